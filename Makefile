@@ -1,0 +1,76 @@
+# keyquorum — see README.md.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+CONFIG ?= cluster.yaml
+
+export CGO_ENABLED := 1
+
+.PHONY: all build deps proto test test-short test-race run fixtures bench vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/kqd ./cmd/kq
+
+# System packages the tests use: swtpm (a TPM per node in integration tests)
+# and protoc (make proto). Installed only when missing.
+deps:
+	@missing=""; \
+	command -v swtpm >/dev/null || missing="$$missing swtpm swtpm-tools"; \
+	command -v protoc >/dev/null || missing="$$missing protobuf-compiler"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+proto: deps
+	GOBIN=$(abspath $(BIN))/tools $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(abspath $(BIN))/tools $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH="$(abspath $(BIN))/tools:$$PATH" protoc -I api \
+	  --go_out=api/kqpb --go_opt=paths=source_relative \
+	  --go-grpc_out=api/kqpb --go-grpc_opt=paths=source_relative \
+	  api/keyquorum.proto
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+# The default suite: unit tests, then real kqd processes over real sockets
+# with swtpm or the simulator. Pre-params come from test fixtures.
+test: deps vet build
+	GOTRACEBACK=all $(GO) test -count=1 -timeout 15m ./...
+	GOTRACEBACK=all $(GO) test -count=1 -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
+
+# Regenerates the TEST-ONLY pre-params fixtures (minutes of CPU).
+fixtures:
+	$(GO) run ./tss/internal/genpreparams -out tss/testdata/preparams -n 5
+
+# Starts the 3-node cluster of $(CONFIG) on loopback with the embedded TPM
+# simulator; Ctrl-C stops every node. Data persists in the config's data_dir.
+run: build
+	@$(BIN)/kq --config $(CONFIG) certs init >/dev/null
+	@set -m; pids=""; mkdir -p $$(dirname $(CONFIG))/data/logs; \
+	for id in $$($(BIN)/kq --config $(CONFIG) nodes); do \
+	  $(BIN)/kqd --config $(CONFIG) --node $$id 2> >(tee -a $$(dirname $(CONFIG))/data/logs/$$id.log | sed -u "s/^/[$$id] /" >&2) & pids="$$pids $$!"; \
+	done; \
+	trap 'echo; echo "stopping nodes"; kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
+	$(BIN)/kq --config $(CONFIG) wait-ready --timeout 120s && { \
+	  echo; echo "keyquorum is up. In another terminal:"; \
+	  echo "  bin/kq status"; \
+	  echo "  bin/kq key create demo --algorithm ed25519"; \
+	  echo "  bin/kq sign demo --digest \$$(printf hello | xxd -p)"; \
+	  echo "  bin/kq key create btc --algorithm ecdsa-secp256k1   # after pre-params are ready"; \
+	  echo "  bin/kq sign btc --digest \$$(printf hello | sha256sum | cut -c1-64) -o json"; \
+	  echo "Ctrl-C stops all nodes."; }; \
+	wait
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 20x -timeout 30m ./tss/ | tee /tmp/kq-bench-raw.txt
+
+clean:
+	rm -rf $(BIN)

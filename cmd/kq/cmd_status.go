@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+)
+
+// statusWait bounds each node's answer to `kq status`.
+const statusWait = 5 * time.Second
+
+func newStatusCmd(opts *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show every node's raft state, log indexes, pre-params and key count",
+		Long: "Ask every node in the configuration (or only --node) for its status, in\n" +
+			"parallel. Exits 1 when no node answers.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := opts.client()
+			if err != nil {
+				return err
+			}
+			wait := min(statusWait, opts.timeout)
+			v := c.status(cmd.Context(), wait)
+			if err := opts.printer().print(v); err != nil {
+				return err
+			}
+			for _, n := range v.Nodes {
+				if n.Reachable {
+					return nil
+				}
+			}
+			return status.Error(codes.Unavailable, "no node answered")
+		},
+	}
+}
+
+// status asks every target node in parallel, each within wait.
+func (c *clusterClient) status(ctx context.Context, wait time.Duration) statusView {
+	resps := make([]*kqpb.StatusResponse, len(c.targets))
+	errs := make([]error, len(c.targets))
+	var wg sync.WaitGroup
+	for i, n := range c.targets {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			errs[i] = c.callOne(ctx, n, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				var err error
+				resps[i], err = kqpb.NewOperatorServiceClient(conn).Status(ctx, &kqpb.StatusRequest{})
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	v := statusView{ClusterID: c.cluster.ID, Nodes: make([]nodeStatusView, len(c.targets))}
+	for i, n := range c.targets {
+		v.Nodes[i] = newNodeStatusView(n.ID, resps[i], errs[i])
+	}
+	v.Leader = pickLeader(resps)
+	return v
+}
+
+// pickLeader names the leader: a node that says it leads (the highest term
+// wins, since a deposed leader may not know yet), else the leader most
+// followers report.
+func pickLeader(resps []*kqpb.StatusResponse) string {
+	var leader string
+	var term uint64
+	votes := map[string]int{}
+	for _, r := range resps {
+		if r == nil {
+			continue
+		}
+		if r.GetState() == "leader" && (leader == "" || r.GetTerm() > term) {
+			leader, term = r.GetNodeId(), r.GetTerm()
+		}
+		if id := r.GetLeaderId(); id != "" {
+			votes[id]++
+		}
+	}
+	if leader != "" {
+		return leader
+	}
+	best := 0
+	for id, n := range votes {
+		if n > best || n == best && id < leader {
+			leader, best = id, n
+		}
+	}
+	return leader
+}

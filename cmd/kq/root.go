@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// options are the global flags and the process's streams.
+type options struct {
+	configPath string
+	node       string
+	output     string
+	timeout    time.Duration
+
+	stdout, stderr io.Writer
+	stderrTTY      bool // show progress on stderr
+	started        bool // a command's own code began running
+}
+
+func (o *options) printer() printer { return printer{w: o.stdout, format: o.output} }
+
+// run executes kq with args and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	opts := &options{stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr)}
+	root := newRootCmd(opts)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var usage usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errSilentFailure):
+		return exitFailure
+	case errors.As(err, &usage) || !opts.started:
+		fmt.Fprintf(stderr, "kq: %v\nRun 'kq --help' for usage.\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "kq: %s\n", errorText(err))
+		return exitFailure
+	}
+}
+
+func newRootCmd(opts *options) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kq",
+		Short:         "keyquorum client and operator CLI",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmd.ValidateRequiredFlags(); err != nil {
+				return usageError{err}
+			}
+			opts.started = true
+			if opts.output != formatTable && opts.output != formatJSON {
+				return usagef("--output %q: want table or json", opts.output)
+			}
+			if opts.timeout <= 0 {
+				return usagef("--timeout must be positive")
+			}
+			return nil
+		},
+	}
+	root.SetOut(opts.stdout)
+	root.SetErr(opts.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	f := root.PersistentFlags()
+	f.StringVar(&opts.configPath, "config", "cluster.yaml", "cluster configuration file")
+	f.StringVar(&opts.node, "node", "", "node id to talk to (default: the first node that answers)")
+	f.StringVarP(&opts.output, "output", "o", formatTable, "output format: table or json")
+	f.DurationVar(&opts.timeout, "timeout", 60*time.Second, "time limit for the whole command")
+	root.AddCommand(newCertsCmd(opts), newStatusCmd(opts), newKeyCmd(opts), newSignCmd(opts), newVerifyCmd(opts))
+	return root
+}
+
+// exactArgs is cobra.ExactArgs reporting a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,153 @@
+package consensus
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// CommandType names one kind of replicated command.
+type CommandType string
+
+// The commands the FSM applies. Requests (create, sign) are proposed by the
+// leader; reports (share stored, signature done) come from the members that
+// did the work, through the leader.
+const (
+	TypeCreateKey      CommandType = "create_key"
+	TypeShareStored    CommandType = "share_stored"
+	TypeKeygenFailed   CommandType = "keygen_failed"
+	TypeSignRequested  CommandType = "sign_requested"
+	TypeSignRetry      CommandType = "sign_retry"
+	TypeSignCompleted  CommandType = "sign_completed"
+	TypeSignFailed     CommandType = "sign_failed"
+	TypePreParamsReady CommandType = "preparams_ready"
+)
+
+// Command is one entry of the replicated log.
+type Command interface {
+	Type() CommandType
+}
+
+// CreateKey starts distributed key generation among Members.
+type CreateKey struct {
+	RequestID string   `json:"request_id"`
+	Name      string   `json:"name"`
+	Algorithm string   `json:"algorithm"`
+	Threshold int      `json:"threshold"`
+	Members   []string `json:"members"`
+	Actor     string   `json:"actor"`
+	Time      int64    `json:"time"` // unix nanoseconds, stamped by the leader
+}
+
+// ShareStored reports that Node sealed its share of a key version and
+// derived PublicKey from it.
+type ShareStored struct {
+	Key       string `json:"key"`
+	Version   uint32 `json:"version"`
+	Node      string `json:"node"`
+	PublicKey []byte `json:"public_key"`
+}
+
+// KeygenFailed ends a key generation that cannot finish.
+type KeygenFailed struct {
+	Key     string `json:"key"`
+	Version uint32 `json:"version"`
+	Node    string `json:"node"`
+	Reason  string `json:"reason"`
+}
+
+// SignRequested asks Committee to sign Digest with the key's current version.
+type SignRequested struct {
+	RequestID string   `json:"request_id"`
+	Key       string   `json:"key"`
+	Digest    []byte   `json:"digest"`
+	Committee []string `json:"committee"`
+	Actor     string   `json:"actor"`
+	Time      int64    `json:"time"`
+}
+
+// SignRetry moves a pending signature to a new committee after the previous
+// attempt stalled.
+type SignRetry struct {
+	RequestID string   `json:"request_id"`
+	Attempt   uint32   `json:"attempt"`
+	Committee []string `json:"committee"`
+	Reason    string   `json:"reason"`
+}
+
+// SignCompleted carries a finished signature; every replica verifies it
+// before recording it.
+type SignCompleted struct {
+	RequestID string `json:"request_id"`
+	Attempt   uint32 `json:"attempt"`
+	Node      string `json:"node"`
+	Signature []byte `json:"signature"`
+}
+
+// SignFailed ends a pending signature after its last attempt.
+type SignFailed struct {
+	RequestID string `json:"request_id"`
+	Attempt   uint32 `json:"attempt"`
+	Reason    string `json:"reason"`
+}
+
+// PreParamsReady reports that Node holds sealed ECDSA pre-parameters and can
+// join ECDSA key generation.
+type PreParamsReady struct {
+	Node string `json:"node"`
+}
+
+func (CreateKey) Type() CommandType      { return TypeCreateKey }
+func (ShareStored) Type() CommandType    { return TypeShareStored }
+func (KeygenFailed) Type() CommandType   { return TypeKeygenFailed }
+func (SignRequested) Type() CommandType  { return TypeSignRequested }
+func (SignRetry) Type() CommandType      { return TypeSignRetry }
+func (SignCompleted) Type() CommandType  { return TypeSignCompleted }
+func (SignFailed) Type() CommandType     { return TypeSignFailed }
+func (PreParamsReady) Type() CommandType { return TypePreParamsReady }
+
+type envelope struct {
+	Type CommandType     `json:"type"`
+	Body json.RawMessage `json:"body"`
+}
+
+// Encode serialises a command for the log.
+func Encode(c Command) ([]byte, error) {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: encode %s: %w", c.Type(), err)
+	}
+	return json.Marshal(envelope{Type: c.Type(), Body: body})
+}
+
+// Decode parses a command written by Encode.
+func Decode(data []byte) (Command, error) {
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("consensus: decode command: %w", err)
+	}
+	var c Command
+	switch env.Type {
+	case TypeCreateKey:
+		c = &CreateKey{}
+	case TypeShareStored:
+		c = &ShareStored{}
+	case TypeKeygenFailed:
+		c = &KeygenFailed{}
+	case TypeSignRequested:
+		c = &SignRequested{}
+	case TypeSignRetry:
+		c = &SignRetry{}
+	case TypeSignCompleted:
+		c = &SignCompleted{}
+	case TypeSignFailed:
+		c = &SignFailed{}
+	case TypePreParamsReady:
+		c = &PreParamsReady{}
+	default:
+		return nil, fmt.Errorf("consensus: %w: %q", ErrUnknownCommand, env.Type)
+	}
+	if err := json.Unmarshal(env.Body, c); err != nil {
+		return nil, fmt.Errorf("consensus: decode %s: %w", env.Type, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,261 @@
+package consensus
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// Crypto is what the FSM needs to know about algorithms. Implementations
+// must be deterministic: every replica calls them on the same entries and
+// must reach the same verdict.
+type Crypto interface {
+	// KnownAlgorithm reports whether keys of this algorithm can be created.
+	KnownAlgorithm(algorithm string) bool
+	// CheckMessage returns an error if message cannot be signed by the algorithm.
+	CheckMessage(algorithm string, message []byte) error
+	// Verify reports whether signature is valid for message under publicKey.
+	Verify(algorithm string, publicKey, message, signature []byte) bool
+}
+
+// Observer learns of every applied entry. Applied runs inside raft's apply
+// loop: it must return quickly and never block on the network or a lock
+// held across slow work.
+type Observer interface {
+	Applied(index uint64, cmd Command, res Result)
+}
+
+// FSMConfig bounds the replicated tables. Start from DefaultFSMConfig.
+type FSMConfig struct {
+	MaxKeys         int // keys of any state
+	MaxPendingSigns int // signing requests not yet completed or failed
+	MaxSignRecords  int // finished requests kept for de-duplication, oldest evicted first
+	_               struct{}
+}
+
+// DefaultFSMConfig returns the limits used by kqd.
+func DefaultFSMConfig() FSMConfig {
+	return FSMConfig{MaxKeys: 10_000, MaxPendingSigns: 1024, MaxSignRecords: 100_000}
+}
+
+// Validate reports a limit that is out of range.
+func (c FSMConfig) Validate() error {
+	if c.MaxKeys < 1 || c.MaxPendingSigns < 1 || c.MaxSignRecords < 1 {
+		return fmt.Errorf("consensus: FSM limits must be positive: %+v", c)
+	}
+	return nil
+}
+
+// Result is the outcome of applying one command; raft hands it back to the
+// proposer. Err is nil on success.
+type Result struct {
+	Err       error
+	Key       *Key
+	Sign      *Sign
+	Duplicate bool // the request id was seen before; Key or Sign is the stored outcome
+}
+
+// FSM is keyquorum's replicated state machine. It is deterministic: times
+// come from the command, stamped by the leader, and nothing slow (threshold
+// protocol rounds, TPM calls, network) runs inside Apply. The node reacts to
+// applied entries through the Observer and proposes the outcome back.
+type FSM struct {
+	cfg    FSMConfig
+	crypto Crypto
+
+	mu       sync.RWMutex
+	st       *state
+	applied  uint64
+	observer Observer
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// NewFSM returns an empty state machine.
+func NewFSM(cfg FSMConfig, crypto Crypto) (*FSM, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &FSM{cfg: cfg, crypto: crypto, st: newState()}, nil
+}
+
+// SetObserver installs the observer of applied entries. Call it before
+// raft starts applying.
+func (f *FSM) SetObserver(o Observer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.observer = o
+}
+
+// Apply implements raft.FSM. It returns a Result, or a Result carrying
+// ErrUnknownCommand for an entry it cannot decode.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	if l.Type != raft.LogCommand {
+		return Result{}
+	}
+	cmd, err := Decode(l.Data)
+	if err != nil {
+		return Result{Err: err}
+	}
+	f.mu.Lock()
+	res := f.apply(l.Index, cmd)
+	f.applied = l.Index
+	obs := f.observer
+	f.mu.Unlock()
+	if obs != nil {
+		obs.Applied(l.Index, cmd, res)
+	}
+	return res
+}
+
+func (f *FSM) apply(index uint64, cmd Command) Result {
+	switch c := cmd.(type) {
+	case *CreateKey:
+		f.advanceTime(c.Time)
+		return f.createKey(index, c)
+	case *ShareStored:
+		return f.shareStored(c)
+	case *KeygenFailed:
+		return f.keygenFailed(c)
+	case *SignRequested:
+		f.advanceTime(c.Time)
+		return f.signRequested(index, c)
+	case *SignRetry:
+		return f.signRetry(index, c)
+	case *SignCompleted:
+		return f.signCompleted(index, c)
+	case *SignFailed:
+		return f.signFailed(index, c)
+	case *PreParamsReady:
+		f.st.PreParams[c.Node] = true
+		return Result{}
+	}
+	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
+}
+
+func (f *FSM) advanceTime(t int64) {
+	if t > f.st.Time {
+		f.st.Time = t
+	}
+}
+
+// Snapshot implements raft.FSM. The state is serialised under the lock, so
+// Persist runs without blocking Apply.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	data, err := json.Marshal(f.st)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: snapshot: %w", err)
+	}
+	return snapshot(data), nil
+}
+
+// Restore implements raft.FSM; it replaces the whole state.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	st := newState()
+	if err := json.NewDecoder(rc).Decode(st); err != nil {
+		return fmt.Errorf("consensus: restore snapshot: %w", err)
+	}
+	f.mu.Lock()
+	f.st = st
+	f.mu.Unlock()
+	return nil
+}
+
+type snapshot []byte
+
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("consensus: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (snapshot) Release() {}
+
+// Key returns a copy of the named key.
+func (f *FSM) Key(name string) (*Key, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	k, ok := f.st.Keys[name]
+	if !ok {
+		return nil, false
+	}
+	return k.clone(), true
+}
+
+// Keys returns copies of all keys, sorted by name.
+func (f *FSM) Keys() []*Key {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]*Key, 0, len(f.st.Keys))
+	for _, k := range f.st.Keys {
+		out = append(out, k.clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Sign returns a copy of the signing request with this id.
+func (f *FSM) Sign(requestID string) (*Sign, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	s, ok := f.st.Signs[requestID]
+	if !ok {
+		return nil, false
+	}
+	return s.clone(), true
+}
+
+// PendingSigns returns copies of all pending signing requests, by request id.
+func (f *FSM) PendingSigns() []*Sign {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*Sign
+	for _, s := range f.st.Signs {
+		if s.State == SignStatePending {
+			out = append(out, s.clone())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].RequestID < out[j].RequestID })
+	return out
+}
+
+// PreParamsReady returns the members that reported pre-parameters, sorted.
+func (f *FSM) PreParamsReady() []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]string, 0, len(f.st.PreParams))
+	for n := range f.st.PreParams {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// AppliedIndex returns the index of the last entry applied.
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.applied
+}
+
+// TableStats reports table sizes and limits for status output.
+type TableStats struct {
+	Keys, PendingSigns, SignRecords, MaxSignRecords int
+}
+
+// TableStats returns the current table sizes.
+func (f *FSM) TableStats() TableStats {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return TableStats{Keys: len(f.st.Keys), PendingSigns: f.st.Pending, SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords}
+}

@@ -1,0 +1,373 @@
+// Package cluster starts and controls a keyquorum cluster of real kqd
+// processes on loopback, each with fresh data and, optionally, its own swtpm.
+// Integration tests and the fault-injection harness use it; it knows the
+// cluster only through its binaries, its config file and its gRPC API.
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+)
+
+// Options describe the cluster to start. Start from DefaultOptions.
+type Options struct {
+	Nodes       int           // members, n1..nN
+	Threshold   int           // default key threshold t
+	Backend     string        // "swtpm" or "simulator"
+	BinDir      string        // holds kqd and kq
+	Dir         string        // fresh working directory: config, data, logs
+	FixturesDir string        // pre-params fixtures; empty means generate
+	SignTimeout time.Duration // one signing attempt
+	_           struct{}
+}
+
+// DefaultOptions returns a 3-node, 2-of-3 cluster on swtpm.
+func DefaultOptions(binDir, dir string) Options {
+	return Options{Nodes: 3, Threshold: 1, Backend: "swtpm", BinDir: binDir, Dir: dir, SignTimeout: 10 * time.Second}
+}
+
+// Cluster is a running set of kqd processes.
+type Cluster struct {
+	opts       Options
+	ConfigPath string
+	nodes      map[string]*node
+	order      []string
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+type node struct {
+	id                 string
+	raft, peer, client string
+	tpmPort            int
+	kqd, swtpm         *exec.Cmd
+	logPath, swtpmLog  string
+	exited             chan struct{}
+}
+
+// Start writes the config, creates certificates and starts every node.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	c := &Cluster{opts: opts, nodes: map[string]*node{}, conns: map[string]*grpc.ClientConn{}}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	for i := 1; i <= opts.Nodes; i++ {
+		n := &node{id: fmt.Sprintf("n%d", i)}
+		ports, err := freePorts(3)
+		if err != nil {
+			return nil, err
+		}
+		n.raft, n.peer, n.client = addr(ports[0]), addr(ports[1]), addr(ports[2])
+		if opts.Backend == "swtpm" {
+			if n.tpmPort, err = freePortPair(); err != nil {
+				return nil, err
+			}
+		}
+		n.logPath = filepath.Join(opts.Dir, "logs", n.id+".log")
+		n.swtpmLog = filepath.Join(opts.Dir, "logs", n.id+".swtpm.log")
+		c.nodes[n.id] = n
+		c.order = append(c.order, n.id)
+	}
+	c.ConfigPath = filepath.Join(opts.Dir, "cluster.yaml")
+	if err := os.WriteFile(c.ConfigPath, []byte(c.config()), 0o644); err != nil {
+		return nil, err
+	}
+	if out, err := c.KQ(ctx, "certs", "init"); err != nil {
+		return nil, fmt.Errorf("cluster: certs init: %w: %s", err, out)
+	}
+	for _, id := range c.order {
+		if err := c.StartNode(id); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) config() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster_id: kq-test\ndata_dir: data\nthreshold: %d\n", c.opts.Threshold)
+	fmt.Fprintf(&b, "tpm:\n  backend: %s\n", c.opts.Backend)
+	if c.opts.FixturesDir != "" {
+		fmt.Fprintf(&b, "preparams:\n  source: fixtures\n  fixtures_dir: %s\n", c.opts.FixturesDir)
+	}
+	fmt.Fprintf(&b, "sign:\n  timeout: %s\n  max_attempts: 3\nnodes:\n", c.opts.SignTimeout)
+	for _, id := range c.order {
+		n := c.nodes[id]
+		fmt.Fprintf(&b, "  - id: %s\n    raft: %s\n    peer: %s\n    client: %s\n", n.id, n.raft, n.peer, n.client)
+		if n.tpmPort != 0 {
+			fmt.Fprintf(&b, "    tpm_address: 127.0.0.1:%d\n", n.tpmPort)
+		}
+	}
+	return b.String()
+}
+
+// IDs returns the node ids in order.
+func (c *Cluster) IDs() []string { return append([]string(nil), c.order...) }
+
+// DataDir is the cluster's data directory (one subdirectory per node).
+func (c *Cluster) DataDir() string { return filepath.Join(c.opts.Dir, "data") }
+
+// LogPath is the file that holds a node's stderr.
+func (c *Cluster) LogPath(id string) string { return c.nodes[id].logPath }
+
+// StartNode starts (or restarts) a node's kqd, and its swtpm if it is not running.
+func (c *Cluster) StartNode(id string) error {
+	n := c.nodes[id]
+	if c.opts.Backend == "swtpm" && n.swtpm == nil {
+		if err := c.startSwtpm(n); err != nil {
+			return err
+		}
+	}
+	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(c.opts.BinDir, "kqd"), "--config", c.ConfigPath, "--node", id, "--log-level", "debug")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("cluster: start kqd %s: %w", id, err)
+	}
+	n.kqd, n.exited = cmd, make(chan struct{})
+	go func(done chan struct{}) {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}(n.exited)
+	return nil
+}
+
+func (c *Cluster) startSwtpm(n *node) error {
+	state := filepath.Join(c.opts.Dir, "swtpm", n.id)
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(n.swtpmLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+state,
+		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", n.tpmPort),
+		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", n.tpmPort+1),
+		"--flags", "not-need-init,startup-clear")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("cluster: start swtpm for %s (run `make deps`): %w", n.id, err)
+	}
+	n.swtpm = cmd
+	go func() { _ = cmd.Wait(); logf.Close() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if conn, err := net.Dial("tcp", addr(n.tpmPort)); err == nil {
+			conn.Close()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("cluster: swtpm for %s did not listen on %d", n.id, n.tpmPort)
+}
+
+// Kill sends SIGKILL to a node's kqd and waits for it to exit. Its swtpm
+// keeps running, as a hardware TPM would.
+func (c *Cluster) Kill(id string) {
+	n := c.nodes[id]
+	if n.kqd == nil {
+		return
+	}
+	_ = n.kqd.Process.Signal(syscall.SIGKILL)
+	<-n.exited
+	n.kqd = nil
+}
+
+// Stop terminates every process.
+func (c *Cluster) Stop() {
+	c.mu.Lock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = map[string]*grpc.ClientConn{}
+	c.mu.Unlock()
+	for _, id := range c.order {
+		n := c.nodes[id]
+		if n.kqd != nil {
+			_ = n.kqd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-n.exited:
+			case <-time.After(10 * time.Second):
+				_ = n.kqd.Process.Kill()
+				<-n.exited
+			}
+			n.kqd = nil
+		}
+		if n.swtpm != nil {
+			_ = n.swtpm.Process.Kill()
+			n.swtpm = nil
+		}
+	}
+}
+
+// KQ runs the kq CLI against this cluster and returns its stdout.
+func (c *Cluster) KQ(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.opts.BinDir, "kq"), append([]string{"--config", c.ConfigPath}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("kq %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out, nil
+}
+
+// Client returns a KeyService client connected to node id with the
+// cluster's client certificate.
+func (c *Cluster) Client(id string) (kqpb.KeyServiceClient, error) {
+	conn, err := c.conn(id)
+	if err != nil {
+		return nil, err
+	}
+	return kqpb.NewKeyServiceClient(conn), nil
+}
+
+// Operator returns an OperatorService client connected to node id.
+func (c *Cluster) Operator(id string) (kqpb.OperatorServiceClient, error) {
+	conn, err := c.conn(id)
+	if err != nil {
+		return nil, err
+	}
+	return kqpb.NewOperatorServiceClient(conn), nil
+}
+
+func (c *Cluster) conn(id string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn, ok := c.conns[id]; ok {
+		return conn, nil
+	}
+	tc, err := c.clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(c.nodes[id].client, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	if err != nil {
+		return nil, err
+	}
+	c.conns[id] = conn
+	return conn, nil
+}
+
+func (c *Cluster) clientTLS() (*tls.Config, error) {
+	dir := filepath.Join(c.DataDir(), "certs")
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key"))
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("cluster: no CA certificate in ca.pem")
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13}, nil
+}
+
+// WaitReady waits until the running nodes agree on a leader and, when
+// preparams is set, every member has reported pre-params.
+func (c *Cluster) WaitReady(ctx context.Context, preparams bool) error {
+	var last error
+	for ctx.Err() == nil {
+		if last = c.ready(ctx, preparams); last == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("cluster: not ready: %w (last: %v)", ctx.Err(), last)
+}
+
+func (c *Cluster) ready(ctx context.Context, preparams bool) error {
+	leader := ""
+	for _, id := range c.order {
+		if c.nodes[id].kqd == nil {
+			continue
+		}
+		op, err := c.Operator(id)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := op.Status(cctx, &kqpb.StatusRequest{})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		if st.LeaderId == "" || (leader != "" && st.LeaderId != leader) {
+			return fmt.Errorf("%s: leader %q", id, st.LeaderId)
+		}
+		leader = st.LeaderId
+		if preparams {
+			for _, m := range st.Members {
+				if !m.PreparamsReady {
+					return fmt.Errorf("%s: pre-params of %s not ready", id, m.Id)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// freePortPair finds p with p and p+1 free, as swtpm needs.
+func freePortPair() (int, error) {
+	for range 50 {
+		ps, err := freePorts(1)
+		if err != nil {
+			return 0, err
+		}
+		if l, err := net.Listen("tcp", addr(ps[0]+1)); err == nil {
+			l.Close()
+			return ps[0], nil
+		}
+	}
+	return 0, errors.New("cluster: no free port pair")
+}

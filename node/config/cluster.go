@@ -1,0 +1,129 @@
+package config
+
+import (
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// TPMBackend names where a node's TPM lives.
+type TPMBackend string
+
+// The TPM backends a node can use.
+const (
+	// BackendSimulator is the embedded TPM simulator: for development only,
+	// its seed lives in the data directory.
+	BackendSimulator TPMBackend = "simulator"
+	// BackendSwtpm is an swtpm process per node reached over TCP.
+	BackendSwtpm TPMBackend = "swtpm"
+	// BackendDevice is the machine's TPM, through the kernel resource manager.
+	BackendDevice TPMBackend = "device"
+)
+
+// PreparamsSource names where a node gets its ECDSA pre-params.
+type PreparamsSource string
+
+// The pre-params sources.
+const (
+	// PreparamsGenerate generates pre-params in the background at first start.
+	PreparamsGenerate PreparamsSource = "generate"
+	// PreparamsFixtures loads them from FixturesDir/<node id>.json. Test only:
+	// fixtures are public, so keys built from them are not to be trusted.
+	PreparamsFixtures PreparamsSource = "fixtures"
+)
+
+// DefaultDevice is the TPM device used by BackendDevice when none is set.
+const DefaultDevice = "/dev/tpmrm0"
+
+// Cluster is a parsed cluster.yaml. Paths are absolute once it comes from
+// Load or Parse. Start from DefaultCluster when building one in code, and
+// call Validate.
+type Cluster struct {
+	ID        string          // cluster_id: names the trust domain in certificates
+	DataDir   string          // data_dir, absolute; each node uses DataDir/<id>
+	Threshold int             // default t for new keys: any t+1 members sign
+	TPM       TPMConfig       // tpm
+	Preparams PreparamsConfig // preparams
+	Sign      SignConfig      // sign
+	Nodes     []NodeConfig    // nodes, in file order
+
+	file string         // name used in error messages
+	pos  map[string]int // field path -> line, from the decoder
+	_    struct{}
+}
+
+// TPMConfig says which TPM seals the nodes' key-encryption keys.
+type TPMConfig struct {
+	Backend TPMBackend
+	Device  string // BackendDevice only
+	PCRs    []int  // PCR indexes the sealing policy binds to
+	_       struct{}
+}
+
+// PreparamsConfig says where nodes get ECDSA pre-params.
+type PreparamsConfig struct {
+	Source      PreparamsSource
+	FixturesDir string // absolute; PreparamsFixtures only
+	_           struct{}
+}
+
+// SignConfig bounds signing.
+type SignConfig struct {
+	Timeout     time.Duration // one signing attempt by one committee
+	MaxAttempts int           // committees tried before a request fails
+	_           struct{}
+}
+
+// NodeConfig is one member's addresses, each host:port.
+type NodeConfig struct {
+	ID         string
+	Raft       string // raft transport
+	Peer       string // PeerService (threshold round messages)
+	Client     string // KeyService and OperatorService
+	TPMAddress string // swtpm command port; the control port is one above
+	_          struct{}
+}
+
+// DefaultCluster returns the defaults that apply to fields cluster.yaml
+// leaves out. ID and Nodes have no default.
+func DefaultCluster() Cluster {
+	return Cluster{
+		DataDir:   "data",
+		Threshold: 1,
+		TPM:       TPMConfig{Backend: BackendSimulator, PCRs: []int{16}},
+		Preparams: PreparamsConfig{Source: PreparamsGenerate},
+		Sign:      SignConfig{Timeout: 20 * time.Second, MaxAttempts: 3},
+	}
+}
+
+// Node returns the node with the given id; ok is false when there is none.
+func (c *Cluster) Node(id string) (n NodeConfig, ok bool) {
+	for _, n := range c.Nodes {
+		if n.ID == id {
+			return n, true
+		}
+	}
+	return NodeConfig{}, false
+}
+
+// NodeDir is the node's own data directory, DataDir/<id>.
+func (c *Cluster) NodeDir(id string) string { return filepath.Join(c.DataDir, id) }
+
+// CertsDir holds the cluster's certificate authority and certificates.
+func (c *Cluster) CertsDir() string { return filepath.Join(c.DataDir, "certs") }
+
+// PreparamsFixture is the fixture file for a node when Preparams.Source is
+// PreparamsFixtures.
+func (c *Cluster) PreparamsFixture(id string) string {
+	return filepath.Join(c.Preparams.FixturesDir, id+".json")
+}
+
+// NodeIDs returns the node ids in sorted order.
+func (c *Cluster) NodeIDs() []string {
+	ids := make([]string, 0, len(c.Nodes))
+	for _, n := range c.Nodes {
+		ids = append(ids, n.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -1,0 +1,276 @@
+package node_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
+)
+
+// binDir holds kqd and kq built once for the whole test binary.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kq-bin-")
+	if err != nil {
+		panic(err)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(file))
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/kqd", "./cmd/kq")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		panic(fmt.Sprintf("build binaries: %v", err))
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func fixturesDir(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(filepath.Dir(file)), "tss", "testdata", "preparams")
+}
+
+func startCluster(t *testing.T, backend string) *cluster.Cluster {
+	t.Helper()
+	opts := cluster.DefaultOptions(binDir, t.TempDir())
+	opts.Backend = backend
+	opts.FixturesDir = fixturesDir(t)
+	opts.SignTimeout = 8 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := cluster.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Stop()
+		if t.Failed() {
+			for _, id := range c.IDs() {
+				if b, err := os.ReadFile(c.LogPath(id)); err == nil {
+					t.Logf("---- %s log (tail) ----\n%s", id, tail(b, 4000))
+				}
+			}
+		}
+	})
+	if err := c.WaitReady(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// keyJSON is the `kq key get -o json` contract.
+type keyJSON struct {
+	Name         string `json:"name"`
+	Algorithm    string `json:"algorithm"`
+	Version      uint32 `json:"version"`
+	Threshold    uint32 `json:"threshold"`
+	PublicKeyPEM string `json:"public_key_pem"`
+}
+
+// signJSON is the `kq sign -o json` contract.
+type signJSON struct {
+	Key          string `json:"key"`
+	Version      uint32 `json:"version"`
+	SignatureHex string `json:"signature_hex"`
+}
+
+func kqJSON(t *testing.T, c *cluster.Cluster, v any, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := c.KQ(ctx, append(args, "-o", "json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("kq %v: %v: %s", args, err, out)
+	}
+}
+
+// verifier checks signatures independently of keyquorum, from the PEM that
+// `kq key get` prints.
+type verifier func(msg, sig []byte) bool
+
+func parseVerifier(t *testing.T, k keyJSON) verifier {
+	t.Helper()
+	block, _ := pem.Decode([]byte(k.PublicKeyPEM))
+	if block == nil || block.Type != "PUBLIC KEY" {
+		t.Fatalf("key %s: no PUBLIC KEY PEM: %q", k.Name, k.PublicKeyPEM)
+	}
+	switch k.Algorithm {
+	case "ed25519":
+		// The SPKI of an Ed25519 key ends with the 32-byte key.
+		pub := ed25519.PublicKey(block.Bytes[len(block.Bytes)-32:])
+		return func(msg, sig []byte) bool { return ed25519.Verify(pub, msg, sig) }
+	case "ecdsa-secp256k1":
+		// Uncompressed point at the end of the SPKI; the curve OID
+		// 1.3.132.0.10 must be present.
+		oid := []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a}
+		if !bytesContains(block.Bytes, oid) {
+			t.Fatalf("secp256k1 SPKI lacks the curve OID: %x", block.Bytes)
+		}
+		pub, err := secp256k1.ParsePubKey(block.Bytes[len(block.Bytes)-65:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func(msg, sig []byte) bool {
+			s, err := secpecdsa.ParseDERSignature(sig)
+			if err != nil {
+				return false
+			}
+			sv := s.S()
+			if sv.IsOverHalfOrder() {
+				return false // keyquorum promises low-s
+			}
+			return s.Verify(msg, pub)
+		}
+	}
+	t.Fatalf("unknown algorithm %q", k.Algorithm)
+	return nil
+}
+
+func bytesContains(b, sub []byte) bool {
+	for i := 0; i+len(sub) <= len(b); i++ {
+		if slices.Equal(b[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// signOK signs through the CLI and verifies independently.
+func signOK(t *testing.T, c *cluster.Cluster, k keyJSON, v verifier, msg []byte) {
+	t.Helper()
+	var s signJSON
+	kqJSON(t, c, &s, "sign", k.Name, "--digest", hex.EncodeToString(msg))
+	sig, err := hex.DecodeString(s.SignatureHex)
+	if err != nil || s.Key != k.Name || s.Version != k.Version {
+		t.Fatalf("sign output %+v: %v", s, err)
+	}
+	if !v(msg, sig) {
+		t.Fatalf("signature by %s does not verify independently", k.Name)
+	}
+}
+
+func digest(s string) []byte { d := sha256.Sum256([]byte(s)); return d[:] }
+
+// TestClusterSignsAndSurvivesCrashes is the end-to-end slice: three kqd
+// processes with swtpm, ECDSA and Ed25519 keys made by DKG, signatures
+// checked by independent verifiers, and kill -9 of one, two and all nodes.
+func TestClusterSignsAndSurvivesCrashes(t *testing.T) {
+	c := startCluster(t, "swtpm")
+	keys := map[string]keyJSON{}
+	verifiers := map[string]verifier{}
+	msgs := map[string][]byte{"ec": digest("hello"), "ed": []byte("\x00hello, ed25519")}
+	for name, alg := range map[string]string{"ec": "ecdsa-secp256k1", "ed": "ed25519"} {
+		start := time.Now()
+		var k keyJSON
+		kqJSON(t, c, &k, "key", "create", name, "--algorithm", alg)
+		t.Logf("keygen %s: %s", alg, time.Since(start).Round(time.Millisecond))
+		kqJSON(t, c, &k, "key", "get", name)
+		if k.Name != name || k.Algorithm != alg || k.Version != 1 || k.Threshold != 1 {
+			t.Fatalf("key get %s: %+v", name, k)
+		}
+		keys[name], verifiers[name] = k, parseVerifier(t, k)
+		signOK(t, c, k, verifiers[name], msgs[name])
+	}
+
+	signAll := func(stage string) {
+		t.Helper()
+		for name := range keys {
+			msg := []byte(stage)
+			if name == "ec" {
+				msg = digest(stage)
+			}
+			signOK(t, c, keys[name], verifiers[name], msg)
+		}
+	}
+
+	c.Kill("n3")
+	signAll("one node down")
+
+	c.Kill("n2")
+	cl, err := c.Client("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	start := time.Now()
+	_, err = cl.Sign(ctx, &kqpb.SignRequest{Key: "ec", Digest: digest("quorum lost")})
+	cancel()
+	if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
+		t.Fatalf("sign without quorum: got %v, want UNAVAILABLE or DEADLINE_EXCEEDED", err)
+	}
+	if el := time.Since(start); el > 12*time.Second {
+		t.Fatalf("sign without quorum took %s, past its 10s deadline", el)
+	}
+
+	for _, id := range []string{"n2", "n3"} {
+		if err := c.StartNode(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReady(t, c)
+	signAll("restarted two")
+	samePublicKeys(t, c, keys)
+
+	for _, id := range c.IDs() {
+		c.Kill(id)
+	}
+	for _, id := range c.IDs() {
+		if err := c.StartNode(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReady(t, c)
+	signAll("restarted all")
+	samePublicKeys(t, c, keys)
+}
+
+func waitReady(t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func samePublicKeys(t *testing.T, c *cluster.Cluster, keys map[string]keyJSON) {
+	t.Helper()
+	for name, want := range keys {
+		var got keyJSON
+		kqJSON(t, c, &got, "key", "get", name)
+		if got.PublicKeyPEM != want.PublicKeyPEM {
+			t.Fatalf("public key of %s changed across restarts", name)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package node
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/sealing"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+var (
+	// errNoLeader is returned when no leader is known, e.g. without a quorum.
+	errNoLeader = errors.New("no leader: the cluster has no quorum or is electing")
+	// errTooFewMembers is returned when fewer than threshold+1 members of a
+	// key are reachable.
+	errTooFewMembers = errors.New("too few members reachable")
+)
+
+// toStatus maps an error to the gRPC status a client sees. The message is
+// the error's text: errors in keyquorum never carry secret material.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	code := codes.Internal
+	switch {
+	case errors.Is(err, consensus.ErrUnknownKey):
+		code = codes.NotFound
+	case errors.Is(err, consensus.ErrKeyExists), errors.Is(err, consensus.ErrRequestConflict):
+		code = codes.AlreadyExists
+	case errors.Is(err, consensus.ErrInvalidCommand):
+		code = codes.InvalidArgument
+	case errors.Is(err, consensus.ErrKeyNotActive), errors.Is(err, consensus.ErrPreParamsNotReady):
+		code = codes.FailedPrecondition
+	case errors.Is(err, consensus.ErrTooManyPending), errors.Is(err, consensus.ErrTooManyKeys), errors.Is(err, tss.ErrBusy):
+		code = codes.ResourceExhausted
+	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrLeadershipLost),
+		errors.Is(err, consensus.ErrShutdown), errors.Is(err, consensus.ErrTimeout),
+		errors.Is(err, errNoLeader), errors.Is(err, errTooFewMembers), consensus.OutcomeUnknown(err):
+		code = codes.Unavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, sealing.ErrBindingMismatch):
+		code = codes.DataLoss
+	}
+	return status.Error(code, err.Error())
+}

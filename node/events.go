@@ -1,0 +1,142 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+// event is one applied log entry as the node sees it.
+type event struct {
+	index uint64
+	cmd   consensus.Command
+	res   consensus.Result
+}
+
+// eventQueue is the FSM's Observer. Applied runs inside raft's apply loop,
+// so it only wakes waiters and appends to a queue that dispatch drains; the
+// queue grows with the apply backlog rather than ever blocking raft.
+type eventQueue struct {
+	waiters *waiters
+
+	mu     sync.Mutex
+	items  []event
+	wake   chan struct{}
+	closed bool
+}
+
+func newEventQueue(w *waiters) *eventQueue {
+	return &eventQueue{waiters: w, wake: make(chan struct{}, 1)}
+}
+
+var _ consensus.Observer = (*eventQueue)(nil)
+
+func (q *eventQueue) Applied(index uint64, cmd consensus.Command, res consensus.Result) {
+	switch c := cmd.(type) {
+	case *consensus.SignCompleted:
+		q.waiters.notify(signWaitKey(c.RequestID))
+	case *consensus.SignFailed:
+		q.waiters.notify(signWaitKey(c.RequestID))
+	case *consensus.ShareStored:
+		q.waiters.notify(keyWaitKey(c.Key))
+	case *consensus.KeygenFailed:
+		q.waiters.notify(keyWaitKey(c.Key))
+	}
+	q.mu.Lock()
+	if !q.closed {
+		q.items = append(q.items, event{index, cmd, res})
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued events, waiting for some if there are none.
+func (q *eventQueue) take(ctx context.Context) ([]event, bool) {
+	for {
+		q.mu.Lock()
+		items := q.items
+		q.items = nil
+		q.mu.Unlock()
+		if len(items) > 0 {
+			return items, true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-q.wake:
+		}
+	}
+}
+
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	q.closed, q.items = true, nil
+	q.mu.Unlock()
+}
+
+func signWaitKey(requestID string) string { return "sign/" + requestID }
+func keyWaitKey(name string) string       { return "key/" + name }
+
+// waiters lets request handlers sleep until an applied entry concerns them.
+// A handler registers first, then checks the state, then waits, so it
+// cannot miss a notification between the check and the wait.
+type waiters struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+func newWaiters() *waiters { return &waiters{m: map[string]chan struct{}{}} }
+
+// watch returns a channel closed by the next notify of key.
+func (w *waiters) watch(key string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch, ok := w.m[key]
+	if !ok {
+		ch = make(chan struct{})
+		w.m[key] = ch
+	}
+	return ch
+}
+
+func (w *waiters) notify(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ch, ok := w.m[key]; ok {
+		close(ch)
+		delete(w.m, key)
+	}
+}
+
+// dispatch starts the work that applied entries ask of this node. Entries
+// replayed from disk at start (index <= startIdx) are history: their work
+// was done or abandoned before the restart, and the leader retries whatever
+// is still pending under a new attempt.
+func (n *Node) dispatch(ctx context.Context) {
+	for {
+		evs, ok := n.events.take(ctx)
+		if !ok {
+			return
+		}
+		for _, ev := range evs {
+			if ev.index <= n.startIdx || ev.res.Err != nil || ev.res.Duplicate {
+				continue
+			}
+			switch ev.cmd.(type) {
+			case *consensus.CreateKey:
+				if k := ev.res.Key; k != nil && k.HasMember(n.self.ID) {
+					n.spawn(func() { n.runKeygen(ctx, k) })
+				}
+			case *consensus.SignRequested, *consensus.SignRetry:
+				if s := ev.res.Sign; s != nil && slices.Contains(s.Committee, n.self.ID) {
+					n.spawn(func() { n.runSign(ctx, s) })
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,290 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// keyNamePattern keeps key names safe in file paths, logs and tables.
+var keyNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// keyService implements KeyService. Every call is answered by the leader:
+// a follower forwards it, so reads are linearizable and writes are ordered
+// by one proposer.
+type keyService struct {
+	kqpb.UnimplementedKeyServiceServer
+	n *Node
+}
+
+func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) (*kqpb.Key, error) {
+	n := s.n
+	if resp, forwarded, err := forward(ctx, n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
+		return c.CreateKey(ctx, req)
+	}); forwarded {
+		return resp, err
+	}
+	alg, err := algorithmFromProto(req.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkName(req.Name); err != nil {
+		return nil, err
+	}
+	members := n.cluster.NodeIDs()
+	t := int(req.Threshold)
+	if t == 0 {
+		t = n.cluster.Threshold
+	}
+	if t < 1 || t >= len(members) {
+		return nil, status.Errorf(codes.InvalidArgument, "threshold %d: need 1 <= threshold < %d members (threshold+1 members sign)", req.Threshold, len(members))
+	}
+	reqID, err := requestID(req.RequestId)
+	if err != nil {
+		return nil, err
+	}
+	actor, err := n.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wake := n.waiters.watch(keyWaitKey(req.Name))
+	res, err := n.apply(ctx, &consensus.CreateKey{RequestID: reqID, Name: req.Name, Algorithm: alg.String(),
+		Threshold: t, Members: members, Actor: actor, Time: time.Now().UnixNano()})
+	if err != nil {
+		return nil, err
+	}
+	for {
+		k, _ := n.fsm.Key(req.Name)
+		if k == nil || k.CreateRequestID != res.Key.CreateRequestID {
+			return nil, status.Error(codes.Aborted, "key changed while waiting")
+		}
+		if k.State != consensus.KeyGenerating {
+			if k.State == consensus.KeyFailed {
+				return nil, status.Errorf(codes.Aborted, "key generation failed: %s", k.Failure)
+			}
+			return keyToProto(k)
+		}
+		select {
+		case <-wake:
+			wake = n.waiters.watch(keyWaitKey(req.Name))
+		case <-ctx.Done():
+			return nil, status.Errorf(codes.DeadlineExceeded, "key %q still generating (%d of %d shares stored); see `kq key get`", k.Name, len(k.Confirmed), len(k.Members))
+		}
+	}
+}
+
+func (s *keyService) GetKey(ctx context.Context, req *kqpb.GetKeyRequest) (*kqpb.Key, error) {
+	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
+		return c.GetKey(ctx, req)
+	}); forwarded {
+		return resp, err
+	}
+	k, err := s.n.readKey(ctx, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	return keyToProto(k)
+}
+
+func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*kqpb.ListKeysResponse, error) {
+	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.ListKeysResponse, error) {
+		return c.ListKeys(ctx, req)
+	}); forwarded {
+		return resp, err
+	}
+	if err := s.n.raft.LinearizableRead(ctx); err != nil {
+		return nil, toStatus(err)
+	}
+	out := &kqpb.ListKeysResponse{}
+	for _, k := range s.n.fsm.Keys() {
+		pk, err := keyToProto(k)
+		if err != nil {
+			return nil, err
+		}
+		out.Keys = append(out.Keys, pk)
+	}
+	return out, nil
+}
+
+func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.SignResponse, error) {
+	n := s.n
+	if resp, forwarded, err := forward(ctx, n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.SignResponse, error) {
+		return c.Sign(ctx, req)
+	}); forwarded {
+		return resp, err
+	}
+	reqID, err := requestID(req.RequestId)
+	if err != nil {
+		return nil, err
+	}
+	k, err := n.readKey(ctx, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	if k.State != consensus.KeyActive {
+		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State)
+	}
+	alg, _ := tss.ParseAlgorithm(k.Algorithm)
+	if err := checkMessage(alg, req.Digest); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	actor, err := n.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	committee, err := n.pickCommittee(k, nil, 0)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	wake := n.waiters.watch(signWaitKey(reqID))
+	if _, err := n.apply(ctx, &consensus.SignRequested{RequestID: reqID, Key: k.Name, Digest: req.Digest,
+		Committee: committee, Actor: actor, Time: time.Now().UnixNano()}); err != nil {
+		return nil, err
+	}
+	for {
+		sg, ok := n.fsm.Sign(reqID)
+		if !ok {
+			return nil, status.Errorf(codes.Aborted, "request %q was evicted while waiting", reqID)
+		}
+		switch sg.State {
+		case consensus.SignStateCompleted:
+			return &kqpb.SignResponse{Key: sg.Key, Version: sg.Version, Signature: sg.Signature,
+				Committee: sg.Committee, RequestId: reqID, Index: sg.Index}, nil
+		case consensus.SignStateFailed:
+			return nil, status.Errorf(codes.Unavailable, "signing failed: %s", sg.Reason)
+		}
+		select {
+		case <-wake:
+			wake = n.waiters.watch(signWaitKey(reqID))
+		case <-ctx.Done():
+			return nil, status.Errorf(codes.DeadlineExceeded, "request %q still pending (attempt %d); retry with the same request id", reqID, sg.Attempt)
+		}
+	}
+}
+
+func (s *keyService) Verify(ctx context.Context, req *kqpb.VerifyRequest) (*kqpb.VerifyResponse, error) {
+	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.VerifyResponse, error) {
+		return c.Verify(ctx, req)
+	}); forwarded {
+		return resp, err
+	}
+	k, err := s.n.readKey(ctx, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	if req.Version != 0 && req.Version != k.Version {
+		return nil, status.Errorf(codes.NotFound, "key %q has no version %d", k.Name, req.Version)
+	}
+	if k.State != consensus.KeyActive {
+		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State)
+	}
+	alg, _ := tss.ParseAlgorithm(k.Algorithm)
+	return &kqpb.VerifyResponse{Valid: tss.Verify(alg, k.PublicKey, req.Digest, req.Signature), Version: k.Version}, nil
+}
+
+// readKey returns the named key as of a linearizable read on the leader.
+func (n *Node) readKey(ctx context.Context, name string) (*consensus.Key, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if err := n.raft.LinearizableRead(ctx); err != nil {
+		return nil, toStatus(err)
+	}
+	k, ok := n.fsm.Key(name)
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "unknown key %q", name)
+	}
+	return k, nil
+}
+
+// apply proposes a leader command and returns its replicated result, with
+// a refused command as a gRPC status.
+func (n *Node) apply(ctx context.Context, cmd consensus.Command) (consensus.Result, error) {
+	data, err := consensus.Encode(cmd)
+	if err != nil {
+		return consensus.Result{}, status.Error(codes.Internal, err.Error())
+	}
+	res, _, err := n.raft.Apply(ctx, data)
+	if err != nil {
+		return consensus.Result{}, toStatus(err)
+	}
+	r, _ := res.(consensus.Result)
+	return r, toStatus(r.Err)
+}
+
+func checkName(name string) error {
+	if !keyNamePattern.MatchString(name) {
+		return status.Errorf(codes.InvalidArgument, "key name %q: use 1-64 letters, digits, '.', '_' or '-'", truncate(name, 80))
+	}
+	return nil
+}
+
+// requestID validates a client's request id, or makes one: a request
+// without an id is still recorded, it just cannot be retried safely.
+func requestID(id string) (string, error) {
+	if len(id) > maxRequestIDLen {
+		return "", status.Errorf(codes.InvalidArgument, "request id longer than %d bytes", maxRequestIDLen)
+	}
+	if id != "" {
+		return id, nil
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", status.Error(codes.Internal, err.Error())
+	}
+	return "auto-" + hex.EncodeToString(b[:]), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func algorithmFromProto(a kqpb.Algorithm) (tss.Algorithm, error) {
+	switch a {
+	case kqpb.Algorithm_ECDSA_SECP256K1:
+		return tss.ECDSASecp256k1, nil
+	case kqpb.Algorithm_ED25519:
+		return tss.Ed25519, nil
+	}
+	return 0, status.Errorf(codes.InvalidArgument, "unknown algorithm %v: use ecdsa-secp256k1 or ed25519", a)
+}
+
+func keyToProto(k *consensus.Key) (*kqpb.Key, error) {
+	out := &kqpb.Key{Name: k.Name, Version: k.Version, Threshold: uint32(k.Threshold), Members: k.Members,
+		PublicKey: k.PublicKey, Failure: k.Failure, CreatedIndex: k.CreatedIndex, Confirmed: k.Confirmed}
+	alg, err := tss.ParseAlgorithm(k.Algorithm)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	switch alg {
+	case tss.ECDSASecp256k1:
+		out.Algorithm = kqpb.Algorithm_ECDSA_SECP256K1
+	case tss.Ed25519:
+		out.Algorithm = kqpb.Algorithm_ED25519
+	}
+	switch k.State {
+	case consensus.KeyGenerating:
+		out.State = kqpb.KeyState_KEY_STATE_GENERATING
+	case consensus.KeyActive:
+		out.State = kqpb.KeyState_KEY_STATE_ACTIVE
+		if out.PublicKeyPem, err = tss.PublicKeyPEM(alg, k.PublicKey); err != nil {
+			return nil, status.Error(codes.Internal, fmt.Sprintf("encode public key: %v", err))
+		}
+	case consensus.KeyFailed:
+		out.State = kqpb.KeyState_KEY_STATE_FAILED
+	}
+	return out, nil
+}

@@ -1,0 +1,197 @@
+// Package node is keyquorum's composition root: it wires the replicated
+// state machine (consensus), the threshold engine (tss) and the sealed share
+// store (sealing) to the gRPC services, and drives every request from the
+// moment raft commits it to the moment its outcome is committed back.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/pki"
+	"github.com/keyquorum/keyquorum/sealing"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// Limits on what one request may cost before any heavy work starts.
+const (
+	maxClientMessageBytes = 64 << 10 // a sign request carries at most 1 KiB of input
+	maxPeerMessageBytes   = 4 << 20  // keygen round messages are ~150 KiB
+	maxNameLen            = 64
+	maxRequestIDLen       = 128
+	keygenTimeout         = 3 * time.Minute
+)
+
+// Node is one keyquorum member.
+type Node struct {
+	cluster *config.Cluster
+	self    config.NodeConfig
+	dir     string
+	log     *slog.Logger
+
+	sealer   *sealing.TPM
+	shares   *shareStore
+	pre      *preParams
+	fsm      *consensus.FSM
+	raft     *consensus.Node
+	engine   *tss.Engine
+	peers    *peerLinks
+	waiters  *waiters
+	events   *eventQueue
+	super    *supervisor
+	servers  []*grpc.Server
+	health   *health.Server
+	startIdx uint64 // last log index found on disk at start: entries up to it are replays
+
+	wg sync.WaitGroup
+}
+
+// New opens the node's sealed store, raft state and listeners. Run starts it.
+func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logger) (*Node, error) {
+	self, ok := cluster.Node(id)
+	if !ok {
+		return nil, fmt.Errorf("node: %q is not in the cluster config (nodes: %v)", id, cluster.NodeIDs())
+	}
+	n := &Node{cluster: cluster, self: self, dir: cluster.NodeDir(id), log: log.With("node", id)}
+	if err := os.MkdirAll(n.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	ok = false
+	defer func() {
+		if !ok {
+			n.close()
+		}
+	}()
+	var err error
+	if n.sealer, err = sealing.OpenTPM(ctx, sealingConfig(cluster, self, n.dir), n.log); err != nil {
+		return nil, fmt.Errorf("node: open TPM: %w", err)
+	}
+	n.shares = newShareStore(n.dir, cluster.ID, id, n.sealer)
+	n.pre = newPreParams(cluster, id, n.dir, n.sealer, n.log)
+	if n.fsm, err = consensus.NewFSM(consensus.DefaultFSMConfig(), fsmCrypto{}); err != nil {
+		return nil, err
+	}
+	n.waiters = newWaiters()
+	n.events = newEventQueue(n.waiters)
+	n.fsm.SetObserver(n.events)
+
+	serverTLS, err := pki.ServerTLS(cluster.CertsDir(), id)
+	if err != nil {
+		return nil, fmt.Errorf("node: server TLS: %w", err)
+	}
+	clientTLS, err := pki.ClientTLS(cluster.CertsDir(), id)
+	if err != nil {
+		return nil, fmt.Errorf("node: client TLS: %w", err)
+	}
+	n.peers = newPeerLinks(cluster, id, credentials.NewTLS(clientTLS), n.log)
+	if n.engine, err = tss.NewEngine(tss.DefaultConfig(), id, n.peers, n.log); err != nil {
+		return nil, err
+	}
+
+	rc := consensus.DefaultConfig()
+	rc.NodeID, rc.RaftAddr, rc.Dir = id, self.Raft, filepath.Join(n.dir, "raft")
+	for _, m := range cluster.Nodes {
+		rc.Peers = append(rc.Peers, consensus.Peer{ID: m.ID, RaftAddr: m.Raft})
+	}
+	rc.TLS = raftTLS(serverTLS, clientTLS)
+	rc.Logger = n.log.With("component", "raft")
+	if n.raft, err = consensus.Open(ctx, rc, n.fsm); err != nil {
+		return nil, fmt.Errorf("node: open raft: %w", err)
+	}
+	n.startIdx = n.raft.Stats().LastIndex
+	n.super = newSupervisor(n)
+
+	if err := n.listen(serverTLS); err != nil {
+		return nil, err
+	}
+	ok = true
+	return n, nil
+}
+
+// listen starts the client and peer gRPC servers. Both require a
+// certificate from the cluster CA; sizes are capped before decoding.
+func (n *Node) listen(serverTLS credentialsConfig) error {
+	creds := credentials.NewTLS(serverTLS)
+	client := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxClientMessageBytes), grpc.MaxConcurrentStreams(256))
+	kqpb.RegisterKeyServiceServer(client, &keyService{n: n})
+	kqpb.RegisterOperatorServiceServer(client, &operatorService{n: n})
+	n.health = health.NewServer()
+	healthpb.RegisterHealthServer(client, n.health)
+	peer := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxPeerMessageBytes))
+	kqpb.RegisterPeerServiceServer(peer, &peerService{n: n})
+	for _, s := range []struct {
+		srv  *grpc.Server
+		addr string
+	}{{client, n.self.Client}, {peer, n.self.Peer}} {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return fmt.Errorf("node: listen %s: %w", s.addr, err)
+		}
+		n.servers = append(n.servers, s.srv)
+		go func() {
+			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				n.log.Error("grpc server stopped", "addr", s.addr, "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// Run drives the node until ctx is cancelled, then shuts it down.
+func (n *Node) Run(ctx context.Context) error {
+	n.log.Info("node started", "client", n.self.Client, "peer", n.self.Peer, "raft", n.self.Raft)
+	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	n.spawn(func() { n.pre.run(ctx, n.reportPreParams) })
+	n.spawn(func() { n.dispatch(ctx) })
+	n.spawn(func() { n.super.run(ctx) })
+	<-ctx.Done()
+	n.health.Shutdown()
+	n.close()
+	n.wg.Wait()
+	return nil
+}
+
+func (n *Node) spawn(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+func (n *Node) close() {
+	for _, s := range n.servers {
+		s.Stop()
+	}
+	if n.events != nil {
+		n.events.close()
+	}
+	if n.peers != nil {
+		n.peers.close()
+	}
+	if n.raft != nil {
+		if err := n.raft.Shutdown(); err != nil {
+			n.log.Warn("raft shutdown", "err", err)
+		}
+	}
+	if n.sealer != nil {
+		if err := n.sealer.Close(); err != nil {
+			n.log.Warn("close TPM", "err", err)
+		}
+	}
+}

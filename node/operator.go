@@ -1,0 +1,41 @@
+package node
+
+import (
+	"context"
+	"slices"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+)
+
+// operatorService implements OperatorService.
+type operatorService struct {
+	kqpb.UnimplementedOperatorServiceServer
+	n *Node
+}
+
+// Status reports this node's own view: raft role and indexes, and the
+// members' pre-params readiness as the replicated state records it.
+func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*kqpb.StatusResponse, error) {
+	n := s.n
+	if _, err := n.actor(ctx); err != nil {
+		return nil, err
+	}
+	st := n.raft.Stats()
+	ready := n.fsm.PreParamsReady()
+	out := &kqpb.StatusResponse{
+		ClusterId:    n.cluster.ID,
+		NodeId:       n.self.ID,
+		State:        st.State,
+		LeaderId:     st.LeaderID,
+		Term:         st.Term,
+		CommitIndex:  st.CommitIndex,
+		AppliedIndex: st.AppliedIndex,
+		Preparams:    n.pre.Status(),
+		Keys:         uint32(n.fsm.TableStats().Keys),
+	}
+	for _, m := range n.cluster.Nodes {
+		out.Members = append(out.Members, &kqpb.Member{Id: m.ID, RaftAddress: m.Raft, ClientAddress: m.Client,
+			PreparamsReady: slices.Contains(ready, m.ID)})
+	}
+	return out, nil
+}

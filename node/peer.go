@@ -1,0 +1,203 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// peerQueueLen bounds the round messages waiting for one peer. A full queue
+// fails the session that tried to send; the leader retries the request
+// under another committee.
+const peerQueueLen = 4096
+
+// errPeerBusy is returned when a peer's outbound queue is full.
+var errPeerBusy = errors.New("node: peer queue full")
+
+// peerLinks implements tss.Transport over one PeerService.Exchange stream to
+// each other member, and keeps the gRPC connections the node uses to reach
+// other members (round messages, proposals, forwarded client calls).
+type peerLinks struct {
+	self  string
+	creds credentials.TransportCredentials
+	log   *slog.Logger
+	peers map[string]*peerLink
+	ctx   context.Context
+	stop  context.CancelFunc
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+type peerLink struct {
+	id, addr string
+	queue    chan *kqpb.RoundMessage
+}
+
+var _ tss.Transport = (*peerLinks)(nil)
+
+func newPeerLinks(c *config.Cluster, self string, creds credentials.TransportCredentials, log *slog.Logger) *peerLinks {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &peerLinks{self: self, creds: creds, log: log, peers: map[string]*peerLink{}, conns: map[string]*grpc.ClientConn{}, ctx: ctx, stop: stop}
+	for _, m := range c.Nodes {
+		if m.ID == self {
+			continue
+		}
+		p := &peerLink{id: m.ID, addr: m.Peer, queue: make(chan *kqpb.RoundMessage, peerQueueLen)}
+		l.peers[m.ID] = p
+		go l.pump(p)
+	}
+	return l
+}
+
+// Send queues m for each recipient and returns at once.
+func (l *peerLinks) Send(_ context.Context, m tss.Message) error {
+	msg := &kqpb.RoundMessage{SessionId: m.Session[:], To: m.To, Broadcast: m.Broadcast, Payload: m.Payload}
+	for _, to := range m.To {
+		p, ok := l.peers[to]
+		if !ok {
+			return fmt.Errorf("node: send to unknown member %q", to)
+		}
+		select {
+		case p.queue <- msg:
+		default:
+			return fmt.Errorf("%w: %s", errPeerBusy, to)
+		}
+	}
+	return nil
+}
+
+// pump keeps one Exchange stream open to the peer and writes queued
+// messages to it. Messages in flight when a stream breaks are lost; the
+// session they belong to times out and the request is retried.
+func (l *peerLinks) pump(p *peerLink) {
+	backoff := 100 * time.Millisecond
+	for l.ctx.Err() == nil {
+		err := l.stream(p)
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.log.Debug("peer stream down", "peer", p.id, "err", err)
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func (l *peerLinks) stream(p *peerLink) error {
+	conn, err := l.conn(p.addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	defer cancel()
+	// Wait for the first message before dialing, so an idle cluster keeps
+	// no streams to peers that are down.
+	var first *kqpb.RoundMessage
+	select {
+	case first = <-p.queue:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s, err := kqpb.NewPeerServiceClient(conn).Exchange(ctx)
+	if err != nil {
+		return err
+	}
+	for m := first; ; {
+		if err := s.Send(m); err != nil {
+			return err
+		}
+		select {
+		case m = <-p.queue:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// conn returns a shared lazily-connecting client connection to addr.
+func (l *peerLinks) conn(addr string) (*grpc.ClientConn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c, ok := l.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(l.creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxPeerMessageBytes)))
+	if err != nil {
+		return nil, fmt.Errorf("node: dial %s: %w", addr, err)
+	}
+	l.conns[addr] = c
+	return c, nil
+}
+
+func (l *peerLinks) close() {
+	l.stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
+}
+
+// peerService is the server side of PeerService.
+type peerService struct {
+	kqpb.UnimplementedPeerServiceServer
+	n *Node
+}
+
+// Exchange feeds a peer's round messages to the engine. The sender is the
+// member named in the caller's certificate; the engine drops duplicates and
+// messages from outside the session's committee.
+func (s *peerService) Exchange(stream grpc.BidiStreamingServer[kqpb.RoundMessage, kqpb.ExchangeAck]) error {
+	from, err := s.n.peerIdentity(stream.Context())
+	if err != nil {
+		return err
+	}
+	var rejected uint64
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return stream.Send(&kqpb.ExchangeAck{Rejected: rejected})
+		}
+		if err != nil {
+			return err
+		}
+		var sid tss.SessionID
+		if len(m.SessionId) != len(sid) {
+			rejected++
+			continue
+		}
+		copy(sid[:], m.SessionId)
+		if err := s.n.engine.Deliver(tss.Message{Session: sid, From: from, To: m.To, Broadcast: m.Broadcast, Payload: m.Payload}); err != nil {
+			rejected++
+			s.n.log.Debug("round message rejected", "from", from, "session", sid, "err", err)
+		}
+	}
+}
+
+// Propose appends a member's report on behalf of the member that did the work.
+func (s *peerService) Propose(ctx context.Context, req *kqpb.ProposeRequest) (*kqpb.ProposeResponse, error) {
+	from, err := s.n.peerIdentity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := s.n.proposeReport(ctx, from, req.Command)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &kqpb.ProposeResponse{Index: idx}, nil
+}

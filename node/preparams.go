@@ -1,0 +1,141 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/sealing"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// preParams owns this node's ECDSA pre-parameters (Paillier key and safe
+// primes). Generating them costs 8-40 s of CPU, so it happens once, in the
+// background at first start, and the result is sealed like a share.
+type preParams struct {
+	cluster *config.Cluster
+	node    string
+	path    string
+	sealer  sealing.Sealer
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	pp      *tss.PreParams
+	status  string
+	started time.Time
+	ready   chan struct{}
+}
+
+func newPreParams(c *config.Cluster, node, dir string, s sealing.Sealer, log *slog.Logger) *preParams {
+	return &preParams{cluster: c, node: node, path: filepath.Join(dir, "preparams.sealed"), sealer: s, log: log, status: "loading", ready: make(chan struct{})}
+}
+
+func (p *preParams) binding() sealing.Binding {
+	return sealing.Binding{ClusterID: p.cluster.ID, NodeID: p.node, Kind: sealing.KindPreParams}
+}
+
+// Status describes readiness for `kq status`.
+func (p *preParams) Status() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.status == "generating" {
+		return fmt.Sprintf("generating (%s)", time.Since(p.started).Round(time.Second))
+	}
+	return p.status
+}
+
+// Wait returns the pre-parameters once they are ready.
+func (p *preParams) Wait(ctx context.Context) (*tss.PreParams, error) {
+	select {
+	case <-p.ready:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.pp, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("node: waiting for pre-params (%s): %w", p.Status(), ctx.Err())
+	}
+}
+
+func (p *preParams) set(status string) {
+	p.mu.Lock()
+	p.status = status
+	p.mu.Unlock()
+}
+
+// run loads, imports or generates the pre-parameters, then calls report
+// until it succeeds.
+func (p *preParams) run(ctx context.Context, report func(context.Context) error) {
+	pp, err := p.obtain(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Error("pre-params unavailable; ECDSA keys cannot be created", "err", err)
+			p.set("failed: " + err.Error())
+		}
+		return
+	}
+	p.mu.Lock()
+	p.pp, p.status = pp, "ready"
+	p.mu.Unlock()
+	close(p.ready)
+	for ctx.Err() == nil {
+		if err := report(ctx); err == nil {
+			return
+		} else {
+			p.log.Debug("report pre-params", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (p *preParams) obtain(ctx context.Context) (*tss.PreParams, error) {
+	blob, err := sealing.ReadFile(p.path)
+	switch {
+	case err == nil:
+		plain, err := p.sealer.Open(ctx, p.binding(), blob)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(plain)
+		return tss.UnmarshalPreParams(plain)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	var pp *tss.PreParams
+	if p.cluster.Preparams.Source == config.PreparamsFixtures {
+		p.log.Warn("using TEST-ONLY pre-params fixtures", "file", p.cluster.PreparamsFixture(p.node))
+		if pp, err = tss.LoadPreParamsFile(p.cluster.PreparamsFixture(p.node)); err != nil {
+			return nil, err
+		}
+	} else {
+		p.mu.Lock()
+		p.status, p.started = "generating", time.Now()
+		p.mu.Unlock()
+		p.log.Info("generating ECDSA pre-params (safe primes); this takes 10-60 s of CPU once")
+		pp, err = tss.GeneratePreParams(ctx, func(elapsed time.Duration) {
+			p.log.Info("still generating pre-params", "elapsed", elapsed.Round(time.Second))
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.log.Info("pre-params generated", "took", time.Since(p.started).Round(time.Second))
+	}
+	plain, err := pp.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	blob, err = p.sealer.Seal(ctx, p.binding(), plain)
+	if err != nil {
+		return nil, err
+	}
+	return pp, sealing.WriteFile(p.path, blob)
+}

@@ -1,0 +1,179 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+// supervisor runs on the leader and ends work that stalls: a signing
+// attempt past its deadline moves to a new committee, or fails after the
+// last attempt; a key generation past its deadline fails. Deadlines are
+// leader-local and start when this node first sees the work as leader, so
+// a new leader gives in-flight work a full period before acting.
+type supervisor struct {
+	n        *Node
+	signs    map[string]deadline // request id -> deadline of the current attempt
+	keygens  map[string]time.Time
+	rotation atomic.Uint64 // spreads committees over members; shared with request handlers
+}
+
+type deadline struct {
+	attempt uint32
+	at      time.Time
+}
+
+func newSupervisor(n *Node) *supervisor {
+	return &supervisor{n: n, signs: map[string]deadline{}, keygens: map[string]time.Time{}}
+}
+
+func (s *supervisor) run(ctx context.Context) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !s.n.raft.IsLeader() {
+			clear(s.signs)
+			clear(s.keygens)
+			continue
+		}
+		s.checkSigns(ctx, time.Now())
+		s.checkKeygens(ctx, time.Now())
+	}
+}
+
+func (s *supervisor) checkSigns(ctx context.Context, now time.Time) {
+	pending := s.n.fsm.PendingSigns()
+	live := make(map[string]bool, len(pending))
+	for _, p := range pending {
+		live[p.RequestID] = true
+		d, ok := s.signs[p.RequestID]
+		if !ok || d.attempt != p.Attempt {
+			s.signs[p.RequestID] = deadline{p.Attempt, now.Add(s.n.cluster.Sign.Timeout)}
+			continue
+		}
+		if now.Before(d.at) {
+			continue
+		}
+		s.signs[p.RequestID] = deadline{p.Attempt, now.Add(s.n.cluster.Sign.Timeout)}
+		s.n.spawn(func() { s.n.retrySign(ctx, p) })
+	}
+	for id := range s.signs {
+		if !live[id] {
+			delete(s.signs, id)
+		}
+	}
+}
+
+func (s *supervisor) checkKeygens(ctx context.Context, now time.Time) {
+	for _, k := range s.n.fsm.Keys() {
+		if k.State != consensus.KeyGenerating {
+			delete(s.keygens, k.Name)
+			continue
+		}
+		at, ok := s.keygens[k.Name]
+		if !ok {
+			s.keygens[k.Name] = now.Add(keygenTimeout)
+			continue
+		}
+		if now.After(at) {
+			var missing []string
+			for _, m := range k.Members {
+				if !slices.Contains(k.Confirmed, m) {
+					missing = append(missing, m)
+				}
+			}
+			s.keygens[k.Name] = now.Add(keygenTimeout)
+			cmd := &consensus.KeygenFailed{Key: k.Name, Version: k.Version, Node: s.n.self.ID,
+				Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, missing)}
+			s.n.spawn(func() { s.n.propose(ctx, cmd) })
+		}
+	}
+}
+
+// retrySign moves a stalled request to a different committee, or fails it
+// once its attempts are spent or too few members are reachable.
+func (n *Node) retrySign(ctx context.Context, p *consensus.Sign) {
+	k, ok := n.fsm.Key(p.Key)
+	if !ok {
+		return
+	}
+	var cmd consensus.Command
+	committee, err := n.pickCommittee(k, p.Committee, uint64(p.Attempt))
+	switch {
+	case p.Attempt >= uint32(n.cluster.Sign.MaxAttempts):
+		cmd = &consensus.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt,
+			Reason: fmt.Sprintf("no signature after %d attempts of %s each", p.Attempt, n.cluster.Sign.Timeout)}
+	case err != nil:
+		cmd = &consensus.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt, Reason: err.Error()}
+	default:
+		cmd = &consensus.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1, Committee: committee,
+			Reason: fmt.Sprintf("committee %v stalled", p.Committee)}
+	}
+	n.log.Info("signing stalled", "request", p.RequestID, "attempt", p.Attempt, "next", cmd.Type())
+	n.propose(ctx, cmd)
+}
+
+// propose appends a leader command, logging rather than returning errors:
+// the supervisor tries again on its next tick if the state still needs it.
+func (n *Node) propose(ctx context.Context, cmd consensus.Command) {
+	data, err := consensus.Encode(cmd)
+	if err == nil {
+		_, _, err = n.raft.Apply(ctx, data)
+	}
+	if err != nil {
+		n.log.Warn("propose", "type", cmd.Type(), "err", err)
+	}
+}
+
+// pickCommittee chooses threshold+1 members the leader can reach. It
+// rotates through the possible committees so load spreads over members,
+// and avoids the committee given in avoid when another one exists.
+func (n *Node) pickCommittee(k *consensus.Key, avoid []string, salt uint64) ([]string, error) {
+	var reachable []string
+	for _, m := range n.raft.Reachable() {
+		if k.HasMember(m) {
+			reachable = append(reachable, m)
+		}
+	}
+	size := k.Threshold + 1
+	if len(reachable) < size {
+		return nil, fmt.Errorf("%w: %d of %d members of %q reachable, %d needed", errTooFewMembers, len(reachable), len(k.Members), k.Name, size)
+	}
+	combos := combinations(reachable, size)
+	start := int((n.super.next() + salt) % uint64(len(combos)))
+	for i := range combos {
+		c := combos[(start+i)%len(combos)]
+		if !slices.Equal(c, avoid) {
+			return c, nil
+		}
+	}
+	return combos[start], nil
+}
+
+func (s *supervisor) next() uint64 { return s.rotation.Add(1) }
+
+// combinations returns every size-element subset of sorted xs, in order.
+func combinations(xs []string, size int) [][]string {
+	var out [][]string
+	var rec func(start int, cur []string)
+	rec = func(start int, cur []string) {
+		if len(cur) == size {
+			out = append(out, slices.Clone(cur))
+			return
+		}
+		for i := start; i < len(xs); i++ {
+			rec(i+1, append(cur, xs[i]))
+		}
+	}
+	rec(0, nil)
+	return out
+}

@@ -1,0 +1,178 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// runKeygen takes part in distributed key generation for a new key and
+// reports the outcome through the log: ShareStored once the share is sealed
+// on disk, KeygenFailed otherwise.
+func (n *Node) runKeygen(ctx context.Context, k *consensus.Key) {
+	ctx, cancel := context.WithTimeout(ctx, keygenTimeout)
+	defer cancel()
+	log := n.log.With("key", k.Name, "version", k.Version)
+	share, err := n.keygen(ctx, k)
+	if err != nil {
+		log.Warn("keygen failed", "err", err)
+		n.report(ctx, &consensus.KeygenFailed{Key: k.Name, Version: k.Version, Node: n.self.ID, Reason: err.Error()})
+		return
+	}
+	log.Info("share sealed", "algorithm", k.Algorithm)
+	n.report(ctx, &consensus.ShareStored{Key: k.Name, Version: k.Version, Node: n.self.ID, PublicKey: share.PublicKey()})
+}
+
+func (n *Node) keygen(ctx context.Context, k *consensus.Key) (*tss.Share, error) {
+	alg, err := tss.ParseAlgorithm(k.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	req := tss.KeygenRequest{
+		Session:   tss.NewSessionID(n.cluster.ID, "keygen", k.CreatedIndex, k.CreateRequestID, 0),
+		Algorithm: alg,
+		Threshold: k.Threshold,
+		Parties:   k.Members,
+	}
+	if alg == tss.ECDSASecp256k1 {
+		if req.PreParams, err = n.pre.Wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	share, err := n.engine.Keygen(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	n.log.Info("keygen done", "key", k.Name, "took", time.Since(start).Round(time.Millisecond))
+	if err := n.shares.Put(ctx, k.Name, k.Version, share); err != nil {
+		return nil, err
+	}
+	return share, nil
+}
+
+// runSign takes part in one signing attempt and reports the signature. A
+// failed attempt reports nothing: the leader's supervisor notices the
+// stall and retries under another committee.
+func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
+	ctx, cancel := context.WithTimeout(ctx, n.cluster.Sign.Timeout)
+	defer cancel()
+	log := n.log.With("request", s.RequestID, "attempt", s.Attempt)
+	share, err := n.shares.Get(ctx, s.Key, s.Version)
+	if err != nil {
+		log.Warn("sign: share unavailable", "err", err)
+		return
+	}
+	sig, err := n.engine.Sign(ctx, tss.SignRequest{
+		Session:   tss.NewSessionID(n.cluster.ID, "sign", s.SessionIndex, s.RequestID, s.Attempt),
+		Share:     share,
+		Committee: s.Committee,
+		Message:   s.Digest,
+	})
+	if err != nil {
+		log.Warn("sign attempt failed", "err", err)
+		return
+	}
+	if cur, ok := n.fsm.Sign(s.RequestID); ok && cur.State != consensus.SignStatePending {
+		return // another member's report already landed
+	}
+	n.report(ctx, &consensus.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
+}
+
+// report appends a member's report, through the leader when this node is
+// not the leader, retrying until ctx ends while there is no leader.
+func (n *Node) report(ctx context.Context, cmd consensus.Command) {
+	data, err := consensus.Encode(cmd)
+	if err != nil {
+		n.log.Error("encode report", "err", err)
+		return
+	}
+	for {
+		err := n.reportOnce(ctx, data)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		n.log.Debug("report not appended yet", "type", cmd.Type(), "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) reportOnce(ctx context.Context, data []byte) error {
+	if n.raft.IsLeader() {
+		_, _, err := n.raft.Apply(ctx, data)
+		return err
+	}
+	leader, ok := n.leaderConfig()
+	if !ok {
+		return errNoLeader
+	}
+	conn, err := n.peers.conn(leader.Peer)
+	if err != nil {
+		return err
+	}
+	_, err = kqpb.NewPeerServiceClient(conn).Propose(ctx, &kqpb.ProposeRequest{Command: data})
+	return err
+}
+
+// proposeReport appends a report forwarded by member from. Members may only
+// report their own work, so the member named in the report must be the one
+// named in the caller's certificate.
+func (n *Node) proposeReport(ctx context.Context, from string, data []byte) (uint64, error) {
+	cmd, err := consensus.Decode(data)
+	if err != nil {
+		return 0, status.Error(codes.InvalidArgument, err.Error())
+	}
+	var reporter string
+	switch c := cmd.(type) {
+	case *consensus.ShareStored:
+		reporter = c.Node
+	case *consensus.KeygenFailed:
+		reporter = c.Node
+	case *consensus.SignCompleted:
+		reporter = c.Node
+	case *consensus.PreParamsReady:
+		reporter = c.Node
+	default:
+		return 0, status.Errorf(codes.PermissionDenied, "members may not propose %s", cmd.Type())
+	}
+	if reporter != from {
+		return 0, status.Errorf(codes.PermissionDenied, "%s may not report for %s", from, reporter)
+	}
+	res, idx, err := n.raft.Apply(ctx, data)
+	if err != nil {
+		return 0, err
+	}
+	if r, ok := res.(consensus.Result); ok && r.Err != nil && !errors.Is(r.Err, consensus.ErrStale) {
+		n.log.Warn("report refused", "from", from, "type", cmd.Type(), "err", r.Err)
+	}
+	return idx, nil
+}
+
+// reportPreParams tells the cluster this node can join ECDSA keygen.
+func (n *Node) reportPreParams(ctx context.Context) error {
+	for _, id := range n.fsm.PreParamsReady() {
+		if id == n.self.ID {
+			return nil
+		}
+	}
+	data, err := consensus.Encode(&consensus.PreParamsReady{Node: n.self.ID})
+	if err != nil {
+		return err
+	}
+	if err := n.reportOnce(ctx, data); err != nil {
+		return fmt.Errorf("node: report pre-params: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package tss
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+)
+
+// Algorithm names a signature scheme.
+type Algorithm uint8
+
+const (
+	// ECDSASecp256k1 is ECDSA over secp256k1 (GG18/GG20 in tss-lib).
+	ECDSASecp256k1 Algorithm = 1
+	// Ed25519 is threshold EdDSA producing RFC 8032 Ed25519 signatures.
+	Ed25519 Algorithm = 2
+)
+
+func (a Algorithm) String() string {
+	switch a {
+	case ECDSASecp256k1:
+		return "ecdsa-secp256k1"
+	case Ed25519:
+		return "ed25519"
+	}
+	return fmt.Sprintf("algorithm(%d)", uint8(a))
+}
+
+// Valid reports whether a is a known algorithm.
+func (a Algorithm) Valid() bool { return a == ECDSASecp256k1 || a == Ed25519 }
+
+// ParseAlgorithm parses the String form of an Algorithm.
+func ParseAlgorithm(s string) (Algorithm, error) {
+	switch s {
+	case "ecdsa-secp256k1":
+		return ECDSASecp256k1, nil
+	case "ed25519":
+		return Ed25519, nil
+	}
+	return 0, fmt.Errorf("tss: unknown algorithm %q", s)
+}
+
+// SessionID names one protocol run. Every member derives it from the same
+// Raft-committed facts, so messages of different runs never mix.
+type SessionID [32]byte
+
+const sessionDomain = "keyquorum/tss/session/v1"
+
+// NewSessionID derives a session ID as SHA-256 over the length-prefixed
+// domain tag, cluster ID, kind ("keygen" or "sign"), Raft log index, request
+// ID and attempt number.
+func NewSessionID(clusterID, kind string, index uint64, requestID string, attempt uint32) SessionID {
+	h := sha256.New()
+	var n [8]byte
+	for _, s := range []string{sessionDomain, clusterID, kind} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	binary.BigEndian.PutUint64(n[:], index)
+	h.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], uint64(len(requestID)))
+	h.Write(n[:])
+	h.Write([]byte(requestID))
+	var a [4]byte
+	binary.BigEndian.PutUint32(a[:], attempt)
+	h.Write(a[:])
+	var id SessionID
+	h.Sum(id[:0])
+	return id
+}
+
+// String returns the first 8 bytes in hex, enough to correlate logs.
+func (s SessionID) String() string { return hex.EncodeToString(s[:8]) }

@@ -1,0 +1,69 @@
+package tss
+
+import (
+	"errors"
+	"time"
+)
+
+// Config bounds the engine's resources. Zero values are invalid; start from
+// DefaultConfig.
+type Config struct {
+	// MaxSessions caps concurrently running sessions; more return ErrBusy.
+	MaxSessions int
+	// MaxMessageBytes caps one inbound payload, checked before parsing. ECDSA
+	// keygen round-1 broadcasts are about 134 KB for 2-of-3 and grow with n.
+	MaxMessageBytes int
+	// SessionTimeout bounds every session in addition to the caller's ctx.
+	SessionTimeout time.Duration
+	// MaxPendingPerSession caps messages held for one session that has not
+	// started on this node yet (Raft apply lag).
+	MaxPendingPerSession int
+	// MaxPendingTotal caps held messages across all not-yet-started sessions.
+	MaxPendingTotal int
+	// PendingTTL drops held messages for a session that never starts.
+	PendingTTL time.Duration
+	// MaxEd25519MessageBytes caps the Ed25519 message (signed as-is).
+	MaxEd25519MessageBytes int
+	// RecentSessions is how many finished session IDs are remembered so late
+	// messages for them are dropped and the IDs are not reused.
+	RecentSessions int
+
+	_ struct{}
+}
+
+// DefaultConfig returns settings for a cluster of up to about 15 members.
+func DefaultConfig() Config {
+	return Config{
+		MaxSessions:            32,
+		MaxMessageBytes:        4 << 20,
+		SessionTimeout:         2 * time.Minute,
+		MaxPendingPerSession:   256,
+		MaxPendingTotal:        4096,
+		PendingTTL:             time.Minute,
+		MaxEd25519MessageBytes: 1024,
+		RecentSessions:         1024,
+	}
+}
+
+// Validate reports the first setting that is out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxSessions < 1:
+		return errors.New("tss: config: MaxSessions must be >= 1")
+	case c.MaxMessageBytes < 1024:
+		return errors.New("tss: config: MaxMessageBytes must be >= 1024")
+	case c.SessionTimeout <= 0:
+		return errors.New("tss: config: SessionTimeout must be > 0")
+	case c.MaxPendingPerSession < 1:
+		return errors.New("tss: config: MaxPendingPerSession must be >= 1")
+	case c.MaxPendingTotal < c.MaxPendingPerSession:
+		return errors.New("tss: config: MaxPendingTotal must be >= MaxPendingPerSession")
+	case c.PendingTTL <= 0:
+		return errors.New("tss: config: PendingTTL must be > 0")
+	case c.MaxEd25519MessageBytes < 1:
+		return errors.New("tss: config: MaxEd25519MessageBytes must be >= 1")
+	case c.RecentSessions < 0:
+		return errors.New("tss: config: RecentSessions must be >= 0")
+	}
+	return nil
+}

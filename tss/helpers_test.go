@@ -1,0 +1,180 @@
+package tss_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
+	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/tss/tsstest"
+)
+
+var members = []string{"node-a", "node-b", "node-c"}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	// tss-lib's curve is process-global; keyquorum must never change it.
+	if !tsslib.SameCurve(tsslib.EC(), tsslib.S256()) {
+		fmt.Fprintln(os.Stderr, "tss-lib global curve changed during tests")
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func testConfig() tss.Config {
+	c := tss.DefaultConfig()
+	c.SessionTimeout = 60 * time.Second
+	return c
+}
+
+// fixture is a 2-of-3 key shared by the tests of one test binary: ECDSA
+// keygen costs seconds, so it runs once.
+type fixture struct {
+	net     *tsstest.Network
+	engines map[string]*tss.Engine
+	shares  map[string]*tss.Share
+}
+
+var (
+	fixtures   = map[tss.Algorithm]*fixture{}
+	fixtureErr = map[tss.Algorithm]error{}
+	fixtureMu  sync.Mutex
+)
+
+func loadPreParams(t testing.TB, i int) *tss.PreParams {
+	t.Helper()
+	pp, err := tss.LoadPreParamsFile(fmt.Sprintf("testdata/preparams/n%d.json", i))
+	if err != nil {
+		t.Fatalf("load pre-params fixture: %v", err)
+	}
+	return pp
+}
+
+// sharedKey returns the binary's 2-of-3 key for alg, generating it once.
+func sharedKey(t testing.TB, alg tss.Algorithm) *fixture {
+	t.Helper()
+	fixtureMu.Lock()
+	defer fixtureMu.Unlock()
+	if f := fixtures[alg]; f != nil {
+		return f
+	}
+	if err := fixtureErr[alg]; err != nil {
+		t.Fatalf("shared %s keygen failed earlier: %v", alg, err)
+	}
+	net, engines, err := tsstest.NewCluster(testConfig(), members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares, err := runKeygen(t, engines, alg, 1, "shared")
+	if err != nil {
+		fixtureErr[alg] = err
+		t.Fatalf("keygen: %v", err)
+	}
+	f := &fixture{net: net, engines: engines, shares: shares}
+	fixtures[alg] = f
+	return f
+}
+
+func runKeygen(t testing.TB, engines map[string]*tss.Engine, alg tss.Algorithm, threshold int, req string) (map[string]*tss.Share, error) {
+	t.Helper()
+	sid := tss.NewSessionID("test", "keygen", 1, req, 0)
+	type res struct {
+		id  string
+		sh  *tss.Share
+		err error
+	}
+	ch := make(chan res, len(engines))
+	i := 0
+	for id, e := range engines {
+		i++
+		r := tss.KeygenRequest{Session: sid, Algorithm: alg, Threshold: threshold, Parties: members}
+		if alg == tss.ECDSASecp256k1 {
+			r.PreParams = loadPreParams(t, i)
+		}
+		go func() {
+			sh, err := e.Keygen(context.Background(), r)
+			ch <- res{id, sh, err}
+		}()
+	}
+	shares := map[string]*tss.Share{}
+	var firstErr error
+	for range engines {
+		r := <-ch
+		if r.err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("%s: %w", r.id, r.err)
+		}
+		shares[r.id] = r.sh
+	}
+	return shares, firstErr
+}
+
+// signAll runs Sign on every committee member and returns each member's
+// result. All members must return the same signature.
+func signAll(ctx context.Context, engines map[string]*tss.Engine, shares map[string]*tss.Share,
+	sid tss.SessionID, committee []string, msg []byte) (map[string][]byte, map[string]error) {
+	type res struct {
+		id  string
+		sig []byte
+		err error
+	}
+	ch := make(chan res, len(committee))
+	for _, id := range committee {
+		go func() {
+			sig, err := engines[id].Sign(ctx, tss.SignRequest{Session: sid, Share: shares[id], Committee: committee, Message: msg})
+			ch <- res{id, sig, err}
+		}()
+	}
+	sigs, errs := map[string][]byte{}, map[string]error{}
+	for range committee {
+		r := <-ch
+		sigs[r.id], errs[r.id] = r.sig, r.err
+	}
+	return sigs, errs
+}
+
+func mustSign(t *testing.T, f *fixture, sid tss.SessionID, committee []string, msg []byte) []byte {
+	t.Helper()
+	sigs, errs := signAll(context.Background(), f.engines, f.shares, sid, committee, msg)
+	var sig []byte
+	for _, id := range committee {
+		if errs[id] != nil {
+			t.Fatalf("sign on %s: %v", id, errs[id])
+		}
+		if sig == nil {
+			sig = sigs[id]
+		} else if string(sig) != string(sigs[id]) {
+			t.Fatalf("members returned different signatures")
+		}
+	}
+	return sig
+}
+
+var sessionCounter struct {
+	sync.Mutex
+	n uint64
+}
+
+// newSID returns a fresh session ID for the test.
+func newSID(t testing.TB) tss.SessionID {
+	sessionCounter.Lock()
+	defer sessionCounter.Unlock()
+	sessionCounter.n++
+	return tss.NewSessionID("test", "sign", sessionCounter.n, t.Name(), 0)
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var committees = [][]string{
+	{"node-a", "node-b"}, {"node-a", "node-c"}, {"node-b", "node-c"},
+}

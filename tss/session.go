@@ -1,0 +1,280 @@
+package tss
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
+)
+
+// session is one protocol run on this node: a tss-lib party, its committee,
+// a bounded inbox and two goroutines. The worker (the goroutine that called
+// Keygen or Sign, inside run) is the only one that calls Start, Update and
+// WaitingFor, so tss-lib state is touched from one goroutine at a time. The
+// drain goroutine reads the party's out and end channels and hands messages
+// to Transport.Send, which only queues: tss-lib emits messages while holding
+// its own lock inside Update, so whatever reads out must never wait on the
+// network.
+//
+// Parking (presignatures, ECDSA only): a caller may set hold before run. The
+// worker asks hold about every inbound message; held messages keep their
+// dedup slot but are not given to tss-lib until release(bind) is called. The
+// worker then runs bind and delivers the held messages, in that order, on the
+// worker goroutine. A presignature pool plugs in as follows: start an ECDSA
+// sign session with its own random placeholder message below N, with hold
+// matching "binance.tsslib.ecdsa.signing.SignRound4Message" (the party
+// stores its own round-4 message and stops once the others' are withheld),
+// keep the run going under a pool-owned expiry instead of SessionTimeout, and
+// once Raft commits the SignRequested entry that names the presignature,
+// check the digest against N and call release with a bind that does
+// placeholder.SetBytes(digest). The placeholder must not be touched again
+// until the signature is out.
+type session struct {
+	id     SessionID
+	kind   string
+	self   string
+	c      *committee
+	tr     Transport
+	log    *slog.Logger
+	prefix string // accepted tss-lib message type prefix
+
+	party tsslib.Party
+	drain func(ctx context.Context) // started by run; reads out and end
+
+	inbox    *inbox
+	out      chan tsslib.Message
+	results  chan any   // capacity 1: the party's end value
+	failed   chan error // capacity 1: first asynchronous failure
+	done     chan struct{}
+	poisoned atomic.Bool
+
+	hold    func(msgType, from string) bool // worker goroutine only
+	held    []inbound                       // worker goroutine only
+	release chan func()                     // capacity 1
+}
+
+func newSession(id SessionID, kind, self string, c *committee, tr Transport, log *slog.Logger, prefix string, msgTypes int) *session {
+	n := len(c.nodes)
+	return &session{
+		id: id, kind: kind, self: self, c: c, tr: tr, prefix: prefix,
+		log:     log.With("session", id.String(), "kind", kind),
+		inbox:   newInbox(msgTypes * (n - 1)),
+		out:     make(chan tsslib.Message, 4*msgTypes*n+16),
+		results: make(chan any, 1),
+		failed:  make(chan error, 1),
+		done:    make(chan struct{}),
+		release: make(chan func(), 1),
+	}
+}
+
+// accept parses an inbound message from an authenticated member and claims
+// its slot. Safe for concurrent use; never blocks on protocol work.
+func (s *session) accept(m Message) error {
+	pid, ok := s.c.byNode[m.From]
+	if !ok || m.From == s.self {
+		return fmt.Errorf("%w: %q", ErrNotMember, m.From)
+	}
+	var parsed tsslib.ParsedMessage
+	var perr error
+	valid := false
+	err := intoLib("parse", s.c, nil, func() *tsslib.Error {
+		parsed, perr = tsslib.ParseWireMessage(m.Payload, pid, m.Broadcast)
+		valid = perr == nil && parsed != nil && parsed.ValidateBasic()
+		return nil
+	})
+	if err != nil || !valid {
+		return fmt.Errorf("%w from %q", ErrBadMessage, m.From)
+	}
+	if !strings.HasPrefix(parsed.Type(), s.prefix) {
+		return fmt.Errorf("%w: type %q from %q", ErrBadMessage, parsed.Type(), m.From)
+	}
+	return s.inbox.put(inbound{from: m.From, msg: parsed})
+}
+
+// run drives the party until it produces its end value or fails. ctx carries
+// the session deadline.
+func (s *session) run(ctx context.Context) (any, error) {
+	defer close(s.done)
+	go s.drain(ctx)
+	if err := intoLib("start", s.c, s.poison, s.party.Start); err != nil {
+		return nil, s.abort(err)
+	}
+	for {
+		select {
+		case r := <-s.results:
+			return r, nil
+		case err := <-s.failed:
+			return nil, s.abort(err)
+		case <-s.inbox.notify:
+			for _, in := range s.inbox.take() {
+				if s.hold != nil && s.hold(in.msg.Type(), in.from) {
+					s.held = append(s.held, in)
+					continue
+				}
+				if err := s.update(in); err != nil {
+					return nil, s.abort(err)
+				}
+			}
+		case bind := <-s.release:
+			bind()
+			s.hold = nil
+			held := s.held
+			s.held = nil
+			for _, in := range held {
+				if err := s.update(in); err != nil {
+					return nil, s.abort(err)
+				}
+			}
+		case <-ctx.Done():
+			return nil, s.expired(ctx)
+		}
+	}
+}
+
+// releaseHeld asks the worker to run bind and then deliver the held
+// messages. It may be called once; later calls return an error.
+func (s *session) releaseHeld(bind func()) error {
+	select {
+	case s.release <- bind:
+		return nil
+	default:
+		return errors.New("tss: session already released")
+	}
+}
+
+func (s *session) update(in inbound) error {
+	return intoLib("update", s.c, s.poison, func() *tsslib.Error {
+		_, e := s.party.Update(in.msg)
+		return e
+	})
+}
+
+// send frames one outbound tss-lib message. A broadcast lists every other
+// member in To so the transport needs no committee knowledge.
+func (s *session) send(ctx context.Context, m tsslib.Message) error {
+	var payload []byte
+	var routing *tsslib.MessageRouting
+	err := intoLib("wire", s.c, s.poison, func() *tsslib.Error {
+		var e error
+		payload, routing, e = m.WireBytes()
+		if e != nil {
+			return tsslib.NewError(e, s.kind, -1, nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	out := Message{Session: s.id, From: s.self, Broadcast: routing.IsBroadcast, Payload: payload}
+	if routing.IsBroadcast || len(routing.To) == 0 {
+		out.Broadcast = true
+		for _, n := range s.c.nodes {
+			if n != s.self {
+				out.To = append(out.To, n)
+			}
+		}
+	} else {
+		for _, n := range s.c.names(routing.To) {
+			if n != s.self {
+				out.To = append(out.To, n)
+			}
+		}
+	}
+	if err := s.tr.Send(ctx, out); err != nil {
+		return &AbortError{Session: s.id, Stalled: out.To, Err: fmt.Errorf("tss: send: %w", err)}
+	}
+	return nil
+}
+
+// drainParty is the drain goroutine: it forwards out to the transport and
+// end to results until the worker finishes. It keeps reading out even after
+// a send failure so tss-lib never blocks.
+func drainParty[T any](ctx context.Context, s *session, end <-chan T) {
+	for {
+		select {
+		case m := <-s.out:
+			if err := s.send(ctx, m); err != nil {
+				s.fail(err)
+			}
+		case r := <-end:
+			select {
+			case s.results <- r:
+			default:
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *session) fail(err error) {
+	select {
+	case s.failed <- err:
+	default:
+	}
+}
+
+func (s *session) poison(err error) {
+	s.poisoned.Store(true)
+	s.fail(err)
+}
+
+func (s *session) abort(err error) error {
+	var ae *AbortError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	out := &AbortError{Session: s.id, Err: err}
+	var pe *protoError
+	if errors.As(err, &pe) {
+		out.Culprits = pe.culprits
+	}
+	return out
+}
+
+// expired builds the error for a session whose ctx ended, naming the members
+// this node is still waiting for.
+func (s *session) expired(ctx context.Context) error {
+	cause := ctx.Err()
+	if errors.Is(cause, context.DeadlineExceeded) {
+		cause = ErrTimeout
+	}
+	return &AbortError{Session: s.id, Stalled: s.stalled(), Err: cause}
+}
+
+// stalled asks tss-lib whom the current round waits for; if the party is
+// poisoned (its lock may be held) or says nothing, it falls back to members
+// that sent fewer messages than the most active one.
+func (s *session) stalled() []string {
+	var names []string
+	if !s.poisoned.Load() {
+		var ws []*tsslib.PartyID
+		_ = intoLib("waiting", s.c, s.poison, func() *tsslib.Error {
+			ws = s.party.WaitingFor()
+			return nil
+		})
+		for _, n := range s.c.names(ws) {
+			if n != s.self {
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) > 0 {
+		return names
+	}
+	got := s.inbox.received()
+	most := 0
+	for _, c := range got {
+		most = max(most, c)
+	}
+	for _, n := range s.c.nodes {
+		if n != s.self && (most == 0 || got[n] < most) {
+			names = append(names, n)
+		}
+	}
+	return names
+}

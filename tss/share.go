@@ -1,0 +1,160 @@
+package tss
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+
+	ecdsakeygen "github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	eddsakeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
+)
+
+const shareVersion = 1
+
+// Share is one member's secret key share (tss-lib save data) plus the public
+// facts needed to sign with it. It is secret: String and Format print only
+// public facts, and MarshalBinary's output must be sealed by the caller. A
+// Share is safe for concurrent signing; Wipe must not race with use.
+type Share struct {
+	alg       Algorithm
+	threshold int
+	self      string
+	parties   []string            // sorted node IDs
+	keys      map[string]*big.Int // public tss-lib party keys (Shamir points)
+	ecdsa     *ecdsakeygen.LocalPartySaveData
+	eddsa     *eddsakeygen.LocalPartySaveData
+	pub       []byte
+	wiped     bool
+}
+
+type shareParty struct {
+	ID  string `json:"id"`
+	Key []byte `json:"key"`
+}
+
+type shareFile struct {
+	Version   int                             `json:"version"`
+	Algorithm string                          `json:"algorithm"`
+	Threshold int                             `json:"threshold"`
+	Self      string                          `json:"self"`
+	Parties   []shareParty                    `json:"parties"`
+	ECDSA     *ecdsakeygen.LocalPartySaveData `json:"ecdsa,omitempty"`
+	EdDSA     *eddsakeygen.LocalPartySaveData `json:"eddsa,omitempty"`
+}
+
+// Algorithm returns the share's signature scheme.
+func (s *Share) Algorithm() Algorithm { return s.alg }
+
+// Threshold returns t: any t+1 members can sign.
+func (s *Share) Threshold() int { return s.threshold }
+
+// Self returns the node ID this share belongs to.
+func (s *Share) Self() string { return s.self }
+
+// Parties returns all n members' node IDs, sorted.
+func (s *Share) Parties() []string { return slices.Clone(s.parties) }
+
+// PublicKey returns the group public key: a 33-byte compressed secp256k1
+// point for ECDSA, the 32-byte RFC 8032 encoding for Ed25519.
+func (s *Share) PublicKey() []byte { return slices.Clone(s.pub) }
+
+// MarshalBinary encodes the share. The bytes are secret.
+func (s *Share) MarshalBinary() ([]byte, error) {
+	if s == nil || s.wiped {
+		return nil, errors.New("tss: share wiped")
+	}
+	f := shareFile{Version: shareVersion, Algorithm: s.alg.String(), Threshold: s.threshold,
+		Self: s.self, ECDSA: s.ecdsa, EdDSA: s.eddsa}
+	for _, p := range s.parties {
+		f.Parties = append(f.Parties, shareParty{ID: p, Key: s.keys[p].Bytes()})
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, errors.New("tss: encode share failed")
+	}
+	return b, nil
+}
+
+// UnmarshalShare decodes and re-validates a share from MarshalBinary: the
+// curve of every point by name, points on the curve, party and key counts,
+// and that the secret share matches this member's public share.
+func UnmarshalShare(b []byte) (*Share, error) {
+	var f shareFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		// The decoder's message can quote input bytes; keep it out.
+		return nil, fmt.Errorf("%w: share does not decode", ErrInvalidRequest)
+	}
+	if f.Version != shareVersion {
+		return nil, invalidf("unknown share version %d", f.Version)
+	}
+	alg, err := ParseAlgorithm(f.Algorithm)
+	if err != nil {
+		return nil, invalidf("share algorithm %q", f.Algorithm)
+	}
+	s := &Share{alg: alg, threshold: f.Threshold, self: f.Self, ecdsa: f.ECDSA, eddsa: f.EdDSA,
+		keys: make(map[string]*big.Int, len(f.Parties))}
+	for _, p := range f.Parties {
+		if _, dup := s.keys[p.ID]; dup {
+			return nil, invalidf("share lists %q twice", p.ID)
+		}
+		s.keys[p.ID] = new(big.Int).SetBytes(p.Key)
+		s.parties = append(s.parties, p.ID)
+	}
+	slices.Sort(s.parties)
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Wipe zeroes the secret share and, for ECDSA, the Paillier and safe-prime
+// secrets, as far as Go allows. The share is unusable afterwards.
+func (s *Share) Wipe() {
+	if s == nil {
+		return
+	}
+	s.wiped = true
+	if s.ecdsa != nil {
+		zero(s.ecdsa.Xi, s.ecdsa.P, s.ecdsa.Q, s.ecdsa.Alpha, s.ecdsa.Beta)
+		if sk := s.ecdsa.PaillierSK; sk != nil {
+			zero(sk.LambdaN, sk.PhiN, sk.P, sk.Q)
+		}
+	}
+	if s.eddsa != nil {
+		zero(s.eddsa.Xi)
+	}
+}
+
+func zero(xs ...*big.Int) {
+	for _, x := range xs {
+		if x == nil {
+			continue
+		}
+		w := x.Bits()
+		for i := range w {
+			w[i] = 0
+		}
+		x.SetInt64(0)
+	}
+}
+
+// String prints public facts only.
+func (s *Share) String() string {
+	if s == nil {
+		return "tss.Share(nil)"
+	}
+	return fmt.Sprintf("tss.Share{%s %d-of-%d self=%s pub=%s}", s.alg, s.threshold+1,
+		len(s.parties), s.self, hex.EncodeToString(s.pub))
+}
+
+// GoString prints public facts only.
+func (s *Share) GoString() string { return s.String() }
+
+// Format prints public facts only, for every verb.
+func (s *Share) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
+
+// keyOf returns a member's party key, or nil.
+func (s *Share) keyOf(node string) *big.Int { return s.keys[node] }
