@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
@@ -25,7 +26,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 	out := &kqpb.StatusResponse{
 		ClusterId:    n.cluster.ID,
 		NodeId:       n.self.ID,
-		State:        st.State,
+		State:        strings.ToLower(st.State),
 		LeaderId:     st.LeaderID,
 		Term:         st.Term,
 		CommitIndex:  st.CommitIndex,

@@ -20,6 +20,9 @@ type Config struct {
 	MaxPendingPerSession int
 	// MaxPendingTotal caps held messages across all not-yet-started sessions.
 	MaxPendingTotal int
+	// MaxPendingBytes caps the payload bytes held across all
+	// not-yet-started sessions.
+	MaxPendingBytes int
 	// PendingTTL drops held messages for a session that never starts.
 	PendingTTL time.Duration
 	// MaxEd25519MessageBytes caps the Ed25519 message (signed as-is).
@@ -39,6 +42,7 @@ func DefaultConfig() Config {
 		SessionTimeout:         2 * time.Minute,
 		MaxPendingPerSession:   256,
 		MaxPendingTotal:        4096,
+		MaxPendingBytes:        64 << 20,
 		PendingTTL:             time.Minute,
 		MaxEd25519MessageBytes: 1024,
 		RecentSessions:         1024,
@@ -58,6 +62,8 @@ func (c Config) Validate() error {
 		return errors.New("tss: config: MaxPendingPerSession must be >= 1")
 	case c.MaxPendingTotal < c.MaxPendingPerSession:
 		return errors.New("tss: config: MaxPendingTotal must be >= MaxPendingPerSession")
+	case c.MaxPendingBytes < c.MaxMessageBytes:
+		return errors.New("tss: config: MaxPendingBytes must be >= MaxMessageBytes")
 	case c.PendingTTL <= 0:
 		return errors.New("tss: config: PendingTTL must be > 0")
 	case c.MaxEd25519MessageBytes < 1:

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/keyquorum/keyquorum/tss"
 )
 
 func TestCorruptedMessageNamesCulprit(t *testing.T) {
-	net, engines, shares := freshCluster(t, testConfig())
+	cfg := testConfig()
+	cfg.SessionTimeout = time.Second // node-b waits for a round node-a never sends
+	net, engines, shares := freshCluster(t, cfg)
 	// node-b plays a cheater: its round-2 decommitment and proof are altered.
 	net.SetRule(func(m *tss.Message, _ string) bool {
 		if m.From == "node-b" && bytes.Contains(m.Payload, []byte("eddsa.signing.SignRound2Message")) {

@@ -45,7 +45,7 @@ func NewEngine(cfg Config, self string, tr Transport, log *slog.Logger) (*Engine
 		tr:       tr,
 		log:      log.With("component", "tss", "node", self),
 		sessions: make(map[SessionID]*session),
-		pending:  newPending(cfg.MaxPendingPerSession, cfg.MaxPendingTotal, cfg.PendingTTL),
+		pending:  newPending(cfg.MaxPendingPerSession, cfg.MaxPendingTotal, cfg.MaxPendingBytes, cfg.PendingTTL),
 		recent:   newRecent(cfg.RecentSessions),
 	}, nil
 }

@@ -190,6 +190,8 @@ func TestPendingBufferBounded(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxPendingPerSession = 2
 	cfg.MaxPendingTotal = 3
+	cfg.MaxMessageBytes = 1024
+	cfg.MaxPendingBytes = 1024
 	e, err := tss.NewEngine(cfg, "node-a", tsstest.NewNetwork().Transport("node-a"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +207,13 @@ func TestPendingBufferBounded(t *testing.T) {
 	}
 	if err := e.Deliver(tss.Message{Session: s2, From: "node-b"}); !errors.Is(err, tss.ErrPendingFull) {
 		t.Fatalf("total cap: err = %v", err)
+	}
+	e2, _ := tss.NewEngine(cfg, "node-a", tsstest.NewNetwork().Transport("node-a"), nil)
+	if err := e2.Deliver(tss.Message{Session: s1, From: "node-b", Payload: make([]byte, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.Deliver(tss.Message{Session: s2, From: "node-b", Payload: make([]byte, 100)}); !errors.Is(err, tss.ErrPendingFull) {
+		t.Fatalf("byte cap: err = %v", err)
 	}
 }
 

@@ -9,8 +9,10 @@ import "time"
 type pending struct {
 	perSession int
 	total      int
+	maxBytes   int
 	ttl        time.Duration
 	count      int
+	bytes      int
 	bySession  map[SessionID]*pendingEntry
 }
 
@@ -19,15 +21,16 @@ type pendingEntry struct {
 	msgs  []Message
 }
 
-func newPending(perSession, total int, ttl time.Duration) *pending {
-	return &pending{perSession: perSession, total: total, ttl: ttl, bySession: make(map[SessionID]*pendingEntry)}
+func newPending(perSession, total, maxBytes int, ttl time.Duration) *pending {
+	return &pending{perSession: perSession, total: total, maxBytes: maxBytes, ttl: ttl,
+		bySession: make(map[SessionID]*pendingEntry)}
 }
 
 // add holds m, or returns ErrPendingFull.
 func (p *pending) add(now time.Time, m Message) error {
 	p.expire(now)
 	e := p.bySession[m.Session]
-	if p.count >= p.total || (e != nil && len(e.msgs) >= p.perSession) {
+	if p.count >= p.total || p.bytes+len(m.Payload) > p.maxBytes || (e != nil && len(e.msgs) >= p.perSession) {
 		return ErrPendingFull
 	}
 	if e == nil {
@@ -36,6 +39,7 @@ func (p *pending) add(now time.Time, m Message) error {
 	}
 	e.msgs = append(e.msgs, m)
 	p.count++
+	p.bytes += len(m.Payload)
 	return nil
 }
 
@@ -45,8 +49,7 @@ func (p *pending) take(id SessionID) []Message {
 	if e == nil {
 		return nil
 	}
-	delete(p.bySession, id)
-	p.count -= len(e.msgs)
+	p.forget(id, e)
 	return e.msgs
 }
 
@@ -56,9 +59,16 @@ func (p *pending) drop(id SessionID) { p.take(id) }
 func (p *pending) expire(now time.Time) {
 	for id, e := range p.bySession {
 		if now.Sub(e.first) > p.ttl {
-			p.count -= len(e.msgs)
-			delete(p.bySession, id)
+			p.forget(id, e)
 		}
+	}
+}
+
+func (p *pending) forget(id SessionID, e *pendingEntry) {
+	delete(p.bySession, id)
+	p.count -= len(e.msgs)
+	for _, m := range e.msgs {
+		p.bytes -= len(m.Payload)
 	}
 }
 

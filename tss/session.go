@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"strings"
 	"sync/atomic"
 
@@ -52,9 +53,14 @@ type session struct {
 	done     chan struct{}
 	poisoned atomic.Bool
 
-	hold    func(msgType, from string) bool // worker goroutine only
-	held    []inbound                       // worker goroutine only
-	release chan func()                     // capacity 1
+	hold      func(msgType, from string) bool // worker goroutine only
+	held      []inbound                       // worker goroutine only
+	heldCount atomic.Int32                    // len(held), for a pool to see "parked"
+	release   chan func()                     // capacity 1
+
+	// message is the ECDSA signing party's message integer; tss-lib keeps
+	// the pointer. Only a bind passed to releaseHeld may change it.
+	message *big.Int
 }
 
 func newSession(id SessionID, kind, self string, c *committee, tr Transport, log *slog.Logger, prefix string, msgTypes int) *session {
@@ -113,6 +119,7 @@ func (s *session) run(ctx context.Context) (any, error) {
 			for _, in := range s.inbox.take() {
 				if s.hold != nil && s.hold(in.msg.Type(), in.from) {
 					s.held = append(s.held, in)
+					s.heldCount.Store(int32(len(s.held)))
 					continue
 				}
 				if err := s.update(in); err != nil {
@@ -124,6 +131,7 @@ func (s *session) run(ctx context.Context) (any, error) {
 			s.hold = nil
 			held := s.held
 			s.held = nil
+			s.heldCount.Store(0)
 			for _, in := range held {
 				if err := s.update(in); err != nil {
 					return nil, s.abort(err)

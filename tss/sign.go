@@ -55,50 +55,10 @@ func (e *Engine) Sign(ctx context.Context, req SignRequest) ([]byte, error) {
 			return nil, invalidf("committee member %q holds no share of this key", m)
 		}
 	}
-	ec, _ := curveFor(sh.alg)
-	order := ec.Params().N
-	c, err := newCommittee(req.Committee, sh.keyOf, order)
+	s, err := e.newSignSession(req)
 	if err != nil {
 		return nil, err
 	}
-	params := tsslib.NewParameters(ec, tsslib.NewPeerContext(c.sorted), c.byNode[e.self], len(c.nodes), sh.threshold)
-	end := make(chan *common.SignatureData, 1)
-	var s *session
-	var party tsslib.Party
-	switch sh.alg {
-	case ECDSASecp256k1:
-		if len(req.Message) != ecdsaDigestLen {
-			return nil, invalidf("ECDSA message must be a %d-byte digest, got %d bytes", ecdsaDigestLen, len(req.Message))
-		}
-		m := new(big.Int).SetBytes(req.Message)
-		if m.Cmp(order) >= 0 {
-			return nil, invalidf("ECDSA digest is not below the group order")
-		}
-		s = newSession(req.Session, "sign", e.self, c, e.tr, e.log, ecdsaSignPrefix, ecdsaSignTypes)
-		// BuildLocalSaveDataSubset (inside NewLocalParty) panics on a member
-		// missing from the share; checked above, recovered here regardless.
-		err = intoLib("new sign party", c, nil, func() *tsslib.Error {
-			party = ecdsasigning.NewLocalParty(m, params, *sh.ecdsa, s.out, end, ecdsaDigestLen)
-			return nil
-		})
-	case Ed25519:
-		if len(req.Message) > e.cfg.MaxEd25519MessageBytes {
-			return nil, invalidf("Ed25519 message of %d bytes exceeds %d", len(req.Message), e.cfg.MaxEd25519MessageBytes)
-		}
-		m := new(big.Int).SetBytes(req.Message)
-		s = newSession(req.Session, "sign", e.self, c, e.tr, e.log, eddsaSignPrefix, eddsaSignTypes)
-		// fullBytesLen = len(message) makes tss-lib re-expand the integer
-		// with its leading zero bytes before hashing.
-		err = intoLib("new sign party", c, nil, func() *tsslib.Error {
-			party = eddsasigning.NewLocalParty(m, params, *sh.eddsa, s.out, end, len(req.Message))
-			return nil
-		})
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.party = party
-	s.drain = func(ctx context.Context) { drainParty(ctx, s, end) }
 	res, err := e.run(ctx, s)
 	if err != nil {
 		return nil, err
@@ -133,4 +93,57 @@ func encodeSignature(alg Algorithm, d *common.SignatureData) ([]byte, error) {
 		return slices.Clone(d.Signature), nil
 	}
 	return nil, fmt.Errorf("tss: unknown algorithm")
+}
+
+// newSignSession checks the message and builds the signing party. For ECDSA
+// the party keeps a pointer to the message integer (read from round 5 on);
+// it is returned in s.message so a parked session can bind it later.
+func (e *Engine) newSignSession(req SignRequest) (*session, error) {
+	sh := req.Share
+	ec, _ := curveFor(sh.alg)
+	order := ec.Params().N
+	c, err := newCommittee(req.Committee, sh.keyOf, order)
+	if err != nil {
+		return nil, err
+	}
+	params := tsslib.NewParameters(ec, tsslib.NewPeerContext(c.sorted), c.byNode[e.self], len(c.nodes), sh.threshold)
+	end := make(chan *common.SignatureData, 1)
+	var s *session
+	var party tsslib.Party
+	switch sh.alg {
+	case ECDSASecp256k1:
+		if len(req.Message) != ecdsaDigestLen {
+			return nil, invalidf("ECDSA message must be a %d-byte digest, got %d bytes", ecdsaDigestLen, len(req.Message))
+		}
+		m := new(big.Int).SetBytes(req.Message)
+		if m.Cmp(order) >= 0 {
+			return nil, invalidf("ECDSA digest is not below the group order")
+		}
+		s = newSession(req.Session, "sign", e.self, c, e.tr, e.log, ecdsaSignPrefix, ecdsaSignTypes)
+		s.message = m
+		// BuildLocalSaveDataSubset (inside NewLocalParty) panics on a member
+		// missing from the share; checked above, recovered here regardless.
+		err = intoLib("new sign party", c, nil, func() *tsslib.Error {
+			party = ecdsasigning.NewLocalParty(m, params, *sh.ecdsa, s.out, end, ecdsaDigestLen)
+			return nil
+		})
+	case Ed25519:
+		if len(req.Message) > e.cfg.MaxEd25519MessageBytes {
+			return nil, invalidf("Ed25519 message of %d bytes exceeds %d", len(req.Message), e.cfg.MaxEd25519MessageBytes)
+		}
+		m := new(big.Int).SetBytes(req.Message)
+		s = newSession(req.Session, "sign", e.self, c, e.tr, e.log, eddsaSignPrefix, eddsaSignTypes)
+		// fullBytesLen = len(message) makes tss-lib re-expand the integer
+		// with its leading zero bytes before hashing.
+		err = intoLib("new sign party", c, nil, func() *tsslib.Error {
+			party = eddsasigning.NewLocalParty(m, params, *sh.eddsa, s.out, end, len(req.Message))
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.party = party
+	s.drain = func(ctx context.Context) { drainParty(ctx, s, end) }
+	return s, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 const statusWait = 5 * time.Second
 
 func newStatusCmd(opts *options) *cobra.Command {
-	return &cobra.Command{
+	var wait bool
+	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every node's raft state, log indexes, pre-params and key count",
 		Long: "Ask every node in the configuration (or only --node) for its status, in\n" +
@@ -28,8 +30,15 @@ func newStatusCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			wait := min(statusWait, opts.timeout)
-			v := c.status(cmd.Context(), wait)
+			v := c.status(cmd.Context(), min(statusWait, opts.timeout))
+			for wait && !v.ready() {
+				select {
+				case <-cmd.Context().Done():
+					return status.Errorf(codes.DeadlineExceeded, "cluster not ready within --timeout: %s", v.notReady())
+				case <-time.After(500 * time.Millisecond):
+				}
+				v = c.status(cmd.Context(), min(statusWait, opts.timeout))
+			}
 			if err := opts.printer().print(v); err != nil {
 				return err
 			}
@@ -39,6 +48,43 @@ func newStatusCmd(opts *options) *cobra.Command {
 				}
 			}
 			return status.Error(codes.Unavailable, "no node answered")
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait (up to --timeout) until every node answers and all agree on a leader")
+	return cmd
+}
+
+// ready reports whether every node answered and names the same leader.
+func (v statusView) ready() bool { return v.notReady() == "" }
+
+// notReady says why the cluster is not ready, or "" when it is.
+func (v statusView) notReady() string {
+	if v.Leader == "" {
+		return "no leader"
+	}
+	for _, n := range v.Nodes {
+		if !n.Reachable {
+			return n.ID + " unreachable"
+		}
+	}
+	return ""
+}
+
+// newNodesCmd lists the configured node ids, one a line, for scripts.
+func newNodesCmd(opts *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "nodes",
+		Short: "List the node ids in the configuration, one a line",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := opts.loadCluster()
+			if err != nil {
+				return err
+			}
+			for _, id := range c.NodeIDs() {
+				fmt.Fprintln(opts.stdout, id)
+			}
+			return nil
 		},
 	}
 }

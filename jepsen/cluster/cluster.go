@@ -199,6 +199,34 @@ func (c *Cluster) Kill(id string) {
 	n.kqd = nil
 }
 
+// StopNode stops a node's kqd with SIGTERM and waits for it to exit. Its
+// swtpm keeps running.
+func (c *Cluster) StopNode(id string) {
+	n := c.nodes[id]
+	if n.kqd == nil {
+		return
+	}
+	_ = n.kqd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+		_ = n.kqd.Process.Kill()
+		<-n.exited
+	}
+	n.kqd = nil
+}
+
+// TPMAddress is the swtpm command address of a node ("" on the simulator).
+func (c *Cluster) TPMAddress(id string) string {
+	if p := c.nodes[id].tpmPort; p != 0 {
+		return addr(p)
+	}
+	return ""
+}
+
+// LogsDir holds every process's log.
+func (c *Cluster) LogsDir() string { return filepath.Join(c.opts.Dir, "logs") }
+
 // Stop terminates every process.
 func (c *Cluster) Stop() {
 	c.mu.Lock()
@@ -208,18 +236,8 @@ func (c *Cluster) Stop() {
 	c.conns = map[string]*grpc.ClientConn{}
 	c.mu.Unlock()
 	for _, id := range c.order {
-		n := c.nodes[id]
-		if n.kqd != nil {
-			_ = n.kqd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-n.exited:
-			case <-time.After(10 * time.Second):
-				_ = n.kqd.Process.Kill()
-				<-n.exited
-			}
-			n.kqd = nil
-		}
-		if n.swtpm != nil {
+		c.StopNode(id)
+		if n := c.nodes[id]; n.swtpm != nil {
 			_ = n.swtpm.Process.Kill()
 			n.swtpm = nil
 		}

@@ -1,0 +1,385 @@
+package node_test
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/jepsen/bench"
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
+	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/tss/tsstest"
+)
+
+// benchRuns is how many sequential signatures each row measures.
+const benchRuns = 20
+
+// benchResult is one algorithm's in-process or cluster measurements.
+type benchResult struct {
+	keygen time.Duration
+	sign   []time.Duration
+}
+
+// TestBenchClusterSign measures signing latency in one run: the tss engine
+// in process (the reference), then a 3-node swtpm cluster through the gRPC
+// API, via the leader and via a follower. It writes a markdown report to
+// $KQ_BENCH_OUT (relative paths are taken from the repository root), or logs
+// it. `make bench` runs it.
+func TestBenchClusterSign(t *testing.T) {
+	// The one deliberate skip in this package: this is a benchmark, not a
+	// feature test. It takes minutes of CPU and its numbers only mean
+	// something on a quiet machine, so `make test` leaves it out.
+	if os.Getenv("KQ_BENCH") != "1" {
+		t.Skip("benchmark; run with KQ_BENCH=1 or `make bench`")
+	}
+	out := os.Getenv("KQ_BENCH_OUT")
+	env := bench.CaptureEnv(benchCommand(out))
+
+	inproc := map[tss.Algorithm]benchResult{}
+	for _, alg := range []tss.Algorithm{tss.ECDSASecp256k1, tss.Ed25519} {
+		inproc[alg] = benchInProcess(t, alg)
+	}
+
+	c := startCluster(t, "swtpm")
+	leader, follower := clusterRoles(t, c)
+	viaLeader, err := c.Client(leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaFollower, err := c.Client(follower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type clusterResult struct {
+		keygen           time.Duration
+		leader, follower []time.Duration
+	}
+	clustered := map[tss.Algorithm]clusterResult{}
+	for _, alg := range []tss.Algorithm{tss.ECDSASecp256k1, tss.Ed25519} {
+		name := "bench-" + alg.String()
+		keygen, pub := benchCreateKey(t, viaLeader, name, alg)
+		cfg := bench.DefaultSignConfig(name, benchRuns)
+		cfg.PerCall = 60 * time.Second
+		cfg.Check = func(msg, sig []byte) bool { return tss.Verify(alg, pub, msg, sig) }
+		r := clusterResult{keygen: keygen}
+		r.leader = benchSigns(t, viaLeader, cfg, "leader")
+		r.follower = benchSigns(t, viaFollower, cfg, "follower")
+		clustered[alg] = r
+	}
+	leaderAfter, _ := clusterRoles(t, c)
+
+	ratio := func(s []time.Duration, ref bench.Stats) string {
+		return fmt.Sprintf("×%.2f p50 vs in-process", bench.Ratio(bench.Summarize(s).P50, ref.P50))
+	}
+	rows := []bench.Row{}
+	for _, alg := range []tss.Algorithm{tss.ECDSASecp256k1, tss.Ed25519} {
+		label := benchLabel(alg)
+		ref := bench.Summarize(inproc[alg].sign)
+		cr := clustered[alg]
+		rows = append(rows,
+			bench.Row{Name: "in-process " + label + " 2-of-3 sign", Stats: ref, Note: "reference"},
+			bench.Row{Name: "cluster " + label + " sign via leader", Stats: bench.Summarize(cr.leader), Note: ratio(cr.leader, ref)},
+			bench.Row{Name: "cluster " + label + " sign via follower", Stats: bench.Summarize(cr.follower), Note: ratio(cr.follower, ref)},
+		)
+	}
+	for _, alg := range []tss.Algorithm{tss.ECDSASecp256k1, tss.Ed25519} {
+		label := benchLabel(alg)
+		ref := bench.Summarize([]time.Duration{inproc[alg].keygen})
+		cl := []time.Duration{clustered[alg].keygen}
+		rows = append(rows,
+			bench.Row{Name: "in-process " + label + " 2-of-3 keygen", Stats: ref, Note: "reference, one run"},
+			bench.Row{Name: "cluster " + label + " keygen (CreateKey via leader)", Stats: bench.Summarize(cl), Note: "one run, " + ratio(cl, ref)},
+		)
+	}
+
+	var b strings.Builder
+	b.WriteString(benchIntro)
+	b.WriteString("\n## Run\n\n")
+	if err := bench.WriteEnv(&b, env); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&b, "- cluster: 3 kqd processes, swtpm, threshold 1 (2-of-3), leader %s, follower %s\n", leader, follower)
+	if leaderAfter != leader {
+		fmt.Fprintf(&b, "- WARNING: leadership moved from %s to %s during the run; the via-leader rows mix paths\n", leader, leaderAfter)
+	}
+	b.WriteString("\n## Results\n\n")
+	if err := bench.WriteTable(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	if path := os.Getenv("KQ_BENCH_GOBENCH"); path != "" {
+		raw, err := os.ReadFile(repoPath(path))
+		if err != nil {
+			t.Fatalf("read tss Go benchmark output: %v", err)
+		}
+		if lines := goBenchLines(string(raw)); lines != "" {
+			b.WriteString(benchGoBenchIntro)
+			b.WriteString("\n```\n" + lines + "```\n")
+		}
+	}
+
+	if out == "" {
+		t.Log("\n" + b.String())
+		return
+	}
+	path := repoPath(out)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s:\n%s", out, b.String())
+}
+
+// benchInProcess runs keygen and benchRuns sequential 2-of-3 signatures
+// with three tss engines joined by tsstest.Network: no Raft, no gRPC, no
+// TPM. Committees rotate over the three pairs as the cluster's do.
+func benchInProcess(t *testing.T, alg tss.Algorithm) benchResult {
+	t.Helper()
+	ids := []string{"n1", "n2", "n3"}
+	cfg := tss.DefaultConfig()
+	net, engines, err := tsstest.NewCluster(cfg, ids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	type keygenResult struct {
+		id  string
+		sh  *tss.Share
+		err error
+	}
+	ch := make(chan keygenResult, len(ids))
+	sid := tss.NewSessionID("bench", "keygen", 1, alg.String(), 0)
+	reqs := make(map[string]tss.KeygenRequest, len(ids))
+	for i, id := range ids {
+		r := tss.KeygenRequest{Session: sid, Algorithm: alg, Threshold: 1, Parties: ids}
+		if alg == tss.ECDSASecp256k1 {
+			pp, err := tss.LoadPreParamsFile(filepath.Join(fixturesDir(t), fmt.Sprintf("n%d.json", i+1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.PreParams = pp
+		}
+		reqs[id] = r
+	}
+	start := time.Now()
+	for _, id := range ids {
+		go func() {
+			sh, err := engines[id].Keygen(ctx, reqs[id])
+			ch <- keygenResult{id, sh, err}
+		}()
+	}
+	shares := map[string]*tss.Share{}
+	for range ids {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("in-process %s keygen on %s: %v", alg, r.id, r.err)
+		}
+		shares[r.id] = r.sh
+	}
+	res := benchResult{keygen: time.Since(start)}
+	defer func() {
+		for _, sh := range shares {
+			sh.Wipe()
+		}
+	}()
+	pub := shares["n1"].PublicKey()
+
+	committees := [][]string{{"n1", "n2"}, {"n1", "n3"}, {"n2", "n3"}}
+	sign := func(ctx context.Context, i int) error {
+		committee := committees[i%len(committees)]
+		msg := bench.Digest(i)
+		sid := tss.NewSessionID("bench", "sign", uint64(i+1), alg.String(), 0)
+		type result struct {
+			sig []byte
+			err error
+		}
+		results := make(chan result, len(committee))
+		for _, id := range committee {
+			go func() {
+				sig, err := engines[id].Sign(ctx, tss.SignRequest{Session: sid, Share: shares[id], Committee: committee, Message: msg})
+				results <- result{sig, err}
+			}()
+		}
+		var firstErr error
+		for range committee {
+			r := <-results
+			switch {
+			case r.err != nil:
+				firstErr = cmp.Or(firstErr, r.err)
+			case !tss.Verify(alg, pub, msg, r.sig):
+				firstErr = cmp.Or(firstErr, bench.ErrBadSignature)
+			}
+		}
+		return firstErr
+	}
+	// One untimed signature first, as the cluster rows get, so no row pays
+	// for first-use costs.
+	if err := sign(ctx, benchRuns); err != nil {
+		t.Fatalf("in-process %s warm-up sign: %v", alg, err)
+	}
+	res.sign, err = bench.Time(ctx, benchRuns, sign)
+	if err != nil {
+		t.Fatalf("in-process %s sign: %v", alg, err)
+	}
+	t.Logf("in-process %s: keygen %s, sign %+v", alg, res.keygen.Round(time.Millisecond), bench.Summarize(res.sign))
+	return res
+}
+
+// benchCreateKey creates a key through c and returns the wall time of the
+// CreateKey call (it returns once every member stored its share) and the
+// public key.
+func benchCreateKey(t *testing.T, c kqpb.KeyServiceClient, name string, alg tss.Algorithm) (time.Duration, []byte) {
+	t.Helper()
+	palg := kqpb.Algorithm_ED25519
+	if alg == tss.ECDSASecp256k1 {
+		palg = kqpb.Algorithm_ECDSA_SECP256K1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	k, err := c.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: name, Algorithm: palg})
+	el := time.Since(start)
+	if err != nil {
+		t.Fatalf("create %s key: %v", alg, err)
+	}
+	if k.State != kqpb.KeyState_KEY_STATE_ACTIVE || len(k.PublicKey) == 0 {
+		t.Fatalf("create %s key: state %s, %d-byte public key", alg, k.State, len(k.PublicKey))
+	}
+	t.Logf("cluster %s keygen: %s", alg, el.Round(time.Millisecond))
+	return el, k.PublicKey
+}
+
+// benchSigns runs one untimed warm-up signature (it opens the client
+// connection), then the timed ones.
+func benchSigns(t *testing.T, c kqpb.KeyServiceClient, cfg bench.SignConfig, via string) []time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	warm := cfg
+	warm.Runs = 1
+	warm.Message = func(int) []byte { return bench.Digest(-1) }
+	if _, err := bench.Signs(ctx, c, warm); err != nil {
+		t.Fatalf("warm-up via %s: %v", via, err)
+	}
+	s, err := bench.Signs(ctx, c, cfg)
+	if err != nil {
+		t.Fatalf("signs via %s: %v", via, err)
+	}
+	t.Logf("cluster %s via %s: %+v", cfg.Key, via, bench.Summarize(s))
+	return s
+}
+
+// clusterRoles returns the leader and one follower, as n1 reports them.
+func clusterRoles(t *testing.T, c *cluster.Cluster) (leader, follower string) {
+	t.Helper()
+	op, err := c.Operator("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := op.Status(ctx, &kqpb.StatusRequest{})
+	if err != nil || st.LeaderId == "" {
+		t.Fatalf("status: leader %q, %v", st.GetLeaderId(), err)
+	}
+	for _, id := range c.IDs() {
+		if id != st.LeaderId {
+			return st.LeaderId, id
+		}
+	}
+	t.Fatalf("no follower besides leader %s", st.LeaderId)
+	return "", ""
+}
+
+func benchLabel(alg tss.Algorithm) string {
+	if alg == tss.ECDSASecp256k1 {
+		return "ECDSA secp256k1"
+	}
+	return "Ed25519"
+}
+
+// repoPath resolves a relative path against the repository root: go test
+// runs in the package directory, but make passes root-relative paths.
+func repoPath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(filepath.Dir(file)), p)
+}
+
+// benchCommand is the command line that reproduces this run (what `make
+// bench` runs for the table).
+func benchCommand(out string) string {
+	vars := "KQ_BENCH=1"
+	if out != "" {
+		vars += " KQ_BENCH_OUT=" + out
+	}
+	return vars + " go test -count=1 -run TestBenchClusterSign -v -timeout 20m ./node/"
+}
+
+// goBenchLines keeps the result lines and the goos/goarch/cpu header of
+// `go test -bench` output.
+func goBenchLines(s string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "cpu:") ||
+			strings.HasPrefix(line, "goos:") || strings.HasPrefix(line, "goarch:") || strings.HasPrefix(line, "pkg:") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+const benchIntro = `# keyquorum benchmarks
+
+This file is generated by ` + "`make bench`" + `; do not edit it by hand. To
+reproduce, run ` + "`make bench`" + ` from the repository root on an otherwise idle
+machine (it needs swtpm: ` + "`make deps`" + `). It takes a few minutes, writes
+this file, and the diff shows what changed.
+
+How to read it:
+
+- **in-process** rows run three tss engines in one process joined by the
+  in-memory test network (tss/tsstest): the threshold protocol alone, with no
+  Raft, gRPC, TLS or TPM. They are the reference the cluster rows are
+  compared with.
+- **cluster** rows start three real kqd processes, each with its own swtpm,
+  on loopback, and call the gRPC KeyService with the client certificate. A
+  signature there is a Raft commit of the request, the 2-of-3 session over
+  the PeerService streams between the chosen committee, and a Raft commit of
+  the result. Shares are unsealed from the TPM on first use and then cached,
+  so the warm-up signature pays for that. **via leader** calls the Raft leader directly;
+  **via follower** calls another node, which forwards to the leader (one
+  more TLS hop each way).
+- Each sign row is 20 sequential signatures of distinct 32-byte digests,
+  after one untimed warm-up; each signature is verified outside the timed
+  interval. Committees rotate over the three 2-member subsets. Percentiles
+  are nearest-rank, so every value was observed. Keygen rows are one run
+  each: ECDSA keygen time varies by seconds between runs.
+- The note column gives the p50 ratio of a cluster row to its in-process
+  reference. Machines are noisy and shared CPUs more so: compare ratios
+  between rows of one run, not absolute numbers across runs or machines.
+  On two cores the cluster's three nodes compete for the CPU the in-process
+  run also shares, so the ratios are an upper bound on per-node overhead.
+`
+
+const benchGoBenchIntro = `
+## tss Go benchmarks (same ` + "`make bench`" + ` run)
+
+` + "`go test -bench Sign -benchtime 20x ./tss/`" + ` run just before the table above.
+**RawSign** drives tss-lib parties directly (no engine, no session checks,
+no transport framing); **EngineSign** is the same signature through the
+tss engine and the in-memory network, like the in-process rows above.
+Times are means in ns per signature.
+`
