@@ -53,25 +53,8 @@ fixtures:
 # Starts the 3-node cluster of $(CONFIG) on loopback with the embedded TPM
 # simulator; Ctrl-C stops every node. Data persists in the config's data_dir.
 run: build
-	@$(BIN)/kq --config $(CONFIG) certs init >/dev/null
-	@set -m; pids=""; mkdir -p $$(dirname $(CONFIG))/data/logs; \
-	for id in $$($(BIN)/kq --config $(CONFIG) nodes); do \
-	  $(BIN)/kqd --config $(CONFIG) --node $$id 2> >(tee -a $$(dirname $(CONFIG))/data/logs/$$id.log | sed -u "s/^/[$$id] /" >&2) & pids="$$pids $$!"; \
-	done; \
-	trap 'echo; echo "stopping nodes"; kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
-	$(BIN)/kq --config $(CONFIG) status --wait --timeout 120s && { \
-	  echo; echo "keyquorum is up. In another terminal:"; \
-	  echo "  bin/kq status"; \
-	  echo "  bin/kq key create demo --algorithm ed25519"; \
-	  echo "  bin/kq sign demo --digest \$$(printf hello | xxd -p)"; \
-	  echo "  bin/kq key create btc --algorithm ecdsa-secp256k1   # after pre-params are ready"; \
-	  echo "  bin/kq sign btc --digest \$$(printf hello | sha256sum | cut -c1-64) -o json"; \
-	  echo "Ctrl-C stops all nodes."; }; \
-	wait
+	$(BIN)/kq --config $(CONFIG) up
 
-# Latency benchmark, minutes of CPU; run it on an idle machine. First the tss
-# Go signing benchmarks (if any), then TestBenchClusterSign, which measures
-# in-process vs 3-node cluster signing and writes docs/BENCHMARKS.md.
 bench: deps
 	@mkdir -p $(BIN)
 	set -o pipefail; if grep -qs '^func Benchmark' tss/*_test.go; then \
