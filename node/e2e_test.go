@@ -51,12 +51,15 @@ func fixturesDir(t *testing.T) string {
 	return filepath.Join(filepath.Dir(filepath.Dir(file)), "tss", "testdata", "preparams")
 }
 
-func startCluster(t *testing.T, backend string) *cluster.Cluster {
+func startCluster(t *testing.T, backend string, tune ...func(*cluster.Options)) *cluster.Cluster {
 	t.Helper()
 	opts := cluster.DefaultOptions(binDir, t.TempDir())
 	opts.Backend = backend
 	opts.FixturesDir = fixturesDir(t)
 	opts.SignTimeout = 8 * time.Second
+	for _, f := range tune {
+		f(&opts)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c, err := cluster.Start(ctx, opts)

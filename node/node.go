@@ -108,7 +108,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	for _, m := range cluster.Nodes {
 		rc.Peers = append(rc.Peers, consensus.Peer{ID: m.ID, RaftAddr: m.Raft})
 	}
-	rc.TLS = raftTLS(serverTLS, clientTLS)
+	rc.TLS = raftTLS(cluster, serverTLS, clientTLS)
 	rc.Logger = n.log.With("component", "raft")
 	if n.raft, err = consensus.Open(ctx, rc, n.fsm); err != nil {
 		return nil, fmt.Errorf("node: open raft: %w", err)

@@ -8,6 +8,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/pki"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -32,11 +33,23 @@ func sealingConfig(c *config.Cluster, self config.NodeConfig, dir string) sealin
 }
 
 // raftTLS serves and dials raft RPCs with the node's certificate: raft uses
-// one tls.Config for both ends of a connection.
-func raftTLS(server, client *tls.Config) *tls.Config {
-	c := server.Clone()
-	c.RootCAs = client.RootCAs
-	return c
+// one tls.Config for both ends of a connection. Whichever end it is, the
+// other must hold a node certificate of a member: a client certificate from
+// the same CA may call KeyService, never speak raft.
+func raftTLS(c *config.Cluster, server, client *tls.Config) *tls.Config {
+	t := server.Clone()
+	t.RootCAs = client.RootCAs
+	t.VerifyConnection = func(cs tls.ConnectionState) error {
+		id, err := pki.ConnIdentity(cs)
+		if err != nil {
+			return err
+		}
+		if _, member := c.Node(id.Name); id.Kind != pki.KindNode || !member {
+			return fmt.Errorf("node: raft peer %s is not a member", id)
+		}
+		return nil
+	}
+	return t
 }
 
 // fsmCrypto gives the replicated state machine the deterministic checks it
