@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -52,6 +53,11 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	reqID, err := requestID(req.RequestId)
 	if err != nil {
 		return nil, err
+	}
+	// Key generation needs every member; starting it with one down would
+	// only fail minutes later.
+	if missing := absent(members, n.raft.Reachable()); len(missing) > 0 {
+		return nil, status.Errorf(codes.Unavailable, "key generation needs every member; unreachable: %v", missing)
 	}
 	actor, err := n.actor(ctx)
 	if err != nil {
@@ -220,6 +226,17 @@ func (n *Node) apply(ctx context.Context, cmd consensus.Command) (consensus.Resu
 	}
 	r, _ := res.(consensus.Result)
 	return r, toStatus(r.Err)
+}
+
+// absent returns the elements of want missing from have.
+func absent(want, have []string) []string {
+	var out []string
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func checkName(name string) error {

@@ -134,6 +134,21 @@ func (n *Node) proposeReport(ctx context.Context, from string, data []byte) (uin
 	if err != nil {
 		return 0, status.Error(codes.InvalidArgument, err.Error())
 	}
+	if err := checkReporter(cmd, from); err != nil {
+		return 0, err
+	}
+	res, idx, err := n.raft.Apply(ctx, data)
+	if err != nil {
+		return 0, err
+	}
+	if r, ok := res.(consensus.Result); ok && r.Err != nil && !errors.Is(r.Err, consensus.ErrStale) {
+		n.log.Warn("report refused", "from", from, "type", cmd.Type(), "err", r.Err)
+	}
+	return idx, nil
+}
+
+// checkReporter enforces that a member forwards only its own reports.
+func checkReporter(cmd consensus.Command, from string) error {
 	var reporter string
 	switch c := cmd.(type) {
 	case *consensus.ShareStored:
@@ -145,19 +160,12 @@ func (n *Node) proposeReport(ctx context.Context, from string, data []byte) (uin
 	case *consensus.PreParamsReady:
 		reporter = c.Node
 	default:
-		return 0, status.Errorf(codes.PermissionDenied, "members may not propose %s", cmd.Type())
+		return status.Errorf(codes.PermissionDenied, "members may not propose %s", cmd.Type())
 	}
 	if reporter != from {
-		return 0, status.Errorf(codes.PermissionDenied, "%s may not report for %s", from, reporter)
+		return status.Errorf(codes.PermissionDenied, "%s may not report for %s", from, reporter)
 	}
-	res, idx, err := n.raft.Apply(ctx, data)
-	if err != nil {
-		return 0, err
-	}
-	if r, ok := res.(consensus.Result); ok && r.Err != nil && !errors.Is(r.Err, consensus.ErrStale) {
-		n.log.Warn("report refused", "from", from, "type", cmd.Type(), "err", r.Err)
-	}
-	return idx, nil
+	return nil
 }
 
 // reportPreParams tells the cluster this node can join ECDSA keygen.

@@ -1,0 +1,122 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+func TestCombinationsAreEveryCommitteeOnce(t *testing.T) {
+	got := combinations([]string{"n1", "n2", "n3", "n4"}, 3)
+	want := [][]string{{"n1", "n2", "n3"}, {"n1", "n2", "n4"}, {"n1", "n3", "n4"}, {"n2", "n3", "n4"}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("combinations = %v, want %v", got, want)
+	}
+	if n := len(combinations([]string{"a", "b", "c", "d", "e"}, 2)); n != 10 {
+		t.Fatalf("5 choose 2 = %d", n)
+	}
+}
+
+// A member may forward only its own reports: otherwise one compromised
+// node could claim shares or signatures for another.
+func TestMembersReportOnlyForThemselves(t *testing.T) {
+	cases := []struct {
+		cmd  consensus.Command
+		from string
+		ok   bool
+	}{
+		{&consensus.ShareStored{Node: "n2"}, "n2", true},
+		{&consensus.ShareStored{Node: "n2"}, "n3", false},
+		{&consensus.SignCompleted{Node: "n1"}, "n1", true},
+		{&consensus.SignCompleted{Node: "n1"}, "n2", false},
+		{&consensus.KeygenFailed{Node: "n3"}, "n1", false},
+		{&consensus.PreParamsReady{Node: "n3"}, "n3", true},
+		{&consensus.CreateKey{Name: "k"}, "n1", false}, // leader commands never come from members
+		{&consensus.SignRequested{RequestID: "r"}, "n1", false},
+		{&consensus.SignFailed{RequestID: "r"}, "n1", false},
+	}
+	for _, c := range cases {
+		err := checkReporter(c.cmd, c.from)
+		if (err == nil) != c.ok {
+			t.Errorf("%s from %s: err=%v, want ok=%v", c.cmd.Type(), c.from, err, c.ok)
+		}
+		if err != nil && status.Code(err) != codes.PermissionDenied {
+			t.Errorf("%s from %s: code %v", c.cmd.Type(), c.from, status.Code(err))
+		}
+	}
+}
+
+func TestErrorsMapToPreciseCodes(t *testing.T) {
+	cases := map[error]codes.Code{
+		consensus.ErrUnknownKey:        codes.NotFound,
+		consensus.ErrKeyExists:         codes.AlreadyExists,
+		consensus.ErrRequestConflict:   codes.AlreadyExists,
+		consensus.ErrInvalidCommand:    codes.InvalidArgument,
+		consensus.ErrKeyNotActive:      codes.FailedPrecondition,
+		consensus.ErrPreParamsNotReady: codes.FailedPrecondition,
+		consensus.ErrTooManyPending:    codes.ResourceExhausted,
+		consensus.ErrNotLeader:         codes.Unavailable,
+		consensus.ErrLeadershipLost:    codes.Unavailable,
+		errTooFewMembers:               codes.Unavailable,
+		context.DeadlineExceeded:       codes.DeadlineExceeded,
+		tss.ErrBusy:                    codes.ResourceExhausted,
+	}
+	for err, want := range cases {
+		wrapped := fmt.Errorf("layer: %w", err)
+		if got := status.Code(toStatus(wrapped)); got != want {
+			t.Errorf("%v: got %v, want %v", err, got, want)
+		}
+	}
+	if toStatus(nil) != nil {
+		t.Fatal("toStatus(nil) is not nil")
+	}
+	already := status.Error(codes.PermissionDenied, "x")
+	if toStatus(already) != already {
+		t.Fatal("a status error must pass through unchanged")
+	}
+}
+
+func TestCheckMessageBoundsEachAlgorithm(t *testing.T) {
+	cases := []struct {
+		alg tss.Algorithm
+		msg []byte
+		ok  bool
+	}{
+		{tss.ECDSASecp256k1, make([]byte, 32), true},
+		{tss.ECDSASecp256k1, append([]byte{0}, bytes.Repeat([]byte{0xff}, 31)...), true},
+		{tss.ECDSASecp256k1, make([]byte, 31), false},
+		{tss.ECDSASecp256k1, make([]byte, 33), false},
+		{tss.ECDSASecp256k1, bytes.Repeat([]byte{0xff}, 32), false}, // above the group order
+		{tss.Ed25519, []byte{0}, true},
+		{tss.Ed25519, make([]byte, maxEd25519Message), true},
+		{tss.Ed25519, nil, false},
+		{tss.Ed25519, make([]byte, maxEd25519Message+1), false},
+	}
+	for _, c := range cases {
+		if err := checkMessage(c.alg, c.msg); (err == nil) != c.ok {
+			t.Errorf("%v, %d bytes: err=%v, want ok=%v", c.alg, len(c.msg), err, c.ok)
+		}
+	}
+}
+
+func TestRequestIDsAreBoundedOrGenerated(t *testing.T) {
+	if id, err := requestID("abc"); err != nil || id != "abc" {
+		t.Fatalf("requestID(abc) = %q, %v", id, err)
+	}
+	a, _ := requestID("")
+	b, _ := requestID("")
+	if a == "" || a == b {
+		t.Fatalf("generated ids %q and %q", a, b)
+	}
+	if _, err := requestID(string(make([]byte, maxRequestIDLen+1))); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("long id: %v", err)
+	}
+}
