@@ -145,7 +145,7 @@ func Open(ctx context.Context, cfg Config, fsm raft.FSM) (*Node, error) {
 		_ = store.Close()
 		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
 	}
-	stream, err := newStreamLayer(cfg.RaftAddr, cfg.TLS, cfg.DialTimeout)
+	stream, err := newStreamLayer(cfg.RaftAddr, cfg.TLS, cfg.DialTimeout, cfg.Route)
 	if err != nil {
 		_ = store.Close()
 		return nil, err

@@ -75,6 +75,11 @@ type Config struct {
 	// when the caller's context has no earlier deadline.
 	ApplyTimeout time.Duration
 
+	// Route maps a peer's advertised raft address to the address to dial,
+	// so a fault-injection harness can put a proxy on every link. Nil dials
+	// the advertised address.
+	Route func(addr string) string
+
 	// Logger receives raft's own logs. Nil discards them.
 	Logger *slog.Logger
 

@@ -19,11 +19,15 @@ type streamLayer struct {
 	advertise   net.Addr
 	tls         *tls.Config // nil: plain TCP
 	dialTimeout time.Duration
+	route       func(string) string // advertised address -> address to dial
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
 
-func newStreamLayer(addr string, tlsConf *tls.Config, dialTimeout time.Duration) (*streamLayer, error) {
+func newStreamLayer(addr string, tlsConf *tls.Config, dialTimeout time.Duration, route func(string) string) (*streamLayer, error) {
+	if route == nil {
+		route = func(a string) string { return a }
+	}
 	advertise, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: resolve %s: %w", addr, err)
@@ -41,7 +45,7 @@ func newStreamLayer(addr string, tlsConf *tls.Config, dialTimeout time.Duration)
 			tlsConf.MinVersion = tls.VersionTLS13
 		}
 	}
-	return &streamLayer{ln: ln, advertise: advertise, tls: tlsConf, dialTimeout: dialTimeout}, nil
+	return &streamLayer{ln: ln, advertise: advertise, tls: tlsConf, dialTimeout: dialTimeout, route: route}, nil
 }
 
 // Accept returns the next inbound connection. The TLS handshake is not run
@@ -71,15 +75,16 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 		timeout = s.dialTimeout
 	}
 	nd := &net.Dialer{Timeout: timeout}
+	to := s.route(string(addr))
 	if s.tls == nil {
-		return nd.Dial("tcp", string(addr))
+		return nd.Dial("tcp", to)
 	}
 	d := &tls.Dialer{NetDialer: nd, Config: s.tls}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", string(addr))
+	c, err := d.DialContext(ctx, "tcp", to)
 	if err != nil {
-		return nil, fmt.Errorf("consensus: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("consensus: dial %s (via %s): %w", addr, to, err)
 	}
 	return c, nil
 }

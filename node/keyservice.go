@@ -65,7 +65,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	}
 	wake := n.waiters.watch(keyWaitKey(req.Name))
 	res, err := n.apply(ctx, &consensus.CreateKey{RequestID: reqID, Name: req.Name, Algorithm: alg.String(),
-		Threshold: t, Members: members, Actor: actor, Time: time.Now().UnixNano()})
+		Threshold: t, Members: members, Actor: actor, Time: n.clock.Now().UnixNano()})
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +90,13 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 }
 
 func (s *keyService) GetKey(ctx context.Context, req *kqpb.GetKeyRequest) (*kqpb.Key, error) {
+	if s.n.bugs.staleRead() {
+		k, ok := s.n.fsm.Key(req.Name)
+		if !ok {
+			return nil, status.Errorf(codes.NotFound, "unknown key %q", req.Name)
+		}
+		return keyToProto(k)
+	}
 	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
 		return c.GetKey(ctx, req)
 	}); forwarded {
@@ -103,13 +110,15 @@ func (s *keyService) GetKey(ctx context.Context, req *kqpb.GetKeyRequest) (*kqpb
 }
 
 func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*kqpb.ListKeysResponse, error) {
-	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.ListKeysResponse, error) {
-		return c.ListKeys(ctx, req)
-	}); forwarded {
-		return resp, err
-	}
-	if err := s.n.raft.LinearizableRead(ctx); err != nil {
-		return nil, toStatus(err)
+	if !s.n.bugs.staleRead() {
+		if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.ListKeysResponse, error) {
+			return c.ListKeys(ctx, req)
+		}); forwarded {
+			return resp, err
+		}
+		if err := s.n.raft.LinearizableRead(ctx); err != nil {
+			return nil, toStatus(err)
+		}
 	}
 	out := &kqpb.ListKeysResponse{}
 	for _, k := range s.n.fsm.Keys() {
@@ -152,13 +161,17 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	wake := n.waiters.watch(signWaitKey(reqID))
-	if _, err := n.apply(ctx, &consensus.SignRequested{RequestID: reqID, Key: k.Name, Digest: req.Digest,
-		Committee: committee, Actor: actor, Time: time.Now().UnixNano()}); err != nil {
+	entryID := reqID
+	if _, seen := n.fsm.Sign(reqID); seen && n.bugs.skipDedup() {
+		entryID += "#again-" + n.clock.Now().Format(time.RFC3339Nano)
+	}
+	wake := n.waiters.watch(signWaitKey(entryID))
+	if _, err := n.apply(ctx, &consensus.SignRequested{RequestID: entryID, Key: k.Name, Digest: req.Digest,
+		Committee: committee, Actor: actor, Time: n.clock.Now().UnixNano()}); err != nil {
 		return nil, err
 	}
 	for {
-		sg, ok := n.fsm.Sign(reqID)
+		sg, ok := n.fsm.Sign(entryID)
 		if !ok {
 			return nil, status.Errorf(codes.Aborted, "request %q was evicted while waiting", reqID)
 		}
@@ -171,7 +184,7 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 		}
 		select {
 		case <-wake:
-			wake = n.waiters.watch(signWaitKey(reqID))
+			wake = n.waiters.watch(signWaitKey(entryID))
 		case <-ctx.Done():
 			return nil, status.Errorf(codes.DeadlineExceeded, "request %q still pending (attempt %d); retry with the same request id", reqID, sg.Attempt)
 		}

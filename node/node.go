@@ -22,6 +22,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
 	"github.com/keyquorum/keyquorum/sealing"
@@ -37,12 +38,24 @@ const (
 	keygenTimeout         = 3 * time.Minute
 )
 
+// Options are a node's process-level settings beyond cluster.yaml.
+type Options struct {
+	// Clock reads wall time for everything that reaches replicated state.
+	// Nil means the system clock.
+	Clock clock.Clock
+	// Bugs switches on deliberate faults (kqd_bugs builds only).
+	Bugs Bugs
+	_    struct{}
+}
+
 // Node is one keyquorum member.
 type Node struct {
 	cluster *config.Cluster
 	self    config.NodeConfig
 	dir     string
 	log     *slog.Logger
+	clock   clock.Clock
+	bugs    Bugs
 
 	sealer   *sealing.TPM
 	shares   *shareStore
@@ -62,12 +75,18 @@ type Node struct {
 }
 
 // New opens the node's sealed store, raft state and listeners. Run starts it.
-func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logger) (*Node, error) {
+func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logger, opts Options) (*Node, error) {
 	self, ok := cluster.Node(id)
 	if !ok {
 		return nil, fmt.Errorf("node: %q is not in the cluster config (nodes: %v)", id, cluster.NodeIDs())
 	}
-	n := &Node{cluster: cluster, self: self, dir: cluster.NodeDir(id), log: log.With("node", id)}
+	n := &Node{cluster: cluster, self: self, dir: cluster.NodeDir(id), log: log.With("node", id), clock: opts.Clock, bugs: opts.Bugs}
+	if n.clock == nil {
+		n.clock = clock.System{}
+	}
+	if opts.Bugs != (Bugs{}) {
+		n.log.Warn("DELIBERATE BUGS ENABLED: this node is wrong on purpose, for harness tests only", "bugs", fmt.Sprintf("%+v", opts.Bugs))
+	}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
@@ -98,7 +117,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("node: client TLS: %w", err)
 	}
-	n.peers = newPeerLinks(cluster, id, credentials.NewTLS(clientTLS), n.log)
+	n.peers = newPeerLinks(cluster, self, credentials.NewTLS(clientTLS), n.log)
 	if n.engine, err = tss.NewEngine(tss.DefaultConfig(), id, n.peers, n.log); err != nil {
 		return nil, err
 	}
@@ -110,6 +129,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	rc.TLS = raftTLS(cluster, serverTLS, clientTLS)
 	rc.Logger = n.log.With("component", "raft")
+	rc.Route = self.Dial
 	if n.raft, err = consensus.Open(ctx, rc, n.fsm); err != nil {
 		return nil, fmt.Errorf("node: open raft: %w", err)
 	}

@@ -29,7 +29,7 @@ var errPeerBusy = errors.New("node: peer queue full")
 // each other member, and keeps the gRPC connections the node uses to reach
 // other members (round messages, proposals, forwarded client calls).
 type peerLinks struct {
-	self  string
+	self  config.NodeConfig
 	creds credentials.TransportCredentials
 	log   *slog.Logger
 	peers map[string]*peerLink
@@ -47,11 +47,11 @@ type peerLink struct {
 
 var _ tss.Transport = (*peerLinks)(nil)
 
-func newPeerLinks(c *config.Cluster, self string, creds credentials.TransportCredentials, log *slog.Logger) *peerLinks {
+func newPeerLinks(c *config.Cluster, self config.NodeConfig, creds credentials.TransportCredentials, log *slog.Logger) *peerLinks {
 	ctx, stop := context.WithCancel(context.Background())
 	l := &peerLinks{self: self, creds: creds, log: log, peers: map[string]*peerLink{}, conns: map[string]*grpc.ClientConn{}, ctx: ctx, stop: stop}
 	for _, m := range c.Nodes {
-		if m.ID == self {
+		if m.ID == self.ID {
 			continue
 		}
 		p := &peerLink{id: m.ID, addr: m.Peer, queue: make(chan *kqpb.RoundMessage, peerQueueLen)}
@@ -129,14 +129,15 @@ func (l *peerLinks) stream(p *peerLink) error {
 	}
 }
 
-// conn returns a shared lazily-connecting client connection to addr.
+// conn returns a shared lazily-connecting client connection to addr,
+// dialled through its proxy when the config names one.
 func (l *peerLinks) conn(addr string) (*grpc.ClientConn, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c, ok := l.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(l.creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxPeerMessageBytes)))
+	c, err := grpc.NewClient(l.self.Dial(addr), grpc.WithTransportCredentials(l.creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxPeerMessageBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("node: dial %s: %w", addr, err)
 	}

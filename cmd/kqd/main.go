@@ -8,11 +8,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/keyquorum/keyquorum/node"
+	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -23,12 +27,30 @@ func main() {
 	}
 }
 
+// serveFaultAdmin exposes the clock-skew endpoint on a loopback address.
+func serveFaultAdmin(ctx context.Context, addr string, c *clock.Skewed, log *slog.Logger) error {
+	if err := clock.CheckLoopback(addr); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("fault admin: %w", err)
+	}
+	srv := &http.Server{Handler: clock.AdminHandler(c), ReadHeaderTimeout: 5 * time.Second}
+	log.Warn("fault-injection endpoint enabled: this node's clock can be skewed", "addr", addr)
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	return nil
+}
+
 func run() error {
 	fs := flag.NewFlagSet("kqd", flag.ContinueOnError)
 	cfgPath := fs.String("config", "cluster.yaml", "cluster configuration file")
 	nodeID := fs.String("node", "", "id of this node in the cluster configuration")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
+	faultAdmin := fs.String("fault-admin", "", "loopback address of a fault-injection endpoint that skews this node's clock (testing only)")
+	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): stale-read,skip-dedup")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -50,9 +72,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	nodeOpts := node.Options{}
+	if nodeOpts.Bugs, err = node.ParseBugs(*bugList); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := node.New(ctx, cluster, *nodeID, log)
+	if *faultAdmin != "" {
+		skewed := clock.NewSkewed(nil)
+		if err := serveFaultAdmin(ctx, *faultAdmin, skewed, log); err != nil {
+			return err
+		}
+		nodeOpts.Clock = skewed
+	}
+	n, err := node.New(ctx, cluster, *nodeID, log, nodeOpts)
 	if err != nil {
 		return err
 	}

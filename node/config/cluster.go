@@ -81,7 +81,10 @@ type NodeConfig struct {
 	Peer       string // PeerService (threshold round messages)
 	Client     string // KeyService and OperatorService
 	TPMAddress string // swtpm command port; the control port is one above
-	_          struct{}
+	// Via maps a peer address to the address this node dials instead. It
+	// exists for fault injection: a harness puts a proxy on every link.
+	Via map[string]string
+	_   struct{}
 }
 
 // DefaultCluster returns the defaults that apply to fields cluster.yaml
@@ -116,6 +119,15 @@ func (c *Cluster) CertsDir() string { return filepath.Join(c.DataDir, "certs") }
 // PreparamsFixtures.
 func (c *Cluster) PreparamsFixture(id string) string {
 	return filepath.Join(c.Preparams.FixturesDir, id+".json")
+}
+
+// Dial returns the address this node dials to reach addr: addr itself, or
+// its proxy from Via.
+func (n NodeConfig) Dial(addr string) string {
+	if v, ok := n.Via[addr]; ok {
+		return v
+	}
+	return addr
 }
 
 // NodeIDs returns the node ids in sorted order.

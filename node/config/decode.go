@@ -106,6 +106,31 @@ func (d *decoder) duration(dst *time.Duration) func(*yaml.Node, string) {
 	}
 }
 
+func (d *decoder) strMap(dst *map[string]string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if n.Kind != yaml.MappingNode {
+			d.fail(n, path, "want a mapping, got %s", kindName(n))
+			return
+		}
+		out := make(map[string]string, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := path + "[" + k.Value + "]"
+			d.pos[p] = k.Line
+			if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+				d.fail(k, p, "want address: address")
+				continue
+			}
+			if _, dup := out[k.Value]; dup {
+				d.fail(k, p, "duplicate key")
+				continue
+			}
+			out[k.Value] = v.Value
+		}
+		*dst = out
+	}
+}
+
 func (d *decoder) intList(dst *[]int) func(*yaml.Node, string) {
 	return func(n *yaml.Node, path string) {
 		if n.Kind != yaml.SequenceNode {
@@ -175,6 +200,7 @@ func (d *decoder) nodes(n *yaml.Node, path string) []NodeConfig {
 			"peer":        d.str(&nc.Peer),
 			"client":      d.str(&nc.Client),
 			"tpm_address": d.str(&nc.TPMAddress),
+			"via":         d.strMap(&nc.Via),
 		})
 	}
 	return out

@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -126,6 +128,11 @@ func (v *validator) nodes() {
 			if norm, ok := v.address(fp, f.addr); ok {
 				claim(fp, norm)
 			}
+		}
+		for _, from := range slices.Sorted(maps.Keys(n.Via)) {
+			fp := p + ".via[" + from + "]"
+			v.address(fp, from)
+			v.address(fp, n.Via[from])
 		}
 		if v.c.TPM.Backend != BackendSwtpm {
 			continue

@@ -1,0 +1,44 @@
+package node
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Bugs are deliberate faults for proving that the fault-injection harness
+// can fail. They exist only in binaries built with the kqd_bugs tag; in any
+// other build bugsCompiled is false, every check below is constant false,
+// and the compiler drops the faulty paths.
+type Bugs struct {
+	// StaleRead makes GetKey and ListKeys answer from this node's local
+	// state: no forwarding to the leader, no linearizable read.
+	StaleRead bool
+	// SkipDedup makes a Sign retried with a known request id sign again
+	// instead of returning the stored signature.
+	SkipDedup bool
+}
+
+// ParseBugs reads a comma-separated list such as "stale-read,skip-dedup".
+func ParseBugs(list string) (Bugs, error) {
+	var b Bugs
+	if list == "" {
+		return b, nil
+	}
+	if !bugsCompiled {
+		return b, fmt.Errorf("node: this build has no deliberate bugs (build with -tags kqd_bugs)")
+	}
+	for _, name := range strings.Split(list, ",") {
+		switch strings.TrimSpace(name) {
+		case "stale-read":
+			b.StaleRead = true
+		case "skip-dedup":
+			b.SkipDedup = true
+		default:
+			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup)", name)
+		}
+	}
+	return b, nil
+}
+
+func (b Bugs) staleRead() bool { return bugsCompiled && b.StaleRead }
+func (b Bugs) skipDedup() bool { return bugsCompiled && b.SkipDedup }

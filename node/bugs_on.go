@@ -1,0 +1,5 @@
+//go:build kqd_bugs
+
+package node
+
+const bugsCompiled = true
