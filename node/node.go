@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -145,7 +146,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 
 // listen starts the client and peer gRPC servers. Both require a
 // certificate from the cluster CA; sizes are capped before decoding.
-func (n *Node) listen(serverTLS credentialsConfig) error {
+func (n *Node) listen(serverTLS *tls.Config) error {
 	creds := credentials.NewTLS(serverTLS)
 	client := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxClientMessageBytes), grpc.MaxConcurrentStreams(256))
 	kqpb.RegisterKeyServiceServer(client, &keyService{n: n})
