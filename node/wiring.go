@@ -17,7 +17,6 @@ import (
 // in the raft log and through every round of the protocol.
 const maxEd25519Message = 1024
 
-
 func sealingConfig(c *config.Cluster, self config.NodeConfig, dir string) sealing.Config {
 	sc := sealing.DefaultConfig(dir + "/tpm")
 	sc.Backend = string(c.TPM.Backend)
