@@ -8,6 +8,7 @@ import (
 
 func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 	hash := sha256.Sum256(c.Digest)
+	rerun := false
 	if s, ok := f.st.Signs[c.RequestID]; ok {
 		if s.Key != c.Key || s.DigestHash != hash {
 			return Result{Err: fmt.Errorf("sign request %q: %w", c.RequestID, ErrRequestConflict)}
@@ -16,8 +17,9 @@ func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 			return Result{Sign: s.clone(), Duplicate: true}
 		}
 		// A failed request never produced a signature, so running it again
-		// under the same id cannot change an outcome a client has seen.
-		f.forget(c.RequestID)
+		// under the same id cannot change an outcome a client has seen. The
+		// failed record stays until the new request is known to be valid.
+		rerun = true
 	}
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
@@ -50,6 +52,9 @@ func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 		SessionIndex: index,
 		Actor:        c.Actor,
 		Time:         f.st.Time,
+	}
+	if rerun {
+		f.forget(c.RequestID)
 	}
 	f.st.Signs[c.RequestID] = s
 	f.st.Pending++

@@ -92,8 +92,9 @@ func (f *FSM) SetObserver(o Observer) {
 	f.observer = o
 }
 
-// Apply implements raft.FSM. It returns a Result, or a Result carrying
-// ErrUnknownCommand for an entry it cannot decode.
+// Apply implements raft.FSM. It returns a Result; an entry it cannot decode
+// yields a Result carrying the decode error (wrapping ErrUnknownCommand for
+// an unknown type) and changes nothing.
 func (f *FSM) Apply(l *raft.Log) interface{} {
 	if l.Type != raft.LogCommand {
 		return Result{}

@@ -92,7 +92,11 @@ func (e *Engine) run(ctx context.Context, s *session) (any, error) {
 			s.log.Debug("dropped held message", "from", m.From, "err", err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.SessionTimeout)
+	timeout := e.cfg.SessionTimeout
+	if s.timeout > 0 {
+		timeout = s.timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	s.log.Debug("session started", "members", s.c.nodes)

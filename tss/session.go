@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
 )
@@ -56,6 +57,8 @@ type session struct {
 	hold      func(msgType, from string) bool // worker goroutine only
 	held      []inbound                       // worker goroutine only
 	heldCount atomic.Int32                    // len(held), for a pool to see "parked"
+	onHold    func(held int)                  // worker goroutine only; called after each held message
+	timeout   time.Duration                   // overrides Config.SessionTimeout when set
 	release   chan func()                     // capacity 1
 
 	// message is the ECDSA signing party's message integer; tss-lib keeps
@@ -120,6 +123,9 @@ func (s *session) run(ctx context.Context) (any, error) {
 				if s.hold != nil && s.hold(in.msg.Type(), in.from) {
 					s.held = append(s.held, in)
 					s.heldCount.Store(int32(len(s.held)))
+					if s.onHold != nil {
+						s.onHold(len(s.held))
+					}
 					continue
 				}
 				if err := s.update(in); err != nil {

@@ -37,24 +37,10 @@ type SignRequest struct {
 // before it is returned. Errors: ErrInvalidRequest, ErrBusy,
 // ErrSessionExists, or an *AbortError.
 func (e *Engine) Sign(ctx context.Context, req SignRequest) ([]byte, error) {
+	if err := e.checkCommittee(req.Share, req.Committee); err != nil {
+		return nil, err
+	}
 	sh := req.Share
-	if sh == nil || sh.wiped {
-		return nil, invalidf("no share")
-	}
-	if sh.self != e.self {
-		return nil, invalidf("share belongs to %q, not this node %q", sh.self, e.self)
-	}
-	if len(req.Committee) != sh.threshold+1 {
-		return nil, invalidf("committee has %d members, want threshold+1 = %d", len(req.Committee), sh.threshold+1)
-	}
-	if !slices.Contains(req.Committee, e.self) {
-		return nil, invalidf("this node %q is not in the committee", e.self)
-	}
-	for _, m := range req.Committee {
-		if sh.keys[m] == nil {
-			return nil, invalidf("committee member %q holds no share of this key", m)
-		}
-	}
 	s, err := e.newSignSession(req)
 	if err != nil {
 		return nil, err
@@ -71,6 +57,28 @@ func (e *Engine) Sign(ctx context.Context, req SignRequest) ([]byte, error) {
 		return nil, &AbortError{Session: req.Session, Err: fmt.Errorf("tss: signature does not verify")}
 	}
 	return sig, nil
+}
+
+// checkCommittee validates a signing committee against this node's share.
+func (e *Engine) checkCommittee(sh *Share, committee []string) error {
+	if sh == nil || sh.wiped {
+		return invalidf("no share")
+	}
+	if sh.self != e.self {
+		return invalidf("share belongs to %q, not this node %q", sh.self, e.self)
+	}
+	if len(committee) != sh.threshold+1 {
+		return invalidf("committee has %d members, want threshold+1 = %d", len(committee), sh.threshold+1)
+	}
+	if !slices.Contains(committee, e.self) {
+		return invalidf("this node %q is not in the committee", e.self)
+	}
+	for _, m := range committee {
+		if sh.keys[m] == nil {
+			return invalidf("committee member %q holds no share of this key", m)
+		}
+	}
+	return nil
 }
 
 // encodeSignature turns tss-lib's output into the wire format.
