@@ -1,10 +1,7 @@
 package tss
 
 import (
-	"context"
-	"crypto/rand"
 	"math/big"
-	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/common"
 	ecdsasigning "github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
@@ -43,39 +40,4 @@ func RawSignParties(shares map[string]*Share, committee []string, msg []byte,
 // EncodeSignature exposes encodeSignature for benchmarks.
 func EncodeSignature(alg Algorithm, d *common.SignatureData) ([]byte, error) {
 	return encodeSignature(alg, d)
-}
-
-// SignParked runs this engine's side of an ECDSA signature the presignature
-// way: rounds 1-4 run over a random placeholder while inbound round-4
-// messages are held; once parked (all peers' round-4 messages held) it binds
-// digest on the worker goroutine and releases them. It exercises the hold
-// hook a presignature pool will use.
-func (e *Engine) SignParked(ctx context.Context, req SignRequest, digest []byte, parked func()) ([]byte, error) {
-	ph, err := rand.Int(rand.Reader, tsslib.S256().Params().N)
-	if err != nil {
-		return nil, err
-	}
-	req.Message = ph.FillBytes(make([]byte, 32))
-	s, err := e.newSignSession(req)
-	if err != nil {
-		return nil, err
-	}
-	s.hold = func(t, _ string) bool { return t == ecdsaSignPrefix+"SignRound4Message" }
-	peers := int32(len(req.Committee) - 1)
-	go func() {
-		for s.heldCount.Load() < peers {
-			select {
-			case <-s.done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-		parked()
-		_ = s.releaseHeld(func() { s.message.SetBytes(digest) })
-	}()
-	res, err := e.run(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	return encodeSignature(ECDSASecp256k1, res.(*common.SignatureData))
 }

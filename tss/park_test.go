@@ -1,38 +1,127 @@
 package tss_test
 
 import (
+	"bytes"
 	"context"
-	"sync"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-func TestParkedECDSASessionBindsLater(t *testing.T) {
-	f := sharedKey(t, tss.ECDSASecp256k1)
-	digest := randomBytes(t, 32)
+// presignAll parks one presignature per committee member, in parallel.
+func presignAll(t *testing.T, f *fixture, committee []string) map[string]*tss.Presignature {
+	t.Helper()
 	sid := newSID(t)
-	var parkedWG sync.WaitGroup
-	parkedWG.Add(len(committees[1]))
-	allParked := make(chan struct{})
-	go func() { parkedWG.Wait(); close(allParked) }()
 	type res struct {
-		sig []byte
+		id string
+		p  *tss.Presignature
 		err error
 	}
-	ch := make(chan res, 2)
-	for _, id := range committees[1] {
+	ch := make(chan res, len(committee))
+	for _, id := range committee {
 		go func() {
-			sig, err := f.engines[id].SignParked(context.Background(), tss.SignRequest{Session: sid, Share: f.shares[id],
-				Committee: committees[1]}, digest, func() { parkedWG.Done(); <-allParked })
-			ch <- res{sig, err}
+			p, err := f.engines[id].Presign(context.Background(), tss.PresignRequest{Session: sid, Share: f.shares[id], Committee: committee, TTL: time.Minute})
+			ch <- res{id, p, err}
 		}()
 	}
-	for range committees[1] {
+	out := map[string]*tss.Presignature{}
+	for range committee {
 		r := <-ch
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
-		checkECDSA(t, f.shares["node-a"].PublicKey(), digest, r.sig)
+		out[r.id] = r.p
+	}
+	return out
+}
+
+func bindAll(t *testing.T, ps map[string]*tss.Presignature, digest []byte) map[string][]byte {
+	t.Helper()
+	type res struct {
+		id  string
+		sig []byte
+		err error
+	}
+	ch := make(chan res, len(ps))
+	for id, p := range ps {
+		go func() {
+			sig, err := p.Sign(context.Background(), digest)
+			ch <- res{id, sig, err}
+		}()
+	}
+	out := map[string][]byte{}
+	for range ps {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("%s: %v", r.id, r.err)
+		}
+		out[r.id] = r.sig
+	}
+	return out
+}
+
+// TestPresignatureBindsLaterAndSignsOnce pins keyquorum's reliance on
+// tss-lib internals (the message read first in round 5 through the pointer
+// given to NewLocalParty; round-4 messages as the parking point). If a
+// tss-lib upgrade moves either, binding fails here.
+func TestPresignatureBindsLaterAndSignsOnce(t *testing.T) {
+	f := sharedKey(t, tss.ECDSASecp256k1)
+	first := presignAll(t, f, committees[1])
+	second := presignAll(t, f, committees[1])
+
+	// Bind the second before the first: parked sessions are independent.
+	d2 := append([]byte{0, 0}, randomBytes(t, 30)...) // leading zero bytes survive
+	for _, sig := range bindAll(t, second, d2) {
+		checkECDSA(t, f.shares["node-a"].PublicKey(), d2, sig)
+	}
+	d1 := randomBytes(t, 32)
+	sigs := bindAll(t, first, d1)
+	var prev []byte
+	for _, sig := range sigs {
+		checkECDSA(t, f.shares["node-a"].PublicKey(), d1, sig)
+		if prev != nil && !bytes.Equal(prev, sig) {
+			t.Fatal("members finished with different signatures")
+		}
+		prev = sig
+	}
+	for id, p := range first {
+		if _, err := p.Sign(context.Background(), d1); !errors.Is(err, tss.ErrPresignUsed) {
+			t.Fatalf("%s: second use of a presignature: %v, want ErrPresignUsed", id, err)
+		}
+	}
+}
+
+// A digest at or above the group order is refused exactly as the full
+// protocol refuses it, and refusing it does not use the presignature up.
+func TestPresignatureRefusesDigestAboveOrder(t *testing.T) {
+	f := sharedKey(t, tss.ECDSASecp256k1)
+	ps := presignAll(t, f, committees[1])
+	high := bytes.Repeat([]byte{0xff}, 32)
+	for id, p := range ps {
+		if _, err := p.Sign(context.Background(), high); !errors.Is(err, tss.ErrInvalidRequest) {
+			t.Fatalf("%s: digest above the order: %v", id, err)
+		}
+	}
+	_, full := f.engines["node-a"].Sign(context.Background(), tss.SignRequest{Session: newSID(t), Share: f.shares["node-a"], Committee: committees[1], Message: high})
+	if !errors.Is(full, tss.ErrInvalidRequest) {
+		t.Fatalf("full protocol, digest above the order: %v", full)
+	}
+	d := randomBytes(t, 32)
+	for _, sig := range bindAll(t, ps, d) {
+		checkECDSA(t, f.shares["node-a"].PublicKey(), d, sig)
+	}
+}
+
+func TestDiscardedPresignatureNeverSigns(t *testing.T) {
+	f := sharedKey(t, tss.ECDSASecp256k1)
+	ps := presignAll(t, f, committees[1])
+	for _, p := range ps {
+		p.Discard()
+		<-p.Done()
+		if _, err := p.Sign(context.Background(), randomBytes(t, 32)); !errors.Is(err, tss.ErrPresignUsed) {
+			t.Fatalf("discarded presignature: %v", err)
+		}
 	}
 }
