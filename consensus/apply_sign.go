@@ -40,6 +40,11 @@ func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 	if f.st.Pending >= f.cfg.MaxPendingSigns {
 		return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, ErrTooManyPending)}
 	}
+	if c.Presig != "" {
+		if err := f.consumePresig(k, c); err != nil {
+			return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
+		}
+	}
 	s := &Sign{
 		RequestID:    c.RequestID,
 		Key:          c.Key,
@@ -52,6 +57,7 @@ func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 		SessionIndex: index,
 		Actor:        c.Actor,
 		Time:         f.st.Time,
+		Presig:       c.Presig,
 	}
 	if rerun {
 		f.forget(c.RequestID)
@@ -71,6 +77,7 @@ func (f *FSM) signRetry(index uint64, c *SignRetry) Result {
 	}
 	s.Attempt = c.Attempt
 	s.Committee = slices.Clone(c.Committee)
+	s.Presig = "" // a retry runs the full protocol: the presignature is spent
 	s.SessionIndex = index
 	s.Reason = c.Reason
 	return Result{Sign: s.clone()}

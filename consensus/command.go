@@ -20,6 +20,11 @@ const (
 	TypeSignCompleted  CommandType = "sign_completed"
 	TypeSignFailed     CommandType = "sign_failed"
 	TypePreParamsReady CommandType = "preparams_ready"
+
+	TypePresignRequested CommandType = "presign_requested"
+	TypePresignReady     CommandType = "presign_ready"
+	TypePresignDiscarded CommandType = "presign_discarded"
+	TypeNodeBooted       CommandType = "node_booted"
 )
 
 // Command is one entry of the replicated log.
@@ -63,6 +68,9 @@ type SignRequested struct {
 	Committee []string `json:"committee"`
 	Actor     string   `json:"actor"`
 	Time      int64    `json:"time"`
+	// Presig names a ready presignature of Committee to consume, or is
+	// empty for the full protocol.
+	Presig string `json:"presig,omitempty"`
 }
 
 // SignRetry moves a pending signature to a new committee after the previous
@@ -95,6 +103,43 @@ type SignFailed struct {
 type PreParamsReady struct {
 	Node string `json:"node"`
 }
+
+// PresignRequested asks Committee to run the message-independent rounds of
+// an ECDSA signature with the key's current version and park the session.
+type PresignRequested struct {
+	ID        string   `json:"id"`
+	Key       string   `json:"key"`
+	Committee []string `json:"committee"`
+	Time      int64    `json:"time"`
+	TTL       int64    `json:"ttl"` // nanoseconds from Time until the presignature expires
+}
+
+// PresignReady reports that Node parked its half of presignature ID during
+// the process life Boot.
+type PresignReady struct {
+	ID   string `json:"id"`
+	Node string `json:"node"`
+	Boot string `json:"boot"`
+}
+
+// PresignDiscarded ends a presignature that failed, stalled or expired.
+type PresignDiscarded struct {
+	ID     string `json:"id"`
+	Node   string `json:"node"`
+	Reason string `json:"reason"`
+}
+
+// NodeBooted records a new process life of Node. Parked sessions live in
+// memory only, so every presignature that Node took part in dies with it.
+type NodeBooted struct {
+	Node string `json:"node"`
+	Boot string `json:"boot"`
+}
+
+func (PresignRequested) Type() CommandType { return TypePresignRequested }
+func (PresignReady) Type() CommandType     { return TypePresignReady }
+func (PresignDiscarded) Type() CommandType { return TypePresignDiscarded }
+func (NodeBooted) Type() CommandType       { return TypeNodeBooted }
 
 func (CreateKey) Type() CommandType      { return TypeCreateKey }
 func (ShareStored) Type() CommandType    { return TypeShareStored }
@@ -143,6 +188,14 @@ func Decode(data []byte) (Command, error) {
 		c = &SignFailed{}
 	case TypePreParamsReady:
 		c = &PreParamsReady{}
+	case TypePresignRequested:
+		c = &PresignRequested{}
+	case TypePresignReady:
+		c = &PresignReady{}
+	case TypePresignDiscarded:
+		c = &PresignDiscarded{}
+	case TypeNodeBooted:
+		c = &NodeBooted{}
 	default:
 		return nil, fmt.Errorf("consensus: %w: %q", ErrUnknownCommand, env.Type)
 	}

@@ -35,17 +35,19 @@ type FSMConfig struct {
 	MaxKeys         int // keys of any state
 	MaxPendingSigns int // signing requests not yet completed or failed
 	MaxSignRecords  int // finished requests kept for de-duplication, oldest evicted first
-	_               struct{}
+	// MaxPresigsPerKey bounds pending and ready presignatures of one key.
+	MaxPresigsPerKey int
+	_                struct{}
 }
 
 // DefaultFSMConfig returns the limits used by kqd.
 func DefaultFSMConfig() FSMConfig {
-	return FSMConfig{MaxKeys: 10_000, MaxPendingSigns: 1024, MaxSignRecords: 100_000}
+	return FSMConfig{MaxKeys: 10_000, MaxPendingSigns: 1024, MaxSignRecords: 100_000, MaxPresigsPerKey: 64}
 }
 
 // Validate reports a limit that is out of range.
 func (c FSMConfig) Validate() error {
-	if c.MaxKeys < 1 || c.MaxPendingSigns < 1 || c.MaxSignRecords < 1 {
+	if c.MaxKeys < 1 || c.MaxPendingSigns < 1 || c.MaxSignRecords < 1 || c.MaxPresigsPerKey < 0 {
 		return fmt.Errorf("consensus: FSM limits must be positive: %+v", c)
 	}
 	return nil
@@ -57,6 +59,7 @@ type Result struct {
 	Err       error
 	Key       *Key
 	Sign      *Sign
+	Presig    *Presig
 	Duplicate bool // the request id was seen before; Key or Sign is the stored outcome
 }
 
@@ -135,6 +138,15 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 	case *PreParamsReady:
 		f.st.PreParams[c.Node] = true
 		return Result{}
+	case *PresignRequested:
+		f.advanceTime(c.Time)
+		return f.presignRequested(index, c)
+	case *PresignReady:
+		return f.presignReady(c)
+	case *PresignDiscarded:
+		return f.presignDiscarded(c)
+	case *NodeBooted:
+		return f.nodeBooted(c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 }

@@ -74,6 +74,7 @@ type Sign struct {
 	Index        uint64 `json:"index"` // log index of the entry that ended the request
 	Actor        string `json:"actor"`
 	Time         int64  `json:"time"`
+	Presig       string `json:"presig,omitempty"` // presignature the current attempt consumes
 }
 
 func (s *Sign) clone() *Sign {
@@ -86,18 +87,21 @@ func (s *Sign) clone() *Sign {
 
 // state is everything the FSM replicates; a snapshot is this value as JSON.
 type state struct {
-	Keys      map[string]*Key  `json:"keys"`
-	Signs     map[string]*Sign `json:"signs"`
-	SignOrder []string         `json:"sign_order"` // finished request ids, oldest first, for eviction
-	Pending   int              `json:"pending"`
-	PreParams map[string]bool  `json:"preparams"`
+	Keys      map[string]*Key    `json:"keys"`
+	Signs     map[string]*Sign   `json:"signs"`
+	SignOrder []string           `json:"sign_order"` // finished request ids, oldest first, for eviction
+	Pending   int                `json:"pending"`
+	PreParams map[string]bool    `json:"preparams"`
+	Presigs   map[string]*Presig `json:"presigs"`
+	Boots     map[string]string  `json:"boots"` // node -> its current process life
 	// Time is the largest command time applied; the FSM never moves it back,
 	// so a leader with a slow clock cannot rewind replicated time.
 	Time int64 `json:"time"`
 }
 
 func newState() *state {
-	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{}}
+	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
+		Presigs: map[string]*Presig{}, Boots: map[string]string{}}
 }
 
 // Errors returned as the result of applying a command. They are part of the
@@ -124,6 +128,12 @@ var (
 	ErrTooManyKeys = errors.New("too many keys")
 	// ErrStale is returned for a report about an attempt or version that has moved on.
 	ErrStale = errors.New("stale report")
+	// ErrPresigUnavailable is returned when a sign request names a
+	// presignature that is unknown, used, not ready, expired, or of another
+	// key, version or committee.
+	ErrPresigUnavailable = errors.New("presignature unavailable")
+	// ErrTooManyPresigs is returned when a key's presignature pool is full.
+	ErrTooManyPresigs = errors.New("too many presignatures")
 	// ErrBadSignature is returned when a reported signature does not verify.
 	ErrBadSignature = errors.New("signature does not verify")
 )

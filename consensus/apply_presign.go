@@ -1,0 +1,168 @@
+package consensus
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// PresigState is the lifecycle state of a presignature. A used, discarded
+// or expired presignature is deleted, so an entry naming it finds nothing.
+type PresigState string
+
+// Presignature states.
+const (
+	PresigPending PresigState = "pending" // members are running rounds 1-4
+	PresigReady   PresigState = "ready"   // every member parked its half
+)
+
+// Presig is the replicated record of one ECDSA presignature. Its secret
+// halves live in the members' memory; this record decides, once and for
+// every replica, which sign request consumes it.
+type Presig struct {
+	ID        string      `json:"id"`
+	Key       string      `json:"key"`
+	Version   uint32      `json:"version"`
+	Committee []string    `json:"committee"`
+	State     PresigState `json:"state"`
+	Ready     []string    `json:"ready,omitempty"` // members parked, sorted
+	// SessionIndex is the log index of the PresignRequested entry; with the
+	// id it derives the session id.
+	SessionIndex uint64 `json:"session_index"`
+	Created      int64  `json:"created"`
+	Expires      int64  `json:"expires"`
+}
+
+func (p *Presig) clone() *Presig {
+	c := *p
+	c.Committee = slices.Clone(p.Committee)
+	c.Ready = slices.Clone(p.Ready)
+	return &c
+}
+
+func (f *FSM) presignRequested(index uint64, c *PresignRequested) Result {
+	k, ok := f.st.Keys[c.Key]
+	switch {
+	case !ok:
+		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrUnknownKey)}
+	case k.State != KeyActive:
+		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrKeyNotActive)}
+	case k.Algorithm != "ecdsa-secp256k1":
+		return Result{Err: fmt.Errorf("presign %q: %w: presignatures are for ECDSA only", c.Key, ErrInvalidCommand)}
+	case c.ID == "" || c.TTL <= 0:
+		return Result{Err: fmt.Errorf("presign %q: %w: id and ttl are required", c.Key, ErrInvalidCommand)}
+	case f.st.Presigs[c.ID] != nil:
+		return Result{Err: fmt.Errorf("presign %q: %w: id %s taken", c.Key, ErrInvalidCommand, c.ID)}
+	}
+	if err := checkCommittee(k, c.Committee); err != nil {
+		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, err)}
+	}
+	f.expirePresigs()
+	if f.presigCount(c.Key) >= f.cfg.MaxPresigsPerKey {
+		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrTooManyPresigs)}
+	}
+	p := &Presig{ID: c.ID, Key: c.Key, Version: k.Version, Committee: slices.Clone(c.Committee), State: PresigPending,
+		SessionIndex: index, Created: f.st.Time, Expires: f.st.Time + c.TTL}
+	f.st.Presigs[c.ID] = p
+	return Result{Presig: p.clone()}
+}
+
+func (f *FSM) presignReady(c *PresignReady) Result {
+	p, ok := f.st.Presigs[c.ID]
+	if !ok {
+		return Result{Err: fmt.Errorf("presignature %s: %w", c.ID, ErrStale)}
+	}
+	// A report from an earlier life of the member describes a session that
+	// died with that process.
+	if !slices.Contains(p.Committee, c.Node) || c.Boot == "" || f.st.Boots[c.Node] != c.Boot {
+		return Result{Err: fmt.Errorf("presignature %s from %s: %w", c.ID, c.Node, ErrStale)}
+	}
+	if !slices.Contains(p.Ready, c.Node) {
+		p.Ready = append(p.Ready, c.Node)
+		slices.Sort(p.Ready)
+	}
+	if len(p.Ready) == len(p.Committee) {
+		p.State = PresigReady
+	}
+	return Result{Presig: p.clone()}
+}
+
+func (f *FSM) presignDiscarded(c *PresignDiscarded) Result {
+	if _, ok := f.st.Presigs[c.ID]; !ok {
+		return Result{Err: fmt.Errorf("presignature %s: %w", c.ID, ErrStale)}
+	}
+	delete(f.st.Presigs, c.ID)
+	return Result{}
+}
+
+func (f *FSM) nodeBooted(c *NodeBooted) Result {
+	if c.Node == "" || c.Boot == "" {
+		return Result{Err: fmt.Errorf("node booted: %w: node and boot are required", ErrInvalidCommand)}
+	}
+	f.st.Boots[c.Node] = c.Boot
+	for id, p := range f.st.Presigs {
+		if slices.Contains(p.Committee, c.Node) {
+			delete(f.st.Presigs, id)
+		}
+	}
+	return Result{}
+}
+
+// consumePresig checks that a sign request may use the named presignature
+// and deletes it: from this entry on, no other request can name it.
+func (f *FSM) consumePresig(k *Key, c *SignRequested) error {
+	p, ok := f.st.Presigs[c.Presig]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: %s is unknown or used", ErrPresigUnavailable, c.Presig)
+	case p.State != PresigReady:
+		return fmt.Errorf("%w: %s is %s", ErrPresigUnavailable, c.Presig, p.State)
+	case f.st.Time >= p.Expires:
+		delete(f.st.Presigs, c.Presig)
+		return fmt.Errorf("%w: %s expired", ErrPresigUnavailable, c.Presig)
+	case p.Key != k.Name || p.Version != k.Version || !slices.Equal(p.Committee, c.Committee):
+		return fmt.Errorf("%w: %s belongs to another key, version or committee", ErrPresigUnavailable, c.Presig)
+	}
+	delete(f.st.Presigs, c.Presig)
+	return nil
+}
+
+// expirePresigs deletes presignatures past their expiry.
+func (f *FSM) expirePresigs() {
+	for id, p := range f.st.Presigs {
+		if f.st.Time >= p.Expires {
+			delete(f.st.Presigs, id)
+		}
+	}
+}
+
+func (f *FSM) presigCount(key string) int {
+	n := 0
+	for _, p := range f.st.Presigs {
+		if p.Key == key {
+			n++
+		}
+	}
+	return n
+}
+
+// Presigs returns copies of the key's presignatures, oldest first.
+func (f *FSM) Presigs(key string) []*Presig {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*Presig
+	for _, p := range f.st.Presigs {
+		if p.Key == key {
+			out = append(out, p.clone())
+		}
+	}
+	slices.SortFunc(out, func(a, b *Presig) int { return cmp.Compare(a.SessionIndex, b.SessionIndex) })
+	return out
+}
+
+// Time returns the replicated clock: the largest command time applied.
+func (f *FSM) Time() int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.Time
+}
