@@ -160,6 +160,14 @@ func (f *FSM) Presigs(key string) []*Presig {
 	return out
 }
 
+// HasPresig reports whether presignature id is pending or ready.
+func (f *FSM) HasPresig(id string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	_, ok := f.st.Presigs[id]
+	return ok
+}
+
 // Time returns the replicated clock: the largest command time applied.
 func (f *FSM) Time() int64 {
 	f.mu.RLock()

@@ -133,9 +133,23 @@ func (n *Node) dispatch(ctx context.Context) {
 					n.spawn(func() { n.runKeygen(ctx, k) })
 				}
 			case *consensus.SignRequested, *consensus.SignRetry:
-				if s := ev.res.Sign; s != nil && slices.Contains(s.Committee, n.self.ID) {
-					n.spawn(func() { n.runSign(ctx, s) })
+				s := ev.res.Sign
+				if s == nil || !slices.Contains(s.Committee, n.self.ID) {
+					continue
 				}
+				if s.Presig == "" {
+					n.spawn(func() { n.runSign(ctx, s) })
+				} else if ps := n.parked.take(s.Presig); ps != nil {
+					n.spawn(func() { n.signPresigned(ctx, s, ps) })
+				} else {
+					n.log.Warn("presignature named by a request is not parked here; the leader will retry", "presig", s.Presig, "request", s.RequestID)
+				}
+			case *consensus.PresignRequested:
+				if p := ev.res.Presig; p != nil && slices.Contains(p.Committee, n.self.ID) {
+					n.spawn(func() { n.runPresign(ctx, ev.index, p) })
+				}
+			case *consensus.PresignDiscarded, *consensus.NodeBooted:
+				n.parked.sweep(n.fsm.HasPresig)
 			}
 		}
 	}

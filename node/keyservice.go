@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -78,7 +79,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 			if k.State == consensus.KeyFailed {
 				return nil, status.Errorf(codes.Aborted, "key generation failed: %s", k.Failure)
 			}
-			return keyToProto(k)
+			return n.keyToProto(k)
 		}
 		select {
 		case <-wake:
@@ -95,7 +96,7 @@ func (s *keyService) GetKey(ctx context.Context, req *kqpb.GetKeyRequest) (*kqpb
 		if !ok {
 			return nil, status.Errorf(codes.NotFound, "unknown key %q", req.Name)
 		}
-		return keyToProto(k)
+		return s.n.keyToProto(k)
 	}
 	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
 		return c.GetKey(ctx, req)
@@ -106,7 +107,7 @@ func (s *keyService) GetKey(ctx context.Context, req *kqpb.GetKeyRequest) (*kqpb
 	if err != nil {
 		return nil, err
 	}
-	return keyToProto(k)
+	return s.n.keyToProto(k)
 }
 
 func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*kqpb.ListKeysResponse, error) {
@@ -122,7 +123,7 @@ func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*
 	}
 	out := &kqpb.ListKeysResponse{}
 	for _, k := range s.n.fsm.Keys() {
-		pk, err := keyToProto(k)
+		pk, err := s.n.keyToProto(k)
 		if err != nil {
 			return nil, err
 		}
@@ -157,17 +158,13 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 	if err != nil {
 		return nil, err
 	}
-	committee, err := n.pickCommittee(k, nil, 0)
-	if err != nil {
-		return nil, toStatus(err)
-	}
 	entryID := reqID
 	if _, seen := n.fsm.Sign(reqID); seen && n.bugs.skipDedup() {
 		entryID += "#again-" + n.clock.Now().Format(time.RFC3339Nano)
 	}
 	wake := n.waiters.watch(signWaitKey(entryID))
-	if _, err := n.apply(ctx, &consensus.SignRequested{RequestID: entryID, Key: k.Name, Digest: req.Digest,
-		Committee: committee, Actor: actor, Time: n.clock.Now().UnixNano()}); err != nil {
+	if err := n.proposeSign(ctx, k, &consensus.SignRequested{RequestID: entryID, Key: k.Name, Digest: req.Digest,
+		Actor: actor, Time: n.clock.Now().UnixNano()}); err != nil {
 		return nil, err
 	}
 	for {
@@ -178,7 +175,7 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 		switch sg.State {
 		case consensus.SignStateCompleted:
 			return &kqpb.SignResponse{Key: sg.Key, Version: sg.Version, Signature: sg.Signature,
-				Committee: sg.Committee, RequestId: reqID, Index: sg.Index}, nil
+				Committee: sg.Committee, RequestId: reqID, Index: sg.Index, Presigned: sg.Presig != ""}, nil
 		case consensus.SignStateFailed:
 			return nil, status.Errorf(codes.Unavailable, "signing failed: %s", sg.Reason)
 		}
@@ -226,19 +223,52 @@ func (n *Node) readKey(ctx context.Context, name string) (*consensus.Key, error)
 	return k, nil
 }
 
+// proposeSign appends a sign request. With a ready presignature in the
+// pool it names that one and its committee; if the FSM refuses it (it
+// expired, or its members restarted since), the request is appended again
+// for the full protocol under a committee the leader can reach.
+func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, cmd *consensus.SignRequested) error {
+	if p, release, ok := n.choosePresig(k); ok {
+		defer release()
+		cmd.Committee, cmd.Presig = p.Committee, p.ID
+		res, err := n.applyResult(ctx, cmd)
+		if err != nil || !errors.Is(res.Err, consensus.ErrPresigUnavailable) {
+			return toStatus(errors.Join(err, res.Err))
+		}
+		n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
+	}
+	committee, err := n.pickCommittee(k, nil, 0)
+	if err != nil {
+		return toStatus(err)
+	}
+	cmd.Committee, cmd.Presig = committee, ""
+	_, err = n.apply(ctx, cmd)
+	return err
+}
+
 // apply proposes a leader command and returns its replicated result, with
 // a refused command as a gRPC status.
 func (n *Node) apply(ctx context.Context, cmd consensus.Command) (consensus.Result, error) {
-	data, err := consensus.Encode(cmd)
-	if err != nil {
-		return consensus.Result{}, status.Error(codes.Internal, err.Error())
-	}
-	res, _, err := n.raft.Apply(ctx, data)
+	r, err := n.applyResult(ctx, cmd)
 	if err != nil {
 		return consensus.Result{}, toStatus(err)
 	}
-	r, _ := res.(consensus.Result)
 	return r, toStatus(r.Err)
+}
+
+// applyResult proposes a leader command; err is a raft error, and a
+// refusal by the state machine is in the Result.
+func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensus.Result, error) {
+	data, err := consensus.Encode(cmd)
+	if err != nil {
+		return consensus.Result{}, err
+	}
+	res, _, err := n.raft.Apply(ctx, data)
+	if err != nil {
+		return consensus.Result{}, err
+	}
+	r, _ := res.(consensus.Result)
+	return r, nil
 }
 
 // absent returns the elements of want missing from have.
@@ -292,9 +322,16 @@ func algorithmFromProto(a kqpb.Algorithm) (tss.Algorithm, error) {
 	return 0, status.Errorf(codes.InvalidArgument, "unknown algorithm %v: use ecdsa-secp256k1 or ed25519", a)
 }
 
-func keyToProto(k *consensus.Key) (*kqpb.Key, error) {
+func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 	out := &kqpb.Key{Name: k.Name, Version: k.Version, Threshold: uint32(k.Threshold), Members: k.Members,
 		PublicKey: k.PublicKey, Failure: k.Failure, CreatedIndex: k.CreatedIndex, Confirmed: k.Confirmed}
+	for _, p := range n.fsm.Presigs(k.Name) {
+		if p.State == consensus.PresigReady {
+			out.PresigsReady++
+		} else {
+			out.PresigsPending++
+		}
+	}
 	alg, err := tss.ParseAlgorithm(k.Algorithm)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())

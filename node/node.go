@@ -71,6 +71,9 @@ type Node struct {
 	servers  []*grpc.Server
 	health   *health.Server
 	startIdx uint64 // last log index found on disk at start: entries up to it are replays
+	boot     string // this process life, for presignatures that die with it
+	parked   *parked
+	reserved reservations
 
 	wg sync.WaitGroup
 }
@@ -106,6 +109,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if n.fsm, err = consensus.NewFSM(consensus.DefaultFSMConfig(), fsmCrypto{}); err != nil {
 		return nil, err
 	}
+	n.boot, n.parked = newBootID(), newParked()
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
 	n.fsm.SetObserver(n.events)
@@ -119,7 +123,9 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, fmt.Errorf("node: client TLS: %w", err)
 	}
 	n.peers = newPeerLinks(cluster, self, credentials.NewTLS(clientTLS), n.log)
-	if n.engine, err = tss.NewEngine(tss.DefaultConfig(), id, n.peers, n.log); err != nil {
+	tc := tss.DefaultConfig()
+	tc.MaxSessions = 256 // parked presignatures hold sessions too
+	if n.engine, err = tss.NewEngine(tc, id, n.peers, n.log); err != nil {
 		return nil, err
 	}
 
@@ -178,6 +184,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("node started", "client", n.self.Client, "peer", n.self.Peer, "raft", n.self.Raft)
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	n.spawn(func() { n.pre.run(ctx, n.reportPreParams) })
+	n.spawn(func() { retryUntil(ctx, n.reportBoot) })
 	n.spawn(func() { n.dispatch(ctx) })
 	n.spawn(func() { n.super.run(ctx) })
 	<-ctx.Done()
@@ -185,6 +192,19 @@ func (n *Node) Run(ctx context.Context) error {
 	n.close()
 	n.wg.Wait()
 	return nil
+}
+
+// retryUntil calls f every second until it succeeds or ctx ends.
+func retryUntil(ctx context.Context, f func(context.Context) error) {
+	for ctx.Err() == nil {
+		if f(ctx) == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func (n *Node) spawn(f func()) {

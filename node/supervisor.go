@@ -19,7 +19,8 @@ type supervisor struct {
 	n        *Node
 	signs    map[string]deadline // request id -> deadline of the current attempt
 	keygens  map[string]time.Time
-	rotation atomic.Uint64 // spreads committees over members; shared with request handlers
+	presigs  map[string]time.Time // pending presignature id -> first seen
+	rotation atomic.Uint64        // spreads committees over members; shared with request handlers
 }
 
 type deadline struct {
@@ -28,7 +29,7 @@ type deadline struct {
 }
 
 func newSupervisor(n *Node) *supervisor {
-	return &supervisor{n: n, signs: map[string]deadline{}, keygens: map[string]time.Time{}}
+	return &supervisor{n: n, signs: map[string]deadline{}, keygens: map[string]time.Time{}, presigs: map[string]time.Time{}}
 }
 
 func (s *supervisor) run(ctx context.Context) {
@@ -43,10 +44,13 @@ func (s *supervisor) run(ctx context.Context) {
 		if !s.n.raft.IsLeader() {
 			clear(s.signs)
 			clear(s.keygens)
+			clear(s.presigs)
 			continue
 		}
-		s.checkSigns(ctx, time.Now())
-		s.checkKeygens(ctx, time.Now())
+		now := time.Now()
+		s.checkSigns(ctx, now)
+		s.checkKeygens(ctx, now)
+		s.refillPresigs(ctx, now)
 	}
 }
 

@@ -159,6 +159,12 @@ func checkReporter(cmd consensus.Command, from string) error {
 		reporter = c.Node
 	case *consensus.PreParamsReady:
 		reporter = c.Node
+	case *consensus.PresignReady:
+		reporter = c.Node
+	case *consensus.PresignDiscarded:
+		reporter = c.Node
+	case *consensus.NodeBooted:
+		reporter = c.Node
 	default:
 		return status.Errorf(codes.PermissionDenied, "members may not propose %s", cmd.Type())
 	}

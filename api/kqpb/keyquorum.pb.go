@@ -147,9 +147,13 @@ type Key struct {
 	// Raft log index of the entry that created the key.
 	CreatedIndex uint64 `protobuf:"varint,10,opt,name=created_index,json=createdIndex,proto3" json:"created_index,omitempty"`
 	// Members that reported a sealed share.
-	Confirmed     []string `protobuf:"bytes,11,rep,name=confirmed,proto3" json:"confirmed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Confirmed []string `protobuf:"bytes,11,rep,name=confirmed,proto3" json:"confirmed,omitempty"`
+	// ECDSA presignatures ready for this key (the fast signing path).
+	PresigsReady uint32 `protobuf:"varint,12,opt,name=presigs_ready,json=presigsReady,proto3" json:"presigs_ready,omitempty"`
+	// ECDSA presignatures being prepared.
+	PresigsPending uint32 `protobuf:"varint,13,opt,name=presigs_pending,json=presigsPending,proto3" json:"presigs_pending,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Key) Reset() {
@@ -257,6 +261,20 @@ func (x *Key) GetConfirmed() []string {
 		return x.Confirmed
 	}
 	return nil
+}
+
+func (x *Key) GetPresigsReady() uint32 {
+	if x != nil {
+		return x.PresigsReady
+	}
+	return 0
+}
+
+func (x *Key) GetPresigsPending() uint32 {
+	if x != nil {
+		return x.PresigsPending
+	}
+	return 0
 }
 
 type CreateKeyRequest struct {
@@ -526,7 +544,9 @@ type SignResponse struct {
 	Committee []string `protobuf:"bytes,4,rep,name=committee,proto3" json:"committee,omitempty"`
 	RequestId string   `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Raft index of the entry that recorded the signature.
-	Index         uint64 `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
+	Index uint64 `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
+	// Whether the signature came from a presignature (ECDSA fast path).
+	Presigned     bool `protobuf:"varint,7,opt,name=presigned,proto3" json:"presigned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -601,6 +621,13 @@ func (x *SignResponse) GetIndex() uint64 {
 		return x.Index
 	}
 	return 0
+}
+
+func (x *SignResponse) GetPresigned() bool {
+	if x != nil {
+		return x.Presigned
+	}
+	return false
 }
 
 type VerifyRequest struct {
@@ -1152,11 +1179,616 @@ func (x *ProposeResponse) GetIndex() uint64 {
 	return 0
 }
 
+// AuditRecord is one link of the audit hash chain. It never carries a signed
+// message or digest (only input_sha256), a share, a handle or a pre-param.
+// The hash covers every field but hash itself, in the canonical encoding
+// documented in consensus/audit.
+type AuditRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Raft log index of the entry that produced the record.
+	Index uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// Replicated time (unix nanoseconds) when the entry was applied.
+	TimeUnixNano int64  `protobuf:"varint,3,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	Actor        string `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
+	Op           string `protobuf:"bytes,5,opt,name=op,proto3" json:"op,omitempty"`
+	Key          string `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`
+	Version      uint32 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	RequestId    string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Hex SHA-256 of the signed input, for signing operations.
+	InputSha256 string `protobuf:"bytes,9,opt,name=input_sha256,json=inputSha256,proto3" json:"input_sha256,omitempty"`
+	// "ok", "duplicate", "denied", "failed" or "stale".
+	Outcome string `protobuf:"bytes,10,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Reason  string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Aggregated denials: how many, over which window (unix nanoseconds).
+	Count               uint64 `protobuf:"varint,12,opt,name=count,proto3" json:"count,omitempty"`
+	WindowStartUnixNano int64  `protobuf:"varint,13,opt,name=window_start_unix_nano,json=windowStartUnixNano,proto3" json:"window_start_unix_nano,omitempty"`
+	WindowEndUnixNano   int64  `protobuf:"varint,14,opt,name=window_end_unix_nano,json=windowEndUnixNano,proto3" json:"window_end_unix_nano,omitempty"`
+	// Hex public key of a key version that became active.
+	PublicKey     string           `protobuf:"bytes,15,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	Checkpoint    *AuditCheckpoint `protobuf:"bytes,16,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	PrevHash      string           `protobuf:"bytes,17,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	Hash          string           `protobuf:"bytes,18,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditRecord) Reset() {
+	*x = AuditRecord{}
+	mi := &file_keyquorum_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditRecord) ProtoMessage() {}
+
+func (x *AuditRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
+func (*AuditRecord) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AuditRecord) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetInputSha256() string {
+	if x != nil {
+		return x.InputSha256
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetWindowStartUnixNano() int64 {
+	if x != nil {
+		return x.WindowStartUnixNano
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetWindowEndUnixNano() int64 {
+	if x != nil {
+		return x.WindowEndUnixNano
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetCheckpoint() *AuditCheckpoint {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetPrevHash() string {
+	if x != nil {
+		return x.PrevHash
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+// AuditCheckpoint is the cluster audit key's threshold signature over the
+// chain head at seq.
+type AuditCheckpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Head  string                 `protobuf:"bytes,2,opt,name=head,proto3" json:"head,omitempty"`
+	// Hex Ed25519 signature over consensus/audit.CheckpointMessage(seq, head).
+	Signature     string `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditCheckpoint) Reset() {
+	*x = AuditCheckpoint{}
+	mi := &file_keyquorum_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditCheckpoint) ProtoMessage() {}
+
+func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditCheckpoint.ProtoReflect.Descriptor instead.
+func (*AuditCheckpoint) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AuditCheckpoint) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AuditCheckpoint) GetHead() string {
+	if x != nil {
+		return x.Head
+	}
+	return ""
+}
+
+func (x *AuditCheckpoint) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+type AuditQueryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exact matches; empty means any.
+	Key     string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Actor   string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	Op      string `protobuf:"bytes,3,opt,name=op,proto3" json:"op,omitempty"`
+	Outcome string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// Unix nanoseconds, inclusive; 0 means unbounded.
+	SinceUnixNano int64 `protobuf:"varint,5,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
+	UntilUnixNano int64 `protobuf:"varint,6,opt,name=until_unix_nano,json=untilUnixNano,proto3" json:"until_unix_nano,omitempty"`
+	// Records returned per page; 0 means 100, at most 1000.
+	Limit uint32 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditQueryRequest) Reset() {
+	*x = AuditQueryRequest{}
+	mi := &file_keyquorum_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditQueryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditQueryRequest) ProtoMessage() {}
+
+func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditQueryRequest.ProtoReflect.Descriptor instead.
+func (*AuditQueryRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AuditQueryRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AuditQueryRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuditQueryRequest) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *AuditQueryRequest) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AuditQueryRequest) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
+func (x *AuditQueryRequest) GetUntilUnixNano() int64 {
+	if x != nil {
+		return x.UntilUnixNano
+	}
+	return 0
+}
+
+func (x *AuditQueryRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *AuditQueryRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type AuditQueryResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*AuditRecord         `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// Empty when the scan reached the head; otherwise pass it back to go on.
+	// A page may be short, even empty, when the scan bound was reached first.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Records examined for this page.
+	Scanned       uint64 `protobuf:"varint,3,opt,name=scanned,proto3" json:"scanned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditQueryResponse) Reset() {
+	*x = AuditQueryResponse{}
+	mi := &file_keyquorum_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditQueryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditQueryResponse) ProtoMessage() {}
+
+func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditQueryResponse.ProtoReflect.Descriptor instead.
+func (*AuditQueryResponse) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AuditQueryResponse) GetRecords() []*AuditRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *AuditQueryResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *AuditQueryResponse) GetScanned() uint64 {
+	if x != nil {
+		return x.Scanned
+	}
+	return 0
+}
+
+type AuditExportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First seq to send; 0 means the oldest this node holds.
+	FromSeq       uint64 `protobuf:"varint,1,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditExportRequest) Reset() {
+	*x = AuditExportRequest{}
+	mi := &file_keyquorum_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditExportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditExportRequest) ProtoMessage() {}
+
+func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
+func (*AuditExportRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AuditExportRequest) GetFromSeq() uint64 {
+	if x != nil {
+		return x.FromSeq
+	}
+	return 0
+}
+
+type AuditHeadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditHeadRequest) Reset() {
+	*x = AuditHeadRequest{}
+	mi := &file_keyquorum_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditHeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditHeadRequest) ProtoMessage() {}
+
+func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditHeadRequest.ProtoReflect.Descriptor instead.
+func (*AuditHeadRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{21}
+}
+
+type AuditHeadResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Seq    uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Hash   string                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	// The newest checkpoint in the replicated state.
+	CheckpointSeq  uint64 `protobuf:"varint,4,opt,name=checkpoint_seq,json=checkpointSeq,proto3" json:"checkpoint_seq,omitempty"`
+	CheckpointHead string `protobuf:"bytes,5,opt,name=checkpoint_head,json=checkpointHead,proto3" json:"checkpoint_head,omitempty"`
+	// The cluster's audit key (Ed25519, 32 bytes) once it is active.
+	AuditPublicKey []byte `protobuf:"bytes,6,opt,name=audit_public_key,json=auditPublicKey,proto3" json:"audit_public_key,omitempty"`
+	// "absent", "generating", "active" or "failed".
+	AuditKeyState string `protobuf:"bytes,7,opt,name=audit_key_state,json=auditKeyState,proto3" json:"audit_key_state,omitempty"`
+	// The oldest seq this node's export holds.
+	FirstSeq      uint64 `protobuf:"varint,8,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditHeadResponse) Reset() {
+	*x = AuditHeadResponse{}
+	mi := &file_keyquorum_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditHeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditHeadResponse) ProtoMessage() {}
+
+func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditHeadResponse.ProtoReflect.Descriptor instead.
+func (*AuditHeadResponse) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AuditHeadResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *AuditHeadResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AuditHeadResponse) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *AuditHeadResponse) GetCheckpointSeq() uint64 {
+	if x != nil {
+		return x.CheckpointSeq
+	}
+	return 0
+}
+
+func (x *AuditHeadResponse) GetCheckpointHead() string {
+	if x != nil {
+		return x.CheckpointHead
+	}
+	return ""
+}
+
+func (x *AuditHeadResponse) GetAuditPublicKey() []byte {
+	if x != nil {
+		return x.AuditPublicKey
+	}
+	return nil
+}
+
+func (x *AuditHeadResponse) GetAuditKeyState() string {
+	if x != nil {
+		return x.AuditKeyState
+	}
+	return ""
+}
+
+func (x *AuditHeadResponse) GetFirstSeq() uint64 {
+	if x != nil {
+		return x.FirstSeq
+	}
+	return 0
+}
+
 var File_keyquorum_proto protoreflect.FileDescriptor
 
 const file_keyquorum_proto_rawDesc = "" +
 	"\n" +
-	"\x0fkeyquorum.proto\x12\fkeyquorum.v1\"\xf2\x02\n" +
+	"\x0fkeyquorum.proto\x12\fkeyquorum.v1\"\xc0\x03\n" +
 	"\x03Key\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\talgorithm\x18\x02 \x01(\x0e2\x17.keyquorum.v1.AlgorithmR\talgorithm\x12\x18\n" +
@@ -1170,7 +1802,9 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\afailure\x18\t \x01(\tR\afailure\x12#\n" +
 	"\rcreated_index\x18\n" +
 	" \x01(\x04R\fcreatedIndex\x12\x1c\n" +
-	"\tconfirmed\x18\v \x03(\tR\tconfirmed\"\x9a\x01\n" +
+	"\tconfirmed\x18\v \x03(\tR\tconfirmed\x12#\n" +
+	"\rpresigs_ready\x18\f \x01(\rR\fpresigsReady\x12'\n" +
+	"\x0fpresigs_pending\x18\r \x01(\rR\x0epresigsPending\"\x9a\x01\n" +
 	"\x10CreateKeyRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\talgorithm\x18\x02 \x01(\x0e2\x17.keyquorum.v1.AlgorithmR\talgorithm\x12\x1c\n" +
@@ -1186,7 +1820,7 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"\xab\x01\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"\xc9\x01\n" +
 	"\fSignResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x1c\n" +
@@ -1194,7 +1828,8 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\tcommittee\x18\x04 \x03(\tR\tcommittee\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tR\trequestId\x12\x14\n" +
-	"\x05index\x18\x06 \x01(\x04R\x05index\"q\n" +
+	"\x05index\x18\x06 \x01(\x04R\x05index\x12\x1c\n" +
+	"\tpresigned\x18\a \x01(\bR\tpresigned\"q\n" +
 	"\rVerifyRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x16\n" +
@@ -1233,7 +1868,61 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"'\n" +
 	"\x0fProposeResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index*H\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\xac\x04\n" +
+	"\vAuditRecord\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12$\n" +
+	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\x12\x14\n" +
+	"\x05actor\x18\x04 \x01(\tR\x05actor\x12\x0e\n" +
+	"\x02op\x18\x05 \x01(\tR\x02op\x12\x10\n" +
+	"\x03key\x18\x06 \x01(\tR\x03key\x12\x18\n" +
+	"\aversion\x18\a \x01(\rR\aversion\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\b \x01(\tR\trequestId\x12!\n" +
+	"\finput_sha256\x18\t \x01(\tR\vinputSha256\x12\x18\n" +
+	"\aoutcome\x18\n" +
+	" \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x14\n" +
+	"\x05count\x18\f \x01(\x04R\x05count\x123\n" +
+	"\x16window_start_unix_nano\x18\r \x01(\x03R\x13windowStartUnixNano\x12/\n" +
+	"\x14window_end_unix_nano\x18\x0e \x01(\x03R\x11windowEndUnixNano\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x0f \x01(\tR\tpublicKey\x12=\n" +
+	"\n" +
+	"checkpoint\x18\x10 \x01(\v2\x1d.keyquorum.v1.AuditCheckpointR\n" +
+	"checkpoint\x12\x1b\n" +
+	"\tprev_hash\x18\x11 \x01(\tR\bprevHash\x12\x12\n" +
+	"\x04hash\x18\x12 \x01(\tR\x04hash\"U\n" +
+	"\x0fAuditCheckpoint\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04head\x18\x02 \x01(\tR\x04head\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\tR\tsignature\"\xea\x01\n" +
+	"\x11AuditQueryRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x0e\n" +
+	"\x02op\x18\x03 \x01(\tR\x02op\x12\x18\n" +
+	"\aoutcome\x18\x04 \x01(\tR\aoutcome\x12&\n" +
+	"\x0fsince_unix_nano\x18\x05 \x01(\x03R\rsinceUnixNano\x12&\n" +
+	"\x0funtil_unix_nano\x18\x06 \x01(\x03R\runtilUnixNano\x12\x14\n" +
+	"\x05limit\x18\a \x01(\rR\x05limit\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\"\x8b\x01\n" +
+	"\x12AuditQueryResponse\x123\n" +
+	"\arecords\x18\x01 \x03(\v2\x19.keyquorum.v1.AuditRecordR\arecords\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x18\n" +
+	"\ascanned\x18\x03 \x01(\x04R\ascanned\"/\n" +
+	"\x12AuditExportRequest\x12\x19\n" +
+	"\bfrom_seq\x18\x01 \x01(\x04R\afromSeq\"\x12\n" +
+	"\x10AuditHeadRequest\"\x91\x02\n" +
+	"\x11AuditHeadResponse\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04hash\x18\x03 \x01(\tR\x04hash\x12%\n" +
+	"\x0echeckpoint_seq\x18\x04 \x01(\x04R\rcheckpointSeq\x12'\n" +
+	"\x0fcheckpoint_head\x18\x05 \x01(\tR\x0echeckpointHead\x12(\n" +
+	"\x10audit_public_key\x18\x06 \x01(\fR\x0eauditPublicKey\x12&\n" +
+	"\x0faudit_key_state\x18\a \x01(\tR\rauditKeyState\x12\x1b\n" +
+	"\tfirst_seq\x18\b \x01(\x04R\bfirstSeq*H\n" +
 	"\tAlgorithm\x12\x19\n" +
 	"\x15ALGORITHM_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fECDSA_SECP256K1\x10\x01\x12\v\n" +
@@ -1254,7 +1943,11 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse2\x9c\x01\n" +
 	"\vPeerService\x12E\n" +
 	"\bExchange\x12\x1a.keyquorum.v1.RoundMessage\x1a\x19.keyquorum.v1.ExchangeAck(\x010\x01\x12F\n" +
-	"\aPropose\x12\x1c.keyquorum.v1.ProposeRequest\x1a\x1d.keyquorum.v1.ProposeResponseB)Z'github.com/keyquorum/keyquorum/api/kqpbb\x06proto3"
+	"\aPropose\x12\x1c.keyquorum.v1.ProposeRequest\x1a\x1d.keyquorum.v1.ProposeResponse2\xec\x01\n" +
+	"\fAuditService\x12J\n" +
+	"\x05Query\x12\x1f.keyquorum.v1.AuditQueryRequest\x1a .keyquorum.v1.AuditQueryResponse\x12G\n" +
+	"\x06Export\x12 .keyquorum.v1.AuditExportRequest\x1a\x19.keyquorum.v1.AuditRecord0\x01\x12G\n" +
+	"\x04Head\x12\x1e.keyquorum.v1.AuditHeadRequest\x1a\x1f.keyquorum.v1.AuditHeadResponseB)Z'github.com/keyquorum/keyquorum/api/kqpbb\x06proto3"
 
 var (
 	file_keyquorum_proto_rawDescOnce sync.Once
@@ -1269,26 +1962,33 @@ func file_keyquorum_proto_rawDescGZIP() []byte {
 }
 
 var file_keyquorum_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_keyquorum_proto_goTypes = []any{
-	(Algorithm)(0),           // 0: keyquorum.v1.Algorithm
-	(KeyState)(0),            // 1: keyquorum.v1.KeyState
-	(*Key)(nil),              // 2: keyquorum.v1.Key
-	(*CreateKeyRequest)(nil), // 3: keyquorum.v1.CreateKeyRequest
-	(*GetKeyRequest)(nil),    // 4: keyquorum.v1.GetKeyRequest
-	(*ListKeysRequest)(nil),  // 5: keyquorum.v1.ListKeysRequest
-	(*ListKeysResponse)(nil), // 6: keyquorum.v1.ListKeysResponse
-	(*SignRequest)(nil),      // 7: keyquorum.v1.SignRequest
-	(*SignResponse)(nil),     // 8: keyquorum.v1.SignResponse
-	(*VerifyRequest)(nil),    // 9: keyquorum.v1.VerifyRequest
-	(*VerifyResponse)(nil),   // 10: keyquorum.v1.VerifyResponse
-	(*StatusRequest)(nil),    // 11: keyquorum.v1.StatusRequest
-	(*Member)(nil),           // 12: keyquorum.v1.Member
-	(*StatusResponse)(nil),   // 13: keyquorum.v1.StatusResponse
-	(*RoundMessage)(nil),     // 14: keyquorum.v1.RoundMessage
-	(*ExchangeAck)(nil),      // 15: keyquorum.v1.ExchangeAck
-	(*ProposeRequest)(nil),   // 16: keyquorum.v1.ProposeRequest
-	(*ProposeResponse)(nil),  // 17: keyquorum.v1.ProposeResponse
+	(Algorithm)(0),             // 0: keyquorum.v1.Algorithm
+	(KeyState)(0),              // 1: keyquorum.v1.KeyState
+	(*Key)(nil),                // 2: keyquorum.v1.Key
+	(*CreateKeyRequest)(nil),   // 3: keyquorum.v1.CreateKeyRequest
+	(*GetKeyRequest)(nil),      // 4: keyquorum.v1.GetKeyRequest
+	(*ListKeysRequest)(nil),    // 5: keyquorum.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),   // 6: keyquorum.v1.ListKeysResponse
+	(*SignRequest)(nil),        // 7: keyquorum.v1.SignRequest
+	(*SignResponse)(nil),       // 8: keyquorum.v1.SignResponse
+	(*VerifyRequest)(nil),      // 9: keyquorum.v1.VerifyRequest
+	(*VerifyResponse)(nil),     // 10: keyquorum.v1.VerifyResponse
+	(*StatusRequest)(nil),      // 11: keyquorum.v1.StatusRequest
+	(*Member)(nil),             // 12: keyquorum.v1.Member
+	(*StatusResponse)(nil),     // 13: keyquorum.v1.StatusResponse
+	(*RoundMessage)(nil),       // 14: keyquorum.v1.RoundMessage
+	(*ExchangeAck)(nil),        // 15: keyquorum.v1.ExchangeAck
+	(*ProposeRequest)(nil),     // 16: keyquorum.v1.ProposeRequest
+	(*ProposeResponse)(nil),    // 17: keyquorum.v1.ProposeResponse
+	(*AuditRecord)(nil),        // 18: keyquorum.v1.AuditRecord
+	(*AuditCheckpoint)(nil),    // 19: keyquorum.v1.AuditCheckpoint
+	(*AuditQueryRequest)(nil),  // 20: keyquorum.v1.AuditQueryRequest
+	(*AuditQueryResponse)(nil), // 21: keyquorum.v1.AuditQueryResponse
+	(*AuditExportRequest)(nil), // 22: keyquorum.v1.AuditExportRequest
+	(*AuditHeadRequest)(nil),   // 23: keyquorum.v1.AuditHeadRequest
+	(*AuditHeadResponse)(nil),  // 24: keyquorum.v1.AuditHeadResponse
 }
 var file_keyquorum_proto_depIdxs = []int32{
 	0,  // 0: keyquorum.v1.Key.algorithm:type_name -> keyquorum.v1.Algorithm
@@ -1296,27 +1996,35 @@ var file_keyquorum_proto_depIdxs = []int32{
 	0,  // 2: keyquorum.v1.CreateKeyRequest.algorithm:type_name -> keyquorum.v1.Algorithm
 	2,  // 3: keyquorum.v1.ListKeysResponse.keys:type_name -> keyquorum.v1.Key
 	12, // 4: keyquorum.v1.StatusResponse.members:type_name -> keyquorum.v1.Member
-	3,  // 5: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
-	4,  // 6: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
-	5,  // 7: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
-	7,  // 8: keyquorum.v1.KeyService.Sign:input_type -> keyquorum.v1.SignRequest
-	9,  // 9: keyquorum.v1.KeyService.Verify:input_type -> keyquorum.v1.VerifyRequest
-	11, // 10: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
-	14, // 11: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
-	16, // 12: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
-	2,  // 13: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
-	2,  // 14: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
-	6,  // 15: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
-	8,  // 16: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
-	10, // 17: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
-	13, // 18: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
-	15, // 19: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
-	17, // 20: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
-	13, // [13:21] is the sub-list for method output_type
-	5,  // [5:13] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	19, // 5: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
+	18, // 6: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
+	3,  // 7: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
+	4,  // 8: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
+	5,  // 9: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
+	7,  // 10: keyquorum.v1.KeyService.Sign:input_type -> keyquorum.v1.SignRequest
+	9,  // 11: keyquorum.v1.KeyService.Verify:input_type -> keyquorum.v1.VerifyRequest
+	11, // 12: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
+	14, // 13: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
+	16, // 14: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
+	20, // 15: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
+	22, // 16: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
+	23, // 17: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
+	2,  // 18: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
+	2,  // 19: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
+	6,  // 20: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
+	8,  // 21: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
+	10, // 22: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
+	13, // 23: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
+	15, // 24: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
+	17, // 25: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
+	21, // 26: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
+	18, // 27: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
+	24, // 28: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
+	18, // [18:29] is the sub-list for method output_type
+	7,  // [7:18] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_keyquorum_proto_init() }
@@ -1330,9 +2038,9 @@ func file_keyquorum_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keyquorum_proto_rawDesc), len(file_keyquorum_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   16,
+			NumMessages:   23,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_keyquorum_proto_goTypes,
 		DependencyIndexes: file_keyquorum_proto_depIdxs,

@@ -519,3 +519,191 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "keyquorum.proto",
 }
+
+const (
+	AuditService_Query_FullMethodName  = "/keyquorum.v1.AuditService/Query"
+	AuditService_Export_FullMethodName = "/keyquorum.v1.AuditService/Export"
+	AuditService_Head_FullMethodName   = "/keyquorum.v1.AuditService/Head"
+)
+
+// AuditServiceClient is the client API for AuditService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// AuditService reads a node's own copy of the audit chain. Every node holds
+// the same chain; a lagging follower may not hold the newest records yet.
+type AuditServiceClient interface {
+	Query(ctx context.Context, in *AuditQueryRequest, opts ...grpc.CallOption) (*AuditQueryResponse, error)
+	Export(ctx context.Context, in *AuditExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AuditRecord], error)
+	Head(ctx context.Context, in *AuditHeadRequest, opts ...grpc.CallOption) (*AuditHeadResponse, error)
+}
+
+type auditServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewAuditServiceClient(cc grpc.ClientConnInterface) AuditServiceClient {
+	return &auditServiceClient{cc}
+}
+
+func (c *auditServiceClient) Query(ctx context.Context, in *AuditQueryRequest, opts ...grpc.CallOption) (*AuditQueryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuditQueryResponse)
+	err := c.cc.Invoke(ctx, AuditService_Query_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) Export(ctx context.Context, in *AuditExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AuditRecord], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AuditService_ServiceDesc.Streams[0], AuditService_Export_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AuditExportRequest, AuditRecord]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuditService_ExportClient = grpc.ServerStreamingClient[AuditRecord]
+
+func (c *auditServiceClient) Head(ctx context.Context, in *AuditHeadRequest, opts ...grpc.CallOption) (*AuditHeadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuditHeadResponse)
+	err := c.cc.Invoke(ctx, AuditService_Head_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AuditServiceServer is the server API for AuditService service.
+// All implementations must embed UnimplementedAuditServiceServer
+// for forward compatibility.
+//
+// AuditService reads a node's own copy of the audit chain. Every node holds
+// the same chain; a lagging follower may not hold the newest records yet.
+type AuditServiceServer interface {
+	Query(context.Context, *AuditQueryRequest) (*AuditQueryResponse, error)
+	Export(*AuditExportRequest, grpc.ServerStreamingServer[AuditRecord]) error
+	Head(context.Context, *AuditHeadRequest) (*AuditHeadResponse, error)
+	mustEmbedUnimplementedAuditServiceServer()
+}
+
+// UnimplementedAuditServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedAuditServiceServer struct{}
+
+func (UnimplementedAuditServiceServer) Query(context.Context, *AuditQueryRequest) (*AuditQueryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Query not implemented")
+}
+func (UnimplementedAuditServiceServer) Export(*AuditExportRequest, grpc.ServerStreamingServer[AuditRecord]) error {
+	return status.Error(codes.Unimplemented, "method Export not implemented")
+}
+func (UnimplementedAuditServiceServer) Head(context.Context, *AuditHeadRequest) (*AuditHeadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Head not implemented")
+}
+func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}
+func (UnimplementedAuditServiceServer) testEmbeddedByValue()                      {}
+
+// UnsafeAuditServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to AuditServiceServer will
+// result in compilation errors.
+type UnsafeAuditServiceServer interface {
+	mustEmbedUnimplementedAuditServiceServer()
+}
+
+func RegisterAuditServiceServer(s grpc.ServiceRegistrar, srv AuditServiceServer) {
+	// If the following call panics, it indicates UnimplementedAuditServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&AuditService_ServiceDesc, srv)
+}
+
+func _AuditService_Query_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuditQueryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).Query(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_Query_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).Query(ctx, req.(*AuditQueryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(AuditExportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AuditServiceServer).Export(m, &grpc.GenericServerStream[AuditExportRequest, AuditRecord]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuditService_ExportServer = grpc.ServerStreamingServer[AuditRecord]
+
+func _AuditService_Head_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuditHeadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).Head(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_Head_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).Head(ctx, req.(*AuditHeadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// AuditService_ServiceDesc is the grpc.ServiceDesc for AuditService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var AuditService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "keyquorum.v1.AuditService",
+	HandlerType: (*AuditServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Query",
+			Handler:    _AuditService_Query_Handler,
+		},
+		{
+			MethodName: "Head",
+			Handler:    _AuditService_Head_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Export",
+			Handler:       _AuditService_Export_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "keyquorum.proto",
+}

@@ -96,6 +96,9 @@ type keyView struct {
 	PublicKeyPEM string   `json:"public_key_pem"`
 	PublicKeyHex string   `json:"public_key_hex"`
 	Failure      string   `json:"failure"`
+	// Presignature pool (ECDSA): ready to use, and being prepared.
+	PresigsReady   uint32 `json:"presigs_ready"`
+	PresigsPending uint32 `json:"presigs_pending"`
 }
 
 func newKeyView(k *kqpb.Key) keyView {
@@ -110,6 +113,9 @@ func newKeyView(k *kqpb.Key) keyView {
 		PublicKeyPEM: k.GetPublicKeyPem(),
 		PublicKeyHex: hex.EncodeToString(k.GetPublicKey()),
 		Failure:      k.GetFailure(),
+
+		PresigsReady:   k.GetPresigsReady(),
+		PresigsPending: k.GetPresigsPending(),
 	}
 }
 
@@ -184,6 +190,7 @@ type signView struct {
 	RequestID    string   `json:"request_id"`
 	Committee    []string `json:"committee"`
 	Index        uint64   `json:"index"`
+	Presigned    bool     `json:"presigned"`
 }
 
 func newSignView(r *kqpb.SignResponse) signView {
@@ -192,6 +199,7 @@ func newSignView(r *kqpb.SignResponse) signView {
 		Version:      r.GetVersion(),
 		SignatureHex: hex.EncodeToString(r.GetSignature()),
 		RequestID:    r.GetRequestId(),
+		Presigned:    r.GetPresigned(),
 		Committee:    nonNil(r.GetCommittee()),
 		Index:        r.GetIndex(),
 	}

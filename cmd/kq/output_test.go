@@ -46,7 +46,7 @@ func testKey() *kqpb.Key {
 
 func TestKeyJSONContract(t *testing.T) {
 	m, keys := jsonKeys(t, newKeyView(testKey()))
-	want := sorted("name", "algorithm", "version", "threshold", "state", "members", "confirmed", "public_key_pem", "public_key_hex", "failure")
+	want := sorted("name", "algorithm", "version", "threshold", "state", "members", "confirmed", "public_key_pem", "public_key_hex", "failure", "presigs_ready", "presigs_pending")
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
 	}
@@ -87,7 +87,7 @@ func TestKeyListJSONContract(t *testing.T) {
 
 func TestSignVerifyJSONContract(t *testing.T) {
 	m, keys := jsonKeys(t, newSignView(&kqpb.SignResponse{Key: "k", Version: 1, Signature: []byte{1, 2}, Committee: []string{"n1", "n3"}, RequestId: "r1", Index: 42}))
-	if want := sorted("key", "version", "signature_hex", "request_id", "committee", "index"); !slices.Equal(keys, want) {
+	if want := sorted("key", "version", "signature_hex", "request_id", "committee", "index", "presigned"); !slices.Equal(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
 	}
 	if m["signature_hex"] != "0102" || m["index"] != 42.0 || m["request_id"] != "r1" {

@@ -45,6 +45,7 @@ type Cluster struct {
 	TPM       TPMConfig       // tpm
 	Preparams PreparamsConfig // preparams
 	Sign      SignConfig      // sign
+	Presign   PresignConfig   // presign
 	Nodes     []NodeConfig    // nodes, in file order
 
 	file string         // name used in error messages
@@ -74,6 +75,13 @@ type SignConfig struct {
 	_           struct{}
 }
 
+// PresignConfig sizes the ECDSA presignature pool.
+type PresignConfig struct {
+	Pool int           // ready or pending presignatures kept per ECDSA key; 0 turns the pool off
+	TTL  time.Duration // how long a parked presignature may wait for its message
+	_    struct{}
+}
+
 // NodeConfig is one member's addresses, each host:port.
 type NodeConfig struct {
 	ID         string
@@ -96,6 +104,7 @@ func DefaultCluster() Cluster {
 		TPM:       TPMConfig{Backend: BackendSimulator, PCRs: []int{16}},
 		Preparams: PreparamsConfig{Source: PreparamsGenerate},
 		Sign:      SignConfig{Timeout: 20 * time.Second, MaxAttempts: 3},
+		Presign:   PresignConfig{Pool: 4, TTL: 10 * time.Minute},
 	}
 }
 

@@ -174,6 +174,12 @@ func (d *decoder) cluster(root *yaml.Node, c *Cluster) {
 				"max_attempts": d.integer(&c.Sign.MaxAttempts),
 			})
 		},
+		"presign": func(n *yaml.Node, path string) {
+			d.fields(n, path, map[string]func(*yaml.Node, string){
+				"pool": d.integer(&c.Presign.Pool),
+				"ttl":  d.duration(&c.Presign.TTL),
+			})
+		},
 		"nodes": func(n *yaml.Node, path string) { c.Nodes = d.nodes(n, path) },
 	})
 	if backend != "" {

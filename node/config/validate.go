@@ -8,7 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// MaxPresignPool bounds presign.pool: every parked presignature holds a
+// signing session (about 100 KiB) on each committee member.
+const MaxPresignPool = 32
 
 // MaxSignAttempts bounds sign.max_attempts.
 const MaxSignAttempts = 10
@@ -48,6 +53,12 @@ func (c *Cluster) Validate() error {
 	}
 	if c.Sign.MaxAttempts < 1 || c.Sign.MaxAttempts > MaxSignAttempts {
 		v.fail("sign.max_attempts", "%d is outside [1, %d]", c.Sign.MaxAttempts, MaxSignAttempts)
+	}
+	if c.Presign.Pool < 0 || c.Presign.Pool > MaxPresignPool {
+		v.fail("presign.pool", "%d is outside [0, %d]", c.Presign.Pool, MaxPresignPool)
+	}
+	if c.Presign.TTL < time.Second {
+		v.fail("presign.ttl", "%v must be at least 1s", c.Presign.TTL)
 	}
 	return errors.Join(v.errs...)
 }

@@ -1,0 +1,230 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// presignParkWait bounds rounds 1-4 of a presignature; a committee that has
+// not parked by then is stalled and its presignature is discarded.
+const presignParkWait = 45 * time.Second
+
+// parked holds this node's halves of presignatures, in memory only: a
+// restart loses them, and NodeBooted tells the cluster so.
+type parked struct {
+	mu sync.Mutex
+	m  map[string]*tss.Presignature
+}
+
+func newParked() *parked { return &parked{m: map[string]*tss.Presignature{}} }
+
+func (p *parked) put(id string, ps *tss.Presignature) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[id] = ps
+}
+
+// take removes and returns the presignature: it can be bound once.
+func (p *parked) take(id string) *tss.Presignature {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps := p.m[id]
+	delete(p.m, id)
+	return ps
+}
+
+// sweep discards every parked presignature that keep rejects.
+func (p *parked) sweep(keep func(id string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, ps := range p.m {
+		if !keep(id) {
+			ps.Discard()
+			delete(p.m, id)
+		}
+	}
+}
+
+func (p *parked) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.m)
+}
+
+// runPresign parks this member's half of a presignature and reports it
+// ready, or discarded when rounds 1-4 fail.
+func (n *Node) runPresign(ctx context.Context, index uint64, p *consensus.Presig) {
+	log := n.log.With("presig", p.ID, "key", p.Key)
+	ps, err := n.presign(ctx, index, p)
+	if err != nil {
+		log.Warn("presignature failed", "err", err)
+		n.report(ctx, &consensus.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: err.Error()})
+		return
+	}
+	n.parked.put(p.ID, ps)
+	go func() { // an expired or failed session leaves the store by itself
+		<-ps.Done()
+		n.parked.take(p.ID)
+	}()
+	n.report(ctx, &consensus.PresignReady{ID: p.ID, Node: n.self.ID, Boot: n.boot})
+}
+
+func (n *Node) presign(ctx context.Context, index uint64, p *consensus.Presig) (*tss.Presignature, error) {
+	share, err := n.shares.Get(ctx, p.Key, p.Version)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, presignParkWait)
+	defer cancel()
+	return n.engine.Presign(ctx, tss.PresignRequest{
+		Session:   tss.NewSessionID(n.cluster.ID, "presign", index, p.ID, 0),
+		Share:     share,
+		Committee: p.Committee,
+		TTL:       time.Duration(p.Expires - p.Created),
+	})
+}
+
+// signPresigned finishes a signature from this member's parked half. The
+// presignature was taken from the store when the entry was dispatched, so
+// a sweep can no longer discard it.
+func (n *Node) signPresigned(ctx context.Context, s *consensus.Sign, ps *tss.Presignature) {
+	ctx, cancel := context.WithTimeout(ctx, n.cluster.Sign.Timeout)
+	defer cancel()
+	sig, err := ps.Sign(ctx, s.Digest)
+	if err != nil {
+		n.log.Warn("presigned attempt failed", "request", s.RequestID, "presig", s.Presig, "err", err)
+		return
+	}
+	n.report(ctx, &consensus.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
+}
+
+// choosePresig returns a ready presignature of the key whose committee the
+// leader can reach, reserving it for this request; ok is false when the
+// pool has none and the full protocol must run.
+func (n *Node) choosePresig(k *consensus.Key) (p *consensus.Presig, release func(), ok bool) {
+	if k.Algorithm != tss.ECDSASecp256k1.String() || n.cluster.Presign.Pool == 0 {
+		return nil, nil, false
+	}
+	reachable := n.raft.Reachable()
+	// Leave a margin so the entry is applied well before the expiry.
+	horizon := n.fsm.Time() + int64(n.cluster.Sign.Timeout)
+	for _, p := range n.fsm.Presigs(k.Name) {
+		if p.State != consensus.PresigReady || p.Version != k.Version || p.Expires <= horizon {
+			continue
+		}
+		if len(absent(p.Committee, reachable)) > 0 {
+			continue
+		}
+		if n.reserved.reserve(p.ID) {
+			return p, func() { n.reserved.release(p.ID) }, true
+		}
+	}
+	return nil, nil, false
+}
+
+// reservations keeps concurrent requests on the leader from naming the
+// same presignature; the FSM would refuse the second anyway.
+type reservations struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (r *reservations) reserve(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]bool{}
+	}
+	if r.m[id] {
+		return false
+	}
+	r.m[id] = true
+	return true
+}
+
+func (r *reservations) release(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, id)
+}
+
+// refillPresigs runs on the leader's supervisor tick: it keeps each active
+// ECDSA key's pool at presign.pool, starting at most one presignature per
+// key at a time so refilling never takes more than a share of the CPU from
+// live requests, and discards presignatures that stalled before parking.
+func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
+	n := s.n
+	if n.cluster.Presign.Pool == 0 {
+		return
+	}
+	live := map[string]bool{}
+	for _, k := range n.fsm.Keys() {
+		if k.State != consensus.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
+			continue
+		}
+		pool := n.fsm.Presigs(k.Name)
+		pending := 0
+		for _, p := range pool {
+			live[p.ID] = true
+			if p.State != consensus.PresigPending {
+				continue
+			}
+			pending++
+			first, seen := s.presigs[p.ID]
+			if !seen {
+				s.presigs[p.ID] = now
+			} else if now.Sub(first) > presignParkWait+5*time.Second {
+				cmd := &consensus.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: "stalled before parking"}
+				s.n.spawn(func() { n.propose(ctx, cmd) })
+			}
+		}
+		if len(pool) >= n.cluster.Presign.Pool || pending > 0 {
+			continue
+		}
+		committee, err := n.pickCommittee(k, nil, 0)
+		if err != nil {
+			continue
+		}
+		cmd := &consensus.PresignRequested{ID: newPresigID(), Key: k.Name, Committee: committee,
+			Time: n.clock.Now().UnixNano(), TTL: int64(n.cluster.Presign.TTL)}
+		s.n.spawn(func() { n.propose(ctx, cmd) })
+	}
+	for id := range s.presigs {
+		if !live[id] {
+			delete(s.presigs, id)
+		}
+	}
+}
+
+func newPresigID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "p-" + hex.EncodeToString(b[:])
+}
+
+// reportBoot records this process life in the log, retrying until it is
+// committed: until then the cluster may still count on presignatures this
+// node lost when it restarted.
+func (n *Node) reportBoot(ctx context.Context) error {
+	data, err := consensus.Encode(&consensus.NodeBooted{Node: n.self.ID, Boot: n.boot})
+	if err != nil {
+		return err
+	}
+	if err := n.reportOnce(ctx, data); err != nil {
+		return fmt.Errorf("node: report boot: %w", err)
+	}
+	return nil
+}
+
+func newBootID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
