@@ -15,8 +15,8 @@ func presignAll(t *testing.T, f *fixture, committee []string) map[string]*tss.Pr
 	t.Helper()
 	sid := newSID(t)
 	type res struct {
-		id string
-		p  *tss.Presignature
+		id  string
+		p   *tss.Presignature
 		err error
 	}
 	ch := make(chan res, len(committee))
