@@ -163,7 +163,7 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 		entryID += "#again-" + n.clock.Now().Format(time.RFC3339Nano)
 	}
 	wake := n.waiters.watch(signWaitKey(entryID))
-	if err := n.proposeSign(ctx, k, &consensus.SignRequested{RequestID: entryID, Key: k.Name, Digest: req.Digest,
+	if err := n.proposeSign(ctx, k, !req.FullProtocol, &consensus.SignRequested{RequestID: entryID, Key: k.Name, Digest: req.Digest,
 		Actor: actor, Time: n.clock.Now().UnixNano()}); err != nil {
 		return nil, err
 	}
@@ -227,15 +227,17 @@ func (n *Node) readKey(ctx context.Context, name string) (*consensus.Key, error)
 // pool it names that one and its committee; if the FSM refuses it (it
 // expired, or its members restarted since), the request is appended again
 // for the full protocol under a committee the leader can reach.
-func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, cmd *consensus.SignRequested) error {
-	if p, release, ok := n.choosePresig(k); ok {
-		defer release()
-		cmd.Committee, cmd.Presig = p.Committee, p.ID
-		res, err := n.applyResult(ctx, cmd)
-		if err != nil || !errors.Is(res.Err, consensus.ErrPresigUnavailable) {
-			return toStatus(errors.Join(err, res.Err))
+func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) error {
+	if presign {
+		if p, release, ok := n.choosePresig(k); ok {
+			defer release()
+			cmd.Committee, cmd.Presig = p.Committee, p.ID
+			res, err := n.applyResult(ctx, cmd)
+			if err != nil || !errors.Is(res.Err, consensus.ErrPresigUnavailable) {
+				return toStatus(errors.Join(err, res.Err))
+			}
+			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
 		}
-		n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
 	}
 	committee, err := n.pickCommittee(k, nil, 0)
 	if err != nil {

@@ -479,7 +479,9 @@ type SignRequest struct {
 	Digest []byte `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Makes retries safe: the same id with the same digest returns the same
 	// signature; with another digest it fails with ALREADY_EXISTS.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Skip the presignature pool and run the whole protocol (benchmarks).
+	FullProtocol  bool `protobuf:"varint,4,opt,name=full_protocol,json=fullProtocol,proto3" json:"full_protocol,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -533,6 +535,13 @@ func (x *SignRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *SignRequest) GetFullProtocol() bool {
+	if x != nil {
+		return x.FullProtocol
+	}
+	return false
 }
 
 type SignResponse struct {
@@ -1815,12 +1824,13 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x11\n" +
 	"\x0fListKeysRequest\"9\n" +
 	"\x10ListKeysResponse\x12%\n" +
-	"\x04keys\x18\x01 \x03(\v2\x11.keyquorum.v1.KeyR\x04keys\"V\n" +
+	"\x04keys\x18\x01 \x03(\v2\x11.keyquorum.v1.KeyR\x04keys\"{\n" +
 	"\vSignRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"\xc9\x01\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12#\n" +
+	"\rfull_protocol\x18\x04 \x01(\bR\ffullProtocol\"\xc9\x01\n" +
 	"\fSignResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x1c\n" +

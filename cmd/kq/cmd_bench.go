@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/node/config"
+)
+
+type benchOptions struct {
+	key         string
+	concurrency int
+	duration    time.Duration
+	requests    int
+	noPresign   bool
+	msgLen      int
+}
+
+func newBenchCmd(opts *options) *cobra.Command {
+	b := benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench --key NAME",
+		Short: "Measure signing throughput and latency against the running cluster",
+		Long: "Sign random digests with --concurrency clients for --duration (or until\n" +
+			"--requests are done), talking to the leader. Prints a progress line each\n" +
+			"second, then throughput, latency percentiles and the CPU time all kqd\n" +
+			"processes of this configuration spent per signature.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if b.concurrency < 1 || b.concurrency > 1024 {
+				return usagef("--concurrency %d: want 1 to 1024", b.concurrency)
+			}
+			return runBench(cmd.Context(), opts, b)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&b.key, "key", "", "key to sign with (required)")
+	f.IntVar(&b.concurrency, "concurrency", 1, "requests in flight")
+	f.DurationVar(&b.duration, "duration", 10*time.Second, "how long to run")
+	f.IntVar(&b.requests, "requests", 0, "stop after this many requests (0: run for --duration)")
+	f.BoolVar(&b.noPresign, "no-presign", false, "skip the presignature pool: every request runs the full protocol")
+	f.IntVar(&b.msgLen, "message-bytes", 32, "Ed25519 message length")
+	cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+// benchView is `kq bench`.
+type benchView struct {
+	Key            string             `json:"key"`
+	Algorithm      string             `json:"algorithm"`
+	Presign        bool               `json:"presign"`
+	Concurrency    int                `json:"concurrency"`
+	Seconds        float64            `json:"seconds"`
+	OK             uint64             `json:"ok"`
+	Errors         uint64             `json:"errors"`
+	Presigned      uint64             `json:"presigned"`
+	Throughput     float64            `json:"throughput_per_s"`
+	LatencyMS      map[string]float64 `json:"latency_ms"`
+	NodeCPUSeconds float64            `json:"node_cpu_seconds"`
+	CPUPerSig      float64            `json:"node_cpu_seconds_per_signature"`
+	NodeProcesses  int                `json:"node_processes"`
+	FirstError     string             `json:"first_error,omitempty"`
+}
+
+func (v benchView) table(w io.Writer) error {
+	tw := newTabWriter(w)
+	fmt.Fprintf(tw, "key\t%s (%s), presign %v, concurrency %d\n", v.Key, v.Algorithm, v.Presign, v.Concurrency)
+	fmt.Fprintf(tw, "requests\t%d ok, %d errors, %d presigned, in %.1fs\n", v.OK, v.Errors, v.Presigned, v.Seconds)
+	fmt.Fprintf(tw, "throughput\t%.1f signatures/s\n", v.Throughput)
+	fmt.Fprintf(tw, "latency\tp50 %.1fms  p90 %.1fms  p99 %.1fms  p99.9 %.1fms  max %.1fms\n",
+		v.LatencyMS["p50"], v.LatencyMS["p90"], v.LatencyMS["p99"], v.LatencyMS["p99.9"], v.LatencyMS["max"])
+	fmt.Fprintf(tw, "node CPU\t%.2fs over %d kqd processes, %.1fms per signature\n", v.NodeCPUSeconds, v.NodeProcesses, v.CPUPerSig*1000)
+	if v.FirstError != "" {
+		fmt.Fprintf(tw, "first error\t%s\n", v.FirstError)
+	}
+	return tw.Flush()
+}
+
+func runBench(ctx context.Context, opts *options, b benchOptions) error {
+	c, err := opts.client()
+	if err != nil {
+		return err
+	}
+	target, err := c.leaderTarget(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := c.dial(target)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ks := kqpb.NewKeyServiceClient(conn)
+	k, err := ks.GetKey(ctx, &kqpb.GetKeyRequest{Name: b.key})
+	if err != nil {
+		return err
+	}
+	newMsg := func() []byte {
+		m := make([]byte, b.msgLen)
+		_, _ = rand.Read(m)
+		if k.GetAlgorithm() == kqpb.Algorithm_ECDSA_SECP256K1 {
+			d := sha256.Sum256(m)
+			return d[:]
+		}
+		return m
+	}
+
+	cpu0, _ := nodeCPU(opts.configPath)
+	start := time.Now()
+	runCtx, cancel := context.WithTimeout(ctx, b.duration)
+	defer cancel()
+	var issued, ok, failed, presigned atomic.Uint64
+	var firstErr atomic.Value
+	hists := make([]*histogram, b.concurrency)
+	var wg sync.WaitGroup
+	for w := range b.concurrency {
+		hists[w] = newHistogram()
+		wg.Go(func() {
+			for runCtx.Err() == nil {
+				if b.requests > 0 && issued.Add(1) > uint64(b.requests) {
+					return
+				}
+				t0 := time.Now()
+				r, err := signOnce(runCtx, ks, b.key, newMsg(), b.noPresign)
+				if runCtx.Err() != nil && err != nil {
+					return // cut off by the deadline: neither success nor failure
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, errorText(err))
+					continue
+				}
+				hists[w].record(time.Since(t0))
+				ok.Add(1)
+				if r.GetPresigned() {
+					presigned.Add(1)
+				}
+			}
+		})
+	}
+	stop := make(chan struct{})
+	go progress(opts, stop, start, &ok, &failed)
+	wg.Wait()
+	close(stop)
+	elapsed := time.Since(start)
+	cpu1, procs := nodeCPU(opts.configPath)
+
+	h := newHistogram()
+	for _, x := range hists {
+		h.merge(x)
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	v := benchView{Key: b.key, Algorithm: algorithmName(k.GetAlgorithm()), Presign: !b.noPresign, Concurrency: b.concurrency,
+		Seconds: elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(), Presigned: presigned.Load(),
+		Throughput: float64(ok.Load()) / elapsed.Seconds(),
+		LatencyMS: map[string]float64{"p50": ms(h.quantile(0.5)), "p90": ms(h.quantile(0.9)), "p99": ms(h.quantile(0.99)),
+			"p99.9": ms(h.quantile(0.999)), "max": ms(h.max), "mean": ms(h.mean())},
+		NodeCPUSeconds: (cpu1 - cpu0).Seconds(), NodeProcesses: procs}
+	if v.OK > 0 {
+		v.CPUPerSig = v.NodeCPUSeconds / float64(v.OK)
+	}
+	if e, _ := firstErr.Load().(string); e != "" {
+		v.FirstError = e
+	}
+	return opts.printer().print(v)
+}
+
+func signOnce(ctx context.Context, ks kqpb.KeyServiceClient, key string, msg []byte, full bool) (*kqpb.SignResponse, error) {
+	return ks.Sign(ctx, &kqpb.SignRequest{Key: key, Digest: msg, RequestId: newRequestID(), FullProtocol: full})
+}
+
+// progress prints a status line to stderr each second until stop closes.
+func progress(opts *options, stop <-chan struct{}, start time.Time, ok, failed *atomic.Uint64) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			if opts.stderrTTY {
+				fmt.Fprintln(opts.stderr)
+			}
+			return
+		case <-t.C:
+			el := time.Since(start)
+			line := fmt.Sprintf("%5.0fs  %d ok  %d errors  %.1f/s", el.Seconds(), ok.Load(), failed.Load(), float64(ok.Load())/el.Seconds())
+			if opts.stderrTTY {
+				fmt.Fprintf(opts.stderr, "\r%s ", line)
+			} else {
+				fmt.Fprintln(opts.stderr, line)
+			}
+		}
+	}
+}
+
+// leaderTarget returns the node to benchmark against: --node when given,
+// else the leader, so no request pays a forwarding hop.
+func (c *clusterClient) leaderTarget(ctx context.Context) (config.NodeConfig, error) {
+	if c.pinned {
+		return c.targets[0], nil
+	}
+	v := c.status(ctx, statusWait)
+	for _, n := range c.cluster.Nodes {
+		if n.ID == v.Leader {
+			return n, nil
+		}
+	}
+	return config.NodeConfig{}, fmt.Errorf("no leader: %s", v.notReady())
+}
