@@ -180,6 +180,9 @@ func Open(ctx context.Context, cfg Config, fsm raft.FSM) (*Node, error) {
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.NotifyCh = n.notifyCh
 	rc.Logger = hlog
+	// Concurrent Apply calls share one log append and one fsync: the
+	// leader drains up to MaxAppendEntries queued commands per batch.
+	rc.BatchApplyCh = true
 	if err := raft.ValidateConfig(rc); err != nil {
 		closeAll()
 		return nil, fmt.Errorf("consensus: raft config: %w", err)
