@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -71,26 +72,56 @@ func TestRatio(t *testing.T) {
 	}
 }
 
-func TestTimeStopsAtFirstError(t *testing.T) {
+func TestRunStopsAtFirstError(t *testing.T) {
 	boom := errors.New("boom")
 	var calls []int
-	got, err := bench.Time(context.Background(), 5, func(_ context.Context, i int) error {
+	got, err := bench.Run(context.Background(), 5, bench.Timed(func(_ context.Context, i int) error {
 		calls = append(calls, i)
 		if i == 2 {
 			return boom
 		}
 		return nil
-	})
+	}))
 	if !errors.Is(err, boom) || len(got) != 2 || !slices.Equal(calls, []int{0, 1, 2}) {
 		t.Fatalf("got %d samples, calls %v, err %v", len(got), calls, err)
 	}
-	if _, err := bench.Time(context.Background(), 0, nil); !errors.Is(err, bench.ErrNoRuns) {
+	if _, err := bench.Run(context.Background(), 0, nil); !errors.Is(err, bench.ErrNoRuns) {
 		t.Fatalf("n=0: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := bench.Time(ctx, 1, func(context.Context, int) error { return nil }); !errors.Is(err, context.Canceled) {
+	if _, err := bench.Run(ctx, 1, bench.Timed(func(context.Context, int) error { return nil })); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled ctx: %v", err)
+	}
+}
+
+func TestTimedMeasuresTheCall(t *testing.T) {
+	d, err := bench.Timed(func(context.Context, int) error {
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	})(context.Background(), 0)
+	if err != nil || d < 20*time.Millisecond {
+		t.Fatalf("Timed: %v, %v", d, err)
+	}
+}
+
+func TestInterleaveRoundRobin(t *testing.T) {
+	var order []string
+	op := func(name string, d time.Duration) bench.Op {
+		return func(_ context.Context, i int) (time.Duration, error) {
+			order = append(order, fmt.Sprintf("%s%d", name, i))
+			return d + time.Duration(i), nil
+		}
+	}
+	got, err := bench.Interleave(context.Background(), 3, op("a", 100), op("b", 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a0", "b0", "a1", "b1", "a2", "b2"}; !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v", order, want)
+	}
+	if len(got) != 2 || !slices.Equal(got[0], []time.Duration{100, 101, 102}) || !slices.Equal(got[1], []time.Duration{200, 201, 202}) {
+		t.Fatalf("samples %v", got)
 	}
 }
 
@@ -147,6 +178,15 @@ func TestSignsSequentialAndChecked(t *testing.T) {
 	got, err = bench.Signs(context.Background(), &fakeKeys{fail: 2}, cfg)
 	if err == nil || len(got) != 2 {
 		t.Fatalf("failing run: %d samples, err %v", len(got), err)
+	}
+	slow := bench.DefaultSignConfig("k", 1)
+	slow.Check = func(msg, sig []byte) bool { time.Sleep(100 * time.Millisecond); return true }
+	op, err := bench.SignOp(&fakeKeys{fail: -1}, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := op(context.Background(), 0); err != nil || d >= 100*time.Millisecond {
+		t.Fatalf("SignOp timed its check: %v, %v", d, err)
 	}
 	if _, err := bench.Signs(context.Background(), f, bench.SignConfig{Key: "k", Runs: 1}); err == nil {
 		t.Fatal("config without PerCall and Message accepted")
