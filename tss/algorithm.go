@@ -48,7 +48,7 @@ type SessionID [32]byte
 const sessionDomain = "keyquorum/tss/session/v1"
 
 // NewSessionID derives a session ID as SHA-256 over the length-prefixed
-// domain tag, cluster ID, kind ("keygen" or "sign"), Raft log index, request
+// domain tag, cluster ID, kind ("keygen", "sign", "reshare", ...), Raft log index, request
 // ID and attempt number.
 func NewSessionID(clusterID, kind string, index uint64, requestID string, attempt uint32) SessionID {
 	h := sha256.New()

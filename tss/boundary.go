@@ -24,12 +24,18 @@ type panicError struct{ op string }
 func (e *panicError) Error() string { return "tss: panic in tss-lib " + e.op }
 func (e *panicError) Unwrap() error { return ErrPoisoned }
 
+// namer maps tss-lib PartyIDs to node IDs; *committee and every wiring are
+// namers.
+type namer interface {
+	names(ps []*tsslib.PartyID) []string
+}
+
 // intoLib is the only way keyquorum calls into tss-lib. fn's *tsslib.Error is
 // converted once here. A panic is recovered into err (err is a named result
 // so the deferred recover can set it) and reported through poison so the
 // session throws the party away: a panic inside Update can leave the party's
 // mutex locked, so the party must never be touched again.
-func intoLib(op string, c *committee, poison func(error), fn func() *tsslib.Error) (err error) {
+func intoLib(op string, c namer, poison func(error), fn func() *tsslib.Error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &panicError{op: op}
@@ -44,7 +50,7 @@ func intoLib(op string, c *committee, poison func(error), fn func() *tsslib.Erro
 	return nil
 }
 
-func convertLibError(e *tsslib.Error, c *committee) error {
+func convertLibError(e *tsslib.Error, c namer) error {
 	if e == nil {
 		return nil
 	}

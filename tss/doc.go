@@ -1,6 +1,6 @@
 // Package tss is keyquorum's threshold engine: it runs bnb-chain/tss-lib
-// keygen and signing sessions (ECDSA secp256k1 and Ed25519) between cluster
-// members over a caller-provided Transport.
+// keygen, signing and resharing (share refresh) sessions (ECDSA secp256k1
+// and Ed25519) between cluster members over a caller-provided Transport.
 //
 // The package is the only importer of tss-lib (imported as tsslib). It never
 // changes tss-lib's process-global curve, never turns proofs off, sends every

@@ -99,7 +99,7 @@ func (e *Engine) run(ctx context.Context, s *session) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	s.log.Debug("session started", "members", s.c.nodes)
+	s.log.Debug("session started", "members", s.w.members())
 	r, err := s.run(ctx)
 	if err != nil {
 		s.log.Warn("session failed", "elapsed", time.Since(start), "err", err)

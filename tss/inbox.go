@@ -7,16 +7,23 @@ import (
 )
 
 // slot is one expected inbound message: tss-lib sends each member at most
-// one message of each type per session, so a second one is a replay.
+// one message of each type per session, so a second one is a replay. In a
+// resharing session each message type has one sending committee, and a
+// message for both of a node's local parties travels once, so (type, sender
+// node) still names one message; messages between this node's own parties
+// use this node's ID as sender.
 type slot struct {
 	msgType string
 	from    string
 }
 
-// inbound is a parsed message from an authenticated member.
+// inbound is a parsed message from an authenticated member (or, in a
+// resharing session, from this node's other local party) and the indexes of
+// the local parties it is for.
 type inbound struct {
 	from string
 	msg  tsslib.ParsedMessage
+	to   []int
 }
 
 // inbox holds parsed inbound messages until the session's worker feeds them

@@ -54,7 +54,7 @@ func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*Share, error) 
 		return nil, invalidf("this node %q is not among the parties", e.self)
 	}
 	ec, _ := curveFor(req.Algorithm)
-	keyOf := func(node string) *big.Int { return partyKey(req.Algorithm, node) }
+	keyOf := func(node string) *big.Int { return partyKey(req.Algorithm, node, 0) }
 	c, err := newCommittee(req.Parties, keyOf, ec.Params().N)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*Share, error) 
 		if err := req.PreParams.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 		}
-		s = newSession(req.Session, "keygen", e.self, c, e.tr, e.log, ecdsaKeygenPrefix, ecdsaKeygenTypes)
+		s = newSession(req.Session, "keygen", e.self, solo(c, e.self), e.tr, e.log, ecdsaKeygenPrefix, ecdsaKeygenTypes)
 		end := make(chan *ecdsakeygen.LocalPartySaveData, 1)
 		err = intoLib("new keygen party", c, nil, func() *tsslib.Error {
 			party = ecdsakeygen.NewLocalParty(params, s.out, end, req.PreParams.p)
@@ -76,7 +76,7 @@ func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*Share, error) 
 		})
 		s.drain = func(ctx context.Context) { drainParty(ctx, s, end) }
 	case Ed25519:
-		s = newSession(req.Session, "keygen", e.self, c, e.tr, e.log, eddsaKeygenPrefix, eddsaKeygenTypes)
+		s = newSession(req.Session, "keygen", e.self, solo(c, e.self), e.tr, e.log, eddsaKeygenPrefix, eddsaKeygenTypes)
 		end := make(chan *eddsakeygen.LocalPartySaveData, 1)
 		err = intoLib("new keygen party", c, nil, func() *tsslib.Error {
 			party = eddsakeygen.NewLocalParty(params, s.out, end)
@@ -87,11 +87,12 @@ func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*Share, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.party = party
+	s.parties = []tsslib.Party{party}
 	res, err := e.run(ctx, s)
 	if err != nil {
 		return nil, err
 	}
+	// Keygen shares start at epoch 0; every reshare moves to the next one.
 	sh := &Share{alg: req.Algorithm, threshold: req.Threshold, self: e.self,
 		keys: make(map[string]*big.Int, n)}
 	for _, node := range c.nodes {

@@ -10,18 +10,26 @@ import (
 
 const partyKeyDomain = "keyquorum/party/v1"
 
-// partyKey derives a member's tss-lib party key (which keygen also uses as
-// its Shamir share ID) from its node ID: SHA-256 over the length-prefixed
-// domain tag and node ID, reduced mod the curve order so the key is the
-// evaluation point itself. Keys are public; newCommittee rejects zero and
-// colliding keys.
-func partyKey(alg Algorithm, nodeID string) *big.Int {
+// partyKey derives a member's tss-lib party key (which keygen and resharing
+// also use as its Shamir share ID) from its node ID and the share epoch:
+// SHA-256 over the length-prefixed domain tag and node ID, followed for
+// epoch > 0 by the length-prefixed big-endian epoch, reduced mod the curve
+// order so the key is the evaluation point itself. Epoch 0 hashes exactly
+// what keygen always hashed, so shares created before epochs existed keep
+// their keys. Every reshare moves a key to the next epoch, so the old and the
+// new committee never share a party key (tss-lib requires that). Keys are
+// public; newCommittee rejects zero and colliding keys.
+func partyKey(alg Algorithm, nodeID string, epoch uint32) *big.Int {
 	h := sha256.New()
 	var n [8]byte
-	for _, s := range []string{partyKeyDomain, nodeID} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+	fields := [][]byte{[]byte(partyKeyDomain), []byte(nodeID)}
+	if epoch > 0 {
+		fields = append(fields, binary.BigEndian.AppendUint32(nil, epoch))
+	}
+	for _, f := range fields {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
 		h.Write(n[:])
-		h.Write([]byte(s))
+		h.Write(f)
 	}
 	ec, _ := curveFor(alg)
 	return new(big.Int).Mod(new(big.Int).SetBytes(h.Sum(nil)), ec.Params().N)

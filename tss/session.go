@@ -6,21 +6,28 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// session is one protocol run on this node: a tss-lib party, its committee,
-// a bounded inbox and two goroutines. The worker (the goroutine that called
-// Keygen or Sign, inside run) is the only one that calls Start, Update and
-// WaitingFor, so tss-lib state is touched from one goroutine at a time. The
-// drain goroutine reads the party's out and end channels and hands messages
-// to Transport.Send, which only queues: tss-lib emits messages while holding
-// its own lock inside Update, so whatever reads out must never wait on the
-// network.
+// session is one protocol run on this node: its tss-lib parties (one, or
+// for resharing one per committee this node is in), their wiring to node
+// IDs, a bounded inbox and two goroutines. The worker (the goroutine that
+// called Keygen, Sign or Reshare, inside run) is the only one that calls
+// Start, Update and WaitingFor, so tss-lib state is touched from one
+// goroutine at a time. The drain goroutine reads the parties' shared out
+// channel and their end channels and hands messages to Transport.Send, which
+// only queues: tss-lib emits messages while holding its own lock inside
+// Update, so whatever reads out must never wait on the network. A message
+// from one local party to the other (resharing) is parsed from its wire
+// bytes like a remote one and queued in the inbox, never handed over
+// directly.
 //
 // Parking (presignatures, ECDSA only): a caller may set hold before run. The
 // worker asks hold about every inbound message; held messages keep their
@@ -39,17 +46,18 @@ type session struct {
 	id     SessionID
 	kind   string
 	self   string
-	c      *committee
+	w      wiring
+	member map[string]bool // every node of the session, for a cheap first check
 	tr     Transport
 	log    *slog.Logger
 	prefix string // accepted tss-lib message type prefix
 
-	party tsslib.Party
-	drain func(ctx context.Context) // started by run; reads out and end
+	parties []tsslib.Party            // local parties, indexed as wiring reports
+	drain   func(ctx context.Context) // started by run; reads out and end
 
 	inbox    *inbox
 	out      chan tsslib.Message
-	results  chan any   // capacity 1: the party's end value
+	results  chan any   // capacity 1: the session's end value
 	failed   chan error // capacity 1: first asynchronous failure
 	done     chan struct{}
 	poisoned atomic.Bool
@@ -66,12 +74,19 @@ type session struct {
 	message *big.Int
 }
 
-func newSession(id SessionID, kind, self string, c *committee, tr Transport, log *slog.Logger, prefix string, msgTypes int) *session {
-	n := len(c.nodes)
+// newSession builds a session over w. msgTypes is the protocol's number of
+// message types; each member may fill one inbox slot per type.
+func newSession(id SessionID, kind, self string, w wiring, tr Transport, log *slog.Logger, prefix string, msgTypes int) *session {
+	members := w.members()
+	n := len(members)
+	member := make(map[string]bool, n)
+	for _, m := range members {
+		member[m] = true
+	}
 	return &session{
-		id: id, kind: kind, self: self, c: c, tr: tr, prefix: prefix,
+		id: id, kind: kind, self: self, w: w, member: member, tr: tr, prefix: prefix,
 		log:     log.With("session", id.String(), "kind", kind),
-		inbox:   newInbox(msgTypes * (n - 1)),
+		inbox:   newInbox(msgTypes * w.senders()),
 		out:     make(chan tsslib.Message, 4*msgTypes*n+16),
 		results: make(chan any, 1),
 		failed:  make(chan error, 1),
@@ -83,25 +98,55 @@ func newSession(id SessionID, kind, self string, c *committee, tr Transport, log
 // accept parses an inbound message from an authenticated member and claims
 // its slot. Safe for concurrent use; never blocks on protocol work.
 func (s *session) accept(m Message) error {
-	pid, ok := s.c.byNode[m.From]
-	if !ok || m.From == s.self {
+	if m.From == s.self || !s.member[m.From] {
 		return fmt.Errorf("%w: %q", ErrNotMember, m.From)
 	}
+	// The type decides, for resharing, which of the sender's parties sent
+	// it and which local party it is for, so read it before parsing.
+	msgType, err := wireType(m.Payload)
+	if err != nil {
+		return fmt.Errorf("%w from %q", ErrBadMessage, m.From)
+	}
+	if !strings.HasPrefix(msgType, s.prefix) {
+		// The type is not parsed yet: quote a bounded prefix only.
+		return fmt.Errorf("%w: type %.64q from %q", ErrBadMessage, msgType, m.From)
+	}
+	pid, to, err := s.w.inbound(m.From, msgType)
+	if err != nil {
+		return err
+	}
+	parsed, err := s.parse(m.Payload, pid, m.Broadcast, msgType)
+	if err != nil {
+		return fmt.Errorf("%w from %q", ErrBadMessage, m.From)
+	}
+	return s.inbox.put(inbound{from: m.From, msg: parsed, to: to})
+}
+
+// wireType returns the protobuf message name inside a tss-lib wire payload
+// (an Any) without decoding the message itself.
+func wireType(payload []byte) (string, error) {
+	var a anypb.Any
+	if err := proto.Unmarshal(payload, &a); err != nil {
+		return "", err
+	}
+	return string(a.MessageName()), nil
+}
+
+// parse decodes a payload sent by pid and checks it is well formed and of
+// the type it announced.
+func (s *session) parse(payload []byte, pid *tsslib.PartyID, broadcast bool, msgType string) (tsslib.ParsedMessage, error) {
 	var parsed tsslib.ParsedMessage
 	var perr error
 	valid := false
-	err := intoLib("parse", s.c, nil, func() *tsslib.Error {
-		parsed, perr = tsslib.ParseWireMessage(m.Payload, pid, m.Broadcast)
-		valid = perr == nil && parsed != nil && parsed.ValidateBasic()
+	err := intoLib("parse", s.w, nil, func() *tsslib.Error {
+		parsed, perr = tsslib.ParseWireMessage(payload, pid, broadcast)
+		valid = perr == nil && parsed != nil && parsed.ValidateBasic() && parsed.Type() == msgType
 		return nil
 	})
 	if err != nil || !valid {
-		return fmt.Errorf("%w from %q", ErrBadMessage, m.From)
+		return nil, ErrBadMessage
 	}
-	if !strings.HasPrefix(parsed.Type(), s.prefix) {
-		return fmt.Errorf("%w: type %q from %q", ErrBadMessage, parsed.Type(), m.From)
-	}
-	return s.inbox.put(inbound{from: m.From, msg: parsed})
+	return parsed, nil
 }
 
 // run drives the party until it produces its end value or fails. ctx carries
@@ -109,8 +154,10 @@ func (s *session) accept(m Message) error {
 func (s *session) run(ctx context.Context) (any, error) {
 	defer close(s.done)
 	go s.drain(ctx)
-	if err := intoLib("start", s.c, s.poison, s.party.Start); err != nil {
-		return nil, s.abort(err)
+	for _, p := range s.parties {
+		if err := intoLib("start", s.w, s.poison, p.Start); err != nil {
+			return nil, s.abort(err)
+		}
 	}
 	for {
 		select {
@@ -160,19 +207,31 @@ func (s *session) releaseHeld(bind func()) error {
 	}
 }
 
+// update hands an inbound message to each local party it is for. A message
+// for two local parties is the same parsed value; tss-lib only reads it.
 func (s *session) update(in inbound) error {
-	return intoLib("update", s.c, s.poison, func() *tsslib.Error {
-		_, e := s.party.Update(in.msg)
-		return e
-	})
+	for _, i := range in.to {
+		if i < 0 || i >= len(s.parties) {
+			return fmt.Errorf("tss: no local party %d", i)
+		}
+		p := s.parties[i]
+		err := intoLib("update", s.w, s.poison, func() *tsslib.Error {
+			_, e := p.Update(in.msg)
+			return e
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// send frames one outbound tss-lib message. A broadcast lists every other
-// member in To so the transport needs no committee knowledge.
+// send frames one outbound tss-lib message for the nodes the wiring names
+// and queues a copy for each other local party it is for.
 func (s *session) send(ctx context.Context, m tsslib.Message) error {
 	var payload []byte
 	var routing *tsslib.MessageRouting
-	err := intoLib("wire", s.c, s.poison, func() *tsslib.Error {
+	err := intoLib("wire", s.w, s.poison, func() *tsslib.Error {
 		var e error
 		payload, routing, e = m.WireBytes()
 		if e != nil {
@@ -183,21 +242,23 @@ func (s *session) send(ctx context.Context, m tsslib.Message) error {
 	if err != nil {
 		return err
 	}
-	out := Message{Session: s.id, From: s.self, Broadcast: routing.IsBroadcast, Payload: payload}
-	if routing.IsBroadcast || len(routing.To) == 0 {
-		out.Broadcast = true
-		for _, n := range s.c.nodes {
-			if n != s.self {
-				out.To = append(out.To, n)
-			}
+	d, err := s.w.outbound(m.Type(), routing)
+	if err != nil {
+		return err
+	}
+	if len(d.local) > 0 {
+		parsed, err := s.parse(payload, routing.From, d.broadcast, m.Type())
+		if err != nil {
+			return fmt.Errorf("tss: local delivery: %w", err)
 		}
-	} else {
-		for _, n := range s.c.names(routing.To) {
-			if n != s.self {
-				out.To = append(out.To, n)
-			}
+		if err := s.inbox.put(inbound{from: s.self, msg: parsed, to: d.local}); err != nil {
+			return fmt.Errorf("tss: local delivery: %w", err)
 		}
 	}
+	if len(d.nodes) == 0 {
+		return nil
+	}
+	out := Message{Session: s.id, From: s.self, To: d.nodes, Broadcast: d.broadcast, Payload: payload}
 	if err := s.tr.Send(ctx, out); err != nil {
 		return &AbortError{Session: s.id, Stalled: out.To, Err: fmt.Errorf("tss: send: %w", err)}
 	}
@@ -260,24 +321,27 @@ func (s *session) expired(ctx context.Context) error {
 	return &AbortError{Session: s.id, Stalled: s.stalled(), Err: cause}
 }
 
-// stalled asks tss-lib whom the current round waits for; if the party is
-// poisoned (its lock may be held) or says nothing, it falls back to members
-// that sent fewer messages than the most active one.
+// stalled asks tss-lib whom the current round waits for; if a party is
+// poisoned (its lock may be held) or none says anything, it falls back to
+// members that sent fewer messages than the most active one.
 func (s *session) stalled() []string {
 	var names []string
 	if !s.poisoned.Load() {
 		var ws []*tsslib.PartyID
-		_ = intoLib("waiting", s.c, s.poison, func() *tsslib.Error {
-			ws = s.party.WaitingFor()
-			return nil
-		})
-		for _, n := range s.c.names(ws) {
-			if n != s.self {
+		for _, p := range s.parties {
+			_ = intoLib("waiting", s.w, s.poison, func() *tsslib.Error {
+				ws = append(ws, p.WaitingFor()...)
+				return nil
+			})
+		}
+		for _, n := range s.w.names(ws) {
+			if n != s.self && !slices.Contains(names, n) {
 				names = append(names, n)
 			}
 		}
 	}
 	if len(names) > 0 {
+		slices.Sort(names)
 		return names
 	}
 	got := s.inbox.received()
@@ -285,7 +349,7 @@ func (s *session) stalled() []string {
 	for _, c := range got {
 		most = max(most, c)
 	}
-	for _, n := range s.c.nodes {
+	for _, n := range s.w.members() {
 		if n != s.self && (most == 0 || got[n] < most) {
 			names = append(names, n)
 		}

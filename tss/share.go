@@ -12,7 +12,13 @@ import (
 	eddsakeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
 )
 
-const shareVersion = 1
+// Share encodings. Version 2 added the epoch; version 1 shares (written
+// before resharing existed) decode as epoch 0, whose party keys are the ones
+// version 1 always used.
+const (
+	shareVersion   = 2
+	shareVersionV1 = 1
+)
 
 // Share is one member's secret key share (tss-lib save data) plus the public
 // facts needed to sign with it. It is secret: String and Format print only
@@ -22,6 +28,7 @@ type Share struct {
 	alg       Algorithm
 	threshold int
 	self      string
+	epoch     uint32              // party-key epoch: 0 after keygen, +1 per reshare
 	parties   []string            // sorted node IDs
 	keys      map[string]*big.Int // public tss-lib party keys (Shamir points)
 	ecdsa     *ecdsakeygen.LocalPartySaveData
@@ -40,6 +47,7 @@ type shareFile struct {
 	Algorithm string                          `json:"algorithm"`
 	Threshold int                             `json:"threshold"`
 	Self      string                          `json:"self"`
+	Epoch     uint32                          `json:"epoch"`
 	Parties   []shareParty                    `json:"parties"`
 	ECDSA     *ecdsakeygen.LocalPartySaveData `json:"ecdsa,omitempty"`
 	EdDSA     *eddsakeygen.LocalPartySaveData `json:"eddsa,omitempty"`
@@ -54,6 +62,11 @@ func (s *Share) Threshold() int { return s.threshold }
 // Self returns the node ID this share belongs to.
 func (s *Share) Self() string { return s.self }
 
+// Epoch returns the share's epoch: 0 for a share from Keygen, one more than
+// the previous share's for a share from Reshare. Party keys (Shamir
+// evaluation points) derive from node ID and epoch.
+func (s *Share) Epoch() uint32 { return s.epoch }
+
 // Parties returns all n members' node IDs, sorted.
 func (s *Share) Parties() []string { return slices.Clone(s.parties) }
 
@@ -67,7 +80,7 @@ func (s *Share) MarshalBinary() ([]byte, error) {
 		return nil, errors.New("tss: share wiped")
 	}
 	f := shareFile{Version: shareVersion, Algorithm: s.alg.String(), Threshold: s.threshold,
-		Self: s.self, ECDSA: s.ecdsa, EdDSA: s.eddsa}
+		Self: s.self, Epoch: s.epoch, ECDSA: s.ecdsa, EdDSA: s.eddsa}
 	for _, p := range s.parties {
 		f.Parties = append(f.Parties, shareParty{ID: p, Key: s.keys[p].Bytes()})
 	}
@@ -80,21 +93,29 @@ func (s *Share) MarshalBinary() ([]byte, error) {
 
 // UnmarshalShare decodes and re-validates a share from MarshalBinary: the
 // curve of every point by name, points on the curve, party and key counts,
-// and that the secret share matches this member's public share.
+// party keys against node IDs and epoch, and that the secret share matches
+// this member's public share. It also accepts the version 1 encoding (no
+// epoch) as an epoch 0 share.
 func UnmarshalShare(b []byte) (*Share, error) {
 	var f shareFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		// The decoder's message can quote input bytes; keep it out.
 		return nil, fmt.Errorf("%w: share does not decode", ErrInvalidRequest)
 	}
-	if f.Version != shareVersion {
+	switch f.Version {
+	case shareVersion:
+	case shareVersionV1:
+		if f.Epoch != 0 {
+			return nil, invalidf("version %d share carries an epoch", f.Version)
+		}
+	default:
 		return nil, invalidf("unknown share version %d", f.Version)
 	}
 	alg, err := ParseAlgorithm(f.Algorithm)
 	if err != nil {
 		return nil, invalidf("share algorithm %q", f.Algorithm)
 	}
-	s := &Share{alg: alg, threshold: f.Threshold, self: f.Self, ecdsa: f.ECDSA, eddsa: f.EdDSA,
+	s := &Share{alg: alg, threshold: f.Threshold, self: f.Self, epoch: f.Epoch, ecdsa: f.ECDSA, eddsa: f.EdDSA,
 		keys: make(map[string]*big.Int, len(f.Parties))}
 	for _, p := range f.Parties {
 		if _, dup := s.keys[p.ID]; dup {
@@ -146,8 +167,8 @@ func (s *Share) String() string {
 	if s == nil {
 		return "tss.Share(nil)"
 	}
-	return fmt.Sprintf("tss.Share{%s %d-of-%d self=%s pub=%s}", s.alg, s.threshold+1,
-		len(s.parties), s.self, hex.EncodeToString(s.pub))
+	return fmt.Sprintf("tss.Share{%s %d-of-%d self=%s epoch=%d pub=%s}", s.alg, s.threshold+1,
+		len(s.parties), s.self, s.epoch, hex.EncodeToString(s.pub))
 }
 
 // GoString prints public facts only.
@@ -158,3 +179,18 @@ func (s *Share) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String()))
 
 // keyOf returns a member's party key, or nil.
 func (s *Share) keyOf(node string) *big.Int { return s.keys[node] }
+
+// clone returns an independent deep copy of the share (its secret too),
+// through the encoding so no pointer is shared with s.
+func (s *Share) clone() (*Share, error) {
+	b, err := s.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(b)
+	c, err := UnmarshalShare(b)
+	if err != nil {
+		return nil, fmt.Errorf("tss: copy share: %w", err)
+	}
+	return c, nil
+}

@@ -52,7 +52,7 @@ func TestUnmarshalShareRejectsTampering(t *testing.T) {
 		"wrong owner":      func(s string) string { return strings.Replace(s, `"self":"node-a"`, `"self":"node-b"`, 1) },
 		"unknown owner":    func(s string) string { return strings.Replace(s, `"self":"node-a"`, `"self":"node-z"`, 1) },
 		"threshold":        func(s string) string { return strings.Replace(s, `"threshold":1`, `"threshold":3`, 1) },
-		"version":          func(s string) string { return strings.Replace(s, `"version":1`, `"version":2`, 1) },
+		"version":          func(s string) string { return strings.Replace(s, `"version":2`, `"version":3`, 1) },
 		"truncated":        func(s string) string { return s[:len(s)/2] },
 		"dropped party":    func(s string) string { return strings.Replace(s, `{"id":"node-c"`, `{"id":"node-x"`, 1) },
 	}

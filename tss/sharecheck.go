@@ -38,9 +38,8 @@ func (s *Share) validate() error {
 		if p == "" || k == nil || k.Sign() <= 0 || k.Cmp(order) >= 0 || want[k.String()] {
 			return invalidf("share party key for %q", p)
 		}
-		// Keys are derived from node IDs; a resharing protocol would add
-		// a key epoch to this derivation.
-		if k.Cmp(partyKey(s.alg, p)) != 0 {
+		// Keys are derived from node IDs and the share's epoch.
+		if k.Cmp(partyKey(s.alg, p, s.epoch)) != 0 {
 			return invalidf("share party key for %q does not match its node ID", p)
 		}
 		want[k.String()] = true

@@ -127,7 +127,7 @@ func (e *Engine) newSignSession(req SignRequest) (*session, error) {
 		if m.Cmp(order) >= 0 {
 			return nil, invalidf("ECDSA digest is not below the group order")
 		}
-		s = newSession(req.Session, "sign", e.self, c, e.tr, e.log, ecdsaSignPrefix, ecdsaSignTypes)
+		s = newSession(req.Session, "sign", e.self, solo(c, e.self), e.tr, e.log, ecdsaSignPrefix, ecdsaSignTypes)
 		s.message = m
 		// BuildLocalSaveDataSubset (inside NewLocalParty) panics on a member
 		// missing from the share; checked above, recovered here regardless.
@@ -140,7 +140,7 @@ func (e *Engine) newSignSession(req SignRequest) (*session, error) {
 			return nil, invalidf("Ed25519 message of %d bytes exceeds %d", len(req.Message), e.cfg.MaxEd25519MessageBytes)
 		}
 		m := new(big.Int).SetBytes(req.Message)
-		s = newSession(req.Session, "sign", e.self, c, e.tr, e.log, eddsaSignPrefix, eddsaSignTypes)
+		s = newSession(req.Session, "sign", e.self, solo(c, e.self), e.tr, e.log, eddsaSignPrefix, eddsaSignTypes)
 		// fullBytesLen = len(message) makes tss-lib re-expand the integer
 		// with its leading zero bytes before hashing.
 		err = intoLib("new sign party", c, nil, func() *tsslib.Error {
@@ -151,7 +151,7 @@ func (e *Engine) newSignSession(req SignRequest) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.party = party
+	s.parties = []tsslib.Party{party}
 	s.drain = func(ctx context.Context) { drainParty(ctx, s, end) }
 	return s, nil
 }

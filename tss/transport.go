@@ -4,9 +4,12 @@ import "context"
 
 // Message is one tss-lib round message on the wire. From is set by the
 // receiver's transport from the authenticated peer identity (mTLS), never
-// taken from the payload. To lists the recipients; for a broadcast
-// (Broadcast true) it lists every other committee member, so a transport
-// needs no knowledge of the committee. Payload is tss-lib's WireBytes and is
+// taken from the payload. To lists the recipient nodes: for a broadcast
+// (Broadcast true) every other member that must receive it (in resharing,
+// the members of the addressed committee or committees), so a transport
+// needs no knowledge of the committee. A node that runs a party in both
+// resharing committees receives one copy and the engine routes it to the
+// right party. Payload is tss-lib's WireBytes and is
 // public protocol data (it never holds a share in the clear). After Deliver
 // the engine owns Payload; the caller must not modify it.
 type Message struct {
