@@ -188,6 +188,10 @@ func Decode(data []byte) (Command, error) {
 		c = &SignFailed{}
 	case TypePreParamsReady:
 		c = &PreParamsReady{}
+	case TypeAuditDenials:
+		c = &AuditDenials{}
+	case TypeAuditCheckpoint:
+		c = &AuditCheckpoint{}
 	case TypePresignRequested:
 		c = &PresignRequested{}
 	case TypePresignReady:

@@ -75,6 +75,7 @@ type FSM struct {
 	st       *state
 	applied  uint64
 	observer Observer
+	audit    *AuditConfig // nil until EnableAudit
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -108,11 +109,15 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	}
 	f.mu.Lock()
 	res := f.apply(l.Index, cmd)
+	recs := f.auditApplied(l.Index, cmd, res)
 	f.applied = l.Index
 	obs := f.observer
 	f.mu.Unlock()
 	if obs != nil {
 		obs.Applied(l.Index, cmd, res)
+		if a, ok := obs.(AuditObserver); ok && len(recs) > 0 {
+			a.AuditAppended(recs)
+		}
 	}
 	return res
 }
@@ -147,6 +152,11 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.presignDiscarded(c)
 	case *NodeBooted:
 		return f.nodeBooted(c)
+	case *AuditDenials:
+		return f.auditDenials(c)
+	case *AuditCheckpoint:
+		f.advanceTime(c.Time)
+		return f.auditCheckpoint(c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 }

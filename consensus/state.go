@@ -97,6 +97,9 @@ type state struct {
 	// Time is the largest command time applied; the FSM never moves it back,
 	// so a leader with a slow clock cannot rewind replicated time.
 	Time int64 `json:"time"`
+	// Audit is the audit chain's head and recent records; nil while audit
+	// is off (see FSM.EnableAudit).
+	Audit *auditState `json:"audit,omitempty"`
 }
 
 func newState() *state {

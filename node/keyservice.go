@@ -123,6 +123,9 @@ func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*
 	}
 	out := &kqpb.ListKeysResponse{}
 	for _, k := range s.n.fsm.Keys() {
+		if consensus.IsAuditKey(k.Name) {
+			continue // the cluster's own key; `kq audit head` shows it
+		}
 		pk, err := s.n.keyToProto(k)
 		if err != nil {
 			return nil, err
@@ -143,12 +146,9 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 	if err != nil {
 		return nil, err
 	}
-	k, err := n.readKey(ctx, req.Key)
+	k, err := n.usableKey(ctx, req.Key)
 	if err != nil {
 		return nil, err
-	}
-	if k.State != consensus.KeyActive {
-		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State)
 	}
 	alg, _ := tss.ParseAlgorithm(k.Algorithm)
 	if err := checkMessage(alg, req.Digest); err != nil {
@@ -206,6 +206,25 @@ func (s *keyService) Verify(ctx context.Context, req *kqpb.VerifyRequest) (*kqpb
 	}
 	alg, _ := tss.ParseAlgorithm(k.Algorithm)
 	return &kqpb.VerifyResponse{Valid: tss.Verify(alg, k.PublicKey, req.Digest, req.Signature), Version: k.Version}, nil
+}
+
+// usableKey returns the named key if it can sign. The leader's own state
+// answers the common case without a quorum round trip: the FSM checks the
+// key again when it applies the request, so a stale "yes" is harmless. A
+// "no" is confirmed by a linearizable read first, since a leader that has
+// not applied everything yet could refuse a key that is already active.
+func (n *Node) usableKey(ctx context.Context, name string) (*consensus.Key, error) {
+	if k, ok := n.fsm.Key(name); ok && k.State == consensus.KeyActive {
+		return k, nil
+	}
+	k, err := n.readKey(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if k.State != consensus.KeyActive {
+		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State)
+	}
+	return k, nil
 }
 
 // readKey returns the named key as of a linearizable read on the leader.
@@ -269,6 +288,7 @@ func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensu
 	if err != nil {
 		return consensus.Result{}, err
 	}
+	markApplied(ctx) // the entry's audit record holds any refusal
 	r, _ := res.(consensus.Result)
 	return r, nil
 }

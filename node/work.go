@@ -165,6 +165,8 @@ func checkReporter(cmd consensus.Command, from string) error {
 		reporter = c.Node
 	case *consensus.NodeBooted:
 		reporter = c.Node
+	case *consensus.AuditDenials:
+		reporter = c.Node
 	default:
 		return status.Errorf(codes.PermissionDenied, "members may not propose %s", cmd.Type())
 	}

@@ -178,12 +178,9 @@ func cut(s string, max int) string {
 	if max < 3 {
 		return s[:0]
 	}
-	end := max - 3
-	for end > 0 && !utf8.RuneStart(s[end]) {
+	end := min(max-3, len(s))
+	for end > 0 && end < len(s) && !utf8.RuneStart(s[end]) {
 		end--
-	}
-	if end > len(s) {
-		end = len(s)
 	}
 	return s[:end] + "..."
 }

@@ -46,6 +46,7 @@ type Cluster struct {
 	Preparams PreparamsConfig // preparams
 	Sign      SignConfig      // sign
 	Presign   PresignConfig   // presign
+	Audit     AuditConfig     // audit
 	Nodes     []NodeConfig    // nodes, in file order
 
 	file string         // name used in error messages
@@ -82,6 +83,17 @@ type PresignConfig struct {
 	_    struct{}
 }
 
+// AuditConfig tunes the audit chain.
+type AuditConfig struct {
+	// CheckpointEvery is how many records may follow the last checkpoint
+	// before the cluster signs the chain head with its audit key.
+	CheckpointEvery int
+	// DenialWindow is how long refusals before the log are aggregated per
+	// (actor, operation, reason) before they are appended as records.
+	DenialWindow time.Duration
+	_            struct{}
+}
+
 // NodeConfig is one member's addresses, each host:port.
 type NodeConfig struct {
 	ID         string
@@ -105,6 +117,7 @@ func DefaultCluster() Cluster {
 		Preparams: PreparamsConfig{Source: PreparamsGenerate},
 		Sign:      SignConfig{Timeout: 20 * time.Second, MaxAttempts: 3},
 		Presign:   PresignConfig{Pool: 4, TTL: 10 * time.Minute},
+		Audit:     AuditConfig{CheckpointEvery: 64, DenialWindow: 10 * time.Second},
 	}
 }
 

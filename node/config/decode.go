@@ -180,6 +180,12 @@ func (d *decoder) cluster(root *yaml.Node, c *Cluster) {
 				"ttl":  d.duration(&c.Presign.TTL),
 			})
 		},
+		"audit": func(n *yaml.Node, path string) {
+			d.fields(n, path, map[string]func(*yaml.Node, string){
+				"checkpoint_every": d.integer(&c.Audit.CheckpointEvery),
+				"denial_window":    d.duration(&c.Audit.DenialWindow),
+			})
+		},
 		"nodes": func(n *yaml.Node, path string) { c.Nodes = d.nodes(n, path) },
 	})
 	if backend != "" {

@@ -15,6 +15,15 @@ import (
 // signing session (about 100 KiB) on each committee member.
 const MaxPresignPool = 32
 
+// Bounds of audit.checkpoint_every: a checkpoint appends a few records of
+// its own (the signing request, the members' reports, the checkpoint), so
+// a smaller interval would checkpoint its own checkpoints forever; a larger
+// one would outrun the records the replicated state keeps to check a head.
+const (
+	MinAuditCheckpointEvery = 16
+	MaxAuditCheckpointEvery = 2048
+)
+
 // MaxSignAttempts bounds sign.max_attempts.
 const MaxSignAttempts = 10
 
@@ -59,6 +68,12 @@ func (c *Cluster) Validate() error {
 	}
 	if c.Presign.TTL < time.Second {
 		v.fail("presign.ttl", "%v must be at least 1s", c.Presign.TTL)
+	}
+	if e := c.Audit.CheckpointEvery; e < MinAuditCheckpointEvery || e > MaxAuditCheckpointEvery {
+		v.fail("audit.checkpoint_every", "%d is outside [%d, %d]", e, MinAuditCheckpointEvery, MaxAuditCheckpointEvery)
+	}
+	if w := c.Audit.DenialWindow; w < 100*time.Millisecond || w > time.Hour {
+		v.fail("audit.denial_window", "%v is outside [100ms, 1h]", w)
 	}
 	return errors.Join(v.errs...)
 }

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus/audit"
+)
+
+func newAuditCmd(opts *options) *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Query, export and verify the tamper-evident audit chain"}
+	cmd.AddCommand(newAuditQueryCmd(opts), newAuditExportCmd(opts), newAuditVerifyCmd(opts), newAuditHeadCmd(opts))
+	return cmd
+}
+
+func newAuditQueryCmd(opts *options) *cobra.Command {
+	var q kqpb.AuditQueryRequest
+	var since, until string
+	var limit uint32
+	cmd := &cobra.Command{
+		Use:   "query [--key K] [--actor A] [--op OP] [--outcome O] [--since T] [--until T] [--limit N]",
+		Short: "Show audit records that match every filter given",
+		Long: "Filters are applied by the node. --since and --until take RFC 3339 times or a\n" +
+			"duration back from now (\"1h\"). Outcomes: ok, duplicate, denied, failed, stale.\n" +
+			"Ops: create_key, share_stored, sign, sign_completed, sign_retry, sign_failed,\n" +
+			"checkpoint, and for aggregated denials the refused method (get_key, ...).\n" +
+			"A page holds at most --limit records; pass --page-token to go on.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			now := time.Now()
+			if q.SinceUnixNano, err = parseWhen("--since", since, now); err != nil {
+				return err
+			}
+			if q.UntilUnixNano, err = parseWhen("--until", until, now); err != nil {
+				return err
+			}
+			q.Limit = limit
+			var r *kqpb.AuditQueryResponse
+			err = opts.auditCall(cmd.Context(), func(ctx context.Context, c kqpb.AuditServiceClient) error {
+				r, err = c.Query(ctx, &q)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			v := auditQueryView{Records: make([]audit.Record, 0, len(r.GetRecords())), NextPageToken: r.GetNextPageToken()}
+			for _, p := range r.GetRecords() {
+				v.Records = append(v.Records, recordFromProto(p))
+			}
+			return opts.printer().print(v)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&q.Key, "key", "", "key name")
+	f.StringVar(&q.Actor, "actor", "", "actor, e.g. spiffe://CLUSTER/client/NAME or node:n1")
+	f.StringVar(&q.Op, "op", "", "operation, e.g. sign")
+	f.StringVar(&q.Outcome, "outcome", "", "ok, duplicate, denied, failed or stale")
+	f.StringVar(&since, "since", "", "oldest time (RFC 3339, or a duration ago)")
+	f.StringVar(&until, "until", "", "newest time (RFC 3339, or a duration ago)")
+	f.Uint32Var(&limit, "limit", 100, "records per page (at most 1000)")
+	f.StringVar(&q.PageToken, "page-token", "", "continue a previous query")
+	return cmd
+}
+
+func newAuditExportCmd(opts *options) *cobra.Command {
+	var file string
+	var from uint64
+	cmd := &cobra.Command{
+		Use:   "export [--file FILE] [--from-seq N]",
+		Short: "Write one node's audit chain as JSON lines (--node picks the node)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := opts.stdout
+			if file != "" {
+				f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			bw := bufio.NewWriter(w)
+			n := 0
+			err := opts.auditCall(cmd.Context(), func(ctx context.Context, c kqpb.AuditServiceClient) error {
+				return exportRecords(ctx, c, from, func(r *audit.Record) error {
+					b, err := audit.AppendJSONL(nil, r)
+					if err == nil {
+						_, err = bw.Write(b)
+						n++
+					}
+					return err
+				})
+			})
+			if err == nil {
+				err = bw.Flush()
+			}
+			if err != nil {
+				return err
+			}
+			if f, ok := w.(*os.File); ok && file != "" {
+				if err := f.Sync(); err != nil {
+					return err
+				}
+				fmt.Fprintf(opts.stderr, "exported %d records to %s\n", n, file)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "file", "", "output file (default: standard output)")
+	cmd.Flags().Uint64Var(&from, "from-seq", 0, "first seq to export (default: the oldest)")
+	return cmd
+}
+
+func newAuditVerifyCmd(opts *options) *cobra.Command {
+	var file, pubHex string
+	cmd := &cobra.Command{
+		Use:   "verify [--from-file FILE] [--public-key HEX]",
+		Short: "Verify the audit chain and every checkpoint signature; exits 1 naming the first bad record",
+		Long: "Checks that each record hashes to its hash, links to the one before, and that\n" +
+			"every checkpoint is a valid Ed25519 signature by the cluster's audit key over\n" +
+			"a head of the chain. Without --from-file it verifies the export of one node\n" +
+			"(--node picks it). The audit public key comes from --public-key, else from\n" +
+			"the cluster. A file that does not start at seq 1 is verified from its first\n" +
+			"record on.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var pub []byte
+			var err error
+			if pubHex != "" {
+				if pub, err = parseHex("--public-key", pubHex); err != nil {
+					return err
+				}
+				if len(pub) != 32 {
+					return usagef("--public-key must be 32 bytes, got %d", len(pub))
+				}
+			} else {
+				if pub, err = opts.auditPublicKey(cmd.Context()); err != nil {
+					return err
+				}
+			}
+			var rep audit.Report
+			if file != "" {
+				f, err := os.Open(file)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				partial, err := startsLate(f)
+				if err != nil {
+					return err
+				}
+				rep, err = audit.VerifyJSONL(f, pub, partial)
+				if err != nil {
+					return err
+				}
+			} else {
+				var v *audit.Verifier
+				err = opts.auditCall(cmd.Context(), func(ctx context.Context, c kqpb.AuditServiceClient) error {
+					v = nil
+					return exportRecords(ctx, c, 0, func(r *audit.Record) error {
+						if v == nil {
+							v = audit.NewVerifier(pub, r.Seq != 1)
+						}
+						return v.Add(r)
+					})
+				})
+				if err != nil {
+					return err
+				}
+				if v == nil {
+					return errors.New("audit: the node holds no records")
+				}
+				if rep, err = v.Finish(); err != nil {
+					return err
+				}
+			}
+			return opts.printer().print(verifyReportView(rep))
+		},
+	}
+	cmd.Flags().StringVar(&file, "from-file", "", "a JSON-lines export to verify")
+	cmd.Flags().StringVar(&pubHex, "public-key", "", "the audit key in hex (default: ask the cluster)")
+	return cmd
+}
+
+func newAuditHeadCmd(opts *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "head",
+		Short: "Show one node's chain head, newest checkpoint and the audit public key",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var r *kqpb.AuditHeadResponse
+			err := opts.auditCall(cmd.Context(), func(ctx context.Context, c kqpb.AuditServiceClient) (err error) {
+				r, err = c.Head(ctx, &kqpb.AuditHeadRequest{})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(auditHeadView{Node: r.GetNodeId(), Seq: r.GetSeq(), Hash: r.GetHash(),
+				CheckpointSeq: r.GetCheckpointSeq(), CheckpointHead: r.GetCheckpointHead(), FirstSeq: r.GetFirstSeq(),
+				AuditKeyState: r.GetAuditKeyState(), AuditPublicKey: hex.EncodeToString(r.GetAuditPublicKey())})
+		},
+	}
+}
+
+// auditCall runs fn against one node's AuditService under --timeout.
+func (o *options) auditCall(ctx context.Context, fn func(context.Context, kqpb.AuditServiceClient) error) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return fn(ctx, kqpb.NewAuditServiceClient(conn))
+	})
+}
+
+// auditPublicKey asks the cluster for its active audit key.
+func (o *options) auditPublicKey(ctx context.Context) ([]byte, error) {
+	var r *kqpb.AuditHeadResponse
+	err := o.auditCall(ctx, func(ctx context.Context, c kqpb.AuditServiceClient) (err error) {
+		r, err = c.Head(ctx, &kqpb.AuditHeadRequest{})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(r.GetAuditPublicKey()) != 32 {
+		return nil, fmt.Errorf("the cluster's audit key is %s; pass --public-key", r.GetAuditKeyState())
+	}
+	return r.GetAuditPublicKey(), nil
+}
+
+func exportRecords(ctx context.Context, c kqpb.AuditServiceClient, from uint64, fn func(*audit.Record) error) error {
+	stream, err := c.Export(ctx, &kqpb.AuditExportRequest{FromSeq: from})
+	if err != nil {
+		return err
+	}
+	for {
+		p, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		r := recordFromProto(p)
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+}
+
+// startsLate reports whether an export's first record is past seq 1 (a
+// --from-seq export or a node that joined from a snapshot), and rewinds.
+func startsLate(f *os.File) (bool, error) {
+	var first *audit.Record
+	stop := errors.New("stop")
+	err := audit.ReadJSONL(f, func(_ int, r *audit.Record) error { first = r; return stop },
+		func(int, error) error { return stop })
+	if err != nil && !errors.Is(err, stop) {
+		return false, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	return first != nil && first.Seq > 1, nil
+}
+
+func recordFromProto(p *kqpb.AuditRecord) audit.Record {
+	r := audit.Record{Seq: p.GetSeq(), Index: p.GetIndex(), Time: p.GetTimeUnixNano(), Actor: p.GetActor(), Op: p.GetOp(),
+		Key: p.GetKey(), Version: p.GetVersion(), RequestID: p.GetRequestId(), InputSHA256: p.GetInputSha256(),
+		Outcome: audit.Outcome(p.GetOutcome()), Reason: p.GetReason(), Count: p.GetCount(),
+		WindowStart: p.GetWindowStartUnixNano(), WindowEnd: p.GetWindowEndUnixNano(), PublicKey: p.GetPublicKey(),
+		PrevHash: p.GetPrevHash(), Hash: p.GetHash()}
+	if c := p.GetCheckpoint(); c != nil {
+		r.Checkpoint = &audit.Checkpoint{Seq: c.GetSeq(), Head: c.GetHead(), Signature: c.GetSignature()}
+	}
+	return r
+}
+
+// parseWhen reads an RFC 3339 time, or a duration back from now.
+func parseWhen(flag, s string, now time.Time) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UnixNano(), nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d).UnixNano(), nil
+	}
+	if ns, err := strconv.ParseInt(s, 10, 64); err == nil && ns > 0 {
+		return ns, nil
+	}
+	return 0, usagef("%s %q: want an RFC 3339 time (2006-01-02T15:04:05Z) or a duration such as 1h", flag, s)
+}
+
+// auditQueryView is `kq audit query`: records in the export's JSON form.
+type auditQueryView struct {
+	Records       []audit.Record `json:"records"`
+	NextPageToken string         `json:"next_page_token"`
+}
+
+func (v auditQueryView) table(w io.Writer) error {
+	tw := newTabWriter(w)
+	fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tOP\tKEY\tREQUEST\tOUTCOME\tCOUNT\tREASON")
+	for _, r := range v.Records {
+		when := "-"
+		if r.Time != 0 {
+			when = time.Unix(0, r.Time).UTC().Format(time.RFC3339)
+		}
+		count := ""
+		if r.Count > 0 {
+			count = strconv.FormatUint(r.Count, 10)
+		}
+		key := r.Key
+		if r.Version > 0 {
+			key = fmt.Sprintf("%s/v%d", r.Key, r.Version)
+		}
+		reason := r.Reason
+		if c := r.Checkpoint; c != nil {
+			reason = fmt.Sprintf("signs head of seq %d", c.Seq)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, when, cell(r.Actor), cell(r.Op), cell(key),
+			cell(r.RequestID), r.Outcome, count, truncateCell(reason, 80))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if v.NextPageToken != "" {
+		_, err := fmt.Fprintf(w, "more: --page-token %s\n", v.NextPageToken)
+		return err
+	}
+	return nil
+}
+
+// cell keeps a table cell on one line; records hold escaped strings
+// already, this also keeps tabs from shifting columns.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s)
+}
+
+func truncateCell(s string, n int) string {
+	s = cell(s)
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
+
+// verifyReportView is `kq audit verify` when the chain verifies.
+type verifyReportView audit.Report
+
+func (v verifyReportView) table(w io.Writer) error {
+	fmt.Fprintf(w, "OK: %d records, seq %d to %d, head %s\n", v.Records, v.FirstSeq, v.LastSeq, v.Head)
+	if !v.SignaturesChecked {
+		_, err := fmt.Fprintln(w, "checkpoint signatures NOT checked (no audit key)")
+		return err
+	}
+	unsigned := v.LastSeq - max(v.LastCheckpointSeq, v.FirstSeq-1)
+	_, err := fmt.Fprintf(w, "%d checkpoint signatures valid; the newest covers seq %d; %d records after it are linked but not yet signed\n",
+		v.Checkpoints, v.LastCheckpointSeq, unsigned)
+	return err
+}
+
+// auditHeadView is `kq audit head`.
+type auditHeadView struct {
+	Node           string `json:"node"`
+	Seq            uint64 `json:"seq"`
+	Hash           string `json:"hash"`
+	CheckpointSeq  uint64 `json:"checkpoint_seq"`
+	CheckpointHead string `json:"checkpoint_head"`
+	FirstSeq       uint64 `json:"first_seq"`
+	AuditKeyState  string `json:"audit_key_state"`
+	AuditPublicKey string `json:"audit_public_key"`
+}
+
+func (v auditHeadView) table(w io.Writer) error {
+	tw := newTabWriter(w)
+	fmt.Fprintf(tw, "node\t%s\n", v.Node)
+	fmt.Fprintf(tw, "head\tseq %d  %s\n", v.Seq, v.Hash)
+	fmt.Fprintf(tw, "checkpoint\tseq %d  %s\n", v.CheckpointSeq, v.CheckpointHead)
+	fmt.Fprintf(tw, "export from\tseq %d\n", v.FirstSeq)
+	fmt.Fprintf(tw, "audit key\t%s %s\n", v.AuditKeyState, v.AuditPublicKey)
+	return tw.Flush()
+}

@@ -1,0 +1,275 @@
+package consensus_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/audit"
+)
+
+// audCrypto verifies Ed25519 for real, so checkpoints carry signatures a
+// standard verifier accepts.
+type audCrypto struct{}
+
+func (audCrypto) KnownAlgorithm(alg string) bool { return alg == "ed25519" }
+func (audCrypto) CheckMessage(_ string, m []byte) error {
+	if len(m) == 0 {
+		return errors.New("empty message")
+	}
+	return nil
+}
+func (audCrypto) Verify(_ string, pub, msg, sig []byte) bool {
+	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, msg, sig)
+}
+
+// audRecorder collects the records the FSM hands its observer.
+type audRecorder struct{ recs []audit.Record }
+
+func (r *audRecorder) Applied(uint64, consensus.Command, consensus.Result) {}
+func (r *audRecorder) AuditAppended(recs []audit.Record)                   { r.recs = append(r.recs, recs...) }
+
+type audHarness struct {
+	t    *testing.T
+	f    *consensus.FSM
+	obs  *audRecorder
+	idx  uint64
+	priv ed25519.PrivateKey
+	pub  ed25519.PublicKey
+}
+
+func newAudHarness(t *testing.T, cfg consensus.AuditConfig) *audHarness {
+	t.Helper()
+	f, err := consensus.NewFSM(consensus.DefaultFSMConfig(), audCrypto{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.EnableAudit(cfg); err != nil {
+		t.Fatal(err)
+	}
+	h := &audHarness{t: t, f: f, obs: &audRecorder{}}
+	f.SetObserver(h.obs)
+	h.pub, h.priv, _ = ed25519.GenerateKey(nil)
+	return h
+}
+
+func (h *audHarness) apply(cmd consensus.Command) consensus.Result {
+	h.t.Helper()
+	data, err := consensus.Encode(cmd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.idx++
+	res, _ := h.f.Apply(&raft.Log{Index: h.idx, Type: raft.LogCommand, Data: data}).(consensus.Result)
+	return res
+}
+
+// activeKey makes an Ed25519 key whose public key is h.pub.
+func (h *audHarness) activeKey(name string) {
+	h.t.Helper()
+	h.apply(&consensus.CreateKey{RequestID: "c-" + name, Name: name, Algorithm: "ed25519", Threshold: 1, Members: []string{"n1", "n2"}, Actor: "spiffe://c/client/admin", Time: 1e9})
+	for _, m := range []string{"n1", "n2"} {
+		if res := h.apply(&consensus.ShareStored{Key: name, Version: 1, Node: m, PublicKey: h.pub}); res.Err != nil {
+			h.t.Fatal(res.Err)
+		}
+	}
+}
+
+func (h *audHarness) sign(id string, msg []byte) {
+	h.t.Helper()
+	if res := h.apply(&consensus.SignRequested{RequestID: id, Key: "ed", Digest: msg, Committee: []string{"n1", "n2"}, Actor: "spiffe://c/client/app", Time: 2e9}); res.Err != nil {
+		h.t.Fatal(res.Err)
+	}
+	sig := ed25519.Sign(h.priv, msg)
+	for _, m := range []string{"n1", "n2"} {
+		h.apply(&consensus.SignCompleted{RequestID: id, Attempt: 1, Node: m, Signature: sig})
+	}
+}
+
+func TestAuditRecordsEveryEntryWithoutTheInput(t *testing.T) {
+	h := newAudHarness(t, consensus.DefaultAuditConfig())
+	h.apply(&consensus.PreParamsReady{Node: "n1"})
+	h.activeKey("ed")
+	msg := []byte("kq-audit-marker-3b1d payload")
+	h.sign("s1", msg)
+	h.apply(&consensus.SignRequested{RequestID: "s2", Key: "nope", Digest: msg, Committee: []string{"n1", "n2"}, Actor: "spiffe://c/client/app\nforged", Time: 3e9})
+
+	recs := h.obs.recs
+	if uint64(len(recs)) != h.idx {
+		t.Fatalf("%d records for %d entries", len(recs), h.idx)
+	}
+	want := []struct {
+		op      string
+		outcome audit.Outcome
+		actor   string
+	}{
+		{"preparams_ready", audit.OutcomeOK, "node:n1"},
+		{"create_key", audit.OutcomeOK, "spiffe://c/client/admin"},
+		{"share_stored", audit.OutcomeOK, "node:n1"},
+		{"share_stored", audit.OutcomeOK, "node:n2"},
+		{"sign", audit.OutcomeOK, "spiffe://c/client/app"},
+		{"sign_completed", audit.OutcomeOK, "node:n1"},
+		{"sign_completed", audit.OutcomeDuplicate, "node:n2"},
+		{"sign", audit.OutcomeDenied, `spiffe://c/client/app\u000aforged`},
+	}
+	for i, w := range want {
+		r := recs[i]
+		if r.Op != w.op || r.Outcome != w.outcome || r.Actor != w.actor || r.Seq != uint64(i+1) || r.Index != uint64(i+1) {
+			t.Errorf("record %d: %+v, want %+v", i, r, w)
+		}
+	}
+	sum := sha256.Sum256(msg)
+	for _, i := range []int{4, 5, 6, 7} {
+		if recs[i].InputSHA256 != hex.EncodeToString(sum[:]) || (i < 7 && (recs[i].Key != "ed" || recs[i].Version != 1 || recs[i].RequestID == "")) {
+			t.Errorf("sign record %d: %+v", i, recs[i])
+		}
+	}
+	if recs[3].PublicKey != hex.EncodeToString(h.pub) {
+		t.Errorf("activation record lacks the public key: %+v", recs[3])
+	}
+	if recs[7].Reason == "" || recs[1].Time != 1e9 || recs[7].Time != 3e9 {
+		t.Errorf("reason or time missing: %+v / %+v", recs[1], recs[7])
+	}
+	all, _ := json.Marshal(recs)
+	for _, leak := range [][]byte{msg[:20], []byte(hex.EncodeToString(msg[:20])), []byte(base64.StdEncoding.EncodeToString(msg)[:20])} {
+		if bytes.Contains(all, leak) {
+			t.Fatalf("records hold the signed input (%q)", leak)
+		}
+	}
+	if _, err := audit.Verify(recs, h.pub, false); err != nil {
+		t.Fatal(err)
+	}
+	head := h.f.AuditHead()
+	if head.Seq != uint64(len(recs)) || head.Hash != recs[len(recs)-1].Hash {
+		t.Fatalf("head %+v", head)
+	}
+}
+
+func TestAuditCheckpointIsVerifiedAndChained(t *testing.T) {
+	h := newAudHarness(t, consensus.DefaultAuditConfig())
+	h.pub, h.priv, _ = ed25519.GenerateKey(nil)
+	h.activeKey(consensus.AuditKeyName)
+	h.activeKey("ed")
+	h.sign("s1", []byte("m"))
+	head := h.f.AuditHead()
+	sig := ed25519.Sign(h.priv, audit.CheckpointMessage(head.Seq, head.Hash))
+	cp := &consensus.AuditCheckpoint{RequestID: consensus.AuditRequestPrefix + "1", Key: consensus.AuditKeyName, Seq: head.Seq, Head: head.Hash, Signature: sig, Actor: "node:n1", Time: 5e9}
+
+	bad := *cp
+	bad.Signature = ed25519.Sign(h.priv, []byte("something else"))
+	if res := h.apply(&bad); !errors.Is(res.Err, consensus.ErrBadSignature) {
+		t.Fatalf("forged checkpoint: %v", res.Err)
+	}
+	wrongHead := *cp
+	wrongHead.Head = audit.GenesisHash
+	wrongHead.Signature = ed25519.Sign(h.priv, audit.CheckpointMessage(head.Seq, audit.GenesisHash))
+	if res := h.apply(&wrongHead); !errors.Is(res.Err, consensus.ErrInvalidCommand) {
+		t.Fatalf("checkpoint of another head: %v", res.Err)
+	}
+	if res := h.apply(cp); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if res := h.apply(cp); !res.Duplicate {
+		t.Fatalf("repeated checkpoint: %+v", res)
+	}
+	last := h.obs.recs[len(h.obs.recs)-2]
+	if last.Op != audit.OpCheckpoint || last.Checkpoint == nil || last.Checkpoint.Seq != head.Seq {
+		t.Fatalf("checkpoint record %+v", last)
+	}
+	if got := h.f.AuditHead(); got.CheckpointSeq != head.Seq || got.CheckpointHead != head.Hash {
+		t.Fatalf("head after checkpoint %+v", got)
+	}
+	rep, err := audit.Verify(h.obs.recs, h.pub, false)
+	if err != nil || rep.Checkpoints != 1 || rep.LastCheckpointSeq != head.Seq {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+func TestAuditDenialsBecomeRecords(t *testing.T) {
+	h := newAudHarness(t, consensus.DefaultAuditConfig())
+	res := h.apply(&consensus.AuditDenials{Node: "n2", WindowStart: 1, WindowEnd: 2, Entries: []consensus.DenialEntry{
+		{Actor: "spiffe://c/client/x", Op: "sign", Reason: "InvalidArgument: bad digest", Count: 7},
+		{Actor: "spiffe://c/client/y", Op: "get_key", Reason: "NotFound: unknown key", Count: 1},
+	}})
+	if res.Err != nil || len(h.obs.recs) != 2 {
+		t.Fatalf("%v, %d records", res.Err, len(h.obs.recs))
+	}
+	if r := h.obs.recs[0]; r.Outcome != audit.OutcomeDenied || r.Count != 7 || r.Op != "sign" || r.WindowEnd != 2 {
+		t.Fatalf("denial record %+v", r)
+	}
+	many := make([]consensus.DenialEntry, consensus.DefaultAuditConfig().MaxDenials+1)
+	for i := range many {
+		many[i] = consensus.DenialEntry{Actor: "a", Op: "o", Reason: "r", Count: 1}
+	}
+	if res := h.apply(&consensus.AuditDenials{Node: "n2", Entries: many}); !errors.Is(res.Err, consensus.ErrInvalidCommand) {
+		t.Fatalf("oversized denials: %v", res.Err)
+	}
+	if r := h.obs.recs[2]; r.Outcome != audit.OutcomeDenied || r.Actor != "node:n2" || r.Count != 0 {
+		t.Fatalf("refused denials record %+v", r)
+	}
+}
+
+func TestAuditRecentIsBoundedAndSnapshotsCarryTheChain(t *testing.T) {
+	cfg := consensus.DefaultAuditConfig()
+	cfg.Recent = 64
+	h := newAudHarness(t, cfg)
+	for range 200 {
+		h.apply(&consensus.PreParamsReady{Node: "n1"})
+	}
+	recent := h.f.AuditRecent(0, 1000)
+	if len(recent) < 64 || len(recent) > 80 || recent[len(recent)-1].Seq != 200 {
+		t.Fatalf("recent holds %d records ending at %d", len(recent), recent[len(recent)-1].Seq)
+	}
+	if got := h.f.AuditRecent(190, 5); len(got) != 5 || got[0].Seq != 190 {
+		t.Fatalf("AuditRecent(190, 5) = %d records from %d", len(got), got[0].Seq)
+	}
+
+	snap, err := h.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	r := newAudHarness(t, cfg)
+	if err := r.f.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	r.idx = h.idx
+	if r.f.AuditHead() != h.f.AuditHead() {
+		t.Fatalf("restored head %+v, want %+v", r.f.AuditHead(), h.f.AuditHead())
+	}
+	a, b := h.apply(&consensus.PreParamsReady{Node: "n2"}), r.apply(&consensus.PreParamsReady{Node: "n2"})
+	if a.Err != nil || b.Err != nil || h.obs.recs[len(h.obs.recs)-1] != r.obs.recs[len(r.obs.recs)-1] {
+		t.Fatalf("the restored replica appended a different record")
+	}
+	all := append(h.obs.recs[:0:0], h.obs.recs...)
+	if _, err := audit.Verify(all, nil, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuditOffLeavesTheSnapshotAlone(t *testing.T) {
+	f, err := consensus.NewFSM(consensus.DefaultFSMConfig(), audCrypto{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := consensus.Encode(&consensus.PreParamsReady{Node: "n1"})
+	f.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: data})
+	if snap := snapshotBytes(t, f); bytes.Contains(snap, []byte(`"audit"`)) || f.AuditHead() != (consensus.AuditHead{}) {
+		t.Fatalf("audit state without EnableAudit: %s", snap)
+	}
+	if err := f.EnableAudit(consensus.AuditConfig{Recent: 1}); err == nil {
+		t.Fatal("EnableAudit accepted a recent window of 1")
+	}
+}

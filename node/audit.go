@@ -1,0 +1,58 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/audit"
+)
+
+// nodeAudit is the node's part of the audit trail: the export of the
+// replicated chain, the aggregator of refusals that never reach the log,
+// and the leader's checkpoint driver.
+type nodeAudit struct {
+	log        *auditLog
+	denials    *denials
+	checkpoint atomic.Bool // a checkpoint is being signed
+	keyAsked   atomic.Bool // this leader term proposed the audit key
+}
+
+// auditObserver feeds applied entries to the event queue and the records
+// they appended to the export.
+type auditObserver struct {
+	*eventQueue
+	log *auditLog
+}
+
+var _ consensus.AuditObserver = auditObserver{}
+
+func (o auditObserver) AuditAppended(recs []audit.Record) { o.log.append(recs) }
+
+// openAudit turns on the replicated chain and opens the export. Call it
+// after the FSM exists and before raft opens.
+func (n *Node) openAudit() error {
+	if err := n.fsm.EnableAudit(consensus.DefaultAuditConfig()); err != nil {
+		return err
+	}
+	l, err := openAuditLog(filepath.Join(n.dir, "audit"), n.log.With("component", "audit"), n.fsm.AuditRecent)
+	if err != nil {
+		return err
+	}
+	n.audit = &nodeAudit{log: l, denials: newDenials(n.cluster.Audit.DenialWindow)}
+	n.fsm.SetObserver(auditObserver{n.events, l})
+	return nil
+}
+
+// runAudit runs the export writer and, while this node leads, the audit
+// key bootstrap, checkpoints and denial flushes, until ctx ends.
+func (n *Node) runAudit(ctx context.Context) {
+	n.spawn(func() { n.audit.log.run(ctx.Done()) })
+	n.spawn(func() { n.auditLoop(ctx) })
+}
+
+func auditCheckpointID(seq uint64) string {
+	return fmt.Sprintf("%scheckpoint-%d", consensus.AuditRequestPrefix, seq)
+}

@@ -1,0 +1,117 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/audit"
+)
+
+// auditTick paces the audit loop: key bootstrap, checkpoints, denials.
+const auditTick = 500 * time.Millisecond
+
+// auditLoop does the audit's periodic work. Every node flushes its
+// aggregated denials; the leader also creates the audit key once every
+// member is reachable, and signs a checkpoint whenever
+// audit.checkpoint_every records followed the last one.
+func (n *Node) auditLoop(ctx context.Context) {
+	tick := time.NewTicker(auditTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n.flushDenials(ctx)
+		if !n.raft.IsLeader() {
+			n.audit.keyAsked.Store(false)
+			continue
+		}
+		k, attempts, ok := n.fsm.AuditKey()
+		switch {
+		case !ok || k.State == consensus.KeyFailed:
+			n.createAuditKey(ctx, attempts)
+		case k.State == consensus.KeyActive:
+			n.maybeCheckpoint(ctx, k)
+		}
+	}
+}
+
+// createAuditKey proposes the cluster's Ed25519 audit key, under the next
+// name after failed attempts. Key generation needs every member, so it
+// waits until all are reachable; a request id per name makes a repeat by a
+// later leader a duplicate.
+func (n *Node) createAuditKey(ctx context.Context, attempts int) {
+	members := n.cluster.NodeIDs()
+	if len(absent(members, n.raft.Reachable())) > 0 || n.audit.keyAsked.Swap(true) {
+		return
+	}
+	name := consensus.AuditKeyName
+	if attempts > 0 {
+		name = fmt.Sprintf("%s.%d", consensus.AuditKeyName, attempts+1)
+	}
+	n.log.Info("creating the audit key", "key", name)
+	n.spawn(func() {
+		defer n.audit.keyAsked.Store(false) // the next tick sees the key, or asks again
+		n.propose(ctx, &consensus.CreateKey{RequestID: consensus.AuditRequestPrefix + "key-" + name, Name: name,
+			Algorithm: "ed25519", Threshold: n.cluster.Threshold, Members: members,
+			Actor: consensus.NodeActor(n.self.ID), Time: n.clock.Now().UnixNano()})
+	})
+}
+
+// maybeCheckpoint starts signing the head when enough records followed the
+// last checkpoint and no checkpoint is in flight.
+func (n *Node) maybeCheckpoint(ctx context.Context, k *consensus.Key) {
+	h := n.fsm.AuditHead()
+	if h.Seq < h.CheckpointSeq+uint64(n.cluster.Audit.CheckpointEvery) || !n.audit.checkpoint.CompareAndSwap(false, true) {
+		return
+	}
+	n.spawn(func() {
+		defer n.audit.checkpoint.Store(false)
+		if err := n.checkpoint(ctx, k, h.Seq, h.Hash); err != nil {
+			n.log.Warn("audit checkpoint", "seq", h.Seq, "err", err)
+		}
+	})
+}
+
+// checkpoint has the audit key sign the head through the ordinary signing
+// path, under a reserved request id, then appends the checkpoint.
+func (n *Node) checkpoint(ctx context.Context, k *consensus.Key, seq uint64, head string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(n.cluster.Sign.MaxAttempts+1)*n.cluster.Sign.Timeout)
+	defer cancel()
+	id := auditCheckpointID(seq)
+	wake := n.waiters.watch(signWaitKey(id))
+	if _, seen := n.fsm.Sign(id); !seen {
+		committee, err := n.pickCommittee(k, nil, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := n.apply(ctx, &consensus.SignRequested{RequestID: id, Key: k.Name, Digest: audit.CheckpointMessage(seq, head),
+			Committee: committee, Actor: consensus.NodeActor(n.self.ID), Time: n.clock.Now().UnixNano()}); err != nil {
+			return err
+		}
+	}
+	for {
+		s, ok := n.fsm.Sign(id)
+		if !ok {
+			return nil // evicted: a later checkpoint covers this head
+		}
+		switch s.State {
+		case consensus.SignStateCompleted:
+			_, err := n.apply(ctx, &consensus.AuditCheckpoint{RequestID: id, Key: k.Name, Seq: seq, Head: head, Signature: s.Signature,
+				Actor: consensus.NodeActor(n.self.ID), Time: n.clock.Now().UnixNano()})
+			return err
+		case consensus.SignStateFailed:
+			return nil // the next tick signs a newer head
+		}
+		select {
+		case <-wake:
+			wake = n.waiters.watch(signWaitKey(id))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
