@@ -8,12 +8,12 @@ CONFIG ?= cluster.yaml
 
 export CGO_ENABLED := 1
 
-.PHONY: all build deps proto test test-short test-race run fixtures bench vet fmt clean
+.PHONY: all build deps proto test test-short test-race run fixtures bench jepsen vet fmt clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/kqd ./cmd/kq
+	$(GO) build -o $(BIN)/ ./cmd/kqd ./cmd/kq ./cmd/kqjepsen
 
 # System packages the tests use: swtpm (a TPM per node in integration tests)
 # and protoc (make proto). Installed only when missing.
@@ -41,7 +41,9 @@ vet:
 	$(GO) vet ./...
 
 # The default suite: unit tests, then real kqd processes over real sockets
-# with swtpm or the simulator. Pre-params come from test fixtures.
+# with swtpm or the simulator. Pre-params come from test fixtures. It
+# includes jepsen/scenarios: short kqjepsen runs (partition, kill, clock)
+# that must be valid, and runs on a kqd_bugs build that must be invalid.
 test: deps vet build
 	GOTRACEBACK=all $(GO) test -count=1 -timeout 15m ./...
 	GOTRACEBACK=all $(GO) test -count=1 -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
@@ -62,6 +64,14 @@ bench: deps
 	else : > $(BIN)/bench-tss.txt; fi
 	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md KQ_BENCH_GOBENCH=$(BIN)/bench-tss.txt \
 	  $(GO) test -count=1 -run TestBenchClusterSign -v -timeout 20m ./node/
+
+# The long fault-injection suite (docs/JEPSEN.md): 5 nodes, every nemesis.
+# Reports land in $(BIN)/jepsen/; exit 1 means a violation, 2 inconclusive.
+JEPSEN_DURATION ?= 4m
+JEPSEN_SEED     ?= 1
+jepsen: build
+	$(BIN)/kqjepsen run --nodes 5 --duration $(JEPSEN_DURATION) --nemesis all --workload sign \
+	  --clients 8 --seed $(JEPSEN_SEED) --bin $(BIN) --out $(BIN)/jepsen/all-5
 
 clean:
 	rm -rf $(BIN)

@@ -1,5 +1,18 @@
 // Package jepsen is keyquorum's fault-injection harness. It sees the cluster
 // only as a client does: it starts real kqd processes (package cluster),
 // talks to them over gRPC with the client certificate, and injects faults
-// from outside.
+// from outside. Its packages, bottom up:
+//
+//   - model: porcupine model of the key state machine (docs/CONSISTENCY.md)
+//   - proxy: one TCP proxy per directed link, pass/blackhole/drop/delay
+//   - cluster: starts, kills, pauses and partitions kqd processes
+//   - client: recording gRPC client, one history on one monotonic clock
+//   - workload: the operation mix, retries that reuse request ids, final reads
+//   - nemesis: failpoints (partition, clock, kill, pause) on a seeded schedule
+//   - checker: assumptions, linearizability, signatures, nonce reuse,
+//     durability, convergence
+//   - report: results.json, history.html, node logs, the summary
+//   - harness: one run end to end; cmd/kqjepsen and scenarios call it
+//   - scenarios: the runs `make test` executes
+//   - bench: latency measurements (separate from the checks)
 package jepsen

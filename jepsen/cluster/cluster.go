@@ -34,7 +34,15 @@ type Options struct {
 	Dir         string        // fresh working directory: config, data, logs
 	FixturesDir string        // pre-params fixtures; empty means generate
 	SignTimeout time.Duration // one signing attempt
-	_           struct{}
+	// Proxies routes every node-to-node link (raft, peer and forwarded
+	// client calls) through a proxy the harness controls; see Link.
+	Proxies bool
+	// FaultAdmin starts each kqd with its clock fault endpoint; see AdminAddr.
+	FaultAdmin bool
+	// Bugs is a comma list of deliberate bugs for kqd built with the
+	// kqd_bugs tag ("stale-read,skip-dedup"); empty for none.
+	Bugs string
+	_    struct{}
 }
 
 // DefaultOptions returns a 3-node, 2-of-3 cluster on swtpm.
@@ -43,11 +51,16 @@ func DefaultOptions(binDir, dir string) Options {
 }
 
 // Cluster is a running set of kqd processes.
+//
+// Methods that control processes (StartNode, Kill, StopNode, Pause, Resume,
+// Stop) are not safe for concurrent use with each other; the harness calls
+// them from one goroutine. Client, Operator, Link and SetLink are.
 type Cluster struct {
 	opts       Options
 	ConfigPath string
 	nodes      map[string]*node
 	order      []string
+	links      map[linkKey]*Link
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -60,11 +73,13 @@ type node struct {
 	kqd, swtpm         *exec.Cmd
 	logPath, swtpmLog  string
 	exited             chan struct{}
+	admin              string // fault admin address, "" without
+	paused             bool
 }
 
 // Start writes the config, creates certificates and starts every node.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	c := &Cluster{opts: opts, nodes: map[string]*node{}, conns: map[string]*grpc.ClientConn{}}
+	c := &Cluster{opts: opts, nodes: map[string]*node{}, conns: map[string]*grpc.ClientConn{}, links: map[linkKey]*Link{}}
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
@@ -75,6 +90,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, err
 		}
 		n.raft, n.peer, n.client = addr(ports[0]), addr(ports[1]), addr(ports[2])
+		if opts.FaultAdmin {
+			ps, err := freePorts(1)
+			if err != nil {
+				return nil, err
+			}
+			n.admin = addr(ps[0])
+		}
 		if opts.Backend == "swtpm" {
 			if n.tpmPort, err = freePortPair(); err != nil {
 				return nil, err
@@ -84,6 +106,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		n.swtpmLog = filepath.Join(opts.Dir, "logs", n.id+".swtpm.log")
 		c.nodes[n.id] = n
 		c.order = append(c.order, n.id)
+	}
+	if opts.Proxies {
+		if err := c.startLinks(); err != nil {
+			c.closeLinks()
+			return nil, err
+		}
 	}
 	c.ConfigPath = filepath.Join(opts.Dir, "cluster.yaml")
 	if err := os.WriteFile(c.ConfigPath, []byte(c.config()), 0o644); err != nil {
@@ -115,6 +143,7 @@ func (c *Cluster) config() string {
 		if n.tpmPort != 0 {
 			fmt.Fprintf(&b, "    tpm_address: 127.0.0.1:%d\n", n.tpmPort)
 		}
+		b.WriteString(c.viaConfig(id))
 	}
 	return b.String()
 }
@@ -140,14 +169,21 @@ func (c *Cluster) StartNode(id string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(c.opts.BinDir, "kqd"), "--config", c.ConfigPath, "--node", id, "--log-level", "debug")
+	args := []string{"--config", c.ConfigPath, "--node", id, "--log-level", "debug"}
+	if n.admin != "" {
+		args = append(args, "--fault-admin", n.admin)
+	}
+	if c.opts.Bugs != "" {
+		args = append(args, "--bugs", c.opts.Bugs)
+	}
+	cmd := exec.Command(filepath.Join(c.opts.BinDir, "kqd"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("cluster: start kqd %s: %w", id, err)
 	}
-	n.kqd, n.exited = cmd, make(chan struct{})
+	n.kqd, n.exited, n.paused = cmd, make(chan struct{}), false
 	go func(done chan struct{}) {
 		_ = cmd.Wait()
 		logf.Close()
@@ -196,6 +232,7 @@ func (c *Cluster) Kill(id string) {
 	}
 	_ = n.kqd.Process.Signal(syscall.SIGKILL)
 	<-n.exited
+	n.paused = false
 	n.kqd = nil
 }
 
@@ -205,6 +242,10 @@ func (c *Cluster) StopNode(id string) {
 	n := c.nodes[id]
 	if n.kqd == nil {
 		return
+	}
+	if n.paused {
+		_ = n.kqd.Process.Signal(syscall.SIGCONT)
+		n.paused = false
 	}
 	_ = n.kqd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -242,6 +283,7 @@ func (c *Cluster) Stop() {
 			n.swtpm = nil
 		}
 	}
+	c.closeLinks()
 }
 
 // KQ runs the kq CLI against this cluster and returns its stdout.
@@ -318,6 +360,9 @@ func (c *Cluster) WaitReady(ctx context.Context, preparams bool) error {
 		if last = c.ready(ctx, preparams); last == nil {
 			return nil
 		}
+		if errors.Is(last, ErrExited) {
+			return last
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("cluster: not ready: %w (last: %v)", ctx.Err(), last)
@@ -326,8 +371,11 @@ func (c *Cluster) WaitReady(ctx context.Context, preparams bool) error {
 func (c *Cluster) ready(ctx context.Context, preparams bool) error {
 	leader := ""
 	for _, id := range c.order {
-		if c.nodes[id].kqd == nil {
+		if n := c.nodes[id]; n.kqd == nil || n.paused {
 			continue
+		}
+		if err := c.exited(id); err != nil {
+			return err
 		}
 		op, err := c.Operator(id)
 		if err != nil {

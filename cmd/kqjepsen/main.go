@@ -1,0 +1,113 @@
+// Command kqjepsen is keyquorum's fault-injection harness: it starts real
+// kqd processes, drives concurrent clients while it injects partitions,
+// clock skew, crashes and pauses, then checks the history for
+// linearizability and the other guarantees of docs/CONSISTENCY.md.
+//
+//	kqjepsen run --nodes 3 --duration 60s --nemesis all --seed 7 --out out/
+//
+// Exit status: 0 valid, 1 a checker found a violation, 2 inconclusive or
+// the run could not happen.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keyquorum/keyquorum/jepsen/checker"
+	"github.com/keyquorum/keyquorum/jepsen/harness"
+	"github.com/keyquorum/keyquorum/jepsen/report"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "run" {
+		fmt.Fprintln(stderr, "usage: kqjepsen run [flags]  (kqjepsen run -h lists them)")
+		return 2
+	}
+	cfg, err := parse(args[1:], stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "kqjepsen:", err)
+		return 2
+	}
+	start := time.Now()
+	cfg.Progress = func(line string) {
+		fmt.Fprintf(stdout, "[%6.1fs] %s\n", time.Since(start).Seconds(), line)
+	}
+	res, err := harness.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "kqjepsen:", err)
+		return 2
+	}
+	fmt.Fprint(stdout, report.Summary(res))
+	if cfg.Out != "" {
+		fmt.Fprintf(stdout, "report: %s (results.json, history.html, logs/)\n", cfg.Out)
+	}
+	return ExitCode(res.Verdict)
+}
+
+// ExitCode maps a verdict to the process exit status.
+func ExitCode(v checker.Verdict) int {
+	switch v {
+	case checker.Valid:
+		return 0
+	case checker.Invalid:
+		return 1
+	}
+	return 2
+}
+
+func parse(args []string, stderr io.Writer) (harness.Config, error) {
+	exe, _ := os.Executable()
+	cfg := harness.DefaultConfig(filepath.Dir(exe))
+	fs := flag.NewFlagSet("kqjepsen run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster size: 3 or 5")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long clients run under faults")
+	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "none, partition, clock, kill, pause or all")
+	fs.StringVar(&cfg.Workload, "workload", cfg.Workload, "sign")
+	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the fault schedule and the workload")
+	fs.StringVar(&cfg.Out, "out", "", "directory for results.json, history.html and node logs")
+	fs.StringVar(&cfg.Backend, "backend", cfg.Backend, "TPM of each node: simulator or swtpm")
+	fs.StringVar(&cfg.Bugs, "bugs", "", "deliberate bugs for a kqd built with -tags kqd_bugs: stale-read,skip-dedup")
+	fs.StringVar(&cfg.BinDir, "bin", cfg.BinDir, "directory holding kqd and kq")
+	fs.StringVar(&cfg.FixturesDir, "fixtures", "tss/testdata/preparams", "pre-params fixtures (TEST ONLY); empty disables ECDSA")
+	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", cfg.CheckTimeout, "porcupine's time limit; past it the run is inconclusive")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if cfg.FixturesDir != "" {
+		abs, err := filepath.Abs(cfg.FixturesDir)
+		if err != nil {
+			return cfg, err
+		}
+		if _, err := os.Stat(filepath.Join(abs, "n1.json")); err == nil {
+			cfg.FixturesDir, cfg.ECDSA = abs, true
+		} else {
+			cfg.FixturesDir = ""
+		}
+	}
+	return cfg, cfg.Validate()
+}

@@ -1,0 +1,173 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/jepsen/checker"
+	"github.com/keyquorum/keyquorum/jepsen/client"
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
+	"github.com/keyquorum/keyquorum/jepsen/model"
+	"github.com/keyquorum/keyquorum/jepsen/nemesis"
+	"github.com/keyquorum/keyquorum/jepsen/report"
+	"github.com/keyquorum/keyquorum/jepsen/workload"
+)
+
+// Run executes one test and returns its results; the verdict is in
+// Results.Verdict. An error means the run could not happen at all (the
+// cluster did not start); a run that happened but could not be judged has
+// the verdict Inconclusive.
+func Run(ctx context.Context, cfg Config) (report.Results, error) {
+	res := report.Results{Config: cfg, Seed: cfg.Seed, Started: time.Now().UTC()}
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	say := cfg.Progress
+	if say == nil {
+		say = func(string) {}
+	}
+	fps, _ := nemesis.ByName(cfg.Nemesis)
+	work, err := os.MkdirTemp("", "kqjepsen-")
+	if err != nil {
+		return res, fmt.Errorf("harness: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	opts := cluster.DefaultOptions(cfg.BinDir, work)
+	opts.Nodes, opts.Backend, opts.Bugs = cfg.Nodes, cfg.Backend, cfg.Bugs
+	opts.Threshold = cfg.Nodes / 2
+	opts.FixturesDir = cfg.FixturesDir
+	opts.SignTimeout = 5 * time.Second
+	opts.Proxies, opts.FaultAdmin = true, true
+	say(fmt.Sprintf("starting %d nodes (%s, bugs=%q) in %s", cfg.Nodes, cfg.Backend, cfg.Bugs, work))
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	c, err := cluster.Start(startCtx, opts)
+	if err != nil {
+		return res, fmt.Errorf("harness: %w", err)
+	}
+	written := false
+	defer func() {
+		c.Stop()
+		if cfg.Out != "" && !written {
+			// The run ended early: keep the logs, they say why.
+			_ = report.Write(cfg.Out, res, nil, c.LogsDir())
+		}
+	}()
+	if err := c.WaitReady(startCtx, cfg.ECDSA); err != nil {
+		return res, fmt.Errorf("harness: %w", err)
+	}
+	sched := nemesis.DefaultSchedule(fps, cfg.Seed)
+	if cfg.Quiet > 0 {
+		sched.Quiet = cfg.Quiet
+	}
+	if cfg.Hold > 0 {
+		sched.Hold = cfg.Hold
+	}
+	if err := sched.Validate(c); err != nil {
+		return res, err
+	}
+
+	rec := client.NewRecorder()
+	wcfg := workload.DefaultConfig(c.IDs(), cfg.Seed)
+	wcfg.Clients, wcfg.ECDSA = cfg.Clients, cfg.ECDSA
+	wl, err := workload.New(wcfg, rec, c)
+	if err != nil {
+		return res, err
+	}
+	say("setup: creating the first keys")
+	setupCtx, cancelSetup := context.WithTimeout(ctx, 2*time.Minute)
+	err = wl.Setup(setupCtx)
+	cancelSetup()
+	if err != nil {
+		return res, fmt.Errorf("harness: %w", err)
+	}
+
+	say(fmt.Sprintf("traffic: %d clients for %s, nemesis %s, seed %d", cfg.Clients, cfg.Duration, cfg.Nemesis, cfg.Seed))
+	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Go(func() { wl.Run(runCtx) })
+	var faults []nemesis.Fault
+	wg.Go(func() { faults = nemesis.Run(runCtx, c, sched, rec.Now, say) })
+	wg.Go(func() { progress(runCtx, rec, wl, say) })
+	wg.Wait()
+	res.Faults = faults
+
+	say("healing and waiting for the cluster")
+	healCtx, cancelHeal := context.WithTimeout(context.WithoutCancel(ctx), 90*time.Second)
+	defer cancelHeal()
+	if err := nemesis.HealAll(healCtx, c); err != nil {
+		res.Errors = append(res.Errors, "heal: "+err.Error())
+	}
+	if err := c.WaitReady(healCtx, false); err != nil {
+		res.Errors = append(res.Errors, "after heal: "+err.Error())
+	}
+	leader, err := c.Leader(healCtx)
+	if err != nil {
+		leader = c.IDs()[0]
+	}
+	finalStart := rec.Now()
+	say("final reads through every node")
+	wl.Final(healCtx, leader, time.Minute)
+
+	converged := checker.Converged(healCtx, c, 30*time.Second)
+	c.Stop() // the offline checks need the CPU, and the logs must be flushed
+
+	say("checking")
+	history := rec.History()
+	res.Summarize(history)
+	res.Clients = rec.Clients()
+	res.Checks = append(res.Checks, checker.Assumptions(history))
+	lin, info := checker.Linearizable(checker.Prepare(history), cfg.CheckTimeout)
+	res.Checks = append(res.Checks, lin,
+		checker.Signatures(history),
+		checker.NonceReuse(history),
+		checker.Durable(history, finalStart),
+		converged)
+	res.Verdict = checker.Combine(res.Checks)
+	if len(res.Errors) > 0 && res.Verdict == checker.Valid {
+		res.Verdict = checker.Inconclusive
+	}
+	res.Duration = time.Since(res.Started).Round(time.Second).String()
+	if cfg.Out != "" {
+		written = true
+		if err := report.Write(cfg.Out, res, &info, c.LogsDir()); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		}
+		if err := report.WriteHistory(filepath.Join(cfg.Out, "history.json"), history); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		}
+		_ = os.WriteFile(filepath.Join(cfg.Out, "summary.txt"), []byte(report.Summary(res)), 0o644)
+	}
+	return res, nil
+}
+
+// progress prints one line every five seconds while traffic runs.
+func progress(ctx context.Context, rec *client.Recorder, wl *workload.Workload, say func(string)) {
+	start := time.Now()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h := rec.History()
+		var ok, unknown int
+		for _, op := range h {
+			switch op.Output.(model.Output).Status {
+			case model.OK:
+				ok++
+			case model.Unknown:
+				unknown++
+			}
+		}
+		say(fmt.Sprintf("t=%2.0fs ops=%d ok=%d unknown=%d other=%d", time.Since(start).Seconds(), len(h), ok, unknown, len(h)-ok-unknown))
+	}
+}

@@ -1,0 +1,179 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/jepsen/checker"
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
+	"github.com/keyquorum/keyquorum/jepsen/harness"
+	"github.com/keyquorum/keyquorum/jepsen/report"
+)
+
+var (
+	binDir  string // kqd and kq as released
+	bugsDir string // kqd and kq built with -tags kqd_bugs
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "kqjepsen-bin-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	binDir, bugsDir = filepath.Join(dir, "release"), filepath.Join(dir, "bugs")
+	for d, tags := range map[string]string{binDir: "", bugsDir: "kqd_bugs"} {
+		args := []string{"build", "-o", d + "/"}
+		if tags != "" {
+			args = append(args, "-tags", tags)
+		}
+		build := exec.Command("go", append(args, "./cmd/kqd", "./cmd/kq")...)
+		build.Dir, build.Stdout, build.Stderr = root(), os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			panic(fmt.Sprintf("build binaries (tags %q): %v", tags, err))
+		}
+	}
+	return m.Run()
+}
+
+func root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// harnessRun runs one short harness and returns its results; the report
+// lands in the test's temporary directory and is printed on failure.
+func harnessRun(t *testing.T, tune func(*harness.Config)) report.Results {
+	t.Helper()
+	cfg := harness.DefaultConfig(binDir)
+	cfg.Duration = 25 * time.Second
+	cfg.Clients = 6
+	cfg.Seed = 1
+	cfg.CheckTimeout = time.Minute
+	cfg.Out = t.TempDir()
+	cfg.Progress = func(line string) { t.Log(line) }
+	tune(&cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := harness.Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("harness did not run: %v", err)
+	}
+	t.Logf("summary:\n%s", report.Summary(res))
+	return res
+}
+
+func requireVerdict(t *testing.T, res report.Results, want checker.Verdict) {
+	t.Helper()
+	if res.Verdict != want {
+		t.Fatalf("verdict %s, want %s:\n%s", res.Verdict, want, report.Summary(res))
+	}
+}
+
+// requireFaults checks that the nemesis really ran and the cluster came
+// back after each fault.
+func requireFaults(t *testing.T, res report.Results, name string, min int) {
+	t.Helper()
+	n := 0
+	for _, f := range res.Faults {
+		if f.Name == name {
+			n++
+		}
+		if !f.Healthy || f.Error != "" {
+			t.Errorf("fault %s (%s): healthy=%v error=%q", f.Name, f.Target, f.Healthy, f.Error)
+		}
+	}
+	if n < min {
+		t.Fatalf("%d %s faults injected, want at least %d", n, name, min)
+	}
+}
+
+func requireOps(t *testing.T, res report.Results, kind string, min int) {
+	t.Helper()
+	if ok := res.Counts[kind]["ok"]; ok < min {
+		t.Fatalf("%d acknowledged %s operations, want at least %d: %v", ok, kind, min, res.Counts)
+	}
+}
+
+func TestPartitionRunIsValid(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) {
+		c.Nemesis = "partition"
+		c.ECDSA, c.FixturesDir = true, filepath.Join(root(), "tss", "testdata", "preparams")
+	})
+	requireVerdict(t, res, checker.Valid)
+	requireFaults(t, res, "partition", 2)
+	requireOps(t, res, "sign", 20)
+}
+
+func TestKillRunIsValid(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) { c.Nemesis, c.Seed = "kill", 2 })
+	requireVerdict(t, res, checker.Valid)
+	requireFaults(t, res, "kill", 2)
+	requireOps(t, res, "sign", 20)
+}
+
+func TestClockRunIsValid(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) { c.Nemesis, c.Seed = "clock", 3 })
+	requireVerdict(t, res, checker.Valid)
+	requireFaults(t, res, "clock", 2)
+	requireOps(t, res, "sign", 20)
+}
+
+// A follower answering reads from its own state must be caught: reads
+// through it miss keys, or see them still generating, after their creation
+// was acknowledged.
+func TestStaleReadBugIsCaught(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) {
+		c.BinDir, c.Bugs, c.Nemesis, c.Seed, c.Duration = bugsDir, "stale-read", "partition", 4, 20*time.Second
+	})
+	requireVerdict(t, res, checker.Invalid)
+	requireCheck(t, res, "linearizable", checker.Invalid)
+}
+
+// A retried request id that signs again must be caught: two signatures for
+// one request id.
+func TestSkipDedupBugIsCaught(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) {
+		c.BinDir, c.Bugs, c.Nemesis, c.Seed, c.Duration = bugsDir, "skip-dedup", "none", 5, 15*time.Second
+	})
+	requireVerdict(t, res, checker.Invalid)
+	requireCheck(t, res, "linearizable", checker.Invalid)
+	requireCheck(t, res, "durable", checker.Invalid)
+}
+
+// A release build refuses deliberate bugs instead of running without them.
+func TestReleaseBuildRefusesBugs(t *testing.T) {
+	cfg := harness.DefaultConfig(binDir)
+	cfg.Bugs, cfg.Duration = "stale-read", time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := harness.Run(ctx, cfg)
+	if !errors.Is(err, cluster.ErrExited) || !strings.Contains(err.Error(), "kqd_bugs") {
+		t.Fatalf("release kqd with --bugs: %v; want it to exit naming the kqd_bugs tag", err)
+	}
+}
+
+func requireCheck(t *testing.T, res report.Results, name string, want checker.Verdict) {
+	t.Helper()
+	for _, c := range res.Checks {
+		if c.Name == name {
+			if c.Verdict != want {
+				t.Fatalf("check %s: %s, want %s", name, c.Verdict, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("no check %s in %v", name, res.Checks)
+}

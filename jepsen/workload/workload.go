@@ -1,0 +1,284 @@
+// Package workload drives the recording clients: concurrent creates, reads
+// and signatures with retries that reuse request ids, then, after the
+// faults end, the final reads that let the checkers see the state every
+// acknowledged operation must have left.
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyquorum/keyquorum/jepsen/client"
+	"github.com/keyquorum/keyquorum/jepsen/model"
+)
+
+// Algorithms as the recording client names them.
+const (
+	Ed25519 = "ed25519"
+	ECDSA   = "ecdsa-secp256k1"
+)
+
+// Config is one workload.
+type Config struct {
+	Clients int      // concurrent clients, each with one request in flight
+	Nodes   []string // node ids the clients call, each op picks one
+	Seed    uint64
+	// ECDSA adds one ECDSA key at setup and a few ECDSA signatures; its
+	// keygen takes seconds, so short runs keep it rare.
+	ECDSA bool
+	// Think is the most a client waits between two operations.
+	Think time.Duration
+	_     struct{}
+}
+
+// DefaultConfig returns 8 clients with ECDSA on.
+func DefaultConfig(nodes []string, seed uint64) Config {
+	return Config{Clients: 8, Nodes: nodes, Seed: seed, ECDSA: true, Think: 50 * time.Millisecond}
+}
+
+// Validate checks the counts.
+func (c Config) Validate() error {
+	if c.Clients < 1 || len(c.Nodes) == 0 || c.Think < 0 {
+		return errors.New("workload: need at least one client and one node")
+	}
+	return nil
+}
+
+// Workload runs one Config against a cluster. It is safe for concurrent use
+// by its own clients only.
+type Workload struct {
+	cfg  Config
+	rec  *client.Recorder
+	dial client.Dialer
+	reg  registry
+	ops  atomic.Int64
+}
+
+// New prepares a workload that records into rec.
+func New(cfg Config, rec *client.Recorder, dial client.Dialer) (*Workload, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Workload{cfg: cfg, rec: rec, dial: dial}, nil
+}
+
+// Ops is the number of operations issued so far.
+func (w *Workload) Ops() int64 { return w.ops.Load() }
+
+// Setup creates the first keys, recorded like every other operation, and
+// retries each until it is acknowledged or ctx ends.
+func (w *Workload) Setup(ctx context.Context) error {
+	c := client.New(w.rec, w.dial)
+	algs := []string{Ed25519}
+	if w.cfg.ECDSA {
+		algs = append(algs, ECDSA)
+	}
+	for i, alg := range algs {
+		k := keyRef{name: fmt.Sprintf("setup-%d", i), algorithm: alg, requestID: fmt.Sprintf("setup-create-%d", i)}
+		w.reg.addKey(k)
+		for {
+			out := c.Create(ctx, w.cfg.Nodes[0], k.name, alg, k.requestID)
+			w.ops.Add(1)
+			if out.Status == model.OK {
+				w.reg.ackKey(k.name)
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("workload: setup key %s: %s %s", k.name, out.Status, out.Error)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Run drives the clients until ctx ends.
+func (w *Workload) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for i := range w.cfg.Clients {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(w.cfg.Seed, uint64(i)+1))
+			c := client.New(w.rec, w.dial)
+			for ctx.Err() == nil {
+				before := c.ID()
+				w.step(ctx, c, i, rnd)
+				w.ops.Add(1)
+				think := w.cfg.Think
+				if c.ID() != before || c.LastUnreached() {
+					// The node is down or cut off: back off rather than
+					// fill the history with failures.
+					think = 10 * max(think, 20*time.Millisecond)
+				}
+				if think > 0 {
+					time.Sleep(time.Duration(rnd.Int64N(int64(think))))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// weights of the operation mix, out of their sum.
+var mix = []struct {
+	weight int
+	op     func(w *Workload, ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string)
+}{
+	{36, (*Workload).signNew},
+	{3, (*Workload).signNewECDSA},
+	{15, (*Workload).signRetry},
+	{2, (*Workload).signConflict},
+	{7, (*Workload).create},
+	{2, (*Workload).createTaken},
+	{25, (*Workload).get},
+	{6, (*Workload).list},
+}
+
+func (w *Workload) step(ctx context.Context, c *client.Client, id int, rnd *rand.Rand) {
+	total := 0
+	for _, m := range mix {
+		total += m.weight
+	}
+	r := rnd.IntN(total)
+	node := w.cfg.Nodes[rnd.IntN(len(w.cfg.Nodes))]
+	for _, m := range mix {
+		if r < m.weight {
+			m.op(w, ctx, c, id, rnd, node)
+			return
+		}
+		r -= m.weight
+	}
+}
+
+// Per-operation deadlines: long enough for a healthy cluster on a loaded
+// machine, short enough that a client stuck behind a partition gives up
+// and goes on under a new id.
+const (
+	readTimeout   = 3 * time.Second
+	signTimeout   = 8 * time.Second
+	createTimeout = 10 * time.Second
+	ecdsaTimeout  = 45 * time.Second
+)
+
+func (w *Workload) signNew(ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string) {
+	w.sign(ctx, c, id, rnd, node, Ed25519)
+}
+
+func (w *Workload) signNewECDSA(ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string) {
+	if !w.cfg.ECDSA {
+		w.signNew(ctx, c, id, rnd, node)
+		return
+	}
+	w.sign(ctx, c, id, rnd, node, ECDSA)
+}
+
+func (w *Workload) sign(ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node, alg string) {
+	k, ok := w.reg.signable(rnd, alg)
+	if !ok {
+		return
+	}
+	s := signRef{key: k.name, requestID: fmt.Sprintf("s-%d-%d", id, rnd.Uint32()), digest: digest(rnd)}
+	w.reg.addRequest(s)
+	w.signRef(ctx, c, node, s, alg)
+}
+
+func (w *Workload) signRef(ctx context.Context, c *client.Client, node string, s signRef, alg string) model.Output {
+	timeout := signTimeout
+	if alg == ECDSA {
+		timeout = 2 * signTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return c.Sign(ctx, node, s.key, s.digest, s.requestID)
+}
+
+// signRetry repeats an earlier request with its id and digest: the answer
+// must be the same signature.
+func (w *Workload) signRetry(ctx context.Context, c *client.Client, _ int, rnd *rand.Rand, node string) {
+	s, ok := w.reg.anyRequest(rnd)
+	if !ok {
+		return
+	}
+	w.signRef(ctx, c, node, s, w.algorithmOf(s.key))
+}
+
+// signConflict reuses an earlier request id with another digest: the
+// cluster must refuse it.
+func (w *Workload) signConflict(ctx context.Context, c *client.Client, _ int, rnd *rand.Rand, node string) {
+	s, ok := w.reg.anyRequest(rnd)
+	if !ok {
+		return
+	}
+	s.digest = digest(rnd)
+	w.signRef(ctx, c, node, s, w.algorithmOf(s.key))
+}
+
+func (w *Workload) create(ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string) {
+	k := keyRef{name: w.reg.newKeyName(fmt.Sprintf("k%d-", id)), algorithm: Ed25519, requestID: fmt.Sprintf("c-%d-%d", id, rnd.Uint32())}
+	w.reg.addKey(k)
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+	// Retry an unknown outcome once with the same request id, as a client
+	// that cares about its key would.
+	for range 2 {
+		out := c.Create(ctx, node, k.name, k.algorithm, k.requestID)
+		if out.Status == model.OK {
+			w.reg.ackKey(k.name)
+		}
+		if out.Status != model.Unknown || ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// createTaken creates an existing name under a new request id: the
+// cluster must answer ALREADY_EXISTS once that key exists.
+func (w *Workload) createTaken(ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string) {
+	k, ok := w.reg.anyKey(rnd)
+	if !ok || k.algorithm != Ed25519 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+	c.Create(ctx, node, k.name, k.algorithm, fmt.Sprintf("c-%d-%d", id, rnd.Uint32()))
+}
+
+func (w *Workload) get(ctx context.Context, c *client.Client, _ int, rnd *rand.Rand, node string) {
+	k, ok := w.reg.anyKey(rnd)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	c.Get(ctx, node, k.name)
+}
+
+func (w *Workload) list(ctx context.Context, c *client.Client, _ int, _ *rand.Rand, node string) {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	c.List(ctx, node)
+}
+
+func (w *Workload) algorithmOf(name string) string {
+	for _, k := range w.reg.allKeys() {
+		if k.name == name {
+			return k.algorithm
+		}
+	}
+	return Ed25519
+}
+
+// digest is 32 random bytes; the first stays below 0xff so that an ECDSA
+// digest is always below the group order.
+func digest(rnd *rand.Rand) []byte {
+	d := make([]byte, 32)
+	for i := range d {
+		d[i] = byte(rnd.Uint32())
+	}
+	d[0] &= 0x7f
+	return d
+}
