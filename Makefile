@@ -41,11 +41,13 @@ vet:
 	$(GO) vet ./...
 
 # The default suite: unit tests, then real kqd processes over real sockets
+# (those two packages one at a time: each starts clusters of kqd processes)
 # with swtpm or the simulator. Pre-params come from test fixtures. It
 # includes jepsen/scenarios: short kqjepsen runs (partition, kill, clock)
 # that must be valid, and runs on a kqd_bugs build that must be invalid.
 test: deps vet build
-	GOTRACEBACK=all $(GO) test -count=1 -timeout 15m ./...
+	GOTRACEBACK=all $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e '/node$$' -e '/jepsen/scenarios$$')
+	GOTRACEBACK=all $(GO) test -count=1 -timeout 20m -p 1 ./node/ ./jepsen/scenarios/
 	GOTRACEBACK=all $(GO) test -count=1 -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
 
 # Regenerates the TEST-ONLY pre-params fixtures (minutes of CPU).
@@ -64,6 +66,8 @@ bench: deps
 	else : > $(BIN)/bench-tss.txt; fi
 	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md KQ_BENCH_GOBENCH=$(BIN)/bench-tss.txt \
 	  $(GO) test -count=1 -run TestBenchClusterSign -v -timeout 20m ./node/
+	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
+	  $(GO) test -count=1 -run TestBenchPresignPool -v -timeout 30m ./node/
 
 # The long fault-injection suite (docs/JEPSEN.md): 5 nodes, every nemesis.
 # Reports land in $(BIN)/jepsen/; exit 1 means a violation, 2 inconclusive.

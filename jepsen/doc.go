@@ -10,7 +10,7 @@
 //   - workload: the operation mix, retries that reuse request ids, final reads
 //   - nemesis: failpoints (partition, clock, kill, pause) on a seeded schedule
 //   - checker: assumptions, linearizability, signatures, nonce reuse,
-//     durability, convergence
+//     durability, convergence, audit chain agreement
 //   - report: results.json, history.html, node logs, the summary
 //   - harness: one run end to end; cmd/kqjepsen and scenarios call it
 //   - scenarios: the runs `make test` executes

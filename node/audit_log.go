@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
@@ -38,6 +40,9 @@ type auditLog struct {
 	dir    string
 	log    *slog.Logger
 	recent func(from uint64, limit int) []audit.Record // the replicated state's recent records
+	// records counts lines appended to the export; nil counts nothing.
+	// Set it before run starts.
+	records prometheus.Counter
 
 	mu      sync.Mutex
 	queue   []audit.Record
@@ -279,6 +284,9 @@ func (l *auditLog) flush(buf []byte) error {
 		return fmt.Errorf("node: audit: sync: %w", err)
 	}
 	l.size += int64(len(buf))
+	if l.records != nil {
+		l.records.Add(float64(bytes.Count(buf, []byte("\n")))) // one record per line
+	}
 	l.mu.Lock()
 	l.written = l.lastSeq
 	l.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/big"
 	"os"
@@ -35,19 +36,13 @@ func TestClusterContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, alg := range map[string]kqpb.Algorithm{"ec": kqpb.Algorithm_ECDSA_SECP256K1, "ed": kqpb.Algorithm_ED25519} {
-		if _, err := cl.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: name, Algorithm: alg, RequestId: "create-" + name}); err != nil {
-			t.Fatal(err)
-		}
+		createKey(ctx, t, cl, name, alg)
 	}
 	// A marker the signed messages carry: it must not show up anywhere either.
 	marker := []byte("kq-marker-7f3a9c")
 	for i := range 3 {
-		if _, err := cl.Sign(ctx, &kqpb.SignRequest{Key: "ed", Digest: append(marker, byte(i))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cl.Sign(ctx, &kqpb.SignRequest{Key: "ec", Digest: digest(string(marker) + string(rune(i)))}); err != nil {
-			t.Fatal(err)
-		}
+		signEventually(ctx, t, cl, &kqpb.SignRequest{Key: "ed", Digest: append(marker, byte(i)), RequestId: fmt.Sprintf("marker-ed-%d", i)})
+		signEventually(ctx, t, cl, &kqpb.SignRequest{Key: "ec", Digest: digest(string(marker) + string(rune(i))), RequestId: fmt.Sprintf("marker-ec-%d", i)})
 	}
 
 	t.Run("BadInputChangesNothing", func(t *testing.T) { badInput(ctx, t, c, cl) })
@@ -150,10 +145,7 @@ func badInput(ctx context.Context, t *testing.T, c *cluster.Cluster, cl kqpb.Key
 // bytes (not a fresh signature); another digest under that id is refused.
 func idempotentSign(ctx context.Context, t *testing.T, cl kqpb.KeyServiceClient) {
 	req := &kqpb.SignRequest{Key: "ec", Digest: digest("once"), RequestId: "idem-1"}
-	first, err := cl.Sign(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := signEventually(ctx, t, cl, req)
 	again, err := cl.Sign(ctx, req)
 	if err != nil {
 		t.Fatal(err)

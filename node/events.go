@@ -20,6 +20,9 @@ type event struct {
 // queue grows with the apply backlog rather than ever blocking raft.
 type eventQueue struct {
 	waiters *waiters
+	// observe, when set before raft opens, sees every applied entry on
+	// raft's apply loop, in order; it must be quick and must not block.
+	observe func(index uint64, cmd consensus.Command, res consensus.Result)
 
 	mu     sync.Mutex
 	items  []event
@@ -43,6 +46,9 @@ func (q *eventQueue) Applied(index uint64, cmd consensus.Command, res consensus.
 		q.waiters.notify(keyWaitKey(c.Key))
 	case *consensus.KeygenFailed:
 		q.waiters.notify(keyWaitKey(c.Key))
+	}
+	if q.observe != nil {
+		q.observe(index, cmd, res)
 	}
 	q.mu.Lock()
 	if !q.closed {

@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"strings"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -19,32 +22,69 @@ const (
 	mdForwarded = "kq-forwarded"
 )
 
+// leaderWait bounds how long a follower waits for a leader it can reach
+// before it answers UNAVAILABLE: long enough to ride out an election after
+// the leader died, short enough that a cluster without a quorum fails fast.
+const leaderWait = 5 * time.Second
+
+// errNotLeaderNow is what a node answers a forwarded call when it is no
+// longer the leader; the forwarder retries with the new one.
+const errNotLeaderNow = "not the leader (leadership is changing); retry"
+
 // forward sends a client call to the leader when this node is not the
 // leader. forwarded is false when the caller should handle the call itself.
-// A call is forwarded at most once, so a stale view of the leader on two
-// nodes cannot bounce it back and forth.
+// A call is forwarded at most one hop, so a stale view of the leader on two
+// nodes cannot bounce it back and forth. When the leader is unknown or
+// unreachable (it just died, an election is running) the forwarder waits
+// up to leaderWait for one it can reach: every KeyService call is a read or
+// carries a request id, and a call that never reached a leader is safe to
+// send again.
 func forward[Resp any](ctx context.Context, n *Node, call func(context.Context, kqpb.KeyServiceClient) (*Resp, error)) (resp *Resp, forwarded bool, err error) {
-	if n.raft.IsLeader() {
-		return nil, false, nil
-	}
 	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(mdForwarded)) > 0 {
-		return nil, true, status.Error(codes.Unavailable, "not the leader (leadership is changing); retry")
-	}
-	leader, ok := n.leaderConfig()
-	if !ok {
-		return nil, true, status.Error(codes.Unavailable, errNoLeader.Error())
+		if n.raft.IsLeader() {
+			return nil, false, nil
+		}
+		return nil, true, status.Error(codes.Unavailable, errNotLeaderNow)
 	}
 	actor, err := n.actor(ctx)
 	if err != nil {
 		return nil, true, err
 	}
-	conn, err := n.peers.conn(leader.Client)
-	if err != nil {
-		return nil, true, status.Error(codes.Unavailable, err.Error())
+	fctx := metadata.AppendToOutgoingContext(ctx, mdActor, actor, mdForwarded, n.self.ID)
+	giveUp := time.Now().Add(leaderWait)
+	for {
+		if n.raft.IsLeader() {
+			return nil, false, nil
+		}
+		err = status.Error(codes.Unavailable, errNoLeader.Error())
+		if leader, ok := n.leaderConfig(); ok {
+			var conn *grpc.ClientConn
+			if conn, err = n.peers.conn(leader.Client); err == nil {
+				resp, err = call(fctx, kqpb.NewKeyServiceClient(conn))
+				if !neverReachedLeader(err) {
+					return resp, true, err
+				}
+			}
+		}
+		if time.Now().After(giveUp) || ctx.Err() != nil {
+			return nil, true, status.Errorf(codes.Unavailable, "no reachable leader after %s: %v", leaderWait, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, mdActor, actor, mdForwarded, n.self.ID)
-	resp, err = call(ctx, kqpb.NewKeyServiceClient(conn))
-	return resp, true, err
+}
+
+// neverReachedLeader reports whether a forwarded call failed before any
+// leader acted on it: the connection failed, or the callee was no longer
+// the leader.
+func neverReachedLeader(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unavailable {
+		return false
+	}
+	return strings.HasPrefix(st.Message(), "connection error") || st.Message() == errNotLeaderNow
 }
 
 // leaderConfig returns the addresses of the member this node believes leads.

@@ -30,6 +30,9 @@ type keyService struct {
 }
 
 func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) (*kqpb.Key, error) {
+	if err := ensureRequestID(&req.RequestId); err != nil {
+		return nil, err
+	}
 	n := s.n
 	if resp, forwarded, err := forward(ctx, n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
 		return c.CreateKey(ctx, req)
@@ -136,12 +139,24 @@ func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*
 }
 
 func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.SignResponse, error) {
-	n := s.n
-	if resp, forwarded, err := forward(ctx, n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.SignResponse, error) {
+	if err := ensureRequestID(&req.RequestId); err != nil {
+		return nil, err
+	}
+	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.SignResponse, error) {
 		return c.Sign(ctx, req)
 	}); forwarded {
 		return resp, err
 	}
+	start, path := time.Now(), pathNone
+	resp, err := s.sign(ctx, req, &path)
+	s.n.metrics.signDone(path, time.Since(start), err)
+	return resp, err
+}
+
+// sign serves a sign request on the leader. It sets *path once the request
+// is in the log: presigned when its record names a presignature.
+func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *string) (*kqpb.SignResponse, error) {
+	n := s.n
 	reqID, err := requestID(req.RequestId)
 	if err != nil {
 		return nil, err
@@ -150,6 +165,7 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 	if err != nil {
 		return nil, err
 	}
+	n.lastSign.Store(k.Name, time.Now())
 	alg, _ := tss.ParseAlgorithm(k.Algorithm)
 	if err := checkMessage(alg, req.Digest); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -171,6 +187,10 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 		sg, ok := n.fsm.Sign(entryID)
 		if !ok {
 			return nil, status.Errorf(codes.Aborted, "request %q was evicted while waiting", reqID)
+		}
+		*path = pathFull
+		if sg.Presig != "" {
+			*path = pathPresigned
 		}
 		switch sg.State {
 		case consensus.SignStateCompleted:
@@ -247,14 +267,21 @@ func (n *Node) readKey(ctx context.Context, name string) (*consensus.Key, error)
 // expired, or its members restarted since), the request is appended again
 // for the full protocol under a committee the leader can reach.
 func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) error {
-	if presign {
-		if p, release, ok := n.choosePresig(k); ok {
+	if presign && n.presignable(k) {
+		p, release, ok := n.choosePresig(k)
+		if !ok {
+			n.metrics.presigMisses.WithLabelValues(k.Name).Inc()
+		} else {
 			defer release()
 			cmd.Committee, cmd.Presig = p.Committee, p.ID
 			res, err := n.applyResult(ctx, cmd)
+			if err == nil && res.Err == nil && !res.Duplicate {
+				n.metrics.presigHits.WithLabelValues(k.Name).Inc()
+			}
 			if err != nil || !errors.Is(res.Err, consensus.ErrPresigUnavailable) {
 				return toStatus(errors.Join(err, res.Err))
 			}
+			n.metrics.presigRefused.WithLabelValues(k.Name).Inc()
 			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
 		}
 	}
@@ -309,6 +336,14 @@ func checkName(name string) error {
 		return status.Errorf(codes.InvalidArgument, "key name %q: use 1-64 letters, digits, '.', '_' or '-'", truncate(name, 80))
 	}
 	return nil
+}
+
+// ensureRequestID gives a request without an id one here, before it is
+// forwarded, so that every retry of the forward carries the same id.
+func ensureRequestID(id *string) error {
+	v, err := requestID(*id)
+	*id = v
+	return err
 }
 
 // requestID validates a client's request id, or makes one: a request

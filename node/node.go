@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -46,7 +47,11 @@ type Options struct {
 	Clock clock.Clock
 	// Bugs switches on deliberate faults (kqd_bugs builds only).
 	Bugs Bugs
-	_    struct{}
+	// MetricsAddr, when set, is the TCP address of a plain-HTTP Prometheus
+	// endpoint (GET /metrics). It has no authentication and shows no
+	// secrets; bind it to loopback or a monitoring network.
+	MetricsAddr string
+	_           struct{}
 }
 
 // Node is one keyquorum member.
@@ -74,7 +79,11 @@ type Node struct {
 	boot     string // this process life, for presignatures that die with it
 	parked   *parked
 	reserved reservations
+	lastSign sync.Map // key name -> time.Time of its last sign request on this leader
 	audit    *nodeAudit
+	metrics  *metrics
+	// metricsSrv serves Options.MetricsAddr; nil when that is empty.
+	metricsSrv *http.Server
 
 	wg sync.WaitGroup
 }
@@ -132,6 +141,9 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if n.engine, err = tss.NewEngine(tc, id, n.peers, n.log); err != nil {
 		return nil, err
 	}
+	n.metrics = n.newNodeMetrics()
+	n.events.observe = n.metrics.applied
+	n.audit.log.records = n.metrics.auditRecords
 
 	rc := consensus.DefaultConfig()
 	rc.NodeID, rc.RaftAddr, rc.Dir = id, self.Raft, filepath.Join(n.dir, "raft")
@@ -150,10 +162,16 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, fmt.Errorf("node: open raft: %w", err)
 	}
 	n.startIdx = n.raft.Stats().LastIndex
+	n.metrics.startedAt(n.startIdx)
 	n.super = newSupervisor(n)
 
 	if err := n.listen(serverTLS); err != nil {
 		return nil, err
+	}
+	if opts.MetricsAddr != "" {
+		if err := n.listenMetrics(opts.MetricsAddr); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	return n, nil
@@ -230,6 +248,9 @@ func (n *Node) spawn(f func()) {
 func (n *Node) close() {
 	for _, s := range n.servers {
 		s.Stop()
+	}
+	if n.metricsSrv != nil {
+		_ = n.metricsSrv.Close()
 	}
 	if n.events != nil {
 		n.events.close()

@@ -50,6 +50,16 @@ func (p *preParams) Status() string {
 	return p.status
 }
 
+// isReady reports whether the pre-parameters are loaded, without waiting.
+func (p *preParams) isReady() bool {
+	select {
+	case <-p.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // Wait returns the pre-parameters once they are ready.
 func (p *preParams) Wait(ctx context.Context) (*tss.PreParams, error) {
 	select {

@@ -62,12 +62,15 @@ func (p *parked) len() int {
 // ready, or discarded when rounds 1-4 fail.
 func (n *Node) runPresign(ctx context.Context, index uint64, p *consensus.Presig) {
 	log := n.log.With("presig", p.ID, "key", p.Key)
+	start := time.Now()
 	ps, err := n.presign(ctx, index, p)
+	n.metrics.session(kindPresign, err)
 	if err != nil {
 		log.Warn("presignature failed", "err", err)
 		n.report(ctx, &consensus.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: err.Error()})
 		return
 	}
+	n.metrics.presigRefill.WithLabelValues(p.Key).Observe(time.Since(start).Seconds())
 	n.parked.put(p.ID, ps)
 	go func() { // an expired or failed session leaves the store by itself
 		<-ps.Done()
@@ -98,6 +101,7 @@ func (n *Node) signPresigned(ctx context.Context, s *consensus.Sign, ps *tss.Pre
 	ctx, cancel := context.WithTimeout(ctx, n.cluster.Sign.Timeout)
 	defer cancel()
 	sig, err := ps.Sign(ctx, s.Digest)
+	n.metrics.session(kindPresignedSig, err)
 	if err != nil {
 		n.log.Warn("presigned attempt failed", "request", s.RequestID, "presig", s.Presig, "err", err)
 		return
@@ -109,7 +113,7 @@ func (n *Node) signPresigned(ctx context.Context, s *consensus.Sign, ps *tss.Pre
 // leader can reach, reserving it for this request; ok is false when the
 // pool has none and the full protocol must run.
 func (n *Node) choosePresig(k *consensus.Key) (p *consensus.Presig, release func(), ok bool) {
-	if k.Algorithm != tss.ECDSASecp256k1.String() || n.cluster.Presign.Pool == 0 {
+	if !n.presignable(k) {
 		return nil, nil, false
 	}
 	reachable := n.raft.Reachable()
@@ -127,6 +131,12 @@ func (n *Node) choosePresig(k *consensus.Key) (p *consensus.Presig, release func
 		}
 	}
 	return nil, nil, false
+}
+
+// presignable reports whether the key's requests may use the pool: ECDSA
+// only (see the ROS note in docs/ARCHITECTURE.md), and only when it is on.
+func (n *Node) presignable(k *consensus.Key) bool {
+	return k.Algorithm == tss.ECDSASecp256k1.String() && n.cluster.Presign.Pool > 0
 }
 
 // reservations keeps concurrent requests on the leader from naming the
@@ -181,11 +191,11 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 			if !seen {
 				s.presigs[p.ID] = now
 			} else if now.Sub(first) > presignParkWait+5*time.Second {
-				cmd := &consensus.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: "stalled before parking"}
+				cmd := &consensus.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: presignStalledReason}
 				s.n.spawn(func() { n.propose(ctx, cmd) })
 			}
 		}
-		if len(pool) >= n.cluster.Presign.Pool || pending > 0 {
+		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || !s.refillNow(k.Name, len(pool), now) {
 			continue
 		}
 		committee, err := n.pickCommittee(k, nil, 0)
@@ -201,6 +211,21 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 			delete(s.presigs, id)
 		}
 	}
+}
+
+// refillQuiet is how long a key must go without sign requests before its
+// pool refills above the low-water mark: presigning costs the CPU that
+// live requests need, so a busy key refills only when it is running low.
+const refillQuiet = 250 * time.Millisecond
+
+// refillNow reports whether the key's pool should grow now: always below a
+// quarter of the target, otherwise only while the key is quiet.
+func (s *supervisor) refillNow(key string, size int, now time.Time) bool {
+	if size < max(1, s.n.cluster.Presign.Pool/4) {
+		return true
+	}
+	last, ok := s.n.lastSign.Load(key)
+	return !ok || now.Sub(last.(time.Time)) >= refillQuiet
 }
 
 func newPresigID() string {

@@ -25,9 +25,7 @@ func TestPresignedSignaturesSurviveLeaderKills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "ec", Algorithm: kqpb.Algorithm_ECDSA_SECP256K1}); err != nil {
-		t.Fatal(err)
-	}
+	createKey(ctx, t, cl, "ec", kqpb.Algorithm_ECDSA_SECP256K1)
 	var k keyJSON
 	kqJSON(t, c, &k, "key", "get", "ec")
 	verify := parseVerifier(t, k)

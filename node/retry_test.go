@@ -30,9 +30,7 @@ func TestStalledCommitteeIsRetriedThenFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "r", Algorithm: kqpb.Algorithm_ED25519}); err != nil {
-		t.Fatal(err)
-	}
+	createKey(ctx, t, cl, "r", kqpb.Algorithm_ED25519)
 	loseShare := func(id string) {
 		c.StopNode(id)
 		if err := os.Remove(filepath.Join(c.DataDir(), id, "shares", "r", "v1.sealed")); err != nil {

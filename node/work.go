@@ -22,6 +22,7 @@ func (n *Node) runKeygen(ctx context.Context, k *consensus.Key) {
 	defer cancel()
 	log := n.log.With("key", k.Name, "version", k.Version)
 	share, err := n.keygen(ctx, k)
+	n.metrics.session(kindKeygen, err)
 	if err != nil {
 		log.Warn("keygen failed", "err", err)
 		n.report(ctx, &consensus.KeygenFailed{Key: k.Name, Version: k.Version, Node: n.self.ID, Reason: err.Error()})
@@ -68,6 +69,7 @@ func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
 	log := n.log.With("request", s.RequestID, "attempt", s.Attempt)
 	share, err := n.shares.Get(ctx, s.Key, s.Version)
 	if err != nil {
+		n.metrics.session(kindSign, err)
 		log.Warn("sign: share unavailable", "err", err)
 		return
 	}
@@ -77,6 +79,7 @@ func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
 		Committee: s.Committee,
 		Message:   s.Digest,
 	})
+	n.metrics.session(kindSign, err)
 	if err != nil {
 		log.Warn("sign attempt failed", "err", err)
 		return

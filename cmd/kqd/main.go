@@ -1,6 +1,6 @@
 // Command kqd runs one keyquorum node.
 //
-//	kqd --config cluster.yaml --node n1
+//	kqd --config cluster.yaml --node n1 [--metrics 127.0.0.1:9464]
 package main
 
 import (
@@ -50,6 +50,7 @@ func run() error {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	faultAdmin := fs.String("fault-admin", "", "loopback address of a fault-injection endpoint that skews this node's clock (testing only)")
+	metricsAddr := fs.String("metrics", "", "address of a plain-HTTP Prometheus endpoint, GET /metrics (off when empty); unauthenticated and free of secrets, so bind it to loopback or a monitoring network")
 	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): stale-read,skip-dedup")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
@@ -72,7 +73,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	nodeOpts := node.Options{}
+	nodeOpts := node.Options{MetricsAddr: *metricsAddr}
 	if nodeOpts.Bugs, err = node.ParseBugs(*bugList); err != nil {
 		return err
 	}

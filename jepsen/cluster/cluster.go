@@ -34,11 +34,17 @@ type Options struct {
 	Dir         string        // fresh working directory: config, data, logs
 	FixturesDir string        // pre-params fixtures; empty means generate
 	SignTimeout time.Duration // one signing attempt
+	// ExtraConfig is YAML appended to the generated cluster.yaml, for
+	// top-level sections the options above do not cover (presign, audit).
+	ExtraConfig string
 	// Proxies routes every node-to-node link (raft, peer and forwarded
 	// client calls) through a proxy the harness controls; see Link.
 	Proxies bool
 	// FaultAdmin starts each kqd with its clock fault endpoint; see AdminAddr.
 	FaultAdmin bool
+	// Metrics starts each kqd with a loopback Prometheus endpoint; see
+	// MetricsAddr and Scrape.
+	Metrics bool
 	// Bugs is a comma list of deliberate bugs for kqd built with the
 	// kqd_bugs tag ("stale-read,skip-dedup"); empty for none.
 	Bugs string
@@ -54,7 +60,7 @@ func DefaultOptions(binDir, dir string) Options {
 //
 // Methods that control processes (StartNode, Kill, StopNode, Pause, Resume,
 // Stop) are not safe for concurrent use with each other; the harness calls
-// them from one goroutine. Client, Operator, Link and SetLink are.
+// them from one goroutine. Client, Operator, Audit, Link and SetLink are.
 type Cluster struct {
 	opts       Options
 	ConfigPath string
@@ -74,6 +80,7 @@ type node struct {
 	logPath, swtpmLog  string
 	exited             chan struct{}
 	admin              string // fault admin address, "" without
+	metrics            string // metrics address, "" without
 	paused             bool
 }
 
@@ -96,6 +103,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 				return nil, err
 			}
 			n.admin = addr(ps[0])
+		}
+		if opts.Metrics {
+			ps, err := freePorts(1)
+			if err != nil {
+				return nil, err
+			}
+			n.metrics = addr(ps[0])
 		}
 		if opts.Backend == "swtpm" {
 			if n.tpmPort, err = freePortPair(); err != nil {
@@ -145,6 +159,7 @@ func (c *Cluster) config() string {
 		}
 		b.WriteString(c.viaConfig(id))
 	}
+	b.WriteString(c.opts.ExtraConfig)
 	return b.String()
 }
 
@@ -172,6 +187,9 @@ func (c *Cluster) StartNode(id string) error {
 	args := []string{"--config", c.ConfigPath, "--node", id, "--log-level", "debug"}
 	if n.admin != "" {
 		args = append(args, "--fault-admin", n.admin)
+	}
+	if n.metrics != "" {
+		args = append(args, "--metrics", n.metrics)
 	}
 	if c.opts.Bugs != "" {
 		args = append(args, "--bugs", c.opts.Bugs)
@@ -315,6 +333,16 @@ func (c *Cluster) Operator(id string) (kqpb.OperatorServiceClient, error) {
 		return nil, err
 	}
 	return kqpb.NewOperatorServiceClient(conn), nil
+}
+
+// Audit returns an AuditService client connected to node id. Audit calls
+// are served from that node's own copy of the chain, never forwarded.
+func (c *Cluster) Audit(id string) (kqpb.AuditServiceClient, error) {
+	conn, err := c.conn(id)
+	if err != nil {
+		return nil, err
+	}
+	return kqpb.NewAuditServiceClient(conn), nil
 }
 
 func (c *Cluster) conn(id string) (*grpc.ClientConn, error) {

@@ -1,0 +1,150 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/jepsen/bench"
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// benchResult is the part of `kq bench -o json` the report uses.
+type benchResult struct {
+	OK         uint64             `json:"ok"`
+	Errors     uint64             `json:"errors"`
+	Presigned  uint64             `json:"presigned"`
+	Seconds    float64            `json:"seconds"`
+	Throughput float64            `json:"throughput_per_s"`
+	LatencyMS  map[string]float64 `json:"latency_ms"`
+	CPUPerSig  float64            `json:"node_cpu_seconds_per_signature"`
+	FirstError string             `json:"first_error"`
+}
+
+// TestBenchPresignPool measures the rows of the presignature work through
+// `kq bench` against real clusters: the full protocol against in-process
+// tss-lib, the warm pool, Ed25519, sustained throughput against the CPU
+// ceiling, and 3-of-5. It appends its section to $KQ_BENCH_OUT.
+func TestBenchPresignPool(t *testing.T) {
+	// A benchmark, not a feature test: minutes of CPU, and numbers that only
+	// mean something on a quiet machine. `make bench` runs it.
+	if os.Getenv("KQ_BENCH") != "1" {
+		t.Skip("benchmark; run with KQ_BENCH=1 or `make bench`")
+	}
+	const runs = 20
+	// The in-process reference first, before any cluster loads the cores.
+	_, rawECDSA, _ := benchInProcess(t, tss.ECDSASecp256k1)
+	_, rawEd, _ := benchInProcess(t, tss.Ed25519)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	refECDSA := benchStats(t, ctx, rawECDSA, runs)
+	refEd := benchStats(t, ctx, rawEd, runs)
+
+	pool := func(n int) func(*cluster.Options) {
+		return func(o *cluster.Options) {
+			o.SignTimeout = 30 * time.Second
+			o.ExtraConfig = fmt.Sprintf("presign:\n  pool: %d\n", n)
+		}
+	}
+	c := startCluster(t, "swtpm", pool(32))
+	cl, err := c.Client(leaderOf(ctx, t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, alg := range map[string]kqpb.Algorithm{"ec": kqpb.Algorithm_ECDSA_SECP256K1, "ed": kqpb.Algorithm_ED25519} {
+		createKey(ctx, t, cl, name, alg)
+	}
+	waitPresigs(ctx, t, cl, 32)
+	full := kqBench(t, c, "--key", "ec", "--no-presign", "--requests", "15", "--duration", "5m")
+	waitPresigs(ctx, t, cl, 32)
+	warm := kqBench(t, c, "--key", "ec", "--requests", fmt.Sprint(runs), "--duration", "5m")
+	ed := kqBench(t, c, "--key", "ed", "--requests", fmt.Sprint(runs), "--duration", "5m")
+	waitPresigs(ctx, t, cl, 32)
+	sustained := kqBench(t, c, "--key", "ec", "--concurrency", "4", "--duration", "60s")
+	c.Stop()
+
+	c5 := startCluster(t, "swtpm", pool(8), func(o *cluster.Options) { o.Nodes, o.Threshold = 5, 2 })
+	cl5, err := c5.Client(leaderOf(ctx, t, c5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	createKey(ctx, t, cl5, "ec", kqpb.Algorithm_ECDSA_SECP256K1)
+	waitPresigs(ctx, t, cl5, 8)
+	full5 := kqBench(t, c5, "--key", "ec", "--no-presign", "--requests", "8", "--duration", "5m")
+	waitPresigs(ctx, t, cl5, 8)
+	warm5 := kqBench(t, c5, "--key", "ec", "--requests", "8", "--duration", "5m")
+
+	cores := float64(runtime.NumCPU())
+	ceiling := cores / full.CPUPerSig
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## The presignature pool\n\n")
+	fmt.Fprintf(&b, "Measured with `kq bench` (latencies through the leader, node CPU from /proc) by\n"+
+		"`KQ_BENCH=1 go test -count=1 -run TestBenchPresignPool -v -timeout 30m ./node/`, all rows in one run.\n"+
+		"Pool size 32 per key (8 for 3-of-5); \"warm\" waits until the pool is full.\n\n")
+	b.WriteString("| row | result | target |\n| --- | --- | --- |\n")
+	fmt.Fprintf(&b, "| in-process tss-lib ECDSA 2-of-3 sign (reference) | p50 %s | measured |\n", bench.Millis(refECDSA.P50))
+	fmt.Fprintf(&b, "| cluster ECDSA 2-of-3, full protocol (`--no-presign`), p50 | %.1f ms = %.2f × reference | ≤ 1.1 × |\n",
+		full.LatencyMS["p50"], full.LatencyMS["p50"]/msOf(refECDSA.P50))
+	fmt.Fprintf(&b, "| cluster ECDSA 2-of-3, warm pool, concurrency 1, p50 / p99 | %.1f ms / %.1f ms (%d of %d presigned) | ≤ 10 ms / ≤ 30 ms |\n",
+		warm.LatencyMS["p50"], warm.LatencyMS["p99"], warm.Presigned, warm.OK)
+	fmt.Fprintf(&b, "| in-process tss-lib Ed25519 2-of-3 sign | p50 %s | measured |\n", bench.Millis(refEd.P50))
+	fmt.Fprintf(&b, "| cluster Ed25519 2-of-3 (full protocol), p50 | %.1f ms = %.2f × in-process | ≤ 1.2 × |\n",
+		ed.LatencyMS["p50"], ed.LatencyMS["p50"]/msOf(refEd.P50))
+	fmt.Fprintf(&b, "| node CPU per full ECDSA signature (3 nodes) | %.0f ms → ceiling %.2f sig/s on %.0f cores | measured |\n",
+		full.CPUPerSig*1000, ceiling, cores)
+	fmt.Fprintf(&b, "| sustained ECDSA, 60 s, concurrency 4, pool refilling | %.2f sig/s = %.0f%% of the ceiling (%d presigned of %d, %d errors) | ≥ 85%% |\n",
+		sustained.Throughput, 100*sustained.Throughput/ceiling, sustained.Presigned, sustained.OK, sustained.Errors)
+	fmt.Fprintf(&b, "| cluster ECDSA 3-of-5, full protocol, p50 | %.1f ms | measured |\n", full5.LatencyMS["p50"])
+	fmt.Fprintf(&b, "| cluster ECDSA 3-of-5, warm pool, p50 / p99 | %.1f ms / %.1f ms (%d of %d presigned) | measured |\n",
+		warm5.LatencyMS["p50"], warm5.LatencyMS["p99"], warm5.Presigned, warm5.OK)
+	report := b.String()
+	t.Log(report)
+	if out := os.Getenv("KQ_BENCH_OUT"); out != "" {
+		f, err := os.OpenFile(repoPath(out), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(report); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func benchStats(t *testing.T, ctx context.Context, op bench.Op, n int) bench.Stats {
+	t.Helper()
+	samples, err := bench.Run(ctx, n, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bench.Summarize(samples)
+}
+
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// kqBench runs `kq bench` against the cluster and decodes its JSON.
+func kqBench(t *testing.T, c *cluster.Cluster, args ...string) benchResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	out, err := c.KQ(ctx, append(append([]string{"bench"}, args...), "-o", "json", "--timeout", "10m")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r benchResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("kq bench %v: %v: %s", args, err, out)
+	}
+	if r.OK == 0 {
+		t.Fatalf("kq bench %v: no signature: %s", args, r.FirstError)
+	}
+	t.Logf("kq bench %v: %+v", args, r)
+	return r
+}

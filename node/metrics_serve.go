@@ -1,0 +1,69 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+// newNodeMetrics builds the node's metrics over its own state. Call it
+// once the FSM, the engine, the parked store and the pre-params exist;
+// raft may open later.
+func (n *Node) newNodeMetrics() *metrics {
+	return newMetrics(stateSource{
+		FSM: n.fsm,
+		Raft: func() (consensus.Stats, bool) {
+			if n.raft == nil {
+				return consensus.Stats{}, false
+			}
+			return n.raft.Stats(), true
+		},
+		Running:    n.engine.Running,
+		Parked:     n.parked.len,
+		PreParams:  n.pre.isReady,
+		PoolTarget: n.cluster.Presign.Pool,
+	})
+}
+
+// MetricsHandler serves this node's metrics in the Prometheus text format.
+// It is what the --metrics listener serves; embedders may mount it
+// elsewhere. The handler answers at any path.
+func (n *Node) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(n.metrics.Registry(), promhttp.HandlerOpts{
+		ErrorHandling:       promhttp.ContinueOnError, // a failing collector must not hide the rest
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+}
+
+// listenMetrics serves /metrics on addr over plain HTTP. The endpoint has
+// no authentication: it shows key names, request rates and raft state, but
+// nothing secret; bind it to loopback or a monitoring network.
+func (n *Node) listenMetrics(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("node: metrics listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", n.MetricsHandler())
+	n.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			n.log.Warn("metrics endpoint is not on a loopback address; it has no authentication", "addr", ln.Addr().String())
+		}
+	}
+	n.log.Info("metrics endpoint", "addr", ln.Addr().String())
+	srv := n.metricsSrv
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("metrics server stopped", "addr", addr, "err", err)
+		}
+	}()
+	return nil
+}
