@@ -1,7 +1,8 @@
 // Package checker judges a recorded history: first the assumptions the
 // checks rely on, then linearizability against jepsen/model with porcupine,
 // then properties porcupine cannot see (signatures verify, no ECDSA nonce
-// reuse, acknowledged operations survive, replicas converge).
+// reuse, acknowledged operations survive, replicas converge, the nodes'
+// audit chains verify and agree).
 package checker
 
 import (
@@ -30,6 +31,8 @@ type Check struct {
 	Checked int      `json:"checked"`           // how many items it looked at
 	Details []string `json:"details,omitempty"` // the first violations, then reasons for doubt
 	Dropped int      `json:"dropped,omitempty"` // details beyond the first few
+	// Notes say what a check covered or left out, whatever its verdict.
+	Notes []string `json:"notes,omitempty"`
 
 	invalid int // Details[:invalid] are violations
 }
@@ -59,6 +62,13 @@ func (c *Check) fail(v Verdict, format string, args ...any) {
 	}
 }
 
+// note records what the check covered; it never changes the verdict.
+func (c *Check) note(format string, args ...any) {
+	if len(c.Notes) < maxDetails {
+		c.Notes = append(c.Notes, fmt.Sprintf(format, args...))
+	}
+}
+
 // String is one line for the summary.
 func (c Check) String() string {
 	s := fmt.Sprintf("%-14s %-12s (%d checked)", c.Name, c.Verdict, c.Checked)
@@ -67,6 +77,9 @@ func (c Check) String() string {
 	}
 	if c.Dropped > 0 {
 		s += fmt.Sprintf("; and %d more", c.Dropped)
+	}
+	if len(c.Notes) > 0 {
+		s += " [" + strings.Join(c.Notes, "; ") + "]"
 	}
 	return s
 }

@@ -116,6 +116,11 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	wl.Final(healCtx, leader, time.Minute)
 
 	converged := checker.Converged(healCtx, c, 30*time.Second)
+	// Every node's audit chain, read while the nodes still run: after the
+	// indexes met, so the chains should be one.
+	say("reading every node's audit chain")
+	audited, auditNodes := checker.Audited(healCtx, c, 30*time.Second)
+	res.Audit = auditNodes
 	c.Stop() // the offline checks need the CPU, and the logs must be flushed
 
 	say("checking")
@@ -128,7 +133,8 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 		checker.Signatures(history),
 		checker.NonceReuse(history),
 		checker.Durable(history, finalStart),
-		converged)
+		converged,
+		audited)
 	res.Verdict = checker.Combine(res.Checks)
 	if len(res.Errors) > 0 && res.Verdict == checker.Valid {
 		res.Verdict = checker.Inconclusive

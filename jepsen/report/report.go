@@ -37,7 +37,9 @@ type Results struct {
 	// Unknown counts unknown outcomes by operation and error text (cut
 	// short), to tell partitions from overload.
 	Unknown map[string]int `json:"unknown_causes"`
-	Errors  []string       `json:"errors,omitempty"`
+	// Audit is each node's audit chain as the audit check read it.
+	Audit  []checker.AuditNode `json:"audit,omitempty"`
+	Errors []string            `json:"errors,omitempty"`
 }
 
 // Percentiles of one operation kind's latency in milliseconds,
@@ -190,6 +192,13 @@ func Summary(r Results) string {
 	for _, c := range r.Checks {
 		fmt.Fprintf(&b, "  %s\n", c)
 	}
+	if len(r.Audit) > 0 {
+		parts := make([]string, 0, len(r.Audit))
+		for _, n := range r.Audit {
+			parts = append(parts, auditLine(n))
+		}
+		fmt.Fprintf(&b, "  audit chains: %s\n", strings.Join(parts, ", "))
+	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "  error: %s\n", e)
 	}
@@ -222,4 +231,24 @@ func WriteHistory(path string, history []porcupine.Operation) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
+}
+
+// auditLine is one node's chain in a few words: "n1 1-412 head 412, 6
+// checkpoints (signatures verified)".
+func auditLine(n checker.AuditNode) string {
+	if n.Error != "" {
+		return n.Node + " unread"
+	}
+	s := fmt.Sprintf("%s %d-%d head %d", n.Node, n.ExportFirst, n.ExportLast, n.HeadSeq)
+	if len(n.Gaps) > 0 {
+		s += " gaps " + strings.Join(n.Gaps, " ")
+	}
+	if n.Verified != n.Records {
+		s += fmt.Sprintf(" (%d of %d verified)", n.Verified, n.Records)
+	}
+	sigs := "unchecked"
+	if n.SignaturesChecked {
+		sigs = "verified"
+	}
+	return fmt.Sprintf("%s, %d checkpoints (signatures %s)", s, n.Checkpoints, sigs)
 }

@@ -228,10 +228,26 @@ func (w *Workload) create(ctx context.Context, c *client.Client, id int, rnd *ra
 		out := c.Create(ctx, node, k.name, k.algorithm, k.requestID)
 		if out.Status == model.OK {
 			w.reg.ackKey(k.name)
+			w.readBack(ctx, c, k.name, node)
 		}
 		if out.Status != model.Unknown || ctx.Err() != nil {
 			return
 		}
+	}
+}
+
+// readBack reads a just-acknowledged key through every other node, as a
+// client behind a load balancer would: each read must see the key active.
+// Followers learn of the commit milliseconds after the leader answered,
+// so a node that serves reads from its own state is caught here.
+func (w *Workload) readBack(ctx context.Context, c *client.Client, name, created string) {
+	for _, node := range w.cfg.Nodes {
+		if node == created {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, readTimeout)
+		c.Get(rctx, node, name)
+		cancel()
 	}
 }
 
