@@ -32,6 +32,24 @@ type Command interface {
 	Type() CommandType
 }
 
+// Report is a command a member proposes about its own work or state: a
+// stored share, a signature, a parked presignature, a restart. The leader
+// appends a report forwarded by a member only when Reporter names that
+// member, so no node can speak for another.
+type Report interface {
+	Command
+	Reporter() string
+}
+
+func (c ShareStored) Reporter() string      { return c.Node }
+func (c KeygenFailed) Reporter() string     { return c.Node }
+func (c SignCompleted) Reporter() string    { return c.Node }
+func (c PreParamsReady) Reporter() string   { return c.Node }
+func (c PresignReady) Reporter() string     { return c.Node }
+func (c PresignDiscarded) Reporter() string { return c.Node }
+func (c NodeBooted) Reporter() string       { return c.Node }
+func (c AuditDenials) Reporter() string     { return c.Node }
+
 // CreateKey starts distributed key generation among Members.
 type CreateKey struct {
 	RequestID string   `json:"request_id"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -70,6 +71,20 @@ func TestBenchPresignPool(t *testing.T) {
 	sustained := kqBench(t, c, "--key", "ec", "--concurrency", "4", "--duration", "60s")
 	c.Stop()
 
+	// The audit trail's cost: the same rows on a build without it.
+	noAudit := buildNoAudit(t)
+	ca := startCluster(t, "swtpm", pool(32), func(o *cluster.Options) { o.BinDir = noAudit })
+	cla, err := ca.Client(leaderOf(ctx, t, ca))
+	if err != nil {
+		t.Fatal(err)
+	}
+	createKey(ctx, t, cla, "ec", kqpb.Algorithm_ECDSA_SECP256K1)
+	createKey(ctx, t, cla, "ed", kqpb.Algorithm_ED25519)
+	waitPresigs(ctx, t, cla, 32)
+	warmNA := kqBench(t, ca, "--key", "ec", "--requests", fmt.Sprint(runs), "--duration", "5m")
+	edNA := kqBench(t, ca, "--key", "ed", "--requests", fmt.Sprint(runs), "--duration", "5m")
+	ca.Stop()
+
 	c5 := startCluster(t, "swtpm", pool(8), func(o *cluster.Options) { o.Nodes, o.Threshold = 5, 2 })
 	cl5, err := c5.Client(leaderOf(ctx, t, c5))
 	if err != nil {
@@ -101,6 +116,10 @@ func TestBenchPresignPool(t *testing.T) {
 		full.CPUPerSig*1000, ceiling, cores)
 	fmt.Fprintf(&b, "| sustained ECDSA, 60 s, concurrency 4, pool refilling | %.2f sig/s = %.0f%% of the ceiling (%d presigned of %d, %d errors) | ≥ 85%% |\n",
 		sustained.Throughput, 100*sustained.Throughput/ceiling, sustained.Presigned, sustained.OK, sustained.Errors)
+	fmt.Fprintf(&b, "| audit cost: Ed25519 sign p50 with / without the audit trail | %.1f ms / %.1f ms = %+.0f%% | ≤ +10%% |\n",
+		ed.LatencyMS["p50"], edNA.LatencyMS["p50"], 100*(ed.LatencyMS["p50"]/edNA.LatencyMS["p50"]-1))
+	fmt.Fprintf(&b, "| audit cost: ECDSA warm-pool sign p50 with / without the audit trail | %.1f ms / %.1f ms = %+.0f%% | ≤ +10%% |\n",
+		warm.LatencyMS["p50"], warmNA.LatencyMS["p50"], 100*(warm.LatencyMS["p50"]/warmNA.LatencyMS["p50"]-1))
 	fmt.Fprintf(&b, "| cluster ECDSA 3-of-5, full protocol, p50 | %.1f ms | measured |\n", full5.LatencyMS["p50"])
 	fmt.Fprintf(&b, "| cluster ECDSA 3-of-5, warm pool, p50 / p99 | %.1f ms / %.1f ms (%d of %d presigned) | measured |\n",
 		warm5.LatencyMS["p50"], warm5.LatencyMS["p99"], warm5.Presigned, warm5.OK)
@@ -116,6 +135,19 @@ func TestBenchPresignPool(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// buildNoAudit builds kqd and kq with the audit trail compiled out, only
+// to measure what the trail costs.
+func buildNoAudit(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-tags", "kqd_noaudit", "-o", dir+"/", "./cmd/kqd", "./cmd/kq")
+	build.Dir = repoPath(".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build without audit: %v: %s", err, out)
+	}
+	return dir
 }
 
 func benchStats(t *testing.T, ctx context.Context, op bench.Op, n int) bench.Stats {

@@ -152,29 +152,12 @@ func (n *Node) proposeReport(ctx context.Context, from string, data []byte) (uin
 
 // checkReporter enforces that a member forwards only its own reports.
 func checkReporter(cmd consensus.Command, from string) error {
-	var reporter string
-	switch c := cmd.(type) {
-	case *consensus.ShareStored:
-		reporter = c.Node
-	case *consensus.KeygenFailed:
-		reporter = c.Node
-	case *consensus.SignCompleted:
-		reporter = c.Node
-	case *consensus.PreParamsReady:
-		reporter = c.Node
-	case *consensus.PresignReady:
-		reporter = c.Node
-	case *consensus.PresignDiscarded:
-		reporter = c.Node
-	case *consensus.NodeBooted:
-		reporter = c.Node
-	case *consensus.AuditDenials:
-		reporter = c.Node
-	default:
+	r, ok := cmd.(consensus.Report)
+	if !ok {
 		return status.Errorf(codes.PermissionDenied, "members may not propose %s", cmd.Type())
 	}
-	if reporter != from {
-		return status.Errorf(codes.PermissionDenied, "%s may not report for %s", from, reporter)
+	if r.Reporter() != from {
+		return status.Errorf(codes.PermissionDenied, "%s may not report for %s", from, r.Reporter())
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -67,6 +68,7 @@ type Cluster struct {
 	nodes      map[string]*node
 	order      []string
 	links      map[linkKey]*Link
+	ports      ports
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -92,27 +94,27 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	for i := 1; i <= opts.Nodes; i++ {
 		n := &node{id: fmt.Sprintf("n%d", i)}
-		ports, err := freePorts(3)
+		ports, err := c.ports.free(3)
 		if err != nil {
 			return nil, err
 		}
 		n.raft, n.peer, n.client = addr(ports[0]), addr(ports[1]), addr(ports[2])
 		if opts.FaultAdmin {
-			ps, err := freePorts(1)
+			ps, err := c.ports.free(1)
 			if err != nil {
 				return nil, err
 			}
 			n.admin = addr(ps[0])
 		}
 		if opts.Metrics {
-			ps, err := freePorts(1)
+			ps, err := c.ports.free(1)
 			if err != nil {
 				return nil, err
 			}
 			n.metrics = addr(ps[0])
 		}
 		if opts.Backend == "swtpm" {
-			if n.tpmPort, err = freePortPair(); err != nil {
+			if n.tpmPort, err = c.ports.pair(); err != nil {
 				return nil, err
 			}
 		}
@@ -432,36 +434,75 @@ func (c *Cluster) ready(ctx context.Context, preparams bool) error {
 
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
+// ports hands out loopback ports that are free now and were not handed
+// out before: a port is only probed, then released until its kqd, swtpm or
+// proxy binds it, so without the record a later probe could return it
+// again (or make it the control port of an swtpm pair).
+type ports struct {
+	given map[int]bool
+}
+
+// free returns n fresh ports.
+func (p *ports) free(n int) ([]int, error) {
+	var out []int
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 100*n {
+			return nil, errors.New("cluster: no free ports")
 		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := probe()
 		if err != nil {
 			return nil, err
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		if p.take(port) {
+			out = append(out, port)
+		}
 	}
-	return ports, nil
+	return out, nil
 }
 
-// freePortPair finds p with p and p+1 free, as swtpm needs.
-func freePortPair() (int, error) {
-	for range 50 {
-		ps, err := freePorts(1)
+// pair returns a fresh port p with p+1 also fresh, as swtpm needs.
+func (p *ports) pair() (int, error) {
+	for range 100 {
+		port, err := probe()
 		if err != nil {
 			return 0, err
 		}
-		if l, err := net.Listen("tcp", addr(ps[0]+1)); err == nil {
+		if p.given[port] || p.given[port+1] {
+			continue
+		}
+		if l, err := net.Listen("tcp", addr(port+1)); err == nil {
 			l.Close()
-			return ps[0], nil
+			p.take(port)
+			p.take(port + 1)
+			return port, nil
 		}
 	}
 	return 0, errors.New("cluster: no free port pair")
+}
+
+func (p *ports) take(port int) bool {
+	if p.given == nil {
+		p.given = map[int]bool{}
+	}
+	if p.given[port] {
+		return false
+	}
+	p.given[port] = true
+	return true
+}
+
+// probe returns a port free right now, below Linux's ephemeral range
+// (32768-60999): outgoing connections take their source ports from that
+// range, and one could take the port of a killed node before it restarts.
+func probe() (int, error) {
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", addr(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
+	}
+	return 0, errors.New("cluster: no free port below the ephemeral range")
 }

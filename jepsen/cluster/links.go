@@ -58,7 +58,7 @@ func (c *Cluster) startLinks() error {
 				continue
 			}
 			dst := c.nodes[to]
-			ports, err := freePorts(3)
+			ports, err := c.ports.free(3)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,5 @@
+//go:build kqd_noaudit
+
+package node
+
+const auditCompiled = false
