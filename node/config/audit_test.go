@@ -12,7 +12,7 @@ func TestAuditDefaultsAndParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Audit.CheckpointEvery != 64 || c.Audit.DenialWindow != 10*time.Second {
+	if c.Audit.CheckpointEvery != 256 || c.Audit.DenialWindow != 10*time.Second {
 		t.Fatalf("defaults: %+v", c.Audit)
 	}
 	c, err = Parse([]byte(good+"audit:\n  checkpoint_every: 16\n  denial_window: 2s\n"), "/etc/kq", "cluster.yaml")

@@ -117,7 +117,7 @@ func DefaultCluster() Cluster {
 		Preparams: PreparamsConfig{Source: PreparamsGenerate},
 		Sign:      SignConfig{Timeout: 20 * time.Second, MaxAttempts: 3},
 		Presign:   PresignConfig{Pool: 4, TTL: 10 * time.Minute},
-		Audit:     AuditConfig{CheckpointEvery: 64, DenialWindow: 10 * time.Second},
+		Audit:     AuditConfig{CheckpointEvery: 256, DenialWindow: 10 * time.Second},
 	}
 }
 
