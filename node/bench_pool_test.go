@@ -68,7 +68,15 @@ func TestBenchPresignPool(t *testing.T) {
 	warm := kqBench(t, c, "--key", "ec", "--requests", fmt.Sprint(runs), "--duration", "5m")
 	ed := kqBench(t, c, "--key", "ed", "--requests", fmt.Sprint(runs), "--duration", "5m")
 	waitPresigs(ctx, t, cl, 32)
+	before, err := cl.GetKey(ctx, &kqpb.GetKeyRequest{Name: "ec"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sustained := kqBench(t, c, "--key", "ec", "--concurrency", "4", "--duration", "60s")
+	// Presignatures made before the window were paid for outside it; the
+	// fair throughput counts only signatures whose whole cost fell inside.
+	prepaid := min(uint64(before.PresigsReady), sustained.Presigned)
+	fair := float64(sustained.OK-prepaid) / sustained.Seconds
 	c.Stop()
 
 	// The audit trail's cost: the same rows on a build without it.
@@ -114,8 +122,8 @@ func TestBenchPresignPool(t *testing.T) {
 		ed.LatencyMS["p50"], ed.LatencyMS["p50"]/msOf(refEd.P50))
 	fmt.Fprintf(&b, "| node CPU per full ECDSA signature (3 nodes) | %.0f ms → ceiling %.2f sig/s on %.0f cores | measured |\n",
 		full.CPUPerSig*1000, ceiling, cores)
-	fmt.Fprintf(&b, "| sustained ECDSA, 60 s, concurrency 4, pool refilling | %.2f sig/s = %.0f%% of the ceiling (%d presigned of %d, %d errors) | ≥ 85%% |\n",
-		sustained.Throughput, 100*sustained.Throughput/ceiling, sustained.Presigned, sustained.OK, sustained.Errors)
+	fmt.Fprintf(&b, "| sustained ECDSA, 60 s, concurrency 4, pool refilling | %.2f sig/s = %.0f%% of the ceiling, not counting the %d presignatures ready at the start (%.2f sig/s counting them; %d presigned of %d, %d errors) | ≥ 85%% |\n",
+		fair, 100*fair/ceiling, prepaid, sustained.Throughput, sustained.Presigned, sustained.OK, sustained.Errors)
 	fmt.Fprintf(&b, "| audit cost: Ed25519 sign p50 with / without the audit trail | %.1f ms / %.1f ms = %+.0f%% | ≤ +10%% |\n",
 		ed.LatencyMS["p50"], edNA.LatencyMS["p50"], 100*(ed.LatencyMS["p50"]/edNA.LatencyMS["p50"]-1))
 	fmt.Fprintf(&b, "| audit cost: ECDSA warm-pool sign p50 with / without the audit trail | %.1f ms / %.1f ms = %+.0f%% | ≤ +10%% |\n",
