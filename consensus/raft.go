@@ -330,6 +330,17 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (result any, index uint64,
 	}
 }
 
+// Nudge makes the leader send the followers its commit index now instead
+// of on raft's next CommitTimeout tick: it appends a barrier, and the
+// append carries the commit index with it. The node calls it after a
+// command that committee members on followers must act on. It returns at
+// once; the barrier's outcome does not matter.
+func (n *Node) Nudge() {
+	if n.raft.State() == raft.Leader {
+		go n.raft.Barrier(0)
+	}
+}
+
 // LinearizableRead returns nil once this member has confirmed with a quorum
 // that it is still the leader and its FSM has applied every entry committed
 // before the call. State read from the FSM after it returns reflects every

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -79,7 +80,7 @@ type Node struct {
 	boot     string // this process life, for presignatures that die with it
 	parked   *parked
 	reserved reservations
-	lastSign sync.Map // key name -> time.Time of its last sign request on this leader
+	lastSign atomic.Int64 // unix nanos of the last sign request this leader served
 	audit    *nodeAudit
 	metrics  *metrics
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.

@@ -195,7 +195,7 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 				s.n.spawn(func() { n.propose(ctx, cmd) })
 			}
 		}
-		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || !s.refillNow(k.Name, len(pool), now) {
+		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || !s.refillNow(len(pool), now) {
 			continue
 		}
 		committee, err := n.pickCommittee(k, nil, 0)
@@ -213,19 +213,18 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 	}
 }
 
-// refillQuiet is how long a key must go without sign requests before its
-// pool refills above the low-water mark: presigning costs the CPU that
-// live requests need, so a busy key refills only when it is running low.
+// refillQuiet is how long the leader must go without sign requests, for
+// any key, before a pool refills above its low-water mark: presigning takes
+// the CPU that live requests need, on every committee member.
 const refillQuiet = 250 * time.Millisecond
 
-// refillNow reports whether the key's pool should grow now: always below a
-// quarter of the target, otherwise only while the key is quiet.
-func (s *supervisor) refillNow(key string, size int, now time.Time) bool {
+// refillNow reports whether a key's pool should grow now: always below a
+// quarter of the target, otherwise only while no requests are being served.
+func (s *supervisor) refillNow(size int, now time.Time) bool {
 	if size < max(1, s.n.cluster.Presign.Pool/4) {
 		return true
 	}
-	last, ok := s.n.lastSign.Load(key)
-	return !ok || now.Sub(last.(time.Time)) >= refillQuiet
+	return now.Sub(time.Unix(0, s.n.lastSign.Load())) >= refillQuiet
 }
 
 func newPresigID() string {

@@ -133,6 +133,9 @@ func (n *Node) propose(ctx context.Context, cmd consensus.Command) {
 	if err == nil {
 		_, _, err = n.raft.Apply(ctx, data)
 	}
+	if err == nil {
+		nudgeMembers(n, cmd)
+	}
 	if err != nil {
 		n.log.Warn("propose", "type", cmd.Type(), "err", err)
 	}
