@@ -106,7 +106,7 @@ func (n *Node) signPresigned(ctx context.Context, s *consensus.Sign, ps *tss.Pre
 		n.log.Warn("presigned attempt failed", "request", s.RequestID, "presig", s.Presig, "err", err)
 		return
 	}
-	n.report(ctx, &consensus.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
+	n.reportSignature(ctx, s, sig)
 }
 
 // choosePresig returns a ready presignature of the key whose committee the

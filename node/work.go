@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -84,10 +85,39 @@ func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
 		log.Warn("sign attempt failed", "err", err)
 		return
 	}
+	n.reportSignature(ctx, s, sig)
+}
+
+// backupReportDelay is how long a committee member that is not the
+// designated reporter waits before it reports the signature itself.
+const backupReportDelay = 500 * time.Millisecond
+
+// reportSignature appends the finished signature. Every member of the
+// committee holds it, but one report is enough and each costs a Raft
+// commit and a verification on every replica: the designated reporter (the
+// leader when it is in the committee, whose append needs no extra hop, else
+// the lowest member id) reports at once; the others report only if no
+// report landed after backupReportDelay, so a reporter that crashed after
+// signing costs half a second, not a retry.
+func (n *Node) reportSignature(ctx context.Context, s *consensus.Sign, sig []byte) {
+	if !n.designatedReporter(s.Committee) {
+		select {
+		case <-time.After(backupReportDelay):
+		case <-ctx.Done():
+			return
+		}
+	}
 	if cur, ok := n.fsm.Sign(s.RequestID); ok && cur.State != consensus.SignStatePending {
-		return // another member's report already landed
+		return // a report already landed
 	}
 	n.report(ctx, &consensus.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
+}
+
+func (n *Node) designatedReporter(committee []string) bool {
+	if leader, _ := n.raft.Leader(); slices.Contains(committee, leader) {
+		return leader == n.self.ID
+	}
+	return slices.Min(committee) == n.self.ID
 }
 
 // report appends a member's report, through the leader when this node is
