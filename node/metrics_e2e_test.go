@@ -1,18 +1,17 @@
 package node_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
+	"github.com/keyquorum/keyquorum/node"
 )
 
 // TestMetricsEndpointCountsSigningWithoutLeaking runs kqd with --metrics,
@@ -59,7 +58,7 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			texts[id], all[id] = text, parseExposition(t, text)
+			texts[id], all[id] = text, node.ParseExposition(t, text)
 		}
 		if sumOver(all, "keyquorum_audit_checkpoints_total") > 0 && sumOver(all, `keyquorum_tss_sessions_total{kind="presigned_sign",outcome="ok"}`) >= 2 {
 			break
@@ -129,27 +128,6 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 			}
 		}
 	}
-}
-
-// parseExposition reads Prometheus text into samples keyed "name{labels}".
-func parseExposition(t *testing.T, text string) map[string]float64 {
-	t.Helper()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("bad sample line %q", line)
-		}
-		out[line[:i]] = v
-	}
-	return out
 }
 
 func atLeast(t *testing.T, id string, got, want map[string]float64) {

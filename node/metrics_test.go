@@ -118,8 +118,16 @@ func scrape(t *testing.T, m *metrics) (string, map[string]float64) {
 		t.Fatalf("scrape: HTTP %d: %s", rec.Code, rec.Body)
 	}
 	text := rec.Body.String()
-	samples := map[string]float64{}
+	samples := parseExposition(t, text)
+	return text, samples
+}
+
+// parseExposition reads Prometheus text into samples keyed "name{labels}".
+func parseExposition(t *testing.T, text string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" || line[0] == '#' {
@@ -128,11 +136,11 @@ func scrape(t *testing.T, m *metrics) (string, map[string]float64) {
 		i := strings.LastIndexByte(line, ' ')
 		v, err := strconv.ParseFloat(line[i+1:], 64)
 		if err != nil {
-			t.Fatalf("scrape: bad sample %q", line)
+			t.Fatalf("bad sample line %q", line)
 		}
-		samples[line[:i]] = v
+		out[line[:i]] = v
 	}
-	return text, samples
+	return out
 }
 
 func expectSamples(t *testing.T, got map[string]float64, want map[string]float64) {

@@ -107,31 +107,33 @@ func requireOps(t *testing.T, res report.Results, kind string, min int) {
 	}
 }
 
+// requireHealthyRun is what every run on the correct build must show: a
+// valid verdict with the audit chains in agreement, the nemesis really
+// injecting its faults, and enough signatures to have checked something.
+func requireHealthyRun(t *testing.T, res report.Results, nemesis string) {
+	t.Helper()
+	requireVerdict(t, res, checker.Valid)
+	requireCheck(t, res, "audit", checker.Valid)
+	requireFaults(t, res, nemesis, 2)
+	requireOps(t, res, "sign", 20)
+}
+
 func TestPartitionRunIsValid(t *testing.T) {
 	res := harnessRun(t, func(c *harness.Config) {
 		c.Nemesis = "partition"
 		c.ECDSA, c.FixturesDir = true, filepath.Join(root(), "tss", "testdata", "preparams")
 	})
-	requireVerdict(t, res, checker.Valid)
-	requireCheck(t, res, "audit", checker.Valid)
-	requireFaults(t, res, "partition", 2)
-	requireOps(t, res, "sign", 20)
+	requireHealthyRun(t, res, "partition")
 }
 
 func TestKillRunIsValid(t *testing.T) {
 	res := harnessRun(t, func(c *harness.Config) { c.Nemesis, c.Seed = "kill", 2 })
-	requireVerdict(t, res, checker.Valid)
-	requireCheck(t, res, "audit", checker.Valid)
-	requireFaults(t, res, "kill", 2)
-	requireOps(t, res, "sign", 20)
+	requireHealthyRun(t, res, "kill")
 }
 
 func TestClockRunIsValid(t *testing.T) {
 	res := harnessRun(t, func(c *harness.Config) { c.Nemesis, c.Seed = "clock", 3 })
-	requireVerdict(t, res, checker.Valid)
-	requireCheck(t, res, "audit", checker.Valid)
-	requireFaults(t, res, "clock", 2)
-	requireOps(t, res, "sign", 20)
+	requireHealthyRun(t, res, "clock")
 }
 
 // A follower answering reads from its own state must be caught: a client
