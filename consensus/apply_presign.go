@@ -23,6 +23,7 @@ type Presig struct {
 	ID        string      `json:"id"`
 	Key       string      `json:"key"`
 	Version   uint32      `json:"version"`
+	Epoch     uint32      `json:"epoch"` // share epoch the halves were made with
 	Committee []string    `json:"committee"`
 	State     PresigState `json:"state"`
 	Ready     []string    `json:"ready,omitempty"` // members parked, sorted
@@ -45,7 +46,7 @@ func (f *FSM) presignRequested(index uint64, c *PresignRequested) Result {
 	switch {
 	case !ok:
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrUnknownKey)}
-	case k.State != KeyActive:
+	case k.Primary == 0 || k.SignVersion(k.Primary) != nil:
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrKeyNotActive)}
 	case k.Algorithm != "ecdsa-secp256k1":
 		return Result{Err: fmt.Errorf("presign %q: %w: presignatures are for ECDSA only", c.Key, ErrInvalidCommand)}
@@ -61,7 +62,7 @@ func (f *FSM) presignRequested(index uint64, c *PresignRequested) Result {
 	if f.presigCount(c.Key) >= f.cfg.MaxPresigsPerKey {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrTooManyPresigs)}
 	}
-	p := &Presig{ID: c.ID, Key: c.Key, Version: k.Version, Committee: slices.Clone(c.Committee), State: PresigPending,
+	p := &Presig{ID: c.ID, Key: c.Key, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch, Committee: slices.Clone(c.Committee), State: PresigPending,
 		SessionIndex: index, Created: f.st.Time, Expires: f.st.Time + c.TTL}
 	f.st.Presigs[c.ID] = p
 	return Result{Presig: p.clone()}
@@ -110,7 +111,7 @@ func (f *FSM) nodeBooted(c *NodeBooted) Result {
 
 // consumePresig checks that a sign request may use the named presignature
 // and deletes it: from this entry on, no other request can name it.
-func (f *FSM) consumePresig(k *Key, c *SignRequested) error {
+func (f *FSM) consumePresig(k *Key, version uint32, c *SignRequested) error {
 	p, ok := f.st.Presigs[c.Presig]
 	switch {
 	case !ok:
@@ -120,7 +121,7 @@ func (f *FSM) consumePresig(k *Key, c *SignRequested) error {
 	case f.st.Time >= p.Expires:
 		delete(f.st.Presigs, c.Presig)
 		return fmt.Errorf("%w: %s expired", ErrPresigUnavailable, c.Presig)
-	case p.Key != k.Name || p.Version != k.Version || !slices.Equal(p.Committee, c.Committee):
+	case p.Key != k.Name || p.Version != version || p.Epoch != k.Version(version).Epoch || !slices.Equal(p.Committee, c.Committee):
 		return fmt.Errorf("%w: %s belongs to another key, version or committee", ErrPresigUnavailable, c.Presig)
 	}
 	delete(f.st.Presigs, c.Presig)

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -27,20 +28,26 @@ func BenchmarkApplySignAudit(b *testing.B) {
 			}
 			pub, priv, _ := ed25519.GenerateKey(nil)
 			idx := uint64(0)
-			apply := func(c consensus.Command) {
+			apply := func(c consensus.Command) consensus.Result {
 				data, _ := consensus.Encode(c)
 				idx++
-				f.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: data})
+				return f.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: data}).(consensus.Result)
 			}
 			apply(&consensus.CreateKey{RequestID: "c", Name: "ed", Algorithm: "ed25519", Threshold: 1, Members: []string{"n1", "n2"}, Actor: "a", Time: 1})
 			apply(&consensus.ShareStored{Key: "ed", Version: 1, Node: "n1", PublicKey: pub})
 			apply(&consensus.ShareStored{Key: "ed", Version: 1, Node: "n2", PublicKey: pub})
+			grant := grantFor("ed", int64(time.Hour))
+			apply(&grant)
 			msg := []byte("a message of ordinary length to sign")
 			sig := ed25519.Sign(priv, msg)
 			b.ResetTimer()
 			for i := range b.N {
 				id := fmt.Sprintf("s%d", i)
-				apply(&consensus.SignRequested{RequestID: id, Key: "ed", Digest: msg, Committee: []string{"n1", "n2"}, Actor: "spiffe://c/client/app", Time: int64(i + 2)})
+				req := authorized(consensus.SignRequested{RequestID: id, Key: "ed", Digest: msg, Committee: []string{"n1", "n2"}, Actor: "spiffe://c/client/app", Time: int64(i + 2)})
+				// A refused request would measure the refusal, not a signature.
+				if res := apply(&req); res.Err != nil {
+					b.Fatal(res.Err)
+				}
 				apply(&consensus.SignCompleted{RequestID: id, Attempt: 1, Node: "n1", Signature: sig})
 				apply(&consensus.SignCompleted{RequestID: id, Attempt: 1, Node: "n2", Signature: sig})
 			}

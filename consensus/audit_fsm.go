@@ -44,7 +44,7 @@ func (f *FSM) auditKey() (*Key, int, bool) {
 			continue
 		}
 		n++
-		if k.State == KeyActive && (active == nil || k.CreatedIndex < active.CreatedIndex) {
+		if k.Primary != 0 && (active == nil || k.CreatedIndex < active.CreatedIndex) {
 			active = k
 		}
 		if newest == nil || k.CreatedIndex > newest.CreatedIndex {
@@ -217,16 +217,16 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 	case *CreateKey:
 		r.Op, r.Actor, r.Key, r.RequestID = "create_key", c.Actor, c.Name, c.RequestID
 		if res.Key != nil {
-			r.Version = res.Key.Version
+			r.Version = 1
 		}
 	case *ShareStored:
 		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
 		if k := res.Key; k != nil && res.Err == nil && !res.Duplicate {
-			switch k.State {
+			switch v := k.Version(c.Version); v.State {
 			case KeyFailed:
-				r.Outcome, r.Reason = audit.OutcomeFailed, k.Failure
-			case KeyActive:
-				r.PublicKey = hex.EncodeToString(k.PublicKey)
+				r.Outcome, r.Reason = audit.OutcomeFailed, v.Failure
+			case KeyActive, KeyStaged:
+				r.PublicKey = hex.EncodeToString(v.PublicKey)
 			}
 		}
 	case *KeygenFailed:
@@ -239,7 +239,10 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		fromSign(c.RequestID)
 		r.Key, r.InputSHA256 = c.Key, audit.InputHash(c.Digest)
 		if k := f.st.Keys[c.Key]; r.Version == 0 && k != nil {
-			r.Version = k.Version
+			r.Version = c.Version
+			if r.Version == 0 {
+				r.Version = k.Primary
+			}
 		}
 	case *SignRetry:
 		fromSign(c.RequestID)
@@ -267,6 +270,32 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		}
 	case *NodeBooted:
 		r.Actor = NodeActor(c.Node)
+	case *IssueHandle:
+		// The handle's id and token stay out: the chain is evidence, not
+		// a place to find capabilities.
+		r.Actor, r.Key, r.RequestID = c.Actor, c.Key, c.RequestID
+		r.Reason = "purpose " + c.Purpose
+		if res.Err != nil {
+			_, r.Reason = outcomeOf(res)
+		}
+	case *RevokeHandle:
+		r.Actor, r.RequestID = c.Actor, c.RequestID
+		if res.Handle != nil {
+			r.Key = res.Handle.Key
+		}
+	case *ChangeKey:
+		r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_"+string(c.Op), c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
+	case *DestroyDue:
+		r.Key, r.Version = c.Key, c.Version
+	case *ShareDestroyed:
+		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	case *ShareRefreshed:
+		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	case *RefreshFailed:
+		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+		if res.Err == nil {
+			r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
+		}
 	case *AuditDenials:
 		if res.Err != nil {
 			r.Actor = NodeActor(c.Node)
@@ -281,7 +310,7 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 	case *AuditCheckpoint:
 		r.Op, r.Actor, r.Key, r.RequestID = audit.OpCheckpoint, c.Actor, c.Key, c.RequestID
 		if k := res.Key; k != nil {
-			r.Version = k.Version
+			r.Version = k.Primary
 		}
 		if res.Err == nil && !res.Duplicate {
 			r.Checkpoint = &audit.Checkpoint{Seq: c.Seq, Head: c.Head, Signature: hex.EncodeToString(c.Signature)}
@@ -331,7 +360,7 @@ func (f *FSM) auditCheckpoint(c *AuditCheckpoint) Result {
 	switch {
 	case !ok || k.Name != c.Key:
 		return Result{Err: fmt.Errorf("audit checkpoint by %q: %w: not the audit key", c.Key, ErrUnknownKey)}
-	case k.State != KeyActive:
+	case k.State() != KeyActive:
 		return Result{Err: fmt.Errorf("audit checkpoint: %w", ErrKeyNotActive)}
 	case k.Algorithm != "ed25519":
 		return Result{Err: fmt.Errorf("audit checkpoint: %w: the audit key must be ed25519", ErrInvalidCommand)}
@@ -351,7 +380,7 @@ func (f *FSM) auditCheckpoint(c *AuditCheckpoint) Result {
 	if head != c.Head {
 		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w: head does not match the chain", c.Seq, ErrInvalidCommand)}
 	}
-	if !f.crypto.Verify(k.Algorithm, k.PublicKey, audit.CheckpointMessage(c.Seq, c.Head), c.Signature) {
+	if !f.crypto.Verify(k.Algorithm, k.PublicKey(), audit.CheckpointMessage(c.Seq, c.Head), c.Signature) {
 		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w", c.Seq, ErrBadSignature)}
 	}
 	a.CheckpointSeq, a.CheckpointHead = c.Seq, c.Head

@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -73,7 +75,8 @@ func (h *audHarness) apply(cmd consensus.Command) consensus.Result {
 	return res
 }
 
-// activeKey makes an Ed25519 key whose public key is h.pub.
+// activeKey makes an Ed25519 key whose public key is h.pub. A client key
+// also gets its test handle; the audit key signs without one.
 func (h *audHarness) activeKey(name string) {
 	h.t.Helper()
 	h.apply(&consensus.CreateKey{RequestID: "c-" + name, Name: name, Algorithm: "ed25519", Threshold: 1, Members: []string{"n1", "n2"}, Actor: "spiffe://c/client/admin", Time: 1e9})
@@ -82,11 +85,20 @@ func (h *audHarness) activeKey(name string) {
 			h.t.Fatal(res.Err)
 		}
 	}
+	if consensus.IsAuditKey(name) {
+		return
+	}
+	grant := grantFor(name, int64(time.Hour))
+	grant.Actor = "spiffe://c/client/admin"
+	if res := h.apply(&grant); res.Err != nil {
+		h.t.Fatal(res.Err)
+	}
 }
 
 func (h *audHarness) sign(id string, msg []byte) {
 	h.t.Helper()
-	if res := h.apply(&consensus.SignRequested{RequestID: id, Key: "ed", Digest: msg, Committee: []string{"n1", "n2"}, Actor: "spiffe://c/client/app", Time: 2e9}); res.Err != nil {
+	req := authorized(consensus.SignRequested{RequestID: id, Key: "ed", Digest: msg, Committee: []string{"n1", "n2"}, Actor: "spiffe://c/client/app", Time: 2e9})
+	if res := h.apply(&req); res.Err != nil {
 		h.t.Fatal(res.Err)
 	}
 	sig := ed25519.Sign(h.priv, msg)
@@ -116,6 +128,7 @@ func TestAuditRecordsEveryEntryWithoutTheInput(t *testing.T) {
 		{"create_key", audit.OutcomeOK, "spiffe://c/client/admin"},
 		{"share_stored", audit.OutcomeOK, "node:n1"},
 		{"share_stored", audit.OutcomeOK, "node:n2"},
+		{"issue_handle", audit.OutcomeOK, "spiffe://c/client/admin"},
 		{"sign", audit.OutcomeOK, "spiffe://c/client/app"},
 		{"sign_completed", audit.OutcomeOK, "node:n1"},
 		{"sign_completed", audit.OutcomeDuplicate, "node:n2"},
@@ -128,21 +141,28 @@ func TestAuditRecordsEveryEntryWithoutTheInput(t *testing.T) {
 		}
 	}
 	sum := sha256.Sum256(msg)
-	for _, i := range []int{4, 5, 6, 7} {
-		if recs[i].InputSHA256 != hex.EncodeToString(sum[:]) || (i < 7 && (recs[i].Key != "ed" || recs[i].Version != 1 || recs[i].RequestID == "")) {
+	for _, i := range []int{5, 6, 7, 8} {
+		if recs[i].InputSHA256 != hex.EncodeToString(sum[:]) || (i < 8 && (recs[i].Key != "ed" || recs[i].Version != 1 || recs[i].RequestID == "")) {
 			t.Errorf("sign record %d: %+v", i, recs[i])
 		}
 	}
 	if recs[3].PublicKey != hex.EncodeToString(h.pub) {
 		t.Errorf("activation record lacks the public key: %+v", recs[3])
 	}
-	if recs[7].Reason == "" || recs[1].Time != 1e9 || recs[7].Time != 3e9 {
-		t.Errorf("reason or time missing: %+v / %+v", recs[1], recs[7])
+	if recs[4].Key != "ed" || recs[4].RequestID != "issue-ed" || recs[4].Reason != "purpose "+consensus.DefaultPurpose {
+		t.Errorf("handle record %+v, want key, request id and purpose", recs[4])
+	}
+	if recs[8].Reason == "" || recs[1].Time != 1e9 || recs[8].Time != 3e9 {
+		t.Errorf("reason or time missing: %+v / %+v", recs[1], recs[8])
 	}
 	all, _ := json.Marshal(recs)
-	for _, leak := range [][]byte{msg[:20], []byte(hex.EncodeToString(msg[:20])), []byte(base64.StdEncoding.EncodeToString(msg)[:20])} {
+	// Neither the signed input nor the handle (its id, its token or the
+	// token's hash) may appear: the chain is evidence, not a capability.
+	tokenHash := consensus.HandleTokenHash(testHandleToken("ed"))
+	for _, leak := range [][]byte{msg[:20], []byte(hex.EncodeToString(msg[:20])), []byte(base64.StdEncoding.EncodeToString(msg)[:20]),
+		[]byte(testHandleID("ed")), testHandleToken("ed"), []byte(hex.EncodeToString(tokenHash[:]))} {
 		if bytes.Contains(all, leak) {
-			t.Fatalf("records hold the signed input (%q)", leak)
+			t.Fatalf("records hold the signed input or the handle (%q)", leak)
 		}
 	}
 	if _, err := audit.Verify(recs, h.pub, false); err != nil {
@@ -151,6 +171,49 @@ func TestAuditRecordsEveryEntryWithoutTheInput(t *testing.T) {
 	head := h.f.AuditHead()
 	if head.Seq != uint64(len(recs)) || head.Hash != recs[len(recs)-1].Hash {
 		t.Fatalf("head %+v", head)
+	}
+}
+
+// A sign record names the version the request asked for, or the primary
+// when it asked for none, refused or not.
+func TestAuditSignRecordNamesTheVersionAsked(t *testing.T) {
+	h := newAudHarness(t, consensus.DefaultAuditConfig())
+	h.activeKey("ed")
+	// v2 becomes the primary; v1 stays active and can still be named.
+	if res := h.apply(&consensus.ChangeKey{RequestID: "rot", Op: consensus.OpRotate, Key: "ed", Time: 2e9}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	for _, m := range []string{"n1", "n2"} {
+		if res := h.apply(&consensus.ShareStored{Key: "ed", Version: 2, Node: m, PublicKey: h.pub}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	if res := h.apply(&consensus.ChangeKey{RequestID: "pro", Op: consensus.OpPromote, Key: "ed", Version: 2, Time: 2e9}); res.Err != nil || res.Key.Primary != 2 {
+		t.Fatalf("promote: %+v", res)
+	}
+	cases := []struct {
+		name      string
+		version   uint32
+		committee []string
+		refused   bool
+		want      uint32
+	}{
+		{"refused, asking for an older version", 1, []string{"n1"}, true, 1},
+		{"refused, asking for none", 0, []string{"n1"}, true, 2},
+		{"refused, asking for an unknown version", 3, []string{"n1", "n2"}, true, 3},
+		{"accepted, asking for an older version", 1, []string{"n1", "n2"}, false, 1},
+		{"accepted, asking for none", 0, []string{"n1", "n2"}, false, 2},
+	}
+	for i, tc := range cases {
+		req := authorized(consensus.SignRequested{RequestID: fmt.Sprint("s", i), Key: "ed", Version: tc.version, Digest: []byte("m"),
+			Committee: tc.committee, Actor: "app", Time: 3e9})
+		if res := h.apply(&req); (res.Err != nil) != tc.refused {
+			t.Fatalf("%s: %+v", tc.name, res)
+		}
+		r := h.obs.recs[len(h.obs.recs)-1]
+		if r.Op != "sign" || r.Key != "ed" || r.Version != tc.want {
+			t.Errorf("%s: record %+v, want version %d", tc.name, r, tc.want)
+		}
 	}
 }
 

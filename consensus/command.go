@@ -57,8 +57,12 @@ type CreateKey struct {
 	Algorithm string   `json:"algorithm"`
 	Threshold int      `json:"threshold"`
 	Members   []string `json:"members"`
-	Actor     string   `json:"actor"`
-	Time      int64    `json:"time"` // unix nanoseconds, stamped by the leader
+	// Purposes label the handles the key may be used under; empty means
+	// DefaultPurpose.
+	Purposes        []string `json:"purposes,omitempty"`
+	DeletionAllowed bool     `json:"deletion_allowed,omitempty"`
+	Actor           string   `json:"actor"`
+	Time            int64    `json:"time"` // unix nanoseconds, stamped by the leader
 }
 
 // ShareStored reports that Node sealed its share of a key version and
@@ -78,10 +82,20 @@ type KeygenFailed struct {
 	Reason  string `json:"reason"`
 }
 
-// SignRequested asks Committee to sign Digest with the key's current version.
+// SignRequested asks Committee to sign Digest with a version of Key. A
+// client's request carries a handle: the FSM checks it at Time, so no
+// node's clock can stretch its expiry.
 type SignRequested struct {
-	RequestID string   `json:"request_id"`
-	Key       string   `json:"key"`
+	RequestID string `json:"request_id"`
+	Key       string `json:"key"`
+	// Handle and HandleProof (the SHA-256 of the handle's token) authorise
+	// the request; only the cluster's own audit key signs without one.
+	Handle      string   `json:"handle,omitempty"`
+	HandleProof [32]byte `json:"handle_proof"`
+	// Purpose, when set, must be the handle's purpose.
+	Purpose string `json:"purpose,omitempty"`
+	// Version picks a signing version; 0 means the primary.
+	Version   uint32   `json:"version,omitempty"`
 	Digest    []byte   `json:"digest"`
 	Committee []string `json:"committee"`
 	Actor     string   `json:"actor"`
@@ -218,6 +232,20 @@ func Decode(data []byte) (Command, error) {
 		c = &PresignDiscarded{}
 	case TypeNodeBooted:
 		c = &NodeBooted{}
+	case TypeIssueHandle:
+		c = &IssueHandle{}
+	case TypeRevokeHandle:
+		c = &RevokeHandle{}
+	case TypeChangeKey:
+		c = &ChangeKey{}
+	case TypeDestroyDue:
+		c = &DestroyDue{}
+	case TypeShareDestroyed:
+		c = &ShareDestroyed{}
+	case TypeShareRefreshed:
+		c = &ShareRefreshed{}
+	case TypeRefreshFailed:
+		c = &RefreshFailed{}
 	default:
 		return nil, fmt.Errorf("consensus: %w: %q", ErrUnknownCommand, env.Type)
 	}
@@ -226,3 +254,125 @@ func Decode(data []byte) (Command, error) {
 	}
 	return c, nil
 }
+
+// Lifecycle commands: handles, key versions, refresh and destruction.
+const (
+	TypeIssueHandle    CommandType = "issue_handle"
+	TypeRevokeHandle   CommandType = "revoke_handle"
+	TypeChangeKey      CommandType = "change_key"
+	TypeDestroyDue     CommandType = "destroy_due"
+	TypeShareDestroyed CommandType = "share_destroyed"
+	TypeShareRefreshed CommandType = "share_refreshed"
+	TypeRefreshFailed  CommandType = "refresh_failed"
+)
+
+// IssueHandle grants a capability to sign with Key for Purpose until
+// Time+TTL. The log holds only the token's SHA-256: the token itself is
+// returned once, to the caller, and never stored.
+type IssueHandle struct {
+	RequestID string   `json:"request_id"`
+	HandleID  string   `json:"handle_id"`
+	TokenHash [32]byte `json:"token_hash"`
+	Key       string   `json:"key"`
+	Purpose   string   `json:"purpose"`
+	TTL       int64    `json:"ttl"`      // nanoseconds
+	MaxUses   uint32   `json:"max_uses"` // 0: unlimited until expiry
+	Actor     string   `json:"actor"`
+	Time      int64    `json:"time"`
+}
+
+// RevokeHandle ends a handle before its expiry.
+type RevokeHandle struct {
+	RequestID string `json:"request_id"`
+	HandleID  string `json:"handle_id"`
+	Actor     string `json:"actor"`
+	Time      int64  `json:"time"`
+}
+
+// KeyOp names one lifecycle change of a key.
+type KeyOp string
+
+// Lifecycle changes carried by ChangeKey.
+const (
+	OpRotate        KeyOp = "rotate"         // generate version latest+1, staged
+	OpPromote       KeyOp = "promote"        // make Version primary
+	OpRollback      KeyOp = "rollback"       // make an older active version primary again
+	OpRetire        KeyOp = "retire"         // Version verifies only
+	OpRevoke        KeyOp = "revoke"         // Version neither signs nor verifies
+	OpPolicy        KeyOp = "policy"         // floors and deletion_allowed
+	OpDestroy       KeyOp = "destroy"        // schedule Version's destruction after Delay
+	OpCancelDestroy KeyOp = "cancel_destroy" // unschedule it
+	OpRefresh       KeyOp = "refresh"        // reshare Version to new shares
+)
+
+// ChangeKey is one operator change of a key's lifecycle. Fields other than
+// RequestID, Op and Key matter only to the ops that name them.
+type ChangeKey struct {
+	RequestID string `json:"request_id"`
+	Op        KeyOp  `json:"op"`
+	Key       string `json:"key"`
+	// Version is the version acted on; 0 picks the op's default (promote:
+	// the newest staged; rollback: the newest active below the primary;
+	// retire, revoke, refresh: the primary).
+	Version uint32 `json:"version,omitempty"`
+	// DualSign (promote) is how long the previous primary keeps signing
+	// alongside the new one, in nanoseconds; 0 opens no window.
+	DualSign int64 `json:"dual_sign,omitempty"`
+	// Policy fields; nil leaves a setting unchanged.
+	MinSignVersion   *uint32 `json:"min_sign_version,omitempty"`
+	MinVerifyVersion *uint32 `json:"min_verify_version,omitempty"`
+	DeletionAllowed  *bool   `json:"deletion_allowed,omitempty"`
+	// Delay (destroy) is the pending period in nanoseconds.
+	Delay int64 `json:"delay,omitempty"`
+	// Committee (refresh) is the old holders that deal the new shares,
+	// chosen by the leader.
+	Committee []string `json:"committee,omitempty"`
+	Actor     string   `json:"actor"`
+	Time      int64    `json:"time"`
+}
+
+// DestroyDue executes a destruction whose pending period has passed; the
+// leader proposes it.
+type DestroyDue struct {
+	Key     string `json:"key"`
+	Version uint32 `json:"version"`
+	Time    int64  `json:"time"`
+}
+
+// ShareDestroyed reports that Node deleted its share of a destroyed version.
+type ShareDestroyed struct {
+	Key     string `json:"key"`
+	Version uint32 `json:"version"`
+	Node    string `json:"node"`
+}
+
+// ShareRefreshed reports that Node sealed its new share of a version at
+// Epoch, with the unchanged PublicKey.
+type ShareRefreshed struct {
+	Key       string `json:"key"`
+	Version   uint32 `json:"version"`
+	Epoch     uint32 `json:"epoch"`
+	Node      string `json:"node"`
+	PublicKey []byte `json:"public_key"`
+}
+
+// RefreshFailed abandons a refresh; the old shares stay in use.
+type RefreshFailed struct {
+	Key     string `json:"key"`
+	Version uint32 `json:"version"`
+	Epoch   uint32 `json:"epoch"`
+	Node    string `json:"node"`
+	Reason  string `json:"reason"`
+}
+
+func (IssueHandle) Type() CommandType    { return TypeIssueHandle }
+func (RevokeHandle) Type() CommandType   { return TypeRevokeHandle }
+func (ChangeKey) Type() CommandType      { return TypeChangeKey }
+func (DestroyDue) Type() CommandType     { return TypeDestroyDue }
+func (ShareDestroyed) Type() CommandType { return TypeShareDestroyed }
+func (ShareRefreshed) Type() CommandType { return TypeShareRefreshed }
+func (RefreshFailed) Type() CommandType  { return TypeRefreshFailed }
+
+func (c ShareDestroyed) Reporter() string { return c.Node }
+func (c ShareRefreshed) Reporter() string { return c.Node }
+func (c RefreshFailed) Reporter() string  { return c.Node }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -37,17 +38,31 @@ type FSMConfig struct {
 	MaxSignRecords  int // finished requests kept for de-duplication, oldest evicted first
 	// MaxPresigsPerKey bounds pending and ready presignatures of one key.
 	MaxPresigsPerKey int
-	_                struct{}
+	// MaxRequestRecords bounds the remembered lifecycle requests; they and
+	// finished sign records are also forgotten after RequestRecordAge of
+	// replicated time. A retry after either bound is a new request.
+	MaxRequestRecords int
+	RequestRecordAge  time.Duration
+	// MaxHandles bounds live handles; MaxHandleTTL caps a handle's life.
+	MaxHandles   int
+	MaxHandleTTL time.Duration
+	// MinDestroyDelay is the shortest pending period before a version's
+	// shares are destroyed.
+	MinDestroyDelay time.Duration
+	_               struct{}
 }
 
 // DefaultFSMConfig returns the limits used by kqd.
 func DefaultFSMConfig() FSMConfig {
-	return FSMConfig{MaxKeys: 10_000, MaxPendingSigns: 1024, MaxSignRecords: 100_000, MaxPresigsPerKey: 64}
+	return FSMConfig{MaxKeys: 10_000, MaxPendingSigns: 1024, MaxSignRecords: 100_000, MaxPresigsPerKey: 64,
+		MaxRequestRecords: 100_000, RequestRecordAge: 24 * time.Hour, MaxHandles: 100_000, MaxHandleTTL: 24 * time.Hour,
+		MinDestroyDelay: time.Second}
 }
 
 // Validate reports a limit that is out of range.
 func (c FSMConfig) Validate() error {
-	if c.MaxKeys < 1 || c.MaxPendingSigns < 1 || c.MaxSignRecords < 1 || c.MaxPresigsPerKey < 0 {
+	if c.MaxKeys < 1 || c.MaxPendingSigns < 1 || c.MaxSignRecords < 1 || c.MaxPresigsPerKey < 0 ||
+		c.MaxRequestRecords < 1 || c.RequestRecordAge <= 0 || c.MaxHandles < 1 || c.MaxHandleTTL <= 0 || c.MinDestroyDelay < 0 {
 		return fmt.Errorf("consensus: FSM limits must be positive: %+v", c)
 	}
 	return nil
@@ -56,11 +71,16 @@ func (c FSMConfig) Validate() error {
 // Result is the outcome of applying one command; raft hands it back to the
 // proposer. Err is nil on success.
 type Result struct {
-	Err       error
-	Key       *Key
-	Sign      *Sign
-	Presig    *Presig
-	Duplicate bool // the request id was seen before; Key or Sign is the stored outcome
+	Err     error
+	Key     *Key
+	Sign    *Sign
+	Presig  *Presig
+	Handle  *Handle
+	Version uint32 // the key version a key change or report concerned
+	// Ended lists signing requests this entry ended besides its own (a
+	// revocation fails the version's pending requests).
+	Ended     []string
+	Duplicate bool // the request id was seen before; the fields hold the stored outcome
 }
 
 // FSM is keyquorum's replicated state machine. It is deterministic: times
@@ -152,6 +172,24 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.presignDiscarded(c)
 	case *NodeBooted:
 		return f.nodeBooted(c)
+	case *IssueHandle:
+		f.advanceTime(c.Time)
+		return f.issueHandle(index, c)
+	case *RevokeHandle:
+		f.advanceTime(c.Time)
+		return f.revokeHandle(index, c)
+	case *ChangeKey:
+		f.advanceTime(c.Time)
+		return f.changeKey(index, c)
+	case *DestroyDue:
+		f.advanceTime(c.Time)
+		return f.destroyDue(c)
+	case *ShareDestroyed:
+		return f.shareDestroyed(c)
+	case *ShareRefreshed:
+		return f.shareRefreshed(c)
+	case *RefreshFailed:
+		return f.refreshFailed(c)
 	case *AuditDenials:
 		return f.auditDenials(c)
 	case *AuditCheckpoint:
@@ -274,11 +312,16 @@ func (f *FSM) AppliedIndex() uint64 {
 // TableStats reports table sizes and limits for status output.
 type TableStats struct {
 	Keys, PendingSigns, SignRecords, MaxSignRecords int
+	RequestRecords, MaxRequestRecords               int
+	RecordAge                                       time.Duration
+	Handles, MaxHandles                             int
 }
 
 // TableStats returns the current table sizes.
 func (f *FSM) TableStats() TableStats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return TableStats{Keys: len(f.st.Keys), PendingSigns: f.st.Pending, SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords}
+	return TableStats{Keys: len(f.st.Keys), PendingSigns: f.st.Pending, SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords,
+		RequestRecords: len(f.st.Requests), MaxRequestRecords: f.cfg.MaxRequestRecords, RecordAge: f.cfg.RequestRecordAge,
+		Handles: len(f.st.Handles), MaxHandles: f.cfg.MaxHandles}
 }

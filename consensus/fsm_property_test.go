@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -30,19 +31,28 @@ type modelSign struct {
 	state   consensus.SignState
 	attempt uint32
 	sig     []byte
+	proof   [32]byte // the handle token hash the request was made with
+	time    int64    // replicated time when it was requested
 }
 
 // signModel is a small reference for the signing rules: request-id
-// de-duplication, attempt numbering, verification, the pending bound and
-// eviction of the oldest finished records.
+// de-duplication (bound to the handle the request was made with and
+// limited in age), attempt numbering, verification, the pending bound and
+// eviction of the oldest finished records by count and age.
 type signModel struct {
 	recs       map[string]*modelSign
 	order      []string // finished ids, oldest first
 	pending    int
 	maxPending int
 	maxRecords int
-	evicted    int
+	age        int64 // the de-duplication age
+	now        int64 // replicated time
+	evicted    map[string]int
 }
+
+func (m *signModel) tick(t int64) { m.now = max(m.now, t) }
+
+func (m *signModel) expired(r *modelSign) bool { return m.now-r.time >= m.age }
 
 func (m *signModel) forget(id string) {
 	delete(m.recs, id)
@@ -56,8 +66,16 @@ func (m *signModel) finish(id string, st consensus.SignState) {
 	r.state, r.digest = st, nil
 	m.pending--
 	m.order = append(m.order, id)
-	for len(m.order) > m.maxRecords {
-		m.evicted++
+	for len(m.order) > 0 {
+		overCount := len(m.order) > m.maxRecords
+		if !overCount && !m.expired(m.recs[m.order[0]]) {
+			break
+		}
+		if overCount {
+			m.evicted["eviction by count"]++
+		} else {
+			m.evicted["eviction by age"]++
+		}
 		delete(m.recs, m.order[0])
 		m.order = m.order[1:]
 	}
@@ -83,17 +101,52 @@ type propOutcome struct {
 	err   error
 	dup   bool
 	rerun bool       // a failed request re-run under its id
+	fresh bool       // a new request under the id of an expired record
 	rec   *modelSign // the record the result must describe, when err is nil
+	// retryDenied: the id's record was made under another handle.
+	retryDenied bool
+}
+
+// retryDeniedReason is the denial of a retry under another handle.
+const retryDeniedReason = "not the handle the request was made with"
+
+// secondHandleID and secondHandleToken name a second handle of a key, as
+// good as its test handle for a new request.
+func secondHandleID(key string) string    { return "h2-" + key }
+func secondHandleToken(key string) []byte { return []byte("token2-" + key) }
+
+// granted reports whether c carries one of its key's two handles with the
+// right token. Every key holds both from its creation on, so such a
+// request is denied only when the key does not exist.
+func granted(c consensus.SignRequested) bool {
+	switch c.Handle {
+	case testHandleID(c.Key):
+		return c.HandleProof == consensus.HandleTokenHash(testHandleToken(c.Key))
+	case secondHandleID(c.Key):
+		return c.HandleProof == consensus.HandleTokenHash(secondHandleToken(c.Key))
+	}
+	return false
 }
 
 // request predicts SignRequested and updates the model. k is the key as the
 // FSM holds it before the command (nil if unknown).
 func (m *signModel) request(k *consensus.Key, c consensus.SignRequested) propOutcome {
+	m.tick(c.Time)
 	hash := sha256.Sum256(c.Digest)
+	fresh := false
+	if r, ok := m.recs[c.RequestID]; ok && r.state != consensus.SignStatePending && m.expired(r) {
+		// Past the de-duplication age a finished record counts as absent,
+		// whether or not a finish has trimmed it yet.
+		m.forget(c.RequestID)
+		fresh = true
+	}
 	rerun := false
 	if r, ok := m.recs[c.RequestID]; ok {
 		if r.key != c.Key || r.hash != hash {
 			return propOutcome{err: consensus.ErrRequestConflict}
+		}
+		if r.proof != c.HandleProof {
+			return propOutcome{err: consensus.ErrHandleDenied, retryDenied: true}
 		}
 		if r.state != consensus.SignStateFailed {
 			return propOutcome{dup: true, rec: r}
@@ -104,9 +157,9 @@ func (m *signModel) request(k *consensus.Key, c consensus.SignRequested) propOut
 	}
 	var err error
 	switch {
-	case k == nil:
-		err = consensus.ErrUnknownKey
-	case k.State != consensus.KeyActive:
+	case k == nil, !granted(c):
+		err = consensus.ErrHandleDenied
+	case k.State() != consensus.KeyActive:
 		err = consensus.ErrKeyNotActive
 	case (fsmCrypto{}).CheckMessage(k.Algorithm, c.Digest) != nil, !committeeOK(k, c.Committee):
 		err = consensus.ErrInvalidCommand
@@ -119,10 +172,11 @@ func (m *signModel) request(k *consensus.Key, c consensus.SignRequested) propOut
 	if rerun {
 		m.forget(c.RequestID)
 	}
-	r := &modelSign{key: c.Key, hash: hash, digest: slices.Clone(c.Digest), state: consensus.SignStatePending, attempt: 1}
+	r := &modelSign{key: c.Key, hash: hash, digest: slices.Clone(c.Digest), state: consensus.SignStatePending, attempt: 1,
+		proof: c.HandleProof, time: m.now}
 	m.recs[c.RequestID] = r
 	m.pending++
-	return propOutcome{rec: r, rerun: rerun}
+	return propOutcome{rec: r, rerun: rerun, fresh: fresh}
 }
 
 // complete predicts SignCompleted; pub is the key's public key.
@@ -171,6 +225,15 @@ type propRun struct {
 	idx   uint64
 	model *signModel
 	seen  map[string]int
+	clock int64 // the leader's clock, which may lag replicated time
+	idle  bool  // whether "wait" lets the de-duplication age pass
+}
+
+// stamp is the time the leader puts on a command: usually a little later
+// than the last, sometimes earlier (a new leader with a slower clock).
+func (p *propRun) stamp() int64 {
+	p.clock += rapid.SampledFrom([]int64{0, 0, 1, 2, 5, 10, 20, -10}).Draw(p.t, "step")
+	return p.clock
 }
 
 func (p *propRun) apply(cmd consensus.Command) consensus.Result {
@@ -196,19 +259,28 @@ func (p *propRun) expect(what string, cmd consensus.Command, res consensus.Resul
 		if !errors.Is(res.Err, want.err) || res.Sign != nil || res.Duplicate {
 			p.t.Fatalf("%T %+v: got err=%v dup=%v sign=%+v, model wants %v", cmd, cmd, res.Err, res.Duplicate, res.Sign, want.err)
 		}
+		if strings.Contains(res.Err.Error(), retryDeniedReason) != want.retryDenied {
+			p.t.Fatalf("%T %+v: got err=%v, model wants a retry under another handle denied: %v", cmd, cmd, res.Err, want.retryDenied)
+		}
 		p.seen[fmt.Sprintf("%s: %v", what, want.err)]++
+		if want.retryDenied {
+			p.seen[what+": retry under another handle"]++
+		}
 		return
 	case res.Err != nil || res.Duplicate != want.dup || res.Sign == nil:
 		p.t.Fatalf("%T %+v: got err=%v dup=%v sign=%+v, model wants dup=%v rec=%+v", cmd, cmd, res.Err, res.Duplicate, res.Sign, want.dup, want.rec)
 	}
 	s, r := res.Sign, want.rec
 	if s.Key != r.key || s.DigestHash != r.hash || !bytes.Equal(s.Digest, r.digest) || s.State != r.state ||
-		s.Attempt != r.attempt || !bytes.Equal(s.Signature, r.sig) {
+		s.Attempt != r.attempt || !bytes.Equal(s.Signature, r.sig) || s.HandleProof != r.proof || s.Time != r.time {
 		p.t.Fatalf("%T %+v: record %+v, model %+v", cmd, cmd, s, r)
 	}
 	p.seen[fmt.Sprintf("%s: dup=%v %s", what, want.dup, r.state)]++
 	if want.rerun {
 		p.seen["sign: rerun of failed request"]++
+	}
+	if want.fresh {
+		p.seen["sign: new request under an expired id"]++
 	}
 }
 
@@ -231,7 +303,8 @@ func (p *propRun) check() {
 		if ok != want {
 			p.t.Fatalf("Sign(%s) present=%v, model %v", id, ok, want)
 		}
-		if ok && (s.State != r.state || s.Attempt != r.attempt || !bytes.Equal(s.Signature, r.sig) || !bytes.Equal(s.Digest, r.digest)) {
+		if ok && (s.State != r.state || s.Attempt != r.attempt || !bytes.Equal(s.Signature, r.sig) || !bytes.Equal(s.Digest, r.digest) ||
+			s.HandleProof != r.proof || s.Time != r.time) {
 			p.t.Fatalf("Sign(%s) = %+v, model %+v", id, s, r)
 		}
 	}
@@ -243,6 +316,26 @@ func (p *propRun) snapshotRestore() {
 	p.t.Helper()
 	p.b = restoredFSM(p.t, p.cfg, snapshotBytes(p.t, p.b))
 	p.seen["snapshot restore"]++
+}
+
+// grant issues the key's two handles once the key exists, unless it holds
+// them already.
+func (p *propRun) grant(name string) {
+	p.t.Helper()
+	if p.key(name) == nil {
+		return
+	}
+	second := consensus.IssueHandle{RequestID: "issue2-" + name, HandleID: secondHandleID(name),
+		TokenHash: consensus.HandleTokenHash(secondHandleToken(name)), Key: name, Purpose: consensus.DefaultPurpose,
+		TTL: int64(p.cfg.MaxHandleTTL), Actor: "admin"}
+	for _, c := range []consensus.IssueHandle{grantFor(name, int64(p.cfg.MaxHandleTTL)), second} {
+		if _, ok := p.a.Handle(c.HandleID); ok {
+			continue
+		}
+		if res := p.apply(c); res.Err != nil || res.Handle == nil {
+			p.t.Fatalf("grant %s: %+v", c.HandleID, res)
+		}
+	}
 }
 
 func (p *propRun) key(name string) *consensus.Key {
@@ -292,14 +385,18 @@ func (p *propRun) step(action string) {
 	case "preparams":
 		p.apply(consensus.PreParamsReady{Node: rapid.SampledFrom(propNodes).Draw(t, "node")})
 	case "create":
-		p.apply(consensus.CreateKey{
+		name := rapid.SampledFrom(propKeys).Draw(t, "name")
+		c := consensus.CreateKey{
 			RequestID: rapid.SampledFrom([]string{"c1", "c2"}).Draw(t, "createID"),
-			Name:      rapid.SampledFrom(propKeys).Draw(t, "name"),
+			Name:      name,
 			Algorithm: rapid.SampledFrom([]string{algEd25519, algEd25519, algECDSA, "rsa"}).Draw(t, "alg"),
 			Threshold: rapid.IntRange(0, 3).Draw(t, "threshold"),
 			Members:   rapid.SliceOfN(rapid.SampledFrom(propNodes), 1, 4).Draw(t, "members"),
-			Time:      rapid.Int64Range(0, 100).Draw(t, "time"),
-		})
+			Time:      p.stamp(),
+		}
+		p.model.tick(c.Time)
+		p.apply(c)
+		p.grant(name)
 	case "shareAll":
 		name := rapid.SampledFrom(propKeys).Draw(t, "name")
 		if k := p.key(name); k != nil {
@@ -327,7 +424,20 @@ func (p *propRun) step(action string) {
 			Digest:    p.signDigest(id),
 			Committee: p.committee(k),
 			Actor:     "alice",
-			Time:      rapid.Int64Range(0, 100).Draw(t, "time"),
+			Time:      p.stamp(),
+		}
+		// Mostly the key's test handle; sometimes its second handle, as
+		// good for a new request but not for a retry of one made under the
+		// first; sometimes another key's handle or none.
+		switch rapid.IntRange(0, 9).Draw(t, "handle") {
+		case 0:
+		case 1:
+			c.Handle, c.HandleProof = secondHandleID(name), consensus.HandleTokenHash(secondHandleToken(name))
+		case 2:
+			other := rapid.SampledFrom(propKeys).Draw(t, "handleKey")
+			c.Handle, c.HandleProof = testHandleID(other), consensus.HandleTokenHash(testHandleToken(other))
+		default:
+			c = authorized(c)
 		}
 		want := p.model.request(k, c)
 		p.expect("sign", c, p.apply(c), want)
@@ -347,7 +457,7 @@ func (p *propRun) step(action string) {
 		c := consensus.SignCompleted{RequestID: id, Attempt: 1, Node: rapid.SampledFrom(propNodes).Draw(t, "node")}
 		var pub []byte
 		if r, ok := p.model.recs[id]; ok {
-			pub = p.key(r.key).PublicKey
+			pub = p.key(r.key).PublicKey()
 			switch rapid.IntRange(0, 3).Draw(t, "sigKind") {
 			case 0:
 				c.Signature = []byte("bad")
@@ -370,6 +480,13 @@ func (p *propRun) step(action string) {
 		p.expect("fail", c, p.apply(c), want)
 	case "snapshot":
 		p.snapshotRestore()
+	case "wait":
+		// In an idle run, the next command comes once the de-duplication
+		// age has passed. (Other runs keep their records young, so that
+		// the count bound is what evicts them.)
+		if p.idle {
+			p.clock += int64(p.cfg.RequestRecordAge)
+		}
 	default:
 		t.Fatalf("unknown action %q", action)
 	}
@@ -385,22 +502,27 @@ func TestFSMPropertyReplicasAgreeAndFollowSignModel(t *testing.T) {
 	actions := []string{
 		"preparams", "create", "shareAll", "shareAll", "share", "keygenFailed",
 		"sign", "sign", "sign", "sign", "sign", "retry", "retry",
-		"complete", "complete", "fail", "snapshot",
+		"complete", "complete", "fail", "snapshot", "wait",
 	}
 	rapid.Check(t, func(rt *rapid.T) {
-		cfg := consensus.FSMConfig{MaxKeys: 2, MaxPendingSigns: 2, MaxSignRecords: 2}
+		cfg := consensus.DefaultFSMConfig()
+		cfg.MaxKeys, cfg.MaxPendingSigns, cfg.MaxSignRecords = 2, 2, 2
+		cfg.RequestRecordAge = 300 // in the small times the runs use
 		a, err := consensus.NewFSM(cfg, fsmCrypto{})
 		if err != nil {
 			rt.Fatalf("NewFSM: %v", err)
 		}
 		b, _ := consensus.NewFSM(cfg, fsmCrypto{})
 		p := &propRun{t: rt, cfg: cfg, a: a, b: b, seen: map[string]int{},
-			model: &signModel{recs: map[string]*modelSign{}, maxPending: cfg.MaxPendingSigns, maxRecords: cfg.MaxSignRecords}}
+			model: &signModel{recs: map[string]*modelSign{}, maxPending: cfg.MaxPendingSigns, maxRecords: cfg.MaxSignRecords,
+				age: int64(cfg.RequestRecordAge), evicted: map[string]int{}},
+			idle: rapid.Bool().Draw(rt, "idle")}
 		// Start with one active key so most sequences reach signing.
 		p.apply(consensus.CreateKey{RequestID: "c0", Name: "ka", Algorithm: algEd25519, Threshold: 1, Members: []string{"n1", "n2", "n3"}})
+		p.grant("ka")
 		p.step("shareAll")
 
-		n := 60 + rapid.IntRange(0, 60).Draw(rt, "steps")
+		n := 100 + rapid.IntRange(0, 100).Draw(rt, "steps")
 		for i := range n {
 			if i == n/2 {
 				p.snapshotRestore()
@@ -408,7 +530,9 @@ func TestFSMPropertyReplicasAgreeAndFollowSignModel(t *testing.T) {
 			p.step(rapid.SampledFrom(actions).Draw(rt, "action"))
 			p.check()
 		}
-		p.seen["eviction"] = p.model.evicted
+		for k, v := range p.model.evicted {
+			p.seen[k] += v
+		}
 		mu.Lock()
 		for k, v := range p.seen {
 			total[k] += v
@@ -429,10 +553,14 @@ func TestFSMPropertyReplicasAgreeAndFollowSignModel(t *testing.T) {
 		"sign: dup=true pending",
 		"sign: dup=true completed",
 		"sign: rerun of failed request",
-		"eviction",
+		"sign: new request under an expired id",
+		"sign: retry under another handle",
+		"eviction by count",
+		"eviction by age",
 		"sign: " + consensus.ErrRequestConflict.Error(),
 		"sign: " + consensus.ErrTooManyPending.Error(),
 		"sign: " + consensus.ErrInvalidCommand.Error(),
+		"sign: " + consensus.ErrHandleDenied.Error(),
 		"complete: dup=false completed",
 		"complete: dup=true completed",
 		"complete: " + consensus.ErrBadSignature.Error(),

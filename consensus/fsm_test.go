@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/keyquorum/keyquorum/consensus"
@@ -79,6 +80,7 @@ func (r *fsmRecorder) entries() []fsmApplied {
 // fsmHarness feeds commands to one FSM as raft would, one index at a time.
 type fsmHarness struct {
 	t   testing.TB
+	cfg consensus.FSMConfig
 	f   *consensus.FSM
 	idx uint64
 	obs *fsmRecorder
@@ -92,7 +94,7 @@ func newFSMHarness(t testing.TB, cfg consensus.FSMConfig) *fsmHarness {
 	}
 	obs := &fsmRecorder{}
 	f.SetObserver(obs)
-	return &fsmHarness{t: t, f: f, obs: obs}
+	return &fsmHarness{t: t, cfg: cfg, f: f, obs: obs}
 }
 
 func (h *fsmHarness) apply(cmd consensus.Command) consensus.Result {
@@ -132,8 +134,34 @@ func (h *fsmHarness) mustErr(cmd consensus.Command, want error) consensus.Result
 
 func fsmPub(name string) []byte { return []byte("pub-" + name) }
 
+// testHandleID and testHandleToken name the handle grant issues for a key.
+func testHandleID(key string) string    { return "h-" + key }
+func testHandleToken(key string) []byte { return []byte("token-" + key) }
+
+// grantFor is the IssueHandle behind grant: the key's test handle for the
+// default purpose, unlimited uses. Its zero time leaves the replicated
+// clock where it is.
+func grantFor(key string, ttl int64) consensus.IssueHandle {
+	return consensus.IssueHandle{RequestID: "issue-" + key, HandleID: testHandleID(key),
+		TokenHash: consensus.HandleTokenHash(testHandleToken(key)), Key: key, Purpose: consensus.DefaultPurpose,
+		TTL: ttl, Actor: "admin"}
+}
+
+// grant issues the key's test handle with the longest TTL the config allows.
+func (h *fsmHarness) grant(key string) *consensus.Handle {
+	h.t.Helper()
+	return h.mustOK(grantFor(key, int64(h.cfg.MaxHandleTTL))).Handle
+}
+
+// authorized returns c carrying the test handle of its key, as a client
+// holding that handle would send it.
+func authorized(c consensus.SignRequested) consensus.SignRequested {
+	c.Handle, c.HandleProof = testHandleID(c.Key), consensus.HandleTokenHash(testHandleToken(c.Key))
+	return c
+}
+
 // activeKey creates key name among members and reports every share, so the
-// key ends active with public key fsmPub(name).
+// key ends active with public key fsmPub(name), and grants its test handle.
 func (h *fsmHarness) activeKey(name, alg string, threshold int, members ...string) *consensus.Key {
 	h.t.Helper()
 	if alg == algECDSA {
@@ -146,9 +174,10 @@ func (h *fsmHarness) activeKey(name, alg string, threshold int, members ...strin
 	for _, m := range members {
 		res = h.mustOK(consensus.ShareStored{Key: name, Version: 1, Node: m, PublicKey: fsmPub(name)})
 	}
-	if res.Key.State != consensus.KeyActive {
-		h.t.Fatalf("key %s: state %s after all shares, want active", name, res.Key.State)
+	if res.Key.State() != consensus.KeyActive || res.Key.Primary != 1 {
+		h.t.Fatalf("key %s: state %s primary v%d after all shares, want v1 active", name, res.Key.State(), res.Key.Primary)
 	}
+	h.grant(name)
 	return res.Key
 }
 
@@ -183,6 +212,14 @@ func sameResult(a, b consensus.Result) string {
 		return fmt.Sprintf("key %+v vs %+v", a.Key, b.Key)
 	case !reflect.DeepEqual(a.Sign, b.Sign):
 		return fmt.Sprintf("sign %+v vs %+v", a.Sign, b.Sign)
+	case !reflect.DeepEqual(a.Handle, b.Handle):
+		return fmt.Sprintf("handle %+v vs %+v", a.Handle, b.Handle)
+	case !reflect.DeepEqual(a.Presig, b.Presig):
+		return fmt.Sprintf("presig %+v vs %+v", a.Presig, b.Presig)
+	case a.Version != b.Version:
+		return fmt.Sprintf("version %d vs %d", a.Version, b.Version)
+	case !slices.Equal(a.Ended, b.Ended):
+		return fmt.Sprintf("ended %v vs %v", a.Ended, b.Ended)
 	}
 	return ""
 }
@@ -244,6 +281,12 @@ func TestFSMConfigValidate(t *testing.T) {
 		func(c *consensus.FSMConfig) { c.MaxKeys = 0 },
 		func(c *consensus.FSMConfig) { c.MaxPendingSigns = 0 },
 		func(c *consensus.FSMConfig) { c.MaxSignRecords = -1 },
+		func(c *consensus.FSMConfig) { c.MaxPresigsPerKey = -1 },
+		func(c *consensus.FSMConfig) { c.MaxRequestRecords = 0 },
+		func(c *consensus.FSMConfig) { c.RequestRecordAge = 0 },
+		func(c *consensus.FSMConfig) { c.MaxHandles = 0 },
+		func(c *consensus.FSMConfig) { c.MaxHandleTTL = -1 },
+		func(c *consensus.FSMConfig) { c.MinDestroyDelay = -1 },
 	} {
 		cfg := consensus.DefaultFSMConfig()
 		mut(&cfg)
@@ -261,11 +304,24 @@ func TestEncodeDecodeRoundTripsEveryCommand(t *testing.T) {
 		&consensus.CreateKey{RequestID: "r", Name: "k", Algorithm: algEd25519, Threshold: 1, Members: []string{"a", "b"}, Actor: "alice", Time: 7},
 		&consensus.ShareStored{Key: "k", Version: 1, Node: "a", PublicKey: []byte{1, 2}},
 		&consensus.KeygenFailed{Key: "k", Version: 1, Node: "a", Reason: "boom"},
-		&consensus.SignRequested{RequestID: "s", Key: "k", Digest: digest(1), Committee: []string{"a", "b"}, Actor: "bob", Time: 9},
+		&consensus.SignRequested{RequestID: "s", Key: "k", Handle: "h", HandleProof: consensus.HandleTokenHash([]byte("t")), Purpose: "p",
+			Version: 2, Digest: digest(1), Committee: []string{"a", "b"}, Actor: "bob", Time: 9, Presig: "ps"},
 		&consensus.SignRetry{RequestID: "s", Attempt: 2, Committee: []string{"b", "a"}, Reason: "stalled"},
 		&consensus.SignCompleted{RequestID: "s", Attempt: 2, Node: "a", Signature: []byte{3}},
 		&consensus.SignFailed{RequestID: "s", Attempt: 2, Reason: "gave up"},
 		&consensus.PreParamsReady{Node: "a"},
+		&consensus.CreateKey{RequestID: "r", Name: "k", Algorithm: algEd25519, Threshold: 1, Members: []string{"a", "b"},
+			Purposes: []string{"p", "q"}, DeletionAllowed: true},
+		&consensus.IssueHandle{RequestID: "i", HandleID: "h", TokenHash: consensus.HandleTokenHash([]byte("t")), Key: "k", Purpose: "p",
+			TTL: 5, MaxUses: 3, Actor: "alice", Time: 10},
+		&consensus.RevokeHandle{RequestID: "rv", HandleID: "h", Actor: "alice", Time: 11},
+		&consensus.ChangeKey{RequestID: "ck", Op: consensus.OpPolicy, Key: "k", Version: 2, DualSign: 3,
+			MinSignVersion: new(uint32(2)), MinVerifyVersion: new(uint32(1)), DeletionAllowed: new(true), Delay: 4,
+			Committee: []string{"a", "b"}, Actor: "alice", Time: 12},
+		&consensus.DestroyDue{Key: "k", Version: 1, Time: 13},
+		&consensus.ShareDestroyed{Key: "k", Version: 1, Node: "a"},
+		&consensus.ShareRefreshed{Key: "k", Version: 1, Epoch: 2, Node: "a", PublicKey: []byte{4}},
+		&consensus.RefreshFailed{Key: "k", Version: 1, Epoch: 2, Node: "a", Reason: "lost"},
 	}
 	for _, c := range cmds {
 		data, err := consensus.Encode(c)
@@ -346,8 +402,10 @@ func TestApplyCreateKeyValidation(t *testing.T) {
 				t.Fatalf("result %+v, want a new key", res)
 			}
 			want := &consensus.Key{
-				Name: tc.cmd.Name, Algorithm: tc.cmd.Algorithm, Version: 1, Threshold: tc.cmd.Threshold,
-				Members: slices.Sorted(slices.Values(tc.cmd.Members)), State: consensus.KeyGenerating,
+				Name: tc.cmd.Name, Algorithm: tc.cmd.Algorithm, Threshold: tc.cmd.Threshold,
+				Members:      slices.Sorted(slices.Values(tc.cmd.Members)),
+				Purposes:     []string{consensus.DefaultPurpose},
+				Versions:     []*consensus.Version{{Number: 1, State: consensus.KeyGenerating, CreatedIndex: h.idx, RequestID: tc.cmd.RequestID}},
 				CreatedIndex: h.idx, CreateRequestID: tc.cmd.RequestID,
 			}
 			if !reflect.DeepEqual(res.Key, want) {
@@ -415,16 +473,16 @@ func TestApplyShareStored(t *testing.T) {
 		h := setup(t)
 		for i, n := range []string{"n2", "n3"} {
 			res := h.mustOK(consensus.ShareStored{Key: "k", Version: 1, Node: n, PublicKey: fsmPub("k")})
-			if res.Key.State != consensus.KeyGenerating || len(res.Key.Confirmed) != i+1 {
+			if res.Key.State() != consensus.KeyGenerating || len(res.Key.Version(1).Confirmed) != i+1 || res.Key.Primary != 0 || res.Version != 1 {
 				t.Fatalf("after %d shares: %+v, want generating", i+1, res.Key)
 			}
 		}
 		res := h.mustOK(consensus.ShareStored{Key: "k", Version: 1, Node: "n1", PublicKey: fsmPub("k")})
-		if res.Key.State != consensus.KeyActive || !bytes.Equal(res.Key.PublicKey, fsmPub("k")) {
-			t.Fatalf("after all shares: %+v, want active with the public key", res.Key)
+		if res.Key.State() != consensus.KeyActive || !bytes.Equal(res.Key.PublicKey(), fsmPub("k")) || res.Key.Primary != 1 {
+			t.Fatalf("after all shares: %+v, want v1 active and primary with the public key", res.Key)
 		}
-		if !slices.Equal(res.Key.Confirmed, []string{"n1", "n2", "n3"}) {
-			t.Fatalf("confirmed %v, want sorted members", res.Key.Confirmed)
+		if !slices.Equal(res.Key.Version(1).Confirmed, []string{"n1", "n2", "n3"}) {
+			t.Fatalf("confirmed %v, want sorted members", res.Key.Version(1).Confirmed)
 		}
 		h.mustErr(consensus.ShareStored{Key: "k", Version: 1, Node: "n1", PublicKey: fsmPub("k")}, consensus.ErrStale)
 	})
@@ -433,7 +491,7 @@ func TestApplyShareStored(t *testing.T) {
 		h := setup(t)
 		h.mustOK(consensus.ShareStored{Key: "k", Version: 1, Node: "n1", PublicKey: fsmPub("k")})
 		res := h.mustOK(consensus.ShareStored{Key: "k", Version: 1, Node: "n1", PublicKey: fsmPub("k")})
-		if !res.Duplicate || len(res.Key.Confirmed) != 1 {
+		if !res.Duplicate || len(res.Key.Version(1).Confirmed) != 1 {
 			t.Fatalf("repeated share: %+v, want Duplicate with one confirmation", res)
 		}
 	})
@@ -442,11 +500,11 @@ func TestApplyShareStored(t *testing.T) {
 		h := setup(t)
 		h.mustOK(consensus.ShareStored{Key: "k", Version: 1, Node: "n1", PublicKey: fsmPub("k")})
 		res := h.mustOK(consensus.ShareStored{Key: "k", Version: 1, Node: "n2", PublicKey: []byte("other")})
-		if res.Key.State != consensus.KeyFailed || !strings.Contains(res.Key.Failure, "n2") {
+		if res.Key.State() != consensus.KeyFailed || !strings.Contains(res.Key.Version(1).Failure, "n2") || res.Key.Primary != 0 {
 			t.Fatalf("disagreement: %+v, want failed naming n2", res.Key)
 		}
 		h.mustErr(consensus.ShareStored{Key: "k", Version: 1, Node: "n3", PublicKey: fsmPub("k")}, consensus.ErrStale)
-		if k, _ := h.f.Key("k"); k.State != consensus.KeyFailed {
+		if k, _ := h.f.Key("k"); k.State() != consensus.KeyFailed {
 			t.Fatalf("key %+v, want to stay failed", k)
 		}
 	})
@@ -479,12 +537,13 @@ func TestApplyKeygenFailed(t *testing.T) {
 	h.mustErr(consensus.KeygenFailed{Key: "x", Version: 1, Node: "n1", Reason: "boom"}, consensus.ErrUnknownKey)
 	h.mustErr(consensus.KeygenFailed{Key: "k", Version: 2, Node: "n1", Reason: "boom"}, consensus.ErrStale)
 	res := h.mustOK(consensus.KeygenFailed{Key: "k", Version: 1, Node: "n1", Reason: "boom"})
-	if res.Key.State != consensus.KeyFailed || res.Key.Failure != "n1: boom" {
+	if res.Key.State() != consensus.KeyFailed || res.Key.Version(1).Failure != "n1: boom" {
 		t.Fatalf("keygen failed: %+v, want failed with reason", res.Key)
 	}
 	h.mustErr(consensus.KeygenFailed{Key: "k", Version: 1, Node: "n2", Reason: "again"}, consensus.ErrStale)
 	h.mustErr(consensus.ShareStored{Key: "k", Version: 1, Node: "n2", PublicKey: fsmPub("k")}, consensus.ErrStale)
-	h.mustErr(consensus.SignRequested{RequestID: "s", Key: "k", Digest: digest(1), Committee: []string{"n1", "n2"}}, consensus.ErrKeyNotActive)
+	h.grant("k")
+	h.mustErr(authorized(consensus.SignRequested{RequestID: "s", Key: "k", Digest: digest(1), Committee: []string{"n1", "n2"}}), consensus.ErrKeyNotActive)
 
 	active := h.activeKey("a", algEd25519, 1, "n1", "n2")
 	h.mustErr(consensus.KeygenFailed{Key: "a", Version: 1, Node: "n1", Reason: "late"}, consensus.ErrStale)
@@ -501,6 +560,7 @@ func signFixture(t *testing.T, cfg consensus.FSMConfig) *fsmHarness {
 	h.activeKey("ed", algEd25519, 1, "n1", "n2", "n3", "n4")
 	h.activeKey("ec", algECDSA, 2, "n1", "n2", "n3")
 	h.mustOK(consensus.CreateKey{RequestID: "create-gen", Name: "gen", Algorithm: algEd25519, Threshold: 1, Members: []string{"n1", "n2"}})
+	h.grant("gen")
 	return h
 }
 
@@ -510,17 +570,22 @@ func TestApplySignRequestedValidation(t *testing.T) {
 		cmd  consensus.SignRequested
 		want error
 	}{
-		{"unknown key", consensus.SignRequested{RequestID: "s", Key: "nope", Digest: digest(1), Committee: []string{"n1", "n2"}}, consensus.ErrUnknownKey},
-		{"generating key", consensus.SignRequested{RequestID: "s", Key: "gen", Digest: digest(1), Committee: []string{"n1", "n2"}}, consensus.ErrKeyNotActive},
-		{"ecdsa digest too short", consensus.SignRequested{RequestID: "s", Key: "ec", Digest: digest(1)[:31], Committee: []string{"n1", "n2", "n3"}}, consensus.ErrInvalidCommand},
-		{"ecdsa digest too long", consensus.SignRequested{RequestID: "s", Key: "ec", Digest: append(digest(1), 0), Committee: []string{"n1", "n2", "n3"}}, consensus.ErrInvalidCommand},
-		{"ed25519 empty message", consensus.SignRequested{RequestID: "s", Key: "ed", Committee: []string{"n1", "n2"}}, consensus.ErrInvalidCommand},
-		{"ed25519 message too long", consensus.SignRequested{RequestID: "s", Key: "ed", Digest: make([]byte, 1025), Committee: []string{"n1", "n2"}}, consensus.ErrInvalidCommand},
-		{"committee too small", consensus.SignRequested{RequestID: "s", Key: "ec", Digest: digest(1), Committee: []string{"n1", "n2"}}, consensus.ErrInvalidCommand},
-		{"committee too large", consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2", "n3"}}, consensus.ErrInvalidCommand},
-		{"committee non-member", consensus.SignRequested{RequestID: "s", Key: "ec", Digest: digest(1), Committee: []string{"n1", "n2", "n4"}}, consensus.ErrInvalidCommand},
-		{"committee duplicate", consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n2", "n2"}}, consensus.ErrInvalidCommand},
-		{"empty request id", consensus.SignRequested{Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}}, consensus.ErrInvalidCommand},
+		// The handle is checked first, so a caller without one learns
+		// nothing about the key, not even whether it exists.
+		{"unknown key", authorized(consensus.SignRequested{RequestID: "s", Key: "nope", Digest: digest(1), Committee: []string{"n1", "n2"}}), consensus.ErrHandleDenied},
+		{"no handle", consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}}, consensus.ErrHandleDenied},
+		{"another key's handle", consensus.SignRequested{RequestID: "s", Key: "ed", Handle: testHandleID("ec"), HandleProof: consensus.HandleTokenHash(testHandleToken("ec")),
+			Digest: digest(1), Committee: []string{"n1", "n2"}}, consensus.ErrHandleDenied},
+		{"generating key", authorized(consensus.SignRequested{RequestID: "s", Key: "gen", Digest: digest(1), Committee: []string{"n1", "n2"}}), consensus.ErrKeyNotActive},
+		{"ecdsa digest too short", authorized(consensus.SignRequested{RequestID: "s", Key: "ec", Digest: digest(1)[:31], Committee: []string{"n1", "n2", "n3"}}), consensus.ErrInvalidCommand},
+		{"ecdsa digest too long", authorized(consensus.SignRequested{RequestID: "s", Key: "ec", Digest: append(digest(1), 0), Committee: []string{"n1", "n2", "n3"}}), consensus.ErrInvalidCommand},
+		{"ed25519 empty message", authorized(consensus.SignRequested{RequestID: "s", Key: "ed", Committee: []string{"n1", "n2"}}), consensus.ErrInvalidCommand},
+		{"ed25519 message too long", authorized(consensus.SignRequested{RequestID: "s", Key: "ed", Digest: make([]byte, 1025), Committee: []string{"n1", "n2"}}), consensus.ErrInvalidCommand},
+		{"committee too small", authorized(consensus.SignRequested{RequestID: "s", Key: "ec", Digest: digest(1), Committee: []string{"n1", "n2"}}), consensus.ErrInvalidCommand},
+		{"committee too large", authorized(consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2", "n3"}}), consensus.ErrInvalidCommand},
+		{"committee non-member", authorized(consensus.SignRequested{RequestID: "s", Key: "ec", Digest: digest(1), Committee: []string{"n1", "n2", "n4"}}), consensus.ErrInvalidCommand},
+		{"committee duplicate", authorized(consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n2", "n2"}}), consensus.ErrInvalidCommand},
+		{"empty request id", authorized(consensus.SignRequested{Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}}), consensus.ErrInvalidCommand},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -540,9 +605,9 @@ func TestApplySignRequestedValidation(t *testing.T) {
 	}
 	t.Run("accepted bounds", func(t *testing.T) {
 		h := signFixture(t, consensus.DefaultFSMConfig())
-		h.mustOK(consensus.SignRequested{RequestID: "one", Key: "ed", Digest: []byte{7}, Committee: []string{"n4", "n1"}})
-		h.mustOK(consensus.SignRequested{RequestID: "max", Key: "ed", Digest: make([]byte, 1024), Committee: []string{"n1", "n2"}})
-		h.mustOK(consensus.SignRequested{RequestID: "ec", Key: "ec", Digest: digest(1), Committee: []string{"n3", "n1", "n2"}})
+		h.mustOK(authorized(consensus.SignRequested{RequestID: "one", Key: "ed", Digest: []byte{7}, Committee: []string{"n4", "n1"}}))
+		h.mustOK(authorized(consensus.SignRequested{RequestID: "max", Key: "ed", Digest: make([]byte, 1024), Committee: []string{"n1", "n2"}}))
+		h.mustOK(authorized(consensus.SignRequested{RequestID: "ec", Key: "ec", Digest: digest(1), Committee: []string{"n3", "n1", "n2"}}))
 		if got := h.f.TableStats(); got.PendingSigns != 3 || got.SignRecords != 3 {
 			t.Fatalf("stats %+v, want 3 pending", got)
 		}
@@ -552,11 +617,11 @@ func TestApplySignRequestedValidation(t *testing.T) {
 func TestApplySignRequestedRecordsPendingRequest(t *testing.T) {
 	h := signFixture(t, consensus.DefaultFSMConfig())
 	h.mustOK(consensus.CreateKey{RequestID: "t", Name: "t", Algorithm: algEd25519, Threshold: 1, Members: []string{"n1", "n2"}, Time: 500})
-	res := h.mustOK(consensus.SignRequested{RequestID: "s1", Key: "ec", Digest: digest(9), Committee: []string{"n2", "n3", "n1"}, Actor: "alice", Time: 600})
+	res := h.mustOK(authorized(consensus.SignRequested{RequestID: "s1", Key: "ec", Digest: digest(9), Committee: []string{"n2", "n3", "n1"}, Actor: "alice", Time: 600}))
 	want := &consensus.Sign{
 		RequestID: "s1", Key: "ec", Version: 1, DigestHash: sha256.Sum256(digest(9)), Digest: digest(9),
 		State: consensus.SignStatePending, Attempt: 1, Committee: []string{"n2", "n3", "n1"},
-		SessionIndex: h.idx, Actor: "alice", Time: 600,
+		SessionIndex: h.idx, Actor: "alice", Time: 600, HandleProof: consensus.HandleTokenHash(testHandleToken("ec")),
 	}
 	if res.Duplicate || !reflect.DeepEqual(res.Sign, want) {
 		t.Fatalf("result %+v, want %+v", res, want)
@@ -571,7 +636,7 @@ func TestApplySignRequestedRecordsPendingRequest(t *testing.T) {
 
 func TestApplySignRequestIsIdempotent(t *testing.T) {
 	h := signFixture(t, consensus.DefaultFSMConfig())
-	req := consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}, Actor: "alice", Time: 1}
+	req := authorized(consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}, Actor: "alice", Time: 1})
 	first := h.mustOK(req)
 
 	// While pending: a retry of the client's call sees the pending record and
@@ -614,7 +679,7 @@ func TestApplySignRequestIsIdempotent(t *testing.T) {
 
 func TestApplyFailedSignRequestMayBeRerun(t *testing.T) {
 	h := signFixture(t, consensus.DefaultFSMConfig())
-	req := consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}}
+	req := authorized(consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}})
 	h.mustOK(req)
 	failed := h.mustOK(consensus.SignFailed{RequestID: "s1", Attempt: 1, Reason: "timeout"})
 	if failed.Sign.State != consensus.SignStateFailed || failed.Sign.Digest != nil || failed.Sign.Reason != "timeout" {
@@ -638,9 +703,95 @@ func TestApplyFailedSignRequestMayBeRerun(t *testing.T) {
 	h.mustOK(consensus.SignCompleted{RequestID: "s1", Attempt: 1, Node: "n1", Signature: fsmSig(fsmPub("ed"), digest(1), "")})
 }
 
+// A retry must present the handle the request was made with: the request
+// id and its input are no secret, the handle is. Another handle is denied
+// even when it would grant a new request, before any duplicate or re-run
+// is decided; other input is still a conflict first.
+func TestApplySignRetryMustPresentTheOriginalHandle(t *testing.T) {
+	h := signFixture(t, consensus.DefaultFSMConfig())
+	second := consensus.IssueHandle{RequestID: "issue-ed-2", HandleID: "h-ed-2", TokenHash: consensus.HandleTokenHash([]byte("token-ed-2")),
+		Key: "ed", Purpose: consensus.DefaultPurpose, TTL: int64(time.Hour), Actor: "admin"}
+	h.mustOK(second)
+	req := func(id string) consensus.SignRequested {
+		return authorized(consensus.SignRequested{RequestID: id, Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}})
+	}
+	underSecond := func(id string) consensus.SignRequested {
+		c := req(id)
+		c.Handle, c.HandleProof = second.HandleID, consensus.HandleTokenHash([]byte("token-ed-2"))
+		return c
+	}
+	wrongToken := func(id string) consensus.SignRequested {
+		c := req(id)
+		c.HandleProof = consensus.HandleTokenHash([]byte("guess"))
+		return c
+	}
+	noHandle := func(id string) consensus.SignRequested {
+		c := req(id)
+		c.Handle, c.HandleProof = "", [32]byte{}
+		return c
+	}
+	// denied applies c, wants it denied as a retry under another handle,
+	// and checks that nothing changed, not even a handle's use count.
+	denied := func(c consensus.SignRequested) {
+		t.Helper()
+		before := snapshotBytes(t, h.f)
+		res := h.mustErr(c, consensus.ErrHandleDenied)
+		if res.Sign != nil || res.Duplicate || !strings.Contains(res.Err.Error(), "not the handle the request was made with") {
+			t.Fatalf("retry under handle %q: %+v", c.Handle, res)
+		}
+		if after := snapshotBytes(t, h.f); !bytes.Equal(after, before) {
+			t.Fatalf("a denied retry changed the state:\n%s\n%s", before, after)
+		}
+	}
+
+	first := h.mustOK(req("s1"))
+	if first.Sign.HandleProof != consensus.HandleTokenHash(testHandleToken("ed")) {
+		t.Fatalf("record proof %x, want the request's", first.Sign.HandleProof)
+	}
+	denied(underSecond("s1")) // a handle that grants a new request
+	denied(wrongToken("s1"))
+	denied(noHandle("s1"))
+	// Other input under the id is a conflict, whatever the handle.
+	conflict := underSecond("s1")
+	conflict.Digest = digest(2)
+	h.mustErr(conflict, consensus.ErrRequestConflict)
+	if dup := h.mustOK(req("s1")); !dup.Duplicate || !reflect.DeepEqual(dup.Sign, first.Sign) {
+		t.Fatalf("retry under the first handle: %+v, want a duplicate", dup)
+	}
+
+	// Finished: the signature goes to the first handle's retries only.
+	h.mustOK(consensus.SignCompleted{RequestID: "s1", Attempt: 1, Node: "n1", Signature: fsmSig(fsmPub("ed"), digest(1), "")})
+	denied(underSecond("s1"))
+	if dup := h.mustOK(req("s1")); !dup.Duplicate || dup.Sign.Signature == nil {
+		t.Fatalf("completed retry: %+v", dup)
+	}
+
+	// Failed: a re-run under another handle is denied and leaves the
+	// failed record; under the first handle it runs again.
+	h.mustOK(req("s2"))
+	h.mustOK(consensus.SignFailed{RequestID: "s2", Attempt: 1, Reason: "timeout"})
+	denied(underSecond("s2"))
+	if s, _ := h.f.Sign("s2"); s.State != consensus.SignStateFailed {
+		t.Fatalf("record after a denied re-run %+v, want failed", s)
+	}
+	if rerun := h.mustOK(req("s2")); rerun.Duplicate || rerun.Sign.State != consensus.SignStatePending {
+		t.Fatalf("re-run under the first handle: %+v", rerun)
+	}
+
+	// A request made under the second handle is bound to it in turn.
+	h.mustOK(underSecond("s3"))
+	denied(req("s3"))
+	if dup := h.mustOK(underSecond("s3")); !dup.Duplicate {
+		t.Fatalf("retry under the second handle: %+v, want a duplicate", dup)
+	}
+	if hd, _ := h.f.Handle(second.HandleID); hd.Uses != 1 {
+		t.Fatalf("second handle used %d times, want 1", hd.Uses)
+	}
+}
+
 func TestApplySignRetryAttemptRules(t *testing.T) {
 	h := signFixture(t, consensus.DefaultFSMConfig())
-	h.mustOK(consensus.SignRequested{RequestID: "s1", Key: "ec", Digest: digest(1), Committee: []string{"n1", "n2", "n3"}})
+	h.mustOK(authorized(consensus.SignRequested{RequestID: "s1", Key: "ec", Digest: digest(1), Committee: []string{"n1", "n2", "n3"}}))
 	before, _ := h.f.Sign("s1")
 
 	for _, c := range []consensus.SignRetry{
@@ -673,7 +824,7 @@ func TestApplySignRetryAttemptRules(t *testing.T) {
 
 func TestApplySignCompleted(t *testing.T) {
 	h := signFixture(t, consensus.DefaultFSMConfig())
-	h.mustOK(consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(5), Committee: []string{"n1", "n2"}})
+	h.mustOK(authorized(consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(5), Committee: []string{"n1", "n2"}}))
 	h.mustErr(consensus.SignCompleted{RequestID: "nope", Attempt: 1, Node: "n1", Signature: fsmSig(fsmPub("ed"), digest(5), "")}, consensus.ErrStale)
 
 	before, beforeView := snapshotBytes(t, h.f), viewOf(h.f)
@@ -721,7 +872,7 @@ func TestApplySignCompleted(t *testing.T) {
 
 func TestApplySignFailed(t *testing.T) {
 	h := signFixture(t, consensus.DefaultFSMConfig())
-	h.mustOK(consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(5), Committee: []string{"n1", "n2"}})
+	h.mustOK(authorized(consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(5), Committee: []string{"n1", "n2"}}))
 	h.mustOK(consensus.SignRetry{RequestID: "s1", Attempt: 2, Committee: []string{"n3", "n4"}})
 	h.mustErr(consensus.SignFailed{RequestID: "s1", Attempt: 1, Reason: "old"}, consensus.ErrStale)
 	h.mustErr(consensus.SignFailed{RequestID: "s1", Attempt: 3, Reason: "future"}, consensus.ErrStale)
@@ -745,7 +896,7 @@ func TestApplyMaxPendingSigns(t *testing.T) {
 	cfg.MaxPendingSigns = 2
 	h := signFixture(t, cfg)
 	req := func(id string, d byte) consensus.SignRequested {
-		return consensus.SignRequested{RequestID: id, Key: "ed", Digest: digest(d), Committee: []string{"n1", "n2"}}
+		return authorized(consensus.SignRequested{RequestID: id, Key: "ed", Digest: digest(d), Committee: []string{"n1", "n2"}})
 	}
 	h.mustOK(req("a", 1))
 	h.mustOK(req("b", 2))
@@ -771,7 +922,7 @@ func TestApplyEvictsOldestFinishedSignRecords(t *testing.T) {
 	cfg.MaxSignRecords = 3
 	h := signFixture(t, cfg)
 	req := func(id string, d byte) consensus.SignRequested {
-		return consensus.SignRequested{RequestID: id, Key: "ed", Digest: digest(d), Committee: []string{"n1", "n2"}}
+		return authorized(consensus.SignRequested{RequestID: id, Key: "ed", Digest: digest(d), Committee: []string{"n1", "n2"}})
 	}
 	complete := func(id string, d byte) {
 		h.mustOK(consensus.SignCompleted{RequestID: id, Attempt: 1, Node: "n1", Signature: fsmSig(fsmPub("ed"), digest(d), "")})
@@ -859,16 +1010,17 @@ func TestApplyKeepsTimeMonotonic(t *testing.T) {
 	for _, n := range []string{"n1", "n2"} {
 		h.mustOK(consensus.ShareStored{Key: "a", Version: 1, Node: n, PublicKey: fsmPub("a")})
 	}
-	sr := h.mustOK(consensus.SignRequested{RequestID: "s1", Key: "a", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 50})
+	h.grant("a")
+	sr := h.mustOK(authorized(consensus.SignRequested{RequestID: "s1", Key: "a", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 50}))
 	if sr.Sign.Time != 100 {
 		t.Fatalf("sign time %d, want 100", sr.Sign.Time)
 	}
-	h.mustOK(consensus.SignRequested{RequestID: "s2", Key: "a", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 300})
-	sr = h.mustOK(consensus.SignRequested{RequestID: "s3", Key: "a", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 200})
+	h.mustOK(authorized(consensus.SignRequested{RequestID: "s2", Key: "a", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 300}))
+	sr = h.mustOK(authorized(consensus.SignRequested{RequestID: "s3", Key: "a", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 200}))
 	if sr.Sign.Time != 300 {
 		t.Fatalf("sign time %d, want 300", sr.Sign.Time)
 	}
-	sr = h.mustOK(consensus.SignRequested{RequestID: "s4", Key: "a", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 301})
+	sr = h.mustOK(authorized(consensus.SignRequested{RequestID: "s4", Key: "a", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 301}))
 	if sr.Sign.Time != 301 {
 		t.Fatalf("sign time %d, want 301", sr.Sign.Time)
 	}
@@ -882,8 +1034,9 @@ func TestApplyNotifiesObserverOfEveryEntry(t *testing.T) {
 		consensus.CreateKey{RequestID: "r", Name: "k", Algorithm: algEd25519, Threshold: 1, Members: []string{"n1", "n2"}},
 		consensus.ShareStored{Key: "k", Version: 1, Node: "n1", PublicKey: fsmPub("k")},
 		consensus.ShareStored{Key: "k", Version: 1, Node: "n2", PublicKey: fsmPub("k")},
-		consensus.SignRequested{RequestID: "s", Key: "k", Digest: digest(1), Committee: []string{"n1", "n2"}},
-		consensus.SignRequested{RequestID: "s", Key: "k", Digest: digest(1), Committee: []string{"n1", "n2"}},
+		grantFor("k", int64(time.Hour)),
+		authorized(consensus.SignRequested{RequestID: "s", Key: "k", Digest: digest(1), Committee: []string{"n1", "n2"}}),
+		authorized(consensus.SignRequested{RequestID: "s", Key: "k", Digest: digest(1), Committee: []string{"n1", "n2"}}),
 		consensus.SignCompleted{RequestID: "s", Attempt: 1, Node: "n1", Signature: []byte("bad")},
 		consensus.SignCompleted{RequestID: "s", Attempt: 1, Node: "n1", Signature: fsmSig(fsmPub("k"), digest(1), "")},
 	}
@@ -908,7 +1061,8 @@ func TestApplyNotifiesObserverOfEveryEntry(t *testing.T) {
 			t.Errorf("entry %d: observer result differs from Apply's: %s", i, d)
 		}
 	}
-	if !errors.Is(seen[1].res.Err, consensus.ErrPreParamsNotReady) || !seen[6].res.Duplicate || !errors.Is(seen[7].res.Err, consensus.ErrBadSignature) {
+	if !errors.Is(seen[1].res.Err, consensus.ErrPreParamsNotReady) || seen[5].res.Handle == nil || !seen[7].res.Duplicate ||
+		!errors.Is(seen[8].res.Err, consensus.ErrBadSignature) {
 		t.Fatalf("observer results do not carry the outcomes: %+v", seen)
 	}
 	if got := h.f.AppliedIndex(); got != uint64(len(cmds)) {
@@ -918,20 +1072,24 @@ func TestApplyNotifiesObserverOfEveryEntry(t *testing.T) {
 
 func TestFSMReadersReturnCopies(t *testing.T) {
 	h := signFixture(t, consensus.DefaultFSMConfig())
-	h.mustOK(consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}})
+	h.mustOK(authorized(consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}}))
 	before := snapshotBytes(t, h.f)
 
 	k, _ := h.f.Key("ed")
-	k.Members[0], k.PublicKey[0], k.Confirmed[0], k.State = "evil", 'X', "evil", consensus.KeyFailed
+	v := k.Version(1)
+	k.Members[0], k.Purposes[0], k.Primary = "evil", "evil", 7
+	v.PublicKey[0], v.Confirmed[0], v.State = 'X', "evil", consensus.KeyFailed
 	for _, k := range h.f.Keys() {
-		k.Members[0] = "evil"
+		k.Members[0], k.Versions[0].State = "evil", consensus.KeyRevoked
 	}
+	hd, _ := h.f.Handle(testHandleID("ed"))
+	hd.Uses, hd.Revoked, hd.Key = 99, true, "ec"
 	s, _ := h.f.Sign("s")
 	s.Digest[0], s.Committee[0], s.State = 0xff, "evil", consensus.SignStateFailed
 	for _, p := range h.f.PendingSigns() {
 		p.Digest[1], p.Committee[1] = 0xff, "evil"
 	}
-	res := h.mustOK(consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}})
+	res := h.mustOK(authorized(consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}}))
 	res.Sign.Digest[2] = 0xff
 	if after := snapshotBytes(t, h.f); !bytes.Equal(before, after) {
 		t.Fatalf("mutating returned values changed the FSM:\n%s\n%s", before, after)
@@ -953,29 +1111,30 @@ func fsmScript() (before, after []consensus.Command) {
 		consensus.ShareStored{Key: "ed", Version: 1, Node: "n3", PublicKey: fsmPub("ed")},
 		consensus.ShareStored{Key: "ec", Version: 1, Node: "n2", PublicKey: fsmPub("ec")},
 		consensus.KeygenFailed{Key: "bad", Version: 1, Node: "n2", Reason: "abort"},
-		consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 30},
-		consensus.SignRequested{RequestID: "s2", Key: "ed", Digest: digest(2), Committee: []string{"n2", "n3"}, Time: 31},
-		consensus.SignRequested{RequestID: "s3", Key: "ed", Digest: digest(3), Committee: []string{"n1", "n3"}, Time: 32},
-		consensus.SignRequested{RequestID: "s4", Key: "ed", Digest: digest(4), Committee: []string{"n1", "n3"}, Time: 33},
+		grantFor("ed", int64(time.Hour)), grantFor("ec", int64(time.Hour)),
+		authorized(consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 30}),
+		authorized(consensus.SignRequested{RequestID: "s2", Key: "ed", Digest: digest(2), Committee: []string{"n2", "n3"}, Time: 31}),
+		authorized(consensus.SignRequested{RequestID: "s3", Key: "ed", Digest: digest(3), Committee: []string{"n1", "n3"}, Time: 32}),
+		authorized(consensus.SignRequested{RequestID: "s4", Key: "ed", Digest: digest(4), Committee: []string{"n1", "n3"}, Time: 33}),
 		consensus.SignRetry{RequestID: "s2", Attempt: 2, Committee: []string{"n1", "n3"}, Reason: "slow"},
 		consensus.SignCompleted{RequestID: "s1", Attempt: 1, Node: "n1", Signature: ok(1)},
 		consensus.SignFailed{RequestID: "s3", Attempt: 1, Reason: "gone"},
 		consensus.SignCompleted{RequestID: "s4", Attempt: 1, Node: "n3", Signature: ok(4)},
 	}
 	after = []consensus.Command{
-		consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 1},
-		consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(9), Committee: []string{"n1", "n2"}},
-		consensus.SignRequested{RequestID: "s3", Key: "ed", Digest: digest(3), Committee: []string{"n1", "n2"}},
+		authorized(consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}, Time: 1}),
+		authorized(consensus.SignRequested{RequestID: "s1", Key: "ed", Digest: digest(9), Committee: []string{"n1", "n2"}}),
+		authorized(consensus.SignRequested{RequestID: "s3", Key: "ed", Digest: digest(3), Committee: []string{"n1", "n2"}}),
 		consensus.SignRetry{RequestID: "s2", Attempt: 2, Committee: []string{"n1", "n3"}},
 		consensus.SignRetry{RequestID: "s2", Attempt: 3, Committee: []string{"n1", "n2"}},
 		consensus.SignCompleted{RequestID: "s2", Attempt: 3, Node: "n1", Signature: []byte("bad")},
 		consensus.SignCompleted{RequestID: "s2", Attempt: 3, Node: "n1", Signature: ok(2)},
 		consensus.SignCompleted{RequestID: "s2", Attempt: 3, Node: "n2", Signature: ok(2)},
 		consensus.SignFailed{RequestID: "s3", Attempt: 1},
-		consensus.SignRequested{RequestID: "s5", Key: "ed", Digest: digest(5), Committee: []string{"n1", "n2"}},
-		consensus.SignRequested{RequestID: "s6", Key: "ec", Digest: digest(5), Committee: []string{"n1", "n2"}},
+		authorized(consensus.SignRequested{RequestID: "s5", Key: "ed", Digest: digest(5), Committee: []string{"n1", "n2"}}),
+		authorized(consensus.SignRequested{RequestID: "s6", Key: "ec", Digest: digest(5), Committee: []string{"n1", "n2"}}),
 		consensus.ShareStored{Key: "ec", Version: 1, Node: "n1", PublicKey: fsmPub("ec")},
-		consensus.SignRequested{RequestID: "s6", Key: "ec", Digest: digest(5), Committee: []string{"n1", "n2"}, Time: 40},
+		authorized(consensus.SignRequested{RequestID: "s6", Key: "ec", Digest: digest(5), Committee: []string{"n1", "n2"}, Time: 40}),
 		consensus.CreateKey{RequestID: "c1", Name: "ed", Algorithm: algEd25519, Threshold: 1, Members: []string{"n1", "n2", "n3"}},
 		consensus.CreateKey{RequestID: "c9", Name: "ec2", Algorithm: algECDSA, Threshold: 1, Members: []string{"n1", "n4"}},
 		consensus.PreParamsReady{Node: "n4"},
@@ -1037,7 +1196,7 @@ func TestRestoreReplacesWholeState(t *testing.T) {
 	data := snapshotBytes(t, src.f)
 
 	dst := signFixture(t, cfg)
-	dst.mustOK(consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}})
+	dst.mustOK(authorized(consensus.SignRequested{RequestID: "s", Key: "ed", Digest: digest(1), Committee: []string{"n1", "n2"}}))
 	if err := dst.f.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}

@@ -35,7 +35,7 @@ func presigFixture(t *testing.T) *fsmHarness {
 }
 
 func signWith(id, presig string, at int64) consensus.SignRequested {
-	return consensus.SignRequested{RequestID: id, Key: "ec", Digest: digest(7), Committee: []string{"n1", "n2"}, Time: at, Presig: presig}
+	return authorized(consensus.SignRequested{RequestID: id, Key: "ec", Digest: digest(7), Committee: []string{"n1", "n2"}, Time: at, Presig: presig})
 }
 
 // A presignature is consumed by exactly one sign request: the entry that
@@ -76,7 +76,7 @@ func TestPresignatureRefusals(t *testing.T) {
 	}{
 		{"unknown", signWith("a", "nope", 3)},
 		{"not ready", signWith("b", "pending", 3)},
-		{"other committee", consensus.SignRequested{RequestID: "c", Key: "ec", Digest: digest(7), Committee: []string{"n1", "n3"}, Time: 3, Presig: "p1"}},
+		{"other committee", authorized(consensus.SignRequested{RequestID: "c", Key: "ec", Digest: digest(7), Committee: []string{"n1", "n3"}, Time: 3, Presig: "p1"})},
 	}
 	for _, c := range cases {
 		if res := h.apply(c.cmd); !errors.Is(res.Err, consensus.ErrPresigUnavailable) {

@@ -2,18 +2,34 @@ package consensus
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 )
 
 // KeyState is the lifecycle state of a key version.
 type KeyState string
 
-// Key version states.
+// Key version states. A version moves generating -> staged (a rotation) or
+// active (the first version) -> retired -> revoked -> destroyed, skipping
+// states as operators choose; failed ends a generation that did not finish.
+// Only active and staged versions sign; retired and destroyed versions
+// still verify (a shredded share does not make old signatures false);
+// revoked versions do neither.
 const (
 	KeyGenerating KeyState = "generating"
+	KeyStaged     KeyState = "staged"
 	KeyActive     KeyState = "active"
+	KeyRetired    KeyState = "retired"
+	KeyRevoked    KeyState = "revoked"
+	KeyDestroyed  KeyState = "destroyed"
 	KeyFailed     KeyState = "failed"
 )
+
+// CanSign reports whether a version in this state may sign.
+func (s KeyState) CanSign() bool { return s == KeyActive || s == KeyStaged }
+
+// CanVerify reports whether signatures by a version in this state verify.
+func (s KeyState) CanVerify() bool { return s.CanSign() || s == KeyRetired || s == KeyDestroyed }
 
 // SignState is the state of one signing request.
 type SignState string
@@ -25,33 +41,167 @@ const (
 	SignStateFailed    SignState = "failed"
 )
 
-// Key is the replicated record of one key. It holds public facts only; each
-// member keeps its share sealed on its own disk.
+// Key is the replicated record of one key and all its versions. It holds
+// public facts only; each member keeps its shares sealed on its own disk.
 type Key struct {
-	Name            string   `json:"name"`
-	Algorithm       string   `json:"algorithm"`
-	Version         uint32   `json:"version"`
-	Threshold       int      `json:"threshold"`
-	Members         []string `json:"members"`
-	State           KeyState `json:"state"`
-	PublicKey       []byte   `json:"public_key,omitempty"`
-	Confirmed       []string `json:"confirmed,omitempty"` // members that stored a share, sorted
-	Failure         string   `json:"failure,omitempty"`
-	CreatedIndex    uint64   `json:"created_index"`
-	CreatedTime     int64    `json:"created_time"`
-	CreateRequestID string   `json:"create_request_id"`
+	Name      string   `json:"name"`
+	Algorithm string   `json:"algorithm"`
+	Threshold int      `json:"threshold"`
+	Members   []string `json:"members"`
+	// Purposes are the labels handles of this key may carry.
+	Purposes []string `json:"purposes"`
+	// Versions are every version ever created, oldest first; a destroyed
+	// version stays as a tombstone so its number is never reused.
+	Versions []*Version `json:"versions"`
+	// Primary is the version Sign uses; 0 until the first version is active.
+	Primary uint32 `json:"primary"`
+	// MinSignVersion and MinVerifyVersion are floors: no version below
+	// them signs or verifies, whatever its state.
+	MinSignVersion   uint32 `json:"min_sign_version"`
+	MinVerifyVersion uint32 `json:"min_verify_version"`
+	// DeletionAllowed must be set before any version can be destroyed.
+	DeletionAllowed bool `json:"deletion_allowed"`
+	// DualSign, while the replicated time is before Until, makes Sign
+	// return a second signature by Version alongside the primary's.
+	DualSign        *DualSign `json:"dual_sign,omitempty"`
+	CreatedIndex    uint64    `json:"created_index"`
+	CreatedTime     int64     `json:"created_time"`
+	CreateRequestID string    `json:"create_request_id"`
+}
+
+// DualSign is an open dual-sign window.
+type DualSign struct {
+	Version uint32 `json:"version"`
+	Until   int64  `json:"until"`
+}
+
+// Version is one generation of a key: its own DKG, public key and shares.
+type Version struct {
+	Number    uint32   `json:"number"`
+	State     KeyState `json:"state"`
+	PublicKey []byte   `json:"public_key,omitempty"`
+	// Epoch counts share refreshes: the shares on disk are of this epoch.
+	Epoch     uint32   `json:"epoch"`
+	Confirmed []string `json:"confirmed,omitempty"` // members that stored a share, sorted
+	Failure   string   `json:"failure,omitempty"`
+	// CreatedIndex and RequestID are the entry that started the version's
+	// key generation; they derive its session id.
+	CreatedIndex uint64 `json:"created_index"`
+	RequestID    string `json:"request_id"`
+	// Refresh is a share refresh in progress.
+	Refresh *Refresh `json:"refresh,omitempty"`
+	// Destroy is set once destruction was requested.
+	Destroy *Destroy `json:"destroy,omitempty"`
+}
+
+// Refresh is a resharing of a version to new shares of the same key.
+type Refresh struct {
+	Epoch     uint32   `json:"epoch"` // the new shares' epoch
+	Index     uint64   `json:"index"` // entry that started it, for the session id
+	RequestID string   `json:"request_id"`
+	Committee []string `json:"committee"` // old holders that deal
+	Confirmed []string `json:"confirmed,omitempty"`
+}
+
+// Destroy tracks a version's destruction: pending until At (a cancel
+// removes it), then executed, then confirmed by each member as it shreds
+// its share.
+type Destroy struct {
+	At       int64    `json:"at"` // replicated time when it may execute
+	Executed bool     `json:"executed"`
+	Shredded []string `json:"shredded,omitempty"` // members that deleted their share, sorted
 }
 
 func (k *Key) clone() *Key {
 	c := *k
 	c.Members = slices.Clone(k.Members)
-	c.PublicKey = slices.Clone(k.PublicKey)
-	c.Confirmed = slices.Clone(k.Confirmed)
+	c.Purposes = slices.Clone(k.Purposes)
+	c.Versions = make([]*Version, len(k.Versions))
+	for i, v := range k.Versions {
+		c.Versions[i] = v.clone()
+	}
+	if k.DualSign != nil {
+		d := *k.DualSign
+		c.DualSign = &d
+	}
+	return &c
+}
+
+func (v *Version) clone() *Version {
+	c := *v
+	c.PublicKey = slices.Clone(v.PublicKey)
+	c.Confirmed = slices.Clone(v.Confirmed)
+	if v.Refresh != nil {
+		r := *v.Refresh
+		r.Committee, r.Confirmed = slices.Clone(r.Committee), slices.Clone(r.Confirmed)
+		c.Refresh = &r
+	}
+	if v.Destroy != nil {
+		d := *v.Destroy
+		d.Shredded = slices.Clone(d.Shredded)
+		c.Destroy = &d
+	}
 	return &c
 }
 
 // HasMember reports whether node holds a share of the key.
 func (k *Key) HasMember(node string) bool { return slices.Contains(k.Members, node) }
+
+// Version returns version n, or nil.
+func (k *Key) Version(n uint32) *Version {
+	if n == 0 || int(n) > len(k.Versions) {
+		return nil
+	}
+	return k.Versions[n-1]
+}
+
+// Latest returns the newest version.
+func (k *Key) Latest() *Version { return k.Versions[len(k.Versions)-1] }
+
+// Current returns the primary version, or the first version while it is
+// still generating or failed.
+func (k *Key) Current() *Version {
+	if v := k.Version(k.Primary); v != nil {
+		return v
+	}
+	return k.Versions[0]
+}
+
+// State summarises the key as its current version's state.
+func (k *Key) State() KeyState { return k.Current().State }
+
+// PublicKey returns the current version's public key.
+func (k *Key) PublicKey() []byte { return k.Current().PublicKey }
+
+// SignVersion reports why version n may not sign now, or nil.
+func (k *Key) SignVersion(n uint32) error {
+	v := k.Version(n)
+	switch {
+	case v == nil:
+		return fmt.Errorf("%w: %q has no version %d", ErrUnknownVersion, k.Name, n)
+	case v.State == KeyRevoked:
+		return fmt.Errorf("%w: %q v%d is revoked", ErrVersionUnusable, k.Name, n)
+	case !v.State.CanSign():
+		return fmt.Errorf("%w: %q v%d is %s", ErrVersionUnusable, k.Name, n, v.State)
+	case n < k.MinSignVersion:
+		return fmt.Errorf("%w: %q v%d is below min_sign_version %d", ErrVersionUnusable, k.Name, n, k.MinSignVersion)
+	}
+	return nil
+}
+
+// VerifyVersion reports why signatures by version n do not verify, or nil.
+func (k *Key) VerifyVersion(n uint32) error {
+	v := k.Version(n)
+	switch {
+	case v == nil:
+		return fmt.Errorf("%w: %q has no version %d", ErrUnknownVersion, k.Name, n)
+	case !v.State.CanVerify():
+		return fmt.Errorf("%w: %q v%d is %s", ErrVersionUnusable, k.Name, n, v.State)
+	case n < k.MinVerifyVersion:
+		return fmt.Errorf("%w: %q v%d is below min_verify_version %d", ErrVersionUnusable, k.Name, n, k.MinVerifyVersion)
+	}
+	return nil
+}
 
 // Sign is the replicated record of one signing request, keyed by request id.
 // While pending it holds the digest, which the committee needs; once done it
@@ -75,6 +225,15 @@ type Sign struct {
 	Actor        string `json:"actor"`
 	Time         int64  `json:"time"`
 	Presig       string `json:"presig,omitempty"` // presignature the current attempt consumes
+	// Epoch is the share epoch the current attempt signs with.
+	Epoch uint32 `json:"epoch"`
+	// HandleProof is the SHA-256 of the handle's token the request was made
+	// with; a retry must present the same.
+	HandleProof [32]byte `json:"handle_proof"`
+	// Dual names the companion request that signs the same input with the
+	// dual-sign version; Parent names the request a companion belongs to.
+	Dual   string `json:"dual,omitempty"`
+	Parent string `json:"parent,omitempty"`
 }
 
 func (s *Sign) clone() *Sign {
@@ -94,6 +253,11 @@ type state struct {
 	PreParams map[string]bool    `json:"preparams"`
 	Presigs   map[string]*Presig `json:"presigs"`
 	Boots     map[string]string  `json:"boots"` // node -> its current process life
+	Handles   map[string]*Handle `json:"handles"`
+	// Requests de-duplicates lifecycle requests by request id; RequestOrder
+	// lists them oldest first for eviction by count and age.
+	Requests     map[string]*Request `json:"requests"`
+	RequestOrder []string            `json:"request_order"`
 	// Time is the largest command time applied; the FSM never moves it back,
 	// so a leader with a slow clock cannot rewind replicated time.
 	Time int64 `json:"time"`
@@ -104,7 +268,8 @@ type state struct {
 
 func newState() *state {
 	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
-		Presigs: map[string]*Presig{}, Boots: map[string]string{}}
+		Presigs: map[string]*Presig{}, Boots: map[string]string{},
+		Handles: map[string]*Handle{}, Requests: map[string]*Request{}}
 }
 
 // Errors returned as the result of applying a command. They are part of the
@@ -139,4 +304,17 @@ var (
 	ErrTooManyPresigs = errors.New("too many presignatures")
 	// ErrBadSignature is returned when a reported signature does not verify.
 	ErrBadSignature = errors.New("signature does not verify")
+	// ErrUnknownVersion is returned when a key has no such version.
+	ErrUnknownVersion = errors.New("unknown key version")
+	// ErrVersionUnusable is returned when a version's state or a floor
+	// forbids the operation.
+	ErrVersionUnusable = errors.New("key version unusable")
+	// ErrBadTransition is returned for a lifecycle change the version's
+	// state or the key's policy does not allow.
+	ErrBadTransition = errors.New("lifecycle change not allowed")
+	// ErrHandleDenied is returned when a handle does not grant the request:
+	// unknown, expired, revoked, used up, or for another key or purpose.
+	ErrHandleDenied = errors.New("handle denied")
+	// ErrTooManyHandles is returned when the handle table is full.
+	ErrTooManyHandles = errors.New("too many handles")
 )

@@ -3,11 +3,14 @@
 // talks to them over gRPC with the client certificate, and injects faults
 // from outside. Its packages, bottom up:
 //
-//   - model: porcupine model of the key state machine (docs/CONSISTENCY.md)
+//   - model: porcupine model of the key state machine, key versions and
+//     lifecycle requests included (docs/CONSISTENCY.md)
 //   - proxy: one TCP proxy per directed link, pass/blackhole/drop/delay
 //   - cluster: starts, kills, pauses and partitions kqd processes
-//   - client: recording gRPC client, one history on one monotonic clock
-//   - workload: the operation mix, retries that reuse request ids, final reads
+//   - client: recording gRPC client, one history on one monotonic clock,
+//     one signing handle per key
+//   - workload: the operation mixes (sign, lifecycle), retries that reuse
+//     request ids, final reads
 //   - nemesis: failpoints (partition, clock, kill, pause) on a seeded schedule
 //   - checker: assumptions, linearizability, signatures, nonce reuse,
 //     durability, convergence, audit chain agreement

@@ -32,9 +32,9 @@ func (n *Node) auditLoop(ctx context.Context) {
 		}
 		k, attempts, ok := n.fsm.AuditKey()
 		switch {
-		case !ok || k.State == consensus.KeyFailed:
+		case !ok || k.State() == consensus.KeyFailed:
 			n.createAuditKey(ctx, attempts)
-		case k.State == consensus.KeyActive:
+		case k.State() == consensus.KeyActive:
 			n.maybeCheckpoint(ctx, k)
 		}
 	}

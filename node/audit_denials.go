@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
@@ -141,7 +140,16 @@ func opName(fullMethod string) string {
 
 // applyMark tells the audit interceptor that a call reached the log: its
 // refusal, if any, is already a chained record of the applied entry.
-type applyMark struct{ applied atomic.Bool }
+// forwarded tells it the leader answered the call, so the leader counted
+// any refusal.
+type applyMark struct{ applied, forwarded atomic.Bool }
+
+// markForwarded records that the call in ctx was answered by the leader.
+func markForwarded(ctx context.Context) {
+	if m, ok := ctx.Value(applyMarkKey{}).(*applyMark); ok {
+		m.forwarded.Store(true)
+	}
+}
 
 type applyMarkKey struct{}
 
@@ -164,17 +172,15 @@ func (n *Node) auditInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 	ctx = context.WithValue(ctx, applyMarkKey{}, mark)
 	var resp any
 	var err error
-	forwarded := false
 	if r, ok := req.(requestIDCarrier); ok && strings.HasPrefix(r.GetRequestId(), consensus.AuditRequestPrefix) {
 		err = status.Errorf(codes.InvalidArgument, "request ids starting with %q are reserved", consensus.AuditRequestPrefix)
 	} else {
 		resp, err = handler(ctx, req)
-		forwarded = strings.HasPrefix(info.FullMethod, "/"+kqpb.KeyService_ServiceDesc.ServiceName+"/") && !n.raft.IsLeader()
 	}
 	if err == nil || !denialCodes[status.Code(err)] || mark.applied.Load() {
 		return resp, err
 	}
-	if !forwarded {
+	if !mark.forwarded.Load() {
 		actor, aerr := n.actor(ctx)
 		if aerr != nil {
 			actor = "unauthenticated"

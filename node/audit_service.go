@@ -124,9 +124,9 @@ func (s *auditService) Head(ctx context.Context, _ *kqpb.AuditHeadRequest) (*kqp
 	out := &kqpb.AuditHeadResponse{NodeId: n.self.ID, Seq: h.Seq, Hash: h.Hash, CheckpointSeq: h.CheckpointSeq,
 		CheckpointHead: h.CheckpointHead, AuditKeyState: "absent", FirstSeq: n.audit.log.firstSeq()}
 	if k, _, ok := n.fsm.AuditKey(); ok {
-		out.AuditKeyState = string(k.State)
-		if k.State == consensus.KeyActive {
-			out.AuditPublicKey = k.PublicKey
+		out.AuditKeyState = string(k.State())
+		if k.State() == consensus.KeyActive {
+			out.AuditPublicKey = k.PublicKey()
 		}
 	}
 	return out, nil

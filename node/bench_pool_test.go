@@ -55,7 +55,7 @@ func TestBenchPresignPool(t *testing.T) {
 		}
 	}
 	c := startCluster(t, "swtpm", pool(32))
-	cl, err := c.Client(leaderOf(ctx, t, c))
+	cl, err := testClient(c, leaderOf(ctx, t, c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestBenchPresignPool(t *testing.T) {
 	// The audit trail's cost: the same rows on a build without it.
 	noAudit := buildNoAudit(t)
 	ca := startCluster(t, "swtpm", pool(32), func(o *cluster.Options) { o.BinDir = noAudit })
-	cla, err := ca.Client(leaderOf(ctx, t, ca))
+	cla, err := testClient(ca, leaderOf(ctx, t, ca))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestBenchPresignPool(t *testing.T) {
 	ca.Stop()
 
 	c5 := startCluster(t, "swtpm", pool(8), func(o *cluster.Options) { o.Nodes, o.Threshold = 5, 2 })
-	cl5, err := c5.Client(leaderOf(ctx, t, c5))
+	cl5, err := testClient(c5, leaderOf(ctx, t, c5))
 	if err != nil {
 		t.Fatal(err)
 	}

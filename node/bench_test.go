@@ -351,7 +351,7 @@ func benchSignRows(t *testing.T, alg tss.Algorithm, ops ...bench.Op) [][]time.Du
 // benchClient returns a KeyService client connected to node id.
 func benchClient(t *testing.T, c *cluster.Cluster, id string) kqpb.KeyServiceClient {
 	t.Helper()
-	kc, err := c.Client(id)
+	kc, err := testClient(c, id)
 	if err != nil {
 		t.Fatal(err)
 	}

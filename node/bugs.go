@@ -16,6 +16,10 @@ type Bugs struct {
 	// SkipDedup makes a Sign retried with a known request id sign again
 	// instead of returning the stored signature.
 	SkipDedup bool
+	// RevokedSigns acknowledges a revocation before it is in the log and
+	// appends it two seconds later, so the revoked version keeps signing
+	// after the caller was told it stopped.
+	RevokedSigns bool
 }
 
 // ParseBugs reads a comma-separated list such as "stale-read,skip-dedup".
@@ -33,12 +37,15 @@ func ParseBugs(list string) (Bugs, error) {
 			b.StaleRead = true
 		case "skip-dedup":
 			b.SkipDedup = true
+		case "revoked-signs":
+			b.RevokedSigns = true
 		default:
-			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup)", name)
+			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs)", name)
 		}
 	}
 	return b, nil
 }
 
-func (b Bugs) staleRead() bool { return bugsCompiled && b.StaleRead }
-func (b Bugs) skipDedup() bool { return bugsCompiled && b.SkipDedup }
+func (b Bugs) staleRead() bool    { return bugsCompiled && b.StaleRead }
+func (b Bugs) skipDedup() bool    { return bugsCompiled && b.SkipDedup }
+func (b Bugs) revokedSigns() bool { return bugsCompiled && b.RevokedSigns }

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestClusterContract(t *testing.T) {
 	c := startCluster(t, "swtpm")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cl, err := c.Client("n2") // a follower or the leader: both must behave the same
+	cl, err := testClient(c, "n2") // a follower or the leader: both must behave the same
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,15 @@ func TestClusterContract(t *testing.T) {
 	for _, id := range c.IDs() {
 		c.StopNode(id) // swtpm keeps running, so the test can open the shares
 	}
-	t.Run("NoSecretsOnDiskOrInLogs", func(t *testing.T) { noSecrets(ctx, t, c, marker) })
+	// Handle tokens are bearer secrets: only their SHA-256 may be stored.
+	var tokens [][]byte
+	for _, tok := range cl.(*handleClient).handles {
+		tokens = append(tokens, []byte(tok), []byte(tok[strings.LastIndexByte(tok, '_')+1:]))
+	}
+	if len(tokens) != 4 {
+		t.Fatalf("expected handles for both keys, have %d tokens", len(tokens))
+	}
+	t.Run("NoSecretsOnDiskOrInLogs", func(t *testing.T) { noSecrets(ctx, t, c, marker, tokens) })
 }
 
 func badInput(ctx context.Context, t *testing.T, c *cluster.Cluster, cl kqpb.KeyServiceClient) {
@@ -171,8 +180,8 @@ func idempotentSign(ctx context.Context, t *testing.T, cl kqpb.KeyServiceClient)
 // secret scalar out of each, and scans every file of the cluster (data
 // directories, swtpm state, logs) for it in several encodings, and for the
 // pre-params' primes; and the logs for the signed marker.
-func noSecrets(ctx context.Context, t *testing.T, c *cluster.Cluster, marker []byte) {
-	var secrets [][]byte
+func noSecrets(ctx context.Context, t *testing.T, c *cluster.Cluster, marker []byte, tokens [][]byte) {
+	secrets := slices.Clone(tokens)
 	for _, id := range c.IDs() {
 		tpm, err := sealing.OpenTPM(ctx, sealingConfig(c, id), nil)
 		if err != nil {
@@ -230,7 +239,7 @@ func noSecrets(ctx context.Context, t *testing.T, c *cluster.Cluster, marker []b
 		}
 	}
 	// The raft log must carry the message to the committee; logs must not.
-	leaks := [][]byte{marker, []byte(hex.EncodeToString(marker)), []byte(base64.StdEncoding.EncodeToString(marker)[:20])}
+	leaks := append([][]byte{marker, []byte(hex.EncodeToString(marker)), []byte(base64.StdEncoding.EncodeToString(marker)[:20])}, tokens...)
 	logs, err := os.ReadDir(c.LogsDir())
 	if err != nil {
 		t.Fatal(err)

@@ -256,7 +256,7 @@ func TestClusterSignsAndSurvivesCrashes(t *testing.T) {
 		}
 	}
 	c.Kill(second)
-	cl, err := c.Client(survivor)
+	cl, err := testClient(c, survivor)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,15 +31,20 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
-	case errors.Is(err, consensus.ErrUnknownKey):
+	case errors.Is(err, consensus.ErrUnknownKey), errors.Is(err, consensus.ErrUnknownVersion):
 		code = codes.NotFound
+	case errors.Is(err, consensus.ErrHandleDenied):
+		code = codes.PermissionDenied
+	case errors.Is(err, consensus.ErrVersionUnusable), errors.Is(err, consensus.ErrBadTransition):
+		code = codes.FailedPrecondition
 	case errors.Is(err, consensus.ErrKeyExists), errors.Is(err, consensus.ErrRequestConflict):
 		code = codes.AlreadyExists
 	case errors.Is(err, consensus.ErrInvalidCommand):
 		code = codes.InvalidArgument
 	case errors.Is(err, consensus.ErrKeyNotActive), errors.Is(err, consensus.ErrPreParamsNotReady):
 		code = codes.FailedPrecondition
-	case errors.Is(err, consensus.ErrTooManyPending), errors.Is(err, consensus.ErrTooManyKeys), errors.Is(err, tss.ErrBusy):
+	case errors.Is(err, consensus.ErrTooManyPending), errors.Is(err, consensus.ErrTooManyKeys), errors.Is(err, tss.ErrBusy),
+		errors.Is(err, consensus.ErrTooManyHandles):
 		code = codes.ResourceExhausted
 	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrLeadershipLost),
 		errors.Is(err, consensus.ErrShutdown), errors.Is(err, consensus.ErrTimeout),

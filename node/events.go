@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/keyquorum/keyquorum/consensus"
@@ -46,6 +47,23 @@ func (q *eventQueue) Applied(index uint64, cmd consensus.Command, res consensus.
 		q.waiters.notify(keyWaitKey(c.Key))
 	case *consensus.KeygenFailed:
 		q.waiters.notify(keyWaitKey(c.Key))
+	case *consensus.ShareRefreshed:
+		q.waiters.notify(keyWaitKey(c.Key))
+	case *consensus.RefreshFailed:
+		q.waiters.notify(keyWaitKey(c.Key))
+	case *consensus.ChangeKey:
+		q.waiters.notify(keyWaitKey(c.Key))
+	}
+	// A dual-sign companion's waiter is its parent's; a revocation ends
+	// other requests than its own.
+	if s := res.Sign; s != nil && s.Parent != "" {
+		q.waiters.notify(signWaitKey(s.Parent))
+	}
+	for _, id := range res.Ended {
+		q.waiters.notify(signWaitKey(id))
+		if p, _, ok := strings.Cut(id, "#"); ok {
+			q.waiters.notify(signWaitKey(p))
+		}
 	}
 	if q.observe != nil {
 		q.observe(index, cmd, res)
@@ -136,7 +154,7 @@ func (n *Node) dispatch(ctx context.Context) {
 			switch ev.cmd.(type) {
 			case *consensus.CreateKey:
 				if k := ev.res.Key; k != nil && k.HasMember(n.self.ID) {
-					n.spawn(func() { n.runKeygen(ctx, k) })
+					n.spawn(func() { n.runKeygen(ctx, k, 1) })
 				}
 			case *consensus.SignRequested, *consensus.SignRetry:
 				s := ev.res.Sign
@@ -156,6 +174,8 @@ func (n *Node) dispatch(ctx context.Context) {
 				}
 			case *consensus.PresignDiscarded, *consensus.NodeBooted:
 				n.parked.sweep(n.fsm.HasPresig)
+			default:
+				n.lifecycleEvent(ctx, ev)
 			}
 		}
 	}

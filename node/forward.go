@@ -62,6 +62,7 @@ func forward[Resp any](ctx context.Context, n *Node, call func(context.Context, 
 			if conn, err = n.peers.conn(leader.Client); err == nil {
 				resp, err = call(fctx, kqpb.NewKeyServiceClient(conn))
 				if !neverReachedLeader(err) {
+					markForwarded(ctx)
 					return resp, true, err
 				}
 			}

@@ -4,11 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
-	"time"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -69,26 +68,35 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	}
 	wake := n.waiters.watch(keyWaitKey(req.Name))
 	res, err := n.apply(ctx, &consensus.CreateKey{RequestID: reqID, Name: req.Name, Algorithm: alg.String(),
-		Threshold: t, Members: members, Actor: actor, Time: n.clock.Now().UnixNano()})
+		Threshold: t, Members: members, Purposes: req.Purposes, DeletionAllowed: req.DeletionAllowed,
+		Actor: actor, Time: n.clock.Now().UnixNano()})
 	if err != nil {
 		return nil, err
 	}
+	return n.waitGenerated(ctx, wake, req.Name, 1, res.Key.CreateRequestID)
+}
+
+// waitGenerated waits until version of the key left generating and returns
+// the key. wake must have been taken before the entry was proposed.
+func (n *Node) waitGenerated(ctx context.Context, wake <-chan struct{}, name string, version uint32, createID string) (*kqpb.Key, error) {
 	for {
-		k, _ := n.fsm.Key(req.Name)
-		if k == nil || k.CreateRequestID != res.Key.CreateRequestID {
+		k, _ := n.fsm.Key(name)
+		if k == nil || k.CreateRequestID != createID || k.Version(version) == nil {
 			return nil, status.Error(codes.Aborted, "key changed while waiting")
 		}
-		if k.State != consensus.KeyGenerating {
-			if k.State == consensus.KeyFailed {
-				return nil, status.Errorf(codes.Aborted, "key generation failed: %s", k.Failure)
-			}
+		switch v := k.Version(version); v.State {
+		case consensus.KeyGenerating:
+		case consensus.KeyFailed:
+			return nil, status.Errorf(codes.Aborted, "key generation of %q v%d failed: %s", name, version, v.Failure)
+		default:
 			return n.keyToProto(k)
 		}
 		select {
 		case <-wake:
-			wake = n.waiters.watch(keyWaitKey(req.Name))
+			wake = n.waiters.watch(keyWaitKey(name))
 		case <-ctx.Done():
-			return nil, status.Errorf(codes.DeadlineExceeded, "key %q still generating (%d of %d shares stored); see `kq key get`", k.Name, len(k.Confirmed), len(k.Members))
+			v := k.Version(version)
+			return nil, status.Errorf(codes.DeadlineExceeded, "key %q v%d still generating (%d of %d shares stored); see `kq key get`", name, version, len(v.Confirmed), len(k.Members))
 		}
 	}
 }
@@ -138,115 +146,6 @@ func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*
 	return out, nil
 }
 
-func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.SignResponse, error) {
-	if err := ensureRequestID(&req.RequestId); err != nil {
-		return nil, err
-	}
-	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.SignResponse, error) {
-		return c.Sign(ctx, req)
-	}); forwarded {
-		return resp, err
-	}
-	start, path := time.Now(), pathNone
-	resp, err := s.sign(ctx, req, &path)
-	s.n.metrics.signDone(path, time.Since(start), err)
-	return resp, err
-}
-
-// sign serves a sign request on the leader. It sets *path once the request
-// is in the log: presigned when its record names a presignature.
-func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *string) (*kqpb.SignResponse, error) {
-	n := s.n
-	reqID, err := requestID(req.RequestId)
-	if err != nil {
-		return nil, err
-	}
-	k, err := n.usableKey(ctx, req.Key)
-	if err != nil {
-		return nil, err
-	}
-	n.lastSign.Store(time.Now().UnixNano())
-	alg, _ := tss.ParseAlgorithm(k.Algorithm)
-	if err := checkMessage(alg, req.Digest); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	actor, err := n.actor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	entryID := reqID
-	if _, seen := n.fsm.Sign(reqID); seen && n.bugs.skipDedup() {
-		entryID += "#again-" + n.clock.Now().Format(time.RFC3339Nano)
-	}
-	wake := n.waiters.watch(signWaitKey(entryID))
-	if err := n.proposeSign(ctx, k, !req.FullProtocol, &consensus.SignRequested{RequestID: entryID, Key: k.Name, Digest: req.Digest,
-		Actor: actor, Time: n.clock.Now().UnixNano()}); err != nil {
-		return nil, err
-	}
-	for {
-		sg, ok := n.fsm.Sign(entryID)
-		if !ok {
-			return nil, status.Errorf(codes.Aborted, "request %q was evicted while waiting", reqID)
-		}
-		*path = pathFull
-		if sg.Presig != "" {
-			*path = pathPresigned
-		}
-		switch sg.State {
-		case consensus.SignStateCompleted:
-			return &kqpb.SignResponse{Key: sg.Key, Version: sg.Version, Signature: sg.Signature,
-				Committee: sg.Committee, RequestId: reqID, Index: sg.Index, Presigned: sg.Presig != ""}, nil
-		case consensus.SignStateFailed:
-			return nil, status.Errorf(codes.Unavailable, "signing failed: %s", sg.Reason)
-		}
-		select {
-		case <-wake:
-			wake = n.waiters.watch(signWaitKey(entryID))
-		case <-ctx.Done():
-			return nil, status.Errorf(codes.DeadlineExceeded, "request %q still pending (attempt %d); retry with the same request id", reqID, sg.Attempt)
-		}
-	}
-}
-
-func (s *keyService) Verify(ctx context.Context, req *kqpb.VerifyRequest) (*kqpb.VerifyResponse, error) {
-	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.VerifyResponse, error) {
-		return c.Verify(ctx, req)
-	}); forwarded {
-		return resp, err
-	}
-	k, err := s.n.readKey(ctx, req.Key)
-	if err != nil {
-		return nil, err
-	}
-	if req.Version != 0 && req.Version != k.Version {
-		return nil, status.Errorf(codes.NotFound, "key %q has no version %d", k.Name, req.Version)
-	}
-	if k.State != consensus.KeyActive {
-		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State)
-	}
-	alg, _ := tss.ParseAlgorithm(k.Algorithm)
-	return &kqpb.VerifyResponse{Valid: tss.Verify(alg, k.PublicKey, req.Digest, req.Signature), Version: k.Version}, nil
-}
-
-// usableKey returns the named key if it can sign. The leader's own state
-// answers the common case without a quorum round trip: the FSM checks the
-// key again when it applies the request, so a stale "yes" is harmless. A
-// "no" is confirmed by a linearizable read first, since a leader that has
-// not applied everything yet could refuse a key that is already active.
-func (n *Node) usableKey(ctx context.Context, name string) (*consensus.Key, error) {
-	if k, ok := n.fsm.Key(name); ok && k.State == consensus.KeyActive {
-		return k, nil
-	}
-	k, err := n.readKey(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if k.State != consensus.KeyActive {
-		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State)
-	}
-	return k, nil
-}
-
 // readKey returns the named key as of a linearizable read on the leader.
 func (n *Node) readKey(ctx context.Context, name string) (*consensus.Key, error) {
 	if err := checkName(name); err != nil {
@@ -260,38 +159,6 @@ func (n *Node) readKey(ctx context.Context, name string) (*consensus.Key, error)
 		return nil, status.Errorf(codes.NotFound, "unknown key %q", name)
 	}
 	return k, nil
-}
-
-// proposeSign appends a sign request. With a ready presignature in the
-// pool it names that one and its committee; if the FSM refuses it (it
-// expired, or its members restarted since), the request is appended again
-// for the full protocol under a committee the leader can reach.
-func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) error {
-	if presign && n.presignable(k) {
-		p, release, ok := n.choosePresig(k)
-		if !ok {
-			n.metrics.presigMisses.WithLabelValues(k.Name).Inc()
-		} else {
-			defer release()
-			cmd.Committee, cmd.Presig = p.Committee, p.ID
-			res, err := n.applyResult(ctx, cmd)
-			if err == nil && res.Err == nil && !res.Duplicate {
-				n.metrics.presigHits.WithLabelValues(k.Name).Inc()
-			}
-			if err != nil || !errors.Is(res.Err, consensus.ErrPresigUnavailable) {
-				return toStatus(errors.Join(err, res.Err))
-			}
-			n.metrics.presigRefused.WithLabelValues(k.Name).Inc()
-			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
-		}
-	}
-	committee, err := n.pickCommittee(k, nil, 0)
-	if err != nil {
-		return toStatus(err)
-	}
-	cmd.Committee, cmd.Presig = committee, ""
-	_, err = n.apply(ctx, cmd)
-	return err
 }
 
 // apply proposes a leader command and returns its replicated result, with
@@ -327,7 +194,8 @@ func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensu
 // signature.
 func nudgeMembers(n *Node, cmd consensus.Command) {
 	switch cmd.(type) {
-	case *consensus.CreateKey, *consensus.SignRequested, *consensus.SignRetry, *consensus.PresignRequested:
+	case *consensus.CreateKey, *consensus.SignRequested, *consensus.SignRetry, *consensus.PresignRequested,
+		*consensus.ChangeKey, *consensus.DestroyDue:
 		n.raft.Nudge()
 	}
 }
@@ -364,6 +232,10 @@ func requestID(id string) (string, error) {
 	if len(id) > maxRequestIDLen {
 		return "", status.Errorf(codes.InvalidArgument, "request id longer than %d bytes", maxRequestIDLen)
 	}
+	if strings.ContainsRune(id, '#') {
+		// '#' separates a dual-signed request's companion id.
+		return "", status.Error(codes.InvalidArgument, "request id may not contain '#'")
+	}
 	if id != "" {
 		return id, nil
 	}
@@ -392,8 +264,18 @@ func algorithmFromProto(a kqpb.Algorithm) (tss.Algorithm, error) {
 }
 
 func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
-	out := &kqpb.Key{Name: k.Name, Version: k.Version, Threshold: uint32(k.Threshold), Members: k.Members,
-		PublicKey: k.PublicKey, Failure: k.Failure, CreatedIndex: k.CreatedIndex, Confirmed: k.Confirmed}
+	alg, err := tss.ParseAlgorithm(k.Algorithm)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	cur := k.Current()
+	out := &kqpb.Key{Name: k.Name, Version: cur.Number, PrimaryVersion: k.Primary, Threshold: uint32(k.Threshold),
+		Members: k.Members, Purposes: k.Purposes, State: stateToProto(cur.State), PublicKey: cur.PublicKey,
+		Failure: cur.Failure, CreatedIndex: k.CreatedIndex, Confirmed: cur.Confirmed,
+		MinSignVersion: k.MinSignVersion, MinVerifyVersion: k.MinVerifyVersion, DeletionAllowed: k.DeletionAllowed}
+	if d := k.DualSign; d != nil && n.fsm.Time() < d.Until {
+		out.DualSignVersion, out.DualSignUntilUnixNano = d.Version, d.Until
+	}
 	for _, p := range n.fsm.Presigs(k.Name) {
 		if p.State == consensus.PresigReady {
 			out.PresigsReady++
@@ -401,26 +283,50 @@ func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 			out.PresigsPending++
 		}
 	}
-	alg, err := tss.ParseAlgorithm(k.Algorithm)
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
 	switch alg {
 	case tss.ECDSASecp256k1:
 		out.Algorithm = kqpb.Algorithm_ECDSA_SECP256K1
 	case tss.Ed25519:
 		out.Algorithm = kqpb.Algorithm_ED25519
 	}
-	switch k.State {
-	case consensus.KeyGenerating:
-		out.State = kqpb.KeyState_KEY_STATE_GENERATING
-	case consensus.KeyActive:
-		out.State = kqpb.KeyState_KEY_STATE_ACTIVE
-		if out.PublicKeyPem, err = tss.PublicKeyPEM(alg, k.PublicKey); err != nil {
-			return nil, status.Error(codes.Internal, fmt.Sprintf("encode public key: %v", err))
+	for _, v := range k.Versions {
+		pv := &kqpb.KeyVersion{Version: v.Number, State: stateToProto(v.State), PublicKey: v.PublicKey, Epoch: v.Epoch,
+			Confirmed: v.Confirmed, Failure: v.Failure}
+		if len(v.PublicKey) > 0 {
+			if pv.PublicKeyPem, err = tss.PublicKeyPEM(alg, v.PublicKey); err != nil {
+				return nil, status.Error(codes.Internal, fmt.Sprintf("encode public key: %v", err))
+			}
 		}
-	case consensus.KeyFailed:
-		out.State = kqpb.KeyState_KEY_STATE_FAILED
+		if r := v.Refresh; r != nil {
+			pv.RefreshEpoch, pv.RefreshConfirmed = r.Epoch, r.Confirmed
+		}
+		if d := v.Destroy; d != nil {
+			pv.DestroyAtUnixNano, pv.Destroyed, pv.SharesDestroyed = d.At, d.Executed, d.Shredded
+		}
+		out.Versions = append(out.Versions, pv)
+		if v == cur {
+			out.PublicKeyPem = pv.PublicKeyPem
+		}
 	}
 	return out, nil
+}
+
+func stateToProto(s consensus.KeyState) kqpb.KeyState {
+	switch s {
+	case consensus.KeyGenerating:
+		return kqpb.KeyState_KEY_STATE_GENERATING
+	case consensus.KeyActive:
+		return kqpb.KeyState_KEY_STATE_ACTIVE
+	case consensus.KeyFailed:
+		return kqpb.KeyState_KEY_STATE_FAILED
+	case consensus.KeyStaged:
+		return kqpb.KeyState_KEY_STATE_STAGED
+	case consensus.KeyRetired:
+		return kqpb.KeyState_KEY_STATE_RETIRED
+	case consensus.KeyRevoked:
+		return kqpb.KeyState_KEY_STATE_REVOKED
+	case consensus.KeyDestroyed:
+		return kqpb.KeyState_KEY_STATE_DESTROYED
+	}
+	return kqpb.KeyState_KEY_STATE_UNSPECIFIED
 }

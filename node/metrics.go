@@ -35,6 +35,7 @@ const (
 	outcomeTimeout = "timeout"
 
 	kindKeygen       = "keygen"
+	kindRefresh      = "refresh"
 	kindSign         = "sign"
 	kindPresign      = "presign"        // rounds 1-4, up to parking
 	kindPresignedSig = "presigned_sign" // rounds 5-9 from a parked half
@@ -342,8 +343,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if src.FSM != nil {
 		byState := map[consensus.KeyState]int{}
 		for _, k := range src.FSM.Keys() {
-			byState[k.State]++
-			if k.State != consensus.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
+			byState[k.State()]++
+			if k.State() != consensus.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
 				continue
 			}
 			ready, pending := 0, 0

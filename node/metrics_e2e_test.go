@@ -27,7 +27,7 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cl, err := c.Client("n1")
+	cl, err := testClient(c, "n1")
 	if err != nil {
 		t.Fatal(err)
 	}

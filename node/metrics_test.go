@@ -93,7 +93,12 @@ func (f *metricsFixture) activeKey(name, alg string) {
 	for _, m := range members {
 		f.ok(&consensus.ShareStored{Key: name, Version: 1, Node: m, PublicKey: []byte("pub-" + name)})
 	}
+	f.ok(&consensus.IssueHandle{RequestID: "handle-" + name, HandleID: "h-" + name, TokenHash: fixtureProof(name),
+		Key: name, Purpose: consensus.DefaultPurpose, TTL: int64(time.Hour), Actor: "client:test", Time: f.now.UnixNano()})
 }
+
+// fixtureProof is the token hash of the fixture's handle for key.
+func fixtureProof(key string) [32]byte { return consensus.HandleTokenHash([]byte("token-" + key)) }
 
 func (f *metricsFixture) presign(id string, committee []string, ttl time.Duration) {
 	f.t.Helper()
@@ -188,7 +193,7 @@ func TestMetricsFollowThePoolAndTheRequestPath(t *testing.T) {
 	f.ok(&consensus.PresignDiscarded{ID: "p-stalled", Node: "n1", Reason: presignStalledReason})
 	f.ok(&consensus.PresignDiscarded{ID: "p-failed", Node: "n2", Reason: "tss: session timed out waiting for [n3]"})
 	marker := sha256.Sum256([]byte("metrics-marker-7d1f"))
-	f.ok(&consensus.SignRequested{RequestID: "req-secret-id", Key: "ec", Digest: marker[:], Committee: c12,
+	f.ok(&consensus.SignRequested{RequestID: "req-secret-id", Key: "ec", Handle: "h-ec", HandleProof: fixtureProof("ec"), Digest: marker[:], Committee: c12,
 		Actor: "client:alice", Time: f.now.UnixNano(), Presig: "p-used"})
 
 	f.presign("p-expires", c13, time.Second)
@@ -202,7 +207,7 @@ func TestMetricsFollowThePoolAndTheRequestPath(t *testing.T) {
 	f.park("p-late", c12, "b1")
 	f.now = f.now.Add(2 * time.Second)
 	late := sha256.Sum256([]byte("late"))
-	if res := f.apply(&consensus.SignRequested{RequestID: "req-late", Key: "ec", Digest: late[:], Committee: c12,
+	if res := f.apply(&consensus.SignRequested{RequestID: "req-late", Key: "ec", Handle: "h-ec", HandleProof: fixtureProof("ec"), Digest: late[:], Committee: c12,
 		Actor: "client:alice", Time: f.now.UnixNano(), Presig: "p-late"}); res.Err == nil {
 		t.Fatal("an expired presignature was accepted")
 	}

@@ -81,8 +81,11 @@ type Node struct {
 	parked   *parked
 	reserved reservations
 	lastSign atomic.Int64 // unix nanos of the last sign request this leader served
-	audit    *nodeAudit
-	metrics  *metrics
+	running  runningSigns
+	// reconcile wakes the share reconciler (destroyed and stale shares).
+	reconcile chan struct{}
+	audit     *nodeAudit
+	metrics   *metrics
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.
 	metricsSrv *http.Server
 
@@ -117,10 +120,11 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.shares = newShareStore(n.dir, cluster.ID, id, n.sealer)
 	n.pre = newPreParams(cluster, id, n.dir, n.sealer, n.log)
-	if n.fsm, err = consensus.NewFSM(consensus.DefaultFSMConfig(), fsmCrypto{}); err != nil {
+	if n.fsm, err = consensus.NewFSM(fsmConfig(cluster), fsmCrypto{}); err != nil {
 		return nil, err
 	}
 	n.boot, n.parked = newBootID(), newParked()
+	n.reconcile = make(chan struct{}, 1)
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
 	n.fsm.SetObserver(n.events)
@@ -217,6 +221,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { retryUntil(ctx, n.reportBoot) })
 	n.spawn(func() { n.dispatch(ctx) })
 	n.spawn(func() { n.super.run(ctx) })
+	n.spawn(func() { n.runReconciler(ctx) })
 	n.runAudit(ctx)
 	<-ctx.Done()
 	n.health.Shutdown()
@@ -269,4 +274,13 @@ func (n *Node) close() {
 			n.log.Warn("close TPM", "err", err)
 		}
 	}
+}
+
+// fsmConfig derives the replicated limits from cluster.yaml, which every
+// member shares, so every replica applies the same bounds.
+func fsmConfig(c *config.Cluster) consensus.FSMConfig {
+	cfg := consensus.DefaultFSMConfig()
+	cfg.RequestRecordAge = c.Lifecycle.DedupAge
+	cfg.MaxHandleTTL = c.Handles.MaxTTL
+	return cfg
 }

@@ -23,6 +23,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 	}
 	st := n.raft.Stats()
 	ready := n.fsm.PreParamsReady()
+	ts := n.fsm.TableStats()
 	out := &kqpb.StatusResponse{
 		ClusterId:    n.cluster.ID,
 		NodeId:       n.self.ID,
@@ -32,7 +33,16 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		CommitIndex:  st.CommitIndex,
 		AppliedIndex: st.AppliedIndex,
 		Preparams:    n.pre.Status(),
-		Keys:         uint32(n.fsm.TableStats().Keys),
+		Keys:         uint32(ts.Keys),
+		// The bounds are replicated settings; a retry older than either
+		// is treated as a new request.
+		SignRecords:       uint32(ts.SignRecords),
+		MaxSignRecords:    uint32(ts.MaxSignRecords),
+		RequestRecords:    uint32(ts.RequestRecords),
+		MaxRequestRecords: uint32(ts.MaxRequestRecords),
+		DedupAgeSeconds:   uint64(ts.RecordAge.Seconds()),
+		Handles:           uint32(ts.Handles),
+		MaxHandles:        uint32(ts.MaxHandles),
 	}
 	for _, m := range n.cluster.Nodes {
 		out.Members = append(out.Members, &kqpb.Member{Id: m.ID, RaftAddress: m.Raft, ClientAddress: m.Client,

@@ -80,7 +80,7 @@ func (n *Node) runPresign(ctx context.Context, index uint64, p *consensus.Presig
 }
 
 func (n *Node) presign(ctx context.Context, index uint64, p *consensus.Presig) (*tss.Presignature, error) {
-	share, err := n.shares.Get(ctx, p.Key, p.Version)
+	share, err := n.shares.Get(ctx, p.Key, p.Version, p.Epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (n *Node) choosePresig(k *consensus.Key) (p *consensus.Presig, release func
 	// Leave a margin so the entry is applied well before the expiry.
 	horizon := n.fsm.Time() + int64(n.cluster.Sign.Timeout)
 	for _, p := range n.fsm.Presigs(k.Name) {
-		if p.State != consensus.PresigReady || p.Version != k.Version || p.Expires <= horizon {
+		if p.State != consensus.PresigReady || p.Version != k.Primary || p.Epoch != k.Current().Epoch || p.Expires <= horizon {
 			continue
 		}
 		if len(absent(p.Committee, reachable)) > 0 {
@@ -176,7 +176,7 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 	}
 	live := map[string]bool{}
 	for _, k := range n.fsm.Keys() {
-		if k.State != consensus.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
+		if k.State() != consensus.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
 			continue
 		}
 		pool := n.fsm.Presigs(k.Name)

@@ -21,7 +21,7 @@ func TestPresignedSignaturesSurviveLeaderKills(t *testing.T) {
 	c := startCluster(t, "swtpm", func(o *cluster.Options) { o.SignTimeout = 5 * time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cl, err := c.Client("n1")
+	cl, err := testClient(c, "n1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestPresignedSignaturesSurviveLeaderKills(t *testing.T) {
 		if leader == via {
 			via = "n2"
 		}
-		vc, err := c.Client(via)
+		vc, err := testClient(c, via)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,7 +26,7 @@ func TestStalledCommitteeIsRetriedThenFails(t *testing.T) {
 	c := startCluster(t, "simulator", func(o *cluster.Options) { o.SignTimeout = attempt })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cl, err := c.Client("n1")
+	cl, err := testClient(c, "n1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,13 @@ import (
 // leader-local and start when this node first sees the work as leader, so
 // a new leader gives in-flight work a full period before acting.
 type supervisor struct {
-	n        *Node
-	signs    map[string]deadline // request id -> deadline of the current attempt
-	keygens  map[string]time.Time
-	presigs  map[string]time.Time // pending presignature id -> first seen
-	rotation atomic.Uint64        // spreads committees over members; shared with request handlers
+	n       *Node
+	signs   map[string]deadline  // request id -> deadline of the current attempt
+	keygens map[string]time.Time // "key/vN" -> deadline of its generation
+	// refreshes maps "key/vN/eE" to the deadline of a share refresh.
+	refreshes map[string]time.Time
+	presigs   map[string]time.Time // pending presignature id -> first seen
+	rotation  atomic.Uint64        // spreads committees over members; shared with request handlers
 }
 
 type deadline struct {
@@ -29,7 +31,8 @@ type deadline struct {
 }
 
 func newSupervisor(n *Node) *supervisor {
-	return &supervisor{n: n, signs: map[string]deadline{}, keygens: map[string]time.Time{}, presigs: map[string]time.Time{}}
+	return &supervisor{n: n, signs: map[string]deadline{}, keygens: map[string]time.Time{}, refreshes: map[string]time.Time{},
+		presigs: map[string]time.Time{}}
 }
 
 func (s *supervisor) run(ctx context.Context) {
@@ -44,12 +47,14 @@ func (s *supervisor) run(ctx context.Context) {
 		if !s.n.raft.IsLeader() {
 			clear(s.signs)
 			clear(s.keygens)
+			clear(s.refreshes)
 			clear(s.presigs)
 			continue
 		}
 		now := time.Now()
 		s.checkSigns(ctx, now)
 		s.checkKeygens(ctx, now)
+		s.checkLifecycle(ctx, now)
 		s.refillPresigs(ctx, now)
 	}
 }
@@ -77,28 +82,32 @@ func (s *supervisor) checkSigns(ctx context.Context, now time.Time) {
 	}
 }
 
+// checkKeygens fails key generations (of a key's first version or of a
+// rotation) that outlive keygenTimeout.
 func (s *supervisor) checkKeygens(ctx context.Context, now time.Time) {
+	live := map[string]bool{}
 	for _, k := range s.n.fsm.Keys() {
-		if k.State != consensus.KeyGenerating {
-			delete(s.keygens, k.Name)
+		v := k.Latest()
+		if v.State != consensus.KeyGenerating {
 			continue
 		}
-		at, ok := s.keygens[k.Name]
+		id := fmt.Sprintf("%s/v%d", k.Name, v.Number)
+		live[id] = true
+		at, ok := s.keygens[id]
 		if !ok {
-			s.keygens[k.Name] = now.Add(keygenTimeout)
+			s.keygens[id] = now.Add(keygenTimeout)
 			continue
 		}
 		if now.After(at) {
-			var missing []string
-			for _, m := range k.Members {
-				if !slices.Contains(k.Confirmed, m) {
-					missing = append(missing, m)
-				}
-			}
-			s.keygens[k.Name] = now.Add(keygenTimeout)
-			cmd := &consensus.KeygenFailed{Key: k.Name, Version: k.Version, Node: s.n.self.ID,
-				Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, missing)}
+			s.keygens[id] = now.Add(keygenTimeout)
+			cmd := &consensus.KeygenFailed{Key: k.Name, Version: v.Number, Node: s.n.self.ID,
+				Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(k.Members, v.Confirmed))}
 			s.n.spawn(func() { s.n.propose(ctx, cmd) })
+		}
+	}
+	for id := range s.keygens {
+		if !live[id] {
+			delete(s.keygens, id)
 		}
 	}
 }

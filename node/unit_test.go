@@ -68,6 +68,11 @@ func TestErrorsMapToPreciseCodes(t *testing.T) {
 		errTooFewMembers:               codes.Unavailable,
 		context.DeadlineExceeded:       codes.DeadlineExceeded,
 		tss.ErrBusy:                    codes.ResourceExhausted,
+		consensus.ErrUnknownVersion:    codes.NotFound,
+		consensus.ErrHandleDenied:      codes.PermissionDenied,
+		consensus.ErrVersionUnusable:   codes.FailedPrecondition,
+		consensus.ErrBadTransition:     codes.FailedPrecondition,
+		consensus.ErrTooManyHandles:    codes.ResourceExhausted,
 	}
 	for err, want := range cases {
 		wrapped := fmt.Errorf("layer: %w", err)

@@ -15,31 +15,31 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// runKeygen takes part in distributed key generation for a new key and
-// reports the outcome through the log: ShareStored once the share is sealed
-// on disk, KeygenFailed otherwise.
-func (n *Node) runKeygen(ctx context.Context, k *consensus.Key) {
+// runKeygen takes part in distributed key generation for a key version (a
+// new key's first, or a rotation's) and reports the outcome through the
+// log: ShareStored once the share is sealed on disk, KeygenFailed otherwise.
+func (n *Node) runKeygen(ctx context.Context, k *consensus.Key, version uint32) {
 	ctx, cancel := context.WithTimeout(ctx, keygenTimeout)
 	defer cancel()
-	log := n.log.With("key", k.Name, "version", k.Version)
-	share, err := n.keygen(ctx, k)
+	log := n.log.With("key", k.Name, "version", version)
+	share, err := n.keygen(ctx, k, k.Version(version))
 	n.metrics.session(kindKeygen, err)
 	if err != nil {
 		log.Warn("keygen failed", "err", err)
-		n.report(ctx, &consensus.KeygenFailed{Key: k.Name, Version: k.Version, Node: n.self.ID, Reason: err.Error()})
+		n.report(ctx, &consensus.KeygenFailed{Key: k.Name, Version: version, Node: n.self.ID, Reason: err.Error()})
 		return
 	}
 	log.Info("share sealed", "algorithm", k.Algorithm)
-	n.report(ctx, &consensus.ShareStored{Key: k.Name, Version: k.Version, Node: n.self.ID, PublicKey: share.PublicKey()})
+	n.report(ctx, &consensus.ShareStored{Key: k.Name, Version: version, Node: n.self.ID, PublicKey: share.PublicKey()})
 }
 
-func (n *Node) keygen(ctx context.Context, k *consensus.Key) (*tss.Share, error) {
+func (n *Node) keygen(ctx context.Context, k *consensus.Key, v *consensus.Version) (*tss.Share, error) {
 	alg, err := tss.ParseAlgorithm(k.Algorithm)
 	if err != nil {
 		return nil, err
 	}
 	req := tss.KeygenRequest{
-		Session:   tss.NewSessionID(n.cluster.ID, "keygen", k.CreatedIndex, k.CreateRequestID, 0),
+		Session:   tss.NewSessionID(n.cluster.ID, "keygen", v.CreatedIndex, v.RequestID, 0),
 		Algorithm: alg,
 		Threshold: k.Threshold,
 		Parties:   k.Members,
@@ -55,7 +55,7 @@ func (n *Node) keygen(ctx context.Context, k *consensus.Key) (*tss.Share, error)
 		return nil, err
 	}
 	n.log.Info("keygen done", "key", k.Name, "took", time.Since(start).Round(time.Millisecond))
-	if err := n.shares.Put(ctx, k.Name, k.Version, share); err != nil {
+	if err := n.shares.Put(ctx, k.Name, v.Number, 0, share); err != nil {
 		return nil, err
 	}
 	return share, nil
@@ -67,8 +67,9 @@ func (n *Node) keygen(ctx context.Context, k *consensus.Key) (*tss.Share, error)
 func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
 	ctx, cancel := context.WithTimeout(ctx, n.cluster.Sign.Timeout)
 	defer cancel()
+	defer n.running.add(s.Key, s.Version, cancel)()
 	log := n.log.With("request", s.RequestID, "attempt", s.Attempt)
-	share, err := n.shares.Get(ctx, s.Key, s.Version)
+	share, err := n.shares.Get(ctx, s.Key, s.Version, s.Epoch)
 	if err != nil {
 		n.metrics.session(kindSign, err)
 		log.Warn("sign: share unavailable", "err", err)

@@ -109,5 +109,5 @@ func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*Share, error) 
 	if err := sh.validate(); err != nil {
 		return nil, fmt.Errorf("tss: keygen produced an invalid share: %w", err)
 	}
-	return sh, nil
+	return sh.own()
 }

@@ -142,7 +142,7 @@ func (e *Engine) Reshare(ctx context.Context, req ReshareRequest) (*Share, error
 		sh.Wipe()
 		return nil, &AbortError{Session: req.Session, Err: fmt.Errorf("tss: reshared public key differs from the key's")}
 	}
-	return sh, nil
+	return sh.own()
 }
 
 // addReshareParties builds one tss-lib party per committee this node is in,

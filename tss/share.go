@@ -180,6 +180,27 @@ func (s *Share) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String()))
 // keyOf returns a member's party key, or nil.
 func (s *Share) keyOf(node string) *big.Int { return s.keys[node] }
 
+// own returns a copy of a freshly made share that shares no memory with
+// the caller's PreParams. tss-lib copies LocalPreParams by value, which
+// keeps its big.Int and Paillier pointers: without this, wiping one share
+// (a destroyed key, an old epoch) would zero the pre-params, and so the
+// Paillier key, of every other share made with them. The original is
+// dropped, not wiped, for the same reason.
+func (s *Share) own() (*Share, error) {
+	c, err := s.clone()
+	if err != nil {
+		return nil, err
+	}
+	// Xi is the one secret of s that is not shared; zero it.
+	if s.ecdsa != nil {
+		zero(s.ecdsa.Xi)
+	}
+	if s.eddsa != nil {
+		zero(s.eddsa.Xi)
+	}
+	return c, nil
+}
+
 // clone returns an independent deep copy of the share (its secret too),
 // through the encoding so no pointer is shared with s.
 func (s *Share) clone() (*Share, error) {

@@ -2,6 +2,7 @@ package tss_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/tss/tsstest"
 )
 
 func TestShareRoundTripSignsAgain(t *testing.T) {
@@ -151,5 +153,52 @@ func TestPublicKeyPEMRoundTrip(t *testing.T) {
 				t.Fatalf("openssl output lacks %q:\n%s", want, out)
 			}
 		})
+	}
+}
+
+// TestSharesOwnTheirPreParams wipes ECDSA shares made with a node's
+// pre-params and checks that the pre-params are untouched: they are reused
+// for the node's next key generation or refresh, and tss-lib copies them by
+// value, pointers and all.
+func TestSharesOwnTheirPreParams(t *testing.T) {
+	net, engines, err := tsstest.NewCluster(testConfig(), members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	pre := map[string]*tss.PreParams{}
+	before := map[string][]byte{}
+	for i, id := range members {
+		pre[id] = loadPreParams(t, i+1)
+		if before[id], err = pre[id].MarshalBinary(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sid := tss.NewSessionID("test", "keygen", 1, "own-preparams", 0)
+	type res struct {
+		id  string
+		sh  *tss.Share
+		err error
+	}
+	ch := make(chan res, len(members))
+	for _, id := range members {
+		r := tss.KeygenRequest{Session: sid, Algorithm: tss.ECDSASecp256k1, Threshold: 1, Parties: members, PreParams: pre[id]}
+		go func() {
+			sh, err := engines[id].Keygen(context.Background(), r)
+			ch <- res{id, sh, err}
+		}()
+	}
+	for range members {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("%s: %v", r.id, r.err)
+		}
+		r.sh.Wipe()
+	}
+	for _, id := range members {
+		after, err := pre[id].MarshalBinary()
+		if err != nil || !bytes.Equal(after, before[id]) || pre[id].Validate() != nil {
+			t.Fatalf("%s: wiping a share changed the pre-params it was made with (err %v)", id, err)
+		}
 	}
 }

@@ -85,6 +85,15 @@ const (
 	KeyState_KEY_STATE_ACTIVE KeyState = 2
 	// Key generation failed; the reason is in Key.failure. The name stays taken.
 	KeyState_KEY_STATE_FAILED KeyState = 3
+	// A rotation's new version: it signs only when asked by version, until
+	// promoted.
+	KeyState_KEY_STATE_STAGED KeyState = 4
+	// Verify only.
+	KeyState_KEY_STATE_RETIRED KeyState = 5
+	// Neither signs nor verifies.
+	KeyState_KEY_STATE_REVOKED KeyState = 6
+	// Every member's share was deleted; signatures made before still verify.
+	KeyState_KEY_STATE_DESTROYED KeyState = 7
 )
 
 // Enum value maps for KeyState.
@@ -94,12 +103,20 @@ var (
 		1: "KEY_STATE_GENERATING",
 		2: "KEY_STATE_ACTIVE",
 		3: "KEY_STATE_FAILED",
+		4: "KEY_STATE_STAGED",
+		5: "KEY_STATE_RETIRED",
+		6: "KEY_STATE_REVOKED",
+		7: "KEY_STATE_DESTROYED",
 	}
 	KeyState_value = map[string]int32{
 		"KEY_STATE_UNSPECIFIED": 0,
 		"KEY_STATE_GENERATING":  1,
 		"KEY_STATE_ACTIVE":      2,
 		"KEY_STATE_FAILED":      3,
+		"KEY_STATE_STAGED":      4,
+		"KEY_STATE_RETIRED":     5,
+		"KEY_STATE_REVOKED":     6,
+		"KEY_STATE_DESTROYED":   7,
 	}
 )
 
@@ -130,6 +147,144 @@ func (KeyState) EnumDescriptor() ([]byte, []int) {
 	return file_keyquorum_proto_rawDescGZIP(), []int{1}
 }
 
+// KeyVersion is one generation of a key: its own key generation, public key
+// and shares. Version numbers are never reused.
+type KeyVersion struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Version      uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	State        KeyState               `protobuf:"varint,2,opt,name=state,proto3,enum=keyquorum.v1.KeyState" json:"state,omitempty"`
+	PublicKeyPem string                 `protobuf:"bytes,3,opt,name=public_key_pem,json=publicKeyPem,proto3" json:"public_key_pem,omitempty"`
+	PublicKey    []byte                 `protobuf:"bytes,4,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// Share refreshes so far; the shares on disk are of this epoch.
+	Epoch     uint32   `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Confirmed []string `protobuf:"bytes,6,rep,name=confirmed,proto3" json:"confirmed,omitempty"`
+	Failure   string   `protobuf:"bytes,7,opt,name=failure,proto3" json:"failure,omitempty"`
+	// A refresh in progress: its epoch and the members that stored new shares.
+	RefreshEpoch     uint32   `protobuf:"varint,8,opt,name=refresh_epoch,json=refreshEpoch,proto3" json:"refresh_epoch,omitempty"`
+	RefreshConfirmed []string `protobuf:"bytes,9,rep,name=refresh_confirmed,json=refreshConfirmed,proto3" json:"refresh_confirmed,omitempty"`
+	// Destruction: when it may execute (unix nanoseconds; 0 when none is
+	// scheduled), whether it did, and the members that deleted their share.
+	DestroyAtUnixNano int64    `protobuf:"varint,10,opt,name=destroy_at_unix_nano,json=destroyAtUnixNano,proto3" json:"destroy_at_unix_nano,omitempty"`
+	Destroyed         bool     `protobuf:"varint,11,opt,name=destroyed,proto3" json:"destroyed,omitempty"`
+	SharesDestroyed   []string `protobuf:"bytes,12,rep,name=shares_destroyed,json=sharesDestroyed,proto3" json:"shares_destroyed,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *KeyVersion) Reset() {
+	*x = KeyVersion{}
+	mi := &file_keyquorum_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyVersion) ProtoMessage() {}
+
+func (x *KeyVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyVersion.ProtoReflect.Descriptor instead.
+func (*KeyVersion) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *KeyVersion) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *KeyVersion) GetState() KeyState {
+	if x != nil {
+		return x.State
+	}
+	return KeyState_KEY_STATE_UNSPECIFIED
+}
+
+func (x *KeyVersion) GetPublicKeyPem() string {
+	if x != nil {
+		return x.PublicKeyPem
+	}
+	return ""
+}
+
+func (x *KeyVersion) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *KeyVersion) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *KeyVersion) GetConfirmed() []string {
+	if x != nil {
+		return x.Confirmed
+	}
+	return nil
+}
+
+func (x *KeyVersion) GetFailure() string {
+	if x != nil {
+		return x.Failure
+	}
+	return ""
+}
+
+func (x *KeyVersion) GetRefreshEpoch() uint32 {
+	if x != nil {
+		return x.RefreshEpoch
+	}
+	return 0
+}
+
+func (x *KeyVersion) GetRefreshConfirmed() []string {
+	if x != nil {
+		return x.RefreshConfirmed
+	}
+	return nil
+}
+
+func (x *KeyVersion) GetDestroyAtUnixNano() int64 {
+	if x != nil {
+		return x.DestroyAtUnixNano
+	}
+	return 0
+}
+
+func (x *KeyVersion) GetDestroyed() bool {
+	if x != nil {
+		return x.Destroyed
+	}
+	return false
+}
+
+func (x *KeyVersion) GetSharesDestroyed() []string {
+	if x != nil {
+		return x.SharesDestroyed
+	}
+	return nil
+}
+
 type Key struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -152,13 +307,25 @@ type Key struct {
 	PresigsReady uint32 `protobuf:"varint,12,opt,name=presigs_ready,json=presigsReady,proto3" json:"presigs_ready,omitempty"`
 	// ECDSA presignatures being prepared.
 	PresigsPending uint32 `protobuf:"varint,13,opt,name=presigs_pending,json=presigsPending,proto3" json:"presigs_pending,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The version Sign uses (also in `version`); 0 until the first is active.
+	PrimaryVersion   uint32        `protobuf:"varint,14,opt,name=primary_version,json=primaryVersion,proto3" json:"primary_version,omitempty"`
+	Versions         []*KeyVersion `protobuf:"bytes,15,rep,name=versions,proto3" json:"versions,omitempty"`
+	MinSignVersion   uint32        `protobuf:"varint,16,opt,name=min_sign_version,json=minSignVersion,proto3" json:"min_sign_version,omitempty"`
+	MinVerifyVersion uint32        `protobuf:"varint,17,opt,name=min_verify_version,json=minVerifyVersion,proto3" json:"min_verify_version,omitempty"`
+	DeletionAllowed  bool          `protobuf:"varint,18,opt,name=deletion_allowed,json=deletionAllowed,proto3" json:"deletion_allowed,omitempty"`
+	// Labels handles of this key may carry.
+	Purposes []string `protobuf:"bytes,19,rep,name=purposes,proto3" json:"purposes,omitempty"`
+	// An open dual-sign window: Sign also returns a signature by this version
+	// until the given time (unix nanoseconds).
+	DualSignVersion       uint32 `protobuf:"varint,20,opt,name=dual_sign_version,json=dualSignVersion,proto3" json:"dual_sign_version,omitempty"`
+	DualSignUntilUnixNano int64  `protobuf:"varint,21,opt,name=dual_sign_until_unix_nano,json=dualSignUntilUnixNano,proto3" json:"dual_sign_until_unix_nano,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_keyquorum_proto_msgTypes[0]
+	mi := &file_keyquorum_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -170,7 +337,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[0]
+	mi := &file_keyquorum_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -183,7 +350,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{0}
+	return file_keyquorum_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Key) GetName() string {
@@ -277,6 +444,62 @@ func (x *Key) GetPresigsPending() uint32 {
 	return 0
 }
 
+func (x *Key) GetPrimaryVersion() uint32 {
+	if x != nil {
+		return x.PrimaryVersion
+	}
+	return 0
+}
+
+func (x *Key) GetVersions() []*KeyVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *Key) GetMinSignVersion() uint32 {
+	if x != nil {
+		return x.MinSignVersion
+	}
+	return 0
+}
+
+func (x *Key) GetMinVerifyVersion() uint32 {
+	if x != nil {
+		return x.MinVerifyVersion
+	}
+	return 0
+}
+
+func (x *Key) GetDeletionAllowed() bool {
+	if x != nil {
+		return x.DeletionAllowed
+	}
+	return false
+}
+
+func (x *Key) GetPurposes() []string {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *Key) GetDualSignVersion() uint32 {
+	if x != nil {
+		return x.DualSignVersion
+	}
+	return 0
+}
+
+func (x *Key) GetDualSignUntilUnixNano() int64 {
+	if x != nil {
+		return x.DualSignUntilUnixNano
+	}
+	return 0
+}
+
 type CreateKeyRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -284,14 +507,18 @@ type CreateKeyRequest struct {
 	// 0 means the cluster default from cluster.yaml.
 	Threshold uint32 `protobuf:"varint,3,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	// Makes retries safe: the same id with the same input returns the same key.
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Labels for handles; empty means ["sign"].
+	Purposes []string `protobuf:"bytes,5,rep,name=purposes,proto3" json:"purposes,omitempty"`
+	// Whether versions may ever be destroyed.
+	DeletionAllowed bool `protobuf:"varint,6,opt,name=deletion_allowed,json=deletionAllowed,proto3" json:"deletion_allowed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_keyquorum_proto_msgTypes[1]
+	mi := &file_keyquorum_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -303,7 +530,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[1]
+	mi := &file_keyquorum_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -316,7 +543,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{1}
+	return file_keyquorum_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreateKeyRequest) GetName() string {
@@ -347,6 +574,20 @@ func (x *CreateKeyRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *CreateKeyRequest) GetPurposes() []string {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *CreateKeyRequest) GetDeletionAllowed() bool {
+	if x != nil {
+		return x.DeletionAllowed
+	}
+	return false
+}
+
 type GetKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -356,7 +597,7 @@ type GetKeyRequest struct {
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_keyquorum_proto_msgTypes[2]
+	mi := &file_keyquorum_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +609,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[2]
+	mi := &file_keyquorum_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +622,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{2}
+	return file_keyquorum_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetKeyRequest) GetName() string {
@@ -399,7 +640,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_keyquorum_proto_msgTypes[3]
+	mi := &file_keyquorum_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +652,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[3]
+	mi := &file_keyquorum_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +665,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{3}
+	return file_keyquorum_proto_rawDescGZIP(), []int{4}
 }
 
 type ListKeysResponse struct {
@@ -436,7 +677,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_keyquorum_proto_msgTypes[4]
+	mi := &file_keyquorum_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +689,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[4]
+	mi := &file_keyquorum_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +702,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{4}
+	return file_keyquorum_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -473,7 +714,8 @@ func (x *ListKeysResponse) GetKeys() []*Key {
 
 type SignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Optional: when set, it must be the handle's key.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// ECDSA secp256k1: exactly 32 bytes (a hash, below the group order).
 	// Ed25519: the message itself, 1 to 1024 bytes.
 	Digest []byte `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
@@ -481,14 +723,20 @@ type SignRequest struct {
 	// signature; with another digest it fails with ALREADY_EXISTS.
 	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Skip the presignature pool and run the whole protocol (benchmarks).
-	FullProtocol  bool `protobuf:"varint,4,opt,name=full_protocol,json=fullProtocol,proto3" json:"full_protocol,omitempty"`
+	FullProtocol bool `protobuf:"varint,4,opt,name=full_protocol,json=fullProtocol,proto3" json:"full_protocol,omitempty"`
+	// The capability to sign, from IssueHandle. Required.
+	Handle string `protobuf:"bytes,5,opt,name=handle,proto3" json:"handle,omitempty"`
+	// Optional: when set, it must be the handle's purpose.
+	Purpose string `protobuf:"bytes,6,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// A signing version (active or staged); 0 means the primary.
+	Version       uint32 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SignRequest) Reset() {
 	*x = SignRequest{}
-	mi := &file_keyquorum_proto_msgTypes[5]
+	mi := &file_keyquorum_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +748,7 @@ func (x *SignRequest) String() string {
 func (*SignRequest) ProtoMessage() {}
 
 func (x *SignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[5]
+	mi := &file_keyquorum_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +761,7 @@ func (x *SignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignRequest.ProtoReflect.Descriptor instead.
 func (*SignRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{5}
+	return file_keyquorum_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SignRequest) GetKey() string {
@@ -544,6 +792,79 @@ func (x *SignRequest) GetFullProtocol() bool {
 	return false
 }
 
+func (x *SignRequest) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *SignRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *SignRequest) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type VersionSignature struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionSignature) Reset() {
+	*x = VersionSignature{}
+	mi := &file_keyquorum_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionSignature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionSignature) ProtoMessage() {}
+
+func (x *VersionSignature) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionSignature.ProtoReflect.Descriptor instead.
+func (*VersionSignature) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *VersionSignature) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *VersionSignature) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type SignResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Key     string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -555,14 +876,17 @@ type SignResponse struct {
 	// Raft index of the entry that recorded the signature.
 	Index uint64 `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
 	// Whether the signature came from a presignature (ECDSA fast path).
-	Presigned     bool `protobuf:"varint,7,opt,name=presigned,proto3" json:"presigned,omitempty"`
+	Presigned bool `protobuf:"varint,7,opt,name=presigned,proto3" json:"presigned,omitempty"`
+	// Every signature made: the one above first, then, inside a dual-sign
+	// window, the dual-sign version's.
+	Signatures    []*VersionSignature `protobuf:"bytes,8,rep,name=signatures,proto3" json:"signatures,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SignResponse) Reset() {
 	*x = SignResponse{}
-	mi := &file_keyquorum_proto_msgTypes[6]
+	mi := &file_keyquorum_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +898,7 @@ func (x *SignResponse) String() string {
 func (*SignResponse) ProtoMessage() {}
 
 func (x *SignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[6]
+	mi := &file_keyquorum_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +911,7 @@ func (x *SignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignResponse.ProtoReflect.Descriptor instead.
 func (*SignResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{6}
+	return file_keyquorum_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SignResponse) GetKey() string {
@@ -639,10 +963,500 @@ func (x *SignResponse) GetPresigned() bool {
 	return false
 }
 
+func (x *SignResponse) GetSignatures() []*VersionSignature {
+	if x != nil {
+		return x.Signatures
+	}
+	return nil
+}
+
+type IssueHandleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// One of the key's purposes.
+	Purpose string `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// Lifetime in milliseconds, capped by the cluster's handles.max_ttl.
+	TtlMs uint64 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// Uses before the handle is spent; 0 means unlimited until expiry.
+	MaxUses uint32 `protobuf:"varint,4,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	// A retry with the same id and input does not issue a second handle; it
+	// fails with ALREADY_EXISTS naming the first, since the token is shown
+	// only once and never stored.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueHandleRequest) Reset() {
+	*x = IssueHandleRequest{}
+	mi := &file_keyquorum_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueHandleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueHandleRequest) ProtoMessage() {}
+
+func (x *IssueHandleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueHandleRequest.ProtoReflect.Descriptor instead.
+func (*IssueHandleRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *IssueHandleRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *IssueHandleRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *IssueHandleRequest) GetTtlMs() uint64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *IssueHandleRequest) GetMaxUses() uint32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
+func (x *IssueHandleRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type Handle struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The bearer token: "kqh_<id>_<secret>". Shown once.
+	Handle            string `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Id                string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Key               string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Purpose           string `protobuf:"bytes,4,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	ExpiresAtUnixNano int64  `protobuf:"varint,5,opt,name=expires_at_unix_nano,json=expiresAtUnixNano,proto3" json:"expires_at_unix_nano,omitempty"`
+	MaxUses           uint32 `protobuf:"varint,6,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Handle) Reset() {
+	*x = Handle{}
+	mi := &file_keyquorum_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Handle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Handle) ProtoMessage() {}
+
+func (x *Handle) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Handle.ProtoReflect.Descriptor instead.
+func (*Handle) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Handle) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *Handle) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Handle) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Handle) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *Handle) GetExpiresAtUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixNano
+	}
+	return 0
+}
+
+func (x *Handle) GetMaxUses() uint32 {
+	if x != nil {
+		return x.MaxUses
+	}
+	return 0
+}
+
+type RevokeHandleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The handle's id (or the whole token).
+	Handle        string `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeHandleRequest) Reset() {
+	*x = RevokeHandleRequest{}
+	mi := &file_keyquorum_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeHandleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeHandleRequest) ProtoMessage() {}
+
+func (x *RevokeHandleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeHandleRequest.ProtoReflect.Descriptor instead.
+func (*RevokeHandleRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RevokeHandleRequest) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *RevokeHandleRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type RevokeHandleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeHandleResponse) Reset() {
+	*x = RevokeHandleResponse{}
+	mi := &file_keyquorum_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeHandleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeHandleResponse) ProtoMessage() {}
+
+func (x *RevokeHandleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeHandleResponse.ProtoReflect.Descriptor instead.
+func (*RevokeHandleResponse) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RevokeHandleResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeHandleResponse) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// KeyVersionRequest names a key version for a lifecycle change; version 0
+// picks the change's default (see each RPC).
+type KeyVersionRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Key     string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Version uint32                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// Makes retries safe: the same id with the same input changes nothing
+	// more and returns the key; with other input it fails with ALREADY_EXISTS.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyVersionRequest) Reset() {
+	*x = KeyVersionRequest{}
+	mi := &file_keyquorum_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyVersionRequest) ProtoMessage() {}
+
+func (x *KeyVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyVersionRequest.ProtoReflect.Descriptor instead.
+func (*KeyVersionRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *KeyVersionRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KeyVersionRequest) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *KeyVersionRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type PromoteKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// 0 means the newest staged version.
+	Version   uint32 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// How long the previous primary keeps co-signing, in milliseconds;
+	// unset means the cluster's lifecycle.dual_sign_window, 0 none.
+	DualSignMs    *uint64 `protobuf:"varint,4,opt,name=dual_sign_ms,json=dualSignMs,proto3,oneof" json:"dual_sign_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteKeyRequest) Reset() {
+	*x = PromoteKeyRequest{}
+	mi := &file_keyquorum_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteKeyRequest) ProtoMessage() {}
+
+func (x *PromoteKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteKeyRequest.ProtoReflect.Descriptor instead.
+func (*PromoteKeyRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PromoteKeyRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *PromoteKeyRequest) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *PromoteKeyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *PromoteKeyRequest) GetDualSignMs() uint64 {
+	if x != nil && x.DualSignMs != nil {
+		return *x.DualSignMs
+	}
+	return 0
+}
+
+type SetKeyPolicyRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Key              string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	MinSignVersion   *uint32                `protobuf:"varint,2,opt,name=min_sign_version,json=minSignVersion,proto3,oneof" json:"min_sign_version,omitempty"`
+	MinVerifyVersion *uint32                `protobuf:"varint,3,opt,name=min_verify_version,json=minVerifyVersion,proto3,oneof" json:"min_verify_version,omitempty"`
+	DeletionAllowed  *bool                  `protobuf:"varint,4,opt,name=deletion_allowed,json=deletionAllowed,proto3,oneof" json:"deletion_allowed,omitempty"`
+	RequestId        string                 `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SetKeyPolicyRequest) Reset() {
+	*x = SetKeyPolicyRequest{}
+	mi := &file_keyquorum_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetKeyPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetKeyPolicyRequest) ProtoMessage() {}
+
+func (x *SetKeyPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetKeyPolicyRequest.ProtoReflect.Descriptor instead.
+func (*SetKeyPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SetKeyPolicyRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SetKeyPolicyRequest) GetMinSignVersion() uint32 {
+	if x != nil && x.MinSignVersion != nil {
+		return *x.MinSignVersion
+	}
+	return 0
+}
+
+func (x *SetKeyPolicyRequest) GetMinVerifyVersion() uint32 {
+	if x != nil && x.MinVerifyVersion != nil {
+		return *x.MinVerifyVersion
+	}
+	return 0
+}
+
+func (x *SetKeyPolicyRequest) GetDeletionAllowed() bool {
+	if x != nil && x.DeletionAllowed != nil {
+		return *x.DeletionAllowed
+	}
+	return false
+}
+
+func (x *SetKeyPolicyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type VerifyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	// 0 means the key's current version.
+	// 0 means the primary version.
 	Version       uint32 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	Digest        []byte `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
 	Signature     []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
@@ -652,7 +1466,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_keyquorum_proto_msgTypes[7]
+	mi := &file_keyquorum_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +1478,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[7]
+	mi := &file_keyquorum_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +1491,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{7}
+	return file_keyquorum_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyRequest) GetKey() string {
@@ -718,7 +1532,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_keyquorum_proto_msgTypes[8]
+	mi := &file_keyquorum_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +1544,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[8]
+	mi := &file_keyquorum_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +1557,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{8}
+	return file_keyquorum_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VerifyResponse) GetValid() bool {
@@ -768,7 +1582,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_keyquorum_proto_msgTypes[9]
+	mi := &file_keyquorum_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +1594,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[9]
+	mi := &file_keyquorum_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +1607,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{9}
+	return file_keyquorum_proto_rawDescGZIP(), []int{18}
 }
 
 type Member struct {
@@ -809,7 +1623,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_keyquorum_proto_msgTypes[10]
+	mi := &file_keyquorum_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +1635,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[10]
+	mi := &file_keyquorum_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +1648,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{10}
+	return file_keyquorum_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Member) GetId() string {
@@ -877,15 +1691,24 @@ type StatusResponse struct {
 	AppliedIndex uint64    `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	Members      []*Member `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`
 	// This node's own pre-params: "ready", "generating (1m05s)", "failed: ...".
-	Preparams     string `protobuf:"bytes,9,opt,name=preparams,proto3" json:"preparams,omitempty"`
-	Keys          uint32 `protobuf:"varint,10,opt,name=keys,proto3" json:"keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Preparams string `protobuf:"bytes,9,opt,name=preparams,proto3" json:"preparams,omitempty"`
+	Keys      uint32 `protobuf:"varint,10,opt,name=keys,proto3" json:"keys,omitempty"`
+	// De-duplication tables: finished sign requests and lifecycle requests
+	// are remembered up to these counts and for dedup_age_seconds.
+	SignRecords       uint32 `protobuf:"varint,11,opt,name=sign_records,json=signRecords,proto3" json:"sign_records,omitempty"`
+	MaxSignRecords    uint32 `protobuf:"varint,12,opt,name=max_sign_records,json=maxSignRecords,proto3" json:"max_sign_records,omitempty"`
+	RequestRecords    uint32 `protobuf:"varint,13,opt,name=request_records,json=requestRecords,proto3" json:"request_records,omitempty"`
+	MaxRequestRecords uint32 `protobuf:"varint,14,opt,name=max_request_records,json=maxRequestRecords,proto3" json:"max_request_records,omitempty"`
+	DedupAgeSeconds   uint64 `protobuf:"varint,15,opt,name=dedup_age_seconds,json=dedupAgeSeconds,proto3" json:"dedup_age_seconds,omitempty"`
+	Handles           uint32 `protobuf:"varint,16,opt,name=handles,proto3" json:"handles,omitempty"`
+	MaxHandles        uint32 `protobuf:"varint,17,opt,name=max_handles,json=maxHandles,proto3" json:"max_handles,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_keyquorum_proto_msgTypes[11]
+	mi := &file_keyquorum_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1720,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[11]
+	mi := &file_keyquorum_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1733,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{11}
+	return file_keyquorum_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StatusResponse) GetClusterId() string {
@@ -983,6 +1806,55 @@ func (x *StatusResponse) GetKeys() uint32 {
 	return 0
 }
 
+func (x *StatusResponse) GetSignRecords() uint32 {
+	if x != nil {
+		return x.SignRecords
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetMaxSignRecords() uint32 {
+	if x != nil {
+		return x.MaxSignRecords
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetRequestRecords() uint32 {
+	if x != nil {
+		return x.RequestRecords
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetMaxRequestRecords() uint32 {
+	if x != nil {
+		return x.MaxRequestRecords
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetDedupAgeSeconds() uint64 {
+	if x != nil {
+		return x.DedupAgeSeconds
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetHandles() uint32 {
+	if x != nil {
+		return x.Handles
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetMaxHandles() uint32 {
+	if x != nil {
+		return x.MaxHandles
+	}
+	return 0
+}
+
 // RoundMessage is one threshold-protocol message between members. The
 // receiver takes the sender from the peer's certificate, never from here.
 type RoundMessage struct {
@@ -997,7 +1869,7 @@ type RoundMessage struct {
 
 func (x *RoundMessage) Reset() {
 	*x = RoundMessage{}
-	mi := &file_keyquorum_proto_msgTypes[12]
+	mi := &file_keyquorum_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1881,7 @@ func (x *RoundMessage) String() string {
 func (*RoundMessage) ProtoMessage() {}
 
 func (x *RoundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[12]
+	mi := &file_keyquorum_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1894,7 @@ func (x *RoundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundMessage.ProtoReflect.Descriptor instead.
 func (*RoundMessage) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{12}
+	return file_keyquorum_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RoundMessage) GetSessionId() []byte {
@@ -1063,7 +1935,7 @@ type ExchangeAck struct {
 
 func (x *ExchangeAck) Reset() {
 	*x = ExchangeAck{}
-	mi := &file_keyquorum_proto_msgTypes[13]
+	mi := &file_keyquorum_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1947,7 @@ func (x *ExchangeAck) String() string {
 func (*ExchangeAck) ProtoMessage() {}
 
 func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[13]
+	mi := &file_keyquorum_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1960,7 @@ func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeAck.ProtoReflect.Descriptor instead.
 func (*ExchangeAck) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{13}
+	return file_keyquorum_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExchangeAck) GetRejected() uint64 {
@@ -1109,7 +1981,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_keyquorum_proto_msgTypes[14]
+	mi := &file_keyquorum_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1993,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[14]
+	mi := &file_keyquorum_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +2006,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{14}
+	return file_keyquorum_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -1153,7 +2025,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_keyquorum_proto_msgTypes[15]
+	mi := &file_keyquorum_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +2037,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[15]
+	mi := &file_keyquorum_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +2050,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{15}
+	return file_keyquorum_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProposeResponse) GetIndex() uint64 {
@@ -1224,7 +2096,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_keyquorum_proto_msgTypes[16]
+	mi := &file_keyquorum_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +2108,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[16]
+	mi := &file_keyquorum_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +2121,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{16}
+	return file_keyquorum_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AuditRecord) GetSeq() uint64 {
@@ -1392,7 +2264,7 @@ type AuditCheckpoint struct {
 
 func (x *AuditCheckpoint) Reset() {
 	*x = AuditCheckpoint{}
-	mi := &file_keyquorum_proto_msgTypes[17]
+	mi := &file_keyquorum_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +2276,7 @@ func (x *AuditCheckpoint) String() string {
 func (*AuditCheckpoint) ProtoMessage() {}
 
 func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[17]
+	mi := &file_keyquorum_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +2289,7 @@ func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCheckpoint.ProtoReflect.Descriptor instead.
 func (*AuditCheckpoint) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{17}
+	return file_keyquorum_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AuditCheckpoint) GetSeq() uint64 {
@@ -1461,7 +2333,7 @@ type AuditQueryRequest struct {
 
 func (x *AuditQueryRequest) Reset() {
 	*x = AuditQueryRequest{}
-	mi := &file_keyquorum_proto_msgTypes[18]
+	mi := &file_keyquorum_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +2345,7 @@ func (x *AuditQueryRequest) String() string {
 func (*AuditQueryRequest) ProtoMessage() {}
 
 func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[18]
+	mi := &file_keyquorum_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +2358,7 @@ func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryRequest.ProtoReflect.Descriptor instead.
 func (*AuditQueryRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{18}
+	return file_keyquorum_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AuditQueryRequest) GetKey() string {
@@ -1559,7 +2431,7 @@ type AuditQueryResponse struct {
 
 func (x *AuditQueryResponse) Reset() {
 	*x = AuditQueryResponse{}
-	mi := &file_keyquorum_proto_msgTypes[19]
+	mi := &file_keyquorum_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +2443,7 @@ func (x *AuditQueryResponse) String() string {
 func (*AuditQueryResponse) ProtoMessage() {}
 
 func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[19]
+	mi := &file_keyquorum_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +2456,7 @@ func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryResponse.ProtoReflect.Descriptor instead.
 func (*AuditQueryResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{19}
+	return file_keyquorum_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AuditQueryResponse) GetRecords() []*AuditRecord {
@@ -1618,7 +2490,7 @@ type AuditExportRequest struct {
 
 func (x *AuditExportRequest) Reset() {
 	*x = AuditExportRequest{}
-	mi := &file_keyquorum_proto_msgTypes[20]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +2502,7 @@ func (x *AuditExportRequest) String() string {
 func (*AuditExportRequest) ProtoMessage() {}
 
 func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[20]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +2515,7 @@ func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
 func (*AuditExportRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{20}
+	return file_keyquorum_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AuditExportRequest) GetFromSeq() uint64 {
@@ -1661,7 +2533,7 @@ type AuditHeadRequest struct {
 
 func (x *AuditHeadRequest) Reset() {
 	*x = AuditHeadRequest{}
-	mi := &file_keyquorum_proto_msgTypes[21]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +2545,7 @@ func (x *AuditHeadRequest) String() string {
 func (*AuditHeadRequest) ProtoMessage() {}
 
 func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[21]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +2558,7 @@ func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadRequest.ProtoReflect.Descriptor instead.
 func (*AuditHeadRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{21}
+	return file_keyquorum_proto_rawDescGZIP(), []int{30}
 }
 
 type AuditHeadResponse struct {
@@ -1709,7 +2581,7 @@ type AuditHeadResponse struct {
 
 func (x *AuditHeadResponse) Reset() {
 	*x = AuditHeadResponse{}
-	mi := &file_keyquorum_proto_msgTypes[22]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +2593,7 @@ func (x *AuditHeadResponse) String() string {
 func (*AuditHeadResponse) ProtoMessage() {}
 
 func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[22]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +2606,7 @@ func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadResponse.ProtoReflect.Descriptor instead.
 func (*AuditHeadResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{22}
+	return file_keyquorum_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AuditHeadResponse) GetNodeId() string {
@@ -1797,7 +2669,23 @@ var File_keyquorum_proto protoreflect.FileDescriptor
 
 const file_keyquorum_proto_rawDesc = "" +
 	"\n" +
-	"\x0fkeyquorum.proto\x12\fkeyquorum.v1\"\xc0\x03\n" +
+	"\x0fkeyquorum.proto\x12\fkeyquorum.v1\"\xb3\x03\n" +
+	"\n" +
+	"KeyVersion\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12,\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x16.keyquorum.v1.KeyStateR\x05state\x12$\n" +
+	"\x0epublic_key_pem\x18\x03 \x01(\tR\fpublicKeyPem\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x04 \x01(\fR\tpublicKey\x12\x14\n" +
+	"\x05epoch\x18\x05 \x01(\rR\x05epoch\x12\x1c\n" +
+	"\tconfirmed\x18\x06 \x03(\tR\tconfirmed\x12\x18\n" +
+	"\afailure\x18\a \x01(\tR\afailure\x12#\n" +
+	"\rrefresh_epoch\x18\b \x01(\rR\frefreshEpoch\x12+\n" +
+	"\x11refresh_confirmed\x18\t \x03(\tR\x10refreshConfirmed\x12/\n" +
+	"\x14destroy_at_unix_nano\x18\n" +
+	" \x01(\x03R\x11destroyAtUnixNano\x12\x1c\n" +
+	"\tdestroyed\x18\v \x01(\bR\tdestroyed\x12)\n" +
+	"\x10shares_destroyed\x18\f \x03(\tR\x0fsharesDestroyed\"\xa4\x06\n" +
 	"\x03Key\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\talgorithm\x18\x02 \x01(\x0e2\x17.keyquorum.v1.AlgorithmR\talgorithm\x12\x18\n" +
@@ -1813,24 +2701,40 @@ const file_keyquorum_proto_rawDesc = "" +
 	" \x01(\x04R\fcreatedIndex\x12\x1c\n" +
 	"\tconfirmed\x18\v \x03(\tR\tconfirmed\x12#\n" +
 	"\rpresigs_ready\x18\f \x01(\rR\fpresigsReady\x12'\n" +
-	"\x0fpresigs_pending\x18\r \x01(\rR\x0epresigsPending\"\x9a\x01\n" +
+	"\x0fpresigs_pending\x18\r \x01(\rR\x0epresigsPending\x12'\n" +
+	"\x0fprimary_version\x18\x0e \x01(\rR\x0eprimaryVersion\x124\n" +
+	"\bversions\x18\x0f \x03(\v2\x18.keyquorum.v1.KeyVersionR\bversions\x12(\n" +
+	"\x10min_sign_version\x18\x10 \x01(\rR\x0eminSignVersion\x12,\n" +
+	"\x12min_verify_version\x18\x11 \x01(\rR\x10minVerifyVersion\x12)\n" +
+	"\x10deletion_allowed\x18\x12 \x01(\bR\x0fdeletionAllowed\x12\x1a\n" +
+	"\bpurposes\x18\x13 \x03(\tR\bpurposes\x12*\n" +
+	"\x11dual_sign_version\x18\x14 \x01(\rR\x0fdualSignVersion\x128\n" +
+	"\x19dual_sign_until_unix_nano\x18\x15 \x01(\x03R\x15dualSignUntilUnixNano\"\xe1\x01\n" +
 	"\x10CreateKeyRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\talgorithm\x18\x02 \x01(\x0e2\x17.keyquorum.v1.AlgorithmR\talgorithm\x12\x1c\n" +
 	"\tthreshold\x18\x03 \x01(\rR\tthreshold\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"#\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12\x1a\n" +
+	"\bpurposes\x18\x05 \x03(\tR\bpurposes\x12)\n" +
+	"\x10deletion_allowed\x18\x06 \x01(\bR\x0fdeletionAllowed\"#\n" +
 	"\rGetKeyRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x11\n" +
 	"\x0fListKeysRequest\"9\n" +
 	"\x10ListKeysResponse\x12%\n" +
-	"\x04keys\x18\x01 \x03(\v2\x11.keyquorum.v1.KeyR\x04keys\"{\n" +
+	"\x04keys\x18\x01 \x03(\v2\x11.keyquorum.v1.KeyR\x04keys\"\xc7\x01\n" +
 	"\vSignRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12#\n" +
-	"\rfull_protocol\x18\x04 \x01(\bR\ffullProtocol\"\xc9\x01\n" +
+	"\rfull_protocol\x18\x04 \x01(\bR\ffullProtocol\x12\x16\n" +
+	"\x06handle\x18\x05 \x01(\tR\x06handle\x12\x18\n" +
+	"\apurpose\x18\x06 \x01(\tR\apurpose\x12\x18\n" +
+	"\aversion\x18\a \x01(\rR\aversion\"J\n" +
+	"\x10VersionSignature\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x89\x02\n" +
 	"\fSignResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x1c\n" +
@@ -1839,7 +2743,54 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tR\trequestId\x12\x14\n" +
 	"\x05index\x18\x06 \x01(\x04R\x05index\x12\x1c\n" +
-	"\tpresigned\x18\a \x01(\bR\tpresigned\"q\n" +
+	"\tpresigned\x18\a \x01(\bR\tpresigned\x12>\n" +
+	"\n" +
+	"signatures\x18\b \x03(\v2\x1e.keyquorum.v1.VersionSignatureR\n" +
+	"signatures\"\x91\x01\n" +
+	"\x12IssueHandleRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x04R\x05ttlMs\x12\x19\n" +
+	"\bmax_uses\x18\x04 \x01(\rR\amaxUses\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"\xa8\x01\n" +
+	"\x06Handle\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\tR\x06handle\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12\x18\n" +
+	"\apurpose\x18\x04 \x01(\tR\apurpose\x12/\n" +
+	"\x14expires_at_unix_nano\x18\x05 \x01(\x03R\x11expiresAtUnixNano\x12\x19\n" +
+	"\bmax_uses\x18\x06 \x01(\rR\amaxUses\"L\n" +
+	"\x13RevokeHandleRequest\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\tR\x06handle\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"8\n" +
+	"\x14RevokeHandleResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"^\n" +
+	"\x11KeyVersionRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"\x96\x01\n" +
+	"\x11PromoteKeyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12%\n" +
+	"\fdual_sign_ms\x18\x04 \x01(\x04H\x00R\n" +
+	"dualSignMs\x88\x01\x01B\x0f\n" +
+	"\r_dual_sign_ms\"\x99\x02\n" +
+	"\x13SetKeyPolicyRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
+	"\x10min_sign_version\x18\x02 \x01(\rH\x00R\x0eminSignVersion\x88\x01\x01\x121\n" +
+	"\x12min_verify_version\x18\x03 \x01(\rH\x01R\x10minVerifyVersion\x88\x01\x01\x12.\n" +
+	"\x10deletion_allowed\x18\x04 \x01(\bH\x02R\x0fdeletionAllowed\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestIdB\x13\n" +
+	"\x11_min_sign_versionB\x15\n" +
+	"\x13_min_verify_versionB\x13\n" +
+	"\x11_deletion_allowed\"q\n" +
 	"\rVerifyRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x16\n" +
@@ -1853,7 +2804,7 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12%\n" +
 	"\x0eclient_address\x18\x03 \x01(\tR\rclientAddress\x12'\n" +
-	"\x0fpreparams_ready\x18\x04 \x01(\bR\x0epreparamsReady\"\xb9\x02\n" +
+	"\x0fpreparams_ready\x18\x04 \x01(\bR\x0epreparamsReady\"\xc6\x04\n" +
 	"\x0eStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x17\n" +
@@ -1866,7 +2817,15 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\amembers\x18\b \x03(\v2\x14.keyquorum.v1.MemberR\amembers\x12\x1c\n" +
 	"\tpreparams\x18\t \x01(\tR\tpreparams\x12\x12\n" +
 	"\x04keys\x18\n" +
-	" \x01(\rR\x04keys\"u\n" +
+	" \x01(\rR\x04keys\x12!\n" +
+	"\fsign_records\x18\v \x01(\rR\vsignRecords\x12(\n" +
+	"\x10max_sign_records\x18\f \x01(\rR\x0emaxSignRecords\x12'\n" +
+	"\x0frequest_records\x18\r \x01(\rR\x0erequestRecords\x12.\n" +
+	"\x13max_request_records\x18\x0e \x01(\rR\x11maxRequestRecords\x12*\n" +
+	"\x11dedup_age_seconds\x18\x0f \x01(\x04R\x0fdedupAgeSeconds\x12\x18\n" +
+	"\ahandles\x18\x10 \x01(\rR\ahandles\x12\x1f\n" +
+	"\vmax_handles\x18\x11 \x01(\rR\n" +
+	"maxHandles\"u\n" +
 	"\fRoundMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x0e\n" +
@@ -1936,19 +2895,36 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\tAlgorithm\x12\x19\n" +
 	"\x15ALGORITHM_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fECDSA_SECP256K1\x10\x01\x12\v\n" +
-	"\aED25519\x10\x02*k\n" +
+	"\aED25519\x10\x02*\xc8\x01\n" +
 	"\bKeyState\x12\x19\n" +
 	"\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14KEY_STATE_GENERATING\x10\x01\x12\x14\n" +
 	"\x10KEY_STATE_ACTIVE\x10\x02\x12\x14\n" +
-	"\x10KEY_STATE_FAILED\x10\x032\xd5\x02\n" +
+	"\x10KEY_STATE_FAILED\x10\x03\x12\x14\n" +
+	"\x10KEY_STATE_STAGED\x10\x04\x12\x15\n" +
+	"\x11KEY_STATE_RETIRED\x10\x05\x12\x15\n" +
+	"\x11KEY_STATE_REVOKED\x10\x06\x12\x17\n" +
+	"\x13KEY_STATE_DESTROYED\x10\a2\xe9\b\n" +
 	"\n" +
 	"KeyService\x12>\n" +
 	"\tCreateKey\x12\x1e.keyquorum.v1.CreateKeyRequest\x1a\x11.keyquorum.v1.Key\x128\n" +
 	"\x06GetKey\x12\x1b.keyquorum.v1.GetKeyRequest\x1a\x11.keyquorum.v1.Key\x12I\n" +
 	"\bListKeys\x12\x1d.keyquorum.v1.ListKeysRequest\x1a\x1e.keyquorum.v1.ListKeysResponse\x12=\n" +
 	"\x04Sign\x12\x19.keyquorum.v1.SignRequest\x1a\x1a.keyquorum.v1.SignResponse\x12C\n" +
-	"\x06Verify\x12\x1b.keyquorum.v1.VerifyRequest\x1a\x1c.keyquorum.v1.VerifyResponse2V\n" +
+	"\x06Verify\x12\x1b.keyquorum.v1.VerifyRequest\x1a\x1c.keyquorum.v1.VerifyResponse\x12E\n" +
+	"\vIssueHandle\x12 .keyquorum.v1.IssueHandleRequest\x1a\x14.keyquorum.v1.Handle\x12U\n" +
+	"\fRevokeHandle\x12!.keyquorum.v1.RevokeHandleRequest\x1a\".keyquorum.v1.RevokeHandleResponse\x12?\n" +
+	"\tRotateKey\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key\x12@\n" +
+	"\n" +
+	"PromoteKey\x12\x1f.keyquorum.v1.PromoteKeyRequest\x1a\x11.keyquorum.v1.Key\x12A\n" +
+	"\vRollbackKey\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key\x12F\n" +
+	"\x10RetireKeyVersion\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key\x12F\n" +
+	"\x10RevokeKeyVersion\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key\x12D\n" +
+	"\fSetKeyPolicy\x12!.keyquorum.v1.SetKeyPolicyRequest\x1a\x11.keyquorum.v1.Key\x12G\n" +
+	"\x11DestroyKeyVersion\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key\x12M\n" +
+	"\x17CancelDestroyKeyVersion\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key\x12@\n" +
+	"\n" +
+	"RefreshKey\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key2V\n" +
 	"\x0fOperatorService\x12C\n" +
 	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse2\x9c\x01\n" +
 	"\vPeerService\x12E\n" +
@@ -1972,69 +2948,103 @@ func file_keyquorum_proto_rawDescGZIP() []byte {
 }
 
 var file_keyquorum_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_keyquorum_proto_goTypes = []any{
-	(Algorithm)(0),             // 0: keyquorum.v1.Algorithm
-	(KeyState)(0),              // 1: keyquorum.v1.KeyState
-	(*Key)(nil),                // 2: keyquorum.v1.Key
-	(*CreateKeyRequest)(nil),   // 3: keyquorum.v1.CreateKeyRequest
-	(*GetKeyRequest)(nil),      // 4: keyquorum.v1.GetKeyRequest
-	(*ListKeysRequest)(nil),    // 5: keyquorum.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),   // 6: keyquorum.v1.ListKeysResponse
-	(*SignRequest)(nil),        // 7: keyquorum.v1.SignRequest
-	(*SignResponse)(nil),       // 8: keyquorum.v1.SignResponse
-	(*VerifyRequest)(nil),      // 9: keyquorum.v1.VerifyRequest
-	(*VerifyResponse)(nil),     // 10: keyquorum.v1.VerifyResponse
-	(*StatusRequest)(nil),      // 11: keyquorum.v1.StatusRequest
-	(*Member)(nil),             // 12: keyquorum.v1.Member
-	(*StatusResponse)(nil),     // 13: keyquorum.v1.StatusResponse
-	(*RoundMessage)(nil),       // 14: keyquorum.v1.RoundMessage
-	(*ExchangeAck)(nil),        // 15: keyquorum.v1.ExchangeAck
-	(*ProposeRequest)(nil),     // 16: keyquorum.v1.ProposeRequest
-	(*ProposeResponse)(nil),    // 17: keyquorum.v1.ProposeResponse
-	(*AuditRecord)(nil),        // 18: keyquorum.v1.AuditRecord
-	(*AuditCheckpoint)(nil),    // 19: keyquorum.v1.AuditCheckpoint
-	(*AuditQueryRequest)(nil),  // 20: keyquorum.v1.AuditQueryRequest
-	(*AuditQueryResponse)(nil), // 21: keyquorum.v1.AuditQueryResponse
-	(*AuditExportRequest)(nil), // 22: keyquorum.v1.AuditExportRequest
-	(*AuditHeadRequest)(nil),   // 23: keyquorum.v1.AuditHeadRequest
-	(*AuditHeadResponse)(nil),  // 24: keyquorum.v1.AuditHeadResponse
+	(Algorithm)(0),               // 0: keyquorum.v1.Algorithm
+	(KeyState)(0),                // 1: keyquorum.v1.KeyState
+	(*KeyVersion)(nil),           // 2: keyquorum.v1.KeyVersion
+	(*Key)(nil),                  // 3: keyquorum.v1.Key
+	(*CreateKeyRequest)(nil),     // 4: keyquorum.v1.CreateKeyRequest
+	(*GetKeyRequest)(nil),        // 5: keyquorum.v1.GetKeyRequest
+	(*ListKeysRequest)(nil),      // 6: keyquorum.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),     // 7: keyquorum.v1.ListKeysResponse
+	(*SignRequest)(nil),          // 8: keyquorum.v1.SignRequest
+	(*VersionSignature)(nil),     // 9: keyquorum.v1.VersionSignature
+	(*SignResponse)(nil),         // 10: keyquorum.v1.SignResponse
+	(*IssueHandleRequest)(nil),   // 11: keyquorum.v1.IssueHandleRequest
+	(*Handle)(nil),               // 12: keyquorum.v1.Handle
+	(*RevokeHandleRequest)(nil),  // 13: keyquorum.v1.RevokeHandleRequest
+	(*RevokeHandleResponse)(nil), // 14: keyquorum.v1.RevokeHandleResponse
+	(*KeyVersionRequest)(nil),    // 15: keyquorum.v1.KeyVersionRequest
+	(*PromoteKeyRequest)(nil),    // 16: keyquorum.v1.PromoteKeyRequest
+	(*SetKeyPolicyRequest)(nil),  // 17: keyquorum.v1.SetKeyPolicyRequest
+	(*VerifyRequest)(nil),        // 18: keyquorum.v1.VerifyRequest
+	(*VerifyResponse)(nil),       // 19: keyquorum.v1.VerifyResponse
+	(*StatusRequest)(nil),        // 20: keyquorum.v1.StatusRequest
+	(*Member)(nil),               // 21: keyquorum.v1.Member
+	(*StatusResponse)(nil),       // 22: keyquorum.v1.StatusResponse
+	(*RoundMessage)(nil),         // 23: keyquorum.v1.RoundMessage
+	(*ExchangeAck)(nil),          // 24: keyquorum.v1.ExchangeAck
+	(*ProposeRequest)(nil),       // 25: keyquorum.v1.ProposeRequest
+	(*ProposeResponse)(nil),      // 26: keyquorum.v1.ProposeResponse
+	(*AuditRecord)(nil),          // 27: keyquorum.v1.AuditRecord
+	(*AuditCheckpoint)(nil),      // 28: keyquorum.v1.AuditCheckpoint
+	(*AuditQueryRequest)(nil),    // 29: keyquorum.v1.AuditQueryRequest
+	(*AuditQueryResponse)(nil),   // 30: keyquorum.v1.AuditQueryResponse
+	(*AuditExportRequest)(nil),   // 31: keyquorum.v1.AuditExportRequest
+	(*AuditHeadRequest)(nil),     // 32: keyquorum.v1.AuditHeadRequest
+	(*AuditHeadResponse)(nil),    // 33: keyquorum.v1.AuditHeadResponse
 }
 var file_keyquorum_proto_depIdxs = []int32{
-	0,  // 0: keyquorum.v1.Key.algorithm:type_name -> keyquorum.v1.Algorithm
-	1,  // 1: keyquorum.v1.Key.state:type_name -> keyquorum.v1.KeyState
-	0,  // 2: keyquorum.v1.CreateKeyRequest.algorithm:type_name -> keyquorum.v1.Algorithm
-	2,  // 3: keyquorum.v1.ListKeysResponse.keys:type_name -> keyquorum.v1.Key
-	12, // 4: keyquorum.v1.StatusResponse.members:type_name -> keyquorum.v1.Member
-	19, // 5: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
-	18, // 6: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
-	3,  // 7: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
-	4,  // 8: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
-	5,  // 9: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
-	7,  // 10: keyquorum.v1.KeyService.Sign:input_type -> keyquorum.v1.SignRequest
-	9,  // 11: keyquorum.v1.KeyService.Verify:input_type -> keyquorum.v1.VerifyRequest
-	11, // 12: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
-	14, // 13: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
-	16, // 14: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
-	20, // 15: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
-	22, // 16: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
-	23, // 17: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
-	2,  // 18: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
-	2,  // 19: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
-	6,  // 20: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
-	8,  // 21: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
-	10, // 22: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
-	13, // 23: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
-	15, // 24: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
-	17, // 25: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
-	21, // 26: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
-	18, // 27: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
-	24, // 28: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
-	18, // [18:29] is the sub-list for method output_type
-	7,  // [7:18] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	1,  // 0: keyquorum.v1.KeyVersion.state:type_name -> keyquorum.v1.KeyState
+	0,  // 1: keyquorum.v1.Key.algorithm:type_name -> keyquorum.v1.Algorithm
+	1,  // 2: keyquorum.v1.Key.state:type_name -> keyquorum.v1.KeyState
+	2,  // 3: keyquorum.v1.Key.versions:type_name -> keyquorum.v1.KeyVersion
+	0,  // 4: keyquorum.v1.CreateKeyRequest.algorithm:type_name -> keyquorum.v1.Algorithm
+	3,  // 5: keyquorum.v1.ListKeysResponse.keys:type_name -> keyquorum.v1.Key
+	9,  // 6: keyquorum.v1.SignResponse.signatures:type_name -> keyquorum.v1.VersionSignature
+	21, // 7: keyquorum.v1.StatusResponse.members:type_name -> keyquorum.v1.Member
+	28, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
+	27, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
+	4,  // 10: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
+	5,  // 11: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
+	6,  // 12: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
+	8,  // 13: keyquorum.v1.KeyService.Sign:input_type -> keyquorum.v1.SignRequest
+	18, // 14: keyquorum.v1.KeyService.Verify:input_type -> keyquorum.v1.VerifyRequest
+	11, // 15: keyquorum.v1.KeyService.IssueHandle:input_type -> keyquorum.v1.IssueHandleRequest
+	13, // 16: keyquorum.v1.KeyService.RevokeHandle:input_type -> keyquorum.v1.RevokeHandleRequest
+	15, // 17: keyquorum.v1.KeyService.RotateKey:input_type -> keyquorum.v1.KeyVersionRequest
+	16, // 18: keyquorum.v1.KeyService.PromoteKey:input_type -> keyquorum.v1.PromoteKeyRequest
+	15, // 19: keyquorum.v1.KeyService.RollbackKey:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 20: keyquorum.v1.KeyService.RetireKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 21: keyquorum.v1.KeyService.RevokeKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	17, // 22: keyquorum.v1.KeyService.SetKeyPolicy:input_type -> keyquorum.v1.SetKeyPolicyRequest
+	15, // 23: keyquorum.v1.KeyService.DestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 24: keyquorum.v1.KeyService.CancelDestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 25: keyquorum.v1.KeyService.RefreshKey:input_type -> keyquorum.v1.KeyVersionRequest
+	20, // 26: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
+	23, // 27: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
+	25, // 28: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
+	29, // 29: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
+	31, // 30: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
+	32, // 31: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
+	3,  // 32: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
+	3,  // 33: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
+	7,  // 34: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
+	10, // 35: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
+	19, // 36: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
+	12, // 37: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
+	14, // 38: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
+	3,  // 39: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
+	3,  // 40: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
+	3,  // 41: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
+	3,  // 42: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 43: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 44: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
+	3,  // 45: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 46: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 47: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
+	22, // 48: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
+	24, // 49: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
+	26, // 50: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
+	30, // 51: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
+	27, // 52: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
+	33, // 53: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
+	32, // [32:54] is the sub-list for method output_type
+	10, // [10:32] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_keyquorum_proto_init() }
@@ -2042,13 +3052,15 @@ func file_keyquorum_proto_init() {
 	if File_keyquorum_proto != nil {
 		return
 	}
+	file_keyquorum_proto_msgTypes[14].OneofWrappers = []any{}
+	file_keyquorum_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keyquorum_proto_rawDesc), len(file_keyquorum_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

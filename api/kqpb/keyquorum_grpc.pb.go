@@ -24,11 +24,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	KeyService_CreateKey_FullMethodName = "/keyquorum.v1.KeyService/CreateKey"
-	KeyService_GetKey_FullMethodName    = "/keyquorum.v1.KeyService/GetKey"
-	KeyService_ListKeys_FullMethodName  = "/keyquorum.v1.KeyService/ListKeys"
-	KeyService_Sign_FullMethodName      = "/keyquorum.v1.KeyService/Sign"
-	KeyService_Verify_FullMethodName    = "/keyquorum.v1.KeyService/Verify"
+	KeyService_CreateKey_FullMethodName               = "/keyquorum.v1.KeyService/CreateKey"
+	KeyService_GetKey_FullMethodName                  = "/keyquorum.v1.KeyService/GetKey"
+	KeyService_ListKeys_FullMethodName                = "/keyquorum.v1.KeyService/ListKeys"
+	KeyService_Sign_FullMethodName                    = "/keyquorum.v1.KeyService/Sign"
+	KeyService_Verify_FullMethodName                  = "/keyquorum.v1.KeyService/Verify"
+	KeyService_IssueHandle_FullMethodName             = "/keyquorum.v1.KeyService/IssueHandle"
+	KeyService_RevokeHandle_FullMethodName            = "/keyquorum.v1.KeyService/RevokeHandle"
+	KeyService_RotateKey_FullMethodName               = "/keyquorum.v1.KeyService/RotateKey"
+	KeyService_PromoteKey_FullMethodName              = "/keyquorum.v1.KeyService/PromoteKey"
+	KeyService_RollbackKey_FullMethodName             = "/keyquorum.v1.KeyService/RollbackKey"
+	KeyService_RetireKeyVersion_FullMethodName        = "/keyquorum.v1.KeyService/RetireKeyVersion"
+	KeyService_RevokeKeyVersion_FullMethodName        = "/keyquorum.v1.KeyService/RevokeKeyVersion"
+	KeyService_SetKeyPolicy_FullMethodName            = "/keyquorum.v1.KeyService/SetKeyPolicy"
+	KeyService_DestroyKeyVersion_FullMethodName       = "/keyquorum.v1.KeyService/DestroyKeyVersion"
+	KeyService_CancelDestroyKeyVersion_FullMethodName = "/keyquorum.v1.KeyService/CancelDestroyKeyVersion"
+	KeyService_RefreshKey_FullMethodName              = "/keyquorum.v1.KeyService/RefreshKey"
 )
 
 // KeyServiceClient is the client API for KeyService service.
@@ -40,6 +51,27 @@ type KeyServiceClient interface {
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
 	Sign(ctx context.Context, in *SignRequest, opts ...grpc.CallOption) (*SignResponse, error)
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error)
+	IssueHandle(ctx context.Context, in *IssueHandleRequest, opts ...grpc.CallOption) (*Handle, error)
+	RevokeHandle(ctx context.Context, in *RevokeHandleRequest, opts ...grpc.CallOption) (*RevokeHandleResponse, error)
+	// Generates the next version, staged. Waits for its key generation.
+	RotateKey(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error)
+	PromoteKey(ctx context.Context, in *PromoteKeyRequest, opts ...grpc.CallOption) (*Key, error)
+	// Makes an older active version primary again; 0 means the newest one
+	// below the primary.
+	RollbackKey(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error)
+	// Makes a version verify-only; 0 means the primary.
+	RetireKeyVersion(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error)
+	// Stops a version at once: signing requests of it still in flight fail;
+	// 0 means the primary.
+	RevokeKeyVersion(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error)
+	SetKeyPolicy(ctx context.Context, in *SetKeyPolicyRequest, opts ...grpc.CallOption) (*Key, error)
+	// Schedules a retired or revoked version's destruction after the
+	// cluster's lifecycle.destroy_pending; needs deletion_allowed.
+	DestroyKeyVersion(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error)
+	CancelDestroyKeyVersion(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error)
+	// Reshares a version to new shares of the same public key; 0 means the
+	// primary. Waits until every member holds its new share.
+	RefreshKey(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error)
 }
 
 type keyServiceClient struct {
@@ -100,6 +132,116 @@ func (c *keyServiceClient) Verify(ctx context.Context, in *VerifyRequest, opts .
 	return out, nil
 }
 
+func (c *keyServiceClient) IssueHandle(ctx context.Context, in *IssueHandleRequest, opts ...grpc.CallOption) (*Handle, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Handle)
+	err := c.cc.Invoke(ctx, KeyService_IssueHandle_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) RevokeHandle(ctx context.Context, in *RevokeHandleRequest, opts ...grpc.CallOption) (*RevokeHandleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeHandleResponse)
+	err := c.cc.Invoke(ctx, KeyService_RevokeHandle_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) RotateKey(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Key)
+	err := c.cc.Invoke(ctx, KeyService_RotateKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) PromoteKey(ctx context.Context, in *PromoteKeyRequest, opts ...grpc.CallOption) (*Key, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Key)
+	err := c.cc.Invoke(ctx, KeyService_PromoteKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) RollbackKey(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Key)
+	err := c.cc.Invoke(ctx, KeyService_RollbackKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) RetireKeyVersion(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Key)
+	err := c.cc.Invoke(ctx, KeyService_RetireKeyVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) RevokeKeyVersion(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Key)
+	err := c.cc.Invoke(ctx, KeyService_RevokeKeyVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) SetKeyPolicy(ctx context.Context, in *SetKeyPolicyRequest, opts ...grpc.CallOption) (*Key, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Key)
+	err := c.cc.Invoke(ctx, KeyService_SetKeyPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) DestroyKeyVersion(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Key)
+	err := c.cc.Invoke(ctx, KeyService_DestroyKeyVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) CancelDestroyKeyVersion(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Key)
+	err := c.cc.Invoke(ctx, KeyService_CancelDestroyKeyVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyServiceClient) RefreshKey(ctx context.Context, in *KeyVersionRequest, opts ...grpc.CallOption) (*Key, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Key)
+	err := c.cc.Invoke(ctx, KeyService_RefreshKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KeyServiceServer is the server API for KeyService service.
 // All implementations must embed UnimplementedKeyServiceServer
 // for forward compatibility.
@@ -109,6 +251,27 @@ type KeyServiceServer interface {
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
 	Sign(context.Context, *SignRequest) (*SignResponse, error)
 	Verify(context.Context, *VerifyRequest) (*VerifyResponse, error)
+	IssueHandle(context.Context, *IssueHandleRequest) (*Handle, error)
+	RevokeHandle(context.Context, *RevokeHandleRequest) (*RevokeHandleResponse, error)
+	// Generates the next version, staged. Waits for its key generation.
+	RotateKey(context.Context, *KeyVersionRequest) (*Key, error)
+	PromoteKey(context.Context, *PromoteKeyRequest) (*Key, error)
+	// Makes an older active version primary again; 0 means the newest one
+	// below the primary.
+	RollbackKey(context.Context, *KeyVersionRequest) (*Key, error)
+	// Makes a version verify-only; 0 means the primary.
+	RetireKeyVersion(context.Context, *KeyVersionRequest) (*Key, error)
+	// Stops a version at once: signing requests of it still in flight fail;
+	// 0 means the primary.
+	RevokeKeyVersion(context.Context, *KeyVersionRequest) (*Key, error)
+	SetKeyPolicy(context.Context, *SetKeyPolicyRequest) (*Key, error)
+	// Schedules a retired or revoked version's destruction after the
+	// cluster's lifecycle.destroy_pending; needs deletion_allowed.
+	DestroyKeyVersion(context.Context, *KeyVersionRequest) (*Key, error)
+	CancelDestroyKeyVersion(context.Context, *KeyVersionRequest) (*Key, error)
+	// Reshares a version to new shares of the same public key; 0 means the
+	// primary. Waits until every member holds its new share.
+	RefreshKey(context.Context, *KeyVersionRequest) (*Key, error)
 	mustEmbedUnimplementedKeyServiceServer()
 }
 
@@ -133,6 +296,39 @@ func (UnimplementedKeyServiceServer) Sign(context.Context, *SignRequest) (*SignR
 }
 func (UnimplementedKeyServiceServer) Verify(context.Context, *VerifyRequest) (*VerifyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Verify not implemented")
+}
+func (UnimplementedKeyServiceServer) IssueHandle(context.Context, *IssueHandleRequest) (*Handle, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueHandle not implemented")
+}
+func (UnimplementedKeyServiceServer) RevokeHandle(context.Context, *RevokeHandleRequest) (*RevokeHandleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeHandle not implemented")
+}
+func (UnimplementedKeyServiceServer) RotateKey(context.Context, *KeyVersionRequest) (*Key, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateKey not implemented")
+}
+func (UnimplementedKeyServiceServer) PromoteKey(context.Context, *PromoteKeyRequest) (*Key, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromoteKey not implemented")
+}
+func (UnimplementedKeyServiceServer) RollbackKey(context.Context, *KeyVersionRequest) (*Key, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackKey not implemented")
+}
+func (UnimplementedKeyServiceServer) RetireKeyVersion(context.Context, *KeyVersionRequest) (*Key, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetireKeyVersion not implemented")
+}
+func (UnimplementedKeyServiceServer) RevokeKeyVersion(context.Context, *KeyVersionRequest) (*Key, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeKeyVersion not implemented")
+}
+func (UnimplementedKeyServiceServer) SetKeyPolicy(context.Context, *SetKeyPolicyRequest) (*Key, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetKeyPolicy not implemented")
+}
+func (UnimplementedKeyServiceServer) DestroyKeyVersion(context.Context, *KeyVersionRequest) (*Key, error) {
+	return nil, status.Error(codes.Unimplemented, "method DestroyKeyVersion not implemented")
+}
+func (UnimplementedKeyServiceServer) CancelDestroyKeyVersion(context.Context, *KeyVersionRequest) (*Key, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelDestroyKeyVersion not implemented")
+}
+func (UnimplementedKeyServiceServer) RefreshKey(context.Context, *KeyVersionRequest) (*Key, error) {
+	return nil, status.Error(codes.Unimplemented, "method RefreshKey not implemented")
 }
 func (UnimplementedKeyServiceServer) mustEmbedUnimplementedKeyServiceServer() {}
 func (UnimplementedKeyServiceServer) testEmbeddedByValue()                    {}
@@ -245,6 +441,204 @@ func _KeyService_Verify_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KeyService_IssueHandle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueHandleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).IssueHandle(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_IssueHandle_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).IssueHandle(ctx, req.(*IssueHandleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_RevokeHandle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeHandleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).RevokeHandle(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_RevokeHandle_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).RevokeHandle(ctx, req.(*RevokeHandleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_RotateKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).RotateKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_RotateKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).RotateKey(ctx, req.(*KeyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_PromoteKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).PromoteKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_PromoteKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).PromoteKey(ctx, req.(*PromoteKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_RollbackKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).RollbackKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_RollbackKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).RollbackKey(ctx, req.(*KeyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_RetireKeyVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).RetireKeyVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_RetireKeyVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).RetireKeyVersion(ctx, req.(*KeyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_RevokeKeyVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).RevokeKeyVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_RevokeKeyVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).RevokeKeyVersion(ctx, req.(*KeyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_SetKeyPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetKeyPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).SetKeyPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_SetKeyPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).SetKeyPolicy(ctx, req.(*SetKeyPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_DestroyKeyVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).DestroyKeyVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_DestroyKeyVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).DestroyKeyVersion(ctx, req.(*KeyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_CancelDestroyKeyVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).CancelDestroyKeyVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_CancelDestroyKeyVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).CancelDestroyKeyVersion(ctx, req.(*KeyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyService_RefreshKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyServiceServer).RefreshKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyService_RefreshKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyServiceServer).RefreshKey(ctx, req.(*KeyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KeyService_ServiceDesc is the grpc.ServiceDesc for KeyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -271,6 +665,50 @@ var KeyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Verify",
 			Handler:    _KeyService_Verify_Handler,
+		},
+		{
+			MethodName: "IssueHandle",
+			Handler:    _KeyService_IssueHandle_Handler,
+		},
+		{
+			MethodName: "RevokeHandle",
+			Handler:    _KeyService_RevokeHandle_Handler,
+		},
+		{
+			MethodName: "RotateKey",
+			Handler:    _KeyService_RotateKey_Handler,
+		},
+		{
+			MethodName: "PromoteKey",
+			Handler:    _KeyService_PromoteKey_Handler,
+		},
+		{
+			MethodName: "RollbackKey",
+			Handler:    _KeyService_RollbackKey_Handler,
+		},
+		{
+			MethodName: "RetireKeyVersion",
+			Handler:    _KeyService_RetireKeyVersion_Handler,
+		},
+		{
+			MethodName: "RevokeKeyVersion",
+			Handler:    _KeyService_RevokeKeyVersion_Handler,
+		},
+		{
+			MethodName: "SetKeyPolicy",
+			Handler:    _KeyService_SetKeyPolicy_Handler,
+		},
+		{
+			MethodName: "DestroyKeyVersion",
+			Handler:    _KeyService_DestroyKeyVersion_Handler,
+		},
+		{
+			MethodName: "CancelDestroyKeyVersion",
+			Handler:    _KeyService_CancelDestroyKeyVersion_Handler,
+		},
+		{
+			MethodName: "RefreshKey",
+			Handler:    _KeyService_RefreshKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/node/config"
@@ -23,6 +24,20 @@ type benchOptions struct {
 	requests    int
 	noPresign   bool
 	msgLen      int
+	purpose     string
+}
+
+// The bench's handle outlives the run by benchHandleMargin, so requests in
+// flight at the end are not denied, within the longest ttl nodes allow by
+// default.
+const (
+	benchHandleMargin = time.Minute
+	benchHandleMaxTTL = 24 * time.Hour
+)
+
+// benchHandleTTL is the life of the one handle a run signs with.
+func benchHandleTTL(run time.Duration) time.Duration {
+	return min(run+benchHandleMargin, benchHandleMaxTTL)
 }
 
 func newBenchCmd(opts *options) *cobra.Command {
@@ -31,13 +46,17 @@ func newBenchCmd(opts *options) *cobra.Command {
 		Use:   "bench --key NAME",
 		Short: "Measure signing throughput and latency against the running cluster",
 		Long: "Sign random digests with --concurrency clients for --duration (or until\n" +
-			"--requests are done), talking to the leader. Prints a progress line each\n" +
-			"second, then throughput, latency percentiles and the CPU time all kqd\n" +
-			"processes of this configuration spent per signature.",
+			"--requests are done), talking to the leader, all with one handle issued\n" +
+			"before the run and revoked after it. Prints a progress line each second,\n" +
+			"then throughput, latency percentiles and the CPU time all kqd processes\n" +
+			"of this configuration spent per signature.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if b.concurrency < 1 || b.concurrency > 1024 {
 				return usagef("--concurrency %d: want 1 to 1024", b.concurrency)
+			}
+			if b.duration <= 0 {
+				return usagef("--duration must be positive")
 			}
 			return runBench(cmd.Context(), opts, b)
 		},
@@ -49,6 +68,7 @@ func newBenchCmd(opts *options) *cobra.Command {
 	f.IntVar(&b.requests, "requests", 0, "stop after this many requests (0: run for --duration)")
 	f.BoolVar(&b.noPresign, "no-presign", false, "skip the presignature pool: every request runs the full protocol")
 	f.IntVar(&b.msgLen, "message-bytes", 32, "Ed25519 message length")
+	f.StringVar(&b.purpose, "purpose", defaultPurpose, "purpose of the handle the run signs with")
 	cmd.MarkFlagRequired("key")
 	return cmd
 }
@@ -104,6 +124,13 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 	if err != nil {
 		return err
 	}
+	handle, err := ks.IssueHandle(ctx, &kqpb.IssueHandleRequest{Key: b.key, Purpose: b.purpose,
+		TtlMs: uint64(benchHandleTTL(b.duration) / time.Millisecond), RequestId: newRequestID()})
+	if err != nil {
+		s := status.Convert(err)
+		return status.Errorf(s.Code(), "issue the bench handle: %s", s.Message())
+	}
+	defer revokeBenchHandle(ks, opts, handle.GetId())
 	newMsg := func() []byte {
 		m := make([]byte, b.msgLen)
 		_, _ = rand.Read(m)
@@ -130,7 +157,7 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 					return
 				}
 				t0 := time.Now()
-				r, err := signOnce(runCtx, ks, b.key, newMsg(), b.noPresign)
+				r, err := signOnce(runCtx, ks, b.key, handle.GetHandle(), newMsg(), b.noPresign)
 				if runCtx.Err() != nil && err != nil {
 					return // cut off by the deadline: neither success nor failure
 				}
@@ -174,8 +201,19 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 	return opts.printer().print(v)
 }
 
-func signOnce(ctx context.Context, ks kqpb.KeyServiceClient, key string, msg []byte, full bool) (*kqpb.SignResponse, error) {
-	return ks.Sign(ctx, &kqpb.SignRequest{Key: key, Digest: msg, RequestId: newRequestID(), FullProtocol: full})
+func signOnce(ctx context.Context, ks kqpb.KeyServiceClient, key, handle string, msg []byte, full bool) (*kqpb.SignResponse, error) {
+	return ks.Sign(ctx, &kqpb.SignRequest{Key: key, Handle: handle, Digest: msg, RequestId: newRequestID(), FullProtocol: full})
+}
+
+// revokeBenchHandle ends the run's handle rather than leave a live
+// credential until it expires. It runs after the run's context may have
+// ended, so it has its own short deadline; a failure is only reported.
+func revokeBenchHandle(ks kqpb.KeyServiceClient, opts *options, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), statusWait)
+	defer cancel()
+	if _, err := ks.RevokeHandle(ctx, &kqpb.RevokeHandleRequest{Handle: id, RequestId: newRequestID()}); err != nil {
+		fmt.Fprintf(opts.stderr, "kq: revoke the bench handle %s: %s (it expires by itself)\n", id, errorText(err))
+	}
 }
 
 // progress prints a status line to stderr each second until stop closes.

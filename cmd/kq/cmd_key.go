@@ -12,14 +12,17 @@ import (
 )
 
 func newKeyCmd(opts *options) *cobra.Command {
-	key := &cobra.Command{Use: "key", Short: "Create and inspect threshold keys"}
+	key := &cobra.Command{Use: "key", Short: "Create, inspect and manage the lifecycle of threshold keys"}
 	key.AddCommand(newKeyCreateCmd(opts), newKeyGetCmd(opts), newKeyListCmd(opts))
+	key.AddCommand(newKeyLifecycleCmds(opts)...)
 	return key
 }
 
 func newKeyCreateCmd(opts *options) *cobra.Command {
 	var algorithm, requestID string
 	var threshold uint32
+	var purposes []string
+	var deletionAllowed bool
 	cmd := &cobra.Command{
 		Use:   "create NAME --algorithm ecdsa-secp256k1|ed25519",
 		Short: "Generate a new threshold key on the cluster and wait until it is ready",
@@ -35,40 +38,57 @@ func newKeyCreateCmd(opts *options) *cobra.Command {
 			if requestID == "" {
 				requestID = newRequestID()
 			}
-			c, err := opts.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
-			if opts.stderrTTY {
-				stop := startSpinner(opts.stderr, "creating key "+args[0]+" ("+algorithm+", request id "+requestID+")")
-				defer stop()
-			}
-			var k *kqpb.Key
-			err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-				k, err = kqpb.NewKeyServiceClient(conn).CreateKey(ctx, &kqpb.CreateKeyRequest{
-					Name: args[0], Algorithm: alg, Threshold: threshold, RequestId: requestID,
-				})
-				return err
+			req := &kqpb.CreateKeyRequest{Name: args[0], Algorithm: alg, Threshold: threshold, RequestId: requestID,
+				Purposes: purposes, DeletionAllowed: deletionAllowed}
+			label := "creating key " + args[0] + " (" + algorithm + ", request id " + requestID + ")"
+			return runKeyChange(cmd, opts, label, requestID, func(ctx context.Context, ks kqpb.KeyServiceClient) (*kqpb.Key, error) {
+				return ks.CreateKey(ctx, req)
 			})
-			if err != nil {
-				return withRetryHint(err, requestID)
-			}
-			return opts.printer().print(newKeyView(k))
 		},
 	}
 	cmd.Flags().StringVar(&algorithm, "algorithm", "", "ecdsa-secp256k1 or ed25519 (required)")
 	cmd.Flags().Uint32Var(&threshold, "threshold", 0, "any threshold+1 members sign (default: the cluster's)")
 	cmd.Flags().StringVar(&requestID, "request-id", "", "makes retries safe (default: random)")
+	cmd.Flags().StringSliceVar(&purposes, "purpose", nil, "a purpose handles of this key may carry; repeatable (default: sign)")
+	cmd.Flags().BoolVar(&deletionAllowed, "deletion-allowed", false, "allow versions of this key to be destroyed later")
 	cmd.MarkFlagRequired("algorithm")
 	return cmd
+}
+
+// runKeyChange sends one request that answers with a key, on the first node
+// that answers, and prints the key as `kq key get` does. With a label, a
+// spinner shows while it waits.
+func runKeyChange(cmd *cobra.Command, opts *options, label, requestID string,
+	send func(context.Context, kqpb.KeyServiceClient) (*kqpb.Key, error)) error {
+	c, err := opts.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
+	defer cancel()
+	var k *kqpb.Key
+	call := func() error {
+		return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			var err error
+			k, err = send(ctx, kqpb.NewKeyServiceClient(conn))
+			return err
+		})
+	}
+	if label != "" {
+		err = opts.withProgress(label, call)
+	} else {
+		err = call()
+	}
+	if err != nil {
+		return withRetryHint(err, requestID)
+	}
+	return opts.printer().print(newKeyView(k))
 }
 
 func newKeyGetCmd(opts *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get NAME",
-		Short: "Show a key and its public key",
+		Short: "Show a key, its versions and its public key",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := opts.client()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -11,22 +12,48 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
+// The handle `kq sign NAME` issues for its one signature.
+const (
+	oneShotHandleTTL = time.Minute
+	defaultPurpose   = "sign"
+)
+
+// signFlags are the flags of `kq sign`.
+type signFlags struct {
+	handle    string
+	digestHex string
+	requestID string
+	purpose   string
+	version   uint32
+}
+
 func newSignCmd(opts *options) *cobra.Command {
-	var digestHex, requestID string
+	var f signFlags
 	cmd := &cobra.Command{
-		Use:   "sign NAME --digest HEX",
+		Use:   "sign (NAME | --handle HANDLE) --digest HEX",
 		Short: "Sign a digest with a threshold key",
-		Long: "Sign with key NAME. For ECDSA secp256k1, --digest is the 32-byte hash in\n" +
-			"hex; for Ed25519 it is the message itself in hex (1 to 1024 bytes).\n" +
-			"Repeating the command with the same --request-id and digest is safe.",
-		Args: exactArgs(1),
+		Long: "Sign with the key a handle grants (see `kq handle issue`). For ECDSA\n" +
+			"secp256k1, --digest is the 32-byte hash in hex; for Ed25519 it is the\n" +
+			"message itself in hex (1 to 1024 bytes). Given a key NAME instead of\n" +
+			"--handle, kq first issues a handle for one use within a minute, under\n" +
+			"your identity, and signs with it.\n" +
+			"Inside a dual-sign window the previous primary version signs too; both\n" +
+			"signatures are listed. Repeating the command with the same --request-id\n" +
+			"and digest is safe.",
+		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			digest, err := parseHex("--digest", digestHex)
+			switch {
+			case len(args) == 1 && f.handle != "":
+				return usagef("give a key NAME or --handle, not both")
+			case len(args) == 0 && f.handle == "":
+				return usagef("give a key NAME or --handle")
+			}
+			digest, err := parseHex("--digest", f.digestHex)
 			if err != nil {
 				return err
 			}
-			if requestID == "" {
-				requestID = newRequestID()
+			if f.requestID == "" {
+				f.requestID = newRequestID()
 			}
 			c, err := opts.client()
 			if err != nil {
@@ -34,29 +61,51 @@ func newSignCmd(opts *options) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
 			defer cancel()
+			req := &kqpb.SignRequest{Handle: f.handle, Digest: digest, RequestId: f.requestID, Purpose: f.purpose, Version: f.version}
+			if len(args) == 1 {
+				h, err := c.issueHandle(ctx, oneShotHandleRequest(args[0], f.purpose))
+				if err != nil {
+					return withRetryHint(err, f.requestID)
+				}
+				req.Key, req.Handle, req.Purpose = args[0], h.GetHandle(), h.GetPurpose()
+			}
 			var r *kqpb.SignResponse
 			err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-				r, err = kqpb.NewKeyServiceClient(conn).Sign(ctx, &kqpb.SignRequest{Key: args[0], Digest: digest, RequestId: requestID})
+				r, err = kqpb.NewKeyServiceClient(conn).Sign(ctx, req)
 				return err
 			})
 			if err != nil {
-				return withRetryHint(err, requestID)
+				return withRetryHint(err, f.requestID)
 			}
 			return opts.printer().print(newSignView(r))
 		},
 	}
-	cmd.Flags().StringVar(&digestHex, "digest", "", "digest (ECDSA) or message (Ed25519) in hex (required)")
-	cmd.Flags().StringVar(&requestID, "request-id", "", "makes retries safe (default: random)")
+	cmd.Flags().StringVar(&f.handle, "handle", "", "handle to sign with (from kq handle issue)")
+	cmd.Flags().StringVar(&f.digestHex, "digest", "", "digest (ECDSA) or message (Ed25519) in hex (required)")
+	cmd.Flags().StringVar(&f.requestID, "request-id", "", "makes retries safe (default: random)")
+	cmd.Flags().StringVar(&f.purpose, "purpose", "", "purpose to sign for, which must be the handle's; with NAME, the one-use handle's (default: sign)")
+	cmd.Flags().Uint32Var(&f.version, "version", 0, "key version to sign with, active or staged (default: the primary)")
 	cmd.MarkFlagRequired("digest")
 	return cmd
+}
+
+// oneShotHandleRequest asks for the handle `kq sign NAME` signs with: one
+// use, short-lived, under a fresh request id. A retry of the command issues
+// another one; the signature request's own id keeps the retry safe.
+func oneShotHandleRequest(key, purpose string) *kqpb.IssueHandleRequest {
+	if purpose == "" {
+		purpose = defaultPurpose
+	}
+	return &kqpb.IssueHandleRequest{Key: key, Purpose: purpose, TtlMs: uint64(oneShotHandleTTL / time.Millisecond),
+		MaxUses: 1, RequestId: newRequestID()}
 }
 
 func newVerifyCmd(opts *options) *cobra.Command {
 	var digestHex, sigHex string
 	var version uint32
 	cmd := &cobra.Command{
-		Use:   "verify NAME --digest HEX --signature HEX",
-		Short: "Check a signature against a key; exits 1 when it is invalid",
+		Use:   "verify NAME --digest HEX --signature HEX [--version V]",
+		Short: "Check a signature against a key version; exits 1 when it is invalid",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			digest, err := parseHex("--digest", digestHex)
@@ -82,6 +131,9 @@ func newVerifyCmd(opts *options) *cobra.Command {
 				return err
 			}
 			v := verifyView{Valid: r.GetValid(), Key: args[0], Version: r.GetVersion()}
+			if v.Version == 0 {
+				v.Version = version // a node that does not say which version it checked
+			}
 			if err := opts.printer().print(v); err != nil {
 				return err
 			}
@@ -93,7 +145,7 @@ func newVerifyCmd(opts *options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&digestHex, "digest", "", "digest (ECDSA) or message (Ed25519) in hex (required)")
 	cmd.Flags().StringVar(&sigHex, "signature", "", "signature in hex: DER for ECDSA, 64 bytes for Ed25519 (required)")
-	cmd.Flags().Uint32Var(&version, "version", 0, "key version (default: the current one)")
+	cmd.Flags().Uint32Var(&version, "version", 0, "key version to check against (default: the primary)")
 	cmd.MarkFlagRequired("digest")
 	cmd.MarkFlagRequired("signature")
 	return cmd

@@ -42,12 +42,29 @@ func errorText(err error) string {
 // still complete, so the operator can retry it without creating a duplicate.
 func withRetryHint(err error, requestID string) error {
 	s, ok := status.FromError(err)
-	if !ok {
+	if !ok || !outcomeUnknown(s.Code()) {
 		return err
 	}
-	switch s.Code() {
-	case codes.DeadlineExceeded, codes.Unavailable, codes.Canceled, codes.Unknown, codes.Aborted:
-		return status.Errorf(s.Code(), "%s (the request may still complete; retry with --request-id %s)", s.Message(), requestID)
+	return status.Errorf(s.Code(), "%s (the request may still complete; retry with --request-id %s)", s.Message(), requestID)
+}
+
+// withIssueHint is withRetryHint for `kq handle issue`: a retry cannot show
+// a token again, so it serves only to name the handle that may have been
+// issued, for revoking it.
+func withIssueHint(err error, requestID string) error {
+	s, ok := status.FromError(err)
+	if !ok || !outcomeUnknown(s.Code()) {
+		return err
 	}
-	return err
+	return status.Errorf(s.Code(), "%s (a handle may have been issued; repeat with --request-id %s to learn its id and revoke it)", s.Message(), requestID)
+}
+
+// outcomeUnknown reports whether a request that failed with code may
+// still have been carried out.
+func outcomeUnknown(code codes.Code) bool {
+	switch code {
+	case codes.DeadlineExceeded, codes.Unavailable, codes.Canceled, codes.Unknown, codes.Aborted:
+		return true
+	}
+	return false
 }

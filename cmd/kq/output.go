@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
@@ -79,12 +81,35 @@ func keyStateName(s kqpb.KeyState) string {
 		return "active"
 	case kqpb.KeyState_KEY_STATE_FAILED:
 		return "failed"
+	case kqpb.KeyState_KEY_STATE_STAGED:
+		return "staged"
+	case kqpb.KeyState_KEY_STATE_RETIRED:
+		return "retired"
+	case kqpb.KeyState_KEY_STATE_REVOKED:
+		return "revoked"
+	case kqpb.KeyState_KEY_STATE_DESTROYED:
+		return "destroyed"
 	default:
 		return "unspecified"
 	}
 }
 
-// keyView is a key as `kq key get` prints it.
+// unixTimeJSON renders a replicated time for JSON: RFC 3339 with
+// nanoseconds in UTC, or "" for 0 (no such time).
+func unixTimeJSON(nanos int64) string {
+	if nanos == 0 {
+		return ""
+	}
+	return time.Unix(0, nanos).UTC().Format(time.RFC3339Nano)
+}
+
+// unixTimeTable renders a replicated time for a table, to the second.
+func unixTimeTable(nanos int64) string {
+	return time.Unix(0, nanos).UTC().Format(time.RFC3339)
+}
+
+// keyView is a key as `kq key get` prints it. The top-level version, state
+// and public key are the current version's, as before versions existed.
 type keyView struct {
 	Name         string   `json:"name"`
 	Algorithm    string   `json:"algorithm"`
@@ -99,10 +124,42 @@ type keyView struct {
 	// Presignature pool (ECDSA): ready to use, and being prepared.
 	PresigsReady   uint32 `json:"presigs_ready"`
 	PresigsPending uint32 `json:"presigs_pending"`
+
+	PrimaryVersion   uint32           `json:"primary_version"`
+	Versions         []keyVersionView `json:"versions"`
+	MinSignVersion   uint32           `json:"min_sign_version"`
+	MinVerifyVersion uint32           `json:"min_verify_version"`
+	DeletionAllowed  bool             `json:"deletion_allowed"`
+	Purposes         []string         `json:"purposes"`
+	// An open dual-sign window; 0 and "" when none is open.
+	DualSignVersion uint32 `json:"dual_sign_version"`
+	DualSignUntil   string `json:"dual_sign_until"`
+
+	dualSignUntil int64
+}
+
+// keyVersionView is one version of a key. Refresh fields are zero and
+// empty unless a refresh runs; destroy_at is "" unless a destruction is
+// scheduled; shares_destroyed names the members that shredded their share.
+type keyVersionView struct {
+	Version          uint32   `json:"version"`
+	State            string   `json:"state"`
+	PublicKeyPEM     string   `json:"public_key_pem"`
+	PublicKeyHex     string   `json:"public_key_hex"`
+	Epoch            uint32   `json:"epoch"`
+	Confirmed        []string `json:"confirmed"`
+	Failure          string   `json:"failure"`
+	RefreshEpoch     uint32   `json:"refresh_epoch"`
+	RefreshConfirmed []string `json:"refresh_confirmed"`
+	DestroyAt        string   `json:"destroy_at"`
+	Destroyed        bool     `json:"destroyed"`
+	SharesDestroyed  []string `json:"shares_destroyed"`
+
+	destroyAt int64
 }
 
 func newKeyView(k *kqpb.Key) keyView {
-	return keyView{
+	v := keyView{
 		Name:         k.GetName(),
 		Algorithm:    algorithmName(k.GetAlgorithm()),
 		Version:      k.GetVersion(),
@@ -116,6 +173,38 @@ func newKeyView(k *kqpb.Key) keyView {
 
 		PresigsReady:   k.GetPresigsReady(),
 		PresigsPending: k.GetPresigsPending(),
+
+		PrimaryVersion:   k.GetPrimaryVersion(),
+		Versions:         make([]keyVersionView, 0, len(k.GetVersions())),
+		MinSignVersion:   k.GetMinSignVersion(),
+		MinVerifyVersion: k.GetMinVerifyVersion(),
+		DeletionAllowed:  k.GetDeletionAllowed(),
+		Purposes:         nonNil(k.GetPurposes()),
+	}
+	if until := k.GetDualSignUntilUnixNano(); k.GetDualSignVersion() != 0 && until != 0 {
+		v.DualSignVersion, v.DualSignUntil, v.dualSignUntil = k.GetDualSignVersion(), unixTimeJSON(until), until
+	}
+	for _, kv := range k.GetVersions() {
+		v.Versions = append(v.Versions, newKeyVersionView(kv))
+	}
+	return v
+}
+
+func newKeyVersionView(v *kqpb.KeyVersion) keyVersionView {
+	return keyVersionView{
+		Version:          v.GetVersion(),
+		State:            keyStateName(v.GetState()),
+		PublicKeyPEM:     v.GetPublicKeyPem(),
+		PublicKeyHex:     hex.EncodeToString(v.GetPublicKey()),
+		Epoch:            v.GetEpoch(),
+		Confirmed:        nonNil(v.GetConfirmed()),
+		Failure:          v.GetFailure(),
+		RefreshEpoch:     v.GetRefreshEpoch(),
+		RefreshConfirmed: nonNil(v.GetRefreshConfirmed()),
+		DestroyAt:        unixTimeJSON(v.GetDestroyAtUnixNano()),
+		Destroyed:        v.GetDestroyed(),
+		SharesDestroyed:  nonNil(v.GetSharesDestroyed()),
+		destroyAt:        v.GetDestroyAtUnixNano(),
 	}
 }
 
@@ -146,11 +235,95 @@ func (k keyView) table(w io.Writer) error {
 	if k.Failure != "" {
 		fmt.Fprintf(w, "\nfailure: %s\n", k.Failure)
 	}
+	if len(k.Versions) > 0 {
+		if err := k.lifecycleTable(w); err != nil {
+			return err
+		}
+	}
 	if k.PublicKeyPEM != "" {
 		_, err := fmt.Fprintf(w, "\n%s", ensureNewline(k.PublicKeyPEM))
 		return err
 	}
 	return nil
+}
+
+// lifecycleTable prints the purposes, the policy and one line per version.
+func (k keyView) lifecycleTable(w io.Writer) error {
+	fmt.Fprintf(w, "\npurposes: %s\n", strings.Join(k.Purposes, ", "))
+	fmt.Fprintf(w, "policy: %s\n", k.policyText())
+	fmt.Fprintln(w)
+	tw := newTabWriter(w)
+	fmt.Fprintln(tw, "VERSION\tSTATE\tEPOCH\tNOTES")
+	for _, v := range k.Versions {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", v.Version, v.State, v.Epoch, strings.Join(k.versionNotes(v), "; "))
+	}
+	return tw.Flush()
+}
+
+func (k keyView) policyText() string {
+	var floors []string
+	if k.MinSignVersion > 0 {
+		floors = append(floors, fmt.Sprintf("signs from v%d", k.MinSignVersion))
+	}
+	if k.MinVerifyVersion > 0 {
+		floors = append(floors, fmt.Sprintf("verifies from v%d", k.MinVerifyVersion))
+	}
+	if len(floors) == 0 {
+		floors = []string{"no version floors"}
+	}
+	deletion := "deletion not allowed"
+	if k.DeletionAllowed {
+		deletion = "deletion allowed"
+	}
+	return strings.Join(floors, ", ") + "; " + deletion
+}
+
+// versionNotes says what a version's state alone does not: its role and
+// any work in progress on it.
+func (k keyView) versionNotes(v keyVersionView) []string {
+	var notes []string
+	if v.Version == k.PrimaryVersion {
+		notes = append(notes, "primary")
+	}
+	if v.Version == k.DualSignVersion && k.DualSignUntil != "" {
+		notes = append(notes, "dual-sign until "+unixTimeTable(k.dualSignUntil))
+	}
+	if v.State == "generating" && len(v.Confirmed) > 0 {
+		notes = append(notes, "shares stored on "+strings.Join(v.Confirmed, ","))
+	}
+	if v.Failure != "" {
+		notes = append(notes, "failure: "+v.Failure)
+	}
+	if v.RefreshEpoch != 0 {
+		stored := "none stored yet"
+		if len(v.RefreshConfirmed) > 0 {
+			stored = "stored on " + strings.Join(v.RefreshConfirmed, ",")
+		}
+		notes = append(notes, fmt.Sprintf("refreshing to epoch %d (%s)", v.RefreshEpoch, stored))
+	}
+	if v.destroyAt != 0 && !v.Destroyed {
+		notes = append(notes, "destroys at "+unixTimeTable(v.destroyAt))
+	}
+	if len(v.SharesDestroyed) > 0 {
+		notes = append(notes, "shredded on "+strings.Join(v.SharesDestroyed, ","))
+	}
+	if v.Destroyed {
+		if missing := without(k.Members, v.SharesDestroyed); len(missing) > 0 {
+			notes = append(notes, "not yet shredded on "+strings.Join(missing, ","))
+		}
+	}
+	return notes
+}
+
+// without returns the members of all that are not in some, in order.
+func without(all, some []string) []string {
+	var out []string
+	for _, m := range all {
+		if !slices.Contains(some, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func ensureNewline(s string) string {
@@ -182,37 +355,108 @@ func (l keyListView) table(w io.Writer) error {
 	return tw.Flush()
 }
 
-// signView is `kq sign`.
+// signView is `kq sign`. Signatures lists every signature made: the one
+// above first, then, inside a dual-sign window, the previous primary's.
 type signView struct {
-	Key          string   `json:"key"`
-	Version      uint32   `json:"version"`
-	SignatureHex string   `json:"signature_hex"`
-	RequestID    string   `json:"request_id"`
-	Committee    []string `json:"committee"`
-	Index        uint64   `json:"index"`
-	Presigned    bool     `json:"presigned"`
+	Key          string                 `json:"key"`
+	Version      uint32                 `json:"version"`
+	SignatureHex string                 `json:"signature_hex"`
+	Signatures   []versionSignatureView `json:"signatures"`
+	RequestID    string                 `json:"request_id"`
+	Committee    []string               `json:"committee"`
+	Index        uint64                 `json:"index"`
+	Presigned    bool                   `json:"presigned"`
+}
+
+type versionSignatureView struct {
+	Version      uint32 `json:"version"`
+	SignatureHex string `json:"signature_hex"`
 }
 
 func newSignView(r *kqpb.SignResponse) signView {
-	return signView{
+	v := signView{
 		Key:          r.GetKey(),
 		Version:      r.GetVersion(),
 		SignatureHex: hex.EncodeToString(r.GetSignature()),
+		Signatures:   make([]versionSignatureView, 0, max(len(r.GetSignatures()), 1)),
 		RequestID:    r.GetRequestId(),
 		Presigned:    r.GetPresigned(),
 		Committee:    nonNil(r.GetCommittee()),
 		Index:        r.GetIndex(),
 	}
+	for _, s := range r.GetSignatures() {
+		v.Signatures = append(v.Signatures, versionSignatureView{Version: s.GetVersion(), SignatureHex: hex.EncodeToString(s.GetSignature())})
+	}
+	if len(v.Signatures) == 0 && len(r.GetSignature()) > 0 {
+		// A node that predates dual signing sends only the one signature;
+		// scripts still find it in the list.
+		v.Signatures = append(v.Signatures, versionSignatureView{Version: v.Version, SignatureHex: v.SignatureHex})
+	}
+	return v
 }
 
 func (s signView) table(w io.Writer) error {
 	tw := newTabWriter(w)
 	fmt.Fprintf(tw, "signature\t%s\n", s.SignatureHex)
 	fmt.Fprintf(tw, "key\t%s (version %d)\n", s.Key, s.Version)
+	for _, d := range s.Signatures {
+		if d.Version != s.Version {
+			fmt.Fprintf(tw, "dual-sign signature\t%s (version %d)\n", d.SignatureHex, d.Version)
+		}
+	}
 	fmt.Fprintf(tw, "committee\t%s\n", strings.Join(s.Committee, ","))
 	fmt.Fprintf(tw, "index\t%d\n", s.Index)
 	fmt.Fprintf(tw, "request id\t%s\n", s.RequestID)
 	return tw.Flush()
+}
+
+// handleView is `kq handle issue`. The handle itself is the bearer token,
+// shown only this once.
+type handleView struct {
+	Handle    string `json:"handle"`
+	ID        string `json:"id"`
+	Key       string `json:"key"`
+	Purpose   string `json:"purpose"`
+	ExpiresAt string `json:"expires_at"`
+	MaxUses   uint32 `json:"max_uses"` // 0: unlimited until expiry
+
+	expiresAt int64
+}
+
+func newHandleView(h *kqpb.Handle) handleView {
+	return handleView{Handle: h.GetHandle(), ID: h.GetId(), Key: h.GetKey(), Purpose: h.GetPurpose(),
+		ExpiresAt: unixTimeJSON(h.GetExpiresAtUnixNano()), MaxUses: h.GetMaxUses(), expiresAt: h.GetExpiresAtUnixNano()}
+}
+
+func (h handleView) table(w io.Writer) error {
+	uses := "unlimited"
+	if h.MaxUses > 0 {
+		uses = fmt.Sprint(h.MaxUses)
+	}
+	tw := newTabWriter(w)
+	fmt.Fprintf(tw, "handle\t%s\n", h.Handle)
+	fmt.Fprintf(tw, "id\t%s\n", h.ID)
+	fmt.Fprintf(tw, "key\t%s\n", h.Key)
+	fmt.Fprintf(tw, "purpose\t%s\n", h.Purpose)
+	fmt.Fprintf(tw, "expires at\t%s\n", unixTimeTable(h.expiresAt))
+	fmt.Fprintf(tw, "max uses\t%s\n", uses)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "\nThe handle is shown only once; revoke it by id.")
+	return err
+}
+
+// revokedHandleView is `kq handle revoke`.
+type revokedHandleView struct {
+	ID      string `json:"id"`
+	Key     string `json:"key"`
+	Revoked bool   `json:"revoked"`
+}
+
+func (r revokedHandleView) table(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "revoked handle %s of key %s\n", r.ID, r.Key)
+	return err
 }
 
 // verifyView is `kq verify`.
@@ -239,17 +483,25 @@ type statusView struct {
 }
 
 // nodeStatusView is one node's line in `kq status`. State is "unreachable"
-// and Error says why when the node did not answer.
+// and Error says why when the node did not answer. The record counts are
+// the node's de-duplication tables and live handles, with their bounds.
 type nodeStatusView struct {
-	ID           string `json:"id"`
-	State        string `json:"state"`
-	Term         uint64 `json:"term"`
-	CommitIndex  uint64 `json:"commit_index"`
-	AppliedIndex uint64 `json:"applied_index"`
-	Preparams    string `json:"preparams"`
-	Keys         uint32 `json:"keys"`
-	Reachable    bool   `json:"reachable"`
-	Error        string `json:"error"`
+	ID                string `json:"id"`
+	State             string `json:"state"`
+	Term              uint64 `json:"term"`
+	CommitIndex       uint64 `json:"commit_index"`
+	AppliedIndex      uint64 `json:"applied_index"`
+	Preparams         string `json:"preparams"`
+	Keys              uint32 `json:"keys"`
+	SignRecords       uint32 `json:"sign_records"`
+	MaxSignRecords    uint32 `json:"max_sign_records"`
+	RequestRecords    uint32 `json:"request_records"`
+	MaxRequestRecords uint32 `json:"max_request_records"`
+	DedupAgeSeconds   uint64 `json:"dedup_age_seconds"`
+	Handles           uint32 `json:"handles"`
+	MaxHandles        uint32 `json:"max_handles"`
+	Reachable         bool   `json:"reachable"`
+	Error             string `json:"error"`
 }
 
 const stateUnreachable = "unreachable"
@@ -259,14 +511,21 @@ func newNodeStatusView(id string, r *kqpb.StatusResponse, err error) nodeStatusV
 		return nodeStatusView{ID: id, State: stateUnreachable, Error: errorText(err)}
 	}
 	return nodeStatusView{
-		ID:           id,
-		State:        r.GetState(),
-		Term:         r.GetTerm(),
-		CommitIndex:  r.GetCommitIndex(),
-		AppliedIndex: r.GetAppliedIndex(),
-		Preparams:    r.GetPreparams(),
-		Keys:         r.GetKeys(),
-		Reachable:    true,
+		ID:                id,
+		State:             r.GetState(),
+		Term:              r.GetTerm(),
+		CommitIndex:       r.GetCommitIndex(),
+		AppliedIndex:      r.GetAppliedIndex(),
+		Preparams:         r.GetPreparams(),
+		Keys:              r.GetKeys(),
+		SignRecords:       r.GetSignRecords(),
+		MaxSignRecords:    r.GetMaxSignRecords(),
+		RequestRecords:    r.GetRequestRecords(),
+		MaxRequestRecords: r.GetMaxRequestRecords(),
+		DedupAgeSeconds:   r.GetDedupAgeSeconds(),
+		Handles:           r.GetHandles(),
+		MaxHandles:        r.GetMaxHandles(),
+		Reachable:         true,
 	}
 }
 
@@ -288,12 +547,51 @@ func (s statusView) table(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if n, ok := s.dedupSource(); ok {
+		fmt.Fprintf(w, "dedup: %d/%d sign records, %d/%d requests, kept %s; handles %d/%d\n",
+			n.SignRecords, n.MaxSignRecords, n.RequestRecords, n.MaxRequestRecords,
+			shortDuration(time.Duration(n.DedupAgeSeconds)*time.Second), n.Handles, n.MaxHandles)
+	}
 	for _, n := range s.Nodes {
 		if n.Error != "" {
 			fmt.Fprintf(w, "%s: %s\n", n.ID, n.Error)
 		}
 	}
 	return nil
+}
+
+// dedupSource picks the node whose table sizes the summary line shows:
+// the leader, which applied the most, else the first node that answered.
+// Nodes that report no bounds predate the tables and are skipped.
+func (s statusView) dedupSource() (nodeStatusView, bool) {
+	var first *nodeStatusView
+	for i, n := range s.Nodes {
+		if !n.Reachable || n.MaxSignRecords == 0 && n.MaxRequestRecords == 0 && n.MaxHandles == 0 {
+			continue
+		}
+		if n.ID == s.Leader {
+			return n, true
+		}
+		if first == nil {
+			first = &s.Nodes[i]
+		}
+	}
+	if first == nil {
+		return nodeStatusView{}, false
+	}
+	return *first, true
+}
+
+// shortDuration prints d without zero trailing units: 24h, 1h30m, 45s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // certsView is `kq certs init`.

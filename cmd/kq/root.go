@@ -77,7 +77,7 @@ func newRootCmd(opts *options) *cobra.Command {
 	f.StringVar(&opts.node, "node", "", "node id to talk to (default: the first node that answers)")
 	f.StringVarP(&opts.output, "output", "o", formatTable, "output format: table or json")
 	f.DurationVar(&opts.timeout, "timeout", 60*time.Second, "time limit for the whole command")
-	root.AddCommand(newCertsCmd(opts), newStatusCmd(opts), newKeyCmd(opts), newSignCmd(opts), newVerifyCmd(opts), newNodesCmd(opts), newUpCmd(opts), newBenchCmd(opts), newAuditCmd(opts))
+	root.AddCommand(newCertsCmd(opts), newStatusCmd(opts), newKeyCmd(opts), newSignCmd(opts), newVerifyCmd(opts), newHandleCmd(opts), newNodesCmd(opts), newUpCmd(opts), newBenchCmd(opts), newAuditCmd(opts))
 	return root
 }
 
@@ -85,6 +85,16 @@ func newRootCmd(opts *options) *cobra.Command {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// maxArgs is cobra.MaximumNArgs reporting a usage error.
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MaximumNArgs(n)(cmd, args); err != nil {
 			return usageError{err}
 		}
 		return nil

@@ -32,3 +32,14 @@ func startSpinner(w io.Writer, label string) (stop func()) {
 		wg.Wait()
 	}
 }
+
+// withProgress runs fn while a spinner labelled label shows on stderr, if
+// that is a terminal. The spinner is cleared before withProgress returns,
+// so what the caller prints next is not overwritten.
+func (o *options) withProgress(label string, fn func() error) error {
+	if o.stderrTTY {
+		stop := startSpinner(o.stderr, label)
+		defer stop()
+	}
+	return fn()
+}

@@ -23,7 +23,7 @@ func TestRunRefusesBadFlagsBeforeStartingAnything(t *testing.T) {
 		{"check"},
 		{"run", "--nodes", "4"},
 		{"run", "--nemesis", "flood"},
-		{"run", "--workload", "lifecycle"},
+		{"run", "--workload", "rotate-everything"},
 		{"run", "--backend", "device"},
 		{"run", "extra"},
 	} {
@@ -45,5 +45,12 @@ func TestParseFindsFixturesAndEnablesECDSA(t *testing.T) {
 	cfg, err = parse([]string{"--fixtures", ""}, io.Discard)
 	if err != nil || cfg.ECDSA {
 		t.Fatalf("without fixtures: ECDSA=%v err=%v", cfg.ECDSA, err)
+	}
+}
+
+func TestParseAcceptsTheLifecycleWorkload(t *testing.T) {
+	cfg, err := parse([]string{"--workload", "lifecycle", "--bugs", "revoked-signs", "--fixtures", ""}, io.Discard)
+	if err != nil || cfg.Workload != "lifecycle" || cfg.Bugs != "revoked-signs" {
+		t.Fatalf("config %+v, err %v", cfg, err)
 	}
 }

@@ -58,15 +58,15 @@ func TestSignaturesVerifyAndCatchForgeries(t *testing.T) {
 		op(0, 1, model.Input{Kind: model.Get, Key: "ed"}, model.Output{Status: model.OK, Key: ed}),
 		op(0, 1, model.Input{Kind: model.Get, Key: "ec"}, model.Output{Status: model.OK, Key: ec}),
 		op(2, 3, model.Input{Kind: model.Sign, Key: "ed", Digest: hex.EncodeToString(msg), RequestID: "a"},
-			model.Output{Status: model.OK, Signature: hex.EncodeToString(ed25519.Sign(edPriv, msg))}),
+			model.Output{Status: model.OK, Signature: hex.EncodeToString(ed25519.Sign(edPriv, msg)), Version: 1}),
 		op(2, 3, model.Input{Kind: model.Sign, Key: "ec", Digest: hex.EncodeToString(digest), RequestID: "b"},
-			model.Output{Status: model.OK, Signature: hex.EncodeToString(ecdsa.Sign(ecPriv, digest).Serialize())}),
+			model.Output{Status: model.OK, Signature: hex.EncodeToString(ecdsa.Sign(ecPriv, digest).Serialize()), Version: 1}),
 	}
 	if c := Signatures(good); c.Verdict != Valid || c.Checked != 2 {
 		t.Fatalf("good signatures: %s", c)
 	}
 	forged := append(good, op(4, 5, model.Input{Kind: model.Sign, Key: "ed", Digest: hex.EncodeToString([]byte("other")), RequestID: "c"},
-		model.Output{Status: model.OK, Signature: hex.EncodeToString(ed25519.Sign(edPriv, msg))}))
+		model.Output{Status: model.OK, Signature: hex.EncodeToString(ed25519.Sign(edPriv, msg)), Version: 1}))
 	if c := Signatures(forged); c.Verdict != Invalid {
 		t.Fatalf("signature over another message: %s", c)
 	}
@@ -105,7 +105,7 @@ func TestDurableNeedsFinalReadsToAgree(t *testing.T) {
 			op(10, 11, model.Input{Kind: model.Get, Key: "k"}, model.Output{Status: get, Key: key}),
 			op(12, 13, model.Input{Kind: model.Sign, Key: "k", Digest: "d", RequestID: "s"}, model.Output{Status: model.OK, Signature: sig}))
 	}
-	if c := Durable(final("S", model.OK), 10); c.Verdict != Valid || c.Checked != 2 {
+	if c := Durable(final("S", model.OK), 10); c.Verdict != Valid || c.Checked != 3 {
 		t.Fatalf("intact: %s", c)
 	}
 	if c := Durable(final("S2", model.OK), 10); c.Verdict != Invalid {
@@ -127,7 +127,7 @@ func TestPrepareBoundsUnknownOutcomes(t *testing.T) {
 		op(2, math.MaxInt64, model.Input{Kind: model.Sign, Key: "k", Digest: "d", RequestID: "lonely"}, unknown),
 		op(3, math.MaxInt64, model.Input{Kind: model.Sign, Key: "k", Digest: "d", RequestID: "s"}, unknown),
 		op(5, 6, model.Input{Kind: model.Get, Key: "k"}, model.Output{Status: model.OK, Key: model.KeyView{Name: "k", State: model.Generating}}),
-		op(7, 9, model.Input{Kind: model.Sign, Key: "k", Digest: "d", RequestID: "s"}, model.Output{Status: model.OK, Signature: "S"}),
+		op(7, 9, model.Input{Kind: model.Sign, Key: "k", Digest: "d", RequestID: "s"}, model.Output{Status: model.OK, Signature: "S", Version: 1}),
 	}
 	got := Prepare(hist)
 	if len(got) != 4 {

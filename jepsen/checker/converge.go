@@ -16,7 +16,8 @@ import (
 // Converged checks that, after healing, every node applies the same log:
 // their applied indexes reach one value, and then each node's own view of
 // the keys (ListKeys through it) is the same. It waits up to timeout for
-// the indexes; a cluster that never gets there is inconclusive.
+// the indexes; a cluster that never gets there is inconclusive. A key's
+// view includes its primary and every version's state and public key.
 func Converged(ctx context.Context, c *cluster.Cluster, timeout time.Duration) Check {
 	chk := Check{Name: "converged", Verdict: Valid, Checked: len(c.IDs())}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -84,7 +85,11 @@ func keyView(ctx context.Context, c *cluster.Cluster, id string) (string, error)
 	}
 	var parts []string
 	for _, k := range resp.Keys {
-		parts = append(parts, fmt.Sprintf("%s:%s:%x", k.Name, k.State, k.PublicKey))
+		p := fmt.Sprintf("%s:%s:%x:p%d", k.Name, k.State, k.PublicKey, k.PrimaryVersion)
+		for _, v := range k.Versions {
+			p += fmt.Sprintf(":v%d/%s/%x", v.Version, v.State, v.PublicKey)
+		}
+		parts = append(parts, p)
 	}
 	slices.Sort(parts)
 	sum := sha256.Sum256([]byte(strings.Join(parts, ",")))

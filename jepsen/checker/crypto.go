@@ -14,28 +14,40 @@ import (
 	"github.com/keyquorum/keyquorum/jepsen/model"
 )
 
-// publicKey is one key's public key as the cluster reported it.
+// publicKey is one key version's public key as the cluster reported it.
 type publicKey struct {
 	algorithm string
 	pem, raw  string // raw: hex
 }
 
-// publicKeys collects every public key reported by a successful operation.
-// A key reported with two different public keys is a violation by itself,
-// which the model also catches.
-func publicKeys(history []porcupine.Operation) (map[string]publicKey, []string) {
-	keys := map[string]publicKey{}
+// versionRef names one version of one key.
+type versionRef struct {
+	key     string
+	version uint32
+}
+
+func (v versionRef) String() string { return fmt.Sprintf("%s v%d", v.key, v.version) }
+
+// publicKeys collects every version's public key reported by a successful
+// operation (Key.versions[].public_key; the final reads report every
+// version of every key). A version reported with two different public keys
+// is a violation by itself, which the model also catches.
+func publicKeys(history []porcupine.Operation) (map[versionRef]publicKey, []string) {
+	keys := map[versionRef]publicKey{}
 	var conflicts []string
 	note := func(v model.KeyView) {
-		if v.PEM == "" {
-			return
+		for _, vv := range v.VersionList() {
+			if vv.PEM == "" {
+				continue
+			}
+			ref := versionRef{v.Name, vv.Number}
+			pk := publicKey{algorithm: v.Algorithm, pem: vv.PEM, raw: vv.PublicKey}
+			if old, ok := keys[ref]; ok && old != pk {
+				conflicts = append(conflicts, fmt.Sprintf("%s reported with two public keys", ref))
+				continue
+			}
+			keys[ref] = pk
 		}
-		pk := publicKey{algorithm: v.Algorithm, pem: v.PEM, raw: v.PublicKey}
-		if old, ok := keys[v.Name]; ok && old != pk {
-			conflicts = append(conflicts, fmt.Sprintf("key %s reported with two public keys", v.Name))
-			return
-		}
-		keys[v.Name] = pk
 	}
 	for _, op := range history {
 		out := op.Output.(model.Output)
@@ -51,8 +63,8 @@ func publicKeys(history []porcupine.Operation) (map[string]publicKey, []string) 
 }
 
 // Signatures checks that every returned signature verifies under the
-// public key the cluster reported for its key, and that ECDSA signatures
-// are low-s.
+// public key the cluster reported for the version that, by the answer,
+// made it, and that ECDSA signatures are low-s.
 func Signatures(history []porcupine.Operation) Check {
 	c := Check{Name: "signatures", Verdict: Valid}
 	keys, conflicts := publicKeys(history)
@@ -65,13 +77,14 @@ func Signatures(history []porcupine.Operation) Check {
 			continue
 		}
 		c.Checked++
-		pk, ok := keys[in.Key]
+		ref := versionRef{in.Key, out.Version}
+		pk, ok := keys[ref]
 		if !ok {
-			c.fail(Inconclusive, "no public key of %s was ever reported", in.Key)
+			c.fail(Inconclusive, "no public key of %s was ever reported", ref)
 			continue
 		}
 		if err := verify(pk, in.Digest, out.Signature); err != nil {
-			c.fail(Invalid, "request %s on %s: %v", in.RequestID, in.Key, err)
+			c.fail(Invalid, "request %s on %s: %v", in.RequestID, ref, err)
 		}
 	}
 	return c

@@ -8,40 +8,50 @@ import (
 	"github.com/keyquorum/keyquorum/jepsen/model"
 )
 
+// durableState is what operations acknowledged before the final reads
+// established, which the final reads must still show.
+type durableState struct {
+	keys     map[string]bool       // created keys, by name
+	versions map[versionRef]string // version -> public key (hex), as acknowledged answers showed it
+	revoked  map[versionRef]bool   // versions an acknowledged change showed revoked
+	changed  map[string]bool       // keys any lifecycle change was asked of
+	sigs     map[string]string     // request id / digest -> signature
+}
+
 // Durable checks that every operation acknowledged before finalStart is in
 // the state the final reads (operations called at or after finalStart)
-// saw: each acknowledged key is active with the same public key, and each
-// acknowledged signature is returned again for its request id and digest.
-// A final read that got no answer makes the check inconclusive, not valid.
-// Keys are by name, and signatures by request id and digest, as the final
-// reads ask them.
+// saw: each acknowledged key exists with every version an acknowledged
+// create or lifecycle change showed, under the same public key; a version
+// an acknowledged change showed revoked is still revoked; a key no
+// lifecycle change was asked of is still active; and each acknowledged
+// signature is returned again for its request id and digest. A final read
+// that got no answer makes the check inconclusive, not valid. Keys are by
+// name, and signatures by request id and digest, as the final reads ask
+// them.
 func Durable(history []porcupine.Operation, finalStart int64) Check {
 	c := Check{Name: "durable", Verdict: Valid}
-	ackedKeys := map[string]string{} // name -> public key
-	ackedSigs := map[string]string{} // request id -> signature
+	acked := durableState{keys: map[string]bool{}, versions: map[versionRef]string{}, revoked: map[versionRef]bool{},
+		changed: map[string]bool{}, sigs: map[string]string{}}
 	finalKeys := map[string]model.Output{}
 	finalSigs := map[string]model.Output{}
 	for _, op := range history {
 		in, out := op.Input.(model.Input), op.Output.(model.Output)
-		final := op.Call >= finalStart
-		switch {
-		case in.Kind == model.Create && !final && out.Status == model.OK:
-			ackedKeys[in.Key] = out.Key.PublicKey
-		case in.Kind == model.Sign && !final && out.Status == model.OK:
-			if _, ok := ackedSigs[in.RequestID+"/"+in.Digest]; !ok {
-				ackedSigs[in.RequestID+"/"+in.Digest] = out.Signature
-			}
-		case in.Kind == model.Get && final:
+		if op.Call < finalStart {
+			acked.add(in, out)
+			continue
+		}
+		switch in.Kind {
+		case model.Get:
 			if prev, ok := finalKeys[in.Key]; !ok || prev.Status == model.Unknown {
 				finalKeys[in.Key] = out
 			}
-		case in.Kind == model.Sign && final:
+		case model.Sign:
 			if prev, ok := finalSigs[in.RequestID+"/"+in.Digest]; !ok || prev.Status == model.Unknown {
 				finalSigs[in.RequestID+"/"+in.Digest] = out
 			}
 		}
 	}
-	for name, pub := range ackedKeys {
+	for name := range acked.keys {
 		c.Checked++
 		out, ok := finalKeys[name]
 		switch {
@@ -49,11 +59,27 @@ func Durable(history []porcupine.Operation, finalStart int64) Check {
 			c.fail(Inconclusive, "no final read of key %s", name)
 		case out.Status != model.OK:
 			c.fail(Invalid, "acknowledged key %s is gone: %s", name, out.Status)
-		case out.Key.State != model.Active || out.Key.PublicKey != pub:
-			c.fail(Invalid, "acknowledged key %s now reads %s %s", name, out.Key.State, out.Key.PublicKey)
+		case !acked.changed[name] && out.Key.State != model.Active:
+			c.fail(Invalid, "acknowledged key %s, never changed, now reads %s", name, out.Key.State)
 		}
 	}
-	for ridDigest, sig := range ackedSigs {
+	for ref, pub := range acked.versions {
+		out, ok := finalKeys[ref.key]
+		if !ok || out.Status != model.OK {
+			continue // reported above
+		}
+		c.Checked++
+		v, found := version(out.Key, ref.version)
+		switch {
+		case !found:
+			c.fail(Invalid, "acknowledged %s is gone", ref)
+		case v.PublicKey != pub || v.State == model.Generating || v.State == model.Failed:
+			c.fail(Invalid, "acknowledged %s now reads %s %s", ref, v.State, v.PublicKey)
+		case acked.revoked[ref] && v.State != model.Revoked:
+			c.fail(Invalid, "%s, acknowledged revoked, now reads %s", ref, v.State)
+		}
+	}
+	for ridDigest, sig := range acked.sigs {
 		out, ok := finalSigs[ridDigest]
 		rid, _, _ := strings.Cut(ridDigest, "/")
 		if !ok {
@@ -70,4 +96,43 @@ func Durable(history []porcupine.Operation, finalStart int64) Check {
 		}
 	}
 	return c
+}
+
+// add notes what one operation before the final reads established.
+func (d durableState) add(in model.Input, out model.Output) {
+	if in.Kind.IsChange() {
+		d.changed[in.Key] = true
+	}
+	if out.Status != model.OK {
+		return
+	}
+	switch {
+	case in.Kind == model.Create || in.Kind.IsChange():
+		if in.Kind == model.Create {
+			d.keys[in.Key] = true
+		}
+		for _, v := range out.Key.VersionList() {
+			ref := versionRef{in.Key, v.Number}
+			if _, ok := d.versions[ref]; !ok && v.PublicKey != "" {
+				d.versions[ref] = v.PublicKey
+			}
+			if v.State == model.Revoked && in.Kind.IsChange() {
+				d.revoked[ref] = true
+			}
+		}
+	case in.Kind == model.Sign:
+		if _, ok := d.sigs[in.RequestID+"/"+in.Digest]; !ok {
+			d.sigs[in.RequestID+"/"+in.Digest] = out.Signature
+		}
+	}
+}
+
+// version returns version n of a key view.
+func version(v model.KeyView, n uint32) (model.VersionView, bool) {
+	for _, vv := range v.VersionList() {
+		if vv.Number == n {
+			return vv, true
+		}
+	}
+	return model.VersionView{}, false
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -39,17 +40,62 @@ func (m Meta) String() string {
 // Client is one logical client. Its methods serialise: one request in
 // flight, as the checker assumes.
 type Client struct {
-	rec  *Recorder
-	dial Dialer
+	rec     *Recorder
+	dial    Dialer
+	handles *Handles
 
 	mu        sync.Mutex
 	id        int
 	unreached bool // the last operation's outcome was Unreached
 }
 
-// New returns a client with a fresh client id.
-func New(rec *Recorder, dial Dialer) *Client {
-	return &Client{rec: rec, dial: dial, id: rec.newClientID()}
+// New returns a client with a fresh client id that signs with the handles
+// in handles, issuing those it lacks.
+func New(rec *Recorder, dial Dialer, handles *Handles) *Client {
+	return &Client{rec: rec, dial: dial, handles: handles, id: rec.newClientID()}
+}
+
+// HandleTTL is the life of the handles clients issue: longer than any run,
+// within the cluster's default handles.max_ttl (24 h), and far beyond what
+// the clock nemesis skews.
+const HandleTTL = 12 * time.Hour
+
+// Handles is the signing handles the clients of one run share, one per
+// key, as a service holding a capability per key would: every request
+// with a key, first attempt and retries, presents the same handle. It is
+// safe for concurrent use.
+type Handles struct {
+	mu     sync.Mutex
+	tokens map[string]string // key -> handle token
+	issued int               // issue requests so far, for request ids
+}
+
+// NewHandles returns an empty cache.
+func NewHandles() *Handles { return &Handles{tokens: map[string]string{}} }
+
+func (h *Handles) get(key string) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.tokens[key]
+	return t, ok
+}
+
+// put caches token as key's handle unless another client's issue got
+// there first: a retried request must present the handle it was made
+// with, so a key's handle never changes during a run.
+func (h *Handles) put(key, token string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.tokens[key]; !ok {
+		h.tokens[key] = token
+	}
+}
+
+func (h *Handles) nextRequestID(key string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.issued++
+	return fmt.Sprintf("h-%s-%d", key, h.issued)
 }
 
 // ID is the client id the next operation is recorded under.
@@ -113,15 +159,80 @@ func (c *Client) List(ctx context.Context, node string) model.Output {
 	})
 }
 
-// Sign asks node to sign digest with key under requestID.
+// Sign asks node to sign digest with key's primary version under
+// requestID.
 func (c *Client) Sign(ctx context.Context, node, key string, digest []byte, requestID string) model.Output {
-	in := model.Input{Kind: model.Sign, Key: key, Digest: hex.EncodeToString(digest), RequestID: requestID}
+	return c.SignVersion(ctx, node, key, 0, digest, requestID)
+}
+
+// SignVersion asks node to sign digest with version of key (0: the
+// primary) under requestID, with the key's handle. A key without a handle
+// yet gets one first, recorded as its own operation; when that fails, its
+// outcome is returned and no Sign is sent.
+func (c *Client) SignVersion(ctx context.Context, node, key string, version uint32, digest []byte, requestID string) model.Output {
+	handle, ok := c.handles.get(key)
+	if !ok {
+		out := c.issueHandle(ctx, node, key)
+		if out.Status != model.OK {
+			return out
+		}
+		handle, _ = c.handles.get(key)
+	}
+	in := model.Input{Kind: model.Sign, Key: key, Digest: hex.EncodeToString(digest), RequestID: requestID, Version: version}
 	return c.do(ctx, node, in, func(ctx context.Context, kc kqpb.KeyServiceClient) (model.Output, error) {
-		resp, err := kc.Sign(ctx, &kqpb.SignRequest{Key: key, Digest: digest, RequestId: requestID})
+		resp, err := kc.Sign(ctx, &kqpb.SignRequest{Key: key, Digest: digest, RequestId: requestID, Handle: handle, Version: version})
 		if err != nil {
 			return model.Output{}, err
 		}
 		return model.Output{Status: model.OK, Signature: hex.EncodeToString(resp.Signature), Version: resp.Version}, nil
+	})
+}
+
+// issueHandle asks node for a signing handle of key and caches it. Each
+// attempt has its own request id: a handle's token is shown only once, so
+// a retry under the first id could not return it.
+func (c *Client) issueHandle(ctx context.Context, node, key string) model.Output {
+	requestID := c.handles.nextRequestID(key)
+	in := model.Input{Kind: model.IssueHandle, Key: key, RequestID: requestID}
+	return c.do(ctx, node, in, func(ctx context.Context, kc kqpb.KeyServiceClient) (model.Output, error) {
+		h, err := kc.IssueHandle(ctx, &kqpb.IssueHandleRequest{Key: key, Purpose: "sign",
+			TtlMs: uint64(HandleTTL / time.Millisecond), RequestId: requestID})
+		if err != nil {
+			return model.Output{}, err
+		}
+		c.handles.put(key, h.Handle)
+		return model.Output{Status: model.OK}, nil
+	})
+}
+
+// Change asks node for a lifecycle change of key: model.Rotate, Promote
+// (with no dual-sign window, so signatures come one at a time), Rollback,
+// Retire or Revoke, of version (0: the change's default).
+func (c *Client) Change(ctx context.Context, node string, kind model.Kind, key string, version uint32, requestID string) model.Output {
+	in := model.Input{Kind: kind, Key: key, Version: version, RequestID: requestID}
+	req := &kqpb.KeyVersionRequest{Key: key, Version: version, RequestId: requestID}
+	return c.do(ctx, node, in, func(ctx context.Context, kc kqpb.KeyServiceClient) (model.Output, error) {
+		var k *kqpb.Key
+		var err error
+		switch kind {
+		case model.Rotate:
+			k, err = kc.RotateKey(ctx, req)
+		case model.Promote:
+			noWindow := uint64(0)
+			k, err = kc.PromoteKey(ctx, &kqpb.PromoteKeyRequest{Key: key, Version: version, RequestId: requestID, DualSignMs: &noWindow})
+		case model.Rollback:
+			k, err = kc.RollbackKey(ctx, req)
+		case model.Retire:
+			k, err = kc.RetireKeyVersion(ctx, req)
+		case model.Revoke:
+			k, err = kc.RevokeKeyVersion(ctx, req)
+		default:
+			return model.Output{}, status.Errorf(codes.InvalidArgument, "client: %q is not a lifecycle change", kind)
+		}
+		if err != nil {
+			return model.Output{}, err
+		}
+		return model.Output{Status: model.OK, Key: view(k)}, nil
 	})
 }
 
@@ -177,21 +288,40 @@ func Classify(err error) model.Status {
 		return model.FailedPrecondition
 	case codes.InvalidArgument:
 		return model.Invalid
+	case codes.PermissionDenied:
+		return model.Denied
 	}
 	return model.Unknown
 }
 
 func view(k *kqpb.Key) model.KeyView {
-	v := model.KeyView{Name: k.Name, PublicKey: hex.EncodeToString(k.PublicKey), PEM: k.PublicKeyPem, Algorithm: algorithm(k.Algorithm)}
-	switch k.State {
-	case kqpb.KeyState_KEY_STATE_GENERATING:
-		v.State = model.Generating
-	case kqpb.KeyState_KEY_STATE_ACTIVE:
-		v.State = model.Active
-	case kqpb.KeyState_KEY_STATE_FAILED:
-		v.State = model.Failed
+	v := model.KeyView{Name: k.Name, State: state(k.State), PublicKey: hex.EncodeToString(k.PublicKey), Primary: k.PrimaryVersion,
+		PEM: k.PublicKeyPem, Algorithm: algorithm(k.Algorithm)}
+	for _, kv := range k.Versions {
+		v.Versions = append(v.Versions, model.VersionView{Number: kv.Version, State: state(kv.State),
+			PublicKey: hex.EncodeToString(kv.PublicKey), PEM: kv.PublicKeyPem})
 	}
 	return v
+}
+
+func state(s kqpb.KeyState) model.KeyState {
+	switch s {
+	case kqpb.KeyState_KEY_STATE_GENERATING:
+		return model.Generating
+	case kqpb.KeyState_KEY_STATE_ACTIVE:
+		return model.Active
+	case kqpb.KeyState_KEY_STATE_FAILED:
+		return model.Failed
+	case kqpb.KeyState_KEY_STATE_STAGED:
+		return model.Staged
+	case kqpb.KeyState_KEY_STATE_RETIRED:
+		return model.Retired
+	case kqpb.KeyState_KEY_STATE_REVOKED:
+		return model.Revoked
+	case kqpb.KeyState_KEY_STATE_DESTROYED:
+		return model.Destroyed
+	}
+	return model.KeyState(s.String())
 }
 
 func algorithm(a kqpb.Algorithm) string {

@@ -5,6 +5,10 @@
 // leadership lost, anything not definite) is recorded with Return =
 // math.MaxInt64, and the client continues under a new client id, since
 // from the checker's point of view the old one may still be in flight.
+//
+// Sign needs a capability handle: the clients of a run share one handle
+// per key (Handles), issued by whichever client first signs with the key,
+// and the issue is recorded like any other operation.
 package client
 
 import (

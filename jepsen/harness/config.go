@@ -18,7 +18,7 @@ type Config struct {
 	Nodes       int           `json:"nodes"`
 	Duration    time.Duration `json:"duration"` // of traffic under faults, after setup
 	Nemesis     string        `json:"nemesis"`  // none, partition, clock, kill, pause, all
-	Workload    string        `json:"workload"` // sign
+	Workload    string        `json:"workload"` // sign or lifecycle
 	Clients     int           `json:"clients"`
 	Seed        uint64        `json:"seed"`
 	Backend     string        `json:"backend"` // simulator or swtpm
@@ -56,8 +56,8 @@ func (c Config) Validate() error {
 	if _, err := nemesis.ByName(c.Nemesis); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Workload != "sign" {
-		errs = append(errs, fmt.Errorf("harness: --workload %q: only sign exists (lifecycle comes with key lifecycle operations)", c.Workload))
+	if c.Workload != "sign" && c.Workload != "lifecycle" {
+		errs = append(errs, fmt.Errorf("harness: --workload %q: use sign or lifecycle", c.Workload))
 	}
 	if c.Backend != "simulator" && c.Backend != "swtpm" {
 		errs = append(errs, fmt.Errorf("harness: --backend %q: use simulator or swtpm", c.Backend))

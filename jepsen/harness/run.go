@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 
 	rec := client.NewRecorder()
 	wcfg := workload.DefaultConfig(c.IDs(), cfg.Seed)
-	wcfg.Clients, wcfg.ECDSA = cfg.Clients, cfg.ECDSA
+	wcfg.Clients, wcfg.ECDSA, wcfg.Lifecycle = cfg.Clients, cfg.ECDSA, cfg.Workload == "lifecycle"
 	wl, err := workload.New(wcfg, rec, c)
 	if err != nil {
 		return res, err
@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 		return res, fmt.Errorf("harness: %w", err)
 	}
 
-	say(fmt.Sprintf("traffic: %d clients for %s, nemesis %s, seed %d", cfg.Clients, cfg.Duration, cfg.Nemesis, cfg.Seed))
+	say(fmt.Sprintf("traffic: %d clients for %s, workload %s, nemesis %s, seed %d", cfg.Clients, cfg.Duration, cfg.Workload, cfg.Nemesis, cfg.Seed))
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	var wg sync.WaitGroup

@@ -9,8 +9,9 @@ import (
 
 // Keys is the porcupine model of the key state machine. Inputs are Input
 // values, outputs Output values. It partitions histories by key name, which
-// is exact for Create, Get and Sign (each touches one key, and request ids
-// are never shared across keys by a well-behaved client) and projects every
+// is exact for every operation on one key (create, get, handle, sign and
+// the lifecycle changes: request ids are never shared across keys by a
+// well-behaved client) and projects every
 // List onto each key it could concern: a violation in any projection is a
 // real violation, but a List that is wrong only as a whole (a mix of two
 // moments) is not detected.

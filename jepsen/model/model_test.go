@@ -146,7 +146,7 @@ func TestModelHandWrittenHistories(t *testing.T) {
 			if got := porcupine.CheckOperations(Keys(), h.ops); got != h.linearizable {
 				t.Fatalf("linearizable = %v, want %v", got, h.linearizable)
 			}
-			if got := porcupine.CheckOperations(Keys(), SplitCreates(h.ops)); got != h.linearizable {
+			if got := porcupine.CheckOperations(Keys(), Split(h.ops)); got != h.linearizable {
 				t.Fatalf("with creates split: linearizable = %v, want %v", got, h.linearizable)
 			}
 		})
@@ -156,17 +156,17 @@ func TestModelHandWrittenHistories(t *testing.T) {
 // A read during CreateKey may see the key still generating; only split
 // creates model that, and the split must still catch a stale read after
 // the create returned.
-func TestSplitCreatesAllowsGeneratingDuringTheCall(t *testing.T) {
+func TestSplitAllowsGeneratingDuringTheCall(t *testing.T) {
 	during := []porcupine.Operation{
 		op(0, 0, 10, create("k", "c1"), active("k", "P")),
 		op(1, 2, 3, get("k"), generating("k")),
 		op(1, 4, 5, get("k"), active("k", "P")),
 	}
-	if !porcupine.CheckOperations(Keys(), SplitCreates(during)) {
+	if !porcupine.CheckOperations(Keys(), Split(during)) {
 		t.Fatal("generating seen during the create: not linearizable with creates split")
 	}
 	after := append(during, op(1, 11, 12, get("k"), generating("k")))
-	if porcupine.CheckOperations(Keys(), SplitCreates(after)) {
+	if porcupine.CheckOperations(Keys(), Split(after)) {
 		t.Fatal("generating seen after the create returned active: linearizable")
 	}
 	retried := []porcupine.Operation{
@@ -174,7 +174,7 @@ func TestSplitCreatesAllowsGeneratingDuringTheCall(t *testing.T) {
 		op(1, 11, 12, create("k", "c1"), active("k", "P")),
 		op(1, 13, 14, create("k", "c1"), active("k", "Q")),
 	}
-	if porcupine.CheckOperations(Keys(), SplitCreates(retried)) {
+	if porcupine.CheckOperations(Keys(), Split(retried)) {
 		t.Fatal("a retried create returned another public key: linearizable")
 	}
 }

@@ -20,34 +20,57 @@ import (
 // Kind names an operation of the KeyService.
 type Kind string
 
-// The operations the model knows. Lifecycle operations (rotate, revoke,
-// handles) are added as new kinds with their own step functions.
+// The operations the model knows.
 const (
 	Create Kind = "create"
 	Get    Kind = "get"
 	List   Kind = "list"
 	Sign   Kind = "sign"
-	// Activate is not a client call: SplitCreates derives it from an
+	// IssueHandle asks for the capability Sign needs. The model does not
+	// track handles; an issue only shows whether the key exists.
+	IssueHandle Kind = "handle"
+	// Lifecycle changes of a key's versions (KeyVersionRequest).
+	Rotate   Kind = "rotate"
+	Promote  Kind = "promote"
+	Rollback Kind = "rollback"
+	Retire   Kind = "retire"
+	Revoke   Kind = "revoke"
+	// Activate is not a client call: Split derives it from an
 	// acknowledged Create, for the moment within the call that the key
 	// became active.
 	Activate Kind = "activate"
+	// Generated is not a client call either: Split derives it from an
+	// acknowledged Rotate, for the moment within the call that the new
+	// version's key generation ended.
+	Generated Kind = "generated"
 )
+
+// IsChange reports whether k is a lifecycle change: an operation with a
+// request id that changes the key's versions.
+func (k Kind) IsChange() bool {
+	switch k {
+	case Rotate, Promote, Rollback, Retire, Revoke:
+		return true
+	}
+	return false
+}
 
 // Status is an operation's outcome as the model distinguishes it. The
 // recording client maps gRPC codes to it; anything it cannot classify as
 // definite becomes Unknown.
 type Status string
 
-// Outcomes. OK, NotFound, AlreadyExists, FailedPrecondition, Invalid and
-// Unreached are
-// definite: the state changed (OK) or did not change (the others) as
-// reported.
+// Outcomes. OK, NotFound, AlreadyExists, FailedPrecondition, Invalid,
+// Denied and Unreached are definite: the state changed (OK) or did not
+// change (the others) as reported.
 const (
 	OK                 Status = "ok"
 	NotFound           Status = "not-found"
 	AlreadyExists      Status = "already-exists"
 	FailedPrecondition Status = "failed-precondition"
 	Invalid            Status = "invalid-argument"
+	// Denied is PERMISSION_DENIED: a handle that does not grant the call.
+	Denied Status = "permission-denied"
 	// Unreached means the request never reached a node that could apply
 	// it: the client (or the follower forwarding it) could not establish a
 	// connection. Nothing changed.
@@ -55,8 +78,10 @@ const (
 	Unknown   Status = "unknown"
 )
 
-// KeyState is a key's lifecycle state as the API reports it. States only
-// move forward: Generating to Active or to Failed.
+// KeyState is the state of a key version as the API reports it; a key's
+// own state is its current version's. Key generation moves a version from
+// Generating to Active (the first version) or Staged (a rotation's), or to
+// Failed; every other change is a client's lifecycle request.
 type KeyState string
 
 // Key states.
@@ -64,6 +89,10 @@ const (
 	Generating KeyState = "generating"
 	Active     KeyState = "active"
 	Failed     KeyState = "failed"
+	Staged     KeyState = "staged"
+	Retired    KeyState = "retired"
+	Revoked    KeyState = "revoked"
+	Destroyed  KeyState = "destroyed"
 )
 
 // Input is what a client asked. Byte strings are hex so that inputs compare
@@ -72,19 +101,54 @@ type Input struct {
 	Kind      Kind
 	Key       string // key name; empty for a whole List
 	Algorithm string // Create: "ed25519" or "ecdsa-secp256k1"
-	RequestID string // Create and Sign
+	RequestID string // Create, Sign, IssueHandle and lifecycle changes
 	Digest    string // Sign: hex of the digest or message
-	_         struct{}
+	// Version is the version asked for: Sign's signing version, a
+	// lifecycle change's target; 0 means the server's default.
+	Version uint32
+	_       struct{}
 }
 
 // KeyView is one key as a read returned it.
 type KeyView struct {
 	Name      string
-	State     KeyState
-	PublicKey string // hex of the raw public key; empty unless active
+	State     KeyState // the current version's (the primary, else version 1)
+	PublicKey string   // hex of the current version's raw public key
+	// Primary is the version Sign uses; 0 until one is active.
+	Primary uint32
+	// Versions are every version, oldest first. A view without them (as
+	// hand-written histories have) stands for a key with one version in
+	// State, primary once active.
+	Versions []VersionView
 	// Algorithm and PEM are carried for checkers; the model ignores them.
 	Algorithm string
 	PEM       string
+}
+
+// VersionView is one version of a key as a read returned it.
+type VersionView struct {
+	Number    uint32
+	State     KeyState
+	PublicKey string // hex; empty until its key generation ended
+	PEM       string // for checkers
+}
+
+// VersionList returns the view's versions, filling in the single version a
+// view without Versions stands for.
+func (v KeyView) VersionList() []VersionView {
+	if len(v.Versions) > 0 || v.State == "" {
+		return v.Versions
+	}
+	return []VersionView{{Number: 1, State: v.State, PublicKey: v.PublicKey, PEM: v.PEM}}
+}
+
+// PrimaryVersion returns the view's primary, reading a view without
+// Versions as a one-version key.
+func (v KeyView) PrimaryVersion() uint32 {
+	if len(v.Versions) == 0 && v.Primary == 0 && v.State == Active {
+		return 1
+	}
+	return v.Primary
 }
 
 // Output is what the client got back.
@@ -112,9 +176,21 @@ func (in Input) String() string {
 		}
 		return "list()"
 	case Sign:
-		return fmt.Sprintf("sign(%s, %s, rid=%s)", in.Key, short(in.Digest), short(in.RequestID))
-	case Activate:
-		return fmt.Sprintf("activate(%s)", in.Key)
+		v := ""
+		if in.Version != 0 {
+			v = fmt.Sprintf(" v%d", in.Version)
+		}
+		return fmt.Sprintf("sign(%s%s, %s, rid=%s)", in.Key, v, short(in.Digest), short(in.RequestID))
+	case IssueHandle:
+		return fmt.Sprintf("handle(%s, rid=%s)", in.Key, short(in.RequestID))
+	case Rotate, Promote, Rollback, Retire, Revoke:
+		v := "default"
+		if in.Version != 0 {
+			v = fmt.Sprintf("v%d", in.Version)
+		}
+		return fmt.Sprintf("%s(%s %s, rid=%s)", in.Kind, in.Key, v, short(in.RequestID))
+	case Activate, Generated:
+		return fmt.Sprintf("%s(%s, rid=%s)", in.Kind, in.Key, short(in.RequestID))
 	}
 	return string(in.Kind)
 }
@@ -126,19 +202,34 @@ func (out Output) String() string {
 	}
 	switch {
 	case out.Signature != "":
-		return "sig " + short(out.Signature)
+		return fmt.Sprintf("v%d sig %s", out.Version, short(out.Signature))
 	case out.Keys != nil:
 		names := make([]string, len(out.Keys))
 		for i, k := range out.Keys {
 			names[i] = k.Name + ":" + string(k.State)
 		}
 		return "[" + strings.Join(names, " ") + "]"
+	case len(out.Key.Versions) > 0:
+		return out.Key.versionsString()
 	case out.Key.State != "":
 		return fmt.Sprintf("%s %s", out.Key.State, short(out.Key.PublicKey))
 	case out.Key.Name != "":
 		return "absent" // a List projected onto a key it did not list
 	}
 	return "ok"
+}
+
+// versionsString renders versions compactly: "p2 [v1:active v2:active*]",
+// the primary starred.
+func (v KeyView) versionsString() string {
+	parts := make([]string, len(v.Versions))
+	for i, vv := range v.Versions {
+		parts[i] = fmt.Sprintf("v%d:%s", vv.Number, vv.State)
+		if vv.Number == v.Primary {
+			parts[i] += "*"
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // Lookup returns the listed key called name.

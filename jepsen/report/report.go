@@ -180,7 +180,7 @@ func Summary(r Results) string {
 			parts = append(parts, fmt.Sprintf("%s=%d", o, r.Counts[k][o]))
 		}
 		p := r.Latency[k]
-		fmt.Fprintf(&b, "  %-6s %s; p50 %.0fms p99 %.0fms\n", k, strings.Join(parts, " "), p.P50, p.P99)
+		fmt.Fprintf(&b, "  %-8s %s; p50 %.0fms p99 %.0fms\n", k, strings.Join(parts, " "), p.P50, p.P99)
 	}
 	faults := map[string]int{}
 	for _, f := range r.Faults {

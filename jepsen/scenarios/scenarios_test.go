@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/keyquorum/keyquorum/jepsen/checker"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
 	"github.com/keyquorum/keyquorum/jepsen/harness"
+	"github.com/keyquorum/keyquorum/jepsen/model"
 	"github.com/keyquorum/keyquorum/jepsen/report"
 )
 
@@ -157,6 +159,96 @@ func TestSkipDedupBugIsCaught(t *testing.T) {
 	requireVerdict(t, res, checker.Invalid)
 	requireCheck(t, res, "linearizable", checker.Invalid)
 	requireCheck(t, res, "durable", checker.Invalid)
+}
+
+// Lifecycle requests under partitions: rotations, promotions, rollbacks,
+// retirements and revocations interleaved with signatures must stay
+// linearizable, and every signature must verify under the public key of
+// the version the cluster reported.
+func TestLifecycleRunIsValid(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) { c.Workload, c.Nemesis, c.Seed = "lifecycle", "partition", 3 })
+	requireHealthyRun(t, res, "partition")
+	requireOps(t, res, "rotate", 2)
+	requireOps(t, res, "revoke", 1)
+}
+
+// A revocation acknowledged before it is in the log must be caught: the
+// clients that sign with the revoked version right after the
+// acknowledgement get signatures, and reads still show it unrevoked,
+// until the revocation lands two seconds later.
+func TestRevokedSignsBugIsCaught(t *testing.T) {
+	var out string
+	res := harnessRun(t, func(c *harness.Config) {
+		c.BinDir, c.Bugs, c.Workload, c.Nemesis, c.Seed, c.Duration = bugsDir, "revoked-signs", "lifecycle", "none", 6, 15*time.Second
+		out = c.Out
+	})
+	requireVerdict(t, res, checker.Invalid)
+	requireCheck(t, res, "linearizable", checker.Invalid)
+	if n := revokedButAlive(t, filepath.Join(out, "history.json")); n == 0 {
+		t.Fatal("no operation saw a revoked version alive after its revocation was acknowledged")
+	} else {
+		t.Logf("%d operations saw a revoked version alive after its revocation was acknowledged", n)
+	}
+}
+
+// revokedButAlive counts the operations of a history that, called after a
+// revocation of a version was acknowledged, saw that version alive: a new
+// signature by it, or a read showing it not revoked.
+func revokedButAlive(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []struct {
+		Call   int64        `json:"call_ns"`
+		Return int64        `json:"return_ns"`
+		Input  model.Input  `json:"input"`
+		Output model.Output `json:"output"`
+	}
+	if err := json.Unmarshal(data, &ops); err != nil {
+		t.Fatal(err)
+	}
+	type revocation struct {
+		key     string
+		version uint32
+		at      int64
+	}
+	var revoked []revocation
+	signedBy := map[string]int64{} // request id -> return of its first signature
+	for _, op := range ops {
+		in, res := op.Input, op.Output
+		switch {
+		case res.Status != model.OK:
+		case in.Kind == model.Revoke:
+			v := in.Version
+			if v == 0 {
+				v = res.Key.Primary
+			}
+			revoked = append(revoked, revocation{in.Key, v, op.Return})
+		case in.Kind == model.Sign:
+			if at, ok := signedBy[in.RequestID]; !ok || op.Return < at {
+				signedBy[in.RequestID] = op.Return
+			}
+		}
+	}
+	alive := 0
+	for _, op := range ops {
+		in, res := op.Input, op.Output
+		for _, r := range revoked {
+			if in.Key != r.key || op.Call <= r.at || res.Status != model.OK {
+				continue
+			}
+			newSignature := in.Kind == model.Sign && res.Version == r.version && signedBy[in.RequestID] > r.at
+			unrevoked := in.Kind == model.Get && len(res.Key.Versions) >= int(r.version) &&
+				res.Key.Versions[r.version-1].State != model.Revoked
+			if newSignature || unrevoked {
+				alive++
+				break
+			}
+		}
+	}
+	return alive
 }
 
 // A release build refuses deliberate bugs instead of running without them.

@@ -2,28 +2,47 @@ package workload
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/keyquorum/keyquorum/jepsen/model"
 )
 
-// registry is what the clients share about what they asked for: key names
-// and signing requests, to reuse in retries and reads. It holds requests,
-// not outcomes: the checker, not the workload, judges outcomes.
+// registry is what the clients share about what they asked for: key names,
+// signing and lifecycle requests, to reuse in retries and reads, and the
+// last view of each key, to aim lifecycle requests at versions that allow
+// them. It holds requests and hints, not verdicts: the checker, not the
+// workload, judges outcomes.
 type registry struct {
 	mu       sync.Mutex
 	keys     []keyRef // in the order they were first asked for
 	requests []signRef
+	changes  []changeRef
+	views    map[string]model.KeyView // the last view of each key any client got
 	nextKey  int
 }
 
 type keyRef struct {
 	name, algorithm, requestID string
 	acked                      bool // a create returned OK
+	// throwaway keys may lose their primary to a retirement or revocation;
+	// the others keep signing.
+	throwaway bool
 }
 
 type signRef struct {
 	key, requestID string
 	digest         []byte
+	version        uint32 // 0: the primary
+	acked          bool   // some answer carried a signature
+}
+
+type changeRef struct {
+	kind      model.Kind
+	key       string
+	version   uint32
+	requestID string
 }
 
 func (r *registry) addKey(k keyRef) {
@@ -49,14 +68,30 @@ func (r *registry) newKeyName(prefix string) string {
 	return prefix + strconv.Itoa(r.nextKey)
 }
 
-// signable picks an acknowledged key of the algorithm, preferring recent
-// ones; ok is false when there is none.
+// signable picks an acknowledged key of the algorithm whose primary, as
+// last seen, can sign, preferring recent ones; ok is false when there is
+// none.
 func (r *registry) signable(rnd *rand.Rand, algorithm string) (keyRef, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.pick(rnd, func(k keyRef) bool {
+		v, seen := r.views[k.name]
+		return k.acked && k.algorithm == algorithm && (!seen || v.State == model.Active)
+	})
+}
+
+// changeable picks an acknowledged Ed25519 key for a lifecycle request
+// (ECDSA key generation takes too long to rotate often).
+func (r *registry) changeable(rnd *rand.Rand) (keyRef, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pick(rnd, func(k keyRef) bool { return k.acked && k.algorithm == Ed25519 })
+}
+
+func (r *registry) pick(rnd *rand.Rand, match func(keyRef) bool) (keyRef, bool) {
 	var c []keyRef
 	for _, k := range r.keys {
-		if k.acked && k.algorithm == algorithm {
+		if match(k) {
 			c = append(c, k)
 		}
 	}
@@ -89,6 +124,17 @@ func (r *registry) addRequest(s signRef) {
 	r.requests = append(r.requests, s)
 }
 
+// ackRequest notes that a request got a signature for its digest.
+func (r *registry) ackRequest(requestID string, digest []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.requests {
+		if r.requests[i].requestID == requestID && slices.Equal(r.requests[i].digest, digest) {
+			r.requests[i].acked = true
+		}
+	}
+}
+
 func (r *registry) anyRequest(rnd *rand.Rand) (signRef, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -102,6 +148,42 @@ func (r *registry) allRequests() []signRef {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]signRef(nil), r.requests...)
+}
+
+func (r *registry) addChange(c changeRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.changes = append(r.changes, c)
+}
+
+func (r *registry) anyChange(rnd *rand.Rand) (changeRef, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.changes) == 0 {
+		return changeRef{}, false
+	}
+	return recent(rnd, r.changes), true
+}
+
+// note keeps v as the last view of its key.
+func (r *registry) note(v model.KeyView) {
+	if v.Name == "" || len(v.Versions) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.views == nil {
+		r.views = map[string]model.KeyView{}
+	}
+	r.views[v.Name] = v
+}
+
+// view returns the last view of a key; ok is false before any.
+func (r *registry) view(name string) (model.KeyView, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.views[name]
+	return v, ok
 }
 
 // recent returns one of the last three elements half of the time, else any.

@@ -1,7 +1,9 @@
 // Package workload drives the recording clients: concurrent creates, reads
-// and signatures with retries that reuse request ids, then, after the
-// faults end, the final reads that let the checkers see the state every
-// acknowledged operation must have left.
+// and signatures with retries that reuse request ids, with the lifecycle
+// workload also rotations, promotions, rollbacks, retirements and
+// revocations of key versions, then, after the faults end, the final reads
+// that let the checkers see the state every acknowledged operation must
+// have left.
 package workload
 
 import (
@@ -31,6 +33,9 @@ type Config struct {
 	// ECDSA adds one ECDSA key at setup and a few ECDSA signatures; its
 	// keygen takes seconds, so short runs keep it rare.
 	ECDSA bool
+	// Lifecycle mixes key lifecycle requests into the traffic (the
+	// "lifecycle" workload; see lifecycle.go).
+	Lifecycle bool
 	// Think is the most a client waits between two operations.
 	Think time.Duration
 	_     struct{}
@@ -52,11 +57,12 @@ func (c Config) Validate() error {
 // Workload runs one Config against a cluster. It is safe for concurrent use
 // by its own clients only.
 type Workload struct {
-	cfg  Config
-	rec  *client.Recorder
-	dial client.Dialer
-	reg  registry
-	ops  atomic.Int64
+	cfg     Config
+	rec     *client.Recorder
+	dial    client.Dialer
+	handles *client.Handles
+	reg     registry
+	ops     atomic.Int64
 }
 
 // New prepares a workload that records into rec.
@@ -64,37 +70,63 @@ func New(cfg Config, rec *client.Recorder, dial client.Dialer) (*Workload, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Workload{cfg: cfg, rec: rec, dial: dial}, nil
+	return &Workload{cfg: cfg, rec: rec, dial: dial, handles: client.NewHandles()}, nil
 }
+
+// newClient returns a recording client sharing the run's handles.
+func (w *Workload) newClient() *client.Client { return client.New(w.rec, w.dial, w.handles) }
 
 // Ops is the number of operations issued so far.
 func (w *Workload) Ops() int64 { return w.ops.Load() }
 
 // Setup creates the first keys, recorded like every other operation, and
-// retries each until it is acknowledged or ctx ends.
+// retries each until it is acknowledged or ctx ends. The lifecycle
+// workload also creates a throwaway key and rotates the first key once,
+// so that versions to promote, retire and revoke exist from the start.
 func (w *Workload) Setup(ctx context.Context) error {
-	c := client.New(w.rec, w.dial)
-	algs := []string{Ed25519}
+	c := w.newClient()
+	keys := []keyRef{{name: "setup-0", algorithm: Ed25519, requestID: "setup-create-0"}}
 	if w.cfg.ECDSA {
-		algs = append(algs, ECDSA)
+		keys = append(keys, keyRef{name: "setup-1", algorithm: ECDSA, requestID: "setup-create-1"})
 	}
-	for i, alg := range algs {
-		k := keyRef{name: fmt.Sprintf("setup-%d", i), algorithm: alg, requestID: fmt.Sprintf("setup-create-%d", i)}
+	if w.cfg.Lifecycle {
+		keys = append(keys, keyRef{name: "setup-t", algorithm: Ed25519, requestID: "setup-create-t", throwaway: true})
+	}
+	for _, k := range keys {
 		w.reg.addKey(k)
-		for {
-			out := c.Create(ctx, w.cfg.Nodes[0], k.name, alg, k.requestID)
-			w.ops.Add(1)
-			if out.Status == model.OK {
-				w.reg.ackKey(k.name)
-				break
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("workload: setup key %s: %s %s", k.name, out.Status, out.Error)
-			}
-			time.Sleep(500 * time.Millisecond)
+		err := w.setupStep(ctx, "key "+k.name, func() model.Output {
+			return c.Create(ctx, w.cfg.Nodes[0], k.name, k.algorithm, k.requestID)
+		})
+		if err != nil {
+			return err
 		}
+		w.reg.ackKey(k.name)
 	}
-	return nil
+	if !w.cfg.Lifecycle {
+		return nil
+	}
+	rotate := changeRef{kind: model.Rotate, key: keys[0].name, requestID: "setup-rotate-0"}
+	w.reg.addChange(rotate)
+	return w.setupStep(ctx, "rotation of "+rotate.key, func() model.Output {
+		return c.Change(ctx, w.cfg.Nodes[0], rotate.kind, rotate.key, 0, rotate.requestID)
+	})
+}
+
+// setupStep repeats op, which reuses its request id, until it is
+// acknowledged or ctx ends.
+func (w *Workload) setupStep(ctx context.Context, what string, op func() model.Output) error {
+	for {
+		out := op()
+		w.ops.Add(1)
+		w.reg.note(out.Key)
+		if out.Status == model.OK {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("workload: setup %s: %s %s", what, out.Status, out.Error)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // Run drives the clients until ctx ends.
@@ -103,7 +135,7 @@ func (w *Workload) Run(ctx context.Context) {
 	for i := range w.cfg.Clients {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(w.cfg.Seed, uint64(i)+1))
-			c := client.New(w.rec, w.dial)
+			c := w.newClient()
 			for ctx.Err() == nil {
 				before := c.ID()
 				w.step(ctx, c, i, rnd)
@@ -123,22 +155,34 @@ func (w *Workload) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// weights of the operation mix, out of their sum.
-var mix = []struct {
+// operation is one kind of step a client takes.
+type operation func(w *Workload, ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string)
+
+// weighted is an operation and its weight in a mix, out of the mix's sum.
+type weighted struct {
 	weight int
-	op     func(w *Workload, ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string)
-}{
-	{36, (*Workload).signNew},
-	{3, (*Workload).signNewECDSA},
-	{15, (*Workload).signRetry},
-	{2, (*Workload).signConflict},
-	{7, (*Workload).create},
-	{2, (*Workload).createTaken},
-	{25, (*Workload).get},
-	{6, (*Workload).list},
+	op     operation
+}
+
+// signMix is the sign workload.
+func signMix() []weighted {
+	return []weighted{
+		{36, (*Workload).signNew},
+		{3, (*Workload).signNewECDSA},
+		{15, (*Workload).signRetry},
+		{2, (*Workload).signConflict},
+		{7, (*Workload).create},
+		{2, (*Workload).createTaken},
+		{25, (*Workload).get},
+		{6, (*Workload).list},
+	}
 }
 
 func (w *Workload) step(ctx context.Context, c *client.Client, id int, rnd *rand.Rand) {
+	mix := signMix()
+	if w.cfg.Lifecycle {
+		mix = lifecycleMix()
+	}
 	total := 0
 	for _, m := range mix {
 		total += m.weight
@@ -193,7 +237,11 @@ func (w *Workload) signRef(ctx context.Context, c *client.Client, node string, s
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return c.Sign(ctx, node, s.key, s.digest, s.requestID)
+	out := c.SignVersion(ctx, node, s.key, s.version, s.digest, s.requestID)
+	if out.Status == model.OK && out.Signature != "" {
+		w.reg.ackRequest(s.requestID, s.digest)
+	}
+	return out
 }
 
 // signRetry repeats an earlier request with its id and digest: the answer
@@ -218,7 +266,13 @@ func (w *Workload) signConflict(ctx context.Context, c *client.Client, _ int, rn
 }
 
 func (w *Workload) create(ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string) {
-	k := keyRef{name: w.reg.newKeyName(fmt.Sprintf("k%d-", id)), algorithm: Ed25519, requestID: fmt.Sprintf("c-%d-%d", id, rnd.Uint32())}
+	w.createKey(ctx, c, node, keyRef{name: w.reg.newKeyName(fmt.Sprintf("k%d-", id)), algorithm: Ed25519,
+		requestID: fmt.Sprintf("c-%d-%d", id, rnd.Uint32())})
+}
+
+// createKey creates k, retrying an unknown outcome once, and reads an
+// acknowledged key back through the other nodes.
+func (w *Workload) createKey(ctx context.Context, c *client.Client, node string, k keyRef) {
 	w.reg.addKey(k)
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
@@ -226,6 +280,7 @@ func (w *Workload) create(ctx context.Context, c *client.Client, id int, rnd *ra
 	// that cares about its key would.
 	for range 2 {
 		out := c.Create(ctx, node, k.name, k.algorithm, k.requestID)
+		w.reg.note(out.Key)
 		if out.Status == model.OK {
 			w.reg.ackKey(k.name)
 			w.readBack(ctx, c, k.name, node)
@@ -246,7 +301,7 @@ func (w *Workload) readBack(ctx context.Context, c *client.Client, name, created
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, readTimeout)
-		c.Get(rctx, node, name)
+		w.reg.note(c.Get(rctx, node, name).Key)
 		cancel()
 	}
 }
@@ -270,7 +325,7 @@ func (w *Workload) get(ctx context.Context, c *client.Client, _ int, rnd *rand.R
 	}
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	c.Get(ctx, node, k.name)
+	w.reg.note(c.Get(ctx, node, k.name).Key)
 }
 
 func (w *Workload) list(ctx context.Context, c *client.Client, _ int, _ *rand.Rand, node string) {

@@ -47,6 +47,8 @@ type Cluster struct {
 	Sign      SignConfig      // sign
 	Presign   PresignConfig   // presign
 	Audit     AuditConfig     // audit
+	Lifecycle LifecycleConfig // lifecycle
+	Handles   HandlesConfig   // handles
 	Nodes     []NodeConfig    // nodes, in file order
 
 	file string         // name used in error messages
@@ -94,6 +96,25 @@ type AuditConfig struct {
 	_            struct{}
 }
 
+// LifecycleConfig times key lifecycle changes.
+type LifecycleConfig struct {
+	// DualSignWindow is how long, after a promotion, the previous primary
+	// co-signs every request (unless the promotion says otherwise).
+	DualSignWindow time.Duration
+	// DestroyPending is how long a scheduled destruction waits, during
+	// which it can be cancelled.
+	DestroyPending time.Duration
+	// DedupAge is how long request ids are remembered for retries.
+	DedupAge time.Duration
+	_        struct{}
+}
+
+// HandlesConfig bounds capability handles.
+type HandlesConfig struct {
+	MaxTTL time.Duration // the longest life a handle may be issued with
+	_      struct{}
+}
+
 // NodeConfig is one member's addresses, each host:port.
 type NodeConfig struct {
 	ID         string
@@ -118,6 +139,8 @@ func DefaultCluster() Cluster {
 		Sign:      SignConfig{Timeout: 20 * time.Second, MaxAttempts: 3},
 		Presign:   PresignConfig{Pool: 4, TTL: 10 * time.Minute},
 		Audit:     AuditConfig{CheckpointEvery: 256, DenialWindow: 10 * time.Second},
+		Lifecycle: LifecycleConfig{DualSignWindow: time.Hour, DestroyPending: 24 * time.Hour, DedupAge: 24 * time.Hour},
+		Handles:   HandlesConfig{MaxTTL: 24 * time.Hour},
 	}
 }
 

@@ -186,6 +186,18 @@ func (d *decoder) cluster(root *yaml.Node, c *Cluster) {
 				"denial_window":    d.duration(&c.Audit.DenialWindow),
 			})
 		},
+		"lifecycle": func(n *yaml.Node, path string) {
+			d.fields(n, path, map[string]func(*yaml.Node, string){
+				"dual_sign_window": d.duration(&c.Lifecycle.DualSignWindow),
+				"destroy_pending":  d.duration(&c.Lifecycle.DestroyPending),
+				"dedup_age":        d.duration(&c.Lifecycle.DedupAge),
+			})
+		},
+		"handles": func(n *yaml.Node, path string) {
+			d.fields(n, path, map[string]func(*yaml.Node, string){
+				"max_ttl": d.duration(&c.Handles.MaxTTL),
+			})
+		},
 		"nodes": func(n *yaml.Node, path string) { c.Nodes = d.nodes(n, path) },
 	})
 	if backend != "" {

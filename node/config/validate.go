@@ -75,6 +75,18 @@ func (c *Cluster) Validate() error {
 	if w := c.Audit.DenialWindow; w < 100*time.Millisecond || w > time.Hour {
 		v.fail("audit.denial_window", "%v is outside [100ms, 1h]", w)
 	}
+	if w := c.Lifecycle.DualSignWindow; w < 0 || w > 30*24*time.Hour {
+		v.fail("lifecycle.dual_sign_window", "%v is outside [0, 720h]", w)
+	}
+	if p := c.Lifecycle.DestroyPending; p < time.Second {
+		v.fail("lifecycle.destroy_pending", "%v must be at least 1s", p)
+	}
+	if a := c.Lifecycle.DedupAge; a < time.Minute {
+		v.fail("lifecycle.dedup_age", "%v must be at least 1m", a)
+	}
+	if t := c.Handles.MaxTTL; t < time.Second || t > 365*24*time.Hour {
+		v.fail("handles.max_ttl", "%v is outside [1s, 8760h]", t)
+	}
 	return errors.Join(v.errs...)
 }
 

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+)
+
+func newHandleCmd(opts *options) *cobra.Command {
+	handle := &cobra.Command{Use: "handle", Short: "Issue and revoke handles, the capabilities to sign with a key"}
+	handle.AddCommand(newHandleIssueCmd(opts), newHandleRevokeCmd(opts))
+	return handle
+}
+
+func newHandleIssueCmd(opts *options) *cobra.Command {
+	var purpose, requestID string
+	var ttl time.Duration
+	var maxUses uint32
+	cmd := &cobra.Command{
+		Use:   "issue KEY --purpose P --ttl DURATION",
+		Short: "Issue a handle that signs with KEY for one purpose until it expires",
+		Long: "Issue a handle: a bearer token that lets its holder sign with KEY, for\n" +
+			"--purpose, until --ttl passes or --max-uses signatures are made. The token\n" +
+			"is printed only this once and never stored; revoke it by its id.\n" +
+			"Repeating the command with the same --request-id issues no second handle:\n" +
+			"it fails naming the first one's id.",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if requestID == "" {
+				requestID = newRequestID()
+			}
+			req, err := issueRequest(args[0], purpose, ttl, maxUses, requestID)
+			if err != nil {
+				return err
+			}
+			c, err := opts.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
+			defer cancel()
+			h, err := c.issueHandle(ctx, req)
+			if err != nil {
+				return withIssueHint(err, requestID)
+			}
+			return opts.printer().print(newHandleView(h))
+		},
+	}
+	cmd.Flags().StringVar(&purpose, "purpose", "sign", "one of the key's purposes")
+	cmd.Flags().DurationVar(&ttl, "ttl", 10*time.Minute, "lifetime, at most the cluster's handles.max_ttl")
+	cmd.Flags().Uint32Var(&maxUses, "max-uses", 0, "signatures before the handle is spent (default: unlimited until it expires)")
+	cmd.Flags().StringVar(&requestID, "request-id", "", "a retry with the same id issues no second handle (default: random)")
+	return cmd
+}
+
+// issueRequest checks the flags of a handle issue and builds its request.
+func issueRequest(key, purpose string, ttl time.Duration, maxUses uint32, requestID string) (*kqpb.IssueHandleRequest, error) {
+	if ttl < time.Millisecond {
+		return nil, usagef("--ttl %v: want at least 1ms", ttl)
+	}
+	if ttl%time.Millisecond != 0 {
+		return nil, usagef("--ttl %v: want whole milliseconds", ttl)
+	}
+	return &kqpb.IssueHandleRequest{Key: key, Purpose: purpose, TtlMs: uint64(ttl / time.Millisecond),
+		MaxUses: maxUses, RequestId: requestID}, nil
+}
+
+func (c *clusterClient) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*kqpb.Handle, error) {
+	var h *kqpb.Handle
+	err := c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		var err error
+		h, err = kqpb.NewKeyServiceClient(conn).IssueHandle(ctx, req)
+		return err
+	})
+	return h, err
+}
+
+func newHandleRevokeCmd(opts *options) *cobra.Command {
+	var requestID string
+	cmd := &cobra.Command{
+		Use:   "revoke HANDLE_OR_ID",
+		Short: "Revoke a handle at once, by its id or the whole token",
+		Long: "Revoke a handle: signing requests with it are denied from now on.\n" +
+			"Repeating the command with the same --request-id is safe.",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if requestID == "" {
+				requestID = newRequestID()
+			}
+			c, err := opts.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
+			defer cancel()
+			var r *kqpb.RevokeHandleResponse
+			err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+				r, err = kqpb.NewKeyServiceClient(conn).RevokeHandle(ctx, &kqpb.RevokeHandleRequest{Handle: args[0], RequestId: requestID})
+				return err
+			})
+			if err != nil {
+				return withRetryHint(err, requestID)
+			}
+			return opts.printer().print(revokedHandleView{ID: r.GetId(), Key: r.GetKey(), Revoked: true})
+		},
+	}
+	cmd.Flags().StringVar(&requestID, "request-id", "", "makes retries safe (default: random)")
+	return cmd
+}

@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+// The lifecycle RPCs share one path: forward to the leader, append one
+// ChangeKey entry, and answer with the key as `kq key get` shows it.
+// Rotation and refresh also wait for the members' work to end.
+
+func (s *keyService) RotateKey(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
+	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRotate, Version: req.Version},
+		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.RotateKey(ctx, req) })
+}
+
+func (s *keyService) PromoteKey(ctx context.Context, req *kqpb.PromoteKeyRequest) (*kqpb.Key, error) {
+	window := s.n.cluster.Lifecycle.DualSignWindow
+	if req.DualSignMs != nil {
+		window = time.Duration(*req.DualSignMs) * time.Millisecond
+	}
+	if window < 0 || window > 30*24*time.Hour {
+		return nil, status.Errorf(codes.InvalidArgument, "dual-sign window %v: must be in [0, 720h]", window)
+	}
+	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpPromote, Version: req.Version, DualSign: int64(window)},
+		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.PromoteKey(ctx, req) })
+}
+
+func (s *keyService) RollbackKey(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
+	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRollback, Version: req.Version},
+		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.RollbackKey(ctx, req) })
+}
+
+func (s *keyService) RetireKeyVersion(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
+	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRetire, Version: req.Version},
+		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
+			return c.RetireKeyVersion(ctx, req)
+		})
+}
+
+func (s *keyService) RevokeKeyVersion(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
+	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRevoke, Version: req.Version},
+		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
+			return c.RevokeKeyVersion(ctx, req)
+		})
+}
+
+func (s *keyService) SetKeyPolicy(ctx context.Context, req *kqpb.SetKeyPolicyRequest) (*kqpb.Key, error) {
+	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpPolicy, MinSignVersion: req.MinSignVersion,
+		MinVerifyVersion: req.MinVerifyVersion, DeletionAllowed: req.DeletionAllowed},
+		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.SetKeyPolicy(ctx, req) })
+}
+
+func (s *keyService) DestroyKeyVersion(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
+	if req.Version == 0 {
+		return nil, status.Error(codes.InvalidArgument, "destroy names a version explicitly")
+	}
+	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpDestroy, Version: req.Version,
+		Delay: int64(s.n.cluster.Lifecycle.DestroyPending)},
+		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
+			return c.DestroyKeyVersion(ctx, req)
+		})
+}
+
+func (s *keyService) CancelDestroyKeyVersion(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
+	if req.Version == 0 {
+		return nil, status.Error(codes.InvalidArgument, "cancel-destroy names a version explicitly")
+	}
+	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpCancelDestroy, Version: req.Version},
+		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
+			return c.CancelDestroyKeyVersion(ctx, req)
+		})
+}
+
+func (s *keyService) RefreshKey(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
+	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRefresh, Version: req.Version},
+		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.RefreshKey(ctx, req) })
+}
+
+// change runs one lifecycle change on the leader.
+func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd *consensus.ChangeKey,
+	fwd func(context.Context, kqpb.KeyServiceClient) (*kqpb.Key, error)) (*kqpb.Key, error) {
+	if err := ensureRequestID(reqID); err != nil {
+		return nil, err
+	}
+	n := s.n
+	if resp, forwarded, err := forward(ctx, n, fwd); forwarded {
+		return resp, err
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	actor, err := n.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cmd.RequestID, cmd.Key, cmd.Actor, cmd.Time = *reqID, name, actor, n.clock.Now().UnixNano()
+	k, err := n.readKey(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	switch cmd.Op {
+	case consensus.OpRotate, consensus.OpRefresh:
+		// Both need every member: a key generation or resharing started
+		// with one down would only fail minutes later.
+		if missing := absent(k.Members, n.raft.Reachable()); len(missing) > 0 {
+			return nil, status.Errorf(codes.Unavailable, "%s needs every member; unreachable: %v", cmd.Op, missing)
+		}
+	}
+	if cmd.Op == consensus.OpRefresh {
+		if cmd.Committee, err = n.pickCommittee(k, nil, 0); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	if cmd.Op == consensus.OpRevoke && n.bugs.revokedSigns() {
+		return n.revokeLate(k, cmd)
+	}
+	wake := n.waiters.watch(keyWaitKey(name))
+	res, err := n.apply(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	switch cmd.Op {
+	case consensus.OpRotate:
+		return n.waitGenerated(ctx, wake, name, res.Version, res.Key.CreateRequestID)
+	case consensus.OpRefresh:
+		if v := res.Key.Version(res.Version); v.Refresh != nil {
+			return n.waitRefreshed(ctx, wake, name, res.Version, v.Refresh.Epoch)
+		}
+	}
+	return n.keyToProto(res.Key)
+}
+
+// waitRefreshed waits until the refresh to epoch ends and reports whether
+// it switched the shares.
+func (n *Node) waitRefreshed(ctx context.Context, wake <-chan struct{}, name string, version, epoch uint32) (*kqpb.Key, error) {
+	for {
+		k, ok := n.fsm.Key(name)
+		if !ok || k.Version(version) == nil {
+			return nil, status.Error(codes.Aborted, "key changed while waiting")
+		}
+		v := k.Version(version)
+		if v.Refresh == nil || v.Refresh.Epoch != epoch {
+			if v.Epoch < epoch {
+				return nil, status.Errorf(codes.Aborted, "refresh of %q v%d failed; the old shares stay in use (see the audit trail)", name, version)
+			}
+			return n.keyToProto(k)
+		}
+		select {
+		case <-wake:
+			wake = n.waiters.watch(keyWaitKey(name))
+		case <-ctx.Done():
+			return nil, status.Errorf(codes.DeadlineExceeded, "refresh of %q v%d still running (%d of %d new shares stored)", name, version, len(v.Refresh.Confirmed), len(k.Members))
+		}
+	}
+}
+
+// revokeLate is the revoked-signs bug: it answers as if the version were
+// revoked and appends the revocation only later.
+func (n *Node) revokeLate(k *consensus.Key, cmd *consensus.ChangeKey) (*kqpb.Key, error) {
+	version := cmd.Version
+	if version == 0 {
+		version = k.Primary
+	}
+	if v := k.Version(version); v != nil {
+		v.State = consensus.KeyRevoked
+	}
+	n.spawn(func() {
+		time.Sleep(2 * time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n.propose(ctx, cmd)
+	})
+	return n.keyToProto(k)
+}

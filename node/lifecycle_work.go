@@ -1,0 +1,279 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// runningSigns lets a revocation stop this member's signing sessions of
+// the revoked version at once. The FSM already refuses their results; this
+// frees the CPU and tells the peers to stop too (their round messages stop).
+type runningSigns struct {
+	mu   sync.Mutex
+	next int
+	m    map[string]map[int]context.CancelFunc // "key/version" -> sessions
+}
+
+func versionKey(key string, version uint32) string {
+	return key + "/" + strconv.FormatUint(uint64(version), 10)
+}
+
+// add registers a session's cancel and returns its removal.
+func (r *runningSigns) add(key string, version uint32, cancel context.CancelFunc) func() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]map[int]context.CancelFunc{}
+	}
+	vk := versionKey(key, version)
+	if r.m[vk] == nil {
+		r.m[vk] = map[int]context.CancelFunc{}
+	}
+	r.next++
+	id := r.next
+	r.m[vk][id] = cancel
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.m[vk], id)
+		if len(r.m[vk]) == 0 {
+			delete(r.m, vk)
+		}
+	}
+}
+
+// cancel aborts every session of the key version.
+func (r *runningSigns) cancel(key string, version uint32) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	vk := versionKey(key, version)
+	for _, c := range r.m[vk] {
+		c()
+	}
+	n := len(r.m[vk])
+	delete(r.m, vk)
+	return n
+}
+
+// lifecycleEvent starts what an applied lifecycle entry asks of this node.
+func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
+	switch c := ev.cmd.(type) {
+	case *consensus.ChangeKey:
+		k := ev.res.Key
+		if k == nil {
+			return
+		}
+		switch c.Op {
+		case consensus.OpRotate:
+			if k.HasMember(n.self.ID) {
+				n.spawn(func() { n.runKeygen(ctx, k, ev.res.Version) })
+			}
+		case consensus.OpRefresh:
+			if k.HasMember(n.self.ID) {
+				n.spawn(func() { n.runRefresh(ctx, k, ev.res.Version) })
+			}
+		case consensus.OpRevoke, consensus.OpRetire:
+			if stopped := n.running.cancel(k.Name, ev.res.Version); stopped > 0 {
+				n.log.Info("stopped signing sessions of a version that no longer signs", "key", k.Name, "version", ev.res.Version, "sessions", stopped)
+			}
+			n.parked.sweep(n.fsm.HasPresig)
+		}
+	case *consensus.DestroyDue, *consensus.ShareRefreshed, *consensus.RefreshFailed:
+		n.parked.sweep(n.fsm.HasPresig)
+		n.reconcileNow()
+	}
+}
+
+// runRefresh takes part in resharing a version: every member receives a
+// new share of the same public key; the old committee also deals. The new
+// share is sealed under the next epoch beside the old one, which stays in
+// use until every member confirmed (see reconcileShares).
+func (n *Node) runRefresh(ctx context.Context, k *consensus.Key, version uint32) {
+	v := k.Version(version)
+	r := v.Refresh
+	ctx, cancel := context.WithTimeout(ctx, keygenTimeout)
+	defer cancel()
+	log := n.log.With("key", k.Name, "version", version, "epoch", r.Epoch)
+	share, err := n.refresh(ctx, k, v)
+	n.metrics.session(kindRefresh, err)
+	if err != nil {
+		log.Warn("refresh failed", "err", err)
+		n.report(ctx, &consensus.RefreshFailed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, Reason: err.Error()})
+		return
+	}
+	log.Info("refreshed share sealed")
+	n.report(ctx, &consensus.ShareRefreshed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, PublicKey: share.PublicKey()})
+}
+
+func (n *Node) refresh(ctx context.Context, k *consensus.Key, v *consensus.Version) (*tss.Share, error) {
+	alg, err := tss.ParseAlgorithm(k.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	r := v.Refresh
+	old, err := n.shares.Get(ctx, k.Name, v.Number, v.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	req := tss.ReshareRequest{
+		Session:      tss.NewSessionID(n.cluster.ID, "refresh", r.Index, r.RequestID, 0),
+		Share:        old,
+		OldCommittee: r.Committee,
+		OldParties:   k.Members,
+		NewParties:   k.Members,
+		NewThreshold: k.Threshold,
+		Epoch:        r.Epoch,
+		Algorithm:    alg,
+		PublicKey:    v.PublicKey,
+	}
+	if alg == tss.ECDSASecp256k1 {
+		if req.PreParams, err = n.pre.Wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+	share, err := n.engine.Reshare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if share == nil {
+		return nil, fmt.Errorf("node: refresh of %s v%d gave this member no share", k.Name, v.Number)
+	}
+	if err := n.shares.Put(ctx, k.Name, v.Number, r.Epoch, share); err != nil {
+		return nil, err
+	}
+	return share, nil
+}
+
+// reconcileNow asks the share reconciler to run soon.
+func (n *Node) reconcileNow() {
+	select {
+	case n.reconcile <- struct{}{}:
+	default:
+	}
+}
+
+// runReconciler keeps this node's share files in line with the replicated
+// state, on every node, at start and after every relevant entry: a
+// destroyed version's shares are shredded and the shredding reported; share
+// files of epochs that are no longer current (after a refresh finished or
+// failed) are shredded. It acts on state, not on events, so a node that
+// crashed between an entry and its work catches up when it restarts.
+func (n *Node) runReconciler(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		n.reconcileShares(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-n.reconcile:
+		}
+	}
+}
+
+func (n *Node) reconcileShares(ctx context.Context) {
+	for _, k := range n.fsm.Keys() {
+		if !k.HasMember(n.self.ID) {
+			continue
+		}
+		held := n.shares.epochs(k.Name)
+		for _, v := range k.Versions {
+			keep := map[uint32]bool{}
+			switch {
+			case v.State == consensus.KeyDestroyed:
+			case v.State == consensus.KeyGenerating || v.State == consensus.KeyFailed:
+				continue // a generation's file is written before it is reported
+			default:
+				keep[v.Epoch] = true
+				if v.Refresh != nil {
+					keep[v.Refresh.Epoch] = true
+				}
+			}
+			for _, e := range held[v.Number] {
+				if keep[e] {
+					continue
+				}
+				if err := n.shares.Destroy(k.Name, v.Number, e); err != nil {
+					n.log.Warn("shred share", "key", k.Name, "version", v.Number, "epoch", e, "err", err)
+					continue
+				}
+				n.log.Info("share shredded", "key", k.Name, "version", v.Number, "epoch", e)
+			}
+			if v.State == consensus.KeyDestroyed && v.Destroy != nil && !slices.Contains(v.Destroy.Shredded, n.self.ID) {
+				cmd := &consensus.ShareDestroyed{Key: k.Name, Version: v.Number, Node: n.self.ID}
+				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				n.report(rctx, cmd)
+				cancel()
+			}
+		}
+	}
+}
+
+var shareFile = regexp.MustCompile(`^v(\d+)(?:\.e(\d+))?\.sealed$`)
+
+// epochs lists the share files held for a key: version -> epochs.
+func (s *shareStore) epochs(key string) map[uint32][]uint32 {
+	out := map[uint32][]uint32{}
+	ents, err := os.ReadDir(filepath.Join(s.dir, key))
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		m := shareFile.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		v, _ := strconv.ParseUint(m[1], 10, 32)
+		ep := uint64(0)
+		if m[2] != "" {
+			ep, _ = strconv.ParseUint(m[2], 10, 32)
+		}
+		out[uint32(v)] = append(out[uint32(v)], uint32(ep))
+	}
+	return out
+}
+
+// checkLifecycle runs on the leader's supervisor tick: it executes
+// destructions whose pending period passed and fails refreshes that
+// outlived keygenTimeout.
+func (s *supervisor) checkLifecycle(ctx context.Context, now time.Time) {
+	n := s.n
+	live := map[string]bool{}
+	for _, k := range n.fsm.Keys() {
+		for _, v := range k.Versions {
+			if d := v.Destroy; d != nil && !d.Executed && n.clock.Now().UnixNano() >= d.At {
+				cmd := &consensus.DestroyDue{Key: k.Name, Version: v.Number, Time: n.clock.Now().UnixNano()}
+				n.spawn(func() { n.propose(ctx, cmd) })
+			}
+			if r := v.Refresh; r != nil {
+				id := fmt.Sprintf("%s/v%d/e%d", k.Name, v.Number, r.Epoch)
+				live[id] = true
+				at, ok := s.refreshes[id]
+				if !ok {
+					s.refreshes[id] = now.Add(keygenTimeout)
+				} else if now.After(at) {
+					s.refreshes[id] = now.Add(keygenTimeout)
+					cmd := &consensus.RefreshFailed{Key: k.Name, Version: v.Number, Epoch: r.Epoch, Node: n.self.ID,
+						Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(k.Members, r.Confirmed))}
+					n.spawn(func() { n.propose(ctx, cmd) })
+				}
+			}
+		}
+	}
+	for id := range s.refreshes {
+		if !live[id] {
+			delete(s.refreshes, id)
+		}
+	}
+}

@@ -1,0 +1,223 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.SignResponse, error) {
+	if err := ensureRequestID(&req.RequestId); err != nil {
+		return nil, err
+	}
+	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.SignResponse, error) {
+		return c.Sign(ctx, req)
+	}); forwarded {
+		return resp, err
+	}
+	start, path := time.Now(), pathNone
+	resp, err := s.sign(ctx, req, &path)
+	s.n.metrics.signDone(path, time.Since(start), err)
+	return resp, err
+}
+
+// sign serves a sign request on the leader. It sets *path once the request
+// is in the log: presigned when its record names a presignature. The
+// leader checks only what is cheap and cannot change; the FSM decides the
+// rest (handle, version, floors) at the entry's place in the log.
+func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *string) (*kqpb.SignResponse, error) {
+	n := s.n
+	reqID, err := requestID(req.RequestId)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := parseHandle(req.Handle)
+	if err != nil {
+		return nil, err
+	}
+	k, err := n.handleKey(ctx, tok.id)
+	if err != nil {
+		return nil, err
+	}
+	if req.Key != "" && req.Key != k.Name {
+		// Checked here too so the wrong key's state is never read for the
+		// caller; the FSM makes the binding decision.
+		if err := checkName(req.Key); err != nil {
+			return nil, err
+		}
+	}
+	n.lastSign.Store(time.Now().UnixNano())
+	alg, _ := tss.ParseAlgorithm(k.Algorithm)
+	if err := checkMessage(alg, req.Digest); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	actor, err := n.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	entryID := reqID
+	if _, seen := n.fsm.Sign(reqID); seen && n.bugs.skipDedup() {
+		entryID += "#again-" + n.clock.Now().Format(time.RFC3339Nano)
+	}
+	wake := n.waiters.watch(signWaitKey(entryID))
+	cmd := &consensus.SignRequested{RequestID: entryID, Key: k.Name, Handle: tok.id, HandleProof: tok.proof(),
+		Purpose: req.Purpose, Version: req.Version, Digest: req.Digest, Actor: actor, Time: n.clock.Now().UnixNano()}
+	if req.Key != "" {
+		cmd.Key = req.Key
+	}
+	if err := n.proposeSign(ctx, k, !req.FullProtocol, cmd); err != nil {
+		return nil, err
+	}
+	for {
+		sg, ok := n.fsm.Sign(entryID)
+		if !ok {
+			return nil, status.Errorf(codes.Aborted, "request %q was evicted while waiting", reqID)
+		}
+		*path = pathFull
+		if sg.Presig != "" {
+			*path = pathPresigned
+		}
+		resp, done, err := n.signOutcome(sg, reqID)
+		if done {
+			return resp, err
+		}
+		select {
+		case <-wake:
+			wake = n.waiters.watch(signWaitKey(entryID))
+		case <-ctx.Done():
+			return nil, status.Errorf(codes.DeadlineExceeded, "request %q still pending (attempt %d); retry with the same request id", reqID, sg.Attempt)
+		}
+	}
+}
+
+// signOutcome reads a request's result: done once it and its dual-sign
+// companion, if any, have ended. A failed companion fails the request: a
+// caller inside a dual-sign window relies on both signatures.
+func (n *Node) signOutcome(sg *consensus.Sign, reqID string) (*kqpb.SignResponse, bool, error) {
+	parts := []*consensus.Sign{sg}
+	if sg.Dual != "" {
+		d, ok := n.fsm.Sign(sg.Dual)
+		if !ok {
+			return nil, true, status.Errorf(codes.Aborted, "request %q: dual signature record was evicted", reqID)
+		}
+		parts = append(parts, d)
+	}
+	for _, p := range parts {
+		switch p.State {
+		case consensus.SignStatePending:
+			return nil, false, nil
+		case consensus.SignStateFailed:
+			return nil, true, status.Errorf(codes.Unavailable, "signing with v%d failed: %s", p.Version, p.Reason)
+		}
+	}
+	resp := &kqpb.SignResponse{Key: sg.Key, Version: sg.Version, Signature: sg.Signature, Committee: sg.Committee,
+		RequestId: reqID, Index: sg.Index, Presigned: sg.Presig != ""}
+	for _, p := range parts {
+		resp.Signatures = append(resp.Signatures, &kqpb.VersionSignature{Version: p.Version, Signature: p.Signature})
+	}
+	return resp, true, nil
+}
+
+// handleKey returns the key a handle names. The leader's own state answers
+// the common case; an unknown handle is confirmed by a linearizable read
+// before the refusal, since a leader may not have applied its issue yet.
+func (n *Node) handleKey(ctx context.Context, id string) (*consensus.Key, error) {
+	h, ok := n.fsm.Handle(id)
+	if !ok {
+		if err := n.raft.LinearizableRead(ctx); err != nil {
+			return nil, toStatus(err)
+		}
+		if h, ok = n.fsm.Handle(id); !ok {
+			return nil, status.Error(codes.PermissionDenied, "handle denied: handle not recognised")
+		}
+	}
+	k, ok := n.fsm.Key(h.Key)
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "unknown key %q", h.Key)
+	}
+	return k, nil
+}
+
+func (s *keyService) Verify(ctx context.Context, req *kqpb.VerifyRequest) (*kqpb.VerifyResponse, error) {
+	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.VerifyResponse, error) {
+		return c.Verify(ctx, req)
+	}); forwarded {
+		return resp, err
+	}
+	k, err := s.n.readKey(ctx, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	version := req.Version
+	if version == 0 {
+		version = k.Primary
+	}
+	if version == 0 {
+		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State())
+	}
+	if err := k.VerifyVersion(version); err != nil {
+		return nil, toStatus(err)
+	}
+	alg, _ := tss.ParseAlgorithm(k.Algorithm)
+	return &kqpb.VerifyResponse{Valid: tss.Verify(alg, k.Version(version).PublicKey, req.Digest, req.Signature), Version: version}, nil
+}
+
+// proposeSign appends a sign request. With a ready presignature in the
+// pool it names that one and its committee; if the FSM refuses it (it
+// expired, or its members restarted since), the request is appended again
+// for the full protocol under a committee the leader can reach.
+func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) error {
+	if presign && (cmd.Version == 0 || cmd.Version == k.Primary) && n.presignable(k) {
+		p, release, ok := n.choosePresig(k)
+		if !ok {
+			n.metrics.presigMisses.WithLabelValues(k.Name).Inc()
+		} else {
+			defer release()
+			cmd.Committee, cmd.Presig = p.Committee, p.ID
+			res, err := n.applyResult(ctx, cmd)
+			if err == nil && res.Err == nil && !res.Duplicate {
+				n.metrics.presigHits.WithLabelValues(k.Name).Inc()
+			}
+			if err != nil || !errors.Is(res.Err, consensus.ErrPresigUnavailable) {
+				return toStatus(errors.Join(err, res.Err))
+			}
+			n.metrics.presigRefused.WithLabelValues(k.Name).Inc()
+			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
+		}
+	}
+	committee, err := n.pickCommittee(k, nil, 0)
+	if err != nil {
+		return toStatus(err)
+	}
+	cmd.Committee, cmd.Presig = committee, ""
+	_, err = n.apply(ctx, cmd)
+	return err
+}
+
+// usableKey returns the named key if its primary version can sign. The
+// leader's own state answers the common case without a quorum round trip;
+// a "no" is confirmed by a linearizable read first, since a leader that has
+// not applied everything yet could refuse a key that is already active.
+func (n *Node) usableKey(ctx context.Context, name string) (*consensus.Key, error) {
+	if k, ok := n.fsm.Key(name); ok && k.Primary != 0 && k.SignVersion(k.Primary) == nil {
+		return k, nil
+	}
+	k, err := n.readKey(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if k.Primary == 0 {
+		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State())
+	}
+	if err := k.SignVersion(k.Primary); err != nil {
+		return nil, toStatus(err)
+	}
+	return k, nil
+}
