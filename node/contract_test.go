@@ -55,7 +55,7 @@ func TestClusterContract(t *testing.T) {
 	// Handle tokens are bearer secrets: only their SHA-256 may be stored.
 	var tokens [][]byte
 	for _, tok := range cl.(*handleClient).handles {
-		tokens = append(tokens, []byte(tok), []byte(tok[strings.LastIndexByte(tok, '_')+1:]))
+		tokens = append(tokens, []byte(tok), []byte(tokenSecret(tok)))
 	}
 	if len(tokens) != 4 {
 		t.Fatalf("expected handles for both keys, have %d tokens", len(tokens))

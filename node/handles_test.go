@@ -57,3 +57,7 @@ func (c *handleClient) handle(ctx context.Context, key string) (string, error) {
 	c.mu.Unlock()
 	return resp.Handle, nil
 }
+
+// tokenSecret is the secret part of a handle token "kqh_<16 hex>_<secret>";
+// the secret's base64url alphabet includes '_', so it is cut by position.
+func tokenSecret(tok string) string { return tok[len("kqh_")+16+1:] }
