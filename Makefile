@@ -71,11 +71,15 @@ bench: deps
 
 # The long fault-injection suite (docs/JEPSEN.md): 5 nodes, every nemesis.
 # Reports land in $(BIN)/jepsen/; exit 1 means a violation, 2 inconclusive.
+# JEPSEN_WORKLOAD=lifecycle runs the key-lifecycle mix instead of signing.
 JEPSEN_DURATION ?= 4m
 JEPSEN_SEED     ?= 1
+JEPSEN_WORKLOAD ?= sign
+JEPSEN_CHECK_TIMEOUT ?= 10m
 jepsen: build
-	$(BIN)/kqjepsen run --nodes 5 --duration $(JEPSEN_DURATION) --nemesis all --workload sign \
-	  --clients 8 --seed $(JEPSEN_SEED) --bin $(BIN) --out $(BIN)/jepsen/all-5
+	$(BIN)/kqjepsen run --nodes 5 --duration $(JEPSEN_DURATION) --nemesis all --workload $(JEPSEN_WORKLOAD) \
+	  --clients 8 --seed $(JEPSEN_SEED) --check-timeout $(JEPSEN_CHECK_TIMEOUT) --bin $(BIN) \
+	  --out $(BIN)/jepsen/all-5-$(JEPSEN_WORKLOAD)
 
 clean:
 	rm -rf $(BIN)

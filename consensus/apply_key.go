@@ -27,7 +27,7 @@ func (f *FSM) createKey(index uint64, c *CreateKey) Result {
 		Threshold:       c.Threshold,
 		Members:         slices.Sorted(slices.Values(c.Members)),
 		Purposes:        purposes,
-		Versions:        []*Version{{Number: 1, State: KeyGenerating, CreatedIndex: index, RequestID: c.RequestID}},
+		Versions:        []*Version{{Number: 1, State: KeyGenerating, CreatedIndex: index, RequestID: c.RequestID, Created: f.st.Time}},
 		DeletionAllowed: c.DeletionAllowed,
 		CreatedIndex:    index,
 		CreatedTime:     f.st.Time,

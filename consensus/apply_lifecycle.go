@@ -93,7 +93,7 @@ func (f *FSM) rotate(index uint64, k *Key, c *ChangeKey) (uint32, error) {
 	if err := f.checkPreParams(k.Algorithm, k.Members); err != nil {
 		return 0, err
 	}
-	v := &Version{Number: uint32(len(k.Versions)) + 1, State: KeyGenerating, CreatedIndex: index, RequestID: c.RequestID}
+	v := &Version{Number: uint32(len(k.Versions)) + 1, State: KeyGenerating, CreatedIndex: index, RequestID: c.RequestID, Created: f.st.Time}
 	k.Versions = append(k.Versions, v)
 	return v.Number, nil
 }
@@ -342,7 +342,7 @@ func (f *FSM) refresh(index uint64, k *Key, c *ChangeKey) (uint32, error) {
 	if err := f.checkPreParams(k.Algorithm, k.Members); err != nil {
 		return 0, err
 	}
-	v.Refresh = &Refresh{Epoch: v.Epoch + 1, Index: index, RequestID: c.RequestID, Committee: slices.Clone(c.Committee)}
+	v.Refresh = &Refresh{Epoch: v.Epoch + 1, Index: index, Started: f.st.Time, RequestID: c.RequestID, Committee: slices.Clone(c.Committee)}
 	return v.Number, nil
 }
 

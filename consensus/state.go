@@ -88,6 +88,10 @@ type Version struct {
 	// key generation; they derive its session id.
 	CreatedIndex uint64 `json:"created_index"`
 	RequestID    string `json:"request_id"`
+	// Created is the replicated time the generation started; the leader
+	// fails a generation that outlives its deadline from here, so a
+	// change of leader does not restart the clock.
+	Created int64 `json:"created"`
 	// Refresh is a share refresh in progress.
 	Refresh *Refresh `json:"refresh,omitempty"`
 	// Destroy is set once destruction was requested.
@@ -96,8 +100,9 @@ type Version struct {
 
 // Refresh is a resharing of a version to new shares of the same key.
 type Refresh struct {
-	Epoch     uint32   `json:"epoch"` // the new shares' epoch
-	Index     uint64   `json:"index"` // entry that started it, for the session id
+	Epoch     uint32   `json:"epoch"`   // the new shares' epoch
+	Index     uint64   `json:"index"`   // entry that started it, for the session id
+	Started   int64    `json:"started"` // replicated time it started
 	RequestID string   `json:"request_id"`
 	Committee []string `json:"committee"` // old holders that deal
 	Confirmed []string `json:"confirmed,omitempty"`

@@ -12,6 +12,12 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
+// errNeedsEveryMember starts the refusal to begin work that needs every
+// member (key generation, refresh) while one is unreachable. It is
+// returned before anything is appended, and clients (the fault-injection
+// harness among them) may rely on its text to know that nothing changed.
+const errNeedsEveryMember = "needs every member; unreachable"
+
 var (
 	// errNoLeader is returned when no leader is known, e.g. without a quorum.
 	errNoLeader = errors.New("no leader: the cluster has no quorum or is electing")

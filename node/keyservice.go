@@ -60,7 +60,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	// Key generation needs every member; starting it with one down would
 	// only fail minutes later.
 	if missing := absent(members, n.raft.Reachable()); len(missing) > 0 {
-		return nil, status.Errorf(codes.Unavailable, "key generation needs every member; unreachable: %v", missing)
+		return nil, status.Errorf(codes.Unavailable, "key generation %s: %v", errNeedsEveryMember, missing)
 	}
 	actor, err := n.actor(ctx)
 	if err != nil {
@@ -270,7 +270,7 @@ func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 	}
 	cur := k.Current()
 	out := &kqpb.Key{Name: k.Name, Version: cur.Number, PrimaryVersion: k.Primary, Threshold: uint32(k.Threshold),
-		Members: k.Members, Purposes: k.Purposes, State: stateToProto(cur.State), PublicKey: cur.PublicKey,
+		Members: k.Members, Purposes: k.Purposes, State: stateToProto(cur.State),
 		Failure: cur.Failure, CreatedIndex: k.CreatedIndex, Confirmed: cur.Confirmed,
 		MinSignVersion: k.MinSignVersion, MinVerifyVersion: k.MinVerifyVersion, DeletionAllowed: k.DeletionAllowed}
 	if d := k.DualSign; d != nil && n.fsm.Time() < d.Until {
@@ -290,9 +290,12 @@ func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 		out.Algorithm = kqpb.Algorithm_ED25519
 	}
 	for _, v := range k.Versions {
-		pv := &kqpb.KeyVersion{Version: v.Number, State: stateToProto(v.State), PublicKey: v.PublicKey, Epoch: v.Epoch,
+		pv := &kqpb.KeyVersion{Version: v.Number, State: stateToProto(v.State), Epoch: v.Epoch,
 			Confirmed: v.Confirmed, Failure: v.Failure}
-		if len(v.PublicKey) > 0 {
+		// A generating version's public key is one member's claim until
+		// every member confirmed it; a failed one's may be wrong.
+		if len(v.PublicKey) > 0 && v.State != consensus.KeyGenerating && v.State != consensus.KeyFailed {
+			pv.PublicKey = v.PublicKey
 			if pv.PublicKeyPem, err = tss.PublicKeyPEM(alg, v.PublicKey); err != nil {
 				return nil, status.Error(codes.Internal, fmt.Sprintf("encode public key: %v", err))
 			}
@@ -305,7 +308,7 @@ func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 		}
 		out.Versions = append(out.Versions, pv)
 		if v == cur {
-			out.PublicKeyPem = pv.PublicKeyPem
+			out.PublicKey, out.PublicKeyPem = pv.PublicKey, pv.PublicKeyPem
 		}
 	}
 	return out, nil

@@ -110,7 +110,7 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 		// Both need every member: a key generation or resharing started
 		// with one down would only fail minutes later.
 		if missing := absent(k.Members, n.raft.Reachable()); len(missing) > 0 {
-			return nil, status.Errorf(codes.Unavailable, "%s needs every member; unreachable: %v", cmd.Op, missing)
+			return nil, status.Errorf(codes.Unavailable, "%s %s: %v", cmd.Op, errNeedsEveryMember, missing)
 		}
 	}
 	if cmd.Op == consensus.OpRefresh {

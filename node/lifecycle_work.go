@@ -101,18 +101,18 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 func (n *Node) runRefresh(ctx context.Context, k *consensus.Key, version uint32) {
 	v := k.Version(version)
 	r := v.Refresh
-	ctx, cancel := context.WithTimeout(ctx, keygenTimeout)
+	rctx, cancel := context.WithTimeout(ctx, keygenTimeout)
 	defer cancel()
 	log := n.log.With("key", k.Name, "version", version, "epoch", r.Epoch)
-	share, err := n.refresh(ctx, k, v)
+	share, err := n.refresh(rctx, k, v)
 	n.metrics.session(kindRefresh, err)
 	if err != nil {
 		log.Warn("refresh failed", "err", err)
-		n.report(ctx, &consensus.RefreshFailed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, Reason: err.Error()})
+		n.reportOutcome(ctx, &consensus.RefreshFailed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, Reason: err.Error()})
 		return
 	}
 	log.Info("refreshed share sealed")
-	n.report(ctx, &consensus.ShareRefreshed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, PublicKey: share.PublicKey()})
+	n.reportOutcome(ctx, &consensus.ShareRefreshed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, PublicKey: share.PublicKey()})
 }
 
 func (n *Node) refresh(ctx context.Context, k *consensus.Key, v *consensus.Version) (*tss.Share, error) {
@@ -259,11 +259,7 @@ func (s *supervisor) checkLifecycle(ctx context.Context, now time.Time) {
 			if r := v.Refresh; r != nil {
 				id := fmt.Sprintf("%s/v%d/e%d", k.Name, v.Number, r.Epoch)
 				live[id] = true
-				at, ok := s.refreshes[id]
-				if !ok {
-					s.refreshes[id] = now.Add(keygenTimeout)
-				} else if now.After(at) {
-					s.refreshes[id] = now.Add(keygenTimeout)
+				if s.overdue(s.refreshes, id, r.Started, now) {
 					cmd := &consensus.RefreshFailed{Key: k.Name, Version: v.Number, Epoch: r.Epoch, Node: n.self.ID,
 						Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(k.Members, r.Confirmed))}
 					n.spawn(func() { n.propose(ctx, cmd) })

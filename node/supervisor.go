@@ -12,17 +12,19 @@ import (
 
 // supervisor runs on the leader and ends work that stalls: a signing
 // attempt past its deadline moves to a new committee, or fails after the
-// last attempt; a key generation past its deadline fails. Deadlines are
-// leader-local and start when this node first sees the work as leader, so
-// a new leader gives in-flight work a full period before acting.
+// last attempt; a key generation or refresh past its deadline fails.
+// Signing deadlines are leader-local and start when this node first sees
+// the attempt as leader, so a new leader gives in-flight work a full period
+// before acting; generation deadlines run from the entry's replicated time,
+// since a generation (minutes) can outlast many elections.
 type supervisor struct {
-	n       *Node
-	signs   map[string]deadline  // request id -> deadline of the current attempt
-	keygens map[string]time.Time // "key/vN" -> deadline of its generation
-	// refreshes maps "key/vN/eE" to the deadline of a share refresh.
-	refreshes map[string]time.Time
-	presigs   map[string]time.Time // pending presignature id -> first seen
-	rotation  atomic.Uint64        // spreads committees over members; shared with request handlers
+	n     *Node
+	signs map[string]deadline // request id -> deadline of the current attempt
+	// keygens ("key/vN") and refreshes ("key/vN/eE") map overdue work to
+	// the earliest time the supervisor proposes its failure again.
+	keygens, refreshes map[string]time.Time
+	presigs            map[string]time.Time // pending presignature id -> first seen
+	rotation           atomic.Uint64        // spreads committees over members; shared with request handlers
 }
 
 type deadline struct {
@@ -93,13 +95,7 @@ func (s *supervisor) checkKeygens(ctx context.Context, now time.Time) {
 		}
 		id := fmt.Sprintf("%s/v%d", k.Name, v.Number)
 		live[id] = true
-		at, ok := s.keygens[id]
-		if !ok {
-			s.keygens[id] = now.Add(keygenTimeout)
-			continue
-		}
-		if now.After(at) {
-			s.keygens[id] = now.Add(keygenTimeout)
+		if s.overdue(s.keygens, id, v.Created, now) {
 			cmd := &consensus.KeygenFailed{Key: k.Name, Version: v.Number, Node: s.n.self.ID,
 				Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(k.Members, v.Confirmed))}
 			s.n.spawn(func() { s.n.propose(ctx, cmd) })
@@ -111,6 +107,26 @@ func (s *supervisor) checkKeygens(ctx context.Context, now time.Time) {
 		}
 	}
 }
+
+// overdue reports whether work started at replicated time started has
+// outlived keygenTimeout by the leader's clock, at most once per
+// proposeGap for the same id, so a failure report is not proposed on every
+// tick while it commits. The deadline runs from the entry's time, not from
+// when this node became leader: work that stalls across many elections
+// still ends.
+func (s *supervisor) overdue(proposed map[string]time.Time, id string, started int64, now time.Time) bool {
+	if s.n.clock.Now().Before(time.Unix(0, started).Add(keygenTimeout)) {
+		return false
+	}
+	if next, ok := proposed[id]; ok && now.Before(next) {
+		return false
+	}
+	proposed[id] = now.Add(proposeGap)
+	return true
+}
+
+// proposeGap spaces repeated proposals of the same supervisor report.
+const proposeGap = 5 * time.Second
 
 // retrySign moves a stalled request to a different committee, or fails it
 // once its attempts are spent or too few members are reachable.

@@ -19,19 +19,31 @@ import (
 // new key's first, or a rotation's) and reports the outcome through the
 // log: ShareStored once the share is sealed on disk, KeygenFailed otherwise.
 func (n *Node) runKeygen(ctx context.Context, k *consensus.Key, version uint32) {
-	ctx, cancel := context.WithTimeout(ctx, keygenTimeout)
+	kctx, cancel := context.WithTimeout(ctx, keygenTimeout)
 	defer cancel()
 	log := n.log.With("key", k.Name, "version", version)
-	share, err := n.keygen(ctx, k, k.Version(version))
+	share, err := n.keygen(kctx, k, k.Version(version))
 	n.metrics.session(kindKeygen, err)
 	if err != nil {
 		log.Warn("keygen failed", "err", err)
-		n.report(ctx, &consensus.KeygenFailed{Key: k.Name, Version: version, Node: n.self.ID, Reason: err.Error()})
+		n.reportOutcome(ctx, &consensus.KeygenFailed{Key: k.Name, Version: version, Node: n.self.ID, Reason: err.Error()})
 		return
 	}
 	log.Info("share sealed", "algorithm", k.Algorithm)
-	n.report(ctx, &consensus.ShareStored{Key: k.Name, Version: version, Node: n.self.ID, PublicKey: share.PublicKey()})
+	n.reportOutcome(ctx, &consensus.ShareStored{Key: k.Name, Version: version, Node: n.self.ID, PublicKey: share.PublicKey()})
 }
+
+// reportOutcome reports the end of long work under its own deadline: the
+// work's deadline may be what ended it, and a failure that is never
+// reported leaves the work pending until the leader's supervisor gives up.
+func (n *Node) reportOutcome(ctx context.Context, cmd consensus.Command) {
+	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	n.report(ctx, cmd)
+}
+
+// reportTimeout bounds how long a member keeps trying to report an outcome.
+const reportTimeout = time.Minute
 
 func (n *Node) keygen(ctx context.Context, k *consensus.Key, v *consensus.Version) (*tss.Share, error) {
 	alg, err := tss.ParseAlgorithm(k.Algorithm)

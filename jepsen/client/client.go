@@ -264,6 +264,10 @@ func (c *Client) do(ctx context.Context, node string, in model.Input,
 	return out
 }
 
+// needsEveryMember marks the leader's refusal, before the log, to start
+// work that needs every member.
+const needsEveryMember = "needs every member; unreachable"
+
 // Classify maps a call's error to the model's outcome. Only codes the
 // server returns before changing anything, or after a read, are definite;
 // everything else (UNAVAILABLE, DEADLINE_EXCEEDED, Canceled, Aborted,
@@ -271,12 +275,16 @@ func (c *Client) do(ctx context.Context, node string, in model.Input,
 // have been applied. The one exception is gRPC's own "connection error"
 // UNAVAILABLE, which it returns when no connection could be established, so
 // the request was never sent; a follower that cannot reach the leader
-// passes the same status on, having applied nothing itself.
+// passes the same status on, having applied nothing itself. The other is
+// the leader's refusal to start work that needs every member while one is
+// unreachable (key creation, rotation, refresh), which it returns before
+// appending anything (node.errNeedsEveryMember).
 func Classify(err error) model.Status {
 	if err == nil {
 		return model.OK
 	}
-	if st, _ := status.FromError(err); st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error:") {
+	if st, _ := status.FromError(err); st.Code() == codes.Unavailable &&
+		(strings.HasPrefix(st.Message(), "connection error:") || strings.Contains(st.Message(), needsEveryMember)) {
 		return model.Unreached
 	}
 	switch status.Code(err) {
