@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
 )
 
 // operatorService implements OperatorService.
@@ -33,7 +34,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		CommitIndex:  st.CommitIndex,
 		AppliedIndex: st.AppliedIndex,
 		Preparams:    n.pre.Status(),
-		Keys:         uint32(ts.Keys),
+		Keys:         uint32(clientKeys(n.fsm.Keys())),
 		// The bounds are replicated settings; a retry older than either
 		// is treated as a new request.
 		SignRecords:       uint32(ts.SignRecords),
@@ -49,4 +50,16 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 			PreparamsReady: slices.Contains(ready, m.ID)})
 	}
 	return out, nil
+}
+
+// clientKeys counts the keys clients made, leaving out the cluster's audit
+// key, which `kq audit head` shows.
+func clientKeys(keys []*consensus.Key) int {
+	n := 0
+	for _, k := range keys {
+		if !consensus.IsAuditKey(k.Name) {
+			n++
+		}
+	}
+	return n
 }

@@ -1692,7 +1692,8 @@ type StatusResponse struct {
 	Members      []*Member `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`
 	// This node's own pre-params: "ready", "generating (1m05s)", "failed: ...".
 	Preparams string `protobuf:"bytes,9,opt,name=preparams,proto3" json:"preparams,omitempty"`
-	Keys      uint32 `protobuf:"varint,10,opt,name=keys,proto3" json:"keys,omitempty"`
+	// Client keys; the cluster's own audit key is not counted.
+	Keys uint32 `protobuf:"varint,10,opt,name=keys,proto3" json:"keys,omitempty"`
 	// De-duplication tables: finished sign requests and lifecycle requests
 	// are remembered up to these counts and for dedup_age_seconds.
 	SignRecords       uint32 `protobuf:"varint,11,opt,name=sign_records,json=signRecords,proto3" json:"sign_records,omitempty"`
