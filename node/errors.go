@@ -18,6 +18,16 @@ import (
 // harness among them) may rely on its text to know that nothing changed.
 const errNeedsEveryMember = "needs every member; unreachable"
 
+// requireEveryMember refuses work that needs every member (key generation,
+// resharing) while one is unreachable: started with one down, it would
+// only fail minutes later.
+func (n *Node) requireEveryMember(what string, members []string) error {
+	if missing := absent(members, n.raft.Reachable()); len(missing) > 0 {
+		return status.Errorf(codes.Unavailable, "%s %s: %v", what, errNeedsEveryMember, missing)
+	}
+	return nil
+}
+
 var (
 	// errNoLeader is returned when no leader is known, e.g. without a quorum.
 	errNoLeader = errors.New("no leader: the cluster has no quorum or is electing")

@@ -57,10 +57,8 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	if err != nil {
 		return nil, err
 	}
-	// Key generation needs every member; starting it with one down would
-	// only fail minutes later.
-	if missing := absent(members, n.raft.Reachable()); len(missing) > 0 {
-		return nil, status.Errorf(codes.Unavailable, "key generation %s: %v", errNeedsEveryMember, missing)
+	if err := n.requireEveryMember("key generation", members); err != nil {
+		return nil, err
 	}
 	actor, err := n.actor(ctx)
 	if err != nil {

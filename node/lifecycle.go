@@ -107,10 +107,8 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 	}
 	switch cmd.Op {
 	case consensus.OpRotate, consensus.OpRefresh:
-		// Both need every member: a key generation or resharing started
-		// with one down would only fail minutes later.
-		if missing := absent(k.Members, n.raft.Reachable()); len(missing) > 0 {
-			return nil, status.Errorf(codes.Unavailable, "%s %s: %v", cmd.Op, errNeedsEveryMember, missing)
+		if err := n.requireEveryMember(string(cmd.Op), k.Members); err != nil {
+			return nil, err
 		}
 	}
 	if cmd.Op == consensus.OpRefresh {

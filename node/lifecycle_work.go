@@ -82,10 +82,15 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 			if k.HasMember(n.self.ID) {
 				n.spawn(func() { n.runRefresh(ctx, k, ev.res.Version) })
 			}
-		case consensus.OpRevoke, consensus.OpRetire:
+		case consensus.OpRevoke:
+			// The entry failed the version's pending requests; their
+			// sessions can only waste CPU now. (A retirement lets them
+			// finish, as the FSM does.)
 			if stopped := n.running.cancel(k.Name, ev.res.Version); stopped > 0 {
-				n.log.Info("stopped signing sessions of a version that no longer signs", "key", k.Name, "version", ev.res.Version, "sessions", stopped)
+				n.log.Info("stopped signing sessions of a revoked version", "key", k.Name, "version", ev.res.Version, "sessions", stopped)
 			}
+			n.parked.sweep(n.fsm.HasPresig)
+		case consensus.OpRetire:
 			n.parked.sweep(n.fsm.HasPresig)
 		}
 	case *consensus.DestroyDue, *consensus.ShareRefreshed, *consensus.RefreshFailed:

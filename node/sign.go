@@ -46,9 +46,9 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 	if err != nil {
 		return nil, err
 	}
-	if req.Key != "" && req.Key != k.Name {
-		// Checked here too so the wrong key's state is never read for the
-		// caller; the FSM makes the binding decision.
+	if req.Key != "" {
+		// The FSM decides whether the handle grants this key; only the
+		// name's shape is checked here.
 		if err := checkName(req.Key); err != nil {
 			return nil, err
 		}
@@ -199,25 +199,4 @@ func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, 
 	cmd.Committee, cmd.Presig = committee, ""
 	_, err = n.apply(ctx, cmd)
 	return err
-}
-
-// usableKey returns the named key if its primary version can sign. The
-// leader's own state answers the common case without a quorum round trip;
-// a "no" is confirmed by a linearizable read first, since a leader that has
-// not applied everything yet could refuse a key that is already active.
-func (n *Node) usableKey(ctx context.Context, name string) (*consensus.Key, error) {
-	if k, ok := n.fsm.Key(name); ok && k.Primary != 0 && k.SignVersion(k.Primary) == nil {
-		return k, nil
-	}
-	k, err := n.readKey(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if k.Primary == 0 {
-		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State())
-	}
-	if err := k.SignVersion(k.Primary); err != nil {
-		return nil, toStatus(err)
-	}
-	return k, nil
 }
