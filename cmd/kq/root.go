@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,7 +29,8 @@ func (o *options) printer() printer { return printer{w: o.stdout, format: o.outp
 
 // run executes kq with args and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	// SIGTERM too: a supervisor stopping `kq up` must stop its nodes with it.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := &options{stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr)}
 	root := newRootCmd(opts)
