@@ -341,6 +341,40 @@ func (n *Node) Nudge() {
 	}
 }
 
+// Term returns the current term: with Index it lets the leader name an
+// entry unambiguously to a follower (raft's log matching: one index and
+// term, one entry).
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
+// ErrEntryMismatch is returned by LeaderCommitted when this member cannot
+// confirm the leader's claim.
+var ErrEntryMismatch = errors.New("consensus: entry not confirmed")
+
+// LeaderCommitted returns the command of the entry at index when leader,
+// the member this node follows in the current term, says that entry (of
+// that term) is committed. It lets a committee member start work the
+// moment the leader has applied an entry instead of when raft next carries
+// the commit index over (the next append or CommitTimeout tick): only the
+// leader of a term knows its commit index, and the entry itself is read
+// from this member's own log, never taken from the message. The FSM
+// applies the entry later as always.
+//
+// Errors: ErrEntryMismatch when leader is not this member's leader in
+// term, or the entry at index is missing or of another term.
+func (n *Node) LeaderCommitted(leader string, index, term uint64) (Command, error) {
+	if _, id := n.raft.LeaderWithID(); string(id) != leader || leader == "" || n.raft.CurrentTerm() != term {
+		return nil, fmt.Errorf("%w: %q is not the leader of term %d here", ErrEntryMismatch, leader, term)
+	}
+	var l raft.Log
+	if err := n.store.GetLog(index, &l); err != nil {
+		return nil, fmt.Errorf("%w: entry %d: %v", ErrEntryMismatch, index, err)
+	}
+	if l.Term != term || l.Type != raft.LogCommand {
+		return nil, fmt.Errorf("%w: entry %d is of term %d", ErrEntryMismatch, index, l.Term)
+	}
+	return Decode(l.Data)
+}
+
 // LinearizableRead returns nil once this member has confirmed with a quorum
 // that it is still the leader and its FSM has applied every entry committed
 // before the call. State read from the FSM after it returns reflects every

@@ -318,3 +318,44 @@ func TestReachableOnNewLeaderExcludesMemberDownBeforeElection(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLeaderCommittedReadsTheFollowersOwnEntry: a follower confirms a
+// leader's "entry index of term is committed" from its own log, and refuses
+// the claim from a member that is not its leader, for another term, or for
+// an entry it does not hold.
+func TestLeaderCommittedReadsTheFollowersOwnEntry(t *testing.T) {
+	c := newCluster(t, 3, nil, nil)
+	li := c.leader()
+	leader, follower := c.members[li], c.members[c.follower(li)]
+	data, err := consensus.Encode(&consensus.SignRequested{RequestID: "announced-1", Key: "k", Digest: []byte("d")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, idx, err := leader.node.Apply(context.Background(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	term, leaderID := leader.node.Term(), leader.cfg.NodeID
+	var cmd consensus.Command
+	eventually(t, 5*time.Second, func() error {
+		// The entry reaches the follower's log with the append that
+		// committed it; the follower may not have applied it yet.
+		cmd, err = follower.node.LeaderCommitted(leaderID, idx, term)
+		return err
+	})
+	if sr, ok := cmd.(*consensus.SignRequested); !ok || sr.RequestID != "announced-1" {
+		t.Fatalf("follower read %#v at index %d, want the leader's sign request", cmd, idx)
+	}
+	for name, claim := range map[string]struct {
+		from        string
+		index, term uint64
+	}{
+		"from a member that is not the leader": {follower.cfg.NodeID, idx, term},
+		"for another term":                     {leaderID, idx, term + 1},
+		"for an entry the follower lacks":      {leaderID, idx + 100, term},
+	} {
+		if _, err := follower.node.LeaderCommitted(claim.from, claim.index, claim.term); !errors.Is(err, consensus.ErrEntryMismatch) {
+			t.Errorf("claim %s: err %v, want ErrEntryMismatch", name, err)
+		}
+	}
+}

@@ -9,11 +9,14 @@ import (
 	"github.com/keyquorum/keyquorum/consensus"
 )
 
-// event is one applied log entry as the node sees it.
+// event is one applied log entry as the node sees it, or with early set,
+// signing attempts of an entry the leader has applied and this node has
+// not yet (see signCommitted).
 type event struct {
 	index uint64
 	cmd   consensus.Command
 	res   consensus.Result
+	early []*consensus.Sign
 }
 
 // eventQueue is the FSM's Observer. Applied runs inside raft's apply loop,
@@ -70,7 +73,21 @@ func (q *eventQueue) Applied(index uint64, cmd consensus.Command, res consensus.
 	}
 	q.mu.Lock()
 	if !q.closed {
-		q.items = append(q.items, event{index, cmd, res})
+		q.items = append(q.items, event{index: index, cmd: cmd, res: res})
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// addEarly queues signing attempts to start before their entry is applied
+// here.
+func (q *eventQueue) addEarly(index uint64, signs []*consensus.Sign) {
+	q.mu.Lock()
+	if !q.closed {
+		q.items = append(q.items, event{index: index, early: signs})
 	}
 	q.mu.Unlock()
 	select {
@@ -141,13 +158,31 @@ func (w *waiters) notify(key string) {
 // replayed from disk at start (index <= startIdx) are history: their work
 // was done or abandoned before the restart, and the leader retries whatever
 // is still pending under a new attempt.
+//
+// A signing attempt starts once, from whichever comes first: the leader's
+// word that it applied the entry (an early event) or this node applying it.
+// Both pass through this one goroutine, so no lock decides the race.
 func (n *Node) dispatch(ctx context.Context) {
+	applied := n.startIdx      // highest entry dispatched
+	early := map[string]bool{} // attempts started early, until their entry is applied
 	for {
 		evs, ok := n.events.take(ctx)
 		if !ok {
 			return
 		}
 		for _, ev := range evs {
+			if ev.early != nil {
+				if ev.index <= applied {
+					continue // applied here first: already started, or refused
+				}
+				for _, s := range ev.early {
+					early[attemptKey(s)] = true
+					n.metrics.signStarts.WithLabelValues("announced").Inc()
+					n.startSign(ctx, s)
+				}
+				continue
+			}
+			applied = max(applied, ev.index)
 			if ev.index <= n.startIdx || ev.res.Err != nil || ev.res.Duplicate {
 				continue
 			}
@@ -157,16 +192,13 @@ func (n *Node) dispatch(ctx context.Context) {
 					n.spawn(func() { n.runKeygen(ctx, k, 1) })
 				}
 			case *consensus.SignRequested, *consensus.SignRetry:
-				s := ev.res.Sign
-				if s == nil || !slices.Contains(s.Committee, n.self.ID) {
-					continue
-				}
-				if s.Presig == "" {
-					n.spawn(func() { n.runSign(ctx, s) })
-				} else if ps := n.parked.take(s.Presig); ps != nil {
-					n.spawn(func() { n.signPresigned(ctx, s, ps) })
-				} else {
-					n.log.Warn("presignature named by a request is not parked here; the leader will retry", "presig", s.Presig, "request", s.RequestID)
+				for _, s := range n.startedBy(ev.index, ev.res.Sign) {
+					if early[attemptKey(s)] {
+						delete(early, attemptKey(s))
+						continue
+					}
+					n.metrics.signStarts.WithLabelValues("applied").Inc()
+					n.startSign(ctx, s)
 				}
 			case *consensus.PresignRequested:
 				if p := ev.res.Presig; p != nil && slices.Contains(p.Committee, n.self.ID) {

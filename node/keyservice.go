@@ -176,13 +176,17 @@ func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensu
 	if err != nil {
 		return consensus.Result{}, err
 	}
-	res, _, err := n.raft.Apply(ctx, data)
+	res, index, err := n.raft.Apply(ctx, data)
 	if err != nil {
 		return consensus.Result{}, err
 	}
-	nudgeMembers(n, cmd)
-	markApplied(ctx) // the entry's audit record holds any refusal
 	r, _ := res.(consensus.Result)
+	if _, ok := cmd.(*consensus.SignRequested); ok && r.Sign != nil && r.Err == nil && !r.Duplicate {
+		n.announceSign(index, r.Sign)
+	} else {
+		nudgeMembers(n, cmd)
+	}
+	markApplied(ctx) // the entry's audit record holds any refusal
 	return r, nil
 }
 
@@ -192,7 +196,7 @@ func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensu
 // signature.
 func nudgeMembers(n *Node, cmd consensus.Command) {
 	switch cmd.(type) {
-	case *consensus.CreateKey, *consensus.SignRequested, *consensus.SignRetry, *consensus.PresignRequested,
+	case *consensus.CreateKey, *consensus.SignRetry, *consensus.PresignRequested,
 		*consensus.ChangeKey, *consensus.DestroyDue:
 		n.raft.Nudge()
 	}

@@ -147,6 +147,15 @@ func TestKeyLifecycleOnRealProcesses(t *testing.T) {
 		t.Fatalf("after promote: primary %d, dual-sign v%d", k.PrimaryVersion, k.DualSignVersion)
 	}
 	mustSign(k, 0, 2, 1) // inside the window both versions sign
+	// The companion starts with its request, not after the supervisor
+	// gives its first attempt up for stalled.
+	au, err := c.Audit("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if retries, err := au.Query(ctx, &kqpb.AuditQueryRequest{Key: "life", Op: "sign_retry"}); err != nil || len(retries.Records) > 0 {
+		t.Fatalf("signing needed retries (%v): %v", err, retries.GetRecords())
+	}
 
 	_, err = cl.PromoteKey(ctx, &kqpb.PromoteKeyRequest{Key: "life", RequestId: "promote-2", Version: 1})
 	if status.Code(err) != codes.AlreadyExists {
@@ -315,7 +324,19 @@ func TestRevokeStopsConcurrentSigning(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(3 * time.Second)
+	// Revoke once signing is under way; on a loaded machine the first full
+	// protocol runs can take seconds.
+	for signed := false; !signed; time.Sleep(100 * time.Millisecond) {
+		if ctx.Err() != nil {
+			t.Fatal("no signature before the revoke")
+		}
+		mu.Lock()
+		for _, o := range outcomes {
+			signed = signed || o.err == nil
+		}
+		mu.Unlock()
+	}
+	time.Sleep(time.Second)
 	if _, err := cl.RevokeKeyVersion(ctx, &kqpb.KeyVersionRequest{Key: "rv", Version: 1, RequestId: "revoke-rv"}); err != nil {
 		t.Fatal(err)
 	}

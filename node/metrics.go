@@ -70,6 +70,7 @@ type metrics struct {
 	presigRefill    *prometheus.HistogramVec // key
 	presigDiscarded *prometheus.CounterVec   // key, reason
 	sessions        *prometheus.CounterVec   // kind, outcome
+	signStarts      *prometheus.CounterVec   // from
 	auditRecords    prometheus.Counter
 	auditCheckpts   prometheus.Counter
 
@@ -127,6 +128,10 @@ func newMetrics(src stateSource) *metrics {
 		Name: "keyquorum_tss_sessions_total",
 		Help: "Threshold protocol sessions this node took part in, by kind (keygen, sign, presign, presigned_sign) and outcome (ok, failed, timeout).",
 	}, []string{"kind", "outcome"})
+	m.signStarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keyquorum_sign_starts_total",
+		Help: "Signing attempts this member started, by what started it: the leader's announcement (announced) or applying the entry (applied).",
+	}, []string{"from"})
 	m.auditRecords = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keyquorum_audit_records_appended_total",
 		Help: "Audit records this node appended to its export files.",
@@ -136,7 +141,7 @@ func newMetrics(src stateSource) *metrics {
 		Help: "Audit checkpoints applied by this node since it started.",
 	})
 	m.reg.MustRegister(m.signRequests, m.signSeconds, m.presigHits, m.presigMisses, m.presigRefused,
-		m.presigRefill, m.presigDiscarded, m.sessions, m.auditRecords, m.auditCheckpts,
+		m.presigRefill, m.presigDiscarded, m.sessions, m.signStarts, m.auditRecords, m.auditCheckpts,
 		newStateCollector(src),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

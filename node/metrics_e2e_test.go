@@ -103,6 +103,17 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 	if got := sumOver(all, `keyquorum_tss_sessions_total{kind="sign",outcome="ok"}`); got < 2 {
 		t.Errorf("full-protocol sessions ok across nodes = %v, want >= 2", got)
 	}
+	// Every committee has a follower, which the leader's announcement
+	// starts before raft tells it the entry committed.
+	announced := 0.0
+	for _, id := range c.IDs() {
+		if id != leader {
+			announced += all[id][`keyquorum_sign_starts_total{from="announced"}`]
+		}
+	}
+	if announced < 1 {
+		t.Errorf("no follower started a signing attempt from the leader's announcement")
+	}
 	if got := sumOver(all, `keyquorum_presign_refill_seconds_count{key="ec"}`); got < 2 {
 		t.Errorf("refills timed across nodes = %v, want >= 2", got)
 	}

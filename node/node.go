@@ -159,10 +159,11 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	rc.Logger = n.log.With("component", "raft")
 	rc.Route = self.Dial
 	// Followers learn that an entry committed from the next AppendEntries,
-	// sent at the latest every CommitTimeout; committee members that are
-	// followers wait that long before they start. 5 ms instead of raft's 50
-	// costs an empty RPC per follower every 5-10 ms when idle.
-	rc.CommitTimeout = 5 * time.Millisecond
+	// sent at the latest every CommitTimeout. Nothing on the sign path
+	// waits for that (the leader announces a signing attempt to its
+	// committee, see sign_start.go), and other work the followers must
+	// start nudges them, so raft's default stands: a 5 ms tick would cost
+	// an empty RPC per follower every 5-10 ms when idle.
 	if n.raft, err = consensus.Open(ctx, rc, n.fsm); err != nil {
 		return nil, fmt.Errorf("node: open raft: %w", err)
 	}

@@ -202,3 +202,16 @@ func (s *peerService) Propose(ctx context.Context, req *kqpb.ProposeRequest) (*k
 	}
 	return &kqpb.ProposeResponse{Index: idx}, nil
 }
+
+// SignCommitted starts this member's part of signing attempts the leader
+// has applied, ahead of raft's next commit notice.
+func (s *peerService) SignCommitted(ctx context.Context, req *kqpb.CommittedSign) (*kqpb.CommittedSignAck, error) {
+	from, err := s.n.peerIdentity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.n.signCommitted(from, req); err != nil {
+		return nil, err
+	}
+	return &kqpb.CommittedSignAck{}, nil
+}

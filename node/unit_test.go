@@ -125,3 +125,49 @@ func TestRequestIDsAreBoundedOrGenerated(t *testing.T) {
 		t.Fatalf("long id: %v", err)
 	}
 }
+
+// TestAnnouncedAttemptsMustMatchTheEntry pins what a member checks before it
+// starts an attempt the leader announced: only the entry's own request or
+// its dual-sign companion, first attempt, this entry's index, and the
+// entry's key, digest, committee and presignature.
+func TestAnnouncedAttemptsMustMatchTheEntry(t *testing.T) {
+	entry := &consensus.SignRequested{RequestID: "r1", Key: "k", Digest: []byte("digest"), Committee: []string{"n1", "n2"}, Presig: "p1"}
+	own := func() *consensus.Sign {
+		return &consensus.Sign{RequestID: "r1", Key: "k", Version: 2, Digest: []byte("digest"), Committee: []string{"n1", "n2"},
+			Attempt: 1, SessionIndex: 7, State: consensus.SignStatePending, Presig: "p1"}
+	}
+	companion := func() *consensus.Sign {
+		s := own()
+		s.RequestID, s.Parent, s.Version, s.Presig = consensus.DualRequestID("r1", 1), "r1", 1, ""
+		return s
+	}
+	for _, s := range []*consensus.Sign{own(), companion()} {
+		if err := attemptOf(entry, 7, s); err != nil {
+			t.Errorf("%s: %v", s.RequestID, err)
+		}
+	}
+	bad := map[string]func(*consensus.Sign){
+		"another request":       func(s *consensus.Sign) { s.RequestID = "r2" },
+		"another digest":        func(s *consensus.Sign) { s.Digest = []byte("other") },
+		"another key":           func(s *consensus.Sign) { s.Key = "k2" },
+		"another committee":     func(s *consensus.Sign) { s.Committee = []string{"n1", "n3"} },
+		"another presignature":  func(s *consensus.Sign) { s.Presig = "p2" },
+		"a later attempt":       func(s *consensus.Sign) { s.Attempt = 2 },
+		"another entry's index": func(s *consensus.Sign) { s.SessionIndex = 6 },
+		"already finished":      func(s *consensus.Sign) { s.State = consensus.SignStateCompleted },
+		"a foreign companion":   func(s *consensus.Sign) { s.Parent = "r0" },
+	}
+	for name, mutate := range bad {
+		for _, s := range []*consensus.Sign{own(), companion()} {
+			mutate(s)
+			if err := attemptOf(entry, 7, s); err == nil {
+				t.Errorf("%s (%s) was accepted", name, s.RequestID)
+			}
+		}
+	}
+	versioned := *entry
+	versioned.Version = 3
+	if err := attemptOf(&versioned, 7, own()); err == nil {
+		t.Error("an attempt of another version than the entry asked for was accepted")
+	}
+}

@@ -2061,6 +2061,106 @@ func (x *ProposeResponse) GetIndex() uint64 {
 	return 0
 }
 
+// CommittedSign tells committee members that the leader has applied the
+// entry at index (of term), which starts signing attempts they are in.
+type CommittedSign struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Term  uint64                 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	// The attempts the entry started, as the leader's state machine recorded
+	// them (JSON). A member checks each against the entry in its own log.
+	Signs         [][]byte `protobuf:"bytes,3,rep,name=signs,proto3" json:"signs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommittedSign) Reset() {
+	*x = CommittedSign{}
+	mi := &file_keyquorum_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommittedSign) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommittedSign) ProtoMessage() {}
+
+func (x *CommittedSign) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommittedSign.ProtoReflect.Descriptor instead.
+func (*CommittedSign) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CommittedSign) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *CommittedSign) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *CommittedSign) GetSigns() [][]byte {
+	if x != nil {
+		return x.Signs
+	}
+	return nil
+}
+
+type CommittedSignAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommittedSignAck) Reset() {
+	*x = CommittedSignAck{}
+	mi := &file_keyquorum_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommittedSignAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommittedSignAck) ProtoMessage() {}
+
+func (x *CommittedSignAck) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommittedSignAck.ProtoReflect.Descriptor instead.
+func (*CommittedSignAck) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{26}
+}
+
 // AuditRecord is one link of the audit hash chain. It never carries a signed
 // message or digest (only input_sha256), a share, a handle or a pre-param.
 // The hash covers every field but hash itself, in the canonical encoding
@@ -2097,7 +2197,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_keyquorum_proto_msgTypes[25]
+	mi := &file_keyquorum_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2209,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[25]
+	mi := &file_keyquorum_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2222,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{25}
+	return file_keyquorum_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AuditRecord) GetSeq() uint64 {
@@ -2265,7 +2365,7 @@ type AuditCheckpoint struct {
 
 func (x *AuditCheckpoint) Reset() {
 	*x = AuditCheckpoint{}
-	mi := &file_keyquorum_proto_msgTypes[26]
+	mi := &file_keyquorum_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2377,7 @@ func (x *AuditCheckpoint) String() string {
 func (*AuditCheckpoint) ProtoMessage() {}
 
 func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[26]
+	mi := &file_keyquorum_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2390,7 @@ func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCheckpoint.ProtoReflect.Descriptor instead.
 func (*AuditCheckpoint) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{26}
+	return file_keyquorum_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AuditCheckpoint) GetSeq() uint64 {
@@ -2334,7 +2434,7 @@ type AuditQueryRequest struct {
 
 func (x *AuditQueryRequest) Reset() {
 	*x = AuditQueryRequest{}
-	mi := &file_keyquorum_proto_msgTypes[27]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +2446,7 @@ func (x *AuditQueryRequest) String() string {
 func (*AuditQueryRequest) ProtoMessage() {}
 
 func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[27]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +2459,7 @@ func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryRequest.ProtoReflect.Descriptor instead.
 func (*AuditQueryRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{27}
+	return file_keyquorum_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AuditQueryRequest) GetKey() string {
@@ -2432,7 +2532,7 @@ type AuditQueryResponse struct {
 
 func (x *AuditQueryResponse) Reset() {
 	*x = AuditQueryResponse{}
-	mi := &file_keyquorum_proto_msgTypes[28]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +2544,7 @@ func (x *AuditQueryResponse) String() string {
 func (*AuditQueryResponse) ProtoMessage() {}
 
 func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[28]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +2557,7 @@ func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryResponse.ProtoReflect.Descriptor instead.
 func (*AuditQueryResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{28}
+	return file_keyquorum_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AuditQueryResponse) GetRecords() []*AuditRecord {
@@ -2491,7 +2591,7 @@ type AuditExportRequest struct {
 
 func (x *AuditExportRequest) Reset() {
 	*x = AuditExportRequest{}
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +2603,7 @@ func (x *AuditExportRequest) String() string {
 func (*AuditExportRequest) ProtoMessage() {}
 
 func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +2616,7 @@ func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
 func (*AuditExportRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{29}
+	return file_keyquorum_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AuditExportRequest) GetFromSeq() uint64 {
@@ -2534,7 +2634,7 @@ type AuditHeadRequest struct {
 
 func (x *AuditHeadRequest) Reset() {
 	*x = AuditHeadRequest{}
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2546,7 +2646,7 @@ func (x *AuditHeadRequest) String() string {
 func (*AuditHeadRequest) ProtoMessage() {}
 
 func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2559,7 +2659,7 @@ func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadRequest.ProtoReflect.Descriptor instead.
 func (*AuditHeadRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{30}
+	return file_keyquorum_proto_rawDescGZIP(), []int{32}
 }
 
 type AuditHeadResponse struct {
@@ -2582,7 +2682,7 @@ type AuditHeadResponse struct {
 
 func (x *AuditHeadResponse) Reset() {
 	*x = AuditHeadResponse{}
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2694,7 @@ func (x *AuditHeadResponse) String() string {
 func (*AuditHeadResponse) ProtoMessage() {}
 
 func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2707,7 @@ func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadResponse.ProtoReflect.Descriptor instead.
 func (*AuditHeadResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{31}
+	return file_keyquorum_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AuditHeadResponse) GetNodeId() string {
@@ -2838,7 +2938,12 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"'\n" +
 	"\x0fProposeResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"\xac\x04\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"O\n" +
+	"\rCommittedSign\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x14\n" +
+	"\x05signs\x18\x03 \x03(\fR\x05signs\"\x12\n" +
+	"\x10CommittedSignAck\"\xac\x04\n" +
 	"\vAuditRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12$\n" +
@@ -2927,10 +3032,11 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\n" +
 	"RefreshKey\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key2V\n" +
 	"\x0fOperatorService\x12C\n" +
-	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse2\x9c\x01\n" +
+	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse2\xea\x01\n" +
 	"\vPeerService\x12E\n" +
 	"\bExchange\x12\x1a.keyquorum.v1.RoundMessage\x1a\x19.keyquorum.v1.ExchangeAck(\x010\x01\x12F\n" +
-	"\aPropose\x12\x1c.keyquorum.v1.ProposeRequest\x1a\x1d.keyquorum.v1.ProposeResponse2\xec\x01\n" +
+	"\aPropose\x12\x1c.keyquorum.v1.ProposeRequest\x1a\x1d.keyquorum.v1.ProposeResponse\x12L\n" +
+	"\rSignCommitted\x12\x1b.keyquorum.v1.CommittedSign\x1a\x1e.keyquorum.v1.CommittedSignAck2\xec\x01\n" +
 	"\fAuditService\x12J\n" +
 	"\x05Query\x12\x1f.keyquorum.v1.AuditQueryRequest\x1a .keyquorum.v1.AuditQueryResponse\x12G\n" +
 	"\x06Export\x12 .keyquorum.v1.AuditExportRequest\x1a\x19.keyquorum.v1.AuditRecord0\x01\x12G\n" +
@@ -2949,7 +3055,7 @@ func file_keyquorum_proto_rawDescGZIP() []byte {
 }
 
 var file_keyquorum_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_keyquorum_proto_goTypes = []any{
 	(Algorithm)(0),               // 0: keyquorum.v1.Algorithm
 	(KeyState)(0),                // 1: keyquorum.v1.KeyState
@@ -2978,13 +3084,15 @@ var file_keyquorum_proto_goTypes = []any{
 	(*ExchangeAck)(nil),          // 24: keyquorum.v1.ExchangeAck
 	(*ProposeRequest)(nil),       // 25: keyquorum.v1.ProposeRequest
 	(*ProposeResponse)(nil),      // 26: keyquorum.v1.ProposeResponse
-	(*AuditRecord)(nil),          // 27: keyquorum.v1.AuditRecord
-	(*AuditCheckpoint)(nil),      // 28: keyquorum.v1.AuditCheckpoint
-	(*AuditQueryRequest)(nil),    // 29: keyquorum.v1.AuditQueryRequest
-	(*AuditQueryResponse)(nil),   // 30: keyquorum.v1.AuditQueryResponse
-	(*AuditExportRequest)(nil),   // 31: keyquorum.v1.AuditExportRequest
-	(*AuditHeadRequest)(nil),     // 32: keyquorum.v1.AuditHeadRequest
-	(*AuditHeadResponse)(nil),    // 33: keyquorum.v1.AuditHeadResponse
+	(*CommittedSign)(nil),        // 27: keyquorum.v1.CommittedSign
+	(*CommittedSignAck)(nil),     // 28: keyquorum.v1.CommittedSignAck
+	(*AuditRecord)(nil),          // 29: keyquorum.v1.AuditRecord
+	(*AuditCheckpoint)(nil),      // 30: keyquorum.v1.AuditCheckpoint
+	(*AuditQueryRequest)(nil),    // 31: keyquorum.v1.AuditQueryRequest
+	(*AuditQueryResponse)(nil),   // 32: keyquorum.v1.AuditQueryResponse
+	(*AuditExportRequest)(nil),   // 33: keyquorum.v1.AuditExportRequest
+	(*AuditHeadRequest)(nil),     // 34: keyquorum.v1.AuditHeadRequest
+	(*AuditHeadResponse)(nil),    // 35: keyquorum.v1.AuditHeadResponse
 }
 var file_keyquorum_proto_depIdxs = []int32{
 	1,  // 0: keyquorum.v1.KeyVersion.state:type_name -> keyquorum.v1.KeyState
@@ -2995,8 +3103,8 @@ var file_keyquorum_proto_depIdxs = []int32{
 	3,  // 5: keyquorum.v1.ListKeysResponse.keys:type_name -> keyquorum.v1.Key
 	9,  // 6: keyquorum.v1.SignResponse.signatures:type_name -> keyquorum.v1.VersionSignature
 	21, // 7: keyquorum.v1.StatusResponse.members:type_name -> keyquorum.v1.Member
-	28, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
-	27, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
+	30, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
+	29, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
 	4,  // 10: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
 	5,  // 11: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
 	6,  // 12: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
@@ -3016,33 +3124,35 @@ var file_keyquorum_proto_depIdxs = []int32{
 	20, // 26: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
 	23, // 27: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
 	25, // 28: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
-	29, // 29: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
-	31, // 30: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
-	32, // 31: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
-	3,  // 32: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
-	3,  // 33: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
-	7,  // 34: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
-	10, // 35: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
-	19, // 36: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
-	12, // 37: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
-	14, // 38: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
-	3,  // 39: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
-	3,  // 40: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
-	3,  // 41: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
-	3,  // 42: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 43: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 44: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
-	3,  // 45: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 46: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 47: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
-	22, // 48: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
-	24, // 49: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
-	26, // 50: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
-	30, // 51: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
-	27, // 52: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
-	33, // 53: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
-	32, // [32:54] is the sub-list for method output_type
-	10, // [10:32] is the sub-list for method input_type
+	27, // 29: keyquorum.v1.PeerService.SignCommitted:input_type -> keyquorum.v1.CommittedSign
+	31, // 30: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
+	33, // 31: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
+	34, // 32: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
+	3,  // 33: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
+	3,  // 34: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
+	7,  // 35: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
+	10, // 36: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
+	19, // 37: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
+	12, // 38: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
+	14, // 39: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
+	3,  // 40: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
+	3,  // 41: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
+	3,  // 42: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
+	3,  // 43: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 44: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 45: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
+	3,  // 46: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 47: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 48: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
+	22, // 49: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
+	24, // 50: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
+	26, // 51: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
+	28, // 52: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
+	32, // 53: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
+	29, // 54: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
+	35, // 55: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
+	33, // [33:56] is the sub-list for method output_type
+	10, // [10:33] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -3061,7 +3171,7 @@ func file_keyquorum_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keyquorum_proto_rawDesc), len(file_keyquorum_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

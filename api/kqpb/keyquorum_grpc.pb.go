@@ -818,8 +818,9 @@ var OperatorService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	PeerService_Exchange_FullMethodName = "/keyquorum.v1.PeerService/Exchange"
-	PeerService_Propose_FullMethodName  = "/keyquorum.v1.PeerService/Propose"
+	PeerService_Exchange_FullMethodName      = "/keyquorum.v1.PeerService/Exchange"
+	PeerService_Propose_FullMethodName       = "/keyquorum.v1.PeerService/Propose"
+	PeerService_SignCommitted_FullMethodName = "/keyquorum.v1.PeerService/SignCommitted"
 )
 
 // PeerServiceClient is the client API for PeerService service.
@@ -831,6 +832,10 @@ type PeerServiceClient interface {
 	Exchange(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RoundMessage, ExchangeAck], error)
 	// Propose forwards a member's report to the leader, which appends it.
 	Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error)
+	// SignCommitted lets the leader start a committee's signing attempt as
+	// soon as it has applied the request, rather than when raft next carries
+	// the commit index to the members.
+	SignCommitted(ctx context.Context, in *CommittedSign, opts ...grpc.CallOption) (*CommittedSignAck, error)
 }
 
 type peerServiceClient struct {
@@ -864,6 +869,16 @@ func (c *peerServiceClient) Propose(ctx context.Context, in *ProposeRequest, opt
 	return out, nil
 }
 
+func (c *peerServiceClient) SignCommitted(ctx context.Context, in *CommittedSign, opts ...grpc.CallOption) (*CommittedSignAck, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommittedSignAck)
+	err := c.cc.Invoke(ctx, PeerService_SignCommitted_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
@@ -873,6 +888,10 @@ type PeerServiceServer interface {
 	Exchange(grpc.BidiStreamingServer[RoundMessage, ExchangeAck]) error
 	// Propose forwards a member's report to the leader, which appends it.
 	Propose(context.Context, *ProposeRequest) (*ProposeResponse, error)
+	// SignCommitted lets the leader start a committee's signing attempt as
+	// soon as it has applied the request, rather than when raft next carries
+	// the commit index to the members.
+	SignCommitted(context.Context, *CommittedSign) (*CommittedSignAck, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -888,6 +907,9 @@ func (UnimplementedPeerServiceServer) Exchange(grpc.BidiStreamingServer[RoundMes
 }
 func (UnimplementedPeerServiceServer) Propose(context.Context, *ProposeRequest) (*ProposeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Propose not implemented")
+}
+func (UnimplementedPeerServiceServer) SignCommitted(context.Context, *CommittedSign) (*CommittedSignAck, error) {
+	return nil, status.Error(codes.Unimplemented, "method SignCommitted not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -935,6 +957,24 @@ func _PeerService_Propose_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeerService_SignCommitted_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommittedSign)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).SignCommitted(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_SignCommitted_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).SignCommitted(ctx, req.(*CommittedSign))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -945,6 +985,10 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Propose",
 			Handler:    _PeerService_Propose_Handler,
+		},
+		{
+			MethodName: "SignCommitted",
+			Handler:    _PeerService_SignCommitted_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
