@@ -211,8 +211,8 @@ func (f *FSM) dropPresigs(key string, version uint32) {
 // replica ends them in the same order.
 func (f *FSM) pendingOf(key string, version uint32) []string {
 	var out []string
-	for id, s := range f.st.Signs {
-		if s.State == SignStatePending && s.Key == key && s.Version == version {
+	for id := range f.st.pending {
+		if s := f.st.Signs[id]; s.Key == key && s.Version == version {
 			out = append(out, id)
 		}
 	}

@@ -73,7 +73,7 @@ func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 			return Result{Err: fmt.Errorf("sign request %q: %w: not the handle the request was made with", c.RequestID, ErrHandleDenied)}
 		}
 	}
-	if need := 1 + min(dual, 1); f.st.Pending+int(need) > f.cfg.MaxPendingSigns {
+	if need := 1 + min(dual, 1); len(f.st.pending)+int(need) > f.cfg.MaxPendingSigns {
 		return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, ErrTooManyPending)}
 	}
 	if c.Presig != "" {
@@ -98,11 +98,11 @@ func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 			d := f.newSign(index, c, hash, k.Version(dual))
 			d.RequestID, d.Parent = s.Dual, c.RequestID
 			f.st.Signs[d.RequestID] = d
-			f.st.Pending++
+			f.st.pending[d.RequestID] = true
 		}
 	}
 	f.st.Signs[c.RequestID] = s
-	f.st.Pending++
+	f.st.pending[c.RequestID] = true
 	return Result{Sign: s.clone()}
 }
 
@@ -204,7 +204,7 @@ func (f *FSM) finish(index uint64, s *Sign, st SignState) {
 	s.State = st
 	s.Digest = nil
 	s.Index = index
-	f.st.Pending--
+	delete(f.st.pending, s.RequestID)
 	f.st.SignOrder = append(f.st.SignOrder, s.RequestID)
 	for len(f.st.SignOrder) > 0 {
 		old := f.st.Signs[f.st.SignOrder[0]]

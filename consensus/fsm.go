@@ -224,6 +224,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(st); err != nil {
 		return fmt.Errorf("consensus: restore snapshot: %w", err)
 	}
+	st.indexPending()
 	f.mu.Lock()
 	f.st = st
 	f.mu.Unlock()
@@ -280,11 +281,9 @@ func (f *FSM) Sign(requestID string) (*Sign, bool) {
 func (f *FSM) PendingSigns() []*Sign {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var out []*Sign
-	for _, s := range f.st.Signs {
-		if s.State == SignStatePending {
-			out = append(out, s.clone())
-		}
+	out := make([]*Sign, 0, len(f.st.pending))
+	for id := range f.st.pending {
+		out = append(out, f.st.Signs[id].clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].RequestID < out[j].RequestID })
 	return out
@@ -321,7 +320,7 @@ type TableStats struct {
 func (f *FSM) TableStats() TableStats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return TableStats{Keys: len(f.st.Keys), PendingSigns: f.st.Pending, SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords,
+	return TableStats{Keys: len(f.st.Keys), PendingSigns: len(f.st.pending), SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords,
 		RequestRecords: len(f.st.Requests), MaxRequestRecords: f.cfg.MaxRequestRecords, RecordAge: f.cfg.RequestRecordAge,
 		Handles: len(f.st.Handles), MaxHandles: f.cfg.MaxHandles}
 }

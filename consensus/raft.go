@@ -359,21 +359,39 @@ var ErrEntryMismatch = errors.New("consensus: entry not confirmed")
 // from this member's own log, never taken from the message. The FSM
 // applies the entry later as always.
 //
+// An entry can commit on the leader and the other followers before it
+// reaches this one: LeaderCommitted waits for it until ctx ends.
+//
 // Errors: ErrEntryMismatch when leader is not this member's leader in
-// term, or the entry at index is missing or of another term.
-func (n *Node) LeaderCommitted(leader string, index, term uint64) (Command, error) {
+// term, or the entry at index is of another term or has not arrived.
+func (n *Node) LeaderCommitted(ctx context.Context, leader string, index, term uint64) (Command, error) {
 	if _, id := n.raft.LeaderWithID(); string(id) != leader || leader == "" || n.raft.CurrentTerm() != term {
 		return nil, fmt.Errorf("%w: %q is not the leader of term %d here", ErrEntryMismatch, leader, term)
 	}
 	var l raft.Log
-	if err := n.store.GetLog(index, &l); err != nil {
-		return nil, fmt.Errorf("%w: entry %d: %v", ErrEntryMismatch, index, err)
+	for {
+		err := n.store.GetLog(index, &l)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, raft.ErrLogNotFound) {
+			return nil, fmt.Errorf("%w: entry %d: %v", ErrEntryMismatch, index, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: entry %d has not arrived", ErrEntryMismatch, index)
+		case <-time.After(entryPoll):
+		}
 	}
 	if l.Term != term || l.Type != raft.LogCommand {
 		return nil, fmt.Errorf("%w: entry %d is of term %d", ErrEntryMismatch, index, l.Term)
 	}
 	return Decode(l.Data)
 }
+
+// entryPoll is how often LeaderCommitted looks for an entry still on its
+// way: an append takes a network hop and a disk sync.
+const entryPoll = 200 * time.Microsecond
 
 // LinearizableRead returns nil once this member has confirmed with a quorum
 // that it is still the leader and its FSM has applied every entry committed

@@ -340,7 +340,7 @@ func TestLeaderCommittedReadsTheFollowersOwnEntry(t *testing.T) {
 	eventually(t, 5*time.Second, func() error {
 		// The entry reaches the follower's log with the append that
 		// committed it; the follower may not have applied it yet.
-		cmd, err = follower.node.LeaderCommitted(leaderID, idx, term)
+		cmd, err = follower.node.LeaderCommitted(context.Background(), leaderID, idx, term)
 		return err
 	})
 	if sr, ok := cmd.(*consensus.SignRequested); !ok || sr.RequestID != "announced-1" {
@@ -354,7 +354,10 @@ func TestLeaderCommittedReadsTheFollowersOwnEntry(t *testing.T) {
 		"for another term":                     {leaderID, idx, term + 1},
 		"for an entry the follower lacks":      {leaderID, idx + 100, term},
 	} {
-		if _, err := follower.node.LeaderCommitted(claim.from, claim.index, claim.term); !errors.Is(err, consensus.ErrEntryMismatch) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := follower.node.LeaderCommitted(ctx, claim.from, claim.index, claim.term)
+		cancel()
+		if !errors.Is(err, consensus.ErrEntryMismatch) {
 			t.Errorf("claim %s: err %v, want ErrEntryMismatch", name, err)
 		}
 	}

@@ -251,10 +251,13 @@ func (s *Sign) clone() *Sign {
 
 // state is everything the FSM replicates; a snapshot is this value as JSON.
 type state struct {
-	Keys      map[string]*Key    `json:"keys"`
-	Signs     map[string]*Sign   `json:"signs"`
-	SignOrder []string           `json:"sign_order"` // finished request ids, oldest first, for eviction
-	Pending   int                `json:"pending"`
+	Keys      map[string]*Key  `json:"keys"`
+	Signs     map[string]*Sign `json:"signs"`
+	SignOrder []string         `json:"sign_order"` // finished request ids, oldest first, for eviction
+	// pending indexes the pending requests of Signs, so that a revocation
+	// and the supervisor never scan the whole table (up to MaxSignRecords).
+	// It is derived from Signs: not in snapshots, rebuilt on restore.
+	pending   map[string]bool
 	PreParams map[string]bool    `json:"preparams"`
 	Presigs   map[string]*Presig `json:"presigs"`
 	Boots     map[string]string  `json:"boots"` // node -> its current process life
@@ -274,7 +277,17 @@ type state struct {
 func newState() *state {
 	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
 		Presigs: map[string]*Presig{}, Boots: map[string]string{},
-		Handles: map[string]*Handle{}, Requests: map[string]*Request{}}
+		Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
+}
+
+// indexPending rebuilds the pending index from Signs.
+func (st *state) indexPending() {
+	st.pending = map[string]bool{}
+	for id, s := range st.Signs {
+		if s.State == SignStatePending {
+			st.pending[id] = true
+		}
+	}
 }
 
 // Errors returned as the result of applying a command. They are part of the

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -93,16 +92,22 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 		case consensus.OpRetire:
 			n.parked.sweep(n.fsm.HasPresig)
 		}
-	case *consensus.DestroyDue, *consensus.ShareRefreshed, *consensus.RefreshFailed:
+	case *consensus.DestroyDue:
 		n.parked.sweep(n.fsm.HasPresig)
-		n.reconcileNow()
+		n.dirty.mark(c.Key)
+	case *consensus.ShareRefreshed:
+		n.parked.sweep(n.fsm.HasPresig)
+		n.dirty.mark(c.Key)
+	case *consensus.RefreshFailed:
+		n.parked.sweep(n.fsm.HasPresig)
+		n.dirty.mark(c.Key)
 	}
 }
 
 // runRefresh takes part in resharing a version: every member receives a
 // new share of the same public key; the old committee also deals. The new
 // share is sealed under the next epoch beside the old one, which stays in
-// use until every member confirmed (see reconcileShares).
+// use until every member confirmed (see reconcileKey).
 func (n *Node) runRefresh(ctx context.Context, k *consensus.Key, version uint32) {
 	v := k.Version(version)
 	r := v.Refresh
@@ -157,72 +162,6 @@ func (n *Node) refresh(ctx context.Context, k *consensus.Key, v *consensus.Versi
 		return nil, err
 	}
 	return share, nil
-}
-
-// reconcileNow asks the share reconciler to run soon.
-func (n *Node) reconcileNow() {
-	select {
-	case n.reconcile <- struct{}{}:
-	default:
-	}
-}
-
-// runReconciler keeps this node's share files in line with the replicated
-// state, on every node, at start and after every relevant entry: a
-// destroyed version's shares are shredded and the shredding reported; share
-// files of epochs that are no longer current (after a refresh finished or
-// failed) are shredded. It acts on state, not on events, so a node that
-// crashed between an entry and its work catches up when it restarts.
-func (n *Node) runReconciler(ctx context.Context) {
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
-		n.reconcileShares(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-n.reconcile:
-		}
-	}
-}
-
-func (n *Node) reconcileShares(ctx context.Context) {
-	for _, k := range n.fsm.Keys() {
-		if !k.HasMember(n.self.ID) {
-			continue
-		}
-		held := n.shares.epochs(k.Name)
-		for _, v := range k.Versions {
-			keep := map[uint32]bool{}
-			switch {
-			case v.State == consensus.KeyDestroyed:
-			case v.State == consensus.KeyGenerating || v.State == consensus.KeyFailed:
-				continue // a generation's file is written before it is reported
-			default:
-				keep[v.Epoch] = true
-				if v.Refresh != nil {
-					keep[v.Refresh.Epoch] = true
-				}
-			}
-			for _, e := range held[v.Number] {
-				if keep[e] {
-					continue
-				}
-				if err := n.shares.Destroy(k.Name, v.Number, e); err != nil {
-					n.log.Warn("shred share", "key", k.Name, "version", v.Number, "epoch", e, "err", err)
-					continue
-				}
-				n.log.Info("share shredded", "key", k.Name, "version", v.Number, "epoch", e)
-			}
-			if v.State == consensus.KeyDestroyed && v.Destroy != nil && !slices.Contains(v.Destroy.Shredded, n.self.ID) {
-				cmd := &consensus.ShareDestroyed{Key: k.Name, Version: v.Number, Node: n.self.ID}
-				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				n.report(rctx, cmd)
-				cancel()
-			}
-		}
-	}
 }
 
 var shareFile = regexp.MustCompile(`^v(\d+)(?:\.e(\d+))?\.sealed$`)

@@ -82,10 +82,10 @@ type Node struct {
 	reserved reservations
 	lastSign atomic.Int64 // unix nanos of the last sign request this leader served
 	running  runningSigns
-	// reconcile wakes the share reconciler (destroyed and stale shares).
-	reconcile chan struct{}
-	audit     *nodeAudit
-	metrics   *metrics
+	// dirty names the keys the share reconciler must look at.
+	dirty   *dirtyKeys
+	audit   *nodeAudit
+	metrics *metrics
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.
 	metricsSrv *http.Server
 
@@ -124,7 +124,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, err
 	}
 	n.boot, n.parked = newBootID(), newParked()
-	n.reconcile = make(chan struct{}, 1)
+	n.dirty = newDirtyKeys()
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
 	n.fsm.SetObserver(n.events)

@@ -32,6 +32,10 @@ import (
 // and its dual-sign companion.
 const maxEarlySigns = 2
 
+// announceWait bounds how long a member waits for an announced entry to
+// reach its own log.
+const announceWait = 100 * time.Millisecond
+
 // announceTimeout bounds the leader's announcement to one member; a member
 // that misses it starts when it applies the entry, as before.
 const announceTimeout = 2 * time.Second
@@ -119,11 +123,16 @@ func (n *Node) companionOf(index uint64, s *consensus.Sign) []*consensus.Sign {
 // signCommitted serves the leader's announcement: it confirms from this
 // node's own log that the entry is the request the attempts claim to come
 // from, then queues them to start before the entry is applied here.
-func (n *Node) signCommitted(from string, req *kqpb.CommittedSign) error {
+func (n *Node) signCommitted(ctx context.Context, from string, req *kqpb.CommittedSign) error {
 	if len(req.Signs) == 0 || len(req.Signs) > maxEarlySigns {
 		return status.Errorf(codes.InvalidArgument, "announcement carries %d signing attempts; want 1 to %d", len(req.Signs), maxEarlySigns)
 	}
-	cmd, err := n.raft.LeaderCommitted(from, req.Index, req.Term)
+	// The entry may still be on its way here when the leader and the
+	// other follower have committed it; beyond announceWait, raft's own
+	// commit notice is as quick.
+	wctx, cancel := context.WithTimeout(ctx, announceWait)
+	defer cancel()
+	cmd, err := n.raft.LeaderCommitted(wctx, from, req.Index, req.Term)
 	if err != nil {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}

@@ -1,0 +1,150 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+// The share reconciler keeps this node's share files in line with the
+// replicated state: a destroyed version's shares are shredded and the
+// shredding reported; share files of epochs that are no longer current
+// (after a refresh finished or failed) are shredded. It acts on state, not
+// on events, so a node that crashed between an entry and its work catches
+// up when it restarts.
+//
+// It looks only at keys an applied entry may have put out of line (and at
+// keys whose work failed, until it succeeds), plus every key at start and
+// every reconcileFullEvery: a follower that installed a snapshot sees no
+// entries for what the snapshot holds. Listing every key's share
+// directory on every pass would cost a directory read per key.
+
+const (
+	// reconcileRetry is how soon unfinished work on a key is tried again.
+	reconcileRetry = 5 * time.Second
+	// reconcileFullEvery is how often every key is looked at.
+	reconcileFullEvery = 5 * time.Minute
+)
+
+// dirtyKeys is the set of keys the reconciler must look at.
+type dirtyKeys struct {
+	mu   sync.Mutex
+	keys map[string]bool
+	all  bool
+	wake chan struct{}
+}
+
+func newDirtyKeys() *dirtyKeys {
+	return &dirtyKeys{keys: map[string]bool{}, all: true, wake: make(chan struct{}, 1)}
+}
+
+// mark asks for key to be reconciled soon.
+func (d *dirtyKeys) mark(key string) {
+	d.requeue(key)
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// requeue asks for key to be reconciled on the next pass.
+func (d *dirtyKeys) requeue(key string) {
+	d.mu.Lock()
+	d.keys[key] = true
+	d.mu.Unlock()
+}
+
+func (d *dirtyKeys) markAll() {
+	d.mu.Lock()
+	d.all = true
+	d.mu.Unlock()
+}
+
+// take empties the set; all reports that every key is to be looked at.
+func (d *dirtyKeys) take() (keys []string, all bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k := range d.keys {
+		keys = append(keys, k)
+	}
+	all, d.keys, d.all = d.all, map[string]bool{}, false
+	return keys, all
+}
+
+func (n *Node) runReconciler(ctx context.Context) {
+	retry := time.NewTicker(reconcileRetry)
+	defer retry.Stop()
+	full := time.NewTicker(reconcileFullEvery)
+	defer full.Stop()
+	for {
+		keys, all := n.dirty.take()
+		if all {
+			keys = keys[:0]
+			for _, k := range n.fsm.Keys() {
+				keys = append(keys, k.Name)
+			}
+		}
+		for _, name := range keys {
+			if !n.reconcileKey(ctx, name) {
+				n.dirty.requeue(name)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-retry.C:
+		case <-full.C:
+			n.dirty.markAll()
+		case <-n.dirty.wake:
+		}
+	}
+}
+
+// reconcileKey brings the key's share files in line with its state. It
+// reports whether nothing is left to do: every stale file is gone and
+// every shredding of a destroyed version is confirmed in the state.
+func (n *Node) reconcileKey(ctx context.Context, name string) bool {
+	k, ok := n.fsm.Key(name)
+	if !ok || !k.HasMember(n.self.ID) {
+		return true
+	}
+	done := true
+	held := n.shares.epochs(k.Name)
+	for _, v := range k.Versions {
+		keep := map[uint32]bool{}
+		switch {
+		case v.State == consensus.KeyDestroyed:
+		case v.State == consensus.KeyGenerating || v.State == consensus.KeyFailed:
+			continue // a generation's file is written before it is reported
+		default:
+			keep[v.Epoch] = true
+			if v.Refresh != nil {
+				keep[v.Refresh.Epoch] = true
+			}
+		}
+		for _, e := range held[v.Number] {
+			if keep[e] {
+				continue
+			}
+			if err := n.shares.Destroy(k.Name, v.Number, e); err != nil {
+				n.log.Warn("shred share", "key", k.Name, "version", v.Number, "epoch", e, "err", err)
+				done = false
+				continue
+			}
+			n.log.Info("share shredded", "key", k.Name, "version", v.Number, "epoch", e)
+		}
+		if v.State == consensus.KeyDestroyed && v.Destroy != nil && !slices.Contains(v.Destroy.Shredded, n.self.ID) {
+			// Reported until the state shows it: the report may be lost
+			// with a leader.
+			done = false
+			cmd := &consensus.ShareDestroyed{Key: k.Name, Version: v.Number, Node: n.self.ID}
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			n.report(rctx, cmd)
+			cancel()
+		}
+	}
+	return done
+}
