@@ -28,16 +28,16 @@ import (
 // against the entry in its own log and starts at once (signCommitted). A
 // member still signs only digests of committed entries of its own log.
 
-// maxEarlySigns bounds the attempts one announcement may carry: a request
+// maxAnnouncedAttempts bounds the attempts one announcement may carry: a request
 // and its dual-sign companion.
-const maxEarlySigns = 2
+const maxAnnouncedAttempts = 2
 
 // announceWait bounds how long a member waits for an announced entry to
 // reach its own log.
 const announceWait = 100 * time.Millisecond
 
 // announceTimeout bounds the leader's announcement to one member; a member
-// that misses it starts when it applies the entry, as before.
+// that misses it starts when it applies the entry.
 const announceTimeout = 2 * time.Second
 
 // startSign takes part in one signing attempt: binding a parked
@@ -124,8 +124,8 @@ func (n *Node) companionOf(index uint64, s *consensus.Sign) []*consensus.Sign {
 // node's own log that the entry is the request the attempts claim to come
 // from, then queues them to start before the entry is applied here.
 func (n *Node) signCommitted(ctx context.Context, from string, req *kqpb.CommittedSign) error {
-	if len(req.Signs) == 0 || len(req.Signs) > maxEarlySigns {
-		return status.Errorf(codes.InvalidArgument, "announcement carries %d signing attempts; want 1 to %d", len(req.Signs), maxEarlySigns)
+	if len(req.Signs) == 0 || len(req.Signs) > maxAnnouncedAttempts {
+		return status.Errorf(codes.InvalidArgument, "announcement carries %d signing attempts; want 1 to %d", len(req.Signs), maxAnnouncedAttempts)
 	}
 	// The entry may still be on its way here when the leader and the
 	// other follower have committed it; beyond announceWait, raft's own
