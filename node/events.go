@@ -9,14 +9,14 @@ import (
 	"github.com/keyquorum/keyquorum/consensus"
 )
 
-// event is one applied log entry as the node sees it, or with early set,
-// signing attempts of an entry the leader has applied and this node has
-// not yet (see signCommitted).
+// event is one applied log entry as the node sees it, or with announced
+// set, signing attempts of an entry the leader has applied and this node
+// has not yet (see signCommitted).
 type event struct {
-	index uint64
-	cmd   consensus.Command
-	res   consensus.Result
-	early []*consensus.Sign
+	index     uint64
+	cmd       consensus.Command
+	res       consensus.Result
+	announced []*consensus.Sign
 }
 
 // eventQueue is the FSM's Observer. Applied runs inside raft's apply loop,
@@ -82,12 +82,12 @@ func (q *eventQueue) Applied(index uint64, cmd consensus.Command, res consensus.
 	}
 }
 
-// addEarly queues signing attempts to start before their entry is applied
-// here.
-func (q *eventQueue) addEarly(index uint64, signs []*consensus.Sign) {
+// addAnnounced queues signing attempts to start before their entry is
+// applied here.
+func (q *eventQueue) addAnnounced(index uint64, signs []*consensus.Sign) {
 	q.mu.Lock()
 	if !q.closed {
-		q.items = append(q.items, event{index: index, early: signs})
+		q.items = append(q.items, event{index: index, announced: signs})
 	}
 	q.mu.Unlock()
 	select {
@@ -160,23 +160,24 @@ func (w *waiters) notify(key string) {
 // is still pending under a new attempt.
 //
 // A signing attempt starts once, from whichever comes first: the leader's
-// word that it applied the entry (an early event) or this node applying it.
+// word that it applied the entry (an announced event) or this node
+// applying it.
 // Both pass through this one goroutine, so no lock decides the race.
 func (n *Node) dispatch(ctx context.Context) {
-	applied := n.startIdx      // highest entry dispatched
-	early := map[string]bool{} // attempts started early, until their entry is applied
+	applied := n.startIdx          // highest entry dispatched
+	announced := map[string]bool{} // attempts started on announcement, until their entry is applied
 	for {
 		evs, ok := n.events.take(ctx)
 		if !ok {
 			return
 		}
 		for _, ev := range evs {
-			if ev.early != nil {
+			if ev.announced != nil {
 				if ev.index <= applied {
 					continue // applied here first: already started, or refused
 				}
-				for _, s := range ev.early {
-					early[attemptKey(s)] = true
+				for _, s := range ev.announced {
+					announced[attemptKey(s)] = true
 					n.metrics.signStarts.WithLabelValues("announced").Inc()
 					n.startSign(ctx, s)
 				}
@@ -193,8 +194,8 @@ func (n *Node) dispatch(ctx context.Context) {
 				}
 			case *consensus.SignRequested, *consensus.SignRetry:
 				for _, s := range n.startedBy(ev.index, ev.res.Sign) {
-					if early[attemptKey(s)] {
-						delete(early, attemptKey(s))
+					if announced[attemptKey(s)] {
+						delete(announced, attemptKey(s))
 						continue
 					}
 					n.metrics.signStarts.WithLabelValues("applied").Inc()

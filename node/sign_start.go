@@ -154,7 +154,7 @@ func (n *Node) signCommitted(ctx context.Context, from string, req *kqpb.Committ
 		}
 	}
 	if len(mine) > 0 {
-		n.events.addEarly(req.Index, mine)
+		n.events.addAnnounced(req.Index, mine)
 	}
 	return nil
 }
