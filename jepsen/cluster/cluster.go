@@ -365,9 +365,28 @@ func (c *Cluster) conn(id string) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-func (c *Cluster) clientTLS() (*tls.Config, error) {
+// PeerClient dials node to's PeerService with member as's certificate,
+// for tests that play a misbehaving or impersonated member. The caller
+// closes the connection.
+func (c *Cluster) PeerClient(as, to string) (kqpb.PeerServiceClient, *grpc.ClientConn, error) {
+	tc, err := c.tlsAs(as)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := grpc.NewClient(c.nodes[to].peer, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return kqpb.NewPeerServiceClient(conn), conn, nil
+}
+
+func (c *Cluster) clientTLS() (*tls.Config, error) { return c.tlsAs("client") }
+
+// tlsAs is the client TLS config of a certificate in the cluster's
+// certs directory: "client" or a node id.
+func (c *Cluster) tlsAs(name string) (*tls.Config, error) {
 	dir := filepath.Join(c.DataDir(), "certs")
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key"))
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key"))
 	if err != nil {
 		return nil, err
 	}
