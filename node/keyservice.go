@@ -190,10 +190,11 @@ func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensu
 	return r, nil
 }
 
-// nudgeMembers tells the followers about a commit at once when committee
-// members among them must act on it: otherwise they learn of it only on
-// raft's next CommitTimeout tick, which would add up to 10 ms to every
-// signature.
+// nudgeMembers tells the followers about a commit at once when members
+// among them must act on it: otherwise they learn of it only on raft's next
+// CommitTimeout tick (50-100 ms when nothing else is appended). A sign
+// request needs no nudge: the leader announces it to its committee (see
+// sign_start.go).
 func nudgeMembers(n *Node, cmd consensus.Command) {
 	switch cmd.(type) {
 	case *consensus.CreateKey, *consensus.SignRetry, *consensus.PresignRequested,
