@@ -94,7 +94,7 @@ func (n *Node) announceSign(index uint64, s *consensus.Sign) {
 		if !send || !ok {
 			continue
 		}
-		go func() {
+		n.spawn(func() {
 			conn, err := n.peers.conn(member.Peer)
 			if err == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
@@ -104,7 +104,7 @@ func (n *Node) announceSign(index uint64, s *consensus.Sign) {
 			if err != nil {
 				n.log.Debug("sign announcement not taken; the member starts when it applies the entry", "member", id, "index", index, "err", err)
 			}
-		}()
+		})
 	}
 }
 
