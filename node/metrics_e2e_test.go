@@ -76,6 +76,8 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 		`keyquorum_sign_requests_total{code="InvalidArgument",outcome="refused",path="none"}`: 1,
 		`keyquorum_sign_duration_seconds_count{path="presigned"}`:                             1,
 		`keyquorum_presign_hits_total{key="ec"}`:                                              1,
+		`keyquorum_sign_phase_seconds_count{phase="ordered"}`:                                 2,
+		`keyquorum_sign_phase_seconds_count{phase="signed"}`:                                  2,
 		`keyquorum_raft_state{state="leader"}`:                                                1,
 		`keyquorum_raft_term`:                                                                 1,
 		`keyquorum_raft_commit_index`:                                                         1,
@@ -113,6 +115,12 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 	}
 	if announced < 1 {
 		t.Errorf("no follower started a signing attempt from the leader's announcement")
+	}
+	if got := sumOver(all, `keyquorum_tss_session_seconds_count{kind="sign"}`); got < 2 {
+		t.Errorf("full-protocol sessions timed across nodes = %v, want >= 2", got)
+	}
+	if got := sumOver(all, `keyquorum_tss_session_seconds_count{kind="presigned_sign"}`); got < 2 {
+		t.Errorf("presigned sessions timed across nodes = %v, want >= 2", got)
 	}
 	if got := sumOver(all, `keyquorum_presign_refill_seconds_count{key="ec"}`); got < 2 {
 		t.Errorf("refills timed across nodes = %v, want >= 2", got)

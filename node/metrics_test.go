@@ -216,10 +216,11 @@ func TestMetricsFollowThePoolAndTheRequestPath(t *testing.T) {
 	f.m.signDone(pathFull, 300*time.Millisecond, nil)
 	f.m.signDone(pathNone, time.Millisecond, status.Error(codes.InvalidArgument, "bad digest"))
 	f.m.signDone(pathFull, 9*time.Second, status.Error(codes.Unavailable, "signing failed"))
-	f.m.session(kindSign, fmt.Errorf("attempt: %w", tss.ErrTimeout))
-	f.m.session(kindPresign, context.DeadlineExceeded)
-	f.m.session(kindKeygen, nil)
-	f.m.session(kindPresignedSig, fmt.Errorf("node: boom"))
+	began := time.Now().Add(-2 * time.Second)
+	f.m.session(kindSign, began, fmt.Errorf("attempt: %w", tss.ErrTimeout))
+	f.m.session(kindPresign, began, context.DeadlineExceeded)
+	f.m.session(kindKeygen, began, nil)
+	f.m.session(kindPresignedSig, began, fmt.Errorf("node: boom"))
 
 	text, s := scrape(t, f.m)
 	expectSamples(t, s, map[string]float64{
@@ -241,15 +242,19 @@ func TestMetricsFollowThePoolAndTheRequestPath(t *testing.T) {
 		`keyquorum_tss_sessions_total{kind="presign",outcome="timeout"}`:                      1,
 		`keyquorum_tss_sessions_total{kind="keygen",outcome="ok"}`:                            1,
 		`keyquorum_tss_sessions_total{kind="presigned_sign",outcome="failed"}`:                1,
-		`keyquorum_raft_state{state="leader"}`:                                                1,
-		`keyquorum_raft_state{state="follower"}`:                                              0,
-		`keyquorum_raft_term`:                                                                 7,
-		`keyquorum_raft_applied_index`:                                                        float64(f.index),
-		`keyquorum_tss_sessions_running`:                                                      3,
-		`keyquorum_presign_parked`:                                                            2,
-		`keyquorum_preparams_ready`:                                                           1,
-		`keyquorum_sign_pending`:                                                              1, // req-secret-id
-		`keyquorum_audit_head_seq`:                                                            float64(f.fsm.AuditHead().Seq),
+		// Only the successful session is timed: 2 s, in the 2.5 s bucket.
+		`keyquorum_tss_session_seconds_count{kind="keygen"}`:           1,
+		`keyquorum_tss_session_seconds_bucket{kind="keygen",le="1"}`:   0,
+		`keyquorum_tss_session_seconds_bucket{kind="keygen",le="2.5"}`: 1,
+		`keyquorum_raft_state{state="leader"}`:                         1,
+		`keyquorum_raft_state{state="follower"}`:                       0,
+		`keyquorum_raft_term`:                                          7,
+		`keyquorum_raft_applied_index`:                                 float64(f.index),
+		`keyquorum_tss_sessions_running`:                               3,
+		`keyquorum_presign_parked`:                                     2,
+		`keyquorum_preparams_ready`:                                    1,
+		`keyquorum_sign_pending`:                                       1, // req-secret-id
+		`keyquorum_audit_head_seq`:                                     float64(f.fsm.AuditHead().Seq),
 	})
 	if f.fsm.AuditHead().Seq == 0 {
 		t.Error("audit head is zero after applied entries")

@@ -64,7 +64,7 @@ func (n *Node) runPresign(ctx context.Context, index uint64, p *consensus.Presig
 	log := n.log.With("presig", p.ID, "key", p.Key)
 	start := time.Now()
 	ps, err := n.presign(ctx, index, p)
-	n.metrics.session(kindPresign, err)
+	n.metrics.session(kindPresign, start, err)
 	if err != nil {
 		log.Warn("presignature failed", "err", err)
 		n.report(ctx, &consensus.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: err.Error()})
@@ -100,8 +100,9 @@ func (n *Node) presign(ctx context.Context, index uint64, p *consensus.Presig) (
 func (n *Node) signPresigned(ctx context.Context, s *consensus.Sign, ps *tss.Presignature) {
 	ctx, cancel := context.WithTimeout(ctx, n.cluster.Sign.Timeout)
 	defer cancel()
+	start := time.Now()
 	sig, err := ps.Sign(ctx, s.Digest)
-	n.metrics.session(kindPresignedSig, err)
+	n.metrics.session(kindPresignedSig, start, err)
 	if err != nil {
 		n.log.Warn("presigned attempt failed", "request", s.RequestID, "presig", s.Presig, "err", err)
 		return

@@ -72,9 +72,12 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 	if req.Key != "" {
 		cmd.Key = req.Key
 	}
-	if err := n.proposeSign(ctx, k, !req.FullProtocol, cmd); err != nil {
+	proposed := time.Now()
+	dup, err := n.proposeSign(ctx, k, !req.FullProtocol, cmd)
+	if err != nil {
 		return nil, err
 	}
+	ordered := time.Now()
 	for {
 		sg, ok := n.fsm.Sign(entryID)
 		if !ok {
@@ -86,6 +89,10 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 		}
 		resp, done, err := n.signOutcome(sg, reqID)
 		if done {
+			if err == nil && !dup { // a retry's answer says nothing of where time goes
+				n.metrics.signPhase.WithLabelValues("ordered").Observe(ordered.Sub(proposed).Seconds())
+				n.metrics.signPhase.WithLabelValues("signed").Observe(time.Since(ordered).Seconds())
+			}
 			return resp, err
 		}
 		select {
@@ -172,8 +179,9 @@ func (s *keyService) Verify(ctx context.Context, req *kqpb.VerifyRequest) (*kqpb
 // proposeSign appends a sign request. With a ready presignature in the
 // pool it names that one and its committee; if the FSM refuses it (it
 // expired, or its members restarted since), the request is appended again
-// for the full protocol under a committee the leader can reach.
-func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) error {
+// for the full protocol under a committee the leader can reach. dup
+// reports a request id the FSM had already seen.
+func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) (dup bool, err error) {
 	if presign && (cmd.Version == 0 || cmd.Version == k.Primary) && n.presignable(k) {
 		p, release, ok := n.choosePresig(k)
 		if !ok {
@@ -186,7 +194,7 @@ func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, 
 				n.metrics.presigHits.WithLabelValues(k.Name).Inc()
 			}
 			if err != nil || !errors.Is(res.Err, consensus.ErrPresigUnavailable) {
-				return toStatus(errors.Join(err, res.Err))
+				return res.Duplicate, toStatus(errors.Join(err, res.Err))
 			}
 			n.metrics.presigRefused.WithLabelValues(k.Name).Inc()
 			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
@@ -194,9 +202,9 @@ func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, 
 	}
 	committee, err := n.pickCommittee(k, nil, 0)
 	if err != nil {
-		return toStatus(err)
+		return false, toStatus(err)
 	}
 	cmd.Committee, cmd.Presig = committee, ""
-	_, err = n.apply(ctx, cmd)
-	return err
+	res, err := n.apply(ctx, cmd)
+	return res.Duplicate, err
 }

@@ -22,8 +22,9 @@ func (n *Node) runKeygen(ctx context.Context, k *consensus.Key, version uint32) 
 	kctx, cancel := context.WithTimeout(ctx, keygenTimeout)
 	defer cancel()
 	log := n.log.With("key", k.Name, "version", version)
+	start := time.Now()
 	share, err := n.keygen(kctx, k, k.Version(version))
-	n.metrics.session(kindKeygen, err)
+	n.metrics.session(kindKeygen, start, err)
 	if err != nil {
 		log.Warn("keygen failed", "err", err)
 		n.reportOutcome(ctx, &consensus.KeygenFailed{Key: k.Name, Version: version, Node: n.self.ID, Reason: err.Error()})
@@ -81,9 +82,10 @@ func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
 	defer cancel()
 	defer n.running.add(s.Key, s.Version, cancel)()
 	log := n.log.With("request", s.RequestID, "attempt", s.Attempt)
+	start := time.Now()
 	share, err := n.shares.Get(ctx, s.Key, s.Version, s.Epoch)
 	if err != nil {
-		n.metrics.session(kindSign, err)
+		n.metrics.session(kindSign, start, err)
 		log.Warn("sign: share unavailable", "err", err)
 		return
 	}
@@ -93,7 +95,7 @@ func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
 		Committee: s.Committee,
 		Message:   s.Digest,
 	})
-	n.metrics.session(kindSign, err)
+	n.metrics.session(kindSign, start, err)
 	if err != nil {
 		log.Warn("sign attempt failed", "err", err)
 		return
