@@ -10,7 +10,7 @@ import (
 func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 	hash := sha256.Sum256(c.Digest)
 	rerun := false
-	if s, ok := f.st.Signs[c.RequestID]; ok && f.expired(s.Time) && s.State != SignStatePending {
+	if s, ok := f.st.Signs[c.RequestID]; ok && s.State != SignStatePending && f.expired(s.endTime()) {
 		f.forgetSign(c.RequestID) // past the de-duplication age: a new request
 	}
 	if s, ok := f.st.Signs[c.RequestID]; ok {
@@ -203,17 +203,26 @@ func (f *FSM) pending(requestID string, attempt uint32) (*Sign, *Key, error) {
 func (f *FSM) finish(index uint64, s *Sign, st SignState) {
 	s.State = st
 	s.Digest = nil
-	s.Index = index
+	s.Index, s.Ended = index, f.st.Time
 	delete(f.st.pending, s.RequestID)
 	f.st.SignOrder = append(f.st.SignOrder, s.RequestID)
 	for len(f.st.SignOrder) > 0 {
 		old := f.st.Signs[f.st.SignOrder[0]]
-		if len(f.st.SignOrder) <= f.cfg.MaxSignRecords && old != nil && !f.expired(old.Time) {
+		if len(f.st.SignOrder) <= f.cfg.MaxSignRecords && old != nil && !f.expired(old.endTime()) {
 			break
 		}
 		delete(f.st.Signs, f.st.SignOrder[0])
 		f.st.SignOrder = f.st.SignOrder[1:]
 	}
+}
+
+// endTime is when a finished request ended, for records that say so, else
+// when it was made.
+func (s *Sign) endTime() int64 {
+	if s.Ended != 0 {
+		return s.Ended
+	}
+	return s.Time
 }
 
 // forgetSign removes a finished request, and its finished companion, so

@@ -33,6 +33,7 @@ type modelSign struct {
 	sig     []byte
 	proof   [32]byte // the handle token hash the request was made with
 	time    int64    // replicated time when it was requested
+	ended   int64    // replicated time when it ended
 }
 
 // signModel is a small reference for the signing rules: request-id
@@ -52,7 +53,9 @@ type signModel struct {
 
 func (m *signModel) tick(t int64) { m.now = max(m.now, t) }
 
-func (m *signModel) expired(r *modelSign) bool { return m.now-r.time >= m.age }
+// expired reports whether a finished record is past the de-duplication age,
+// counted from its end.
+func (m *signModel) expired(r *modelSign) bool { return m.now-r.ended >= m.age }
 
 func (m *signModel) forget(id string) {
 	delete(m.recs, id)
@@ -63,7 +66,7 @@ func (m *signModel) forget(id string) {
 
 func (m *signModel) finish(id string, st consensus.SignState) {
 	r := m.recs[id]
-	r.state, r.digest = st, nil
+	r.state, r.digest, r.ended = st, nil, m.now
 	m.pending--
 	m.order = append(m.order, id)
 	for len(m.order) > 0 {

@@ -95,6 +95,7 @@ type lmSign struct {
 	state        consensus.SignState
 	parent, dual string
 	time         int64
+	ended        int64 // when it ended: the de-duplication age counts from it
 	// handle is the handle the request was made under and proof the
 	// token hash it presented, which a retry must present again.
 	handle string
@@ -594,7 +595,7 @@ const retryDenied = "not the handle the request was made with"
 
 func (m *lifeModel) sign(c consensus.SignRequested) lmOut {
 	m.tick(c.Time)
-	if s, ok := m.signs[c.RequestID]; ok && s.state != consensus.SignStatePending && m.expired(s.time) {
+	if s, ok := m.signs[c.RequestID]; ok && s.state != consensus.SignStatePending && m.expired(s.ended) {
 		// Past the de-duplication age a finished record counts as absent:
 		// the request is new. A pending one never expires.
 		m.evicted["sign record expired on lookup"]++
@@ -697,12 +698,12 @@ func (m *lifeModel) forget(id string) {
 }
 
 func (m *lifeModel) finish(id string, st consensus.SignState) {
-	m.signs[id].state = st
+	m.signs[id].state, m.signs[id].ended = st, m.now
 	m.pending--
 	m.signOrder = append(m.signOrder, id)
 	for len(m.signOrder) > 0 {
 		oldest := m.signs[m.signOrder[0]]
-		if len(m.signOrder) <= m.cfg.MaxSignRecords && !m.expired(oldest.time) {
+		if len(m.signOrder) <= m.cfg.MaxSignRecords && !m.expired(oldest.ended) {
 			break
 		}
 		m.evicted[evictionCause("sign", len(m.signOrder) > m.cfg.MaxSignRecords)]++

@@ -229,7 +229,11 @@ type Sign struct {
 	Index        uint64 `json:"index"` // log index of the entry that ended the request
 	Actor        string `json:"actor"`
 	Time         int64  `json:"time"`
-	Presig       string `json:"presig,omitempty"` // presignature the current attempt consumes
+	// Ended is the replicated time the request ended; the de-duplication
+	// age counts from it, so a retry that comes soon after a long request
+	// still finds its outcome. Records from before it was kept have 0.
+	Ended  int64  `json:"ended,omitempty"`
+	Presig string `json:"presig,omitempty"` // presignature the current attempt consumes
 	// Epoch is the share epoch the current attempt signs with.
 	Epoch uint32 `json:"epoch"`
 	// HandleProof is the SHA-256 of the handle's token the request was made
