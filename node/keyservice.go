@@ -181,21 +181,24 @@ func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensu
 		return consensus.Result{}, err
 	}
 	r, _ := res.(consensus.Result)
-	if _, ok := cmd.(*consensus.SignRequested); ok && r.Sign != nil && r.Err == nil && !r.Duplicate {
-		n.announceSign(index, r.Sign)
-	} else {
-		nudgeMembers(n, cmd)
-	}
+	n.notifyMembers(cmd, index, r)
 	markApplied(ctx) // the entry's audit record holds any refusal
 	return r, nil
 }
 
-// nudgeMembers tells the followers about a commit at once when members
-// among them must act on it: otherwise they learn of it only on raft's next
-// CommitTimeout tick (50-100 ms when nothing else is appended). A sign
-// request needs no nudge: the leader announces it to its committee (see
-// sign_start.go).
-func nudgeMembers(n *Node, cmd consensus.Command) {
+// notifyMembers tells the followers at once about an entry this leader
+// applied when members among them must act on it: otherwise they learn of
+// it only on raft's next CommitTimeout tick (50-100 ms when nothing else is
+// appended). A sign request's committee gets an announcement (see
+// sign_start.go); other such entries a barrier, whose append carries the
+// commit index.
+func (n *Node) notifyMembers(cmd consensus.Command, index uint64, r consensus.Result) {
+	if _, ok := cmd.(*consensus.SignRequested); ok {
+		if r.Sign != nil && r.Err == nil && !r.Duplicate {
+			n.announceSign(index, r.Sign)
+		}
+		return
+	}
 	switch cmd.(type) {
 	case *consensus.CreateKey, *consensus.SignRetry, *consensus.PresignRequested,
 		*consensus.ChangeKey, *consensus.DestroyDue:

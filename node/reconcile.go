@@ -80,16 +80,9 @@ func (n *Node) runReconciler(ctx context.Context) {
 	full := time.NewTicker(reconcileFullEvery)
 	defer full.Stop()
 	for {
-		keys, all := n.dirty.take()
-		if all {
-			keys = keys[:0]
-			for _, k := range n.fsm.Keys() {
-				keys = append(keys, k.Name)
-			}
-		}
-		for _, name := range keys {
-			if !n.reconcileKey(ctx, name) {
-				n.dirty.requeue(name)
+		for _, k := range n.keysToReconcile() {
+			if !n.reconcileKey(ctx, k) {
+				n.dirty.requeue(k.Name)
 			}
 		}
 		select {
@@ -103,12 +96,27 @@ func (n *Node) runReconciler(ctx context.Context) {
 	}
 }
 
+// keysToReconcile takes the dirty keys from the state: every key when a
+// full pass is due.
+func (n *Node) keysToReconcile() []*consensus.Key {
+	names, all := n.dirty.take()
+	if all {
+		return n.fsm.Keys()
+	}
+	var keys []*consensus.Key
+	for _, name := range names {
+		if k, ok := n.fsm.Key(name); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 // reconcileKey brings the key's share files in line with its state. It
 // reports whether nothing is left to do: every stale file is gone and
 // every shredding of a destroyed version is confirmed in the state.
-func (n *Node) reconcileKey(ctx context.Context, name string) bool {
-	k, ok := n.fsm.Key(name)
-	if !ok || !k.HasMember(n.self.ID) {
+func (n *Node) reconcileKey(ctx context.Context, k *consensus.Key) bool {
+	if !k.HasMember(n.self.ID) {
 		return true
 	}
 	done := true

@@ -76,7 +76,7 @@ func attemptKey(s *consensus.Sign) string { return fmt.Sprintf("%s/%d", s.Reques
 // background: a member that misses it starts when it applies the entry.
 func (n *Node) announceSign(index uint64, s *consensus.Sign) {
 	var signs [][]byte
-	to := map[string]bool{}
+	to := map[string]bool{} // the other members of the attempts' committees
 	for _, a := range append([]*consensus.Sign{s}, n.companionOf(index, s)...) {
 		b, err := json.Marshal(a)
 		if err != nil {
@@ -85,13 +85,15 @@ func (n *Node) announceSign(index uint64, s *consensus.Sign) {
 		}
 		signs = append(signs, b)
 		for _, m := range a.Committee {
-			to[m] = m != n.self.ID
+			if m != n.self.ID {
+				to[m] = true
+			}
 		}
 	}
 	msg := &kqpb.CommittedSign{Index: index, Term: n.raft.Term(), Signs: signs}
-	for id, send := range to {
+	for id := range to {
 		member, ok := n.cluster.Node(id)
-		if !send || !ok {
+		if !ok {
 			continue
 		}
 		n.spawn(func() {

@@ -156,10 +156,12 @@ func (n *Node) retrySign(ctx context.Context, p *consensus.Sign) {
 func (n *Node) propose(ctx context.Context, cmd consensus.Command) {
 	data, err := consensus.Encode(cmd)
 	if err == nil {
-		_, _, err = n.raft.Apply(ctx, data)
-	}
-	if err == nil {
-		nudgeMembers(n, cmd)
+		var res any
+		var index uint64
+		if res, index, err = n.raft.Apply(ctx, data); err == nil {
+			r, _ := res.(consensus.Result)
+			n.notifyMembers(cmd, index, r)
+		}
 	}
 	if err != nil {
 		n.log.Warn("propose", "type", cmd.Type(), "err", err)
