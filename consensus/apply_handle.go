@@ -1,10 +1,11 @@
 package consensus
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"slices"
+
+	"github.com/keyquorum/keyquorum/api/handle"
 )
 
 // Handle is the replicated record of a capability to sign with one key for
@@ -26,7 +27,7 @@ type Handle struct {
 func (h *Handle) clone() *Handle { c := *h; return &c }
 
 // HandleTokenHash is what the log carries in place of a handle's token.
-func HandleTokenHash(token []byte) [32]byte { return sha256.Sum256(token) }
+func HandleTokenHash(token []byte) [32]byte { return handle.Proof(string(token)) }
 
 func (f *FSM) issueHandle(index uint64, c *IssueHandle) Result {
 	if r, res, done := f.dedup(c.RequestID, string(TypeIssueHandle), issueInput(c)); done {
@@ -46,7 +47,7 @@ func (f *FSM) issueHandle(index uint64, c *IssueHandle) Result {
 	case c.TTL <= 0 || c.TTL > int64(f.cfg.MaxHandleTTL):
 		return Result{Err: fmt.Errorf("issue handle for %q: %w: ttl must be in (0, %d ns]", c.Key, ErrInvalidCommand, f.cfg.MaxHandleTTL)}
 	case f.st.Handles[c.HandleID] != nil:
-		return Result{Err: fmt.Errorf("issue handle: %w: id %s taken", ErrInvalidCommand, c.HandleID)}
+		return Result{Err: fmt.Errorf("issue handle: %w: id %s is taken", ErrHandleExists, c.HandleID)}
 	}
 	if len(f.st.Handles) >= f.cfg.MaxHandles {
 		f.expireHandles()

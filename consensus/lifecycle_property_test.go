@@ -528,8 +528,10 @@ func (m *lifeModel) issue(c consensus.IssueHandle) lmOut {
 	switch {
 	case k == nil:
 		return lmOut{err: consensus.ErrUnknownKey}
-	case !slices.Contains(k.purposes, c.Purpose), c.TTL <= 0 || c.TTL > int64(m.cfg.MaxHandleTTL), m.handles[c.HandleID] != nil:
+	case !slices.Contains(k.purposes, c.Purpose), c.TTL <= 0 || c.TTL > int64(m.cfg.MaxHandleTTL):
 		return lmOut{err: consensus.ErrInvalidCommand}
+	case m.handles[c.HandleID] != nil:
+		return lmOut{err: consensus.ErrHandleExists}
 	}
 	if len(m.handles) >= m.cfg.MaxHandles {
 		for id, h := range m.handles {

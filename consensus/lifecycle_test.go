@@ -1180,7 +1180,7 @@ func TestIssueHandle(t *testing.T) {
 		{"purpose the key does not allow", h.issue("h2", "other", "backup", time.Minute, 0), consensus.ErrInvalidCommand},
 		{"empty purpose", h.issue("h2", "k", "", time.Minute, 0), consensus.ErrInvalidCommand},
 		{"unknown key", h.issue("h2", "nope", "sign", time.Minute, 0), consensus.ErrUnknownKey},
-		{"id taken", h.issue("h1", "k", "sign", time.Minute, 0), consensus.ErrInvalidCommand},
+		{"id taken", h.issue("h1", "k", "sign", time.Minute, 0), consensus.ErrHandleExists},
 		{"no handle id", h.issue("", "k", "sign", time.Minute, 0), consensus.ErrInvalidCommand},
 		{"no request id", func() consensus.IssueHandle {
 			c := h.issue("h2", "k", "sign", time.Minute, 0)

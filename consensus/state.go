@@ -337,6 +337,9 @@ var (
 	// ErrHandleDenied is returned when a handle does not grant the request:
 	// unknown, expired, revoked, used up, or for another key or purpose.
 	ErrHandleDenied = errors.New("handle denied")
+	// ErrHandleExists is returned when a handle id is taken by another
+	// request; clients that make their own tokens choose the id.
+	ErrHandleExists = errors.New("handle id already exists")
 	// ErrTooManyHandles is returned when the handle table is full.
 	ErrTooManyHandles = errors.New("too many handles")
 )

@@ -53,7 +53,7 @@ func toStatus(err error) error {
 		code = codes.PermissionDenied
 	case errors.Is(err, consensus.ErrVersionUnusable), errors.Is(err, consensus.ErrBadTransition):
 		code = codes.FailedPrecondition
-	case errors.Is(err, consensus.ErrKeyExists), errors.Is(err, consensus.ErrRequestConflict):
+	case errors.Is(err, consensus.ErrKeyExists), errors.Is(err, consensus.ErrRequestConflict), errors.Is(err, consensus.ErrHandleExists):
 		code = codes.AlreadyExists
 	case errors.Is(err, consensus.ErrInvalidCommand):
 		code = codes.InvalidArgument

@@ -2,68 +2,27 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
 )
 
-// A handle token is "kqh_<id>_<secret>": the id (16 hex digits) names the
-// replicated record, the secret (32 random bytes, base64url) proves
-// possession. Only SHA-256 of the whole token enters the log.
-const (
-	handlePrefix    = "kqh_"
-	handleIDLen     = 16
-	handleSecretLen = 32
-	maxHandleLen    = 128
-)
-
-type handleToken struct {
-	id  string
-	raw string
-}
-
-func (t handleToken) proof() [32]byte { return consensus.HandleTokenHash([]byte(t.raw)) }
-
 // parseHandle checks a token's shape. It says nothing about validity,
 // which only the FSM decides.
-func parseHandle(s string) (handleToken, error) {
+func parseHandle(s string) (handle.Token, error) {
 	if s == "" {
-		return handleToken{}, status.Error(codes.InvalidArgument, "a handle is required: issue one with IssueHandle (`kq handle issue KEY`)")
+		return handle.Token{}, status.Error(codes.InvalidArgument, "a handle is required: issue one with IssueHandle (`kq handle issue KEY`)")
 	}
-	rest, ok := strings.CutPrefix(s, handlePrefix)
-	id, secret, ok2 := strings.Cut(rest, "_")
-	if !ok || !ok2 || len(s) > maxHandleLen || len(id) != handleIDLen || !isHex(id) || len(secret) == 0 {
-		return handleToken{}, status.Error(codes.InvalidArgument, "malformed handle: want kqh_<id>_<secret>")
+	t, err := handle.Parse(s)
+	if err != nil {
+		return handle.Token{}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	return handleToken{id: id, raw: s}, nil
-}
-
-func newHandleToken() (handleToken, error) {
-	var id [handleIDLen / 2]byte
-	var secret [handleSecretLen]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return handleToken{}, err
-	}
-	if _, err := rand.Read(secret[:]); err != nil {
-		return handleToken{}, err
-	}
-	t := handleToken{id: hex.EncodeToString(id[:])}
-	t.raw = handlePrefix + t.id + "_" + base64.RawURLEncoding.EncodeToString(secret[:])
-	clear(secret[:])
 	return t, nil
-}
-
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil
 }
 
 func (s *keyService) IssueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*kqpb.Handle, error) {
@@ -91,28 +50,49 @@ func (n *Node) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	tok, err := newHandleToken()
+	id, proof, token, err := handleToIssue(req)
 	if err != nil {
-		return nil, status.Error(codes.Internal, "handle: no randomness")
+		return nil, err
 	}
 	purpose := req.Purpose
 	if purpose == "" {
 		purpose = consensus.DefaultPurpose
 	}
-	res, err := n.apply(ctx, &consensus.IssueHandle{RequestID: req.RequestId, HandleID: tok.id, TokenHash: tok.proof(),
+	res, err := n.apply(ctx, &consensus.IssueHandle{RequestID: req.RequestId, HandleID: id, TokenHash: proof,
 		Key: req.Key, Purpose: purpose, TTL: int64(ttl), MaxUses: req.MaxUses, Actor: actor, Time: n.clock.Now().UnixNano()})
 	if err != nil {
 		return nil, err
 	}
 	h := res.Handle
-	if res.Duplicate || h == nil || h.ID != tok.id {
+	if h == nil || h.ID != id || h.TokenHash != proof {
+		// The request id issued another token: one the server made (shown
+		// once, never stored) or another one the client made.
 		id := ""
 		if h != nil {
 			id = h.ID
 		}
 		return nil, status.Errorf(codes.AlreadyExists, "request %q already issued handle %s; its token is shown only once: revoke it and issue another under a new request id", req.RequestId, id)
 	}
-	return &kqpb.Handle{Handle: tok.raw, Id: h.ID, Key: h.Key, Purpose: h.Purpose, ExpiresAtUnixNano: h.Expires, MaxUses: h.MaxUses}, nil
+	return &kqpb.Handle{Handle: token, Id: h.ID, Key: h.Key, Purpose: h.Purpose, ExpiresAtUnixNano: h.Expires, MaxUses: h.MaxUses}, nil
+}
+
+// handleToIssue returns the id and proof of the token a request issues,
+// and the token itself when this node makes it. A token the client made
+// arrives as its id and proof alone, so a retry of the request carries the
+// same ones and gets the same handle back.
+func handleToIssue(req *kqpb.IssueHandleRequest) (id string, proof [32]byte, token string, err error) {
+	switch {
+	case req.HandleId == "" && len(req.TokenProof) == 0:
+		t, err := handle.New()
+		if err != nil {
+			return "", proof, "", status.Error(codes.Internal, "handle: no randomness")
+		}
+		return t.ID(), t.Proof(), t.String(), nil
+	case !handle.ValidID(req.HandleId) || len(req.TokenProof) != len(proof):
+		return "", proof, "", status.Errorf(codes.InvalidArgument, "a client-made handle needs both handle_id (16 hex digits) and token_proof (the token's SHA-256, %d bytes)", len(proof))
+	}
+	copy(proof[:], req.TokenProof)
+	return req.HandleId, proof, "", nil
 }
 
 func (s *keyService) RevokeHandle(ctx context.Context, req *kqpb.RevokeHandleRequest) (*kqpb.RevokeHandleResponse, error) {
@@ -125,14 +105,14 @@ func (s *keyService) RevokeHandle(ctx context.Context, req *kqpb.RevokeHandleReq
 		return resp, err
 	}
 	id := req.Handle
-	if strings.HasPrefix(id, handlePrefix) {
+	if handle.LooksLike(id) {
 		tok, err := parseHandle(id)
 		if err != nil {
 			return nil, err
 		}
-		id = tok.id
+		id = tok.ID()
 	}
-	if len(id) != handleIDLen || !isHex(id) {
+	if !handle.ValidID(id) {
 		return nil, status.Error(codes.InvalidArgument, "handle id: want 16 hex digits or a whole handle")
 	}
 	actor, err := s.n.actor(ctx)

@@ -42,7 +42,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 	if err != nil {
 		return nil, err
 	}
-	k, err := n.handleKey(ctx, tok.id)
+	k, err := n.handleKey(ctx, tok.ID())
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 		entryID += "#again-" + n.clock.Now().Format(time.RFC3339Nano)
 	}
 	wake := n.waiters.watch(signWaitKey(entryID))
-	cmd := &consensus.SignRequested{RequestID: entryID, Key: k.Name, Handle: tok.id, HandleProof: tok.proof(),
+	cmd := &consensus.SignRequested{RequestID: entryID, Key: k.Name, Handle: tok.ID(), HandleProof: tok.Proof(),
 		Purpose: req.Purpose, Version: req.Version, Digest: req.Digest, Actor: actor, Time: n.clock.Now().UnixNano()}
 	if req.Key != "" {
 		cmd.Key = req.Key

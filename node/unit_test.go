@@ -59,6 +59,7 @@ func TestErrorsMapToPreciseCodes(t *testing.T) {
 		consensus.ErrUnknownKey:        codes.NotFound,
 		consensus.ErrKeyExists:         codes.AlreadyExists,
 		consensus.ErrRequestConflict:   codes.AlreadyExists,
+		consensus.ErrHandleExists:      codes.AlreadyExists,
 		consensus.ErrInvalidCommand:    codes.InvalidArgument,
 		consensus.ErrKeyNotActive:      codes.FailedPrecondition,
 		consensus.ErrPreParamsNotReady: codes.FailedPrecondition,

@@ -979,10 +979,19 @@ type IssueHandleRequest struct {
 	TtlMs uint64 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
 	// Uses before the handle is spent; 0 means unlimited until expiry.
 	MaxUses uint32 `protobuf:"varint,4,opt,name=max_uses,json=maxUses,proto3" json:"max_uses,omitempty"`
-	// A retry with the same id and input does not issue a second handle; it
-	// fails with ALREADY_EXISTS naming the first, since the token is shown
-	// only once and never stored.
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// A retry with the same id and input does not issue a second handle.
+	// With a token the client made (handle_id and token_proof), the retry
+	// returns the same handle; with one the server made, it fails with
+	// ALREADY_EXISTS naming the first, since that token is shown only once
+	// and never stored.
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// A token the client made itself, "kqh_<handle_id>_<secret>" with a
+	// secret of 32 random bytes in base64url: handle_id is its 16 hex
+	// digits and token_proof the SHA-256 of the whole token. The secret never
+	// leaves the client, and the response's handle field is then empty. Both
+	// or neither: without them the server makes the token.
+	HandleId      string `protobuf:"bytes,6,opt,name=handle_id,json=handleId,proto3" json:"handle_id,omitempty"`
+	TokenProof    []byte `protobuf:"bytes,7,opt,name=token_proof,json=tokenProof,proto3" json:"token_proof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1052,9 +1061,24 @@ func (x *IssueHandleRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *IssueHandleRequest) GetHandleId() string {
+	if x != nil {
+		return x.HandleId
+	}
+	return ""
+}
+
+func (x *IssueHandleRequest) GetTokenProof() []byte {
+	if x != nil {
+		return x.TokenProof
+	}
+	return nil
+}
+
 type Handle struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The bearer token: "kqh_<id>_<secret>". Shown once.
+	// The bearer token: "kqh_<id>_<secret>". Shown once; empty when the
+	// client made the token (IssueHandleRequest.token_proof).
 	Handle            string `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
 	Id                string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	Key               string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
@@ -2847,14 +2871,17 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\tpresigned\x18\a \x01(\bR\tpresigned\x12>\n" +
 	"\n" +
 	"signatures\x18\b \x03(\v2\x1e.keyquorum.v1.VersionSignatureR\n" +
-	"signatures\"\x91\x01\n" +
+	"signatures\"\xcf\x01\n" +
 	"\x12IssueHandleRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x15\n" +
 	"\x06ttl_ms\x18\x03 \x01(\x04R\x05ttlMs\x12\x19\n" +
 	"\bmax_uses\x18\x04 \x01(\rR\amaxUses\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"\xa8\x01\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12\x1b\n" +
+	"\thandle_id\x18\x06 \x01(\tR\bhandleId\x12\x1f\n" +
+	"\vtoken_proof\x18\a \x01(\fR\n" +
+	"tokenProof\"\xa8\x01\n" +
 	"\x06Handle\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\tR\x06handle\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x10\n" +

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
@@ -45,6 +46,7 @@ type fakeHandle struct {
 	key, purpose  string
 	uses, maxUses uint32
 	revoked       bool
+	proof         [32]byte
 }
 
 func (f *fakeNode) caller(ctx context.Context) error {
@@ -139,10 +141,18 @@ func (f *fakeNode) IssueHandle(ctx context.Context, r *kqpb.IssueHandleRequest) 
 	if _, err := f.key(r.Key); err != nil {
 		return nil, err
 	}
-	id := fmt.Sprintf("%016x", len(f.handles)+1)
-	f.handles[id] = &fakeHandle{key: r.Key, purpose: r.Purpose, maxUses: r.MaxUses}
+	// As a node does: a client-made token arrives as its id and proof and
+	// is not echoed; otherwise the node makes one.
+	id, token := r.HandleId, ""
+	proof := [32]byte(r.TokenProof)
+	if id == "" {
+		id = fmt.Sprintf("%016x", len(f.handles)+1)
+		token = "kqh_" + id + "_secret"
+		proof = handle.Proof(token)
+	}
+	f.handles[id] = &fakeHandle{key: r.Key, purpose: r.Purpose, maxUses: r.MaxUses, proof: proof}
 	expires := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC).Add(time.Duration(r.TtlMs) * time.Millisecond)
-	return &kqpb.Handle{Handle: "kqh_" + id + "_secret", Id: id, Key: r.Key, Purpose: r.Purpose,
+	return &kqpb.Handle{Handle: token, Id: id, Key: r.Key, Purpose: r.Purpose,
 		ExpiresAtUnixNano: expires.UnixNano(), MaxUses: r.MaxUses}, nil
 }
 
@@ -171,7 +181,7 @@ func (f *fakeNode) Sign(ctx context.Context, r *kqpb.SignRequest) (*kqpb.SignRes
 	id, _, _ := strings.Cut(strings.TrimPrefix(r.Handle, "kqh_"), "_")
 	h, ok := f.handles[id]
 	switch {
-	case !ok || h.revoked || h.maxUses > 0 && h.uses >= h.maxUses:
+	case !ok || h.proof != handle.Proof(r.Handle) || h.revoked || h.maxUses > 0 && h.uses >= h.maxUses:
 		return nil, status.Error(codes.PermissionDenied, "handle denied")
 	case r.Key != "" && r.Key != h.key, r.Purpose != "" && r.Purpose != h.purpose:
 		return nil, status.Error(codes.PermissionDenied, "handle denied: wrong key or purpose")

@@ -124,13 +124,16 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 	if err != nil {
 		return err
 	}
-	handle, err := ks.IssueHandle(ctx, &kqpb.IssueHandleRequest{Key: b.key, Purpose: b.purpose,
+	hreq, tok, err := clientMadeHandle(&kqpb.IssueHandleRequest{Key: b.key, Purpose: b.purpose,
 		TtlMs: uint64(benchHandleTTL(b.duration) / time.Millisecond), RequestId: newRequestID()})
 	if err != nil {
+		return err
+	}
+	if _, err := ks.IssueHandle(ctx, hreq); err != nil {
 		s := status.Convert(err)
 		return status.Errorf(s.Code(), "issue the bench handle: %s", s.Message())
 	}
-	defer revokeBenchHandle(ks, opts, handle.GetId())
+	defer revokeBenchHandle(ks, opts, tok.ID())
 	newMsg := func() []byte {
 		m := make([]byte, b.msgLen)
 		_, _ = rand.Read(m)
@@ -157,7 +160,7 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 					return
 				}
 				t0 := time.Now()
-				r, err := signOnce(runCtx, ks, b.key, handle.GetHandle(), newMsg(), b.noPresign)
+				r, err := signOnce(runCtx, ks, b.key, tok.String(), newMsg(), b.noPresign)
 				if runCtx.Err() != nil && err != nil {
 					return // cut off by the deadline: neither success nor failure
 				}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
@@ -24,16 +26,18 @@ func newHandleIssueCmd(opts *options) *cobra.Command {
 		Use:   "issue KEY --purpose P --ttl DURATION",
 		Short: "Issue a handle that signs with KEY for one purpose until it expires",
 		Long: "Issue a handle: a bearer token that lets its holder sign with KEY, for\n" +
-			"--purpose, until --ttl passes or --max-uses signatures are made. The token\n" +
-			"is printed only this once and never stored; revoke it by its id.\n" +
-			"Repeating the command with the same --request-id issues no second handle:\n" +
-			"it fails naming the first one's id.",
+			"--purpose, until --ttl passes or --max-uses signatures are made. kq makes the\n" +
+			"token here and sends the cluster only its id and SHA-256, so the secret never\n" +
+			"leaves this machine and a retry after a lost reply gets the same handle. The\n" +
+			"token is printed only this once; revoke it by its id. Repeating the command\n" +
+			"with the same --request-id issues no second handle: it fails naming the\n" +
+			"first one's id.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if requestID == "" {
 				requestID = newRequestID()
 			}
-			req, err := issueRequest(args[0], purpose, ttl, maxUses, requestID)
+			req, tok, err := issueRequest(args[0], purpose, ttl, maxUses, requestID)
 			if err != nil {
 				return err
 			}
@@ -43,7 +47,7 @@ func newHandleIssueCmd(opts *options) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
 			defer cancel()
-			h, err := c.issueHandle(ctx, req)
+			h, err := c.issueHandle(ctx, req, tok)
 			if err != nil {
 				return withIssueHint(err, requestID)
 			}
@@ -57,26 +61,45 @@ func newHandleIssueCmd(opts *options) *cobra.Command {
 	return cmd
 }
 
-// issueRequest checks the flags of a handle issue and builds its request.
-func issueRequest(key, purpose string, ttl time.Duration, maxUses uint32, requestID string) (*kqpb.IssueHandleRequest, error) {
+// issueRequest checks the flags of a handle issue and builds its request,
+// with a token made here.
+func issueRequest(key, purpose string, ttl time.Duration, maxUses uint32, requestID string) (*kqpb.IssueHandleRequest, handle.Token, error) {
 	if ttl < time.Millisecond {
-		return nil, usagef("--ttl %v: want at least 1ms", ttl)
+		return nil, handle.Token{}, usagef("--ttl %v: want at least 1ms", ttl)
 	}
 	if ttl%time.Millisecond != 0 {
-		return nil, usagef("--ttl %v: want whole milliseconds", ttl)
+		return nil, handle.Token{}, usagef("--ttl %v: want whole milliseconds", ttl)
 	}
-	return &kqpb.IssueHandleRequest{Key: key, Purpose: purpose, TtlMs: uint64(ttl / time.Millisecond),
-		MaxUses: maxUses, RequestId: requestID}, nil
+	return clientMadeHandle(&kqpb.IssueHandleRequest{Key: key, Purpose: purpose, TtlMs: uint64(ttl / time.Millisecond),
+		MaxUses: maxUses, RequestId: requestID})
 }
 
-func (c *clusterClient) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*kqpb.Handle, error) {
+// clientMadeHandle makes the token req issues: the request carries only its
+// id and proof, and every retry of it the same ones.
+func clientMadeHandle(req *kqpb.IssueHandleRequest) (*kqpb.IssueHandleRequest, handle.Token, error) {
+	tok, err := handle.New()
+	if err != nil {
+		return nil, handle.Token{}, fmt.Errorf("make a handle token: %w", err)
+	}
+	proof := tok.Proof()
+	req.HandleId, req.TokenProof = tok.ID(), proof[:]
+	return req, tok, nil
+}
+
+// issueHandle issues the handle of tok, failing over between nodes; the
+// handle returned carries the token.
+func (c *clusterClient) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest, tok handle.Token) (*kqpb.Handle, error) {
 	var h *kqpb.Handle
 	err := c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 		var err error
 		h, err = kqpb.NewKeyServiceClient(conn).IssueHandle(ctx, req)
 		return err
 	})
-	return h, err
+	if err != nil {
+		return nil, err
+	}
+	h.Handle = tok.String()
+	return h, nil
 }
 
 func newHandleRevokeCmd(opts *options) *cobra.Command {

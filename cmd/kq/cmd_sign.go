@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
@@ -63,7 +64,11 @@ func newSignCmd(opts *options) *cobra.Command {
 			defer cancel()
 			req := &kqpb.SignRequest{Handle: f.handle, Digest: digest, RequestId: f.requestID, Purpose: f.purpose, Version: f.version}
 			if len(args) == 1 {
-				h, err := c.issueHandle(ctx, oneShotHandleRequest(args[0], f.purpose))
+				hreq, tok, err := oneShotHandleRequest(args[0], f.purpose)
+				if err != nil {
+					return err
+				}
+				h, err := c.issueHandle(ctx, hreq, tok)
 				if err != nil {
 					return withRetryHint(err, f.requestID)
 				}
@@ -92,12 +97,12 @@ func newSignCmd(opts *options) *cobra.Command {
 // oneShotHandleRequest asks for the handle `kq sign NAME` signs with: one
 // use, short-lived, under a fresh request id. A retry of the command issues
 // another one; the signature request's own id keeps the retry safe.
-func oneShotHandleRequest(key, purpose string) *kqpb.IssueHandleRequest {
+func oneShotHandleRequest(key, purpose string) (*kqpb.IssueHandleRequest, handle.Token, error) {
 	if purpose == "" {
 		purpose = defaultPurpose
 	}
-	return &kqpb.IssueHandleRequest{Key: key, Purpose: purpose, TtlMs: uint64(oneShotHandleTTL / time.Millisecond),
-		MaxUses: 1, RequestId: newRequestID()}
+	return clientMadeHandle(&kqpb.IssueHandleRequest{Key: key, Purpose: purpose, TtlMs: uint64(oneShotHandleTTL / time.Millisecond),
+		MaxUses: 1, RequestId: newRequestID()})
 }
 
 func newVerifyCmd(opts *options) *cobra.Command {
