@@ -71,7 +71,7 @@ func (n *Node) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*
 		if h != nil {
 			id = h.ID
 		}
-		return nil, status.Errorf(codes.AlreadyExists, "request %q already issued handle %s; its token is shown only once: revoke it and issue another under a new request id", req.RequestId, id)
+		return nil, status.Errorf(codes.AlreadyExists, "request %q already issued handle %s under another token, which is shown only once: issue a new handle under a new request id (and revoke %[2]s if its token is lost)", req.RequestId, id)
 	}
 	return &kqpb.Handle{Handle: token, Id: h.ID, Key: h.Key, Purpose: h.Purpose, ExpiresAtUnixNano: h.Expires, MaxUses: h.MaxUses}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/jepsen/model"
 )
@@ -65,13 +66,24 @@ const HandleTTL = 12 * time.Hour
 // with a key, first attempt and retries, presents the same handle. It is
 // safe for concurrent use.
 type Handles struct {
-	mu     sync.Mutex
-	tokens map[string]string // key -> handle token
-	issued int               // issue requests so far, for request ids
+	mu      sync.Mutex
+	tokens  map[string]string       // key -> handle token
+	pending map[string]pendingIssue // key -> the issue request not yet answered OK
+	issued  int                     // issue requests so far, for request ids
+}
+
+// pendingIssue is an issue request and the token it issues: the clients
+// make their tokens, so every attempt of the request sends the same id and
+// proof and must get the same handle.
+type pendingIssue struct {
+	requestID string
+	token     handle.Token
 }
 
 // NewHandles returns an empty cache.
-func NewHandles() *Handles { return &Handles{tokens: map[string]string{}} }
+func NewHandles() *Handles {
+	return &Handles{tokens: map[string]string{}, pending: map[string]pendingIssue{}}
+}
 
 func (h *Handles) get(key string) (string, bool) {
 	h.mu.Lock()
@@ -89,13 +101,25 @@ func (h *Handles) put(key, token string) {
 	if _, ok := h.tokens[key]; !ok {
 		h.tokens[key] = token
 	}
+	delete(h.pending, key)
 }
 
-func (h *Handles) nextRequestID(key string) string {
+// issue returns key's issue request still waiting for an OK answer, or a
+// new one with a fresh token.
+func (h *Handles) issue(key string) (pendingIssue, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if p, ok := h.pending[key]; ok {
+		return p, nil
+	}
+	tok, err := handle.New()
+	if err != nil {
+		return pendingIssue{}, err
+	}
 	h.issued++
-	return fmt.Sprintf("h-%s-%d", key, h.issued)
+	p := pendingIssue{requestID: fmt.Sprintf("h-%s-%d", key, h.issued), token: tok}
+	h.pending[key] = p
+	return p, nil
 }
 
 // ID is the client id the next operation is recorded under.
@@ -188,19 +212,24 @@ func (c *Client) SignVersion(ctx context.Context, node, key string, version uint
 	})
 }
 
-// issueHandle asks node for a signing handle of key and caches it. Each
-// attempt has its own request id: a handle's token is shown only once, so
-// a retry under the first id could not return it.
+// issueHandle asks node for a signing handle of key and caches it. The
+// token is made here: a request that failed or timed out is sent again
+// under its id with the same token, by whichever client comes next, and
+// must get the same handle back (the model refuses ALREADY_EXISTS).
 func (c *Client) issueHandle(ctx context.Context, node, key string) model.Output {
-	requestID := c.handles.nextRequestID(key)
-	in := model.Input{Kind: model.IssueHandle, Key: key, RequestID: requestID}
+	p, err := c.handles.issue(key)
+	if err != nil {
+		return model.Output{Status: model.Unreached, Error: err.Error()}
+	}
+	proof := p.token.Proof()
+	in := model.Input{Kind: model.IssueHandle, Key: key, RequestID: p.requestID}
 	return c.do(ctx, node, in, func(ctx context.Context, kc kqpb.KeyServiceClient) (model.Output, error) {
-		h, err := kc.IssueHandle(ctx, &kqpb.IssueHandleRequest{Key: key, Purpose: "sign",
-			TtlMs: uint64(HandleTTL / time.Millisecond), RequestId: requestID})
+		_, err := kc.IssueHandle(ctx, &kqpb.IssueHandleRequest{Key: key, Purpose: "sign",
+			TtlMs: uint64(HandleTTL / time.Millisecond), RequestId: p.requestID, HandleId: p.token.ID(), TokenProof: proof[:]})
 		if err != nil {
 			return model.Output{}, err
 		}
-		c.handles.put(key, h.Handle)
+		c.handles.put(key, p.token.String())
 		return model.Output{Status: model.OK}, nil
 	})
 }

@@ -209,6 +209,14 @@ var lifecycleHistories = []struct {
 	{"a handle refused for a key that exists", false, after(
 		op(1, 11, 12, Input{Kind: IssueHandle, Key: "k", RequestID: "h1"}, status(NotFound)),
 	)},
+	{"a retried handle request refused as a duplicate", false, after(
+		op(1, 11, inf, Input{Kind: IssueHandle, Key: "k", RequestID: "h1"}, status(Unknown)),
+		op(2, 12, 13, Input{Kind: IssueHandle, Key: "k", RequestID: "h1"}, status(AlreadyExists)),
+	)},
+	{"a retried handle request answered", true, after(
+		op(1, 11, inf, Input{Kind: IssueHandle, Key: "k", RequestID: "h1"}, status(Unknown)),
+		op(2, 12, 13, Input{Kind: IssueHandle, Key: "k", RequestID: "h1"}, Output{Status: OK}),
+	)},
 	{"lifecycle requests of unknown outcome allow anything", true, after(
 		op(1, 11, inf, req(Promote, "k", 0, "p1"), status(Unknown)),
 		op(2, 12, inf, req(Revoke, "k", 0, "v1"), status(Unknown)),

@@ -139,6 +139,9 @@ func stepList(s State, in Input, out Output) (bool, State) {
 
 // stepIssueHandle: an issued handle shows that its key exists; the model
 // does not follow handles further (the workload's never expire or run out).
+// Clients make their own tokens and send a request id again only with its
+// token, so a retry must get the handle back: ALREADY_EXISTS is never
+// right.
 func stepIssueHandle(s State, in Input, out Output) (bool, State) {
 	_, exists := s.Keys[in.Key]
 	switch out.Status {
@@ -146,6 +149,8 @@ func stepIssueHandle(s State, in Input, out Output) (bool, State) {
 		return exists, s
 	case NotFound:
 		return !exists, s
+	case AlreadyExists:
+		return false, s
 	}
 	return true, s
 }
