@@ -69,7 +69,7 @@ func TestClientMadeHandleSurvivesRetry(t *testing.T) {
 	}
 
 	msg := []byte("signed with a client-made handle")
-	sig, err := viaFollower.Sign(ctx, &kqpb.SignRequest{Handle: tok.String(), Digest: msg})
+	sig, err := viaFollower.Sign(ctx, &kqpb.SignRequest{Handle: tok.Bearer(), Digest: msg})
 	if err != nil {
 		t.Fatalf("sign with the client-made token: %v", err)
 	}
@@ -116,7 +116,7 @@ func TestClientMadeHandleSurvivesRetry(t *testing.T) {
 	// None of them touched the first handle: it signs twice more (its
 	// three uses), then is spent.
 	for i := range 3 {
-		_, err := viaLeader.Sign(ctx, &kqpb.SignRequest{Handle: tok.String(), Digest: []byte{byte(i)}})
+		_, err := viaLeader.Sign(ctx, &kqpb.SignRequest{Handle: tok.Bearer(), Digest: []byte{byte(i)}})
 		if i < 2 && err != nil {
 			t.Fatalf("use %d of the first handle after the refusals: %v", i+2, err)
 		}
@@ -125,13 +125,13 @@ func TestClientMadeHandleSurvivesRetry(t *testing.T) {
 		}
 	}
 	// The refused token signs nothing.
-	if _, err := viaLeader.Sign(ctx, &kqpb.SignRequest{Handle: other.String(), Digest: msg}); status.Code(err) != codes.PermissionDenied {
+	if _, err := viaLeader.Sign(ctx, &kqpb.SignRequest{Handle: other.Bearer(), Digest: msg}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("sign with the refused token: got %v, want PermissionDenied", err)
 	}
 
 	// The secret never left this process: no file of the cluster, logs
 	// included, holds it.
-	secret := []byte(tokenSecret(tok.String()))
+	secret := []byte(tokenSecret(tok.Bearer()))
 	err = filepath.WalkDir(filepath.Dir(c.DataDir()), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

@@ -29,7 +29,9 @@ const (
 // ErrMalformed is returned for a string that does not have a token's shape.
 var ErrMalformed = errors.New("malformed handle: want kqh_<id>_<secret>")
 
-// Token is a handle token. Its String is the bearer secret: never log it.
+// Token is a handle token. Bearer returns the whole token, secret
+// included; String and GoString show only its id, so a token that reaches
+// a log line or an error by accident does not leak.
 type Token struct {
 	id  string
 	raw string
@@ -77,8 +79,15 @@ func ValidID(id string) bool {
 // ID returns the token's public id.
 func (t Token) ID() string { return t.id }
 
-// String returns the whole token, secret included.
-func (t Token) String() string { return t.raw }
+// Bearer returns the whole token, secret included: what a Sign request
+// presents.
+func (t Token) Bearer() string { return t.raw }
+
+// String names the token without its secret.
+func (t Token) String() string { return prefix + t.id + "_<secret>" }
+
+// GoString names the token without its secret, for %#v.
+func (t Token) GoString() string { return "handle.Token(" + t.String() + ")" }
 
 // Proof returns what a cluster stores and compares in place of the token.
 func (t Token) Proof() [32]byte { return Proof(t.raw) }

@@ -1,8 +1,11 @@
 package handle
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -16,18 +19,40 @@ func TestNewTokensParseBackAndDiffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.ID() == b.ID() || a.String() == b.String() {
+	if a.ID() == b.ID() || a.Bearer() == b.Bearer() {
 		t.Fatalf("two fresh tokens collide: %s, %s", a.ID(), b.ID())
 	}
-	p, err := Parse(a.String())
+	p, err := Parse(a.Bearer())
 	if err != nil || p != a {
 		t.Fatalf("Parse(New()) = %v, %v", p.ID(), err)
 	}
-	if a.Proof() != sha256.Sum256([]byte(a.String())) || a.Proof() != Proof(a.String()) {
+	if a.Proof() != sha256.Sum256([]byte(a.Bearer())) || a.Proof() != Proof(a.Bearer()) {
 		t.Fatal("a token's proof is not the SHA-256 of the whole token")
 	}
-	if !ValidID(a.ID()) || !LooksLike(a.String()) || LooksLike(a.ID()) {
+	if !ValidID(a.ID()) || !LooksLike(a.Bearer()) || LooksLike(a.ID()) {
 		t.Fatalf("id %q or token shape not recognised", a.ID())
+	}
+}
+
+// A token printed by accident, in any of the usual ways, shows its id and
+// never its secret.
+func TestPrintingATokenHidesItsSecret(t *testing.T) {
+	tok, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := tok.Bearer()[len(prefix)+idLen+1:]
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("issued", "token", tok)
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("issued", "token", tok)
+	for _, out := range []string{fmt.Sprint(tok), fmt.Sprintf("%v %+v %#v %s %q", tok, tok, tok, tok, tok),
+		fmt.Errorf("wrapped: %v", tok).Error(), logged.String()} {
+		if strings.Contains(out, secret) {
+			t.Errorf("secret printed: %s", out)
+		}
+		if !strings.Contains(out, tok.ID()) {
+			t.Errorf("printed token does not name its id: %s", out)
+		}
 	}
 }
 

@@ -160,7 +160,7 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 					return
 				}
 				t0 := time.Now()
-				r, err := signOnce(runCtx, ks, b.key, tok.String(), newMsg(), b.noPresign)
+				r, err := signOnce(runCtx, ks, b.key, tok.Bearer(), newMsg(), b.noPresign)
 				if runCtx.Err() != nil && err != nil {
 					return // cut off by the deadline: neither success nor failure
 				}

@@ -98,7 +98,7 @@ func (c *clusterClient) issueHandle(ctx context.Context, req *kqpb.IssueHandleRe
 	if err != nil {
 		return nil, err
 	}
-	h.Handle = tok.String()
+	h.Handle = tok.Bearer()
 	return h, nil
 }
 

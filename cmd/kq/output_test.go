@@ -423,7 +423,7 @@ func TestLifecycleFlagValues(t *testing.T) {
 		t.Errorf("issue: %v, %v", r, err)
 	}
 	// The request carries the token's id and proof, never its secret.
-	if proof := tok.Proof(); r.HandleId != tok.ID() || !bytes.Equal(r.TokenProof, proof[:]) || strings.Contains(r.String(), tok.String()[len("kqh_")+17:]) {
+	if proof := tok.Proof(); r.HandleId != tok.ID() || !bytes.Equal(r.TokenProof, proof[:]) || strings.Contains(r.String(), tok.Bearer()[len("kqh_")+17:]) {
 		t.Errorf("issue request %v does not carry exactly the id and proof of %s", r, tok.ID())
 	}
 	if _, _, err := issueRequest("k", "sign", 0, 0, "r"); !errors.As(err, &u) {

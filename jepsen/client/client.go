@@ -229,7 +229,7 @@ func (c *Client) issueHandle(ctx context.Context, node, key string) model.Output
 		if err != nil {
 			return model.Output{}, err
 		}
-		c.handles.put(key, p.token.String())
+		c.handles.put(key, p.token.Bearer())
 		return model.Output{Status: model.OK}, nil
 	})
 }
