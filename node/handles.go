@@ -87,7 +87,7 @@ func handleToIssue(req *kqpb.IssueHandleRequest) (id string, proof [32]byte, tok
 		if err != nil {
 			return "", proof, "", status.Error(codes.Internal, "handle: no randomness")
 		}
-		return t.ID(), t.Proof(), t.String(), nil
+		return t.ID(), t.Proof(), t.Bearer(), nil
 	case !handle.ValidID(req.HandleId) || len(req.TokenProof) != len(proof):
 		return "", proof, "", status.Errorf(codes.InvalidArgument, "a client-made handle needs both handle_id (16 hex digits) and token_proof (the token's SHA-256, %d bytes)", len(proof))
 	}
