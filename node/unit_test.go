@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/keyquorum/keyquorum/api/handle"
+	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -170,5 +172,31 @@ func TestAnnouncedAttemptsMustMatchTheEntry(t *testing.T) {
 	versioned.Version = 3
 	if err := attemptOf(&versioned, 7, own()); err == nil {
 		t.Error("an attempt of another version than the entry asked for was accepted")
+	}
+}
+
+// The token a node makes goes back to the caller whole: it parses, and its
+// proof is the one the log will hold. A client-made token's id and proof
+// pass through; half of one is refused.
+func TestHandleToIssue(t *testing.T) {
+	id, proof, token, err := handleToIssue(&kqpb.IssueHandleRequest{Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := handle.Parse(token)
+	if err != nil || tok.ID() != id || handle.Proof(token) != proof {
+		t.Fatalf("node-made token %q (id %s) does not parse to its id and proof: %v", tok, id, err)
+	}
+	mine, err := handle.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mine.Proof()
+	id, proof, token, err = handleToIssue(&kqpb.IssueHandleRequest{HandleId: mine.ID(), TokenProof: p[:]})
+	if err != nil || id != mine.ID() || proof != p || token != "" {
+		t.Fatalf("client-made: id %s, token %q, %v", id, token, err)
+	}
+	if _, _, _, err := handleToIssue(&kqpb.IssueHandleRequest{HandleId: mine.ID()}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("id without proof: %v", err)
 	}
 }

@@ -58,11 +58,14 @@ func New() (Token, error) {
 func Parse(s string) (Token, error) {
 	rest, ok := strings.CutPrefix(s, prefix)
 	id, secret, ok2 := strings.Cut(rest, "_")
-	if !ok || !ok2 || len(s) > MaxLen || !ValidID(id) || secret == "" {
+	if !ok || !ok2 || len(s) > MaxLen || !ValidID(id) || secret == "" || strings.Trim(secret, base64URL) != "" {
 		return Token{}, ErrMalformed
 	}
 	return Token{id: id, raw: s}, nil
 }
+
+// base64URL is the alphabet of a secret.
+const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // LooksLike reports whether s is meant as a whole token rather than an id.
 func LooksLike(s string) bool { return strings.HasPrefix(s, prefix) }

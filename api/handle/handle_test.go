@@ -60,11 +60,13 @@ func TestParseRefusesWhatIsNotAToken(t *testing.T) {
 	for _, s := range []string{
 		"",
 		"kqh_",
-		"kqh_0123456789abcdef",        // no secret
-		"kqh_0123456789abcdef_",       // empty secret
-		"kqh_0123456789abcde_secret",  // short id
-		"kqh_0123456789abcdeg_secret", // id not hex
-		"kqx_0123456789abcdef_secret", // prefix
+		"kqh_0123456789abcdef",          // no secret
+		"kqh_0123456789abcdef_",         // empty secret
+		"kqh_0123456789abcde_secret",    // short id
+		"kqh_0123456789abcdeg_secret",   // id not hex
+		"kqx_0123456789abcdef_secret",   // prefix
+		"kqh_0123456789abcdef_<secret>", // a printed token, secret left out
+		"kqh_0123456789abcdef_sec ret",  // not base64url
 		"kqh_0123456789abcdef_" + strings.Repeat("s", MaxLen),
 	} {
 		if _, err := Parse(s); !errors.Is(err, ErrMalformed) {
