@@ -176,6 +176,29 @@ func idempotentSign(ctx context.Context, t *testing.T, cl kqpb.KeyServiceClient)
 	}
 }
 
+// eachFile calls fn with the path and contents of every file under root
+// and returns how many there were.
+func eachFile(t *testing.T, root string, fn func(path string, data []byte)) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		n++
+		fn(path, data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // noSecrets opens every node's sealed shares with its own TPM, takes the
 // secret scalar out of each, and scans every file of the cluster (data
 // directories, swtpm state, logs) for it in several encodings, and for the
@@ -216,28 +239,13 @@ func noSecrets(ctx context.Context, t *testing.T, c *cluster.Cluster, marker []b
 		tpm.Close()
 		secrets = append(secrets, fixturePrimes(t, id)...)
 	}
-	scanned := 0
-	for _, root := range []string{filepath.Dir(c.DataDir())} {
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
+	scanned := eachFile(t, filepath.Dir(c.DataDir()), func(path string, data []byte) {
+		for i, s := range secrets {
+			if bytes.Contains(data, s) {
+				t.Errorf("secret #%d (%d bytes) found in %s", i, len(s), path)
 			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			scanned++
-			for i, s := range secrets {
-				if bytes.Contains(data, s) {
-					t.Errorf("secret #%d (%d bytes) found in %s", i, len(s), path)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
-	}
+	})
 	// The raft log must carry the message to the committee; logs must not.
 	leaks := append([][]byte{marker, []byte(hex.EncodeToString(marker)), []byte(base64.StdEncoding.EncodeToString(marker)[:20])}, tokens...)
 	logs, err := os.ReadDir(c.LogsDir())

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,20 +130,9 @@ func TestClientMadeHandleSurvivesRetry(t *testing.T) {
 	// The secret never left this process: no file of the cluster, logs
 	// included, holds it.
 	secret := []byte(tokenSecret(tok.Bearer()))
-	err = filepath.WalkDir(filepath.Dir(c.DataDir()), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
+	eachFile(t, filepath.Dir(c.DataDir()), func(path string, data []byte) {
 		if bytes.Contains(data, secret) {
 			t.Errorf("the client-made token's secret is in %s", path)
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }

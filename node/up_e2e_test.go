@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyquorum/keyquorum/consensus/consensustest"
 )
 
 // TestUpStopsEveryNodeOnSIGTERM runs `kq up` as a supervisor would (make
@@ -92,31 +93,11 @@ func upConfig(t *testing.T) string {
 	fmt.Fprintf(&b, "cluster_id: kq-up-test\ndata_dir: data\nthreshold: 1\n")
 	fmt.Fprintf(&b, "tpm:\n  backend: simulator\npreparams:\n  source: fixtures\n  fixtures_dir: %s\n", fixturesDir(t))
 	b.WriteString("presign:\n  pool: 0\nnodes:\n")
-	ports := freePorts(t, 9)
+	addrs := consensustest.FreeAddrs(t, 9)
 	for i := range 3 {
-		fmt.Fprintf(&b, "  - id: n%d\n    raft: 127.0.0.1:%d\n    peer: 127.0.0.1:%d\n    client: 127.0.0.1:%d\n",
-			i+1, ports[3*i], ports[3*i+1], ports[3*i+2])
+		fmt.Fprintf(&b, "  - id: n%d\n    raft: %s\n    peer: %s\n    client: %s\n", i+1, addrs[3*i], addrs[3*i+1], addrs[3*i+2])
 	}
 	return b.String()
-}
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var out []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return out
 }
 
 // childrenOf lists the processes whose parent is pid.
