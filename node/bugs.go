@@ -20,6 +20,10 @@ type Bugs struct {
 	// appends it two seconds later, so the revoked version keeps signing
 	// after the caller was told it stopped.
 	RevokedSigns bool
+	// UnboundedTime makes the leader stamp entries with its own clock
+	// alone, as keyquorum did before the quorum clock bound: a leader whose
+	// clock runs ahead moves replicated time forward for good.
+	UnboundedTime bool
 }
 
 // ParseBugs reads a comma-separated list such as "stale-read,skip-dedup".
@@ -39,13 +43,16 @@ func ParseBugs(list string) (Bugs, error) {
 			b.SkipDedup = true
 		case "revoked-signs":
 			b.RevokedSigns = true
+		case "unbounded-time":
+			b.UnboundedTime = true
 		default:
-			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs)", name)
+			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs, unbounded-time)", name)
 		}
 	}
 	return b, nil
 }
 
-func (b Bugs) staleRead() bool    { return bugsCompiled && b.StaleRead }
-func (b Bugs) skipDedup() bool    { return bugsCompiled && b.SkipDedup }
-func (b Bugs) revokedSigns() bool { return bugsCompiled && b.RevokedSigns }
+func (b Bugs) staleRead() bool     { return bugsCompiled && b.StaleRead }
+func (b Bugs) skipDedup() bool     { return bugsCompiled && b.SkipDedup }
+func (b Bugs) revokedSigns() bool  { return bugsCompiled && b.RevokedSigns }
+func (b Bugs) unboundedTime() bool { return bugsCompiled && b.UnboundedTime }
