@@ -67,7 +67,7 @@ const HandleTTL = 12 * time.Hour
 // safe for concurrent use.
 type Handles struct {
 	mu      sync.Mutex
-	tokens  map[string]string       // key -> handle token
+	tokens  map[string]handle.Token // key -> its handle
 	pending map[string]pendingIssue // key -> the issue request not yet answered OK
 	issued  int                     // issue requests so far, for request ids
 }
@@ -82,10 +82,10 @@ type pendingIssue struct {
 
 // NewHandles returns an empty cache.
 func NewHandles() *Handles {
-	return &Handles{tokens: map[string]string{}, pending: map[string]pendingIssue{}}
+	return &Handles{tokens: map[string]handle.Token{}, pending: map[string]pendingIssue{}}
 }
 
-func (h *Handles) get(key string) (string, bool) {
+func (h *Handles) get(key string) (handle.Token, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t, ok := h.tokens[key]
@@ -95,7 +95,7 @@ func (h *Handles) get(key string) (string, bool) {
 // put caches token as key's handle unless another client's issue got
 // there first: a retried request must present the handle it was made
 // with, so a key's handle never changes during a run.
-func (h *Handles) put(key, token string) {
+func (h *Handles) put(key string, token handle.Token) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.tokens[key]; !ok {
@@ -194,17 +194,30 @@ func (c *Client) Sign(ctx context.Context, node, key string, digest []byte, requ
 // yet gets one first, recorded as its own operation; when that fails, its
 // outcome is returned and no Sign is sent.
 func (c *Client) SignVersion(ctx context.Context, node, key string, version uint32, digest []byte, requestID string) model.Output {
-	handle, ok := c.handles.get(key)
+	tok, ok := c.handles.get(key)
 	if !ok {
 		out := c.issueHandle(ctx, node, key)
 		if out.Status != model.OK {
 			return out
 		}
-		handle, _ = c.handles.get(key)
+		tok, _ = c.handles.get(key)
 	}
-	in := model.Input{Kind: model.Sign, Key: key, Digest: hex.EncodeToString(digest), RequestID: requestID, Version: version}
+	return c.signWith(ctx, node, key, version, digest, requestID, tok, HandleTTL)
+}
+
+// SignWith asks node to sign digest with key's primary under requestID,
+// presenting tok, a handle issued with life ttl (see Issue): the handle and
+// its life are recorded with the operation, for the expiry checker.
+func (c *Client) SignWith(ctx context.Context, node, key string, digest []byte, requestID string, tok handle.Token, ttl time.Duration) model.Output {
+	return c.signWith(ctx, node, key, 0, digest, requestID, tok, ttl)
+}
+
+func (c *Client) signWith(ctx context.Context, node, key string, version uint32, digest []byte, requestID string,
+	tok handle.Token, ttl time.Duration) model.Output {
+	in := model.Input{Kind: model.Sign, Key: key, Digest: hex.EncodeToString(digest), RequestID: requestID, Version: version,
+		Handle: tok.ID(), HandleTTL: ttl}
 	return c.do(ctx, node, in, func(ctx context.Context, kc kqpb.KeyServiceClient) (model.Output, error) {
-		resp, err := kc.Sign(ctx, &kqpb.SignRequest{Key: key, Digest: digest, RequestId: requestID, Handle: handle, Version: version})
+		resp, err := kc.Sign(ctx, &kqpb.SignRequest{Key: key, Digest: digest, RequestId: requestID, Handle: tok.Bearer(), Version: version})
 		if err != nil {
 			return model.Output{}, err
 		}
@@ -221,15 +234,26 @@ func (c *Client) issueHandle(ctx context.Context, node, key string) model.Output
 	if err != nil {
 		return model.Output{Status: model.Unreached, Error: err.Error()}
 	}
-	proof := p.token.Proof()
-	in := model.Input{Kind: model.IssueHandle, Key: key, RequestID: p.requestID}
+	out := c.Issue(ctx, node, key, p.requestID, p.token, HandleTTL)
+	if out.Status == model.OK {
+		c.handles.put(key, p.token)
+	}
+	return out
+}
+
+// Issue asks node to issue tok, which the caller made, as a signing handle
+// of key for ttl, under requestID; the operation records the handle's id
+// and life. Sending the same request id and token again after a failure
+// must get the same handle back, issued at the first attempt's time.
+func (c *Client) Issue(ctx context.Context, node, key, requestID string, tok handle.Token, ttl time.Duration) model.Output {
+	proof := tok.Proof()
+	in := model.Input{Kind: model.IssueHandle, Key: key, RequestID: requestID, Handle: tok.ID(), HandleTTL: ttl}
 	return c.do(ctx, node, in, func(ctx context.Context, kc kqpb.KeyServiceClient) (model.Output, error) {
 		_, err := kc.IssueHandle(ctx, &kqpb.IssueHandleRequest{Key: key, Purpose: "sign",
-			TtlMs: uint64(HandleTTL / time.Millisecond), RequestId: p.requestID, HandleId: p.token.ID(), TokenProof: proof[:]})
+			TtlMs: uint64(ttl / time.Millisecond), RequestId: requestID, HandleId: tok.ID(), TokenProof: proof[:]})
 		if err != nil {
 			return model.Output{}, err
 		}
-		c.handles.put(key, p.token.Bearer())
 		return model.Output{Status: model.OK}, nil
 	})
 }

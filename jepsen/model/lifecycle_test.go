@@ -2,6 +2,7 @@ package model
 
 import (
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -216,6 +217,13 @@ var lifecycleHistories = []struct {
 	{"a retried handle request answered", true, after(
 		op(1, 11, inf, Input{Kind: IssueHandle, Key: "k", RequestID: "h1"}, status(Unknown)),
 		op(2, 12, 13, Input{Kind: IssueHandle, Key: "k", RequestID: "h1"}, Output{Status: OK}),
+	)},
+	{"a sign refused with a handle that may have expired", true, after(
+		op(1, 11, 12, Input{Kind: IssueHandle, Key: "k", RequestID: "h2", Handle: "e1", HandleTTL: 3 * time.Second}, Output{Status: OK}),
+		op(1, 13, 14, Input{Kind: Sign, Key: "k", Digest: "d9", RequestID: "s9", Handle: "e1", HandleTTL: 3 * time.Second}, status(Denied)),
+	)},
+	{"a sign refused with a handle that outlives the run", false, after(
+		op(1, 11, 12, Input{Kind: Sign, Key: "k", Digest: "d9", RequestID: "s9", Handle: "h1", HandleTTL: 12 * time.Hour}, status(Denied)),
 	)},
 	{"lifecycle requests of unknown outcome allow anything", true, after(
 		op(1, 11, inf, req(Promote, "k", 0, "p1"), status(Unknown)),

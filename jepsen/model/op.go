@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Kind names an operation of the KeyService.
@@ -27,7 +28,9 @@ const (
 	List   Kind = "list"
 	Sign   Kind = "sign"
 	// IssueHandle asks for the capability Sign needs. The model does not
-	// track handles; an issue only shows whether the key exists.
+	// track handles; an issue only shows whether the key exists. Whether a
+	// handle expired when it should is judged against real time by
+	// jepsen/checker.Expiry, not here: the model has no clock.
 	IssueHandle Kind = "handle"
 	// Lifecycle changes of a key's versions (KeyVersionRequest).
 	Rotate   Kind = "rotate"
@@ -106,8 +109,27 @@ type Input struct {
 	// Version is the version asked for: Sign's signing version, a
 	// lifecycle change's target; 0 means the server's default.
 	Version uint32
-	_       struct{}
+	// Handle is the id of the capability handle an IssueHandle issues or
+	// a Sign presents, and HandleTTL the life it was issued with; both
+	// empty in histories that do not say.
+	Handle    string
+	HandleTTL time.Duration
+	_         struct{}
 }
+
+// LongLived is the shortest handle life the model holds to "never
+// expires": an hour outlives every harness run (minutes) and every skew
+// the clock nemesis applies (at most ten minutes), so a PERMISSION_DENIED
+// for such a handle, which the harness issues for the right key and
+// purpose, without a use limit and never revokes, has no excuse. A
+// shorter handle may expire during the run, and when it may is a matter
+// of real time (jepsen/checker.Expiry).
+const LongLived = time.Hour
+
+// MayExpire reports whether a handle of life ttl can expire during a run.
+// A zero ttl (a history that does not say) counts as may: the model cannot
+// hold such a handle to anything.
+func MayExpire(ttl time.Duration) bool { return ttl < LongLived }
 
 // KeyView is one key as a read returned it.
 type KeyView struct {
@@ -180,9 +202,9 @@ func (in Input) String() string {
 		if in.Version != 0 {
 			v = fmt.Sprintf(" v%d", in.Version)
 		}
-		return fmt.Sprintf("sign(%s%s, %s, rid=%s)", in.Key, v, short(in.Digest), short(in.RequestID))
+		return fmt.Sprintf("sign(%s%s%s, %s, rid=%s)", in.Key, v, in.ttlString(), short(in.Digest), short(in.RequestID))
 	case IssueHandle:
-		return fmt.Sprintf("handle(%s, rid=%s)", in.Key, short(in.RequestID))
+		return fmt.Sprintf("handle(%s%s, rid=%s)", in.Key, in.ttlString(), short(in.RequestID))
 	case Rotate, Promote, Rollback, Retire, Revoke:
 		v := "default"
 		if in.Version != 0 {
@@ -193,6 +215,15 @@ func (in Input) String() string {
 		return fmt.Sprintf("%s(%s, rid=%s)", in.Kind, in.Key, short(in.RequestID))
 	}
 	return string(in.Kind)
+}
+
+// ttlString names a handle that may expire during the run, whose refusal
+// the model accepts: " h=<id> ttl=3s".
+func (in Input) ttlString() string {
+	if in.Handle == "" || !MayExpire(in.HandleTTL) {
+		return ""
+	}
+	return fmt.Sprintf(" h=%s ttl=%s", in.Handle, in.HandleTTL)
 }
 
 // String renders an output for history visualisations.

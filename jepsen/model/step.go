@@ -138,7 +138,8 @@ func stepList(s State, in Input, out Output) (bool, State) {
 }
 
 // stepIssueHandle: an issued handle shows that its key exists; the model
-// does not follow handles further (the workload's never expire or run out).
+// does not follow handles further (they never run out, and their expiry
+// is judged against real time by the expiry checker).
 // Clients make their own tokens and send a request id again only with its
 // token, so a retry must get the handle back: ALREADY_EXISTS is never
 // right.
@@ -201,8 +202,14 @@ func stepSign(s State, in Input, out Output) (bool, State) {
 		return exists && !signed && !signableAsIs(k, in.Version), s
 	case AlreadyExists:
 		return known && !same, s
-	case Invalid, Denied:
+	case Invalid:
 		return true, s
+	case Denied:
+		// The harness's handles grant every sign it asks of them (their
+		// key, purpose sign, no use limit, never revoked): the one refusal
+		// left is expiry, which only a handle of a short life may meet.
+		// When it may is for the expiry checker, which knows real time.
+		return MayExpire(in.HandleTTL), s
 	}
 	return false, s
 }
