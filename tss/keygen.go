@@ -87,6 +87,7 @@ func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*Share, error) 
 	if err != nil {
 		return nil, err
 	}
+	s.check = newChecker(req.Algorithm, req.Threshold)
 	s.parties = []tsslib.Party{party}
 	res, err := e.run(ctx, s)
 	if err != nil {

@@ -104,6 +104,7 @@ func (e *Engine) Reshare(ctx context.Context, req ReshareRequest) (*Share, error
 	if err != nil {
 		return nil, err
 	}
+	s.check = newChecker(p.alg, req.NewThreshold)
 	res, err := e.run(ctx, s)
 	if err != nil {
 		return nil, err

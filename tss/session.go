@@ -56,6 +56,7 @@ type session struct {
 	drain   func(ctx context.Context) // started by run; reads out and end
 
 	inbox    *inbox
+	check    *checker // worker goroutine only; set by the protocol's constructor
 	out      chan tsslib.Message
 	results  chan any   // capacity 1: the session's end value
 	failed   chan error // capacity 1: first asynchronous failure
@@ -167,16 +168,14 @@ func (s *session) run(ctx context.Context) (any, error) {
 			return nil, s.abort(err)
 		case <-s.inbox.notify:
 			for _, in := range s.inbox.take() {
-				if s.hold != nil && s.hold(in.msg.Type(), in.from) {
-					s.held = append(s.held, in)
-					s.heldCount.Store(int32(len(s.held)))
-					if s.onHold != nil {
-						s.onHold(len(s.held))
-					}
-					continue
-				}
-				if err := s.update(in); err != nil {
+				ready, err := s.vet(in)
+				if err != nil {
 					return nil, s.abort(err)
+				}
+				for _, in := range ready {
+					if err := s.deliver(in); err != nil {
+						return nil, s.abort(err)
+					}
 				}
 			}
 		case bind := <-s.release:
@@ -194,6 +193,33 @@ func (s *session) run(ctx context.Context) (any, error) {
 			return nil, s.expired(ctx)
 		}
 	}
+}
+
+// vet runs the session's checker on an inbound message and returns the
+// messages that may now go to tss-lib. Messages between this node's own
+// local parties were made by tss-lib here and are not re-checked.
+func (s *session) vet(in inbound) ([]inbound, error) {
+	if in.from == s.self {
+		return []inbound{in}, nil
+	}
+	if s.check == nil {
+		return nil, fmt.Errorf("tss: %s session has no message checker", s.kind)
+	}
+	return s.check.admit(in)
+}
+
+// deliver parks a checked message if the session holds its type, or hands
+// it to tss-lib.
+func (s *session) deliver(in inbound) error {
+	if s.hold != nil && s.hold(in.msg.Type(), in.from) {
+		s.held = append(s.held, in)
+		s.heldCount.Store(int32(len(s.held)))
+		if s.onHold != nil {
+			s.onHold(len(s.held))
+		}
+		return nil
+	}
+	return s.update(in)
 }
 
 // releaseHeld asks the worker to run bind and then deliver the held
@@ -305,7 +331,11 @@ func (s *session) abort(err error) error {
 	}
 	out := &AbortError{Session: s.id, Err: err}
 	var pe *protoError
-	if errors.As(err, &pe) {
+	var ce *CheckError
+	switch {
+	case errors.As(err, &ce):
+		out.Culprits = []string{ce.Member}
+	case errors.As(err, &pe):
 		out.Culprits = pe.culprits
 	}
 	return out

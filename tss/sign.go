@@ -151,6 +151,8 @@ func (e *Engine) newSignSession(req SignRequest) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.check = newChecker(sh.alg, 0)
+	s.check.paillierN, s.check.selfN = signingModuli(sh, req.Committee)
 	s.parties = []tsslib.Party{party}
 	s.drain = func(ctx context.Context) { drainParty(ctx, s, end) }
 	return s, nil
