@@ -92,6 +92,8 @@ func parse(args []string, stderr io.Writer) (harness.Config, error) {
 	fs.StringVar(&cfg.BinDir, "bin", cfg.BinDir, "directory holding kqd and kq")
 	fs.StringVar(&cfg.FixturesDir, "fixtures", "tss/testdata/preparams", "pre-params fixtures (TEST ONLY); empty disables ECDSA")
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", cfg.CheckTimeout, "porcupine's time limit; past it the run is inconclusive")
+	fs.DurationVar(&cfg.MaxClockOffset, "max-clock-offset", cfg.MaxClockOffset, "the cluster's clock.max_offset, which the expiry check holds replicated time to")
+	fs.DurationVar(&cfg.ClockSlack, "clock-slack", cfg.ClockSlack, "what the expiry check adds to the max clock offset for the harness's own measurement")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keyquorum/keyquorum/jepsen/checker"
 	"github.com/keyquorum/keyquorum/jepsen/nemesis"
 )
 
@@ -30,6 +31,12 @@ type Config struct {
 	Out string `json:"out,omitempty"`
 	// CheckTimeout bounds porcupine; past it the verdict is inconclusive.
 	CheckTimeout time.Duration `json:"check_timeout"`
+	// MaxClockOffset is the cluster's clock.max_offset (its default,
+	// 500 ms, in every cluster the harness starts), and ClockSlack what
+	// the harness adds for its own measurement: the expiry check holds
+	// replicated time within their sum of real time.
+	MaxClockOffset time.Duration `json:"max_clock_offset"`
+	ClockSlack     time.Duration `json:"clock_slack"`
 	// Schedule tunes the nemesis; zero values take nemesis defaults.
 	Quiet, Hold time.Duration `json:"-"`
 	// Progress hears one line per event; nil is silent.
@@ -40,8 +47,10 @@ type Config struct {
 // DefaultConfig is a 3-node, 60-second partition run with 8 clients on the
 // simulator TPM.
 func DefaultConfig(binDir string) Config {
+	b := checker.DefaultExpiryBound()
 	return Config{Nodes: 3, Duration: 60 * time.Second, Nemesis: "partition", Workload: "sign", Clients: 8,
-		Seed: 1, Backend: "simulator", BinDir: binDir, CheckTimeout: 2 * time.Minute}
+		Seed: 1, Backend: "simulator", BinDir: binDir, CheckTimeout: 2 * time.Minute,
+		MaxClockOffset: b.MaxClockOffset, ClockSlack: b.Slack}
 }
 
 // Validate checks the fields that can be checked without starting anything.
@@ -52,6 +61,9 @@ func (c Config) Validate() error {
 	}
 	if c.Duration <= 0 || c.Clients < 1 || c.CheckTimeout <= 0 {
 		errs = append(errs, errors.New("harness: duration, clients and check timeout must be positive"))
+	}
+	if c.MaxClockOffset < 0 || c.ClockSlack < 0 {
+		errs = append(errs, errors.New("harness: the max clock offset and the clock slack cannot be negative"))
 	}
 	if _, err := nemesis.ByName(c.Nemesis); err != nil {
 		errs = append(errs, err)

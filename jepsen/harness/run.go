@@ -75,6 +75,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	rec := client.NewRecorder()
 	wcfg := workload.DefaultConfig(c.IDs(), cfg.Seed)
 	wcfg.Clients, wcfg.ECDSA, wcfg.Lifecycle = cfg.Clients, cfg.ECDSA, cfg.Workload == "lifecycle"
+	wcfg.ExpiryClients = workload.ExpiryClients(cfg.Clients)
 	wl, err := workload.New(wcfg, rec, c)
 	if err != nil {
 		return res, err
@@ -129,10 +130,13 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	res.Clients = rec.Clients()
 	res.Checks = append(res.Checks, checker.Assumptions(history))
 	lin, info := checker.Linearizable(checker.Prepare(history), cfg.CheckTimeout)
+	expiry, expiryStats := checker.Expiry(history, checker.ExpiryBound{MaxClockOffset: cfg.MaxClockOffset, Slack: cfg.ClockSlack})
+	res.Expiry = &expiryStats
 	res.Checks = append(res.Checks, lin,
 		checker.Signatures(history),
 		checker.NonceReuse(history),
 		checker.Durable(history, finalStart),
+		expiry,
 		converged,
 		audited)
 	res.Verdict = checker.Combine(res.Checks)

@@ -104,15 +104,10 @@ func Run(ctx context.Context, c *cluster.Cluster, s Schedule, now func() int64, 
 	if progress == nil {
 		progress = func(string) {}
 	}
-	rnd := rand.New(rand.NewPCG(s.Seed, 0x6e656d65736973))
+	rnd := s.stream()
 	var faults []Fault
 	for len(s.Failpoints) > 0 {
-		quiet := s.Quiet + jitter(rnd, s.QuietJitter)
-		fp := s.Failpoints[rnd.IntN(len(s.Failpoints))]
-		hold := s.Hold + jitter(rnd, s.HoldJitter)
-		// Each injection draws from its own stream, so that what one
-		// injection consumes does not shift the next one's choices.
-		sub := rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64()))
+		quiet, fp, hold, sub := s.next(rnd)
 		select {
 		case <-ctx.Done():
 			return faults
@@ -138,6 +133,20 @@ func Run(ctx context.Context, c *cluster.Cluster, s Schedule, now func() int64, 
 	}
 	<-ctx.Done()
 	return faults
+}
+
+// stream is the random stream of a schedule's choices.
+func (s Schedule) stream() *rand.Rand { return rand.New(rand.NewPCG(s.Seed, 0x6e656d65736973)) }
+
+// next draws the next injection's choices: the quiet time before it, the
+// failpoint, the hold, and the stream the failpoint draws its shape and
+// target from. Each injection draws from its own stream, so that what one
+// injection consumes does not shift the next one's choices.
+func (s Schedule) next(rnd *rand.Rand) (quiet time.Duration, fp Failpoint, hold time.Duration, sub *rand.Rand) {
+	quiet = s.Quiet + jitter(rnd, s.QuietJitter)
+	fp = s.Failpoints[rnd.IntN(len(s.Failpoints))]
+	hold = s.Hold + jitter(rnd, s.HoldJitter)
+	return quiet, fp, hold, rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64()))
 }
 
 // HealAll undoes every fault a failpoint could have left behind: links to

@@ -37,6 +37,9 @@ type Results struct {
 	// Unknown counts unknown outcomes by operation and error text (cut
 	// short), to tell partitions from overload.
 	Unknown map[string]int `json:"unknown_causes"`
+	// Expiry counts the signs with short-lived handles the expiry check
+	// judged, by where they fell against their handle's expiry.
+	Expiry *checker.ExpiryStats `json:"expiry,omitempty"`
 	// Audit is each node's audit chain as the audit check read it.
 	Audit  []checker.AuditNode `json:"audit,omitempty"`
 	Errors []string            `json:"errors,omitempty"`

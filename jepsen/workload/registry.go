@@ -80,6 +80,18 @@ func (r *registry) signable(rnd *rand.Rand, algorithm string) (keyRef, bool) {
 	})
 }
 
+// lasting picks an acknowledged Ed25519 key that is not a throwaway and
+// whose primary, as last seen, can sign: the expiry clients' signs should
+// fail, if at all, for their handle's sake.
+func (r *registry) lasting(rnd *rand.Rand) (keyRef, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pick(rnd, func(k keyRef) bool {
+		v, seen := r.views[k.name]
+		return k.acked && !k.throwaway && k.algorithm == Ed25519 && (!seen || v.State == model.Active)
+	})
+}
+
 // changeable picks an acknowledged Ed25519 key for a lifecycle request
 // (ECDSA key generation takes too long to rotate often).
 func (r *registry) changeable(rnd *rand.Rand) (keyRef, bool) {

@@ -1,9 +1,10 @@
 // Package workload drives the recording clients: concurrent creates, reads
 // and signatures with retries that reuse request ids, with the lifecycle
 // workload also rotations, promotions, rollbacks, retirements and
-// revocations of key versions, then, after the faults end, the final reads
-// that let the checkers see the state every acknowledged operation must
-// have left.
+// revocations of key versions, and in both a few clients signing with
+// handles that expire within seconds; then, after the faults end, the
+// final reads that let the checkers see the state every acknowledged
+// operation must have left.
 package workload
 
 import (
@@ -36,20 +37,28 @@ type Config struct {
 	// Lifecycle mixes key lifecycle requests into the traffic (the
 	// "lifecycle" workload; see lifecycle.go).
 	Lifecycle bool
+	// ExpiryClients of the Clients, in either workload, issue handles that
+	// live a few seconds and sign with them on both sides of their expiry
+	// instead of following the mix (see expiry.go).
+	ExpiryClients int
 	// Think is the most a client waits between two operations.
 	Think time.Duration
 	_     struct{}
 }
 
-// DefaultConfig returns 8 clients with ECDSA on.
+// DefaultConfig returns 8 clients, two of them on short-lived handles,
+// with ECDSA on.
 func DefaultConfig(nodes []string, seed uint64) Config {
-	return Config{Clients: 8, Nodes: nodes, Seed: seed, ECDSA: true, Think: 50 * time.Millisecond}
+	return Config{Clients: 8, Nodes: nodes, Seed: seed, ECDSA: true, Think: 50 * time.Millisecond, ExpiryClients: ExpiryClients(8)}
 }
 
 // Validate checks the counts.
 func (c Config) Validate() error {
 	if c.Clients < 1 || len(c.Nodes) == 0 || c.Think < 0 {
 		return errors.New("workload: need at least one client and one node")
+	}
+	if c.ExpiryClients < 0 || (c.ExpiryClients > 0 && c.ExpiryClients >= c.Clients) {
+		return errors.New("workload: the expiry clients must leave at least one client to the mix")
 	}
 	return nil
 }
@@ -135,6 +144,10 @@ func (w *Workload) Run(ctx context.Context) {
 	for i := range w.cfg.Clients {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(w.cfg.Seed, uint64(i)+1))
+			if i < w.cfg.ExpiryClients {
+				w.runExpiry(ctx, i, rnd)
+				return
+			}
 			c := w.newClient()
 			for ctx.Err() == nil {
 				before := c.ID()
