@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -282,6 +283,55 @@ func newState() *state {
 	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
 		Presigs: map[string]*Presig{}, Boots: map[string]string{},
 		Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
+}
+
+// UnmarshalJSON decodes a snapshot's state and refuses one that applying a
+// later entry would panic on: a null table or entry, or a key whose
+// versions are missing or out of order. A snapshot comes from the leader;
+// a corrupt one must fail Restore, not crash the replicas that install it.
+func (st *state) UnmarshalJSON(data []byte) error {
+	type plain state // state's fields without this method
+	if err := json.Unmarshal(data, (*plain)(st)); err != nil {
+		return err
+	}
+	if st.Keys == nil || st.Signs == nil || st.PreParams == nil || st.Presigs == nil || st.Boots == nil ||
+		st.Handles == nil || st.Requests == nil {
+		return errors.New("a table is null")
+	}
+	for name, k := range st.Keys {
+		if k == nil || len(k.Versions) == 0 {
+			return fmt.Errorf("key %q has no versions", name)
+		}
+		for i, v := range k.Versions {
+			if v == nil || v.Number != uint32(i+1) {
+				return fmt.Errorf("key %q: version %d is missing", name, i+1)
+			}
+		}
+	}
+	for id, s := range st.Signs {
+		switch {
+		case s == nil:
+			return fmt.Errorf("signing request %q is null", id)
+		case s.State == SignStatePending && (st.Keys[s.Key] == nil || st.Keys[s.Key].Version(s.Version) == nil):
+			return fmt.Errorf("pending signing request %q names no key version", id)
+		}
+	}
+	for id, p := range st.Presigs {
+		if p == nil || st.Keys[p.Key] == nil || st.Keys[p.Key].Version(p.Version) == nil {
+			return fmt.Errorf("presignature %q names no key version", id)
+		}
+	}
+	for id, h := range st.Handles {
+		if h == nil {
+			return fmt.Errorf("handle %q is null", id)
+		}
+	}
+	for id, r := range st.Requests {
+		if r == nil {
+			return fmt.Errorf("request %q is null", id)
+		}
+	}
+	return nil
 }
 
 // indexPending rebuilds the pending index from Signs.
