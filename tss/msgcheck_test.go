@@ -1,0 +1,186 @@
+package tss_test
+
+import (
+	"bytes"
+	"context"
+	"math/big"
+	"testing"
+
+	ecdsakeygen "github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	ecdsaresharing "github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
+	ecdsasigning "github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
+	eddsakeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
+	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/tss/tsstest"
+)
+
+var honestAB = []string{"node-a", "node-b"}
+
+// Each case has node-c send one malformed message shape during an Ed25519
+// keygen. The one-point decommitment would otherwise panic inside a
+// goroutine tss-lib starts in round 3 and kill this test binary; that the
+// binary survives is part of the proof.
+func TestEd25519KeygenRejectsMalformedMessages(t *testing.T) {
+	cases := []struct {
+		name  string
+		check string
+		rule  func(t *testing.T, net *tsstest.Network) tsstest.Rule
+	}{
+		{"one-point decommitment", tss.CheckVSSLength, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
+			return forgeVSS(t, net, tss.Ed25519, "node-c", onePoint)
+		}},
+		{"1000-point VSS vector", tss.CheckVSSLength, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
+			return forgeVSS(t, net, tss.Ed25519, "node-c", thousandPoints)
+		}},
+		{"oversized share", tss.CheckIntRange, func(t *testing.T, _ *tsstest.Network) tsstest.Rule {
+			return tamper(t, "node-c", "binance.tsslib.eddsa.keygen.KGRound2Message1", &eddsakeygen.KGRound2Message1{},
+				func(m *eddsakeygen.KGRound2Message1) { m.Share = bytes.Repeat([]byte{0xff}, 64<<10) })
+		}},
+		{"point off the curve", tss.CheckPoint, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
+			return forgeVSS(t, net, tss.Ed25519, "node-c", func(d [][]byte) [][]byte {
+				d[len(d)-1] = []byte{7}
+				return d
+			})
+		}},
+		{"broadcast sent point-to-point", tss.CheckRouting, func(t *testing.T, _ *tsstest.Network) tsstest.Rule {
+			return func(m *tss.Message, _ string) bool {
+				if m.From == "node-c" && wireName(m.Payload) == "binance.tsslib.eddsa.keygen.KGRound1Message" {
+					m.Broadcast = false
+				}
+				return true
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			net, engines, err := tsstest.NewCluster(maliciousConfig(), members...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			net.SetRule(tc.rule(t, net))
+			sid := tss.NewSessionID("test", "keygen", 1, t.Name(), 0)
+			errs := attempt(members, "node-c", keygenOn(t, engines, tss.Ed25519, sid, members, nil, nil))
+			wantRejected(t, errs, honestAB, "node-c", tc.check)
+		})
+	}
+}
+
+// After node-c is caught, the next attempt without it makes a key that signs.
+func TestRetryWithoutCulpritSigns(t *testing.T) {
+	net, engines, err := tsstest.NewCluster(maliciousConfig(), members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	net.SetRule(forgeVSS(t, net, tss.Ed25519, "node-c", onePoint))
+	sid := tss.NewSessionID("test", "keygen", 1, t.Name(), 0)
+	errs := attempt(members, "node-c", keygenOn(t, engines, tss.Ed25519, sid, members, nil, nil))
+	wantRejected(t, errs, honestAB, "node-c", tss.CheckVSSLength)
+
+	shares := map[string]*tss.Share{}
+	sid = tss.NewSessionID("test", "keygen", 2, t.Name(), 0)
+	for id, err := range attempt(honestAB, "", keygenOn(t, engines, tss.Ed25519, sid, honestAB, nil, shares)) {
+		if err != nil {
+			t.Fatalf("retry keygen on %s: %v", id, err)
+		}
+	}
+	msg := []byte("signed without the culprit")
+	sig := mustSign(t, &fixture{engines: engines, shares: shares}, newSID(t), honestAB, msg)
+	if !tss.Verify(tss.Ed25519, shares["node-a"].PublicKey(), msg, sig) {
+		t.Fatal("signature does not verify")
+	}
+}
+
+// ECDSA keygen: a one-point decommitment (the goroutine panic of keygen
+// round 3) and a mod proof whose W shares a factor with N.
+func TestECDSAKeygenRejectsMalformedMessages(t *testing.T) {
+	pp := map[string]int{"node-a": 1, "node-b": 2, "node-c": 3}
+	cases := []struct {
+		name  string
+		check string
+		rule  func(t *testing.T, net *tsstest.Network) tsstest.Rule
+	}{
+		{"one-point decommitment", tss.CheckVSSLength, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
+			return forgeVSS(t, net, tss.ECDSASecp256k1, "node-c", onePoint)
+		}},
+		{"mod proof W with gcd(W, N) != 1", tss.CheckModProof, func(t *testing.T, _ *tsstest.Network) tsstest.Rule {
+			p := paillierFactor(t, pp["node-c"])
+			return tamper(t, "node-c", "binance.tsslib.ecdsa.keygen.KGRound2Message2", &ecdsakeygen.KGRound2Message2{},
+				func(m *ecdsakeygen.KGRound2Message2) { m.ModProof[0] = p.Bytes() })
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			net, engines, err := tsstest.NewCluster(maliciousConfig(), members...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			net.SetRule(tc.rule(t, net))
+			sid := tss.NewSessionID("test", "keygen", 1, t.Name(), 0)
+			errs := attempt(members, "node-c", keygenOn(t, engines, tss.ECDSASecp256k1, sid, members, pp, nil))
+			wantRejected(t, errs, honestAB, "node-c", tc.check)
+		})
+	}
+}
+
+// ECDSA signing: node-b's MtA range proof has S = 1 (tss-lib PR #289), or
+// a ciphertext wider than N^2.
+func TestECDSASignRejectsMalformedMessages(t *testing.T) {
+	f := sharedKey(t, tss.ECDSASecp256k1)
+	const r1 = "binance.tsslib.ecdsa.signing.SignRound1Message1"
+	cases := []struct {
+		name  string
+		check string
+		edit  func(m *ecdsasigning.SignRound1Message1)
+	}{
+		{"range proof S = 1", tss.CheckRangeProof, func(m *ecdsasigning.SignRound1Message1) { m.RangeProofAlice[3] = []byte{1} }},
+		{"range proof S1 = S2", tss.CheckRangeProof, func(m *ecdsasigning.SignRound1Message1) {
+			m.RangeProofAlice[5] = m.RangeProofAlice[4]
+		}},
+		{"ciphertext above N^2", tss.CheckIntRange, func(m *ecdsasigning.SignRound1Message1) {
+			m.C = bytes.Repeat([]byte{0xff}, 4096/8)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			net, engines, err := tsstest.NewCluster(maliciousConfig(), members...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			net.SetRule(tamper(t, "node-b", r1, &ecdsasigning.SignRound1Message1{}, tc.edit))
+			sid, digest := newSID(t), randomBytes(t, 32)
+			errs := attempt(committees[0], "node-b", func(ctx context.Context, id string) error {
+				_, err := engines[id].Sign(ctx, tss.SignRequest{Session: sid, Share: f.shares[id], Committee: committees[0], Message: digest})
+				return err
+			})
+			wantRejected(t, errs, []string{"node-a"}, "node-b", tc.check)
+		})
+	}
+}
+
+// ECDSA resharing: new member node-c announces a 1024-bit Paillier modulus,
+// which tss-lib v2.0.2's resharing would accept.
+func TestECDSAReshareRejectsSmallPaillierModulus(t *testing.T) {
+	f := sharedKey(t, tss.ECDSASecp256k1)
+	net, engines, err := tsstest.NewCluster(maliciousConfig(), members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	net.SetRule(tamper(t, "node-c", "binance.tsslib.ecdsa.resharing.DGRound2Message1", &ecdsaresharing.DGRound2Message1{},
+		func(m *ecdsaresharing.DGRound2Message1) {
+			n := new(big.Int).SetBytes(m.PaillierN[:128])
+			m.PaillierN = n.SetBit(n, 0, 1).Bytes()
+		}))
+	pp := map[string]int{"node-a": 4, "node-b": 5, "node-c": 3}
+	reqs := reshareReqs(t, f.shares, []string{"node-b", "node-c"}, members, 1,
+		func(id string) *tss.PreParams { return loadPreParams(t, pp[id]) })
+	errs := attempt(members, "node-c", func(ctx context.Context, id string) error {
+		_, err := engines[id].Reshare(ctx, reqs[id])
+		return err
+	})
+	wantRejected(t, errs, honestAB, "node-c", tss.CheckModulusSize)
+}
