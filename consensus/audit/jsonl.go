@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -37,7 +38,13 @@ func ReadJSONL(r io.Reader, fn func(line int, rec *Record) error, bad func(line 
 		var rec Record
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rec); err != nil {
+		err := dec.Decode(&rec)
+		if _, tail := dec.Token(); err == nil && tail != io.EOF {
+			// A second value on the line would be read by other tools
+			// but never verified.
+			err = errors.New("trailing data after the record")
+		}
+		if err != nil {
 			if err := bad(line, err); err != nil {
 				return err
 			}
