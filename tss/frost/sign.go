@@ -155,17 +155,19 @@ func bindingFactorInputs(groupKey []byte, sorted []Commitment, msg []byte) [][]b
 }
 
 // computeGroupCommitment is compute_group_commitment (RFC 9591 Section
-// 4.5): R = sum of D_i + rho_i·E_i. Every input is public, so one
-// variable-time multi-scalar multiplication does it.
+// 4.5): R = sum of D_i + rho_i·E_i. Every input is public, so the rho_i·E_i
+// terms share one variable-time multi-scalar multiplication and the D_i
+// are added to it.
 func computeGroupCommitment(sorted []Commitment, rho []*edwards25519.Scalar) *edwards25519.Point {
-	one := scalarOne()
-	scalars := make([]*edwards25519.Scalar, 0, 2*len(sorted))
-	points := make([]*edwards25519.Point, 0, 2*len(sorted))
+	points := make([]*edwards25519.Point, len(sorted))
 	for i, c := range sorted {
-		scalars = append(scalars, one, rho[i])
-		points = append(points, c.d, c.e)
+		points[i] = c.e
 	}
-	return new(edwards25519.Point).VarTimeMultiScalarMult(scalars, points)
+	r := new(edwards25519.Point).VarTimeMultiScalarMult(rho, points)
+	for _, c := range sorted {
+		r.Add(r, c.d)
+	}
+	return r
 }
 
 // computeChallenge is compute_challenge (RFC 9591 Section 4.6): H2(R ||
