@@ -133,9 +133,52 @@ func TestKillRunIsValid(t *testing.T) {
 	requireHealthyRun(t, res, "kill")
 }
 
+// Clock faults, one node at a time, must not move handle expiry beyond
+// the max clock offset: seed 26 bumps the leader's clock 9 minutes ahead
+// first, then strobes it, and the expiry clients sign with handles of a
+// few seconds on both sides of their expiry throughout.
 func TestClockRunIsValid(t *testing.T) {
-	res := harnessRun(t, func(c *harness.Config) { c.Nemesis, c.Seed = "clock", 3 })
+	res := harnessRun(t, func(c *harness.Config) { c.Nemesis, c.Seed = "clock", 26 })
+	requireLeaderBumpedForward(t, res)
 	requireHealthyRun(t, res, "clock")
+	requireCheck(t, res, "expiry", checker.Valid)
+	// Not vacuous: signs that had to sign, and signs that had to be
+	// refused, whatever the clocks within the bound.
+	if st := res.Expiry; st == nil || st.BeforeExpiry < 10 || st.AfterExpiry < 5 {
+		t.Fatalf("expiry checks: %+v; want at least 10 signs before their handle's expiry and 5 after", st)
+	}
+	t.Logf("expiry: %+v", *res.Expiry)
+}
+
+// A leader that stamps time with its own clock alone must be caught: a
+// leader bumped 9 minutes ahead moves replicated time forward for good,
+// so the short-lived handles live then are refused as expired within
+// their life, and the handles issued after it outlive theirs (replicated
+// time stays frozen at the jump while real time catches up).
+func TestUnboundedTimeBugIsCaught(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) {
+		c.BinDir, c.Bugs, c.Nemesis, c.Seed, c.Duration = bugsDir, "unbounded-time", "clock", 10, 20*time.Second
+	})
+	requireLeaderBumpedForward(t, res)
+	requireVerdict(t, res, checker.Invalid)
+	requireCheck(t, res, "expiry", checker.Invalid)
+	for _, c := range res.Checks {
+		if c.Name == "expiry" {
+			t.Logf("expiry violations: %s", strings.Join(c.Details, "\n"))
+		}
+	}
+}
+
+// requireLeaderBumpedForward checks that the run's clock faults include
+// the one the expiry scenarios are about: the leader's clock bumped ahead.
+func requireLeaderBumpedForward(t *testing.T, res report.Results) {
+	t.Helper()
+	for _, f := range res.Faults {
+		if rest, ok := strings.CutPrefix(f.Target, "bump leader "); ok && !strings.Contains(rest, " by -") {
+			return
+		}
+	}
+	t.Fatalf("no forward bump of the leader's clock among the faults %+v", res.Faults)
 }
 
 // A follower answering reads from its own state must be caught: a client
