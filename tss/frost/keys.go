@@ -12,16 +12,21 @@ import (
 // KeyShare is one signer's key material (RFC 9591 Section 5): its
 // identifier i, its secret share secret_key_i of the group signing key, the
 // verifying share public_key_i = secret_key_i·B, and the group public key.
-// It is secret: String, GoString and Format print public facts only. A
-// KeyShare is safe for concurrent use by Commit and Sign; Wipe must not race
-// with them.
+// It is secret: String, GoString and Format print public facts only, and
+// the secret sits behind a pointer so that even printing a dereferenced
+// KeyShare shows an address, not the scalar. A KeyShare is safe for
+// concurrent use by Commit, Sign and Wipe; after Wipe both refuse it.
 type KeyShare struct {
 	id        Identifier
-	mu        sync.RWMutex // guards secret and wiped against Wipe
-	secret    edwards25519.Scalar
-	wiped     bool
+	sec       *keySecret
 	verifying [ElementSize]byte // public_key_i
 	group     [ElementSize]byte // group_public_key
+}
+
+type keySecret struct {
+	mu     sync.RWMutex // Wipe takes it for writing
+	secret edwards25519.Scalar
+	wiped  bool
 }
 
 // NewKeyShare builds a signer's key share from its identifier, its secret
@@ -44,8 +49,8 @@ func NewKeyShare(id Identifier, secret, groupPublicKey []byte) (*KeyShare, error
 	if _, err := deserializeElement(groupPublicKey); err != nil {
 		return nil, fmt.Errorf("frost: group public key: %w", err)
 	}
-	k := &KeyShare{id: id}
-	k.secret.Set(s)
+	k := &KeyShare{id: id, sec: &keySecret{}}
+	k.sec.secret.Set(s)
 	copy(k.verifying[:], new(edwards25519.Point).ScalarBaseMult(s).Bytes())
 	copy(k.group[:], groupPublicKey)
 	return k, nil
@@ -77,27 +82,27 @@ func (k *KeyShare) GroupPublicKey() []byte { return slices.Clone(k.group[:]) }
 
 // Wipe zeroes the secret share. The KeyShare is unusable afterwards.
 func (k *KeyShare) Wipe() {
-	if k == nil {
+	if k == nil || k.sec == nil {
 		return
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	zeroScalar(&k.secret)
-	k.wiped = true
+	k.sec.mu.Lock()
+	defer k.sec.mu.Unlock()
+	zeroScalar(&k.sec.secret)
+	k.sec.wiped = true
 }
 
 // withSecret runs f with the secret share under the read lock, or fails if
 // the share was wiped or never built by NewKeyShare.
 func (k *KeyShare) withSecret(f func(s *edwards25519.Scalar) error) error {
-	if k == nil {
-		return fmt.Errorf("%w: nil", ErrInvalidKeyShare)
+	if k == nil || k.sec == nil {
+		return fmt.Errorf("%w: not made by NewKeyShare", ErrInvalidKeyShare)
 	}
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	if k.wiped || !k.id.valid() {
-		return fmt.Errorf("%w: wiped or not made by NewKeyShare", ErrInvalidKeyShare)
+	k.sec.mu.RLock()
+	defer k.sec.mu.RUnlock()
+	if k.sec.wiped {
+		return fmt.Errorf("%w: wiped", ErrInvalidKeyShare)
 	}
-	return f(&k.secret)
+	return f(&k.sec.secret)
 }
 
 // String prints public facts only.
