@@ -9,11 +9,13 @@
 //   - cluster: starts, kills, pauses and partitions kqd processes
 //   - client: recording gRPC client, one history on one monotonic clock,
 //     one signing handle per key
-//   - workload: the operation mixes (sign, lifecycle), retries that reuse
-//     request ids, final reads
+//   - workload: the operation mixes (sign, lifecycle), clients signing
+//     with handles of a few seconds, retries that reuse request ids, final
+//     reads
 //   - nemesis: failpoints (partition, clock, kill, pause) on a seeded schedule
 //   - checker: assumptions, linearizability, signatures, nonce reuse,
-//     durability, convergence, audit chain agreement
+//     durability, handle expiry against real time, convergence, audit
+//     chain agreement
 //   - report: results.json, history.html, node logs, the summary
 //   - harness: one run end to end; cmd/kqjepsen and scenarios call it
 //   - scenarios: the runs `make test` executes
