@@ -8,7 +8,9 @@
 //
 // Sign needs a capability handle: the clients of a run share one handle
 // per key (Handles), issued by whichever client first signs with the key,
-// and the issue is recorded like any other operation.
+// and the issue is recorded like any other operation. Clients may also
+// issue handles of their own (Issue) and sign with them (SignWith); every
+// issue and sign records the handle's id and life, for the expiry check.
 package client
 
 import (
