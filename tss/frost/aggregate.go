@@ -37,12 +37,12 @@ func (g *GroupInfo) VerifyShare(share SignatureShare, msg []byte, commitments []
 // verify, Aggregate checks every share (RFC 9591 Section 5.4) and returns an
 // *InvalidShareError naming each signer whose share is invalid.
 func (g *GroupInfo) Aggregate(msg []byte, commitments []Commitment, shares []SignatureShare) ([]byte, error) {
+	if len(shares) > MaxSigners {
+		return nil, fmt.Errorf("%w: %d shares", ErrSignerCount, len(shares))
+	}
 	p, err := g.signingPackage(msg, commitments)
 	if err != nil {
 		return nil, err
-	}
-	if len(shares) > MaxSigners {
-		return nil, fmt.Errorf("%w: %d shares", ErrSignerCount, len(shares))
 	}
 	z := make([]*edwards25519.Scalar, len(p.commitments))
 	for _, s := range shares {
@@ -89,6 +89,9 @@ func (g *GroupInfo) Aggregate(msg []byte, commitments []Commitment, shares []Sig
 // signer a participant, at least MinSigners of them) and derives the
 // signing package from it.
 func (g *GroupInfo) signingPackage(msg []byte, commitments []Commitment) (*signingPackage, error) {
+	if g == nil || g.key == nil {
+		return nil, fmt.Errorf("%w: not made by NewGroupInfo", ErrInvalidGroup)
+	}
 	if len(commitments) < g.minSigners || len(commitments) > MaxSigners {
 		return nil, fmt.Errorf("%w: %d commitments, want %d..%d", ErrSignerCount, len(commitments),
 			g.minSigners, min(len(g.shares), MaxSigners))

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"testing"
+	"time"
 
 	"github.com/keyquorum/keyquorum/tss/frost"
 	"github.com/keyquorum/keyquorum/tss/frost/frosttest"
@@ -11,6 +12,17 @@ import (
 
 // benchMsg is a 32-byte digest, the size keyquorum clients sign.
 var benchMsg = []byte("keyquorum benchmark digest 32 b.")
+
+// cpuMeter reports process CPU time per operation as "cpu-ns/op" when the
+// benchmark stops; start it right after the setup.
+func cpuMeter(b *testing.B) func() {
+	start := processCPU()
+	return func() {
+		if used := processCPU() - start; used > 0 && b.N > 0 {
+			b.ReportMetric(float64(used/time.Nanosecond)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
 
 // benchRounds precomputes round one for b.N sessions, as a commitment pool
 // does, so the timed loop is round two plus aggregation.
@@ -38,6 +50,7 @@ func benchSign(b *testing.B, minSigners, n int) {
 	shares := make([]frost.SignatureShare, len(signers))
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer cpuMeter(b)()
 	for i := range b.N {
 		for k, s := range signers {
 			var err error
@@ -58,6 +71,7 @@ func BenchmarkSign3of5(b *testing.B) { benchSign(b, 3, 5) }
 func BenchmarkCommit(b *testing.B) {
 	d := deal(b, 2, 3, true)
 	b.ReportAllocs()
+	defer cpuMeter(b)()
 	for b.Loop() {
 		n, _, err := frost.Commit(d.Shares[0], rand.Reader)
 		if err != nil {
@@ -84,6 +98,7 @@ func benchAggregate(b *testing.B, minSigners, n int) {
 		}
 	}
 	b.ReportAllocs()
+	defer cpuMeter(b)()
 	for b.Loop() {
 		if _, err := d.Group.Aggregate(benchMsg, commitments, shares); err != nil {
 			b.Fatal(err)
@@ -102,6 +117,7 @@ func BenchmarkFullProtocol2of3(b *testing.B) {
 	signers := []int{0, 1}
 	shares := make([]frost.SignatureShare, len(signers))
 	b.ReportAllocs()
+	defer cpuMeter(b)()
 	for b.Loop() {
 		nonces, cs := session(b, d, signers)
 		for k := range cs {
@@ -132,6 +148,7 @@ func BenchmarkParseCommitment(b *testing.B) {
 	_, cs := session(b, d, []int{0})
 	enc, _ := cs[0].MarshalBinary()
 	b.ReportAllocs()
+	defer cpuMeter(b)()
 	for b.Loop() {
 		if _, err := frost.ParseCommitment(enc); err != nil {
 			b.Fatal(err)

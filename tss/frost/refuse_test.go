@@ -229,6 +229,13 @@ func TestCommitmentListRefusals(t *testing.T) {
 			t.Errorf("Aggregate, %s: %v, want %v", name, err, tc.want)
 		}
 	}
+	var zero frost.GroupInfo
+	if _, err := zero.Aggregate(msg, cs, shares); !errors.Is(err, frost.ErrInvalidGroup) {
+		t.Errorf("Aggregate on a zero GroupInfo: %v", err)
+	}
+	if err := zero.VerifyShare(shares[0], msg, cs); !errors.Is(err, frost.ErrInvalidGroup) {
+		t.Errorf("VerifyShare on a zero GroupInfo: %v", err)
+	}
 	if sig, err := d.Group.Aggregate(msg, cs, shares); err != nil || len(sig) != frost.SignatureSize {
 		t.Fatalf("the valid set: %v", err)
 	}
