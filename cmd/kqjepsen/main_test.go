@@ -25,6 +25,7 @@ func TestRunRefusesBadFlagsBeforeStartingAnything(t *testing.T) {
 		{"run", "--nemesis", "flood"},
 		{"run", "--workload", "rotate-everything"},
 		{"run", "--backend", "device"},
+		{"run", "--clock-slack", "-1s"},
 		{"run", "extra"},
 	} {
 		var stderr strings.Builder

@@ -104,16 +104,18 @@ func (w *Workload) expiring(ctx context.Context, id, n int, rnd *rand.Rand) {
 
 // signMoments returns the history times, from the acknowledgement
 // at issued, of a handle's signs: three in the first ttl - beforeMargin,
-// one within half a second of the expiry (either outcome is right there;
-// it shows the cluster near the edge), two between afterMargin and
-// afterMargin + 3 s after it.
+// two of them in its first half (a sign decides something only if it
+// returns well before the expiry, and a loaded machine answers in
+// seconds), one within half a second of the expiry (either outcome is
+// right there; it shows the cluster near the edge), two between
+// afterMargin and afterMargin + 3 s after it.
 func signMoments(rnd *rand.Rand, issued int64, ttl time.Duration) []int64 {
 	in := func(from, to time.Duration) int64 {
 		return issued + int64(from) + rnd.Int64N(int64(to-from)+1)
 	}
 	due := []int64{
-		in(0, ttl-beforeMargin),
-		in(0, ttl-beforeMargin),
+		in(0, (ttl-beforeMargin)/2),
+		in(0, (ttl-beforeMargin)/2),
 		in(0, ttl-beforeMargin),
 		in(ttl-500*time.Millisecond, ttl+500*time.Millisecond),
 		in(ttl+afterMargin, ttl+afterMargin+3*time.Second),
