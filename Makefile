@@ -8,7 +8,7 @@ CONFIG ?= cluster.yaml
 
 export CGO_ENABLED := 1
 
-.PHONY: all build deps proto test test-short test-race run fixtures bench jepsen vet fmt clean
+.PHONY: all build deps proto test test-short test-race run fixtures bench jepsen vet fmt clean fuzz fuzz-smoke
 
 all: build
 
@@ -49,6 +49,34 @@ test: deps vet build
 	GOTRACEBACK=all $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e '/node$$' -e '/jepsen/scenarios$$')
 	GOTRACEBACK=all $(GO) test -count=1 -timeout 20m -p 1 ./node/ ./jepsen/scenarios/
 	GOTRACEBACK=all $(GO) test -count=1 -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
+	$(MAKE) fuzz-smoke
+
+# Fuzz targets (docs/FUZZING.md), one package:Target pair per line. Their
+# seed corpora (f.Add and testdata/fuzz/) also run in the plain go test.
+# make fuzz runs each for FUZZTIME; make test runs each for 2s (fuzz-smoke).
+# One worker each (-parallel 1); new crashers land in the package's
+# testdata/fuzz/<Target>/.
+FUZZ_TARGETS := \
+	consensus:FuzzDecodeCommand \
+	consensus:FuzzRestoreSnapshot \
+	api/handle:FuzzParse \
+	node/config:FuzzParse \
+	consensus/audit:FuzzVerifyJSONL \
+	node:FuzzPeerMessage \
+	tss:FuzzInboundMessage \
+	tss:FuzzParsePublicKeyPEM \
+	tss:FuzzVerifySignature \
+	cmd/kq:FuzzParseHex
+FUZZTIME ?= 60s
+FUZZ_MINIMIZE ?= 5s
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== $${t%%:*} $${t##*:}"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZ_MINIMIZE) -parallel 1 ./$${t%%:*}/; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZTIME=2s FUZZ_MINIMIZE=1s
 
 # Regenerates the TEST-ONLY pre-params fixtures (minutes of CPU).
 fixtures:
