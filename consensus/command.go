@@ -41,6 +41,37 @@ type Report interface {
 	Reporter() string
 }
 
+// Stamped is a command that carries the time it was proposed at, stamped by
+// the leader: replicated time advances to the largest stamp applied, and
+// handle expiry, destroy windows and record ages are judged against it.
+// The node stamps every such command in one place, through its bounded
+// clock (node/clock.Bound), just before proposing it.
+type Stamped interface {
+	Command
+	// Stamp sets the command's time, in unix nanoseconds.
+	Stamp(unixNano int64)
+	// StampTime returns it.
+	StampTime() int64
+}
+
+func (c *CreateKey) Stamp(t int64)        { c.Time = t }
+func (c *SignRequested) Stamp(t int64)    { c.Time = t }
+func (c *PresignRequested) Stamp(t int64) { c.Time = t }
+func (c *IssueHandle) Stamp(t int64)      { c.Time = t }
+func (c *RevokeHandle) Stamp(t int64)     { c.Time = t }
+func (c *ChangeKey) Stamp(t int64)        { c.Time = t }
+func (c *DestroyDue) Stamp(t int64)       { c.Time = t }
+func (c *AuditCheckpoint) Stamp(t int64)  { c.Time = t }
+
+func (c *CreateKey) StampTime() int64        { return c.Time }
+func (c *SignRequested) StampTime() int64    { return c.Time }
+func (c *PresignRequested) StampTime() int64 { return c.Time }
+func (c *IssueHandle) StampTime() int64      { return c.Time }
+func (c *RevokeHandle) StampTime() int64     { return c.Time }
+func (c *ChangeKey) StampTime() int64        { return c.Time }
+func (c *DestroyDue) StampTime() int64       { return c.Time }
+func (c *AuditCheckpoint) StampTime() int64  { return c.Time }
+
 func (c ShareStored) Reporter() string      { return c.Node }
 func (c KeygenFailed) Reporter() string     { return c.Node }
 func (c SignCompleted) Reporter() string    { return c.Node }

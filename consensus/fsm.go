@@ -143,16 +143,17 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 }
 
 func (f *FSM) apply(index uint64, cmd Command) Result {
+	if s, ok := cmd.(Stamped); ok {
+		f.advanceTime(s.StampTime())
+	}
 	switch c := cmd.(type) {
 	case *CreateKey:
-		f.advanceTime(c.Time)
 		return f.createKey(index, c)
 	case *ShareStored:
 		return f.shareStored(c)
 	case *KeygenFailed:
 		return f.keygenFailed(c)
 	case *SignRequested:
-		f.advanceTime(c.Time)
 		return f.signRequested(index, c)
 	case *SignRetry:
 		return f.signRetry(index, c)
@@ -164,7 +165,6 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		f.st.PreParams[c.Node] = true
 		return Result{}
 	case *PresignRequested:
-		f.advanceTime(c.Time)
 		return f.presignRequested(index, c)
 	case *PresignReady:
 		return f.presignReady(c)
@@ -173,16 +173,12 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 	case *NodeBooted:
 		return f.nodeBooted(c)
 	case *IssueHandle:
-		f.advanceTime(c.Time)
 		return f.issueHandle(index, c)
 	case *RevokeHandle:
-		f.advanceTime(c.Time)
 		return f.revokeHandle(index, c)
 	case *ChangeKey:
-		f.advanceTime(c.Time)
 		return f.changeKey(index, c)
 	case *DestroyDue:
-		f.advanceTime(c.Time)
 		return f.destroyDue(c)
 	case *ShareDestroyed:
 		return f.shareDestroyed(c)
@@ -193,7 +189,6 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 	case *AuditDenials:
 		return f.auditDenials(c)
 	case *AuditCheckpoint:
-		f.advanceTime(c.Time)
 		return f.auditCheckpoint(c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}

@@ -341,6 +341,19 @@ func (n *Node) Nudge() {
 	}
 }
 
+// StepDown hands leadership to the most up-to-date follower and returns
+// once the transfer ended (successfully or not). ErrNotLeader when this
+// member does not lead.
+func (n *Node) StepDown() error {
+	if n.raft.State() != raft.Leader {
+		return fmt.Errorf("consensus: step down: %w", ErrNotLeader)
+	}
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("consensus: step down: %w", err)
+	}
+	return nil
+}
+
 // Term returns the current term: with Index it lets the leader name an
 // entry unambiguously to a follower (raft's log matching: one index and
 // term, one entry).

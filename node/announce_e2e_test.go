@@ -16,15 +16,16 @@ import (
 	"github.com/keyquorum/keyquorum/node"
 )
 
-// TestForgedSignAnnouncementsStartNothing plays a misbehaving member, and
-// the leader's certificate in the wrong hands, against a follower's
-// SignCommitted: an announcement from a member that is not the leader, of
-// another term, of an entry the follower does not hold, of an entry that is
-// not a sign request, or with an attempt that differs from the entry is
-// refused with its code, and the follower starts no signing attempt. The
-// leader's own announcement of the real entry is accepted and starts
-// nothing twice.
-func TestForgedSignAnnouncementsStartNothing(t *testing.T) {
+// TestSignAnnouncementsStartNothing plays a misbehaving member, and the
+// leader's certificate in the wrong hands, against a follower's
+// SignCommitted: every announcement is refused with FAILED_PRECONDITION,
+// whether from a member that is not the leader, of another term, of an
+// entry the follower does not hold or that is not a sign request, with an
+// attempt that differs from the entry, or even the leader's own of the
+// real entry, and the follower starts no signing attempt: members sign only
+// for entries their own replica applied and accepted (sign_start.go;
+// TestLeaderBypassSignsNothing shows the attack this closes).
+func TestSignAnnouncementsStartNothing(t *testing.T) {
 	c := startCluster(t, "simulator", func(o *cluster.Options) { o.Metrics = true })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -105,13 +106,13 @@ func TestForgedSignAnnouncementsStartNothing(t *testing.T) {
 		{"from a member that is not the leader", other, &kqpb.CommittedSign{Index: signIdx, Term: st.Term, Signs: [][]byte{real}}, codes.FailedPrecondition},
 		{"of another term", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term + 1, Signs: [][]byte{real}}, codes.FailedPrecondition},
 		{"of an entry the follower does not hold", leader, &kqpb.CommittedSign{Index: signIdx + 10_000, Term: st.Term, Signs: [][]byte{real}}, codes.FailedPrecondition},
-		{"of an entry that is not a sign request", leader, &kqpb.CommittedSign{Index: createIdx, Term: st.Term, Signs: [][]byte{real}}, codes.InvalidArgument},
+		{"of an entry that is not a sign request", leader, &kqpb.CommittedSign{Index: createIdx, Term: st.Term, Signs: [][]byte{real}}, codes.FailedPrecondition},
 		{"with another digest", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term,
-			Signs: [][]byte{attempt(func(s *consensus.Sign) { s.Digest = digest("forged") })}}, codes.InvalidArgument},
+			Signs: [][]byte{attempt(func(s *consensus.Sign) { s.Digest = digest("forged") })}}, codes.FailedPrecondition},
 		{"with another committee", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term,
-			Signs: [][]byte{attempt(func(s *consensus.Sign) { s.Committee = forgedCommittee })}}, codes.InvalidArgument},
-		{"with too many attempts", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term, Signs: [][]byte{real, real, real}}, codes.InvalidArgument},
-		{"the real entry, already applied there", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term, Signs: [][]byte{real}}, codes.OK},
+			Signs: [][]byte{attempt(func(s *consensus.Sign) { s.Committee = forgedCommittee })}}, codes.FailedPrecondition},
+		{"with too many attempts", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term, Signs: [][]byte{real, real, real}}, codes.FailedPrecondition},
+		{"the real entry, already applied there", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term, Signs: [][]byte{real}}, codes.FailedPrecondition},
 	} {
 		pc, conn, err := c.PeerClient(tc.as, follower)
 		if err != nil {

@@ -58,7 +58,7 @@ func (n *Node) createAuditKey(ctx context.Context, attempts int) {
 		defer n.audit.keyAsked.Store(false) // the next tick sees the key, or asks again
 		n.propose(ctx, &consensus.CreateKey{RequestID: consensus.AuditRequestPrefix + "key-" + name, Name: name,
 			Algorithm: "ed25519", Threshold: n.cluster.Threshold, Members: members,
-			Actor: consensus.NodeActor(n.self.ID), Time: n.clock.Now().UnixNano()})
+			Actor: consensus.NodeActor(n.self.ID)})
 	})
 }
 
@@ -90,7 +90,7 @@ func (n *Node) checkpoint(ctx context.Context, k *consensus.Key, seq uint64, hea
 			return err
 		}
 		if _, err := n.apply(ctx, &consensus.SignRequested{RequestID: id, Key: k.Name, Digest: audit.CheckpointMessage(seq, head),
-			Committee: committee, Actor: consensus.NodeActor(n.self.ID), Time: n.clock.Now().UnixNano()}); err != nil {
+			Committee: committee, Actor: consensus.NodeActor(n.self.ID)}); err != nil {
 			return err
 		}
 	}
@@ -102,7 +102,7 @@ func (n *Node) checkpoint(ctx context.Context, k *consensus.Key, seq uint64, hea
 		switch s.State {
 		case consensus.SignStateCompleted:
 			_, err := n.apply(ctx, &consensus.AuditCheckpoint{RequestID: id, Key: k.Name, Seq: seq, Head: head, Signature: s.Signature,
-				Actor: consensus.NodeActor(n.self.ID), Time: n.clock.Now().UnixNano()})
+				Actor: consensus.NodeActor(n.self.ID)})
 			return err
 		case consensus.SignStateFailed:
 			return nil // the next tick signs a newer head

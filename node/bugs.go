@@ -24,6 +24,17 @@ type Bugs struct {
 	// alone, as keyquorum did before the quorum clock bound: a leader whose
 	// clock runs ahead moves replicated time forward for good.
 	UnboundedTime bool
+	// LeaderBypass makes the leader act as a compromised one: for a sign
+	// request whose id starts with "forged-" it appends a sign entry with
+	// a forged handle, and although its own replica refuses the entry it
+	// starts its part of the session and announces the attempt to the
+	// committee, logging any signature that comes of it.
+	LeaderBypass bool
+	// TrustAnnounce makes a committee member start its part of a signing
+	// attempt on the leader's announcement, before its own replica applied
+	// and accepted the entry (keyquorum's former early start). With
+	// LeaderBypass it shows the attack succeed.
+	TrustAnnounce bool
 }
 
 // ParseBugs reads a comma-separated list such as "stale-read,skip-dedup".
@@ -45,8 +56,12 @@ func ParseBugs(list string) (Bugs, error) {
 			b.RevokedSigns = true
 		case "unbounded-time":
 			b.UnboundedTime = true
+		case "leader-bypass":
+			b.LeaderBypass = true
+		case "trust-announce":
+			b.TrustAnnounce = true
 		default:
-			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs, unbounded-time)", name)
+			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs, unbounded-time, leader-bypass, trust-announce)", name)
 		}
 	}
 	return b, nil
@@ -56,3 +71,5 @@ func (b Bugs) staleRead() bool     { return bugsCompiled && b.StaleRead }
 func (b Bugs) skipDedup() bool     { return bugsCompiled && b.SkipDedup }
 func (b Bugs) revokedSigns() bool  { return bugsCompiled && b.RevokedSigns }
 func (b Bugs) unboundedTime() bool { return bugsCompiled && b.UnboundedTime }
+func (b Bugs) leaderBypass() bool  { return bugsCompiled && b.LeaderBypass }
+func (b Bugs) trustAnnounce() bool { return bugsCompiled && b.TrustAnnounce }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -64,7 +65,8 @@ func toStatus(err error) error {
 		code = codes.ResourceExhausted
 	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrLeadershipLost),
 		errors.Is(err, consensus.ErrShutdown), errors.Is(err, consensus.ErrTimeout),
-		errors.Is(err, errNoLeader), errors.Is(err, errTooFewMembers), consensus.OutcomeUnknown(err):
+		errors.Is(err, errNoLeader), errors.Is(err, errTooFewMembers), consensus.OutcomeUnknown(err),
+		errors.Is(err, clock.ErrUnconfirmed), errors.Is(err, clock.ErrOffset):
 		code = codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded

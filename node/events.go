@@ -83,7 +83,7 @@ func (q *eventQueue) Applied(index uint64, cmd consensus.Command, res consensus.
 }
 
 // addAnnounced queues signing attempts to start before their entry is
-// applied here.
+// applied here: only under the trust-announce bug (bypass.go).
 func (q *eventQueue) addAnnounced(index uint64, signs []*consensus.Sign) {
 	q.mu.Lock()
 	if !q.closed {
@@ -159,10 +159,10 @@ func (w *waiters) notify(key string) {
 // was done or abandoned before the restart, and the leader retries whatever
 // is still pending under a new attempt.
 //
-// A signing attempt starts once, from whichever comes first: the leader's
-// word that it applied the entry (an announced event) or this node
-// applying it.
-// Both pass through this one goroutine, so no lock decides the race.
+// A signing attempt starts when this node applies and accepts its entry
+// (sign_start.go). Under the trust-announce bug it may start earlier, on
+// the leader's word (an announced event), and then not again when applied;
+// both pass through this one goroutine, so no lock decides the race.
 func (n *Node) dispatch(ctx context.Context) {
 	applied := n.startIdx          // highest entry dispatched
 	announced := map[string]bool{} // attempts started on announcement, until their entry is applied

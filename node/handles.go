@@ -59,7 +59,7 @@ func (n *Node) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*
 		purpose = consensus.DefaultPurpose
 	}
 	res, err := n.apply(ctx, &consensus.IssueHandle{RequestID: req.RequestId, HandleID: id, TokenHash: proof,
-		Key: req.Key, Purpose: purpose, TTL: int64(ttl), MaxUses: req.MaxUses, Actor: actor, Time: n.clock.Now().UnixNano()})
+		Key: req.Key, Purpose: purpose, TTL: int64(ttl), MaxUses: req.MaxUses, Actor: actor})
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func (s *keyService) RevokeHandle(ctx context.Context, req *kqpb.RevokeHandleReq
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &consensus.RevokeHandle{RequestID: req.RequestId, HandleID: id, Actor: actor, Time: s.n.clock.Now().UnixNano()})
+	res, err := s.n.apply(ctx, &consensus.RevokeHandle{RequestID: req.RequestId, HandleID: id, Actor: actor})
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	wake := n.waiters.watch(keyWaitKey(req.Name))
 	res, err := n.apply(ctx, &consensus.CreateKey{RequestID: reqID, Name: req.Name, Algorithm: alg.String(),
 		Threshold: t, Members: members, Purposes: req.Purposes, DeletionAllowed: req.DeletionAllowed,
-		Actor: actor, Time: n.clock.Now().UnixNano()})
+		Actor: actor})
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +172,9 @@ func (n *Node) apply(ctx context.Context, cmd consensus.Command) (consensus.Resu
 // applyResult proposes a leader command; err is a raft error, and a
 // refusal by the state machine is in the Result.
 func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensus.Result, error) {
+	if err := n.clocks.stamp(ctx, cmd); err != nil {
+		return consensus.Result{}, err
+	}
 	data, err := consensus.Encode(cmd)
 	if err != nil {
 		return consensus.Result{}, err
@@ -189,18 +192,15 @@ func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensu
 // notifyMembers tells the followers at once about an entry this leader
 // applied when members among them must act on it: otherwise they learn of
 // it only on raft's next CommitTimeout tick (50-100 ms when nothing else is
-// appended). A sign request's committee gets an announcement (see
-// sign_start.go); other such entries a barrier, whose append carries the
-// commit index.
-func (n *Node) notifyMembers(cmd consensus.Command, index uint64, r consensus.Result) {
-	if _, ok := cmd.(*consensus.SignRequested); ok {
-		if r.Sign != nil && r.Err == nil && !r.Duplicate {
-			n.announceSign(index, r.Sign)
-		}
-		return
+// appended). They get a barrier, whose append carries the commit index:
+// committee members start their part of a signature only once their own
+// replica applied and accepted its entry (sign_start.go).
+func (n *Node) notifyMembers(cmd consensus.Command, _ uint64, r consensus.Result) {
+	if _, ok := cmd.(*consensus.SignRequested); ok && (r.Sign == nil || r.Err != nil || r.Duplicate) {
+		return // nothing for the committee to start
 	}
 	switch cmd.(type) {
-	case *consensus.CreateKey, *consensus.SignRetry, *consensus.PresignRequested,
+	case *consensus.CreateKey, *consensus.SignRequested, *consensus.SignRetry, *consensus.PresignRequested,
 		*consensus.ChangeKey, *consensus.DestroyDue:
 		n.raft.Nudge()
 	}

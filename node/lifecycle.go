@@ -100,7 +100,7 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 	if err != nil {
 		return nil, err
 	}
-	cmd.RequestID, cmd.Key, cmd.Actor, cmd.Time = *reqID, name, actor, n.clock.Now().UnixNano()
+	cmd.RequestID, cmd.Key, cmd.Actor = *reqID, name, actor
 	k, err := n.readKey(ctx, name)
 	if err != nil {
 		return nil, err

@@ -195,10 +195,14 @@ func (s *shareStore) epochs(key string) map[uint32][]uint32 {
 func (s *supervisor) checkLifecycle(ctx context.Context, now time.Time) {
 	n := s.n
 	live := map[string]bool{}
+	// A destruction is due by the bounded clock only: a leader whose clock
+	// ran ahead of a quorum's must not shorten the window operators have to
+	// cancel it (the state machine checks the stamp against it again).
+	clusterNow, clockErr := n.clocks.now()
 	for _, k := range n.fsm.Keys() {
 		for _, v := range k.Versions {
-			if d := v.Destroy; d != nil && !d.Executed && n.clock.Now().UnixNano() >= d.At {
-				cmd := &consensus.DestroyDue{Key: k.Name, Version: v.Number, Time: n.clock.Now().UnixNano()}
+			if d := v.Destroy; d != nil && !d.Executed && clockErr == nil && clusterNow.UnixNano() >= d.At {
+				cmd := &consensus.DestroyDue{Key: k.Name, Version: v.Number}
 				n.spawn(func() { n.propose(ctx, cmd) })
 			}
 			if r := v.Refresh; r != nil {

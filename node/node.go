@@ -43,8 +43,8 @@ const (
 
 // Options are a node's process-level settings beyond cluster.yaml.
 type Options struct {
-	// Clock reads wall time for everything that reaches replicated state.
-	// Nil means the system clock.
+	// Clock reads wall time for everything that reaches replicated state
+	// (through the quorum bound of clocksync.go). Nil means the system clock.
 	Clock clock.Clock
 	// Bugs switches on deliberate faults (kqd_bugs builds only).
 	Bugs Bugs
@@ -64,6 +64,7 @@ type Node struct {
 	clock   clock.Clock
 	bugs    Bugs
 
+	clocks   *clockSync
 	sealer   *sealing.TPM
 	shares   *shareStore
 	pre      *preParams
@@ -147,6 +148,10 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, err
 	}
 	n.metrics = n.newNodeMetrics()
+	if n.clocks, err = newClockSync(n); err != nil {
+		return nil, err
+	}
+	n.metrics.reg.MustRegister(n.clocks)
 	n.events.observe = n.metrics.applied
 	n.audit.log.records = n.metrics.auditRecords
 
@@ -222,6 +227,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { retryUntil(ctx, n.reportBoot) })
 	n.spawn(func() { n.dispatch(ctx) })
 	n.spawn(func() { n.super.run(ctx) })
+	n.spawn(func() { n.clocks.run(ctx) })
 	n.spawn(func() { n.runReconciler(ctx) })
 	n.runAudit(ctx)
 	<-ctx.Done()

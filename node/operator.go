@@ -45,6 +45,11 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		Handles:           uint32(ts.Handles),
 		MaxHandles:        uint32(ts.MaxHandles),
 	}
+	cv := n.clocks.view()
+	out.ClockOffsetNanos, out.Clock = int64(cv.Offset), "ok"
+	if cv.Err != nil {
+		out.Clock = cv.Err.Error()
+	}
 	for _, m := range n.cluster.Nodes {
 		out.Members = append(out.Members, &kqpb.Member{Id: m.ID, RaftAddress: m.Raft, ClientAddress: m.Client,
 			PreparamsReady: slices.Contains(ready, m.ID)})

@@ -203,6 +203,14 @@ func (s *peerService) Propose(ctx context.Context, req *kqpb.ProposeRequest) (*k
 	return &kqpb.ProposeResponse{Index: idx}, nil
 }
 
+// Clock answers another member's probe of this node's wall clock.
+func (s *peerService) Clock(ctx context.Context, _ *kqpb.ClockRequest) (*kqpb.ClockReading, error) {
+	if _, err := s.n.peerIdentity(ctx); err != nil {
+		return nil, err
+	}
+	return &kqpb.ClockReading{UnixNano: s.n.clock.Now().UnixNano()}, nil
+}
+
 // SignCommitted starts this member's part of signing attempts the leader
 // has applied, ahead of raft's next commit notice.
 func (s *peerService) SignCommitted(ctx context.Context, req *kqpb.CommittedSign) (*kqpb.CommittedSignAck, error) {

@@ -203,8 +203,7 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		if err != nil {
 			continue
 		}
-		cmd := &consensus.PresignRequested{ID: newPresigID(), Key: k.Name, Committee: committee,
-			Time: n.clock.Now().UnixNano(), TTL: int64(n.cluster.Presign.TTL)}
+		cmd := &consensus.PresignRequested{ID: newPresigID(), Key: k.Name, Committee: committee, TTL: int64(n.cluster.Presign.TTL)}
 		s.n.spawn(func() { n.propose(ctx, cmd) })
 	}
 	for id := range s.presigs {

@@ -109,14 +109,15 @@ func (s *supervisor) checkKeygens(ctx context.Context, now time.Time) {
 }
 
 // overdue reports whether work started at replicated time started has
-// outlived keygenTimeout by the leader's clock, at most once per
+// outlived keygenTimeout by the leader's bounded clock, at most once per
 // proposeGap for the same id, so a failure report is not proposed on every
 // tick while it commits. The deadline runs from the entry's time, not from
 // when this node became leader: work that stalls across many elections
 // still ends.
 func (s *supervisor) overdue(proposed map[string]time.Time, id string, started int64, now time.Time) bool {
-	if s.n.clock.Now().Before(time.Unix(0, started).Add(keygenTimeout)) {
-		return false
+	clusterNow, err := s.n.clocks.now()
+	if err != nil || clusterNow.Before(time.Unix(0, started).Add(keygenTimeout)) {
+		return false // a clock a quorum does not confirm judges nothing
 	}
 	if next, ok := proposed[id]; ok && now.Before(next) {
 		return false
@@ -154,16 +155,7 @@ func (n *Node) retrySign(ctx context.Context, p *consensus.Sign) {
 // propose appends a leader command, logging rather than returning errors:
 // the supervisor tries again on its next tick if the state still needs it.
 func (n *Node) propose(ctx context.Context, cmd consensus.Command) {
-	data, err := consensus.Encode(cmd)
-	if err == nil {
-		var res any
-		var index uint64
-		if res, index, err = n.raft.Apply(ctx, data); err == nil {
-			r, _ := res.(consensus.Result)
-			n.notifyMembers(cmd, index, r)
-		}
-	}
-	if err != nil {
+	if _, err := n.applyResult(ctx, cmd); err != nil {
 		n.log.Warn("propose", "type", cmd.Type(), "err", err)
 	}
 }

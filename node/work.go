@@ -100,6 +100,7 @@ func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
 		log.Warn("sign attempt failed", "err", err)
 		return
 	}
+	n.bypassSigned(s, sig)
 	n.reportSignature(ctx, s, sig)
 }
 

@@ -1727,8 +1727,15 @@ type StatusResponse struct {
 	DedupAgeSeconds   uint64 `protobuf:"varint,15,opt,name=dedup_age_seconds,json=dedupAgeSeconds,proto3" json:"dedup_age_seconds,omitempty"`
 	Handles           uint32 `protobuf:"varint,16,opt,name=handles,proto3" json:"handles,omitempty"`
 	MaxHandles        uint32 `protobuf:"varint,17,opt,name=max_handles,json=maxHandles,proto3" json:"max_handles,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// This node's wall clock minus the median of the members' clocks it has
+	// read over the peer port (nanoseconds; positive means ahead).
+	ClockOffsetNanos int64 `protobuf:"varint,18,opt,name=clock_offset_nanos,json=clockOffsetNanos,proto3" json:"clock_offset_nanos,omitempty"`
+	// "ok" when this node's clock agrees with a quorum of members' within
+	// the cluster's max_clock_offset (it may then stamp entries as leader),
+	// otherwise why not.
+	Clock         string `protobuf:"bytes,19,opt,name=clock,proto3" json:"clock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1878,6 +1885,20 @@ func (x *StatusResponse) GetMaxHandles() uint32 {
 		return x.MaxHandles
 	}
 	return 0
+}
+
+func (x *StatusResponse) GetClockOffsetNanos() int64 {
+	if x != nil {
+		return x.ClockOffsetNanos
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetClock() string {
+	if x != nil {
+		return x.Clock
+	}
+	return ""
 }
 
 // RoundMessage is one threshold-protocol message between members. The
@@ -2185,6 +2206,87 @@ func (*CommittedSignAck) Descriptor() ([]byte, []int) {
 	return file_keyquorum_proto_rawDescGZIP(), []int{26}
 }
 
+type ClockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClockRequest) Reset() {
+	*x = ClockRequest{}
+	mi := &file_keyquorum_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClockRequest) ProtoMessage() {}
+
+func (x *ClockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClockRequest.ProtoReflect.Descriptor instead.
+func (*ClockRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{27}
+}
+
+// ClockReading is the callee's wall clock when it answered.
+type ClockReading struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnixNano      int64                  `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClockReading) Reset() {
+	*x = ClockReading{}
+	mi := &file_keyquorum_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClockReading) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClockReading) ProtoMessage() {}
+
+func (x *ClockReading) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClockReading.ProtoReflect.Descriptor instead.
+func (*ClockReading) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ClockReading) GetUnixNano() int64 {
+	if x != nil {
+		return x.UnixNano
+	}
+	return 0
+}
+
 // AuditRecord is one link of the audit hash chain. It never carries a signed
 // message or digest (only input_sha256), a share, a handle or a pre-param.
 // The hash covers every field but hash itself, in the canonical encoding
@@ -2221,7 +2323,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_keyquorum_proto_msgTypes[27]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +2335,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[27]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +2348,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{27}
+	return file_keyquorum_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AuditRecord) GetSeq() uint64 {
@@ -2389,7 +2491,7 @@ type AuditCheckpoint struct {
 
 func (x *AuditCheckpoint) Reset() {
 	*x = AuditCheckpoint{}
-	mi := &file_keyquorum_proto_msgTypes[28]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2503,7 @@ func (x *AuditCheckpoint) String() string {
 func (*AuditCheckpoint) ProtoMessage() {}
 
 func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[28]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2516,7 @@ func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCheckpoint.ProtoReflect.Descriptor instead.
 func (*AuditCheckpoint) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{28}
+	return file_keyquorum_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AuditCheckpoint) GetSeq() uint64 {
@@ -2458,7 +2560,7 @@ type AuditQueryRequest struct {
 
 func (x *AuditQueryRequest) Reset() {
 	*x = AuditQueryRequest{}
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2572,7 @@ func (x *AuditQueryRequest) String() string {
 func (*AuditQueryRequest) ProtoMessage() {}
 
 func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2585,7 @@ func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryRequest.ProtoReflect.Descriptor instead.
 func (*AuditQueryRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{29}
+	return file_keyquorum_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AuditQueryRequest) GetKey() string {
@@ -2556,7 +2658,7 @@ type AuditQueryResponse struct {
 
 func (x *AuditQueryResponse) Reset() {
 	*x = AuditQueryResponse{}
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2670,7 @@ func (x *AuditQueryResponse) String() string {
 func (*AuditQueryResponse) ProtoMessage() {}
 
 func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2683,7 @@ func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryResponse.ProtoReflect.Descriptor instead.
 func (*AuditQueryResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{30}
+	return file_keyquorum_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AuditQueryResponse) GetRecords() []*AuditRecord {
@@ -2615,7 +2717,7 @@ type AuditExportRequest struct {
 
 func (x *AuditExportRequest) Reset() {
 	*x = AuditExportRequest{}
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +2729,7 @@ func (x *AuditExportRequest) String() string {
 func (*AuditExportRequest) ProtoMessage() {}
 
 func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +2742,7 @@ func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
 func (*AuditExportRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{31}
+	return file_keyquorum_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AuditExportRequest) GetFromSeq() uint64 {
@@ -2658,7 +2760,7 @@ type AuditHeadRequest struct {
 
 func (x *AuditHeadRequest) Reset() {
 	*x = AuditHeadRequest{}
-	mi := &file_keyquorum_proto_msgTypes[32]
+	mi := &file_keyquorum_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2670,7 +2772,7 @@ func (x *AuditHeadRequest) String() string {
 func (*AuditHeadRequest) ProtoMessage() {}
 
 func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[32]
+	mi := &file_keyquorum_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2683,7 +2785,7 @@ func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadRequest.ProtoReflect.Descriptor instead.
 func (*AuditHeadRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{32}
+	return file_keyquorum_proto_rawDescGZIP(), []int{34}
 }
 
 type AuditHeadResponse struct {
@@ -2706,7 +2808,7 @@ type AuditHeadResponse struct {
 
 func (x *AuditHeadResponse) Reset() {
 	*x = AuditHeadResponse{}
-	mi := &file_keyquorum_proto_msgTypes[33]
+	mi := &file_keyquorum_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2718,7 +2820,7 @@ func (x *AuditHeadResponse) String() string {
 func (*AuditHeadResponse) ProtoMessage() {}
 
 func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[33]
+	mi := &file_keyquorum_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2731,7 +2833,7 @@ func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadResponse.ProtoReflect.Descriptor instead.
 func (*AuditHeadResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{33}
+	return file_keyquorum_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuditHeadResponse) GetNodeId() string {
@@ -2932,7 +3034,7 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12%\n" +
 	"\x0eclient_address\x18\x03 \x01(\tR\rclientAddress\x12'\n" +
-	"\x0fpreparams_ready\x18\x04 \x01(\bR\x0epreparamsReady\"\xc6\x04\n" +
+	"\x0fpreparams_ready\x18\x04 \x01(\bR\x0epreparamsReady\"\x8a\x05\n" +
 	"\x0eStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x17\n" +
@@ -2953,7 +3055,9 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x11dedup_age_seconds\x18\x0f \x01(\x04R\x0fdedupAgeSeconds\x12\x18\n" +
 	"\ahandles\x18\x10 \x01(\rR\ahandles\x12\x1f\n" +
 	"\vmax_handles\x18\x11 \x01(\rR\n" +
-	"maxHandles\"u\n" +
+	"maxHandles\x12,\n" +
+	"\x12clock_offset_nanos\x18\x12 \x01(\x03R\x10clockOffsetNanos\x12\x14\n" +
+	"\x05clock\x18\x13 \x01(\tR\x05clock\"u\n" +
 	"\fRoundMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x0e\n" +
@@ -2970,7 +3074,10 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x14\n" +
 	"\x05signs\x18\x03 \x03(\fR\x05signs\"\x12\n" +
-	"\x10CommittedSignAck\"\xac\x04\n" +
+	"\x10CommittedSignAck\"\x0e\n" +
+	"\fClockRequest\"+\n" +
+	"\fClockReading\x12\x1b\n" +
+	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\"\xac\x04\n" +
 	"\vAuditRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12$\n" +
@@ -3059,11 +3166,12 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\n" +
 	"RefreshKey\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key2V\n" +
 	"\x0fOperatorService\x12C\n" +
-	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse2\xea\x01\n" +
+	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse2\xab\x02\n" +
 	"\vPeerService\x12E\n" +
 	"\bExchange\x12\x1a.keyquorum.v1.RoundMessage\x1a\x19.keyquorum.v1.ExchangeAck(\x010\x01\x12F\n" +
 	"\aPropose\x12\x1c.keyquorum.v1.ProposeRequest\x1a\x1d.keyquorum.v1.ProposeResponse\x12L\n" +
-	"\rSignCommitted\x12\x1b.keyquorum.v1.CommittedSign\x1a\x1e.keyquorum.v1.CommittedSignAck2\xec\x01\n" +
+	"\rSignCommitted\x12\x1b.keyquorum.v1.CommittedSign\x1a\x1e.keyquorum.v1.CommittedSignAck\x12?\n" +
+	"\x05Clock\x12\x1a.keyquorum.v1.ClockRequest\x1a\x1a.keyquorum.v1.ClockReading2\xec\x01\n" +
 	"\fAuditService\x12J\n" +
 	"\x05Query\x12\x1f.keyquorum.v1.AuditQueryRequest\x1a .keyquorum.v1.AuditQueryResponse\x12G\n" +
 	"\x06Export\x12 .keyquorum.v1.AuditExportRequest\x1a\x19.keyquorum.v1.AuditRecord0\x01\x12G\n" +
@@ -3082,7 +3190,7 @@ func file_keyquorum_proto_rawDescGZIP() []byte {
 }
 
 var file_keyquorum_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_keyquorum_proto_goTypes = []any{
 	(Algorithm)(0),               // 0: keyquorum.v1.Algorithm
 	(KeyState)(0),                // 1: keyquorum.v1.KeyState
@@ -3113,13 +3221,15 @@ var file_keyquorum_proto_goTypes = []any{
 	(*ProposeResponse)(nil),      // 26: keyquorum.v1.ProposeResponse
 	(*CommittedSign)(nil),        // 27: keyquorum.v1.CommittedSign
 	(*CommittedSignAck)(nil),     // 28: keyquorum.v1.CommittedSignAck
-	(*AuditRecord)(nil),          // 29: keyquorum.v1.AuditRecord
-	(*AuditCheckpoint)(nil),      // 30: keyquorum.v1.AuditCheckpoint
-	(*AuditQueryRequest)(nil),    // 31: keyquorum.v1.AuditQueryRequest
-	(*AuditQueryResponse)(nil),   // 32: keyquorum.v1.AuditQueryResponse
-	(*AuditExportRequest)(nil),   // 33: keyquorum.v1.AuditExportRequest
-	(*AuditHeadRequest)(nil),     // 34: keyquorum.v1.AuditHeadRequest
-	(*AuditHeadResponse)(nil),    // 35: keyquorum.v1.AuditHeadResponse
+	(*ClockRequest)(nil),         // 29: keyquorum.v1.ClockRequest
+	(*ClockReading)(nil),         // 30: keyquorum.v1.ClockReading
+	(*AuditRecord)(nil),          // 31: keyquorum.v1.AuditRecord
+	(*AuditCheckpoint)(nil),      // 32: keyquorum.v1.AuditCheckpoint
+	(*AuditQueryRequest)(nil),    // 33: keyquorum.v1.AuditQueryRequest
+	(*AuditQueryResponse)(nil),   // 34: keyquorum.v1.AuditQueryResponse
+	(*AuditExportRequest)(nil),   // 35: keyquorum.v1.AuditExportRequest
+	(*AuditHeadRequest)(nil),     // 36: keyquorum.v1.AuditHeadRequest
+	(*AuditHeadResponse)(nil),    // 37: keyquorum.v1.AuditHeadResponse
 }
 var file_keyquorum_proto_depIdxs = []int32{
 	1,  // 0: keyquorum.v1.KeyVersion.state:type_name -> keyquorum.v1.KeyState
@@ -3130,8 +3240,8 @@ var file_keyquorum_proto_depIdxs = []int32{
 	3,  // 5: keyquorum.v1.ListKeysResponse.keys:type_name -> keyquorum.v1.Key
 	9,  // 6: keyquorum.v1.SignResponse.signatures:type_name -> keyquorum.v1.VersionSignature
 	21, // 7: keyquorum.v1.StatusResponse.members:type_name -> keyquorum.v1.Member
-	30, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
-	29, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
+	32, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
+	31, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
 	4,  // 10: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
 	5,  // 11: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
 	6,  // 12: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
@@ -3152,34 +3262,36 @@ var file_keyquorum_proto_depIdxs = []int32{
 	23, // 27: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
 	25, // 28: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
 	27, // 29: keyquorum.v1.PeerService.SignCommitted:input_type -> keyquorum.v1.CommittedSign
-	31, // 30: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
-	33, // 31: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
-	34, // 32: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
-	3,  // 33: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
-	3,  // 34: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
-	7,  // 35: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
-	10, // 36: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
-	19, // 37: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
-	12, // 38: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
-	14, // 39: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
-	3,  // 40: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
-	3,  // 41: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
-	3,  // 42: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
-	3,  // 43: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 44: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 45: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
-	3,  // 46: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 47: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 48: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
-	22, // 49: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
-	24, // 50: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
-	26, // 51: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
-	28, // 52: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
-	32, // 53: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
-	29, // 54: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
-	35, // 55: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
-	33, // [33:56] is the sub-list for method output_type
-	10, // [10:33] is the sub-list for method input_type
+	29, // 30: keyquorum.v1.PeerService.Clock:input_type -> keyquorum.v1.ClockRequest
+	33, // 31: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
+	35, // 32: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
+	36, // 33: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
+	3,  // 34: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
+	3,  // 35: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
+	7,  // 36: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
+	10, // 37: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
+	19, // 38: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
+	12, // 39: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
+	14, // 40: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
+	3,  // 41: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
+	3,  // 42: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
+	3,  // 43: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
+	3,  // 44: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 45: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 46: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
+	3,  // 47: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 48: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 49: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
+	22, // 50: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
+	24, // 51: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
+	26, // 52: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
+	28, // 53: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
+	30, // 54: keyquorum.v1.PeerService.Clock:output_type -> keyquorum.v1.ClockReading
+	34, // 55: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
+	31, // 56: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
+	37, // 57: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
+	34, // [34:58] is the sub-list for method output_type
+	10, // [10:34] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -3198,7 +3310,7 @@ func file_keyquorum_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keyquorum_proto_rawDesc), len(file_keyquorum_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

@@ -821,6 +821,7 @@ const (
 	PeerService_Exchange_FullMethodName      = "/keyquorum.v1.PeerService/Exchange"
 	PeerService_Propose_FullMethodName       = "/keyquorum.v1.PeerService/Propose"
 	PeerService_SignCommitted_FullMethodName = "/keyquorum.v1.PeerService/SignCommitted"
+	PeerService_Clock_FullMethodName         = "/keyquorum.v1.PeerService/Clock"
 )
 
 // PeerServiceClient is the client API for PeerService service.
@@ -836,6 +837,10 @@ type PeerServiceClient interface {
 	// soon as it has applied the request, rather than when raft next carries
 	// the commit index to the members.
 	SignCommitted(ctx context.Context, in *CommittedSign, opts ...grpc.CallOption) (*CommittedSignAck, error)
+	// Clock reads the callee's wall clock. Every member probes every other
+	// one: the leader stamps entries only while its clock agrees with a
+	// quorum's (see node/clock.Bound).
+	Clock(ctx context.Context, in *ClockRequest, opts ...grpc.CallOption) (*ClockReading, error)
 }
 
 type peerServiceClient struct {
@@ -879,6 +884,16 @@ func (c *peerServiceClient) SignCommitted(ctx context.Context, in *CommittedSign
 	return out, nil
 }
 
+func (c *peerServiceClient) Clock(ctx context.Context, in *ClockRequest, opts ...grpc.CallOption) (*ClockReading, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClockReading)
+	err := c.cc.Invoke(ctx, PeerService_Clock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
@@ -892,6 +907,10 @@ type PeerServiceServer interface {
 	// soon as it has applied the request, rather than when raft next carries
 	// the commit index to the members.
 	SignCommitted(context.Context, *CommittedSign) (*CommittedSignAck, error)
+	// Clock reads the callee's wall clock. Every member probes every other
+	// one: the leader stamps entries only while its clock agrees with a
+	// quorum's (see node/clock.Bound).
+	Clock(context.Context, *ClockRequest) (*ClockReading, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -910,6 +929,9 @@ func (UnimplementedPeerServiceServer) Propose(context.Context, *ProposeRequest) 
 }
 func (UnimplementedPeerServiceServer) SignCommitted(context.Context, *CommittedSign) (*CommittedSignAck, error) {
 	return nil, status.Error(codes.Unimplemented, "method SignCommitted not implemented")
+}
+func (UnimplementedPeerServiceServer) Clock(context.Context, *ClockRequest) (*ClockReading, error) {
+	return nil, status.Error(codes.Unimplemented, "method Clock not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -975,6 +997,24 @@ func _PeerService_SignCommitted_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeerService_Clock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).Clock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_Clock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).Clock(ctx, req.(*ClockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -989,6 +1029,10 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SignCommitted",
 			Handler:    _PeerService_SignCommitted_Handler,
+		},
+		{
+			MethodName: "Clock",
+			Handler:    _PeerService_Clock_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -49,6 +49,7 @@ type Cluster struct {
 	Audit     AuditConfig     // audit
 	Lifecycle LifecycleConfig // lifecycle
 	Handles   HandlesConfig   // handles
+	Clock     ClockConfig     // clock
 	Nodes     []NodeConfig    // nodes, in file order
 
 	file string         // name used in error messages
@@ -115,6 +116,16 @@ type HandlesConfig struct {
 	_      struct{}
 }
 
+// ClockConfig bounds how far the clock that stamps replicated time may be
+// from a quorum's clocks (see node/clock.Bound).
+type ClockConfig struct {
+	// MaxOffset is the largest difference between the leader's clock and
+	// those of a quorum of members at which the leader still stamps
+	// entries; beyond it the leader steps down.
+	MaxOffset time.Duration
+	_         struct{}
+}
+
 // NodeConfig is one member's addresses, each host:port.
 type NodeConfig struct {
 	ID         string
@@ -141,6 +152,7 @@ func DefaultCluster() Cluster {
 		Audit:     AuditConfig{CheckpointEvery: 256, DenialWindow: 10 * time.Second},
 		Lifecycle: LifecycleConfig{DualSignWindow: time.Hour, DestroyPending: 24 * time.Hour, DedupAge: 24 * time.Hour},
 		Handles:   HandlesConfig{MaxTTL: 24 * time.Hour},
+		Clock:     ClockConfig{MaxOffset: 500 * time.Millisecond},
 	}
 }
 

@@ -198,6 +198,11 @@ func (d *decoder) cluster(root *yaml.Node, c *Cluster) {
 				"max_ttl": d.duration(&c.Handles.MaxTTL),
 			})
 		},
+		"clock": func(n *yaml.Node, path string) {
+			d.fields(n, path, map[string]func(*yaml.Node, string){
+				"max_offset": d.duration(&c.Clock.MaxOffset),
+			})
+		},
 		"nodes": func(n *yaml.Node, path string) { c.Nodes = d.nodes(n, path) },
 	})
 	if backend != "" {

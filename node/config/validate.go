@@ -87,6 +87,9 @@ func (c *Cluster) Validate() error {
 	if t := c.Handles.MaxTTL; t < time.Second || t > 365*24*time.Hour {
 		v.fail("handles.max_ttl", "%v is outside [1s, 8760h]", t)
 	}
+	if o := c.Clock.MaxOffset; o < 10*time.Millisecond || o > time.Minute {
+		v.fail("clock.max_offset", "%v is outside [10ms, 1m]", o)
+	}
 	return errors.Join(v.errs...)
 }
 

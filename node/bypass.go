@@ -1,0 +1,185 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+// The leader-bypass attack, kept as deliberate bugs so that a test on real
+// processes can show it succeed against the former early start
+// (trust-announce) and fail against every member enforcing the policy
+// itself (sign_start.go). In release builds both bugs are constant false:
+// announceSign is never called and signCommitted refuses every
+// announcement.
+
+// forgedPrefix marks the sign requests the leader-bypass bug forges.
+const forgedPrefix = "forged-"
+
+// maxAnnouncedAttempts bounds the attempts one announcement may carry: a
+// request and its dual-sign companion.
+const maxAnnouncedAttempts = 2
+
+// announceWait bounds how long a member waits for an announced entry to
+// reach its own log.
+const announceWait = 100 * time.Millisecond
+
+// announceTimeout bounds the leader's announcement to one member.
+const announceTimeout = 2 * time.Second
+
+// forgeSign is what a compromised leader does with a sign request under
+// the leader-bypass bug: it appends a sign entry with a forged handle for
+// the named key, and although its own replica refuses the entry, it starts
+// its part of the session and announces the attempt to the committee.
+func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.SignResponse, error) {
+	k, ok := n.fsm.Key(req.Key)
+	if !ok || k.Version(k.Primary) == nil {
+		return nil, status.Errorf(codes.NotFound, "leader-bypass: no key %q to forge a request for", req.Key)
+	}
+	committee, err := n.pickCommittee(k, nil, 0)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	cmd := &consensus.SignRequested{RequestID: req.RequestId, Key: k.Name, Handle: "forged", Digest: req.Digest,
+		Committee: committee, Actor: "leader-bypass"}
+	if err := n.clocks.stamp(ctx, cmd); err != nil {
+		return nil, toStatus(err)
+	}
+	data, err := consensus.Encode(cmd)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, index, err := n.raft.Apply(ctx, data)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	r, _ := res.(consensus.Result)
+	n.log.Warn("leader-bypass: appended a forged sign entry; starting it although this replica refused it", "index", index, "refusal", r.Err)
+	s := &consensus.Sign{RequestID: cmd.RequestID, Key: k.Name, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch,
+		Digest: cmd.Digest, State: consensus.SignStatePending, Attempt: 1, Committee: committee, SessionIndex: index}
+	n.announceSign(index, s)
+	n.startSign(context.WithoutCancel(ctx), s)
+	return nil, status.Error(codes.PermissionDenied, "leader-bypass: forged request started")
+}
+
+// bypassSigned logs a signature that came of a forged request, so a test
+// can see whether the attack produced one.
+func (n *Node) bypassSigned(s *consensus.Sign, sig []byte) {
+	if n.bugs.leaderBypass() && strings.HasPrefix(s.RequestID, forgedPrefix) {
+		n.log.Warn("leader-bypass: a forged request was signed", "request", s.RequestID, "signature", hex.EncodeToString(sig))
+	}
+}
+
+// announceSign tells the other committee members of the attempts the entry
+// at index started, before they apply it. Only the leader-bypass bug calls
+// it. Best effort, in the background.
+func (n *Node) announceSign(index uint64, s *consensus.Sign) {
+	var signs [][]byte
+	to := map[string]bool{} // the other members of the attempts' committees
+	for _, a := range append([]*consensus.Sign{s}, n.companionOf(index, s)...) {
+		b, err := json.Marshal(a)
+		if err != nil {
+			n.log.Error("encode signing attempt", "err", err)
+			return
+		}
+		signs = append(signs, b)
+		for _, m := range a.Committee {
+			if m != n.self.ID {
+				to[m] = true
+			}
+		}
+	}
+	msg := &kqpb.CommittedSign{Index: index, Term: n.raft.Term(), Signs: signs}
+	for id := range to {
+		member, ok := n.cluster.Node(id)
+		if !ok {
+			continue
+		}
+		n.spawn(func() {
+			conn, err := n.peers.conn(member.Peer)
+			if err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
+				defer cancel()
+				_, err = kqpb.NewPeerServiceClient(conn).SignCommitted(ctx, msg)
+			}
+			if err != nil {
+				n.log.Debug("sign announcement not taken; the member starts when it applies the entry", "member", id, "index", index, "err", err)
+			}
+		})
+	}
+}
+
+// signCommitted serves a leader's announcement of a signing attempt. A
+// release build refuses it: a member signs only for entries its own replica
+// accepted. Under the trust-announce bug it does what keyquorum once did:
+// it confirms from this node's own log that the entry is the request the
+// attempts claim to come from, then queues them to start before the entry
+// is applied here, which is exactly what a compromised leader needs.
+func (n *Node) signCommitted(ctx context.Context, from string, req *kqpb.CommittedSign) error {
+	if !n.bugs.trustAnnounce() {
+		return status.Error(codes.FailedPrecondition, "members start signing only for entries their own replica applied and accepted")
+	}
+	if len(req.Signs) == 0 || len(req.Signs) > maxAnnouncedAttempts {
+		return status.Errorf(codes.InvalidArgument, "announcement carries %d signing attempts; want 1 to %d", len(req.Signs), maxAnnouncedAttempts)
+	}
+	// The entry may still be on its way here when the leader and the
+	// other follower have committed it; beyond announceWait, raft's own
+	// commit notice is as quick.
+	wctx, cancel := context.WithTimeout(ctx, announceWait)
+	defer cancel()
+	cmd, err := n.raft.LeaderCommitted(wctx, from, req.Index, req.Term)
+	if err != nil {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	entry, ok := cmd.(*consensus.SignRequested)
+	if !ok {
+		return status.Errorf(codes.InvalidArgument, "entry %d is a %s, not a sign request", req.Index, cmd.Type())
+	}
+	var mine []*consensus.Sign
+	for _, raw := range req.Signs {
+		var s consensus.Sign
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return status.Errorf(codes.InvalidArgument, "signing attempt: %v", err)
+		}
+		if err := attemptOf(entry, req.Index, &s); err != nil {
+			return status.Errorf(codes.InvalidArgument, "entry %d: %v", req.Index, err)
+		}
+		if slices.Contains(s.Committee, n.self.ID) {
+			mine = append(mine, &s)
+		}
+	}
+	if len(mine) > 0 {
+		n.events.addAnnounced(req.Index, mine)
+	}
+	return nil
+}
+
+// attemptOf checks that s is a first attempt the entry at index can have
+// started: the request itself or its dual-sign companion, with the entry's
+// key, digest and committee.
+func attemptOf(entry *consensus.SignRequested, index uint64, s *consensus.Sign) error {
+	own := s.RequestID == entry.RequestID && s.Parent == "" && s.Presig == entry.Presig
+	companion := s.Parent == entry.RequestID && s.RequestID == consensus.DualRequestID(entry.RequestID, s.Version) && s.Presig == ""
+	switch {
+	case !own && !companion:
+		return fmt.Errorf("attempt of request %q is not the entry's", s.RequestID)
+	case s.Attempt != 1 || s.SessionIndex != index || s.State != consensus.SignStatePending:
+		return fmt.Errorf("request %q: not a first attempt started by this entry", s.RequestID)
+	case s.Key != entry.Key || !bytes.Equal(s.Digest, entry.Digest) || !slices.Equal(s.Committee, entry.Committee):
+		return fmt.Errorf("request %q: key, digest or committee differ from the entry", s.RequestID)
+	case entry.Version != 0 && own && s.Version != entry.Version:
+		return fmt.Errorf("request %q: version differs from the entry", s.RequestID)
+	}
+	return nil
+}

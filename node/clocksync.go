@@ -1,0 +1,224 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/node/clock"
+)
+
+// Clock probing: every member reads every other member's clock over the
+// peer port, so that whichever member leads knows at once whether its own
+// clock agrees with a quorum's (see clock.Bound).
+const (
+	clockProbeEvery   = 500 * time.Millisecond
+	clockProbeTimeout = 500 * time.Millisecond
+	// clockReadingAge is how long a reading counts: a few probe rounds, so
+	// one lost probe does not stop the leader stamping.
+	clockReadingAge = 2 * time.Second
+	// stepDownEvery spaces leadership transfers for a wrong clock: the
+	// transfer takes an election's time to show.
+	stepDownEvery = 5 * time.Second
+	// confirmWait is how long a stamp waits for readings that would
+	// confirm this clock (just after start or an election, or while probes
+	// are slow) before the request answers UNAVAILABLE.
+	confirmWait = 2 * time.Second
+)
+
+// clockSync probes the members' clocks and stamps commands.
+type clockSync struct {
+	n     *Node
+	bound *clock.Bound
+
+	refused                        *prometheus.CounterVec // reason: unconfirmed, offset
+	stepDowns                      prometheus.Counter
+	offsetDesc, peerDesc, mayStamp *prometheus.Desc
+
+	mu           sync.Mutex
+	lastStepDown time.Time
+	lastView     clock.View
+}
+
+func newClockSync(n *Node) (*clockSync, error) {
+	b, err := clock.NewBound(n.clock, n.cluster.Clock.MaxOffset, clockReadingAge, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &clockSync{n: n, bound: b,
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyquorum_clock_stamp_refused_total",
+			Help: "Commands this node as leader refused to stamp because its clock was not confirmed by a quorum (unconfirmed) or disagreed with a quorum's (offset).",
+		}, []string{"reason"}),
+		stepDowns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keyquorum_clock_stepdowns_total",
+			Help: "Times this node gave up leadership because its clock disagreed with a quorum's by more than clock.max_offset.",
+		}),
+		offsetDesc: prometheus.NewDesc("keyquorum_clock_offset_seconds",
+			"This node's clock minus the median of the members' clocks it read (itself included).", nil, nil),
+		peerDesc: prometheus.NewDesc("keyquorum_clock_peer_offset_seconds",
+			"A member's clock minus this node's, from the last fresh probe.", []string{"peer"}, nil),
+		mayStamp: prometheus.NewDesc("keyquorum_clock_may_stamp",
+			"1 when this node's clock agrees with a quorum's within clock.max_offset, so it may stamp entries as leader.", nil, nil),
+	}, nil
+}
+
+// now returns the time this node may stamp an entry with, or why it may
+// not. Under the unbounded-time bug it is the node's own clock, unchecked.
+func (c *clockSync) now() (time.Time, error) {
+	if c.n.bugs.unboundedTime() {
+		return c.n.clock.Now(), nil
+	}
+	t, err := c.bound.Now(c.n.self.ID, c.n.cluster.NodeIDs())
+	if err != nil {
+		reason := "unconfirmed"
+		if errors.Is(err, clock.ErrOffset) {
+			reason = "offset"
+			c.stepDownIfLeader(err)
+		}
+		c.refused.WithLabelValues(reason).Inc()
+		return time.Time{}, fmt.Errorf("node: stamp time: %w", err)
+	}
+	return t, nil
+}
+
+// stamp sets a stamped command's time from the bounded clock. Every
+// command the leader proposes passes here (applyResult), so no path can
+// stamp replicated time with an unchecked clock. While the clock is only
+// unconfirmed it waits up to confirmWait for the probes to confirm it.
+func (c *clockSync) stamp(ctx context.Context, cmd consensus.Command) error {
+	s, ok := cmd.(consensus.Stamped)
+	if !ok {
+		return nil
+	}
+	t, err := c.now()
+	for wait := time.Now().Add(confirmWait); errors.Is(err, clock.ErrUnconfirmed) && time.Now().Before(wait); t, err = c.now() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node: stamp time: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.Stamp(t.UnixNano())
+	return nil
+}
+
+// run probes every other member each clockProbeEvery until ctx ends, and
+// steps down as leader when the readings say this clock is the wrong one.
+func (c *clockSync) run(ctx context.Context) {
+	tick := time.NewTicker(clockProbeEvery)
+	defer tick.Stop()
+	warned := false
+	for {
+		var wg sync.WaitGroup
+		for _, m := range c.n.cluster.Nodes {
+			if m.ID == c.n.self.ID {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if r, err := c.probe(ctx, m.Peer); err == nil {
+					c.bound.Observe(m.ID, r)
+				}
+			}()
+		}
+		wg.Wait()
+		v := c.bound.View(c.n.self.ID, c.n.cluster.NodeIDs())
+		c.mu.Lock()
+		c.lastView = v
+		c.mu.Unlock()
+		if errors.Is(v.Err, clock.ErrOffset) {
+			if !warned {
+				c.n.log.Warn("clock disagrees with a quorum of members; this node will not stamp time", "offset", v.Offset, "max_offset", c.bound.MaxOffset(), "err", v.Err)
+				warned = true
+			}
+			c.stepDownIfLeader(v.Err)
+		} else if warned && v.Err == nil {
+			c.n.log.Info("clock agrees with a quorum of members again", "offset", v.Offset)
+			warned = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// probe reads one member's clock, placing the answer at the midpoint of the
+// round trip on this node's monotonic clock.
+func (c *clockSync) probe(ctx context.Context, addr string) (clock.Reading, error) {
+	conn, err := c.n.peers.conn(addr)
+	if err != nil {
+		return clock.Reading{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, clockProbeTimeout)
+	defer cancel()
+	sent := time.Now()
+	resp, err := kqpb.NewPeerServiceClient(conn).Clock(ctx, &kqpb.ClockRequest{})
+	if err != nil {
+		return clock.Reading{}, err
+	}
+	rtt := time.Since(sent)
+	return clock.Reading{Remote: time.Unix(0, resp.UnixNano), Uncertainty: rtt / 2, Taken: sent.Add(rtt / 2)}, nil
+}
+
+// stepDownIfLeader hands leadership to another member, at most once per
+// stepDownEvery: a leader whose clock a quorum contradicts must not stamp,
+// and the cluster should not wait for it.
+func (c *clockSync) stepDownIfLeader(cause error) {
+	if !c.n.raft.IsLeader() {
+		return
+	}
+	c.mu.Lock()
+	if time.Since(c.lastStepDown) < stepDownEvery {
+		c.mu.Unlock()
+		return
+	}
+	c.lastStepDown = time.Now()
+	c.mu.Unlock()
+	c.stepDowns.Inc()
+	c.n.log.Warn("stepping down: this leader's clock disagrees with a quorum's", "err", cause)
+	c.n.spawn(func() {
+		if err := c.n.raft.StepDown(); err != nil {
+			c.n.log.Warn("step down", "err", err)
+		}
+	})
+}
+
+// view returns the last probe round's evaluation.
+func (c *clockSync) view() clock.View {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastView
+}
+
+// Describe and Collect make clockSync a prometheus.Collector: the offsets
+// are read from the last probe round when scraped.
+func (c *clockSync) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+// Collect implements prometheus.Collector.
+func (c *clockSync) Collect(ch chan<- prometheus.Metric) {
+	v := c.view()
+	ch <- prometheus.MustNewConstMetric(c.offsetDesc, prometheus.GaugeValue, v.Offset.Seconds())
+	for id, off := range v.Peers {
+		ch <- prometheus.MustNewConstMetric(c.peerDesc, prometheus.GaugeValue, off.Seconds(), id)
+	}
+	ok := 0.0
+	if v.Err == nil && v.Quorum > 0 {
+		ok = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.mayStamp, prometheus.GaugeValue, ok)
+	c.refused.Collect(ch)
+	c.stepDowns.Collect(ch)
+}
