@@ -48,11 +48,13 @@ type ExpiryStats struct {
 	// outcome is right.
 	NearExpiry int `json:"near_expiry"`
 	// Signed and RefusedExpired are the outcomes of the signs above;
-	// OtherRefusals and Unknown are signs that say nothing of expiry (a
-	// refusal for another reason, an outcome nobody saw).
+	// OtherRefusals, Unreached and Unknown are signs that say nothing of
+	// expiry (a refusal for another reason, a node that could not be
+	// reached, an outcome nobody saw).
 	Signed         int `json:"signed"`
 	RefusedExpired int `json:"refused_expired"`
 	OtherRefusals  int `json:"other_refusals"`
+	Unreached      int `json:"unreached"`
 	Unknown        int `json:"unknown"`
 }
 
@@ -141,6 +143,9 @@ func Expiry(history []porcupine.Operation, bound ExpiryBound) (Check, ExpiryStat
 		case out.Status == model.Unknown:
 			st.Unknown++
 			continue
+		case out.Status == model.Unreached:
+			st.Unreached++
+			continue
 		case !signed && !expired:
 			st.OtherRefusals++
 			continue
@@ -172,9 +177,9 @@ func Expiry(history []porcupine.Operation, bound ExpiryBound) (Check, ExpiryStat
 				describeSign(op), at(latest), describeIssue(in.Handle, h), at(expiresFrom))
 		}
 	}
-	c.note("eps %s (max clock offset %s + slack %s); %d short-lived handles; %d signs before expiry, %d after, %d within eps of it; %d signed, %d refused as expired, %d refused otherwise, %d unknown",
+	c.note("eps %s (max clock offset %s + slack %s); %d short-lived handles; %d signs before expiry, %d after, %d within eps of it; %d signed, %d refused as expired, %d refused otherwise, %d unreached, %d unknown",
 		bound.Eps(), bound.MaxClockOffset, bound.Slack, st.Handles, st.BeforeExpiry, st.AfterExpiry, st.NearExpiry,
-		st.Signed, st.RefusedExpired, st.OtherRefusals, st.Unknown)
+		st.Signed, st.RefusedExpired, st.OtherRefusals, st.Unreached, st.Unknown)
 	return c, st
 }
 

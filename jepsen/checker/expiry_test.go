@@ -41,6 +41,7 @@ func TestExpiryAcceptsSignsOnEitherSideOfTheBounds(t *testing.T) {
 		signOp(ms(6000), ms(6100), "e1", ttl, "s5", expiredOut), // at least 5.25 s: after expiry
 		signOp(ms(6200), ms(6300), "e1", ttl, "s6", model.Output{Status: model.FailedPrecondition}),
 		signOp(ms(6400), math.MaxInt64, "e1", ttl, "s7", model.Output{Status: model.Unknown}),
+		signOp(ms(6500), ms(6600), "e1", ttl, "s10", model.Output{Status: model.Unreached}),
 		// A retry of a request that signed before the expiry returns its
 		// signature after it: the entry is the first attempt's.
 		signOp(ms(1500), math.MaxInt64, "e1", ttl, "s8", model.Output{Status: model.Unknown}),
@@ -53,7 +54,7 @@ func TestExpiryAcceptsSignsOnEitherSideOfTheBounds(t *testing.T) {
 		t.Fatalf("good history: %s", c)
 	}
 	want := ExpiryStats{Bound: DefaultExpiryBound(), Handles: 1, BeforeExpiry: 2, AfterExpiry: 1, NearExpiry: 3,
-		Signed: 4, RefusedExpired: 2, OtherRefusals: 1, Unknown: 2}
+		Signed: 4, RefusedExpired: 2, OtherRefusals: 1, Unreached: 1, Unknown: 2}
 	if st != want || c.Checked != 6 {
 		t.Fatalf("stats %+v (checked %d), want %+v", st, c.Checked, want)
 	}
