@@ -101,6 +101,7 @@ func (f *FSM) nodeBooted(c *NodeBooted) Result {
 		return Result{Err: fmt.Errorf("node booted: %w: node and boot are required", ErrInvalidCommand)}
 	}
 	f.st.Boots[c.Node] = c.Boot
+	f.st.Supports[c.Node] = max(c.Protocol, ProtocolV1)
 	for id, p := range f.st.Presigs {
 		if slices.Contains(p.Committee, c.Node) {
 			delete(f.st.Presigs, id)

@@ -296,6 +296,11 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		if res.Err == nil {
 			r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
 		}
+	case *RaiseProtocol:
+		r.Version, r.Reason = c.Version, fmt.Sprintf("active protocol raised to %d", c.Version)
+		if res.Err != nil {
+			_, r.Reason = outcomeOf(res)
+		}
 	case *AuditDenials:
 		if res.Err != nil {
 			r.Actor = NodeActor(c.Node)

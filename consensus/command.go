@@ -1,10 +1,5 @@
 package consensus
 
-import (
-	"encoding/json"
-	"fmt"
-)
-
 // CommandType names one kind of replicated command.
 type CommandType string
 
@@ -197,6 +192,9 @@ type PresignDiscarded struct {
 type NodeBooted struct {
 	Node string `json:"node"`
 	Boot string `json:"boot"`
+	// Protocol is the newest protocol version the node's build supports;
+	// absent means ProtocolV1.
+	Protocol uint32 `json:"protocol,omitempty"`
 }
 
 func (PresignRequested) Type() CommandType { return TypePresignRequested }
@@ -212,79 +210,6 @@ func (SignRetry) Type() CommandType      { return TypeSignRetry }
 func (SignCompleted) Type() CommandType  { return TypeSignCompleted }
 func (SignFailed) Type() CommandType     { return TypeSignFailed }
 func (PreParamsReady) Type() CommandType { return TypePreParamsReady }
-
-type envelope struct {
-	Type CommandType     `json:"type"`
-	Body json.RawMessage `json:"body"`
-}
-
-// Encode serialises a command for the log.
-func Encode(c Command) ([]byte, error) {
-	body, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("consensus: encode %s: %w", c.Type(), err)
-	}
-	return json.Marshal(envelope{Type: c.Type(), Body: body})
-}
-
-// Decode parses a command written by Encode.
-func Decode(data []byte) (Command, error) {
-	var env envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("consensus: decode command: %w", err)
-	}
-	var c Command
-	switch env.Type {
-	case TypeCreateKey:
-		c = &CreateKey{}
-	case TypeShareStored:
-		c = &ShareStored{}
-	case TypeKeygenFailed:
-		c = &KeygenFailed{}
-	case TypeSignRequested:
-		c = &SignRequested{}
-	case TypeSignRetry:
-		c = &SignRetry{}
-	case TypeSignCompleted:
-		c = &SignCompleted{}
-	case TypeSignFailed:
-		c = &SignFailed{}
-	case TypePreParamsReady:
-		c = &PreParamsReady{}
-	case TypeAuditDenials:
-		c = &AuditDenials{}
-	case TypeAuditCheckpoint:
-		c = &AuditCheckpoint{}
-	case TypePresignRequested:
-		c = &PresignRequested{}
-	case TypePresignReady:
-		c = &PresignReady{}
-	case TypePresignDiscarded:
-		c = &PresignDiscarded{}
-	case TypeNodeBooted:
-		c = &NodeBooted{}
-	case TypeIssueHandle:
-		c = &IssueHandle{}
-	case TypeRevokeHandle:
-		c = &RevokeHandle{}
-	case TypeChangeKey:
-		c = &ChangeKey{}
-	case TypeDestroyDue:
-		c = &DestroyDue{}
-	case TypeShareDestroyed:
-		c = &ShareDestroyed{}
-	case TypeShareRefreshed:
-		c = &ShareRefreshed{}
-	case TypeRefreshFailed:
-		c = &RefreshFailed{}
-	default:
-		return nil, fmt.Errorf("consensus: %w: %q", ErrUnknownCommand, env.Type)
-	}
-	if err := json.Unmarshal(env.Body, c); err != nil {
-		return nil, fmt.Errorf("consensus: decode %s: %w", env.Type, err)
-	}
-	return c, nil
-}
 
 // Lifecycle commands: handles, key versions, refresh and destruction.
 const (

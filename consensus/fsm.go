@@ -96,6 +96,39 @@ type FSM struct {
 	applied  uint64
 	observer Observer
 	audit    *AuditConfig // nil until EnableAudit
+
+	haltMu sync.Mutex
+	halted error
+	onHalt func(error)
+}
+
+// SetHalt installs the handler told, once, when the FSM meets an entry it
+// cannot interpret and stops applying. Call it before raft starts.
+func (f *FSM) SetHalt(h func(error)) {
+	f.haltMu.Lock()
+	defer f.haltMu.Unlock()
+	f.onHalt = h
+}
+
+// Halted returns why the FSM stopped applying, or nil.
+func (f *FSM) Halted() error {
+	f.haltMu.Lock()
+	defer f.haltMu.Unlock()
+	return f.halted
+}
+
+func (f *FSM) halt(err error) error {
+	f.haltMu.Lock()
+	first := f.halted == nil
+	if first {
+		f.halted = err
+	}
+	h := f.onHalt
+	f.haltMu.Unlock()
+	if first && h != nil {
+		h(err)
+	}
+	return err
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -116,19 +149,33 @@ func (f *FSM) SetObserver(o Observer) {
 	f.observer = o
 }
 
-// Apply implements raft.FSM. It returns a Result; an entry it cannot decode
-// yields a Result carrying the decode error (wrapping ErrUnknownCommand for
-// an unknown type) and changes nothing.
+// Apply implements raft.FSM. It returns a Result.
+//
+// An entry this replica cannot interpret (an unknown type, a newer protocol
+// version, a field it does not know, broken JSON) halts the FSM: the entry
+// and every later one change nothing, and the halt handler (SetHalt) is
+// told once, so the node can stop with an error naming the index and
+// version instead of skipping an entry the others applied. An entry
+// written under a version above the active one is refused like any
+// invalid command: every replica reaches the same verdict.
 func (f *FSM) Apply(l *raft.Log) interface{} {
 	if l.Type != raft.LogCommand {
 		return Result{}
 	}
-	cmd, err := Decode(l.Data)
-	if err != nil {
+	if err := f.Halted(); err != nil {
 		return Result{Err: err}
 	}
+	cmd, v, err := DecodeVersion(l.Data)
+	if err != nil {
+		return Result{Err: f.halt(fmt.Errorf("consensus: cannot apply entry %d (protocol %d; this build supports up to %d): %w", l.Index, v, MaxProtocol, err))}
+	}
 	f.mu.Lock()
-	res := f.apply(l.Index, cmd)
+	var res Result
+	if _, raise := cmd.(*RaiseProtocol); v > f.st.protocol() && !raise {
+		res = Result{Err: fmt.Errorf("%s: %w: written under protocol %d, the cluster runs %d", cmd.Type(), ErrProtocolNotActive, v, f.st.protocol())}
+	} else {
+		res = f.apply(l.Index, cmd)
+	}
 	recs := f.auditApplied(l.Index, cmd, res)
 	f.applied = l.Index
 	obs := f.observer
@@ -190,6 +237,8 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.auditDenials(c)
 	case *AuditCheckpoint:
 		return f.auditCheckpoint(c)
+	case *RaiseProtocol:
+		return f.raiseProtocol(c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 }

@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -277,11 +276,19 @@ type state struct {
 	// Audit is the audit chain's head and recent records; nil while audit
 	// is off (see FSM.EnableAudit).
 	Audit *auditState `json:"audit,omitempty"`
+	// Protocol is the cluster's active protocol version (0 before the
+	// first RaiseProtocol: ProtocolV1); Supports holds, by member, the
+	// newest version each reported at its last start.
+	Protocol uint32            `json:"protocol,omitempty"`
+	Supports map[string]uint32 `json:"supports,omitempty"`
 }
+
+// protocol returns the active protocol version.
+func (st *state) protocol() uint32 { return max(st.Protocol, ProtocolV1) }
 
 func newState() *state {
 	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
-		Presigs: map[string]*Presig{}, Boots: map[string]string{},
+		Presigs: map[string]*Presig{}, Boots: map[string]string{}, Supports: map[string]uint32{},
 		Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
 }
 
@@ -291,8 +298,16 @@ func newState() *state {
 // a corrupt one must fail Restore, not crash the replicas that install it.
 func (st *state) UnmarshalJSON(data []byte) error {
 	type plain state // state's fields without this method
-	if err := json.Unmarshal(data, (*plain)(st)); err != nil {
+	// A field this build does not know is refused, not dropped: a snapshot
+	// from a newer protocol must stop this replica, not be half-restored.
+	if err := strictJSON(data, (*plain)(st)); err != nil {
 		return err
+	}
+	if st.Protocol > MaxProtocol {
+		return fmt.Errorf("snapshot of a cluster at protocol %d, this build supports up to %d: %w", st.Protocol, MaxProtocol, ErrUnsupportedProtocol)
+	}
+	if st.Supports == nil {
+		st.Supports = map[string]uint32{}
 	}
 	if st.Keys == nil || st.Signs == nil || st.PreParams == nil || st.Presigs == nil || st.Boots == nil ||
 		st.Handles == nil || st.Requests == nil {

@@ -198,7 +198,7 @@ func (n *Node) flushDenials(ctx context.Context) {
 	if c == nil {
 		return
 	}
-	data, err := consensus.Encode(c)
+	data, err := n.encode(c)
 	if err != nil {
 		n.log.Error("encode audit denials", "err", err)
 		n.audit.denials.done()

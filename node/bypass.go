@@ -56,7 +56,7 @@ func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sign
 	if err := n.clocks.stamp(ctx, cmd); err != nil {
 		return nil, toStatus(err)
 	}
-	data, err := consensus.Encode(cmd)
+	data, err := n.encode(cmd)
 	if err != nil {
 		return nil, toStatus(err)
 	}

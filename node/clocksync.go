@@ -43,7 +43,6 @@ type clockSync struct {
 
 	mu           sync.Mutex
 	lastStepDown time.Time
-	lastView     clock.View
 }
 
 func newClockSync(n *Node) (*clockSync, error) {
@@ -133,10 +132,7 @@ func (c *clockSync) run(ctx context.Context) {
 			}()
 		}
 		wg.Wait()
-		v := c.bound.View(c.n.self.ID, c.n.cluster.NodeIDs())
-		c.mu.Lock()
-		c.lastView = v
-		c.mu.Unlock()
+		v := c.view()
 		if errors.Is(v.Err, clock.ErrOffset) {
 			if !warned {
 				c.n.log.Warn("clock disagrees with a quorum of members; this node will not stamp time", "offset", v.Offset, "max_offset", c.bound.MaxOffset(), "err", v.Err)
@@ -196,15 +192,13 @@ func (c *clockSync) stepDownIfLeader(cause error) {
 	})
 }
 
-// view returns the last probe round's evaluation.
+// view evaluates the rule now, over the latest readings.
 func (c *clockSync) view() clock.View {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lastView
+	return c.bound.View(c.n.self.ID, c.n.cluster.NodeIDs())
 }
 
 // Describe and Collect make clockSync a prometheus.Collector: the offsets
-// are read from the last probe round when scraped.
+// are evaluated when scraped.
 func (c *clockSync) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
 // Collect implements prometheus.Collector.

@@ -175,7 +175,7 @@ func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensu
 	if err := n.clocks.stamp(ctx, cmd); err != nil {
 		return consensus.Result{}, err
 	}
-	data, err := consensus.Encode(cmd)
+	data, err := n.encode(cmd)
 	if err != nil {
 		return consensus.Result{}, err
 	}

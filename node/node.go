@@ -90,6 +90,10 @@ type Node struct {
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.
 	metricsSrv *http.Server
 
+	// fatal carries the error that stops the node from within: the FSM
+	// met an entry this build cannot interpret (protocol.go).
+	fatal chan error
+
 	wg sync.WaitGroup
 }
 
@@ -129,6 +133,8 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
 	n.fsm.SetObserver(n.events)
+	n.fatal = make(chan error, 1)
+	n.fsm.SetHalt(n.halted)
 	if err := n.openAudit(); err != nil {
 		return nil, err
 	}
@@ -142,6 +148,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, fmt.Errorf("node: client TLS: %w", err)
 	}
 	n.peers = newPeerLinks(cluster, self, credentials.NewTLS(clientTLS), n.log)
+	n.peers.protocol = n.fsm.Protocol
 	tc := tss.DefaultConfig()
 	tc.MaxSessions = 256 // parked presignatures hold sessions too
 	if n.engine, err = tss.NewEngine(tc, id, n.peers, n.log); err != nil {
@@ -219,8 +226,12 @@ func (n *Node) listen(serverTLS *tls.Config) error {
 	return nil
 }
 
-// Run drives the node until ctx is cancelled, then shuts it down.
+// Run drives the node until ctx is cancelled, then shuts it down. It
+// returns an error when the node stopped by itself: its replica met an
+// entry this build cannot interpret.
 func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	n.log.Info("node started", "client", n.self.Client, "peer", n.self.Peer, "raft", n.self.Raft)
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	n.spawn(func() { n.pre.run(ctx, n.reportPreParams) })
@@ -230,11 +241,16 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.clocks.run(ctx) })
 	n.spawn(func() { n.runReconciler(ctx) })
 	n.runAudit(ctx)
-	<-ctx.Done()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-n.fatal:
+		cancel()
+	}
 	n.health.Shutdown()
 	n.close()
 	n.wg.Wait()
-	return nil
+	return err
 }
 
 // retryUntil calls f every second until it succeeds or ctx ends.

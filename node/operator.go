@@ -45,6 +45,8 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		Handles:           uint32(ts.Handles),
 		MaxHandles:        uint32(ts.MaxHandles),
 	}
+	out.Protocol, out.MaxProtocol = n.fsm.Protocol(), consensus.MaxProtocol
+	support := n.fsm.ProtocolSupport()
 	cv := n.clocks.view()
 	out.ClockOffsetNanos, out.Clock = int64(cv.Offset), "ok"
 	if cv.Err != nil {
@@ -52,7 +54,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 	}
 	for _, m := range n.cluster.Nodes {
 		out.Members = append(out.Members, &kqpb.Member{Id: m.ID, RaftAddress: m.Raft, ClientAddress: m.Client,
-			PreparamsReady: slices.Contains(ready, m.ID)})
+			PreparamsReady: slices.Contains(ready, m.ID), Protocol: support[m.ID]})
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -33,7 +34,10 @@ type peerLinks struct {
 	creds credentials.TransportCredentials
 	log   *slog.Logger
 	peers map[string]*peerLink
-	ctx   context.Context
+	// protocol is the cluster's active protocol version, written on every
+	// round message.
+	protocol func() uint32
+	ctx      context.Context
 	stop  context.CancelFunc
 
 	mu    sync.Mutex
@@ -49,7 +53,8 @@ var _ tss.Transport = (*peerLinks)(nil)
 
 func newPeerLinks(c *config.Cluster, self config.NodeConfig, creds credentials.TransportCredentials, log *slog.Logger) *peerLinks {
 	ctx, stop := context.WithCancel(context.Background())
-	l := &peerLinks{self: self, creds: creds, log: log, peers: map[string]*peerLink{}, conns: map[string]*grpc.ClientConn{}, ctx: ctx, stop: stop}
+	l := &peerLinks{self: self, creds: creds, log: log, peers: map[string]*peerLink{}, conns: map[string]*grpc.ClientConn{}, ctx: ctx, stop: stop,
+		protocol: func() uint32 { return consensus.ProtocolV1 }}
 	for _, m := range c.Nodes {
 		if m.ID == self.ID {
 			continue
@@ -63,7 +68,7 @@ func newPeerLinks(c *config.Cluster, self config.NodeConfig, creds credentials.T
 
 // Send queues m for each recipient and returns at once.
 func (l *peerLinks) Send(_ context.Context, m tss.Message) error {
-	msg := &kqpb.RoundMessage{SessionId: m.Session[:], To: m.To, Broadcast: m.Broadcast, Payload: m.Payload}
+	msg := &kqpb.RoundMessage{SessionId: m.Session[:], To: m.To, Broadcast: m.Broadcast, Payload: m.Payload, Protocol: l.protocol()}
 	for _, to := range m.To {
 		p, ok := l.peers[to]
 		if !ok {
@@ -178,7 +183,7 @@ func (s *peerService) Exchange(stream grpc.BidiStreamingServer[kqpb.RoundMessage
 			return err
 		}
 		var sid tss.SessionID
-		if len(m.SessionId) != len(sid) {
+		if len(m.SessionId) != len(sid) || m.Protocol > consensus.MaxProtocol {
 			rejected++
 			continue
 		}

@@ -237,7 +237,7 @@ func newPresigID() string {
 // committed: until then the cluster may still count on presignatures this
 // node lost when it restarted.
 func (n *Node) reportBoot(ctx context.Context) error {
-	data, err := consensus.Encode(&consensus.NodeBooted{Node: n.self.ID, Boot: n.boot})
+	data, err := n.encode(&consensus.NodeBooted{Node: n.self.ID, Boot: n.boot, Protocol: consensus.MaxProtocol})
 	if err != nil {
 		return err
 	}

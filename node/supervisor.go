@@ -25,6 +25,7 @@ type supervisor struct {
 	keygens, refreshes map[string]time.Time
 	presigs            map[string]time.Time // pending presignature id -> first seen
 	rotation           atomic.Uint64        // spreads committees over members; shared with request handlers
+	raising            atomic.Bool          // a RaiseProtocol is being proposed
 }
 
 type deadline struct {
@@ -58,6 +59,7 @@ func (s *supervisor) run(ctx context.Context) {
 		s.checkKeygens(ctx, now)
 		s.checkLifecycle(ctx, now)
 		s.refillPresigs(ctx, now)
+		s.maybeRaiseProtocol(ctx)
 	}
 }
 

@@ -139,7 +139,7 @@ func (n *Node) designatedReporter(committee []string) bool {
 // report appends a member's report, through the leader when this node is
 // not the leader, retrying until ctx ends while there is no leader.
 func (n *Node) report(ctx context.Context, cmd consensus.Command) {
-	data, err := consensus.Encode(cmd)
+	data, err := n.encode(cmd)
 	if err != nil {
 		n.log.Error("encode report", "err", err)
 		return
@@ -215,7 +215,7 @@ func (n *Node) reportPreParams(ctx context.Context) error {
 			return nil
 		}
 	}
-	data, err := consensus.Encode(&consensus.PreParamsReady{Node: n.self.ID})
+	data, err := n.encode(&consensus.PreParamsReady{Node: n.self.ID})
 	if err != nil {
 		return err
 	}

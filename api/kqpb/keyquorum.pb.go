@@ -1641,8 +1641,11 @@ type Member struct {
 	ClientAddress string                 `protobuf:"bytes,3,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
 	// Whether the member reported its pre-params ready through the log.
 	PreparamsReady bool `protobuf:"varint,4,opt,name=preparams_ready,json=preparamsReady,proto3" json:"preparams_ready,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The newest protocol version the member's build supports, as it
+	// reported at its last start (0: not reported yet).
+	Protocol      uint32 `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
@@ -1703,6 +1706,13 @@ func (x *Member) GetPreparamsReady() bool {
 	return false
 }
 
+func (x *Member) GetProtocol() uint32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
+}
+
 type StatusResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ClusterId string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
@@ -1733,7 +1743,11 @@ type StatusResponse struct {
 	// "ok" when this node's clock agrees with a quorum of members' within
 	// the cluster's max_clock_offset (it may then stamp entries as leader),
 	// otherwise why not.
-	Clock         string `protobuf:"bytes,19,opt,name=clock,proto3" json:"clock,omitempty"`
+	Clock string `protobuf:"bytes,19,opt,name=clock,proto3" json:"clock,omitempty"`
+	// The cluster's active protocol version (see consensus/protocol.go), and
+	// the newest one this node's build supports.
+	Protocol      uint32 `protobuf:"varint,20,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	MaxProtocol   uint32 `protobuf:"varint,21,opt,name=max_protocol,json=maxProtocol,proto3" json:"max_protocol,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1901,14 +1915,31 @@ func (x *StatusResponse) GetClock() string {
 	return ""
 }
 
+func (x *StatusResponse) GetProtocol() uint32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetMaxProtocol() uint32 {
+	if x != nil {
+		return x.MaxProtocol
+	}
+	return 0
+}
+
 // RoundMessage is one threshold-protocol message between members. The
 // receiver takes the sender from the peer's certificate, never from here.
 type RoundMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     []byte                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	To            []string               `protobuf:"bytes,2,rep,name=to,proto3" json:"to,omitempty"`
-	Broadcast     bool                   `protobuf:"varint,3,opt,name=broadcast,proto3" json:"broadcast,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId []byte                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	To        []string               `protobuf:"bytes,2,rep,name=to,proto3" json:"to,omitempty"`
+	Broadcast bool                   `protobuf:"varint,3,opt,name=broadcast,proto3" json:"broadcast,omitempty"`
+	Payload   []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	// The protocol version the sender wrote it under; a receiver refuses a
+	// newer one than its build supports.
+	Protocol      uint32 `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1969,6 +2000,13 @@ func (x *RoundMessage) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *RoundMessage) GetProtocol() uint32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
 }
 
 type ExchangeAck struct {
@@ -3029,12 +3067,13 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x0eVerifyResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\"\x0f\n" +
-	"\rStatusRequest\"\x8b\x01\n" +
+	"\rStatusRequest\"\xa7\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12%\n" +
 	"\x0eclient_address\x18\x03 \x01(\tR\rclientAddress\x12'\n" +
-	"\x0fpreparams_ready\x18\x04 \x01(\bR\x0epreparamsReady\"\x8a\x05\n" +
+	"\x0fpreparams_ready\x18\x04 \x01(\bR\x0epreparamsReady\x12\x1a\n" +
+	"\bprotocol\x18\x05 \x01(\rR\bprotocol\"\xc9\x05\n" +
 	"\x0eStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x17\n" +
@@ -3057,13 +3096,16 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\vmax_handles\x18\x11 \x01(\rR\n" +
 	"maxHandles\x12,\n" +
 	"\x12clock_offset_nanos\x18\x12 \x01(\x03R\x10clockOffsetNanos\x12\x14\n" +
-	"\x05clock\x18\x13 \x01(\tR\x05clock\"u\n" +
+	"\x05clock\x18\x13 \x01(\tR\x05clock\x12\x1a\n" +
+	"\bprotocol\x18\x14 \x01(\rR\bprotocol\x12!\n" +
+	"\fmax_protocol\x18\x15 \x01(\rR\vmaxProtocol\"\x91\x01\n" +
 	"\fRoundMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x0e\n" +
 	"\x02to\x18\x02 \x03(\tR\x02to\x12\x1c\n" +
 	"\tbroadcast\x18\x03 \x01(\bR\tbroadcast\x12\x18\n" +
-	"\apayload\x18\x04 \x01(\fR\apayload\")\n" +
+	"\apayload\x18\x04 \x01(\fR\apayload\x12\x1a\n" +
+	"\bprotocol\x18\x05 \x01(\rR\bprotocol\")\n" +
 	"\vExchangeAck\x12\x1a\n" +
 	"\brejected\x18\x01 \x01(\x04R\brejected\"*\n" +
 	"\x0eProposeRequest\x12\x18\n" +

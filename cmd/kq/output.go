@@ -500,7 +500,16 @@ type nodeStatusView struct {
 	DedupAgeSeconds   uint64 `json:"dedup_age_seconds"`
 	Handles           uint32 `json:"handles"`
 	MaxHandles        uint32 `json:"max_handles"`
-	Reachable         bool   `json:"reachable"`
+	// Protocol is the cluster's active protocol version as this node sees
+	// it; MaxProtocol the newest its build supports.
+	Protocol    uint32 `json:"protocol"`
+	MaxProtocol uint32 `json:"max_protocol"`
+	// ClockOffsetNanos is this node's clock minus the median of the
+	// members' clocks; Clock is "ok" when it may stamp time as leader,
+	// else why not.
+	ClockOffsetNanos int64  `json:"clock_offset_nanos"`
+	Clock            string `json:"clock"`
+	Reachable        bool   `json:"reachable"`
 	Error             string `json:"error"`
 }
 
@@ -525,6 +534,10 @@ func newNodeStatusView(id string, r *kqpb.StatusResponse, err error) nodeStatusV
 		DedupAgeSeconds:   r.GetDedupAgeSeconds(),
 		Handles:           r.GetHandles(),
 		MaxHandles:        r.GetMaxHandles(),
+		Protocol:          r.GetProtocol(),
+		MaxProtocol:       r.GetMaxProtocol(),
+		ClockOffsetNanos:  r.GetClockOffsetNanos(),
+		Clock:             r.GetClock(),
 		Reachable:         true,
 	}
 }
@@ -536,13 +549,14 @@ func (s statusView) table(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "cluster %s  leader %s\n", s.ClusterID, leader)
 	tw := newTabWriter(w)
-	fmt.Fprintln(tw, "NODE\tSTATE\tTERM\tCOMMIT\tAPPLIED\tPREPARAMS\tKEYS")
+	fmt.Fprintln(tw, "NODE\tSTATE\tTERM\tCOMMIT\tAPPLIED\tPREPARAMS\tKEYS\tPROTOCOL\tCLOCK")
 	for _, n := range s.Nodes {
 		if !n.Reachable {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\n", n.ID, n.State)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", n.ID, n.State)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%d\n", n.ID, n.State, n.Term, n.CommitIndex, n.AppliedIndex, n.Preparams, n.Keys)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", n.ID, n.State, n.Term, n.CommitIndex, n.AppliedIndex, n.Preparams, n.Keys,
+			protocolCell(n), clockCell(n))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -558,6 +572,30 @@ func (s statusView) table(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// protocolCell shows the active protocol version, and the newest the
+// node's build supports when that is higher ("1 (build 2)": an upgrade in
+// progress).
+func protocolCell(n nodeStatusView) string {
+	if n.MaxProtocol > n.Protocol {
+		return fmt.Sprintf("%d (build %d)", n.Protocol, n.MaxProtocol)
+	}
+	return fmt.Sprint(n.Protocol)
+}
+
+// clockCell shows the node's offset from the members' median, flagged when
+// the node may not stamp time.
+func clockCell(n nodeStatusView) string {
+	off := time.Duration(n.ClockOffsetNanos).Round(time.Millisecond)
+	cell := off.String()
+	if off >= 0 {
+		cell = "+" + cell
+	}
+	if n.Clock != "ok" {
+		cell += " (not confirmed)"
+	}
+	return cell
 }
 
 // dedupSource picks the node whose table sizes the summary line shows:
