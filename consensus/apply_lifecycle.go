@@ -192,6 +192,7 @@ func (f *FSM) revoke(index uint64, k *Key, c *ChangeKey) (uint32, []string, erro
 // its presignatures and a dual-sign window that names it.
 func (f *FSM) endVersionWork(k *Key, v *Version) {
 	f.dropPresigs(k.Name, v.Number)
+	defer f.sweepFrost(k.Name)
 	if k.DualSign != nil && k.DualSign.Version == v.Number {
 		k.DualSign = nil
 	}
@@ -304,6 +305,7 @@ func (f *FSM) destroyDue(c *DestroyDue) Result {
 		return Result{Err: fmt.Errorf("destroy %q v%d: %w: pending until %d", c.Key, c.Version, ErrBadTransition, v.Destroy.At)}
 	}
 	v.State, v.Destroy.Executed = KeyDestroyed, true
+	f.sweepFrost(k.Name)
 	return Result{Key: k.clone(), Version: v.Number}
 }
 
@@ -367,6 +369,7 @@ func (f *FSM) shareRefreshed(c *ShareRefreshed) Result {
 		// shares left (presignatures are bound to them).
 		v.Epoch, v.Refresh = v.Refresh.Epoch, nil
 		f.dropPresigs(k.Name, v.Number)
+		f.sweepFrost(k.Name)
 	}
 	return Result{Key: k.clone(), Version: v.Number}
 }

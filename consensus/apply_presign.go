@@ -107,6 +107,7 @@ func (f *FSM) nodeBooted(c *NodeBooted) Result {
 			delete(f.st.Presigs, id)
 		}
 	}
+	f.dropFrostOf(c.Node)
 	return Result{}
 }
 

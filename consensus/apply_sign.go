@@ -81,6 +81,13 @@ func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 			return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
 		}
 	}
+	var frostUsed []FrostCommitment
+	if len(c.Frost) > 0 {
+		var err error
+		if frostUsed, err = f.consumeFrost(k, version, c); err != nil {
+			return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
+		}
+	}
 	if h != nil {
 		h.Uses++
 	}
@@ -89,6 +96,7 @@ func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 	}
 	s := f.newSign(index, c, hash, k.Version(version))
 	s.Presig = c.Presig
+	s.Frost = frostUsed
 	if dual != 0 {
 		s.Dual = DualRequestID(c.RequestID, dual)
 		// A companion still running from an earlier attempt under this id
@@ -152,6 +160,7 @@ func (f *FSM) signRetry(index uint64, c *SignRetry) Result {
 	s.Epoch = k.Version(s.Version).Epoch // a refresh may have finished since
 	s.Committee = slices.Clone(c.Committee)
 	s.Presig = "" // a retry runs the full protocol: the presignature is spent
+	s.Frost = nil // and so are the FROST commitments
 	s.SessionIndex = index
 	s.Reason = c.Reason
 	return Result{Sign: s.clone()}
@@ -202,7 +211,7 @@ func (f *FSM) pending(requestID string, attempt uint32) (*Sign, *Key, error) {
 // finished records beyond the de-duplication bounds (count and age).
 func (f *FSM) finish(index uint64, s *Sign, st SignState) {
 	s.State = st
-	s.Digest = nil
+	s.Digest, s.Frost = nil, nil
 	s.Index, s.Ended = index, f.st.Time
 	delete(f.st.pending, s.RequestID)
 	f.st.SignOrder = append(f.st.SignOrder, s.RequestID)

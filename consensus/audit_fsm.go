@@ -270,6 +270,8 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		}
 	case *NodeBooted:
 		r.Actor = NodeActor(c.Node)
+	case *FrostCommitted:
+		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
 	case *IssueHandle:
 		// The handle's id and token stay out: the chain is evidence, not
 		// a place to find capabilities.

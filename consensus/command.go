@@ -129,6 +129,9 @@ type SignRequested struct {
 	// Presig names a ready presignature of Committee to consume, or is
 	// empty for the full protocol.
 	Presig string `json:"presig,omitempty"`
+	// Frost names one published FROST commitment per member, in Committee
+	// order, for an Ed25519 request signed with FROST (apply_frost.go).
+	Frost []string `json:"frost,omitempty"`
 }
 
 // SignRetry moves a pending signature to a new committee after the previous

@@ -219,6 +219,8 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.presignDiscarded(c)
 	case *NodeBooted:
 		return f.nodeBooted(c)
+	case *FrostCommitted:
+		return f.frostCommitted(index, c)
 	case *IssueHandle:
 		return f.issueHandle(index, c)
 	case *RevokeHandle:

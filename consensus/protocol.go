@@ -85,6 +85,8 @@ func newCommand(t CommandType) (Command, uint32) {
 		return &RefreshFailed{}, ProtocolV1
 	case TypeRaiseProtocol:
 		return &RaiseProtocol{}, ProtocolV2
+	case TypeFrostCommitted:
+		return &FrostCommitted{}, ProtocolV2
 	}
 	return nil, 0
 }

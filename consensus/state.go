@@ -234,6 +234,9 @@ type Sign struct {
 	// still finds its outcome. Records from before it was kept have 0.
 	Ended  int64  `json:"ended,omitempty"`
 	Presig string `json:"presig,omitempty"` // presignature the current attempt consumes
+	// Frost is the FROST commitments the current attempt consumed, one per
+	// committee member in committee order; empty on the tss-lib path.
+	Frost []FrostCommitment `json:"frost,omitempty"`
 	// Epoch is the share epoch the current attempt signs with.
 	Epoch uint32 `json:"epoch"`
 	// HandleProof is the SHA-256 of the handle's token the request was made
@@ -250,6 +253,10 @@ func (s *Sign) clone() *Sign {
 	c.Digest = slices.Clone(s.Digest)
 	c.Committee = slices.Clone(s.Committee)
 	c.Signature = slices.Clone(s.Signature)
+	c.Frost = slices.Clone(s.Frost)
+	for i := range c.Frost {
+		c.Frost[i] = *s.Frost[i].clone()
+	}
 	return &c
 }
 
@@ -265,7 +272,9 @@ type state struct {
 	PreParams map[string]bool    `json:"preparams"`
 	Presigs   map[string]*Presig `json:"presigs"`
 	Boots     map[string]string  `json:"boots"` // node -> its current process life
-	Handles   map[string]*Handle `json:"handles"`
+	// Frost holds the published, unused FROST commitments by id.
+	Frost   map[string]*FrostCommitment `json:"frost,omitempty"`
+	Handles map[string]*Handle          `json:"handles"`
 	// Requests de-duplicates lifecycle requests by request id; RequestOrder
 	// lists them oldest first for eviction by count and age.
 	Requests     map[string]*Request `json:"requests"`
@@ -288,7 +297,7 @@ func (st *state) protocol() uint32 { return max(st.Protocol, ProtocolV1) }
 
 func newState() *state {
 	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
-		Presigs: map[string]*Presig{}, Boots: map[string]string{}, Supports: map[string]uint32{},
+		Presigs: map[string]*Presig{}, Boots: map[string]string{}, Frost: map[string]*FrostCommitment{}, Supports: map[string]uint32{},
 		Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
 }
 
@@ -334,6 +343,14 @@ func (st *state) UnmarshalJSON(data []byte) error {
 	for id, p := range st.Presigs {
 		if p == nil || st.Keys[p.Key] == nil || st.Keys[p.Key].Version(p.Version) == nil {
 			return fmt.Errorf("presignature %q names no key version", id)
+		}
+	}
+	if st.Frost == nil {
+		st.Frost = map[string]*FrostCommitment{} // a snapshot from before FROST
+	}
+	for id, cm := range st.Frost {
+		if cm == nil || st.Keys[cm.Key] == nil || st.Keys[cm.Key].Version(cm.Version) == nil {
+			return fmt.Errorf("FROST commitment %q names no key version", id)
 		}
 	}
 	for id, h := range st.Handles {
