@@ -84,6 +84,7 @@ type node struct {
 	admin              string // fault admin address, "" without
 	metrics            string // metrics address, "" without
 	paused             bool
+	binDir             string // overrides Options.BinDir for this node when set
 }
 
 // Start writes the config, creates certificates and starts every node.
@@ -196,7 +197,11 @@ func (c *Cluster) StartNode(id string) error {
 	if c.opts.Bugs != "" {
 		args = append(args, "--bugs", c.opts.Bugs)
 	}
-	cmd := exec.Command(filepath.Join(c.opts.BinDir, "kqd"), args...)
+	bin := c.opts.BinDir
+	if n.binDir != "" {
+		bin = n.binDir
+	}
+	cmd := exec.Command(filepath.Join(bin, "kqd"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	if err := cmd.Start(); err != nil {
@@ -210,6 +215,27 @@ func (c *Cluster) StartNode(id string) error {
 		close(done)
 	}(n.exited)
 	return nil
+}
+
+// SetBinDir makes the node's next start run the kqd in dir: a rolling
+// upgrade (or downgrade) replaces one node's binary at a time.
+func (c *Cluster) SetBinDir(id, dir string) { c.nodes[id].binDir = dir }
+
+// WaitExit waits up to d for the node's kqd to exit on its own and returns
+// ErrExited with the last line of its log; nil when it is still running.
+func (c *Cluster) WaitExit(id string, d time.Duration) error {
+	n := c.nodes[id]
+	if n.kqd == nil {
+		return nil
+	}
+	select {
+	case <-n.exited:
+		err := c.exited(id)
+		n.kqd = nil
+		return err
+	case <-time.After(d):
+		return nil
+	}
 }
 
 func (c *Cluster) startSwtpm(n *node) error {
