@@ -44,8 +44,8 @@ func (f *FSM) issueHandle(index uint64, c *IssueHandle) Result {
 		return Result{Err: fmt.Errorf("issue handle for %q: %w", c.Key, ErrUnknownKey)}
 	case !slices.Contains(k.Purposes, c.Purpose):
 		return Result{Err: fmt.Errorf("issue handle for %q: %w: purpose %q is not one of %v", c.Key, ErrInvalidCommand, c.Purpose, k.Purposes)}
-	case c.TTL <= 0 || c.TTL > int64(f.cfg.MaxHandleTTL):
-		return Result{Err: fmt.Errorf("issue handle for %q: %w: ttl must be in (0, %d ns]", c.Key, ErrInvalidCommand, f.cfg.MaxHandleTTL)}
+	case c.TTL <= 0 || c.TTL > f.limits().MaxHandleTTL:
+		return Result{Err: fmt.Errorf("issue handle for %q: %w: ttl must be in (0, %d ns]", c.Key, ErrInvalidCommand, f.limits().MaxHandleTTL)}
 	case f.st.Handles[c.HandleID] != nil:
 		return Result{Err: fmt.Errorf("issue handle: %w: id %s is taken", ErrHandleExists, c.HandleID)}
 	}

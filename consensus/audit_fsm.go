@@ -270,6 +270,13 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		}
 	case *NodeBooted:
 		r.Actor = NodeActor(c.Node)
+	case *NodeSettings:
+		r.Actor, r.Reason = NodeActor(c.Node), res.Note
+	case *SetLimits:
+		r.Actor, r.Reason = c.Actor, res.Note
+		if res.Err != nil {
+			_, r.Reason = outcomeOf(res)
+		}
 	case *FrostCommitted:
 		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
 	case *IssueHandle:

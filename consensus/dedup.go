@@ -62,7 +62,7 @@ func (f *FSM) remember(index uint64, r *Request) {
 // expired reports whether a record made at t is past the de-duplication
 // age. Tables are trimmed lazily, so every lookup checks it too: a retry
 // after the age is a new request whether or not the record was trimmed.
-func (f *FSM) expired(t int64) bool { return f.st.Time-t >= int64(f.cfg.RequestRecordAge) }
+func (f *FSM) expired(t int64) bool { return f.st.Time-t >= f.limits().RequestRecordAge }
 
 func (f *FSM) forgetRequest(id string) {
 	delete(f.st.Requests, id)

@@ -81,6 +81,8 @@ type Result struct {
 	// revocation fails the version's pending requests).
 	Ended     []string
 	Duplicate bool // the request id was seen before; the fields hold the stored outcome
+	// Note says what a settings entry changed, for its audit record.
+	Note string
 }
 
 // FSM is keyquorum's replicated state machine. It is deterministic: times
@@ -241,6 +243,10 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.auditCheckpoint(c)
 	case *RaiseProtocol:
 		return f.raiseProtocol(c)
+	case *SetLimits:
+		return f.setLimits(c)
+	case *NodeSettings:
+		return f.nodeSettings(c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 }
@@ -367,6 +373,6 @@ func (f *FSM) TableStats() TableStats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return TableStats{Keys: len(f.st.Keys), PendingSigns: len(f.st.pending), SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords,
-		RequestRecords: len(f.st.Requests), MaxRequestRecords: f.cfg.MaxRequestRecords, RecordAge: f.cfg.RequestRecordAge,
+		RequestRecords: len(f.st.Requests), MaxRequestRecords: f.cfg.MaxRequestRecords, RecordAge: time.Duration(f.limits().RequestRecordAge),
 		Handles: len(f.st.Handles), MaxHandles: f.cfg.MaxHandles}
 }

@@ -85,6 +85,10 @@ func newCommand(t CommandType) (Command, uint32) {
 		return &RefreshFailed{}, ProtocolV1
 	case TypeRaiseProtocol:
 		return &RaiseProtocol{}, ProtocolV2
+	case TypeSetLimits:
+		return &SetLimits{}, ProtocolV2
+	case TypeNodeSettings:
+		return &NodeSettings{}, ProtocolV2
 	case TypeFrostCommitted:
 		return &FrostCommitted{}, ProtocolV2
 	}

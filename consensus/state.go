@@ -290,6 +290,10 @@ type state struct {
 	// newest version each reported at its last start.
 	Protocol uint32            `json:"protocol,omitempty"`
 	Supports map[string]uint32 `json:"supports,omitempty"`
+	// Limits are the replicated limits, nil until the first SetLimits;
+	// Settings holds each member's last reported settings.
+	Limits   *Limits                      `json:"limits,omitempty"`
+	Settings map[string]map[string]string `json:"settings,omitempty"`
 }
 
 // protocol returns the active protocol version.
@@ -298,7 +302,7 @@ func (st *state) protocol() uint32 { return max(st.Protocol, ProtocolV1) }
 func newState() *state {
 	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
 		Presigs: map[string]*Presig{}, Boots: map[string]string{}, Frost: map[string]*FrostCommitment{}, Supports: map[string]uint32{},
-		Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
+		Settings: map[string]map[string]string{}, Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
 }
 
 // UnmarshalJSON decodes a snapshot's state and refuses one that applying a
@@ -317,6 +321,9 @@ func (st *state) UnmarshalJSON(data []byte) error {
 	}
 	if st.Supports == nil {
 		st.Supports = map[string]uint32{}
+	}
+	if st.Settings == nil {
+		st.Settings = map[string]map[string]string{}
 	}
 	if st.Keys == nil || st.Signs == nil || st.PreParams == nil || st.Presigs == nil || st.Boots == nil ||
 		st.Handles == nil || st.Requests == nil {
