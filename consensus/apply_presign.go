@@ -96,11 +96,12 @@ func (f *FSM) presignDiscarded(c *PresignDiscarded) Result {
 	return Result{}
 }
 
-func (f *FSM) nodeBooted(c *NodeBooted) Result {
+func (f *FSM) nodeBooted(index uint64, c *NodeBooted) Result {
 	if c.Node == "" || c.Boot == "" {
 		return Result{Err: fmt.Errorf("node booted: %w: node and boot are required", ErrInvalidCommand)}
 	}
 	f.st.Boots[c.Node] = c.Boot
+	f.st.BootIndex[c.Node] = index
 	f.st.Supports[c.Node] = max(c.Protocol, ProtocolV1)
 	for id, p := range f.st.Presigs {
 		if slices.Contains(p.Committee, c.Node) {
@@ -176,4 +177,12 @@ func (f *FSM) Time() int64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.st.Time
+}
+
+// BootedAfter reports whether member node started a new process life at an
+// entry after index: work it began before then died with the old one.
+func (f *FSM) BootedAfter(node string, index uint64) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.BootIndex[node] > index
 }

@@ -220,7 +220,7 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 	case *PresignDiscarded:
 		return f.presignDiscarded(c)
 	case *NodeBooted:
-		return f.nodeBooted(c)
+		return f.nodeBooted(index, c)
 	case *FrostCommitted:
 		return f.frostCommitted(index, c)
 	case *IssueHandle:

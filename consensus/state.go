@@ -272,6 +272,9 @@ type state struct {
 	PreParams map[string]bool    `json:"preparams"`
 	Presigs   map[string]*Presig `json:"presigs"`
 	Boots     map[string]string  `json:"boots"` // node -> its current process life
+	// BootIndex is the log index of each node's last NodeBooted: a signing
+	// attempt started before it lost that member's session.
+	BootIndex map[string]uint64 `json:"boot_index,omitempty"`
 	// Frost holds the published, unused FROST commitments by id.
 	Frost   map[string]*FrostCommitment `json:"frost,omitempty"`
 	Handles map[string]*Handle          `json:"handles"`
@@ -301,7 +304,7 @@ func (st *state) protocol() uint32 { return max(st.Protocol, ProtocolV1) }
 
 func newState() *state {
 	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
-		Presigs: map[string]*Presig{}, Boots: map[string]string{}, Frost: map[string]*FrostCommitment{}, Supports: map[string]uint32{},
+		Presigs: map[string]*Presig{}, Boots: map[string]string{}, Frost: map[string]*FrostCommitment{}, Supports: map[string]uint32{}, BootIndex: map[string]uint64{},
 		Settings: map[string]map[string]string{}, Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
 }
 
@@ -324,6 +327,9 @@ func (st *state) UnmarshalJSON(data []byte) error {
 	}
 	if st.Settings == nil {
 		st.Settings = map[string]map[string]string{}
+	}
+	if st.BootIndex == nil {
+		st.BootIndex = map[string]uint64{}
 	}
 	if st.Keys == nil || st.Signs == nil || st.PreParams == nil || st.Presigs == nil || st.Boots == nil ||
 		st.Handles == nil || st.Requests == nil {

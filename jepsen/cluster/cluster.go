@@ -85,6 +85,7 @@ type node struct {
 	metrics            string // metrics address, "" without
 	paused             bool
 	binDir             string // overrides Options.BinDir for this node when set
+	configPath         string // overrides ConfigPath for this node when set
 }
 
 // Start writes the config, creates certificates and starts every node.
@@ -187,7 +188,11 @@ func (c *Cluster) StartNode(id string) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"--config", c.ConfigPath, "--node", id, "--log-level", "debug"}
+	cfg := c.ConfigPath
+	if n.configPath != "" {
+		cfg = n.configPath
+	}
+	args := []string{"--config", cfg, "--node", id, "--log-level", "debug"}
 	if n.admin != "" {
 		args = append(args, "--fault-admin", n.admin)
 	}
@@ -220,6 +225,23 @@ func (c *Cluster) StartNode(id string) error {
 // SetBinDir makes the node's next start run the kqd in dir: a rolling
 // upgrade (or downgrade) replaces one node's binary at a time.
 func (c *Cluster) SetBinDir(id, dir string) { c.nodes[id].binDir = dir }
+
+// SetNodeConfig makes the node's next start read a config of its own:
+// the cluster's, with extra YAML appended (sections the cluster's config
+// does not have: the config decoder refuses duplicate keys), so a test can
+// give one member settings that differ from the others'.
+func (c *Cluster) SetNodeConfig(id, extra string) error {
+	base, err := os.ReadFile(c.ConfigPath)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(c.opts.Dir, "cluster-"+id+".yaml")
+	if err := os.WriteFile(path, append(base, []byte("\n"+extra)...), 0o644); err != nil {
+		return err
+	}
+	c.nodes[id].configPath = path
+	return nil
+}
 
 // WaitExit waits up to d for the node's kqd to exit on its own and returns
 // ErrExited with the last line of its log; nil when it is still running.
