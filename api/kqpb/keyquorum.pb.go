@@ -879,7 +879,10 @@ type SignResponse struct {
 	Presigned bool `protobuf:"varint,7,opt,name=presigned,proto3" json:"presigned,omitempty"`
 	// Every signature made: the one above first, then, inside a dual-sign
 	// window, the dual-sign version's.
-	Signatures    []*VersionSignature `protobuf:"bytes,8,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	Signatures []*VersionSignature `protobuf:"bytes,8,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	// Whether the signature came from FROST with published nonce commitments
+	// (the Ed25519 fast path) rather than tss-lib's rounds.
+	Frost         bool `protobuf:"varint,9,opt,name=frost,proto3" json:"frost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -968,6 +971,13 @@ func (x *SignResponse) GetSignatures() []*VersionSignature {
 		return x.Signatures
 	}
 	return nil
+}
+
+func (x *SignResponse) GetFrost() bool {
+	if x != nil {
+		return x.Frost
+	}
+	return false
 }
 
 type IssueHandleRequest struct {
@@ -2325,6 +2335,113 @@ func (x *ClockReading) GetUnixNano() int64 {
 	return 0
 }
 
+// FrostShareRequest is one member's share for one attempt: the attempt is
+// named by request id, attempt number and the index of the entry that
+// started it; the sender is the caller's certificate.
+type FrostShareRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Attempt       uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	SessionIndex  uint64                 `protobuf:"varint,3,opt,name=session_index,json=sessionIndex,proto3" json:"session_index,omitempty"`
+	Share         []byte                 `protobuf:"bytes,4,opt,name=share,proto3" json:"share,omitempty"` // SerializeScalar(i) || SerializeScalar(z_i)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrostShareRequest) Reset() {
+	*x = FrostShareRequest{}
+	mi := &file_keyquorum_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrostShareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrostShareRequest) ProtoMessage() {}
+
+func (x *FrostShareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrostShareRequest.ProtoReflect.Descriptor instead.
+func (*FrostShareRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FrostShareRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *FrostShareRequest) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *FrostShareRequest) GetSessionIndex() uint64 {
+	if x != nil {
+		return x.SessionIndex
+	}
+	return 0
+}
+
+func (x *FrostShareRequest) GetShare() []byte {
+	if x != nil {
+		return x.Share
+	}
+	return nil
+}
+
+type FrostShareAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrostShareAck) Reset() {
+	*x = FrostShareAck{}
+	mi := &file_keyquorum_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrostShareAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrostShareAck) ProtoMessage() {}
+
+func (x *FrostShareAck) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrostShareAck.ProtoReflect.Descriptor instead.
+func (*FrostShareAck) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{30}
+}
+
 // AuditRecord is one link of the audit hash chain. It never carries a signed
 // message or digest (only input_sha256), a share, a handle or a pre-param.
 // The hash covers every field but hash itself, in the canonical encoding
@@ -2361,7 +2478,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2490,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +2503,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{29}
+	return file_keyquorum_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AuditRecord) GetSeq() uint64 {
@@ -2529,7 +2646,7 @@ type AuditCheckpoint struct {
 
 func (x *AuditCheckpoint) Reset() {
 	*x = AuditCheckpoint{}
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +2658,7 @@ func (x *AuditCheckpoint) String() string {
 func (*AuditCheckpoint) ProtoMessage() {}
 
 func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +2671,7 @@ func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCheckpoint.ProtoReflect.Descriptor instead.
 func (*AuditCheckpoint) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{30}
+	return file_keyquorum_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AuditCheckpoint) GetSeq() uint64 {
@@ -2598,7 +2715,7 @@ type AuditQueryRequest struct {
 
 func (x *AuditQueryRequest) Reset() {
 	*x = AuditQueryRequest{}
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2727,7 @@ func (x *AuditQueryRequest) String() string {
 func (*AuditQueryRequest) ProtoMessage() {}
 
 func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2740,7 @@ func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryRequest.ProtoReflect.Descriptor instead.
 func (*AuditQueryRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{31}
+	return file_keyquorum_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AuditQueryRequest) GetKey() string {
@@ -2696,7 +2813,7 @@ type AuditQueryResponse struct {
 
 func (x *AuditQueryResponse) Reset() {
 	*x = AuditQueryResponse{}
-	mi := &file_keyquorum_proto_msgTypes[32]
+	mi := &file_keyquorum_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2708,7 +2825,7 @@ func (x *AuditQueryResponse) String() string {
 func (*AuditQueryResponse) ProtoMessage() {}
 
 func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[32]
+	mi := &file_keyquorum_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2721,7 +2838,7 @@ func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryResponse.ProtoReflect.Descriptor instead.
 func (*AuditQueryResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{32}
+	return file_keyquorum_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AuditQueryResponse) GetRecords() []*AuditRecord {
@@ -2755,7 +2872,7 @@ type AuditExportRequest struct {
 
 func (x *AuditExportRequest) Reset() {
 	*x = AuditExportRequest{}
-	mi := &file_keyquorum_proto_msgTypes[33]
+	mi := &file_keyquorum_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2767,7 +2884,7 @@ func (x *AuditExportRequest) String() string {
 func (*AuditExportRequest) ProtoMessage() {}
 
 func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[33]
+	mi := &file_keyquorum_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2780,7 +2897,7 @@ func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
 func (*AuditExportRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{33}
+	return file_keyquorum_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuditExportRequest) GetFromSeq() uint64 {
@@ -2798,7 +2915,7 @@ type AuditHeadRequest struct {
 
 func (x *AuditHeadRequest) Reset() {
 	*x = AuditHeadRequest{}
-	mi := &file_keyquorum_proto_msgTypes[34]
+	mi := &file_keyquorum_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2810,7 +2927,7 @@ func (x *AuditHeadRequest) String() string {
 func (*AuditHeadRequest) ProtoMessage() {}
 
 func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[34]
+	mi := &file_keyquorum_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2823,7 +2940,7 @@ func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadRequest.ProtoReflect.Descriptor instead.
 func (*AuditHeadRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{34}
+	return file_keyquorum_proto_rawDescGZIP(), []int{36}
 }
 
 type AuditHeadResponse struct {
@@ -2846,7 +2963,7 @@ type AuditHeadResponse struct {
 
 func (x *AuditHeadResponse) Reset() {
 	*x = AuditHeadResponse{}
-	mi := &file_keyquorum_proto_msgTypes[35]
+	mi := &file_keyquorum_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +2975,7 @@ func (x *AuditHeadResponse) String() string {
 func (*AuditHeadResponse) ProtoMessage() {}
 
 func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[35]
+	mi := &file_keyquorum_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +2988,7 @@ func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadResponse.ProtoReflect.Descriptor instead.
 func (*AuditHeadResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{35}
+	return file_keyquorum_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AuditHeadResponse) GetNodeId() string {
@@ -2999,7 +3116,7 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\aversion\x18\a \x01(\rR\aversion\"J\n" +
 	"\x10VersionSignature\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x89\x02\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x9f\x02\n" +
 	"\fSignResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x1c\n" +
@@ -3011,7 +3128,8 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\tpresigned\x18\a \x01(\bR\tpresigned\x12>\n" +
 	"\n" +
 	"signatures\x18\b \x03(\v2\x1e.keyquorum.v1.VersionSignatureR\n" +
-	"signatures\"\xcf\x01\n" +
+	"signatures\x12\x14\n" +
+	"\x05frost\x18\t \x01(\bR\x05frost\"\xcf\x01\n" +
 	"\x12IssueHandleRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x15\n" +
@@ -3119,7 +3237,14 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x10CommittedSignAck\"\x0e\n" +
 	"\fClockRequest\"+\n" +
 	"\fClockReading\x12\x1b\n" +
-	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\"\xac\x04\n" +
+	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\"\x87\x01\n" +
+	"\x11FrostShareRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\rR\aattempt\x12#\n" +
+	"\rsession_index\x18\x03 \x01(\x04R\fsessionIndex\x12\x14\n" +
+	"\x05share\x18\x04 \x01(\fR\x05share\"\x0f\n" +
+	"\rFrostShareAck\"\xac\x04\n" +
 	"\vAuditRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12$\n" +
@@ -3208,12 +3333,14 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\n" +
 	"RefreshKey\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key2V\n" +
 	"\x0fOperatorService\x12C\n" +
-	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse2\xab\x02\n" +
+	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse2\xf7\x02\n" +
 	"\vPeerService\x12E\n" +
 	"\bExchange\x12\x1a.keyquorum.v1.RoundMessage\x1a\x19.keyquorum.v1.ExchangeAck(\x010\x01\x12F\n" +
 	"\aPropose\x12\x1c.keyquorum.v1.ProposeRequest\x1a\x1d.keyquorum.v1.ProposeResponse\x12L\n" +
 	"\rSignCommitted\x12\x1b.keyquorum.v1.CommittedSign\x1a\x1e.keyquorum.v1.CommittedSignAck\x12?\n" +
-	"\x05Clock\x12\x1a.keyquorum.v1.ClockRequest\x1a\x1a.keyquorum.v1.ClockReading2\xec\x01\n" +
+	"\x05Clock\x12\x1a.keyquorum.v1.ClockRequest\x1a\x1a.keyquorum.v1.ClockReading\x12J\n" +
+	"\n" +
+	"FrostShare\x12\x1f.keyquorum.v1.FrostShareRequest\x1a\x1b.keyquorum.v1.FrostShareAck2\xec\x01\n" +
 	"\fAuditService\x12J\n" +
 	"\x05Query\x12\x1f.keyquorum.v1.AuditQueryRequest\x1a .keyquorum.v1.AuditQueryResponse\x12G\n" +
 	"\x06Export\x12 .keyquorum.v1.AuditExportRequest\x1a\x19.keyquorum.v1.AuditRecord0\x01\x12G\n" +
@@ -3232,7 +3359,7 @@ func file_keyquorum_proto_rawDescGZIP() []byte {
 }
 
 var file_keyquorum_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_keyquorum_proto_goTypes = []any{
 	(Algorithm)(0),               // 0: keyquorum.v1.Algorithm
 	(KeyState)(0),                // 1: keyquorum.v1.KeyState
@@ -3265,13 +3392,15 @@ var file_keyquorum_proto_goTypes = []any{
 	(*CommittedSignAck)(nil),     // 28: keyquorum.v1.CommittedSignAck
 	(*ClockRequest)(nil),         // 29: keyquorum.v1.ClockRequest
 	(*ClockReading)(nil),         // 30: keyquorum.v1.ClockReading
-	(*AuditRecord)(nil),          // 31: keyquorum.v1.AuditRecord
-	(*AuditCheckpoint)(nil),      // 32: keyquorum.v1.AuditCheckpoint
-	(*AuditQueryRequest)(nil),    // 33: keyquorum.v1.AuditQueryRequest
-	(*AuditQueryResponse)(nil),   // 34: keyquorum.v1.AuditQueryResponse
-	(*AuditExportRequest)(nil),   // 35: keyquorum.v1.AuditExportRequest
-	(*AuditHeadRequest)(nil),     // 36: keyquorum.v1.AuditHeadRequest
-	(*AuditHeadResponse)(nil),    // 37: keyquorum.v1.AuditHeadResponse
+	(*FrostShareRequest)(nil),    // 31: keyquorum.v1.FrostShareRequest
+	(*FrostShareAck)(nil),        // 32: keyquorum.v1.FrostShareAck
+	(*AuditRecord)(nil),          // 33: keyquorum.v1.AuditRecord
+	(*AuditCheckpoint)(nil),      // 34: keyquorum.v1.AuditCheckpoint
+	(*AuditQueryRequest)(nil),    // 35: keyquorum.v1.AuditQueryRequest
+	(*AuditQueryResponse)(nil),   // 36: keyquorum.v1.AuditQueryResponse
+	(*AuditExportRequest)(nil),   // 37: keyquorum.v1.AuditExportRequest
+	(*AuditHeadRequest)(nil),     // 38: keyquorum.v1.AuditHeadRequest
+	(*AuditHeadResponse)(nil),    // 39: keyquorum.v1.AuditHeadResponse
 }
 var file_keyquorum_proto_depIdxs = []int32{
 	1,  // 0: keyquorum.v1.KeyVersion.state:type_name -> keyquorum.v1.KeyState
@@ -3282,8 +3411,8 @@ var file_keyquorum_proto_depIdxs = []int32{
 	3,  // 5: keyquorum.v1.ListKeysResponse.keys:type_name -> keyquorum.v1.Key
 	9,  // 6: keyquorum.v1.SignResponse.signatures:type_name -> keyquorum.v1.VersionSignature
 	21, // 7: keyquorum.v1.StatusResponse.members:type_name -> keyquorum.v1.Member
-	32, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
-	31, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
+	34, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
+	33, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
 	4,  // 10: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
 	5,  // 11: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
 	6,  // 12: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
@@ -3305,35 +3434,37 @@ var file_keyquorum_proto_depIdxs = []int32{
 	25, // 28: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
 	27, // 29: keyquorum.v1.PeerService.SignCommitted:input_type -> keyquorum.v1.CommittedSign
 	29, // 30: keyquorum.v1.PeerService.Clock:input_type -> keyquorum.v1.ClockRequest
-	33, // 31: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
-	35, // 32: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
-	36, // 33: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
-	3,  // 34: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
-	3,  // 35: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
-	7,  // 36: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
-	10, // 37: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
-	19, // 38: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
-	12, // 39: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
-	14, // 40: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
-	3,  // 41: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
-	3,  // 42: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
-	3,  // 43: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
-	3,  // 44: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 45: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 46: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
-	3,  // 47: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 48: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 49: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
-	22, // 50: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
-	24, // 51: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
-	26, // 52: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
-	28, // 53: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
-	30, // 54: keyquorum.v1.PeerService.Clock:output_type -> keyquorum.v1.ClockReading
-	34, // 55: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
-	31, // 56: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
-	37, // 57: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
-	34, // [34:58] is the sub-list for method output_type
-	10, // [10:34] is the sub-list for method input_type
+	31, // 31: keyquorum.v1.PeerService.FrostShare:input_type -> keyquorum.v1.FrostShareRequest
+	35, // 32: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
+	37, // 33: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
+	38, // 34: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
+	3,  // 35: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
+	3,  // 36: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
+	7,  // 37: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
+	10, // 38: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
+	19, // 39: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
+	12, // 40: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
+	14, // 41: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
+	3,  // 42: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
+	3,  // 43: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
+	3,  // 44: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
+	3,  // 45: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 46: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 47: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
+	3,  // 48: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 49: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 50: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
+	22, // 51: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
+	24, // 52: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
+	26, // 53: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
+	28, // 54: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
+	30, // 55: keyquorum.v1.PeerService.Clock:output_type -> keyquorum.v1.ClockReading
+	32, // 56: keyquorum.v1.PeerService.FrostShare:output_type -> keyquorum.v1.FrostShareAck
+	36, // 57: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
+	33, // 58: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
+	39, // 59: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
+	35, // [35:60] is the sub-list for method output_type
+	10, // [10:35] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -3352,7 +3483,7 @@ func file_keyquorum_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keyquorum_proto_rawDesc), len(file_keyquorum_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

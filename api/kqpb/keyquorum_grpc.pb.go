@@ -822,6 +822,7 @@ const (
 	PeerService_Propose_FullMethodName       = "/keyquorum.v1.PeerService/Propose"
 	PeerService_SignCommitted_FullMethodName = "/keyquorum.v1.PeerService/SignCommitted"
 	PeerService_Clock_FullMethodName         = "/keyquorum.v1.PeerService/Clock"
+	PeerService_FrostShare_FullMethodName    = "/keyquorum.v1.PeerService/FrostShare"
 )
 
 // PeerServiceClient is the client API for PeerService service.
@@ -841,6 +842,9 @@ type PeerServiceClient interface {
 	// one: the leader stamps entries only while its clock agrees with a
 	// quorum's (see node/clock.Bound).
 	Clock(ctx context.Context, in *ClockRequest, opts ...grpc.CallOption) (*ClockReading, error)
+	// FrostShare carries a committee member's FROST signature share to the
+	// attempt's coordinator, which verifies it before aggregating.
+	FrostShare(ctx context.Context, in *FrostShareRequest, opts ...grpc.CallOption) (*FrostShareAck, error)
 }
 
 type peerServiceClient struct {
@@ -894,6 +898,16 @@ func (c *peerServiceClient) Clock(ctx context.Context, in *ClockRequest, opts ..
 	return out, nil
 }
 
+func (c *peerServiceClient) FrostShare(ctx context.Context, in *FrostShareRequest, opts ...grpc.CallOption) (*FrostShareAck, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FrostShareAck)
+	err := c.cc.Invoke(ctx, PeerService_FrostShare_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
@@ -911,6 +925,9 @@ type PeerServiceServer interface {
 	// one: the leader stamps entries only while its clock agrees with a
 	// quorum's (see node/clock.Bound).
 	Clock(context.Context, *ClockRequest) (*ClockReading, error)
+	// FrostShare carries a committee member's FROST signature share to the
+	// attempt's coordinator, which verifies it before aggregating.
+	FrostShare(context.Context, *FrostShareRequest) (*FrostShareAck, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -932,6 +949,9 @@ func (UnimplementedPeerServiceServer) SignCommitted(context.Context, *CommittedS
 }
 func (UnimplementedPeerServiceServer) Clock(context.Context, *ClockRequest) (*ClockReading, error) {
 	return nil, status.Error(codes.Unimplemented, "method Clock not implemented")
+}
+func (UnimplementedPeerServiceServer) FrostShare(context.Context, *FrostShareRequest) (*FrostShareAck, error) {
+	return nil, status.Error(codes.Unimplemented, "method FrostShare not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -1015,6 +1035,24 @@ func _PeerService_Clock_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeerService_FrostShare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FrostShareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).FrostShare(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_FrostShare_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).FrostShare(ctx, req.(*FrostShareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1033,6 +1071,10 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Clock",
 			Handler:    _PeerService_Clock_Handler,
+		},
+		{
+			MethodName: "FrostShare",
+			Handler:    _PeerService_FrostShare_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
