@@ -76,8 +76,29 @@ type PreparamsConfig struct {
 type SignConfig struct {
 	Timeout     time.Duration // one signing attempt by one committee
 	MaxAttempts int           // committees tried before a request fails
-	_           struct{}
+	// Ed25519 picks how Ed25519 keys sign: SignerFROST (RFC 9591, one round
+	// after the request with commitments published ahead) or SignerTSSLib
+	// (tss-lib's three-round EdDSA).
+	Ed25519 Ed25519Signer
+	// FrostPool is how many FROST nonce commitments each member keeps
+	// published per Ed25519 key; 0 turns the pool off (every request then
+	// takes the tss-lib path).
+	FrostPool int
+	_         struct{}
 }
+
+// Ed25519Signer names an Ed25519 signing protocol.
+type Ed25519Signer string
+
+// Ed25519 signing protocols.
+const (
+	SignerFROST  Ed25519Signer = "frost"
+	SignerTSSLib Ed25519Signer = "tss-lib"
+)
+
+// MaxFrostPool bounds sign.frost_pool; the FSM keeps at most this many
+// unused commitments per member and key version.
+const MaxFrostPool = 64
 
 // PresignConfig sizes the ECDSA presignature pool.
 type PresignConfig struct {
@@ -147,7 +168,7 @@ func DefaultCluster() Cluster {
 		Threshold: 1,
 		TPM:       TPMConfig{Backend: BackendSimulator, PCRs: []int{16}},
 		Preparams: PreparamsConfig{Source: PreparamsGenerate},
-		Sign:      SignConfig{Timeout: 20 * time.Second, MaxAttempts: 3},
+		Sign:      SignConfig{Timeout: 20 * time.Second, MaxAttempts: 3, Ed25519: SignerFROST, FrostPool: 32},
 		Presign:   PresignConfig{Pool: 4, TTL: 10 * time.Minute},
 		Audit:     AuditConfig{CheckpointEvery: 256, DenialWindow: 10 * time.Second},
 		Lifecycle: LifecycleConfig{DualSignWindow: time.Hour, DestroyPending: 24 * time.Hour, DedupAge: 24 * time.Hour},

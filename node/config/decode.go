@@ -172,6 +172,8 @@ func (d *decoder) cluster(root *yaml.Node, c *Cluster) {
 			d.fields(n, path, map[string]func(*yaml.Node, string){
 				"timeout":      d.duration(&c.Sign.Timeout),
 				"max_attempts": d.integer(&c.Sign.MaxAttempts),
+				"ed25519":      d.str((*string)(&c.Sign.Ed25519)),
+				"frost_pool":   d.integer(&c.Sign.FrostPool),
 			})
 		},
 		"presign": func(n *yaml.Node, path string) {

@@ -63,6 +63,12 @@ func (c *Cluster) Validate() error {
 	if c.Sign.MaxAttempts < 1 || c.Sign.MaxAttempts > MaxSignAttempts {
 		v.fail("sign.max_attempts", "%d is outside [1, %d]", c.Sign.MaxAttempts, MaxSignAttempts)
 	}
+	if c.Sign.Ed25519 != SignerFROST && c.Sign.Ed25519 != SignerTSSLib {
+		v.fail("sign.ed25519", "%q is neither %q nor %q", c.Sign.Ed25519, SignerFROST, SignerTSSLib)
+	}
+	if c.Sign.FrostPool < 0 || c.Sign.FrostPool > MaxFrostPool {
+		v.fail("sign.frost_pool", "%d is outside [0, %d]", c.Sign.FrostPool, MaxFrostPool)
+	}
 	if c.Presign.Pool < 0 || c.Presign.Pool > MaxPresignPool {
 		v.fail("presign.pool", "%d is outside [0, %d]", c.Presign.Pool, MaxPresignPool)
 	}
