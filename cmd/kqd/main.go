@@ -68,6 +68,11 @@ func run() error {
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
 	log := slog.New(h)
+	// Before any secret is read: a core file written later would hold
+	// unsealed shares and pre-params.
+	if err := hardenProcess(log); err != nil {
+		return err
+	}
 
 	cluster, err := config.Load(*cfgPath)
 	if err != nil {
