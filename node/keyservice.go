@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -30,6 +29,9 @@ type keyService struct {
 
 func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) (*kqpb.Key, error) {
 	if err := ensureRequestID(&req.RequestId); err != nil {
+		return nil, err
+	}
+	if err := checkPurposes(req.Purposes); err != nil {
 		return nil, err
 	}
 	n := s.n
@@ -218,6 +220,9 @@ func absent(want, have []string) []string {
 }
 
 func checkName(name string) error {
+	if err := checkIdent("key name", name, 64, ""); err != nil {
+		return err
+	}
 	if !keyNamePattern.MatchString(name) {
 		return status.Errorf(codes.InvalidArgument, "key name %q: use 1-64 letters, digits, '.', '_' or '-'", truncate(name, 80))
 	}
@@ -235,14 +240,11 @@ func ensureRequestID(id *string) error {
 // requestID validates a client's request id, or makes one: a request
 // without an id is still recorded, it just cannot be retried safely.
 func requestID(id string) (string, error) {
-	if len(id) > maxRequestIDLen {
-		return "", status.Errorf(codes.InvalidArgument, "request id longer than %d bytes", maxRequestIDLen)
-	}
-	if strings.ContainsRune(id, '#') {
-		// '#' separates a dual-signed request's companion id.
-		return "", status.Error(codes.InvalidArgument, "request id may not contain '#'")
-	}
 	if id != "" {
+		// '#' separates a dual-signed request's companion id.
+		if err := checkIdent("request_id", id, maxRequestIDLen, "#"); err != nil {
+			return "", err
+		}
 		return id, nil
 	}
 	var b [16]byte
