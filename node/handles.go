@@ -43,8 +43,10 @@ func (n *Node) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*
 		return nil, err
 	}
 	ttl := time.Duration(req.TtlMs) * time.Millisecond
-	if ttl <= 0 || ttl > n.cluster.Handles.MaxTTL {
-		return nil, status.Errorf(codes.InvalidArgument, "handle ttl %v: must be in (0, %v] (handles.max_ttl)", ttl, n.cluster.Handles.MaxTTL)
+	// The replicated limit decides, not this node's file (which may drift).
+	limits, _ := n.fsm.LimitsInForce()
+	if maxTTL := time.Duration(limits.MaxHandleTTL); ttl <= 0 || ttl > maxTTL {
+		return nil, status.Errorf(codes.InvalidArgument, "handle ttl %v: must be in (0, %v] (handles.max_ttl)", ttl, maxTTL)
 	}
 	actor, err := n.actor(ctx)
 	if err != nil {

@@ -108,6 +108,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		n.clock = clock.System{}
 	}
 	if opts.Bugs != (Bugs{}) {
+	n.sayMode()
 		n.log.Warn("DELIBERATE BUGS ENABLED: this node is wrong on purpose, for harness tests only", "bugs", fmt.Sprintf("%+v", opts.Bugs))
 	}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
@@ -158,7 +159,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err
 	}
-	n.metrics.reg.MustRegister(n.clocks)
+	n.metrics.reg.MustRegister(n.clocks, newDriftCollector(n))
 	n.events.observe = n.metrics.applied
 	n.audit.log.records = n.metrics.auditRecords
 
@@ -240,6 +241,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.super.run(ctx) })
 	n.spawn(func() { n.clocks.run(ctx) })
 	n.spawn(func() { n.runReconciler(ctx) })
+	n.spawn(func() { n.reportSettings(ctx) })
 	n.runAudit(ctx)
 	var err error
 	select {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -46,7 +47,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		MaxHandles:        uint32(ts.MaxHandles),
 	}
 	out.Protocol, out.MaxProtocol = n.fsm.Protocol(), consensus.MaxProtocol
-	support := n.fsm.ProtocolSupport()
+	support, drift := n.fsm.ProtocolSupport(), n.fsm.SettingsDrift()
 	cv := n.clocks.view()
 	out.ClockOffsetNanos, out.Clock = int64(cv.Offset), "ok"
 	if cv.Err != nil {
@@ -54,7 +55,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 	}
 	for _, m := range n.cluster.Nodes {
 		out.Members = append(out.Members, &kqpb.Member{Id: m.ID, RaftAddress: m.Raft, ClientAddress: m.Client,
-			PreparamsReady: slices.Contains(ready, m.ID), Protocol: support[m.ID]})
+			PreparamsReady: slices.Contains(ready, m.ID), Protocol: support[m.ID], Drift: driftLines(drift[m.ID])})
 	}
 	return out, nil
 }
@@ -69,4 +70,13 @@ func clientKeys(keys []*consensus.Key) int {
 		}
 	}
 	return n
+}
+
+// driftLines renders a member's drift for status output.
+func driftLines(ds []consensus.Drift) []string {
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, fmt.Sprintf("%s=%s (most members: %s)", d.Setting, d.Value, d.Baseline))
+	}
+	return out
 }

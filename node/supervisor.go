@@ -24,18 +24,23 @@ type supervisor struct {
 	// the earliest time the supervisor proposes its failure again.
 	keygens, refreshes map[string]time.Time
 	presigs            map[string]time.Time // pending presignature id -> first seen
+	unreachable        map[string]time.Time // member -> since when the leader cannot reach it
 	rotation           atomic.Uint64        // spreads committees over members; shared with request handlers
 	raising            atomic.Bool          // a RaiseProtocol is being proposed
+	settingLimits      atomic.Bool          // a SetLimits is being proposed
 }
 
 type deadline struct {
 	attempt uint32
 	at      time.Time
+	// abandoned is set once a retry of this attempt was proposed, so the
+	// next ticks, before it commits, do not propose it again.
+	abandoned bool
 }
 
 func newSupervisor(n *Node) *supervisor {
 	return &supervisor{n: n, signs: map[string]deadline{}, keygens: map[string]time.Time{}, refreshes: map[string]time.Time{},
-		presigs: map[string]time.Time{}}
+		presigs: map[string]time.Time{}, unreachable: map[string]time.Time{}}
 }
 
 func (s *supervisor) run(ctx context.Context) {
@@ -52,6 +57,7 @@ func (s *supervisor) run(ctx context.Context) {
 			clear(s.keygens)
 			clear(s.refreshes)
 			clear(s.presigs)
+			clear(s.unreachable)
 			continue
 		}
 		now := time.Now()
@@ -60,6 +66,7 @@ func (s *supervisor) run(ctx context.Context) {
 		s.checkLifecycle(ctx, now)
 		s.refillPresigs(ctx, now)
 		s.maybeRaiseProtocol(ctx)
+		s.maybeSetLimits(ctx)
 	}
 }
 
@@ -70,20 +77,57 @@ func (s *supervisor) checkSigns(ctx context.Context, now time.Time) {
 		live[p.RequestID] = true
 		d, ok := s.signs[p.RequestID]
 		if !ok || d.attempt != p.Attempt {
-			s.signs[p.RequestID] = deadline{p.Attempt, now.Add(s.n.cluster.Sign.Timeout)}
+			s.signs[p.RequestID] = deadline{attempt: p.Attempt, at: now.Add(s.n.cluster.Sign.Timeout)}
 			continue
 		}
-		if now.Before(d.at) {
+		lost := ""
+		if !d.abandoned {
+			lost = s.lostMember(p, now)
+		}
+		if now.Before(d.at) && lost == "" {
 			continue
 		}
-		s.signs[p.RequestID] = deadline{p.Attempt, now.Add(s.n.cluster.Sign.Timeout)}
-		s.n.spawn(func() { s.n.retrySign(ctx, p) })
+		s.signs[p.RequestID] = deadline{attempt: p.Attempt, at: now.Add(s.n.cluster.Sign.Timeout), abandoned: true}
+		s.n.spawn(func() { s.n.retrySign(ctx, p, lost) })
 	}
 	for id := range s.signs {
 		if !live[id] {
 			delete(s.signs, id)
 		}
 	}
+	s.trackReachable(now)
+}
+
+// unreachableGrace is how long a committee member must stay unreachable
+// before its attempts are abandoned: one missed heartbeat is not an outage.
+const unreachableGrace = time.Second
+
+// trackReachable records since when each member has been unreachable.
+func (s *supervisor) trackReachable(now time.Time) {
+	reachable := s.n.raft.Reachable()
+	for _, m := range s.n.cluster.NodeIDs() {
+		if slices.Contains(reachable, m) {
+			delete(s.unreachable, m)
+		} else if _, ok := s.unreachable[m]; !ok {
+			s.unreachable[m] = now
+		}
+	}
+}
+
+// lostMember names a member of the attempt's committee that cannot finish
+// it: unreachable for unreachableGrace, or started a new process life
+// after the attempt began (its session died with the old one). The attempt
+// is then abandoned at once instead of after sign.timeout.
+func (s *supervisor) lostMember(p *consensus.Sign, now time.Time) string {
+	for _, m := range p.Committee {
+		if since, ok := s.unreachable[m]; ok && now.Sub(since) >= unreachableGrace {
+			return m + " unreachable"
+		}
+		if s.n.fsm.BootedAfter(m, p.SessionIndex) {
+			return m + " restarted"
+		}
+	}
+	return ""
 }
 
 // checkKeygens fails key generations (of a key's first version or of a
@@ -132,8 +176,9 @@ func (s *supervisor) overdue(proposed map[string]time.Time, id string, started i
 const proposeGap = 5 * time.Second
 
 // retrySign moves a stalled request to a different committee, or fails it
-// once its attempts are spent or too few members are reachable.
-func (n *Node) retrySign(ctx context.Context, p *consensus.Sign) {
+// once its attempts are spent or too few members are reachable. lost names
+// the committee member that made the supervisor give up early, if one did.
+func (n *Node) retrySign(ctx context.Context, p *consensus.Sign, lost string) {
 	k, ok := n.fsm.Key(p.Key)
 	if !ok {
 		return
@@ -147,8 +192,11 @@ func (n *Node) retrySign(ctx context.Context, p *consensus.Sign) {
 	case err != nil:
 		cmd = &consensus.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt, Reason: err.Error()}
 	default:
-		cmd = &consensus.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1, Committee: committee,
-			Reason: fmt.Sprintf("committee %v stalled", p.Committee)}
+		reason := fmt.Sprintf("committee %v stalled", p.Committee)
+		if lost != "" {
+			reason = fmt.Sprintf("committee %v: %s", p.Committee, lost)
+		}
+		cmd = &consensus.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1, Committee: committee, Reason: reason}
 	}
 	n.log.Info("signing stalled", "request", p.RequestID, "attempt", p.Attempt, "next", cmd.Type())
 	n.propose(ctx, cmd)

@@ -1653,7 +1653,10 @@ type Member struct {
 	PreparamsReady bool `protobuf:"varint,4,opt,name=preparams_ready,json=preparamsReady,proto3" json:"preparams_ready,omitempty"`
 	// The newest protocol version the member's build supports, as it
 	// reported at its last start (0: not reported yet).
-	Protocol      uint32 `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Protocol uint32 `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// The member's reported settings that differ from what most members
+	// report, each "name=value (most members: baseline)".
+	Drift         []string `protobuf:"bytes,6,rep,name=drift,proto3" json:"drift,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1721,6 +1724,13 @@ func (x *Member) GetProtocol() uint32 {
 		return x.Protocol
 	}
 	return 0
+}
+
+func (x *Member) GetDrift() []string {
+	if x != nil {
+		return x.Drift
+	}
+	return nil
 }
 
 type StatusResponse struct {
@@ -3185,13 +3195,14 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x0eVerifyResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\"\x0f\n" +
-	"\rStatusRequest\"\xa7\x01\n" +
+	"\rStatusRequest\"\xbd\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12%\n" +
 	"\x0eclient_address\x18\x03 \x01(\tR\rclientAddress\x12'\n" +
 	"\x0fpreparams_ready\x18\x04 \x01(\bR\x0epreparamsReady\x12\x1a\n" +
-	"\bprotocol\x18\x05 \x01(\rR\bprotocol\"\xc9\x05\n" +
+	"\bprotocol\x18\x05 \x01(\rR\bprotocol\x12\x14\n" +
+	"\x05drift\x18\x06 \x03(\tR\x05drift\"\xc9\x05\n" +
 	"\x0eStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x17\n" +

@@ -509,7 +509,10 @@ type nodeStatusView struct {
 	// else why not.
 	ClockOffsetNanos int64  `json:"clock_offset_nanos"`
 	Clock            string `json:"clock"`
-	Reachable        bool   `json:"reachable"`
+	// Drift lists this node's reported settings that differ from what
+	// most members report, as the node itself sees the replicated state.
+	Drift     []string `json:"drift"`
+	Reachable bool     `json:"reachable"`
 	Error             string `json:"error"`
 }
 
@@ -538,6 +541,7 @@ func newNodeStatusView(id string, r *kqpb.StatusResponse, err error) nodeStatusV
 		MaxProtocol:       r.GetMaxProtocol(),
 		ClockOffsetNanos:  r.GetClockOffsetNanos(),
 		Clock:             r.GetClock(),
+		Drift:             ownDrift(id, r),
 		Reachable:         true,
 	}
 }
@@ -569,6 +573,19 @@ func (s statusView) table(w io.Writer) error {
 	for _, n := range s.Nodes {
 		if n.Error != "" {
 			fmt.Fprintf(w, "%s: %s\n", n.ID, n.Error)
+		}
+		if len(n.Drift) > 0 {
+			fmt.Fprintf(w, "%s: drift: %s\n", n.ID, strings.Join(n.Drift, "; "))
+		}
+	}
+	return nil
+}
+
+// ownDrift returns the drift the node reports for itself.
+func ownDrift(id string, r *kqpb.StatusResponse) []string {
+	for _, m := range r.GetMembers() {
+		if m.GetId() == id {
+			return m.GetDrift()
 		}
 	}
 	return nil

@@ -32,6 +32,20 @@ const (
 	PreparamsFixtures PreparamsSource = "fixtures"
 )
 
+// Cluster modes.
+const (
+	// ModeDev allows the embedded TPM simulator, fixture pre-params and
+	// resettable PCRs, and says so loudly on every start.
+	ModeDev = "dev"
+	// ModeProduction refuses them.
+	ModeProduction = "production"
+)
+
+// ResettablePCR reports whether any process on the machine can reset PCR
+// p (16, the debug PCR, and 23, the application PCR), so that sealing to it
+// binds a key to nothing: fine for development only.
+func ResettablePCR(p int) bool { return p == 16 || p == 23 }
+
 // DefaultDevice is the TPM device used by BackendDevice when none is set.
 const DefaultDevice = "/dev/tpmrm0"
 
@@ -39,7 +53,10 @@ const DefaultDevice = "/dev/tpmrm0"
 // Load or Parse. Start from DefaultCluster when building one in code, and
 // call Validate.
 type Cluster struct {
-	ID        string          // cluster_id: names the trust domain in certificates
+	ID string // cluster_id: names the trust domain in certificates
+	// Mode is ModeDev or ModeProduction: production refuses the settings
+	// that are only fit for development (see Validate).
+	Mode      string
 	DataDir   string          // data_dir, absolute; each node uses DataDir/<id>
 	Threshold int             // default t for new keys: any t+1 members sign
 	TPM       TPMConfig       // tpm
@@ -165,6 +182,7 @@ type NodeConfig struct {
 func DefaultCluster() Cluster {
 	return Cluster{
 		DataDir:   "data",
+		Mode:      ModeDev,
 		Threshold: 1,
 		TPM:       TPMConfig{Backend: BackendSimulator, PCRs: []int{16}},
 		Preparams: PreparamsConfig{Source: PreparamsGenerate},

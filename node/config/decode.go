@@ -153,6 +153,7 @@ func (d *decoder) cluster(root *yaml.Node, c *Cluster) {
 	var backend, source string
 	d.fields(root, "", map[string]func(*yaml.Node, string){
 		"cluster_id": d.str(&c.ID),
+		"mode":       d.str(&c.Mode),
 		"data_dir":   d.str(&c.DataDir),
 		"threshold":  d.integer(&c.Threshold),
 		"tpm": func(n *yaml.Node, path string) {

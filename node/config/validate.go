@@ -48,6 +48,7 @@ func (c *Cluster) Validate() error {
 		v.fail("threshold", "%d is outside [1, %d]: any threshold+1 of the %d nodes sign", c.Threshold, n-1, n)
 	}
 	v.tpm()
+	v.mode()
 	switch c.Preparams.Source {
 	case PreparamsGenerate:
 	case PreparamsFixtures:
@@ -255,4 +256,27 @@ func validName(s string, maxLen int, punct string) bool {
 		}
 	}
 	return true
+}
+
+// mode checks the cluster mode, and in production refuses what is only fit
+// for development, naming each setting.
+func (v *validator) mode() {
+	c := v.c
+	switch c.Mode {
+	case ModeDev:
+	case ModeProduction:
+		if c.TPM.Backend == BackendSimulator {
+			v.fail("tpm.backend", "simulator is refused in mode production: its sealed keys are protected by nothing")
+		}
+		if c.Preparams.Source == PreparamsFixtures {
+			v.fail("preparams.source", "fixtures is refused in mode production: the fixture pre-params are public")
+		}
+		for _, p := range c.TPM.PCRs {
+			if ResettablePCR(p) {
+				v.fail("tpm.pcrs", "PCR %d is refused in mode production: any process can reset it", p)
+			}
+		}
+	default:
+		v.fail("mode", "%q is not one of dev, production", c.Mode)
+	}
 }
