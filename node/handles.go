@@ -29,6 +29,9 @@ func (s *keyService) IssueHandle(ctx context.Context, req *kqpb.IssueHandleReque
 	if err := ensureRequestID(&req.RequestId); err != nil {
 		return nil, err
 	}
+	if err := checkPurpose("purpose", req.Purpose); err != nil {
+		return nil, err
+	}
 	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Handle, error) {
 		return c.IssueHandle(ctx, req)
 	}); forwarded {
