@@ -12,10 +12,15 @@
 //   - workload: the operation mixes (sign, lifecycle), clients signing
 //     with handles of a few seconds, retries that reuse request ids, final
 //     reads
-//   - nemesis: failpoints (partition, clock, kill, pause) on a seeded schedule
+//   - nemesis: failpoints (partition, clock, kill, pause) on a seeded
+//     schedule, each fault recorded with the nodes it stopped and the
+//     links it cut
 //   - checker: assumptions, linearizability, signatures, nonce reuse,
 //     durability, handle expiry against real time, convergence, audit
 //     chain agreement
+//   - availability: how long signing stopped while a quorum was up, how
+//     long it took to come back after each healed fault, how many signs
+//     failed; an optional bound on recovery, a verdict apart from safety
 //   - report: results.json, history.html, node logs, the summary
 //   - harness: one run end to end; cmd/kqjepsen and scenarios call it
 //   - scenarios: the runs `make test` executes

@@ -4,9 +4,15 @@
 // linearizability and the other guarantees of docs/CONSISTENCY.md.
 //
 //	kqjepsen run --nodes 3 --duration 60s --nemesis all --seed 7 --out out/
+//	kqjepsen run --nodes 3 --duration 2m --nemesis kill,pause --max-recovery 2s
 //
 // Exit status: 0 valid, 1 a checker found a violation, 2 inconclusive or
-// the run could not happen.
+// the run could not happen, 3 safe but an availability violation (with
+// --max-recovery: a recovery after a healed fault took longer). Safety
+// comes first: a run that is invalid exits 1, and one that is inconclusive
+// exits 2, whatever its availability, since how fast a cluster answers
+// matters only once its answers are known to be right; the summary and
+// results.json report both verdicts either way.
 package main
 
 import (
@@ -22,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/jepsen/availability"
 	"github.com/keyquorum/keyquorum/jepsen/checker"
 	"github.com/keyquorum/keyquorum/jepsen/harness"
 	"github.com/keyquorum/keyquorum/jepsen/report"
@@ -61,13 +68,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cfg.Out != "" {
 		fmt.Fprintf(stdout, "report: %s (results.json, history.html, logs/)\n", cfg.Out)
 	}
-	return ExitCode(res.Verdict)
+	return ExitCode(res)
 }
 
-// ExitCode maps a verdict to the process exit status.
-func ExitCode(v checker.Verdict) int {
-	switch v {
+// ExitCode maps a run's verdicts to the process exit status: the safety
+// verdict first (0 valid, 1 invalid, 2 inconclusive), then, for a valid
+// run, 3 if its availability verdict is violated.
+func ExitCode(res report.Results) int {
+	switch res.Verdict {
 	case checker.Valid:
+		if a := res.Availability; a != nil && a.Verdict == availability.Violated {
+			return 3
+		}
 		return 0
 	case checker.Invalid:
 		return 1
@@ -82,7 +94,7 @@ func parse(args []string, stderr io.Writer) (harness.Config, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster size: 3 or 5")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long clients run under faults")
-	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "none, partition, clock, kill, pause or all")
+	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "none, partition, clock, kill, pause, all, or a comma-separated list (kill,pause)")
 	fs.StringVar(&cfg.Workload, "workload", cfg.Workload, "sign, or lifecycle (rotations, promotions, rollbacks, retirements and revocations too)")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the fault schedule and the workload")
@@ -94,6 +106,7 @@ func parse(args []string, stderr io.Writer) (harness.Config, error) {
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", cfg.CheckTimeout, "porcupine's time limit; past it the run is inconclusive")
 	fs.DurationVar(&cfg.MaxClockOffset, "max-clock-offset", cfg.MaxClockOffset, "the cluster's clock.max_offset, which the expiry check holds replicated time to")
 	fs.DurationVar(&cfg.ClockSlack, "clock-slack", cfg.ClockSlack, "what the expiry check adds to the max clock offset for the harness's own measurement")
+	fs.DurationVar(&cfg.MaxRecovery, "max-recovery", 0, "if positive, a healed fault not followed by a successful sign of every algorithm within it is an availability violation (exit 3); 0 only measures")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -5,14 +5,39 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keyquorum/keyquorum/jepsen/availability"
 	"github.com/keyquorum/keyquorum/jepsen/checker"
+	"github.com/keyquorum/keyquorum/jepsen/report"
 )
 
 func TestExitCodesFollowTheVerdict(t *testing.T) {
 	for v, want := range map[checker.Verdict]int{checker.Valid: 0, checker.Invalid: 1, checker.Inconclusive: 2} {
-		if got := ExitCode(v); got != want {
+		if got := ExitCode(report.Results{Verdict: v}); got != want {
 			t.Errorf("ExitCode(%s) = %d, want %d", v, got, want)
+		}
+	}
+}
+
+// An availability violation is exit 3, but only for a safe run: a
+// violation of safety (1) or a run that could not be judged (2) says more.
+func TestExitCodesPutSafetyBeforeAvailability(t *testing.T) {
+	for _, tc := range []struct {
+		safety checker.Verdict
+		avail  availability.Verdict
+		want   int
+	}{
+		{checker.Valid, availability.Unjudged, 0},
+		{checker.Valid, availability.Met, 0},
+		{checker.Valid, availability.Violated, 3},
+		{checker.Invalid, availability.Violated, 1},
+		{checker.Inconclusive, availability.Violated, 2},
+		{checker.Invalid, availability.Met, 1},
+	} {
+		res := report.Results{Verdict: tc.safety, Availability: &availability.Report{Verdict: tc.avail}}
+		if got := ExitCode(res); got != tc.want {
+			t.Errorf("safety %s, availability %s: exit %d, want %d", tc.safety, tc.avail, got, tc.want)
 		}
 	}
 }
@@ -26,6 +51,8 @@ func TestRunRefusesBadFlagsBeforeStartingAnything(t *testing.T) {
 		{"run", "--workload", "rotate-everything"},
 		{"run", "--backend", "device"},
 		{"run", "--clock-slack", "-1s"},
+		{"run", "--max-recovery", "-2s"},
+		{"run", "--nemesis", "kill,flood"},
 		{"run", "extra"},
 	} {
 		var stderr strings.Builder
@@ -52,6 +79,13 @@ func TestParseFindsFixturesAndEnablesECDSA(t *testing.T) {
 func TestParseAcceptsTheLifecycleWorkload(t *testing.T) {
 	cfg, err := parse([]string{"--workload", "lifecycle", "--bugs", "revoked-signs", "--fixtures", ""}, io.Discard)
 	if err != nil || cfg.Workload != "lifecycle" || cfg.Bugs != "revoked-signs" {
+		t.Fatalf("config %+v, err %v", cfg, err)
+	}
+}
+
+func TestParseTakesANemesisListAndTheRecoveryBound(t *testing.T) {
+	cfg, err := parse([]string{"--nemesis", "kill,pause", "--max-recovery", "2s", "--fixtures", ""}, io.Discard)
+	if err != nil || cfg.Nemesis != "kill,pause" || cfg.MaxRecovery != 2*time.Second {
 		t.Fatalf("config %+v, err %v", cfg, err)
 	}
 }

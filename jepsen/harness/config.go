@@ -18,7 +18,7 @@ import (
 type Config struct {
 	Nodes       int           `json:"nodes"`
 	Duration    time.Duration `json:"duration"` // of traffic under faults, after setup
-	Nemesis     string        `json:"nemesis"`  // none, partition, clock, kill, pause, all
+	Nemesis     string        `json:"nemesis"`  // none, partition, clock, kill, pause, all, or a list: kill,pause
 	Workload    string        `json:"workload"` // sign or lifecycle
 	Clients     int           `json:"clients"`
 	Seed        uint64        `json:"seed"`
@@ -37,6 +37,10 @@ type Config struct {
 	// replicated time within their sum of real time.
 	MaxClockOffset time.Duration `json:"max_clock_offset"`
 	ClockSlack     time.Duration `json:"clock_slack"`
+	// MaxRecovery, when positive, makes a run in which some algorithm's
+	// first successful sign after a healed fault came later than this an
+	// availability violation (kept apart from the safety verdict).
+	MaxRecovery time.Duration `json:"max_recovery,omitempty"`
 	// Schedule tunes the nemesis; zero values take nemesis defaults.
 	Quiet, Hold time.Duration `json:"-"`
 	// Progress hears one line per event; nil is silent.
@@ -61,6 +65,9 @@ func (c Config) Validate() error {
 	}
 	if c.Duration <= 0 || c.Clients < 1 || c.CheckTimeout <= 0 {
 		errs = append(errs, errors.New("harness: duration, clients and check timeout must be positive"))
+	}
+	if c.MaxRecovery < 0 {
+		errs = append(errs, errors.New("harness: the max recovery cannot be negative (0 leaves availability unjudged)"))
 	}
 	if c.MaxClockOffset < 0 || c.ClockSlack < 0 {
 		errs = append(errs, errors.New("harness: the max clock offset and the clock slack cannot be negative"))

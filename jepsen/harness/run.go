@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/jepsen/availability"
 	"github.com/keyquorum/keyquorum/jepsen/checker"
 	"github.com/keyquorum/keyquorum/jepsen/client"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
@@ -91,11 +92,15 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	say(fmt.Sprintf("traffic: %d clients for %s, workload %s, nemesis %s, seed %d", cfg.Clients, cfg.Duration, cfg.Workload, cfg.Nemesis, cfg.Seed))
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
+	trafficStart, trafficEnd := rec.Now(), int64(0)
 	var wg sync.WaitGroup
 	wg.Go(func() { wl.Run(runCtx) })
 	var faults []nemesis.Fault
 	wg.Go(func() { faults = nemesis.Run(runCtx, c, sched, rec.Now, say) })
 	wg.Go(func() { progress(runCtx, rec, wl, say) })
+	// Traffic ends when its context does, not when the last client or the
+	// nemesis's last health check returns: what comes after is not load.
+	wg.Go(func() { <-runCtx.Done(); trafficEnd = rec.Now() })
 	wg.Wait()
 	res.Faults = faults
 
@@ -140,6 +145,9 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 		converged,
 		audited)
 	res.Verdict = checker.Combine(res.Checks)
+	avail := availability.Measure(history, faults, availability.Config{Nodes: c.IDs(),
+		Start: trafficStart, End: trafficEnd, MaxRecovery: cfg.MaxRecovery})
+	res.Availability = &avail
 	if len(res.Errors) > 0 && res.Verdict == checker.Valid {
 		res.Verdict = checker.Inconclusive
 	}

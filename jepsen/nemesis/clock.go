@@ -71,7 +71,7 @@ func drawClockFault(rnd *rand.Rand, n int) clockFault {
 }
 
 // Inject implements Failpoint.
-func (Clock) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (string, error) {
+func (Clock) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (Effect, error) {
 	f := drawClockFault(rnd, len(c.IDs()))
 	id := c.IDs()[f.node]
 	who := "node " + id
@@ -91,11 +91,12 @@ func (Clock) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hol
 	default:
 		path, what = "/clock/rate?rate="+f.rate, fmt.Sprintf("rate of %s ×%s", who, f.rate)
 	}
+	// A skewed clock takes no node down: the Effect lists nothing.
 	if err := clockCall(ctx, admin, path); err != nil {
-		return what, err
+		return Effect{Target: what}, err
 	}
 	sleep(ctx, hold)
-	return what, clockCall(context.WithoutCancel(ctx), admin, "/clock/reset")
+	return Effect{Target: what}, clockCall(context.WithoutCancel(ctx), admin, "/clock/reset")
 }
 
 // clockCall POSTs to a node's fault endpoint.

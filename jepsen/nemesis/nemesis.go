@@ -27,9 +27,23 @@ type Failpoint interface {
 	// failpoint needs (proxies, a fault endpoint).
 	Available(c *cluster.Cluster) bool
 	// Inject applies one fault chosen with rnd, holds it for hold, heals
-	// it and returns a description of the target ("isolate n2 (blackhole)").
-	// It heals even when ctx ends early.
-	Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (string, error)
+	// it and returns what it did: a description of the target ("isolate
+	// n2 (blackhole)") and the nodes and links it took away. It heals even
+	// when ctx ends early.
+	Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (Effect, error)
+}
+
+// Effect is what one injection did while it held: its target in words,
+// and, in terms the availability measure can reason about without parsing
+// the words, the nodes it stopped and the links it cut.
+type Effect struct {
+	Target string
+	// Down are the nodes stopped (killed or paused) until the heal.
+	Down []string
+	// Cut are the directed links blackholed or dropped until the heal:
+	// {a, b} means a cannot reach b over connections a opens. Delayed
+	// links are slow, not cut, and are not listed.
+	Cut [][2]string
 }
 
 // Fault is one injection as it happened, in history time (nanoseconds of
@@ -41,26 +55,45 @@ type Fault struct {
 	End     int64  `json:"end_ns"`
 	Error   string `json:"error,omitempty"`
 	Healthy bool   `json:"healthy_after"` // the cluster elected a leader after healing
+	// Down and Cut are the Effect's: the nodes stopped and the directed
+	// links cut from Start to End. Clock faults and slow links take
+	// nothing away.
+	Down []string    `json:"down,omitempty"`
+	Cut  [][2]string `json:"cut,omitempty"`
 }
 
 // ByName returns the failpoints of a --nemesis value: none, partition,
-// clock, kill, pause, or all.
+// clock, kill, pause, all, or a comma-separated list of the four kinds
+// ("kill,pause"), each injection drawing one of them.
 func ByName(name string) ([]Failpoint, error) {
 	switch name {
 	case "none":
 		return nil, nil
-	case "partition":
-		return []Failpoint{Partition{}}, nil
-	case "clock":
-		return []Failpoint{Clock{}}, nil
-	case "kill":
-		return []Failpoint{Kill{}}, nil
-	case "pause":
-		return []Failpoint{Pause{}}, nil
 	case "all":
 		return []Failpoint{Partition{}, Clock{}, Kill{}, Pause{}}, nil
 	}
-	return nil, fmt.Errorf("%w %q (none, partition, clock, kill, pause, all)", ErrUnknownNemesis, name)
+	var fps []Failpoint
+	seen := map[string]bool{}
+	for part := range strings.SplitSeq(name, ",") {
+		var fp Failpoint
+		switch part {
+		case "partition":
+			fp = Partition{}
+		case "clock":
+			fp = Clock{}
+		case "kill":
+			fp = Kill{}
+		case "pause":
+			fp = Pause{}
+		default:
+			return nil, fmt.Errorf("%w %q (none, partition, clock, kill, pause, all, or a list such as kill,pause)", ErrUnknownNemesis, name)
+		}
+		if !seen[part] {
+			seen[part] = true
+			fps = append(fps, fp)
+		}
+	}
+	return fps, nil
 }
 
 // Schedule says how often and how long faults run.
@@ -122,8 +155,8 @@ func Run(ctx context.Context, c *cluster.Cluster, s Schedule, now func() int64, 
 		}
 		f := Fault{Name: fp.Name(), Start: now()}
 		progress(fmt.Sprintf("nemesis: %s for %s", fp.Name(), hold.Round(time.Millisecond)))
-		target, err := fp.Inject(ctx, c, sub, hold)
-		f.End, f.Target = now(), target
+		eff, err := fp.Inject(ctx, c, sub, hold)
+		f.End, f.Target, f.Down, f.Cut = now(), eff.Target, eff.Down, eff.Cut
 		if err != nil {
 			f.Error = err.Error()
 		}

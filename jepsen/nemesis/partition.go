@@ -34,7 +34,7 @@ type shape struct {
 }
 
 // Inject implements Failpoint.
-func (Partition) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (string, error) {
+func (Partition) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (Effect, error) {
 	ids := c.IDs()
 	rnd.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	mode := proxy.Mode{Kind: proxy.Blackhole}
@@ -62,10 +62,27 @@ func (Partition) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand,
 		sh.name = "slow links of " + ids[0]
 		mode = proxy.Mode{Kind: proxy.Delay, Delay: time.Duration(50+rnd.IntN(250)) * time.Millisecond}
 	}
+	eff := Effect{Target: fmt.Sprintf("%s (%s)", sh.name, mode)}
+	if mode.Kind != proxy.Delay {
+		eff.Cut = sh.links(c.IDs())
+	}
 	c.SetLinks(mode, sh.cut)
 	sleep(ctx, hold)
 	c.HealLinks()
-	return fmt.Sprintf("%s (%s)", sh.name, mode), nil
+	return eff, nil
+}
+
+// links lists the directed links the shape cuts among ids.
+func (sh shape) links(ids []string) [][2]string {
+	var cut [][2]string
+	for _, a := range ids {
+		for _, b := range ids {
+			if a != b && sh.cut(a, b) {
+				cut = append(cut, [2]string{a, b})
+			}
+		}
+	}
+	return cut
 }
 
 func isolate(id string) shape {

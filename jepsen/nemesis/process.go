@@ -20,14 +20,15 @@ func (Kill) Name() string { return "kill" }
 func (Kill) Available(*cluster.Cluster) bool { return true }
 
 // Inject implements Failpoint.
-func (Kill) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (string, error) {
+func (Kill) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (Effect, error) {
 	id, what := target(ctx, c, rnd)
+	eff := Effect{Target: what, Down: []string{id}}
 	c.Kill(id)
 	sleep(ctx, hold)
 	if err := c.StartNode(id); err != nil {
-		return what, fmt.Errorf("nemesis: restart %s: %w", id, err)
+		return eff, fmt.Errorf("nemesis: restart %s: %w", id, err)
 	}
-	return what, nil
+	return eff, nil
 }
 
 // Pause stops a node with SIGSTOP for the hold, then continues it.
@@ -40,13 +41,14 @@ func (Pause) Name() string { return "pause" }
 func (Pause) Available(*cluster.Cluster) bool { return true }
 
 // Inject implements Failpoint.
-func (Pause) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (string, error) {
+func (Pause) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Rand, hold time.Duration) (Effect, error) {
 	id, what := target(ctx, c, rnd)
+	eff := Effect{Target: what, Down: []string{id}}
 	if err := c.Pause(id); err != nil {
-		return what, err
+		return Effect{Target: what}, err
 	}
 	sleep(ctx, hold)
-	return what, c.Resume(id)
+	return eff, c.Resume(id)
 }
 
 // target picks the leader half of the time, else a node drawn from rnd.

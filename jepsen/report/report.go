@@ -15,6 +15,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"github.com/keyquorum/keyquorum/jepsen/availability"
 	"github.com/keyquorum/keyquorum/jepsen/checker"
 	"github.com/keyquorum/keyquorum/jepsen/model"
 	"github.com/keyquorum/keyquorum/jepsen/nemesis"
@@ -41,8 +42,11 @@ type Results struct {
 	// judged, by where they fell against their handle's expiry.
 	Expiry *checker.ExpiryStats `json:"expiry,omitempty"`
 	// Audit is each node's audit chain as the audit check read it.
-	Audit  []checker.AuditNode `json:"audit,omitempty"`
-	Errors []string            `json:"errors,omitempty"`
+	Audit []checker.AuditNode `json:"audit,omitempty"`
+	// Availability is how long signing stopped and came back, with its own
+	// verdict, apart from Verdict (safety).
+	Availability *availability.Report `json:"availability,omitempty"`
+	Errors       []string             `json:"errors,omitempty"`
 }
 
 // Percentiles of one operation kind's latency in milliseconds,
@@ -111,6 +115,7 @@ func Write(dir string, r Results, info *porcupine.LinearizationInfo, logsDir str
 			ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: f.Start, End: f.End,
 				Description: f.Name, Details: f.Target, BackgroundColor: "#f6d5d5"})
 		}
+		ann = append(ann, availabilityAnnotations(r.Availability)...)
 		info.AddAnnotations(ann)
 		if err := porcupine.VisualizePath(modelForReport(), *info, filepath.Join(dir, "history.html")); err != nil {
 			return fmt.Errorf("report: history.html: %w", err)
@@ -165,8 +170,12 @@ func copyFile(from, to string) error {
 // Summary is the readable end of a run for the terminal.
 func Summary(r Results) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "verdict: %s (seed %d, %s, %d operations, %d client ids, %d faults)\n",
-		strings.ToUpper(string(r.Verdict)), r.Seed, r.Duration, r.Ops, r.Clients, len(r.Faults))
+	avail := ""
+	if a := r.Availability; a != nil && a.Verdict != availability.Unjudged {
+		avail = ", availability " + strings.ToUpper(string(a.Verdict))
+	}
+	fmt.Fprintf(&b, "verdict: %s%s (seed %d, %s, %d operations, %d client ids, %d faults)\n",
+		strings.ToUpper(string(r.Verdict)), avail, r.Seed, r.Duration, r.Ops, r.Clients, len(r.Faults))
 	kinds := make([]string, 0, len(r.Counts))
 	for k := range r.Counts {
 		kinds = append(kinds, k)
@@ -201,6 +210,9 @@ func Summary(r Results) string {
 			parts = append(parts, auditLine(n))
 		}
 		fmt.Fprintf(&b, "  audit chains: %s\n", strings.Join(parts, ", "))
+	}
+	if r.Availability != nil {
+		b.WriteString(availabilityLines(*r.Availability))
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "  error: %s\n", e)
