@@ -35,6 +35,11 @@ type Bugs struct {
 	// and accepted the entry (keyquorum's former early start). With
 	// LeaderBypass it shows the attack succeed.
 	TrustAnnounce bool
+	// FrostNonceReuse makes a member draw every FROST nonce pair from the
+	// same bytes, so it signs again and again with one nonce pair under
+	// fresh commitment ids: the single-use rule broken on the member, where
+	// the FSM cannot see it.
+	FrostNonceReuse bool
 }
 
 // ParseBugs reads a comma-separated list such as "stale-read,skip-dedup".
@@ -60,8 +65,10 @@ func ParseBugs(list string) (Bugs, error) {
 			b.LeaderBypass = true
 		case "trust-announce":
 			b.TrustAnnounce = true
+		case "frost-nonce-reuse":
+			b.FrostNonceReuse = true
 		default:
-			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs, unbounded-time, leader-bypass, trust-announce)", name)
+			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs, unbounded-time, leader-bypass, trust-announce, frost-nonce-reuse)", name)
 		}
 	}
 	return b, nil
@@ -73,3 +80,6 @@ func (b Bugs) revokedSigns() bool  { return bugsCompiled && b.RevokedSigns }
 func (b Bugs) unboundedTime() bool { return bugsCompiled && b.UnboundedTime }
 func (b Bugs) leaderBypass() bool  { return bugsCompiled && b.LeaderBypass }
 func (b Bugs) trustAnnounce() bool { return bugsCompiled && b.TrustAnnounce }
+func (b Bugs) frostNonceReuse() bool {
+	return bugsCompiled && b.FrostNonceReuse
+}

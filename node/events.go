@@ -184,6 +184,9 @@ func (n *Node) dispatch(ctx context.Context) {
 				continue
 			}
 			applied = max(applied, ev.index)
+			if ev.index > n.startIdx {
+				n.frostApplied(ev) // claims nonces before any work starts
+			}
 			if ev.index <= n.startIdx || ev.res.Err != nil || ev.res.Duplicate {
 				continue
 			}

@@ -81,6 +81,7 @@ type Node struct {
 	boot     string // this process life, for presignatures that die with it
 	parked   *parked
 	reserved reservations
+	frost    *frostNode   // this process life's FROST nonces (frost.go)
 	lastSign atomic.Int64 // unix nanos of the last sign request this leader served
 	running  runningSigns
 	// dirty names the keys the share reconciler must look at.
@@ -129,7 +130,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if n.fsm, err = consensus.NewFSM(fsmConfig(cluster), fsmCrypto{}); err != nil {
 		return nil, err
 	}
-	n.boot, n.parked = newBootID(), newParked()
+	n.boot, n.parked, n.frost = newBootID(), newParked(), newFrostNode()
 	n.dirty = newDirtyKeys()
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
@@ -241,6 +242,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.super.run(ctx) })
 	n.spawn(func() { n.clocks.run(ctx) })
 	n.spawn(func() { n.runReconciler(ctx) })
+	n.spawn(func() { n.runFrostPool(ctx) })
 	n.spawn(func() { n.reportSettings(ctx) })
 	n.runAudit(ctx)
 	var err error

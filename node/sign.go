@@ -82,6 +82,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 		return nil, err
 	}
 	ordered := time.Now()
+	frostUsed := len(cmd.Frost) > 0 // the log accepted the commitments named
 	for {
 		sg, ok := n.fsm.Sign(entryID)
 		if !ok {
@@ -92,6 +93,12 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 			*path = pathPresigned
 		}
 		resp, done, err := n.signOutcome(sg, reqID)
+		if frostUsed && sg.Attempt == 1 {
+			*path = pathFrost
+			if resp != nil {
+				resp.Frost = !dup
+			}
+		}
 		if done {
 			if err == nil && !dup { // a retry's answer says nothing of where time goes
 				n.metrics.signPhase.WithLabelValues("ordered").Observe(ordered.Sub(proposed).Seconds())
@@ -204,11 +211,16 @@ func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, 
 			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
 		}
 	}
+	if presign && n.frostable(k) && n.fsm.Protocol() >= consensus.Since(&consensus.FrostCommitted{}) {
+		if ok, dup, err := n.proposeFrost(ctx, k, cmd); ok {
+			return dup, err
+		}
+	}
 	committee, err := n.pickCommittee(k, nil, 0)
 	if err != nil {
 		return false, toStatus(err)
 	}
-	cmd.Committee, cmd.Presig = committee, ""
+	cmd.Committee, cmd.Presig, cmd.Frost = committee, "", nil
 	res, err := n.apply(ctx, cmd)
 	return res.Duplicate, err
 }

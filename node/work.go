@@ -78,6 +78,10 @@ func (n *Node) keygen(ctx context.Context, k *consensus.Key, v *consensus.Versio
 // failed attempt reports nothing: the leader's supervisor notices the
 // stall and retries under another committee.
 func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
+	if len(s.Frost) > 0 {
+		n.runFrostSign(ctx, s)
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.cluster.Sign.Timeout)
 	defer cancel()
 	defer n.running.add(s.Key, s.Version, cancel)()

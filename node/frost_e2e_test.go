@@ -1,0 +1,178 @@
+package node_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
+)
+
+// frostSigner signs through the cluster with one Ed25519 key and checks
+// every signature: it verifies with crypto/ed25519 and its R (the first
+// 32 bytes, the group commitment) was never seen before.
+type frostSigner struct {
+	t     *testing.T
+	cl    kqpb.KeyServiceClient
+	pub   ed25519.PublicKey
+	rs    map[string]string // R -> request id
+	frost int               // signatures that came from FROST
+}
+
+func newFrostSigner(ctx context.Context, t *testing.T, c *cluster.Cluster) *frostSigner {
+	t.Helper()
+	cl, err := testClient(c, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := createKey(ctx, t, cl, "ed", kqpb.Algorithm_ED25519)
+	if len(k.PublicKey) != ed25519.PublicKeySize {
+		t.Fatalf("public key is %d bytes", len(k.PublicKey))
+	}
+	return &frostSigner{t: t, cl: cl, pub: k.PublicKey, rs: map[string]string{}}
+}
+
+func (s *frostSigner) sign(ctx context.Context, id string, msg []byte) *kqpb.SignResponse {
+	s.t.Helper()
+	resp := signEventually(ctx, s.t, s.cl, &kqpb.SignRequest{Key: "ed", Digest: msg, RequestId: id})
+	if !ed25519.Verify(s.pub, msg, resp.Signature) {
+		s.t.Fatalf("%s: signature does not verify with crypto/ed25519", id)
+	}
+	r := hex.EncodeToString(resp.Signature[:32])
+	if other, dup := s.rs[r]; dup && other != id {
+		s.t.Fatalf("nonce reuse: requests %s and %s share R", other, id)
+	}
+	s.rs[r] = id
+	if resp.Frost {
+		s.frost++
+	}
+	return resp
+}
+
+// warm signs until a signature comes from FROST: the cluster first raises
+// its protocol and the members publish their first commitments.
+func (s *frostSigner) warm(ctx context.Context) {
+	s.t.Helper()
+	for i := 0; ctx.Err() == nil; i++ {
+		if s.sign(ctx, fmt.Sprintf("warm-%d", i), []byte(fmt.Sprintf("warm %d", i))).Frost {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.t.Fatal("no signature came from FROST")
+}
+
+func randomMessage(t *testing.T) []byte {
+	n, err := rand.Int(rand.Reader, big.NewInt(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, n.Int64()+1)
+	_, _ = rand.Read(msg)
+	return msg
+}
+
+// TestFrostSignsRandomMessagesThroughTheCluster signs 240 random messages
+// (1-1024 bytes) with a 2-of-3 Ed25519 key on real processes, FROST on,
+// verifies each with crypto/ed25519 and a sample with openssl, and checks
+// that no two share R.
+func TestFrostSignsRandomMessagesThroughTheCluster(t *testing.T) {
+	c := startCluster(t, "swtpm")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s := newFrostSigner(ctx, t, c)
+	s.warm(ctx)
+	const total = 240
+	type sample struct{ msg, sig []byte }
+	var samples []sample
+	start, frostBefore := time.Now(), s.frost
+	for i := range total {
+		msg := randomMessage(t)
+		resp := s.sign(ctx, fmt.Sprintf("r-%d", i), msg)
+		if i%24 == 0 {
+			samples = append(samples, sample{msg, resp.Signature})
+		}
+	}
+	fromFrost := s.frost - frostBefore
+	t.Logf("%d signatures in %s, %d from FROST, all verify, all R distinct", total, time.Since(start).Round(time.Millisecond), fromFrost)
+	if fromFrost < total*9/10 {
+		t.Fatalf("only %d of %d signatures came from FROST: the pool does not keep up", fromFrost, total)
+	}
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Log("openssl not on PATH: sample not cross-checked")
+		return
+	}
+	dir := t.TempDir()
+	pubPath := filepath.Join(dir, "pub.pem")
+	if err := os.WriteFile(pubPath, []byte(ed25519PEM(s.pub)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, sm := range samples {
+		mp, sp := filepath.Join(dir, fmt.Sprintf("m%d", i)), filepath.Join(dir, fmt.Sprintf("s%d", i))
+		_ = os.WriteFile(mp, sm.msg, 0o600)
+		_ = os.WriteFile(sp, sm.sig, 0o600)
+		out, err := exec.Command(bin, "pkeyutl", "-verify", "-pubin", "-inkey", pubPath, "-rawin", "-in", mp, "-sigfile", sp).CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl refuses sample %d: %v: %s", i, err, out)
+		}
+	}
+	t.Logf("openssl verified %d samples", len(samples))
+}
+
+// ed25519PEM is the SubjectPublicKeyInfo PEM of an Ed25519 key (RFC 8410).
+func ed25519PEM(pub ed25519.PublicKey) string {
+	der := append([]byte{0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00}, pub...)
+	return "-----BEGIN PUBLIC KEY-----\n" + base64.StdEncoding.EncodeToString(der) + "\n-----END PUBLIC KEY-----\n"
+}
+
+// TestFrostNoRepeatedRAcrossMemberRestarts kills each member in turn, with
+// signatures in flight and commitments published, restarts it, and keeps
+// signing: the restarted member's old commitments die with its process
+// (NodeBooted), so no R ever repeats and every signature verifies.
+func TestFrostNoRepeatedRAcrossMemberRestarts(t *testing.T) {
+	c := startCluster(t, "swtpm", func(o *cluster.Options) { o.SignTimeout = 5 * time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	s := newFrostSigner(ctx, t, c)
+	s.warm(ctx)
+	for round, victim := range c.IDs() {
+		for i := range 10 {
+			s.sign(ctx, fmt.Sprintf("before-%d-%d", round, i), randomMessage(t))
+		}
+		done := make(chan struct{})
+		go func() { // a request in flight as the member dies
+			defer close(done)
+			cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+			defer ccancel()
+			_, _ = s.cl.Sign(cctx, &kqpb.SignRequest{Key: "ed", Digest: []byte(fmt.Sprintf("inflight %d", round)), RequestId: fmt.Sprintf("inflight-%d", round)})
+		}()
+		time.Sleep(5 * time.Millisecond)
+		c.Kill(victim)
+		<-done
+		if err := c.StartNode(victim); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, c)
+		// The client keeps its connection (and handle) to n1: gRPC
+		// reconnects once n1 is back, and signEventually retries meanwhile.
+		s.sign(ctx, fmt.Sprintf("inflight-%d", round), []byte(fmt.Sprintf("inflight %d", round)))
+		for i := range 20 {
+			s.sign(ctx, fmt.Sprintf("after-%d-%d", round, i), randomMessage(t))
+		}
+	}
+	t.Logf("%d signatures across %d restarts, %d from FROST, all R distinct", len(s.rs), len(c.IDs()), s.frost)
+	if s.frost == 0 {
+		t.Fatal("no signature came from FROST")
+	}
+}

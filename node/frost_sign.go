@@ -1,0 +1,286 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/tss/frost"
+)
+
+// FROST signing: one round after the request is applied.
+//
+// Each committee member, once its own replica has applied and accepted
+// the request, signs with the nonce its commitment stood for (claimed in
+// frostApplied) and sends the signature share to the coordinator. The
+// coordinator is the leader when it holds a share of the key (it can then
+// retry at once, without the culprit), else the committee's lowest member
+// id. It verifies every share against the commitment list and the
+// member's verifying share (RFC 9591 Section 5.4), so a bad share names
+// its sender, aggregates, and reports SignCompleted; every replica then
+// verifies the signature as for any other.
+
+// kindFrostSign labels a member's FROST share in the session metrics;
+// pathFrost a request that signed with FROST commitments.
+const (
+	kindFrostSign = "frost_sign"
+	pathFrost     = "frost"
+)
+
+// frostShareWait bounds how long the coordinator waits to apply the
+// request a share arrived for: members apply it at about the same time.
+const frostShareWait = 2 * time.Second
+
+// frostAgg is the coordinator's state for one attempt.
+type frostAgg struct {
+	started     time.Time
+	commitments []frost.Commitment
+	shares      map[string]frost.SignatureShare // by member
+	done        bool
+}
+
+// runFrostSign is a member's part of a FROST attempt.
+func (n *Node) runFrostSign(ctx context.Context, s *consensus.Sign) {
+	log := n.log.With("request", s.RequestID, "attempt", s.Attempt)
+	start := time.Now()
+	nonces, ok := n.frost.claim(s)
+	if !ok {
+		log.Warn("FROST attempt names a commitment this member holds no nonce for; the leader will retry")
+		return
+	}
+	share, err := n.frostShare(ctx, s, nonces)
+	n.metrics.session(kindFrostSign, start, err)
+	if err != nil {
+		log.Warn("FROST signature share", "err", err)
+		return
+	}
+	b, _ := share.MarshalBinary()
+	req := &kqpb.FrostShareRequest{RequestId: s.RequestID, Attempt: s.Attempt, SessionIndex: s.SessionIndex, Share: b}
+	coord := n.frostCoordinator(s)
+	if coord == n.self.ID {
+		if err := n.frostReceive(ctx, n.self.ID, req); err != nil {
+			log.Warn("FROST own share refused", "err", err)
+		}
+		return
+	}
+	if err := n.sendFrostShare(ctx, coord, req); err != nil {
+		log.Warn("FROST share not delivered", "coordinator", coord, "err", err)
+	}
+}
+
+// frostShare computes this member's signature share. The nonces are
+// discarded whatever happens: frost.Sign consumes them first, and every
+// earlier refusal discards them here.
+func (n *Node) frostShare(ctx context.Context, s *consensus.Sign, nonces frost.Nonces) (frost.SignatureShare, error) {
+	defer nonces.Discard()
+	g, err := n.frostGroup(ctx, frostSlot{s.Key, s.Version, s.Epoch})
+	if err != nil {
+		return frost.SignatureShare{}, err
+	}
+	list, _, err := frostCommitments(g, s)
+	if err != nil {
+		return frost.SignatureShare{}, err
+	}
+	return frost.Sign(g.Key, nonces, s.Digest, list)
+}
+
+// frostCommitments decodes an attempt's commitment list and checks each
+// commitment is its member's: a member that published another's
+// identifier, or points that do not decode, is named as culprit.
+func frostCommitments(g *tss.FrostGroup, s *consensus.Sign) (list []frost.Commitment, culprit string, err error) {
+	list = make([]frost.Commitment, 0, len(s.Frost))
+	for _, cm := range s.Frost {
+		c, err := frost.ParseCommitment(cm.Commitment)
+		if err != nil {
+			return nil, cm.Node, fmt.Errorf("node: FROST commitment %s of %s: %w", cm.ID, cm.Node, err)
+		}
+		if id, ok := g.IDs[cm.Node]; !ok || c.Identifier() != id {
+			return nil, cm.Node, fmt.Errorf("node: FROST commitment %s is not %s's: %w", cm.ID, cm.Node, frost.ErrUnknownSigner)
+		}
+		list = append(list, c)
+	}
+	return list, "", nil
+}
+
+// frostCoordinator names the member that aggregates an attempt's shares.
+func (n *Node) frostCoordinator(s *consensus.Sign) string {
+	leader, _ := n.raft.Leader()
+	if k, ok := n.fsm.Key(s.Key); ok && leader != "" && k.HasMember(leader) {
+		return leader
+	}
+	return slices.Min(s.Committee)
+}
+
+func (n *Node) sendFrostShare(ctx context.Context, to string, req *kqpb.FrostShareRequest) error {
+	peer, ok := n.cluster.Node(to)
+	if !ok {
+		return fmt.Errorf("node: no peer %s", to)
+	}
+	conn, err := n.peers.conn(peer.Peer)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, frostShareWait+time.Second)
+	defer cancel()
+	_, err = kqpb.NewPeerServiceClient(conn).FrostShare(ctx, req)
+	return err
+}
+
+// frostReceive takes one member's share as coordinator. It answers the
+// sender only whether the share was taken; an invalid share ends the
+// attempt (frostBlame).
+func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostShareRequest) error {
+	s, err := n.frostAttempt(ctx, req)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(s.Committee, from) {
+		return status.Errorf(codes.PermissionDenied, "%s is not in the committee of %s", from, req.RequestId)
+	}
+	g, err := n.frostGroup(ctx, frostSlot{s.Key, s.Version, s.Epoch})
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition, "coordinator has no share of %s: %v", s.Key, err)
+	}
+	key := attemptKey(s)
+	f := n.frost
+	f.mu.Lock()
+	a, ok := f.agg[key]
+	if !ok {
+		f.sweepAgg(n.cluster.Sign.Timeout)
+		a = &frostAgg{started: time.Now(), shares: map[string]frost.SignatureShare{}}
+		f.agg[key] = a
+	}
+	f.mu.Unlock()
+	// One goroutine per share; the attempt's state is small and its
+	// checks cheap, so they run under the lock.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a.done {
+		return nil
+	}
+	if a.commitments == nil {
+		var culprit string
+		if a.commitments, culprit, err = frostCommitments(g, s); err != nil {
+			a.done = true
+			n.frostBlame(s, culprit, err)
+			return nil
+		}
+	}
+	sh, err := frost.ParseSignatureShare(req.Share)
+	if err == nil && sh.Identifier() != g.IDs[from] {
+		err = fmt.Errorf("node: share carries another member's identifier: %w", frost.ErrInvalidShare)
+	}
+	if err == nil {
+		err = g.Group.VerifyShare(sh, s.Digest, a.commitments)
+	}
+	if err != nil {
+		a.done = true
+		n.frostBlame(s, from, err)
+		return nil
+	}
+	if _, dup := a.shares[from]; dup {
+		return nil
+	}
+	a.shares[from] = sh
+	if len(a.shares) < len(s.Committee) {
+		return nil
+	}
+	a.done = true
+	shares := make([]frost.SignatureShare, 0, len(s.Committee))
+	for _, m := range s.Committee {
+		shares = append(shares, a.shares[m])
+	}
+	sig, err := g.Group.Aggregate(s.Digest, a.commitments, shares)
+	if err != nil {
+		var bad *frost.InvalidShareError
+		culprit := ""
+		if errors.As(err, &bad) && len(bad.Culprits) > 0 {
+			culprit, _ = g.Member(bad.Culprits[0])
+		}
+		n.frostBlame(s, culprit, err)
+		return nil
+	}
+	// The coordinator alone holds the signature, so it reports at once
+	// (reportSignature's backup delay is for committees whose members
+	// all hold it).
+	rctx := n.frost.runCtx()
+	n.spawn(func() {
+		ctx, cancel := context.WithTimeout(rctx, reportTimeout)
+		defer cancel()
+		n.report(ctx, &consensus.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
+	})
+	return nil
+}
+
+// frostAttempt returns the pending attempt a share is for, once this
+// replica has applied its entry.
+func (n *Node) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*consensus.Sign, error) {
+	deadline := time.Now().Add(frostShareWait)
+	for n.fsm.AppliedIndex() < req.SessionIndex {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, status.Errorf(codes.Unavailable, "entry %d not applied here", req.SessionIndex)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s, ok := n.fsm.Sign(req.RequestId)
+	if !ok || s.State != consensus.SignStatePending || s.Attempt != req.Attempt || s.SessionIndex != req.SessionIndex || len(s.Frost) == 0 {
+		return nil, status.Errorf(codes.FailedPrecondition, "no pending FROST attempt %d of %s at entry %d", req.Attempt, req.RequestId, req.SessionIndex)
+	}
+	return s, nil
+}
+
+// sweepAgg forgets attempts older than a sign timeout. Call with f.mu held.
+func (f *frostNode) sweepAgg(timeout time.Duration) {
+	for k, a := range f.agg {
+		if time.Since(a.started) > timeout {
+			delete(f.agg, k)
+		}
+	}
+}
+
+// frostBlame ends an attempt that a member's share or commitment spoiled.
+// A leader retries at once under a committee without the culprit; another
+// coordinator logs it and the leader's supervisor retries when the attempt
+// times out.
+func (n *Node) frostBlame(s *consensus.Sign, culprit string, err error) {
+	n.log.Warn("FROST attempt failed: invalid signature share", "request", s.RequestID, "attempt", s.Attempt, "culprit", culprit, "err", err)
+	if !n.raft.IsLeader() {
+		return
+	}
+	reason := fmt.Sprintf("FROST signature share from %s is invalid: %v", culprit, err)
+	rctx := n.frost.runCtx()
+	n.spawn(func() { n.retrySignAvoiding(rctx, s, culprit, reason) })
+}
+
+// frostRand is the randomness nonces are drawn from.
+func (n *Node) frostRand() io.Reader {
+	if n.bugs.frostNonceReuse() {
+		return bugNonceReader{}
+	}
+	return rand.Reader
+}
+
+// FrostShare takes a committee member's signature share as coordinator.
+func (s *peerService) FrostShare(ctx context.Context, req *kqpb.FrostShareRequest) (*kqpb.FrostShareAck, error) {
+	from, err := s.n.peerIdentity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Share) != frost.SignatureShareSize {
+		return nil, status.Errorf(codes.InvalidArgument, "a FROST share is %d bytes", frost.SignatureShareSize)
+	}
+	if err := s.n.frostReceive(ctx, from, req); err != nil {
+		return nil, err
+	}
+	return &kqpb.FrostShareAck{}, nil
+}
