@@ -38,7 +38,7 @@ type peerLinks struct {
 	// round message.
 	protocol func() uint32
 	ctx      context.Context
-	stop  context.CancelFunc
+	stop     context.CancelFunc
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -47,6 +47,54 @@ type peerLinks struct {
 type peerLink struct {
 	id, addr string
 	queue    chan *kqpb.RoundMessage
+	// sent holds the messages written to streams in the last resendWindow,
+	// oldest first, to write again on the next stream after a break: a
+	// message gRPC accepted may still die with the connection. Only the
+	// peer's pump goroutine touches it.
+	sent      []sentMessage
+	sentBytes int
+}
+
+type sentMessage struct {
+	at time.Time
+	m  *kqpb.RoundMessage
+}
+
+// Resending after a stream break: round messages are delivered at least
+// once while their session can still use them, and receivers drop
+// duplicates per (session, type, sender), so two live members can never
+// both wait for a message the other believes it sent. The window outlasts
+// a signing attempt (sign.timeout); the bounds keep a keygen burst from
+// pinning memory.
+const (
+	resendWindow   = 30 * time.Second
+	maxResend      = 1024
+	maxResendBytes = 16 << 20
+)
+
+// remember records m as written and drops what fell out of the bounds.
+func (p *peerLink) remember(now time.Time, m *kqpb.RoundMessage) {
+	p.sent = append(p.sent, sentMessage{at: now, m: m})
+	p.sentBytes += len(m.Payload)
+	drop := 0
+	for drop < len(p.sent) && (len(p.sent)-drop > maxResend || p.sentBytes > maxResendBytes || now.Sub(p.sent[drop].at) > resendWindow) {
+		p.sentBytes -= len(p.sent[drop].m.Payload)
+		drop++
+	}
+	if drop > 0 {
+		p.sent = append(p.sent[:0:0], p.sent[drop:]...)
+	}
+}
+
+// recent returns the messages written within resendWindow.
+func (p *peerLink) recent(now time.Time) []*kqpb.RoundMessage {
+	var out []*kqpb.RoundMessage
+	for _, s := range p.sent {
+		if now.Sub(s.at) <= resendWindow {
+			out = append(out, s.m)
+		}
+	}
+	return out
 }
 
 var _ tss.Transport = (*peerLinks)(nil)
@@ -84,16 +132,21 @@ func (l *peerLinks) Send(_ context.Context, m tss.Message) error {
 }
 
 // pump keeps one Exchange stream open to the peer and writes queued
-// messages to it. Messages in flight when a stream breaks are lost; the
-// session they belong to times out and the request is retried.
+// messages to it. After a break it opens a new stream and writes the
+// recent messages again before new ones (see peerLink.sent). The backoff
+// between attempts starts over once a stream carried a message.
 func (l *peerLinks) pump(p *peerLink) {
-	backoff := 100 * time.Millisecond
+	const firstBackoff = 100 * time.Millisecond
+	backoff := firstBackoff
 	for l.ctx.Err() == nil {
-		err := l.stream(p)
+		carried, err := l.stream(p)
 		if l.ctx.Err() != nil {
 			return
 		}
 		l.log.Debug("peer stream down", "peer", p.id, "err", err)
+		if carried {
+			backoff = firstBackoff
+		}
 		select {
 		case <-l.ctx.Done():
 			return
@@ -103,33 +156,67 @@ func (l *peerLinks) pump(p *peerLink) {
 	}
 }
 
-func (l *peerLinks) stream(p *peerLink) error {
+// stream writes to one Exchange stream until it breaks; carried reports
+// whether it wrote a new message.
+func (l *peerLinks) stream(p *peerLink) (carried bool, err error) {
 	conn, err := l.conn(p.addr)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ctx, cancel := context.WithCancel(l.ctx)
 	defer cancel()
-	// Wait for the first message before dialing, so an idle cluster keeps
-	// no streams to peers that are down.
-	var first *kqpb.RoundMessage
-	select {
-	case first = <-p.queue:
-	case <-ctx.Done():
-		return ctx.Err()
+	// Wait for a message before dialing, so an idle cluster keeps no
+	// streams to peers that are down; unless some wait to be written again.
+	resend := p.recent(time.Now())
+	var next *kqpb.RoundMessage
+	if len(resend) == 0 {
+		select {
+		case next = <-p.queue:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
 	}
 	s, err := kqpb.NewPeerServiceClient(conn).Exchange(ctx)
 	if err != nil {
-		return err
+		if next != nil {
+			p.remember(time.Now(), next) // written on the next stream
+		}
+		return false, err
 	}
-	for m := first; ; {
+	// The callee answers only when the stream ends: a Recv that returns
+	// is how a broken stream shows even while there is nothing to write.
+	// Without it a message lost with the connection would wait for the
+	// next write to be resent, and two members each waiting for the
+	// other's lost message would write nothing (the mutual wait).
+	broken := make(chan error, 1)
+	go func() {
+		_, err := s.Recv()
+		broken <- err
+	}()
+	for _, m := range resend {
 		if err := s.Send(m); err != nil {
-			return err
+			if next != nil {
+				p.remember(time.Now(), next)
+			}
+			return false, err
+		}
+	}
+	for {
+		if next != nil {
+			// Remembered before the write: a write that fails, or that
+			// gRPC accepts but the connection loses, is written again.
+			p.remember(time.Now(), next)
+			if err := s.Send(next); err != nil {
+				return carried, err
+			}
+			carried = true
 		}
 		select {
-		case m = <-p.queue:
+		case next = <-p.queue:
+		case err := <-broken:
+			return carried, fmt.Errorf("node: stream to %s ended: %w", p.id, err)
 		case <-ctx.Done():
-			return ctx.Err()
+			return carried, ctx.Err()
 		}
 	}
 }
