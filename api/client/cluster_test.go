@@ -33,8 +33,10 @@ var shared struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.c != nil {
+	if shared.client != nil {
 		shared.client.Close()
+	}
+	if shared.c != nil {
 		shared.c.Stop()
 		if code != 0 {
 			for _, id := range shared.c.IDs() {
