@@ -18,6 +18,9 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 	if err := ensureRequestID(&req.RequestId); err != nil {
 		return nil, err
 	}
+	if err := checkPurpose("purpose", req.Purpose); err != nil {
+		return nil, err
+	}
 	if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.SignResponse, error) {
 		return c.Sign(ctx, req)
 	}); forwarded {
