@@ -108,8 +108,8 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if n.clock == nil {
 		n.clock = clock.System{}
 	}
-	if opts.Bugs != (Bugs{}) {
 	n.sayMode()
+	if opts.Bugs != (Bugs{}) {
 		n.log.Warn("DELIBERATE BUGS ENABLED: this node is wrong on purpose, for harness tests only", "bugs", fmt.Sprintf("%+v", opts.Bugs))
 	}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {

@@ -513,7 +513,7 @@ type nodeStatusView struct {
 	// most members report, as the node itself sees the replicated state.
 	Drift     []string `json:"drift"`
 	Reachable bool     `json:"reachable"`
-	Error             string `json:"error"`
+	Error     string   `json:"error"`
 }
 
 const stateUnreachable = "unreachable"
