@@ -99,15 +99,27 @@ func (n *Node) leaderConfig() (config.NodeConfig, bool) {
 
 // actor names who asked for a call: the certificate's identity, or for a
 // call forwarded by a member, the identity that member vouched for.
+//
+// A node certificate never acts as a client in its own name: it may only
+// forward a client's call, vouching for that client's identity. A member's
+// stolen key can then do no more through the client port than a member
+// already can (forward what it claims clients asked), and nothing that
+// reads as the cluster's own work in the audit trail.
 func (n *Node) actor(ctx context.Context) (string, error) {
 	id, err := pki.PeerIdentity(ctx)
 	if err != nil {
 		return "", status.Error(codes.Unauthenticated, err.Error())
 	}
 	if id.Kind == pki.KindNode {
-		if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(mdActor)) == 1 {
-			return truncate(md.Get(mdActor)[0], 256), nil
+		md, _ := metadata.FromIncomingContext(ctx)
+		if len(md.Get(mdActor)) != 1 || len(md.Get(mdForwarded)) != 1 {
+			return "", status.Errorf(codes.PermissionDenied, "%s is a node certificate: nodes only forward clients' calls", id)
 		}
+		actor := md.Get(mdActor)[0]
+		if c, err := pki.ParseIdentity(actor); err != nil || c.Kind == pki.KindNode {
+			return "", status.Errorf(codes.PermissionDenied, "forwarded call from %s names no client identity", id)
+		}
+		return truncate(actor, 256), nil
 	}
 	return id.String(), nil
 }

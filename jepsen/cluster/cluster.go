@@ -428,6 +428,17 @@ func (c *Cluster) PeerClient(as, to string) (kqpb.PeerServiceClient, *grpc.Clien
 	return kqpb.NewPeerServiceClient(conn), conn, nil
 }
 
+// ClientAs dials node to's client port (KeyService, OperatorService) with
+// the certificate named as ("client" or a node id), for tests of who may
+// call what. The caller closes the connection.
+func (c *Cluster) ClientAs(as, to string) (*grpc.ClientConn, error) {
+	tc, err := c.tlsAs(as)
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(c.nodes[to].client, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+}
+
 func (c *Cluster) clientTLS() (*tls.Config, error) { return c.tlsAs("client") }
 
 // tlsAs is the client TLS config of a certificate in the cluster's

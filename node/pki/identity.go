@@ -72,6 +72,19 @@ func PeerIdentity(ctx context.Context) (Identity, error) {
 	return ConnIdentity(info.State)
 }
 
+// ParseIdentity parses an identity URI as String writes it.
+func ParseIdentity(s string) (Identity, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %v", ErrNoIdentity, err)
+	}
+	id, ok := parseURI(u)
+	if !ok || u.Scheme != uriScheme {
+		return Identity{}, fmt.Errorf("%w: %.80q is not an identity URI", ErrNoIdentity, s)
+	}
+	return id, nil
+}
+
 // caCluster returns the trust domain a CA certificate carries as its
 // spiffe://<cluster> URI.
 func caCluster(ca *x509.Certificate) (string, error) {
