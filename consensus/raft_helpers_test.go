@@ -104,7 +104,10 @@ func testConfig() consensus.Config {
 	c := consensus.DefaultConfig()
 	c.HeartbeatTimeout = 300 * time.Millisecond
 	c.ElectionTimeout = 300 * time.Millisecond
-	c.LeaderLeaseTimeout = 150 * time.Millisecond
+	// A lease as long as the heartbeat timeout: a loaded machine (make test
+	// runs packages in parallel, tss among them) must not depose a healthy
+	// leader between two heartbeats.
+	c.LeaderLeaseTimeout = 300 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 	c.DialTimeout = 500 * time.Millisecond
 	c.RPCTimeout = time.Second
