@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/jepsen/availability"
 	"github.com/keyquorum/keyquorum/jepsen/checker"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
 	"github.com/keyquorum/keyquorum/jepsen/harness"
@@ -131,6 +132,54 @@ func TestPartitionRunIsValid(t *testing.T) {
 func TestKillRunIsValid(t *testing.T) {
 	res := harnessRun(t, func(c *harness.Config) { c.Nemesis, c.Seed = "kill", 2 })
 	requireHealthyRun(t, res, "kill")
+}
+
+// A kill run measures availability: results.json has the section, its
+// numbers are not negative, and at least one healed kill was followed by a
+// measured recovery. No timing is asserted: the machine running the tests
+// is shared, and the targets belong to docs/JEPSEN.md and to kqjepsen's
+// --max-recovery. A bound of an hour exercises the verdict without one.
+func TestKillRunMeasuresAvailability(t *testing.T) {
+	var out string
+	res := harnessRun(t, func(c *harness.Config) {
+		c.Nemesis, c.Seed, c.Duration, c.MaxRecovery = "kill", 7, 20*time.Second, time.Hour
+		out = c.Out
+	})
+	requireVerdict(t, res, checker.Valid)
+	requireFaults(t, res, "kill", 1)
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written struct {
+		Availability *availability.Report `json:"availability"`
+	}
+	if err := json.Unmarshal(data, &written); err != nil || written.Availability == nil {
+		t.Fatalf("results.json has no availability section (err %v)", err)
+	}
+	a := *written.Availability
+	if a.Verdict != availability.Met || a.End <= a.Start {
+		t.Fatalf("availability verdict %s, traffic %d-%d", a.Verdict, a.Start, a.End)
+	}
+	traffic := float64(a.End-a.Start) / 1e6
+	measured := 0
+	for alg, m := range a.ByAlgorithm {
+		if m.Successes == 0 || m.LongestOutage.Ms < 0 || m.LongestOutage.Ms > traffic ||
+			m.Requests.Fraction < 0 || m.Requests.Fraction > 1 || m.Quiet.Requests > m.Requests.Requests {
+			t.Errorf("%s: implausible %+v", alg, m)
+		}
+		for _, rec := range m.Recoveries {
+			if rec.Heal < a.Start || rec.Heal > a.End || rec.WaitMs < 0 || rec.Ms < 0 || rec.Recovered && rec.Ms < rec.WaitMs {
+				t.Errorf("%s: implausible recovery %+v", alg, rec)
+			}
+		}
+		measured += m.Recovered
+		t.Logf("%s: recovery p50 %.0fms max %.0fms over %d faults, longest window %.0fms, failed %.1f%% of %d signs",
+			alg, m.RecoveryP50, m.RecoveryMax, m.Recovered, m.LongestOutage.Ms, 100*m.Requests.Fraction, m.Requests.Requests)
+	}
+	if measured == 0 {
+		t.Fatalf("no healed fault followed by a measured recovery: %+v", a.ByAlgorithm)
+	}
 }
 
 // Clock faults, one node at a time, must not move handle expiry beyond
