@@ -62,7 +62,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 	}
 	n.lastSign.Store(time.Now().UnixNano())
 	alg, _ := tss.ParseAlgorithm(k.Algorithm)
-	if err := checkMessage(alg, req.Digest); err != nil {
+	if err := tss.CheckMessage(alg, req.Digest); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	actor, err := n.actor(ctx)

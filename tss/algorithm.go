@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 )
 
 // Algorithm names a signature scheme.
@@ -39,6 +40,34 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 		return Ed25519, nil
 	}
 	return 0, fmt.Errorf("tss: unknown algorithm %q", s)
+}
+
+// MaxEd25519Message bounds an Ed25519 message: it is signed as is, and
+// travels in the raft log and through every round of the protocol.
+const MaxEd25519Message = 1024
+
+// CheckMessage is the one rule of what each algorithm signs, used alike by
+// the node before proposing, by every replica's state machine and by the
+// engine: ECDSA a 32-byte digest below the group order (tss-lib checks
+// only its own placeholder), Ed25519 the message itself, 1 to
+// MaxEd25519Message bytes.
+func CheckMessage(alg Algorithm, msg []byte) error {
+	switch alg {
+	case ECDSASecp256k1:
+		if len(msg) != ecdsaDigestLen {
+			return invalidf("ecdsa-secp256k1 signs a %d-byte digest, got %d bytes", ecdsaDigestLen, len(msg))
+		}
+		if new(big.Int).SetBytes(msg).Cmp(curveOrder(ECDSASecp256k1)) >= 0 {
+			return invalidf("ecdsa-secp256k1 digest must be below the group order")
+		}
+	case Ed25519:
+		if len(msg) == 0 || len(msg) > MaxEd25519Message {
+			return invalidf("ed25519 signs a message of 1 to %d bytes, got %d", MaxEd25519Message, len(msg))
+		}
+	default:
+		return invalidf("unknown algorithm %v", alg)
+	}
+	return nil
 }
 
 // SessionID names one protocol run. Every member derives it from the same

@@ -109,11 +109,8 @@ func (e *Engine) Presign(ctx context.Context, req PresignRequest) (*Presignature
 // rounds 5-9. It may be called once. The digest must be 32 bytes below the
 // group order: tss-lib only checked the placeholder.
 func (p *Presignature) Sign(ctx context.Context, digest []byte) ([]byte, error) {
-	if len(digest) != ecdsaDigestLen {
-		return nil, invalidf("ECDSA message must be a %d-byte digest, got %d bytes", ecdsaDigestLen, len(digest))
-	}
-	if new(big.Int).SetBytes(digest).Cmp(curveOrder(ECDSASecp256k1)) >= 0 {
-		return nil, invalidf("ECDSA digest is not below the group order")
+	if err := CheckMessage(ECDSASecp256k1, digest); err != nil {
+		return nil, err
 	}
 	if !p.used.CompareAndSwap(false, true) {
 		return nil, ErrPresignUsed

@@ -120,13 +120,10 @@ func (e *Engine) newSignSession(req SignRequest) (*session, error) {
 	var party tsslib.Party
 	switch sh.alg {
 	case ECDSASecp256k1:
-		if len(req.Message) != ecdsaDigestLen {
-			return nil, invalidf("ECDSA message must be a %d-byte digest, got %d bytes", ecdsaDigestLen, len(req.Message))
+		if err := CheckMessage(ECDSASecp256k1, req.Message); err != nil {
+			return nil, err
 		}
 		m := new(big.Int).SetBytes(req.Message)
-		if m.Cmp(order) >= 0 {
-			return nil, invalidf("ECDSA digest is not below the group order")
-		}
 		s = newSession(req.Session, "sign", e.self, solo(c, e.self), e.tr, e.log, ecdsaSignPrefix, ecdsaSignTypes)
 		s.message = m
 		// BuildLocalSaveDataSubset (inside NewLocalParty) panics on a member
