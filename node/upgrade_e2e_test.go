@@ -177,4 +177,27 @@ func TestRollingUpgradeAndRefusedDowngrade(t *testing.T) {
 	if _, err := clients["n1"].Sign(ctx, &kqpb.SignRequest{Key: "up", Digest: []byte("after"), RequestId: "after-downgrade"}); err != nil {
 		t.Fatalf("n1 and n2 stopped signing after n3's refused downgrade: %v", err)
 	}
+	// The others show n3 down, and their audit chains agree: nothing
+	// applied differently anywhere.
+	if out, err := c.KQ(ctx, "status"); err != nil || !strings.Contains(string(out), "n3") || !strings.Contains(string(out), "unreachable") {
+		t.Fatalf("kq status does not show n3 unreachable: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var heads []string
+		for _, id := range []string{"n1", "n2"} {
+			a, err := c.Audit(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h, err := a.Head(ctx, &kqpb.AuditHeadRequest{}); err == nil {
+				heads = append(heads, fmt.Sprintf("%d/%s", h.Seq, h.Hash))
+			}
+		}
+		if len(heads) == 2 && heads[0] == heads[1] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit heads of n1 and n2 differ after the upgrade: %v", heads)
+		}
+	}
 }
