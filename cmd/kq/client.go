@@ -44,9 +44,9 @@ func (o *options) client() (*clusterClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := pki.ClientTLS(c.CertsDir(), pki.ClientName)
+	cfg, err := o.clientTLS(c)
 	if err != nil {
-		return nil, fmt.Errorf("%w (run 'kq certs init' first?)", err)
+		return nil, err
 	}
 	cc := &clusterClient{cluster: c, tls: cfg, targets: c.Nodes}
 	if o.node != "" {
@@ -119,4 +119,29 @@ func waitConnected(ctx context.Context, conn *grpc.ClientConn, d time.Duration) 
 			return false
 		}
 	}
+}
+
+// clientTLS loads the identity kq acts as: --cert and --key, or the
+// principal --as names (admin by default) from DATA_DIR/certs.
+func (o *options) clientTLS(c *config.Cluster) (*tls.Config, error) {
+	certFile, keyFile := o.cert, o.key
+	if certFile == "" {
+		as := o.as
+		if as == "" {
+			as = pki.Admin
+		}
+		if !pki.ValidPrincipal(as) {
+			return nil, usagef("--as %q is not a principal name", as)
+		}
+		certFile, keyFile = pki.PrincipalFiles(c.CertsDir(), as)
+	}
+	cfg, err := pki.ClientTLSFiles(c.CertsDir(), certFile, keyFile)
+	if err != nil {
+		hint := "run 'kq certs init' first?"
+		if o.as != "" && o.as != pki.Admin {
+			hint = "issue it with 'kq certs issue --principal " + o.as + "'?"
+		}
+		return nil, fmt.Errorf("%w (%s)", err, hint)
+	}
+	return cfg, nil
 }

@@ -19,6 +19,9 @@ type options struct {
 	node       string
 	output     string
 	timeout    time.Duration
+	// as, cert and key pick the client identity: a principal's pair in
+	// DATA_DIR/certs, or any pair by path; neither means the bootstrap admin.
+	as, cert, key string
 
 	stdout, stderr io.Writer
 	stderrTTY      bool // show progress on stderr
@@ -68,6 +71,9 @@ func newRootCmd(opts *options) *cobra.Command {
 			if opts.timeout <= 0 {
 				return usagef("--timeout must be positive")
 			}
+			if (opts.cert == "") != (opts.key == "") || opts.as != "" && opts.cert != "" {
+				return usagef("give --cert and --key together, or --as, not both")
+			}
 			return nil
 		},
 	}
@@ -79,6 +85,12 @@ func newRootCmd(opts *options) *cobra.Command {
 	f.StringVar(&opts.node, "node", "", "node id to talk to (default: the first node that answers)")
 	f.StringVarP(&opts.output, "output", "o", formatTable, "output format: table or json")
 	f.DurationVar(&opts.timeout, "timeout", 60*time.Second, "time limit for the whole command")
+	f.StringVar(&opts.as, "as", "", "act as this principal, with DATA_DIR/certs/NAME.pem and NAME.key (default: admin)")
+	f.StringVar(&opts.cert, "cert", "", "client certificate file (with --key), instead of --as")
+	f.StringVar(&opts.key, "key", "", "client private key file (with --cert)")
+	// kq audit query and kq bench have their own --key (a key's name),
+	// which shadows this one there; --cert-key works everywhere.
+	f.StringVar(&opts.key, "cert-key", "", "the same as --key, for commands with their own --key")
 	root.AddCommand(newCertsCmd(opts), newStatusCmd(opts), newKeyCmd(opts), newSignCmd(opts), newVerifyCmd(opts), newHandleCmd(opts), newNodesCmd(opts), newUpCmd(opts), newBenchCmd(opts), newAuditCmd(opts))
 	return root
 }

@@ -7,7 +7,9 @@
 // spiffe://<cluster id> itself and a URI name constraint to that trust
 // domain, so a certificate it signs cannot claim another cluster.
 //
-// The CA key sits in the certificates directory next to the leaves: good for
-// development and tests, not for production, where the CA key belongs
-// offline. Private keys are written 0600 and never logged.
+// The CA key sits in its own directory, DATA_DIR/ca (CADir), which kqd never
+// reads: kqd needs only certs/ca.pem. That is good for development and
+// tests, not for production, where the CA key belongs offline or the
+// certificates come from another CA that issues the same URI SANs. Private
+// keys are written 0600 and never logged.
 package pki

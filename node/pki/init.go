@@ -26,8 +26,8 @@ func Init(dir string, c *config.Cluster) error {
 	return err
 }
 
-// Ensure creates in dir, when absent: ca.pem and ca.key (ECDSA P-256, ten
-// years); <id>.pem and <id>.key per node, for server and client
+// Ensure creates in dir, when absent: ca.pem, with its key ca.key in
+// CADir(dir) (ECDSA P-256, ten years); <id>.pem and <id>.key per node, for server and client
 // authentication, naming 127.0.0.1, localhost and the hosts of the node's
 // addresses, with identity spiffe://<cluster>/node/<id>; and client.pem and
 // client.key with identity spiffe://<cluster>/client/admin. Existing pairs
@@ -82,9 +82,12 @@ func Ensure(dir string, c *config.Cluster) (created []string, err error) {
 }
 
 // ensureCA loads the CA in dir or, when dir holds no certificates at all,
-// creates one.
+// creates one. Its private key goes to CADir(dir), never to dir: kqd reads
+// dir, and a node that is broken into must not find the key that mints
+// identities beside its own.
 func ensureCA(dir string, c *config.Cluster, now time.Time) (*authority, []string, error) {
-	certPath, keyPath := pairPaths(dir, caName)
+	certPath := filepath.Join(dir, caName+".pem")
+	keyPath := caKeyPath(dir)
 	haveCert, err := exists(certPath)
 	if err != nil {
 		return nil, nil, err
@@ -101,6 +104,9 @@ func ensureCA(dir string, c *config.Cluster, now time.Time) (*authority, []strin
 		if err != nil {
 			return nil, nil, err
 		}
+		if err := os.MkdirAll(CADir(dir), dirMode); err != nil {
+			return nil, nil, fmt.Errorf("pki: %w", err)
+		}
 		if err := writePair(certPath, keyPath, cert.Raw, key); err != nil {
 			return nil, nil, err
 		}
@@ -115,7 +121,11 @@ func ensureCA(dir string, c *config.Cluster, now time.Time) (*authority, []strin
 	} else if cluster != c.ID {
 		return nil, nil, fmt.Errorf("%w: %s is the CA of cluster %q, not %q", ErrForeignCluster, certPath, cluster, c.ID)
 	}
-	return &authority{cert: cert}, nil, nil
+	moved, err := migrateCAKey(dir, cert)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &authority{cert: cert}, moved, nil
 }
 
 // ensureLeaf keeps an existing pair issued by ca, or issues a new one.
@@ -139,14 +149,8 @@ func ensureLeaf(dir, name string, ca *authority, spec leafSpec, now time.Time) (
 		}
 		return nil, nil
 	}
-	if ca.key == nil {
-		_, caKeyPath := pairPaths(dir, caName)
-		if ca.key, err = readKey(caKeyPath); err != nil {
-			return nil, fmt.Errorf("%w: cannot issue %s: %w", ErrCAMissing, certPath, err)
-		}
-		if !ca.key.PublicKey.Equal(ca.cert.PublicKey) {
-			return nil, fmt.Errorf("%w: %s does not match %s", ErrCAMissing, caKeyPath, filepath.Join(dir, caName+".pem"))
-		}
+	if err := ca.loadKey(dir, certPath); err != nil {
+		return nil, err
 	}
 	der, key, err := ca.issue(spec, now)
 	if err != nil {

@@ -31,6 +31,8 @@ type leafSpec struct {
 	id     Identity
 	server bool     // also usable for server authentication
 	hosts  []string // IP addresses or DNS names, server certificates only
+	// validity, when set, replaces leafValidity (a principal's --ttl).
+	validity time.Duration
 }
 
 func serial() (*big.Int, error) {
@@ -86,7 +88,11 @@ func (ca *authority) issue(spec leafSpec, now time.Time) ([]byte, *ecdsa.Private
 	if err != nil {
 		return nil, nil, err
 	}
-	notAfter := now.Add(leafValidity)
+	validity := leafValidity
+	if spec.validity > 0 {
+		validity = spec.validity
+	}
+	notAfter := now.Add(validity)
 	if notAfter.After(ca.cert.NotAfter) {
 		notAfter = ca.cert.NotAfter
 	}

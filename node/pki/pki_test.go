@@ -74,8 +74,12 @@ func TestEnsureIsIdempotentAndAddsNewNodes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("created %v, want %v", got, want)
 	}
-	for _, name := range want {
-		fi, err := os.Stat(filepath.Join(dir, name))
+	if created[1] != filepath.Join(CADir(dir), "ca.key") {
+		t.Errorf("CA key at %s, want it in %s", created[1], CADir(dir))
+	}
+	for _, path := range created {
+		name := filepath.Base(path)
+		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
 		}

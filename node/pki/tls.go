@@ -42,6 +42,10 @@ func ClientTLS(dir, certName string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return clientTLS(dir, cert)
+}
+
+func clientTLS(dir string, cert tls.Certificate) (*tls.Config, error) {
 	pool, err := caPool(dir)
 	if err != nil {
 		return nil, err
