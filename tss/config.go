@@ -23,6 +23,13 @@ type Config struct {
 	// MaxPendingBytes caps the payload bytes held across all
 	// not-yet-started sessions.
 	MaxPendingBytes int
+	// MaxPendingPerSender and MaxPendingBytesPerSender are each sender's
+	// share of the held messages and bytes: a member over its share has
+	// its own messages dropped (and counted, Engine.PendingDropped) while
+	// the others keep theirs. When every other member's share fits in the
+	// totals (SharePending sizes them so), no sender crowds out another.
+	MaxPendingPerSender      int
+	MaxPendingBytesPerSender int
 	// PendingTTL drops held messages for a session that never starts.
 	PendingTTL time.Duration
 	// MaxEd25519MessageBytes caps the Ed25519 message (signed as-is).
@@ -37,15 +44,19 @@ type Config struct {
 // DefaultConfig returns settings for a cluster of up to about 15 members.
 func DefaultConfig() Config {
 	return Config{
-		MaxSessions:            32,
-		MaxMessageBytes:        4 << 20,
-		SessionTimeout:         2 * time.Minute,
-		MaxPendingPerSession:   256,
-		MaxPendingTotal:        4096,
-		MaxPendingBytes:        64 << 20,
-		PendingTTL:             time.Minute,
-		MaxEd25519MessageBytes: 1024,
-		RecentSessions:         1024,
+		MaxSessions:          32,
+		MaxMessageBytes:      4 << 20,
+		SessionTimeout:       2 * time.Minute,
+		MaxPendingPerSession: 256,
+		MaxPendingTotal:      4096,
+		MaxPendingBytes:      64 << 20,
+		// An eighth of the totals: up to eight other members each keep a
+		// full share; SharePending sizes it for the actual cluster.
+		MaxPendingPerSender:      512,
+		MaxPendingBytesPerSender: 8 << 20,
+		PendingTTL:               time.Minute,
+		MaxEd25519MessageBytes:   1024,
+		RecentSessions:           1024,
 	}
 }
 
@@ -64,6 +75,10 @@ func (c Config) Validate() error {
 		return errors.New("tss: config: MaxPendingTotal must be >= MaxPendingPerSession")
 	case c.MaxPendingBytes < c.MaxMessageBytes:
 		return errors.New("tss: config: MaxPendingBytes must be >= MaxMessageBytes")
+	case c.MaxPendingPerSender < 1:
+		return errors.New("tss: config: MaxPendingPerSender must be >= 1")
+	case c.MaxPendingBytesPerSender < c.MaxMessageBytes:
+		return errors.New("tss: config: MaxPendingBytesPerSender must be >= MaxMessageBytes")
 	case c.PendingTTL <= 0:
 		return errors.New("tss: config: PendingTTL must be > 0")
 	case c.MaxEd25519MessageBytes < 1:
@@ -72,4 +87,15 @@ func (c Config) Validate() error {
 		return errors.New("tss: config: RecentSessions must be >= 0")
 	}
 	return nil
+}
+
+// SharePending divides the pending totals evenly among senders (the other
+// members of the cluster), so that each keeps a full share however much the
+// others send. A share never falls below one session's messages or one
+// message's bytes: with more senders than that allows, a flooding sender
+// can still take the rest of the totals, but never another's held messages.
+func (c *Config) SharePending(senders int) {
+	senders = max(senders, 1)
+	c.MaxPendingPerSender = max(c.MaxPendingTotal/senders, min(c.MaxPendingPerSession, c.MaxPendingTotal), 1)
+	c.MaxPendingBytesPerSender = max(c.MaxPendingBytes/senders, c.MaxMessageBytes)
 }

@@ -45,7 +45,7 @@ func NewEngine(cfg Config, self string, tr Transport, log *slog.Logger) (*Engine
 		tr:       tr,
 		log:      log.With("component", "tss", "node", self),
 		sessions: make(map[SessionID]*session),
-		pending:  newPending(cfg.MaxPendingPerSession, cfg.MaxPendingTotal, cfg.MaxPendingBytes, cfg.PendingTTL),
+		pending:  newPending(cfg),
 		recent:   newRecent(cfg.RecentSessions),
 	}, nil
 }
@@ -128,6 +128,15 @@ func (e *Engine) unregister(s *session) {
 	delete(e.sessions, s.id)
 	e.recent.add(s.id)
 	e.pending.drop(s.id)
+}
+
+// PendingDropped returns, per sender, how many messages for sessions not
+// started yet were dropped because the sender was over its share of the
+// pending buffer. Counts start at zero with the engine.
+func (e *Engine) PendingDropped() map[string]uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pending.droppedBySender()
 }
 
 // Running reports how many sessions are in progress.

@@ -1,19 +1,33 @@
 package tss
 
-import "time"
+import (
+	"fmt"
+	"maps"
+	"time"
+)
 
 // pending holds messages for sessions that have not started on this node yet
 // (this replica applied the Raft entry later than its peers). It is bounded
-// per session and in total, and entries expire after a TTL. Not safe for
-// concurrent use: the engine's mutex guards it.
+// per session, per sender and in total, and entries expire after a TTL. The
+// per-sender share (count and bytes) keeps one member from filling the
+// buffer for everyone: a sender over its share has its own messages dropped
+// and counted, while the others keep theirs. Not safe for concurrent use:
+// the engine's mutex guards it.
 type pending struct {
-	perSession int
-	total      int
-	maxBytes   int
-	ttl        time.Duration
-	count      int
-	bytes      int
-	bySession  map[SessionID]*pendingEntry
+	perSession     int
+	total          int
+	maxBytes       int
+	perSender      int
+	perSenderBytes int
+	ttl            time.Duration
+	count          int
+	bytes          int
+	bySession      map[SessionID]*pendingEntry
+	bySender       map[string]*senderShare
+	// dropped counts, per sender, the messages refused because the sender
+	// was over its share. Senders are authenticated members, so the map is
+	// bounded by the cluster's size.
+	dropped map[string]uint64
 }
 
 type pendingEntry struct {
@@ -21,14 +35,27 @@ type pendingEntry struct {
 	msgs  []Message
 }
 
-func newPending(perSession, total, maxBytes int, ttl time.Duration) *pending {
-	return &pending{perSession: perSession, total: total, maxBytes: maxBytes, ttl: ttl,
-		bySession: make(map[SessionID]*pendingEntry)}
+// senderShare is what one sender holds in the buffer now.
+type senderShare struct {
+	count, bytes int
 }
 
-// add holds m, or returns ErrPendingFull.
+func newPending(cfg Config) *pending {
+	return &pending{perSession: cfg.MaxPendingPerSession, total: cfg.MaxPendingTotal, maxBytes: cfg.MaxPendingBytes,
+		perSender: cfg.MaxPendingPerSender, perSenderBytes: cfg.MaxPendingBytesPerSender, ttl: cfg.PendingTTL,
+		bySession: make(map[SessionID]*pendingEntry), bySender: make(map[string]*senderShare), dropped: make(map[string]uint64)}
+}
+
+// add holds m, or returns an error wrapping ErrPendingFull. The sender's
+// share is checked first, so a flooding sender is told (and counted) as
+// such even once it has also filled the shared total.
 func (p *pending) add(now time.Time, m Message) error {
 	p.expire(now)
+	sh := p.bySender[m.From]
+	if sh != nil && (sh.count >= p.perSender || sh.bytes+len(m.Payload) > p.perSenderBytes) {
+		p.dropped[m.From]++
+		return fmt.Errorf("%w: sender %q is over its share (%d messages, %d bytes held)", ErrPendingFull, m.From, sh.count, sh.bytes)
+	}
 	e := p.bySession[m.Session]
 	if p.count >= p.total || p.bytes+len(m.Payload) > p.maxBytes || (e != nil && len(e.msgs) >= p.perSession) {
 		return ErrPendingFull
@@ -37,9 +64,15 @@ func (p *pending) add(now time.Time, m Message) error {
 		e = &pendingEntry{first: now}
 		p.bySession[m.Session] = e
 	}
+	if sh == nil {
+		sh = &senderShare{}
+		p.bySender[m.From] = sh
+	}
 	e.msgs = append(e.msgs, m)
 	p.count++
 	p.bytes += len(m.Payload)
+	sh.count++
+	sh.bytes += len(m.Payload)
 	return nil
 }
 
@@ -69,8 +102,18 @@ func (p *pending) forget(id SessionID, e *pendingEntry) {
 	p.count -= len(e.msgs)
 	for _, m := range e.msgs {
 		p.bytes -= len(m.Payload)
+		if sh := p.bySender[m.From]; sh != nil {
+			sh.count--
+			sh.bytes -= len(m.Payload)
+			if sh.count == 0 {
+				delete(p.bySender, m.From)
+			}
+		}
 	}
 }
+
+// droppedBySender returns a copy of the over-share drop counts.
+func (p *pending) droppedBySender() map[string]uint64 { return maps.Clone(p.dropped) }
 
 // recent remembers the last n finished session IDs (a ring) so late messages
 // for them are dropped and IDs are never run twice on one engine.
