@@ -105,16 +105,18 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 	if got := sumOver(all, `keyquorum_tss_sessions_total{kind="sign",outcome="ok"}`); got < 2 {
 		t.Errorf("full-protocol sessions ok across nodes = %v, want >= 2", got)
 	}
-	// Every committee has a follower, which the leader's announcement
-	// starts before raft tells it the entry committed.
-	announced := 0.0
+	// Every committee has a follower, which starts its part only once its
+	// own replica applied and accepted the entry, never on the leader's
+	// word.
+	applied, announced := 0.0, 0.0
 	for _, id := range c.IDs() {
 		if id != leader {
+			applied += all[id][`keyquorum_sign_starts_total{from="applied"}`]
 			announced += all[id][`keyquorum_sign_starts_total{from="announced"}`]
 		}
 	}
-	if announced < 1 {
-		t.Errorf("no follower started a signing attempt from the leader's announcement")
+	if applied < 1 || announced != 0 {
+		t.Errorf("followers started %v signing attempts from applied entries and %v from announcements; want >= 1 and 0", applied, announced)
 	}
 	if got := sumOver(all, `keyquorum_tss_session_seconds_count{kind="sign"}`); got < 2 {
 		t.Errorf("full-protocol sessions timed across nodes = %v, want >= 2", got)

@@ -35,6 +35,9 @@ type Options struct {
 	Dir         string        // fresh working directory: config, data, logs
 	FixturesDir string        // pre-params fixtures; empty means generate
 	SignTimeout time.Duration // one signing attempt
+	// Ed25519 picks sign.ed25519 ("frost" or "tss-lib"); empty keeps the
+	// default.
+	Ed25519 string
 	// ExtraConfig is YAML appended to the generated cluster.yaml, for
 	// top-level sections the options above do not cover (presign, audit).
 	ExtraConfig string
@@ -154,7 +157,11 @@ func (c *Cluster) config() string {
 	if c.opts.FixturesDir != "" {
 		fmt.Fprintf(&b, "preparams:\n  source: fixtures\n  fixtures_dir: %s\n", c.opts.FixturesDir)
 	}
-	fmt.Fprintf(&b, "sign:\n  timeout: %s\n  max_attempts: 3\nnodes:\n", c.opts.SignTimeout)
+	fmt.Fprintf(&b, "sign:\n  timeout: %s\n  max_attempts: 3\n", c.opts.SignTimeout)
+	if c.opts.Ed25519 != "" {
+		fmt.Fprintf(&b, "  ed25519: %s\n", c.opts.Ed25519)
+	}
+	b.WriteString("nodes:\n")
 	for _, id := range c.order {
 		n := c.nodes[id]
 		fmt.Fprintf(&b, "  - id: %s\n    raft: %s\n    peer: %s\n    client: %s\n", n.id, n.raft, n.peer, n.client)
