@@ -272,6 +272,16 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		r.Actor = NodeActor(c.Node)
 	case *NodeSettings:
 		r.Actor, r.Reason = NodeActor(c.Node), res.Note
+	case *SetPolicy:
+		r.Actor, r.Reason = c.Actor, res.Note
+		if res.Err != nil {
+			_, r.Reason = outcomeOf(res)
+		}
+	case *RevokePrincipal:
+		r.Actor, r.Reason = c.Actor, res.Note
+		if res.Err != nil {
+			_, r.Reason = outcomeOf(res)
+		}
 	case *SetLimits:
 		r.Actor, r.Reason = c.Actor, res.Note
 		if res.Err != nil {

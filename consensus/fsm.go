@@ -176,7 +176,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	if _, raise := cmd.(*RaiseProtocol); v > f.st.protocol() && !raise {
 		res = Result{Err: fmt.Errorf("%s: %w: written under protocol %d, the cluster runs %d", cmd.Type(), ErrProtocolNotActive, v, f.st.protocol())}
 	} else {
-		res = f.apply(l.Index, cmd)
+		res = f.applyAuthorized(l.Index, cmd)
 	}
 	recs := f.auditApplied(l.Index, cmd, res)
 	f.applied = l.Index
@@ -189,6 +189,17 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		}
 	}
 	return res
+}
+
+// applyAuthorized applies cmd once the policy in force allows its actor.
+func (f *FSM) applyAuthorized(index uint64, cmd Command) Result {
+	if err := f.authorize(cmd); err != nil {
+		if s, ok := cmd.(Stamped); ok {
+			f.advanceTime(s.StampTime())
+		}
+		return Result{Err: err}
+	}
+	return f.apply(index, cmd)
 }
 
 func (f *FSM) apply(index uint64, cmd Command) Result {
@@ -247,6 +258,10 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.setLimits(c)
 	case *NodeSettings:
 		return f.nodeSettings(c)
+	case *SetPolicy:
+		return f.setClusterPolicy(index, c)
+	case *RevokePrincipal:
+		return f.revokePrincipal(index, c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 }

@@ -91,6 +91,10 @@ func newCommand(t CommandType) (Command, uint32) {
 		return &NodeSettings{}, ProtocolV2
 	case TypeFrostCommitted:
 		return &FrostCommitted{}, ProtocolV2
+	case TypeSetPolicy:
+		return &SetPolicy{}, ProtocolV2
+	case TypeRevokePrincipal:
+		return &RevokePrincipal{}, ProtocolV2
 	}
 	return nil, 0
 }

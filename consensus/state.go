@@ -297,6 +297,9 @@ type state struct {
 	// Settings holds each member's last reported settings.
 	Limits   *Limits                      `json:"limits,omitempty"`
 	Settings map[string]map[string]string `json:"settings,omitempty"`
+	// Policy is the cluster policy in force, nil under the bootstrap
+	// policy (apply_policy.go).
+	Policy *PolicyState `json:"policy,omitempty"`
 }
 
 // protocol returns the active protocol version.
@@ -375,6 +378,9 @@ func (st *state) UnmarshalJSON(data []byte) error {
 		if r == nil {
 			return fmt.Errorf("request %q is null", id)
 		}
+	}
+	if ps := st.Policy; ps != nil && (ps.Policy == nil || ps.Policy.normalize() != nil) {
+		return errors.New("the policy is null or invalid")
 	}
 	return nil
 }

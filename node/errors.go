@@ -50,13 +50,13 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, consensus.ErrUnknownKey), errors.Is(err, consensus.ErrUnknownVersion):
 		code = codes.NotFound
-	case errors.Is(err, consensus.ErrHandleDenied):
+	case errors.Is(err, consensus.ErrHandleDenied), errors.Is(err, consensus.ErrPermissionDenied):
 		code = codes.PermissionDenied
 	case errors.Is(err, consensus.ErrVersionUnusable), errors.Is(err, consensus.ErrBadTransition):
 		code = codes.FailedPrecondition
 	case errors.Is(err, consensus.ErrKeyExists), errors.Is(err, consensus.ErrRequestConflict), errors.Is(err, consensus.ErrHandleExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, consensus.ErrInvalidCommand):
+	case errors.Is(err, consensus.ErrInvalidCommand), errors.Is(err, consensus.ErrInvalidPolicy):
 		code = codes.InvalidArgument
 	case errors.Is(err, consensus.ErrKeyNotActive), errors.Is(err, consensus.ErrPreParamsNotReady):
 		code = codes.FailedPrecondition
