@@ -272,6 +272,8 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		r.Actor = NodeActor(c.Node)
 	case *NodeSettings:
 		r.Actor, r.Reason = NodeActor(c.Node), res.Note
+	case *AttemptBlamed, *ClearBlame:
+		f.blameRecord(cmd, res, &r)
 	case *SetPolicy:
 		r.Actor, r.Reason = c.Actor, res.Note
 		if res.Err != nil {

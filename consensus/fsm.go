@@ -49,20 +49,24 @@ type FSMConfig struct {
 	// MinDestroyDelay is the shortest pending period before a version's
 	// shares are destroyed.
 	MinDestroyDelay time.Duration
-	_               struct{}
+	// BlameExclusion is how long accusations count and how long a member
+	// accused by threshold+1 distinct members stays out of committees
+	// (blame.go). Every replica must use the same value.
+	BlameExclusion time.Duration
+	_              struct{}
 }
 
 // DefaultFSMConfig returns the limits used by kqd.
 func DefaultFSMConfig() FSMConfig {
 	return FSMConfig{MaxKeys: 10_000, MaxPendingSigns: 1024, MaxSignRecords: 100_000, MaxPresigsPerKey: 64,
 		MaxRequestRecords: 100_000, RequestRecordAge: 24 * time.Hour, MaxHandles: 100_000, MaxHandleTTL: 24 * time.Hour,
-		MinDestroyDelay: time.Second}
+		MinDestroyDelay: time.Second, BlameExclusion: 10 * time.Minute}
 }
 
 // Validate reports a limit that is out of range.
 func (c FSMConfig) Validate() error {
 	if c.MaxKeys < 1 || c.MaxPendingSigns < 1 || c.MaxSignRecords < 1 || c.MaxPresigsPerKey < 0 ||
-		c.MaxRequestRecords < 1 || c.RequestRecordAge <= 0 || c.MaxHandles < 1 || c.MaxHandleTTL <= 0 || c.MinDestroyDelay < 0 {
+		c.MaxRequestRecords < 1 || c.RequestRecordAge <= 0 || c.MaxHandles < 1 || c.MaxHandleTTL <= 0 || c.MinDestroyDelay < 0 || c.BlameExclusion <= 0 {
 		return fmt.Errorf("consensus: FSM limits must be positive: %+v", c)
 	}
 	return nil
@@ -258,6 +262,10 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.setLimits(c)
 	case *NodeSettings:
 		return f.nodeSettings(c)
+	case *AttemptBlamed:
+		return f.attemptBlamed(index, c)
+	case *ClearBlame:
+		return f.clearBlame(c)
 	case *SetPolicy:
 		return f.setClusterPolicy(index, c)
 	case *RevokePrincipal:

@@ -91,6 +91,10 @@ func newCommand(t CommandType) (Command, uint32) {
 		return &NodeSettings{}, ProtocolV2
 	case TypeFrostCommitted:
 		return &FrostCommitted{}, ProtocolV2
+	case TypeAttemptBlamed:
+		return &AttemptBlamed{}, ProtocolV2
+	case TypeClearBlame:
+		return &ClearBlame{}, ProtocolV2
 	case TypeSetPolicy:
 		return &SetPolicy{}, ProtocolV2
 	case TypeRevokePrincipal:
