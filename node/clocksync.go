@@ -173,7 +173,9 @@ func (c *clockSync) probe(ctx context.Context, addr string) (clock.Reading, erro
 // stepDownEvery: a leader whose clock a quorum contradicts must not stamp,
 // and the cluster should not wait for it.
 func (c *clockSync) stepDownIfLeader(cause error) {
-	if !c.n.raft.IsLeader() {
+	// Under the unbounded-time bug a leader keeps leading whatever its
+	// clock says, as before the bound existed.
+	if !c.n.raft.IsLeader() || c.n.bugs.unboundedTime() {
 		return
 	}
 	c.mu.Lock()
