@@ -4,12 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -209,24 +204,5 @@ func TestUnboundedTimeBugDestroysEarly(t *testing.T) {
 	t.Fatal("with the unbounded-time bug, the leader's clock 25 h ahead did not destroy v1; the test above proves nothing")
 }
 
-var bugsBuild struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
 // bugsBinDir builds kqd and kq with the kqd_bugs tag, once per test binary.
-func bugsBinDir(t *testing.T) string {
-	t.Helper()
-	bugsBuild.once.Do(func() {
-		dir := filepath.Join(binDir, "bugs")
-		_, file, _, _ := runtime.Caller(0)
-		build := exec.Command("go", "build", "-tags", "kqd_bugs", "-o", dir+"/", "./cmd/kqd", "./cmd/kq")
-		build.Dir, build.Stdout, build.Stderr = filepath.Dir(filepath.Dir(file)), os.Stdout, os.Stderr
-		bugsBuild.dir, bugsBuild.err = dir, build.Run()
-	})
-	if bugsBuild.err != nil {
-		t.Fatalf("build kqd_bugs binaries: %v", bugsBuild.err)
-	}
-	return bugsBuild.dir
-}
+func bugsBinDir(t *testing.T) string { return taggedBinDir(t, "kqd_bugs") }

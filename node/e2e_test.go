@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +45,35 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// taggedBuilds holds kqd and kq built with a build tag, by tag: tests that
+// need deliberate bugs or an older protocol build them once per binary.
+var taggedBuilds sync.Map // tag -> *taggedBuild
+
+type taggedBuild struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// taggedBinDir builds kqd and kq with the given build tag, once per test
+// binary, and returns their directory.
+func taggedBinDir(t *testing.T, tag string) string {
+	t.Helper()
+	v, _ := taggedBuilds.LoadOrStore(tag, &taggedBuild{})
+	b := v.(*taggedBuild)
+	b.once.Do(func() {
+		b.dir = filepath.Join(binDir, tag)
+		_, file, _, _ := runtime.Caller(0)
+		build := exec.Command("go", "build", "-tags", tag, "-o", b.dir+"/", "./cmd/kqd", "./cmd/kq")
+		build.Dir, build.Stdout, build.Stderr = filepath.Dir(filepath.Dir(file)), os.Stdout, os.Stderr
+		b.err = build.Run()
+	})
+	if b.err != nil {
+		t.Fatalf("build %s binaries: %v", tag, b.err)
+	}
+	return b.dir
 }
 
 func fixturesDir(t *testing.T) string {

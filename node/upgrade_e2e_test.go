@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,28 +16,9 @@ import (
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
-var compatBuild struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
 // compatBinDir builds kqd and kq with the kqd_compat tag, which speak only
 // the previous protocol version, once per test binary.
-func compatBinDir(t *testing.T) string {
-	t.Helper()
-	compatBuild.once.Do(func() {
-		dir := filepath.Join(binDir, "compat")
-		_, file, _, _ := runtime.Caller(0)
-		build := exec.Command("go", "build", "-tags", "kqd_compat", "-o", dir+"/", "./cmd/kqd", "./cmd/kq")
-		build.Dir, build.Stdout, build.Stderr = filepath.Dir(filepath.Dir(file)), os.Stdout, os.Stderr
-		compatBuild.dir, compatBuild.err = dir, build.Run()
-	})
-	if compatBuild.err != nil {
-		t.Fatalf("build kqd_compat binaries: %v", compatBuild.err)
-	}
-	return compatBuild.dir
-}
+func compatBinDir(t *testing.T) string { return taggedBinDir(t, "kqd_compat") }
 
 // waitProtocol waits until every running node reports the active protocol
 // version want.
