@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -17,23 +18,32 @@ import (
 
 // preParams owns this node's ECDSA pre-parameters (Paillier key and safe
 // primes). Generating them costs 8-40 s of CPU, so it happens once, in the
-// background at first start, and the result is sealed like a share.
+// background at first start, and the result is sealed like a share. The
+// opened copy lives in protected memory (secmem) and, like a share, is
+// dropped after idle without a Wait, its words zeroed once no keygen (or
+// share made by one, which points at the same integers) holds them, and
+// unsealed again by the next Wait.
 type preParams struct {
 	cluster *config.Cluster
 	node    string
 	path    string
 	sealer  sealing.Sealer
 	log     *slog.Logger
+	secmem  *secmem
+	idle    time.Duration
 
 	mu      sync.Mutex
-	pp      *tss.PreParams
+	pp      *tss.PreParams // nil before ready and while evicted
+	used    time.Time      // last Wait
+	timer   *time.Timer    // checks for idleness
 	status  string
 	started time.Time
 	ready   chan struct{}
 }
 
 func newPreParams(c *config.Cluster, node, dir string, s sealing.Sealer, log *slog.Logger) *preParams {
-	return &preParams{cluster: c, node: node, path: filepath.Join(dir, "preparams.sealed"), sealer: s, log: log, status: "loading", ready: make(chan struct{})}
+	return &preParams{cluster: c, node: node, path: filepath.Join(dir, "preparams.sealed"), sealer: s, log: log,
+		secmem: newSecmem(log, "pre-params"), idle: shareIdle, status: "loading", ready: make(chan struct{})}
 }
 
 func (p *preParams) binding() sealing.Binding {
@@ -60,16 +70,69 @@ func (p *preParams) isReady() bool {
 	}
 }
 
-// Wait returns the pre-parameters once they are ready.
+// Wait returns the pre-parameters once they are ready, unsealing them
+// again if they were evicted.
 func (p *preParams) Wait(ctx context.Context) (*tss.PreParams, error) {
 	select {
 	case <-p.ready:
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.pp, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("node: waiting for pre-params (%s): %w", p.Status(), ctx.Err())
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pp == nil {
+		pp, err := p.unseal(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("node: reopen pre-params: %w", err)
+		}
+		p.hold(pp)
+	}
+	p.used = time.Now()
+	return p.pp, nil
+}
+
+// hold moves pp's secrets into protected memory and starts its idle timer.
+// p.mu is held.
+func (p *preParams) hold(pp *tss.PreParams) {
+	if err := pp.MoveSecrets(p.secmem.region().words); err != nil {
+		// Validated on load, so this does not happen; keep them usable.
+		p.log.Warn("pre-params stay on the heap", "err", err)
+	}
+	p.pp, p.used = pp, time.Now()
+	p.timer = time.AfterFunc(p.idle, p.expire)
+}
+
+// expire drops the pre-parameters if unused for idle, and otherwise checks
+// again when they would be; see shareStore.expire for the collection.
+func (p *preParams) expire() {
+	p.mu.Lock()
+	if p.pp == nil {
+		p.mu.Unlock()
+		return
+	}
+	if left := p.idle - time.Since(p.used); left > 0 {
+		p.timer.Reset(left)
+		p.mu.Unlock()
+		return
+	}
+	p.pp = nil
+	p.mu.Unlock()
+	runtime.GC()
+	p.log.Debug("idle pre-params dropped from memory")
+}
+
+// unseal opens the sealed pre-parameters.
+func (p *preParams) unseal(ctx context.Context) (*tss.PreParams, error) {
+	blob, err := sealing.ReadFile(p.path)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := p.sealer.Open(ctx, p.binding(), blob)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	return tss.UnmarshalPreParams(plain)
 }
 
 func (p *preParams) set(status string) {
@@ -90,7 +153,8 @@ func (p *preParams) run(ctx context.Context, report func(context.Context) error)
 		return
 	}
 	p.mu.Lock()
-	p.pp, p.status = pp, "ready"
+	p.hold(pp)
+	p.status = "ready"
 	p.mu.Unlock()
 	close(p.ready)
 	for ctx.Err() == nil {
@@ -107,19 +171,10 @@ func (p *preParams) run(ctx context.Context, report func(context.Context) error)
 }
 
 func (p *preParams) obtain(ctx context.Context) (*tss.PreParams, error) {
-	blob, err := sealing.ReadFile(p.path)
-	switch {
-	case err == nil:
-		plain, err := p.sealer.Open(ctx, p.binding(), blob)
-		if err != nil {
-			return nil, err
-		}
-		defer clear(plain)
-		return tss.UnmarshalPreParams(plain)
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, err
+	pp, err := p.unseal(ctx)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return pp, err
 	}
-	var pp *tss.PreParams
 	if p.cluster.Preparams.Source == config.PreparamsFixtures {
 		p.log.Warn("using TEST-ONLY pre-params fixtures", "file", p.cluster.PreparamsFixture(p.node))
 		if pp, err = tss.LoadPreParamsFile(p.cluster.PreparamsFixture(p.node)); err != nil {
@@ -143,7 +198,7 @@ func (p *preParams) obtain(ctx context.Context) (*tss.PreParams, error) {
 		return nil, err
 	}
 	defer clear(plain)
-	blob, err = p.sealer.Seal(ctx, p.binding(), plain)
+	blob, err := p.sealer.Seal(ctx, p.binding(), plain)
 	if err != nil {
 		return nil, err
 	}

@@ -7,25 +7,47 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"time"
 
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
+// shareIdle is how long an opened share stays cached without use. Reopening
+// costs a file read, an envelope open (the TPM unsealed the KEK at start)
+// and a decode that re-validates the share: about 10 ms of CPU for Ed25519,
+// where checking the secret against its public point dominates, and less
+// for ECDSA (BenchmarkShareReopen). Once per idle period, nobody notices.
+const shareIdle = 10 * time.Minute
+
 // shareStore keeps this node's key shares sealed on disk, one file per key
 // version and share epoch, and a cache of opened shares so signing needs no
-// disk read.
+// disk read. A cached share's secrets live in protected memory (secmem). A
+// share unused for idle leaves the cache, and its secret words are zeroed
+// as soon as no session holds them any more (see region); Destroy zeroes
+// them at once.
 type shareStore struct {
 	dir, cluster, node string
 	sealer             sealing.Sealer
+	mem                *secmem
+	idle               time.Duration
 
 	mu    sync.Mutex
-	cache map[string]*tss.Share
+	cache map[string]*openShare
+}
+
+// openShare is one cached plaintext share.
+type openShare struct {
+	sh    *tss.Share
+	used  time.Time // last Get or Put
+	timer *time.Timer
 }
 
 func newShareStore(dir, cluster, node string, s sealing.Sealer) *shareStore {
-	return &shareStore{dir: filepath.Join(dir, "shares"), cluster: cluster, node: node, sealer: s, cache: map[string]*tss.Share{}}
+	return &shareStore{dir: filepath.Join(dir, "shares"), cluster: cluster, node: node, sealer: s,
+		mem: newSecmem(nil, "shares"), idle: shareIdle, cache: map[string]*openShare{}}
 }
 
 func (s *shareStore) binding(key string, version, epoch uint32) sealing.Binding {
@@ -52,6 +74,18 @@ func (s *shareStore) Put(ctx context.Context, key string, version, epoch uint32,
 		return fmt.Errorf("node: encode share %s v%d: %w", key, version, err)
 	}
 	defer clear(plain)
+	// The cache holds its own decoded copy, never the caller's share: an
+	// ECDSA keygen's share points at the node's pre-params integers, and
+	// wiping it on eviction would wipe them too.
+	own, err := s.open(plain)
+	if err != nil {
+		return fmt.Errorf("node: share of %s v%d: %w", key, version, err)
+	}
+	defer func() {
+		if own != nil { // not cached: wipe now rather than at collection
+			own.sh.ReleaseSecrets()
+		}
+	}()
 	blob, err := s.sealer.Seal(ctx, s.binding(key, version, epoch), plain)
 	if err != nil {
 		return err
@@ -63,21 +97,22 @@ func (s *shareStore) Put(ctx context.Context, key string, version, epoch uint32,
 	if err := sealing.WriteFile(p, blob); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.cache[p] = sh
-	s.mu.Unlock()
+	s.keep(p, own, true)
+	own = nil
 	return nil
 }
 
-// Get returns the opened share of the key version at epoch.
+// Get returns the opened share of the key version at epoch, unsealing it
+// when it is not cached. The caller must not Wipe it.
 func (s *shareStore) Get(ctx context.Context, key string, version, epoch uint32) (*tss.Share, error) {
 	p := s.path(key, version, epoch)
 	s.mu.Lock()
-	sh, ok := s.cache[p]
-	s.mu.Unlock()
-	if ok {
-		return sh, nil
+	if e, ok := s.cache[p]; ok {
+		e.used = time.Now()
+		s.mu.Unlock()
+		return e.sh, nil
 	}
+	s.mu.Unlock()
 	blob, err := sealing.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("node: no share of %s v%d (epoch %d) on %s: %w", key, version, epoch, s.node, errNoShare)
@@ -90,14 +125,68 @@ func (s *shareStore) Get(ctx context.Context, key string, version, epoch uint32)
 		return nil, err
 	}
 	defer clear(plain)
-	sh, err = tss.UnmarshalShare(plain)
+	e, err := s.open(plain)
 	if err != nil {
 		return nil, fmt.Errorf("node: share of %s v%d: %w", key, version, err)
 	}
+	kept := s.keep(p, e, false)
+	if kept != e { // another Get opened it first; this copy never escaped
+		e.sh.ReleaseSecrets()
+	}
+	return kept.sh, nil
+}
+
+// open decodes a share and moves its secrets into protected memory.
+func (s *shareStore) open(plain []byte) (*openShare, error) {
+	sh, err := tss.UnmarshalShare(plain)
+	if err != nil {
+		return nil, err
+	}
+	if err := sh.MoveSecrets(s.mem.region().words); err != nil {
+		return nil, err
+	}
+	return &openShare{sh: sh}, nil
+}
+
+// keep caches e under path p and returns the cached entry. When another
+// Get opened the same share meanwhile, that one wins, unless replace is
+// set (Put: the file on disk is e's). A share that loses or is replaced
+// is only dropped: a holder may still be signing with it.
+func (s *shareStore) keep(p string, e *openShare, replace bool) *openShare {
 	s.mu.Lock()
-	s.cache[p] = sh
+	defer s.mu.Unlock()
+	if old, ok := s.cache[p]; ok {
+		if !replace {
+			old.used = time.Now()
+			return old
+		}
+		old.timer.Stop()
+	}
+	e.used = time.Now()
+	e.timer = time.AfterFunc(s.idle, func() { s.expire(p, e) })
+	s.cache[p] = e
+	return e
+}
+
+// expire drops e from the cache if it has been idle long enough, and
+// otherwise checks again when it would be. Its secret words are zeroed by
+// their cleanups once no session holds them; the collection asked for
+// here makes that prompt when none does, instead of waiting for the
+// runtime's next one (at most two minutes away).
+func (s *shareStore) expire(p string, e *openShare) {
+	s.mu.Lock()
+	if s.cache[p] != e {
+		s.mu.Unlock()
+		return
+	}
+	if left := s.idle - time.Since(e.used); left > 0 {
+		e.timer.Reset(left)
+		s.mu.Unlock()
+		return
+	}
+	delete(s.cache, p)
 	s.mu.Unlock()
-	return sh, nil
+	runtime.GC()
 }
 
 // Destroy crypto-shreds the share of the key version at epoch: it wipes the
@@ -108,11 +197,13 @@ func (s *shareStore) Get(ctx context.Context, key string, version, epoch uint32)
 func (s *shareStore) Destroy(key string, version, epoch uint32) error {
 	p := s.path(key, version, epoch)
 	s.mu.Lock()
-	if sh, ok := s.cache[p]; ok {
-		sh.Wipe()
-		delete(s.cache, p)
-	}
+	e, ok := s.cache[p]
+	delete(s.cache, p)
 	s.mu.Unlock()
+	if ok {
+		e.timer.Stop()
+		e.sh.ReleaseSecrets() // crypto-shred now, even under a holder
+	}
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -7,10 +7,13 @@ import (
 	ecdsakeygen "github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 )
 
-// Words hands out memory for secret integers. It returns a zeroed slice of
-// exactly n words (len and cap n) that the caller's allocator owns, such as
-// pages excluded from core dumps and locked against swap.
-type Words func(n int) []big.Word
+// Words hands out memory for the secret integer x. It returns a zeroed
+// slice of exactly n words that the caller's allocator owns, such as pages
+// excluded from core dumps and locked against swap. x is the integer that
+// will point at them, so the allocator can tie the words' lifetime to x's
+// (runtime.AddCleanup): tss-lib sessions hold the integers themselves, not
+// the Share.
+type Words func(x *big.Int, n int) []big.Word
 
 // MoveSecrets copies the share's secret integers (the secret share xi and,
 // for ECDSA, the Paillier private key and the ring-Pedersen secrets) into
@@ -18,8 +21,7 @@ type Words func(n int) []big.Word
 // these integers through the same pointers, so signing uses the moved
 // copies; values it derives from them while signing are ordinary heap
 // allocations and are not covered. Call it before the share is shared with
-// any goroutine. The memory must outlive the share's use: call
-// ReleaseSecrets before giving it back.
+// any goroutine. The memory must outlive every holder of the integers.
 func (s *Share) MoveSecrets(alloc Words) error {
 	if s == nil || s.wiped {
 		return errors.New("tss: share wiped")
@@ -30,8 +32,7 @@ func (s *Share) MoveSecrets(alloc Words) error {
 
 // ReleaseSecrets wipes the share (see Wipe) and then points every secret
 // integer at no memory at all, so nothing in the share still refers to the
-// memory MoveSecrets placed it in and the caller may reuse it. The share is
-// unusable afterwards.
+// memory MoveSecrets placed it in. The share is unusable afterwards.
 func (s *Share) ReleaseSecrets() {
 	if s == nil {
 		return
@@ -103,7 +104,7 @@ func moveInts(xs []*big.Int, alloc Words) {
 		if len(old) == 0 {
 			continue
 		}
-		dst := alloc(len(old))[:len(old):len(old)]
+		dst := alloc(x, len(old))[:len(old):len(old)]
 		copy(dst, old)
 		neg := x.Sign() < 0
 		clear(old[:cap(old)])

@@ -16,7 +16,7 @@ type slab struct {
 	used int
 }
 
-func (s *slab) words(n int) []big.Word {
+func (s *slab) words(_ *big.Int, n int) []big.Word {
 	w := s.mem[s.used : s.used+n]
 	s.used += n
 	return w

@@ -1,0 +1,130 @@
+package node
+
+import (
+	"log/slog"
+	"math/big"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// wordSize is the size of a big.Word in bytes.
+const wordSize = int(unsafe.Sizeof(big.Word(0)))
+
+// secmem hands out memory for plaintext secrets (cached shares and
+// pre-params): anonymous pages that a core dump leaves out (MADV_DONTDUMP)
+// and that are locked in RAM (mlock) when RLIMIT_MEMLOCK allows, so they
+// are never written to swap. kqd also turns core dumps off; this is the
+// second line, for a host where someone turns them back on or a debugger
+// writes one.
+//
+// What it covers: the words of a cached share's secret integers (xi; for
+// ECDSA also the Paillier lambda, phi, p, q and the ring-Pedersen alpha,
+// beta, p', q') and of the cached pre-params. What it cannot: the
+// plaintext and the JSON decoder's temporaries while a share is opened
+// (the plaintext is cleared, the temporaries are garbage on the heap),
+// values tss-lib derives from the share during a session (w_i, k_i,
+// gamma_i, sigma_i, Paillier decryption intermediates), copies the Go
+// runtime makes on stacks and in registers, and the sealing KEK.
+//
+// Chunks come back only when every integer placed in them is unreachable
+// (see region); they are zeroed and kept for reuse rather than unmapped,
+// which keeps the number of mappings and mlock calls at the peak need.
+type secmem struct {
+	log  *slog.Logger
+	what string // "shares" or "pre-params", for the log line
+
+	mu       sync.Mutex
+	free     [][]byte // zeroed chunks ready for reuse
+	reported bool     // the one log line about locking has been written
+}
+
+// newSecmem returns an allocator that logs, once, whether its pages are
+// locked; log may be nil.
+func newSecmem(log *slog.Logger, what string) *secmem {
+	return &secmem{log: log, what: what}
+}
+
+// chunk returns a zeroed chunk of at least n bytes.
+func (m *secmem) chunk(n int) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, c := range m.free {
+		if len(c) >= n {
+			m.free = append(m.free[:i], m.free[i+1:]...)
+			return c
+		}
+	}
+	c, locked, err := mapSecret(n)
+	if !m.reported && m.log != nil {
+		m.reported = true
+		switch {
+		case err != nil:
+			m.log.Warn("secret memory: protected pages unavailable; "+m.what+" live on the ordinary heap", "err", err)
+		case !locked:
+			m.log.Warn("secret memory: " + m.what + " excluded from core dumps but not locked in RAM (RLIMIT_MEMLOCK); they may be swapped")
+		default:
+			m.log.Info("secret memory: " + m.what + " kept in locked pages excluded from core dumps")
+		}
+	}
+	return c
+}
+
+// put zeroes a chunk and keeps it for reuse.
+func (m *secmem) put(c []byte) {
+	clear(c)
+	m.mu.Lock()
+	m.free = append(m.free, c)
+	m.mu.Unlock()
+}
+
+// region is the memory of one opened share or set of pre-params: a bump
+// allocator over chunks from a secmem. Each integer placed in it gets a
+// cleanup that zeroes its words when the integer becomes unreachable, and
+// the chunks go back to the secmem when the last one has. So dropping a
+// share from the cache never pulls memory from under a session that still
+// holds its integers; the words are wiped once nothing can read them.
+type region struct {
+	m *secmem
+
+	mu     sync.Mutex
+	chunks [][]byte
+	rest   []byte // unused tail of the last chunk
+	live   int    // placed integers not yet cleaned up
+}
+
+func (m *secmem) region() *region { return &region{m: m} }
+
+// words implements tss.Words.
+func (r *region) words(x *big.Int, n int) []big.Word {
+	need := n * wordSize
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.rest) < need {
+		c := r.m.chunk(need)
+		r.chunks = append(r.chunks, c)
+		r.rest = c
+	}
+	b := r.rest[:need:need]
+	r.rest = r.rest[need:]
+	r.live++
+	w := unsafe.Slice((*big.Word)(unsafe.Pointer(unsafe.SliceData(b))), n)
+	runtime.AddCleanup(x, r.forget, w)
+	return w
+}
+
+// forget zeroes one dead integer's words and, after the last, gives the
+// chunks back.
+func (r *region) forget(w []big.Word) {
+	clear(w)
+	r.mu.Lock()
+	r.live--
+	var done [][]byte
+	if r.live == 0 {
+		done, r.chunks, r.rest = r.chunks, nil, nil
+	}
+	r.mu.Unlock()
+	for _, c := range done {
+		r.m.put(c)
+	}
+}
