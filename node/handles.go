@@ -42,7 +42,7 @@ func (s *keyService) IssueHandle(ctx context.Context, req *kqpb.IssueHandleReque
 
 // issueHandle appends a new handle on the leader.
 func (n *Node) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*kqpb.Handle, error) {
-	if err := checkName(req.Key); err != nil {
+	if err := keyName(&req.Key); err != nil {
 		return nil, err
 	}
 	ttl := time.Duration(req.TtlMs) * time.Millisecond

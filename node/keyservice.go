@@ -44,7 +44,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkName(req.Name); err != nil {
+	if err := keyName(&req.Name); err != nil {
 		return nil, err
 	}
 	members := n.cluster.NodeIDs()
@@ -132,10 +132,17 @@ func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*
 			return nil, toStatus(err)
 		}
 	}
+	actor, err := s.n.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := &kqpb.ListKeysResponse{}
 	for _, k := range s.n.fsm.Keys() {
 		if consensus.IsAuditKey(k.Name) {
 			continue // the cluster's own key; `kq audit head` shows it
+		}
+		if !s.n.mayRead(actor, k.Name) {
+			continue // another tenant's: not even its name
 		}
 		pk, err := s.n.keyToProto(k)
 		if err != nil {
@@ -148,14 +155,18 @@ func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*
 
 // readKey returns the named key as of a linearizable read on the leader.
 func (n *Node) readKey(ctx context.Context, name string) (*consensus.Key, error) {
-	if err := checkName(name); err != nil {
+	if err := keyName(&name); err != nil {
+		return nil, err
+	}
+	actor, err := n.actor(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := n.raft.LinearizableRead(ctx); err != nil {
 		return nil, toStatus(err)
 	}
 	k, ok := n.fsm.Key(name)
-	if !ok {
+	if !ok || !n.mayRead(actor, name) {
 		return nil, status.Errorf(codes.NotFound, "unknown key %q", name)
 	}
 	return k, nil

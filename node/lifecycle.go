@@ -93,7 +93,7 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 	if resp, forwarded, err := forward(ctx, n, fwd); forwarded {
 		return resp, err
 	}
-	if err := checkName(name); err != nil {
+	if err := keyName(&name); err != nil {
 		return nil, err
 	}
 	actor, err := n.actor(ctx)

@@ -56,7 +56,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 	if req.Key != "" {
 		// The FSM decides whether the handle grants this key; only the
 		// name's shape is checked here.
-		if err := checkName(req.Key); err != nil {
+		if err := keyName(&req.Key); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+func newPolicyCmd(opts *options) *cobra.Command {
+	policy := &cobra.Command{Use: "policy", Short: "Show, compare and apply the cluster policy (tenants, principals, roles)"}
+	policy.AddCommand(&cobra.Command{
+		Use:   "show",
+		Short: "Show the policy in force, its version and SHA-256",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cur, err := opts.currentPolicy(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(cur)
+		},
+	})
+	policy.AddCommand(&cobra.Command{
+		Use:   "diff FILE",
+		Short: "Say what applying FILE would change",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			next, err := readPolicyFile(args[0])
+			if err != nil {
+				return err
+			}
+			cur, err := opts.currentPolicy(cmd.Context())
+			if err != nil {
+				return err
+			}
+			_, sum, err := next.Canonical()
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(policyDiffView{From: cur.SHA256, To: sum, Diff: consensus.PolicyDiff(cur.Policy, next)})
+		},
+	})
+	policy.AddCommand(&cobra.Command{
+		Use:   "apply FILE",
+		Short: "Replace the cluster policy with FILE and print what changed",
+		Long: "Replace the cluster policy with FILE (YAML). The document is refused whole\n" +
+			"when it breaks its own separation of duties or leaves no cluster-admin; a\n" +
+			"file that does not name admin keeps admin cluster-admin on every tenant.",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := readPolicyFile(args[0]); err != nil {
+				return err // refused here, before any node sees it
+			}
+			doc, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			var resp *kqpb.ApplyPolicyResponse
+			err = opts.policyCall(cmd.Context(), func(ctx context.Context, ps kqpb.PolicyServiceClient) (err error) {
+				resp, err = ps.ApplyPolicy(ctx, &kqpb.ApplyPolicyRequest{Document: doc})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(policyDiffView{From: resp.PreviousSha256, To: resp.Policy.Sha256, Version: resp.Policy.Version, Diff: resp.Diff})
+		},
+	})
+	return policy
+}
+
+func newPrincipalCmd(opts *options) *cobra.Command {
+	principal := &cobra.Command{Use: "principal", Short: "Manage principals (client identities)"}
+	principal.AddCommand(&cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Put a principal on the deny-list, on every node at once",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var resp *kqpb.PolicyResponse
+			err := opts.policyCall(cmd.Context(), func(ctx context.Context, ps kqpb.PolicyServiceClient) (err error) {
+				resp, err = ps.RevokePrincipal(ctx, &kqpb.RevokePrincipalRequest{Principal: args[0]})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			v, err := policyViewOf(resp)
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(v)
+		},
+	})
+	return principal
+}
+
+func (o *options) policyCall(ctx context.Context, fn func(context.Context, kqpb.PolicyServiceClient) error) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	o.started = true
+	return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return fn(ctx, kqpb.NewPolicyServiceClient(conn))
+	})
+}
+
+func (o *options) currentPolicy(ctx context.Context) (policyView, error) {
+	var resp *kqpb.PolicyResponse
+	err := o.policyCall(ctx, func(ctx context.Context, ps kqpb.PolicyServiceClient) (err error) {
+		resp, err = ps.GetPolicy(ctx, &kqpb.GetPolicyRequest{})
+		return err
+	})
+	if err != nil {
+		return policyView{}, err
+	}
+	return policyViewOf(resp)
+}
+
+func readPolicyFile(path string) (*consensus.Policy, error) {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := consensus.ParsePolicy(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// policyView is `kq policy show`: {"version","sha256","policy"}.
+type policyView struct {
+	Version uint64            `json:"version"`
+	SHA256  string            `json:"sha256"`
+	Policy  *consensus.Policy `json:"policy"`
+}
+
+func policyViewOf(r *kqpb.PolicyResponse) (policyView, error) {
+	var p consensus.Policy
+	if err := json.Unmarshal([]byte(r.PolicyJson), &p); err != nil {
+		return policyView{}, fmt.Errorf("policy from the cluster: %w", err)
+	}
+	return policyView{Version: r.Version, SHA256: r.Sha256, Policy: &p}, nil
+}
+
+func (v policyView) table(w io.Writer) error {
+	mode := "set"
+	if v.Version == 0 {
+		mode = "bootstrap: every client may do everything until a policy is applied"
+	}
+	fmt.Fprintf(w, "policy v%d  sha256 %s  (%s)\n", v.Version, v.SHA256, mode)
+	fmt.Fprintf(w, "tenants: %v\n", v.Policy.Tenants)
+	tw := newTabWriter(w)
+	fmt.Fprintln(tw, "PRINCIPAL\tROLE\tTENANT\tLIMITS")
+	for _, name := range slices.Sorted(maps.Keys(v.Policy.Principals)) {
+		for _, g := range v.Policy.Principals[name].Roles {
+			limits := ""
+			if len(g.Purposes) > 0 || g.MaxTTL != "" {
+				limits = fmt.Sprintf("purposes %v max_ttl %s", g.Purposes, g.MaxTTL)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, g.Role, g.Tenant, limits)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "separation of duties: %v\n", v.Policy.SeparationOfDuties)
+	if len(v.Policy.Denied) > 0 {
+		fmt.Fprintf(w, "denied: %v\n", v.Policy.Denied)
+	}
+	return nil
+}
+
+// policyDiffView is `kq policy diff` and `kq policy apply`.
+type policyDiffView struct {
+	From    string `json:"from_sha256"`
+	To      string `json:"to_sha256"`
+	Version uint64 `json:"version,omitempty"` // apply: the version now in force
+	Diff    string `json:"diff"`
+}
+
+func (v policyDiffView) table(w io.Writer) error {
+	if v.Version > 0 {
+		fmt.Fprintf(w, "policy v%d in force\n", v.Version)
+	}
+	_, err := fmt.Fprintf(w, "%s -> %s\n%s\n", v.From, v.To, v.Diff)
+	return err
+}

@@ -1,0 +1,42 @@
+package node
+
+import (
+	"regexp"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+// Key names are TENANT/NAME; a bare NAME is in tenant default, and so is
+// default/NAME, which is stored as NAME so that keys created before
+// tenants keep their names (and their shares' paths).
+
+// tenantPattern matches consensus.ValidTenant: safe as a directory name.
+var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// keyName checks a client's key name and rewrites it to its stored form.
+func keyName(name *string) error {
+	tenant, bare, scoped := strings.Cut(*name, "/")
+	if !scoped {
+		return checkName(*name)
+	}
+	if !tenantPattern.MatchString(tenant) {
+		return status.Errorf(codes.InvalidArgument, "key name %q: the tenant before '/' is 1-32 lower-case letters, digits, '_' or '-'", truncate(*name, 100))
+	}
+	if err := checkName(bare); err != nil {
+		return err
+	}
+	if tenant == consensus.DefaultTenant {
+		*name = bare
+	}
+	return nil
+}
+
+// mayRead reports whether actor may see key: reads are filtered where
+// they are served, by the policy this replica has applied.
+func (n *Node) mayRead(actor, key string) bool {
+	return n.fsm.Authorize(actor, consensus.ActReadKey, key).Verdict == consensus.Allow
+}
