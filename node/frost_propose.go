@@ -90,6 +90,7 @@ func (n *Node) retrySignAvoiding(ctx context.Context, p *consensus.Sign, culprit
 		}
 	}
 	slices.Sort(members)
+	members = n.withoutExcluded(members, k.Threshold+1)
 	var cmd consensus.Command
 	switch {
 	case p.Attempt >= uint32(n.cluster.Sign.MaxAttempts):

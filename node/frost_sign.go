@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,7 @@ type frostAgg struct {
 	started     time.Time
 	commitments []frost.Commitment
 	shares      map[string]frost.SignatureShare // by member
+	wire        map[string][]byte               // each share as received, for blame evidence
 	done        bool
 }
 
@@ -157,7 +159,7 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 	a, ok := f.agg[key]
 	if !ok {
 		f.sweepAgg(n.cluster.Sign.Timeout)
-		a = &frostAgg{started: time.Now(), shares: map[string]frost.SignatureShare{}}
+		a = &frostAgg{started: time.Now(), shares: map[string]frost.SignatureShare{}, wire: map[string][]byte{}}
 		f.agg[key] = a
 	}
 	f.mu.Unlock()
@@ -172,7 +174,7 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 		var culprit string
 		if a.commitments, culprit, err = frostCommitments(g, s); err != nil {
 			a.done = true
-			n.frostBlame(s, culprit, err)
+			n.frostBlame(s, culprit, checkFrostCommitment, frostCommitmentOf(s, culprit), err)
 			return nil
 		}
 	}
@@ -185,13 +187,14 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 	}
 	if err != nil {
 		a.done = true
-		n.frostBlame(s, from, err)
+		n.frostBlame(s, from, checkFrostShare, req.Share, err)
 		return nil
 	}
 	if _, dup := a.shares[from]; dup {
 		return nil
 	}
 	a.shares[from] = sh
+	a.wire[from] = req.Share
 	if len(a.shares) < len(s.Committee) {
 		return nil
 	}
@@ -207,7 +210,7 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 		if errors.As(err, &bad) && len(bad.Culprits) > 0 {
 			culprit, _ = g.Member(bad.Culprits[0])
 		}
-		n.frostBlame(s, culprit, err)
+		n.frostBlame(s, culprit, checkFrostShare, a.wire[culprit], err)
 		return nil
 	}
 	// The coordinator alone holds the signature, so it reports at once
@@ -248,18 +251,30 @@ func (f *frostNode) sweepAgg(timeout time.Duration) {
 	}
 }
 
-// frostBlame ends an attempt that a member's share or commitment spoiled.
-// A leader retries at once under a committee without the culprit; another
-// coordinator logs it and the leader's supervisor retries when the attempt
-// times out.
-func (n *Node) frostBlame(s *consensus.Sign, culprit string, err error) {
+// frostBlame ends an attempt that a member's share or commitment spoiled,
+// and reports the culprit with the hash of what it sent (evidence). A
+// leader retries at once under a committee without the culprit; another
+// coordinator's report makes the leader's supervisor retry
+// (retryBlamed). Called with the FROST lock held: the work is spawned.
+func (n *Node) frostBlame(s *consensus.Sign, culprit, check string, evidence []byte, err error) {
 	n.log.Warn("FROST attempt failed: invalid signature share", "request", s.RequestID, "attempt", s.Attempt, "culprit", culprit, "err", err)
+	rctx := n.frost.runCtx()
+	n.spawn(func() { n.reportBlame(rctx, s, culprit, check, sha256.Sum256(evidence)) })
 	if !n.raft.IsLeader() {
 		return
 	}
 	reason := fmt.Sprintf("FROST signature share from %s is invalid: %v", culprit, err)
-	rctx := n.frost.runCtx()
 	n.spawn(func() { n.retrySignAvoiding(rctx, s, culprit, reason) })
+}
+
+// frostCommitmentOf returns the commitment member published for attempt s.
+func frostCommitmentOf(s *consensus.Sign, member string) []byte {
+	for _, c := range s.Frost {
+		if c.Node == member {
+			return c.Commitment
+		}
+	}
+	return nil
 }
 
 // frostRand is the randomness nonces are drawn from.

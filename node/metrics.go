@@ -61,6 +61,8 @@ const presignStalledReason = "stalled before parking"
 // signature, a share, pre-params, a request id or an actor.
 type metrics struct {
 	reg *prometheus.Registry
+	// blame counts accusations; set by the node, nil in tests of metrics alone.
+	blame *blameMetrics
 
 	signRequests    *prometheus.CounterVec   // path, outcome, code
 	signSeconds     *prometheus.HistogramVec // path
@@ -215,6 +217,9 @@ func (m *metrics) applied(index uint64, cmd consensus.Command, res consensus.Res
 	count := index > m.replayedUpTo.Load()
 	if _, ok := cmd.(*consensus.AuditCheckpoint); ok && res.Err == nil && count {
 		m.auditCheckpts.Inc()
+	}
+	if m.blame != nil && count {
+		m.blame.applied(cmd, res)
 	}
 	for _, d := range m.pool.applied(cmd, res) {
 		if count {

@@ -16,7 +16,7 @@ import (
 // once the FSM, the engine, the parked store and the pre-params exist;
 // raft may open later.
 func (n *Node) newNodeMetrics() *metrics {
-	return newMetrics(stateSource{
+	m := newMetrics(stateSource{
 		FSM: n.fsm,
 		Raft: func() (consensus.Stats, bool) {
 			if n.raft == nil {
@@ -29,6 +29,10 @@ func (n *Node) newNodeMetrics() *metrics {
 		PreParams:  n.pre.isReady,
 		PoolTarget: n.cluster.Presign.Pool,
 	})
+	m.reg.MustRegister(newPendingDrops(n.engine))
+	m.blame = newBlameMetrics(n.fsm, n.clock.Now)
+	m.reg.MustRegister(m.blame)
+	return m
 }
 
 // MetricsHandler serves this node's metrics in the Prometheus text format.

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
@@ -254,20 +256,44 @@ type peerService struct {
 
 // Exchange feeds a peer's round messages to the engine. The sender is the
 // member named in the caller's certificate; the engine drops duplicates and
-// messages from outside the session's committee.
+// messages from outside the session's committee. A stream that carries
+// nothing for exchangeIdleTimeout ends: the sender opens another with its
+// next message, so an idle or stuck stream holds no server resources.
 func (s *peerService) Exchange(stream grpc.BidiStreamingServer[kqpb.RoundMessage, kqpb.ExchangeAck]) error {
 	from, err := s.n.peerIdentity(stream.Context())
 	if err != nil {
 		return err
 	}
+	msgs, ended := make(chan *kqpb.RoundMessage), make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				ended <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-stream.Context().Done():
+				return // the handler returned
+			}
+		}
+	}()
+	idle := time.NewTimer(exchangeIdleTimeout)
+	defer idle.Stop()
 	var rejected uint64
 	for {
-		m, err := stream.Recv()
-		if err == io.EOF {
-			return stream.Send(&kqpb.ExchangeAck{Rejected: rejected})
-		}
-		if err != nil {
+		var m *kqpb.RoundMessage
+		select {
+		case m = <-msgs:
+			idle.Reset(exchangeIdleTimeout)
+		case err := <-ended:
+			if err == io.EOF {
+				return stream.Send(&kqpb.ExchangeAck{Rejected: rejected})
+			}
 			return err
+		case <-idle.C:
+			return status.Errorf(codes.DeadlineExceeded, "no round message for %s", exchangeIdleTimeout)
 		}
 		var sid tss.SessionID
 		if len(m.SessionId) != len(sid) || m.Protocol > consensus.MaxProtocol {

@@ -105,6 +105,7 @@ func (n *Node) signPresigned(ctx context.Context, s *consensus.Sign, ps *tss.Pre
 	n.metrics.session(kindPresignedSig, start, err)
 	if err != nil {
 		n.log.Warn("presigned attempt failed", "request", s.RequestID, "presig", s.Presig, "err", err)
+		n.blameAbort(ctx, s, err)
 		return
 	}
 	n.reportSignature(ctx, s, sig)

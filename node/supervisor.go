@@ -80,6 +80,10 @@ func (s *supervisor) checkSigns(ctx context.Context, now time.Time) {
 			s.signs[p.RequestID] = deadline{attempt: p.Attempt, at: now.Add(s.n.cluster.Sign.Timeout)}
 			continue
 		}
+		if !d.abandoned && s.retryBlamed(ctx, p) {
+			s.signs[p.RequestID] = deadline{attempt: p.Attempt, at: now.Add(s.n.cluster.Sign.Timeout), abandoned: true}
+			continue
+		}
 		lost := ""
 		if !d.abandoned {
 			lost = s.lostMember(p, now)
@@ -221,6 +225,7 @@ func (n *Node) pickCommittee(k *consensus.Key, avoid []string, salt uint64) ([]s
 		}
 	}
 	size := k.Threshold + 1
+	reachable = n.withoutExcluded(reachable, size)
 	if len(reachable) < size {
 		return nil, fmt.Errorf("%w: %d of %d members of %q reachable, %d needed", errTooFewMembers, len(reachable), len(k.Members), k.Name, size)
 	}

@@ -102,6 +102,7 @@ func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
 	n.metrics.session(kindSign, start, err)
 	if err != nil {
 		log.Warn("sign attempt failed", "err", err)
+		n.blameAbort(ctx, s, err)
 		return
 	}
 	n.bypassSigned(s, sig)

@@ -2,6 +2,7 @@ package tss
 
 import (
 	"crypto/elliptic"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/big"
@@ -47,6 +48,9 @@ type CheckError struct {
 	Type   string // tss-lib message type
 	Check  string // one of the Check constants
 	Detail string // which field; public protocol data only
+	// Evidence is the SHA-256 of the message's wire bytes as received, so
+	// that an accusation names the exact message without carrying it.
+	Evidence [32]byte
 }
 
 func (e *CheckError) Error() string {
@@ -153,7 +157,11 @@ func (c *checker) checkOne(in inbound) error {
 	if f == nil {
 		return nil
 	}
-	return &CheckError{Member: in.from, Type: in.msg.Type(), Check: f.check, Detail: f.detail}
+	e := &CheckError{Member: in.from, Type: in.msg.Type(), Check: f.check, Detail: f.detail}
+	if wire, _, err := in.msg.WireBytes(); err == nil {
+		e.Evidence = sha256.Sum256(wire)
+	}
+	return e
 }
 
 // routed checks the broadcast flag the sender chose against the type's.

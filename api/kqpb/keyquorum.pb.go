@@ -1949,6 +1949,104 @@ func (x *StatusResponse) GetMaxProtocol() uint32 {
 	return 0
 }
 
+type ClearBlameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        string                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearBlameRequest) Reset() {
+	*x = ClearBlameRequest{}
+	mi := &file_keyquorum_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearBlameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearBlameRequest) ProtoMessage() {}
+
+func (x *ClearBlameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearBlameRequest.ProtoReflect.Descriptor instead.
+func (*ClearBlameRequest) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ClearBlameRequest) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+type ClearBlameResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when the member had no accusations on record.
+	Cleared bool `protobuf:"varint,1,opt,name=cleared,proto3" json:"cleared,omitempty"`
+	// What was forgotten, as the audit record says it.
+	Note          string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearBlameResponse) Reset() {
+	*x = ClearBlameResponse{}
+	mi := &file_keyquorum_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearBlameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearBlameResponse) ProtoMessage() {}
+
+func (x *ClearBlameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearBlameResponse.ProtoReflect.Descriptor instead.
+func (*ClearBlameResponse) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ClearBlameResponse) GetCleared() bool {
+	if x != nil {
+		return x.Cleared
+	}
+	return false
+}
+
+func (x *ClearBlameResponse) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 // RoundMessage is one threshold-protocol message between members. The
 // receiver takes the sender from the peer's certificate, never from here.
 type RoundMessage struct {
@@ -1966,7 +2064,7 @@ type RoundMessage struct {
 
 func (x *RoundMessage) Reset() {
 	*x = RoundMessage{}
-	mi := &file_keyquorum_proto_msgTypes[21]
+	mi := &file_keyquorum_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2076,7 @@ func (x *RoundMessage) String() string {
 func (*RoundMessage) ProtoMessage() {}
 
 func (x *RoundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[21]
+	mi := &file_keyquorum_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2089,7 @@ func (x *RoundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundMessage.ProtoReflect.Descriptor instead.
 func (*RoundMessage) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{21}
+	return file_keyquorum_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RoundMessage) GetSessionId() []byte {
@@ -2039,7 +2137,7 @@ type ExchangeAck struct {
 
 func (x *ExchangeAck) Reset() {
 	*x = ExchangeAck{}
-	mi := &file_keyquorum_proto_msgTypes[22]
+	mi := &file_keyquorum_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2149,7 @@ func (x *ExchangeAck) String() string {
 func (*ExchangeAck) ProtoMessage() {}
 
 func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[22]
+	mi := &file_keyquorum_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +2162,7 @@ func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeAck.ProtoReflect.Descriptor instead.
 func (*ExchangeAck) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{22}
+	return file_keyquorum_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExchangeAck) GetRejected() uint64 {
@@ -2085,7 +2183,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_keyquorum_proto_msgTypes[23]
+	mi := &file_keyquorum_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2097,7 +2195,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[23]
+	mi := &file_keyquorum_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2110,7 +2208,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{23}
+	return file_keyquorum_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -2129,7 +2227,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_keyquorum_proto_msgTypes[24]
+	mi := &file_keyquorum_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2239,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[24]
+	mi := &file_keyquorum_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2252,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{24}
+	return file_keyquorum_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ProposeResponse) GetIndex() uint64 {
@@ -2179,7 +2277,7 @@ type CommittedSign struct {
 
 func (x *CommittedSign) Reset() {
 	*x = CommittedSign{}
-	mi := &file_keyquorum_proto_msgTypes[25]
+	mi := &file_keyquorum_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2289,7 @@ func (x *CommittedSign) String() string {
 func (*CommittedSign) ProtoMessage() {}
 
 func (x *CommittedSign) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[25]
+	mi := &file_keyquorum_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2302,7 @@ func (x *CommittedSign) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommittedSign.ProtoReflect.Descriptor instead.
 func (*CommittedSign) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{25}
+	return file_keyquorum_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CommittedSign) GetIndex() uint64 {
@@ -2236,7 +2334,7 @@ type CommittedSignAck struct {
 
 func (x *CommittedSignAck) Reset() {
 	*x = CommittedSignAck{}
-	mi := &file_keyquorum_proto_msgTypes[26]
+	mi := &file_keyquorum_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2248,7 +2346,7 @@ func (x *CommittedSignAck) String() string {
 func (*CommittedSignAck) ProtoMessage() {}
 
 func (x *CommittedSignAck) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[26]
+	mi := &file_keyquorum_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2261,7 +2359,7 @@ func (x *CommittedSignAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommittedSignAck.ProtoReflect.Descriptor instead.
 func (*CommittedSignAck) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{26}
+	return file_keyquorum_proto_rawDescGZIP(), []int{28}
 }
 
 type ClockRequest struct {
@@ -2272,7 +2370,7 @@ type ClockRequest struct {
 
 func (x *ClockRequest) Reset() {
 	*x = ClockRequest{}
-	mi := &file_keyquorum_proto_msgTypes[27]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2382,7 @@ func (x *ClockRequest) String() string {
 func (*ClockRequest) ProtoMessage() {}
 
 func (x *ClockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[27]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2395,7 @@ func (x *ClockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockRequest.ProtoReflect.Descriptor instead.
 func (*ClockRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{27}
+	return file_keyquorum_proto_rawDescGZIP(), []int{29}
 }
 
 // ClockReading is the callee's wall clock when it answered.
@@ -2310,7 +2408,7 @@ type ClockReading struct {
 
 func (x *ClockReading) Reset() {
 	*x = ClockReading{}
-	mi := &file_keyquorum_proto_msgTypes[28]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2420,7 @@ func (x *ClockReading) String() string {
 func (*ClockReading) ProtoMessage() {}
 
 func (x *ClockReading) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[28]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2433,7 @@ func (x *ClockReading) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockReading.ProtoReflect.Descriptor instead.
 func (*ClockReading) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{28}
+	return file_keyquorum_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ClockReading) GetUnixNano() int64 {
@@ -2360,7 +2458,7 @@ type FrostShareRequest struct {
 
 func (x *FrostShareRequest) Reset() {
 	*x = FrostShareRequest{}
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2470,7 @@ func (x *FrostShareRequest) String() string {
 func (*FrostShareRequest) ProtoMessage() {}
 
 func (x *FrostShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2483,7 @@ func (x *FrostShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrostShareRequest.ProtoReflect.Descriptor instead.
 func (*FrostShareRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{29}
+	return file_keyquorum_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FrostShareRequest) GetRequestId() string {
@@ -2424,7 +2522,7 @@ type FrostShareAck struct {
 
 func (x *FrostShareAck) Reset() {
 	*x = FrostShareAck{}
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2436,7 +2534,7 @@ func (x *FrostShareAck) String() string {
 func (*FrostShareAck) ProtoMessage() {}
 
 func (x *FrostShareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2449,7 +2547,7 @@ func (x *FrostShareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrostShareAck.ProtoReflect.Descriptor instead.
 func (*FrostShareAck) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{30}
+	return file_keyquorum_proto_rawDescGZIP(), []int{32}
 }
 
 // AuditRecord is one link of the audit hash chain. It never carries a signed
@@ -2488,7 +2586,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2598,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2611,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{31}
+	return file_keyquorum_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AuditRecord) GetSeq() uint64 {
@@ -2656,7 +2754,7 @@ type AuditCheckpoint struct {
 
 func (x *AuditCheckpoint) Reset() {
 	*x = AuditCheckpoint{}
-	mi := &file_keyquorum_proto_msgTypes[32]
+	mi := &file_keyquorum_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2766,7 @@ func (x *AuditCheckpoint) String() string {
 func (*AuditCheckpoint) ProtoMessage() {}
 
 func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[32]
+	mi := &file_keyquorum_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2779,7 @@ func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCheckpoint.ProtoReflect.Descriptor instead.
 func (*AuditCheckpoint) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{32}
+	return file_keyquorum_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AuditCheckpoint) GetSeq() uint64 {
@@ -2725,7 +2823,7 @@ type AuditQueryRequest struct {
 
 func (x *AuditQueryRequest) Reset() {
 	*x = AuditQueryRequest{}
-	mi := &file_keyquorum_proto_msgTypes[33]
+	mi := &file_keyquorum_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2737,7 +2835,7 @@ func (x *AuditQueryRequest) String() string {
 func (*AuditQueryRequest) ProtoMessage() {}
 
 func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[33]
+	mi := &file_keyquorum_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2750,7 +2848,7 @@ func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryRequest.ProtoReflect.Descriptor instead.
 func (*AuditQueryRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{33}
+	return file_keyquorum_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuditQueryRequest) GetKey() string {
@@ -2823,7 +2921,7 @@ type AuditQueryResponse struct {
 
 func (x *AuditQueryResponse) Reset() {
 	*x = AuditQueryResponse{}
-	mi := &file_keyquorum_proto_msgTypes[34]
+	mi := &file_keyquorum_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2933,7 @@ func (x *AuditQueryResponse) String() string {
 func (*AuditQueryResponse) ProtoMessage() {}
 
 func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[34]
+	mi := &file_keyquorum_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +2946,7 @@ func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryResponse.ProtoReflect.Descriptor instead.
 func (*AuditQueryResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{34}
+	return file_keyquorum_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuditQueryResponse) GetRecords() []*AuditRecord {
@@ -2882,7 +2980,7 @@ type AuditExportRequest struct {
 
 func (x *AuditExportRequest) Reset() {
 	*x = AuditExportRequest{}
-	mi := &file_keyquorum_proto_msgTypes[35]
+	mi := &file_keyquorum_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +2992,7 @@ func (x *AuditExportRequest) String() string {
 func (*AuditExportRequest) ProtoMessage() {}
 
 func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[35]
+	mi := &file_keyquorum_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3005,7 @@ func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
 func (*AuditExportRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{35}
+	return file_keyquorum_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AuditExportRequest) GetFromSeq() uint64 {
@@ -2925,7 +3023,7 @@ type AuditHeadRequest struct {
 
 func (x *AuditHeadRequest) Reset() {
 	*x = AuditHeadRequest{}
-	mi := &file_keyquorum_proto_msgTypes[36]
+	mi := &file_keyquorum_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2937,7 +3035,7 @@ func (x *AuditHeadRequest) String() string {
 func (*AuditHeadRequest) ProtoMessage() {}
 
 func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[36]
+	mi := &file_keyquorum_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2950,7 +3048,7 @@ func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadRequest.ProtoReflect.Descriptor instead.
 func (*AuditHeadRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{36}
+	return file_keyquorum_proto_rawDescGZIP(), []int{38}
 }
 
 type AuditHeadResponse struct {
@@ -2973,7 +3071,7 @@ type AuditHeadResponse struct {
 
 func (x *AuditHeadResponse) Reset() {
 	*x = AuditHeadResponse{}
-	mi := &file_keyquorum_proto_msgTypes[37]
+	mi := &file_keyquorum_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2985,7 +3083,7 @@ func (x *AuditHeadResponse) String() string {
 func (*AuditHeadResponse) ProtoMessage() {}
 
 func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[37]
+	mi := &file_keyquorum_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2998,7 +3096,7 @@ func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadResponse.ProtoReflect.Descriptor instead.
 func (*AuditHeadResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{37}
+	return file_keyquorum_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AuditHeadResponse) GetNodeId() string {
@@ -3227,7 +3325,12 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x12clock_offset_nanos\x18\x12 \x01(\x03R\x10clockOffsetNanos\x12\x14\n" +
 	"\x05clock\x18\x13 \x01(\tR\x05clock\x12\x1a\n" +
 	"\bprotocol\x18\x14 \x01(\rR\bprotocol\x12!\n" +
-	"\fmax_protocol\x18\x15 \x01(\rR\vmaxProtocol\"\x91\x01\n" +
+	"\fmax_protocol\x18\x15 \x01(\rR\vmaxProtocol\"+\n" +
+	"\x11ClearBlameRequest\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\tR\x06member\"B\n" +
+	"\x12ClearBlameResponse\x12\x18\n" +
+	"\acleared\x18\x01 \x01(\bR\acleared\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\"\x91\x01\n" +
 	"\fRoundMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x0e\n" +
@@ -3342,9 +3445,11 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x11DestroyKeyVersion\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key\x12M\n" +
 	"\x17CancelDestroyKeyVersion\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key\x12@\n" +
 	"\n" +
-	"RefreshKey\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key2V\n" +
+	"RefreshKey\x12\x1f.keyquorum.v1.KeyVersionRequest\x1a\x11.keyquorum.v1.Key2\xa7\x01\n" +
 	"\x0fOperatorService\x12C\n" +
-	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse2\xf7\x02\n" +
+	"\x06Status\x12\x1b.keyquorum.v1.StatusRequest\x1a\x1c.keyquorum.v1.StatusResponse\x12O\n" +
+	"\n" +
+	"ClearBlame\x12\x1f.keyquorum.v1.ClearBlameRequest\x1a .keyquorum.v1.ClearBlameResponse2\xf7\x02\n" +
 	"\vPeerService\x12E\n" +
 	"\bExchange\x12\x1a.keyquorum.v1.RoundMessage\x1a\x19.keyquorum.v1.ExchangeAck(\x010\x01\x12F\n" +
 	"\aPropose\x12\x1c.keyquorum.v1.ProposeRequest\x1a\x1d.keyquorum.v1.ProposeResponse\x12L\n" +
@@ -3370,7 +3475,7 @@ func file_keyquorum_proto_rawDescGZIP() []byte {
 }
 
 var file_keyquorum_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_keyquorum_proto_goTypes = []any{
 	(Algorithm)(0),               // 0: keyquorum.v1.Algorithm
 	(KeyState)(0),                // 1: keyquorum.v1.KeyState
@@ -3395,23 +3500,25 @@ var file_keyquorum_proto_goTypes = []any{
 	(*StatusRequest)(nil),        // 20: keyquorum.v1.StatusRequest
 	(*Member)(nil),               // 21: keyquorum.v1.Member
 	(*StatusResponse)(nil),       // 22: keyquorum.v1.StatusResponse
-	(*RoundMessage)(nil),         // 23: keyquorum.v1.RoundMessage
-	(*ExchangeAck)(nil),          // 24: keyquorum.v1.ExchangeAck
-	(*ProposeRequest)(nil),       // 25: keyquorum.v1.ProposeRequest
-	(*ProposeResponse)(nil),      // 26: keyquorum.v1.ProposeResponse
-	(*CommittedSign)(nil),        // 27: keyquorum.v1.CommittedSign
-	(*CommittedSignAck)(nil),     // 28: keyquorum.v1.CommittedSignAck
-	(*ClockRequest)(nil),         // 29: keyquorum.v1.ClockRequest
-	(*ClockReading)(nil),         // 30: keyquorum.v1.ClockReading
-	(*FrostShareRequest)(nil),    // 31: keyquorum.v1.FrostShareRequest
-	(*FrostShareAck)(nil),        // 32: keyquorum.v1.FrostShareAck
-	(*AuditRecord)(nil),          // 33: keyquorum.v1.AuditRecord
-	(*AuditCheckpoint)(nil),      // 34: keyquorum.v1.AuditCheckpoint
-	(*AuditQueryRequest)(nil),    // 35: keyquorum.v1.AuditQueryRequest
-	(*AuditQueryResponse)(nil),   // 36: keyquorum.v1.AuditQueryResponse
-	(*AuditExportRequest)(nil),   // 37: keyquorum.v1.AuditExportRequest
-	(*AuditHeadRequest)(nil),     // 38: keyquorum.v1.AuditHeadRequest
-	(*AuditHeadResponse)(nil),    // 39: keyquorum.v1.AuditHeadResponse
+	(*ClearBlameRequest)(nil),    // 23: keyquorum.v1.ClearBlameRequest
+	(*ClearBlameResponse)(nil),   // 24: keyquorum.v1.ClearBlameResponse
+	(*RoundMessage)(nil),         // 25: keyquorum.v1.RoundMessage
+	(*ExchangeAck)(nil),          // 26: keyquorum.v1.ExchangeAck
+	(*ProposeRequest)(nil),       // 27: keyquorum.v1.ProposeRequest
+	(*ProposeResponse)(nil),      // 28: keyquorum.v1.ProposeResponse
+	(*CommittedSign)(nil),        // 29: keyquorum.v1.CommittedSign
+	(*CommittedSignAck)(nil),     // 30: keyquorum.v1.CommittedSignAck
+	(*ClockRequest)(nil),         // 31: keyquorum.v1.ClockRequest
+	(*ClockReading)(nil),         // 32: keyquorum.v1.ClockReading
+	(*FrostShareRequest)(nil),    // 33: keyquorum.v1.FrostShareRequest
+	(*FrostShareAck)(nil),        // 34: keyquorum.v1.FrostShareAck
+	(*AuditRecord)(nil),          // 35: keyquorum.v1.AuditRecord
+	(*AuditCheckpoint)(nil),      // 36: keyquorum.v1.AuditCheckpoint
+	(*AuditQueryRequest)(nil),    // 37: keyquorum.v1.AuditQueryRequest
+	(*AuditQueryResponse)(nil),   // 38: keyquorum.v1.AuditQueryResponse
+	(*AuditExportRequest)(nil),   // 39: keyquorum.v1.AuditExportRequest
+	(*AuditHeadRequest)(nil),     // 40: keyquorum.v1.AuditHeadRequest
+	(*AuditHeadResponse)(nil),    // 41: keyquorum.v1.AuditHeadResponse
 }
 var file_keyquorum_proto_depIdxs = []int32{
 	1,  // 0: keyquorum.v1.KeyVersion.state:type_name -> keyquorum.v1.KeyState
@@ -3422,8 +3529,8 @@ var file_keyquorum_proto_depIdxs = []int32{
 	3,  // 5: keyquorum.v1.ListKeysResponse.keys:type_name -> keyquorum.v1.Key
 	9,  // 6: keyquorum.v1.SignResponse.signatures:type_name -> keyquorum.v1.VersionSignature
 	21, // 7: keyquorum.v1.StatusResponse.members:type_name -> keyquorum.v1.Member
-	34, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
-	33, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
+	36, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
+	35, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
 	4,  // 10: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
 	5,  // 11: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
 	6,  // 12: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
@@ -3441,41 +3548,43 @@ var file_keyquorum_proto_depIdxs = []int32{
 	15, // 24: keyquorum.v1.KeyService.CancelDestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
 	15, // 25: keyquorum.v1.KeyService.RefreshKey:input_type -> keyquorum.v1.KeyVersionRequest
 	20, // 26: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
-	23, // 27: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
-	25, // 28: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
-	27, // 29: keyquorum.v1.PeerService.SignCommitted:input_type -> keyquorum.v1.CommittedSign
-	29, // 30: keyquorum.v1.PeerService.Clock:input_type -> keyquorum.v1.ClockRequest
-	31, // 31: keyquorum.v1.PeerService.FrostShare:input_type -> keyquorum.v1.FrostShareRequest
-	35, // 32: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
-	37, // 33: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
-	38, // 34: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
-	3,  // 35: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
-	3,  // 36: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
-	7,  // 37: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
-	10, // 38: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
-	19, // 39: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
-	12, // 40: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
-	14, // 41: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
-	3,  // 42: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
-	3,  // 43: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
-	3,  // 44: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
-	3,  // 45: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 46: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 47: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
-	3,  // 48: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 49: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 50: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
-	22, // 51: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
-	24, // 52: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
-	26, // 53: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
-	28, // 54: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
-	30, // 55: keyquorum.v1.PeerService.Clock:output_type -> keyquorum.v1.ClockReading
-	32, // 56: keyquorum.v1.PeerService.FrostShare:output_type -> keyquorum.v1.FrostShareAck
-	36, // 57: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
-	33, // 58: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
-	39, // 59: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
-	35, // [35:60] is the sub-list for method output_type
-	10, // [10:35] is the sub-list for method input_type
+	23, // 27: keyquorum.v1.OperatorService.ClearBlame:input_type -> keyquorum.v1.ClearBlameRequest
+	25, // 28: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
+	27, // 29: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
+	29, // 30: keyquorum.v1.PeerService.SignCommitted:input_type -> keyquorum.v1.CommittedSign
+	31, // 31: keyquorum.v1.PeerService.Clock:input_type -> keyquorum.v1.ClockRequest
+	33, // 32: keyquorum.v1.PeerService.FrostShare:input_type -> keyquorum.v1.FrostShareRequest
+	37, // 33: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
+	39, // 34: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
+	40, // 35: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
+	3,  // 36: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
+	3,  // 37: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
+	7,  // 38: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
+	10, // 39: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
+	19, // 40: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
+	12, // 41: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
+	14, // 42: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
+	3,  // 43: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
+	3,  // 44: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
+	3,  // 45: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
+	3,  // 46: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 47: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 48: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
+	3,  // 49: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 50: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 51: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
+	22, // 52: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
+	24, // 53: keyquorum.v1.OperatorService.ClearBlame:output_type -> keyquorum.v1.ClearBlameResponse
+	26, // 54: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
+	28, // 55: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
+	30, // 56: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
+	32, // 57: keyquorum.v1.PeerService.Clock:output_type -> keyquorum.v1.ClockReading
+	34, // 58: keyquorum.v1.PeerService.FrostShare:output_type -> keyquorum.v1.FrostShareAck
+	38, // 59: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
+	35, // 60: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
+	41, // 61: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
+	36, // [36:62] is the sub-list for method output_type
+	10, // [10:36] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -3494,7 +3603,7 @@ func file_keyquorum_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keyquorum_proto_rawDesc), len(file_keyquorum_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

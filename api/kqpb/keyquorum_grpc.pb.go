@@ -716,7 +716,8 @@ var KeyService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	OperatorService_Status_FullMethodName = "/keyquorum.v1.OperatorService/Status"
+	OperatorService_Status_FullMethodName     = "/keyquorum.v1.OperatorService/Status"
+	OperatorService_ClearBlame_FullMethodName = "/keyquorum.v1.OperatorService/ClearBlame"
 )
 
 // OperatorServiceClient is the client API for OperatorService service.
@@ -724,6 +725,10 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type OperatorServiceClient interface {
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// ClearBlame forgets the accusations against a member and lifts its
+	// exclusion from signing committees (the blame rule: docs/ARCHITECTURE.md).
+	// Only the leader serves it; other nodes answer UNAVAILABLE.
+	ClearBlame(ctx context.Context, in *ClearBlameRequest, opts ...grpc.CallOption) (*ClearBlameResponse, error)
 }
 
 type operatorServiceClient struct {
@@ -744,11 +749,25 @@ func (c *operatorServiceClient) Status(ctx context.Context, in *StatusRequest, o
 	return out, nil
 }
 
+func (c *operatorServiceClient) ClearBlame(ctx context.Context, in *ClearBlameRequest, opts ...grpc.CallOption) (*ClearBlameResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClearBlameResponse)
+	err := c.cc.Invoke(ctx, OperatorService_ClearBlame_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OperatorServiceServer is the server API for OperatorService service.
 // All implementations must embed UnimplementedOperatorServiceServer
 // for forward compatibility.
 type OperatorServiceServer interface {
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// ClearBlame forgets the accusations against a member and lifts its
+	// exclusion from signing committees (the blame rule: docs/ARCHITECTURE.md).
+	// Only the leader serves it; other nodes answer UNAVAILABLE.
+	ClearBlame(context.Context, *ClearBlameRequest) (*ClearBlameResponse, error)
 	mustEmbedUnimplementedOperatorServiceServer()
 }
 
@@ -761,6 +780,9 @@ type UnimplementedOperatorServiceServer struct{}
 
 func (UnimplementedOperatorServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedOperatorServiceServer) ClearBlame(context.Context, *ClearBlameRequest) (*ClearBlameResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClearBlame not implemented")
 }
 func (UnimplementedOperatorServiceServer) mustEmbedUnimplementedOperatorServiceServer() {}
 func (UnimplementedOperatorServiceServer) testEmbeddedByValue()                         {}
@@ -801,6 +823,24 @@ func _OperatorService_Status_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OperatorService_ClearBlame_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClearBlameRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorServiceServer).ClearBlame(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperatorService_ClearBlame_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorServiceServer).ClearBlame(ctx, req.(*ClearBlameRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OperatorService_ServiceDesc is the grpc.ServiceDesc for OperatorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -811,6 +851,10 @@ var OperatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _OperatorService_Status_Handler,
+		},
+		{
+			MethodName: "ClearBlame",
+			Handler:    _OperatorService_ClearBlame_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+)
+
+func newBlameCmd(opts *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "blame",
+		Short: "Manage accusations against members from aborted signing attempts",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "clear MEMBER",
+		Short: "Forget the accusations against MEMBER and lift its exclusion from committees",
+		Long: "A member accused by threshold+1 distinct members of a key is excluded from\n" +
+			"signing committees for a while. Clear it once the member is repaired or the\n" +
+			"accusations are explained. The clear is an audited entry in the log.",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := opts.client()
+			if err != nil {
+				return err
+			}
+			var resp *kqpb.ClearBlameResponse
+			// Only the leader serves it; the others answer UNAVAILABLE
+			// and call moves on to the next node.
+			err = c.call(cmd.Context(), func(ctx context.Context, conn *grpc.ClientConn) error {
+				resp, err = kqpb.NewOperatorServiceClient(conn).ClearBlame(ctx, &kqpb.ClearBlameRequest{Member: args[0]})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(blameClearView{Member: args[0], Cleared: resp.Cleared, Note: resp.Note})
+		},
+	})
+	return cmd
+}
+
+// blameClearView is the `kq blame clear -o json` contract.
+type blameClearView struct {
+	Member  string `json:"member"`
+	Cleared bool   `json:"cleared"`
+	Note    string `json:"note"`
+}
+
+func (v blameClearView) table(w io.Writer) error {
+	if !v.Cleared {
+		_, err := fmt.Fprintf(w, "%s had no accusations on record\n", v.Member)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "cleared %s: %s\n", v.Member, v.Note)
+	return err
+}

@@ -1,0 +1,175 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// Identifiable abort, used: a member that saw a committee member's message
+// or share fail a check reports AttemptBlamed through the log; the FSM
+// decides when accusations exclude the culprit from committees
+// (consensus/blame.go states the rule and why). The leader retries a
+// blamed attempt at once without the culprit, and its committee picker
+// skips excluded members while enough others remain.
+
+// Checks of blame reports besides tss's Check constants.
+const (
+	// checkTSSLib: tss-lib's own verification named the culprit.
+	checkTSSLib = "tss-lib"
+	// checkFrostShare: a FROST signature share failed verification.
+	checkFrostShare = "frost-share"
+	// checkFrostCommitment: a FROST commitment in the attempt was not
+	// the member's or did not decode.
+	checkFrostCommitment = "frost-commitment"
+)
+
+// blameChecks is the closed set of check labels on the blame metric; a
+// check outside it (from a newer build) is counted as "other".
+var blameChecks = []string{tss.CheckSender, tss.CheckRouting, tss.CheckUnknown, tss.CheckShape, tss.CheckVSSLength,
+	tss.CheckIntRange, tss.CheckPoint, tss.CheckModulusSize, tss.CheckRangeProof, tss.CheckModProof,
+	checkTSSLib, checkFrostShare, checkFrostCommitment}
+
+// blameAbort reports the culprits a failed tss-lib signing attempt named,
+// one AttemptBlamed each. Timeouts name stalled members, not culprits:
+// they are not blame (a slow member is not a lying one).
+func (n *Node) blameAbort(ctx context.Context, s *consensus.Sign, err error) {
+	var abort *tss.AbortError
+	if !errors.As(err, &abort) || len(abort.Culprits) == 0 {
+		return
+	}
+	var bad *tss.CheckError
+	checked := errors.As(err, &bad)
+	for _, culprit := range abort.Culprits {
+		check, evidence := checkTSSLib, sha256.Sum256(fmt.Appendf(nil, "%x %s %v", abort.Session[:], culprit, abort.Err))
+		if checked && bad.Member == culprit {
+			check, evidence = bad.Check, bad.Evidence
+		}
+		n.reportBlame(ctx, s, culprit, check, evidence)
+	}
+}
+
+// reportBlame appends this member's accusation of culprit in attempt s.
+// Under protocol 1 there is no such entry: the culprit is only logged.
+func (n *Node) reportBlame(ctx context.Context, s *consensus.Sign, culprit, check string, evidence [32]byte) {
+	if culprit == "" || culprit == n.self.ID {
+		return
+	}
+	cmd := &consensus.AttemptBlamed{RequestID: s.RequestID, Attempt: s.Attempt, Culprit: culprit, Accuser: n.self.ID,
+		Check: check, EvidenceSHA256: hex.EncodeToString(evidence[:])}
+	if n.fsm.Protocol() < consensus.Since(cmd) {
+		return
+	}
+	n.log.Warn("blaming a committee member", "request", s.RequestID, "attempt", s.Attempt, "culprit", culprit, "check", check)
+	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	n.report(ctx, cmd)
+}
+
+// retryBlamed moves a pending attempt that a member was blamed in to a
+// committee without that member at once, instead of at its deadline. It
+// reports whether it did.
+func (s *supervisor) retryBlamed(ctx context.Context, p *consensus.Sign) bool {
+	culprits := s.n.fsm.BlamedIn(p.RequestID, p.Attempt)
+	if len(culprits) == 0 {
+		return false
+	}
+	reason := fmt.Sprintf("committee %v: %v blamed", p.Committee, culprits)
+	s.n.spawn(func() { s.n.retrySignAvoiding(ctx, p, culprits[0], reason) })
+	return true
+}
+
+// withoutExcluded drops the members the blame rule excludes from
+// members, unless fewer than need would remain: exclusion steers
+// committees, it never makes signing impossible.
+func (n *Node) withoutExcluded(members []string, need int) []string {
+	excluded := n.fsm.Excluded(n.clock.Now().UnixNano())
+	if len(excluded) == 0 {
+		return members
+	}
+	rest := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return slices.Contains(excluded, m) })
+	if len(rest) < need {
+		return members
+	}
+	return rest
+}
+
+// blameMetrics counts accepted accusations by culprit and check
+// (keyquorum_blame_total) and shows who is excluded now
+// (keyquorum_blame_excluded). Culprits are members of a key, so both
+// label sets are bounded by the cluster and blameChecks.
+type blameMetrics struct {
+	fsm      *consensus.FSM
+	now      func() time.Time
+	total    *prometheus.CounterVec
+	excluded *prometheus.Desc
+}
+
+func newBlameMetrics(fsm *consensus.FSM, now func() time.Time) *blameMetrics {
+	return &blameMetrics{fsm: fsm, now: now,
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keyquorum_blame_total",
+			Help: "Accusations accepted by the log: a member named the culprit of an aborted signing attempt. Repeated increase is an alert."},
+			[]string{"culprit", "check"}),
+		excluded: prometheus.NewDesc("keyquorum_blame_excluded",
+			"1 for a member the blame rule excludes from committees now.", []string{"member"}, nil)}
+}
+
+func (b *blameMetrics) Describe(ch chan<- *prometheus.Desc) {
+	b.total.Describe(ch)
+	ch <- b.excluded
+}
+
+func (b *blameMetrics) Collect(ch chan<- prometheus.Metric) {
+	b.total.Collect(ch)
+	for _, m := range b.fsm.Excluded(b.now().UnixNano()) {
+		ch <- prometheus.MustNewConstMetric(b.excluded, prometheus.GaugeValue, 1, m)
+	}
+}
+
+// applied counts an applied accusation; every replica counts the same.
+func (b *blameMetrics) applied(cmd consensus.Command, res consensus.Result) {
+	c, ok := cmd.(*consensus.AttemptBlamed)
+	if !ok || res.Err != nil || res.Duplicate {
+		return
+	}
+	check := c.Check
+	if !slices.Contains(blameChecks, check) {
+		check = "other"
+	}
+	b.total.WithLabelValues(c.Culprit, check).Inc()
+}
+
+// ClearBlame forgets the accusations against a member and lifts its
+// exclusion, through an audited ClearBlame entry. Only the leader serves
+// it, so that the caller's identity is the entry's actor without a
+// forwarding hop; other nodes answer UNAVAILABLE and clients move on.
+func (s *operatorService) ClearBlame(ctx context.Context, req *kqpb.ClearBlameRequest) (*kqpb.ClearBlameResponse, error) {
+	n := s.n
+	actor, err := n.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := n.cluster.Node(req.Member); !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "member: %.64q is not in the cluster", req.Member)
+	}
+	if !n.raft.IsLeader() {
+		return nil, status.Error(codes.Unavailable, "not the leader; ask the leader to clear blame")
+	}
+	res, err := n.apply(ctx, &consensus.ClearBlame{Member: req.Member, Actor: actor})
+	if err != nil {
+		return nil, err
+	}
+	return &kqpb.ClearBlameResponse{Cleared: !res.Duplicate, Note: res.Note}, nil
+}
