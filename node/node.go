@@ -206,6 +206,7 @@ func (n *Node) listen(serverTLS *tls.Config) error {
 	kqpb.RegisterKeyServiceServer(client, &keyService{n: n})
 	kqpb.RegisterAuditServiceServer(client, &auditService{n: n})
 	kqpb.RegisterOperatorServiceServer(client, &operatorService{n: n})
+	kqpb.RegisterPolicyServiceServer(client, &policyService{n: n})
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(client, n.health)
 	peer := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxPeerMessageBytes))
