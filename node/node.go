@@ -153,6 +153,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.peers.protocol = n.fsm.Protocol
 	tc := tss.DefaultConfig()
 	tc.MaxSessions = 256 // parked presignatures hold sessions too
+	tc.SharePending(len(cluster.Nodes) - 1)
 	if n.engine, err = tss.NewEngine(tc, id, n.peers, n.log); err != nil {
 		return nil, err
 	}
@@ -209,7 +210,7 @@ func (n *Node) listen(serverTLS *tls.Config) error {
 	kqpb.RegisterPolicyServiceServer(client, &policyService{n: n})
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(client, n.health)
-	peer := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxPeerMessageBytes))
+	peer := n.newPeerServer(serverTLS)
 	kqpb.RegisterPeerServiceServer(peer, &peerService{n: n})
 	for _, s := range []struct {
 		srv  *grpc.Server
