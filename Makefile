@@ -49,6 +49,8 @@ test: deps vet build
 	GOTRACEBACK=all $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e '/node$$' -e '/jepsen/scenarios$$')
 	GOTRACEBACK=all $(GO) test -count=1 -timeout 20m -p 1 ./node/ ./jepsen/scenarios/
 	GOTRACEBACK=all $(GO) test -count=1 -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
+	# jwx verifies ES256K (secp256k1 JWTs) only when built with this tag.
+	GOTRACEBACK=all $(GO) test -count=1 -tags jwx_es256k -run 'ES256K' -timeout 5m ./api/client/
 	$(MAKE) fuzz-smoke
 
 # Fuzz targets (docs/FUZZING.md), one package:Target pair per line. Their
