@@ -101,8 +101,6 @@ func TestConfigDriftIsShownAndChangesNothing(t *testing.T) {
 // each; `mode: dev` says so on every start.
 func TestProductionModeRefusesInsecureSettings(t *testing.T) {
 	c := startCluster(t, "simulator")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	logText, err := os.ReadFile(c.LogPath("n1"))
 	if err != nil {
 		t.Fatal(err)
@@ -126,5 +124,4 @@ func TestProductionModeRefusesInsecureSettings(t *testing.T) {
 			t.Errorf("the refusal does not name %q:\n%s", want, tail(logText, 1500))
 		}
 	}
-	_ = ctx
 }

@@ -42,6 +42,10 @@ var _ consensus.Observer = (*eventQueue)(nil)
 
 func (q *eventQueue) Applied(index uint64, cmd consensus.Command, res consensus.Result) {
 	switch c := cmd.(type) {
+	case *consensus.SignRequested:
+		q.waiters.notify(appliedWaitKey(c.RequestID))
+	case *consensus.SignRetry:
+		q.waiters.notify(appliedWaitKey(c.RequestID))
 	case *consensus.SignCompleted:
 		q.waiters.notify(signWaitKey(c.RequestID))
 	case *consensus.SignFailed:
@@ -122,6 +126,10 @@ func (q *eventQueue) close() {
 
 func signWaitKey(requestID string) string { return "sign/" + requestID }
 func keyWaitKey(name string) string       { return "key/" + name }
+
+// appliedWaitKey wakes whoever waits for an attempt of the request to be
+// applied here (a FROST coordinator holding an early share).
+func appliedWaitKey(requestID string) string { return "applied/" + requestID }
 
 // waiters lets request handlers sleep until an applied entry concerns them.
 // A handler registers first, then checks the state, then waits, so it

@@ -228,12 +228,21 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 // frostAttempt returns the pending attempt a share is for, once this
 // replica has applied its entry.
 func (n *Node) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*consensus.Sign, error) {
-	deadline := time.Now().Add(frostShareWait)
-	for n.fsm.AppliedIndex() < req.SessionIndex {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, status.Errorf(codes.Unavailable, "entry %d not applied here", req.SessionIndex)
+	if n.fsm.AppliedIndex() < req.SessionIndex {
+		// Woken when the attempt's entry applies here, not by polling: a
+		// share from a quick member often arrives first.
+		timer := time.NewTimer(frostShareWait)
+		defer timer.Stop()
+		for wake := n.waiters.watch(appliedWaitKey(req.RequestId)); n.fsm.AppliedIndex() < req.SessionIndex; {
+			select {
+			case <-wake:
+				wake = n.waiters.watch(appliedWaitKey(req.RequestId))
+			case <-timer.C:
+				return nil, status.Errorf(codes.Unavailable, "entry %d not applied here", req.SessionIndex)
+			case <-ctx.Done():
+				return nil, status.Errorf(codes.Unavailable, "entry %d not applied here", req.SessionIndex)
+			}
 		}
-		time.Sleep(time.Millisecond)
 	}
 	s, ok := n.fsm.Sign(req.RequestId)
 	if !ok || s.State != consensus.SignStatePending || s.Attempt != req.Attempt || s.SessionIndex != req.SessionIndex || len(s.Frost) == 0 {
