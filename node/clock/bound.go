@@ -100,7 +100,8 @@ func (b *Bound) Forget(id string) {
 // Now returns this member's clock when it may stamp an entry for a group
 // of the given members (self among them), or ErrUnconfirmed or ErrOffset.
 func (b *Bound) Now(self string, members []string) (time.Time, error) {
-	v := b.View(self, members)
+	// Every stamped request passes here: no per-peer map.
+	v := b.view(self, members, false)
 	return v.Local, v.Err
 }
 
@@ -123,11 +124,16 @@ type View struct {
 }
 
 // View evaluates the rule for members (self among them).
-func (b *Bound) View(self string, members []string) View {
+func (b *Bound) View(self string, members []string) View { return b.view(self, members, true) }
+
+func (b *Bound) view(self string, members []string, peers bool) View {
 	mono, local := b.monotonic(), b.local.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	v := View{Fresh: 1, Agree: 1, Quorum: len(members)/2 + 1, Peers: map[string]time.Duration{}, Local: local}
+	v := View{Fresh: 1, Agree: 1, Quorum: len(members)/2 + 1, Local: local}
+	if peers {
+		v.Peers = map[string]time.Duration{}
+	}
 	offsets := []time.Duration{0}
 	for _, id := range members {
 		r, ok := b.readings[id]
@@ -136,7 +142,9 @@ func (b *Bound) View(self string, members []string) View {
 			continue
 		}
 		off := r.Remote.Add(age).Sub(local)
-		v.Peers[id] = off
+		if peers {
+			v.Peers[id] = off
+		}
 		v.Fresh++
 		offsets = append(offsets, off)
 		if off.Abs()+r.Uncertainty <= b.maxOffset {
