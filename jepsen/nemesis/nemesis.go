@@ -157,6 +157,13 @@ func Run(ctx context.Context, c *cluster.Cluster, s Schedule, now func() int64, 
 		progress(fmt.Sprintf("nemesis: %s for %s", fp.Name(), hold.Round(time.Millisecond)))
 		eff, err := fp.Inject(ctx, c, sub, hold)
 		f.End, f.Target, f.Down, f.Cut = now(), eff.Target, eff.Down, eff.Cut
+		if err != nil && ctx.Err() != nil {
+			// The run ended while the fault was being injected: its
+			// failure says nothing about the cluster, and the heal that
+			// follows every run undoes whatever part of it took effect.
+			progress(fmt.Sprintf("nemesis: run ended while injecting %s (%s)", fp.Name(), eff.Target))
+			return faults
+		}
 		if err != nil {
 			f.Error = err.Error()
 		}
