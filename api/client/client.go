@@ -35,6 +35,24 @@ type Client struct {
 // forwarding hop. It returns an *Error matching ErrUnavailable when no
 // endpoint connects.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	c, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.firstConnection(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.learnLeader(ctx, int(c.preferred.Load()))
+	return c, nil
+}
+
+// New checks cfg and returns a Client without connecting: each endpoint
+// connects when a call first needs it, and a call that finds no endpoint
+// fails as it would after Dial. It suits a short-lived process that makes
+// one call, or one that must start while the cluster is down; the client
+// tries the endpoints in Config order until one answers.
+func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -52,11 +70,6 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		c.conns = append(c.conns, conn)
 	}
-	if err := c.firstConnection(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
-	c.learnLeader(ctx, int(c.preferred.Load()))
 	return c, nil
 }
 

@@ -21,6 +21,10 @@
 // it to the raft leader; the client prefers the leader's endpoint when it
 // can tell which it is, saving that hop.
 //
+// New makes the same Client without waiting: each endpoint connects on the
+// first call that needs it. The kq CLI, which makes a call or two per run
+// and must report a down cluster rather than wait for it, uses New.
+//
 // # Failover, deadlines and retries
 //
 // A call that cannot reach a node, or reaches one that has no leader to
@@ -63,6 +67,19 @@
 // never crosses the network. Treat Handle.Token like a password: its String
 // form hides the secret, Token.Bearer returns it. RevokeHandle ends one at
 // once.
+//
+// # Other calls
+//
+// The typed methods cover keys, handles and signing. Client is also a
+// grpc.ClientConnInterface whose Invoke fails over like they do, so every
+// other RPC of the wire API (key lifecycle, policy, audit, operator calls)
+// runs through the generated stubs with the same failover and errors:
+//
+//	k, err := kqpb.NewKeyServiceClient(c).RotateKey(ctx, &kqpb.KeyVersionRequest{Name: "payments", RequestId: id})
+//
+// Call runs a function of several calls as one unit, failing over as a
+// whole. Streams (AuditService.Export) open on the preferred endpoint and
+// are not failed over.
 //
 // # Signing as crypto.Signer
 //

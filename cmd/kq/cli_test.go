@@ -703,4 +703,16 @@ nodes:
 	if code != 1 || !strings.Contains(out, "unreachable") || errOut != "kq: Unavailable: no node answered\n" {
 		t.Fatalf("exit %d\n%s%q", code, out, errOut)
 	}
+	// A call fails over through both nodes and names each one's reason.
+	_, errOut, code = tc.kq(t, "key", "list")
+	if code != 1 || !strings.HasPrefix(errOut, "kq: Unavailable: no node answered: n1: Unavailable: ") ||
+		!strings.Contains(errOut, "; n2: Unavailable: ") || !strings.Contains(errOut, "connection refused") {
+		t.Fatalf("key list: exit %d: %q", code, errOut)
+	}
+	// Pinned to one node, the node's own reason.
+	_, errOut, code = tc.kq(t, "--node", "n2", "key", "list")
+	if code != 1 || !strings.HasPrefix(errOut, "kq: Unavailable: ") || strings.Contains(errOut, "no node answered") ||
+		!strings.Contains(errOut, "connection refused") {
+		t.Fatalf("pinned: exit %d: %q", code, errOut)
+	}
 }

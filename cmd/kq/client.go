@@ -3,16 +3,16 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
 )
@@ -23,12 +23,15 @@ import (
 const connectWait = 3 * time.Second
 
 // clusterClient reaches the cluster's nodes over mutual TLS with the
-// operator client certificate.
+// operator client certificate, through api/client: kq is that package's
+// first user.
 type clusterClient struct {
 	cluster *config.Cluster
 	tls     *tls.Config
 	targets []config.NodeConfig // tried in this order
 	pinned  bool                // --node was given: no fallback
+	timeout time.Duration
+	kc      *client.Client // fails over across targets
 }
 
 func (o *options) loadCluster() (*config.Cluster, error) {
@@ -39,6 +42,8 @@ func (o *options) loadCluster() (*config.Cluster, error) {
 	return c, nil
 }
 
+// client returns a client of the configured cluster (or of --node alone).
+// It connects on its first call; run closes it when the command ends.
 func (o *options) client() (*clusterClient, error) {
 	c, err := o.loadCluster()
 	if err != nil {
@@ -48,7 +53,7 @@ func (o *options) client() (*clusterClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc := &clusterClient{cluster: c, tls: cfg, targets: c.Nodes}
+	cc := &clusterClient{cluster: c, tls: cfg, targets: c.Nodes, timeout: o.timeout}
 	if o.node != "" {
 		n, ok := c.Node(o.node)
 		if !ok {
@@ -56,15 +61,30 @@ func (o *options) client() (*clusterClient, error) {
 		}
 		cc.targets, cc.pinned = []config.NodeConfig{n}, true
 	}
+	if cc.kc, err = cc.newClient(cc.targets, o.timeout); err != nil {
+		return nil, err
+	}
+	o.atExit = append(o.atExit, func() { cc.kc.Close() })
 	return cc, nil
 }
 
-func (c *clusterClient) dial(n config.NodeConfig) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(n.Client, grpc.WithTransportCredentials(credentials.NewTLS(c.tls.Clone())))
-	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", n.ID, err)
+// newClient makes an api/client Client over nodes, tried in that order,
+// each once per call (kq's requests are reads, or writes carrying a request
+// id, so the failover is safe), within callTimeout.
+func (c *clusterClient) newClient(nodes []config.NodeConfig, callTimeout time.Duration) (*client.Client, error) {
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("%s names no nodes", c.cluster.ID)
 	}
-	return conn, nil
+	endpoints := make([]string, len(nodes))
+	for i, n := range nodes {
+		endpoints[i] = n.Client
+	}
+	kc, err := client.New(client.Config{Endpoints: endpoints, TLS: c.tls, CallTimeout: callTimeout,
+		ConnectTimeout: min(connectWait, callTimeout), MaxAttempts: len(nodes)})
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", nodes[0].ID, err)
+	}
+	return kc, nil
 }
 
 // call runs fn against the first node that answers. A node that does not
@@ -73,52 +93,50 @@ func (c *clusterClient) dial(n config.NodeConfig) (*grpc.ClientConn, error) {
 // writes carrying a request id). When no node answers, the error is
 // Unavailable and lists why each node failed.
 func (c *clusterClient) call(ctx context.Context, fn func(context.Context, *grpc.ClientConn) error) error {
-	var failures []string
-	for i, n := range c.targets {
-		last := i == len(c.targets)-1
-		err := c.callOne(ctx, n, !c.pinned && !last, fn)
-		if err == nil {
-			return nil
-		}
-		unavailable := status.Code(err) == codes.Unavailable
-		if !unavailable || len(failures) == 0 && (c.pinned || last) {
-			return err // the node answered, or it was the only one to try
-		}
-		failures = append(failures, fmt.Sprintf("%s: %s", n.ID, errorText(err)))
-		if last || ctx.Err() != nil {
-			return status.Errorf(codes.Unavailable, "no node answered: %s", strings.Join(failures, "; "))
-		}
-	}
-	return status.Error(codes.Unavailable, "no nodes configured")
+	return c.plain(c.kc.Call(ctx, "", "", fn))
 }
 
-func (c *clusterClient) callOne(ctx context.Context, n config.NodeConfig, wait bool, fn func(context.Context, *grpc.ClientConn) error) error {
-	conn, err := c.dial(n)
-	if err != nil {
+// stubConn runs generated stubs over an api/client Client, with kq's
+// errors: kqpb.NewKeyServiceClient(stubConn{c, c.kc}).
+type stubConn struct {
+	c  *clusterClient
+	kc *client.Client
+}
+
+func (s stubConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return s.c.plain(s.kc.Invoke(ctx, method, args, reply, opts...))
+}
+
+func (s stubConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	st, err := s.kc.NewStream(ctx, desc, method, opts...)
+	return st, s.c.plain(err)
+}
+
+// plain turns an api/client error into the gRPC status kq prints: the
+// node's own code and message; when no node answered, the one node's reason,
+// or each node's by id. Other errors pass as they are.
+func (c *clusterClient) plain(err error) error {
+	var e *client.Error
+	if !errors.As(err, &e) {
 		return err
 	}
-	defer conn.Close()
-	if wait && !waitConnected(ctx, conn, connectWait) {
-		return status.Errorf(codes.Unavailable, "no connection to %s within %v", n.Client, connectWait)
+	if e.Code != codes.Unavailable || e.Endpoint != "" || len(e.Attempts) == 0 {
+		return status.Error(e.Code, e.Message)
 	}
-	return fn(ctx, conn)
-}
-
-// waitConnected reports whether conn left the connecting states within d:
-// either ready, or failed (then the call fails fast with the reason).
-func waitConnected(ctx context.Context, conn *grpc.ClientConn, d time.Duration) bool {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	conn.Connect()
-	for {
-		s := conn.GetState()
-		if s == connectivity.Ready || s == connectivity.TransientFailure {
-			return true
-		}
-		if !conn.WaitForStateChange(ctx, s) {
-			return false
+	reasons := make([]string, len(e.Attempts))
+	for i, a := range e.Attempts {
+		reasons[i] = a
+		for _, n := range c.targets {
+			if msg, ok := strings.CutPrefix(a, n.Client+": "); ok {
+				if len(e.Attempts) == 1 {
+					return status.Error(codes.Unavailable, msg)
+				}
+				reasons[i] = fmt.Sprintf("%s: %s: %s", n.ID, codes.Unavailable, msg)
+				break
+			}
 		}
 	}
+	return status.Errorf(codes.Unavailable, "no node answered: %s", strings.Join(reasons, "; "))
 }
 
 // clientTLS loads the identity kq acts as: --cert and --key, or the

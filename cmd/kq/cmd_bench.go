@@ -114,12 +114,14 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 	if err != nil {
 		return err
 	}
-	conn, err := c.dial(target)
+	// The run's own client, pinned to the target and without a call
+	// timeout of its own: the run's context bounds each request.
+	nc, err := c.newClient([]config.NodeConfig{target}, benchHandleMaxTTL)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ks := kqpb.NewKeyServiceClient(conn)
+	defer nc.Close()
+	ks := kqpb.NewKeyServiceClient(stubConn{c, nc})
 	k, err := ks.GetKey(ctx, &kqpb.GetKeyRequest{Name: b.key})
 	if err != nil {
 		return err

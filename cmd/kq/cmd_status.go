@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/node/config"
 )
 
 // statusWait bounds each node's answer to `kq status`.
@@ -98,11 +98,17 @@ func (c *clusterClient) status(ctx context.Context, wait time.Duration) statusVi
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, wait)
 			defer cancel()
-			errs[i] = c.callOne(ctx, n, false, func(ctx context.Context, conn *grpc.ClientConn) error {
-				var err error
-				resps[i], err = kqpb.NewOperatorServiceClient(conn).Status(ctx, &kqpb.StatusRequest{})
-				return err
-			})
+			// A client per node and per round, closed after it: a node
+			// that is starting is tried afresh each round, not after a
+			// reconnect backoff.
+			nc, err := c.newClient([]config.NodeConfig{n}, wait)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer nc.Close()
+			resps[i], err = nc.Status(ctx)
+			errs[i] = c.plain(err)
 		})
 	}
 	wg.Wait()

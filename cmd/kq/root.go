@@ -26,6 +26,9 @@ type options struct {
 	stdout, stderr io.Writer
 	stderrTTY      bool // show progress on stderr
 	started        bool // a command's own code began running
+	// atExit runs when the command returns: it closes the clients the
+	// command made.
+	atExit []func()
 }
 
 func (o *options) printer() printer { return printer{w: o.stdout, format: o.output} }
@@ -39,6 +42,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(opts)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	for _, f := range opts.atExit {
+		f()
+	}
 	var usage usageError
 	switch {
 	case err == nil:
