@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 
-	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
-
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
@@ -33,27 +31,7 @@ func (s *Signer) SignRecoverableContext(ctx context.Context, digest []byte) ([]b
 	if err != nil {
 		return nil, err
 	}
-	sig, err := s.checkECDSA(digest, der)
-	if err != nil {
-		return nil, err
-	}
-	r, sv := sig.R(), sig.S()
-	out := make([]byte, 65)
-	r.PutBytesUnchecked(out[0:32])
-	sv.PutBytesUnchecked(out[32:64])
-	// decred's compact form is the header byte 27 + v (+4: compressed key),
-	// then r and s.
-	compact := make([]byte, 65)
-	copy(compact[1:], out[:64])
-	for v := byte(0); v < 2; v++ {
-		compact[0] = 27 + 4 + v
-		pub, _, err := secpecdsa.RecoverCompact(compact, digest)
-		if err == nil && pub.IsEqual(s.secp) {
-			out[64] = v
-			return out, nil
-		}
-	}
-	return nil, errors.New("keyquorum: neither recovery id recovers the signer's public key")
+	return EncodeSecp256k1(s.secp, digest, der, FormatEth)
 }
 
 // AsECDSA returns a crypto.Signer over the same secp256k1 key whose Public

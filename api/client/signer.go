@@ -9,7 +9,6 @@ import (
 	"io"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
@@ -142,11 +141,7 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		}
 		return sig, nil
 	}
-	es, err := s.checkECDSA(digest, sig)
-	if err != nil {
-		return nil, err
-	}
-	return es.Serialize(), nil // DER; decred's encoding always has a low s
+	return EncodeSecp256k1(s.secp, digest, sig, FormatDER)
 }
 
 // checkOpts refuses what the cluster cannot do: prehashed or contextual
@@ -193,21 +188,4 @@ func (s *Signer) sign(ctx context.Context, digest []byte) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("keyquorum: asked version %d of %s, the cluster signed with %d", s.version, s.h.Key, r.GetVersion())
-}
-
-// checkECDSA parses a DER signature, verifies it over digest and returns it
-// with s in the lower half of the order.
-func (s *Signer) checkECDSA(digest, der []byte) (*secpecdsa.Signature, error) {
-	sig, err := secpecdsa.ParseDERSignature(der)
-	if err != nil {
-		return nil, fmt.Errorf("keyquorum: the cluster's signature: %w", err)
-	}
-	if !sig.Verify(digest, s.secp) {
-		return nil, errors.New("keyquorum: the cluster's secp256k1 signature does not verify against the signer's public key")
-	}
-	r, sv := sig.R(), sig.S()
-	if sv.IsOverHalfOrder() {
-		sv.Negate()
-	}
-	return secpecdsa.NewSignature(&r, &sv), nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -40,6 +41,7 @@ type fakeNode struct {
 	keys    map[string]*kqpb.Key
 	handles map[string]*fakeHandle // by id
 	last    map[string]proto.Message
+	secp    map[string]*secp256k1.PrivateKey // ECDSA keys sign for real
 }
 
 type fakeHandle struct {
@@ -98,6 +100,9 @@ func (f *fakeNode) CreateKey(ctx context.Context, r *kqpb.CreateKeyRequest) (*kq
 		Failure: "request " + r.RequestId, PrimaryVersion: 1, Purposes: purposes, DeletionAllowed: r.DeletionAllowed,
 		Versions: []*kqpb.KeyVersion{{Version: 1, State: kqpb.KeyState_KEY_STATE_ACTIVE, PublicKey: []byte{2, 3}, PublicKeyPem: "PEM\n",
 			Confirmed: []string{"n1", "n2", "n3"}}}}
+	if r.Algorithm == kqpb.Algorithm_ECDSA_SECP256K1 {
+		f.secpKey(k)
+	}
 	f.keys[r.Name] = k
 	return k, nil
 }
@@ -193,6 +198,9 @@ func (f *fakeNode) Sign(ctx context.Context, r *kqpb.SignRequest) (*kqpb.SignRes
 	}
 	version := cmp.Or(r.Version, k.PrimaryVersion)
 	sig := append([]byte{byte(version)}, r.Digest...)
+	if k.Algorithm == kqpb.Algorithm_ECDSA_SECP256K1 {
+		sig = f.secpSign(k.Name, r.Digest)
+	}
 	resp := &kqpb.SignResponse{Key: h.key, Version: version, Signature: sig, Committee: []string{"n2", "n3"}, RequestId: r.RequestId, Index: 7,
 		Signatures: []*kqpb.VersionSignature{{Version: version, Signature: sig}}}
 	if d := k.DualSignVersion; d != 0 {

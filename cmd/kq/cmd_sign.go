@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +28,7 @@ type signFlags struct {
 	requestID string
 	purpose   string
 	version   uint32
+	format    string
 }
 
 func newSignCmd(opts *options) *cobra.Command {
@@ -40,7 +43,11 @@ func newSignCmd(opts *options) *cobra.Command {
 			"your identity, and signs with it.\n" +
 			"Inside a dual-sign window the previous primary version signs too; both\n" +
 			"signatures are listed. Repeating the command with the same --request-id\n" +
-			"and digest is safe.",
+			"and digest is safe.\n" +
+			"--format re-encodes each signature, after checking it against its key\n" +
+			"version's public key: der (ECDSA as the cluster returns it, with a low s),\n" +
+			"raw (r||s, 64 bytes; the one encoding of Ed25519) or eth (r||s||v, 65\n" +
+			"bytes, v the recovery id 0 or 1, as Ethereum transactions carry it).",
 		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -50,6 +57,10 @@ func newSignCmd(opts *options) *cobra.Command {
 				return usagef("give a key NAME or --handle")
 			}
 			digest, err := parseHex("--digest", f.digestHex)
+			if err != nil {
+				return err
+			}
+			format, err := parseSignFormat(f.format)
 			if err != nil {
 				return err
 			}
@@ -63,6 +74,18 @@ func newSignCmd(opts *options) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
 			defer cancel()
 			req := &kqpb.SignRequest{Handle: f.handle, Digest: digest, RequestId: f.requestID, Purpose: f.purpose, Version: f.version}
+			// --format needs the key's public keys. Given its NAME, read
+			// it first, so a format the key cannot take fails before
+			// anything is signed; given a handle, the answer names it.
+			var key *kqpb.Key
+			if format != "" && len(args) == 1 {
+				if key, err = c.getKey(ctx, args[0]); err != nil {
+					return err
+				}
+				if err := checkFormatFits(key, format); err != nil {
+					return err
+				}
+			}
 			if len(args) == 1 {
 				hreq, tok, err := oneShotHandleRequest(args[0], f.purpose)
 				if err != nil {
@@ -82,7 +105,23 @@ func newSignCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return withRetryHint(err, f.requestID)
 			}
-			return opts.printer().print(newSignView(r))
+			v := newSignView(r)
+			if format != "" {
+				// A key read before signing may predate a promotion: the
+				// versions that signed must be in the one checked against.
+				if key == nil || !hasVersions(key, v) {
+					if key, err = c.getKey(ctx, r.GetKey()); err != nil {
+						return fmt.Errorf("signed (request id %s), but reading %s for --format failed: %w", f.requestID, r.GetKey(), err)
+					}
+				}
+				if err := checkFormatFits(key, format); err != nil {
+					return err
+				}
+				if err := encodeSignView(&v, key, digest, format); err != nil {
+					return err
+				}
+			}
+			return opts.printer().print(v)
 		},
 	}
 	cmd.Flags().StringVar(&f.handle, "handle", "", "handle to sign with (from kq handle issue)")
@@ -90,8 +129,29 @@ func newSignCmd(opts *options) *cobra.Command {
 	cmd.Flags().StringVar(&f.requestID, "request-id", "", "makes retries safe (default: random)")
 	cmd.Flags().StringVar(&f.purpose, "purpose", "", "purpose to sign for, which must be the handle's; with NAME, the one-use handle's (default: sign)")
 	cmd.Flags().Uint32Var(&f.version, "version", 0, "key version to sign with, active or staged (default: the primary)")
+	cmd.Flags().StringVar(&f.format, "format", "", "signature encoding: der (ECDSA's default), raw (r||s; Ed25519's only one) or eth (r||s||v, v 0 or 1, the recovery id)")
 	cmd.MarkFlagRequired("digest")
 	return cmd
+}
+
+// getKey reads a key, failing over between nodes.
+func (c *clusterClient) getKey(ctx context.Context, name string) (*kqpb.Key, error) {
+	var k *kqpb.Key
+	err := c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		k, err = kqpb.NewKeyServiceClient(conn).GetKey(ctx, &kqpb.GetKeyRequest{Name: name})
+		return err
+	})
+	return k, err
+}
+
+// hasVersions reports whether k lists every version that signed in v.
+func hasVersions(k *kqpb.Key, v signView) bool {
+	for _, s := range v.Signatures {
+		if !slices.ContainsFunc(k.GetVersions(), func(kv *kqpb.KeyVersion) bool { return kv.GetVersion() == s.Version }) {
+			return false
+		}
+	}
+	return true
 }
 
 // oneShotHandleRequest asks for the handle `kq sign NAME` signs with: one

@@ -366,6 +366,8 @@ type signView struct {
 	Committee    []string               `json:"committee"`
 	Index        uint64                 `json:"index"`
 	Presigned    bool                   `json:"presigned"`
+	// Format is --format when given: the encoding of every signature.
+	Format string `json:"format,omitempty"`
 }
 
 type versionSignatureView struct {
