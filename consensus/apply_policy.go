@@ -183,6 +183,7 @@ func PolicyDiff(a, b *Policy) string {
 		parts = append(parts, "quotas changed for "+strings.Join(quotas, ","))
 	}
 	add("denied", a.Denied, b.Denied)
+	parts = append(parts, ceremonyDiff(a, b)...)
 	if len(parts) == 0 {
 		return "no change"
 	}

@@ -274,6 +274,8 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		r.Actor, r.Reason = NodeActor(c.Node), res.Note
 	case *AttemptBlamed, *ClearBlame:
 		f.blameRecord(cmd, res, &r)
+	case *ProposeCeremony, *ApproveCeremony, *CancelCeremony, *Freeze, *Unfreeze:
+		f.ceremonyRecord(cmd, res, &r)
 	case *SetPolicy:
 		r.Actor, r.Reason = c.Actor, res.Note
 		if res.Err != nil {

@@ -53,7 +53,14 @@ type FSMConfig struct {
 	// accused by threshold+1 distinct members stays out of committees
 	// (blame.go). Every replica must use the same value.
 	BlameExclusion time.Duration
-	_              struct{}
+	// ClusterID is the cluster's id, bound into every ceremony digest so
+	// an approval for another cluster cannot apply here.
+	ClusterID string
+	// CeremonyUndercount is a deliberate bug (kqd_bugs builds only; in
+	// any other build it does nothing): a ceremony executes one approval
+	// short of its quorum.
+	CeremonyUndercount bool
+	_                  struct{}
 }
 
 // DefaultFSMConfig returns the limits used by kqd.
@@ -87,6 +94,8 @@ type Result struct {
 	Duplicate bool // the request id was seen before; the fields hold the stored outcome
 	// Note says what a settings entry changed, for its audit record.
 	Note string
+	// Ceremony is the ceremony a ceremony entry concerned, as it left it.
+	Ceremony *Ceremony
 }
 
 // FSM is keyquorum's replicated state machine. It is deterministic: times
@@ -197,7 +206,11 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 
 // applyAuthorized applies cmd once the policy in force allows its actor.
 func (f *FSM) applyAuthorized(index uint64, cmd Command) Result {
-	if err := f.authorize(cmd); err != nil {
+	err := f.authorize(cmd)
+	if err == nil {
+		err = f.ceremonyGate(cmd)
+	}
+	if err != nil {
 		if s, ok := cmd.(Stamped); ok {
 			f.advanceTime(s.StampTime())
 		}
@@ -270,6 +283,16 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.setClusterPolicy(index, c)
 	case *RevokePrincipal:
 		return f.revokePrincipal(index, c)
+	case *ProposeCeremony:
+		return f.proposeCeremony(index, c)
+	case *ApproveCeremony:
+		return f.approveCeremony(index, c)
+	case *CancelCeremony:
+		return f.cancelCeremony(index, c)
+	case *Freeze:
+		return f.freeze(index, c)
+	case *Unfreeze:
+		return f.unfreeze(c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 }

@@ -78,6 +78,10 @@ type Policy struct {
 	Quotas map[string]Quota `json:"quotas,omitempty"`
 	// Denied is the deny-list: principals refused everything at once.
 	Denied []string `json:"denied,omitempty"`
+	// Operators and Ceremonies configure quorum ceremonies
+	// (ceremony_policy.go); absent, dangerous changes need none.
+	Operators  map[string]Operator `json:"operators,omitempty"`
+	Ceremonies *CeremonyRules      `json:"ceremonies,omitempty"`
 }
 
 // Principal is one principal's grants.
@@ -138,6 +142,8 @@ type policyFile struct {
 	SeparationOfDuties *[][]Role            `yaml:"separation_of_duties"`
 	Quotas             map[string]Quota     `yaml:"quotas"`
 	Denied             []string             `yaml:"denied"`
+	Operators          map[string]Operator  `yaml:"operators"`
+	Ceremonies         *CeremonyRules       `yaml:"ceremonies"`
 }
 
 // ParsePolicy reads a policy document (YAML, or JSON, which is YAML) and
@@ -152,7 +158,7 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
-	p := &Policy{Tenants: f.Tenants, Principals: f.Principals, Quotas: f.Quotas, Denied: f.Denied}
+	p := &Policy{Tenants: f.Tenants, Principals: f.Principals, Quotas: f.Quotas, Denied: f.Denied, Operators: f.Operators, Ceremonies: f.Ceremonies}
 	if f.SeparationOfDuties == nil {
 		p.SeparationOfDuties = slices.Clone(defaultSoD)
 	} else {
@@ -220,6 +226,9 @@ func (p *Policy) normalize() error {
 			return strings.Compare(a.Tenant+" "+string(a.Role), b.Tenant+" "+string(b.Role))
 		})
 		p.Principals[name] = pr
+	}
+	if err := p.normalizeCeremonies(); err != nil {
+		return err
 	}
 	return p.validate()
 }

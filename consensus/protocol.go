@@ -99,6 +99,16 @@ func newCommand(t CommandType) (Command, uint32) {
 		return &SetPolicy{}, ProtocolV2
 	case TypeRevokePrincipal:
 		return &RevokePrincipal{}, ProtocolV2
+	case TypeProposeCeremony:
+		return &ProposeCeremony{}, ProtocolV2
+	case TypeApproveCeremony:
+		return &ApproveCeremony{}, ProtocolV2
+	case TypeCancelCeremony:
+		return &CancelCeremony{}, ProtocolV2
+	case TypeFreeze:
+		return &Freeze{}, ProtocolV2
+	case TypeUnfreeze:
+		return &Unfreeze{}, ProtocolV2
 	}
 	return nil, 0
 }

@@ -302,6 +302,10 @@ type state struct {
 	// Policy is the cluster policy in force, nil under the bootstrap
 	// policy (apply_policy.go).
 	Policy *PolicyState `json:"policy,omitempty"`
+	// Ceremonies holds the kept ceremonies by id; Frozen the freeze in
+	// force (ceremony.go).
+	Ceremonies map[string]*Ceremony `json:"ceremonies,omitempty"`
+	Frozen     *Frozen              `json:"frozen,omitempty"`
 }
 
 // protocol returns the active protocol version.
@@ -387,6 +391,11 @@ func (st *state) UnmarshalJSON(data []byte) error {
 	for id, r := range st.Requests {
 		if r == nil {
 			return fmt.Errorf("request %q is null", id)
+		}
+	}
+	for id, c := range st.Ceremonies {
+		if c == nil {
+			return fmt.Errorf("ceremony %q is null", id)
 		}
 	}
 	if ps := st.Policy; ps != nil && (ps.Policy == nil || ps.Policy.normalize() != nil) {

@@ -311,5 +311,6 @@ func fsmConfig(c *config.Cluster) consensus.FSMConfig {
 	cfg := consensus.DefaultFSMConfig()
 	cfg.RequestRecordAge = c.Lifecycle.DedupAge
 	cfg.MaxHandleTTL = c.Handles.MaxTTL
+	cfg.ClusterID = c.ID
 	return cfg
 }

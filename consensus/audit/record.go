@@ -55,8 +55,11 @@ type Record struct {
 	WindowEnd   int64       `json:"window_end,omitempty"`
 	PublicKey   string      `json:"public_key,omitempty"` // hex, when a key version became active
 	Checkpoint  *Checkpoint `json:"checkpoint,omitempty"`
-	PrevHash    string      `json:"prev_hash"`
-	Hash        string      `json:"hash"`
+	// Ceremony is the evidence of an operator quorum ceremony event
+	// (ceremony.go).
+	Ceremony *Ceremony `json:"ceremony,omitempty"`
+	PrevHash string    `json:"prev_hash"`
+	Hash     string    `json:"hash"`
 }
 
 // Checkpoint is the audit key's signature over the chain head at Seq.
@@ -74,8 +77,11 @@ const hashTag = "keyquorum/audit/record/v1"
 // every field but Hash in declaration order, integers as 8 big-endian bytes
 // (Version as 4), strings as a 4-byte big-endian length and their bytes, a
 // missing checkpoint as one 0 byte and a present one as a 1 byte followed
-// by its three fields. The encoding does not depend on JSON, so a record
-// re-encoded by another tool keeps its hash.
+// by its three fields, then the previous hash. A record with ceremony
+// evidence continues with a 1 byte and the evidence (Ceremony.appendHash);
+// one without ends there, so records from before ceremonies keep their
+// hashes. The encoding does not depend on JSON, so a record re-encoded by
+// another tool keeps its hash.
 func Hash(r *Record) string {
 	h := sha256.New()
 	var b []byte
@@ -106,6 +112,10 @@ func Hash(r *Record) string {
 		b = append(b, 0)
 	}
 	str(r.PrevHash)
+	if r.Ceremony != nil {
+		b = append(b, 1)
+		b = r.Ceremony.appendHash(b)
+	}
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
 }

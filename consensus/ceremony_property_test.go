@@ -1,0 +1,168 @@
+package consensus_test
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/audit"
+)
+
+// cerModel is the reference model of one ceremony: who proposed it,
+// which operators approved, where it is.
+type cerModel struct {
+	id       string
+	proposer string
+	quorum   int
+	approved []string
+	counted  int
+	state    consensus.CeremonyState
+	expires  int64
+	version  uint64 // the policy version it was proposed under
+	c        *consensus.Ceremony
+}
+
+// TestCeremonyMatchesTheModel drives proposals, approvals (valid, replayed
+// from another ceremony, forged, by a stranger, repeated), cancels and the
+// passing of replicated time against a model of the rules: one approval
+// per operator, the proposer's counted only when the policy says so,
+// execution exactly at the quorum and only under the policy the proposal
+// saw, nothing after expiry or an end. Every executed ceremony moves the
+// policy (it creates a tenant), so pending ones proposed before fail at
+// their quorum. The state holds across a snapshot, and every ceremony's
+// audit evidence verifies offline to the model's count.
+func TestCeremonyMatchesTheModel(t *testing.T) {
+	operators := []string{"alice", "bob", "carol"}
+	rapid.Check(t, func(rt *rapid.T) {
+		quorum := rapid.IntRange(1, 3).Draw(rt, "quorum")
+		counts := rapid.Bool().Draw(rt, "proposerCounts")
+		if quorum == 3 && !counts {
+			quorum = 2 // 3 of 3 with the proposer excluded could never be proposed by an operator
+		}
+		h := ceremonyFixture(t, fmt.Sprintf("ceremonies: {default_quorum: %d, proposer_counts: %t}\n", quorum, counts))
+		st, _ := h.f.PolicyInForce()
+		version := st.Version
+		now := int64(time.Hour) // past every stamp of the fixture
+		var cers []*cerModel
+		steps := rapid.IntRange(5, 50).Draw(rt, "steps")
+		for step := range steps {
+			if step == steps/2 {
+				f := restoredFSM(t, h.cfg, snapshotBytes(t, h.f))
+				if err := f.EnableAudit(consensus.DefaultAuditConfig()); err != nil {
+					t.Fatal(err)
+				}
+				h.f = f
+			}
+			switch op := rapid.IntRange(0, 9).Draw(rt, "op"); {
+			case op < 3 || len(cers) == 0:
+				who := rapid.SampledFrom(append(slices.Clone(operators), "admin")).Draw(rt, "proposer")
+				ttl := time.Duration(rapid.IntRange(1, 20).Draw(rt, "ttl")) * time.Second
+				res := h.apply(&consensus.ProposeCeremony{Kind: consensus.KindTenantCreate, Params: fmt.Sprintf(`{"tenant":"t%d"}`, step),
+					Nonce: nonce(step), TTL: int64(ttl), Actor: spiffe(who), Time: now})
+				eligible := 3
+				if who != "admin" && !counts {
+					eligible = 2
+				}
+				if quorum > eligible {
+					if !errors.Is(res.Err, consensus.ErrBadTransition) {
+						rt.Fatalf("proposal by %s with quorum %d: %v, want refused", who, quorum, res.Err)
+					}
+					continue
+				}
+				if res.Err != nil {
+					rt.Fatalf("proposal by %s: %v", who, res.Err)
+				}
+				cers = append(cers, &cerModel{id: res.Ceremony.ID, proposer: who, quorum: quorum, state: consensus.CeremonyPending,
+					expires: now + int64(ttl), version: version, c: res.Ceremony})
+			case op < 8:
+				m := rapid.SampledFrom(cers).Draw(rt, "ceremony")
+				who := rapid.SampledFrom(append(slices.Clone(operators), "mallory")).Draw(rt, "approver")
+				mode := rapid.SampledFrom([]string{"valid", "valid", "valid", "replay", "forged"}).Draw(rt, "mode")
+				a := approval(m.c, who)
+				a.Time = now
+				switch mode {
+				case "replay": // a valid signature, over another ceremony's digest
+					other := sha256.Sum256([]byte(m.c.Digest))
+					a.Signature = hex.EncodeToString(ed25519.Sign(operatorKey(who), other[:]))
+				case "forged":
+					a.Signature = hex.EncodeToString(make([]byte, ed25519.SignatureSize))
+				}
+				res := h.apply(a)
+				var want error
+				switch {
+				case m.state == consensus.CeremonyPending && now >= m.expires:
+					m.state, want = consensus.CeremonyExpired, consensus.ErrCeremonyExpired
+				case m.state != consensus.CeremonyPending:
+					want = consensus.ErrCeremonyEnded
+				case who == "mallory":
+					want = consensus.ErrNotApprover
+				case mode != "valid":
+					want = consensus.ErrBadApproval
+				case slices.Contains(m.approved, who):
+					want = consensus.ErrAlreadyApproved
+				default:
+					m.approved = append(m.approved, who)
+					if who != m.proposer || counts {
+						m.counted++
+					}
+					if m.counted >= m.quorum {
+						if m.version == version {
+							m.state = consensus.CeremonyExecuted
+							version++
+						} else {
+							m.state, want = consensus.CeremonyFailed, consensus.ErrCeremonyFailed
+						}
+					}
+				}
+				if want == nil && res.Err != nil || want != nil && !errors.Is(res.Err, want) {
+					rt.Fatalf("%s approves %s (%s): %v, want %v", who, m.id, mode, res.Err, want)
+				}
+			case op < 9:
+				m := rapid.SampledFrom(cers).Draw(rt, "ceremony")
+				res := h.apply(&consensus.CancelCeremony{ID: m.id, Actor: spiffe("bob"), Time: now})
+				var want error
+				switch {
+				case m.state == consensus.CeremonyPending && now >= m.expires:
+					m.state, want = consensus.CeremonyExpired, consensus.ErrCeremonyExpired
+				case m.state != consensus.CeremonyPending:
+					want = consensus.ErrCeremonyEnded
+				default:
+					m.state = consensus.CeremonyCancelled
+				}
+				if want == nil && res.Err != nil || want != nil && !errors.Is(res.Err, want) {
+					rt.Fatalf("cancel %s: %v, want %v", m.id, res.Err, want)
+				}
+			default:
+				now += int64(time.Duration(rapid.IntRange(1, 10).Draw(rt, "tick")) * time.Second)
+			}
+			for _, m := range cers {
+				got, ok := h.f.Ceremony(m.id)
+				if !ok || got.State != m.state || got.Counted() != m.counted || len(got.Approvals) != len(m.approved) {
+					rt.Fatalf("ceremony %s: %+v, model %+v", m.id, got, m)
+				}
+			}
+			if st, _ := h.f.PolicyInForce(); st.Version != version {
+				rt.Fatalf("policy v%d, model v%d", st.Version, version)
+			}
+		}
+		recs := h.f.AuditRecent(0, 100_000)
+		for _, m := range cers {
+			rep, err := audit.VerifyCeremony(recs, m.id)
+			want := string(m.state)
+			if m.state == consensus.CeremonyExpired {
+				want = audit.CeremonyPending // expiry is marked by a refused entry, not evidence
+			}
+			if err != nil || int(rep.Counted) != m.counted || rep.State != want {
+				rt.Fatalf("offline verify of %s: %+v, %v; model %+v", m.id, rep, err, m)
+			}
+		}
+	})
+}
