@@ -165,6 +165,15 @@ func PolicyDiff(a, b *Policy) string {
 	if len(changed) > 0 {
 		parts = append(parts, "roles changed for "+strings.Join(changed, ","))
 	}
+	var pquotas []string
+	for _, name := range slices.Sorted(maps.Keys(b.Principals)) {
+		if was, ok := a.Principals[name]; ok && !quotaEqual(was.Quota, b.Principals[name].Quota) {
+			pquotas = append(pquotas, name)
+		}
+	}
+	if len(pquotas) > 0 {
+		parts = append(parts, "quotas changed for principals "+strings.Join(pquotas, ","))
+	}
 	pairs := func(p *Policy) []string {
 		var out []string
 		for _, s := range p.SeparationOfDuties {
@@ -188,6 +197,10 @@ func PolicyDiff(a, b *Policy) string {
 		return "no change"
 	}
 	return strings.Join(parts, "; ")
+}
+
+func quotaEqual(a, b *Quota) bool {
+	return a == b || a != nil && b != nil && *a == *b
 }
 
 func grantEqual(a, b Grant) bool {

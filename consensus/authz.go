@@ -28,8 +28,13 @@ type AuthRequest struct {
 	Tenant    string
 	Purpose   string
 	TTL       int64 // issue: nanoseconds
-	Keys      int
+	Keys      int   // create: the tenant's key weight now (KeyWeight)
+	Weight    int   // create: the new key's weight; 0 counts as 1
 	Handles   int
+	// Sessions and PrincipalSessions are the signing requests pending for
+	// the tenant and for the principal, for a new sign.
+	Sessions          int
+	PrincipalSessions int
 }
 
 // Verdict is the kind of a decision.
@@ -59,6 +64,7 @@ const (
 	ReasonTTL             DenyReason = "ttl-above-grant"     // issuer limited to a shorter TTL
 	ReasonQuotaKeys       DenyReason = "quota-keys"
 	ReasonQuotaHandles    DenyReason = "quota-handles"
+	ReasonQuotaSessions   DenyReason = "quota-sessions"
 )
 
 // Decision is the policy's answer to one request.
@@ -66,6 +72,8 @@ type Decision struct {
 	Verdict Verdict
 	Reason  DenyReason
 	Role    Role // the role the request needed, when one was missing
+	// Quota is the refusal of a DenyQuota verdict.
+	Quota *QuotaExceeded
 }
 
 // roleFor is the role an action needs; "" for reads, which any role on
@@ -122,17 +130,27 @@ func Decide(p *Policy, r AuthRequest) Decision {
 		return Decision{Verdict: DenyPermission, Reason: ReasonMissingRole, Role: need}
 	}
 	q := p.Quotas[r.Tenant]
+	quota := func(why DenyReason, scope, name, which string, limit int, retry time.Duration) Decision {
+		return Decision{Verdict: DenyQuota, Reason: why, Quota: NewQuotaExceeded(scope, name, which, limit, retry)}
+	}
 	switch r.Action {
 	case ActCreateKey:
-		if q.Keys > 0 && r.Keys >= q.Keys {
-			return deny(DenyQuota, ReasonQuotaKeys)
+		if q.Keys > 0 && r.Keys+max(r.Weight, 1) > q.Keys {
+			return quota(ReasonQuotaKeys, "tenant", r.Tenant, QuotaKeys, q.Keys, 0)
 		}
 	case ActIssueHandle:
 		if why := p.issuable(r); why != "" {
 			return deny(DenyPermission, why)
 		}
 		if q.Handles > 0 && r.Handles >= q.Handles {
-			return deny(DenyQuota, ReasonQuotaHandles)
+			return quota(ReasonQuotaHandles, "tenant", r.Tenant, QuotaHandles, q.Handles, 0)
+		}
+	case ActSign:
+		if q.Sessions > 0 && r.Sessions >= q.Sessions {
+			return quota(ReasonQuotaSessions, "tenant", r.Tenant, QuotaSessions, q.Sessions, sessionRetry)
+		}
+		if pq := p.Principals[r.Principal].Quota; pq != nil && pq.Sessions > 0 && r.PrincipalSessions >= pq.Sessions {
+			return quota(ReasonQuotaSessions, "principal", r.Principal, QuotaSessions, pq.Sessions, sessionRetry)
 		}
 	}
 	return Decision{}

@@ -17,11 +17,11 @@ func (f *FSM) authorize(cmd Command) error {
 		if internalActor(c.Actor) && IsAuditKey(c.Name) {
 			return nil
 		}
-		keys := 0
+		keys, weight := 0, 0
 		if _, exists := f.st.Keys[c.Name]; !exists { // a retry adds no key
-			keys = f.tenantKeys(TenantOf(c.Name))
+			keys, weight = f.tenantKeys(TenantOf(c.Name)), KeyWeight(c.Algorithm)
 		}
-		return verdictErr(Decide(p, f.request(c.Actor, ActCreateKey, c.Name, func(r *AuthRequest) { r.Keys = keys })), "create key", c.Name)
+		return verdictErr(Decide(p, f.request(c.Actor, ActCreateKey, c.Name, func(r *AuthRequest) { r.Keys, r.Weight = keys, weight })), "create key", c.Name)
 	case *ChangeKey:
 		if _, ok := f.st.Keys[c.Key]; !ok {
 			return nil // the entry answers unknown key itself
@@ -54,7 +54,11 @@ func (f *FSM) authorize(cmd Command) error {
 			return nil
 		}
 		if _, ok := f.st.Keys[c.Key]; ok {
-			if err := verdictErr(Decide(p, f.request(c.Actor, ActSign, c.Key, nil)), "sign with", c.Key); err != nil {
+			r := f.request(c.Actor, ActSign, c.Key, nil)
+			if _, retry := f.st.Signs[c.RequestID]; !retry { // a retry holds its session already
+				r = f.signRequest(c.Actor, c.Key)
+			}
+			if err := verdictErr(Decide(p, r), "sign with", c.Key); err != nil {
 				return err
 			}
 		}
@@ -89,7 +93,7 @@ func verdictErr(d Decision, what, key string) error {
 	case DenyNotFound:
 		return fmt.Errorf("%s %q: %w", what, key, ErrUnknownKey)
 	case DenyQuota:
-		return fmt.Errorf("%s %q: %w: tenant %s is at its %s", what, key, quotaErr(d.Reason), TenantOf(key), strings.TrimPrefix(string(d.Reason), "quota-")+" quota")
+		return fmt.Errorf("%s %q: %w", what, key, d.Quota)
 	case DenyPermission:
 		why := string(d.Reason)
 		if d.Role != "" {
@@ -103,24 +107,19 @@ func verdictErr(d Decision, what, key string) error {
 	return nil
 }
 
-func quotaErr(r DenyReason) error {
-	if r == ReasonQuotaHandles {
-		return ErrTooManyHandles
-	}
-	return ErrTooManyKeys
-}
-
 // internalActor reports whether an actor is the cluster itself: a member
 // or the leader's supervisor, never a client.
 func internalActor(actor string) bool {
 	return strings.HasPrefix(actor, nodeActorPrefix) || actor == ActorSupervisor
 }
 
+// tenantKeys is the tenant's key weight: each key counts KeyWeight of its
+// algorithm.
 func (f *FSM) tenantKeys(tenant string) int {
 	n := 0
-	for name := range f.st.Keys {
+	for name, k := range f.st.Keys {
 		if !IsAuditKey(name) && TenantOf(name) == tenant {
-			n++
+			n += KeyWeight(k.Algorithm)
 		}
 	}
 	return n

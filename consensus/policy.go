@@ -87,6 +87,9 @@ type Policy struct {
 // Principal is one principal's grants.
 type Principal struct {
 	Roles []Grant `json:"roles" yaml:"roles"`
+	// Quota bounds the principal itself, across tenants: only
+	// sign_per_second and sessions apply to a principal.
+	Quota *Quota `json:"quota,omitempty" yaml:"quota"`
 }
 
 // Grant is one role on one tenant.
@@ -100,9 +103,12 @@ type Grant struct {
 	MaxTTL   string   `json:"max_ttl,omitempty" yaml:"max_ttl"`
 }
 
-// Quota bounds one tenant. Keys and Handles are enforced in the FSM;
-// SignPerSecond, Sessions and Presigs are recorded for admission control
-// that is not built yet, and enforce nothing today.
+// Quota bounds one tenant (or, for SignPerSecond and Sessions, one
+// principal); 0 leaves a dimension unbounded. Keys is a key weight (an
+// ECDSA key counts KeyWeight), Handles counts live handles, Sessions
+// pending signing requests: all three are decided in the FSM.
+// SignPerSecond is a token bucket on the leader, before the log. Presigs
+// is recorded and enforces nothing yet.
 type Quota struct {
 	Keys          int `json:"keys,omitempty" yaml:"keys"`
 	Handles       int `json:"handles,omitempty" yaml:"handles"`
@@ -222,6 +228,9 @@ func (p *Policy) normalize() error {
 				g.MaxTTL = d.String()
 			}
 		}
+		if pr.Quota != nil && *pr.Quota == (Quota{}) {
+			pr.Quota = nil // no bound at all is no quota: one canonical form
+		}
 		slices.SortFunc(pr.Roles, func(a, b Grant) int {
 			return strings.Compare(a.Tenant+" "+string(a.Role), b.Tenant+" "+string(b.Role))
 		})
@@ -286,6 +295,14 @@ func (p *Policy) validatePrincipal(name string) error {
 	pr := p.Principals[name]
 	if !principalPattern.MatchString(name) {
 		return fmt.Errorf("%w: principal %.70q: use 1-63 lower-case letters, digits, '.', '_' or '-'", ErrInvalidPolicy, name)
+	}
+	if q := pr.Quota; q != nil {
+		switch {
+		case q.Keys != 0 || q.Handles != 0 || q.Presigs != 0:
+			return fmt.Errorf("%w: %s: a principal's quota bounds sign_per_second and sessions only; keys, handles and presigs are tenants' quotas", ErrInvalidPolicy, name)
+		case q.SignPerSecond < 0 || q.Sessions < 0:
+			return fmt.Errorf("%w: %s: quota: negative", ErrInvalidPolicy, name)
+		}
 	}
 	if len(pr.Roles) > maxGrants {
 		return fmt.Errorf("%w: %s has more than %d grants", ErrInvalidPolicy, name, maxGrants)

@@ -177,6 +177,9 @@ func (n *Node) auditInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 	} else {
 		resp, err = handler(ctx, req)
 	}
+	if reason := admissionReason(err); reason != "" && !mark.forwarded.Load() {
+		n.metrics.admissionRej.WithLabelValues(reason).Inc()
+	}
 	if err == nil || !denialCodes[status.Code(err)] || mark.applied.Load() {
 		return resp, err
 	}

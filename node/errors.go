@@ -46,6 +46,9 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if s, ok := quotaStatus(err); ok {
+		return s
+	}
 	code := codes.Internal
 	switch {
 	case errors.Is(err, consensus.ErrUnknownKey), errors.Is(err, consensus.ErrUnknownVersion):

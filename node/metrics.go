@@ -75,6 +75,7 @@ type metrics struct {
 	sessionSeconds  *prometheus.HistogramVec // kind
 	signPhase       *prometheus.HistogramVec // phase
 	signStarts      *prometheus.CounterVec   // from
+	admissionRej    *prometheus.CounterVec   // reason
 	auditRecords    prometheus.Counter
 	auditCheckpts   prometheus.Counter
 
@@ -148,6 +149,10 @@ func newMetrics(src stateSource) *metrics {
 		Name: "keyquorum_sign_starts_total",
 		Help: "Signing attempts this member started, by what started it: the leader's announcement (announced) or applying the entry (applied).",
 	}, []string{"from"})
+	m.admissionRej = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keyquorum_admission_rejected_total",
+		Help: "Requests this node refused with RESOURCE_EXHAUSTED by a tenant's or principal's quota, by reason (keys, handles, sessions, sign_per_second).",
+	}, []string{"reason"})
 	m.auditRecords = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keyquorum_audit_records_appended_total",
 		Help: "Audit records this node appended to its export files.",
@@ -157,7 +162,7 @@ func newMetrics(src stateSource) *metrics {
 		Help: "Audit checkpoints applied by this node since it started.",
 	})
 	m.reg.MustRegister(m.signRequests, m.signSeconds, m.presigHits, m.presigMisses, m.presigRefused,
-		m.presigRefill, m.presigDiscarded, m.sessions, m.sessionSeconds, m.signPhase, m.signStarts, m.auditRecords, m.auditCheckpts,
+		m.presigRefill, m.presigDiscarded, m.sessions, m.sessionSeconds, m.signPhase, m.signStarts, m.admissionRej, m.auditRecords, m.auditCheckpts,
 		newStateCollector(src),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -84,6 +84,7 @@ type Node struct {
 	frost    *frostNode   // this process life's FROST nonces (frost.go)
 	lastSign atomic.Int64 // unix nanos of the last sign request this leader served
 	running  runningSigns
+	rates    *rateBuckets // admission.go: sign rate quotas, used while leading
 	// dirty names the keys the share reconciler must look at.
 	dirty   *dirtyKeys
 	audit   *nodeAudit
@@ -132,6 +133,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.boot, n.parked, n.frost = newBootID(), newParked(), newFrostNode()
 	n.dirty = newDirtyKeys()
+	n.rates = newRateBuckets()
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
 	n.fsm.SetObserver(n.events)

@@ -69,6 +69,13 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 	if err != nil {
 		return nil, err
 	}
+	signKey := k.Name
+	if req.Key != "" {
+		signKey = req.Key
+	}
+	if err := n.admitSign(actor, signKey, reqID); err != nil {
+		return nil, toStatus(err)
+	}
 	entryID := reqID
 	if _, seen := n.fsm.Sign(reqID); seen && n.bugs.skipDedup() {
 		entryID += "#again-" + n.clock.Now().Format(time.RFC3339Nano)

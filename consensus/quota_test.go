@@ -1,0 +1,105 @@
+package consensus_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+const quotaPolicy = `
+tenants: [acme, globex]
+principals:
+  alice: {roles: [{role: key-admin, tenant: acme}, {role: issuer, tenant: acme}]}
+  bob:   {roles: [{role: signer, tenant: acme}], quota: {sessions: 1, sign_per_second: 3}}
+  carl:  {roles: [{role: signer, tenant: acme}]}
+  eve:   {roles: [{role: key-admin, tenant: globex}, {role: issuer, tenant: globex}, {role: signer, tenant: globex}]}
+separation_of_duties: [[key-admin, auditor]]
+quotas: {acme: {keys: 5, sessions: 2, sign_per_second: 10}}
+`
+
+// TestQuotasAreDecidedAtTheEntry: a tenant's key weight (an ECDSA key
+// counts 4), its pending signing sessions and a principal's own sessions
+// are refused with RESOURCE_EXHAUSTED-class errors naming the quota; a
+// retry of a request already admitted is not refused; another tenant is
+// not bounded by acme's quotas.
+func TestQuotasAreDecidedAtTheEntry(t *testing.T) {
+	h := raised(t)
+	if res := h.setPolicy(quotaPolicy, spiffe("admin")); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	h.mustOK(&consensus.PreParamsReady{Node: "n1"})
+	h.mustOK(&consensus.PreParamsReady{Node: "n2"})
+	create := func(name, alg, actor string) *consensus.CreateKey {
+		return &consensus.CreateKey{RequestID: "c-" + name, Name: name, Algorithm: alg, Threshold: 1,
+			Members: []string{"n1", "n2"}, Actor: spiffe(actor)}
+	}
+	h.mustOK(create("acme/e", algECDSA, "alice")) // weight 4 of 5
+	res := h.mustErr(create("acme/e2", algECDSA, "alice"), consensus.ErrTooManyKeys)
+	var qe *consensus.QuotaExceeded
+	if !errors.As(res.Err, &qe) || qe.Quota != consensus.QuotaKeys || qe.Scope != "tenant" || qe.Name != "acme" || qe.Limit != 5 || qe.RetryAfter != 0 {
+		t.Fatalf("ECDSA key over the weight: %v (%+v)", res.Err, qe)
+	}
+	h.mustOK(create("acme/k", algEd25519, "alice")) // weight 5 of 5
+	h.mustErr(create("acme/k2", algEd25519, "alice"), consensus.ErrTooManyKeys)
+	h.mustOK(create("acme/e", algECDSA, "alice")) // a retry adds nothing
+	h.mustOK(create("globex/k", algEd25519, "eve"))
+	for _, name := range []string{"acme/k", "globex/k"} {
+		h.mustOK(&consensus.ShareStored{Key: name, Version: 1, Node: "n1", PublicKey: []byte("pk")})
+		h.mustOK(&consensus.ShareStored{Key: name, Version: 1, Node: "n2", PublicKey: []byte("pk")})
+	}
+	issue := func(id, key, actor string) {
+		h.mustOK(&consensus.IssueHandle{RequestID: "i" + id, HandleID: id, TokenHash: consensus.HandleTokenHash([]byte(id)), Key: key, Purpose: "sign",
+			TTL: int64(3600e9), Actor: spiffe(actor)})
+	}
+	issue("ha", "acme/k", "alice")
+	issue("hg", "globex/k", "eve")
+	sign := func(id, key, handle, actor string) *consensus.SignRequested {
+		return &consensus.SignRequested{RequestID: id, Key: key, Handle: handle, HandleProof: consensus.HandleTokenHash([]byte(handle)),
+			Digest: digest(byte(len(id) + int(id[len(id)-1]))), Committee: []string{"n1", "n2"}, Actor: spiffe(actor)}
+	}
+	h.mustOK(sign("s1", "acme/k", "ha", "bob"))
+	res = h.mustErr(sign("s2", "acme/k", "ha", "bob"), consensus.ErrTooManyPending) // bob's own sessions: 1
+	if !errors.As(res.Err, &qe) || qe.Scope != "principal" || qe.Name != "bob" || qe.Quota != consensus.QuotaSessions || qe.RetryAfter <= 0 {
+		t.Fatalf("bob's second session: %v (%+v)", res.Err, qe)
+	}
+	if err := h.f.AdmitSign(spiffe("bob"), "acme/k", "s2"); !errors.Is(err, consensus.ErrTooManyPending) {
+		t.Errorf("AdmitSign for bob's second session: %v, want the FSM's refusal ahead of the log", err)
+	}
+	h.mustOK(sign("s1", "acme/k", "ha", "bob")) // a retry holds its session
+	h.mustOK(sign("s3", "acme/k", "ha", "carl"))
+	res = h.mustErr(sign("s4", "acme/k", "ha", "carl"), consensus.ErrTooManyPending) // acme's sessions: 2
+	if !errors.As(res.Err, &qe) || qe.Scope != "tenant" || qe.Name != "acme" {
+		t.Fatalf("acme's third session: %v (%+v)", res.Err, qe)
+	}
+	h.mustOK(sign("g1", "globex/k", "hg", "eve")) // globex is not acme
+	h.mustOK(sign("g2", "globex/k", "hg", "eve"))
+	if tq, pq := h.f.SignRates(spiffe("bob"), "acme/k"); tq != 10 || pq != 3 {
+		t.Errorf("SignRates(bob, acme/k) = %d, %d; want 10, 3", tq, pq)
+	}
+	if tq, pq := h.f.SignRates(spiffe("eve"), "globex/k"); tq != 0 || pq != 0 {
+		t.Errorf("SignRates(eve, globex/k) = %d, %d; want unbounded", tq, pq)
+	}
+	// A finished session frees its slot.
+	h.mustOK(&consensus.SignFailed{RequestID: "s1", Attempt: 1, Reason: "test"})
+	h.mustOK(sign("s5", "acme/k", "ha", "bob"))
+}
+
+func TestPrincipalQuotaBoundsRateAndSessionsOnly(t *testing.T) {
+	for doc, ok := range map[string]bool{
+		"principals: {x: {roles: [], quota: {sessions: 2, sign_per_second: 5}}}": true,
+		"principals: {x: {roles: [], quota: {keys: 2}}}":                         false,
+		"principals: {x: {roles: [], quota: {sessions: -1}}}":                    false,
+	} {
+		if _, err := consensus.ParsePolicy([]byte(doc)); (err == nil) != ok {
+			t.Errorf("ParsePolicy(%q) = %v, want ok=%v", doc, err, ok)
+		}
+	}
+	a, _ := consensus.ParsePolicy([]byte("principals: {x: {roles: [], quota: {}}}"))
+	b, _ := consensus.ParsePolicy([]byte("principals: {x: {roles: []}}"))
+	_, ha, _ := a.Canonical()
+	_, hb, _ := b.Canonical()
+	if ha != hb {
+		t.Error("an empty principal quota hashes differently from none")
+	}
+}
