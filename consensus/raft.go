@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 )
 
 var (
@@ -58,8 +54,8 @@ func OutcomeUnknown(err error) bool {
 }
 
 // Node is one member of the keyquorum raft group: hashicorp/raft over a
-// boltdb log, file snapshots and a mutual-TLS transport, driving a caller
-// supplied raft.FSM.
+// boltdb log, file snapshots and a mutual-TLS transport (or the Backend
+// the caller supplies), driving a caller supplied raft.FSM.
 //
 // What we rely on from raft:
 //   - An entry that Apply reports committed (nil error) is durable on a
@@ -87,7 +83,7 @@ func OutcomeUnknown(err error) bool {
 type Node struct {
 	cfg   Config
 	raft  *raft.Raft
-	store *raftboltdb.BoltStore
+	store *storage
 	log   *slog.Logger
 	watch *watch
 
@@ -127,43 +123,21 @@ func Open(ctx context.Context, cfg Config, fsm raft.FSM) (*Node, error) {
 	logger = logger.With("node", cfg.NodeID)
 	hlog := newHCLogBridge(logger)
 
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("consensus: open: %w", err)
-	}
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(cfg.Dir, "raft.db"),
-		// A second process on the same Dir fails instead of waiting forever
-		// for bolt's file lock.
-		BoltOptions: &bbolt.Options{Timeout: time.Second},
-		NoSync:      false,
-	})
+	st, err := openStorage(cfg, hlog)
 	if err != nil {
-		return nil, fmt.Errorf("consensus: open log store: %w", err)
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotRetain, hlog.Named("snapshot"))
-	if err != nil {
-		_ = store.Close()
-		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
-	}
-	stream, err := newStreamLayer(cfg.RaftAddr, cfg.TLS, cfg.DialTimeout, cfg.Route)
-	if err != nil {
-		_ = store.Close()
 		return nil, err
 	}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: 3,
-		Timeout: cfg.RPCTimeout,
-		Logger:  hlog.Named("net"),
-	})
+	trans := st.Transport
 	closeAll := func() {
-		_ = trans.Close()
-		_ = store.Close()
+		if c, ok := trans.(raft.WithClose); ok {
+			_ = c.Close()
+		}
+		_ = st.close()
 	}
 
 	n := &Node{
 		cfg:      cfg,
-		store:    store,
+		store:    st,
 		log:      logger,
 		watch:    newWatch(cfg.NodeID),
 		notifyCh: make(chan bool, 1),
@@ -188,7 +162,7 @@ func Open(ctx context.Context, cfg Config, fsm raft.FSM) (*Node, error) {
 		return nil, fmt.Errorf("consensus: raft config: %w", err)
 	}
 
-	existing, err := raft.HasExistingState(store, store, snaps)
+	existing, err := raft.HasExistingState(st.Logs, st.Stable, st.Snapshots)
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("consensus: inspect state: %w", err)
@@ -202,14 +176,14 @@ func Open(ctx context.Context, cfg Config, fsm raft.FSM) (*Node, error) {
 				Address:  raft.ServerAddress(p.RaftAddr),
 			})
 		}
-		if err := raft.BootstrapCluster(rc, store, store, snaps, trans, raft.Configuration{Servers: servers}); err != nil {
+		if err := raft.BootstrapCluster(rc, st.Logs, st.Stable, st.Snapshots, trans, raft.Configuration{Servers: servers}); err != nil {
 			closeAll()
 			return nil, fmt.Errorf("consensus: bootstrap: %w", err)
 		}
 		logger.Info("bootstrapped raft group", "members", len(servers))
 	}
 
-	r, err := raft.NewRaft(rc, fsm, store, store, snaps, trans)
+	r, err := raft.NewRaft(rc, fsm, st.Logs, st.Stable, st.Snapshots, trans)
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
@@ -383,7 +357,7 @@ func (n *Node) LeaderCommitted(ctx context.Context, leader string, index, term u
 	}
 	var l raft.Log
 	for {
-		err := n.store.GetLog(index, &l)
+		err := n.store.Logs.GetLog(index, &l)
 		if err == nil {
 			break
 		}
@@ -555,7 +529,7 @@ func (n *Node) Shutdown() error {
 		n.wg.Wait()
 		n.raft.DeregisterObserver(n.obs)
 		n.watch.close()
-		if cerr := n.store.Close(); cerr != nil {
+		if cerr := n.store.close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 		if err != nil {

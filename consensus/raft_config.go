@@ -83,6 +83,11 @@ type Config struct {
 	// Logger receives raft's own logs. Nil discards them.
 	Logger *slog.Logger
 
+	// Backend, when set, replaces the on-disk stores under Dir and the TLS
+	// transport: an embedder, or an in-process test cluster, supplies its
+	// own. Dir, TLS, Route and DialTimeout are then unused.
+	Backend *Backend
+
 	_ struct{} // disallow positional literals
 }
 
@@ -113,7 +118,7 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
 		return fmt.Errorf("consensus: config: RaftAddr %q: %w", c.RaftAddr, err)
 	}
-	if c.Dir == "" {
+	if c.Dir == "" && c.Backend == nil {
 		return errors.New("consensus: config: Dir is empty")
 	}
 	if len(c.Peers) == 0 {

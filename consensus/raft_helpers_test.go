@@ -96,6 +96,9 @@ type member struct {
 type cluster struct {
 	t       testing.TB
 	members []*member
+	// reopen, when set, adjusts a member's Config before each start (a
+	// fresh in-memory transport for a restart).
+	reopen func(*consensus.Config)
 }
 
 // testConfig has timeouts short enough for the suite to stay fast, and long
@@ -119,12 +122,27 @@ func testConfig() consensus.Config {
 // config; tweak, when non-nil, adjusts every member's Config.
 func newCluster(t testing.TB, n int, tlsFor func(id string) *tls.Config, tweak func(*consensus.Config)) *cluster {
 	t.Helper()
+	return startCluster(t, n, tlsFor, tweak, nil)
+}
+
+// newMemCluster starts n members on a consensustest.MemNetwork: stores in
+// memory that survive a member's restart, RPCs by channel.
+func newMemCluster(t testing.TB, n int) (*cluster, *consensustest.MemNetwork) {
+	t.Helper()
+	net := consensustest.NewMemNetwork()
+	c := startCluster(t, n, nil, func(cfg *consensus.Config) { cfg.Dir = "" },
+		func(cfg *consensus.Config) { cfg.Backend = net.Backend(cfg.RaftAddr) })
+	return c, net
+}
+
+func startCluster(t testing.TB, n int, tlsFor func(id string) *tls.Config, tweak, reopen func(*consensus.Config)) *cluster {
+	t.Helper()
 	addrs := consensustest.FreeAddrs(t, n)
 	var peers []consensus.Peer
 	for i, a := range addrs {
 		peers = append(peers, consensus.Peer{ID: fmt.Sprintf("n%d", i+1), RaftAddr: a})
 	}
-	c := &cluster{t: t}
+	c := &cluster{t: t, reopen: reopen}
 	for _, p := range peers {
 		cfg := testConfig()
 		cfg.NodeID, cfg.RaftAddr, cfg.Dir, cfg.Peers = p.ID, p.RaftAddr, t.TempDir(), peers
@@ -152,6 +170,9 @@ func (c *cluster) start(i int) {
 	c.t.Helper()
 	m := c.members[i]
 	m.fsm = &listFSM{}
+	if c.reopen != nil {
+		c.reopen(&m.cfg)
+	}
 	n, err := consensus.Open(context.Background(), m.cfg, m.fsm)
 	if err != nil {
 		c.t.Fatalf("open %s: %v", m.cfg.NodeID, err)

@@ -362,3 +362,31 @@ func TestLeaderCommittedReadsTheFollowersOwnEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestMemBackendReplicatesAndRestartResumesFromItsStores runs members on
+// injected in-memory stores and transport (Config.Backend): they elect and
+// replicate as over TCP, a member restarted on its stores resumes from
+// them, and one whose stores are forgotten starts empty and catches up
+// from the others, as a member with a lost disk would.
+func TestMemBackendReplicatesAndRestartResumesFromItsStores(t *testing.T) {
+	c, net := newMemCluster(t, 3)
+	old := c.leader()
+	want := c.applyN(old, 5, "before")
+	c.converge(want)
+
+	c.stop(old)
+	l := c.leader()
+	want = append(want, c.applyN(l, 3, "after")...)
+	c.converge(want)
+	c.start(old)
+	c.converge(want)
+	if st := c.members[old].node.Stats(); st.LastIndex < uint64(len(want)) {
+		t.Fatalf("restarted member's log ends at %d, want at least %d", st.LastIndex, len(want))
+	}
+
+	f := c.follower(c.leader())
+	c.stop(f)
+	net.Forget(c.members[f].cfg.RaftAddr)
+	c.start(f)
+	c.converge(want)
+}

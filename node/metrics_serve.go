@@ -50,7 +50,7 @@ func (n *Node) MetricsHandler() http.Handler {
 // no authentication: it shows key names, request rates and raft state, but
 // nothing secret; bind it to loopback or a monitoring network.
 func (n *Node) listenMetrics(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := n.listenFn(addr)
 	if err != nil {
 		return fmt.Errorf("node: metrics listen %s: %w", addr, err)
 	}

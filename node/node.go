@@ -52,7 +52,32 @@ type Options struct {
 	// endpoint (GET /metrics). It has no authentication and shows no
 	// secrets; bind it to loopback or a monitoring network.
 	MetricsAddr string
-	_           struct{}
+
+	// The seams below let an embedder, or an in-process test cluster
+	// (node/nodetest), supply what New otherwise builds from cluster.yaml.
+
+	// Sealer, when set, seals this node's shares and pre-params in place of
+	// the TPM that cluster.yaml names. The caller owns it: the node does
+	// not close it.
+	Sealer Sealer
+	// Raft, when set, adjusts this member's raft configuration after New
+	// derived it from cluster.yaml. An in-process cluster sets Backend
+	// (log, stable and snapshot stores and the transport, in place of
+	// BoltDB under the data dir and mutual TLS on the raft address) and
+	// timeouts short enough to elect a leader in tens of milliseconds.
+	Raft func(*consensus.Config)
+	// Listen opens the client, peer and metrics listeners on the addresses
+	// of cluster.yaml and Options. Nil means net.Listen("tcp", addr).
+	Listen func(addr string) (net.Listener, error)
+	_      struct{}
+}
+
+// Sealer is what the node needs of its secret store: shares and pre-params
+// are sealed to a binding before they touch the disk. sealing.TPM is the
+// production one.
+type Sealer interface {
+	Seal(ctx context.Context, b sealing.Binding, plaintext []byte) ([]byte, error)
+	Open(ctx context.Context, b sealing.Binding, blob []byte) ([]byte, error)
 }
 
 // Node is one keyquorum member.
@@ -65,7 +90,8 @@ type Node struct {
 	bugs    Bugs
 
 	clocks   *clockSync
-	sealer   *sealing.TPM
+	tpm      *sealing.TPM // the sealer New opened and Close closes; nil when injected
+	listenFn func(addr string) (net.Listener, error)
 	shares   *shareStore
 	pre      *preParams
 	fsm      *consensus.FSM
@@ -123,11 +149,19 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		}
 	}()
 	var err error
-	if n.sealer, err = sealing.OpenTPM(ctx, sealingConfig(cluster, self, n.dir), n.log); err != nil {
-		return nil, fmt.Errorf("node: open TPM: %w", err)
+	n.listenFn = opts.Listen
+	if n.listenFn == nil {
+		n.listenFn = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 	}
-	n.shares = newShareStore(n.dir, cluster.ID, id, n.sealer)
-	n.pre = newPreParams(cluster, id, n.dir, n.sealer, n.log)
+	sealer := opts.Sealer
+	if sealer == nil {
+		if n.tpm, err = sealing.OpenTPM(ctx, sealingConfig(cluster, self, n.dir), n.log); err != nil {
+			return nil, fmt.Errorf("node: open TPM: %w", err)
+		}
+		sealer = n.tpm
+	}
+	n.shares = newShareStore(n.dir, cluster.ID, id, sealer)
+	n.pre = newPreParams(cluster, id, n.dir, sealer, n.log)
 	if n.fsm, err = consensus.NewFSM(fsmConfig(cluster), fsmCrypto{}); err != nil {
 		return nil, err
 	}
@@ -175,6 +209,9 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	rc.TLS = raftTLS(cluster, serverTLS, clientTLS)
 	rc.Logger = n.log.With("component", "raft")
 	rc.Route = self.Dial
+	if opts.Raft != nil {
+		opts.Raft(&rc)
+	}
 	// Followers learn that an entry committed from the next AppendEntries,
 	// sent at the latest every CommitTimeout. Nothing on the sign path
 	// waits for that (the leader announces a signing attempt to its
@@ -218,7 +255,7 @@ func (n *Node) listen(serverTLS *tls.Config) error {
 		srv  *grpc.Server
 		addr string
 	}{{client, n.self.Client}, {peer, n.self.Peer}} {
-		ln, err := net.Listen("tcp", s.addr)
+		ln, err := n.listenFn(s.addr)
 		if err != nil {
 			return fmt.Errorf("node: listen %s: %w", s.addr, err)
 		}
@@ -300,8 +337,8 @@ func (n *Node) close() {
 			n.log.Warn("raft shutdown", "err", err)
 		}
 	}
-	if n.sealer != nil {
-		if err := n.sealer.Close(); err != nil {
+	if n.tpm != nil {
+		if err := n.tpm.Close(); err != nil {
 			n.log.Warn("close TPM", "err", err)
 		}
 	}

@@ -27,7 +27,7 @@ type preParams struct {
 	cluster *config.Cluster
 	node    string
 	path    string
-	sealer  sealing.Sealer
+	sealer  Sealer
 	log     *slog.Logger
 	secmem  *secmem
 	idle    time.Duration
@@ -41,7 +41,7 @@ type preParams struct {
 	ready   chan struct{}
 }
 
-func newPreParams(c *config.Cluster, node, dir string, s sealing.Sealer, log *slog.Logger) *preParams {
+func newPreParams(c *config.Cluster, node, dir string, s Sealer, log *slog.Logger) *preParams {
 	return &preParams{cluster: c, node: node, path: filepath.Join(dir, "preparams.sealed"), sealer: s, log: log,
 		secmem: newSecmem(log, "pre-params"), idle: shareIdle, status: "loading", ready: make(chan struct{})}
 }

@@ -30,7 +30,7 @@ const shareIdle = 10 * time.Minute
 // them at once.
 type shareStore struct {
 	dir, cluster, node string
-	sealer             sealing.Sealer
+	sealer             Sealer
 	mem                *secmem
 	idle               time.Duration
 
@@ -45,7 +45,7 @@ type openShare struct {
 	timer *time.Timer
 }
 
-func newShareStore(dir, cluster, node string, s sealing.Sealer) *shareStore {
+func newShareStore(dir, cluster, node string, s Sealer) *shareStore {
 	return &shareStore{dir: filepath.Join(dir, "shares"), cluster: cluster, node: node, sealer: s,
 		mem: newSecmem(nil, "shares"), idle: shareIdle, cache: map[string]*openShare{}}
 }

@@ -1,6 +1,7 @@
-// Package consensustest holds helpers for testing raft members on real
-// sockets: throwaway certificate authorities and free loopback addresses.
-// The keys it makes are for tests only.
+// Package consensustest holds helpers for testing raft members: throwaway
+// certificate authorities and free loopback addresses for members on real
+// sockets, and an in-memory network of raft stores and transports for
+// members in one process. The keys it makes are for tests only.
 package consensustest
 
 import (
