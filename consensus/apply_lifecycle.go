@@ -348,14 +348,15 @@ func (f *FSM) refresh(index uint64, k *Key, c *ChangeKey) (uint32, error) {
 	return v.Number, nil
 }
 
-func (f *FSM) shareRefreshed(c *ShareRefreshed) Result {
+func (f *FSM) shareRefreshed(index uint64, c *ShareRefreshed) Result {
 	k, v, err := f.refreshing(c.Key, c.Version, c.Epoch)
 	if err != nil {
 		return Result{Err: fmt.Errorf("refreshed share: %w", err)}
 	}
+	parties := v.Refresh.Parties(k)
 	switch {
-	case !k.HasMember(c.Node):
-		return Result{Err: fmt.Errorf("refreshed share of %q from %s: %w: not a member", c.Key, c.Node, ErrInvalidCommand)}
+	case !slices.Contains(parties, c.Node):
+		return Result{Err: fmt.Errorf("refreshed share of %q from %s: %w: not a new holder", c.Key, c.Node, ErrInvalidCommand)}
 	case string(c.PublicKey) != string(v.PublicKey):
 		v.Refresh = nil
 		return Result{Key: k.clone(), Version: v.Number, Err: fmt.Errorf("refreshed share of %q v%d from %s: %w: public key changed; refresh abandoned", c.Key, c.Version, c.Node, ErrBadSignature)}
@@ -364,9 +365,10 @@ func (f *FSM) shareRefreshed(c *ShareRefreshed) Result {
 	}
 	v.Refresh.Confirmed = append(v.Refresh.Confirmed, c.Node)
 	slices.Sort(v.Refresh.Confirmed)
-	if len(v.Refresh.Confirmed) == len(k.Members) {
-		// Every holder sealed a new share: switch, and drop what the old
-		// shares left (presignatures are bound to them).
+	if len(v.Refresh.Confirmed) == len(parties) {
+		// Every new holder sealed a new share: switch, and drop what the
+		// old shares left (presignatures are bound to them).
+		f.switchHolders(index, k, v.Refresh)
 		v.Epoch, v.Refresh = v.Refresh.Epoch, nil
 		f.dropPresigs(k.Name, v.Number)
 		f.sweepFrost(k.Name)

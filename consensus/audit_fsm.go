@@ -308,6 +308,13 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		}
 	case *ChangeKey:
 		r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_"+string(c.Op), c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
+	case *ReshareKey:
+		r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_reshare", c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
+		if res.Err == nil {
+			r.Reason = res.Note
+		}
+	case *SharesShredded:
+		r.Actor, r.Key, r.Reason = NodeActor(c.Node), c.Key, res.Note
 	case *DestroyDue:
 		r.Key, r.Version = c.Key, c.Version
 	case *ShareDestroyed:

@@ -27,6 +27,11 @@ func (f *FSM) authorize(cmd Command) error {
 			return nil // the entry answers unknown key itself
 		}
 		return verdictErr(Decide(p, f.request(c.Actor, ActChangeKey, c.Key, nil)), string(c.Op), c.Key)
+	case *ReshareKey:
+		if _, ok := f.st.Keys[c.Key]; !ok || internalActor(c.Actor) {
+			return nil // the membership reconciler's reshares are the cluster's own
+		}
+		return verdictErr(Decide(p, f.request(c.Actor, ActChangeKey, c.Key, nil)), "reshare", c.Key)
 	case *IssueHandle:
 		if _, ok := f.st.Keys[c.Key]; !ok {
 			return nil

@@ -262,7 +262,7 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 	case *ShareDestroyed:
 		return f.shareDestroyed(c)
 	case *ShareRefreshed:
-		return f.shareRefreshed(c)
+		return f.shareRefreshed(index, c)
 	case *RefreshFailed:
 		return f.refreshFailed(c)
 	case *AuditDenials:
@@ -293,6 +293,10 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.freeze(index, c)
 	case *Unfreeze:
 		return f.unfreeze(c)
+	case *ReshareKey:
+		return f.reshareKey(index, c)
+	case *SharesShredded:
+		return f.sharesShredded(c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 }

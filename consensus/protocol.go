@@ -109,6 +109,10 @@ func newCommand(t CommandType) (Command, uint32) {
 		return &Freeze{}, ProtocolV2
 	case TypeUnfreeze:
 		return &Unfreeze{}, ProtocolV2
+	case TypeReshareKey:
+		return &ReshareKey{}, ProtocolV2
+	case TypeSharesShredded:
+		return &SharesShredded{}, ProtocolV2
 	}
 	return nil, 0
 }

@@ -67,6 +67,20 @@ type Key struct {
 	CreatedIndex    uint64    `json:"created_index"`
 	CreatedTime     int64     `json:"created_time"`
 	CreateRequestID string    `json:"create_request_id"`
+	// Former are the nodes that held shares of the key before a reshare
+	// moved its holders, until each reports it shredded every share file
+	// (SharesShredded); a reshare alone already made those shares useless.
+	Former []*FormerHolder `json:"former,omitempty"`
+}
+
+// FormerHolder is a node a reshare left out of a key's holders.
+type FormerHolder struct {
+	Node string `json:"node"`
+	// Index is the entry whose switch to the new shares left it out.
+	Index uint64 `json:"index"`
+	// Shredded is set once the node reported that its share files of the
+	// key are gone.
+	Shredded bool `json:"shredded,omitempty"`
 }
 
 // DualSign is an open dual-sign window.
@@ -106,6 +120,26 @@ type Refresh struct {
 	RequestID string   `json:"request_id"`
 	Committee []string `json:"committee"` // old holders that deal
 	Confirmed []string `json:"confirmed,omitempty"`
+	// Members and Threshold are the new holders and threshold when a
+	// reshare changes them (ReshareKey); empty and 0 keep the key's.
+	Members   []string `json:"members,omitempty"`
+	Threshold int      `json:"threshold,omitempty"`
+}
+
+// Parties returns the holders of the refresh's new shares.
+func (r *Refresh) Parties(k *Key) []string {
+	if len(r.Members) > 0 {
+		return r.Members
+	}
+	return k.Members
+}
+
+// NewThreshold returns the threshold of the refresh's new shares.
+func (r *Refresh) NewThreshold(k *Key) int {
+	if r.Threshold > 0 {
+		return r.Threshold
+	}
+	return k.Threshold
 }
 
 // Destroy tracks a version's destruction: pending until At (a cancel
@@ -129,6 +163,13 @@ func (k *Key) clone() *Key {
 		d := *k.DualSign
 		c.DualSign = &d
 	}
+	if k.Former != nil {
+		c.Former = make([]*FormerHolder, len(k.Former))
+		for i, f := range k.Former {
+			ff := *f
+			c.Former[i] = &ff
+		}
+	}
 	return &c
 }
 
@@ -138,7 +179,7 @@ func (v *Version) clone() *Version {
 	c.Confirmed = slices.Clone(v.Confirmed)
 	if v.Refresh != nil {
 		r := *v.Refresh
-		r.Committee, r.Confirmed = slices.Clone(r.Committee), slices.Clone(r.Confirmed)
+		r.Committee, r.Confirmed, r.Members = slices.Clone(r.Committee), slices.Clone(r.Confirmed), slices.Clone(r.Members)
 		c.Refresh = &r
 	}
 	if v.Destroy != nil {
@@ -359,6 +400,11 @@ func (st *state) UnmarshalJSON(data []byte) error {
 		for i, v := range k.Versions {
 			if v == nil || v.Number != uint32(i+1) {
 				return fmt.Errorf("key %q: version %d is missing", name, i+1)
+			}
+		}
+		for _, fh := range k.Former {
+			if fh == nil {
+				return fmt.Errorf("key %q: a former holder is null", name)
 			}
 		}
 	}

@@ -106,9 +106,16 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 		return nil, err
 	}
 	switch cmd.Op {
-	case consensus.OpRotate, consensus.OpRefresh:
+	case consensus.OpRotate:
 		if err := n.requireEveryMember(string(cmd.Op), k.Members); err != nil {
 			return nil, err
+		}
+	case consensus.OpRefresh:
+		if len(absent(k.Members, n.raft.Reachable())) > 0 {
+			// A dead holder must not block a refresh: reshare to the live
+			// ones (reshare.go).
+			return n.reshareLive(ctx, k, &consensus.ReshareKey{RequestID: cmd.RequestID, Key: name, Version: cmd.Version,
+				Threshold: k.Threshold, Actor: actor})
 		}
 	}
 	if cmd.Op == consensus.OpRefresh {
@@ -154,7 +161,7 @@ func (n *Node) waitRefreshed(ctx context.Context, wake <-chan struct{}, name str
 		case <-wake:
 			wake = n.waiters.watch(keyWaitKey(name))
 		case <-ctx.Done():
-			return nil, status.Errorf(codes.DeadlineExceeded, "refresh of %q v%d still running (%d of %d new shares stored)", name, version, len(v.Refresh.Confirmed), len(k.Members))
+			return nil, status.Errorf(codes.DeadlineExceeded, "refresh of %q v%d still running (%d of %d new shares stored)", name, version, len(v.Refresh.Confirmed), len(v.Refresh.Parties(k)))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -78,9 +79,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 				n.spawn(func() { n.runKeygen(ctx, k, ev.res.Version) })
 			}
 		case consensus.OpRefresh:
-			if k.HasMember(n.self.ID) {
-				n.spawn(func() { n.runRefresh(ctx, k, ev.res.Version) })
-			}
+			n.startRefresh(ctx, k, ev.res.Version)
 		case consensus.OpRevoke:
 			// The entry failed the version's pending requests; their
 			// sessions can only waste CPU now. (A retirement lets them
@@ -92,6 +91,12 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 		case consensus.OpRetire:
 			n.parked.sweep(n.fsm.HasPresig)
 		}
+	case *consensus.ReshareKey:
+		if k := ev.res.Key; k != nil {
+			n.startRefresh(ctx, k, ev.res.Version)
+		}
+	case *consensus.SharesShredded:
+		n.dirty.mark(c.Key)
 	case *consensus.DestroyDue:
 		n.parked.sweep(n.fsm.HasPresig)
 		n.dirty.mark(c.Key)
@@ -104,10 +109,25 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 	}
 }
 
-// runRefresh takes part in resharing a version: every member receives a
-// new share of the same public key; the old committee also deals. The new
+// startRefresh starts this node's part in a refresh or reshare that an
+// applied entry started: dealing when it is in the old committee,
+// receiving when it is a new holder.
+func (n *Node) startRefresh(ctx context.Context, k *consensus.Key, version uint32) {
+	v := k.Version(version)
+	if v == nil || v.Refresh == nil {
+		return
+	}
+	if slices.Contains(v.Refresh.Committee, n.self.ID) || slices.Contains(v.Refresh.Parties(k), n.self.ID) {
+		n.spawn(func() { n.runRefresh(ctx, k, version) })
+	}
+}
+
+// runRefresh takes part in resharing a version: every new holder receives
+// a new share of the same public key; the old committee deals. The new
 // share is sealed under the next epoch beside the old one, which stays in
-// use until every member confirmed (see reconcileKey).
+// use until every new holder confirmed (see reconcileKey). A dealer that
+// is no new holder reports nothing: its share becomes useless with the
+// switch.
 func (n *Node) runRefresh(ctx context.Context, k *consensus.Key, version uint32) {
 	v := k.Version(version)
 	r := v.Refresh
@@ -122,6 +142,10 @@ func (n *Node) runRefresh(ctx context.Context, k *consensus.Key, version uint32)
 		n.reportOutcome(ctx, &consensus.RefreshFailed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, Reason: err.Error()})
 		return
 	}
+	if share == nil {
+		log.Info("dealt new shares; this node holds none of them")
+		return
+	}
 	log.Info("refreshed share sealed")
 	n.reportOutcome(ctx, &consensus.ShareRefreshed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, PublicKey: share.PublicKey()})
 }
@@ -132,22 +156,25 @@ func (n *Node) refresh(ctx context.Context, k *consensus.Key, v *consensus.Versi
 		return nil, err
 	}
 	r := v.Refresh
-	old, err := n.shares.Get(ctx, k.Name, v.Number, v.Epoch)
-	if err != nil {
-		return nil, err
-	}
+	parties := r.Parties(k)
 	req := tss.ReshareRequest{
 		Session:      tss.NewSessionID(n.cluster.ID, "refresh", r.Index, r.RequestID, 0),
-		Share:        old,
 		OldCommittee: r.Committee,
 		OldParties:   k.Members,
-		NewParties:   k.Members,
-		NewThreshold: k.Threshold,
+		NewParties:   parties,
+		NewThreshold: r.NewThreshold(k),
 		Epoch:        r.Epoch,
 		Algorithm:    alg,
 		PublicKey:    v.PublicKey,
 	}
-	if alg == tss.ECDSASecp256k1 {
+	// Only a dealer needs its old share: a holder that only receives (or
+	// a node that joins) takes the public facts from the state.
+	if slices.Contains(r.Committee, n.self.ID) {
+		if req.Share, err = n.shares.Get(ctx, k.Name, v.Number, v.Epoch); err != nil {
+			return nil, err
+		}
+	}
+	if alg == tss.ECDSASecp256k1 && slices.Contains(parties, n.self.ID) {
 		if req.PreParams, err = n.pre.Wait(ctx); err != nil {
 			return nil, err
 		}
@@ -157,7 +184,10 @@ func (n *Node) refresh(ctx context.Context, k *consensus.Key, v *consensus.Versi
 		return nil, err
 	}
 	if share == nil {
-		return nil, fmt.Errorf("node: refresh of %s v%d gave this member no share", k.Name, v.Number)
+		if slices.Contains(parties, n.self.ID) {
+			return nil, fmt.Errorf("node: refresh of %s v%d gave this new holder no share", k.Name, v.Number)
+		}
+		return nil, nil
 	}
 	if err := n.shares.Put(ctx, k.Name, v.Number, r.Epoch, share); err != nil {
 		return nil, err
@@ -210,7 +240,7 @@ func (s *supervisor) checkLifecycle(ctx context.Context, now time.Time) {
 				live[id] = true
 				if s.overdue(s.refreshes, id, r.Started, now) {
 					cmd := &consensus.RefreshFailed{Key: k.Name, Version: v.Number, Epoch: r.Epoch, Node: n.self.ID,
-						Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(k.Members, r.Confirmed))}
+						Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(r.Parties(k), r.Confirmed))}
 					n.spawn(func() { n.propose(ctx, cmd) })
 				}
 			}

@@ -247,6 +247,7 @@ func (n *Node) listen(serverTLS *tls.Config) error {
 	kqpb.RegisterAuditServiceServer(client, &auditService{n: n})
 	kqpb.RegisterOperatorServiceServer(client, &operatorService{n: n})
 	kqpb.RegisterPolicyServiceServer(client, &policyService{n: n})
+	kqpb.RegisterMembershipServiceServer(client, &membershipService{n: n})
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(client, n.health)
 	peer := n.newPeerServer(serverTLS)

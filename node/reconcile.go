@@ -116,8 +116,9 @@ func (n *Node) keysToReconcile() []*consensus.Key {
 // reports whether nothing is left to do: every stale file is gone and
 // every shredding of a destroyed version is confirmed in the state.
 func (n *Node) reconcileKey(ctx context.Context, k *consensus.Key) bool {
-	if !k.HasMember(n.self.ID) {
-		return true
+	self := n.self.ID
+	if !k.HasMember(self) {
+		return n.reconcileNonHolder(ctx, k)
 	}
 	done := true
 	held := n.shares.epochs(k.Name)
@@ -129,8 +130,8 @@ func (n *Node) reconcileKey(ctx context.Context, k *consensus.Key) bool {
 			continue // a generation's file is written before it is reported
 		default:
 			keep[v.Epoch] = true
-			if v.Refresh != nil {
-				keep[v.Refresh.Epoch] = true
+			if r := v.Refresh; r != nil && slices.Contains(r.Parties(k), self) {
+				keep[r.Epoch] = true
 			}
 		}
 		for _, e := range held[v.Number] {
@@ -155,4 +156,39 @@ func (n *Node) reconcileKey(ctx context.Context, k *consensus.Key) bool {
 		}
 	}
 	return done
+}
+
+// reconcileNonHolder handles a key this node holds no current share of: a
+// new share being received is kept; every other file is shredded, and a
+// former holder reports it (SharesShredded) until the state shows it.
+func (n *Node) reconcileNonHolder(ctx context.Context, k *consensus.Key) bool {
+	self := n.self.ID
+	done := true
+	for version, epochs := range n.shares.epochs(k.Name) {
+		v := k.Version(version)
+		for _, e := range epochs {
+			if v != nil && v.Refresh != nil && v.Refresh.Epoch == e && slices.Contains(v.Refresh.Parties(k), self) {
+				continue // being received: a reshare to this node is running
+			}
+			if err := n.shares.Destroy(k.Name, version, e); err != nil {
+				n.log.Warn("shred share", "key", k.Name, "version", version, "epoch", e, "err", err)
+				done = false
+				continue
+			}
+			n.log.Info("share of a key this node no longer holds shredded", "key", k.Name, "version", version, "epoch", e)
+		}
+	}
+	if !done {
+		return false
+	}
+	i := slices.IndexFunc(k.Former, func(f *consensus.FormerHolder) bool { return f.Node == self })
+	if i < 0 || k.Former[i].Shredded {
+		return true
+	}
+	// Reported until the state shows it: the report may be lost with a
+	// leader.
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	n.report(rctx, &consensus.SharesShredded{Key: k.Name, Node: self})
+	cancel()
+	return false
 }

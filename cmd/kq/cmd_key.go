@@ -60,6 +60,14 @@ func newKeyCreateCmd(opts *options) *cobra.Command {
 // spinner shows while it waits.
 func runKeyChange(cmd *cobra.Command, opts *options, label, requestID string,
 	send func(context.Context, kqpb.KeyServiceClient) (*kqpb.Key, error)) error {
+	return runKeyCall(cmd, opts, label, requestID, func(ctx context.Context, conn *grpc.ClientConn) (*kqpb.Key, error) {
+		return send(ctx, kqpb.NewKeyServiceClient(conn))
+	})
+}
+
+// runKeyCall is runKeyChange for a call of any service that answers a key.
+func runKeyCall(cmd *cobra.Command, opts *options, label, requestID string,
+	send func(context.Context, *grpc.ClientConn) (*kqpb.Key, error)) error {
 	c, err := opts.client()
 	if err != nil {
 		return err
@@ -70,7 +78,7 @@ func runKeyChange(cmd *cobra.Command, opts *options, label, requestID string,
 	call := func() error {
 		return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 			var err error
-			k, err = send(ctx, kqpb.NewKeyServiceClient(conn))
+			k, err = send(ctx, conn)
 			return err
 		})
 	}

@@ -88,7 +88,7 @@ func newKeyLifecycleCmds(opts *options) []*cobra.Command {
 	for _, ch := range versionChanges() {
 		cmds = append(cmds, newVersionChangeCmd(opts, ch))
 	}
-	return append(cmds, newKeyPromoteCmd(opts), newKeyPolicyCmd(opts))
+	return append(cmds, newKeyPromoteCmd(opts), newKeyPolicyCmd(opts), newKeyReshareCmd(opts))
 }
 
 func newVersionChangeCmd(opts *options, ch versionChange) *cobra.Command {
