@@ -15,13 +15,20 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/kqd ./cmd/kq ./cmd/kqjepsen
 
-# System packages the tests use: swtpm (a TPM per node in integration tests)
-# and protoc (make proto). Installed only when missing.
+# System packages the tests use: swtpm (a TPM per node in integration tests),
+# protoc (make proto), promtool (Debian's prometheus package: the alert
+# rules' tests), and the consumers api/client's proofs run: openssl,
+# ssh-keygen, node and npm. Installed only when missing.
 deps:
 	@missing=""; \
 	command -v swtpm >/dev/null || missing="$$missing swtpm swtpm-tools"; \
 	command -v protoc >/dev/null || missing="$$missing protobuf-compiler"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v ssh-keygen >/dev/null || missing="$$missing openssh-client"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -51,6 +58,9 @@ test: deps vet build
 	GOTRACEBACK=all $(GO) test -count=1 -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
 	# jwx verifies ES256K (secp256k1 JWTs) only when built with this tag.
 	GOTRACEBACK=all $(GO) test -count=1 -tags jwx_es256k -run 'ES256K' -timeout 5m ./api/client/
+	# The Prometheus alerting rules and their unit tests (docs/alerts_test.yaml).
+	promtool check rules docs/alerts.yaml
+	cd docs && promtool test rules alerts_test.yaml
 	$(MAKE) fuzz-smoke
 
 # Fuzz targets (docs/FUZZING.md), one package:Target pair per line. Their

@@ -164,8 +164,9 @@ func markApplied(ctx context.Context) {
 type requestIDCarrier interface{ GetRequestId() string }
 
 // auditInterceptor is the one place that sees every client call's
-// refusal. It refuses request ids in the audit's reserved space, and counts
-// refusals that never reached the log. A call this node forwarded to the
+// refusal. It refuses request ids in the audit's reserved space, counts
+// every refusal in keyquorum_requests_refused_total, and audits those that
+// never reached the log. A call this node forwarded to the
 // leader is counted there, not here.
 func (n *Node) auditInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	mark := &applyMark{}
@@ -180,8 +181,14 @@ func (n *Node) auditInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 	if reason := admissionReason(err); reason != "" && !mark.forwarded.Load() {
 		n.metrics.admissionRej.WithLabelValues(reason).Inc()
 	}
-	if err == nil || !denialCodes[status.Code(err)] || mark.applied.Load() {
+	if err == nil || !denialCodes[status.Code(err)] {
 		return resp, err
+	}
+	if !mark.forwarded.Load() {
+		n.metrics.refusals.WithLabelValues(opName(info.FullMethod), status.Code(err).String()).Inc()
+	}
+	if mark.applied.Load() {
+		return resp, err // the log's own record tells of it
 	}
 	if !mark.forwarded.Load() {
 		actor, aerr := n.actor(ctx)

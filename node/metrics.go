@@ -78,6 +78,7 @@ type metrics struct {
 	admissionRej    *prometheus.CounterVec   // reason
 	auditRecords    prometheus.Counter
 	auditCheckpts   prometheus.Counter
+	refusals        *prometheus.CounterVec // method, code
 
 	// replayedUpTo is the last log index found on disk at start: applied
 	// entries up to it are history and are not counted again. It starts at
@@ -161,7 +162,11 @@ func newMetrics(src stateSource) *metrics {
 		Name: "keyquorum_audit_checkpoints_total",
 		Help: "Audit checkpoints applied by this node since it started.",
 	})
-	m.reg.MustRegister(m.signRequests, m.signSeconds, m.presigHits, m.presigMisses, m.presigRefused,
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keyquorum_requests_refused_total",
+		Help: "Client calls this node refused for the caller's reasons (denied, unauthenticated, invalid, over a quota), by method and gRPC code; a call forwarded to the leader counts there.",
+	}, []string{"method", "code"})
+	m.reg.MustRegister(m.signRequests, m.signSeconds, m.refusals, m.presigHits, m.presigMisses, m.presigRefused,
 		m.presigRefill, m.presigDiscarded, m.sessions, m.sessionSeconds, m.signPhase, m.signStarts, m.admissionRej, m.auditRecords, m.auditCheckpts,
 		newStateCollector(src),
 		collectors.NewGoCollector(),

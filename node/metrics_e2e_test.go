@@ -82,6 +82,11 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 		`keyquorum_raft_term`:                                                                 1,
 		`keyquorum_raft_commit_index`:                                                         1,
 	})
+	// The refused digest counts as a refusal where it was refused: at n1,
+	// or at the leader when n1 forwarded it.
+	if got := sumOver(all, `keyquorum_requests_refused_total{code="InvalidArgument",method="sign"}`); got < 1 {
+		t.Errorf("refused sign calls counted across nodes = %v, want >= 1", got)
+	}
 	for _, id := range c.IDs() {
 		atLeast(t, id, all[id], map[string]float64{
 			`keyquorum_preparams_ready`:              1,
