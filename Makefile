@@ -97,7 +97,7 @@ fixtures:
 # Starts the 3-node cluster of $(CONFIG) on loopback with the embedded TPM
 # simulator; Ctrl-C stops every node. Data persists in the config's data_dir.
 run: build
-	$(BIN)/kq --config $(CONFIG) up
+	$(BIN)/kq --config $(CONFIG) up --reflection
 
 bench: deps
 	@mkdir -p $(BIN)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
@@ -52,6 +54,11 @@ type Options struct {
 	// endpoint (GET /metrics). It has no authentication and shows no
 	// secrets; bind it to loopback or a monitoring network.
 	MetricsAddr string
+	// Reflection serves gRPC server reflection on the client port, so
+	// grpcurl and similar tools list and call the services without the
+	// proto files. Callers still need a client certificate; the service
+	// shows the API's shape, no data. Off by default.
+	Reflection bool
 
 	// The seams below let an embedder, or an in-process test cluster
 	// (node/nodetest), supply what New otherwise builds from cluster.yaml.
@@ -225,7 +232,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.metrics.startedAt(n.startIdx)
 	n.super = newSupervisor(n)
 
-	if err := n.listen(serverTLS); err != nil {
+	if err := n.listen(serverTLS, opts.Reflection); err != nil {
 		return nil, err
 	}
 	if opts.MetricsAddr != "" {
@@ -238,8 +245,11 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 }
 
 // listen starts the client and peer gRPC servers. Both require a
-// certificate from the cluster CA; sizes are capped before decoding.
-func (n *Node) listen(serverTLS *tls.Config) error {
+// certificate from the cluster CA; sizes are capped before decoding. The
+// client port also serves grpc.health.v1 (any authenticated caller may
+// check it; the statuses are runHealth's) and, with reflection, gRPC
+// server reflection.
+func (n *Node) listen(serverTLS *tls.Config, withReflection bool) error {
 	creds := credentials.NewTLS(serverTLS)
 	client := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxClientMessageBytes), grpc.MaxConcurrentStreams(256),
 		grpc.ChainUnaryInterceptor(n.auditInterceptor))
@@ -249,7 +259,13 @@ func (n *Node) listen(serverTLS *tls.Config) error {
 	kqpb.RegisterPolicyServiceServer(client, &policyService{n: n})
 	kqpb.RegisterMembershipServiceServer(client, &membershipService{n: n})
 	n.health = health.NewServer()
+	for _, s := range slices.Concat(localServices, replicatedServices) {
+		n.health.SetServingStatus(s, healthpb.HealthCheckResponse_NOT_SERVING) // until Run
+	}
 	healthpb.RegisterHealthServer(client, n.health)
+	if withReflection {
+		reflection.Register(client)
+	}
 	peer := n.newPeerServer(serverTLS)
 	kqpb.RegisterPeerServiceServer(peer, &peerService{n: n})
 	for _, s := range []struct {
@@ -286,6 +302,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.runReconciler(ctx) })
 	n.spawn(func() { n.runFrostPool(ctx) })
 	n.spawn(func() { n.reportSettings(ctx) })
+	n.spawn(func() { n.runHealth(ctx) })
 	n.runAudit(ctx)
 	var err error
 	select {

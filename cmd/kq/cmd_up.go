@@ -23,6 +23,7 @@ const upStopWait = 10 * time.Second
 
 func newUpCmd(opts *options) *cobra.Command {
 	var readyWait time.Duration
+	var reflection bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run every node of the configuration on this machine until Ctrl-C (development)",
@@ -43,7 +44,11 @@ func newUpCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			procs, err := startNodes(c, opts.configPath, filepath.Join(filepath.Dir(self), "kqd"), opts.stderr)
+			var extra []string
+			if reflection {
+				extra = append(extra, "--reflection")
+			}
+			procs, err := startNodes(c, opts.configPath, filepath.Join(filepath.Dir(self), "kqd"), extra, opts.stderr)
 			if err != nil {
 				return err
 			}
@@ -52,6 +57,7 @@ func newUpCmd(opts *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&readyWait, "ready-timeout", 2*time.Minute, "how long to wait for a leader before giving up")
+	cmd.Flags().BoolVar(&reflection, "reflection", false, "start every kqd with --reflection (gRPC server reflection, for grpcurl)")
 	return cmd
 }
 
@@ -63,7 +69,7 @@ type nodeProc struct {
 
 // startNodes starts one kqd per node, copying each one's log lines to its
 // log file and, prefixed with the node id, to out.
-func startNodes(c *config.Cluster, configPath, kqd string, out io.Writer) ([]*nodeProc, error) {
+func startNodes(c *config.Cluster, configPath, kqd string, extra []string, out io.Writer) ([]*nodeProc, error) {
 	logDir := filepath.Join(c.DataDir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
@@ -76,7 +82,7 @@ func startNodes(c *config.Cluster, configPath, kqd string, out io.Writer) ([]*no
 			stopNodes(procs, out)
 			return nil, err
 		}
-		cmd := exec.Command(kqd, "--config", configPath, "--node", id)
+		cmd := exec.Command(kqd, append([]string{"--config", configPath, "--node", id}, extra...)...)
 		pipe, err := cmd.StderrPipe()
 		if err != nil {
 			logf.Close()

@@ -51,6 +51,7 @@ func run() error {
 	format := fs.String("log-format", "text", "text or json")
 	faultAdmin := fs.String("fault-admin", "", "loopback address of a fault-injection endpoint that skews this node's clock (testing only)")
 	metricsAddr := fs.String("metrics", "", "address of a plain-HTTP Prometheus endpoint, GET /metrics (off when empty); unauthenticated and free of secrets, so bind it to loopback or a monitoring network")
+	reflect := fs.Bool("reflection", false, "serve gRPC server reflection on the client port, for grpcurl (callers still need a client certificate)")
 	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): stale-read,skip-dedup,revoked-signs,unbounded-time,leader-bypass,trust-announce,frost-nonce-reuse")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
@@ -78,7 +79,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	nodeOpts := node.Options{MetricsAddr: *metricsAddr}
+	nodeOpts := node.Options{MetricsAddr: *metricsAddr, Reflection: *reflect}
 	if nodeOpts.Bugs, err = node.ParseBugs(*bugList); err != nil {
 		return err
 	}

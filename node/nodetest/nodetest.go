@@ -49,7 +49,9 @@ type Options struct {
 	// ExtraConfig is YAML appended to the generated cluster.yaml, for
 	// top-level sections the options above do not cover (presign, audit).
 	ExtraConfig string
-	_           struct{}
+	// Reflection serves gRPC server reflection on every client port.
+	Reflection bool
+	_          struct{}
 }
 
 // Cluster is a running in-process cluster. Its methods are safe for
@@ -60,6 +62,8 @@ type Cluster struct {
 	net     *consensustest.MemNetwork
 	order   []string
 	members map[string]*member
+
+	reflection bool
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -93,7 +97,8 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.SignTimeout == 0 {
 		opts.SignTimeout = 8 * time.Second
 	}
-	c := &Cluster{t: t, net: consensustest.NewMemNetwork(), members: map[string]*member{}, conns: map[string]*grpc.ClientConn{}}
+	c := &Cluster{t: t, net: consensustest.NewMemNetwork(), members: map[string]*member{}, conns: map[string]*grpc.ClientConn{},
+		reflection: opts.Reflection}
 	dir := t.TempDir()
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, "cluster_id: kq-test\ndata_dir: %s\nthreshold: %d\n", filepath.Join(dir, "data"), opts.Threshold)
@@ -192,9 +197,10 @@ func (c *Cluster) StartNode(id string) error {
 	log := slog.New(slog.NewTextHandler(m.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := node.New(ctx, c.cfg, id, log, node.Options{
-		Sealer: m.sealer,
-		Raft:   c.raftConfig,
-		Listen: m.listen,
+		Sealer:     m.sealer,
+		Raft:       c.raftConfig,
+		Listen:     m.listen,
+		Reflection: c.reflection,
 	})
 	if err != nil {
 		cancel()
