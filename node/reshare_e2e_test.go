@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-		"os"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
