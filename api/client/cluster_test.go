@@ -98,7 +98,7 @@ func startShared() error {
 	opts.Backend = "simulator"
 	opts.FixturesDir = filepath.Join(repoRoot(), "tss", "testdata", "preparams")
 	opts.SignTimeout = 8 * time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a loaded machine
 	defer cancel()
 	if shared.c, err = cluster.Start(ctx, opts); err != nil {
 		return err

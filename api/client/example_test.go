@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -10,10 +11,10 @@ import (
 	"fmt"
 	"log"
 	"math/big"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -21,43 +22,59 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
-// Dial with the certificates `kq certs init` writes. The examples below that
-// need a running cluster compile but do not run under go test.
-func Example() {
-	dir := "data/certs"
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			log.Fatal(err)
-		}
-		return b
+// The examples run against the test cluster (three real kqd processes, see
+// cluster_test.go); exampleConfig is where a service would put its nodes'
+// client addresses and the PEM files `kq certs issue` wrote.
+func exampleConfig() client.Config {
+	shared.once.Do(func() { shared.failure = startShared() })
+	if shared.failure != nil {
+		log.Fatal(shared.failure)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return shared.cfg
+}
+
+// exampleClient dials the test cluster, as Example shows.
+func exampleClient() *client.Client {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, exampleConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	return c
+}
+
+// Dial, then create a key by distributed key generation.
+func Example() {
+	cfg := exampleConfig()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := client.Dial(ctx, client.Config{
-		Endpoints: []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"},
-		CA:        read("ca.pem"),
-		Cert:      read("client.pem"),
-		Key:       read("client.key"),
+		Endpoints: cfg.Endpoints, // e.g. "10.0.0.1:7301", one per node
+		CA:        cfg.CA,        // ca.pem
+		Cert:      cfg.Cert,      // the caller's certificate, PEM
+		Key:       cfg.Key,       // its private key, PEM
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer c.Close()
 
-	k, err := c.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "demo", Algorithm: kqpb.Algorithm_ED25519})
+	k, err := c.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "example-demo", Algorithm: kqpb.Algorithm_ED25519})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(k.GetName(), k.GetState())
+	fmt.Println(k.GetName(), k.GetState(), len(k.GetPublicKey()), "byte public key")
+	// Output: example-demo KEY_STATE_ACTIVE 32 byte public key
 }
 
 // A threshold Ed25519 key self-signs a CA certificate: the Signer goes
 // where x509 takes a crypto.Signer.
 func ExampleClient_IssueSigner() {
-	var c *client.Client // from Dial
+	c := exampleClient()
+	defer c.Close()
 	ctx := context.Background()
-	s, err := c.IssueSigner(ctx, client.HandleRequest{Key: "demo", Purpose: "sign", TTL: 10 * time.Minute})
+	s, err := c.IssueSigner(ctx, client.HandleRequest{Key: "ed", Purpose: "sign", TTL: 10 * time.Minute})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -74,14 +91,20 @@ func ExampleClient_IssueSigner() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(len(der) > 0)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cert.Subject.CommonName, cert.PublicKeyAlgorithm, cert.CheckSignatureFrom(cert) == nil)
+	// Output: threshold CA Ed25519 true
 }
 
-// An Ethereum-style signature: r || s || v over a 32-byte hash.
+// An Ethereum-style signature: r || s || v over a 32-byte hash; v recovers
+// the key's public key, hence its address.
 func ExampleSigner_SignRecoverable() {
-	var c *client.Client // from Dial
-	ctx := context.Background()
-	s, err := c.IssueSigner(ctx, client.HandleRequest{Key: "btc", TTL: time.Minute, MaxUses: 1})
+	c := exampleClient()
+	defer c.Close()
+	s, err := c.IssueSigner(context.Background(), client.HandleRequest{Key: "ec", TTL: time.Minute, MaxUses: 1})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -90,15 +113,25 @@ func ExampleSigner_SignRecoverable() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("r=%x s=%x v=%d\n", sig[:32], sig[32:64], sig[64])
+	compact := append([]byte{27 + 4 + sig[64]}, sig[:64]...) // decred's form of (v, r, s)
+	pub, _, err := secpecdsa.RecoverCompact(compact, digest[:])
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(sig), sig[64] <= 1, pub.IsEqual(s.Public().(client.Secp256k1PublicKey).PublicKey))
+	// Output: 65 true true
 }
 
 // A retry after an unknown outcome reuses the request id, so the cluster
 // returns the stored signature rather than signing twice.
 func ExampleClient_Sign() {
-	var c *client.Client // from Dial
-	var h *client.Handle // from IssueHandle
+	c := exampleClient()
+	defer c.Close()
 	ctx := context.Background()
+	h, err := c.IssueHandle(ctx, client.HandleRequest{Key: "ed", TTL: time.Minute})
+	if err != nil {
+		log.Fatal(err)
+	}
 	req := &kqpb.SignRequest{Handle: h.Token.Bearer(), Digest: []byte("message")}
 	r, err := c.Sign(ctx, req)
 	var e *client.Error
@@ -109,7 +142,40 @@ func ExampleClient_Sign() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%x\n", r.GetSignature())
+	k, err := c.GetKey(ctx, "ed")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ed25519.Verify(k.GetPublicKey(), []byte("message"), r.GetSignature()))
+	// Output: true
+}
+
+// The typed methods cover keys, handles and signing; every other RPC runs
+// through the generated stubs over the Client, with the same failover.
+func ExampleClient_Invoke() {
+	c := exampleClient()
+	defer c.Close()
+	st, err := kqpb.NewOperatorServiceClient(c).Status(context.Background(), &kqpb.StatusRequest{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(st.GetMembers()), "members, leader known:", st.GetLeaderId() != "")
+	// Output: 3 members, leader known: true
+}
+
+// New does not connect: a call to a cluster that is down fails with
+// ErrUnavailable after trying every endpoint.
+func ExampleNew() {
+	cfg := exampleConfig()
+	c, err := client.New(client.Config{Endpoints: []string{"127.0.0.1:1"}, CA: cfg.CA, Cert: cfg.Cert, Key: cfg.Key,
+		ConnectTimeout: time.Second, MaxAttempts: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.ListKeys(context.Background())
+	fmt.Println(errors.Is(err, client.ErrUnavailable))
+	// Output: true
 }
 
 // Errors match their code's sentinel and still carry the gRPC status.
@@ -122,4 +188,23 @@ func ExampleError() {
 	// true false
 	// PermissionDenied
 	// keyquorum: Sign: PermissionDenied: handle expired
+}
+
+// The encodings of one secp256k1 signature, as `kq sign --format` prints
+// them: the cluster's DER, r || s, and r || s || v.
+func ExampleEncodeSecp256k1() {
+	priv := secp256k1.PrivKeyFromBytes([]byte("an example key, never a real one"))
+	digest := sha256.Sum256([]byte("message"))
+	der := secpecdsa.Sign(priv, digest[:]).Serialize() // what Sign returns
+	for _, f := range []client.Secp256k1Format{client.FormatDER, client.FormatRaw, client.FormatEth} {
+		sig, err := client.EncodeSecp256k1(priv.PubKey(), digest[:], der, f)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(f, len(sig) >= 64)
+	}
+	// Output:
+	// der true
+	// raw true
+	// eth true
 }
