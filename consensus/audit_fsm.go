@@ -276,6 +276,8 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		f.blameRecord(cmd, res, &r)
 	case *ProposeCeremony, *ApproveCeremony, *CancelCeremony, *Freeze, *Unfreeze:
 		f.ceremonyRecord(cmd, res, &r)
+	case *ClusterRecovered:
+		r.Actor, r.RequestID, r.Reason = NodeActor(c.Node), c.RequestID, res.Note
 	case *SetPolicy:
 		r.Actor, r.Reason = c.Actor, res.Note
 		if res.Err != nil {

@@ -297,6 +297,8 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.reshareKey(index, c)
 	case *SharesShredded:
 		return f.sharesShredded(c)
+	case *ClusterRecovered:
+		return f.clusterRecovered(c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 }

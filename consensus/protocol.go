@@ -113,6 +113,8 @@ func newCommand(t CommandType) (Command, uint32) {
 		return &ReshareKey{}, ProtocolV2
 	case TypeSharesShredded:
 		return &SharesShredded{}, ProtocolV2
+	case TypeClusterRecovered:
+		return &ClusterRecovered{}, ProtocolV2
 	}
 	return nil, 0
 }

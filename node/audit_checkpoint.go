@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -80,38 +81,57 @@ func (n *Node) maybeCheckpoint(ctx context.Context, k *consensus.Key) {
 // checkpoint has the audit key sign the head through the ordinary signing
 // path, under a reserved request id, then appends the checkpoint.
 func (n *Node) checkpoint(ctx context.Context, k *consensus.Key, seq uint64, head string) error {
+	id := auditCheckpointID(seq)
+	sig, err := n.auditSign(ctx, k, id, audit.CheckpointMessage(seq, head))
+	if errors.Is(err, errAuditSignEnded) {
+		return nil // the next tick signs a newer head
+	}
+	if err != nil {
+		return err
+	}
+	_, err = n.apply(ctx, &consensus.AuditCheckpoint{RequestID: id, Key: k.Name, Seq: seq, Head: head, Signature: sig,
+		Actor: consensus.NodeActor(n.self.ID)})
+	return err
+}
+
+// errAuditSignEnded is returned when an audit signature failed or its
+// record was evicted before this node saw it complete.
+var errAuditSignEnded = errors.New("node: audit key signature failed or was evicted")
+
+// auditSign has the audit key k sign msg through the ordinary signing
+// path, as this member, under request id id (which starts with
+// consensus.AuditRequestPrefix), and waits for the signature. A request
+// already made under id is awaited, not repeated.
+func (n *Node) auditSign(ctx context.Context, k *consensus.Key, id string, msg []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(n.cluster.Sign.MaxAttempts+1)*n.cluster.Sign.Timeout)
 	defer cancel()
-	id := auditCheckpointID(seq)
 	wake := n.waiters.watch(signWaitKey(id))
 	if _, seen := n.fsm.Sign(id); !seen {
 		committee, err := n.pickCommittee(k, nil, 0)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := n.apply(ctx, &consensus.SignRequested{RequestID: id, Key: k.Name, Digest: audit.CheckpointMessage(seq, head),
+		if _, err := n.apply(ctx, &consensus.SignRequested{RequestID: id, Key: k.Name, Digest: msg,
 			Committee: committee, Actor: consensus.NodeActor(n.self.ID)}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for {
 		s, ok := n.fsm.Sign(id)
 		if !ok {
-			return nil // evicted: a later checkpoint covers this head
+			return nil, errAuditSignEnded
 		}
 		switch s.State {
 		case consensus.SignStateCompleted:
-			_, err := n.apply(ctx, &consensus.AuditCheckpoint{RequestID: id, Key: k.Name, Seq: seq, Head: head, Signature: s.Signature,
-				Actor: consensus.NodeActor(n.self.ID)})
-			return err
+			return s.Signature, nil
 		case consensus.SignStateFailed:
-			return nil // the next tick signs a newer head
+			return nil, errAuditSignEnded
 		}
 		select {
 		case <-wake:
 			wake = n.waiters.watch(signWaitKey(id))
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }

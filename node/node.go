@@ -258,6 +258,7 @@ func (n *Node) listen(serverTLS *tls.Config, withReflection bool) error {
 	kqpb.RegisterOperatorServiceServer(client, &operatorService{n: n})
 	kqpb.RegisterPolicyServiceServer(client, &policyService{n: n})
 	kqpb.RegisterMembershipServiceServer(client, &membershipService{n: n})
+	kqpb.RegisterBackupServiceServer(client, &backupService{n: n})
 	n.health = health.NewServer()
 	for _, s := range slices.Concat(localServices, replicatedServices) {
 		n.health.SetServingStatus(s, healthpb.HealthCheckResponse_NOT_SERVING) // until Run
@@ -296,6 +297,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	n.spawn(func() { n.pre.run(ctx, n.reportPreParams) })
 	n.spawn(func() { retryUntil(ctx, n.reportBoot) })
+	n.spawn(func() { retryUntil(ctx, n.reportRecovered) })
 	n.spawn(func() { n.dispatch(ctx) })
 	n.spawn(func() { n.super.run(ctx) })
 	n.spawn(func() { n.clocks.run(ctx) })

@@ -1,6 +1,10 @@
 // Command kqd runs one keyquorum node.
 //
 //	kqd --config cluster.yaml --node n1 [--metrics 127.0.0.1:9464]
+//	kqd restore --config cluster.yaml --node n2 --from BACKUP_DIR
+//	kqd recover --force-new-cluster --config cluster.yaml --node n1 --members n1,n2
+//
+// restore and recover work offline, on a stopped node (docs/OPERATIONS.md).
 package main
 
 import (
@@ -44,6 +48,19 @@ func serveFaultAdmin(ctx context.Context, addr string, c *clock.Skewed, log *slo
 }
 
 func run() error {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "restore":
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			// It opens each restored share to check it: no core file.
+			if err := hardenProcess(log); err != nil {
+				return err
+			}
+			return runRestore(context.Background(), os.Args[2:], os.Stdout, log)
+		case "recover":
+			return runRecover(os.Args[2:], os.Stdin, os.Stdout)
+		}
+	}
 	fs := flag.NewFlagSet("kqd", flag.ContinueOnError)
 	cfgPath := fs.String("config", "cluster.yaml", "cluster configuration file")
 	nodeID := fs.String("node", "", "id of this node in the cluster configuration")

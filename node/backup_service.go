@@ -1,0 +1,201 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/backup"
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+// backupChunk bounds one streamed message, well under the client's 4 MiB
+// receive limit.
+const backupChunk = 1 << 20
+
+// backupService implements BackupService for `kq backup create`. Every
+// call needs a cluster-admin under the policy in force (any client under
+// the bootstrap policy), as policy changes do: a backup reveals the whole
+// replicated state.
+type backupService struct {
+	kqpb.UnimplementedBackupServiceServer
+	n *Node
+}
+
+// admin returns the caller when it may take a backup. On the leader the
+// policy is read linearizably; a follower serving its own sealed files
+// decides on its applied state.
+func (s *backupService) admin(ctx context.Context, leader bool) (string, error) {
+	n := s.n
+	if leader && !n.raft.IsLeader() {
+		return "", status.Error(codes.Unavailable, "not the leader; backups are taken through the leader")
+	}
+	actor, err := n.actor(ctx)
+	if err != nil {
+		return "", err
+	}
+	if leader {
+		if err := n.raft.LinearizableRead(ctx); err != nil {
+			return "", toStatus(err)
+		}
+	}
+	if err := n.fsm.AuthorizeErr(actor, consensus.ActSetPolicy, ""); err != nil {
+		return "", toStatus(err)
+	}
+	return actor, nil
+}
+
+// Snapshot streams a raft snapshot holding everything committed.
+func (s *backupService) Snapshot(_ *kqpb.BackupSnapshotRequest, stream kqpb.BackupService_SnapshotServer) error {
+	ctx := stream.Context()
+	actor, err := s.admin(ctx, true)
+	if err != nil {
+		return err
+	}
+	meta, rc, err := s.n.raft.BackupSnapshot(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	defer rc.Close()
+	s.n.log.Info("backup snapshot", "actor", actor, "index", meta.Index, "term", meta.Term, "bytes", meta.Size)
+	first := &kqpb.BackupChunk{Meta: snapshotMeta(meta), Path: backup.SnapshotFile}
+	return sendFile(stream, first, rc)
+}
+
+func snapshotMeta(m *raft.SnapshotMeta) *kqpb.BackupSnapshotMeta {
+	out := &kqpb.BackupSnapshotMeta{Id: m.ID, Index: m.Index, Term: m.Term, ConfigurationIndex: m.ConfigurationIndex,
+		Size: m.Size, Version: uint32(m.Version)}
+	for _, sv := range m.Configuration.Servers {
+		suf := "voter"
+		switch sv.Suffrage {
+		case raft.Nonvoter:
+			suf = "nonvoter"
+		case raft.Staging:
+			suf = "staging"
+		}
+		out.Servers = append(out.Servers, &kqpb.BackupServer{Id: string(sv.ID), Address: string(sv.Address), Suffrage: suf})
+	}
+	return out
+}
+
+// sendFile streams r as chunks of one file; first carries the file's
+// path (and any metadata) and goes out with the first bytes.
+func sendFile(stream interface{ Send(*kqpb.BackupChunk) error }, first *kqpb.BackupChunk, r io.Reader) error {
+	buf := make([]byte, backupChunk)
+	c := first
+	for {
+		k, err := io.ReadFull(r, buf)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return status.Errorf(codes.Internal, "read %s: %v", first.Path, err)
+		}
+		c.Data, c.Last = buf[:k], k < len(buf)
+		if serr := stream.Send(c); serr != nil {
+			return serr
+		}
+		if c.Last {
+			return nil
+		}
+		c = &kqpb.BackupChunk{Path: first.Path}
+	}
+}
+
+// Sealed streams this node's sealed files: its shares, pre-params and
+// sealed KEK, each as it is on disk. None opens without this node's TPM.
+func (s *backupService) Sealed(_ *kqpb.BackupSealedRequest, stream kqpb.BackupService_SealedServer) error {
+	if _, err := s.admin(stream.Context(), false); err != nil {
+		return err
+	}
+	files, err := sealedFiles(s.n.dir)
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	for _, rel := range files {
+		f, err := os.Open(filepath.Join(s.n.dir, filepath.FromSlash(rel)))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // destroyed since the listing
+		}
+		if err != nil {
+			return status.Errorf(codes.Internal, "open %s: %v", rel, err)
+		}
+		err = sendFile(stream, &kqpb.BackupChunk{Path: rel}, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sealedFiles lists, as slash paths relative to the node's data directory,
+// the sealed files a backup carries (backup.CheckSealedPath). Temporary
+// files of an interrupted write start with a dot and are skipped.
+func sealedFiles(dir string) ([]string, error) {
+	var out []string
+	for _, rel := range []string{"preparams.sealed", "tpm/kek.sealed"} {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel))); err == nil {
+			out = append(out, rel)
+		}
+	}
+	root := filepath.Join(dir, "shares")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == root {
+			return fs.SkipAll
+		}
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if backup.CheckSealedPath(rel) == nil {
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: list sealed files: %w", err)
+	}
+	return out, nil
+}
+
+// SignManifest has the audit key sign a backup manifest's hash. The
+// request is an ordinary audit-key signature: its audit record carries the
+// SHA-256 of the signed message.
+func (s *backupService) SignManifest(ctx context.Context, req *kqpb.SignManifestRequest) (*kqpb.SignManifestResponse, error) {
+	if len(req.ManifestSha256) != 32 {
+		return nil, status.Errorf(codes.InvalidArgument, "manifest_sha256: %d bytes, want 32", len(req.ManifestSha256))
+	}
+	actor, err := s.admin(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	k, _, ok := s.n.fsm.AuditKey()
+	if !ok || k.State() != consensus.KeyActive {
+		return nil, status.Error(codes.FailedPrecondition, "the cluster's audit key is not active yet")
+	}
+	var sum [32]byte
+	copy(sum[:], req.ManifestSha256)
+	id := consensus.AuditRequestPrefix + "backup-" + hex.EncodeToString(sum[:])
+	s.n.log.Info("signing a backup manifest with the audit key", "actor", actor, "request_id", id)
+	sig, err := s.n.auditSign(ctx, k, id, backup.ManifestMessage(sum))
+	if errors.Is(err, errAuditSignEnded) {
+		return nil, status.Error(codes.Aborted, "the audit key's signature failed; create the backup again")
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &kqpb.SignManifestResponse{Key: k.Name, PublicKey: k.PublicKey(), Signature: sig, RequestId: id}, nil
+}
