@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +19,9 @@ import (
 // shares survive" (docs/OPERATIONS.md): five nodes, threshold 1; n1, n2
 // and n3 are gone. The confirmation gate holds; `kqd recover
 // --force-new-cluster --members n4,n5` on both survivors makes them a
-// cluster that elects a leader and signs with the key made before the
-// loss, and each recovery is on the audit trail. About 40 s: it runs with
-// KQ_LONG=1 (make drills).
+// cluster that, once cluster.yaml lists only them, elects a leader and
+// signs with the key made before the loss; each recovery is on the audit
+// trail. Five nodes for about 20 s: it runs with KQ_LONG=1 (make drills).
 func TestForceNewClusterDrill(t *testing.T) {
 	if os.Getenv("KQ_LONG") == "" {
 		t.Skip("a five-node drill; set KQ_LONG=1 (make drills)")
@@ -56,7 +57,14 @@ func TestForceNewClusterDrill(t *testing.T) {
 	if out, err := recover("n5", "", "--force-new-cluster", "--yes"); err != nil {
 		t.Fatalf("recover n5: %v: %s", err, out)
 	}
+	// The runbook's next step: cluster.yaml lists the survivors only
+	// (the clock bound and key creation count its members).
+	trimmed := survivorsConfig(t, c, "n4", "n5")
 	for _, id := range []string{"n4", "n5"} {
+		if err := c.SetNodeConfig(id, ""); err != nil {
+			t.Fatal(err)
+		}
+		must(t, os.WriteFile(filepath.Join(filepath.Dir(c.ConfigPath), "cluster-"+id+".yaml"), trimmed, 0o644))
 		if err := c.StartNode(id); err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +73,8 @@ func TestForceNewClusterDrill(t *testing.T) {
 
 	var s signJSON
 	msg := []byte("after the recovery")
-	kqJSON(t, c, &s, "--node", "n4", "sign", "ed", "--digest", hex.EncodeToString(msg))
+	cfg := filepath.Join(filepath.Dir(c.ConfigPath), "cluster-n4.yaml")
+	kqJSON(t, c, &s, "--config", cfg, "sign", "ed", "--digest", hex.EncodeToString(msg))
 	sig, err := hex.DecodeString(s.SignatureHex)
 	if err != nil || !verify(msg, sig) {
 		t.Fatalf("signature after the recovery does not verify: %+v %v", s, err)
@@ -99,4 +108,26 @@ func TestForceNewClusterDrill(t *testing.T) {
 			t.Errorf("%s kept its recovery note after it was audited: %v", id, err)
 		}
 	}
+}
+
+// survivorsConfig is the cluster's config with only the given nodes.
+func survivorsConfig(t *testing.T, c *cluster.Cluster, keep ...string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(c.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	drop := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if id, ok := strings.CutPrefix(line, "  - id: "); ok {
+			drop = !slices.Contains(keep, id)
+		} else if !strings.HasPrefix(line, "    ") {
+			drop = false
+		}
+		if !drop {
+			out = append(out, line)
+		}
+	}
+	return []byte(strings.Join(out, "\n"))
 }
