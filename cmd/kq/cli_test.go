@@ -42,6 +42,9 @@ type fakeNode struct {
 	handles map[string]*fakeHandle // by id
 	last    map[string]proto.Message
 	secp    map[string]*secp256k1.PrivateKey // ECDSA keys sign for real
+	// preparams is what Status reports ("" means ready); a key named
+	// needs-preparams is refused as the FSM refuses one without them.
+	preparams string
 }
 
 type fakeHandle struct {
@@ -90,6 +93,9 @@ func (f *fakeNode) CreateKey(ctx context.Context, r *kqpb.CreateKeyRequest) (*kq
 		return nil, err
 	}
 	defer unlock()
+	if r.Name == "needs-preparams" {
+		return nil, status.Error(codes.FailedPrecondition, "pre-parameters not ready on n2")
+	}
 	purposes := r.Purposes
 	if len(purposes) == 0 {
 		purposes = []string{"sign"}
@@ -291,7 +297,10 @@ func (f *fakeNode) Status(ctx context.Context, _ *kqpb.StatusRequest) (*kqpb.Sta
 	if err := f.caller(ctx); err != nil {
 		return nil, err
 	}
-	return &kqpb.StatusResponse{ClusterId: "kq-test", NodeId: f.id, State: f.state, LeaderId: "n2", Term: 4, CommitIndex: 11, AppliedIndex: 11, Preparams: "ready", Keys: 1,
+	f.mu.Lock()
+	preparams := cmp.Or(f.preparams, "ready")
+	f.mu.Unlock()
+	return &kqpb.StatusResponse{ClusterId: "kq-test", NodeId: f.id, State: f.state, LeaderId: "n2", Term: 4, CommitIndex: 11, AppliedIndex: 11, Preparams: preparams, Keys: 1,
 		SignRecords: 12, MaxSignRecords: 100000, RequestRecords: 3, MaxRequestRecords: 100000, DedupAgeSeconds: 86400, Handles: 5, MaxHandles: 100000}, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -47,6 +49,7 @@ func newKeyCreateCmd(opts *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&algorithm, "algorithm", "", "ecdsa-secp256k1 or ed25519 (required)")
+	_ = cmd.RegisterFlagCompletionFunc("algorithm", completeWords(algECDSA, algEd25519))
 	cmd.Flags().Uint32Var(&threshold, "threshold", 0, "any threshold+1 members sign (default: the cluster's)")
 	cmd.Flags().StringVar(&requestID, "request-id", "", "makes retries safe (default: random)")
 	cmd.Flags().StringSliceVar(&purposes, "purpose", nil, "a purpose handles of this key may carry; repeatable (default: sign)")
@@ -88,7 +91,7 @@ func runKeyCall(cmd *cobra.Command, opts *options, label, requestID string,
 		err = call()
 	}
 	if err != nil {
-		return withRetryHint(err, requestID)
+		return withRetryHint(c.explain(ctx, err), requestID)
 	}
 	return opts.printer().print(newKeyView(k))
 }
@@ -118,12 +121,64 @@ func newKeyGetCmd(opts *options) *cobra.Command {
 	}
 }
 
+// keyFilter is the filters of `kq key list`; the zero value keeps every key.
+type keyFilter struct {
+	algorithm, state, purpose, prefix string
+}
+
+// parse checks the filter values, so a typo is an error rather than an
+// empty list.
+func (f *keyFilter) parse() error {
+	if f.algorithm != "" {
+		a, err := parseAlgorithm(f.algorithm)
+		if err != nil {
+			return usagef("--algorithm: %v", err)
+		}
+		f.algorithm = algorithmName(a)
+	}
+	if f.state != "" {
+		f.state = strings.ToLower(f.state)
+		if names := keyStateNames(); !slices.Contains(names, f.state) {
+			return usagef("--state %q: want one of %s", f.state, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// keyStateNames are the states a key can be in, sorted.
+func keyStateNames() []string {
+	var names []string
+	for v := range kqpb.KeyState_name {
+		if v != 0 {
+			names = append(names, keyStateName(kqpb.KeyState(v)))
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// keep reports whether k passes every filter given.
+func (f keyFilter) keep(k keyView) bool {
+	return (f.algorithm == "" || k.Algorithm == f.algorithm) &&
+		(f.state == "" || k.State == f.state) &&
+		(f.purpose == "" || slices.Contains(k.Purposes, f.purpose)) &&
+		strings.HasPrefix(k.Name, f.prefix)
+}
+
 func newKeyListCmd(opts *options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List every key",
-		Args:  exactArgs(0),
+	var f keyFilter
+	cmd := &cobra.Command{
+		Use:   "list [--algorithm A] [--state S] [--purpose P] [--prefix TENANT/]",
+		Short: "List the keys, all or those that pass the filters",
+		Long: "List every key the caller may see. The filters combine:\n" +
+			"--algorithm ecdsa-secp256k1|ed25519, --state (the key's, e.g. active,\n" +
+			"generating, failed), --purpose (keys that allow it) and --prefix (names\n" +
+			"starting with it, e.g. a tenant's \"acme/\").",
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.parse(); err != nil {
+				return err
+			}
 			c, err := opts.client()
 			if err != nil {
 				return err
@@ -138,9 +193,18 @@ func newKeyListCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(newKeyListView(r))
+			v := newKeyListView(r)
+			v.Keys = slices.DeleteFunc(v.Keys, func(k keyView) bool { return !f.keep(k) })
+			return opts.printer().print(v)
 		},
 	}
+	cmd.Flags().StringVar(&f.algorithm, "algorithm", "", "only keys of this algorithm: ecdsa-secp256k1 or ed25519")
+	cmd.Flags().StringVar(&f.state, "state", "", "only keys in this state (active, generating, failed, ...)")
+	_ = cmd.RegisterFlagCompletionFunc("algorithm", completeWords(algECDSA, algEd25519))
+	_ = cmd.RegisterFlagCompletionFunc("state", completeWords(keyStateNames()...))
+	cmd.Flags().StringVar(&f.purpose, "purpose", "", "only keys that allow this purpose")
+	cmd.Flags().StringVar(&f.prefix, "prefix", "", "only keys whose name starts with this (a tenant's \"acme/\")")
+	return cmd
 }
 
 // newRequestID returns 128 random bits in hex.

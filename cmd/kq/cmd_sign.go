@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
@@ -130,6 +131,7 @@ func newSignCmd(opts *options) *cobra.Command {
 	cmd.Flags().StringVar(&f.purpose, "purpose", "", "purpose to sign for, which must be the handle's; with NAME, the one-use handle's (default: sign)")
 	cmd.Flags().Uint32Var(&f.version, "version", 0, "key version to sign with, active or staged (default: the primary)")
 	cmd.Flags().StringVar(&f.format, "format", "", "signature encoding: der (ECDSA's default), raw (r||s; Ed25519's only one) or eth (r||s||v, v 0 or 1, the recovery id)")
+	_ = cmd.RegisterFlagCompletionFunc("format", completeWords(string(client.FormatDER), string(client.FormatRaw), string(client.FormatEth)))
 	cmd.MarkFlagRequired("digest")
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,26 +19,40 @@ import (
 const statusWait = 5 * time.Second
 
 func newStatusCmd(opts *options) *cobra.Command {
-	var wait bool
+	var wait, watch bool
+	var interval time.Duration
 	cmd := &cobra.Command{
-		Use:   "status",
+		Use:   "status [--wait | --watch]",
 		Short: "Show every node's raft state, log indexes, pre-params and key count",
 		Long: "Ask every node in the configuration (or only --node) for its status, in\n" +
-			"parallel. Exits 1 when no node answers.",
+			"parallel. Exits 1 when no node answers.\n" +
+			"--wait waits (up to --timeout) until every node answers, all agree on a\n" +
+			"leader and every node's pre-params are ready, showing what it waits for\n" +
+			"on stderr. --watch asks again every --interval until Ctrl-C, redrawing\n" +
+			"the table in a terminal (with -o json: one document per round).",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if wait && watch {
+				return usagef("give --wait or --watch, not both")
+			}
+			if interval < 100*time.Millisecond {
+				return usagef("--interval %v: want at least 100ms", interval)
+			}
 			c, err := opts.client()
 			if err != nil {
 				return err
 			}
-			v := c.status(cmd.Context(), min(statusWait, opts.timeout))
-			for wait && !v.ready() {
-				select {
-				case <-cmd.Context().Done():
-					return status.Errorf(codes.DeadlineExceeded, "cluster not ready within --timeout: %s", v.notReady())
-				case <-time.After(500 * time.Millisecond):
+			each := min(statusWait, opts.timeout)
+			if watch {
+				return watchStatus(cmd.Context(), opts, c, each, interval)
+			}
+			v := c.status(cmd.Context(), each)
+			if wait {
+				ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
+				defer cancel()
+				if v, err = waitStatus(ctx, opts, c, v, each); err != nil {
+					return err
 				}
-				v = c.status(cmd.Context(), min(statusWait, opts.timeout))
 			}
 			if err := opts.printer().print(v); err != nil {
 				return err
@@ -50,8 +65,84 @@ func newStatusCmd(opts *options) *cobra.Command {
 			return status.Error(codes.Unavailable, "no node answered")
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait (up to --timeout) until every node answers and all agree on a leader")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait (up to --timeout) until every node answers, all agree on a leader and all pre-params are ready")
+	cmd.Flags().BoolVar(&watch, "watch", false, "refresh every --interval until Ctrl-C")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between refreshes of --watch")
 	return cmd
+}
+
+// waitStatus asks again every half second until the cluster is ready for
+// work (waitingFor says nothing) or ctx ends. On stderr it shows what it
+// waits for: redrawn in place in a terminal, else a line when that changes
+// and every 10 s.
+func waitStatus(ctx context.Context, opts *options, c *clusterClient, v statusView, each time.Duration) (statusView, error) {
+	start := time.Now()
+	var last string
+	var lastAt time.Time
+	defer func() {
+		if opts.stderrTTY && last != "" {
+			fmt.Fprint(opts.stderr, "\r\033[K")
+		}
+	}()
+	for {
+		why := v.waitingFor()
+		if why == "" {
+			return v, nil
+		}
+		el := time.Since(start).Truncate(time.Second)
+		switch {
+		case opts.stderrTTY:
+			fmt.Fprintf(opts.stderr, "\r\033[Kwaiting %s: %s", el, why)
+		case kindOf(why) != kindOf(last) || time.Since(lastAt) >= 10*time.Second:
+			fmt.Fprintf(opts.stderr, "kq: waiting %s: %s\n", el, why)
+			lastAt = time.Now()
+		}
+		last = why
+		select {
+		case <-ctx.Done():
+			return v, status.Errorf(codes.DeadlineExceeded, "cluster not ready within --timeout: %s", why)
+		case <-time.After(500 * time.Millisecond):
+		}
+		v = c.status(ctx, each)
+	}
+}
+
+// kindOf is why without the digits, so elapsed times in it do not count
+// as a change.
+func kindOf(why string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return -1
+		}
+		return r
+	}, why)
+}
+
+// watchStatus prints the status every interval until ctx ends (Ctrl-C),
+// which is a success. In a terminal the table is redrawn from the top of
+// the screen; otherwise each round follows the last, tables under a line
+// with the time, JSON as one document per round.
+func watchStatus(ctx context.Context, opts *options, c *clusterClient, each, interval time.Duration) error {
+	for {
+		v := c.status(ctx, each)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if opts.output == formatTable {
+			if opts.stdoutTTY {
+				fmt.Fprint(opts.stdout, "\033[H\033[2J")
+			}
+			fmt.Fprintf(opts.stdout, "every %s, %s (Ctrl-C stops)\n", interval, time.Now().UTC().Format(time.TimeOnly))
+		}
+		if err := opts.printer().print(v); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
 }
 
 // ready reports whether every node answered and names the same leader.
@@ -69,6 +160,23 @@ func (v statusView) notReady() string {
 	}
 	return ""
 }
+
+// waitingFor is notReady, then any node whose pre-params are not ready
+// (ECDSA keys need every member's): what `kq status --wait` waits for.
+func (v statusView) waitingFor() string {
+	if why := v.notReady(); why != "" {
+		return why
+	}
+	for _, n := range v.Nodes {
+		if n.Preparams != preParamsReady {
+			return fmt.Sprintf("pre-params %s on %s", n.Preparams, n.ID)
+		}
+	}
+	return ""
+}
+
+// preParamsReady is a node's pre-params status once they are loaded.
+const preParamsReady = "ready"
 
 // newNodesCmd lists the configured node ids, one a line, for scripts.
 func newNodesCmd(opts *options) *cobra.Command {
@@ -95,21 +203,7 @@ func (c *clusterClient) status(ctx context.Context, wait time.Duration) statusVi
 	errs := make([]error, len(c.targets))
 	var wg sync.WaitGroup
 	for i, n := range c.targets {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(ctx, wait)
-			defer cancel()
-			// A client per node and per round, closed after it: a node
-			// that is starting is tried afresh each round, not after a
-			// reconnect backoff.
-			nc, err := c.newClient([]config.NodeConfig{n}, wait)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer nc.Close()
-			resps[i], err = nc.Status(ctx)
-			errs[i] = c.plain(err)
-		})
+		wg.Go(func() { resps[i], errs[i] = c.nodeStatus(ctx, n, wait) })
 	}
 	wg.Wait()
 	v := statusView{ClusterID: c.cluster.ID, Nodes: make([]nodeStatusView, len(c.targets))}
@@ -118,6 +212,21 @@ func (c *clusterClient) status(ctx context.Context, wait time.Duration) statusVi
 	}
 	v.Leader = pickLeader(resps)
 	return v
+}
+
+// nodeStatus asks node n alone, within wait, on a client of its own that
+// is closed after it: a node that is starting is tried afresh each round,
+// not after a reconnect backoff.
+func (c *clusterClient) nodeStatus(ctx context.Context, n config.NodeConfig, wait time.Duration) (*kqpb.StatusResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	nc, err := c.newClient([]config.NodeConfig{n}, wait)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	r, err := nc.Status(ctx)
+	return r, c.plain(err)
 }
 
 // pickLeader names the leader: a node that says it leads (the highest term

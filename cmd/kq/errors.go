@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -67,4 +70,31 @@ func outcomeUnknown(code codes.Code) bool {
 		return true
 	}
 	return false
+}
+
+// preParamsNotReady finds the member the cluster names when an ECDSA key
+// operation needs pre-params it does not have yet.
+var preParamsNotReady = regexp.MustCompile(`pre-parameters not ready on ([A-Za-z0-9_.-]+)`)
+
+// explain adds what to do next to an error the operator can resolve by
+// waiting: pre-params still generating on a member (and for how long, as
+// that member says).
+func (c *clusterClient) explain(ctx context.Context, err error) error {
+	s, ok := status.FromError(err)
+	if !ok || s.Code() != codes.FailedPrecondition {
+		return err
+	}
+	m := preParamsNotReady.FindStringSubmatch(s.Message())
+	if m == nil {
+		return err
+	}
+	id, state := m[1], "not ready"
+	if n, ok := c.cluster.Node(id); ok {
+		if r, err := c.nodeStatus(ctx, n, 2*time.Second); err != nil {
+			state = "not ready, and the node does not answer"
+		} else if p := r.GetPreparams(); p != "" {
+			state = "still " + p
+		}
+	}
+	return status.Errorf(s.Code(), "%s: pre-params %s on %s: retry, or `kq status --wait` until they are ready", s.Message(), state, id)
 }

@@ -25,6 +25,7 @@ type options struct {
 
 	stdout, stderr io.Writer
 	stderrTTY      bool // show progress on stderr
+	stdoutTTY      bool // kq status --watch redraws the screen
 	started        bool // a command's own code began running
 	// atExit runs when the command returns: it closes the clients the
 	// command made.
@@ -38,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// SIGTERM too: a supervisor stopping `kq up` must stop its nodes with it.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := &options{stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr)}
+	opts := &options{stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr), stdoutTTY: isTerminal(stdout)}
 	root := newRootCmd(opts)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -97,6 +98,7 @@ func newRootCmd(opts *options) *cobra.Command {
 	// kq audit query and kq bench have their own --key (a key's name),
 	// which shadows this one there; --cert-key works everywhere.
 	f.StringVar(&opts.key, "cert-key", "", "the same as --key, for commands with their own --key")
+	registerCompletions(root, opts)
 	root.AddCommand(newCertsCmd(opts), newStatusCmd(opts), newKeyCmd(opts), newSignCmd(opts), newVerifyCmd(opts), newHandleCmd(opts), newNodesCmd(opts), newUpCmd(opts), newBenchCmd(opts), newAuditCmd(opts), newBlameCmd(opts),
 		newPolicyCmd(opts), newPrincipalCmd(opts), newBackupCmd(opts))
 	return root

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// kq completion bash|zsh|fish|powershell is cobra's: the scripts call
+// `kq __complete`, which completes commands and flags, and the flag values
+// registered here. README "Shell completion" shows how to load them.
+
+// completeWords completes a flag's value from a fixed list.
+func completeWords(words ...string) cobra.CompletionFunc {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return words, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// registerCompletions adds the value completions of the global flags:
+// --output's formats and --node's ids, read from the --config given.
+func registerCompletions(root *cobra.Command, opts *options) {
+	_ = root.RegisterFlagCompletionFunc("output", completeWords(formatTable, formatJSON))
+	_ = root.RegisterFlagCompletionFunc("node", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		c, err := opts.loadCluster()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return c.NodeIDs(), cobra.ShellCompDirectiveNoFileComp
+	})
+}
