@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/internal/progress"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -180,7 +181,7 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 		})
 	}
 	stop := make(chan struct{})
-	go progress(opts, stop, start, &ok, &failed)
+	go benchProgress(opts, stop, start, b.duration, &ok, &failed)
 	wg.Wait()
 	close(stop)
 	elapsed := time.Since(start)
@@ -221,25 +222,36 @@ func revokeBenchHandle(ks kqpb.KeyServiceClient, opts *options, id string) {
 	}
 }
 
-// progress prints a status line to stderr each second until stop closes.
-func progress(opts *options, stop <-chan struct{}, start time.Time, ok, failed *atomic.Uint64) {
+// benchProgress shows the run on stderr until stop closes: in a terminal a bar
+// with the time left and the counts so far, redrawn in place; elsewhere a
+// line each second.
+func benchProgress(opts *options, stop <-chan struct{}, start time.Time, total time.Duration, ok, failed *atomic.Uint64) {
+	stats := func() string {
+		el := time.Since(start)
+		return fmt.Sprintf("%d ok  %d errors  %.1f/s", ok.Load(), failed.Load(), float64(ok.Load())/el.Seconds())
+	}
+	if opts.stderrTTY {
+		p := progress.Start(opts.stderr, true, "bench", total, 0)
+		defer p.Stop()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			p.Note(stats())
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
-			if opts.stderrTTY {
-				fmt.Fprintln(opts.stderr)
-			}
 			return
 		case <-t.C:
-			el := time.Since(start)
-			line := fmt.Sprintf("%5.0fs  %d ok  %d errors  %.1f/s", el.Seconds(), ok.Load(), failed.Load(), float64(ok.Load())/el.Seconds())
-			if opts.stderrTTY {
-				fmt.Fprintf(opts.stderr, "\r%s ", line)
-			} else {
-				fmt.Fprintln(opts.stderr, line)
-			}
+			fmt.Fprintf(opts.stderr, "%5.0fs  %s\n", time.Since(start).Seconds(), stats())
 		}
 	}
 }

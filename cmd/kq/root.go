@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyquorum/keyquorum/cmd/internal/progress"
 )
 
 // options are the global flags and the process's streams.
@@ -39,7 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// SIGTERM too: a supervisor stopping `kq up` must stop its nodes with it.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := &options{stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr), stdoutTTY: isTerminal(stdout)}
+	opts := &options{stdout: stdout, stderr: stderr, stderrTTY: progress.IsTerminal(stderr), stdoutTTY: progress.IsTerminal(stdout)}
 	root := newRootCmd(opts)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -122,13 +124,4 @@ func maxArgs(n int) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -25,9 +25,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/cmd/internal/progress"
 	"github.com/keyquorum/keyquorum/jepsen/availability"
 	"github.com/keyquorum/keyquorum/jepsen/checker"
 	"github.com/keyquorum/keyquorum/jepsen/harness"
@@ -56,10 +58,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	start := time.Now()
-	cfg.Progress = func(line string) {
-		fmt.Fprintf(stdout, "[%6.1fs] %s\n", time.Since(start).Seconds(), line)
-	}
+	show := newRunProgress(stdout, stderr, progress.IsTerminal(stderr))
+	defer show.stop()
+	cfg.Progress = func(line string) { show.event(fmt.Sprintf("[%6.1fs] %s", time.Since(start).Seconds(), line)) }
+	cfg.Phase = show.phase
 	res, err := harness.Run(ctx, cfg)
+	show.stop()
 	if err != nil {
 		fmt.Fprintln(stderr, "kqjepsen:", err)
 		return 2
@@ -125,4 +129,65 @@ func parse(args []string, stderr io.Writer) (harness.Config, error) {
 		}
 	}
 	return cfg, cfg.Validate()
+}
+
+// runProgress shows a run's progress: the harness's event lines on stdout
+// as they come and, while traffic runs, a bar with the time left on stderr
+// when it is a terminal; elsewhere the traffic's event lines carry the time
+// left instead.
+type runProgress struct {
+	stdout, stderr io.Writer
+	tty            bool
+
+	mu      sync.Mutex
+	bar     *progress.Indicator
+	traffic time.Time     // when traffic started; zero outside it
+	length  time.Duration // how long traffic runs
+}
+
+func newRunProgress(stdout, stderr io.Writer, tty bool) *runProgress {
+	return &runProgress{stdout: stdout, stderr: stderr, tty: tty}
+}
+
+// phase starts the bar when traffic starts and ends it after.
+func (p *runProgress) phase(name string, expected time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endBar()
+	p.traffic = time.Time{}
+	if name == "traffic" && expected > 0 {
+		p.traffic, p.length = time.Now(), expected
+		if p.tty {
+			p.bar = progress.Start(p.stderr, true, "traffic", expected, 0)
+		}
+	}
+}
+
+// event prints one event line above the bar, or with the time left.
+func (p *runProgress) event(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.bar != nil:
+		p.bar.Println(p.stdout, line)
+	case !p.traffic.IsZero():
+		left := max(p.length-time.Since(p.traffic), 0).Round(time.Second)
+		fmt.Fprintf(p.stdout, "%s (traffic ends in %s)\n", line, left)
+	default:
+		fmt.Fprintln(p.stdout, line)
+	}
+}
+
+// stop ends the bar; it is safe to call again.
+func (p *runProgress) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endBar()
+}
+
+func (p *runProgress) endBar() {
+	if p.bar != nil {
+		p.bar.Stop()
+		p.bar = nil
+	}
 }

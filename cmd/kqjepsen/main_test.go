@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,4 +89,53 @@ func TestParseTakesANemesisListAndTheRecoveryBound(t *testing.T) {
 	if err != nil || cfg.Nemesis != "kill,pause" || cfg.MaxRecovery != 2*time.Second {
 		t.Fatalf("config %+v, err %v", cfg, err)
 	}
+}
+
+// While traffic runs, event lines say when it ends (not a terminal) or a
+// bar on stderr shows it (a terminal); outside traffic they are as the
+// harness said them.
+func TestRunProgress(t *testing.T) {
+	var out, errOut strings.Builder
+	p := newRunProgress(&out, &errOut, false)
+	p.event("[   0.1s] starting")
+	p.phase("traffic", time.Hour)
+	p.event("[   1.0s] t= 5s ops=3")
+	p.phase("heal", 0)
+	p.event("[   2.0s] healing")
+	p.stop()
+	want := "[   0.1s] starting\n[   1.0s] t= 5s ops=3 (traffic ends in 1h0m0s)\n[   2.0s] healing\n"
+	if out.String() != want || errOut.String() != "" {
+		t.Errorf("plain: %q, stderr %q; want %q", out.String(), errOut.String(), want)
+	}
+
+	var tout, terr syncBuilder
+	p = newRunProgress(&tout, &terr, true)
+	p.phase("traffic", time.Hour)
+	p.event("[   1.0s] t= 5s ops=3")
+	for !strings.Contains(terr.String(), "traffic [") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.stop()
+	p.stop()
+	if tout.String() != "[   1.0s] t= 5s ops=3\n" || !strings.Contains(terr.String(), "ETA ") {
+		t.Errorf("terminal: stdout %q, stderr %q", tout.String(), terr.String())
+	}
+}
+
+// syncBuilder is a strings.Builder safe for the progress goroutine.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -45,7 +45,10 @@ type Config struct {
 	Quiet, Hold time.Duration `json:"-"`
 	// Progress hears one line per event; nil is silent.
 	Progress func(string) `json:"-"`
-	_        struct{}
+	// Phase hears each phase start: "setup", "traffic" (expected to last
+	// Duration), "heal" and "check", for a progress display; nil is silent.
+	Phase func(name string, expected time.Duration) `json:"-"`
+	_     struct{}
 }
 
 // DefaultConfig is a 3-node, 60-second partition run with 8 clients on the

@@ -31,6 +31,10 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	if say == nil {
 		say = func(string) {}
 	}
+	phase := cfg.Phase
+	if phase == nil {
+		phase = func(string, time.Duration) {}
+	}
 	fps, _ := nemesis.ByName(cfg.Nemesis)
 	work, err := os.MkdirTemp("", "kqjepsen-")
 	if err != nil {
@@ -81,6 +85,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	if err != nil {
 		return res, err
 	}
+	phase("setup", 0)
 	say("setup: creating the first keys")
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 2*time.Minute)
 	err = wl.Setup(setupCtx)
@@ -89,6 +94,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 		return res, fmt.Errorf("harness: %w", err)
 	}
 
+	phase("traffic", cfg.Duration)
 	say(fmt.Sprintf("traffic: %d clients for %s, workload %s, nemesis %s, seed %d", cfg.Clients, cfg.Duration, cfg.Workload, cfg.Nemesis, cfg.Seed))
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
@@ -104,6 +110,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	wg.Wait()
 	res.Faults = faults
 
+	phase("heal", 0)
 	say("healing and waiting for the cluster")
 	healCtx, cancelHeal := context.WithTimeout(context.WithoutCancel(ctx), 90*time.Second)
 	defer cancelHeal()
@@ -129,6 +136,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	res.Audit = auditNodes
 	c.Stop() // the offline checks need the CPU, and the logs must be flushed
 
+	phase("check", 0)
 	say("checking")
 	history := rec.History()
 	res.Summarize(history)
