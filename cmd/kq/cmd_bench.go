@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/status"
 
+	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
 	"github.com/keyquorum/keyquorum/node/config"
@@ -127,15 +128,12 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 	if err != nil {
 		return err
 	}
-	hreq, tok, err := clientMadeHandle(&kqpb.IssueHandleRequest{Key: b.key, Purpose: b.purpose,
-		TtlMs: uint64(benchHandleTTL(b.duration) / time.Millisecond), RequestId: newRequestID()})
+	benchHandle, err := nc.IssueHandle(ctx, client.HandleRequest{Key: b.key, Purpose: b.purpose, TTL: benchHandleTTL(b.duration)})
 	if err != nil {
-		return err
-	}
-	if _, err := ks.IssueHandle(ctx, hreq); err != nil {
-		s := status.Convert(err)
+		s := status.Convert(c.plain(err))
 		return status.Errorf(s.Code(), "issue the bench handle: %s", s.Message())
 	}
+	tok := benchHandle.Token
 	defer revokeBenchHandle(ks, opts, tok.ID())
 	newMsg := func() []byte {
 		m := make([]byte, b.msgLen)

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
-	"github.com/keyquorum/keyquorum/api/handle"
+	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
@@ -37,7 +36,7 @@ func newHandleIssueCmd(opts *options) *cobra.Command {
 			if requestID == "" {
 				requestID = newRequestID()
 			}
-			req, tok, err := issueRequest(args[0], purpose, ttl, maxUses, requestID)
+			req, err := issueRequest(args[0], purpose, ttl, maxUses, requestID)
 			if err != nil {
 				return err
 			}
@@ -47,7 +46,7 @@ func newHandleIssueCmd(opts *options) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
 			defer cancel()
-			h, err := c.issueHandle(ctx, req, tok)
+			h, err := c.issueHandle(ctx, req)
 			if err != nil {
 				return withIssueHint(err, requestID)
 			}
@@ -61,45 +60,30 @@ func newHandleIssueCmd(opts *options) *cobra.Command {
 	return cmd
 }
 
-// issueRequest checks the flags of a handle issue and builds its request,
-// with a token made here.
-func issueRequest(key, purpose string, ttl time.Duration, maxUses uint32, requestID string) (*kqpb.IssueHandleRequest, handle.Token, error) {
+// issueRequest checks the flags of a handle issue and builds its request.
+func issueRequest(key, purpose string, ttl time.Duration, maxUses uint32, requestID string) (client.HandleRequest, error) {
 	if ttl < time.Millisecond {
-		return nil, handle.Token{}, usagef("--ttl %v: want at least 1ms", ttl)
+		return client.HandleRequest{}, usagef("--ttl %v: want at least 1ms", ttl)
 	}
 	if ttl%time.Millisecond != 0 {
-		return nil, handle.Token{}, usagef("--ttl %v: want whole milliseconds", ttl)
+		return client.HandleRequest{}, usagef("--ttl %v: want whole milliseconds", ttl)
 	}
-	return clientMadeHandle(&kqpb.IssueHandleRequest{Key: key, Purpose: purpose, TtlMs: uint64(ttl / time.Millisecond),
-		MaxUses: maxUses, RequestId: requestID})
+	return client.HandleRequest{Key: key, Purpose: purpose, TTL: ttl, MaxUses: maxUses, RequestID: requestID}, nil
 }
 
-// clientMadeHandle makes the token req issues: the request carries only its
-// id and proof, and every retry of it the same ones.
-func clientMadeHandle(req *kqpb.IssueHandleRequest) (*kqpb.IssueHandleRequest, handle.Token, error) {
-	tok, err := handle.New()
+// issueHandle issues a handle through api/client, which makes the token
+// here and sends the cluster only its id and proof, failing over between
+// nodes under one request id. The handle returned carries the token.
+func (c *clusterClient) issueHandle(ctx context.Context, r client.HandleRequest) (*kqpb.Handle, error) {
+	h, err := c.kc.IssueHandle(ctx, r)
 	if err != nil {
-		return nil, handle.Token{}, fmt.Errorf("make a handle token: %w", err)
+		return nil, c.plain(err)
 	}
-	proof := tok.Proof()
-	req.HandleId, req.TokenProof = tok.ID(), proof[:]
-	return req, tok, nil
-}
-
-// issueHandle issues the handle of tok, failing over between nodes; the
-// handle returned carries the token.
-func (c *clusterClient) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest, tok handle.Token) (*kqpb.Handle, error) {
-	var h *kqpb.Handle
-	err := c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		var err error
-		h, err = kqpb.NewKeyServiceClient(conn).IssueHandle(ctx, req)
-		return err
-	})
-	if err != nil {
-		return nil, err
+	var expires int64
+	if !h.ExpiresAt.IsZero() {
+		expires = h.ExpiresAt.UnixNano()
 	}
-	h.Handle = tok.Bearer()
-	return h, nil
+	return &kqpb.Handle{Handle: h.Token.Bearer(), Id: h.ID, Key: h.Key, Purpose: h.Purpose, ExpiresAtUnixNano: expires, MaxUses: h.MaxUses}, nil
 }
 
 func newHandleRevokeCmd(opts *options) *cobra.Command {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -12,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/client"
-	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
@@ -88,11 +88,7 @@ func newSignCmd(opts *options) *cobra.Command {
 				}
 			}
 			if len(args) == 1 {
-				hreq, tok, err := oneShotHandleRequest(args[0], f.purpose)
-				if err != nil {
-					return err
-				}
-				h, err := c.issueHandle(ctx, hreq, tok)
+				h, err := c.issueHandle(ctx, oneShotHandleRequest(args[0], f.purpose))
 				if err != nil {
 					return withRetryHint(err, f.requestID)
 				}
@@ -159,12 +155,8 @@ func hasVersions(k *kqpb.Key, v signView) bool {
 // oneShotHandleRequest asks for the handle `kq sign NAME` signs with: one
 // use, short-lived, under a fresh request id. A retry of the command issues
 // another one; the signature request's own id keeps the retry safe.
-func oneShotHandleRequest(key, purpose string) (*kqpb.IssueHandleRequest, handle.Token, error) {
-	if purpose == "" {
-		purpose = defaultPurpose
-	}
-	return clientMadeHandle(&kqpb.IssueHandleRequest{Key: key, Purpose: purpose, TtlMs: uint64(oneShotHandleTTL / time.Millisecond),
-		MaxUses: 1, RequestId: newRequestID()})
+func oneShotHandleRequest(key, purpose string) client.HandleRequest {
+	return client.HandleRequest{Key: key, Purpose: cmp.Or(purpose, defaultPurpose), TTL: oneShotHandleTTL, MaxUses: 1}
 }
 
 func newVerifyCmd(opts *options) *cobra.Command {
