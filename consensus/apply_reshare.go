@@ -142,9 +142,17 @@ func (f *FSM) startReshare(index uint64, k *Key, c *ReshareKey) (uint32, string,
 	return v.Number, note, nil
 }
 
-// mayHold reports whether node may receive shares of k: a current holder.
+// mayHold reports whether node may receive shares of k: a current holder,
+// a member keys are reshared to (membership.go), or, while the membership
+// is the bootstrap set, a holder a refresh left out.
 func (f *FSM) mayHold(k *Key, node string) bool {
-	return k.HasMember(node)
+	switch {
+	case k.HasMember(node):
+		return true
+	case f.st.Members != nil:
+		return f.holdsShares(node)
+	}
+	return slices.ContainsFunc(k.Former, func(fh *FormerHolder) bool { return fh.Node == node })
 }
 
 // switchHolders makes a finished refresh's holders and threshold the

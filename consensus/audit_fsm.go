@@ -317,6 +317,13 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		}
 	case *SharesShredded:
 		r.Actor, r.Key, r.Reason = NodeActor(c.Node), c.Key, res.Note
+	case *ChangeMembers:
+		r.Actor, r.Reason = c.Actor, res.Note
+		if res.Err != nil {
+			_, r.Reason = outcomeOf(res)
+		}
+	case *MemberStep:
+		r.Reason = res.Note
 	case *DestroyDue:
 		r.Key, r.Version = c.Key, c.Version
 	case *ShareDestroyed:

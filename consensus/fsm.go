@@ -299,6 +299,10 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.sharesShredded(c)
 	case *ClusterRecovered:
 		return f.clusterRecovered(c)
+	case *ChangeMembers:
+		return f.changeMembers(c)
+	case *MemberStep:
+		return f.memberStep(c)
 	}
 	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 }

@@ -115,6 +115,10 @@ func newCommand(t CommandType) (Command, uint32) {
 		return &SharesShredded{}, ProtocolV2
 	case TypeClusterRecovered:
 		return &ClusterRecovered{}, ProtocolV2
+	case TypeChangeMembers:
+		return &ChangeMembers{}, ProtocolV2
+	case TypeMemberStep:
+		return &MemberStep{}, ProtocolV2
 	}
 	return nil, 0
 }

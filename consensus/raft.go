@@ -167,7 +167,10 @@ func Open(ctx context.Context, cfg Config, fsm raft.FSM) (*Node, error) {
 		closeAll()
 		return nil, fmt.Errorf("consensus: inspect state: %w", err)
 	}
-	if !existing {
+	if !existing && cfg.Join {
+		logger.Info("joining: waiting for the leader to add this member")
+	}
+	if !existing && !cfg.Join {
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{

@@ -31,6 +31,9 @@ type Config struct {
 	// only when Dir holds no raft state; afterwards the membership stored in
 	// the log wins. Every member must be given the identical list.
 	Peers []Peer
+	// Join makes a member without raft state wait to be added by the
+	// leader (AddNonvoter) instead of bootstrapping from Peers.
+	Join bool
 	// TLS secures raft RPCs in both directions: it is the server config for
 	// the listener and the client config for dials, so it must carry this
 	// member's certificate, the cluster CA as RootCAs and ClientCAs, and

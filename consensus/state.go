@@ -343,6 +343,9 @@ type state struct {
 	// Policy is the cluster policy in force, nil under the bootstrap
 	// policy (apply_policy.go).
 	Policy *PolicyState `json:"policy,omitempty"`
+	// Members is the replicated membership, nil while it is the bootstrap
+	// set of cluster.yaml (membership.go).
+	Members map[string]*Member `json:"members,omitempty"`
 	// Ceremonies holds the kept ceremonies by id; Frozen the freeze in
 	// force (ceremony.go).
 	Ceremonies map[string]*Ceremony `json:"ceremonies,omitempty"`
@@ -427,6 +430,11 @@ func (st *state) UnmarshalJSON(data []byte) error {
 	for id, cm := range st.Frost {
 		if cm == nil || st.Keys[cm.Key] == nil || st.Keys[cm.Key].Version(cm.Version) == nil {
 			return fmt.Errorf("FROST commitment %q names no key version", id)
+		}
+	}
+	for id, m := range st.Members {
+		if m == nil || m.ID != id {
+			return fmt.Errorf("member %q is null or misnamed", id)
 		}
 	}
 	for id, h := range st.Handles {

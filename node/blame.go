@@ -161,7 +161,7 @@ func (s *operatorService) ClearBlame(ctx context.Context, req *kqpb.ClearBlameRe
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := n.cluster.Node(req.Member); !ok {
+	if !n.isMember(req.Member) {
 		return nil, status.Errorf(codes.InvalidArgument, "member: %.64q is not in the cluster", req.Member)
 	}
 	if !n.raft.IsLeader() {

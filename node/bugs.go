@@ -40,6 +40,10 @@ type Bugs struct {
 	// fresh commitment ids: the single-use rule broken on the member, where
 	// the FSM cannot see it.
 	FrostNonceReuse bool
+	// EarlyVoter makes the leader promote a joining member to a raft
+	// voter as soon as it is caught up, before its shares of every key
+	// are confirmed: a quorum could then rest on a member that cannot sign.
+	EarlyVoter bool
 }
 
 // ParseBugs reads a comma-separated list such as "stale-read,skip-dedup".
@@ -67,8 +71,10 @@ func ParseBugs(list string) (Bugs, error) {
 			b.TrustAnnounce = true
 		case "frost-nonce-reuse":
 			b.FrostNonceReuse = true
+		case "early-voter":
+			b.EarlyVoter = true
 		default:
-			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs, unbounded-time, leader-bypass, trust-announce, frost-nonce-reuse)", name)
+			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs, unbounded-time, leader-bypass, trust-announce, frost-nonce-reuse, early-voter)", name)
 		}
 	}
 	return b, nil
@@ -78,6 +84,7 @@ func (b Bugs) staleRead() bool     { return bugsCompiled && b.StaleRead }
 func (b Bugs) skipDedup() bool     { return bugsCompiled && b.SkipDedup }
 func (b Bugs) revokedSigns() bool  { return bugsCompiled && b.RevokedSigns }
 func (b Bugs) unboundedTime() bool { return bugsCompiled && b.UnboundedTime }
+func (b Bugs) earlyVoter() bool    { return bugsCompiled && b.EarlyVoter }
 func (b Bugs) leaderBypass() bool  { return bugsCompiled && b.LeaderBypass }
 func (b Bugs) trustAnnounce() bool { return bugsCompiled && b.TrustAnnounce }
 func (b Bugs) frostNonceReuse() bool {

@@ -102,7 +102,7 @@ func (n *Node) announceSign(index uint64, s *consensus.Sign) {
 	}
 	msg := &kqpb.CommittedSign{Index: index, Term: n.raft.Term(), Signs: signs}
 	for id := range to {
-		member, ok := n.cluster.Node(id)
+		member, ok := n.memberConfig(id)
 		if !ok {
 			continue
 		}

@@ -94,7 +94,7 @@ func (n *Node) leaderConfig() (config.NodeConfig, bool) {
 	if id == "" || id == n.self.ID {
 		return config.NodeConfig{}, false
 	}
-	return n.cluster.Node(id)
+	return n.memberConfig(id)
 }
 
 // actor names who asked for a call: the certificate's identity, or for a
@@ -134,7 +134,7 @@ func (n *Node) peerIdentity(ctx context.Context) (string, error) {
 	if id.Kind != pki.KindNode || id.Cluster != n.cluster.ID {
 		return "", status.Errorf(codes.PermissionDenied, "%s is not a member of this cluster", id)
 	}
-	if _, ok := n.cluster.Node(id.Name); !ok || id.Name == n.self.ID {
+	if !n.isMember(id.Name) || id.Name == n.self.ID {
 		return "", status.Errorf(codes.PermissionDenied, "%s is not a peer of %s", id, n.self.ID)
 	}
 	return id.Name, nil

@@ -124,7 +124,7 @@ func (n *Node) frostCoordinator(s *consensus.Sign) string {
 }
 
 func (n *Node) sendFrostShare(ctx context.Context, to string, req *kqpb.FrostShareRequest) error {
-	peer, ok := n.cluster.Node(to)
+	peer, ok := n.memberConfig(to)
 	if !ok {
 		return fmt.Errorf("node: no peer %s", to)
 	}

@@ -47,7 +47,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	if err := keyName(&req.Name); err != nil {
 		return nil, err
 	}
-	members := n.cluster.NodeIDs()
+	members := n.holders()
 	t := int(req.Threshold)
 	if t == 0 {
 		t = n.cluster.Threshold

@@ -97,6 +97,8 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 		}
 	case *consensus.SharesShredded:
 		n.dirty.mark(c.Key)
+	case *consensus.ChangeMembers:
+		n.ensurePeerLinks()
 	case *consensus.DestroyDue:
 		n.parked.sweep(n.fsm.HasPresig)
 		n.dirty.mark(c.Key)

@@ -59,6 +59,10 @@ type Options struct {
 	// proto files. Callers still need a client certificate; the service
 	// shows the API's shape, no data. Off by default.
 	Reflection bool
+	// Join starts a node that was added by `kq node add` (kqd --join): with
+	// no raft state it waits for the leader to add it instead of
+	// bootstrapping a cluster from cluster.yaml.
+	Join bool
 
 	// The seams below let an embedder, or an in-process test cluster
 	// (node/nodetest), supply what New otherwise builds from cluster.yaml.
@@ -213,9 +217,10 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	for _, m := range cluster.Nodes {
 		rc.Peers = append(rc.Peers, consensus.Peer{ID: m.ID, RaftAddr: m.Raft})
 	}
-	rc.TLS = raftTLS(cluster, serverTLS, clientTLS)
+	rc.TLS = raftTLS(n.isMember, serverTLS, clientTLS)
 	rc.Logger = n.log.With("component", "raft")
 	rc.Route = self.Dial
+	rc.Join = opts.Join
 	if opts.Raft != nil {
 		opts.Raft(&rc)
 	}

@@ -53,7 +53,10 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 	if cv.Err != nil {
 		out.Clock = cv.Err.Error()
 	}
-	for _, m := range n.cluster.Nodes {
+	for _, m := range n.memberList() {
+		if m.State == consensus.MemberRemoved {
+			continue
+		}
 		out.Members = append(out.Members, &kqpb.Member{Id: m.ID, RaftAddress: m.Raft, ClientAddress: m.Client,
 			PreparamsReady: slices.Contains(ready, m.ID), Protocol: support[m.ID], Drift: driftLines(drift[m.ID])})
 	}

@@ -35,7 +35,10 @@ type peerLinks struct {
 	self  config.NodeConfig
 	creds credentials.TransportCredentials
 	log   *slog.Logger
-	peers map[string]*peerLink
+	// peers are the links by member id; a member added later gets one
+	// through ensure, so reads take peersMu.
+	peersMu sync.RWMutex
+	peers   map[string]*peerLink
 	// protocol is the cluster's active protocol version, written on every
 	// round message.
 	protocol func() uint32
@@ -106,21 +109,33 @@ func newPeerLinks(c *config.Cluster, self config.NodeConfig, creds credentials.T
 	l := &peerLinks{self: self, creds: creds, log: log, peers: map[string]*peerLink{}, conns: map[string]*grpc.ClientConn{}, ctx: ctx, stop: stop,
 		protocol: func() uint32 { return consensus.ProtocolV1 }}
 	for _, m := range c.Nodes {
-		if m.ID == self.ID {
-			continue
-		}
-		p := &peerLink{id: m.ID, addr: m.Peer, queue: make(chan *kqpb.RoundMessage, peerQueueLen)}
-		l.peers[m.ID] = p
-		go l.pump(p)
+		l.ensure(m.ID, m.Peer)
 	}
 	return l
+}
+
+// ensure starts a link to member id at its peer address unless one exists.
+func (l *peerLinks) ensure(id, addr string) {
+	if id == l.self.ID {
+		return
+	}
+	l.peersMu.Lock()
+	defer l.peersMu.Unlock()
+	if _, ok := l.peers[id]; ok {
+		return
+	}
+	p := &peerLink{id: id, addr: addr, queue: make(chan *kqpb.RoundMessage, peerQueueLen)}
+	l.peers[id] = p
+	go l.pump(p)
 }
 
 // Send queues m for each recipient and returns at once.
 func (l *peerLinks) Send(_ context.Context, m tss.Message) error {
 	msg := &kqpb.RoundMessage{SessionId: m.Session[:], To: m.To, Broadcast: m.Broadcast, Payload: m.Payload, Protocol: l.protocol()}
 	for _, to := range m.To {
+		l.peersMu.RLock()
 		p, ok := l.peers[to]
+		l.peersMu.RUnlock()
 		if !ok {
 			return fmt.Errorf("node: send to unknown member %q", to)
 		}

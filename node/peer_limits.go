@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -51,7 +50,7 @@ const (
 // newPeerServer returns the PeerService server: member certificates only,
 // checked in the TLS handshake, and the limits above.
 func (n *Node) newPeerServer(serverTLS *tls.Config) *grpc.Server {
-	creds := credentials.NewTLS(memberTLS(n.cluster, serverTLS))
+	creds := credentials.NewTLS(memberTLS(n.isMember, serverTLS))
 	return grpc.NewServer(grpc.Creds(creds),
 		grpc.MaxRecvMsgSize(maxPeerMessageBytes),
 		grpc.MaxConcurrentStreams(peerMaxStreams),
@@ -65,14 +64,14 @@ func (n *Node) newPeerServer(serverTLS *tls.Config) *grpc.Server {
 // any certificate that is not a configured member's node certificate, so a
 // client certificate from the same CA never reaches a handler (which check
 // again, peerIdentity, and also refuse the node's own certificate).
-func memberTLS(c *config.Cluster, server *tls.Config) *tls.Config {
+func memberTLS(isMember func(string) bool, server *tls.Config) *tls.Config {
 	t := server.Clone()
 	t.VerifyConnection = func(cs tls.ConnectionState) error {
 		id, err := pki.ConnIdentity(cs)
 		if err != nil {
 			return err
 		}
-		if _, member := c.Node(id.Name); id.Kind != pki.KindNode || !member {
+		if id.Kind != pki.KindNode || !isMember(id.Name) {
 			return fmt.Errorf("node: %s may not call the peer port: not a member", id)
 		}
 		return nil

@@ -80,6 +80,7 @@ func (n *Node) runReconciler(ctx context.Context) {
 	full := time.NewTicker(reconcileFullEvery)
 	defer full.Stop()
 	for {
+		n.ensurePeerLinks()
 		for _, k := range n.keysToReconcile() {
 			if !n.reconcileKey(ctx, k) {
 				n.dirty.requeue(k.Name)

@@ -28,6 +28,7 @@ type supervisor struct {
 	rotation           atomic.Uint64        // spreads committees over members; shared with request handlers
 	raising            atomic.Bool          // a RaiseProtocol is being proposed
 	settingLimits      atomic.Bool          // a SetLimits is being proposed
+	membering          atomic.Bool          // a membership step is running (membership.go)
 }
 
 type deadline struct {
@@ -67,6 +68,7 @@ func (s *supervisor) run(ctx context.Context) {
 		s.refillPresigs(ctx, now)
 		s.maybeRaiseProtocol(ctx)
 		s.maybeSetLimits(ctx)
+		s.checkMembers(ctx)
 	}
 }
 
@@ -109,7 +111,8 @@ const unreachableGrace = time.Second
 // trackReachable records since when each member has been unreachable.
 func (s *supervisor) trackReachable(now time.Time) {
 	reachable := s.n.raft.Reachable()
-	for _, m := range s.n.cluster.NodeIDs() {
+	for _, mm := range s.n.memberList() {
+		m := mm.ID
 		if slices.Contains(reachable, m) {
 			delete(s.unreachable, m)
 		} else if _, ok := s.unreachable[m]; !ok {

@@ -27,7 +27,7 @@ func sealingConfig(c *config.Cluster, self config.NodeConfig, dir string) sealin
 // one tls.Config for both ends of a connection. Whichever end it is, the
 // other must hold a node certificate of a member: a client certificate from
 // the same CA may call KeyService, never speak raft.
-func raftTLS(c *config.Cluster, server, client *tls.Config) *tls.Config {
+func raftTLS(isMember func(string) bool, server, client *tls.Config) *tls.Config {
 	t := server.Clone()
 	t.RootCAs = client.RootCAs
 	t.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -35,7 +35,7 @@ func raftTLS(c *config.Cluster, server, client *tls.Config) *tls.Config {
 		if err != nil {
 			return err
 		}
-		if _, member := c.Node(id.Name); id.Kind != pki.KindNode || !member {
+		if id.Kind != pki.KindNode || !isMember(id.Name) {
 			return fmt.Errorf("node: raft peer %s is not a member", id)
 		}
 		return nil

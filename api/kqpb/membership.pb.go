@@ -386,9 +386,12 @@ type NodeStatus struct {
 	PeerAddress   string `protobuf:"bytes,4,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
 	ClientAddress string `protobuf:"bytes,5,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
 	// The node this one replaces, or that replaces it.
-	Replaces      string         `protobuf:"bytes,6,opt,name=replaces,proto3" json:"replaces,omitempty"`
-	ReplacedBy    string         `protobuf:"bytes,7,opt,name=replaced_by,json=replacedBy,proto3" json:"replaced_by,omitempty"`
-	Keys          []*KeyProgress `protobuf:"bytes,8,rep,name=keys,proto3" json:"keys,omitempty"`
+	Replaces   string         `protobuf:"bytes,6,opt,name=replaces,proto3" json:"replaces,omitempty"`
+	ReplacedBy string         `protobuf:"bytes,7,opt,name=replaced_by,json=replacedBy,proto3" json:"replaced_by,omitempty"`
+	Keys       []*KeyProgress `protobuf:"bytes,8,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The node's suffrage in Raft's configuration as the leader sees it:
+	// voter, nonvoter or none.
+	Raft          string `protobuf:"bytes,9,opt,name=raft,proto3" json:"raft,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -477,6 +480,13 @@ func (x *NodeStatus) GetKeys() []*KeyProgress {
 		return x.Keys
 	}
 	return nil
+}
+
+func (x *NodeStatus) GetRaft() string {
+	if x != nil {
+		return x.Raft
+	}
+	return ""
 }
 
 type ListMembersRequest struct {
@@ -585,7 +595,7 @@ const file_membership_proto_rawDesc = "" +
 	"\vKeyProgress\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note\"\x8b\x02\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"\x9f\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
@@ -596,7 +606,8 @@ const file_membership_proto_rawDesc = "" +
 	"\breplaces\x18\x06 \x01(\tR\breplaces\x12\x1f\n" +
 	"\vreplaced_by\x18\a \x01(\tR\n" +
 	"replacedBy\x12-\n" +
-	"\x04keys\x18\b \x03(\v2\x19.keyquorum.v1.KeyProgressR\x04keys\"\x14\n" +
+	"\x04keys\x18\b \x03(\v2\x19.keyquorum.v1.KeyProgressR\x04keys\x12\x12\n" +
+	"\x04raft\x18\t \x01(\tR\x04raft\"\x14\n" +
 	"\x12ListMembersRequest\"I\n" +
 	"\x13ListMembersResponse\x122\n" +
 	"\amembers\x18\x01 \x03(\v2\x18.keyquorum.v1.NodeStatusR\amembers2\xcc\x03\n" +

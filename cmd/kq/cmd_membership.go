@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -37,4 +39,151 @@ func newKeyReshareCmd(opts *options) *cobra.Command {
 	cmd.Flags().Uint32Var(&threshold, "threshold", 0, "new threshold (default: the key's)")
 	cmd.Flags().StringVar(&requestID, "request-id", "", "makes retries safe (default: random)")
 	return cmd
+}
+
+func newNodeCmd(opts *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Add, remove and replace nodes; show a node's membership state",
+		Long: "Membership changes reshare every key to the new set of holders (any\n" +
+			"threshold+1 live holders deal; every public key stays the same). To add\n" +
+			"a node, append it to cluster.yaml (this copy and the new node's), run\n" +
+			"`kq certs init` where the CA key is, `kq node add ID`, then start\n" +
+			"`kqd --config cluster.yaml --node ID --join`. `kq node status ID` shows\n" +
+			"its state: joining, resharing, voter; a removed node: removing, removed.",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "add ID",
+		Short: "Add a node from cluster.yaml: it joins as a non-voter, receives every key's shares, then votes",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := opts.addNodeRequest(args[0])
+			if err != nil {
+				return err
+			}
+			return opts.nodeCall(cmd, func(ctx context.Context, ms kqpb.MembershipServiceClient) (*kqpb.NodeStatus, error) {
+				return ms.AddNode(ctx, req)
+			})
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "remove ID",
+		Short: "Reshare every key to the other members, then remove ID from Raft; it shreds its shares",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return opts.nodeCall(cmd, func(ctx context.Context, ms kqpb.MembershipServiceClient) (*kqpb.NodeStatus, error) {
+				return ms.RemoveNode(ctx, &kqpb.RemoveNodeRequest{Id: args[0]})
+			})
+		},
+	})
+	var with string
+	replace := &cobra.Command{
+		Use:   "replace ID --with NEW",
+		Short: "Add NEW (from cluster.yaml) and remove ID as one change; works with ID dead",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := opts.addNodeRequest(with)
+			if err != nil {
+				return err
+			}
+			return opts.nodeCall(cmd, func(ctx context.Context, ms kqpb.MembershipServiceClient) (*kqpb.NodeStatus, error) {
+				return ms.ReplaceNode(ctx, &kqpb.ReplaceNodeRequest{Id: args[0], With: req})
+			})
+		},
+	}
+	replace.Flags().StringVar(&with, "with", "", "id of the new node, as in cluster.yaml (required)")
+	replace.MarkFlagRequired("with")
+	cmd.AddCommand(replace)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "status ID",
+		Short: "Show a node's membership state and, per key, where its shares stand",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return opts.nodeCall(cmd, func(ctx context.Context, ms kqpb.MembershipServiceClient) (*kqpb.NodeStatus, error) {
+				return ms.GetNodeStatus(ctx, &kqpb.NodeStatusRequest{Id: args[0]})
+			})
+		},
+	})
+	return cmd
+}
+
+// addNodeRequest reads a new node's addresses from kq's cluster.yaml.
+func (o *options) addNodeRequest(id string) (*kqpb.AddNodeRequest, error) {
+	c, err := o.loadCluster()
+	if err != nil {
+		return nil, err
+	}
+	n, ok := c.Node(id)
+	if !ok {
+		return nil, fmt.Errorf("%q is not in %s: append it to the nodes list first", id, o.configPath)
+	}
+	return &kqpb.AddNodeRequest{Id: n.ID, RaftAddress: n.Raft, PeerAddress: n.Peer, ClientAddress: n.Client}, nil
+}
+
+// nodeCall runs one MembershipService call that answers a node's status.
+func (o *options) nodeCall(cmd *cobra.Command, call func(context.Context, kqpb.MembershipServiceClient) (*kqpb.NodeStatus, error)) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	defer cancel()
+	var st *kqpb.NodeStatus
+	// The leader serves it; the others answer UNAVAILABLE and call moves
+	// on to the next node.
+	err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		st, err = call(ctx, kqpb.NewMembershipServiceClient(conn))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return o.printer().print(newNodeView(st))
+}
+
+// nodeView is `kq node status -o json` (and add, remove, replace): id and
+// state are the contract; the rest extends it.
+type nodeView struct {
+	ID         string            `json:"id"`
+	State      string            `json:"state"`
+	Raft       string            `json:"raft"`
+	Replaces   string            `json:"replaces,omitempty"`
+	ReplacedBy string            `json:"replaced_by,omitempty"`
+	Keys       []nodeKeyView     `json:"keys"`
+	Addresses  map[string]string `json:"addresses"`
+}
+
+type nodeKeyView struct {
+	Key   string `json:"key"`
+	State string `json:"state"`
+	Note  string `json:"note,omitempty"`
+}
+
+func newNodeView(s *kqpb.NodeStatus) nodeView {
+	v := nodeView{ID: s.GetId(), State: s.GetState(), Raft: s.GetRaft(), Replaces: s.GetReplaces(), ReplacedBy: s.GetReplacedBy(),
+		Keys: []nodeKeyView{}, Addresses: map[string]string{"raft": s.GetRaftAddress(), "peer": s.GetPeerAddress(), "client": s.GetClientAddress()}}
+	for _, k := range s.GetKeys() {
+		v.Keys = append(v.Keys, nodeKeyView{Key: k.GetKey(), State: k.GetState(), Note: k.GetNote()})
+	}
+	return v
+}
+
+func (v nodeView) table(w io.Writer) error {
+	fmt.Fprintf(w, "node %s  %s  (raft: %s)\n", v.ID, v.State, v.Raft)
+	if v.Replaces != "" {
+		fmt.Fprintf(w, "replaces %s\n", v.Replaces)
+	}
+	if v.ReplacedBy != "" {
+		fmt.Fprintf(w, "replaced by %s\n", v.ReplacedBy)
+	}
+	if len(v.Keys) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := newTabWriter(w)
+	fmt.Fprintln(tw, "KEY\tSHARES\tNOTE")
+	for _, k := range v.Keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Key, k.State, k.Note)
+	}
+	return tw.Flush()
 }

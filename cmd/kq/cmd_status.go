@@ -211,6 +211,7 @@ func (c *clusterClient) status(ctx context.Context, wait time.Duration) statusVi
 		v.Nodes[i] = newNodeStatusView(n.ID, resps[i], errs[i])
 	}
 	v.Leader = pickLeader(resps)
+	v.Members = pickMembers(resps, v.Leader)
 	return v
 }
 
@@ -257,4 +258,20 @@ func pickLeader(resps []*kqpb.StatusResponse) string {
 		}
 	}
 	return leader
+}
+
+// pickMembers returns the member ids the leader reports, else those of the
+// first node that answered.
+func pickMembers(resps []*kqpb.StatusResponse, leader string) []string {
+	var from *kqpb.StatusResponse
+	for _, r := range resps {
+		if r != nil && (from == nil || r.GetNodeId() == leader) {
+			from = r
+		}
+	}
+	out := []string{}
+	for _, m := range from.GetMembers() {
+		out = append(out, m.GetId())
+	}
+	return out
 }

@@ -482,6 +482,10 @@ type statusView struct {
 	ClusterID string           `json:"cluster_id"`
 	Leader    string           `json:"leader"`
 	Nodes     []nodeStatusView `json:"nodes"`
+	// Members are the cluster's current members as the leader (else the
+	// first node that answered) reports them: after a membership change,
+	// not necessarily the nodes of kq's cluster.yaml.
+	Members []string `json:"members"`
 }
 
 // nodeStatusView is one node's line in `kq status`. State is "unreachable"
@@ -553,7 +557,7 @@ func (s statusView) table(w io.Writer) error {
 	if leader == "" {
 		leader = "none"
 	}
-	fmt.Fprintf(w, "cluster %s  leader %s\n", s.ClusterID, leader)
+	fmt.Fprintf(w, "cluster %s  leader %s  members %s\n", s.ClusterID, leader, strings.Join(s.Members, ","))
 	tw := newTabWriter(w)
 	fmt.Fprintln(tw, "NODE\tSTATE\tTERM\tCOMMIT\tAPPLIED\tPREPARAMS\tKEYS\tPROTOCOL\tCLOCK")
 	for _, n := range s.Nodes {

@@ -246,7 +246,7 @@ func TestStatusJSONContract(t *testing.T) {
 		newNodeStatusView("n2", nil, status.Error(codes.Unavailable, "connection refused")),
 	}}
 	m, keys := jsonKeys(t, v)
-	if want := sorted("cluster_id", "leader", "nodes"); !slices.Equal(keys, want) {
+	if want := sorted("cluster_id", "leader", "members", "nodes"); !slices.Equal(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
 	}
 	nodes := m["nodes"].([]any)

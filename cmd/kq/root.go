@@ -101,7 +101,7 @@ func newRootCmd(opts *options) *cobra.Command {
 	// which shadows this one there; --cert-key works everywhere.
 	f.StringVar(&opts.key, "cert-key", "", "the same as --key, for commands with their own --key")
 	registerCompletions(root, opts)
-	root.AddCommand(newCertsCmd(opts), newStatusCmd(opts), newKeyCmd(opts), newSignCmd(opts), newVerifyCmd(opts), newHandleCmd(opts), newNodesCmd(opts), newUpCmd(opts), newBenchCmd(opts), newAuditCmd(opts), newBlameCmd(opts),
+	root.AddCommand(newCertsCmd(opts), newStatusCmd(opts), newKeyCmd(opts), newSignCmd(opts), newVerifyCmd(opts), newHandleCmd(opts), newNodesCmd(opts), newUpCmd(opts), newBenchCmd(opts), newAuditCmd(opts), newBlameCmd(opts), newNodeCmd(opts),
 		newPolicyCmd(opts), newPrincipalCmd(opts), newBackupCmd(opts))
 	return root
 }

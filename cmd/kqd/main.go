@@ -69,7 +69,8 @@ func run() error {
 	faultAdmin := fs.String("fault-admin", "", "loopback address of a fault-injection endpoint that skews this node's clock (testing only)")
 	metricsAddr := fs.String("metrics", "", "address of a plain-HTTP Prometheus endpoint, GET /metrics (off when empty); unauthenticated and free of secrets, so bind it to loopback or a monitoring network")
 	reflect := fs.Bool("reflection", false, "serve gRPC server reflection on the client port, for grpcurl (callers still need a client certificate)")
-	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): stale-read,skip-dedup,revoked-signs,unbounded-time,leader-bypass,trust-announce,frost-nonce-reuse")
+	join := fs.Bool("join", false, "this node was added with `kq node add`: wait for the leader to add it to raft instead of bootstrapping")
+	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): stale-read,skip-dedup,revoked-signs,unbounded-time,leader-bypass,trust-announce,frost-nonce-reuse,early-voter")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	nodeOpts := node.Options{MetricsAddr: *metricsAddr, Reflection: *reflect}
+	nodeOpts := node.Options{MetricsAddr: *metricsAddr, Reflection: *reflect, Join: *join}
 	if nodeOpts.Bugs, err = node.ParseBugs(*bugList); err != nil {
 		return err
 	}

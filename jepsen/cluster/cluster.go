@@ -89,6 +89,7 @@ type node struct {
 	paused             bool
 	binDir             string // overrides Options.BinDir for this node when set
 	configPath         string // overrides ConfigPath for this node when set
+	join               bool   // added by a membership change: started with --join
 }
 
 // Start writes the config, creates certificates and starts every node.
@@ -208,6 +209,9 @@ func (c *Cluster) StartNode(id string) error {
 	}
 	if c.opts.Bugs != "" {
 		args = append(args, "--bugs", c.opts.Bugs)
+	}
+	if n.join {
+		args = append(args, "--join")
 	}
 	bin := c.opts.BinDir
 	if n.binDir != "" {

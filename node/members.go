@@ -1,0 +1,74 @@
+package node
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/node/config"
+)
+
+// The members this node admits and dials: cluster.yaml's nodes until the
+// first membership change, then the replicated membership (consensus
+// membership.go), so a node added later is known to every member without
+// editing their cluster.yaml, and a removed one is refused. cluster.yaml
+// still says how this node reaches an address (Via, for fault injection).
+
+// memberConfig returns member id's addresses, or false when id is no
+// member (never was, or removed).
+func (n *Node) memberConfig(id string) (config.NodeConfig, bool) {
+	ms := n.fsm.Members()
+	if ms == nil {
+		return n.cluster.Node(id)
+	}
+	m, ok := ms[id]
+	if !ok || m.State == consensus.MemberRemoved {
+		return config.NodeConfig{}, false
+	}
+	nc := config.NodeConfig{ID: id, Raft: m.Raft, Peer: m.Peer, Client: m.Client}
+	if c, ok := n.cluster.Node(id); ok {
+		nc.TPMAddress = c.TPMAddress
+	}
+	return nc, true
+}
+
+// isMember reports whether id is a member this node admits.
+func (n *Node) isMember(id string) bool {
+	_, ok := n.memberConfig(id)
+	return ok
+}
+
+// holders returns the members a new key is generated among: the
+// replicated holder target, or cluster.yaml's nodes before any change.
+func (n *Node) holders() []string {
+	if t := n.fsm.HolderTarget(); t != nil {
+		return t
+	}
+	return n.cluster.NodeIDs()
+}
+
+// memberList returns the members with their replicated state, in id
+// order; before any membership change, cluster.yaml's nodes as voters.
+func (n *Node) memberList() []consensus.Member {
+	ms := n.fsm.Members()
+	var out []consensus.Member
+	if ms == nil {
+		for _, c := range n.cluster.Nodes {
+			out = append(out, consensus.Member{ID: c.ID, State: consensus.MemberVoter, Raft: c.Raft, Peer: c.Peer, Client: c.Client})
+		}
+		return out
+	}
+	for _, id := range slices.Sorted(maps.Keys(ms)) {
+		out = append(out, ms[id])
+	}
+	return out
+}
+
+// ensurePeerLinks opens a peer link to every member that has none yet.
+func (n *Node) ensurePeerLinks() {
+	for _, m := range n.memberList() {
+		if m.State != consensus.MemberRemoved {
+			n.peers.ensure(m.ID, m.Peer)
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/keyquorum/keyquorum/consensus"
+)
+
+// The membership reconciler runs on the leader and drives a membership
+// change (consensus membership.go) one step at a time from the replicated
+// state, so a change resumes after the crash of any node, the leader
+// included: a new leader reads the same state and does the next step.
+//
+//	joining:   AddNonvoter; once the node booted and answers heartbeats,
+//	           MemberStep joining -> resharing.
+//	resharing: every key is reshared to the holder target, which now
+//	           includes the node (any threshold+1 live holders deal); once
+//	           every key's new shares are confirmed (the FSM checks),
+//	           MemberStep resharing -> voter; then AddVoter.
+//	removing:  the node is out of the holder target, so every key is
+//	           reshared without it; once no key holds it and the node
+//	           replacing it votes, and it reported shredding its shares (or
+//	           cannot be reached: its shares are useless anyway), RemoveServer
+//	           and MemberStep removing -> removed.
+//
+// Raft's side of each step is idempotent (adding a present server, removing
+// an absent one), so redoing a step after a crash is safe.
+
+// shredWait is how long removal waits for a reachable leaving node to
+// report its shares shredded before removing it regardless: the reshare
+// already made those shares useless.
+const shredWait = 20 * time.Second
+
+// checkMembers starts the next membership step unless one is running.
+func (s *supervisor) checkMembers(ctx context.Context) {
+	n := s.n
+	if n.fsm.Members() == nil || !s.membering.CompareAndSwap(false, true) {
+		return
+	}
+	n.spawn(func() {
+		defer s.membering.Store(false)
+		if err := n.membershipStep(ctx); err != nil {
+			n.log.Warn("membership step", "err", err)
+		}
+	})
+}
+
+// membershipStep does the first step the state asks for, if any.
+func (n *Node) membershipStep(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	reachable := n.raft.Reachable()
+	for _, m := range n.memberList() {
+		switch m.State {
+		case consensus.MemberJoining:
+			if n.raft.SuffrageOf(m.ID) == consensus.SuffrageNone {
+				n.peers.ensure(m.ID, m.Peer)
+				if err := n.raft.AddNonvoter(ctx, m.ID, m.Raft); err != nil {
+					return err
+				}
+				n.log.Info("membership: added as non-voter", "member", m.ID)
+			}
+			if n.fsm.Boot(m.ID) == "" || !slices.Contains(reachable, m.ID) {
+				continue // not started, or not caught up with the leader yet
+			}
+			if err := n.memberStep(ctx, m.ID, consensus.MemberJoining, consensus.MemberResharing); err != nil {
+				return err
+			}
+		case consensus.MemberResharing:
+			if n.bugs.earlyVoter() {
+				// The bug: a vote before the shares are confirmed.
+				if err := n.raft.AddVoter(ctx, m.ID, m.Raft); err != nil {
+					return err
+				}
+			}
+			if n.missingShares(m.ID) {
+				continue
+			}
+			if err := n.memberStep(ctx, m.ID, consensus.MemberResharing, consensus.MemberVoter); err != nil {
+				return err
+			}
+		case consensus.MemberVoter:
+			if n.raft.SuffrageOf(m.ID) != consensus.SuffrageVoter {
+				if err := n.raft.AddVoter(ctx, m.ID, m.Raft); err != nil {
+					return err
+				}
+				n.log.Info("membership: promoted to voter", "member", m.ID)
+			}
+		case consensus.MemberRemoving:
+			if !n.removable(m, reachable) {
+				continue
+			}
+			if m.ID == n.self.ID {
+				// The leader leaves last: hand leadership over first.
+				return n.raft.StepDown()
+			}
+			if n.raft.SuffrageOf(m.ID) != consensus.SuffrageNone {
+				if err := n.raft.RemoveServer(ctx, m.ID); err != nil {
+					return err
+				}
+				n.log.Info("membership: removed from raft", "member", m.ID)
+			}
+			if err := n.memberStep(ctx, m.ID, consensus.MemberRemoving, consensus.MemberRemoved); err != nil {
+				return err
+			}
+		}
+	}
+	return n.reshareToTarget(ctx, reachable)
+}
+
+func (n *Node) memberStep(ctx context.Context, id string, from, to consensus.MemberState) error {
+	res, err := n.applyResult(ctx, &consensus.MemberStep{Node: id, From: from, To: to})
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	n.log.Info("membership step", "member", id, "from", from, "to", to)
+	return nil
+}
+
+// missingShares reports whether a key that can sign lacks id among its
+// holders.
+func (n *Node) missingShares(id string) bool {
+	for _, k := range n.fsm.Keys() {
+		if keyNeedsHolders(k) && !k.HasMember(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// removable reports whether a leaving member may go now.
+func (n *Node) removable(m consensus.Member, reachable []string) bool {
+	for _, k := range n.fsm.Keys() {
+		if keyNeedsHolders(k) && k.HasMember(m.ID) {
+			return false
+		}
+	}
+	if m.ReplacedBy != "" {
+		if r, ok := n.fsm.Members()[m.ReplacedBy]; ok && r.State != consensus.MemberVoter {
+			return false
+		}
+	}
+	if len(n.fsm.FormerUnshredded(m.ID)) > 0 && slices.Contains(reachable, m.ID) {
+		clusterNow, err := n.clocks.now()
+		return err == nil && clusterNow.UnixNano()-m.Since > int64(shredWait)
+	}
+	return true
+}
+
+// keyNeedsHolders reports whether a key has a version whose shares matter.
+func keyNeedsHolders(k *consensus.Key) bool {
+	for _, v := range k.Versions {
+		if v.State.CanSign() || v.State == consensus.KeyGenerating {
+			return true
+		}
+	}
+	return false
+}
+
+// reshareToTarget starts the reshare of one key whose holders are not the
+// holder target, when every target member and threshold+1 current holders
+// are reachable. One at a time: each is a full resharing session.
+func (n *Node) reshareToTarget(ctx context.Context, reachable []string) error {
+	target := n.fsm.HolderTarget()
+	if target == nil {
+		return nil
+	}
+	for _, k := range n.fsm.Keys() {
+		if busy, _ := n.keyProgress(k, target, reachable); busy {
+			return nil // one reshare at a time
+		}
+	}
+	for _, k := range n.fsm.Keys() {
+		if _, why := n.keyProgress(k, target, reachable); why != "ready" {
+			continue
+		}
+		v := k.Version(k.Primary)
+		cmd := &consensus.ReshareKey{RequestID: fmt.Sprintf("membership/%s/v%d/e%d/%d", k.Name, v.Number, v.Epoch+1, time.Now().UnixNano()),
+			Key: k.Name, Version: v.Number, Members: target, Threshold: k.Threshold,
+			Reason: fmt.Sprintf("membership: holders %v -> %v", k.Members, target), Actor: consensus.ActorSupervisor}
+		var err error
+		if cmd.Committee, err = n.pickCommittee(k, nil, 0); err != nil {
+			return err
+		}
+		res, err := n.applyResult(ctx, cmd)
+		if err != nil {
+			return err
+		}
+		if res.Err != nil {
+			return res.Err
+		}
+		n.log.Info("membership: resharing", "key", k.Name, "holders", target)
+		return nil
+	}
+	return nil
+}
+
+// keyProgress says where a key stands against the holder target: busy
+// when a refresh of it runs; why is "ready" when a reshare can start,
+// "held" when its holders are the target, otherwise what it waits for.
+func (n *Node) keyProgress(k *consensus.Key, target, reachable []string) (busy bool, why string) {
+	for _, v := range k.Versions {
+		if v.Refresh != nil {
+			return true, fmt.Sprintf("resharing v%d to epoch %d (%d of %d new shares confirmed)", v.Number, v.Refresh.Epoch, len(v.Refresh.Confirmed), len(v.Refresh.Parties(k)))
+		}
+	}
+	switch {
+	case !keyNeedsHolders(k) || slices.Equal(k.Members, target):
+		return false, "held"
+	case k.Threshold >= len(target):
+		return false, fmt.Sprintf("threshold %d needs more than the %d target holders", k.Threshold, len(target))
+	}
+	signing := 0
+	for _, v := range k.Versions {
+		if v.State.CanSign() || v.State == consensus.KeyGenerating {
+			signing++
+		}
+	}
+	if signing != 1 || k.Version(k.Primary) == nil {
+		return false, "more than one version holds shares: promote and retire first"
+	}
+	if missing := absent(target, reachable); len(missing) > 0 {
+		return false, fmt.Sprintf("waiting for %v to be reachable", missing)
+	}
+	live := 0
+	for _, m := range k.Members {
+		if slices.Contains(reachable, m) {
+			live++
+		}
+	}
+	if live < k.Threshold+1 {
+		return false, fmt.Sprintf("only %d of its holders reachable, %d needed to deal: reported, nothing changed", live, k.Threshold+1)
+	}
+	if k.Algorithm == "ecdsa-secp256k1" {
+		for _, m := range absent(target, k.Members) {
+			if !slices.Contains(n.fsm.PreParamsReady(), m) {
+				return false, fmt.Sprintf("waiting for %s's ECDSA pre-parameters", m)
+			}
+		}
+	}
+	return false, "ready"
+}
