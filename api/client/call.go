@@ -17,7 +17,7 @@ var _ grpc.ClientConnInterface = (*Client)(nil)
 // failover, deadline and backoff, so that Client is a
 // grpc.ClientConnInterface and the generated stubs run over it:
 //
-//	key, err := kqpb.NewKeyServiceClient(c).RotateKey(ctx, &kqpb.KeyVersionRequest{Name: "payments", RequestId: id})
+//	key, err := kqpb.NewKeyServiceClient(c).RotateKey(ctx, &kqpb.KeyVersionRequest{Key: "payments", RequestId: id})
 //
 // A request with a request id must carry one before the call: the retries
 // of this call resend args as it is, which the cluster's idempotency makes

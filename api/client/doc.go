@@ -75,7 +75,7 @@
 // other RPC of the wire API (key lifecycle, policy, audit, operator calls)
 // runs through the generated stubs with the same failover and errors:
 //
-//	k, err := kqpb.NewKeyServiceClient(c).RotateKey(ctx, &kqpb.KeyVersionRequest{Name: "payments", RequestId: id})
+//	k, err := kqpb.NewKeyServiceClient(c).RotateKey(ctx, &kqpb.KeyVersionRequest{Key: "payments", RequestId: id})
 //
 // Call runs a function of several calls as one unit, failing over as a
 // whole. Streams (AuditService.Export) open on the preferred endpoint and
@@ -102,9 +102,25 @@
 //     65-byte r || s || v that Ethereum transactions carry. AsECDSA shows
 //     the same key as *ecdsa.PublicKey for libraries that want that type.
 //
+// EncodeSecp256k1 turns a secp256k1 signature the cluster returned (DER)
+// into the other encodings consumers want, after checking it against the
+// public key: FormatRaw (r || s, JOSE's ES256K) and FormatEth (r || s || v);
+// `kq sign --format der|raw|eth` prints the same.
+//
 // A Signer checks each signature against Public before returning it, and is
 // pinned to the key version that was primary when it was made: after a
 // rotation is promoted, make a new Signer.
+//
+// # Examples and proofs
+//
+// The examples run against a real three-node test cluster under go test.
+// The package's tests show software nobody here wrote accepting the
+// signatures: openssl verify a CA and leaf certificate chain made through
+// a Signer, ssh-keygen an SSH user certificate and an SSHSIG signature,
+// lestrrat-go/jwx EdDSA and ES256K JWTs (ES256K with -tags jwx_es256k),
+// an EIP-1559 transaction whose sender recovers to the key's address, and
+// Node.js (api/examples/node: @grpc/grpc-js over mutual TLS, node:crypto
+// verifying). The kq CLI is this package's first user.
 //
 // # Concurrency
 //
