@@ -212,3 +212,57 @@ func waitCaughtUp(ctx context.Context, t *testing.T, c *cluster.Cluster, id stri
 	}
 	t.Fatalf("%s did not catch up to index %d", id, want)
 }
+
+// TestFullRestoreDrill is the case "every disk lost, every TPM intact"
+// (docs/OPERATIONS.md): all three data directories are deleted except
+// their TPM state and restored from one backup; the cluster elects a
+// leader from the snapshot and signs with the key made before the backup,
+// while a key created after it is gone. It runs with KQ_LONG=1 (make
+// drills).
+func TestFullRestoreDrill(t *testing.T) {
+	if os.Getenv("KQ_LONG") == "" {
+		t.Skip("a whole-cluster drill; set KQ_LONG=1 (make drills)")
+	}
+	c := startCluster(t, "swtpm")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var k keyJSON
+	kqJSON(t, c, &k, "key", "create", "ed", "--algorithm", "ed25519")
+	verify := parseVerifier(t, k)
+	pub := waitAuditKey(ctx, t, c)
+	dir := filepath.Join(t.TempDir(), "backup")
+	var b backupJSON
+	kqJSON(t, c, &b, "backup", "create", "--out", dir)
+	var late keyJSON
+	kqJSON(t, c, &late, "key", "create", "late", "--algorithm", "ed25519")
+
+	for _, id := range c.IDs() {
+		c.Kill(id)
+		n := filepath.Join(c.DataDir(), id)
+		ents, err := os.ReadDir(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if e.Name() != "tpm" {
+				must(t, os.RemoveAll(filepath.Join(n, e.Name())))
+			}
+		}
+		out, err := exec.CommandContext(ctx, filepath.Join(binDir, "kqd"), "restore", "--config", c.ConfigPath, "--node", id,
+			"--from", dir, "--audit-public-key", pub).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kqd restore %s: %v: %s", id, err, out)
+		}
+	}
+	for _, id := range c.IDs() {
+		if err := c.StartNode(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReady(t, c)
+	signOK(t, c, k, verify, []byte("after restoring every node"))
+	out, err := c.KQ(ctx, "key", "get", "late")
+	if err == nil || !strings.Contains(err.Error(), "NotFound") {
+		t.Fatalf("a key created after the backup survived a full restore: %v: %s", err, out)
+	}
+}
