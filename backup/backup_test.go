@@ -11,99 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/keyquorum/keyquorum/backup"
+	"github.com/keyquorum/keyquorum/backup/backuptest"
 	"github.com/keyquorum/keyquorum/consensus"
 )
-
-type edCrypto struct{}
-
-func (edCrypto) KnownAlgorithm(a string) bool         { return a == "ed25519" }
-func (edCrypto) CheckMessage(string, []byte) error    { return nil }
-func (edCrypto) Verify(_ string, p, m, s []byte) bool { return ed25519.Verify(p, m, s) }
-
-// sink is a raft.SnapshotSink into memory.
-type sink struct{ bytes.Buffer }
-
-func (*sink) ID() string    { return "test" }
-func (*sink) Cancel() error { return nil }
-func (*sink) Close() error  { return nil }
-
-// stateWithAuditKey returns a snapshot of a state machine whose audit key
-// is pub, and that state's facts.
-func stateWithAuditKey(t *testing.T, pub ed25519.PublicKey) []byte {
-	t.Helper()
-	f, err := consensus.NewFSM(consensus.DefaultFSMConfig(), edCrypto{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.EnableAudit(consensus.DefaultAuditConfig()); err != nil {
-		t.Fatal(err)
-	}
-	idx := uint64(0)
-	apply := func(c consensus.Command) {
-		data, err := consensus.Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		idx++
-		if res, _ := f.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: data}).(consensus.Result); res.Err != nil {
-			t.Fatal(res.Err)
-		}
-	}
-	apply(&consensus.CreateKey{RequestID: "audit-key", Name: consensus.AuditKeyName, Algorithm: "ed25519", Threshold: 1,
-		Members: []string{"n1", "n2"}, Actor: consensus.NodeActor("n1"), Time: 1e9})
-	for _, m := range []string{"n1", "n2"} {
-		apply(&consensus.ShareStored{Key: consensus.AuditKeyName, Version: 1, Node: m, PublicKey: pub})
-	}
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s sink
-	if err := snap.Persist(&s); err != nil {
-		t.Fatal(err)
-	}
-	return s.Bytes()
-}
-
-// writeBackup writes a backup of state, signed by priv, with two sealed
-// files of n1.
-func writeBackup(t *testing.T, dir string, state []byte, priv ed25519.PrivateKey) {
-	t.Helper()
-	w, err := backup.NewWriter(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteFile(backup.SnapshotFile, bytes.NewReader(state)); err != nil {
-		t.Fatal(err)
-	}
-	facts, err := backup.Inspect(bytes.NewReader(state))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rel := range []string{"shares/k/v1.sealed", "preparams.sealed"} {
-		if _, err := w.WriteFile(backup.NodePath("n1", rel), strings.NewReader("sealed "+rel)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m := &backup.Manifest{Format: backup.Format, ClusterID: "c", Keys: facts.Keys,
-		Snapshot: backup.Snapshot{File: backup.SnapshotFile, ID: "s", Index: 3, Term: 1, ConfigurationIndex: 1, Version: 1,
-			Servers: []backup.Server{{ID: "n1", Address: "127.0.0.1:1", Suffrage: "voter"}}},
-		Audit: backup.Audit{Seq: facts.AuditSeq, Head: facts.AuditHead, Key: facts.AuditKey, PublicKey: hex.EncodeToString(facts.AuditPublicKey)},
-		Nodes: []backup.Node{{ID: "n1", Files: 2}}, Files: w.Files()}
-	data, sum, err := backup.EncodeManifest(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := priv.Public().(ed25519.PublicKey)
-	sig := backup.Signature{ManifestSHA256: hex.EncodeToString(sum[:]), Key: consensus.AuditKeyName, PublicKey: hex.EncodeToString(pub),
-		Signature: hex.EncodeToString(ed25519.Sign(priv, backup.ManifestMessage(sum)))}
-	if err := w.Finish(data, sig); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // resign rewrites the manifest through edit and signs it with priv.
 func resign(t *testing.T, dir string, priv ed25519.PrivateKey, edit func(*backup.Manifest)) {
@@ -138,11 +49,14 @@ func must(t *testing.T, err error) {
 // TestVerifyNamesEveryTampering: a backup verifies; each way of altering
 // it fails with ErrTampered and a problem that names what changed.
 func TestVerifyNamesEveryTampering(t *testing.T) {
-	pub, priv, _ := ed25519.GenerateKey(nil)
 	_, other, _ := ed25519.GenerateKey(nil)
-	state := stateWithAuditKey(t, pub)
 	good := filepath.Join(t.TempDir(), "good")
-	writeBackup(t, good, state, priv)
+	b, err := backuptest.Write(good, "c", []string{"n1", "n2"}, map[string][]byte{
+		backup.NodePath("n1", "shares/k/v1.sealed"): []byte("sealed share"),
+		backup.NodePath("n1", "preparams.sealed"):   []byte("sealed pre-params"),
+	})
+	must(t, err)
+	pub, priv := b.Pub, b.Priv
 	rep, err := backup.Verify(good, pub)
 	if err != nil {
 		t.Fatalf("a fresh backup: %v", err)

@@ -125,6 +125,11 @@ func Restore(ctx context.Context, cluster *config.Cluster, id, from string, pin 
 		}
 		delete(files, "tpm/kek.sealed")
 	}
+	// Opening the TPM without a sealed KEK would make a new one, under
+	// which nothing restored opens.
+	if _, err := os.Stat(filepath.Join(dir, "tpm", "kek.sealed")); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("node: restore: %s holds no sealed KEK and the backup none of %s: the TPM state is gone (treat it as a lost TPM)", filepath.Join(dir, "tpm"), id)
+	}
 	if err := checkSealed(ctx, cluster, self, dir, files, log); err != nil {
 		return nil, err
 	}
