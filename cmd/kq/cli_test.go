@@ -723,7 +723,8 @@ nodes:
 	// A call fails over through both nodes and names each one's reason.
 	_, errOut, code = tc.kq(t, "key", "list")
 	if code != 1 || !strings.HasPrefix(errOut, "kq: Unavailable: no node answered: n1: Unavailable: ") ||
-		!strings.Contains(errOut, "; n2: Unavailable: ") || !strings.Contains(errOut, "connection refused") {
+		!strings.Contains(errOut, "; n2: Unavailable: ") || !strings.Contains(errOut, "connection refused") ||
+		!strings.HasSuffix(errOut, " (is the cluster up? `kq status` shows each node)\n") {
 		t.Fatalf("key list: exit %d: %q", code, errOut)
 	}
 	// Pinned to one node, the node's own reason.

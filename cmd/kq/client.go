@@ -136,7 +136,7 @@ func (c *clusterClient) plain(err error) error {
 			}
 		}
 	}
-	return status.Errorf(codes.Unavailable, "no node answered: %s", strings.Join(reasons, "; "))
+	return status.Errorf(codes.Unavailable, "no node answered: %s (is the cluster up? `kq status` shows each node)", strings.Join(reasons, "; "))
 }
 
 // clientTLS loads the identity kq acts as: --cert and --key, or the
