@@ -12,7 +12,6 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
-	"github.com/keyquorum/keyquorum/jepsen/cluster"
 	"github.com/keyquorum/keyquorum/node"
 )
 
@@ -26,7 +25,7 @@ import (
 // for entries their own replica applied and accepted (sign_start.go;
 // TestLeaderBypassSignsNothing shows the attack this closes).
 func TestSignAnnouncementsStartNothing(t *testing.T) {
-	c := startCluster(t, "simulator", func(o *cluster.Options) { o.Metrics = true })
+	c := startInProcess(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	leader := leaderOf(ctx, t, c)

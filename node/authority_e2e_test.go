@@ -20,7 +20,7 @@ import (
 // real forward (a client's call through a follower) still works, as every
 // other e2e test shows.
 func TestNodeCertificatesDoNotActAsClients(t *testing.T) {
-	c := startCluster(t, "simulator")
+	c := startInProcess(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	leader := leaderOf(ctx, t, c)

@@ -101,7 +101,7 @@ func TestBlameExcludesOnlyWithThresholdPlusOneAccusers(t *testing.T) {
 }
 
 // scrapeUntil returns node id's metrics once they contain want.
-func scrapeUntil(ctx context.Context, t *testing.T, c *cluster.Cluster, id, want string) string {
+func scrapeUntil(ctx context.Context, t *testing.T, c scenarioCluster, id, want string) string {
 	t.Helper()
 	var last string
 	for ctx.Err() == nil {

@@ -23,7 +23,7 @@ import (
 // in the cluster; and every way of getting the id and proof wrong is
 // refused with its code, leaving the first handle as it was.
 func TestClientMadeHandleSurvivesRetry(t *testing.T) {
-	c := startCluster(t, "simulator")
+	c := startInProcess(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	leader := leaderOf(ctx, t, c)

@@ -8,14 +8,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
 // testClient returns a client of node id that signs the way the older
 // tests were written, by key name: a Sign with a key and no handle first
 // gets a handle for that key (issued once per key and client, through the
 // real IssueHandle path), as `kq sign NAME` does.
-func testClient(c *cluster.Cluster, id string) (kqpb.KeyServiceClient, error) {
+func testClient(c scenarioCluster, id string) (kqpb.KeyServiceClient, error) {
 	cl, err := c.Client(id)
 	if err != nil {
 		return nil, err

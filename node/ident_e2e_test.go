@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
 // TestEveryRPCRefusesUnprintableIdentifiers sends each identifier field of
@@ -20,7 +21,12 @@ import (
 // to the leader. Each must be INVALID_ARGUMENT naming the field, and none
 // may change the cluster. kq's own generated ids, and the server's, pass.
 func TestEveryRPCRefusesUnprintableIdentifiers(t *testing.T) {
-	c, cl := lifecycleCluster(t)
+	// Real processes: the ids kq generates are part of the CLI contract.
+	c := startCluster(t, "simulator", func(o *cluster.Options) { o.ExtraConfig = lifecycleConfig })
+	cl, err := c.Client("n2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// Ids kq generates itself: key create and sign without --request-id.

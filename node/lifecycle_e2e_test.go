@@ -15,16 +15,17 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/jepsen/cluster"
+	"github.com/keyquorum/keyquorum/node/nodetest"
 )
 
-// lifecycleCluster starts three simulator-backed nodes with short
-// lifecycle periods, so destruction runs within the test.
-func lifecycleCluster(t *testing.T) (*cluster.Cluster, kqpb.KeyServiceClient) {
+// lifecycleConfig shortens the lifecycle periods, so destruction runs
+// within a test.
+const lifecycleConfig = "lifecycle:\n  destroy_pending: 2s\naudit:\n  denial_window: 200ms\n"
+
+// lifecycleCluster starts three in-process nodes with lifecycleConfig.
+func lifecycleCluster(t *testing.T) (*nodetest.Cluster, kqpb.KeyServiceClient) {
 	t.Helper()
-	c := startCluster(t, "simulator", func(o *cluster.Options) {
-		o.ExtraConfig = "lifecycle:\n  destroy_pending: 2s\naudit:\n  denial_window: 200ms\n"
-	})
+	c := startInProcess(t, lifecycleConfig)
 	cl, err := c.Client("n2") // a follower or the leader: both must behave the same
 	if err != nil {
 		t.Fatal(err)
@@ -88,11 +89,11 @@ func getKey(ctx context.Context, t *testing.T, cl kqpb.KeyServiceClient, name st
 	return k
 }
 
-// TestKeyLifecycleOnRealProcesses walks one key through rotation, staged
+// TestKeyLifecycleWalk walks one key through rotation, staged
 // signing, a dual-sign window, promotion, rollback, retirement,
 // revocation, refresh and destruction, checking each signature against the
-// version the cluster reports and each state against `key get`.
-func TestKeyLifecycleOnRealProcesses(t *testing.T) {
+// version the cluster reports and each state against GetKey.
+func TestKeyLifecycleWalk(t *testing.T) {
 	c, cl := lifecycleCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -250,7 +251,7 @@ func TestKeyLifecycleOnRealProcesses(t *testing.T) {
 
 // waitFiles waits until every node's share directory of the key holds
 // (true) or lacks (false) each named file.
-func waitFiles(ctx context.Context, t *testing.T, c *cluster.Cluster, key string, want map[string]bool) {
+func waitFiles(ctx context.Context, t *testing.T, c scenarioCluster, key string, want map[string]bool) {
 	t.Helper()
 	var last string
 	for ctx.Err() == nil {

@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/jepsen/cluster"
-	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/nodetest"
 )
 
 // TestPeerPortRefusesClientsAndOutlastsAStreamFlood: a client certificate
@@ -26,7 +25,7 @@ import (
 // connection, and a full-protocol signature through the flooded leader
 // still completes.
 func TestPeerPortRefusesClientsAndOutlastsAStreamFlood(t *testing.T) {
-	c := startCluster(t, "simulator")
+	c := startInProcess(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	leader := leaderOf(ctx, t, c)
@@ -108,13 +107,9 @@ func TestPeerPortRefusesClientsAndOutlastsAStreamFlood(t *testing.T) {
 // certificate named as and reads from it. Under TLS 1.3 the server checks
 // the client's certificate after the client's handshake ends, so a refusal
 // arrives as an alert on the first read.
-func peerHandshake(t *testing.T, c *cluster.Cluster, as, to string) error {
+func peerHandshake(t *testing.T, c *nodetest.Cluster, as, to string) error {
 	t.Helper()
-	cfg, err := config.Load(c.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := cfg.Node(to)
+	n, _ := c.Config().Node(to)
 	dir := filepath.Join(c.DataDir(), "certs")
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, as+".pem"), filepath.Join(dir, as+".key"))
 	if err != nil {
@@ -140,7 +135,7 @@ func peerHandshake(t *testing.T, c *cluster.Cluster, as, to string) error {
 }
 
 // otherThan returns a member other than id.
-func otherThan(c *cluster.Cluster, id string) string {
+func otherThan(c scenarioCluster, id string) string {
 	for _, m := range c.IDs() {
 		if m != id {
 			return m

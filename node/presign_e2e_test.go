@@ -125,7 +125,7 @@ func waitPresigs(ctx context.Context, t *testing.T, cl kqpb.KeyServiceClient, n 
 	t.Fatalf("fewer than %d presignatures ready", n)
 }
 
-func leaderOf(ctx context.Context, t *testing.T, c *cluster.Cluster) string {
+func leaderOf(ctx context.Context, t *testing.T, c scenarioCluster) string {
 	t.Helper()
 	for _, id := range c.IDs() {
 		op, err := c.Operator(id)

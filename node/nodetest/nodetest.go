@@ -5,21 +5,21 @@
 // seams of node.Options: raft runs on in-memory stores and transport
 // (consensustest.MemNetwork) with short timeouts, shares are sealed by a
 // software sealer (sealingtest), and pre-params come from the test
-// fixtures. A 3-node cluster serves its first request well under a second
-// after Start.
+// fixtures. Start returns in about the time raft takes to elect a leader:
+// under a second with a short Options.ElectionTimeout on an idle machine.
 //
 // Tests of what only processes show (kill -9, restart from disk, the kq
 // CLI, crash output, a TPM) use real kqd processes through jepsen/cluster.
 package nodetest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -51,13 +51,20 @@ type Options struct {
 	ExtraConfig string
 	// Reflection serves gRPC server reflection on every client port.
 	Reflection bool
-	_          struct{}
+	// ElectionTimeout is raft's heartbeat and election timeout. 0 keeps
+	// the production default (1s), under which three members sharing one
+	// process and a busy machine's CPU with keygen hold their leader;
+	// 300ms elects the first leader within about half a second on an idle
+	// machine, for tests that restart members often and sign little.
+	ElectionTimeout time.Duration
+	_               struct{}
 }
 
 // Cluster is a running in-process cluster. Its methods are safe for
 // concurrent use, except StopNode and StartNode on the same member.
 type Cluster struct {
 	t       testing.TB
+	opts    Options
 	cfg     *config.Cluster
 	net     *consensustest.MemNetwork
 	order   []string
@@ -72,8 +79,8 @@ type Cluster struct {
 type member struct {
 	id      string
 	raft    string
-	sealer  *sealing.Envelope // kept across restarts, as a TPM would be
-	logs    *syncBuffer
+	sealer  *sealing.Envelope       // kept across restarts, as a TPM would be
+	logPath string                  // the member's log, appended across restarts
 	pending map[string]net.Listener // listeners opened before the config was written
 
 	mu     sync.Mutex
@@ -97,15 +104,19 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.SignTimeout == 0 {
 		opts.SignTimeout = 8 * time.Second
 	}
-	c := &Cluster{t: t, net: consensustest.NewMemNetwork(), members: map[string]*member{}, conns: map[string]*grpc.ClientConn{},
+	c := &Cluster{t: t, opts: opts, net: consensustest.NewMemNetwork(), members: map[string]*member{}, conns: map[string]*grpc.ClientConn{},
 		reflection: opts.Reflection}
 	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o700); err != nil {
+		t.Fatalf("nodetest: %v", err)
+	}
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, "cluster_id: kq-test\ndata_dir: %s\nthreshold: %d\n", filepath.Join(dir, "data"), opts.Threshold)
 	fmt.Fprintf(&yaml, "preparams:\n  source: fixtures\n  fixtures_dir: %s\n", FixturesDir())
 	fmt.Fprintf(&yaml, "sign:\n  timeout: %s\n  max_attempts: 3\nnodes:\n", opts.SignTimeout)
 	for i := 1; i <= opts.Nodes; i++ {
-		m := &member{id: fmt.Sprintf("n%d", i), sealer: sealingtest.New(t), logs: &syncBuffer{}, pending: map[string]net.Listener{}}
+		m := &member{id: fmt.Sprintf("n%d", i), sealer: sealingtest.New(t), pending: map[string]net.Listener{}}
+		m.logPath = filepath.Join(dir, "logs", m.id+".log")
 		// Raft travels in memory; its address only names the member.
 		m.raft = fmt.Sprintf("127.0.0.1:%d", 7000+i)
 		fmt.Fprintf(&yaml, "  - id: %s\n    raft: %s\n", m.id, m.raft)
@@ -169,17 +180,16 @@ func (c *Cluster) Node(id string) *node.Node {
 	return m.node
 }
 
-// raftConfig puts a member's raft on the in-memory network, with timeouts
-// a third of the LAN defaults: the first election within a few hundred
-// milliseconds, yet no needless elections while keygen loads the CPU of a
-// small shared machine.
+// raftConfig puts a member's raft on the in-memory network, with the
+// heartbeat and election timeouts of Options.ElectionTimeout.
 func (c *Cluster) raftConfig(cfg *consensus.Config) {
 	cfg.Backend, cfg.Dir = c.net.Backend(cfg.RaftAddr), ""
-	cfg.HeartbeatTimeout = 300 * time.Millisecond
-	cfg.ElectionTimeout = 300 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 300 * time.Millisecond
-	cfg.CommitTimeout = 5 * time.Millisecond
-	cfg.RPCTimeout = time.Second
+	if d := c.opts.ElectionTimeout; d > 0 {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout = d, d
+		// A lease as long as the heartbeat timeout: a loaded machine must
+		// not depose a healthy leader between two heartbeats.
+		cfg.LeaderLeaseTimeout = d
+	}
 }
 
 // StartNode starts (or restarts) member id on its data directory, its raft
@@ -194,7 +204,11 @@ func (c *Cluster) StartNode(id string) error {
 	if m.node != nil {
 		return fmt.Errorf("nodetest: %s is running", id)
 	}
-	log := slog.New(slog.NewTextHandler(m.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("nodetest: log of %s: %w", id, err)
+	}
+	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := node.New(ctx, c.cfg, id, log, node.Options{
 		Sealer:     m.sealer,
@@ -204,10 +218,15 @@ func (c *Cluster) StartNode(id string) error {
 	})
 	if err != nil {
 		cancel()
+		_ = logf.Close()
 		return fmt.Errorf("nodetest: start %s: %w", id, err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
+	go func() {
+		err := n.Run(ctx)
+		_ = logf.Close()
+		done <- err
+	}()
 	m.node, m.stop, m.done = n, cancel, done
 	return nil
 }
@@ -270,8 +289,15 @@ func (c *Cluster) Err(id string) error {
 	}
 }
 
+// LogPath is the file member id logs to (at debug level, as the real
+// processes of jepsen/cluster do), across restarts.
+func (c *Cluster) LogPath(id string) string { return c.members[id].logPath }
+
 // Logs returns what member id has logged so far.
-func (c *Cluster) Logs(id string) string { return c.members[id].logs.String() }
+func (c *Cluster) Logs(id string) string {
+	b, _ := os.ReadFile(c.members[id].logPath)
+	return string(b)
+}
 
 func (c *Cluster) stopAll() {
 	c.mu.Lock()
@@ -459,24 +485,6 @@ func (c *Cluster) agree(ctx context.Context, preparams bool) (string, error) {
 		return "", fmt.Errorf("nodetest: leader %s is stopped", leader)
 	}
 	return leader, nil
-}
-
-// syncBuffer is a log sink several goroutines write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func tail(s string, n int) string {

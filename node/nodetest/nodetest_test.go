@@ -19,7 +19,7 @@ import (
 // whole cluster, and a restart keeps what a member keeps on disk.
 func TestClusterSignsAndSurvivesARestart(t *testing.T) {
 	start := time.Now()
-	c := nodetest.Start(t, nodetest.Options{})
+	c := nodetest.Start(t, nodetest.Options{ElectionTimeout: 300 * time.Millisecond})
 	t.Logf("3 members ready after %s", time.Since(start).Round(time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
