@@ -31,7 +31,14 @@ func TestClusterSignsAndSurvivesARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := cl.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "ed", Algorithm: kqpb.Algorithm_ED25519, RequestId: "create-ed"})
+	var k *kqpb.Key
+	for {
+		k, err = cl.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "ed", Algorithm: kqpb.Algorithm_ED25519, RequestId: "create-ed"})
+		if code := status.Code(err); code != codes.Unavailable || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +52,14 @@ func TestClusterSignsAndSurvivesARestart(t *testing.T) {
 		var resp *kqpb.SignResponse
 		for ctx.Err() == nil {
 			var h *kqpb.Handle
-			if h, err = cl.IssueHandle(ctx, &kqpb.IssueHandleRequest{Key: "ed", Purpose: "sign", TtlMs: 60_000}); err == nil {
-				resp, err = cl.Sign(ctx, &kqpb.SignRequest{Handle: h.Handle, Digest: []byte(msg), RequestId: msg})
+			// A leader change on a busy machine leaves an attempt
+			// unanswered; the request id makes the retry safe.
+			actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			if h, err = cl.IssueHandle(actx, &kqpb.IssueHandleRequest{Key: "ed", Purpose: "sign", TtlMs: 60_000}); err == nil {
+				resp, err = cl.Sign(actx, &kqpb.SignRequest{Handle: h.Handle, Digest: []byte(msg), RequestId: msg})
 			}
-			if status.Code(err) != codes.Unavailable {
+			cancel()
+			if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
