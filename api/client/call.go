@@ -6,6 +6,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // The methods here reach the RPCs the typed methods do not wrap (key
@@ -19,18 +21,36 @@ var _ grpc.ClientConnInterface = (*Client)(nil)
 //
 //	key, err := kqpb.NewKeyServiceClient(c).RotateKey(ctx, &kqpb.KeyVersionRequest{Key: "payments", RequestId: id})
 //
-// A request with a request id must carry one before the call: the retries
-// of this call resend args as it is, which the cluster's idempotency makes
-// safe only when the id is set. Errors are *Error, as for the typed methods.
+// As with the typed methods, a request with an empty request_id is sent
+// with a fresh one (args itself is not modified), which every retry of
+// this call reuses, so a failover cannot apply a write twice. Errors are
+// *Error, as for the typed methods.
 func (c *Client) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	var requestID string
-	if r, ok := args.(interface{ GetRequestId() string }); ok {
-		requestID = r.GetRequestId()
-	}
+	args, requestID := withRequestID(args)
 	_, err := invoke(ctx, c, path.Base(method), requestID, func(ctx context.Context, conn *grpc.ClientConn) (struct{}, error) {
 		return struct{}{}, conn.Invoke(ctx, method, args, reply, opts...)
 	})
 	return err
+}
+
+// withRequestID returns args and its request id: args as it is when it has
+// no request_id field or the field is set, else a copy carrying a fresh id.
+func withRequestID(args any) (any, string) {
+	m, ok := args.(proto.Message)
+	if !ok {
+		return args, ""
+	}
+	fd := m.ProtoReflect().Descriptor().Fields().ByName("request_id")
+	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.Cardinality() == protoreflect.Repeated {
+		return args, ""
+	}
+	if id := m.ProtoReflect().Get(fd).String(); id != "" {
+		return args, id
+	}
+	id := newRequestID()
+	clone := proto.Clone(m)
+	clone.ProtoReflect().Set(fd, protoreflect.ValueOfString(id))
+	return clone, id
 }
 
 // NewStream opens a stream (AuditService.Export) on the endpoint the client

@@ -31,6 +31,25 @@ func TestStubsOverClientFailOver(t *testing.T) {
 	if len(good.signIDs) != 1 || good.signIDs[0] != "stub-1" || len(flaky.signIDs) == 0 {
 		t.Fatalf("good saw %v, flaky %v", good.signIDs, flaky.signIDs)
 	}
+	// Without a request id the stub call gets one, the same on every
+	// endpoint it tries, and the caller's request is left as it was.
+	flaky.mu.Lock()
+	flaky.unavailable = 1
+	flaky.mu.Unlock()
+	c2, err := client.New(client.Config{Endpoints: []string{flaky.addr, good.addr}, CA: p.caPEM, Cert: p.clientCert, Key: p.clientKey,
+		Backoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	bare := &kqpb.SignRequest{Key: "ed", Handle: "h", Digest: []byte("no id")}
+	if _, err := kqpb.NewKeyServiceClient(c2).Sign(context.Background(), bare); err != nil {
+		t.Fatal(err)
+	}
+	if id := good.signIDs[len(good.signIDs)-1]; id == "" || flaky.signIDs[len(flaky.signIDs)-1] != id || bare.RequestId != "" {
+		t.Fatalf("flaky saw %q, good %q, caller's request now %q", flaky.signIDs[len(flaky.signIDs)-1], id, bare.RequestId)
+	}
+
 	var e *client.Error
 	_, err = kqpb.NewKeyServiceClient(c).Sign(context.Background(), &kqpb.SignRequest{Key: "other", Handle: "h", Digest: []byte("y"), RequestId: "stub-2"})
 	if !errors.Is(err, client.ErrPermissionDenied) || !errors.As(err, &e) || e.Op != "Sign" || e.RequestID != "stub-2" {

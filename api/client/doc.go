@@ -73,7 +73,9 @@
 // The typed methods cover keys, handles and signing. Client is also a
 // grpc.ClientConnInterface whose Invoke fails over like they do, so every
 // other RPC of the wire API (key lifecycle, policy, audit, operator calls)
-// runs through the generated stubs with the same failover and errors:
+// runs through the generated stubs with the same failover, errors and
+// request ids (an empty request_id is filled on a copy and kept across
+// retries):
 //
 //	k, err := kqpb.NewKeyServiceClient(c).RotateKey(ctx, &kqpb.KeyVersionRequest{Key: "payments", RequestId: id})
 //
