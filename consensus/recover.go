@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,11 +39,27 @@ type ClusterRecovered struct {
 func (ClusterRecovered) Type() CommandType  { return TypeClusterRecovered }
 func (c ClusterRecovered) Reporter() string { return c.Node }
 
-// clusterRecovered changes no state: the recovery already happened. The
-// note is the audit record's reason.
+// clusterRecovered brings the replicated membership, once there is one,
+// in line with the forced configuration: a member left out of it is
+// removed, so no node admits or dials it and no key is reshared to it.
+// Before any membership change the members are cluster.yaml's, which the
+// operator edits (docs/OPERATIONS.md). The note is the audit record's
+// reason. A second survivor's report of the same recovery finds nothing
+// left to remove.
 func (f *FSM) clusterRecovered(c *ClusterRecovered) Result {
-	return Result{Note: fmt.Sprintf("raft configuration forced to %v (was %v) on %s; entries up to %d (term %d) committed by the recovery",
-		c.Members, c.Previous, c.Node, c.LastIndex, c.LastTerm)}
+	var removed []string
+	for _, id := range slices.Sorted(maps.Keys(f.st.Members)) {
+		if m := f.st.Members[id]; !slices.Contains(c.Members, id) && m.State != MemberRemoved {
+			m.State, m.Since = MemberRemoved, f.st.Time
+			removed = append(removed, id)
+		}
+	}
+	note := fmt.Sprintf("raft configuration forced to %v (was %v) on %s; entries up to %d (term %d) committed by the recovery",
+		c.Members, c.Previous, c.Node, c.LastIndex, c.LastTerm)
+	if len(removed) > 0 {
+		note += fmt.Sprintf("; members %v removed", removed)
+	}
+	return Result{Note: note}
 }
 
 // Recovery says what ForceNewCluster found and wrote.
