@@ -48,7 +48,7 @@ func TestHealthPerServiceAndReflection(t *testing.T) {
 		}
 	}
 	all := []string{"", "keyquorum.v1.KeyService", "keyquorum.v1.PolicyService", "keyquorum.v1.MembershipService",
-		"keyquorum.v1.OperatorService", "keyquorum.v1.AuditService"}
+		"keyquorum.v1.BackupService", "keyquorum.v1.OperatorService", "keyquorum.v1.AuditService"}
 	for _, s := range all {
 		waitFor(s, healthpb.HealthCheckResponse_SERVING)
 	}
