@@ -2,6 +2,7 @@ package tss
 
 import (
 	"errors"
+	"runtime"
 	"time"
 )
 
@@ -37,6 +38,12 @@ type Config struct {
 	// RecentSessions is how many finished session IDs are remembered so late
 	// messages for them are dropped and the IDs are not reused.
 	RecentSessions int
+	// HeavyWorkers caps the protocol steps of keygen, resharing and
+	// presigning that compute at once on this node. Each step is seconds
+	// of big-integer work; below the number of cores, it leaves a core to
+	// raft's heartbeats and to the online phase of signatures, which are
+	// never gated.
+	HeavyWorkers int
 
 	_ struct{}
 }
@@ -57,6 +64,7 @@ func DefaultConfig() Config {
 		PendingTTL:               time.Minute,
 		MaxEd25519MessageBytes:   1024,
 		RecentSessions:           1024,
+		HeavyWorkers:             max(1, runtime.GOMAXPROCS(0)-1),
 	}
 }
 
@@ -85,6 +93,8 @@ func (c Config) Validate() error {
 		return errors.New("tss: config: MaxEd25519MessageBytes must be >= 1")
 	case c.RecentSessions < 0:
 		return errors.New("tss: config: RecentSessions must be >= 0")
+	case c.HeavyWorkers < 1:
+		return errors.New("tss: config: HeavyWorkers must be >= 1")
 	}
 	return nil
 }

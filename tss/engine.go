@@ -19,6 +19,10 @@ type Engine struct {
 	tr   Transport
 	log  *slog.Logger
 
+	// heavy holds one token per protocol step of a heavy session that is
+	// computing (Config.HeavyWorkers).
+	heavy chan struct{}
+
 	mu       sync.Mutex
 	sessions map[SessionID]*session
 	pending  *pending
@@ -44,6 +48,7 @@ func NewEngine(cfg Config, self string, tr Transport, log *slog.Logger) (*Engine
 		self:     self,
 		tr:       tr,
 		log:      log.With("component", "tss", "node", self),
+		heavy:    make(chan struct{}, cfg.HeavyWorkers),
 		sessions: make(map[SessionID]*session),
 		pending:  newPending(cfg),
 		recent:   newRecent(cfg.RecentSessions),

@@ -60,6 +60,8 @@ func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*Share, error) 
 		return nil, err
 	}
 	params := tsslib.NewParameters(ec, tsslib.NewPeerContext(c.sorted), c.byNode[e.self], n, req.Threshold)
+	// tss-lib's proof checks run on this many goroutines (HeavyWorkers).
+	params.SetConcurrency(e.cfg.HeavyWorkers)
 
 	var s *session
 	var party tsslib.Party
@@ -88,6 +90,7 @@ func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*Share, error) 
 		return nil, err
 	}
 	s.check = newChecker(req.Algorithm, req.Threshold)
+	s.gate = e.heavy
 	s.parties = []tsslib.Party{party}
 	res, err := e.run(ctx, s)
 	if err != nil {

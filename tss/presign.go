@@ -78,6 +78,7 @@ func (e *Engine) Presign(ctx context.Context, req PresignRequest) (*Presignature
 	parked := make(chan struct{})
 	var once sync.Once
 	s.timeout = req.TTL
+	s.gate = e.heavy // until Sign releases the held round
 	s.hold = func(t, _ string) bool { return t == ecdsaSignPrefix+"SignRound4Message" }
 	s.onHold = func(n int) {
 		if n == peers {

@@ -105,6 +105,7 @@ func (e *Engine) Reshare(ctx context.Context, req ReshareRequest) (*Share, error
 		return nil, err
 	}
 	s.check = newChecker(p.alg, req.NewThreshold)
+	s.gate = e.heavy
 	res, err := e.run(ctx, s)
 	if err != nil {
 		return nil, err

@@ -69,6 +69,9 @@ type session struct {
 	onHold    func(held int)                  // worker goroutine only; called after each held message
 	timeout   time.Duration                   // overrides Config.SessionTimeout when set
 	release   chan func()                     // capacity 1
+	// gate, when set, bounds how many heavy protocol steps compute at once
+	// on this node (Engine.heavy); worker goroutine only.
+	gate chan struct{}
 
 	// message is the ECDSA signing party's message integer; tss-lib keeps
 	// the pointer. Only a bind passed to releaseHeld may change it.
@@ -156,7 +159,7 @@ func (s *session) run(ctx context.Context) (any, error) {
 	defer close(s.done)
 	go s.drain(ctx)
 	for _, p := range s.parties {
-		if err := intoLib("start", s.w, s.poison, p.Start); err != nil {
+		if err := s.step(ctx, func() error { return intoLib("start", s.w, s.poison, p.Start) }); err != nil {
 			return nil, s.abort(err)
 		}
 	}
@@ -173,19 +176,21 @@ func (s *session) run(ctx context.Context) (any, error) {
 					return nil, s.abort(err)
 				}
 				for _, in := range ready {
-					if err := s.deliver(in); err != nil {
+					if err := s.deliver(ctx, in); err != nil {
 						return nil, s.abort(err)
 					}
 				}
 			}
 		case bind := <-s.release:
 			bind()
+			// What follows the release is a signature's online phase.
+			s.gate = nil
 			s.hold = nil
 			held := s.held
 			s.held = nil
 			s.heldCount.Store(0)
 			for _, in := range held {
-				if err := s.update(in); err != nil {
+				if err := s.update(ctx, in); err != nil {
 					return nil, s.abort(err)
 				}
 			}
@@ -210,7 +215,7 @@ func (s *session) vet(in inbound) ([]inbound, error) {
 
 // deliver parks a checked message if the session holds its type, or hands
 // it to tss-lib.
-func (s *session) deliver(in inbound) error {
+func (s *session) deliver(ctx context.Context, in inbound) error {
 	if s.hold != nil && s.hold(in.msg.Type(), in.from) {
 		s.held = append(s.held, in)
 		s.heldCount.Store(int32(len(s.held)))
@@ -219,7 +224,7 @@ func (s *session) deliver(in inbound) error {
 		}
 		return nil
 	}
-	return s.update(in)
+	return s.update(ctx, in)
 }
 
 // releaseHeld asks the worker to run bind and then deliver the held
@@ -235,21 +240,39 @@ func (s *session) releaseHeld(bind func()) error {
 
 // update hands an inbound message to each local party it is for. A message
 // for two local parties is the same parsed value; tss-lib only reads it.
-func (s *session) update(in inbound) error {
+func (s *session) update(ctx context.Context, in inbound) error {
 	for _, i := range in.to {
 		if i < 0 || i >= len(s.parties) {
 			return fmt.Errorf("tss: no local party %d", i)
 		}
 		p := s.parties[i]
-		err := intoLib("update", s.w, s.poison, func() *tsslib.Error {
-			_, e := p.Update(in.msg)
-			return e
+		err := s.step(ctx, func() error {
+			return intoLib("update", s.w, s.poison, func() *tsslib.Error {
+				_, e := p.Update(in.msg)
+				return e
+			})
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// step runs one call into tss-lib, which may compute a whole protocol
+// round. A heavy session first takes a token of its gate, so that keygens,
+// reshares and presignatures together leave a core free however many run.
+func (s *session) step(ctx context.Context, fn func() error) error {
+	if s.gate == nil {
+		return fn()
+	}
+	select {
+	case s.gate <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.gate }()
+	return fn()
 }
 
 // send frames one outbound tss-lib message for the nodes the wiring names
