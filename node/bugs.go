@@ -44,6 +44,40 @@ type Bugs struct {
 	// voter as soon as it is caught up, before its shares of every key
 	// are confirmed: a quorum could then rest on a member that cannot sign.
 	EarlyVoter bool
+	// DropMessage makes a member lose the first round message of every
+	// session to each peer: written down as sent, never written. Delivery
+	// must still be at least once: sessions complete, they do not stall.
+	DropMessage bool
+}
+
+// bugSwitches names every bug, in the order the help texts list them.
+func bugSwitches(b *Bugs) []struct {
+	name string
+	on   *bool
+} {
+	return []struct {
+		name string
+		on   *bool
+	}{
+		{"stale-read", &b.StaleRead},
+		{"skip-dedup", &b.SkipDedup},
+		{"revoked-signs", &b.RevokedSigns},
+		{"unbounded-time", &b.UnboundedTime},
+		{"leader-bypass", &b.LeaderBypass},
+		{"trust-announce", &b.TrustAnnounce},
+		{"frost-nonce-reuse", &b.FrostNonceReuse},
+		{"early-voter", &b.EarlyVoter},
+		{"drop-message", &b.DropMessage},
+	}
+}
+
+// BugNames lists every deliberate bug ParseBugs knows, comma-separated.
+func BugNames() string {
+	var names []string
+	for _, s := range bugSwitches(&Bugs{}) {
+		names = append(names, s.name)
+	}
+	return strings.Join(names, ",")
 }
 
 // ParseBugs reads a comma-separated list such as "stale-read,skip-dedup".
@@ -55,27 +89,16 @@ func ParseBugs(list string) (Bugs, error) {
 	if !bugsCompiled {
 		return b, fmt.Errorf("node: this build has no deliberate bugs (build with -tags kqd_bugs)")
 	}
+	switches := bugSwitches(&b)
+next:
 	for _, name := range strings.Split(list, ",") {
-		switch strings.TrimSpace(name) {
-		case "stale-read":
-			b.StaleRead = true
-		case "skip-dedup":
-			b.SkipDedup = true
-		case "revoked-signs":
-			b.RevokedSigns = true
-		case "unbounded-time":
-			b.UnboundedTime = true
-		case "leader-bypass":
-			b.LeaderBypass = true
-		case "trust-announce":
-			b.TrustAnnounce = true
-		case "frost-nonce-reuse":
-			b.FrostNonceReuse = true
-		case "early-voter":
-			b.EarlyVoter = true
-		default:
-			return b, fmt.Errorf("node: unknown bug %q (stale-read, skip-dedup, revoked-signs, unbounded-time, leader-bypass, trust-announce, frost-nonce-reuse, early-voter)", name)
+		for _, s := range switches {
+			if s.name == strings.TrimSpace(name) {
+				*s.on = true
+				continue next
+			}
 		}
+		return b, fmt.Errorf("node: unknown bug %q (%s)", name, BugNames())
 	}
 	return b, nil
 }
@@ -90,3 +113,4 @@ func (b Bugs) trustAnnounce() bool { return bugsCompiled && b.TrustAnnounce }
 func (b Bugs) frostNonceReuse() bool {
 	return bugsCompiled && b.FrostNonceReuse
 }
+func (b Bugs) dropMessage() bool { return bugsCompiled && b.DropMessage }

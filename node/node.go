@@ -196,7 +196,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("node: client TLS: %w", err)
 	}
-	n.peers = newPeerLinks(cluster, self, credentials.NewTLS(clientTLS), n.log)
+	n.peers = newPeerLinks(cluster, self, credentials.NewTLS(clientTLS), opts.Bugs, n.log)
 	n.peers.protocol = n.fsm.Protocol
 	tc := tss.DefaultConfig()
 	tc.MaxSessions = 256 // parked presignatures hold sessions too

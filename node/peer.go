@@ -42,6 +42,7 @@ type peerLinks struct {
 	// protocol is the cluster's active protocol version, written on every
 	// round message.
 	protocol func() uint32
+	bugs     Bugs
 	ctx      context.Context
 	stop     context.CancelFunc
 
@@ -52,34 +53,45 @@ type peerLinks struct {
 type peerLink struct {
 	id, addr string
 	queue    chan *kqpb.RoundMessage
-	// sent holds the messages written to streams in the last resendWindow,
-	// oldest first, to write again on the next stream after a break: a
-	// message gRPC accepted may still die with the connection. Only the
-	// peer's pump goroutine touches it.
+	// sent holds the messages written in the last resendWindow that the
+	// peer has not acknowledged, oldest first: they are written again on
+	// the next stream after a break (a message gRPC accepted may still die
+	// with the connection) and on the same stream once retransmitAfter
+	// passes without an ack (the receiver could not hold it yet). Only the
+	// peer's pump goroutine touches it, and seq.
 	sent      []sentMessage
 	sentBytes int
+	seq       uint64
+	// dropped records the sessions whose first message the drop-message
+	// bug swallowed (kqd_bugs builds only).
+	dropped map[string]bool
 }
 
 type sentMessage struct {
-	at time.Time
-	m  *kqpb.RoundMessage
+	at      time.Time // first written
+	written time.Time // last written
+	m       *kqpb.RoundMessage
 }
 
-// Resending after a stream break: round messages are delivered at least
-// once while their session can still use them, and receivers drop
-// duplicates per (session, type, sender), so two live members can never
-// both wait for a message the other believes it sent. The window outlasts
-// a signing attempt (sign.timeout); the bounds keep a keygen burst from
-// pinning memory.
+// Delivery is at least once while a session can still use a message:
+// every message carries a per-link seq, the receiver acknowledges each one
+// it handed to its engine, and the sender writes what stays unacknowledged
+// again, on a new stream after a break and every retransmitAfter on the
+// same one. Receivers drop duplicates per (session, type, sender), so two
+// live members can never both wait for a message the other believes it
+// sent. The window outlasts a signing attempt (sign.timeout); the bounds
+// keep a keygen burst from pinning memory.
 const (
-	resendWindow   = 30 * time.Second
-	maxResend      = 1024
-	maxResendBytes = 16 << 20
+	resendWindow    = 30 * time.Second
+	maxResend       = 1024
+	maxResendBytes  = 16 << 20
+	retransmitAfter = time.Second
+	retransmitTick  = 250 * time.Millisecond
 )
 
 // remember records m as written and drops what fell out of the bounds.
 func (p *peerLink) remember(now time.Time, m *kqpb.RoundMessage) {
-	p.sent = append(p.sent, sentMessage{at: now, m: m})
+	p.sent = append(p.sent, sentMessage{at: now, written: now, m: m})
 	p.sentBytes += len(m.Payload)
 	drop := 0
 	for drop < len(p.sent) && (len(p.sent)-drop > maxResend || p.sentBytes > maxResendBytes || now.Sub(p.sent[drop].at) > resendWindow) {
@@ -91,22 +103,64 @@ func (p *peerLink) remember(now time.Time, m *kqpb.RoundMessage) {
 	}
 }
 
-// recent returns the messages written within resendWindow.
+// recent returns the unacknowledged messages written within resendWindow,
+// to write again now.
 func (p *peerLink) recent(now time.Time) []*kqpb.RoundMessage {
 	var out []*kqpb.RoundMessage
-	for _, s := range p.sent {
-		if now.Sub(s.at) <= resendWindow {
-			out = append(out, s.m)
+	for i := range p.sent {
+		if now.Sub(p.sent[i].at) <= resendWindow {
+			p.sent[i].written = now
+			out = append(out, p.sent[i].m)
 		}
 	}
 	return out
 }
 
+// due returns the unacknowledged messages last written retransmitAfter
+// ago or earlier, to write again now.
+func (p *peerLink) due(now time.Time) []*kqpb.RoundMessage {
+	var out []*kqpb.RoundMessage
+	for i := range p.sent {
+		if now.Sub(p.sent[i].at) <= resendWindow && now.Sub(p.sent[i].written) >= retransmitAfter {
+			p.sent[i].written = now
+			out = append(out, p.sent[i].m)
+		}
+	}
+	return out
+}
+
+// ack forgets the message the peer acknowledged.
+func (p *peerLink) ack(seq uint64) {
+	for i := range p.sent {
+		if p.sent[i].m.Seq == seq {
+			p.sentBytes -= len(p.sent[i].m.Payload)
+			p.sent = append(p.sent[:i], p.sent[i+1:]...)
+			return
+		}
+	}
+}
+
+// lose reports whether the drop-message bug swallows m: the first message
+// of each session on this link is remembered as written but never written.
+func (p *peerLink) lose(bugs Bugs, m *kqpb.RoundMessage) bool {
+	if !bugs.dropMessage() {
+		return false
+	}
+	if p.dropped == nil || len(p.dropped) > 4096 {
+		p.dropped = map[string]bool{}
+	}
+	if p.dropped[string(m.SessionId)] {
+		return false
+	}
+	p.dropped[string(m.SessionId)] = true
+	return true
+}
+
 var _ tss.Transport = (*peerLinks)(nil)
 
-func newPeerLinks(c *config.Cluster, self config.NodeConfig, creds credentials.TransportCredentials, log *slog.Logger) *peerLinks {
+func newPeerLinks(c *config.Cluster, self config.NodeConfig, creds credentials.TransportCredentials, bugs Bugs, log *slog.Logger) *peerLinks {
 	ctx, stop := context.WithCancel(context.Background())
-	l := &peerLinks{self: self, creds: creds, log: log, peers: map[string]*peerLink{}, conns: map[string]*grpc.ClientConn{}, ctx: ctx, stop: stop,
+	l := &peerLinks{self: self, creds: creds, bugs: bugs, log: log, peers: map[string]*peerLink{}, conns: map[string]*grpc.ClientConn{}, ctx: ctx, stop: stop,
 		protocol: func() uint32 { return consensus.ProtocolV1 }}
 	for _, m := range c.Nodes {
 		l.ensure(m.ID, m.Peer)
@@ -129,9 +183,10 @@ func (l *peerLinks) ensure(id, addr string) {
 	go l.pump(p)
 }
 
-// Send queues m for each recipient and returns at once.
+// Send queues m for each recipient and returns at once. Each link gets its
+// own message (they differ in seq) over the same read-only bytes.
 func (l *peerLinks) Send(_ context.Context, m tss.Message) error {
-	msg := &kqpb.RoundMessage{SessionId: m.Session[:], To: m.To, Broadcast: m.Broadcast, Payload: m.Payload, Protocol: l.protocol()}
+	protocol := l.protocol()
 	for _, to := range m.To {
 		l.peersMu.RLock()
 		p, ok := l.peers[to]
@@ -139,6 +194,7 @@ func (l *peerLinks) Send(_ context.Context, m tss.Message) error {
 		if !ok {
 			return fmt.Errorf("node: send to unknown member %q", to)
 		}
+		msg := &kqpb.RoundMessage{SessionId: m.Session[:], To: m.To, Broadcast: m.Broadcast, Payload: m.Payload, Protocol: protocol}
 		select {
 		case p.queue <- msg:
 		default:
@@ -200,16 +256,32 @@ func (l *peerLinks) stream(p *peerLink) (carried bool, err error) {
 		}
 		return false, err
 	}
-	// The callee answers only when the stream ends: a Recv that returns
-	// is how a broken stream shows even while there is nothing to write.
-	// Without it a message lost with the connection would wait for the
-	// next write to be resent, and two members each waiting for the
-	// other's lost message would write nothing (the mutual wait).
+	// The callee answers with acks and, when the stream ends, its count
+	// of refusals. Reading them is also how a broken stream shows while
+	// there is nothing to write: without it a message lost with the
+	// connection would wait for the next write to be resent, and two
+	// members each waiting for the other's lost message would write
+	// nothing (the mutual wait).
 	broken := make(chan error, 1)
+	acks := make(chan uint64, 256)
 	go func() {
-		_, err := s.Recv()
-		broken <- err
+		for {
+			a, err := s.Recv()
+			if err != nil {
+				broken <- err
+				return
+			}
+			if a.Acked == 0 {
+				continue
+			}
+			select {
+			case acks <- a.Acked:
+			default: // a lost ack costs one more write of its message
+			}
+		}
 	}()
+	tick := time.NewTicker(retransmitTick)
+	defer tick.Stop()
 	for _, m := range resend {
 		if err := s.Send(m); err != nil {
 			if next != nil {
@@ -220,16 +292,30 @@ func (l *peerLinks) stream(p *peerLink) (carried bool, err error) {
 	}
 	for {
 		if next != nil {
-			// Remembered before the write: a write that fails, or that
-			// gRPC accepts but the connection loses, is written again.
+			// Remembered before the write: a write that fails, that gRPC
+			// accepts but the connection loses, or that the receiver could
+			// not hold, is written again.
+			p.seq++
+			next.Seq = p.seq
 			p.remember(time.Now(), next)
-			if err := s.Send(next); err != nil {
-				return carried, err
+			if !p.lose(l.bugs, next) {
+				if err := s.Send(next); err != nil {
+					return carried, err
+				}
 			}
 			carried = true
 		}
+		next = nil
 		select {
 		case next = <-p.queue:
+		case seq := <-acks:
+			p.ack(seq)
+		case now := <-tick.C:
+			for _, m := range p.due(now) {
+				if err := s.Send(m); err != nil {
+					return carried, err
+				}
+			}
 		case err := <-broken:
 			return carried, fmt.Errorf("node: stream to %s ended: %w", p.id, err)
 		case <-ctx.Done():
@@ -313,12 +399,23 @@ func (s *peerService) Exchange(stream grpc.BidiStreamingServer[kqpb.RoundMessage
 		var sid tss.SessionID
 		if len(m.SessionId) != len(sid) || m.Protocol > consensus.MaxProtocol {
 			rejected++
-			continue
+		} else {
+			copy(sid[:], m.SessionId)
+			err := s.n.engine.Deliver(tss.Message{Session: sid, From: from, To: m.To, Broadcast: m.Broadcast, Payload: m.Payload})
+			if err != nil {
+				rejected++
+				s.n.log.Debug("round message rejected", "from", from, "session", sid, "err", err)
+			}
+			if errors.Is(err, tss.ErrPendingFull) {
+				// Not acknowledged: the sender writes it again in a
+				// second, when the session may have started here.
+				continue
+			}
 		}
-		copy(sid[:], m.SessionId)
-		if err := s.n.engine.Deliver(tss.Message{Session: sid, From: from, To: m.To, Broadcast: m.Broadcast, Payload: m.Payload}); err != nil {
-			rejected++
-			s.n.log.Debug("round message rejected", "from", from, "session", sid, "err", err)
+		if m.Seq != 0 {
+			if err := stream.Send(&kqpb.ExchangeAck{Acked: m.Seq}); err != nil {
+				return err
+			}
 		}
 	}
 }

@@ -79,3 +79,46 @@ func TestSessionsSurviveStreamBreaks(t *testing.T) {
 		t.Logf("attempt retried: %s", rec.Reason)
 	}
 }
+
+// TestSessionsSurviveLostMessages runs kqd with the drop-message bug: each
+// member loses the first round message of every session to each peer, on
+// a stream that stays up. Without acknowledgements nothing would ever
+// write those messages again and every session (keygen included) would
+// wait for them until it timed out, attempt after attempt. Receivers
+// acknowledge each message and senders write the unacknowledged ones
+// again after a second, so the key is created and every signature
+// completes.
+func TestSessionsSurviveLostMessages(t *testing.T) {
+	c := startCluster(t, "simulator", func(o *cluster.Options) {
+		o.BinDir, o.Bugs = bugsBinDir(t), "drop-message"
+		o.ExtraConfig = "presign:\n  pool: 0\n"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	leader := leaderOf(ctx, t, c)
+	cl, err := testClient(c, leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createKey(ctx, t, cl, "lossy", kqpb.Algorithm_ECDSA_SECP256K1)
+	for i := range 3 {
+		d := sha256.Sum256([]byte(fmt.Sprintf("through losses %d", i)))
+		sctx, scancel := context.WithTimeout(ctx, 45*time.Second)
+		retryUnavailable(sctx, t, fmt.Sprintf("sign %d", i), func() error {
+			_, err := cl.Sign(sctx, &kqpb.SignRequest{Key: "lossy", Digest: d[:], RequestId: fmt.Sprintf("lossy-%d", i)})
+			return err
+		})
+		scancel()
+	}
+	au, err := c.Audit(leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := au.Query(ctx, &kqpb.AuditQueryRequest{Key: "lossy", Op: "sign_retry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range r.Records {
+		t.Logf("attempt retried: %s", rec.Reason)
+	}
+}

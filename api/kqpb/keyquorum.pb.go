@@ -2057,7 +2057,10 @@ type RoundMessage struct {
 	Payload   []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
 	// The protocol version the sender wrote it under; a receiver refuses a
 	// newer one than its build supports.
-	Protocol      uint32 `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Protocol uint32 `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// The sender's number for this message on the link to this receiver,
+	// counting from 1 across streams; 0 from senders that want no acks.
+	Seq           uint64 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2127,10 +2130,21 @@ func (x *RoundMessage) GetProtocol() uint32 {
 	return 0
 }
 
+func (x *RoundMessage) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 type ExchangeAck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Messages the receiver refused (unknown session, duplicate, oversized).
-	Rejected      uint64 `protobuf:"varint,1,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// Messages the receiver refused (unknown session, duplicate, oversized),
+	// sent when the stream ends.
+	Rejected uint64 `protobuf:"varint,1,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// The seq of one message the receiver has handed to its engine (or
+	// refused): the sender will not write it again.
+	Acked         uint64 `protobuf:"varint,2,opt,name=acked,proto3" json:"acked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2168,6 +2182,13 @@ func (*ExchangeAck) Descriptor() ([]byte, []int) {
 func (x *ExchangeAck) GetRejected() uint64 {
 	if x != nil {
 		return x.Rejected
+	}
+	return 0
+}
+
+func (x *ExchangeAck) GetAcked() uint64 {
+	if x != nil {
+		return x.Acked
 	}
 	return 0
 }
@@ -3330,16 +3351,18 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x06member\x18\x01 \x01(\tR\x06member\"B\n" +
 	"\x12ClearBlameResponse\x12\x18\n" +
 	"\acleared\x18\x01 \x01(\bR\acleared\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\"\x91\x01\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\"\xa3\x01\n" +
 	"\fRoundMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x0e\n" +
 	"\x02to\x18\x02 \x03(\tR\x02to\x12\x1c\n" +
 	"\tbroadcast\x18\x03 \x01(\bR\tbroadcast\x12\x18\n" +
 	"\apayload\x18\x04 \x01(\fR\apayload\x12\x1a\n" +
-	"\bprotocol\x18\x05 \x01(\rR\bprotocol\")\n" +
+	"\bprotocol\x18\x05 \x01(\rR\bprotocol\x12\x10\n" +
+	"\x03seq\x18\x06 \x01(\x04R\x03seq\"?\n" +
 	"\vExchangeAck\x12\x1a\n" +
-	"\brejected\x18\x01 \x01(\x04R\brejected\"*\n" +
+	"\brejected\x18\x01 \x01(\x04R\brejected\x12\x14\n" +
+	"\x05acked\x18\x02 \x01(\x04R\x05acked\"*\n" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"'\n" +
 	"\x0fProposeResponse\x12\x14\n" +

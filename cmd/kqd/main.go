@@ -70,7 +70,7 @@ func run() error {
 	metricsAddr := fs.String("metrics", "", "address of a plain-HTTP Prometheus endpoint, GET /metrics (off when empty); unauthenticated and free of secrets, so bind it to loopback or a monitoring network")
 	reflect := fs.Bool("reflection", false, "serve gRPC server reflection on the client port, for grpcurl (callers still need a client certificate)")
 	join := fs.Bool("join", false, "this node was added with `kq node add`: wait for the leader to add it to raft instead of bootstrapping")
-	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): stale-read,skip-dedup,revoked-signs,unbounded-time,leader-bypass,trust-announce,frost-nonce-reuse,early-voter")
+	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): "+node.BugNames())
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}

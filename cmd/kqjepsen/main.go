@@ -104,7 +104,7 @@ func parse(args []string, stderr io.Writer) (harness.Config, error) {
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the fault schedule and the workload")
 	fs.StringVar(&cfg.Out, "out", "", "directory for results.json, history.html and node logs")
 	fs.StringVar(&cfg.Backend, "backend", cfg.Backend, "TPM of each node: simulator or swtpm")
-	fs.StringVar(&cfg.Bugs, "bugs", "", "deliberate bugs for a kqd built with -tags kqd_bugs: stale-read,skip-dedup,revoked-signs,unbounded-time,leader-bypass,trust-announce,frost-nonce-reuse,early-voter")
+	fs.StringVar(&cfg.Bugs, "bugs", "", "deliberate bugs for a kqd built with -tags kqd_bugs, comma-separated (kqd -help lists them)")
 	fs.StringVar(&cfg.BinDir, "bin", cfg.BinDir, "directory holding kqd and kq")
 	fs.StringVar(&cfg.FixturesDir, "fixtures", "tss/testdata/preparams", "pre-params fixtures (TEST ONLY); empty disables ECDSA")
 	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", cfg.CheckTimeout, "porcupine's time limit; past it the run is inconclusive")
