@@ -79,6 +79,7 @@ type metrics struct {
 	auditRecords    prometheus.Counter
 	auditCheckpts   prometheus.Counter
 	refusals        *prometheus.CounterVec // method, code
+	keyChanges      *prometheus.CounterVec // op
 
 	// replayedUpTo is the last log index found on disk at start: applied
 	// entries up to it are history and are not counted again. It starts at
@@ -162,11 +163,15 @@ func newMetrics(src stateSource) *metrics {
 		Name: "keyquorum_audit_checkpoints_total",
 		Help: "Audit checkpoints applied by this node since it started.",
 	})
+	m.keyChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keyquorum_key_changes_total",
+		Help: "Key lifecycle changes applied to the replicated state, by op (rotate, promote, rollback, retire, revoke, policy, destroy, cancel_destroy, refresh); every replica counts each.",
+	}, []string{"op"})
 	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyquorum_requests_refused_total",
 		Help: "Client calls this node refused for the caller's reasons (denied, unauthenticated, invalid, over a quota), by method and gRPC code; a call forwarded to the leader counts there.",
 	}, []string{"method", "code"})
-	m.reg.MustRegister(m.signRequests, m.signSeconds, m.refusals, m.presigHits, m.presigMisses, m.presigRefused,
+	m.reg.MustRegister(m.signRequests, m.signSeconds, m.refusals, m.keyChanges, m.presigHits, m.presigMisses, m.presigRefused,
 		m.presigRefill, m.presigDiscarded, m.sessions, m.sessionSeconds, m.signPhase, m.signStarts, m.admissionRej, m.auditRecords, m.auditCheckpts,
 		newStateCollector(src),
 		collectors.NewGoCollector(),
@@ -231,11 +236,24 @@ func (m *metrics) applied(index uint64, cmd consensus.Command, res consensus.Res
 	if m.blame != nil && count {
 		m.blame.applied(cmd, res)
 	}
+	if ck, ok := cmd.(*consensus.ChangeKey); ok && res.Err == nil && count {
+		m.keyChanges.WithLabelValues(keyOpLabel(ck.Op)).Inc()
+	}
 	for _, d := range m.pool.applied(cmd, res) {
 		if count {
 			m.presigDiscarded.WithLabelValues(d.key, d.reason).Inc()
 		}
 	}
+}
+
+// keyOpLabel bounds the op label to the ops the FSM knows.
+func keyOpLabel(op consensus.KeyOp) string {
+	switch op {
+	case consensus.OpRotate, consensus.OpPromote, consensus.OpRollback, consensus.OpRetire, consensus.OpRevoke,
+		consensus.OpPolicy, consensus.OpDestroy, consensus.OpCancelDestroy, consensus.OpRefresh:
+		return string(op)
+	}
+	return "other"
 }
 
 // presigTracker follows the replicated pool entry by entry to tell why a

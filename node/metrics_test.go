@@ -359,3 +359,21 @@ func grepLines(text, sub string) string {
 	}
 	return b.String()
 }
+
+// TestMetricsCountKeyChanges: applied lifecycle changes count by op, not a
+// refused one, a replayed one, or an op the FSM does not know by name.
+func TestMetricsCountKeyChanges(t *testing.T) {
+	m := newMetrics(stateSource{})
+	m.startedAt(10)
+	m.applied(5, &consensus.ChangeKey{Op: consensus.OpRollback, Key: "k"}, consensus.Result{}) // replayed
+	m.applied(11, &consensus.ChangeKey{Op: consensus.OpRollback, Key: "k"}, consensus.Result{})
+	m.applied(12, &consensus.ChangeKey{Op: consensus.OpRollback, Key: "k"}, consensus.Result{Err: consensus.ErrKeyNotActive})
+	m.applied(13, &consensus.ChangeKey{Op: consensus.OpPromote, Key: "k"}, consensus.Result{})
+	m.applied(14, &consensus.ChangeKey{Op: "frobnicate", Key: "k"}, consensus.Result{})
+	_, s := scrape(t, m)
+	expectSamples(t, s, map[string]float64{
+		`keyquorum_key_changes_total{op="rollback"}`: 1,
+		`keyquorum_key_changes_total{op="promote"}`:  1,
+		`keyquorum_key_changes_total{op="other"}`:    1,
+	})
+}
