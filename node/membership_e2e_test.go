@@ -103,11 +103,9 @@ func TestReplaceNodeOnRealProcesses(t *testing.T) {
 	c := startCluster(t, "simulator")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := c.Client(leader)
+	// Through n1, which stays: n3 may be the leader now, and once removed
+	// it serves no one.
+	cl, err := c.Client("n1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,10 +140,8 @@ func TestReplaceNodeOnRealProcesses(t *testing.T) {
 	if err := c.StartNode(n4); err != nil {
 		t.Fatal(err)
 	}
-	if st := waitNodeState(ctx, t, c, n4, "voter"); st.Raft != "voter" {
-		// The reconciler promotes in raft right after the entry; give it
-		// a moment rather than racing it.
-		waitRaftVoter(ctx, t, c, n4)
+	if early := watchPromotion(ctx, t, c, n4); early != "" {
+		t.Fatal(early)
 	}
 	waitNodeState(ctx, t, c, "n3", "removed")
 	t.Logf("replace took %s", time.Since(start))
@@ -210,17 +206,65 @@ func TestReplaceNodeOnRealProcesses(t *testing.T) {
 	}
 }
 
-// waitRaftVoter polls until the leader's raft configuration has id as a
-// voter.
-func waitRaftVoter(ctx context.Context, t *testing.T, c *cluster.Cluster, id string) {
+// watchPromotion polls the leader's view of a joining member until it is
+// a voter both in the replicated membership and in raft's configuration.
+// It returns the first observation of a raft voter whose shares were not
+// all confirmed yet (the membership still says joining or resharing), or
+// "" when there was none. The leader reads the membership before raft's
+// configuration, and a correct leader adds the voter only after the entry
+// that confirms the shares applied, so such an observation is a bug.
+func watchPromotion(ctx context.Context, t *testing.T, c *cluster.Cluster, id string) string {
 	t.Helper()
+	early := ""
 	for ctx.Err() == nil {
 		out, err := c.KQ(ctx, "-o", "json", "node", "status", id)
 		var st nodeState
-		if err == nil && json.Unmarshal(out, &st) == nil && st.Raft == "voter" {
-			return
+		if err == nil && json.Unmarshal(out, &st) == nil {
+			if st.Raft == "voter" && st.State != "voter" && early == "" {
+				early = fmt.Sprintf("%s is a raft voter while its membership is %s: promoted before its shares were confirmed", id, st.State)
+			}
+			if st.Raft == "voter" && st.State == "voter" {
+				return early
+			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s never became a raft voter", id)
+	t.Fatalf("%s never became a voter (%s)", id, early)
+	return early
+}
+
+// TestEarlyVoterIsCaught runs the early-voter bug (kqd_bugs): the leader
+// makes a joining node a raft voter before its shares of every key are
+// confirmed. The promotion watch that passes the correct build must see it.
+func TestEarlyVoterIsCaught(t *testing.T) {
+	c := startCluster(t, "simulator", func(o *cluster.Options) {
+		o.BinDir, o.Bugs = bugsBinDir(t), "early-voter"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.Client(leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys to reshare keep the new node in resharing for a while.
+	for _, name := range []string{"e1", "e2"} {
+		createKey(ctx, t, cl, name, kqpb.Algorithm_ED25519)
+	}
+	n4, err := c.AddNode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.KQ(ctx, "node", "add", n4); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartNode(n4); err != nil {
+		t.Fatal(err)
+	}
+	if early := watchPromotion(ctx, t, c, n4); early == "" {
+		t.Fatal("the early-voter bug went unseen: the watch saw no raft voter before its shares were confirmed")
+	}
 }
