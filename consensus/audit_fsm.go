@@ -288,6 +288,22 @@ func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 		if res.Err != nil {
 			_, r.Reason = outcomeOf(res)
 		}
+	case *CreateTenant:
+		r.Actor, r.Reason = c.Actor, res.Note
+		if res.Err != nil {
+			_, r.Reason = outcomeOf(res)
+		}
+	case *DeleteTenant:
+		r.Actor, r.Reason = c.Actor, res.Note
+		if res.Err != nil {
+			_, r.Reason = outcomeOf(res)
+		}
+	case *TenantShredded:
+		r.Actor, r.Version = NodeActor(c.Node), c.Generation
+		r.Reason = "tenant " + c.Tenant + " data-encryption key shredded"
+		if res.Err != nil {
+			_, r.Reason = outcomeOf(res)
+		}
 	case *SetLimits:
 		r.Actor, r.Reason = c.Actor, res.Note
 		if res.Err != nil {

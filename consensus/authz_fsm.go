@@ -78,6 +78,10 @@ func (f *FSM) authorize(cmd Command) error {
 		return verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "set policy", "")
 	case *RevokePrincipal:
 		return verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "revoke principal", c.Principal)
+	case *CreateTenant:
+		return verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "create tenant", c.Tenant)
+	case *DeleteTenant:
+		return verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "delete tenant", c.Tenant)
 	}
 	return nil
 }

@@ -522,6 +522,14 @@ func (f *FSM) ceremonyGate(cmd Command) error {
 		if f.policy().HasOperators() {
 			return fmt.Errorf("set policy: %w", ErrCeremonyRequired)
 		}
+	case *CreateTenant:
+		if f.policy().HasOperators() {
+			return fmt.Errorf("create tenant %q: %w: kind %s", c.Tenant, ErrCeremonyRequired, KindTenantCreate)
+		}
+	case *DeleteTenant:
+		if f.policy().HasOperators() {
+			return fmt.Errorf("delete tenant %q: %w: kind %s", c.Tenant, ErrCeremonyRequired, KindTenantDelete)
+		}
 	case *ChangeKey:
 		k, ok := f.st.Keys[c.Key]
 		if !ok || !f.policy().HasOperators() {

@@ -52,7 +52,7 @@ func CeremonyKinds() []CeremonyKindInfo {
 		{KindPolicyChange, "the policy document (canonical JSON) and its SHA-256", "replaces the policy, if it changes no operator or quorum", true},
 		{KindOperators, "the policy document and its SHA-256", "replaces the policy, changing operators or quorums, at the old quorum", true},
 		{KindTenantCreate, "tenant", "adds the tenant to the policy", true},
-		{KindTenantDelete, "tenant", "removes a tenant that holds no key and no grant", true},
+		{KindTenantDelete, "tenant, force", "deletes the tenant (its keys destroyed, or with force due for destruction): its grants and quota leave the policy, its handles are revoked, every node shreds its data-encryption key", true},
 		{KindDenyRemoval, "principal", "takes the principal off the deny-list (adding to it stays instant: kq principal revoke)", true},
 		{KindUnfreeze, "none", "lets the cluster sign again after kq freeze", true},
 		{KindMembership, "node to add, remove or replace", "not built yet: UNIMPLEMENTED", false},
@@ -103,6 +103,8 @@ type (
 	// TenantParams names a tenant.
 	TenantParams struct {
 		Tenant string `json:"tenant"`
+		// Force (delete) destroys versions whose destruction is due.
+		Force bool `json:"force,omitempty"`
 	}
 	// PrincipalParams names a principal.
 	PrincipalParams struct {
@@ -188,25 +190,13 @@ func (f *FSM) runCeremony(index uint64, c *Ceremony, dry bool) (string, *Key, er
 		}
 		return f.ceremonyInstall(index, c, next, p.SHA256, dry)
 	case *TenantParams:
-		next := f.policy().clone()
+		actor := "ceremony:" + c.ID
 		if c.Kind == KindTenantCreate {
-			if slices.Contains(next.Tenants, p.Tenant) {
-				return "", nil, fmt.Errorf("tenant %q: %w: it exists", p.Tenant, ErrBadTransition)
-			}
-			next.Tenants = append(next.Tenants, p.Tenant)
-		} else {
-			switch {
-			case !slices.Contains(next.Tenants, p.Tenant):
-				return "", nil, fmt.Errorf("tenant %q: %w: no such tenant", p.Tenant, ErrBadTransition)
-			case p.Tenant == DefaultTenant:
-				return "", nil, fmt.Errorf("tenant %q: %w: the default tenant stays", p.Tenant, ErrBadTransition)
-			case f.tenantKeys(p.Tenant) > 0:
-				return "", nil, fmt.Errorf("tenant %q: %w: it still holds %d keys", p.Tenant, ErrBadTransition, f.tenantKeys(p.Tenant))
-			}
-			next.Tenants = slices.DeleteFunc(next.Tenants, func(t string) bool { return t == p.Tenant })
-			delete(next.Quotas, p.Tenant)
+			note, err := f.TenantCreate(index, p.Tenant, actor, dry)
+			return note, nil, err
 		}
-		return f.ceremonyInstall(index, c, next, "", dry)
+		note, err := f.TenantDelete(index, p.Tenant, p.Force, actor, dry)
+		return note, nil, err
 	case *PrincipalParams:
 		next := f.policy().clone()
 		if !slices.Contains(next.Denied, p.Principal) {

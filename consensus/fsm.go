@@ -283,6 +283,12 @@ func (f *FSM) apply(index uint64, cmd Command) Result {
 		return f.setClusterPolicy(index, c)
 	case *RevokePrincipal:
 		return f.revokePrincipal(index, c)
+	case *CreateTenant:
+		return f.createTenant(index, c)
+	case *DeleteTenant:
+		return f.deleteTenant(index, c)
+	case *TenantShredded:
+		return f.tenantShredded(c)
 	case *ProposeCeremony:
 		return f.proposeCeremony(index, c)
 	case *ApproveCeremony:

@@ -99,6 +99,12 @@ func newCommand(t CommandType) (Command, uint32) {
 		return &SetPolicy{}, ProtocolV2
 	case TypeRevokePrincipal:
 		return &RevokePrincipal{}, ProtocolV2
+	case TypeCreateTenant:
+		return &CreateTenant{}, ProtocolV2
+	case TypeDeleteTenant:
+		return &DeleteTenant{}, ProtocolV2
+	case TypeTenantShredded:
+		return &TenantShredded{}, ProtocolV2
 	case TypeProposeCeremony:
 		return &ProposeCeremony{}, ProtocolV2
 	case TypeApproveCeremony:

@@ -350,6 +350,10 @@ type state struct {
 	// force (ceremony.go).
 	Ceremonies map[string]*Ceremony `json:"ceremonies,omitempty"`
 	Frozen     *Frozen              `json:"frozen,omitempty"`
+	// TenantGens holds each tenant's generation (the deletions it went
+	// through) and TenantDeletions its last deletion (apply_tenant.go).
+	TenantGens      map[string]uint32          `json:"tenant_gens,omitempty"`
+	TenantDeletions map[string]*TenantDeletion `json:"tenant_deletions,omitempty"`
 }
 
 // protocol returns the active protocol version.
@@ -450,6 +454,11 @@ func (st *state) UnmarshalJSON(data []byte) error {
 	for id, c := range st.Ceremonies {
 		if c == nil {
 			return fmt.Errorf("ceremony %q is null", id)
+		}
+	}
+	for t, d := range st.TenantDeletions {
+		if d == nil {
+			return fmt.Errorf("deletion of tenant %q is null", t)
 		}
 	}
 	if ps := st.Policy; ps != nil && (ps.Policy == nil || ps.Policy.normalize() != nil) {

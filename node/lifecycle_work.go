@@ -108,6 +108,11 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 	case *consensus.RefreshFailed:
 		n.parked.sweep(n.fsm.HasPresig)
 		n.dirty.mark(c.Key)
+	case *consensus.DeleteTenant:
+		// A forced deletion destroyed versions itself, and the tenant's
+		// key is to be shredded: look at everything now.
+		n.parked.sweep(n.fsm.HasPresig)
+		n.dirty.wakeAll()
 	}
 }
 

@@ -104,24 +104,26 @@ type Node struct {
 	tpm      *sealing.TPM // the sealer New opened and Close closes; nil when injected
 	listenFn func(addr string) (net.Listener, error)
 	shares   *shareStore
-	pre      *preParams
-	fsm      *consensus.FSM
-	raft     *consensus.Node
-	engine   *tss.Engine
-	peers    *peerLinks
-	waiters  *waiters
-	events   *eventQueue
-	super    *supervisor
-	servers  []*grpc.Server
-	health   *health.Server
-	startIdx uint64 // last log index found on disk at start: entries up to it are replays
-	boot     string // this process life, for presignatures that die with it
-	parked   *parked
-	reserved reservations
-	frost    *frostNode   // this process life's FROST nonces (frost.go)
-	lastSign atomic.Int64 // unix nanos of the last sign request this leader served
-	running  runningSigns
-	rates    *rateBuckets // admission.go: sign rate quotas, used while leading
+	// tenantKeys holds each tenant's data-encryption key (tenant_keys.go).
+	tenantKeys *tenantKeys
+	pre        *preParams
+	fsm        *consensus.FSM
+	raft       *consensus.Node
+	engine     *tss.Engine
+	peers      *peerLinks
+	waiters    *waiters
+	events     *eventQueue
+	super      *supervisor
+	servers    []*grpc.Server
+	health     *health.Server
+	startIdx   uint64 // last log index found on disk at start: entries up to it are replays
+	boot       string // this process life, for presignatures that die with it
+	parked     *parked
+	reserved   reservations
+	frost      *frostNode   // this process life's FROST nonces (frost.go)
+	lastSign   atomic.Int64 // unix nanos of the last sign request this leader served
+	running    runningSigns
+	rates      *rateBuckets // admission.go: sign rate quotas, used while leading
 	// dirty names the keys the share reconciler must look at.
 	dirty   *dirtyKeys
 	audit   *nodeAudit
@@ -176,6 +178,8 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if n.fsm, err = consensus.NewFSM(fsmConfig(cluster), fsmCrypto{}); err != nil {
 		return nil, err
 	}
+	n.tenantKeys = newTenantKeys(n.dir, cluster.ID, id, sealer, n.fsm.TenantGeneration)
+	n.shares.tenants = n.tenantKeys
 	n.boot, n.parked, n.frost = newBootID(), newParked(), newFrostNode()
 	n.dirty = newDirtyKeys()
 	n.rates = newRateBuckets()

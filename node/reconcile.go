@@ -63,6 +63,15 @@ func (d *dirtyKeys) markAll() {
 	d.mu.Unlock()
 }
 
+// wakeAll asks for every key (and every tenant) to be reconciled soon.
+func (d *dirtyKeys) wakeAll() {
+	d.markAll()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
 // take empties the set; all reports that every key is to be looked at.
 func (d *dirtyKeys) take() (keys []string, all bool) {
 	d.mu.Lock()
@@ -86,6 +95,7 @@ func (n *Node) runReconciler(ctx context.Context) {
 				n.dirty.requeue(k.Name)
 			}
 		}
+		n.reconcileTenants(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -31,8 +31,11 @@ const shareIdle = 10 * time.Minute
 type shareStore struct {
 	dir, cluster, node string
 	sealer             Sealer
-	mem                *secmem
-	idle               time.Duration
+	// tenants seals each tenant's shares under its own key; nil seals
+	// every share under sealer (a store tested alone).
+	tenants *tenantKeys
+	mem     *secmem
+	idle    time.Duration
 
 	mu    sync.Mutex
 	cache map[string]*openShare
@@ -52,6 +55,19 @@ func newShareStore(dir, cluster, node string, s Sealer) *shareStore {
 
 func (s *shareStore) binding(key string, version, epoch uint32) sealing.Binding {
 	return sealing.Binding{ClusterID: s.cluster, NodeID: s.node, Kind: sealing.KindShare, KeyID: key, Version: version, Epoch: epoch}
+}
+
+// sealerFor returns the sealer of key's shares and their binding: under
+// the key's tenant's data-encryption key, bound to the tenant, except in
+// the default tenant. create makes a missing tenant key (Put).
+func (s *shareStore) sealerFor(ctx context.Context, key string, version, epoch uint32, create bool) (Sealer, sealing.Binding, error) {
+	b := s.binding(key, version, epoch)
+	if s.tenants == nil {
+		return s.sealer, b, nil
+	}
+	sl, tenant, err := s.tenants.sealer(ctx, key, create)
+	b.Tenant = tenant
+	return sl, b, err
 }
 
 func (s *shareStore) path(key string, version, epoch uint32) string {
@@ -86,7 +102,11 @@ func (s *shareStore) Put(ctx context.Context, key string, version, epoch uint32,
 			own.sh.ReleaseSecrets()
 		}
 	}()
-	blob, err := s.sealer.Seal(ctx, s.binding(key, version, epoch), plain)
+	sl, b, err := s.sealerFor(ctx, key, version, epoch, true)
+	if err != nil {
+		return err
+	}
+	blob, err := sl.Seal(ctx, b, plain)
 	if err != nil {
 		return err
 	}
@@ -120,7 +140,11 @@ func (s *shareStore) Get(ctx context.Context, key string, version, epoch uint32)
 	if err != nil {
 		return nil, err
 	}
-	plain, err := s.sealer.Open(ctx, s.binding(key, version, epoch), blob)
+	sl, b, err := s.sealerFor(ctx, key, version, epoch, false)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := sl.Open(ctx, b, blob)
 	if err != nil {
 		return nil, err
 	}

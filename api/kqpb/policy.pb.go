@@ -299,6 +299,374 @@ func (x *RevokePrincipalRequest) GetPrincipal() string {
 	return ""
 }
 
+// CreateTenantRequest adds tenant to the policy.
+type CreateTenantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTenantRequest) Reset() {
+	*x = CreateTenantRequest{}
+	mi := &file_policy_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTenantRequest) ProtoMessage() {}
+
+func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
+func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
+	return file_policy_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CreateTenantRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+// DeleteTenantRequest deletes tenant: every version of its keys must be
+// destroyed, or with force be past a scheduled destruction (which the
+// deletion then carries out). Every node shreds the tenant's
+// data-encryption key, and reports it in the audit trail.
+type DeleteTenantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTenantRequest) Reset() {
+	*x = DeleteTenantRequest{}
+	mi := &file_policy_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTenantRequest) ProtoMessage() {}
+
+func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
+func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
+	return file_policy_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DeleteTenantRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *DeleteTenantRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type TenantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Note          string                 `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"` // what the entry did, as its audit record says
+	Tenant        *Tenant                `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantResponse) Reset() {
+	*x = TenantResponse{}
+	mi := &file_policy_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantResponse) ProtoMessage() {}
+
+func (x *TenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantResponse.ProtoReflect.Descriptor instead.
+func (*TenantResponse) Descriptor() ([]byte, []int) {
+	return file_policy_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TenantResponse) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *TenantResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+type ListTenantsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantsRequest) Reset() {
+	*x = ListTenantsRequest{}
+	mi := &file_policy_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantsRequest) ProtoMessage() {}
+
+func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
+func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
+	return file_policy_proto_rawDescGZIP(), []int{8}
+}
+
+// Tenant is one tenant: in the policy (listed), holding keys, or deleted.
+type Tenant struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Generation uint32                 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`                // how many times it was deleted
+	Keys       uint32                 `protobuf:"varint,3,opt,name=keys,proto3" json:"keys,omitempty"`                            // keys with a version not destroyed
+	KeyWeight  uint32                 `protobuf:"varint,4,opt,name=key_weight,json=keyWeight,proto3" json:"key_weight,omitempty"` // against its keys quota (an ECDSA key counts 4)
+	Listed     bool                   `protobuf:"varint,5,opt,name=listed,proto3" json:"listed,omitempty"`                        // in the policy's tenants
+	QuotaJson  string                 `protobuf:"bytes,6,opt,name=quota_json,json=quotaJson,proto3" json:"quota_json,omitempty"`  // its quota, canonical JSON; empty when none
+	// The last deletion, if any: its generation, log index and the nodes
+	// that reported their key of it shredded.
+	Deleted           bool     `protobuf:"varint,7,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	DeletedGeneration uint32   `protobuf:"varint,8,opt,name=deleted_generation,json=deletedGeneration,proto3" json:"deleted_generation,omitempty"`
+	DeletedIndex      uint64   `protobuf:"varint,9,opt,name=deleted_index,json=deletedIndex,proto3" json:"deleted_index,omitempty"`
+	Shredded          []string `protobuf:"bytes,10,rep,name=shredded,proto3" json:"shredded,omitempty"`
+	Forced            bool     `protobuf:"varint,11,opt,name=forced,proto3" json:"forced,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Tenant) Reset() {
+	*x = Tenant{}
+	mi := &file_policy_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tenant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tenant) ProtoMessage() {}
+
+func (x *Tenant) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
+func (*Tenant) Descriptor() ([]byte, []int) {
+	return file_policy_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Tenant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Tenant) GetGeneration() uint32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *Tenant) GetKeys() uint32 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *Tenant) GetKeyWeight() uint32 {
+	if x != nil {
+		return x.KeyWeight
+	}
+	return 0
+}
+
+func (x *Tenant) GetListed() bool {
+	if x != nil {
+		return x.Listed
+	}
+	return false
+}
+
+func (x *Tenant) GetQuotaJson() string {
+	if x != nil {
+		return x.QuotaJson
+	}
+	return ""
+}
+
+func (x *Tenant) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *Tenant) GetDeletedGeneration() uint32 {
+	if x != nil {
+		return x.DeletedGeneration
+	}
+	return 0
+}
+
+func (x *Tenant) GetDeletedIndex() uint64 {
+	if x != nil {
+		return x.DeletedIndex
+	}
+	return 0
+}
+
+func (x *Tenant) GetShredded() []string {
+	if x != nil {
+		return x.Shredded
+	}
+	return nil
+}
+
+func (x *Tenant) GetForced() bool {
+	if x != nil {
+		return x.Forced
+	}
+	return false
+}
+
+type ListTenantsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenants       []*Tenant              `protobuf:"bytes,1,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	Nodes         []string               `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"` // the cluster's nodes, for shredding progress
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantsResponse) Reset() {
+	*x = ListTenantsResponse{}
+	mi := &file_policy_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantsResponse) ProtoMessage() {}
+
+func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_policy_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
+func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
+	return file_policy_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListTenantsResponse) GetTenants() []*Tenant {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+func (x *ListTenantsResponse) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
 var File_policy_proto protoreflect.FileDescriptor
 
 const file_policy_proto_rawDesc = "" +
@@ -320,11 +688,43 @@ const file_policy_proto_rawDesc = "" +
 	"\x04diff\x18\x03 \x01(\tR\x04diff\x12\x1c\n" +
 	"\tunchanged\x18\x04 \x01(\bR\tunchanged\"6\n" +
 	"\x16RevokePrincipalRequest\x12\x1c\n" +
-	"\tprincipal\x18\x01 \x01(\tR\tprincipal2\x85\x02\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\"-\n" +
+	"\x13CreateTenantRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"C\n" +
+	"\x13DeleteTenantRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"R\n" +
+	"\x0eTenantResponse\x12\x12\n" +
+	"\x04note\x18\x01 \x01(\tR\x04note\x12,\n" +
+	"\x06tenant\x18\x02 \x01(\v2\x14.keyquorum.v1.TenantR\x06tenant\"\x14\n" +
+	"\x12ListTenantsRequest\"\xc8\x02\n" +
+	"\x06Tenant\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\rR\n" +
+	"generation\x12\x12\n" +
+	"\x04keys\x18\x03 \x01(\rR\x04keys\x12\x1d\n" +
+	"\n" +
+	"key_weight\x18\x04 \x01(\rR\tkeyWeight\x12\x16\n" +
+	"\x06listed\x18\x05 \x01(\bR\x06listed\x12\x1d\n" +
+	"\n" +
+	"quota_json\x18\x06 \x01(\tR\tquotaJson\x12\x18\n" +
+	"\adeleted\x18\a \x01(\bR\adeleted\x12-\n" +
+	"\x12deleted_generation\x18\b \x01(\rR\x11deletedGeneration\x12#\n" +
+	"\rdeleted_index\x18\t \x01(\x04R\fdeletedIndex\x12\x1a\n" +
+	"\bshredded\x18\n" +
+	" \x03(\tR\bshredded\x12\x16\n" +
+	"\x06forced\x18\v \x01(\bR\x06forced\"[\n" +
+	"\x13ListTenantsResponse\x12.\n" +
+	"\atenants\x18\x01 \x03(\v2\x14.keyquorum.v1.TenantR\atenants\x12\x14\n" +
+	"\x05nodes\x18\x02 \x03(\tR\x05nodes2\xfb\x03\n" +
 	"\rPolicyService\x12I\n" +
 	"\tGetPolicy\x12\x1e.keyquorum.v1.GetPolicyRequest\x1a\x1c.keyquorum.v1.PolicyResponse\x12R\n" +
 	"\vApplyPolicy\x12 .keyquorum.v1.ApplyPolicyRequest\x1a!.keyquorum.v1.ApplyPolicyResponse\x12U\n" +
-	"\x0fRevokePrincipal\x12$.keyquorum.v1.RevokePrincipalRequest\x1a\x1c.keyquorum.v1.PolicyResponseB)Z'github.com/keyquorum/keyquorum/api/kqpbb\x06proto3"
+	"\x0fRevokePrincipal\x12$.keyquorum.v1.RevokePrincipalRequest\x1a\x1c.keyquorum.v1.PolicyResponse\x12O\n" +
+	"\fCreateTenant\x12!.keyquorum.v1.CreateTenantRequest\x1a\x1c.keyquorum.v1.TenantResponse\x12O\n" +
+	"\fDeleteTenant\x12!.keyquorum.v1.DeleteTenantRequest\x1a\x1c.keyquorum.v1.TenantResponse\x12R\n" +
+	"\vListTenants\x12 .keyquorum.v1.ListTenantsRequest\x1a!.keyquorum.v1.ListTenantsResponseB)Z'github.com/keyquorum/keyquorum/api/kqpbb\x06proto3"
 
 var (
 	file_policy_proto_rawDescOnce sync.Once
@@ -338,27 +738,41 @@ func file_policy_proto_rawDescGZIP() []byte {
 	return file_policy_proto_rawDescData
 }
 
-var file_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_policy_proto_goTypes = []any{
 	(*GetPolicyRequest)(nil),       // 0: keyquorum.v1.GetPolicyRequest
 	(*PolicyResponse)(nil),         // 1: keyquorum.v1.PolicyResponse
 	(*ApplyPolicyRequest)(nil),     // 2: keyquorum.v1.ApplyPolicyRequest
 	(*ApplyPolicyResponse)(nil),    // 3: keyquorum.v1.ApplyPolicyResponse
 	(*RevokePrincipalRequest)(nil), // 4: keyquorum.v1.RevokePrincipalRequest
+	(*CreateTenantRequest)(nil),    // 5: keyquorum.v1.CreateTenantRequest
+	(*DeleteTenantRequest)(nil),    // 6: keyquorum.v1.DeleteTenantRequest
+	(*TenantResponse)(nil),         // 7: keyquorum.v1.TenantResponse
+	(*ListTenantsRequest)(nil),     // 8: keyquorum.v1.ListTenantsRequest
+	(*Tenant)(nil),                 // 9: keyquorum.v1.Tenant
+	(*ListTenantsResponse)(nil),    // 10: keyquorum.v1.ListTenantsResponse
 }
 var file_policy_proto_depIdxs = []int32{
-	1, // 0: keyquorum.v1.ApplyPolicyResponse.policy:type_name -> keyquorum.v1.PolicyResponse
-	0, // 1: keyquorum.v1.PolicyService.GetPolicy:input_type -> keyquorum.v1.GetPolicyRequest
-	2, // 2: keyquorum.v1.PolicyService.ApplyPolicy:input_type -> keyquorum.v1.ApplyPolicyRequest
-	4, // 3: keyquorum.v1.PolicyService.RevokePrincipal:input_type -> keyquorum.v1.RevokePrincipalRequest
-	1, // 4: keyquorum.v1.PolicyService.GetPolicy:output_type -> keyquorum.v1.PolicyResponse
-	3, // 5: keyquorum.v1.PolicyService.ApplyPolicy:output_type -> keyquorum.v1.ApplyPolicyResponse
-	1, // 6: keyquorum.v1.PolicyService.RevokePrincipal:output_type -> keyquorum.v1.PolicyResponse
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	1,  // 0: keyquorum.v1.ApplyPolicyResponse.policy:type_name -> keyquorum.v1.PolicyResponse
+	9,  // 1: keyquorum.v1.TenantResponse.tenant:type_name -> keyquorum.v1.Tenant
+	9,  // 2: keyquorum.v1.ListTenantsResponse.tenants:type_name -> keyquorum.v1.Tenant
+	0,  // 3: keyquorum.v1.PolicyService.GetPolicy:input_type -> keyquorum.v1.GetPolicyRequest
+	2,  // 4: keyquorum.v1.PolicyService.ApplyPolicy:input_type -> keyquorum.v1.ApplyPolicyRequest
+	4,  // 5: keyquorum.v1.PolicyService.RevokePrincipal:input_type -> keyquorum.v1.RevokePrincipalRequest
+	5,  // 6: keyquorum.v1.PolicyService.CreateTenant:input_type -> keyquorum.v1.CreateTenantRequest
+	6,  // 7: keyquorum.v1.PolicyService.DeleteTenant:input_type -> keyquorum.v1.DeleteTenantRequest
+	8,  // 8: keyquorum.v1.PolicyService.ListTenants:input_type -> keyquorum.v1.ListTenantsRequest
+	1,  // 9: keyquorum.v1.PolicyService.GetPolicy:output_type -> keyquorum.v1.PolicyResponse
+	3,  // 10: keyquorum.v1.PolicyService.ApplyPolicy:output_type -> keyquorum.v1.ApplyPolicyResponse
+	1,  // 11: keyquorum.v1.PolicyService.RevokePrincipal:output_type -> keyquorum.v1.PolicyResponse
+	7,  // 12: keyquorum.v1.PolicyService.CreateTenant:output_type -> keyquorum.v1.TenantResponse
+	7,  // 13: keyquorum.v1.PolicyService.DeleteTenant:output_type -> keyquorum.v1.TenantResponse
+	10, // 14: keyquorum.v1.PolicyService.ListTenants:output_type -> keyquorum.v1.ListTenantsResponse
+	9,  // [9:15] is the sub-list for method output_type
+	3,  // [3:9] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_policy_proto_init() }
@@ -372,7 +786,7 @@ func file_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_policy_proto_rawDesc), len(file_policy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,214 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/sealing"
+)
+
+// tenantKeys keeps this node's data-encryption key (DEK) of each tenant:
+// 32 random bytes, made by this node the first time it seals a blob of the
+// tenant, sealed on disk under the node's TPM KEK
+// (DIR/tenants/<tenant>/g<generation>.key.sealed) and opened once into an
+// AES-GCM envelope. A tenant's share blobs are sealed under its DEK with
+// the tenant in the associated data; the default tenant's stay under the
+// KEK directly, as they were before tenants existed (it is never
+// deleted). Shredding a DEK (its tenant was deleted) leaves every blob of
+// that tenant unopenable on this node, from this disk or any copy of it.
+type tenantKeys struct {
+	dir, cluster, node string
+	kek                Sealer
+	// gen is the tenant's current generation in the replicated state.
+	gen func(tenant string) uint32
+
+	mu   sync.Mutex
+	open map[tenantGen]*sealing.Envelope
+}
+
+type tenantGen struct {
+	tenant string
+	gen    uint32
+}
+
+// errTenantKeyGone is returned for a blob of a tenant whose key this node
+// does not hold: the tenant was deleted and its key shredded (or the blob
+// belongs to a generation that never existed here).
+var errTenantKeyGone = errors.New("tenant data-encryption key not held (the tenant was deleted)")
+
+func newTenantKeys(dir, cluster, node string, kek Sealer, gen func(string) uint32) *tenantKeys {
+	return &tenantKeys{dir: filepath.Join(dir, "tenants"), cluster: cluster, node: node, kek: kek, gen: gen,
+		open: map[tenantGen]*sealing.Envelope{}}
+}
+
+func (t *tenantKeys) path(g tenantGen) string {
+	return filepath.Join(t.dir, g.tenant, fmt.Sprintf("g%d.key.sealed", g.gen))
+}
+
+func (t *tenantKeys) binding(g tenantGen) sealing.Binding {
+	return sealing.Binding{ClusterID: t.cluster, NodeID: t.node, Kind: sealing.KindTenantKey, KeyID: g.tenant, Version: g.gen}
+}
+
+// sealer returns the sealer of key's tenant and the tenant to bind blobs
+// to ("" for the default tenant: the KEK itself). With create set, a
+// missing DEK is made (sealing a new blob); without, it is an error
+// wrapping errTenantKeyGone (opening one).
+func (t *tenantKeys) sealer(ctx context.Context, key string, create bool) (Sealer, string, error) {
+	tenant := consensus.TenantOf(key)
+	if tenant == consensus.DefaultTenant {
+		return t.kek, "", nil
+	}
+	g := tenantGen{tenant, t.gen(tenant)}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.open[g]; ok {
+		return e, tenant, nil
+	}
+	dek, err := t.load(ctx, g, create)
+	if err != nil {
+		return nil, "", err
+	}
+	defer clear(dek)
+	e, err := sealing.NewEnvelope(dek)
+	if err != nil {
+		return nil, "", err
+	}
+	t.open[g] = e
+	return e, tenant, nil
+}
+
+// load reads and unseals the DEK of g, or makes it when create is set and
+// there is none. The caller holds t.mu and wipes the result.
+func (t *tenantKeys) load(ctx context.Context, g tenantGen, create bool) ([]byte, error) {
+	p := t.path(g)
+	blob, err := sealing.ReadFile(p)
+	switch {
+	case err == nil:
+		return t.kek.Open(ctx, t.binding(g), blob)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	case !create:
+		return nil, fmt.Errorf("node: tenant %s generation %d on %s: %w", g.tenant, g.gen, t.node, errTenantKeyGone)
+	}
+	dek := make([]byte, sealing.KEKSize)
+	if _, err := rand.Read(dek); err != nil {
+		return nil, fmt.Errorf("node: tenant key: %w", err)
+	}
+	blob, err = t.kek.Seal(ctx, t.binding(g), dek)
+	if err == nil {
+		err = sealing.WriteFile(p, blob)
+	}
+	if err != nil {
+		clear(dek)
+		return nil, fmt.Errorf("node: store tenant %s key: %w", g.tenant, err)
+	}
+	return dek, nil
+}
+
+// held lists the tenant keys on disk.
+func (t *tenantKeys) held() ([]tenantGen, error) {
+	tenants, err := os.ReadDir(t.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []tenantGen
+	for _, d := range tenants {
+		files, err := os.ReadDir(filepath.Join(t.dir, d.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			num, ok := strings.CutPrefix(f.Name(), "g")
+			num, ok2 := strings.CutSuffix(num, ".key.sealed")
+			if gen, err := strconv.ParseUint(num, 10, 32); ok && ok2 && err == nil {
+				out = append(out, tenantGen{d.Name(), uint32(gen)})
+			}
+		}
+	}
+	return out, nil
+}
+
+// shred crypto-shreds the DEK of g: the opened envelope is wiped, the
+// sealed file overwritten, synced and unlinked. The KEK that sealed it
+// seals other secrets, so the file itself must go.
+func (t *tenantKeys) shred(g tenantGen) error {
+	t.mu.Lock()
+	if e, ok := t.open[g]; ok {
+		e.Wipe()
+		delete(t.open, g)
+	}
+	t.mu.Unlock()
+	p := t.path(g)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("node: shred tenant %s key: %w", g.tenant, err)
+	}
+	st, err := f.Stat()
+	if err == nil {
+		_, err = f.Write(make([]byte, st.Size()))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err == nil {
+		err = os.Remove(p)
+	}
+	if err != nil {
+		return fmt.Errorf("node: shred tenant %s key: %w", g.tenant, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// reconcileTenants shreds the keys of tenant generations the replicated
+// state has deleted, and reports each deletion this node has carried out
+// until the state records it: the per-node evidence of the shredding.
+func (n *Node) reconcileTenants(ctx context.Context) bool {
+	held, err := n.tenantKeys.held()
+	if err != nil {
+		n.log.Warn("list tenant keys", "err", err)
+		return false
+	}
+	done := true
+	for _, g := range held {
+		if g.gen >= n.fsm.TenantGeneration(g.tenant) {
+			continue
+		}
+		if err := n.tenantKeys.shred(g); err != nil {
+			n.log.Warn("shred tenant key", "tenant", g.tenant, "generation", g.gen, "err", err)
+			done = false
+			continue
+		}
+		n.log.Info("tenant key shredded", "tenant", g.tenant, "generation", g.gen)
+	}
+	if !done {
+		return false
+	}
+	for _, d := range n.fsm.TenantDeletions() {
+		if slices.Contains(d.Shredded, n.self.ID) {
+			continue
+		}
+		done = false // reported until the state shows it
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		n.report(rctx, &consensus.TenantShredded{Tenant: d.Tenant, Generation: d.Generation, Node: n.self.ID})
+		cancel()
+	}
+	return done
+}
