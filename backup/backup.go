@@ -124,12 +124,13 @@ type Signature struct {
 // directory) lives in a backup.
 func NodePath(node, rel string) string { return path.Join("nodes", node, rel) }
 
-// sealedFiles and shares/ are the only places a node's sealed files may come from
+// sealedFiles, shares/ and tenants/ are the only places a node's sealed files may come from
 // or go back to, relative to its data directory.
 var sealedFiles = []string{"preparams.sealed", "tpm/kek.sealed"}
 
 // CheckSealedPath reports whether rel names a sealed file a backup may
-// carry: a share under shares/, the pre-params or the sealed KEK; never
+// carry: a share under shares/, a tenant's key under tenants/, the
+// pre-params or the sealed KEK; never
 // an absolute path, a "..", the KEK's auth value or raft state.
 func CheckSealedPath(rel string) error {
 	clean := path.Clean(rel)
@@ -140,6 +141,8 @@ func CheckSealedPath(rel string) error {
 		return nil
 	case strings.HasPrefix(rel, "shares/") && strings.HasSuffix(rel, ".sealed"):
 		return nil
+	case strings.HasPrefix(rel, "tenants/") && strings.HasSuffix(rel, ".key.sealed"):
+		return nil // a tenant's data-encryption key, sealed by the KEK
 	}
 	return fmt.Errorf("backup: %q is not a sealed file a backup carries", rel)
 }

@@ -50,6 +50,8 @@ func TestBackupRestoreDrill(t *testing.T) {
 	defer cancel()
 	var k keyJSON
 	kqJSON(t, c, &k, "key", "create", "ed", "--algorithm", "ed25519")
+	var tk keyJSON // a tenant's share, sealed under the tenant's own key
+	kqJSON(t, c, &tk, "key", "create", "acme/t", "--algorithm", "ed25519")
 	verify := parseVerifier(t, k)
 	signOK(t, c, k, verify, []byte("before the backup"))
 	pub := waitAuditKey(ctx, t, c)
@@ -126,8 +128,10 @@ func TestBackupRestoreDrill(t *testing.T) {
 		t.Fatalf("kqd restore: %v: %s", err, out)
 	}
 	t.Logf("kqd restore: %s", time.Since(start).Round(time.Millisecond))
-	if _, err := os.Stat(filepath.Join(n2, "shares", "ed", "v1.sealed")); err != nil {
-		t.Fatalf("restored share: %v", err)
+	for _, f := range []string{"shares/ed/v1.sealed", "shares/acme/t/v1.sealed", "tenants/acme/g0.key.sealed"} {
+		if _, err := os.Stat(filepath.Join(n2, f)); err != nil {
+			t.Fatalf("restored %s: %v", f, err)
+		}
 	}
 	// A second restore finds raft state and changes nothing.
 	if out, err := restore(); err == nil || !bytes.Contains(out, []byte("already holds raft state")) {

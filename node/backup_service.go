@@ -147,7 +147,16 @@ func sealedFiles(dir string) ([]string, error) {
 			out = append(out, rel)
 		}
 	}
-	root := filepath.Join(dir, "shares")
+	// Tenants' keys first: a restore opens them before the shares they seal.
+	for _, root := range []string{filepath.Join(dir, "tenants"), filepath.Join(dir, "shares")} {
+		if err := walkSealed(dir, root, &out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func walkSealed(dir, root string, out *[]string) error {
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) && p == root {
 			return fs.SkipAll
@@ -161,14 +170,14 @@ func sealedFiles(dir string) ([]string, error) {
 		}
 		rel = filepath.ToSlash(rel)
 		if backup.CheckSealedPath(rel) == nil {
-			out = append(out, rel)
+			*out = append(*out, rel)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node: list sealed files: %w", err)
+		return fmt.Errorf("node: list sealed files: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // SignManifest has the audit key sign a backup manifest's hash. The

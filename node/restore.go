@@ -137,9 +137,9 @@ func Restore(ctx context.Context, cluster *config.Cluster, id, from string, pin 
 		if err := sealing.WriteFile(filepath.Join(dir, filepath.FromSlash(rel)), data); err != nil {
 			return nil, err
 		}
-		if rel == "preparams.sealed" {
+		if _, tenantKey := parseTenantKeyPath(rel); rel == "preparams.sealed" {
 			out.PreParams = true
-		} else {
+		} else if !tenantKey {
 			out.Shares++
 		}
 	}
@@ -166,22 +166,83 @@ func checkSealed(ctx context.Context, cluster *config.Cluster, self config.NodeC
 		return fmt.Errorf("node: restore: open this node's TPM: %w", err)
 	}
 	defer tpm.Close()
+	// A tenant's shares open under its data-encryption key, which the
+	// TPM opens: the keys first.
+	tenantKeys := map[string][]*sealing.Envelope{}
+	defer func() {
+		for _, es := range tenantKeys {
+			for _, e := range es {
+				e.Wipe()
+			}
+		}
+	}()
+	tk := newTenantKeys(dir, cluster.ID, self.ID, tpm, nil)
 	for rel, blob := range files {
+		g, ok := parseTenantKeyPath(rel)
+		if !ok {
+			continue
+		}
+		dek, err := tpm.Open(ctx, tk.binding(g), blob)
+		if err != nil {
+			return fmt.Errorf("node: restore: %s does not open with %s's TPM (is this the TPM that sealed it?): %w", rel, self.ID, err)
+		}
+		e, err := sealing.NewEnvelope(dek)
+		clear(dek)
+		if err != nil {
+			return err
+		}
+		tenantKeys[g.tenant] = append(tenantKeys[g.tenant], e)
+	}
+	for rel, blob := range files {
+		if _, ok := parseTenantKeyPath(rel); ok {
+			continue
+		}
 		b := sealing.Binding{ClusterID: cluster.ID, NodeID: self.ID, Kind: sealing.KindPreParams}
+		var sealers []Sealer = []Sealer{tpm}
 		if rel != "preparams.sealed" {
 			key, version, epoch, err := parseSharePath(rel)
 			if err != nil {
 				return err
 			}
 			b = sealing.Binding{ClusterID: cluster.ID, NodeID: self.ID, Kind: sealing.KindShare, KeyID: key, Version: version, Epoch: epoch}
+			if t := consensus.TenantOf(key); t != consensus.DefaultTenant {
+				b.Tenant, sealers = t, nil
+				for _, e := range tenantKeys[t] { // any generation the backup holds
+					sealers = append(sealers, e)
+				}
+			}
 		}
-		plain, err := tpm.Open(ctx, b, blob)
-		clear(plain)
+		err := fmt.Errorf("no key of tenant %s in the backup", b.Tenant)
+		for _, sl := range sealers {
+			var plain []byte
+			plain, err = sl.Open(ctx, b, blob)
+			clear(plain)
+			if err == nil {
+				break
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("node: restore: %s does not open with %s's TPM (is this the TPM that sealed it?): %w", rel, self.ID, err)
 		}
 	}
 	return nil
+}
+
+// parseTenantKeyPath is the inverse of tenantKeys.path, relative to the
+// data directory: tenants/TENANT/gN.key.sealed.
+func parseTenantKeyPath(rel string) (tenantGen, bool) {
+	rest, ok := strings.CutPrefix(rel, "tenants/")
+	if !ok {
+		return tenantGen{}, false
+	}
+	tenant, base, ok := strings.Cut(rest, "/")
+	num, ok2 := strings.CutPrefix(base, "g")
+	num, ok3 := strings.CutSuffix(num, ".key.sealed")
+	gen, err := strconv.ParseUint(num, 10, 32)
+	if !ok || !ok2 || !ok3 || err != nil || !tenantPattern.MatchString(tenant) {
+		return tenantGen{}, false
+	}
+	return tenantGen{tenant, uint32(gen)}, true
 }
 
 // parseSharePath is the inverse of shareStore.path, relative to the data

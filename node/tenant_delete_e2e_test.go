@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
 // TestTenantDeleteShredsItsKeyOnEveryNode runs on real processes and the
@@ -20,7 +21,11 @@ import (
 // tenant's keys are destroyed it has every node shred the tenant's key and
 // report it, while another tenant's key and signatures are untouched.
 func TestTenantDeleteShredsItsKeyOnEveryNode(t *testing.T) {
-	c, cl := lifecycleCluster(t)
+	c := startCluster(t, "simulator", func(o *cluster.Options) { o.ExtraConfig = "lifecycle:\n  destroy_pending: 2s\n" })
+	cl, err := c.Client("n2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	kq := func(args ...string) ([]byte, error) { return c.KQ(ctx, args...) }

@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -132,10 +130,8 @@ func (t *tenantKeys) held() ([]tenantGen, error) {
 			return nil, err
 		}
 		for _, f := range files {
-			num, ok := strings.CutPrefix(f.Name(), "g")
-			num, ok2 := strings.CutSuffix(num, ".key.sealed")
-			if gen, err := strconv.ParseUint(num, 10, 32); ok && ok2 && err == nil {
-				out = append(out, tenantGen{d.Name(), uint32(gen)})
+			if g, ok := parseTenantKeyPath("tenants/" + d.Name() + "/" + f.Name()); ok {
+				out = append(out, g)
 			}
 		}
 	}
