@@ -202,12 +202,20 @@ func waitAuditKey(ctx context.Context, t *testing.T, c *cluster.Cluster) string 
 // when the wait began.
 func waitCaughtUp(ctx context.Context, t *testing.T, c *cluster.Cluster, id string) {
 	t.Helper()
-	leader := leaderOf(ctx, t, c)
-	st, err := c.Status(ctx, leader)
-	if err != nil {
-		t.Fatal(err)
+	// Right after a kill the others may still name the killed node as
+	// leader: ask again until a live leader answers.
+	var want uint64
+	for {
+		st, err := c.Status(ctx, leaderOf(ctx, t, c))
+		if err == nil {
+			want = st.CommitIndex
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	want := st.CommitIndex
 	for ctx.Err() == nil {
 		if s, err := c.Status(ctx, id); err == nil && s.AppliedIndex >= want {
 			return
