@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/backup"
+	"github.com/keyquorum/keyquorum/cmd/internal/progress"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -60,16 +61,28 @@ func newBackupCreateCmd(opts *options) *cobra.Command {
 	return cmd
 }
 
-// progressf tells the operator what the backup is doing, on stderr.
-func (o *options) progressf(format string, a ...any) {
-	fmt.Fprintf(o.stderr, "backup: "+format+"\n", a...)
+// backupProgress shows the backup's phase on stderr's progress line and
+// logs each finished step above it.
+type backupProgress struct {
+	opts *options
+	p    *progress.Indicator
+}
+
+// phase names what runs now.
+func (b backupProgress) phase(s string) { b.p.Note(s) }
+
+// done logs a finished step.
+func (b backupProgress) done(format string, a ...any) {
+	b.p.Println(b.opts.stderr, "backup: "+fmt.Sprintf(format, a...))
 }
 
 // createBackup takes the snapshot through the leader, collects each
 // node's sealed files, writes the manifest and has the audit key sign it.
 func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backup.Writer) (*backup.Manifest, error) {
+	pr := backupProgress{opts: opts, p: progress.Start(opts.stderr, opts.stderrTTY, "kq: backup", 0, heartbeat)}
+	defer pr.p.Stop()
 	m := &backup.Manifest{Format: backup.Format, ClusterID: c.cluster.ID, Created: time.Now().UTC().Truncate(time.Second)}
-	opts.progressf("taking a raft snapshot through the leader")
+	pr.phase("raft snapshot through the leader")
 	err := c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 		stream, err := kqpb.NewBackupServiceClient(conn).Snapshot(ctx, &kqpb.BackupSnapshotRequest{})
 		if err != nil {
@@ -94,7 +107,7 @@ func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backu
 		for _, s := range meta.Servers {
 			m.Snapshot.Servers = append(m.Snapshot.Servers, backup.Server{ID: s.Id, Address: s.Address, Suffrage: s.Suffrage})
 		}
-		opts.progressf("snapshot at index %d, term %d: %d bytes", meta.Index, meta.Term, f.Size)
+		pr.done("snapshot at index %d, term %d: %d bytes", meta.Index, meta.Term, f.Size)
 		return nil
 	})
 	if err != nil {
@@ -112,7 +125,7 @@ func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backu
 
 	for _, n := range c.cluster.Nodes {
 		info := backup.Node{ID: n.ID}
-		opts.progressf("%s: collecting sealed files", n.ID)
+		pr.phase(n.ID + ": sealed files")
 		// One node, one attempt: a retry would write its files twice.
 		nc, err := c.newClient([]config.NodeConfig{n}, opts.timeout)
 		if err != nil {
@@ -142,9 +155,9 @@ func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backu
 			// A node that does not answer is left out, and the manifest
 			// says so: its shares are missing from this backup.
 			info.Error = errorText(err)
-			opts.progressf("%s: left out: %s", n.ID, info.Error)
+			pr.done("%s: LEFT OUT: %s", n.ID, info.Error)
 		} else {
-			opts.progressf("%s: %d sealed files, %d bytes", n.ID, info.Files, info.Bytes)
+			pr.done("%s: %d sealed files, %d bytes", n.ID, info.Files, info.Bytes)
 		}
 		m.Nodes = append(m.Nodes, info)
 	}
@@ -153,7 +166,7 @@ func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backu
 	if err != nil {
 		return nil, err
 	}
-	opts.progressf("signing the manifest with audit key %s", m.Audit.Key)
+	pr.phase("the audit key signs the manifest")
 	var sig *kqpb.SignManifestResponse
 	err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 		sig, err = kqpb.NewBackupServiceClient(conn).SignManifest(ctx, &kqpb.SignManifestRequest{ManifestSha256: sum[:]})
@@ -173,7 +186,7 @@ func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backu
 	if err := w.Finish(data, s); err != nil {
 		return nil, err
 	}
-	opts.progressf("done: %s", w.Dir())
+	pr.done("manifest signed by audit key %s", m.Audit.Key)
 	return m, nil
 }
 
