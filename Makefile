@@ -41,7 +41,7 @@ proto: deps
 	PATH="$(abspath $(BIN))/tools:$$PATH" protoc -I api \
 	  --go_out=api/kqpb --go_opt=paths=source_relative \
 	  --go-grpc_out=api/kqpb --go-grpc_opt=paths=source_relative \
-	  api/keyquorum.proto api/policy.proto api/membership.proto api/backup.proto
+	  api/keyquorum.proto api/policy.proto api/membership.proto api/backup.proto api/ceremony.proto
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

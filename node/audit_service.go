@@ -138,7 +138,7 @@ func recordToProto(r *audit.Record) *kqpb.AuditRecord {
 	out := &kqpb.AuditRecord{Seq: r.Seq, Index: r.Index, TimeUnixNano: r.Time, Actor: r.Actor, Op: r.Op, Key: r.Key,
 		Version: r.Version, RequestId: r.RequestID, InputSha256: r.InputSHA256, Outcome: string(r.Outcome), Reason: r.Reason,
 		Count: r.Count, WindowStartUnixNano: r.WindowStart, WindowEndUnixNano: r.WindowEnd, PublicKey: r.PublicKey,
-		PrevHash: r.PrevHash, Hash: r.Hash}
+		PrevHash: r.PrevHash, Hash: r.Hash, Ceremony: kqpb.AuditCeremonyOf(r.Ceremony)}
 	if c := r.Checkpoint; c != nil {
 		out.Checkpoint = &kqpb.AuditCheckpoint{Seq: c.Seq, Head: c.Head, Signature: c.Signature}
 	}

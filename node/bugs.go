@@ -48,6 +48,11 @@ type Bugs struct {
 	// session to each peer: written down as sent, never written. Delivery
 	// must still be at least once: sessions complete, they do not stall.
 	DropMessage bool
+	// CeremonyUndercount makes every replica execute an operator quorum
+	// ceremony one approval short of its quorum (the FSM's
+	// FSMConfig.CeremonyUndercount); offline verification of the audit
+	// export catches it.
+	CeremonyUndercount bool
 }
 
 // bugSwitches names every bug, in the order the help texts list them.
@@ -68,6 +73,7 @@ func bugSwitches(b *Bugs) []struct {
 		{"frost-nonce-reuse", &b.FrostNonceReuse},
 		{"early-voter", &b.EarlyVoter},
 		{"drop-message", &b.DropMessage},
+		{"ceremony-undercount", &b.CeremonyUndercount},
 	}
 }
 

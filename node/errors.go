@@ -51,6 +51,16 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
+	// Ceremony errors first: a failed ceremony wraps its precondition's
+	// error, and reads as FAILED_PRECONDITION whatever that was.
+	case errors.Is(err, consensus.ErrCeremonyFailed):
+		code = codes.FailedPrecondition
+	case errors.Is(err, consensus.ErrUnknownCeremony):
+		code = codes.NotFound
+	case errors.Is(err, consensus.ErrAlreadyApproved):
+		code = codes.AlreadyExists
+	case errors.Is(err, consensus.ErrUnimplemented):
+		code = codes.Unimplemented
 	case errors.Is(err, consensus.ErrUnknownKey), errors.Is(err, consensus.ErrUnknownVersion):
 		code = codes.NotFound
 	case errors.Is(err, consensus.ErrHandleDenied), errors.Is(err, consensus.ErrPermissionDenied):

@@ -21,7 +21,8 @@ const healthEvery = time.Second
 var (
 	localServices      = []string{kqpb.OperatorService_ServiceDesc.ServiceName, kqpb.AuditService_ServiceDesc.ServiceName}
 	replicatedServices = []string{kqpb.KeyService_ServiceDesc.ServiceName, kqpb.PolicyService_ServiceDesc.ServiceName,
-		kqpb.MembershipService_ServiceDesc.ServiceName, kqpb.BackupService_ServiceDesc.ServiceName}
+		kqpb.MembershipService_ServiceDesc.ServiceName, kqpb.BackupService_ServiceDesc.ServiceName,
+		kqpb.CeremonyService_ServiceDesc.ServiceName}
 )
 
 // runHealth keeps the per-service health statuses true until ctx ends.

@@ -175,7 +175,9 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.shares = newShareStore(n.dir, cluster.ID, id, sealer)
 	n.pre = newPreParams(cluster, id, n.dir, sealer, n.log)
-	if n.fsm, err = consensus.NewFSM(fsmConfig(cluster), fsmCrypto{}); err != nil {
+	fcfg := fsmConfig(cluster)
+	fcfg.CeremonyUndercount = bugsCompiled && opts.Bugs.CeremonyUndercount
+	if n.fsm, err = consensus.NewFSM(fcfg, fsmCrypto{}); err != nil {
 		return nil, err
 	}
 	n.tenantKeys = newTenantKeys(n.dir, cluster.ID, id, sealer, n.fsm.TenantGeneration)
@@ -268,6 +270,7 @@ func (n *Node) listen(serverTLS *tls.Config, withReflection bool) error {
 	kqpb.RegisterPolicyServiceServer(client, &policyService{n: n})
 	kqpb.RegisterMembershipServiceServer(client, &membershipService{n: n})
 	kqpb.RegisterBackupServiceServer(client, &backupService{n: n})
+	kqpb.RegisterCeremonyServiceServer(client, &ceremonyService{n: n})
 	n.health = health.NewServer()
 	for _, s := range slices.Concat(localServices, replicatedServices) {
 		n.health.SetServingStatus(s, healthpb.HealthCheckResponse_NOT_SERVING) // until Run

@@ -2597,10 +2597,13 @@ type AuditRecord struct {
 	WindowStartUnixNano int64  `protobuf:"varint,13,opt,name=window_start_unix_nano,json=windowStartUnixNano,proto3" json:"window_start_unix_nano,omitempty"`
 	WindowEndUnixNano   int64  `protobuf:"varint,14,opt,name=window_end_unix_nano,json=windowEndUnixNano,proto3" json:"window_end_unix_nano,omitempty"`
 	// Hex public key of a key version that became active.
-	PublicKey     string           `protobuf:"bytes,15,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	Checkpoint    *AuditCheckpoint `protobuf:"bytes,16,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	PrevHash      string           `protobuf:"bytes,17,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
-	Hash          string           `protobuf:"bytes,18,opt,name=hash,proto3" json:"hash,omitempty"`
+	PublicKey  string           `protobuf:"bytes,15,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	Checkpoint *AuditCheckpoint `protobuf:"bytes,16,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	PrevHash   string           `protobuf:"bytes,17,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	Hash       string           `protobuf:"bytes,18,opt,name=hash,proto3" json:"hash,omitempty"`
+	// Evidence of an operator quorum ceremony event (api/ceremony.proto);
+	// the record's hash covers it.
+	Ceremony      *AuditCeremony `protobuf:"bytes,19,opt,name=ceremony,proto3" json:"ceremony,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2761,6 +2764,231 @@ func (x *AuditRecord) GetHash() string {
 	return ""
 }
 
+func (x *AuditRecord) GetCeremony() *AuditCeremony {
+	if x != nil {
+		return x.Ceremony
+	}
+	return nil
+}
+
+// AuditCeremony is audit.Ceremony: a proposal fills the header (through
+// approvers), an approval the operator, public key and signature.
+type AuditCeremony struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Id                string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind              string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Cluster           string                 `protobuf:"bytes,3,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Nonce             string                 `protobuf:"bytes,4,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	ParamsSha256      string                 `protobuf:"bytes,5,opt,name=params_sha256,json=paramsSha256,proto3" json:"params_sha256,omitempty"`
+	ExpiresAtUnixNano int64                  `protobuf:"varint,6,opt,name=expires_at_unix_nano,json=expiresAtUnixNano,proto3" json:"expires_at_unix_nano,omitempty"`
+	Digest            string                 `protobuf:"bytes,7,opt,name=digest,proto3" json:"digest,omitempty"`
+	Quorum            uint32                 `protobuf:"varint,8,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	Proposer          string                 `protobuf:"bytes,9,opt,name=proposer,proto3" json:"proposer,omitempty"`
+	ProposerCounts    bool                   `protobuf:"varint,10,opt,name=proposer_counts,json=proposerCounts,proto3" json:"proposer_counts,omitempty"`
+	Approvers         []*AuditApprover       `protobuf:"bytes,11,rep,name=approvers,proto3" json:"approvers,omitempty"`
+	Operator          string                 `protobuf:"bytes,12,opt,name=operator,proto3" json:"operator,omitempty"`
+	PublicKey         string                 `protobuf:"bytes,13,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	Signature         string                 `protobuf:"bytes,14,opt,name=signature,proto3" json:"signature,omitempty"`
+	State             string                 `protobuf:"bytes,15,opt,name=state,proto3" json:"state,omitempty"`
+	Counted           uint32                 `protobuf:"varint,16,opt,name=counted,proto3" json:"counted,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *AuditCeremony) Reset() {
+	*x = AuditCeremony{}
+	mi := &file_keyquorum_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditCeremony) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditCeremony) ProtoMessage() {}
+
+func (x *AuditCeremony) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditCeremony.ProtoReflect.Descriptor instead.
+func (*AuditCeremony) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AuditCeremony) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetParamsSha256() string {
+	if x != nil {
+		return x.ParamsSha256
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetExpiresAtUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixNano
+	}
+	return 0
+}
+
+func (x *AuditCeremony) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+func (x *AuditCeremony) GetProposer() string {
+	if x != nil {
+		return x.Proposer
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetProposerCounts() bool {
+	if x != nil {
+		return x.ProposerCounts
+	}
+	return false
+}
+
+func (x *AuditCeremony) GetApprovers() []*AuditApprover {
+	if x != nil {
+		return x.Approvers
+	}
+	return nil
+}
+
+func (x *AuditCeremony) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *AuditCeremony) GetCounted() uint32 {
+	if x != nil {
+		return x.Counted
+	}
+	return 0
+}
+
+type AuditApprover struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	PublicKey     string                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditApprover) Reset() {
+	*x = AuditApprover{}
+	mi := &file_keyquorum_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditApprover) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditApprover) ProtoMessage() {}
+
+func (x *AuditApprover) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditApprover.ProtoReflect.Descriptor instead.
+func (*AuditApprover) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *AuditApprover) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuditApprover) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
 // AuditCheckpoint is the cluster audit key's threshold signature over the
 // chain head at seq.
 type AuditCheckpoint struct {
@@ -2775,7 +3003,7 @@ type AuditCheckpoint struct {
 
 func (x *AuditCheckpoint) Reset() {
 	*x = AuditCheckpoint{}
-	mi := &file_keyquorum_proto_msgTypes[34]
+	mi := &file_keyquorum_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2787,7 +3015,7 @@ func (x *AuditCheckpoint) String() string {
 func (*AuditCheckpoint) ProtoMessage() {}
 
 func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[34]
+	mi := &file_keyquorum_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2800,7 +3028,7 @@ func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCheckpoint.ProtoReflect.Descriptor instead.
 func (*AuditCheckpoint) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{34}
+	return file_keyquorum_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuditCheckpoint) GetSeq() uint64 {
@@ -2844,7 +3072,7 @@ type AuditQueryRequest struct {
 
 func (x *AuditQueryRequest) Reset() {
 	*x = AuditQueryRequest{}
-	mi := &file_keyquorum_proto_msgTypes[35]
+	mi := &file_keyquorum_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2856,7 +3084,7 @@ func (x *AuditQueryRequest) String() string {
 func (*AuditQueryRequest) ProtoMessage() {}
 
 func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[35]
+	mi := &file_keyquorum_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2869,7 +3097,7 @@ func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryRequest.ProtoReflect.Descriptor instead.
 func (*AuditQueryRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{35}
+	return file_keyquorum_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AuditQueryRequest) GetKey() string {
@@ -2942,7 +3170,7 @@ type AuditQueryResponse struct {
 
 func (x *AuditQueryResponse) Reset() {
 	*x = AuditQueryResponse{}
-	mi := &file_keyquorum_proto_msgTypes[36]
+	mi := &file_keyquorum_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3182,7 @@ func (x *AuditQueryResponse) String() string {
 func (*AuditQueryResponse) ProtoMessage() {}
 
 func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[36]
+	mi := &file_keyquorum_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3195,7 @@ func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryResponse.ProtoReflect.Descriptor instead.
 func (*AuditQueryResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{36}
+	return file_keyquorum_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AuditQueryResponse) GetRecords() []*AuditRecord {
@@ -3001,7 +3229,7 @@ type AuditExportRequest struct {
 
 func (x *AuditExportRequest) Reset() {
 	*x = AuditExportRequest{}
-	mi := &file_keyquorum_proto_msgTypes[37]
+	mi := &file_keyquorum_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3241,7 @@ func (x *AuditExportRequest) String() string {
 func (*AuditExportRequest) ProtoMessage() {}
 
 func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[37]
+	mi := &file_keyquorum_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3254,7 @@ func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
 func (*AuditExportRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{37}
+	return file_keyquorum_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AuditExportRequest) GetFromSeq() uint64 {
@@ -3044,7 +3272,7 @@ type AuditHeadRequest struct {
 
 func (x *AuditHeadRequest) Reset() {
 	*x = AuditHeadRequest{}
-	mi := &file_keyquorum_proto_msgTypes[38]
+	mi := &file_keyquorum_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3284,7 @@ func (x *AuditHeadRequest) String() string {
 func (*AuditHeadRequest) ProtoMessage() {}
 
 func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[38]
+	mi := &file_keyquorum_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3297,7 @@ func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadRequest.ProtoReflect.Descriptor instead.
 func (*AuditHeadRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{38}
+	return file_keyquorum_proto_rawDescGZIP(), []int{40}
 }
 
 type AuditHeadResponse struct {
@@ -3092,7 +3320,7 @@ type AuditHeadResponse struct {
 
 func (x *AuditHeadResponse) Reset() {
 	*x = AuditHeadResponse{}
-	mi := &file_keyquorum_proto_msgTypes[39]
+	mi := &file_keyquorum_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3104,7 +3332,7 @@ func (x *AuditHeadResponse) String() string {
 func (*AuditHeadResponse) ProtoMessage() {}
 
 func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[39]
+	mi := &file_keyquorum_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3117,7 +3345,7 @@ func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadResponse.ProtoReflect.Descriptor instead.
 func (*AuditHeadResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{39}
+	return file_keyquorum_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AuditHeadResponse) GetNodeId() string {
@@ -3381,7 +3609,7 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x12#\n" +
 	"\rsession_index\x18\x03 \x01(\x04R\fsessionIndex\x12\x14\n" +
 	"\x05share\x18\x04 \x01(\fR\x05share\"\x0f\n" +
-	"\rFrostShareAck\"\xac\x04\n" +
+	"\rFrostShareAck\"\xe5\x04\n" +
 	"\vAuditRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12$\n" +
@@ -3405,7 +3633,31 @@ const file_keyquorum_proto_rawDesc = "" +
 	"checkpoint\x18\x10 \x01(\v2\x1d.keyquorum.v1.AuditCheckpointR\n" +
 	"checkpoint\x12\x1b\n" +
 	"\tprev_hash\x18\x11 \x01(\tR\bprevHash\x12\x12\n" +
-	"\x04hash\x18\x12 \x01(\tR\x04hash\"U\n" +
+	"\x04hash\x18\x12 \x01(\tR\x04hash\x127\n" +
+	"\bceremony\x18\x13 \x01(\v2\x1b.keyquorum.v1.AuditCeremonyR\bceremony\"\xf2\x03\n" +
+	"\rAuditCeremony\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\acluster\x18\x03 \x01(\tR\acluster\x12\x14\n" +
+	"\x05nonce\x18\x04 \x01(\tR\x05nonce\x12#\n" +
+	"\rparams_sha256\x18\x05 \x01(\tR\fparamsSha256\x12/\n" +
+	"\x14expires_at_unix_nano\x18\x06 \x01(\x03R\x11expiresAtUnixNano\x12\x16\n" +
+	"\x06digest\x18\a \x01(\tR\x06digest\x12\x16\n" +
+	"\x06quorum\x18\b \x01(\rR\x06quorum\x12\x1a\n" +
+	"\bproposer\x18\t \x01(\tR\bproposer\x12'\n" +
+	"\x0fproposer_counts\x18\n" +
+	" \x01(\bR\x0eproposerCounts\x129\n" +
+	"\tapprovers\x18\v \x03(\v2\x1b.keyquorum.v1.AuditApproverR\tapprovers\x12\x1a\n" +
+	"\boperator\x18\f \x01(\tR\boperator\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\r \x01(\tR\tpublicKey\x12\x1c\n" +
+	"\tsignature\x18\x0e \x01(\tR\tsignature\x12\x14\n" +
+	"\x05state\x18\x0f \x01(\tR\x05state\x12\x18\n" +
+	"\acounted\x18\x10 \x01(\rR\acounted\"B\n" +
+	"\rAuditApprover\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\tR\tpublicKey\"U\n" +
 	"\x0fAuditCheckpoint\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04head\x18\x02 \x01(\tR\x04head\x12\x1c\n" +
@@ -3498,7 +3750,7 @@ func file_keyquorum_proto_rawDescGZIP() []byte {
 }
 
 var file_keyquorum_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_keyquorum_proto_goTypes = []any{
 	(Algorithm)(0),               // 0: keyquorum.v1.Algorithm
 	(KeyState)(0),                // 1: keyquorum.v1.KeyState
@@ -3536,12 +3788,14 @@ var file_keyquorum_proto_goTypes = []any{
 	(*FrostShareRequest)(nil),    // 33: keyquorum.v1.FrostShareRequest
 	(*FrostShareAck)(nil),        // 34: keyquorum.v1.FrostShareAck
 	(*AuditRecord)(nil),          // 35: keyquorum.v1.AuditRecord
-	(*AuditCheckpoint)(nil),      // 36: keyquorum.v1.AuditCheckpoint
-	(*AuditQueryRequest)(nil),    // 37: keyquorum.v1.AuditQueryRequest
-	(*AuditQueryResponse)(nil),   // 38: keyquorum.v1.AuditQueryResponse
-	(*AuditExportRequest)(nil),   // 39: keyquorum.v1.AuditExportRequest
-	(*AuditHeadRequest)(nil),     // 40: keyquorum.v1.AuditHeadRequest
-	(*AuditHeadResponse)(nil),    // 41: keyquorum.v1.AuditHeadResponse
+	(*AuditCeremony)(nil),        // 36: keyquorum.v1.AuditCeremony
+	(*AuditApprover)(nil),        // 37: keyquorum.v1.AuditApprover
+	(*AuditCheckpoint)(nil),      // 38: keyquorum.v1.AuditCheckpoint
+	(*AuditQueryRequest)(nil),    // 39: keyquorum.v1.AuditQueryRequest
+	(*AuditQueryResponse)(nil),   // 40: keyquorum.v1.AuditQueryResponse
+	(*AuditExportRequest)(nil),   // 41: keyquorum.v1.AuditExportRequest
+	(*AuditHeadRequest)(nil),     // 42: keyquorum.v1.AuditHeadRequest
+	(*AuditHeadResponse)(nil),    // 43: keyquorum.v1.AuditHeadResponse
 }
 var file_keyquorum_proto_depIdxs = []int32{
 	1,  // 0: keyquorum.v1.KeyVersion.state:type_name -> keyquorum.v1.KeyState
@@ -3552,65 +3806,67 @@ var file_keyquorum_proto_depIdxs = []int32{
 	3,  // 5: keyquorum.v1.ListKeysResponse.keys:type_name -> keyquorum.v1.Key
 	9,  // 6: keyquorum.v1.SignResponse.signatures:type_name -> keyquorum.v1.VersionSignature
 	21, // 7: keyquorum.v1.StatusResponse.members:type_name -> keyquorum.v1.Member
-	36, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
-	35, // 9: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
-	4,  // 10: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
-	5,  // 11: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
-	6,  // 12: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
-	8,  // 13: keyquorum.v1.KeyService.Sign:input_type -> keyquorum.v1.SignRequest
-	18, // 14: keyquorum.v1.KeyService.Verify:input_type -> keyquorum.v1.VerifyRequest
-	11, // 15: keyquorum.v1.KeyService.IssueHandle:input_type -> keyquorum.v1.IssueHandleRequest
-	13, // 16: keyquorum.v1.KeyService.RevokeHandle:input_type -> keyquorum.v1.RevokeHandleRequest
-	15, // 17: keyquorum.v1.KeyService.RotateKey:input_type -> keyquorum.v1.KeyVersionRequest
-	16, // 18: keyquorum.v1.KeyService.PromoteKey:input_type -> keyquorum.v1.PromoteKeyRequest
-	15, // 19: keyquorum.v1.KeyService.RollbackKey:input_type -> keyquorum.v1.KeyVersionRequest
-	15, // 20: keyquorum.v1.KeyService.RetireKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
-	15, // 21: keyquorum.v1.KeyService.RevokeKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
-	17, // 22: keyquorum.v1.KeyService.SetKeyPolicy:input_type -> keyquorum.v1.SetKeyPolicyRequest
-	15, // 23: keyquorum.v1.KeyService.DestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
-	15, // 24: keyquorum.v1.KeyService.CancelDestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
-	15, // 25: keyquorum.v1.KeyService.RefreshKey:input_type -> keyquorum.v1.KeyVersionRequest
-	20, // 26: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
-	23, // 27: keyquorum.v1.OperatorService.ClearBlame:input_type -> keyquorum.v1.ClearBlameRequest
-	25, // 28: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
-	27, // 29: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
-	29, // 30: keyquorum.v1.PeerService.SignCommitted:input_type -> keyquorum.v1.CommittedSign
-	31, // 31: keyquorum.v1.PeerService.Clock:input_type -> keyquorum.v1.ClockRequest
-	33, // 32: keyquorum.v1.PeerService.FrostShare:input_type -> keyquorum.v1.FrostShareRequest
-	37, // 33: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
-	39, // 34: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
-	40, // 35: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
-	3,  // 36: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
-	3,  // 37: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
-	7,  // 38: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
-	10, // 39: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
-	19, // 40: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
-	12, // 41: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
-	14, // 42: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
-	3,  // 43: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
-	3,  // 44: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
-	3,  // 45: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
-	3,  // 46: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 47: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 48: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
-	3,  // 49: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 50: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 51: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
-	22, // 52: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
-	24, // 53: keyquorum.v1.OperatorService.ClearBlame:output_type -> keyquorum.v1.ClearBlameResponse
-	26, // 54: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
-	28, // 55: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
-	30, // 56: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
-	32, // 57: keyquorum.v1.PeerService.Clock:output_type -> keyquorum.v1.ClockReading
-	34, // 58: keyquorum.v1.PeerService.FrostShare:output_type -> keyquorum.v1.FrostShareAck
-	38, // 59: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
-	35, // 60: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
-	41, // 61: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
-	36, // [36:62] is the sub-list for method output_type
-	10, // [10:36] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	38, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
+	36, // 9: keyquorum.v1.AuditRecord.ceremony:type_name -> keyquorum.v1.AuditCeremony
+	37, // 10: keyquorum.v1.AuditCeremony.approvers:type_name -> keyquorum.v1.AuditApprover
+	35, // 11: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
+	4,  // 12: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
+	5,  // 13: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
+	6,  // 14: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
+	8,  // 15: keyquorum.v1.KeyService.Sign:input_type -> keyquorum.v1.SignRequest
+	18, // 16: keyquorum.v1.KeyService.Verify:input_type -> keyquorum.v1.VerifyRequest
+	11, // 17: keyquorum.v1.KeyService.IssueHandle:input_type -> keyquorum.v1.IssueHandleRequest
+	13, // 18: keyquorum.v1.KeyService.RevokeHandle:input_type -> keyquorum.v1.RevokeHandleRequest
+	15, // 19: keyquorum.v1.KeyService.RotateKey:input_type -> keyquorum.v1.KeyVersionRequest
+	16, // 20: keyquorum.v1.KeyService.PromoteKey:input_type -> keyquorum.v1.PromoteKeyRequest
+	15, // 21: keyquorum.v1.KeyService.RollbackKey:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 22: keyquorum.v1.KeyService.RetireKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 23: keyquorum.v1.KeyService.RevokeKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	17, // 24: keyquorum.v1.KeyService.SetKeyPolicy:input_type -> keyquorum.v1.SetKeyPolicyRequest
+	15, // 25: keyquorum.v1.KeyService.DestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 26: keyquorum.v1.KeyService.CancelDestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 27: keyquorum.v1.KeyService.RefreshKey:input_type -> keyquorum.v1.KeyVersionRequest
+	20, // 28: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
+	23, // 29: keyquorum.v1.OperatorService.ClearBlame:input_type -> keyquorum.v1.ClearBlameRequest
+	25, // 30: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
+	27, // 31: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
+	29, // 32: keyquorum.v1.PeerService.SignCommitted:input_type -> keyquorum.v1.CommittedSign
+	31, // 33: keyquorum.v1.PeerService.Clock:input_type -> keyquorum.v1.ClockRequest
+	33, // 34: keyquorum.v1.PeerService.FrostShare:input_type -> keyquorum.v1.FrostShareRequest
+	39, // 35: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
+	41, // 36: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
+	42, // 37: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
+	3,  // 38: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
+	3,  // 39: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
+	7,  // 40: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
+	10, // 41: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
+	19, // 42: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
+	12, // 43: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
+	14, // 44: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
+	3,  // 45: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
+	3,  // 46: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
+	3,  // 47: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
+	3,  // 48: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 49: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 50: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
+	3,  // 51: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 52: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 53: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
+	22, // 54: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
+	24, // 55: keyquorum.v1.OperatorService.ClearBlame:output_type -> keyquorum.v1.ClearBlameResponse
+	26, // 56: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
+	28, // 57: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
+	30, // 58: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
+	32, // 59: keyquorum.v1.PeerService.Clock:output_type -> keyquorum.v1.ClockReading
+	34, // 60: keyquorum.v1.PeerService.FrostShare:output_type -> keyquorum.v1.FrostShareAck
+	40, // 61: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
+	35, // 62: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
+	43, // 63: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
+	38, // [38:64] is the sub-list for method output_type
+	12, // [12:38] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_keyquorum_proto_init() }
@@ -3626,7 +3882,7 @@ func file_keyquorum_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keyquorum_proto_rawDesc), len(file_keyquorum_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

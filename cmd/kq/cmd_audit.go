@@ -286,7 +286,7 @@ func recordFromProto(p *kqpb.AuditRecord) audit.Record {
 		Key: p.GetKey(), Version: p.GetVersion(), RequestID: p.GetRequestId(), InputSHA256: p.GetInputSha256(),
 		Outcome: audit.Outcome(p.GetOutcome()), Reason: p.GetReason(), Count: p.GetCount(),
 		WindowStart: p.GetWindowStartUnixNano(), WindowEnd: p.GetWindowEndUnixNano(), PublicKey: p.GetPublicKey(),
-		PrevHash: p.GetPrevHash(), Hash: p.GetHash()}
+		PrevHash: p.GetPrevHash(), Hash: p.GetHash(), Ceremony: p.GetCeremony().Evidence()}
 	if c := p.GetCheckpoint(); c != nil {
 		r.Checkpoint = &audit.Checkpoint{Seq: c.GetSeq(), Head: c.GetHead(), Signature: c.GetSignature()}
 	}

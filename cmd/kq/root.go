@@ -102,7 +102,7 @@ func newRootCmd(opts *options) *cobra.Command {
 	f.StringVar(&opts.key, "cert-key", "", "the same as --key, for commands with their own --key")
 	registerCompletions(root, opts)
 	root.AddCommand(newCertsCmd(opts), newStatusCmd(opts), newKeyCmd(opts), newSignCmd(opts), newVerifyCmd(opts), newHandleCmd(opts), newNodesCmd(opts), newUpCmd(opts), newBenchCmd(opts), newAuditCmd(opts), newBlameCmd(opts), newNodeCmd(opts),
-		newPolicyCmd(opts), newPrincipalCmd(opts), newBackupCmd(opts), newTenantCmd(opts))
+		newPolicyCmd(opts), newPrincipalCmd(opts), newBackupCmd(opts), newTenantCmd(opts), newOperatorCmd(opts), newCeremonyCmd(opts), newFreezeCmd(opts), newUnfreezeCmd(opts))
 	return root
 }
 

@@ -104,7 +104,7 @@ func recordFromProto(r *kqpb.AuditRecord) audit.Record {
 	out := audit.Record{Seq: r.Seq, Index: r.Index, Time: r.TimeUnixNano, Actor: r.Actor, Op: r.Op, Key: r.Key,
 		Version: r.Version, RequestID: r.RequestId, InputSHA256: r.InputSha256, Outcome: audit.Outcome(r.Outcome),
 		Reason: r.Reason, Count: r.Count, WindowStart: r.WindowStartUnixNano, WindowEnd: r.WindowEndUnixNano,
-		PublicKey: r.PublicKey, PrevHash: r.PrevHash, Hash: r.Hash}
+		PublicKey: r.PublicKey, PrevHash: r.PrevHash, Hash: r.Hash, Ceremony: r.Ceremony.Evidence()}
 	if cp := r.Checkpoint; cp != nil {
 		out.Checkpoint = &audit.Checkpoint{Seq: cp.Seq, Head: cp.Head, Signature: cp.Signature}
 	}

@@ -1,0 +1,579 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/internal/progress"
+	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/audit"
+)
+
+// Operator quorum ceremonies on the command line: `kq operator keygen`
+// makes an approval key, `kq ceremony ...` proposes, approves, shows,
+// lists, cancels and verifies offline, `kq freeze` breaks glass.
+
+func newOperatorCmd(opts *options) *cobra.Command {
+	operator := &cobra.Command{Use: "operator", Short: "Operator approval keys for quorum ceremonies"}
+	var out string
+	keygen := &cobra.Command{
+		Use:   "keygen --out FILE",
+		Short: "Write a new Ed25519 approval key to FILE (mode 0600) and print its public key",
+		Long: "Write a new Ed25519 approval key to FILE (PKCS#8 PEM, mode 0600; an existing\n" +
+			"file is never overwritten) and print the public key, in the form the policy's\n" +
+			"operators list takes. Keep the file with the operator, never on a node.",
+		Args: exactArgs(0),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError{errors.New("--out FILE is required")}
+			}
+			opts.started = true
+			pub, priv, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				return err
+			}
+			der, err := x509.MarshalPKCS8PrivateKey(priv)
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return err
+			}
+			if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			return opts.printer().print(operatorKeyView{PublicKey: audit.FormatApprovalKey(pub), File: out})
+		},
+	}
+	keygen.Flags().StringVar(&out, "out", "", "file to write the private key to (mode 0600)")
+	operator.AddCommand(keygen)
+	return operator
+}
+
+type operatorKeyView struct {
+	PublicKey string `json:"public_key"`
+	File      string `json:"-"`
+}
+
+func (v operatorKeyView) table(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "wrote %s (0600); public key for the policy's operators list:\n%s\n", v.File, v.PublicKey)
+	return err
+}
+
+// readApprovalKey reads a key file written by `kq operator keygen`.
+func readApprovalKey(path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: not a PEM private key (make one with kq operator keygen)", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+	}
+	return priv, nil
+}
+
+func newCeremonyCmd(opts *options) *cobra.Command {
+	ceremony := &cobra.Command{Use: "ceremony", Short: "Operator quorum ceremonies: k-of-m signed approvals for dangerous changes",
+		Long: "Kinds: " + strings.Join(consensus.CeremonyKindNames(), ", ") + ".\n" +
+			"See docs/OPERATIONS.md for the runbook."}
+	ceremony.AddCommand(newCeremonyProposeCmd(opts), newCeremonyApproveCmd(opts), newCeremonyVerifyCmd(opts))
+	ceremony.AddCommand(&cobra.Command{
+		Use:   "show ID",
+		Short: "Show a ceremony: what it does, its digest, approvals and state",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := opts.getCeremony(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(ceremonyViewOf(c))
+		},
+	})
+	ceremony.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the ceremonies the cluster keeps, newest first",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var resp *kqpb.ListCeremoniesResponse
+			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
+				resp, err = cs.ListCeremonies(ctx, &kqpb.ListCeremoniesRequest{})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			v := ceremonyListView{Ceremonies: []ceremonyView{}}
+			for _, c := range resp.Ceremonies {
+				v.Ceremonies = append(v.Ceremonies, ceremonyViewOf(c))
+			}
+			return opts.printer().print(v)
+		},
+	})
+	ceremony.AddCommand(&cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a pending ceremony (its proposer, an approver or a cluster-admin)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var c *kqpb.Ceremony
+			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
+				c, err = cs.CancelCeremony(ctx, &kqpb.CeremonyRequest{Id: args[0]})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(ceremonyViewOf(c))
+		},
+	})
+	return ceremony
+}
+
+func newCeremonyProposeCmd(opts *options) *cobra.Command {
+	var (
+		key, file, tenant, principal, params string
+		version                              uint32
+		delay, ttl                           time.Duration
+		deletion                             string
+		minSign, minVerify                   int64
+	)
+	cmd := &cobra.Command{
+		Use:   "propose KIND [flags]",
+		Short: "Propose a ceremony and print the digest operators approve",
+		Long: "Propose a ceremony of KIND:\n" +
+			"  key-destroy       --key K --version V [--delay D]\n" +
+			"  key-policy        --key K [--deletion-allowed true|false] [--min-sign-version N] [--min-verify-version N]\n" +
+			"  policy-change     --file POLICY.yaml   (no operator or quorum change)\n" +
+			"  operators         --file POLICY.yaml   (changes operators or quorums)\n" +
+			"  tenant-create     --tenant T\n" +
+			"  tenant-delete     --tenant T\n" +
+			"  deny-removal      --principal P\n" +
+			"  unfreeze\n" +
+			"membership, threshold and protocol-upgrade are not built yet (UNIMPLEMENTED).",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := consensus.CeremonyKind(args[0])
+			req := &kqpb.ProposeCeremonyRequest{Kind: string(kind), TtlNanos: int64(ttl), ParamsJson: params}
+			var p any
+			switch kind {
+			case consensus.KindKeyDestroy:
+				if key == "" || version == 0 {
+					return usageError{errors.New("key-destroy needs --key and --version")}
+				}
+				p = consensus.KeyDestroyParams{Key: key, Version: version, Delay: int64(delay)}
+			case consensus.KindKeyPolicy:
+				kp := consensus.KeyPolicyParams{Key: key}
+				if deletion != "" {
+					b := deletion == "true"
+					if !b && deletion != "false" {
+						return usageError{errors.New("--deletion-allowed takes true or false")}
+					}
+					kp.DeletionAllowed = &b
+				}
+				if minSign >= 0 {
+					v := uint32(minSign)
+					kp.MinSignVersion = &v
+				}
+				if minVerify >= 0 {
+					v := uint32(minVerify)
+					kp.MinVerifyVersion = &v
+				}
+				p = kp
+			case consensus.KindPolicyChange, consensus.KindOperators:
+				if file == "" {
+					return usageError{fmt.Errorf("%s needs --file POLICY.yaml", kind)}
+				}
+				if _, err := readPolicyFile(file); err != nil {
+					return err
+				}
+				doc, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				req.PolicyDocument = doc
+			case consensus.KindTenantCreate, consensus.KindTenantDelete:
+				p = consensus.TenantParams{Tenant: tenant}
+			case consensus.KindDenyRemoval:
+				p = consensus.PrincipalParams{Principal: principal}
+			}
+			if p != nil && params == "" {
+				b, err := json.Marshal(p)
+				if err != nil {
+					return err
+				}
+				req.ParamsJson = string(b)
+			}
+			var c *kqpb.Ceremony
+			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
+				c, err = cs.ProposeCeremony(ctx, req)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(ceremonyViewOf(c))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&key, "key", "", "key name (key-destroy, key-policy)")
+	f.Uint32Var(&version, "version", 0, "key version (key-destroy)")
+	f.DurationVar(&delay, "delay", 0, "pending period before the shares are destroyed (default: the cluster's destroy_pending)")
+	f.StringVar(&deletion, "deletion-allowed", "", "true or false (key-policy)")
+	f.Int64Var(&minSign, "min-sign-version", -1, "floor (key-policy)")
+	f.Int64Var(&minVerify, "min-verify-version", -1, "floor (key-policy)")
+	f.StringVar(&file, "file", "", "policy document (policy-change, operators)")
+	f.StringVar(&tenant, "tenant", "", "tenant (tenant-create, tenant-delete)")
+	f.StringVar(&principal, "principal", "", "principal (deny-removal)")
+	f.StringVar(&params, "params", "", "the kind's params as JSON, instead of the flags")
+	f.DurationVar(&ttl, "ttl", 0, "how long approvals are accepted (default 24h, at most 168h)")
+	return cmd
+}
+
+func newCeremonyApproveCmd(opts *options) *cobra.Command {
+	var (
+		keyFile string
+		yes     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "approve ID --key FILE [--yes]",
+		Short: "Show what a ceremony will do, then sign its digest with your approval key",
+		Long: "Fetch the ceremony, re-derive its digest here from what it says it does\n" +
+			"(kind, params, cluster, nonce, expiry), show that, and after your confirmation\n" +
+			"(--yes for scripts) sign the digest with the approval key in FILE.",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyFile == "" {
+				return usageError{errors.New("--key FILE (your approval key) is required")}
+			}
+			priv, err := readApprovalKey(keyFile)
+			if err != nil {
+				return err
+			}
+			c, err := opts.getCeremony(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			digest, err := checkCeremonyDigest(c)
+			if err != nil {
+				return err
+			}
+			pub := audit.FormatApprovalKey(priv.Public().(ed25519.PublicKey))
+			if !yes {
+				if err := confirmCeremony(opts.stderr, os.Stdin, c, pub); err != nil {
+					return err
+				}
+			}
+			sig := ed25519.Sign(priv, digest)
+			var out *kqpb.Ceremony
+			err = opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
+				out, err = cs.ApproveCeremony(ctx, &kqpb.ApproveCeremonyRequest{Id: c.Id, PublicKey: pub, Signature: hex.EncodeToString(sig)})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(ceremonyViewOf(out))
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "your approval key file (from kq operator keygen)")
+	cmd.Flags().BoolVar(&yes, "yes", false, "approve without asking")
+	return cmd
+}
+
+// checkCeremonyDigest re-derives the digest from the ceremony's own fields
+// and its params, so an operator signs only what was shown: a node that
+// lied about the params or the digest is caught here, before signing.
+func checkCeremonyDigest(c *kqpb.Ceremony) ([]byte, error) {
+	if c.State != string(consensus.CeremonyPending) {
+		return nil, fmt.Errorf("ceremony %s is %s: nothing to approve", c.Id, c.State)
+	}
+	sum := sha256.Sum256([]byte(c.ParamsJson))
+	if hex.EncodeToString(sum[:]) != c.ParamsSha256 {
+		return nil, fmt.Errorf("ceremony %s: params do not hash to params_sha256 %s: refusing to sign", c.Id, c.ParamsSha256)
+	}
+	d := audit.CeremonyDigest(c.Cluster, c.Id, c.Nonce, c.Kind, c.ParamsSha256, c.ExpiresAtUnixNano)
+	if hex.EncodeToString(d[:]) != c.Digest {
+		return nil, fmt.Errorf("ceremony %s: digest %s is not the digest of its fields (%x): refusing to sign", c.Id, c.Digest, d)
+	}
+	return d[:], nil
+}
+
+func confirmCeremony(w io.Writer, in *os.File, c *kqpb.Ceremony, pub string) error {
+	fmt.Fprintf(w, "ceremony %s (%s), proposed by %s, %d of %d approvals counted, expires %s\n",
+		c.Id, c.Kind, c.Proposer, c.Counted, c.Quorum, time.Unix(0, c.ExpiresAtUnixNano).UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "it will: %s\n", c.Summary)
+	if c.Kind != string(consensus.KindPolicyChange) && c.Kind != string(consensus.KindOperators) {
+		fmt.Fprintf(w, "params: %s\n", c.ParamsJson)
+	}
+	fmt.Fprintf(w, "digest: %s (re-derived here)\nyour key: %s\n", c.Digest, pub)
+	if !progress.IsTerminal(in) {
+		return errors.New("not asking on a non-terminal stdin: pass --yes to approve")
+	}
+	fmt.Fprint(w, "approve? [y/N] ")
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		return errors.New("not approved")
+	}
+	return nil
+}
+
+func newCeremonyVerifyCmd(opts *options) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "verify --from-file AUDIT.jsonl ID",
+		Short: "Re-check a ceremony from an audit export alone: digest, every signature, the quorum",
+		Long: "Offline: reads the JSON-lines export (kq audit export), checks the records'\n" +
+			"hash links, recomputes the ceremony's digest from its proposal, verifies every\n" +
+			"approval's Ed25519 signature against the approver group the proposal lists,\n" +
+			"and that the ceremony executed exactly when the quorum was reached.",
+		Args: exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if file == "" {
+				return usageError{errors.New("--from-file FILE is required")}
+			}
+			opts.started = true
+			f, err := os.Open(file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			var recs []audit.Record
+			if err := audit.ReadJSONL(f, func(_ int, r *audit.Record) error { recs = append(recs, *r); return nil },
+				func(line int, err error) error { return fmt.Errorf("line %d: %w", line, err) }); err != nil {
+				return err
+			}
+			partial := len(recs) > 0 && recs[0].Seq != 1
+			if _, err := audit.Verify(recs, nil, partial); err != nil {
+				return err
+			}
+			rep, err := audit.VerifyCeremony(recs, args[0])
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(ceremonyReportView(rep))
+		},
+	}
+	cmd.Flags().StringVar(&file, "from-file", "", "a JSON-lines audit export")
+	return cmd
+}
+
+type ceremonyReportView audit.CeremonyReport
+
+func (v ceremonyReportView) table(w io.Writer) error {
+	fmt.Fprintf(w, "ceremony %s (%s): %s; %d of %d approvals counted; digest %s\n", v.ID, v.Kind, v.State, v.Counted, v.Quorum, v.Digest)
+	tw := newTabWriter(w)
+	fmt.Fprintln(tw, "OPERATOR\tSEQ\tSIGNATURE\tCOUNTED")
+	for _, a := range v.Approvals {
+		fmt.Fprintf(tw, "%s\t%d\tvalid\t%t\n", a.Operator, a.Seq, a.Counted)
+	}
+	return tw.Flush()
+}
+
+func newFreezeCmd(opts *options) *cobra.Command {
+	var reason string
+	freeze := &cobra.Command{
+		Use:   "freeze [--reason TEXT]",
+		Short: "Stop all signing cluster-wide, at once (any cluster-admin); unfreezing is a ceremony",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st *kqpb.FreezeState
+			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
+				st, err = cs.Freeze(ctx, &kqpb.FreezeRequest{Reason: reason})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(freezeViewOf(st))
+		},
+	}
+	freeze.Flags().StringVar(&reason, "reason", "", "why, for the audit record (at most 256 bytes)")
+	freeze.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "Say whether the cluster is frozen",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st *kqpb.FreezeState
+			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
+				st, err = cs.GetFreeze(ctx, &kqpb.GetFreezeRequest{})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(freezeViewOf(st))
+		},
+	})
+	return freeze
+}
+
+func newUnfreezeCmd(opts *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unfreeze",
+		Short: "Lift a freeze directly: only where the policy lists no operators (else: kq ceremony propose unfreeze)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st *kqpb.FreezeState
+			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
+				st, err = cs.Unfreeze(ctx, &kqpb.UnfreezeRequest{})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return opts.printer().print(freezeViewOf(st))
+		},
+	}
+}
+
+type freezeView struct {
+	Frozen bool   `json:"frozen"`
+	Actor  string `json:"actor,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Index  uint64 `json:"index,omitempty"`
+	Since  string `json:"since,omitempty"`
+}
+
+func freezeViewOf(st *kqpb.FreezeState) freezeView {
+	v := freezeView{Frozen: st.Frozen, Actor: st.Actor, Reason: st.Reason, Index: st.Index}
+	if st.Frozen {
+		v.Since = time.Unix(0, st.TimeUnixNano).UTC().Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+func (v freezeView) table(w io.Writer) error {
+	if !v.Frozen {
+		_, err := fmt.Fprintln(w, "not frozen: the cluster signs")
+		return err
+	}
+	_, err := fmt.Fprintf(w, "FROZEN since %s (entry %d) by %s: %s\nno key signs until an unfreeze ceremony executes\n", v.Since, v.Index, v.Actor, v.Reason)
+	return err
+}
+
+func (o *options) ceremonyCall(ctx context.Context, fn func(context.Context, kqpb.CeremonyServiceClient) error) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	o.started = true
+	return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return fn(ctx, kqpb.NewCeremonyServiceClient(conn))
+	})
+}
+
+func (o *options) getCeremony(ctx context.Context, id string) (*kqpb.Ceremony, error) {
+	var c *kqpb.Ceremony
+	err := o.ceremonyCall(ctx, func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
+		c, err = cs.GetCeremony(ctx, &kqpb.CeremonyRequest{Id: id})
+		return err
+	})
+	return c, err
+}
+
+// ceremonyView is how propose, approve and show print a ceremony; its JSON
+// keys are the CLI contract: id, kind, digest, state, approvals (counted),
+// quorum, expires_at, and the rest.
+type ceremonyView struct {
+	ID           string           `json:"id"`
+	Kind         string           `json:"kind"`
+	Digest       string           `json:"digest"`
+	State        string           `json:"state"`
+	Approvals    uint32           `json:"approvals"`
+	Quorum       uint32           `json:"quorum"`
+	ExpiresAt    string           `json:"expires_at"`
+	Summary      string           `json:"summary"`
+	Proposer     string           `json:"proposer"`
+	Approvers    []string         `json:"approvers"`
+	ApprovedBy   []ceremonyApprov `json:"approved_by"`
+	Params       json.RawMessage  `json:"params,omitempty"`
+	ParamsSHA256 string           `json:"params_sha256"`
+	Cluster      string           `json:"cluster"`
+	Nonce        string           `json:"nonce"`
+	Note         string           `json:"note,omitempty"`
+}
+
+type ceremonyApprov struct {
+	Operator string `json:"operator"`
+	Counted  bool   `json:"counted"`
+	Index    uint64 `json:"index"`
+}
+
+func ceremonyViewOf(c *kqpb.Ceremony) ceremonyView {
+	v := ceremonyView{ID: c.Id, Kind: c.Kind, Digest: c.Digest, State: c.State, Approvals: c.Counted, Quorum: c.Quorum,
+		ExpiresAt: time.Unix(0, c.ExpiresAtUnixNano).UTC().Format(time.RFC3339Nano), Summary: c.Summary, Proposer: c.Proposer,
+		Approvers: []string{}, ApprovedBy: []ceremonyApprov{}, ParamsSHA256: c.ParamsSha256, Cluster: c.Cluster, Nonce: c.Nonce, Note: c.Note}
+	if c.ParamsJson != "" && json.Valid([]byte(c.ParamsJson)) && c.Kind != string(consensus.KindPolicyChange) && c.Kind != string(consensus.KindOperators) {
+		v.Params = json.RawMessage(c.ParamsJson)
+	}
+	for _, a := range c.Approvers {
+		v.Approvers = append(v.Approvers, a.Name)
+	}
+	for _, a := range c.Approvals {
+		v.ApprovedBy = append(v.ApprovedBy, ceremonyApprov{Operator: a.Operator, Counted: a.Counted, Index: a.Index})
+	}
+	return v
+}
+
+func (v ceremonyView) table(w io.Writer) error {
+	fmt.Fprintf(w, "ceremony %s  %s  %s  %d of %d approvals  expires %s\n", v.ID, v.Kind, v.State, v.Approvals, v.Quorum, v.ExpiresAt)
+	fmt.Fprintf(w, "does:     %s\n", v.Summary)
+	fmt.Fprintf(w, "digest:   %s\n", v.Digest)
+	fmt.Fprintf(w, "proposer: %s  approvers: %s\n", v.Proposer, strings.Join(v.Approvers, ", "))
+	for _, a := range v.ApprovedBy {
+		counted := "counted"
+		if !a.Counted {
+			counted = "not counted (the proposer)"
+		}
+		fmt.Fprintf(w, "approved: %s at entry %d, %s\n", a.Operator, a.Index, counted)
+	}
+	if v.Note != "" {
+		fmt.Fprintf(w, "note:     %s\n", v.Note)
+	}
+	return nil
+}
+
+type ceremonyListView struct {
+	Ceremonies []ceremonyView `json:"ceremonies"`
+}
+
+func (v ceremonyListView) table(w io.Writer) error {
+	tw := newTabWriter(w)
+	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tAPPROVALS\tEXPIRES\tDOES")
+	for _, c := range v.Ceremonies {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%.80s\n", c.ID, c.Kind, c.State, c.Approvals, c.Quorum, c.ExpiresAt, c.Summary)
+	}
+	return tw.Flush()
+}
