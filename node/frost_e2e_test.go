@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -16,17 +17,20 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
+	"github.com/keyquorum/keyquorum/tss/frost"
 )
 
 // frostSigner signs through the cluster with one Ed25519 key and checks
-// every signature: it verifies with crypto/ed25519 and its R (the first
-// 32 bytes, the group commitment) was never seen before.
+// every signature: it verifies with crypto/ed25519, its R (the first 32
+// bytes, the group commitment) was never seen before, and a FROST answer's
+// commitments were never seen before and make that R.
 type frostSigner struct {
-	t     *testing.T
-	cl    kqpb.KeyServiceClient
-	pub   ed25519.PublicKey
-	rs    map[string]string // R -> request id
-	frost int               // signatures that came from FROST
+	t           *testing.T
+	cl          kqpb.KeyServiceClient
+	pub         ed25519.PublicKey
+	rs          map[string]string // R -> request id
+	commitments map[string]string // FROST commitment -> request id
+	frost       int               // signatures that came from FROST
 }
 
 func newFrostSigner(ctx context.Context, t *testing.T, c *cluster.Cluster) *frostSigner {
@@ -39,7 +43,7 @@ func newFrostSigner(ctx context.Context, t *testing.T, c *cluster.Cluster) *fros
 	if len(k.PublicKey) != ed25519.PublicKeySize {
 		t.Fatalf("public key is %d bytes", len(k.PublicKey))
 	}
-	return &frostSigner{t: t, cl: cl, pub: k.PublicKey, rs: map[string]string{}}
+	return &frostSigner{t: t, cl: cl, pub: k.PublicKey, rs: map[string]string{}, commitments: map[string]string{}}
 }
 
 func (s *frostSigner) sign(ctx context.Context, id string, msg []byte) *kqpb.SignResponse {
@@ -55,8 +59,35 @@ func (s *frostSigner) sign(ctx context.Context, id string, msg []byte) *kqpb.Sig
 	s.rs[r] = id
 	if resp.Frost {
 		s.frost++
+		s.checkCommitments(id, msg, resp)
 	}
 	return resp
+}
+
+// checkCommitments checks the nonce commitments a FROST answer reports:
+// one per committee member, each never reported before, and together
+// they make the signature's R.
+func (s *frostSigner) checkCommitments(id string, msg []byte, resp *kqpb.SignResponse) {
+	s.t.Helper()
+	if len(resp.FrostCommitments) != len(resp.Committee) {
+		s.t.Fatalf("%s: %d FROST commitments for a committee of %d", id, len(resp.FrostCommitments), len(resp.Committee))
+	}
+	var list []frost.Commitment
+	for _, b := range resp.FrostCommitments {
+		c, err := frost.ParseCommitment(b)
+		if err != nil {
+			s.t.Fatalf("%s: %v", id, err)
+		}
+		if other, dup := s.commitments[string(b)]; dup {
+			s.t.Fatalf("nonce commitment reuse: requests %s and %s", other, id)
+		}
+		s.commitments[string(b)] = id
+		list = append(list, c)
+	}
+	r, err := frost.GroupCommitment(s.pub, msg, list)
+	if err != nil || !bytes.Equal(r, resp.Signature[:32]) {
+		s.t.Fatalf("%s: the reported commitments do not make R (%v)", id, err)
+	}
 }
 
 // warm signs until a signature comes from FROST: the cluster first raises

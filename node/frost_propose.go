@@ -16,19 +16,19 @@ func (n *Node) frostable(k *consensus.Key) bool {
 }
 
 // proposeFrost appends a sign request that names one published commitment
-// per member of a committee the leader can reach. ok is false when no
-// committee has commitments, or the FSM refused the ones named (a member
-// restarted, a refresh landed): the caller then asks for the request
-// again without commitments, on the tss-lib path, so signing never waits
-// for a pool.
-func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensus.SignRequested) (ok, dup bool, err error) {
+// per member of a committee the leader can reach, and returns the
+// commitments the log accepted. ok is false when no committee has
+// commitments, or the FSM refused the ones named (a member restarted, a
+// refresh landed): the caller then asks for the request again without
+// commitments, on the tss-lib path, so signing never waits for a pool.
+func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensus.SignRequested) (ok, dup bool, used []consensus.FrostCommitment, err error) {
 	version := cmd.Version
 	if version == 0 {
 		version = k.Primary
 	}
 	v := k.Version(version)
 	if v == nil || k.SignVersion(version) != nil {
-		return false, false, nil
+		return false, false, nil, nil
 	}
 	byNode := map[string][]string{}
 	for _, cm := range n.fsm.FrostCommitments(k.Name, version, v.Epoch) {
@@ -43,7 +43,7 @@ func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensu
 	slices.Sort(ready)
 	size := k.Threshold + 1
 	if len(ready) < size {
-		return false, false, nil
+		return false, false, nil, nil
 	}
 	combos := combinations(ready, size)
 	committee := combos[int(n.super.next()%uint64(len(combos)))]
@@ -62,7 +62,7 @@ func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensu
 			}
 		}
 		if !reserved {
-			return false, false, nil // all taken by requests in flight
+			return false, false, nil, nil // all taken by requests in flight
 		}
 	}
 	cmd.Committee, cmd.Frost = committee, slices.Clone(ids)
@@ -70,9 +70,12 @@ func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensu
 	if err == nil && errors.Is(res.Err, consensus.ErrFrostUnavailable) {
 		n.log.Debug("FROST commitments refused; signing with tss-lib", "request", cmd.RequestID, "err", res.Err)
 		cmd.Frost = nil
-		return false, false, nil
+		return false, false, nil, nil
 	}
-	return true, res.Duplicate, toStatus(errors.Join(err, res.Err))
+	if err == nil && res.Err == nil && !res.Duplicate && res.Sign != nil {
+		used = res.Sign.Frost
+	}
+	return true, res.Duplicate, used, toStatus(errors.Join(err, res.Err))
 }
 
 // retrySignAvoiding moves an attempt a member spoiled to a committee

@@ -87,12 +87,12 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 		cmd.Key = req.Key
 	}
 	proposed := time.Now()
-	dup, err := n.proposeSign(ctx, k, !req.FullProtocol, cmd)
+	dup, frostUsed, err := n.proposeSign(ctx, k, !req.FullProtocol, cmd)
 	if err != nil {
 		return nil, err
 	}
 	ordered := time.Now()
-	frostUsed := len(cmd.Frost) > 0 // the log accepted the commitments named
+	frosted := len(cmd.Frost) > 0 // the log accepted the commitments named
 	for {
 		sg, ok := n.fsm.Sign(entryID)
 		if !ok {
@@ -103,10 +103,13 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 			*path = pathPresigned
 		}
 		resp, done, err := n.signOutcome(sg, reqID)
-		if frostUsed && sg.Attempt == 1 {
+		if frosted && sg.Attempt == 1 {
 			*path = pathFrost
 			if resp != nil {
 				resp.Frost = !dup
+				for _, c := range frostUsed {
+					resp.FrostCommitments = append(resp.FrostCommitments, c.Commitment)
+				}
 			}
 		}
 		if done {
@@ -200,9 +203,11 @@ func (s *keyService) Verify(ctx context.Context, req *kqpb.VerifyRequest) (*kqpb
 // proposeSign appends a sign request. With a ready presignature in the
 // pool it names that one and its committee; if the FSM refuses it (it
 // expired, or its members restarted since), the request is appended again
-// for the full protocol under a committee the leader can reach. dup
-// reports a request id the FSM had already seen.
-func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) (dup bool, err error) {
+// for the full protocol under a committee the leader can reach. An
+// Ed25519 request names FROST commitments when every member of a
+// reachable committee has one published; frost returns those the log
+// accepted. dup reports a request id the FSM had already seen.
+func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) (dup bool, frost []consensus.FrostCommitment, err error) {
 	if presign && (cmd.Version == 0 || cmd.Version == k.Primary) && n.presignable(k) {
 		p, release, ok := n.choosePresig(k)
 		if !ok {
@@ -215,22 +220,22 @@ func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, 
 				n.metrics.presigHits.WithLabelValues(k.Name).Inc()
 			}
 			if err != nil || !errors.Is(res.Err, consensus.ErrPresigUnavailable) {
-				return res.Duplicate, toStatus(errors.Join(err, res.Err))
+				return res.Duplicate, nil, toStatus(errors.Join(err, res.Err))
 			}
 			n.metrics.presigRefused.WithLabelValues(k.Name).Inc()
 			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
 		}
 	}
 	if presign && n.frostable(k) && n.fsm.Protocol() >= consensus.Since(&consensus.FrostCommitted{}) {
-		if ok, dup, err := n.proposeFrost(ctx, k, cmd); ok {
-			return dup, err
+		if ok, dup, used, err := n.proposeFrost(ctx, k, cmd); ok {
+			return dup, used, err
 		}
 	}
 	committee, err := n.pickCommittee(k, nil, 0)
 	if err != nil {
-		return false, toStatus(err)
+		return false, nil, toStatus(err)
 	}
 	cmd.Committee, cmd.Presig, cmd.Frost = committee, "", nil
 	res, err := n.apply(ctx, cmd)
-	return res.Duplicate, err
+	return res.Duplicate, nil, err
 }

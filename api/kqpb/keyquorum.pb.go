@@ -882,9 +882,15 @@ type SignResponse struct {
 	Signatures []*VersionSignature `protobuf:"bytes,8,rep,name=signatures,proto3" json:"signatures,omitempty"`
 	// Whether the signature came from FROST with published nonce commitments
 	// (the Ed25519 fast path) rather than tss-lib's rounds.
-	Frost         bool `protobuf:"varint,9,opt,name=frost,proto3" json:"frost,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Frost bool `protobuf:"varint,9,opt,name=frost,proto3" json:"frost,omitempty"`
+	// With frost: the nonce commitments the signature was made with, one per
+	// committee member in committee order, each SerializeScalar(i) || D_i ||
+	// E_i (RFC 9591 Section 4.3, 96 bytes). Public; they let a client check
+	// that no commitment signs twice and that R is the group commitment of
+	// exactly these. Empty on an answer to a repeated request id.
+	FrostCommitments [][]byte `protobuf:"bytes,10,rep,name=frost_commitments,json=frostCommitments,proto3" json:"frost_commitments,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SignResponse) Reset() {
@@ -978,6 +984,13 @@ func (x *SignResponse) GetFrost() bool {
 		return x.Frost
 	}
 	return false
+}
+
+func (x *SignResponse) GetFrostCommitments() [][]byte {
+	if x != nil {
+		return x.FrostCommitments
+	}
+	return nil
 }
 
 type IssueHandleRequest struct {
@@ -3473,7 +3486,7 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\aversion\x18\a \x01(\rR\aversion\"J\n" +
 	"\x10VersionSignature\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x9f\x02\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xcc\x02\n" +
 	"\fSignResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x1c\n" +
@@ -3486,7 +3499,9 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\n" +
 	"signatures\x18\b \x03(\v2\x1e.keyquorum.v1.VersionSignatureR\n" +
 	"signatures\x12\x14\n" +
-	"\x05frost\x18\t \x01(\bR\x05frost\"\xcf\x01\n" +
+	"\x05frost\x18\t \x01(\bR\x05frost\x12+\n" +
+	"\x11frost_commitments\x18\n" +
+	" \x03(\fR\x10frostCommitments\"\xcf\x01\n" +
 	"\x12IssueHandleRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x15\n" +

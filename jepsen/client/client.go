@@ -221,7 +221,11 @@ func (c *Client) signWith(ctx context.Context, node, key string, version uint32,
 		if err != nil {
 			return model.Output{}, err
 		}
-		return model.Output{Status: model.OK, Signature: hex.EncodeToString(resp.Signature), Version: resp.Version}, nil
+		out := model.Output{Status: model.OK, Signature: hex.EncodeToString(resp.Signature), Version: resp.Version}
+		for _, c := range resp.FrostCommitments {
+			out.Frost = append(out.Frost, hex.EncodeToString(c))
+		}
+		return out, nil
 	})
 }
 

@@ -148,6 +148,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	res.Checks = append(res.Checks, lin,
 		checker.Signatures(history),
 		checker.NonceReuse(history),
+		checker.FrostCommitments(history),
 		checker.Durable(history, finalStart),
 		expiry,
 		converged,

@@ -181,8 +181,12 @@ type Output struct {
 	Keys      []KeyView // a whole List, sorted by name
 	Signature string    // Sign: hex
 	Version   uint32    // Sign: the key version that signed
-	Error     string    // the error text, for reports only
-	_         struct{}
+	// Frost is what a FROST signature was made with: the nonce
+	// commitments, hex, one per committee member (SignResponse's
+	// frost_commitments). Empty for tss-lib and for a repeated request id.
+	Frost []string
+	Error string // the error text, for reports only
+	_     struct{}
 }
 
 // String renders an input for history visualisations.

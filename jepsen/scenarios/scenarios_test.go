@@ -343,6 +343,20 @@ func revokedButAlive(t *testing.T, path string) int {
 	return alive
 }
 
+// A member that draws the same FROST nonce pair for every commitment must
+// be caught: its signatures verify and their R all differ (the binding
+// factors change with each message), so only the commitments the answers
+// report show the reuse. No fault is needed.
+func TestFrostNonceReuseBugIsCaught(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) {
+		c.BinDir, c.Bugs, c.Nemesis, c.Seed, c.Duration = bugsDir, "frost-nonce-reuse", "none", 8, 10*time.Second
+	})
+	requireVerdict(t, res, checker.Invalid)
+	requireCheck(t, res, "frost-commitments", checker.Invalid)
+	requireCheck(t, res, "signatures", checker.Valid)
+	requireCheck(t, res, "nonce-reuse", checker.Valid)
+}
+
 // A release build refuses deliberate bugs instead of running without them.
 func TestReleaseBuildRefusesBugs(t *testing.T) {
 	cfg := harness.DefaultConfig(binDir)

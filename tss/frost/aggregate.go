@@ -129,3 +129,19 @@ func verifySignature(pk *edwards25519.Point, p *signingPackage, z *edwards25519.
 	v.MultByCofactor(v)
 	return v.Equal(edwards25519.NewIdentityPoint()) == 1
 }
+
+// GroupCommitment returns the encoded group commitment R (RFC 9591
+// Section 4.5) that signers holding these commitments produce for msg
+// under groupPublicKey: the first half of the signature they aggregate.
+// An observer that is told which commitments made a signature checks the
+// claim with it, and can then watch for a commitment used twice.
+func GroupCommitment(groupPublicKey, msg []byte, commitments []Commitment) ([]byte, error) {
+	if _, err := deserializeElement(groupPublicKey); err != nil {
+		return nil, fmt.Errorf("frost: group public key: %w", err)
+	}
+	p, err := newSigningPackage(groupPublicKey, msg, commitments)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(p.rEnc), nil
+}

@@ -1,6 +1,7 @@
 package frost_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -243,5 +244,40 @@ func TestNewGroupInfoRefusesInconsistentShares(t *testing.T) {
 	}
 	if _, err := frost.NewGroupInfo(4, d.Public, verifying); !errors.Is(err, frost.ErrInvalidGroup) {
 		t.Fatalf("min signers above n: %v", err)
+	}
+}
+
+// GroupCommitment recomputes the R of a signature from the commitments
+// that made it, and no other list gives it: one commitment left out or
+// swapped for another changes R.
+func TestGroupCommitmentIsTheSignaturesR(t *testing.T) {
+	d := deal(t, 2, 3, false)
+	msg := []byte("group commitment")
+	nonces, commitments := session(t, d, []int{0, 2})
+	var shares []frost.SignatureShare
+	for i, s := range []int{0, 2} {
+		sh, err := frost.Sign(d.Shares[s], nonces[i], msg, commitments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares = append(shares, sh)
+	}
+	sig, err := d.Group.Aggregate(msg, commitments, shares)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := frost.GroupCommitment(d.Group.PublicKey(), msg, commitments)
+	if err != nil || !bytes.Equal(r, sig[:32]) {
+		t.Fatalf("GroupCommitment = %x, %v; signature's R %x", r, err, sig[:32])
+	}
+	if r, err := frost.GroupCommitment(d.Group.PublicKey(), []byte("another message"), commitments); err != nil || bytes.Equal(r, sig[:32]) {
+		t.Fatalf("another message gives R %x, %v", r, err)
+	}
+	_, other := session(t, d, []int{0, 2})
+	if r, err := frost.GroupCommitment(d.Group.PublicKey(), msg, []frost.Commitment{commitments[0], other[1]}); err != nil || bytes.Equal(r, sig[:32]) {
+		t.Fatalf("a swapped commitment gives R %x, %v", r, err)
+	}
+	if _, err := frost.GroupCommitment(make([]byte, 32), msg, commitments); err == nil {
+		t.Fatal("a group key that is not a point was accepted")
 	}
 }
