@@ -186,7 +186,16 @@ func Open(ctx context.Context, cfg Config, fsm raft.FSM) (*Node, error) {
 		logger.Info("bootstrapped raft group", "members", len(servers))
 	}
 
-	r, err := raft.NewRaft(rc, fsm, st.Logs, st.Stable, st.Snapshots, trans)
+	// Raft reads every entry back from the log store after writing it: the
+	// leader to send it, each member to apply it. The cache serves those
+	// reads from memory; writes still go to the store first and are
+	// fsynced before they are cached, so it changes nothing on disk.
+	logs, err := raft.NewLogCache(logCacheEntries, st.Logs)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("consensus: log cache: %w", err)
+	}
+	r, err := raft.NewRaft(rc, fsm, logs, st.Stable, st.Snapshots, trans)
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
@@ -306,6 +315,11 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (result any, index uint64,
 		return nil, 0, &unknownOutcomeError{err: fmt.Errorf("raft: %w", err)}
 	}
 }
+
+// logCacheEntries is how many of the newest log entries raft keeps in
+// memory beside the store: enough for the entries in flight to the
+// followers and not yet applied, a few MiB at most.
+const logCacheEntries = 512
 
 // Nudge makes the leader send the followers its commit index now instead
 // of on raft's next CommitTimeout tick: it appends a barrier, and the

@@ -107,12 +107,11 @@ func (n *Node) auditSign(ctx context.Context, k *consensus.Key, id string, msg [
 	defer cancel()
 	wake := n.waiters.watch(signWaitKey(id))
 	if _, seen := n.fsm.Sign(id); !seen {
-		committee, err := n.pickCommittee(k, nil, 0)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := n.apply(ctx, &consensus.SignRequested{RequestID: id, Key: k.Name, Digest: msg,
-			Committee: committee, Actor: consensus.NodeActor(n.self.ID)}); err != nil {
+		// The ordinary path: FROST commitments when the audit key's pool
+		// has them, so an audit signature costs what any Ed25519
+		// signature does, else tss-lib's rounds.
+		if _, _, err := n.proposeSign(ctx, k, true, &consensus.SignRequested{RequestID: id, Key: k.Name,
+			Digest: msg, Actor: consensus.NodeActor(n.self.ID)}); err != nil {
 			return nil, err
 		}
 	}

@@ -148,8 +148,11 @@ func (n *Node) refillFrost(ctx context.Context, k *consensus.Key) {
 	slot := frostSlot{k.Name, v.Number, v.Epoch}
 	target := min(n.cluster.Sign.FrostPool, consensus.MaxFrostPerMember)
 	have := n.frost.count(slot)
-	if have > target*3/4 {
-		return // refill in batches: each report is a raft entry
+	if have > target/2 {
+		// Refill in batches of half the pool: each report is a raft
+		// entry, fsynced on every node, so fewer and larger ones cost
+		// less per signature (the entry's size hardly matters).
+		return
 	}
 	g, err := n.frostGroup(ctx, slot)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
 // TestBenchClusterFrost measures Ed25519 2-of-3 through one cluster with
@@ -17,20 +19,36 @@ import (
 // sustained throughput at concurrency 16. Run with
 //
 //	KQ_BENCH=1 go test -count=1 -run TestBenchClusterFrost -v -timeout 20m ./node/
+//
+// KQ_BENCH_BASE=<dir holding kqd and kq of another build> adds a second
+// cluster from those binaries, measured in turns with this build's, so a
+// change is judged by ratios within one run on a noisy machine (the
+// baseline's tss-lib rows are left out).
 func TestBenchClusterFrost(t *testing.T) {
 	if os.Getenv("KQ_BENCH") != "1" {
 		t.Skip("benchmark; run with KQ_BENCH=1")
 	}
-	c := startCluster(t, "swtpm")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	s := newFrostSigner(ctx, t, c)
-	s.warm(ctx)
+	c := startCluster(t, "swtpm")
+	newFrostSigner(ctx, t, c).warm(ctx)
+	var base *cluster.Cluster
+	if dir := os.Getenv("KQ_BENCH_BASE"); dir != "" {
+		base = startCluster(t, "swtpm", func(o *cluster.Options) { o.BinDir = dir })
+		newFrostSigner(ctx, t, base).warm(ctx)
+	}
 	const rounds = 3
-	var frost, tsslib []benchResult
+	var frost, tsslib, baseFrost []benchResult
 	for range rounds {
+		if base != nil {
+			baseFrost = append(baseFrost, kqBench(t, base, "--key", "ed", "--requests", "40", "--duration", "5m"))
+		}
 		frost = append(frost, kqBench(t, c, "--key", "ed", "--requests", "40", "--duration", "5m"))
 		tsslib = append(tsslib, kqBench(t, c, "--key", "ed", "--no-presign", "--requests", "10", "--duration", "5m"))
+	}
+	var baseSustained benchResult
+	if base != nil {
+		baseSustained = kqBench(t, base, "--key", "ed", "--concurrency", "16", "--duration", "30s")
 	}
 	sustained := kqBench(t, c, "--key", "ed", "--concurrency", "16", "--duration", "30s")
 	pick := func(rs []benchResult, f func(benchResult) float64) float64 {
@@ -44,11 +62,21 @@ func TestBenchClusterFrost(t *testing.T) {
 	cpu := func(r benchResult) float64 { return r.CPUPerSig * 1000 }
 	var b strings.Builder
 	fmt.Fprintf(&b, "FROST rows (%d cores, median of %d rounds taken in turns):\n", runtime.NumCPU(), rounds)
-	fmt.Fprintf(&b, "| cluster Ed25519 2-of-3 FROST, warm commitments, c=1 | p50 %.1f ms, p99 %.1f ms | node CPU %.2f ms/sig |\n",
-		pick(frost, p("p50")), pick(frost, p("p99")), pick(frost, cpu))
-	fmt.Fprintf(&b, "| cluster Ed25519 2-of-3 tss-lib, same cluster, c=1 | p50 %.1f ms, p99 %.1f ms | node CPU %.2f ms/sig |\n",
-		pick(tsslib, p("p50")), pick(tsslib, p("p99")), pick(tsslib, cpu))
-	fmt.Fprintf(&b, "| cluster Ed25519 2-of-3 FROST, c=16, 30 s | %.0f sig/s, p50 %.1f ms, p99 %.1f ms, %d errors | node CPU %.2f ms/sig |\n",
-		sustained.Throughput, sustained.LatencyMS["p50"], sustained.LatencyMS["p99"], sustained.Errors, sustained.CPUPerSig*1000)
+	row := func(name string, rs []benchResult) {
+		fmt.Fprintf(&b, "| %s | p50 %.1f ms, p99 %.1f ms | node CPU %.2f ms/sig |\n", name, pick(rs, p("p50")), pick(rs, p("p99")), pick(rs, cpu))
+	}
+	sus := func(name string, r benchResult) {
+		fmt.Fprintf(&b, "| %s | %.0f sig/s, p50 %.1f ms, p99 %.1f ms, %d errors | node CPU %.2f ms/sig |\n",
+			name, r.Throughput, r.LatencyMS["p50"], r.LatencyMS["p99"], r.Errors, r.CPUPerSig*1000)
+	}
+	if base != nil {
+		row("baseline build: cluster Ed25519 2-of-3 FROST, warm commitments, c=1", baseFrost)
+	}
+	row("cluster Ed25519 2-of-3 FROST, warm commitments, c=1", frost)
+	row("cluster Ed25519 2-of-3 tss-lib, same cluster, c=1", tsslib)
+	if base != nil {
+		sus("baseline build: cluster Ed25519 2-of-3 FROST, c=16, 30 s", baseSustained)
+	}
+	sus("cluster Ed25519 2-of-3 FROST, c=16, 30 s", sustained)
 	t.Log("\n" + b.String())
 }

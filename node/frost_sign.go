@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -60,7 +61,8 @@ func (n *Node) runFrostSign(ctx context.Context, s *consensus.Sign) {
 		log.Warn("FROST attempt names a commitment this member holds no nonce for; the leader will retry")
 		return
 	}
-	share, err := n.frostShare(ctx, s, nonces)
+	coord := n.frostCoordinator(s)
+	share, list, err := n.frostShare(ctx, s, nonces)
 	n.metrics.session(kindFrostSign, start, err)
 	if err != nil {
 		log.Warn("FROST signature share", "err", err)
@@ -68,8 +70,11 @@ func (n *Node) runFrostSign(ctx context.Context, s *consensus.Sign) {
 	}
 	b, _ := share.MarshalBinary()
 	req := &kqpb.FrostShareRequest{RequestId: s.RequestID, Attempt: s.Attempt, SessionIndex: s.SessionIndex, Share: b}
-	coord := n.frostCoordinator(s)
 	if coord == n.self.ID {
+		// The list this member just decoded and checked is the one the
+		// coordinator checks every share against: decoding a point costs
+		// a scalar multiplication (the subgroup check), so it is done once.
+		n.frost.setCommitments(n.frost.aggFor(attemptKey(s), n.cluster.Sign.Timeout), list)
 		if err := n.frostReceive(ctx, n.self.ID, req); err != nil {
 			log.Warn("FROST own share refused", "err", err)
 		}
@@ -80,28 +85,40 @@ func (n *Node) runFrostSign(ctx context.Context, s *consensus.Sign) {
 	}
 }
 
-// frostShare computes this member's signature share. The nonces are
-// discarded whatever happens: frost.Sign consumes them first, and every
-// earlier refusal discards them here.
-func (n *Node) frostShare(ctx context.Context, s *consensus.Sign, nonces frost.Nonces) (frost.SignatureShare, error) {
+// frostShare computes this member's signature share and returns the
+// attempt's commitment list it checked. The nonces are discarded whatever
+// happens: frost.Sign consumes them first, and every earlier refusal
+// discards them here.
+func (n *Node) frostShare(ctx context.Context, s *consensus.Sign, nonces frost.Nonces) (frost.SignatureShare, []frost.Commitment, error) {
 	defer nonces.Discard()
 	g, err := n.frostGroup(ctx, frostSlot{s.Key, s.Version, s.Epoch})
 	if err != nil {
-		return frost.SignatureShare{}, err
+		return frost.SignatureShare{}, nil, err
 	}
-	list, _, err := frostCommitments(g, s)
+	own := map[string]frost.Commitment{n.self.ID: nonces.Commitment()}
+	list, _, err := frostCommitments(g, s, own)
 	if err != nil {
-		return frost.SignatureShare{}, err
+		return frost.SignatureShare{}, nil, err
 	}
-	return frost.Sign(g.Key, nonces, s.Digest, list)
+	share, err := frost.Sign(g.Key, nonces, s.Digest, list)
+	return share, list, err
 }
 
 // frostCommitments decodes an attempt's commitment list and checks each
 // commitment is its member's: a member that published another's
-// identifier, or points that do not decode, is named as culprit.
-func frostCommitments(g *tss.FrostGroup, s *consensus.Sign) (list []frost.Commitment, culprit string, err error) {
+// identifier, or points that do not decode, is named as culprit. known
+// holds commitments already decoded and checked, by member (this
+// member's own, made by frost.Commit): one is used only when its encoding
+// is exactly the one the log recorded.
+func frostCommitments(g *tss.FrostGroup, s *consensus.Sign, known map[string]frost.Commitment) (list []frost.Commitment, culprit string, err error) {
 	list = make([]frost.Commitment, 0, len(s.Frost))
 	for _, cm := range s.Frost {
+		if c, ok := known[cm.Node]; ok {
+			if b, err := c.MarshalBinary(); err == nil && bytes.Equal(b, cm.Commitment) {
+				list = append(list, c)
+				continue
+			}
+		}
 		c, err := frost.ParseCommitment(cm.Commitment)
 		if err != nil {
 			return nil, cm.Node, fmt.Errorf("node: FROST commitment %s of %s: %w", cm.ID, cm.Node, err)
@@ -153,16 +170,8 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "coordinator has no share of %s: %v", s.Key, err)
 	}
-	key := attemptKey(s)
 	f := n.frost
-	f.mu.Lock()
-	a, ok := f.agg[key]
-	if !ok {
-		f.sweepAgg(n.cluster.Sign.Timeout)
-		a = &frostAgg{started: time.Now(), shares: map[string]frost.SignatureShare{}, wire: map[string][]byte{}}
-		f.agg[key] = a
-	}
-	f.mu.Unlock()
+	a := f.aggFor(attemptKey(s), n.cluster.Sign.Timeout)
 	// One goroutine per share; the attempt's state is small and its
 	// checks cheap, so they run under the lock.
 	f.mu.Lock()
@@ -172,7 +181,7 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 	}
 	if a.commitments == nil {
 		var culprit string
-		if a.commitments, culprit, err = frostCommitments(g, s); err != nil {
+		if a.commitments, culprit, err = frostCommitments(g, s, nil); err != nil {
 			a.done = true
 			n.frostBlame(s, culprit, checkFrostCommitment, frostCommitmentOf(s, culprit), err)
 			return nil
@@ -249,6 +258,31 @@ func (n *Node) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*
 		return nil, status.Errorf(codes.FailedPrecondition, "no pending FROST attempt %d of %s at entry %d", req.Attempt, req.RequestId, req.SessionIndex)
 	}
 	return s, nil
+}
+
+// aggFor returns the coordinator's state for an attempt, made on first
+// use; attempts older than timeout are forgotten then.
+func (f *frostNode) aggFor(key string, timeout time.Duration) *frostAgg {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.agg[key]
+	if !ok {
+		f.sweepAgg(timeout)
+		a = &frostAgg{started: time.Now(), shares: map[string]frost.SignatureShare{}, wire: map[string][]byte{}}
+		f.agg[key] = a
+	}
+	return a
+}
+
+// setCommitments hands the coordinator the attempt's commitment list its
+// own member part checked, unless a share that arrived first had it
+// decoded already.
+func (f *frostNode) setCommitments(a *frostAgg, list []frost.Commitment) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a.commitments == nil {
+		a.commitments = list
+	}
 }
 
 // sweepAgg forgets attempts older than a sign timeout. Call with f.mu held.
