@@ -8,7 +8,7 @@ CONFIG ?= cluster.yaml
 
 export CGO_ENABLED := 1
 
-.PHONY: all build deps proto test test-short test-race run fixtures bench jepsen vet fmt clean fuzz fuzz-smoke drills
+.PHONY: all build deps proto test test-short test-race run fixtures bench jepsen vet fmt clean fuzz fuzz-smoke drills dudect
 
 all: build
 
@@ -96,6 +96,14 @@ fuzz:
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZTIME=2s FUZZ_MINIMIZE=1s
+
+# The dudect-style timing test of tss/frost's operations on secrets
+# (docs/FUZZING.md): DUDECT_SAMPLES measurements per operation, in random
+# order of two secret classes, judged by Welch's t-test. Minutes; run it on
+# a quiet machine. make test runs only its statistics and a short smoke.
+DUDECT_SAMPLES ?= 100000
+dudect:
+	KQ_DUDECT=1 KQ_DUDECT_SAMPLES=$(DUDECT_SAMPLES) $(GO) test -count=1 -run '^TestConstantTime$$' -v -timeout 60m ./tss/frost/
 
 # Regenerates the TEST-ONLY pre-params fixtures (minutes of CPU).
 fixtures:

@@ -227,15 +227,20 @@ func Sign(share *KeyShare, nonces Nonces, msg []byte, commitments []Commitment) 
 	lambda := deriveInterpolatingValue(p.ids, i)
 	out := SignatureShare{id: share.id}
 	err = share.withSecret(func(s *edwards25519.Scalar) error {
-		// z_i = hiding + binding·rho_i + (lambda_i·c)·secret_key_i
-		k := edwards25519.NewScalar().Multiply(lambda, p.c)
-		z := edwards25519.NewScalar().MultiplyAdd(binding, p.rho[i], hiding)
-		out.z.MultiplyAdd(k, s, z)
-		zeroScalar(z)
+		shareArithmetic(&out.z, hiding, binding, p.rho[i], edwards25519.NewScalar().Multiply(lambda, p.c), s)
 		return nil
 	})
 	if err != nil {
 		return SignatureShare{}, err
 	}
 	return out, nil
+}
+
+// shareArithmetic sets z = hiding + binding·rho + lambdaC·secret: all of
+// round two's arithmetic on secrets, in constant-time scalar operations
+// (consttime_test.go measures it on its own).
+func shareArithmetic(z, hiding, binding, rho, lambdaC, secret *edwards25519.Scalar) {
+	t := edwards25519.NewScalar().MultiplyAdd(binding, rho, hiding)
+	z.MultiplyAdd(lambdaC, secret, t)
+	zeroScalar(t)
 }
