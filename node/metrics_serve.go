@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,13 +50,18 @@ func (n *Node) MetricsHandler() http.Handler {
 // listenMetrics serves /metrics on addr over plain HTTP. The endpoint has
 // no authentication: it shows key names, request rates and raft state, but
 // nothing secret; bind it to loopback or a monitoring network.
-func (n *Node) listenMetrics(addr string) error {
+func (n *Node) listenMetrics(addr string, cpuProfile bool) error {
 	ln, err := n.listenFn(addr)
 	if err != nil {
 		return fmt.Errorf("node: metrics listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", n.MetricsHandler())
+	if cpuProfile {
+		// The CPU profile alone: the other pprof endpoints (goroutine
+		// dumps with argument words, heap) could show more than stacks.
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
 	n.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second}
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {

@@ -63,6 +63,10 @@ type Options struct {
 	// no raft state it waits for the leader to add it instead of
 	// bootstrapping a cluster from cluster.yaml.
 	Join bool
+	// CPUProfile also serves GET /debug/pprof/profile?seconds=N on the
+	// metrics listener: a CPU profile of this process (sampled call
+	// stacks, never memory contents), for performance work.
+	CPUProfile bool
 
 	// The seams below let an embedder, or an in-process test cluster
 	// (node/nodetest), supply what New otherwise builds from cluster.yaml.
@@ -247,7 +251,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, err
 	}
 	if opts.MetricsAddr != "" {
-		if err := n.listenMetrics(opts.MetricsAddr); err != nil {
+		if err := n.listenMetrics(opts.MetricsAddr, opts.CPUProfile); err != nil {
 			return nil, err
 		}
 	}

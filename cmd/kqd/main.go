@@ -70,6 +70,7 @@ func run() error {
 	metricsAddr := fs.String("metrics", "", "address of a plain-HTTP Prometheus endpoint, GET /metrics (off when empty); unauthenticated and free of secrets, so bind it to loopback or a monitoring network")
 	reflect := fs.Bool("reflection", false, "serve gRPC server reflection on the client port, for grpcurl (callers still need a client certificate)")
 	join := fs.Bool("join", false, "this node was added with `kq node add`: wait for the leader to add it to raft instead of bootstrapping")
+	cpuProfile := fs.Bool("cpu-profile", false, "also serve GET /debug/pprof/profile?seconds=N (a CPU profile: sampled call stacks, no memory contents) on the --metrics listener, for performance work")
 	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): "+node.BugNames())
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
@@ -97,7 +98,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	nodeOpts := node.Options{MetricsAddr: *metricsAddr, Reflection: *reflect, Join: *join}
+	if *cpuProfile && *metricsAddr == "" {
+		return fmt.Errorf("--cpu-profile needs --metrics")
+	}
+	nodeOpts := node.Options{MetricsAddr: *metricsAddr, Reflection: *reflect, Join: *join, CPUProfile: *cpuProfile}
 	if nodeOpts.Bugs, err = node.ParseBugs(*bugList); err != nil {
 		return err
 	}

@@ -49,6 +49,9 @@ type Options struct {
 	// Metrics starts each kqd with a loopback Prometheus endpoint; see
 	// MetricsAddr and Scrape.
 	Metrics bool
+	// CPUProfile starts each kqd with --cpu-profile (it implies Metrics);
+	// see CPUProfile.
+	CPUProfile bool
 	// Bugs is a comma list of deliberate bugs for kqd built with the
 	// kqd_bugs tag ("stale-read,skip-dedup"); empty for none.
 	Bugs string
@@ -112,7 +115,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			}
 			n.admin = addr(ps[0])
 		}
-		if opts.Metrics {
+		if opts.Metrics || opts.CPUProfile {
 			ps, err := c.ports.free(1)
 			if err != nil {
 				return nil, err
@@ -206,6 +209,9 @@ func (c *Cluster) StartNode(id string) error {
 	}
 	if n.metrics != "" {
 		args = append(args, "--metrics", n.metrics)
+		if c.opts.CPUProfile {
+			args = append(args, "--cpu-profile")
+		}
 	}
 	if c.opts.Bugs != "" {
 		args = append(args, "--bugs", c.opts.Bugs)
