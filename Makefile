@@ -66,9 +66,12 @@ test: deps vet build
 # The disaster drills too long for the default suite (docs/OPERATIONS.md):
 # a five-node cluster loses its majority and is recovered with
 # kqd recover --force-new-cluster; every node's disk is lost and restored
-# from one backup. The one-node restore drill also runs in make test.
+# from one backup. The one-node restore drill also runs in make test. The
+# membership drill grows 3 -> 5 nodes and back with the threshold 1 -> 2 -> 1,
+# killing the leader during each change, then replaces a dead node whose
+# disk is gone; the 3-node replace runs in make test.
 drills: build
-	KQ_LONG=1 GOTRACEBACK=all $(GO) test -count=1 -timeout 10m -run 'TestForceNewClusterDrill|TestFullRestoreDrill|TestBackupRestoreDrill' -v ./node/
+	KQ_LONG=1 GOTRACEBACK=all $(GO) test -count=1 -timeout 15m -run 'TestForceNewClusterDrill|TestFullRestoreDrill|TestBackupRestoreDrill|TestMembershipDrill' -v ./node/
 
 # Fuzz targets (docs/FUZZING.md), one package:Target pair per line. Their
 # seed corpora (f.Add and testdata/fuzz/) also run in the plain go test.
