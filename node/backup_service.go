@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
@@ -31,6 +32,9 @@ const backupChunk = 1 << 20
 type backupService struct {
 	kqpb.UnimplementedBackupServiceServer
 	n *Node
+	// snapshotting bounds the leader to one backup snapshot at a time:
+	// each one serialises the whole state and compacts the log.
+	snapshotting atomic.Bool
 }
 
 // admin returns the caller when it may take a backup. On the leader the
@@ -63,6 +67,10 @@ func (s *backupService) Snapshot(_ *kqpb.BackupSnapshotRequest, stream kqpb.Back
 	if err != nil {
 		return err
 	}
+	if !s.snapshotting.CompareAndSwap(false, true) {
+		return status.Error(codes.ResourceExhausted, "a backup snapshot is being taken; retry when it is done")
+	}
+	defer s.snapshotting.Store(false)
 	meta, rc, err := s.n.raft.BackupSnapshot(ctx)
 	if err != nil {
 		return toStatus(err)
