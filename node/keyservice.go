@@ -302,12 +302,7 @@ func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 			out.PresigsPending++
 		}
 	}
-	switch alg {
-	case tss.ECDSASecp256k1:
-		out.Algorithm = kqpb.Algorithm_ECDSA_SECP256K1
-	case tss.Ed25519:
-		out.Algorithm = kqpb.Algorithm_ED25519
-	}
+	out.Algorithm, _ = kqpb.AlgorithmNamed(alg.String())
 	for _, v := range k.Versions {
 		pv := &kqpb.KeyVersion{Version: v.Number, State: stateToProto(v.State), Epoch: v.Epoch,
 			Confirmed: v.Confirmed, Failure: v.Failure}
@@ -333,22 +328,9 @@ func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 	return out, nil
 }
 
+// stateToProto names the replicated state on the wire: consensus stores
+// key states by the names kqpb gives them.
 func stateToProto(s consensus.KeyState) kqpb.KeyState {
-	switch s {
-	case consensus.KeyGenerating:
-		return kqpb.KeyState_KEY_STATE_GENERATING
-	case consensus.KeyActive:
-		return kqpb.KeyState_KEY_STATE_ACTIVE
-	case consensus.KeyFailed:
-		return kqpb.KeyState_KEY_STATE_FAILED
-	case consensus.KeyStaged:
-		return kqpb.KeyState_KEY_STATE_STAGED
-	case consensus.KeyRetired:
-		return kqpb.KeyState_KEY_STATE_RETIRED
-	case consensus.KeyRevoked:
-		return kqpb.KeyState_KEY_STATE_REVOKED
-	case consensus.KeyDestroyed:
-		return kqpb.KeyState_KEY_STATE_DESTROYED
-	}
-	return kqpb.KeyState_KEY_STATE_UNSPECIFIED
+	st, _ := kqpb.KeyStateNamed(string(s))
+	return st
 }

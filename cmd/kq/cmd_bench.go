@@ -190,7 +190,7 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 		h.merge(x)
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	v := benchView{Key: b.key, Algorithm: algorithmName(k.GetAlgorithm()), Presign: !b.noPresign, Concurrency: b.concurrency,
+	v := benchView{Key: b.key, Algorithm: k.GetAlgorithm().Name(), Presign: !b.noPresign, Concurrency: b.concurrency,
 		Seconds: elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(), Presigned: presigned.Load(),
 		Throughput: float64(ok.Load()) / elapsed.Seconds(),
 		LatencyMS: map[string]float64{"p50": ms(h.quantile(0.5)), "p90": ms(h.quantile(0.9)), "p99": ms(h.quantile(0.99)),

@@ -134,7 +134,7 @@ func (f *keyFilter) parse() error {
 		if err != nil {
 			return usagef("--algorithm: %v", err)
 		}
-		f.algorithm = algorithmName(a)
+		f.algorithm = a.Name()
 	}
 	if f.state != "" {
 		f.state = strings.ToLower(f.state)
@@ -147,12 +147,7 @@ func (f *keyFilter) parse() error {
 
 // keyStateNames are the states a key can be in, sorted.
 func keyStateNames() []string {
-	var names []string
-	for v := range kqpb.KeyState_name {
-		if v != 0 {
-			names = append(names, keyStateName(kqpb.KeyState(v)))
-		}
-	}
+	names := kqpb.KeyStateNames()
 	slices.Sort(names)
 	return names
 }

@@ -47,51 +47,15 @@ func newTabWriter(w io.Writer) *tabwriter.Writer {
 
 // Algorithm names on the command line and in JSON.
 const (
-	algECDSA   = "ecdsa-secp256k1"
-	algEd25519 = "ed25519"
+	algECDSA   = kqpb.AlgorithmNameECDSA
+	algEd25519 = kqpb.AlgorithmNameEd25519
 )
 
-func algorithmName(a kqpb.Algorithm) string {
-	switch a {
-	case kqpb.Algorithm_ECDSA_SECP256K1:
-		return algECDSA
-	case kqpb.Algorithm_ED25519:
-		return algEd25519
-	default:
-		return "unspecified"
-	}
-}
-
 func parseAlgorithm(s string) (kqpb.Algorithm, error) {
-	switch strings.ToLower(s) {
-	case algECDSA:
-		return kqpb.Algorithm_ECDSA_SECP256K1, nil
-	case algEd25519:
-		return kqpb.Algorithm_ED25519, nil
-	default:
-		return kqpb.Algorithm_ALGORITHM_UNSPECIFIED, fmt.Errorf("unknown algorithm %q: want %s or %s", s, algECDSA, algEd25519)
+	if a, ok := kqpb.AlgorithmNamed(strings.ToLower(s)); ok {
+		return a, nil
 	}
-}
-
-func keyStateName(s kqpb.KeyState) string {
-	switch s {
-	case kqpb.KeyState_KEY_STATE_GENERATING:
-		return "generating"
-	case kqpb.KeyState_KEY_STATE_ACTIVE:
-		return "active"
-	case kqpb.KeyState_KEY_STATE_FAILED:
-		return "failed"
-	case kqpb.KeyState_KEY_STATE_STAGED:
-		return "staged"
-	case kqpb.KeyState_KEY_STATE_RETIRED:
-		return "retired"
-	case kqpb.KeyState_KEY_STATE_REVOKED:
-		return "revoked"
-	case kqpb.KeyState_KEY_STATE_DESTROYED:
-		return "destroyed"
-	default:
-		return "unspecified"
-	}
+	return kqpb.Algorithm_ALGORITHM_UNSPECIFIED, fmt.Errorf("unknown algorithm %q: want %s or %s", s, algECDSA, algEd25519)
 }
 
 // unixTimeJSON renders a replicated time for JSON: RFC 3339 with
@@ -161,10 +125,10 @@ type keyVersionView struct {
 func newKeyView(k *kqpb.Key) keyView {
 	v := keyView{
 		Name:         k.GetName(),
-		Algorithm:    algorithmName(k.GetAlgorithm()),
+		Algorithm:    k.GetAlgorithm().Name(),
 		Version:      k.GetVersion(),
 		Threshold:    k.GetThreshold(),
-		State:        keyStateName(k.GetState()),
+		State:        k.GetState().Name(),
 		Members:      nonNil(k.GetMembers()),
 		Confirmed:    nonNil(k.GetConfirmed()),
 		PublicKeyPEM: k.GetPublicKeyPem(),
@@ -193,7 +157,7 @@ func newKeyView(k *kqpb.Key) keyView {
 func newKeyVersionView(v *kqpb.KeyVersion) keyVersionView {
 	return keyVersionView{
 		Version:          v.GetVersion(),
-		State:            keyStateName(v.GetState()),
+		State:            v.GetState().Name(),
 		PublicKeyPEM:     v.GetPublicKeyPem(),
 		PublicKeyHex:     hex.EncodeToString(v.GetPublicKey()),
 		Epoch:            v.GetEpoch(),

@@ -141,10 +141,7 @@ func (c *Client) LastUnreached() bool {
 // "ecdsa-secp256k1").
 func (c *Client) Create(ctx context.Context, node, name, algorithm, requestID string) model.Output {
 	in := model.Input{Kind: model.Create, Key: name, Algorithm: algorithm, RequestID: requestID}
-	alg := kqpb.Algorithm_ED25519
-	if algorithm == "ecdsa-secp256k1" {
-		alg = kqpb.Algorithm_ECDSA_SECP256K1
-	}
+	alg, _ := kqpb.AlgorithmNamed(algorithm) // an unknown name is sent as unspecified, and refused
 	return c.do(ctx, node, in, func(ctx context.Context, kc kqpb.KeyServiceClient) (model.Output, error) {
 		k, err := kc.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: name, Algorithm: alg, RequestId: requestID})
 		if err != nil {
@@ -360,38 +357,11 @@ func Classify(err error) model.Status {
 }
 
 func view(k *kqpb.Key) model.KeyView {
-	v := model.KeyView{Name: k.Name, State: state(k.State), PublicKey: hex.EncodeToString(k.PublicKey), Primary: k.PrimaryVersion,
-		PEM: k.PublicKeyPem, Algorithm: algorithm(k.Algorithm)}
+	v := model.KeyView{Name: k.Name, State: model.KeyState(k.State.Name()), PublicKey: hex.EncodeToString(k.PublicKey), Primary: k.PrimaryVersion,
+		PEM: k.PublicKeyPem, Algorithm: k.Algorithm.Name()}
 	for _, kv := range k.Versions {
-		v.Versions = append(v.Versions, model.VersionView{Number: kv.Version, State: state(kv.State),
+		v.Versions = append(v.Versions, model.VersionView{Number: kv.Version, State: model.KeyState(kv.State.Name()),
 			PublicKey: hex.EncodeToString(kv.PublicKey), PEM: kv.PublicKeyPem})
 	}
 	return v
-}
-
-func state(s kqpb.KeyState) model.KeyState {
-	switch s {
-	case kqpb.KeyState_KEY_STATE_GENERATING:
-		return model.Generating
-	case kqpb.KeyState_KEY_STATE_ACTIVE:
-		return model.Active
-	case kqpb.KeyState_KEY_STATE_FAILED:
-		return model.Failed
-	case kqpb.KeyState_KEY_STATE_STAGED:
-		return model.Staged
-	case kqpb.KeyState_KEY_STATE_RETIRED:
-		return model.Retired
-	case kqpb.KeyState_KEY_STATE_REVOKED:
-		return model.Revoked
-	case kqpb.KeyState_KEY_STATE_DESTROYED:
-		return model.Destroyed
-	}
-	return model.KeyState(s.String())
-}
-
-func algorithm(a kqpb.Algorithm) string {
-	if a == kqpb.Algorithm_ECDSA_SECP256K1 {
-		return "ecdsa-secp256k1"
-	}
-	return "ed25519"
 }
