@@ -113,6 +113,14 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 		// key is to be shredded: look at everything now.
 		n.parked.sweep(n.fsm.HasPresig)
 		n.dirty.wakeAll()
+	case *consensus.ApproveCeremony:
+		// An executed ceremony made one of the changes above (a tenant
+		// deleted, a destroy scheduled): ceremonies are rare, so look at
+		// everything.
+		if c := ev.res.Ceremony; c != nil && c.State == consensus.CeremonyExecuted {
+			n.parked.sweep(n.fsm.HasPresig)
+			n.dirty.wakeAll()
+		}
 	}
 }
 
