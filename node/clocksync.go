@@ -74,7 +74,7 @@ func (c *clockSync) now() (time.Time, error) {
 	if c.n.bugs.unboundedTime() {
 		return c.n.clock.Now(), nil
 	}
-	t, err := c.bound.Now(c.n.self.ID, c.n.cluster.NodeIDs())
+	t, err := c.bound.Now(c.n.self.ID, c.n.voterIDs())
 	if err != nil {
 		reason := "unconfirmed"
 		if errors.Is(err, clock.ErrOffset) {
@@ -119,7 +119,7 @@ func (c *clockSync) run(ctx context.Context) {
 	warned := false
 	for {
 		var wg sync.WaitGroup
-		for _, m := range c.n.cluster.Nodes {
+		for _, m := range c.n.voters() {
 			if m.ID == c.n.self.ID {
 				continue
 			}
@@ -196,7 +196,7 @@ func (c *clockSync) stepDownIfLeader(cause error) {
 
 // view evaluates the rule now, over the latest readings.
 func (c *clockSync) view() clock.View {
-	return c.bound.View(c.n.self.ID, c.n.cluster.NodeIDs())
+	return c.bound.View(c.n.self.ID, c.n.voterIDs())
 }
 
 // Describe and Collect make clockSync a prometheus.Collector: the offsets

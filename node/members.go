@@ -72,3 +72,41 @@ func (n *Node) ensurePeerLinks() {
 		}
 	}
 }
+
+// voters returns the members raft counts votes of (voter, or removing and
+// not yet removed), in id order: the members whose clocks bound replicated
+// time. A joining member is left out, so adding a node that has not
+// started yet does not stall every write.
+func (n *Node) voters() []config.NodeConfig {
+	var out []config.NodeConfig
+	for _, m := range n.memberList() {
+		if m.State != consensus.MemberVoter && m.State != consensus.MemberRemoving {
+			continue
+		}
+		if c, ok := n.memberConfig(m.ID); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// voterIDs returns the ids of voters.
+func (n *Node) voterIDs() []string {
+	var out []string
+	for _, c := range n.voters() {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+// memberIDs returns the ids of every member not removed: all that apply
+// the log, joining ones included.
+func (n *Node) memberIDs() []string {
+	var out []string
+	for _, m := range n.memberList() {
+		if m.State != consensus.MemberRemoved {
+			out = append(out, m.ID)
+		}
+	}
+	return out
+}

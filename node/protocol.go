@@ -29,7 +29,7 @@ func (n *Node) encode(cmd consensus.Command) ([]byte, error) {
 // a replica with an older build stops at it (a downgrade is refused), so
 // this is the point of no return of an upgrade (docs/OPERATIONS.md).
 func (s *supervisor) maybeRaiseProtocol(ctx context.Context) {
-	members := s.n.cluster.NodeIDs()
+	members := s.n.memberIDs()
 	v := s.n.fsm.ProtocolToRaise(members)
 	if v == 0 || !s.raising.CompareAndSwap(false, true) {
 		return
