@@ -43,9 +43,21 @@ proto: deps
 	  --go-grpc_out=api/kqpb --go-grpc_opt=paths=source_relative \
 	  api/keyquorum.proto api/policy.proto api/membership.proto api/backup.proto api/ceremony.proto
 
+# The replicated state machine's files in consensus: every replica applies
+# the same log, so these may not import os, net, math/rand or crypto/rand,
+# nor read the clock (time.Now, Since, Until); time comes from the entry's
+# stamp (cmd/internal/purity). Raft plumbing (raft*.go, transport.go,
+# backend.go, hclog.go, observe.go, recover.go, backup.go) is not listed.
+PURE_FSM := $(filter-out %_test.go,$(wildcard consensus/apply_*.go)) \
+	$(addprefix consensus/,fsm.go batch.go state.go command.go dedup.go \
+	  protocol.go protocol_compat.go protocol_max.go audit_fsm.go audit_command.go \
+	  authz.go authz_fsm.go policy.go quota.go blame.go frost_command.go settings.go \
+	  ceremony.go ceremony_kinds.go ceremony_policy.go membership.go)
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) run ./cmd/internal/purity $(PURE_FSM)
 
 # The default suite: unit tests, then real kqd processes over real sockets
 # (those two packages one at a time: each starts clusters of kqd processes)
