@@ -52,7 +52,7 @@ func TestCollectSealedJoinsChunksPerFile(t *testing.T) {
 	}
 
 	for name, cs := range map[string][]*kqpb.BackupChunk{
-		"another file inside one": {{Path: "a.sealed", Data: []byte("x")}, {Path: "b.sealed", Data: []byte("y"), Last: true}},
+		"another file inside one":  {{Path: "a.sealed", Data: []byte("x")}, {Path: "b.sealed", Data: []byte("y"), Last: true}},
 		"the stream ends mid-file": {{Path: "a.sealed", Data: []byte("x")}},
 	} {
 		if err := collectSealed(chunks(cs...), store); err == nil {
