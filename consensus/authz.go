@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -195,3 +196,43 @@ func (p *Policy) visible(principal, tenant string) bool {
 // ErrPermissionDenied is returned when the cluster policy does not grant
 // the request's actor what it asked.
 var ErrPermissionDenied = errors.New("permission denied")
+
+// AuditScope says which audit records principal may read under p: all of
+// them (a cluster-admin, or anyone under the open bootstrap policy), or
+// the records of keys in the tenants it audits or administers keys of
+// (auditor, key-admin). Records that name no key, or the cluster's audit
+// key, are the cluster's own: cluster-admins only. denied reports a
+// principal refused everything.
+func (p *Policy) AuditScope(principal string) (all bool, tenants []string, denied bool) {
+	if principal != "" && slices.Contains(p.Denied, principal) {
+		return false, nil, true
+	}
+	if p.Open || p.holds(principal, RoleClusterAdmin, AllTenants) {
+		return true, nil, false
+	}
+	for _, t := range p.Tenants {
+		if p.holds(principal, RoleAuditor, t) || p.holds(principal, RoleKeyAdmin, t) {
+			tenants = append(tenants, t)
+		}
+	}
+	return false, tenants, principal == ""
+}
+
+// AuditScope is Policy.AuditScope for actor under the policy in force on
+// this replica; reads are filtered where they are served.
+func (f *FSM) AuditScope(actor string) (all bool, tenants []string, err error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	who, _ := PrincipalOf(actor)
+	all, tenants, denied := f.policy().AuditScope(who)
+	if denied {
+		return false, nil, fmt.Errorf("read audit: %w (%s)", ErrPermissionDenied, ReasonPrincipalDenied)
+	}
+	return all, tenants, nil
+}
+
+// AuditVisible reports whether a record naming key may be shown to a
+// reader of scope (all, tenants).
+func AuditVisible(all bool, tenants []string, key string) bool {
+	return all || key != "" && !IsAuditKey(key) && slices.Contains(tenants, TenantOf(key))
+}

@@ -123,3 +123,42 @@ func TestTenantCommandsUnderTheBootstrapPolicy(t *testing.T) {
 	}
 	h.mustErr(&consensus.DeleteTenant{Tenant: "acme", Actor: spiffe("admin")}, consensus.ErrBadTransition)
 }
+
+func TestAuditScopeByRole(t *testing.T) {
+	p, err := consensus.ParsePolicy([]byte(contractPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Denied = []string{"mallory"}
+	for _, c := range []struct {
+		who     string
+		all     bool
+		tenants []string
+		denied  bool
+	}{
+		{"admin", true, nil, false},
+		{"alice", false, []string{"acme"}, false}, // key-admin on acme
+		{"carol", false, []string{"acme"}, false}, // auditor on acme
+		{"bob", false, nil, false},                // a signer reads no audit
+		{"eve", false, []string{"globex"}, false},
+		{"nobody", false, nil, false},
+		{"mallory", false, nil, true},
+		{"", false, nil, true}, // not a client
+	} {
+		all, tenants, denied := p.AuditScope(c.who)
+		if all != c.all || !slices.Equal(tenants, c.tenants) || denied != c.denied {
+			t.Errorf("AuditScope(%q) = %v %v %v, want %v %v %v", c.who, all, tenants, denied, c.all, c.tenants, c.denied)
+		}
+	}
+	for _, c := range []struct {
+		key  string
+		want bool
+	}{{"acme/k", true}, {"globex/k", false}, {"k", false}, {"", false}, {consensus.AuditKeyName, false}} {
+		if got := consensus.AuditVisible(false, []string{"acme"}, c.key); got != c.want {
+			t.Errorf("AuditVisible(acme, %q) = %v", c.key, got)
+		}
+	}
+	if !consensus.AuditVisible(true, nil, "") {
+		t.Error("a cluster-admin does not see the cluster's own records")
+	}
+}

@@ -33,8 +33,16 @@ type auditService struct {
 }
 
 func (s *auditService) Query(ctx context.Context, req *kqpb.AuditQueryRequest) (*kqpb.AuditQueryResponse, error) {
-	if _, err := s.n.actor(ctx); err != nil {
+	actor, err := s.n.actor(ctx)
+	if err != nil {
 		return nil, err
+	}
+	// A principal reads the records of its own tenants' keys only; the
+	// cluster's own records (policy, members, denials, checkpoints) are
+	// cluster-admins'. Another tenant's records are skipped as if absent.
+	all, tenants, err := s.n.fsm.AuditScope(actor)
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	limit := int(req.Limit)
 	switch {
@@ -57,7 +65,7 @@ func (s *auditService) Query(ctx context.Context, req *kqpb.AuditQueryRequest) (
 	out := &kqpb.AuditQueryResponse{}
 	var next uint64
 	done := true
-	err := s.n.audit.log.scan(from, func(r *audit.Record) bool {
+	err = s.n.audit.log.scan(from, func(r *audit.Record) bool {
 		if ctx.Err() != nil {
 			return false
 		}
@@ -65,7 +73,7 @@ func (s *auditService) Query(ctx context.Context, req *kqpb.AuditQueryRequest) (
 		if req.UntilUnixNano != 0 && r.Time > req.UntilUnixNano {
 			return false // replicated time never goes back: nothing later matches
 		}
-		if matches(req, r) {
+		if matches(req, r) && consensus.AuditVisible(all, tenants, r.Key) {
 			out.Records = append(out.Records, recordToProto(r))
 		}
 		if len(out.Records) >= limit || out.Scanned >= auditMaxScan {
@@ -96,11 +104,17 @@ func matches(q *kqpb.AuditQueryRequest, r *audit.Record) bool {
 
 func (s *auditService) Export(req *kqpb.AuditExportRequest, stream grpc.ServerStreamingServer[kqpb.AuditRecord]) error {
 	ctx := stream.Context()
-	if _, err := s.n.actor(ctx); err != nil {
+	actor, err := s.n.actor(ctx)
+	if err != nil {
 		return err
 	}
+	// The export is the whole chain, for verifying it: cluster-admins
+	// only once a policy is set; a tenant's principal queries its records.
+	if all, _, err := s.n.fsm.AuditScope(actor); err != nil || !all {
+		return status.Error(codes.PermissionDenied, "audit export is the whole chain: cluster-admins only; use audit query for a tenant's records")
+	}
 	var sendErr error
-	err := s.n.audit.log.scan(max(req.FromSeq, 1), func(r *audit.Record) bool {
+	err = s.n.audit.log.scan(max(req.FromSeq, 1), func(r *audit.Record) bool {
 		if sendErr = stream.Send(recordToProto(r)); sendErr != nil {
 			return false
 		}

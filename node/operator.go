@@ -20,8 +20,13 @@ type operatorService struct {
 // members' pre-params readiness as the replicated state records it.
 func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*kqpb.StatusResponse, error) {
 	n := s.n
-	if _, err := n.actor(ctx); err != nil {
+	actor, err := n.actor(ctx)
+	if err != nil {
 		return nil, err
+	}
+	all, _, err := n.fsm.AuditScope(actor)
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	st := n.raft.Stats()
 	ready := n.fsm.PreParamsReady()
@@ -46,6 +51,12 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		Handles:           uint32(ts.Handles),
 		MaxHandles:        uint32(ts.MaxHandles),
 	}
+	if !all {
+		// A tenant's principal sees the cluster's health and its own
+		// tenants' keys, not the cluster's volume of work.
+		out.Keys = uint32(n.visibleKeys(actor))
+		out.SignRecords, out.RequestRecords, out.Handles = 0, 0, 0
+	}
 	out.Protocol, out.MaxProtocol = n.fsm.Protocol(), consensus.MaxProtocol
 	support, drift := n.fsm.ProtocolSupport(), n.fsm.SettingsDrift()
 	cv := n.clocks.view()
@@ -61,6 +72,17 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 			PreparamsReady: slices.Contains(ready, m.ID), Protocol: support[m.ID], Drift: driftLines(drift[m.ID])})
 	}
 	return out, nil
+}
+
+// visibleKeys counts the keys actor may read.
+func (n *Node) visibleKeys(actor string) int {
+	c := 0
+	for _, k := range n.fsm.Keys() {
+		if !consensus.IsAuditKey(k.Name) && n.mayRead(actor, k.Name) {
+			c++
+		}
+	}
+	return c
 }
 
 // clientKeys counts the keys clients made, leaving out the cluster's audit
