@@ -113,6 +113,14 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 		// key is to be shredded: look at everything now.
 		n.parked.sweep(n.fsm.HasPresig)
 		n.dirty.wakeAll()
+	case *consensus.Freeze:
+		// The entry failed every pending request; their sessions can only
+		// waste CPU now.
+		for _, id := range ev.res.Ended {
+			if s, ok := n.fsm.Sign(id); ok {
+				n.running.cancel(s.Key, s.Version)
+			}
+		}
 	case *consensus.ApproveCeremony:
 		// An executed ceremony made one of the changes above (a tenant
 		// deleted, a destroy scheduled): ceremonies are rare, so look at

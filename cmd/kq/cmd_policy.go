@@ -181,6 +181,16 @@ func (v policyView) table(w io.Writer) error {
 	if len(v.Policy.Denied) > 0 {
 		fmt.Fprintf(w, "denied: %v\n", v.Policy.Denied)
 	}
+	for _, name := range slices.Sorted(maps.Keys(v.Policy.Operators)) {
+		fmt.Fprintf(w, "operator %s: %s\n", name, v.Policy.Operators[name].PublicKey)
+	}
+	if r := v.Policy.Ceremonies; r != nil {
+		fmt.Fprintf(w, "ceremonies: default quorum %d, proposer counts %t", r.DefaultQuorum, r.ProposerCounts)
+		for _, kind := range slices.Sorted(maps.Keys(r.Kinds)) {
+			fmt.Fprintf(w, "; %s: quorum %d approvers %v", kind, r.Kinds[kind].Quorum, r.Kinds[kind].Approvers)
+		}
+		fmt.Fprintln(w)
+	}
 	return nil
 }
 

@@ -50,6 +50,9 @@ func ReadJSONL(r io.Reader, fn func(line int, rec *Record) error, bad func(line 
 			}
 			continue
 		}
+		if c := rec.Ceremony; c != nil && len(c.Approvers) == 0 {
+			c.Approvers = nil // "approvers": [] and none mean the same, and hash the same
+		}
 		if err := fn(line, &rec); err != nil {
 			return err
 		}
