@@ -5,8 +5,9 @@
 // seams of node.Options: raft runs on in-memory stores and transport
 // (consensustest.MemNetwork) with short timeouts, shares are sealed by a
 // software sealer (sealingtest), and pre-params come from the test
-// fixtures. Start returns in about the time raft takes to elect a leader:
-// under a second with a short Options.ElectionTimeout on an idle machine.
+// fixtures. Start returns once raft elected a leader (one to two heartbeat
+// timeouts after the members start: 300-600ms with an ElectionTimeout of
+// 300ms) and the members' pre-params reports committed.
 //
 // Tests of what only processes show (kill -9, restart from disk, the kq
 // CLI, crash output, a TPM) use real kqd processes through jepsen/cluster.
@@ -54,8 +55,8 @@ type Options struct {
 	// ElectionTimeout is raft's heartbeat and election timeout. 0 keeps
 	// the production default (1s), under which three members sharing one
 	// process and a busy machine's CPU with keygen hold their leader;
-	// 300ms elects the first leader within about half a second on an idle
-	// machine, for tests that restart members often and sign little.
+	// 300ms elects the first leader within 300-600ms, for tests that
+	// restart members often and sign little.
 	ElectionTimeout time.Duration
 	_               struct{}
 }
