@@ -37,7 +37,7 @@ const shredWait = 20 * time.Second
 // checkMembers starts the next membership step unless one is running.
 func (s *supervisor) checkMembers(ctx context.Context) {
 	n := s.n
-	if n.fsm.Members() == nil || !s.membering.CompareAndSwap(false, true) {
+	if !s.membering.CompareAndSwap(false, true) {
 		return
 	}
 	n.spawn(func() {
@@ -53,6 +53,11 @@ func (n *Node) membershipStep(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	reachable := n.raft.Reachable()
+	if n.fsm.Members() == nil {
+		// No membership change yet: raft's configuration is the
+		// bootstrap (or a recovery's) and nothing here changes it.
+		return n.reshareToTarget(ctx, reachable)
+	}
 	for _, m := range n.memberList() {
 		switch m.State {
 		case consensus.MemberJoining:
@@ -167,10 +172,9 @@ func keyNeedsHolders(k *consensus.Key) bool {
 // holder target, when every target member and threshold+1 current holders
 // are reachable. One at a time: each is a full resharing session.
 func (n *Node) reshareToTarget(ctx context.Context, reachable []string) error {
-	target := n.fsm.HolderTarget()
-	if target == nil {
-		return nil
-	}
+	// Before any membership change the target is cluster.yaml's nodes:
+	// a holder a refresh left out while it was dead gets a share again.
+	target := n.holders()
 	for _, k := range n.fsm.Keys() {
 		if busy, _ := n.keyProgress(k, target, reachable); busy {
 			return nil // one reshare at a time

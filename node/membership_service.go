@@ -120,7 +120,7 @@ func (n *Node) nodeStatus(id string) (*kqpb.NodeStatus, error) {
 	m := n.memberList()[i]
 	out := &kqpb.NodeStatus{Id: m.ID, State: string(m.State), RaftAddress: m.Raft, PeerAddress: m.Peer, ClientAddress: m.Client,
 		Replaces: m.Replaces, ReplacedBy: m.ReplacedBy, Raft: n.raft.SuffrageOf(m.ID)}
-	target := n.fsm.HolderTarget()
+	target := n.holders()
 	reachable := n.raft.Reachable()
 	for _, k := range n.fsm.Keys() {
 		if consensus.IsAuditKey(k.Name) && !k.HasMember(id) && !slices.Contains(target, id) {
