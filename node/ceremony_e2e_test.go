@@ -288,8 +288,17 @@ func TestCeremonyUndercountBugIsCaught(t *testing.T) {
 		t.Fatalf("under the bug: %+v, want executed at 1 of 2", got)
 	}
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	if out, err := c.KQ(ctx, "audit", "export", "--file", path); err != nil {
-		t.Fatalf("export: %v %s", err, out)
+	for { // the node that answers may not have written the executing record yet
+		if out, err := c.KQ(ctx, "audit", "export", "--file", path); err != nil {
+			t.Fatalf("export: %v %s", err, out)
+		}
+		if executedRecord(t, path, cer.ID) != nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no node's export holds the executing approval")
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 	out, err := c.KQ(ctx, "ceremony", "verify", "--from-file", path, cer.ID)
 	if err == nil || !strings.Contains(err.Error(), "below the quorum 2") {
