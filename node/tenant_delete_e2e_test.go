@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
@@ -29,6 +30,9 @@ func TestTenantDeleteShredsItsKeyOnEveryNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	kq := func(args ...string) ([]byte, error) { return c.KQ(ctx, args...) }
+	// Tenants are protocol 2 entries: a fresh cluster raises its
+	// protocol a few seconds after start.
+	waitProtocol(ctx, t, c, consensus.ProtocolV2, time.Minute)
 	for _, tenant := range []string{"globex", "acme"} {
 		retryUnavailable(ctx, t, "tenant create "+tenant, func() error { _, err := kq("tenant", "create", tenant); return err })
 	}
