@@ -104,24 +104,21 @@ func (p *peerLink) remember(now time.Time, m *kqpb.RoundMessage) {
 }
 
 // recent returns the unacknowledged messages written within resendWindow,
-// to write again now.
-func (p *peerLink) recent(now time.Time) []*kqpb.RoundMessage {
-	var out []*kqpb.RoundMessage
-	for i := range p.sent {
-		if now.Sub(p.sent[i].at) <= resendWindow {
-			p.sent[i].written = now
-			out = append(out, p.sent[i].m)
-		}
-	}
-	return out
-}
+// to write again now, after a break.
+func (p *peerLink) recent(now time.Time) []*kqpb.RoundMessage { return p.writeAgain(now, 0) }
 
 // due returns the unacknowledged messages last written retransmitAfter
-// ago or earlier, to write again now.
+// ago or earlier, to write again now on the same stream.
 func (p *peerLink) due(now time.Time) []*kqpb.RoundMessage {
+	return p.writeAgain(now, retransmitAfter)
+}
+
+// writeAgain returns the unacknowledged messages within resendWindow that
+// were last written at least quiet ago, and marks them written now.
+func (p *peerLink) writeAgain(now time.Time, quiet time.Duration) []*kqpb.RoundMessage {
 	var out []*kqpb.RoundMessage
 	for i := range p.sent {
-		if now.Sub(p.sent[i].at) <= resendWindow && now.Sub(p.sent[i].written) >= retransmitAfter {
+		if now.Sub(p.sent[i].at) <= resendWindow && now.Sub(p.sent[i].written) >= quiet {
 			p.sent[i].written = now
 			out = append(out, p.sent[i].m)
 		}
