@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,10 @@ import (
 // minutes: each sign here has 30 s. The audit trail must show an attempt retried for the
 // unreachable member, so the test cannot pass without exercising the
 // abandonment.
+// unreachableGraceForTest is node's unreachableGrace: how long a member
+// must stay unreachable before its attempts are abandoned.
+const unreachableGraceForTest = time.Second
+
 func TestAttemptsAbandonAMemberThatIsGone(t *testing.T) {
 	c := nodetest.Start(t, nodetest.Options{SignTimeout: 2 * time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -47,20 +52,28 @@ func TestAttemptsAbandonAMemberThatIsGone(t *testing.T) {
 			break
 		}
 	}
-	// Eight clients sign back to back; the member stops while their
-	// attempts are in flight, two of every three committees holding it.
+	// Eight clients sign back to back until the member has been gone for
+	// a few supervisor periods, so attempts are in flight when it stops
+	// (two of every three committees hold it) however fast a signature
+	// is: a fixed number of signs can all finish before the stop.
+	var stoppedAt atomic.Int64
+	goneLongEnough := func() bool {
+		at := stoppedAt.Load()
+		return at != 0 && time.Since(time.Unix(0, at)) > 3*unreachableGraceForTest
+	}
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 4 {
-				sign(100*(w+1) + i)
+			for i := 0; !goneLongEnough() && ctx.Err() == nil; i++ {
+				sign(100000*(w+1) + i)
 			}
 		}()
 	}
 	time.Sleep(200 * time.Millisecond)
 	c.StopNode(gone)
+	stoppedAt.Store(time.Now().UnixNano())
 	wg.Wait()
 	au, err := c.Audit(leader)
 	if err != nil {
