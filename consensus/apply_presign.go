@@ -62,6 +62,9 @@ func (f *FSM) presignRequested(index uint64, c *PresignRequested) Result {
 	if f.presigCount(c.Key) >= f.cfg.MaxPresigsPerKey {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrTooManyPresigs)}
 	}
+	if limit, used := f.tenantPresigs(TenantOf(c.Key)); limit > 0 && used >= limit {
+		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, NewQuotaExceeded("tenant", TenantOf(c.Key), QuotaPresigs, limit, 0))}
+	}
 	p := &Presig{ID: c.ID, Key: c.Key, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch, Committee: slices.Clone(c.Committee), State: PresigPending,
 		SessionIndex: index, Created: f.st.Time, Expires: f.st.Time + c.TTL}
 	f.st.Presigs[c.ID] = p
@@ -148,6 +151,38 @@ func (f *FSM) presigCount(key string) int {
 		}
 	}
 	return n
+}
+
+// tenantPresigs returns the tenant's presigs quota (0: unbounded) and the
+// presignatures, pending or ready, its keys hold now: the pools of all
+// its ECDSA keys share the quota, since every presignature keeps its
+// committee busy whichever key it is for.
+func (f *FSM) tenantPresigs(tenant string) (limit, used int) {
+	p := f.policy()
+	if p.Open {
+		return 0, 0
+	}
+	limit = p.Quotas[tenant].Presigs
+	if limit == 0 {
+		return 0, 0
+	}
+	for _, pr := range f.st.Presigs {
+		if f.st.Time < pr.Expires && TenantOf(pr.Key) == tenant {
+			used++
+		}
+	}
+	return limit, used
+}
+
+// PresigRoom reports whether the tenant of key may start another
+// presignature under its presigs quota, as the entry would decide it now:
+// the leader asks before it proposes a refill, so a full quota costs no
+// entries.
+func (f *FSM) PresigRoom(key string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	limit, used := f.tenantPresigs(TenantOf(key))
+	return limit == 0 || used < limit
 }
 
 // Presigs returns copies of the key's presignatures, oldest first.

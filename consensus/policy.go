@@ -108,7 +108,9 @@ type Grant struct {
 // ECDSA key counts KeyWeight), Handles counts live handles, Sessions
 // pending signing requests: all three are decided in the FSM.
 // SignPerSecond is a token bucket on the leader, before the log. Presigs
-// is recorded and enforces nothing yet.
+// bounds the presignatures (pending and ready) of all the tenant's ECDSA
+// keys together: decided in the FSM at each PresignRequested, and asked
+// by the leader before it proposes a refill.
 type Quota struct {
 	Keys          int `json:"keys,omitempty" yaml:"keys"`
 	Handles       int `json:"handles,omitempty" yaml:"handles"`

@@ -34,6 +34,7 @@ const (
 	QuotaHandles       = "handles"
 	QuotaSessions      = "sessions"
 	QuotaSignPerSecond = "sign_per_second"
+	QuotaPresigs       = "presigs"
 )
 
 // ErrRateLimited is returned when a sign request comes faster than its
@@ -63,8 +64,8 @@ func (e *QuotaExceeded) Error() string {
 }
 
 // Unwrap returns the table error the refusal is a case of (ErrTooManyKeys,
-// ErrTooManyHandles, ErrTooManyPending or ErrRateLimited), so callers that
-// match those keep working.
+// ErrTooManyHandles, ErrTooManyPending, ErrTooManyPresigs or
+// ErrRateLimited), so callers that match those keep working.
 func (e *QuotaExceeded) Unwrap() error { return e.base }
 
 // NewQuotaExceeded returns the refusal of quota on scope name.
@@ -77,6 +78,8 @@ func NewQuotaExceeded(scope, name, quota string, limit int, retry time.Duration)
 		base = ErrTooManyHandles
 	case QuotaSignPerSecond:
 		base = ErrRateLimited
+	case QuotaPresigs:
+		base = ErrTooManyPresigs
 	}
 	return &QuotaExceeded{Scope: scope, Name: name, Quota: quota, Limit: limit, RetryAfter: retry, base: base}
 }

@@ -103,3 +103,46 @@ func TestPrincipalQuotaBoundsRateAndSessionsOnly(t *testing.T) {
 		t.Error("an empty principal quota hashes differently from none")
 	}
 }
+
+// TestPresigsQuotaBoundsTheTenantsPools: a tenant's presigs quota bounds
+// the presignatures of all its ECDSA keys together, pending or ready, at
+// the PresignRequested entry; the leader's PresigRoom gives the same
+// answer before it proposes; a discarded or expired presignature frees
+// room; another tenant is not bounded by it.
+func TestPresigsQuotaBoundsTheTenantsPools(t *testing.T) {
+	h := raised(t)
+	for _, name := range []string{"acme/e1", "acme/e2", "globex/e"} {
+		h.activeKey(name, algECDSA, 1, "n1", "n2")
+	}
+	doc := "tenants: [acme, globex]\nquotas: {acme: {presigs: 2}}\n"
+	if res := h.setPolicy(doc, spiffe("admin")); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	presign := func(id, key string, at int64) *consensus.PresignRequested {
+		return &consensus.PresignRequested{ID: id, Key: key, Committee: []string{"n1", "n2"}, Time: at, TTL: presigTTL}
+	}
+	h.mustOK(presign("p1", "acme/e1", 1))
+	if !h.f.PresigRoom("acme/e2") {
+		t.Fatal("PresigRoom: no room with 1 of 2")
+	}
+	h.mustOK(presign("p2", "acme/e2", 2))
+	if h.f.PresigRoom("acme/e1") {
+		t.Fatal("PresigRoom: room with 2 of 2")
+	}
+	res := h.mustErr(presign("p3", "acme/e1", 3), consensus.ErrTooManyPresigs)
+	var qe *consensus.QuotaExceeded
+	if !errors.As(res.Err, &qe) || qe.Quota != consensus.QuotaPresigs || qe.Scope != "tenant" || qe.Name != "acme" || qe.Limit != 2 {
+		t.Fatalf("third presignature of acme: %v (%+v)", res.Err, qe)
+	}
+	if len(h.f.Presigs("acme/e1")) != 1 {
+		t.Fatal("a refused presignature was recorded")
+	}
+	for i, id := range []string{"g1", "g2", "g3"} {
+		h.mustOK(presign(id, "globex/e", int64(4+i)))
+	}
+	h.mustOK(&consensus.PresignDiscarded{ID: "p1", Node: "n1", Reason: "stalled"})
+	h.mustOK(presign("p4", "acme/e1", 8))
+	h.mustErr(presign("p5", "acme/e2", 9), consensus.ErrTooManyPresigs)
+	// Past their expiry presignatures count no more.
+	h.mustOK(presign("p6", "acme/e2", 10+presigTTL))
+}

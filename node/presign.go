@@ -168,9 +168,10 @@ func (r *reservations) release(id string) {
 }
 
 // refillPresigs runs on the leader's supervisor tick: it keeps each active
-// ECDSA key's pool at presign.pool, starting at most one presignature per
-// key at a time so refilling never takes more than a share of the CPU from
-// live requests, and discards presignatures that stalled before parking.
+// ECDSA key's pool at presign.pool (less when its tenant's presigs quota
+// is reached), starting at most one presignature per key at a time so
+// refilling never takes more than a share of the CPU from live requests,
+// and discards presignatures that stalled before parking.
 func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 	n := s.n
 	if n.cluster.Presign.Pool == 0 {
@@ -197,7 +198,9 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 				s.n.spawn(func() { n.propose(ctx, cmd) })
 			}
 		}
-		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || !s.refillNow(len(pool), now) {
+		// The tenant's presigs quota is shared by its keys' pools; the
+		// entry would refuse a refill past it, so none is proposed.
+		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || !s.refillNow(len(pool), now) || !n.fsm.PresigRoom(k.Name) {
 			continue
 		}
 		committee, err := n.pickCommittee(k, nil, 0)
