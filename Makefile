@@ -18,7 +18,8 @@ build:
 # System packages the tests use: swtpm (a TPM per node in integration tests),
 # protoc (make proto), promtool (Debian's prometheus package: the alert
 # rules' tests), and the consumers api/client's proofs run: openssl,
-# ssh-keygen, node and npm. Installed only when missing.
+# ssh-keygen, node and npm. Installed only when missing. (go-ethereum, for
+# the Ethereum proof, is a Go module of api/examples/eth: go fetches it.)
 deps:
 	@missing=""; \
 	command -v swtpm >/dev/null || missing="$$missing swtpm swtpm-tools"; \

@@ -120,8 +120,8 @@
 // signatures: openssl verify a CA and leaf certificate chain made through
 // a Signer, ssh-keygen an SSH user certificate and an SSHSIG signature,
 // lestrrat-go/jwx EdDSA and ES256K JWTs (ES256K with -tags jwx_es256k),
-// an EIP-1559 transaction whose sender recovers to the key's address, and
-// Node.js (api/examples/node: @grpc/grpc-js over mutual TLS, node:crypto
+// go-ethereum's types.Sender recovering the key's address from an EIP-1559
+// transaction (api/examples/eth, its own module), and Node.js (api/examples/node: @grpc/grpc-js over mutual TLS, node:crypto
 // verifying). The kq CLI is this package's first user.
 //
 // # Concurrency
