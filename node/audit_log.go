@@ -44,6 +44,9 @@ type auditLog struct {
 	// records counts lines appended to the export; nil counts nothing.
 	// Set it before run starts.
 	records prometheus.Counter
+	// mismatches counts export lines that disagree with the replicated
+	// chain; nil counts nothing. Set it before run starts.
+	mismatches prometheus.Counter
 
 	mu      sync.Mutex
 	queue   []audit.Record
@@ -217,6 +220,9 @@ func (l *auditLog) write(batch []audit.Record) error {
 		case r.Seq <= l.lastSeq:
 			if r.Seq == l.lastSeq && r.Hash != l.lastHash {
 				l.log.Error("audit export disagrees with the replicated chain", "seq", r.Seq)
+				if l.mismatches != nil {
+					l.mismatches.Inc()
+				}
 			}
 			continue
 		case r.Seq > l.lastSeq+1:

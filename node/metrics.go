@@ -29,6 +29,10 @@ const (
 	pathFull      = "full"      // the request ran the full protocol
 	pathNone      = "none"      // refused before it reached the log
 
+	// Invariants counted by keyquorum_invariant_violations_total.
+	invariantBadSignature = "bad_signature"
+	invariantAuditExport  = "audit_export"
+
 	outcomeOK      = "ok"
 	outcomeFailed  = "failed"  // accepted, but no signature (or the caller stopped waiting)
 	outcomeRefused = "refused" // refused for what the request asked
@@ -80,6 +84,7 @@ type metrics struct {
 	auditCheckpts   prometheus.Counter
 	refusals        *prometheus.CounterVec // method, code
 	keyChanges      *prometheus.CounterVec // op
+	invariants      *prometheus.CounterVec // invariant
 
 	// replayedUpTo is the last log index found on disk at start: applied
 	// entries up to it are history and are not counted again. It starts at
@@ -167,11 +172,20 @@ func newMetrics(src stateSource) *metrics {
 		Name: "keyquorum_key_changes_total",
 		Help: "Key lifecycle changes applied to the replicated state, by op (rotate, promote, rollback, retire, revoke, policy, destroy, cancel_destroy, refresh); every replica counts each.",
 	}, []string{"op"})
+	m.invariants = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keyquorum_invariant_violations_total",
+		Help: "Things that never happen in a correct cluster, seen by this node, by invariant: " +
+			"bad_signature (a committed signature or audit checkpoint report that does not verify under its key: a lying member or a broken build), " +
+			"audit_export (the local audit export disagrees with the replicated chain). Any increase warrants an incident.",
+	}, []string{"invariant"})
+	for _, inv := range []string{invariantBadSignature, invariantAuditExport} {
+		m.invariants.WithLabelValues(inv) // export zeros, so alerts on increase see the first one
+	}
 	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyquorum_requests_refused_total",
 		Help: "Client calls this node refused for the caller's reasons (denied, unauthenticated, invalid, over a quota), by method and gRPC code; a call forwarded to the leader counts there.",
 	}, []string{"method", "code"})
-	m.reg.MustRegister(m.signRequests, m.signSeconds, m.refusals, m.keyChanges, m.presigHits, m.presigMisses, m.presigRefused,
+	m.reg.MustRegister(m.signRequests, m.signSeconds, m.refusals, m.keyChanges, m.invariants, m.presigHits, m.presigMisses, m.presigRefused,
 		m.presigRefill, m.presigDiscarded, m.sessions, m.sessionSeconds, m.signPhase, m.signStarts, m.admissionRej, m.auditRecords, m.auditCheckpts,
 		newStateCollector(src),
 		collectors.NewGoCollector(),
@@ -235,6 +249,9 @@ func (m *metrics) applied(index uint64, cmd consensus.Command, res consensus.Res
 	}
 	if m.blame != nil && count {
 		m.blame.applied(cmd, res)
+	}
+	if errors.Is(res.Err, consensus.ErrBadSignature) && count {
+		m.invariants.WithLabelValues(invariantBadSignature).Inc()
 	}
 	if ck, ok := cmd.(*consensus.ChangeKey); ok && res.Err == nil && count {
 		m.keyChanges.WithLabelValues(keyOpLabel(ck.Op)).Inc()

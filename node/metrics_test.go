@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -375,5 +376,48 @@ func TestMetricsCountKeyChanges(t *testing.T) {
 		`keyquorum_key_changes_total{op="rollback"}`: 1,
 		`keyquorum_key_changes_total{op="promote"}`:  1,
 		`keyquorum_key_changes_total{op="other"}`:    1,
+	})
+}
+
+// TestMetricsCountInvariantViolations: a committed report whose signature
+// does not verify, and an export line that disagrees with the replicated
+// chain, each count once; a replayed one and other refusals do not. Both
+// series exist at zero before anything happens, so an alert on increase
+// fires on the first violation.
+func TestMetricsCountInvariantViolations(t *testing.T) {
+	f := newMetricsFixture(t)
+	_, s := scrape(t, f.m)
+	expectSamples(t, s, map[string]float64{
+		`keyquorum_invariant_violations_total{invariant="bad_signature"}`: 0,
+		`keyquorum_invariant_violations_total{invariant="audit_export"}`:  0,
+	})
+	f.m.startedAt(10)
+	bad := consensus.Result{Err: fmt.Errorf("signature for %q from n2: %w", "r1", consensus.ErrBadSignature)}
+	f.m.applied(5, &consensus.SignCompleted{RequestID: "r1", Node: "n2"}, bad) // replayed
+	f.m.applied(11, &consensus.SignCompleted{RequestID: "r1", Node: "n2"}, bad)
+	f.m.applied(12, &consensus.SignCompleted{RequestID: "r2", Node: "n2"}, consensus.Result{Err: consensus.ErrStale})
+
+	l, err := openAuditLog(t.TempDir(), slog.New(slog.DiscardHandler), f.fsm.AuditRecent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.mismatches = f.m.invariants.WithLabelValues(invariantAuditExport)
+	f.ok(&consensus.PreParamsReady{Node: "n1"})
+	recs := f.fsm.AuditRecent(1, 100)
+	if err := l.write(recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.write(recs); err != nil { // the same again: agrees
+		t.Fatal(err)
+	}
+	forged := slices.Clone(recs)
+	forged[len(forged)-1].Hash = "00" + forged[len(forged)-1].Hash[2:]
+	if err := l.write(forged); err != nil {
+		t.Fatal(err)
+	}
+	_, s = scrape(t, f.m)
+	expectSamples(t, s, map[string]float64{
+		`keyquorum_invariant_violations_total{invariant="bad_signature"}`: 1,
+		`keyquorum_invariant_violations_total{invariant="audit_export"}`:  1,
 	})
 }

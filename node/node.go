@@ -221,6 +221,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.metrics.reg.MustRegister(n.clocks, newDriftCollector(n))
 	n.events.observe = n.metrics.applied
 	n.audit.log.records = n.metrics.auditRecords
+	n.audit.log.mismatches = n.metrics.invariants.WithLabelValues(invariantAuditExport)
 
 	rc := consensus.DefaultConfig()
 	rc.NodeID, rc.RaftAddr, rc.Dir = id, self.Raft, filepath.Join(n.dir, "raft")
