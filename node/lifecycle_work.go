@@ -160,6 +160,9 @@ func (n *Node) runRefresh(ctx context.Context, k *consensus.Key, version uint32)
 	start := time.Now()
 	share, err := n.refresh(rctx, k, v)
 	n.metrics.session(kindRefresh, start, err)
+	if err == nil {
+		n.took.add(kindRefresh, k.Algorithm, time.Since(start))
+	}
 	if err != nil {
 		log.Warn("refresh failed", "err", err)
 		n.reportOutcome(ctx, &consensus.RefreshFailed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, Reason: err.Error()})

@@ -132,6 +132,8 @@ type Node struct {
 	dirty   *dirtyKeys
 	audit   *nodeAudit
 	metrics *metrics
+	// took is how long recent keygens and refreshes ran (estimates.go).
+	took *durations
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.
 	metricsSrv *http.Server
 
@@ -215,6 +217,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, err
 	}
 	n.metrics = n.newNodeMetrics()
+	n.took = newDurations()
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err
 	}

@@ -58,6 +58,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		out.SignRecords, out.RequestRecords, out.Handles = 0, 0, 0
 	}
 	out.Protocol, out.MaxProtocol = n.fsm.Protocol(), consensus.MaxProtocol
+	out.Estimates = n.took.estimates()
 	support, drift := n.fsm.ProtocolSupport(), n.fsm.SettingsDrift()
 	cv := n.clocks.view()
 	out.ClockOffsetNanos, out.Clock = int64(cv.Offset), "ok"

@@ -25,6 +25,9 @@ func (n *Node) runKeygen(ctx context.Context, k *consensus.Key, version uint32) 
 	start := time.Now()
 	share, err := n.keygen(kctx, k, k.Version(version))
 	n.metrics.session(kindKeygen, start, err)
+	if err == nil {
+		n.took.add(kindKeygen, k.Algorithm, time.Since(start))
+	}
 	if err != nil {
 		log.Warn("keygen failed", "err", err)
 		n.reportOutcome(ctx, &consensus.KeygenFailed{Key: k.Name, Version: version, Node: n.self.ID, Reason: err.Error()})

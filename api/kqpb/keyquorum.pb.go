@@ -1779,8 +1779,12 @@ type StatusResponse struct {
 	Clock string `protobuf:"bytes,19,opt,name=clock,proto3" json:"clock,omitempty"`
 	// The cluster's active protocol version (see consensus/protocol.go), and
 	// the newest one this node's build supports.
-	Protocol      uint32 `protobuf:"varint,20,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	MaxProtocol   uint32 `protobuf:"varint,21,opt,name=max_protocol,json=maxProtocol,proto3" json:"max_protocol,omitempty"`
+	Protocol    uint32 `protobuf:"varint,20,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	MaxProtocol uint32 `protobuf:"varint,21,opt,name=max_protocol,json=maxProtocol,proto3" json:"max_protocol,omitempty"`
+	// How long this node's recent long operations took, for a caller that
+	// waits for one to show the time left; empty until it ran one. Advisory:
+	// nothing is decided by it.
+	Estimates     []*OperationEstimate `protobuf:"bytes,22,rep,name=estimates,proto3" json:"estimates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1962,6 +1966,84 @@ func (x *StatusResponse) GetMaxProtocol() uint32 {
 	return 0
 }
 
+func (x *StatusResponse) GetEstimates() []*OperationEstimate {
+	if x != nil {
+		return x.Estimates
+	}
+	return nil
+}
+
+// OperationEstimate is the median duration of this node's last few runs of
+// one operation on one algorithm.
+type OperationEstimate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "keygen" (new keys and rotations) or "refresh" (refresh and reshare).
+	Operation     string    `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	Algorithm     Algorithm `protobuf:"varint,2,opt,name=algorithm,proto3,enum=keyquorum.v1.Algorithm" json:"algorithm,omitempty"`
+	Seconds       float64   `protobuf:"fixed64,3,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	Samples       uint32    `protobuf:"varint,4,opt,name=samples,proto3" json:"samples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperationEstimate) Reset() {
+	*x = OperationEstimate{}
+	mi := &file_keyquorum_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperationEstimate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperationEstimate) ProtoMessage() {}
+
+func (x *OperationEstimate) ProtoReflect() protoreflect.Message {
+	mi := &file_keyquorum_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperationEstimate.ProtoReflect.Descriptor instead.
+func (*OperationEstimate) Descriptor() ([]byte, []int) {
+	return file_keyquorum_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *OperationEstimate) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *OperationEstimate) GetAlgorithm() Algorithm {
+	if x != nil {
+		return x.Algorithm
+	}
+	return Algorithm_ALGORITHM_UNSPECIFIED
+}
+
+func (x *OperationEstimate) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *OperationEstimate) GetSamples() uint32 {
+	if x != nil {
+		return x.Samples
+	}
+	return 0
+}
+
 type ClearBlameRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Member        string                 `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
@@ -1971,7 +2053,7 @@ type ClearBlameRequest struct {
 
 func (x *ClearBlameRequest) Reset() {
 	*x = ClearBlameRequest{}
-	mi := &file_keyquorum_proto_msgTypes[21]
+	mi := &file_keyquorum_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2065,7 @@ func (x *ClearBlameRequest) String() string {
 func (*ClearBlameRequest) ProtoMessage() {}
 
 func (x *ClearBlameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[21]
+	mi := &file_keyquorum_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2078,7 @@ func (x *ClearBlameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearBlameRequest.ProtoReflect.Descriptor instead.
 func (*ClearBlameRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{21}
+	return file_keyquorum_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ClearBlameRequest) GetMember() string {
@@ -2018,7 +2100,7 @@ type ClearBlameResponse struct {
 
 func (x *ClearBlameResponse) Reset() {
 	*x = ClearBlameResponse{}
-	mi := &file_keyquorum_proto_msgTypes[22]
+	mi := &file_keyquorum_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2030,7 +2112,7 @@ func (x *ClearBlameResponse) String() string {
 func (*ClearBlameResponse) ProtoMessage() {}
 
 func (x *ClearBlameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[22]
+	mi := &file_keyquorum_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2043,7 +2125,7 @@ func (x *ClearBlameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearBlameResponse.ProtoReflect.Descriptor instead.
 func (*ClearBlameResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{22}
+	return file_keyquorum_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ClearBlameResponse) GetCleared() bool {
@@ -2080,7 +2162,7 @@ type RoundMessage struct {
 
 func (x *RoundMessage) Reset() {
 	*x = RoundMessage{}
-	mi := &file_keyquorum_proto_msgTypes[23]
+	mi := &file_keyquorum_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2174,7 @@ func (x *RoundMessage) String() string {
 func (*RoundMessage) ProtoMessage() {}
 
 func (x *RoundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[23]
+	mi := &file_keyquorum_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2187,7 @@ func (x *RoundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoundMessage.ProtoReflect.Descriptor instead.
 func (*RoundMessage) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{23}
+	return file_keyquorum_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RoundMessage) GetSessionId() []byte {
@@ -2164,7 +2246,7 @@ type ExchangeAck struct {
 
 func (x *ExchangeAck) Reset() {
 	*x = ExchangeAck{}
-	mi := &file_keyquorum_proto_msgTypes[24]
+	mi := &file_keyquorum_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2258,7 @@ func (x *ExchangeAck) String() string {
 func (*ExchangeAck) ProtoMessage() {}
 
 func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[24]
+	mi := &file_keyquorum_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2271,7 @@ func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeAck.ProtoReflect.Descriptor instead.
 func (*ExchangeAck) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{24}
+	return file_keyquorum_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExchangeAck) GetRejected() uint64 {
@@ -2217,7 +2299,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_keyquorum_proto_msgTypes[25]
+	mi := &file_keyquorum_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2311,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[25]
+	mi := &file_keyquorum_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2324,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{25}
+	return file_keyquorum_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -2261,7 +2343,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_keyquorum_proto_msgTypes[26]
+	mi := &file_keyquorum_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2355,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[26]
+	mi := &file_keyquorum_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2368,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{26}
+	return file_keyquorum_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ProposeResponse) GetIndex() uint64 {
@@ -2311,7 +2393,7 @@ type CommittedSign struct {
 
 func (x *CommittedSign) Reset() {
 	*x = CommittedSign{}
-	mi := &file_keyquorum_proto_msgTypes[27]
+	mi := &file_keyquorum_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2405,7 @@ func (x *CommittedSign) String() string {
 func (*CommittedSign) ProtoMessage() {}
 
 func (x *CommittedSign) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[27]
+	mi := &file_keyquorum_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2418,7 @@ func (x *CommittedSign) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommittedSign.ProtoReflect.Descriptor instead.
 func (*CommittedSign) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{27}
+	return file_keyquorum_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CommittedSign) GetIndex() uint64 {
@@ -2368,7 +2450,7 @@ type CommittedSignAck struct {
 
 func (x *CommittedSignAck) Reset() {
 	*x = CommittedSignAck{}
-	mi := &file_keyquorum_proto_msgTypes[28]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2380,7 +2462,7 @@ func (x *CommittedSignAck) String() string {
 func (*CommittedSignAck) ProtoMessage() {}
 
 func (x *CommittedSignAck) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[28]
+	mi := &file_keyquorum_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2393,7 +2475,7 @@ func (x *CommittedSignAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommittedSignAck.ProtoReflect.Descriptor instead.
 func (*CommittedSignAck) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{28}
+	return file_keyquorum_proto_rawDescGZIP(), []int{29}
 }
 
 type ClockRequest struct {
@@ -2404,7 +2486,7 @@ type ClockRequest struct {
 
 func (x *ClockRequest) Reset() {
 	*x = ClockRequest{}
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2416,7 +2498,7 @@ func (x *ClockRequest) String() string {
 func (*ClockRequest) ProtoMessage() {}
 
 func (x *ClockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[29]
+	mi := &file_keyquorum_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2429,7 +2511,7 @@ func (x *ClockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockRequest.ProtoReflect.Descriptor instead.
 func (*ClockRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{29}
+	return file_keyquorum_proto_rawDescGZIP(), []int{30}
 }
 
 // ClockReading is the callee's wall clock when it answered.
@@ -2442,7 +2524,7 @@ type ClockReading struct {
 
 func (x *ClockReading) Reset() {
 	*x = ClockReading{}
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2536,7 @@ func (x *ClockReading) String() string {
 func (*ClockReading) ProtoMessage() {}
 
 func (x *ClockReading) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[30]
+	mi := &file_keyquorum_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2549,7 @@ func (x *ClockReading) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClockReading.ProtoReflect.Descriptor instead.
 func (*ClockReading) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{30}
+	return file_keyquorum_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ClockReading) GetUnixNano() int64 {
@@ -2492,7 +2574,7 @@ type FrostShareRequest struct {
 
 func (x *FrostShareRequest) Reset() {
 	*x = FrostShareRequest{}
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2504,7 +2586,7 @@ func (x *FrostShareRequest) String() string {
 func (*FrostShareRequest) ProtoMessage() {}
 
 func (x *FrostShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[31]
+	mi := &file_keyquorum_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2517,7 +2599,7 @@ func (x *FrostShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrostShareRequest.ProtoReflect.Descriptor instead.
 func (*FrostShareRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{31}
+	return file_keyquorum_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FrostShareRequest) GetRequestId() string {
@@ -2556,7 +2638,7 @@ type FrostShareAck struct {
 
 func (x *FrostShareAck) Reset() {
 	*x = FrostShareAck{}
-	mi := &file_keyquorum_proto_msgTypes[32]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2650,7 @@ func (x *FrostShareAck) String() string {
 func (*FrostShareAck) ProtoMessage() {}
 
 func (x *FrostShareAck) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[32]
+	mi := &file_keyquorum_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2663,7 @@ func (x *FrostShareAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrostShareAck.ProtoReflect.Descriptor instead.
 func (*FrostShareAck) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{32}
+	return file_keyquorum_proto_rawDescGZIP(), []int{33}
 }
 
 // AuditRecord is one link of the audit hash chain. It never carries a signed
@@ -2623,7 +2705,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_keyquorum_proto_msgTypes[33]
+	mi := &file_keyquorum_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2635,7 +2717,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[33]
+	mi := &file_keyquorum_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2648,7 +2730,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{33}
+	return file_keyquorum_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AuditRecord) GetSeq() uint64 {
@@ -2810,7 +2892,7 @@ type AuditCeremony struct {
 
 func (x *AuditCeremony) Reset() {
 	*x = AuditCeremony{}
-	mi := &file_keyquorum_proto_msgTypes[34]
+	mi := &file_keyquorum_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2822,7 +2904,7 @@ func (x *AuditCeremony) String() string {
 func (*AuditCeremony) ProtoMessage() {}
 
 func (x *AuditCeremony) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[34]
+	mi := &file_keyquorum_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2835,7 +2917,7 @@ func (x *AuditCeremony) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCeremony.ProtoReflect.Descriptor instead.
 func (*AuditCeremony) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{34}
+	return file_keyquorum_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuditCeremony) GetId() string {
@@ -2960,7 +3042,7 @@ type AuditApprover struct {
 
 func (x *AuditApprover) Reset() {
 	*x = AuditApprover{}
-	mi := &file_keyquorum_proto_msgTypes[35]
+	mi := &file_keyquorum_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3054,7 @@ func (x *AuditApprover) String() string {
 func (*AuditApprover) ProtoMessage() {}
 
 func (x *AuditApprover) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[35]
+	mi := &file_keyquorum_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3067,7 @@ func (x *AuditApprover) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditApprover.ProtoReflect.Descriptor instead.
 func (*AuditApprover) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{35}
+	return file_keyquorum_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuditApprover) GetName() string {
@@ -3016,7 +3098,7 @@ type AuditCheckpoint struct {
 
 func (x *AuditCheckpoint) Reset() {
 	*x = AuditCheckpoint{}
-	mi := &file_keyquorum_proto_msgTypes[36]
+	mi := &file_keyquorum_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3028,7 +3110,7 @@ func (x *AuditCheckpoint) String() string {
 func (*AuditCheckpoint) ProtoMessage() {}
 
 func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[36]
+	mi := &file_keyquorum_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3041,7 +3123,7 @@ func (x *AuditCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCheckpoint.ProtoReflect.Descriptor instead.
 func (*AuditCheckpoint) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{36}
+	return file_keyquorum_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AuditCheckpoint) GetSeq() uint64 {
@@ -3085,7 +3167,7 @@ type AuditQueryRequest struct {
 
 func (x *AuditQueryRequest) Reset() {
 	*x = AuditQueryRequest{}
-	mi := &file_keyquorum_proto_msgTypes[37]
+	mi := &file_keyquorum_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3097,7 +3179,7 @@ func (x *AuditQueryRequest) String() string {
 func (*AuditQueryRequest) ProtoMessage() {}
 
 func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[37]
+	mi := &file_keyquorum_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3110,7 +3192,7 @@ func (x *AuditQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryRequest.ProtoReflect.Descriptor instead.
 func (*AuditQueryRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{37}
+	return file_keyquorum_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AuditQueryRequest) GetKey() string {
@@ -3183,7 +3265,7 @@ type AuditQueryResponse struct {
 
 func (x *AuditQueryResponse) Reset() {
 	*x = AuditQueryResponse{}
-	mi := &file_keyquorum_proto_msgTypes[38]
+	mi := &file_keyquorum_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3195,7 +3277,7 @@ func (x *AuditQueryResponse) String() string {
 func (*AuditQueryResponse) ProtoMessage() {}
 
 func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[38]
+	mi := &file_keyquorum_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3208,7 +3290,7 @@ func (x *AuditQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditQueryResponse.ProtoReflect.Descriptor instead.
 func (*AuditQueryResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{38}
+	return file_keyquorum_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AuditQueryResponse) GetRecords() []*AuditRecord {
@@ -3242,7 +3324,7 @@ type AuditExportRequest struct {
 
 func (x *AuditExportRequest) Reset() {
 	*x = AuditExportRequest{}
-	mi := &file_keyquorum_proto_msgTypes[39]
+	mi := &file_keyquorum_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3254,7 +3336,7 @@ func (x *AuditExportRequest) String() string {
 func (*AuditExportRequest) ProtoMessage() {}
 
 func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[39]
+	mi := &file_keyquorum_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3267,7 +3349,7 @@ func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
 func (*AuditExportRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{39}
+	return file_keyquorum_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AuditExportRequest) GetFromSeq() uint64 {
@@ -3285,7 +3367,7 @@ type AuditHeadRequest struct {
 
 func (x *AuditHeadRequest) Reset() {
 	*x = AuditHeadRequest{}
-	mi := &file_keyquorum_proto_msgTypes[40]
+	mi := &file_keyquorum_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3297,7 +3379,7 @@ func (x *AuditHeadRequest) String() string {
 func (*AuditHeadRequest) ProtoMessage() {}
 
 func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[40]
+	mi := &file_keyquorum_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3310,7 +3392,7 @@ func (x *AuditHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadRequest.ProtoReflect.Descriptor instead.
 func (*AuditHeadRequest) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{40}
+	return file_keyquorum_proto_rawDescGZIP(), []int{41}
 }
 
 type AuditHeadResponse struct {
@@ -3333,7 +3415,7 @@ type AuditHeadResponse struct {
 
 func (x *AuditHeadResponse) Reset() {
 	*x = AuditHeadResponse{}
-	mi := &file_keyquorum_proto_msgTypes[41]
+	mi := &file_keyquorum_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3345,7 +3427,7 @@ func (x *AuditHeadResponse) String() string {
 func (*AuditHeadResponse) ProtoMessage() {}
 
 func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_keyquorum_proto_msgTypes[41]
+	mi := &file_keyquorum_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3358,7 +3440,7 @@ func (x *AuditHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditHeadResponse.ProtoReflect.Descriptor instead.
 func (*AuditHeadResponse) Descriptor() ([]byte, []int) {
-	return file_keyquorum_proto_rawDescGZIP(), []int{41}
+	return file_keyquorum_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AuditHeadResponse) GetNodeId() string {
@@ -3564,7 +3646,7 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x0eclient_address\x18\x03 \x01(\tR\rclientAddress\x12'\n" +
 	"\x0fpreparams_ready\x18\x04 \x01(\bR\x0epreparamsReady\x12\x1a\n" +
 	"\bprotocol\x18\x05 \x01(\rR\bprotocol\x12\x14\n" +
-	"\x05drift\x18\x06 \x03(\tR\x05drift\"\xc9\x05\n" +
+	"\x05drift\x18\x06 \x03(\tR\x05drift\"\x88\x06\n" +
 	"\x0eStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x17\n" +
@@ -3589,7 +3671,13 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x12clock_offset_nanos\x18\x12 \x01(\x03R\x10clockOffsetNanos\x12\x14\n" +
 	"\x05clock\x18\x13 \x01(\tR\x05clock\x12\x1a\n" +
 	"\bprotocol\x18\x14 \x01(\rR\bprotocol\x12!\n" +
-	"\fmax_protocol\x18\x15 \x01(\rR\vmaxProtocol\"+\n" +
+	"\fmax_protocol\x18\x15 \x01(\rR\vmaxProtocol\x12=\n" +
+	"\testimates\x18\x16 \x03(\v2\x1f.keyquorum.v1.OperationEstimateR\testimates\"\x9c\x01\n" +
+	"\x11OperationEstimate\x12\x1c\n" +
+	"\toperation\x18\x01 \x01(\tR\toperation\x125\n" +
+	"\talgorithm\x18\x02 \x01(\x0e2\x17.keyquorum.v1.AlgorithmR\talgorithm\x12\x18\n" +
+	"\aseconds\x18\x03 \x01(\x01R\aseconds\x12\x18\n" +
+	"\asamples\x18\x04 \x01(\rR\asamples\"+\n" +
 	"\x11ClearBlameRequest\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\tR\x06member\"B\n" +
 	"\x12ClearBlameResponse\x12\x18\n" +
@@ -3765,7 +3853,7 @@ func file_keyquorum_proto_rawDescGZIP() []byte {
 }
 
 var file_keyquorum_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_keyquorum_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_keyquorum_proto_goTypes = []any{
 	(Algorithm)(0),               // 0: keyquorum.v1.Algorithm
 	(KeyState)(0),                // 1: keyquorum.v1.KeyState
@@ -3790,27 +3878,28 @@ var file_keyquorum_proto_goTypes = []any{
 	(*StatusRequest)(nil),        // 20: keyquorum.v1.StatusRequest
 	(*Member)(nil),               // 21: keyquorum.v1.Member
 	(*StatusResponse)(nil),       // 22: keyquorum.v1.StatusResponse
-	(*ClearBlameRequest)(nil),    // 23: keyquorum.v1.ClearBlameRequest
-	(*ClearBlameResponse)(nil),   // 24: keyquorum.v1.ClearBlameResponse
-	(*RoundMessage)(nil),         // 25: keyquorum.v1.RoundMessage
-	(*ExchangeAck)(nil),          // 26: keyquorum.v1.ExchangeAck
-	(*ProposeRequest)(nil),       // 27: keyquorum.v1.ProposeRequest
-	(*ProposeResponse)(nil),      // 28: keyquorum.v1.ProposeResponse
-	(*CommittedSign)(nil),        // 29: keyquorum.v1.CommittedSign
-	(*CommittedSignAck)(nil),     // 30: keyquorum.v1.CommittedSignAck
-	(*ClockRequest)(nil),         // 31: keyquorum.v1.ClockRequest
-	(*ClockReading)(nil),         // 32: keyquorum.v1.ClockReading
-	(*FrostShareRequest)(nil),    // 33: keyquorum.v1.FrostShareRequest
-	(*FrostShareAck)(nil),        // 34: keyquorum.v1.FrostShareAck
-	(*AuditRecord)(nil),          // 35: keyquorum.v1.AuditRecord
-	(*AuditCeremony)(nil),        // 36: keyquorum.v1.AuditCeremony
-	(*AuditApprover)(nil),        // 37: keyquorum.v1.AuditApprover
-	(*AuditCheckpoint)(nil),      // 38: keyquorum.v1.AuditCheckpoint
-	(*AuditQueryRequest)(nil),    // 39: keyquorum.v1.AuditQueryRequest
-	(*AuditQueryResponse)(nil),   // 40: keyquorum.v1.AuditQueryResponse
-	(*AuditExportRequest)(nil),   // 41: keyquorum.v1.AuditExportRequest
-	(*AuditHeadRequest)(nil),     // 42: keyquorum.v1.AuditHeadRequest
-	(*AuditHeadResponse)(nil),    // 43: keyquorum.v1.AuditHeadResponse
+	(*OperationEstimate)(nil),    // 23: keyquorum.v1.OperationEstimate
+	(*ClearBlameRequest)(nil),    // 24: keyquorum.v1.ClearBlameRequest
+	(*ClearBlameResponse)(nil),   // 25: keyquorum.v1.ClearBlameResponse
+	(*RoundMessage)(nil),         // 26: keyquorum.v1.RoundMessage
+	(*ExchangeAck)(nil),          // 27: keyquorum.v1.ExchangeAck
+	(*ProposeRequest)(nil),       // 28: keyquorum.v1.ProposeRequest
+	(*ProposeResponse)(nil),      // 29: keyquorum.v1.ProposeResponse
+	(*CommittedSign)(nil),        // 30: keyquorum.v1.CommittedSign
+	(*CommittedSignAck)(nil),     // 31: keyquorum.v1.CommittedSignAck
+	(*ClockRequest)(nil),         // 32: keyquorum.v1.ClockRequest
+	(*ClockReading)(nil),         // 33: keyquorum.v1.ClockReading
+	(*FrostShareRequest)(nil),    // 34: keyquorum.v1.FrostShareRequest
+	(*FrostShareAck)(nil),        // 35: keyquorum.v1.FrostShareAck
+	(*AuditRecord)(nil),          // 36: keyquorum.v1.AuditRecord
+	(*AuditCeremony)(nil),        // 37: keyquorum.v1.AuditCeremony
+	(*AuditApprover)(nil),        // 38: keyquorum.v1.AuditApprover
+	(*AuditCheckpoint)(nil),      // 39: keyquorum.v1.AuditCheckpoint
+	(*AuditQueryRequest)(nil),    // 40: keyquorum.v1.AuditQueryRequest
+	(*AuditQueryResponse)(nil),   // 41: keyquorum.v1.AuditQueryResponse
+	(*AuditExportRequest)(nil),   // 42: keyquorum.v1.AuditExportRequest
+	(*AuditHeadRequest)(nil),     // 43: keyquorum.v1.AuditHeadRequest
+	(*AuditHeadResponse)(nil),    // 44: keyquorum.v1.AuditHeadResponse
 }
 var file_keyquorum_proto_depIdxs = []int32{
 	1,  // 0: keyquorum.v1.KeyVersion.state:type_name -> keyquorum.v1.KeyState
@@ -3821,67 +3910,69 @@ var file_keyquorum_proto_depIdxs = []int32{
 	3,  // 5: keyquorum.v1.ListKeysResponse.keys:type_name -> keyquorum.v1.Key
 	9,  // 6: keyquorum.v1.SignResponse.signatures:type_name -> keyquorum.v1.VersionSignature
 	21, // 7: keyquorum.v1.StatusResponse.members:type_name -> keyquorum.v1.Member
-	38, // 8: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
-	36, // 9: keyquorum.v1.AuditRecord.ceremony:type_name -> keyquorum.v1.AuditCeremony
-	37, // 10: keyquorum.v1.AuditCeremony.approvers:type_name -> keyquorum.v1.AuditApprover
-	35, // 11: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
-	4,  // 12: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
-	5,  // 13: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
-	6,  // 14: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
-	8,  // 15: keyquorum.v1.KeyService.Sign:input_type -> keyquorum.v1.SignRequest
-	18, // 16: keyquorum.v1.KeyService.Verify:input_type -> keyquorum.v1.VerifyRequest
-	11, // 17: keyquorum.v1.KeyService.IssueHandle:input_type -> keyquorum.v1.IssueHandleRequest
-	13, // 18: keyquorum.v1.KeyService.RevokeHandle:input_type -> keyquorum.v1.RevokeHandleRequest
-	15, // 19: keyquorum.v1.KeyService.RotateKey:input_type -> keyquorum.v1.KeyVersionRequest
-	16, // 20: keyquorum.v1.KeyService.PromoteKey:input_type -> keyquorum.v1.PromoteKeyRequest
-	15, // 21: keyquorum.v1.KeyService.RollbackKey:input_type -> keyquorum.v1.KeyVersionRequest
-	15, // 22: keyquorum.v1.KeyService.RetireKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
-	15, // 23: keyquorum.v1.KeyService.RevokeKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
-	17, // 24: keyquorum.v1.KeyService.SetKeyPolicy:input_type -> keyquorum.v1.SetKeyPolicyRequest
-	15, // 25: keyquorum.v1.KeyService.DestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
-	15, // 26: keyquorum.v1.KeyService.CancelDestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
-	15, // 27: keyquorum.v1.KeyService.RefreshKey:input_type -> keyquorum.v1.KeyVersionRequest
-	20, // 28: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
-	23, // 29: keyquorum.v1.OperatorService.ClearBlame:input_type -> keyquorum.v1.ClearBlameRequest
-	25, // 30: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
-	27, // 31: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
-	29, // 32: keyquorum.v1.PeerService.SignCommitted:input_type -> keyquorum.v1.CommittedSign
-	31, // 33: keyquorum.v1.PeerService.Clock:input_type -> keyquorum.v1.ClockRequest
-	33, // 34: keyquorum.v1.PeerService.FrostShare:input_type -> keyquorum.v1.FrostShareRequest
-	39, // 35: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
-	41, // 36: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
-	42, // 37: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
-	3,  // 38: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
-	3,  // 39: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
-	7,  // 40: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
-	10, // 41: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
-	19, // 42: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
-	12, // 43: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
-	14, // 44: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
-	3,  // 45: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
-	3,  // 46: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
-	3,  // 47: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
-	3,  // 48: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 49: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 50: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
-	3,  // 51: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 52: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
-	3,  // 53: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
-	22, // 54: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
-	24, // 55: keyquorum.v1.OperatorService.ClearBlame:output_type -> keyquorum.v1.ClearBlameResponse
-	26, // 56: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
-	28, // 57: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
-	30, // 58: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
-	32, // 59: keyquorum.v1.PeerService.Clock:output_type -> keyquorum.v1.ClockReading
-	34, // 60: keyquorum.v1.PeerService.FrostShare:output_type -> keyquorum.v1.FrostShareAck
-	40, // 61: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
-	35, // 62: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
-	43, // 63: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
-	38, // [38:64] is the sub-list for method output_type
-	12, // [12:38] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	23, // 8: keyquorum.v1.StatusResponse.estimates:type_name -> keyquorum.v1.OperationEstimate
+	0,  // 9: keyquorum.v1.OperationEstimate.algorithm:type_name -> keyquorum.v1.Algorithm
+	39, // 10: keyquorum.v1.AuditRecord.checkpoint:type_name -> keyquorum.v1.AuditCheckpoint
+	37, // 11: keyquorum.v1.AuditRecord.ceremony:type_name -> keyquorum.v1.AuditCeremony
+	38, // 12: keyquorum.v1.AuditCeremony.approvers:type_name -> keyquorum.v1.AuditApprover
+	36, // 13: keyquorum.v1.AuditQueryResponse.records:type_name -> keyquorum.v1.AuditRecord
+	4,  // 14: keyquorum.v1.KeyService.CreateKey:input_type -> keyquorum.v1.CreateKeyRequest
+	5,  // 15: keyquorum.v1.KeyService.GetKey:input_type -> keyquorum.v1.GetKeyRequest
+	6,  // 16: keyquorum.v1.KeyService.ListKeys:input_type -> keyquorum.v1.ListKeysRequest
+	8,  // 17: keyquorum.v1.KeyService.Sign:input_type -> keyquorum.v1.SignRequest
+	18, // 18: keyquorum.v1.KeyService.Verify:input_type -> keyquorum.v1.VerifyRequest
+	11, // 19: keyquorum.v1.KeyService.IssueHandle:input_type -> keyquorum.v1.IssueHandleRequest
+	13, // 20: keyquorum.v1.KeyService.RevokeHandle:input_type -> keyquorum.v1.RevokeHandleRequest
+	15, // 21: keyquorum.v1.KeyService.RotateKey:input_type -> keyquorum.v1.KeyVersionRequest
+	16, // 22: keyquorum.v1.KeyService.PromoteKey:input_type -> keyquorum.v1.PromoteKeyRequest
+	15, // 23: keyquorum.v1.KeyService.RollbackKey:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 24: keyquorum.v1.KeyService.RetireKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 25: keyquorum.v1.KeyService.RevokeKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	17, // 26: keyquorum.v1.KeyService.SetKeyPolicy:input_type -> keyquorum.v1.SetKeyPolicyRequest
+	15, // 27: keyquorum.v1.KeyService.DestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 28: keyquorum.v1.KeyService.CancelDestroyKeyVersion:input_type -> keyquorum.v1.KeyVersionRequest
+	15, // 29: keyquorum.v1.KeyService.RefreshKey:input_type -> keyquorum.v1.KeyVersionRequest
+	20, // 30: keyquorum.v1.OperatorService.Status:input_type -> keyquorum.v1.StatusRequest
+	24, // 31: keyquorum.v1.OperatorService.ClearBlame:input_type -> keyquorum.v1.ClearBlameRequest
+	26, // 32: keyquorum.v1.PeerService.Exchange:input_type -> keyquorum.v1.RoundMessage
+	28, // 33: keyquorum.v1.PeerService.Propose:input_type -> keyquorum.v1.ProposeRequest
+	30, // 34: keyquorum.v1.PeerService.SignCommitted:input_type -> keyquorum.v1.CommittedSign
+	32, // 35: keyquorum.v1.PeerService.Clock:input_type -> keyquorum.v1.ClockRequest
+	34, // 36: keyquorum.v1.PeerService.FrostShare:input_type -> keyquorum.v1.FrostShareRequest
+	40, // 37: keyquorum.v1.AuditService.Query:input_type -> keyquorum.v1.AuditQueryRequest
+	42, // 38: keyquorum.v1.AuditService.Export:input_type -> keyquorum.v1.AuditExportRequest
+	43, // 39: keyquorum.v1.AuditService.Head:input_type -> keyquorum.v1.AuditHeadRequest
+	3,  // 40: keyquorum.v1.KeyService.CreateKey:output_type -> keyquorum.v1.Key
+	3,  // 41: keyquorum.v1.KeyService.GetKey:output_type -> keyquorum.v1.Key
+	7,  // 42: keyquorum.v1.KeyService.ListKeys:output_type -> keyquorum.v1.ListKeysResponse
+	10, // 43: keyquorum.v1.KeyService.Sign:output_type -> keyquorum.v1.SignResponse
+	19, // 44: keyquorum.v1.KeyService.Verify:output_type -> keyquorum.v1.VerifyResponse
+	12, // 45: keyquorum.v1.KeyService.IssueHandle:output_type -> keyquorum.v1.Handle
+	14, // 46: keyquorum.v1.KeyService.RevokeHandle:output_type -> keyquorum.v1.RevokeHandleResponse
+	3,  // 47: keyquorum.v1.KeyService.RotateKey:output_type -> keyquorum.v1.Key
+	3,  // 48: keyquorum.v1.KeyService.PromoteKey:output_type -> keyquorum.v1.Key
+	3,  // 49: keyquorum.v1.KeyService.RollbackKey:output_type -> keyquorum.v1.Key
+	3,  // 50: keyquorum.v1.KeyService.RetireKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 51: keyquorum.v1.KeyService.RevokeKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 52: keyquorum.v1.KeyService.SetKeyPolicy:output_type -> keyquorum.v1.Key
+	3,  // 53: keyquorum.v1.KeyService.DestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 54: keyquorum.v1.KeyService.CancelDestroyKeyVersion:output_type -> keyquorum.v1.Key
+	3,  // 55: keyquorum.v1.KeyService.RefreshKey:output_type -> keyquorum.v1.Key
+	22, // 56: keyquorum.v1.OperatorService.Status:output_type -> keyquorum.v1.StatusResponse
+	25, // 57: keyquorum.v1.OperatorService.ClearBlame:output_type -> keyquorum.v1.ClearBlameResponse
+	27, // 58: keyquorum.v1.PeerService.Exchange:output_type -> keyquorum.v1.ExchangeAck
+	29, // 59: keyquorum.v1.PeerService.Propose:output_type -> keyquorum.v1.ProposeResponse
+	31, // 60: keyquorum.v1.PeerService.SignCommitted:output_type -> keyquorum.v1.CommittedSignAck
+	33, // 61: keyquorum.v1.PeerService.Clock:output_type -> keyquorum.v1.ClockReading
+	35, // 62: keyquorum.v1.PeerService.FrostShare:output_type -> keyquorum.v1.FrostShareAck
+	41, // 63: keyquorum.v1.AuditService.Query:output_type -> keyquorum.v1.AuditQueryResponse
+	36, // 64: keyquorum.v1.AuditService.Export:output_type -> keyquorum.v1.AuditRecord
+	44, // 65: keyquorum.v1.AuditService.Head:output_type -> keyquorum.v1.AuditHeadResponse
+	40, // [40:66] is the sub-list for method output_type
+	14, // [14:40] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_keyquorum_proto_init() }
@@ -3897,7 +3988,7 @@ func file_keyquorum_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keyquorum_proto_rawDesc), len(file_keyquorum_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

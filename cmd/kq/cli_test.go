@@ -45,6 +45,8 @@ type fakeNode struct {
 	// preparams is what Status reports ("" means ready); a key named
 	// needs-preparams is refused as the FSM refuses one without them.
 	preparams string
+	// estimates is what Status reports of recent long operations.
+	estimates []*kqpb.OperationEstimate
 }
 
 type fakeHandle struct {
@@ -299,9 +301,11 @@ func (f *fakeNode) Status(ctx context.Context, _ *kqpb.StatusRequest) (*kqpb.Sta
 	}
 	f.mu.Lock()
 	preparams := cmp.Or(f.preparams, "ready")
+	estimates := f.estimates
 	f.mu.Unlock()
 	return &kqpb.StatusResponse{ClusterId: "kq-test", NodeId: f.id, State: f.state, LeaderId: "n2", Term: 4, CommitIndex: 11, AppliedIndex: 11, Preparams: preparams, Keys: 1,
-		SignRecords: 12, MaxSignRecords: 100000, RequestRecords: 3, MaxRequestRecords: 100000, DedupAgeSeconds: 86400, Handles: 5, MaxHandles: 100000}, nil
+		SignRecords: 12, MaxSignRecords: 100000, RequestRecords: 3, MaxRequestRecords: 100000, DedupAgeSeconds: 86400, Handles: 5, MaxHandles: 100000,
+		Estimates: estimates}, nil
 }
 
 type testCluster struct {

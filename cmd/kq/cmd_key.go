@@ -42,8 +42,9 @@ func newKeyCreateCmd(opts *options) *cobra.Command {
 			}
 			req := &kqpb.CreateKeyRequest{Name: args[0], Algorithm: alg, Threshold: threshold, RequestId: requestID,
 				Purposes: purposes, DeletionAllowed: deletionAllowed}
-			label := "creating key " + args[0] + " (" + algorithm + ", request id " + requestID + ")"
-			return runKeyChange(cmd, opts, label, requestID, func(ctx context.Context, ks kqpb.KeyServiceClient) (*kqpb.Key, error) {
+			op := &longOp{label: "creating key " + args[0] + " (" + algorithm + ", request id " + requestID + ")",
+				operation: "keygen", algorithm: alg}
+			return runKeyChange(cmd, opts, op, requestID, func(ctx context.Context, ks kqpb.KeyServiceClient) (*kqpb.Key, error) {
 				return ks.CreateKey(ctx, req)
 			})
 		},
@@ -59,17 +60,17 @@ func newKeyCreateCmd(opts *options) *cobra.Command {
 }
 
 // runKeyChange sends one request that answers with a key, on the first node
-// that answers, and prints the key as `kq key get` does. With a label, a
-// spinner shows while it waits.
-func runKeyChange(cmd *cobra.Command, opts *options, label, requestID string,
+// that answers, and prints the key as `kq key get` does. For a long
+// operation (op not nil), a progress line shows while it waits.
+func runKeyChange(cmd *cobra.Command, opts *options, op *longOp, requestID string,
 	send func(context.Context, kqpb.KeyServiceClient) (*kqpb.Key, error)) error {
-	return runKeyCall(cmd, opts, label, requestID, func(ctx context.Context, conn *grpc.ClientConn) (*kqpb.Key, error) {
+	return runKeyCall(cmd, opts, op, requestID, func(ctx context.Context, conn *grpc.ClientConn) (*kqpb.Key, error) {
 		return send(ctx, kqpb.NewKeyServiceClient(conn))
 	})
 }
 
 // runKeyCall is runKeyChange for a call of any service that answers a key.
-func runKeyCall(cmd *cobra.Command, opts *options, label, requestID string,
+func runKeyCall(cmd *cobra.Command, opts *options, op *longOp, requestID string,
 	send func(context.Context, *grpc.ClientConn) (*kqpb.Key, error)) error {
 	c, err := opts.client()
 	if err != nil {
@@ -85,8 +86,8 @@ func runKeyCall(cmd *cobra.Command, opts *options, label, requestID string,
 			return err
 		})
 	}
-	if label != "" {
-		err = opts.withProgress(label, call)
+	if op != nil {
+		err = opts.withProgress(op.label, c.estimate(ctx, op), call)
 	} else {
 		err = call()
 	}

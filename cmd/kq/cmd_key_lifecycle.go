@@ -23,10 +23,11 @@ type versionChange struct {
 	// versionHelp describes --version; "" means the change takes none.
 	versionHelp     string
 	versionRequired bool
-	// progress, when set, is the spinner's verb: the change waits for work
-	// on every member (key generation, resharing) that takes seconds.
-	progress string
-	send     func(kqpb.KeyServiceClient, context.Context, *kqpb.KeyVersionRequest, ...grpc.CallOption) (*kqpb.Key, error)
+	// progress, when set, is the progress line's verb: the change waits
+	// for work on every member that takes seconds, operation (as Status's
+	// estimates name it: keygen, refresh).
+	progress, operation string
+	send                func(kqpb.KeyServiceClient, context.Context, *kqpb.KeyVersionRequest, ...grpc.CallOption) (*kqpb.Key, error)
 }
 
 func versionChanges() []versionChange {
@@ -36,8 +37,9 @@ func versionChanges() []versionChange {
 		long: "Run key generation for a new version of KEY and wait until every member\n" +
 			"stored its share. The new version signs only when asked for by --version\n" +
 			"until `kq key promote` makes it primary.",
-		progress: "rotating",
-		send:     kqpb.KeyServiceClient.RotateKey,
+		progress:  "rotating",
+		operation: "keygen",
+		send:      kqpb.KeyServiceClient.RotateKey,
 	}, {
 		name:        "rollback",
 		short:       "Make an older active version primary again",
@@ -79,6 +81,7 @@ func versionChanges() []versionChange {
 			"useless together with new ones.",
 		versionHelp: "version to refresh (default: the primary)",
 		progress:    "refreshing",
+		operation:   "refresh",
 		send:        kqpb.KeyServiceClient.RefreshKey,
 	}}
 }
@@ -108,7 +111,7 @@ func newVersionChangeCmd(opts *options, ch versionChange) *cobra.Command {
 				requestID = newRequestID()
 			}
 			req := &kqpb.KeyVersionRequest{Key: args[0], Version: version, RequestId: requestID}
-			return runKeyChange(cmd, opts, progressLabel(ch.progress, args[0], version, requestID), requestID,
+			return runKeyChange(cmd, opts, ch.longOp(args[0], version, requestID), requestID,
 				func(ctx context.Context, ks kqpb.KeyServiceClient) (*kqpb.Key, error) { return ch.send(ks, ctx, req) })
 		},
 	}
@@ -134,11 +137,16 @@ func longHelp(long string) string {
 	return long + "\n" + retrySafeNote
 }
 
-// progressLabel is the spinner's text for a slow change, or "" for none.
-func progressLabel(verb, key string, version uint32, requestID string) string {
-	if verb == "" {
-		return ""
+// longOp is the change's progress line, or nil for a quick change.
+func (ch versionChange) longOp(key string, version uint32, requestID string) *longOp {
+	if ch.progress == "" {
+		return nil
 	}
+	return &longOp{label: progressLabel(ch.progress, key, version, requestID), operation: ch.operation, key: key}
+}
+
+// progressLabel is the progress line's text for a slow change.
+func progressLabel(verb, key string, version uint32, requestID string) string {
 	target := "key " + key
 	if version != 0 {
 		target += fmt.Sprintf(" v%d", version)
@@ -172,7 +180,7 @@ func newKeyPromoteCmd(opts *options) *cobra.Command {
 				}
 				req.DualSignMs = &ms
 			}
-			return runKeyChange(cmd, opts, "", requestID, func(ctx context.Context, ks kqpb.KeyServiceClient) (*kqpb.Key, error) {
+			return runKeyChange(cmd, opts, nil, requestID, func(ctx context.Context, ks kqpb.KeyServiceClient) (*kqpb.Key, error) {
 				return ks.PromoteKey(ctx, req)
 			})
 		},
@@ -214,7 +222,7 @@ func newKeyPolicyCmd(opts *options) *cobra.Command {
 				requestID = newRequestID()
 			}
 			req.RequestId = requestID
-			return runKeyChange(cmd, opts, "", requestID, func(ctx context.Context, ks kqpb.KeyServiceClient) (*kqpb.Key, error) {
+			return runKeyChange(cmd, opts, nil, requestID, func(ctx context.Context, ks kqpb.KeyServiceClient) (*kqpb.Key, error) {
 				return ks.SetKeyPolicy(ctx, req)
 			})
 		},

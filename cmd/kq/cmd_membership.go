@@ -29,7 +29,8 @@ func newKeyReshareCmd(opts *options) *cobra.Command {
 				requestID = newRequestID()
 			}
 			req := &kqpb.ReshareKeyRequest{Key: args[0], Version: version, Threshold: threshold, RequestId: requestID}
-			return runKeyCall(cmd, opts, progressLabel("resharing", args[0], version, requestID), requestID,
+			op := &longOp{label: progressLabel("resharing", args[0], version, requestID), operation: "refresh", key: args[0]}
+			return runKeyCall(cmd, opts, op, requestID,
 				func(ctx context.Context, conn *grpc.ClientConn) (*kqpb.Key, error) {
 					return kqpb.NewMembershipServiceClient(conn).ReshareKey(ctx, req)
 				})

@@ -481,9 +481,13 @@ type nodeStatusView struct {
 	Clock            string `json:"clock"`
 	// Drift lists this node's reported settings that differ from what
 	// most members report, as the node itself sees the replicated state.
-	Drift     []string `json:"drift"`
-	Reachable bool     `json:"reachable"`
-	Error     string   `json:"error"`
+	Drift []string `json:"drift"`
+	// Estimates are how long the node's recent key generations and
+	// refreshes took (the median per operation and algorithm); kq's
+	// progress bar uses them for the time left.
+	Estimates []estimateView `json:"estimates"`
+	Reachable bool           `json:"reachable"`
+	Error     string         `json:"error"`
 }
 
 const stateUnreachable = "unreachable"
@@ -512,8 +516,25 @@ func newNodeStatusView(id string, r *kqpb.StatusResponse, err error) nodeStatusV
 		ClockOffsetNanos:  r.GetClockOffsetNanos(),
 		Clock:             r.GetClock(),
 		Drift:             ownDrift(id, r),
+		Estimates:         estimateViews(r.GetEstimates()),
 		Reachable:         true,
 	}
+}
+
+// estimateView is one operation's estimate in `kq status -o json`.
+type estimateView struct {
+	Operation string  `json:"operation"`
+	Algorithm string  `json:"algorithm"`
+	Seconds   float64 `json:"seconds"`
+	Samples   uint32  `json:"samples"`
+}
+
+func estimateViews(es []*kqpb.OperationEstimate) []estimateView {
+	out := []estimateView{}
+	for _, e := range es {
+		out = append(out, estimateView{Operation: e.Operation, Algorithm: e.Algorithm.Name(), Seconds: e.Seconds, Samples: e.Samples})
+	}
+	return out
 }
 
 func (s statusView) table(w io.Writer) error {

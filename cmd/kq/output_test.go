@@ -258,7 +258,7 @@ func TestStatusJSONContract(t *testing.T) {
 	slices.Sort(nk)
 	if want := sorted("id", "state", "term", "commit_index", "applied_index", "preparams", "keys", "reachable", "error",
 		"sign_records", "max_sign_records", "request_records", "max_request_records", "dedup_age_seconds", "handles", "max_handles",
-		"protocol", "max_protocol", "clock_offset_nanos", "clock", "drift"); !slices.Equal(nk, want) {
+		"protocol", "max_protocol", "clock_offset_nanos", "clock", "drift", "estimates"); !slices.Equal(nk, want) {
 		t.Fatalf("node keys %v, want %v", nk, want)
 	}
 	if n1["reachable"] != true || n1["commit_index"] != 10.0 || n1["applied_index"] != 9.0 {

@@ -1,0 +1,61 @@
+package node
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
+)
+
+// durations keeps how long this node's recent long operations took (key
+// generation, refresh), per operation and algorithm, so that a caller
+// waiting for one can be shown the time left: kq's progress bar reads them
+// from Status. It is node-local and advisory; nothing is decided by it.
+type durations struct {
+	mu     sync.Mutex
+	recent map[durationKey][]time.Duration // newest last, at most keepDurations
+}
+
+type durationKey struct{ op, algorithm string }
+
+// keepDurations is how many runs an estimate looks back on: enough for a
+// median to ignore one run slowed by a fault, few enough to follow a change
+// of machine or load.
+const keepDurations = 8
+
+func newDurations() *durations { return &durations{recent: map[durationKey][]time.Duration{}} }
+
+// add records a successful run of op (kindKeygen, kindRefresh) on algorithm.
+func (d *durations) add(op, algorithm string, took time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := durationKey{op, algorithm}
+	r := append(d.recent[k], took)
+	if len(r) > keepDurations {
+		r = r[len(r)-keepDurations:]
+	}
+	d.recent[k] = r
+}
+
+// estimates returns the median of each operation's recent runs, in a
+// stable order.
+func (d *durations) estimates() []*kqpb.OperationEstimate {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []*kqpb.OperationEstimate
+	for k, r := range d.recent {
+		alg, ok := kqpb.AlgorithmNamed(k.algorithm)
+		if !ok || len(r) == 0 {
+			continue
+		}
+		sorted := slices.Sorted(slices.Values(r))
+		out = append(out, &kqpb.OperationEstimate{Operation: k.op, Algorithm: alg,
+			Seconds: sorted[len(sorted)/2].Seconds(), Samples: uint32(len(r))})
+	}
+	slices.SortFunc(out, func(a, b *kqpb.OperationEstimate) int {
+		return cmp.Or(cmp.Compare(a.Operation, b.Operation), cmp.Compare(a.Algorithm, b.Algorithm))
+	})
+	return out
+}
