@@ -168,8 +168,10 @@ type ProposeCeremony struct {
 	Params string       `json:"params"`
 	Nonce  string       `json:"nonce"`
 	TTL    int64        `json:"ttl"` // nanoseconds
-	Actor  string       `json:"actor"`
-	Time   int64        `json:"time"`
+	// Context is the leader's, for the proposal's checks (not signed).
+	Context *CeremonyContext `json:"context,omitempty"`
+	Actor   string           `json:"actor"`
+	Time    int64            `json:"time"`
 }
 
 // ApproveCeremony carries one operator's signature over a ceremony's
@@ -180,8 +182,11 @@ type ApproveCeremony struct {
 	ID        string `json:"id"`
 	PublicKey string `json:"public_key"`
 	Signature string `json:"signature"` // hex Ed25519 signature over the digest
-	Actor     string `json:"actor"`
-	Time      int64  `json:"time"`
+	// Context is the leader's, used if this approval executes the
+	// ceremony (not signed: the choices the direct path's leader makes).
+	Context *CeremonyContext `json:"context,omitempty"`
+	Actor   string           `json:"actor"`
+	Time    int64            `json:"time"`
 }
 
 // CancelCeremony ends a pending ceremony: its proposer, an operator or a
@@ -258,11 +263,17 @@ func (f *FSM) proposeCeremony(index uint64, c *ProposeCeremony) Result {
 	case f.pendingCeremonies() >= maxPendingCeremonies:
 		return Result{Err: fmt.Errorf("propose ceremony: %w: %d ceremonies are pending", ErrTooManyPending, maxPendingCeremonies)}
 	}
-	_, canon, sum, err := canonicalParams(c.Kind, c.Params)
+	params, canon, sum, err := canonicalParams(c.Kind, c.Params)
 	if err != nil {
 		return Result{Err: err}
 	}
 	group, k := p.ceremonyRule(c.Kind)
+	if doc, ok := params.(*PolicyParams); ok {
+		// A document's changes need the quorum of every kind they touch.
+		if next, err := f.ceremonyPolicyDoc(c.Kind, doc); err == nil {
+			k = max(k, impliedQuorum(p, next))
+		}
+	}
 	counts := p.Ceremonies != nil && p.Ceremonies.ProposerCounts
 	eligible := len(group)
 	if slices.Contains(group, who) && !counts {
@@ -279,7 +290,7 @@ func (f *FSM) proposeCeremony(index uint64, c *ProposeCeremony) Result {
 		cer.Approvers = append(cer.Approvers, audit.Approver{Name: name, PublicKey: p.Operators[name].PublicKey})
 	}
 	// Refuse now what could not execute now; execution checks again.
-	if _, _, err := f.runCeremony(index, cer, true); err != nil {
+	if _, err := f.runCeremony(index, cer, c.Context, true); err != nil {
 		return Result{Err: fmt.Errorf("propose %s ceremony: %w", c.Kind, err)}
 	}
 	d := audit.CeremonyDigest(cer.Cluster, cer.ID, cer.Nonce, string(cer.Kind), cer.ParamsSHA256, cer.ExpiresAt)
@@ -319,24 +330,26 @@ func (f *FSM) approveCeremony(index uint64, c *ApproveCeremony) Result {
 	// The k-th approval: execute in this entry, or fail and execute nothing.
 	cer.EndedIndex = index
 	var (
-		note string
-		key  *Key
-		err  error
+		did ran
+		err error
 	)
 	if v := f.policyVersion(); v != cer.PolicyVersion {
 		err = fmt.Errorf("%w: the policy moved from v%d to v%d since the proposal", ErrBadTransition, cer.PolicyVersion, v)
 	} else {
-		note, key, err = f.runCeremony(index, cer, false)
+		did, err = f.runCeremony(index, cer, c.Context, false)
+	}
+	if h := f.Halted(); h != nil {
+		return Result{Err: h} // this replica stops here (a protocol its build lacks)
 	}
 	cer.Params = ""
 	if err != nil {
 		cer.State, cer.Note = CeremonyFailed, err.Error()
 		return Result{Ceremony: cer.clone(), Err: fmt.Errorf("%s %s: %w: %w", cer.Kind, cer.ID, ErrCeremonyFailed, err)}
 	}
-	cer.State, cer.Note = CeremonyExecuted, note
-	res := Result{Ceremony: cer.clone(), Note: note}
-	if key != nil {
-		res.Key = key.clone()
+	cer.State, cer.Note = CeremonyExecuted, did.note
+	res := Result{Ceremony: cer.clone(), Note: did.note, Version: did.version}
+	if did.key != nil {
+		res.Key = did.key.clone()
 	}
 	return res
 }
@@ -464,6 +477,27 @@ func (f *FSM) ceremonySummary(c *Ceremony) string {
 		return fmt.Sprintf("%s %q", c.Kind, p.Tenant)
 	case *PrincipalParams:
 		return fmt.Sprintf("take %q off the deny-list", p.Principal)
+	case *MembershipParams:
+		switch {
+		case p.Op == MembersRemove:
+			return fmt.Sprintf("remove node %q", p.Node)
+		case p.New == nil:
+			return fmt.Sprintf("%s node", p.Op)
+		case p.Op == MembersReplace:
+			return fmt.Sprintf("replace node %q by %q (raft %s, peer %s, client %s)", p.Node, p.New.ID, p.New.Raft, p.New.Peer, p.New.Client)
+		}
+		return fmt.Sprintf("add node %q (raft %s, peer %s, client %s)", p.New.ID, p.New.Raft, p.New.Peer, p.New.Client)
+	case *ThresholdParams:
+		s := fmt.Sprintf("reshare %q", p.Key)
+		if p.Version != 0 {
+			s += fmt.Sprintf(" v%d", p.Version)
+		}
+		if k, ok := f.st.Keys[p.Key]; ok {
+			s += fmt.Sprintf(": threshold %d -> %d (%d holders)", k.Threshold, p.Threshold, len(k.Members))
+		}
+		return s
+	case *ProtocolParams:
+		return fmt.Sprintf("raise the protocol %d -> %d (no downgrade after)", f.st.protocol(), p.Version)
 	}
 	return string(c.Kind)
 }
@@ -500,7 +534,7 @@ func (f *FSM) unfreeze(c *Unfreeze) Result {
 		return Result{Err: err}
 	}
 	if p.HasOperators() {
-		return Result{Err: fmt.Errorf("unfreeze: %w", ErrCeremonyRequired)}
+		return Result{Err: fmt.Errorf("unfreeze: %w: kind %s", ErrCeremonyRequired, KindUnfreeze)}
 	}
 	if f.st.Frozen == nil {
 		return Result{Err: fmt.Errorf("unfreeze: %w: the cluster is not frozen", ErrBadTransition)}
@@ -511,7 +545,8 @@ func (f *FSM) unfreeze(c *Unfreeze) Result {
 
 // ceremonyGate refuses, once the policy lists operators, the direct forms
 // of the changes the kinds table puts behind a ceremony, and every sign
-// request while the cluster is frozen.
+// request while the cluster is frozen. (A direct membership change is
+// refused by authorizeMembers, membership.go.)
 func (f *FSM) ceremonyGate(cmd Command) error {
 	switch c := cmd.(type) {
 	case *SignRequested:
@@ -520,7 +555,7 @@ func (f *FSM) ceremonyGate(cmd Command) error {
 		}
 	case *SetPolicy:
 		if f.policy().HasOperators() {
-			return fmt.Errorf("set policy: %w", ErrCeremonyRequired)
+			return fmt.Errorf("set policy: %w: kind %s", ErrCeremonyRequired, f.policyKind(c.Document))
 		}
 	case *CreateTenant:
 		if f.policy().HasOperators() {
@@ -529,6 +564,19 @@ func (f *FSM) ceremonyGate(cmd Command) error {
 	case *DeleteTenant:
 		if f.policy().HasOperators() {
 			return fmt.Errorf("delete tenant %q: %w: kind %s", c.Tenant, ErrCeremonyRequired, KindTenantDelete)
+		}
+	case *ReshareKey:
+		// The membership reconciler's reshares keep the threshold, and a
+		// refresh at the same threshold stays the key-admin's.
+		k, ok := f.st.Keys[c.Key]
+		if ok && !internalActor(c.Actor) && c.Threshold != k.Threshold && f.policy().HasOperators() {
+			return fmt.Errorf("reshare %q to threshold %d: %w: kind %s", c.Key, c.Threshold, ErrCeremonyRequired, KindThreshold)
+		}
+	case *RaiseProtocol:
+		// The leader's automatic raise; with operators an upgrade's point
+		// of no return is theirs to pass.
+		if f.policy().HasOperators() {
+			return fmt.Errorf("raise protocol to %d: %w: kind %s", c.Version, ErrCeremonyRequired, KindProtocolUpgrade)
 		}
 	case *ChangeKey:
 		k, ok := f.st.Keys[c.Key]
@@ -545,6 +593,40 @@ func (f *FSM) ceremonyGate(cmd Command) error {
 		}
 	}
 	return nil
+}
+
+// policyKind names the ceremony kind a policy document needs: operators
+// when it changes operators or quorums, deny-removal when all it changes
+// is taking principals off the deny-list, else policy-change.
+func (f *FSM) policyKind(doc string) CeremonyKind {
+	var next Policy
+	if strictJSON([]byte(doc), &next) != nil || next.normalize() != nil {
+		return KindPolicyChange
+	}
+	cur := f.policy()
+	if changesCeremonies(cur, &next) {
+		return KindOperators
+	}
+	if d := cur.clone(); slices.ContainsFunc(d.Denied, func(p string) bool { return !slices.Contains(next.Denied, p) }) {
+		d.Denied = slices.Clone(next.Denied)
+		if dn, nn, err := canonicalPair(d, &next); err == nil && dn == nn {
+			return KindDenyRemoval
+		}
+	}
+	return KindPolicyChange
+}
+
+// canonicalPair returns the hashes of a and b.
+func canonicalPair(a, b *Policy) (string, string, error) {
+	if err := a.normalize(); err != nil {
+		return "", "", err
+	}
+	_, ha, err := a.Canonical()
+	if err != nil {
+		return "", "", err
+	}
+	_, hb, err := b.Canonical()
+	return ha, hb, err
 }
 
 // Ceremony returns a copy of the ceremony with this id.

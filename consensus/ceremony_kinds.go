@@ -55,9 +55,9 @@ func CeremonyKinds() []CeremonyKindInfo {
 		{KindTenantDelete, "tenant, force", "deletes the tenant (its keys destroyed, or with force due for destruction): its grants and quota leave the policy, its handles are revoked, every node shreds its data-encryption key", true},
 		{KindDenyRemoval, "principal", "takes the principal off the deny-list (adding to it stays instant: kq principal revoke)", true},
 		{KindUnfreeze, "none", "lets the cluster sign again after kq freeze", true},
-		{KindMembership, "node to add, remove or replace", "not built yet: UNIMPLEMENTED", false},
-		{KindThreshold, "key and new threshold", "not built yet: UNIMPLEMENTED", false},
-		{KindProtocolUpgrade, "protocol version", "not built yet: UNIMPLEMENTED (the leader raises the protocol once every member supports it)", false},
+		{KindMembership, "op (add, remove, replace), the node to remove or replace, the new node's id and addresses", "starts the membership change, as kq node add|remove|replace did (one change at a time; every key keeps more holders than its threshold); the leader's reconciler then moves it on", true},
+		{KindThreshold, "key, version (0: the primary), new threshold", "starts resharing the version to its reachable holders with the new threshold, as kq key reshare --threshold did (a refresh at the same threshold stays direct)", true},
+		{KindProtocolUpgrade, "protocol version", "raises the active protocol version, if every member supports it; with operators listed the leader no longer raises it by itself", true},
 	}
 }
 
@@ -112,7 +112,54 @@ type (
 	}
 	// NoParams is the params of a kind that takes none.
 	NoParams struct{}
+	// MembershipParams adds New, removes Node, or replaces Node by New
+	// (Op is MembersAdd, MembersRemove or MembersReplace).
+	MembershipParams struct {
+		Op   string     `json:"op"`
+		Node string     `json:"node,omitempty"`
+		New  *NewMember `json:"new,omitempty"`
+	}
+	// NewMember is a node joining: its id and addresses.
+	NewMember struct {
+		ID     string `json:"id"`
+		Raft   string `json:"raft"`
+		Peer   string `json:"peer"`
+		Client string `json:"client"`
+	}
+	// ThresholdParams reshares Key's Version (0: the primary) to Threshold.
+	ThresholdParams struct {
+		Key       string `json:"key"`
+		Version   uint32 `json:"version,omitempty"`
+		Threshold int    `json:"threshold"`
+	}
+	// ProtocolParams raises the active protocol to Version.
+	ProtocolParams struct {
+		Version uint32 `json:"version"`
+	}
 )
+
+// CeremonyContext is what the leader that appends a proposal or approval
+// adds for the change to run: the choices the direct path's leader makes
+// as well (the bootstrap members, the live holders and dealers of a
+// reshare, the configuration's members), which operators do not sign.
+// The entry that executes the ceremony checks them as the direct entry
+// checks its own.
+type CeremonyContext struct {
+	// Bootstrap is cluster.yaml's nodes, for a membership change while the
+	// replicated membership is still the bootstrap set.
+	Bootstrap []Member `json:"bootstrap,omitempty"`
+	// Holders and Committee are a threshold change's new holders (the
+	// key's holders the leader reaches) and its dealers.
+	Holders   []string `json:"holders,omitempty"`
+	Committee []string `json:"committee,omitempty"`
+	// Members is the configuration's members, every one of which must
+	// support a protocol-upgrade's version.
+	Members []string `json:"members,omitempty"`
+}
+
+// maxProtocolParam bounds a protocol-upgrade's version: far above any
+// version a build will have, it only keeps nonsense out.
+const maxProtocolParam = 1 << 10
 
 // canonicalParams decodes a proposal's params for its kind, refusing
 // unknown fields, and returns the canonical form and its SHA-256 (hex).
@@ -131,6 +178,12 @@ func canonicalParams(kind CeremonyKind, raw string) (any, string, string, error)
 		v = &PrincipalParams{}
 	case KindUnfreeze:
 		v = &NoParams{}
+	case KindMembership:
+		v = &MembershipParams{}
+	case KindThreshold:
+		v = &ThresholdParams{}
+	case KindProtocolUpgrade:
+		v = &ProtocolParams{}
 	default:
 		return nil, "", "", fmt.Errorf("%w: no params for kind %q", ErrInvalidCommand, kind)
 	}
@@ -148,72 +201,154 @@ func canonicalParams(kind CeremonyKind, raw string) (any, string, string, error)
 	return v, string(canon), hex.EncodeToString(sum[:]), nil
 }
 
+// ran is what an executed ceremony did: a note for the audit record
+// (names only), and the key and version it changed, if any.
+type ran struct {
+	note    string
+	key     *Key
+	version uint32
+}
+
 // runCeremony does what an executed ceremony of this kind does, or, with
-// dry set, checks that it could, changing nothing. It returns a note for
-// the audit record (names only) and the key it changed, if any. Its
-// errors are the preconditions of the kind.
-func (f *FSM) runCeremony(index uint64, c *Ceremony, dry bool) (string, *Key, error) {
+// dry set, checks that it could, changing nothing. ctx is the leader's
+// context of the entry (nil when it added none). Its errors are the
+// preconditions of the kind.
+func (f *FSM) runCeremony(index uint64, c *Ceremony, ctx *CeremonyContext, dry bool) (ran, error) {
 	params, _, _, err := canonicalParams(c.Kind, c.Params)
 	if err != nil {
-		return "", nil, err
+		return ran{}, err
+	}
+	if ctx == nil {
+		ctx = &CeremonyContext{}
 	}
 	switch p := params.(type) {
 	case *KeyDestroyParams:
 		k, err := f.ceremonyKey(p.Key, dry)
 		if err != nil {
-			return "", nil, err
+			return ran{}, err
 		}
 		if p.Version == 0 {
-			return "", nil, fmt.Errorf("%w: key-destroy names no version", ErrInvalidCommand)
+			return ran{}, fmt.Errorf("%w: key-destroy names no version", ErrInvalidCommand)
 		}
 		if _, err := f.scheduleDestroy(k, &ChangeKey{Op: OpDestroy, Key: p.Key, Version: p.Version, Delay: p.Delay}); err != nil {
-			return "", nil, fmt.Errorf("destroy %q v%d: %w", p.Key, p.Version, err)
+			return ran{}, fmt.Errorf("destroy %q v%d: %w", p.Key, p.Version, err)
 		}
-		return fmt.Sprintf("%q v%d scheduled for destruction", p.Key, p.Version), k, nil
+		return ran{note: fmt.Sprintf("%q v%d scheduled for destruction", p.Key, p.Version), key: k}, nil
 	case *KeyPolicyParams:
 		k, err := f.ceremonyKey(p.Key, dry)
 		if err != nil {
-			return "", nil, err
+			return ran{}, err
 		}
 		if p.DeletionAllowed == nil && p.MinSignVersion == nil && p.MinVerifyVersion == nil {
-			return "", nil, fmt.Errorf("%w: key-policy changes nothing", ErrInvalidCommand)
+			return ran{}, fmt.Errorf("%w: key-policy changes nothing", ErrInvalidCommand)
 		}
 		if err := f.setPolicy(k, &ChangeKey{Op: OpPolicy, Key: p.Key, DeletionAllowed: p.DeletionAllowed,
 			MinSignVersion: p.MinSignVersion, MinVerifyVersion: p.MinVerifyVersion}); err != nil {
-			return "", nil, fmt.Errorf("policy of %q: %w", p.Key, err)
+			return ran{}, fmt.Errorf("policy of %q: %w", p.Key, err)
 		}
-		return fmt.Sprintf("policy of %q set", p.Key), k, nil
+		return ran{note: fmt.Sprintf("policy of %q set", p.Key), key: k}, nil
 	case *PolicyParams:
 		next, err := f.ceremonyPolicyDoc(c.Kind, p)
 		if err != nil {
-			return "", nil, err
+			return ran{}, err
 		}
 		return f.ceremonyInstall(index, c, next, p.SHA256, dry)
 	case *TenantParams:
 		actor := "ceremony:" + c.ID
+		var note string
 		if c.Kind == KindTenantCreate {
-			note, err := f.TenantCreate(index, p.Tenant, actor, dry)
-			return note, nil, err
+			note, err = f.TenantCreate(index, p.Tenant, actor, dry)
+		} else {
+			note, err = f.TenantDelete(index, p.Tenant, p.Force, actor, dry)
 		}
-		note, err := f.TenantDelete(index, p.Tenant, p.Force, actor, dry)
-		return note, nil, err
+		return ran{note: note}, err
 	case *PrincipalParams:
 		next := f.policy().clone()
 		if !slices.Contains(next.Denied, p.Principal) {
-			return "", nil, fmt.Errorf("principal %q: %w: not on the deny-list", p.Principal, ErrBadTransition)
+			return ran{}, fmt.Errorf("principal %q: %w: not on the deny-list", p.Principal, ErrBadTransition)
 		}
 		next.Denied = slices.DeleteFunc(next.Denied, func(d string) bool { return d == p.Principal })
 		return f.ceremonyInstall(index, c, next, "", dry)
 	case *NoParams: // unfreeze
 		if f.st.Frozen == nil {
-			return "", nil, fmt.Errorf("unfreeze: %w: the cluster is not frozen", ErrBadTransition)
+			return ran{}, fmt.Errorf("unfreeze: %w: the cluster is not frozen", ErrBadTransition)
 		}
 		if !dry {
 			f.st.Frozen = nil
 		}
-		return "cluster unfrozen", nil, nil
+		return ran{note: "cluster unfrozen"}, nil
+	case *MembershipParams:
+		cm := &ChangeMembers{Op: p.Op, Node: p.Node, Bootstrap: ctx.Bootstrap, Actor: "ceremony:" + c.ID}
+		if p.New != nil {
+			cm.New = &Member{ID: p.New.ID, Raft: p.New.Raft, Peer: p.New.Peer, Client: p.New.Client}
+		}
+		note, err := f.startMembers(cm, dry)
+		return ran{note: note}, err
+	case *ThresholdParams:
+		return f.ceremonyReshare(index, c, p, ctx, dry)
+	case *ProtocolParams:
+		return f.ceremonyRaise(c, p, ctx, dry)
 	}
-	return "", nil, fmt.Errorf("%w: kind %q", ErrUnimplemented, c.Kind)
+	return ran{}, fmt.Errorf("%w: kind %q", ErrUnimplemented, c.Kind)
+}
+
+// ceremonyReshare starts a threshold change: the reshare `kq key reshare
+// --threshold` starts, to the holders and dealers the leader put in ctx.
+// A dry run (the proposal) checks it against the key's holders.
+func (f *FSM) ceremonyReshare(index uint64, c *Ceremony, p *ThresholdParams, ctx *CeremonyContext, dry bool) (ran, error) {
+	k, err := f.ceremonyKey(p.Key, dry)
+	if err != nil {
+		return ran{}, err
+	}
+	if p.Threshold == k.Threshold {
+		return ran{}, fmt.Errorf("threshold of %q: %w: it is %d already (a refresh at the same threshold needs no ceremony: kq key reshare)", p.Key, ErrBadTransition, k.Threshold)
+	}
+	rk := &ReshareKey{RequestID: c.ID, Key: k.Name, Version: p.Version, Threshold: p.Threshold,
+		Members: ctx.Holders, Committee: ctx.Committee, Reason: "ceremony " + c.ID, Actor: "ceremony:" + c.ID}
+	if dry && len(rk.Members) == 0 {
+		rk.Members = k.Members
+		rk.Committee = k.Members[:min(len(k.Members), k.Threshold+1)]
+	}
+	if len(rk.Members) == 0 || len(rk.Committee) == 0 {
+		return ran{}, fmt.Errorf("threshold of %q: %w: the approval carries no holders and dealers to reshare with", p.Key, ErrInvalidCommand)
+	}
+	v, note, err := f.startReshare(index, k, rk)
+	if err != nil {
+		return ran{}, fmt.Errorf("threshold of %q: %w", p.Key, err)
+	}
+	return ran{note: note, key: k, version: v}, nil
+}
+
+// ceremonyRaise raises the active protocol, as the leader's RaiseProtocol
+// does without operators: to a version every member of the configuration
+// (ctx.Members, the leader's view, as in RaiseProtocol) reported it
+// supports. The checks read only replicated state, so every replica
+// reaches the same verdict whatever its build.
+func (f *FSM) ceremonyRaise(c *Ceremony, p *ProtocolParams, ctx *CeremonyContext, dry bool) (ran, error) {
+	cur := f.st.protocol()
+	switch {
+	case p.Version > maxProtocolParam:
+		return ran{}, fmt.Errorf("raise protocol to %d: %w: no such version", p.Version, ErrInvalidCommand)
+	case p.Version <= cur:
+		return ran{}, fmt.Errorf("raise protocol to %d: %w: the cluster runs %d already", p.Version, ErrBadTransition, cur)
+	case dry:
+		return ran{}, nil
+	case len(ctx.Members) == 0:
+		return ran{}, fmt.Errorf("raise protocol to %d: %w: the approval names no members", p.Version, ErrInvalidCommand)
+	}
+	for _, m := range ctx.Members {
+		if s := max(f.st.Supports[m], ProtocolV1); s < p.Version {
+			return ran{}, fmt.Errorf("raise protocol to %d: %w: %s supports up to %d", p.Version, ErrBadTransition, m, s)
+		}
+	}
+	if p.Version > MaxProtocol {
+		// Every member reported a build that has it; this replica's does
+		// not. It stops here, as it stops at the entry of an automatic
+		// raise, rather than apply on under a protocol it cannot read.
+		return ran{}, f.halt(fmt.Errorf("consensus: ceremony %s raises the protocol to %d, this build supports up to %d: %w", c.ID, p.Version, MaxProtocol, ErrUnsupportedProtocol))
+	}
+	f.st.Protocol = p.Version
+	return ran{note: fmt.Sprintf("protocol %d -> %d", cur, p.Version), version: p.Version}, nil
 }
 
 // ceremonyKey returns the named key: on a dry run a copy, so the checks
@@ -255,20 +390,20 @@ func (f *FSM) ceremonyPolicyDoc(kind CeremonyKind, p *PolicyParams) (*Policy, er
 }
 
 // ceremonyInstall installs next as the policy, or on a dry run checks it.
-func (f *FSM) ceremonyInstall(index uint64, c *Ceremony, next *Policy, want string, dry bool) (string, *Key, error) {
+func (f *FSM) ceremonyInstall(index uint64, c *Ceremony, next *Policy, want string, dry bool) (ran, error) {
 	if err := next.normalize(); err != nil {
-		return "", nil, err
+		return ran{}, err
 	}
 	_, hash, err := next.Canonical()
 	if err != nil {
-		return "", nil, err
+		return ran{}, err
 	}
 	if want != "" && want != hash {
-		return "", nil, fmt.Errorf("%w: document hashes to %s, not %s", ErrInvalidPolicy, hash, want)
+		return ran{}, fmt.Errorf("%w: document hashes to %s, not %s", ErrInvalidPolicy, hash, want)
 	}
 	if dry {
-		return "", nil, nil
+		return ran{}, nil
 	}
 	res := f.installPolicy(index, next, want, "ceremony:"+c.ID)
-	return res.Note, nil, res.Err
+	return ran{note: res.Note}, res.Err
 }

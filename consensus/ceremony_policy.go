@@ -244,3 +244,43 @@ func ceremonyRulesEqual(a, b *CeremonyRules) bool {
 // changesCeremonies reports whether b differs from a in operators or
 // quorums, which only an `operators` ceremony may change.
 func changesCeremonies(a, b *Policy) bool { return len(ceremonyDiff(a, b)) > 0 }
+
+// impliedQuorum is the quorum a policy document needs beyond its own
+// kind's: the old quorum of every kind whose change it makes. Changing
+// who approves a kind, or how many must, needs that kind's old quorum, so
+// operators who could not destroy a key cannot first lower key-destroy's
+// quorum, or add operators to its group, and then destroy it; taking a
+// principal off the deny-list needs deny-removal's, adding or removing a
+// tenant tenant-create's or tenant-delete's.
+func impliedQuorum(old, next *Policy) int {
+	k := 0
+	need := func(kind CeremonyKind) {
+		_, q := old.ceremonyRule(kind)
+		k = max(k, q)
+	}
+	counts := func(p *Policy) bool { return p.Ceremonies != nil && p.Ceremonies.ProposerCounts }
+	for _, info := range CeremonyKinds() {
+		g0, q0 := old.ceremonyRule(info.Kind)
+		g1, q1 := next.ceremonyRule(info.Kind)
+		keys := func(p *Policy, g []string) []string {
+			out := make([]string, len(g))
+			for i, name := range g {
+				out[i] = name + "=" + p.Operators[name].PublicKey
+			}
+			return out
+		}
+		if q0 != q1 || counts(old) != counts(next) || !slices.Equal(keys(old, g0), keys(next, g1)) {
+			need(info.Kind)
+		}
+	}
+	if slices.ContainsFunc(old.Denied, func(d string) bool { return !slices.Contains(next.Denied, d) }) {
+		need(KindDenyRemoval)
+	}
+	if slices.ContainsFunc(next.Tenants, func(t string) bool { return !slices.Contains(old.Tenants, t) }) {
+		need(KindTenantCreate)
+	}
+	if slices.ContainsFunc(old.Tenants, func(t string) bool { return !slices.Contains(next.Tenants, t) }) {
+		need(KindTenantDelete)
+	}
+	return k
+}

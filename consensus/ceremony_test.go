@@ -103,8 +103,8 @@ func TestCeremonyKeyDestroy(t *testing.T) {
 		consensus.ErrPermissionDenied) // neither operator nor cluster-admin
 	h.mustErr(&consensus.ProposeCeremony{Kind: consensus.KindKeyDestroy, Params: destroyParams("nope", 1), Nonce: nonce(98), TTL: int64(time.Hour), Actor: spiffe("alice")},
 		consensus.ErrUnknownKey)
-	h.mustErr(&consensus.ProposeCeremony{Kind: consensus.KindThreshold, Params: "{}", Nonce: nonce(97), TTL: int64(time.Hour), Actor: spiffe("alice")},
-		consensus.ErrUnimplemented)
+	h.mustErr(&consensus.ProposeCeremony{Kind: consensus.KindThreshold, Params: `{"key":"nope","threshold":2}`, Nonce: nonce(97), TTL: int64(time.Hour), Actor: spiffe("alice")},
+		consensus.ErrUnknownKey)
 
 	c := h.propose(consensus.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
 	other := h.propose(consensus.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)

@@ -99,41 +99,67 @@ func (MemberStep) Type() CommandType      { return TypeMemberStep }
 func (c *MemberStep) Stamp(t int64)       { c.Time = t }
 func (c *MemberStep) StampTime() int64    { return c.Time }
 
-// authorizeMembers decides who may change the membership: a cluster-admin,
-// as for the policy. This is the one place a membership ceremony kind
-// plugs in: once membership is in the ceremonies' kinds table,
-// ceremonyGate refuses the direct entry and the ceremony's execution
-// proposes it.
+// authorizeMembers decides who may change the membership directly: a
+// cluster-admin, as for the policy, and only while the policy lists no
+// operators. From then on a membership ceremony is the way, and its
+// execution starts the change through startMembers, as this entry does.
 func (f *FSM) authorizeMembers(c *ChangeMembers) error {
-	return verdictErr(Decide(f.policy(), f.request(c.Actor, ActSetPolicy, "", nil)), "change members", "")
+	if err := verdictErr(Decide(f.policy(), f.request(c.Actor, ActSetPolicy, "", nil)), "change members", ""); err != nil {
+		return err
+	}
+	if f.policy().HasOperators() {
+		return fmt.Errorf("%s members: %w: kind %s", c.Op, ErrCeremonyRequired, KindMembership)
+	}
+	return nil
 }
 
 func (f *FSM) changeMembers(c *ChangeMembers) Result {
 	if err := f.authorizeMembers(c); err != nil {
 		return Result{Err: err}
 	}
-	if f.st.Members == nil {
+	note, err := f.startMembers(c, false)
+	if err != nil {
+		return Result{Err: err}
+	}
+	return Result{Note: note}
+}
+
+// startMembers starts the membership change c asks for: the one path of
+// the direct entry and of an executed membership ceremony. With dry set it
+// only checks that it could. It changes nothing when it returns an error.
+func (f *FSM) startMembers(c *ChangeMembers, dry bool) (string, error) {
+	ms := f.st.Members
+	if ms == nil {
 		if len(c.Bootstrap) == 0 {
-			return Result{Err: fmt.Errorf("change members: %w: no bootstrap members", ErrInvalidCommand)}
+			return "", fmt.Errorf("change members: %w: no bootstrap members", ErrInvalidCommand)
 		}
 		boot := map[string]*Member{}
 		for _, m := range c.Bootstrap {
 			if m.ID == "" || boot[m.ID] != nil {
-				return Result{Err: fmt.Errorf("change members: %w: empty or repeated bootstrap member", ErrInvalidCommand)}
+				return "", fmt.Errorf("change members: %w: empty or repeated bootstrap member", ErrInvalidCommand)
 			}
 			mm := m
 			mm.State, mm.Since = MemberVoter, f.st.Time
 			boot[m.ID] = &mm
 		}
-		// Checked on a copy: a refused change leaves no table behind.
-		if err := f.startChange(boot, c); err != nil {
-			return Result{Err: fmt.Errorf("change members: %w", err)}
+		ms = boot
+	} else if dry {
+		ms = make(map[string]*Member, len(f.st.Members))
+		for id, m := range f.st.Members {
+			mm := *m
+			ms[id] = &mm
 		}
-		f.st.Members = boot
-	} else if err := f.startChange(f.st.Members, c); err != nil {
-		return Result{Err: fmt.Errorf("change members: %w", err)}
 	}
-	return Result{Note: f.membersNote()}
+	// A new table is checked on its own copy: a refused change leaves no
+	// table behind.
+	if err := f.startChange(ms, c); err != nil {
+		return "", fmt.Errorf("change members: %w", err)
+	}
+	if dry {
+		return "", nil
+	}
+	f.st.Members = ms
+	return f.membersNote(), nil
 }
 
 // startChange checks a change against the table and applies it to ms. It

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -241,6 +242,47 @@ func TestCeremonyOnRealProcesses(t *testing.T) {
 	kqJSON(t, c, &fz, "freeze", "status")
 	if fz.Frozen {
 		t.Fatal("still frozen after the unfreeze ceremony")
+	}
+
+	// A threshold change and a membership change are ceremonies too: the
+	// direct requests are refused naming the kind; two approvals reshare
+	// the key to threshold 2.
+	if _, err := kadmin.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "wide", Algorithm: kqpb.Algorithm_ED25519, RequestId: "create-wide"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, direct := range [][]string{{"key", "reshare", "wide", "--threshold", "2"}, {"node", "remove", c.IDs()[2]}} {
+		out, err := c.KQ(ctx, direct...)
+		if err == nil || !strings.Contains(err.Error(), "PermissionDenied") && !strings.Contains(err.Error(), "permission denied") ||
+			!strings.Contains(err.Error(), "kind threshold") && !strings.Contains(err.Error(), "kind membership") {
+			t.Fatalf("kq %v with operators listed: %v %s, want PERMISSION_DENIED naming the kind", direct, err, out)
+		}
+	}
+	var th ceremonyJSON
+	for ctx.Err() == nil { // the key must be active before its threshold changes
+		if out, err := c.KQ(ctx, "ceremony", "propose", "threshold", "--key", "wide", "--threshold", "2", "-o", "json"); err == nil {
+			if err := json.Unmarshal(out, &th); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(th.Summary, "threshold 1 -> 2") {
+		t.Fatalf("threshold proposal %+v", th)
+	}
+	approve("alice", th.ID)
+	if got := approve("bob", th.ID); got.State != "executed" {
+		t.Fatalf("threshold ceremony: %+v", got)
+	}
+	for {
+		k, err := kadmin.GetKey(ctx, &kqpb.GetKeyRequest{Name: "wide"})
+		if err == nil && k.Threshold == 2 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("wide never reached threshold 2: %+v, %v", k, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	// Every node applied the policy change at the same entry; each node's

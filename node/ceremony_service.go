@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/node/config"
 )
 
 // ceremonyService implements CeremonyService. Like PolicyService it is
@@ -83,6 +84,20 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 			return nil, status.Error(codes.Internal, err.Error())
 		}
 		params = string(b)
+	case kind == consensus.KindMembership:
+		// The same checks as kq node add|remove|replace's.
+		var p consensus.MembershipParams
+		if err := json.Unmarshal([]byte(params), &p); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "membership params: %v", err)
+		}
+		if p.Node != "" && !config.ValidNodeID(p.Node) {
+			return nil, status.Errorf(codes.InvalidArgument, "node id %.64q is not valid", p.Node)
+		}
+		if p.New != nil {
+			if _, err := newMemberOf(&kqpb.AddNodeRequest{Id: p.New.ID, RaftAddress: p.New.Raft, PeerAddress: p.New.Peer, ClientAddress: p.New.Client}); err != nil {
+				return nil, err
+			}
+		}
 	case kind == consensus.KindKeyDestroy:
 		var p consensus.KeyDestroyParams
 		if err := json.Unmarshal([]byte(params), &p); err != nil {
@@ -105,7 +120,15 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	res, err := s.n.apply(ctx, &consensus.ProposeCeremony{Kind: kind, Params: params, Nonce: hex.EncodeToString(nonce[:]), TTL: ttl, Actor: actor})
+	// Only a membership change needs the leader's context to be checked
+	// at the proposal (the bootstrap members); the rest is checked against
+	// the replicated state, and again, with the context, at execution.
+	var cctx *consensus.CeremonyContext
+	if kind == consensus.KindMembership {
+		cctx = s.n.ceremonyContext(kind, params)
+	}
+	res, err := s.n.apply(ctx, &consensus.ProposeCeremony{Kind: kind, Params: params, Nonce: hex.EncodeToString(nonce[:]), TTL: ttl,
+		Context: cctx, Actor: actor})
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +146,14 @@ func (s *ceremonyService) ApproveCeremony(ctx context.Context, req *kqpb.Approve
 	if len(req.PublicKey) > maxApprovalKeyBytes || len(req.Signature) > maxSignatureHexBytes {
 		return nil, status.Error(codes.InvalidArgument, "public key or signature too long")
 	}
-	res, err := s.n.apply(ctx, &consensus.ApproveCeremony{ID: req.Id, PublicKey: req.PublicKey, Signature: req.Signature, Actor: actor})
+	var cctx *consensus.CeremonyContext
+	if c, ok := s.n.fsm.Ceremony(req.Id); ok && c.State == consensus.CeremonyPending {
+		if cctx, err = s.n.executionContext(c); err != nil {
+			return nil, err
+		}
+	}
+	res, err := s.n.apply(ctx, &consensus.ApproveCeremony{ID: req.Id, PublicKey: req.PublicKey, Signature: req.Signature,
+		Context: cctx, Actor: actor})
 	if err != nil {
 		return nil, err
 	}
@@ -228,4 +258,77 @@ func freezePB(f *consensus.Frozen) *kqpb.FreezeState {
 		return &kqpb.FreezeState{}
 	}
 	return &kqpb.FreezeState{Frozen: true, Actor: f.Actor, Reason: f.Reason, Index: f.Index, TimeUnixNano: f.Time}
+}
+
+// executionContext is the context an approval of c carries, in case it is
+// the one that executes c: what the direct path's leader would choose
+// now. A threshold change that could execute with this approval and has
+// too few reachable holders to deal is refused here, before anything is
+// appended: the ceremony stays pending, to be approved when they are back.
+func (n *Node) executionContext(c *consensus.Ceremony) (*consensus.CeremonyContext, error) {
+	cctx := n.ceremonyContext(c.Kind, c.Params)
+	if c.Kind != consensus.KindThreshold || c.Quorum-c.Counted() > 1 {
+		return cctx, nil
+	}
+	if cctx == nil {
+		cctx = &consensus.CeremonyContext{}
+	}
+	var p consensus.ThresholdParams
+	if err := json.Unmarshal([]byte(c.Params), &p); err != nil {
+		return nil, status.Errorf(codes.Internal, "ceremony %s params: %v", c.ID, err)
+	}
+	k, ok := n.fsm.Key(p.Key)
+	if !ok {
+		return cctx, nil // the entry fails the ceremony: the key is gone
+	}
+	switch {
+	case len(cctx.Committee) == 0:
+		return nil, status.Errorf(codes.FailedPrecondition, "approve %s: %v: this approval could execute the reshare and %d holders must deal it; nothing was recorded, approve again when they are reachable",
+			c.ID, errTooFewMembers, k.Threshold+1)
+	case p.Threshold >= len(cctx.Holders):
+		return nil, status.Errorf(codes.FailedPrecondition, "approve %s: threshold %d needs at least %d reachable holders, %d are (%v); nothing was recorded, approve again when they are",
+			c.ID, p.Threshold, p.Threshold+1, len(cctx.Holders), cctx.Holders)
+	}
+	return cctx, nil
+}
+
+// ceremonyContext is the leader's context for a ceremony of kind: the
+// choices the direct path makes on the leader (bootstrap members, the
+// live holders and dealers of a reshare, the configuration's members).
+// What it cannot choose it leaves out; the entry then says what is
+// missing.
+func (n *Node) ceremonyContext(kind consensus.CeremonyKind, params string) *consensus.CeremonyContext {
+	cctx := &consensus.CeremonyContext{}
+	switch kind {
+	case consensus.KindMembership:
+		if n.fsm.Members() == nil {
+			for _, m := range n.cluster.Nodes {
+				cctx.Bootstrap = append(cctx.Bootstrap, consensus.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
+			}
+		}
+	case consensus.KindThreshold:
+		var p consensus.ThresholdParams
+		if json.Unmarshal([]byte(params), &p) != nil {
+			return cctx
+		}
+		k, ok := n.fsm.Key(p.Key)
+		if !ok {
+			return cctx
+		}
+		reachable := n.raft.Reachable()
+		for _, m := range k.Members {
+			if slices.Contains(reachable, m) {
+				cctx.Holders = append(cctx.Holders, m)
+			}
+		}
+		if committee, err := n.pickCommittee(k, nil, 0); err == nil {
+			cctx.Committee = committee
+		}
+	case consensus.KindProtocolUpgrade:
+		cctx.Members = n.memberIDs()
+	}
+	if cctx.Bootstrap == nil && cctx.Holders == nil && cctx.Committee == nil && cctx.Members == nil {
+		return nil
+	}
+	return cctx
 }

@@ -128,6 +128,14 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 		if c := ev.res.Ceremony; c != nil && c.State == consensus.CeremonyExecuted {
 			n.parked.sweep(n.fsm.HasPresig)
 			n.dirty.wakeAll()
+			switch c.Kind {
+			case consensus.KindMembership: // as after a ChangeMembers
+				n.ensurePeerLinks()
+			case consensus.KindThreshold: // as after a ReshareKey
+				if k := ev.res.Key; k != nil {
+					n.startRefresh(ctx, k, ev.res.Version)
+				}
+			}
 		}
 	}
 }

@@ -27,11 +27,24 @@ func (n *Node) encode(cmd consensus.Command) ([]byte, error) {
 // member of the configuration has reported a build that supports a newer
 // protocol than the active one, it appends the raise. From that entry on,
 // a replica with an older build stops at it (a downgrade is refused), so
-// this is the point of no return of an upgrade (docs/OPERATIONS.md).
+// this is the point of no return of an upgrade (docs/OPERATIONS.md). Once
+// the policy lists operators it is theirs: a protocol-upgrade ceremony.
 func (s *supervisor) maybeRaiseProtocol(ctx context.Context) {
 	members := s.n.memberIDs()
 	v := s.n.fsm.ProtocolToRaise(members)
-	if v == 0 || !s.raising.CompareAndSwap(false, true) {
+	if v == 0 {
+		return
+	}
+	if st, _ := s.n.fsm.PolicyInForce(); st.Policy.HasOperators() {
+		// Operators pass the point of no return: a protocol-upgrade
+		// ceremony raises it (the FSM refuses this raise).
+		if s.heldProtocol.Swap(v) != v {
+			s.n.log.Info("every member supports a newer protocol; the policy lists operators, so a protocol-upgrade ceremony raises it",
+				"from", s.n.fsm.Protocol(), "to", v)
+		}
+		return
+	}
+	if !s.raising.CompareAndSwap(false, true) {
 		return
 	}
 	s.n.log.Info("every member supports a newer protocol; raising the active version", "from", s.n.fsm.Protocol(), "to", v)

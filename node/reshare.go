@@ -48,6 +48,10 @@ func (s *membershipService) ReshareKey(ctx context.Context, req *kqpb.ReshareKey
 	if threshold == 0 {
 		threshold = k.Threshold
 	}
+	if st, _ := n.fsm.PolicyInForce(); threshold != k.Threshold && st.Policy.HasOperators() {
+		// Refused before any holder is asked; the entry refuses it too.
+		return nil, toStatus(fmt.Errorf("reshare %q to threshold %d: %w: kind %s", k.Name, threshold, consensus.ErrCeremonyRequired, consensus.KindThreshold))
+	}
 	return n.reshareLive(ctx, k, &consensus.ReshareKey{RequestID: req.RequestId, Key: k.Name, Version: req.Version,
 		Threshold: threshold, Actor: actor})
 }

@@ -27,6 +27,7 @@ type supervisor struct {
 	unreachable        map[string]time.Time // member -> since when the leader cannot reach it
 	rotation           atomic.Uint64        // spreads committees over members; shared with request handlers
 	raising            atomic.Bool          // a RaiseProtocol is being proposed
+	heldProtocol       atomic.Uint32        // the version last held for a protocol-upgrade ceremony, logged once
 	settingLimits      atomic.Bool          // a SetLimits is being proposed
 	membering          atomic.Bool          // a membership step is running (membership.go)
 }

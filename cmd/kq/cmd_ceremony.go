@@ -162,7 +162,9 @@ func newCeremonyCmd(opts *options) *cobra.Command {
 func newCeremonyProposeCmd(opts *options) *cobra.Command {
 	var (
 		key, file, tenant, principal, params string
-		version                              uint32
+		op, node, with                       string
+		version, protocol                    uint32
+		threshold                            int
 		delay, ttl                           time.Duration
 		deletion                             string
 		minSign, minVerify                   int64
@@ -179,7 +181,10 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 			"  tenant-delete     --tenant T\n" +
 			"  deny-removal      --principal P\n" +
 			"  unfreeze\n" +
-			"membership, threshold and protocol-upgrade are not built yet (UNIMPLEMENTED).",
+			"  membership        --op add --node ID | --op remove --node ID | --op replace --node ID --with NEW\n" +
+			"                    (a new node's addresses are read from cluster.yaml, as kq node add does)\n" +
+			"  threshold         --key K --threshold T [--version V]\n" +
+			"  protocol-upgrade  --protocol N",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind := consensus.CeremonyKind(args[0])
@@ -225,6 +230,22 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 				p = consensus.TenantParams{Tenant: tenant}
 			case consensus.KindDenyRemoval:
 				p = consensus.PrincipalParams{Principal: principal}
+			case consensus.KindMembership:
+				mp, err := opts.membershipParams(op, node, with)
+				if err != nil && params == "" {
+					return err
+				}
+				p = mp
+			case consensus.KindThreshold:
+				if (key == "" || threshold < 1) && params == "" {
+					return usageError{errors.New("threshold needs --key and --threshold")}
+				}
+				p = consensus.ThresholdParams{Key: key, Version: version, Threshold: threshold}
+			case consensus.KindProtocolUpgrade:
+				if protocol == 0 && params == "" {
+					return usageError{errors.New("protocol-upgrade needs --protocol N")}
+				}
+				p = consensus.ProtocolParams{Version: protocol}
 			}
 			if p != nil && params == "" {
 				b, err := json.Marshal(p)
@@ -246,7 +267,7 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&key, "key", "", "key name (key-destroy, key-policy)")
-	f.Uint32Var(&version, "version", 0, "key version (key-destroy)")
+	f.Uint32Var(&version, "version", 0, "key version (key-destroy; threshold, default the primary)")
 	f.DurationVar(&delay, "delay", 0, "pending period before the shares are destroyed (default: the cluster's destroy_pending)")
 	f.StringVar(&deletion, "deletion-allowed", "", "true or false (key-policy)")
 	f.Int64Var(&minSign, "min-sign-version", -1, "floor (key-policy)")
@@ -254,6 +275,11 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 	f.StringVar(&file, "file", "", "policy document (policy-change, operators)")
 	f.StringVar(&tenant, "tenant", "", "tenant (tenant-create, tenant-delete)")
 	f.StringVar(&principal, "principal", "", "principal (deny-removal)")
+	f.StringVar(&op, "op", "", "add, remove or replace (membership)")
+	f.StringVar(&node, "node", "", "node to add, remove or replace (membership)")
+	f.StringVar(&with, "with", "", "the new node of a replace, as in cluster.yaml (membership)")
+	f.IntVar(&threshold, "threshold", 0, "new threshold (threshold)")
+	f.Uint32Var(&protocol, "protocol", 0, "protocol version to raise to (protocol-upgrade)")
 	f.StringVar(&params, "params", "", "the kind's params as JSON, instead of the flags")
 	f.DurationVar(&ttl, "ttl", 0, "how long approvals are accepted (default 24h, at most 168h)")
 	return cmd
@@ -576,4 +602,34 @@ func (v ceremonyListView) table(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%.80s\n", c.ID, c.Kind, c.State, c.Approvals, c.Quorum, c.ExpiresAt, c.Summary)
 	}
 	return tw.Flush()
+}
+
+// membershipParams builds a membership ceremony's params; a new node's
+// addresses come from cluster.yaml, as for kq node add.
+func (o *options) membershipParams(op, node, with string) (consensus.MembershipParams, error) {
+	p := consensus.MembershipParams{Op: op}
+	newNode := func(id string) error {
+		req, err := o.addNodeRequest(id)
+		if err != nil {
+			return err
+		}
+		p.New = &consensus.NewMember{ID: req.Id, Raft: req.RaftAddress, Peer: req.PeerAddress, Client: req.ClientAddress}
+		return nil
+	}
+	switch {
+	case node == "":
+		return p, usageError{errors.New("membership needs --op add|remove|replace and --node ID")}
+	case op == consensus.MembersAdd:
+		return p, newNode(node)
+	case op == consensus.MembersRemove:
+		p.Node = node
+		return p, nil
+	case op == consensus.MembersReplace:
+		if with == "" {
+			return p, usageError{errors.New("--op replace needs --with NEW")}
+		}
+		p.Node = node
+		return p, newNode(with)
+	}
+	return p, usageError{fmt.Errorf("--op %q: want add, remove or replace", op)}
 }
