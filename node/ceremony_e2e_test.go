@@ -250,7 +250,7 @@ func TestCeremonyOnRealProcesses(t *testing.T) {
 	if _, err := kadmin.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "wide", Algorithm: kqpb.Algorithm_ED25519, RequestId: "create-wide"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, direct := range [][]string{{"key", "reshare", "wide", "--threshold", "2"}, {"node", "remove", c.IDs()[2]}} {
+	for _, direct := range [][]string{{"--as", "kadmin", "key", "reshare", "wide", "--threshold", "2"}, {"node", "remove", c.IDs()[2]}} {
 		out, err := c.KQ(ctx, direct...)
 		if err == nil || !strings.Contains(err.Error(), "PermissionDenied") && !strings.Contains(err.Error(), "permission denied") ||
 			!strings.Contains(err.Error(), "kind threshold") && !strings.Contains(err.Error(), "kind membership") {
