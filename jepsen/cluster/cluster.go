@@ -412,6 +412,36 @@ func (c *Cluster) Audit(id string) (kqpb.AuditServiceClient, error) {
 	return kqpb.NewAuditServiceClient(conn), nil
 }
 
+// Ceremony returns a CeremonyService client connected to node id. Only the
+// leader serves ceremonies; other nodes answer UNAVAILABLE.
+func (c *Cluster) Ceremony(id string) (kqpb.CeremonyServiceClient, error) {
+	conn, err := c.conn(id)
+	if err != nil {
+		return nil, err
+	}
+	return kqpb.NewCeremonyServiceClient(conn), nil
+}
+
+// Policy returns a PolicyService client connected to node id (served by
+// the leader).
+func (c *Cluster) Policy(id string) (kqpb.PolicyServiceClient, error) {
+	conn, err := c.conn(id)
+	if err != nil {
+		return nil, err
+	}
+	return kqpb.NewPolicyServiceClient(conn), nil
+}
+
+// Membership returns a MembershipService client connected to node id
+// (served by the leader).
+func (c *Cluster) Membership(id string) (kqpb.MembershipServiceClient, error) {
+	conn, err := c.conn(id)
+	if err != nil {
+		return nil, err
+	}
+	return kqpb.NewMembershipServiceClient(conn), nil
+}
+
 func (c *Cluster) conn(id string) (*grpc.ClientConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

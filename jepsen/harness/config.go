@@ -8,6 +8,8 @@ package harness
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyquorum/keyquorum/jepsen/checker"
@@ -19,7 +21,7 @@ type Config struct {
 	Nodes       int           `json:"nodes"`
 	Duration    time.Duration `json:"duration"` // of traffic under faults, after setup
 	Nemesis     string        `json:"nemesis"`  // none, partition, clock, kill, pause, all, or a list: kill,pause
-	Workload    string        `json:"workload"` // sign or lifecycle
+	Workload    string        `json:"workload"` // sign, lifecycle or ceremony
 	Clients     int           `json:"clients"`
 	Seed        uint64        `json:"seed"`
 	Backend     string        `json:"backend"` // simulator or swtpm
@@ -51,6 +53,9 @@ type Config struct {
 	_     struct{}
 }
 
+// Workloads are the --workload values.
+var Workloads = []string{"sign", "lifecycle", "ceremony"}
+
 // DefaultConfig is a 3-node, 60-second partition run with 8 clients on the
 // simulator TPM.
 func DefaultConfig(binDir string) Config {
@@ -78,8 +83,8 @@ func (c Config) Validate() error {
 	if _, err := nemesis.ByName(c.Nemesis); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Workload != "sign" && c.Workload != "lifecycle" {
-		errs = append(errs, fmt.Errorf("harness: --workload %q: use sign or lifecycle", c.Workload))
+	if !slices.Contains(Workloads, c.Workload) {
+		errs = append(errs, fmt.Errorf("harness: --workload %q: use one of %s", c.Workload, strings.Join(Workloads, ", ")))
 	}
 	if c.Backend != "simulator" && c.Backend != "swtpm" {
 		errs = append(errs, fmt.Errorf("harness: --backend %q: use simulator or swtpm", c.Backend))

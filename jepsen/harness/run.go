@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,6 +81,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	rec := client.NewRecorder()
 	wcfg := workload.DefaultConfig(c.IDs(), cfg.Seed)
 	wcfg.Clients, wcfg.ECDSA, wcfg.Lifecycle = cfg.Clients, cfg.ECDSA, cfg.Workload == "lifecycle"
+	wcfg.Ceremony = cfg.Workload == "ceremony"
 	wcfg.ExpiryClients = workload.ExpiryClients(cfg.Clients)
 	wl, err := workload.New(wcfg, rec, c)
 	if err != nil {
@@ -132,7 +134,8 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	// Every node's audit chain, read while the nodes still run: after the
 	// indexes met, so the chains should be one.
 	say("reading every node's audit chain")
-	audited, auditNodes := checker.Audited(healCtx, c, 30*time.Second)
+	chains := checker.ReadAudit(healCtx, c, 30*time.Second)
+	audited, auditNodes := checker.AuditAgreement(chains)
 	res.Audit = auditNodes
 	c.Stop() // the offline checks need the CPU, and the logs must be flushed
 
@@ -153,6 +156,10 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 		expiry,
 		converged,
 		audited)
+	cerOps := wl.CeremonyOps()
+	if cfg.Workload == "ceremony" {
+		res.Checks = append(res.Checks, checker.Ceremonies(cerOps, chains))
+	}
 	res.Verdict = checker.Combine(res.Checks)
 	avail := availability.Measure(history, faults, availability.Config{Nodes: c.IDs(),
 		Start: trafficStart, End: trafficEnd, MaxRecovery: cfg.MaxRecovery})
@@ -170,6 +177,11 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 			res.Errors = append(res.Errors, err.Error())
 		}
 		_ = os.WriteFile(filepath.Join(cfg.Out, "summary.txt"), []byte(report.Summary(res)), 0o644)
+		if cerOps != nil {
+			if data, err := json.MarshalIndent(cerOps, "", "  "); err == nil {
+				_ = os.WriteFile(filepath.Join(cfg.Out, "ceremonies.json"), data, 0o644)
+			}
+		}
 	}
 	return res, nil
 }

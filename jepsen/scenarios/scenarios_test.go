@@ -381,3 +381,47 @@ func requireCheck(t *testing.T, res report.Results, name string, want checker.Ve
 	}
 	t.Fatalf("no check %s in %v", name, res.Checks)
 }
+
+// long skips a run too long for the default suite unless KQ_LONG is set.
+func long(t *testing.T) {
+	t.Helper()
+	if os.Getenv("KQ_LONG") == "" {
+		t.Skip("a long kqjepsen run; set KQ_LONG=1")
+	}
+}
+
+// Operators' ceremonies mixed with signing under every nemesis: proposals,
+// approvals (and approvals that must be refused), cancellations and reads
+// of the keys they change stay valid, and some ceremony executed.
+func TestCeremonyRunIsValid(t *testing.T) {
+	long(t)
+	res := harnessRun(t, func(c *harness.Config) {
+		c.Workload, c.Nemesis, c.Seed, c.Duration = "ceremony", "all", 3, 40*time.Second
+	})
+	requireVerdict(t, res, checker.Valid)
+	requireCheck(t, res, "ceremonies", checker.Valid)
+	requireOps(t, res, "sign", 20)
+	for _, c := range res.Checks {
+		if c.Name == "ceremonies" {
+			t.Logf("ceremonies: %s", c)
+		}
+	}
+}
+
+// A cluster that executes a ceremony one approval short of its quorum must
+// be caught: the answer to the approval shows it executed with one valid
+// approval of two, and the audit chain's evidence fails offline
+// verification (audit.VerifyCeremony, what kq ceremony verify runs).
+func TestCeremonyUndercountBugIsCaught(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) {
+		c.BinDir, c.Bugs, c.Workload, c.Nemesis, c.Seed, c.Duration = bugsDir, "ceremony-undercount", "ceremony", "none", 2, 8*time.Second
+	})
+	requireVerdict(t, res, checker.Invalid)
+	requireCheck(t, res, "ceremonies", checker.Invalid)
+	requireCheck(t, res, "linearizable", checker.Valid)
+	for _, c := range res.Checks {
+		if c.Name == "ceremonies" && !strings.Contains(strings.Join(c.Details, "\n"), "below the quorum 2") {
+			t.Fatalf("the audit evidence was not refused offline: %v", c.Details)
+		}
+	}
+}

@@ -25,7 +25,8 @@ func (w *Workload) Final(ctx context.Context, leader string, budget time.Duratio
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	c := w.newClient()
-	for _, node := range w.cfg.Nodes {
+	nodes := w.nodes()
+	for _, node := range nodes {
 		retry(ctx, 0, func(ctx context.Context) model.Output { return c.List(ctx, node) })
 	}
 	for _, k := range w.reg.allKeys() {
@@ -36,7 +37,7 @@ func (w *Workload) Final(ctx context.Context, leader string, budget time.Duratio
 	for i := range w.cfg.Clients {
 		wg.Go(func() {
 			c := w.newClient()
-			node := w.cfg.Nodes[i%len(w.cfg.Nodes)]
+			node := nodes[i%len(nodes)]
 			for s := range work {
 				attempts := 0
 				if !s.acked {
@@ -58,6 +59,9 @@ func (w *Workload) Final(ctx context.Context, leader string, budget time.Duratio
 	}
 	close(work)
 	wg.Wait()
+	if w.cer != nil {
+		w.cer.final(ctx, leader, nodes)
+	}
 }
 
 // retry repeats op while its outcome is unknown and ctx allows, each

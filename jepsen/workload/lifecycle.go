@@ -162,7 +162,7 @@ func (w *Workload) revoke(ctx context.Context, c *client.Client, id int, rnd *ra
 // to fail.
 func (w *Workload) checkRevoked(ctx context.Context, key string, n uint32, primary bool, seed uint64) {
 	var wg sync.WaitGroup
-	for i, node := range w.cfg.Nodes {
+	for i, node := range w.nodes() {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(seed, uint64(i)))
 			c := w.newClient()

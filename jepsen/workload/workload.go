@@ -37,6 +37,12 @@ type Config struct {
 	// Lifecycle mixes key lifecycle requests into the traffic (the
 	// "lifecycle" workload; see lifecycle.go).
 	Lifecycle bool
+	// Ceremony mixes operators' quorum ceremonies into the sign
+	// workload's traffic (the "ceremony" workload; see ceremony.go).
+	Ceremony bool
+	// Members, when set, gives the nodes to call at each operation
+	// instead of Nodes: a membership change adds and removes nodes.
+	Members func() []string
 	// ExpiryClients of the Clients, in either workload, issue handles that
 	// live a few seconds and sign with them on both sides of their expiry
 	// instead of following the mix (see expiry.go).
@@ -71,6 +77,7 @@ type Workload struct {
 	dial    client.Dialer
 	handles *client.Handles
 	reg     registry
+	cer     *ceremonies // the ceremony workload's state; nil for the others
 	ops     atomic.Int64
 }
 
@@ -79,7 +86,24 @@ func New(cfg Config, rec *client.Recorder, dial client.Dialer) (*Workload, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Workload{cfg: cfg, rec: rec, dial: dial, handles: client.NewHandles()}, nil
+	w := &Workload{cfg: cfg, rec: rec, dial: dial, handles: client.NewHandles()}
+	if cfg.Ceremony {
+		var err error
+		if w.cer, err = newCeremonies(dial, rec.Now); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// nodes is the nodes an operation may call now.
+func (w *Workload) nodes() []string {
+	if w.cfg.Members != nil {
+		if ns := w.cfg.Members(); len(ns) > 0 {
+			return ns
+		}
+	}
+	return w.cfg.Nodes
 }
 
 // newClient returns a recording client sharing the run's handles.
@@ -93,6 +117,11 @@ func (w *Workload) Ops() int64 { return w.ops.Load() }
 // workload also creates a throwaway key and rotates the first key once,
 // so that versions to promote, retire and revoke exist from the start.
 func (w *Workload) Setup(ctx context.Context) error {
+	if w.cer != nil {
+		if err := w.cer.setup(ctx, w.nodes()); err != nil {
+			return err
+		}
+	}
 	c := w.newClient()
 	keys := []keyRef{{name: "setup-0", algorithm: Ed25519, requestID: "setup-create-0"}}
 	if w.cfg.ECDSA {
@@ -193,15 +222,19 @@ func signMix() []weighted {
 
 func (w *Workload) step(ctx context.Context, c *client.Client, id int, rnd *rand.Rand) {
 	mix := signMix()
-	if w.cfg.Lifecycle {
+	switch {
+	case w.cfg.Lifecycle:
 		mix = lifecycleMix()
+	case w.cer != nil:
+		mix = ceremonyMix()
 	}
 	total := 0
 	for _, m := range mix {
 		total += m.weight
 	}
 	r := rnd.IntN(total)
-	node := w.cfg.Nodes[rnd.IntN(len(w.cfg.Nodes))]
+	nodes := w.nodes()
+	node := nodes[rnd.IntN(len(nodes))]
 	for _, m := range mix {
 		if r < m.weight {
 			m.op(w, ctx, c, id, rnd, node)
@@ -309,7 +342,7 @@ func (w *Workload) createKey(ctx context.Context, c *client.Client, node string,
 // Followers learn of the commit milliseconds after the leader answered,
 // so a node that serves reads from its own state is caught here.
 func (w *Workload) readBack(ctx context.Context, c *client.Client, name, created string) {
-	for _, node := range w.cfg.Nodes {
+	for _, node := range w.nodes() {
 		if node == created {
 			continue
 		}
