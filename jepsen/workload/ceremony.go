@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
-		"errors"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -97,7 +97,9 @@ func newCeremonies(dial client.Dialer, now func() int64) (*ceremonies, error) {
 	return cs, nil
 }
 
-func pubOf(k ed25519.PrivateKey) string { return audit.FormatApprovalKey(k.Public().(ed25519.PublicKey)) }
+func pubOf(k ed25519.PrivateKey) string {
+	return audit.FormatApprovalKey(k.Public().(ed25519.PublicKey))
+}
 
 // policy is the document setup applies: the operators, quorum 2, and the
 // harness's client principal (admin) with every role on every tenant,
