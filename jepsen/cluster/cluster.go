@@ -55,7 +55,12 @@ type Options struct {
 	// Bugs is a comma list of deliberate bugs for kqd built with the
 	// kqd_bugs tag ("stale-read,skip-dedup"); empty for none.
 	Bugs string
-	_    struct{}
+	// Spares are nodes allocated at the start but not members: ports,
+	// and with Proxies the links to and from every node, so that a node
+	// added later (AddNode takes a spare first) is behind proxies like
+	// the others, in every node's via map from its first start.
+	Spares int
+	_      struct{}
 }
 
 // DefaultOptions returns a 3-node, 2-of-3 cluster on swtpm.
@@ -72,7 +77,8 @@ type Cluster struct {
 	opts       Options
 	ConfigPath string
 	nodes      map[string]*node
-	order      []string
+	order      []string // the members, in order; guarded by mu for writers other than the controlling goroutine
+	spares     []string // allocated, not yet added
 	links      map[linkKey]*Link
 	ports      ports
 
@@ -101,36 +107,17 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
-	for i := 1; i <= opts.Nodes; i++ {
-		n := &node{id: fmt.Sprintf("n%d", i)}
-		ports, err := c.ports.free(3)
+	for i := 1; i <= opts.Nodes+opts.Spares; i++ {
+		n, err := c.newNode(fmt.Sprintf("n%d", i))
 		if err != nil {
 			return nil, err
 		}
-		n.raft, n.peer, n.client = addr(ports[0]), addr(ports[1]), addr(ports[2])
-		if opts.FaultAdmin {
-			ps, err := c.ports.free(1)
-			if err != nil {
-				return nil, err
-			}
-			n.admin = addr(ps[0])
+		if i <= opts.Nodes {
+			c.order = append(c.order, n.id)
+		} else {
+			n.join = true
+			c.spares = append(c.spares, n.id)
 		}
-		if opts.Metrics || opts.CPUProfile {
-			ps, err := c.ports.free(1)
-			if err != nil {
-				return nil, err
-			}
-			n.metrics = addr(ps[0])
-		}
-		if opts.Backend == "swtpm" {
-			if n.tpmPort, err = c.ports.pair(); err != nil {
-				return nil, err
-			}
-		}
-		n.logPath = filepath.Join(opts.Dir, "logs", n.id+".log")
-		n.swtpmLog = filepath.Join(opts.Dir, "logs", n.id+".swtpm.log")
-		c.nodes[n.id] = n
-		c.order = append(c.order, n.id)
 	}
 	if opts.Proxies {
 		if err := c.startLinks(); err != nil {
@@ -152,6 +139,40 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// newNode allocates a node's ports and log files and records it; the
+// caller puts it in the membership or among the spares.
+func (c *Cluster) newNode(id string) (*node, error) {
+	n := &node{id: id}
+	ports, err := c.ports.free(3)
+	if err != nil {
+		return nil, err
+	}
+	n.raft, n.peer, n.client = addr(ports[0]), addr(ports[1]), addr(ports[2])
+	if c.opts.FaultAdmin {
+		ps, err := c.ports.free(1)
+		if err != nil {
+			return nil, err
+		}
+		n.admin = addr(ps[0])
+	}
+	if c.opts.Metrics || c.opts.CPUProfile {
+		ps, err := c.ports.free(1)
+		if err != nil {
+			return nil, err
+		}
+		n.metrics = addr(ps[0])
+	}
+	if c.opts.Backend == "swtpm" {
+		if n.tpmPort, err = c.ports.pair(); err != nil {
+			return nil, err
+		}
+	}
+	n.logPath = filepath.Join(c.opts.Dir, "logs", n.id+".log")
+	n.swtpmLog = filepath.Join(c.opts.Dir, "logs", n.id+".swtpm.log")
+	c.nodes[n.id] = n
+	return n, nil
 }
 
 func (c *Cluster) config() string {
@@ -178,8 +199,14 @@ func (c *Cluster) config() string {
 	return b.String()
 }
 
-// IDs returns the node ids in order.
-func (c *Cluster) IDs() []string { return append([]string(nil), c.order...) }
+// IDs returns the member node ids in order: those started with the
+// cluster and added since, less those retired. Safe for concurrent use
+// with AddNode and Retire.
+func (c *Cluster) IDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.order...)
+}
 
 // DataDir is the cluster's data directory (one subdirectory per node).
 func (c *Cluster) DataDir() string { return filepath.Join(c.opts.Dir, "data") }

@@ -52,8 +52,9 @@ func (c *Cluster) HealLinks() {
 }
 
 func (c *Cluster) startLinks() error {
-	for _, from := range c.order {
-		for _, to := range c.order {
+	all := append(c.IDs(), c.spares...)
+	for _, from := range all {
+		for _, to := range all {
 			if from == to {
 				continue
 			}

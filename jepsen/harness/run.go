@@ -49,6 +49,9 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	opts.FixturesDir = cfg.FixturesDir
 	opts.SignTimeout = 5 * time.Second
 	opts.Proxies, opts.FaultAdmin = true, true
+	if nemesis.HasMembership(fps) {
+		opts.Spares = spares(cfg)
+	}
 	say(fmt.Sprintf("starting %d nodes (%s, bugs=%q) in %s", cfg.Nodes, cfg.Backend, cfg.Bugs, work))
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -82,6 +85,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	wcfg := workload.DefaultConfig(c.IDs(), cfg.Seed)
 	wcfg.Clients, wcfg.ECDSA, wcfg.Lifecycle = cfg.Clients, cfg.ECDSA, cfg.Workload == "lifecycle"
 	wcfg.Ceremony = cfg.Workload == "ceremony"
+	wcfg.Members = c.IDs
 	wcfg.ExpiryClients = workload.ExpiryClients(cfg.Clients)
 	wl, err := workload.New(wcfg, rec, c)
 	if err != nil {
@@ -156,6 +160,9 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 		expiry,
 		converged,
 		audited)
+	if nemesis.HasMembership(fps) {
+		res.Checks = append(res.Checks, checker.Membership(faults))
+	}
 	cerOps := wl.CeremonyOps()
 	if cfg.Workload == "ceremony" {
 		res.Checks = append(res.Checks, checker.Ceremonies(cerOps, chains))
@@ -184,6 +191,24 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 		}
 	}
 	return res, nil
+}
+
+// spares is how many nodes a run with membership changes can add: each
+// added node needs ECDSA pre-params fixtures of its own (n1.json, ...)
+// when the run uses fixtures, and no two members may share one.
+func spares(cfg Config) int {
+	const most = 4
+	if cfg.FixturesDir == "" {
+		return most
+	}
+	n := 0
+	for n < most {
+		if _, err := os.Stat(filepath.Join(cfg.FixturesDir, fmt.Sprintf("n%d.json", cfg.Nodes+n+1))); err != nil {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // progress prints one line every five seconds while traffic runs.

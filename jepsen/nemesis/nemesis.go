@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,9 @@ type Effect struct {
 	// {a, b} means a cannot reach b over connections a opens. Delayed
 	// links are slow, not cut, and are not listed.
 	Cut [][2]string
+	// Violations are guarantees the injection saw broken (a membership
+	// change that made a node a voter before its shares were confirmed).
+	Violations []string
 }
 
 // Fault is one injection as it happened, in history time (nanoseconds of
@@ -60,17 +64,20 @@ type Fault struct {
 	// nothing away.
 	Down []string    `json:"down,omitempty"`
 	Cut  [][2]string `json:"cut,omitempty"`
+	// Violations are the Effect's, for checker.Membership.
+	Violations []string `json:"violations,omitempty"`
 }
 
 // ByName returns the failpoints of a --nemesis value: none, partition,
-// clock, kill, pause, all, or a comma-separated list of the four kinds
-// ("kill,pause"), each injection drawing one of them.
+// clock, kill, pause, membership, all, or a comma-separated list of those
+// kinds ("kill,pause"), each injection drawing one of them. A membership
+// change runs one fault of the other kinds listed while it goes on.
 func ByName(name string) ([]Failpoint, error) {
 	switch name {
 	case "none":
 		return nil, nil
 	case "all":
-		return []Failpoint{Partition{}, Clock{}, Kill{}, Pause{}}, nil
+		name = "partition,clock,kill,pause,membership"
 	}
 	var fps []Failpoint
 	seen := map[string]bool{}
@@ -85,15 +92,28 @@ func ByName(name string) ([]Failpoint, error) {
 			fp = Kill{}
 		case "pause":
 			fp = Pause{}
+		case "membership":
+			fp = Membership{}
 		default:
-			return nil, fmt.Errorf("%w %q (none, partition, clock, kill, pause, all, or a list such as kill,pause)", ErrUnknownNemesis, name)
+			return nil, fmt.Errorf("%w %q (none, partition, clock, kill, pause, membership, all, or a list such as kill,pause)", ErrUnknownNemesis, name)
 		}
 		if !seen[part] {
 			seen[part] = true
 			fps = append(fps, fp)
 		}
 	}
+	for i, fp := range fps {
+		if _, ok := fp.(Membership); ok {
+			fps[i] = Membership{During: slices.DeleteFunc(slices.Clone(fps), func(f Failpoint) bool { return f.Name() == "membership" })}
+		}
+	}
 	return fps, nil
+}
+
+// HasMembership reports whether fps change the membership, for which the
+// cluster must start with spare nodes.
+func HasMembership(fps []Failpoint) bool {
+	return slices.ContainsFunc(fps, func(f Failpoint) bool { return f.Name() == "membership" })
 }
 
 // Schedule says how often and how long faults run.
@@ -156,8 +176,8 @@ func Run(ctx context.Context, c *cluster.Cluster, s Schedule, now func() int64, 
 		f := Fault{Name: fp.Name(), Start: now()}
 		progress(fmt.Sprintf("nemesis: %s for %s", fp.Name(), hold.Round(time.Millisecond)))
 		eff, err := fp.Inject(ctx, c, sub, hold)
-		f.End, f.Target, f.Down, f.Cut = now(), eff.Target, eff.Down, eff.Cut
-		if err != nil && ctx.Err() != nil {
+		f.End, f.Target, f.Down, f.Cut, f.Violations = now(), eff.Target, eff.Down, eff.Cut, eff.Violations
+		if err != nil && ctx.Err() != nil && len(f.Violations) == 0 {
 			// The run ended while the fault was being injected: its
 			// failure says nothing about the cluster, and the heal that
 			// follows every run undoes whatever part of it took effect.

@@ -38,3 +38,23 @@ func TestShapeListsItsCutLinks(t *testing.T) {
 		t.Fatalf("one-way ring of 3 cuts %v, want 3 links", ring)
 	}
 }
+
+// all draws membership changes too, each running one fault of the other
+// four kinds while it goes on.
+func TestAllChangesMembership(t *testing.T) {
+	fps, err := ByName("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var during []string
+	for _, fp := range fps {
+		if m, ok := fp.(Membership); ok {
+			for _, d := range m.During {
+				during = append(during, d.Name())
+			}
+		}
+	}
+	if len(fps) != 5 || !HasMembership(fps) || !slices.Equal(during, []string{"partition", "clock", "kill", "pause"}) {
+		t.Fatalf("all: %d failpoints, membership during %v", len(fps), during)
+	}
+}

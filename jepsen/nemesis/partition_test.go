@@ -97,7 +97,7 @@ func TestIsolateCutsEveryLinkOfOneNode(t *testing.T) {
 }
 
 func TestByNameKnowsEveryNemesis(t *testing.T) {
-	for name, want := range map[string]int{"none": 0, "partition": 1, "clock": 1, "kill": 1, "pause": 1, "all": 4} {
+	for name, want := range map[string]int{"none": 0, "partition": 1, "clock": 1, "kill": 1, "pause": 1, "membership": 1, "all": 5} {
 		fps, err := ByName(name)
 		if err != nil || len(fps) != want {
 			t.Fatalf("%s: %d failpoints, %v", name, len(fps), err)
