@@ -215,8 +215,11 @@ func (w *watch) run(ctx context.Context, c *cluster.Cluster) error {
 			if err != nil {
 				continue
 			}
-			if st.Raft == "voter" && st.State != "voter" && len(w.seen) < 3 {
-				w.seen = append(w.seen, fmt.Sprintf("%s was a raft voter while its membership state was %s (leader %s)", w.node, st.State, id))
+			if st.Raft == "voter" && st.State != "voter" {
+				v := fmt.Sprintf("%s was a raft voter while its membership state was %s (its shares of every key not yet confirmed)", w.node, st.State)
+				if !slices.Contains(w.seen, v) {
+					w.seen = append(w.seen, v)
+				}
 			}
 			break
 		}
