@@ -126,7 +126,7 @@ dudect:
 
 # Regenerates the TEST-ONLY pre-params fixtures (minutes of CPU).
 fixtures:
-	$(GO) run ./tss/internal/genpreparams -out tss/testdata/preparams -n 5
+	$(GO) run ./tss/internal/genpreparams -out tss/testdata/preparams -n 7
 
 # Starts the 3-node cluster of $(CONFIG) on loopback with the embedded TPM
 # simulator; Ctrl-C stops every node. Data persists in the config's data_dir.
