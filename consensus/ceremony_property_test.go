@@ -27,6 +27,7 @@ type cerModel struct {
 	state    consensus.CeremonyState
 	expires  int64
 	version  uint64 // the policy version it was proposed under
+	kind     consensus.CeremonyKind
 	c        *consensus.Ceremony
 }
 
@@ -37,8 +38,11 @@ type cerModel struct {
 // execution exactly at the quorum and only under the policy the proposal
 // saw, nothing after expiry or an end. Every executed ceremony moves the
 // policy (it creates a tenant), so pending ones proposed before fail at
-// their quorum. The state holds across a snapshot, and every ceremony's
-// audit evidence verifies offline to the model's count.
+// their quorum. Membership and threshold ceremonies leave the policy
+// alone, but start a change that runs on: once one of a kind executed,
+// the next of that kind is refused at its proposal and fails at its
+// quorum. The state holds across a snapshot, and every ceremony's audit
+// evidence verifies offline to the model's count.
 func TestCeremonyMatchesTheModel(t *testing.T) {
 	operators := []string{"alice", "bob", "carol"}
 	rapid.Check(t, func(rt *rapid.T) {
@@ -48,6 +52,14 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 			quorum = 2 // 3 of 3 with the proposer excluded could never be proposed by an operator
 		}
 		h := ceremonyFixture(t, fmt.Sprintf("ceremonies: {default_quorum: %d, proposer_counts: %t}\n", quorum, counts))
+		h.thresholdKey("t")
+		// busy: a membership change or the threshold reshare executed and
+		// runs on (nothing here finishes it).
+		busy := map[consensus.CeremonyKind]bool{}
+		ctxOf := map[consensus.CeremonyKind]*consensus.CeremonyContext{
+			consensus.KindMembership: {Bootstrap: bootstrap()},
+			consensus.KindThreshold:  {Holders: []string{"n1", "n2", "n3"}, Committee: []string{"n1", "n2"}},
+		}
 		st, _ := h.f.PolicyInForce()
 		version := st.Version
 		now := int64(time.Hour) // past every stamp of the fixture
@@ -65,15 +77,25 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 			case op < 3 || len(cers) == 0:
 				who := rapid.SampledFrom(append(slices.Clone(operators), "admin")).Draw(rt, "proposer")
 				ttl := time.Duration(rapid.IntRange(1, 20).Draw(rt, "ttl")) * time.Second
-				res := h.apply(&consensus.ProposeCeremony{Kind: consensus.KindTenantCreate, Params: fmt.Sprintf(`{"tenant":"t%d"}`, step),
-					Nonce: nonce(step), TTL: int64(ttl), Actor: spiffe(who), Time: now})
+				kind := rapid.SampledFrom([]consensus.CeremonyKind{consensus.KindTenantCreate, consensus.KindTenantCreate,
+					consensus.KindMembership, consensus.KindThreshold}).Draw(rt, "kind")
+				params := fmt.Sprintf(`{"tenant":"t%d"}`, step)
+				switch kind {
+				case consensus.KindMembership:
+					n := newMember(fmt.Sprintf("x%d", step), 10+step)
+					params = jsonOf(consensus.MembershipParams{Op: consensus.MembersAdd, New: &consensus.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
+				case consensus.KindThreshold:
+					params = `{"key":"t","threshold":2}`
+				}
+				res := h.apply(&consensus.ProposeCeremony{Kind: kind, Params: params,
+					Nonce: nonce(step), TTL: int64(ttl), Context: ctxOf[kind], Actor: spiffe(who), Time: now})
 				eligible := 3
 				if who != "admin" && !counts {
 					eligible = 2
 				}
-				if quorum > eligible {
+				if quorum > eligible || busy[kind] {
 					if !errors.Is(res.Err, consensus.ErrBadTransition) {
-						rt.Fatalf("proposal by %s with quorum %d: %v, want refused", who, quorum, res.Err)
+						rt.Fatalf("%s proposal by %s with quorum %d (busy %t): %v, want refused", kind, who, quorum, busy[kind], res.Err)
 					}
 					continue
 				}
@@ -81,13 +103,13 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 					rt.Fatalf("proposal by %s: %v", who, res.Err)
 				}
 				cers = append(cers, &cerModel{id: res.Ceremony.ID, proposer: who, quorum: quorum, state: consensus.CeremonyPending,
-					expires: now + int64(ttl), version: version, c: res.Ceremony})
+					expires: now + int64(ttl), version: version, kind: kind, c: res.Ceremony})
 			case op < 8:
 				m := rapid.SampledFrom(cers).Draw(rt, "ceremony")
 				who := rapid.SampledFrom(append(slices.Clone(operators), "mallory")).Draw(rt, "approver")
 				mode := rapid.SampledFrom([]string{"valid", "valid", "valid", "replay", "forged"}).Draw(rt, "mode")
 				a := approval(m.c, who)
-				a.Time = now
+				a.Time, a.Context = now, ctxOf[m.kind]
 				switch mode {
 				case "replay": // a valid signature, over another ceremony's digest
 					other := sha256.Sum256([]byte(m.c.Digest))
@@ -114,11 +136,14 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 						m.counted++
 					}
 					if m.counted >= m.quorum {
-						if m.version == version {
-							m.state = consensus.CeremonyExecuted
-							version++
-						} else {
+						switch {
+						case m.version != version || busy[m.kind]:
 							m.state, want = consensus.CeremonyFailed, consensus.ErrCeremonyFailed
+						case m.kind == consensus.KindTenantCreate:
+							m.state = consensus.CeremonyExecuted
+							version++ // the policy moved
+						default:
+							m.state, busy[m.kind] = consensus.CeremonyExecuted, true
 						}
 					}
 				}
@@ -151,6 +176,12 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 			}
 			if st, _ := h.f.PolicyInForce(); st.Version != version {
 				rt.Fatalf("policy v%d, model v%d", st.Version, version)
+			}
+			if started := h.f.Members() != nil; started != busy[consensus.KindMembership] {
+				rt.Fatalf("membership change started %t, model %t", started, busy[consensus.KindMembership])
+			}
+			if k, _ := h.f.Key("t"); (k.Version(1).Refresh != nil) != busy[consensus.KindThreshold] {
+				rt.Fatalf("reshare of t %+v, model started %t", k.Version(1).Refresh, busy[consensus.KindThreshold])
 			}
 		}
 		recs := h.f.AuditRecent(0, 100_000)
