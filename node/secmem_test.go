@@ -121,12 +121,21 @@ func TestShareCacheEvictsIdleSharesAndReopensThem(t *testing.T) {
 		t.Fatal("the evicted share's secret memory was not zeroed and reclaimed")
 	}
 
-	// Destroy wipes at once, even under a holder.
+	// Destroy drops the share and its file; a holder (a session still
+	// running, whose tss-lib goroutines would crash on zeroed Paillier
+	// integers) keeps an intact share, zeroed once it lets go.
 	if err := s.Destroy("k", 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	if !wiped(reopened) {
-		t.Fatal("destroyed share not wiped")
+	if s.cached() != 0 || s.Has("k", 1, 0) {
+		t.Fatal("destroyed share still cached or on disk")
+	}
+	if wiped(reopened) {
+		t.Fatal("Destroy wiped a share a session still holds")
+	}
+	reopened = nil
+	if !reclaimed(s.mem, 1) {
+		t.Fatal("the destroyed share's secret memory was not zeroed and reclaimed once its holder let go")
 	}
 }
 

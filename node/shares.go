@@ -213,8 +213,15 @@ func (s *shareStore) expire(p string, e *openShare) {
 	runtime.GC()
 }
 
-// Destroy crypto-shreds the share of the key version at epoch: it wipes the
+// Destroy crypto-shreds the share of the key version at epoch: it drops the
 // cached plaintext, overwrites the sealed file, syncs, and unlinks it. The
+// plaintext's words are zeroed by their cleanups as soon as no session
+// holds the share (at once when none does): wiping them in place under a
+// session would leave tss-lib's own round goroutines, which nothing can
+// stop, computing with a zero Paillier key, and a zero lambda makes its
+// decryption dereference nil and kill the process. Sessions of a destroyed
+// version end within sign.timeout (parked presignatures are discarded with
+// it). The
 // TPM key that sealed it is shared with other shares, so the file itself
 // must go; overwriting first keeps the ciphertext out of free blocks on
 // file systems that write in place. A share already gone is not an error.
@@ -226,7 +233,7 @@ func (s *shareStore) Destroy(key string, version, epoch uint32) error {
 	s.mu.Unlock()
 	if ok {
 		e.timer.Stop()
-		e.sh.ReleaseSecrets() // crypto-shred now, even under a holder
+		runtime.GC() // prompt cleanups when no session holds it
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
