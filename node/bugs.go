@@ -53,6 +53,18 @@ type Bugs struct {
 	// FSMConfig.CeremonyUndercount); offline verification of the audit
 	// export catches it.
 	CeremonyUndercount bool
+	// MaliciousMember makes this member send a malformed round message in
+	// the sessions of a request whose id starts with "malice-<shape>-"
+	// (a key's creation or a signature; shapes in package tss/malice):
+	// the member running modified code that the inbound checks of
+	// tss/msgcheck.go stand against. Its honest peers must end the
+	// session naming it, stay up, and blame it.
+	MaliciousMember bool
+	// FloodMessages makes this member write junk round messages, for
+	// sessions that never start, to every peer as fast as its links
+	// take them (keeping room for its real messages): the per-sender
+	// bounds must drop the flood and keep other sessions' latency.
+	FloodMessages bool
 }
 
 // bugSwitches names every bug, in the order the help texts list them.
@@ -74,6 +86,8 @@ func bugSwitches(b *Bugs) []struct {
 		{"early-voter", &b.EarlyVoter},
 		{"drop-message", &b.DropMessage},
 		{"ceremony-undercount", &b.CeremonyUndercount},
+		{"malicious-member", &b.MaliciousMember},
+		{"flood-messages", &b.FloodMessages},
 	}
 }
 
@@ -119,4 +133,6 @@ func (b Bugs) trustAnnounce() bool { return bugsCompiled && b.TrustAnnounce }
 func (b Bugs) frostNonceReuse() bool {
 	return bugsCompiled && b.FrostNonceReuse
 }
-func (b Bugs) dropMessage() bool { return bugsCompiled && b.DropMessage }
+func (b Bugs) dropMessage() bool     { return bugsCompiled && b.DropMessage }
+func (b Bugs) maliciousMember() bool { return bugsCompiled && b.MaliciousMember }
+func (b Bugs) floodMessages() bool   { return bugsCompiled && b.FloodMessages }

@@ -43,8 +43,11 @@ type peerLinks struct {
 	// round message.
 	protocol func() uint32
 	bugs     Bugs
-	ctx      context.Context
-	stop     context.CancelFunc
+	// malice plays a malicious member in chosen sessions (the
+	// malicious-member bug, kqd_bugs builds only).
+	malice maliceState
+	ctx    context.Context
+	stop   context.CancelFunc
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -162,6 +165,9 @@ func newPeerLinks(c *config.Cluster, self config.NodeConfig, creds credentials.T
 	for _, m := range c.Nodes {
 		l.ensure(m.ID, m.Peer)
 	}
+	if bugs.floodMessages() {
+		go l.flood()
+	}
 	return l
 }
 
@@ -191,11 +197,20 @@ func (l *peerLinks) Send(_ context.Context, m tss.Message) error {
 		if !ok {
 			return fmt.Errorf("node: send to unknown member %q", to)
 		}
-		msg := &kqpb.RoundMessage{SessionId: m.Session[:], To: m.To, Broadcast: m.Broadcast, Payload: m.Payload, Protocol: protocol}
-		select {
-		case p.queue <- msg:
-		default:
-			return fmt.Errorf("%w: %s", errPeerBusy, to)
+		out := []tss.Message{m}
+		if l.bugs.maliciousMember() {
+			var err error
+			if out, err = l.malice.outbound(m, to); err != nil {
+				return err
+			}
+		}
+		for _, m := range out {
+			msg := &kqpb.RoundMessage{SessionId: m.Session[:], To: m.To, Broadcast: m.Broadcast, Payload: m.Payload, Protocol: protocol}
+			select {
+			case p.queue <- msg:
+			default:
+				return fmt.Errorf("%w: %s", errPeerBusy, to)
+			}
 		}
 	}
 	return nil

@@ -65,6 +65,7 @@ func (n *Node) keygen(ctx context.Context, k *consensus.Key, v *consensus.Versio
 			return nil, err
 		}
 	}
+	defer n.peers.malice.play(n.bugs, req.Session, v.RequestID, req.PreParams)()
 	start := time.Now()
 	share, err := n.engine.Keygen(ctx, req)
 	if err != nil {
@@ -96,8 +97,10 @@ func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
 		log.Warn("sign: share unavailable", "err", err)
 		return
 	}
+	session := tss.NewSessionID(n.cluster.ID, "sign", s.SessionIndex, s.RequestID, s.Attempt)
+	defer n.peers.malice.play(n.bugs, session, s.RequestID, nil)()
 	sig, err := n.engine.Sign(ctx, tss.SignRequest{
-		Session:   tss.NewSessionID(n.cluster.ID, "sign", s.SessionIndex, s.RequestID, s.Attempt),
+		Session:   session,
 		Share:     share,
 		Committee: s.Committee,
 		Message:   s.Digest,

@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bnb-chain/tss-lib/v2/common"
 	ecdsakeygen "github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
-	eddsakeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
 	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/tss/malice"
 	"github.com/keyquorum/keyquorum/tss/tsstest"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -75,80 +74,46 @@ func tamper[M proto.Message](t *testing.T, bad, name string, m M, edit func(M)) 
 }
 
 // forgeVSS returns a rule under which member bad opens its keygen VSS
-// commitment to forge(D) instead of its real decommitment D (randomness
-// followed by the flattened points). To stay consistent it holds back its
-// round-1 commitment until the round-2 decommitment passes, then sends the
-// commitment to forge(D) ahead of it: the hash check passes and only the
-// vector's shape is wrong.
-func forgeVSS(t *testing.T, net *tsstest.Network, alg tss.Algorithm, bad string, forge func(d [][]byte) [][]byte) tsstest.Rule {
-	pkg := "binance.tsslib.eddsa.keygen."
-	if alg == tss.ECDSASecp256k1 {
-		pkg = "binance.tsslib.ecdsa.keygen."
-	}
-	var mu sync.Mutex
-	held := map[string]tss.Message{}
+// commitment to forge(D) instead of its real decommitment D, keeping its
+// round-1 commitment consistent (malice.ForgeVSS).
+func forgeVSS(t *testing.T, net *tsstest.Network, bad string, forge func(d [][]byte) [][]byte) tsstest.Rule {
+	return playing(t, net, bad, malice.ForgeVSS(forge))
+}
+
+// playing returns a rule under which member bad's outbound messages go
+// through the malicious member f: a message it holds back is not sent,
+// and one it releases ahead of another is injected first.
+func playing(t *testing.T, net *tsstest.Network, bad string, f *malice.Member) tsstest.Rule {
 	return func(m *tss.Message, to string) bool {
 		if m.From != bad {
 			return true
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		switch wireName(m.Payload) {
-		case pkg + "KGRound1Message":
-			held[to] = *m
+		out, err := f.Outbound(*m, to)
+		if err != nil {
+			t.Errorf("malicious %s: %v", bad, err)
+			return true
+		}
+		if len(out) == 0 {
 			return false
-		case pkg + "KGRound2Message2":
-			var d [][]byte
-			var r2 proto.Message = &eddsakeygen.KGRound2Message2{}
-			if alg == tss.ECDSASecp256k1 {
-				r2 = &ecdsakeygen.KGRound2Message2{}
-			}
-			m.Payload = rewrite(t, m.Payload, r2, func() {
-				switch r := r2.(type) {
-				case *ecdsakeygen.KGRound2Message2:
-					r.DeCommitment = forge(r.DeCommitment)
-					d = r.DeCommitment
-				case *eddsakeygen.KGRound2Message2:
-					r.DeCommitment = forge(r.DeCommitment)
-					d = r.DeCommitment
-				}
-			})
-			c := common.SHA512_256i(common.MultiBytesToBigInts(d)...).Bytes()
-			r1, ok := held[to]
-			if !ok {
-				t.Errorf("no round-1 message held for %s", to)
-				return true
-			}
-			var r1m proto.Message = &eddsakeygen.KGRound1Message{}
-			if alg == tss.ECDSASecp256k1 {
-				r1m = &ecdsakeygen.KGRound1Message{}
-			}
-			r1.Payload = rewrite(t, r1.Payload, r1m, func() {
-				switch r := r1m.(type) {
-				case *ecdsakeygen.KGRound1Message:
-					r.Commitment = c
-				case *eddsakeygen.KGRound1Message:
-					r.Commitment = c
-				}
-			})
-			if err := net.Inject(to, r1); err != nil {
+		}
+		for _, early := range out[:len(out)-1] {
+			if err := net.Inject(to, early); err != nil {
 				t.Errorf("inject: %v", err)
 			}
 		}
+		*m = out[len(out)-1]
 		return true
 	}
 }
 
-// onePoint keeps the randomness and the first point only.
-func onePoint(d [][]byte) [][]byte { return slices.Clone(d[:3]) }
-
-// thousandPoints pads the vector to 1,000 points by repeating the first.
-func thousandPoints(d [][]byte) [][]byte {
-	out := slices.Clone(d)
-	for len(out) < 1+2*1000 {
-		out = append(out, d[1], d[2])
+// shape returns a rule under which member bad sends shape (a factor of
+// its Paillier modulus for ModProofGCD).
+func shape(t *testing.T, net *tsstest.Network, bad string, s malice.Shape, factor *big.Int) tsstest.Rule {
+	f, err := malice.New(s, factor)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return playing(t, net, bad, f)
 }
 
 // attempt runs one session on every node of nodes (run is its side) and

@@ -1,16 +1,14 @@
 package tss_test
 
 import (
-	"bytes"
 	"context"
 	"math/big"
 	"testing"
 
-	ecdsakeygen "github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	ecdsaresharing "github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
 	ecdsasigning "github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
-	eddsakeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
 	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/tss/malice"
 	"github.com/keyquorum/keyquorum/tss/tsstest"
 )
 
@@ -27,17 +25,16 @@ func TestEd25519KeygenRejectsMalformedMessages(t *testing.T) {
 		rule  func(t *testing.T, net *tsstest.Network) tsstest.Rule
 	}{
 		{"one-point decommitment", tss.CheckVSSLength, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
-			return forgeVSS(t, net, tss.Ed25519, "node-c", onePoint)
+			return shape(t, net, "node-c", malice.VSSOnePoint, nil)
 		}},
 		{"1000-point VSS vector", tss.CheckVSSLength, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
-			return forgeVSS(t, net, tss.Ed25519, "node-c", thousandPoints)
+			return shape(t, net, "node-c", malice.VSSThousandPoints, nil)
 		}},
-		{"oversized share", tss.CheckIntRange, func(t *testing.T, _ *tsstest.Network) tsstest.Rule {
-			return tamper(t, "node-c", "binance.tsslib.eddsa.keygen.KGRound2Message1", &eddsakeygen.KGRound2Message1{},
-				func(m *eddsakeygen.KGRound2Message1) { m.Share = bytes.Repeat([]byte{0xff}, 64<<10) })
+		{"oversized share", tss.CheckIntRange, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
+			return shape(t, net, "node-c", malice.OversizedInt, nil)
 		}},
 		{"point off the curve", tss.CheckPoint, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
-			return forgeVSS(t, net, tss.Ed25519, "node-c", func(d [][]byte) [][]byte {
+			return forgeVSS(t, net, "node-c", func(d [][]byte) [][]byte {
 				d[len(d)-1] = []byte{7}
 				return d
 			})
@@ -73,7 +70,7 @@ func TestRetryWithoutCulpritSigns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer net.Close()
-	net.SetRule(forgeVSS(t, net, tss.Ed25519, "node-c", onePoint))
+	net.SetRule(shape(t, net, "node-c", malice.VSSOnePoint, nil))
 	sid := tss.NewSessionID("test", "keygen", 1, t.Name(), 0)
 	errs := attempt(members, "node-c", keygenOn(t, engines, tss.Ed25519, sid, members, nil, nil))
 	wantRejected(t, errs, honestAB, "node-c", tss.CheckVSSLength)
@@ -102,12 +99,10 @@ func TestECDSAKeygenRejectsMalformedMessages(t *testing.T) {
 		rule  func(t *testing.T, net *tsstest.Network) tsstest.Rule
 	}{
 		{"one-point decommitment", tss.CheckVSSLength, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
-			return forgeVSS(t, net, tss.ECDSASecp256k1, "node-c", onePoint)
+			return shape(t, net, "node-c", malice.VSSOnePoint, nil)
 		}},
-		{"mod proof W with gcd(W, N) != 1", tss.CheckModProof, func(t *testing.T, _ *tsstest.Network) tsstest.Rule {
-			p := paillierFactor(t, pp["node-c"])
-			return tamper(t, "node-c", "binance.tsslib.ecdsa.keygen.KGRound2Message2", &ecdsakeygen.KGRound2Message2{},
-				func(m *ecdsakeygen.KGRound2Message2) { m.ModProof[0] = p.Bytes() })
+		{"mod proof W with gcd(W, N) != 1", tss.CheckModProof, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
+			return shape(t, net, "node-c", malice.ModProofGCD, paillierFactor(t, pp["node-c"]))
 		}},
 	}
 	for _, tc := range cases {
@@ -133,14 +128,18 @@ func TestECDSASignRejectsMalformedMessages(t *testing.T) {
 	cases := []struct {
 		name  string
 		check string
-		edit  func(m *ecdsasigning.SignRound1Message1)
+		rule  func(t *testing.T, net *tsstest.Network) tsstest.Rule
 	}{
-		{"range proof S = 1", tss.CheckRangeProof, func(m *ecdsasigning.SignRound1Message1) { m.RangeProofAlice[3] = []byte{1} }},
-		{"range proof S1 = S2", tss.CheckRangeProof, func(m *ecdsasigning.SignRound1Message1) {
-			m.RangeProofAlice[5] = m.RangeProofAlice[4]
+		{"range proof S = 1", tss.CheckRangeProof, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
+			return shape(t, net, "node-b", malice.RangeProofS1, nil)
 		}},
-		{"ciphertext above N^2", tss.CheckIntRange, func(m *ecdsasigning.SignRound1Message1) {
-			m.C = bytes.Repeat([]byte{0xff}, 4096/8)
+		{"range proof S1 = S2", tss.CheckRangeProof, func(t *testing.T, _ *tsstest.Network) tsstest.Rule {
+			return tamper(t, "node-b", r1, &ecdsasigning.SignRound1Message1{}, func(m *ecdsasigning.SignRound1Message1) {
+				m.RangeProofAlice[5] = m.RangeProofAlice[4]
+			})
+		}},
+		{"ciphertext above N^2", tss.CheckIntRange, func(t *testing.T, net *tsstest.Network) tsstest.Rule {
+			return shape(t, net, "node-b", malice.OversizedInt, nil)
 		}},
 	}
 	for _, tc := range cases {
@@ -150,7 +149,7 @@ func TestECDSASignRejectsMalformedMessages(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer net.Close()
-			net.SetRule(tamper(t, "node-b", r1, &ecdsasigning.SignRound1Message1{}, tc.edit))
+			net.SetRule(tc.rule(t, net))
 			sid, digest := newSID(t), randomBytes(t, 32)
 			errs := attempt(committees[0], "node-b", func(ctx context.Context, id string) error {
 				_, err := engines[id].Sign(ctx, tss.SignRequest{Session: sid, Share: f.shares[id], Committee: committees[0], Message: digest})

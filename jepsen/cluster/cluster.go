@@ -60,7 +60,10 @@ type Options struct {
 	// added later (AddNode takes a spare first) is behind proxies like
 	// the others, in every node's via map from its first start.
 	Spares int
-	_      struct{}
+	// NodeBugs overrides Bugs for the nodes it names, so that one member
+	// can misbehave among honest ones (see also SetNodeBugs).
+	NodeBugs map[string]string
+	_        struct{}
 }
 
 // DefaultOptions returns a 3-node, 2-of-3 cluster on swtpm.
@@ -96,9 +99,10 @@ type node struct {
 	admin              string // fault admin address, "" without
 	metrics            string // metrics address, "" without
 	paused             bool
-	binDir             string // overrides Options.BinDir for this node when set
-	configPath         string // overrides ConfigPath for this node when set
-	join               bool   // added by a membership change: started with --join
+	binDir             string  // overrides Options.BinDir for this node when set
+	configPath         string  // overrides ConfigPath for this node when set
+	join               bool    // added by a membership change: started with --join
+	bugs               *string // overrides Options.Bugs for this node when set
 }
 
 // Start writes the config, creates certificates and starts every node.
@@ -240,8 +244,15 @@ func (c *Cluster) StartNode(id string) error {
 			args = append(args, "--cpu-profile")
 		}
 	}
-	if c.opts.Bugs != "" {
-		args = append(args, "--bugs", c.opts.Bugs)
+	bugs := c.opts.Bugs
+	if b, ok := c.opts.NodeBugs[id]; ok {
+		bugs = b
+	}
+	if n.bugs != nil {
+		bugs = *n.bugs
+	}
+	if bugs != "" {
+		args = append(args, "--bugs", bugs)
 	}
 	if n.join {
 		args = append(args, "--join")
@@ -269,6 +280,11 @@ func (c *Cluster) StartNode(id string) error {
 // SetBinDir makes the node's next start run the kqd in dir: a rolling
 // upgrade (or downgrade) replaces one node's binary at a time.
 func (c *Cluster) SetBinDir(id, dir string) { c.nodes[id].binDir = dir }
+
+// SetNodeBugs makes the node's next start switch on bugs (a comma list,
+// "" for none) instead of Options.Bugs: one member of a cluster of kqd_bugs
+// builds can then misbehave while the others are honest.
+func (c *Cluster) SetNodeBugs(id, bugs string) { c.nodes[id].bugs = &bugs }
 
 // SetNodeConfig makes the node's next start read a config of its own:
 // the cluster's, with extra YAML appended (sections the cluster's config

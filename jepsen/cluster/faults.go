@@ -40,6 +40,15 @@ func (c *Cluster) exited(id string) error {
 	return fmt.Errorf("%w: %s: %s", ErrExited, id, last)
 }
 
+// PID is the process id of the node's kqd, 0 when it is not started.
+func (c *Cluster) PID(id string) int {
+	n := c.nodes[id]
+	if n.kqd == nil {
+		return 0
+	}
+	return n.kqd.Process.Pid
+}
+
 // AdminAddr is the node's clock fault endpoint ("" without
 // Options.FaultAdmin).
 func (c *Cluster) AdminAddr(id string) string { return c.nodes[id].admin }
