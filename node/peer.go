@@ -395,6 +395,11 @@ func (s *peerService) Exchange(stream grpc.BidiStreamingServer[kqpb.RoundMessage
 	idle := time.NewTimer(exchangeIdleTimeout)
 	defer idle.Stop()
 	var rejected uint64
+	// Rejections are logged at most once a second per stream, with how
+	// many were not: a member flooding junk must not buy a log line per
+	// message on every peer.
+	var lastLogged time.Time
+	var unlogged uint64
 	for {
 		var m *kqpb.RoundMessage
 		select {
@@ -416,7 +421,12 @@ func (s *peerService) Exchange(stream grpc.BidiStreamingServer[kqpb.RoundMessage
 			err := s.n.engine.Deliver(tss.Message{Session: sid, From: from, To: m.To, Broadcast: m.Broadcast, Payload: m.Payload})
 			if err != nil {
 				rejected++
-				s.n.log.Debug("round message rejected", "from", from, "session", sid, "err", err)
+				if now := time.Now(); now.Sub(lastLogged) >= time.Second {
+					s.n.log.Debug("round message rejected", "from", from, "session", sid, "err", err, "not_logged", unlogged)
+					lastLogged, unlogged = now, 0
+				} else {
+					unlogged++
+				}
 			}
 			if errors.Is(err, tss.ErrPendingFull) {
 				// Not acknowledged: the sender writes it again in a
