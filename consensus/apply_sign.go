@@ -251,6 +251,12 @@ func (f *FSM) forgetSign(requestID string) {
 	}
 }
 
+// CheckCommittee reports whether committee may sign with k as the FSM
+// judges a sign entry: threshold+1 distinct members of the key. The leader
+// asks it of a refused request, to tell a committee that a membership
+// change or reshare made stale from a request that was bad.
+func CheckCommittee(k *Key, committee []string) error { return checkCommittee(k, committee) }
+
 func checkCommittee(k *Key, committee []string) error {
 	if len(committee) != k.Threshold+1 || hasDuplicates(committee) {
 		return fmt.Errorf("%w: committee must be %d distinct members", ErrInvalidCommand, k.Threshold+1)

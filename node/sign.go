@@ -208,6 +208,30 @@ func (s *keyService) Verify(ctx context.Context, req *kqpb.VerifyRequest) (*kqpb
 // reachable committee has one published; frost returns those the log
 // accepted. dup reports a request id the FSM had already seen.
 func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) (dup bool, frost []consensus.FrostCommitment, err error) {
+	// The committee is picked from this replica's view of the key; a
+	// reshare or membership change applied in between makes the log refuse
+	// it. That is no fault of the caller's request: pick again from the
+	// key as it is now, a few times.
+	for try := 1; ; try++ {
+		dup, frost, err = n.proposeSignOnce(ctx, k, presign, cmd)
+		if err == nil || try == staleCommitteeTries || status.Code(err) != codes.InvalidArgument {
+			return dup, frost, err
+		}
+		cur, ok := n.fsm.Key(k.Name)
+		if !ok || consensus.CheckCommittee(cur, cmd.Committee) == nil {
+			return dup, frost, err // the committee was not what the log refused
+		}
+		n.log.Debug("sign committee went stale; picking again", "key", k.Name, "committee", cmd.Committee)
+		k = cur
+	}
+}
+
+// staleCommitteeTries bounds how often a sign request is appended again
+// because the key's holders changed under its committee.
+const staleCommitteeTries = 3
+
+func (n *Node) proposeSignOnce(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) (dup bool, frost []consensus.FrostCommitment, err error) {
+	cmd.Committee, cmd.Presig, cmd.Frost = nil, "", nil // a stale try's
 	if presign && (cmd.Version == 0 || cmd.Version == k.Primary) && n.presignable(k) {
 		p, release, ok := n.choosePresig(k)
 		if !ok {
