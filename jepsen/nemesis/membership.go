@@ -87,12 +87,16 @@ func (m Membership) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Ra
 	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	out, err := c.KQ(kctx, args...)
 	cancel()
-	if err != nil {
+	if err != nil && !isMember(context.WithoutCancel(ctx), c, added) {
+		// Refused, or lost before it applied: nothing changed. A new
+		// node that never joined is retired unstarted (ids are not
+		// reused).
 		if added != "" {
-			c.Retire(added) // never started; a later change may not reuse it
+			c.Retire(added)
 		}
 		return eff, fmt.Errorf("nemesis: %w: %s", err, out)
 	}
+	err = nil // kq gave up, but the change is under way: see it through
 	if added != "" {
 		if err := c.StartNode(added); err != nil {
 			return eff, fmt.Errorf("nemesis: start %s: %w", added, err)
@@ -163,6 +167,22 @@ func settle(ctx context.Context, c *cluster.Cluster, w *watch) error {
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// isMember reports whether the leader lists id as a member; false for "".
+func isMember(ctx context.Context, c *cluster.Cluster, id string) bool {
+	if id == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if members, err := listMembers(ctx, c); err == nil {
+			return slices.ContainsFunc(members, func(m *kqpb.NodeStatus) bool { return m.Id == id })
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return false
 }
 
 // listMembers asks the members in turn until the leader answers.
