@@ -396,7 +396,7 @@ func long(t *testing.T) {
 func TestCeremonyRunIsValid(t *testing.T) {
 	long(t)
 	res := harnessRun(t, func(c *harness.Config) {
-		c.Workload, c.Nemesis, c.Seed, c.Duration = "ceremony", "all", 3, 40*time.Second
+		c.Workload, c.Nemesis, c.Seed, c.Duration = "ceremony", "all", 9, 40*time.Second
 	})
 	requireVerdict(t, res, checker.Valid)
 	requireCheck(t, res, "ceremonies", checker.Valid)
@@ -431,7 +431,7 @@ func TestCeremonyUndercountBugIsCaught(t *testing.T) {
 // finish, and the new voters were promoted only after their shares.
 func TestMembershipRunIsValid(t *testing.T) {
 	long(t)
-	res := harnessRun(t, func(c *harness.Config) { c.Nemesis, c.Seed, c.Duration = "all", 4, 60*time.Second })
+	res := harnessRun(t, func(c *harness.Config) { c.Nemesis, c.Seed, c.Duration = "all", 6, 60*time.Second })
 	requireVerdict(t, res, checker.Valid)
 	requireCheck(t, res, "membership", checker.Valid)
 	requireFaults(t, res, "membership", 1)
