@@ -56,3 +56,9 @@ func (c *Cluster) Retire(id string) {
 		delete(c.conns, id)
 	}
 }
+
+// Addrs returns a node's raft, peer and client addresses.
+func (c *Cluster) Addrs(id string) (raft, peer, client string) {
+	n := c.nodes[id]
+	return n.raft, n.peer, n.client
+}

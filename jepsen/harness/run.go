@@ -91,6 +91,13 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	if err != nil {
 		return res, err
 	}
+	if cfg.Workload == "ceremony" {
+		// The workload's policy lists operators: from then on only a
+		// ceremony changes the membership.
+		sched.Failpoints = nemesis.WithCeremony(sched.Failpoints, func(ctx context.Context, params string) error {
+			return wl.CeremonyChange(ctx, "membership", params)
+		})
+	}
 	phase("setup", 0)
 	say("setup: creating the first keys")
 	setupCtx, cancelSetup := context.WithTimeout(ctx, 2*time.Minute)

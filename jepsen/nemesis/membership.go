@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -28,6 +29,37 @@ import (
 type Membership struct {
 	// During are the failpoints one of which runs during each change.
 	During []Failpoint
+	// Ceremony, when set, makes each change a membership ceremony with
+	// these params (canonical JSON of consensus.MembershipParams) instead
+	// of kq node: once the policy lists operators, only a ceremony may
+	// change the membership. It returns once the ceremony executed.
+	Ceremony func(ctx context.Context, params string) error
+}
+
+// WithCeremony returns fps with every membership change made by ceremony.
+func WithCeremony(fps []Failpoint, ceremony func(ctx context.Context, params string) error) []Failpoint {
+	out := slices.Clone(fps)
+	for i, fp := range out {
+		if m, ok := fp.(Membership); ok {
+			m.Ceremony = ceremony
+			out[i] = m
+		}
+	}
+	return out
+}
+
+// changeParams is a membership ceremony's params for op.
+func changeParams(c *cluster.Cluster, op, old, added string) string {
+	p := map[string]any{"op": op}
+	if old != "" {
+		p["node"] = old
+	}
+	if added != "" {
+		raft, peer, client := c.Addrs(added)
+		p["new"] = map[string]string{"id": added, "raft": raft, "peer": peer, "client": client}
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
 }
 
 // changeTimeout bounds one membership change: resharing every key of a
@@ -85,7 +117,14 @@ func (m Membership) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Ra
 	}
 	eff := Effect{Target: fmt.Sprintf("%s %s", op, describeChange(old, added))}
 	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	out, err := c.KQ(kctx, args...)
+	var out []byte
+	var err error
+	if m.Ceremony != nil {
+		eff.Target += " (by ceremony)"
+		err = m.Ceremony(kctx, changeParams(c, op, old, added))
+	} else {
+		out, err = c.KQ(kctx, args...)
+	}
 	cancel()
 	if err != nil && !isMember(context.WithoutCancel(ctx), c, added) {
 		// Refused, or lost before it applied: nothing changed. A new

@@ -482,3 +482,75 @@ func (cs *ceremonies) final(ctx context.Context, leader string, nodes []string) 
 		}
 	}
 }
+
+// CeremonyChange runs one ceremony of kind with params to its execution,
+// for a nemesis whose change needs an operators' quorum once the policy
+// lists operators: proposed, then approved by two operators, each call
+// recorded like the workload's own (so the ceremonies check verifies it
+// too) and repeated until it is answered or ctx ends. It fails when the
+// ceremony ends otherwise than executed.
+func (w *Workload) CeremonyChange(ctx context.Context, kind, params string) error {
+	if w.cer == nil {
+		return errors.New("workload: ceremonies need the ceremony workload")
+	}
+	// A tenant-create of the workload executed meanwhile moves the
+	// policy version, and the ceremony fails at its quorum: propose again.
+	var err error
+	for range 3 {
+		if err = w.ceremonyOnce(ctx, kind, params); !errors.Is(err, errCeremonyFailed) {
+			return err
+		}
+	}
+	return err
+}
+
+var errCeremonyFailed = errors.New("ceremony failed")
+
+func (w *Workload) ceremonyOnce(ctx context.Context, kind, params string) error {
+	cs := w.cer
+	const id = -2
+	var got *kqpb.Ceremony
+	for got == nil {
+		op := cs.onLeader(ctx, id, checker.CeremonyOp{Op: checker.CeremonyPropose, Kind: kind}, "", w.nodes(), func(ctx context.Context, n string) error {
+			cc, err := cs.dial.Ceremony(n)
+			if err != nil {
+				return err
+			}
+			got, err = cc.ProposeCeremony(ctx, &kqpb.ProposeCeremonyRequest{Kind: kind, ParamsJson: params, TtlNanos: int64(2 * time.Minute)})
+			return err
+		}, func(op *checker.CeremonyOp) {
+			op.ID, op.Ceremonies = got.Id, []checker.CeremonyView{checker.ViewOf(got)}
+		})
+		switch {
+		case op.Status == model.OK:
+		case ctx.Err() != nil:
+			return fmt.Errorf("workload: propose %s: %s %s", kind, op.Status, op.Error)
+		case op.Status != model.Unknown && op.Status != model.Unreached:
+			return fmt.Errorf("workload: propose %s: %s %s", kind, op.Code, op.Error)
+		default:
+			got = nil
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	d, _ := hex.DecodeString(got.Digest)
+	for _, who := range operatorNames[:ceremonyQuorum] {
+		sig := hex.EncodeToString(ed25519.Sign(cs.keys[who], d))
+		for {
+			op := w.sendApproval(ctx, id, "", checker.CeremonyOp{Op: checker.CeremonyApprove, ID: got.Id, Operator: who}, pubOf(cs.keys[who]), sig)
+			if op.Status == model.OK || op.Status == model.AlreadyExists {
+				if op.Status == model.OK && op.Ceremonies[0].State != audit.CeremonyPending && op.Ceremonies[0].State != audit.CeremonyExecuted {
+					return fmt.Errorf("workload: %s ceremony %s ended %s: %w", kind, got.Id, op.Ceremonies[0].State, errCeremonyFailed)
+				}
+				break
+			}
+			if op.Status == model.FailedPrecondition && strings.Contains(op.Error, "failed its precondition") {
+				return fmt.Errorf("workload: %s ceremony %s: %s: %w", kind, got.Id, op.Error, errCeremonyFailed)
+			}
+			if ctx.Err() != nil || op.Status != model.Unknown && op.Status != model.Unreached {
+				return fmt.Errorf("workload: approve %s by %s: %s %s", got.Id, who, op.Code, op.Error)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	return nil
+}
