@@ -22,7 +22,9 @@ func newKeyReshareCmd(opts *options) *cobra.Command {
 			"holders sign). A holder that cannot be reached is left out: its old share\n" +
 			"is useless once the new ones are in use. Nothing changes unless every new\n" +
 			"holder stored its share. Another version that can still sign must be\n" +
-			"retired first when the threshold or the holders change."),
+			"retired first when the threshold or the holders change. Once the policy\n" +
+			"lists operators, another threshold is a ceremony: kq ceremony propose\n" +
+			"threshold --key KEY --threshold T."),
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if requestID == "" {
@@ -51,7 +53,9 @@ func newNodeCmd(opts *options) *cobra.Command {
 			"a node, append it to cluster.yaml (this copy and the new node's), run\n" +
 			"`kq certs init` where the CA key is, `kq node add ID`, then start\n" +
 			"`kqd --config cluster.yaml --node ID --join`. `kq node status ID` shows\n" +
-			"its state: joining, resharing, voter; a removed node: removing, removed.",
+			"its state: joining, resharing, voter; a removed node: removing, removed.\n" +
+			"Once the policy lists operators a change is a ceremony instead: kq\n" +
+			"ceremony propose membership --op add|remove|replace --node ID [--with NEW].",
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "add ID",
