@@ -121,6 +121,10 @@ func TestCeremonyOnRealProcesses(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // until the key is active
 	}
+	// The key of the threshold ceremony below, generated meanwhile.
+	if _, err := kadmin.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "wide", Algorithm: kqpb.Algorithm_ED25519, RequestId: "create-wide"}); err != nil {
+		t.Fatal(err)
+	}
 	_, err = kadmin.DestroyKeyVersion(ctx, &kqpb.KeyVersionRequest{Key: "doomed", Version: 1, RequestId: "direct-destroy"})
 	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "ceremony") {
 		t.Fatalf("direct destroy with operators listed: %v, want PERMISSION_DENIED naming the ceremony", err)
@@ -246,10 +250,7 @@ func TestCeremonyOnRealProcesses(t *testing.T) {
 
 	// A threshold change and a membership change are ceremonies too: the
 	// direct requests are refused naming the kind; two approvals reshare
-	// the key to threshold 2.
-	if _, err := kadmin.CreateKey(ctx, &kqpb.CreateKeyRequest{Name: "wide", Algorithm: kqpb.Algorithm_ED25519, RequestId: "create-wide"}); err != nil {
-		t.Fatal(err)
-	}
+	// wide to threshold 2.
 	for _, direct := range [][]string{{"--as", "kadmin", "key", "reshare", "wide", "--threshold", "2"}, {"node", "remove", c.IDs()[2]}} {
 		out, err := c.KQ(ctx, direct...)
 		if err == nil || !strings.Contains(err.Error(), "PermissionDenied") && !strings.Contains(err.Error(), "permission denied") ||
