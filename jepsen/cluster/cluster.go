@@ -404,7 +404,7 @@ func (c *Cluster) Stop() {
 	}
 	c.conns = map[string]*grpc.ClientConn{}
 	c.mu.Unlock()
-	for _, id := range c.order {
+	for id := range c.nodes { // retired nodes too: their swtpm may still run
 		c.StopNode(id)
 		if n := c.nodes[id]; n.swtpm != nil {
 			_ = n.swtpm.Process.Kill()
