@@ -116,7 +116,17 @@ func (m Membership) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Ra
 		added, args = id, []string{"node", "replace", old, "--with", id}
 	}
 	eff := Effect{Target: fmt.Sprintf("%s %s", op, describeChange(old, added))}
-	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if added != "" {
+		// Started first, as an operator would: with --join it waits for
+		// the leader to add it, so it is up the moment the change starts.
+		if err := c.StartNode(added); err != nil {
+			c.Retire(added)
+			return eff, fmt.Errorf("nemesis: start %s: %w", added, err)
+		}
+	}
+	// A ceremony needs a proposal and two approvals, each maybe retried
+	// across an election.
+	kctx, cancel := context.WithTimeout(ctx, time.Minute)
 	var out []byte
 	var err error
 	if m.Ceremony != nil {
@@ -128,19 +138,13 @@ func (m Membership) Inject(ctx context.Context, c *cluster.Cluster, rnd *rand.Ra
 	cancel()
 	if err != nil && !isMember(context.WithoutCancel(ctx), c, added) {
 		// Refused, or lost before it applied: nothing changed. A new
-		// node that never joined is retired unstarted (ids are not
-		// reused).
+		// node that never joined is retired (ids are not reused).
 		if added != "" {
 			c.Retire(added)
 		}
 		return eff, fmt.Errorf("nemesis: %w: %s", err, out)
 	}
 	err = nil // kq gave up, but the change is under way: see it through
-	if added != "" {
-		if err := c.StartNode(added); err != nil {
-			return eff, fmt.Errorf("nemesis: start %s: %w", added, err)
-		}
-	}
 	w := &watch{node: added}
 	done := make(chan error, 1)
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
