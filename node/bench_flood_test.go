@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,16 @@ func TestBenchSignUnderFlood(t *testing.T) {
 		d    time.Duration
 		with bool
 	}
+	cpu := map[string]map[string]float64{} // phase -> node -> CPU seconds
 	phase := func(label string) map[bool][]sample {
+		before := cpuSeconds(ctx, t, c)
+		defer func() {
+			after := cpuSeconds(ctx, t, c)
+			cpu[label] = map[string]float64{}
+			for id, s := range after {
+				cpu[label][id] = s - before[id]
+			}
+		}()
 		out := map[bool][]sample{}
 		for i := range 2 * n {
 			full := i%2 == 0
@@ -133,6 +143,18 @@ func TestBenchSignUnderFlood(t *testing.T) {
 				bench.Millis(p(q2, .5)), bench.Millis(p(q2, .99)), ratio(.5), ratio(.99))
 		}
 	}
+	b.WriteString("\nCPU seconds each process used during a phase (`process_cpu_seconds_total`):\n\n| phase |")
+	for _, id := range c.IDs() {
+		fmt.Fprintf(&b, " %s |", id)
+	}
+	b.WriteString("\n| --- |" + strings.Repeat(" ---: |", len(c.IDs())) + "\n")
+	for _, ph := range []string{"quiet", "flood", "quiet-again"} {
+		fmt.Fprintf(&b, "| %s |", ph)
+		for _, id := range c.IDs() {
+			fmt.Fprintf(&b, " %.1f |", cpu[ph][id])
+		}
+		b.WriteString("\n")
+	}
 	report := b.String()
 	t.Log(report)
 	if out := os.Getenv("KQ_BENCH_OUT"); out != "" {
@@ -161,4 +183,25 @@ func droppedFrom(ctx context.Context, t *testing.T, c *cluster.Cluster, id, peer
 	}
 	t.Logf("no pending drops of %s in %s's metrics:\n%s", peer, id, grepLines(m, "keyquorum_pending"))
 	return "0"
+}
+
+// cpuSeconds reads every node's process_cpu_seconds_total.
+func cpuSeconds(ctx context.Context, t *testing.T, c *cluster.Cluster) map[string]float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^process_cpu_seconds_total (\S+)$`)
+	out := map[string]float64{}
+	for _, id := range c.IDs() {
+		m, err := c.Scrape(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := re.FindStringSubmatch(m); s != nil {
+			v, err := strconv.ParseFloat(s[1], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[id] = v
+		}
+	}
+	return out
 }

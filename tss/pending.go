@@ -20,10 +20,15 @@ type pending struct {
 	perSender      int
 	perSenderBytes int
 	ttl            time.Duration
-	count          int
-	bytes          int
-	bySession      map[SessionID]*pendingEntry
-	bySender       map[string]*senderShare
+	// expired is when expire last ran: it walks every held session, so
+	// add runs it at most once per expireEvery, not per message (a
+	// flooding sender would otherwise buy a walk of its whole share, under
+	// the engine's lock, with each message).
+	expired   time.Time
+	count     int
+	bytes     int
+	bySession map[SessionID]*pendingEntry
+	bySender  map[string]*senderShare
 	// dropped counts, per sender, the messages refused because the sender
 	// was over its share. Senders are authenticated members, so the map is
 	// bounded by the cluster's size.
@@ -50,7 +55,10 @@ func newPending(cfg Config) *pending {
 // share is checked first, so a flooding sender is told (and counted) as
 // such even once it has also filled the shared total.
 func (p *pending) add(now time.Time, m Message) error {
-	p.expire(now)
+	if now.Sub(p.expired) >= min(p.ttl/16, expireEvery) || now.Before(p.expired) {
+		p.expire(now)
+		p.expired = now
+	}
 	sh := p.bySender[m.From]
 	if sh != nil && (sh.count >= p.perSender || sh.bytes+len(m.Payload) > p.perSenderBytes) {
 		p.dropped[m.From]++
@@ -75,6 +83,9 @@ func (p *pending) add(now time.Time, m Message) error {
 	sh.bytes += len(m.Payload)
 	return nil
 }
+
+// expireEvery bounds how long an expired entry can outlive its TTL.
+const expireEvery = time.Second
 
 // take removes and returns the messages held for id.
 func (p *pending) take(id SessionID) []Message {
