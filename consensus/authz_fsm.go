@@ -63,7 +63,11 @@ func (f *FSM) authorize(cmd Command) error {
 			if _, retry := f.st.Signs[c.RequestID]; !retry { // a retry holds its session already
 				r = f.signRequest(c.Actor, c.Key)
 			}
-			if err := verdictErr(Decide(p, r), "sign with", c.Key); err != nil {
+			d := Decide(p, r)
+			if bugsCompiled && f.cfg.AuthzSkip && d.Reason == ReasonMissingRole {
+				d = Decision{}
+			}
+			if err := verdictErr(d, "sign with", c.Key); err != nil {
 				return err
 			}
 		}

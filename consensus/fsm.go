@@ -60,7 +60,13 @@ type FSMConfig struct {
 	// any other build it does nothing): a ceremony executes one approval
 	// short of its quorum.
 	CeremonyUndercount bool
-	_                  struct{}
+	// AuthzSkip is a deliberate bug (kqd_bugs builds only; in any other
+	// build it does nothing): a sign request is not refused for its
+	// principal's missing signer role, so any principal with some role on
+	// the key's tenant and a valid handle gets a signature. The deny-list,
+	// the tenant and the handle are still checked.
+	AuthzSkip bool
+	_         struct{}
 }
 
 // DefaultFSMConfig returns the limits used by kqd.

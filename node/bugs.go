@@ -65,6 +65,11 @@ type Bugs struct {
 	// take them (keeping room for its real messages): the per-sender
 	// bounds must drop the flood and keep other sessions' latency.
 	FloodMessages bool
+	// AuthzSkip makes every replica skip the signer-role check of a sign
+	// request (the FSM's FSMConfig.AuthzSkip): a key-admin or auditor of
+	// the key's tenant holding a handle gets a signature. The kqjepsen
+	// authz workload's checker catches it.
+	AuthzSkip bool
 }
 
 // bugSwitches names every bug, in the order the help texts list them.
@@ -88,6 +93,7 @@ func bugSwitches(b *Bugs) []struct {
 		{"ceremony-undercount", &b.CeremonyUndercount},
 		{"malicious-member", &b.MaliciousMember},
 		{"flood-messages", &b.FloodMessages},
+		{"authz-skip", &b.AuthzSkip},
 	}
 }
 

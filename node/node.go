@@ -183,6 +183,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.pre = newPreParams(cluster, id, n.dir, sealer, n.log)
 	fcfg := fsmConfig(cluster)
 	fcfg.CeremonyUndercount = bugsCompiled && opts.Bugs.CeremonyUndercount
+	fcfg.AuthzSkip = bugsCompiled && opts.Bugs.AuthzSkip
 	if n.fsm, err = consensus.NewFSM(fcfg, fsmCrypto{}); err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func parse(args []string, stderr io.Writer) (harness.Config, error) {
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster size: 3 or 5")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long clients run under faults")
 	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "none, partition, clock, kill, pause, all, or a comma-separated list (kill,pause)")
-	fs.StringVar(&cfg.Workload, "workload", cfg.Workload, "sign, lifecycle (rotations, promotions, rollbacks, retirements and revocations too), or ceremony (operators' quorum ceremonies too)")
+	fs.StringVar(&cfg.Workload, "workload", cfg.Workload, "sign, lifecycle (rotations, promotions, rollbacks, retirements and revocations too), ceremony (operators' quorum ceremonies too), or authz (principals of several roles and tenants, one revoked midway)")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the fault schedule and the workload")
 	fs.StringVar(&cfg.Out, "out", "", "directory for results.json, history.html and node logs")

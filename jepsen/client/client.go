@@ -44,6 +44,9 @@ type Client struct {
 	rec     *Recorder
 	dial    Dialer
 	handles *Handles
+	// principal is who the client is, recorded with each operation;
+	// empty for the bootstrap admin.
+	principal string
 
 	mu        sync.Mutex
 	id        int
@@ -54,6 +57,26 @@ type Client struct {
 // in handles, issuing those it lacks.
 func New(rec *Recorder, dial Dialer, handles *Handles) *Client {
 	return &Client{rec: rec, dial: dial, handles: handles, id: rec.newClientID()}
+}
+
+// NewAs returns a client of principal, whose dial connects with that
+// principal's certificate; every operation it records names principal.
+func NewAs(rec *Recorder, dial Dialer, handles *Handles, principal string) *Client {
+	c := New(rec, dial, handles)
+	c.principal = principal
+	return c
+}
+
+// Exec runs call, which is not a KeyService call (a kq command), and
+// records it as in, sent to node; an error from call is an unknown
+// outcome unless it is a definite gRPC status.
+func (c *Client) Exec(ctx context.Context, node string, in model.Input, call func(context.Context) error) model.Output {
+	return c.record(node, in, func() (model.Output, error) {
+		if err := call(ctx); err != nil {
+			return model.Output{}, err
+		}
+		return model.Output{Status: model.OK}, nil
+	})
 }
 
 // HandleTTL is the life of the handles clients issue: longer than any run,
@@ -293,14 +316,22 @@ func (c *Client) Change(ctx context.Context, node string, kind model.Kind, key s
 // do runs one call and records it.
 func (c *Client) do(ctx context.Context, node string, in model.Input,
 	call func(context.Context, kqpb.KeyServiceClient) (model.Output, error)) model.Output {
+	return c.record(node, in, func() (model.Output, error) {
+		kc, err := c.dial.Client(node)
+		if err != nil {
+			return model.Output{}, err
+		}
+		return call(ctx, kc)
+	})
+}
+
+// record runs call and records it.
+func (c *Client) record(node string, in model.Input, call func() (model.Output, error)) model.Output {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	kc, err := c.dial.Client(node)
+	in.Principal = c.principal
 	start := c.rec.Now()
-	var out model.Output
-	if err == nil {
-		out, err = call(ctx, kc)
-	}
+	out, err := call()
 	end := c.rec.Now()
 	meta := Meta{Node: node, Code: codes.OK.String(), Latency: time.Duration(end - start)}
 	if err != nil {

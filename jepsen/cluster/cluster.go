@@ -485,21 +485,44 @@ func (c *Cluster) Membership(id string) (kqpb.MembershipServiceClient, error) {
 	return kqpb.NewMembershipServiceClient(conn), nil
 }
 
-func (c *Cluster) conn(id string) (*grpc.ClientConn, error) {
+func (c *Cluster) conn(id string) (*grpc.ClientConn, error) { return c.connAs("client", id) }
+
+// PrincipalClient returns a KeyService client connected to node id with
+// the certificate of principal, as `kq certs issue --principal` wrote it
+// into the cluster's certs directory.
+func (c *Cluster) PrincipalClient(principal, id string) (kqpb.KeyServiceClient, error) {
+	conn, err := c.connAs(principal, id)
+	if err != nil {
+		return nil, err
+	}
+	return kqpb.NewKeyServiceClient(conn), nil
+}
+
+// connAs returns the cached connection to node id with the certificate
+// named as.
+func (c *Cluster) connAs(as, id string) (*grpc.ClientConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if conn, ok := c.conns[id]; ok {
+	n, ok := c.nodes[id]
+	if !ok {
+		return nil, fmt.Errorf("cluster: no node %q", id)
+	}
+	key := id
+	if as != "client" {
+		key = as + "@" + id
+	}
+	if conn, ok := c.conns[key]; ok {
 		return conn, nil
 	}
-	tc, err := c.clientTLS()
+	tc, err := c.tlsAs(as)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(c.nodes[id].client, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	conn, err := grpc.NewClient(n.client, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	if err != nil {
 		return nil, err
 	}
-	c.conns[id] = conn
+	c.conns[key] = conn
 	return conn, nil
 }
 

@@ -21,7 +21,7 @@ type Config struct {
 	Nodes       int           `json:"nodes"`
 	Duration    time.Duration `json:"duration"` // of traffic under faults, after setup
 	Nemesis     string        `json:"nemesis"`  // none, partition, clock, kill, pause, all, or a list: kill,pause
-	Workload    string        `json:"workload"` // sign, lifecycle or ceremony
+	Workload    string        `json:"workload"` // sign, lifecycle, ceremony or authz
 	Clients     int           `json:"clients"`
 	Seed        uint64        `json:"seed"`
 	Backend     string        `json:"backend"` // simulator or swtpm
@@ -54,7 +54,7 @@ type Config struct {
 }
 
 // Workloads are the --workload values.
-var Workloads = []string{"sign", "lifecycle", "ceremony"}
+var Workloads = []string{"sign", "lifecycle", "ceremony", "authz"}
 
 // DefaultConfig is a 3-node, 60-second partition run with 8 clients on the
 // simulator TPM.

@@ -87,6 +87,10 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	wcfg.Ceremony = cfg.Workload == "ceremony"
 	wcfg.Members = c.IDs
 	wcfg.ExpiryClients = workload.ExpiryClients(cfg.Clients)
+	authz := cfg.Workload == "authz"
+	if authz {
+		wcfg.Authz, wcfg.ECDSA, wcfg.ExpiryClients, wcfg.RevokeAfter = true, false, 0, cfg.Duration/2
+	}
 	wl, err := workload.New(wcfg, rec, c)
 	if err != nil {
 		return res, err
@@ -156,14 +160,18 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	res.Summarize(history)
 	res.Clients = rec.Clients()
 	res.Checks = append(res.Checks, checker.Assumptions(history))
-	lin, info := checker.Linearizable(checker.Prepare(history), cfg.CheckTimeout)
+	// The key model judges what the policy certainly allowed; the rest of
+	// an authz history is the authz check's (a history without
+	// principals passes whole).
+	policy := workload.AuthzPolicy()
+	lin, info := checker.Linearizable(checker.Prepare(checker.Authorized(history, policy)), cfg.CheckTimeout)
 	expiry, expiryStats := checker.Expiry(history, checker.ExpiryBound{MaxClockOffset: cfg.MaxClockOffset, Slack: cfg.ClockSlack})
 	res.Expiry = &expiryStats
 	res.Checks = append(res.Checks, lin,
 		checker.Signatures(history),
 		checker.NonceReuse(history),
 		checker.FrostCommitments(history),
-		checker.Durable(history, finalStart),
+		checker.Durable(checker.WithoutRevoked(history), finalStart),
 		expiry,
 		converged,
 		audited)
@@ -173,6 +181,9 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	cerOps := wl.CeremonyOps()
 	if cfg.Workload == "ceremony" {
 		res.Checks = append(res.Checks, checker.Ceremonies(cerOps, chains))
+	}
+	if authz {
+		res.Checks = append(res.Checks, checker.Authz(history, policy))
 	}
 	res.Verdict = checker.Combine(res.Checks)
 	avail := availability.Measure(history, faults, availability.Config{Nodes: c.IDs(),

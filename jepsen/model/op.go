@@ -46,6 +46,10 @@ const (
 	// acknowledged Rotate, for the moment within the call that the new
 	// version's key generation ended.
 	Generated Kind = "generated"
+	// RevokePrincipal is `kq principal revoke Target` (the authz
+	// workload): not a key operation, so the key model never sees it; the
+	// authz check judges what the revoked principal did after it.
+	RevokePrincipal Kind = "revoke-principal"
 )
 
 // IsChange reports whether k is a lifecycle change: an operation with a
@@ -114,6 +118,11 @@ type Input struct {
 	// empty in histories that do not say.
 	Handle    string
 	HandleTTL time.Duration
+	// Principal is who asked, in the authz workload (the name of its
+	// client certificate); empty for the bootstrap admin of the other
+	// workloads. Target is the principal a RevokePrincipal revokes.
+	Principal string
+	Target    string
 	_         struct{}
 }
 
@@ -189,9 +198,17 @@ type Output struct {
 	_     struct{}
 }
 
-// String renders an input for history visualisations.
+// String renders an input for history visualisations, prefixed with the
+// principal that asked when one is named.
 func (in Input) String() string {
+	if in.Principal != "" {
+		p := in
+		p.Principal = ""
+		return in.Principal + ": " + p.String()
+	}
 	switch in.Kind {
+	case RevokePrincipal:
+		return fmt.Sprintf("revoke-principal(%s)", in.Target)
 	case Create:
 		return fmt.Sprintf("create(%s, %s, rid=%s)", in.Key, in.Algorithm, short(in.RequestID))
 	case Get:

@@ -357,6 +357,48 @@ func TestFrostNonceReuseBugIsCaught(t *testing.T) {
 	requireCheck(t, res, "nonce-reuse", checker.Valid)
 }
 
+// A replica that skips the signer-role check of a sign request must be
+// caught: the key-admins and the auditor of a tenant, who hold its
+// handle's token through the workload but no signer role, get
+// signatures. No fault is needed, and a short run is enough: the check is
+// on each acknowledged request, not on timing.
+func TestAuthzSkipBugIsCaught(t *testing.T) {
+	res := harnessRun(t, func(c *harness.Config) {
+		c.BinDir, c.Bugs, c.Workload, c.Nemesis, c.Seed, c.Duration = bugsDir, "authz-skip", "authz", "none", 2, 6*time.Second
+	})
+	requireVerdict(t, res, checker.Invalid)
+	requireCheck(t, res, "authz", checker.Invalid)
+	requireCheck(t, res, "signatures", checker.Valid)
+	for _, c := range res.Checks {
+		if c.Name == "authz" {
+			if !strings.Contains(strings.Join(c.Details, "\n"), "holds no role that grants it") {
+				t.Fatalf("authz violations name no missing role: %s", c)
+			}
+			t.Logf("authz violations: %s", strings.Join(c.Details, "\n"))
+		}
+	}
+}
+
+// Principals of several roles and tenants under partitions, one signer
+// revoked midway: every acknowledged request must be one the policy
+// grants, and nothing the revoked principal asks after its revocation
+// returned may succeed. About a minute: it runs with KQ_LONG=1.
+func TestAuthzRunIsValid(t *testing.T) {
+	if os.Getenv("KQ_LONG") == "" {
+		t.Skip("a minute of authz traffic under partitions; set KQ_LONG=1")
+	}
+	res := harnessRun(t, func(c *harness.Config) { c.Workload, c.Nemesis, c.Seed = "authz", "partition", 3 })
+	requireVerdict(t, res, checker.Valid)
+	requireCheck(t, res, "authz", checker.Valid)
+	requireCheck(t, res, "audit", checker.Valid)
+	requireFaults(t, res, "partition", 2)
+	requireOps(t, res, "sign", 5)
+	requireOps(t, res, string(model.RevokePrincipal), 1)
+	if res.Counts["sign"]["permission-denied"]+res.Counts["sign"]["not-found"] == 0 {
+		t.Fatalf("no sign refused: the run did not exercise the policy: %v", res.Counts)
+	}
+}
+
 // A release build refuses deliberate bugs instead of running without them.
 func TestReleaseBuildRefusesBugs(t *testing.T) {
 	cfg := harness.DefaultConfig(binDir)

@@ -22,6 +22,10 @@ const unackedAttempts = 2
 // is retried (a healed node may still be reconnecting to its peers) until
 // budget runs out, or a few times for a request that never got a signature.
 func (w *Workload) Final(ctx context.Context, leader string, budget time.Duration) {
+	if w.cfg.Authz {
+		w.finalAuthz(ctx, leader, budget)
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	c := w.newClient()

@@ -2,7 +2,8 @@
 // and signatures with retries that reuse request ids, with the lifecycle
 // workload also rotations, promotions, rollbacks, retirements and
 // revocations of key versions, and in both a few clients signing with
-// handles that expire within seconds; then, after the faults end, the
+// handles that expire within seconds (the authz workload instead has
+// principals of different roles and tenants ask, and revokes one); then, after the faults end, the
 // final reads that let the checkers see the state every acknowledged
 // operation must have left.
 package workload
@@ -43,6 +44,12 @@ type Config struct {
 	// Members, when set, gives the nodes to call at each operation
 	// instead of Nodes: a membership change adds and removes nodes.
 	Members func() []string
+	// Authz replaces the mix with principals of different roles and
+	// tenants (the "authz" workload; see authz.go); the cluster must be an
+	// Authority. RevokeAfter, when positive, is when into the traffic one
+	// of them is revoked.
+	Authz       bool
+	RevokeAfter time.Duration
 	// ExpiryClients of the Clients, in either workload, issue handles that
 	// live a few seconds and sign with them on both sides of their expiry
 	// instead of following the mix (see expiry.go).
@@ -66,6 +73,9 @@ func (c Config) Validate() error {
 	if c.ExpiryClients < 0 || (c.ExpiryClients > 0 && c.ExpiryClients >= c.Clients) {
 		return errors.New("workload: the expiry clients must leave at least one client to the mix")
 	}
+	if c.Authz && (c.Lifecycle || c.ExpiryClients > 0) {
+		return errors.New("workload: the authz workload has its own mix: no lifecycle requests or expiry clients")
+	}
 	return nil
 }
 
@@ -78,6 +88,7 @@ type Workload struct {
 	handles *client.Handles
 	reg     registry
 	cer     *ceremonies // the ceremony workload's state; nil for the others
+	authz   authzState
 	ops     atomic.Int64
 }
 
@@ -117,6 +128,9 @@ func (w *Workload) Ops() int64 { return w.ops.Load() }
 // workload also creates a throwaway key and rotates the first key once,
 // so that versions to promote, retire and revoke exist from the start.
 func (w *Workload) Setup(ctx context.Context) error {
+	if w.cfg.Authz {
+		return w.setupAuthz(ctx)
+	}
 	if w.cer != nil {
 		if err := w.cer.setup(ctx, w.nodes()); err != nil {
 			return err
@@ -169,6 +183,10 @@ func (w *Workload) setupStep(ctx context.Context, what string, op func() model.O
 
 // Run drives the clients until ctx ends.
 func (w *Workload) Run(ctx context.Context) {
+	if w.cfg.Authz {
+		w.runAuthz(ctx)
+		return
+	}
 	var wg sync.WaitGroup
 	for i := range w.cfg.Clients {
 		wg.Go(func() {
