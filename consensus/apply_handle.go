@@ -21,7 +21,10 @@ type Handle struct {
 	Uses      uint32   `json:"uses"`
 	Revoked   bool     `json:"revoked,omitempty"`
 	Actor     string   `json:"actor"`
-	Issued    int64    `json:"issued"`
+	// ActorSerial is the issuer's certificate serial: a handle dies with
+	// its issuer's certificate too.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Issued      int64  `json:"issued"`
 }
 
 func (h *Handle) clone() *Handle { c := *h; return &c }
@@ -56,7 +59,7 @@ func (f *FSM) issueHandle(index uint64, c *IssueHandle) Result {
 		}
 	}
 	h := &Handle{ID: c.HandleID, TokenHash: c.TokenHash, Key: c.Key, Purpose: c.Purpose, Expires: f.st.Time + c.TTL,
-		MaxUses: c.MaxUses, Actor: c.Actor, Issued: f.st.Time}
+		MaxUses: c.MaxUses, Actor: c.Actor, ActorSerial: c.ActorSerial, Issued: f.st.Time}
 	f.st.Handles[h.ID] = h
 	f.remember(index, &Request{ID: c.RequestID, Op: string(TypeIssueHandle), Input: issueInput(c), Key: c.Key, Handle: h.ID})
 	return Result{Handle: h.clone()}

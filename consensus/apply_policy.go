@@ -27,16 +27,25 @@ type SetPolicy struct {
 	SHA256      string `json:"sha256"`
 	BaseVersion uint64 `json:"base_version,omitempty"`
 	Actor       string `json:"actor"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
 	Time        int64  `json:"time"`
 }
 
-// RevokePrincipal puts Principal on the deny-list: from this entry's
-// index on, every replica refuses it everything, including calls already
-// forwarded. It is instant by design: no quorum approval.
+// RevokePrincipal puts Principal, or one client certificate by its Serial
+// (exactly one of the two), on the deny-list: from this entry's index on,
+// every replica refuses it everything, including calls already forwarded.
+// It is instant by design: no quorum approval.
 type RevokePrincipal struct {
 	Principal string `json:"principal"`
-	Actor     string `json:"actor"`
-	Time      int64  `json:"time"`
+	// Serial is a certificate serial in canonical form (CanonicalSerial).
+	Serial string `json:"serial,omitempty"`
+	Actor  string `json:"actor"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
 }
 
 func (SetPolicy) Type() CommandType         { return TypeSetPolicy }
@@ -87,6 +96,9 @@ func (f *FSM) setClusterPolicy(index uint64, c *SetPolicy) Result {
 }
 
 func (f *FSM) revokePrincipal(index uint64, c *RevokePrincipal) Result {
+	if c.Serial != "" || c.Principal == "" {
+		return f.revokeSerial(index, c)
+	}
 	if !principalPattern.MatchString(c.Principal) {
 		return Result{Err: fmt.Errorf("revoke principal: %w: %.70q is not a principal name", ErrInvalidCommand, c.Principal)}
 	}
@@ -97,6 +109,25 @@ func (f *FSM) revokePrincipal(index uint64, c *RevokePrincipal) Result {
 	p.Denied = append(p.Denied, c.Principal)
 	if err := p.normalize(); err != nil {
 		return Result{Err: fmt.Errorf("revoke principal %s: %w", c.Principal, err)}
+	}
+	return f.installPolicy(index, p, "", c.Actor)
+}
+
+// revokeSerial puts one certificate serial on the deny-list.
+func (f *FSM) revokeSerial(index uint64, c *RevokePrincipal) Result {
+	switch {
+	case c.Principal != "":
+		return Result{Err: fmt.Errorf("revoke: %w: a principal or a certificate serial, not both", ErrInvalidCommand)}
+	case !serialPattern.MatchString(c.Serial):
+		return Result{Err: fmt.Errorf("revoke certificate: %w: serial %.70q is not canonical lower-case hex", ErrInvalidCommand, c.Serial)}
+	}
+	p := f.policy().clone()
+	if slices.Contains(p.DeniedSerials, c.Serial) {
+		return Result{Duplicate: true, Note: "certificate serial " + c.Serial + " was already denied"}
+	}
+	p.DeniedSerials = append(p.DeniedSerials, c.Serial)
+	if err := p.normalize(); err != nil {
+		return Result{Err: fmt.Errorf("revoke certificate %s: %w", c.Serial, err)}
 	}
 	return f.installPolicy(index, p, "", c.Actor)
 }
@@ -192,6 +223,7 @@ func PolicyDiff(a, b *Policy) string {
 		parts = append(parts, "quotas changed for "+strings.Join(quotas, ","))
 	}
 	add("denied", a.Denied, b.Denied)
+	add("denied_serials", a.DeniedSerials, b.DeniedSerials)
 	parts = append(parts, ceremonyDiff(a, b)...)
 	if len(parts) == 0 {
 		return "no change"

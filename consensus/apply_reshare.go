@@ -45,7 +45,10 @@ type ReshareKey struct {
 	// Reason says why the holders change, for the audit trail.
 	Reason string `json:"reason,omitempty"`
 	Actor  string `json:"actor"`
-	Time   int64  `json:"time"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
 }
 
 // SharesShredded reports that Node, a former holder of Key, deleted every

@@ -25,13 +25,16 @@ const (
 // tenant's current keys and live handles, for its quotas.
 type AuthRequest struct {
 	Principal string // "" when the actor is not a client identity
-	Action    Action
-	Tenant    string
-	Purpose   string
-	TTL       int64 // issue: nanoseconds
-	Keys      int   // create: the tenant's key weight now (KeyWeight)
-	Weight    int   // create: the new key's weight; 0 counts as 1
-	Handles   int
+	// Serial is the client certificate's serial (CanonicalSerial), ""
+	// when the entry does not say.
+	Serial  string
+	Action  Action
+	Tenant  string
+	Purpose string
+	TTL     int64 // issue: nanoseconds
+	Keys    int   // create: the tenant's key weight now (KeyWeight)
+	Weight  int   // create: the new key's weight; 0 counts as 1
+	Handles int
 	// Sessions and PrincipalSessions are the signing requests pending for
 	// the tenant and for the principal, for a new sign.
 	Sessions          int
@@ -57,6 +60,7 @@ type DenyReason string
 // The reasons of a denial.
 const (
 	ReasonPrincipalDenied DenyReason = "principal-denied"    // on the deny-list
+	ReasonSerialDenied    DenyReason = "certificate-denied"  // its certificate's serial is on the deny-list
 	ReasonNotClient       DenyReason = "not-a-client"        // the actor is no client identity
 	ReasonUnknownTenant   DenyReason = "unknown-tenant"      // the policy has no such tenant
 	ReasonNoRoleOnTenant  DenyReason = "no-role-on-tenant"   // answered as NOT_FOUND
@@ -100,6 +104,9 @@ func Decide(p *Policy, r AuthRequest) Decision {
 	deny := func(v Verdict, why DenyReason) Decision { return Decision{Verdict: v, Reason: why} }
 	if r.Principal != "" && slices.Contains(p.Denied, r.Principal) {
 		return deny(DenyPermission, ReasonPrincipalDenied)
+	}
+	if r.Serial != "" && slices.Contains(p.DeniedSerials, r.Serial) {
+		return deny(DenyPermission, ReasonSerialDenied)
 	}
 	if p.Open {
 		return Decision{}
@@ -229,6 +236,14 @@ func (f *FSM) AuditScope(actor string) (all bool, tenants []string, err error) {
 		return false, nil, fmt.Errorf("read audit: %w (%s)", ErrPermissionDenied, ReasonPrincipalDenied)
 	}
 	return all, tenants, nil
+}
+
+// SerialDenied reports whether a client certificate serial (canonical
+// form) is on the deny-list of the policy in force on this replica.
+func (f *FSM) SerialDenied(serial string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return slices.Contains(f.policy().DeniedSerials, serial)
 }
 
 // AuditVisible reports whether a record naming key may be shown to a

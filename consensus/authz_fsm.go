@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -12,6 +13,17 @@ import (
 // own creation and checkpoint signatures come from a member.
 func (f *FSM) authorize(cmd Command) error {
 	p := f.policy()
+	// The certificate the request came with, for the deny-list by serial:
+	// the same on every replica, since the entry carries it.
+	serial := ""
+	if s, ok := cmd.(interface{ actorSerial() string }); ok {
+		serial = s.actorSerial()
+	}
+	req := func(actor string, a Action, key string, more func(*AuthRequest)) AuthRequest {
+		r := f.request(actor, a, key, more)
+		r.Serial = serial
+		return r
+	}
 	switch c := cmd.(type) {
 	case *CreateKey:
 		if internalActor(c.Actor) && IsAuditKey(c.Name) {
@@ -21,17 +33,17 @@ func (f *FSM) authorize(cmd Command) error {
 		if _, exists := f.st.Keys[c.Name]; !exists { // a retry adds no key
 			keys, weight = f.tenantKeys(TenantOf(c.Name)), KeyWeight(c.Algorithm)
 		}
-		return verdictErr(Decide(p, f.request(c.Actor, ActCreateKey, c.Name, func(r *AuthRequest) { r.Keys, r.Weight = keys, weight })), "create key", c.Name)
+		return verdictErr(Decide(p, req(c.Actor, ActCreateKey, c.Name, func(r *AuthRequest) { r.Keys, r.Weight = keys, weight })), "create key", c.Name)
 	case *ChangeKey:
 		if _, ok := f.st.Keys[c.Key]; !ok {
 			return nil // the entry answers unknown key itself
 		}
-		return verdictErr(Decide(p, f.request(c.Actor, ActChangeKey, c.Key, nil)), string(c.Op), c.Key)
+		return verdictErr(Decide(p, req(c.Actor, ActChangeKey, c.Key, nil)), string(c.Op), c.Key)
 	case *ReshareKey:
 		if _, ok := f.st.Keys[c.Key]; !ok || internalActor(c.Actor) {
 			return nil // the membership reconciler's reshares are the cluster's own
 		}
-		return verdictErr(Decide(p, f.request(c.Actor, ActChangeKey, c.Key, nil)), "reshare", c.Key)
+		return verdictErr(Decide(p, req(c.Actor, ActChangeKey, c.Key, nil)), "reshare", c.Key)
 	case *IssueHandle:
 		if _, ok := f.st.Keys[c.Key]; !ok {
 			return nil
@@ -40,7 +52,7 @@ func (f *FSM) authorize(cmd Command) error {
 		if _, retry := f.st.Requests[c.RequestID]; !retry {
 			handles = f.tenantHandles(TenantOf(c.Key))
 		}
-		return verdictErr(Decide(p, f.request(c.Actor, ActIssueHandle, c.Key, func(r *AuthRequest) {
+		return verdictErr(Decide(p, req(c.Actor, ActIssueHandle, c.Key, func(r *AuthRequest) {
 			r.Purpose, r.TTL, r.Handles = c.Purpose, c.TTL, handles
 		})), "issue handle for", c.Key)
 	case *RevokeHandle:
@@ -48,7 +60,7 @@ func (f *FSM) authorize(cmd Command) error {
 		if !ok {
 			return nil
 		}
-		if d := Decide(p, f.request(c.Actor, ActRevokeHandle, h.Key, nil)); d.Verdict == DenyNotFound {
+		if d := Decide(p, req(c.Actor, ActRevokeHandle, h.Key, nil)); d.Verdict == DenyNotFound {
 			// Reads exactly as an unknown handle does.
 			return fmt.Errorf("revoke handle %s: %w: unknown or expired", c.HandleID, ErrHandleDenied)
 		} else if err := verdictErr(d, "revoke handle for", h.Key); err != nil {
@@ -59,9 +71,10 @@ func (f *FSM) authorize(cmd Command) error {
 			return nil
 		}
 		if _, ok := f.st.Keys[c.Key]; ok {
-			r := f.request(c.Actor, ActSign, c.Key, nil)
+			r := req(c.Actor, ActSign, c.Key, nil)
 			if _, retry := f.st.Signs[c.RequestID]; !retry { // a retry holds its session already
 				r = f.signRequest(c.Actor, c.Key)
+				r.Serial = serial
 			}
 			d := Decide(p, r)
 			if bugsCompiled && f.cfg.AuthzSkip && d.Reason == ReasonMissingRole {
@@ -77,15 +90,18 @@ func (f *FSM) authorize(cmd Command) error {
 			if who, client := PrincipalOf(h.Actor); client && Decide(p, AuthRequest{Principal: who}).Reason == ReasonPrincipalDenied {
 				return fmt.Errorf("sign with %q: %w: handle %s was issued by revoked principal %s", c.Key, ErrHandleDenied, h.ID, who)
 			}
+			if h.ActorSerial != "" && slices.Contains(p.DeniedSerials, h.ActorSerial) {
+				return fmt.Errorf("sign with %q: %w: handle %s was issued with revoked certificate %s", c.Key, ErrHandleDenied, h.ID, h.ActorSerial)
+			}
 		}
 	case *SetPolicy:
-		return verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "set policy", "")
+		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "set policy", "")
 	case *RevokePrincipal:
-		return verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "revoke principal", c.Principal)
+		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "revoke principal", c.Principal)
 	case *CreateTenant:
-		return verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "create tenant", c.Tenant)
+		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "create tenant", c.Tenant)
 	case *DeleteTenant:
-		return verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "delete tenant", c.Tenant)
+		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "delete tenant", c.Tenant)
 	}
 	return nil
 }
@@ -163,3 +179,13 @@ func (f *FSM) Authorize(actor string, a Action, key string) Decision {
 func (f *FSM) AuthorizeErr(actor string, a Action, key string) error {
 	return verdictErr(f.Authorize(actor, a, key), string(a), key)
 }
+
+// actorSerial names the client certificate a client's request came with.
+func (c *CreateKey) actorSerial() string       { return c.ActorSerial }
+func (c *ChangeKey) actorSerial() string       { return c.ActorSerial }
+func (c *ReshareKey) actorSerial() string      { return c.ActorSerial }
+func (c *IssueHandle) actorSerial() string     { return c.ActorSerial }
+func (c *RevokeHandle) actorSerial() string    { return c.ActorSerial }
+func (c *SignRequested) actorSerial() string   { return c.ActorSerial }
+func (c *SetPolicy) actorSerial() string       { return c.ActorSerial }
+func (c *RevokePrincipal) actorSerial() string { return c.ActorSerial }

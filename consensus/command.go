@@ -88,7 +88,10 @@ type CreateKey struct {
 	Purposes        []string `json:"purposes,omitempty"`
 	DeletionAllowed bool     `json:"deletion_allowed,omitempty"`
 	Actor           string   `json:"actor"`
-	Time            int64    `json:"time"` // unix nanoseconds, stamped by the leader
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"` // unix nanoseconds, stamped by the leader
 }
 
 // ShareStored reports that Node sealed its share of a key version and
@@ -125,7 +128,10 @@ type SignRequested struct {
 	Digest    []byte   `json:"digest"`
 	Committee []string `json:"committee"`
 	Actor     string   `json:"actor"`
-	Time      int64    `json:"time"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
 	// Presig names a ready presignature of Committee to consume, or is
 	// empty for the full protocol.
 	Presig string `json:"presig,omitempty"`
@@ -237,7 +243,10 @@ type IssueHandle struct {
 	TTL       int64    `json:"ttl"`      // nanoseconds
 	MaxUses   uint32   `json:"max_uses"` // 0: unlimited until expiry
 	Actor     string   `json:"actor"`
-	Time      int64    `json:"time"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
 }
 
 // RevokeHandle ends a handle before its expiry.
@@ -245,7 +254,10 @@ type RevokeHandle struct {
 	RequestID string `json:"request_id"`
 	HandleID  string `json:"handle_id"`
 	Actor     string `json:"actor"`
-	Time      int64  `json:"time"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
 }
 
 // KeyOp names one lifecycle change of a key.
@@ -287,7 +299,10 @@ type ChangeKey struct {
 	// chosen by the leader.
 	Committee []string `json:"committee,omitempty"`
 	Actor     string   `json:"actor"`
-	Time      int64    `json:"time"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
 }
 
 // DestroyDue executes a destruction whose pending period has passed; the

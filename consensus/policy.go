@@ -78,6 +78,10 @@ type Policy struct {
 	Quotas map[string]Quota `json:"quotas,omitempty"`
 	// Denied is the deny-list: principals refused everything at once.
 	Denied []string `json:"denied,omitempty"`
+	// DeniedSerials is the deny-list of client certificates by serial
+	// number (CanonicalSerial): a leaked certificate refused without
+	// refusing its principal's other certificates.
+	DeniedSerials []string `json:"denied_serials,omitempty"`
 	// Operators and Ceremonies configure quorum ceremonies
 	// (ceremony_policy.go); absent, dangerous changes need none.
 	Operators  map[string]Operator `json:"operators,omitempty"`
@@ -137,7 +141,28 @@ const (
 var (
 	tenantPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	principalPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	// serialPattern is a certificate serial in canonical form: lower-case
+	// hex without leading zeros, at most 20 bytes (RFC 5280).
+	serialPattern = regexp.MustCompile(`^(0|[1-9a-f][0-9a-f]{0,39})$`)
 )
+
+// CanonicalSerial returns a certificate serial number, written in hex
+// (either case, optionally with colons or a 0x prefix, as openssl and
+// browsers print them), in the one form the deny-list holds: lower-case
+// hex without leading zeros.
+func CanonicalSerial(s string) (string, error) {
+	c := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+	c = strings.TrimPrefix(c, "0x")
+	if c != "" {
+		if c = strings.TrimLeft(c, "0"); c == "" {
+			c = "0"
+		}
+	}
+	if !serialPattern.MatchString(c) {
+		return "", fmt.Errorf("%w: certificate serial %.70q: use hex, at most 20 bytes", ErrInvalidPolicy, s)
+	}
+	return c, nil
+}
 
 // ValidTenant reports whether name can be a tenant's.
 func ValidTenant(name string) bool { return tenantPattern.MatchString(name) }
@@ -150,6 +175,7 @@ type policyFile struct {
 	SeparationOfDuties *[][]Role            `yaml:"separation_of_duties"`
 	Quotas             map[string]Quota     `yaml:"quotas"`
 	Denied             []string             `yaml:"denied"`
+	DeniedSerials      []string             `yaml:"denied_serials"`
 	Operators          map[string]Operator  `yaml:"operators"`
 	Ceremonies         *CeremonyRules       `yaml:"ceremonies"`
 }
@@ -167,6 +193,13 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
 	p := &Policy{Tenants: f.Tenants, Principals: f.Principals, Quotas: f.Quotas, Denied: f.Denied, Operators: f.Operators, Ceremonies: f.Ceremonies}
+	for _, s := range f.DeniedSerials {
+		c, err := CanonicalSerial(s)
+		if err != nil {
+			return nil, err
+		}
+		p.DeniedSerials = append(p.DeniedSerials, c)
+	}
 	if f.SeparationOfDuties == nil {
 		p.SeparationOfDuties = slices.Clone(defaultSoD)
 	} else {
@@ -197,6 +230,7 @@ func (p *Policy) normalize() error {
 	}
 	p.Tenants = sortedSet(p.Tenants)
 	p.Denied = sortedSet(p.Denied)
+	p.DeniedSerials = sortedSet(p.DeniedSerials)
 	if p.Principals == nil {
 		p.Principals = map[string]Principal{}
 	}
@@ -276,6 +310,11 @@ func (p *Policy) validate() error {
 	for _, d := range p.Denied {
 		if !principalPattern.MatchString(d) {
 			return fmt.Errorf("%w: denied principal %.70q is not a principal name", ErrInvalidPolicy, d)
+		}
+	}
+	for _, s := range p.DeniedSerials {
+		if !serialPattern.MatchString(s) {
+			return fmt.Errorf("%w: denied serial %.70q is not canonical lower-case hex", ErrInvalidPolicy, s)
 		}
 	}
 	admins := 0

@@ -191,7 +191,7 @@ func (n *Node) auditInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 		return resp, err // the log's own record tells of it
 	}
 	if !mark.forwarded.Load() {
-		actor, aerr := n.actor(ctx)
+		actor, aerr := n.identity(ctx)
 		if aerr != nil {
 			actor = "unauthenticated"
 		}

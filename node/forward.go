@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
 )
@@ -20,6 +21,9 @@ import (
 const (
 	mdActor     = "kq-actor"
 	mdForwarded = "kq-forwarded"
+	// mdActorSerial is the serial of the client certificate the forwarded
+	// call came with, for the deny-list by certificate serial.
+	mdActorSerial = "kq-actor-serial"
 )
 
 // leaderWait bounds how long a follower waits for a leader it can reach
@@ -51,6 +55,9 @@ func forward[Resp any](ctx context.Context, n *Node, call func(context.Context, 
 		return nil, true, err
 	}
 	fctx := metadata.AppendToOutgoingContext(ctx, mdActor, actor, mdForwarded, n.self.ID)
+	if serial := n.actorSerial(ctx); serial != "" {
+		fctx = metadata.AppendToOutgoingContext(fctx, mdActorSerial, serial)
+	}
 	giveUp := time.Now().Add(leaderWait)
 	for {
 		if n.raft.IsLeader() {
@@ -105,7 +112,27 @@ func (n *Node) leaderConfig() (config.NodeConfig, bool) {
 // stolen key can then do no more through the client port than a member
 // already can (forward what it claims clients asked), and nothing that
 // reads as the cluster's own work in the audit trail.
+//
+// A call made with a certificate whose serial is on the deny-list is
+// refused here, by this replica's policy, before anything is read or
+// forwarded; the log decides again at the entry's index, from the serial
+// the entry carries, so a call that passed a lagging replica is still
+// refused by every replica alike.
 func (n *Node) actor(ctx context.Context) (string, error) {
+	actor, err := n.identity(ctx)
+	if err != nil {
+		return "", err
+	}
+	if serial := n.actorSerial(ctx); serial != "" && n.fsm.SerialDenied(serial) {
+		return "", status.Errorf(codes.PermissionDenied, "%s: %v (%s): certificate serial %s is on the deny-list",
+			actor, consensus.ErrPermissionDenied, consensus.ReasonSerialDenied, serial)
+	}
+	return actor, nil
+}
+
+// identity is actor without the deny-list: who the call names, for
+// records of refusals too.
+func (n *Node) identity(ctx context.Context) (string, error) {
 	id, err := pki.PeerIdentity(ctx)
 	if err != nil {
 		return "", status.Error(codes.Unauthenticated, err.Error())
@@ -122,6 +149,27 @@ func (n *Node) actor(ctx context.Context) (string, error) {
 		return truncate(actor, 256), nil
 	}
 	return id.String(), nil
+}
+
+// actorSerial returns the serial of the client certificate a call came
+// with: the caller's own, or for a call a member forwarded, the serial it
+// vouched for with the actor (actor checks that the caller is a member).
+// "" when there is none to name; the FSM then judges by principal alone.
+func (n *Node) actorSerial(ctx context.Context) string {
+	id, err := pki.PeerIdentity(ctx)
+	if err != nil {
+		return ""
+	}
+	if id.Kind != pki.KindNode {
+		return pki.PeerSerial(ctx)
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(mdActorSerial); len(v) == 1 {
+		if s, err := consensus.CanonicalSerial(v[0]); err == nil && s == v[0] {
+			return s
+		}
+	}
+	return ""
 }
 
 // peerIdentity returns the member id of a PeerService caller, refusing

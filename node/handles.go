@@ -64,7 +64,7 @@ func (n *Node) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*
 		purpose = consensus.DefaultPurpose
 	}
 	res, err := n.apply(ctx, &consensus.IssueHandle{RequestID: req.RequestId, HandleID: id, TokenHash: proof,
-		Key: req.Key, Purpose: purpose, TTL: int64(ttl), MaxUses: req.MaxUses, Actor: actor})
+		Key: req.Key, Purpose: purpose, TTL: int64(ttl), MaxUses: req.MaxUses, Actor: actor, ActorSerial: n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (s *keyService) RevokeHandle(ctx context.Context, req *kqpb.RevokeHandleReq
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &consensus.RevokeHandle{RequestID: req.RequestId, HandleID: id, Actor: actor})
+	res, err := s.n.apply(ctx, &consensus.RevokeHandle{RequestID: req.RequestId, HandleID: id, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
 	}

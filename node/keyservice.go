@@ -69,7 +69,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	wake := n.waiters.watch(keyWaitKey(req.Name))
 	res, err := n.apply(ctx, &consensus.CreateKey{RequestID: reqID, Name: req.Name, Algorithm: alg.String(),
 		Threshold: t, Members: members, Purposes: req.Purposes, DeletionAllowed: req.DeletionAllowed,
-		Actor: actor})
+		Actor: actor, ActorSerial: n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
 	}

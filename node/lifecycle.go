@@ -100,7 +100,7 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 	if err != nil {
 		return nil, err
 	}
-	cmd.RequestID, cmd.Key, cmd.Actor = *reqID, name, actor
+	cmd.RequestID, cmd.Key, cmd.Actor, cmd.ActorSerial = *reqID, name, actor, n.actorSerial(ctx)
 	k, err := n.readKey(ctx, name)
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 			// A dead holder must not block a refresh: reshare to the live
 			// ones (reshare.go).
 			return n.reshareLive(ctx, k, &consensus.ReshareKey{RequestID: cmd.RequestID, Key: name, Version: cmd.Version,
-				Threshold: k.Threshold, Actor: actor})
+				Threshold: k.Threshold, Actor: actor, ActorSerial: cmd.ActorSerial})
 		}
 	}
 	if cmd.Op == consensus.OpRefresh {

@@ -69,7 +69,8 @@ func (s *policyService) ApplyPolicy(ctx context.Context, req *kqpb.ApplyPolicyRe
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	prev, _ := s.n.fsm.PolicyInForce()
-	res, err := s.n.apply(ctx, &consensus.SetPolicy{Document: string(doc), SHA256: sum, BaseVersion: req.BaseVersion, Actor: actor})
+	res, err := s.n.apply(ctx, &consensus.SetPolicy{Document: string(doc), SHA256: sum, BaseVersion: req.BaseVersion,
+		Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
 		if errors.Is(res.Err, consensus.ErrStale) {
 			return nil, status.Error(codes.FailedPrecondition, res.Err.Error())
@@ -88,10 +89,20 @@ func (s *policyService) RevokePrincipal(ctx context.Context, req *kqpb.RevokePri
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIdent("principal", req.Principal, 63, ""); err != nil {
-		return nil, err
+	cmd := &consensus.RevokePrincipal{Principal: req.Principal, Actor: actor, ActorSerial: s.n.actorSerial(ctx)}
+	switch {
+	case (req.Principal == "") == (req.Serial == ""):
+		return nil, status.Error(codes.InvalidArgument, "name exactly one: a principal or a certificate serial (--serial)")
+	case req.Serial != "":
+		if cmd.Serial, err = consensus.CanonicalSerial(req.Serial); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	default:
+		if err := checkIdent("principal", req.Principal, 63, ""); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := s.n.apply(ctx, &consensus.RevokePrincipal{Principal: req.Principal, Actor: actor}); err != nil {
+	if _, err := s.n.apply(ctx, cmd); err != nil {
 		return nil, err
 	}
 	return s.inForce()

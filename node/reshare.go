@@ -53,7 +53,7 @@ func (s *membershipService) ReshareKey(ctx context.Context, req *kqpb.ReshareKey
 		return nil, toStatus(fmt.Errorf("reshare %q to threshold %d: %w: kind %s", k.Name, threshold, consensus.ErrCeremonyRequired, consensus.KindThreshold))
 	}
 	return n.reshareLive(ctx, k, &consensus.ReshareKey{RequestID: req.RequestId, Key: k.Name, Version: req.Version,
-		Threshold: threshold, Actor: actor})
+		Threshold: threshold, Actor: actor, ActorSerial: n.actorSerial(ctx)})
 }
 
 // reshareLive reshares to the key's holders this leader reaches, dealt by

@@ -82,7 +82,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 	}
 	wake := n.waiters.watch(signWaitKey(entryID))
 	cmd := &consensus.SignRequested{RequestID: entryID, Key: k.Name, Handle: tok.ID(), HandleProof: tok.Proof(),
-		Purpose: req.Purpose, Version: req.Version, Digest: req.Digest, Actor: actor}
+		Purpose: req.Purpose, Version: req.Version, Digest: req.Digest, Actor: actor, ActorSerial: n.actorSerial(ctx)}
 	if req.Key != "" {
 		cmd.Key = req.Key
 	}

@@ -2,14 +2,20 @@ package node_test
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/node/nodetest"
 	"github.com/keyquorum/keyquorum/node/pki"
 )
 
@@ -116,6 +122,7 @@ func TestTenantMisuseMatrix(t *testing.T) {
 	if l, err := eve.ListKeys(ctx, &kqpb.ListKeysRequest{}); err != nil || len(l.Keys) != 0 {
 		t.Fatalf("eve lists %v (%v); want none of acme's keys", l, err)
 	}
+	alice = revokeBySerial(ctx, t, c, leader, alice, adminPol)
 	if _, err := adminPol.RevokePrincipal(ctx, &kqpb.RevokePrincipalRequest{Principal: "alice"}); err != nil {
 		t.Fatal(err)
 	}
@@ -123,4 +130,85 @@ func TestTenantMisuseMatrix(t *testing.T) {
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("alice issues a handle after her revocation returned: %v", err)
 	}
+}
+
+// revokeBySerial revokes alice's certificate by its serial, all calls
+// through a follower (forwarded to the leader): a handle alice issued with
+// it, before, signs no more (the serial travelled with the forwarded issue
+// into its entry, and the sign's entry is refused for it), her calls with
+// it are refused, and a new certificate of hers works. It returns alice's
+// client with the new certificate.
+func revokeBySerial(ctx context.Context, t *testing.T, c *nodetest.Cluster, leader string, alice kqpb.KeyServiceClient,
+	adminPol kqpb.PolicyServiceClient) kqpb.KeyServiceClient {
+	t.Helper()
+	follower := c.IDs()[0]
+	if follower == leader {
+		follower = c.IDs()[1]
+	}
+	as := func(who string) kqpb.KeyServiceClient {
+		conn, err := c.ClientAs(who, follower)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return kqpb.NewKeyServiceClient(conn)
+	}
+	aliceF, bobF := as("alice"), as("bob")
+	tok, err := handle.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof := tok.Proof()
+	if _, err := aliceF.IssueHandle(ctx, &kqpb.IssueHandleRequest{Key: "acme/k", RequestId: "serial-h", TtlMs: 600_000,
+		HandleId: tok.ID(), TokenProof: proof[:]}); err != nil {
+		t.Fatalf("alice issues a handle through %s: %v", follower, err)
+	}
+	sign := func(id string) error {
+		d := make([]byte, 32)
+		d[0] = byte(len(id))
+		d[1] = id[len(id)-1]
+		_, err := bobF.Sign(ctx, &kqpb.SignRequest{Key: "acme/k", Digest: d, RequestId: id, Handle: tok.Bearer()})
+		return err
+	}
+	if err := sign("serial-s1"); err != nil {
+		t.Fatalf("bob signs with alice's handle: %v", err)
+	}
+	certPath := filepath.Join(c.Config().CertsDir(), "alice.pem")
+	data, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := fmt.Sprintf("%X", cert.SerialNumber) // upper case, as openssl prints it
+	if _, err := adminPol.RevokePrincipal(ctx, &kqpb.RevokePrincipalRequest{Serial: serial}); err != nil {
+		t.Fatalf("revoke alice's certificate %s: %v", serial, err)
+	}
+	if _, err := adminPol.RevokePrincipal(ctx, &kqpb.RevokePrincipalRequest{Principal: "alice", Serial: serial}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("revoke naming a principal and a serial: %v, want INVALID_ARGUMENT", err)
+	}
+	if err := sign("serial-s2"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("sign with a handle issued by the revoked certificate: %v, want PERMISSION_DENIED", err)
+	}
+	for _, cl := range []kqpb.KeyServiceClient{aliceF, alice} {
+		if _, err := cl.GetKey(ctx, &kqpb.GetKeyRequest{Name: "acme/k"}); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("alice reads with the revoked certificate: %v, want PERMISSION_DENIED", err)
+		}
+	}
+	for _, f := range []string{certPath, filepath.Join(c.Config().CertsDir(), "alice.key")} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pki.IssuePrincipal(c.Config().CertsDir(), c.Config(), "alice", 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	renewed := as("alice")
+	if _, err := renewed.IssueHandle(ctx, &kqpb.IssueHandleRequest{Key: "acme/k", RequestId: "serial-h2", TtlMs: 60_000}); err != nil {
+		t.Fatalf("alice's new certificate: %v", err)
+	}
+	return renewed
 }

@@ -254,10 +254,15 @@ func (x *ApplyPolicyResponse) GetUnchanged() bool {
 	return false
 }
 
-// RevokePrincipalRequest puts principal on the deny-list, at once.
+// RevokePrincipalRequest puts principal, or one client certificate by its
+// serial number, on the deny-list, at once. Exactly one of the two is set.
 type RevokePrincipalRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Principal     string                 `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Principal string                 `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	// serial is a certificate's serial number in hex (upper or lower case,
+	// colons allowed); every request made with that certificate is refused,
+	// whatever principal it names.
+	Serial        string `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -295,6 +300,13 @@ func (*RevokePrincipalRequest) Descriptor() ([]byte, []int) {
 func (x *RevokePrincipalRequest) GetPrincipal() string {
 	if x != nil {
 		return x.Principal
+	}
+	return ""
+}
+
+func (x *RevokePrincipalRequest) GetSerial() string {
+	if x != nil {
+		return x.Serial
 	}
 	return ""
 }
@@ -686,9 +698,10 @@ const file_policy_proto_rawDesc = "" +
 	"\x06policy\x18\x01 \x01(\v2\x1c.keyquorum.v1.PolicyResponseR\x06policy\x12'\n" +
 	"\x0fprevious_sha256\x18\x02 \x01(\tR\x0epreviousSha256\x12\x12\n" +
 	"\x04diff\x18\x03 \x01(\tR\x04diff\x12\x1c\n" +
-	"\tunchanged\x18\x04 \x01(\bR\tunchanged\"6\n" +
+	"\tunchanged\x18\x04 \x01(\bR\tunchanged\"N\n" +
 	"\x16RevokePrincipalRequest\x12\x1c\n" +
-	"\tprincipal\x18\x01 \x01(\tR\tprincipal\"-\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\"-\n" +
 	"\x13CreateTenantRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"C\n" +
 	"\x13DeleteTenantRequest\x12\x16\n" +

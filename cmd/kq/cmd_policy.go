@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -81,14 +82,27 @@ func newPolicyCmd(opts *options) *cobra.Command {
 
 func newPrincipalCmd(opts *options) *cobra.Command {
 	principal := &cobra.Command{Use: "principal", Short: "Manage principals (client identities)"}
-	principal.AddCommand(&cobra.Command{
-		Use:   "revoke NAME",
-		Short: "Put a principal on the deny-list, on every node at once",
-		Args:  exactArgs(1),
+	var serial string
+	revoke := &cobra.Command{
+		Use:   "revoke NAME | --serial HEX",
+		Short: "Put a principal, or one certificate by its serial, on the deny-list, on every node at once",
+		Long: "Put a principal on the deny-list, or with --serial one client certificate by its\n" +
+			"serial number (hex, as openssl x509 -serial prints it; colons allowed): every\n" +
+			"request made with it is refused from the revocation's log entry on, on every\n" +
+			"node, including requests already forwarded to the leader. The principal's other\n" +
+			"certificates keep working.",
+		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			req := &kqpb.RevokePrincipalRequest{Serial: serial}
+			if len(args) == 1 {
+				req.Principal = args[0]
+			}
+			if (req.Principal == "") == (req.Serial == "") {
+				return usageError{errors.New("name a principal, or a certificate with --serial HEX, not both")}
+			}
 			var resp *kqpb.PolicyResponse
 			err := opts.policyCall(cmd.Context(), func(ctx context.Context, ps kqpb.PolicyServiceClient) (err error) {
-				resp, err = ps.RevokePrincipal(ctx, &kqpb.RevokePrincipalRequest{Principal: args[0]})
+				resp, err = ps.RevokePrincipal(ctx, req)
 				return err
 			})
 			if err != nil {
@@ -100,7 +114,9 @@ func newPrincipalCmd(opts *options) *cobra.Command {
 			}
 			return opts.printer().print(v)
 		},
-	})
+	}
+	revoke.Flags().StringVar(&serial, "serial", "", "revoke one client certificate by its serial number (hex) instead of a principal")
+	principal.AddCommand(revoke)
 	return principal
 }
 
@@ -178,6 +194,9 @@ func (v policyView) table(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "separation of duties: %v\n", v.Policy.SeparationOfDuties)
+	if len(v.Policy.DeniedSerials) > 0 {
+		fmt.Fprintf(w, "denied certificate serials: %v\n", v.Policy.DeniedSerials)
+	}
 	if len(v.Policy.Denied) > 0 {
 		fmt.Fprintf(w, "denied: %v\n", v.Policy.Denied)
 	}

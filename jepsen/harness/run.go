@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	wcfg.ExpiryClients = workload.ExpiryClients(cfg.Clients)
 	authz := cfg.Workload == "authz"
 	if authz {
-		wcfg.Authz, wcfg.ECDSA, wcfg.ExpiryClients, wcfg.RevokeAfter = true, false, 0, cfg.Duration/2
+		wcfg.Authz, wcfg.ECDSA, wcfg.ExpiryClients, wcfg.RevokeAfter = true, false, 0, cfg.Duration/3
 	}
 	wl, err := workload.New(wcfg, rec, c)
 	if err != nil {

@@ -224,6 +224,17 @@ func (w *Workload) runAuthz(ctx context.Context) {
 // tenants whatever the principal's roles.
 func (w *Workload) authzStep(ctx context.Context, c *client.Client, principal string, id int, rnd *rand.Rand, node string) {
 	key := authzKeys[rnd.IntN(len(authzKeys))].name
+	if rnd.IntN(4) > 0 {
+		// Mostly a tenant where the principal holds some role: there the
+		// role decides, elsewhere every request reads as an unknown key.
+		policy := AuthzPolicy()
+		for _, k := range authzKeys {
+			if policy.Visible(principal, model.TenantOf(k.name)) {
+				key = k.name
+				break
+			}
+		}
+	}
 	switch r := rnd.IntN(100); {
 	case r < 55:
 		w.authzSign(ctx, c, principal, id, rnd, node, key, w.pickHandle(rnd, key))
@@ -299,6 +310,13 @@ func (w *Workload) authzSign(ctx context.Context, c *client.Client, principal st
 // acknowledged is what the authz check catches.
 func (w *Workload) revokeMidway(ctx context.Context, a Authority) {
 	sleep(ctx, w.cfg.RevokeAfter)
+	if ctx.Err() != nil {
+		return
+	}
+	// The revocation is sent until it is acknowledged even if traffic
+	// ends meanwhile: an unacknowledged one leaves nothing to check.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	admin := client.NewAs(w.rec, w.dial, w.handles, "admin")
 	in := model.Input{Kind: model.RevokePrincipal, Target: AuthzRevoked}
 	for ctx.Err() == nil {

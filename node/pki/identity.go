@@ -72,6 +72,21 @@ func PeerIdentity(ctx context.Context) (Identity, error) {
 	return ConnIdentity(info.State)
 }
 
+// PeerSerial returns the serial number of the caller's certificate, in
+// lower-case hex without leading zeros, or "" when the call did not
+// arrive over TLS with a certificate.
+func PeerSerial(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.AuthInfo == nil {
+		return ""
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 || info.State.PeerCertificates[0].SerialNumber == nil {
+		return ""
+	}
+	return info.State.PeerCertificates[0].SerialNumber.Text(16)
+}
+
 // ParseIdentity parses an identity URI as String writes it.
 func ParseIdentity(s string) (Identity, error) {
 	u, err := url.Parse(s)
