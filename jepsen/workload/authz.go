@@ -203,7 +203,8 @@ func (w *Workload) runAuthz(ctx context.Context) {
 			c := w.clientAs(a, principal)
 			for ctx.Err() == nil {
 				before := c.ID()
-				w.authzStep(ctx, c, principal, i, rnd, w.cfg.Nodes[rnd.IntN(len(w.cfg.Nodes))])
+				nodes := w.nodes()
+				w.authzStep(ctx, c, principal, i, rnd, nodes[rnd.IntN(len(nodes))])
 				w.ops.Add(1)
 				think := w.cfg.Think
 				if c.ID() != before || c.LastUnreached() {
@@ -333,7 +334,7 @@ func (w *Workload) revokeMidway(ctx context.Context, a Authority) {
 		sleep(ctx, 500*time.Millisecond)
 	}
 	var wg sync.WaitGroup
-	for i, node := range w.cfg.Nodes {
+	for i, node := range w.nodes() {
 		wg.Go(func() {
 			c := w.clientAs(a, AuthzRevoked)
 			rnd := rand.New(rand.NewPCG(w.cfg.Seed, uint64(1000+i)))
@@ -357,7 +358,7 @@ func (w *Workload) finalAuthz(ctx context.Context, leader string, budget time.Du
 		return
 	}
 	admin := w.newClient()
-	for _, node := range w.cfg.Nodes {
+	for _, node := range w.nodes() {
 		retry(ctx, 0, func(ctx context.Context) model.Output { return admin.List(ctx, node) })
 	}
 	w.authz.mu.Lock()

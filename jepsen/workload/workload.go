@@ -73,8 +73,8 @@ func (c Config) Validate() error {
 	if c.ExpiryClients < 0 || (c.ExpiryClients > 0 && c.ExpiryClients >= c.Clients) {
 		return errors.New("workload: the expiry clients must leave at least one client to the mix")
 	}
-	if c.Authz && (c.Lifecycle || c.ExpiryClients > 0) {
-		return errors.New("workload: the authz workload has its own mix: no lifecycle requests or expiry clients")
+	if c.Authz && (c.Lifecycle || c.Ceremony || c.ExpiryClients > 0) {
+		return errors.New("workload: the authz workload has its own mix: no lifecycle requests, ceremonies or expiry clients")
 	}
 	return nil
 }
