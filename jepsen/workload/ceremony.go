@@ -148,7 +148,7 @@ func (cs *ceremonies) setup(ctx context.Context, nodes []string) error {
 	}
 }
 
-// Ops returns the recorded ceremony calls.
+// recorded returns the recorded ceremony calls.
 func (cs *ceremonies) recorded() []checker.CeremonyOp {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()

@@ -126,7 +126,10 @@ func signMoments(rnd *rand.Rand, issued int64, ttl time.Duration) []int64 {
 }
 
 // node draws the node an operation goes to.
-func (w *Workload) node(rnd *rand.Rand) string { ns := w.nodes(); return ns[rnd.IntN(len(ns))] }
+func (w *Workload) node(rnd *rand.Rand) string {
+	ns := w.nodes()
+	return ns[rnd.IntN(len(ns))]
+}
 
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {
