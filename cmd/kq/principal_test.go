@@ -58,3 +58,18 @@ func TestCLIActsAsAPrincipal(t *testing.T) {
 		t.Errorf("--cert without --key: exit %d, want a usage error", code)
 	}
 }
+
+// kq principal revoke names a principal or, with --serial, one
+// certificate: neither or both is a usage error, refused before any call.
+func TestCLIPrincipalRevokeNamesOneThing(t *testing.T) {
+	tc := startCluster(t)
+	for _, args := range [][]string{
+		{"principal", "revoke"},
+		{"principal", "revoke", "alice", "--serial", "0a1b"},
+		{"principal", "revoke", "alice", "bob"},
+	} {
+		if _, errOut, code := tc.kq(t, args...); code != 2 {
+			t.Errorf("kq %s: exit %d, want a usage error: %s", strings.Join(args, " "), code, errOut)
+		}
+	}
+}
