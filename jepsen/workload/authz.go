@@ -126,10 +126,18 @@ func (w *Workload) setupAuthz(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range authzPrincipals {
-		if out, err := a.KQ(ctx, "certs", "issue", "--principal", p); err != nil {
-			return fmt.Errorf("workload: certificate of %s: %w: %s", p, err, out)
-		}
+	certErrs := make([]error, len(authzPrincipals))
+	var certs sync.WaitGroup
+	for i, p := range authzPrincipals {
+		certs.Go(func() {
+			if out, err := a.KQ(ctx, "certs", "issue", "--principal", p); err != nil {
+				certErrs[i] = fmt.Errorf("workload: certificate of %s: %w: %s", p, err, out)
+			}
+		})
+	}
+	certs.Wait()
+	if err := errors.Join(certErrs...); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "kqjepsen-policy-")
 	if err != nil {
