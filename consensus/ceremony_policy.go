@@ -250,7 +250,7 @@ func changesCeremonies(a, b *Policy) bool { return len(ceremonyDiff(a, b)) > 0 }
 // who approves a kind, or how many must, needs that kind's old quorum, so
 // operators who could not destroy a key cannot first lower key-destroy's
 // quorum, or add operators to its group, and then destroy it; taking a
-// principal off the deny-list needs deny-removal's, adding or removing a
+// principal or a certificate serial off the deny-list needs deny-removal's, adding or removing a
 // tenant tenant-create's or tenant-delete's.
 func impliedQuorum(old, next *Policy) int {
 	k := 0
@@ -273,8 +273,9 @@ func impliedQuorum(old, next *Policy) int {
 			need(info.Kind)
 		}
 	}
-	if slices.ContainsFunc(old.Denied, func(d string) bool { return !slices.Contains(next.Denied, d) }) {
-		need(KindDenyRemoval)
+	if slices.ContainsFunc(old.Denied, func(d string) bool { return !slices.Contains(next.Denied, d) }) ||
+		slices.ContainsFunc(old.DeniedSerials, func(d string) bool { return !slices.Contains(next.DeniedSerials, d) }) {
+		need(KindDenyRemoval) // a certificate taken off the deny-list as much as a principal
 	}
 	if slices.ContainsFunc(next.Tenants, func(t string) bool { return !slices.Contains(old.Tenants, t) }) {
 		need(KindTenantCreate)
