@@ -135,14 +135,17 @@ func TestDeliverRejectsBadInput(t *testing.T) {
 	if err := a.Deliver(tss.Message{Session: sid, From: "node-b", Payload: make([]byte, 4097)}); !errors.Is(err, tss.ErrMessageTooLarge) {
 		t.Errorf("oversized: err = %v", err)
 	}
+	// Garbage from a committee member (delivery is authenticated) ends
+	// the session naming it: dropped, it would leave the session waiting.
 	if err := a.Deliver(tss.Message{Session: sid, From: "node-b", Payload: []byte("not protobuf")}); !errors.Is(err, tss.ErrBadMessage) {
 		t.Errorf("garbage: err = %v", err)
 	}
-	cancel()
 	err := <-done
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled session: err = %v", err)
+	var ce *tss.CheckError
+	if !errors.As(err, &ce) || ce.Member != "node-b" || ce.Check != tss.CheckParse {
+		t.Fatalf("session after garbage from node-b: err = %v, want a %s check naming node-b", err, tss.CheckParse)
 	}
+	cancel()
 	// The finished session's ID cannot be reused, and late messages are dropped quietly.
 	if _, err := a.Sign(context.Background(), tss.SignRequest{Session: sid, Share: shares["node-a"], Committee: committees[0], Message: []byte("m")}); !errors.Is(err, tss.ErrSessionExists) {
 		t.Fatalf("reused session: err = %v", err)

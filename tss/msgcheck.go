@@ -38,6 +38,10 @@ const (
 	CheckRangeProof = "range-proof"
 	// CheckModProof: a Paillier-Blum modulus proof with gcd(W, N) != 1.
 	CheckModProof = "mod-proof"
+	// CheckParse: a payload that is not a tss-lib message of the session's
+	// protocol, does not parse as the type it names, or fails tss-lib's
+	// ValidateBasic.
+	CheckParse = "parse"
 )
 
 // CheckError names a member whose round message failed a check before it

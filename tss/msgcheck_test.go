@@ -7,6 +7,7 @@ import (
 
 	ecdsaresharing "github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
 	ecdsasigning "github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
+	eddsakeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/tss/malice"
 	"github.com/keyquorum/keyquorum/tss/tsstest"
@@ -38,6 +39,10 @@ func TestEd25519KeygenRejectsMalformedMessages(t *testing.T) {
 				d[len(d)-1] = []byte{7}
 				return d
 			})
+		}},
+		{"commitment tss-lib's ValidateBasic refuses", tss.CheckParse, func(t *testing.T, _ *tsstest.Network) tsstest.Rule {
+			return tamper(t, "node-c", "binance.tsslib.eddsa.keygen.KGRound1Message", &eddsakeygen.KGRound1Message{},
+				func(m *eddsakeygen.KGRound1Message) { m.Commitment = nil })
 		}},
 		{"broadcast sent point-to-point", tss.CheckRouting, func(t *testing.T, _ *tsstest.Network) tsstest.Rule {
 			return func(m *tss.Message, _ string) bool {

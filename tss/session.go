@@ -2,6 +2,7 @@ package tss
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,11 +110,11 @@ func (s *session) accept(m Message) error {
 	// it and which local party it is for, so read it before parsing.
 	msgType, err := wireType(m.Payload)
 	if err != nil {
-		return fmt.Errorf("%w from %q", ErrBadMessage, m.From)
+		return s.unparsable(m, "", "payload is not a tss-lib wire message")
 	}
 	if !strings.HasPrefix(msgType, s.prefix) {
 		// The type is not parsed yet: quote a bounded prefix only.
-		return fmt.Errorf("%w: type %.64q from %q", ErrBadMessage, msgType, m.From)
+		return s.unparsable(m, fmt.Sprintf("%.64s", msgType), "message type of another protocol")
 	}
 	pid, to, err := s.w.inbound(m.From, msgType)
 	if err != nil {
@@ -121,9 +122,19 @@ func (s *session) accept(m Message) error {
 	}
 	parsed, err := s.parse(m.Payload, pid, m.Broadcast, msgType)
 	if err != nil {
-		return fmt.Errorf("%w from %q", ErrBadMessage, m.From)
+		return s.unparsable(m, msgType, "payload does not parse as its type or fails tss-lib's ValidateBasic")
 	}
 	return s.inbox.put(inbound{from: m.From, msg: parsed, to: to})
+}
+
+// unparsable ends the session naming m's sender, which is a committee
+// member that sent this session a payload no honest member makes
+// (delivery is authenticated and intact): dropping it would leave the
+// session waiting for a message that never comes, and the sender
+// unblamed. It returns the error for the transport.
+func (s *session) unparsable(m Message, msgType, detail string) error {
+	s.fail(&CheckError{Member: m.From, Type: msgType, Check: CheckParse, Detail: detail, Evidence: sha256.Sum256(m.Payload)})
+	return fmt.Errorf("%w: type %.64q from %q", ErrBadMessage, msgType, m.From)
 }
 
 // wireType returns the protobuf message name inside a tss-lib wire payload
