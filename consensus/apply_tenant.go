@@ -34,7 +34,10 @@ const (
 type CreateTenant struct {
 	Tenant string `json:"tenant"`
 	Actor  string `json:"actor"`
-	Time   int64  `json:"time"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
 }
 
 // DeleteTenant deletes Tenant (cluster-admin): it leaves the policy with
@@ -46,7 +49,10 @@ type DeleteTenant struct {
 	Tenant string `json:"tenant"`
 	Force  bool   `json:"force,omitempty"`
 	Actor  string `json:"actor"`
-	Time   int64  `json:"time"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
 }
 
 // TenantShredded reports that Node holds no data-encryption key of

@@ -189,3 +189,5 @@ func (c *RevokeHandle) actorSerial() string    { return c.ActorSerial }
 func (c *SignRequested) actorSerial() string   { return c.ActorSerial }
 func (c *SetPolicy) actorSerial() string       { return c.ActorSerial }
 func (c *RevokePrincipal) actorSerial() string { return c.ActorSerial }
+func (c *CreateTenant) actorSerial() string    { return c.ActorSerial }
+func (c *DeleteTenant) actorSerial() string    { return c.ActorSerial }

@@ -81,6 +81,7 @@ func TestSerialDenyListIsDecidedAtTheEntry(t *testing.T) {
 		h.apply(create("acme/k2", "a1")),
 		issue("h3", "a1"),
 		h.apply(&consensus.ChangeKey{RequestID: "r1", Op: consensus.OpRotate, Key: "acme/k", Actor: spiffe("alice"), ActorSerial: "a1"}),
+		h.apply(&consensus.CreateTenant{Tenant: "initech", Actor: spiffe("admin"), ActorSerial: "a1"}),
 	} {
 		if !errors.Is(r.Err, consensus.ErrPermissionDenied) || !strings.Contains(r.Err.Error(), string(consensus.ReasonSerialDenied)) {
 			t.Errorf("request with the revoked certificate: %v; want permission denied (%s)", r.Err, consensus.ReasonSerialDenied)
