@@ -3,7 +3,7 @@
 // shapes the inbound checks of package tss refuse (tss/msgcheck.go). The
 // tss tests drive it on an in-memory network; kqd built with the kqd_bugs
 // tag drives it on its peer links, so a real process can play the member.
-// No other build links it.
+// A kqd built without the tag does not link it.
 package malice
 
 import (
@@ -236,17 +236,6 @@ func (f *Member) Outbound(m tss.Message, to string) ([]tss.Message, error) {
 		return []tss.Message{r1, m}, nil
 	}
 	return []tss.Message{m}, nil
-}
-
-// Forget drops what is held for a session that ended.
-func (f *Member) Forget(session tss.SessionID) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for k := range f.held {
-		if k.session == session {
-			delete(f.held, k)
-		}
-	}
 }
 
 // rewrite decodes payload (an anypb.Any around a tss-lib message), runs fn
