@@ -148,6 +148,8 @@ bench: deps
 	  $(GO) test -count=1 -run TestBenchSignUnderFlood -v -timeout 30m ./node/
 	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
 	  $(GO) test -count=1 -run TestBenchReplaceNode -v -timeout 60m ./node/
+	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
+	  $(GO) test -count=1 -run TestBenchTenantQuotaIsolation -v -timeout 30m ./node/
 
 # The long fault-injection suite (docs/JEPSEN.md): 5 nodes, every nemesis.
 # Reports land in $(BIN)/jepsen/; exit 1 means a violation, 2 inconclusive,

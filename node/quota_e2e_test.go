@@ -31,29 +31,10 @@ quotas: {globex: {sign_per_second: 2, sessions: 2}}
 // and is answered RESOURCE_EXHAUSTED naming the quota with a retry hint,
 // while every sign of acme's signer, made meanwhile, succeeds.
 func TestFloodingTenantDoesNotBlockAnother(t *testing.T) {
-	c := startCluster(t, "simulator")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, p := range []string{"alice", "bob", "mal"} {
-		if out, err := c.KQ(ctx, "certs", "issue", "--principal", p); err != nil {
-			t.Fatalf("certs issue %s: %v %s", p, err, out)
-		}
-	}
-	leader := leaderOf(ctx, t, c)
-	as := func(who string) kqpb.KeyServiceClient {
-		conn, err := c.ClientAs(who, leader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return kqpb.NewKeyServiceClient(conn)
-	}
-	applyPolicy(ctx, t, c, leader, quotaE2EPolicy)
-	alice, bob, mal := as("alice"), as("bob"), as("mal")
-	createKey(ctx, t, alice, "acme/k", kqpb.Algorithm_ED25519)
-	createKey(ctx, t, alice, "globex/k", kqpb.Algorithm_ED25519)
-	hA := issueHandle(ctx, t, alice, &kqpb.IssueHandleRequest{Key: "acme/k", RequestId: "h-acme", TtlMs: 600_000})
-	hG := issueHandle(ctx, t, alice, &kqpb.IssueHandleRequest{Key: "globex/k", RequestId: "h-globex", TtlMs: 600_000})
+	q := startQuotaCluster(ctx, t)
+	bob, mal, hA, hG := q.bob, q.mal, q.hA, q.hG
 
 	var (
 		stop                    atomic.Bool
@@ -109,6 +90,40 @@ func TestFloodingTenantDoesNotBlockAnother(t *testing.T) {
 	if qf == nil || qf.Violations[0].Subject != "tenant:globex" || retry == nil || retry.RetryDelay.AsDuration() <= 0 {
 		t.Errorf("refusal %q: quota %v, retry %v; want globex's quota named and a retry delay", s.Message(), qf, retry)
 	}
+}
+
+// quotaCluster is a cluster under quotaE2EPolicy: bob signs acme's key
+// with handle hA, mal signs globex's with hG.
+type quotaCluster struct {
+	c        *cluster.Cluster
+	bob, mal kqpb.KeyServiceClient
+	hA, hG   string
+}
+
+func startQuotaCluster(ctx context.Context, t *testing.T) quotaCluster {
+	t.Helper()
+	c := startCluster(t, "simulator")
+	for _, p := range []string{"alice", "bob", "mal"} {
+		if out, err := c.KQ(ctx, "certs", "issue", "--principal", p); err != nil {
+			t.Fatalf("certs issue %s: %v %s", p, err, out)
+		}
+	}
+	leader := leaderOf(ctx, t, c)
+	as := func(who string) kqpb.KeyServiceClient {
+		conn, err := c.ClientAs(who, leader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return kqpb.NewKeyServiceClient(conn)
+	}
+	applyPolicy(ctx, t, c, leader, quotaE2EPolicy)
+	alice := as("alice")
+	createKey(ctx, t, alice, "acme/k", kqpb.Algorithm_ED25519)
+	createKey(ctx, t, alice, "globex/k", kqpb.Algorithm_ED25519)
+	return quotaCluster{c: c, bob: as("bob"), mal: as("mal"),
+		hA: issueHandle(ctx, t, alice, &kqpb.IssueHandleRequest{Key: "acme/k", RequestId: "h-acme", TtlMs: 600_000}),
+		hG: issueHandle(ctx, t, alice, &kqpb.IssueHandleRequest{Key: "globex/k", RequestId: "h-globex", TtlMs: 600_000})}
 }
 
 // applyPolicy applies doc as the bootstrap admin, waiting for the
