@@ -30,9 +30,7 @@ import (
 // p50 and p99 within 2x of the quiet phases'. `make bench` runs it and
 // appends its table to $KQ_BENCH_OUT.
 func TestBenchSignUnderFlood(t *testing.T) {
-	if os.Getenv("KQ_BENCH") != "1" {
-		t.Skip("benchmark; run with KQ_BENCH=1 or `make bench`")
-	}
+	requireBench(t)
 	n := 150
 	if s := os.Getenv("KQ_BENCH_FLOOD_SIGNS"); s != "" {
 		fmt.Sscan(s, &n)
@@ -155,18 +153,7 @@ func TestBenchSignUnderFlood(t *testing.T) {
 		}
 		b.WriteString("\n")
 	}
-	report := b.String()
-	t.Log(report)
-	if out := os.Getenv("KQ_BENCH_OUT"); out != "" {
-		f, err := os.OpenFile(repoPath(out), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(report); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeBenchReport(t, b.String())
 }
 
 // droppedFrom reads how many of peer's messages node id dropped over the

@@ -21,9 +21,7 @@ import (
 // loads every core for seconds; consensus and the online signing phase
 // must not starve. `make bench` runs it.
 func TestBenchKeygenUnderLoad(t *testing.T) {
-	if os.Getenv("KQ_BENCH") != "1" {
-		t.Skip("benchmark; run with KQ_BENCH=1 or `make bench`")
-	}
+	requireBench(t)
 	keygens := 10
 	if s := os.Getenv("KQ_BENCH_KEYGENS"); s != "" {
 		fmt.Sscan(s, &keygens)
@@ -128,18 +126,7 @@ func TestBenchKeygenUnderLoad(t *testing.T) {
 	fmt.Fprintf(&b, "| keygens | %d in %s | measured |\n", keygens, elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "| Ed25519 sign before / during the keygens, p50 | %s / %s | measured |\n", bench.Millis(q.P50), bench.Millis(d.P50))
 	fmt.Fprintf(&b, "| Ed25519 sign during the keygens, p90 / max (n=%d, %d failed) | %s / %s | measured |\n", d.N, failed, bench.Millis(d.P90), bench.Millis(d.Max))
-	report := b.String()
-	t.Log(report)
-	if out := os.Getenv("KQ_BENCH_OUT"); out != "" {
-		f, err := os.OpenFile(repoPath(out), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(report); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeBenchReport(t, b.String())
 }
 
 // loadAverage is the machine's one-minute load average, as /proc gives it.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -37,9 +36,7 @@ type benchResult struct {
 func TestBenchPresignPool(t *testing.T) {
 	// A benchmark, not a feature test: minutes of CPU, and numbers that only
 	// mean something on a quiet machine. `make bench` runs it.
-	if os.Getenv("KQ_BENCH") != "1" {
-		t.Skip("benchmark; run with KQ_BENCH=1 or `make bench`")
-	}
+	requireBench(t)
 	const runs = 20
 	// Ed25519 rounds are cheap; more of them steady a row whose gap to
 	// its reference is a few milliseconds.
@@ -148,18 +145,7 @@ func TestBenchPresignPool(t *testing.T) {
 	fmt.Fprintf(&b, "| cluster ECDSA 3-of-5, full protocol, p50 | %.1f ms | measured |\n", full5.LatencyMS["p50"])
 	fmt.Fprintf(&b, "| cluster ECDSA 3-of-5, warm pool, p50 / p99 | %.1f ms / %.1f ms (%d of %d presigned) | measured |\n",
 		warm5.LatencyMS["p50"], warm5.LatencyMS["p99"], warm5.Presigned, warm5.OK)
-	report := b.String()
-	t.Log(report)
-	if out := os.Getenv("KQ_BENCH_OUT"); out != "" {
-		f, err := os.OpenFile(repoPath(out), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(report); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeBenchReport(t, b.String())
 }
 
 // buildNoAudit builds kqd and kq with the audit trail compiled out, only

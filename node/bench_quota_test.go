@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,9 +37,7 @@ func retryDelay(err error) time.Duration {
 // is acme's p50 with globex at its quota within 1.5 times its p50 alone
 // (the mean of both quiet phases, measured in the same run).
 func TestBenchTenantQuotaIsolation(t *testing.T) {
-	if os.Getenv("KQ_BENCH") != "1" {
-		t.Skip("benchmark; run with KQ_BENCH=1 or `make bench`")
-	}
+	requireBench(t)
 	runs := 150
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
@@ -129,16 +126,5 @@ func TestBenchTenantQuotaIsolation(t *testing.T) {
 	row("globex at its quota, polite clients", polite, "≤ ×1.5")
 	row("globex flooding, rude clients", rude, "measured")
 	row("quiet again", again, "")
-	report := b.String()
-	t.Log(report)
-	if out := os.Getenv("KQ_BENCH_OUT"); out != "" {
-		f, err := os.OpenFile(repoPath(out), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(report); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeBenchReport(t, b.String())
 }

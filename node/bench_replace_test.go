@@ -23,9 +23,7 @@ import (
 // compares their latency before and during the replacement. Every key's
 // public key must be unchanged afterwards and held by n1, n2 and n4.
 func TestBenchReplaceNode(t *testing.T) {
-	if os.Getenv("KQ_BENCH") != "1" {
-		t.Skip("benchmark; run with KQ_BENCH=1 or `make bench`")
-	}
+	requireBench(t)
 	perAlg := 10
 	if s := os.Getenv("KQ_BENCH_REPLACE_KEYS"); s != "" {
 		fmt.Sscan(s, &perAlg)
@@ -154,16 +152,5 @@ func TestBenchReplaceNode(t *testing.T) {
 		fmt.Fprintf(&b, "| %s sign p50 / p99 during (n=%d, %d failed) | %s / %s |\n", benchLabel(l.alg), len(during[i]), fails[i],
 			bench.Millis(bench.Percentile(during[i], 0.5)), bench.Millis(bench.Percentile(during[i], 0.99)))
 	}
-	report := b.String()
-	t.Log(report)
-	if out := os.Getenv("KQ_BENCH_OUT"); out != "" {
-		f, err := os.OpenFile(repoPath(out), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(report); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeBenchReport(t, b.String())
 }

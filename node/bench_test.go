@@ -400,6 +400,35 @@ func benchLabel(alg tss.Algorithm) string {
 	return "Ed25519"
 }
 
+// requireBench skips a benchmark unless KQ_BENCH=1 (`make bench`): its
+// minutes of CPU, and numbers that only mean something on a quiet
+// machine, stay out of `make test`.
+func requireBench(t *testing.T) {
+	t.Helper()
+	if os.Getenv("KQ_BENCH") != "1" {
+		t.Skip("benchmark; run with KQ_BENCH=1 or `make bench`")
+	}
+}
+
+// writeBenchReport logs a benchmark's markdown section and appends it to
+// $KQ_BENCH_OUT when that is set (docs/BENCHMARKS.md under `make bench`).
+func writeBenchReport(t *testing.T, report string) {
+	t.Helper()
+	t.Log(report)
+	out := os.Getenv("KQ_BENCH_OUT")
+	if out == "" {
+		return
+	}
+	f, err := os.OpenFile(repoPath(out), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(report); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // repoPath resolves a relative path against the repository root: go test
 // runs in the package directory, but make passes root-relative paths.
 func repoPath(p string) string {
