@@ -38,6 +38,13 @@ import (
 // avoided by the immediate retry of the attempt it spoiled (the leader's
 // choice for that one request), but not excluded from others'.
 //
+// A flood is blamed too: a member whose round messages for sessions not
+// yet started keep overflowing its share of an accuser's buffer is
+// accused with the check BlameFlood and no request (RequestID "", Attempt
+// 0). Such an accusation counts, by the same t+1 rule, toward every key
+// that both the culprit and the accuser hold: the flood slows every
+// session the two share.
+//
 // An operator with the cluster-admin role clears a member's record
 // (ClearBlame); exclusion then ends and earlier accusations no longer
 // count.
@@ -112,6 +119,13 @@ func (b *Blame) clone() *Blame {
 	return &c
 }
 
+// BlameFlood is the check of an accusation for flooding round messages,
+// which names no signing attempt.
+const BlameFlood = "flood"
+
+// flood reports whether c accuses a flood rather than a signing attempt.
+func (c *AttemptBlamed) flood() bool { return c.Check == BlameFlood && c.RequestID == "" && c.Attempt == 0 }
+
 // Bounds of the blame record. Only distinct accusers count, so a few
 // accusations per accuser are enough; the bound is per accuser so that a
 // member colluding with a culprit cannot push honest accusations out by
@@ -146,6 +160,12 @@ func (f *FSM) attemptBlamed(index uint64, c *AttemptBlamed) Result {
 	case err != nil || len(ev) != 32 || c.EvidenceSHA256 != strings.ToLower(c.EvidenceSHA256):
 		return Result{Err: fmt.Errorf("attempt blamed: %w: evidence must be a SHA-256 in lower-case hex", ErrInvalidCommand)}
 	}
+	if c.flood() {
+		if !f.shareAKey(c.Culprit, c.Accuser) {
+			return Result{Err: fmt.Errorf("attempt blamed: %w: %s and %s hold no key together", ErrInvalidCommand, c.Culprit, c.Accuser)}
+		}
+		return f.accuse(index, c, "")
+	}
 	s, ok := f.st.Signs[c.RequestID]
 	if !ok {
 		return Result{Err: fmt.Errorf("attempt blamed: %w: no request %.64q", ErrStale, c.RequestID)}
@@ -163,6 +183,22 @@ func (f *FSM) attemptBlamed(index uint64, c *AttemptBlamed) Result {
 		// The accuser may be outside it: a FROST coordinator need not sign.
 		return Result{Err: fmt.Errorf("attempt blamed: %w: the culprit must be in attempt %d's committee", ErrInvalidCommand, c.Attempt)}
 	}
+	return f.accuse(index, c, k.Name)
+}
+
+// shareAKey reports whether some key is held by both a and b.
+func (f *FSM) shareAKey(a, b string) bool {
+	for _, k := range f.st.Keys {
+		if k.HasMember(a) && k.HasMember(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// accuse records an accepted accusation (key "" for a flood) and applies
+// the exclusion rule.
+func (f *FSM) accuse(index uint64, c *AttemptBlamed, key string) Result {
 	b := f.st.Blame[c.Culprit]
 	if b == nil {
 		b = &Blame{}
@@ -175,14 +211,14 @@ func (f *FSM) attemptBlamed(index uint64, c *AttemptBlamed) Result {
 	}
 	now, window := f.st.Time, int64(f.cfg.BlameExclusion)
 	b.Accusations = slices.DeleteFunc(b.Accusations, func(a Accusation) bool { return a.Time < now-window })
-	b.Accusations = append(b.Accusations, Accusation{Accuser: c.Accuser, Key: k.Name, RequestID: c.RequestID, Attempt: c.Attempt,
+	b.Accusations = append(b.Accusations, Accusation{Accuser: c.Accuser, Key: key, RequestID: c.RequestID, Attempt: c.Attempt,
 		Check: c.Check, Evidence: c.EvidenceSHA256, Time: now, Index: index})
 	if mine := slices.IndexFunc(b.Accusations, func(a Accusation) bool { return a.Accuser == c.Accuser }); mine >= 0 &&
 		countBy(b.Accusations, c.Accuser) > maxPerAccuser {
 		b.Accusations = slices.Delete(b.Accusations, mine, mine+1) // that accuser's oldest
 	}
 	b.Total++
-	if f.excludes(b) {
+	if f.excludes(c.Culprit, b) {
 		b.ExcludedUntil = now + window
 	}
 	return Result{Note: f.blameNote(c.Culprit, b)}
@@ -199,20 +235,32 @@ func countBy(as []Accusation, accuser string) int {
 }
 
 // excludes is the rule: some key has at least threshold+1 distinct
-// accusers among b's accusations (all within the exclusion time).
-func (f *FSM) excludes(b *Blame) bool {
+// accusers among the accusations against culprit (all within the
+// exclusion time). A flood accusation counts for every key the culprit
+// and its accuser both hold.
+func (f *FSM) excludes(culprit string, b *Blame) bool {
 	accusers := map[string]map[string]bool{} // key -> accusers
+	count := func(k *Key, accuser string) bool {
+		if k == nil || !k.HasMember(accuser) {
+			return false
+		}
+		if accusers[k.Name] == nil {
+			accusers[k.Name] = map[string]bool{}
+		}
+		accusers[k.Name][accuser] = true
+		return len(accusers[k.Name]) >= k.Threshold+1
+	}
 	for _, a := range b.Accusations {
-		k := f.st.Keys[a.Key]
-		if k == nil || !k.HasMember(a.Accuser) {
+		if a.Key != "" {
+			if count(f.st.Keys[a.Key], a.Accuser) {
+				return true
+			}
 			continue
 		}
-		if accusers[a.Key] == nil {
-			accusers[a.Key] = map[string]bool{}
-		}
-		accusers[a.Key][a.Accuser] = true
-		if len(accusers[a.Key]) >= k.Threshold+1 {
-			return true
+		for _, name := range slices.Sorted(maps.Keys(f.st.Keys)) {
+			if k := f.st.Keys[name]; k.HasMember(culprit) && count(k, a.Accuser) {
+				return true
+			}
 		}
 	}
 	return false
@@ -288,7 +336,7 @@ func (f *FSM) BlamedIn(requestID string, attempt uint32) []string {
 	var out []string
 	for m, b := range f.st.Blame {
 		for _, a := range b.Accusations {
-			if a.RequestID == requestID && a.Attempt == attempt {
+			if a.RequestID != "" && a.RequestID == requestID && a.Attempt == attempt { // a flood names none
 				out = append(out, m)
 				break
 			}
@@ -307,7 +355,11 @@ func (f *FSM) blameRecord(cmd Command, res Result, r *audit.Record) {
 		if s := f.st.Signs[c.RequestID]; s != nil {
 			r.Key, r.Version = s.Key, s.Version
 		}
-		if res.Err == nil {
+		switch {
+		case res.Err != nil:
+		case c.flood():
+			r.Reason = fmt.Sprintf("%s flooded round messages (evidence sha256 %s); %s", c.Culprit, c.EvidenceSHA256, res.Note)
+		default:
 			r.Reason = fmt.Sprintf("attempt %d: %s failed check %s (evidence sha256 %s); %s", c.Attempt, c.Culprit, c.Check, c.EvidenceSHA256, res.Note)
 		}
 	case *ClearBlame:

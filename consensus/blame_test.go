@@ -268,3 +268,39 @@ func TestClearBlameNeedsClusterAdmin(t *testing.T) {
 		t.Fatal("the cluster-admin's clear kept the record")
 	}
 }
+
+func floodBlamed(culprit, accuser string) *consensus.AttemptBlamed {
+	ev := sha256.Sum256([]byte(accuser + " dropped messages from " + culprit))
+	return &consensus.AttemptBlamed{Culprit: culprit, Accuser: accuser, Check: consensus.BlameFlood, EvidenceSHA256: hex.EncodeToString(ev[:])}
+}
+
+// A flood names no attempt. One accuser's flood accusation is recorded
+// (again while it stands, a duplicate); threshold+1 distinct accusers that
+// hold a key with the culprit exclude it, for each key they share; the
+// other checks still need a request.
+func TestBlameForAFlood(t *testing.T) {
+	h := blameFixture(t)
+	res := h.mustOK(floodBlamed("n4", "n1"))
+	if !strings.Contains(res.Note, "recorded only") {
+		t.Fatalf("one flood accuser: note %q, want recorded only", res.Note)
+	}
+	if again := h.mustOK(floodBlamed("n4", "n1")); !again.Duplicate {
+		t.Fatal("the same accuser's second flood accusation was not a duplicate")
+	}
+	if got := h.f.BlamedIn("", 0); len(got) != 0 {
+		t.Fatalf("a flood accusation named an attempt: BlamedIn = %v", got)
+	}
+	// n2 is the second distinct accuser: "ed" (threshold 1) excludes.
+	h.mustOK(floodBlamed("n4", "n2"))
+	if ex := h.f.Excluded(0); !slices.Equal(ex, []string{"n4"}) {
+		t.Fatalf("two flood accusers of a threshold-1 key: excluded %v, want [n4]", ex)
+	}
+
+	h.mustErr(floodBlamed("n9", "n1"), consensus.ErrInvalidCommand) // holds no key with n1
+	notFlood := floodBlamed("n3", "n1")
+	notFlood.Check = "vss-length"
+	h.mustErr(notFlood, consensus.ErrStale) // another check needs its request
+	withRequest := floodBlamed("n3", "n1")
+	withRequest.RequestID = "nope"
+	h.mustErr(withRequest, consensus.ErrStale)
+}

@@ -40,7 +40,7 @@ const (
 // check outside it (from a newer build) is counted as "other".
 var blameChecks = []string{tss.CheckSender, tss.CheckRouting, tss.CheckUnknown, tss.CheckShape, tss.CheckVSSLength,
 	tss.CheckIntRange, tss.CheckPoint, tss.CheckModulusSize, tss.CheckRangeProof, tss.CheckModProof,
-	tss.CheckParse, checkTSSLib, checkFrostShare, checkFrostCommitment}
+	tss.CheckParse, checkTSSLib, checkFrostShare, checkFrostCommitment, consensus.BlameFlood}
 
 // blameAbort reports the culprits a failed tss-lib signing attempt named,
 // one AttemptBlamed each. Timeouts name stalled members, not culprits:

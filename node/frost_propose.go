@@ -42,6 +42,9 @@ func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensu
 	}
 	slices.Sort(ready)
 	size := k.Threshold + 1
+	// A member the blame rule excludes signs in no committee while others
+	// can (as pickCommittee does for the other paths).
+	ready = n.withoutExcluded(ready, size)
 	if len(ready) < size {
 		return false, false, nil, nil
 	}

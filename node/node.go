@@ -326,6 +326,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.runFrostPool(ctx) })
 	n.spawn(func() { n.reportSettings(ctx) })
 	n.spawn(func() { n.runHealth(ctx) })
+	n.spawn(func() { n.runFloodWatch(ctx) })
 	n.runAudit(ctx)
 	var err error
 	select {
