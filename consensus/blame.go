@@ -124,7 +124,9 @@ func (b *Blame) clone() *Blame {
 const BlameFlood = "flood"
 
 // flood reports whether c accuses a flood rather than a signing attempt.
-func (c *AttemptBlamed) flood() bool { return c.Check == BlameFlood && c.RequestID == "" && c.Attempt == 0 }
+func (c *AttemptBlamed) flood() bool {
+	return c.Check == BlameFlood && c.RequestID == "" && c.Attempt == 0
+}
 
 // Bounds of the blame record. Only distinct accusers count, so a few
 // accusations per accuser are enough; the bound is per accuser so that a
