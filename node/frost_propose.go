@@ -107,7 +107,7 @@ func (n *Node) retrySignAvoiding(ctx context.Context, p *consensus.Sign, culprit
 	default:
 		combos := combinations(members, k.Threshold+1)
 		cmd = &consensus.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1,
-			Committee: combos[int(n.super.next()%uint64(len(combos)))], Reason: reason}
+			Committee: combos[int(n.super.nextRetry()%uint64(len(combos)))], Reason: reason}
 	}
 	n.propose(ctx, cmd)
 }

@@ -26,6 +26,7 @@ type supervisor struct {
 	presigs            map[string]time.Time // pending presignature id -> first seen
 	unreachable        map[string]time.Time // member -> since when the leader cannot reach it
 	rotation           atomic.Uint64        // spreads committees over members; shared with request handlers
+	retryRotation      atomic.Uint64        // the same for blamed retries, apart (see nextRetry)
 	raising            atomic.Bool          // a RaiseProtocol is being proposed
 	heldProtocol       atomic.Uint32        // the version last held for a protocol-upgrade ceremony, logged once
 	settingLimits      atomic.Bool          // a SetLimits is being proposed
@@ -245,6 +246,15 @@ func (n *Node) pickCommittee(k *consensus.Key, avoid []string, salt uint64) ([]s
 }
 
 func (s *supervisor) next() uint64 { return s.rotation.Add(1) }
+
+// nextRetry is next for the retry of an attempt a member was blamed in
+// (retrySignAvoiding). Were those retries to advance the rotation of first
+// attempts, a member that spoils every attempt it is in would shift that
+// rotation in step with itself: with three members and threshold 1,
+// first attempts would alternate between two committees only, pairing the
+// culprit with the same honest member each time, its only accuser, and
+// the blame rule's second accuser would never come.
+func (s *supervisor) nextRetry() uint64 { return s.retryRotation.Add(1) }
 
 // combinations returns every size-element subset of sorted xs, in order.
 func combinations(xs []string, size int) [][]string {

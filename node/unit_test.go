@@ -176,3 +176,25 @@ func TestHandleToIssue(t *testing.T) {
 		t.Fatalf("id without proof: %v", err)
 	}
 }
+
+// TestRetriesLeaveTheFirstAttemptRotationAlone: with three members and
+// threshold 1, a culprit that spoils every attempt it is in must meet both
+// honest members in first attempts, so that both accuse it (the blame
+// rule's threshold+1). When retries advanced the first attempts' rotation,
+// first attempts alternated between two committees and paired the
+// culprit with one honest member only.
+func TestRetriesLeaveTheFirstAttemptRotationAlone(t *testing.T) {
+	s := newSupervisor(nil)
+	combos := combinations([]string{"n1", "n2", "n3"}, 2)
+	partners := map[string]bool{}
+	for range 6 {
+		c := combos[s.next()%uint64(len(combos))]
+		if i := slices.Index(c, "n3"); i >= 0 {
+			partners[c[1-i]] = true
+			s.nextRetry() // the retry without n3
+		}
+	}
+	if !partners["n1"] || !partners["n2"] {
+		t.Fatalf("in six first attempts the culprit met only %v", partners)
+	}
+}
