@@ -98,13 +98,19 @@ type Config struct {
 // still sets NodeID, RaftAddr, Dir, Peers and TLS.
 func DefaultConfig() Config {
 	return Config{
-		SnapshotThreshold:  8192,
-		SnapshotInterval:   2 * time.Minute,
-		SnapshotRetain:     2,
-		TrailingLogs:       10240,
-		HeartbeatTimeout:   1000 * time.Millisecond,
-		ElectionTimeout:    1000 * time.Millisecond,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
+		SnapshotThreshold: 8192,
+		SnapshotInterval:  2 * time.Minute,
+		SnapshotRetain:    2,
+		TrailingLogs:      10240,
+		HeartbeatTimeout:  1000 * time.Millisecond,
+		ElectionTimeout:   1000 * time.Millisecond,
+		// A lease of 500 ms lost leadership six times in ten back-to-back
+		// ECDSA keygens on a 2-core host running three nodes, whose
+		// heartbeat replies arrived late while every core did modular
+		// exponentiation; at the heartbeat timeout it lost none
+		// (docs/BENCHMARKS.md). A partitioned leader steps down half a
+		// second later; nothing else depends on the lease.
+		LeaderLeaseTimeout: 1000 * time.Millisecond,
 		CommitTimeout:      50 * time.Millisecond,
 		DialTimeout:        2 * time.Second,
 		RPCTimeout:         5 * time.Second,
