@@ -91,15 +91,23 @@ func (s *supervisor) retryBlamed(ctx context.Context, p *consensus.Sign) bool {
 	return true
 }
 
-// withoutExcluded drops the members the blame rule excludes from
-// members, unless fewer than need would remain: exclusion steers
-// committees, it never makes signing impossible.
+// withoutExcluded drops from members those the blame rule excludes and
+// those still replaying the log after a restart (a committee with one
+// stalls until it catches up: seconds), unless fewer than need would
+// remain: both steer committees, neither makes signing impossible.
 func (n *Node) withoutExcluded(members []string, need int) []string {
 	excluded := n.fsm.Excluded(n.clock.Now().UnixNano())
-	if len(excluded) == 0 {
+	var behind map[string]bool
+	if n.clocks != nil {
+		behind = n.clocks.catchingUp(n.fsm.AppliedIndex(), time.Now())
+	}
+	if len(excluded) == 0 && len(behind) == 0 {
 		return members
 	}
-	rest := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return slices.Contains(excluded, m) })
+	rest := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return slices.Contains(excluded, m) || behind[m] })
+	if len(rest) < need {
+		rest = slices.DeleteFunc(slices.Clone(members), func(m string) bool { return slices.Contains(excluded, m) })
+	}
 	if len(rest) < need {
 		return members
 	}

@@ -43,6 +43,14 @@ type clockSync struct {
 
 	mu           sync.Mutex
 	lastStepDown time.Time
+	applied      map[string]appliedReading // member -> its last answer's applied index
+}
+
+// appliedReading is a member's applied index as its last clock answer gave
+// it, and when this node got that answer.
+type appliedReading struct {
+	index uint64
+	at    time.Time
 }
 
 func newClockSync(n *Node) (*clockSync, error) {
@@ -50,7 +58,7 @@ func newClockSync(n *Node) (*clockSync, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clockSync{n: n, bound: b,
+	return &clockSync{n: n, bound: b, applied: map[string]appliedReading{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyquorum_clock_stamp_refused_total",
 			Help: "Commands this node as leader refused to stamp because its clock was not confirmed by a quorum (unconfirmed) or disagreed with a quorum's (offset).",
@@ -126,8 +134,11 @@ func (c *clockSync) run(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if r, err := c.probe(ctx, m.Peer); err == nil {
+				if r, applied, err := c.probe(ctx, m.Peer); err == nil {
 					c.bound.Observe(m.ID, r)
+					c.mu.Lock()
+					c.applied[m.ID] = appliedReading{index: applied, at: time.Now()}
+					c.mu.Unlock()
 				}
 			}()
 		}
@@ -153,20 +164,43 @@ func (c *clockSync) run(ctx context.Context) {
 
 // probe reads one member's clock, placing the answer at the midpoint of the
 // round trip on this node's monotonic clock.
-func (c *clockSync) probe(ctx context.Context, addr string) (clock.Reading, error) {
+func (c *clockSync) probe(ctx context.Context, addr string) (clock.Reading, uint64, error) {
 	conn, err := c.n.peers.conn(addr)
 	if err != nil {
-		return clock.Reading{}, err
+		return clock.Reading{}, 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, clockProbeTimeout)
 	defer cancel()
 	sent := time.Now()
 	resp, err := kqpb.NewPeerServiceClient(conn).Clock(ctx, &kqpb.ClockRequest{})
 	if err != nil {
-		return clock.Reading{}, err
+		return clock.Reading{}, 0, err
 	}
 	rtt := time.Since(sent)
-	return clock.Reading{Remote: time.Unix(0, resp.UnixNano), Uncertainty: rtt / 2, Taken: sent.Add(rtt / 2)}, nil
+	return clock.Reading{Remote: time.Unix(0, resp.UnixNano), Uncertainty: rtt / 2, Taken: sent.Add(rtt / 2)}, resp.AppliedIndex, nil
+}
+
+// catchUpLag is how many entries a member's applied index may trail this
+// node's before new committees leave it out: far more than a healthy
+// follower trails under load, far less than a restarted member replays.
+const catchUpLag = 256
+
+// appliedFreshFor is how long a clock answer's applied index counts.
+const appliedFreshFor = 2 * clockProbeEvery
+
+// catchingUp reports the members that answered within appliedFreshFor with
+// an applied index more than catchUpLag behind applied (this node's).
+// A member with no fresh answer is not reported: unknown is not behind.
+func (c *clockSync) catchingUp(applied uint64, now time.Time) map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]bool{}
+	for id, r := range c.applied {
+		if now.Sub(r.at) <= appliedFreshFor && r.index+catchUpLag < applied {
+			out[id] = true
+		}
+	}
+	return out
 }
 
 // stepDownIfLeader hands leadership to another member, at most once per

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -196,5 +197,22 @@ func TestRetriesLeaveTheFirstAttemptRotationAlone(t *testing.T) {
 	}
 	if !partners["n1"] || !partners["n2"] {
 		t.Fatalf("in six first attempts the culprit met only %v", partners)
+	}
+}
+
+// TestCatchingUpNamesMembersFarBehindByAFreshAnswer: a member whose last
+// clock answer, still fresh, trails this node's applied index by more than
+// catchUpLag is catching up; a small lag, a stale answer or no answer is
+// not.
+func TestCatchingUpNamesMembersFarBehindByAFreshAnswer(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := &clockSync{applied: map[string]appliedReading{
+		"replaying": {index: 10, at: now.Add(-100 * time.Millisecond)},
+		"healthy":   {index: 5000 - catchUpLag, at: now},
+		"stale":     {index: 10, at: now.Add(-2 * appliedFreshFor)},
+	}}
+	got := c.catchingUp(5000, now)
+	if !got["replaying"] || got["healthy"] || got["stale"] || got["silent"] || len(got) != 1 {
+		t.Fatalf("catchingUp = %v, want only the replaying member", got)
 	}
 }
