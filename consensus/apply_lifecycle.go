@@ -338,7 +338,7 @@ func (f *FSM) refresh(index uint64, k *Key, c *ChangeKey) (uint32, error) {
 	case v.Refresh != nil:
 		return 0, fmt.Errorf("%w: v%d is already being refreshed", ErrBadTransition, v.Number)
 	}
-	if err := checkCommittee(k, c.Committee); err != nil {
+	if err := CheckCommittee(k, c.Committee); err != nil {
 		return 0, err
 	}
 	if err := f.checkPreParams(k.Algorithm, k.Members); err != nil {

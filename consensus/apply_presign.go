@@ -55,7 +55,7 @@ func (f *FSM) presignRequested(index uint64, c *PresignRequested) Result {
 	case f.st.Presigs[c.ID] != nil:
 		return Result{Err: fmt.Errorf("presign %q: %w: id %s taken", c.Key, ErrInvalidCommand, c.ID)}
 	}
-	if err := checkCommittee(k, c.Committee); err != nil {
+	if err := CheckCommittee(k, c.Committee); err != nil {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, err)}
 	}
 	f.expirePresigs()

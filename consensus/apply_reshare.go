@@ -123,7 +123,7 @@ func (f *FSM) startReshare(index uint64, k *Key, c *ReshareKey) (uint32, string,
 			}
 		}
 	}
-	if err := checkCommittee(k, c.Committee); err != nil {
+	if err := CheckCommittee(k, c.Committee); err != nil {
 		return 0, "", err
 	}
 	if err := f.checkPreParams(k.Algorithm, members); err != nil {

@@ -56,7 +56,7 @@ func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
 	if err := f.crypto.CheckMessage(k.Algorithm, c.Digest); err != nil {
 		return Result{Err: fmt.Errorf("sign with %q: %w: %w", c.Key, ErrInvalidCommand, err)}
 	}
-	if err := checkCommittee(k, c.Committee); err != nil {
+	if err := CheckCommittee(k, c.Committee); err != nil {
 		return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
 	}
 	if c.RequestID == "" {
@@ -153,7 +153,7 @@ func (f *FSM) signRetry(index uint64, c *SignRetry) Result {
 	if err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
 	}
-	if err := checkCommittee(k, c.Committee); err != nil {
+	if err := CheckCommittee(k, c.Committee); err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
 	}
 	s.Attempt = c.Attempt
@@ -255,9 +255,7 @@ func (f *FSM) forgetSign(requestID string) {
 // judges a sign entry: threshold+1 distinct members of the key. The leader
 // asks it of a refused request, to tell a committee that a membership
 // change or reshare made stale from a request that was bad.
-func CheckCommittee(k *Key, committee []string) error { return checkCommittee(k, committee) }
-
-func checkCommittee(k *Key, committee []string) error {
+func CheckCommittee(k *Key, committee []string) error {
 	if len(committee) != k.Threshold+1 || hasDuplicates(committee) {
 		return fmt.Errorf("%w: committee must be %d distinct members", ErrInvalidCommand, k.Threshold+1)
 	}

@@ -91,11 +91,11 @@ func (s *supervisor) retryBlamed(ctx context.Context, p *consensus.Sign) bool {
 	return true
 }
 
-// withoutExcluded drops from members those the blame rule excludes and
+// eligible is members without those the blame rule excludes and
 // those still replaying the log after a restart (a committee with one
 // stalls until it catches up: seconds), unless fewer than need would
 // remain: both steer committees, neither makes signing impossible.
-func (n *Node) withoutExcluded(members []string, need int) []string {
+func (n *Node) eligible(members []string, need int) []string {
 	excluded := n.fsm.Excluded(n.clock.Now().UnixNano())
 	var behind map[string]bool
 	if n.clocks != nil {

@@ -44,7 +44,7 @@ func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensu
 	size := k.Threshold + 1
 	// A member the blame rule excludes signs in no committee while others
 	// can (as pickCommittee does for the other paths).
-	ready = n.withoutExcluded(ready, size)
+	ready = n.eligible(ready, size)
 	if len(ready) < size {
 		return false, false, nil, nil
 	}
@@ -96,7 +96,7 @@ func (n *Node) retrySignAvoiding(ctx context.Context, p *consensus.Sign, culprit
 		}
 	}
 	slices.Sort(members)
-	members = n.withoutExcluded(members, k.Threshold+1)
+	members = n.eligible(members, k.Threshold+1)
 	var cmd consensus.Command
 	switch {
 	case p.Attempt >= uint32(n.cluster.Sign.MaxAttempts):

@@ -230,7 +230,7 @@ func (n *Node) pickCommittee(k *consensus.Key, avoid []string, salt uint64) ([]s
 		}
 	}
 	size := k.Threshold + 1
-	reachable = n.withoutExcluded(reachable, size)
+	reachable = n.eligible(reachable, size)
 	if len(reachable) < size {
 		return nil, fmt.Errorf("%w: %d of %d members of %q reachable, %d needed", errTooFewMembers, len(reachable), len(k.Members), k.Name, size)
 	}
