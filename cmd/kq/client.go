@@ -96,6 +96,21 @@ func (c *clusterClient) call(ctx context.Context, fn func(context.Context, *grpc
 	return c.plain(c.kc.Call(ctx, "", "", fn))
 }
 
+// serviceCall runs fn with a client of one gRPC service (newClient is its
+// generated constructor) on the first node that answers, all of it within
+// --timeout.
+func serviceCall[C any](ctx context.Context, o *options, newClient func(grpc.ClientConnInterface) C, fn func(context.Context, C) error) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return fn(ctx, newClient(conn))
+	})
+}
+
 // stubConn runs generated stubs over an api/client Client, with kq's
 // errors: kqpb.NewKeyServiceClient(stubConn{c, c.kc}).
 type stubConn struct {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/audit"
@@ -218,15 +217,7 @@ func newAuditHeadCmd(opts *options) *cobra.Command {
 
 // auditCall runs fn against one node's AuditService under --timeout.
 func (o *options) auditCall(ctx context.Context, fn func(context.Context, kqpb.AuditServiceClient) error) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		return fn(ctx, kqpb.NewAuditServiceClient(conn))
-	})
+	return serviceCall(ctx, o, kqpb.NewAuditServiceClient, fn)
 }
 
 // auditPublicKey asks the cluster for its active audit key.

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
@@ -508,16 +507,7 @@ func (v freezeView) table(w io.Writer) error {
 }
 
 func (o *options) ceremonyCall(ctx context.Context, fn func(context.Context, kqpb.CeremonyServiceClient) error) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	o.started = true
-	return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		return fn(ctx, kqpb.NewCeremonyServiceClient(conn))
-	})
+	return serviceCall(ctx, o, kqpb.NewCeremonyServiceClient, fn)
 }
 
 func (o *options) getCeremony(ctx context.Context, id string) (*kqpb.Ceremony, error) {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
@@ -98,15 +97,9 @@ func newHandleRevokeCmd(opts *options) *cobra.Command {
 			if requestID == "" {
 				requestID = newRequestID()
 			}
-			c, err := opts.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
 			var r *kqpb.RevokeHandleResponse
-			err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-				r, err = kqpb.NewKeyServiceClient(conn).RevokeHandle(ctx, &kqpb.RevokeHandleRequest{Handle: args[0], RequestId: requestID})
+			err := serviceCall(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (err error) {
+				r, err = c.RevokeHandle(ctx, &kqpb.RevokeHandleRequest{Handle: args[0], RequestId: requestID})
 				return err
 			})
 			if err != nil {

@@ -103,15 +103,9 @@ func newKeyGetCmd(opts *options) *cobra.Command {
 		Short: "Show a key, its versions and its public key",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := opts.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
 			var k *kqpb.Key
-			err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-				k, err = kqpb.NewKeyServiceClient(conn).GetKey(ctx, &kqpb.GetKeyRequest{Name: args[0]})
+			err := serviceCall(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (err error) {
+				k, err = c.GetKey(ctx, &kqpb.GetKeyRequest{Name: args[0]})
 				return err
 			})
 			if err != nil {
@@ -175,15 +169,9 @@ func newKeyListCmd(opts *options) *cobra.Command {
 			if err := f.parse(); err != nil {
 				return err
 			}
-			c, err := opts.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
 			var r *kqpb.ListKeysResponse
-			err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-				r, err = kqpb.NewKeyServiceClient(conn).ListKeys(ctx, &kqpb.ListKeysRequest{})
+			err := serviceCall(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (err error) {
+				r, err = c.ListKeys(ctx, &kqpb.ListKeysRequest{})
 				return err
 			})
 			if err != nil {

@@ -127,17 +127,11 @@ func (o *options) addNodeRequest(id string) (*kqpb.AddNodeRequest, error) {
 
 // nodeCall runs one MembershipService call that answers a node's status.
 func (o *options) nodeCall(cmd *cobra.Command, call func(context.Context, kqpb.MembershipServiceClient) (*kqpb.NodeStatus, error)) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-	defer cancel()
 	var st *kqpb.NodeStatus
 	// The leader serves it; the others answer UNAVAILABLE and call moves
 	// on to the next node.
-	err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		st, err = call(ctx, kqpb.NewMembershipServiceClient(conn))
+	err := serviceCall(cmd.Context(), o, kqpb.NewMembershipServiceClient, func(ctx context.Context, c kqpb.MembershipServiceClient) (err error) {
+		st, err = call(ctx, c)
 		return err
 	})
 	if err != nil {

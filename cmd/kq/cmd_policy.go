@@ -11,7 +11,6 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
@@ -121,16 +120,7 @@ func newPrincipalCmd(opts *options) *cobra.Command {
 }
 
 func (o *options) policyCall(ctx context.Context, fn func(context.Context, kqpb.PolicyServiceClient) error) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	o.started = true
-	return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		return fn(ctx, kqpb.NewPolicyServiceClient(conn))
-	})
+	return serviceCall(ctx, o, kqpb.NewPolicyServiceClient, fn)
 }
 
 func (o *options) currentPolicy(ctx context.Context) (policyView, error) {

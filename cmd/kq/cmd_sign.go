@@ -175,15 +175,9 @@ func newVerifyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := opts.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
-			defer cancel()
 			var r *kqpb.VerifyResponse
-			err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-				r, err = kqpb.NewKeyServiceClient(conn).Verify(ctx, &kqpb.VerifyRequest{Key: args[0], Version: version, Digest: digest, Signature: sig})
+			err = serviceCall(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (err error) {
+				r, err = c.Verify(ctx, &kqpb.VerifyRequest{Key: args[0], Version: version, Digest: digest, Signature: sig})
 				return err
 			})
 			if err != nil {
