@@ -235,12 +235,22 @@ func (s *shareStore) Destroy(key string, version, epoch uint32) error {
 		e.timer.Stop()
 		runtime.GC() // prompt cleanups when no session holds it
 	}
+	if err := shredFile(p); err != nil {
+		return fmt.Errorf("node: destroy share %s v%d: %w", key, version, err)
+	}
+	return nil
+}
+
+// shredFile overwrites the file at p with zeros, syncs it and unlinks it,
+// then syncs its directory: the one way a sealed secret leaves the disk.
+// A file already gone is not an error.
+func shredFile(p string) error {
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("node: destroy share %s v%d: %w", key, version, err)
+		return err
 	}
 	st, err := f.Stat()
 	if err == nil {
@@ -251,10 +261,10 @@ func (s *shareStore) Destroy(key string, version, epoch uint32) error {
 	}
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("node: overwrite share %s v%d: %w", key, version, err)
+		return fmt.Errorf("overwrite: %w", err)
 	}
 	if err := os.Remove(p); err != nil {
-		return fmt.Errorf("node: remove share %s v%d: %w", key, version, err)
+		return err
 	}
 	return syncDir(filepath.Dir(p))
 }

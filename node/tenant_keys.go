@@ -148,29 +148,10 @@ func (t *tenantKeys) shred(g tenantGen) error {
 		delete(t.open, g)
 	}
 	t.mu.Unlock()
-	p := t.path(g)
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err := shredFile(t.path(g)); err != nil {
 		return fmt.Errorf("node: shred tenant %s key: %w", g.tenant, err)
 	}
-	st, err := f.Stat()
-	if err == nil {
-		_, err = f.Write(make([]byte, st.Size()))
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	f.Close()
-	if err == nil {
-		err = os.Remove(p)
-	}
-	if err != nil {
-		return fmt.Errorf("node: shred tenant %s key: %w", g.tenant, err)
-	}
-	return syncDir(filepath.Dir(p))
+	return nil
 }
 
 // reconcileTenants shreds the keys of tenant generations the replicated
