@@ -214,13 +214,7 @@ func (w *Workload) runAuthz(ctx context.Context) {
 				nodes := w.nodes()
 				w.authzStep(ctx, c, principal, i, rnd, nodes[rnd.IntN(len(nodes))])
 				w.ops.Add(1)
-				think := w.cfg.Think
-				if c.ID() != before || c.LastUnreached() {
-					think = 10 * max(think, 20*time.Millisecond)
-				}
-				if think > 0 {
-					time.Sleep(time.Duration(rnd.Int64N(int64(think))))
-				}
+				w.think(c, before, rnd)
 			}
 		})
 	}

@@ -200,19 +200,25 @@ func (w *Workload) Run(ctx context.Context) {
 				before := c.ID()
 				w.step(ctx, c, i, rnd)
 				w.ops.Add(1)
-				think := w.cfg.Think
-				if c.ID() != before || c.LastUnreached() {
-					// The node is down or cut off: back off rather than
-					// fill the history with failures.
-					think = 10 * max(think, 20*time.Millisecond)
-				}
-				if think > 0 {
-					time.Sleep(time.Duration(rnd.Int64N(int64(think))))
-				}
+				w.think(c, before, rnd)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// think pauses a client between two operations, up to cfg.Think at
+// random. When the last one found its node down or cut off (the client
+// reconnected since before, its id then, or never reached a node), it
+// backs off ten times longer rather than fill the history with failures.
+func (w *Workload) think(c *client.Client, before int, rnd *rand.Rand) {
+	think := w.cfg.Think
+	if c.ID() != before || c.LastUnreached() {
+		think = 10 * max(think, 20*time.Millisecond)
+	}
+	if think > 0 {
+		time.Sleep(time.Duration(rnd.Int64N(int64(think))))
+	}
 }
 
 // operation is one kind of step a client takes.
