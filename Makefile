@@ -143,6 +143,8 @@ bench: deps
 	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
 	  $(GO) test -count=1 -run TestBenchPresignPool -v -timeout 30m ./node/
 	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
+	  $(GO) test -count=1 -run TestBenchClusterFrost -v -timeout 30m ./node/
+	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
 	  $(GO) test -count=1 -run TestBenchKeygenUnderLoad -v -timeout 30m ./node/
 	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
 	  $(GO) test -count=1 -run TestBenchSignUnderFlood -v -timeout 30m ./node/
