@@ -243,6 +243,7 @@ func clusterCPU(t *testing.T, c *cluster.Cluster) time.Duration {
 	}
 	return total
 }
+
 // profileFrost records every node's CPU profile over 10 s of FROST
 // signatures at concurrency 1 and writes them to dir.
 func profileFrost(ctx context.Context, t *testing.T, c *cluster.Cluster, dir string) {
