@@ -13,7 +13,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/backup"
 	"github.com/keyquorum/keyquorum/backup/backuptest"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // resign rewrites the manifest through edit and signs it with priv.
@@ -33,7 +33,7 @@ func resign(t *testing.T, dir string, priv ed25519.PrivateKey, edit func(*backup
 		t.Fatal(err)
 	}
 	pub := priv.Public().(ed25519.PublicKey)
-	sig, _ := json.Marshal(backup.Signature{ManifestSHA256: hex.EncodeToString(sum[:]), Key: consensus.AuditKeyName,
+	sig, _ := json.Marshal(backup.Signature{ManifestSHA256: hex.EncodeToString(sum[:]), Key: fsm.AuditKeyName,
 		PublicKey: hex.EncodeToString(pub), Signature: hex.EncodeToString(ed25519.Sign(priv, backup.ManifestMessage(sum)))})
 	must(t, os.WriteFile(filepath.Join(dir, backup.ManifestFile), data, 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, backup.SignatureFile), sig, 0o600))
@@ -61,7 +61,7 @@ func TestVerifyNamesEveryTampering(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a fresh backup: %v", err)
 	}
-	if rep.Facts.AuditKey != consensus.AuditKeyName || !bytes.Equal(rep.Facts.AuditPublicKey, pub) || rep.Facts.Keys != 1 {
+	if rep.Facts.AuditKey != fsm.AuditKeyName || !bytes.Equal(rep.Facts.AuditPublicKey, pub) || rep.Facts.Keys != 1 {
 		t.Fatalf("facts: %+v", rep.Facts)
 	}
 

@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // Facts are what a backup's snapshot says about the cluster, read by
@@ -30,7 +30,7 @@ type Facts struct {
 // Inspect decodes a snapshot with the state machine's own Restore, which
 // refuses what a replica would refuse, and returns its facts.
 func Inspect(r io.Reader) (Facts, error) {
-	fsm, err := consensus.NewFSM(consensus.DefaultFSMConfig(), noCrypto{})
+	fsm, err := fsm.NewFSM(fsm.DefaultFSMConfig(), noCrypto{})
 	if err != nil {
 		return Facts{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 var (
@@ -368,7 +369,7 @@ var ErrEntryMismatch = errors.New("consensus: entry not confirmed")
 //
 // Errors: ErrEntryMismatch when leader is not this member's leader in
 // term, or the entry at index is of another term or has not arrived.
-func (n *Node) LeaderCommitted(ctx context.Context, leader string, index, term uint64) (Command, error) {
+func (n *Node) LeaderCommitted(ctx context.Context, leader string, index, term uint64) (fsm.Command, error) {
 	if _, id := n.raft.LeaderWithID(); string(id) != leader || leader == "" || n.raft.CurrentTerm() != term {
 		return nil, fmt.Errorf("%w: %q is not the leader of term %d here", ErrEntryMismatch, leader, term)
 	}
@@ -390,7 +391,7 @@ func (n *Node) LeaderCommitted(ctx context.Context, leader string, index, term u
 	if l.Term != term || l.Type != raft.LogCommand {
 		return nil, fmt.Errorf("%w: entry %d is of term %d", ErrEntryMismatch, index, l.Term)
 	}
-	return Decode(l.Data)
+	return fsm.Decode(l.Data)
 }
 
 // entryPoll is how often LeaderCommitted looks for an entry still on its

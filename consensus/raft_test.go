@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 func TestClusterElectsLeaderAndReplicatesToAll(t *testing.T) {
@@ -327,7 +328,7 @@ func TestLeaderCommittedReadsTheFollowersOwnEntry(t *testing.T) {
 	c := newCluster(t, 3, nil, nil)
 	li := c.leader()
 	leader, follower := c.members[li], c.members[c.follower(li)]
-	data, err := consensus.Encode(&consensus.SignRequested{RequestID: "announced-1", Key: "k", Digest: []byte("d")})
+	data, err := fsm.Encode(&fsm.SignRequested{RequestID: "announced-1", Key: "k", Digest: []byte("d")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,14 +337,14 @@ func TestLeaderCommittedReadsTheFollowersOwnEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	term, leaderID := leader.node.Term(), leader.cfg.NodeID
-	var cmd consensus.Command
+	var cmd fsm.Command
 	eventually(t, 5*time.Second, func() error {
 		// The entry reaches the follower's log with the append that
 		// committed it; the follower may not have applied it yet.
 		cmd, err = follower.node.LeaderCommitted(context.Background(), leaderID, idx, term)
 		return err
 	})
-	if sr, ok := cmd.(*consensus.SignRequested); !ok || sr.RequestID != "announced-1" {
+	if sr, ok := cmd.(*fsm.SignRequested); !ok || sr.RequestID != "announced-1" {
 		t.Fatalf("follower read %#v at index %d, want the leader's sign request", cmd, idx)
 	}
 	for name, claim := range map[string]struct {

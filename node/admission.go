@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // Admission control: a sign request is held to its tenant's and its
@@ -99,23 +99,23 @@ func (n *Node) admitSign(actor, key, requestID string) error {
 	if tr == 0 && pr == 0 {
 		return nil
 	}
-	tenant := consensus.TenantOf(key)
-	who, _ := consensus.PrincipalOf(actor)
+	tenant := fsm.TenantOf(key)
+	who, _ := fsm.PrincipalOf(actor)
 	i, wait := n.rates.take(n.clock.Now(), []string{"tenant/" + tenant, "principal/" + who}, []int{tr, pr})
 	switch i {
 	case -1:
 		return nil
 	case 0:
-		return consensus.NewQuotaExceeded("tenant", tenant, consensus.QuotaSignPerSecond, tr, wait)
+		return fsm.NewQuotaExceeded("tenant", tenant, fsm.QuotaSignPerSecond, tr, wait)
 	default:
-		return consensus.NewQuotaExceeded("principal", who, consensus.QuotaSignPerSecond, pr, wait)
+		return fsm.NewQuotaExceeded("principal", who, fsm.QuotaSignPerSecond, pr, wait)
 	}
 }
 
 // quotaStatus is the status of a quota refusal: RESOURCE_EXHAUSTED with
 // the quota named in a QuotaFailure and, when waiting helps, a RetryInfo.
 func quotaStatus(err error) (error, bool) {
-	var qe *consensus.QuotaExceeded
+	var qe *fsm.QuotaExceeded
 	if !errors.As(err, &qe) {
 		return nil, false
 	}
@@ -133,7 +133,7 @@ func quotaStatus(err error) (error, bool) {
 }
 
 // admissionReason returns the quota a status refused by, for the
-// rejection metric: one of the consensus.Quota* names, or "".
+// rejection metric: one of the fsm.Quota* names, or "".
 func admissionReason(err error) string {
 	s, ok := status.FromError(err)
 	if !ok || s.Code() != codes.ResourceExhausted {
@@ -142,7 +142,7 @@ func admissionReason(err error) string {
 	for _, d := range s.Details() {
 		if qf, ok := d.(*errdetails.QuotaFailure); ok && len(qf.Violations) > 0 {
 			switch q := qf.Violations[0].Description; q {
-			case consensus.QuotaKeys, consensus.QuotaHandles, consensus.QuotaSessions, consensus.QuotaSignPerSecond:
+			case fsm.QuotaKeys, fsm.QuotaHandles, fsm.QuotaSessions, fsm.QuotaSignPerSecond:
 				return q
 			}
 		}

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node"
 )
 
@@ -78,9 +78,9 @@ func TestSignAnnouncementsStartNothing(t *testing.T) {
 	}
 	before := announced()
 
-	attempt := func(mutate func(*consensus.Sign)) []byte {
-		s := consensus.Sign{RequestID: "real-1", Key: "ed", Version: resp.Version, Digest: msg, Committee: resp.Committee,
-			Attempt: 1, SessionIndex: signIdx, State: consensus.SignStatePending}
+	attempt := func(mutate func(*fsm.Sign)) []byte {
+		s := fsm.Sign{RequestID: "real-1", Key: "ed", Version: resp.Version, Digest: msg, Committee: resp.Committee,
+			Attempt: 1, SessionIndex: signIdx, State: fsm.SignStatePending}
 		if mutate != nil {
 			mutate(&s)
 		}
@@ -107,9 +107,9 @@ func TestSignAnnouncementsStartNothing(t *testing.T) {
 		{"of an entry the follower does not hold", leader, &kqpb.CommittedSign{Index: signIdx + 10_000, Term: st.Term, Signs: [][]byte{real}}, codes.FailedPrecondition},
 		{"of an entry that is not a sign request", leader, &kqpb.CommittedSign{Index: createIdx, Term: st.Term, Signs: [][]byte{real}}, codes.FailedPrecondition},
 		{"with another digest", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term,
-			Signs: [][]byte{attempt(func(s *consensus.Sign) { s.Digest = digest("forged") })}}, codes.FailedPrecondition},
+			Signs: [][]byte{attempt(func(s *fsm.Sign) { s.Digest = digest("forged") })}}, codes.FailedPrecondition},
 		{"with another committee", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term,
-			Signs: [][]byte{attempt(func(s *consensus.Sign) { s.Committee = forgedCommittee })}}, codes.FailedPrecondition},
+			Signs: [][]byte{attempt(func(s *fsm.Sign) { s.Committee = forgedCommittee })}}, codes.FailedPrecondition},
 		{"with too many attempts", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term, Signs: [][]byte{real, real, real}}, codes.FailedPrecondition},
 		{"the real entry, already applied there", leader, &kqpb.CommittedSign{Index: signIdx, Term: st.Term, Signs: [][]byte{real}}, codes.FailedPrecondition},
 	} {

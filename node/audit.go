@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
-	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // nodeAudit is the node's part of the audit trail: the export of the
@@ -27,7 +27,7 @@ type auditObserver struct {
 	log *auditLog
 }
 
-var _ consensus.AuditObserver = auditObserver{}
+var _ fsm.AuditObserver = auditObserver{}
 
 func (o auditObserver) AuditAppended(recs []audit.Record) { o.log.append(recs) }
 
@@ -35,7 +35,7 @@ func (o auditObserver) AuditAppended(recs []audit.Record) { o.log.append(recs) }
 // after the FSM exists and before raft opens.
 func (n *Node) openAudit() error {
 	if auditCompiled {
-		if err := n.fsm.EnableAudit(consensus.DefaultAuditConfig()); err != nil {
+		if err := n.fsm.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
 			return err
 		}
 	}
@@ -62,5 +62,5 @@ func (n *Node) runAudit(ctx context.Context) {
 }
 
 func auditCheckpointID(seq uint64) string {
-	return fmt.Sprintf("%scheckpoint-%d", consensus.AuditRequestPrefix, seq)
+	return fmt.Sprintf("%scheckpoint-%d", fsm.AuditRequestPrefix, seq)
 }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // auditTick paces the audit loop: key bootstrap, checkpoints, denials.
@@ -33,9 +33,9 @@ func (n *Node) auditLoop(ctx context.Context) {
 		}
 		k, attempts, ok := n.fsm.AuditKey()
 		switch {
-		case !ok || k.State() == consensus.KeyFailed:
+		case !ok || k.State() == fsm.KeyFailed:
 			n.createAuditKey(ctx, attempts)
-		case k.State() == consensus.KeyActive:
+		case k.State() == fsm.KeyActive:
 			n.maybeCheckpoint(ctx, k)
 		}
 	}
@@ -50,22 +50,22 @@ func (n *Node) createAuditKey(ctx context.Context, attempts int) {
 	if len(absent(members, n.raft.Reachable())) > 0 || n.audit.keyAsked.Swap(true) {
 		return
 	}
-	name := consensus.AuditKeyName
+	name := fsm.AuditKeyName
 	if attempts > 0 {
-		name = fmt.Sprintf("%s.%d", consensus.AuditKeyName, attempts+1)
+		name = fmt.Sprintf("%s.%d", fsm.AuditKeyName, attempts+1)
 	}
 	n.log.Info("creating the audit key", "key", name)
 	n.spawn(func() {
 		defer n.audit.keyAsked.Store(false) // the next tick sees the key, or asks again
-		n.propose(ctx, &consensus.CreateKey{RequestID: consensus.AuditRequestPrefix + "key-" + name, Name: name,
+		n.propose(ctx, &fsm.CreateKey{RequestID: fsm.AuditRequestPrefix + "key-" + name, Name: name,
 			Algorithm: "ed25519", Threshold: n.cluster.Threshold, Members: members,
-			Actor: consensus.NodeActor(n.self.ID)})
+			Actor: fsm.NodeActor(n.self.ID)})
 	})
 }
 
 // maybeCheckpoint starts signing the head when enough records followed the
 // last checkpoint and no checkpoint is in flight.
-func (n *Node) maybeCheckpoint(ctx context.Context, k *consensus.Key) {
+func (n *Node) maybeCheckpoint(ctx context.Context, k *fsm.Key) {
 	h := n.fsm.AuditHead()
 	if h.Seq < h.CheckpointSeq+uint64(n.cluster.Audit.CheckpointEvery) || !n.audit.checkpoint.CompareAndSwap(false, true) {
 		return
@@ -80,7 +80,7 @@ func (n *Node) maybeCheckpoint(ctx context.Context, k *consensus.Key) {
 
 // checkpoint has the audit key sign the head through the ordinary signing
 // path, under a reserved request id, then appends the checkpoint.
-func (n *Node) checkpoint(ctx context.Context, k *consensus.Key, seq uint64, head string) error {
+func (n *Node) checkpoint(ctx context.Context, k *fsm.Key, seq uint64, head string) error {
 	id := auditCheckpointID(seq)
 	sig, err := n.auditSign(ctx, k, id, audit.CheckpointMessage(seq, head))
 	if errors.Is(err, errAuditSignEnded) {
@@ -89,8 +89,8 @@ func (n *Node) checkpoint(ctx context.Context, k *consensus.Key, seq uint64, hea
 	if err != nil {
 		return err
 	}
-	_, err = n.apply(ctx, &consensus.AuditCheckpoint{RequestID: id, Key: k.Name, Seq: seq, Head: head, Signature: sig,
-		Actor: consensus.NodeActor(n.self.ID)})
+	_, err = n.apply(ctx, &fsm.AuditCheckpoint{RequestID: id, Key: k.Name, Seq: seq, Head: head, Signature: sig,
+		Actor: fsm.NodeActor(n.self.ID)})
 	return err
 }
 
@@ -100,9 +100,9 @@ var errAuditSignEnded = errors.New("node: audit key signature failed or was evic
 
 // auditSign has the audit key k sign msg through the ordinary signing
 // path, as this member, under request id id (which starts with
-// consensus.AuditRequestPrefix), and waits for the signature. A request
+// fsm.AuditRequestPrefix), and waits for the signature. A request
 // already made under id is awaited, not repeated.
-func (n *Node) auditSign(ctx context.Context, k *consensus.Key, id string, msg []byte) ([]byte, error) {
+func (n *Node) auditSign(ctx context.Context, k *fsm.Key, id string, msg []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(n.cluster.Sign.MaxAttempts+1)*n.cluster.Sign.Timeout)
 	defer cancel()
 	wake := n.waiters.watch(signWaitKey(id))
@@ -110,8 +110,8 @@ func (n *Node) auditSign(ctx context.Context, k *consensus.Key, id string, msg [
 		// The ordinary path: FROST commitments when the audit key's pool
 		// has them, so an audit signature costs what any Ed25519
 		// signature does, else tss-lib's rounds.
-		if _, _, err := n.proposeSign(ctx, k, true, &consensus.SignRequested{RequestID: id, Key: k.Name,
-			Digest: msg, Actor: consensus.NodeActor(n.self.ID)}); err != nil {
+		if _, _, err := n.proposeSign(ctx, k, true, &fsm.SignRequested{RequestID: id, Key: k.Name,
+			Digest: msg, Actor: fsm.NodeActor(n.self.ID)}); err != nil {
 			return nil, err
 		}
 	}
@@ -121,9 +121,9 @@ func (n *Node) auditSign(ctx context.Context, k *consensus.Key, id string, msg [
 			return nil, errAuditSignEnded
 		}
 		switch s.State {
-		case consensus.SignStateCompleted:
+		case fsm.SignStateCompleted:
 			return s.Signature, nil
-		case consensus.SignStateFailed:
+		case fsm.SignStateFailed:
 			return nil, errAuditSignEnded
 		}
 		select {

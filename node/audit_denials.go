@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // Bounds of denial aggregation: distinct (actor, op, reason) triples per
@@ -48,7 +48,7 @@ type denials struct {
 	start    time.Time
 	counts   map[denialKey]uint64
 	overflow uint64
-	pending  *consensus.AuditDenials // taken but not yet appended
+	pending  *fsm.AuditDenials // taken but not yet appended
 }
 
 func newDenials(window time.Duration) *denials {
@@ -71,7 +71,7 @@ func (d *denials) add(now time.Time, actor, op, reason string) {
 
 // take returns the batch to append: the one a failed append left, or the
 // current window once it is over. The batch stays pending until done.
-func (d *denials) take(now time.Time, node string) *consensus.AuditDenials {
+func (d *denials) take(now time.Time, node string) *fsm.AuditDenials {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.pending != nil {
@@ -80,14 +80,14 @@ func (d *denials) take(now time.Time, node string) *consensus.AuditDenials {
 	if len(d.counts) == 0 && d.overflow == 0 || now.Sub(d.start) < d.window {
 		return nil
 	}
-	c := &consensus.AuditDenials{Node: node, WindowStart: d.start.UnixNano(), WindowEnd: now.UnixNano()}
+	c := &fsm.AuditDenials{Node: node, WindowStart: d.start.UnixNano(), WindowEnd: now.UnixNano()}
 	for k, n := range d.counts {
-		c.Entries = append(c.Entries, consensus.DenialEntry{Actor: k.actor, Op: k.op, Reason: k.reason, Count: n})
+		c.Entries = append(c.Entries, fsm.DenialEntry{Actor: k.actor, Op: k.op, Reason: k.reason, Count: n})
 	}
 	// Deterministic order makes the records easy to compare across windows.
 	sortDenials(c.Entries)
 	if d.overflow > 0 {
-		c.Entries = append(c.Entries, consensus.DenialEntry{Actor: denialOverflow, Op: denialOverflow,
+		c.Entries = append(c.Entries, fsm.DenialEntry{Actor: denialOverflow, Op: denialOverflow,
 			Reason: "more distinct (actor, operation, reason) triples than one window keeps", Count: d.overflow})
 	}
 	clear(d.counts)
@@ -102,8 +102,8 @@ func (d *denials) done() {
 	d.mu.Unlock()
 }
 
-func sortDenials(es []consensus.DenialEntry) {
-	slices.SortFunc(es, func(a, b consensus.DenialEntry) int {
+func sortDenials(es []fsm.DenialEntry) {
+	slices.SortFunc(es, func(a, b fsm.DenialEntry) int {
 		return cmp.Or(cmp.Compare(a.Actor, b.Actor), cmp.Compare(a.Op, b.Op), cmp.Compare(a.Reason, b.Reason))
 	})
 }
@@ -173,8 +173,8 @@ func (n *Node) auditInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 	ctx = context.WithValue(ctx, applyMarkKey{}, mark)
 	var resp any
 	var err error
-	if r, ok := req.(requestIDCarrier); ok && strings.HasPrefix(r.GetRequestId(), consensus.AuditRequestPrefix) {
-		err = status.Errorf(codes.InvalidArgument, "request ids starting with %q are reserved", consensus.AuditRequestPrefix)
+	if r, ok := req.(requestIDCarrier); ok && strings.HasPrefix(r.GetRequestId(), fsm.AuditRequestPrefix) {
+		err = status.Errorf(codes.InvalidArgument, "request ids starting with %q are reserved", fsm.AuditRequestPrefix)
 	} else {
 		resp, err = handler(ctx, req)
 	}

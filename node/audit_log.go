@@ -152,7 +152,7 @@ func lastRecord(path string) (seq uint64, hash string, size int64, err error) {
 	return r.Seq, r.Hash, size, nil
 }
 
-// AuditAppended implements consensus.AuditObserver: it only queues.
+// AuditAppended implements fsm.AuditObserver: it only queues.
 func (l *auditLog) append(recs []audit.Record) {
 	l.mu.Lock()
 	if !l.closed {

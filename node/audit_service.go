@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // Bounds on one audit query, so an incident-time query cannot take a node
@@ -73,7 +73,7 @@ func (s *auditService) Query(ctx context.Context, req *kqpb.AuditQueryRequest) (
 		if req.UntilUnixNano != 0 && r.Time > req.UntilUnixNano {
 			return false // replicated time never goes back: nothing later matches
 		}
-		if matches(req, r) && consensus.AuditVisible(all, tenants, r.Key) {
+		if matches(req, r) && fsm.AuditVisible(all, tenants, r.Key) {
 			out.Records = append(out.Records, recordToProto(r))
 		}
 		if len(out.Records) >= limit || out.Scanned >= auditMaxScan {
@@ -139,7 +139,7 @@ func (s *auditService) Head(ctx context.Context, _ *kqpb.AuditHeadRequest) (*kqp
 		CheckpointHead: h.CheckpointHead, AuditKeyState: "absent", FirstSeq: n.audit.log.firstSeq()}
 	if k, _, ok := n.fsm.AuditKey(); ok {
 		out.AuditKeyState = string(k.State())
-		if k.State() == consensus.KeyActive {
+		if k.State() == fsm.KeyActive {
 			out.AuditPublicKey = k.PublicKey()
 		}
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/backup"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // backupChunk bounds one streamed message, well under the client's 4 MiB
@@ -54,7 +54,7 @@ func (s *backupService) admin(ctx context.Context, leader bool) (string, error) 
 			return "", toStatus(err)
 		}
 	}
-	if err := n.fsm.AuthorizeErr(actor, consensus.ActSetPolicy, ""); err != nil {
+	if err := n.fsm.AuthorizeErr(actor, fsm.ActSetPolicy, ""); err != nil {
 		return "", toStatus(err)
 	}
 	return actor, nil
@@ -200,12 +200,12 @@ func (s *backupService) SignManifest(ctx context.Context, req *kqpb.SignManifest
 		return nil, err
 	}
 	k, _, ok := s.n.fsm.AuditKey()
-	if !ok || k.State() != consensus.KeyActive {
+	if !ok || k.State() != fsm.KeyActive {
 		return nil, status.Error(codes.FailedPrecondition, "the cluster's audit key is not active yet")
 	}
 	var sum [32]byte
 	copy(sum[:], req.ManifestSha256)
-	id := consensus.AuditRequestPrefix + "backup-" + hex.EncodeToString(sum[:])
+	id := fsm.AuditRequestPrefix + "backup-" + hex.EncodeToString(sum[:])
 	s.n.log.Info("signing a backup manifest with the audit key", "actor", actor, "request_id", id)
 	sig, err := s.n.auditSign(ctx, k, id, backup.ManifestMessage(sum))
 	if errors.Is(err, errAuditSignEnded) {

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -40,12 +40,12 @@ const (
 // check outside it (from a newer build) is counted as "other".
 var blameChecks = []string{tss.CheckSender, tss.CheckRouting, tss.CheckUnknown, tss.CheckShape, tss.CheckVSSLength,
 	tss.CheckIntRange, tss.CheckPoint, tss.CheckModulusSize, tss.CheckRangeProof, tss.CheckModProof,
-	tss.CheckParse, checkTSSLib, checkFrostShare, checkFrostCommitment, consensus.BlameFlood}
+	tss.CheckParse, checkTSSLib, checkFrostShare, checkFrostCommitment, fsm.BlameFlood}
 
 // blameAbort reports the culprits a failed tss-lib signing attempt named,
 // one AttemptBlamed each. Timeouts name stalled members, not culprits:
 // they are not blame (a slow member is not a lying one).
-func (n *Node) blameAbort(ctx context.Context, s *consensus.Sign, err error) {
+func (n *Node) blameAbort(ctx context.Context, s *fsm.Sign, err error) {
 	var abort *tss.AbortError
 	if !errors.As(err, &abort) || len(abort.Culprits) == 0 {
 		return
@@ -63,13 +63,13 @@ func (n *Node) blameAbort(ctx context.Context, s *consensus.Sign, err error) {
 
 // reportBlame appends this member's accusation of culprit in attempt s.
 // Under protocol 1 there is no such entry: the culprit is only logged.
-func (n *Node) reportBlame(ctx context.Context, s *consensus.Sign, culprit, check string, evidence [32]byte) {
+func (n *Node) reportBlame(ctx context.Context, s *fsm.Sign, culprit, check string, evidence [32]byte) {
 	if culprit == "" || culprit == n.self.ID {
 		return
 	}
-	cmd := &consensus.AttemptBlamed{RequestID: s.RequestID, Attempt: s.Attempt, Culprit: culprit, Accuser: n.self.ID,
+	cmd := &fsm.AttemptBlamed{RequestID: s.RequestID, Attempt: s.Attempt, Culprit: culprit, Accuser: n.self.ID,
 		Check: check, EvidenceSHA256: hex.EncodeToString(evidence[:])}
-	if n.fsm.Protocol() < consensus.Since(cmd) {
+	if n.fsm.Protocol() < fsm.Since(cmd) {
 		return
 	}
 	n.log.Warn("blaming a committee member", "request", s.RequestID, "attempt", s.Attempt, "culprit", culprit, "check", check)
@@ -81,7 +81,7 @@ func (n *Node) reportBlame(ctx context.Context, s *consensus.Sign, culprit, chec
 // retryBlamed moves a pending attempt that a member was blamed in to a
 // committee without that member at once, instead of at its deadline. It
 // reports whether it did.
-func (s *supervisor) retryBlamed(ctx context.Context, p *consensus.Sign) bool {
+func (s *supervisor) retryBlamed(ctx context.Context, p *fsm.Sign) bool {
 	culprits := s.n.fsm.BlamedIn(p.RequestID, p.Attempt)
 	if len(culprits) == 0 {
 		return false
@@ -119,13 +119,13 @@ func (n *Node) eligible(members []string, need int) []string {
 // (keyquorum_blame_excluded). Culprits are members of a key, so both
 // label sets are bounded by the cluster and blameChecks.
 type blameMetrics struct {
-	fsm      *consensus.FSM
+	fsm      *fsm.FSM
 	now      func() time.Time
 	total    *prometheus.CounterVec
 	excluded *prometheus.Desc
 }
 
-func newBlameMetrics(fsm *consensus.FSM, now func() time.Time) *blameMetrics {
+func newBlameMetrics(fsm *fsm.FSM, now func() time.Time) *blameMetrics {
 	return &blameMetrics{fsm: fsm, now: now,
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keyquorum_blame_total",
 			Help: "Accusations accepted by the log: a member named the culprit of an aborted signing attempt. Repeated increase is an alert."},
@@ -147,8 +147,8 @@ func (b *blameMetrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // applied counts an applied accusation; every replica counts the same.
-func (b *blameMetrics) applied(cmd consensus.Command, res consensus.Result) {
-	c, ok := cmd.(*consensus.AttemptBlamed)
+func (b *blameMetrics) applied(cmd fsm.Command, res fsm.Result) {
+	c, ok := cmd.(*fsm.AttemptBlamed)
 	if !ok || res.Err != nil || res.Duplicate {
 		return
 	}
@@ -175,7 +175,7 @@ func (s *operatorService) ClearBlame(ctx context.Context, req *kqpb.ClearBlameRe
 	if !n.raft.IsLeader() {
 		return nil, status.Error(codes.Unavailable, "not the leader; ask the leader to clear blame")
 	}
-	res, err := n.apply(ctx, &consensus.ClearBlame{Member: req.Member, Actor: actor})
+	res, err := n.apply(ctx, &fsm.ClearBlame{Member: req.Member, Actor: actor})
 	if err != nil {
 		return nil, err
 	}

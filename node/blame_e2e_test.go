@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
@@ -30,7 +30,7 @@ func TestBlameExcludesOnlyWithThresholdPlusOneAccusers(t *testing.T) {
 		t.Fatal(err)
 	}
 	createKey(ctx, t, cl, "ed", kqpb.Algorithm_ED25519)
-	waitProtocol(ctx, t, c, consensus.ProtocolV2, time.Minute)
+	waitProtocol(ctx, t, c, fsm.ProtocolV2, time.Minute)
 	h := issueHandle(ctx, t, cl, &kqpb.IssueHandleRequest{Key: "ed", TtlMs: 600_000})
 	sign := func(i int) *kqpb.SignResponse {
 		t.Helper()
@@ -60,8 +60,8 @@ func TestBlameExcludesOnlyWithThresholdPlusOneAccusers(t *testing.T) {
 	accuse := func(accuser string) {
 		t.Helper()
 		ev := sha256.Sum256([]byte("forged message from " + culprit))
-		data, err := consensus.EncodeAt(&consensus.AttemptBlamed{RequestID: target.RequestId, Attempt: 1, Culprit: culprit,
-			Accuser: accuser, Check: "vss-length", EvidenceSHA256: hex.EncodeToString(ev[:])}, consensus.ProtocolV2)
+		data, err := fsm.EncodeAt(&fsm.AttemptBlamed{RequestID: target.RequestId, Attempt: 1, Culprit: culprit,
+			Accuser: accuser, Check: "vss-length", EvidenceSHA256: hex.EncodeToString(ev[:])}, fsm.ProtocolV2)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // The leader-bypass attack, kept as deliberate bugs so that a test on real
@@ -51,7 +51,7 @@ func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sign
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	cmd := &consensus.SignRequested{RequestID: req.RequestId, Key: k.Name, Handle: "forged", Digest: req.Digest,
+	cmd := &fsm.SignRequested{RequestID: req.RequestId, Key: k.Name, Handle: "forged", Digest: req.Digest,
 		Committee: committee, Actor: "leader-bypass"}
 	if err := n.clocks.stamp(ctx, cmd); err != nil {
 		return nil, toStatus(err)
@@ -64,10 +64,10 @@ func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sign
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	r, _ := res.(consensus.Result)
+	r, _ := res.(fsm.Result)
 	n.log.Warn("leader-bypass: appended a forged sign entry; starting it although this replica refused it", "index", index, "refusal", r.Err)
-	s := &consensus.Sign{RequestID: cmd.RequestID, Key: k.Name, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch,
-		Digest: cmd.Digest, State: consensus.SignStatePending, Attempt: 1, Committee: committee, SessionIndex: index}
+	s := &fsm.Sign{RequestID: cmd.RequestID, Key: k.Name, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch,
+		Digest: cmd.Digest, State: fsm.SignStatePending, Attempt: 1, Committee: committee, SessionIndex: index}
 	n.announceSign(index, s)
 	n.startSign(context.WithoutCancel(ctx), s)
 	return nil, status.Error(codes.PermissionDenied, "leader-bypass: forged request started")
@@ -75,7 +75,7 @@ func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sign
 
 // bypassSigned logs a signature that came of a forged request, so a test
 // can see whether the attack produced one.
-func (n *Node) bypassSigned(s *consensus.Sign, sig []byte) {
+func (n *Node) bypassSigned(s *fsm.Sign, sig []byte) {
 	if n.bugs.leaderBypass() && strings.HasPrefix(s.RequestID, forgedPrefix) {
 		n.log.Warn("leader-bypass: a forged request was signed", "request", s.RequestID, "signature", hex.EncodeToString(sig))
 	}
@@ -84,10 +84,10 @@ func (n *Node) bypassSigned(s *consensus.Sign, sig []byte) {
 // announceSign tells the other committee members of the attempts the entry
 // at index started, before they apply it. Only the leader-bypass bug calls
 // it. Best effort, in the background.
-func (n *Node) announceSign(index uint64, s *consensus.Sign) {
+func (n *Node) announceSign(index uint64, s *fsm.Sign) {
 	var signs [][]byte
 	to := map[string]bool{} // the other members of the attempts' committees
-	for _, a := range append([]*consensus.Sign{s}, n.companionOf(index, s)...) {
+	for _, a := range append([]*fsm.Sign{s}, n.companionOf(index, s)...) {
 		b, err := json.Marshal(a)
 		if err != nil {
 			n.log.Error("encode signing attempt", "err", err)
@@ -142,13 +142,13 @@ func (n *Node) signCommitted(ctx context.Context, from string, req *kqpb.Committ
 	if err != nil {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}
-	entry, ok := cmd.(*consensus.SignRequested)
+	entry, ok := cmd.(*fsm.SignRequested)
 	if !ok {
 		return status.Errorf(codes.InvalidArgument, "entry %d is a %s, not a sign request", req.Index, cmd.Type())
 	}
-	var mine []*consensus.Sign
+	var mine []*fsm.Sign
 	for _, raw := range req.Signs {
-		var s consensus.Sign
+		var s fsm.Sign
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return status.Errorf(codes.InvalidArgument, "signing attempt: %v", err)
 		}
@@ -168,13 +168,13 @@ func (n *Node) signCommitted(ctx context.Context, from string, req *kqpb.Committ
 // attemptOf checks that s is a first attempt the entry at index can have
 // started: the request itself or its dual-sign companion, with the entry's
 // key, digest and committee.
-func attemptOf(entry *consensus.SignRequested, index uint64, s *consensus.Sign) error {
+func attemptOf(entry *fsm.SignRequested, index uint64, s *fsm.Sign) error {
 	own := s.RequestID == entry.RequestID && s.Parent == "" && s.Presig == entry.Presig
-	companion := s.Parent == entry.RequestID && s.RequestID == consensus.DualRequestID(entry.RequestID, s.Version) && s.Presig == ""
+	companion := s.Parent == entry.RequestID && s.RequestID == fsm.DualRequestID(entry.RequestID, s.Version) && s.Presig == ""
 	switch {
 	case !own && !companion:
 		return fmt.Errorf("attempt of request %q is not the entry's", s.RequestID)
-	case s.Attempt != 1 || s.SessionIndex != index || s.State != consensus.SignStatePending:
+	case s.Attempt != 1 || s.SessionIndex != index || s.State != fsm.SignStatePending:
 		return fmt.Errorf("request %q: not a first attempt started by this entry", s.RequestID)
 	case s.Key != entry.Key || !bytes.Equal(s.Digest, entry.Digest) || !slices.Equal(s.Committee, entry.Committee):
 		return fmt.Errorf("request %q: key, digest or committee differ from the entry", s.RequestID)

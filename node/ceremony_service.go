@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -50,11 +50,11 @@ func (s *ceremonyService) onLeader(ctx context.Context) (string, error) {
 // cluster-admin (anyone under the open bootstrap policy).
 func (s *ceremonyService) reader(actor string) error {
 	st, _ := s.n.fsm.PolicyInForce()
-	who, _ := consensus.PrincipalOf(actor)
+	who, _ := fsm.PrincipalOf(actor)
 	if _, op := st.Policy.Operators[who]; op && !slices.Contains(st.Policy.Denied, who) {
 		return nil
 	}
-	if err := s.n.fsm.AuthorizeErr(actor, consensus.ActSetPolicy, ""); err != nil {
+	if err := s.n.fsm.AuthorizeErr(actor, fsm.ActSetPolicy, ""); err != nil {
 		return status.Errorf(codes.PermissionDenied, "ceremonies are read by operators and cluster-admins: %v", err)
 	}
 	return nil
@@ -65,13 +65,13 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 	if err != nil {
 		return nil, err
 	}
-	kind := consensus.CeremonyKind(req.Kind)
+	kind := fsm.CeremonyKind(req.Kind)
 	params := req.ParamsJson
 	switch {
 	case len(params) > maxCeremonyParamsBytes:
 		return nil, status.Errorf(codes.InvalidArgument, "params larger than %d bytes", maxCeremonyParamsBytes)
-	case kind == consensus.KindPolicyChange || kind == consensus.KindOperators:
-		p, err := consensus.ParsePolicy(req.PolicyDocument)
+	case kind == fsm.KindPolicyChange || kind == fsm.KindOperators:
+		p, err := fsm.ParsePolicy(req.PolicyDocument)
 		if err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
@@ -79,14 +79,14 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
-		b, err := json.Marshal(consensus.PolicyParams{Document: string(doc), SHA256: sum})
+		b, err := json.Marshal(fsm.PolicyParams{Document: string(doc), SHA256: sum})
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
 		params = string(b)
-	case kind == consensus.KindMembership:
+	case kind == fsm.KindMembership:
 		// The same checks as kq node add|remove|replace's.
-		var p consensus.MembershipParams
+		var p fsm.MembershipParams
 		if err := json.Unmarshal([]byte(params), &p); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "membership params: %v", err)
 		}
@@ -98,8 +98,8 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 				return nil, err
 			}
 		}
-	case kind == consensus.KindKeyDestroy:
-		var p consensus.KeyDestroyParams
+	case kind == fsm.KindKeyDestroy:
+		var p fsm.KeyDestroyParams
 		if err := json.Unmarshal([]byte(params), &p); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "key-destroy params: %v", err)
 		}
@@ -114,7 +114,7 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 	}
 	ttl := req.TtlNanos
 	if ttl == 0 {
-		ttl = int64(consensus.DefaultCeremonyTTL)
+		ttl = int64(fsm.DefaultCeremonyTTL)
 	}
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -123,11 +123,11 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 	// Only a membership change needs the leader's context to be checked
 	// at the proposal (the bootstrap members); the rest is checked against
 	// the replicated state, and again, with the context, at execution.
-	var cctx *consensus.CeremonyContext
-	if kind == consensus.KindMembership {
+	var cctx *fsm.CeremonyContext
+	if kind == fsm.KindMembership {
 		cctx = s.n.ceremonyContext(kind, params)
 	}
-	res, err := s.n.apply(ctx, &consensus.ProposeCeremony{Kind: kind, Params: params, Nonce: hex.EncodeToString(nonce[:]), TTL: ttl,
+	res, err := s.n.apply(ctx, &fsm.ProposeCeremony{Kind: kind, Params: params, Nonce: hex.EncodeToString(nonce[:]), TTL: ttl,
 		Context: cctx, Actor: actor})
 	if err != nil {
 		return nil, err
@@ -146,13 +146,13 @@ func (s *ceremonyService) ApproveCeremony(ctx context.Context, req *kqpb.Approve
 	if len(req.PublicKey) > maxApprovalKeyBytes || len(req.Signature) > maxSignatureHexBytes {
 		return nil, status.Error(codes.InvalidArgument, "public key or signature too long")
 	}
-	var cctx *consensus.CeremonyContext
-	if c, ok := s.n.fsm.Ceremony(req.Id); ok && c.State == consensus.CeremonyPending {
+	var cctx *fsm.CeremonyContext
+	if c, ok := s.n.fsm.Ceremony(req.Id); ok && c.State == fsm.CeremonyPending {
 		if cctx, err = s.n.executionContext(c); err != nil {
 			return nil, err
 		}
 	}
-	res, err := s.n.apply(ctx, &consensus.ApproveCeremony{ID: req.Id, PublicKey: req.PublicKey, Signature: req.Signature,
+	res, err := s.n.apply(ctx, &fsm.ApproveCeremony{ID: req.Id, PublicKey: req.PublicKey, Signature: req.Signature,
 		Context: cctx, Actor: actor})
 	if err != nil {
 		return nil, err
@@ -168,7 +168,7 @@ func (s *ceremonyService) CancelCeremony(ctx context.Context, req *kqpb.Ceremony
 	if err := checkIdent("ceremony id", req.Id, 64, ""); err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &consensus.CancelCeremony{ID: req.Id, Actor: actor})
+	res, err := s.n.apply(ctx, &fsm.CancelCeremony{ID: req.Id, Actor: actor})
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func (s *ceremonyService) GetCeremony(ctx context.Context, req *kqpb.CeremonyReq
 	}
 	c, ok := s.n.fsm.Ceremony(req.Id)
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "ceremony %.64q: %v", req.Id, consensus.ErrUnknownCeremony)
+		return nil, status.Errorf(codes.NotFound, "ceremony %.64q: %v", req.Id, fsm.ErrUnknownCeremony)
 	}
 	return ceremonyPB(c, s.n.fsm.ReplicatedTime()), nil
 }
@@ -211,7 +211,7 @@ func (s *ceremonyService) Freeze(ctx context.Context, req *kqpb.FreezeRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.n.apply(ctx, &consensus.Freeze{Reason: req.Reason, Actor: actor}); err != nil {
+	if _, err := s.n.apply(ctx, &fsm.Freeze{Reason: req.Reason, Actor: actor}); err != nil {
 		return nil, err
 	}
 	return freezePB(s.n.fsm.FrozenState()), nil
@@ -222,7 +222,7 @@ func (s *ceremonyService) Unfreeze(ctx context.Context, _ *kqpb.UnfreezeRequest)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.n.apply(ctx, &consensus.Unfreeze{Actor: actor}); err != nil {
+	if _, err := s.n.apply(ctx, &fsm.Unfreeze{Actor: actor}); err != nil {
 		return nil, err
 	}
 	return freezePB(s.n.fsm.FrozenState()), nil
@@ -235,7 +235,7 @@ func (s *ceremonyService) GetFreeze(ctx context.Context, _ *kqpb.GetFreezeReques
 	return freezePB(s.n.fsm.FrozenState()), nil
 }
 
-func ceremonyPB(c *consensus.Ceremony, now int64) *kqpb.Ceremony {
+func ceremonyPB(c *fsm.Ceremony, now int64) *kqpb.Ceremony {
 	if c == nil {
 		return nil
 	}
@@ -253,7 +253,7 @@ func ceremonyPB(c *consensus.Ceremony, now int64) *kqpb.Ceremony {
 	return out
 }
 
-func freezePB(f *consensus.Frozen) *kqpb.FreezeState {
+func freezePB(f *fsm.Frozen) *kqpb.FreezeState {
 	if f == nil {
 		return &kqpb.FreezeState{}
 	}
@@ -265,15 +265,15 @@ func freezePB(f *consensus.Frozen) *kqpb.FreezeState {
 // now. A threshold change that could execute with this approval and has
 // too few reachable holders to deal is refused here, before anything is
 // appended: the ceremony stays pending, to be approved when they are back.
-func (n *Node) executionContext(c *consensus.Ceremony) (*consensus.CeremonyContext, error) {
+func (n *Node) executionContext(c *fsm.Ceremony) (*fsm.CeremonyContext, error) {
 	cctx := n.ceremonyContext(c.Kind, c.Params)
-	if c.Kind != consensus.KindThreshold || c.Quorum-c.Counted() > 1 {
+	if c.Kind != fsm.KindThreshold || c.Quorum-c.Counted() > 1 {
 		return cctx, nil
 	}
 	if cctx == nil {
-		cctx = &consensus.CeremonyContext{}
+		cctx = &fsm.CeremonyContext{}
 	}
-	var p consensus.ThresholdParams
+	var p fsm.ThresholdParams
 	if err := json.Unmarshal([]byte(c.Params), &p); err != nil {
 		return nil, status.Errorf(codes.Internal, "ceremony %s params: %v", c.ID, err)
 	}
@@ -297,17 +297,17 @@ func (n *Node) executionContext(c *consensus.Ceremony) (*consensus.CeremonyConte
 // live holders and dealers of a reshare, the configuration's members).
 // What it cannot choose it leaves out; the entry then says what is
 // missing.
-func (n *Node) ceremonyContext(kind consensus.CeremonyKind, params string) *consensus.CeremonyContext {
-	cctx := &consensus.CeremonyContext{}
+func (n *Node) ceremonyContext(kind fsm.CeremonyKind, params string) *fsm.CeremonyContext {
+	cctx := &fsm.CeremonyContext{}
 	switch kind {
-	case consensus.KindMembership:
+	case fsm.KindMembership:
 		if n.fsm.Members() == nil {
 			for _, m := range n.cluster.Nodes {
-				cctx.Bootstrap = append(cctx.Bootstrap, consensus.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
+				cctx.Bootstrap = append(cctx.Bootstrap, fsm.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
 			}
 		}
-	case consensus.KindThreshold:
-		var p consensus.ThresholdParams
+	case fsm.KindThreshold:
+		var p fsm.ThresholdParams
 		if json.Unmarshal([]byte(params), &p) != nil {
 			return cctx
 		}
@@ -324,7 +324,7 @@ func (n *Node) ceremonyContext(kind consensus.CeremonyKind, params string) *cons
 		if committee, err := n.pickCommittee(k, nil, 0); err == nil {
 			cctx.Committee = committee
 		}
-	case consensus.KindProtocolUpgrade:
+	case fsm.KindProtocolUpgrade:
 		cctx.Members = n.memberIDs()
 	}
 	if cctx.Bootstrap == nil && cctx.Holders == nil && cctx.Committee == nil && cctx.Members == nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clock"
 )
 
@@ -99,8 +99,8 @@ func (c *clockSync) now() (time.Time, error) {
 // command the leader proposes passes here (applyResult), so no path can
 // stamp replicated time with an unchecked clock. While the clock is only
 // unconfirmed it waits up to confirmWait for the probes to confirm it.
-func (c *clockSync) stamp(ctx context.Context, cmd consensus.Command) error {
-	s, ok := cmd.(consensus.Stamped)
+func (c *clockSync) stamp(ctx context.Context, cmd fsm.Command) error {
+	s, ok := cmd.(fsm.Stamped)
 	if !ok {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
@@ -53,28 +54,28 @@ func toStatus(err error) error {
 	switch {
 	// Ceremony errors first: a failed ceremony wraps its precondition's
 	// error, and reads as FAILED_PRECONDITION whatever that was.
-	case errors.Is(err, consensus.ErrCeremonyFailed):
+	case errors.Is(err, fsm.ErrCeremonyFailed):
 		code = codes.FailedPrecondition
-	case errors.Is(err, consensus.ErrUnknownCeremony):
+	case errors.Is(err, fsm.ErrUnknownCeremony):
 		code = codes.NotFound
-	case errors.Is(err, consensus.ErrAlreadyApproved):
+	case errors.Is(err, fsm.ErrAlreadyApproved):
 		code = codes.AlreadyExists
-	case errors.Is(err, consensus.ErrUnimplemented):
+	case errors.Is(err, fsm.ErrUnimplemented):
 		code = codes.Unimplemented
-	case errors.Is(err, consensus.ErrUnknownKey), errors.Is(err, consensus.ErrUnknownVersion):
+	case errors.Is(err, fsm.ErrUnknownKey), errors.Is(err, fsm.ErrUnknownVersion):
 		code = codes.NotFound
-	case errors.Is(err, consensus.ErrHandleDenied), errors.Is(err, consensus.ErrPermissionDenied):
+	case errors.Is(err, fsm.ErrHandleDenied), errors.Is(err, fsm.ErrPermissionDenied):
 		code = codes.PermissionDenied
-	case errors.Is(err, consensus.ErrVersionUnusable), errors.Is(err, consensus.ErrBadTransition):
+	case errors.Is(err, fsm.ErrVersionUnusable), errors.Is(err, fsm.ErrBadTransition):
 		code = codes.FailedPrecondition
-	case errors.Is(err, consensus.ErrKeyExists), errors.Is(err, consensus.ErrRequestConflict), errors.Is(err, consensus.ErrHandleExists):
+	case errors.Is(err, fsm.ErrKeyExists), errors.Is(err, fsm.ErrRequestConflict), errors.Is(err, fsm.ErrHandleExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, consensus.ErrInvalidCommand), errors.Is(err, consensus.ErrInvalidPolicy):
+	case errors.Is(err, fsm.ErrInvalidCommand), errors.Is(err, fsm.ErrInvalidPolicy):
 		code = codes.InvalidArgument
-	case errors.Is(err, consensus.ErrKeyNotActive), errors.Is(err, consensus.ErrPreParamsNotReady):
+	case errors.Is(err, fsm.ErrKeyNotActive), errors.Is(err, fsm.ErrPreParamsNotReady):
 		code = codes.FailedPrecondition
-	case errors.Is(err, consensus.ErrTooManyPending), errors.Is(err, consensus.ErrTooManyKeys), errors.Is(err, tss.ErrBusy),
-		errors.Is(err, consensus.ErrTooManyHandles):
+	case errors.Is(err, fsm.ErrTooManyPending), errors.Is(err, fsm.ErrTooManyKeys), errors.Is(err, tss.ErrBusy),
+		errors.Is(err, fsm.ErrTooManyHandles):
 		code = codes.ResourceExhausted
 	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrLeadershipLost),
 		errors.Is(err, consensus.ErrShutdown), errors.Is(err, consensus.ErrTimeout),

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // event is one applied log entry as the node sees it, or with announced
@@ -14,9 +14,9 @@ import (
 // has not yet (see signCommitted).
 type event struct {
 	index     uint64
-	cmd       consensus.Command
-	res       consensus.Result
-	announced []*consensus.Sign
+	cmd       fsm.Command
+	res       fsm.Result
+	announced []*fsm.Sign
 }
 
 // eventQueue is the FSM's Observer. Applied runs inside raft's apply loop,
@@ -26,7 +26,7 @@ type eventQueue struct {
 	waiters *waiters
 	// observe, when set before raft opens, sees every applied entry on
 	// raft's apply loop, in order; it must be quick and must not block.
-	observe func(index uint64, cmd consensus.Command, res consensus.Result)
+	observe func(index uint64, cmd fsm.Command, res fsm.Result)
 
 	mu     sync.Mutex
 	items  []event
@@ -38,27 +38,27 @@ func newEventQueue(w *waiters) *eventQueue {
 	return &eventQueue{waiters: w, wake: make(chan struct{}, 1)}
 }
 
-var _ consensus.Observer = (*eventQueue)(nil)
+var _ fsm.Observer = (*eventQueue)(nil)
 
-func (q *eventQueue) Applied(index uint64, cmd consensus.Command, res consensus.Result) {
+func (q *eventQueue) Applied(index uint64, cmd fsm.Command, res fsm.Result) {
 	switch c := cmd.(type) {
-	case *consensus.SignRequested:
+	case *fsm.SignRequested:
 		q.waiters.notify(appliedWaitKey(c.RequestID))
-	case *consensus.SignRetry:
+	case *fsm.SignRetry:
 		q.waiters.notify(appliedWaitKey(c.RequestID))
-	case *consensus.SignCompleted:
+	case *fsm.SignCompleted:
 		q.waiters.notify(signWaitKey(c.RequestID))
-	case *consensus.SignFailed:
+	case *fsm.SignFailed:
 		q.waiters.notify(signWaitKey(c.RequestID))
-	case *consensus.ShareStored:
+	case *fsm.ShareStored:
 		q.waiters.notify(keyWaitKey(c.Key))
-	case *consensus.KeygenFailed:
+	case *fsm.KeygenFailed:
 		q.waiters.notify(keyWaitKey(c.Key))
-	case *consensus.ShareRefreshed:
+	case *fsm.ShareRefreshed:
 		q.waiters.notify(keyWaitKey(c.Key))
-	case *consensus.RefreshFailed:
+	case *fsm.RefreshFailed:
 		q.waiters.notify(keyWaitKey(c.Key))
-	case *consensus.ChangeKey:
+	case *fsm.ChangeKey:
 		q.waiters.notify(keyWaitKey(c.Key))
 	}
 	// A dual-sign companion's waiter is its parent's; a revocation ends
@@ -88,7 +88,7 @@ func (q *eventQueue) Applied(index uint64, cmd consensus.Command, res consensus.
 
 // addAnnounced queues signing attempts to start before their entry is
 // applied here: only under the trust-announce bug (bypass.go).
-func (q *eventQueue) addAnnounced(index uint64, signs []*consensus.Sign) {
+func (q *eventQueue) addAnnounced(index uint64, signs []*fsm.Sign) {
 	q.mu.Lock()
 	if !q.closed {
 		q.items = append(q.items, event{index: index, announced: signs})
@@ -199,11 +199,11 @@ func (n *Node) dispatch(ctx context.Context) {
 				continue
 			}
 			switch ev.cmd.(type) {
-			case *consensus.CreateKey:
+			case *fsm.CreateKey:
 				if k := ev.res.Key; k != nil && k.HasMember(n.self.ID) {
 					n.spawn(func() { n.runKeygen(ctx, k, 1) })
 				}
-			case *consensus.SignRequested, *consensus.SignRetry:
+			case *fsm.SignRequested, *fsm.SignRetry:
 				for _, s := range n.startedBy(ev.index, ev.res.Sign) {
 					if announced[attemptKey(s)] {
 						delete(announced, attemptKey(s))
@@ -212,11 +212,11 @@ func (n *Node) dispatch(ctx context.Context) {
 					n.metrics.signStarts.WithLabelValues("applied").Inc()
 					n.startSign(ctx, s)
 				}
-			case *consensus.PresignRequested:
+			case *fsm.PresignRequested:
 				if p := ev.res.Presig; p != nil && slices.Contains(p.Committee, n.self.ID) {
 					n.spawn(func() { n.runPresign(ctx, ev.index, p) })
 				}
-			case *consensus.PresignDiscarded, *consensus.NodeBooted:
+			case *fsm.PresignDiscarded, *fsm.NodeBooted:
 				n.parked.sweep(n.fsm.HasPresig)
 			default:
 				n.lifecycleEvent(ctx, ev)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
@@ -26,7 +26,7 @@ func TestFloodingMemberIsBlamedAndExcluded(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	waitProtocol(ctx, t, c, consensus.ProtocolV2, time.Minute)
+	waitProtocol(ctx, t, c, fsm.ProtocolV2, time.Minute)
 	leader := leaderOf(ctx, t, c)
 	cl, err := c.Client(leader)
 	if err != nil {
@@ -36,7 +36,7 @@ func TestFloodingMemberIsBlamedAndExcluded(t *testing.T) {
 	h := issueHandle(ctx, t, cl, &kqpb.IssueHandleRequest{Key: "fk", Purpose: "sign", TtlMs: 600_000})
 
 	excludedLine := fmt.Sprintf("keyquorum_blame_excluded{member=%q} 1", flooder)
-	countLine := fmt.Sprintf("keyquorum_blame_total{check=%q,culprit=%q}", consensus.BlameFlood, flooder)
+	countLine := fmt.Sprintf("keyquorum_blame_total{check=%q,culprit=%q}", fsm.BlameFlood, flooder)
 	for {
 		m, err := c.Scrape(ctx, leader)
 		if err == nil && strings.Contains(m, excludedLine) && strings.Contains(m, countLine) {

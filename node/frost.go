@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/tss/frost"
@@ -124,7 +124,7 @@ func (n *Node) runFrostPool(ctx context.Context) {
 		case <-n.frost.poke:
 		}
 		n.reconcileFrost()
-		if n.fsm.Protocol() < consensus.Since(&consensus.FrostCommitted{}) {
+		if n.fsm.Protocol() < fsm.Since(&fsm.FrostCommitted{}) {
 			continue // the cluster does not replicate commitments yet
 		}
 		if n.fsm.Boot(n.self.ID) != n.boot {
@@ -140,13 +140,13 @@ func (n *Node) runFrostPool(ctx context.Context) {
 }
 
 // refillFrost tops up this member's pool for a key's primary version.
-func (n *Node) refillFrost(ctx context.Context, k *consensus.Key) {
+func (n *Node) refillFrost(ctx context.Context, k *fsm.Key) {
 	if k.Algorithm != tss.Ed25519.String() || !k.HasMember(n.self.ID) || k.Primary == 0 || k.SignVersion(k.Primary) != nil {
 		return
 	}
 	v := k.Version(k.Primary)
 	slot := frostSlot{k.Name, v.Number, v.Epoch}
-	target := min(n.cluster.Sign.FrostPool, consensus.MaxFrostPerMember)
+	target := min(n.cluster.Sign.FrostPool, fsm.MaxFrostPerMember)
 	have := n.frost.count(slot)
 	if have > target/2 {
 		// Refill in batches of half the pool: each report is a raft
@@ -159,9 +159,9 @@ func (n *Node) refillFrost(ctx context.Context, k *consensus.Key) {
 		n.log.Debug("FROST pool: share unavailable", "key", k.Name, "version", v.Number, "err", err)
 		return
 	}
-	cmd := &consensus.FrostCommitted{Key: k.Name, Version: v.Number, Epoch: v.Epoch, Node: n.self.ID, Boot: n.boot}
+	cmd := &fsm.FrostCommitted{Key: k.Name, Version: v.Number, Epoch: v.Epoch, Node: n.self.ID, Boot: n.boot}
 	made := map[string]*frostNonce{}
-	for range min(target-have, consensus.MaxFrostBatch) {
+	for range min(target-have, fsm.MaxFrostBatch) {
 		nonces, c, err := frost.Commit(g.Key, n.frostRand())
 		if err != nil {
 			n.log.Warn("FROST commit", "key", k.Name, "err", err)
@@ -170,7 +170,7 @@ func (n *Node) refillFrost(ctx context.Context, k *consensus.Key) {
 		b, _ := c.MarshalBinary()
 		id := newFrostID()
 		made[id] = &frostNonce{slot: slot, nonces: nonces, made: time.Now()}
-		cmd.Commitments = append(cmd.Commitments, consensus.FrostCommit{ID: id, Commitment: b})
+		cmd.Commitments = append(cmd.Commitments, fsm.FrostCommit{ID: id, Commitment: b})
 	}
 	if len(made) == 0 {
 		return
@@ -243,7 +243,7 @@ func (n *Node) frostApplied(ev event) {
 	f := n.frost
 	defer f.dispatched.Store(ev.index)
 	switch c := ev.cmd.(type) {
-	case *consensus.FrostCommitted:
+	case *fsm.FrostCommitted:
 		if c.Node != n.self.ID || c.Boot != n.boot {
 			return
 		}
@@ -263,7 +263,7 @@ func (n *Node) frostApplied(ev event) {
 		if ev.res.Err != nil {
 			n.log.Warn("FROST commitments refused", "key", c.Key, "err", ev.res.Err)
 		}
-	case *consensus.SignRequested:
+	case *fsm.SignRequested:
 		s := ev.res.Sign
 		if ev.res.Err != nil || ev.res.Duplicate || s == nil {
 			return
@@ -291,7 +291,7 @@ func (n *Node) frostApplied(ev event) {
 }
 
 // claim takes the nonces claimed for an attempt: once.
-func (f *frostNode) claim(s *consensus.Sign) (frost.Nonces, bool) {
+func (f *frostNode) claim(s *fsm.Sign) (frost.Nonces, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	nc, ok := f.claimed[attemptKey(s)]

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
 // frostable reports whether a request for the key may sign with FROST.
-func (n *Node) frostable(k *consensus.Key) bool {
+func (n *Node) frostable(k *fsm.Key) bool {
 	return n.frostOn() && k.Algorithm == tss.Ed25519.String()
 }
 
@@ -21,7 +21,7 @@ func (n *Node) frostable(k *consensus.Key) bool {
 // commitments, or the FSM refused the ones named (a member restarted, a
 // refresh landed): the caller then asks for the request again without
 // commitments, on the tss-lib path, so signing never waits for a pool.
-func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensus.SignRequested) (ok, dup bool, used []consensus.FrostCommitment, err error) {
+func (n *Node) proposeFrost(ctx context.Context, k *fsm.Key, cmd *fsm.SignRequested) (ok, dup bool, used []fsm.FrostCommitment, err error) {
 	version := cmd.Version
 	if version == 0 {
 		version = k.Primary
@@ -70,7 +70,7 @@ func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensu
 	}
 	cmd.Committee, cmd.Frost = committee, slices.Clone(ids)
 	res, err := n.applyResult(ctx, cmd)
-	if err == nil && errors.Is(res.Err, consensus.ErrFrostUnavailable) {
+	if err == nil && errors.Is(res.Err, fsm.ErrFrostUnavailable) {
 		n.log.Debug("FROST commitments refused; signing with tss-lib", "request", cmd.RequestID, "err", res.Err)
 		cmd.Frost = nil
 		return false, false, nil, nil
@@ -84,7 +84,7 @@ func (n *Node) proposeFrost(ctx context.Context, k *consensus.Key, cmd *consensu
 // retrySignAvoiding moves an attempt a member spoiled to a committee
 // without that member, at once and naming it, or fails the request when
 // its attempts are spent or no such committee is reachable.
-func (n *Node) retrySignAvoiding(ctx context.Context, p *consensus.Sign, culprit, reason string) {
+func (n *Node) retrySignAvoiding(ctx context.Context, p *fsm.Sign, culprit, reason string) {
 	k, ok := n.fsm.Key(p.Key)
 	if !ok {
 		return
@@ -97,16 +97,16 @@ func (n *Node) retrySignAvoiding(ctx context.Context, p *consensus.Sign, culprit
 	}
 	slices.Sort(members)
 	members = n.eligible(members, k.Threshold+1)
-	var cmd consensus.Command
+	var cmd fsm.Command
 	switch {
 	case p.Attempt >= uint32(n.cluster.Sign.MaxAttempts):
-		cmd = &consensus.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt, Reason: reason}
+		cmd = &fsm.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt, Reason: reason}
 	case len(members) < k.Threshold+1:
-		cmd = &consensus.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt,
+		cmd = &fsm.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt,
 			Reason: fmt.Sprintf("%s; too few other members reachable", reason)}
 	default:
 		combos := combinations(members, k.Threshold+1)
-		cmd = &consensus.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1,
+		cmd = &fsm.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1,
 			Committee: combos[int(n.super.nextRetry()%uint64(len(combos)))], Reason: reason}
 	}
 	n.propose(ctx, cmd)

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/tss/frost"
 )
@@ -53,7 +53,7 @@ type frostAgg struct {
 }
 
 // runFrostSign is a member's part of a FROST attempt.
-func (n *Node) runFrostSign(ctx context.Context, s *consensus.Sign) {
+func (n *Node) runFrostSign(ctx context.Context, s *fsm.Sign) {
 	log := n.log.With("request", s.RequestID, "attempt", s.Attempt)
 	start := time.Now()
 	nonces, ok := n.frost.claim(s)
@@ -89,7 +89,7 @@ func (n *Node) runFrostSign(ctx context.Context, s *consensus.Sign) {
 // attempt's commitment list it checked. The nonces are discarded whatever
 // happens: frost.Sign consumes them first, and every earlier refusal
 // discards them here.
-func (n *Node) frostShare(ctx context.Context, s *consensus.Sign, nonces frost.Nonces) (frost.SignatureShare, []frost.Commitment, error) {
+func (n *Node) frostShare(ctx context.Context, s *fsm.Sign, nonces frost.Nonces) (frost.SignatureShare, []frost.Commitment, error) {
 	defer nonces.Discard()
 	g, err := n.frostGroup(ctx, frostSlot{s.Key, s.Version, s.Epoch})
 	if err != nil {
@@ -110,7 +110,7 @@ func (n *Node) frostShare(ctx context.Context, s *consensus.Sign, nonces frost.N
 // holds commitments already decoded and checked, by member (this
 // member's own, made by frost.Commit): one is used only when its encoding
 // is exactly the one the log recorded.
-func frostCommitments(g *tss.FrostGroup, s *consensus.Sign, known map[string]frost.Commitment) (list []frost.Commitment, culprit string, err error) {
+func frostCommitments(g *tss.FrostGroup, s *fsm.Sign, known map[string]frost.Commitment) (list []frost.Commitment, culprit string, err error) {
 	list = make([]frost.Commitment, 0, len(s.Frost))
 	for _, cm := range s.Frost {
 		if c, ok := known[cm.Node]; ok {
@@ -132,7 +132,7 @@ func frostCommitments(g *tss.FrostGroup, s *consensus.Sign, known map[string]fro
 }
 
 // frostCoordinator names the member that aggregates an attempt's shares.
-func (n *Node) frostCoordinator(s *consensus.Sign) string {
+func (n *Node) frostCoordinator(s *fsm.Sign) string {
 	leader, _ := n.raft.Leader()
 	if k, ok := n.fsm.Key(s.Key); ok && leader != "" && k.HasMember(leader) {
 		return leader
@@ -229,14 +229,14 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 	n.spawn(func() {
 		ctx, cancel := context.WithTimeout(rctx, reportTimeout)
 		defer cancel()
-		n.report(ctx, &consensus.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
+		n.report(ctx, &fsm.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
 	})
 	return nil
 }
 
 // frostAttempt returns the pending attempt a share is for, once this
 // replica has applied its entry.
-func (n *Node) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*consensus.Sign, error) {
+func (n *Node) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*fsm.Sign, error) {
 	if n.fsm.AppliedIndex() < req.SessionIndex {
 		// Woken when the attempt's entry applies here, not by polling: a
 		// share from a quick member often arrives first.
@@ -254,7 +254,7 @@ func (n *Node) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*
 		}
 	}
 	s, ok := n.fsm.Sign(req.RequestId)
-	if !ok || s.State != consensus.SignStatePending || s.Attempt != req.Attempt || s.SessionIndex != req.SessionIndex || len(s.Frost) == 0 {
+	if !ok || s.State != fsm.SignStatePending || s.Attempt != req.Attempt || s.SessionIndex != req.SessionIndex || len(s.Frost) == 0 {
 		return nil, status.Errorf(codes.FailedPrecondition, "no pending FROST attempt %d of %s at entry %d", req.Attempt, req.RequestId, req.SessionIndex)
 	}
 	return s, nil
@@ -299,7 +299,7 @@ func (f *frostNode) sweepAgg(timeout time.Duration) {
 // leader retries at once under a committee without the culprit; another
 // coordinator's report makes the leader's supervisor retry
 // (retryBlamed). Called with the FROST lock held: the work is spawned.
-func (n *Node) frostBlame(s *consensus.Sign, culprit, check string, evidence []byte, err error) {
+func (n *Node) frostBlame(s *fsm.Sign, culprit, check string, evidence []byte, err error) {
 	n.log.Warn("FROST attempt failed: invalid signature share", "request", s.RequestID, "attempt", s.Attempt, "culprit", culprit, "err", err)
 	rctx := n.frost.runCtx()
 	n.spawn(func() { n.reportBlame(rctx, s, culprit, check, sha256.Sum256(evidence)) })
@@ -311,7 +311,7 @@ func (n *Node) frostBlame(s *consensus.Sign, culprit, check string, evidence []b
 }
 
 // frostCommitmentOf returns the commitment member published for attempt s.
-func frostCommitmentOf(s *consensus.Sign, member string) []byte {
+func frostCommitmentOf(s *fsm.Sign, member string) []byte {
 	for _, c := range s.Frost {
 		if c.Node == member {
 			return c.Commitment

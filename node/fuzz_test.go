@@ -22,7 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -100,7 +100,7 @@ func fuzzFramed(msgs ...proto.Message) []byte {
 }
 
 // fuzzEntry is the sign request the SignCommitted inputs announce attempts of.
-var fuzzEntry = &consensus.SignRequested{RequestID: "s1", Key: "k", Digest: bytes.Repeat([]byte{7}, 32), Committee: []string{"n1", "n2"}}
+var fuzzEntry = &fsm.SignRequested{RequestID: "s1", Key: "k", Digest: bytes.Repeat([]byte{7}, 32), Committee: []string{"n1", "n2"}}
 
 // FuzzPeerMessage feeds arbitrary bytes to the decoding half of every
 // PeerService handler, as a member could send them. None may panic.
@@ -115,16 +115,16 @@ func FuzzPeerMessage(f *testing.F) {
 	f.Add(fuzzExchange, fuzzFramed(
 		&kqpb.RoundMessage{SessionId: sid[:], To: []string{"n1"}, Broadcast: true, Payload: []byte("\n\x05hello")},
 		&kqpb.RoundMessage{SessionId: sid[:4], To: []string{"n1", "n3"}}))
-	report, _ := consensus.Encode(consensus.SignCompleted{RequestID: "s1", Attempt: 1, Node: "n2", Signature: []byte{1}})
+	report, _ := fsm.Encode(fsm.SignCompleted{RequestID: "s1", Attempt: 1, Node: "n2", Signature: []byte{1}})
 	b, _ := proto.Marshal(&kqpb.ProposeRequest{Command: report})
 	f.Add(fuzzPropose, b)
-	other, _ := consensus.Encode(consensus.PreParamsReady{Node: "n3"})
+	other, _ := fsm.Encode(fsm.PreParamsReady{Node: "n3"})
 	b, _ = proto.Marshal(&kqpb.ProposeRequest{Command: other})
 	f.Add(fuzzPropose, b)
-	att, _ := json.Marshal(consensus.Sign{RequestID: "s1", Key: "k", Digest: fuzzEntry.Digest, State: consensus.SignStatePending,
+	att, _ := json.Marshal(fsm.Sign{RequestID: "s1", Key: "k", Digest: fuzzEntry.Digest, State: fsm.SignStatePending,
 		Attempt: 1, Committee: fuzzEntry.Committee, SessionIndex: 5})
-	dual, _ := json.Marshal(consensus.Sign{RequestID: consensus.DualRequestID("s1", 2), Parent: "s1", Version: 2, Key: "k",
-		Digest: fuzzEntry.Digest, State: consensus.SignStatePending, Attempt: 1, Committee: fuzzEntry.Committee, SessionIndex: 5})
+	dual, _ := json.Marshal(fsm.Sign{RequestID: fsm.DualRequestID("s1", 2), Parent: "s1", Version: 2, Key: "k",
+		Digest: fuzzEntry.Digest, State: fsm.SignStatePending, Attempt: 1, Committee: fuzzEntry.Committee, SessionIndex: 5})
 	b, _ = proto.Marshal(&kqpb.CommittedSign{Index: 5, Term: 2, Signs: [][]byte{att, dual}})
 	f.Add(fuzzSignCommitted, b)
 
@@ -140,12 +140,12 @@ func FuzzPeerMessage(f *testing.F) {
 			if proto.Unmarshal(data, &req) != nil {
 				return
 			}
-			cmd, err := consensus.Decode(req.Command)
+			cmd, err := fsm.Decode(req.Command)
 			if err != nil {
 				return
 			}
 			err = checkReporter(cmd, "n2")
-			r, isReport := cmd.(consensus.Report)
+			r, isReport := cmd.(fsm.Report)
 			switch {
 			case err == nil && (!isReport || r.Reporter() != "n2"):
 				t.Fatalf("n2 may propose %#v", cmd)
@@ -160,12 +160,12 @@ func FuzzPeerMessage(f *testing.F) {
 				return
 			}
 			for _, raw := range req.Signs {
-				var s consensus.Sign
+				var s fsm.Sign
 				if json.Unmarshal(raw, &s) != nil || attemptOf(fuzzEntry, req.Index, &s) != nil {
 					continue
 				}
 				if s.Key != fuzzEntry.Key || !bytes.Equal(s.Digest, fuzzEntry.Digest) || !slices.Equal(s.Committee, fuzzEntry.Committee) ||
-					s.Attempt != 1 || s.SessionIndex != req.Index || s.State != consensus.SignStatePending ||
+					s.Attempt != 1 || s.SessionIndex != req.Index || s.State != fsm.SignStatePending ||
 					(s.RequestID != fuzzEntry.RequestID && s.Parent != fuzzEntry.RequestID) {
 					t.Fatalf("accepted an attempt that is not the entry's: %+v", s)
 				}
@@ -181,7 +181,7 @@ func fuzzExchangeCall(t *testing.T, c *config.Cluster, data []byte) {
 	}
 	// The node admits peers by its replicated membership; a fresh FSM has
 	// none yet, so cluster.yaml's nodes decide, as on a new cluster.
-	fsm, err := consensus.NewFSM(consensus.DefaultFSMConfig(), fsmCrypto{})
+	fsm, err := fsm.NewFSM(fsm.DefaultFSMConfig(), fsmCrypto{})
 	if err != nil {
 		t.Fatal(err)
 	}

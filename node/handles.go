@@ -9,7 +9,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // parseHandle checks a token's shape. It says nothing about validity,
@@ -61,9 +61,9 @@ func (n *Node) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*
 	}
 	purpose := req.Purpose
 	if purpose == "" {
-		purpose = consensus.DefaultPurpose
+		purpose = fsm.DefaultPurpose
 	}
-	res, err := n.apply(ctx, &consensus.IssueHandle{RequestID: req.RequestId, HandleID: id, TokenHash: proof,
+	res, err := n.apply(ctx, &fsm.IssueHandle{RequestID: req.RequestId, HandleID: id, TokenHash: proof,
 		Key: req.Key, Purpose: purpose, TTL: int64(ttl), MaxUses: req.MaxUses, Actor: actor, ActorSerial: n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func (s *keyService) RevokeHandle(ctx context.Context, req *kqpb.RevokeHandleReq
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &consensus.RevokeHandle{RequestID: req.RequestId, HandleID: id, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
+	res, err := s.n.apply(ctx, &fsm.RevokeHandle{RequestID: req.RequestId, HandleID: id, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -67,7 +67,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 		return nil, err
 	}
 	wake := n.waiters.watch(keyWaitKey(req.Name))
-	res, err := n.apply(ctx, &consensus.CreateKey{RequestID: reqID, Name: req.Name, Algorithm: alg.String(),
+	res, err := n.apply(ctx, &fsm.CreateKey{RequestID: reqID, Name: req.Name, Algorithm: alg.String(),
 		Threshold: t, Members: members, Purposes: req.Purposes, DeletionAllowed: req.DeletionAllowed,
 		Actor: actor, ActorSerial: n.actorSerial(ctx)})
 	if err != nil {
@@ -85,8 +85,8 @@ func (n *Node) waitGenerated(ctx context.Context, wake <-chan struct{}, name str
 			return nil, status.Error(codes.Aborted, "key changed while waiting")
 		}
 		switch v := k.Version(version); v.State {
-		case consensus.KeyGenerating:
-		case consensus.KeyFailed:
+		case fsm.KeyGenerating:
+		case fsm.KeyFailed:
 			return nil, status.Errorf(codes.Aborted, "key generation of %q v%d failed: %s", name, version, v.Failure)
 		default:
 			return n.keyToProto(k)
@@ -138,7 +138,7 @@ func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*
 	}
 	out := &kqpb.ListKeysResponse{}
 	for _, k := range s.n.fsm.Keys() {
-		if consensus.IsAuditKey(k.Name) {
+		if fsm.IsAuditKey(k.Name) {
 			continue // the cluster's own key; `kq audit head` shows it
 		}
 		if !s.n.mayRead(actor, k.Name) {
@@ -154,7 +154,7 @@ func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*
 }
 
 // readKey returns the named key as of a linearizable read on the leader.
-func (n *Node) readKey(ctx context.Context, name string) (*consensus.Key, error) {
+func (n *Node) readKey(ctx context.Context, name string) (*fsm.Key, error) {
 	if err := keyName(&name); err != nil {
 		return nil, err
 	}
@@ -174,29 +174,29 @@ func (n *Node) readKey(ctx context.Context, name string) (*consensus.Key, error)
 
 // apply proposes a leader command and returns its replicated result, with
 // a refused command as a gRPC status.
-func (n *Node) apply(ctx context.Context, cmd consensus.Command) (consensus.Result, error) {
+func (n *Node) apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	r, err := n.applyResult(ctx, cmd)
 	if err != nil {
-		return consensus.Result{}, toStatus(err)
+		return fsm.Result{}, toStatus(err)
 	}
 	return r, toStatus(r.Err)
 }
 
 // applyResult proposes a leader command; err is a raft error, and a
 // refusal by the state machine is in the Result.
-func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensus.Result, error) {
+func (n *Node) applyResult(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	if err := n.clocks.stamp(ctx, cmd); err != nil {
-		return consensus.Result{}, err
+		return fsm.Result{}, err
 	}
 	data, err := n.encode(cmd)
 	if err != nil {
-		return consensus.Result{}, err
+		return fsm.Result{}, err
 	}
 	res, index, err := n.raft.Apply(ctx, data)
 	if err != nil {
-		return consensus.Result{}, err
+		return fsm.Result{}, err
 	}
-	r, _ := res.(consensus.Result)
+	r, _ := res.(fsm.Result)
 	n.notifyMembers(cmd, index, r)
 	markApplied(ctx) // the entry's audit record holds any refusal
 	return r, nil
@@ -208,13 +208,13 @@ func (n *Node) applyResult(ctx context.Context, cmd consensus.Command) (consensu
 // appended). They get a barrier, whose append carries the commit index:
 // committee members start their part of a signature only once their own
 // replica applied and accepted its entry (sign_start.go).
-func (n *Node) notifyMembers(cmd consensus.Command, _ uint64, r consensus.Result) {
-	if _, ok := cmd.(*consensus.SignRequested); ok && (r.Sign == nil || r.Err != nil || r.Duplicate) {
+func (n *Node) notifyMembers(cmd fsm.Command, _ uint64, r fsm.Result) {
+	if _, ok := cmd.(*fsm.SignRequested); ok && (r.Sign == nil || r.Err != nil || r.Duplicate) {
 		return // nothing for the committee to start
 	}
 	switch cmd.(type) {
-	case *consensus.CreateKey, *consensus.SignRequested, *consensus.SignRetry, *consensus.PresignRequested,
-		*consensus.ChangeKey, *consensus.DestroyDue:
+	case *fsm.CreateKey, *fsm.SignRequested, *fsm.SignRetry, *fsm.PresignRequested,
+		*fsm.ChangeKey, *fsm.DestroyDue:
 		n.raft.Nudge()
 	}
 }
@@ -282,7 +282,7 @@ func algorithmFromProto(a kqpb.Algorithm) (tss.Algorithm, error) {
 	return 0, status.Errorf(codes.InvalidArgument, "unknown algorithm %v: use ecdsa-secp256k1 or ed25519", a)
 }
 
-func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
+func (n *Node) keyToProto(k *fsm.Key) (*kqpb.Key, error) {
 	alg, err := tss.ParseAlgorithm(k.Algorithm)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
@@ -296,7 +296,7 @@ func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 		out.DualSignVersion, out.DualSignUntilUnixNano = d.Version, d.Until
 	}
 	for _, p := range n.fsm.Presigs(k.Name) {
-		if p.State == consensus.PresigReady {
+		if p.State == fsm.PresigReady {
 			out.PresigsReady++
 		} else {
 			out.PresigsPending++
@@ -308,7 +308,7 @@ func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 			Confirmed: v.Confirmed, Failure: v.Failure}
 		// A generating version's public key is one member's claim until
 		// every member confirmed it; a failed one's may be wrong.
-		if len(v.PublicKey) > 0 && v.State != consensus.KeyGenerating && v.State != consensus.KeyFailed {
+		if len(v.PublicKey) > 0 && v.State != fsm.KeyGenerating && v.State != fsm.KeyFailed {
 			pv.PublicKey = v.PublicKey
 			if pv.PublicKeyPem, err = tss.PublicKeyPEM(alg, v.PublicKey); err != nil {
 				return nil, status.Error(codes.Internal, fmt.Sprintf("encode public key: %v", err))
@@ -330,7 +330,7 @@ func (n *Node) keyToProto(k *consensus.Key) (*kqpb.Key, error) {
 
 // stateToProto names the replicated state on the wire: consensus stores
 // key states by the names kqpb gives them.
-func stateToProto(s consensus.KeyState) kqpb.KeyState {
+func stateToProto(s fsm.KeyState) kqpb.KeyState {
 	st, _ := kqpb.KeyStateNamed(string(s))
 	return st
 }

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // The lifecycle RPCs share one path: forward to the leader, append one
@@ -16,7 +16,7 @@ import (
 // Rotation and refresh also wait for the members' work to end.
 
 func (s *keyService) RotateKey(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
-	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRotate, Version: req.Version},
+	return s.change(ctx, req.Key, &req.RequestId, &fsm.ChangeKey{Op: fsm.OpRotate, Version: req.Version},
 		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.RotateKey(ctx, req) })
 }
 
@@ -28,31 +28,31 @@ func (s *keyService) PromoteKey(ctx context.Context, req *kqpb.PromoteKeyRequest
 	if window < 0 || window > 30*24*time.Hour {
 		return nil, status.Errorf(codes.InvalidArgument, "dual-sign window %v: must be in [0, 720h]", window)
 	}
-	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpPromote, Version: req.Version, DualSign: int64(window)},
+	return s.change(ctx, req.Key, &req.RequestId, &fsm.ChangeKey{Op: fsm.OpPromote, Version: req.Version, DualSign: int64(window)},
 		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.PromoteKey(ctx, req) })
 }
 
 func (s *keyService) RollbackKey(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
-	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRollback, Version: req.Version},
+	return s.change(ctx, req.Key, &req.RequestId, &fsm.ChangeKey{Op: fsm.OpRollback, Version: req.Version},
 		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.RollbackKey(ctx, req) })
 }
 
 func (s *keyService) RetireKeyVersion(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
-	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRetire, Version: req.Version},
+	return s.change(ctx, req.Key, &req.RequestId, &fsm.ChangeKey{Op: fsm.OpRetire, Version: req.Version},
 		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
 			return c.RetireKeyVersion(ctx, req)
 		})
 }
 
 func (s *keyService) RevokeKeyVersion(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
-	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRevoke, Version: req.Version},
+	return s.change(ctx, req.Key, &req.RequestId, &fsm.ChangeKey{Op: fsm.OpRevoke, Version: req.Version},
 		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
 			return c.RevokeKeyVersion(ctx, req)
 		})
 }
 
 func (s *keyService) SetKeyPolicy(ctx context.Context, req *kqpb.SetKeyPolicyRequest) (*kqpb.Key, error) {
-	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpPolicy, MinSignVersion: req.MinSignVersion,
+	return s.change(ctx, req.Key, &req.RequestId, &fsm.ChangeKey{Op: fsm.OpPolicy, MinSignVersion: req.MinSignVersion,
 		MinVerifyVersion: req.MinVerifyVersion, DeletionAllowed: req.DeletionAllowed},
 		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.SetKeyPolicy(ctx, req) })
 }
@@ -61,7 +61,7 @@ func (s *keyService) DestroyKeyVersion(ctx context.Context, req *kqpb.KeyVersion
 	if req.Version == 0 {
 		return nil, status.Error(codes.InvalidArgument, "destroy names a version explicitly")
 	}
-	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpDestroy, Version: req.Version,
+	return s.change(ctx, req.Key, &req.RequestId, &fsm.ChangeKey{Op: fsm.OpDestroy, Version: req.Version,
 		Delay: int64(s.n.cluster.Lifecycle.DestroyPending)},
 		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
 			return c.DestroyKeyVersion(ctx, req)
@@ -72,19 +72,19 @@ func (s *keyService) CancelDestroyKeyVersion(ctx context.Context, req *kqpb.KeyV
 	if req.Version == 0 {
 		return nil, status.Error(codes.InvalidArgument, "cancel-destroy names a version explicitly")
 	}
-	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpCancelDestroy, Version: req.Version},
+	return s.change(ctx, req.Key, &req.RequestId, &fsm.ChangeKey{Op: fsm.OpCancelDestroy, Version: req.Version},
 		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
 			return c.CancelDestroyKeyVersion(ctx, req)
 		})
 }
 
 func (s *keyService) RefreshKey(ctx context.Context, req *kqpb.KeyVersionRequest) (*kqpb.Key, error) {
-	return s.change(ctx, req.Key, &req.RequestId, &consensus.ChangeKey{Op: consensus.OpRefresh, Version: req.Version},
+	return s.change(ctx, req.Key, &req.RequestId, &fsm.ChangeKey{Op: fsm.OpRefresh, Version: req.Version},
 		func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) { return c.RefreshKey(ctx, req) })
 }
 
 // change runs one lifecycle change on the leader.
-func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd *consensus.ChangeKey,
+func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd *fsm.ChangeKey,
 	fwd func(context.Context, kqpb.KeyServiceClient) (*kqpb.Key, error)) (*kqpb.Key, error) {
 	if err := ensureRequestID(reqID); err != nil {
 		return nil, err
@@ -106,24 +106,24 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 		return nil, err
 	}
 	switch cmd.Op {
-	case consensus.OpRotate:
+	case fsm.OpRotate:
 		if err := n.requireEveryMember(string(cmd.Op), k.Members); err != nil {
 			return nil, err
 		}
-	case consensus.OpRefresh:
+	case fsm.OpRefresh:
 		if len(absent(k.Members, n.raft.Reachable())) > 0 {
 			// A dead holder must not block a refresh: reshare to the live
 			// ones (reshare.go).
-			return n.reshareLive(ctx, k, &consensus.ReshareKey{RequestID: cmd.RequestID, Key: name, Version: cmd.Version,
+			return n.reshareLive(ctx, k, &fsm.ReshareKey{RequestID: cmd.RequestID, Key: name, Version: cmd.Version,
 				Threshold: k.Threshold, Actor: actor, ActorSerial: cmd.ActorSerial})
 		}
 	}
-	if cmd.Op == consensus.OpRefresh {
+	if cmd.Op == fsm.OpRefresh {
 		if cmd.Committee, err = n.pickCommittee(k, nil, 0); err != nil {
 			return nil, toStatus(err)
 		}
 	}
-	if cmd.Op == consensus.OpRevoke && n.bugs.revokedSigns() {
+	if cmd.Op == fsm.OpRevoke && n.bugs.revokedSigns() {
 		return n.revokeLate(k, cmd)
 	}
 	wake := n.waiters.watch(keyWaitKey(name))
@@ -132,9 +132,9 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 		return nil, err
 	}
 	switch cmd.Op {
-	case consensus.OpRotate:
+	case fsm.OpRotate:
 		return n.waitGenerated(ctx, wake, name, res.Version, res.Key.CreateRequestID)
-	case consensus.OpRefresh:
+	case fsm.OpRefresh:
 		if v := res.Key.Version(res.Version); v.Refresh != nil {
 			return n.waitRefreshed(ctx, wake, name, res.Version, v.Refresh.Epoch)
 		}
@@ -168,13 +168,13 @@ func (n *Node) waitRefreshed(ctx context.Context, wake <-chan struct{}, name str
 
 // revokeLate is the revoked-signs bug: it answers as if the version were
 // revoked and appends the revocation only later.
-func (n *Node) revokeLate(k *consensus.Key, cmd *consensus.ChangeKey) (*kqpb.Key, error) {
+func (n *Node) revokeLate(k *fsm.Key, cmd *fsm.ChangeKey) (*kqpb.Key, error) {
 	version := cmd.Version
 	if version == 0 {
 		version = k.Primary
 	}
 	if v := k.Version(version); v != nil {
-		v.State = consensus.KeyRevoked
+		v.State = fsm.KeyRevoked
 	}
 	n.spawn(func() {
 		time.Sleep(2 * time.Second)

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -68,19 +68,19 @@ func (r *runningSigns) cancel(key string, version uint32) int {
 // lifecycleEvent starts what an applied lifecycle entry asks of this node.
 func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 	switch c := ev.cmd.(type) {
-	case *consensus.ChangeKey:
+	case *fsm.ChangeKey:
 		k := ev.res.Key
 		if k == nil {
 			return
 		}
 		switch c.Op {
-		case consensus.OpRotate:
+		case fsm.OpRotate:
 			if k.HasMember(n.self.ID) {
 				n.spawn(func() { n.runKeygen(ctx, k, ev.res.Version) })
 			}
-		case consensus.OpRefresh:
+		case fsm.OpRefresh:
 			n.startRefresh(ctx, k, ev.res.Version)
-		case consensus.OpRevoke:
+		case fsm.OpRevoke:
 			// The entry failed the version's pending requests; their
 			// sessions can only waste CPU now. (A retirement lets them
 			// finish, as the FSM does.)
@@ -88,32 +88,32 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 				n.log.Info("stopped signing sessions of a revoked version", "key", k.Name, "version", ev.res.Version, "sessions", stopped)
 			}
 			n.parked.sweep(n.fsm.HasPresig)
-		case consensus.OpRetire:
+		case fsm.OpRetire:
 			n.parked.sweep(n.fsm.HasPresig)
 		}
-	case *consensus.ReshareKey:
+	case *fsm.ReshareKey:
 		if k := ev.res.Key; k != nil {
 			n.startRefresh(ctx, k, ev.res.Version)
 		}
-	case *consensus.SharesShredded:
+	case *fsm.SharesShredded:
 		n.dirty.mark(c.Key)
-	case *consensus.ChangeMembers:
+	case *fsm.ChangeMembers:
 		n.ensurePeerLinks()
-	case *consensus.DestroyDue:
+	case *fsm.DestroyDue:
 		n.parked.sweep(n.fsm.HasPresig)
 		n.dirty.mark(c.Key)
-	case *consensus.ShareRefreshed:
+	case *fsm.ShareRefreshed:
 		n.parked.sweep(n.fsm.HasPresig)
 		n.dirty.mark(c.Key)
-	case *consensus.RefreshFailed:
+	case *fsm.RefreshFailed:
 		n.parked.sweep(n.fsm.HasPresig)
 		n.dirty.mark(c.Key)
-	case *consensus.DeleteTenant:
+	case *fsm.DeleteTenant:
 		// A forced deletion destroyed versions itself, and the tenant's
 		// key is to be shredded: look at everything now.
 		n.parked.sweep(n.fsm.HasPresig)
 		n.dirty.wakeAll()
-	case *consensus.Freeze:
+	case *fsm.Freeze:
 		// The entry failed every pending request; their sessions can only
 		// waste CPU now.
 		for _, id := range ev.res.Ended {
@@ -121,17 +121,17 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 				n.running.cancel(s.Key, s.Version)
 			}
 		}
-	case *consensus.ApproveCeremony:
+	case *fsm.ApproveCeremony:
 		// An executed ceremony made one of the changes above (a tenant
 		// deleted, a destroy scheduled): ceremonies are rare, so look at
 		// everything.
-		if c := ev.res.Ceremony; c != nil && c.State == consensus.CeremonyExecuted {
+		if c := ev.res.Ceremony; c != nil && c.State == fsm.CeremonyExecuted {
 			n.parked.sweep(n.fsm.HasPresig)
 			n.dirty.wakeAll()
 			switch c.Kind {
-			case consensus.KindMembership: // as after a ChangeMembers
+			case fsm.KindMembership: // as after a ChangeMembers
 				n.ensurePeerLinks()
-			case consensus.KindThreshold: // as after a ReshareKey
+			case fsm.KindThreshold: // as after a ReshareKey
 				if k := ev.res.Key; k != nil {
 					n.startRefresh(ctx, k, ev.res.Version)
 				}
@@ -143,7 +143,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 // startRefresh starts this node's part in a refresh or reshare that an
 // applied entry started: dealing when it is in the old committee,
 // receiving when it is a new holder.
-func (n *Node) startRefresh(ctx context.Context, k *consensus.Key, version uint32) {
+func (n *Node) startRefresh(ctx context.Context, k *fsm.Key, version uint32) {
 	v := k.Version(version)
 	if v == nil || v.Refresh == nil {
 		return
@@ -159,7 +159,7 @@ func (n *Node) startRefresh(ctx context.Context, k *consensus.Key, version uint3
 // use until every new holder confirmed (see reconcileKey). A dealer that
 // is no new holder reports nothing: its share becomes useless with the
 // switch.
-func (n *Node) runRefresh(ctx context.Context, k *consensus.Key, version uint32) {
+func (n *Node) runRefresh(ctx context.Context, k *fsm.Key, version uint32) {
 	v := k.Version(version)
 	r := v.Refresh
 	rctx, cancel := context.WithTimeout(ctx, keygenTimeout)
@@ -173,7 +173,7 @@ func (n *Node) runRefresh(ctx context.Context, k *consensus.Key, version uint32)
 	}
 	if err != nil {
 		log.Warn("refresh failed", "err", err)
-		n.reportOutcome(ctx, &consensus.RefreshFailed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, Reason: err.Error()})
+		n.reportOutcome(ctx, &fsm.RefreshFailed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, Reason: err.Error()})
 		return
 	}
 	if share == nil {
@@ -181,10 +181,10 @@ func (n *Node) runRefresh(ctx context.Context, k *consensus.Key, version uint32)
 		return
 	}
 	log.Info("refreshed share sealed")
-	n.reportOutcome(ctx, &consensus.ShareRefreshed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, PublicKey: share.PublicKey()})
+	n.reportOutcome(ctx, &fsm.ShareRefreshed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, PublicKey: share.PublicKey()})
 }
 
-func (n *Node) refresh(ctx context.Context, k *consensus.Key, v *consensus.Version) (*tss.Share, error) {
+func (n *Node) refresh(ctx context.Context, k *fsm.Key, v *fsm.Version) (*tss.Share, error) {
 	alg, err := tss.ParseAlgorithm(k.Algorithm)
 	if err != nil {
 		return nil, err
@@ -266,14 +266,14 @@ func (s *supervisor) checkLifecycle(ctx context.Context, now time.Time) {
 	for _, k := range n.fsm.Keys() {
 		for _, v := range k.Versions {
 			if d := v.Destroy; d != nil && !d.Executed && clockErr == nil && clusterNow.UnixNano() >= d.At {
-				cmd := &consensus.DestroyDue{Key: k.Name, Version: v.Number}
+				cmd := &fsm.DestroyDue{Key: k.Name, Version: v.Number}
 				n.spawn(func() { n.propose(ctx, cmd) })
 			}
 			if r := v.Refresh; r != nil {
 				id := fmt.Sprintf("%s/v%d/e%d", k.Name, v.Number, r.Epoch)
 				live[id] = true
 				if s.overdue(s.refreshes, id, r.Started, now) {
-					cmd := &consensus.RefreshFailed{Key: k.Name, Version: v.Number, Epoch: r.Epoch, Node: n.self.ID,
+					cmd := &fsm.RefreshFailed{Key: k.Name, Version: v.Number, Epoch: r.Epoch, Node: n.self.ID,
 						Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(r.Parties(k), r.Confirmed))}
 					n.spawn(func() { n.propose(ctx, cmd) })
 				}

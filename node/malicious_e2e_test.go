@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
 	"github.com/keyquorum/keyquorum/tss/malice"
 )
@@ -65,7 +65,7 @@ func TestMaliciousMemberOnRealProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitProtocol(ctx, t, c, consensus.ProtocolV2, time.Minute)
+	waitProtocol(ctx, t, c, fsm.ProtocolV2, time.Minute)
 
 	type key struct {
 		handle string

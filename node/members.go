@@ -4,7 +4,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -22,7 +22,7 @@ func (n *Node) memberConfig(id string) (config.NodeConfig, bool) {
 		return n.cluster.Node(id)
 	}
 	m, ok := ms[id]
-	if !ok || m.State == consensus.MemberRemoved {
+	if !ok || m.State == fsm.MemberRemoved {
 		return config.NodeConfig{}, false
 	}
 	nc := config.NodeConfig{ID: id, Raft: m.Raft, Peer: m.Peer, Client: m.Client}
@@ -49,12 +49,12 @@ func (n *Node) holders() []string {
 
 // memberList returns the members with their replicated state, in id
 // order; before any membership change, cluster.yaml's nodes as voters.
-func (n *Node) memberList() []consensus.Member {
+func (n *Node) memberList() []fsm.Member {
 	ms := n.fsm.Members()
-	var out []consensus.Member
+	var out []fsm.Member
 	if ms == nil {
 		for _, c := range n.cluster.Nodes {
-			out = append(out, consensus.Member{ID: c.ID, State: consensus.MemberVoter, Raft: c.Raft, Peer: c.Peer, Client: c.Client})
+			out = append(out, fsm.Member{ID: c.ID, State: fsm.MemberVoter, Raft: c.Raft, Peer: c.Peer, Client: c.Client})
 		}
 		return out
 	}
@@ -67,7 +67,7 @@ func (n *Node) memberList() []consensus.Member {
 // ensurePeerLinks opens a peer link to every member that has none yet.
 func (n *Node) ensurePeerLinks() {
 	for _, m := range n.memberList() {
-		if m.State != consensus.MemberRemoved {
+		if m.State != fsm.MemberRemoved {
 			n.peers.ensure(m.ID, m.Peer)
 		}
 	}
@@ -80,7 +80,7 @@ func (n *Node) ensurePeerLinks() {
 func (n *Node) voters() []config.NodeConfig {
 	var out []config.NodeConfig
 	for _, m := range n.memberList() {
-		if m.State != consensus.MemberVoter && m.State != consensus.MemberRemoving {
+		if m.State != fsm.MemberVoter && m.State != fsm.MemberRemoving {
 			continue
 		}
 		if c, ok := n.memberConfig(m.ID); ok {
@@ -104,7 +104,7 @@ func (n *Node) voterIDs() []string {
 func (n *Node) memberIDs() []string {
 	var out []string
 	for _, m := range n.memberList() {
-		if m.State != consensus.MemberRemoved {
+		if m.State != fsm.MemberRemoved {
 			out = append(out, m.ID)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // The membership reconciler runs on the leader and drives a membership
@@ -60,7 +61,7 @@ func (n *Node) membershipStep(ctx context.Context) error {
 	}
 	for _, m := range n.memberList() {
 		switch m.State {
-		case consensus.MemberJoining:
+		case fsm.MemberJoining:
 			if n.raft.SuffrageOf(m.ID) == consensus.SuffrageNone {
 				n.peers.ensure(m.ID, m.Peer)
 				if err := n.raft.AddNonvoter(ctx, m.ID, m.Raft); err != nil {
@@ -71,10 +72,10 @@ func (n *Node) membershipStep(ctx context.Context) error {
 			if n.fsm.Boot(m.ID) == "" || !slices.Contains(reachable, m.ID) {
 				continue // not started, or not caught up with the leader yet
 			}
-			if err := n.memberStep(ctx, m.ID, consensus.MemberJoining, consensus.MemberResharing); err != nil {
+			if err := n.memberStep(ctx, m.ID, fsm.MemberJoining, fsm.MemberResharing); err != nil {
 				return err
 			}
-		case consensus.MemberResharing:
+		case fsm.MemberResharing:
 			if n.bugs.earlyVoter() {
 				// The bug: a vote before the shares are confirmed.
 				if err := n.raft.AddVoter(ctx, m.ID, m.Raft); err != nil {
@@ -84,17 +85,17 @@ func (n *Node) membershipStep(ctx context.Context) error {
 			if n.missingShares(m.ID) {
 				continue
 			}
-			if err := n.memberStep(ctx, m.ID, consensus.MemberResharing, consensus.MemberVoter); err != nil {
+			if err := n.memberStep(ctx, m.ID, fsm.MemberResharing, fsm.MemberVoter); err != nil {
 				return err
 			}
-		case consensus.MemberVoter:
+		case fsm.MemberVoter:
 			if n.raft.SuffrageOf(m.ID) != consensus.SuffrageVoter {
 				if err := n.raft.AddVoter(ctx, m.ID, m.Raft); err != nil {
 					return err
 				}
 				n.log.Info("membership: promoted to voter", "member", m.ID)
 			}
-		case consensus.MemberRemoving:
+		case fsm.MemberRemoving:
 			if !n.removable(m, reachable) {
 				continue
 			}
@@ -108,7 +109,7 @@ func (n *Node) membershipStep(ctx context.Context) error {
 				}
 				n.log.Info("membership: removed from raft", "member", m.ID)
 			}
-			if err := n.memberStep(ctx, m.ID, consensus.MemberRemoving, consensus.MemberRemoved); err != nil {
+			if err := n.memberStep(ctx, m.ID, fsm.MemberRemoving, fsm.MemberRemoved); err != nil {
 				return err
 			}
 		}
@@ -116,8 +117,8 @@ func (n *Node) membershipStep(ctx context.Context) error {
 	return n.reshareToTarget(ctx, reachable)
 }
 
-func (n *Node) memberStep(ctx context.Context, id string, from, to consensus.MemberState) error {
-	res, err := n.applyResult(ctx, &consensus.MemberStep{Node: id, From: from, To: to})
+func (n *Node) memberStep(ctx context.Context, id string, from, to fsm.MemberState) error {
+	res, err := n.applyResult(ctx, &fsm.MemberStep{Node: id, From: from, To: to})
 	if err != nil {
 		return err
 	}
@@ -140,14 +141,14 @@ func (n *Node) missingShares(id string) bool {
 }
 
 // removable reports whether a leaving member may go now.
-func (n *Node) removable(m consensus.Member, reachable []string) bool {
+func (n *Node) removable(m fsm.Member, reachable []string) bool {
 	for _, k := range n.fsm.Keys() {
 		if keyNeedsHolders(k) && k.HasMember(m.ID) {
 			return false
 		}
 	}
 	if m.ReplacedBy != "" {
-		if r, ok := n.fsm.Members()[m.ReplacedBy]; ok && r.State != consensus.MemberVoter {
+		if r, ok := n.fsm.Members()[m.ReplacedBy]; ok && r.State != fsm.MemberVoter {
 			return false
 		}
 	}
@@ -159,9 +160,9 @@ func (n *Node) removable(m consensus.Member, reachable []string) bool {
 }
 
 // keyNeedsHolders reports whether a key has a version whose shares matter.
-func keyNeedsHolders(k *consensus.Key) bool {
+func keyNeedsHolders(k *fsm.Key) bool {
 	for _, v := range k.Versions {
-		if v.State.CanSign() || v.State == consensus.KeyGenerating {
+		if v.State.CanSign() || v.State == fsm.KeyGenerating {
 			return true
 		}
 	}
@@ -185,9 +186,9 @@ func (n *Node) reshareToTarget(ctx context.Context, reachable []string) error {
 			continue
 		}
 		v := k.Version(k.Primary)
-		cmd := &consensus.ReshareKey{RequestID: fmt.Sprintf("membership/%s/v%d/e%d/%d", k.Name, v.Number, v.Epoch+1, time.Now().UnixNano()),
+		cmd := &fsm.ReshareKey{RequestID: fmt.Sprintf("membership/%s/v%d/e%d/%d", k.Name, v.Number, v.Epoch+1, time.Now().UnixNano()),
 			Key: k.Name, Version: v.Number, Members: target, Threshold: k.Threshold,
-			Reason: fmt.Sprintf("membership: holders %v -> %v", k.Members, target), Actor: consensus.ActorSupervisor}
+			Reason: fmt.Sprintf("membership: holders %v -> %v", k.Members, target), Actor: fsm.ActorSupervisor}
 		var err error
 		if cmd.Committee, err = n.pickCommittee(k, nil, 0); err != nil {
 			return err
@@ -208,7 +209,7 @@ func (n *Node) reshareToTarget(ctx context.Context, reachable []string) error {
 // keyProgress says where a key stands against the holder target: busy
 // when a refresh of it runs; why is "ready" when a reshare can start,
 // "held" when its holders are the target, otherwise what it waits for.
-func (n *Node) keyProgress(k *consensus.Key, target, reachable []string) (busy bool, why string) {
+func (n *Node) keyProgress(k *fsm.Key, target, reachable []string) (busy bool, why string) {
 	for _, v := range k.Versions {
 		if v.Refresh != nil {
 			return true, fmt.Sprintf("resharing v%d to epoch %d (%d of %d new shares confirmed)", v.Number, v.Refresh.Epoch, len(v.Refresh.Confirmed), len(v.Refresh.Parties(k)))
@@ -222,7 +223,7 @@ func (n *Node) keyProgress(k *consensus.Key, target, reachable []string) (busy b
 	}
 	signing := 0
 	for _, v := range k.Versions {
-		if v.State.CanSign() || v.State == consensus.KeyGenerating {
+		if v.State.CanSign() || v.State == fsm.KeyGenerating {
 			signing++
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -25,14 +25,14 @@ func (s *membershipService) AddNode(ctx context.Context, req *kqpb.AddNodeReques
 	if err != nil {
 		return nil, err
 	}
-	return s.change(ctx, &consensus.ChangeMembers{Op: consensus.MembersAdd, New: m}, m.ID)
+	return s.change(ctx, &fsm.ChangeMembers{Op: fsm.MembersAdd, New: m}, m.ID)
 }
 
 func (s *membershipService) RemoveNode(ctx context.Context, req *kqpb.RemoveNodeRequest) (*kqpb.NodeStatus, error) {
 	if !config.ValidNodeID(req.Id) {
 		return nil, status.Errorf(codes.InvalidArgument, "node id %.64q is not valid", req.Id)
 	}
-	return s.change(ctx, &consensus.ChangeMembers{Op: consensus.MembersRemove, Node: req.Id}, req.Id)
+	return s.change(ctx, &fsm.ChangeMembers{Op: fsm.MembersRemove, Node: req.Id}, req.Id)
 }
 
 func (s *membershipService) ReplaceNode(ctx context.Context, req *kqpb.ReplaceNodeRequest) (*kqpb.NodeStatus, error) {
@@ -46,11 +46,11 @@ func (s *membershipService) ReplaceNode(ctx context.Context, req *kqpb.ReplaceNo
 	if err != nil {
 		return nil, err
 	}
-	return s.change(ctx, &consensus.ChangeMembers{Op: consensus.MembersReplace, Node: req.Id, New: m}, m.ID)
+	return s.change(ctx, &fsm.ChangeMembers{Op: fsm.MembersReplace, Node: req.Id, New: m}, m.ID)
 }
 
 // newMemberOf checks a new node's id and addresses.
-func newMemberOf(req *kqpb.AddNodeRequest) (*consensus.Member, error) {
+func newMemberOf(req *kqpb.AddNodeRequest) (*fsm.Member, error) {
 	if !config.ValidNodeID(req.Id) {
 		return nil, status.Errorf(codes.InvalidArgument, "node id %.64q is not valid", req.Id)
 	}
@@ -59,10 +59,10 @@ func newMemberOf(req *kqpb.AddNodeRequest) (*consensus.Member, error) {
 			return nil, status.Errorf(codes.InvalidArgument, "%s address of %s: %.80q is not host:port", what, req.Id, a)
 		}
 	}
-	return &consensus.Member{ID: req.Id, Raft: req.RaftAddress, Peer: req.PeerAddress, Client: req.ClientAddress}, nil
+	return &fsm.Member{ID: req.Id, Raft: req.RaftAddress, Peer: req.PeerAddress, Client: req.ClientAddress}, nil
 }
 
-func (s *membershipService) change(ctx context.Context, c *consensus.ChangeMembers, show string) (*kqpb.NodeStatus, error) {
+func (s *membershipService) change(ctx context.Context, c *fsm.ChangeMembers, show string) (*kqpb.NodeStatus, error) {
 	n := s.n
 	if !n.raft.IsLeader() {
 		return nil, status.Error(codes.Unavailable, "not the leader; membership changes are served by the leader")
@@ -73,7 +73,7 @@ func (s *membershipService) change(ctx context.Context, c *consensus.ChangeMembe
 	}
 	c.Actor = actor
 	for _, m := range n.cluster.Nodes {
-		c.Bootstrap = append(c.Bootstrap, consensus.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
+		c.Bootstrap = append(c.Bootstrap, fsm.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
 	}
 	if _, err := n.apply(ctx, c); err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func (s *membershipService) ListMembers(ctx context.Context, _ *kqpb.ListMembers
 
 // nodeStatus shows a member and, per key, where its shares stand.
 func (n *Node) nodeStatus(id string) (*kqpb.NodeStatus, error) {
-	i := slices.IndexFunc(n.memberList(), func(m consensus.Member) bool { return m.ID == id })
+	i := slices.IndexFunc(n.memberList(), func(m fsm.Member) bool { return m.ID == id })
 	if i < 0 {
 		return nil, status.Errorf(codes.NotFound, "%.64q is not a member", id)
 	}
@@ -123,7 +123,7 @@ func (n *Node) nodeStatus(id string) (*kqpb.NodeStatus, error) {
 	target := n.holders()
 	reachable := n.raft.Reachable()
 	for _, k := range n.fsm.Keys() {
-		if consensus.IsAuditKey(k.Name) && !k.HasMember(id) && !slices.Contains(target, id) {
+		if fsm.IsAuditKey(k.Name) && !k.HasMember(id) && !slices.Contains(target, id) {
 			continue
 		}
 		p := &kqpb.KeyProgress{Key: k.Name}
@@ -132,9 +132,9 @@ func (n *Node) nodeStatus(id string) (*kqpb.NodeStatus, error) {
 			p.State = "held"
 		case busy:
 			p.State, p.Note = "resharing", why
-		case slices.ContainsFunc(k.Former, func(f *consensus.FormerHolder) bool { return f.Node == id && f.Shredded }):
+		case slices.ContainsFunc(k.Former, func(f *fsm.FormerHolder) bool { return f.Node == id && f.Shredded }):
 			p.State = "shredded"
-		case slices.ContainsFunc(k.Former, func(f *consensus.FormerHolder) bool { return f.Node == id }):
+		case slices.ContainsFunc(k.Former, func(f *fsm.FormerHolder) bool { return f.Node == id }):
 			p.State, p.Note = "left", "its shares are useless: the key was reshared without it; not yet reported shredded"
 		case !keyNeedsHolders(k):
 			continue

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -242,18 +243,18 @@ func (m *metrics) session(kind string, start time.Time, err error) {
 // applied is the FSM observer hook. It runs on raft's apply loop, right
 // after each entry, so the FSM it reads is exactly the state that entry
 // left: a presignature that disappeared was removed by this entry.
-func (m *metrics) applied(index uint64, cmd consensus.Command, res consensus.Result) {
+func (m *metrics) applied(index uint64, cmd fsm.Command, res fsm.Result) {
 	count := index > m.replayedUpTo.Load()
-	if _, ok := cmd.(*consensus.AuditCheckpoint); ok && res.Err == nil && count {
+	if _, ok := cmd.(*fsm.AuditCheckpoint); ok && res.Err == nil && count {
 		m.auditCheckpts.Inc()
 	}
 	if m.blame != nil && count {
 		m.blame.applied(cmd, res)
 	}
-	if errors.Is(res.Err, consensus.ErrBadSignature) && count {
+	if errors.Is(res.Err, fsm.ErrBadSignature) && count {
 		m.invariants.WithLabelValues(invariantBadSignature).Inc()
 	}
-	if ck, ok := cmd.(*consensus.ChangeKey); ok && res.Err == nil && count {
+	if ck, ok := cmd.(*fsm.ChangeKey); ok && res.Err == nil && count {
 		m.keyChanges.WithLabelValues(keyOpLabel(ck.Op)).Inc()
 	}
 	for _, d := range m.pool.applied(cmd, res) {
@@ -264,10 +265,10 @@ func (m *metrics) applied(index uint64, cmd consensus.Command, res consensus.Res
 }
 
 // keyOpLabel bounds the op label to the ops the FSM knows.
-func keyOpLabel(op consensus.KeyOp) string {
+func keyOpLabel(op fsm.KeyOp) string {
 	switch op {
-	case consensus.OpRotate, consensus.OpPromote, consensus.OpRollback, consensus.OpRetire, consensus.OpRevoke,
-		consensus.OpPolicy, consensus.OpDestroy, consensus.OpCancelDestroy, consensus.OpRefresh:
+	case fsm.OpRotate, fsm.OpPromote, fsm.OpRollback, fsm.OpRetire, fsm.OpRevoke,
+		fsm.OpPolicy, fsm.OpDestroy, fsm.OpCancelDestroy, fsm.OpRefresh:
 		return string(op)
 	}
 	return "other"
@@ -295,7 +296,7 @@ type trackedPresig struct {
 
 type discard struct{ key, reason string }
 
-func (t *presigTracker) applied(cmd consensus.Command, res consensus.Result) []discard {
+func (t *presigTracker) applied(cmd fsm.Command, res fsm.Result) []discard {
 	if t.fsm == nil {
 		return nil
 	}
@@ -303,19 +304,19 @@ func (t *presigTracker) applied(cmd consensus.Command, res consensus.Result) []d
 	defer t.mu.Unlock()
 	var out []discard
 	switch c := cmd.(type) {
-	case *consensus.PresignRequested:
+	case *fsm.PresignRequested:
 		out = t.sweep(out, "") // applying it expired old ones
 		if res.Err == nil && res.Presig != nil {
 			t.m[c.ID] = trackedPresig{key: c.Key, expires: res.Presig.Expires}
 		}
-	case *consensus.SignRequested:
+	case *fsm.SignRequested:
 		if p, ok := t.m[c.Presig]; ok && c.Presig != "" && !t.fsm.HasPresig(c.Presig) {
 			delete(t.m, c.Presig)
 			if res.Err != nil { // deleted without being used: it had expired
 				out = append(out, discard{p.key, discardExpired})
 			}
 		}
-	case *consensus.PresignDiscarded:
+	case *fsm.PresignDiscarded:
 		if p, ok := t.m[c.ID]; ok && res.Err == nil {
 			delete(t.m, c.ID)
 			reason := discardFailed
@@ -324,7 +325,7 @@ func (t *presigTracker) applied(cmd consensus.Command, res consensus.Result) []d
 			}
 			out = append(out, discard{p.key, reason})
 		}
-	case *consensus.NodeBooted:
+	case *fsm.NodeBooted:
 		out = t.sweep(out, discardRestart)
 	}
 	return out
@@ -357,7 +358,7 @@ func (t *presigTracker) sweep(out []discard, reason string) []discard {
 
 // stateSource is what the state collector reads at scrape time.
 type stateSource struct {
-	FSM        *consensus.FSM
+	FSM        *fsm.FSM
 	Raft       func() (consensus.Stats, bool) // false before raft opened
 	Running    func() int                     // tss sessions in progress
 	Parked     func() int                     // this node's parked presignature halves
@@ -413,15 +414,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	src := c.src
 	if src.FSM != nil {
-		byState := map[consensus.KeyState]int{}
+		byState := map[fsm.KeyState]int{}
 		for _, k := range src.FSM.Keys() {
 			byState[k.State()]++
-			if k.State() != consensus.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
+			if k.State() != fsm.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
 				continue
 			}
 			ready, pending := 0, 0
 			for _, p := range src.FSM.Presigs(k.Name) {
-				if p.State == consensus.PresigReady {
+				if p.State == fsm.PresigReady {
 					ready++
 				} else {
 					pending++
@@ -430,7 +431,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.ready, float64(ready), k.Name)
 			gauge(c.pending, float64(pending), k.Name)
 		}
-		for _, s := range []consensus.KeyState{consensus.KeyGenerating, consensus.KeyActive, consensus.KeyFailed} {
+		for _, s := range []fsm.KeyState{fsm.KeyGenerating, fsm.KeyActive, fsm.KeyFailed} {
 			gauge(c.keys, float64(byState[s]), string(s))
 		}
 		gauge(c.pendingSigns, float64(src.FSM.TableStats().PendingSigns))

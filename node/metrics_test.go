@@ -21,19 +21,20 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// applyHook adapts a function to consensus.Observer.
-type applyHook func(uint64, consensus.Command, consensus.Result)
+// applyHook adapts a function to fsm.Observer.
+type applyHook func(uint64, fsm.Command, fsm.Result)
 
-func (h applyHook) Applied(i uint64, c consensus.Command, r consensus.Result) { h(i, c, r) }
+func (h applyHook) Applied(i uint64, c fsm.Command, r fsm.Result) { h(i, c, r) }
 
 // metricsFixture is a real FSM feeding a metrics instance the way a node
 // wires it: the observer hook sees each entry right after it applied.
 type metricsFixture struct {
 	t     *testing.T
-	fsm   *consensus.FSM
+	fsm   *fsm.FSM
 	m     *metrics
 	index uint64
 	now   time.Time
@@ -41,16 +42,16 @@ type metricsFixture struct {
 
 func newMetricsFixture(t *testing.T) *metricsFixture {
 	t.Helper()
-	fsm, err := consensus.NewFSM(consensus.DefaultFSMConfig(), fsmCrypto{})
+	machine, err := fsm.NewFSM(fsm.DefaultFSMConfig(), fsmCrypto{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fsm.EnableAudit(consensus.DefaultAuditConfig()); err != nil {
+	if err := machine.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
 		t.Fatal(err)
 	}
-	f := &metricsFixture{t: t, fsm: fsm, now: time.Unix(1_700_000_000, 0)}
+	f := &metricsFixture{t: t, fsm: machine, now: time.Unix(1_700_000_000, 0)}
 	f.m = newMetrics(stateSource{
-		FSM: fsm,
+		FSM: machine,
 		Raft: func() (consensus.Stats, bool) {
 			return consensus.Stats{State: "Leader", Term: 7, CommitIndex: f.index, AppliedIndex: f.index, LastIndex: f.index}, true
 		},
@@ -60,23 +61,23 @@ func newMetricsFixture(t *testing.T) *metricsFixture {
 		PoolTarget: 4,
 	})
 	f.m.startedAt(0)
-	fsm.SetObserver(applyHook(f.m.applied))
+	machine.SetObserver(applyHook(f.m.applied))
 	return f
 }
 
 // apply appends cmd as the next entry and returns its result.
-func (f *metricsFixture) apply(cmd consensus.Command) consensus.Result {
+func (f *metricsFixture) apply(cmd fsm.Command) fsm.Result {
 	f.t.Helper()
-	data, err := consensus.Encode(cmd)
+	data, err := fsm.Encode(cmd)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	f.index++
-	res, _ := f.fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: f.index, Data: data}).(consensus.Result)
+	res, _ := f.fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: f.index, Data: data}).(fsm.Result)
 	return res
 }
 
-func (f *metricsFixture) ok(cmd consensus.Command) consensus.Result {
+func (f *metricsFixture) ok(cmd fsm.Command) fsm.Result {
 	f.t.Helper()
 	res := f.apply(cmd)
 	if res.Err != nil {
@@ -89,27 +90,27 @@ func (f *metricsFixture) ok(cmd consensus.Command) consensus.Result {
 func (f *metricsFixture) activeKey(name, alg string) {
 	f.t.Helper()
 	members := []string{"n1", "n2", "n3"}
-	f.ok(&consensus.CreateKey{RequestID: "create-" + name, Name: name, Algorithm: alg, Threshold: 1, Members: members,
+	f.ok(&fsm.CreateKey{RequestID: "create-" + name, Name: name, Algorithm: alg, Threshold: 1, Members: members,
 		Actor: "client:test", Time: f.now.UnixNano()})
 	for _, m := range members {
-		f.ok(&consensus.ShareStored{Key: name, Version: 1, Node: m, PublicKey: []byte("pub-" + name)})
+		f.ok(&fsm.ShareStored{Key: name, Version: 1, Node: m, PublicKey: []byte("pub-" + name)})
 	}
-	f.ok(&consensus.IssueHandle{RequestID: "handle-" + name, HandleID: "h-" + name, TokenHash: fixtureProof(name),
-		Key: name, Purpose: consensus.DefaultPurpose, TTL: int64(time.Hour), Actor: "client:test", Time: f.now.UnixNano()})
+	f.ok(&fsm.IssueHandle{RequestID: "handle-" + name, HandleID: "h-" + name, TokenHash: fixtureProof(name),
+		Key: name, Purpose: fsm.DefaultPurpose, TTL: int64(time.Hour), Actor: "client:test", Time: f.now.UnixNano()})
 }
 
 // fixtureProof is the token hash of the fixture's handle for key.
-func fixtureProof(key string) [32]byte { return consensus.HandleTokenHash([]byte("token-" + key)) }
+func fixtureProof(key string) [32]byte { return fsm.HandleTokenHash([]byte("token-" + key)) }
 
 func (f *metricsFixture) presign(id string, committee []string, ttl time.Duration) {
 	f.t.Helper()
-	f.ok(&consensus.PresignRequested{ID: id, Key: "ec", Committee: committee, Time: f.now.UnixNano(), TTL: int64(ttl)})
+	f.ok(&fsm.PresignRequested{ID: id, Key: "ec", Committee: committee, Time: f.now.UnixNano(), TTL: int64(ttl)})
 }
 
 func (f *metricsFixture) park(id string, committee []string, boot string) {
 	f.t.Helper()
 	for _, m := range committee {
-		f.ok(&consensus.PresignReady{ID: id, Node: m, Boot: boot})
+		f.ok(&fsm.PresignReady{ID: id, Node: m, Boot: boot})
 	}
 }
 
@@ -168,8 +169,8 @@ func expectSamples(t *testing.T, got map[string]float64, want map[string]float64
 func TestMetricsFollowThePoolAndTheRequestPath(t *testing.T) {
 	f := newMetricsFixture(t)
 	for _, m := range []string{"n1", "n2", "n3"} {
-		f.ok(&consensus.PreParamsReady{Node: m})
-		f.ok(&consensus.NodeBooted{Node: m, Boot: "b1"})
+		f.ok(&fsm.PreParamsReady{Node: m})
+		f.ok(&fsm.NodeBooted{Node: m, Boot: "b1"})
 	}
 	f.activeKey("ec", "ecdsa-secp256k1")
 	f.activeKey("ed", "ed25519")
@@ -191,24 +192,24 @@ func TestMetricsFollowThePoolAndTheRequestPath(t *testing.T) {
 		t.Error("an Ed25519 key has pool gauges; presignatures are ECDSA only")
 	}
 
-	f.ok(&consensus.PresignDiscarded{ID: "p-stalled", Node: "n1", Reason: presignStalledReason})
-	f.ok(&consensus.PresignDiscarded{ID: "p-failed", Node: "n2", Reason: "tss: session timed out waiting for [n3]"})
+	f.ok(&fsm.PresignDiscarded{ID: "p-stalled", Node: "n1", Reason: presignStalledReason})
+	f.ok(&fsm.PresignDiscarded{ID: "p-failed", Node: "n2", Reason: "tss: session timed out waiting for [n3]"})
 	marker := sha256.Sum256([]byte("metrics-marker-7d1f"))
-	f.ok(&consensus.SignRequested{RequestID: "req-secret-id", Key: "ec", Handle: "h-ec", HandleProof: fixtureProof("ec"), Digest: marker[:], Committee: c12,
+	f.ok(&fsm.SignRequested{RequestID: "req-secret-id", Key: "ec", Handle: "h-ec", HandleProof: fixtureProof("ec"), Digest: marker[:], Committee: c12,
 		Actor: "client:alice", Time: f.now.UnixNano(), Presig: "p-used"})
 
 	f.presign("p-expires", c13, time.Second)
 	f.now = f.now.Add(2 * time.Second) // the next entry's time expires it
 	f.presign("p-survives", c12, time.Hour)
 	f.presign("p-restart", c13, time.Hour)
-	f.ok(&consensus.NodeBooted{Node: "n3", Boot: "b2"})
+	f.ok(&fsm.NodeBooted{Node: "n3", Boot: "b2"})
 
 	// A presignature refused at use because it expired counts as expired.
 	f.presign("p-late", c12, time.Second)
 	f.park("p-late", c12, "b1")
 	f.now = f.now.Add(2 * time.Second)
 	late := sha256.Sum256([]byte("late"))
-	if res := f.apply(&consensus.SignRequested{RequestID: "req-late", Key: "ec", Handle: "h-ec", HandleProof: fixtureProof("ec"), Digest: late[:], Committee: c12,
+	if res := f.apply(&fsm.SignRequested{RequestID: "req-late", Key: "ec", Handle: "h-ec", HandleProof: fixtureProof("ec"), Digest: late[:], Committee: c12,
 		Actor: "client:alice", Time: f.now.UnixNano(), Presig: "p-late"}); res.Err == nil {
 		t.Fatal("an expired presignature was accepted")
 	}
@@ -291,12 +292,12 @@ func TestMetricsSkipReplayedEntries(t *testing.T) {
 	f := newMetricsFixture(t)
 	f.m.startedAt(1 << 40) // every entry below is a replay
 	for _, m := range []string{"n1", "n2", "n3"} {
-		f.ok(&consensus.PreParamsReady{Node: m})
-		f.ok(&consensus.NodeBooted{Node: m, Boot: "b1"})
+		f.ok(&fsm.PreParamsReady{Node: m})
+		f.ok(&fsm.NodeBooted{Node: m, Boot: "b1"})
 	}
 	f.activeKey("ec", "ecdsa-secp256k1")
 	f.presign("p1", []string{"n1", "n2"}, time.Hour)
-	f.ok(&consensus.PresignDiscarded{ID: "p1", Node: "n1", Reason: presignStalledReason})
+	f.ok(&fsm.PresignDiscarded{ID: "p1", Node: "n1", Reason: presignStalledReason})
 	text, s := scrape(t, f.m)
 	if strings.Contains(text, "keyquorum_presign_discarded_total{") {
 		t.Errorf("replayed discard counted:\n%s", grepLines(text, "discarded"))
@@ -336,8 +337,8 @@ func TestAuditExportCountsRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.records = f.m.auditRecords
-	f.ok(&consensus.PreParamsReady{Node: "n1"})
-	f.ok(&consensus.PreParamsReady{Node: "n2"})
+	f.ok(&fsm.PreParamsReady{Node: "n1"})
+	f.ok(&fsm.PreParamsReady{Node: "n2"})
 	if err := l.write(f.fsm.AuditRecent(1, 100)); err != nil {
 		t.Fatal(err)
 	}
@@ -366,11 +367,11 @@ func grepLines(text, sub string) string {
 func TestMetricsCountKeyChanges(t *testing.T) {
 	m := newMetrics(stateSource{})
 	m.startedAt(10)
-	m.applied(5, &consensus.ChangeKey{Op: consensus.OpRollback, Key: "k"}, consensus.Result{}) // replayed
-	m.applied(11, &consensus.ChangeKey{Op: consensus.OpRollback, Key: "k"}, consensus.Result{})
-	m.applied(12, &consensus.ChangeKey{Op: consensus.OpRollback, Key: "k"}, consensus.Result{Err: consensus.ErrKeyNotActive})
-	m.applied(13, &consensus.ChangeKey{Op: consensus.OpPromote, Key: "k"}, consensus.Result{})
-	m.applied(14, &consensus.ChangeKey{Op: "frobnicate", Key: "k"}, consensus.Result{})
+	m.applied(5, &fsm.ChangeKey{Op: fsm.OpRollback, Key: "k"}, fsm.Result{}) // replayed
+	m.applied(11, &fsm.ChangeKey{Op: fsm.OpRollback, Key: "k"}, fsm.Result{})
+	m.applied(12, &fsm.ChangeKey{Op: fsm.OpRollback, Key: "k"}, fsm.Result{Err: fsm.ErrKeyNotActive})
+	m.applied(13, &fsm.ChangeKey{Op: fsm.OpPromote, Key: "k"}, fsm.Result{})
+	m.applied(14, &fsm.ChangeKey{Op: "frobnicate", Key: "k"}, fsm.Result{})
 	_, s := scrape(t, m)
 	expectSamples(t, s, map[string]float64{
 		`keyquorum_key_changes_total{op="rollback"}`: 1,
@@ -392,17 +393,17 @@ func TestMetricsCountInvariantViolations(t *testing.T) {
 		`keyquorum_invariant_violations_total{invariant="audit_export"}`:  0,
 	})
 	f.m.startedAt(10)
-	bad := consensus.Result{Err: fmt.Errorf("signature for %q from n2: %w", "r1", consensus.ErrBadSignature)}
-	f.m.applied(5, &consensus.SignCompleted{RequestID: "r1", Node: "n2"}, bad) // replayed
-	f.m.applied(11, &consensus.SignCompleted{RequestID: "r1", Node: "n2"}, bad)
-	f.m.applied(12, &consensus.SignCompleted{RequestID: "r2", Node: "n2"}, consensus.Result{Err: consensus.ErrStale})
+	bad := fsm.Result{Err: fmt.Errorf("signature for %q from n2: %w", "r1", fsm.ErrBadSignature)}
+	f.m.applied(5, &fsm.SignCompleted{RequestID: "r1", Node: "n2"}, bad) // replayed
+	f.m.applied(11, &fsm.SignCompleted{RequestID: "r1", Node: "n2"}, bad)
+	f.m.applied(12, &fsm.SignCompleted{RequestID: "r2", Node: "n2"}, fsm.Result{Err: fsm.ErrStale})
 
 	l, err := openAuditLog(t.TempDir(), slog.New(slog.DiscardHandler), f.fsm.AuditRecent)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.mismatches = f.m.invariants.WithLabelValues(invariantAuditExport)
-	f.ok(&consensus.PreParamsReady{Node: "n1"})
+	f.ok(&fsm.PreParamsReady{Node: "n1"})
 	recs := f.fsm.AuditRecent(1, 100)
 	if err := l.write(recs); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
@@ -111,7 +112,7 @@ type Node struct {
 	// tenantKeys holds each tenant's data-encryption key (tenant_keys.go).
 	tenantKeys *tenantKeys
 	pre        *preParams
-	fsm        *consensus.FSM
+	fsm        *fsm.FSM
 	raft       *consensus.Node
 	engine     *tss.Engine
 	peers      *peerLinks
@@ -184,7 +185,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	fcfg := fsmConfig(cluster)
 	fcfg.CeremonyUndercount = bugsCompiled && opts.Bugs.CeremonyUndercount
 	fcfg.AuthzSkip = bugsCompiled && opts.Bugs.AuthzSkip
-	if n.fsm, err = consensus.NewFSM(fcfg, fsmCrypto{}); err != nil {
+	if n.fsm, err = fsm.NewFSM(fcfg, fsmCrypto{}); err != nil {
 		return nil, err
 	}
 	n.tenantKeys = newTenantKeys(n.dir, cluster.ID, id, sealer, n.fsm.TenantGeneration)
@@ -388,8 +389,8 @@ func (n *Node) close() {
 
 // fsmConfig derives the replicated limits from cluster.yaml, which every
 // member shares, so every replica applies the same bounds.
-func fsmConfig(c *config.Cluster) consensus.FSMConfig {
-	cfg := consensus.DefaultFSMConfig()
+func fsmConfig(c *config.Cluster) fsm.FSMConfig {
+	cfg := fsm.DefaultFSMConfig()
 	cfg.RequestRecordAge = c.Lifecycle.DedupAge
 	cfg.MaxHandleTTL = c.Handles.MaxTTL
 	cfg.ClusterID = c.ID

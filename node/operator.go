@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // operatorService implements OperatorService.
@@ -57,7 +57,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		out.Keys = uint32(n.visibleKeys(actor))
 		out.SignRecords, out.RequestRecords, out.Handles = 0, 0, 0
 	}
-	out.Protocol, out.MaxProtocol = n.fsm.Protocol(), consensus.MaxProtocol
+	out.Protocol, out.MaxProtocol = n.fsm.Protocol(), fsm.MaxProtocol
 	out.Estimates = n.took.estimates()
 	support, drift := n.fsm.ProtocolSupport(), n.fsm.SettingsDrift()
 	cv := n.clocks.view()
@@ -66,7 +66,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		out.Clock = cv.Err.Error()
 	}
 	for _, m := range n.memberList() {
-		if m.State == consensus.MemberRemoved {
+		if m.State == fsm.MemberRemoved {
 			continue
 		}
 		out.Members = append(out.Members, &kqpb.Member{Id: m.ID, RaftAddress: m.Raft, ClientAddress: m.Client,
@@ -79,7 +79,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 func (n *Node) visibleKeys(actor string) int {
 	c := 0
 	for _, k := range n.fsm.Keys() {
-		if !consensus.IsAuditKey(k.Name) && n.mayRead(actor, k.Name) {
+		if !fsm.IsAuditKey(k.Name) && n.mayRead(actor, k.Name) {
 			c++
 		}
 	}
@@ -88,10 +88,10 @@ func (n *Node) visibleKeys(actor string) int {
 
 // clientKeys counts the keys clients made, leaving out the cluster's audit
 // key, which `kq audit head` shows.
-func clientKeys(keys []*consensus.Key) int {
+func clientKeys(keys []*fsm.Key) int {
 	n := 0
 	for _, k := range keys {
-		if !consensus.IsAuditKey(k.Name) {
+		if !fsm.IsAuditKey(k.Name) {
 			n++
 		}
 	}
@@ -99,7 +99,7 @@ func clientKeys(keys []*consensus.Key) int {
 }
 
 // driftLines renders a member's drift for status output.
-func driftLines(ds []consensus.Drift) []string {
+func driftLines(ds []fsm.Drift) []string {
 	out := make([]string, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, fmt.Sprintf("%s=%s (most members: %s)", d.Setting, d.Value, d.Baseline))

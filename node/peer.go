@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -161,7 +161,7 @@ var _ tss.Transport = (*peerLinks)(nil)
 func newPeerLinks(c *config.Cluster, self config.NodeConfig, creds credentials.TransportCredentials, bugs Bugs, log *slog.Logger) *peerLinks {
 	ctx, stop := context.WithCancel(context.Background())
 	l := &peerLinks{self: self, creds: creds, bugs: bugs, log: log, peers: map[string]*peerLink{}, conns: map[string]*grpc.ClientConn{}, ctx: ctx, stop: stop,
-		protocol: func() uint32 { return consensus.ProtocolV1 }}
+		protocol: func() uint32 { return fsm.ProtocolV1 }}
 	for _, m := range c.Nodes {
 		l.ensure(m.ID, m.Peer)
 	}
@@ -414,7 +414,7 @@ func (s *peerService) Exchange(stream grpc.BidiStreamingServer[kqpb.RoundMessage
 			return status.Errorf(codes.DeadlineExceeded, "no round message for %s", exchangeIdleTimeout)
 		}
 		var sid tss.SessionID
-		if len(m.SessionId) != len(sid) || m.Protocol > consensus.MaxProtocol {
+		if len(m.SessionId) != len(sid) || m.Protocol > fsm.MaxProtocol {
 			rejected++
 		} else {
 			copy(sid[:], m.SessionId)

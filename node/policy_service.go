@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // policyService implements PolicyService. The leader answers: a follower
@@ -33,7 +33,7 @@ func (s *policyService) onLeader(ctx context.Context) (string, error) {
 	if err := s.n.raft.LinearizableRead(ctx); err != nil {
 		return "", toStatus(err)
 	}
-	if err := s.n.fsm.AuthorizeErr(actor, consensus.ActSetPolicy, ""); err != nil {
+	if err := s.n.fsm.AuthorizeErr(actor, fsm.ActSetPolicy, ""); err != nil {
 		return "", toStatus(err)
 	}
 	return actor, nil
@@ -60,7 +60,7 @@ func (s *policyService) ApplyPolicy(ctx context.Context, req *kqpb.ApplyPolicyRe
 	if err != nil {
 		return nil, err
 	}
-	p, err := consensus.ParsePolicy(req.Document)
+	p, err := fsm.ParsePolicy(req.Document)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -69,10 +69,10 @@ func (s *policyService) ApplyPolicy(ctx context.Context, req *kqpb.ApplyPolicyRe
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	prev, _ := s.n.fsm.PolicyInForce()
-	res, err := s.n.apply(ctx, &consensus.SetPolicy{Document: string(doc), SHA256: sum, BaseVersion: req.BaseVersion,
+	res, err := s.n.apply(ctx, &fsm.SetPolicy{Document: string(doc), SHA256: sum, BaseVersion: req.BaseVersion,
 		Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
-		if errors.Is(res.Err, consensus.ErrStale) {
+		if errors.Is(res.Err, fsm.ErrStale) {
 			return nil, status.Error(codes.FailedPrecondition, res.Err.Error())
 		}
 		return nil, err
@@ -81,7 +81,7 @@ func (s *policyService) ApplyPolicy(ctx context.Context, req *kqpb.ApplyPolicyRe
 	if err != nil {
 		return nil, err
 	}
-	return &kqpb.ApplyPolicyResponse{Policy: now, PreviousSha256: prev.SHA256, Diff: consensus.PolicyDiff(prev.Policy, p), Unchanged: res.Duplicate}, nil
+	return &kqpb.ApplyPolicyResponse{Policy: now, PreviousSha256: prev.SHA256, Diff: fsm.PolicyDiff(prev.Policy, p), Unchanged: res.Duplicate}, nil
 }
 
 func (s *policyService) RevokePrincipal(ctx context.Context, req *kqpb.RevokePrincipalRequest) (*kqpb.PolicyResponse, error) {
@@ -89,12 +89,12 @@ func (s *policyService) RevokePrincipal(ctx context.Context, req *kqpb.RevokePri
 	if err != nil {
 		return nil, err
 	}
-	cmd := &consensus.RevokePrincipal{Principal: req.Principal, Actor: actor, ActorSerial: s.n.actorSerial(ctx)}
+	cmd := &fsm.RevokePrincipal{Principal: req.Principal, Actor: actor, ActorSerial: s.n.actorSerial(ctx)}
 	switch {
 	case (req.Principal == "") == (req.Serial == ""):
 		return nil, status.Error(codes.InvalidArgument, "name exactly one: a principal or a certificate serial (--serial)")
 	case req.Serial != "":
-		if cmd.Serial, err = consensus.CanonicalSerial(req.Serial); err != nil {
+		if cmd.Serial, err = fsm.CanonicalSerial(req.Serial); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 	default:

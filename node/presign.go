@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -60,14 +60,14 @@ func (p *parked) len() int {
 
 // runPresign parks this member's half of a presignature and reports it
 // ready, or discarded when rounds 1-4 fail.
-func (n *Node) runPresign(ctx context.Context, index uint64, p *consensus.Presig) {
+func (n *Node) runPresign(ctx context.Context, index uint64, p *fsm.Presig) {
 	log := n.log.With("presig", p.ID, "key", p.Key)
 	start := time.Now()
 	ps, err := n.presign(ctx, index, p)
 	n.metrics.session(kindPresign, start, err)
 	if err != nil {
 		log.Warn("presignature failed", "err", err)
-		n.report(ctx, &consensus.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: err.Error()})
+		n.report(ctx, &fsm.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: err.Error()})
 		return
 	}
 	n.metrics.presigRefill.WithLabelValues(p.Key).Observe(time.Since(start).Seconds())
@@ -76,10 +76,10 @@ func (n *Node) runPresign(ctx context.Context, index uint64, p *consensus.Presig
 		<-ps.Done()
 		n.parked.take(p.ID)
 	}()
-	n.report(ctx, &consensus.PresignReady{ID: p.ID, Node: n.self.ID, Boot: n.boot})
+	n.report(ctx, &fsm.PresignReady{ID: p.ID, Node: n.self.ID, Boot: n.boot})
 }
 
-func (n *Node) presign(ctx context.Context, index uint64, p *consensus.Presig) (*tss.Presignature, error) {
+func (n *Node) presign(ctx context.Context, index uint64, p *fsm.Presig) (*tss.Presignature, error) {
 	share, err := n.shares.Get(ctx, p.Key, p.Version, p.Epoch)
 	if err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func (n *Node) presign(ctx context.Context, index uint64, p *consensus.Presig) (
 // signPresigned finishes a signature from this member's parked half. The
 // presignature was taken from the store when the entry was dispatched, so
 // a sweep can no longer discard it.
-func (n *Node) signPresigned(ctx context.Context, s *consensus.Sign, ps *tss.Presignature) {
+func (n *Node) signPresigned(ctx context.Context, s *fsm.Sign, ps *tss.Presignature) {
 	ctx, cancel := context.WithTimeout(ctx, n.cluster.Sign.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -114,7 +114,7 @@ func (n *Node) signPresigned(ctx context.Context, s *consensus.Sign, ps *tss.Pre
 // choosePresig returns a ready presignature of the key whose committee the
 // leader can reach, reserving it for this request; ok is false when the
 // pool has none and the full protocol must run.
-func (n *Node) choosePresig(k *consensus.Key) (p *consensus.Presig, release func(), ok bool) {
+func (n *Node) choosePresig(k *fsm.Key) (p *fsm.Presig, release func(), ok bool) {
 	if !n.presignable(k) {
 		return nil, nil, false
 	}
@@ -122,7 +122,7 @@ func (n *Node) choosePresig(k *consensus.Key) (p *consensus.Presig, release func
 	// Leave a margin so the entry is applied well before the expiry.
 	horizon := n.fsm.Time() + int64(n.cluster.Sign.Timeout)
 	for _, p := range n.fsm.Presigs(k.Name) {
-		if p.State != consensus.PresigReady || p.Version != k.Primary || p.Epoch != k.Current().Epoch || p.Expires <= horizon {
+		if p.State != fsm.PresigReady || p.Version != k.Primary || p.Epoch != k.Current().Epoch || p.Expires <= horizon {
 			continue
 		}
 		if len(absent(p.Committee, reachable)) > 0 {
@@ -137,7 +137,7 @@ func (n *Node) choosePresig(k *consensus.Key) (p *consensus.Presig, release func
 
 // presignable reports whether the key's requests may use the pool: ECDSA
 // only (see the ROS note in docs/ARCHITECTURE.md), and only when it is on.
-func (n *Node) presignable(k *consensus.Key) bool {
+func (n *Node) presignable(k *fsm.Key) bool {
 	return k.Algorithm == tss.ECDSASecp256k1.String() && n.cluster.Presign.Pool > 0
 }
 
@@ -179,14 +179,14 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 	}
 	live := map[string]bool{}
 	for _, k := range n.fsm.Keys() {
-		if k.State() != consensus.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
+		if k.State() != fsm.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
 			continue
 		}
 		pool := n.fsm.Presigs(k.Name)
 		pending := 0
 		for _, p := range pool {
 			live[p.ID] = true
-			if p.State != consensus.PresigPending {
+			if p.State != fsm.PresigPending {
 				continue
 			}
 			pending++
@@ -194,7 +194,7 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 			if !seen {
 				s.presigs[p.ID] = now
 			} else if now.Sub(first) > presignParkWait+5*time.Second {
-				cmd := &consensus.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: presignStalledReason}
+				cmd := &fsm.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: presignStalledReason}
 				s.n.spawn(func() { n.propose(ctx, cmd) })
 			}
 		}
@@ -207,7 +207,7 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		if err != nil {
 			continue
 		}
-		cmd := &consensus.PresignRequested{ID: newPresigID(), Key: k.Name, Committee: committee, TTL: int64(n.cluster.Presign.TTL)}
+		cmd := &fsm.PresignRequested{ID: newPresigID(), Key: k.Name, Committee: committee, TTL: int64(n.cluster.Presign.TTL)}
 		s.n.spawn(func() { n.propose(ctx, cmd) })
 	}
 	for id := range s.presigs {
@@ -241,7 +241,7 @@ func newPresigID() string {
 // committed: until then the cluster may still count on presignatures this
 // node lost when it restarted.
 func (n *Node) reportBoot(ctx context.Context) error {
-	data, err := n.encode(&consensus.NodeBooted{Node: n.self.ID, Boot: n.boot, Protocol: consensus.MaxProtocol})
+	data, err := n.encode(&fsm.NodeBooted{Node: n.self.ID, Boot: n.boot, Protocol: fsm.MaxProtocol})
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // Protocol versions on the node's side (consensus/protocol.go has the
@@ -15,8 +15,8 @@ import (
 
 // encode serialises cmd under the cluster's active protocol version:
 // ErrProtocolNotActive when the command is newer than that.
-func (n *Node) encode(cmd consensus.Command) ([]byte, error) {
-	data, err := consensus.EncodeAt(cmd, n.fsm.Protocol())
+func (n *Node) encode(cmd fsm.Command) ([]byte, error) {
+	data, err := fsm.EncodeAt(cmd, n.fsm.Protocol())
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -50,7 +50,7 @@ func (s *supervisor) maybeRaiseProtocol(ctx context.Context) {
 	s.n.log.Info("every member supports a newer protocol; raising the active version", "from", s.n.fsm.Protocol(), "to", v)
 	s.n.spawn(func() {
 		defer s.raising.Store(false)
-		s.n.propose(ctx, &consensus.RaiseProtocol{Version: v, Members: members})
+		s.n.propose(ctx, &fsm.RaiseProtocol{Version: v, Members: members})
 	})
 }
 

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // The share reconciler keeps this node's share files in line with the
@@ -109,12 +109,12 @@ func (n *Node) runReconciler(ctx context.Context) {
 
 // keysToReconcile takes the dirty keys from the state: every key when a
 // full pass is due.
-func (n *Node) keysToReconcile() []*consensus.Key {
+func (n *Node) keysToReconcile() []*fsm.Key {
 	names, all := n.dirty.take()
 	if all {
 		return n.fsm.Keys()
 	}
-	var keys []*consensus.Key
+	var keys []*fsm.Key
 	for _, name := range names {
 		if k, ok := n.fsm.Key(name); ok {
 			keys = append(keys, k)
@@ -126,7 +126,7 @@ func (n *Node) keysToReconcile() []*consensus.Key {
 // reconcileKey brings the key's share files in line with its state. It
 // reports whether nothing is left to do: every stale file is gone and
 // every shredding of a destroyed version is confirmed in the state.
-func (n *Node) reconcileKey(ctx context.Context, k *consensus.Key) bool {
+func (n *Node) reconcileKey(ctx context.Context, k *fsm.Key) bool {
 	self := n.self.ID
 	if !k.HasMember(self) {
 		return n.reconcileNonHolder(ctx, k)
@@ -136,8 +136,8 @@ func (n *Node) reconcileKey(ctx context.Context, k *consensus.Key) bool {
 	for _, v := range k.Versions {
 		keep := map[uint32]bool{}
 		switch {
-		case v.State == consensus.KeyDestroyed:
-		case v.State == consensus.KeyGenerating || v.State == consensus.KeyFailed:
+		case v.State == fsm.KeyDestroyed:
+		case v.State == fsm.KeyGenerating || v.State == fsm.KeyFailed:
 			continue // a generation's file is written before it is reported
 		default:
 			keep[v.Epoch] = true
@@ -156,11 +156,11 @@ func (n *Node) reconcileKey(ctx context.Context, k *consensus.Key) bool {
 			}
 			n.log.Info("share shredded", "key", k.Name, "version", v.Number, "epoch", e)
 		}
-		if v.State == consensus.KeyDestroyed && v.Destroy != nil && !slices.Contains(v.Destroy.Shredded, n.self.ID) {
+		if v.State == fsm.KeyDestroyed && v.Destroy != nil && !slices.Contains(v.Destroy.Shredded, n.self.ID) {
 			// Reported until the state shows it: the report may be lost
 			// with a leader.
 			done = false
-			cmd := &consensus.ShareDestroyed{Key: k.Name, Version: v.Number, Node: n.self.ID}
+			cmd := &fsm.ShareDestroyed{Key: k.Name, Version: v.Number, Node: n.self.ID}
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			n.report(rctx, cmd)
 			cancel()
@@ -172,7 +172,7 @@ func (n *Node) reconcileKey(ctx context.Context, k *consensus.Key) bool {
 // reconcileNonHolder handles a key this node holds no current share of: a
 // new share being received is kept; every other file is shredded, and a
 // former holder reports it (SharesShredded) until the state shows it.
-func (n *Node) reconcileNonHolder(ctx context.Context, k *consensus.Key) bool {
+func (n *Node) reconcileNonHolder(ctx context.Context, k *fsm.Key) bool {
 	self := n.self.ID
 	done := true
 	for version, epochs := range n.shares.epochs(k.Name) {
@@ -192,14 +192,14 @@ func (n *Node) reconcileNonHolder(ctx context.Context, k *consensus.Key) bool {
 	if !done {
 		return false
 	}
-	i := slices.IndexFunc(k.Former, func(f *consensus.FormerHolder) bool { return f.Node == self })
+	i := slices.IndexFunc(k.Former, func(f *fsm.FormerHolder) bool { return f.Node == self })
 	if i < 0 || k.Former[i].Shredded {
 		return true
 	}
 	// Reported until the state shows it: the report may be lost with a
 	// leader.
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	n.report(rctx, &consensus.SharesShredded{Key: k.Name, Node: self})
+	n.report(rctx, &fsm.SharesShredded{Key: k.Name, Node: self})
 	cancel()
 	return false
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -44,13 +45,13 @@ func ForceNewCluster(cluster *config.Cluster, id string, members []string, now t
 	}
 	// The replay must build the same state, audit chain included, that
 	// the member built when it applied these entries.
-	if _, err := consensus.NewFSM(fsmConfig(cluster), fsmCrypto{}); err != nil {
+	if _, err := fsm.NewFSM(fsmConfig(cluster), fsmCrypto{}); err != nil {
 		return consensus.Recovery{}, err
 	}
 	newFSM := func() raft.FSM {
-		f, _ := consensus.NewFSM(fsmConfig(cluster), fsmCrypto{}) // valid: checked above
+		f, _ := fsm.NewFSM(fsmConfig(cluster), fsmCrypto{}) // valid: checked above
 		if auditCompiled {
-			_ = f.EnableAudit(consensus.DefaultAuditConfig())
+			_ = f.EnableAudit(fsm.DefaultAuditConfig())
 		}
 		return f
 	}
@@ -95,7 +96,7 @@ func (n *Node) reportRecovered(ctx context.Context) error {
 		n.log.Error("unreadable recovery note; the recovery is not on the audit trail", "path", p, "err", err)
 		return nil
 	}
-	cmd := &consensus.ClusterRecovered{RequestID: fmt.Sprintf("recover-%s-%d", n.self.ID, note.LastIndex), Node: n.self.ID,
+	cmd := &fsm.ClusterRecovered{RequestID: fmt.Sprintf("recover-%s-%d", n.self.ID, note.LastIndex), Node: n.self.ID,
 		Members: note.Members, Previous: note.Previous, LastIndex: note.LastIndex, LastTerm: note.LastTerm, RecoveredAt: note.At}
 	enc, err := n.encode(cmd)
 	if err != nil {

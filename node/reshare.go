@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // membershipService implements MembershipService. The leader answers; a
@@ -50,9 +50,9 @@ func (s *membershipService) ReshareKey(ctx context.Context, req *kqpb.ReshareKey
 	}
 	if st, _ := n.fsm.PolicyInForce(); threshold != k.Threshold && st.Policy.HasOperators() {
 		// Refused before any holder is asked; the entry refuses it too.
-		return nil, toStatus(fmt.Errorf("reshare %q to threshold %d: %w: kind %s", k.Name, threshold, consensus.ErrCeremonyRequired, consensus.KindThreshold))
+		return nil, toStatus(fmt.Errorf("reshare %q to threshold %d: %w: kind %s", k.Name, threshold, fsm.ErrCeremonyRequired, fsm.KindThreshold))
 	}
-	return n.reshareLive(ctx, k, &consensus.ReshareKey{RequestID: req.RequestId, Key: k.Name, Version: req.Version,
+	return n.reshareLive(ctx, k, &fsm.ReshareKey{RequestID: req.RequestId, Key: k.Name, Version: req.Version,
 		Threshold: threshold, Actor: actor, ActorSerial: n.actorSerial(ctx)})
 }
 
@@ -62,7 +62,7 @@ func (s *membershipService) ReshareKey(ctx context.Context, req *kqpb.ReshareKey
 // membership reconciler gives it a new one once it is back. Too few live
 // holders to deal, or to keep the threshold, is an error that changes
 // nothing.
-func (n *Node) reshareLive(ctx context.Context, k *consensus.Key, cmd *consensus.ReshareKey) (*kqpb.Key, error) {
+func (n *Node) reshareLive(ctx context.Context, k *fsm.Key, cmd *fsm.ReshareKey) (*kqpb.Key, error) {
 	reachable := n.raft.Reachable()
 	var live []string
 	for _, m := range k.Members {

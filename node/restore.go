@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/backup"
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/sealing"
 )
@@ -205,7 +206,7 @@ func checkSealed(ctx context.Context, cluster *config.Cluster, self config.NodeC
 				return err
 			}
 			b = sealing.Binding{ClusterID: cluster.ID, NodeID: self.ID, Kind: sealing.KindShare, KeyID: key, Version: version, Epoch: epoch}
-			if t := consensus.TenantOf(key); t != consensus.DefaultTenant {
+			if t := fsm.TenantOf(key); t != fsm.DefaultTenant {
 				b.Tenant, sealers = t, nil
 				for _, e := range tenantKeys[t] { // any generation the backup holds
 					sealers = append(sealers, e)

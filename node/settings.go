@@ -15,7 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -43,7 +43,7 @@ func (n *Node) localSettings() map[string]string {
 		"handles.max_ttl":     c.Handles.MaxTTL.String(),
 		"lifecycle.dedup_age": c.Lifecycle.DedupAge.String(),
 		"clock.max_offset":    c.Clock.MaxOffset.String(),
-		"protocol.max":        fmt.Sprint(consensus.MaxProtocol),
+		"protocol.max":        fmt.Sprint(fsm.MaxProtocol),
 		"go.version":          runtime.Version(),
 		"tls.ca_sha256":       fileHash(filepath.Join(c.CertsDir(), "ca.pem")),
 	}
@@ -94,8 +94,8 @@ func (n *Node) reportSettings(ctx context.Context) {
 	tick := time.NewTicker(settingsCheckEvery)
 	defer tick.Stop()
 	for {
-		if n.fsm.Protocol() >= consensus.ProtocolV2 && !maps.Equal(n.fsm.Settings(n.self.ID), mine) {
-			n.report(ctx, &consensus.NodeSettings{Node: n.self.ID, Settings: mine})
+		if n.fsm.Protocol() >= fsm.ProtocolV2 && !maps.Equal(n.fsm.Settings(n.self.ID), mine) {
+			n.report(ctx, &fsm.NodeSettings{Node: n.self.ID, Settings: mine})
 		}
 		select {
 		case <-ctx.Done():
@@ -111,7 +111,7 @@ func (n *Node) reportSettings(ctx context.Context) {
 // decide, and a member whose file says otherwise shows as drift.
 func (s *supervisor) maybeSetLimits(ctx context.Context) {
 	n := s.n
-	if n.fsm.Protocol() < consensus.ProtocolV2 {
+	if n.fsm.Protocol() < fsm.ProtocolV2 {
 		return
 	}
 	if _, replicated := n.fsm.LimitsInForce(); replicated || !s.settingLimits.CompareAndSwap(false, true) {
@@ -119,8 +119,8 @@ func (s *supervisor) maybeSetLimits(ctx context.Context) {
 	}
 	n.spawn(func() {
 		defer s.settingLimits.Store(false)
-		n.propose(ctx, &consensus.SetLimits{MaxHandleTTL: int64(n.cluster.Handles.MaxTTL),
-			RequestRecordAge: int64(n.cluster.Lifecycle.DedupAge), Actor: consensus.ActorSupervisor})
+		n.propose(ctx, &fsm.SetLimits{MaxHandleTTL: int64(n.cluster.Handles.MaxTTL),
+			RequestRecordAge: int64(n.cluster.Lifecycle.DedupAge), Actor: fsm.ActorSupervisor})
 	})
 }
 

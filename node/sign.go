@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -81,7 +81,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 		entryID += "#again-" + n.clock.Now().Format(time.RFC3339Nano)
 	}
 	wake := n.waiters.watch(signWaitKey(entryID))
-	cmd := &consensus.SignRequested{RequestID: entryID, Key: k.Name, Handle: tok.ID(), HandleProof: tok.Proof(),
+	cmd := &fsm.SignRequested{RequestID: entryID, Key: k.Name, Handle: tok.ID(), HandleProof: tok.Proof(),
 		Purpose: req.Purpose, Version: req.Version, Digest: req.Digest, Actor: actor, ActorSerial: n.actorSerial(ctx)}
 	if req.Key != "" {
 		cmd.Key = req.Key
@@ -131,8 +131,8 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 // signOutcome reads a request's result: done once it and its dual-sign
 // companion, if any, have ended. A failed companion fails the request: a
 // caller inside a dual-sign window relies on both signatures.
-func (n *Node) signOutcome(sg *consensus.Sign, reqID string) (*kqpb.SignResponse, bool, error) {
-	parts := []*consensus.Sign{sg}
+func (n *Node) signOutcome(sg *fsm.Sign, reqID string) (*kqpb.SignResponse, bool, error) {
+	parts := []*fsm.Sign{sg}
 	if sg.Dual != "" {
 		d, ok := n.fsm.Sign(sg.Dual)
 		if !ok {
@@ -142,9 +142,9 @@ func (n *Node) signOutcome(sg *consensus.Sign, reqID string) (*kqpb.SignResponse
 	}
 	for _, p := range parts {
 		switch p.State {
-		case consensus.SignStatePending:
+		case fsm.SignStatePending:
 			return nil, false, nil
-		case consensus.SignStateFailed:
+		case fsm.SignStateFailed:
 			return nil, true, status.Errorf(codes.Unavailable, "signing with v%d failed: %s", p.Version, p.Reason)
 		}
 	}
@@ -159,7 +159,7 @@ func (n *Node) signOutcome(sg *consensus.Sign, reqID string) (*kqpb.SignResponse
 // handleKey returns the key a handle names. The leader's own state answers
 // the common case; an unknown handle is confirmed by a linearizable read
 // before the refusal, since a leader may not have applied its issue yet.
-func (n *Node) handleKey(ctx context.Context, id string) (*consensus.Key, error) {
+func (n *Node) handleKey(ctx context.Context, id string) (*fsm.Key, error) {
 	h, ok := n.fsm.Handle(id)
 	if !ok {
 		if err := n.raft.LinearizableRead(ctx); err != nil {
@@ -207,7 +207,7 @@ func (s *keyService) Verify(ctx context.Context, req *kqpb.VerifyRequest) (*kqpb
 // Ed25519 request names FROST commitments when every member of a
 // reachable committee has one published; frost returns those the log
 // accepted. dup reports a request id the FSM had already seen.
-func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) (dup bool, frost []consensus.FrostCommitment, err error) {
+func (n *Node) proposeSign(ctx context.Context, k *fsm.Key, presign bool, cmd *fsm.SignRequested) (dup bool, frost []fsm.FrostCommitment, err error) {
 	// The committee is picked from this replica's view of the key; a
 	// reshare or membership change applied in between makes the log refuse
 	// it. That is no fault of the caller's request: pick again from the
@@ -218,7 +218,7 @@ func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, 
 			return dup, frost, err
 		}
 		cur, ok := n.fsm.Key(k.Name)
-		if !ok || consensus.CheckCommittee(cur, cmd.Committee) == nil {
+		if !ok || fsm.CheckCommittee(cur, cmd.Committee) == nil {
 			return dup, frost, err // the committee was not what the log refused
 		}
 		n.log.Debug("sign committee went stale; picking again", "key", k.Name, "committee", cmd.Committee)
@@ -230,7 +230,7 @@ func (n *Node) proposeSign(ctx context.Context, k *consensus.Key, presign bool, 
 // because the key's holders changed under its committee.
 const staleCommitteeTries = 3
 
-func (n *Node) proposeSignOnce(ctx context.Context, k *consensus.Key, presign bool, cmd *consensus.SignRequested) (dup bool, frost []consensus.FrostCommitment, err error) {
+func (n *Node) proposeSignOnce(ctx context.Context, k *fsm.Key, presign bool, cmd *fsm.SignRequested) (dup bool, frost []fsm.FrostCommitment, err error) {
 	cmd.Committee, cmd.Presig, cmd.Frost = nil, "", nil // a stale try's
 	if presign && (cmd.Version == 0 || cmd.Version == k.Primary) && n.presignable(k) {
 		p, release, ok := n.choosePresig(k)
@@ -243,14 +243,14 @@ func (n *Node) proposeSignOnce(ctx context.Context, k *consensus.Key, presign bo
 			if err == nil && res.Err == nil && !res.Duplicate {
 				n.metrics.presigHits.WithLabelValues(k.Name).Inc()
 			}
-			if err != nil || !errors.Is(res.Err, consensus.ErrPresigUnavailable) {
+			if err != nil || !errors.Is(res.Err, fsm.ErrPresigUnavailable) {
 				return res.Duplicate, nil, toStatus(errors.Join(err, res.Err))
 			}
 			n.metrics.presigRefused.WithLabelValues(k.Name).Inc()
 			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
 		}
 	}
-	if presign && n.frostable(k) && n.fsm.Protocol() >= consensus.Since(&consensus.FrostCommitted{}) {
+	if presign && n.frostable(k) && n.fsm.Protocol() >= fsm.Since(&fsm.FrostCommitted{}) {
 		if ok, dup, used, err := n.proposeFrost(ctx, k, cmd); ok {
 			return dup, used, err
 		}

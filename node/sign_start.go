@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // Starting a signing attempt on the committee.
@@ -28,7 +28,7 @@ import (
 
 // startSign takes part in one signing attempt: binding a parked
 // presignature when the attempt names one, else the full protocol.
-func (n *Node) startSign(ctx context.Context, s *consensus.Sign) {
+func (n *Node) startSign(ctx context.Context, s *fsm.Sign) {
 	if s.Presig == "" {
 		n.spawn(func() { n.runSign(ctx, s) })
 	} else if ps := n.parked.take(s.Presig); ps != nil {
@@ -41,12 +41,12 @@ func (n *Node) startSign(ctx context.Context, s *consensus.Sign) {
 // startedBy returns the signing attempts the entry at index started that
 // this node is in: the request's own and its dual-sign companion's, when
 // the entry created that companion.
-func (n *Node) startedBy(index uint64, s *consensus.Sign) []*consensus.Sign {
+func (n *Node) startedBy(index uint64, s *fsm.Sign) []*fsm.Sign {
 	if s == nil {
 		return nil
 	}
-	var out []*consensus.Sign
-	for _, a := range append([]*consensus.Sign{s}, n.companionOf(index, s)...) {
+	var out []*fsm.Sign
+	for _, a := range append([]*fsm.Sign{s}, n.companionOf(index, s)...) {
 		if slices.Contains(a.Committee, n.self.ID) {
 			out = append(out, a)
 		}
@@ -55,16 +55,16 @@ func (n *Node) startedBy(index uint64, s *consensus.Sign) []*consensus.Sign {
 }
 
 // attemptKey names one attempt of one request.
-func attemptKey(s *consensus.Sign) string { return fmt.Sprintf("%s/%d", s.RequestID, s.Attempt) }
+func attemptKey(s *fsm.Sign) string { return fmt.Sprintf("%s/%d", s.RequestID, s.Attempt) }
 
 // companionOf returns the dual-sign companion the entry at index started
 // alongside s, if it did and the companion still runs.
-func (n *Node) companionOf(index uint64, s *consensus.Sign) []*consensus.Sign {
+func (n *Node) companionOf(index uint64, s *fsm.Sign) []*fsm.Sign {
 	if s.Dual == "" {
 		return nil
 	}
-	if d, ok := n.fsm.Sign(s.Dual); ok && d.State == consensus.SignStatePending && d.SessionIndex == index {
-		return []*consensus.Sign{d}
+	if d, ok := n.fsm.Sign(s.Dual); ok && d.State == fsm.SignStatePending && d.SessionIndex == index {
+		return []*fsm.Sign{d}
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // supervisor runs on the leader and ends work that stalls: a signing
@@ -127,7 +127,7 @@ func (s *supervisor) trackReachable(now time.Time) {
 // it: unreachable for unreachableGrace, or started a new process life
 // after the attempt began (its session died with the old one). The attempt
 // is then abandoned at once instead of after sign.timeout.
-func (s *supervisor) lostMember(p *consensus.Sign, now time.Time) string {
+func (s *supervisor) lostMember(p *fsm.Sign, now time.Time) string {
 	for _, m := range p.Committee {
 		if since, ok := s.unreachable[m]; ok && now.Sub(since) >= unreachableGrace {
 			return m + " unreachable"
@@ -145,13 +145,13 @@ func (s *supervisor) checkKeygens(ctx context.Context, now time.Time) {
 	live := map[string]bool{}
 	for _, k := range s.n.fsm.Keys() {
 		v := k.Latest()
-		if v.State != consensus.KeyGenerating {
+		if v.State != fsm.KeyGenerating {
 			continue
 		}
 		id := fmt.Sprintf("%s/v%d", k.Name, v.Number)
 		live[id] = true
 		if s.overdue(s.keygens, id, v.Created, now) {
-			cmd := &consensus.KeygenFailed{Key: k.Name, Version: v.Number, Node: s.n.self.ID,
+			cmd := &fsm.KeygenFailed{Key: k.Name, Version: v.Number, Node: s.n.self.ID,
 				Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(k.Members, v.Confirmed))}
 			s.n.spawn(func() { s.n.propose(ctx, cmd) })
 		}
@@ -187,25 +187,25 @@ const proposeGap = 5 * time.Second
 // retrySign moves a stalled request to a different committee, or fails it
 // once its attempts are spent or too few members are reachable. lost names
 // the committee member that made the supervisor give up early, if one did.
-func (n *Node) retrySign(ctx context.Context, p *consensus.Sign, lost string) {
+func (n *Node) retrySign(ctx context.Context, p *fsm.Sign, lost string) {
 	k, ok := n.fsm.Key(p.Key)
 	if !ok {
 		return
 	}
-	var cmd consensus.Command
+	var cmd fsm.Command
 	committee, err := n.pickCommittee(k, p.Committee, uint64(p.Attempt))
 	switch {
 	case p.Attempt >= uint32(n.cluster.Sign.MaxAttempts):
-		cmd = &consensus.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt,
+		cmd = &fsm.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt,
 			Reason: fmt.Sprintf("no signature after %d attempts of %s each", p.Attempt, n.cluster.Sign.Timeout)}
 	case err != nil:
-		cmd = &consensus.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt, Reason: err.Error()}
+		cmd = &fsm.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt, Reason: err.Error()}
 	default:
 		reason := fmt.Sprintf("committee %v stalled", p.Committee)
 		if lost != "" {
 			reason = fmt.Sprintf("committee %v: %s", p.Committee, lost)
 		}
-		cmd = &consensus.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1, Committee: committee, Reason: reason}
+		cmd = &fsm.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1, Committee: committee, Reason: reason}
 	}
 	n.log.Info("signing stalled", "request", p.RequestID, "attempt", p.Attempt, "next", cmd.Type())
 	n.propose(ctx, cmd)
@@ -213,7 +213,7 @@ func (n *Node) retrySign(ctx context.Context, p *consensus.Sign, lost string) {
 
 // propose appends a leader command, logging rather than returning errors:
 // the supervisor tries again on its next tick if the state still needs it.
-func (n *Node) propose(ctx context.Context, cmd consensus.Command) {
+func (n *Node) propose(ctx context.Context, cmd fsm.Command) {
 	if _, err := n.applyResult(ctx, cmd); err != nil {
 		n.log.Warn("propose", "type", cmd.Type(), "err", err)
 	}
@@ -222,7 +222,7 @@ func (n *Node) propose(ctx context.Context, cmd consensus.Command) {
 // pickCommittee chooses threshold+1 members the leader can reach. It
 // rotates through the possible committees so load spreads over members,
 // and avoids the committee given in avoid when another one exists.
-func (n *Node) pickCommittee(k *consensus.Key, avoid []string, salt uint64) ([]string, error) {
+func (n *Node) pickCommittee(k *fsm.Key, avoid []string, salt uint64) ([]string, error) {
 	var reachable []string
 	for _, m := range n.raft.Reachable() {
 		if k.HasMember(m) {

@@ -7,14 +7,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // Key names are TENANT/NAME; a bare NAME is in tenant default, and so is
 // default/NAME, which is stored as NAME so that keys created before
 // tenants keep their names (and their shares' paths).
 
-// tenantPattern matches consensus.ValidTenant: safe as a directory name.
+// tenantPattern matches fsm.ValidTenant: safe as a directory name.
 var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // keyName checks a client's key name and rewrites it to its stored form.
@@ -29,7 +29,7 @@ func keyName(name *string) error {
 	if err := checkName(bare); err != nil {
 		return err
 	}
-	if tenant == consensus.DefaultTenant {
+	if tenant == fsm.DefaultTenant {
 		*name = bare
 	}
 	return nil
@@ -38,5 +38,5 @@ func keyName(name *string) error {
 // mayRead reports whether actor may see key: reads are filtered where
 // they are served, by the policy this replica has applied.
 func (n *Node) mayRead(actor, key string) bool {
-	return n.fsm.Authorize(actor, consensus.ActReadKey, key).Verdict == consensus.Allow
+	return n.fsm.Authorize(actor, fsm.ActReadKey, key).Verdict == fsm.Allow
 }

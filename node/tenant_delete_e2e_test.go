@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
@@ -32,7 +32,7 @@ func TestTenantDeleteShredsItsKeyOnEveryNode(t *testing.T) {
 	kq := func(args ...string) ([]byte, error) { return c.KQ(ctx, args...) }
 	// Tenants are protocol 2 entries: a fresh cluster raises its
 	// protocol a few seconds after start.
-	waitProtocol(ctx, t, c, consensus.ProtocolV2, time.Minute)
+	waitProtocol(ctx, t, c, fsm.ProtocolV2, time.Minute)
 	for _, tenant := range []string{"globex", "acme"} {
 		retryUnavailable(ctx, t, "tenant create "+tenant, func() error { _, err := kq("tenant", "create", tenant); return err })
 	}

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/sealing"
 )
 
@@ -63,8 +63,8 @@ func (t *tenantKeys) binding(g tenantGen) sealing.Binding {
 // missing DEK is made (sealing a new blob); without, it is an error
 // wrapping errTenantKeyGone (opening one).
 func (t *tenantKeys) sealer(ctx context.Context, key string, create bool) (Sealer, string, error) {
-	tenant := consensus.TenantOf(key)
-	if tenant == consensus.DefaultTenant {
+	tenant := fsm.TenantOf(key)
+	if tenant == fsm.DefaultTenant {
 		return t.kek, "", nil
 	}
 	g := tenantGen{tenant, t.gen(tenant)}
@@ -184,7 +184,7 @@ func (n *Node) reconcileTenants(ctx context.Context) bool {
 		}
 		done = false // reported until the state shows it
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		n.report(rctx, &consensus.TenantShredded{Tenant: d.Tenant, Generation: d.Generation, Node: n.self.ID})
+		n.report(rctx, &fsm.TenantShredded{Tenant: d.Tenant, Generation: d.Generation, Node: n.self.ID})
 		cancel()
 	}
 	return done

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // tenantShredWait is how long DeleteTenant waits for every node's report that it
@@ -24,7 +24,7 @@ func (s *policyService) CreateTenant(ctx context.Context, req *kqpb.CreateTenant
 	if err := checkIdent("tenant", req.Tenant, 32, ""); err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &consensus.CreateTenant{Tenant: req.Tenant, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
+	res, err := s.n.apply(ctx, &fsm.CreateTenant{Tenant: req.Tenant, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func (s *policyService) DeleteTenant(ctx context.Context, req *kqpb.DeleteTenant
 	if err := checkIdent("tenant", req.Tenant, 32, ""); err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &consensus.DeleteTenant{Tenant: req.Tenant, Force: req.Force, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
+	res, err := s.n.apply(ctx, &fsm.DeleteTenant{Tenant: req.Tenant, Force: req.Force, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -72,14 +72,14 @@ func (s *policyService) ListTenants(ctx context.Context, _ *kqpb.ListTenantsRequ
 
 // tenant returns the named tenant as the state holds it now, or nil.
 func (s *policyService) tenant(name string) *kqpb.Tenant {
-	i := slices.IndexFunc(s.n.fsm.Tenants(), func(t consensus.TenantInfo) bool { return t.Name == name })
+	i := slices.IndexFunc(s.n.fsm.Tenants(), func(t fsm.TenantInfo) bool { return t.Name == name })
 	if i < 0 {
 		return nil
 	}
 	return tenantPB(s.n.fsm.Tenants()[i])
 }
 
-func tenantPB(t consensus.TenantInfo) *kqpb.Tenant {
+func tenantPB(t fsm.TenantInfo) *kqpb.Tenant {
 	pb := &kqpb.Tenant{Name: t.Name, Generation: t.Generation, Keys: uint32(t.Keys), KeyWeight: uint32(t.Weight), Listed: t.Listed}
 	if t.Quota != nil {
 		if b, err := json.Marshal(t.Quota); err == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -31,19 +32,19 @@ func TestCombinationsAreEveryCommitteeOnce(t *testing.T) {
 // node could claim shares or signatures for another.
 func TestMembersReportOnlyForThemselves(t *testing.T) {
 	cases := []struct {
-		cmd  consensus.Command
+		cmd  fsm.Command
 		from string
 		ok   bool
 	}{
-		{&consensus.ShareStored{Node: "n2"}, "n2", true},
-		{&consensus.ShareStored{Node: "n2"}, "n3", false},
-		{&consensus.SignCompleted{Node: "n1"}, "n1", true},
-		{&consensus.SignCompleted{Node: "n1"}, "n2", false},
-		{&consensus.KeygenFailed{Node: "n3"}, "n1", false},
-		{&consensus.PreParamsReady{Node: "n3"}, "n3", true},
-		{&consensus.CreateKey{Name: "k"}, "n1", false}, // leader commands never come from members
-		{&consensus.SignRequested{RequestID: "r"}, "n1", false},
-		{&consensus.SignFailed{RequestID: "r"}, "n1", false},
+		{&fsm.ShareStored{Node: "n2"}, "n2", true},
+		{&fsm.ShareStored{Node: "n2"}, "n3", false},
+		{&fsm.SignCompleted{Node: "n1"}, "n1", true},
+		{&fsm.SignCompleted{Node: "n1"}, "n2", false},
+		{&fsm.KeygenFailed{Node: "n3"}, "n1", false},
+		{&fsm.PreParamsReady{Node: "n3"}, "n3", true},
+		{&fsm.CreateKey{Name: "k"}, "n1", false}, // leader commands never come from members
+		{&fsm.SignRequested{RequestID: "r"}, "n1", false},
+		{&fsm.SignFailed{RequestID: "r"}, "n1", false},
 	}
 	for _, c := range cases {
 		err := checkReporter(c.cmd, c.from)
@@ -58,24 +59,24 @@ func TestMembersReportOnlyForThemselves(t *testing.T) {
 
 func TestErrorsMapToPreciseCodes(t *testing.T) {
 	cases := map[error]codes.Code{
-		consensus.ErrUnknownKey:        codes.NotFound,
-		consensus.ErrKeyExists:         codes.AlreadyExists,
-		consensus.ErrRequestConflict:   codes.AlreadyExists,
-		consensus.ErrHandleExists:      codes.AlreadyExists,
-		consensus.ErrInvalidCommand:    codes.InvalidArgument,
-		consensus.ErrKeyNotActive:      codes.FailedPrecondition,
-		consensus.ErrPreParamsNotReady: codes.FailedPrecondition,
-		consensus.ErrTooManyPending:    codes.ResourceExhausted,
-		consensus.ErrNotLeader:         codes.Unavailable,
-		consensus.ErrLeadershipLost:    codes.Unavailable,
-		errTooFewMembers:               codes.Unavailable,
-		context.DeadlineExceeded:       codes.DeadlineExceeded,
-		tss.ErrBusy:                    codes.ResourceExhausted,
-		consensus.ErrUnknownVersion:    codes.NotFound,
-		consensus.ErrHandleDenied:      codes.PermissionDenied,
-		consensus.ErrVersionUnusable:   codes.FailedPrecondition,
-		consensus.ErrBadTransition:     codes.FailedPrecondition,
-		consensus.ErrTooManyHandles:    codes.ResourceExhausted,
+		fsm.ErrUnknownKey:           codes.NotFound,
+		fsm.ErrKeyExists:            codes.AlreadyExists,
+		fsm.ErrRequestConflict:      codes.AlreadyExists,
+		fsm.ErrHandleExists:         codes.AlreadyExists,
+		fsm.ErrInvalidCommand:       codes.InvalidArgument,
+		fsm.ErrKeyNotActive:         codes.FailedPrecondition,
+		fsm.ErrPreParamsNotReady:    codes.FailedPrecondition,
+		fsm.ErrTooManyPending:       codes.ResourceExhausted,
+		consensus.ErrNotLeader:      codes.Unavailable,
+		consensus.ErrLeadershipLost: codes.Unavailable,
+		errTooFewMembers:            codes.Unavailable,
+		context.DeadlineExceeded:    codes.DeadlineExceeded,
+		tss.ErrBusy:                 codes.ResourceExhausted,
+		fsm.ErrUnknownVersion:       codes.NotFound,
+		fsm.ErrHandleDenied:         codes.PermissionDenied,
+		fsm.ErrVersionUnusable:      codes.FailedPrecondition,
+		fsm.ErrBadTransition:        codes.FailedPrecondition,
+		fsm.ErrTooManyHandles:       codes.ResourceExhausted,
 	}
 	for err, want := range cases {
 		wrapped := fmt.Errorf("layer: %w", err)
@@ -111,34 +112,34 @@ func TestRequestIDsAreBoundedOrGenerated(t *testing.T) {
 // its dual-sign companion, first attempt, this entry's index, and the
 // entry's key, digest, committee and presignature.
 func TestAnnouncedAttemptsMustMatchTheEntry(t *testing.T) {
-	entry := &consensus.SignRequested{RequestID: "r1", Key: "k", Digest: []byte("digest"), Committee: []string{"n1", "n2"}, Presig: "p1"}
-	own := func() *consensus.Sign {
-		return &consensus.Sign{RequestID: "r1", Key: "k", Version: 2, Digest: []byte("digest"), Committee: []string{"n1", "n2"},
-			Attempt: 1, SessionIndex: 7, State: consensus.SignStatePending, Presig: "p1"}
+	entry := &fsm.SignRequested{RequestID: "r1", Key: "k", Digest: []byte("digest"), Committee: []string{"n1", "n2"}, Presig: "p1"}
+	own := func() *fsm.Sign {
+		return &fsm.Sign{RequestID: "r1", Key: "k", Version: 2, Digest: []byte("digest"), Committee: []string{"n1", "n2"},
+			Attempt: 1, SessionIndex: 7, State: fsm.SignStatePending, Presig: "p1"}
 	}
-	companion := func() *consensus.Sign {
+	companion := func() *fsm.Sign {
 		s := own()
-		s.RequestID, s.Parent, s.Version, s.Presig = consensus.DualRequestID("r1", 1), "r1", 1, ""
+		s.RequestID, s.Parent, s.Version, s.Presig = fsm.DualRequestID("r1", 1), "r1", 1, ""
 		return s
 	}
-	for _, s := range []*consensus.Sign{own(), companion()} {
+	for _, s := range []*fsm.Sign{own(), companion()} {
 		if err := attemptOf(entry, 7, s); err != nil {
 			t.Errorf("%s: %v", s.RequestID, err)
 		}
 	}
-	bad := map[string]func(*consensus.Sign){
-		"another request":       func(s *consensus.Sign) { s.RequestID = "r2" },
-		"another digest":        func(s *consensus.Sign) { s.Digest = []byte("other") },
-		"another key":           func(s *consensus.Sign) { s.Key = "k2" },
-		"another committee":     func(s *consensus.Sign) { s.Committee = []string{"n1", "n3"} },
-		"another presignature":  func(s *consensus.Sign) { s.Presig = "p2" },
-		"a later attempt":       func(s *consensus.Sign) { s.Attempt = 2 },
-		"another entry's index": func(s *consensus.Sign) { s.SessionIndex = 6 },
-		"already finished":      func(s *consensus.Sign) { s.State = consensus.SignStateCompleted },
-		"a foreign companion":   func(s *consensus.Sign) { s.Parent = "r0" },
+	bad := map[string]func(*fsm.Sign){
+		"another request":       func(s *fsm.Sign) { s.RequestID = "r2" },
+		"another digest":        func(s *fsm.Sign) { s.Digest = []byte("other") },
+		"another key":           func(s *fsm.Sign) { s.Key = "k2" },
+		"another committee":     func(s *fsm.Sign) { s.Committee = []string{"n1", "n3"} },
+		"another presignature":  func(s *fsm.Sign) { s.Presig = "p2" },
+		"a later attempt":       func(s *fsm.Sign) { s.Attempt = 2 },
+		"another entry's index": func(s *fsm.Sign) { s.SessionIndex = 6 },
+		"already finished":      func(s *fsm.Sign) { s.State = fsm.SignStateCompleted },
+		"a foreign companion":   func(s *fsm.Sign) { s.Parent = "r0" },
 	}
 	for name, mutate := range bad {
-		for _, s := range []*consensus.Sign{own(), companion()} {
+		for _, s := range []*fsm.Sign{own(), companion()} {
 			mutate(s)
 			if err := attemptOf(entry, 7, s); err == nil {
 				t.Errorf("%s (%s) was accepted", name, s.RequestID)

@@ -11,14 +11,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
 // runKeygen takes part in distributed key generation for a key version (a
 // new key's first, or a rotation's) and reports the outcome through the
 // log: ShareStored once the share is sealed on disk, KeygenFailed otherwise.
-func (n *Node) runKeygen(ctx context.Context, k *consensus.Key, version uint32) {
+func (n *Node) runKeygen(ctx context.Context, k *fsm.Key, version uint32) {
 	kctx, cancel := context.WithTimeout(ctx, keygenTimeout)
 	defer cancel()
 	log := n.log.With("key", k.Name, "version", version)
@@ -30,17 +30,17 @@ func (n *Node) runKeygen(ctx context.Context, k *consensus.Key, version uint32) 
 	}
 	if err != nil {
 		log.Warn("keygen failed", "err", err)
-		n.reportOutcome(ctx, &consensus.KeygenFailed{Key: k.Name, Version: version, Node: n.self.ID, Reason: err.Error()})
+		n.reportOutcome(ctx, &fsm.KeygenFailed{Key: k.Name, Version: version, Node: n.self.ID, Reason: err.Error()})
 		return
 	}
 	log.Info("share sealed", "algorithm", k.Algorithm)
-	n.reportOutcome(ctx, &consensus.ShareStored{Key: k.Name, Version: version, Node: n.self.ID, PublicKey: share.PublicKey()})
+	n.reportOutcome(ctx, &fsm.ShareStored{Key: k.Name, Version: version, Node: n.self.ID, PublicKey: share.PublicKey()})
 }
 
 // reportOutcome reports the end of long work under its own deadline: the
 // work's deadline may be what ended it, and a failure that is never
 // reported leaves the work pending until the leader's supervisor gives up.
-func (n *Node) reportOutcome(ctx context.Context, cmd consensus.Command) {
+func (n *Node) reportOutcome(ctx context.Context, cmd fsm.Command) {
 	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
 	n.report(ctx, cmd)
@@ -49,7 +49,7 @@ func (n *Node) reportOutcome(ctx context.Context, cmd consensus.Command) {
 // reportTimeout bounds how long a member keeps trying to report an outcome.
 const reportTimeout = time.Minute
 
-func (n *Node) keygen(ctx context.Context, k *consensus.Key, v *consensus.Version) (*tss.Share, error) {
+func (n *Node) keygen(ctx context.Context, k *fsm.Key, v *fsm.Version) (*tss.Share, error) {
 	alg, err := tss.ParseAlgorithm(k.Algorithm)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func (n *Node) keygen(ctx context.Context, k *consensus.Key, v *consensus.Versio
 // runSign takes part in one signing attempt and reports the signature. A
 // failed attempt reports nothing: the leader's supervisor notices the
 // stall and retries under another committee.
-func (n *Node) runSign(ctx context.Context, s *consensus.Sign) {
+func (n *Node) runSign(ctx context.Context, s *fsm.Sign) {
 	if len(s.Frost) > 0 {
 		n.runFrostSign(ctx, s)
 		return
@@ -126,7 +126,7 @@ const backupReportDelay = 500 * time.Millisecond
 // the lowest member id) reports at once; the others report only if no
 // report landed after backupReportDelay, so a reporter that crashed after
 // signing costs half a second, not a retry.
-func (n *Node) reportSignature(ctx context.Context, s *consensus.Sign, sig []byte) {
+func (n *Node) reportSignature(ctx context.Context, s *fsm.Sign, sig []byte) {
 	if !n.designatedReporter(s.Committee) {
 		select {
 		case <-time.After(backupReportDelay):
@@ -134,10 +134,10 @@ func (n *Node) reportSignature(ctx context.Context, s *consensus.Sign, sig []byt
 			return
 		}
 	}
-	if cur, ok := n.fsm.Sign(s.RequestID); ok && cur.State != consensus.SignStatePending {
+	if cur, ok := n.fsm.Sign(s.RequestID); ok && cur.State != fsm.SignStatePending {
 		return // a report already landed
 	}
-	n.report(ctx, &consensus.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
+	n.report(ctx, &fsm.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
 }
 
 func (n *Node) designatedReporter(committee []string) bool {
@@ -149,7 +149,7 @@ func (n *Node) designatedReporter(committee []string) bool {
 
 // report appends a member's report, through the leader when this node is
 // not the leader, retrying until ctx ends while there is no leader.
-func (n *Node) report(ctx context.Context, cmd consensus.Command) {
+func (n *Node) report(ctx context.Context, cmd fsm.Command) {
 	data, err := n.encode(cmd)
 	if err != nil {
 		n.log.Error("encode report", "err", err)
@@ -190,7 +190,7 @@ func (n *Node) reportOnce(ctx context.Context, data []byte) error {
 // report their own work, so the member named in the report must be the one
 // named in the caller's certificate.
 func (n *Node) proposeReport(ctx context.Context, from string, data []byte) (uint64, error) {
-	cmd, err := consensus.Decode(data)
+	cmd, err := fsm.Decode(data)
 	if err != nil {
 		return 0, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -201,15 +201,15 @@ func (n *Node) proposeReport(ctx context.Context, from string, data []byte) (uin
 	if err != nil {
 		return 0, err
 	}
-	if r, ok := res.(consensus.Result); ok && r.Err != nil && !errors.Is(r.Err, consensus.ErrStale) {
+	if r, ok := res.(fsm.Result); ok && r.Err != nil && !errors.Is(r.Err, fsm.ErrStale) {
 		n.log.Warn("report refused", "from", from, "type", cmd.Type(), "err", r.Err)
 	}
 	return idx, nil
 }
 
 // checkReporter enforces that a member forwards only its own reports.
-func checkReporter(cmd consensus.Command, from string) error {
-	r, ok := cmd.(consensus.Report)
+func checkReporter(cmd fsm.Command, from string) error {
+	r, ok := cmd.(fsm.Report)
 	if !ok {
 		return status.Errorf(codes.PermissionDenied, "members may not propose %s", cmd.Type())
 	}
@@ -226,7 +226,7 @@ func (n *Node) reportPreParams(ctx context.Context) error {
 			return nil
 		}
 	}
-	data, err := n.encode(&consensus.PreParamsReady{Node: n.self.ID})
+	data, err := n.encode(&fsm.PreParamsReady{Node: n.self.ID})
 	if err != nil {
 		return err
 	}

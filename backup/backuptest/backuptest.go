@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyquorum/keyquorum/backup"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // Backup is what Write made.
@@ -37,24 +37,24 @@ func (*sink) Close() error  { return nil }
 // State returns the snapshot of a state machine whose active audit key is
 // pub, held by members.
 func State(pub ed25519.PublicKey, members []string) ([]byte, error) {
-	f, err := consensus.NewFSM(consensus.DefaultFSMConfig(), edCrypto{})
+	f, err := fsm.NewFSM(fsm.DefaultFSMConfig(), edCrypto{})
 	if err != nil {
 		return nil, err
 	}
-	if err := f.EnableAudit(consensus.DefaultAuditConfig()); err != nil {
+	if err := f.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
 		return nil, err
 	}
-	cmds := []consensus.Command{&consensus.CreateKey{RequestID: "audit-key", Name: consensus.AuditKeyName, Algorithm: "ed25519",
-		Threshold: 1, Members: members, Actor: consensus.NodeActor(members[0]), Time: 1e9}}
+	cmds := []fsm.Command{&fsm.CreateKey{RequestID: "audit-key", Name: fsm.AuditKeyName, Algorithm: "ed25519",
+		Threshold: 1, Members: members, Actor: fsm.NodeActor(members[0]), Time: 1e9}}
 	for _, m := range members {
-		cmds = append(cmds, &consensus.ShareStored{Key: consensus.AuditKeyName, Version: 1, Node: m, PublicKey: pub})
+		cmds = append(cmds, &fsm.ShareStored{Key: fsm.AuditKeyName, Version: 1, Node: m, PublicKey: pub})
 	}
 	for i, c := range cmds {
-		data, err := consensus.Encode(c)
+		data, err := fsm.Encode(c)
 		if err != nil {
 			return nil, err
 		}
-		if res, _ := f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: data}).(consensus.Result); res.Err != nil {
+		if res, _ := f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: data}).(fsm.Result); res.Err != nil {
 			return nil, res.Err
 		}
 	}
@@ -109,7 +109,7 @@ func Write(dir, clusterID string, members []string, files map[string][]byte) (*B
 	if err != nil {
 		return nil, err
 	}
-	sig := backup.Signature{ManifestSHA256: hex.EncodeToString(sum[:]), Key: consensus.AuditKeyName, PublicKey: hex.EncodeToString(pub),
+	sig := backup.Signature{ManifestSHA256: hex.EncodeToString(sum[:]), Key: fsm.AuditKeyName, PublicKey: hex.EncodeToString(pub),
 		Signature: hex.EncodeToString(ed25519.Sign(priv, backup.ManifestMessage(sum)))}
 	if err := w.Finish(data, sig); err != nil {
 		return nil, err

@@ -21,8 +21,8 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
-	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 // Operator quorum ceremonies on the command line: `kq operator keygen`
@@ -104,7 +104,7 @@ func readApprovalKey(path string) (ed25519.PrivateKey, error) {
 
 func newCeremonyCmd(opts *options) *cobra.Command {
 	ceremony := &cobra.Command{Use: "ceremony", Short: "Operator quorum ceremonies: k-of-m signed approvals for dangerous changes",
-		Long: "Kinds: " + strings.Join(consensus.CeremonyKindNames(), ", ") + ".\n" +
+		Long: "Kinds: " + strings.Join(fsm.CeremonyKindNames(), ", ") + ".\n" +
 			"See docs/OPERATIONS.md for the runbook."}
 	ceremony.AddCommand(newCeremonyProposeCmd(opts), newCeremonyApproveCmd(opts), newCeremonyVerifyCmd(opts))
 	ceremony.AddCommand(&cobra.Command{
@@ -186,17 +186,17 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 			"  protocol-upgrade  --protocol N",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind := consensus.CeremonyKind(args[0])
+			kind := fsm.CeremonyKind(args[0])
 			req := &kqpb.ProposeCeremonyRequest{Kind: string(kind), TtlNanos: int64(ttl), ParamsJson: params}
 			var p any
 			switch kind {
-			case consensus.KindKeyDestroy:
+			case fsm.KindKeyDestroy:
 				if key == "" || version == 0 {
 					return usageError{errors.New("key-destroy needs --key and --version")}
 				}
-				p = consensus.KeyDestroyParams{Key: key, Version: version, Delay: int64(delay)}
-			case consensus.KindKeyPolicy:
-				kp := consensus.KeyPolicyParams{Key: key}
+				p = fsm.KeyDestroyParams{Key: key, Version: version, Delay: int64(delay)}
+			case fsm.KindKeyPolicy:
+				kp := fsm.KeyPolicyParams{Key: key}
 				if deletion != "" {
 					b := deletion == "true"
 					if !b && deletion != "false" {
@@ -213,7 +213,7 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 					kp.MinVerifyVersion = &v
 				}
 				p = kp
-			case consensus.KindPolicyChange, consensus.KindOperators:
+			case fsm.KindPolicyChange, fsm.KindOperators:
 				if file == "" {
 					return usageError{fmt.Errorf("%s needs --file POLICY.yaml", kind)}
 				}
@@ -225,26 +225,26 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 					return err
 				}
 				req.PolicyDocument = doc
-			case consensus.KindTenantCreate, consensus.KindTenantDelete:
-				p = consensus.TenantParams{Tenant: tenant}
-			case consensus.KindDenyRemoval:
-				p = consensus.PrincipalParams{Principal: principal}
-			case consensus.KindMembership:
+			case fsm.KindTenantCreate, fsm.KindTenantDelete:
+				p = fsm.TenantParams{Tenant: tenant}
+			case fsm.KindDenyRemoval:
+				p = fsm.PrincipalParams{Principal: principal}
+			case fsm.KindMembership:
 				mp, err := opts.membershipParams(op, node, with)
 				if err != nil && params == "" {
 					return err
 				}
 				p = mp
-			case consensus.KindThreshold:
+			case fsm.KindThreshold:
 				if (key == "" || threshold < 1) && params == "" {
 					return usageError{errors.New("threshold needs --key and --threshold")}
 				}
-				p = consensus.ThresholdParams{Key: key, Version: version, Threshold: threshold}
-			case consensus.KindProtocolUpgrade:
+				p = fsm.ThresholdParams{Key: key, Version: version, Threshold: threshold}
+			case fsm.KindProtocolUpgrade:
 				if protocol == 0 && params == "" {
 					return usageError{errors.New("protocol-upgrade needs --protocol N")}
 				}
-				p = consensus.ProtocolParams{Version: protocol}
+				p = fsm.ProtocolParams{Version: protocol}
 			}
 			if p != nil && params == "" {
 				b, err := json.Marshal(p)
@@ -339,7 +339,7 @@ func newCeremonyApproveCmd(opts *options) *cobra.Command {
 // and its params, so an operator signs only what was shown: a node that
 // lied about the params or the digest is caught here, before signing.
 func checkCeremonyDigest(c *kqpb.Ceremony) ([]byte, error) {
-	if c.State != string(consensus.CeremonyPending) {
+	if c.State != string(fsm.CeremonyPending) {
 		return nil, fmt.Errorf("ceremony %s is %s: nothing to approve", c.Id, c.State)
 	}
 	sum := sha256.Sum256([]byte(c.ParamsJson))
@@ -357,7 +357,7 @@ func confirmCeremony(w io.Writer, in *os.File, c *kqpb.Ceremony, pub string) err
 	fmt.Fprintf(w, "ceremony %s (%s), proposed by %s, %d of %d approvals counted, expires %s\n",
 		c.Id, c.Kind, c.Proposer, c.Counted, c.Quorum, time.Unix(0, c.ExpiresAtUnixNano).UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "it will: %s\n", c.Summary)
-	if c.Kind != string(consensus.KindPolicyChange) && c.Kind != string(consensus.KindOperators) {
+	if c.Kind != string(fsm.KindPolicyChange) && c.Kind != string(fsm.KindOperators) {
 		fmt.Fprintf(w, "params: %s\n", c.ParamsJson)
 	}
 	fmt.Fprintf(w, "digest: %s (re-derived here)\nyour key: %s\n", c.Digest, pub)
@@ -551,7 +551,7 @@ func ceremonyViewOf(c *kqpb.Ceremony) ceremonyView {
 	v := ceremonyView{ID: c.Id, Kind: c.Kind, Digest: c.Digest, State: c.State, Approvals: c.Counted, Quorum: c.Quorum,
 		ExpiresAt: time.Unix(0, c.ExpiresAtUnixNano).UTC().Format(time.RFC3339Nano), Summary: c.Summary, Proposer: c.Proposer,
 		Approvers: []string{}, ApprovedBy: []ceremonyApprov{}, ParamsSHA256: c.ParamsSha256, Cluster: c.Cluster, Nonce: c.Nonce, Note: c.Note}
-	if c.ParamsJson != "" && json.Valid([]byte(c.ParamsJson)) && c.Kind != string(consensus.KindPolicyChange) && c.Kind != string(consensus.KindOperators) {
+	if c.ParamsJson != "" && json.Valid([]byte(c.ParamsJson)) && c.Kind != string(fsm.KindPolicyChange) && c.Kind != string(fsm.KindOperators) {
 		v.Params = json.RawMessage(c.ParamsJson)
 	}
 	for _, a := range c.Approvers {
@@ -596,25 +596,25 @@ func (v ceremonyListView) table(w io.Writer) error {
 
 // membershipParams builds a membership ceremony's params; a new node's
 // addresses come from cluster.yaml, as for kq node add.
-func (o *options) membershipParams(op, node, with string) (consensus.MembershipParams, error) {
-	p := consensus.MembershipParams{Op: op}
+func (o *options) membershipParams(op, node, with string) (fsm.MembershipParams, error) {
+	p := fsm.MembershipParams{Op: op}
 	newNode := func(id string) error {
 		req, err := o.addNodeRequest(id)
 		if err != nil {
 			return err
 		}
-		p.New = &consensus.NewMember{ID: req.Id, Raft: req.RaftAddress, Peer: req.PeerAddress, Client: req.ClientAddress}
+		p.New = &fsm.NewMember{ID: req.Id, Raft: req.RaftAddress, Peer: req.PeerAddress, Client: req.ClientAddress}
 		return nil
 	}
 	switch {
 	case node == "":
 		return p, usageError{errors.New("membership needs --op add|remove|replace and --node ID")}
-	case op == consensus.MembersAdd:
+	case op == fsm.MembersAdd:
 		return p, newNode(node)
-	case op == consensus.MembersRemove:
+	case op == fsm.MembersRemove:
 		p.Node = node
 		return p, nil
-	case op == consensus.MembersReplace:
+	case op == fsm.MembersReplace:
 		if with == "" {
 			return p, usageError{errors.New("--op replace needs --with NEW")}
 		}

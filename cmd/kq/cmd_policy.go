@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
 func newPolicyCmd(opts *options) *cobra.Command {
@@ -47,7 +47,7 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(policyDiffView{From: cur.SHA256, To: sum, Diff: consensus.PolicyDiff(cur.Policy, next)})
+			return opts.printer().print(policyDiffView{From: cur.SHA256, To: sum, Diff: fsm.PolicyDiff(cur.Policy, next)})
 		},
 	})
 	policy.AddCommand(&cobra.Command{
@@ -135,12 +135,12 @@ func (o *options) currentPolicy(ctx context.Context) (policyView, error) {
 	return policyViewOf(resp)
 }
 
-func readPolicyFile(path string) (*consensus.Policy, error) {
+func readPolicyFile(path string) (*fsm.Policy, error) {
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	p, err := consensus.ParsePolicy(doc)
+	p, err := fsm.ParsePolicy(doc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -149,13 +149,13 @@ func readPolicyFile(path string) (*consensus.Policy, error) {
 
 // policyView is `kq policy show`: {"version","sha256","policy"}.
 type policyView struct {
-	Version uint64            `json:"version"`
-	SHA256  string            `json:"sha256"`
-	Policy  *consensus.Policy `json:"policy"`
+	Version uint64      `json:"version"`
+	SHA256  string      `json:"sha256"`
+	Policy  *fsm.Policy `json:"policy"`
 }
 
 func policyViewOf(r *kqpb.PolicyResponse) (policyView, error) {
-	var p consensus.Policy
+	var p fsm.Policy
 	if err := json.Unmarshal([]byte(r.PolicyJson), &p); err != nil {
 		return policyView{}, fmt.Errorf("policy from the cluster: %w", err)
 	}

@@ -184,7 +184,7 @@ func Expiry(history []porcupine.Operation, bound ExpiryBound) (Check, ExpiryStat
 }
 
 // refusedAsExpired reports a sign refused because its handle expired: the
-// node maps consensus.ErrHandleDenied to PERMISSION_DENIED, and the
+// node maps fsm.ErrHandleDenied to PERMISSION_DENIED, and the
 // FSM's reason reads "handle <id> expired".
 func refusedAsExpired(out model.Output) bool {
 	return out.Status == model.Denied && strings.Contains(out.Error, "expired")

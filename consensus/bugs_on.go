@@ -1,7 +1,0 @@
-//go:build kqd_bugs
-
-package consensus
-
-// bugsCompiled enables the deliberate bugs of FSMConfig in kqd_bugs
-// builds only (node/bugs.go lists them all).
-const bugsCompiled = true

@@ -1,0 +1,135 @@
+package fsm
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+)
+
+func (f *FSM) createKey(index uint64, c *CreateKey) Result {
+	if k, ok := f.st.Keys[c.Name]; ok {
+		if k.CreateRequestID == c.RequestID && k.Algorithm == c.Algorithm && k.Threshold == c.Threshold &&
+			k.DeletionAllowed == c.DeletionAllowed {
+			return Result{Key: k.clone(), Duplicate: true}
+		}
+		return Result{Err: fmt.Errorf("create key %q: %w", c.Name, ErrKeyExists)}
+	}
+	if err := f.checkCreate(c); err != nil {
+		return Result{Err: fmt.Errorf("create key %q: %w", c.Name, err)}
+	}
+	purposes := slices.Sorted(slices.Values(c.Purposes))
+	if len(purposes) == 0 {
+		purposes = []string{DefaultPurpose}
+	}
+	k := &Key{
+		Name:            c.Name,
+		Algorithm:       c.Algorithm,
+		Threshold:       c.Threshold,
+		Members:         slices.Sorted(slices.Values(c.Members)),
+		Purposes:        purposes,
+		Versions:        []*Version{{Number: 1, State: KeyGenerating, CreatedIndex: index, RequestID: c.RequestID, Created: f.st.Time}},
+		DeletionAllowed: c.DeletionAllowed,
+		CreatedIndex:    index,
+		CreatedTime:     f.st.Time,
+		CreateRequestID: c.RequestID,
+	}
+	f.st.Keys[c.Name] = k
+	return Result{Key: k.clone()}
+}
+
+func (f *FSM) checkCreate(c *CreateKey) error {
+	switch {
+	case len(f.st.Keys) >= f.cfg.MaxKeys:
+		return ErrTooManyKeys
+	case c.Name == "" || c.RequestID == "":
+		return fmt.Errorf("%w: name and request id are required", ErrInvalidCommand)
+	case !f.crypto.KnownAlgorithm(c.Algorithm):
+		return fmt.Errorf("%w: unknown algorithm %q", ErrInvalidCommand, c.Algorithm)
+	case c.Threshold < 1 || c.Threshold >= len(c.Members):
+		return fmt.Errorf("%w: threshold %d needs 1 <= t < %d members", ErrInvalidCommand, c.Threshold, len(c.Members))
+	case hasDuplicates(c.Members):
+		return fmt.Errorf("%w: duplicate member", ErrInvalidCommand)
+	case len(c.Purposes) > MaxPurposes || hasDuplicates(c.Purposes) || slices.Contains(c.Purposes, ""):
+		return fmt.Errorf("%w: up to %d distinct, non-empty purposes", ErrInvalidCommand, MaxPurposes)
+	}
+	return f.checkPreParams(c.Algorithm, c.Members)
+}
+
+// checkPreParams refuses ECDSA key generation until every member holds
+// pre-parameters: starting without them would only stall.
+func (f *FSM) checkPreParams(algorithm string, members []string) error {
+	if algorithm != "ecdsa-secp256k1" {
+		return nil
+	}
+	for _, m := range members {
+		if !f.st.PreParams[m] {
+			return fmt.Errorf("%w on %s", ErrPreParamsNotReady, m)
+		}
+	}
+	return nil
+}
+
+// DefaultPurpose is the purpose of a key created without any.
+const DefaultPurpose = "sign"
+
+// MaxPurposes bounds the purposes of one key.
+const MaxPurposes = 16
+
+func (f *FSM) shareStored(c *ShareStored) Result {
+	k, v, err := f.generating(c.Key, c.Version)
+	if err != nil {
+		return Result{Key: k, Err: fmt.Errorf("share: %w", err)}
+	}
+	if !k.HasMember(c.Node) || len(c.PublicKey) == 0 {
+		return Result{Err: fmt.Errorf("share for %q from %s: %w", c.Key, c.Node, ErrInvalidCommand)}
+	}
+	if slices.Contains(v.Confirmed, c.Node) {
+		return Result{Key: k.clone(), Version: v.Number, Duplicate: true}
+	}
+	if v.PublicKey != nil && !bytes.Equal(v.PublicKey, c.PublicKey) {
+		v.State = KeyFailed
+		v.Failure = fmt.Sprintf("members disagree on the public key (%s differs)", c.Node)
+		return Result{Key: k.clone(), Version: v.Number}
+	}
+	v.PublicKey = slices.Clone(c.PublicKey)
+	v.Confirmed = append(v.Confirmed, c.Node)
+	slices.Sort(v.Confirmed)
+	if len(v.Confirmed) == len(k.Members) {
+		// The first version becomes primary at once; a rotation's version
+		// waits, staged, for an operator to promote it.
+		v.State = KeyStaged
+		if k.Primary == 0 && v.Number == 1 {
+			v.State, k.Primary = KeyActive, 1
+		}
+	}
+	return Result{Key: k.clone(), Version: v.Number}
+}
+
+func (f *FSM) keygenFailed(c *KeygenFailed) Result {
+	k, v, err := f.generating(c.Key, c.Version)
+	if err != nil {
+		return Result{Key: k, Err: fmt.Errorf("keygen failure: %w", err)}
+	}
+	v.State = KeyFailed
+	v.Failure = fmt.Sprintf("%s: %s", c.Node, c.Reason)
+	return Result{Key: k.clone(), Version: v.Number}
+}
+
+// generating returns a key version whose generation is running. On a
+// stale report it returns a copy of the key as it is.
+func (f *FSM) generating(key string, version uint32) (*Key, *Version, error) {
+	k, ok := f.st.Keys[key]
+	if !ok {
+		return nil, nil, fmt.Errorf("%q: %w", key, ErrUnknownKey)
+	}
+	v := k.Version(version)
+	if v == nil || v.State != KeyGenerating {
+		return k.clone(), nil, fmt.Errorf("%q v%d: %w", key, version, ErrStale)
+	}
+	return k, v, nil
+}
+
+func hasDuplicates(xs []string) bool {
+	s := slices.Sorted(slices.Values(xs))
+	return len(slices.Compact(s)) != len(xs)
+}

@@ -1,0 +1,255 @@
+package fsm
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Policy entries. Both need protocol 2.
+const (
+	// TypeSetPolicy replaces the cluster policy.
+	TypeSetPolicy CommandType = "set_policy"
+	// TypeRevokePrincipal adds a principal to the deny-list.
+	TypeRevokePrincipal CommandType = "revoke_principal"
+)
+
+// SetPolicy replaces the cluster policy with Document, the canonical JSON
+// of a Policy, whose SHA-256 must be SHA256. When BaseVersion is set the
+// policy in force must still be that version, so a change reviewed (or,
+// later, approved by a quorum ceremony that wraps this entry) against one
+// policy cannot apply over another. Every replica re-derives the canonical
+// form and the hash, so no proposer can apply a document other than the
+// one the hash names.
+type SetPolicy struct {
+	Document    string `json:"document"`
+	SHA256      string `json:"sha256"`
+	BaseVersion uint64 `json:"base_version,omitempty"`
+	Actor       string `json:"actor"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
+}
+
+// RevokePrincipal puts Principal, or one client certificate by its Serial
+// (exactly one of the two), on the deny-list: from this entry's index on,
+// every replica refuses it everything, including calls already forwarded.
+// It is instant by design: no quorum approval.
+type RevokePrincipal struct {
+	Principal string `json:"principal"`
+	// Serial is a certificate serial in canonical form (CanonicalSerial).
+	Serial string `json:"serial,omitempty"`
+	Actor  string `json:"actor"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"`
+}
+
+func (SetPolicy) Type() CommandType         { return TypeSetPolicy }
+func (c *SetPolicy) Stamp(t int64)          { c.Time = t }
+func (c *SetPolicy) StampTime() int64       { return c.Time }
+func (RevokePrincipal) Type() CommandType   { return TypeRevokePrincipal }
+func (c *RevokePrincipal) Stamp(t int64)    { c.Time = t }
+func (c *RevokePrincipal) StampTime() int64 { return c.Time }
+
+// PolicyState is the policy in force and where it came from.
+type PolicyState struct {
+	Version uint64  `json:"version"`
+	SHA256  string  `json:"sha256"`
+	Policy  *Policy `json:"policy"`
+	Index   uint64  `json:"index"` // the entry that set it
+	Actor   string  `json:"actor"`
+}
+
+// openPolicy is the bootstrap policy: everyone may do everything.
+func openPolicy() *Policy {
+	return &Policy{Open: true, Tenants: []string{DefaultTenant}, Principals: map[string]Principal{}, SeparationOfDuties: [][2]Role{}}
+}
+
+// policy returns the policy in force.
+func (f *FSM) policy() *Policy {
+	if ps := f.st.Policy; ps != nil {
+		return ps.Policy
+	}
+	return openPolicy()
+}
+
+func (f *FSM) setClusterPolicy(index uint64, c *SetPolicy) Result {
+	var p Policy
+	if err := strictJSON([]byte(c.Document), &p); err != nil {
+		return Result{Err: fmt.Errorf("set policy: %w: %w", ErrInvalidPolicy, err)}
+	}
+	if p.Open {
+		return Result{Err: fmt.Errorf("set policy: %w: a document cannot be open", ErrInvalidPolicy)}
+	}
+	if err := p.normalize(); err != nil {
+		return Result{Err: fmt.Errorf("set policy: %w", err)}
+	}
+	cur := f.policyVersion()
+	if c.BaseVersion != 0 && c.BaseVersion != cur {
+		return Result{Err: fmt.Errorf("set policy: %w: written against version %d, version %d is in force", ErrStale, c.BaseVersion, cur)}
+	}
+	return f.installPolicy(index, &p, c.SHA256, c.Actor)
+}
+
+func (f *FSM) revokePrincipal(index uint64, c *RevokePrincipal) Result {
+	if c.Serial != "" || c.Principal == "" {
+		return f.revokeSerial(index, c)
+	}
+	if !principalPattern.MatchString(c.Principal) {
+		return Result{Err: fmt.Errorf("revoke principal: %w: %.70q is not a principal name", ErrInvalidCommand, c.Principal)}
+	}
+	p := f.policy().clone()
+	if slices.Contains(p.Denied, c.Principal) {
+		return Result{Duplicate: true, Note: "principal " + c.Principal + " was already denied"}
+	}
+	p.Denied = append(p.Denied, c.Principal)
+	if err := p.normalize(); err != nil {
+		return Result{Err: fmt.Errorf("revoke principal %s: %w", c.Principal, err)}
+	}
+	return f.installPolicy(index, p, "", c.Actor)
+}
+
+// revokeSerial puts one certificate serial on the deny-list.
+func (f *FSM) revokeSerial(index uint64, c *RevokePrincipal) Result {
+	switch {
+	case c.Principal != "":
+		return Result{Err: fmt.Errorf("revoke: %w: a principal or a certificate serial, not both", ErrInvalidCommand)}
+	case !serialPattern.MatchString(c.Serial):
+		return Result{Err: fmt.Errorf("revoke certificate: %w: serial %.70q is not canonical lower-case hex", ErrInvalidCommand, c.Serial)}
+	}
+	p := f.policy().clone()
+	if slices.Contains(p.DeniedSerials, c.Serial) {
+		return Result{Duplicate: true, Note: "certificate serial " + c.Serial + " was already denied"}
+	}
+	p.DeniedSerials = append(p.DeniedSerials, c.Serial)
+	if err := p.normalize(); err != nil {
+		return Result{Err: fmt.Errorf("revoke certificate %s: %w", c.Serial, err)}
+	}
+	return f.installPolicy(index, p, "", c.Actor)
+}
+
+// installPolicy makes p the policy in force; want, when set, is the hash
+// the proposer computed, which the canonical form must match.
+func (f *FSM) installPolicy(index uint64, p *Policy, want, actor string) Result {
+	_, hash, err := p.Canonical()
+	if err != nil {
+		return Result{Err: err}
+	}
+	if want != "" && want != hash {
+		return Result{Err: fmt.Errorf("set policy: %w: document hashes to %s, not %s", ErrInvalidPolicy, hash, want)}
+	}
+	old := f.st.Policy
+	oldHash, oldVersion := "none", uint64(0)
+	oldPolicy := openPolicy()
+	if old != nil {
+		oldHash, oldVersion, oldPolicy = old.SHA256, old.Version, old.Policy
+	}
+	if hash == oldHash {
+		return Result{Duplicate: true, Note: fmt.Sprintf("policy v%d sha256 %s unchanged", oldVersion, hash)}
+	}
+	f.st.Policy = &PolicyState{Version: oldVersion + 1, SHA256: hash, Policy: p, Index: index, Actor: actor}
+	return Result{Note: fmt.Sprintf("policy v%d -> v%d, sha256 %s -> %s: %s", oldVersion, oldVersion+1, oldHash, hash, PolicyDiff(oldPolicy, p))}
+}
+
+func (f *FSM) policyVersion() uint64 {
+	if f.st.Policy == nil {
+		return 0
+	}
+	return f.st.Policy.Version
+}
+
+// PolicyDiff summarises what changes from a to b, for audit records and
+// `kq policy diff`: names only, never anything secret.
+func PolicyDiff(a, b *Policy) string {
+	var parts []string
+	add := func(what string, was, is []string) {
+		var d []string
+		for _, x := range is {
+			if !slices.Contains(was, x) {
+				d = append(d, "+"+x)
+			}
+		}
+		for _, x := range was {
+			if !slices.Contains(is, x) {
+				d = append(d, "-"+x)
+			}
+		}
+		if len(d) > 0 {
+			parts = append(parts, what+" "+strings.Join(d, ","))
+		}
+	}
+	if a.Open != b.Open {
+		parts = append(parts, fmt.Sprintf("open %t -> %t", a.Open, b.Open))
+	}
+	add("tenants", a.Tenants, b.Tenants)
+	add("principals", slices.Sorted(maps.Keys(a.Principals)), slices.Sorted(maps.Keys(b.Principals)))
+	var changed []string
+	for _, name := range slices.Sorted(maps.Keys(b.Principals)) {
+		if was, ok := a.Principals[name]; ok && !slices.EqualFunc(was.Roles, b.Principals[name].Roles, grantEqual) {
+			changed = append(changed, name)
+		}
+	}
+	if len(changed) > 0 {
+		parts = append(parts, "roles changed for "+strings.Join(changed, ","))
+	}
+	var pquotas []string
+	for _, name := range slices.Sorted(maps.Keys(b.Principals)) {
+		if was, ok := a.Principals[name]; ok && !quotaEqual(was.Quota, b.Principals[name].Quota) {
+			pquotas = append(pquotas, name)
+		}
+	}
+	if len(pquotas) > 0 {
+		parts = append(parts, "quotas changed for principals "+strings.Join(pquotas, ","))
+	}
+	pairs := func(p *Policy) []string {
+		var out []string
+		for _, s := range p.SeparationOfDuties {
+			out = append(out, string(s[0])+"+"+string(s[1]))
+		}
+		return out
+	}
+	add("separation_of_duties", pairs(a), pairs(b))
+	var quotas []string
+	for _, t := range b.Tenants {
+		if a.Quotas[t] != b.Quotas[t] {
+			quotas = append(quotas, t)
+		}
+	}
+	if len(quotas) > 0 {
+		parts = append(parts, "quotas changed for "+strings.Join(quotas, ","))
+	}
+	add("denied", a.Denied, b.Denied)
+	add("denied_serials", a.DeniedSerials, b.DeniedSerials)
+	parts = append(parts, ceremonyDiff(a, b)...)
+	if len(parts) == 0 {
+		return "no change"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func quotaEqual(a, b *Quota) bool {
+	return a == b || a != nil && b != nil && *a == *b
+}
+
+func grantEqual(a, b Grant) bool {
+	return a.Role == b.Role && a.Tenant == b.Tenant && a.MaxTTL == b.MaxTTL && slices.Equal(a.Purposes, b.Purposes)
+}
+
+// PolicyInForce returns a copy of the policy every replica applies
+// entries under; set is false under the bootstrap policy (version 0).
+func (f *FSM) PolicyInForce() (st PolicyState, set bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if ps := f.st.Policy; ps != nil {
+		c := *ps
+		c.Policy = ps.Policy.clone()
+		return c, true
+	}
+	p := openPolicy()
+	_, hash, _ := p.Canonical()
+	return PolicyState{SHA256: hash, Policy: p}, false
+}

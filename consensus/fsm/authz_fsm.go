@@ -1,0 +1,193 @@
+package fsm
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// authorize decides a client's request at its entry's index, before the
+// entry does anything: a refusal changes no state and leaves its audit
+// record. Entries the cluster makes itself (reports, retries) carry no
+// client and are not decided here; of the requests, only the audit key's
+// own creation and checkpoint signatures come from a member.
+func (f *FSM) authorize(cmd Command) error {
+	p := f.policy()
+	// The certificate the request came with, for the deny-list by serial:
+	// the same on every replica, since the entry carries it.
+	serial := ""
+	if s, ok := cmd.(interface{ actorSerial() string }); ok {
+		serial = s.actorSerial()
+	}
+	req := func(actor string, a Action, key string, more func(*AuthRequest)) AuthRequest {
+		r := f.request(actor, a, key, more)
+		r.Serial = serial
+		return r
+	}
+	switch c := cmd.(type) {
+	case *CreateKey:
+		if internalActor(c.Actor) && IsAuditKey(c.Name) {
+			return nil
+		}
+		keys, weight := 0, 0
+		if _, exists := f.st.Keys[c.Name]; !exists { // a retry adds no key
+			keys, weight = f.tenantKeys(TenantOf(c.Name)), KeyWeight(c.Algorithm)
+		}
+		return verdictErr(Decide(p, req(c.Actor, ActCreateKey, c.Name, func(r *AuthRequest) { r.Keys, r.Weight = keys, weight })), "create key", c.Name)
+	case *ChangeKey:
+		if _, ok := f.st.Keys[c.Key]; !ok {
+			return nil // the entry answers unknown key itself
+		}
+		return verdictErr(Decide(p, req(c.Actor, ActChangeKey, c.Key, nil)), string(c.Op), c.Key)
+	case *ReshareKey:
+		if _, ok := f.st.Keys[c.Key]; !ok || internalActor(c.Actor) {
+			return nil // the membership reconciler's reshares are the cluster's own
+		}
+		return verdictErr(Decide(p, req(c.Actor, ActChangeKey, c.Key, nil)), "reshare", c.Key)
+	case *IssueHandle:
+		if _, ok := f.st.Keys[c.Key]; !ok {
+			return nil
+		}
+		handles := 0
+		if _, retry := f.st.Requests[c.RequestID]; !retry {
+			handles = f.tenantHandles(TenantOf(c.Key))
+		}
+		return verdictErr(Decide(p, req(c.Actor, ActIssueHandle, c.Key, func(r *AuthRequest) {
+			r.Purpose, r.TTL, r.Handles = c.Purpose, c.TTL, handles
+		})), "issue handle for", c.Key)
+	case *RevokeHandle:
+		h, ok := f.st.Handles[c.HandleID]
+		if !ok {
+			return nil
+		}
+		if d := Decide(p, req(c.Actor, ActRevokeHandle, h.Key, nil)); d.Verdict == DenyNotFound {
+			// Reads exactly as an unknown handle does.
+			return fmt.Errorf("revoke handle %s: %w: unknown or expired", c.HandleID, ErrHandleDenied)
+		} else if err := verdictErr(d, "revoke handle for", h.Key); err != nil {
+			return err
+		}
+	case *SignRequested:
+		if internalActor(c.Actor) && IsAuditKey(c.Key) && c.Handle == "" {
+			return nil
+		}
+		if _, ok := f.st.Keys[c.Key]; ok {
+			r := req(c.Actor, ActSign, c.Key, nil)
+			if _, retry := f.st.Signs[c.RequestID]; !retry { // a retry holds its session already
+				r = f.signRequest(c.Actor, c.Key)
+				r.Serial = serial
+			}
+			d := Decide(p, r)
+			if bugsCompiled && f.cfg.AuthzSkip && d.Reason == ReasonMissingRole {
+				d = Decision{}
+			}
+			if err := verdictErr(d, "sign with", c.Key); err != nil {
+				return err
+			}
+		}
+		// A handle dies with its issuer's revocation: a leaked issuer
+		// certificate's handles must not outlive it.
+		if h, ok := f.st.Handles[c.Handle]; ok {
+			if who, client := PrincipalOf(h.Actor); client && Decide(p, AuthRequest{Principal: who}).Reason == ReasonPrincipalDenied {
+				return fmt.Errorf("sign with %q: %w: handle %s was issued by revoked principal %s", c.Key, ErrHandleDenied, h.ID, who)
+			}
+			if h.ActorSerial != "" && slices.Contains(p.DeniedSerials, h.ActorSerial) {
+				return fmt.Errorf("sign with %q: %w: handle %s was issued with revoked certificate %s", c.Key, ErrHandleDenied, h.ID, h.ActorSerial)
+			}
+		}
+	case *SetPolicy:
+		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "set policy", "")
+	case *RevokePrincipal:
+		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "revoke principal", c.Principal)
+	case *CreateTenant:
+		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "create tenant", c.Tenant)
+	case *DeleteTenant:
+		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "delete tenant", c.Tenant)
+	}
+	return nil
+}
+
+func (f *FSM) request(actor string, a Action, key string, more func(*AuthRequest)) AuthRequest {
+	who, _ := PrincipalOf(actor)
+	r := AuthRequest{Principal: who, Action: a, Tenant: TenantOf(key)}
+	if more != nil {
+		more(&r)
+	}
+	return r
+}
+
+// verdictErr turns a denial into the entry's error. A hidden key reads
+// exactly like an unknown one.
+func verdictErr(d Decision, what, key string) error {
+	switch d.Verdict {
+	case DenyNotFound:
+		return fmt.Errorf("%s %q: %w", what, key, ErrUnknownKey)
+	case DenyQuota:
+		return fmt.Errorf("%s %q: %w", what, key, d.Quota)
+	case DenyPermission:
+		why := string(d.Reason)
+		if d.Role != "" {
+			why += " " + string(d.Role)
+		}
+		if key == "" {
+			return fmt.Errorf("%s: %w (%s)", what, ErrPermissionDenied, why)
+		}
+		return fmt.Errorf("%s %q: %w (%s)", what, key, ErrPermissionDenied, why)
+	}
+	return nil
+}
+
+// internalActor reports whether an actor is the cluster itself: a member
+// or the leader's supervisor, never a client.
+func internalActor(actor string) bool {
+	return strings.HasPrefix(actor, nodeActorPrefix) || actor == ActorSupervisor
+}
+
+// tenantKeys is the tenant's key weight: each key counts KeyWeight of its
+// algorithm.
+func (f *FSM) tenantKeys(tenant string) int {
+	n := 0
+	for name, k := range f.st.Keys {
+		if !IsAuditKey(name) && TenantOf(name) == tenant {
+			n += KeyWeight(k.Algorithm)
+		}
+	}
+	return n
+}
+
+// tenantHandles counts the tenant's handles that still count: neither
+// expired nor revoked.
+func (f *FSM) tenantHandles(tenant string) int {
+	n := 0
+	for _, h := range f.st.Handles {
+		if !h.Revoked && f.st.Time < h.Expires && TenantOf(h.Key) == tenant {
+			n++
+		}
+	}
+	return n
+}
+
+// Authorize decides a request of actor on key under the policy in force
+// on this replica, for reads served here and for refusing early what the
+// log would refuse anyway.
+func (f *FSM) Authorize(actor string, a Action, key string) Decision {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return Decide(f.policy(), f.request(actor, a, key, nil))
+}
+
+// AuthorizeErr is Authorize as the error the entry would carry.
+func (f *FSM) AuthorizeErr(actor string, a Action, key string) error {
+	return verdictErr(f.Authorize(actor, a, key), string(a), key)
+}
+
+// actorSerial names the client certificate a client's request came with.
+func (c *CreateKey) actorSerial() string       { return c.ActorSerial }
+func (c *ChangeKey) actorSerial() string       { return c.ActorSerial }
+func (c *ReshareKey) actorSerial() string      { return c.ActorSerial }
+func (c *IssueHandle) actorSerial() string     { return c.ActorSerial }
+func (c *RevokeHandle) actorSerial() string    { return c.ActorSerial }
+func (c *SignRequested) actorSerial() string   { return c.ActorSerial }
+func (c *SetPolicy) actorSerial() string       { return c.ActorSerial }
+func (c *RevokePrincipal) actorSerial() string { return c.ActorSerial }
+func (c *CreateTenant) actorSerial() string    { return c.ActorSerial }
+func (c *DeleteTenant) actorSerial() string    { return c.ActorSerial }

@@ -1,0 +1,7 @@
+//go:build kqd_bugs
+
+package fsm
+
+// bugsCompiled enables the deliberate bugs of FSMConfig in kqd_bugs
+// builds only (node/bugs.go lists them all).
+const bugsCompiled = true

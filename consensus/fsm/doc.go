@@ -1,0 +1,20 @@
+// Package fsm is keyquorum's replicated state machine: the deterministic
+// function every replica applies to the same raft log, in the same order,
+// to reach the same state. It holds keys (public facts only), signing and
+// presignature records, handles, tenants, the policy and its ceremonies,
+// membership, settings, blame and the audit chain; Command and its types
+// are the log's entries and Encode and Decode their wire form (protocol.go
+// says which protocol version each entry type needs).
+//
+// The package is pure: it imports no os, net, math/rand or crypto/rand and
+// never reads the clock (make vet checks every file of it with
+// cmd/internal/purity). Replicas that applied the same entries must agree
+// byte for byte, in results, snapshots and audit records, so time comes
+// from the leader's stamp on the entry (Stamped), randomness never enters,
+// and anything slow or randomized, such as a signing session, runs in the
+// node after the entry committed and comes back as a new entry. The only
+// outside calls go through Crypto, whose implementations must be
+// deterministic, and Observer and AuditObserver, which only queue.
+//
+// FSM implements raft.FSM; package consensus runs raft around it.
+package fsm

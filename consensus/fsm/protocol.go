@@ -1,0 +1,303 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Protocol versions. Every log entry and snapshot says the version it was
+// written under; a replica that meets one it cannot interpret stops
+// applying (FSM.Apply) instead of skipping it, so no replica's state or
+// audit chain diverges in silence.
+//
+// The cluster's active version is replicated. It rises, never falls, by a
+// RaiseProtocol entry, and only to a version every member has reported it
+// supports (NodeBooted.Protocol), as etcd's cluster version does. A node
+// writes entries under the active version and never proposes a command
+// the active version does not have.
+const (
+	// ProtocolV1 is the log format before versions: entries carry no "v",
+	// and unknown JSON fields were ignored.
+	ProtocolV1 uint32 = 1
+	// ProtocolV2 versions every entry and snapshot, refuses unknown
+	// fields, and adds RaiseProtocol.
+	ProtocolV2 uint32 = 2
+)
+
+// Errors of decoding and proposing under protocol versions.
+var (
+	// ErrUnsupportedProtocol is returned for an entry or snapshot written
+	// under a newer protocol version than this build supports.
+	ErrUnsupportedProtocol = errors.New("consensus: protocol version not supported by this build")
+	// ErrProtocolNotActive is returned when a command needs a protocol
+	// version the cluster has not raised to yet.
+	ErrProtocolNotActive = errors.New("consensus: protocol version not active in this cluster")
+)
+
+// newCommand is the one table of command types: a new, empty command of
+// type t, and the protocol version that introduced it. Adding an entry type
+// adds a line here and says its version.
+func newCommand(t CommandType) (Command, uint32) {
+	switch t {
+	case TypeCreateKey:
+		return &CreateKey{}, ProtocolV1
+	case TypeShareStored:
+		return &ShareStored{}, ProtocolV1
+	case TypeKeygenFailed:
+		return &KeygenFailed{}, ProtocolV1
+	case TypeSignRequested:
+		return &SignRequested{}, ProtocolV1
+	case TypeSignRetry:
+		return &SignRetry{}, ProtocolV1
+	case TypeSignCompleted:
+		return &SignCompleted{}, ProtocolV1
+	case TypeSignFailed:
+		return &SignFailed{}, ProtocolV1
+	case TypePreParamsReady:
+		return &PreParamsReady{}, ProtocolV1
+	case TypeAuditDenials:
+		return &AuditDenials{}, ProtocolV1
+	case TypeAuditCheckpoint:
+		return &AuditCheckpoint{}, ProtocolV1
+	case TypePresignRequested:
+		return &PresignRequested{}, ProtocolV1
+	case TypePresignReady:
+		return &PresignReady{}, ProtocolV1
+	case TypePresignDiscarded:
+		return &PresignDiscarded{}, ProtocolV1
+	case TypeNodeBooted:
+		return &NodeBooted{}, ProtocolV1
+	case TypeIssueHandle:
+		return &IssueHandle{}, ProtocolV1
+	case TypeRevokeHandle:
+		return &RevokeHandle{}, ProtocolV1
+	case TypeChangeKey:
+		return &ChangeKey{}, ProtocolV1
+	case TypeDestroyDue:
+		return &DestroyDue{}, ProtocolV1
+	case TypeShareDestroyed:
+		return &ShareDestroyed{}, ProtocolV1
+	case TypeShareRefreshed:
+		return &ShareRefreshed{}, ProtocolV1
+	case TypeRefreshFailed:
+		return &RefreshFailed{}, ProtocolV1
+	case TypeRaiseProtocol:
+		return &RaiseProtocol{}, ProtocolV2
+	case TypeSetLimits:
+		return &SetLimits{}, ProtocolV2
+	case TypeNodeSettings:
+		return &NodeSettings{}, ProtocolV2
+	case TypeFrostCommitted:
+		return &FrostCommitted{}, ProtocolV2
+	case TypeAttemptBlamed:
+		return &AttemptBlamed{}, ProtocolV2
+	case TypeClearBlame:
+		return &ClearBlame{}, ProtocolV2
+	case TypeSetPolicy:
+		return &SetPolicy{}, ProtocolV2
+	case TypeRevokePrincipal:
+		return &RevokePrincipal{}, ProtocolV2
+	case TypeCreateTenant:
+		return &CreateTenant{}, ProtocolV2
+	case TypeDeleteTenant:
+		return &DeleteTenant{}, ProtocolV2
+	case TypeTenantShredded:
+		return &TenantShredded{}, ProtocolV2
+	case TypeProposeCeremony:
+		return &ProposeCeremony{}, ProtocolV2
+	case TypeApproveCeremony:
+		return &ApproveCeremony{}, ProtocolV2
+	case TypeCancelCeremony:
+		return &CancelCeremony{}, ProtocolV2
+	case TypeFreeze:
+		return &Freeze{}, ProtocolV2
+	case TypeUnfreeze:
+		return &Unfreeze{}, ProtocolV2
+	case TypeReshareKey:
+		return &ReshareKey{}, ProtocolV2
+	case TypeSharesShredded:
+		return &SharesShredded{}, ProtocolV2
+	case TypeClusterRecovered:
+		return &ClusterRecovered{}, ProtocolV2
+	case TypeChangeMembers:
+		return &ChangeMembers{}, ProtocolV2
+	case TypeMemberStep:
+		return &MemberStep{}, ProtocolV2
+	}
+	return nil, 0
+}
+
+// Since returns the protocol version that introduced the command's type.
+func Since(c Command) uint32 {
+	_, v := newCommand(c.Type())
+	return v
+}
+
+type envelope struct {
+	// V is the protocol version the entry was written under; absent (0)
+	// means ProtocolV1.
+	V    uint32          `json:"v,omitempty"`
+	Type CommandType     `json:"type"`
+	Body json.RawMessage `json:"body"`
+}
+
+// Encode serialises a command for the log under the newest protocol
+// version that has it, MaxProtocol at most. Nodes propose with EncodeAt and
+// the cluster's active version instead.
+func Encode(c Command) ([]byte, error) { return EncodeAt(c, max(Since(c), ProtocolV1)) }
+
+// EncodeAt serialises a command under protocol version v: ErrProtocolNotActive
+// when the command's type is newer than v, ErrUnsupportedProtocol when v is
+// newer than this build. A RaiseProtocol is written under the version it
+// raises to: a replica too old for that version must stop at it.
+func EncodeAt(c Command, v uint32) ([]byte, error) {
+	since := Since(c)
+	if r, ok := c.(*RaiseProtocol); ok {
+		v = max(v, r.Version)
+	}
+	switch {
+	case since == 0:
+		return nil, fmt.Errorf("consensus: encode %s: %w", c.Type(), ErrUnknownCommand)
+	case v > MaxProtocol:
+		return nil, fmt.Errorf("consensus: encode %s under protocol %d (this build supports up to %d): %w", c.Type(), v, MaxProtocol, ErrUnsupportedProtocol)
+	case since > v:
+		return nil, fmt.Errorf("consensus: %s needs protocol %d, the cluster runs %d: %w", c.Type(), since, v, ErrProtocolNotActive)
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: encode %s: %w", c.Type(), err)
+	}
+	env := envelope{Type: c.Type(), Body: body}
+	if v > ProtocolV1 {
+		env.V = v
+	}
+	return json.Marshal(env)
+}
+
+// Decode parses a command written by Encode or EncodeAt.
+func Decode(data []byte) (Command, error) {
+	c, _, err := DecodeVersion(data)
+	return c, err
+}
+
+// DecodeVersion parses a command and returns the protocol version it was
+// written under. Under ProtocolV2 and later, a field this build does not
+// know is an error, not something to drop: an entry this replica cannot
+// fully interpret must not be half-applied.
+func DecodeVersion(data []byte) (Command, uint32, error) {
+	var env envelope
+	if err := strictJSON(data, &env); err != nil {
+		return nil, 0, fmt.Errorf("consensus: decode command: %w", err)
+	}
+	v := max(env.V, ProtocolV1)
+	if v > MaxProtocol {
+		return nil, v, fmt.Errorf("consensus: %s written under protocol %d, this build supports up to %d: %w", env.Type, v, MaxProtocol, ErrUnsupportedProtocol)
+	}
+	c, since := newCommand(env.Type)
+	switch {
+	case c == nil:
+		return nil, v, fmt.Errorf("consensus: %w: %q", ErrUnknownCommand, env.Type)
+	case since > v:
+		return nil, v, fmt.Errorf("consensus: %s written under protocol %d, which does not have it: %w", env.Type, v, ErrInvalidCommand)
+	}
+	var err error
+	if v == ProtocolV1 {
+		err = json.Unmarshal(env.Body, c)
+	} else {
+		err = strictJSON(env.Body, c)
+	}
+	if err != nil {
+		return nil, v, fmt.Errorf("consensus: decode %s: %w", env.Type, err)
+	}
+	return c, v, nil
+}
+
+// strictJSON decodes one JSON value into v, refusing unknown fields and
+// trailing data.
+func strictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// TypeRaiseProtocol raises the cluster's active protocol version.
+const TypeRaiseProtocol CommandType = "raise_protocol"
+
+// RaiseProtocol raises the active protocol version to Version, which every
+// one of Members (the configuration's members, as the leader sees them)
+// must have reported it supports. The leader's supervisor proposes it
+// when the last member is upgraded.
+type RaiseProtocol struct {
+	Version uint32   `json:"version"`
+	Members []string `json:"members"`
+	Time    int64    `json:"time"`
+}
+
+func (RaiseProtocol) Type() CommandType   { return TypeRaiseProtocol }
+func (c *RaiseProtocol) Stamp(t int64)    { c.Time = t }
+func (c *RaiseProtocol) StampTime() int64 { return c.Time }
+
+func (f *FSM) raiseProtocol(c *RaiseProtocol) Result {
+	cur := f.st.protocol()
+	switch {
+	case c.Version <= cur:
+		return Result{Err: fmt.Errorf("raise protocol to %d: %w: already at %d", c.Version, ErrStale, cur)}
+	case c.Version > MaxProtocol:
+		return Result{Err: fmt.Errorf("raise protocol to %d: %w", c.Version, ErrUnsupportedProtocol)}
+	case len(c.Members) == 0:
+		return Result{Err: fmt.Errorf("raise protocol to %d: %w: no members named", c.Version, ErrInvalidCommand)}
+	}
+	for _, m := range c.Members {
+		if s := max(f.st.Supports[m], ProtocolV1); s < c.Version {
+			return Result{Err: fmt.Errorf("raise protocol to %d: %w: %s supports up to %d", c.Version, ErrBadTransition, m, s)}
+		}
+	}
+	f.st.Protocol = c.Version
+	return Result{Version: c.Version}
+}
+
+// Protocol returns the cluster's active protocol version.
+func (f *FSM) Protocol() uint32 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.protocol()
+}
+
+// ProtocolSupport returns, by member, the highest protocol version each
+// reported at its last start.
+func (f *FSM) ProtocolSupport() map[string]uint32 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string]uint32, len(f.st.Supports))
+	for m, v := range f.st.Supports {
+		out[m] = max(v, ProtocolV1)
+	}
+	return out
+}
+
+// ProtocolToRaise returns the version the active protocol can rise to now:
+// the lowest version that every one of members supports, when that is
+// above the active one, else 0.
+func (f *FSM) ProtocolToRaise(members []string) uint32 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if len(members) == 0 {
+		return 0
+	}
+	lowest := MaxProtocol
+	for _, m := range members {
+		lowest = min(lowest, max(f.st.Supports[m], ProtocolV1))
+	}
+	if lowest > f.st.protocol() {
+		return lowest
+	}
+	return 0
+}
