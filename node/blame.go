@@ -21,7 +21,7 @@ import (
 // Identifiable abort, used: a member that saw a committee member's message
 // or share fail a check reports AttemptBlamed through the log; the FSM
 // decides when accusations exclude the culprit from committees
-// (consensus/blame.go states the rule and why). The leader retries a
+// (consensus/fsm/blame.go states the rule and why). The leader retries a
 // blamed attempt at once without the culprit, and its committee picker
 // skips excluded members while enough others remain.
 

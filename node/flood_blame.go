@@ -17,7 +17,7 @@ import (
 // of flooding (fsm.BlameFlood), at most once per floodBlameGap. One
 // accuser proves nothing (it may be the liar); threshold+1 of a key
 // exclude the flooder from that key's committees, the rule every
-// accusation follows (consensus/blame.go).
+// accusation follows (consensus/fsm/blame.go).
 const (
 	floodWatchEvery = 5 * time.Second
 	// floodBlameDrops is far above what an honest member loses: its

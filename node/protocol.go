@@ -7,7 +7,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 )
 
-// Protocol versions on the node's side (consensus/protocol.go has the
+// Protocol versions on the node's side (consensus/fsm/protocol.go has the
 // rules): every entry this node proposes or reports is written under the
 // cluster's active version, the leader raises that version once every
 // member runs a build that supports a newer one, and a replica that meets

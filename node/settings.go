@@ -21,7 +21,7 @@ import (
 
 // Config drift: what this node runs with, reported through the log so that
 // every member, `kq status`, the metrics and the audit trail see where one
-// member differs from the others (consensus/settings.go).
+// member differs from the others (consensus/fsm/settings.go).
 
 // settingsCheckEvery is how often a node compares its settings with what
 // the replicated state holds for it.

@@ -1777,7 +1777,7 @@ type StatusResponse struct {
 	// the cluster's max_clock_offset (it may then stamp entries as leader),
 	// otherwise why not.
 	Clock string `protobuf:"bytes,19,opt,name=clock,proto3" json:"clock,omitempty"`
-	// The cluster's active protocol version (see consensus/protocol.go), and
+	// The cluster's active protocol version (see consensus/fsm/protocol.go), and
 	// the newest one this node's build supports.
 	Protocol    uint32 `protobuf:"varint,20,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	MaxProtocol uint32 `protobuf:"varint,21,opt,name=max_protocol,json=maxProtocol,proto3" json:"max_protocol,omitempty"`
