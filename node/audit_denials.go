@@ -153,8 +153,9 @@ func markForwarded(ctx context.Context) {
 
 type applyMarkKey struct{}
 
-// markApplied records that the call in ctx appended an entry.
-func markApplied(ctx context.Context) {
+// markApplied is the proposed hook that records that the call in ctx
+// appended an entry: the entry's audit record holds any refusal.
+func markApplied(ctx context.Context, _ proposal) {
 	if m, ok := ctx.Value(applyMarkKey{}).(*applyMark); ok {
 		m.applied.Store(true)
 	}

@@ -53,18 +53,12 @@ func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sign
 	}
 	cmd := &fsm.SignRequested{RequestID: req.RequestId, Key: k.Name, Handle: "forged", Digest: req.Digest,
 		Committee: committee, Actor: "leader-bypass"}
-	if err := n.clocks.stamp(ctx, cmd); err != nil {
-		return nil, toStatus(err)
-	}
-	data, err := n.encode(cmd)
+	// Without the proposed hooks: the forged entry starts its session
+	// here, and the refusal below is audited as a denial.
+	r, index, err := n.proposeEntry(ctx, cmd)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	res, index, err := n.raft.Apply(ctx, data)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	r, _ := res.(fsm.Result)
 	n.log.Warn("leader-bypass: appended a forged sign entry; starting it although this replica refused it", "index", index, "refusal", r.Err)
 	s := &fsm.Sign{RequestID: cmd.RequestID, Key: k.Name, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch,
 		Digest: cmd.Digest, State: fsm.SignStatePending, Attempt: 1, Committee: committee, SessionIndex: index}

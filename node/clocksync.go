@@ -96,7 +96,7 @@ func (c *clockSync) now() (time.Time, error) {
 }
 
 // stamp sets a stamped command's time from the bounded clock. Every
-// command the leader proposes passes here (applyResult), so no path can
+// command the leader proposes passes here (proposeEntry), so no path can
 // stamp replicated time with an unchecked clock. While the clock is only
 // unconfirmed it waits up to confirmWait for the probes to confirm it.
 func (c *clockSync) stamp(ctx context.Context, cmd fsm.Command) error {

@@ -182,43 +182,6 @@ func (n *Node) apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	return r, toStatus(r.Err)
 }
 
-// applyResult proposes a leader command; err is a raft error, and a
-// refusal by the state machine is in the Result.
-func (n *Node) applyResult(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
-	if err := n.clocks.stamp(ctx, cmd); err != nil {
-		return fsm.Result{}, err
-	}
-	data, err := n.encode(cmd)
-	if err != nil {
-		return fsm.Result{}, err
-	}
-	res, index, err := n.raft.Apply(ctx, data)
-	if err != nil {
-		return fsm.Result{}, err
-	}
-	r, _ := res.(fsm.Result)
-	n.notifyMembers(cmd, index, r)
-	markApplied(ctx) // the entry's audit record holds any refusal
-	return r, nil
-}
-
-// notifyMembers tells the followers at once about an entry this leader
-// applied when members among them must act on it: otherwise they learn of
-// it only on raft's next CommitTimeout tick (50-100 ms when nothing else is
-// appended). They get a barrier, whose append carries the commit index:
-// committee members start their part of a signature only once their own
-// replica applied and accepted its entry (sign_start.go).
-func (n *Node) notifyMembers(cmd fsm.Command, _ uint64, r fsm.Result) {
-	if _, ok := cmd.(*fsm.SignRequested); ok && (r.Sign == nil || r.Err != nil || r.Duplicate) {
-		return // nothing for the committee to start
-	}
-	switch cmd.(type) {
-	case *fsm.CreateKey, *fsm.SignRequested, *fsm.SignRetry, *fsm.PresignRequested,
-		*fsm.ChangeKey, *fsm.DestroyDue:
-		n.raft.Nudge()
-	}
-}
-
 // absent returns the elements of want missing from have.
 func absent(want, have []string) []string {
 	var out []string

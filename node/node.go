@@ -128,7 +128,8 @@ type Node struct {
 	frost      *frostNode   // this process life's FROST nonces (frost.go)
 	lastSign   atomic.Int64 // unix nanos of the last sign request this leader served
 	running    runningSigns
-	rates      *rateBuckets // admission.go: sign rate quotas, used while leading
+	proposed   []proposedHook // run after each entry this leader proposes (propose.go)
+	rates      *rateBuckets   // admission.go: sign rate quotas, used while leading
 	// dirty names the keys the share reconciler must look at.
 	dirty   *dirtyKeys
 	audit   *nodeAudit
@@ -198,6 +199,11 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.fsm.SetObserver(n.events)
 	n.fatal = make(chan error, 1)
 	n.fsm.SetHalt(n.halted)
+	// What must follow every entry this leader proposes (propose.go).
+	n.proposed = []proposedHook{
+		n.wakeMembers, // sign and key entries: the members must act at once
+		markApplied,   // the audit interceptor: the entry's record tells of a refusal
+	}
 	if err := n.openAudit(); err != nil {
 		return nil, err
 	}

@@ -211,14 +211,6 @@ func (n *Node) retrySign(ctx context.Context, p *fsm.Sign, lost string) {
 	n.propose(ctx, cmd)
 }
 
-// propose appends a leader command, logging rather than returning errors:
-// the supervisor tries again on its next tick if the state still needs it.
-func (n *Node) propose(ctx context.Context, cmd fsm.Command) {
-	if _, err := n.applyResult(ctx, cmd); err != nil {
-		n.log.Warn("propose", "type", cmd.Type(), "err", err)
-	}
-}
-
 // pickCommittee chooses threshold+1 members the leader can reach. It
 // rotates through the possible committees so load spreads over members,
 // and avoids the committee given in avoid when another one exists.
