@@ -91,20 +91,18 @@ func (s *supervisor) retryBlamed(ctx context.Context, p *fsm.Sign) bool {
 	return true
 }
 
-// eligible is members without those the blame rule excludes and
-// those still replaying the log after a restart (a committee with one
-// stalls until it catches up: seconds), unless fewer than need would
-// remain: both steer committees, neither makes signing impossible.
+// eligible is members without those the blame rule excludes and those
+// not ready (notReady: silent, replaying the log, or restarted before the
+// log records it; a committee with one stalls for seconds), unless fewer
+// than need would remain: both steer committees, neither makes signing
+// impossible.
 func (n *Node) eligible(members []string, need int) []string {
 	excluded := n.fsm.Excluded(n.clock.Now().UnixNano())
-	var behind map[string]bool
-	if n.clocks != nil {
-		behind = n.clocks.catchingUp(n.fsm.AppliedIndex(), time.Now())
-	}
-	if len(excluded) == 0 && len(behind) == 0 {
+	notReady := n.notReady(members)
+	if len(excluded) == 0 && len(notReady) == 0 {
 		return members
 	}
-	rest := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return slices.Contains(excluded, m) || behind[m] })
+	rest := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return slices.Contains(excluded, m) || notReady[m] != "" })
 	if len(rest) < need {
 		rest = slices.DeleteFunc(slices.Clone(members), func(m string) bool { return slices.Contains(excluded, m) })
 	}
@@ -112,6 +110,14 @@ func (n *Node) eligible(members []string, need int) []string {
 		return members
 	}
 	return rest
+}
+
+// notReady is clockSync.notReady over this node's readings and replica.
+func (n *Node) notReady(members []string) map[string]string {
+	if n.clocks == nil {
+		return nil
+	}
+	return n.clocks.notReady(members, n.self.ID, n.fsm.AppliedIndex(), n.fsm.Boot, time.Now())
 }
 
 // blameMetrics counts accepted accusations by culprit and check

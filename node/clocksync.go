@@ -44,12 +44,14 @@ type clockSync struct {
 	mu           sync.Mutex
 	lastStepDown time.Time
 	applied      map[string]appliedReading // member -> its last answer's applied index
+	failing      map[string]time.Time      // member -> when a probe to it first failed since its last answer
 }
 
-// appliedReading is a member's applied index as its last clock answer gave
-// it, and when this node got that answer.
+// appliedReading is a member's applied index and process life as its last
+// clock answer gave them, and when this node got that answer.
 type appliedReading struct {
 	index uint64
+	boot  string // empty from a build that does not send it
 	at    time.Time
 }
 
@@ -58,7 +60,7 @@ func newClockSync(n *Node) (*clockSync, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clockSync{n: n, bound: b, applied: map[string]appliedReading{},
+	return &clockSync{n: n, bound: b, applied: map[string]appliedReading{}, failing: map[string]time.Time{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyquorum_clock_stamp_refused_total",
 			Help: "Commands this node as leader refused to stamp because its clock was not confirmed by a quorum (unconfirmed) or disagreed with a quorum's (offset).",
@@ -134,12 +136,11 @@ func (c *clockSync) run(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if r, applied, err := c.probe(ctx, m.Peer); err == nil {
+				r, ar, err := c.probe(ctx, m.Peer)
+				if err == nil {
 					c.bound.Observe(m.ID, r)
-					c.mu.Lock()
-					c.applied[m.ID] = appliedReading{index: applied, at: time.Now()}
-					c.mu.Unlock()
 				}
+				c.answered(m.ID, ar, err == nil, time.Now())
 			}()
 		}
 		wg.Wait()
@@ -163,21 +164,23 @@ func (c *clockSync) run(ctx context.Context) {
 }
 
 // probe reads one member's clock, placing the answer at the midpoint of the
-// round trip on this node's monotonic clock.
-func (c *clockSync) probe(ctx context.Context, addr string) (clock.Reading, uint64, error) {
+// round trip on this node's monotonic clock, with the member's applied
+// index and process life.
+func (c *clockSync) probe(ctx context.Context, addr string) (clock.Reading, appliedReading, error) {
 	conn, err := c.n.peers.conn(addr)
 	if err != nil {
-		return clock.Reading{}, 0, err
+		return clock.Reading{}, appliedReading{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, clockProbeTimeout)
 	defer cancel()
 	sent := time.Now()
 	resp, err := kqpb.NewPeerServiceClient(conn).Clock(ctx, &kqpb.ClockRequest{})
 	if err != nil {
-		return clock.Reading{}, 0, err
+		return clock.Reading{}, appliedReading{}, err
 	}
 	rtt := time.Since(sent)
-	return clock.Reading{Remote: time.Unix(0, resp.UnixNano), Uncertainty: rtt / 2, Taken: sent.Add(rtt / 2)}, resp.AppliedIndex, nil
+	return clock.Reading{Remote: time.Unix(0, resp.UnixNano), Uncertainty: rtt / 2, Taken: sent.Add(rtt / 2)},
+		appliedReading{index: resp.AppliedIndex, boot: resp.Boot, at: time.Now()}, nil
 }
 
 // catchUpLag is how many entries a member's applied index may trail this
@@ -185,22 +188,77 @@ func (c *clockSync) probe(ctx context.Context, addr string) (clock.Reading, uint
 // follower trails under load, far less than a restarted member replays.
 const catchUpLag = 256
 
-// appliedFreshFor is how long a clock answer's applied index counts.
-const appliedFreshFor = 2 * clockProbeEvery
+// appliedFreshFor is how long a clock answer counts: two probe rounds and
+// a probe's timeout, since a round waits for its slowest probe (one to a
+// dead member takes the whole timeout), so a live member answering every
+// round never goes stale.
+const appliedFreshFor = 2*clockProbeEvery + clockProbeTimeout
 
-// catchingUp reports the members that answered within appliedFreshFor with
-// an applied index more than catchUpLag behind applied (this node's).
-// A member with no fresh answer is not reported: unknown is not behind.
-func (c *clockSync) catchingUp(applied uint64, now time.Time) map[string]bool {
+// Why notReady leaves a member out of new committees.
+const (
+	readySilent   = "silent"      // no clock answer within appliedFreshFor
+	readyBehind   = "catching up" // replaying the log
+	readyRebooted = "restarted"   // a process life the log does not record yet
+)
+
+// notReady names the members, of those given, that a new committee should
+// leave out, with the reason: no fresh clock answer (down, paused, or
+// restarted and not answering yet: unknown is not ready); a fresh answer
+// more than catchUpLag entries behind applied, this node's applied index
+// (replaying the log after a restart); or a fresh answer from a process
+// life other than the one the log records for it (boot gives that: it
+// restarted and its NodeBooted is not applied here yet, so its
+// presignatures are gone and that entry will end any attempt it is in).
+// self is never named.
+func (c *clockSync) notReady(members []string, self string, applied uint64, boot func(string) string, now time.Time) map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := map[string]bool{}
-	for id, r := range c.applied {
-		if now.Sub(r.at) <= appliedFreshFor && r.index+catchUpLag < applied {
-			out[id] = true
+	out := map[string]string{}
+	for _, id := range members {
+		r, ok := c.applied[id]
+		switch {
+		case id == self:
+		case !ok || now.Sub(r.at) > appliedFreshFor:
+			out[id] = readySilent
+		case r.index+catchUpLag < applied:
+			out[id] = readyBehind
+		case r.boot != "" && r.boot != boot(id):
+			out[id] = readyRebooted
 		}
 	}
 	return out
+}
+
+// answered records the outcome of one probe of member: its answer, or
+// that it failed.
+func (c *clockSync) answered(member string, r appliedReading, ok bool, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ok {
+		c.applied[member] = r
+		delete(c.failing, member)
+	} else if _, was := c.failing[member]; !was {
+		c.failing[member] = now
+	}
+}
+
+// silentFor reports whether every probe of member for longer than d has
+// failed. Only failed probes count: a node that could not probe (it was
+// paused itself, or just started) learns nothing of the others.
+func (c *clockSync) silentFor(member string, d time.Duration, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	since, ok := c.failing[member]
+	return ok && now.Sub(since) > d
+}
+
+// rebooted reports whether member's fresh clock answer comes from a process
+// life other than the one boot says the log records.
+func (c *clockSync) rebooted(member string, boot func(string) string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.applied[member]
+	return ok && now.Sub(r.at) <= appliedFreshFor && r.boot != "" && r.boot != boot(member)
 }
 
 // stepDownIfLeader hands leadership to another member, at most once per

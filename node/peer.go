@@ -460,7 +460,7 @@ func (s *peerService) Clock(ctx context.Context, _ *kqpb.ClockRequest) (*kqpb.Cl
 	if _, err := s.n.peerIdentity(ctx); err != nil {
 		return nil, err
 	}
-	return &kqpb.ClockReading{UnixNano: s.n.clock.Now().UnixNano(), AppliedIndex: s.n.fsm.AppliedIndex()}, nil
+	return &kqpb.ClockReading{UnixNano: s.n.clock.Now().UnixNano(), AppliedIndex: s.n.fsm.AppliedIndex(), Boot: s.n.boot}, nil
 }
 
 // SignCommitted starts this member's part of signing attempts the leader

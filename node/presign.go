@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -112,20 +113,22 @@ func (n *Node) signPresigned(ctx context.Context, s *fsm.Sign, ps *tss.Presignat
 }
 
 // choosePresig returns a ready presignature of the key whose committee the
-// leader can reach, reserving it for this request; ok is false when the
-// pool has none and the full protocol must run.
+// leader can reach and whose members are all ready (notReady), reserving
+// it for this request; ok is false when the pool has none and the full
+// protocol must run. A member that restarted holds none of its halves any
+// more, even before its NodeBooted entry discards them from the pool, and
+// one replaying the log joins late: an attempt naming either waits for the
+// supervisor to move it.
 func (n *Node) choosePresig(k *fsm.Key) (p *fsm.Presig, release func(), ok bool) {
 	if !n.presignable(k) {
 		return nil, nil, false
 	}
 	reachable := n.raft.Reachable()
+	notReady := n.notReady(k.Members)
 	// Leave a margin so the entry is applied well before the expiry.
 	horizon := n.fsm.Time() + int64(n.cluster.Sign.Timeout)
 	for _, p := range n.fsm.Presigs(k.Name) {
-		if p.State != fsm.PresigReady || p.Version != k.Primary || p.Epoch != k.Current().Epoch || p.Expires <= horizon {
-			continue
-		}
-		if len(absent(p.Committee, reachable)) > 0 {
+		if !presigUsable(p, k, horizon, reachable, notReady) {
 			continue
 		}
 		if n.reserved.reserve(p.ID) {
@@ -133,6 +136,16 @@ func (n *Node) choosePresig(k *fsm.Key) (p *fsm.Presig, release func(), ok bool)
 		}
 	}
 	return nil, nil, false
+}
+
+// presigUsable reports whether a request may name presignature p of key k
+// now: ready, of the primary version's current epoch, not expiring before
+// horizon, and every committee member reachable and ready.
+func presigUsable(p *fsm.Presig, k *fsm.Key, horizon int64, reachable []string, notReady map[string]string) bool {
+	if p.State != fsm.PresigReady || p.Version != k.Primary || p.Epoch != k.Current().Epoch || p.Expires <= horizon {
+		return false
+	}
+	return len(absent(p.Committee, reachable)) == 0 && !slices.ContainsFunc(p.Committee, func(m string) bool { return notReady[m] != "" })
 }
 
 // presignable reports whether the key's requests may use the pool: ECDSA

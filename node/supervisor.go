@@ -123,10 +123,20 @@ func (s *supervisor) trackReachable(now time.Time) {
 	}
 }
 
+// silentGrace is how long every clock probe of a committee member must
+// fail before its attempts are abandoned: three probe rounds. A paused
+// process keeps its connections open, so raft's heartbeats to it fail
+// late (a leader elected after a pause of the last one took 3.3 s to
+// abandon attempts with it); probes time out after clockProbeTimeout.
+const silentGrace = 3 * clockProbeEvery
+
 // lostMember names a member of the attempt's committee that cannot finish
-// it: unreachable for unreachableGrace, or started a new process life
-// after the attempt began (its session died with the old one). The attempt
-// is then abandoned at once instead of after sign.timeout.
+// it: unreachable for unreachableGrace, silent to clock probes for
+// silentGrace, or started a new process life after the attempt began (its
+// session died with the old one), whether its NodeBooted entry is applied
+// yet or its clock answer shows a process life the log does not record
+// yet (the entry, when it comes, ends the attempt anyway). The attempt is
+// then abandoned at once instead of after sign.timeout.
 func (s *supervisor) lostMember(p *fsm.Sign, now time.Time) string {
 	for _, m := range p.Committee {
 		if since, ok := s.unreachable[m]; ok && now.Sub(since) >= unreachableGrace {
@@ -134,6 +144,14 @@ func (s *supervisor) lostMember(p *fsm.Sign, now time.Time) string {
 		}
 		if s.n.fsm.BootedAfter(m, p.SessionIndex) {
 			return m + " restarted"
+		}
+		if c := s.n.clocks; c != nil && m != s.n.self.ID {
+			if c.rebooted(m, s.n.fsm.Boot, now) {
+				return m + " restarted"
+			}
+			if c.silentFor(m, silentGrace, now) {
+				return m + " silent"
+			}
 		}
 	}
 	return ""

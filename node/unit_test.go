@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -201,19 +202,79 @@ func TestRetriesLeaveTheFirstAttemptRotationAlone(t *testing.T) {
 	}
 }
 
-// TestCatchingUpNamesMembersFarBehindByAFreshAnswer: a member whose last
-// clock answer, still fresh, trails this node's applied index by more than
-// catchUpLag is catching up; a small lag, a stale answer or no answer is
-// not.
-func TestCatchingUpNamesMembersFarBehindByAFreshAnswer(t *testing.T) {
+// TestNotReadyNamesSilentReplayingAndUnrecordedRestarts: a new committee
+// leaves out a member with no fresh clock answer (down, paused, or just
+// restarted: unknown is not ready), one whose fresh answer trails this
+// node's applied index by more than catchUpLag, and one whose fresh answer
+// comes from a process life the log does not record yet; a small lag, the
+// recorded life, an answer without a life (an older build) and this node
+// itself are ready.
+func TestNotReadyNamesSilentReplayingAndUnrecordedRestarts(t *testing.T) {
 	now := time.Unix(1000, 0)
 	c := &clockSync{applied: map[string]appliedReading{
-		"replaying": {index: 10, at: now.Add(-100 * time.Millisecond)},
-		"healthy":   {index: 5000 - catchUpLag, at: now},
-		"stale":     {index: 10, at: now.Add(-2 * appliedFreshFor)},
+		"replaying": {index: 10, boot: "b-replaying", at: now.Add(-100 * time.Millisecond)},
+		"healthy":   {index: 5000 - catchUpLag, boot: "b-healthy", at: now},
+		"stale":     {index: 5000, boot: "b-stale", at: now.Add(-appliedFreshFor - time.Millisecond)},
+		"rebooted":  {index: 5000, boot: "b-new", at: now},
+		"old-build": {index: 5000, at: now},
 	}}
-	got := c.catchingUp(5000, now)
-	if !got["replaying"] || got["healthy"] || got["stale"] || got["silent"] || len(got) != 1 {
-		t.Fatalf("catchingUp = %v, want only the replaying member", got)
+	boots := func(m string) string {
+		if m == "rebooted" {
+			return "b-old"
+		}
+		return "b-" + m
+	}
+	members := []string{"self", "replaying", "healthy", "stale", "never", "rebooted", "old-build"}
+	got := c.notReady(members, "self", 5000, boots, now)
+	want := map[string]string{"replaying": readyBehind, "stale": readySilent, "never": readySilent, "rebooted": readyRebooted}
+	if !maps.Equal(got, want) {
+		t.Fatalf("notReady = %v, want %v", got, want)
+	}
+	if !c.rebooted("rebooted", boots, now) || c.rebooted("healthy", boots, now) || c.rebooted("old-build", boots, now) {
+		t.Fatal("rebooted must name only the member answering from an unrecorded process life")
+	}
+}
+
+// TestSilentForCountsOnlyFailedProbes: a member is silent once every probe
+// of it has failed for longer than the grace; an answer ends the silence,
+// and a member that merely has an old answer (this node could not probe:
+// it was paused itself) is not silent.
+func TestSilentForCountsOnlyFailedProbes(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := &clockSync{applied: map[string]appliedReading{}, failing: map[string]time.Time{}}
+	c.answered("m", appliedReading{index: 1, at: now.Add(-time.Minute)}, true, now.Add(-time.Minute))
+	if c.silentFor("m", silentGrace, now) {
+		t.Fatal("an old answer with no failed probe since is not silence")
+	}
+	c.answered("m", appliedReading{}, false, now.Add(-silentGrace-time.Millisecond))
+	c.answered("m", appliedReading{}, false, now.Add(-time.Millisecond)) // the first failure counts
+	if !c.silentFor("m", silentGrace, now) {
+		t.Fatal("probes failing for longer than the grace must make the member silent")
+	}
+	c.answered("m", appliedReading{index: 2, at: now}, true, now)
+	if c.silentFor("m", silentGrace, now) {
+		t.Fatal("an answer must end the silence")
+	}
+}
+
+// TestPresigUsableSkipsCommitteesWithAMemberNotReady: a ready presignature
+// whose committee holds a member that is not ready (restarted before its
+// NodeBooted is applied, so its half is gone; or replaying; or silent) is
+// not named, so the request takes another one or the full protocol at once
+// instead of waiting for the supervisor to move it.
+func TestPresigUsableSkipsCommitteesWithAMemberNotReady(t *testing.T) {
+	k := &fsm.Key{Name: "k", Primary: 1, Versions: []*fsm.Version{{Number: 1}}}
+	p := &fsm.Presig{ID: "p", Key: "k", Version: 1, Epoch: k.Current().Epoch, Committee: []string{"n1", "n2"}, State: fsm.PresigReady, Expires: 100}
+	all := []string{"n1", "n2", "n3"}
+	if !presigUsable(p, k, 10, all, map[string]string{"n3": readyRebooted}) {
+		t.Fatal("a presignature of ready, reachable members must be usable")
+	}
+	for _, why := range []string{readyRebooted, readyBehind, readySilent} {
+		if presigUsable(p, k, 10, all, map[string]string{"n2": why}) {
+			t.Fatalf("a presignature with a member %s must not be named", why)
+		}
+	}
+	if presigUsable(p, k, 10, []string{"n1", "n3"}, nil) {
+		t.Fatal("a presignature with an unreachable member must not be named")
 	}
 }

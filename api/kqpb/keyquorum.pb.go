@@ -2514,13 +2514,15 @@ func (*ClockRequest) Descriptor() ([]byte, []int) {
 	return file_keyquorum_proto_rawDescGZIP(), []int{30}
 }
 
-// ClockReading is the callee's wall clock when it answered, and the last
-// log index it applied: the leader leaves a member that is still replaying
-// the log after a restart out of new committees.
+// ClockReading is the callee's wall clock when it answered, the last log
+// index it applied and its process life (NodeBooted's boot): the leader
+// leaves a member that is still replaying the log after a restart, or whose
+// restart the log does not record yet, out of new committees.
 type ClockReading struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UnixNano      int64                  `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
 	AppliedIndex  uint64                 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Boot          string                 `protobuf:"bytes,3,opt,name=boot,proto3" json:"boot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2567,6 +2569,13 @@ func (x *ClockReading) GetAppliedIndex() uint64 {
 		return x.AppliedIndex
 	}
 	return 0
+}
+
+func (x *ClockReading) GetBoot() string {
+	if x != nil {
+		return x.Boot
+	}
+	return ""
 }
 
 // FrostShareRequest is one member's share for one attempt: the attempt is
@@ -3713,10 +3722,11 @@ const file_keyquorum_proto_rawDesc = "" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x14\n" +
 	"\x05signs\x18\x03 \x03(\fR\x05signs\"\x12\n" +
 	"\x10CommittedSignAck\"\x0e\n" +
-	"\fClockRequest\"P\n" +
+	"\fClockRequest\"d\n" +
 	"\fClockReading\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12#\n" +
-	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\"\x87\x01\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x12\n" +
+	"\x04boot\x18\x03 \x01(\tR\x04boot\"\x87\x01\n" +
 	"\x11FrostShareRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
