@@ -213,10 +213,16 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		}
 		// The tenant's presigs quota is shared by its keys' pools; the
 		// entry would refuse a refill past it, so none is proposed.
-		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || !s.refillNow(len(pool), now) || !n.fsm.PresigRoom(k.Name) {
+		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || !n.fsm.PresigRoom(k.Name) {
 			continue
 		}
-		committee, err := n.pickCommittee(k, nil, 0)
+		committee, err := n.coverRestart(k, pool)
+		if committee == nil {
+			if !s.refillNow(len(pool), now) {
+				continue
+			}
+			committee, err = n.pickCommittee(k, nil, 0)
+		}
 		if err != nil {
 			continue
 		}
@@ -228,6 +234,40 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 			delete(s.presigs, id)
 		}
 	}
+}
+
+// coverRestart returns a committee for a refill that the pool needs now,
+// whatever the load: one without a member whose restart would leave the
+// pool empty, because every presignature in it (ready or pending) has that
+// member in its committee. A restart discards every presignature of the
+// member's committees (NodeBooted), and a sign with an empty pool runs the
+// full protocol, seconds on a loaded host; with three members, a pool
+// that holds one presignature of each committee keeps one through any
+// single restart. nil when no member is exposed, or no committee without
+// an exposed one can be picked now.
+func (n *Node) coverRestart(k *fsm.Key, pool []*fsm.Presig) ([]string, error) {
+	for _, m := range exposedMembers(k.Members, pool) {
+		if c, err := n.pickCommitteeWithout(k, nil, 0, m); err == nil {
+			return c, nil
+		}
+	}
+	return nil, nil
+}
+
+// exposedMembers returns the members in whose committee every presignature
+// of a non-empty pool is. An empty pool exposes nobody here: the low-water
+// rule refills it.
+func exposedMembers(members []string, pool []*fsm.Presig) []string {
+	if len(pool) == 0 {
+		return nil
+	}
+	var out []string
+	for _, m := range members {
+		if !slices.ContainsFunc(pool, func(p *fsm.Presig) bool { return !slices.Contains(p.Committee, m) }) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // refillQuiet is how long the leader must go without sign requests, for

@@ -233,9 +233,15 @@ func (n *Node) retrySign(ctx context.Context, p *fsm.Sign, lost string) {
 // rotates through the possible committees so load spreads over members,
 // and avoids the committee given in avoid when another one exists.
 func (n *Node) pickCommittee(k *fsm.Key, avoid []string, salt uint64) ([]string, error) {
+	return n.pickCommitteeWithout(k, avoid, salt, "")
+}
+
+// pickCommitteeWithout is pickCommittee over the members other than
+// without (none when it is empty).
+func (n *Node) pickCommitteeWithout(k *fsm.Key, avoid []string, salt uint64, without string) ([]string, error) {
 	var reachable []string
 	for _, m := range n.raft.Reachable() {
-		if k.HasMember(m) {
+		if k.HasMember(m) && m != without {
 			reachable = append(reachable, m)
 		}
 	}

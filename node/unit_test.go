@@ -278,3 +278,31 @@ func TestPresigUsableSkipsCommitteesWithAMemberNotReady(t *testing.T) {
 		t.Fatal("a presignature with an unreachable member must not be named")
 	}
 }
+
+// TestExposedMembersAreThoseEveryPresignatureNeeds: a member whose restart
+// would discard the whole pool is exposed; once a presignature without it
+// is in the pool, it is not.
+func TestExposedMembersAreThoseEveryPresignatureNeeds(t *testing.T) {
+	members := []string{"n1", "n2", "n3"}
+	ps := func(cs ...[]string) []*fsm.Presig {
+		var out []*fsm.Presig
+		for _, c := range cs {
+			out = append(out, &fsm.Presig{Committee: c})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		pool []*fsm.Presig
+		want []string
+	}{
+		{nil, nil},
+		{ps([]string{"n2", "n3"}), []string{"n2", "n3"}},
+		{ps([]string{"n2", "n3"}, []string{"n2", "n3"}), []string{"n2", "n3"}},
+		{ps([]string{"n2", "n3"}, []string{"n1", "n2"}), []string{"n2"}},
+		{ps([]string{"n2", "n3"}, []string{"n1", "n2"}, []string{"n1", "n3"}), nil},
+	} {
+		if got := exposedMembers(members, tc.pool); !slices.Equal(got, tc.want) {
+			t.Errorf("exposedMembers(%d presignatures) = %v, want %v", len(tc.pool), got, tc.want)
+		}
+	}
+}
