@@ -211,6 +211,10 @@ func (n *Node) retrySign(ctx context.Context, p *fsm.Sign, lost string) {
 		return
 	}
 	var cmd fsm.Command
+	why := lost
+	if why == "" {
+		why = "deadline"
+	}
 	committee, err := n.pickCommittee(k, p.Committee, uint64(p.Attempt))
 	switch {
 	case p.Attempt >= uint32(n.cluster.Sign.MaxAttempts):
@@ -225,7 +229,7 @@ func (n *Node) retrySign(ctx context.Context, p *fsm.Sign, lost string) {
 		}
 		cmd = &fsm.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1, Committee: committee, Reason: reason}
 	}
-	n.log.Info("signing stalled", "request", p.RequestID, "attempt", p.Attempt, "next", cmd.Type())
+	n.log.Info("signing stalled", "request", p.RequestID, "attempt", p.Attempt, "committee", p.Committee, "why", why, "next", cmd.Type())
 	n.propose(ctx, cmd)
 }
 
