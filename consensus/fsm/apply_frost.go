@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // FROST commitment errors.
@@ -20,11 +22,11 @@ var (
 	ErrTooManyFrost = errors.New("too many FROST commitments")
 )
 
-// frostCommitted records a member's new commitments. The whole entry is
+// apply records a member's new commitments. The whole entry is
 // refused if any part is wrong: a member speaks only for its current
 // process life (its nonces die with the process), for an Ed25519 version
 // that can sign, at its current epoch, and never reuses an id.
-func (f *FSM) frostCommitted(index uint64, c *FrostCommitted) Result {
+func (c *FrostCommitted) apply(f *FSM, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	switch {
 	case !ok:
@@ -183,4 +185,14 @@ func (f *FSM) Boot(node string) string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.st.Boots[node]
+}
+
+// frostCommands are the FROST nonce commitments members publish.
+func frostCommands() []commandSpec {
+	return []commandSpec{spec[FrostCommitted](ProtocolV2)}
+}
+
+func (c *FrostCommitted) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	return []audit.Record{r}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/keyquorum/keyquorum/api/handle"
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // Handle is the replicated record of a capability to sign with one key for
@@ -32,7 +33,7 @@ func (h *Handle) clone() *Handle { c := *h; return &c }
 // HandleTokenHash is what the log carries in place of a handle's token.
 func HandleTokenHash(token []byte) [32]byte { return handle.Proof(string(token)) }
 
-func (f *FSM) issueHandle(index uint64, c *IssueHandle) Result {
+func (c *IssueHandle) apply(f *FSM, index uint64) Result {
 	if r, res, done := f.dedup(c.RequestID, string(TypeIssueHandle), issueInput(c)); done {
 		if res.Err == nil {
 			res.Handle = f.st.Handles[r.Handle].cloneOrNil()
@@ -65,7 +66,7 @@ func (f *FSM) issueHandle(index uint64, c *IssueHandle) Result {
 	return Result{Handle: h.clone()}
 }
 
-func (f *FSM) revokeHandle(index uint64, c *RevokeHandle) Result {
+func (c *RevokeHandle) apply(f *FSM, index uint64) Result {
 	input := hashInput(c.HandleID)
 	if _, res, done := f.dedup(c.RequestID, string(TypeRevokeHandle), input); done {
 		res.Handle = f.st.Handles[c.HandleID].cloneOrNil()
@@ -133,4 +134,31 @@ func (f *FSM) Handle(id string) (*Handle, bool) {
 		return nil, false
 	}
 	return h.clone(), true
+}
+
+// handleCommands issue and revoke signing handles.
+func handleCommands() []commandSpec {
+	return []commandSpec{
+		spec[IssueHandle](ProtocolV1),
+		spec[RevokeHandle](ProtocolV1),
+	}
+}
+
+func (c *IssueHandle) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	// The handle's id and token stay out: the chain is evidence, not a
+	// place to find capabilities.
+	r.Actor, r.Key, r.RequestID = c.Actor, c.Key, c.RequestID
+	r.Reason = "purpose " + c.Purpose
+	if res.Err != nil {
+		_, r.Reason = outcomeOf(res)
+	}
+	return []audit.Record{r}
+}
+
+func (c *RevokeHandle) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor, r.RequestID = c.Actor, c.RequestID
+	if res.Handle != nil {
+		r.Key = res.Handle.Key
+	}
+	return []audit.Record{r}
 }

@@ -2,11 +2,14 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"slices"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
-func (f *FSM) createKey(index uint64, c *CreateKey) Result {
+func (c *CreateKey) apply(f *FSM, index uint64) Result {
 	if k, ok := f.st.Keys[c.Name]; ok {
 		if k.CreateRequestID == c.RequestID && k.Algorithm == c.Algorithm && k.Threshold == c.Threshold &&
 			k.DeletionAllowed == c.DeletionAllowed {
@@ -75,7 +78,7 @@ const DefaultPurpose = "sign"
 // MaxPurposes bounds the purposes of one key.
 const MaxPurposes = 16
 
-func (f *FSM) shareStored(c *ShareStored) Result {
+func (c *ShareStored) apply(f *FSM, _ uint64) Result {
 	k, v, err := f.generating(c.Key, c.Version)
 	if err != nil {
 		return Result{Key: k, Err: fmt.Errorf("share: %w", err)}
@@ -105,7 +108,7 @@ func (f *FSM) shareStored(c *ShareStored) Result {
 	return Result{Key: k.clone(), Version: v.Number}
 }
 
-func (f *FSM) keygenFailed(c *KeygenFailed) Result {
+func (c *KeygenFailed) apply(f *FSM, _ uint64) Result {
 	k, v, err := f.generating(c.Key, c.Version)
 	if err != nil {
 		return Result{Key: k, Err: fmt.Errorf("keygen failure: %w", err)}
@@ -132,4 +135,43 @@ func (f *FSM) generating(key string, version uint32) (*Key, *Version, error) {
 func hasDuplicates(xs []string) bool {
 	s := slices.Sorted(slices.Values(xs))
 	return len(slices.Compact(s)) != len(xs)
+}
+
+// keyCommands are a key's creation and its members' reports of key
+// generation.
+func keyCommands() []commandSpec {
+	return []commandSpec{
+		spec[CreateKey](ProtocolV1),
+		spec[ShareStored](ProtocolV1),
+		spec[KeygenFailed](ProtocolV1),
+	}
+}
+
+func (c *CreateKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Op, r.Actor, r.Key, r.RequestID = "create_key", c.Actor, c.Name, c.RequestID
+	if res.Key != nil {
+		r.Version = 1
+	}
+	return []audit.Record{r}
+}
+
+func (c *ShareStored) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	if k := res.Key; k != nil && res.Err == nil && !res.Duplicate {
+		switch v := k.Version(c.Version); v.State {
+		case KeyFailed:
+			r.Outcome, r.Reason = audit.OutcomeFailed, v.Failure
+		case KeyActive, KeyStaged:
+			r.PublicKey = hex.EncodeToString(v.PublicKey)
+		}
+	}
+	return []audit.Record{r}
+}
+
+func (c *KeygenFailed) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	if res.Err == nil {
+		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
+	}
+	return []audit.Record{r}
 }

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
-// changeKey applies one lifecycle change. Every change is all or nothing:
+// apply applies one lifecycle change. Every change is all or nothing:
 // a refused change leaves the key as it was.
-func (f *FSM) changeKey(index uint64, c *ChangeKey) Result {
+func (c *ChangeKey) apply(f *FSM, index uint64) Result {
 	input := changeInput(c)
 	if _, res, done := f.dedup(c.RequestID, string(TypeChangeKey), input); done {
 		return res
@@ -292,7 +294,7 @@ func (f *FSM) cancelDestroy(k *Key, c *ChangeKey) (uint32, error) {
 	return v.Number, nil
 }
 
-func (f *FSM) destroyDue(c *DestroyDue) Result {
+func (c *DestroyDue) apply(f *FSM, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("destroy %q: %w", c.Key, ErrUnknownKey)}
@@ -309,7 +311,7 @@ func (f *FSM) destroyDue(c *DestroyDue) Result {
 	return Result{Key: k.clone(), Version: v.Number}
 }
 
-func (f *FSM) shareDestroyed(c *ShareDestroyed) Result {
+func (c *ShareDestroyed) apply(f *FSM, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("share destroyed %q: %w", c.Key, ErrUnknownKey)}
@@ -348,7 +350,7 @@ func (f *FSM) refresh(index uint64, k *Key, c *ChangeKey) (uint32, error) {
 	return v.Number, nil
 }
 
-func (f *FSM) shareRefreshed(index uint64, c *ShareRefreshed) Result {
+func (c *ShareRefreshed) apply(f *FSM, index uint64) Result {
 	k, v, err := f.refreshing(c.Key, c.Version, c.Epoch)
 	if err != nil {
 		return Result{Err: fmt.Errorf("refreshed share: %w", err)}
@@ -376,7 +378,7 @@ func (f *FSM) shareRefreshed(index uint64, c *ShareRefreshed) Result {
 	return Result{Key: k.clone(), Version: v.Number}
 }
 
-func (f *FSM) refreshFailed(c *RefreshFailed) Result {
+func (c *RefreshFailed) apply(f *FSM, _ uint64) Result {
 	k, v, err := f.refreshing(c.Key, c.Version, c.Epoch)
 	if err != nil {
 		return Result{Err: fmt.Errorf("refresh failure: %w", err)}
@@ -395,4 +397,44 @@ func (f *FSM) refreshing(key string, version, epoch uint32) (*Key, *Version, err
 		return nil, nil, fmt.Errorf("%q v%d epoch %d: %w: no such refresh running", key, version, epoch, ErrStale)
 	}
 	return k, v, nil
+}
+
+// lifecycleCommands change a key's versions: operators' changes, due
+// destructions, and members' reports of destroyed and refreshed shares.
+func lifecycleCommands() []commandSpec {
+	return []commandSpec{
+		spec[ChangeKey](ProtocolV1),
+		spec[DestroyDue](ProtocolV1),
+		spec[ShareDestroyed](ProtocolV1),
+		spec[ShareRefreshed](ProtocolV1),
+		spec[RefreshFailed](ProtocolV1),
+	}
+}
+
+func (c *ChangeKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_"+string(c.Op), c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
+	return []audit.Record{r}
+}
+
+func (c *DestroyDue) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+	r.Key, r.Version = c.Key, c.Version
+	return []audit.Record{r}
+}
+
+func (c *ShareDestroyed) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	return []audit.Record{r}
+}
+
+func (c *ShareRefreshed) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	return []audit.Record{r}
+}
+
+func (c *RefreshFailed) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	if res.Err == nil {
+		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
+	}
+	return []audit.Record{r}
 }

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // Policy entries. Both need protocol 2.
@@ -77,7 +79,7 @@ func (f *FSM) policy() *Policy {
 	return openPolicy()
 }
 
-func (f *FSM) setClusterPolicy(index uint64, c *SetPolicy) Result {
+func (c *SetPolicy) apply(f *FSM, index uint64) Result {
 	var p Policy
 	if err := strictJSON([]byte(c.Document), &p); err != nil {
 		return Result{Err: fmt.Errorf("set policy: %w: %w", ErrInvalidPolicy, err)}
@@ -95,7 +97,7 @@ func (f *FSM) setClusterPolicy(index uint64, c *SetPolicy) Result {
 	return f.installPolicy(index, &p, c.SHA256, c.Actor)
 }
 
-func (f *FSM) revokePrincipal(index uint64, c *RevokePrincipal) Result {
+func (c *RevokePrincipal) apply(f *FSM, index uint64) Result {
 	if c.Serial != "" || c.Principal == "" {
 		return f.revokeSerial(index, c)
 	}
@@ -252,4 +254,20 @@ func (f *FSM) PolicyInForce() (st PolicyState, set bool) {
 	p := openPolicy()
 	_, hash, _ := p.Canonical()
 	return PolicyState{SHA256: hash, Policy: p}, false
+}
+
+// policyCommands replace the cluster's policy and revoke principals.
+func policyCommands() []commandSpec {
+	return []commandSpec{
+		spec[SetPolicy](ProtocolV2),
+		spec[RevokePrincipal](ProtocolV2),
+	}
+}
+
+func (c *SetPolicy) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	return []audit.Record{noteRecord(r, c.Actor, res)}
+}
+
+func (c *RevokePrincipal) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	return []audit.Record{noteRecord(r, c.Actor, res)}
 }

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // PresigState is the lifecycle state of a presignature. A used, discarded
@@ -41,7 +43,7 @@ func (p *Presig) clone() *Presig {
 	return &c
 }
 
-func (f *FSM) presignRequested(index uint64, c *PresignRequested) Result {
+func (c *PresignRequested) apply(f *FSM, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	switch {
 	case !ok:
@@ -71,7 +73,7 @@ func (f *FSM) presignRequested(index uint64, c *PresignRequested) Result {
 	return Result{Presig: p.clone()}
 }
 
-func (f *FSM) presignReady(c *PresignReady) Result {
+func (c *PresignReady) apply(f *FSM, _ uint64) Result {
 	p, ok := f.st.Presigs[c.ID]
 	if !ok {
 		return Result{Err: fmt.Errorf("presignature %s: %w", c.ID, ErrStale)}
@@ -91,7 +93,7 @@ func (f *FSM) presignReady(c *PresignReady) Result {
 	return Result{Presig: p.clone()}
 }
 
-func (f *FSM) presignDiscarded(c *PresignDiscarded) Result {
+func (c *PresignDiscarded) apply(f *FSM, _ uint64) Result {
 	if _, ok := f.st.Presigs[c.ID]; !ok {
 		return Result{Err: fmt.Errorf("presignature %s: %w", c.ID, ErrStale)}
 	}
@@ -99,7 +101,7 @@ func (f *FSM) presignDiscarded(c *PresignDiscarded) Result {
 	return Result{}
 }
 
-func (f *FSM) nodeBooted(index uint64, c *NodeBooted) Result {
+func (c *NodeBooted) apply(f *FSM, index uint64) Result {
 	if c.Node == "" || c.Boot == "" {
 		return Result{Err: fmt.Errorf("node booted: %w: node and boot are required", ErrInvalidCommand)}
 	}
@@ -220,4 +222,49 @@ func (f *FSM) BootedAfter(node string, index uint64) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.st.BootIndex[node] > index
+}
+
+// presignCommands are presignatures and the member reports they depend
+// on: pre-parameters and process lives.
+func presignCommands() []commandSpec {
+	return []commandSpec{
+		spec[PreParamsReady](ProtocolV1),
+		spec[PresignRequested](ProtocolV1),
+		spec[PresignReady](ProtocolV1),
+		spec[PresignDiscarded](ProtocolV1),
+		spec[NodeBooted](ProtocolV1),
+	}
+}
+
+func (c *PreParamsReady) apply(f *FSM, _ uint64) Result {
+	f.st.PreParams[c.Node] = true
+	return Result{}
+}
+
+func (c *PreParamsReady) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+	r.Actor = NodeActor(c.Node)
+	return []audit.Record{r}
+}
+
+func (c *PresignRequested) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+	r.Key = c.Key
+	return []audit.Record{r}
+}
+
+func (c *PresignReady) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+	r.Actor = NodeActor(c.Node)
+	return []audit.Record{r}
+}
+
+func (c *PresignDiscarded) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor = NodeActor(c.Node)
+	if res.Err == nil {
+		r.Reason = c.Reason
+	}
+	return []audit.Record{r}
+}
+
+func (c *NodeBooted) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+	r.Actor = NodeActor(c.Node)
+	return []audit.Record{r}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // TypeClusterRecovered records that a member's raft state was rewritten
@@ -30,14 +32,14 @@ type ClusterRecovered struct {
 func (ClusterRecovered) Type() CommandType  { return TypeClusterRecovered }
 func (c ClusterRecovered) Reporter() string { return c.Node }
 
-// clusterRecovered brings the replicated membership, once there is one,
+// apply brings the replicated membership, once there is one,
 // in line with the forced configuration: a member left out of it is
 // removed, so no node admits or dials it and no key is reshared to it.
 // Before any membership change the members are cluster.yaml's, which the
 // operator edits (docs/OPERATIONS.md). The note is the audit record's
 // reason. A second survivor's report of the same recovery finds nothing
 // left to remove.
-func (f *FSM) clusterRecovered(c *ClusterRecovered) Result {
+func (c *ClusterRecovered) apply(f *FSM, _ uint64) Result {
 	var removed []string
 	for _, id := range slices.Sorted(maps.Keys(f.st.Members)) {
 		if m := f.st.Members[id]; !slices.Contains(c.Members, id) && m.State != MemberRemoved {
@@ -51,4 +53,14 @@ func (f *FSM) clusterRecovered(c *ClusterRecovered) Result {
 		note += fmt.Sprintf("; members %v removed", removed)
 	}
 	return Result{Note: note}
+}
+
+// recoveryCommands report a forced recovery of the raft configuration.
+func recoveryCommands() []commandSpec {
+	return []commandSpec{spec[ClusterRecovered](ProtocolV2)}
+}
+
+func (c *ClusterRecovered) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor, r.RequestID, r.Reason = NodeActor(c.Node), c.RequestID, res.Note
+	return []audit.Record{r}
 }

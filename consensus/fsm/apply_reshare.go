@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // Resharing moves a key version to new shares of the same public key, dealt
@@ -71,7 +73,7 @@ func reshareInput(c *ReshareKey) [32]byte {
 	return hashInput("reshare", c.Key, strconv.FormatUint(uint64(c.Version), 10), strconv.Itoa(c.Threshold))
 }
 
-func (f *FSM) reshareKey(index uint64, c *ReshareKey) Result {
+func (c *ReshareKey) apply(f *FSM, index uint64) Result {
 	input := reshareInput(c)
 	if _, res, done := f.dedup(c.RequestID, string(TypeReshareKey), input); done {
 		return res
@@ -178,7 +180,7 @@ func (f *FSM) switchHolders(index uint64, k *Key, r *Refresh) {
 	k.Threshold = r.Threshold
 }
 
-func (f *FSM) sharesShredded(c *SharesShredded) Result {
+func (c *SharesShredded) apply(f *FSM, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("shares shredded %q: %w", c.Key, ErrUnknownKey)}
@@ -220,4 +222,26 @@ func (f *FSM) FormerUnshredded(node string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// reshareCommands move a key's shares to new holders or a new threshold,
+// and let the former holders report their old shares shredded.
+func reshareCommands() []commandSpec {
+	return []commandSpec{
+		spec[ReshareKey](ProtocolV2),
+		spec[SharesShredded](ProtocolV2),
+	}
+}
+
+func (c *ReshareKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_reshare", c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
+	if res.Err == nil {
+		r.Reason = res.Note
+	}
+	return []audit.Record{r}
+}
+
+func (c *SharesShredded) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor, r.Key, r.Reason = NodeActor(c.Node), c.Key, res.Note
+	return []audit.Record{r}
 }

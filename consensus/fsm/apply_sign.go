@@ -3,11 +3,14 @@ package fsm
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	"slices"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
-func (f *FSM) signRequested(index uint64, c *SignRequested) Result {
+func (c *SignRequested) apply(f *FSM, index uint64) Result {
 	hash := sha256.Sum256(c.Digest)
 	rerun := false
 	if s, ok := f.st.Signs[c.RequestID]; ok && s.State != SignStatePending && f.expired(s.endTime()) {
@@ -148,7 +151,7 @@ func (f *FSM) newSign(index uint64, c *SignRequested, hash [32]byte, v *Version)
 	}
 }
 
-func (f *FSM) signRetry(index uint64, c *SignRetry) Result {
+func (c *SignRetry) apply(f *FSM, index uint64) Result {
 	s, k, err := f.pending(c.RequestID, c.Attempt-1)
 	if err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
@@ -166,7 +169,7 @@ func (f *FSM) signRetry(index uint64, c *SignRetry) Result {
 	return Result{Sign: s.clone()}
 }
 
-func (f *FSM) signCompleted(index uint64, c *SignCompleted) Result {
+func (c *SignCompleted) apply(f *FSM, index uint64) Result {
 	s, ok := f.st.Signs[c.RequestID]
 	if !ok {
 		return Result{Err: fmt.Errorf("signature for %q: %w", c.RequestID, ErrStale)}
@@ -188,7 +191,7 @@ func (f *FSM) signCompleted(index uint64, c *SignCompleted) Result {
 	return Result{Sign: s.clone()}
 }
 
-func (f *FSM) signFailed(index uint64, c *SignFailed) Result {
+func (c *SignFailed) apply(f *FSM, index uint64) Result {
 	s, _, err := f.pending(c.RequestID, c.Attempt)
 	if err != nil {
 		return Result{Err: fmt.Errorf("fail %q: %w", c.RequestID, err)}
@@ -265,4 +268,63 @@ func CheckCommittee(k *Key, committee []string) error {
 		}
 	}
 	return nil
+}
+
+// signCommands are a signing request and the entries that carry it to a
+// signature or a failure.
+func signCommands() []commandSpec {
+	return []commandSpec{
+		spec[SignRequested](ProtocolV1),
+		spec[SignRetry](ProtocolV1),
+		spec[SignCompleted](ProtocolV1),
+		spec[SignFailed](ProtocolV1),
+	}
+}
+
+// signRecord fills r from the signing request requestID: the one res
+// carries, else the one in the state.
+func (f *FSM) signRecord(r *audit.Record, res Result, requestID string) {
+	r.RequestID = requestID
+	s := res.Sign
+	if s == nil {
+		s = f.st.Signs[requestID]
+	}
+	if s != nil {
+		r.Key, r.Version, r.InputSHA256 = s.Key, s.Version, hex.EncodeToString(s.DigestHash[:])
+	}
+}
+
+func (c *SignRequested) records(f *FSM, res Result, r audit.Record) []audit.Record {
+	r.Op, r.Actor = "sign", c.Actor
+	f.signRecord(&r, res, c.RequestID)
+	r.Key, r.InputSHA256 = c.Key, audit.InputHash(c.Digest)
+	if k := f.st.Keys[c.Key]; r.Version == 0 && k != nil {
+		r.Version = c.Version
+		if r.Version == 0 {
+			r.Version = k.Primary
+		}
+	}
+	return []audit.Record{r}
+}
+
+func (c *SignRetry) records(f *FSM, res Result, r audit.Record) []audit.Record {
+	f.signRecord(&r, res, c.RequestID)
+	if res.Err == nil {
+		r.Reason = c.Reason
+	}
+	return []audit.Record{r}
+}
+
+func (c *SignCompleted) records(f *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor = NodeActor(c.Node)
+	f.signRecord(&r, res, c.RequestID)
+	return []audit.Record{r}
+}
+
+func (c *SignFailed) records(f *FSM, res Result, r audit.Record) []audit.Record {
+	f.signRecord(&r, res, c.RequestID)
+	if res.Err == nil {
+		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
+	}
+	return []audit.Record{r}
 }

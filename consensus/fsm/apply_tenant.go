@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"sort"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // Tenants are crypto boundaries. Every node seals a tenant's share blobs
@@ -91,12 +93,12 @@ func (d *TenantDeletion) clone() *TenantDeletion {
 	return &c
 }
 
-func (f *FSM) createTenant(index uint64, c *CreateTenant) Result {
+func (c *CreateTenant) apply(f *FSM, index uint64) Result {
 	note, err := f.TenantCreate(index, c.Tenant, c.Actor, false)
 	return Result{Err: err, Note: note}
 }
 
-func (f *FSM) deleteTenant(index uint64, c *DeleteTenant) Result {
+func (c *DeleteTenant) apply(f *FSM, index uint64) Result {
 	note, err := f.TenantDelete(index, c.Tenant, c.Force, c.Actor, false)
 	return Result{Err: err, Note: note}
 }
@@ -211,7 +213,7 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 	return note, nil
 }
 
-func (f *FSM) tenantShredded(c *TenantShredded) Result {
+func (c *TenantShredded) apply(f *FSM, _ uint64) Result {
 	d, ok := f.st.TenantDeletions[c.Tenant]
 	switch {
 	case !ok || d.Generation != c.Generation:
@@ -305,4 +307,31 @@ func (f *FSM) TenantDeletions() []*TenantDeletion {
 		out = append(out, f.st.TenantDeletions[t].clone())
 	}
 	return out
+}
+
+// tenantCommands create and delete tenants, and let members report a
+// deleted tenant's data-encryption key shredded.
+func tenantCommands() []commandSpec {
+	return []commandSpec{
+		spec[CreateTenant](ProtocolV2),
+		spec[DeleteTenant](ProtocolV2),
+		spec[TenantShredded](ProtocolV2),
+	}
+}
+
+func (c *CreateTenant) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	return []audit.Record{noteRecord(r, c.Actor, res)}
+}
+
+func (c *DeleteTenant) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	return []audit.Record{noteRecord(r, c.Actor, res)}
+}
+
+func (c *TenantShredded) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor, r.Version = NodeActor(c.Node), c.Generation
+	r.Reason = "tenant " + c.Tenant + " data-encryption key shredded"
+	if res.Err != nil {
+		_, r.Reason = outcomeOf(res)
+	}
+	return []audit.Record{r}
 }

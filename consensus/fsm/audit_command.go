@@ -1,5 +1,12 @@
 package fsm
 
+import (
+	"encoding/hex"
+	"fmt"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
+)
+
 // The audit commands.
 const (
 	TypeAuditDenials    CommandType = "audit_denials"
@@ -39,3 +46,92 @@ type AuditCheckpoint struct {
 
 func (AuditDenials) Type() CommandType    { return TypeAuditDenials }
 func (AuditCheckpoint) Type() CommandType { return TypeAuditCheckpoint }
+
+// auditCommands carry what the audit chain records besides applied
+// entries: members' refusals before the log, and signed checkpoints.
+func auditCommands() []commandSpec {
+	return []commandSpec{
+		spec[AuditDenials](ProtocolV1),
+		spec[AuditCheckpoint](ProtocolV1),
+	}
+}
+
+// records makes one denied record per entry; a refused report is one
+// record of its own.
+func (c *AuditDenials) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	if res.Err != nil {
+		r.Actor = NodeActor(c.Node)
+		return []audit.Record{r}
+	}
+	out := make([]audit.Record, 0, len(c.Entries))
+	for _, e := range c.Entries {
+		out = append(out, audit.Record{Actor: e.Actor, Op: e.Op, Outcome: audit.OutcomeDenied, Reason: e.Reason,
+			Count: e.Count, WindowStart: c.WindowStart, WindowEnd: c.WindowEnd})
+	}
+	return out
+}
+
+func (c *AuditCheckpoint) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Op, r.Actor, r.Key, r.RequestID = audit.OpCheckpoint, c.Actor, c.Key, c.RequestID
+	if k := res.Key; k != nil {
+		r.Version = k.Primary
+	}
+	if res.Err == nil && !res.Duplicate {
+		r.Checkpoint = &audit.Checkpoint{Seq: c.Seq, Head: c.Head, Signature: hex.EncodeToString(c.Signature)}
+	}
+	return []audit.Record{r}
+}
+
+func (c *AuditDenials) apply(f *FSM, _ uint64) Result {
+	max := DefaultAuditConfig().MaxDenials
+	if f.audit != nil {
+		max = f.audit.MaxDenials
+	}
+	if len(c.Entries) == 0 || len(c.Entries) > max {
+		return Result{Err: fmt.Errorf("audit denials from %s: %w: %d entries, want 1 to %d", c.Node, ErrInvalidCommand, len(c.Entries), max)}
+	}
+	for _, e := range c.Entries {
+		if e.Count == 0 {
+			return Result{Err: fmt.Errorf("audit denials from %s: %w: an entry counts nothing", c.Node, ErrInvalidCommand)}
+		}
+	}
+	return Result{}
+}
+
+// apply records the audit key's signature over the head at c.Seq, once
+// it verifies and the head matches the chain.
+func (c *AuditCheckpoint) apply(f *FSM, _ uint64) Result {
+	a := f.st.Audit
+	if f.audit == nil || a == nil {
+		return Result{Err: fmt.Errorf("audit checkpoint: %w: audit is off", ErrInvalidCommand)}
+	}
+	k, _, ok := f.auditKey()
+	switch {
+	case !ok || k.Name != c.Key:
+		return Result{Err: fmt.Errorf("audit checkpoint by %q: %w: not the audit key", c.Key, ErrUnknownKey)}
+	case k.State() != KeyActive:
+		return Result{Err: fmt.Errorf("audit checkpoint: %w", ErrKeyNotActive)}
+	case k.Algorithm != "ed25519":
+		return Result{Err: fmt.Errorf("audit checkpoint: %w: the audit key must be ed25519", ErrInvalidCommand)}
+	case c.Seq == a.CheckpointSeq && c.Head == a.CheckpointHead:
+		return Result{Key: k.clone(), Duplicate: true}
+	case c.Seq <= a.CheckpointSeq:
+		return Result{Err: fmt.Errorf("audit checkpoint at seq %d (newest %d): %w", c.Seq, a.CheckpointSeq, ErrStale)}
+	case c.Seq > a.Seq:
+		return Result{Err: fmt.Errorf("audit checkpoint at seq %d beyond the head %d: %w", c.Seq, a.Seq, ErrInvalidCommand)}
+	}
+	var head string
+	if n := len(a.Recent); n > 0 && c.Seq >= a.Recent[0].Seq {
+		head = a.Recent[c.Seq-a.Recent[0].Seq].Hash
+	} else {
+		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w: left the recent window", c.Seq, ErrStale)}
+	}
+	if head != c.Head {
+		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w: head does not match the chain", c.Seq, ErrInvalidCommand)}
+	}
+	if !f.crypto.Verify(k.Algorithm, k.PublicKey(), audit.CheckpointMessage(c.Seq, c.Head), c.Signature) {
+		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w", c.Seq, ErrBadSignature)}
+	}
+	a.CheckpointSeq, a.CheckpointHead = c.Seq, c.Head
+	return Result{Key: k.clone()}
+}

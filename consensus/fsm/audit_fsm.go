@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -197,186 +196,26 @@ func (f *FSM) auditApplied(index uint64, cmd Command, res Result) []audit.Record
 	return recs
 }
 
-// deriveRecords says what an entry did, in unlinked records. It holds no
-// message, digest, signature share or secret: signed inputs appear only as
-// their SHA-256.
+// deriveRecords says what an entry did, in unlinked records, through its
+// type's entry (registry.go).
 func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 	r := audit.Record{Op: string(cmd.Type()), Actor: ActorSupervisor}
 	r.Outcome, r.Reason = outcomeOf(res)
-	fromSign := func(requestID string) {
-		r.RequestID = requestID
-		s := res.Sign
-		if s == nil {
-			s = f.st.Signs[requestID]
-		}
-		if s != nil {
-			r.Key, r.Version, r.InputSHA256 = s.Key, s.Version, hex.EncodeToString(s.DigestHash[:])
-		}
+	e, ok := cmd.(entry)
+	if !ok {
+		return []audit.Record{r}
 	}
-	switch c := cmd.(type) {
-	case *CreateKey:
-		r.Op, r.Actor, r.Key, r.RequestID = "create_key", c.Actor, c.Name, c.RequestID
-		if res.Key != nil {
-			r.Version = 1
-		}
-	case *ShareStored:
-		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
-		if k := res.Key; k != nil && res.Err == nil && !res.Duplicate {
-			switch v := k.Version(c.Version); v.State {
-			case KeyFailed:
-				r.Outcome, r.Reason = audit.OutcomeFailed, v.Failure
-			case KeyActive, KeyStaged:
-				r.PublicKey = hex.EncodeToString(v.PublicKey)
-			}
-		}
-	case *KeygenFailed:
-		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
-		if res.Err == nil {
-			r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
-		}
-	case *SignRequested:
-		r.Op, r.Actor = "sign", c.Actor
-		fromSign(c.RequestID)
-		r.Key, r.InputSHA256 = c.Key, audit.InputHash(c.Digest)
-		if k := f.st.Keys[c.Key]; r.Version == 0 && k != nil {
-			r.Version = c.Version
-			if r.Version == 0 {
-				r.Version = k.Primary
-			}
-		}
-	case *SignRetry:
-		fromSign(c.RequestID)
-		if res.Err == nil {
-			r.Reason = c.Reason
-		}
-	case *SignCompleted:
-		r.Actor = NodeActor(c.Node)
-		fromSign(c.RequestID)
-	case *SignFailed:
-		fromSign(c.RequestID)
-		if res.Err == nil {
-			r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
-		}
-	case *PreParamsReady:
-		r.Actor = NodeActor(c.Node)
-	case *PresignRequested:
-		r.Key = c.Key
-	case *PresignReady:
-		r.Actor = NodeActor(c.Node)
-	case *PresignDiscarded:
-		r.Actor = NodeActor(c.Node)
-		if res.Err == nil {
-			r.Reason = c.Reason
-		}
-	case *NodeBooted:
-		r.Actor = NodeActor(c.Node)
-	case *NodeSettings:
-		r.Actor, r.Reason = NodeActor(c.Node), res.Note
-	case *AttemptBlamed, *ClearBlame:
-		f.blameRecord(cmd, res, &r)
-	case *ProposeCeremony, *ApproveCeremony, *CancelCeremony, *Freeze, *Unfreeze:
-		f.ceremonyRecord(cmd, res, &r)
-	case *ClusterRecovered:
-		r.Actor, r.RequestID, r.Reason = NodeActor(c.Node), c.RequestID, res.Note
-	case *SetPolicy:
-		r.Actor, r.Reason = c.Actor, res.Note
-		if res.Err != nil {
-			_, r.Reason = outcomeOf(res)
-		}
-	case *RevokePrincipal:
-		r.Actor, r.Reason = c.Actor, res.Note
-		if res.Err != nil {
-			_, r.Reason = outcomeOf(res)
-		}
-	case *CreateTenant:
-		r.Actor, r.Reason = c.Actor, res.Note
-		if res.Err != nil {
-			_, r.Reason = outcomeOf(res)
-		}
-	case *DeleteTenant:
-		r.Actor, r.Reason = c.Actor, res.Note
-		if res.Err != nil {
-			_, r.Reason = outcomeOf(res)
-		}
-	case *TenantShredded:
-		r.Actor, r.Version = NodeActor(c.Node), c.Generation
-		r.Reason = "tenant " + c.Tenant + " data-encryption key shredded"
-		if res.Err != nil {
-			_, r.Reason = outcomeOf(res)
-		}
-	case *SetLimits:
-		r.Actor, r.Reason = c.Actor, res.Note
-		if res.Err != nil {
-			_, r.Reason = outcomeOf(res)
-		}
-	case *FrostCommitted:
-		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
-	case *IssueHandle:
-		// The handle's id and token stay out: the chain is evidence, not
-		// a place to find capabilities.
-		r.Actor, r.Key, r.RequestID = c.Actor, c.Key, c.RequestID
-		r.Reason = "purpose " + c.Purpose
-		if res.Err != nil {
-			_, r.Reason = outcomeOf(res)
-		}
-	case *RevokeHandle:
-		r.Actor, r.RequestID = c.Actor, c.RequestID
-		if res.Handle != nil {
-			r.Key = res.Handle.Key
-		}
-	case *ChangeKey:
-		r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_"+string(c.Op), c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
-	case *ReshareKey:
-		r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_reshare", c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
-		if res.Err == nil {
-			r.Reason = res.Note
-		}
-	case *SharesShredded:
-		r.Actor, r.Key, r.Reason = NodeActor(c.Node), c.Key, res.Note
-	case *ChangeMembers:
-		r.Actor, r.Reason = c.Actor, res.Note
-		if res.Err != nil {
-			_, r.Reason = outcomeOf(res)
-		}
-	case *MemberStep:
-		r.Reason = res.Note
-	case *DestroyDue:
-		r.Key, r.Version = c.Key, c.Version
-	case *ShareDestroyed:
-		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
-	case *ShareRefreshed:
-		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
-	case *RefreshFailed:
-		r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
-		if res.Err == nil {
-			r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
-		}
-	case *RaiseProtocol:
-		r.Version, r.Reason = c.Version, fmt.Sprintf("active protocol raised to %d", c.Version)
-		if res.Err != nil {
-			_, r.Reason = outcomeOf(res)
-		}
-	case *AuditDenials:
-		if res.Err != nil {
-			r.Actor = NodeActor(c.Node)
-			break
-		}
-		out := make([]audit.Record, 0, len(c.Entries))
-		for _, e := range c.Entries {
-			out = append(out, audit.Record{Actor: e.Actor, Op: e.Op, Outcome: audit.OutcomeDenied, Reason: e.Reason,
-				Count: e.Count, WindowStart: c.WindowStart, WindowEnd: c.WindowEnd})
-		}
-		return out
-	case *AuditCheckpoint:
-		r.Op, r.Actor, r.Key, r.RequestID = audit.OpCheckpoint, c.Actor, c.Key, c.RequestID
-		if k := res.Key; k != nil {
-			r.Version = k.Primary
-		}
-		if res.Err == nil && !res.Duplicate {
-			r.Checkpoint = &audit.Checkpoint{Seq: c.Seq, Head: c.Head, Signature: hex.EncodeToString(c.Signature)}
-		}
+	return e.records(f, res, r)
+}
+
+// noteRecord is the record of an entry by actor whose reason is the
+// refusal, or on success the result's note.
+func noteRecord(r audit.Record, actor string, res Result) audit.Record {
+	r.Actor, r.Reason = actor, res.Note
+	if res.Err != nil {
+		_, r.Reason = outcomeOf(res)
 	}
-	return []audit.Record{r}
+	return r
 }
 
 // outcomeOf classifies a result; commands that end work refine it.
@@ -391,58 +230,4 @@ func outcomeOf(res Result) (audit.Outcome, string) {
 	default:
 		return audit.OutcomeDenied, res.Err.Error()
 	}
-}
-
-func (f *FSM) auditDenials(c *AuditDenials) Result {
-	max := DefaultAuditConfig().MaxDenials
-	if f.audit != nil {
-		max = f.audit.MaxDenials
-	}
-	if len(c.Entries) == 0 || len(c.Entries) > max {
-		return Result{Err: fmt.Errorf("audit denials from %s: %w: %d entries, want 1 to %d", c.Node, ErrInvalidCommand, len(c.Entries), max)}
-	}
-	for _, e := range c.Entries {
-		if e.Count == 0 {
-			return Result{Err: fmt.Errorf("audit denials from %s: %w: an entry counts nothing", c.Node, ErrInvalidCommand)}
-		}
-	}
-	return Result{}
-}
-
-// auditCheckpoint records the audit key's signature over the head at
-// c.Seq, once it verifies and the head matches the chain.
-func (f *FSM) auditCheckpoint(c *AuditCheckpoint) Result {
-	a := f.st.Audit
-	if f.audit == nil || a == nil {
-		return Result{Err: fmt.Errorf("audit checkpoint: %w: audit is off", ErrInvalidCommand)}
-	}
-	k, _, ok := f.auditKey()
-	switch {
-	case !ok || k.Name != c.Key:
-		return Result{Err: fmt.Errorf("audit checkpoint by %q: %w: not the audit key", c.Key, ErrUnknownKey)}
-	case k.State() != KeyActive:
-		return Result{Err: fmt.Errorf("audit checkpoint: %w", ErrKeyNotActive)}
-	case k.Algorithm != "ed25519":
-		return Result{Err: fmt.Errorf("audit checkpoint: %w: the audit key must be ed25519", ErrInvalidCommand)}
-	case c.Seq == a.CheckpointSeq && c.Head == a.CheckpointHead:
-		return Result{Key: k.clone(), Duplicate: true}
-	case c.Seq <= a.CheckpointSeq:
-		return Result{Err: fmt.Errorf("audit checkpoint at seq %d (newest %d): %w", c.Seq, a.CheckpointSeq, ErrStale)}
-	case c.Seq > a.Seq:
-		return Result{Err: fmt.Errorf("audit checkpoint at seq %d beyond the head %d: %w", c.Seq, a.Seq, ErrInvalidCommand)}
-	}
-	var head string
-	if n := len(a.Recent); n > 0 && c.Seq >= a.Recent[0].Seq {
-		head = a.Recent[c.Seq-a.Recent[0].Seq].Hash
-	} else {
-		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w: left the recent window", c.Seq, ErrStale)}
-	}
-	if head != c.Head {
-		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w: head does not match the chain", c.Seq, ErrInvalidCommand)}
-	}
-	if !f.crypto.Verify(k.Algorithm, k.PublicKey(), audit.CheckpointMessage(c.Seq, c.Head), c.Signature) {
-		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w", c.Seq, ErrBadSignature)}
-	}
-	a.CheckpointSeq, a.CheckpointHead = c.Seq, c.Head
-	return Result{Key: k.clone()}
 }

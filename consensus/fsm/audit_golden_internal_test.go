@@ -13,17 +13,72 @@ import (
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/audit_records.golden from the current derivation")
 
-// allCommandTypes lists every replicated entry type by hand, so that a type
-// dropped from the command table is noticed here as well.
-var allCommandTypes = []CommandType{
-	TypeCreateKey, TypeShareStored, TypeKeygenFailed, TypeSignRequested, TypeSignRetry, TypeSignCompleted,
-	TypeSignFailed, TypePreParamsReady, TypeAuditDenials, TypeAuditCheckpoint, TypePresignRequested,
-	TypePresignReady, TypePresignDiscarded, TypeNodeBooted, TypeIssueHandle, TypeRevokeHandle, TypeChangeKey,
-	TypeDestroyDue, TypeShareDestroyed, TypeShareRefreshed, TypeRefreshFailed, TypeRaiseProtocol, TypeSetLimits,
-	TypeNodeSettings, TypeFrostCommitted, TypeAttemptBlamed, TypeClearBlame, TypeSetPolicy, TypeRevokePrincipal,
-	TypeCreateTenant, TypeDeleteTenant, TypeTenantShredded, TypeProposeCeremony, TypeApproveCeremony,
-	TypeCancelCeremony, TypeFreeze, TypeUnfreeze, TypeReshareKey, TypeSharesShredded, TypeClusterRecovered,
-	TypeChangeMembers, TypeMemberStep,
+// allCommandTypes lists every replicated entry type by hand, with the
+// protocol version that introduced it: a type dropped from the command
+// table, or moved to another version, is noticed here.
+var allCommandTypes = []struct {
+	typ   CommandType
+	since uint32
+}{
+	{TypeCreateKey, ProtocolV1},
+	{TypeShareStored, ProtocolV1},
+	{TypeKeygenFailed, ProtocolV1},
+	{TypeSignRequested, ProtocolV1},
+	{TypeSignRetry, ProtocolV1},
+	{TypeSignCompleted, ProtocolV1},
+	{TypeSignFailed, ProtocolV1},
+	{TypePreParamsReady, ProtocolV1},
+	{TypeAuditDenials, ProtocolV1},
+	{TypeAuditCheckpoint, ProtocolV1},
+	{TypePresignRequested, ProtocolV1},
+	{TypePresignReady, ProtocolV1},
+	{TypePresignDiscarded, ProtocolV1},
+	{TypeNodeBooted, ProtocolV1},
+	{TypeIssueHandle, ProtocolV1},
+	{TypeRevokeHandle, ProtocolV1},
+	{TypeChangeKey, ProtocolV1},
+	{TypeDestroyDue, ProtocolV1},
+	{TypeShareDestroyed, ProtocolV1},
+	{TypeShareRefreshed, ProtocolV1},
+	{TypeRefreshFailed, ProtocolV1},
+	{TypeRaiseProtocol, ProtocolV2},
+	{TypeSetLimits, ProtocolV2},
+	{TypeNodeSettings, ProtocolV2},
+	{TypeFrostCommitted, ProtocolV2},
+	{TypeAttemptBlamed, ProtocolV2},
+	{TypeClearBlame, ProtocolV2},
+	{TypeSetPolicy, ProtocolV2},
+	{TypeRevokePrincipal, ProtocolV2},
+	{TypeCreateTenant, ProtocolV2},
+	{TypeDeleteTenant, ProtocolV2},
+	{TypeTenantShredded, ProtocolV2},
+	{TypeProposeCeremony, ProtocolV2},
+	{TypeApproveCeremony, ProtocolV2},
+	{TypeCancelCeremony, ProtocolV2},
+	{TypeFreeze, ProtocolV2},
+	{TypeUnfreeze, ProtocolV2},
+	{TypeReshareKey, ProtocolV2},
+	{TypeSharesShredded, ProtocolV2},
+	{TypeClusterRecovered, ProtocolV2},
+	{TypeChangeMembers, ProtocolV2},
+	{TypeMemberStep, ProtocolV2},
+}
+
+// TestCommandTable: the table holds every entry type, each under the
+// version that introduced it and making a command that names its type.
+func TestCommandTable(t *testing.T) {
+	if len(commands) != len(allCommandTypes) {
+		t.Errorf("the command table has %d types, want %d", len(commands), len(allCommandTypes))
+	}
+	for _, want := range allCommandTypes {
+		cmd, since := newCommand(want.typ)
+		switch {
+		case cmd == nil:
+			t.Errorf("%s is not in the command table", want.typ)
+		case cmd.Type() != want.typ || since != want.since:
+			t.Errorf("%s makes a %s of protocol %d, want protocol %d", want.typ, cmd.Type(), since, want.since)
+		}
+	}
 }
 
 // TestAuditRecordsGolden pins the audit records every entry type derives,
@@ -53,7 +108,8 @@ func TestAuditRecordsGolden(t *testing.T) {
 		{"key-staged", Result{Key: goldenKey(KeyStaged), Note: "staged"}},
 	}
 	var out bytes.Buffer
-	for _, typ := range allCommandTypes {
+	for _, ct := range allCommandTypes {
+		typ := ct.typ
 		for _, variant := range []string{"empty", "known", "unknown"} {
 			cmd, _ := newCommand(typ)
 			if cmd == nil {

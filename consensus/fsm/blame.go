@@ -152,7 +152,7 @@ func validCheck(s string) bool {
 	return true
 }
 
-func (f *FSM) attemptBlamed(index uint64, c *AttemptBlamed) Result {
+func (c *AttemptBlamed) apply(f *FSM, index uint64) Result {
 	ev, err := hex.DecodeString(c.EvidenceSHA256)
 	switch {
 	case c.Culprit == "" || c.Accuser == "" || c.Culprit == c.Accuser:
@@ -283,7 +283,7 @@ func (f *FSM) blameNote(member string, b *Blame) string {
 	return note
 }
 
-func (f *FSM) clearBlame(c *ClearBlame) Result {
+func (c *ClearBlame) apply(f *FSM, _ uint64) Result {
 	if c.Member == "" {
 		return Result{Err: fmt.Errorf("clear blame: %w: no member named", ErrInvalidCommand)}
 	}
@@ -348,26 +348,36 @@ func (f *FSM) BlamedIn(requestID string, attempt uint32) []string {
 	return out
 }
 
-// blameRecord fills the audit record of a blame entry. The culprit and
-// the check go in the reason; the evidence is a hash, never the bytes.
-func (f *FSM) blameRecord(cmd Command, res Result, r *audit.Record) {
-	switch c := cmd.(type) {
-	case *AttemptBlamed:
-		r.Actor, r.RequestID = NodeActor(c.Accuser), c.RequestID
-		if s := f.st.Signs[c.RequestID]; s != nil {
-			r.Key, r.Version = s.Key, s.Version
-		}
-		switch {
-		case res.Err != nil:
-		case c.flood():
-			r.Reason = fmt.Sprintf("%s flooded round messages (evidence sha256 %s); %s", c.Culprit, c.EvidenceSHA256, res.Note)
-		default:
-			r.Reason = fmt.Sprintf("attempt %d: %s failed check %s (evidence sha256 %s); %s", c.Attempt, c.Culprit, c.Check, c.EvidenceSHA256, res.Note)
-		}
-	case *ClearBlame:
-		r.Actor = c.Actor
-		if res.Err == nil {
-			r.Reason = res.Note
-		}
+// blameCommands accuse members of misbehaving in a signing attempt, and
+// clear accusations.
+func blameCommands() []commandSpec {
+	return []commandSpec{
+		spec[AttemptBlamed](ProtocolV2),
+		spec[ClearBlame](ProtocolV2),
 	}
+}
+
+// records puts the culprit and the check in the reason; the evidence is a
+// hash, never the bytes.
+func (c *AttemptBlamed) records(f *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor, r.RequestID = NodeActor(c.Accuser), c.RequestID
+	if s := f.st.Signs[c.RequestID]; s != nil {
+		r.Key, r.Version = s.Key, s.Version
+	}
+	switch {
+	case res.Err != nil:
+	case c.flood():
+		r.Reason = fmt.Sprintf("%s flooded round messages (evidence sha256 %s); %s", c.Culprit, c.EvidenceSHA256, res.Note)
+	default:
+		r.Reason = fmt.Sprintf("attempt %d: %s failed check %s (evidence sha256 %s); %s", c.Attempt, c.Culprit, c.Check, c.EvidenceSHA256, res.Note)
+	}
+	return []audit.Record{r}
+}
+
+func (c *ClearBlame) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor = c.Actor
+	if res.Err == nil {
+		r.Reason = res.Note
+	}
+	return []audit.Record{r}
 }

@@ -242,7 +242,7 @@ var noncePattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // CeremonyID is the id of the ceremony proposed at a log index.
 func CeremonyID(index uint64) string { return fmt.Sprintf("cer-%d", index) }
 
-func (f *FSM) proposeCeremony(index uint64, c *ProposeCeremony) Result {
+func (c *ProposeCeremony) apply(f *FSM, index uint64) Result {
 	p := f.policy()
 	who, err := f.ceremonyActor(c.Actor, "propose a ceremony", true)
 	if err != nil {
@@ -300,7 +300,7 @@ func (f *FSM) proposeCeremony(index uint64, c *ProposeCeremony) Result {
 	return Result{Ceremony: cer.clone(), Note: cer.Summary}
 }
 
-func (f *FSM) approveCeremony(index uint64, c *ApproveCeremony) Result {
+func (c *ApproveCeremony) apply(f *FSM, index uint64) Result {
 	if _, err := f.ceremonyActor(c.Actor, "approve a ceremony", false); err != nil {
 		return Result{Err: err}
 	}
@@ -362,7 +362,7 @@ func (f *FSM) executeAt(cer *Ceremony) int {
 	return cer.Quorum
 }
 
-func (f *FSM) cancelCeremony(index uint64, c *CancelCeremony) Result {
+func (c *CancelCeremony) apply(f *FSM, index uint64) Result {
 	who, err := f.ceremonyActor(c.Actor, "cancel a ceremony", false)
 	if err != nil {
 		return Result{Err: err}
@@ -502,9 +502,9 @@ func (f *FSM) ceremonySummary(c *Ceremony) string {
 	return string(c.Kind)
 }
 
-// freeze stops all signing: pending requests end here, in log order, and
+// apply stops all signing: pending requests end here, in log order, and
 // every later sign request is refused until an unfreeze.
-func (f *FSM) freeze(index uint64, c *Freeze) Result {
+func (c *Freeze) apply(f *FSM, index uint64) Result {
 	if err := verdictErr(Decide(f.policy(), f.request(c.Actor, ActSetPolicy, "", nil)), "freeze", ""); err != nil {
 		return Result{Err: err}
 	}
@@ -528,7 +528,7 @@ func (f *FSM) freeze(index uint64, c *Freeze) Result {
 	return Result{Ended: ended, Note: "cluster frozen: " + c.Reason}
 }
 
-func (f *FSM) unfreeze(c *Unfreeze) Result {
+func (c *Unfreeze) apply(f *FSM, _ uint64) Result {
 	p := f.policy()
 	if err := verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "unfreeze", ""); err != nil {
 		return Result{Err: err}
@@ -670,52 +670,68 @@ func (f *FSM) FrozenState() *Frozen {
 	return &c
 }
 
-// ceremonyRecord fills the audit record of a ceremony or freeze entry:
-// the evidence an offline verifier needs, for accepted proposals and
-// approvals; the reason alone for refusals.
-func (f *FSM) ceremonyRecord(cmd Command, res Result, r *audit.Record) {
-	if res.Err != nil {
-		_, r.Reason = outcomeOf(res)
-	} else {
-		r.Reason = res.Note
+// ceremonyCommands propose, approve and cancel ceremonies, and freeze and
+// unfreeze signing.
+func ceremonyCommands() []commandSpec {
+	return []commandSpec{
+		spec[ProposeCeremony](ProtocolV2),
+		spec[ApproveCeremony](ProtocolV2),
+		spec[CancelCeremony](ProtocolV2),
+		spec[Freeze](ProtocolV2),
+		spec[Unfreeze](ProtocolV2),
 	}
-	cer := res.Ceremony
-	ev := func() *audit.Ceremony {
-		return &audit.Ceremony{ID: cer.ID, Digest: cer.Digest, State: string(cer.State), Counted: uint32(cer.Counted())}
+}
+
+// ceremonyEvidence is what every ceremony record says of the ceremony.
+func ceremonyEvidence(cer *Ceremony) *audit.Ceremony {
+	return &audit.Ceremony{ID: cer.ID, Digest: cer.Digest, State: string(cer.State), Counted: uint32(cer.Counted())}
+}
+
+func (c *ProposeCeremony) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r = noteRecord(r, c.Actor, res)
+	r.Op = audit.OpCeremonyPropose
+	if cer := res.Ceremony; res.Err == nil && cer != nil {
+		e := ceremonyEvidence(cer)
+		e.Kind, e.Cluster, e.Nonce, e.ParamsSHA256, e.ExpiresAt = string(cer.Kind), cer.Cluster, cer.Nonce, cer.ParamsSHA256, cer.ExpiresAt
+		e.Quorum, e.Proposer, e.ProposerCounts, e.Approvers = uint32(cer.Quorum), cer.Proposer, cer.ProposerCounts, cer.Approvers
+		r.RequestID, r.Ceremony = cer.ID, e
 	}
-	switch c := cmd.(type) {
-	case *ProposeCeremony:
-		r.Op, r.Actor = audit.OpCeremonyPropose, c.Actor
-		if res.Err == nil && cer != nil {
-			e := ev()
-			e.Kind, e.Cluster, e.Nonce, e.ParamsSHA256, e.ExpiresAt = string(cer.Kind), cer.Cluster, cer.Nonce, cer.ParamsSHA256, cer.ExpiresAt
-			e.Quorum, e.Proposer, e.ProposerCounts, e.Approvers = uint32(cer.Quorum), cer.Proposer, cer.ProposerCounts, cer.Approvers
-			r.RequestID, r.Ceremony = cer.ID, e
+	return []audit.Record{r}
+}
+
+func (c *ApproveCeremony) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r = noteRecord(r, c.Actor, res)
+	r.Op, r.RequestID = audit.OpCeremonyApprove, c.ID
+	// An approval that reached the quorum is evidence whether the change
+	// then executed or failed its precondition.
+	if cer := res.Ceremony; cer != nil && (res.Err == nil || errors.Is(res.Err, ErrCeremonyFailed)) {
+		a := cer.Approvals[len(cer.Approvals)-1]
+		e := ceremonyEvidence(cer)
+		e.Operator, e.PublicKey, e.Signature = a.Operator, a.PublicKey, a.Signature
+		r.Ceremony = e
+		if cer.State == CeremonyFailed {
+			r.Outcome, r.Reason = audit.OutcomeFailed, cer.Note
 		}
-	case *ApproveCeremony:
-		r.Op, r.Actor, r.RequestID = audit.OpCeremonyApprove, c.Actor, c.ID
-		// An approval that reached the quorum is evidence whether the
-		// change then executed or failed its precondition.
-		if cer != nil && (res.Err == nil || errors.Is(res.Err, ErrCeremonyFailed)) {
-			a := cer.Approvals[len(cer.Approvals)-1]
-			e := ev()
-			e.Operator, e.PublicKey, e.Signature = a.Operator, a.PublicKey, a.Signature
-			r.Ceremony = e
-			if cer.State == CeremonyFailed {
-				r.Outcome, r.Reason = audit.OutcomeFailed, cer.Note
-			}
-			if res.Key != nil {
-				r.Key = res.Key.Name
-			}
+		if res.Key != nil {
+			r.Key = res.Key.Name
 		}
-	case *CancelCeremony:
-		r.Op, r.Actor, r.RequestID = audit.OpCeremonyCancel, c.Actor, c.ID
-		if res.Err == nil && cer != nil {
-			r.Ceremony = ev()
-		}
-	case *Freeze:
-		r.Actor = c.Actor
-	case *Unfreeze:
-		r.Actor = c.Actor
 	}
+	return []audit.Record{r}
+}
+
+func (c *CancelCeremony) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r = noteRecord(r, c.Actor, res)
+	r.Op, r.RequestID = audit.OpCeremonyCancel, c.ID
+	if cer := res.Ceremony; res.Err == nil && cer != nil {
+		r.Ceremony = ceremonyEvidence(cer)
+	}
+	return []audit.Record{r}
+}
+
+func (c *Freeze) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	return []audit.Record{noteRecord(r, c.Actor, res)}
+}
+
+func (c *Unfreeze) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	return []audit.Record{noteRecord(r, c.Actor, res)}
 }

@@ -3,8 +3,10 @@
 // to reach the same state. It holds keys (public facts only), signing and
 // presignature records, handles, tenants, the policy and its ceremonies,
 // membership, settings, blame and the audit chain; Command and its types
-// are the log's entries and Encode and Decode their wire form (protocol.go
-// says which protocol version each entry type needs).
+// are the log's entries and Encode and Decode their wire form. Each family
+// of entry types keeps in one file the types, the protocol version each
+// needs, how each applies and the audit records each derives; registry.go
+// joins the families into the one command table.
 //
 // The package is pure: it imports no os, net, math/rand or crypto/rand and
 // never reads the clock (make vet checks every file of it with

@@ -225,98 +225,16 @@ func (f *FSM) applyAuthorized(index uint64, cmd Command) Result {
 	return f.apply(index, cmd)
 }
 
+// apply applies cmd through its type's entry (registry.go).
 func (f *FSM) apply(index uint64, cmd Command) Result {
 	if s, ok := cmd.(Stamped); ok {
 		f.advanceTime(s.StampTime())
 	}
-	switch c := cmd.(type) {
-	case *CreateKey:
-		return f.createKey(index, c)
-	case *ShareStored:
-		return f.shareStored(c)
-	case *KeygenFailed:
-		return f.keygenFailed(c)
-	case *SignRequested:
-		return f.signRequested(index, c)
-	case *SignRetry:
-		return f.signRetry(index, c)
-	case *SignCompleted:
-		return f.signCompleted(index, c)
-	case *SignFailed:
-		return f.signFailed(index, c)
-	case *PreParamsReady:
-		f.st.PreParams[c.Node] = true
-		return Result{}
-	case *PresignRequested:
-		return f.presignRequested(index, c)
-	case *PresignReady:
-		return f.presignReady(c)
-	case *PresignDiscarded:
-		return f.presignDiscarded(c)
-	case *NodeBooted:
-		return f.nodeBooted(index, c)
-	case *FrostCommitted:
-		return f.frostCommitted(index, c)
-	case *IssueHandle:
-		return f.issueHandle(index, c)
-	case *RevokeHandle:
-		return f.revokeHandle(index, c)
-	case *ChangeKey:
-		return f.changeKey(index, c)
-	case *DestroyDue:
-		return f.destroyDue(c)
-	case *ShareDestroyed:
-		return f.shareDestroyed(c)
-	case *ShareRefreshed:
-		return f.shareRefreshed(index, c)
-	case *RefreshFailed:
-		return f.refreshFailed(c)
-	case *AuditDenials:
-		return f.auditDenials(c)
-	case *AuditCheckpoint:
-		return f.auditCheckpoint(c)
-	case *RaiseProtocol:
-		return f.raiseProtocol(c)
-	case *SetLimits:
-		return f.setLimits(c)
-	case *NodeSettings:
-		return f.nodeSettings(c)
-	case *AttemptBlamed:
-		return f.attemptBlamed(index, c)
-	case *ClearBlame:
-		return f.clearBlame(c)
-	case *SetPolicy:
-		return f.setClusterPolicy(index, c)
-	case *RevokePrincipal:
-		return f.revokePrincipal(index, c)
-	case *CreateTenant:
-		return f.createTenant(index, c)
-	case *DeleteTenant:
-		return f.deleteTenant(index, c)
-	case *TenantShredded:
-		return f.tenantShredded(c)
-	case *ProposeCeremony:
-		return f.proposeCeremony(index, c)
-	case *ApproveCeremony:
-		return f.approveCeremony(index, c)
-	case *CancelCeremony:
-		return f.cancelCeremony(index, c)
-	case *Freeze:
-		return f.freeze(index, c)
-	case *Unfreeze:
-		return f.unfreeze(c)
-	case *ReshareKey:
-		return f.reshareKey(index, c)
-	case *SharesShredded:
-		return f.sharesShredded(c)
-	case *ClusterRecovered:
-		return f.clusterRecovered(c)
-	case *ChangeMembers:
-		return f.changeMembers(c)
-	case *MemberStep:
-		return f.memberStep(c)
+	e, ok := cmd.(entry)
+	if !ok {
+		return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
 	}
-	return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
+	return e.apply(f, index)
 }
 
 func (f *FSM) advanceTime(t int64) {

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // Membership is replicated state. Until the first ChangeMembers the
@@ -113,7 +115,7 @@ func (f *FSM) authorizeMembers(c *ChangeMembers) error {
 	return nil
 }
 
-func (f *FSM) changeMembers(c *ChangeMembers) Result {
+func (c *ChangeMembers) apply(f *FSM, _ uint64) Result {
 	if err := f.authorizeMembers(c); err != nil {
 		return Result{Err: err}
 	}
@@ -225,7 +227,7 @@ func (f *FSM) startChange(ms map[string]*Member, c *ChangeMembers) error {
 	return nil
 }
 
-func (f *FSM) memberStep(c *MemberStep) Result {
+func (c *MemberStep) apply(f *FSM, _ uint64) Result {
 	m := f.st.Members[c.Node]
 	switch {
 	case m == nil:
@@ -347,4 +349,22 @@ func (f *FSM) HolderTarget() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// membershipCommands change the replicated membership and step members
+// through it.
+func membershipCommands() []commandSpec {
+	return []commandSpec{
+		spec[ChangeMembers](ProtocolV2),
+		spec[MemberStep](ProtocolV2),
+	}
+}
+
+func (c *ChangeMembers) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	return []audit.Record{noteRecord(r, c.Actor, res)}
+}
+
+func (c *MemberStep) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Reason = res.Note
+	return []audit.Record{r}
 }

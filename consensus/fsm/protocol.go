@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // Protocol versions. Every log entry and snapshot says the version it was
@@ -35,99 +37,6 @@ var (
 	// version the cluster has not raised to yet.
 	ErrProtocolNotActive = errors.New("consensus: protocol version not active in this cluster")
 )
-
-// newCommand is the one table of command types: a new, empty command of
-// type t, and the protocol version that introduced it. Adding an entry type
-// adds a line here and says its version.
-func newCommand(t CommandType) (Command, uint32) {
-	switch t {
-	case TypeCreateKey:
-		return &CreateKey{}, ProtocolV1
-	case TypeShareStored:
-		return &ShareStored{}, ProtocolV1
-	case TypeKeygenFailed:
-		return &KeygenFailed{}, ProtocolV1
-	case TypeSignRequested:
-		return &SignRequested{}, ProtocolV1
-	case TypeSignRetry:
-		return &SignRetry{}, ProtocolV1
-	case TypeSignCompleted:
-		return &SignCompleted{}, ProtocolV1
-	case TypeSignFailed:
-		return &SignFailed{}, ProtocolV1
-	case TypePreParamsReady:
-		return &PreParamsReady{}, ProtocolV1
-	case TypeAuditDenials:
-		return &AuditDenials{}, ProtocolV1
-	case TypeAuditCheckpoint:
-		return &AuditCheckpoint{}, ProtocolV1
-	case TypePresignRequested:
-		return &PresignRequested{}, ProtocolV1
-	case TypePresignReady:
-		return &PresignReady{}, ProtocolV1
-	case TypePresignDiscarded:
-		return &PresignDiscarded{}, ProtocolV1
-	case TypeNodeBooted:
-		return &NodeBooted{}, ProtocolV1
-	case TypeIssueHandle:
-		return &IssueHandle{}, ProtocolV1
-	case TypeRevokeHandle:
-		return &RevokeHandle{}, ProtocolV1
-	case TypeChangeKey:
-		return &ChangeKey{}, ProtocolV1
-	case TypeDestroyDue:
-		return &DestroyDue{}, ProtocolV1
-	case TypeShareDestroyed:
-		return &ShareDestroyed{}, ProtocolV1
-	case TypeShareRefreshed:
-		return &ShareRefreshed{}, ProtocolV1
-	case TypeRefreshFailed:
-		return &RefreshFailed{}, ProtocolV1
-	case TypeRaiseProtocol:
-		return &RaiseProtocol{}, ProtocolV2
-	case TypeSetLimits:
-		return &SetLimits{}, ProtocolV2
-	case TypeNodeSettings:
-		return &NodeSettings{}, ProtocolV2
-	case TypeFrostCommitted:
-		return &FrostCommitted{}, ProtocolV2
-	case TypeAttemptBlamed:
-		return &AttemptBlamed{}, ProtocolV2
-	case TypeClearBlame:
-		return &ClearBlame{}, ProtocolV2
-	case TypeSetPolicy:
-		return &SetPolicy{}, ProtocolV2
-	case TypeRevokePrincipal:
-		return &RevokePrincipal{}, ProtocolV2
-	case TypeCreateTenant:
-		return &CreateTenant{}, ProtocolV2
-	case TypeDeleteTenant:
-		return &DeleteTenant{}, ProtocolV2
-	case TypeTenantShredded:
-		return &TenantShredded{}, ProtocolV2
-	case TypeProposeCeremony:
-		return &ProposeCeremony{}, ProtocolV2
-	case TypeApproveCeremony:
-		return &ApproveCeremony{}, ProtocolV2
-	case TypeCancelCeremony:
-		return &CancelCeremony{}, ProtocolV2
-	case TypeFreeze:
-		return &Freeze{}, ProtocolV2
-	case TypeUnfreeze:
-		return &Unfreeze{}, ProtocolV2
-	case TypeReshareKey:
-		return &ReshareKey{}, ProtocolV2
-	case TypeSharesShredded:
-		return &SharesShredded{}, ProtocolV2
-	case TypeClusterRecovered:
-		return &ClusterRecovered{}, ProtocolV2
-	case TypeChangeMembers:
-		return &ChangeMembers{}, ProtocolV2
-	case TypeMemberStep:
-		return &MemberStep{}, ProtocolV2
-	}
-	return nil, 0
-}
 
 // Since returns the protocol version that introduced the command's type.
 func Since(c Command) uint32 {
@@ -245,7 +154,7 @@ func (RaiseProtocol) Type() CommandType   { return TypeRaiseProtocol }
 func (c *RaiseProtocol) Stamp(t int64)    { c.Time = t }
 func (c *RaiseProtocol) StampTime() int64 { return c.Time }
 
-func (f *FSM) raiseProtocol(c *RaiseProtocol) Result {
+func (c *RaiseProtocol) apply(f *FSM, _ uint64) Result {
 	cur := f.st.protocol()
 	switch {
 	case c.Version <= cur:
@@ -300,4 +209,17 @@ func (f *FSM) ProtocolToRaise(members []string) uint32 {
 		return lowest
 	}
 	return 0
+}
+
+// protocolCommands raise the cluster's active protocol version.
+func protocolCommands() []commandSpec {
+	return []commandSpec{spec[RaiseProtocol](ProtocolV2)}
+}
+
+func (c *RaiseProtocol) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Version, r.Reason = c.Version, fmt.Sprintf("active protocol raised to %d", c.Version)
+	if res.Err != nil {
+		_, r.Reason = outcomeOf(res)
+	}
+	return []audit.Record{r}
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
 // Settings: what changes how an entry applies is replicated, so that two
@@ -60,7 +62,7 @@ const (
 	maxSettingLen     = 256
 )
 
-func (f *FSM) nodeSettings(c *NodeSettings) Result {
+func (c *NodeSettings) apply(f *FSM, _ uint64) Result {
 	if c.Node == "" || len(c.Settings) == 0 || len(c.Settings) > maxSettings {
 		return Result{Err: fmt.Errorf("node settings: %w: a node and 1 to %d settings are required", ErrInvalidCommand, maxSettings)}
 	}
@@ -87,7 +89,7 @@ const (
 	minRecordAge        = int64(time.Minute)
 )
 
-func (f *FSM) setLimits(c *SetLimits) Result {
+func (c *SetLimits) apply(f *FSM, _ uint64) Result {
 	switch {
 	case c.MaxHandleTTL < int64(time.Second) || c.MaxHandleTTL > maxHandleTTLCeiling:
 		return Result{Err: fmt.Errorf("set limits: %w: max_handle_ttl %s is outside [1s, 8760h]", ErrInvalidCommand, time.Duration(c.MaxHandleTTL))}
@@ -215,4 +217,22 @@ func (f *FSM) Settings(node string) map[string]string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return maps.Clone(f.st.Settings[node])
+}
+
+// settingsCommands change the replicated limits and record members'
+// local settings.
+func settingsCommands() []commandSpec {
+	return []commandSpec{
+		spec[SetLimits](ProtocolV2),
+		spec[NodeSettings](ProtocolV2),
+	}
+}
+
+func (c *SetLimits) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	return []audit.Record{noteRecord(r, c.Actor, res)}
+}
+
+func (c *NodeSettings) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+	r.Actor, r.Reason = NodeActor(c.Node), res.Note
+	return []audit.Record{r}
 }
