@@ -94,7 +94,41 @@ func (c *SetPolicy) apply(f *FSM, index uint64) Result {
 	if c.BaseVersion != 0 && c.BaseVersion != cur {
 		return Result{Err: fmt.Errorf("set policy: %w: written against version %d, version %d is in force", ErrStale, c.BaseVersion, cur)}
 	}
+	if err := f.checkTenantsKept(&p); err != nil {
+		return Result{Err: fmt.Errorf("set policy: %w", err)}
+	}
 	return f.installPolicy(index, &p, c.SHA256, c.Actor)
+}
+
+// checkTenantsKept refuses a policy document that leaves out a tenant
+// that exists: one the policy in force lists, or one that holds a key not
+// yet destroyed. Only a tenant deletion (TenantDelete) takes a tenant
+// away, since only it revokes the tenant's handles, raises its generation
+// and orders every node to shred the tenant's key; a policy that merely
+// stopped listing the tenant would leave all of that standing, unseen.
+func (f *FSM) checkTenantsKept(next *Policy) error {
+	cur := f.policy()
+	var exist []string
+	if !cur.Open {
+		exist = slices.Clone(cur.Tenants)
+	}
+	for name, k := range f.st.Keys {
+		if !IsAuditKey(name) && slices.ContainsFunc(k.Versions, func(v *Version) bool { return v.State != KeyDestroyed && v.State != KeyFailed }) {
+			exist = append(exist, TenantOf(name))
+		}
+	}
+	var dropped []string
+	for _, t := range exist {
+		if !slices.Contains(next.Tenants, t) && !slices.Contains(dropped, t) {
+			dropped = append(dropped, t)
+		}
+	}
+	if len(dropped) == 0 {
+		return nil
+	}
+	slices.Sort(dropped)
+	return fmt.Errorf("%w: the document leaves out tenant %s; a tenant is removed only by deleting it (kq tenant delete), which revokes its handles and shreds its keys",
+		ErrBadTransition, strings.Join(dropped, ", "))
 }
 
 func (c *RevokePrincipal) apply(f *FSM, index uint64) Result {

@@ -378,6 +378,9 @@ func (f *FSM) ceremonyPolicyDoc(kind CeremonyKind, p *PolicyParams) (*Policy, er
 	if err := next.normalize(); err != nil {
 		return nil, err
 	}
+	if err := f.checkTenantsKept(&next); err != nil {
+		return nil, err
+	}
 	touches := changesCeremonies(f.policy(), &next)
 	switch {
 	case kind == KindPolicyChange && touches:

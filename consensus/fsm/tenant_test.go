@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -160,5 +161,36 @@ func TestAuditScopeByRole(t *testing.T) {
 	}
 	if !fsm.AuditVisible(true, nil, "") {
 		t.Error("a cluster-admin does not see the cluster's own records")
+	}
+}
+
+// TestPolicyCannotDropATenant: a policy document that leaves out a tenant
+// that exists (listed by the policy in force, or holding a live key under
+// the open bootstrap policy) is refused, whether set directly or by a
+// policy ceremony, since only a tenant deletion revokes the tenant's
+// handles, raises its generation and orders its key shredded. Once the
+// tenant is deleted, the same document installs.
+func TestPolicyCannotDropATenant(t *testing.T) {
+	h := raised(t)
+	h.activeKey("globex/k", algEd25519, 1, "n1", "n2") // under the open bootstrap policy
+	const admin = `principals: {admin: {roles: [{role: cluster-admin, tenant: "*"}]}}`
+	if res := h.setPolicy("tenants: [acme]\n"+admin, spiffe("admin")); !errors.Is(res.Err, fsm.ErrBadTransition) ||
+		!strings.Contains(res.Err.Error(), "leaves out tenant globex;") {
+		t.Fatalf("a first policy without globex, which holds a key: %v", res.Err)
+	}
+	if res := h.setPolicy("tenants: [acme, default, globex]\n"+admin, spiffe("admin")); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	// acme holds no key, but the policy in force lists it.
+	if res := h.setPolicy("tenants: [default, globex]\n"+admin, spiffe("admin")); !errors.Is(res.Err, fsm.ErrBadTransition) ||
+		!strings.Contains(res.Err.Error(), "leaves out tenant acme;") {
+		t.Fatalf("a policy without the listed tenant acme: %v", res.Err)
+	}
+	h.mustOK(&fsm.DeleteTenant{Tenant: "acme", Actor: spiffe("admin")})
+	if res := h.setPolicy("tenants: [default, globex]\n"+admin, spiffe("admin")); res.Err != nil {
+		t.Fatalf("the same document after acme's deletion: %v", res.Err)
+	}
+	if g := h.f.TenantGeneration("acme"); g != 1 {
+		t.Errorf("acme's generation %d after its deletion, want 1", g)
 	}
 }
