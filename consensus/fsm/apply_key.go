@@ -9,6 +9,69 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// keyCommands are a key's creation and its members' reports of key
+// generation.
+func keyCommands() []commandSpec {
+	return []commandSpec{
+		spec[CreateKey](ProtocolV1),
+		spec[ShareStored](ProtocolV1),
+		spec[KeygenFailed](ProtocolV1),
+	}
+}
+
+// The key commands: a key's creation and its members' reports of key
+// generation.
+const (
+	TypeCreateKey    CommandType = "create_key"
+	TypeShareStored  CommandType = "share_stored"
+	TypeKeygenFailed CommandType = "keygen_failed"
+)
+
+// CreateKey starts distributed key generation among Members.
+type CreateKey struct {
+	RequestID string   `json:"request_id"`
+	Name      string   `json:"name"`
+	Algorithm string   `json:"algorithm"`
+	Threshold int      `json:"threshold"`
+	Members   []string `json:"members"`
+	// Purposes label the handles the key may be used under; empty means
+	// DefaultPurpose.
+	Purposes        []string `json:"purposes,omitempty"`
+	DeletionAllowed bool     `json:"deletion_allowed,omitempty"`
+	Actor           string   `json:"actor"`
+	// ActorSerial is the serial number (lower-case hex) of the client
+	// certificate the request came with, for the deny-list by serial.
+	ActorSerial string `json:"actor_serial,omitempty"`
+	Time        int64  `json:"time"` // unix nanoseconds, stamped by the leader
+}
+
+// ShareStored reports that Node sealed its share of a key version and
+// derived PublicKey from it.
+type ShareStored struct {
+	Key       string `json:"key"`
+	Version   uint32 `json:"version"`
+	Node      string `json:"node"`
+	PublicKey []byte `json:"public_key"`
+}
+
+// KeygenFailed ends a key generation that cannot finish.
+type KeygenFailed struct {
+	Key     string `json:"key"`
+	Version uint32 `json:"version"`
+	Node    string `json:"node"`
+	Reason  string `json:"reason"`
+}
+
+func (CreateKey) Type() CommandType    { return TypeCreateKey }
+func (ShareStored) Type() CommandType  { return TypeShareStored }
+func (KeygenFailed) Type() CommandType { return TypeKeygenFailed }
+
+func (c *CreateKey) Stamp(t int64)    { c.Time = t }
+func (c *CreateKey) StampTime() int64 { return c.Time }
+
+func (c ShareStored) Reporter() string  { return c.Node }
+func (c KeygenFailed) Reporter() string { return c.Node }
+
 func (c *CreateKey) apply(f *FSM, index uint64) Result {
 	if k, ok := f.st.Keys[c.Name]; ok {
 		if k.CreateRequestID == c.RequestID && k.Algorithm == c.Algorithm && k.Threshold == c.Threshold &&
@@ -135,16 +198,6 @@ func (f *FSM) generating(key string, version uint32) (*Key, *Version, error) {
 func hasDuplicates(xs []string) bool {
 	s := slices.Sorted(slices.Values(xs))
 	return len(slices.Compact(s)) != len(xs)
-}
-
-// keyCommands are a key's creation and its members' reports of key
-// generation.
-func keyCommands() []commandSpec {
-	return []commandSpec{
-		spec[CreateKey](ProtocolV1),
-		spec[ShareStored](ProtocolV1),
-		spec[KeygenFailed](ProtocolV1),
-	}
 }
 
 func (c *CreateKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {

@@ -9,6 +9,14 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// policyCommands replace the cluster's policy and revoke principals.
+func policyCommands() []commandSpec {
+	return []commandSpec{
+		spec[SetPolicy](ProtocolV2),
+		spec[RevokePrincipal](ProtocolV2),
+	}
+}
+
 // Policy entries. Both need protocol 2.
 const (
 	// TypeSetPolicy replaces the cluster policy.
@@ -288,14 +296,6 @@ func (f *FSM) PolicyInForce() (st PolicyState, set bool) {
 	p := openPolicy()
 	_, hash, _ := p.Canonical()
 	return PolicyState{SHA256: hash, Policy: p}, false
-}
-
-// policyCommands replace the cluster's policy and revoke principals.
-func policyCommands() []commandSpec {
-	return []commandSpec{
-		spec[SetPolicy](ProtocolV2),
-		spec[RevokePrincipal](ProtocolV2),
-	}
 }
 
 func (c *SetPolicy) records(_ *FSM, res Result, r audit.Record) []audit.Record {

@@ -8,6 +8,11 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// recoveryCommands report a forced recovery of the raft configuration.
+func recoveryCommands() []commandSpec {
+	return []commandSpec{spec[ClusterRecovered](ProtocolV2)}
+}
+
 // TypeClusterRecovered records that a member's raft state was rewritten
 // by `kqd recover --force-new-cluster`.
 const TypeClusterRecovered CommandType = "cluster_recovered"
@@ -53,11 +58,6 @@ func (c *ClusterRecovered) apply(f *FSM, _ uint64) Result {
 		note += fmt.Sprintf("; members %v removed", removed)
 	}
 	return Result{Note: note}
-}
-
-// recoveryCommands report a forced recovery of the raft configuration.
-func recoveryCommands() []commandSpec {
-	return []commandSpec{spec[ClusterRecovered](ProtocolV2)}
 }
 
 func (c *ClusterRecovered) records(_ *FSM, res Result, r audit.Record) []audit.Record {

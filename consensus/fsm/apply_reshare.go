@@ -9,6 +9,15 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// reshareCommands move a key's shares to new holders or a new threshold,
+// and let the former holders report their old shares shredded.
+func reshareCommands() []commandSpec {
+	return []commandSpec{
+		spec[ReshareKey](ProtocolV2),
+		spec[SharesShredded](ProtocolV2),
+	}
+}
+
 // Resharing moves a key version to new shares of the same public key, dealt
 // by any threshold+1 current holders: to other holders (a member left out
 // because it is dead or leaving, a member joining) and to another
@@ -222,15 +231,6 @@ func (f *FSM) FormerUnshredded(node string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// reshareCommands move a key's shares to new holders or a new threshold,
-// and let the former holders report their old shares shredded.
-func reshareCommands() []commandSpec {
-	return []commandSpec{
-		spec[ReshareKey](ProtocolV2),
-		spec[SharesShredded](ProtocolV2),
-	}
 }
 
 func (c *ReshareKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {

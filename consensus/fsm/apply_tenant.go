@@ -9,6 +9,16 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// tenantCommands create and delete tenants, and let members report a
+// deleted tenant's data-encryption key shredded.
+func tenantCommands() []commandSpec {
+	return []commandSpec{
+		spec[CreateTenant](ProtocolV2),
+		spec[DeleteTenant](ProtocolV2),
+		spec[TenantShredded](ProtocolV2),
+	}
+}
+
 // Tenants are crypto boundaries. Every node seals a tenant's share blobs
 // under that tenant's own data-encryption key (node/tenant_keys.go), and
 // deleting the tenant has every node shred that key: no share of the
@@ -307,16 +317,6 @@ func (f *FSM) TenantDeletions() []*TenantDeletion {
 		out = append(out, f.st.TenantDeletions[t].clone())
 	}
 	return out
-}
-
-// tenantCommands create and delete tenants, and let members report a
-// deleted tenant's data-encryption key shredded.
-func tenantCommands() []commandSpec {
-	return []commandSpec{
-		spec[CreateTenant](ProtocolV2),
-		spec[DeleteTenant](ProtocolV2),
-		spec[TenantShredded](ProtocolV2),
-	}
 }
 
 func (c *CreateTenant) records(_ *FSM, res Result, r audit.Record) []audit.Record {

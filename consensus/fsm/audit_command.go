@@ -7,6 +7,15 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// auditCommands carry what the audit chain records besides applied
+// entries: members' refusals before the log, and signed checkpoints.
+func auditCommands() []commandSpec {
+	return []commandSpec{
+		spec[AuditDenials](ProtocolV1),
+		spec[AuditCheckpoint](ProtocolV1),
+	}
+}
+
 // The audit commands.
 const (
 	TypeAuditDenials    CommandType = "audit_denials"
@@ -47,14 +56,10 @@ type AuditCheckpoint struct {
 func (AuditDenials) Type() CommandType    { return TypeAuditDenials }
 func (AuditCheckpoint) Type() CommandType { return TypeAuditCheckpoint }
 
-// auditCommands carry what the audit chain records besides applied
-// entries: members' refusals before the log, and signed checkpoints.
-func auditCommands() []commandSpec {
-	return []commandSpec{
-		spec[AuditDenials](ProtocolV1),
-		spec[AuditCheckpoint](ProtocolV1),
-	}
-}
+func (c *AuditCheckpoint) Stamp(t int64)    { c.Time = t }
+func (c *AuditCheckpoint) StampTime() int64 { return c.Time }
+
+func (c AuditDenials) Reporter() string { return c.Node }
 
 // records makes one denied record per entry; a refused report is one
 // record of its own.

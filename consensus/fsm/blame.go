@@ -11,6 +11,15 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// blameCommands accuse members of misbehaving in a signing attempt, and
+// clear accusations.
+func blameCommands() []commandSpec {
+	return []commandSpec{
+		spec[AttemptBlamed](ProtocolV2),
+		spec[ClearBlame](ProtocolV2),
+	}
+}
+
 // Blame: identifiable abort, used.
 //
 // When a signing attempt aborts because a member's message or share failed
@@ -346,15 +355,6 @@ func (f *FSM) BlamedIn(requestID string, attempt uint32) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// blameCommands accuse members of misbehaving in a signing attempt, and
-// clear accusations.
-func blameCommands() []commandSpec {
-	return []commandSpec{
-		spec[AttemptBlamed](ProtocolV2),
-		spec[ClearBlame](ProtocolV2),
-	}
 }
 
 // records puts the culprit and the check in the reason; the evidence is a

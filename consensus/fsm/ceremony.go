@@ -13,6 +13,18 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// ceremonyCommands propose, approve and cancel ceremonies, and freeze and
+// unfreeze signing.
+func ceremonyCommands() []commandSpec {
+	return []commandSpec{
+		spec[ProposeCeremony](ProtocolV2),
+		spec[ApproveCeremony](ProtocolV2),
+		spec[CancelCeremony](ProtocolV2),
+		spec[Freeze](ProtocolV2),
+		spec[Unfreeze](ProtocolV2),
+	}
+}
+
 // Operator quorum ceremonies: k-of-m signed approvals for every dangerous
 // change. A ceremony is proposed (its kind, canonical params and a nonce),
 // operators sign its digest with their approval keys, and the entry that
@@ -668,18 +680,6 @@ func (f *FSM) FrozenState() *Frozen {
 	}
 	c := *f.st.Frozen
 	return &c
-}
-
-// ceremonyCommands propose, approve and cancel ceremonies, and freeze and
-// unfreeze signing.
-func ceremonyCommands() []commandSpec {
-	return []commandSpec{
-		spec[ProposeCeremony](ProtocolV2),
-		spec[ApproveCeremony](ProtocolV2),
-		spec[CancelCeremony](ProtocolV2),
-		spec[Freeze](ProtocolV2),
-		spec[Unfreeze](ProtocolV2),
-	}
 }
 
 // ceremonyEvidence is what every ceremony record says of the ceremony.

@@ -9,6 +9,15 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// membershipCommands change the replicated membership and step members
+// through it.
+func membershipCommands() []commandSpec {
+	return []commandSpec{
+		spec[ChangeMembers](ProtocolV2),
+		spec[MemberStep](ProtocolV2),
+	}
+}
+
 // Membership is replicated state. Until the first ChangeMembers the
 // members are the bootstrap set of cluster.yaml, all voters; that entry
 // carries the set (the leader fills it in) and from then on the table is
@@ -349,15 +358,6 @@ func (f *FSM) HolderTarget() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// membershipCommands change the replicated membership and step members
-// through it.
-func membershipCommands() []commandSpec {
-	return []commandSpec{
-		spec[ChangeMembers](ProtocolV2),
-		spec[MemberStep](ProtocolV2),
-	}
 }
 
 func (c *ChangeMembers) records(_ *FSM, res Result, r audit.Record) []audit.Record {

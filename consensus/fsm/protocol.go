@@ -9,6 +9,11 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// protocolCommands raise the cluster's active protocol version.
+func protocolCommands() []commandSpec {
+	return []commandSpec{spec[RaiseProtocol](ProtocolV2)}
+}
+
 // Protocol versions. Every log entry and snapshot says the version it was
 // written under; a replica that meets one it cannot interpret stops
 // applying (FSM.Apply) instead of skipping it, so no replica's state or
@@ -209,11 +214,6 @@ func (f *FSM) ProtocolToRaise(members []string) uint32 {
 		return lowest
 	}
 	return 0
-}
-
-// protocolCommands raise the cluster's active protocol version.
-func protocolCommands() []commandSpec {
-	return []commandSpec{spec[RaiseProtocol](ProtocolV2)}
 }
 
 func (c *RaiseProtocol) records(_ *FSM, res Result, r audit.Record) []audit.Record {

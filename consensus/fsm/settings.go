@@ -10,6 +10,15 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
+// settingsCommands change the replicated limits and record members'
+// local settings.
+func settingsCommands() []commandSpec {
+	return []commandSpec{
+		spec[SetLimits](ProtocolV2),
+		spec[NodeSettings](ProtocolV2),
+	}
+}
+
 // Settings: what changes how an entry applies is replicated, so that two
 // replicas whose local files differ cannot apply one entry two ways; what
 // stays local is reported, so that a difference between members is seen.
@@ -217,15 +226,6 @@ func (f *FSM) Settings(node string) map[string]string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return maps.Clone(f.st.Settings[node])
-}
-
-// settingsCommands change the replicated limits and record members'
-// local settings.
-func settingsCommands() []commandSpec {
-	return []commandSpec{
-		spec[SetLimits](ProtocolV2),
-		spec[NodeSettings](ProtocolV2),
-	}
 }
 
 func (c *SetLimits) records(_ *FSM, res Result, r audit.Record) []audit.Record {
