@@ -8,12 +8,19 @@ CONFIG ?= cluster.yaml
 
 export CGO_ENABLED := 1
 
-.PHONY: all build deps proto test test-short test-race run fixtures bench jepsen vet fmt clean fuzz fuzz-smoke drills dudect
+.PHONY: all build test-bins deps proto test test-short test-race run fixtures bench jepsen vet fmt clean fuzz fuzz-smoke drills dudect
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/kqd ./cmd/kq ./cmd/kqjepsen
+
+# kqd and kq with the build tags tests need, each in $(BIN)/<tag>/: the
+# deliberate bugs (kqd_bugs) and protocol version 1 (kqd_compat, the rolling
+# upgrade test). See jepsen/testbin.
+test-bins:
+	$(GO) build -tags kqd_bugs -o $(BIN)/kqd_bugs/ ./cmd/kqd ./cmd/kq
+	$(GO) build -tags kqd_compat -o $(BIN)/kqd_compat/ ./cmd/kqd ./cmd/kq
 
 # System packages the tests use: swtpm (a TPM per node in integration tests),
 # protoc (make proto), promtool (Debian's prometheus package: the alert
@@ -63,10 +70,13 @@ vet:
 # with swtpm or the simulator. Pre-params come from test fixtures. It
 # includes jepsen/scenarios: short kqjepsen runs (partition, kill, clock)
 # that must be valid, and runs on a kqd_bugs build that must be invalid.
-test: deps vet build
-	GOTRACEBACK=all $(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e '/node$$' -e '/jepsen/scenarios$$')
-	GOTRACEBACK=all $(GO) test -count=1 -timeout 20m -p 1 ./node/ ./jepsen/scenarios/
-	GOTRACEBACK=all $(GO) test -count=1 -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
+# Both packages start the kqd and kq that test-bins built, once for both
+# (KQ_TEST_BIN); go test's own vet is off where `make vet` already ran the
+# full go vet over the same files, tests included.
+test: deps vet build test-bins
+	GOTRACEBACK=all $(GO) test -count=1 -vet=off -timeout 15m $$($(GO) list ./... | grep -v -e '/node$$' -e '/jepsen/scenarios$$')
+	KQ_TEST_BIN=$(abspath $(BIN)) GOTRACEBACK=all $(GO) test -count=1 -vet=off -timeout 20m -p 1 ./node/ ./jepsen/scenarios/
+	GOTRACEBACK=all $(GO) test -count=1 -vet=off -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
 	# jwx verifies ES256K (secp256k1 JWTs) only when built with this tag.
 	GOTRACEBACK=all $(GO) test -count=1 -tags jwx_es256k -run 'ES256K' -timeout 5m ./api/client/
 	# The Prometheus alerting rules and their unit tests (docs/alerts_test.yaml).

@@ -7,9 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -24,27 +22,37 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
+	"github.com/keyquorum/keyquorum/jepsen/testbin"
 )
 
-// binDir holds kqd and kq built once for the whole test binary.
+// binDir holds kqd and kq built once for the whole test binary, or built
+// before it (testbin.Env).
 var binDir string
+
+// scratch holds the builds this test binary makes itself.
+var scratch string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "kq-bin-")
 	if err != nil {
 		panic(err)
 	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Dir(filepath.Dir(file))
-	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/kqd", "./cmd/kq")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		panic(fmt.Sprintf("build binaries: %v", err))
+	scratch = dir
+	if binDir = testbin.Dir(""); binDir == "" {
+		binDir = filepath.Join(dir, "release")
+		if err := testbin.Build(root(), binDir, ""); err != nil {
+			panic(err)
+		}
 	}
-	binDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// root is the repository's root directory.
+func root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
 }
 
 // taggedBuilds holds kqd and kq built with a build tag, by tag: tests that
@@ -57,28 +65,29 @@ type taggedBuild struct {
 	err  error
 }
 
-// taggedBinDir builds kqd and kq with the given build tag, once per test
-// binary, and returns their directory.
+// taggedBinDir returns the directory of kqd and kq built with the given
+// build tag: the one built before the test binary (testbin.Env) when it
+// holds that build, else one this binary builds once.
 func taggedBinDir(t *testing.T, tag string) string {
 	t.Helper()
 	v, _ := taggedBuilds.LoadOrStore(tag, &taggedBuild{})
 	b := v.(*taggedBuild)
 	b.once.Do(func() {
-		b.dir = filepath.Join(binDir, tag)
-		_, file, _, _ := runtime.Caller(0)
-		build := exec.Command("go", "build", "-tags", tag, "-o", b.dir+"/", "./cmd/kqd", "./cmd/kq")
-		build.Dir, build.Stdout, build.Stderr = filepath.Dir(filepath.Dir(file)), os.Stdout, os.Stderr
-		b.err = build.Run()
+		if dir := testbin.Dir(tag); dir != "" {
+			b.dir = dir
+			return
+		}
+		b.dir = filepath.Join(scratch, tag)
+		b.err = testbin.Build(root(), b.dir, tag)
 	})
 	if b.err != nil {
-		t.Fatalf("build %s binaries: %v", tag, b.err)
+		t.Fatal(b.err)
 	}
 	return b.dir
 }
 
 func fixturesDir(t *testing.T) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(filepath.Dir(file)), "tss", "testdata", "preparams")
+	return filepath.Join(root(), "tss", "testdata", "preparams")
 }
 
 func startCluster(t *testing.T, backend string, tune ...func(*cluster.Options)) *cluster.Cluster {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/keyquorum/keyquorum/jepsen/harness"
 	"github.com/keyquorum/keyquorum/jepsen/model"
 	"github.com/keyquorum/keyquorum/jepsen/report"
+	"github.com/keyquorum/keyquorum/jepsen/testbin"
 )
 
 var (
@@ -30,22 +29,27 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// run finds the binaries built before the tests (testbin.Env) or builds
+// those missing, then runs the tests.
 func run(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "kqjepsen-bin-")
 	if err != nil {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	binDir, bugsDir = filepath.Join(dir, "release"), filepath.Join(dir, "bugs")
-	for d, tags := range map[string]string{binDir: "", bugsDir: "kqd_bugs"} {
-		args := []string{"build", "-o", d + "/"}
-		if tags != "" {
-			args = append(args, "-tags", tags)
+	for _, b := range []struct {
+		dir  *string
+		tags string
+	}{{&binDir, ""}, {&bugsDir, "kqd_bugs"}} {
+		if *b.dir = testbin.Dir(b.tags); *b.dir != "" {
+			continue
 		}
-		build := exec.Command("go", append(args, "./cmd/kqd", "./cmd/kq")...)
-		build.Dir, build.Stdout, build.Stderr = root(), os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			panic(fmt.Sprintf("build binaries (tags %q): %v", tags, err))
+		*b.dir = filepath.Join(dir, "release")
+		if b.tags != "" {
+			*b.dir = filepath.Join(dir, b.tags)
+		}
+		if err := testbin.Build(root(), *b.dir, b.tags); err != nil {
+			panic(err)
 		}
 	}
 	return m.Run()
