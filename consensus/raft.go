@@ -98,23 +98,24 @@ type Node struct {
 }
 
 // Open starts the member described by cfg, applying committed entries to
-// fsm. When Dir holds no raft state it bootstraps the group from cfg.Peers;
-// every member doing so with the identical list is safe, as raft documents,
-// because they all write the same configuration at index 1. When Dir holds
-// state, raft restores the latest snapshot into fsm and replays the log
-// after it as entries are known committed.
+// machine (an fsm.FSM in kqd). When Dir holds no raft state it bootstraps
+// the group from cfg.Peers; every member doing so with the identical list
+// is safe, as raft documents, because they all write the same
+// configuration at index 1. When Dir holds state, raft restores the latest
+// snapshot into machine and replays the log after it as entries are known
+// committed.
 //
 // Open returns once raft is running; it does not wait for an election or
 // the network, so ctx is only checked on entry. A Dir already opened by
 // another live Node or process makes Open fail after about a second.
-func Open(ctx context.Context, cfg Config, fsm raft.FSM) (*Node, error) {
+func Open(ctx context.Context, cfg Config, machine raft.FSM) (*Node, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("consensus: open: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if fsm == nil {
+	if machine == nil {
 		return nil, errors.New("consensus: open: nil FSM")
 	}
 	logger := cfg.Logger
@@ -196,7 +197,7 @@ func Open(ctx context.Context, cfg Config, fsm raft.FSM) (*Node, error) {
 		closeAll()
 		return nil, fmt.Errorf("consensus: log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, fsm, logs, st.Stable, st.Snapshots, trans)
+	r, err := raft.NewRaft(rc, machine, logs, st.Stable, st.Snapshots, trans)
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
