@@ -135,6 +135,7 @@ func (n *Node) choosePresig(k *fsm.Key) (p *fsm.Presig, release func(), ok bool)
 			return p, func() { n.reserved.release(p.ID) }, true
 		}
 	}
+	n.log.Debug("no usable presignature; signing with the full protocol", "key", k.Name, "pool", len(n.fsm.Presigs(k.Name)), "not_ready", notReady)
 	return nil, nil, false
 }
 
@@ -145,7 +146,7 @@ func presigUsable(p *fsm.Presig, k *fsm.Key, horizon int64, reachable []string, 
 	if p.State != fsm.PresigReady || p.Version != k.Primary || p.Epoch != k.Current().Epoch || p.Expires <= horizon {
 		return false
 	}
-	return len(absent(p.Committee, reachable)) == 0 && !slices.ContainsFunc(p.Committee, func(m string) bool { return notReady[m] != "" })
+	return len(absent(p.Committee, reachable)) == 0 && !stalledBy(p, notReady)
 }
 
 // presignable reports whether the key's requests may use the pool: ECDSA
@@ -196,13 +197,13 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 			continue
 		}
 		pool := n.fsm.Presigs(k.Name)
-		pending := 0
+		notReady := n.notReady(k.Members)
+		pending := refilling(pool, notReady)
 		for _, p := range pool {
 			live[p.ID] = true
 			if p.State != fsm.PresigPending {
 				continue
 			}
-			pending++
 			first, seen := s.presigs[p.ID]
 			if !seen {
 				s.presigs[p.ID] = now
@@ -213,27 +214,85 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		}
 		// The tenant's presigs quota is shared by its keys' pools; the
 		// entry would refuse a refill past it, so none is proposed.
-		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || !n.fsm.PresigRoom(k.Name) {
+		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || s.refilling.has(k.Name) || !n.fsm.PresigRoom(k.Name) {
 			continue
 		}
 		committee, err := n.coverRestart(k, pool)
+		why := "cover a restart"
 		if committee == nil {
 			if !s.refillNow(len(pool), now) {
 				continue
 			}
+			why = "refill"
 			committee, err = n.pickCommittee(k, nil, 0)
 		}
 		if err != nil {
 			continue
 		}
 		cmd := &fsm.PresignRequested{ID: newPresigID(), Key: k.Name, Committee: committee, TTL: int64(n.cluster.Presign.TTL)}
-		s.n.spawn(func() { n.propose(ctx, cmd) })
+		n.log.Debug("presignature requested", "key", k.Name, "presig", cmd.ID, "committee", committee, "pool", len(pool), "why", why)
+		// Until the entry is applied the pool does not show it pending;
+		// the next tick must not request another one meanwhile.
+		s.refilling.add(k.Name)
+		s.n.spawn(func() {
+			defer s.refilling.remove(cmd.Key)
+			n.propose(ctx, cmd)
+		})
 	}
 	for id := range s.presigs {
 		if !live[id] {
 			delete(s.presigs, id)
 		}
 	}
+}
+
+// refilling counts the pending presignatures that hold back the next
+// refill (one at a time per key). One whose committee holds a member that
+// is not ready (down, paused, restarted) parks late or never: it does not
+// hold back the refill, which leaves that member out. Before this rule a
+// presignature pending with a killed member blocked its key's pool until
+// the member's restart discarded it.
+func refilling(pool []*fsm.Presig, notReady map[string]string) int {
+	pending := 0
+	for _, p := range pool {
+		if p.State == fsm.PresigPending && !stalledBy(p, notReady) {
+			pending++
+		}
+	}
+	return pending
+}
+
+// stalledBy reports whether a member of p's committee is not ready.
+func stalledBy(p *fsm.Presig, notReady map[string]string) bool {
+	return slices.ContainsFunc(p.Committee, func(m string) bool { return notReady[m] != "" })
+}
+
+// keySet is a set of key names shared by the supervisor's tick and the
+// goroutines it spawns.
+type keySet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (s *keySet) add(k string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]bool{}
+	}
+	s.m[k] = true
+}
+
+func (s *keySet) remove(k string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, k)
+}
+
+func (s *keySet) has(k string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[k]
 }
 
 // coverRestart returns a committee for a refill that the pool needs now,

@@ -306,3 +306,19 @@ func TestExposedMembersAreThoseEveryPresignatureNeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestRefillIsHeldBackOnlyByPresignaturesThatCanPark: a pending
+// presignature holds back the key's next refill unless a member of its
+// committee is not ready; a ready one never does.
+func TestRefillIsHeldBackOnlyByPresignaturesThatCanPark(t *testing.T) {
+	pool := []*fsm.Presig{
+		{ID: "a", Committee: []string{"n1", "n3"}, State: fsm.PresigPending},
+		{ID: "b", Committee: []string{"n1", "n2"}, State: fsm.PresigReady},
+	}
+	if got := refilling(pool, map[string]string{"n3": readySilent}); got != 0 {
+		t.Fatalf("a presignature pending with a silent member holds back %d refills, want 0", got)
+	}
+	if got := refilling(pool, nil); got != 1 {
+		t.Fatalf("a presignature pending with ready members holds back %d refills, want 1", got)
+	}
+}
