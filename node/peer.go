@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
@@ -344,12 +345,26 @@ func (l *peerLinks) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := l.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(l.self.Dial(addr), grpc.WithTransportCredentials(l.creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxPeerMessageBytes)))
+	c, err := grpc.NewClient(l.self.Dial(addr), grpc.WithTransportCredentials(l.creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxPeerMessageBytes)),
+		grpc.WithConnectParams(peerConnectParams()))
 	if err != nil {
 		return nil, fmt.Errorf("node: dial %s: %w", addr, err)
 	}
 	l.conns[addr] = c
 	return c, nil
+}
+
+// peerConnectParams bound how long a link to a member that was down waits
+// before it tries again: gRPC's default backoff grows to two minutes (4 s
+// after a 5 s outage), and a member that restarted took part in no session
+// and answered no clock probe until its peers' next try, seconds after it
+// was up. A cluster has a handful of members, so trying each once a second
+// while it is down costs nothing.
+func peerConnectParams() grpc.ConnectParams {
+	return grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+		MinConnectTimeout: 2 * time.Second,
+	}
 }
 
 func (l *peerLinks) close() {
