@@ -683,6 +683,9 @@ func (f *FSM) FrozenState() *Frozen {
 }
 
 // ceremonyEvidence is what every ceremony record says of the ceremony.
+// Accepted proposals and approvals add the rest of what an offline
+// verifier needs (audit.VerifyCeremony); a refusal's record carries its
+// reason alone.
 func ceremonyEvidence(cer *Ceremony) *audit.Ceremony {
 	return &audit.Ceremony{ID: cer.ID, Digest: cer.Digest, State: string(cer.State), Counted: uint32(cer.Counted())}
 }
