@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
 // auditHeadJSON is the `kq audit head -o json` contract.
@@ -43,7 +44,10 @@ type auditQueryJSON struct {
 // tampering is caught by `kq audit verify`, and that no signed message or
 // digest reaches audit output, export files or logs.
 func TestAuditChainAcrossCrashes(t *testing.T) {
-	c := startCluster(t, "swtpm")
+	// Checkpoint and flush denials often, so the test sees both quickly.
+	c := startCluster(t, "swtpm", func(o *cluster.Options) {
+		o.ExtraConfig = "audit:\n  checkpoint_every: 16\n  denial_window: 500ms\n"
+	})
 	var outputs [][]byte // everything kq printed about the audit
 	kqOut := func(args ...string) []byte {
 		t.Helper()
@@ -74,23 +78,6 @@ func TestAuditChainAcrossCrashes(t *testing.T) {
 	}
 	// The leader creates the audit key as soon as every member is up.
 	waitFor("the audit key", 60*time.Second, func() bool { return head("n1").AuditKeyState == "active" })
-	// Checkpoint and flush denials often, so the test sees both quickly.
-	for _, id := range c.IDs() {
-		c.StopNode(id)
-	}
-	f, err := os.OpenFile(c.ConfigPath, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprint(f, "audit:\n  checkpoint_every: 16\n  denial_window: 500ms\n")
-	f.Close()
-	for _, id := range c.IDs() {
-		if err := c.StartNode(id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitReady(t, c)
-
 	var keys = map[string]keyJSON{}
 	for name, alg := range map[string]string{"ed": "ed25519", "ec": "ecdsa-secp256k1"} {
 		var k keyJSON
