@@ -12,7 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
-	"github.com/keyquorum/keyquorum/node"
+	"github.com/keyquorum/keyquorum/node/metrics/metricstest"
 )
 
 // TestSignAnnouncementsStartNothing plays a misbehaving member, and the
@@ -74,7 +74,7 @@ func TestSignAnnouncementsStartNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return node.ParseExposition(t, text)[`keyquorum_sign_starts_total{from="announced"}`]
+		return metricstest.Parse(t, text)[`keyquorum_sign_starts_total{from="announced"}`]
 	}
 	before := announced()
 

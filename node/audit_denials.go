@@ -180,13 +180,13 @@ func (n *Node) auditInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 		resp, err = handler(ctx, req)
 	}
 	if reason := admissionReason(err); reason != "" && !mark.forwarded.Load() {
-		n.metrics.admissionRej.WithLabelValues(reason).Inc()
+		n.metrics.AdmissionRejected(reason)
 	}
 	if err == nil || !denialCodes[status.Code(err)] {
 		return resp, err
 	}
 	if !mark.forwarded.Load() {
-		n.metrics.refusals.WithLabelValues(opName(info.FullMethod), status.Code(err).String()).Inc()
+		n.metrics.Refused(opName(info.FullMethod), status.Code(err))
 	}
 	if mark.applied.Load() {
 		return resp, err // the log's own record tells of it

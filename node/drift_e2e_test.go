@@ -11,7 +11,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
-	"github.com/keyquorum/keyquorum/node"
+	"github.com/keyquorum/keyquorum/node/metrics/metricstest"
 )
 
 // TestConfigDriftIsShownAndChangesNothing starts n2 with another
@@ -82,7 +82,7 @@ func TestConfigDriftIsShownAndChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := node.ParseExposition(t, text)[`keyquorum_config_drift{node="n2",setting="handles.max_ttl"}`]; v != 1 {
+	if v := metricstest.Parse(t, text)[`keyquorum_config_drift{node="n2",setting="handles.max_ttl"}`]; v != 1 {
 		t.Fatalf("keyquorum_config_drift for n2's handles.max_ttl = %v, want 1", v)
 	}
 

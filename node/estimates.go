@@ -27,7 +27,7 @@ const keepDurations = 8
 
 func newDurations() *durations { return &durations{recent: map[durationKey][]time.Duration{}} }
 
-// add records a successful run of op (kindKeygen, kindRefresh) on algorithm.
+// add records a successful run of op (metrics.KindKeygen, metrics.KindRefresh) on algorithm.
 func (d *durations) add(op, algorithm string, took time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

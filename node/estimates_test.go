@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/node/metrics"
 )
 
 // TestDurationsEstimateTheMedianOfRecentRuns: the estimate is the median
@@ -16,18 +17,18 @@ func TestDurationsEstimateTheMedianOfRecentRuns(t *testing.T) {
 		t.Fatalf("estimates before any run: %v", got)
 	}
 	for _, s := range []int{100, 100, 100, 9, 11, 10, 12, 10, 900, 10} { // the first three age out
-		d.add(kindKeygen, kqpb.AlgorithmNameECDSA, time.Duration(s)*time.Second)
+		d.add(metrics.KindKeygen, kqpb.AlgorithmNameECDSA, time.Duration(s)*time.Second)
 	}
-	d.add(kindRefresh, kqpb.AlgorithmNameEd25519, 300*time.Millisecond)
-	d.add(kindKeygen, "unknown-algorithm", time.Second) // not shown: no wire name
+	d.add(metrics.KindRefresh, kqpb.AlgorithmNameEd25519, 300*time.Millisecond)
+	d.add(metrics.KindKeygen, "unknown-algorithm", time.Second) // not shown: no wire name
 	got := d.estimates()
 	if len(got) != 2 {
 		t.Fatalf("estimates = %v, want 2", got)
 	}
-	if e := got[0]; e.Operation != kindKeygen || e.Algorithm != kqpb.Algorithm_ECDSA_SECP256K1 || e.Seconds != 11 || e.Samples != keepDurations {
+	if e := got[0]; e.Operation != metrics.KindKeygen || e.Algorithm != kqpb.Algorithm_ECDSA_SECP256K1 || e.Seconds != 11 || e.Samples != keepDurations {
 		t.Errorf("keygen estimate = %v, want 11 s over %d runs", e, keepDurations)
 	}
-	if e := got[1]; e.Operation != kindRefresh || e.Algorithm != kqpb.Algorithm_ED25519 || e.Seconds != 0.3 || e.Samples != 1 {
+	if e := got[1]; e.Operation != metrics.KindRefresh || e.Algorithm != kqpb.Algorithm_ED25519 || e.Seconds != 0.3 || e.Samples != 1 {
 		t.Errorf("refresh estimate = %v", e)
 	}
 }

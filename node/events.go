@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/metrics"
 )
 
 // event is one applied log entry as the node sees it, or with announced
@@ -186,7 +187,7 @@ func (n *Node) dispatch(ctx context.Context) {
 				}
 				for _, s := range ev.announced {
 					announced[attemptKey(s)] = true
-					n.metrics.signStarts.WithLabelValues("announced").Inc()
+					n.metrics.SignStarted(metrics.StartAnnounced)
 					n.startSign(ctx, s)
 				}
 				continue
@@ -209,7 +210,7 @@ func (n *Node) dispatch(ctx context.Context) {
 						delete(announced, attemptKey(s))
 						continue
 					}
-					n.metrics.signStarts.WithLabelValues("applied").Inc()
+					n.metrics.SignStarted(metrics.StartApplied)
 					n.startSign(ctx, s)
 				}
 			case *fsm.PresignRequested:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/tss/frost"
 )
@@ -31,13 +32,6 @@ import (
 // member's verifying share (RFC 9591 Section 5.4), so a bad share names
 // its sender, aggregates, and reports SignCompleted; every replica then
 // verifies the signature as for any other.
-
-// kindFrostSign labels a member's FROST share in the session metrics;
-// pathFrost a request that signed with FROST commitments.
-const (
-	kindFrostSign = "frost_sign"
-	pathFrost     = "frost"
-)
 
 // frostShareWait bounds how long the coordinator waits to apply the
 // request a share arrived for: members apply it at about the same time.
@@ -63,7 +57,7 @@ func (n *Node) runFrostSign(ctx context.Context, s *fsm.Sign) {
 	}
 	coord := n.frostCoordinator(s)
 	share, list, err := n.frostShare(ctx, s, nonces)
-	n.metrics.session(kindFrostSign, start, err)
+	n.metrics.Session(metrics.KindFrostSign, start, err)
 	if err != nil {
 		log.Warn("FROST signature share", "err", err)
 		return

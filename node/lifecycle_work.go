@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -167,9 +168,9 @@ func (n *Node) runRefresh(ctx context.Context, k *fsm.Key, version uint32) {
 	log := n.log.With("key", k.Name, "version", version, "epoch", r.Epoch)
 	start := time.Now()
 	share, err := n.refresh(rctx, k, v)
-	n.metrics.session(kindRefresh, start, err)
+	n.metrics.Session(metrics.KindRefresh, start, err)
 	if err == nil {
-		n.took.add(kindRefresh, k.Algorithm, time.Since(start))
+		n.took.add(metrics.KindRefresh, k.Algorithm, time.Since(start))
 	}
 	if err != nil {
 		log.Warn("refresh failed", "err", err)

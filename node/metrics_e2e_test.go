@@ -11,7 +11,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
-	"github.com/keyquorum/keyquorum/node"
+	"github.com/keyquorum/keyquorum/node/metrics/metricstest"
 )
 
 // TestMetricsEndpointCountsSigningWithoutLeaking runs kqd with --metrics,
@@ -58,7 +58,7 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			texts[id], all[id] = text, node.ParseExposition(t, text)
+			texts[id], all[id] = text, metricstest.Parse(t, text)
 		}
 		if sumOver(all, "keyquorum_audit_checkpoints_total") > 0 && sumOver(all, `keyquorum_tss_sessions_total{kind="presigned_sign",outcome="ok"}`) >= 2 {
 			break

@@ -8,31 +8,30 @@ import (
 	"net/http/pprof"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/node/metrics"
 )
 
 // newNodeMetrics builds the node's metrics over its own state. Call it
 // once the FSM, the engine, the parked store and the pre-params exist;
 // raft may open later.
-func (n *Node) newNodeMetrics() *metrics {
-	m := newMetrics(stateSource{
-		FSM: n.fsm,
+func (n *Node) newNodeMetrics() *metrics.Set {
+	m := metrics.New(metrics.Source{
+		State: n.fsm,
 		Raft: func() (consensus.Stats, bool) {
 			if n.raft == nil {
 				return consensus.Stats{}, false
 			}
 			return n.raft.Stats(), true
 		},
-		Running:    n.engine.Running,
-		Parked:     n.parked.len,
-		PreParams:  n.pre.isReady,
-		PoolTarget: n.cluster.Presign.Pool,
+		Running:     n.engine.Running,
+		Parked:      n.parked.len,
+		PreParams:   n.pre.isReady,
+		PoolTarget:  n.cluster.Presign.Pool,
+		Now:         n.clock.Now,
+		BlameChecks: blameChecks,
 	})
-	m.reg.MustRegister(newPendingDrops(n.engine))
-	m.blame = newBlameMetrics(n.fsm, n.clock.Now)
-	m.reg.MustRegister(m.blame)
+	m.Register(newPendingDrops(n.engine))
 	return m
 }
 
@@ -40,11 +39,7 @@ func (n *Node) newNodeMetrics() *metrics {
 // It is what the --metrics listener serves; embedders may mount it
 // elsewhere. The handler answers at any path.
 func (n *Node) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(n.metrics.Registry(), promhttp.HandlerOpts{
-		ErrorHandling:       promhttp.ContinueOnError, // a failing collector must not hide the rest
-		MaxRequestsInFlight: 4,
-		Timeout:             10 * time.Second,
-	})
+	return n.metrics.Handler()
 }
 
 // listenMetrics serves /metrics on addr over plain HTTP. The endpoint has

@@ -30,6 +30,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/pki"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
@@ -133,7 +134,7 @@ type Node struct {
 	// dirty names the keys the share reconciler must look at.
 	dirty   *dirtyKeys
 	audit   *nodeAudit
-	metrics *metrics
+	metrics *metrics.Set
 	// took is how long recent keygens and refreshes ran (estimates.go).
 	took *durations
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.
@@ -229,10 +230,10 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err
 	}
-	n.metrics.reg.MustRegister(n.clocks, newDriftCollector(n))
-	n.events.observe = n.metrics.applied
-	n.audit.log.records = n.metrics.auditRecords
-	n.audit.log.mismatches = n.metrics.invariants.WithLabelValues(invariantAuditExport)
+	n.metrics.Register(n.clocks, newDriftCollector(n))
+	n.events.observe = n.metrics.Applied
+	n.audit.log.records = n.metrics.AuditRecords()
+	n.audit.log.mismatches = n.metrics.AuditExportMismatches()
 
 	rc := consensus.DefaultConfig()
 	rc.NodeID, rc.RaftAddr, rc.Dir = id, self.Raft, filepath.Join(n.dir, "raft")
@@ -256,7 +257,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, fmt.Errorf("node: open raft: %w", err)
 	}
 	n.startIdx = n.raft.Stats().LastIndex
-	n.metrics.startedAt(n.startIdx)
+	n.metrics.StartedAt(n.startIdx)
 	n.super = newSupervisor(n)
 
 	if err := n.listen(serverTLS, opts.Reflection); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -65,13 +66,13 @@ func (n *Node) runPresign(ctx context.Context, index uint64, p *fsm.Presig) {
 	log := n.log.With("presig", p.ID, "key", p.Key)
 	start := time.Now()
 	ps, err := n.presign(ctx, index, p)
-	n.metrics.session(kindPresign, start, err)
+	n.metrics.Session(metrics.KindPresign, start, err)
 	if err != nil {
 		log.Warn("presignature failed", "err", err)
 		n.report(ctx, &fsm.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: err.Error()})
 		return
 	}
-	n.metrics.presigRefill.WithLabelValues(p.Key).Observe(time.Since(start).Seconds())
+	n.metrics.PresignRefilled(p.Key, time.Since(start))
 	n.parked.put(p.ID, ps)
 	go func() { // an expired or failed session leaves the store by itself
 		<-ps.Done()
@@ -103,7 +104,7 @@ func (n *Node) signPresigned(ctx context.Context, s *fsm.Sign, ps *tss.Presignat
 	defer cancel()
 	start := time.Now()
 	sig, err := ps.Sign(ctx, s.Digest)
-	n.metrics.session(kindPresignedSig, start, err)
+	n.metrics.Session(metrics.KindPresignedSig, start, err)
 	if err != nil {
 		n.log.Warn("presigned attempt failed", "request", s.RequestID, "presig", s.Presig, "err", err)
 		n.blameAbort(ctx, s, err)
@@ -208,7 +209,7 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 			if !seen {
 				s.presigs[p.ID] = now
 			} else if now.Sub(first) > presignParkWait+5*time.Second {
-				cmd := &fsm.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: presignStalledReason}
+				cmd := &fsm.PresignDiscarded{ID: p.ID, Node: n.self.ID, Reason: metrics.PresignStalledReason}
 				s.n.spawn(func() { n.propose(ctx, cmd) })
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -26,9 +27,9 @@ func (s *keyService) Sign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sig
 	}); forwarded {
 		return resp, err
 	}
-	start, path := time.Now(), pathNone
+	start, path := time.Now(), metrics.PathNone
 	resp, err := s.sign(ctx, req, &path)
-	s.n.metrics.signDone(path, time.Since(start), err)
+	s.n.metrics.SignDone(path, time.Since(start), err)
 	return resp, err
 }
 
@@ -98,13 +99,13 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 		if !ok {
 			return nil, status.Errorf(codes.Aborted, "request %q was evicted while waiting", reqID)
 		}
-		*path = pathFull
+		*path = metrics.PathFull
 		if sg.Presig != "" {
-			*path = pathPresigned
+			*path = metrics.PathPresigned
 		}
 		resp, done, err := n.signOutcome(sg, reqID)
 		if frosted && sg.Attempt == 1 {
-			*path = pathFrost
+			*path = metrics.PathFrost
 			if resp != nil {
 				resp.Frost = !dup
 				for _, c := range frostUsed {
@@ -114,8 +115,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 		}
 		if done {
 			if err == nil && !dup { // a retry's answer says nothing of where time goes
-				n.metrics.signPhase.WithLabelValues("ordered").Observe(ordered.Sub(proposed).Seconds())
-				n.metrics.signPhase.WithLabelValues("signed").Observe(time.Since(ordered).Seconds())
+				n.metrics.SignPhases(proposed, ordered)
 			}
 			return resp, err
 		}
@@ -235,18 +235,18 @@ func (n *Node) proposeSignOnce(ctx context.Context, k *fsm.Key, presign bool, cm
 	if presign && (cmd.Version == 0 || cmd.Version == k.Primary) && n.presignable(k) {
 		p, release, ok := n.choosePresig(k)
 		if !ok {
-			n.metrics.presigMisses.WithLabelValues(k.Name).Inc()
+			n.metrics.PresignMiss(k.Name)
 		} else {
 			defer release()
 			cmd.Committee, cmd.Presig = p.Committee, p.ID
 			res, err := n.applyResult(ctx, cmd)
 			if err == nil && res.Err == nil && !res.Duplicate {
-				n.metrics.presigHits.WithLabelValues(k.Name).Inc()
+				n.metrics.PresignHit(k.Name)
 			}
 			if err != nil || !errors.Is(res.Err, fsm.ErrPresigUnavailable) {
 				return res.Duplicate, nil, toStatus(errors.Join(err, res.Err))
 			}
-			n.metrics.presigRefused.WithLabelValues(k.Name).Inc()
+			n.metrics.PresignRefused(k.Name)
 			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
 		}
 	}

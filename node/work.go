@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -24,9 +25,9 @@ func (n *Node) runKeygen(ctx context.Context, k *fsm.Key, version uint32) {
 	log := n.log.With("key", k.Name, "version", version)
 	start := time.Now()
 	share, err := n.keygen(kctx, k, k.Version(version))
-	n.metrics.session(kindKeygen, start, err)
+	n.metrics.Session(metrics.KindKeygen, start, err)
 	if err == nil {
-		n.took.add(kindKeygen, k.Algorithm, time.Since(start))
+		n.took.add(metrics.KindKeygen, k.Algorithm, time.Since(start))
 	}
 	if err != nil {
 		log.Warn("keygen failed", "err", err)
@@ -93,7 +94,7 @@ func (n *Node) runSign(ctx context.Context, s *fsm.Sign) {
 	start := time.Now()
 	share, err := n.shares.Get(ctx, s.Key, s.Version, s.Epoch)
 	if err != nil {
-		n.metrics.session(kindSign, start, err)
+		n.metrics.Session(metrics.KindSign, start, err)
 		log.Warn("sign: share unavailable", "err", err)
 		return
 	}
@@ -105,7 +106,7 @@ func (n *Node) runSign(ctx context.Context, s *fsm.Sign) {
 		Committee: s.Committee,
 		Message:   s.Digest,
 	})
-	n.metrics.session(kindSign, start, err)
+	n.metrics.Session(metrics.KindSign, start, err)
 	if err != nil {
 		log.Warn("sign attempt failed", "err", err)
 		n.blameAbort(ctx, s, err)

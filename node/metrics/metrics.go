@@ -1,20 +1,27 @@
-package node
+// Package metrics is one keyquorum node's Prometheus instrumentation, and
+// only that: the counters the node's request path, sessions and apply loop
+// update, and the gauges read from the node's state when scraped. It owns
+// one registry per node (nothing registers globally) and reads the node
+// through Source, so it needs nothing else of the node.
+//
+// Secrecy: no metric, label or help text is derived from a digest, a
+// signature, a share, pre-params, a request id or an actor.
+package metrics
 
 import (
 	"context"
 	"errors"
 	"math"
-	"strings"
-	"sync"
+	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -26,9 +33,10 @@ import (
 // must not be able to mint series, and a metric must not carry what the
 // audit trail deliberately hashes.
 const (
-	pathPresigned = "presigned" // the request named a presignature
-	pathFull      = "full"      // the request ran the full protocol
-	pathNone      = "none"      // refused before it reached the log
+	PathPresigned = "presigned" // the request named a presignature
+	PathFull      = "full"      // the request ran the full protocol
+	PathNone      = "none"      // refused before it reached the log
+	PathFrost     = "frost"     // the request signed with FROST commitments
 
 	// Invariants counted by keyquorum_invariant_violations_total.
 	invariantBadSignature = "bad_signature"
@@ -39,11 +47,16 @@ const (
 	outcomeRefused = "refused" // refused for what the request asked
 	outcomeTimeout = "timeout"
 
-	kindKeygen       = "keygen"
-	kindRefresh      = "refresh"
-	kindSign         = "sign"
-	kindPresign      = "presign"        // rounds 1-4, up to parking
-	kindPresignedSig = "presigned_sign" // rounds 5-9 from a parked half
+	KindKeygen       = "keygen"
+	KindRefresh      = "refresh"
+	KindSign         = "sign"
+	KindPresign      = "presign"        // rounds 1-4, up to parking
+	KindPresignedSig = "presigned_sign" // rounds 5-9 from a parked half
+	KindFrostSign    = "frost_sign"     // a member's FROST share
+
+	// What started a member's signing attempt (keyquorum_sign_starts_total).
+	StartAnnounced = "announced"
+	StartApplied   = "applied"
 
 	discardStalled = "stalled" // the leader gave up waiting for the committee to park
 	discardFailed  = "failed"  // a member's rounds 1-4 failed
@@ -51,22 +64,16 @@ const (
 	discardExpired = "expired" // past its TTL in the replicated state
 )
 
-// presignStalledReason is the reason the leader's supervisor gives when a
+// PresignStalledReason is the reason the leader's supervisor gives when a
 // presignature never parked; metrics tell it apart from members' failures.
-const presignStalledReason = "stalled before parking"
+const PresignStalledReason = "stalled before parking"
 
-// metrics is one node's Prometheus instrumentation. It owns its registry:
-// two nodes in one process never share series, and nothing registers
-// globally. Counters are updated from the request path, the members'
-// session goroutines and raft's apply loop; gauges are read from the
-// replicated state and the engine when scraped (see stateCollector). All
-// methods are safe for concurrent use.
-//
-// Secrecy: no metric, label or help text is derived from a digest, a
-// signature, a share, pre-params, a request id or an actor.
-type metrics struct {
+// Set is one node's instrumentation. Counters are updated from the request
+// path, the members' session goroutines and raft's apply loop; gauges are
+// read from Source when scraped. All methods are safe for concurrent use.
+type Set struct {
 	reg *prometheus.Registry
-	// blame counts accusations; set by the node, nil in tests of metrics alone.
+	// blame counts accusations; nil when Source has no State or no Now.
 	blame *blameMetrics
 
 	signRequests    *prometheus.CounterVec   // path, outcome, code
@@ -94,14 +101,15 @@ type metrics struct {
 	pool         presigTracker
 }
 
-// newMetrics builds a node's registry with the keyquorum metrics, the
-// state collector over src, and the Go runtime and process collectors.
-func newMetrics(src stateSource) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+// New builds a node's registry with the keyquorum metrics, the state
+// collector over src, the blame metrics when src has a State and a Now,
+// and the Go runtime and process collectors.
+func New(src Source) *Set {
+	m := &Set{reg: prometheus.NewRegistry()}
 	m.replayedUpTo.Store(math.MaxUint64)
 	m.pool.m = map[string]trackedPresig{}
-	if src.FSM != nil {
-		m.pool.fsm = src.FSM
+	if src.State != nil {
+		m.pool.fsm = src.State
 	}
 	m.signRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyquorum_sign_requests_total",
@@ -191,17 +199,34 @@ func newMetrics(src stateSource) *metrics {
 		newStateCollector(src),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if src.State != nil && src.Now != nil {
+		m.blame = newBlameMetrics(src.State, src.Now, src.BlameChecks)
+		m.reg.MustRegister(m.blame)
+	}
 	return m
 }
 
 // Registry returns the registry to expose or gather.
-func (m *metrics) Registry() *prometheus.Registry { return m.reg }
+func (m *Set) Registry() *prometheus.Registry { return m.reg }
 
-// startedAt marks the entries replayed from disk at start.
-func (m *metrics) startedAt(lastIndex uint64) { m.replayedUpTo.Store(lastIndex) }
+// Register adds collectors the node keeps itself (its clock, its
+// settings' drift, the engine's dropped messages) to the registry.
+func (m *Set) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
 
-// signDone records one sign request the leader served.
-func (m *metrics) signDone(path string, took time.Duration, err error) {
+// Handler serves the registry in the Prometheus text format, at any path.
+func (m *Set) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorHandling:       promhttp.ContinueOnError, // a failing collector must not hide the rest
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+}
+
+// StartedAt marks the entries replayed from disk at start.
+func (m *Set) StartedAt(lastIndex uint64) { m.replayedUpTo.Store(lastIndex) }
+
+// SignDone records one sign request the leader served.
+func (m *Set) SignDone(path string, took time.Duration, err error) {
 	outcome, code := signOutcome(err)
 	m.signRequests.WithLabelValues(path, outcome, code.String()).Inc()
 	if err == nil {
@@ -224,8 +249,8 @@ func signOutcome(err error) (string, codes.Code) {
 	}
 }
 
-// session records the end of one of this member's protocol sessions.
-func (m *metrics) session(kind string, start time.Time, err error) {
+// Session records the end of one of this member's protocol sessions.
+func (m *Set) Session(kind string, start time.Time, err error) {
 	if err == nil {
 		m.sessionSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 	}
@@ -240,10 +265,10 @@ func (m *metrics) session(kind string, start time.Time, err error) {
 	m.sessions.WithLabelValues(kind, outcome).Inc()
 }
 
-// applied is the FSM observer hook. It runs on raft's apply loop, right
-// after each entry, so the FSM it reads is exactly the state that entry
+// Applied is the FSM observer hook. It runs on raft's apply loop, right
+// after each entry, so the State it reads is exactly the state that entry
 // left: a presignature that disappeared was removed by this entry.
-func (m *metrics) applied(index uint64, cmd fsm.Command, res fsm.Result) {
+func (m *Set) Applied(index uint64, cmd fsm.Command, res fsm.Result) {
 	count := index > m.replayedUpTo.Load()
 	if _, ok := cmd.(*fsm.AuditCheckpoint); ok && res.Err == nil && count {
 		m.auditCheckpts.Inc()
@@ -264,6 +289,54 @@ func (m *metrics) applied(index uint64, cmd fsm.Command, res fsm.Result) {
 	}
 }
 
+// SignStarted counts a signing attempt this member started, by what
+// started it (StartAnnounced, StartApplied).
+func (m *Set) SignStarted(from string) { m.signStarts.WithLabelValues(from).Inc() }
+
+// SignPhases records where a successful sign request's time went on the
+// leader: from reaching it (proposed) to its entry applied (ordered), and
+// from then to now, the signature recorded.
+func (m *Set) SignPhases(proposed, ordered time.Time) {
+	m.signPhase.WithLabelValues("ordered").Observe(ordered.Sub(proposed).Seconds())
+	m.signPhase.WithLabelValues("signed").Observe(time.Since(ordered).Seconds())
+}
+
+// PresignHit counts a sign request of key the leader appended naming a
+// presignature.
+func (m *Set) PresignHit(key string) { m.presigHits.WithLabelValues(key).Inc() }
+
+// PresignMiss counts a sign request of an ECDSA key that found no usable
+// presignature.
+func (m *Set) PresignMiss(key string) { m.presigMisses.WithLabelValues(key).Inc() }
+
+// PresignRefused counts a sign request whose named presignature the state
+// machine refused.
+func (m *Set) PresignRefused(key string) { m.presigRefused.WithLabelValues(key).Inc() }
+
+// PresignRefilled records how long this member took to park its half of a
+// presignature of key.
+func (m *Set) PresignRefilled(key string, took time.Duration) {
+	m.presigRefill.WithLabelValues(key).Observe(took.Seconds())
+}
+
+// AdmissionRejected counts a request refused by a quota, by reason.
+func (m *Set) AdmissionRejected(reason string) { m.admissionRej.WithLabelValues(reason).Inc() }
+
+// Refused counts a client call refused for the caller's reasons, by method
+// and gRPC code.
+func (m *Set) Refused(method string, code codes.Code) {
+	m.refusals.WithLabelValues(method, code.String()).Inc()
+}
+
+// AuditRecords counts the records the audit export appends.
+func (m *Set) AuditRecords() prometheus.Counter { return m.auditRecords }
+
+// AuditExportMismatches counts export lines that disagree with the
+// replicated chain, an invariant violation.
+func (m *Set) AuditExportMismatches() prometheus.Counter {
+	return m.invariants.WithLabelValues(invariantAuditExport)
+}
+
 // keyOpLabel bounds the op label to the ops the FSM knows.
 func keyOpLabel(op fsm.KeyOp) string {
 	switch op {
@@ -272,201 +345,4 @@ func keyOpLabel(op fsm.KeyOp) string {
 		return string(op)
 	}
 	return "other"
-}
-
-// presigTracker follows the replicated pool entry by entry to tell why a
-// presignature left it: the FSM deletes used, discarded, expired and
-// restarted presignatures alike, and only the entry that deleted one says
-// which it was. It holds what the pool holds, plus (after the node installs
-// a snapshot) presignatures the snapshot dropped, until their expiry.
-type presigTracker struct {
-	fsm interface {
-		HasPresig(id string) bool
-		Time() int64
-	}
-
-	mu sync.Mutex
-	m  map[string]trackedPresig
-}
-
-type trackedPresig struct {
-	key     string
-	expires int64
-}
-
-type discard struct{ key, reason string }
-
-func (t *presigTracker) applied(cmd fsm.Command, res fsm.Result) []discard {
-	if t.fsm == nil {
-		return nil
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []discard
-	switch c := cmd.(type) {
-	case *fsm.PresignRequested:
-		out = t.sweep(out, "") // applying it expired old ones
-		if res.Err == nil && res.Presig != nil {
-			t.m[c.ID] = trackedPresig{key: c.Key, expires: res.Presig.Expires}
-		}
-	case *fsm.SignRequested:
-		if p, ok := t.m[c.Presig]; ok && c.Presig != "" && !t.fsm.HasPresig(c.Presig) {
-			delete(t.m, c.Presig)
-			if res.Err != nil { // deleted without being used: it had expired
-				out = append(out, discard{p.key, discardExpired})
-			}
-		}
-	case *fsm.PresignDiscarded:
-		if p, ok := t.m[c.ID]; ok && res.Err == nil {
-			delete(t.m, c.ID)
-			reason := discardFailed
-			if c.Reason == presignStalledReason {
-				reason = discardStalled
-			}
-			out = append(out, discard{p.key, reason})
-		}
-	case *fsm.NodeBooted:
-		out = t.sweep(out, discardRestart)
-	}
-	return out
-}
-
-// sweep forgets tracked presignatures the FSM no longer holds. With
-// reason empty it is the expiry sweep: only presignatures past their expiry
-// are looked up, so the apply loop pays a map walk, not a lookup per
-// presignature. A presignature that vanished before its expiry without an
-// entry saying why (the node installed a snapshot) is counted as expired
-// once its expiry passes.
-func (t *presigTracker) sweep(out []discard, reason string) []discard {
-	now := int64(0)
-	if reason == "" {
-		now = t.fsm.Time()
-	}
-	for id, p := range t.m {
-		if reason == "" && now < p.expires || t.fsm.HasPresig(id) {
-			continue
-		}
-		delete(t.m, id)
-		r := reason
-		if r == "" {
-			r = discardExpired
-		}
-		out = append(out, discard{p.key, r})
-	}
-	return out
-}
-
-// stateSource is what the state collector reads at scrape time.
-type stateSource struct {
-	FSM        *fsm.FSM
-	Raft       func() (consensus.Stats, bool) // false before raft opened
-	Running    func() int                     // tss sessions in progress
-	Parked     func() int                     // this node's parked presignature halves
-	PreParams  func() bool                    // this node's ECDSA pre-params are loaded
-	PoolTarget int                            // presign.pool
-}
-
-// stateCollector reads gauges from their source when scraped, so they are
-// never stale and nothing polls between scrapes.
-type stateCollector struct {
-	src stateSource
-
-	ready, pending, target                   *prometheus.Desc
-	raftState, term, commit, applied, last   *prometheus.Desc
-	running, parked, preParams               *prometheus.Desc
-	keys, pendingSigns, auditSeq, checkptSeq *prometheus.Desc
-}
-
-func newStateCollector(src stateSource) *stateCollector {
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(name, help, labels, nil)
-	}
-	return &stateCollector{
-		src:          src,
-		ready:        d("keyquorum_presign_pool_ready", "Ready presignatures of the key in the replicated pool.", "key"),
-		pending:      d("keyquorum_presign_pool_pending", "Presignatures of the key whose committee is still running rounds 1-4.", "key"),
-		target:       d("keyquorum_presign_pool_target", "Configured presignatures kept per ECDSA key (presign.pool)."),
-		raftState:    d("keyquorum_raft_state", "1 for this member's current raft state, 0 for the others.", "state"),
-		term:         d("keyquorum_raft_term", "Current raft term."),
-		commit:       d("keyquorum_raft_commit_index", "Last raft log index known committed."),
-		applied:      d("keyquorum_raft_applied_index", "Last raft log index applied to the state machine."),
-		last:         d("keyquorum_raft_last_index", "Last raft log index in the log or snapshot."),
-		running:      d("keyquorum_tss_sessions_running", "Threshold protocol sessions in progress on this node, parked presignatures included."),
-		parked:       d("keyquorum_presign_parked", "This node's halves of presignatures parked in memory."),
-		preParams:    d("keyquorum_preparams_ready", "1 once this node's ECDSA pre-parameters are loaded."),
-		keys:         d("keyquorum_keys", "Keys in the replicated state, by state.", "state"),
-		pendingSigns: d("keyquorum_sign_pending", "Sign requests pending in the replicated state."),
-		auditSeq:     d("keyquorum_audit_head_seq", "Sequence number of the newest audit record in the replicated chain."),
-		checkptSeq:   d("keyquorum_audit_checkpoint_seq", "Sequence number covered by the newest audit checkpoint."),
-	}
-}
-
-func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ready, c.pending, c.target, c.raftState, c.term, c.commit, c.applied, c.last,
-		c.running, c.parked, c.preParams, c.keys, c.pendingSigns, c.auditSeq, c.checkptSeq} {
-		ch <- d
-	}
-}
-
-func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	src := c.src
-	if src.FSM != nil {
-		byState := map[fsm.KeyState]int{}
-		for _, k := range src.FSM.Keys() {
-			byState[k.State()]++
-			if k.State() != fsm.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
-				continue
-			}
-			ready, pending := 0, 0
-			for _, p := range src.FSM.Presigs(k.Name) {
-				if p.State == fsm.PresigReady {
-					ready++
-				} else {
-					pending++
-				}
-			}
-			gauge(c.ready, float64(ready), k.Name)
-			gauge(c.pending, float64(pending), k.Name)
-		}
-		for _, s := range []fsm.KeyState{fsm.KeyGenerating, fsm.KeyActive, fsm.KeyFailed} {
-			gauge(c.keys, float64(byState[s]), string(s))
-		}
-		gauge(c.pendingSigns, float64(src.FSM.TableStats().PendingSigns))
-		h := src.FSM.AuditHead()
-		gauge(c.auditSeq, float64(h.Seq))
-		gauge(c.checkptSeq, float64(h.CheckpointSeq))
-	}
-	gauge(c.target, float64(src.PoolTarget))
-	if src.Raft != nil {
-		if st, ok := src.Raft(); ok {
-			cur := strings.ToLower(st.State)
-			for _, s := range []string{"follower", "candidate", "leader", "shutdown"} {
-				v := 0.0
-				if s == cur {
-					v = 1
-				}
-				gauge(c.raftState, v, s)
-			}
-			gauge(c.term, float64(st.Term))
-			gauge(c.commit, float64(st.CommitIndex))
-			gauge(c.applied, float64(st.AppliedIndex))
-			gauge(c.last, float64(st.LastIndex))
-		}
-	}
-	if src.Running != nil {
-		gauge(c.running, float64(src.Running()))
-	}
-	if src.Parked != nil {
-		gauge(c.parked, float64(src.Parked()))
-	}
-	if src.PreParams != nil {
-		v := 0.0
-		if src.PreParams() {
-			v = 1
-		}
-		gauge(c.preParams, v)
-	}
 }
