@@ -197,10 +197,11 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		if k.State() != fsm.KeyActive || k.Algorithm != tss.ECDSASecp256k1.String() {
 			continue
 		}
-		pool := n.fsm.Presigs(k.Name)
+		all := n.fsm.Presigs(k.Name)
 		notReady := n.notReady(k.Members)
-		pending := refilling(pool, notReady)
-		for _, p := range pool {
+		pool := standing(all, notReady)
+		pending := refilling(pool)
+		for _, p := range all {
 			live[p.ID] = true
 			if p.State != fsm.PresigPending {
 				continue
@@ -213,8 +214,12 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 				s.n.spawn(func() { n.propose(ctx, cmd) })
 			}
 		}
-		// The tenant's presigs quota is shared by its keys' pools; the
-		// entry would refuse a refill past it, so none is proposed.
+		// pool leaves out presignatures with a member that is not ready:
+		// they park late or never, and until that member's restart
+		// discards them or they expire they take no place of one that
+		// can serve. The tenant's presigs quota, shared by its keys'
+		// pools, counts them all; the entry would refuse a refill past
+		// it, so none is proposed.
 		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || s.refilling.has(k.Name) || !n.fsm.PresigRoom(k.Name) {
 			continue
 		}
@@ -247,16 +252,23 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 	}
 }
 
-// refilling counts the pending presignatures that hold back the next
-// refill (one at a time per key). One whose committee holds a member that
-// is not ready (down, paused, restarted) parks late or never: it does not
-// hold back the refill, which leaves that member out. Before this rule a
-// presignature pending with a killed member blocked its key's pool until
-// the member's restart discarded it.
-func refilling(pool []*fsm.Presig, notReady map[string]string) int {
+// standing is the part of a key's pool that the refill counts: the
+// presignatures whose committee members are all ready. One with a member
+// that is not ready (down, paused, restarted) parks late or never, or
+// cannot be named; counted, a presignature pending with a killed member
+// held back its key's refill (one at a time) until the member's restart
+// discarded it, and a full pool of presignatures with a paused member
+// left none to sign with.
+func standing(pool []*fsm.Presig, notReady map[string]string) []*fsm.Presig {
+	return slices.DeleteFunc(slices.Clone(pool), func(p *fsm.Presig) bool { return stalledBy(p, notReady) })
+}
+
+// refilling counts the pending presignatures in pool: a key refills one
+// at a time.
+func refilling(pool []*fsm.Presig) int {
 	pending := 0
 	for _, p := range pool {
-		if p.State == fsm.PresigPending && !stalledBy(p, notReady) {
+		if p.State == fsm.PresigPending {
 			pending++
 		}
 	}

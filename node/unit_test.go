@@ -307,18 +307,20 @@ func TestExposedMembersAreThoseEveryPresignatureNeeds(t *testing.T) {
 	}
 }
 
-// TestRefillIsHeldBackOnlyByPresignaturesThatCanPark: a pending
-// presignature holds back the key's next refill unless a member of its
-// committee is not ready; a ready one never does.
-func TestRefillIsHeldBackOnlyByPresignaturesThatCanPark(t *testing.T) {
+// TestRefillCountsOnlyPresignaturesOfReadyMembers: the refill counts a
+// presignature, pending (one refill at a time) or ready (against the pool
+// target), only while every member of its committee is ready.
+func TestRefillCountsOnlyPresignaturesOfReadyMembers(t *testing.T) {
 	pool := []*fsm.Presig{
 		{ID: "a", Committee: []string{"n1", "n3"}, State: fsm.PresigPending},
-		{ID: "b", Committee: []string{"n1", "n2"}, State: fsm.PresigReady},
+		{ID: "b", Committee: []string{"n2", "n3"}, State: fsm.PresigReady},
+		{ID: "c", Committee: []string{"n1", "n2"}, State: fsm.PresigReady},
 	}
-	if got := refilling(pool, map[string]string{"n3": readySilent}); got != 0 {
-		t.Fatalf("a presignature pending with a silent member holds back %d refills, want 0", got)
+	got := standing(pool, map[string]string{"n3": readySilent})
+	if len(got) != 1 || got[0].ID != "c" || refilling(got) != 0 {
+		t.Fatalf("with n3 silent the refill counts %d presignatures (%d pending), want only c", len(got), refilling(got))
 	}
-	if got := refilling(pool, nil); got != 1 {
-		t.Fatalf("a presignature pending with ready members holds back %d refills, want 1", got)
+	if got := standing(pool, nil); len(got) != 3 || refilling(got) != 1 {
+		t.Fatalf("with every member ready the refill counts %d presignatures (%d pending), want 3 (1)", len(got), refilling(got))
 	}
 }
