@@ -6,16 +6,16 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
-	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/audittrail"
 )
 
 // nodeAudit is the node's part of the audit trail: the export of the
 // replicated chain, the aggregator of refusals that never reach the log,
 // and the leader's checkpoint driver.
 type nodeAudit struct {
-	log        *auditLog
-	denials    *denials
+	log        *audittrail.Export
+	denials    *audittrail.Denials
 	checkpoint atomic.Bool // a checkpoint is being signed
 	keyAsked   atomic.Bool // this leader term proposed the audit key
 }
@@ -24,12 +24,10 @@ type nodeAudit struct {
 // they appended to the export.
 type auditObserver struct {
 	*eventQueue
-	log *auditLog
+	*audittrail.Export
 }
 
 var _ fsm.AuditObserver = auditObserver{}
-
-func (o auditObserver) AuditAppended(recs []audit.Record) { o.log.append(recs) }
 
 // openAudit turns on the replicated chain and opens the export. Call it
 // after the FSM exists and before raft opens.
@@ -39,11 +37,11 @@ func (n *Node) openAudit() error {
 			return err
 		}
 	}
-	l, err := openAuditLog(filepath.Join(n.dir, "audit"), n.log.With("component", "audit"), n.fsm.AuditRecent)
+	l, err := audittrail.OpenExport(filepath.Join(n.dir, "audit"), n.log.With("component", "audit"), n.fsm.AuditRecent)
 	if err != nil {
 		return err
 	}
-	n.audit = &nodeAudit{log: l, denials: newDenials(n.cluster.Audit.DenialWindow)}
+	n.audit = &nodeAudit{log: l, denials: audittrail.NewDenials(n.cluster.Audit.DenialWindow)}
 	if auditCompiled {
 		n.fsm.SetObserver(auditObserver{n.events, l})
 	}
@@ -57,10 +55,25 @@ func (n *Node) runAudit(ctx context.Context) {
 		n.log.Warn("AUDIT TRAIL COMPILED OUT: this build is for measuring the audit's cost only")
 		return
 	}
-	n.spawn(func() { n.audit.log.run(ctx.Done()) })
+	n.spawn(func() { n.audit.log.Run(ctx.Done()) })
 	n.spawn(func() { n.auditLoop(ctx) })
 }
 
 func auditCheckpointID(seq uint64) string {
 	return fmt.Sprintf("%scheckpoint-%d", fsm.AuditRequestPrefix, seq)
+}
+
+// auditNode is what the audit service reads of this node.
+type auditNode struct{ n *Node }
+
+var _ audittrail.Node = auditNode{}
+
+func (a auditNode) ID() string                                { return a.n.self.ID }
+func (a auditNode) Actor(ctx context.Context) (string, error) { return a.n.actor(ctx) }
+func (a auditNode) AuditHead() fsm.AuditHead                  { return a.n.fsm.AuditHead() }
+func (a auditNode) AuditKey() (*fsm.Key, int, bool)           { return a.n.fsm.AuditKey() }
+
+func (a auditNode) AuditScope(actor string) (bool, []string, error) {
+	all, tenants, err := a.n.fsm.AuditScope(actor)
+	return all, tenants, toStatus(err)
 }

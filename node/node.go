@@ -28,6 +28,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/audittrail"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/metrics"
@@ -232,8 +233,8 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.metrics.Register(n.clocks, newDriftCollector(n))
 	n.events.observe = n.metrics.Applied
-	n.audit.log.records = n.metrics.AuditRecords()
-	n.audit.log.mismatches = n.metrics.AuditExportMismatches()
+	n.audit.log.Records = n.metrics.AuditRecords()
+	n.audit.log.Mismatches = n.metrics.AuditExportMismatches()
 
 	rc := consensus.DefaultConfig()
 	rc.NodeID, rc.RaftAddr, rc.Dir = id, self.Raft, filepath.Join(n.dir, "raft")
@@ -282,7 +283,7 @@ func (n *Node) listen(serverTLS *tls.Config, withReflection bool) error {
 	client := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxClientMessageBytes), grpc.MaxConcurrentStreams(256),
 		grpc.ChainUnaryInterceptor(n.auditInterceptor))
 	kqpb.RegisterKeyServiceServer(client, &keyService{n: n})
-	kqpb.RegisterAuditServiceServer(client, &auditService{n: n})
+	kqpb.RegisterAuditServiceServer(client, audittrail.NewService(auditNode{n}, n.audit.log))
 	kqpb.RegisterOperatorServiceServer(client, &operatorService{n: n})
 	kqpb.RegisterPolicyServiceServer(client, &policyService{n: n})
 	kqpb.RegisterMembershipServiceServer(client, &membershipService{n: n})

@@ -1,4 +1,4 @@
-package node
+package audittrail
 
 import (
 	"log/slog"
@@ -12,6 +12,14 @@ import (
 	"github.com/keyquorum/keyquorum/node/metrics/metricstest"
 )
 
+// testCrypto accepts the algorithms by name and every message: these
+// tests append records, they do not sign.
+type testCrypto struct{}
+
+func (testCrypto) KnownAlgorithm(a string) bool               { return a == "ecdsa-secp256k1" || a == "ed25519" }
+func (testCrypto) CheckMessage(string, []byte) error          { return nil }
+func (testCrypto) Verify(string, []byte, []byte, []byte) bool { return true }
+
 // auditFixture is a state machine with the audit chain on, applying
 // entries one by one, beside a node's metrics.
 type auditFixture struct {
@@ -23,7 +31,7 @@ type auditFixture struct {
 
 func newAuditFixture(t *testing.T) *auditFixture {
 	t.Helper()
-	machine, err := fsm.NewFSM(fsm.DefaultFSMConfig(), fsmCrypto{})
+	machine, err := fsm.NewFSM(fsm.DefaultFSMConfig(), testCrypto{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +57,11 @@ func (f *auditFixture) ok(cmd fsm.Command) {
 // TestAuditExportCountsRecords: each record the export writes is counted.
 func TestAuditExportCountsRecords(t *testing.T) {
 	f := newAuditFixture(t)
-	l, err := openAuditLog(t.TempDir(), slog.New(slog.DiscardHandler), f.fsm.AuditRecent)
+	l, err := OpenExport(t.TempDir(), slog.New(slog.DiscardHandler), f.fsm.AuditRecent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.records = f.m.AuditRecords()
+	l.Records = f.m.AuditRecords()
 	f.ok(&fsm.PreParamsReady{Node: "n1"})
 	f.ok(&fsm.PreParamsReady{Node: "n2"})
 	if err := l.write(f.fsm.AuditRecent(1, 100)); err != nil {
@@ -74,11 +82,11 @@ func TestAuditExportCountsRecords(t *testing.T) {
 // again does not.
 func TestAuditExportCountsMismatches(t *testing.T) {
 	f := newAuditFixture(t)
-	l, err := openAuditLog(t.TempDir(), slog.New(slog.DiscardHandler), f.fsm.AuditRecent)
+	l, err := OpenExport(t.TempDir(), slog.New(slog.DiscardHandler), f.fsm.AuditRecent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.mismatches = f.m.AuditExportMismatches()
+	l.Mismatches = f.m.AuditExportMismatches()
 	f.ok(&fsm.PreParamsReady{Node: "n1"})
 	recs := f.fsm.AuditRecent(1, 100)
 	if err := l.write(recs); err != nil {

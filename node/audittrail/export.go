@@ -1,4 +1,4 @@
-package node
+package audittrail
 
 import (
 	"bufio"
@@ -21,14 +21,14 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
-// auditFileMaxBytes is the size at which the export rotates to a new file.
+// fileMaxBytes is the size at which the export rotates to a new file.
 // Files are never deleted by keyquorum: they are the node's evidence.
-const auditFileMaxBytes = 64 << 20
+const fileMaxBytes = 64 << 20
 
-// auditLog exports this node's copy of the audit chain as append-only JSON
+// Export is this node's copy of the audit chain as append-only JSON
 // lines, DIR/audit/audit-<first seq>.jsonl, rotated by size. The FSM hands
-// records over in chain order from raft's apply loop; append only queues
-// them, and one writer goroutine writes and fsyncs each batch, so apply
+// records over in chain order from raft's apply loop; AuditAppended only
+// queues them, and one writer goroutine writes and fsyncs each batch, so apply
 // never waits for the disk.
 //
 // Records the FSM regenerates when it replays the log after a restart are
@@ -37,16 +37,16 @@ const auditFileMaxBytes = 64 << 20
 // replicated state still holds; when those do not reach back far enough,
 // the export starts a new file at the first record it has, so every file is
 // one contiguous stretch of the chain.
-type auditLog struct {
+type Export struct {
 	dir    string
 	log    *slog.Logger
 	recent func(from uint64, limit int) []audit.Record // the replicated state's recent records
-	// records counts lines appended to the export; nil counts nothing.
-	// Set it before run starts.
-	records prometheus.Counter
-	// mismatches counts export lines that disagree with the replicated
-	// chain; nil counts nothing. Set it before run starts.
-	mismatches prometheus.Counter
+	// Records counts lines appended to the export; nil counts nothing.
+	// Set it before Run starts.
+	Records prometheus.Counter
+	// Mismatches counts export lines that disagree with the replicated
+	// chain; nil counts nothing. Set it before Run starts.
+	Mismatches prometheus.Counter
 
 	mu      sync.Mutex
 	queue   []audit.Record
@@ -62,10 +62,12 @@ type auditLog struct {
 	lastHash string
 }
 
-func openAuditLog(dir string, log *slog.Logger, recent func(uint64, int) []audit.Record) (*auditLog, error) {
-	l := &auditLog{dir: dir, log: log, recent: recent, wake: make(chan struct{}, 1)}
+// OpenExport opens the export in dir, truncating a line torn by a crash;
+// recent reads the replicated state's records from a seq on.
+func OpenExport(dir string, log *slog.Logger, recent func(from uint64, limit int) []audit.Record) (*Export, error) {
+	l := &Export{dir: dir, log: log, recent: recent, wake: make(chan struct{}, 1)}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("node: audit dir: %w", err)
+		return nil, fmt.Errorf("audittrail: dir: %w", err)
 	}
 	files, err := l.files()
 	if err != nil {
@@ -79,13 +81,13 @@ func openAuditLog(dir string, log *slog.Logger, recent func(uint64, int) []audit
 		}
 		if seq == 0 { // empty, or only a torn first line: drop it
 			if err := os.Remove(last.path); err != nil {
-				return nil, fmt.Errorf("node: audit: %w", err)
+				return nil, fmt.Errorf("audittrail: %w", err)
 			}
 			files = files[:len(files)-1]
 			continue
 		}
 		if l.f, err = os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
-			return nil, fmt.Errorf("node: audit: %w", err)
+			return nil, fmt.Errorf("audittrail: %w", err)
 		}
 		l.size, l.lastSeq, l.lastHash, l.written = size, seq, hash, seq
 		break
@@ -93,18 +95,18 @@ func openAuditLog(dir string, log *slog.Logger, recent func(uint64, int) []audit
 	return l, nil
 }
 
-type auditFile struct {
+type exportFile struct {
 	first uint64
 	path  string
 }
 
 // files lists the export files, oldest first.
-func (l *auditLog) files() ([]auditFile, error) {
+func (l *Export) files() ([]exportFile, error) {
 	ents, err := os.ReadDir(l.dir)
 	if err != nil {
-		return nil, fmt.Errorf("node: audit: %w", err)
+		return nil, fmt.Errorf("audittrail: %w", err)
 	}
-	var out []auditFile
+	var out []exportFile
 	for _, e := range ents {
 		name := e.Name()
 		if !strings.HasPrefix(name, "audit-") || !strings.HasSuffix(name, ".jsonl") {
@@ -114,9 +116,9 @@ func (l *auditLog) files() ([]auditFile, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, auditFile{first, filepath.Join(l.dir, name)})
+		out = append(out, exportFile{first, filepath.Join(l.dir, name)})
 	}
-	slices.SortFunc(out, func(a, b auditFile) int { return cmp.Compare(a.first, b.first) })
+	slices.SortFunc(out, func(a, b exportFile) int { return cmp.Compare(a.first, b.first) })
 	return out, nil
 }
 
@@ -125,22 +127,22 @@ func (l *auditLog) files() ([]auditFile, error) {
 func lastRecord(path string) (seq uint64, hash string, size int64, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("node: audit: %w", err)
+		return 0, "", 0, fmt.Errorf("audittrail: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("node: audit: %w", err)
+		return 0, "", 0, fmt.Errorf("audittrail: %w", err)
 	}
 	size = st.Size()
 	start := max(0, size-2*audit.MaxLineBytes)
 	buf := make([]byte, size-start)
 	if _, err := f.ReadAt(buf, start); err != nil && err != io.EOF {
-		return 0, "", 0, fmt.Errorf("node: audit: read %s: %w", path, err)
+		return 0, "", 0, fmt.Errorf("audittrail: read %s: %w", path, err)
 	}
 	if end := bytes.LastIndexByte(buf, '\n') + 1; end < len(buf) {
 		if err := f.Truncate(start + int64(end)); err != nil {
-			return 0, "", 0, fmt.Errorf("node: audit: truncate torn line: %w", err)
+			return 0, "", 0, fmt.Errorf("audittrail: truncate torn line: %w", err)
 		}
 		buf, size = buf[:end], start+int64(end)
 	}
@@ -152,8 +154,9 @@ func lastRecord(path string) (seq uint64, hash string, size int64, err error) {
 	return r.Seq, r.Hash, size, nil
 }
 
-// AuditAppended implements fsm.AuditObserver: it only queues.
-func (l *auditLog) append(recs []audit.Record) {
+// AuditAppended takes the records an applied entry appended to the chain
+// (the FSM's AuditObserver hook): it only queues.
+func (l *Export) AuditAppended(recs []audit.Record) {
 	l.mu.Lock()
 	if !l.closed {
 		l.queue = append(l.queue, recs...)
@@ -165,11 +168,11 @@ func (l *auditLog) append(recs []audit.Record) {
 	}
 }
 
-// auditSyncEvery bounds how often the export is fsynced.
-const auditSyncEvery = 50 * time.Millisecond
+// syncEvery bounds how often the export is fsynced.
+const syncEvery = 50 * time.Millisecond
 
-// run writes queued records until done is closed, then drains the queue.
-func (l *auditLog) run(done <-chan struct{}) {
+// Run writes queued records until done is closed, then drains the queue.
+func (l *Export) Run(done <-chan struct{}) {
 	for {
 		l.mu.Lock()
 		batch := l.queue
@@ -179,12 +182,12 @@ func (l *auditLog) run(done <-chan struct{}) {
 			if err := l.write(batch); err != nil {
 				l.log.Error("audit export failed; records stay in the replicated chain", "err", err)
 			}
-			// Group commit: at most one fsync per auditSyncEvery. Each
+			// Group commit: at most one fsync per syncEvery. Each
 			// fsync competes with raft's own on the same disk, on the
 			// sign path; a crash loses at most this much of the export's
 			// tail, which is refilled from the replicated chain at start.
 			select {
-			case <-time.After(auditSyncEvery):
+			case <-time.After(syncEvery):
 			case <-done:
 			}
 			continue
@@ -211,7 +214,7 @@ func (l *auditLog) run(done <-chan struct{}) {
 }
 
 // write appends a batch in order and syncs it.
-func (l *auditLog) write(batch []audit.Record) error {
+func (l *Export) write(batch []audit.Record) error {
 	var buf []byte
 	var err error
 	for i := range batch {
@@ -220,8 +223,8 @@ func (l *auditLog) write(batch []audit.Record) error {
 		case r.Seq <= l.lastSeq:
 			if r.Seq == l.lastSeq && r.Hash != l.lastHash {
 				l.log.Error("audit export disagrees with the replicated chain", "seq", r.Seq)
-				if l.mismatches != nil {
-					l.mismatches.Inc()
+				if l.Mismatches != nil {
+					l.Mismatches.Inc()
 				}
 			}
 			continue
@@ -230,7 +233,7 @@ func (l *auditLog) write(batch []audit.Record) error {
 				return err
 			}
 		}
-		if l.f == nil || l.size+int64(len(buf)) >= auditFileMaxBytes {
+		if l.f == nil || l.size+int64(len(buf)) >= fileMaxBytes {
 			if buf, err = l.rotate(buf, r.Seq); err != nil {
 				return err
 			}
@@ -245,7 +248,7 @@ func (l *auditLog) write(batch []audit.Record) error {
 
 // fillGap appends the records before seq that the state still holds; when
 // they do not join up with the export, it starts a new file instead.
-func (l *auditLog) fillGap(buf []byte, seq uint64) ([]byte, error) {
+func (l *Export) fillGap(buf []byte, seq uint64) ([]byte, error) {
 	missing := l.recent(l.lastSeq+1, int(seq-l.lastSeq-1))
 	if len(missing) > 0 && missing[0].Seq == l.lastSeq+1 && missing[0].PrevHash == l.lastHash ||
 		len(missing) > 0 && l.f == nil {
@@ -271,7 +274,7 @@ func (l *auditLog) fillGap(buf []byte, seq uint64) ([]byte, error) {
 
 // rotate flushes buf to the current file and opens a new one whose first
 // record is first.
-func (l *auditLog) rotate(buf []byte, first uint64) ([]byte, error) {
+func (l *Export) rotate(buf []byte, first uint64) ([]byte, error) {
 	if err := l.flush(buf); err != nil {
 		return nil, err
 	}
@@ -281,7 +284,7 @@ func (l *auditLog) rotate(buf []byte, first uint64) ([]byte, error) {
 	path := filepath.Join(l.dir, fmt.Sprintf("audit-%020d.jsonl", first))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("node: audit: %w", err)
+		return nil, fmt.Errorf("audittrail: %w", err)
 	}
 	l.f, l.size = f, 0
 	if d, err := os.Open(l.dir); err == nil {
@@ -291,19 +294,19 @@ func (l *auditLog) rotate(buf []byte, first uint64) ([]byte, error) {
 	return nil, nil
 }
 
-func (l *auditLog) flush(buf []byte) error {
+func (l *Export) flush(buf []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
 	if _, err := l.f.Write(buf); err != nil {
-		return fmt.Errorf("node: audit: write: %w", err)
+		return fmt.Errorf("audittrail: write: %w", err)
 	}
 	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("node: audit: sync: %w", err)
+		return fmt.Errorf("audittrail: sync: %w", err)
 	}
 	l.size += int64(len(buf))
-	if l.records != nil {
-		l.records.Add(float64(bytes.Count(buf, []byte("\n")))) // one record per line
+	if l.Records != nil {
+		l.Records.Add(float64(bytes.Count(buf, []byte("\n")))) // one record per line
 	}
 	l.mu.Lock()
 	l.written = l.lastSeq
@@ -311,8 +314,8 @@ func (l *auditLog) flush(buf []byte) error {
 	return nil
 }
 
-// firstSeq returns the oldest seq on disk, 0 when there is none.
-func (l *auditLog) firstSeq() uint64 {
+// FirstSeq returns the oldest seq on disk, 0 when there is none.
+func (l *Export) FirstSeq() uint64 {
 	files, err := l.files()
 	if err != nil || len(files) == 0 {
 		return 0
@@ -320,11 +323,11 @@ func (l *auditLog) firstSeq() uint64 {
 	return files[0].first
 }
 
-// scan calls fn with this node's records from seq from on, in order: the
+// Scan calls fn with this node's records from seq from on, in order: the
 // synced files first, then whatever the replicated state holds beyond
 // them. It stops when fn returns false. Lines being written concurrently
 // are not read: scanning stops at the last synced record of each file.
-func (l *auditLog) scan(from uint64, fn func(*audit.Record) bool) error {
+func (l *Export) Scan(from uint64, fn func(*audit.Record) bool) error {
 	files, err := l.files()
 	if err != nil {
 		return err
@@ -363,7 +366,7 @@ func (l *auditLog) scan(from uint64, fn func(*audit.Record) bool) error {
 func scanFile(path string, from, upTo uint64, fn func(*audit.Record) bool) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false, fmt.Errorf("node: audit: %w", err)
+		return false, fmt.Errorf("audittrail: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)

@@ -1,4 +1,4 @@
-package node
+package audittrail
 
 import (
 	"context"
@@ -23,26 +23,43 @@ const (
 	auditExportBatch  = 256
 )
 
-// auditService implements AuditService from this node's own copy of the
+// Node is what the service reads of the node it runs in.
+type Node interface {
+	// ID is the node's member id.
+	ID() string
+	// Actor authenticates the caller; the error is a gRPC status.
+	Actor(ctx context.Context) (string, error)
+	// AuditScope is what actor may read: every record, or those of its
+	// tenants' keys; the error is a gRPC status.
+	AuditScope(actor string) (all bool, tenants []string, err error)
+	AuditHead() fsm.AuditHead
+	AuditKey() (k *fsm.Key, attempts int, ok bool)
+}
+
+// Service implements AuditService from this node's own copy of the
 // chain: its export files, then the replicated state's newest records.
 // Calls are served locally, never forwarded, so each node's copy can be
 // read and compared.
-type auditService struct {
+type Service struct {
 	kqpb.UnimplementedAuditServiceServer
-	n *Node
+	n      Node
+	export *Export
 }
 
-func (s *auditService) Query(ctx context.Context, req *kqpb.AuditQueryRequest) (*kqpb.AuditQueryResponse, error) {
-	actor, err := s.n.actor(ctx)
+// NewService serves the chain as n's export holds it.
+func NewService(n Node, export *Export) *Service { return &Service{n: n, export: export} }
+
+func (s *Service) Query(ctx context.Context, req *kqpb.AuditQueryRequest) (*kqpb.AuditQueryResponse, error) {
+	actor, err := s.n.Actor(ctx)
 	if err != nil {
 		return nil, err
 	}
 	// A principal reads the records of its own tenants' keys only; the
 	// cluster's own records (policy, members, denials, checkpoints) are
 	// cluster-admins'. Another tenant's records are skipped as if absent.
-	all, tenants, err := s.n.fsm.AuditScope(actor)
+	all, tenants, err := s.n.AuditScope(actor)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	limit := int(req.Limit)
 	switch {
@@ -65,7 +82,7 @@ func (s *auditService) Query(ctx context.Context, req *kqpb.AuditQueryRequest) (
 	out := &kqpb.AuditQueryResponse{}
 	var next uint64
 	done := true
-	err = s.n.audit.log.scan(from, func(r *audit.Record) bool {
+	err = s.export.Scan(from, func(r *audit.Record) bool {
 		if ctx.Err() != nil {
 			return false
 		}
@@ -102,19 +119,19 @@ func matches(q *kqpb.AuditQueryRequest, r *audit.Record) bool {
 		(q.SinceUnixNano == 0 || r.Time >= q.SinceUnixNano)
 }
 
-func (s *auditService) Export(req *kqpb.AuditExportRequest, stream grpc.ServerStreamingServer[kqpb.AuditRecord]) error {
+func (s *Service) Export(req *kqpb.AuditExportRequest, stream grpc.ServerStreamingServer[kqpb.AuditRecord]) error {
 	ctx := stream.Context()
-	actor, err := s.n.actor(ctx)
+	actor, err := s.n.Actor(ctx)
 	if err != nil {
 		return err
 	}
 	// The export is the whole chain, for verifying it: cluster-admins
 	// only once a policy is set; a tenant's principal queries its records.
-	if all, _, err := s.n.fsm.AuditScope(actor); err != nil || !all {
+	if all, _, err := s.n.AuditScope(actor); err != nil || !all {
 		return status.Error(codes.PermissionDenied, "audit export is the whole chain: cluster-admins only; use audit query for a tenant's records")
 	}
 	var sendErr error
-	err = s.n.audit.log.scan(max(req.FromSeq, 1), func(r *audit.Record) bool {
+	err = s.export.Scan(max(req.FromSeq, 1), func(r *audit.Record) bool {
 		if sendErr = stream.Send(recordToProto(r)); sendErr != nil {
 			return false
 		}
@@ -129,15 +146,15 @@ func (s *auditService) Export(req *kqpb.AuditExportRequest, stream grpc.ServerSt
 	return nil
 }
 
-func (s *auditService) Head(ctx context.Context, _ *kqpb.AuditHeadRequest) (*kqpb.AuditHeadResponse, error) {
+func (s *Service) Head(ctx context.Context, _ *kqpb.AuditHeadRequest) (*kqpb.AuditHeadResponse, error) {
 	n := s.n
-	if _, err := n.actor(ctx); err != nil {
+	if _, err := n.Actor(ctx); err != nil {
 		return nil, err
 	}
-	h := n.fsm.AuditHead()
-	out := &kqpb.AuditHeadResponse{NodeId: n.self.ID, Seq: h.Seq, Hash: h.Hash, CheckpointSeq: h.CheckpointSeq,
-		CheckpointHead: h.CheckpointHead, AuditKeyState: "absent", FirstSeq: n.audit.log.firstSeq()}
-	if k, _, ok := n.fsm.AuditKey(); ok {
+	h := n.AuditHead()
+	out := &kqpb.AuditHeadResponse{NodeId: n.ID(), Seq: h.Seq, Hash: h.Hash, CheckpointSeq: h.CheckpointSeq,
+		CheckpointHead: h.CheckpointHead, AuditKeyState: "absent", FirstSeq: s.export.FirstSeq()}
+	if k, _, ok := n.AuditKey(); ok {
 		out.AuditKeyState = string(k.State())
 		if k.State() == fsm.KeyActive {
 			out.AuditPublicKey = k.PublicKey()
