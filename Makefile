@@ -70,11 +70,12 @@ vet:
 # with swtpm or the simulator. Pre-params come from test fixtures. It
 # includes jepsen/scenarios: short kqjepsen runs (partition, kill, clock)
 # that must be valid, and runs on a kqd_bugs build that must be invalid.
-# Both packages start the kqd and kq that test-bins built, once for both
-# (KQ_TEST_BIN); go test's own vet is off where `make vet` already ran the
-# full go vet over the same files, tests included.
+# Process tests (node, jepsen/scenarios, api/client) start the kqd and kq
+# that build and test-bins built, once for all (KQ_TEST_BIN); go test's own
+# vet is off where `make vet` already ran the full go vet over the same
+# files, tests included.
 test: deps vet build test-bins
-	GOTRACEBACK=all $(GO) test -count=1 -vet=off -timeout 15m $$($(GO) list ./... | grep -v -e '/node$$' -e '/jepsen/scenarios$$')
+	KQ_TEST_BIN=$(abspath $(BIN)) GOTRACEBACK=all $(GO) test -count=1 -vet=off -timeout 15m $$($(GO) list ./... | grep -v -e '/node$$' -e '/jepsen/scenarios$$')
 	# fuzz-smoke needs CPU, not time (it counts executions, and nothing in it
 	# is timed): it runs at the lowest CPU priority beside node and
 	# jepsen/scenarios, on the CPU their processes leave idle (they use about
@@ -85,7 +86,7 @@ test: deps vet build test-bins
 	[ $$rc = 0 ] && [ $$frc = 0 ]
 	GOTRACEBACK=all $(GO) test -count=1 -vet=off -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
 	# jwx verifies ES256K (secp256k1 JWTs) only when built with this tag.
-	GOTRACEBACK=all $(GO) test -count=1 -tags jwx_es256k -run 'ES256K' -timeout 5m ./api/client/
+	KQ_TEST_BIN=$(abspath $(BIN)) GOTRACEBACK=all $(GO) test -count=1 -tags jwx_es256k -run 'ES256K' -timeout 5m ./api/client/
 	# The Prometheus alerting rules and their unit tests (docs/alerts_test.yaml).
 	promtool check rules docs/alerts.yaml
 	cd docs && promtool test rules alerts_test.yaml

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
+	"github.com/keyquorum/keyquorum/jepsen/testbin"
 )
 
 // The consumer proofs share one real cluster: three kqd processes on the
@@ -22,7 +22,8 @@ import (
 // test that needs it and stopped after the last.
 var shared struct {
 	once    sync.Once
-	binDir  string
+	binDir  string // kqd and kq: prebuilt (testbin.Env) or built into tmpBin
+	tmpBin  string // removed after the tests; empty when prebuilt
 	dir     string
 	c       *cluster.Cluster
 	cfg     client.Config
@@ -46,7 +47,7 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
-	for _, d := range []string{shared.binDir, shared.dir} {
+	for _, d := range []string{shared.tmpBin, shared.dir} {
 		if d != "" {
 			os.RemoveAll(d)
 		}
@@ -83,13 +84,14 @@ func testCluster(t *testing.T) *client.Client {
 
 func startShared() error {
 	var err error
-	if shared.binDir, err = os.MkdirTemp("", "kq-bin-"); err != nil {
-		return err
-	}
-	build := exec.Command("go", "build", "-o", shared.binDir+"/", "./cmd/kqd", "./cmd/kq")
-	build.Dir = repoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build kqd and kq: %w: %s", err, out)
+	if shared.binDir = testbin.Dir(""); shared.binDir == "" {
+		if shared.tmpBin, err = os.MkdirTemp("", "kq-bin-"); err != nil {
+			return err
+		}
+		shared.binDir = shared.tmpBin
+		if err := testbin.Build(repoRoot(), shared.binDir, ""); err != nil {
+			return err
+		}
 	}
 	if shared.dir, err = os.MkdirTemp("", "kq-client-"); err != nil {
 		return err
