@@ -5,54 +5,25 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/fsmtest"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/metrics/metricstest"
 )
 
-// testCrypto accepts the algorithms by name and every message: these
-// tests append records, they do not sign.
-type testCrypto struct{}
-
-func (testCrypto) KnownAlgorithm(a string) bool               { return a == "ecdsa-secp256k1" || a == "ed25519" }
-func (testCrypto) CheckMessage(string, []byte) error          { return nil }
-func (testCrypto) Verify(string, []byte, []byte, []byte) bool { return true }
-
-// auditFixture is a state machine with the audit chain on, applying
-// entries one by one, beside a node's metrics.
+// auditFixture is a state machine with the audit chain on beside a
+// node's metrics.
 type auditFixture struct {
-	t     *testing.T
-	fsm   *fsm.FSM
-	m     *metrics.Set
-	index uint64
+	fsm *fsmtest.Machine
+	m   *metrics.Set
 }
 
 func newAuditFixture(t *testing.T) *auditFixture {
-	t.Helper()
-	machine, err := fsm.NewFSM(fsm.DefaultFSMConfig(), testCrypto{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := machine.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
-		t.Fatal(err)
-	}
-	return &auditFixture{t: t, fsm: machine, m: metrics.New(metrics.Source{})}
+	return &auditFixture{fsm: fsmtest.New(t), m: metrics.New(metrics.Source{})}
 }
 
 // ok applies cmd as the next entry and fails the test if it is refused.
-func (f *auditFixture) ok(cmd fsm.Command) {
-	f.t.Helper()
-	data, err := fsm.Encode(cmd)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.index++
-	if res, _ := f.fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: f.index, Data: data}).(fsm.Result); res.Err != nil {
-		f.t.Fatalf("%s: %v", cmd.Type(), res.Err)
-	}
-}
+func (f *auditFixture) ok(cmd fsm.Command) { f.fsm.OK(cmd) }
 
 // TestAuditExportCountsRecords: each record the export writes is counted.
 func TestAuditExportCountsRecords(t *testing.T) {

@@ -11,23 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/fsmtest"
 	"github.com/keyquorum/keyquorum/node/metrics/metricstest"
 	"github.com/keyquorum/keyquorum/tss"
 )
-
-// testCrypto accepts the algorithms by name and every message: these
-// tests count entries, they do not sign.
-type testCrypto struct{}
-
-func (testCrypto) KnownAlgorithm(a string) bool               { return a == "ecdsa-secp256k1" || a == "ed25519" }
-func (testCrypto) CheckMessage(string, []byte) error          { return nil }
-func (testCrypto) Verify(string, []byte, []byte, []byte) bool { return true }
 
 // applyHook adapts a function to fsm.Observer.
 type applyHook func(uint64, fsm.Command, fsm.Result)
@@ -37,27 +29,21 @@ func (h applyHook) Applied(i uint64, c fsm.Command, r fsm.Result) { h(i, c, r) }
 // metricsFixture is a real FSM feeding a metrics instance the way a node
 // wires it: the observer hook sees each entry right after it applied.
 type metricsFixture struct {
-	t     *testing.T
-	fsm   *fsm.FSM
-	m     *Set
-	index uint64
-	now   time.Time
+	t   *testing.T
+	fsm *fsmtest.Machine
+	m   *Set
+	now time.Time
 }
 
 func newMetricsFixture(t *testing.T) *metricsFixture {
 	t.Helper()
-	machine, err := fsm.NewFSM(fsm.DefaultFSMConfig(), testCrypto{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := machine.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
-		t.Fatal(err)
-	}
+	machine := fsmtest.New(t)
 	f := &metricsFixture{t: t, fsm: machine, now: time.Unix(1_700_000_000, 0)}
 	f.m = New(Source{
 		State: machine,
 		Raft: func() (consensus.Stats, bool) {
-			return consensus.Stats{State: "Leader", Term: 7, CommitIndex: f.index, AppliedIndex: f.index, LastIndex: f.index}, true
+			i := machine.Index()
+			return consensus.Stats{State: "Leader", Term: 7, CommitIndex: i, AppliedIndex: i, LastIndex: i}, true
 		},
 		Running:    func() int { return 3 },
 		Parked:     func() int { return 2 },
@@ -69,25 +55,14 @@ func newMetricsFixture(t *testing.T) *metricsFixture {
 	return f
 }
 
-// apply appends cmd as the next entry and returns its result.
 func (f *metricsFixture) apply(cmd fsm.Command) fsm.Result {
 	f.t.Helper()
-	data, err := fsm.Encode(cmd)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.index++
-	res, _ := f.fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: f.index, Data: data}).(fsm.Result)
-	return res
+	return f.fsm.Apply(cmd)
 }
 
 func (f *metricsFixture) ok(cmd fsm.Command) fsm.Result {
 	f.t.Helper()
-	res := f.apply(cmd)
-	if res.Err != nil {
-		f.t.Fatalf("%s: %v", cmd.Type(), res.Err)
-	}
-	return res
+	return f.fsm.OK(cmd)
 }
 
 // activeKey creates and activates a key of every member n1..n3.
@@ -215,7 +190,7 @@ func TestMetricsFollowThePoolAndTheRequestPath(t *testing.T) {
 		`keyquorum_raft_state{state="leader"}`:                         1,
 		`keyquorum_raft_state{state="follower"}`:                       0,
 		`keyquorum_raft_term`:                                          7,
-		`keyquorum_raft_applied_index`:                                 float64(f.index),
+		`keyquorum_raft_applied_index`:                                 float64(f.fsm.Index()),
 		`keyquorum_tss_sessions_running`:                               3,
 		`keyquorum_presign_parked`:                                     2,
 		`keyquorum_preparams_ready`:                                    1,
