@@ -15,6 +15,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/fsmtest"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -322,5 +323,42 @@ func TestRefillCountsOnlyPresignaturesOfReadyMembers(t *testing.T) {
 	}
 	if got := standing(pool, nil); len(got) != 3 || refilling(got) != 1 {
 		t.Fatalf("with every member ready the refill counts %d presignatures (%d pending), want 3 (1)", len(got), refilling(got))
+	}
+}
+
+// TestLostMemberNamesRestartedAndSilentMembers: the leader gives up an
+// attempt at once when a committee member answers the clock probe from a
+// process life the log does not record yet (its NodeBooted entry, when it
+// comes, would end the attempt anyway) or when every probe of it has
+// failed for silentGrace (a paused process, which raft notices late); a
+// member answering from its recorded life, or merely not probed lately,
+// is not lost.
+func TestLostMemberNamesRestartedAndSilentMembers(t *testing.T) {
+	m := fsmtest.New(t)
+	for _, id := range []string{"n1", "n2", "n3"} {
+		if res := m.Apply(&fsm.NodeBooted{Node: id, Boot: "b-" + id, Protocol: fsm.MaxProtocol}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	now := time.Now()
+	c := &clockSync{applied: map[string]appliedReading{"n2": {index: m.Index(), boot: "b-n2", at: now}}, failing: map[string]time.Time{}}
+	n := &Node{fsm: m.FSM, clocks: c}
+	n.self.ID = "n1"
+	s := newSupervisor(n)
+	p := &fsm.Sign{RequestID: "r", Attempt: 1, Committee: []string{"n1", "n2"}, SessionIndex: m.Index()}
+	if got := s.lostMember(p, now); got != "" {
+		t.Fatalf("lostMember = %q with every member answering from its recorded life", got)
+	}
+	c.answered("n2", appliedReading{index: m.Index(), boot: "b-n2-again", at: now}, true, now)
+	if got := s.lostMember(p, now); got != "n2 restarted" {
+		t.Fatalf("lostMember = %q, want n2 restarted before its NodeBooted is applied", got)
+	}
+	c.answered("n2", appliedReading{index: m.Index(), boot: "b-n2", at: now.Add(-time.Minute)}, true, now.Add(-time.Minute))
+	if got := s.lostMember(p, now); got != "" {
+		t.Fatalf("lostMember = %q for a member with an old answer and no failed probe", got)
+	}
+	c.answered("n2", appliedReading{}, false, now.Add(-silentGrace-time.Millisecond))
+	if got := s.lostMember(p, now); got != "n2 silent" {
+		t.Fatalf("lostMember = %q, want n2 silent after its probes failed for %s", got, silentGrace)
 	}
 }
