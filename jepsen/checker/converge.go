@@ -15,30 +15,71 @@ import (
 
 // Converged checks that, after healing, every node applies the same log:
 // their applied indexes reach one value, and then each node's own view of
-// the keys (ListKeys through it) is the same. It waits up to timeout for
-// the indexes; a cluster that never gets there is inconclusive. A key's
-// view includes its primary and every version's state and public key.
+// the keys (ListKeys through it) is the same. Work that outlives the
+// traffic (a key generation, a refill) may still commit while the views
+// are read one node after another, so views are compared only from a
+// round in which no node applied anything between the first index read
+// and the last: a difference then is a divergence, not a race with the
+// check. It waits up to timeout for such a round; a cluster that never
+// gets there is inconclusive. A key's view includes its primary and every
+// version's state and public key.
 func Converged(ctx context.Context, c *cluster.Cluster, timeout time.Duration) Check {
 	chk := Check{Name: "converged", Verdict: Valid, Checked: len(c.IDs())}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last string
 	for {
-		idx, err := appliedIndexes(ctx, c)
-		if err == nil && len(slices.Compact(slices.Sorted(maps.Values(idx)))) == 1 {
-			break
+		before, err := agreedIndex(ctx, c)
+		if err == nil {
+			views, err := keyViews(ctx, c)
+			if err != nil {
+				chk.fail(Inconclusive, "%v", err)
+				return chk
+			}
+			after, err := agreedIndex(ctx, c)
+			if err == nil && after == before {
+				first := c.IDs()[0]
+				for _, id := range c.IDs() {
+					if views[id] != views[first] {
+						chk.fail(Invalid, "at applied index %d, %s lists %s, %s lists %s", before, first, views[first], id, views[id])
+					}
+				}
+				return chk
+			}
+			last = fmt.Sprintf("the cluster applied entries while the views were read (index %d, then %v)", before, err)
+			if err == nil {
+				last = fmt.Sprintf("the cluster applied entries while the views were read (index %d, then %d)", before, after)
+			}
+		} else {
+			last = err.Error()
 		}
-		last = fmt.Sprint(idx, err)
 		if ctx.Err() != nil {
-			chk.fail(Inconclusive, "applied indexes did not converge within %s: %s", timeout, last)
+			chk.fail(Inconclusive, "no quiet moment to compare the nodes within %s: %s", timeout, last)
 			return chk
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// agreedIndex returns the applied index every node reports, or an error
+// when they differ or one does not answer.
+func agreedIndex(ctx context.Context, c *cluster.Cluster) (uint64, error) {
+	idx, err := appliedIndexes(ctx, c)
+	if err != nil {
+		return 0, fmt.Errorf("applied indexes %v: %w", idx, err)
+	}
+	if vs := slices.Compact(slices.Sorted(maps.Values(idx))); len(vs) != 1 {
+		return 0, fmt.Errorf("applied indexes differ: %v", idx)
+	}
+	return idx[c.IDs()[0]], nil
+}
+
+// keyViews reads every node's view of the keys. A healed follower may
+// still be reconnecting to the leader it forwards to: each read is retried
+// until the context ends.
+func keyViews(ctx context.Context, c *cluster.Cluster) (map[string]string, error) {
 	views := map[string]string{}
 	for _, id := range c.IDs() {
-		// A healed follower may still be reconnecting to the leader it
-		// forwards to: retry until the deadline.
 		for {
 			v, err := keyView(ctx, c, id)
 			if err == nil {
@@ -46,18 +87,12 @@ func Converged(ctx context.Context, c *cluster.Cluster, timeout time.Duration) C
 				break
 			}
 			if ctx.Err() != nil {
-				chk.fail(Inconclusive, "list keys via %s: %v", id, err)
-				break
+				return nil, fmt.Errorf("list keys via %s: %w", id, err)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
 	}
-	for _, id := range c.IDs() {
-		if v, ok := views[id]; ok && v != views[c.IDs()[0]] {
-			chk.fail(Invalid, "%s lists %s, %s lists %s", c.IDs()[0], views[c.IDs()[0]], id, v)
-		}
-	}
-	return chk
+	return views, nil
 }
 
 func appliedIndexes(ctx context.Context, c *cluster.Cluster) (map[string]uint64, error) {
