@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -223,31 +222,4 @@ func (p *Policy) AuditScope(principal string) (all bool, tenants []string, denie
 		}
 	}
 	return false, tenants, principal == ""
-}
-
-// AuditScope is Policy.AuditScope for actor under the policy in force on
-// this replica; reads are filtered where they are served.
-func (f *FSM) AuditScope(actor string) (all bool, tenants []string, err error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	who, _ := PrincipalOf(actor)
-	all, tenants, denied := f.policy().AuditScope(who)
-	if denied {
-		return false, nil, fmt.Errorf("read audit: %w (%s)", ErrPermissionDenied, ReasonPrincipalDenied)
-	}
-	return all, tenants, nil
-}
-
-// SerialDenied reports whether a client certificate serial (canonical
-// form) is on the deny-list of the policy in force on this replica.
-func (f *FSM) SerialDenied(serial string) bool {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return slices.Contains(f.policy().DeniedSerials, serial)
-}
-
-// AuditVisible reports whether a record naming key may be shown to a
-// reader of scope (all, tenants).
-func AuditVisible(all bool, tenants []string, key string) bool {
-	return all || key != "" && !IsAuditKey(key) && slices.Contains(tenants, TenantOf(key))
 }

@@ -191,3 +191,84 @@ func (c *SetPolicy) actorSerial() string       { return c.ActorSerial }
 func (c *RevokePrincipal) actorSerial() string { return c.ActorSerial }
 func (c *CreateTenant) actorSerial() string    { return c.ActorSerial }
 func (c *DeleteTenant) actorSerial() string    { return c.ActorSerial }
+
+// AuditScope is Policy.AuditScope for actor under the policy in force on
+// this replica; reads are filtered where they are served.
+func (f *FSM) AuditScope(actor string) (all bool, tenants []string, err error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	who, _ := PrincipalOf(actor)
+	all, tenants, denied := f.policy().AuditScope(who)
+	if denied {
+		return false, nil, fmt.Errorf("read audit: %w (%s)", ErrPermissionDenied, ReasonPrincipalDenied)
+	}
+	return all, tenants, nil
+}
+
+// SerialDenied reports whether a client certificate serial (canonical
+// form) is on the deny-list of the policy in force on this replica.
+func (f *FSM) SerialDenied(serial string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return slices.Contains(f.policy().DeniedSerials, serial)
+}
+
+// AuditVisible reports whether a record naming key may be shown to a
+// reader of scope (all, tenants).
+func AuditVisible(all bool, tenants []string, key string) bool {
+	return all || key != "" && !IsAuditKey(key) && slices.Contains(tenants, TenantOf(key))
+}
+
+// SignRates returns the sign_per_second quotas that bound a sign by actor
+// with key under the policy in force: the key's tenant's and the actor's
+// own (0: unbounded). The leader takes a token from each before it
+// appends the request.
+func (f *FSM) SignRates(actor, key string) (tenant, principal int) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	p := f.policy()
+	if p.Open {
+		return 0, 0
+	}
+	who, _ := PrincipalOf(actor)
+	tenant = p.Quotas[TenantOf(key)].SignPerSecond
+	if q := p.Principals[who].Quota; q != nil {
+		principal = q.SignPerSecond
+	}
+	return tenant, principal
+}
+
+// AdmitSign reports the quota refusal the FSM would give a new sign by
+// actor with key now, so the leader refuses it before it costs an entry.
+// Every other verdict is left to the entry, which decides it again.
+func (f *FSM) AdmitSign(actor, key, requestID string) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if _, retry := f.st.Signs[requestID]; retry {
+		return nil
+	}
+	d := Decide(f.policy(), f.signRequest(actor, key))
+	if d.Verdict != DenyQuota {
+		return nil
+	}
+	return verdictErr(d, "sign with", key)
+}
+
+// signRequest is the authorization request of a new sign, with the
+// sessions the key's tenant and the actor hold now.
+func (f *FSM) signRequest(actor, key string) AuthRequest {
+	r := f.request(actor, ActSign, key, nil)
+	for id := range f.st.pending {
+		s := f.st.Signs[id]
+		if IsAuditKey(s.Key) {
+			continue // the cluster's own checkpoint signatures
+		}
+		if TenantOf(s.Key) == r.Tenant {
+			r.Sessions++
+		}
+		if s.Actor == actor {
+			r.PrincipalSessions++
+		}
+	}
+	return r
+}

@@ -167,6 +167,13 @@ func CanonicalSerial(s string) (string, error) {
 // ValidTenant reports whether name can be a tenant's.
 func ValidTenant(name string) bool { return tenantPattern.MatchString(name) }
 
+// ValidPrincipal reports whether name can be a principal's.
+func ValidPrincipal(name string) bool { return principalPattern.MatchString(name) }
+
+// ValidSerial reports whether s is a certificate serial in canonical form
+// (CanonicalSerial).
+func ValidSerial(s string) bool { return serialPattern.MatchString(s) }
+
 // policyFile is the YAML a user writes; SeparationOfDuties is a pointer so
 // that an absent rule (the default pairs) differs from an empty one.
 type policyFile struct {
