@@ -51,18 +51,20 @@ proto: deps
 	  --go-grpc_out=api/kqpb --go-grpc_opt=paths=source_relative \
 	  api/keyquorum.proto api/policy.proto api/membership.proto api/backup.proto api/ceremony.proto
 
-# The replicated state machine is package consensus/fsm: every replica
-# applies the same log, so none of its files may import os, net, math/rand
-# or crypto/rand, nor read the clock (time.Now, Since, Until); time comes
-# from the entry's stamp (cmd/internal/purity). The list is every non-test
-# Go file of the package under any build tag, so a new file is checked
-# without being named here; the raft plumbing stays in consensus, unchecked.
-PURE_FSM = $(filter-out %_test.go,$(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' ./consensus/fsm))
+# The replicated state machine is package consensus/fsm, with the policy
+# document it decides by in consensus/policy: every replica applies the
+# same log, so none of their files may import os, net, math/rand or
+# crypto/rand, nor read the clock (time.Now, Since, Until); time comes from
+# the entry's stamp (cmd/internal/purity). The list is every non-test Go
+# file of PURE_PKGS under any build tag, so a new file is checked without
+# being named here; the raft plumbing stays in consensus, unchecked.
+PURE_PKGS = ./consensus/fsm ./consensus/policy
+PURE_FSM = $(filter-out %_test.go,$(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' $(PURE_PKGS)))
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
-	@test -n "$(strip $(PURE_FSM))" || { echo "no files in consensus/fsm"; exit 1; }
+	@test -n "$(strip $(PURE_FSM))" || { echo "no files in $(PURE_PKGS)"; exit 1; }
 	$(GO) run ./cmd/internal/purity $(PURE_FSM)
 
 # The default suite: unit tests, then real kqd processes over real sockets

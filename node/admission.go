@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // Admission control: a sign request is held to its tenant's and its
@@ -99,23 +99,23 @@ func (n *Node) admitSign(actor, key, requestID string) error {
 	if tr == 0 && pr == 0 {
 		return nil
 	}
-	tenant := fsm.TenantOf(key)
-	who, _ := fsm.PrincipalOf(actor)
+	tenant := policy.TenantOf(key)
+	who, _ := policy.PrincipalOf(actor)
 	i, wait := n.rates.take(n.clock.Now(), []string{"tenant/" + tenant, "principal/" + who}, []int{tr, pr})
 	switch i {
 	case -1:
 		return nil
 	case 0:
-		return fsm.NewQuotaExceeded("tenant", tenant, fsm.QuotaSignPerSecond, tr, wait)
+		return policy.NewQuotaExceeded("tenant", tenant, policy.QuotaSignPerSecond, tr, wait)
 	default:
-		return fsm.NewQuotaExceeded("principal", who, fsm.QuotaSignPerSecond, pr, wait)
+		return policy.NewQuotaExceeded("principal", who, policy.QuotaSignPerSecond, pr, wait)
 	}
 }
 
 // quotaStatus is the status of a quota refusal: RESOURCE_EXHAUSTED with
 // the quota named in a QuotaFailure and, when waiting helps, a RetryInfo.
 func quotaStatus(err error) (error, bool) {
-	var qe *fsm.QuotaExceeded
+	var qe *policy.QuotaExceeded
 	if !errors.As(err, &qe) {
 		return nil, false
 	}
@@ -142,7 +142,7 @@ func admissionReason(err error) string {
 	for _, d := range s.Details() {
 		if qf, ok := d.(*errdetails.QuotaFailure); ok && len(qf.Violations) > 0 {
 			switch q := qf.Violations[0].Description; q {
-			case fsm.QuotaKeys, fsm.QuotaHandles, fsm.QuotaSessions, fsm.QuotaSignPerSecond:
+			case policy.QuotaKeys, policy.QuotaHandles, policy.QuotaSessions, policy.QuotaSignPerSecond:
 				return q
 			}
 		}

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // TestRateBucketsRefillAndRefuseAsAWhole: a bucket holds one second's
@@ -62,7 +62,7 @@ func TestRateBucketsRefillAndRefuseAsAWhole(t *testing.T) {
 }
 
 func TestQuotaStatusNamesTheQuotaAndTheWait(t *testing.T) {
-	err := toStatus(errors.Join(errors.New("context"), fsm.NewQuotaExceeded("tenant", "acme", fsm.QuotaSignPerSecond, 5, 120*time.Millisecond)))
+	err := toStatus(errors.Join(errors.New("context"), policy.NewQuotaExceeded("tenant", "acme", policy.QuotaSignPerSecond, 5, 120*time.Millisecond)))
 	s, _ := status.FromError(err)
 	if s.Code() != codes.ResourceExhausted {
 		t.Fatalf("code %v, want ResourceExhausted", s.Code())
@@ -83,11 +83,11 @@ func TestQuotaStatusNamesTheQuotaAndTheWait(t *testing.T) {
 	if qf == nil || qf.Violations[0].Subject != "tenant:acme" || qf.Violations[0].Description != "sign_per_second" {
 		t.Errorf("quota failure %v", qf)
 	}
-	if got := admissionReason(err); got != fsm.QuotaSignPerSecond {
+	if got := admissionReason(err); got != policy.QuotaSignPerSecond {
 		t.Errorf("admissionReason = %q", got)
 	}
 	// A count quota has nothing to wait for: no retry info.
-	s, _ = status.FromError(toStatus(fsm.NewQuotaExceeded("tenant", "acme", fsm.QuotaKeys, 5, 0)))
+	s, _ = status.FromError(toStatus(policy.NewQuotaExceeded("tenant", "acme", policy.QuotaKeys, 5, 0)))
 	for _, d := range s.Details() {
 		if _, ok := d.(*errdetails.RetryInfo); ok {
 			t.Error("a keys quota refusal carries a retry hint")

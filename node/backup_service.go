@@ -19,6 +19,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/backup"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // backupChunk bounds one streamed message, well under the client's 4 MiB
@@ -54,7 +55,7 @@ func (s *backupService) admin(ctx context.Context, leader bool) (string, error) 
 			return "", toStatus(err)
 		}
 	}
-	if err := n.fsm.AuthorizeErr(actor, fsm.ActSetPolicy, ""); err != nil {
+	if err := n.fsm.AuthorizeErr(actor, policy.ActSetPolicy, ""); err != nil {
 		return "", toStatus(err)
 	}
 	return actor, nil

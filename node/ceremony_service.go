@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -50,11 +51,11 @@ func (s *ceremonyService) onLeader(ctx context.Context) (string, error) {
 // cluster-admin (anyone under the open bootstrap policy).
 func (s *ceremonyService) reader(actor string) error {
 	st, _ := s.n.fsm.PolicyInForce()
-	who, _ := fsm.PrincipalOf(actor)
+	who, _ := policy.PrincipalOf(actor)
 	if _, op := st.Policy.Operators[who]; op && !slices.Contains(st.Policy.Denied, who) {
 		return nil
 	}
-	if err := s.n.fsm.AuthorizeErr(actor, fsm.ActSetPolicy, ""); err != nil {
+	if err := s.n.fsm.AuthorizeErr(actor, policy.ActSetPolicy, ""); err != nil {
 		return status.Errorf(codes.PermissionDenied, "ceremonies are read by operators and cluster-admins: %v", err)
 	}
 	return nil
@@ -65,13 +66,13 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 	if err != nil {
 		return nil, err
 	}
-	kind := fsm.CeremonyKind(req.Kind)
+	kind := policy.CeremonyKind(req.Kind)
 	params := req.ParamsJson
 	switch {
 	case len(params) > maxCeremonyParamsBytes:
 		return nil, status.Errorf(codes.InvalidArgument, "params larger than %d bytes", maxCeremonyParamsBytes)
-	case kind == fsm.KindPolicyChange || kind == fsm.KindOperators:
-		p, err := fsm.ParsePolicy(req.PolicyDocument)
+	case kind == policy.KindPolicyChange || kind == policy.KindOperators:
+		p, err := policy.Parse(req.PolicyDocument)
 		if err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
@@ -84,7 +85,7 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 			return nil, status.Error(codes.Internal, err.Error())
 		}
 		params = string(b)
-	case kind == fsm.KindMembership:
+	case kind == policy.KindMembership:
 		// The same checks as kq node add|remove|replace's.
 		var p fsm.MembershipParams
 		if err := json.Unmarshal([]byte(params), &p); err != nil {
@@ -98,7 +99,7 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 				return nil, err
 			}
 		}
-	case kind == fsm.KindKeyDestroy:
+	case kind == policy.KindKeyDestroy:
 		var p fsm.KeyDestroyParams
 		if err := json.Unmarshal([]byte(params), &p); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "key-destroy params: %v", err)
@@ -124,7 +125,7 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 	// at the proposal (the bootstrap members); the rest is checked against
 	// the replicated state, and again, with the context, at execution.
 	var cctx *fsm.CeremonyContext
-	if kind == fsm.KindMembership {
+	if kind == policy.KindMembership {
 		cctx = s.n.ceremonyContext(kind, params)
 	}
 	res, err := s.n.apply(ctx, &fsm.ProposeCeremony{Kind: kind, Params: params, Nonce: hex.EncodeToString(nonce[:]), TTL: ttl,
@@ -267,7 +268,7 @@ func freezePB(f *fsm.Frozen) *kqpb.FreezeState {
 // appended: the ceremony stays pending, to be approved when they are back.
 func (n *Node) executionContext(c *fsm.Ceremony) (*fsm.CeremonyContext, error) {
 	cctx := n.ceremonyContext(c.Kind, c.Params)
-	if c.Kind != fsm.KindThreshold || c.Quorum-c.Counted() > 1 {
+	if c.Kind != policy.KindThreshold || c.Quorum-c.Counted() > 1 {
 		return cctx, nil
 	}
 	if cctx == nil {
@@ -297,16 +298,16 @@ func (n *Node) executionContext(c *fsm.Ceremony) (*fsm.CeremonyContext, error) {
 // live holders and dealers of a reshare, the configuration's members).
 // What it cannot choose it leaves out; the entry then says what is
 // missing.
-func (n *Node) ceremonyContext(kind fsm.CeremonyKind, params string) *fsm.CeremonyContext {
+func (n *Node) ceremonyContext(kind policy.CeremonyKind, params string) *fsm.CeremonyContext {
 	cctx := &fsm.CeremonyContext{}
 	switch kind {
-	case fsm.KindMembership:
+	case policy.KindMembership:
 		if n.fsm.Members() == nil {
 			for _, m := range n.cluster.Nodes {
 				cctx.Bootstrap = append(cctx.Bootstrap, fsm.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
 			}
 		}
-	case fsm.KindThreshold:
+	case policy.KindThreshold:
 		var p fsm.ThresholdParams
 		if json.Unmarshal([]byte(params), &p) != nil {
 			return cctx
@@ -324,7 +325,7 @@ func (n *Node) ceremonyContext(kind fsm.CeremonyKind, params string) *fsm.Ceremo
 		if committee, err := n.pickCommittee(k, nil, 0); err == nil {
 			cctx.Committee = committee
 		}
-	case fsm.KindProtocolUpgrade:
+	case policy.KindProtocolUpgrade:
 		cctx.Members = n.memberIDs()
 	}
 	if cctx.Bootstrap == nil && cctx.Holders == nil && cctx.Committee == nil && cctx.Members == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
@@ -64,13 +65,13 @@ func toStatus(err error) error {
 		code = codes.Unimplemented
 	case errors.Is(err, fsm.ErrUnknownKey), errors.Is(err, fsm.ErrUnknownVersion):
 		code = codes.NotFound
-	case errors.Is(err, fsm.ErrHandleDenied), errors.Is(err, fsm.ErrPermissionDenied):
+	case errors.Is(err, fsm.ErrHandleDenied), errors.Is(err, policy.ErrPermissionDenied):
 		code = codes.PermissionDenied
 	case errors.Is(err, fsm.ErrVersionUnusable), errors.Is(err, fsm.ErrBadTransition):
 		code = codes.FailedPrecondition
 	case errors.Is(err, fsm.ErrKeyExists), errors.Is(err, fsm.ErrRequestConflict), errors.Is(err, fsm.ErrHandleExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, fsm.ErrInvalidCommand), errors.Is(err, fsm.ErrInvalidPolicy):
+	case errors.Is(err, fsm.ErrInvalidCommand), errors.Is(err, policy.ErrInvalid):
 		code = codes.InvalidArgument
 	case errors.Is(err, fsm.ErrKeyNotActive), errors.Is(err, fsm.ErrPreParamsNotReady):
 		code = codes.FailedPrecondition

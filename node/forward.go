@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
 )
@@ -125,7 +125,7 @@ func (n *Node) actor(ctx context.Context) (string, error) {
 	}
 	if serial := n.actorSerial(ctx); serial != "" && n.fsm.SerialDenied(serial) {
 		return "", status.Errorf(codes.PermissionDenied, "%s: %v (%s): certificate serial %s is on the deny-list",
-			actor, fsm.ErrPermissionDenied, fsm.ReasonSerialDenied, serial)
+			actor, policy.ErrPermissionDenied, policy.ReasonSerialDenied, serial)
 	}
 	return actor, nil
 }
@@ -165,7 +165,7 @@ func (n *Node) actorSerial(ctx context.Context) string {
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	if v := md.Get(mdActorSerial); len(v) == 1 {
-		if s, err := fsm.CanonicalSerial(v[0]); err == nil && s == v[0] {
+		if s, err := policy.CanonicalSerial(v[0]); err == nil && s == v[0] {
 			return s
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -130,9 +131,9 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 			n.parked.sweep(n.fsm.HasPresig)
 			n.dirty.wakeAll()
 			switch c.Kind {
-			case fsm.KindMembership: // as after a ChangeMembers
+			case policy.KindMembership: // as after a ChangeMembers
 				n.ensurePeerLinks()
-			case fsm.KindThreshold: // as after a ReshareKey
+			case policy.KindThreshold: // as after a ReshareKey
 				if k := ev.res.Key; k != nil {
 					n.startRefresh(ctx, k, ev.res.Version)
 				}

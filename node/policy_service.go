@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // policyService implements PolicyService. The leader answers: a follower
@@ -33,7 +34,7 @@ func (s *policyService) onLeader(ctx context.Context) (string, error) {
 	if err := s.n.raft.LinearizableRead(ctx); err != nil {
 		return "", toStatus(err)
 	}
-	if err := s.n.fsm.AuthorizeErr(actor, fsm.ActSetPolicy, ""); err != nil {
+	if err := s.n.fsm.AuthorizeErr(actor, policy.ActSetPolicy, ""); err != nil {
 		return "", toStatus(err)
 	}
 	return actor, nil
@@ -60,7 +61,7 @@ func (s *policyService) ApplyPolicy(ctx context.Context, req *kqpb.ApplyPolicyRe
 	if err != nil {
 		return nil, err
 	}
-	p, err := fsm.ParsePolicy(req.Document)
+	p, err := policy.Parse(req.Document)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -81,7 +82,7 @@ func (s *policyService) ApplyPolicy(ctx context.Context, req *kqpb.ApplyPolicyRe
 	if err != nil {
 		return nil, err
 	}
-	return &kqpb.ApplyPolicyResponse{Policy: now, PreviousSha256: prev.SHA256, Diff: fsm.PolicyDiff(prev.Policy, p), Unchanged: res.Duplicate}, nil
+	return &kqpb.ApplyPolicyResponse{Policy: now, PreviousSha256: prev.SHA256, Diff: policy.Diff(prev.Policy, p), Unchanged: res.Duplicate}, nil
 }
 
 func (s *policyService) RevokePrincipal(ctx context.Context, req *kqpb.RevokePrincipalRequest) (*kqpb.PolicyResponse, error) {
@@ -94,7 +95,7 @@ func (s *policyService) RevokePrincipal(ctx context.Context, req *kqpb.RevokePri
 	case (req.Principal == "") == (req.Serial == ""):
 		return nil, status.Error(codes.InvalidArgument, "name exactly one: a principal or a certificate serial (--serial)")
 	case req.Serial != "":
-		if cmd.Serial, err = fsm.CanonicalSerial(req.Serial); err != nil {
+		if cmd.Serial, err = policy.CanonicalSerial(req.Serial); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 	default:

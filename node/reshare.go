@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // membershipService implements MembershipService. The leader answers; a
@@ -50,7 +51,7 @@ func (s *membershipService) ReshareKey(ctx context.Context, req *kqpb.ReshareKey
 	}
 	if st, _ := n.fsm.PolicyInForce(); threshold != k.Threshold && st.Policy.HasOperators() {
 		// Refused before any holder is asked; the entry refuses it too.
-		return nil, toStatus(fmt.Errorf("reshare %q to threshold %d: %w: kind %s", k.Name, threshold, fsm.ErrCeremonyRequired, fsm.KindThreshold))
+		return nil, toStatus(fmt.Errorf("reshare %q to threshold %d: %w: kind %s", k.Name, threshold, fsm.ErrCeremonyRequired, policy.KindThreshold))
 	}
 	return n.reshareLive(ctx, k, &fsm.ReshareKey{RequestID: req.RequestId, Key: k.Name, Version: req.Version,
 		Threshold: threshold, Actor: actor, ActorSerial: n.actorSerial(ctx)})

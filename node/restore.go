@@ -16,7 +16,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/backup"
 	"github.com/keyquorum/keyquorum/consensus"
-	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/sealing"
 )
@@ -206,7 +206,7 @@ func checkSealed(ctx context.Context, cluster *config.Cluster, self config.NodeC
 				return err
 			}
 			b = sealing.Binding{ClusterID: cluster.ID, NodeID: self.ID, Kind: sealing.KindShare, KeyID: key, Version: version, Epoch: epoch}
-			if t := fsm.TenantOf(key); t != fsm.DefaultTenant {
+			if t := policy.TenantOf(key); t != policy.DefaultTenant {
 				b.Tenant, sealers = t, nil
 				for _, e := range tenantKeys[t] { // any generation the backup holds
 					sealers = append(sealers, e)

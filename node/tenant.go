@@ -7,7 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // Key names are TENANT/NAME; a bare NAME is in tenant default, and so is
@@ -29,7 +29,7 @@ func keyName(name *string) error {
 	if err := checkName(bare); err != nil {
 		return err
 	}
-	if tenant == fsm.DefaultTenant {
+	if tenant == policy.DefaultTenant {
 		*name = bare
 	}
 	return nil
@@ -38,5 +38,5 @@ func keyName(name *string) error {
 // mayRead reports whether actor may see key: reads are filtered where
 // they are served, by the policy this replica has applied.
 func (n *Node) mayRead(actor, key string) bool {
-	return n.fsm.Authorize(actor, fsm.ActReadKey, key).Verdict == fsm.Allow
+	return n.fsm.Authorize(actor, policy.ActReadKey, key).Verdict == policy.Allow
 }

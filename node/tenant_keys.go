@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/sealing"
 )
 
@@ -63,8 +64,8 @@ func (t *tenantKeys) binding(g tenantGen) sealing.Binding {
 // missing DEK is made (sealing a new blob); without, it is an error
 // wrapping errTenantKeyGone (opening one).
 func (t *tenantKeys) sealer(ctx context.Context, key string, create bool) (Sealer, string, error) {
-	tenant := fsm.TenantOf(key)
-	if tenant == fsm.DefaultTenant {
+	tenant := policy.TenantOf(key)
+	if tenant == policy.DefaultTenant {
 		return t.kek, "", nil
 	}
 	g := tenantGen{tenant, t.gen(tenant)}

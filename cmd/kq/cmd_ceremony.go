@@ -23,6 +23,7 @@ import (
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // Operator quorum ceremonies on the command line: `kq operator keygen`
@@ -104,7 +105,7 @@ func readApprovalKey(path string) (ed25519.PrivateKey, error) {
 
 func newCeremonyCmd(opts *options) *cobra.Command {
 	ceremony := &cobra.Command{Use: "ceremony", Short: "Operator quorum ceremonies: k-of-m signed approvals for dangerous changes",
-		Long: "Kinds: " + strings.Join(fsm.CeremonyKindNames(), ", ") + ".\n" +
+		Long: "Kinds: " + strings.Join(policy.CeremonyKindNames(), ", ") + ".\n" +
 			"See docs/OPERATIONS.md for the runbook."}
 	ceremony.AddCommand(newCeremonyProposeCmd(opts), newCeremonyApproveCmd(opts), newCeremonyVerifyCmd(opts))
 	ceremony.AddCommand(&cobra.Command{
@@ -186,16 +187,16 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 			"  protocol-upgrade  --protocol N",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind := fsm.CeremonyKind(args[0])
+			kind := policy.CeremonyKind(args[0])
 			req := &kqpb.ProposeCeremonyRequest{Kind: string(kind), TtlNanos: int64(ttl), ParamsJson: params}
 			var p any
 			switch kind {
-			case fsm.KindKeyDestroy:
+			case policy.KindKeyDestroy:
 				if key == "" || version == 0 {
 					return usageError{errors.New("key-destroy needs --key and --version")}
 				}
 				p = fsm.KeyDestroyParams{Key: key, Version: version, Delay: int64(delay)}
-			case fsm.KindKeyPolicy:
+			case policy.KindKeyPolicy:
 				kp := fsm.KeyPolicyParams{Key: key}
 				if deletion != "" {
 					b := deletion == "true"
@@ -213,7 +214,7 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 					kp.MinVerifyVersion = &v
 				}
 				p = kp
-			case fsm.KindPolicyChange, fsm.KindOperators:
+			case policy.KindPolicyChange, policy.KindOperators:
 				if file == "" {
 					return usageError{fmt.Errorf("%s needs --file POLICY.yaml", kind)}
 				}
@@ -225,22 +226,22 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 					return err
 				}
 				req.PolicyDocument = doc
-			case fsm.KindTenantCreate, fsm.KindTenantDelete:
+			case policy.KindTenantCreate, policy.KindTenantDelete:
 				p = fsm.TenantParams{Tenant: tenant}
-			case fsm.KindDenyRemoval:
+			case policy.KindDenyRemoval:
 				p = fsm.PrincipalParams{Principal: principal}
-			case fsm.KindMembership:
+			case policy.KindMembership:
 				mp, err := opts.membershipParams(op, node, with)
 				if err != nil && params == "" {
 					return err
 				}
 				p = mp
-			case fsm.KindThreshold:
+			case policy.KindThreshold:
 				if (key == "" || threshold < 1) && params == "" {
 					return usageError{errors.New("threshold needs --key and --threshold")}
 				}
 				p = fsm.ThresholdParams{Key: key, Version: version, Threshold: threshold}
-			case fsm.KindProtocolUpgrade:
+			case policy.KindProtocolUpgrade:
 				if protocol == 0 && params == "" {
 					return usageError{errors.New("protocol-upgrade needs --protocol N")}
 				}
@@ -357,7 +358,7 @@ func confirmCeremony(w io.Writer, in *os.File, c *kqpb.Ceremony, pub string) err
 	fmt.Fprintf(w, "ceremony %s (%s), proposed by %s, %d of %d approvals counted, expires %s\n",
 		c.Id, c.Kind, c.Proposer, c.Counted, c.Quorum, time.Unix(0, c.ExpiresAtUnixNano).UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "it will: %s\n", c.Summary)
-	if c.Kind != string(fsm.KindPolicyChange) && c.Kind != string(fsm.KindOperators) {
+	if c.Kind != string(policy.KindPolicyChange) && c.Kind != string(policy.KindOperators) {
 		fmt.Fprintf(w, "params: %s\n", c.ParamsJson)
 	}
 	fmt.Fprintf(w, "digest: %s (re-derived here)\nyour key: %s\n", c.Digest, pub)
@@ -551,7 +552,7 @@ func ceremonyViewOf(c *kqpb.Ceremony) ceremonyView {
 	v := ceremonyView{ID: c.Id, Kind: c.Kind, Digest: c.Digest, State: c.State, Approvals: c.Counted, Quorum: c.Quorum,
 		ExpiresAt: time.Unix(0, c.ExpiresAtUnixNano).UTC().Format(time.RFC3339Nano), Summary: c.Summary, Proposer: c.Proposer,
 		Approvers: []string{}, ApprovedBy: []ceremonyApprov{}, ParamsSHA256: c.ParamsSha256, Cluster: c.Cluster, Nonce: c.Nonce, Note: c.Note}
-	if c.ParamsJson != "" && json.Valid([]byte(c.ParamsJson)) && c.Kind != string(fsm.KindPolicyChange) && c.Kind != string(fsm.KindOperators) {
+	if c.ParamsJson != "" && json.Valid([]byte(c.ParamsJson)) && c.Kind != string(policy.KindPolicyChange) && c.Kind != string(policy.KindOperators) {
 		v.Params = json.RawMessage(c.ParamsJson)
 	}
 	for _, a := range c.Approvers {

@@ -13,12 +13,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 func newPolicyCmd(opts *options) *cobra.Command {
-	policy := &cobra.Command{Use: "policy", Short: "Show, compare and apply the cluster policy (tenants, principals, roles)"}
-	policy.AddCommand(&cobra.Command{
+	policyCmd := &cobra.Command{Use: "policy", Short: "Show, compare and apply the cluster policy (tenants, principals, roles)"}
+	policyCmd.AddCommand(&cobra.Command{
 		Use:   "show",
 		Short: "Show the policy in force, its version and SHA-256",
 		Args:  exactArgs(0),
@@ -30,7 +30,7 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			return opts.printer().print(cur)
 		},
 	})
-	policy.AddCommand(&cobra.Command{
+	policyCmd.AddCommand(&cobra.Command{
 		Use:   "diff FILE",
 		Short: "Say what applying FILE would change",
 		Args:  exactArgs(1),
@@ -47,10 +47,10 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(policyDiffView{From: cur.SHA256, To: sum, Diff: fsm.PolicyDiff(cur.Policy, next)})
+			return opts.printer().print(policyDiffView{From: cur.SHA256, To: sum, Diff: policy.Diff(cur.Policy, next)})
 		},
 	})
-	policy.AddCommand(&cobra.Command{
+	policyCmd.AddCommand(&cobra.Command{
 		Use:   "apply FILE",
 		Short: "Replace the cluster policy with FILE and print what changed",
 		Long: "Replace the cluster policy with FILE (YAML). The document is refused whole\n" +
@@ -76,7 +76,7 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			return opts.printer().print(policyDiffView{From: resp.PreviousSha256, To: resp.Policy.Sha256, Version: resp.Policy.Version, Diff: resp.Diff})
 		},
 	})
-	return policy
+	return policyCmd
 }
 
 func newPrincipalCmd(opts *options) *cobra.Command {
@@ -135,12 +135,12 @@ func (o *options) currentPolicy(ctx context.Context) (policyView, error) {
 	return policyViewOf(resp)
 }
 
-func readPolicyFile(path string) (*fsm.Policy, error) {
+func readPolicyFile(path string) (*policy.Policy, error) {
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	p, err := fsm.ParsePolicy(doc)
+	p, err := policy.Parse(doc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -149,13 +149,13 @@ func readPolicyFile(path string) (*fsm.Policy, error) {
 
 // policyView is `kq policy show`: {"version","sha256","policy"}.
 type policyView struct {
-	Version uint64      `json:"version"`
-	SHA256  string      `json:"sha256"`
-	Policy  *fsm.Policy `json:"policy"`
+	Version uint64         `json:"version"`
+	SHA256  string         `json:"sha256"`
+	Policy  *policy.Policy `json:"policy"`
 }
 
 func policyViewOf(r *kqpb.PolicyResponse) (policyView, error) {
-	var p fsm.Policy
+	var p policy.Policy
 	if err := json.Unmarshal([]byte(r.PolicyJson), &p); err != nil {
 		return policyView{}, fmt.Errorf("policy from the cluster: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // policyCommands replace the cluster's policy and revoke principals.
@@ -66,20 +67,20 @@ func (c *RevokePrincipal) StampTime() int64 { return c.Time }
 
 // PolicyState is the policy in force and where it came from.
 type PolicyState struct {
-	Version uint64  `json:"version"`
-	SHA256  string  `json:"sha256"`
-	Policy  *Policy `json:"policy"`
-	Index   uint64  `json:"index"` // the entry that set it
-	Actor   string  `json:"actor"`
+	Version uint64         `json:"version"`
+	SHA256  string         `json:"sha256"`
+	Policy  *policy.Policy `json:"policy"`
+	Index   uint64         `json:"index"` // the entry that set it
+	Actor   string         `json:"actor"`
 }
 
 // openPolicy is the bootstrap policy: everyone may do everything.
-func openPolicy() *Policy {
-	return &Policy{Open: true, Tenants: []string{DefaultTenant}, Principals: map[string]Principal{}, SeparationOfDuties: [][2]Role{}}
+func openPolicy() *policy.Policy {
+	return &policy.Policy{Open: true, Tenants: []string{policy.DefaultTenant}, Principals: map[string]policy.Principal{}, SeparationOfDuties: [][2]policy.Role{}}
 }
 
 // policy returns the policy in force.
-func (f *FSM) policy() *Policy {
+func (f *FSM) policy() *policy.Policy {
 	if ps := f.st.Policy; ps != nil {
 		return ps.Policy
 	}
@@ -87,14 +88,14 @@ func (f *FSM) policy() *Policy {
 }
 
 func (c *SetPolicy) apply(f *FSM, index uint64) Result {
-	var p Policy
+	var p policy.Policy
 	if err := strictJSON([]byte(c.Document), &p); err != nil {
-		return Result{Err: fmt.Errorf("set policy: %w: %w", ErrInvalidPolicy, err)}
+		return Result{Err: fmt.Errorf("set policy: %w: %w", policy.ErrInvalid, err)}
 	}
 	if p.Open {
-		return Result{Err: fmt.Errorf("set policy: %w: a document cannot be open", ErrInvalidPolicy)}
+		return Result{Err: fmt.Errorf("set policy: %w: a document cannot be open", policy.ErrInvalid)}
 	}
-	if err := p.normalize(); err != nil {
+	if err := p.Normalize(); err != nil {
 		return Result{Err: fmt.Errorf("set policy: %w", err)}
 	}
 	cur := f.policyVersion()
@@ -113,7 +114,7 @@ func (c *SetPolicy) apply(f *FSM, index uint64) Result {
 // away, since only it revokes the tenant's handles, raises its generation
 // and orders every node to shred the tenant's key; a policy that merely
 // stopped listing the tenant would leave all of that standing, unseen.
-func (f *FSM) checkTenantsKept(next *Policy) error {
+func (f *FSM) checkTenantsKept(next *policy.Policy) error {
 	cur := f.policy()
 	var exist []string
 	if !cur.Open {
@@ -121,7 +122,7 @@ func (f *FSM) checkTenantsKept(next *Policy) error {
 	}
 	for name, k := range f.st.Keys {
 		if !IsAuditKey(name) && slices.ContainsFunc(k.Versions, func(v *Version) bool { return v.State != KeyDestroyed && v.State != KeyFailed }) {
-			exist = append(exist, TenantOf(name))
+			exist = append(exist, policy.TenantOf(name))
 		}
 	}
 	var dropped []string
@@ -142,15 +143,15 @@ func (c *RevokePrincipal) apply(f *FSM, index uint64) Result {
 	if c.Serial != "" || c.Principal == "" {
 		return f.revokeSerial(index, c)
 	}
-	if !ValidPrincipal(c.Principal) {
+	if !policy.ValidPrincipal(c.Principal) {
 		return Result{Err: fmt.Errorf("revoke principal: %w: %.70q is not a principal name", ErrInvalidCommand, c.Principal)}
 	}
-	p := f.policy().clone()
+	p := f.policy().Clone()
 	if slices.Contains(p.Denied, c.Principal) {
 		return Result{Duplicate: true, Note: "principal " + c.Principal + " was already denied"}
 	}
 	p.Denied = append(p.Denied, c.Principal)
-	if err := p.normalize(); err != nil {
+	if err := p.Normalize(); err != nil {
 		return Result{Err: fmt.Errorf("revoke principal %s: %w", c.Principal, err)}
 	}
 	return f.installPolicy(index, p, "", c.Actor)
@@ -161,15 +162,15 @@ func (f *FSM) revokeSerial(index uint64, c *RevokePrincipal) Result {
 	switch {
 	case c.Principal != "":
 		return Result{Err: fmt.Errorf("revoke: %w: a principal or a certificate serial, not both", ErrInvalidCommand)}
-	case !ValidSerial(c.Serial):
+	case !policy.ValidSerial(c.Serial):
 		return Result{Err: fmt.Errorf("revoke certificate: %w: serial %.70q is not canonical lower-case hex", ErrInvalidCommand, c.Serial)}
 	}
-	p := f.policy().clone()
+	p := f.policy().Clone()
 	if slices.Contains(p.DeniedSerials, c.Serial) {
 		return Result{Duplicate: true, Note: "certificate serial " + c.Serial + " was already denied"}
 	}
 	p.DeniedSerials = append(p.DeniedSerials, c.Serial)
-	if err := p.normalize(); err != nil {
+	if err := p.Normalize(); err != nil {
 		return Result{Err: fmt.Errorf("revoke certificate %s: %w", c.Serial, err)}
 	}
 	return f.installPolicy(index, p, "", c.Actor)
@@ -177,13 +178,13 @@ func (f *FSM) revokeSerial(index uint64, c *RevokePrincipal) Result {
 
 // installPolicy makes p the policy in force; want, when set, is the hash
 // the proposer computed, which the canonical form must match.
-func (f *FSM) installPolicy(index uint64, p *Policy, want, actor string) Result {
+func (f *FSM) installPolicy(index uint64, p *policy.Policy, want, actor string) Result {
 	_, hash, err := p.Canonical()
 	if err != nil {
 		return Result{Err: err}
 	}
 	if want != "" && want != hash {
-		return Result{Err: fmt.Errorf("set policy: %w: document hashes to %s, not %s", ErrInvalidPolicy, hash, want)}
+		return Result{Err: fmt.Errorf("set policy: %w: document hashes to %s, not %s", policy.ErrInvalid, hash, want)}
 	}
 	old := f.st.Policy
 	oldHash, oldVersion := "none", uint64(0)
@@ -195,7 +196,7 @@ func (f *FSM) installPolicy(index uint64, p *Policy, want, actor string) Result 
 		return Result{Duplicate: true, Note: fmt.Sprintf("policy v%d sha256 %s unchanged", oldVersion, hash)}
 	}
 	f.st.Policy = &PolicyState{Version: oldVersion + 1, SHA256: hash, Policy: p, Index: index, Actor: actor}
-	return Result{Note: fmt.Sprintf("policy v%d -> v%d, sha256 %s -> %s: %s", oldVersion, oldVersion+1, oldHash, hash, PolicyDiff(oldPolicy, p))}
+	return Result{Note: fmt.Sprintf("policy v%d -> v%d, sha256 %s -> %s: %s", oldVersion, oldVersion+1, oldHash, hash, policy.Diff(oldPolicy, p))}
 }
 
 func (f *FSM) policyVersion() uint64 {
@@ -212,7 +213,7 @@ func (f *FSM) PolicyInForce() (st PolicyState, set bool) {
 	defer f.mu.RUnlock()
 	if ps := f.st.Policy; ps != nil {
 		c := *ps
-		c.Policy = ps.Policy.clone()
+		c.Policy = ps.Policy.Clone()
 		return c, true
 	}
 	p := openPolicy()

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // presignCommands are presignatures and the member reports they depend
@@ -140,8 +141,8 @@ func (c *PresignRequested) apply(f *FSM, index uint64) Result {
 	if f.presigCount(c.Key) >= f.cfg.MaxPresigsPerKey {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrTooManyPresigs)}
 	}
-	if limit, used := f.tenantPresigs(TenantOf(c.Key)); limit > 0 && used >= limit {
-		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, NewQuotaExceeded("tenant", TenantOf(c.Key), QuotaPresigs, limit, 0))}
+	if limit, used := f.tenantPresigs(policy.TenantOf(c.Key)); limit > 0 && used >= limit {
+		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, policy.NewQuotaExceeded("tenant", policy.TenantOf(c.Key), policy.QuotaPresigs, limit, 0))}
 	}
 	p := &Presig{ID: c.ID, Key: c.Key, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch, Committee: slices.Clone(c.Committee), State: PresigPending,
 		SessionIndex: index, Created: f.st.Time, Expires: f.st.Time + c.TTL}
@@ -245,7 +246,7 @@ func (f *FSM) tenantPresigs(tenant string) (limit, used int) {
 		return 0, 0
 	}
 	for _, pr := range f.st.Presigs {
-		if f.st.Time < pr.Expires && TenantOf(pr.Key) == tenant {
+		if f.st.Time < pr.Expires && policy.TenantOf(pr.Key) == tenant {
 			used++
 		}
 	}
@@ -259,7 +260,7 @@ func (f *FSM) tenantPresigs(tenant string) (limit, used int) {
 func (f *FSM) PresigRoom(key string) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	limit, used := f.tenantPresigs(TenantOf(key))
+	limit, used := f.tenantPresigs(policy.TenantOf(key))
 	return limit == 0 || used < limit
 }
 

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // tenantCommands create and delete tenants, and let members report a
@@ -118,15 +119,15 @@ func (c *DeleteTenant) apply(f *FSM, index uint64) Result {
 // created: the direct entry and a tenant-create ceremony both run it.
 // It must be called with the FSM's lock held, inside Apply.
 func (f *FSM) TenantCreate(index uint64, tenant, actor string, dry bool) (string, error) {
-	if !ValidTenant(tenant) {
+	if !policy.ValidTenant(tenant) {
 		return "", fmt.Errorf("create tenant: %w: %.40q: use 1-32 lower-case letters, digits, '_' or '-'", ErrInvalidCommand, tenant)
 	}
-	next := f.policy().clone()
+	next := f.policy().Clone()
 	if slices.Contains(next.Tenants, tenant) {
 		return "", fmt.Errorf("create tenant %q: %w: it exists", tenant, ErrBadTransition)
 	}
 	next.Tenants = append(next.Tenants, tenant)
-	if err := next.normalize(); err != nil {
+	if err := next.Normalize(); err != nil {
 		return "", fmt.Errorf("create tenant %q: %w", tenant, err)
 	}
 	if dry {
@@ -147,16 +148,16 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 	p := f.policy()
 	keys := f.keysOfTenant(tenant)
 	switch {
-	case tenant == DefaultTenant:
+	case tenant == policy.DefaultTenant:
 		return "", fmt.Errorf("delete tenant %q: %w: the default tenant stays", tenant, ErrBadTransition)
-	case !ValidTenant(tenant):
+	case !policy.ValidTenant(tenant):
 		return "", fmt.Errorf("delete tenant: %w: %.40q is not a tenant name", ErrInvalidCommand, tenant)
 	case !slices.Contains(p.Tenants, tenant) && (!p.Open || len(keys) == 0):
 		// Under the open bootstrap policy a tenant exists by its keys.
 		return "", fmt.Errorf("delete tenant %q: %w: no such tenant", tenant, ErrBadTransition)
 	}
 	for id := range f.st.pending {
-		if TenantOf(f.st.Signs[id].Key) == tenant {
+		if policy.TenantOf(f.st.Signs[id].Key) == tenant {
 			return "", fmt.Errorf("delete tenant %q: %w: signing request %s of %q is pending", tenant, ErrBadTransition, id, f.st.Signs[id].Key)
 		}
 	}
@@ -174,14 +175,14 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 			}
 		}
 	}
-	next := p.clone()
+	next := p.Clone()
 	next.Tenants = slices.DeleteFunc(next.Tenants, func(t string) bool { return t == tenant })
 	delete(next.Quotas, tenant)
 	for name, pr := range next.Principals {
-		pr.Roles = slices.DeleteFunc(pr.Roles, func(g Grant) bool { return g.Tenant == tenant })
+		pr.Roles = slices.DeleteFunc(pr.Roles, func(g policy.Grant) bool { return g.Tenant == tenant })
 		next.Principals[name] = pr
 	}
-	if err := next.normalize(); err != nil {
+	if err := next.Normalize(); err != nil {
 		return "", fmt.Errorf("delete tenant %q: %w", tenant, err)
 	}
 	if dry {
@@ -197,7 +198,7 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 	}
 	revoked := 0
 	for _, h := range f.st.Handles {
-		if TenantOf(h.Key) == tenant && !h.Revoked {
+		if policy.TenantOf(h.Key) == tenant && !h.Revoked {
 			h.Revoked = true
 			revoked++
 		}
@@ -240,7 +241,7 @@ func (c *TenantShredded) apply(f *FSM, _ uint64) Result {
 func (f *FSM) keysOfTenant(tenant string) []*Key {
 	var out []*Key
 	for name, k := range f.st.Keys {
-		if !IsAuditKey(name) && TenantOf(name) == tenant {
+		if !IsAuditKey(name) && policy.TenantOf(name) == tenant {
 			out = append(out, k)
 		}
 	}
@@ -261,11 +262,11 @@ func (f *FSM) TenantGeneration(tenant string) uint32 {
 
 // TenantInfo is one tenant as `kq tenant list` shows it.
 type TenantInfo struct {
-	Name       string `json:"name"`
-	Generation uint32 `json:"generation"`
-	Keys       int    `json:"keys"`   // keys with a version not destroyed
-	Weight     int    `json:"weight"` // against the keys quota
-	Quota      *Quota `json:"quota,omitempty"`
+	Name       string        `json:"name"`
+	Generation uint32        `json:"generation"`
+	Keys       int           `json:"keys"`   // keys with a version not destroyed
+	Weight     int           `json:"weight"` // against the keys quota
+	Quota      *policy.Quota `json:"quota,omitempty"`
 	// Deleted is the tenant's last deletion, if any.
 	Deleted *TenantDeletion `json:"deleted,omitempty"`
 	Listed  bool            `json:"listed"` // in the policy's tenants
@@ -283,7 +284,7 @@ func (f *FSM) Tenants() []TenantInfo {
 	}
 	for name := range f.st.Keys {
 		if !IsAuditKey(name) {
-			names[TenantOf(name)] = true
+			names[policy.TenantOf(name)] = true
 		}
 	}
 	for t := range f.st.TenantDeletions {

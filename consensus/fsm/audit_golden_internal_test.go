@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -170,7 +171,7 @@ func goldenKey(s KeyState) *Key {
 }
 
 func goldenCeremony(s CeremonyState) *Ceremony {
-	return &Ceremony{ID: "c", Kind: KindPolicyChange, ParamsSHA256: "ps", Proposer: "p", Nonce: "n", Cluster: "cl", Digest: "d",
+	return &Ceremony{ID: "c", Kind: policy.KindPolicyChange, ParamsSHA256: "ps", Proposer: "p", Nonce: "n", Cluster: "cl", Digest: "d",
 		Quorum: 2, Approvals: []Approval{{Operator: "o1", PublicKey: "pk1", Signature: "s1", Counted: true}, {Operator: "o2", PublicKey: "pk2", Signature: "s2"}},
 		ExpiresAt: 99, State: s, Note: "why"}
 }

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 	"slices"
 	"strings"
 )
@@ -19,7 +20,7 @@ func (f *FSM) authorize(cmd Command) error {
 	if s, ok := cmd.(interface{ actorSerial() string }); ok {
 		serial = s.actorSerial()
 	}
-	req := func(actor string, a Action, key string, more func(*AuthRequest)) AuthRequest {
+	req := func(actor string, a policy.Action, key string, more func(*policy.AuthRequest)) policy.AuthRequest {
 		r := f.request(actor, a, key, more)
 		r.Serial = serial
 		return r
@@ -31,28 +32,28 @@ func (f *FSM) authorize(cmd Command) error {
 		}
 		keys, weight := 0, 0
 		if _, exists := f.st.Keys[c.Name]; !exists { // a retry adds no key
-			keys, weight = f.tenantKeys(TenantOf(c.Name)), KeyWeight(c.Algorithm)
+			keys, weight = f.tenantKeys(policy.TenantOf(c.Name)), policy.KeyWeight(c.Algorithm)
 		}
-		return verdictErr(Decide(p, req(c.Actor, ActCreateKey, c.Name, func(r *AuthRequest) { r.Keys, r.Weight = keys, weight })), "create key", c.Name)
+		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActCreateKey, c.Name, func(r *policy.AuthRequest) { r.Keys, r.Weight = keys, weight })), "create key", c.Name)
 	case *ChangeKey:
 		if _, ok := f.st.Keys[c.Key]; !ok {
 			return nil // the entry answers unknown key itself
 		}
-		return verdictErr(Decide(p, req(c.Actor, ActChangeKey, c.Key, nil)), string(c.Op), c.Key)
+		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActChangeKey, c.Key, nil)), string(c.Op), c.Key)
 	case *ReshareKey:
 		if _, ok := f.st.Keys[c.Key]; !ok || internalActor(c.Actor) {
 			return nil // the membership reconciler's reshares are the cluster's own
 		}
-		return verdictErr(Decide(p, req(c.Actor, ActChangeKey, c.Key, nil)), "reshare", c.Key)
+		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActChangeKey, c.Key, nil)), "reshare", c.Key)
 	case *IssueHandle:
 		if _, ok := f.st.Keys[c.Key]; !ok {
 			return nil
 		}
 		handles := 0
 		if _, retry := f.st.Requests[c.RequestID]; !retry {
-			handles = f.tenantHandles(TenantOf(c.Key))
+			handles = f.tenantHandles(policy.TenantOf(c.Key))
 		}
-		return verdictErr(Decide(p, req(c.Actor, ActIssueHandle, c.Key, func(r *AuthRequest) {
+		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActIssueHandle, c.Key, func(r *policy.AuthRequest) {
 			r.Purpose, r.TTL, r.Handles = c.Purpose, c.TTL, handles
 		})), "issue handle for", c.Key)
 	case *RevokeHandle:
@@ -60,7 +61,7 @@ func (f *FSM) authorize(cmd Command) error {
 		if !ok {
 			return nil
 		}
-		if d := Decide(p, req(c.Actor, ActRevokeHandle, h.Key, nil)); d.Verdict == DenyNotFound {
+		if d := policy.Decide(p, req(c.Actor, policy.ActRevokeHandle, h.Key, nil)); d.Verdict == policy.DenyNotFound {
 			// Reads exactly as an unknown handle does.
 			return fmt.Errorf("revoke handle %s: %w: unknown or expired", c.HandleID, ErrHandleDenied)
 		} else if err := verdictErr(d, "revoke handle for", h.Key); err != nil {
@@ -71,14 +72,14 @@ func (f *FSM) authorize(cmd Command) error {
 			return nil
 		}
 		if _, ok := f.st.Keys[c.Key]; ok {
-			r := req(c.Actor, ActSign, c.Key, nil)
+			r := req(c.Actor, policy.ActSign, c.Key, nil)
 			if _, retry := f.st.Signs[c.RequestID]; !retry { // a retry holds its session already
 				r = f.signRequest(c.Actor, c.Key)
 				r.Serial = serial
 			}
-			d := Decide(p, r)
-			if bugsCompiled && f.cfg.AuthzSkip && d.Reason == ReasonMissingRole {
-				d = Decision{}
+			d := policy.Decide(p, r)
+			if bugsCompiled && f.cfg.AuthzSkip && d.Reason == policy.ReasonMissingRole {
+				d = policy.Decision{}
 			}
 			if err := verdictErr(d, "sign with", c.Key); err != nil {
 				return err
@@ -87,7 +88,7 @@ func (f *FSM) authorize(cmd Command) error {
 		// A handle dies with its issuer's revocation: a leaked issuer
 		// certificate's handles must not outlive it.
 		if h, ok := f.st.Handles[c.Handle]; ok {
-			if who, client := PrincipalOf(h.Actor); client && Decide(p, AuthRequest{Principal: who}).Reason == ReasonPrincipalDenied {
+			if who, client := policy.PrincipalOf(h.Actor); client && policy.Decide(p, policy.AuthRequest{Principal: who}).Reason == policy.ReasonPrincipalDenied {
 				return fmt.Errorf("sign with %q: %w: handle %s was issued by revoked principal %s", c.Key, ErrHandleDenied, h.ID, who)
 			}
 			if h.ActorSerial != "" && slices.Contains(p.DeniedSerials, h.ActorSerial) {
@@ -95,20 +96,20 @@ func (f *FSM) authorize(cmd Command) error {
 			}
 		}
 	case *SetPolicy:
-		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "set policy", "")
+		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActSetPolicy, "", nil)), "set policy", "")
 	case *RevokePrincipal:
-		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "revoke principal", c.Principal)
+		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActSetPolicy, "", nil)), "revoke principal", c.Principal)
 	case *CreateTenant:
-		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "create tenant", c.Tenant)
+		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActSetPolicy, "", nil)), "create tenant", c.Tenant)
 	case *DeleteTenant:
-		return verdictErr(Decide(p, req(c.Actor, ActSetPolicy, "", nil)), "delete tenant", c.Tenant)
+		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActSetPolicy, "", nil)), "delete tenant", c.Tenant)
 	}
 	return nil
 }
 
-func (f *FSM) request(actor string, a Action, key string, more func(*AuthRequest)) AuthRequest {
-	who, _ := PrincipalOf(actor)
-	r := AuthRequest{Principal: who, Action: a, Tenant: TenantOf(key)}
+func (f *FSM) request(actor string, a policy.Action, key string, more func(*policy.AuthRequest)) policy.AuthRequest {
+	who, _ := policy.PrincipalOf(actor)
+	r := policy.AuthRequest{Principal: who, Action: a, Tenant: policy.TenantOf(key)}
 	if more != nil {
 		more(&r)
 	}
@@ -117,21 +118,21 @@ func (f *FSM) request(actor string, a Action, key string, more func(*AuthRequest
 
 // verdictErr turns a denial into the entry's error. A hidden key reads
 // exactly like an unknown one.
-func verdictErr(d Decision, what, key string) error {
+func verdictErr(d policy.Decision, what, key string) error {
 	switch d.Verdict {
-	case DenyNotFound:
+	case policy.DenyNotFound:
 		return fmt.Errorf("%s %q: %w", what, key, ErrUnknownKey)
-	case DenyQuota:
+	case policy.DenyQuota:
 		return fmt.Errorf("%s %q: %w", what, key, d.Quota)
-	case DenyPermission:
+	case policy.DenyPermission:
 		why := string(d.Reason)
 		if d.Role != "" {
 			why += " " + string(d.Role)
 		}
 		if key == "" {
-			return fmt.Errorf("%s: %w (%s)", what, ErrPermissionDenied, why)
+			return fmt.Errorf("%s: %w (%s)", what, policy.ErrPermissionDenied, why)
 		}
-		return fmt.Errorf("%s %q: %w (%s)", what, key, ErrPermissionDenied, why)
+		return fmt.Errorf("%s %q: %w (%s)", what, key, policy.ErrPermissionDenied, why)
 	}
 	return nil
 }
@@ -147,8 +148,8 @@ func internalActor(actor string) bool {
 func (f *FSM) tenantKeys(tenant string) int {
 	n := 0
 	for name, k := range f.st.Keys {
-		if !IsAuditKey(name) && TenantOf(name) == tenant {
-			n += KeyWeight(k.Algorithm)
+		if !IsAuditKey(name) && policy.TenantOf(name) == tenant {
+			n += policy.KeyWeight(k.Algorithm)
 		}
 	}
 	return n
@@ -159,7 +160,7 @@ func (f *FSM) tenantKeys(tenant string) int {
 func (f *FSM) tenantHandles(tenant string) int {
 	n := 0
 	for _, h := range f.st.Handles {
-		if !h.Revoked && f.st.Time < h.Expires && TenantOf(h.Key) == tenant {
+		if !h.Revoked && f.st.Time < h.Expires && policy.TenantOf(h.Key) == tenant {
 			n++
 		}
 	}
@@ -169,14 +170,14 @@ func (f *FSM) tenantHandles(tenant string) int {
 // Authorize decides a request of actor on key under the policy in force
 // on this replica, for reads served here and for refusing early what the
 // log would refuse anyway.
-func (f *FSM) Authorize(actor string, a Action, key string) Decision {
+func (f *FSM) Authorize(actor string, a policy.Action, key string) policy.Decision {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return Decide(f.policy(), f.request(actor, a, key, nil))
+	return policy.Decide(f.policy(), f.request(actor, a, key, nil))
 }
 
 // AuthorizeErr is Authorize as the error the entry would carry.
-func (f *FSM) AuthorizeErr(actor string, a Action, key string) error {
+func (f *FSM) AuthorizeErr(actor string, a policy.Action, key string) error {
 	return verdictErr(f.Authorize(actor, a, key), string(a), key)
 }
 
@@ -197,10 +198,10 @@ func (c *DeleteTenant) actorSerial() string    { return c.ActorSerial }
 func (f *FSM) AuditScope(actor string) (all bool, tenants []string, err error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	who, _ := PrincipalOf(actor)
+	who, _ := policy.PrincipalOf(actor)
 	all, tenants, denied := f.policy().AuditScope(who)
 	if denied {
-		return false, nil, fmt.Errorf("read audit: %w (%s)", ErrPermissionDenied, ReasonPrincipalDenied)
+		return false, nil, fmt.Errorf("read audit: %w (%s)", policy.ErrPermissionDenied, policy.ReasonPrincipalDenied)
 	}
 	return all, tenants, nil
 }
@@ -216,7 +217,7 @@ func (f *FSM) SerialDenied(serial string) bool {
 // AuditVisible reports whether a record naming key may be shown to a
 // reader of scope (all, tenants).
 func AuditVisible(all bool, tenants []string, key string) bool {
-	return all || key != "" && !IsAuditKey(key) && slices.Contains(tenants, TenantOf(key))
+	return all || key != "" && !IsAuditKey(key) && slices.Contains(tenants, policy.TenantOf(key))
 }
 
 // SignRates returns the sign_per_second quotas that bound a sign by actor
@@ -230,8 +231,8 @@ func (f *FSM) SignRates(actor, key string) (tenant, principal int) {
 	if p.Open {
 		return 0, 0
 	}
-	who, _ := PrincipalOf(actor)
-	tenant = p.Quotas[TenantOf(key)].SignPerSecond
+	who, _ := policy.PrincipalOf(actor)
+	tenant = p.Quotas[policy.TenantOf(key)].SignPerSecond
 	if q := p.Principals[who].Quota; q != nil {
 		principal = q.SignPerSecond
 	}
@@ -247,8 +248,8 @@ func (f *FSM) AdmitSign(actor, key, requestID string) error {
 	if _, retry := f.st.Signs[requestID]; retry {
 		return nil
 	}
-	d := Decide(f.policy(), f.signRequest(actor, key))
-	if d.Verdict != DenyQuota {
+	d := policy.Decide(f.policy(), f.signRequest(actor, key))
+	if d.Verdict != policy.DenyQuota {
 		return nil
 	}
 	return verdictErr(d, "sign with", key)
@@ -256,14 +257,14 @@ func (f *FSM) AdmitSign(actor, key, requestID string) error {
 
 // signRequest is the authorization request of a new sign, with the
 // sessions the key's tenant and the actor hold now.
-func (f *FSM) signRequest(actor, key string) AuthRequest {
-	r := f.request(actor, ActSign, key, nil)
+func (f *FSM) signRequest(actor, key string) policy.AuthRequest {
+	r := f.request(actor, policy.ActSign, key, nil)
 	for id := range f.st.pending {
 		s := f.st.Signs[id]
 		if IsAuditKey(s.Key) {
 			continue // the cluster's own checkpoint signatures
 		}
-		if TenantOf(s.Key) == r.Tenant {
+		if policy.TenantOf(s.Key) == r.Tenant {
 			r.Sessions++
 		}
 		if s.Actor == actor {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // blameCommands accuse members of misbehaving in a signing attempt, and
@@ -298,7 +299,7 @@ func (c *ClearBlame) apply(f *FSM, _ uint64) Result {
 	}
 	// It steers every key's committees: a cluster-wide change, as the
 	// policy is.
-	if err := verdictErr(Decide(f.policy(), f.request(c.Actor, ActSetPolicy, "", nil)), "clear blame of", c.Member); err != nil {
+	if err := verdictErr(policy.Decide(f.policy(), f.request(c.Actor, policy.ActSetPolicy, "", nil)), "clear blame of", c.Member); err != nil {
 		return Result{Err: err}
 	}
 	b, ok := f.st.Blame[c.Member]

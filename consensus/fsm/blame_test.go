@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // blameFixture is a cluster of n1..n4 at protocol 2 with the 2-of-4 key
@@ -259,7 +260,7 @@ func TestClearBlameNeedsClusterAdmin(t *testing.T) {
 	if res := h.setPolicy(contractPolicy, spiffe("admin")); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	h.mustErr(&fsm.ClearBlame{Member: "n2", Actor: spiffe("bob")}, fsm.ErrPermissionDenied)
+	h.mustErr(&fsm.ClearBlame{Member: "n2", Actor: spiffe("bob")}, policy.ErrPermissionDenied)
 	if _, ok := h.f.BlameOf("n2"); !ok {
 		t.Fatal("a refused clear forgot the record")
 	}

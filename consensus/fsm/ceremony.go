@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // ceremonyCommands propose, approve and cancel ceremonies, and freeze and
@@ -90,13 +91,13 @@ var (
 	ErrAlreadyApproved = errors.New("operator already approved this ceremony")
 	// ErrNotApprover: the key is no approver of this ceremony's kind
 	// (PERMISSION_DENIED).
-	ErrNotApprover = fmt.Errorf("key is not in the ceremony's approver group: %w", ErrPermissionDenied)
+	ErrNotApprover = fmt.Errorf("key is not in the ceremony's approver group: %w", policy.ErrPermissionDenied)
 	// ErrBadApproval: the signature does not verify over this ceremony's
 	// digest, e.g. one made for another ceremony (INVALID_ARGUMENT).
 	ErrBadApproval = fmt.Errorf("approval signature does not verify over this ceremony's digest: %w", ErrInvalidCommand)
 	// ErrCeremonyRequired: the policy lists operators, so this change
 	// needs a ceremony (PERMISSION_DENIED).
-	ErrCeremonyRequired = fmt.Errorf("needs an operator quorum ceremony (kq ceremony propose): %w", ErrPermissionDenied)
+	ErrCeremonyRequired = fmt.Errorf("needs an operator quorum ceremony (kq ceremony propose): %w", policy.ErrPermissionDenied)
 	// ErrFrozen: the cluster is frozen; nothing signs until an unfreeze
 	// ceremony executes (FAILED_PRECONDITION).
 	ErrFrozen = fmt.Errorf("the cluster is frozen: %w", ErrBadTransition)
@@ -104,8 +105,8 @@ var (
 
 // Ceremony is the replicated record of one ceremony.
 type Ceremony struct {
-	ID   string       `json:"id"`
-	Kind CeremonyKind `json:"kind"`
+	ID   string              `json:"id"`
+	Kind policy.CeremonyKind `json:"kind"`
 	// Params is the canonical JSON of the kind's params; it is dropped
 	// once the ceremony ends, ParamsSHA256 stays.
 	Params       string `json:"params,omitempty"`
@@ -176,10 +177,10 @@ func (c *Ceremony) clone() *Ceremony {
 // ProposeCeremony opens a ceremony. The proposing node picks Nonce (16
 // random bytes, hex); the ceremony's id is derived from the entry's index.
 type ProposeCeremony struct {
-	Kind   CeremonyKind `json:"kind"`
-	Params string       `json:"params"`
-	Nonce  string       `json:"nonce"`
-	TTL    int64        `json:"ttl"` // nanoseconds
+	Kind   policy.CeremonyKind `json:"kind"`
+	Params string              `json:"params"`
+	Nonce  string              `json:"nonce"`
+	TTL    int64               `json:"ttl"` // nanoseconds
 	// Context is the leader's, for the proposal's checks (not signed).
 	Context *CeremonyContext `json:"context,omitempty"`
 	Actor   string           `json:"actor"`
@@ -260,7 +261,7 @@ func (c *ProposeCeremony) apply(f *FSM, index uint64) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
-	info, ok := ceremonyKind(c.Kind)
+	info, ok := policy.KindInfo(c.Kind)
 	switch {
 	case !ok:
 		return Result{Err: fmt.Errorf("propose ceremony: %w: unknown kind %.40q", ErrInvalidCommand, c.Kind)}
@@ -279,11 +280,11 @@ func (c *ProposeCeremony) apply(f *FSM, index uint64) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
-	group, k := p.ceremonyRule(c.Kind)
+	group, k := p.CeremonyRule(c.Kind)
 	if doc, ok := params.(*PolicyParams); ok {
 		// A document's changes need the quorum of every kind they touch.
 		if next, err := f.ceremonyPolicyDoc(c.Kind, doc); err == nil {
-			k = max(k, impliedQuorum(p, next))
+			k = max(k, policy.ImpliedQuorum(p, next))
 		}
 	}
 	counts := p.Ceremonies != nil && p.Ceremonies.ProposerCounts
@@ -385,8 +386,8 @@ func (c *CancelCeremony) apply(f *FSM, index uint64) Result {
 	}
 	p := f.policy()
 	if who != cer.Proposer && !slices.ContainsFunc(cer.Approvers, func(a audit.Approver) bool { return a.Name == who }) &&
-		!p.Open && !p.holds(who, RoleClusterAdmin, AllTenants) {
-		return Result{Err: fmt.Errorf("cancel %s: %w: only its proposer, an approver or a cluster-admin may", cer.ID, ErrPermissionDenied)}
+		!p.Open && !p.Holds(who, policy.RoleClusterAdmin, policy.AllTenants) {
+		return Result{Err: fmt.Errorf("cancel %s: %w: only its proposer, an approver or a cluster-admin may", cer.ID, policy.ErrPermissionDenied)}
 	}
 	if err := f.checkPending(cer, "cancel"); err != nil {
 		return Result{Ceremony: cer.clone(), Err: err}
@@ -413,15 +414,15 @@ func (f *FSM) checkPending(cer *Ceremony, what string) error {
 // operator or a cluster-admin.
 func (f *FSM) ceremonyActor(actor, what string, propose bool) (string, error) {
 	p := f.policy()
-	who, ok := PrincipalOf(actor)
+	who, ok := policy.PrincipalOf(actor)
 	if !ok {
-		return "", fmt.Errorf("%s: %w (%s)", what, ErrPermissionDenied, ReasonNotClient)
+		return "", fmt.Errorf("%s: %w (%s)", what, policy.ErrPermissionDenied, policy.ReasonNotClient)
 	}
 	if slices.Contains(p.Denied, who) {
-		return "", fmt.Errorf("%s: %w (%s)", what, ErrPermissionDenied, ReasonPrincipalDenied)
+		return "", fmt.Errorf("%s: %w (%s)", what, policy.ErrPermissionDenied, policy.ReasonPrincipalDenied)
 	}
-	if _, operator := p.Operators[who]; propose && !operator && !p.Open && !p.holds(who, RoleClusterAdmin, AllTenants) {
-		return "", fmt.Errorf("%s: %w: %s is neither an operator nor a cluster-admin", what, ErrPermissionDenied, who)
+	if _, operator := p.Operators[who]; propose && !operator && !p.Open && !p.Holds(who, policy.RoleClusterAdmin, policy.AllTenants) {
+		return "", fmt.Errorf("%s: %w: %s is neither an operator nor a cluster-admin", what, policy.ErrPermissionDenied, who)
 	}
 	return who, nil
 }
@@ -484,7 +485,7 @@ func (f *FSM) ceremonySummary(c *Ceremony) string {
 		if err != nil {
 			return fmt.Sprintf("replace the policy with sha256 %s", p.SHA256)
 		}
-		return fmt.Sprintf("replace the policy with sha256 %s: %s", p.SHA256, PolicyDiff(f.policy(), next))
+		return fmt.Sprintf("replace the policy with sha256 %s: %s", p.SHA256, policy.Diff(f.policy(), next))
 	case *TenantParams:
 		return fmt.Sprintf("%s %q", c.Kind, p.Tenant)
 	case *PrincipalParams:
@@ -517,7 +518,7 @@ func (f *FSM) ceremonySummary(c *Ceremony) string {
 // apply stops all signing: pending requests end here, in log order, and
 // every later sign request is refused until an unfreeze.
 func (c *Freeze) apply(f *FSM, index uint64) Result {
-	if err := verdictErr(Decide(f.policy(), f.request(c.Actor, ActSetPolicy, "", nil)), "freeze", ""); err != nil {
+	if err := verdictErr(policy.Decide(f.policy(), f.request(c.Actor, policy.ActSetPolicy, "", nil)), "freeze", ""); err != nil {
 		return Result{Err: err}
 	}
 	if f.st.Frozen != nil {
@@ -542,11 +543,11 @@ func (c *Freeze) apply(f *FSM, index uint64) Result {
 
 func (c *Unfreeze) apply(f *FSM, _ uint64) Result {
 	p := f.policy()
-	if err := verdictErr(Decide(p, f.request(c.Actor, ActSetPolicy, "", nil)), "unfreeze", ""); err != nil {
+	if err := verdictErr(policy.Decide(p, f.request(c.Actor, policy.ActSetPolicy, "", nil)), "unfreeze", ""); err != nil {
 		return Result{Err: err}
 	}
 	if p.HasOperators() {
-		return Result{Err: fmt.Errorf("unfreeze: %w: kind %s", ErrCeremonyRequired, KindUnfreeze)}
+		return Result{Err: fmt.Errorf("unfreeze: %w: kind %s", ErrCeremonyRequired, policy.KindUnfreeze)}
 	}
 	if f.st.Frozen == nil {
 		return Result{Err: fmt.Errorf("unfreeze: %w: the cluster is not frozen", ErrBadTransition)}
@@ -571,24 +572,24 @@ func (f *FSM) ceremonyGate(cmd Command) error {
 		}
 	case *CreateTenant:
 		if f.policy().HasOperators() {
-			return fmt.Errorf("create tenant %q: %w: kind %s", c.Tenant, ErrCeremonyRequired, KindTenantCreate)
+			return fmt.Errorf("create tenant %q: %w: kind %s", c.Tenant, ErrCeremonyRequired, policy.KindTenantCreate)
 		}
 	case *DeleteTenant:
 		if f.policy().HasOperators() {
-			return fmt.Errorf("delete tenant %q: %w: kind %s", c.Tenant, ErrCeremonyRequired, KindTenantDelete)
+			return fmt.Errorf("delete tenant %q: %w: kind %s", c.Tenant, ErrCeremonyRequired, policy.KindTenantDelete)
 		}
 	case *ReshareKey:
 		// The membership reconciler's reshares keep the threshold, and a
 		// refresh at the same threshold stays the key-admin's.
 		k, ok := f.st.Keys[c.Key]
 		if ok && !internalActor(c.Actor) && c.Threshold != k.Threshold && f.policy().HasOperators() {
-			return fmt.Errorf("reshare %q to threshold %d: %w: kind %s", c.Key, c.Threshold, ErrCeremonyRequired, KindThreshold)
+			return fmt.Errorf("reshare %q to threshold %d: %w: kind %s", c.Key, c.Threshold, ErrCeremonyRequired, policy.KindThreshold)
 		}
 	case *RaiseProtocol:
 		// The leader's automatic raise; with operators an upgrade's point
 		// of no return is theirs to pass.
 		if f.policy().HasOperators() {
-			return fmt.Errorf("raise protocol to %d: %w: kind %s", c.Version, ErrCeremonyRequired, KindProtocolUpgrade)
+			return fmt.Errorf("raise protocol to %d: %w: kind %s", c.Version, ErrCeremonyRequired, policy.KindProtocolUpgrade)
 		}
 	case *ChangeKey:
 		k, ok := f.st.Keys[c.Key]
@@ -598,10 +599,10 @@ func (f *FSM) ceremonyGate(cmd Command) error {
 		lowers := func(p *uint32, cur uint32) bool { return p != nil && *p < cur }
 		switch {
 		case c.Op == OpDestroy:
-			return fmt.Errorf("destroy %q: %w: kind %s", c.Key, ErrCeremonyRequired, KindKeyDestroy)
+			return fmt.Errorf("destroy %q: %w: kind %s", c.Key, ErrCeremonyRequired, policy.KindKeyDestroy)
 		case c.Op == OpPolicy && (c.DeletionAllowed != nil && *c.DeletionAllowed && !k.DeletionAllowed ||
 			lowers(c.MinSignVersion, k.MinSignVersion) || lowers(c.MinVerifyVersion, k.MinVerifyVersion)):
-			return fmt.Errorf("policy of %q: allowing deletion or lowering a floor %w: kind %s", c.Key, ErrCeremonyRequired, KindKeyPolicy)
+			return fmt.Errorf("policy of %q: allowing deletion or lowering a floor %w: kind %s", c.Key, ErrCeremonyRequired, policy.KindKeyPolicy)
 		}
 	}
 	return nil
@@ -610,27 +611,27 @@ func (f *FSM) ceremonyGate(cmd Command) error {
 // policyKind names the ceremony kind a policy document needs: operators
 // when it changes operators or quorums, deny-removal when all it changes
 // is taking principals off the deny-list, else policy-change.
-func (f *FSM) policyKind(doc string) CeremonyKind {
-	var next Policy
-	if strictJSON([]byte(doc), &next) != nil || next.normalize() != nil {
-		return KindPolicyChange
+func (f *FSM) policyKind(doc string) policy.CeremonyKind {
+	var next policy.Policy
+	if strictJSON([]byte(doc), &next) != nil || next.Normalize() != nil {
+		return policy.KindPolicyChange
 	}
 	cur := f.policy()
-	if changesCeremonies(cur, &next) {
-		return KindOperators
+	if policy.ChangesCeremonies(cur, &next) {
+		return policy.KindOperators
 	}
-	if d := cur.clone(); slices.ContainsFunc(d.Denied, func(p string) bool { return !slices.Contains(next.Denied, p) }) {
+	if d := cur.Clone(); slices.ContainsFunc(d.Denied, func(p string) bool { return !slices.Contains(next.Denied, p) }) {
 		d.Denied = slices.Clone(next.Denied)
 		if dn, nn, err := canonicalPair(d, &next); err == nil && dn == nn {
-			return KindDenyRemoval
+			return policy.KindDenyRemoval
 		}
 	}
-	return KindPolicyChange
+	return policy.KindPolicyChange
 }
 
 // canonicalPair returns the hashes of a and b.
-func canonicalPair(a, b *Policy) (string, string, error) {
-	if err := a.normalize(); err != nil {
+func canonicalPair(a, b *policy.Policy) (string, string, error) {
+	if err := a.Normalize(); err != nil {
 		return "", "", err
 	}
 	_, ha, err := a.Canonical()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 	"slices"
 	"strings"
 )
@@ -98,26 +99,26 @@ const maxProtocolParam = 1 << 10
 
 // canonicalParams decodes a proposal's params for its kind, refusing
 // unknown fields, and returns the canonical form and its SHA-256 (hex).
-func canonicalParams(kind CeremonyKind, raw string) (any, string, string, error) {
+func canonicalParams(kind policy.CeremonyKind, raw string) (any, string, string, error) {
 	var v any
 	switch kind {
-	case KindKeyDestroy:
+	case policy.KindKeyDestroy:
 		v = &KeyDestroyParams{}
-	case KindKeyPolicy:
+	case policy.KindKeyPolicy:
 		v = &KeyPolicyParams{}
-	case KindPolicyChange, KindOperators:
+	case policy.KindPolicyChange, policy.KindOperators:
 		v = &PolicyParams{}
-	case KindTenantCreate, KindTenantDelete:
+	case policy.KindTenantCreate, policy.KindTenantDelete:
 		v = &TenantParams{}
-	case KindDenyRemoval:
+	case policy.KindDenyRemoval:
 		v = &PrincipalParams{}
-	case KindUnfreeze:
+	case policy.KindUnfreeze:
 		v = &NoParams{}
-	case KindMembership:
+	case policy.KindMembership:
 		v = &MembershipParams{}
-	case KindThreshold:
+	case policy.KindThreshold:
 		v = &ThresholdParams{}
-	case KindProtocolUpgrade:
+	case policy.KindProtocolUpgrade:
 		v = &ProtocolParams{}
 	default:
 		return nil, "", "", fmt.Errorf("%w: no params for kind %q", ErrInvalidCommand, kind)
@@ -191,14 +192,14 @@ func (f *FSM) runCeremony(index uint64, c *Ceremony, ctx *CeremonyContext, dry b
 	case *TenantParams:
 		actor := "ceremony:" + c.ID
 		var note string
-		if c.Kind == KindTenantCreate {
+		if c.Kind == policy.KindTenantCreate {
 			note, err = f.TenantCreate(index, p.Tenant, actor, dry)
 		} else {
 			note, err = f.TenantDelete(index, p.Tenant, p.Force, actor, dry)
 		}
 		return ran{note: note}, err
 	case *PrincipalParams:
-		next := f.policy().clone()
+		next := f.policy().Clone()
 		if !slices.Contains(next.Denied, p.Principal) {
 			return ran{}, fmt.Errorf("principal %q: %w: not on the deny-list", p.Principal, ErrBadTransition)
 		}
@@ -302,34 +303,34 @@ func (f *FSM) ceremonyKey(name string, dry bool) (*Key, error) {
 // ceremonyPolicyDoc reads a policy-change or operators document, which
 // must be valid and of its kind: only an operators ceremony changes
 // operators or quorums.
-func (f *FSM) ceremonyPolicyDoc(kind CeremonyKind, p *PolicyParams) (*Policy, error) {
-	var next Policy
+func (f *FSM) ceremonyPolicyDoc(kind policy.CeremonyKind, p *PolicyParams) (*policy.Policy, error) {
+	var next policy.Policy
 	if err := strictJSON([]byte(p.Document), &next); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+		return nil, fmt.Errorf("%w: %w", policy.ErrInvalid, err)
 	}
 	if next.Open {
-		return nil, fmt.Errorf("%w: a document cannot be open", ErrInvalidPolicy)
+		return nil, fmt.Errorf("%w: a document cannot be open", policy.ErrInvalid)
 	}
-	if err := next.normalize(); err != nil {
+	if err := next.Normalize(); err != nil {
 		return nil, err
 	}
 	if err := f.checkTenantsKept(&next); err != nil {
 		return nil, err
 	}
-	touches := changesCeremonies(f.policy(), &next)
+	touches := policy.ChangesCeremonies(f.policy(), &next)
 	switch {
-	case kind == KindPolicyChange && touches:
+	case kind == policy.KindPolicyChange && touches:
 		return nil, fmt.Errorf("%w: the document changes operators or quorums (%s): propose kind %s", ErrInvalidCommand,
-			strings.Join(ceremonyDiff(f.policy(), &next), "; "), KindOperators)
-	case kind == KindOperators && !touches:
-		return nil, fmt.Errorf("%w: the document changes no operator or quorum: propose kind %s", ErrInvalidCommand, KindPolicyChange)
+			strings.Join(policy.CeremonyDiff(f.policy(), &next), "; "), policy.KindOperators)
+	case kind == policy.KindOperators && !touches:
+		return nil, fmt.Errorf("%w: the document changes no operator or quorum: propose kind %s", ErrInvalidCommand, policy.KindPolicyChange)
 	}
 	return &next, nil
 }
 
 // ceremonyInstall installs next as the policy, or on a dry run checks it.
-func (f *FSM) ceremonyInstall(index uint64, c *Ceremony, next *Policy, want string, dry bool) (ran, error) {
-	if err := next.normalize(); err != nil {
+func (f *FSM) ceremonyInstall(index uint64, c *Ceremony, next *policy.Policy, want string, dry bool) (ran, error) {
+	if err := next.Normalize(); err != nil {
 		return ran{}, err
 	}
 	_, hash, err := next.Canonical()
@@ -337,7 +338,7 @@ func (f *FSM) ceremonyInstall(index uint64, c *Ceremony, next *Policy, want stri
 		return ran{}, err
 	}
 	if want != "" && want != hash {
-		return ran{}, fmt.Errorf("%w: document hashes to %s, not %s", ErrInvalidPolicy, hash, want)
+		return ran{}, fmt.Errorf("%w: document hashes to %s, not %s", policy.ErrInvalid, hash, want)
 	}
 	if dry {
 		return ran{}, nil

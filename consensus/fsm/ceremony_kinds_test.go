@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // kindsBase is the policy extra of the kinds tests: a tenant to delete and
@@ -21,7 +22,7 @@ const kindsBase = "tenants: [acme]\nceremonies: {default_quorum: 3}\n"
 // policyParams is a policy-change or operators ceremony's params for doc.
 func policyParams(t *testing.T, doc string) string {
 	t.Helper()
-	p, err := fsm.ParsePolicy([]byte(doc))
+	p, err := policy.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func policyParams(t *testing.T, doc string) string {
 // policyDoc is doc's canonical JSON, as a SetPolicy carries it.
 func policyDoc(t *testing.T, doc string) (string, string) {
 	t.Helper()
-	p, err := fsm.ParsePolicy([]byte(doc))
+	p, err := policy.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,23 +81,23 @@ type kindCase struct {
 	halts bool
 }
 
-func kindCases() map[fsm.CeremonyKind]kindCase {
-	policyHas := func(h *fsmHarness, pred func(p *fsm.Policy) bool) bool {
+func kindCases() map[policy.CeremonyKind]kindCase {
+	policyHas := func(h *fsmHarness, pred func(p *policy.Policy) bool) bool {
 		st, _ := h.f.PolicyInForce()
 		return pred(st.Policy)
 	}
 	withGlobex := ceremonyPolicy("tenants: [acme, globex]\nceremonies: {default_quorum: 3}\n")
 	withDave := ceremonyPolicy(fmt.Sprintf("  dave: {public_key: %q}\n", operatorPub("dave")) + kindsBase)
 	threshold := &fsm.CeremonyContext{Holders: []string{"n1", "n2", "n3"}, Committee: []string{"n1", "n2"}}
-	return map[fsm.CeremonyKind]kindCase{
-		fsm.KindKeyDestroy: {
+	return map[policy.CeremonyKind]kindCase{
+		policy.KindKeyDestroy: {
 			params: func(*testing.T) string { return destroyParams("k", 1) },
 			direct: func(*testing.T) fsm.Command {
 				return &fsm.ChangeKey{RequestID: "d", Op: fsm.OpDestroy, Key: "k", Version: 1, Delay: int64(time.Second), Actor: spiffe("kadmin")}
 			},
 			done: func(h *fsmHarness) bool { k, _ := h.f.Key("k"); return k.Version(1).Destroy != nil },
 		},
-		fsm.KindKeyPolicy: {
+		policy.KindKeyPolicy: {
 			setup: func(h *fsmHarness) {
 				h.mustOK(&fsm.ChangeKey{RequestID: "nodel", Op: fsm.OpPolicy, Key: "k", DeletionAllowed: new(false), Actor: spiffe("kadmin")})
 			},
@@ -106,45 +107,45 @@ func kindCases() map[fsm.CeremonyKind]kindCase {
 			},
 			done: func(h *fsmHarness) bool { k, _ := h.f.Key("k"); return k.DeletionAllowed },
 		},
-		fsm.KindPolicyChange: {
+		policy.KindPolicyChange: {
 			params: func(t *testing.T) string { return policyParams(t, withGlobex) },
 			direct: func(t *testing.T) fsm.Command {
 				doc, sum := policyDoc(t, withGlobex)
 				return &fsm.SetPolicy{Document: doc, SHA256: sum, Actor: spiffe("admin")}
 			},
 			done: func(h *fsmHarness) bool {
-				return policyHas(h, func(p *fsm.Policy) bool { return slices.Contains(p.Tenants, "globex") })
+				return policyHas(h, func(p *policy.Policy) bool { return slices.Contains(p.Tenants, "globex") })
 			},
 		},
-		fsm.KindOperators: {
+		policy.KindOperators: {
 			params: func(t *testing.T) string { return policyParams(t, withDave) },
 			direct: func(t *testing.T) fsm.Command {
 				doc, sum := policyDoc(t, withDave)
 				return &fsm.SetPolicy{Document: doc, SHA256: sum, Actor: spiffe("admin")}
 			},
 			done: func(h *fsmHarness) bool {
-				return policyHas(h, func(p *fsm.Policy) bool { _, ok := p.Operators["dave"]; return ok })
+				return policyHas(h, func(p *policy.Policy) bool { _, ok := p.Operators["dave"]; return ok })
 			},
 		},
-		fsm.KindTenantCreate: {
+		policy.KindTenantCreate: {
 			params: func(*testing.T) string { return `{"tenant":"globex"}` },
 			direct: func(*testing.T) fsm.Command {
 				return &fsm.CreateTenant{Tenant: "globex", Actor: spiffe("admin")}
 			},
 			done: func(h *fsmHarness) bool {
-				return policyHas(h, func(p *fsm.Policy) bool { return slices.Contains(p.Tenants, "globex") })
+				return policyHas(h, func(p *policy.Policy) bool { return slices.Contains(p.Tenants, "globex") })
 			},
 		},
-		fsm.KindTenantDelete: {
+		policy.KindTenantDelete: {
 			params: func(*testing.T) string { return `{"tenant":"acme"}` },
 			direct: func(*testing.T) fsm.Command {
 				return &fsm.DeleteTenant{Tenant: "acme", Actor: spiffe("admin")}
 			},
 			done: func(h *fsmHarness) bool {
-				return policyHas(h, func(p *fsm.Policy) bool { return !slices.Contains(p.Tenants, "acme") })
+				return policyHas(h, func(p *policy.Policy) bool { return !slices.Contains(p.Tenants, "acme") })
 			},
 		},
-		fsm.KindDenyRemoval: {
+		policy.KindDenyRemoval: {
 			setup:  func(h *fsmHarness) { h.mustOK(&fsm.RevokePrincipal{Principal: "signer", Actor: spiffe("admin")}) }, // instant
 			params: func(*testing.T) string { return `{"principal":"signer"}` },
 			direct: func(t *testing.T) fsm.Command {
@@ -152,16 +153,16 @@ func kindCases() map[fsm.CeremonyKind]kindCase {
 				return &fsm.SetPolicy{Document: doc, SHA256: sum, Actor: spiffe("admin")}
 			},
 			done: func(h *fsmHarness) bool {
-				return policyHas(h, func(p *fsm.Policy) bool { return !slices.Contains(p.Denied, "signer") })
+				return policyHas(h, func(p *policy.Policy) bool { return !slices.Contains(p.Denied, "signer") })
 			},
 		},
-		fsm.KindUnfreeze: {
+		policy.KindUnfreeze: {
 			setup:  func(h *fsmHarness) { h.mustOK(&fsm.Freeze{Reason: "drill", Actor: spiffe("admin")}) },
 			params: func(*testing.T) string { return "" },
 			direct: func(*testing.T) fsm.Command { return &fsm.Unfreeze{Actor: spiffe("admin")} },
 			done:   func(h *fsmHarness) bool { return h.f.FrozenState() == nil },
 		},
-		fsm.KindMembership: {
+		policy.KindMembership: {
 			params: func(*testing.T) string {
 				n := newMember("n4", 4)
 				return jsonOf(fsm.MembershipParams{Op: fsm.MembersAdd, New: &fsm.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
@@ -172,7 +173,7 @@ func kindCases() map[fsm.CeremonyKind]kindCase {
 			},
 			done: func(h *fsmHarness) bool { return h.f.Members()["n4"].State == fsm.MemberJoining },
 		},
-		fsm.KindThreshold: {
+		policy.KindThreshold: {
 			setup:  func(h *fsmHarness) { h.thresholdKey("t") },
 			params: func(*testing.T) string { return `{"key":"t","threshold":2}` },
 			ctx:    threshold,
@@ -185,7 +186,7 @@ func kindCases() map[fsm.CeremonyKind]kindCase {
 				return r != nil && r.Threshold == 2 && slices.Equal(r.Members, threshold.Holders)
 			},
 		},
-		fsm.KindProtocolUpgrade: {
+		policy.KindProtocolUpgrade: {
 			setup: func(h *fsmHarness) {
 				for _, m := range []string{"n1", "n2", "n3"} {
 					h.mustOK(&fsm.NodeBooted{Node: m, Boot: "b", Protocol: fsm.MaxProtocol + 1})
@@ -208,7 +209,7 @@ func kindCases() map[fsm.CeremonyKind]kindCase {
 // nothing, and the entry carrying the k-th executes the change.
 func TestCeremonyKindsExecuteAtQuorum(t *testing.T) {
 	cases := kindCases()
-	for _, info := range fsm.CeremonyKinds() {
+	for _, info := range policy.CeremonyKinds() {
 		tc, ok := cases[info.Kind]
 		if !ok {
 			t.Errorf("kind %s has no case here", info.Kind)
@@ -224,7 +225,7 @@ func TestCeremonyKindsExecuteAtQuorum(t *testing.T) {
 			}
 			if tc.direct != nil {
 				res := h.mustErr(tc.direct(t), fsm.ErrCeremonyRequired)
-				if !errors.Is(res.Err, fsm.ErrPermissionDenied) || !strings.Contains(res.Err.Error(), "kind "+string(info.Kind)) {
+				if !errors.Is(res.Err, policy.ErrPermissionDenied) || !strings.Contains(res.Err.Error(), "kind "+string(info.Kind)) {
 					t.Fatalf("direct request: %v, want permission denied naming kind %s", res.Err, info.Kind)
 				}
 			}
@@ -268,7 +269,7 @@ func TestCeremonyKindsExecuteAtQuorum(t *testing.T) {
 // checked again by the executing entry; one that stopped holding fails the
 // ceremony and executes nothing.
 func TestCeremonyKindsRecheckAtExecution(t *testing.T) {
-	ready := func(t *testing.T, h *fsmHarness, kind fsm.CeremonyKind, params string, ctx *fsm.CeremonyContext) *fsm.Ceremony {
+	ready := func(t *testing.T, h *fsmHarness, kind policy.CeremonyKind, params string, ctx *fsm.CeremonyContext) *fsm.Ceremony {
 		t.Helper()
 		c := h.mustOK(&fsm.ProposeCeremony{Kind: kind, Params: params, Nonce: nonce(int(h.idx)), TTL: int64(time.Hour),
 			Context: ctx, Actor: spiffe("admin")}).Ceremony
@@ -292,9 +293,9 @@ func TestCeremonyKindsRecheckAtExecution(t *testing.T) {
 		h := ceremonyFixture(t, kindsBase)
 		cases := kindCases()
 		ctx := &fsm.CeremonyContext{Bootstrap: bootstrap()}
-		add := ready(t, h, fsm.KindMembership, cases[fsm.KindMembership].params(t), ctx)
+		add := ready(t, h, policy.KindMembership, cases[policy.KindMembership].params(t), ctx)
 		n5 := newMember("n5", 5)
-		other := ready(t, h, fsm.KindMembership, jsonOf(fsm.MembershipParams{Op: fsm.MembersAdd,
+		other := ready(t, h, policy.KindMembership, jsonOf(fsm.MembershipParams{Op: fsm.MembersAdd,
 			New: &fsm.NewMember{ID: n5.ID, Raft: n5.Raft, Peer: n5.Peer, Client: n5.Client}}), ctx)
 		a := approval(add, "carol")
 		a.Context = ctx
@@ -308,8 +309,8 @@ func TestCeremonyKindsRecheckAtExecution(t *testing.T) {
 	t.Run("threshold", func(t *testing.T) {
 		h := ceremonyFixture(t, kindsBase)
 		h.thresholdKey("t")
-		ctx := kindCases()[fsm.KindThreshold].ctx
-		c := ready(t, h, fsm.KindThreshold, `{"key":"t","threshold":2}`, ctx)
+		ctx := kindCases()[policy.KindThreshold].ctx
+		c := ready(t, h, policy.KindThreshold, `{"key":"t","threshold":2}`, ctx)
 		// A refresh at the same threshold stays direct, and is running now.
 		h.mustOK(&fsm.ReshareKey{RequestID: "refresh", Key: "t", Members: ctx.Holders, Threshold: 1, Committee: ctx.Committee, Actor: spiffe("kadmin")})
 		last(t, h, c, ctx, fsm.ErrBadTransition)
@@ -319,7 +320,7 @@ func TestCeremonyKindsRecheckAtExecution(t *testing.T) {
 		// An approval without the leader's holders cannot execute it.
 		h2 := ceremonyFixture(t, kindsBase)
 		h2.thresholdKey("t")
-		c = ready(t, h2, fsm.KindThreshold, `{"key":"t","threshold":2}`, nil)
+		c = ready(t, h2, policy.KindThreshold, `{"key":"t","threshold":2}`, nil)
 		last(t, h2, c, nil, fsm.ErrInvalidCommand)
 	})
 	t.Run("protocol-upgrade", func(t *testing.T) {
@@ -328,10 +329,10 @@ func TestCeremonyKindsRecheckAtExecution(t *testing.T) {
 		for _, m := range []string{"n1", "n2", "n3"} {
 			h.mustOK(&fsm.NodeBooted{Node: m, Boot: "b", Protocol: next})
 		}
-		h.mustErr(&fsm.ProposeCeremony{Kind: fsm.KindProtocolUpgrade, Params: jsonOf(fsm.ProtocolParams{Version: fsm.ProtocolV2}),
+		h.mustErr(&fsm.ProposeCeremony{Kind: policy.KindProtocolUpgrade, Params: jsonOf(fsm.ProtocolParams{Version: fsm.ProtocolV2}),
 			Nonce: nonce(90), TTL: int64(time.Hour), Actor: spiffe("admin")}, fsm.ErrBadTransition) // the cluster runs it
 		ctx := &fsm.CeremonyContext{Members: []string{"n1", "n2", "n3"}}
-		c := ready(t, h, fsm.KindProtocolUpgrade, jsonOf(fsm.ProtocolParams{Version: next}), ctx)
+		c := ready(t, h, policy.KindProtocolUpgrade, jsonOf(fsm.ProtocolParams{Version: next}), ctx)
 		// n3 went back to an older build.
 		h.mustOK(&fsm.NodeBooted{Node: "n3", Boot: "c", Protocol: fsm.MaxProtocol})
 		last(t, h, c, ctx, fsm.ErrBadTransition)
@@ -350,7 +351,7 @@ func TestAutomaticRaiseNeedsACeremony(t *testing.T) {
 	data := fmt.Sprintf(`{"v":%d,"type":%q,"body":%s}`, fsm.MaxProtocol, fsm.TypeRaiseProtocol, body)
 	h.idx++
 	res := h.f.Apply(&raft.Log{Index: h.idx, Type: raft.LogCommand, Data: []byte(data)}).(fsm.Result)
-	if !errors.Is(res.Err, fsm.ErrCeremonyRequired) || !strings.Contains(res.Err.Error(), "kind "+string(fsm.KindProtocolUpgrade)) {
+	if !errors.Is(res.Err, fsm.ErrCeremonyRequired) || !strings.Contains(res.Err.Error(), "kind "+string(policy.KindProtocolUpgrade)) {
 		t.Fatalf("automatic raise with operators listed: %v", res.Err)
 	}
 }
@@ -365,7 +366,7 @@ func TestCeremonyQuorumChangeNeedsOldQuorum(t *testing.T) {
 	// Lowering key-destroy from 3 to 1 takes key-destroy's 3, not the
 	// operators kind's 2.
 	lower := ceremonyPolicy("ceremonies: {default_quorum: 2, key-destroy: {quorum: 1}, deny-removal: {quorum: 3}}\n")
-	c := h.propose(fsm.KindOperators, policyParams(t, lower), "admin", time.Hour)
+	c := h.propose(policy.KindOperators, policyParams(t, lower), "admin", time.Hour)
 	if c.Quorum != 3 {
 		t.Fatalf("lowering key-destroy's quorum: ceremony quorum %d, want the old 3", c.Quorum)
 	}
@@ -375,13 +376,13 @@ func TestCeremonyQuorumChangeNeedsOldQuorum(t *testing.T) {
 		t.Fatalf("executed at 2 of 3: %s", got.State)
 	}
 	h.mustOK(approval(c, "carol"))
-	if st, _ := h.f.PolicyInForce(); st.Policy.Ceremonies.Kinds[fsm.KindKeyDestroy].Quorum != 1 {
+	if st, _ := h.f.PolicyInForce(); st.Policy.Ceremonies.Kinds[policy.KindKeyDestroy].Quorum != 1 {
 		t.Fatalf("key-destroy rule after the ceremony: %+v", st.Policy.Ceremonies.Kinds)
 	}
 	// Raising the default from 2 to 3 takes the old default, 2, and from
 	// then on the operators kind needs 3.
 	raise := ceremonyPolicy("ceremonies: {default_quorum: 3, key-destroy: {quorum: 1}, deny-removal: {quorum: 3}}\n")
-	c = h.propose(fsm.KindOperators, policyParams(t, raise), "admin", time.Hour)
+	c = h.propose(policy.KindOperators, policyParams(t, raise), "admin", time.Hour)
 	if c.Quorum != 2 {
 		t.Fatalf("raising the default: ceremony quorum %d, want the old 2", c.Quorum)
 	}
@@ -390,20 +391,20 @@ func TestCeremonyQuorumChangeNeedsOldQuorum(t *testing.T) {
 		t.Fatalf("raise at the old quorum: %+v", res.Ceremony)
 	}
 	back := ceremonyPolicy("ceremonies: {default_quorum: 2, key-destroy: {quorum: 1}, deny-removal: {quorum: 3}}\n")
-	if c = h.propose(fsm.KindOperators, policyParams(t, back), "admin", time.Hour); c.Quorum != 3 {
+	if c = h.propose(policy.KindOperators, policyParams(t, back), "admin", time.Hour); c.Quorum != 3 {
 		t.Fatalf("lowering the default back: quorum %d, want the new old 3", c.Quorum)
 	}
 	// A policy-change that takes signer off the deny-list needs 3, as a
 	// deny-removal does; the direct SetPolicy names deny-removal.
 	h.mustOK(&fsm.RevokePrincipal{Principal: "signer", Actor: spiffe("admin")})
 	undeny := "tenants: [acme]\n" + raise
-	c = h.propose(fsm.KindPolicyChange, policyParams(t, undeny), "admin", time.Hour)
+	c = h.propose(policy.KindPolicyChange, policyParams(t, undeny), "admin", time.Hour)
 	if c.Quorum != 3 {
 		t.Fatalf("a policy-change removing a deny-list entry: quorum %d, want deny-removal's 3", c.Quorum)
 	}
 	doc, sum := policyDoc(t, raise)
 	res := h.mustErr(&fsm.SetPolicy{Document: doc, SHA256: sum, Actor: spiffe("admin")}, fsm.ErrCeremonyRequired)
-	if !strings.Contains(res.Err.Error(), "kind "+string(fsm.KindDenyRemoval)) {
+	if !strings.Contains(res.Err.Error(), "kind "+string(policy.KindDenyRemoval)) {
 		t.Fatalf("direct deny-list removal: %v", res.Err)
 	}
 }

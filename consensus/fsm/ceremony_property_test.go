@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // cerModel is the reference model of one ceremony: who proposed it,
@@ -27,7 +28,7 @@ type cerModel struct {
 	state    fsm.CeremonyState
 	expires  int64
 	version  uint64 // the policy version it was proposed under
-	kind     fsm.CeremonyKind
+	kind     policy.CeremonyKind
 	c        *fsm.Ceremony
 }
 
@@ -55,10 +56,10 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 		h.thresholdKey("t")
 		// busy: a membership change or the threshold reshare executed and
 		// runs on (nothing here finishes it).
-		busy := map[fsm.CeremonyKind]bool{}
-		ctxOf := map[fsm.CeremonyKind]*fsm.CeremonyContext{
-			fsm.KindMembership: {Bootstrap: bootstrap()},
-			fsm.KindThreshold:  {Holders: []string{"n1", "n2", "n3"}, Committee: []string{"n1", "n2"}},
+		busy := map[policy.CeremonyKind]bool{}
+		ctxOf := map[policy.CeremonyKind]*fsm.CeremonyContext{
+			policy.KindMembership: {Bootstrap: bootstrap()},
+			policy.KindThreshold:  {Holders: []string{"n1", "n2", "n3"}, Committee: []string{"n1", "n2"}},
 		}
 		st, _ := h.f.PolicyInForce()
 		version := st.Version
@@ -77,14 +78,14 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 			case op < 3 || len(cers) == 0:
 				who := rapid.SampledFrom(append(slices.Clone(operators), "admin")).Draw(rt, "proposer")
 				ttl := time.Duration(rapid.IntRange(1, 20).Draw(rt, "ttl")) * time.Second
-				kind := rapid.SampledFrom([]fsm.CeremonyKind{fsm.KindTenantCreate, fsm.KindTenantCreate,
-					fsm.KindMembership, fsm.KindThreshold}).Draw(rt, "kind")
+				kind := rapid.SampledFrom([]policy.CeremonyKind{policy.KindTenantCreate, policy.KindTenantCreate,
+					policy.KindMembership, policy.KindThreshold}).Draw(rt, "kind")
 				params := fmt.Sprintf(`{"tenant":"t%d"}`, step)
 				switch kind {
-				case fsm.KindMembership:
+				case policy.KindMembership:
 					n := newMember(fmt.Sprintf("x%d", step), 10+step)
 					params = jsonOf(fsm.MembershipParams{Op: fsm.MembersAdd, New: &fsm.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
-				case fsm.KindThreshold:
+				case policy.KindThreshold:
 					params = `{"key":"t","threshold":2}`
 				}
 				res := h.apply(&fsm.ProposeCeremony{Kind: kind, Params: params,
@@ -139,7 +140,7 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 						switch {
 						case m.version != version || busy[m.kind]:
 							m.state, want = fsm.CeremonyFailed, fsm.ErrCeremonyFailed
-						case m.kind == fsm.KindTenantCreate:
+						case m.kind == policy.KindTenantCreate:
 							m.state = fsm.CeremonyExecuted
 							version++ // the policy moved
 						default:
@@ -177,11 +178,11 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 			if st, _ := h.f.PolicyInForce(); st.Version != version {
 				rt.Fatalf("policy v%d, model v%d", st.Version, version)
 			}
-			if started := h.f.Members() != nil; started != busy[fsm.KindMembership] {
-				rt.Fatalf("membership change started %t, model %t", started, busy[fsm.KindMembership])
+			if started := h.f.Members() != nil; started != busy[policy.KindMembership] {
+				rt.Fatalf("membership change started %t, model %t", started, busy[policy.KindMembership])
 			}
-			if k, _ := h.f.Key("t"); (k.Version(1).Refresh != nil) != busy[fsm.KindThreshold] {
-				rt.Fatalf("reshare of t %+v, model started %t", k.Version(1).Refresh, busy[fsm.KindThreshold])
+			if k, _ := h.f.Key("t"); (k.Version(1).Refresh != nil) != busy[policy.KindThreshold] {
+				rt.Fatalf("reshare of t %+v, model started %t", k.Version(1).Refresh, busy[policy.KindThreshold])
 			}
 		}
 		recs := h.f.AuditRecent(0, 100_000)

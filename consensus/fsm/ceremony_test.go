@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // operatorKey is a fixed approval key per operator name, so tests are
@@ -82,7 +83,7 @@ func destroyParams(key string, version uint32) string {
 	return string(b)
 }
 
-func (h *fsmHarness) propose(kind fsm.CeremonyKind, params, proposer string, ttl time.Duration) *fsm.Ceremony {
+func (h *fsmHarness) propose(kind policy.CeremonyKind, params, proposer string, ttl time.Duration) *fsm.Ceremony {
 	h.t.Helper()
 	return h.mustOK(&fsm.ProposeCeremony{Kind: kind, Params: params, Nonce: nonce(int(h.idx)), TTL: int64(ttl), Actor: spiffe(proposer)}).Ceremony
 }
@@ -96,18 +97,18 @@ func TestCeremonyKeyDestroy(t *testing.T) {
 	h := ceremonyFixture(t, "")
 	res := h.mustErr(&fsm.ChangeKey{RequestID: "d", Op: fsm.OpDestroy, Key: "k", Version: 1, Delay: int64(time.Second), Actor: spiffe("kadmin")},
 		fsm.ErrCeremonyRequired)
-	if !errors.Is(res.Err, fsm.ErrPermissionDenied) {
+	if !errors.Is(res.Err, policy.ErrPermissionDenied) {
 		t.Errorf("direct destroy: %v, want it to read as permission denied", res.Err)
 	}
-	h.mustErr(&fsm.ProposeCeremony{Kind: fsm.KindKeyDestroy, Params: destroyParams("k", 1), Nonce: nonce(99), TTL: int64(time.Hour), Actor: spiffe("kadmin")},
-		fsm.ErrPermissionDenied) // neither operator nor cluster-admin
-	h.mustErr(&fsm.ProposeCeremony{Kind: fsm.KindKeyDestroy, Params: destroyParams("nope", 1), Nonce: nonce(98), TTL: int64(time.Hour), Actor: spiffe("alice")},
+	h.mustErr(&fsm.ProposeCeremony{Kind: policy.KindKeyDestroy, Params: destroyParams("k", 1), Nonce: nonce(99), TTL: int64(time.Hour), Actor: spiffe("kadmin")},
+		policy.ErrPermissionDenied) // neither operator nor cluster-admin
+	h.mustErr(&fsm.ProposeCeremony{Kind: policy.KindKeyDestroy, Params: destroyParams("nope", 1), Nonce: nonce(98), TTL: int64(time.Hour), Actor: spiffe("alice")},
 		fsm.ErrUnknownKey)
-	h.mustErr(&fsm.ProposeCeremony{Kind: fsm.KindThreshold, Params: `{"key":"nope","threshold":2}`, Nonce: nonce(97), TTL: int64(time.Hour), Actor: spiffe("alice")},
+	h.mustErr(&fsm.ProposeCeremony{Kind: policy.KindThreshold, Params: `{"key":"nope","threshold":2}`, Nonce: nonce(97), TTL: int64(time.Hour), Actor: spiffe("alice")},
 		fsm.ErrUnknownKey)
 
-	c := h.propose(fsm.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
-	other := h.propose(fsm.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
+	c := h.propose(policy.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
+	other := h.propose(policy.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
 	if c.Quorum != 2 || c.State != fsm.CeremonyPending || len(c.Approvers) != 3 || c.Cluster != "kq-test" || !strings.Contains(c.Summary, `destroy "k" v1`) {
 		t.Fatalf("proposal %+v", c)
 	}
@@ -162,7 +163,7 @@ func TestCeremonyKeyDestroy(t *testing.T) {
 // short, as the ceremony-undercount bug does, fails offline verification.
 func TestCeremonyUndercountIsCaughtOffline(t *testing.T) {
 	h := ceremonyFixture(t, "")
-	c := h.propose(fsm.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
+	c := h.propose(policy.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
 	h.mustOK(approval(c, "bob"))
 	recs := h.f.AuditRecent(0, 10_000)
 	last := &recs[len(recs)-1]
@@ -186,7 +187,7 @@ func TestCeremonyUndercountIsCaughtOffline(t *testing.T) {
 // precondition stopped holding fails at the quorum and executes nothing.
 func TestCeremonyExpiresAndFailsPreconditions(t *testing.T) {
 	h := ceremonyFixture(t, "")
-	c := h.propose(fsm.KindKeyDestroy, destroyParams("k", 1), "alice", 2*time.Second)
+	c := h.propose(policy.KindKeyDestroy, destroyParams("k", 1), "alice", 2*time.Second)
 	late := approval(c, "bob")
 	late.Time = c.ExpiresAt
 	h.mustErr(late, fsm.ErrCeremonyExpired)
@@ -195,7 +196,7 @@ func TestCeremonyExpiresAndFailsPreconditions(t *testing.T) {
 	}
 	h.mustErr(approval(c, "carol"), fsm.ErrCeremonyEnded)
 
-	c = h.propose(fsm.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
+	c = h.propose(policy.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
 	h.mustOK(approval(c, "bob"))
 	// Forbidding deletion stays instant, and breaks the ceremony's precondition.
 	h.mustOK(&fsm.ChangeKey{RequestID: "nodel", Op: fsm.OpPolicy, Key: "k", DeletionAllowed: new(false), Actor: spiffe("kadmin")})
@@ -208,15 +209,15 @@ func TestCeremonyExpiresAndFailsPreconditions(t *testing.T) {
 	}
 	// Allowing deletion again needs a key-policy ceremony.
 	h.mustErr(&fsm.ChangeKey{RequestID: "del", Op: fsm.OpPolicy, Key: "k", DeletionAllowed: new(true), Actor: spiffe("kadmin")}, fsm.ErrCeremonyRequired)
-	kp := h.propose(fsm.KindKeyPolicy, `{"key":"k","deletion_allowed":true}`, "carol", time.Hour)
+	kp := h.propose(policy.KindKeyPolicy, `{"key":"k","deletion_allowed":true}`, "carol", time.Hour)
 	h.mustOK(approval(kp, "alice"))
 	h.mustOK(approval(kp, "bob"))
 	if k, _ := h.f.Key("k"); !k.DeletionAllowed {
 		t.Fatal("the key-policy ceremony did not allow deletion")
 	}
 	// Cancelled ceremonies take no approval.
-	c = h.propose(fsm.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
-	h.mustErr(&fsm.CancelCeremony{ID: c.ID, Actor: spiffe("kadmin")}, fsm.ErrPermissionDenied)
+	c = h.propose(policy.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
+	h.mustErr(&fsm.CancelCeremony{ID: c.ID, Actor: spiffe("kadmin")}, policy.ErrPermissionDenied)
 	h.mustOK(&fsm.CancelCeremony{ID: c.ID, Actor: spiffe("bob")})
 	h.mustErr(approval(c, "bob"), fsm.ErrCeremonyEnded)
 	h.mustErr(&fsm.CancelCeremony{ID: "cer-nope", Actor: spiffe("bob")}, fsm.ErrUnknownCeremony)
@@ -230,7 +231,7 @@ func TestCeremonyPolicyChange(t *testing.T) {
 	h := ceremonyFixture(t, "ceremonies: {default_quorum: 2, operators: {quorum: 3}}\n")
 	h.mustErr(&fsm.SetPolicy{Document: "{}", SHA256: "x", Actor: spiffe("admin")}, fsm.ErrCeremonyRequired)
 	params := func(doc string) string {
-		p, err := fsm.ParsePolicy([]byte(doc))
+		p, err := policy.Parse([]byte(doc))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,9 +240,9 @@ func TestCeremonyPolicyChange(t *testing.T) {
 		return string(b)
 	}
 	withAcme := "tenants: [acme]\n" + ceremonyPolicy("ceremonies: {default_quorum: 2, operators: {quorum: 3}}\n")
-	h.mustErr(&fsm.ProposeCeremony{Kind: fsm.KindOperators, Params: params(withAcme), Nonce: nonce(50), TTL: int64(time.Hour), Actor: spiffe("admin")},
+	h.mustErr(&fsm.ProposeCeremony{Kind: policy.KindOperators, Params: params(withAcme), Nonce: nonce(50), TTL: int64(time.Hour), Actor: spiffe("admin")},
 		fsm.ErrInvalidCommand) // no operator change: a policy-change
-	c := h.propose(fsm.KindPolicyChange, params(withAcme), "admin", time.Hour)
+	c := h.propose(policy.KindPolicyChange, params(withAcme), "admin", time.Hour)
 	if !strings.Contains(c.Summary, "tenants +acme") {
 		t.Errorf("summary %q does not show the diff", c.Summary)
 	}
@@ -255,9 +256,9 @@ func TestCeremonyPolicyChange(t *testing.T) {
 	// Dropping carol is an operators change: a policy-change is refused,
 	// and the operators ceremony needs the old quorum, 3.
 	noCarol := strings.NewReplacer(fmt.Sprintf("  carol: {public_key: %q}\n", operatorPub("carol")), "", "operators: {quorum: 3}", "operators: {quorum: 2}").Replace(withAcme)
-	h.mustErr(&fsm.ProposeCeremony{Kind: fsm.KindPolicyChange, Params: params(noCarol), Nonce: nonce(51), TTL: int64(time.Hour), Actor: spiffe("admin")},
+	h.mustErr(&fsm.ProposeCeremony{Kind: policy.KindPolicyChange, Params: params(noCarol), Nonce: nonce(51), TTL: int64(time.Hour), Actor: spiffe("admin")},
 		fsm.ErrInvalidCommand)
-	c = h.propose(fsm.KindOperators, params(noCarol), "admin", time.Hour)
+	c = h.propose(policy.KindOperators, params(noCarol), "admin", time.Hour)
 	if c.Quorum != 3 {
 		t.Fatalf("operators ceremony quorum %d, want the old policy's 3", c.Quorum)
 	}
@@ -268,7 +269,7 @@ func TestCeremonyPolicyChange(t *testing.T) {
 		t.Fatalf("operators after the ceremony: %v", st.Policy.Operators)
 	}
 	// A ceremony proposed under an older policy fails at its quorum.
-	stale := h.propose(fsm.KindTenantCreate, `{"tenant":"globex"}`, "admin", time.Hour)
+	stale := h.propose(policy.KindTenantCreate, `{"tenant":"globex"}`, "admin", time.Hour)
 	h.mustOK(&fsm.RevokePrincipal{Principal: "signer", Actor: spiffe("admin")}) // instant, moves the policy
 	h.mustOK(approval(stale, "alice"))
 	h.mustErr(approval(stale, "bob"), fsm.ErrCeremonyFailed)
@@ -289,14 +290,14 @@ func TestFreeze(t *testing.T) {
 			Digest: digest(1), Committee: []string{"n1", "n2"}, Actor: spiffe("signer")}
 	}
 	h.mustOK(sign("before"))
-	h.mustErr(&fsm.Freeze{Reason: "incident", Actor: spiffe("kadmin")}, fsm.ErrPermissionDenied)
+	h.mustErr(&fsm.Freeze{Reason: "incident", Actor: spiffe("kadmin")}, policy.ErrPermissionDenied)
 	res := h.mustOK(&fsm.Freeze{Reason: "incident 42", Actor: spiffe("admin")})
 	if len(res.Ended) != 1 || res.Ended[0] != "before" {
 		t.Fatalf("freeze ended %v, want the pending request", res.Ended)
 	}
 	h.mustErr(sign("during"), fsm.ErrFrozen)
 	h.mustErr(&fsm.Unfreeze{Actor: spiffe("admin")}, fsm.ErrCeremonyRequired)
-	c := h.propose(fsm.KindUnfreeze, "", "admin", time.Hour)
+	c := h.propose(policy.KindUnfreeze, "", "admin", time.Hour)
 	h.mustOK(approval(c, "alice"))
 	h.mustErr(sign("still"), fsm.ErrFrozen)
 	h.mustOK(approval(c, "carol"))
@@ -317,16 +318,16 @@ func TestCeremonyPolicyRules(t *testing.T) {
 		"not a key":                 "  dave: {public_key: \"ed25519:AAAA\"}",
 		"an approver group too few": "ceremonies: {default_quorum: 2, unfreeze: {approvers: [alice]}}",
 	} {
-		if _, err := fsm.ParsePolicy([]byte(ceremonyPolicy(extra))); !errors.Is(err, fsm.ErrInvalidPolicy) {
+		if _, err := policy.Parse([]byte(ceremonyPolicy(extra))); !errors.Is(err, policy.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalidPolicy", name, err)
 		}
 	}
-	p, err := fsm.ParsePolicy([]byte(ceremonyPolicy("ceremonies: {default_quorum: 2, kinds: {key-destroy: {quorum: 3}}, unfreeze: {quorum: 1, approvers: [bob]}}")))
-	if err != nil || p.Ceremonies.Kinds[fsm.KindKeyDestroy].Quorum != 3 || p.Ceremonies.Kinds[fsm.KindUnfreeze].Approvers[0] != "bob" {
+	p, err := policy.Parse([]byte(ceremonyPolicy("ceremonies: {default_quorum: 2, kinds: {key-destroy: {quorum: 3}}, unfreeze: {quorum: 1, approvers: [bob]}}")))
+	if err != nil || p.Ceremonies.Kinds[policy.KindKeyDestroy].Quorum != 3 || p.Ceremonies.Kinds[policy.KindUnfreeze].Approvers[0] != "bob" {
 		t.Fatalf("%v %+v", err, p)
 	}
 	// A policy without operators keeps the hash it had before ceremonies.
-	plain, _ := fsm.ParsePolicy([]byte("tenants: [acme]"))
+	plain, _ := policy.Parse([]byte("tenants: [acme]"))
 	if data, _, _ := plain.Canonical(); strings.Contains(string(data), "operators") || strings.Contains(string(data), "ceremonies") {
 		t.Errorf("a policy without operators encodes them: %s", data)
 	}

@@ -1,8 +1,9 @@
 // Package fsm is keyquorum's replicated state machine: the deterministic
 // function every replica applies to the same raft log, in the same order,
 // to reach the same state. It holds keys (public facts only), signing and
-// presignature records, handles, tenants, the policy and its ceremonies,
-// membership, settings, blame and the audit chain; Command and its types
+// presignature records, handles, tenants, the policy in force (a
+// document of package policy, which decides requests by it) and its
+// ceremonies, membership, settings, blame and the audit chain; Command and its types
 // are the log's entries and Encode and Decode their wire form. Each family
 // of entry types keeps in one file the types, the protocol version each
 // needs, how each applies and the audit records each derives; registry.go

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // membershipCommands change the replicated membership and step members
@@ -115,11 +116,11 @@ func (c *MemberStep) StampTime() int64    { return c.Time }
 // operators. From then on a membership ceremony is the way, and its
 // execution starts the change through startMembers, as this entry does.
 func (f *FSM) authorizeMembers(c *ChangeMembers) error {
-	if err := verdictErr(Decide(f.policy(), f.request(c.Actor, ActSetPolicy, "", nil)), "change members", ""); err != nil {
+	if err := verdictErr(policy.Decide(f.policy(), f.request(c.Actor, policy.ActSetPolicy, "", nil)), "change members", ""); err != nil {
 		return err
 	}
 	if f.policy().HasOperators() {
-		return fmt.Errorf("%s members: %w: kind %s", c.Op, ErrCeremonyRequired, KindMembership)
+		return fmt.Errorf("%s members: %w: kind %s", c.Op, ErrCeremonyRequired, policy.KindMembership)
 	}
 	return nil
 }

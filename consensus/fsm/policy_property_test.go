@@ -12,6 +12,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // The reference model of the authorization rules: written from the
@@ -245,13 +246,13 @@ func classOf(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
-	case errors.Is(err, fsm.ErrPermissionDenied):
+	case errors.Is(err, policy.ErrPermissionDenied):
 		return "perm"
 	case errors.Is(err, fsm.ErrUnknownKey):
 		return "notfound"
 	case errors.Is(err, fsm.ErrTooManyKeys), errors.Is(err, fsm.ErrTooManyHandles):
 		return "quota"
-	case errors.Is(err, fsm.ErrInvalidPolicy):
+	case errors.Is(err, policy.ErrInvalid):
 		return "invalid"
 	case errors.Is(err, fsm.ErrBadTransition) && strings.Contains(err.Error(), "leaves out tenant"):
 		return "drops-tenant"
@@ -322,7 +323,7 @@ func TestPolicyMatchesTheReferenceModel(t *testing.T) {
 				d, explicit := drawDoc(rt)
 				next, valid := modelOf(d, explicit)
 				raw, _ := json.Marshal(d)
-				p, err := fsm.ParsePolicy(raw)
+				p, err := policy.Parse(raw)
 				if (err == nil) != valid {
 					rt.Fatalf("ParsePolicy(%s) = %v; the model says valid=%v", raw, err, valid)
 				}

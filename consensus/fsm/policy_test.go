@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 const contractPolicy = `
@@ -24,7 +25,7 @@ func spiffe(name string) string { return "spiffe://kq-test/client/" + name }
 // setPolicy applies doc through a SetPolicy entry, as kq policy apply does.
 func (h *fsmHarness) setPolicy(doc, actor string) fsm.Result {
 	h.t.Helper()
-	p, err := fsm.ParsePolicy([]byte(doc))
+	p, err := policy.Parse([]byte(doc))
 	if err != nil {
 		h.t.Fatalf("ParsePolicy: %v", err)
 	}
@@ -36,19 +37,19 @@ func (h *fsmHarness) setPolicy(doc, actor string) fsm.Result {
 }
 
 func TestParsePolicyNormalizesAndKeepsAdmin(t *testing.T) {
-	p, err := fsm.ParsePolicy([]byte(contractPolicy))
+	p, err := policy.Parse([]byte(contractPolicy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := p.Principals["admin"].Roles; len(g) != 1 || g[0].Role != fsm.RoleClusterAdmin || g[0].Tenant != "*" {
+	if g := p.Principals["admin"].Roles; len(g) != 1 || g[0].Role != policy.RoleClusterAdmin || g[0].Tenant != "*" {
 		t.Errorf("admin = %+v, want cluster-admin on * when the file does not name it", g)
 	}
-	if g := p.Principals["alice"].Roles[0]; g.MaxTTL != "1h0m0s" || g.Role != fsm.RoleIssuer {
+	if g := p.Principals["alice"].Roles[0]; g.MaxTTL != "1h0m0s" || g.Role != policy.RoleIssuer {
 		t.Errorf("alice's issuer grant = %+v, want max_ttl normalised to 1h0m0s", g)
 	}
 	// The same policy written in another order hashes the same.
 	reordered := strings.NewReplacer("[default, acme, globex]", "[globex, acme]", "[[issuer, signer], [key-admin, auditor]]", "[[auditor, key-admin], [signer, issuer]]").Replace(contractPolicy)
-	q, err := fsm.ParsePolicy([]byte(reordered))
+	q, err := policy.Parse([]byte(reordered))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestParsePolicyNormalizesAndKeepsAdmin(t *testing.T) {
 	if h1 != h2 {
 		t.Errorf("reordered document hashes %s, want %s", h2, h1)
 	}
-	if p, err := fsm.ParsePolicy([]byte("principals: {}\n")); err != nil || len(p.SeparationOfDuties) != 2 {
+	if p, err := policy.Parse([]byte("principals: {}\n")); err != nil || len(p.SeparationOfDuties) != 2 {
 		t.Errorf("a document without separation_of_duties: %v, %+v; want the two default pairs", err, p)
 	}
 }
@@ -78,11 +79,11 @@ func TestParsePolicyRefusesABrokenDocumentWhole(t *testing.T) {
 		"quota of no tenant":         "quotas: {acme: {keys: 1}}",
 		"bad principal":              "principals: {Alice: {roles: []}}",
 	} {
-		if _, err := fsm.ParsePolicy([]byte(doc)); !errors.Is(err, fsm.ErrInvalidPolicy) {
+		if _, err := policy.Parse([]byte(doc)); !errors.Is(err, policy.ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalidPolicy", name, err)
 		}
 	}
-	if _, err := fsm.ParsePolicy([]byte("tenants: [acme]\nseparation_of_duties: []\nprincipals: {x: {roles: [{role: issuer, tenant: acme}, {role: signer, tenant: acme}]}}")); err != nil {
+	if _, err := policy.Parse([]byte("tenants: [acme]\nseparation_of_duties: []\nprincipals: {x: {roles: [{role: issuer, tenant: acme}, {role: signer, tenant: acme}]}}")); err != nil {
 		t.Errorf("an explicitly empty separation_of_duties still refused issuer+signer: %v", err)
 	}
 }
@@ -102,18 +103,18 @@ func TestPolicyIsEnforcedAtTheEntry(t *testing.T) {
 	if res.Err != nil || !strings.Contains(res.Note, "policy v0 -> v1, sha256 none -> ") || !strings.Contains(res.Note, "principals +admin,+alice,+bob,+carol,+eve") {
 		t.Fatalf("set policy: %v, note %q", res.Err, res.Note)
 	}
-	if res := h.setPolicy(contractPolicy, spiffe("bob")); !errors.Is(res.Err, fsm.ErrPermissionDenied) {
+	if res := h.setPolicy(contractPolicy, spiffe("bob")); !errors.Is(res.Err, policy.ErrPermissionDenied) {
 		t.Fatalf("bob, not cluster-admin, set the policy: %v", res.Err)
 	}
 	st, set := h.f.PolicyInForce()
 	if !set || st.Version != 1 {
 		t.Fatalf("policy in force v%d set=%v", st.Version, set)
 	}
-	h.mustErr(create("acme/k", "bob"), fsm.ErrPermissionDenied)     // signer, not key-admin
-	h.mustErr(create("globex/k", "alice"), fsm.ErrPermissionDenied) // no role there
-	h.mustErr(create("k", "admin"), fsm.ErrPermissionDenied)        // cluster-admin holds no key role
-	h.mustErr(create("nope/k", "alice"), fsm.ErrPermissionDenied)   // unknown tenant
-	h.mustErr(&fsm.CreateKey{RequestID: "x", Name: "acme/x", Algorithm: algEd25519, Threshold: 1, Members: []string{"n1", "n2"}, Actor: "node:n1"}, fsm.ErrPermissionDenied)
+	h.mustErr(create("acme/k", "bob"), policy.ErrPermissionDenied)     // signer, not key-admin
+	h.mustErr(create("globex/k", "alice"), policy.ErrPermissionDenied) // no role there
+	h.mustErr(create("k", "admin"), policy.ErrPermissionDenied)        // cluster-admin holds no key role
+	h.mustErr(create("nope/k", "alice"), policy.ErrPermissionDenied)   // unknown tenant
+	h.mustErr(&fsm.CreateKey{RequestID: "x", Name: "acme/x", Algorithm: algEd25519, Threshold: 1, Members: []string{"n1", "n2"}, Actor: "node:n1"}, policy.ErrPermissionDenied)
 	h.mustOK(create("acme/k", "alice"))
 	h.mustErr(create("acme/k2", "alice"), fsm.ErrTooManyKeys) // quota keys: 2
 	if _, ok := h.f.Key("acme/k2"); ok {
@@ -126,17 +127,17 @@ func TestPolicyIsEnforcedAtTheEntry(t *testing.T) {
 		t.Errorf("hidden key answer %q differs from an unknown key's", res.Err)
 	}
 	change.Actor = spiffe("carol") // auditor sees, may not change
-	h.mustErr(change, fsm.ErrPermissionDenied)
+	h.mustErr(change, policy.ErrPermissionDenied)
 	issue := &fsm.IssueHandle{RequestID: "i1", HandleID: "h1", TokenHash: fsm.HandleTokenHash([]byte("t1")), Key: "acme/k",
 		Purpose: "sign", TTL: int64(30e9), Actor: spiffe("alice")}
-	h.mustErr(issue, fsm.ErrPermissionDenied) // purpose outside the grant
+	h.mustErr(issue, policy.ErrPermissionDenied) // purpose outside the grant
 	issue.Purpose, issue.TTL = "deploy", int64(2*3600e9)
-	h.mustErr(issue, fsm.ErrPermissionDenied) // over max_ttl
+	h.mustErr(issue, policy.ErrPermissionDenied) // over max_ttl
 	issue.TTL = int64(30e9)
 	h.mustOK(issue)
 	sign := &fsm.SignRequested{RequestID: "s1", Key: "acme/k", Handle: "h1", HandleProof: fsm.HandleTokenHash([]byte("t1")),
 		Digest: digest(1), Committee: []string{"n1", "n2"}, Actor: spiffe("carol")}
-	h.mustErr(sign, fsm.ErrPermissionDenied) // auditor, not signer
+	h.mustErr(sign, policy.ErrPermissionDenied) // auditor, not signer
 	sign.Actor = spiffe("eve")
 	h.mustErr(sign, fsm.ErrUnknownKey)
 
@@ -152,10 +153,10 @@ func TestPolicyIsEnforcedAtTheEntry(t *testing.T) {
 		t.Errorf("revoke note %q", res.Note)
 	}
 	change.Actor = spiffe("alice")
-	h.mustErr(change, fsm.ErrPermissionDenied)
+	h.mustErr(change, policy.ErrPermissionDenied)
 	sign.Actor = spiffe("bob")
 	h.mustErr(sign, fsm.ErrHandleDenied)
-	h.mustErr(&fsm.RevokePrincipal{Principal: "admin", Actor: spiffe("admin")}, fsm.ErrInvalidPolicy) // the last cluster-admin
+	h.mustErr(&fsm.RevokePrincipal{Principal: "admin", Actor: spiffe("admin")}, policy.ErrInvalid) // the last cluster-admin
 
 	denials := 0
 	for _, r := range h.f.AuditRecent(0, 1000) {
@@ -170,15 +171,15 @@ func TestPolicyIsEnforcedAtTheEntry(t *testing.T) {
 
 func TestSetPolicyChecksHashBaseAndProtocol(t *testing.T) {
 	h := newFSMHarness(t, fsm.DefaultFSMConfig())
-	p, _ := fsm.ParsePolicy([]byte(contractPolicy))
+	p, _ := policy.Parse([]byte(contractPolicy))
 	data, sum, _ := p.Canonical()
 	h.mustErr(&fsm.SetPolicy{Document: string(data), SHA256: sum, Actor: spiffe("admin")}, fsm.ErrProtocolNotActive)
 	h = raised(t)
-	h.mustErr(&fsm.SetPolicy{Document: string(data), SHA256: strings.Repeat("0", 64), Actor: spiffe("admin")}, fsm.ErrInvalidPolicy)
+	h.mustErr(&fsm.SetPolicy{Document: string(data), SHA256: strings.Repeat("0", 64), Actor: spiffe("admin")}, policy.ErrInvalid)
 	h.mustErr(&fsm.SetPolicy{Document: string(data), SHA256: sum, BaseVersion: 3, Actor: spiffe("admin")}, fsm.ErrStale)
 	bad := `{"tenants":["acme","default"],"principals":{"admin":{"roles":[{"role":"cluster-admin","tenant":"*"}]},"x":{"roles":[{"role":"issuer","tenant":"acme"},{"role":"signer","tenant":"acme"}]}},"separation_of_duties":[["issuer","signer"]]}`
-	h.mustErr(&fsm.SetPolicy{Document: bad, Actor: spiffe("admin")}, fsm.ErrInvalidPolicy)
-	h.mustErr(&fsm.SetPolicy{Document: `{"open":true,"tenants":["default"],"principals":{},"separation_of_duties":[]}`, Actor: spiffe("admin")}, fsm.ErrInvalidPolicy)
+	h.mustErr(&fsm.SetPolicy{Document: bad, Actor: spiffe("admin")}, policy.ErrInvalid)
+	h.mustErr(&fsm.SetPolicy{Document: `{"open":true,"tenants":["default"],"principals":{},"separation_of_duties":[]}`, Actor: spiffe("admin")}, policy.ErrInvalid)
 	h.mustOK(&fsm.SetPolicy{Document: string(data), SHA256: sum, BaseVersion: 0, Actor: spiffe("admin")})
 	if res := h.mustOK(&fsm.SetPolicy{Document: string(data), SHA256: sum, BaseVersion: 1, Actor: spiffe("admin")}); !res.Duplicate {
 		t.Error("the same policy again is not a duplicate")

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 const quotaPolicy = `
@@ -36,8 +37,8 @@ func TestQuotasAreDecidedAtTheEntry(t *testing.T) {
 	}
 	h.mustOK(create("acme/e", algECDSA, "alice")) // weight 4 of 5
 	res := h.mustErr(create("acme/e2", algECDSA, "alice"), fsm.ErrTooManyKeys)
-	var qe *fsm.QuotaExceeded
-	if !errors.As(res.Err, &qe) || qe.Quota != fsm.QuotaKeys || qe.Scope != "tenant" || qe.Name != "acme" || qe.Limit != 5 || qe.RetryAfter != 0 {
+	var qe *policy.QuotaExceeded
+	if !errors.As(res.Err, &qe) || qe.Quota != policy.QuotaKeys || qe.Scope != "tenant" || qe.Name != "acme" || qe.Limit != 5 || qe.RetryAfter != 0 {
 		t.Fatalf("ECDSA key over the weight: %v (%+v)", res.Err, qe)
 	}
 	h.mustOK(create("acme/k", algEd25519, "alice")) // weight 5 of 5
@@ -60,7 +61,7 @@ func TestQuotasAreDecidedAtTheEntry(t *testing.T) {
 	}
 	h.mustOK(sign("s1", "acme/k", "ha", "bob"))
 	res = h.mustErr(sign("s2", "acme/k", "ha", "bob"), fsm.ErrTooManyPending) // bob's own sessions: 1
-	if !errors.As(res.Err, &qe) || qe.Scope != "principal" || qe.Name != "bob" || qe.Quota != fsm.QuotaSessions || qe.RetryAfter <= 0 {
+	if !errors.As(res.Err, &qe) || qe.Scope != "principal" || qe.Name != "bob" || qe.Quota != policy.QuotaSessions || qe.RetryAfter <= 0 {
 		t.Fatalf("bob's second session: %v (%+v)", res.Err, qe)
 	}
 	if err := h.f.AdmitSign(spiffe("bob"), "acme/k", "s2"); !errors.Is(err, fsm.ErrTooManyPending) {
@@ -91,12 +92,12 @@ func TestPrincipalQuotaBoundsRateAndSessionsOnly(t *testing.T) {
 		"principals: {x: {roles: [], quota: {keys: 2}}}":                         false,
 		"principals: {x: {roles: [], quota: {sessions: -1}}}":                    false,
 	} {
-		if _, err := fsm.ParsePolicy([]byte(doc)); (err == nil) != ok {
+		if _, err := policy.Parse([]byte(doc)); (err == nil) != ok {
 			t.Errorf("ParsePolicy(%q) = %v, want ok=%v", doc, err, ok)
 		}
 	}
-	a, _ := fsm.ParsePolicy([]byte("principals: {x: {roles: [], quota: {}}}"))
-	b, _ := fsm.ParsePolicy([]byte("principals: {x: {roles: []}}"))
+	a, _ := policy.Parse([]byte("principals: {x: {roles: [], quota: {}}}"))
+	b, _ := policy.Parse([]byte("principals: {x: {roles: []}}"))
 	_, ha, _ := a.Canonical()
 	_, hb, _ := b.Canonical()
 	if ha != hb {
@@ -130,8 +131,8 @@ func TestPresigsQuotaBoundsTheTenantsPools(t *testing.T) {
 		t.Fatal("PresigRoom: room with 2 of 2")
 	}
 	res := h.mustErr(presign("p3", "acme/e1", 3), fsm.ErrTooManyPresigs)
-	var qe *fsm.QuotaExceeded
-	if !errors.As(res.Err, &qe) || qe.Quota != fsm.QuotaPresigs || qe.Scope != "tenant" || qe.Name != "acme" || qe.Limit != 2 {
+	var qe *policy.QuotaExceeded
+	if !errors.As(res.Err, &qe) || qe.Quota != policy.QuotaPresigs || qe.Scope != "tenant" || qe.Name != "acme" || qe.Limit != 2 {
 		t.Fatalf("third presignature of acme: %v (%+v)", res.Err, qe)
 	}
 	if len(h.f.Presigs("acme/e1")) != 1 {

@@ -6,18 +6,19 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 func TestCanonicalSerial(t *testing.T) {
 	for in, want := range map[string]string{
 		"0A:1B:FF": "a1bff", "0x00ff": "ff", "00": "0", " 7f ": "7f", "1234567890abcdef1234567890abcdef12345678": "1234567890abcdef1234567890abcdef12345678",
 	} {
-		if got, err := fsm.CanonicalSerial(in); err != nil || got != want {
+		if got, err := policy.CanonicalSerial(in); err != nil || got != want {
 			t.Errorf("CanonicalSerial(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "0x", "xyz", "12 34", strings.Repeat("f", 41)} {
-		if got, err := fsm.CanonicalSerial(bad); !errors.Is(err, fsm.ErrInvalidPolicy) {
+		if got, err := policy.CanonicalSerial(bad); !errors.Is(err, policy.ErrInvalid) {
 			t.Errorf("CanonicalSerial(%q) = %q, %v; want an invalid policy error", bad, got, err)
 		}
 	}
@@ -63,7 +64,7 @@ func TestSerialDenyListIsDecidedAtTheEntry(t *testing.T) {
 
 	h.mustErr(&fsm.RevokePrincipal{Principal: "alice", Serial: "a1", Actor: spiffe("admin")}, fsm.ErrInvalidCommand)
 	h.mustErr(&fsm.RevokePrincipal{Serial: "0A1", Actor: spiffe("admin")}, fsm.ErrInvalidCommand)
-	h.mustErr(&fsm.RevokePrincipal{Serial: "a1", Actor: spiffe("bob")}, fsm.ErrPermissionDenied)
+	h.mustErr(&fsm.RevokePrincipal{Serial: "a1", Actor: spiffe("bob")}, policy.ErrPermissionDenied)
 	if st, _ := h.f.PolicyInForce(); len(st.Policy.DeniedSerials) != 0 {
 		t.Fatalf("refused revocations left %v on the deny-list", st.Policy.DeniedSerials)
 	}
@@ -83,8 +84,8 @@ func TestSerialDenyListIsDecidedAtTheEntry(t *testing.T) {
 		h.apply(&fsm.ChangeKey{RequestID: "r1", Op: fsm.OpRotate, Key: "acme/k", Actor: spiffe("alice"), ActorSerial: "a1"}),
 		h.apply(&fsm.CreateTenant{Tenant: "initech", Actor: spiffe("admin"), ActorSerial: "a1"}),
 	} {
-		if !errors.Is(r.Err, fsm.ErrPermissionDenied) || !strings.Contains(r.Err.Error(), string(fsm.ReasonSerialDenied)) {
-			t.Errorf("request with the revoked certificate: %v; want permission denied (%s)", r.Err, fsm.ReasonSerialDenied)
+		if !errors.Is(r.Err, policy.ErrPermissionDenied) || !strings.Contains(r.Err.Error(), string(policy.ReasonSerialDenied)) {
+			t.Errorf("request with the revoked certificate: %v; want permission denied (%s)", r.Err, policy.ReasonSerialDenied)
 		}
 	}
 	// The handle issued with the revoked certificate signs no more; the one
@@ -101,11 +102,11 @@ func TestSerialDenyListIsDecidedAtTheEntry(t *testing.T) {
 	}
 	// A policy file lists serials as openssl prints them; the canonical
 	// form is stored.
-	p, err := fsm.ParsePolicy([]byte(doc + "denied_serials: ['0A:B1', 'ff']\n"))
+	p, err := policy.Parse([]byte(doc + "denied_serials: ['0A:B1', 'ff']\n"))
 	if err != nil || strings.Join(p.DeniedSerials, ",") != "ab1,ff" {
 		t.Fatalf("ParsePolicy denied_serials: %v, %v", p, err)
 	}
-	if _, err := fsm.ParsePolicy([]byte(doc + "denied_serials: [zz]\n")); !errors.Is(err, fsm.ErrInvalidPolicy) {
+	if _, err := policy.Parse([]byte(doc + "denied_serials: [zz]\n")); !errors.Is(err, policy.ErrInvalid) {
 		t.Fatalf("ParsePolicy with a bad serial: %v", err)
 	}
 }

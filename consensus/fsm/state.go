@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // KeyState is the lifecycle state of a key version.
@@ -461,7 +463,7 @@ func (st *state) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("deletion of tenant %q is null", t)
 		}
 	}
-	if ps := st.Policy; ps != nil && (ps.Policy == nil || ps.Policy.normalize() != nil) {
+	if ps := st.Policy; ps != nil && (ps.Policy == nil || ps.Policy.Normalize() != nil) {
 		return errors.New("the policy is null or invalid")
 	}
 	return nil
@@ -496,9 +498,9 @@ var (
 	// every member holds pre-parameters.
 	ErrPreParamsNotReady = errors.New("pre-parameters not ready")
 	// ErrTooManyPending is returned when the pending signing table is full.
-	ErrTooManyPending = errors.New("too many pending signing requests")
+	ErrTooManyPending = policy.ErrTooManyPending
 	// ErrTooManyKeys is returned when the key table is full.
-	ErrTooManyKeys = errors.New("too many keys")
+	ErrTooManyKeys = policy.ErrTooManyKeys
 	// ErrStale is returned for a report about an attempt or version that has moved on.
 	ErrStale = errors.New("stale report")
 	// ErrPresigUnavailable is returned when a sign request names a
@@ -506,7 +508,7 @@ var (
 	// key, version or committee.
 	ErrPresigUnavailable = errors.New("presignature unavailable")
 	// ErrTooManyPresigs is returned when a key's presignature pool is full.
-	ErrTooManyPresigs = errors.New("too many presignatures")
+	ErrTooManyPresigs = policy.ErrTooManyPresigs
 	// ErrBadSignature is returned when a reported signature does not verify.
 	ErrBadSignature = errors.New("signature does not verify")
 	// ErrUnknownVersion is returned when a key has no such version.
@@ -524,5 +526,5 @@ var (
 	// request; clients that make their own tokens choose the id.
 	ErrHandleExists = errors.New("handle id already exists")
 	// ErrTooManyHandles is returned when the handle table is full.
-	ErrTooManyHandles = errors.New("too many handles")
+	ErrTooManyHandles = policy.ErrTooManyHandles
 )

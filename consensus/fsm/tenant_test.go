@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // TestTenantDeleteNeedsDestroyedKeysAndOrdersShredding: a tenant is
@@ -30,7 +31,7 @@ quotas: {globex: {keys: 10}}
 `, spiffe("admin")); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	h.mustErr(&fsm.CreateTenant{Tenant: "initech", Actor: spiffe("alice")}, fsm.ErrPermissionDenied)
+	h.mustErr(&fsm.CreateTenant{Tenant: "initech", Actor: spiffe("alice")}, policy.ErrPermissionDenied)
 	h.mustErr(&fsm.CreateTenant{Tenant: "Not A Name", Actor: spiffe("admin")}, fsm.ErrInvalidCommand)
 	h.mustErr(&fsm.CreateTenant{Tenant: "acme", Actor: spiffe("admin")}, fsm.ErrBadTransition)
 	h.mustOK(&fsm.CreateTenant{Tenant: "initech", Actor: spiffe("admin")})
@@ -39,7 +40,7 @@ quotas: {globex: {keys: 10}}
 	}
 
 	del := &fsm.DeleteTenant{Tenant: "globex", Actor: spiffe("admin")}
-	h.mustErr(&fsm.DeleteTenant{Tenant: "globex", Actor: spiffe("alice")}, fsm.ErrPermissionDenied)
+	h.mustErr(&fsm.DeleteTenant{Tenant: "globex", Actor: spiffe("alice")}, policy.ErrPermissionDenied)
 	h.mustErr(&fsm.DeleteTenant{Tenant: "default", Actor: spiffe("admin")}, fsm.ErrBadTransition)
 	h.mustErr(&fsm.DeleteTenant{Tenant: "nope", Actor: spiffe("admin")}, fsm.ErrBadTransition)
 	h.mustErr(del, fsm.ErrBadTransition) // live keys
@@ -71,7 +72,7 @@ quotas: {globex: {keys: 10}}
 		t.Errorf("globex/j v1 is %s after a forced delete, want destroyed", k.Versions[0].State)
 	}
 	st, _ := h.f.PolicyInForce()
-	if slices.Contains(st.Policy.Tenants, "globex") || len(st.Policy.Principals["alice"].Roles) != 1 || st.Policy.Quotas["globex"] != (fsm.Quota{}) {
+	if slices.Contains(st.Policy.Tenants, "globex") || len(st.Policy.Principals["alice"].Roles) != 1 || st.Policy.Quotas["globex"] != (policy.Quota{}) {
 		t.Errorf("policy after delete: tenants %v, alice %v, quotas %v", st.Policy.Tenants, st.Policy.Principals["alice"], st.Policy.Quotas)
 	}
 	if g := h.f.TenantGeneration("globex"); g != 1 {
@@ -126,7 +127,7 @@ func TestTenantCommandsUnderTheBootstrapPolicy(t *testing.T) {
 }
 
 func TestAuditScopeByRole(t *testing.T) {
-	p, err := fsm.ParsePolicy([]byte(contractPolicy))
+	p, err := policy.Parse([]byte(contractPolicy))
 	if err != nil {
 		t.Fatal(err)
 	}

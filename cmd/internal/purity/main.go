@@ -3,7 +3,8 @@
 // and crypto/rand, and calls of time.Now, time.Since and time.Until. Every
 // replica applies the same log; time must come from the entry's stamp and
 // nothing may read the machine it runs on. make vet runs it over every
-// non-test file of package consensus/fsm (PURE_FSM in the Makefile).
+// non-test file of packages consensus/fsm and consensus/policy (PURE_FSM
+// in the Makefile).
 //
 // Usage: purity FILE...
 // It prints one line per finding, file:line, and exits 1 when there is any.

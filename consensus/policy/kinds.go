@@ -1,4 +1,4 @@
-package fsm
+package policy
 
 // CeremonyKind names one kind of dangerous change a ceremony approves.
 type CeremonyKind string
@@ -47,7 +47,9 @@ func CeremonyKinds() []CeremonyKindInfo {
 	}
 }
 
-func ceremonyKind(k CeremonyKind) (CeremonyKindInfo, bool) {
+// KindInfo returns the kinds table's row of k; false for a kind it does
+// not have.
+func KindInfo(k CeremonyKind) (CeremonyKindInfo, bool) {
 	for _, info := range CeremonyKinds() {
 		if info.Kind == k {
 			return info, true

@@ -1,4 +1,4 @@
-package fsm
+package policy
 
 import (
 	"errors"
@@ -37,9 +37,22 @@ const (
 	QuotaPresigs       = "presigs"
 )
 
-// ErrRateLimited is returned when a sign request comes faster than its
-// tenant's or principal's sign_per_second quota allows.
-var ErrRateLimited = errors.New("sign rate limited")
+// The errors a quota refusal is a case of (QuotaExceeded.Unwrap). The
+// state machine returns the first four for its own full tables as well,
+// under the same values (fsm.ErrTooManyKeys is ErrTooManyKeys).
+var (
+	// ErrRateLimited is returned when a sign request comes faster than its
+	// tenant's or principal's sign_per_second quota allows.
+	ErrRateLimited = errors.New("sign rate limited")
+	// ErrTooManyPending is returned when the pending signing table is full.
+	ErrTooManyPending = errors.New("too many pending signing requests")
+	// ErrTooManyKeys is returned when the key table is full.
+	ErrTooManyKeys = errors.New("too many keys")
+	// ErrTooManyPresigs is returned when a key's presignature pool is full.
+	ErrTooManyPresigs = errors.New("too many presignatures")
+	// ErrTooManyHandles is returned when the handle table is full.
+	ErrTooManyHandles = errors.New("too many handles")
+)
 
 // QuotaExceeded is a refusal by a quota. It names the quota, whose it is
 // and, when waiting alone can help, how long to wait before retrying.

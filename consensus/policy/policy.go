@@ -1,4 +1,4 @@
-package fsm
+package policy
 
 import (
 	"bytes"
@@ -83,7 +83,7 @@ type Policy struct {
 	// refusing its principal's other certificates.
 	DeniedSerials []string `json:"denied_serials,omitempty"`
 	// Operators and Ceremonies configure quorum ceremonies
-	// (ceremony_policy.go); absent, dangerous changes need none.
+	// (ceremony.go); absent, dangerous changes need none.
 	Operators  map[string]Operator `json:"operators,omitempty"`
 	Ceremonies *CeremonyRules      `json:"ceremonies,omitempty"`
 }
@@ -126,9 +126,9 @@ type Quota struct {
 // DefaultSeparationOfDuties is the rule of a document that states none.
 var defaultSoD = [][2]Role{{RoleIssuer, RoleSigner}, {RoleAuditor, RoleKeyAdmin}}
 
-// ErrInvalidPolicy is returned for a policy document that is malformed or
+// ErrInvalid is returned for a policy document that is malformed or
 // breaks one of its own rules; such a document is refused whole.
-var ErrInvalidPolicy = errors.New("invalid policy")
+var ErrInvalid = errors.New("invalid policy")
 
 // Bounds of one policy document.
 const (
@@ -159,7 +159,7 @@ func CanonicalSerial(s string) (string, error) {
 		}
 	}
 	if !serialPattern.MatchString(c) {
-		return "", fmt.Errorf("%w: certificate serial %.70q: use hex, at most 20 bytes", ErrInvalidPolicy, s)
+		return "", fmt.Errorf("%w: certificate serial %.70q: use hex, at most 20 bytes", ErrInvalid, s)
 	}
 	return c, nil
 }
@@ -187,17 +187,17 @@ type policyFile struct {
 	Ceremonies         *CeremonyRules       `yaml:"ceremonies"`
 }
 
-// ParsePolicy reads a policy document (YAML, or JSON, which is YAML) and
+// Parse reads a policy document (YAML, or JSON, which is YAML) and
 // returns it normalised and validated. Unknown fields are refused.
-func ParsePolicy(doc []byte) (*Policy, error) {
+func Parse(doc []byte) (*Policy, error) {
 	if len(doc) > maxPolicyBytes {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidPolicy, maxPolicyBytes)
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalid, maxPolicyBytes)
 	}
 	var f policyFile
 	dec := yaml.NewDecoder(bytes.NewReader(doc))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	p := &Policy{Tenants: f.Tenants, Principals: f.Principals, Quotas: f.Quotas, Denied: f.Denied, Operators: f.Operators, Ceremonies: f.Ceremonies}
 	for _, s := range f.DeniedSerials {
@@ -212,7 +212,7 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 	} else {
 		for _, pair := range *f.SeparationOfDuties {
 			if len(pair) != 2 {
-				return nil, fmt.Errorf("%w: separation_of_duties: %v is not a pair of roles", ErrInvalidPolicy, pair)
+				return nil, fmt.Errorf("%w: separation_of_duties: %v is not a pair of roles", ErrInvalid, pair)
 			}
 			p.SeparationOfDuties = append(p.SeparationOfDuties, [2]Role{pair[0], pair[1]})
 		}
@@ -223,15 +223,15 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 		}
 		p.Principals[BootstrapAdmin] = Principal{Roles: []Grant{{Role: RoleClusterAdmin, Tenant: AllTenants}}}
 	}
-	if err := p.normalize(); err != nil {
+	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// normalize sorts and de-duplicates every list, so that two documents
+// Normalize sorts and de-duplicates every list, so that two documents
 // meaning the same have the same canonical JSON, and validates the result.
-func (p *Policy) normalize() error {
+func (p *Policy) Normalize() error {
 	if !slices.Contains(p.Tenants, DefaultTenant) {
 		p.Tenants = append(p.Tenants, DefaultTenant) // bare key names live there
 	}
@@ -258,7 +258,7 @@ func (p *Policy) normalize() error {
 			g := &pr.Roles[i]
 			if g.Tenant == "" || g.Role == RoleClusterAdmin {
 				if g.Role == RoleClusterAdmin && g.Tenant != "" && g.Tenant != AllTenants {
-					return fmt.Errorf("%w: %s: cluster-admin is cluster-wide, its tenant must be %q", ErrInvalidPolicy, name, AllTenants)
+					return fmt.Errorf("%w: %s: cluster-admin is cluster-wide, its tenant must be %q", ErrInvalid, name, AllTenants)
 				}
 				g.Tenant = AllTenants
 			}
@@ -266,7 +266,7 @@ func (p *Policy) normalize() error {
 			if g.MaxTTL != "" {
 				d, err := time.ParseDuration(g.MaxTTL)
 				if err != nil || d <= 0 {
-					return fmt.Errorf("%w: %s: max_ttl %q is not a positive duration", ErrInvalidPolicy, name, g.MaxTTL)
+					return fmt.Errorf("%w: %s: max_ttl %q is not a positive duration", ErrInvalid, name, g.MaxTTL)
 				}
 				g.MaxTTL = d.String()
 			}
@@ -289,39 +289,39 @@ func (p *Policy) normalize() error {
 // duties and that some principal not denied stays cluster-admin.
 func (p *Policy) validate() error {
 	if len(p.Tenants) > maxPolicyTenants || len(p.Principals) > maxPolicyPrincipals {
-		return fmt.Errorf("%w: at most %d tenants and %d principals", ErrInvalidPolicy, maxPolicyTenants, maxPolicyPrincipals)
+		return fmt.Errorf("%w: at most %d tenants and %d principals", ErrInvalid, maxPolicyTenants, maxPolicyPrincipals)
 	}
 	for _, t := range p.Tenants {
 		if !ValidTenant(t) {
-			return fmt.Errorf("%w: tenant %.40q: use 1-32 lower-case letters, digits, '_' or '-'", ErrInvalidPolicy, t)
+			return fmt.Errorf("%w: tenant %.40q: use 1-32 lower-case letters, digits, '_' or '-'", ErrInvalid, t)
 		}
 	}
 	for _, pair := range p.SeparationOfDuties {
 		for _, r := range pair {
 			if !slices.Contains(knownRoles, r) {
-				return fmt.Errorf("%w: separation_of_duties names unknown role %.40q", ErrInvalidPolicy, r)
+				return fmt.Errorf("%w: separation_of_duties names unknown role %.40q", ErrInvalid, r)
 			}
 		}
 		if pair[0] == pair[1] {
-			return fmt.Errorf("%w: separation_of_duties pairs %s with itself", ErrInvalidPolicy, pair[0])
+			return fmt.Errorf("%w: separation_of_duties pairs %s with itself", ErrInvalid, pair[0])
 		}
 	}
 	for t := range p.Quotas {
 		if !slices.Contains(p.Tenants, t) {
-			return fmt.Errorf("%w: quota for unknown tenant %.40q", ErrInvalidPolicy, t)
+			return fmt.Errorf("%w: quota for unknown tenant %.40q", ErrInvalid, t)
 		}
 		if q := p.Quotas[t]; q.Keys < 0 || q.Handles < 0 || q.SignPerSecond < 0 || q.Sessions < 0 || q.Presigs < 0 {
-			return fmt.Errorf("%w: quota for %s: negative", ErrInvalidPolicy, t)
+			return fmt.Errorf("%w: quota for %s: negative", ErrInvalid, t)
 		}
 	}
 	for _, d := range p.Denied {
 		if !principalPattern.MatchString(d) {
-			return fmt.Errorf("%w: denied principal %.70q is not a principal name", ErrInvalidPolicy, d)
+			return fmt.Errorf("%w: denied principal %.70q is not a principal name", ErrInvalid, d)
 		}
 	}
 	for _, s := range p.DeniedSerials {
 		if !serialPattern.MatchString(s) {
-			return fmt.Errorf("%w: denied serial %.70q is not canonical lower-case hex", ErrInvalidPolicy, s)
+			return fmt.Errorf("%w: denied serial %.70q is not canonical lower-case hex", ErrInvalid, s)
 		}
 	}
 	admins := 0
@@ -329,12 +329,12 @@ func (p *Policy) validate() error {
 		if err := p.validatePrincipal(name); err != nil {
 			return err
 		}
-		if p.holds(name, RoleClusterAdmin, AllTenants) && !slices.Contains(p.Denied, name) {
+		if p.Holds(name, RoleClusterAdmin, AllTenants) && !slices.Contains(p.Denied, name) {
 			admins++
 		}
 	}
 	if admins == 0 && !p.Open {
-		return fmt.Errorf("%w: no principal (not denied) is cluster-admin: the policy could never be changed again", ErrInvalidPolicy)
+		return fmt.Errorf("%w: no principal (not denied) is cluster-admin: the policy could never be changed again", ErrInvalid)
 	}
 	return nil
 }
@@ -342,36 +342,36 @@ func (p *Policy) validate() error {
 func (p *Policy) validatePrincipal(name string) error {
 	pr := p.Principals[name]
 	if !principalPattern.MatchString(name) {
-		return fmt.Errorf("%w: principal %.70q: use 1-63 lower-case letters, digits, '.', '_' or '-'", ErrInvalidPolicy, name)
+		return fmt.Errorf("%w: principal %.70q: use 1-63 lower-case letters, digits, '.', '_' or '-'", ErrInvalid, name)
 	}
 	if q := pr.Quota; q != nil {
 		switch {
 		case q.Keys != 0 || q.Handles != 0 || q.Presigs != 0:
-			return fmt.Errorf("%w: %s: a principal's quota bounds sign_per_second and sessions only; keys, handles and presigs are tenants' quotas", ErrInvalidPolicy, name)
+			return fmt.Errorf("%w: %s: a principal's quota bounds sign_per_second and sessions only; keys, handles and presigs are tenants' quotas", ErrInvalid, name)
 		case q.SignPerSecond < 0 || q.Sessions < 0:
-			return fmt.Errorf("%w: %s: quota: negative", ErrInvalidPolicy, name)
+			return fmt.Errorf("%w: %s: quota: negative", ErrInvalid, name)
 		}
 	}
 	if len(pr.Roles) > maxGrants {
-		return fmt.Errorf("%w: %s has more than %d grants", ErrInvalidPolicy, name, maxGrants)
+		return fmt.Errorf("%w: %s has more than %d grants", ErrInvalid, name, maxGrants)
 	}
 	for i, g := range pr.Roles {
 		switch {
 		case !slices.Contains(knownRoles, g.Role):
-			return fmt.Errorf("%w: %s: unknown role %.40q (roles: key-admin, issuer, signer, auditor, cluster-admin)", ErrInvalidPolicy, name, g.Role)
+			return fmt.Errorf("%w: %s: unknown role %.40q (roles: key-admin, issuer, signer, auditor, cluster-admin)", ErrInvalid, name, g.Role)
 		case g.Tenant != AllTenants && !slices.Contains(p.Tenants, g.Tenant):
-			return fmt.Errorf("%w: %s: %s on unknown tenant %.40q", ErrInvalidPolicy, name, g.Role, g.Tenant)
+			return fmt.Errorf("%w: %s: %s on unknown tenant %.40q", ErrInvalid, name, g.Role, g.Tenant)
 		case g.Role != RoleIssuer && (len(g.Purposes) > 0 || g.MaxTTL != ""):
-			return fmt.Errorf("%w: %s: purposes and max_ttl narrow an issuer only, not %s", ErrInvalidPolicy, name, g.Role)
+			return fmt.Errorf("%w: %s: purposes and max_ttl narrow an issuer only, not %s", ErrInvalid, name, g.Role)
 		case i > 0 && pr.Roles[i-1].Role == g.Role && pr.Roles[i-1].Tenant == g.Tenant:
-			return fmt.Errorf("%w: %s holds %s on %s twice", ErrInvalidPolicy, name, g.Role, g.Tenant)
+			return fmt.Errorf("%w: %s holds %s on %s twice", ErrInvalid, name, g.Role, g.Tenant)
 		}
 	}
 	// A grant on "*" counts on every tenant, so check each tenant.
 	for _, t := range p.Tenants {
 		for _, pair := range p.SeparationOfDuties {
-			if p.holds(name, pair[0], t) && p.holds(name, pair[1], t) {
-				return fmt.Errorf("%w: %s holds both %s and %s on tenant %s, which separation_of_duties forbids", ErrInvalidPolicy, name, pair[0], pair[1], t)
+			if p.Holds(name, pair[0], t) && p.Holds(name, pair[1], t) {
+				return fmt.Errorf("%w: %s holds both %s and %s on tenant %s, which separation_of_duties forbids", ErrInvalid, name, pair[0], pair[1], t)
 			}
 		}
 	}
@@ -388,7 +388,8 @@ func (p *Policy) grant(principal string, role Role, tenant string) (Grant, bool)
 	return Grant{}, false
 }
 
-func (p *Policy) holds(principal string, role Role, tenant string) bool {
+// Holds reports whether principal holds role on tenant (directly or on "*").
+func (p *Policy) Holds(principal string, role Role, tenant string) bool {
 	_, ok := p.grant(principal, role, tenant)
 	return ok
 }
@@ -403,7 +404,9 @@ func (p *Policy) Canonical() ([]byte, string, error) {
 	return data, hex.EncodeToString(sum[:]), nil
 }
 
-func (p *Policy) clone() *Policy {
+// Clone returns a deep copy of p, through its canonical JSON; nil if p
+// cannot be encoded.
+func (p *Policy) Clone() *Policy {
 	data, _, err := p.Canonical()
 	if err != nil {
 		return nil

@@ -1,4 +1,4 @@
-package fsm
+package policy
 
 import (
 	"errors"
@@ -115,7 +115,7 @@ func Decide(p *Policy, r AuthRequest) Decision {
 	}
 	need := roleFor(r.Action)
 	if r.Action == ActSetPolicy {
-		if !p.holds(r.Principal, RoleClusterAdmin, AllTenants) {
+		if !p.Holds(r.Principal, RoleClusterAdmin, AllTenants) {
 			return Decision{Verdict: DenyPermission, Reason: ReasonMissingRole, Role: need}
 		}
 		return Decision{}
@@ -133,7 +133,7 @@ func Decide(p *Policy, r AuthRequest) Decision {
 	if need == "" {
 		return Decision{}
 	}
-	if !p.holds(r.Principal, need, r.Tenant) {
+	if !p.Holds(r.Principal, need, r.Tenant) {
 		return Decision{Verdict: DenyPermission, Reason: ReasonMissingRole, Role: need}
 	}
 	q := p.Quotas[r.Tenant]
@@ -213,11 +213,11 @@ func (p *Policy) AuditScope(principal string) (all bool, tenants []string, denie
 	if principal != "" && slices.Contains(p.Denied, principal) {
 		return false, nil, true
 	}
-	if p.Open || p.holds(principal, RoleClusterAdmin, AllTenants) {
+	if p.Open || p.Holds(principal, RoleClusterAdmin, AllTenants) {
 		return true, nil, false
 	}
 	for _, t := range p.Tenants {
-		if p.holds(principal, RoleAuditor, t) || p.holds(principal, RoleKeyAdmin, t) {
+		if p.Holds(principal, RoleAuditor, t) || p.Holds(principal, RoleKeyAdmin, t) {
 			tenants = append(tenants, t)
 		}
 	}

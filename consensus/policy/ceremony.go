@@ -1,4 +1,4 @@
-package fsm
+package policy
 
 import (
 	"fmt"
@@ -134,20 +134,20 @@ func (p *Policy) normalizeCeremonies() error {
 
 func (p *Policy) validateCeremonies() error {
 	if len(p.Operators) > maxOperators {
-		return fmt.Errorf("%w: at most %d operators", ErrInvalidPolicy, maxOperators)
+		return fmt.Errorf("%w: at most %d operators", ErrInvalid, maxOperators)
 	}
 	keys := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(p.Operators)) {
 		if !principalPattern.MatchString(name) {
-			return fmt.Errorf("%w: operator %.70q: use a principal name (1-63 lower-case letters, digits, '.', '_' or '-')", ErrInvalidPolicy, name)
+			return fmt.Errorf("%w: operator %.70q: use a principal name (1-63 lower-case letters, digits, '.', '_' or '-')", ErrInvalid, name)
 		}
 		k := p.Operators[name].PublicKey
 		if _, err := audit.ParseApprovalKey(k); err != nil {
-			return fmt.Errorf("%w: operator %s: %w", ErrInvalidPolicy, name, err)
+			return fmt.Errorf("%w: operator %s: %w", ErrInvalid, name, err)
 		}
 		// One key, one operator: a shared key would count twice.
 		if other, dup := keys[k]; dup {
-			return fmt.Errorf("%w: operators %s and %s share an approval key", ErrInvalidPolicy, other, name)
+			return fmt.Errorf("%w: operators %s and %s share an approval key", ErrInvalid, other, name)
 		}
 		keys[k] = name
 	}
@@ -156,19 +156,19 @@ func (p *Policy) validateCeremonies() error {
 		return nil
 	}
 	if r.DefaultQuorum < 1 {
-		return fmt.Errorf("%w: ceremonies.default_quorum must be at least 1", ErrInvalidPolicy)
+		return fmt.Errorf("%w: ceremonies.default_quorum must be at least 1", ErrInvalid)
 	}
 	for _, kind := range slices.Sorted(maps.Keys(r.Kinds)) {
 		rule := r.Kinds[kind]
-		if _, ok := ceremonyKind(kind); !ok {
-			return fmt.Errorf("%w: ceremonies: unknown kind %.40q (kinds: %s)", ErrInvalidPolicy, kind, strings.Join(CeremonyKindNames(), ", "))
+		if _, ok := KindInfo(kind); !ok {
+			return fmt.Errorf("%w: ceremonies: unknown kind %.40q (kinds: %s)", ErrInvalid, kind, strings.Join(CeremonyKindNames(), ", "))
 		}
 		if rule.Quorum < 0 {
-			return fmt.Errorf("%w: ceremonies.%s.quorum is negative", ErrInvalidPolicy, kind)
+			return fmt.Errorf("%w: ceremonies.%s.quorum is negative", ErrInvalid, kind)
 		}
 		for _, a := range rule.Approvers {
 			if _, ok := p.Operators[a]; !ok {
-				return fmt.Errorf("%w: ceremonies.%s.approvers names %.70q, who is not an operator", ErrInvalidPolicy, kind, a)
+				return fmt.Errorf("%w: ceremonies.%s.approvers names %.70q, who is not an operator", ErrInvalid, kind, a)
 			}
 		}
 	}
@@ -176,17 +176,17 @@ func (p *Policy) validateCeremonies() error {
 		return nil
 	}
 	for _, info := range CeremonyKinds() {
-		group, k := p.ceremonyRule(info.Kind)
+		group, k := p.CeremonyRule(info.Kind)
 		if k > len(group) {
-			return fmt.Errorf("%w: ceremonies.%s needs %d approvals from a group of %d operators", ErrInvalidPolicy, info.Kind, k, len(group))
+			return fmt.Errorf("%w: ceremonies.%s needs %d approvals from a group of %d operators", ErrInvalid, info.Kind, k, len(group))
 		}
 	}
 	return nil
 }
 
-// ceremonyRule returns the approver group (sorted names) and quorum of a
+// CeremonyRule returns the approver group (sorted names) and quorum of a
 // kind under the policy.
-func (p *Policy) ceremonyRule(kind CeremonyKind) ([]string, int) {
+func (p *Policy) CeremonyRule(kind CeremonyKind) ([]string, int) {
 	group := slices.Sorted(maps.Keys(p.Operators))
 	if p.Ceremonies == nil {
 		return group, DefaultCeremonyQuorum
@@ -207,8 +207,8 @@ func (p *Policy) ceremonyRule(kind CeremonyKind) ([]string, int) {
 // every dangerous change needs a ceremony.
 func (p *Policy) HasOperators() bool { return len(p.Operators) > 0 }
 
-// ceremonyDiff says what changes in operators and quorums from a to b.
-func ceremonyDiff(a, b *Policy) []string {
+// CeremonyDiff says what changes in operators and quorums from a to b.
+func CeremonyDiff(a, b *Policy) []string {
 	var parts []string
 	was, is := slices.Sorted(maps.Keys(a.Operators)), slices.Sorted(maps.Keys(b.Operators))
 	var d []string
@@ -241,27 +241,27 @@ func ceremonyRulesEqual(a, b *CeremonyRules) bool {
 		maps.EqualFunc(a.Kinds, b.Kinds, func(x, y KindRule) bool { return x.Quorum == y.Quorum && slices.Equal(x.Approvers, y.Approvers) })
 }
 
-// changesCeremonies reports whether b differs from a in operators or
+// ChangesCeremonies reports whether b differs from a in operators or
 // quorums, which only an `operators` ceremony may change.
-func changesCeremonies(a, b *Policy) bool { return len(ceremonyDiff(a, b)) > 0 }
+func ChangesCeremonies(a, b *Policy) bool { return len(CeremonyDiff(a, b)) > 0 }
 
-// impliedQuorum is the quorum a policy document needs beyond its own
+// ImpliedQuorum is the quorum a policy document needs beyond its own
 // kind's: the old quorum of every kind whose change it makes. Changing
 // who approves a kind, or how many must, needs that kind's old quorum, so
 // operators who could not destroy a key cannot first lower key-destroy's
 // quorum, or add operators to its group, and then destroy it; taking a
 // principal or a certificate serial off the deny-list needs deny-removal's, adding or removing a
 // tenant tenant-create's or tenant-delete's.
-func impliedQuorum(old, next *Policy) int {
+func ImpliedQuorum(old, next *Policy) int {
 	k := 0
 	need := func(kind CeremonyKind) {
-		_, q := old.ceremonyRule(kind)
+		_, q := old.CeremonyRule(kind)
 		k = max(k, q)
 	}
 	counts := func(p *Policy) bool { return p.Ceremonies != nil && p.Ceremonies.ProposerCounts }
 	for _, info := range CeremonyKinds() {
-		g0, q0 := old.ceremonyRule(info.Kind)
-		g1, q1 := next.ceremonyRule(info.Kind)
+		g0, q0 := old.CeremonyRule(info.Kind)
+		g1, q1 := next.CeremonyRule(info.Kind)
 		keys := func(p *Policy, g []string) []string {
 			out := make([]string, len(g))
 			for i, name := range g {

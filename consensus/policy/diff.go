@@ -1,4 +1,4 @@
-package fsm
+package policy
 
 import (
 	"fmt"
@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// PolicyDiff summarises what changes from a to b, for audit records and
+// Diff summarises what changes from a to b, for audit records and
 // `kq policy diff`: names only, never anything secret.
-func PolicyDiff(a, b *Policy) string {
+func Diff(a, b *Policy) string {
 	var parts []string
 	add := func(what string, was, is []string) {
 		var d []string
@@ -69,7 +69,7 @@ func PolicyDiff(a, b *Policy) string {
 	}
 	add("denied", a.Denied, b.Denied)
 	add("denied_serials", a.DeniedSerials, b.DeniedSerials)
-	parts = append(parts, ceremonyDiff(a, b)...)
+	parts = append(parts, CeremonyDiff(a, b)...)
 	if len(parts) == 0 {
 		return "no change"
 	}
