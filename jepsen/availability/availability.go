@@ -23,6 +23,7 @@ package availability
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -146,7 +147,9 @@ type Recovery struct {
 	// Asked is the first moment at or after From when a sign (of the
 	// algorithm measured) was waiting for the cluster: From itself if one
 	// called before was still in flight, else the next call, whatever its
-	// outcome. WaitMs, from From to Asked, is the workload's pace, not the
+	// outcome. Signs that never reached a node, and retries of requests
+	// already acknowledged, wait for nothing of the cluster's and do not
+	// count (sign.asks). WaitMs, from From to Asked, is the workload's pace, not the
 	// cluster's (ECDSA signs are a few percent of the mix).
 	Asked  int64   `json:"asked_ns"`
 	WaitMs float64 `json:"wait_ms"`
@@ -199,9 +202,16 @@ type sign struct {
 	algorithm string
 	call      int64
 	status    model.Status
-	success   bool  // the first acknowledgement of its request id
-	ret       int64 // the return of a success
-	end       int64 // its return, or when the client gave up on it
+	success   bool // the first acknowledgement of its request id
+	// asks is whether the sign put the cluster to work: it reached a node
+	// (not Unreached: a client's pick of a node still down or booting,
+	// while others serve, says nothing of the cluster) and asked for a new
+	// signature (its request id was not acknowledged before its call: a
+	// retry of one is answered from the record). Only such signs start a
+	// recovery's clock (Recovery.Asked).
+	asks bool
+	ret  int64 // the return of a success
+	end  int64 // its return, or when the client gave up on it
 }
 
 // Measure computes the report of one run.
@@ -254,6 +264,7 @@ func signsOf(history []porcupine.Operation, cfg Config) []sign {
 			}
 		}
 	}
+	acked := maps.Clone(first) // first is spent below, one success per id
 	var signs []sign
 	for _, op := range history {
 		in, out := op.Input.(model.Input), op.Output.(model.Output)
@@ -267,7 +278,9 @@ func signsOf(history []porcupine.Operation, cfg Config) []sign {
 		if alg == "" {
 			alg = "unknown"
 		}
-		s := sign{algorithm: alg, call: op.Call, status: out.Status, end: op.Return}
+		at, done := acked[in.RequestID]
+		s := sign{algorithm: alg, call: op.Call, status: out.Status, end: op.Return,
+			asks: out.Status != model.Unreached && (!done || at > op.Call)}
 		if out.Status == model.Unknown {
 			s.end = gaveUp(op)
 		}
@@ -319,14 +332,14 @@ func measure(signs []sign, faults []nemesis.Fault, noQuorum []Window, cfg Config
 		asked := false
 		for _, s := range signs {
 			if s.call < rec.From {
-				if s.end > rec.From {
+				if s.asks && s.end > rec.From {
 					// In flight across the heal: the cluster had a
 					// request to answer from the heal on.
 					rec.Asked, asked = rec.From, true
 				}
 				continue
 			}
-			if !asked || s.call < rec.Asked {
+			if s.asks && (!asked || s.call < rec.Asked) {
 				rec.Asked, asked = s.call, true
 			}
 			if s.success && (!rec.Recovered || s.ret < rec.Success) {

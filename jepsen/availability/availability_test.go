@@ -184,13 +184,16 @@ func TestOverlappingFaultsCountFromTheQuorumsReturn(t *testing.T) {
 }
 
 // A fault never followed by a success: a violation once traffic ran on
-// longer than the bound after the heal, undecided when the run ended
-// first; either way it is counted unrecovered and left out of p50 and max.
+// longer than the bound after the heal; counted unrecovered and left out
+// of p50 and max. When the run ends first, the sign after the heal that
+// reached a node is cancelled by the end of traffic, and the two that
+// reached none ask nothing of the cluster: the fault is unasked.
 func TestFaultWithNoLaterSuccess(t *testing.T) {
 	for _, tc := range []struct {
-		end  float64
-		want Verdict
-	}{{30, Violated}, {16, Met}} {
+		end                  float64
+		want                 Verdict
+		unrecovered, unasked int
+	}{{30, Violated, 1, 0}, {16, Met, 0, 1}} {
 		h := newHistory(map[string]string{"k": "ed25519"})
 		h.steady("k", 0, 10, 0.5)
 		h.sign("k", 14, 14.5, model.Unreached)
@@ -199,8 +202,8 @@ func TestFaultWithNoLaterSuccess(t *testing.T) {
 		r := Measure(h.ops, []nemesis.Fault{down("kill", "n2", 10, 15)},
 			Config{Nodes: three, Start: 0, End: sec(tc.end), MaxRecovery: 2 * time.Second})
 		m := r.All
-		if m.Unrecovered != 1 || m.Recovered != 0 || m.RecoveryMax != 0 {
-			t.Fatalf("end %vs: %+v", tc.end, m.Recoveries)
+		if m.Unrecovered != tc.unrecovered || m.Unasked != tc.unasked || m.Recovered != 0 || m.RecoveryMax != 0 {
+			t.Fatalf("end %vs: %d unrecovered, %d unasked: %+v", tc.end, m.Unrecovered, m.Unasked, m.Recoveries)
 		}
 		if r.Verdict != tc.want {
 			t.Fatalf("end %vs: verdict %s %q, want %s", tc.end, r.Verdict, r.Violations, tc.want)
@@ -305,6 +308,29 @@ func TestTheVerdictDoesNotCountTimeNoSignWaited(t *testing.T) {
 	near(t, "recovery", m.RecoveryMax, 13.3-8)
 	near(t, "wait", m.WaitMax, 13-8)
 	near(t, "from the ask", m.AskedMax, 13.3-13)
+	if r.Verdict != Met {
+		t.Fatalf("verdict %s %q", r.Verdict, r.Violations)
+	}
+}
+
+// Only a sign that reached a node and asked for a new signature starts a
+// recovery's clock: one sent to a node still down or booting (unreached)
+// and a retry of a request already acknowledged (answered from the
+// record) wait for nothing of the cluster's.
+func TestUnreachedSignsAndRetriesOfAcknowledgedRequestsAskNothing(t *testing.T) {
+	h := newHistory(map[string]string{"ec": "ecdsa-secp256k1"})
+	done := h.sign("ec", 1, 1.5, model.OK)
+	h.sign("ec", 8.1, 8.2, model.Unreached)  // to the node restarting
+	h.signAs(done, "ec", 8.5, 8.6, model.OK) // a retry, from the record
+	h.sign("ec", 12, 12.4, model.OK)
+	r := Measure(h.ops, []nemesis.Fault{down("kill", "n1", 2, 8)},
+		Config{Nodes: three, Start: 0, End: sec(20), MaxRecovery: 2 * time.Second})
+	m := r.ByAlgorithm["ecdsa-secp256k1"]
+	if len(m.Recoveries) != 1 || m.Recoveries[0].Asked != sec(12) {
+		t.Fatalf("recoveries %+v, want one asked at 12 s", m.Recoveries)
+	}
+	near(t, "from the ask", m.AskedMax, 12.4-12)
+	near(t, "recovery from the heal", m.RecoveryMax, 12.4-8)
 	if r.Verdict != Met {
 		t.Fatalf("verdict %s %q", r.Verdict, r.Violations)
 	}
