@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"time"
@@ -14,15 +13,12 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
-// ceremonyCommands propose, approve and cancel ceremonies, and freeze and
-// unfreeze signing.
+// ceremonyCommands propose, approve and cancel ceremonies.
 func ceremonyCommands() []commandSpec {
 	return []commandSpec{
 		spec[ProposeCeremony](ProtocolV2),
 		spec[ApproveCeremony](ProtocolV2),
 		spec[CancelCeremony](ProtocolV2),
-		spec[Freeze](ProtocolV2),
-		spec[Unfreeze](ProtocolV2),
 	}
 }
 
@@ -38,13 +34,11 @@ func ceremonyCommands() []commandSpec {
 // refused outside a ceremony (ceremonyGate); without operators they stay
 // direct, as before ceremonies existed.
 
-// Ceremony entries and the break-glass freeze. All need protocol 2.
+// Ceremony entries. All need protocol 2.
 const (
 	TypeProposeCeremony CommandType = "propose_ceremony"
 	TypeApproveCeremony CommandType = "approve_ceremony"
 	TypeCancelCeremony  CommandType = "cancel_ceremony"
-	TypeFreeze          CommandType = "freeze"
-	TypeUnfreeze        CommandType = "unfreeze"
 )
 
 // CeremonyState is where a ceremony is.
@@ -98,9 +92,6 @@ var (
 	// ErrCeremonyRequired: the policy lists operators, so this change
 	// needs a ceremony (PERMISSION_DENIED).
 	ErrCeremonyRequired = fmt.Errorf("needs an operator quorum ceremony (kq ceremony propose): %w", policy.ErrPermissionDenied)
-	// ErrFrozen: the cluster is frozen; nothing signs until an unfreeze
-	// ceremony executes (FAILED_PRECONDITION).
-	ErrFrozen = fmt.Errorf("the cluster is frozen: %w", ErrBadTransition)
 )
 
 // Ceremony is the replicated record of one ceremony.
@@ -210,30 +201,6 @@ type CancelCeremony struct {
 	Time  int64  `json:"time"`
 }
 
-// Freeze stops all signing cluster-wide at once: break glass, any
-// cluster-admin, no quorum. Only an unfreeze ceremony (or, in a cluster
-// without operators, an Unfreeze by a cluster-admin) lifts it.
-type Freeze struct {
-	Reason string `json:"reason"`
-	Actor  string `json:"actor"`
-	Time   int64  `json:"time"`
-}
-
-// Unfreeze lifts a freeze directly; refused once the policy lists
-// operators (then it is a ceremony).
-type Unfreeze struct {
-	Actor string `json:"actor"`
-	Time  int64  `json:"time"`
-}
-
-// Frozen records a freeze in force.
-type Frozen struct {
-	Actor  string `json:"actor"`
-	Reason string `json:"reason"`
-	Index  uint64 `json:"index"`
-	Time   int64  `json:"time"`
-}
-
 func (ProposeCeremony) Type() CommandType   { return TypeProposeCeremony }
 func (c *ProposeCeremony) Stamp(t int64)    { c.Time = t }
 func (c *ProposeCeremony) StampTime() int64 { return c.Time }
@@ -243,12 +210,6 @@ func (c *ApproveCeremony) StampTime() int64 { return c.Time }
 func (CancelCeremony) Type() CommandType    { return TypeCancelCeremony }
 func (c *CancelCeremony) Stamp(t int64)     { c.Time = t }
 func (c *CancelCeremony) StampTime() int64  { return c.Time }
-func (Freeze) Type() CommandType            { return TypeFreeze }
-func (c *Freeze) Stamp(t int64)             { c.Time = t }
-func (c *Freeze) StampTime() int64          { return c.Time }
-func (Unfreeze) Type() CommandType          { return TypeUnfreeze }
-func (c *Unfreeze) Stamp(t int64)           { c.Time = t }
-func (c *Unfreeze) StampTime() int64        { return c.Time }
 
 var noncePattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
@@ -515,47 +476,6 @@ func (f *FSM) ceremonySummary(c *Ceremony) string {
 	return string(c.Kind)
 }
 
-// apply stops all signing: pending requests end here, in log order, and
-// every later sign request is refused until an unfreeze.
-func (c *Freeze) apply(f *FSM, index uint64) Result {
-	if err := verdictErr(policy.Decide(f.policy(), f.request(c.Actor, policy.ActSetPolicy, "", nil)), "freeze", ""); err != nil {
-		return Result{Err: err}
-	}
-	if f.st.Frozen != nil {
-		return Result{Duplicate: true, Note: "already frozen"}
-	}
-	if len(c.Reason) > 256 {
-		return Result{Err: fmt.Errorf("freeze: %w: reason longer than 256 bytes", ErrInvalidCommand)}
-	}
-	f.st.Frozen = &Frozen{Actor: c.Actor, Reason: c.Reason, Index: index, Time: f.st.Time}
-	var ended []string
-	for _, id := range slices.Sorted(maps.Keys(f.st.pending)) {
-		s := f.st.Signs[id]
-		if IsAuditKey(s.Key) {
-			continue // the audit chain keeps its checkpoints during an incident
-		}
-		s.Reason = "the cluster was frozen"
-		f.finish(index, s, SignStateFailed)
-		ended = append(ended, id)
-	}
-	return Result{Ended: ended, Note: "cluster frozen: " + c.Reason}
-}
-
-func (c *Unfreeze) apply(f *FSM, _ uint64) Result {
-	p := f.policy()
-	if err := verdictErr(policy.Decide(p, f.request(c.Actor, policy.ActSetPolicy, "", nil)), "unfreeze", ""); err != nil {
-		return Result{Err: err}
-	}
-	if p.HasOperators() {
-		return Result{Err: fmt.Errorf("unfreeze: %w: kind %s", ErrCeremonyRequired, policy.KindUnfreeze)}
-	}
-	if f.st.Frozen == nil {
-		return Result{Err: fmt.Errorf("unfreeze: %w: the cluster is not frozen", ErrBadTransition)}
-	}
-	f.st.Frozen = nil
-	return Result{Note: "cluster unfrozen"}
-}
-
 // ceremonyGate refuses, once the policy lists operators, the direct forms
 // of the changes the kinds table puts behind a ceremony, and every sign
 // request while the cluster is frozen. (A direct membership change is
@@ -672,17 +592,6 @@ func (f *FSM) ReplicatedTime() int64 {
 	return f.st.Time
 }
 
-// FrozenState returns the freeze in force, or nil.
-func (f *FSM) FrozenState() *Frozen {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.st.Frozen == nil {
-		return nil
-	}
-	c := *f.st.Frozen
-	return &c
-}
-
 // ceremonyEvidence is what every ceremony record says of the ceremony.
 // Accepted proposals and approvals add the rest of what an offline
 // verifier needs (audit.VerifyCeremony); a refusal's record carries its
@@ -730,12 +639,4 @@ func (c *CancelCeremony) records(_ *FSM, res Result, r audit.Record) []audit.Rec
 		r.Ceremony = ceremonyEvidence(cer)
 	}
 	return []audit.Record{r}
-}
-
-func (c *Freeze) records(_ *FSM, res Result, r audit.Record) []audit.Record {
-	return []audit.Record{noteRecord(r, c.Actor, res)}
-}
-
-func (c *Unfreeze) records(_ *FSM, res Result, r audit.Record) []audit.Record {
-	return []audit.Record{noteRecord(r, c.Actor, res)}
 }

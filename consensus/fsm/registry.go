@@ -42,7 +42,7 @@ func spec[T any, P interface {
 var commands = commandTable(
 	keyCommands(), signCommands(), presignCommands(), frostCommands(), handleCommands(), lifecycleCommands(),
 	reshareCommands(), auditCommands(), protocolCommands(), settingsCommands(), blameCommands(),
-	policyCommands(), tenantCommands(), ceremonyCommands(), recoveryCommands(), membershipCommands(),
+	policyCommands(), tenantCommands(), ceremonyCommands(), freezeCommands(), recoveryCommands(), membershipCommands(),
 )
 
 func commandTable(families ...[]commandSpec) map[CommandType]commandSpec {
