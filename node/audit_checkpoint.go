@@ -18,18 +18,11 @@ const auditTick = 500 * time.Millisecond
 // member is reachable, and signs a checkpoint whenever
 // audit.checkpoint_every records followed the last one.
 func (n *Node) auditLoop(ctx context.Context) {
-	tick := time.NewTicker(auditTick)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, auditTick, func() {
 		n.flushDenials(ctx)
 		if !n.raft.IsLeader() {
 			n.audit.keyAsked.Store(false)
-			continue
+			return
 		}
 		k, attempts, ok := n.fsm.AuditKey()
 		switch {
@@ -38,7 +31,7 @@ func (n *Node) auditLoop(ctx context.Context) {
 		case k.State() == fsm.KeyActive:
 			n.maybeCheckpoint(ctx, k)
 		}
-	}
+	})
 }
 
 // createAuditKey proposes the cluster's Ed25519 audit key, under the next

@@ -58,14 +58,7 @@ func (w *floodWatch) flooders(dropped map[string]uint64, now time.Time) map[stri
 // runFloodWatch accuses flooding members until ctx ends.
 func (n *Node) runFloodWatch(ctx context.Context) {
 	w := newFloodWatch()
-	tick := time.NewTicker(floodWatchEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, floodWatchEvery, func() {
 		now := time.Now()
 		for peer, lost := range w.flooders(n.engine.PendingDropped(), now) {
 			if peer == n.self.ID || !n.isMember(peer) {
@@ -82,5 +75,5 @@ func (n *Node) runFloodWatch(ctx context.Context) {
 			n.log.Warn("blaming a member for flooding round messages", "culprit", peer, "dropped", lost, "within", floodWatchEvery)
 			n.spawn(func() { n.reportOutcome(ctx, cmd) })
 		}
-	}
+	})
 }

@@ -349,6 +349,21 @@ func (n *Node) Run(ctx context.Context) error {
 	return err
 }
 
+// every calls f every d until ctx ends, the first time after d: the
+// node's periodic work (supervisor, audit, flood watch).
+func every(ctx context.Context, d time.Duration, f func()) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		f()
+	}
+}
+
 // retryUntil calls f every second until it succeeds or ctx ends.
 func retryUntil(ctx context.Context, f func(context.Context) error) {
 	for ctx.Err() == nil {

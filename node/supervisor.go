@@ -48,31 +48,27 @@ func newSupervisor(n *Node) *supervisor {
 }
 
 func (s *supervisor) run(ctx context.Context) {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if !s.n.raft.IsLeader() {
-			clear(s.signs)
-			clear(s.keygens)
-			clear(s.refreshes)
-			clear(s.presigs)
-			clear(s.unreachable)
-			continue
-		}
-		now := time.Now()
-		s.checkSigns(ctx, now)
-		s.checkKeygens(ctx, now)
-		s.checkLifecycle(ctx, now)
-		s.refillPresigs(ctx, now)
-		s.maybeRaiseProtocol(ctx)
-		s.maybeSetLimits(ctx)
-		s.checkMembers(ctx)
+	every(ctx, 250*time.Millisecond, func() { s.tick(ctx) })
+}
+
+// tick is one round of the supervisor's checks while this node leads.
+func (s *supervisor) tick(ctx context.Context) {
+	if !s.n.raft.IsLeader() {
+		clear(s.signs)
+		clear(s.keygens)
+		clear(s.refreshes)
+		clear(s.presigs)
+		clear(s.unreachable)
+		return
 	}
+	now := time.Now()
+	s.checkSigns(ctx, now)
+	s.checkKeygens(ctx, now)
+	s.checkLifecycle(ctx, now)
+	s.refillPresigs(ctx, now)
+	s.maybeRaiseProtocol(ctx)
+	s.maybeSetLimits(ctx)
+	s.checkMembers(ctx)
 }
 
 func (s *supervisor) checkSigns(ctx context.Context, now time.Time) {
