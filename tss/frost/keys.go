@@ -38,14 +38,11 @@ func NewKeyShare(id Identifier, secret, groupPublicKey []byte) (*KeyShare, error
 	if !id.valid() {
 		return nil, fmt.Errorf("%w: zero identifier", ErrInvalidIdentifier)
 	}
-	s, err := deserializeScalar(secret)
+	s, err := parseSecret(secret)
 	if err != nil {
-		return nil, fmt.Errorf("%w: secret: %w", ErrInvalidKeyShare, err)
+		return nil, err
 	}
 	defer zeroScalar(s)
-	if s.Equal(edwards25519.NewScalar()) == 1 {
-		return nil, fmt.Errorf("%w: secret is zero", ErrInvalidKeyShare)
-	}
 	if _, err := deserializeElement(groupPublicKey); err != nil {
 		return nil, fmt.Errorf("frost: group public key: %w", err)
 	}
@@ -60,15 +57,25 @@ func NewKeyShare(id Identifier, secret, groupPublicKey []byte) (*KeyShare, error
 // secret share given as SerializeScalar: the value a coordinator's group
 // info holds for that signer.
 func VerifyingShare(secret []byte) ([]byte, error) {
+	s, err := parseSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	defer zeroScalar(s)
+	return new(edwards25519.Point).ScalarBaseMult(s).Bytes(), nil
+}
+
+// parseSecret reads a secret share given as SerializeScalar: a canonical
+// scalar that is not zero. The caller zeroes it once done.
+func parseSecret(secret []byte) (*edwards25519.Scalar, error) {
 	s, err := deserializeScalar(secret)
 	if err != nil {
 		return nil, fmt.Errorf("%w: secret: %w", ErrInvalidKeyShare, err)
 	}
-	defer zeroScalar(s)
 	if s.Equal(edwards25519.NewScalar()) == 1 {
 		return nil, fmt.Errorf("%w: secret is zero", ErrInvalidKeyShare)
 	}
-	return new(edwards25519.Point).ScalarBaseMult(s).Bytes(), nil
+	return s, nil
 }
 
 // Identifier returns the signer's identifier.
