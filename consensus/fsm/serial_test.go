@@ -9,21 +9,6 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
-func TestCanonicalSerial(t *testing.T) {
-	for in, want := range map[string]string{
-		"0A:1B:FF": "a1bff", "0x00ff": "ff", "00": "0", " 7f ": "7f", "1234567890abcdef1234567890abcdef12345678": "1234567890abcdef1234567890abcdef12345678",
-	} {
-		if got, err := policy.CanonicalSerial(in); err != nil || got != want {
-			t.Errorf("CanonicalSerial(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "0x", "xyz", "12 34", strings.Repeat("f", 41)} {
-		if got, err := policy.CanonicalSerial(bad); !errors.Is(err, policy.ErrInvalid) {
-			t.Errorf("CanonicalSerial(%q) = %q, %v; want an invalid policy error", bad, got, err)
-		}
-	}
-}
-
 // TestSerialDenyListIsDecidedAtTheEntry: revoking one certificate serial
 // refuses, from that entry on, every request whose entry carries the
 // serial, whatever it asks, while the same principal's other certificate

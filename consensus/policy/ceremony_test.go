@@ -1,8 +1,9 @@
-package fsm
+package policy_test
 
 import (
-	"github.com/keyquorum/keyquorum/consensus/policy"
 	"testing"
+
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // A policy document that takes a certificate serial off the deny-list
