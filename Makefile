@@ -81,8 +81,10 @@ test: deps vet build test-bins
 	# fuzz-smoke needs CPU, not time (it counts executions, and nothing in it
 	# is timed): it runs at the lowest CPU priority beside node and
 	# jepsen/scenarios, on the CPU their processes leave idle (they use about
-	# one core of two on average), and its output follows theirs.
-	nice -n 19 $(MAKE) --no-print-directory fuzz-smoke > $(BIN)/fuzz-smoke.log 2>&1 & fuzz=$$!; \
+	# one core of two on average), and its output follows theirs. (Plain
+	# make, not $$(MAKE): make -n would run a line naming $$(MAKE), node and
+	# jepsen/scenarios included.)
+	nice -n 19 make --no-print-directory fuzz-smoke GO=$(GO) > $(BIN)/fuzz-smoke.log 2>&1 & fuzz=$$!; \
 	KQ_TEST_BIN=$(abspath $(BIN)) GOTRACEBACK=all $(GO) test -count=1 -vet=off -timeout 20m -p 1 ./node/ ./jepsen/scenarios/; rc=$$?; \
 	wait $$fuzz; frc=$$?; echo "== make fuzz-smoke"; cat $(BIN)/fuzz-smoke.log; \
 	[ $$rc = 0 ] && [ $$frc = 0 ]
