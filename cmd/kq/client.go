@@ -111,6 +111,16 @@ func serviceCall[C any](ctx context.Context, o *options, newClient func(grpc.Cli
 	})
 }
 
+// answer runs one call on a service, as serviceCall, and returns its answer.
+func answer[C, R any](ctx context.Context, o *options, newClient func(grpc.ClientConnInterface) C, call func(context.Context, C) (R, error)) (R, error) {
+	var r R
+	err := serviceCall(ctx, o, newClient, func(ctx context.Context, c C) (err error) {
+		r, err = call(ctx, c)
+		return err
+	})
+	return r, err
+}
+
 // stubConn runs generated stubs over an api/client Client, with kq's
 // errors: kqpb.NewKeyServiceClient(stubConn{c, c.kc}).
 type stubConn struct {

@@ -47,10 +47,8 @@ func newAuditQueryCmd(opts *options) *cobra.Command {
 				return err
 			}
 			q.Limit = limit
-			var r *kqpb.AuditQueryResponse
-			err = opts.auditCall(cmd.Context(), func(ctx context.Context, c kqpb.AuditServiceClient) error {
-				r, err = c.Query(ctx, &q)
-				return err
+			r, err := answer(cmd.Context(), opts, kqpb.NewAuditServiceClient, func(ctx context.Context, c kqpb.AuditServiceClient) (*kqpb.AuditQueryResponse, error) {
+				return c.Query(ctx, &q)
 			})
 			if err != nil {
 				return err
@@ -200,10 +198,8 @@ func newAuditHeadCmd(opts *options) *cobra.Command {
 		Short: "Show one node's chain head, newest checkpoint and the audit public key",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var r *kqpb.AuditHeadResponse
-			err := opts.auditCall(cmd.Context(), func(ctx context.Context, c kqpb.AuditServiceClient) (err error) {
-				r, err = c.Head(ctx, &kqpb.AuditHeadRequest{})
-				return err
+			r, err := answer(cmd.Context(), opts, kqpb.NewAuditServiceClient, func(ctx context.Context, c kqpb.AuditServiceClient) (*kqpb.AuditHeadResponse, error) {
+				return c.Head(ctx, &kqpb.AuditHeadRequest{})
 			})
 			if err != nil {
 				return err

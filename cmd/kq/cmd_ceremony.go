@@ -125,10 +125,8 @@ func newCeremonyCmd(opts *options) *cobra.Command {
 		Short: "List the ceremonies the cluster keeps, newest first",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var resp *kqpb.ListCeremoniesResponse
-			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
-				resp, err = cs.ListCeremonies(ctx, &kqpb.ListCeremoniesRequest{})
-				return err
+			resp, err := answer(cmd.Context(), opts, kqpb.NewCeremonyServiceClient, func(ctx context.Context, cs kqpb.CeremonyServiceClient) (*kqpb.ListCeremoniesResponse, error) {
+				return cs.ListCeremonies(ctx, &kqpb.ListCeremoniesRequest{})
 			})
 			if err != nil {
 				return err
@@ -145,15 +143,9 @@ func newCeremonyCmd(opts *options) *cobra.Command {
 		Short: "Cancel a pending ceremony (its proposer, an approver or a cluster-admin)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var c *kqpb.Ceremony
-			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
-				c, err = cs.CancelCeremony(ctx, &kqpb.CeremonyRequest{Id: args[0]})
-				return err
+			return opts.printCeremony(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (*kqpb.Ceremony, error) {
+				return cs.CancelCeremony(ctx, &kqpb.CeremonyRequest{Id: args[0]})
 			})
-			if err != nil {
-				return err
-			}
-			return opts.printer().print(ceremonyViewOf(c))
 		},
 	})
 	return ceremony
@@ -254,15 +246,9 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 				}
 				req.ParamsJson = string(b)
 			}
-			var c *kqpb.Ceremony
-			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
-				c, err = cs.ProposeCeremony(ctx, req)
-				return err
+			return opts.printCeremony(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (*kqpb.Ceremony, error) {
+				return cs.ProposeCeremony(ctx, req)
 			})
-			if err != nil {
-				return err
-			}
-			return opts.printer().print(ceremonyViewOf(c))
 		},
 	}
 	f := cmd.Flags()
@@ -320,15 +306,9 @@ func newCeremonyApproveCmd(opts *options) *cobra.Command {
 				}
 			}
 			sig := ed25519.Sign(priv, digest)
-			var out *kqpb.Ceremony
-			err = opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
-				out, err = cs.ApproveCeremony(ctx, &kqpb.ApproveCeremonyRequest{Id: c.Id, PublicKey: pub, Signature: hex.EncodeToString(sig)})
-				return err
+			return opts.printCeremony(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (*kqpb.Ceremony, error) {
+				return cs.ApproveCeremony(ctx, &kqpb.ApproveCeremonyRequest{Id: c.Id, PublicKey: pub, Signature: hex.EncodeToString(sig)})
 			})
-			if err != nil {
-				return err
-			}
-			return opts.printer().print(ceremonyViewOf(out))
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "your approval key file (from kq operator keygen)")
@@ -432,15 +412,9 @@ func newFreezeCmd(opts *options) *cobra.Command {
 		Short: "Stop all signing cluster-wide, at once (any cluster-admin); unfreezing is a ceremony",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st *kqpb.FreezeState
-			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
-				st, err = cs.Freeze(ctx, &kqpb.FreezeRequest{Reason: reason})
-				return err
+			return opts.printFreeze(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (*kqpb.FreezeState, error) {
+				return cs.Freeze(ctx, &kqpb.FreezeRequest{Reason: reason})
 			})
-			if err != nil {
-				return err
-			}
-			return opts.printer().print(freezeViewOf(st))
 		},
 	}
 	freeze.Flags().StringVar(&reason, "reason", "", "why, for the audit record (at most 256 bytes)")
@@ -449,15 +423,9 @@ func newFreezeCmd(opts *options) *cobra.Command {
 		Short: "Say whether the cluster is frozen",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st *kqpb.FreezeState
-			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
-				st, err = cs.GetFreeze(ctx, &kqpb.GetFreezeRequest{})
-				return err
+			return opts.printFreeze(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (*kqpb.FreezeState, error) {
+				return cs.GetFreeze(ctx, &kqpb.GetFreezeRequest{})
 			})
-			if err != nil {
-				return err
-			}
-			return opts.printer().print(freezeViewOf(st))
 		},
 	})
 	return freeze
@@ -469,15 +437,9 @@ func newUnfreezeCmd(opts *options) *cobra.Command {
 		Short: "Lift a freeze directly: only where the policy lists no operators (else: kq ceremony propose unfreeze)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st *kqpb.FreezeState
-			err := opts.ceremonyCall(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
-				st, err = cs.Unfreeze(ctx, &kqpb.UnfreezeRequest{})
-				return err
+			return opts.printFreeze(cmd.Context(), func(ctx context.Context, cs kqpb.CeremonyServiceClient) (*kqpb.FreezeState, error) {
+				return cs.Unfreeze(ctx, &kqpb.UnfreezeRequest{})
 			})
-			if err != nil {
-				return err
-			}
-			return opts.printer().print(freezeViewOf(st))
 		},
 	}
 }
@@ -507,17 +469,30 @@ func (v freezeView) table(w io.Writer) error {
 	return err
 }
 
-func (o *options) ceremonyCall(ctx context.Context, fn func(context.Context, kqpb.CeremonyServiceClient) error) error {
-	return serviceCall(ctx, o, kqpb.NewCeremonyServiceClient, fn)
+func (o *options) getCeremony(ctx context.Context, id string) (*kqpb.Ceremony, error) {
+	return answer(ctx, o, kqpb.NewCeremonyServiceClient, func(ctx context.Context, cs kqpb.CeremonyServiceClient) (*kqpb.Ceremony, error) {
+		return cs.GetCeremony(ctx, &kqpb.CeremonyRequest{Id: id})
+	})
 }
 
-func (o *options) getCeremony(ctx context.Context, id string) (*kqpb.Ceremony, error) {
-	var c *kqpb.Ceremony
-	err := o.ceremonyCall(ctx, func(ctx context.Context, cs kqpb.CeremonyServiceClient) (err error) {
-		c, err = cs.GetCeremony(ctx, &kqpb.CeremonyRequest{Id: id})
+// printCeremony runs one CeremonyService call that answers a ceremony and
+// prints it.
+func (o *options) printCeremony(ctx context.Context, call func(context.Context, kqpb.CeremonyServiceClient) (*kqpb.Ceremony, error)) error {
+	c, err := answer(ctx, o, kqpb.NewCeremonyServiceClient, call)
+	if err != nil {
 		return err
-	})
-	return c, err
+	}
+	return o.printer().print(ceremonyViewOf(c))
+}
+
+// printFreeze runs one CeremonyService call that answers the freeze state
+// and prints it.
+func (o *options) printFreeze(ctx context.Context, call func(context.Context, kqpb.CeremonyServiceClient) (*kqpb.FreezeState, error)) error {
+	st, err := answer(ctx, o, kqpb.NewCeremonyServiceClient, call)
+	if err != nil {
+		return err
+	}
+	return o.printer().print(freezeViewOf(st))
 }
 
 // ceremonyView is how propose, approve and show print a ceremony; its JSON

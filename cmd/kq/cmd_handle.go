@@ -97,10 +97,8 @@ func newHandleRevokeCmd(opts *options) *cobra.Command {
 			if requestID == "" {
 				requestID = newRequestID()
 			}
-			var r *kqpb.RevokeHandleResponse
-			err := serviceCall(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (err error) {
-				r, err = c.RevokeHandle(ctx, &kqpb.RevokeHandleRequest{Handle: args[0], RequestId: requestID})
-				return err
+			r, err := answer(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.RevokeHandleResponse, error) {
+				return c.RevokeHandle(ctx, &kqpb.RevokeHandleRequest{Handle: args[0], RequestId: requestID})
 			})
 			if err != nil {
 				return withRetryHint(err, requestID)

@@ -103,10 +103,8 @@ func newKeyGetCmd(opts *options) *cobra.Command {
 		Short: "Show a key, its versions and its public key",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var k *kqpb.Key
-			err := serviceCall(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (err error) {
-				k, err = c.GetKey(ctx, &kqpb.GetKeyRequest{Name: args[0]})
-				return err
+			k, err := answer(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.Key, error) {
+				return c.GetKey(ctx, &kqpb.GetKeyRequest{Name: args[0]})
 			})
 			if err != nil {
 				return err
@@ -169,10 +167,8 @@ func newKeyListCmd(opts *options) *cobra.Command {
 			if err := f.parse(); err != nil {
 				return err
 			}
-			var r *kqpb.ListKeysResponse
-			err := serviceCall(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (err error) {
-				r, err = c.ListKeys(ctx, &kqpb.ListKeysRequest{})
-				return err
+			r, err := answer(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.ListKeysResponse, error) {
+				return c.ListKeys(ctx, &kqpb.ListKeysRequest{})
 			})
 			if err != nil {
 				return err

@@ -127,13 +127,9 @@ func (o *options) addNodeRequest(id string) (*kqpb.AddNodeRequest, error) {
 
 // nodeCall runs one MembershipService call that answers a node's status.
 func (o *options) nodeCall(cmd *cobra.Command, call func(context.Context, kqpb.MembershipServiceClient) (*kqpb.NodeStatus, error)) error {
-	var st *kqpb.NodeStatus
 	// The leader serves it; the others answer UNAVAILABLE and call moves
 	// on to the next node.
-	err := serviceCall(cmd.Context(), o, kqpb.NewMembershipServiceClient, func(ctx context.Context, c kqpb.MembershipServiceClient) (err error) {
-		st, err = call(ctx, c)
-		return err
-	})
+	st, err := answer(cmd.Context(), o, kqpb.NewMembershipServiceClient, call)
 	if err != nil {
 		return err
 	}

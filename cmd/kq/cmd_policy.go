@@ -65,10 +65,8 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var resp *kqpb.ApplyPolicyResponse
-			err = opts.policyCall(cmd.Context(), func(ctx context.Context, ps kqpb.PolicyServiceClient) (err error) {
-				resp, err = ps.ApplyPolicy(ctx, &kqpb.ApplyPolicyRequest{Document: doc})
-				return err
+			resp, err := answer(cmd.Context(), opts, kqpb.NewPolicyServiceClient, func(ctx context.Context, ps kqpb.PolicyServiceClient) (*kqpb.ApplyPolicyResponse, error) {
+				return ps.ApplyPolicy(ctx, &kqpb.ApplyPolicyRequest{Document: doc})
 			})
 			if err != nil {
 				return err
@@ -99,10 +97,8 @@ func newPrincipalCmd(opts *options) *cobra.Command {
 			if (req.Principal == "") == (req.Serial == "") {
 				return usageError{errors.New("name a principal, or a certificate with --serial HEX, not both")}
 			}
-			var resp *kqpb.PolicyResponse
-			err := opts.policyCall(cmd.Context(), func(ctx context.Context, ps kqpb.PolicyServiceClient) (err error) {
-				resp, err = ps.RevokePrincipal(ctx, req)
-				return err
+			resp, err := answer(cmd.Context(), opts, kqpb.NewPolicyServiceClient, func(ctx context.Context, ps kqpb.PolicyServiceClient) (*kqpb.PolicyResponse, error) {
+				return ps.RevokePrincipal(ctx, req)
 			})
 			if err != nil {
 				return err
@@ -124,10 +120,8 @@ func (o *options) policyCall(ctx context.Context, fn func(context.Context, kqpb.
 }
 
 func (o *options) currentPolicy(ctx context.Context) (policyView, error) {
-	var resp *kqpb.PolicyResponse
-	err := o.policyCall(ctx, func(ctx context.Context, ps kqpb.PolicyServiceClient) (err error) {
-		resp, err = ps.GetPolicy(ctx, &kqpb.GetPolicyRequest{})
-		return err
+	resp, err := answer(ctx, o, kqpb.NewPolicyServiceClient, func(ctx context.Context, ps kqpb.PolicyServiceClient) (*kqpb.PolicyResponse, error) {
+		return ps.GetPolicy(ctx, &kqpb.GetPolicyRequest{})
 	})
 	if err != nil {
 		return policyView{}, err

@@ -175,10 +175,8 @@ func newVerifyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var r *kqpb.VerifyResponse
-			err = serviceCall(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (err error) {
-				r, err = c.Verify(ctx, &kqpb.VerifyRequest{Key: args[0], Version: version, Digest: digest, Signature: sig})
-				return err
+			r, err := answer(cmd.Context(), opts, kqpb.NewKeyServiceClient, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.VerifyResponse, error) {
+				return c.Verify(ctx, &kqpb.VerifyRequest{Key: args[0], Version: version, Digest: digest, Signature: sig})
 			})
 			if err != nil {
 				return err

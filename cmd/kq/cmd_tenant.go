@@ -19,10 +19,8 @@ func newTenantCmd(opts *options) *cobra.Command {
 		Short: "Add a tenant to the policy",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var resp *kqpb.TenantResponse
-			err := opts.policyCall(cmd.Context(), func(ctx context.Context, ps kqpb.PolicyServiceClient) (err error) {
-				resp, err = ps.CreateTenant(ctx, &kqpb.CreateTenantRequest{Tenant: args[0]})
-				return err
+			resp, err := answer(cmd.Context(), opts, kqpb.NewPolicyServiceClient, func(ctx context.Context, ps kqpb.PolicyServiceClient) (*kqpb.TenantResponse, error) {
+				return ps.CreateTenant(ctx, &kqpb.CreateTenantRequest{Tenant: args[0]})
 			})
 			if err != nil {
 				return err
@@ -75,10 +73,8 @@ func newTenantCmd(opts *options) *cobra.Command {
 		Short: "List tenants: in the policy, holding keys, or deleted",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var resp *kqpb.ListTenantsResponse
-			err := opts.policyCall(cmd.Context(), func(ctx context.Context, ps kqpb.PolicyServiceClient) (err error) {
-				resp, err = ps.ListTenants(ctx, &kqpb.ListTenantsRequest{})
-				return err
+			resp, err := answer(cmd.Context(), opts, kqpb.NewPolicyServiceClient, func(ctx context.Context, ps kqpb.PolicyServiceClient) (*kqpb.ListTenantsResponse, error) {
+				return ps.ListTenants(ctx, &kqpb.ListTenantsRequest{})
 			})
 			if err != nil {
 				return err
