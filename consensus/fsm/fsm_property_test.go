@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -500,8 +499,7 @@ func (p *propRun) step(action string) {
 // and checks that they agree on every result and snapshot and that every
 // signing result matches the reference model.
 func TestFSMPropertyReplicasAgreeAndFollowSignModel(t *testing.T) {
-	var mu sync.Mutex
-	total, runs := map[string]int{}, 0
+	var tally outcomeTally
 	actions := []string{
 		"preparams", "create", "shareAll", "shareAll", "share", "keygenFailed",
 		"sign", "sign", "sign", "sign", "sign", "retry", "retry",
@@ -524,25 +522,10 @@ func TestFSMPropertyReplicasAgreeAndFollowSignModel(t *testing.T) {
 		p.apply(fsm.CreateKey{RequestID: "c0", Name: "ka", Algorithm: algEd25519, Threshold: 1, Members: []string{"n1", "n2", "n3"}})
 		p.grant("ka")
 		p.step("shareAll")
-
-		n := 100 + rapid.IntRange(0, 100).Draw(rt, "steps")
-		for i := range n {
-			if i == n/2 {
-				p.snapshotRestore()
-			}
-			p.step(rapid.SampledFrom(actions).Draw(rt, "action"))
-			p.check()
-		}
-		for k, v := range p.model.evicted {
-			p.seen[k] += v
-		}
-		mu.Lock()
-		for k, v := range p.seen {
-			total[k] += v
-		}
-		runs++
-		mu.Unlock()
+		runSteps(rt, p, actions, 100)
+		tally.add(p.seen, p.model.evicted)
 	})
+	total, runs := tally.total, tally.runs
 
 	t.Logf("outcomes of %d runs: %v", runs, total)
 	// The generator must actually reach the interesting outcomes; otherwise

@@ -891,13 +891,17 @@ func TestApplySignFailed(t *testing.T) {
 	}
 }
 
+// edSignRequest is an authorised request id to sign digest(d) with key ed
+// on committee n1, n2.
+func edSignRequest(id string, d byte) fsm.SignRequested {
+	return authorized(fsm.SignRequested{RequestID: id, Key: "ed", Digest: digest(d), Committee: []string{"n1", "n2"}})
+}
+
 func TestApplyMaxPendingSigns(t *testing.T) {
 	cfg := fsm.DefaultFSMConfig()
 	cfg.MaxPendingSigns = 2
 	h := signFixture(t, cfg)
-	req := func(id string, d byte) fsm.SignRequested {
-		return authorized(fsm.SignRequested{RequestID: id, Key: "ed", Digest: digest(d), Committee: []string{"n1", "n2"}})
-	}
+	req := edSignRequest
 	h.mustOK(req("a", 1))
 	h.mustOK(req("b", 2))
 	h.mustErr(req("c", 3), fsm.ErrTooManyPending)
@@ -921,9 +925,7 @@ func TestApplyEvictsOldestFinishedSignRecords(t *testing.T) {
 	cfg := fsm.DefaultFSMConfig()
 	cfg.MaxSignRecords = 3
 	h := signFixture(t, cfg)
-	req := func(id string, d byte) fsm.SignRequested {
-		return authorized(fsm.SignRequested{RequestID: id, Key: "ed", Digest: digest(d), Committee: []string{"n1", "n2"}})
-	}
+	req := edSignRequest
 	complete := func(id string, d byte) {
 		h.mustOK(fsm.SignCompleted{RequestID: id, Attempt: 1, Node: "n1", Signature: fsmSig(fsmPub("ed"), digest(d), "")})
 	}

@@ -168,16 +168,25 @@ func (m *lifeModel) expired(t int64) bool { return m.now-t >= int64(m.cfg.Reques
 func (m *lifeModel) remember(id string, r *lmRequest) {
 	r.time = m.now
 	m.reqs[id] = r
-	m.reqOrder = append(m.reqOrder, id)
-	for len(m.reqOrder) > 0 {
-		oldest := m.reqs[m.reqOrder[0]]
-		if len(m.reqOrder) <= m.cfg.MaxRequestRecords && !m.expired(oldest.time) {
+	m.reqOrder = evictOldest(m, "request", append(m.reqOrder, id), m.reqs, m.cfg.MaxRequestRecords,
+		func(r *lmRequest) int64 { return r.time })
+}
+
+// evictOldest drops the oldest records of table (order lists their ids,
+// oldest first) while it holds more than maxRecords or the oldest is
+// past the age bound since its time at, counting each by cause, and
+// returns what is left of order.
+func evictOldest[R any](m *lifeModel, table string, order []string, records map[string]R, maxRecords int, at func(R) int64) []string {
+	for len(order) > 0 {
+		overCount := len(order) > maxRecords
+		if !overCount && !m.expired(at(records[order[0]])) {
 			break
 		}
-		m.evicted[evictionCause("request", len(m.reqOrder) > m.cfg.MaxRequestRecords)]++
-		delete(m.reqs, m.reqOrder[0])
-		m.reqOrder = m.reqOrder[1:]
+		m.evicted[evictionCause(table, overCount)]++
+		delete(records, order[0])
+		order = order[1:]
 	}
+	return order
 }
 
 func evictionCause(table string, overCount bool) string {
@@ -702,16 +711,8 @@ func (m *lifeModel) forget(id string) {
 func (m *lifeModel) finish(id string, st fsm.SignState) {
 	m.signs[id].state, m.signs[id].ended = st, m.now
 	m.pending--
-	m.signOrder = append(m.signOrder, id)
-	for len(m.signOrder) > 0 {
-		oldest := m.signs[m.signOrder[0]]
-		if len(m.signOrder) <= m.cfg.MaxSignRecords && !m.expired(oldest.ended) {
-			break
-		}
-		m.evicted[evictionCause("sign", len(m.signOrder) > m.cfg.MaxSignRecords)]++
-		delete(m.signs, m.signOrder[0])
-		m.signOrder = m.signOrder[1:]
-	}
+	m.signOrder = evictOldest(m, "sign", append(m.signOrder, id), m.signs, m.cfg.MaxSignRecords,
+		func(s *lmSign) int64 { return s.ended })
 }
 
 // complete predicts a SignCompleted whose signature is by version by.
@@ -1479,8 +1480,7 @@ func TestSignRequestIDReuseFollowsModel(t *testing.T) {
 // model; half way the run continues on an FSM restored from a snapshot.
 // It returns the outcomes counted over all runs.
 func checkLifecycleProperty(t *testing.T, cfg fsm.FSMConfig, start func(*lpRun), actions []string, minSteps int) (map[string]int, int) {
-	var mu sync.Mutex
-	total, runs := map[string]int{}, 0
+	var tally outcomeTally
 	rapid.Check(t, func(rt *rapid.T) {
 		f, err := fsm.NewFSM(cfg, fsmCrypto{})
 		if err != nil {
@@ -1490,27 +1490,56 @@ func checkLifecycleProperty(t *testing.T, cfg fsm.FSMConfig, start func(*lpRun),
 			done: map[string][]string{}, seen: map[string]int{}}
 		start(p)
 		p.check()
+		runSteps(rt, p, actions, minSteps)
+		tally.add(p.seen, p.m.evicted)
+	})
+	return tally.total, tally.runs
+}
 
-		n := minSteps + rapid.IntRange(0, minSteps).Draw(rt, "steps")
-		for i := range n {
-			if i == n/2 {
-				p.snapshotRestore()
-				p.check()
-			}
-			p.step(rapid.SampledFrom(actions).Draw(rt, "action"))
+// stepRun is a property run that takes named actions and checks itself
+// against its model.
+type stepRun interface {
+	step(action string)
+	check()
+	snapshotRestore()
+}
+
+// runSteps has p take minSteps to twice as many actions drawn from
+// actions, checking after each; half way the run goes on from a snapshot
+// restore, checked too.
+func runSteps(rt *rapid.T, p stepRun, actions []string, minSteps int) {
+	n := minSteps + rapid.IntRange(0, minSteps).Draw(rt, "steps")
+	for i := range n {
+		if i == n/2 {
+			p.snapshotRestore()
 			p.check()
 		}
-		for k, v := range p.m.evicted {
-			p.seen[k] += v
+		p.step(rapid.SampledFrom(actions).Draw(rt, "action"))
+		p.check()
+	}
+}
+
+// outcomeTally adds up the outcomes that rapid's runs saw; runs may go
+// in parallel.
+type outcomeTally struct {
+	mu    sync.Mutex
+	total map[string]int
+	runs  int
+}
+
+// add counts one run that saw the outcomes in counts.
+func (o *outcomeTally) add(counts ...map[string]int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.total == nil {
+		o.total = map[string]int{}
+	}
+	for _, c := range counts {
+		for k, v := range c {
+			o.total[k] += v
 		}
-		mu.Lock()
-		for k, v := range p.seen {
-			total[k] += v
-		}
-		runs++
-		mu.Unlock()
-	})
-	return total, runs
+	}
+	o.runs++
 }
 
 // requireOutcomes fails t for each wanted outcome no run produced.
