@@ -868,6 +868,21 @@ func (p *lpRun) requestID(kind string) (string, fsm.Command) {
 	return id, nil
 }
 
+// retryOr draws a request id of a kind (see requestID) and returns it
+// with the command to send under it: the client's retry of the command
+// first sent under that id, stamped anew, or else what fresh makes.
+func retryOr[C fsm.Command, P interface {
+	*C
+	Stamp(int64)
+}](p *lpRun, kind string, fresh func(id string) C) (string, C) {
+	id, replay := p.requestID(kind)
+	if c, ok := replay.(C); ok {
+		P(&c).Stamp(p.retryStamp())
+		return id, c
+	}
+	return id, fresh(id)
+}
+
 // sending notes the first command sent under a request id, and the ids
 // whose first request succeeded, for retries.
 func (p *lpRun) sending(kind, id string, c fsm.Command, want lmOut) {
@@ -915,12 +930,7 @@ func (p *lpRun) versionWhere(key string, ok func(*lmVersion) bool) uint32 {
 
 func (p *lpRun) change(op fsm.KeyOp) {
 	t := p.t
-	id, replay := p.requestID("change")
-	var c fsm.ChangeKey
-	if r, ok := replay.(fsm.ChangeKey); ok {
-		c = r
-		c.Time = p.retryStamp()
-	} else {
+	id, c := retryOr(p, "change", func(id string) fsm.ChangeKey {
 		key := rapid.SampledFrom(lpKeys).Draw(t, "key")
 		if op == fsm.OpPolicy && rapid.Bool().Draw(t, "scheduledKey") {
 			for _, name := range lpKeys {
@@ -929,7 +939,7 @@ func (p *lpRun) change(op fsm.KeyOp) {
 				}
 			}
 		}
-		c = fsm.ChangeKey{RequestID: id, Op: op, Key: key, Actor: "admin", Time: p.stamp()}
+		c := fsm.ChangeKey{RequestID: id, Op: op, Key: key, Actor: "admin", Time: p.stamp()}
 		switch op {
 		case fsm.OpRotate:
 			c.Version = p.versionOf(key, 9)
@@ -961,7 +971,8 @@ func (p *lpRun) change(op fsm.KeyOp) {
 		default:
 			c.Version = p.versionOf(key, 4)
 		}
-	}
+		return c
+	})
 	want := p.m.change(c)
 	p.sending("change", id, c, want)
 	p.expect(string(c.Op), c, p.apply(c), want)
@@ -981,12 +992,7 @@ func (p *lpRun) scheduled(key string) bool {
 
 func (p *lpRun) issueHandle() {
 	t := p.t
-	id, replay := p.requestID("issue")
-	var c fsm.IssueHandle
-	if r, ok := replay.(fsm.IssueHandle); ok {
-		c = r
-		c.Time = p.retryStamp()
-	} else {
+	id, c := retryOr(p, "issue", func(id string) fsm.IssueHandle {
 		// Mostly a handle id not in use, so the table fills up.
 		h := rapid.SampledFrom(lpHandleIDs).Draw(t, "handle")
 		var free []string
@@ -998,27 +1004,22 @@ func (p *lpRun) issueHandle() {
 		if len(free) > 0 && rapid.IntRange(0, 3).Draw(t, "freeHandle") > 0 {
 			h = rapid.SampledFrom(free).Draw(t, "freeID")
 		}
-		c = fsm.IssueHandle{RequestID: id, HandleID: h, TokenHash: fsm.HandleTokenHash(lpToken(h)),
+		return fsm.IssueHandle{RequestID: id, HandleID: h, TokenHash: fsm.HandleTokenHash(lpToken(h)),
 			Key:     rapid.SampledFrom([]string{"ka", "ka", "kb", "kb", "kz"}).Draw(t, "key"),
 			Purpose: rapid.SampledFrom([]string{"sign", "sign", "sign", "backup", "other"}).Draw(t, "purpose"),
 			TTL:     rapid.SampledFrom([]int64{100, 400, 400, 1000, 1000, 1001, 0}).Draw(t, "ttl"),
 			MaxUses: rapid.SampledFrom([]uint32{0, 0, 1, 2}).Draw(t, "maxUses"),
 			Actor:   "admin", Time: p.stamp()}
-	}
+	})
 	want := p.m.issue(c)
 	p.sending("issue", id, c, want)
 	p.expect("issue", c, p.apply(c), want)
 }
 
 func (p *lpRun) revokeHandle() {
-	id, replay := p.requestID("revoke")
-	var c fsm.RevokeHandle
-	if r, ok := replay.(fsm.RevokeHandle); ok {
-		c = r
-		c.Time = p.retryStamp()
-	} else {
-		c = fsm.RevokeHandle{RequestID: id, HandleID: rapid.SampledFrom(lpHandleIDs).Draw(p.t, "handle"), Actor: "admin", Time: p.stamp()}
-	}
+	id, c := retryOr(p, "revoke", func(id string) fsm.RevokeHandle {
+		return fsm.RevokeHandle{RequestID: id, HandleID: rapid.SampledFrom(lpHandleIDs).Draw(p.t, "handle"), Actor: "admin", Time: p.stamp()}
+	})
 	want := p.m.revokeHandle(c)
 	p.sending("revoke", id, c, want)
 	p.expect("revoke handle", c, p.apply(c), want)
