@@ -21,10 +21,7 @@ func blameFixture(t *testing.T) *fsmHarness {
 	t.Helper()
 	h := newFSMHarness(t, fsm.DefaultFSMConfig())
 	members := []string{"n1", "n2", "n3", "n4"}
-	for _, n := range members {
-		h.mustOK(&fsm.NodeBooted{Node: n, Boot: "boot-" + n, Protocol: fsm.ProtocolV2})
-	}
-	h.mustOK(&fsm.RaiseProtocol{Version: fsm.ProtocolV2, Members: members})
+	h.raiseToV2(members...)
 	h.activeKey("ed", algEd25519, 1, members...)
 	h.activeKey("ec", algECDSA, 2, members...)
 	return h

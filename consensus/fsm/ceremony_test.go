@@ -59,11 +59,7 @@ func ceremonyFixture(t *testing.T, extra string) *fsmHarness {
 	cfg := fsm.DefaultFSMConfig()
 	cfg.ClusterID = "kq-test"
 	h := newFSMHarness(t, cfg)
-	members := []string{"n1", "n2", "n3"}
-	for _, m := range members {
-		h.mustOK(&fsm.NodeBooted{Node: m, Boot: "a", Protocol: fsm.ProtocolV2})
-	}
-	h.mustOK(&fsm.RaiseProtocol{Version: fsm.ProtocolV2, Members: members})
+	h.raiseToV2("n1", "n2", "n3")
 	if err := h.f.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
 		t.Fatal(err)
 	}
@@ -230,15 +226,7 @@ func TestCeremonyExpiresAndFailsPreconditions(t *testing.T) {
 func TestCeremonyPolicyChange(t *testing.T) {
 	h := ceremonyFixture(t, "ceremonies: {default_quorum: 2, operators: {quorum: 3}}\n")
 	h.mustErr(&fsm.SetPolicy{Document: "{}", SHA256: "x", Actor: spiffe("admin")}, fsm.ErrCeremonyRequired)
-	params := func(doc string) string {
-		p, err := policy.Parse([]byte(doc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, sum, _ := p.Canonical()
-		b, _ := json.Marshal(fsm.PolicyParams{Document: string(data), SHA256: sum})
-		return string(b)
-	}
+	params := func(doc string) string { return policyParams(t, doc) }
 	withAcme := "tenants: [acme]\n" + ceremonyPolicy("ceremonies: {default_quorum: 2, operators: {quorum: 3}}\n")
 	h.mustErr(&fsm.ProposeCeremony{Kind: policy.KindOperators, Params: params(withAcme), Nonce: nonce(50), TTL: int64(time.Hour), Actor: spiffe("admin")},
 		fsm.ErrInvalidCommand) // no operator change: a policy-change

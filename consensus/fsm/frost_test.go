@@ -15,10 +15,7 @@ import (
 func frostFixture(t *testing.T) *fsmHarness {
 	h := newFSMHarness(t, fsm.DefaultFSMConfig())
 	members := []string{"n1", "n2", "n3"}
-	for _, n := range members {
-		h.mustOK(&fsm.NodeBooted{Node: n, Boot: "boot-" + n, Protocol: fsm.ProtocolV2})
-	}
-	h.mustOK(&fsm.RaiseProtocol{Version: fsm.ProtocolV2, Members: members})
+	h.raiseToV2(members...)
 	h.activeKey("ed", algEd25519, 1, members...)
 	return h
 }

@@ -86,6 +86,16 @@ type fsmHarness struct {
 	obs *fsmRecorder
 }
 
+// raiseToV2 boots members at protocol 2 (member n in the process life
+// "boot-n") and raises the cluster's protocol to 2.
+func (h *fsmHarness) raiseToV2(members ...string) {
+	h.t.Helper()
+	for _, n := range members {
+		h.mustOK(&fsm.NodeBooted{Node: n, Boot: "boot-" + n, Protocol: fsm.ProtocolV2})
+	}
+	h.mustOK(&fsm.RaiseProtocol{Version: fsm.ProtocolV2, Members: members})
+}
+
 func newFSMHarness(t testing.TB, cfg fsm.FSMConfig) *fsmHarness {
 	t.Helper()
 	f, err := fsm.NewFSM(cfg, fsmCrypto{})

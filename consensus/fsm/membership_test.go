@@ -27,10 +27,7 @@ func newMember(id string, i int) *fsm.Member {
 // membersFixture is n1..n3 at protocol 2 with a 2-of-3 Ed25519 key.
 func membersFixture(t *testing.T) *lcHarness {
 	h := newLC(t, fsm.DefaultFSMConfig())
-	for _, n := range lcMembers() {
-		h.mustOK(&fsm.NodeBooted{Node: n, Boot: "boot-" + n, Protocol: fsm.ProtocolV2})
-	}
-	h.mustOK(&fsm.RaiseProtocol{Version: fsm.ProtocolV2, Members: lcMembers()})
+	h.raiseToV2(lcMembers()...)
 	h.key("ed", algEd25519, false)
 	return h
 }

@@ -11,10 +11,7 @@ import (
 func TestReshareKey(t *testing.T) {
 	setup := func(t *testing.T) *lcHarness {
 		h := newLC(t, fsm.DefaultFSMConfig())
-		for _, n := range lcMembers() {
-			h.mustOK(&fsm.NodeBooted{Node: n, Boot: "boot-" + n, Protocol: fsm.ProtocolV2})
-		}
-		h.mustOK(&fsm.RaiseProtocol{Version: fsm.ProtocolV2, Members: lcMembers()})
+		h.raiseToV2(lcMembers()...)
 		h.key("ec", algECDSA, false)
 		h.presig("p1", "ec")
 		return h

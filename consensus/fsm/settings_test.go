@@ -15,11 +15,7 @@ import (
 func raised(t *testing.T) *fsmHarness {
 	t.Helper()
 	h := newFSMHarness(t, fsm.DefaultFSMConfig())
-	members := []string{"n1", "n2", "n3"}
-	for _, m := range members {
-		h.mustOK(&fsm.NodeBooted{Node: m, Boot: "a", Protocol: fsm.ProtocolV2})
-	}
-	h.mustOK(&fsm.RaiseProtocol{Version: fsm.ProtocolV2, Members: members})
+	h.raiseToV2("n1", "n2", "n3")
 	return h
 }
 
