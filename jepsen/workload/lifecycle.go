@@ -93,12 +93,10 @@ func (w *Workload) promote(ctx context.Context, c *client.Client, id int, rnd *r
 // rollback goes back to an active version below the primary, named or
 // (one time in three) as the default.
 func (w *Workload) rollback(ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string) {
-	k, v, ok := w.target(ctx, c, rnd, node)
+	k, _, n, ok := w.targetVersion(ctx, c, rnd, node, func(_ keyRef, v model.KeyView, vv model.VersionView) bool {
+		return vv.Number < v.Primary && vv.State == model.Active
+	})
 	if !ok {
-		return
-	}
-	n := choose(rnd, versions(v, func(vv model.VersionView) bool { return vv.Number < v.Primary && vv.State == model.Active }))
-	if n == 0 {
 		return
 	}
 	if rnd.IntN(3) == 0 {
@@ -110,14 +108,10 @@ func (w *Workload) rollback(ctx context.Context, c *client.Client, id int, rnd *
 // retire retires a staged or active version other than the primary; on a
 // throwaway key the primary too, sometimes as the default.
 func (w *Workload) retire(ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string) {
-	k, v, ok := w.target(ctx, c, rnd, node)
-	if !ok {
-		return
-	}
-	n := choose(rnd, versions(v, func(vv model.VersionView) bool {
+	k, v, n, ok := w.targetVersion(ctx, c, rnd, node, func(k keyRef, v model.KeyView, vv model.VersionView) bool {
 		return (k.throwaway || vv.Number != v.Primary) && (vv.State == model.Staged || vv.State == model.Active)
-	}))
-	if n == 0 {
+	})
+	if !ok {
 		return
 	}
 	if n == v.Primary && rnd.IntN(2) == 0 {
@@ -131,15 +125,11 @@ func (w *Workload) retire(ctx context.Context, c *client.Client, id int, rnd *ra
 // Once acknowledged, the revoked version must not sign again: see
 // checkRevoked.
 func (w *Workload) revoke(ctx context.Context, c *client.Client, id int, rnd *rand.Rand, node string) {
-	k, v, ok := w.target(ctx, c, rnd, node)
-	if !ok {
-		return
-	}
-	n := choose(rnd, versions(v, func(vv model.VersionView) bool {
+	k, v, n, ok := w.targetVersion(ctx, c, rnd, node, func(k keyRef, v model.KeyView, vv model.VersionView) bool {
 		return (k.throwaway || vv.Number != v.Primary) &&
 			(vv.State == model.Staged || vv.State == model.Active || vv.State == model.Retired)
-	}))
-	if n == 0 {
+	})
+	if !ok {
 		return
 	}
 	if n == v.Primary && rnd.IntN(2) == 0 {
@@ -250,6 +240,18 @@ func (w *Workload) send(ctx context.Context, c *client.Client, node string, ref 
 }
 
 // versions returns the numbers of v's versions that match, oldest first.
+// targetVersion picks a key as target does and, at random, one of its
+// versions that fits; false when there is no key or no version fits.
+func (w *Workload) targetVersion(ctx context.Context, c *client.Client, rnd *rand.Rand, node string,
+	fits func(k keyRef, v model.KeyView, vv model.VersionView) bool) (keyRef, model.KeyView, uint32, bool) {
+	k, v, ok := w.target(ctx, c, rnd, node)
+	if !ok {
+		return keyRef{}, model.KeyView{}, 0, false
+	}
+	n := choose(rnd, versions(v, func(vv model.VersionView) bool { return fits(k, v, vv) }))
+	return k, v, n, n != 0
+}
+
 func versions(v model.KeyView, match func(model.VersionView) bool) []uint32 {
 	var out []uint32
 	for _, vv := range v.Versions {
