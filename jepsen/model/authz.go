@@ -2,8 +2,8 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -107,11 +107,7 @@ func (a Authority) Hidden(in Input) bool {
 func (a Authority) YAML() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tenants: [%s]\nprincipals:\n", strings.Join(a.Tenants, ", "))
-	names := make([]string, 0, len(a.Principals))
-	for p := range a.Principals {
-		names = append(names, p)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(a.Principals))
 	for _, p := range names {
 		var roles []string
 		for _, g := range a.Principals[p] {

@@ -55,11 +55,7 @@ func after(ops ...porcupine.Operation) []porcupine.Operation {
 	return append(rotatedKey(), ops...)
 }
 
-var lifecycleHistories = []struct {
-	name         string
-	linearizable bool
-	ops          []porcupine.Operation
-}{
+var lifecycleHistories = []history{
 	{"rotate, promote, sign with the new primary", true, after(
 		op(1, 11, 12, req(Promote, "k", 2, "p1"), keyIs("k", 2, v1a, v2a)),
 		op(2, 13, 14, signAt("k", "d1", "s1", 0), sigBy("S1", 2)),
@@ -238,12 +234,7 @@ var lifecycleHistories = []struct {
 func TestModelLifecycleHistories(t *testing.T) {
 	for _, h := range lifecycleHistories {
 		t.Run(h.name, func(t *testing.T) {
-			if got := porcupine.CheckOperations(Keys(), h.ops); got != h.linearizable {
-				t.Fatalf("linearizable = %v, want %v", got, h.linearizable)
-			}
-			if got := porcupine.CheckOperations(Keys(), Split(h.ops)); got != h.linearizable {
-				t.Fatalf("split: linearizable = %v, want %v", got, h.linearizable)
-			}
+			h.check(t)
 			m := Keys()
 			m.Partition = nil
 			if got := porcupine.CheckOperations(m, h.ops); got != h.linearizable {

@@ -32,11 +32,15 @@ func status(s Status) Output        { return Output{Status: s} }
 func sig(s string) Output           { return Output{Status: OK, Signature: s, Version: 1} }
 func listed(keys ...KeyView) Output { return Output{Status: OK, Keys: keys} }
 
-var histories = []struct {
+// history is a hand-written history and whether the model must find it
+// linearizable.
+type history struct {
 	name         string
 	linearizable bool
 	ops          []porcupine.Operation
-}{
+}
+
+var histories = []history{
 	{"create then get", true, []porcupine.Operation{
 		op(0, 0, 10, create("k", "c1"), active("k", "P")),
 		op(1, 11, 12, get("k"), active("k", "P")),
@@ -140,15 +144,22 @@ var histories = []struct {
 	}},
 }
 
+// check wants the model to judge h as h says, whole and with its
+// creates and rotations split.
+func (h history) check(t *testing.T) {
+	t.Helper()
+	if got := porcupine.CheckOperations(Keys(), h.ops); got != h.linearizable {
+		t.Fatalf("linearizable = %v, want %v", got, h.linearizable)
+	}
+	if got := porcupine.CheckOperations(Keys(), Split(h.ops)); got != h.linearizable {
+		t.Fatalf("split: linearizable = %v, want %v", got, h.linearizable)
+	}
+}
+
 func TestModelHandWrittenHistories(t *testing.T) {
 	for _, h := range histories {
 		t.Run(h.name, func(t *testing.T) {
-			if got := porcupine.CheckOperations(Keys(), h.ops); got != h.linearizable {
-				t.Fatalf("linearizable = %v, want %v", got, h.linearizable)
-			}
-			if got := porcupine.CheckOperations(Keys(), Split(h.ops)); got != h.linearizable {
-				t.Fatalf("with creates split: linearizable = %v, want %v", got, h.linearizable)
-			}
+			h.check(t)
 		})
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -176,18 +178,10 @@ func Summary(r Results) string {
 	}
 	fmt.Fprintf(&b, "verdict: %s%s (seed %d, %s, %d operations, %d client ids, %d faults)\n",
 		strings.ToUpper(string(r.Verdict)), avail, r.Seed, r.Duration, r.Ops, r.Clients, len(r.Faults))
-	kinds := make([]string, 0, len(r.Counts))
-	for k := range r.Counts {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
+	kinds := slices.Sorted(maps.Keys(r.Counts))
 	for _, k := range kinds {
 		var parts []string
-		outs := make([]string, 0, len(r.Counts[k]))
-		for o := range r.Counts[k] {
-			outs = append(outs, o)
-		}
-		sort.Strings(outs)
+		outs := slices.Sorted(maps.Keys(r.Counts[k]))
 		for _, o := range outs {
 			parts = append(parts, fmt.Sprintf("%s=%d", o, r.Counts[k][o]))
 		}
