@@ -3,6 +3,7 @@ package tss_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -117,20 +118,28 @@ func runKeygen(t testing.TB, engines map[string]*tss.Engine, alg tss.Algorithm, 
 // result. All members must return the same signature.
 func signAll(ctx context.Context, engines map[string]*tss.Engine, shares map[string]*tss.Share,
 	sid tss.SessionID, committee []string, msg []byte) (map[string][]byte, map[string]error) {
+	return signEach(committee, func(id string) ([]byte, error) {
+		return engines[id].Sign(ctx, tss.SignRequest{Session: sid, Share: shares[id], Committee: committee, Message: msg})
+	})
+}
+
+// signEach runs sign for every id at once and returns each one's
+// signature and error.
+func signEach(ids []string, sign func(id string) ([]byte, error)) (map[string][]byte, map[string]error) {
 	type res struct {
 		id  string
 		sig []byte
 		err error
 	}
-	ch := make(chan res, len(committee))
-	for _, id := range committee {
+	ch := make(chan res, len(ids))
+	for _, id := range ids {
 		go func() {
-			sig, err := engines[id].Sign(ctx, tss.SignRequest{Session: sid, Share: shares[id], Committee: committee, Message: msg})
+			sig, err := sign(id)
 			ch <- res{id, sig, err}
 		}()
 	}
 	sigs, errs := map[string][]byte{}, map[string]error{}
-	for range committee {
+	for range ids {
 		r := <-ch
 		sigs[r.id], errs[r.id] = r.sig, r.err
 	}
@@ -177,4 +186,22 @@ func randomBytes(t testing.TB, n int) []byte {
 
 var committees = [][]string{
 	{"node-a", "node-b"}, {"node-a", "node-c"}, {"node-b", "node-c"},
+}
+
+// wantOnlyDuplicates wants the deliver errors of ids to be duplicates,
+// and at least one.
+func wantOnlyDuplicates(t *testing.T, net *tsstest.Network, ids []string) {
+	t.Helper()
+	dups := 0
+	for _, id := range ids {
+		for _, err := range net.Errors(id) {
+			if !errors.Is(err, tss.ErrDuplicate) {
+				t.Fatalf("%s: unexpected deliver error %v", id, err)
+			}
+			dups++
+		}
+	}
+	if dups == 0 {
+		t.Fatal("no duplicate was reported")
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,27 +41,15 @@ func presignAll(t *testing.T, f *fixture, committee []string) map[string]*tss.Pr
 
 func bindAll(t *testing.T, ps map[string]*tss.Presignature, digest []byte) map[string][]byte {
 	t.Helper()
-	type res struct {
-		id  string
-		sig []byte
-		err error
-	}
-	ch := make(chan res, len(ps))
-	for id, p := range ps {
-		go func() {
-			sig, err := p.Sign(context.Background(), digest)
-			ch <- res{id, sig, err}
-		}()
-	}
-	out := map[string][]byte{}
-	for range ps {
-		r := <-ch
-		if r.err != nil {
-			t.Fatalf("%s: %v", r.id, r.err)
+	sigs, errs := signEach(slices.Collect(maps.Keys(ps)), func(id string) ([]byte, error) {
+		return ps[id].Sign(context.Background(), digest)
+	})
+	for id, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
 		}
-		out[r.id] = r.sig
 	}
-	return out
+	return sigs
 }
 
 // TestPresignatureBindsLaterAndSignsOnce pins keyquorum's reliance on

@@ -225,18 +225,7 @@ func TestEd25519ReshareToOtherMembersAndThreshold(t *testing.T) {
 	for _, c := range [][]string{{"node-b", "node-c", "node-d"}, {"node-c", "node-d", "node-e"}, {"node-b", "node-d", "node-e"}} {
 		signEd25519(t, engines, newShares, c, pub)
 	}
-	dups := 0
-	for _, id := range all {
-		for _, err := range net.Errors(id) {
-			if !errors.Is(err, tss.ErrDuplicate) {
-				t.Fatalf("%s: unexpected deliver error %v", id, err)
-			}
-			dups++
-		}
-	}
-	if dups == 0 {
-		t.Fatal("no duplicate was reported")
-	}
+	wantOnlyDuplicates(t, net, all)
 	// t+1 = 3 now: two new holders are not enough.
 	_, err := engines["node-b"].Sign(context.Background(), tss.SignRequest{Session: newSID(t),
 		Share: newShares["node-b"], Committee: []string{"node-b", "node-c"}, Message: []byte("x")})

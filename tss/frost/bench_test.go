@@ -36,16 +36,22 @@ func benchRounds(b *testing.B, d *frosttest.Dealt, signers []int) ([][]frost.Non
 	return nonces, commitments
 }
 
+// firstSigners is the share indexes 0 to n-1.
+func firstSigners(n int) []int {
+	signers := make([]int, n)
+	for i := range signers {
+		signers[i] = i
+	}
+	return signers
+}
+
 // benchSign times, per signature, every signer's Sign (each derives the
 // binding factors, group commitment and challenge itself, as separate
 // processes would) and the coordinator's Aggregate, which verifies the
 // signature. Large identifiers, as tss-lib's, cost the same as small ones.
 func benchSign(b *testing.B, minSigners, n int) {
 	d := deal(b, minSigners, n, true)
-	signers := make([]int, minSigners)
-	for i := range signers {
-		signers[i] = i
-	}
+	signers := firstSigners(minSigners)
 	nonces, commitments := benchRounds(b, d, signers)
 	shares := make([]frost.SignatureShare, len(signers))
 	b.ReportAllocs()
@@ -85,10 +91,7 @@ func BenchmarkCommit(b *testing.B) {
 // check of the signature under the group key.
 func benchAggregate(b *testing.B, minSigners, n int) {
 	d := deal(b, minSigners, n, true)
-	signers := make([]int, minSigners)
-	for i := range signers {
-		signers[i] = i
-	}
+	signers := firstSigners(minSigners)
 	nonces, commitments := session(b, d, signers)
 	shares := make([]frost.SignatureShare, len(signers))
 	for k, s := range signers {
