@@ -22,13 +22,17 @@ const kindsBase = "tenants: [acme]\nceremonies: {default_quorum: 3}\n"
 // policyParams is a policy-change or operators ceremony's params for doc.
 func policyParams(t *testing.T, doc string) string {
 	t.Helper()
-	p, err := policy.Parse([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, sum, _ := p.Canonical()
-	b, _ := json.Marshal(fsm.PolicyParams{Document: string(data), SHA256: sum})
+	data, sum := policyDoc(t, doc)
+	b, _ := json.Marshal(fsm.PolicyParams{Document: data, SHA256: sum})
 	return string(b)
+}
+
+// adminSetsPolicy is a direct SetPolicy of doc by the admin.
+func adminSetsPolicy(doc string) func(*testing.T) fsm.Command {
+	return func(t *testing.T) fsm.Command {
+		data, sum := policyDoc(t, doc)
+		return &fsm.SetPolicy{Document: data, SHA256: sum, Actor: spiffe("admin")}
+	}
 }
 
 // policyDoc is doc's canonical JSON, as a SetPolicy carries it.
@@ -109,20 +113,14 @@ func kindCases() map[policy.CeremonyKind]kindCase {
 		},
 		policy.KindPolicyChange: {
 			params: func(t *testing.T) string { return policyParams(t, withGlobex) },
-			direct: func(t *testing.T) fsm.Command {
-				doc, sum := policyDoc(t, withGlobex)
-				return &fsm.SetPolicy{Document: doc, SHA256: sum, Actor: spiffe("admin")}
-			},
+			direct: adminSetsPolicy(withGlobex),
 			done: func(h *fsmHarness) bool {
 				return policyHas(h, func(p *policy.Policy) bool { return slices.Contains(p.Tenants, "globex") })
 			},
 		},
 		policy.KindOperators: {
 			params: func(t *testing.T) string { return policyParams(t, withDave) },
-			direct: func(t *testing.T) fsm.Command {
-				doc, sum := policyDoc(t, withDave)
-				return &fsm.SetPolicy{Document: doc, SHA256: sum, Actor: spiffe("admin")}
-			},
+			direct: adminSetsPolicy(withDave),
 			done: func(h *fsmHarness) bool {
 				return policyHas(h, func(p *policy.Policy) bool { _, ok := p.Operators["dave"]; return ok })
 			},
@@ -148,10 +146,7 @@ func kindCases() map[policy.CeremonyKind]kindCase {
 		policy.KindDenyRemoval: {
 			setup:  func(h *fsmHarness) { h.mustOK(&fsm.RevokePrincipal{Principal: "signer", Actor: spiffe("admin")}) }, // instant
 			params: func(*testing.T) string { return `{"principal":"signer"}` },
-			direct: func(t *testing.T) fsm.Command {
-				doc, sum := policyDoc(t, ceremonyPolicy(kindsBase)) // the same policy without the deny-list entry
-				return &fsm.SetPolicy{Document: doc, SHA256: sum, Actor: spiffe("admin")}
-			},
+			direct: adminSetsPolicy(ceremonyPolicy(kindsBase)), // the same policy without the deny-list entry
 			done: func(h *fsmHarness) bool {
 				return policyHas(h, func(p *policy.Policy) bool { return !slices.Contains(p.Denied, "signer") })
 			},
