@@ -32,6 +32,28 @@ type cerModel struct {
 	c        *fsm.Ceremony
 }
 
+// ended is the error an approval or cancel of m at now must meet:
+// ErrCeremonyExpired once its time is up (which expires it in the model),
+// ErrCeremonyEnded once it left pending; nil while it is pending.
+func (m *cerModel) ended(now int64) error {
+	switch {
+	case m.state == fsm.CeremonyPending && now >= m.expires:
+		m.state = fsm.CeremonyExpired
+		return fsm.ErrCeremonyExpired
+	case m.state != fsm.CeremonyPending:
+		return fsm.ErrCeremonyEnded
+	}
+	return nil
+}
+
+// isErr reports whether err is want: nil for nil, else wrapping it.
+func isErr(err, want error) bool {
+	if want == nil {
+		return err == nil
+	}
+	return errors.Is(err, want)
+}
+
 // TestCeremonyMatchesTheModel drives proposals, approvals (valid, replayed
 // from another ceremony, forged, by a stranger, repeated), cancels and the
 // passing of replicated time against a model of the rules: one approval
@@ -119,12 +141,9 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 					a.Signature = hex.EncodeToString(make([]byte, ed25519.SignatureSize))
 				}
 				res := h.apply(a)
-				var want error
+				want := m.ended(now)
 				switch {
-				case m.state == fsm.CeremonyPending && now >= m.expires:
-					m.state, want = fsm.CeremonyExpired, fsm.ErrCeremonyExpired
-				case m.state != fsm.CeremonyPending:
-					want = fsm.ErrCeremonyEnded
+				case want != nil: // over: nothing else is looked at
 				case who == "mallory":
 					want = fsm.ErrNotApprover
 				case mode != "valid":
@@ -148,22 +167,17 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 						}
 					}
 				}
-				if want == nil && res.Err != nil || want != nil && !errors.Is(res.Err, want) {
+				if !isErr(res.Err, want) {
 					rt.Fatalf("%s approves %s (%s): %v, want %v", who, m.id, mode, res.Err, want)
 				}
 			case op < 9:
 				m := rapid.SampledFrom(cers).Draw(rt, "ceremony")
 				res := h.apply(&fsm.CancelCeremony{ID: m.id, Actor: spiffe("bob"), Time: now})
-				var want error
-				switch {
-				case m.state == fsm.CeremonyPending && now >= m.expires:
-					m.state, want = fsm.CeremonyExpired, fsm.ErrCeremonyExpired
-				case m.state != fsm.CeremonyPending:
-					want = fsm.ErrCeremonyEnded
-				default:
+				want := m.ended(now)
+				if want == nil {
 					m.state = fsm.CeremonyCancelled
 				}
-				if want == nil && res.Err != nil || want != nil && !errors.Is(res.Err, want) {
+				if !isErr(res.Err, want) {
 					rt.Fatalf("cancel %s: %v, want %v", m.id, res.Err, want)
 				}
 			default:
