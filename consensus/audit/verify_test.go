@@ -11,32 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/audit/audittest"
 )
-
-// testChain builds n records with a checkpoint record after every 10th,
-// signed by priv over the head 2 records back, as the cluster does.
-func testChain(t *testing.T, n int, priv ed25519.PrivateKey) []audit.Record {
-	t.Helper()
-	var out []audit.Record
-	var seq uint64
-	head := ""
-	add := func(r audit.Record) {
-		r = audit.Link(seq, head, r)
-		seq, head = r.Seq, r.Hash
-		out = append(out, r)
-	}
-	for i := 1; len(out) < n; i++ {
-		add(audit.Record{Index: uint64(i), Time: int64(i) * 1e9, Actor: "spiffe://c/client/admin", Op: "sign",
-			Key: "k", Version: 1, RequestID: fmt.Sprintf("r%d", i), InputSHA256: audit.InputHash([]byte{byte(i)}), Outcome: audit.OutcomeOK})
-		if len(out)%10 == 0 && len(out) < n {
-			at := out[len(out)-3]
-			sig := ed25519.Sign(priv, audit.CheckpointMessage(at.Seq, at.Hash))
-			add(audit.Record{Index: uint64(i), Actor: "node:n1", Op: audit.OpCheckpoint, Key: "_audit", Outcome: audit.OutcomeOK,
-				Checkpoint: &audit.Checkpoint{Seq: at.Seq, Head: at.Hash, Signature: hex.EncodeToString(sig)}})
-		}
-	}
-	return out
-}
 
 func jsonl(t *testing.T, recs []audit.Record) []string {
 	t.Helper()
@@ -57,7 +33,7 @@ func verifyLines(lines []string, pub ed25519.PublicKey) (audit.Report, error) {
 
 func TestVerifyUntouchedChainChecksEveryCheckpoint(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	recs := testChain(t, 40, priv)
+	recs := audittest.Chain(40, priv, nil)
 	rep, err := verifyLines(jsonl(t, recs), pub)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +56,7 @@ func TestVerifyUntouchedChainChecksEveryCheckpoint(t *testing.T) {
 
 func TestVerifyNamesTheFirstBadRecord(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	lines := jsonl(t, testChain(t, 40, priv))
+	lines := jsonl(t, audittest.Chain(40, priv, nil))
 	otherPub, _, _ := ed25519.GenerateKey(nil)
 	cases := []struct {
 		name    string
@@ -129,7 +105,7 @@ func TestVerifyCheckpointWithRecomputedHashStillFails(t *testing.T) {
 	// An attacker who rewrites a record and recomputes every later hash
 	// cannot forge the checkpoint that covers it.
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	recs := testChain(t, 25, priv)
+	recs := audittest.Chain(25, priv, nil)
 	recs[4].Actor = "someone else"
 	for i := 4; i < len(recs); i++ {
 		recs[i].PrevHash = recs[i-1].Hash
@@ -150,7 +126,7 @@ func TestVerifyCheckpointWithRecomputedHashStillFails(t *testing.T) {
 
 func TestVerifyPartialExport(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	recs := testChain(t, 40, priv)
+	recs := audittest.Chain(40, priv, nil)
 	rep, err := audit.Verify(recs[12:], pub, true)
 	if err != nil || rep.FirstSeq != 13 || rep.Records != 28 {
 		t.Fatalf("partial export: %+v %v", rep, err)

@@ -2,45 +2,13 @@ package checker
 
 import (
 	"crypto/ed25519"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/audit/audittest"
 )
-
-// chain builds n linked records with a checkpoint record after every 10th,
-// signed by priv over the head two records back, as the cluster does.
-// Record i (0-based) gets actor "admin" unless fork says otherwise, so two
-// chains built with different forks diverge at the first forked record.
-func chain(t *testing.T, n int, priv ed25519.PrivateKey, fork func(i int) string) []audit.Record {
-	t.Helper()
-	var out []audit.Record
-	var seq uint64
-	head := ""
-	add := func(r audit.Record) {
-		r = audit.Link(seq, head, r)
-		seq, head = r.Seq, r.Hash
-		out = append(out, r)
-	}
-	for i := 0; len(out) < n; i++ {
-		actor := "spiffe://kq-test/client/admin"
-		if fork != nil {
-			actor = fork(len(out))
-		}
-		add(audit.Record{Index: uint64(i + 1), Time: int64(i) * 1e9, Actor: actor, Op: "sign", Key: "k", Version: 1,
-			RequestID: fmt.Sprintf("r%d", i), InputSHA256: audit.InputHash([]byte{byte(i)}), Outcome: audit.OutcomeOK})
-		if len(out)%10 == 0 && len(out) < n {
-			at := out[len(out)-3]
-			sig := ed25519.Sign(priv, audit.CheckpointMessage(at.Seq, at.Hash))
-			add(audit.Record{Index: uint64(i + 1), Actor: "node:n1", Op: audit.OpCheckpoint, Key: "_audit", Outcome: audit.OutcomeOK,
-				Checkpoint: &audit.Checkpoint{Seq: at.Seq, Head: at.Hash, Signature: hex.EncodeToString(sig)}})
-		}
-	}
-	return out
-}
 
 // holding returns node's view of recs: the records with seq in [from, to],
 // its head at to, and the audit key active.
@@ -69,7 +37,7 @@ func requireAuditViolation(t *testing.T, c Check, want ...string) {
 
 func TestAuditChainsThatAgreeAreValid(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	recs := chain(t, 40, priv, nil)
+	recs := audittest.Chain(40, priv, nil)
 	c, sums := AuditAgreement([]AuditChain{
 		holding("n1", recs, 1, 40, pub),
 		holding("n2", recs, 13, 40, pub), // its export starts later: rotated or caught up from a snapshot
@@ -91,10 +59,10 @@ func TestAuditChainsThatAgreeAreValid(t *testing.T) {
 
 func TestAuditDivergenceNamesTheSeq(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	recs := chain(t, 40, priv, nil)
+	recs := audittest.Chain(40, priv, nil)
 	// n3 has applied another record at seq 20 and linked on from it: its
 	// own chain verifies, yet it is not the chain the others hold.
-	forked := chain(t, 40, priv, func(i int) string {
+	forked := audittest.Chain(40, priv, func(i int) string {
 		if i == 19 {
 			return "spiffe://kq-test/client/mallory"
 		}
@@ -120,7 +88,7 @@ func TestAuditDivergenceNamesTheSeq(t *testing.T) {
 
 func TestAuditBrokenHashNamesNodeAndSeq(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	recs := chain(t, 40, priv, nil)
+	recs := audittest.Chain(40, priv, nil)
 	n2 := holding("n2", recs, 1, 40, pub)
 	n2.Records[16].Actor = "someone else" // seq 17, not rehashed
 	c, sums := AuditAgreement([]AuditChain{holding("n1", recs, 1, 40, pub), n2, holding("n3", recs, 1, 40, pub)})
@@ -136,7 +104,7 @@ func TestAuditBrokenHashNamesNodeAndSeq(t *testing.T) {
 func TestAuditCheckpointUnderAnotherKeyFails(t *testing.T) {
 	pub, _, _ := ed25519.GenerateKey(nil)
 	_, otherPriv, _ := ed25519.GenerateKey(nil)
-	recs := chain(t, 25, otherPriv, nil)
+	recs := audittest.Chain(25, otherPriv, nil)
 	c, _ := AuditAgreement([]AuditChain{holding("n1", recs, 1, 25, pub), holding("n2", recs, 1, 25, pub)})
 	requireAuditViolation(t, c, "n1: audit chain broken at seq 11", "does not verify under the audit key")
 
@@ -157,7 +125,7 @@ func TestAuditCheckpointUnderAnotherKeyFails(t *testing.T) {
 
 func TestAuditGapsMustLinkAndLoseNothing(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	recs := chain(t, 40, priv, nil)
+	recs := audittest.Chain(40, priv, nil)
 	skip := func(ch AuditChain, from, to uint64) AuditChain {
 		ch.Records = append(append([]audit.Record(nil), ch.Records[:from-ch.Records[0].Seq]...), ch.Records[to-ch.Records[0].Seq+1:]...)
 		return ch
@@ -173,7 +141,7 @@ func TestAuditGapsMustLinkAndLoseNothing(t *testing.T) {
 
 	// After its gap, n2's stretch must continue the chain n1 holds: a
 	// forged seq 20 that only n2 holds links to nothing.
-	forged := chain(t, 40, priv, func(i int) string {
+	forged := audittest.Chain(40, priv, func(i int) string {
 		if i == 19 {
 			return "forged"
 		}
@@ -193,7 +161,7 @@ func TestAuditGapsMustLinkAndLoseNothing(t *testing.T) {
 
 func TestAuditExportMustReachItsHead(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	recs := chain(t, 40, priv, nil)
+	recs := audittest.Chain(40, priv, nil)
 	short := holding("n2", recs, 1, 30, pub)
 	short.HeadSeq, short.HeadHash = 40, recs[39].Hash
 	c, _ := AuditAgreement([]AuditChain{holding("n1", recs, 1, 40, pub), short})
