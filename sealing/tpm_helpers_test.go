@@ -30,6 +30,24 @@ func mustOpenTPM(t testing.TB, cfg Config) *TPM {
 	return s
 }
 
+// firstOpenSeals opens a TPM sealer that must create its KEK, checks a
+// round trip through it, and returns it with a binding and the blob of
+// "node share" sealed under that binding.
+func firstOpenSeals(t *testing.T, cfg Config) (*TPM, Binding, []byte) {
+	t.Helper()
+	s := mustOpenTPM(t, cfg)
+	if !s.Created() {
+		t.Fatal("first open did not create a KEK")
+	}
+	checkRoundTrip(t, s)
+	b := testBinding()
+	blob, err := s.Seal(context.Background(), b, []byte("node share"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, b, blob
+}
+
 // kekCopy returns the in-memory KEK, for tests that check it never reaches disk.
 func kekCopy(t *testing.T, s *TPM) []byte {
 	t.Helper()

@@ -23,16 +23,7 @@ func TestSimulatorRoundTripRestartAndKEKNotOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	cfg := simConfig(dir)
 
-	s := mustOpenTPM(t, cfg)
-	if !s.Created() {
-		t.Fatal("first open did not create a KEK")
-	}
-	checkRoundTrip(t, s)
-	b := testBinding()
-	blob, err := s.Seal(ctx, b, []byte("node share"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, b, blob := firstOpenSeals(t, cfg)
 	sharePath := filepath.Join(dir, "shares", "k1", "v1.sealed")
 	if err := os.MkdirAll(filepath.Dir(sharePath), 0o700); err != nil {
 		t.Fatal(err)

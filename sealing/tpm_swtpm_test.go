@@ -15,16 +15,7 @@ func TestSWTPMRoundTripRestartAndPCRPolicy(t *testing.T) {
 	state, dir := t.TempDir(), t.TempDir()
 	sw := startSWTPM(t, state)
 
-	s := mustOpenTPM(t, sw.config(dir))
-	if !s.Created() {
-		t.Fatal("first open did not create a KEK")
-	}
-	checkRoundTrip(t, s)
-	b := testBinding()
-	blob, err := s.Seal(ctx, b, []byte("node share"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, b, blob := firstOpenSeals(t, sw.config(dir))
 	kek := kekCopy(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
