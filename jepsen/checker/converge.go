@@ -16,48 +16,47 @@ import (
 // Converged checks that, after healing, every node applies the same log:
 // their applied indexes reach one value, and then each node's own view of
 // the keys (ListKeys through it) is the same. Work that outlives the
-// traffic (a key generation, a refill) may still commit while the views
-// are read one node after another, so views are compared only from a
-// round in which no node applied anything between the first index read
-// and the last: a difference then is a divergence, not a race with the
-// check. It waits up to timeout for such a round; a cluster that never
-// gets there is inconclusive. A key's view includes its primary and every
-// version's state and public key.
+// traffic (a key generation, pool refills) may still commit while the
+// views are read one node after another, so a difference is read again
+// until the views agree or the deadline passes: a divergence persists, a
+// race with the check does not. It waits up to timeout; indexes that
+// never meet are inconclusive, views that never agree invalid. A key's
+// view includes its primary and every version's state and public key.
 func Converged(ctx context.Context, c *cluster.Cluster, timeout time.Duration) Check {
 	chk := Check{Name: "converged", Verdict: Valid, Checked: len(c.IDs())}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last string
+	// lastErr is why the last round compared nothing; diff, the last
+	// difference between views read at one applied index. A difference
+	// stands until a round finds the views equal.
+	var lastErr, diff string
 	for {
-		before, err := agreedIndex(ctx, c)
-		if err == nil {
-			views, err := keyViews(ctx, c)
-			if err != nil {
-				chk.fail(Inconclusive, "%v", err)
-				return chk
-			}
-			after, err := agreedIndex(ctx, c)
-			if err == nil && after == before {
-				first := c.IDs()[0]
-				for _, id := range c.IDs() {
-					if views[id] != views[first] {
-						chk.fail(Invalid, "at applied index %d, %s lists %s, %s lists %s", before, first, views[first], id, views[id])
-					}
-				}
-				return chk
-			}
-			last = fmt.Sprintf("the cluster applied entries while the views were read (index %d, then %v)", before, err)
-			if err == nil {
-				last = fmt.Sprintf("the cluster applied entries while the views were read (index %d, then %d)", before, after)
-			}
+		if at, err := agreedIndex(ctx, c); err != nil {
+			lastErr = err.Error()
+		} else if views, err := keyViews(ctx, c); err != nil {
+			lastErr = err.Error()
 		} else {
-			last = err.Error()
+			first := c.IDs()[0]
+			var diffs []string
+			for _, id := range c.IDs() {
+				if views[id] != views[first] {
+					diffs = append(diffs, fmt.Sprintf("%s lists %s, %s lists %s", first, views[first], id, views[id]))
+				}
+			}
+			if len(diffs) == 0 {
+				return chk
+			}
+			diff = fmt.Sprintf("at applied index %d, %s", at, strings.Join(diffs, "; "))
 		}
 		if ctx.Err() != nil {
-			chk.fail(Inconclusive, "no quiet moment to compare the nodes within %s: %s", timeout, last)
+			if diff != "" {
+				chk.fail(Invalid, "the views never agreed within %s: %s", timeout, diff)
+			} else {
+				chk.fail(Inconclusive, "the nodes did not converge within %s: %s", timeout, lastErr)
+			}
 			return chk
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
