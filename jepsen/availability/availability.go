@@ -153,12 +153,13 @@ type Recovery struct {
 	// cluster's (ECDSA signs are a few percent of the mix).
 	Asked  int64   `json:"asked_ns"`
 	WaitMs float64 `json:"wait_ms"`
-	// Success is the return of the first successful sign called at or
-	// after From, and Ms the recovery, from From to it; both zero when
-	// there was none.
+	// Success is the return of the first successful sign after From (one
+	// called at or after it, or one in flight across it that asked the
+	// cluster for a new signature), and Ms the recovery, from From to it;
+	// both zero when there was none.
 	Success int64   `json:"success_ns,omitempty"`
 	Ms      float64 `json:"ms,omitempty"`
-	// Recovered is false when no sign called after From succeeded.
+	// Recovered is false when no sign succeeded after From.
 	Recovered bool `json:"recovered"`
 }
 
@@ -334,8 +335,12 @@ func measure(signs []sign, faults []nemesis.Fault, noQuorum []Window, cfg Config
 			if s.call < rec.From {
 				if s.asks && s.end > rec.From {
 					// In flight across the heal: the cluster had a
-					// request to answer from the heal on.
+					// request to answer from the heal on, and its
+					// answer after the heal is the next successful sign.
 					rec.Asked, asked = rec.From, true
+					if s.success && (!rec.Recovered || s.ret < rec.Success) {
+						rec.Success, rec.Recovered = s.ret, true
+					}
 				}
 				continue
 			}

@@ -335,3 +335,19 @@ func TestUnreachedSignsAndRetriesOfAcknowledgedRequestsAskNothing(t *testing.T) 
 		t.Fatalf("verdict %s %q", r.Verdict, r.Violations)
 	}
 }
+
+// A sign in flight across the heal that is answered after it is the next
+// successful sign: the cluster had it to answer from the heal on.
+func TestASignInFlightAcrossTheHealRecovers(t *testing.T) {
+	h := newHistory(map[string]string{"ec": "ecdsa-secp256k1"})
+	h.sign("ec", 1, 1.5, model.OK)
+	h.sign("ec", 7, 8.9, model.OK) // asked during the fault, answered after the heal
+	h.sign("ec", 15, 15.2, model.OK)
+	r := Measure(h.ops, []nemesis.Fault{down("kill", "n3", 2, 8)},
+		Config{Nodes: three, Start: 0, End: sec(20), MaxRecovery: 2 * time.Second})
+	m := r.ByAlgorithm["ecdsa-secp256k1"]
+	near(t, "recovery", m.RecoveryMax, 8.9-8)
+	if r.Verdict != Met {
+		t.Fatalf("verdict %s %q", r.Verdict, r.Violations)
+	}
+}
