@@ -55,6 +55,15 @@ type appliedReading struct {
 	at    time.Time
 }
 
+// fresh reports whether the answer still counts at now.
+func (r appliedReading) fresh(now time.Time) bool { return now.Sub(r.at) <= appliedFreshFor }
+
+// otherLife reports whether the answer of member comes from a process life
+// other than the one boot says the log records for it.
+func (r appliedReading) otherLife(member string, boot func(string) string) bool {
+	return r.boot != "" && r.boot != boot(member)
+}
+
 func newClockSync(n *Node) (*clockSync, error) {
 	b, err := clock.NewBound(n.clock, n.cluster.Clock.MaxOffset, clockReadingAge, nil)
 	if err != nil {
@@ -218,11 +227,11 @@ func (c *clockSync) notReady(members []string, self string, applied uint64, boot
 		r, ok := c.applied[id]
 		switch {
 		case id == self:
-		case !ok || now.Sub(r.at) > appliedFreshFor:
+		case !ok || !r.fresh(now):
 			out[id] = readySilent
 		case r.index+catchUpLag < applied:
 			out[id] = readyBehind
-		case r.boot != "" && r.boot != boot(id):
+		case r.otherLife(id, boot):
 			out[id] = readyRebooted
 		}
 	}
@@ -258,7 +267,7 @@ func (c *clockSync) rebooted(member string, boot func(string) string, now time.T
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, ok := c.applied[member]
-	return ok && now.Sub(r.at) <= appliedFreshFor && r.boot != "" && r.boot != boot(member)
+	return ok && r.fresh(now) && r.otherLife(member, boot)
 }
 
 // stepDownIfLeader hands leadership to another member, at most once per

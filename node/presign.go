@@ -182,6 +182,12 @@ func (r *reservations) release(id string) {
 	delete(r.m, id)
 }
 
+func (r *reservations) held(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[id]
+}
+
 // refillPresigs runs on the leader's supervisor tick: it keeps each active
 // ECDSA key's pool at presign.pool (less when its tenant's presigs quota
 // is reached), starting at most one presignature per key at a time so
@@ -220,7 +226,7 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		// can serve. The tenant's presigs quota, shared by its keys'
 		// pools, counts them all; the entry would refuse a refill past
 		// it, so none is proposed.
-		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || s.refilling.has(k.Name) || !n.fsm.PresigRoom(k.Name) {
+		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || s.refilling.held(k.Name) || !n.fsm.PresigRoom(k.Name) {
 			continue
 		}
 		committee, err := n.coverRestart(k, pool)
@@ -239,9 +245,9 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		n.log.Debug("presignature requested", "key", k.Name, "presig", cmd.ID, "committee", committee, "pool", len(pool), "why", why)
 		// Until the entry is applied the pool does not show it pending;
 		// the next tick must not request another one meanwhile.
-		s.refilling.add(k.Name)
+		s.refilling.reserve(k.Name)
 		s.n.spawn(func() {
-			defer s.refilling.remove(cmd.Key)
+			defer s.refilling.release(cmd.Key)
 			n.propose(ctx, cmd)
 		})
 	}
@@ -278,34 +284,6 @@ func refilling(pool []*fsm.Presig) int {
 // stalledBy reports whether a member of p's committee is not ready.
 func stalledBy(p *fsm.Presig, notReady map[string]string) bool {
 	return slices.ContainsFunc(p.Committee, func(m string) bool { return notReady[m] != "" })
-}
-
-// keySet is a set of key names shared by the supervisor's tick and the
-// goroutines it spawns.
-type keySet struct {
-	mu sync.Mutex
-	m  map[string]bool
-}
-
-func (s *keySet) add(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]bool{}
-	}
-	s.m[k] = true
-}
-
-func (s *keySet) remove(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, k)
-}
-
-func (s *keySet) has(k string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[k]
 }
 
 // coverRestart returns a committee for a refill that the pool needs now,
