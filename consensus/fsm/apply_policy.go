@@ -121,7 +121,7 @@ func (f *FSM) checkTenantsKept(next *policy.Policy) error {
 		exist = slices.Clone(cur.Tenants)
 	}
 	for name, k := range f.st.Keys {
-		if !IsAuditKey(name) && slices.ContainsFunc(k.Versions, func(v *Version) bool { return v.State != KeyDestroyed && v.State != KeyFailed }) {
+		if !IsAuditKey(name) && k.live() {
 			exist = append(exist, policy.TenantOf(name))
 		}
 	}

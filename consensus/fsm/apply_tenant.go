@@ -294,7 +294,7 @@ func (f *FSM) Tenants() []TenantInfo {
 	for _, t := range slices.Sorted(maps.Keys(names)) {
 		ti := TenantInfo{Name: t, Generation: f.tenantGeneration(t), Listed: slices.Contains(p.Tenants, t), Weight: f.tenantKeys(t)}
 		for _, k := range f.keysOfTenant(t) {
-			if slices.ContainsFunc(k.Versions, func(v *Version) bool { return v.State != KeyDestroyed && v.State != KeyFailed }) {
+			if k.live() {
 				ti.Keys++
 			}
 		}

@@ -195,6 +195,12 @@ func (v *Version) clone() *Version {
 // HasMember reports whether node holds a share of the key.
 func (k *Key) HasMember(node string) bool { return slices.Contains(k.Members, node) }
 
+// live reports whether a version of the key is neither destroyed nor
+// failed: the key still holds material its tenant owns.
+func (k *Key) live() bool {
+	return slices.ContainsFunc(k.Versions, func(v *Version) bool { return v.State != KeyDestroyed && v.State != KeyFailed })
+}
+
 // Version returns version n, or nil.
 func (k *Key) Version(n uint32) *Version {
 	if n == 0 || int(n) > len(k.Versions) {
