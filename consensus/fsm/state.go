@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -493,13 +494,13 @@ var (
 	// ErrKeyExists is returned when a key name is taken by another request.
 	ErrKeyExists = errors.New("key already exists")
 	// ErrUnknownKey is returned when no key has the given name.
-	ErrUnknownKey = errors.New("unknown key")
+	ErrUnknownKey = fsmerr.ErrUnknownKey
 	// ErrKeyNotActive is returned when a key is still generating or failed.
 	ErrKeyNotActive = errors.New("key is not active")
 	// ErrRequestConflict is returned when a request id is reused with other input.
 	ErrRequestConflict = errors.New("request id already used with different input")
 	// ErrInvalidCommand is returned for a command whose fields break an invariant.
-	ErrInvalidCommand = errors.New("invalid command")
+	ErrInvalidCommand = fsmerr.ErrInvalidCommand
 	// ErrPreParamsNotReady is returned when an ECDSA key is requested before
 	// every member holds pre-parameters.
 	ErrPreParamsNotReady = errors.New("pre-parameters not ready")
@@ -508,7 +509,7 @@ var (
 	// ErrTooManyKeys is returned when the key table is full.
 	ErrTooManyKeys = policy.ErrTooManyKeys
 	// ErrStale is returned for a report about an attempt or version that has moved on.
-	ErrStale = errors.New("stale report")
+	ErrStale = fsmerr.ErrStale
 	// ErrPresigUnavailable is returned when a sign request names a
 	// presignature that is unknown, used, not ready, expired, or of another
 	// key, version or committee.
@@ -524,7 +525,7 @@ var (
 	ErrVersionUnusable = errors.New("key version unusable")
 	// ErrBadTransition is returned for a lifecycle change the version's
 	// state or the key's policy does not allow.
-	ErrBadTransition = errors.New("lifecycle change not allowed")
+	ErrBadTransition = fsmerr.ErrBadTransition
 	// ErrHandleDenied is returned when a handle does not grant the request:
 	// unknown, expired, revoked, used up, or for another key or purpose.
 	ErrHandleDenied = errors.New("handle denied")
