@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/secmem"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -29,7 +30,7 @@ type preParams struct {
 	path    string
 	sealer  Sealer
 	log     *slog.Logger
-	secmem  *secmem
+	secmem  *secmem.Mem
 	idle    time.Duration
 
 	mu      sync.Mutex
@@ -43,7 +44,7 @@ type preParams struct {
 
 func newPreParams(c *config.Cluster, node, dir string, s Sealer, log *slog.Logger) *preParams {
 	return &preParams{cluster: c, node: node, path: filepath.Join(dir, "preparams.sealed"), sealer: s, log: log,
-		secmem: newSecmem(log, "pre-params"), idle: shareIdle, status: "loading", ready: make(chan struct{})}
+		secmem: secmem.New(log, "pre-params"), idle: shareIdle, status: "loading", ready: make(chan struct{})}
 }
 
 func (p *preParams) binding() sealing.Binding {
@@ -94,7 +95,7 @@ func (p *preParams) Wait(ctx context.Context) (*tss.PreParams, error) {
 // hold moves pp's secrets into protected memory and starts its idle timer.
 // p.mu is held.
 func (p *preParams) hold(pp *tss.PreParams) {
-	if err := pp.MoveSecrets(p.secmem.region().words); err != nil {
+	if err := pp.MoveSecrets(p.secmem.Region().Words); err != nil {
 		// Validated on load, so this does not happen; keep them usable.
 		p.log.Warn("pre-params stay on the heap", "err", err)
 	}

@@ -8,8 +8,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"testing"
 	"time"
 
@@ -44,25 +42,6 @@ func testShareStore(t testing.TB, idle time.Duration) *shareStore {
 func wiped(sh *tss.Share) bool {
 	_, err := sh.MarshalBinary()
 	return err != nil
-}
-
-// reclaimed collects until the secmem holds at least n free chunks, and
-// reports whether it got there with every free chunk zeroed.
-func reclaimed(m *secmem, n int) bool {
-	for range 100 {
-		runtime.GC()
-		m.mu.Lock()
-		got, zero := len(m.free), true
-		for _, c := range m.free {
-			zero = zero && !slices.ContainsFunc(c, func(b byte) bool { return b != 0 })
-		}
-		m.mu.Unlock()
-		if got >= n {
-			return zero
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
 }
 
 func TestShareCacheEvictsIdleSharesAndReopensThem(t *testing.T) {
@@ -117,7 +96,7 @@ func TestShareCacheEvictsIdleSharesAndReopensThem(t *testing.T) {
 	// Once the holder lets go, the evicted share's words are zeroed and
 	// its memory returns for reuse.
 	first = nil
-	if !reclaimed(s.mem, 1) {
+	if !s.mem.Reclaimed(1) {
 		t.Fatal("the evicted share's secret memory was not zeroed and reclaimed")
 	}
 
@@ -134,7 +113,7 @@ func TestShareCacheEvictsIdleSharesAndReopensThem(t *testing.T) {
 		t.Fatal("Destroy wiped a share a session still holds")
 	}
 	reopened = nil
-	if !reclaimed(s.mem, 1) {
+	if !s.mem.Reclaimed(1) {
 		t.Fatal("the destroyed share's secret memory was not zeroed and reclaimed once its holder let go")
 	}
 }
@@ -183,7 +162,7 @@ func TestPreParamsEvictedWhenIdleAndReopened(t *testing.T) {
 		t.Fatal("pre-params were not unsealed again after eviction")
 	}
 	first = nil
-	if !reclaimed(p.secmem, 1) {
+	if !p.secmem.Reclaimed(1) {
 		t.Fatal("the dropped pre-params' secret memory was not zeroed and reclaimed")
 	}
 }

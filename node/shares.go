@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/node/secmem"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -26,7 +27,7 @@ const shareIdle = 10 * time.Minute
 // version and share epoch, and a cache of opened shares so signing needs no
 // disk read. A cached share's secrets live in protected memory (secmem). A
 // share unused for idle leaves the cache, and its secret words are zeroed
-// as soon as no session holds them any more (see region); Destroy zeroes
+// as soon as no session holds them any more (see secmem.Region); Destroy zeroes
 // them at once.
 type shareStore struct {
 	dir, cluster, node string
@@ -34,7 +35,7 @@ type shareStore struct {
 	// tenants seals each tenant's shares under its own key; nil seals
 	// every share under sealer (a store tested alone).
 	tenants *tenantKeys
-	mem     *secmem
+	mem     *secmem.Mem
 	idle    time.Duration
 
 	mu    sync.Mutex
@@ -50,7 +51,7 @@ type openShare struct {
 
 func newShareStore(dir, cluster, node string, s Sealer) *shareStore {
 	return &shareStore{dir: filepath.Join(dir, "shares"), cluster: cluster, node: node, sealer: s,
-		mem: newSecmem(nil, "shares"), idle: shareIdle, cache: map[string]*openShare{}}
+		mem: secmem.New(nil, "shares"), idle: shareIdle, cache: map[string]*openShare{}}
 }
 
 func (s *shareStore) binding(key string, version, epoch uint32) sealing.Binding {
@@ -166,7 +167,7 @@ func (s *shareStore) open(plain []byte) (*openShare, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sh.MoveSecrets(s.mem.region().words); err != nil {
+	if err := sh.MoveSecrets(s.mem.Region().Words); err != nil {
 		return nil, err
 	}
 	return &openShare{sh: sh}, nil

@@ -1,17 +1,22 @@
-package node
+// Package secmem hands out memory for plaintext secrets that a core dump
+// leaves out and that is locked in RAM where the host allows, and wipes
+// it once nothing can read it any more.
+package secmem
 
 import (
 	"log/slog"
 	"math/big"
 	"runtime"
+	"slices"
 	"sync"
+	"time"
 	"unsafe"
 )
 
 // wordSize is the size of a big.Word in bytes.
 const wordSize = int(unsafe.Sizeof(big.Word(0)))
 
-// secmem hands out memory for plaintext secrets (cached shares and
+// Mem hands out memory for plaintext secrets (cached shares and
 // pre-params): anonymous pages that a core dump leaves out (MADV_DONTDUMP)
 // and that are locked in RAM (mlock) when RLIMIT_MEMLOCK allows, so they
 // are never written to swap. kqd also turns core dumps off; this is the
@@ -28,9 +33,9 @@ const wordSize = int(unsafe.Sizeof(big.Word(0)))
 // runtime makes on stacks and in registers, and the sealing KEK.
 //
 // Chunks come back only when every integer placed in them is unreachable
-// (see region); they are zeroed and kept for reuse rather than unmapped,
+// (see Region); they are zeroed and kept for reuse rather than unmapped,
 // which keeps the number of mappings and mlock calls at the peak need.
-type secmem struct {
+type Mem struct {
 	log  *slog.Logger
 	what string // "shares" or "pre-params", for the log line
 
@@ -39,14 +44,15 @@ type secmem struct {
 	reported bool     // the one log line about locking has been written
 }
 
-// newSecmem returns an allocator that logs, once, whether its pages are
-// locked; log may be nil.
-func newSecmem(log *slog.Logger, what string) *secmem {
-	return &secmem{log: log, what: what}
+// New returns an allocator that logs, once, whether its pages are
+// locked; log may be nil. what names its contents in that line ("shares",
+// "pre-params").
+func New(log *slog.Logger, what string) *Mem {
+	return &Mem{log: log, what: what}
 }
 
 // chunk returns a zeroed chunk of at least n bytes.
-func (m *secmem) chunk(n int) []byte {
+func (m *Mem) chunk(n int) []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, c := range m.free {
@@ -71,21 +77,42 @@ func (m *secmem) chunk(n int) []byte {
 }
 
 // put zeroes a chunk and keeps it for reuse.
-func (m *secmem) put(c []byte) {
+func (m *Mem) put(c []byte) {
 	clear(c)
 	m.mu.Lock()
 	m.free = append(m.free, c)
 	m.mu.Unlock()
 }
 
-// region is the memory of one opened share or set of pre-params: a bump
-// allocator over chunks from a secmem. Each integer placed in it gets a
+// Reclaimed collects garbage until at least n chunks wait for reuse,
+// for up to two seconds, and reports whether it got there with every one
+// of them zeroed: a test's check that the secrets it dropped were wiped
+// and their memory returned.
+func (m *Mem) Reclaimed(n int) bool {
+	for range 100 {
+		runtime.GC()
+		m.mu.Lock()
+		got, zeroed := len(m.free), true
+		for _, c := range m.free {
+			zeroed = zeroed && !slices.ContainsFunc(c, func(b byte) bool { return b != 0 })
+		}
+		m.mu.Unlock()
+		if got >= n {
+			return zeroed
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// Region is the memory of one opened share or set of pre-params: a bump
+// allocator over chunks from a Mem. Each integer placed in it gets a
 // cleanup that zeroes its words when the integer becomes unreachable, and
-// the chunks go back to the secmem when the last one has. So dropping a
+// the chunks go back to the Mem when the last one has. So dropping a
 // share from the cache never pulls memory from under a session that still
 // holds its integers; the words are wiped once nothing can read them.
-type region struct {
-	m *secmem
+type Region struct {
+	m *Mem
 
 	mu     sync.Mutex
 	chunks [][]byte
@@ -93,10 +120,11 @@ type region struct {
 	live   int    // placed integers not yet cleaned up
 }
 
-func (m *secmem) region() *region { return &region{m: m} }
+// Region starts a region for one secret's integers.
+func (m *Mem) Region() *Region { return &Region{m: m} }
 
-// words implements tss.Words.
-func (r *region) words(x *big.Int, n int) []big.Word {
+// Words implements tss.Words.
+func (r *Region) Words(x *big.Int, n int) []big.Word {
 	need := n * wordSize
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -115,7 +143,7 @@ func (r *region) words(x *big.Int, n int) []big.Word {
 
 // forget zeroes one dead integer's words and, after the last, gives the
 // chunks back.
-func (r *region) forget(w []big.Word) {
+func (r *Region) forget(w []big.Word) {
 	clear(w)
 	r.mu.Lock()
 	r.live--
