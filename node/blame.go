@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -39,7 +40,7 @@ const (
 // check outside it (from a newer build) is counted as "other".
 var blameChecks = []string{tss.CheckSender, tss.CheckRouting, tss.CheckUnknown, tss.CheckShape, tss.CheckVSSLength,
 	tss.CheckIntRange, tss.CheckPoint, tss.CheckModulusSize, tss.CheckRangeProof, tss.CheckModProof,
-	tss.CheckParse, checkTSSLib, checkFrostShare, checkFrostCommitment, fsm.BlameFlood}
+	tss.CheckParse, checkTSSLib, checkFrostShare, checkFrostCommitment, blame.Flood}
 
 // blameAbort reports the culprits a failed tss-lib signing attempt named,
 // one AttemptBlamed each. Timeouts name stalled members, not culprits:

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 )
 
 // Flooding is blamed, not only counted. A member whose round messages for
 // sessions not started yet overflow its share of this node's pending
 // buffer has them dropped (tss.Engine.PendingDropped); once it has lost
 // floodBlameDrops of them within one floodWatchEvery, this node accuses it
-// of flooding (fsm.BlameFlood), at most once per floodBlameGap. One
+// of flooding (blame.Flood), at most once per floodBlameGap. One
 // accuser proves nothing (it may be the liar); threshold+1 of a key
 // exclude the flooder from that key's committees, the rule every
 // accusation follows (consensus/fsm/blame.go).
@@ -67,7 +68,7 @@ func (n *Node) runFloodWatch(ctx context.Context) {
 			note := fmt.Sprintf("%s dropped %d round messages from %s over its share in %s before %s",
 				n.self.ID, lost, peer, floodWatchEvery, now.UTC().Format(time.RFC3339))
 			ev := sha256.Sum256([]byte(note))
-			cmd := &fsm.AttemptBlamed{Culprit: peer, Accuser: n.self.ID, Check: fsm.BlameFlood,
+			cmd := &fsm.AttemptBlamed{Culprit: peer, Accuser: n.self.ID, Check: blame.Flood,
 				EvidenceSHA256: hex.EncodeToString(ev[:])}
 			if n.fsm.Protocol() < fsm.Since(cmd) {
 				continue

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/jepsen/cluster"
 )
 
@@ -36,7 +37,7 @@ func TestFloodingMemberIsBlamedAndExcluded(t *testing.T) {
 	h := issueHandle(ctx, t, cl, &kqpb.IssueHandleRequest{Key: "fk", Purpose: "sign", TtlMs: 600_000})
 
 	excludedLine := fmt.Sprintf("keyquorum_blame_excluded{member=%q} 1", flooder)
-	countLine := fmt.Sprintf("keyquorum_blame_total{check=%q,culprit=%q}", fsm.BlameFlood, flooder)
+	countLine := fmt.Sprintf("keyquorum_blame_total{check=%q,culprit=%q}", blame.Flood, flooder)
 	for {
 		m, err := c.Scrape(ctx, leader)
 		if err == nil && strings.Contains(m, excludedLine) && strings.Contains(m, countLine) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -140,7 +141,7 @@ func TestBlameFloodByOneAccuserKeepsOthersAccusations(t *testing.T) {
 		h.mustOK(blamed(id, 1, "n2", "n4"))
 	}
 	b, _ := h.f.BlameOf("n2")
-	if !slices.ContainsFunc(b.Accusations, func(a fsm.Accusation) bool { return a.Accuser == "n1" }) {
+	if !slices.ContainsFunc(b.Accusations, func(a blame.Accusation) bool { return a.Accuser == "n1" }) {
 		t.Fatal("the flood pushed the honest accusation out")
 	}
 	if len(b.Accusations) > 5 {
@@ -269,7 +270,7 @@ func TestClearBlameNeedsClusterAdmin(t *testing.T) {
 
 func floodBlamed(culprit, accuser string) *fsm.AttemptBlamed {
 	ev := sha256.Sum256([]byte(accuser + " dropped messages from " + culprit))
-	return &fsm.AttemptBlamed{Culprit: culprit, Accuser: accuser, Check: fsm.BlameFlood, EvidenceSHA256: hex.EncodeToString(ev[:])}
+	return &fsm.AttemptBlamed{Culprit: culprit, Accuser: accuser, Check: blame.Flood, EvidenceSHA256: hex.EncodeToString(ev[:])}
 }
 
 // A flood names no attempt. One accuser's flood accusation is recorded

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
@@ -347,8 +348,8 @@ type state struct {
 	// Settings holds each member's last reported settings.
 	Limits   *Limits                      `json:"limits,omitempty"`
 	Settings map[string]map[string]string `json:"settings,omitempty"`
-	// Blame holds, by member, the accusations against it (blame.go).
-	Blame map[string]*Blame `json:"blame,omitempty"`
+	// Blame holds, by member, the accusations against it (package blame).
+	Blame blame.Ledger `json:"blame,omitempty"`
 	// Policy is the cluster policy in force, nil under the bootstrap
 	// policy (apply_policy.go).
 	Policy *PolicyState `json:"policy,omitempty"`
@@ -371,7 +372,7 @@ func (st *state) protocol() uint32 { return max(st.Protocol, ProtocolV1) }
 func newState() *state {
 	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
 		Presigs: map[string]*Presig{}, Boots: map[string]string{}, Frost: map[string]*FrostCommitment{}, Supports: map[string]uint32{}, BootIndex: map[string]uint64{},
-		Settings: map[string]map[string]string{}, Blame: map[string]*Blame{}, Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
+		Settings: map[string]map[string]string{}, Blame: blame.Ledger{}, Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
 }
 
 // UnmarshalJSON decodes a snapshot's state and refuses one that applying a
@@ -395,12 +396,10 @@ func (st *state) UnmarshalJSON(data []byte) error {
 		st.Settings = map[string]map[string]string{}
 	}
 	if st.Blame == nil {
-		st.Blame = map[string]*Blame{}
+		st.Blame = blame.Ledger{}
 	}
-	for m, b := range st.Blame {
-		if b == nil {
-			return fmt.Errorf("blame record of %q is null", m)
-		}
+	if err := st.Blame.Check(); err != nil {
+		return err
 	}
 	if st.BootIndex == nil {
 		st.BootIndex = map[string]uint64{}
