@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 )
 
 // operatorService implements OperatorService.
@@ -99,7 +100,7 @@ func clientKeys(keys []*fsm.Key) int {
 }
 
 // driftLines renders a member's drift for status output.
-func driftLines(ds []fsm.Drift) []string {
+func driftLines(ds []settings.Drift) []string {
 	out := make([]string, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, fmt.Sprintf("%s=%s (most members: %s)", d.Setting, d.Value, d.Baseline))

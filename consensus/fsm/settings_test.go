@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 )
 
 // raised returns a harness whose three members run protocol 2.
@@ -19,7 +20,7 @@ func raised(t *testing.T) *fsmHarness {
 	return h
 }
 
-func settings(maxTTL string) map[string]string {
+func reported(maxTTL string) map[string]string {
 	return map[string]string{"tpm.backend": "swtpm", "handles.max_ttl": maxTTL, "preparams.source": "generate"}
 }
 
@@ -30,20 +31,20 @@ func settings(maxTTL string) map[string]string {
 // duplicate.
 func TestSettingsDriftIsSeenAndAudited(t *testing.T) {
 	h := raised(t)
-	h.mustOK(&fsm.NodeSettings{Node: "n1", Settings: settings("24h0m0s")})
-	h.mustOK(&fsm.NodeSettings{Node: "n3", Settings: settings("24h0m0s")})
-	res := h.mustOK(&fsm.NodeSettings{Node: "n2", Settings: settings("1h0m0s")})
+	h.mustOK(&fsm.NodeSettings{Node: "n1", Settings: reported("24h0m0s")})
+	h.mustOK(&fsm.NodeSettings{Node: "n3", Settings: reported("24h0m0s")})
+	res := h.mustOK(&fsm.NodeSettings{Node: "n2", Settings: reported("1h0m0s")})
 	if !strings.Contains(res.Note, `drift: handles.max_ttl=1h0m0s (most members: 24h0m0s)`) {
 		t.Fatalf("n2's report note %q, want the drift of handles.max_ttl named", res.Note)
 	}
 	d := h.f.SettingsDrift()
-	if len(d) != 1 || len(d["n2"]) != 1 || d["n2"][0] != (fsm.Drift{Setting: "handles.max_ttl", Value: "1h0m0s", Baseline: "24h0m0s"}) {
+	if len(d) != 1 || len(d["n2"]) != 1 || d["n2"][0] != (settings.Drift{Setting: "handles.max_ttl", Value: "1h0m0s", Baseline: "24h0m0s"}) {
 		t.Fatalf("SettingsDrift = %+v, want only n2's handles.max_ttl", d)
 	}
-	if res := h.mustOK(&fsm.NodeSettings{Node: "n2", Settings: settings("1h0m0s")}); !res.Duplicate {
+	if res := h.mustOK(&fsm.NodeSettings{Node: "n2", Settings: reported("1h0m0s")}); !res.Duplicate {
 		t.Fatal("an unchanged report is not a duplicate")
 	}
-	res = h.mustOK(&fsm.NodeSettings{Node: "n2", Settings: settings("24h0m0s")})
+	res = h.mustOK(&fsm.NodeSettings{Node: "n2", Settings: reported("24h0m0s")})
 	if !strings.Contains(res.Note, `settings changed: handles.max_ttl "1h0m0s" -> "24h0m0s"`) || strings.Contains(res.Note, "drift") {
 		t.Fatalf("n2's corrected report note %q, want the change named and no drift", res.Note)
 	}

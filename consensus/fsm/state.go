@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
+	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -346,8 +347,8 @@ type state struct {
 	Supports map[string]uint32 `json:"supports,omitempty"`
 	// Limits are the replicated limits, nil until the first SetLimits;
 	// Settings holds each member's last reported settings.
-	Limits   *Limits                      `json:"limits,omitempty"`
-	Settings map[string]map[string]string `json:"settings,omitempty"`
+	Limits   *settings.Limits `json:"limits,omitempty"`
+	Settings settings.Reports `json:"settings,omitempty"`
 	// Blame holds, by member, the accusations against it (package blame).
 	Blame blame.Ledger `json:"blame,omitempty"`
 	// Policy is the cluster policy in force, nil under the bootstrap
@@ -372,7 +373,7 @@ func (st *state) protocol() uint32 { return max(st.Protocol, ProtocolV1) }
 func newState() *state {
 	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
 		Presigs: map[string]*Presig{}, Boots: map[string]string{}, Frost: map[string]*FrostCommitment{}, Supports: map[string]uint32{}, BootIndex: map[string]uint64{},
-		Settings: map[string]map[string]string{}, Blame: blame.Ledger{}, Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
+		Settings: settings.Reports{}, Blame: blame.Ledger{}, Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
 }
 
 // UnmarshalJSON decodes a snapshot's state and refuses one that applying a
@@ -393,7 +394,7 @@ func (st *state) UnmarshalJSON(data []byte) error {
 		st.Supports = map[string]uint32{}
 	}
 	if st.Settings == nil {
-		st.Settings = map[string]map[string]string{}
+		st.Settings = settings.Reports{}
 	}
 	if st.Blame == nil {
 		st.Blame = blame.Ledger{}
