@@ -132,9 +132,9 @@ func (n *Node) nodeStatus(id string) (*kqpb.NodeStatus, error) {
 			p.State = "held"
 		case busy:
 			p.State, p.Note = "resharing", why
-		case slices.ContainsFunc(k.Former, func(f *fsm.FormerHolder) bool { return f.Node == id && f.Shredded }):
+		case k.WasHolder(id) && !k.Unshredded(id):
 			p.State = "shredded"
-		case slices.ContainsFunc(k.Former, func(f *fsm.FormerHolder) bool { return f.Node == id }):
+		case k.WasHolder(id):
 			p.State, p.Note = "left", "its shares are useless: the key was reshared without it; not yet reported shredded"
 		case !keyNeedsHolders(k):
 			continue

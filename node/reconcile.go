@@ -192,8 +192,7 @@ func (n *Node) reconcileNonHolder(ctx context.Context, k *fsm.Key) bool {
 	if !done {
 		return false
 	}
-	i := slices.IndexFunc(k.Former, func(f *fsm.FormerHolder) bool { return f.Node == self })
-	if i < 0 || k.Former[i].Shredded {
+	if !k.Unshredded(self) {
 		return true
 	}
 	// Reported until the state shows it: the report may be lost with a

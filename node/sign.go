@@ -218,7 +218,7 @@ func (n *Node) proposeSign(ctx context.Context, k *fsm.Key, presign bool, cmd *f
 			return dup, frost, err
 		}
 		cur, ok := n.fsm.Key(k.Name)
-		if !ok || fsm.CheckCommittee(cur, cmd.Committee) == nil {
+		if !ok || cur.CheckCommittee(cmd.Committee) == nil {
 			return dup, frost, err // the committee was not what the log refused
 		}
 		n.log.Debug("sign committee went stale; picking again", "key", k.Name, "committee", cmd.Committee)

@@ -1,12 +1,11 @@
 package fsm
 
 import (
-	"bytes"
 	"encoding/hex"
 	"fmt"
-	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 )
 
 // keyCommands are a key's creation and its members' reports of key
@@ -73,102 +72,45 @@ func (c ShareStored) Reporter() string  { return c.Node }
 func (c KeygenFailed) Reporter() string { return c.Node }
 
 func (c *CreateKey) apply(f *FSM, index uint64) Result {
+	spec := &keys.Spec{Name: c.Name, RequestID: c.RequestID, Algorithm: c.Algorithm, Threshold: c.Threshold,
+		Members: c.Members, Purposes: c.Purposes, DeletionAllowed: c.DeletionAllowed}
 	if k, ok := f.st.Keys[c.Name]; ok {
-		if k.CreateRequestID == c.RequestID && k.Algorithm == c.Algorithm && k.Threshold == c.Threshold &&
-			k.DeletionAllowed == c.DeletionAllowed {
-			return Result{Key: k.clone(), Duplicate: true}
+		if k.MadeBy(spec) {
+			return Result{Key: k.Clone(), Duplicate: true}
 		}
 		return Result{Err: fmt.Errorf("create key %q: %w", c.Name, ErrKeyExists)}
 	}
-	if err := f.checkCreate(c); err != nil {
+	if err := f.checkCreate(spec); err != nil {
 		return Result{Err: fmt.Errorf("create key %q: %w", c.Name, err)}
 	}
-	purposes := slices.Sorted(slices.Values(c.Purposes))
-	if len(purposes) == 0 {
-		purposes = []string{DefaultPurpose}
-	}
-	k := &Key{
-		Name:            c.Name,
-		Algorithm:       c.Algorithm,
-		Threshold:       c.Threshold,
-		Members:         slices.Sorted(slices.Values(c.Members)),
-		Purposes:        purposes,
-		Versions:        []*Version{{Number: 1, State: KeyGenerating, CreatedIndex: index, RequestID: c.RequestID, Created: f.st.Time}},
-		DeletionAllowed: c.DeletionAllowed,
-		CreatedIndex:    index,
-		CreatedTime:     f.st.Time,
-		CreateRequestID: c.RequestID,
-	}
+	k := keys.New(spec, f.at(index))
 	f.st.Keys[c.Name] = k
-	return Result{Key: k.clone()}
+	return Result{Key: k.Clone()}
 }
 
-func (f *FSM) checkCreate(c *CreateKey) error {
-	switch {
-	case len(f.st.Keys) >= f.cfg.MaxKeys:
+func (f *FSM) checkCreate(s *keys.Spec) error {
+	if len(f.st.Keys) >= f.cfg.MaxKeys {
 		return ErrTooManyKeys
-	case c.Name == "" || c.RequestID == "":
-		return fmt.Errorf("%w: name and request id are required", ErrInvalidCommand)
-	case !f.crypto.KnownAlgorithm(c.Algorithm):
-		return fmt.Errorf("%w: unknown algorithm %q", ErrInvalidCommand, c.Algorithm)
-	case c.Threshold < 1 || c.Threshold >= len(c.Members):
-		return fmt.Errorf("%w: threshold %d needs 1 <= t < %d members", ErrInvalidCommand, c.Threshold, len(c.Members))
-	case hasDuplicates(c.Members):
-		return fmt.Errorf("%w: duplicate member", ErrInvalidCommand)
-	case len(c.Purposes) > MaxPurposes || hasDuplicates(c.Purposes) || slices.Contains(c.Purposes, ""):
-		return fmt.Errorf("%w: up to %d distinct, non-empty purposes", ErrInvalidCommand, MaxPurposes)
 	}
-	return f.checkPreParams(c.Algorithm, c.Members)
+	if err := s.Check(f.crypto.KnownAlgorithm); err != nil {
+		return err
+	}
+	return keys.CheckPreParams(f.st.PreParams, s.Algorithm, s.Members)
 }
 
-// checkPreParams refuses ECDSA key generation until every member holds
-// pre-parameters: starting without them would only stall.
-func (f *FSM) checkPreParams(algorithm string, members []string) error {
-	if algorithm != "ecdsa-secp256k1" {
-		return nil
-	}
-	for _, m := range members {
-		if !f.st.PreParams[m] {
-			return fmt.Errorf("%w on %s", ErrPreParamsNotReady, m)
-		}
-	}
-	return nil
-}
-
-// DefaultPurpose is the purpose of a key created without any.
-const DefaultPurpose = "sign"
-
-// MaxPurposes bounds the purposes of one key.
-const MaxPurposes = 16
+// at is where entry index applies, for the key table.
+func (f *FSM) at(index uint64) keys.At { return keys.At{Index: index, Time: f.st.Time} }
 
 func (c *ShareStored) apply(f *FSM, _ uint64) Result {
 	k, v, err := f.generating(c.Key, c.Version)
 	if err != nil {
 		return Result{Key: k, Err: fmt.Errorf("share: %w", err)}
 	}
-	if !k.HasMember(c.Node) || len(c.PublicKey) == 0 {
-		return Result{Err: fmt.Errorf("share for %q from %s: %w", c.Key, c.Node, ErrInvalidCommand)}
+	dup, err := k.StoreShare(v, c.Node, c.PublicKey)
+	if err != nil {
+		return Result{Err: err}
 	}
-	if slices.Contains(v.Confirmed, c.Node) {
-		return Result{Key: k.clone(), Version: v.Number, Duplicate: true}
-	}
-	if v.PublicKey != nil && !bytes.Equal(v.PublicKey, c.PublicKey) {
-		v.State = KeyFailed
-		v.Failure = fmt.Sprintf("members disagree on the public key (%s differs)", c.Node)
-		return Result{Key: k.clone(), Version: v.Number}
-	}
-	v.PublicKey = slices.Clone(c.PublicKey)
-	v.Confirmed = append(v.Confirmed, c.Node)
-	slices.Sort(v.Confirmed)
-	if len(v.Confirmed) == len(k.Members) {
-		// The first version becomes primary at once; a rotation's version
-		// waits, staged, for an operator to promote it.
-		v.State = KeyStaged
-		if k.Primary == 0 && v.Number == 1 {
-			v.State, k.Primary = KeyActive, 1
-		}
-	}
-	return Result{Key: k.clone(), Version: v.Number}
+	return Result{Key: k.Clone(), Version: v.Number, Duplicate: dup}
 }
 
 func (c *KeygenFailed) apply(f *FSM, _ uint64) Result {
@@ -176,9 +118,8 @@ func (c *KeygenFailed) apply(f *FSM, _ uint64) Result {
 	if err != nil {
 		return Result{Key: k, Err: fmt.Errorf("keygen failure: %w", err)}
 	}
-	v.State = KeyFailed
-	v.Failure = fmt.Sprintf("%s: %s", c.Node, c.Reason)
-	return Result{Key: k.clone(), Version: v.Number}
+	v.Fail(c.Node, c.Reason)
+	return Result{Key: k.Clone(), Version: v.Number}
 }
 
 // generating returns a key version whose generation is running. On a
@@ -188,16 +129,11 @@ func (f *FSM) generating(key string, version uint32) (*Key, *Version, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("%q: %w", key, ErrUnknownKey)
 	}
-	v := k.Version(version)
-	if v == nil || v.State != KeyGenerating {
-		return k.clone(), nil, fmt.Errorf("%q v%d: %w", key, version, ErrStale)
+	v, err := k.Generating(version)
+	if err != nil {
+		return k.Clone(), nil, err
 	}
 	return k, v, nil
-}
-
-func hasDuplicates(xs []string) bool {
-	s := slices.Sorted(slices.Values(xs))
-	return len(slices.Compact(s)) != len(xs)
 }
 
 func (c *CreateKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {

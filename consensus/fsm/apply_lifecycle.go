@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -144,23 +145,30 @@ func (c *ChangeKey) apply(f *FSM, index uint64) Result {
 	)
 	switch c.Op {
 	case OpRotate:
-		version, err = f.rotate(index, k, c)
+		version, err = k.Rotate(f.at(index), c.RequestID, c.Version, f.st.PreParams)
 	case OpPromote:
-		version, err = f.promote(k, c)
+		version, err = k.Promote(c.Version, c.DualSign, f.st.Time)
 	case OpRollback:
-		version, err = f.rollback(k, c)
+		version, err = k.Rollback(c.Version)
 	case OpRetire:
-		version, err = f.retire(k, c)
+		var v *Version
+		if v, err = k.Retire(c.Version); err == nil {
+			version = v.Number
+			f.endVersionWork(k, v)
+		}
 	case OpRevoke:
-		version, ended, err = f.revoke(index, k, c)
+		var v *Version
+		if v, err = k.Revoke(c.Version); err == nil {
+			version, ended = v.Number, f.revoked(index, k, v)
+		}
 	case OpPolicy:
-		err = f.setPolicy(k, c)
+		err = k.SetFloors(c.Version, c.MinSignVersion, c.MinVerifyVersion, c.DeletionAllowed)
 	case OpDestroy:
-		version, err = f.scheduleDestroy(k, c)
+		version, err = k.ScheduleDestroy(c.Version, c.Delay, int64(f.cfg.MinDestroyDelay), f.st.Time)
 	case OpCancelDestroy:
-		version, err = f.cancelDestroy(k, c)
+		version, err = k.CancelDestroy(c.Version)
 	case OpRefresh:
-		version, err = f.refresh(index, k, c)
+		version, err = k.Refresh(f.at(index), c.RequestID, c.Version, c.Committee, f.st.PreParams)
 	default:
 		err = fmt.Errorf("%w: unknown op %q", ErrInvalidCommand, c.Op)
 	}
@@ -168,7 +176,7 @@ func (c *ChangeKey) apply(f *FSM, index uint64) Result {
 		return Result{Err: fmt.Errorf("%s %q: %w", c.Op, c.Key, err)}
 	}
 	f.remember(index, &Request{ID: c.RequestID, Op: string(TypeChangeKey), Input: input, Key: k.Name, Version: version})
-	return Result{Key: k.clone(), Version: version, Ended: ended}
+	return Result{Key: k.Clone(), Version: version, Ended: ended}
 }
 
 // changeInput hashes what the client chose; the leader's committee pick
@@ -188,131 +196,25 @@ func changeInput(c *ChangeKey) [32]byte {
 		opt(c.MinSignVersion), opt(c.MinVerifyVersion), del, strconv.FormatInt(c.Delay, 10))
 }
 
-// pick returns the version c names, or def when it names none.
-func pick(k *Key, n, def uint32) (*Version, error) {
-	if n == 0 {
-		n = def
-	}
-	v := k.Version(n)
-	if v == nil {
-		return nil, fmt.Errorf("%w: %q has no version %d", ErrUnknownVersion, k.Name, n)
-	}
-	return v, nil
-}
-
-func (f *FSM) rotate(index uint64, k *Key, c *ChangeKey) (uint32, error) {
-	if c.Version != 0 {
-		return 0, fmt.Errorf("%w: rotate takes no version", ErrInvalidCommand)
-	}
-	if k.Latest().State == KeyGenerating {
-		return 0, fmt.Errorf("%w: v%d is still generating", ErrBadTransition, k.Latest().Number)
-	}
-	if err := f.checkPreParams(k.Algorithm, k.Members); err != nil {
-		return 0, err
-	}
-	v := &Version{Number: uint32(len(k.Versions)) + 1, State: KeyGenerating, CreatedIndex: index, RequestID: c.RequestID, Created: f.st.Time}
-	k.Versions = append(k.Versions, v)
-	return v.Number, nil
-}
-
-func (f *FSM) promote(k *Key, c *ChangeKey) (uint32, error) {
-	def := uint32(0)
-	for _, v := range k.Versions {
-		if v.State == KeyStaged {
-			def = v.Number
-		}
-	}
-	v, err := pick(k, c.Version, def)
-	switch {
-	case err != nil:
-		return 0, err
-	case v.Number == k.Primary:
-		return 0, fmt.Errorf("%w: v%d is already primary", ErrBadTransition, v.Number)
-	case v.State != KeyStaged && v.State != KeyActive:
-		return 0, fmt.Errorf("%w: v%d is %s; only a staged or active version can be promoted", ErrBadTransition, v.Number, v.State)
-	case v.Number < k.MinSignVersion:
-		return 0, fmt.Errorf("%w: v%d is below min_sign_version %d", ErrBadTransition, v.Number, k.MinSignVersion)
-	case c.DualSign < 0:
-		return 0, fmt.Errorf("%w: negative dual-sign window", ErrInvalidCommand)
-	}
-	prev := k.Primary
-	v.State, k.Primary, k.DualSign = KeyActive, v.Number, nil
-	if c.DualSign > 0 && prev != 0 && k.SignVersion(prev) == nil {
-		k.DualSign = &DualSign{Version: prev, Until: f.st.Time + c.DualSign}
-	}
-	return v.Number, nil
-}
-
-func (f *FSM) rollback(k *Key, c *ChangeKey) (uint32, error) {
-	def := uint32(0)
-	for _, v := range k.Versions {
-		if v.Number < k.Primary && v.State == KeyActive {
-			def = v.Number
-		}
-	}
-	if c.Version == 0 && def == 0 {
-		return 0, fmt.Errorf("%w: no active version below the primary v%d", ErrBadTransition, k.Primary)
-	}
-	v, err := pick(k, c.Version, def)
-	switch {
-	case err != nil:
-		return 0, err
-	case v.Number >= k.Primary:
-		return 0, fmt.Errorf("%w: rollback goes to a version below the primary v%d", ErrBadTransition, k.Primary)
-	case v.State != KeyActive:
-		return 0, fmt.Errorf("%w: v%d is %s; only an active version takes the primary back", ErrBadTransition, v.Number, v.State)
-	case v.Number < k.MinSignVersion:
-		return 0, fmt.Errorf("%w: v%d is below min_sign_version %d", ErrBadTransition, v.Number, k.MinSignVersion)
-	}
-	// The version rolled back from stays active, so it can be promoted
-	// again; it no longer signs, not even in a dual-sign window.
-	k.Primary, k.DualSign = v.Number, nil
-	return v.Number, nil
-}
-
-func (f *FSM) retire(k *Key, c *ChangeKey) (uint32, error) {
-	v, err := pick(k, c.Version, k.Primary)
-	if err != nil {
-		return 0, err
-	}
-	if !v.State.CanSign() {
-		return 0, fmt.Errorf("%w: v%d is %s; only a staged or active version can be retired", ErrBadTransition, v.Number, v.State)
-	}
-	v.State = KeyRetired
+// revoked ends the pending signing requests of v, just revoked, in log
+// order: no signature by it is recorded after this entry, whatever its
+// committee still sends. It returns their ids.
+func (f *FSM) revoked(index uint64, k *Key, v *Version) []string {
 	f.endVersionWork(k, v)
-	return v.Number, nil
-}
-
-func (f *FSM) revoke(index uint64, k *Key, c *ChangeKey) (uint32, []string, error) {
-	v, err := pick(k, c.Version, k.Primary)
-	if err != nil {
-		return 0, nil, err
-	}
-	if !v.State.CanVerify() || v.State == KeyDestroyed {
-		return 0, nil, fmt.Errorf("%w: v%d is %s", ErrBadTransition, v.Number, v.State)
-	}
-	v.State = KeyRevoked
-	f.endVersionWork(k, v)
-	// Signing requests of the version end here, in log order: no
-	// signature by it is recorded after this entry, whatever its
-	// committee still sends.
 	ended := f.pendingOf(k.Name, v.Number)
 	for _, id := range ended {
 		s := f.st.Signs[id]
 		s.Reason = fmt.Sprintf("%q v%d was revoked", k.Name, v.Number)
 		f.finish(index, s, SignStateFailed)
 	}
-	return v.Number, ended, nil
+	return ended
 }
 
-// endVersionWork drops what a version that stops signing leaves behind:
-// its presignatures and a dual-sign window that names it.
+// endVersionWork drops what a version that stopped signing leaves in the
+// pools: its presignatures and FROST commitments.
 func (f *FSM) endVersionWork(k *Key, v *Version) {
 	f.dropPresigs(k.Name, v.Number)
-	defer f.sweepFrost(k.Name)
-	if k.DualSign != nil && k.DualSign.Version == v.Number {
-		k.DualSign = nil
-	}
+	f.sweepFrost(k.Name)
 }
 
 // dropPresigs deletes the presignatures of a key version; members discard
@@ -338,92 +240,17 @@ func (f *FSM) pendingOf(key string, version uint32) []string {
 	return out
 }
 
-func (f *FSM) setPolicy(k *Key, c *ChangeKey) error {
-	minSign, minVerify, del := k.MinSignVersion, k.MinVerifyVersion, k.DeletionAllowed
-	if c.MinSignVersion != nil {
-		minSign = *c.MinSignVersion
-	}
-	if c.MinVerifyVersion != nil {
-		minVerify = *c.MinVerifyVersion
-	}
-	if c.DeletionAllowed != nil {
-		del = *c.DeletionAllowed
-	}
-	latest := uint32(len(k.Versions))
-	switch {
-	case c.Version != 0:
-		return fmt.Errorf("%w: policy takes no version", ErrInvalidCommand)
-	case minSign > latest || minVerify > latest:
-		return fmt.Errorf("%w: floors must not exceed the newest version v%d", ErrInvalidCommand, latest)
-	case minVerify > minSign:
-		return fmt.Errorf("%w: min_verify_version %d above min_sign_version %d would sign what does not verify", ErrInvalidCommand, minVerify, minSign)
-	case k.Primary != 0 && minSign > k.Primary:
-		return fmt.Errorf("%w: min_sign_version %d is above the primary v%d; promote first", ErrBadTransition, minSign, k.Primary)
-	}
-	k.MinSignVersion, k.MinVerifyVersion, k.DeletionAllowed = minSign, minVerify, del
-	if k.DualSign != nil && k.DualSign.Version < minSign {
-		k.DualSign = nil
-	}
-	if !del {
-		// Turning deletion off stops every destruction not yet executed.
-		for _, v := range k.Versions {
-			if v.Destroy != nil && !v.Destroy.Executed {
-				v.Destroy = nil
-			}
-		}
-	}
-	return nil
-}
-
-func (f *FSM) scheduleDestroy(k *Key, c *ChangeKey) (uint32, error) {
-	v, err := pick(k, c.Version, 0)
-	switch {
-	case err != nil:
-		return 0, err
-	case !k.DeletionAllowed:
-		return 0, fmt.Errorf("%w: deletion_allowed is off for %q", ErrBadTransition, k.Name)
-	case v.State != KeyRetired && v.State != KeyRevoked && v.State != KeyFailed:
-		return 0, fmt.Errorf("%w: v%d is %s; retire or revoke it first", ErrBadTransition, v.Number, v.State)
-	case v.Destroy != nil:
-		return 0, fmt.Errorf("%w: v%d is already scheduled for destruction", ErrBadTransition, v.Number)
-	case v.Refresh != nil:
-		return 0, fmt.Errorf("%w: v%d is being refreshed", ErrBadTransition, v.Number)
-	case c.Delay < int64(f.cfg.MinDestroyDelay):
-		return 0, fmt.Errorf("%w: pending period %d ns is below the minimum %d ns", ErrInvalidCommand, c.Delay, f.cfg.MinDestroyDelay)
-	}
-	v.Destroy = &Destroy{At: f.st.Time + c.Delay}
-	return v.Number, nil
-}
-
-func (f *FSM) cancelDestroy(k *Key, c *ChangeKey) (uint32, error) {
-	v, err := pick(k, c.Version, 0)
-	switch {
-	case err != nil:
-		return 0, err
-	case v.Destroy == nil:
-		return 0, fmt.Errorf("%w: v%d is not scheduled for destruction", ErrBadTransition, v.Number)
-	case v.Destroy.Executed:
-		return 0, fmt.Errorf("%w: v%d is already destroyed", ErrBadTransition, v.Number)
-	}
-	v.Destroy = nil
-	return v.Number, nil
-}
-
 func (c *DestroyDue) apply(f *FSM, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("destroy %q: %w", c.Key, ErrUnknownKey)}
 	}
-	v := k.Version(c.Version)
-	switch {
-	case v == nil || v.Destroy == nil || v.Destroy.Executed:
-		return Result{Err: fmt.Errorf("destroy %q v%d: %w: nothing pending", c.Key, c.Version, ErrStale)}
-	case f.st.Time < v.Destroy.At:
-		return Result{Err: fmt.Errorf("destroy %q v%d: %w: pending until %d", c.Key, c.Version, ErrBadTransition, v.Destroy.At)}
+	v, err := k.DestroyDue(c.Version, f.st.Time)
+	if err != nil {
+		return Result{Err: fmt.Errorf("destroy %w", err)}
 	}
-	v.State, v.Destroy.Executed = KeyDestroyed, true
 	f.sweepFrost(k.Name)
-	return Result{Key: k.clone(), Version: v.Number}
+	return Result{Key: k.Clone(), Version: v.Number}
 }
 
 func (c *ShareDestroyed) apply(f *FSM, _ uint64) Result {
@@ -431,38 +258,11 @@ func (c *ShareDestroyed) apply(f *FSM, _ uint64) Result {
 	if !ok {
 		return Result{Err: fmt.Errorf("share destroyed %q: %w", c.Key, ErrUnknownKey)}
 	}
-	v := k.Version(c.Version)
-	switch {
-	case v == nil || v.Destroy == nil || !v.Destroy.Executed:
-		return Result{Err: fmt.Errorf("share destroyed %q v%d: %w: not destroyed", c.Key, c.Version, ErrStale)}
-	case !k.HasMember(c.Node):
-		return Result{Err: fmt.Errorf("share destroyed %q v%d by %s: %w: not a member", c.Key, c.Version, c.Node, ErrInvalidCommand)}
-	case slices.Contains(v.Destroy.Shredded, c.Node):
-		return Result{Key: k.clone(), Version: v.Number, Duplicate: true}
+	v, dup, err := k.ShareDestroyed(c.Version, c.Node)
+	if err != nil {
+		return Result{Err: fmt.Errorf("share destroyed %w", err)}
 	}
-	v.Destroy.Shredded = append(v.Destroy.Shredded, c.Node)
-	slices.Sort(v.Destroy.Shredded)
-	return Result{Key: k.clone(), Version: v.Number}
-}
-
-func (f *FSM) refresh(index uint64, k *Key, c *ChangeKey) (uint32, error) {
-	v, err := pick(k, c.Version, k.Primary)
-	switch {
-	case err != nil:
-		return 0, err
-	case !v.State.CanSign():
-		return 0, fmt.Errorf("%w: v%d is %s; only a staged or active version is refreshed", ErrBadTransition, v.Number, v.State)
-	case v.Refresh != nil:
-		return 0, fmt.Errorf("%w: v%d is already being refreshed", ErrBadTransition, v.Number)
-	}
-	if err := CheckCommittee(k, c.Committee); err != nil {
-		return 0, err
-	}
-	if err := f.checkPreParams(k.Algorithm, k.Members); err != nil {
-		return 0, err
-	}
-	v.Refresh = &Refresh{Epoch: v.Epoch + 1, Index: index, Started: f.st.Time, RequestID: c.RequestID, Committee: slices.Clone(c.Committee)}
-	return v.Number, nil
+	return Result{Key: k.Clone(), Version: v.Number, Duplicate: dup}
 }
 
 func (c *ShareRefreshed) apply(f *FSM, index uint64) Result {
@@ -470,27 +270,18 @@ func (c *ShareRefreshed) apply(f *FSM, index uint64) Result {
 	if err != nil {
 		return Result{Err: fmt.Errorf("refreshed share: %w", err)}
 	}
-	parties := v.Refresh.Parties(k)
+	switched, dup, err := k.ConfirmRefresh(index, v, c.Node, c.PublicKey)
 	switch {
-	case !slices.Contains(parties, c.Node):
-		return Result{Err: fmt.Errorf("refreshed share of %q from %s: %w: not a new holder", c.Key, c.Node, ErrInvalidCommand)}
-	case string(c.PublicKey) != string(v.PublicKey):
-		v.Refresh = nil
-		return Result{Key: k.clone(), Version: v.Number, Err: fmt.Errorf("refreshed share of %q v%d from %s: %w: public key changed; refresh abandoned", c.Key, c.Version, c.Node, ErrBadSignature)}
-	case slices.Contains(v.Refresh.Confirmed, c.Node):
-		return Result{Key: k.clone(), Version: v.Number, Duplicate: true}
-	}
-	v.Refresh.Confirmed = append(v.Refresh.Confirmed, c.Node)
-	slices.Sort(v.Refresh.Confirmed)
-	if len(v.Refresh.Confirmed) == len(parties) {
-		// Every new holder sealed a new share: switch, and drop what the
-		// old shares left (presignatures are bound to them).
-		f.switchHolders(index, k, v.Refresh)
-		v.Epoch, v.Refresh = v.Refresh.Epoch, nil
+	case errors.Is(err, ErrBadSignature):
+		return Result{Key: k.Clone(), Version: v.Number, Err: err}
+	case err != nil:
+		return Result{Err: err}
+	case switched:
+		// Presignatures and commitments are bound to the old shares.
 		f.dropPresigs(k.Name, v.Number)
 		f.sweepFrost(k.Name)
 	}
-	return Result{Key: k.clone(), Version: v.Number}
+	return Result{Key: k.Clone(), Version: v.Number, Duplicate: dup}
 }
 
 func (c *RefreshFailed) apply(f *FSM, _ uint64) Result {
@@ -499,7 +290,7 @@ func (c *RefreshFailed) apply(f *FSM, _ uint64) Result {
 		return Result{Err: fmt.Errorf("refresh failure: %w", err)}
 	}
 	v.Refresh = nil
-	return Result{Key: k.clone(), Version: v.Number}
+	return Result{Key: k.Clone(), Version: v.Number}
 }
 
 func (f *FSM) refreshing(key string, version, epoch uint32) (*Key, *Version, error) {
@@ -507,11 +298,8 @@ func (f *FSM) refreshing(key string, version, epoch uint32) (*Key, *Version, err
 	if !ok {
 		return nil, nil, fmt.Errorf("%q: %w", key, ErrUnknownKey)
 	}
-	v := k.Version(version)
-	if v == nil || v.Refresh == nil || v.Refresh.Epoch != epoch {
-		return nil, nil, fmt.Errorf("%q v%d epoch %d: %w: no such refresh running", key, version, epoch, ErrStale)
-	}
-	return k, v, nil
+	v, err := k.Refreshing(version, epoch)
+	return k, v, err
 }
 
 func (c *ChangeKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {

@@ -121,7 +121,7 @@ func (f *FSM) checkTenantsKept(next *policy.Policy) error {
 		exist = slices.Clone(cur.Tenants)
 	}
 	for name, k := range f.st.Keys {
-		if !IsAuditKey(name) && k.live() {
+		if !IsAuditKey(name) && k.Live() {
 			exist = append(exist, policy.TenantOf(name))
 		}
 	}

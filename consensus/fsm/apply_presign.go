@@ -134,7 +134,7 @@ func (c *PresignRequested) apply(f *FSM, index uint64) Result {
 	case f.st.Presigs[c.ID] != nil:
 		return Result{Err: fmt.Errorf("presign %q: %w: id %s taken", c.Key, ErrInvalidCommand, c.ID)}
 	}
-	if err := CheckCommittee(k, c.Committee); err != nil {
+	if err := k.CheckCommittee(c.Committee); err != nil {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, err)}
 	}
 	f.expirePresigs()

@@ -143,7 +143,7 @@ func (c *SignRequested) apply(f *FSM, index uint64) Result {
 	if err := f.crypto.CheckMessage(k.Algorithm, c.Digest); err != nil {
 		return Result{Err: fmt.Errorf("sign with %q: %w: %w", c.Key, ErrInvalidCommand, err)}
 	}
-	if err := CheckCommittee(k, c.Committee); err != nil {
+	if err := k.CheckCommittee(c.Committee); err != nil {
 		return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
 	}
 	if c.RequestID == "" {
@@ -240,7 +240,7 @@ func (c *SignRetry) apply(f *FSM, index uint64) Result {
 	if err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
 	}
-	if err := CheckCommittee(k, c.Committee); err != nil {
+	if err := k.CheckCommittee(c.Committee); err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
 	}
 	s.Attempt = c.Attempt
@@ -336,22 +336,6 @@ func (f *FSM) forgetSign(requestID string) {
 			f.st.SignOrder = slices.Delete(f.st.SignOrder, i, i+1)
 		}
 	}
-}
-
-// CheckCommittee reports whether committee may sign with k as the FSM
-// judges a sign entry: threshold+1 distinct members of the key. The leader
-// asks it of a refused request, to tell a committee that a membership
-// change or reshare made stale from a request that was bad.
-func CheckCommittee(k *Key, committee []string) error {
-	if len(committee) != k.Threshold+1 || hasDuplicates(committee) {
-		return fmt.Errorf("%w: committee must be %d distinct members", ErrInvalidCommand, k.Threshold+1)
-	}
-	for _, m := range committee {
-		if !k.HasMember(m) {
-			return fmt.Errorf("%w: %s is not a member of %q", ErrInvalidCommand, m, k.Name)
-		}
-	}
-	return nil
 }
 
 // signRecord fills r from the signing request requestID: the one res

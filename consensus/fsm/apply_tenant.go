@@ -294,7 +294,7 @@ func (f *FSM) Tenants() []TenantInfo {
 	for _, t := range slices.Sorted(maps.Keys(names)) {
 		ti := TenantInfo{Name: t, Generation: f.tenantGeneration(t), Listed: slices.Contains(p.Tenants, t), Weight: f.tenantKeys(t)}
 		for _, k := range f.keysOfTenant(t) {
-			if k.live() {
+			if k.Live() {
 				ti.Keys++
 			}
 		}

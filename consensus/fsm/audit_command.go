@@ -119,7 +119,7 @@ func (c *AuditCheckpoint) apply(f *FSM, _ uint64) Result {
 	case k.Algorithm != "ed25519":
 		return Result{Err: fmt.Errorf("audit checkpoint: %w: the audit key must be ed25519", ErrInvalidCommand)}
 	case c.Seq == a.CheckpointSeq && c.Head == a.CheckpointHead:
-		return Result{Key: k.clone(), Duplicate: true}
+		return Result{Key: k.Clone(), Duplicate: true}
 	case c.Seq <= a.CheckpointSeq:
 		return Result{Err: fmt.Errorf("audit checkpoint at seq %d (newest %d): %w", c.Seq, a.CheckpointSeq, ErrStale)}
 	case c.Seq > a.Seq:
@@ -138,5 +138,5 @@ func (c *AuditCheckpoint) apply(f *FSM, _ uint64) Result {
 		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w", c.Seq, ErrBadSignature)}
 	}
 	a.CheckpointSeq, a.CheckpointHead = c.Seq, c.Head
-	return Result{Key: k.clone()}
+	return Result{Key: k.Clone()}
 }

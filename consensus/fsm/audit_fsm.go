@@ -52,9 +52,9 @@ func (f *FSM) auditKey() (*Key, int, bool) {
 	}
 	switch {
 	case active != nil:
-		return active.clone(), n, true
+		return active.Clone(), n, true
 	case newest != nil:
-		return newest.clone(), n, true
+		return newest.Clone(), n, true
 	}
 	return nil, 0, false
 }

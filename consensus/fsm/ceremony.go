@@ -323,7 +323,7 @@ func (c *ApproveCeremony) apply(f *FSM, index uint64) Result {
 	cer.State, cer.Note = CeremonyExecuted, did.note
 	res := Result{Ceremony: cer.clone(), Note: did.note, Version: did.version}
 	if did.key != nil {
-		res.Key = did.key.clone()
+		res.Key = did.key.Clone()
 	}
 	return res
 }

@@ -166,7 +166,7 @@ func (f *FSM) runCeremony(index uint64, c *Ceremony, ctx *CeremonyContext, dry b
 		if p.Version == 0 {
 			return ran{}, fmt.Errorf("%w: key-destroy names no version", ErrInvalidCommand)
 		}
-		if _, err := f.scheduleDestroy(k, &ChangeKey{Op: OpDestroy, Key: p.Key, Version: p.Version, Delay: p.Delay}); err != nil {
+		if _, err := k.ScheduleDestroy(p.Version, p.Delay, int64(f.cfg.MinDestroyDelay), f.st.Time); err != nil {
 			return ran{}, fmt.Errorf("destroy %q v%d: %w", p.Key, p.Version, err)
 		}
 		return ran{note: fmt.Sprintf("%q v%d scheduled for destruction", p.Key, p.Version), key: k}, nil
@@ -178,8 +178,7 @@ func (f *FSM) runCeremony(index uint64, c *Ceremony, ctx *CeremonyContext, dry b
 		if p.DeletionAllowed == nil && p.MinSignVersion == nil && p.MinVerifyVersion == nil {
 			return ran{}, fmt.Errorf("%w: key-policy changes nothing", ErrInvalidCommand)
 		}
-		if err := f.setPolicy(k, &ChangeKey{Op: OpPolicy, Key: p.Key, DeletionAllowed: p.DeletionAllowed,
-			MinSignVersion: p.MinSignVersion, MinVerifyVersion: p.MinVerifyVersion}); err != nil {
+		if err := k.SetFloors(0, p.MinSignVersion, p.MinVerifyVersion, p.DeletionAllowed); err != nil {
 			return ran{}, fmt.Errorf("policy of %q: %w", p.Key, err)
 		}
 		return ran{note: fmt.Sprintf("policy of %q set", p.Key), key: k}, nil
@@ -295,7 +294,7 @@ func (f *FSM) ceremonyKey(name string, dry bool) (*Key, error) {
 		return nil, fmt.Errorf("%q: %w", name, ErrUnknownKey)
 	}
 	if dry {
-		return k.clone(), nil
+		return k.Clone(), nil
 	}
 	return k, nil
 }

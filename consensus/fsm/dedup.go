@@ -38,7 +38,7 @@ func (f *FSM) dedup(id, op string, input [32]byte) (*Request, Result, bool) {
 	}
 	res := Result{Duplicate: true, Version: r.Version}
 	if k := f.st.Keys[r.Key]; k != nil {
-		res.Key = k.clone()
+		res.Key = k.Clone()
 	}
 	return r, res, true
 }

@@ -7,7 +7,11 @@
 // are the log's entries and Encode and Decode their wire form. Each family
 // of entry types keeps in one file the types, the protocol version each
 // needs, how each applies and the audit records each derives; registry.go
-// joins the families into the one command table.
+// joins the families into the one command table. A family's replicated
+// record and the rules of its changes are a value of its own pure package
+// under this one (keys: keys and their versions' lifecycle); an entry's
+// apply looks the record up, calls its rules and coordinates what one
+// family's change means for another.
 //
 // The package is pure: it imports no os, net, math/rand or crypto/rand and
 // never reads the clock (make vet checks every file of it with

@@ -289,7 +289,7 @@ func (f *FSM) Key(name string) (*Key, bool) {
 	if !ok {
 		return nil, false
 	}
-	return k.clone(), true
+	return k.Clone(), true
 }
 
 // Keys returns copies of all keys, sorted by name.
@@ -298,7 +298,7 @@ func (f *FSM) Keys() []*Key {
 	defer f.mu.RUnlock()
 	out := make([]*Key, 0, len(f.st.Keys))
 	for _, k := range f.st.Keys {
-		out = append(out, k.clone())
+		out = append(out, k.Clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

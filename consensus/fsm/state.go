@@ -8,33 +8,34 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
-// KeyState is the lifecycle state of a key version.
-type KeyState string
-
-// Key version states. A version moves generating -> staged (a rotation) or
-// active (the first version) -> retired -> revoked -> destroyed, skipping
-// states as operators choose; failed ends a generation that did not finish.
-// Only active and staged versions sign; retired and destroyed versions
-// still verify (a shredded share does not make old signatures false);
-// revoked versions do neither.
-const (
-	KeyGenerating KeyState = "generating"
-	KeyStaged     KeyState = "staged"
-	KeyActive     KeyState = "active"
-	KeyRetired    KeyState = "retired"
-	KeyRevoked    KeyState = "revoked"
-	KeyDestroyed  KeyState = "destroyed"
-	KeyFailed     KeyState = "failed"
+// The key table's types are package keys'; these names keep the FSM's
+// read API (Key, Keys, Result.Key) in one vocabulary for its many callers.
+type (
+	// Key is the replicated record of one key and all its versions.
+	Key = keys.Key
+	// Version is one generation of a key.
+	Version = keys.Version
+	// KeyState is the lifecycle state of a key version.
+	KeyState = keys.State
 )
 
-// CanSign reports whether a version in this state may sign.
-func (s KeyState) CanSign() bool { return s == KeyActive || s == KeyStaged }
+// Key version states (package keys explains them).
+const (
+	KeyGenerating = keys.Generating
+	KeyStaged     = keys.Staged
+	KeyActive     = keys.Active
+	KeyRetired    = keys.Retired
+	KeyRevoked    = keys.Revoked
+	KeyDestroyed  = keys.Destroyed
+	KeyFailed     = keys.Failed
+)
 
-// CanVerify reports whether signatures by a version in this state verify.
-func (s KeyState) CanVerify() bool { return s.CanSign() || s == KeyRetired || s == KeyDestroyed }
+// DefaultPurpose is the purpose of a key created without any.
+const DefaultPurpose = keys.DefaultPurpose
 
 // SignState is the state of one signing request.
 type SignState string
@@ -45,220 +46,6 @@ const (
 	SignStateCompleted SignState = "completed"
 	SignStateFailed    SignState = "failed"
 )
-
-// Key is the replicated record of one key and all its versions. It holds
-// public facts only; each member keeps its shares sealed on its own disk.
-type Key struct {
-	Name      string   `json:"name"`
-	Algorithm string   `json:"algorithm"`
-	Threshold int      `json:"threshold"`
-	Members   []string `json:"members"`
-	// Purposes are the labels handles of this key may carry.
-	Purposes []string `json:"purposes"`
-	// Versions are every version ever created, oldest first; a destroyed
-	// version stays as a tombstone so its number is never reused.
-	Versions []*Version `json:"versions"`
-	// Primary is the version Sign uses; 0 until the first version is active.
-	Primary uint32 `json:"primary"`
-	// MinSignVersion and MinVerifyVersion are floors: no version below
-	// them signs or verifies, whatever its state.
-	MinSignVersion   uint32 `json:"min_sign_version"`
-	MinVerifyVersion uint32 `json:"min_verify_version"`
-	// DeletionAllowed must be set before any version can be destroyed.
-	DeletionAllowed bool `json:"deletion_allowed"`
-	// DualSign, while the replicated time is before Until, makes Sign
-	// return a second signature by Version alongside the primary's.
-	DualSign        *DualSign `json:"dual_sign,omitempty"`
-	CreatedIndex    uint64    `json:"created_index"`
-	CreatedTime     int64     `json:"created_time"`
-	CreateRequestID string    `json:"create_request_id"`
-	// Former are the nodes that held shares of the key before a reshare
-	// moved its holders, until each reports it shredded every share file
-	// (SharesShredded); a reshare alone already made those shares useless.
-	Former []*FormerHolder `json:"former,omitempty"`
-}
-
-// FormerHolder is a node a reshare left out of a key's holders.
-type FormerHolder struct {
-	Node string `json:"node"`
-	// Index is the entry whose switch to the new shares left it out.
-	Index uint64 `json:"index"`
-	// Shredded is set once the node reported that its share files of the
-	// key are gone.
-	Shredded bool `json:"shredded,omitempty"`
-}
-
-// DualSign is an open dual-sign window.
-type DualSign struct {
-	Version uint32 `json:"version"`
-	Until   int64  `json:"until"`
-}
-
-// Version is one generation of a key: its own DKG, public key and shares.
-type Version struct {
-	Number    uint32   `json:"number"`
-	State     KeyState `json:"state"`
-	PublicKey []byte   `json:"public_key,omitempty"`
-	// Epoch counts share refreshes: the shares on disk are of this epoch.
-	Epoch     uint32   `json:"epoch"`
-	Confirmed []string `json:"confirmed,omitempty"` // members that stored a share, sorted
-	Failure   string   `json:"failure,omitempty"`
-	// CreatedIndex and RequestID are the entry that started the version's
-	// key generation; they derive its session id.
-	CreatedIndex uint64 `json:"created_index"`
-	RequestID    string `json:"request_id"`
-	// Created is the replicated time the generation started; the leader
-	// fails a generation that outlives its deadline from here, so a
-	// change of leader does not restart the clock.
-	Created int64 `json:"created"`
-	// Refresh is a share refresh in progress.
-	Refresh *Refresh `json:"refresh,omitempty"`
-	// Destroy is set once destruction was requested.
-	Destroy *Destroy `json:"destroy,omitempty"`
-}
-
-// Refresh is a resharing of a version to new shares of the same key.
-type Refresh struct {
-	Epoch     uint32   `json:"epoch"`   // the new shares' epoch
-	Index     uint64   `json:"index"`   // entry that started it, for the session id
-	Started   int64    `json:"started"` // replicated time it started
-	RequestID string   `json:"request_id"`
-	Committee []string `json:"committee"` // old holders that deal
-	Confirmed []string `json:"confirmed,omitempty"`
-	// Members and Threshold are the new holders and threshold when a
-	// reshare changes them (ReshareKey); empty and 0 keep the key's.
-	Members   []string `json:"members,omitempty"`
-	Threshold int      `json:"threshold,omitempty"`
-}
-
-// Parties returns the holders of the refresh's new shares.
-func (r *Refresh) Parties(k *Key) []string {
-	if len(r.Members) > 0 {
-		return r.Members
-	}
-	return k.Members
-}
-
-// NewThreshold returns the threshold of the refresh's new shares.
-func (r *Refresh) NewThreshold(k *Key) int {
-	if r.Threshold > 0 {
-		return r.Threshold
-	}
-	return k.Threshold
-}
-
-// Destroy tracks a version's destruction: pending until At (a cancel
-// removes it), then executed, then confirmed by each member as it shreds
-// its share.
-type Destroy struct {
-	At       int64    `json:"at"` // replicated time when it may execute
-	Executed bool     `json:"executed"`
-	Shredded []string `json:"shredded,omitempty"` // members that deleted their share, sorted
-}
-
-func (k *Key) clone() *Key {
-	c := *k
-	c.Members = slices.Clone(k.Members)
-	c.Purposes = slices.Clone(k.Purposes)
-	c.Versions = make([]*Version, len(k.Versions))
-	for i, v := range k.Versions {
-		c.Versions[i] = v.clone()
-	}
-	if k.DualSign != nil {
-		d := *k.DualSign
-		c.DualSign = &d
-	}
-	if k.Former != nil {
-		c.Former = make([]*FormerHolder, len(k.Former))
-		for i, f := range k.Former {
-			ff := *f
-			c.Former[i] = &ff
-		}
-	}
-	return &c
-}
-
-func (v *Version) clone() *Version {
-	c := *v
-	c.PublicKey = slices.Clone(v.PublicKey)
-	c.Confirmed = slices.Clone(v.Confirmed)
-	if v.Refresh != nil {
-		r := *v.Refresh
-		r.Committee, r.Confirmed, r.Members = slices.Clone(r.Committee), slices.Clone(r.Confirmed), slices.Clone(r.Members)
-		c.Refresh = &r
-	}
-	if v.Destroy != nil {
-		d := *v.Destroy
-		d.Shredded = slices.Clone(d.Shredded)
-		c.Destroy = &d
-	}
-	return &c
-}
-
-// HasMember reports whether node holds a share of the key.
-func (k *Key) HasMember(node string) bool { return slices.Contains(k.Members, node) }
-
-// live reports whether a version of the key is neither destroyed nor
-// failed: the key still holds material its tenant owns.
-func (k *Key) live() bool {
-	return slices.ContainsFunc(k.Versions, func(v *Version) bool { return v.State != KeyDestroyed && v.State != KeyFailed })
-}
-
-// Version returns version n, or nil.
-func (k *Key) Version(n uint32) *Version {
-	if n == 0 || int(n) > len(k.Versions) {
-		return nil
-	}
-	return k.Versions[n-1]
-}
-
-// Latest returns the newest version.
-func (k *Key) Latest() *Version { return k.Versions[len(k.Versions)-1] }
-
-// Current returns the primary version, or the first version while it is
-// still generating or failed.
-func (k *Key) Current() *Version {
-	if v := k.Version(k.Primary); v != nil {
-		return v
-	}
-	return k.Versions[0]
-}
-
-// State summarises the key as its current version's state.
-func (k *Key) State() KeyState { return k.Current().State }
-
-// PublicKey returns the current version's public key.
-func (k *Key) PublicKey() []byte { return k.Current().PublicKey }
-
-// SignVersion reports why version n may not sign now, or nil.
-func (k *Key) SignVersion(n uint32) error {
-	v := k.Version(n)
-	switch {
-	case v == nil:
-		return fmt.Errorf("%w: %q has no version %d", ErrUnknownVersion, k.Name, n)
-	case v.State == KeyRevoked:
-		return fmt.Errorf("%w: %q v%d is revoked", ErrVersionUnusable, k.Name, n)
-	case !v.State.CanSign():
-		return fmt.Errorf("%w: %q v%d is %s", ErrVersionUnusable, k.Name, n, v.State)
-	case n < k.MinSignVersion:
-		return fmt.Errorf("%w: %q v%d is below min_sign_version %d", ErrVersionUnusable, k.Name, n, k.MinSignVersion)
-	}
-	return nil
-}
-
-// VerifyVersion reports why signatures by version n do not verify, or nil.
-func (k *Key) VerifyVersion(n uint32) error {
-	v := k.Version(n)
-	switch {
-	case v == nil:
-		return fmt.Errorf("%w: %q has no version %d", ErrUnknownVersion, k.Name, n)
-	case !v.State.CanVerify():
-		return fmt.Errorf("%w: %q v%d is %s", ErrVersionUnusable, k.Name, n, v.State)
-	case n < k.MinVerifyVersion:
-		return fmt.Errorf("%w: %q v%d is below min_verify_version %d", ErrVersionUnusable, k.Name, n, k.MinVerifyVersion)
-	}
-	return nil
-}
 
 // Sign is the replicated record of one signing request, keyed by request id.
 // While pending it holds the digest, which the committee needs; once done it
@@ -492,18 +279,18 @@ var (
 	// ErrUnknownCommand is returned for a log entry of an unknown type.
 	ErrUnknownCommand = errors.New("unknown command")
 	// ErrKeyExists is returned when a key name is taken by another request.
-	ErrKeyExists = errors.New("key already exists")
+	ErrKeyExists = keys.ErrKeyExists
 	// ErrUnknownKey is returned when no key has the given name.
 	ErrUnknownKey = fsmerr.ErrUnknownKey
 	// ErrKeyNotActive is returned when a key is still generating or failed.
-	ErrKeyNotActive = errors.New("key is not active")
+	ErrKeyNotActive = keys.ErrKeyNotActive
 	// ErrRequestConflict is returned when a request id is reused with other input.
-	ErrRequestConflict = errors.New("request id already used with different input")
+	ErrRequestConflict = fsmerr.ErrRequestConflict
 	// ErrInvalidCommand is returned for a command whose fields break an invariant.
 	ErrInvalidCommand = fsmerr.ErrInvalidCommand
 	// ErrPreParamsNotReady is returned when an ECDSA key is requested before
 	// every member holds pre-parameters.
-	ErrPreParamsNotReady = errors.New("pre-parameters not ready")
+	ErrPreParamsNotReady = keys.ErrPreParamsNotReady
 	// ErrTooManyPending is returned when the pending signing table is full.
 	ErrTooManyPending = policy.ErrTooManyPending
 	// ErrTooManyKeys is returned when the key table is full.
@@ -517,12 +304,12 @@ var (
 	// ErrTooManyPresigs is returned when a key's presignature pool is full.
 	ErrTooManyPresigs = policy.ErrTooManyPresigs
 	// ErrBadSignature is returned when a reported signature does not verify.
-	ErrBadSignature = errors.New("signature does not verify")
+	ErrBadSignature = keys.ErrBadSignature
 	// ErrUnknownVersion is returned when a key has no such version.
-	ErrUnknownVersion = errors.New("unknown key version")
+	ErrUnknownVersion = keys.ErrUnknownVersion
 	// ErrVersionUnusable is returned when a version's state or a floor
 	// forbids the operation.
-	ErrVersionUnusable = errors.New("key version unusable")
+	ErrVersionUnusable = keys.ErrVersionUnusable
 	// ErrBadTransition is returned for a lifecycle change the version's
 	// state or the key's policy does not allow.
 	ErrBadTransition = fsmerr.ErrBadTransition

@@ -17,4 +17,6 @@ var (
 	ErrStale = errors.New("stale report")
 	// ErrUnknownKey is returned when no key has the given name.
 	ErrUnknownKey = errors.New("unknown key")
+	// ErrRequestConflict is returned when a request id is reused with other input.
+	ErrRequestConflict = errors.New("request id already used with different input")
 )
