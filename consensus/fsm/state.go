@@ -7,8 +7,8 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
-	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
+	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
