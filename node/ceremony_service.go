@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/config"
 )
@@ -304,7 +305,7 @@ func (n *Node) ceremonyContext(kind policy.CeremonyKind, params string) *fsm.Cer
 	case policy.KindMembership:
 		if n.fsm.Members() == nil {
 			for _, m := range n.cluster.Nodes {
-				cctx.Bootstrap = append(cctx.Bootstrap, fsm.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
+				cctx.Bootstrap = append(cctx.Bootstrap, membership.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
 			}
 		}
 	case policy.KindThreshold:

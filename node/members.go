@@ -4,7 +4,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -22,7 +22,7 @@ func (n *Node) memberConfig(id string) (config.NodeConfig, bool) {
 		return n.cluster.Node(id)
 	}
 	m, ok := ms[id]
-	if !ok || m.State == fsm.MemberRemoved {
+	if !ok || m.State == membership.Removed {
 		return config.NodeConfig{}, false
 	}
 	nc := config.NodeConfig{ID: id, Raft: m.Raft, Peer: m.Peer, Client: m.Client}
@@ -49,12 +49,12 @@ func (n *Node) holders() []string {
 
 // memberList returns the members with their replicated state, in id
 // order; before any membership change, cluster.yaml's nodes as voters.
-func (n *Node) memberList() []fsm.Member {
+func (n *Node) memberList() []membership.Member {
 	ms := n.fsm.Members()
-	var out []fsm.Member
+	var out []membership.Member
 	if ms == nil {
 		for _, c := range n.cluster.Nodes {
-			out = append(out, fsm.Member{ID: c.ID, State: fsm.MemberVoter, Raft: c.Raft, Peer: c.Peer, Client: c.Client})
+			out = append(out, membership.Member{ID: c.ID, State: membership.Voter, Raft: c.Raft, Peer: c.Peer, Client: c.Client})
 		}
 		return out
 	}
@@ -67,7 +67,7 @@ func (n *Node) memberList() []fsm.Member {
 // ensurePeerLinks opens a peer link to every member that has none yet.
 func (n *Node) ensurePeerLinks() {
 	for _, m := range n.memberList() {
-		if m.State != fsm.MemberRemoved {
+		if m.State != membership.Removed {
 			n.peers.ensure(m.ID, m.Peer)
 		}
 	}
@@ -80,7 +80,7 @@ func (n *Node) ensurePeerLinks() {
 func (n *Node) voters() []config.NodeConfig {
 	var out []config.NodeConfig
 	for _, m := range n.memberList() {
-		if m.State != fsm.MemberVoter && m.State != fsm.MemberRemoving {
+		if m.State != membership.Voter && m.State != membership.Removing {
 			continue
 		}
 		if c, ok := n.memberConfig(m.ID); ok {
@@ -104,7 +104,7 @@ func (n *Node) voterIDs() []string {
 func (n *Node) memberIDs() []string {
 	var out []string
 	for _, m := range n.memberList() {
-		if m.State != fsm.MemberRemoved {
+		if m.State != membership.Removed {
 			out = append(out, m.ID)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 )
 
 // The membership reconciler runs on the leader and drives a membership
@@ -61,7 +62,7 @@ func (n *Node) membershipStep(ctx context.Context) error {
 	}
 	for _, m := range n.memberList() {
 		switch m.State {
-		case fsm.MemberJoining:
+		case membership.Joining:
 			if n.raft.SuffrageOf(m.ID) == consensus.SuffrageNone {
 				n.peers.ensure(m.ID, m.Peer)
 				if err := n.raft.AddNonvoter(ctx, m.ID, m.Raft); err != nil {
@@ -72,10 +73,10 @@ func (n *Node) membershipStep(ctx context.Context) error {
 			if n.fsm.Boot(m.ID) == "" || !slices.Contains(reachable, m.ID) {
 				continue // not started, or not caught up with the leader yet
 			}
-			if err := n.memberStep(ctx, m.ID, fsm.MemberJoining, fsm.MemberResharing); err != nil {
+			if err := n.memberStep(ctx, m.ID, membership.Joining, membership.Resharing); err != nil {
 				return err
 			}
-		case fsm.MemberResharing:
+		case membership.Resharing:
 			if n.bugs.earlyVoter() {
 				// The bug: a vote before the shares are confirmed.
 				if err := n.raft.AddVoter(ctx, m.ID, m.Raft); err != nil {
@@ -85,17 +86,17 @@ func (n *Node) membershipStep(ctx context.Context) error {
 			if n.missingShares(m.ID) {
 				continue
 			}
-			if err := n.memberStep(ctx, m.ID, fsm.MemberResharing, fsm.MemberVoter); err != nil {
+			if err := n.memberStep(ctx, m.ID, membership.Resharing, membership.Voter); err != nil {
 				return err
 			}
-		case fsm.MemberVoter:
+		case membership.Voter:
 			if n.raft.SuffrageOf(m.ID) != consensus.SuffrageVoter {
 				if err := n.raft.AddVoter(ctx, m.ID, m.Raft); err != nil {
 					return err
 				}
 				n.log.Info("membership: promoted to voter", "member", m.ID)
 			}
-		case fsm.MemberRemoving:
+		case membership.Removing:
 			if !n.removable(m, reachable) {
 				continue
 			}
@@ -109,7 +110,7 @@ func (n *Node) membershipStep(ctx context.Context) error {
 				}
 				n.log.Info("membership: removed from raft", "member", m.ID)
 			}
-			if err := n.memberStep(ctx, m.ID, fsm.MemberRemoving, fsm.MemberRemoved); err != nil {
+			if err := n.memberStep(ctx, m.ID, membership.Removing, membership.Removed); err != nil {
 				return err
 			}
 		}
@@ -117,7 +118,7 @@ func (n *Node) membershipStep(ctx context.Context) error {
 	return n.reshareToTarget(ctx, reachable)
 }
 
-func (n *Node) memberStep(ctx context.Context, id string, from, to fsm.MemberState) error {
+func (n *Node) memberStep(ctx context.Context, id string, from, to membership.State) error {
 	res, err := n.applyResult(ctx, &fsm.MemberStep{Node: id, From: from, To: to})
 	if err != nil {
 		return err
@@ -141,14 +142,14 @@ func (n *Node) missingShares(id string) bool {
 }
 
 // removable reports whether a leaving member may go now.
-func (n *Node) removable(m fsm.Member, reachable []string) bool {
+func (n *Node) removable(m membership.Member, reachable []string) bool {
 	for _, k := range n.fsm.Keys() {
 		if keyNeedsHolders(k) && k.HasMember(m.ID) {
 			return false
 		}
 	}
 	if m.ReplacedBy != "" {
-		if r, ok := n.fsm.Members()[m.ReplacedBy]; ok && r.State != fsm.MemberVoter {
+		if r, ok := n.fsm.Members()[m.ReplacedBy]; ok && r.State != membership.Voter {
 			return false
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -25,14 +26,14 @@ func (s *membershipService) AddNode(ctx context.Context, req *kqpb.AddNodeReques
 	if err != nil {
 		return nil, err
 	}
-	return s.change(ctx, &fsm.ChangeMembers{Op: fsm.MembersAdd, New: m}, m.ID)
+	return s.change(ctx, &fsm.ChangeMembers{Op: membership.Add, New: m}, m.ID)
 }
 
 func (s *membershipService) RemoveNode(ctx context.Context, req *kqpb.RemoveNodeRequest) (*kqpb.NodeStatus, error) {
 	if !config.ValidNodeID(req.Id) {
 		return nil, status.Errorf(codes.InvalidArgument, "node id %.64q is not valid", req.Id)
 	}
-	return s.change(ctx, &fsm.ChangeMembers{Op: fsm.MembersRemove, Node: req.Id}, req.Id)
+	return s.change(ctx, &fsm.ChangeMembers{Op: membership.Remove, Node: req.Id}, req.Id)
 }
 
 func (s *membershipService) ReplaceNode(ctx context.Context, req *kqpb.ReplaceNodeRequest) (*kqpb.NodeStatus, error) {
@@ -46,11 +47,11 @@ func (s *membershipService) ReplaceNode(ctx context.Context, req *kqpb.ReplaceNo
 	if err != nil {
 		return nil, err
 	}
-	return s.change(ctx, &fsm.ChangeMembers{Op: fsm.MembersReplace, Node: req.Id, New: m}, m.ID)
+	return s.change(ctx, &fsm.ChangeMembers{Op: membership.Replace, Node: req.Id, New: m}, m.ID)
 }
 
 // newMemberOf checks a new node's id and addresses.
-func newMemberOf(req *kqpb.AddNodeRequest) (*fsm.Member, error) {
+func newMemberOf(req *kqpb.AddNodeRequest) (*membership.Member, error) {
 	if !config.ValidNodeID(req.Id) {
 		return nil, status.Errorf(codes.InvalidArgument, "node id %.64q is not valid", req.Id)
 	}
@@ -59,7 +60,7 @@ func newMemberOf(req *kqpb.AddNodeRequest) (*fsm.Member, error) {
 			return nil, status.Errorf(codes.InvalidArgument, "%s address of %s: %.80q is not host:port", what, req.Id, a)
 		}
 	}
-	return &fsm.Member{ID: req.Id, Raft: req.RaftAddress, Peer: req.PeerAddress, Client: req.ClientAddress}, nil
+	return &membership.Member{ID: req.Id, Raft: req.RaftAddress, Peer: req.PeerAddress, Client: req.ClientAddress}, nil
 }
 
 func (s *membershipService) change(ctx context.Context, c *fsm.ChangeMembers, show string) (*kqpb.NodeStatus, error) {
@@ -73,7 +74,7 @@ func (s *membershipService) change(ctx context.Context, c *fsm.ChangeMembers, sh
 	}
 	c.Actor = actor
 	for _, m := range n.cluster.Nodes {
-		c.Bootstrap = append(c.Bootstrap, fsm.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
+		c.Bootstrap = append(c.Bootstrap, membership.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
 	}
 	if _, err := n.apply(ctx, c); err != nil {
 		return nil, err
@@ -113,7 +114,7 @@ func (s *membershipService) ListMembers(ctx context.Context, _ *kqpb.ListMembers
 
 // nodeStatus shows a member and, per key, where its shares stand.
 func (n *Node) nodeStatus(id string) (*kqpb.NodeStatus, error) {
-	i := slices.IndexFunc(n.memberList(), func(m fsm.Member) bool { return m.ID == id })
+	i := slices.IndexFunc(n.memberList(), func(m membership.Member) bool { return m.ID == id })
 	if i < 0 {
 		return nil, status.Errorf(codes.NotFound, "%.64q is not a member", id)
 	}

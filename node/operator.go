@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 )
 
@@ -67,7 +68,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		out.Clock = cv.Err.Error()
 	}
 	for _, m := range n.memberList() {
-		if m.State == fsm.MemberRemoved {
+		if m.State == membership.Removed {
 			continue
 		}
 		out.Members = append(out.Members, &kqpb.Member{Id: m.ID, RaftAddress: m.Raft, ClientAddress: m.Client,

@@ -23,6 +23,7 @@ import (
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -585,12 +586,12 @@ func (o *options) membershipParams(op, node, with string) (fsm.MembershipParams,
 	switch {
 	case node == "":
 		return p, usageError{errors.New("membership needs --op add|remove|replace and --node ID")}
-	case op == fsm.MembersAdd:
+	case op == membership.Add:
 		return p, newNode(node)
-	case op == fsm.MembersRemove:
+	case op == membership.Remove:
 		p.Node = node
 		return p, nil
-	case op == fsm.MembersReplace:
+	case op == membership.Replace:
 		if with == "" {
 			return p, usageError{errors.New("--op replace needs --with NEW")}
 		}

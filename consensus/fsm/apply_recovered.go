@@ -2,8 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
@@ -45,13 +43,7 @@ func (c ClusterRecovered) Reporter() string { return c.Node }
 // reason. A second survivor's report of the same recovery finds nothing
 // left to remove.
 func (c *ClusterRecovered) apply(f *FSM, _ uint64) Result {
-	var removed []string
-	for _, id := range slices.Sorted(maps.Keys(f.st.Members)) {
-		if m := f.st.Members[id]; !slices.Contains(c.Members, id) && m.State != MemberRemoved {
-			m.State, m.Since = MemberRemoved, f.st.Time
-			removed = append(removed, id)
-		}
-	}
+	removed := f.st.Members.Keep(c.Members, f.st.Time)
 	note := fmt.Sprintf("raft configuration forced to %v (was %v) on %s; entries up to %d (term %d) committed by the recovery",
 		c.Members, c.Previous, c.Node, c.LastIndex, c.LastTerm)
 	if len(removed) > 0 {

@@ -102,7 +102,7 @@ func (f *FSM) startReshare(index uint64, k *Key, c *ReshareKey) (uint32, string,
 // is the bootstrap set, a holder a refresh left out.
 func (f *FSM) mayHold(k *Key, node string) bool {
 	if f.st.Members != nil {
-		return f.holdsShares(node)
+		return f.st.Members.HoldsShares(node)
 	}
 	return k.WasHolder(node)
 }

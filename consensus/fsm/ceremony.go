@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -453,11 +454,11 @@ func (f *FSM) ceremonySummary(c *Ceremony) string {
 		return fmt.Sprintf("take %q off the deny-list", p.Principal)
 	case *MembershipParams:
 		switch {
-		case p.Op == MembersRemove:
+		case p.Op == membership.Remove:
 			return fmt.Sprintf("remove node %q", p.Node)
 		case p.New == nil:
 			return fmt.Sprintf("%s node", p.Op)
-		case p.Op == MembersReplace:
+		case p.Op == membership.Replace:
 			return fmt.Sprintf("replace node %q by %q (raft %s, peer %s, client %s)", p.Node, p.New.ID, p.New.Raft, p.New.Peer, p.New.Client)
 		}
 		return fmt.Sprintf("add node %q (raft %s, peer %s, client %s)", p.New.ID, p.New.Raft, p.New.Peer, p.New.Client)

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/keyquorum/keyquorum/consensus/policy"
 	"slices"
 	"strings"
+
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // ErrUnimplemented is returned for a ceremony kind whose operation does
@@ -83,7 +85,7 @@ type (
 type CeremonyContext struct {
 	// Bootstrap is cluster.yaml's nodes, for a membership change while the
 	// replicated membership is still the bootstrap set.
-	Bootstrap []Member `json:"bootstrap,omitempty"`
+	Bootstrap []membership.Member `json:"bootstrap,omitempty"`
 	// Holders and Committee are a threshold change's new holders (the
 	// key's holders the leader reaches) and its dealers.
 	Holders   []string `json:"holders,omitempty"`
@@ -215,7 +217,7 @@ func (f *FSM) runCeremony(index uint64, c *Ceremony, ctx *CeremonyContext, dry b
 	case *MembershipParams:
 		cm := &ChangeMembers{Op: p.Op, Node: p.Node, Bootstrap: ctx.Bootstrap, Actor: "ceremony:" + c.ID}
 		if p.New != nil {
-			cm.New = &Member{ID: p.New.ID, Raft: p.New.Raft, Peer: p.New.Peer, Client: p.New.Client}
+			cm.New = &membership.Member{ID: p.New.ID, Raft: p.New.Raft, Peer: p.New.Peer, Client: p.New.Client}
 		}
 		note, err := f.startMembers(cm, dry)
 		return ran{note: note}, err

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -53,8 +54,8 @@ func jsonOf(v any) string {
 
 // bootstrap is n1..n3 with addresses, as the leader fills in from
 // cluster.yaml while the membership is the bootstrap set.
-func bootstrap() []fsm.Member {
-	var out []fsm.Member
+func bootstrap() []membership.Member {
+	var out []membership.Member
 	for i, id := range []string{"n1", "n2", "n3"} {
 		out = append(out, *newMember(id, i+1))
 	}
@@ -160,13 +161,13 @@ func kindCases() map[policy.CeremonyKind]kindCase {
 		policy.KindMembership: {
 			params: func(*testing.T) string {
 				n := newMember("n4", 4)
-				return jsonOf(fsm.MembershipParams{Op: fsm.MembersAdd, New: &fsm.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
+				return jsonOf(fsm.MembershipParams{Op: membership.Add, New: &fsm.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
 			},
 			ctx: &fsm.CeremonyContext{Bootstrap: bootstrap()},
 			direct: func(*testing.T) fsm.Command {
-				return &fsm.ChangeMembers{Op: fsm.MembersAdd, New: newMember("n4", 4), Bootstrap: bootstrap(), Actor: spiffe("admin")}
+				return &fsm.ChangeMembers{Op: membership.Add, New: newMember("n4", 4), Bootstrap: bootstrap(), Actor: spiffe("admin")}
 			},
-			done: func(h *fsmHarness) bool { return h.f.Members()["n4"].State == fsm.MemberJoining },
+			done: func(h *fsmHarness) bool { return h.f.Members()["n4"].State == membership.Joining },
 		},
 		policy.KindThreshold: {
 			setup:  func(h *fsmHarness) { h.thresholdKey("t") },
@@ -290,7 +291,7 @@ func TestCeremonyKindsRecheckAtExecution(t *testing.T) {
 		ctx := &fsm.CeremonyContext{Bootstrap: bootstrap()}
 		add := ready(t, h, policy.KindMembership, cases[policy.KindMembership].params(t), ctx)
 		n5 := newMember("n5", 5)
-		other := ready(t, h, policy.KindMembership, jsonOf(fsm.MembershipParams{Op: fsm.MembersAdd,
+		other := ready(t, h, policy.KindMembership, jsonOf(fsm.MembershipParams{Op: membership.Add,
 			New: &fsm.NewMember{ID: n5.ID, Raft: n5.Raft, Peer: n5.Peer, Client: n5.Client}}), ctx)
 		a := approval(add, "carol")
 		a.Context = ctx

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -106,7 +107,7 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 				switch kind {
 				case policy.KindMembership:
 					n := newMember(fmt.Sprintf("x%d", step), 10+step)
-					params = jsonOf(fsm.MembershipParams{Op: fsm.MembersAdd, New: &fsm.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
+					params = jsonOf(fsm.MembershipParams{Op: membership.Add, New: &fsm.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
 				case policy.KindThreshold:
 					params = `{"key":"t","threshold":2}`
 				}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 )
 
 // TestClusterRecoveredRemovesTheLostMembers: a forced recovery's report
@@ -20,13 +21,13 @@ func TestClusterRecoveredRemovesTheLostMembers(t *testing.T) {
 	}
 
 	// n4 joins (n1..n3 voters); then n2 and n3 are lost for good.
-	h.mustOK(&fsm.ChangeMembers{Op: fsm.MembersAdd, New: newMember("n4", 4), Bootstrap: bootstrapMembers(lcMembers()...), Actor: "admin"})
+	h.mustOK(&fsm.ChangeMembers{Op: membership.Add, New: newMember("n4", 4), Bootstrap: bootstrapMembers(lcMembers()...), Actor: "admin"})
 	res := h.mustOK(rec)
 	if !strings.Contains(res.Note, "forced to [n1 n4] (was [n1 n2 n3 n4])") || !strings.Contains(res.Note, "members [n2 n3] removed") {
 		t.Fatalf("note %q", res.Note)
 	}
-	for id, want := range map[string]fsm.MemberState{"n1": fsm.MemberVoter, "n2": fsm.MemberRemoved,
-		"n3": fsm.MemberRemoved, "n4": fsm.MemberJoining} {
+	for id, want := range map[string]membership.State{"n1": membership.Voter, "n2": membership.Removed,
+		"n3": membership.Removed, "n4": membership.Joining} {
 		if got := h.memberState(id); got != want {
 			t.Errorf("%s is %s, want %s", id, got, want)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
 	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
+	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
@@ -142,8 +143,8 @@ type state struct {
 	// policy (apply_policy.go).
 	Policy *PolicyState `json:"policy,omitempty"`
 	// Members is the replicated membership, nil while it is the bootstrap
-	// set of cluster.yaml (membership.go).
-	Members map[string]*Member `json:"members,omitempty"`
+	// set of cluster.yaml (package membership).
+	Members membership.Table `json:"members,omitempty"`
 	// Ceremonies holds the kept ceremonies by id; Frozen the freeze in
 	// force (ceremony.go).
 	Ceremonies map[string]*Ceremony `json:"ceremonies,omitempty"`
@@ -232,10 +233,8 @@ func (st *state) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("FROST commitment %q names no key version", id)
 		}
 	}
-	for id, m := range st.Members {
-		if m == nil || m.ID != id {
-			return fmt.Errorf("member %q is null or misnamed", id)
-		}
+	if err := st.Members.Check(); err != nil {
+		return err
 	}
 	for id, h := range st.Handles {
 		if h == nil {
