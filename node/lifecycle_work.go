@@ -3,9 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -229,30 +226,6 @@ func (n *Node) refresh(ctx context.Context, k *fsm.Key, v *fsm.Version) (*tss.Sh
 		return nil, err
 	}
 	return share, nil
-}
-
-var shareFile = regexp.MustCompile(`^v(\d+)(?:\.e(\d+))?\.sealed$`)
-
-// epochs lists the share files held for a key: version -> epochs.
-func (s *shareStore) epochs(key string) map[uint32][]uint32 {
-	out := map[uint32][]uint32{}
-	ents, err := os.ReadDir(filepath.Join(s.dir, key))
-	if err != nil {
-		return out
-	}
-	for _, e := range ents {
-		m := shareFile.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
-		v, _ := strconv.ParseUint(m[1], 10, 32)
-		ep := uint64(0)
-		if m[2] != "" {
-			ep, _ = strconv.ParseUint(m[2], 10, 32)
-		}
-		out[uint32(v)] = append(out[uint32(v)], uint32(ep))
-	}
-	return out
 }
 
 // checkLifecycle runs on the leader's supervisor tick: it executes

@@ -26,7 +26,7 @@ func (n *Node) newNodeMetrics() *metrics.Set {
 		},
 		Running:     n.engine.Running,
 		Parked:      n.parked.len,
-		PreParams:   n.pre.isReady,
+		PreParams:   n.pre.Ready,
 		PoolTarget:  n.cluster.Presign.Pool,
 		Now:         n.clock.Now,
 		BlameChecks: blameChecks,

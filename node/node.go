@@ -33,6 +33,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/pki"
+	"github.com/keyquorum/keyquorum/node/store"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -90,13 +91,10 @@ type Options struct {
 	_      struct{}
 }
 
-// Sealer is what the node needs of its secret store: shares and pre-params
-// are sealed to a binding before they touch the disk. sealing.TPM is the
-// production one.
-type Sealer interface {
-	Seal(ctx context.Context, b sealing.Binding, plaintext []byte) ([]byte, error)
-	Open(ctx context.Context, b sealing.Binding, blob []byte) ([]byte, error)
-}
+// Sealer is what the node's sealed store needs (store.Sealer): shares and
+// pre-params are sealed to a binding before they touch the disk.
+// sealing.TPM is the production one.
+type Sealer = store.Sealer
 
 // Node is one keyquorum member.
 type Node struct {
@@ -110,10 +108,10 @@ type Node struct {
 	clocks   *clockSync
 	tpm      *sealing.TPM // the sealer New opened and Close closes; nil when injected
 	listenFn func(addr string) (net.Listener, error)
-	shares   *shareStore
-	// tenantKeys holds each tenant's data-encryption key (tenant_keys.go).
-	tenantKeys *tenantKeys
-	pre        *preParams
+	shares   *store.Shares
+	// tenantKeys holds each tenant's data-encryption key.
+	tenantKeys *store.TenantKeys
+	pre        *store.PreParams
 	fsm        *fsm.FSM
 	raft       *consensus.Node
 	engine     *tss.Engine
@@ -178,21 +176,20 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	sealer := opts.Sealer
 	if sealer == nil {
-		if n.tpm, err = sealing.OpenTPM(ctx, sealingConfig(cluster, self, n.dir), n.log); err != nil {
+		if n.tpm, err = sealing.OpenTPM(ctx, store.SealingConfig(cluster, self, n.dir), n.log); err != nil {
 			return nil, fmt.Errorf("node: open TPM: %w", err)
 		}
 		sealer = n.tpm
 	}
-	n.shares = newShareStore(n.dir, cluster.ID, id, sealer)
-	n.pre = newPreParams(cluster, id, n.dir, sealer, n.log)
+	n.pre = store.NewPreParams(cluster, id, n.dir, sealer, n.log)
 	fcfg := fsmConfig(cluster)
 	fcfg.CeremonyUndercount = bugsCompiled && opts.Bugs.CeremonyUndercount
 	fcfg.AuthzSkip = bugsCompiled && opts.Bugs.AuthzSkip
 	if n.fsm, err = fsm.NewFSM(fcfg, fsmCrypto{}); err != nil {
 		return nil, err
 	}
-	n.tenantKeys = newTenantKeys(n.dir, cluster.ID, id, sealer, n.fsm.TenantGeneration)
-	n.shares.tenants = n.tenantKeys
+	n.tenantKeys = store.NewTenantKeys(n.dir, cluster.ID, id, sealer, n.fsm.TenantGeneration)
+	n.shares = store.NewShares(n.dir, cluster.ID, id, sealer, n.tenantKeys)
 	n.boot, n.parked, n.frost = newBootID(), newParked(), newFrostNode()
 	n.dirty = newDirtyKeys()
 	n.rates = newRateBuckets()
@@ -325,7 +322,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer cancel()
 	n.log.Info("node started", "client", n.self.Client, "peer", n.self.Peer, "raft", n.self.Raft)
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	n.spawn(func() { n.pre.run(ctx, n.reportPreParams) })
+	n.spawn(func() { n.pre.Run(ctx, n.reportPreParams) })
 	n.spawn(func() { retryUntil(ctx, n.reportBoot) })
 	n.spawn(func() { retryUntil(ctx, n.reportRecovered) })
 	n.spawn(func() { n.dispatch(ctx) })

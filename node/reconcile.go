@@ -132,7 +132,7 @@ func (n *Node) reconcileKey(ctx context.Context, k *fsm.Key) bool {
 		return n.reconcileNonHolder(ctx, k)
 	}
 	done := true
-	held := n.shares.epochs(k.Name)
+	held := n.shares.Epochs(k.Name)
 	for _, v := range k.Versions {
 		keep := map[uint32]bool{}
 		switch {
@@ -175,7 +175,7 @@ func (n *Node) reconcileKey(ctx context.Context, k *fsm.Key) bool {
 func (n *Node) reconcileNonHolder(ctx context.Context, k *fsm.Key) bool {
 	self := n.self.ID
 	done := true
-	for version, epochs := range n.shares.epochs(k.Name) {
+	for version, epochs := range n.shares.Epochs(k.Name) {
 		v := k.Version(version)
 		for _, e := range epochs {
 			if v != nil && v.Refresh != nil && v.Refresh.Epoch == e && slices.Contains(v.Refresh.Parties(k), self) {
@@ -201,4 +201,40 @@ func (n *Node) reconcileNonHolder(ctx context.Context, k *fsm.Key) bool {
 	n.report(rctx, &fsm.SharesShredded{Key: k.Name, Node: self})
 	cancel()
 	return false
+}
+
+// reconcileTenants shreds the keys of tenant generations the replicated
+// state has deleted, and reports each deletion this node has carried out
+// until the state records it: the per-node evidence of the shredding.
+func (n *Node) reconcileTenants(ctx context.Context) bool {
+	held, err := n.tenantKeys.Held()
+	if err != nil {
+		n.log.Warn("list tenant keys", "err", err)
+		return false
+	}
+	done := true
+	for _, g := range held {
+		if g.Gen >= n.fsm.TenantGeneration(g.Tenant) {
+			continue
+		}
+		if err := n.tenantKeys.Shred(g); err != nil {
+			n.log.Warn("shred tenant key", "tenant", g.Tenant, "generation", g.Gen, "err", err)
+			done = false
+			continue
+		}
+		n.log.Info("tenant key shredded", "tenant", g.Tenant, "generation", g.Gen)
+	}
+	if !done {
+		return false
+	}
+	for _, d := range n.fsm.TenantDeletions() {
+		if slices.Contains(d.Shredded, n.self.ID) {
+			continue
+		}
+		done = false // reported until the state shows it
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		n.report(rctx, &fsm.TenantShredded{Tenant: d.Tenant, Generation: d.Generation, Node: n.self.ID})
+		cancel()
+	}
+	return done
 }

@@ -4,24 +4,9 @@ import (
 	"crypto/tls"
 	"fmt"
 
-	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
-	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
 )
-
-func sealingConfig(c *config.Cluster, self config.NodeConfig, dir string) sealing.Config {
-	sc := sealing.DefaultConfig(dir + "/tpm")
-	sc.Backend = string(c.TPM.Backend)
-	sc.Address = self.TPMAddress
-	if c.TPM.Device != "" {
-		sc.Device = c.TPM.Device
-	}
-	if len(c.TPM.PCRs) > 0 {
-		sc.PCRs = c.TPM.PCRs
-	}
-	return sc
-}
 
 // raftTLS serves and dials raft RPCs with the node's certificate: raft uses
 // one tls.Config for both ends of a connection. Whichever end it is, the

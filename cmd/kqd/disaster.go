@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/node"
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/store"
 )
 
 // runRestore is `kqd restore --from DIR --node ID`: it rebuilds a node's
@@ -44,7 +45,7 @@ func runRestore(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	if err != nil {
 		return err
 	}
-	r, err := node.Restore(ctx, cluster, *nodeID, *from, pin, log)
+	r, err := store.Restore(ctx, cluster, *nodeID, *from, pin, log)
 	if err != nil {
 		return err
 	}

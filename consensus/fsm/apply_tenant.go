@@ -21,7 +21,7 @@ func tenantCommands() []commandSpec {
 }
 
 // Tenants are crypto boundaries. Every node seals a tenant's share blobs
-// under that tenant's own data-encryption key (node/tenant_keys.go), and
+// under that tenant's own data-encryption key (node/store/tenant_keys.go), and
 // deleting the tenant has every node shred that key: no share of the
 // tenant can be opened again, on any node, from any backup of its disk.
 //

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,18 +25,18 @@ import (
 // for ECDSA (BenchmarkShareReopen). Once per idle period, nobody notices.
 const shareIdle = 10 * time.Minute
 
-// shareStore keeps this node's key shares sealed on disk, one file per key
+// Shares keeps this node's key shares sealed on disk, one file per key
 // version and share epoch, and a cache of opened shares so signing needs no
 // disk read. A cached share's secrets live in protected memory (secmem). A
 // share unused for idle leaves the cache, and its secret words are zeroed
 // as soon as no session holds them any more (see secmem.Region); Destroy zeroes
 // them at once.
-type shareStore struct {
+type Shares struct {
 	dir, cluster, node string
 	sealer             Sealer
 	// tenants seals each tenant's shares under its own key; nil seals
 	// every share under sealer (a store tested alone).
-	tenants *tenantKeys
+	tenants *TenantKeys
 	mem     *secmem.Mem
 	idle    time.Duration
 
@@ -49,19 +51,22 @@ type openShare struct {
 	timer *time.Timer
 }
 
-func newShareStore(dir, cluster, node string, s Sealer) *shareStore {
-	return &shareStore{dir: filepath.Join(dir, "shares"), cluster: cluster, node: node, sealer: s,
+// NewShares returns the share store of member node of cluster under the
+// data directory dir. tenants seals each tenant's shares under its own
+// key; nil seals every share under s.
+func NewShares(dir, cluster, node string, s Sealer, tenants *TenantKeys) *Shares {
+	return &Shares{dir: filepath.Join(dir, "shares"), cluster: cluster, node: node, sealer: s, tenants: tenants,
 		mem: secmem.New(nil, "shares"), idle: shareIdle, cache: map[string]*openShare{}}
 }
 
-func (s *shareStore) binding(key string, version, epoch uint32) sealing.Binding {
+func (s *Shares) binding(key string, version, epoch uint32) sealing.Binding {
 	return sealing.Binding{ClusterID: s.cluster, NodeID: s.node, Kind: sealing.KindShare, KeyID: key, Version: version, Epoch: epoch}
 }
 
 // sealerFor returns the sealer of key's shares and their binding: under
 // the key's tenant's data-encryption key, bound to the tenant, except in
 // the default tenant. create makes a missing tenant key (Put).
-func (s *shareStore) sealerFor(ctx context.Context, key string, version, epoch uint32, create bool) (Sealer, sealing.Binding, error) {
+func (s *Shares) sealerFor(ctx context.Context, key string, version, epoch uint32, create bool) (Sealer, sealing.Binding, error) {
 	b := s.binding(key, version, epoch)
 	if s.tenants == nil {
 		return s.sealer, b, nil
@@ -71,7 +76,7 @@ func (s *shareStore) sealerFor(ctx context.Context, key string, version, epoch u
 	return sl, b, err
 }
 
-func (s *shareStore) path(key string, version, epoch uint32) string {
+func (s *Shares) path(key string, version, epoch uint32) string {
 	if epoch == 0 {
 		return filepath.Join(s.dir, key, fmt.Sprintf("v%d.sealed", version))
 	}
@@ -79,13 +84,13 @@ func (s *shareStore) path(key string, version, epoch uint32) string {
 }
 
 // Has reports whether a sealed share exists for the key version and epoch.
-func (s *shareStore) Has(key string, version, epoch uint32) bool {
+func (s *Shares) Has(key string, version, epoch uint32) bool {
 	_, err := os.Stat(s.path(key, version, epoch))
 	return err == nil
 }
 
 // Put seals and writes the share. The plaintext never touches the disk.
-func (s *shareStore) Put(ctx context.Context, key string, version, epoch uint32, sh *tss.Share) error {
+func (s *Shares) Put(ctx context.Context, key string, version, epoch uint32, sh *tss.Share) error {
 	plain, err := sh.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("node: encode share %s v%d: %w", key, version, err)
@@ -125,7 +130,7 @@ func (s *shareStore) Put(ctx context.Context, key string, version, epoch uint32,
 
 // Get returns the opened share of the key version at epoch, unsealing it
 // when it is not cached. The caller must not Wipe it.
-func (s *shareStore) Get(ctx context.Context, key string, version, epoch uint32) (*tss.Share, error) {
+func (s *Shares) Get(ctx context.Context, key string, version, epoch uint32) (*tss.Share, error) {
 	p := s.path(key, version, epoch)
 	s.mu.Lock()
 	if e, ok := s.cache[p]; ok {
@@ -136,7 +141,7 @@ func (s *shareStore) Get(ctx context.Context, key string, version, epoch uint32)
 	s.mu.Unlock()
 	blob, err := sealing.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("node: no share of %s v%d (epoch %d) on %s: %w", key, version, epoch, s.node, errNoShare)
+		return nil, fmt.Errorf("node: no share of %s v%d (epoch %d) on %s: %w", key, version, epoch, s.node, ErrNoShare)
 	}
 	if err != nil {
 		return nil, err
@@ -161,8 +166,32 @@ func (s *shareStore) Get(ctx context.Context, key string, version, epoch uint32)
 	return kept.sh, nil
 }
 
+var shareFile = regexp.MustCompile(`^v(\d+)(?:\.e(\d+))?\.sealed$`)
+
+// Epochs lists the share files held for a key: version -> epochs.
+func (s *Shares) Epochs(key string) map[uint32][]uint32 {
+	out := map[uint32][]uint32{}
+	ents, err := os.ReadDir(filepath.Join(s.dir, key))
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		m := shareFile.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		v, _ := strconv.ParseUint(m[1], 10, 32)
+		ep := uint64(0)
+		if m[2] != "" {
+			ep, _ = strconv.ParseUint(m[2], 10, 32)
+		}
+		out[uint32(v)] = append(out[uint32(v)], uint32(ep))
+	}
+	return out
+}
+
 // open decodes a share and moves its secrets into protected memory.
-func (s *shareStore) open(plain []byte) (*openShare, error) {
+func (s *Shares) open(plain []byte) (*openShare, error) {
 	sh, err := tss.UnmarshalShare(plain)
 	if err != nil {
 		return nil, err
@@ -177,7 +206,7 @@ func (s *shareStore) open(plain []byte) (*openShare, error) {
 // Get opened the same share meanwhile, that one wins, unless replace is
 // set (Put: the file on disk is e's). A share that loses or is replaced
 // is only dropped: a holder may still be signing with it.
-func (s *shareStore) keep(p string, e *openShare, replace bool) *openShare {
+func (s *Shares) keep(p string, e *openShare, replace bool) *openShare {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.cache[p]; ok {
@@ -198,20 +227,25 @@ func (s *shareStore) keep(p string, e *openShare, replace bool) *openShare {
 // their cleanups once no session holds them; the collection asked for
 // here makes that prompt when none does, instead of waiting for the
 // runtime's next one (at most two minutes away).
-func (s *shareStore) expire(p string, e *openShare) {
+func (s *Shares) expire(p string, e *openShare) {
 	s.mu.Lock()
-	if s.cache[p] != e {
-		s.mu.Unlock()
-		return
-	}
-	if left := s.idle - time.Since(e.used); left > 0 {
-		e.timer.Reset(left)
+	if s.cache[p] != e || stillUsed(e.timer, s.idle, e.used) {
 		s.mu.Unlock()
 		return
 	}
 	delete(s.cache, p)
 	s.mu.Unlock()
 	runtime.GC()
+}
+
+// stillUsed re-arms t to fire when a secret last used at used will have
+// been idle for idle, and reports whether it did: the secret stays open.
+func stillUsed(t *time.Timer, idle time.Duration, used time.Time) bool {
+	left := idle - time.Since(used)
+	if left > 0 {
+		t.Reset(left)
+	}
+	return left > 0
 }
 
 // Destroy crypto-shreds the share of the key version at epoch: it drops the
@@ -226,7 +260,7 @@ func (s *shareStore) expire(p string, e *openShare) {
 // TPM key that sealed it is shared with other shares, so the file itself
 // must go; overwriting first keeps the ciphertext out of free blocks on
 // file systems that write in place. A share already gone is not an error.
-func (s *shareStore) Destroy(key string, version, epoch uint32) error {
+func (s *Shares) Destroy(key string, version, epoch uint32) error {
 	p := s.path(key, version, epoch)
 	s.mu.Lock()
 	e, ok := s.cache[p]
@@ -279,4 +313,5 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-var errNoShare = errors.New("share not held")
+// ErrNoShare is wrapped by Get for a share this member does not hold.
+var ErrNoShare = errors.New("share not held")

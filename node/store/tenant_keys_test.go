@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -27,19 +27,16 @@ func TestTenantKeysAreACryptoBoundary(t *testing.T) {
 	gens := map[string]uint32{}
 	gen := func(tenant string) uint32 { mu.Lock(); defer mu.Unlock(); return gens[tenant] }
 	kek := sealingtest.New(t)
-	s := newShareStore(dir, "kq-test", "node-a", kek)
+	s := NewShares(dir, "kq-test", "node-a", kek, NewTenantKeys(dir, "kq-test", "node-a", kek, gen))
 	s.idle = time.Hour
-	s.tenants = newTenantKeys(dir, "kq-test", "node-a", kek, gen)
 	sh := fixtureShare(t)
 	for _, key := range []string{"acme/k", "globex/k", "plain"} {
 		if err := s.Put(ctx, key, 1, 0, sh); err != nil {
 			t.Fatalf("put %s: %v", key, err)
 		}
 	}
-	fresh := func() *shareStore { // a restarted node: nothing cached
-		r := newShareStore(dir, "kq-test", "node-a", kek)
-		r.tenants = newTenantKeys(dir, "kq-test", "node-a", kek, gen)
-		return r
+	fresh := func() *Shares { // a restarted node: nothing cached
+		return NewShares(dir, "kq-test", "node-a", kek, NewTenantKeys(dir, "kq-test", "node-a", kek, gen))
 	}
 	r := fresh()
 	for _, key := range []string{"acme/k", "globex/k", "plain"} {
@@ -64,23 +61,23 @@ func TestTenantKeysAreACryptoBoundary(t *testing.T) {
 		t.Errorf("acme's share opened as globex's: %v", err)
 	}
 	// A backup of acme's key file, taken before the deletion.
-	held, err := s.tenants.held()
+	held, err := s.tenants.Held()
 	if err != nil || len(held) != 2 {
 		t.Fatalf("held tenant keys %v, %v; want acme's and globex's", held, err)
 	}
-	keyFile := s.tenants.path(tenantGen{"acme", 0})
+	keyFile := s.tenants.path(TenantGen{"acme", 0})
 	backup, _ := os.ReadFile(keyFile)
 
 	mu.Lock()
 	gens["acme"] = 1 // the tenant was deleted
 	mu.Unlock()
-	if err := s.tenants.shred(tenantGen{"acme", 0}); err != nil {
+	if err := s.tenants.Shred(TenantGen{"acme", 0}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("acme's key file after shredding: %v", err)
 	}
-	if _, err := fresh().Get(ctx, "acme/k", 1, 0); !errors.Is(err, errTenantKeyGone) {
+	if _, err := fresh().Get(ctx, "acme/k", 1, 0); !errors.Is(err, ErrTenantKeyGone) {
 		t.Errorf("acme's share after its key was shredded: %v", err)
 	}
 	// The old generation's key, restored from a backup, is not the one

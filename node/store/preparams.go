@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -17,14 +17,14 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// preParams owns this node's ECDSA pre-parameters (Paillier key and safe
+// PreParams owns this node's ECDSA pre-parameters (Paillier key and safe
 // primes). Generating them costs 8-40 s of CPU, so it happens once, in the
 // background at first start, and the result is sealed like a share. The
 // opened copy lives in protected memory (secmem) and, like a share, is
 // dropped after idle without a Wait, its words zeroed once no keygen (or
 // share made by one, which points at the same integers) holds them, and
 // unsealed again by the next Wait.
-type preParams struct {
+type PreParams struct {
 	cluster *config.Cluster
 	node    string
 	path    string
@@ -42,17 +42,19 @@ type preParams struct {
 	ready   chan struct{}
 }
 
-func newPreParams(c *config.Cluster, node, dir string, s Sealer, log *slog.Logger) *preParams {
-	return &preParams{cluster: c, node: node, path: filepath.Join(dir, "preparams.sealed"), sealer: s, log: log,
+// NewPreParams returns the pre-parameters of member node of cluster c,
+// sealed under the data directory dir; Run loads or makes them.
+func NewPreParams(c *config.Cluster, node, dir string, s Sealer, log *slog.Logger) *PreParams {
+	return &PreParams{cluster: c, node: node, path: filepath.Join(dir, "preparams.sealed"), sealer: s, log: log,
 		secmem: secmem.New(log, "pre-params"), idle: shareIdle, status: "loading", ready: make(chan struct{})}
 }
 
-func (p *preParams) binding() sealing.Binding {
+func (p *PreParams) binding() sealing.Binding {
 	return sealing.Binding{ClusterID: p.cluster.ID, NodeID: p.node, Kind: sealing.KindPreParams}
 }
 
 // Status describes readiness for `kq status`.
-func (p *preParams) Status() string {
+func (p *PreParams) Status() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.status == "generating" {
@@ -61,8 +63,8 @@ func (p *preParams) Status() string {
 	return p.status
 }
 
-// isReady reports whether the pre-parameters are loaded, without waiting.
-func (p *preParams) isReady() bool {
+// Ready reports whether the pre-parameters are loaded, without waiting.
+func (p *PreParams) Ready() bool {
 	select {
 	case <-p.ready:
 		return true
@@ -73,7 +75,7 @@ func (p *preParams) isReady() bool {
 
 // Wait returns the pre-parameters once they are ready, unsealing them
 // again if they were evicted.
-func (p *preParams) Wait(ctx context.Context) (*tss.PreParams, error) {
+func (p *PreParams) Wait(ctx context.Context) (*tss.PreParams, error) {
 	select {
 	case <-p.ready:
 	case <-ctx.Done():
@@ -94,7 +96,7 @@ func (p *preParams) Wait(ctx context.Context) (*tss.PreParams, error) {
 
 // hold moves pp's secrets into protected memory and starts its idle timer.
 // p.mu is held.
-func (p *preParams) hold(pp *tss.PreParams) {
+func (p *PreParams) hold(pp *tss.PreParams) {
 	if err := pp.MoveSecrets(p.secmem.Region().Words); err != nil {
 		// Validated on load, so this does not happen; keep them usable.
 		p.log.Warn("pre-params stay on the heap", "err", err)
@@ -104,15 +106,10 @@ func (p *preParams) hold(pp *tss.PreParams) {
 }
 
 // expire drops the pre-parameters if unused for idle, and otherwise checks
-// again when they would be; see shareStore.expire for the collection.
-func (p *preParams) expire() {
+// again when they would be; see Shares.expire for the collection.
+func (p *PreParams) expire() {
 	p.mu.Lock()
-	if p.pp == nil {
-		p.mu.Unlock()
-		return
-	}
-	if left := p.idle - time.Since(p.used); left > 0 {
-		p.timer.Reset(left)
+	if p.pp == nil || stillUsed(p.timer, p.idle, p.used) {
 		p.mu.Unlock()
 		return
 	}
@@ -123,7 +120,7 @@ func (p *preParams) expire() {
 }
 
 // unseal opens the sealed pre-parameters.
-func (p *preParams) unseal(ctx context.Context) (*tss.PreParams, error) {
+func (p *PreParams) unseal(ctx context.Context) (*tss.PreParams, error) {
 	blob, err := sealing.ReadFile(p.path)
 	if err != nil {
 		return nil, err
@@ -136,15 +133,15 @@ func (p *preParams) unseal(ctx context.Context) (*tss.PreParams, error) {
 	return tss.UnmarshalPreParams(plain)
 }
 
-func (p *preParams) set(status string) {
+func (p *PreParams) set(status string) {
 	p.mu.Lock()
 	p.status = status
 	p.mu.Unlock()
 }
 
-// run loads, imports or generates the pre-parameters, then calls report
+// Run loads, imports or generates the pre-parameters, then calls report
 // until it succeeds.
-func (p *preParams) run(ctx context.Context, report func(context.Context) error) {
+func (p *PreParams) Run(ctx context.Context, report func(context.Context) error) {
 	pp, err := p.obtain(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -171,7 +168,7 @@ func (p *preParams) run(ctx context.Context, report func(context.Context) error)
 	}
 }
 
-func (p *preParams) obtain(ctx context.Context) (*tss.PreParams, error) {
+func (p *PreParams) obtain(ctx context.Context) (*tss.PreParams, error) {
 	pp, err := p.unseal(ctx)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return pp, err

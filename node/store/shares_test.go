@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 func fixtureShare(t testing.TB) *tss.Share {
 	t.Helper()
-	b, err := os.ReadFile("../tss/testdata/share-v1-ed25519-node-a.json")
+	b, err := os.ReadFile("../../tss/testdata/share-v1-ed25519-node-a.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +31,8 @@ func fixtureShare(t testing.TB) *tss.Share {
 	return sh
 }
 
-func testShareStore(t testing.TB, idle time.Duration) *shareStore {
-	s := newShareStore(t.TempDir(), "kq-test", "node-a", sealingtest.New(t))
+func testShareStore(t testing.TB, idle time.Duration) *Shares {
+	s := NewShares(t.TempDir(), "kq-test", "node-a", sealingtest.New(t), nil)
 	s.idle = idle
 	return s
 }
@@ -118,7 +118,7 @@ func TestShareCacheEvictsIdleSharesAndReopensThem(t *testing.T) {
 	}
 }
 
-func (s *shareStore) cached() int {
+func (s *Shares) cached() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.cache)
@@ -129,14 +129,14 @@ func TestPreParamsEvictedWhenIdleAndReopened(t *testing.T) {
 	defer cancel()
 	c := config.DefaultCluster()
 	c.ID = "kq-test"
-	abs, err := filepath.Abs("../tss/testdata/preparams")
+	abs, err := filepath.Abs("../../tss/testdata/preparams")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Preparams.Source, c.Preparams.FixturesDir = config.PreparamsFixtures, abs
-	p := newPreParams(&c, "n1", t.TempDir(), sealingtest.New(t), quietLog())
+	p := NewPreParams(&c, "n1", t.TempDir(), sealingtest.New(t), quietLog())
 	p.idle = 200 * time.Millisecond
-	go p.run(ctx, func(context.Context) error { return nil })
+	go p.Run(ctx, func(context.Context) error { return nil })
 	first, err := p.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestPreParamsEvictedWhenIdleAndReopened(t *testing.T) {
 	}
 }
 
-func (p *preParams) held() bool {
+func (p *PreParams) held() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.pp != nil
@@ -213,7 +213,7 @@ func BenchmarkShareReopen(b *testing.B) {
 }
 
 // dropCached evicts every cached share, as the idle timer would.
-func dropCached(s *shareStore) {
+func dropCached(s *Shares) {
 	s.mu.Lock()
 	for _, e := range s.cache {
 		e.timer.Stop()

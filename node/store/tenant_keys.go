@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -8,16 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
-	"time"
 
-	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/sealing"
 )
 
-// tenantKeys keeps this node's data-encryption key (DEK) of each tenant:
+// TenantKeys keeps this node's data-encryption key (DEK) of each tenant:
 // 32 random bytes, made by this node the first time it seals a blob of the
 // tenant, sealed on disk under the node's TPM KEK
 // (DIR/tenants/<tenant>/g<generation>.key.sealed) and opened once into an
@@ -26,49 +23,54 @@ import (
 // KEK directly, as they were before tenants existed (it is never
 // deleted). Shredding a DEK (its tenant was deleted) leaves every blob of
 // that tenant unopenable on this node, from this disk or any copy of it.
-type tenantKeys struct {
+type TenantKeys struct {
 	dir, cluster, node string
 	kek                Sealer
 	// gen is the tenant's current generation in the replicated state.
 	gen func(tenant string) uint32
 
 	mu   sync.Mutex
-	open map[tenantGen]*sealing.Envelope
+	open map[TenantGen]*sealing.Envelope
 }
 
-type tenantGen struct {
-	tenant string
-	gen    uint32
+// TenantGen names one generation of a tenant: a tenant deleted and made
+// again is a new generation, with a new key.
+type TenantGen struct {
+	Tenant string
+	Gen    uint32
 }
 
-// errTenantKeyGone is returned for a blob of a tenant whose key this node
+// ErrTenantKeyGone is returned for a blob of a tenant whose key this node
 // does not hold: the tenant was deleted and its key shredded (or the blob
 // belongs to a generation that never existed here).
-var errTenantKeyGone = errors.New("tenant data-encryption key not held (the tenant was deleted)")
+var ErrTenantKeyGone = errors.New("tenant data-encryption key not held (the tenant was deleted)")
 
-func newTenantKeys(dir, cluster, node string, kek Sealer, gen func(string) uint32) *tenantKeys {
-	return &tenantKeys{dir: filepath.Join(dir, "tenants"), cluster: cluster, node: node, kek: kek, gen: gen,
-		open: map[tenantGen]*sealing.Envelope{}}
+// NewTenantKeys returns the tenant keys of member node of cluster under
+// the data directory dir, sealed under kek; gen gives a tenant's current
+// generation in the replicated state.
+func NewTenantKeys(dir, cluster, node string, kek Sealer, gen func(string) uint32) *TenantKeys {
+	return &TenantKeys{dir: filepath.Join(dir, "tenants"), cluster: cluster, node: node, kek: kek, gen: gen,
+		open: map[TenantGen]*sealing.Envelope{}}
 }
 
-func (t *tenantKeys) path(g tenantGen) string {
-	return filepath.Join(t.dir, g.tenant, fmt.Sprintf("g%d.key.sealed", g.gen))
+func (t *TenantKeys) path(g TenantGen) string {
+	return filepath.Join(t.dir, g.Tenant, fmt.Sprintf("g%d.key.sealed", g.Gen))
 }
 
-func (t *tenantKeys) binding(g tenantGen) sealing.Binding {
-	return sealing.Binding{ClusterID: t.cluster, NodeID: t.node, Kind: sealing.KindTenantKey, KeyID: g.tenant, Version: g.gen}
+func (t *TenantKeys) binding(g TenantGen) sealing.Binding {
+	return sealing.Binding{ClusterID: t.cluster, NodeID: t.node, Kind: sealing.KindTenantKey, KeyID: g.Tenant, Version: g.Gen}
 }
 
 // sealer returns the sealer of key's tenant and the tenant to bind blobs
 // to ("" for the default tenant: the KEK itself). With create set, a
 // missing DEK is made (sealing a new blob); without, it is an error
-// wrapping errTenantKeyGone (opening one).
-func (t *tenantKeys) sealer(ctx context.Context, key string, create bool) (Sealer, string, error) {
+// wrapping ErrTenantKeyGone (opening one).
+func (t *TenantKeys) sealer(ctx context.Context, key string, create bool) (Sealer, string, error) {
 	tenant := policy.TenantOf(key)
 	if tenant == policy.DefaultTenant {
 		return t.kek, "", nil
 	}
-	g := tenantGen{tenant, t.gen(tenant)}
+	g := TenantGen{tenant, t.gen(tenant)}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e, ok := t.open[g]; ok {
@@ -89,7 +91,7 @@ func (t *tenantKeys) sealer(ctx context.Context, key string, create bool) (Seale
 
 // load reads and unseals the DEK of g, or makes it when create is set and
 // there is none. The caller holds t.mu and wipes the result.
-func (t *tenantKeys) load(ctx context.Context, g tenantGen, create bool) ([]byte, error) {
+func (t *TenantKeys) load(ctx context.Context, g TenantGen, create bool) ([]byte, error) {
 	p := t.path(g)
 	blob, err := sealing.ReadFile(p)
 	switch {
@@ -98,7 +100,7 @@ func (t *tenantKeys) load(ctx context.Context, g tenantGen, create bool) ([]byte
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	case !create:
-		return nil, fmt.Errorf("node: tenant %s generation %d on %s: %w", g.tenant, g.gen, t.node, errTenantKeyGone)
+		return nil, fmt.Errorf("node: tenant %s generation %d on %s: %w", g.Tenant, g.Gen, t.node, ErrTenantKeyGone)
 	}
 	dek := make([]byte, sealing.KEKSize)
 	if _, err := rand.Read(dek); err != nil {
@@ -110,13 +112,13 @@ func (t *tenantKeys) load(ctx context.Context, g tenantGen, create bool) ([]byte
 	}
 	if err != nil {
 		clear(dek)
-		return nil, fmt.Errorf("node: store tenant %s key: %w", g.tenant, err)
+		return nil, fmt.Errorf("node: store tenant %s key: %w", g.Tenant, err)
 	}
 	return dek, nil
 }
 
-// held lists the tenant keys on disk.
-func (t *tenantKeys) held() ([]tenantGen, error) {
+// Held lists the tenant keys on disk.
+func (t *TenantKeys) Held() ([]TenantGen, error) {
 	tenants, err := os.ReadDir(t.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -124,7 +126,7 @@ func (t *tenantKeys) held() ([]tenantGen, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []tenantGen
+	var out []TenantGen
 	for _, d := range tenants {
 		files, err := os.ReadDir(filepath.Join(t.dir, d.Name()))
 		if err != nil {
@@ -139,10 +141,10 @@ func (t *tenantKeys) held() ([]tenantGen, error) {
 	return out, nil
 }
 
-// shred crypto-shreds the DEK of g: the opened envelope is wiped, the
+// Shred crypto-shreds the DEK of g: the opened envelope is wiped, the
 // sealed file overwritten, synced and unlinked. The KEK that sealed it
 // seals other secrets, so the file itself must go.
-func (t *tenantKeys) shred(g tenantGen) error {
+func (t *TenantKeys) Shred(g TenantGen) error {
 	t.mu.Lock()
 	if e, ok := t.open[g]; ok {
 		e.Wipe()
@@ -150,43 +152,7 @@ func (t *tenantKeys) shred(g tenantGen) error {
 	}
 	t.mu.Unlock()
 	if err := shredFile(t.path(g)); err != nil {
-		return fmt.Errorf("node: shred tenant %s key: %w", g.tenant, err)
+		return fmt.Errorf("node: shred tenant %s key: %w", g.Tenant, err)
 	}
 	return nil
-}
-
-// reconcileTenants shreds the keys of tenant generations the replicated
-// state has deleted, and reports each deletion this node has carried out
-// until the state records it: the per-node evidence of the shredding.
-func (n *Node) reconcileTenants(ctx context.Context) bool {
-	held, err := n.tenantKeys.held()
-	if err != nil {
-		n.log.Warn("list tenant keys", "err", err)
-		return false
-	}
-	done := true
-	for _, g := range held {
-		if g.gen >= n.fsm.TenantGeneration(g.tenant) {
-			continue
-		}
-		if err := n.tenantKeys.shred(g); err != nil {
-			n.log.Warn("shred tenant key", "tenant", g.tenant, "generation", g.gen, "err", err)
-			done = false
-			continue
-		}
-		n.log.Info("tenant key shredded", "tenant", g.tenant, "generation", g.gen)
-	}
-	if !done {
-		return false
-	}
-	for _, d := range n.fsm.TenantDeletions() {
-		if slices.Contains(d.Shredded, n.self.ID) {
-			continue
-		}
-		done = false // reported until the state shows it
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		n.report(rctx, &fsm.TenantShredded{Tenant: d.Tenant, Generation: d.Generation, Node: n.self.ID})
-		cancel()
-	}
-	return done
 }

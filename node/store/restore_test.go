@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"context"
@@ -19,10 +19,10 @@ import (
 )
 
 // TestParseSharePathInvertsPath: restore finds each share's binding from
-// its file name, so the parse must undo shareStore.path exactly, and
+// its file name, so the parse must undo Shares.path exactly, and
 // refuse what path never writes.
 func TestParseSharePathInvertsPath(t *testing.T) {
-	s := newShareStore("/data/n1", "c", "n1", nil)
+	s := NewShares("/data/n1", "c", "n1", nil, nil)
 	rapid.Check(t, func(t *rapid.T) {
 		key := rapid.StringMatching(`[a-z0-9][a-z0-9_-]{0,8}(/[a-z0-9][a-z0-9_.-]{0,8})?`).Draw(t, "key")
 		version := rapid.Uint32Range(1, 1<<31).Draw(t, "version")
@@ -92,7 +92,7 @@ func TestRestoreRefusesSharesAnotherTPMSealed(t *testing.T) {
 	}
 
 	// n2's own TPM state exists, but it did not seal the share.
-	tpm, err := sealing.OpenTPM(ctx, sealingConfig(cluster, self, dir), log)
+	tpm, err := sealing.OpenTPM(ctx, SealingConfig(cluster, self, dir), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"bytes"
@@ -162,7 +162,7 @@ func checkSealed(ctx context.Context, cluster *config.Cluster, self config.NodeC
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("node: restore: %w", err)
 	}
-	tpm, err := sealing.OpenTPM(ctx, sealingConfig(cluster, self, dir), log)
+	tpm, err := sealing.OpenTPM(ctx, SealingConfig(cluster, self, dir), log)
 	if err != nil {
 		return fmt.Errorf("node: restore: open this node's TPM: %w", err)
 	}
@@ -177,7 +177,7 @@ func checkSealed(ctx context.Context, cluster *config.Cluster, self config.NodeC
 			}
 		}
 	}()
-	tk := newTenantKeys(dir, cluster.ID, self.ID, tpm, nil)
+	tk := NewTenantKeys(dir, cluster.ID, self.ID, tpm, nil)
 	for rel, blob := range files {
 		g, ok := parseTenantKeyPath(rel)
 		if !ok {
@@ -192,7 +192,7 @@ func checkSealed(ctx context.Context, cluster *config.Cluster, self config.NodeC
 		if err != nil {
 			return err
 		}
-		tenantKeys[g.tenant] = append(tenantKeys[g.tenant], e)
+		tenantKeys[g.Tenant] = append(tenantKeys[g.Tenant], e)
 	}
 	for rel, blob := range files {
 		if _, ok := parseTenantKeyPath(rel); ok {
@@ -229,24 +229,24 @@ func checkSealed(ctx context.Context, cluster *config.Cluster, self config.NodeC
 	return nil
 }
 
-// parseTenantKeyPath is the inverse of tenantKeys.path, relative to the
+// parseTenantKeyPath is the inverse of TenantKeys.path, relative to the
 // data directory: tenants/TENANT/gN.key.sealed.
-func parseTenantKeyPath(rel string) (tenantGen, bool) {
+func parseTenantKeyPath(rel string) (TenantGen, bool) {
 	rest, ok := strings.CutPrefix(rel, "tenants/")
 	if !ok {
-		return tenantGen{}, false
+		return TenantGen{}, false
 	}
 	tenant, base, ok := strings.Cut(rest, "/")
 	num, ok2 := strings.CutPrefix(base, "g")
 	num, ok3 := strings.CutSuffix(num, ".key.sealed")
 	gen, err := strconv.ParseUint(num, 10, 32)
-	if !ok || !ok2 || !ok3 || err != nil || !tenantPattern.MatchString(tenant) {
-		return tenantGen{}, false
+	if !ok || !ok2 || !ok3 || err != nil || !policy.ValidTenant(tenant) {
+		return TenantGen{}, false
 	}
-	return tenantGen{tenant, uint32(gen)}, true
+	return TenantGen{tenant, uint32(gen)}, true
 }
 
-// parseSharePath is the inverse of shareStore.path, relative to the data
+// parseSharePath is the inverse of Shares.path, relative to the data
 // directory: shares/KEY/vN.sealed, or shares/KEY/vN.eM.sealed for a
 // refreshed share.
 func parseSharePath(rel string) (key string, version, epoch uint32, err error) {
@@ -275,4 +275,19 @@ func parseSharePath(rel string) (key string, version, epoch uint32, err error) {
 		}
 	}
 	return key, uint32(v), uint32(e), nil
+}
+
+// SealingConfig is the TPM configuration of member self of cluster c,
+// whose data directory is dir: its sealed KEK lives in dir/tpm.
+func SealingConfig(c *config.Cluster, self config.NodeConfig, dir string) sealing.Config {
+	sc := sealing.DefaultConfig(dir + "/tpm")
+	sc.Backend = string(c.TPM.Backend)
+	sc.Address = self.TPMAddress
+	if c.TPM.Device != "" {
+		sc.Device = c.TPM.Device
+	}
+	if len(c.TPM.PCRs) > 0 {
+		sc.PCRs = c.TPM.PCRs
+	}
+	return sc
 }
