@@ -112,12 +112,12 @@ func (n *Node) eligible(members []string, need int) []string {
 	return rest
 }
 
-// notReady is clockSync.notReady over this node's readings and replica.
+// notReady is clocksync.Sync.NotReady over this node's readings and replica.
 func (n *Node) notReady(members []string) map[string]string {
 	if n.clocks == nil {
 		return nil
 	}
-	return n.clocks.notReady(members, n.self.ID, n.fsm.AppliedIndex(), n.fsm.Boot, time.Now())
+	return n.clocks.NotReady(members, n.self.ID, n.fsm.AppliedIndex(), n.fsm.Boot, time.Now())
 }
 
 // ClearBlame forgets the accusations against a member and lifts its

@@ -237,7 +237,7 @@ func (s *supervisor) checkLifecycle(ctx context.Context, now time.Time) {
 	// A destruction is due by the bounded clock only: a leader whose clock
 	// ran ahead of a quorum's must not shorten the window operators have to
 	// cancel it (the state machine checks the stamp against it again).
-	clusterNow, clockErr := n.clocks.now()
+	clusterNow, clockErr := n.clocks.Now()
 	for _, k := range n.fsm.Keys() {
 		for _, v := range k.Versions {
 			if d := v.Destroy; d != nil && !d.Executed && clockErr == nil && clusterNow.UnixNano() >= d.At {

@@ -90,15 +90,6 @@ func (n *Node) voters() []config.NodeConfig {
 	return out
 }
 
-// voterIDs returns the ids of voters.
-func (n *Node) voterIDs() []string {
-	var out []string
-	for _, c := range n.voters() {
-		out = append(out, c.ID)
-	}
-	return out
-}
-
 // memberIDs returns the ids of every member not removed: all that apply
 // the log, joining ones included.
 func (n *Node) memberIDs() []string {

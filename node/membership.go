@@ -154,7 +154,7 @@ func (n *Node) removable(m membership.Member, reachable []string) bool {
 		}
 	}
 	if len(n.fsm.FormerUnshredded(m.ID)) > 0 && slices.Contains(reachable, m.ID) {
-		clusterNow, err := n.clocks.now()
+		clusterNow, err := n.clocks.Now()
 		return err == nil && clusterNow.UnixNano()-m.Since > int64(shredWait)
 	}
 	return true

@@ -30,6 +30,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/audittrail"
 	"github.com/keyquorum/keyquorum/node/clock"
+	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/pki"
@@ -50,7 +51,7 @@ const (
 // Options are a node's process-level settings beyond cluster.yaml.
 type Options struct {
 	// Clock reads wall time for everything that reaches replicated state
-	// (through the quorum bound of clocksync.go). Nil means the system clock.
+	// (through the quorum bound of node/clocksync). Nil means the system clock.
 	Clock clock.Clock
 	// Bugs switches on deliberate faults (kqd_bugs builds only).
 	Bugs Bugs
@@ -105,7 +106,7 @@ type Node struct {
 	clock   clock.Clock
 	bugs    Bugs
 
-	clocks   *clockSync
+	clocks   *clocksync.Sync
 	tpm      *sealing.TPM // the sealer New opened and Close closes; nil when injected
 	listenFn func(addr string) (net.Listener, error)
 	shares   *store.Shares
@@ -327,7 +328,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { retryUntil(ctx, n.reportRecovered) })
 	n.spawn(func() { n.dispatch(ctx) })
 	n.spawn(func() { n.super.run(ctx) })
-	n.spawn(func() { n.clocks.run(ctx) })
+	n.spawn(func() { n.clocks.Run(ctx) })
 	n.spawn(func() { n.runReconciler(ctx) })
 	n.spawn(func() { n.runFrostPool(ctx) })
 	n.spawn(func() { n.reportSettings(ctx) })

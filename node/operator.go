@@ -62,7 +62,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 	out.Protocol, out.MaxProtocol = n.fsm.Protocol(), fsm.MaxProtocol
 	out.Estimates = n.took.estimates()
 	support, drift := n.fsm.ProtocolSupport(), n.fsm.SettingsDrift()
-	cv := n.clocks.view()
+	cv := n.clocks.View()
 	out.ClockOffsetNanos, out.Clock = int64(cv.Offset), "ok"
 	if cv.Err != nil {
 		out.Clock = cv.Err.Error()

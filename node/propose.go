@@ -45,7 +45,7 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) {
 // protocol version, appends it and waits for this replica to apply it.
 // Every leader proposal passes here; only applyResult runs the hooks.
 func (n *Node) proposeEntry(ctx context.Context, cmd fsm.Command) (fsm.Result, uint64, error) {
-	if err := n.clocks.stamp(ctx, cmd); err != nil {
+	if err := n.clocks.Stamp(ctx, cmd); err != nil {
 		return fsm.Result{}, 0, err
 	}
 	data, err := n.encode(cmd)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/clocksync"
 )
 
 // supervisor runs on the leader and ends work that stalls: a signing
@@ -124,8 +125,8 @@ func (s *supervisor) trackReachable(now time.Time) {
 // fail before its attempts are abandoned: three probe rounds. A paused
 // process keeps its connections open, so raft's heartbeats to it fail
 // late (a leader elected after a pause of the last one took 3.3 s to
-// abandon attempts with it); probes time out after clockProbeTimeout.
-const silentGrace = 3 * clockProbeEvery
+// abandon attempts with it); a probe times out within its round.
+const silentGrace = 3 * clocksync.ProbeEvery
 
 // lostMember names a member of the attempt's committee that cannot finish
 // it: unreachable for unreachableGrace, silent to clock probes for
@@ -143,10 +144,10 @@ func (s *supervisor) lostMember(p *fsm.Sign, now time.Time) string {
 			return m + " restarted"
 		}
 		if c := s.n.clocks; c != nil && m != s.n.self.ID {
-			if c.rebooted(m, s.n.fsm.Boot, now) {
+			if c.Rebooted(m, s.n.fsm.Boot, now) {
 				return m + " restarted"
 			}
-			if c.silentFor(m, silentGrace, now) {
+			if c.SilentFor(m, silentGrace, now) {
 				return m + " silent"
 			}
 		}
@@ -185,7 +186,7 @@ func (s *supervisor) checkKeygens(ctx context.Context, now time.Time) {
 // when this node became leader: work that stalls across many elections
 // still ends.
 func (s *supervisor) overdue(proposed map[string]time.Time, id string, started int64, now time.Time) bool {
-	clusterNow, err := s.n.clocks.now()
+	clusterNow, err := s.n.clocks.Now()
 	if err != nil || clusterNow.Before(time.Unix(0, started).Add(keygenTimeout)) {
 		return false // a clock a quorum does not confirm judges nothing
 	}

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmtest"
+	"github.com/keyquorum/keyquorum/node/clock"
+	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -203,61 +204,6 @@ func TestRetriesLeaveTheFirstAttemptRotationAlone(t *testing.T) {
 	}
 }
 
-// TestNotReadyNamesSilentReplayingAndUnrecordedRestarts: a new committee
-// leaves out a member with no fresh clock answer (down, paused, or just
-// restarted: unknown is not ready), one whose fresh answer trails this
-// node's applied index by more than catchUpLag, and one whose fresh answer
-// comes from a process life the log does not record yet; a small lag, the
-// recorded life, an answer without a life (an older build) and this node
-// itself are ready.
-func TestNotReadyNamesSilentReplayingAndUnrecordedRestarts(t *testing.T) {
-	now := time.Unix(1000, 0)
-	c := &clockSync{applied: map[string]appliedReading{
-		"replaying": {index: 10, boot: "b-replaying", at: now.Add(-100 * time.Millisecond)},
-		"healthy":   {index: 5000 - catchUpLag, boot: "b-healthy", at: now},
-		"stale":     {index: 5000, boot: "b-stale", at: now.Add(-appliedFreshFor - time.Millisecond)},
-		"rebooted":  {index: 5000, boot: "b-new", at: now},
-		"old-build": {index: 5000, at: now},
-	}}
-	boots := func(m string) string {
-		if m == "rebooted" {
-			return "b-old"
-		}
-		return "b-" + m
-	}
-	members := []string{"self", "replaying", "healthy", "stale", "never", "rebooted", "old-build"}
-	got := c.notReady(members, "self", 5000, boots, now)
-	want := map[string]string{"replaying": readyBehind, "stale": readySilent, "never": readySilent, "rebooted": readyRebooted}
-	if !maps.Equal(got, want) {
-		t.Fatalf("notReady = %v, want %v", got, want)
-	}
-	if !c.rebooted("rebooted", boots, now) || c.rebooted("healthy", boots, now) || c.rebooted("old-build", boots, now) {
-		t.Fatal("rebooted must name only the member answering from an unrecorded process life")
-	}
-}
-
-// TestSilentForCountsOnlyFailedProbes: a member is silent once every probe
-// of it has failed for longer than the grace; an answer ends the silence,
-// and a member that merely has an old answer (this node could not probe:
-// it was paused itself) is not silent.
-func TestSilentForCountsOnlyFailedProbes(t *testing.T) {
-	now := time.Unix(1000, 0)
-	c := &clockSync{applied: map[string]appliedReading{}, failing: map[string]time.Time{}}
-	c.answered("m", appliedReading{index: 1, at: now.Add(-time.Minute)}, true, now.Add(-time.Minute))
-	if c.silentFor("m", silentGrace, now) {
-		t.Fatal("an old answer with no failed probe since is not silence")
-	}
-	c.answered("m", appliedReading{}, false, now.Add(-silentGrace-time.Millisecond))
-	c.answered("m", appliedReading{}, false, now.Add(-time.Millisecond)) // the first failure counts
-	if !c.silentFor("m", silentGrace, now) {
-		t.Fatal("probes failing for longer than the grace must make the member silent")
-	}
-	c.answered("m", appliedReading{index: 2, at: now}, true, now)
-	if c.silentFor("m", silentGrace, now) {
-		t.Fatal("an answer must end the silence")
-	}
-}
-
 // TestPresigUsableSkipsCommitteesWithAMemberNotReady: a ready presignature
 // whose committee holds a member that is not ready (restarted before its
 // NodeBooted is applied, so its half is gone; or replaying; or silent) is
@@ -267,10 +213,10 @@ func TestPresigUsableSkipsCommitteesWithAMemberNotReady(t *testing.T) {
 	k := &fsm.Key{Name: "k", Primary: 1, Versions: []*fsm.Version{{Number: 1}}}
 	p := &fsm.Presig{ID: "p", Key: "k", Version: 1, Epoch: k.Current().Epoch, Committee: []string{"n1", "n2"}, State: fsm.PresigReady, Expires: 100}
 	all := []string{"n1", "n2", "n3"}
-	if !presigUsable(p, k, 10, all, map[string]string{"n3": readyRebooted}) {
+	if !presigUsable(p, k, 10, all, map[string]string{"n3": clocksync.ReadyRebooted}) {
 		t.Fatal("a presignature of ready, reachable members must be usable")
 	}
-	for _, why := range []string{readyRebooted, readyBehind, readySilent} {
+	for _, why := range []string{clocksync.ReadyRebooted, clocksync.ReadyBehind, clocksync.ReadySilent} {
 		if presigUsable(p, k, 10, all, map[string]string{"n2": why}) {
 			t.Fatalf("a presignature with a member %s must not be named", why)
 		}
@@ -317,7 +263,7 @@ func TestRefillCountsOnlyPresignaturesOfReadyMembers(t *testing.T) {
 		{ID: "b", Committee: []string{"n2", "n3"}, State: fsm.PresigReady},
 		{ID: "c", Committee: []string{"n1", "n2"}, State: fsm.PresigReady},
 	}
-	got := standing(pool, map[string]string{"n3": readySilent})
+	got := standing(pool, map[string]string{"n3": clocksync.ReadySilent})
 	if len(got) != 1 || got[0].ID != "c" || refilling(got) != 0 {
 		t.Fatalf("with n3 silent the refill counts %d presignatures (%d pending), want only c", len(got), refilling(got))
 	}
@@ -341,7 +287,11 @@ func TestLostMemberNamesRestartedAndSilentMembers(t *testing.T) {
 		}
 	}
 	now := time.Now()
-	c := &clockSync{applied: map[string]appliedReading{"n2": {index: m.Index(), boot: "b-n2", at: now}}, failing: map[string]time.Time{}}
+	c, err := clocksync.New("n1", clock.System{}, time.Second, false, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Answered("n2", clocksync.Answer{Index: m.Index(), Boot: "b-n2", At: now}, true, now)
 	n := &Node{fsm: m.FSM, clocks: c}
 	n.self.ID = "n1"
 	s := newSupervisor(n)
@@ -349,15 +299,15 @@ func TestLostMemberNamesRestartedAndSilentMembers(t *testing.T) {
 	if got := s.lostMember(p, now); got != "" {
 		t.Fatalf("lostMember = %q with every member answering from its recorded life", got)
 	}
-	c.answered("n2", appliedReading{index: m.Index(), boot: "b-n2-again", at: now}, true, now)
+	c.Answered("n2", clocksync.Answer{Index: m.Index(), Boot: "b-n2-again", At: now}, true, now)
 	if got := s.lostMember(p, now); got != "n2 restarted" {
 		t.Fatalf("lostMember = %q, want n2 restarted before its NodeBooted is applied", got)
 	}
-	c.answered("n2", appliedReading{index: m.Index(), boot: "b-n2", at: now.Add(-time.Minute)}, true, now.Add(-time.Minute))
+	c.Answered("n2", clocksync.Answer{Index: m.Index(), Boot: "b-n2", At: now.Add(-time.Minute)}, true, now.Add(-time.Minute))
 	if got := s.lostMember(p, now); got != "" {
 		t.Fatalf("lostMember = %q for a member with an old answer and no failed probe", got)
 	}
-	c.answered("n2", appliedReading{}, false, now.Add(-silentGrace-time.Millisecond))
+	c.Answered("n2", clocksync.Answer{}, false, now.Add(-silentGrace-time.Millisecond))
 	if got := s.lostMember(p, now); got != "n2 silent" {
 		t.Fatalf("lostMember = %q, want n2 silent after its probes failed for %s", got, silentGrace)
 	}

@@ -1,24 +1,33 @@
-package node
+// Package clocksync holds a member to the quorum bound on the members'
+// clocks (clock.Bound): it probes every other member's clock over the peer
+// port, gives the time a leader may stamp an entry with, steps a leader
+// down whose clock is the wrong one, and tells from the probes' answers
+// which members are ready to join a new committee.
+package clocksync
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clock"
+	"github.com/keyquorum/keyquorum/node/config"
 )
 
 // Clock probing: every member reads every other member's clock over the
 // peer port, so that whichever member leads knows at once whether its own
 // clock agrees with a quorum's (see clock.Bound).
 const (
-	clockProbeEvery   = 500 * time.Millisecond
+	// ProbeEvery is how often each other member's clock is read.
+	ProbeEvery        = 500 * time.Millisecond
 	clockProbeTimeout = 500 * time.Millisecond
 	// clockReadingAge is how long a reading counts: a few probe rounds, so
 	// one lost probe does not stop the leader stamping.
@@ -32,10 +41,30 @@ const (
 	confirmWait = 2 * time.Second
 )
 
-// clockSync probes the members' clocks and stamps commands.
-type clockSync struct {
-	n     *Node
-	bound *clock.Bound
+// Node is what a Sync needs of the member it runs in.
+type Node interface {
+	// Voters returns the members whose clocks bound replicated time, this
+	// one included, in id order.
+	Voters() []config.NodeConfig
+	// Conn returns a connection to a member's peer address.
+	Conn(addr string) (*grpc.ClientConn, error)
+	// IsLeader reports whether this member leads.
+	IsLeader() bool
+	// StepDown hands leadership to another member.
+	StepDown() error
+	// Go runs f on a goroutine the member waits for when it stops.
+	Go(f func())
+}
+
+// Sync probes the members' clocks and stamps commands.
+type Sync struct {
+	self  string
+	clock clock.Clock
+	// unbounded is the unbounded-time bug: stamp with this clock alone.
+	unbounded bool
+	n         Node
+	log       *slog.Logger
+	bound     *clock.Bound
 
 	refused                        *prometheus.CounterVec // reason: unconfirmed, offset
 	stepDowns                      prometheus.Counter
@@ -43,33 +72,37 @@ type clockSync struct {
 
 	mu           sync.Mutex
 	lastStepDown time.Time
-	applied      map[string]appliedReading // member -> its last answer's applied index
-	failing      map[string]time.Time      // member -> when a probe to it first failed since its last answer
+	applied      map[string]Answer    // member -> its last answer's applied index
+	failing      map[string]time.Time // member -> when a probe to it first failed since its last answer
 }
 
-// appliedReading is a member's applied index and process life as its last
-// clock answer gave them, and when this node got that answer.
-type appliedReading struct {
-	index uint64
-	boot  string // empty from a build that does not send it
-	at    time.Time
+// Answer is a member's applied index and process life as its last clock
+// answer gave them, and when this node got that answer.
+type Answer struct {
+	Index uint64
+	Boot  string // empty from a build that does not send it
+	At    time.Time
 }
 
 // fresh reports whether the answer still counts at now.
-func (r appliedReading) fresh(now time.Time) bool { return now.Sub(r.at) <= appliedFreshFor }
+func (r Answer) fresh(now time.Time) bool { return now.Sub(r.At) <= appliedFreshFor }
 
 // otherLife reports whether the answer of member comes from a process life
 // other than the one boot says the log records for it.
-func (r appliedReading) otherLife(member string, boot func(string) string) bool {
-	return r.boot != "" && r.boot != boot(member)
+func (r Answer) otherLife(member string, boot func(string) string) bool {
+	return r.Boot != "" && r.Boot != boot(member)
 }
 
-func newClockSync(n *Node) (*clockSync, error) {
-	b, err := clock.NewBound(n.clock, n.cluster.Clock.MaxOffset, clockReadingAge, nil)
+// New returns the clock sync of member self, reading its clock clk and
+// bounding it to maxOffset of a quorum's; unbounded is the unbounded-time
+// bug (kqd_bugs builds). log may be nil only where Run and a refused stamp
+// never happen (tests).
+func New(self string, clk clock.Clock, maxOffset time.Duration, unbounded bool, n Node, log *slog.Logger) (*Sync, error) {
+	b, err := clock.NewBound(clk, maxOffset, clockReadingAge, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &clockSync{n: n, bound: b, applied: map[string]appliedReading{}, failing: map[string]time.Time{},
+	return &Sync{self: self, clock: clk, unbounded: unbounded, n: n, log: log, bound: b, applied: map[string]Answer{}, failing: map[string]time.Time{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyquorum_clock_stamp_refused_total",
 			Help: "Commands this node as leader refused to stamp because its clock was not confirmed by a quorum (unconfirmed) or disagreed with a quorum's (offset).",
@@ -87,13 +120,13 @@ func newClockSync(n *Node) (*clockSync, error) {
 	}, nil
 }
 
-// now returns the time this node may stamp an entry with, or why it may
+// Now returns the time this node may stamp an entry with, or why it may
 // not. Under the unbounded-time bug it is the node's own clock, unchecked.
-func (c *clockSync) now() (time.Time, error) {
-	if c.n.bugs.unboundedTime() {
-		return c.n.clock.Now(), nil
+func (c *Sync) Now() (time.Time, error) {
+	if c.unbounded {
+		return c.clock.Now(), nil
 	}
-	t, err := c.bound.Now(c.n.self.ID, c.n.voterIDs())
+	t, err := c.bound.Now(c.self, c.voterIDs())
 	if err != nil {
 		reason := "unconfirmed"
 		if errors.Is(err, clock.ErrOffset) {
@@ -106,17 +139,18 @@ func (c *clockSync) now() (time.Time, error) {
 	return t, nil
 }
 
-// stamp sets a stamped command's time from the bounded clock. Every
-// command the leader proposes passes here (proposeEntry), so no path can
-// stamp replicated time with an unchecked clock. While the clock is only
-// unconfirmed it waits up to confirmWait for the probes to confirm it.
-func (c *clockSync) stamp(ctx context.Context, cmd fsm.Command) error {
+// Stamp sets a stamped command's time from the bounded clock. Every
+// command the leader proposes passes here (node's proposeEntry), so no
+// path can stamp replicated time with an unchecked clock. While the clock
+// is only unconfirmed it waits up to confirmWait for the probes to confirm
+// it.
+func (c *Sync) Stamp(ctx context.Context, cmd fsm.Command) error {
 	s, ok := cmd.(fsm.Stamped)
 	if !ok {
 		return nil
 	}
-	t, err := c.now()
-	for wait := time.Now().Add(confirmWait); errors.Is(err, clock.ErrUnconfirmed) && time.Now().Before(wait); t, err = c.now() {
+	t, err := c.Now()
+	for wait := time.Now().Add(confirmWait); errors.Is(err, clock.ErrUnconfirmed) && time.Now().Before(wait); t, err = c.Now() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("node: stamp time: %w", ctx.Err())
@@ -130,16 +164,16 @@ func (c *clockSync) stamp(ctx context.Context, cmd fsm.Command) error {
 	return nil
 }
 
-// run probes every other member each clockProbeEvery until ctx ends, and
+// Run probes every other member each ProbeEvery until ctx ends, and
 // steps down as leader when the readings say this clock is the wrong one.
-func (c *clockSync) run(ctx context.Context) {
-	tick := time.NewTicker(clockProbeEvery)
+func (c *Sync) Run(ctx context.Context) {
+	tick := time.NewTicker(ProbeEvery)
 	defer tick.Stop()
 	warned := false
 	for {
 		var wg sync.WaitGroup
-		for _, m := range c.n.voters() {
-			if m.ID == c.n.self.ID {
+		for _, m := range c.n.Voters() {
+			if m.ID == c.self {
 				continue
 			}
 			wg.Add(1)
@@ -149,19 +183,19 @@ func (c *clockSync) run(ctx context.Context) {
 				if err == nil {
 					c.bound.Observe(m.ID, r)
 				}
-				c.answered(m.ID, ar, err == nil, time.Now())
+				c.Answered(m.ID, ar, err == nil, time.Now())
 			}()
 		}
 		wg.Wait()
-		v := c.view()
+		v := c.View()
 		if errors.Is(v.Err, clock.ErrOffset) {
 			if !warned {
-				c.n.log.Warn("clock disagrees with a quorum of members; this node will not stamp time", "offset", v.Offset, "max_offset", c.bound.MaxOffset(), "err", v.Err)
+				c.log.Warn("clock disagrees with a quorum of members; this node will not stamp time", "offset", v.Offset, "max_offset", c.bound.MaxOffset(), "err", v.Err)
 				warned = true
 			}
 			c.stepDownIfLeader(v.Err)
 		} else if warned && v.Err == nil {
-			c.n.log.Info("clock agrees with a quorum of members again", "offset", v.Offset)
+			c.log.Info("clock agrees with a quorum of members again", "offset", v.Offset)
 			warned = false
 		}
 		select {
@@ -175,21 +209,21 @@ func (c *clockSync) run(ctx context.Context) {
 // probe reads one member's clock, placing the answer at the midpoint of the
 // round trip on this node's monotonic clock, with the member's applied
 // index and process life.
-func (c *clockSync) probe(ctx context.Context, addr string) (clock.Reading, appliedReading, error) {
-	conn, err := c.n.peers.conn(addr)
+func (c *Sync) probe(ctx context.Context, addr string) (clock.Reading, Answer, error) {
+	conn, err := c.n.Conn(addr)
 	if err != nil {
-		return clock.Reading{}, appliedReading{}, err
+		return clock.Reading{}, Answer{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, clockProbeTimeout)
 	defer cancel()
 	sent := time.Now()
 	resp, err := kqpb.NewPeerServiceClient(conn).Clock(ctx, &kqpb.ClockRequest{})
 	if err != nil {
-		return clock.Reading{}, appliedReading{}, err
+		return clock.Reading{}, Answer{}, err
 	}
 	rtt := time.Since(sent)
 	return clock.Reading{Remote: time.Unix(0, resp.UnixNano), Uncertainty: rtt / 2, Taken: sent.Add(rtt / 2)},
-		appliedReading{index: resp.AppliedIndex, boot: resp.Boot, at: time.Now()}, nil
+		Answer{Index: resp.AppliedIndex, Boot: resp.Boot, At: time.Now()}, nil
 }
 
 // catchUpLag is how many entries a member's applied index may trail this
@@ -201,16 +235,16 @@ const catchUpLag = 256
 // a probe's timeout, since a round waits for its slowest probe (one to a
 // dead member takes the whole timeout), so a live member answering every
 // round never goes stale.
-const appliedFreshFor = 2*clockProbeEvery + clockProbeTimeout
+const appliedFreshFor = 2*ProbeEvery + clockProbeTimeout
 
-// Why notReady leaves a member out of new committees.
+// Why NotReady leaves a member out of new committees.
 const (
-	readySilent   = "silent"      // no clock answer within appliedFreshFor
-	readyBehind   = "catching up" // replaying the log
-	readyRebooted = "restarted"   // a process life the log does not record yet
+	ReadySilent   = "silent"      // no clock answer within appliedFreshFor
+	ReadyBehind   = "catching up" // replaying the log
+	ReadyRebooted = "restarted"   // a process life the log does not record yet
 )
 
-// notReady names the members, of those given, that a new committee should
+// NotReady names the members, of those given, that a new committee should
 // leave out, with the reason: no fresh clock answer (down, paused, or
 // restarted and not answering yet: unknown is not ready); a fresh answer
 // more than catchUpLag entries behind applied, this node's applied index
@@ -219,7 +253,7 @@ const (
 // restarted and its NodeBooted is not applied here yet, so its
 // presignatures are gone and that entry will end any attempt it is in).
 // self is never named.
-func (c *clockSync) notReady(members []string, self string, applied uint64, boot func(string) string, now time.Time) map[string]string {
+func (c *Sync) NotReady(members []string, self string, applied uint64, boot func(string) string, now time.Time) map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[string]string{}
@@ -228,19 +262,19 @@ func (c *clockSync) notReady(members []string, self string, applied uint64, boot
 		switch {
 		case id == self:
 		case !ok || !r.fresh(now):
-			out[id] = readySilent
-		case r.index+catchUpLag < applied:
-			out[id] = readyBehind
+			out[id] = ReadySilent
+		case r.Index+catchUpLag < applied:
+			out[id] = ReadyBehind
 		case r.otherLife(id, boot):
-			out[id] = readyRebooted
+			out[id] = ReadyRebooted
 		}
 	}
 	return out
 }
 
-// answered records the outcome of one probe of member: its answer, or
+// Answered records the outcome of one probe of member: its answer, or
 // that it failed.
-func (c *clockSync) answered(member string, r appliedReading, ok bool, now time.Time) {
+func (c *Sync) Answered(member string, r Answer, ok bool, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ok {
@@ -251,19 +285,19 @@ func (c *clockSync) answered(member string, r appliedReading, ok bool, now time.
 	}
 }
 
-// silentFor reports whether every probe of member for longer than d has
+// SilentFor reports whether every probe of member for longer than d has
 // failed. Only failed probes count: a node that could not probe (it was
 // paused itself, or just started) learns nothing of the others.
-func (c *clockSync) silentFor(member string, d time.Duration, now time.Time) bool {
+func (c *Sync) SilentFor(member string, d time.Duration, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	since, ok := c.failing[member]
 	return ok && now.Sub(since) > d
 }
 
-// rebooted reports whether member's fresh clock answer comes from a process
+// Rebooted reports whether member's fresh clock answer comes from a process
 // life other than the one boot says the log records.
-func (c *clockSync) rebooted(member string, boot func(string) string, now time.Time) bool {
+func (c *Sync) Rebooted(member string, boot func(string) string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, ok := c.applied[member]
@@ -273,10 +307,10 @@ func (c *clockSync) rebooted(member string, boot func(string) string, now time.T
 // stepDownIfLeader hands leadership to another member, at most once per
 // stepDownEvery: a leader whose clock a quorum contradicts must not stamp,
 // and the cluster should not wait for it.
-func (c *clockSync) stepDownIfLeader(cause error) {
+func (c *Sync) stepDownIfLeader(cause error) {
 	// Under the unbounded-time bug a leader keeps leading whatever its
 	// clock says, as before the bound existed.
-	if !c.n.raft.IsLeader() || c.n.bugs.unboundedTime() {
+	if !c.n.IsLeader() || c.unbounded {
 		return
 	}
 	c.mu.Lock()
@@ -287,26 +321,35 @@ func (c *clockSync) stepDownIfLeader(cause error) {
 	c.lastStepDown = time.Now()
 	c.mu.Unlock()
 	c.stepDowns.Inc()
-	c.n.log.Warn("stepping down: this leader's clock disagrees with a quorum's", "err", cause)
-	c.n.spawn(func() {
-		if err := c.n.raft.StepDown(); err != nil {
-			c.n.log.Warn("step down", "err", err)
+	c.log.Warn("stepping down: this leader's clock disagrees with a quorum's", "err", cause)
+	c.n.Go(func() {
+		if err := c.n.StepDown(); err != nil {
+			c.log.Warn("step down", "err", err)
 		}
 	})
 }
 
-// view evaluates the rule now, over the latest readings.
-func (c *clockSync) view() clock.View {
-	return c.bound.View(c.n.self.ID, c.n.voterIDs())
+// View evaluates the rule now, over the latest readings.
+func (c *Sync) View() clock.View {
+	return c.bound.View(c.self, c.voterIDs())
 }
 
-// Describe and Collect make clockSync a prometheus.Collector: the offsets
+// voterIDs returns the ids of the members whose clocks bound time.
+func (c *Sync) voterIDs() []string {
+	var out []string
+	for _, m := range c.n.Voters() {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// Describe and Collect make Sync a prometheus.Collector: the offsets
 // are evaluated when scraped.
-func (c *clockSync) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+func (c *Sync) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
 // Collect implements prometheus.Collector.
-func (c *clockSync) Collect(ch chan<- prometheus.Metric) {
-	v := c.view()
+func (c *Sync) Collect(ch chan<- prometheus.Metric) {
+	v := c.View()
 	ch <- prometheus.MustNewConstMetric(c.offsetDesc, prometheus.GaugeValue, v.Offset.Seconds())
 	for id, off := range v.Peers {
 		ch <- prometheus.MustNewConstMetric(c.peerDesc, prometheus.GaugeValue, off.Seconds(), id)

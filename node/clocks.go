@@ -1,0 +1,22 @@
+package node
+
+import (
+	"google.golang.org/grpc"
+
+	"github.com/keyquorum/keyquorum/node/clocksync"
+	"github.com/keyquorum/keyquorum/node/config"
+)
+
+// newClockSync bounds this node's clock to a quorum's (node/clocksync).
+func newClockSync(n *Node) (*clocksync.Sync, error) {
+	return clocksync.New(n.self.ID, n.clock, n.cluster.Clock.MaxOffset, n.bugs.unboundedTime(), clockNode{n}, n.log)
+}
+
+// clockNode is what the clock sync reads of this node and asks of it.
+type clockNode struct{ n *Node }
+
+func (c clockNode) Voters() []config.NodeConfig                { return c.n.voters() }
+func (c clockNode) Conn(addr string) (*grpc.ClientConn, error) { return c.n.peers.conn(addr) }
+func (c clockNode) IsLeader() bool                             { return c.n.raft.IsLeader() }
+func (c clockNode) StepDown() error                            { return c.n.raft.StepDown() }
+func (c clockNode) Go(f func())                                { c.n.spawn(f) }
