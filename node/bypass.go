@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 )
 
 // The leader-bypass attack, kept as deliberate bugs so that a test on real
@@ -164,7 +165,7 @@ func (n *Node) signCommitted(ctx context.Context, from string, req *kqpb.Committ
 // key, digest and committee.
 func attemptOf(entry *fsm.SignRequested, index uint64, s *fsm.Sign) error {
 	own := s.RequestID == entry.RequestID && s.Parent == "" && s.Presig == entry.Presig
-	companion := s.Parent == entry.RequestID && s.RequestID == fsm.DualRequestID(entry.RequestID, s.Version) && s.Presig == ""
+	companion := s.Parent == entry.RequestID && s.RequestID == signs.DualRequestID(entry.RequestID, s.Version) && s.Presig == ""
 	switch {
 	case !own && !companion:
 		return fmt.Errorf("attempt of request %q is not the entry's", s.RequestID)

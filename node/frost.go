@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/tss/frost"
@@ -146,7 +147,7 @@ func (n *Node) refillFrost(ctx context.Context, k *fsm.Key) {
 	}
 	v := k.Version(k.Primary)
 	slot := frostSlot{k.Name, v.Number, v.Epoch}
-	target := min(n.cluster.Sign.FrostPool, fsm.MaxFrostPerMember)
+	target := min(n.cluster.Sign.FrostPool, pool.MaxFrostPerMember)
 	have := n.frost.count(slot)
 	if have > target/2 {
 		// Refill in batches of half the pool: each report is a raft
@@ -161,7 +162,7 @@ func (n *Node) refillFrost(ctx context.Context, k *fsm.Key) {
 	}
 	cmd := &fsm.FrostCommitted{Key: k.Name, Version: v.Number, Epoch: v.Epoch, Node: n.self.ID, Boot: n.boot}
 	made := map[string]*frostNonce{}
-	for range min(target-have, fsm.MaxFrostBatch) {
+	for range min(target-have, pool.MaxFrostBatch) {
 		nonces, c, err := frost.Commit(g.Key, n.frostRand())
 		if err != nil {
 			n.log.Warn("FROST commit", "key", k.Name, "err", err)

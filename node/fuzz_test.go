@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -123,7 +124,7 @@ func FuzzPeerMessage(f *testing.F) {
 	f.Add(fuzzPropose, b)
 	att, _ := json.Marshal(fsm.Sign{RequestID: "s1", Key: "k", Digest: fuzzEntry.Digest, State: fsm.SignStatePending,
 		Attempt: 1, Committee: fuzzEntry.Committee, SessionIndex: 5})
-	dual, _ := json.Marshal(fsm.Sign{RequestID: fsm.DualRequestID("s1", 2), Parent: "s1", Version: 2, Key: "k",
+	dual, _ := json.Marshal(fsm.Sign{RequestID: signs.DualRequestID("s1", 2), Parent: "s1", Version: 2, Key: "k",
 		Digest: fuzzEntry.Digest, State: fsm.SignStatePending, Attempt: 1, Committee: fuzzEntry.Committee, SessionIndex: 5})
 	b, _ = proto.Marshal(&kqpb.CommittedSign{Index: 5, Term: 2, Signs: [][]byte{att, dual}})
 	f.Add(fuzzSignCommitted, b)

@@ -15,6 +15,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmtest"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/tss"
@@ -122,7 +123,7 @@ func TestAnnouncedAttemptsMustMatchTheEntry(t *testing.T) {
 	}
 	companion := func() *fsm.Sign {
 		s := own()
-		s.RequestID, s.Parent, s.Version, s.Presig = fsm.DualRequestID("r1", 1), "r1", 1, ""
+		s.RequestID, s.Parent, s.Version, s.Presig = signs.DualRequestID("r1", 1), "r1", 1, ""
 		return s
 	}
 	for _, s := range []*fsm.Sign{own(), companion()} {

@@ -3,10 +3,10 @@ package fsm
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/dedup"
 )
 
 // lifecycleCommands change a key's versions: operators' changes, due
@@ -175,7 +175,7 @@ func (c *ChangeKey) apply(f *FSM, index uint64) Result {
 	if err != nil {
 		return Result{Err: fmt.Errorf("%s %q: %w", c.Op, c.Key, err)}
 	}
-	f.remember(index, &Request{ID: c.RequestID, Op: string(TypeChangeKey), Input: input, Key: k.Name, Version: version})
+	f.remember(index, &dedup.Request{ID: c.RequestID, Op: string(TypeChangeKey), Input: input, Key: k.Name, Version: version})
 	return Result{Key: k.Clone(), Version: version, Ended: ended}
 }
 
@@ -192,7 +192,7 @@ func changeInput(c *ChangeKey) [32]byte {
 	if c.DeletionAllowed != nil {
 		del = strconv.FormatBool(*c.DeletionAllowed)
 	}
-	return hashInput(string(c.Op), c.Key, strconv.FormatUint(uint64(c.Version), 10), strconv.FormatInt(c.DualSign, 10),
+	return dedup.HashInput(string(c.Op), c.Key, strconv.FormatUint(uint64(c.Version), 10), strconv.FormatInt(c.DualSign, 10),
 		opt(c.MinSignVersion), opt(c.MinVerifyVersion), del, strconv.FormatInt(c.Delay, 10))
 }
 
@@ -201,7 +201,7 @@ func changeInput(c *ChangeKey) [32]byte {
 // committee still sends. It returns their ids.
 func (f *FSM) revoked(index uint64, k *Key, v *Version) []string {
 	f.endVersionWork(k, v)
-	ended := f.pendingOf(k.Name, v.Number)
+	ended := f.st.PendingOf(k.Name, v.Number)
 	for _, id := range ended {
 		s := f.st.Signs[id]
 		s.Reason = fmt.Sprintf("%q v%d was revoked", k.Name, v.Number)
@@ -219,26 +219,7 @@ func (f *FSM) endVersionWork(k *Key, v *Version) {
 
 // dropPresigs deletes the presignatures of a key version; members discard
 // their parked halves when they see them gone.
-func (f *FSM) dropPresigs(key string, version uint32) {
-	for id, p := range f.st.Presigs {
-		if p.Key == key && p.Version == version {
-			delete(f.st.Presigs, id)
-		}
-	}
-}
-
-// pendingOf returns the pending requests of a key version, sorted, so every
-// replica ends them in the same order.
-func (f *FSM) pendingOf(key string, version uint32) []string {
-	var out []string
-	for id := range f.st.pending {
-		if s := f.st.Signs[id]; s.Key == key && s.Version == version {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func (f *FSM) dropPresigs(key string, version uint32) { f.st.Presigs.DropVersion(key, version) }
 
 func (c *DestroyDue) apply(f *FSM, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]

@@ -1,11 +1,11 @@
 package fsm
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -85,40 +85,20 @@ func (c PresignReady) Reporter() string     { return c.Node }
 func (c PresignDiscarded) Reporter() string { return c.Node }
 func (c NodeBooted) Reporter() string       { return c.Node }
 
-// PresigState is the lifecycle state of a presignature. A used, discarded
-// or expired presignature is deleted, so an entry naming it finds nothing.
-type PresigState string
+// The presignature pool's types are package pool's; these names keep the
+// FSM's read API (Presigs, Result.Presig) in one vocabulary for its callers.
+type (
+	// Presig is the replicated record of one ECDSA presignature.
+	Presig = pool.Presig
+	// PresigState is the lifecycle state of a presignature.
+	PresigState = pool.PresigState
+)
 
 // Presignature states.
 const (
-	PresigPending PresigState = "pending" // members are running rounds 1-4
-	PresigReady   PresigState = "ready"   // every member parked its half
+	PresigPending = pool.PresigPending
+	PresigReady   = pool.PresigReady
 )
-
-// Presig is the replicated record of one ECDSA presignature. Its secret
-// halves live in the members' memory; this record decides, once and for
-// every replica, which sign request consumes it.
-type Presig struct {
-	ID        string      `json:"id"`
-	Key       string      `json:"key"`
-	Version   uint32      `json:"version"`
-	Epoch     uint32      `json:"epoch"` // share epoch the halves were made with
-	Committee []string    `json:"committee"`
-	State     PresigState `json:"state"`
-	Ready     []string    `json:"ready,omitempty"` // members parked, sorted
-	// SessionIndex is the log index of the PresignRequested entry; with the
-	// id it derives the session id.
-	SessionIndex uint64 `json:"session_index"`
-	Created      int64  `json:"created"`
-	Expires      int64  `json:"expires"`
-}
-
-func (p *Presig) clone() *Presig {
-	c := *p
-	c.Committee = slices.Clone(p.Committee)
-	c.Ready = slices.Clone(p.Ready)
-	return &c
-}
 
 func (c *PresignRequested) apply(f *FSM, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
@@ -137,8 +117,8 @@ func (c *PresignRequested) apply(f *FSM, index uint64) Result {
 	if err := k.CheckCommittee(c.Committee); err != nil {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, err)}
 	}
-	f.expirePresigs()
-	if f.presigCount(c.Key) >= f.cfg.MaxPresigsPerKey {
+	f.st.Presigs.Expire(f.st.Time)
+	if f.st.Presigs.Count(c.Key) >= f.cfg.MaxPresigsPerKey {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrTooManyPresigs)}
 	}
 	if limit, used := f.tenantPresigs(policy.TenantOf(c.Key)); limit > 0 && used >= limit {
@@ -147,35 +127,19 @@ func (c *PresignRequested) apply(f *FSM, index uint64) Result {
 	p := &Presig{ID: c.ID, Key: c.Key, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch, Committee: slices.Clone(c.Committee), State: PresigPending,
 		SessionIndex: index, Created: f.st.Time, Expires: f.st.Time + c.TTL}
 	f.st.Presigs[c.ID] = p
-	return Result{Presig: p.clone()}
+	return Result{Presig: p.Clone()}
 }
 
 func (c *PresignReady) apply(f *FSM, _ uint64) Result {
-	p, ok := f.st.Presigs[c.ID]
-	if !ok {
-		return Result{Err: fmt.Errorf("presignature %s: %w", c.ID, ErrStale)}
+	p, err := f.st.Presigs.Parked(c.ID, c.Node, c.Boot, f.st.Boots[c.Node])
+	if err != nil {
+		return Result{Err: err}
 	}
-	// A report from an earlier life of the member describes a session that
-	// died with that process.
-	if !slices.Contains(p.Committee, c.Node) || c.Boot == "" || f.st.Boots[c.Node] != c.Boot {
-		return Result{Err: fmt.Errorf("presignature %s from %s: %w", c.ID, c.Node, ErrStale)}
-	}
-	if !slices.Contains(p.Ready, c.Node) {
-		p.Ready = append(p.Ready, c.Node)
-		slices.Sort(p.Ready)
-	}
-	if len(p.Ready) == len(p.Committee) {
-		p.State = PresigReady
-	}
-	return Result{Presig: p.clone()}
+	return Result{Presig: p.Clone()}
 }
 
 func (c *PresignDiscarded) apply(f *FSM, _ uint64) Result {
-	if _, ok := f.st.Presigs[c.ID]; !ok {
-		return Result{Err: fmt.Errorf("presignature %s: %w", c.ID, ErrStale)}
-	}
-	delete(f.st.Presigs, c.ID)
-	return Result{}
+	return Result{Err: f.st.Presigs.Discard(c.ID)}
 }
 
 func (c *NodeBooted) apply(f *FSM, index uint64) Result {
@@ -185,57 +149,15 @@ func (c *NodeBooted) apply(f *FSM, index uint64) Result {
 	f.st.Boots[c.Node] = c.Boot
 	f.st.BootIndex[c.Node] = index
 	f.st.Supports[c.Node] = max(c.Protocol, ProtocolV1)
-	for id, p := range f.st.Presigs {
-		if slices.Contains(p.Committee, c.Node) {
-			delete(f.st.Presigs, id)
-		}
-	}
-	f.dropFrostOf(c.Node)
+	// Parked sessions and nonces live in memory only: they died with the
+	// node's last process life.
+	f.st.Presigs.DropMember(c.Node)
+	f.st.Frost.DropMember(c.Node)
 	return Result{}
 }
 
-// consumePresig checks that a sign request may use the named presignature
-// and deletes it: from this entry on, no other request can name it.
-func (f *FSM) consumePresig(k *Key, version uint32, c *SignRequested) error {
-	p, ok := f.st.Presigs[c.Presig]
-	switch {
-	case !ok:
-		return fmt.Errorf("%w: %s is unknown or used", ErrPresigUnavailable, c.Presig)
-	case p.State != PresigReady:
-		return fmt.Errorf("%w: %s is %s", ErrPresigUnavailable, c.Presig, p.State)
-	case f.st.Time >= p.Expires:
-		delete(f.st.Presigs, c.Presig)
-		return fmt.Errorf("%w: %s expired", ErrPresigUnavailable, c.Presig)
-	case p.Key != k.Name || p.Version != version || p.Epoch != k.Version(version).Epoch || !slices.Equal(p.Committee, c.Committee):
-		return fmt.Errorf("%w: %s belongs to another key, version or committee", ErrPresigUnavailable, c.Presig)
-	}
-	delete(f.st.Presigs, c.Presig)
-	return nil
-}
-
-// expirePresigs deletes presignatures past their expiry.
-func (f *FSM) expirePresigs() {
-	for id, p := range f.st.Presigs {
-		if f.st.Time >= p.Expires {
-			delete(f.st.Presigs, id)
-		}
-	}
-}
-
-func (f *FSM) presigCount(key string) int {
-	n := 0
-	for _, p := range f.st.Presigs {
-		if p.Key == key {
-			n++
-		}
-	}
-	return n
-}
-
 // tenantPresigs returns the tenant's presigs quota (0: unbounded) and the
-// presignatures, pending or ready, its keys hold now: the pools of all
-// its ECDSA keys share the quota, since every presignature keeps its
-// committee busy whichever key it is for.
+// presignatures its keys hold now (pool.Presigs.OfTenant).
 func (f *FSM) tenantPresigs(tenant string) (limit, used int) {
 	p := f.policy()
 	if p.Open {
@@ -245,12 +167,7 @@ func (f *FSM) tenantPresigs(tenant string) (limit, used int) {
 	if limit == 0 {
 		return 0, 0
 	}
-	for _, pr := range f.st.Presigs {
-		if f.st.Time < pr.Expires && policy.TenantOf(pr.Key) == tenant {
-			used++
-		}
-	}
-	return limit, used
+	return limit, f.st.Presigs.OfTenant(tenant, f.st.Time)
 }
 
 // PresigRoom reports whether the tenant of key may start another
@@ -268,14 +185,7 @@ func (f *FSM) PresigRoom(key string) bool {
 func (f *FSM) Presigs(key string) []*Presig {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var out []*Presig
-	for _, p := range f.st.Presigs {
-		if p.Key == key {
-			out = append(out, p.clone())
-		}
-	}
-	slices.SortFunc(out, func(a, b *Presig) int { return cmp.Compare(a.SessionIndex, b.SessionIndex) })
-	return out
+	return f.st.Presigs.Of(key)
 }
 
 // HasPresig reports whether presignature id is pending or ready.

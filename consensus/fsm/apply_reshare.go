@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/dedup"
 	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 )
 
@@ -67,7 +68,7 @@ func (c SharesShredded) Reporter() string { return c.Node }
 // and dealers is not part of it, so a retry through another leader that
 // sees other members alive is still the same request.
 func reshareInput(c *ReshareKey) [32]byte {
-	return hashInput("reshare", c.Key, strconv.FormatUint(uint64(c.Version), 10), strconv.Itoa(c.Threshold))
+	return dedup.HashInput("reshare", c.Key, strconv.FormatUint(uint64(c.Version), 10), strconv.Itoa(c.Threshold))
 }
 
 func (c *ReshareKey) apply(f *FSM, index uint64) Result {
@@ -86,7 +87,7 @@ func (c *ReshareKey) apply(f *FSM, index uint64) Result {
 	if err != nil {
 		return Result{Err: fmt.Errorf("reshare %q: %w", c.Key, err)}
 	}
-	f.remember(index, &Request{ID: c.RequestID, Op: string(TypeReshareKey), Input: input, Key: k.Name, Version: v})
+	f.remember(index, &dedup.Request{ID: c.RequestID, Op: string(TypeReshareKey), Input: input, Key: k.Name, Version: v})
 	return Result{Key: k.Clone(), Version: v, Note: note}
 }
 

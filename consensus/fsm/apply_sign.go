@@ -2,12 +2,12 @@ package fsm
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 )
 
 // signCommands are a signing request and the entries that carry it to a
@@ -95,34 +95,21 @@ func (c *SignRequested) StampTime() int64 { return c.Time }
 func (c SignCompleted) Reporter() string { return c.Node }
 
 func (c *SignRequested) apply(f *FSM, index uint64) Result {
-	hash := sha256.Sum256(c.Digest)
-	rerun := false
-	if s, ok := f.st.Signs[c.RequestID]; ok && s.State != SignStatePending && f.expired(s.endTime()) {
-		f.forgetSign(c.RequestID) // past the de-duplication age: a new request
-	}
-	if s, ok := f.st.Signs[c.RequestID]; ok {
-		if s.Key != c.Key || s.DigestHash != hash || s.Parent != "" {
-			return Result{Err: fmt.Errorf("sign request %q: %w", c.RequestID, ErrRequestConflict)}
-		}
-		// A retry must present the handle the request was made with: the
-		// id and the input are not secrets, the handle is.
-		if subtle.ConstantTimeCompare(s.HandleProof[:], c.HandleProof[:]) != 1 {
-			return Result{Err: fmt.Errorf("sign request %q: %w: not the handle the request was made with", c.RequestID, ErrHandleDenied)}
-		}
-		if s.State != SignStateFailed {
-			return Result{Sign: s.clone(), Duplicate: true}
-		}
-		// A failed request never produced a signature, so running it again
-		// under the same id cannot change an outcome a client has seen. The
-		// failed record stays until the new request is known to be valid.
-		rerun = true
+	r := &signs.Request{ID: c.RequestID, Key: c.Key, DigestHash: sha256.Sum256(c.Digest), Digest: c.Digest,
+		Committee: c.Committee, HandleProof: c.HandleProof, Actor: c.Actor}
+	prior, rerun, err := f.st.Prior(r, f.st.Time, f.signBounds())
+	switch {
+	case err != nil:
+		return Result{Err: err}
+	case prior != nil && !rerun:
+		return Result{Sign: prior.Clone(), Duplicate: true}
 	}
 	// The handle comes first: a caller learns nothing about a key its
 	// handle does not grant, not even whether it exists.
 	var h *Handle
 	if c.Handle != "" || !IsAuditKey(c.Key) {
 		var err error
-		if h, err = f.checkHandle(c); err != nil {
+		if h, err = f.st.Handles.Check(c.Handle, c.HandleProof, c.Key, c.Purpose, f.st.Time); err != nil {
 			return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
 		}
 	}
@@ -149,22 +136,18 @@ func (c *SignRequested) apply(f *FSM, index uint64) Result {
 	if c.RequestID == "" {
 		return Result{Err: fmt.Errorf("sign with %q: %w: request id is required", c.Key, ErrInvalidCommand)}
 	}
-	dual := f.dualVersion(k, c.Version)
-	if d, ok := f.st.Signs[DualRequestID(c.RequestID, dual)]; dual != 0 && ok && d.State == SignStatePending {
-		// The companion of an earlier request under this id still runs; it
-		// is adopted only by the same request.
-		if d.DigestHash != hash || d.Key != c.Key {
-			return Result{Err: fmt.Errorf("sign request %q: %w: its dual-sign companion still signs another input", c.RequestID, ErrRequestConflict)}
-		}
-		if subtle.ConstantTimeCompare(d.HandleProof[:], c.HandleProof[:]) != 1 {
-			return Result{Err: fmt.Errorf("sign request %q: %w: not the handle the request was made with", c.RequestID, ErrHandleDenied)}
+	dual := k.DualVersion(c.Version, f.st.Time)
+	if dual != 0 {
+		if err := f.st.CheckCompanion(r, signs.DualRequestID(c.RequestID, dual)); err != nil {
+			return Result{Err: err}
 		}
 	}
-	if need := 1 + min(dual, 1); len(f.st.pending)+int(need) > f.cfg.MaxPendingSigns {
+	if need := 1 + min(dual, 1); f.st.PendingCount()+int(need) > f.cfg.MaxPendingSigns {
 		return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, ErrTooManyPending)}
 	}
+	epoch := k.Version(version).Epoch
 	if c.Presig != "" {
-		if err := f.consumePresig(k, version, c); err != nil {
+		if err := f.st.Presigs.Consume(c.Presig, k.Name, version, epoch, c.Committee, f.st.Time); err != nil {
 			return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
 		}
 	}
@@ -178,79 +161,29 @@ func (c *SignRequested) apply(f *FSM, index uint64) Result {
 	if h != nil {
 		h.Uses++
 	}
-	if rerun {
-		f.forgetSign(c.RequestID)
-	}
-	s := f.newSign(index, c, hash, k.Version(version))
+	s := signs.New(r, k.Version(version), index, f.st.Time)
 	s.Presig = c.Presig
 	s.Frost = frostUsed
+	var d *Sign
 	if dual != 0 {
-		s.Dual = DualRequestID(c.RequestID, dual)
-		// A companion still running from an earlier attempt under this id
-		// (its parent failed, or finished and was evicted) carries on.
-		if d, ok := f.st.Signs[s.Dual]; !ok || d.State != SignStatePending {
-			f.forgetSign(s.Dual)
-			d := f.newSign(index, c, hash, k.Version(dual))
-			d.RequestID, d.Parent = s.Dual, c.RequestID
-			f.st.Signs[d.RequestID] = d
-			f.st.pending[d.RequestID] = true
-		}
+		d = signs.New(r, k.Version(dual), index, f.st.Time)
+		d.RequestID = signs.DualRequestID(c.RequestID, dual)
 	}
-	f.st.Signs[c.RequestID] = s
-	f.st.pending[c.RequestID] = true
-	return Result{Sign: s.clone()}
-}
-
-// dualVersion returns the version that co-signs a request for the primary
-// while a dual-sign window is open, or 0.
-func (f *FSM) dualVersion(k *Key, requested uint32) uint32 {
-	d := k.DualSign
-	if d == nil || (requested != 0 && requested != k.Primary) || f.st.Time >= d.Until || k.SignVersion(d.Version) != nil {
-		return 0
-	}
-	return d.Version
-}
-
-// DualRequestID names the companion record of a dual-signed request.
-// Client request ids may not contain '#', so it cannot collide with one.
-func DualRequestID(requestID string, version uint32) string {
-	return fmt.Sprintf("%s#v%d", requestID, version)
-}
-
-func (f *FSM) newSign(index uint64, c *SignRequested, hash [32]byte, v *Version) *Sign {
-	return &Sign{
-		RequestID:    c.RequestID,
-		Key:          c.Key,
-		Version:      v.Number,
-		Epoch:        v.Epoch,
-		DigestHash:   hash,
-		Digest:       slices.Clone(c.Digest),
-		State:        SignStatePending,
-		Attempt:      1,
-		Committee:    slices.Clone(c.Committee),
-		SessionIndex: index,
-		Actor:        c.Actor,
-		Time:         f.st.Time,
-		HandleProof:  c.HandleProof,
-	}
+	f.st.Start(s, d, rerun)
+	return Result{Sign: s.Clone()}
 }
 
 func (c *SignRetry) apply(f *FSM, index uint64) Result {
-	s, k, err := f.pending(c.RequestID, c.Attempt-1)
+	s, err := f.st.Attempt(c.RequestID, c.Attempt-1)
 	if err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
 	}
+	k := f.st.Keys[s.Key]
 	if err := k.CheckCommittee(c.Committee); err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
 	}
-	s.Attempt = c.Attempt
-	s.Epoch = k.Version(s.Version).Epoch // a refresh may have finished since
-	s.Committee = slices.Clone(c.Committee)
-	s.Presig = "" // a retry runs the full protocol: the presignature is spent
-	s.Frost = nil // and so are the FROST commitments
-	s.SessionIndex = index
-	s.Reason = c.Reason
-	return Result{Sign: s.clone()}
+	s.Retry(c.Attempt, c.Committee, k.Version(s.Version).Epoch, index, c.Reason)
+	return Result{Sign: s.Clone()}
 }
 
 func (c *SignCompleted) apply(f *FSM, index uint64) Result {
@@ -259,7 +192,7 @@ func (c *SignCompleted) apply(f *FSM, index uint64) Result {
 		return Result{Err: fmt.Errorf("signature for %q: %w", c.RequestID, ErrStale)}
 	}
 	if s.State != SignStatePending {
-		return Result{Sign: s.clone(), Duplicate: true}
+		return Result{Sign: s.Clone(), Duplicate: true}
 	}
 	k := f.st.Keys[s.Key]
 	// Any attempt's signature is as good as another: every attempt signs the
@@ -272,70 +205,22 @@ func (c *SignCompleted) apply(f *FSM, index uint64) Result {
 	s.Signature = slices.Clone(c.Signature)
 	s.Signer = c.Node
 	f.finish(index, s, SignStateCompleted)
-	return Result{Sign: s.clone()}
+	return Result{Sign: s.Clone()}
 }
 
 func (c *SignFailed) apply(f *FSM, index uint64) Result {
-	s, _, err := f.pending(c.RequestID, c.Attempt)
+	s, err := f.st.Attempt(c.RequestID, c.Attempt)
 	if err != nil {
 		return Result{Err: fmt.Errorf("fail %q: %w", c.RequestID, err)}
 	}
 	s.Reason = c.Reason
 	f.finish(index, s, SignStateFailed)
-	return Result{Sign: s.clone()}
+	return Result{Sign: s.Clone()}
 }
 
-// pending returns the pending request whose current attempt is attempt.
-func (f *FSM) pending(requestID string, attempt uint32) (*Sign, *Key, error) {
-	s, ok := f.st.Signs[requestID]
-	if !ok || s.State != SignStatePending || s.Attempt != attempt {
-		return nil, nil, ErrStale
-	}
-	return s, f.st.Keys[s.Key], nil
-}
-
-// finish ends a pending request, drops its digest and evicts the oldest
-// finished records beyond the de-duplication bounds (count and age).
+// finish ends a pending request (package signs).
 func (f *FSM) finish(index uint64, s *Sign, st SignState) {
-	s.State = st
-	s.Digest, s.Frost = nil, nil
-	s.Index, s.Ended = index, f.st.Time
-	delete(f.st.pending, s.RequestID)
-	f.st.SignOrder = append(f.st.SignOrder, s.RequestID)
-	for len(f.st.SignOrder) > 0 {
-		old := f.st.Signs[f.st.SignOrder[0]]
-		if len(f.st.SignOrder) <= f.cfg.MaxSignRecords && old != nil && !f.expired(old.endTime()) {
-			break
-		}
-		delete(f.st.Signs, f.st.SignOrder[0])
-		f.st.SignOrder = f.st.SignOrder[1:]
-	}
-}
-
-// endTime is when a finished request ended, for records that say so, else
-// when it was made.
-func (s *Sign) endTime() int64 {
-	if s.Ended != 0 {
-		return s.Ended
-	}
-	return s.Time
-}
-
-// forgetSign removes a finished request, and its finished companion, so
-// the id can be used again.
-func (f *FSM) forgetSign(requestID string) {
-	ids := []string{requestID}
-	if s := f.st.Signs[requestID]; s != nil && s.Dual != "" {
-		if d := f.st.Signs[s.Dual]; d != nil && d.State != SignStatePending {
-			ids = append(ids, s.Dual)
-		}
-	}
-	for _, id := range ids {
-		delete(f.st.Signs, id)
-		if i := slices.Index(f.st.SignOrder, id); i >= 0 {
-			f.st.SignOrder = slices.Delete(f.st.SignOrder, i, i+1)
-		}
-	}
+	f.st.Finish(s, st, index, f.st.Time, f.signBounds())
 }
 
 // signRecord fills r from the signing request requestID: the one res

@@ -156,24 +156,18 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 		// Under the open bootstrap policy a tenant exists by its keys.
 		return "", fmt.Errorf("delete tenant %q: %w: no such tenant", tenant, ErrBadTransition)
 	}
-	for id := range f.st.pending {
+	for _, id := range f.st.PendingIDs() {
 		if policy.TenantOf(f.st.Signs[id].Key) == tenant {
 			return "", fmt.Errorf("delete tenant %q: %w: signing request %s of %q is pending", tenant, ErrBadTransition, id, f.st.Signs[id].Key)
 		}
 	}
 	var due []*Version
 	for _, k := range keys {
-		for _, v := range k.Versions {
-			switch {
-			case v.State == KeyDestroyed || v.State == KeyFailed:
-			case force && v.Destroy != nil && !v.Destroy.Executed && v.Destroy.At <= f.st.Time:
-				due = append(due, v)
-			case force:
-				return "", fmt.Errorf("delete tenant %q: %w: %q v%d is %s and not past a scheduled destruction", tenant, ErrBadTransition, k.Name, v.Number, v.State)
-			default:
-				return "", fmt.Errorf("delete tenant %q: %w: %q v%d is %s; destroy every version first (or --force once their destruction is due)", tenant, ErrBadTransition, k.Name, v.Number, v.State)
-			}
+		d, err := k.Emptied(force, f.st.Time)
+		if err != nil {
+			return "", fmt.Errorf("delete tenant %q: %w", tenant, err)
 		}
+		due = append(due, d...)
 	}
 	next := p.Clone()
 	next.Tenants = slices.DeleteFunc(next.Tenants, func(t string) bool { return t == tenant })
@@ -188,21 +182,13 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 	if dry {
 		return "", nil
 	}
+	for _, v := range due {
+		v.ExecuteDestroy()
+	}
 	for _, k := range keys {
-		for _, v := range k.Versions {
-			if slices.Contains(due, v) {
-				v.State, v.Destroy.Executed = KeyDestroyed, true
-			}
-		}
 		f.sweepFrost(k.Name)
 	}
-	revoked := 0
-	for _, h := range f.st.Handles {
-		if policy.TenantOf(h.Key) == tenant && !h.Revoked {
-			h.Revoked = true
-			revoked++
-		}
-	}
+	revoked := f.st.Handles.RevokeTenant(tenant)
 	gen := f.tenantGeneration(tenant)
 	if f.st.TenantGens == nil {
 		f.st.TenantGens = map[string]uint32{}

@@ -9,7 +9,9 @@
 // needs, how each applies and the audit records each derives; registry.go
 // joins the families into the one command table. A family's replicated
 // record and the rules of its changes are a value of its own pure package
-// under this one (keys: keys and their versions' lifecycle); an entry's
+// under this one (keys: keys and their versions' lifecycle; signs: the
+// signing records; dedup: the memory of requests already acted on; pool:
+// presignatures and FROST commitments; handles: signing handles); an entry's
 // apply looks the record up, calls its rules and coordinates what one
 // family's change means for another.
 //

@@ -2,8 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/policy"
@@ -74,7 +72,7 @@ func (c *Freeze) apply(f *FSM, index uint64) Result {
 	}
 	f.st.Frozen = &Frozen{Actor: c.Actor, Reason: c.Reason, Index: index, Time: f.st.Time}
 	var ended []string
-	for _, id := range slices.Sorted(maps.Keys(f.st.pending)) {
+	for _, id := range f.st.PendingIDs() {
 		s := f.st.Signs[id]
 		if IsAuditKey(s.Key) {
 			continue // the audit chain keeps its checkpoints during an incident

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
 )
 
 // frostFixture boots n1..n3 on a build with FROST, raises the protocol,
@@ -21,7 +22,7 @@ func frostFixture(t *testing.T) *fsmHarness {
 }
 
 func commitment(id string) fsm.FrostCommit {
-	return fsm.FrostCommit{ID: id, Commitment: bytes.Repeat([]byte{byte(len(id))}, fsm.FrostCommitmentSize)}
+	return fsm.FrostCommit{ID: id, Commitment: bytes.Repeat([]byte{byte(len(id))}, pool.FrostCommitmentSize)}
 }
 
 func published(node string, ids ...string) fsm.FrostCommitted {
@@ -102,9 +103,9 @@ func TestFrostRefusals(t *testing.T) {
 // refuses the report that would pass the bound, whole.
 func TestFrostCommitmentsAreBoundedPerMember(t *testing.T) {
 	h := frostFixture(t)
-	for b := 0; b < fsm.MaxFrostPerMember/fsm.MaxFrostBatch; b++ {
+	for b := 0; b < pool.MaxFrostPerMember/pool.MaxFrostBatch; b++ {
 		var ids []string
-		for i := range fsm.MaxFrostBatch {
+		for i := range pool.MaxFrostBatch {
 			ids = append(ids, fmt.Sprintf("n1-%d-%d", b, i))
 		}
 		h.mustOK(published("n1", ids...))
@@ -112,7 +113,7 @@ func TestFrostCommitmentsAreBoundedPerMember(t *testing.T) {
 	h.mustErr(published("n1", "one-more"), fsm.ErrTooManyFrost)
 	h.mustOK(published("n2", "other-member")) // the bound is per member
 	var big []string
-	for i := range fsm.MaxFrostBatch + 1 {
+	for i := range pool.MaxFrostBatch + 1 {
 		big = append(big, fmt.Sprintf("big-%d", i))
 	}
 	h.mustErr(published("n3", big...), fsm.ErrInvalidCommand)

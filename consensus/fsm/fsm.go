@@ -262,7 +262,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(st); err != nil {
 		return fmt.Errorf("consensus: restore snapshot: %w", err)
 	}
-	st.indexPending()
+	st.Reindex()
 	f.mu.Lock()
 	f.st = st
 	f.mu.Unlock()
@@ -312,18 +312,17 @@ func (f *FSM) Sign(requestID string) (*Sign, bool) {
 	if !ok {
 		return nil, false
 	}
-	return s.clone(), true
+	return s.Clone(), true
 }
 
 // PendingSigns returns copies of all pending signing requests, by request id.
 func (f *FSM) PendingSigns() []*Sign {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]*Sign, 0, len(f.st.pending))
-	for id := range f.st.pending {
-		out = append(out, f.st.Signs[id].clone())
+	out := make([]*Sign, 0, f.st.PendingCount())
+	for _, id := range f.st.PendingIDs() {
+		out = append(out, f.st.Signs[id].Clone())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].RequestID < out[j].RequestID })
 	return out
 }
 
@@ -358,7 +357,7 @@ type TableStats struct {
 func (f *FSM) TableStats() TableStats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return TableStats{Keys: len(f.st.Keys), PendingSigns: len(f.st.pending), SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords,
+	return TableStats{Keys: len(f.st.Keys), PendingSigns: f.st.PendingCount(), SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords,
 		RequestRecords: len(f.st.Requests), MaxRequestRecords: f.cfg.MaxRequestRecords, RecordAge: time.Duration(f.limits().RequestRecordAge),
 		Handles: len(f.st.Handles), MaxHandles: f.cfg.MaxHandles}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"pgregory.net/rapid"
 )
 
@@ -1344,7 +1345,7 @@ func (p *lpRun) allSignIDs() []string {
 	for _, id := range lpSignIDs {
 		out = append(out, id)
 		for v := uint32(1); v <= 8; v++ {
-			out = append(out, fsm.DualRequestID(id, v))
+			out = append(out, signs.DualRequestID(id, v))
 		}
 	}
 	return out

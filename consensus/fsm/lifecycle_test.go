@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 )
 
 // lcMembers are the members of every lifecycle test key; lcCommittee is
@@ -370,8 +371,8 @@ func TestDualSignWindow(t *testing.T) {
 		if s.Dual == "" {
 			return nil
 		}
-		if s.Dual != fsm.DualRequestID(id, 1) {
-			t.Fatalf("companion id %q, want %q", s.Dual, fsm.DualRequestID(id, 1))
+		if s.Dual != signs.DualRequestID(id, 1) {
+			t.Fatalf("companion id %q, want %q", s.Dual, signs.DualRequestID(id, 1))
 		}
 		return h.sign(s.Dual)
 	}
@@ -380,7 +381,7 @@ func TestDualSignWindow(t *testing.T) {
 		h, opened := setup(t, fsm.DefaultFSMConfig())
 		h.now = opened + int64(time.Second)
 		res := h.mustOK(h.signReq("s1", "k", 0))
-		if res.Sign.Version != 2 || res.Sign.Dual != fsm.DualRequestID("s1", 1) {
+		if res.Sign.Version != 2 || res.Sign.Dual != signs.DualRequestID("s1", 1) {
 			t.Fatalf("parent %+v, want v2 naming its companion", res.Sign)
 		}
 		d := companion(h, "s1")
@@ -405,7 +406,7 @@ func TestDualSignWindow(t *testing.T) {
 		// A repeat is a duplicate and makes no second companion.
 		h.duplicate(h.signReq("s1", "k", 0))
 		// A client may not name a companion.
-		h.refused(authorized(fsm.SignRequested{RequestID: fsm.DualRequestID("s1", 1), Key: "k", Digest: digestOf("s1"),
+		h.refused(authorized(fsm.SignRequested{RequestID: signs.DualRequestID("s1", 1), Key: "k", Digest: digestOf("s1"),
 			Committee: lcCommittee(), Time: h.now}), fsm.ErrRequestConflict)
 
 		// Each record verifies against its own version's public key.
@@ -655,7 +656,7 @@ func TestRevokeFailsTheCompanionOfADualSignedRequest(t *testing.T) {
 	h.rotated("k")
 	h.promoted("k", 2, time.Hour)
 	h.mustOK(h.signReq("s1", "k", 0))
-	companionID := fsm.DualRequestID("s1", 1)
+	companionID := signs.DualRequestID("s1", 1)
 	res := h.mustOK(h.change(fsm.OpRevoke, "k", 1))
 	if !slices.Equal(res.Ended, []string{companionID}) || res.Key.DualSign != nil {
 		t.Fatalf("revoke of the dual version: ended %v window %+v", res.Ended, res.Key.DualSign)
@@ -1625,7 +1626,7 @@ func TestReusedIDWhileItsCompanionRuns(t *testing.T) {
 			}
 		}, true},
 	}
-	companionID := fsm.DualRequestID("s1", 1)
+	companionID := signs.DualRequestID("s1", 1)
 	// setup leaves s1's companion running alone and returns its record.
 	setup := func(t *testing.T, cfgEdit func(*fsm.FSMConfig), end func(*lcHarness)) (*lcHarness, *fsm.Sign) {
 		cfg := fsm.DefaultFSMConfig()

@@ -3,13 +3,16 @@ package fsm
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
+	"github.com/keyquorum/keyquorum/consensus/fsm/dedup"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
+	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
 	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
+	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -38,90 +41,39 @@ const (
 // DefaultPurpose is the purpose of a key created without any.
 const DefaultPurpose = keys.DefaultPurpose
 
-// SignState is the state of one signing request.
-type SignState string
+// The signing table's types are package signs'; as with Key, these names
+// keep the FSM's read API (Sign, PendingSigns, Result.Sign) in one
+// vocabulary for its callers.
+type (
+	// Sign is the replicated record of one signing request.
+	Sign = signs.Sign
+	// SignState is the state of one signing request.
+	SignState = signs.State
+)
 
 // Signing request states.
 const (
-	SignStatePending   SignState = "pending"
-	SignStateCompleted SignState = "completed"
-	SignStateFailed    SignState = "failed"
+	SignStatePending   = signs.Pending
+	SignStateCompleted = signs.Completed
+	SignStateFailed    = signs.Failed
 )
-
-// Sign is the replicated record of one signing request, keyed by request id.
-// While pending it holds the digest, which the committee needs; once done it
-// keeps only the digest's hash, enough to recognise a duplicate request.
-type Sign struct {
-	RequestID  string    `json:"request_id"`
-	Key        string    `json:"key"`
-	Version    uint32    `json:"version"`
-	DigestHash [32]byte  `json:"digest_hash"`
-	Digest     []byte    `json:"digest,omitempty"`
-	State      SignState `json:"state"`
-	Attempt    uint32    `json:"attempt"`
-	Committee  []string  `json:"committee"`
-	// SessionIndex is the log index of the entry that started the current
-	// attempt; with the request id and attempt it derives the session id.
-	SessionIndex uint64 `json:"session_index"`
-	Signature    []byte `json:"signature,omitempty"`
-	Signer       string `json:"signer,omitempty"` // member whose report was recorded
-	Reason       string `json:"reason,omitempty"`
-	Index        uint64 `json:"index"` // log index of the entry that ended the request
-	Actor        string `json:"actor"`
-	Time         int64  `json:"time"`
-	// Ended is the replicated time the request ended; the de-duplication
-	// age counts from it, so a retry that comes soon after a long request
-	// still finds its outcome. Records from before it was kept have 0.
-	Ended  int64  `json:"ended,omitempty"`
-	Presig string `json:"presig,omitempty"` // presignature the current attempt consumes
-	// Frost is the FROST commitments the current attempt consumed, one per
-	// committee member in committee order; empty on the tss-lib path.
-	Frost []FrostCommitment `json:"frost,omitempty"`
-	// Epoch is the share epoch the current attempt signs with.
-	Epoch uint32 `json:"epoch"`
-	// HandleProof is the SHA-256 of the handle's token the request was made
-	// with; a retry must present the same.
-	HandleProof [32]byte `json:"handle_proof"`
-	// Dual names the companion request that signs the same input with the
-	// dual-sign version; Parent names the request a companion belongs to.
-	Dual   string `json:"dual,omitempty"`
-	Parent string `json:"parent,omitempty"`
-}
-
-func (s *Sign) clone() *Sign {
-	c := *s
-	c.Digest = slices.Clone(s.Digest)
-	c.Committee = slices.Clone(s.Committee)
-	c.Signature = slices.Clone(s.Signature)
-	c.Frost = slices.Clone(s.Frost)
-	for i := range c.Frost {
-		c.Frost[i] = *s.Frost[i].clone()
-	}
-	return &c
-}
 
 // state is everything the FSM replicates; a snapshot is this value as JSON.
 type state struct {
-	Keys      map[string]*Key  `json:"keys"`
-	Signs     map[string]*Sign `json:"signs"`
-	SignOrder []string         `json:"sign_order"` // finished request ids, oldest first, for eviction
-	// pending indexes the pending requests of Signs, so that a revocation
-	// and the supervisor never scan the whole table (up to MaxSignRecords).
-	// It is derived from Signs: not in snapshots, rebuilt on restore.
-	pending   map[string]bool
-	PreParams map[string]bool    `json:"preparams"`
-	Presigs   map[string]*Presig `json:"presigs"`
-	Boots     map[string]string  `json:"boots"` // node -> its current process life
+	Keys map[string]*Key `json:"keys"`
+	// Records are the signing requests (package signs).
+	signs.Records
+	PreParams map[string]bool   `json:"preparams"`
+	Presigs   pool.Presigs      `json:"presigs"`
+	Boots     map[string]string `json:"boots"` // node -> its current process life
 	// BootIndex is the log index of each node's last NodeBooted: a signing
 	// attempt started before it lost that member's session.
 	BootIndex map[string]uint64 `json:"boot_index,omitempty"`
 	// Frost holds the published, unused FROST commitments by id.
-	Frost   map[string]*FrostCommitment `json:"frost,omitempty"`
-	Handles map[string]*Handle          `json:"handles"`
-	// Requests de-duplicates lifecycle requests by request id; RequestOrder
-	// lists them oldest first for eviction by count and age.
-	Requests     map[string]*Request `json:"requests"`
-	RequestOrder []string            `json:"request_order"`
+	Frost   pool.Commitments `json:"frost,omitempty"`
+	Handles handles.Table    `json:"handles"`
+	// Table de-duplicates lifecycle requests by request id (package dedup).
+	dedup.Table
 	// Time is the largest command time applied; the FSM never moves it back,
 	// so a leader with a slow clock cannot rewind replicated time.
 	Time int64 `json:"time"`
@@ -159,9 +111,9 @@ type state struct {
 func (st *state) protocol() uint32 { return max(st.Protocol, ProtocolV1) }
 
 func newState() *state {
-	return &state{Keys: map[string]*Key{}, Signs: map[string]*Sign{}, PreParams: map[string]bool{},
-		Presigs: map[string]*Presig{}, Boots: map[string]string{}, Frost: map[string]*FrostCommitment{}, Supports: map[string]uint32{}, BootIndex: map[string]uint64{},
-		Settings: settings.Reports{}, Blame: blame.Ledger{}, Handles: map[string]*Handle{}, Requests: map[string]*Request{}, pending: map[string]bool{}}
+	return &state{Keys: map[string]*Key{}, Records: signs.NewRecords(), PreParams: map[string]bool{},
+		Presigs: pool.Presigs{}, Boots: map[string]string{}, Frost: pool.Commitments{}, Supports: map[string]uint32{}, BootIndex: map[string]uint64{},
+		Settings: settings.Reports{}, Blame: blame.Ledger{}, Handles: handles.Table{}, Table: dedup.Table{Requests: map[string]*dedup.Request{}}}
 }
 
 // UnmarshalJSON decodes a snapshot's state and refuses one that applying a
@@ -226,7 +178,7 @@ func (st *state) UnmarshalJSON(data []byte) error {
 		}
 	}
 	if st.Frost == nil {
-		st.Frost = map[string]*FrostCommitment{} // a snapshot from before FROST
+		st.Frost = pool.Commitments{} // a snapshot from before FROST
 	}
 	for id, cm := range st.Frost {
 		if cm == nil || st.Keys[cm.Key] == nil || st.Keys[cm.Key].Version(cm.Version) == nil {
@@ -262,16 +214,6 @@ func (st *state) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// indexPending rebuilds the pending index from Signs.
-func (st *state) indexPending() {
-	st.pending = map[string]bool{}
-	for id, s := range st.Signs {
-		if s.State == SignStatePending {
-			st.pending[id] = true
-		}
-	}
-}
-
 // Errors returned as the result of applying a command. They are part of the
 // replicated outcome: every replica returns the same one for the same entry.
 var (
@@ -299,7 +241,7 @@ var (
 	// ErrPresigUnavailable is returned when a sign request names a
 	// presignature that is unknown, used, not ready, expired, or of another
 	// key, version or committee.
-	ErrPresigUnavailable = errors.New("presignature unavailable")
+	ErrPresigUnavailable = pool.ErrPresigUnavailable
 	// ErrTooManyPresigs is returned when a key's presignature pool is full.
 	ErrTooManyPresigs = policy.ErrTooManyPresigs
 	// ErrBadSignature is returned when a reported signature does not verify.
@@ -314,10 +256,10 @@ var (
 	ErrBadTransition = fsmerr.ErrBadTransition
 	// ErrHandleDenied is returned when a handle does not grant the request:
 	// unknown, expired, revoked, used up, or for another key or purpose.
-	ErrHandleDenied = errors.New("handle denied")
+	ErrHandleDenied = handles.ErrHandleDenied
 	// ErrHandleExists is returned when a handle id is taken by another
 	// request; clients that make their own tokens choose the id.
-	ErrHandleExists = errors.New("handle id already exists")
+	ErrHandleExists = handles.ErrHandleExists
 	// ErrTooManyHandles is returned when the handle table is full.
 	ErrTooManyHandles = policy.ErrTooManyHandles
 )

@@ -241,3 +241,23 @@ func (k *Key) ShareDestroyed(version uint32, node string) (*Version, bool, error
 	slices.Sort(v.Destroy.Shredded)
 	return v, false, nil
 }
+
+// Emptied returns the versions of k a deletion of its tenant at now
+// destroys: none unless force, and then those whose scheduled destruction
+// is due. It refuses while a version holds material that is neither
+// destroyed, failed nor (with force) due for destruction.
+func (k *Key) Emptied(force bool, now int64) ([]*Version, error) {
+	var due []*Version
+	for _, v := range k.Versions {
+		switch {
+		case v.State == Destroyed || v.State == Failed:
+		case force && v.DestroyDueBy(now):
+			due = append(due, v)
+		case force:
+			return nil, fmt.Errorf("%w: %q v%d is %s and not past a scheduled destruction", fsmerr.ErrBadTransition, k.Name, v.Number, v.State)
+		default:
+			return nil, fmt.Errorf("%w: %q v%d is %s; destroy every version first (or --force once their destruction is due)", fsmerr.ErrBadTransition, k.Name, v.Number, v.State)
+		}
+	}
+	return due, nil
+}
