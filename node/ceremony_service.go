@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/config"
@@ -81,14 +82,14 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
-		b, err := json.Marshal(fsm.PolicyParams{Document: string(doc), SHA256: sum})
+		b, err := json.Marshal(ceremony.PolicyParams{Document: string(doc), SHA256: sum})
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
 		params = string(b)
 	case kind == policy.KindMembership:
 		// The same checks as kq node add|remove|replace's.
-		var p fsm.MembershipParams
+		var p ceremony.MembershipParams
 		if err := json.Unmarshal([]byte(params), &p); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "membership params: %v", err)
 		}
@@ -101,7 +102,7 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 			}
 		}
 	case kind == policy.KindKeyDestroy:
-		var p fsm.KeyDestroyParams
+		var p ceremony.KeyDestroyParams
 		if err := json.Unmarshal([]byte(params), &p); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "key-destroy params: %v", err)
 		}
@@ -116,7 +117,7 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 	}
 	ttl := req.TtlNanos
 	if ttl == 0 {
-		ttl = int64(fsm.DefaultCeremonyTTL)
+		ttl = int64(ceremony.DefaultTTL)
 	}
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -125,7 +126,7 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 	// Only a membership change needs the leader's context to be checked
 	// at the proposal (the bootstrap members); the rest is checked against
 	// the replicated state, and again, with the context, at execution.
-	var cctx *fsm.CeremonyContext
+	var cctx *ceremony.Context
 	if kind == policy.KindMembership {
 		cctx = s.n.ceremonyContext(kind, params)
 	}
@@ -148,8 +149,8 @@ func (s *ceremonyService) ApproveCeremony(ctx context.Context, req *kqpb.Approve
 	if len(req.PublicKey) > maxApprovalKeyBytes || len(req.Signature) > maxSignatureHexBytes {
 		return nil, status.Error(codes.InvalidArgument, "public key or signature too long")
 	}
-	var cctx *fsm.CeremonyContext
-	if c, ok := s.n.fsm.Ceremony(req.Id); ok && c.State == fsm.CeremonyPending {
+	var cctx *ceremony.Context
+	if c, ok := s.n.fsm.Ceremony(req.Id); ok && c.State == ceremony.Pending {
 		if cctx, err = s.n.executionContext(c); err != nil {
 			return nil, err
 		}
@@ -237,7 +238,7 @@ func (s *ceremonyService) GetFreeze(ctx context.Context, _ *kqpb.GetFreezeReques
 	return freezePB(s.n.fsm.FrozenState()), nil
 }
 
-func ceremonyPB(c *fsm.Ceremony, now int64) *kqpb.Ceremony {
+func ceremonyPB(c *ceremony.Ceremony, now int64) *kqpb.Ceremony {
 	if c == nil {
 		return nil
 	}
@@ -267,15 +268,15 @@ func freezePB(f *fsm.Frozen) *kqpb.FreezeState {
 // now. A threshold change that could execute with this approval and has
 // too few reachable holders to deal is refused here, before anything is
 // appended: the ceremony stays pending, to be approved when they are back.
-func (n *Node) executionContext(c *fsm.Ceremony) (*fsm.CeremonyContext, error) {
+func (n *Node) executionContext(c *ceremony.Ceremony) (*ceremony.Context, error) {
 	cctx := n.ceremonyContext(c.Kind, c.Params)
 	if c.Kind != policy.KindThreshold || c.Quorum-c.Counted() > 1 {
 		return cctx, nil
 	}
 	if cctx == nil {
-		cctx = &fsm.CeremonyContext{}
+		cctx = &ceremony.Context{}
 	}
-	var p fsm.ThresholdParams
+	var p ceremony.ThresholdParams
 	if err := json.Unmarshal([]byte(c.Params), &p); err != nil {
 		return nil, status.Errorf(codes.Internal, "ceremony %s params: %v", c.ID, err)
 	}
@@ -299,8 +300,8 @@ func (n *Node) executionContext(c *fsm.Ceremony) (*fsm.CeremonyContext, error) {
 // live holders and dealers of a reshare, the configuration's members).
 // What it cannot choose it leaves out; the entry then says what is
 // missing.
-func (n *Node) ceremonyContext(kind policy.CeremonyKind, params string) *fsm.CeremonyContext {
-	cctx := &fsm.CeremonyContext{}
+func (n *Node) ceremonyContext(kind policy.CeremonyKind, params string) *ceremony.Context {
+	cctx := &ceremony.Context{}
 	switch kind {
 	case policy.KindMembership:
 		if n.fsm.Members() == nil {
@@ -309,7 +310,7 @@ func (n *Node) ceremonyContext(kind policy.CeremonyKind, params string) *fsm.Cer
 			}
 		}
 	case policy.KindThreshold:
-		var p fsm.ThresholdParams
+		var p ceremony.ThresholdParams
 		if json.Unmarshal([]byte(params), &p) != nil {
 			return cctx
 		}

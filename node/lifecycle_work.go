@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
@@ -124,7 +125,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 		// An executed ceremony made one of the changes above (a tenant
 		// deleted, a destroy scheduled): ceremonies are rare, so look at
 		// everything.
-		if c := ev.res.Ceremony; c != nil && c.State == fsm.CeremonyExecuted {
+		if c := ev.res.Ceremony; c != nil && c.State == ceremony.Executed {
 			n.parked.sweep(n.fsm.HasPresig)
 			n.dirty.wakeAll()
 			switch c.Kind {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 )
 
@@ -18,7 +18,7 @@ func TestMembershipCeremonyParams(t *testing.T) {
 	opts := &options{configPath: "../../cluster.yaml", timeout: 10 * time.Second, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	p, err := opts.membershipParams(membership.Replace, "n3", "n2")
 	if err != nil || p.Op != membership.Replace || p.Node != "n3" || p.New == nil ||
-		*p.New != (fsm.NewMember{ID: "n2", Raft: "127.0.0.1:7102", Peer: "127.0.0.1:7202", Client: "127.0.0.1:7302"}) {
+		*p.New != (ceremony.NewMember{ID: "n2", Raft: "127.0.0.1:7102", Peer: "127.0.0.1:7202", Client: "127.0.0.1:7302"}) {
 		t.Fatalf("replace n3 --with n2: %+v %+v, %v", p, p.New, err)
 	}
 	if p, err := opts.membershipParams(membership.Remove, "n3", ""); err != nil || p.Node != "n3" || p.New != nil {

@@ -22,7 +22,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
 	"github.com/keyquorum/keyquorum/consensus/audit"
-	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
@@ -188,9 +188,9 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 				if key == "" || version == 0 {
 					return usageError{errors.New("key-destroy needs --key and --version")}
 				}
-				p = fsm.KeyDestroyParams{Key: key, Version: version, Delay: int64(delay)}
+				p = ceremony.KeyDestroyParams{Key: key, Version: version, Delay: int64(delay)}
 			case policy.KindKeyPolicy:
-				kp := fsm.KeyPolicyParams{Key: key}
+				kp := ceremony.KeyPolicyParams{Key: key}
 				if deletion != "" {
 					b := deletion == "true"
 					if !b && deletion != "false" {
@@ -220,9 +220,9 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 				}
 				req.PolicyDocument = doc
 			case policy.KindTenantCreate, policy.KindTenantDelete:
-				p = fsm.TenantParams{Tenant: tenant}
+				p = ceremony.TenantParams{Tenant: tenant}
 			case policy.KindDenyRemoval:
-				p = fsm.PrincipalParams{Principal: principal}
+				p = ceremony.PrincipalParams{Principal: principal}
 			case policy.KindMembership:
 				mp, err := opts.membershipParams(op, node, with)
 				if err != nil && params == "" {
@@ -233,12 +233,12 @@ func newCeremonyProposeCmd(opts *options) *cobra.Command {
 				if (key == "" || threshold < 1) && params == "" {
 					return usageError{errors.New("threshold needs --key and --threshold")}
 				}
-				p = fsm.ThresholdParams{Key: key, Version: version, Threshold: threshold}
+				p = ceremony.ThresholdParams{Key: key, Version: version, Threshold: threshold}
 			case policy.KindProtocolUpgrade:
 				if protocol == 0 && params == "" {
 					return usageError{errors.New("protocol-upgrade needs --protocol N")}
 				}
-				p = fsm.ProtocolParams{Version: protocol}
+				p = ceremony.ProtocolParams{Version: protocol}
 			}
 			if p != nil && params == "" {
 				b, err := json.Marshal(p)
@@ -321,7 +321,7 @@ func newCeremonyApproveCmd(opts *options) *cobra.Command {
 // and its params, so an operator signs only what was shown: a node that
 // lied about the params or the digest is caught here, before signing.
 func checkCeremonyDigest(c *kqpb.Ceremony) ([]byte, error) {
-	if c.State != string(fsm.CeremonyPending) {
+	if c.State != string(ceremony.Pending) {
 		return nil, fmt.Errorf("ceremony %s is %s: nothing to approve", c.Id, c.State)
 	}
 	sum := sha256.Sum256([]byte(c.ParamsJson))
@@ -573,14 +573,14 @@ func (v ceremonyListView) table(w io.Writer) error {
 
 // membershipParams builds a membership ceremony's params; a new node's
 // addresses come from cluster.yaml, as for kq node add.
-func (o *options) membershipParams(op, node, with string) (fsm.MembershipParams, error) {
-	p := fsm.MembershipParams{Op: op}
+func (o *options) membershipParams(op, node, with string) (ceremony.MembershipParams, error) {
+	p := ceremony.MembershipParams{Op: op}
 	newNode := func(id string) error {
 		req, err := o.addNodeRequest(id)
 		if err != nil {
 			return err
 		}
-		p.New = &fsm.NewMember{ID: req.Id, Raft: req.RaftAddress, Peer: req.PeerAddress, Client: req.ClientAddress}
+		p.New = &ceremony.NewMember{ID: req.Id, Raft: req.RaftAddress, Peer: req.PeerAddress, Client: req.ClientAddress}
 		return nil
 	}
 	switch {

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/keyquorum/keyquorum/consensus/policy"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/audit_records.golden from the current derivation")
@@ -102,9 +104,9 @@ func TestAuditRecordsGolden(t *testing.T) {
 		{"duplicate", Result{Duplicate: true}},
 		{"stale", Result{Err: fmt.Errorf("golden: %w", ErrStale)}},
 		{"invalid", Result{Err: fmt.Errorf("golden: %w", ErrInvalidCommand)}},
-		{"ceremony-failed", Result{Err: fmt.Errorf("golden: %w", ErrCeremonyFailed), Ceremony: goldenCeremony(CeremonyFailed)}},
+		{"ceremony-failed", Result{Err: fmt.Errorf("golden: %w", ErrCeremonyFailed), Ceremony: goldenCeremony(ceremony.Failed)}},
 		{"full", Result{Key: goldenKey(KeyActive), Sign: &Sign{RequestID: "r", Key: "rk", Version: 4, DigestHash: [32]byte{9}},
-			Handle: &Handle{ID: "h", Key: "hk"}, Version: 3, Note: "note", Ceremony: goldenCeremony(CeremonyPending), Ended: []string{"e"}}},
+			Handle: &Handle{ID: "h", Key: "hk"}, Version: 3, Note: "note", Ceremony: goldenCeremony(ceremony.Pending), Ended: []string{"e"}}},
 		{"key-failed", Result{Key: goldenKey(KeyFailed)}},
 		{"key-staged", Result{Key: goldenKey(KeyStaged), Note: "staged"}},
 	}
@@ -170,9 +172,9 @@ func goldenKey(s KeyState) *Key {
 	return k
 }
 
-func goldenCeremony(s CeremonyState) *Ceremony {
-	return &Ceremony{ID: "c", Kind: policy.KindPolicyChange, ParamsSHA256: "ps", Proposer: "p", Nonce: "n", Cluster: "cl", Digest: "d",
-		Quorum: 2, Approvals: []Approval{{Operator: "o1", PublicKey: "pk1", Signature: "s1", Counted: true}, {Operator: "o2", PublicKey: "pk2", Signature: "s2"}},
+func goldenCeremony(s ceremony.State) *ceremony.Ceremony {
+	return &ceremony.Ceremony{ID: "c", Kind: policy.KindPolicyChange, ParamsSHA256: "ps", Proposer: "p", Nonce: "n", Cluster: "cl", Digest: "d",
+		Quorum: 2, Approvals: []ceremony.Approval{{Operator: "o1", PublicKey: "pk1", Signature: "s1", Counted: true}, {Operator: "o2", PublicKey: "pk2", Signature: "s2"}},
 		ExpiresAt: 99, State: s, Note: "why"}
 }
 

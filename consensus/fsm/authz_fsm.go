@@ -2,9 +2,10 @@ package fsm
 
 import (
 	"fmt"
-	"github.com/keyquorum/keyquorum/consensus/policy"
 	"slices"
 	"strings"
+
+	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // authorize decides a client's request at its entry's index, before the

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
@@ -24,7 +25,7 @@ const kindsBase = "tenants: [acme]\nceremonies: {default_quorum: 3}\n"
 func policyParams(t *testing.T, doc string) string {
 	t.Helper()
 	data, sum := policyDoc(t, doc)
-	b, _ := json.Marshal(fsm.PolicyParams{Document: data, SHA256: sum})
+	b, _ := json.Marshal(ceremony.PolicyParams{Document: data, SHA256: sum})
 	return string(b)
 }
 
@@ -78,7 +79,7 @@ func (h *fsmHarness) thresholdKey(name string) {
 type kindCase struct {
 	setup  func(h *fsmHarness)
 	params func(t *testing.T) string
-	ctx    *fsm.CeremonyContext
+	ctx    *ceremony.Context
 	direct func(t *testing.T) fsm.Command
 	done   func(h *fsmHarness) bool
 	// halts: this build stops at the executing entry (a protocol it does
@@ -93,7 +94,7 @@ func kindCases() map[policy.CeremonyKind]kindCase {
 	}
 	withGlobex := ceremonyPolicy("tenants: [acme, globex]\nceremonies: {default_quorum: 3}\n")
 	withDave := ceremonyPolicy(fmt.Sprintf("  dave: {public_key: %q}\n", operatorPub("dave")) + kindsBase)
-	threshold := &fsm.CeremonyContext{Holders: []string{"n1", "n2", "n3"}, Committee: []string{"n1", "n2"}}
+	threshold := &ceremony.Context{Holders: []string{"n1", "n2", "n3"}, Committee: []string{"n1", "n2"}}
 	return map[policy.CeremonyKind]kindCase{
 		policy.KindKeyDestroy: {
 			params: func(*testing.T) string { return destroyParams("k", 1) },
@@ -161,9 +162,9 @@ func kindCases() map[policy.CeremonyKind]kindCase {
 		policy.KindMembership: {
 			params: func(*testing.T) string {
 				n := newMember("n4", 4)
-				return jsonOf(fsm.MembershipParams{Op: membership.Add, New: &fsm.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
+				return jsonOf(ceremony.MembershipParams{Op: membership.Add, New: &ceremony.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
 			},
-			ctx: &fsm.CeremonyContext{Bootstrap: bootstrap()},
+			ctx: &ceremony.Context{Bootstrap: bootstrap()},
 			direct: func(*testing.T) fsm.Command {
 				return &fsm.ChangeMembers{Op: membership.Add, New: newMember("n4", 4), Bootstrap: bootstrap(), Actor: spiffe("admin")}
 			},
@@ -188,8 +189,8 @@ func kindCases() map[policy.CeremonyKind]kindCase {
 					h.mustOK(&fsm.NodeBooted{Node: m, Boot: "b", Protocol: fsm.MaxProtocol + 1})
 				}
 			},
-			params: func(*testing.T) string { return jsonOf(fsm.ProtocolParams{Version: fsm.MaxProtocol + 1}) },
-			ctx:    &fsm.CeremonyContext{Members: []string{"n1", "n2", "n3"}},
+			params: func(*testing.T) string { return jsonOf(ceremony.ProtocolParams{Version: fsm.MaxProtocol + 1}) },
+			ctx:    &ceremony.Context{Members: []string{"n1", "n2", "n3"}},
 			// The direct form is the leader's automatic RaiseProtocol, which
 			// this build cannot write for a version it lacks: see
 			// TestAutomaticRaiseNeedsACeremony.
@@ -236,7 +237,7 @@ func TestCeremonyKindsExecuteAtQuorum(t *testing.T) {
 			for _, op := range []string{"alice", "bob"} {
 				a := approval(c, op)
 				a.Context = tc.ctx
-				if res := h.mustOK(a); res.Ceremony.State != fsm.CeremonyPending {
+				if res := h.mustOK(a); res.Ceremony.State != ceremony.Pending {
 					t.Fatalf("after %s: %s", op, res.Ceremony.State)
 				}
 			}
@@ -251,7 +252,7 @@ func TestCeremonyKindsExecuteAtQuorum(t *testing.T) {
 				if !errors.Is(res.Err, fsm.ErrUnsupportedProtocol) {
 					t.Fatalf("k-th approval: %v, want this build to stop at it", res.Err)
 				}
-			case res.Err != nil || res.Ceremony.State != fsm.CeremonyExecuted:
+			case res.Err != nil || res.Ceremony.State != ceremony.Executed:
 				t.Fatalf("k-th approval: %v %+v", res.Err, res.Ceremony)
 			}
 			if !tc.done(h) {
@@ -265,7 +266,7 @@ func TestCeremonyKindsExecuteAtQuorum(t *testing.T) {
 // checked again by the executing entry; one that stopped holding fails the
 // ceremony and executes nothing.
 func TestCeremonyKindsRecheckAtExecution(t *testing.T) {
-	ready := func(t *testing.T, h *fsmHarness, kind policy.CeremonyKind, params string, ctx *fsm.CeremonyContext) *fsm.Ceremony {
+	ready := func(t *testing.T, h *fsmHarness, kind policy.CeremonyKind, params string, ctx *ceremony.Context) *ceremony.Ceremony {
 		t.Helper()
 		c := h.mustOK(&fsm.ProposeCeremony{Kind: kind, Params: params, Nonce: nonce(int(h.idx)), TTL: int64(time.Hour),
 			Context: ctx, Actor: spiffe("admin")}).Ceremony
@@ -276,23 +277,23 @@ func TestCeremonyKindsRecheckAtExecution(t *testing.T) {
 		}
 		return c
 	}
-	last := func(t *testing.T, h *fsmHarness, c *fsm.Ceremony, ctx *fsm.CeremonyContext, want error) {
+	last := func(t *testing.T, h *fsmHarness, c *ceremony.Ceremony, ctx *ceremony.Context, want error) {
 		t.Helper()
 		a := approval(c, "carol")
 		a.Context = ctx
 		res := h.mustErr(a, fsm.ErrCeremonyFailed)
-		if !errors.Is(res.Err, want) || res.Ceremony.State != fsm.CeremonyFailed {
+		if !errors.Is(res.Err, want) || res.Ceremony.State != ceremony.Failed {
 			t.Fatalf("%v %+v, want failed with %v", res.Err, res.Ceremony, want)
 		}
 	}
 	t.Run("membership", func(t *testing.T) {
 		h := ceremonyFixture(t, kindsBase)
 		cases := kindCases()
-		ctx := &fsm.CeremonyContext{Bootstrap: bootstrap()}
+		ctx := &ceremony.Context{Bootstrap: bootstrap()}
 		add := ready(t, h, policy.KindMembership, cases[policy.KindMembership].params(t), ctx)
 		n5 := newMember("n5", 5)
-		other := ready(t, h, policy.KindMembership, jsonOf(fsm.MembershipParams{Op: membership.Add,
-			New: &fsm.NewMember{ID: n5.ID, Raft: n5.Raft, Peer: n5.Peer, Client: n5.Client}}), ctx)
+		other := ready(t, h, policy.KindMembership, jsonOf(ceremony.MembershipParams{Op: membership.Add,
+			New: &ceremony.NewMember{ID: n5.ID, Raft: n5.Raft, Peer: n5.Peer, Client: n5.Client}}), ctx)
 		a := approval(add, "carol")
 		a.Context = ctx
 		h.mustOK(a)
@@ -325,10 +326,10 @@ func TestCeremonyKindsRecheckAtExecution(t *testing.T) {
 		for _, m := range []string{"n1", "n2", "n3"} {
 			h.mustOK(&fsm.NodeBooted{Node: m, Boot: "b", Protocol: next})
 		}
-		h.mustErr(&fsm.ProposeCeremony{Kind: policy.KindProtocolUpgrade, Params: jsonOf(fsm.ProtocolParams{Version: fsm.ProtocolV2}),
+		h.mustErr(&fsm.ProposeCeremony{Kind: policy.KindProtocolUpgrade, Params: jsonOf(ceremony.ProtocolParams{Version: fsm.ProtocolV2}),
 			Nonce: nonce(90), TTL: int64(time.Hour), Actor: spiffe("admin")}, fsm.ErrBadTransition) // the cluster runs it
-		ctx := &fsm.CeremonyContext{Members: []string{"n1", "n2", "n3"}}
-		c := ready(t, h, policy.KindProtocolUpgrade, jsonOf(fsm.ProtocolParams{Version: next}), ctx)
+		ctx := &ceremony.Context{Members: []string{"n1", "n2", "n3"}}
+		c := ready(t, h, policy.KindProtocolUpgrade, jsonOf(ceremony.ProtocolParams{Version: next}), ctx)
 		// n3 went back to an older build.
 		h.mustOK(&fsm.NodeBooted{Node: "n3", Boot: "c", Protocol: fsm.MaxProtocol})
 		last(t, h, c, ctx, fsm.ErrBadTransition)
@@ -368,7 +369,7 @@ func TestCeremonyQuorumChangeNeedsOldQuorum(t *testing.T) {
 	}
 	h.mustOK(approval(c, "alice"))
 	h.mustOK(approval(c, "bob"))
-	if got, _ := h.f.Ceremony(c.ID); got.State != fsm.CeremonyPending {
+	if got, _ := h.f.Ceremony(c.ID); got.State != ceremony.Pending {
 		t.Fatalf("executed at 2 of 3: %s", got.State)
 	}
 	h.mustOK(approval(c, "carol"))
@@ -383,7 +384,7 @@ func TestCeremonyQuorumChangeNeedsOldQuorum(t *testing.T) {
 		t.Fatalf("raising the default: ceremony quorum %d, want the old 2", c.Quorum)
 	}
 	h.mustOK(approval(c, "alice"))
-	if res := h.mustOK(approval(c, "bob")); res.Ceremony.State != fsm.CeremonyExecuted {
+	if res := h.mustOK(approval(c, "bob")); res.Ceremony.State != ceremony.Executed {
 		t.Fatalf("raise at the old quorum: %+v", res.Ceremony)
 	}
 	back := ceremonyPolicy("ceremonies: {default_quorum: 2, key-destroy: {quorum: 1}, deny-removal: {quorum: 3}}\n")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
@@ -26,11 +27,11 @@ type cerModel struct {
 	quorum   int
 	approved []string
 	counted  int
-	state    fsm.CeremonyState
+	state    ceremony.State
 	expires  int64
 	version  uint64 // the policy version it was proposed under
 	kind     policy.CeremonyKind
-	c        *fsm.Ceremony
+	c        *ceremony.Ceremony
 }
 
 // ended is the error an approval or cancel of m at now must meet:
@@ -38,10 +39,10 @@ type cerModel struct {
 // ErrCeremonyEnded once it left pending; nil while it is pending.
 func (m *cerModel) ended(now int64) error {
 	switch {
-	case m.state == fsm.CeremonyPending && now >= m.expires:
-		m.state = fsm.CeremonyExpired
+	case m.state == ceremony.Pending && now >= m.expires:
+		m.state = ceremony.Expired
 		return fsm.ErrCeremonyExpired
-	case m.state != fsm.CeremonyPending:
+	case m.state != ceremony.Pending:
 		return fsm.ErrCeremonyEnded
 	}
 	return nil
@@ -80,7 +81,7 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 		// busy: a membership change or the threshold reshare executed and
 		// runs on (nothing here finishes it).
 		busy := map[policy.CeremonyKind]bool{}
-		ctxOf := map[policy.CeremonyKind]*fsm.CeremonyContext{
+		ctxOf := map[policy.CeremonyKind]*ceremony.Context{
 			policy.KindMembership: {Bootstrap: bootstrap()},
 			policy.KindThreshold:  {Holders: []string{"n1", "n2", "n3"}, Committee: []string{"n1", "n2"}},
 		}
@@ -107,7 +108,7 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 				switch kind {
 				case policy.KindMembership:
 					n := newMember(fmt.Sprintf("x%d", step), 10+step)
-					params = jsonOf(fsm.MembershipParams{Op: membership.Add, New: &fsm.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
+					params = jsonOf(ceremony.MembershipParams{Op: membership.Add, New: &ceremony.NewMember{ID: n.ID, Raft: n.Raft, Peer: n.Peer, Client: n.Client}})
 				case policy.KindThreshold:
 					params = `{"key":"t","threshold":2}`
 				}
@@ -126,7 +127,7 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 				if res.Err != nil {
 					rt.Fatalf("proposal by %s: %v", who, res.Err)
 				}
-				cers = append(cers, &cerModel{id: res.Ceremony.ID, proposer: who, quorum: quorum, state: fsm.CeremonyPending,
+				cers = append(cers, &cerModel{id: res.Ceremony.ID, proposer: who, quorum: quorum, state: ceremony.Pending,
 					expires: now + int64(ttl), version: version, kind: kind, c: res.Ceremony})
 			case op < 8:
 				m := rapid.SampledFrom(cers).Draw(rt, "ceremony")
@@ -159,12 +160,12 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 					if m.counted >= m.quorum {
 						switch {
 						case m.version != version || busy[m.kind]:
-							m.state, want = fsm.CeremonyFailed, fsm.ErrCeremonyFailed
+							m.state, want = ceremony.Failed, fsm.ErrCeremonyFailed
 						case m.kind == policy.KindTenantCreate:
-							m.state = fsm.CeremonyExecuted
+							m.state = ceremony.Executed
 							version++ // the policy moved
 						default:
-							m.state, busy[m.kind] = fsm.CeremonyExecuted, true
+							m.state, busy[m.kind] = ceremony.Executed, true
 						}
 					}
 				}
@@ -176,7 +177,7 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 				res := h.apply(&fsm.CancelCeremony{ID: m.id, Actor: spiffe("bob"), Time: now})
 				want := m.ended(now)
 				if want == nil {
-					m.state = fsm.CeremonyCancelled
+					m.state = ceremony.Cancelled
 				}
 				if !isErr(res.Err, want) {
 					rt.Fatalf("cancel %s: %v, want %v", m.id, res.Err, want)
@@ -204,7 +205,7 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 		for _, m := range cers {
 			rep, err := audit.VerifyCeremony(recs, m.id)
 			want := string(m.state)
-			if m.state == fsm.CeremonyExpired {
+			if m.state == ceremony.Expired {
 				want = audit.CeremonyPending // expiry is marked by a refused entry, not evidence
 			}
 			if err != nil || int(rep.Counted) != m.counted || rep.State != want {

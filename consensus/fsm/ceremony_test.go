@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -44,7 +45,7 @@ operators:
 
 // approval is operator's approval of ceremony c, as kq ceremony approve
 // makes it.
-func approval(c *fsm.Ceremony, operator string) *fsm.ApproveCeremony {
+func approval(c *ceremony.Ceremony, operator string) *fsm.ApproveCeremony {
 	d, _ := hex.DecodeString(c.Digest)
 	return &fsm.ApproveCeremony{ID: c.ID, PublicKey: operatorPub(operator),
 		Signature: hex.EncodeToString(ed25519.Sign(operatorKey(operator), d)), Actor: spiffe(operator)}
@@ -75,11 +76,11 @@ func ceremonyFixture(t *testing.T, extra string) *fsmHarness {
 }
 
 func destroyParams(key string, version uint32) string {
-	b, _ := json.Marshal(fsm.KeyDestroyParams{Key: key, Version: version, Delay: int64(time.Second)})
+	b, _ := json.Marshal(ceremony.KeyDestroyParams{Key: key, Version: version, Delay: int64(time.Second)})
 	return string(b)
 }
 
-func (h *fsmHarness) propose(kind policy.CeremonyKind, params, proposer string, ttl time.Duration) *fsm.Ceremony {
+func (h *fsmHarness) propose(kind policy.CeremonyKind, params, proposer string, ttl time.Duration) *ceremony.Ceremony {
 	h.t.Helper()
 	return h.mustOK(&fsm.ProposeCeremony{Kind: kind, Params: params, Nonce: nonce(int(h.idx)), TTL: int64(ttl), Actor: spiffe(proposer)}).Ceremony
 }
@@ -105,7 +106,7 @@ func TestCeremonyKeyDestroy(t *testing.T) {
 
 	c := h.propose(policy.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
 	other := h.propose(policy.KindKeyDestroy, destroyParams("k", 1), "alice", time.Hour)
-	if c.Quorum != 2 || c.State != fsm.CeremonyPending || len(c.Approvers) != 3 || c.Cluster != "kq-test" || !strings.Contains(c.Summary, `destroy "k" v1`) {
+	if c.Quorum != 2 || c.State != ceremony.Pending || len(c.Approvers) != 3 || c.Cluster != "kq-test" || !strings.Contains(c.Summary, `destroy "k" v1`) {
 		t.Fatalf("proposal %+v", c)
 	}
 	h.mustOK(approval(c, "alice")) // the proposer's: recorded, not counted
@@ -128,11 +129,11 @@ func TestCeremonyKeyDestroy(t *testing.T) {
 		t.Fatal("destroy scheduled before the quorum")
 	}
 	res = h.mustOK(approval(c, "carol"))
-	if res.Ceremony.State != fsm.CeremonyExecuted || res.Key == nil || res.Key.Version(1).Destroy == nil {
+	if res.Ceremony.State != ceremony.Executed || res.Key == nil || res.Key.Version(1).Destroy == nil {
 		t.Fatalf("the quorum's approval: %+v key %+v", res.Ceremony, res.Key)
 	}
 	h.mustOK(approval(other, "bob"))
-	if got, _ := h.f.Ceremony(other.ID); got.State != fsm.CeremonyPending {
+	if got, _ := h.f.Ceremony(other.ID); got.State != ceremony.Pending {
 		t.Fatalf("one counted approval ended %s", other.ID)
 	}
 	// The other proposal's version is scheduled now: it fails at its quorum.
@@ -187,7 +188,7 @@ func TestCeremonyExpiresAndFailsPreconditions(t *testing.T) {
 	late := approval(c, "bob")
 	late.Time = c.ExpiresAt
 	h.mustErr(late, fsm.ErrCeremonyExpired)
-	if got, _ := h.f.Ceremony(c.ID); got.State != fsm.CeremonyExpired || len(got.Approvals) != 0 {
+	if got, _ := h.f.Ceremony(c.ID); got.State != ceremony.Expired || len(got.Approvals) != 0 {
 		t.Fatalf("expired ceremony %+v", got)
 	}
 	h.mustErr(approval(c, "carol"), fsm.ErrCeremonyEnded)
@@ -197,7 +198,7 @@ func TestCeremonyExpiresAndFailsPreconditions(t *testing.T) {
 	// Forbidding deletion stays instant, and breaks the ceremony's precondition.
 	h.mustOK(&fsm.ChangeKey{RequestID: "nodel", Op: fsm.OpPolicy, Key: "k", DeletionAllowed: new(false), Actor: spiffe("kadmin")})
 	res := h.mustErr(approval(c, "carol"), fsm.ErrCeremonyFailed)
-	if !errors.Is(res.Err, fsm.ErrBadTransition) || res.Ceremony.State != fsm.CeremonyFailed {
+	if !errors.Is(res.Err, fsm.ErrBadTransition) || res.Ceremony.State != ceremony.Failed {
 		t.Fatalf("failed precondition: %v %+v", res.Err, res.Ceremony)
 	}
 	if k, _ := h.f.Key("k"); k.Version(1).Destroy != nil {
@@ -238,7 +239,7 @@ func TestCeremonyPolicyChange(t *testing.T) {
 	before, _ := h.f.PolicyInForce()
 	res := h.mustOK(approval(c, "bob")) // admin proposed: both count
 	after, _ := h.f.PolicyInForce()
-	if res.Ceremony.State != fsm.CeremonyExecuted || after.Version != before.Version+1 || !strings.Contains(strings.Join(after.Policy.Tenants, ","), "acme") {
+	if res.Ceremony.State != ceremony.Executed || after.Version != before.Version+1 || !strings.Contains(strings.Join(after.Policy.Tenants, ","), "acme") {
 		t.Fatalf("policy v%d -> v%d %v, ceremony %+v", before.Version, after.Version, after.Policy.Tenants, res.Ceremony)
 	}
 	// Dropping carol is an operators change: a policy-change is refused,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 )
 
 // Crypto is what the FSM needs to know about algorithms. Implementations
@@ -101,7 +102,7 @@ type Result struct {
 	// Note says what a settings entry changed, for its audit record.
 	Note string
 	// Ceremony is the ceremony a ceremony entry concerned, as it left it.
-	Ceremony *Ceremony
+	Ceremony *ceremony.Ceremony
 }
 
 // FSM is keyquorum's replicated state machine. It is deterministic: times

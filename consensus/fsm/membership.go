@@ -80,7 +80,7 @@ func (c *ChangeMembers) apply(f *FSM, _ uint64) Result {
 	if err := f.authorizeMembers(c); err != nil {
 		return Result{Err: err}
 	}
-	note, err := f.startMembers(c, false)
+	note, err := f.startMembers(membership.Change{Op: c.Op, Node: c.Node, New: c.New, Bootstrap: c.Bootstrap}, false)
 	if err != nil {
 		return Result{Err: err}
 	}
@@ -90,9 +90,8 @@ func (c *ChangeMembers) apply(f *FSM, _ uint64) Result {
 // startMembers starts the membership change c asks for: the one path of
 // the direct entry and of an executed membership ceremony. With dry set it
 // only checks that it could. It changes nothing when it returns an error.
-func (f *FSM) startMembers(c *ChangeMembers, dry bool) (string, error) {
-	ms, note, err := f.st.Members.Start(membership.Change{Op: c.Op, Node: c.Node, New: c.New, Bootstrap: c.Bootstrap},
-		f.st.Time, memberKeys(f.st.Keys), dry)
+func (f *FSM) startMembers(c membership.Change, dry bool) (string, error) {
+	ms, note, err := f.st.Members.Start(c, f.st.Time, memberKeys(f.st.Keys), dry)
 	if err != nil || dry {
 		return "", err
 	}

@@ -1,12 +1,12 @@
 package fsm
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/strictjson"
 )
 
 // protocolCommands raise the cluster's active protocol version.
@@ -130,17 +130,7 @@ func DecodeVersion(data []byte) (Command, uint32, error) {
 
 // strictJSON decodes one JSON value into v, refusing unknown fields and
 // trailing data.
-func strictJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
+func strictJSON(data []byte, v any) error { return strictjson.Decode(data, v) }
 
 // TypeRaiseProtocol raises the cluster's active protocol version.
 const TypeRaiseProtocol CommandType = "raise_protocol"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/dedup"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
 	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
@@ -98,9 +99,9 @@ type state struct {
 	// set of cluster.yaml (package membership).
 	Members membership.Table `json:"members,omitempty"`
 	// Ceremonies holds the kept ceremonies by id; Frozen the freeze in
-	// force (ceremony.go).
-	Ceremonies map[string]*Ceremony `json:"ceremonies,omitempty"`
-	Frozen     *Frozen              `json:"frozen,omitempty"`
+	// force (package ceremony, freeze.go).
+	Ceremonies ceremony.Book `json:"ceremonies,omitempty"`
+	Frozen     *Frozen       `json:"frozen,omitempty"`
 	// TenantGens holds each tenant's generation (the deletions it went
 	// through) and TenantDeletions its last deletion (apply_tenant.go).
 	TenantGens      map[string]uint32          `json:"tenant_gens,omitempty"`
@@ -198,10 +199,8 @@ func (st *state) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("request %q is null", id)
 		}
 	}
-	for id, c := range st.Ceremonies {
-		if c == nil {
-			return fmt.Errorf("ceremony %q is null", id)
-		}
+	if err := st.Ceremonies.Check(); err != nil {
+		return err
 	}
 	for t, d := range st.TenantDeletions {
 		if d == nil {

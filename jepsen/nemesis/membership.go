@@ -30,7 +30,7 @@ type Membership struct {
 	// During are the failpoints one of which runs during each change.
 	During []Failpoint
 	// Ceremony, when set, makes each change a membership ceremony with
-	// these params (canonical JSON of fsm.MembershipParams) instead
+	// these params (canonical JSON of ceremony.MembershipParams) instead
 	// of kq node: once the policy lists operators, only a ceremony may
 	// change the membership. It returns once the ceremony executed.
 	Ceremony func(ctx context.Context, params string) error
