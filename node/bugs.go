@@ -3,6 +3,8 @@ package node
 import (
 	"fmt"
 	"strings"
+
+	"github.com/keyquorum/keyquorum/node/peer"
 )
 
 // Bugs are deliberate faults for proving that the fault-injection harness
@@ -142,3 +144,12 @@ func (b Bugs) frostNonceReuse() bool {
 func (b Bugs) dropMessage() bool     { return bugsCompiled && b.DropMessage }
 func (b Bugs) maliciousMember() bool { return bugsCompiled && b.MaliciousMember }
 func (b Bugs) floodMessages() bool   { return bugsCompiled && b.FloodMessages }
+
+// peerFaults are the deliberate faults of this node's peer links.
+func (n *Node) peerFaults() peer.Faults {
+	f := peer.Faults{DropMessage: n.bugs.dropMessage(), Flood: n.bugs.floodMessages()}
+	if n.bugs.maliciousMember() {
+		f.Outbound = n.malice.outbound
+	}
+	return f
+}

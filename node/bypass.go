@@ -102,7 +102,7 @@ func (n *Node) announceSign(index uint64, s *fsm.Sign) {
 			continue
 		}
 		n.spawn(func() {
-			conn, err := n.peers.conn(member.Peer)
+			conn, err := n.peers.Conn(member.Peer)
 			if err == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
 				defer cancel()

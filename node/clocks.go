@@ -16,7 +16,7 @@ func newClockSync(n *Node) (*clocksync.Sync, error) {
 type clockNode struct{ n *Node }
 
 func (c clockNode) Voters() []config.NodeConfig                { return c.n.voters() }
-func (c clockNode) Conn(addr string) (*grpc.ClientConn, error) { return c.n.peers.conn(addr) }
+func (c clockNode) Conn(addr string) (*grpc.ClientConn, error) { return c.n.peers.Conn(addr) }
 func (c clockNode) IsLeader() bool                             { return c.n.raft.IsLeader() }
 func (c clockNode) StepDown() error                            { return c.n.raft.StepDown() }
 func (c clockNode) Go(f func())                                { c.n.spawn(f) }

@@ -66,7 +66,7 @@ func forward[Resp any](ctx context.Context, n *Node, call func(context.Context, 
 		err = status.Error(codes.Unavailable, errNoLeader.Error())
 		if leader, ok := n.leaderConfig(); ok {
 			var conn *grpc.ClientConn
-			if conn, err = n.peers.conn(leader.Client); err == nil {
+			if conn, err = n.peers.Conn(leader.Client); err == nil {
 				resp, err = call(fctx, kqpb.NewKeyServiceClient(conn))
 				if !neverReachedLeader(err) {
 					markForwarded(ctx)

@@ -139,7 +139,7 @@ func (n *Node) sendFrostShare(ctx context.Context, to string, req *kqpb.FrostSha
 	if !ok {
 		return fmt.Errorf("node: no peer %s", to)
 	}
-	conn, err := n.peers.conn(peer.Peer)
+	conn, err := n.peers.Conn(peer.Peer)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,3 @@ func (*maliceState) play(Bugs, tss.SessionID, string, *tss.PreParams) func() { r
 func (*maliceState) outbound(msg tss.Message, _ string) ([]tss.Message, error) {
 	return []tss.Message{msg}, nil
 }
-
-// flood does nothing outside kqd_bugs builds.
-func (*peerLinks) flood() {}

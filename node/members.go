@@ -68,7 +68,7 @@ func (n *Node) memberList() []membership.Member {
 func (n *Node) ensurePeerLinks() {
 	for _, m := range n.memberList() {
 		if m.State != membership.Removed {
-			n.peers.ensure(m.ID, m.Peer)
+			n.peers.Ensure(m.ID, m.Peer)
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (n *Node) membershipStep(ctx context.Context) error {
 		switch m.State {
 		case membership.Joining:
 			if n.raft.SuffrageOf(m.ID) == consensus.SuffrageNone {
-				n.peers.ensure(m.ID, m.Peer)
+				n.peers.Ensure(m.ID, m.Peer)
 				if err := n.raft.AddNonvoter(ctx, m.ID, m.Raft); err != nil {
 					return err
 				}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/node/metrics"
+	"github.com/keyquorum/keyquorum/node/peer"
 )
 
 // newNodeMetrics builds the node's metrics over its own state. Call it
@@ -31,7 +32,7 @@ func (n *Node) newNodeMetrics() *metrics.Set {
 		Now:         n.clock.Now,
 		BlameChecks: blameChecks,
 	})
-	m.Register(newPendingDrops(n.engine))
+	m.Register(peer.NewPendingDrops(n.engine))
 	return m
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/metrics"
+	"github.com/keyquorum/keyquorum/node/peer"
 	"github.com/keyquorum/keyquorum/node/pki"
 	"github.com/keyquorum/keyquorum/node/store"
 	"github.com/keyquorum/keyquorum/sealing"
@@ -42,7 +43,6 @@ import (
 // Limits on what one request may cost before any heavy work starts.
 const (
 	maxClientMessageBytes = 64 << 10 // a sign request carries at most 1 KiB of input
-	maxPeerMessageBytes   = 4 << 20  // keygen round messages are ~150 KiB
 	maxNameLen            = 64
 	maxRequestIDLen       = 128
 	keygenTimeout         = 3 * time.Minute
@@ -105,6 +105,9 @@ type Node struct {
 	log     *slog.Logger
 	clock   clock.Clock
 	bugs    Bugs
+	// malice plays a malicious member in chosen sessions (the
+	// malicious-member bug, kqd_bugs builds only).
+	malice maliceState
 
 	clocks   *clocksync.Sync
 	tpm      *sealing.TPM // the sealer New opened and Close closes; nil when injected
@@ -116,7 +119,7 @@ type Node struct {
 	fsm        *fsm.FSM
 	raft       *consensus.Node
 	engine     *tss.Engine
-	peers      *peerLinks
+	peers      *peer.Links
 	waiters    *waiters
 	events     *eventQueue
 	super      *supervisor
@@ -216,8 +219,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("node: client TLS: %w", err)
 	}
-	n.peers = newPeerLinks(cluster, self, credentials.NewTLS(clientTLS), opts.Bugs, n.log)
-	n.peers.protocol = n.fsm.Protocol
+	n.peers = peer.NewLinks(cluster, self, credentials.NewTLS(clientTLS), n.fsm.Protocol, n.peerFaults(), n.log)
 	tc := tss.DefaultConfig()
 	tc.MaxSessions = 256 // parked presignatures hold sessions too
 	tc.SharePending(len(cluster.Nodes) - 1)
@@ -295,12 +297,12 @@ func (n *Node) listen(serverTLS *tls.Config, withReflection bool) error {
 	if withReflection {
 		reflection.Register(client)
 	}
-	peer := n.newPeerServer(serverTLS)
-	kqpb.RegisterPeerServiceServer(peer, &peerService{n: n})
+	peerSrv := peer.NewServer(n.isMember, serverTLS)
+	kqpb.RegisterPeerServiceServer(peerSrv, &peerService{n: n})
 	for _, s := range []struct {
 		srv  *grpc.Server
 		addr string
-	}{{client, n.self.Client}, {peer, n.self.Peer}} {
+	}{{client, n.self.Client}, {peerSrv, n.self.Peer}} {
 		ln, err := n.listenFn(s.addr)
 		if err != nil {
 			return fmt.Errorf("node: listen %s: %w", s.addr, err)
@@ -394,7 +396,7 @@ func (n *Node) close() {
 		n.events.close()
 	}
 	if n.peers != nil {
-		n.peers.close()
+		n.peers.Close()
 	}
 	if n.raft != nil {
 		if err := n.raft.Shutdown(); err != nil {

@@ -66,7 +66,7 @@ func (n *Node) keygen(ctx context.Context, k *fsm.Key, v *fsm.Version) (*tss.Sha
 			return nil, err
 		}
 	}
-	defer n.peers.malice.play(n.bugs, req.Session, v.RequestID, req.PreParams)()
+	defer n.malice.play(n.bugs, req.Session, v.RequestID, req.PreParams)()
 	start := time.Now()
 	share, err := n.engine.Keygen(ctx, req)
 	if err != nil {
@@ -99,7 +99,7 @@ func (n *Node) runSign(ctx context.Context, s *fsm.Sign) {
 		return
 	}
 	session := tss.NewSessionID(n.cluster.ID, "sign", s.SessionIndex, s.RequestID, s.Attempt)
-	defer n.peers.malice.play(n.bugs, session, s.RequestID, nil)()
+	defer n.malice.play(n.bugs, session, s.RequestID, nil)()
 	sig, err := n.engine.Sign(ctx, tss.SignRequest{
 		Session:   session,
 		Share:     share,
@@ -179,7 +179,7 @@ func (n *Node) reportOnce(ctx context.Context, data []byte) error {
 	if !ok {
 		return errNoLeader
 	}
-	conn, err := n.peers.conn(leader.Peer)
+	conn, err := n.peers.Conn(leader.Peer)
 	if err != nil {
 		return err
 	}

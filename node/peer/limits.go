@@ -1,4 +1,4 @@
-package node
+package peer
 
 import (
 	"context"
@@ -41,18 +41,22 @@ const (
 	// peerCallTimeout bounds every unary peer call: a report waits for
 	// one raft commit, a FROST share for one apply (frostShareWait).
 	peerCallTimeout = 30 * time.Second
-	// exchangeIdleTimeout ends an Exchange stream that carried nothing for
+	// ExchangeIdleTimeout ends an Exchange stream that carried nothing for
 	// this long. The sender opens a new one with its next message; its
 	// resend window (resendWindow) is shorter, so nothing is lost.
-	exchangeIdleTimeout = 2 * time.Minute
+	ExchangeIdleTimeout = 2 * time.Minute
+	// MaxMessageBytes bounds a message on the peer port, either way:
+	// keygen round messages are ~150 KiB.
+	MaxMessageBytes = 4 << 20
 )
 
-// newPeerServer returns the PeerService server: member certificates only,
-// checked in the TLS handshake, and the limits above.
-func (n *Node) newPeerServer(serverTLS *tls.Config) *grpc.Server {
-	creds := credentials.NewTLS(memberTLS(n.isMember, serverTLS))
+// NewServer returns the PeerService server: member certificates only
+// (isMember names the members), checked in the TLS handshake, and the
+// limits above.
+func NewServer(isMember func(string) bool, serverTLS *tls.Config) *grpc.Server {
+	creds := credentials.NewTLS(memberTLS(isMember, serverTLS))
 	return grpc.NewServer(grpc.Creds(creds),
-		grpc.MaxRecvMsgSize(maxPeerMessageBytes),
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxConcurrentStreams(peerMaxStreams),
 		grpc.ConnectionTimeout(peerHandshakeTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: peerPingMinTime, PermitWithoutStream: false}),
@@ -87,24 +91,27 @@ func peerDeadline(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler
 	return handler(ctx, req)
 }
 
-// pendingDrops exports the engine's count of round messages dropped
+// PendingDrops exports the engine's count of round messages dropped
 // because their sender was over its share of the buffer for sessions not
 // started yet. The label is the sender, an authenticated member, so the
 // series are bounded by the cluster's size.
-type pendingDrops struct {
+type PendingDrops struct {
 	engine *tss.Engine
 	desc   *prometheus.Desc
 }
 
-func newPendingDrops(e *tss.Engine) *pendingDrops {
-	return &pendingDrops{engine: e, desc: prometheus.NewDesc("keyquorum_pending_dropped_total",
+// NewPendingDrops returns the collector of e's drops.
+func NewPendingDrops(e *tss.Engine) *PendingDrops {
+	return &PendingDrops{engine: e, desc: prometheus.NewDesc("keyquorum_pending_dropped_total",
 		"Round messages for sessions not started yet dropped because their sender was over its share of the buffer.",
 		[]string{"peer"}, nil)}
 }
 
-func (p *pendingDrops) Describe(ch chan<- *prometheus.Desc) { ch <- p.desc }
+// Describe implements prometheus.Collector.
+func (p *PendingDrops) Describe(ch chan<- *prometheus.Desc) { ch <- p.desc }
 
-func (p *pendingDrops) Collect(ch chan<- prometheus.Metric) {
+// Collect implements prometheus.Collector.
+func (p *PendingDrops) Collect(ch chan<- prometheus.Metric) {
 	for peer, n := range p.engine.PendingDropped() {
 		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.CounterValue, float64(n), peer)
 	}
