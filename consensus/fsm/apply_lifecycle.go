@@ -201,7 +201,7 @@ func changeInput(c *ChangeKey) [32]byte {
 // committee still sends. It returns their ids.
 func (f *FSM) revoked(index uint64, k *Key, v *Version) []string {
 	f.endVersionWork(k, v)
-	ended := f.st.PendingOf(k.Name, v.Number)
+	ended := f.st.Records.PendingOf(k.Name, v.Number)
 	for _, id := range ended {
 		s := f.st.Signs[id]
 		s.Reason = fmt.Sprintf("%q v%d was revoked", k.Name, v.Number)

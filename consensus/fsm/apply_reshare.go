@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
@@ -128,14 +127,7 @@ func (c *SharesShredded) apply(f *FSM, _ uint64) Result {
 func (f *FSM) FormerUnshredded(node string) []string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var out []string
-	for name, k := range f.st.Keys {
-		if k.Unshredded(node) {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return f.st.Keys.FormerUnshredded(node)
 }
 
 func (c *ReshareKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {

@@ -97,7 +97,7 @@ func (c SignCompleted) Reporter() string { return c.Node }
 func (c *SignRequested) apply(f *FSM, index uint64) Result {
 	r := &signs.Request{ID: c.RequestID, Key: c.Key, DigestHash: sha256.Sum256(c.Digest), Digest: c.Digest,
 		Committee: c.Committee, HandleProof: c.HandleProof, Actor: c.Actor}
-	prior, rerun, err := f.st.Prior(r, f.st.Time, f.signBounds())
+	prior, rerun, err := f.st.Records.Prior(r, f.st.Time, f.signBounds())
 	switch {
 	case err != nil:
 		return Result{Err: err}
@@ -109,7 +109,7 @@ func (c *SignRequested) apply(f *FSM, index uint64) Result {
 	var h *Handle
 	if c.Handle != "" || !IsAuditKey(c.Key) {
 		var err error
-		if h, err = f.st.Handles.Check(c.Handle, c.HandleProof, c.Key, c.Purpose, f.st.Time); err != nil {
+		if h, err = f.st.Handles.Authorize(c.Handle, c.HandleProof, c.Key, c.Purpose, f.st.Time); err != nil {
 			return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
 		}
 	}
@@ -138,11 +138,11 @@ func (c *SignRequested) apply(f *FSM, index uint64) Result {
 	}
 	dual := k.DualVersion(c.Version, f.st.Time)
 	if dual != 0 {
-		if err := f.st.CheckCompanion(r, signs.DualRequestID(c.RequestID, dual)); err != nil {
+		if err := f.st.Records.CheckCompanion(r, signs.DualRequestID(c.RequestID, dual)); err != nil {
 			return Result{Err: err}
 		}
 	}
-	if need := 1 + min(dual, 1); f.st.PendingCount()+int(need) > f.cfg.MaxPendingSigns {
+	if need := 1 + min(dual, 1); f.st.Records.PendingCount()+int(need) > f.cfg.MaxPendingSigns {
 		return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, ErrTooManyPending)}
 	}
 	epoch := k.Version(version).Epoch
@@ -169,12 +169,12 @@ func (c *SignRequested) apply(f *FSM, index uint64) Result {
 		d = signs.New(r, k.Version(dual), index, f.st.Time)
 		d.RequestID = signs.DualRequestID(c.RequestID, dual)
 	}
-	f.st.Start(s, d, rerun)
+	f.st.Records.Start(s, d, rerun)
 	return Result{Sign: s.Clone()}
 }
 
 func (c *SignRetry) apply(f *FSM, index uint64) Result {
-	s, err := f.st.Attempt(c.RequestID, c.Attempt-1)
+	s, err := f.st.Records.Attempt(c.RequestID, c.Attempt-1)
 	if err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
 	}
@@ -209,7 +209,7 @@ func (c *SignCompleted) apply(f *FSM, index uint64) Result {
 }
 
 func (c *SignFailed) apply(f *FSM, index uint64) Result {
-	s, err := f.st.Attempt(c.RequestID, c.Attempt)
+	s, err := f.st.Records.Attempt(c.RequestID, c.Attempt)
 	if err != nil {
 		return Result{Err: fmt.Errorf("fail %q: %w", c.RequestID, err)}
 	}
@@ -220,7 +220,7 @@ func (c *SignFailed) apply(f *FSM, index uint64) Result {
 
 // finish ends a pending request (package signs).
 func (f *FSM) finish(index uint64, s *Sign, st SignState) {
-	f.st.Finish(s, st, index, f.st.Time, f.signBounds())
+	f.st.Records.Finish(s, st, index, f.st.Time, f.signBounds())
 }
 
 // signRecord fills r from the signing request requestID: the one res

@@ -2,11 +2,10 @@ package fsm
 
 import (
 	"fmt"
-	"maps"
 	"slices"
-	"sort"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/tenants"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -20,17 +19,8 @@ func tenantCommands() []commandSpec {
 	}
 }
 
-// Tenants are crypto boundaries. Every node seals a tenant's share blobs
-// under that tenant's own data-encryption key (node/store/tenant_keys.go), and
-// deleting the tenant has every node shred that key: no share of the
-// tenant can be opened again, on any node, from any backup of its disk.
-//
-// A tenant name can be created again after its deletion; each deletion
-// raises the tenant's generation, and a node keeps only the key of the
-// current generation, so a re-created tenant never meets its former
-// incarnation's key. The default tenant holds the keys made before
-// tenants existed, sealed under the node's KEK directly, and is never
-// deleted.
+// Tenants are crypto boundaries: deleting one has every node shred its
+// data-encryption key (package tenants explains generations).
 
 // Tenant entries; all need protocol 2.
 const (
@@ -85,24 +75,8 @@ func (c *DeleteTenant) StampTime() int64  { return c.Time }
 func (TenantShredded) Type() CommandType  { return TypeTenantShredded }
 func (c TenantShredded) Reporter() string { return c.Node }
 
-// TenantDeletion is the record of a tenant's last deletion.
-type TenantDeletion struct {
-	Tenant     string `json:"tenant"`
-	Generation uint32 `json:"generation"` // the generation deleted
-	Index      uint64 `json:"index"`
-	Time       int64  `json:"time"`
-	Actor      string `json:"actor"`
-	Forced     bool   `json:"forced,omitempty"`
-	// Shredded lists the nodes that reported their key of the generation
-	// gone, sorted.
-	Shredded []string `json:"shredded,omitempty"`
-}
-
-func (d *TenantDeletion) clone() *TenantDeletion {
-	c := *d
-	c.Shredded = slices.Clone(d.Shredded)
-	return &c
-}
+// TenantDeletion is the record of a tenant's last deletion (package tenants).
+type TenantDeletion = tenants.Deletion
 
 func (c *CreateTenant) apply(f *FSM, index uint64) Result {
 	note, err := f.TenantCreate(index, c.Tenant, c.Actor, false)
@@ -119,16 +93,9 @@ func (c *DeleteTenant) apply(f *FSM, index uint64) Result {
 // created: the direct entry and a tenant-create ceremony both run it.
 // It must be called with the FSM's lock held, inside Apply.
 func (f *FSM) TenantCreate(index uint64, tenant, actor string, dry bool) (string, error) {
-	if !policy.ValidTenant(tenant) {
-		return "", fmt.Errorf("create tenant: %w: %.40q: use 1-32 lower-case letters, digits, '_' or '-'", ErrInvalidCommand, tenant)
-	}
-	next := f.policy().Clone()
-	if slices.Contains(next.Tenants, tenant) {
-		return "", fmt.Errorf("create tenant %q: %w: it exists", tenant, ErrBadTransition)
-	}
-	next.Tenants = append(next.Tenants, tenant)
-	if err := next.Normalize(); err != nil {
-		return "", fmt.Errorf("create tenant %q: %w", tenant, err)
+	next, err := tenants.Add(f.policy(), tenant)
+	if err != nil {
+		return "", err
 	}
 	if dry {
 		return "", nil
@@ -137,7 +104,7 @@ func (f *FSM) TenantCreate(index uint64, tenant, actor string, dry bool) (string
 	if res.Err != nil {
 		return "", res.Err
 	}
-	return fmt.Sprintf("tenant %s created (generation %d); %s", tenant, f.tenantGeneration(tenant), res.Note), nil
+	return fmt.Sprintf("tenant %s created (generation %d); %s", tenant, f.st.Registry.Generation(tenant), res.Note), nil
 }
 
 // TenantDelete deletes tenant, or with dry set checks that it could,
@@ -147,16 +114,10 @@ func (f *FSM) TenantCreate(index uint64, tenant, actor string, dry bool) (string
 func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string, dry bool) (string, error) {
 	p := f.policy()
 	keys := f.keysOfTenant(tenant)
-	switch {
-	case tenant == policy.DefaultTenant:
-		return "", fmt.Errorf("delete tenant %q: %w: the default tenant stays", tenant, ErrBadTransition)
-	case !policy.ValidTenant(tenant):
-		return "", fmt.Errorf("delete tenant: %w: %.40q is not a tenant name", ErrInvalidCommand, tenant)
-	case !slices.Contains(p.Tenants, tenant) && (!p.Open || len(keys) == 0):
-		// Under the open bootstrap policy a tenant exists by its keys.
-		return "", fmt.Errorf("delete tenant %q: %w: no such tenant", tenant, ErrBadTransition)
+	if err := tenants.CheckDelete(p, tenant, len(keys) > 0); err != nil {
+		return "", err
 	}
-	for _, id := range f.st.PendingIDs() {
+	for _, id := range f.st.Records.PendingIDs() {
 		if policy.TenantOf(f.st.Signs[id].Key) == tenant {
 			return "", fmt.Errorf("delete tenant %q: %w: signing request %s of %q is pending", tenant, ErrBadTransition, id, f.st.Signs[id].Key)
 		}
@@ -169,15 +130,9 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 		}
 		due = append(due, d...)
 	}
-	next := p.Clone()
-	next.Tenants = slices.DeleteFunc(next.Tenants, func(t string) bool { return t == tenant })
-	delete(next.Quotas, tenant)
-	for name, pr := range next.Principals {
-		pr.Roles = slices.DeleteFunc(pr.Roles, func(g policy.Grant) bool { return g.Tenant == tenant })
-		next.Principals[name] = pr
-	}
-	if err := next.Normalize(); err != nil {
-		return "", fmt.Errorf("delete tenant %q: %w", tenant, err)
+	next, err := tenants.Remove(p, tenant)
+	if err != nil {
+		return "", err
 	}
 	if dry {
 		return "", nil
@@ -189,15 +144,7 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 		f.sweepFrost(k.Name)
 	}
 	revoked := f.st.Handles.RevokeTenant(tenant)
-	gen := f.tenantGeneration(tenant)
-	if f.st.TenantGens == nil {
-		f.st.TenantGens = map[string]uint32{}
-	}
-	if f.st.TenantDeletions == nil {
-		f.st.TenantDeletions = map[string]*TenantDeletion{}
-	}
-	f.st.TenantGens[tenant] = gen + 1
-	f.st.TenantDeletions[tenant] = &TenantDeletion{Tenant: tenant, Generation: gen, Index: index, Time: f.st.Time, Actor: actor, Forced: force}
+	gen := f.st.Registry.Deleted(tenant, actor, force, index, f.st.Time)
 	note := fmt.Sprintf("tenant %s deleted (generation %d): %d keys, %d handles revoked, %d versions destroyed now; every node shreds its data-encryption key",
 		tenant, gen, len(keys), revoked, len(due))
 	if slices.Contains(p.Tenants, tenant) {
@@ -211,52 +158,31 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 }
 
 func (c *TenantShredded) apply(f *FSM, _ uint64) Result {
-	d, ok := f.st.TenantDeletions[c.Tenant]
+	dup, err := f.st.Registry.Shredded(c.Tenant, c.Generation, c.Node)
 	switch {
-	case !ok || d.Generation != c.Generation:
-		return Result{Err: fmt.Errorf("tenant shredded %q generation %d: %w: no such deletion", c.Tenant, c.Generation, ErrStale)}
-	case slices.Contains(d.Shredded, c.Node):
+	case err != nil:
+		return Result{Err: err}
+	case dup:
 		return Result{Duplicate: true}
 	}
-	d.Shredded = append(d.Shredded, c.Node)
-	slices.Sort(d.Shredded)
 	return Result{Note: fmt.Sprintf("%s shredded tenant %s generation %d", c.Node, c.Tenant, c.Generation)}
 }
 
 // keysOfTenant returns the tenant's keys (never the audit key), by name.
 func (f *FSM) keysOfTenant(tenant string) []*Key {
-	var out []*Key
-	for name, k := range f.st.Keys {
-		if !IsAuditKey(name) && policy.TenantOf(name) == tenant {
-			out = append(out, k)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return f.st.Keys.Where(func(name string) bool { return !IsAuditKey(name) && policy.TenantOf(name) == tenant })
 }
 
-func (f *FSM) tenantGeneration(tenant string) uint32 { return f.st.TenantGens[tenant] }
-
-// TenantGeneration returns the tenant's current generation: how many
-// times it was deleted. A node seals the tenant's blobs under its key of
-// this generation and shreds every older one.
+// TenantGeneration returns the tenant's current generation
+// (tenants.Registry.Generation).
 func (f *FSM) TenantGeneration(tenant string) uint32 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.tenantGeneration(tenant)
+	return f.st.Registry.Generation(tenant)
 }
 
-// TenantInfo is one tenant as `kq tenant list` shows it.
-type TenantInfo struct {
-	Name       string        `json:"name"`
-	Generation uint32        `json:"generation"`
-	Keys       int           `json:"keys"`   // keys with a version not destroyed
-	Weight     int           `json:"weight"` // against the keys quota
-	Quota      *policy.Quota `json:"quota,omitempty"`
-	// Deleted is the tenant's last deletion, if any.
-	Deleted *TenantDeletion `json:"deleted,omitempty"`
-	Listed  bool            `json:"listed"` // in the policy's tenants
-}
+// TenantInfo is one tenant as `kq tenant list` shows it (package tenants).
+type TenantInfo = tenants.Info
 
 // Tenants lists the policy's tenants, the tenants that hold keys and the
 // deleted ones, by name.
@@ -264,31 +190,20 @@ func (f *FSM) Tenants() []TenantInfo {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	p := f.policy()
-	names := map[string]bool{}
-	for _, t := range p.Tenants {
-		names[t] = true
-	}
+	var owners []string
 	for name := range f.st.Keys {
 		if !IsAuditKey(name) {
-			names[policy.TenantOf(name)] = true
+			owners = append(owners, policy.TenantOf(name))
 		}
 	}
-	for t := range f.st.TenantDeletions {
-		names[t] = true
-	}
 	var out []TenantInfo
-	for _, t := range slices.Sorted(maps.Keys(names)) {
-		ti := TenantInfo{Name: t, Generation: f.tenantGeneration(t), Listed: slices.Contains(p.Tenants, t), Weight: f.tenantKeys(t)}
+	for _, t := range f.st.Registry.Names(p, owners) {
+		ti := f.st.Registry.Info(p, t)
+		ti.Weight = f.tenantKeys(t)
 		for _, k := range f.keysOfTenant(t) {
 			if k.Live() {
 				ti.Keys++
 			}
-		}
-		if q, ok := p.Quotas[t]; ok {
-			ti.Quota = &q
-		}
-		if d, ok := f.st.TenantDeletions[t]; ok {
-			ti.Deleted = d.clone()
 		}
 		out = append(out, ti)
 	}
@@ -299,11 +214,7 @@ func (f *FSM) Tenants() []TenantInfo {
 func (f *FSM) TenantDeletions() []*TenantDeletion {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var out []*TenantDeletion
-	for _, t := range slices.Sorted(maps.Keys(f.st.TenantDeletions)) {
-		out = append(out, f.st.TenantDeletions[t].clone())
-	}
-	return out
+	return f.st.Registry.Deletions()
 }
 
 func (c *CreateTenant) records(_ *FSM, res Result, r audit.Record) []audit.Record {

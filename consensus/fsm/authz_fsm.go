@@ -260,7 +260,7 @@ func (f *FSM) AdmitSign(actor, key, requestID string) error {
 // sessions the key's tenant and the actor hold now.
 func (f *FSM) signRequest(actor, key string) policy.AuthRequest {
 	r := f.request(actor, policy.ActSign, key, nil)
-	for _, id := range f.st.PendingIDs() {
+	for _, id := range f.st.Records.PendingIDs() {
 		s := f.st.Signs[id]
 		if IsAuditKey(s.Key) {
 			continue // the cluster's own checkpoint signatures

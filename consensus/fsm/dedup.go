@@ -6,7 +6,7 @@ import "github.com/keyquorum/keyquorum/consensus/fsm/dedup"
 // when the id was seen: res is then the outcome to return, a duplicate or
 // ErrRequestConflict.
 func (f *FSM) dedup(id, op string, input [32]byte) (*dedup.Request, Result, bool) {
-	r, err := f.st.Lookup(id, op, input, f.st.Time, f.requestBounds())
+	r, err := f.st.Table.Lookup(id, op, input, f.st.Time, f.requestBounds())
 	switch {
 	case err != nil:
 		return r, Result{Err: err}, true
@@ -22,7 +22,7 @@ func (f *FSM) dedup(id, op string, input [32]byte) (*dedup.Request, Result, bool
 
 // remember records a successful lifecycle request.
 func (f *FSM) remember(index uint64, r *dedup.Request) {
-	f.st.Remember(r, index, f.st.Time, f.requestBounds())
+	f.st.Table.Remember(r, index, f.st.Time, f.requestBounds())
 }
 
 // requestBounds and signBounds are the de-duplication bounds of the

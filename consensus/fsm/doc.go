@@ -11,7 +11,8 @@
 // record and the rules of its changes are a value of its own pure package
 // under this one (keys: keys and their versions' lifecycle; signs: the
 // signing records; dedup: the memory of requests already acted on; pool:
-// presignatures and FROST commitments; handles: signing handles); an entry's
+// presignatures and FROST commitments; handles: signing handles; tenants:
+// tenant generations and deletions); an entry's
 // apply looks the record up, calls its rules and coordinates what one
 // family's change means for another.
 //

@@ -72,7 +72,7 @@ func (c *Freeze) apply(f *FSM, index uint64) Result {
 	}
 	f.st.Frozen = &Frozen{Actor: c.Actor, Reason: c.Reason, Index: index, Time: f.st.Time}
 	var ended []string
-	for _, id := range f.st.PendingIDs() {
+	for _, id := range f.st.Records.PendingIDs() {
 		s := f.st.Signs[id]
 		if IsAuditKey(s.Key) {
 			continue // the audit chain keeps its checkpoints during an incident

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -263,7 +262,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(st); err != nil {
 		return fmt.Errorf("consensus: restore snapshot: %w", err)
 	}
-	st.Reindex()
+	st.Records.Reindex()
 	f.mu.Lock()
 	f.st = st
 	f.mu.Unlock()
@@ -297,12 +296,7 @@ func (f *FSM) Key(name string) (*Key, bool) {
 func (f *FSM) Keys() []*Key {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]*Key, 0, len(f.st.Keys))
-	for _, k := range f.st.Keys {
-		out = append(out, k.Clone())
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return f.st.Keys.Clones()
 }
 
 // Sign returns a copy of the signing request with this id.
@@ -320,8 +314,8 @@ func (f *FSM) Sign(requestID string) (*Sign, bool) {
 func (f *FSM) PendingSigns() []*Sign {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]*Sign, 0, f.st.PendingCount())
-	for _, id := range f.st.PendingIDs() {
+	out := make([]*Sign, 0, f.st.Records.PendingCount())
+	for _, id := range f.st.Records.PendingIDs() {
 		out = append(out, f.st.Signs[id].Clone())
 	}
 	return out
@@ -358,7 +352,7 @@ type TableStats struct {
 func (f *FSM) TableStats() TableStats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return TableStats{Keys: len(f.st.Keys), PendingSigns: f.st.PendingCount(), SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords,
+	return TableStats{Keys: len(f.st.Keys), PendingSigns: f.st.Records.PendingCount(), SignRecords: len(f.st.Signs), MaxSignRecords: f.cfg.MaxSignRecords,
 		RequestRecords: len(f.st.Requests), MaxRequestRecords: f.cfg.MaxRequestRecords, RecordAge: time.Duration(f.limits().RequestRecordAge),
 		Handles: len(f.st.Handles), MaxHandles: f.cfg.MaxHandles}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
+	"github.com/keyquorum/keyquorum/consensus/fsm/tenants"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -61,7 +62,7 @@ const (
 
 // state is everything the FSM replicates; a snapshot is this value as JSON.
 type state struct {
-	Keys map[string]*Key `json:"keys"`
+	Keys keys.Table `json:"keys"`
 	// Records are the signing requests (package signs).
 	signs.Records
 	PreParams map[string]bool   `json:"preparams"`
@@ -102,17 +103,16 @@ type state struct {
 	// force (package ceremony, freeze.go).
 	Ceremonies ceremony.Book `json:"ceremonies,omitempty"`
 	Frozen     *Frozen       `json:"frozen,omitempty"`
-	// TenantGens holds each tenant's generation (the deletions it went
-	// through) and TenantDeletions its last deletion (apply_tenant.go).
-	TenantGens      map[string]uint32          `json:"tenant_gens,omitempty"`
-	TenantDeletions map[string]*TenantDeletion `json:"tenant_deletions,omitempty"`
+	// Registry holds each tenant's generation and last deletion (package
+	// tenants).
+	tenants.Registry
 }
 
 // protocol returns the active protocol version.
 func (st *state) protocol() uint32 { return max(st.Protocol, ProtocolV1) }
 
 func newState() *state {
-	return &state{Keys: map[string]*Key{}, Records: signs.NewRecords(), PreParams: map[string]bool{},
+	return &state{Keys: keys.Table{}, Records: signs.NewRecords(), PreParams: map[string]bool{},
 		Presigs: pool.Presigs{}, Boots: map[string]string{}, Frost: pool.Commitments{}, Supports: map[string]uint32{}, BootIndex: map[string]uint64{},
 		Settings: settings.Reports{}, Blame: blame.Ledger{}, Handles: handles.Table{}, Table: dedup.Table{Requests: map[string]*dedup.Request{}}}
 }
@@ -150,62 +150,35 @@ func (st *state) UnmarshalJSON(data []byte) error {
 		st.Handles == nil || st.Requests == nil {
 		return errors.New("a table is null")
 	}
-	for name, k := range st.Keys {
-		if k == nil || len(k.Versions) == 0 {
-			return fmt.Errorf("key %q has no versions", name)
-		}
-		for i, v := range k.Versions {
-			if v == nil || v.Number != uint32(i+1) {
-				return fmt.Errorf("key %q: version %d is missing", name, i+1)
-			}
-		}
-		for _, fh := range k.Former {
-			if fh == nil {
-				return fmt.Errorf("key %q: a former holder is null", name)
-			}
-		}
+	if err := st.Keys.Check(); err != nil {
+		return err
 	}
-	for id, s := range st.Signs {
-		switch {
-		case s == nil:
-			return fmt.Errorf("signing request %q is null", id)
-		case s.State == SignStatePending && (st.Keys[s.Key] == nil || st.Keys[s.Key].Version(s.Version) == nil):
-			return fmt.Errorf("pending signing request %q names no key version", id)
-		}
+	if err := st.Records.Check(st.Keys); err != nil {
+		return err
 	}
-	for id, p := range st.Presigs {
-		if p == nil || st.Keys[p.Key] == nil || st.Keys[p.Key].Version(p.Version) == nil {
-			return fmt.Errorf("presignature %q names no key version", id)
-		}
+	if err := st.Presigs.Check(st.Keys); err != nil {
+		return err
 	}
 	if st.Frost == nil {
 		st.Frost = pool.Commitments{} // a snapshot from before FROST
 	}
-	for id, cm := range st.Frost {
-		if cm == nil || st.Keys[cm.Key] == nil || st.Keys[cm.Key].Version(cm.Version) == nil {
-			return fmt.Errorf("FROST commitment %q names no key version", id)
-		}
+	if err := st.Frost.Check(st.Keys); err != nil {
+		return err
 	}
 	if err := st.Members.Check(); err != nil {
 		return err
 	}
-	for id, h := range st.Handles {
-		if h == nil {
-			return fmt.Errorf("handle %q is null", id)
-		}
+	if err := st.Handles.Check(); err != nil {
+		return err
 	}
-	for id, r := range st.Requests {
-		if r == nil {
-			return fmt.Errorf("request %q is null", id)
-		}
+	if err := st.Table.Check(); err != nil {
+		return err
 	}
 	if err := st.Ceremonies.Check(); err != nil {
 		return err
 	}
-	for t, d := range st.TenantDeletions {
-		if d == nil {
-			return fmt.Errorf("deletion of tenant %q is null", t)
-		}
+	if err := st.Registry.Check(); err != nil {
+		return err
 	}
 	if ps := st.Policy; ps != nil && (ps.Policy == nil || ps.Policy.Normalize() != nil) {
 		return errors.New("the policy is null or invalid")

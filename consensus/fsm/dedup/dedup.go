@@ -84,6 +84,16 @@ func (t *Table) Forget(id string) {
 	t.RequestOrder = Forget(t.RequestOrder, id)
 }
 
+// Check refuses a restored table with a null record.
+func (t *Table) Check() error {
+	for id, r := range t.Requests {
+		if r == nil {
+			return fmt.Errorf("request %q is null", id)
+		}
+	}
+	return nil
+}
+
 // Evict deletes from records the oldest ids of order (oldest first) while
 // more than max remain or the oldest is not fresh, and returns what is
 // left of order.

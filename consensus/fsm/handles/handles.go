@@ -119,11 +119,11 @@ func (t Table) RevokeTenant(tenant string) int {
 	return n
 }
 
-// Check reports why handle id, presented with proof (the SHA-256 of its
+// Authorize reports why handle id, presented with proof (the SHA-256 of its
 // token), does not grant a sign with key for purpose ("": any) at the
 // replicated time now, or returns it. Every denial names its reason; an
 // unknown handle and a wrong token read alike, so a guess learns nothing.
-func (t Table) Check(id string, proof [32]byte, key, purpose string, now int64) (*Handle, error) {
+func (t Table) Authorize(id string, proof [32]byte, key, purpose string, now int64) (*Handle, error) {
 	h, ok := t[id]
 	if !ok || subtle.ConstantTimeCompare(h.TokenHash[:], proof[:]) != 1 {
 		return nil, fmt.Errorf("%w: handle not recognised", ErrHandleDenied)
@@ -154,4 +154,14 @@ func (t Table) expire(now int64) {
 			delete(t, id)
 		}
 	}
+}
+
+// Check refuses a restored table with a null handle.
+func (t Table) Check() error {
+	for id, h := range t {
+		if h == nil {
+			return fmt.Errorf("handle %q is null", id)
+		}
+	}
+	return nil
 }

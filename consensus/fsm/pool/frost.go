@@ -188,3 +188,14 @@ func (cs Commitments) IDsOf(node string) map[string]bool {
 	}
 	return ids
 }
+
+// Check refuses a restored pool that applying a later entry would panic
+// on: a null commitment, or one that names no key version of ks.
+func (cs Commitments) Check(ks keys.Table) error {
+	for id, cm := range cs {
+		if cm == nil || !ks.HasVersion(cm.Key, cm.Version) {
+			return fmt.Errorf("FROST commitment %q names no key version", id)
+		}
+	}
+	return nil
+}

@@ -19,6 +19,7 @@ import (
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -182,4 +183,15 @@ func (ps Presigs) Of(key string) []*Presig {
 	}
 	slices.SortFunc(out, func(a, b *Presig) int { return cmp.Compare(a.SessionIndex, b.SessionIndex) })
 	return out
+}
+
+// Check refuses a restored pool that applying a later entry would panic
+// on: a null presignature, or one that names no key version of ks.
+func (ps Presigs) Check(ks keys.Table) error {
+	for id, p := range ps {
+		if p == nil || !ks.HasVersion(p.Key, p.Version) {
+			return fmt.Errorf("presignature %q names no key version", id)
+		}
+	}
+	return nil
 }

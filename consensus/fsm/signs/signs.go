@@ -292,3 +292,17 @@ func (t *Records) Forget(requestID string) {
 		t.SignOrder = dedup.Forget(t.SignOrder, id)
 	}
 }
+
+// Check refuses a restored table that applying a later entry would panic
+// on: a null record, or a pending one that names no key version.
+func (t *Records) Check(ks keys.Table) error {
+	for id, s := range t.Signs {
+		switch {
+		case s == nil:
+			return fmt.Errorf("signing request %q is null", id)
+		case s.State == Pending && !ks.HasVersion(s.Key, s.Version):
+			return fmt.Errorf("pending signing request %q names no key version", id)
+		}
+	}
+	return nil
+}
