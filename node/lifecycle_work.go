@@ -169,7 +169,7 @@ func (n *Node) runRefresh(ctx context.Context, k *fsm.Key, version uint32) {
 	share, err := n.refresh(rctx, k, v)
 	n.metrics.Session(metrics.KindRefresh, start, err)
 	if err == nil {
-		n.took.add(metrics.KindRefresh, k.Algorithm, time.Since(start))
+		n.took.Add(metrics.KindRefresh, k.Algorithm, time.Since(start))
 	}
 	if err != nil {
 		log.Warn("refresh failed", "err", err)

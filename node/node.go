@@ -32,6 +32,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/estimate"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/peer"
 	"github.com/keyquorum/keyquorum/node/pki"
@@ -138,8 +139,8 @@ type Node struct {
 	dirty   *dirtyKeys
 	audit   *nodeAudit
 	metrics *metrics.Set
-	// took is how long recent keygens and refreshes ran (estimates.go).
-	took *durations
+	// took is how long recent keygens and refreshes ran.
+	took *estimate.Durations
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.
 	metricsSrv *http.Server
 
@@ -227,7 +228,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, err
 	}
 	n.metrics = n.newNodeMetrics()
-	n.took = newDurations()
+	n.took = estimate.New()
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err
 	}

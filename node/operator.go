@@ -60,7 +60,7 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		out.SignRecords, out.RequestRecords, out.Handles = 0, 0, 0
 	}
 	out.Protocol, out.MaxProtocol = n.fsm.Protocol(), fsm.MaxProtocol
-	out.Estimates = n.took.estimates()
+	out.Estimates = n.took.Estimates()
 	support, drift := n.fsm.ProtocolSupport(), n.fsm.SettingsDrift()
 	cv := n.clocks.View()
 	out.ClockOffsetNanos, out.Clock = int64(cv.Offset), "ok"

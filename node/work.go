@@ -27,7 +27,7 @@ func (n *Node) runKeygen(ctx context.Context, k *fsm.Key, version uint32) {
 	share, err := n.keygen(kctx, k, k.Version(version))
 	n.metrics.Session(metrics.KindKeygen, start, err)
 	if err == nil {
-		n.took.add(metrics.KindKeygen, k.Algorithm, time.Since(start))
+		n.took.Add(metrics.KindKeygen, k.Algorithm, time.Since(start))
 	}
 	if err != nil {
 		log.Warn("keygen failed", "err", err)

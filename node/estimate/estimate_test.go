@@ -1,4 +1,4 @@
-package node
+package estimate
 
 import (
 	"testing"
@@ -12,16 +12,16 @@ import (
 // of the last keepDurations runs per operation and algorithm, so one run
 // slowed by a fault does not move it, and old runs age out.
 func TestDurationsEstimateTheMedianOfRecentRuns(t *testing.T) {
-	d := newDurations()
-	if got := d.estimates(); len(got) != 0 {
+	d := New()
+	if got := d.Estimates(); len(got) != 0 {
 		t.Fatalf("estimates before any run: %v", got)
 	}
 	for _, s := range []int{100, 100, 100, 9, 11, 10, 12, 10, 900, 10} { // the first three age out
-		d.add(metrics.KindKeygen, kqpb.AlgorithmNameECDSA, time.Duration(s)*time.Second)
+		d.Add(metrics.KindKeygen, kqpb.AlgorithmNameECDSA, time.Duration(s)*time.Second)
 	}
-	d.add(metrics.KindRefresh, kqpb.AlgorithmNameEd25519, 300*time.Millisecond)
-	d.add(metrics.KindKeygen, "unknown-algorithm", time.Second) // not shown: no wire name
-	got := d.estimates()
+	d.Add(metrics.KindRefresh, kqpb.AlgorithmNameEd25519, 300*time.Millisecond)
+	d.Add(metrics.KindKeygen, "unknown-algorithm", time.Second) // not shown: no wire name
+	got := d.Estimates()
 	if len(got) != 2 {
 		t.Fatalf("estimates = %v, want 2", got)
 	}

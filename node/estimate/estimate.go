@@ -1,4 +1,7 @@
-package node
+// Package estimate keeps how long this member's recent long operations
+// took (key generation, refresh), so that a caller waiting for one can be
+// shown the time left.
+package estimate
 
 import (
 	"cmp"
@@ -9,11 +12,11 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
-// durations keeps how long this node's recent long operations took (key
+// Durations keeps how long this node's recent long operations took (key
 // generation, refresh), per operation and algorithm, so that a caller
 // waiting for one can be shown the time left: kq's progress bar reads them
 // from Status. It is node-local and advisory; nothing is decided by it.
-type durations struct {
+type Durations struct {
 	mu     sync.Mutex
 	recent map[durationKey][]time.Duration // newest last, at most keepDurations
 }
@@ -25,10 +28,11 @@ type durationKey struct{ op, algorithm string }
 // of machine or load.
 const keepDurations = 8
 
-func newDurations() *durations { return &durations{recent: map[durationKey][]time.Duration{}} }
+// New returns an empty record.
+func New() *Durations { return &Durations{recent: map[durationKey][]time.Duration{}} }
 
-// add records a successful run of op (metrics.KindKeygen, metrics.KindRefresh) on algorithm.
-func (d *durations) add(op, algorithm string, took time.Duration) {
+// Add records a successful run of op (metrics.KindKeygen, metrics.KindRefresh) on algorithm.
+func (d *Durations) Add(op, algorithm string, took time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	k := durationKey{op, algorithm}
@@ -39,9 +43,9 @@ func (d *durations) add(op, algorithm string, took time.Duration) {
 	d.recent[k] = r
 }
 
-// estimates returns the median of each operation's recent runs, in a
+// Estimates returns the median of each operation's recent runs, in a
 // stable order.
-func (d *durations) estimates() []*kqpb.OperationEstimate {
+func (d *Durations) Estimates() []*kqpb.OperationEstimate {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []*kqpb.OperationEstimate
