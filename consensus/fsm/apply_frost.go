@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
@@ -49,38 +48,17 @@ var (
 	ErrTooManyFrost     = pool.ErrTooManyFrost
 )
 
-// apply records a member's new commitments. The whole entry is
-// refused if any part is wrong: a member speaks only for its current
-// process life (its nonces die with the process), for an Ed25519 version
-// that can sign, at its current epoch, and never reuses an id.
+// apply records a member's new commitments (pool.Commitments.Publish).
 func (c *FrostCommitted) apply(f *FSM, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
-	switch {
-	case !ok:
+	if !ok {
 		return Result{Err: fmt.Errorf("FROST commitments for %q: %w", c.Key, ErrUnknownKey)}
-	case k.Algorithm != "ed25519":
-		return Result{Err: fmt.Errorf("FROST commitments for %q: %w: not an Ed25519 key", c.Key, ErrInvalidCommand)}
-	case !k.HasMember(c.Node):
-		return Result{Err: fmt.Errorf("FROST commitments for %q from %s: %w: not a member", c.Key, c.Node, ErrInvalidCommand)}
-	case c.Boot == "" || f.st.Boots[c.Node] != c.Boot:
-		// An earlier life's nonces are gone; a later life has not booted
-		// here yet. Either way these commitments name nonces no one holds.
-		return Result{Err: fmt.Errorf("FROST commitments for %q from %s: %w: not its current process life", c.Key, c.Node, ErrStale)}
-	case len(c.Commitments) == 0 || len(c.Commitments) > pool.MaxFrostBatch:
-		return Result{Err: fmt.Errorf("FROST commitments for %q: %w: 1 to %d per entry", c.Key, ErrInvalidCommand, pool.MaxFrostBatch)}
 	}
-	if err := k.SignVersion(c.Version); err != nil {
-		return Result{Err: fmt.Errorf("FROST commitments for %q: %w", c.Key, err)}
+	r := &pool.Report{Key: k, Version: c.Version, Epoch: c.Epoch, Node: c.Node, Boot: c.Boot, Current: f.st.Boots[c.Node], Index: index}
+	for _, cm := range c.Commitments {
+		r.IDs, r.Commitments = append(r.IDs, cm.ID), append(r.Commitments, cm.Commitment)
 	}
-	if v := k.Version(c.Version); v.Epoch != c.Epoch {
-		return Result{Err: fmt.Errorf("FROST commitments for %q v%d: %w: epoch %d is not current", c.Key, c.Version, ErrStale, c.Epoch)}
-	}
-	batch := make([]*FrostCommitment, len(c.Commitments))
-	for i, cm := range c.Commitments {
-		batch[i] = &FrostCommitment{ID: cm.ID, Key: c.Key, Version: c.Version, Epoch: c.Epoch, Node: c.Node,
-			Boot: c.Boot, Commitment: slices.Clone(cm.Commitment), Index: index}
-	}
-	if err := f.st.Frost.Publish(batch); err != nil {
+	if err := f.st.Frost.Publish(r); err != nil {
 		return Result{Err: err}
 	}
 	return Result{Version: c.Version}

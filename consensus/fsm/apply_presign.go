@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
@@ -102,31 +101,14 @@ const (
 
 func (c *PresignRequested) apply(f *FSM, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
-	switch {
-	case !ok:
+	if !ok {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrUnknownKey)}
-	case k.Primary == 0 || k.SignVersion(k.Primary) != nil:
-		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrKeyNotActive)}
-	case k.Algorithm != "ecdsa-secp256k1":
-		return Result{Err: fmt.Errorf("presign %q: %w: presignatures are for ECDSA only", c.Key, ErrInvalidCommand)}
-	case c.ID == "" || c.TTL <= 0:
-		return Result{Err: fmt.Errorf("presign %q: %w: id and ttl are required", c.Key, ErrInvalidCommand)}
-	case f.st.Presigs[c.ID] != nil:
-		return Result{Err: fmt.Errorf("presign %q: %w: id %s taken", c.Key, ErrInvalidCommand, c.ID)}
 	}
-	if err := k.CheckCommittee(c.Committee); err != nil {
-		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, err)}
+	a := pool.Ask{ID: c.ID, Committee: c.Committee, TTL: c.TTL, Index: index, Now: f.st.Time}
+	p, err := f.st.Presigs.Start(k, a, f.cfg.MaxPresigsPerKey, f.presigQuota(policy.TenantOf(c.Key)))
+	if err != nil {
+		return Result{Err: err}
 	}
-	f.st.Presigs.Expire(f.st.Time)
-	if f.st.Presigs.Count(c.Key) >= f.cfg.MaxPresigsPerKey {
-		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrTooManyPresigs)}
-	}
-	if limit, used := f.tenantPresigs(policy.TenantOf(c.Key)); limit > 0 && used >= limit {
-		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, policy.NewQuotaExceeded("tenant", policy.TenantOf(c.Key), policy.QuotaPresigs, limit, 0))}
-	}
-	p := &Presig{ID: c.ID, Key: c.Key, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch, Committee: slices.Clone(c.Committee), State: PresigPending,
-		SessionIndex: index, Created: f.st.Time, Expires: f.st.Time + c.TTL}
-	f.st.Presigs[c.ID] = p
 	return Result{Presig: p.Clone()}
 }
 
@@ -156,18 +138,12 @@ func (c *NodeBooted) apply(f *FSM, index uint64) Result {
 	return Result{}
 }
 
-// tenantPresigs returns the tenant's presigs quota (0: unbounded) and the
-// presignatures its keys hold now (pool.Presigs.OfTenant).
-func (f *FSM) tenantPresigs(tenant string) (limit, used int) {
-	p := f.policy()
-	if p.Open {
-		return 0, 0
+// presigQuota returns the tenant's presigs quota, 0 when unbounded.
+func (f *FSM) presigQuota(tenant string) int {
+	if p := f.policy(); !p.Open {
+		return p.Quotas[tenant].Presigs
 	}
-	limit = p.Quotas[tenant].Presigs
-	if limit == 0 {
-		return 0, 0
-	}
-	return limit, f.st.Presigs.OfTenant(tenant, f.st.Time)
+	return 0
 }
 
 // PresigRoom reports whether the tenant of key may start another
@@ -177,8 +153,9 @@ func (f *FSM) tenantPresigs(tenant string) (limit, used int) {
 func (f *FSM) PresigRoom(key string) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	limit, used := f.tenantPresigs(policy.TenantOf(key))
-	return limit == 0 || used < limit
+	tenant := policy.TenantOf(key)
+	limit := f.presigQuota(tenant)
+	return limit == 0 || f.st.Presigs.OfTenant(tenant, f.st.Time) < limit
 }
 
 // Presigs returns copies of the key's presignatures, oldest first.

@@ -66,33 +66,66 @@ func (c *Commitment) Clone() *Commitment {
 // Commitments is the FROST commitment pool, by id.
 type Commitments map[string]*Commitment
 
-// Publish adds batch: one member's new commitments for one key version
-// and epoch, at least one, which the caller checked the member may make.
-// The whole batch is refused if any part is wrong: an id must be new and
-// short, a commitment of FrostCommitmentSize bytes, and the member's and
-// the pool's bounds hold.
-func (cs Commitments) Publish(batch []*Commitment) error {
-	c := batch[0]
+// Report is one member's new commitments (FrostCommitted): made during
+// its process life Boot for signing with Key's Version at share Epoch,
+// published by entry Index. Current is the node's process life as the log
+// has it.
+type Report struct {
+	Key            *keys.Key
+	Version, Epoch uint32
+	Node           string
+	Boot, Current  string
+	Index          uint64
+	IDs            []string
+	Commitments    [][]byte // one per id, SerializeScalar(i) || D_i || E_i
+}
+
+// Publish adds a member's new commitments. The whole report is refused
+// if any part is wrong: a member speaks only for its current process life
+// (its nonces die with the process), for an Ed25519 version that can
+// sign, at its current epoch, and never reuses an id; the member's and the
+// pool's bounds hold.
+func (cs Commitments) Publish(r *Report) error {
+	k, key := r.Key, r.Key.Name
+	switch {
+	case k.Algorithm != "ed25519":
+		return fmt.Errorf("FROST commitments for %q: %w: not an Ed25519 key", key, fsmerr.ErrInvalidCommand)
+	case !k.HasMember(r.Node):
+		return fmt.Errorf("FROST commitments for %q from %s: %w: not a member", key, r.Node, fsmerr.ErrInvalidCommand)
+	case r.Boot == "" || r.Current != r.Boot:
+		// An earlier life's nonces are gone; a later life has not booted
+		// here yet. Either way these commitments name nonces no one holds.
+		return fmt.Errorf("FROST commitments for %q from %s: %w: not its current process life", key, r.Node, fsmerr.ErrStale)
+	case len(r.IDs) == 0 || len(r.IDs) > MaxFrostBatch:
+		return fmt.Errorf("FROST commitments for %q: %w: 1 to %d per entry", key, fsmerr.ErrInvalidCommand, MaxFrostBatch)
+	}
+	if err := k.SignVersion(r.Version); err != nil {
+		return fmt.Errorf("FROST commitments for %q: %w", key, err)
+	}
+	if v := k.Version(r.Version); v.Epoch != r.Epoch {
+		return fmt.Errorf("FROST commitments for %q v%d: %w: epoch %d is not current", key, r.Version, fsmerr.ErrStale, r.Epoch)
+	}
 	seen := map[string]bool{}
-	for _, cm := range batch {
+	for i, id := range r.IDs {
 		switch {
-		case cm.ID == "" || len(cm.ID) > maxFrostIDLen:
-			return fmt.Errorf("FROST commitments for %q: %w: id must be 1 to %d bytes", c.Key, fsmerr.ErrInvalidCommand, maxFrostIDLen)
-		case len(cm.Commitment) != FrostCommitmentSize:
-			return fmt.Errorf("FROST commitments for %q: %w: commitment %s is %d bytes, not %d", c.Key, fsmerr.ErrInvalidCommand, cm.ID, len(cm.Commitment), FrostCommitmentSize)
-		case seen[cm.ID] || cs[cm.ID] != nil:
-			return fmt.Errorf("FROST commitments for %q: %w: id %s taken", c.Key, fsmerr.ErrInvalidCommand, cm.ID)
+		case id == "" || len(id) > maxFrostIDLen:
+			return fmt.Errorf("FROST commitments for %q: %w: id must be 1 to %d bytes", key, fsmerr.ErrInvalidCommand, maxFrostIDLen)
+		case len(r.Commitments[i]) != FrostCommitmentSize:
+			return fmt.Errorf("FROST commitments for %q: %w: commitment %s is %d bytes, not %d", key, fsmerr.ErrInvalidCommand, id, len(r.Commitments[i]), FrostCommitmentSize)
+		case seen[id] || cs[id] != nil:
+			return fmt.Errorf("FROST commitments for %q: %w: id %s taken", key, fsmerr.ErrInvalidCommand, id)
 		}
-		seen[cm.ID] = true
+		seen[id] = true
 	}
-	if n := cs.count(c.Key, c.Version, c.Epoch, c.Node); n+len(batch) > MaxFrostPerMember {
-		return fmt.Errorf("FROST commitments for %q v%d from %s: %w: %d held, %d more", c.Key, c.Version, c.Node, ErrTooManyFrost, n, len(batch))
+	if n := cs.count(key, r.Version, r.Epoch, r.Node); n+len(r.IDs) > MaxFrostPerMember {
+		return fmt.Errorf("FROST commitments for %q v%d from %s: %w: %d held, %d more", key, r.Version, r.Node, ErrTooManyFrost, n, len(r.IDs))
 	}
-	if len(cs)+len(batch) > MaxFrostCommitments {
-		return fmt.Errorf("FROST commitments for %q: %w", c.Key, ErrTooManyFrost)
+	if len(cs)+len(r.IDs) > MaxFrostCommitments {
+		return fmt.Errorf("FROST commitments for %q: %w", key, ErrTooManyFrost)
 	}
-	for _, cm := range batch {
-		cs[cm.ID] = cm
+	for i, id := range r.IDs {
+		cs[id] = &Commitment{ID: id, Key: key, Version: r.Version, Epoch: r.Epoch, Node: r.Node,
+			Boot: r.Boot, Commitment: slices.Clone(r.Commitments[i]), Index: r.Index}
 	}
 	return nil
 }

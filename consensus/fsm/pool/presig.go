@@ -195,3 +195,45 @@ func (ps Presigs) Check(ks keys.Table) error {
 	}
 	return nil
 }
+
+// Ask is a request for a presignature: its id, committee and lifetime
+// (nanoseconds), and the entry that asks, at replicated time Now.
+type Ask struct {
+	ID        string
+	Committee []string
+	TTL       int64
+	Index     uint64
+	Now       int64
+}
+
+// Start records a new presignature of k's primary version, pending until
+// every member of its committee parked its half. maxPerKey bounds the
+// key's pool; tenantLimit (0: none) bounds the presignatures of all the
+// tenant's keys (OfTenant).
+func (ps Presigs) Start(k *keys.Key, a Ask, maxPerKey, tenantLimit int) (*Presig, error) {
+	switch {
+	case k.Primary == 0 || k.SignVersion(k.Primary) != nil:
+		return nil, fmt.Errorf("presign %q: %w", k.Name, keys.ErrKeyNotActive)
+	case k.Algorithm != "ecdsa-secp256k1":
+		return nil, fmt.Errorf("presign %q: %w: presignatures are for ECDSA only", k.Name, fsmerr.ErrInvalidCommand)
+	case a.ID == "" || a.TTL <= 0:
+		return nil, fmt.Errorf("presign %q: %w: id and ttl are required", k.Name, fsmerr.ErrInvalidCommand)
+	case ps[a.ID] != nil:
+		return nil, fmt.Errorf("presign %q: %w: id %s taken", k.Name, fsmerr.ErrInvalidCommand, a.ID)
+	}
+	if err := k.CheckCommittee(a.Committee); err != nil {
+		return nil, fmt.Errorf("presign %q: %w", k.Name, err)
+	}
+	ps.Expire(a.Now)
+	if ps.Count(k.Name) >= maxPerKey {
+		return nil, fmt.Errorf("presign %q: %w", k.Name, policy.ErrTooManyPresigs)
+	}
+	tenant := policy.TenantOf(k.Name)
+	if tenantLimit > 0 && ps.OfTenant(tenant, a.Now) >= tenantLimit {
+		return nil, fmt.Errorf("presign %q: %w", k.Name, policy.NewQuotaExceeded("tenant", tenant, policy.QuotaPresigs, tenantLimit, 0))
+	}
+	p := &Presig{ID: a.ID, Key: k.Name, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch, Committee: slices.Clone(a.Committee), State: PresigPending,
+		SessionIndex: a.Index, Created: a.Now, Expires: a.Now + a.TTL}
+	ps[a.ID] = p
+	return p, nil
+}
