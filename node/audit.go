@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/audittrail"
+	"github.com/keyquorum/keyquorum/node/service"
 )
 
 // nodeAudit is the node's part of the audit trail: the export of the
@@ -75,5 +76,25 @@ func (a auditNode) AuditKey() (*fsm.Key, int, bool)           { return a.n.fsm.A
 
 func (a auditNode) AuditScope(actor string) (bool, []string, error) {
 	all, tenants, err := a.n.fsm.AuditScope(actor)
-	return all, tenants, toStatus(err)
+	return all, tenants, service.ToStatus(err)
+}
+
+// flushDenials appends this node's aggregated refusals once their window
+// is over: the leader directly, a follower as a member report.
+func (n *Node) flushDenials(ctx context.Context) {
+	c := n.audit.denials.Take(n.clock.Now(), n.self.ID)
+	if c == nil {
+		return
+	}
+	data, err := n.encode(c)
+	if err != nil {
+		n.log.Error("encode audit denials", "err", err)
+		n.audit.denials.Done()
+		return
+	}
+	if err := n.reportOnce(ctx, data); err != nil {
+		n.log.Debug("audit denials not appended yet", "err", err)
+		return // pending: retried on the next tick
+	}
+	n.audit.denials.Done()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/service"
 )
 
 // auditTick paces the audit loop: key bootstrap, checkpoints, denials.
@@ -89,7 +90,7 @@ func (n *Node) checkpoint(ctx context.Context, k *fsm.Key, seq uint64, head stri
 
 // errAuditSignEnded is returned when an audit signature failed or its
 // record was evicted before this node saw it complete.
-var errAuditSignEnded = errors.New("node: audit key signature failed or was evicted")
+var errAuditSignEnded = fmt.Errorf("node: audit key %w", service.ErrSignEnded)
 
 // auditSign has the audit key k sign msg through the ordinary signing
 // path, as this member, under request id id (which starts with

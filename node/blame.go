@@ -9,10 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
-	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/tss"
@@ -118,27 +114,4 @@ func (n *Node) notReady(members []string) map[string]string {
 		return nil
 	}
 	return n.clocks.NotReady(members, n.self.ID, n.fsm.AppliedIndex(), n.fsm.Boot, time.Now())
-}
-
-// ClearBlame forgets the accusations against a member and lifts its
-// exclusion, through an audited ClearBlame entry. Only the leader serves
-// it, so that the caller's identity is the entry's actor without a
-// forwarding hop; other nodes answer UNAVAILABLE and clients move on.
-func (s *operatorService) ClearBlame(ctx context.Context, req *kqpb.ClearBlameRequest) (*kqpb.ClearBlameResponse, error) {
-	n := s.n
-	actor, err := n.actor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !n.isMember(req.Member) {
-		return nil, status.Errorf(codes.InvalidArgument, "member: %.64q is not in the cluster", req.Member)
-	}
-	if !n.raft.IsLeader() {
-		return nil, status.Error(codes.Unavailable, "not the leader; ask the leader to clear blame")
-	}
-	res, err := n.apply(ctx, &fsm.ClearBlame{Member: req.Member, Actor: actor})
-	if err != nil {
-		return nil, err
-	}
-	return &kqpb.ClearBlameResponse{Cleared: !res.Duplicate, Note: res.Note}, nil
 }

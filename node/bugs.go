@@ -1,10 +1,15 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/peer"
+	"github.com/keyquorum/keyquorum/node/service"
 )
 
 // Bugs are deliberate faults for proving that the fault-injection harness
@@ -150,6 +155,31 @@ func (n *Node) peerFaults() peer.Faults {
 	f := peer.Faults{DropMessage: n.bugs.dropMessage(), Flood: n.bugs.floodMessages()}
 	if n.bugs.maliciousMember() {
 		f.Outbound = n.malice.outbound
+	}
+	return f
+}
+
+// serviceFaults are the bugs the client services take part in.
+func (n *Node) serviceFaults() service.Faults {
+	f := service.Faults{StaleRead: n.bugs.staleRead(), SkipDedup: n.bugs.skipDedup()}
+	if n.bugs.revokedSigns() {
+		f.RevokeLater = func(cmd *fsm.ChangeKey) {
+			n.spawn(func() {
+				time.Sleep(2 * time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				n.propose(ctx, cmd)
+			})
+		}
+	}
+	if n.bugs.leaderBypass() {
+		f.ForgeSign = func(ctx context.Context, req *kqpb.SignRequest) (*kqpb.SignResponse, bool, error) {
+			if !strings.HasPrefix(req.RequestId, forgedPrefix) {
+				return nil, false, nil
+			}
+			resp, err := n.forgeSign(ctx, req)
+			return resp, true, err
+		}
 	}
 	return f
 }

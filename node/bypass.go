@@ -16,6 +16,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
+	"github.com/keyquorum/keyquorum/node/service"
 )
 
 // The leader-bypass attack, kept as deliberate bugs so that a test on real
@@ -50,7 +51,7 @@ func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sign
 	}
 	committee, err := n.pickCommittee(k, nil, 0)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, service.ToStatus(err)
 	}
 	cmd := &fsm.SignRequested{RequestID: req.RequestId, Key: k.Name, Handle: "forged", Digest: req.Digest,
 		Committee: committee, Actor: "leader-bypass"}
@@ -58,7 +59,7 @@ func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sign
 	// here, and the refusal below is audited as a denial.
 	r, index, err := n.proposeEntry(ctx, cmd)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, service.ToStatus(err)
 	}
 	n.log.Warn("leader-bypass: appended a forged sign entry; starting it although this replica refused it", "index", index, "refusal", r.Err)
 	s := &fsm.Sign{RequestID: cmd.RequestID, Key: k.Name, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch,

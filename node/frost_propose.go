@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/service"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -78,7 +79,7 @@ func (n *Node) proposeFrost(ctx context.Context, k *fsm.Key, cmd *fsm.SignReques
 	if err == nil && res.Err == nil && !res.Duplicate && res.Sign != nil {
 		used = res.Sign.Frost
 	}
-	return true, res.Duplicate, used, toStatus(errors.Join(err, res.Err))
+	return true, res.Duplicate, used, service.ToStatus(errors.Join(err, res.Err))
 }
 
 // retrySignAvoiding moves an attempt a member spoiled to a committee

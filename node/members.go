@@ -101,3 +101,23 @@ func (n *Node) memberIDs() []string {
 	}
 	return out
 }
+
+// leaderConfig returns the addresses of the member this node believes leads.
+func (n *Node) leaderConfig() (config.NodeConfig, bool) {
+	id, _ := n.raft.Leader()
+	if id == "" || id == n.self.ID {
+		return config.NodeConfig{}, false
+	}
+	return n.memberConfig(id)
+}
+
+// absent returns the elements of want missing from have.
+func absent(want, have []string) []string {
+	var out []string
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}

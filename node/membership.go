@@ -6,9 +6,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The membership reconciler runs on the leader and drives a membership
@@ -251,4 +254,39 @@ func (n *Node) keyProgress(k *fsm.Key, target, reachable []string) (busy bool, w
 		}
 	}
 	return false, "ready"
+}
+
+// nodeStatus shows a member and, per key, where its shares stand.
+func (n *Node) nodeStatus(id string) (*kqpb.NodeStatus, error) {
+	i := slices.IndexFunc(n.memberList(), func(m membership.Member) bool { return m.ID == id })
+	if i < 0 {
+		return nil, status.Errorf(codes.NotFound, "%.64q is not a member", id)
+	}
+	m := n.memberList()[i]
+	out := &kqpb.NodeStatus{Id: m.ID, State: string(m.State), RaftAddress: m.Raft, PeerAddress: m.Peer, ClientAddress: m.Client,
+		Replaces: m.Replaces, ReplacedBy: m.ReplacedBy, Raft: n.raft.SuffrageOf(m.ID)}
+	target := n.holders()
+	reachable := n.raft.Reachable()
+	for _, k := range n.fsm.Keys() {
+		if fsm.IsAuditKey(k.Name) && !k.HasMember(id) && !slices.Contains(target, id) {
+			continue
+		}
+		p := &kqpb.KeyProgress{Key: k.Name}
+		switch busy, why := n.keyProgress(k, target, reachable); {
+		case k.HasMember(id) && (target == nil || slices.Contains(target, id) || why == "held"):
+			p.State = "held"
+		case busy:
+			p.State, p.Note = "resharing", why
+		case k.WasHolder(id) && !k.Unshredded(id):
+			p.State = "shredded"
+		case k.WasHolder(id):
+			p.State, p.Note = "left", "its shares are useless: the key was reshared without it; not yet reported shredded"
+		case !keyNeedsHolders(k):
+			continue
+		default:
+			p.State, p.Note = "pending", why
+		}
+		out.Keys = append(out.Keys, p)
+	}
+	return out, nil
 }

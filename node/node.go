@@ -15,14 +15,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
@@ -37,6 +35,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/peer"
 	"github.com/keyquorum/keyquorum/node/pki"
+	"github.com/keyquorum/keyquorum/node/service"
 	"github.com/keyquorum/keyquorum/node/store"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
@@ -45,8 +44,6 @@ import (
 // Limits on what one request may cost before any heavy work starts.
 const (
 	maxClientMessageBytes = 64 << 10 // a sign request carries at most 1 KiB of input
-	maxNameLen            = 64
-	maxRequestIDLen       = 128
 	keygenTimeout         = 3 * time.Minute
 )
 
@@ -126,16 +123,15 @@ type Node struct {
 	events     *eventQueue
 	super      *supervisor
 	servers    []*grpc.Server
-	health     *health.Server
-	startIdx   uint64 // last log index found on disk at start: entries up to it are replays
-	boot       string // this process life, for presignatures that die with it
+	services   *service.Services // the client port's services but the audit's
+	startIdx   uint64            // last log index found on disk at start: entries up to it are replays
+	boot       string            // this process life, for presignatures that die with it
 	parked     *parked
 	reserved   reservations
 	frost      *frostNode   // this process life's FROST nonces (frost.go)
 	lastSign   atomic.Int64 // unix nanos of the last sign request this leader served
 	running    runningSigns
 	proposed   []proposedHook // run after each entry this leader proposes (propose.go)
-	rates      *rateBuckets   // admission.go: sign rate quotas, used while leading
 	// dirty names the keys the share reconciler must look at.
 	dirty   *dirtyKeys
 	audit   *nodeAudit
@@ -198,7 +194,6 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.shares = store.NewShares(n.dir, cluster.ID, id, sealer, n.tenantKeys)
 	n.boot, n.parked, n.frost = newBootID(), newParked(), newFrostNode()
 	n.dirty = newDirtyKeys()
-	n.rates = newRateBuckets()
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
 	n.fsm.SetObserver(n.events)
@@ -207,7 +202,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	// What must follow every entry this leader proposes (propose.go).
 	n.proposed = []proposedHook{
 		n.wakeMembers, // sign and key entries: the members must act at once
-		markApplied,   // the audit interceptor: the entry's record tells of a refusal
+		markApplied,   // the services' interceptor: the entry's record tells of a refusal
 	}
 	if err := n.openAudit(); err != nil {
 		return nil, err
@@ -263,6 +258,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.metrics.StartedAt(n.startIdx)
 	n.super = newSupervisor(n)
 
+	n.services = n.newServices()
 	if err := n.listen(serverTLS, opts.Reflection); err != nil {
 		return nil, err
 	}
@@ -278,24 +274,14 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 // listen starts the client and peer gRPC servers. Both require a
 // certificate from the cluster CA; sizes are capped before decoding. The
 // client port also serves grpc.health.v1 (any authenticated caller may
-// check it; the statuses are runHealth's) and, with reflection, gRPC
-// server reflection.
+// check it; Services.RunHealth keeps the statuses) and, with reflection,
+// gRPC server reflection.
 func (n *Node) listen(serverTLS *tls.Config, withReflection bool) error {
 	creds := credentials.NewTLS(serverTLS)
 	client := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxClientMessageBytes), grpc.MaxConcurrentStreams(256),
-		grpc.ChainUnaryInterceptor(n.auditInterceptor))
-	kqpb.RegisterKeyServiceServer(client, &keyService{n: n})
+		grpc.ChainUnaryInterceptor(n.services.Intercept))
+	n.services.Register(client) // with grpc.health.v1, NOT_SERVING until Run
 	kqpb.RegisterAuditServiceServer(client, audittrail.NewService(auditNode{n}, n.audit.log))
-	kqpb.RegisterOperatorServiceServer(client, &operatorService{n: n})
-	kqpb.RegisterPolicyServiceServer(client, &policyService{n: n})
-	kqpb.RegisterMembershipServiceServer(client, &membershipService{n: n})
-	kqpb.RegisterBackupServiceServer(client, &backupService{n: n})
-	kqpb.RegisterCeremonyServiceServer(client, &ceremonyService{n: n})
-	n.health = health.NewServer()
-	for _, s := range slices.Concat(localServices, replicatedServices) {
-		n.health.SetServingStatus(s, healthpb.HealthCheckResponse_NOT_SERVING) // until Run
-	}
-	healthpb.RegisterHealthServer(client, n.health)
 	if withReflection {
 		reflection.Register(client)
 	}
@@ -326,7 +312,7 @@ func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n.log.Info("node started", "client", n.self.Client, "peer", n.self.Peer, "raft", n.self.Raft)
-	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	n.services.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	n.spawn(func() { n.pre.Run(ctx, n.reportPreParams) })
 	n.spawn(func() { retryUntil(ctx, n.reportBoot) })
 	n.spawn(func() { retryUntil(ctx, n.reportRecovered) })
@@ -336,7 +322,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.runReconciler(ctx) })
 	n.spawn(func() { n.runFrostPool(ctx) })
 	n.spawn(func() { n.reportSettings(ctx) })
-	n.spawn(func() { n.runHealth(ctx) })
+	n.spawn(func() { n.services.RunHealth(ctx) })
 	n.spawn(func() { n.runFloodWatch(ctx) })
 	n.runAudit(ctx)
 	var err error
@@ -345,7 +331,7 @@ func (n *Node) Run(ctx context.Context) error {
 	case err = <-n.fatal:
 		cancel()
 	}
-	n.health.Shutdown()
+	n.services.Health.Shutdown()
 	n.close()
 	n.wg.Wait()
 	return err

@@ -13,6 +13,8 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/peer"
+	"github.com/keyquorum/keyquorum/node/pki"
+	"github.com/keyquorum/keyquorum/node/service"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -105,7 +107,7 @@ func (s *peerService) Propose(ctx context.Context, req *kqpb.ProposeRequest) (*k
 	}
 	idx, err := s.n.proposeReport(ctx, from, req.Command)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, service.ToStatus(err)
 	}
 	return &kqpb.ProposeResponse{Index: idx}, nil
 }
@@ -129,4 +131,20 @@ func (s *peerService) SignCommitted(ctx context.Context, req *kqpb.CommittedSign
 		return nil, err
 	}
 	return &kqpb.CommittedSignAck{}, nil
+}
+
+// peerIdentity returns the member id of a PeerService caller, refusing
+// anything but a node certificate of this cluster.
+func (n *Node) peerIdentity(ctx context.Context) (string, error) {
+	id, err := pki.PeerIdentity(ctx)
+	if err != nil {
+		return "", status.Error(codes.Unauthenticated, err.Error())
+	}
+	if id.Kind != pki.KindNode || id.Cluster != n.cluster.ID {
+		return "", status.Errorf(codes.PermissionDenied, "%s is not a member of this cluster", id)
+	}
+	if !n.isMember(id.Name) || id.Name == n.self.ID {
+		return "", status.Errorf(codes.PermissionDenied, "%s is not a peer of %s", id, n.self.ID)
+	}
+	return id.Name, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/service"
 )
 
 // proposal is an entry this leader proposed, as its own replica applied it.
@@ -30,6 +31,16 @@ func (n *Node) applyResult(ctx context.Context, cmd fsm.Command) (fsm.Result, er
 		h(ctx, proposal{cmd: cmd, index: index, result: r})
 	}
 	return r, nil
+}
+
+// apply proposes a leader command and returns its replicated result, with
+// a refused command as a gRPC status.
+func (n *Node) apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	r, err := n.applyResult(ctx, cmd)
+	if err != nil {
+		return fsm.Result{}, service.ToStatus(err)
+	}
+	return r, service.ToStatus(r.Err)
 }
 
 // propose is applyResult for background work, logging rather than
@@ -76,3 +87,8 @@ func (n *Node) wakeMembers(_ context.Context, p proposal) {
 		n.raft.Nudge()
 	}
 }
+
+// markApplied is the proposed hook that tells the services' interceptor
+// that the call in ctx appended an entry, whose audit record then holds
+// any refusal.
+func markApplied(ctx context.Context, _ proposal) { service.MarkApplied(ctx) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clocksync"
+	"github.com/keyquorum/keyquorum/node/service"
 )
 
 // supervisor runs on the leader and ends work that stalls: a signing
@@ -250,7 +251,7 @@ func (n *Node) pickCommitteeWithout(k *fsm.Key, avoid []string, salt uint64, wit
 	size := k.Threshold + 1
 	reachable = n.eligible(reachable, size)
 	if len(reachable) < size {
-		return nil, fmt.Errorf("%w: %d of %d members of %q reachable, %d needed", errTooFewMembers, len(reachable), len(k.Members), k.Name, size)
+		return nil, fmt.Errorf("%w: %d of %d members of %q reachable, %d needed", service.ErrTooFewMembers, len(reachable), len(k.Members), k.Name, size)
 	}
 	combos := combinations(reachable, size)
 	start := int((n.super.next() + salt) % uint64(len(combos)))

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -10,15 +8,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/keyquorum/keyquorum/api/handle"
-	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmtest"
 	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/clocksync"
-	"github.com/keyquorum/keyquorum/tss"
 )
 
 func TestCombinationsAreEveryCommitteeOnce(t *testing.T) {
@@ -58,56 +52,6 @@ func TestMembersReportOnlyForThemselves(t *testing.T) {
 		if err != nil && status.Code(err) != codes.PermissionDenied {
 			t.Errorf("%s from %s: code %v", c.cmd.Type(), c.from, status.Code(err))
 		}
-	}
-}
-
-func TestErrorsMapToPreciseCodes(t *testing.T) {
-	cases := map[error]codes.Code{
-		fsm.ErrUnknownKey:           codes.NotFound,
-		fsm.ErrKeyExists:            codes.AlreadyExists,
-		fsm.ErrRequestConflict:      codes.AlreadyExists,
-		fsm.ErrHandleExists:         codes.AlreadyExists,
-		fsm.ErrInvalidCommand:       codes.InvalidArgument,
-		fsm.ErrKeyNotActive:         codes.FailedPrecondition,
-		fsm.ErrPreParamsNotReady:    codes.FailedPrecondition,
-		fsm.ErrTooManyPending:       codes.ResourceExhausted,
-		consensus.ErrNotLeader:      codes.Unavailable,
-		consensus.ErrLeadershipLost: codes.Unavailable,
-		errTooFewMembers:            codes.Unavailable,
-		context.DeadlineExceeded:    codes.DeadlineExceeded,
-		tss.ErrBusy:                 codes.ResourceExhausted,
-		fsm.ErrUnknownVersion:       codes.NotFound,
-		fsm.ErrHandleDenied:         codes.PermissionDenied,
-		fsm.ErrVersionUnusable:      codes.FailedPrecondition,
-		fsm.ErrBadTransition:        codes.FailedPrecondition,
-		fsm.ErrTooManyHandles:       codes.ResourceExhausted,
-	}
-	for err, want := range cases {
-		wrapped := fmt.Errorf("layer: %w", err)
-		if got := status.Code(toStatus(wrapped)); got != want {
-			t.Errorf("%v: got %v, want %v", err, got, want)
-		}
-	}
-	if toStatus(nil) != nil {
-		t.Fatal("toStatus(nil) is not nil")
-	}
-	already := status.Error(codes.PermissionDenied, "x")
-	if toStatus(already) != already {
-		t.Fatal("a status error must pass through unchanged")
-	}
-}
-
-func TestRequestIDsAreBoundedOrGenerated(t *testing.T) {
-	if id, err := requestID("abc"); err != nil || id != "abc" {
-		t.Fatalf("requestID(abc) = %q, %v", id, err)
-	}
-	a, _ := requestID("")
-	b, _ := requestID("")
-	if a == "" || a == b {
-		t.Fatalf("generated ids %q and %q", a, b)
-	}
-	if _, err := requestID(string(make([]byte, maxRequestIDLen+1))); status.Code(err) != codes.InvalidArgument {
-		t.Fatalf("long id: %v", err)
 	}
 }
 
@@ -154,32 +98,6 @@ func TestAnnouncedAttemptsMustMatchTheEntry(t *testing.T) {
 	versioned.Version = 3
 	if err := attemptOf(&versioned, 7, own()); err == nil {
 		t.Error("an attempt of another version than the entry asked for was accepted")
-	}
-}
-
-// The token a node makes goes back to the caller whole: it parses, and its
-// proof is the one the log will hold. A client-made token's id and proof
-// pass through; half of one is refused.
-func TestHandleToIssue(t *testing.T) {
-	id, proof, token, err := handleToIssue(&kqpb.IssueHandleRequest{Key: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := handle.Parse(token)
-	if err != nil || tok.ID() != id || handle.Proof(token) != proof {
-		t.Fatalf("node-made token %q (id %s) does not parse to its id and proof: %v", tok, id, err)
-	}
-	mine, err := handle.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := mine.Proof()
-	id, proof, token, err = handleToIssue(&kqpb.IssueHandleRequest{HandleId: mine.ID(), TokenProof: p[:]})
-	if err != nil || id != mine.ID() || proof != p || token != "" {
-		t.Fatalf("client-made: id %s, token %q, %v", id, token, err)
-	}
-	if _, _, _, err := handleToIssue(&kqpb.IssueHandleRequest{HandleId: mine.ID()}); status.Code(err) != codes.InvalidArgument {
-		t.Fatalf("id without proof: %v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/metrics"
+	"github.com/keyquorum/keyquorum/node/service"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -177,7 +178,7 @@ func (n *Node) reportOnce(ctx context.Context, data []byte) error {
 	}
 	leader, ok := n.leaderConfig()
 	if !ok {
-		return errNoLeader
+		return service.ErrNoLeader
 	}
 	conn, err := n.peers.Conn(leader.Peer)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 // Counts (keys, live handles, concurrent signing sessions) are decided in
 // the FSM at the entry's index, like every other authorization, so every
 // replica agrees; the sign rate is a token bucket the leader keeps before
-// it appends anything (node/admission.go), since a rate is a property of
+// it appends anything (node/service/admission.go), since a rate is a property of
 // wall time, which the FSM must not read.
 
 // ecdsaKeyWeight is what an ECDSA key counts against a tenant's keys

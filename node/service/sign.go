@@ -1,9 +1,7 @@
-package node
+package service
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -43,8 +41,10 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 	if err != nil {
 		return nil, err
 	}
-	if n.bugs.leaderBypass() && strings.HasPrefix(reqID, forgedPrefix) {
-		return n.forgeSign(ctx, req)
+	if forge := n.faults.ForgeSign; forge != nil {
+		if resp, forged, err := forge(ctx, req); forged {
+			return resp, err
+		}
 	}
 	tok, err := parseHandle(req.Handle)
 	if err != nil {
@@ -61,7 +61,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 			return nil, err
 		}
 	}
-	n.lastSign.Store(time.Now().UnixNano())
+	n.rt.SignAsked()
 	alg, _ := tss.ParseAlgorithm(k.Algorithm)
 	if err := tss.CheckMessage(alg, req.Digest); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -75,20 +75,20 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 		signKey = req.Key
 	}
 	if err := n.admitSign(actor, signKey, reqID); err != nil {
-		return nil, toStatus(err)
+		return nil, ToStatus(err)
 	}
 	entryID := reqID
-	if _, seen := n.fsm.Sign(reqID); seen && n.bugs.skipDedup() {
+	if _, seen := n.fsm.Sign(reqID); seen && n.faults.SkipDedup {
 		entryID += "#again-" + n.clock.Now().Format(time.RFC3339Nano)
 	}
-	wake := n.waiters.watch(signWaitKey(entryID))
+	wake := n.rt.WatchSign(entryID)
 	cmd := &fsm.SignRequested{RequestID: entryID, Key: k.Name, Handle: tok.ID(), HandleProof: tok.Proof(),
 		Purpose: req.Purpose, Version: req.Version, Digest: req.Digest, Actor: actor, ActorSerial: n.actorSerial(ctx)}
 	if req.Key != "" {
 		cmd.Key = req.Key
 	}
 	proposed := time.Now()
-	dup, frostUsed, err := n.proposeSign(ctx, k, !req.FullProtocol, cmd)
+	dup, frostUsed, err := n.rt.ProposeSign(ctx, k, !req.FullProtocol, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 		}
 		select {
 		case <-wake:
-			wake = n.waiters.watch(signWaitKey(entryID))
+			wake = n.rt.WatchSign(entryID)
 		case <-ctx.Done():
 			return nil, status.Errorf(codes.DeadlineExceeded, "request %q still pending (attempt %d); retry with the same request id", reqID, sg.Attempt)
 		}
@@ -131,7 +131,7 @@ func (s *keyService) sign(ctx context.Context, req *kqpb.SignRequest, path *stri
 // signOutcome reads a request's result: done once it and its dual-sign
 // companion, if any, have ended. A failed companion fails the request: a
 // caller inside a dual-sign window relies on both signatures.
-func (n *Node) signOutcome(sg *fsm.Sign, reqID string) (*kqpb.SignResponse, bool, error) {
+func (n *core) signOutcome(sg *fsm.Sign, reqID string) (*kqpb.SignResponse, bool, error) {
 	parts := []*fsm.Sign{sg}
 	if sg.Dual != "" {
 		d, ok := n.fsm.Sign(sg.Dual)
@@ -159,11 +159,11 @@ func (n *Node) signOutcome(sg *fsm.Sign, reqID string) (*kqpb.SignResponse, bool
 // handleKey returns the key a handle names. The leader's own state answers
 // the common case; an unknown handle is confirmed by a linearizable read
 // before the refusal, since a leader may not have applied its issue yet.
-func (n *Node) handleKey(ctx context.Context, id string) (*fsm.Key, error) {
+func (n *core) handleKey(ctx context.Context, id string) (*fsm.Key, error) {
 	h, ok := n.fsm.Handle(id)
 	if !ok {
-		if err := n.raft.LinearizableRead(ctx); err != nil {
-			return nil, toStatus(err)
+		if err := n.rt.LinearizableRead(ctx); err != nil {
+			return nil, ToStatus(err)
 		}
 		if h, ok = n.fsm.Handle(id); !ok {
 			return nil, status.Error(codes.PermissionDenied, "handle denied: handle not recognised")
@@ -194,72 +194,8 @@ func (s *keyService) Verify(ctx context.Context, req *kqpb.VerifyRequest) (*kqpb
 		return nil, status.Errorf(codes.FailedPrecondition, "key %q is %s", k.Name, k.State())
 	}
 	if err := k.VerifyVersion(version); err != nil {
-		return nil, toStatus(err)
+		return nil, ToStatus(err)
 	}
 	alg, _ := tss.ParseAlgorithm(k.Algorithm)
 	return &kqpb.VerifyResponse{Valid: tss.Verify(alg, k.Version(version).PublicKey, req.Digest, req.Signature), Version: version}, nil
-}
-
-// proposeSign appends a sign request. With a ready presignature in the
-// pool it names that one and its committee; if the FSM refuses it (it
-// expired, or its members restarted since), the request is appended again
-// for the full protocol under a committee the leader can reach. An
-// Ed25519 request names FROST commitments when every member of a
-// reachable committee has one published; frost returns those the log
-// accepted. dup reports a request id the FSM had already seen.
-func (n *Node) proposeSign(ctx context.Context, k *fsm.Key, presign bool, cmd *fsm.SignRequested) (dup bool, frost []fsm.FrostCommitment, err error) {
-	// The committee is picked from this replica's view of the key; a
-	// reshare or membership change applied in between makes the log refuse
-	// it. That is no fault of the caller's request: pick again from the
-	// key as it is now, a few times.
-	for try := 1; ; try++ {
-		dup, frost, err = n.proposeSignOnce(ctx, k, presign, cmd)
-		if err == nil || try == staleCommitteeTries || status.Code(err) != codes.InvalidArgument {
-			return dup, frost, err
-		}
-		cur, ok := n.fsm.Key(k.Name)
-		if !ok || cur.CheckCommittee(cmd.Committee) == nil {
-			return dup, frost, err // the committee was not what the log refused
-		}
-		n.log.Debug("sign committee went stale; picking again", "key", k.Name, "committee", cmd.Committee)
-		k = cur
-	}
-}
-
-// staleCommitteeTries bounds how often a sign request is appended again
-// because the key's holders changed under its committee.
-const staleCommitteeTries = 3
-
-func (n *Node) proposeSignOnce(ctx context.Context, k *fsm.Key, presign bool, cmd *fsm.SignRequested) (dup bool, frost []fsm.FrostCommitment, err error) {
-	cmd.Committee, cmd.Presig, cmd.Frost = nil, "", nil // a stale try's
-	if presign && (cmd.Version == 0 || cmd.Version == k.Primary) && n.presignable(k) {
-		p, release, ok := n.choosePresig(k)
-		if !ok {
-			n.metrics.PresignMiss(k.Name)
-		} else {
-			defer release()
-			cmd.Committee, cmd.Presig = p.Committee, p.ID
-			res, err := n.applyResult(ctx, cmd)
-			if err == nil && res.Err == nil && !res.Duplicate {
-				n.metrics.PresignHit(k.Name)
-			}
-			if err != nil || !errors.Is(res.Err, fsm.ErrPresigUnavailable) {
-				return res.Duplicate, nil, toStatus(errors.Join(err, res.Err))
-			}
-			n.metrics.PresignRefused(k.Name)
-			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
-		}
-	}
-	if presign && n.frostable(k) && n.fsm.Protocol() >= fsm.Since(&fsm.FrostCommitted{}) {
-		if ok, dup, used, err := n.proposeFrost(ctx, k, cmd); ok {
-			return dup, used, err
-		}
-	}
-	committee, err := n.pickCommittee(k, nil, 0)
-	if err != nil {
-		return false, nil, toStatus(err)
-	}
-	cmd.Committee, cmd.Presig, cmd.Frost = committee, "", nil
-	res, err := n.apply(ctx, cmd)
-	return res.Duplicate, nil, err
 }

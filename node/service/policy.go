@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -18,24 +18,24 @@ import (
 // FSM for changes and here, on the leader's state, for reads.
 type policyService struct {
 	kqpb.UnimplementedPolicyServiceServer
-	n *Node
+	n *core
 }
 
 // onLeader checks that this node leads and that actor may administer the
 // policy as of a linearizable read.
 func (s *policyService) onLeader(ctx context.Context) (string, error) {
-	if !s.n.raft.IsLeader() {
+	if !s.n.rt.IsLeader() {
 		return "", status.Error(codes.Unavailable, "not the leader; policy calls are served by the leader")
 	}
 	actor, err := s.n.actor(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := s.n.raft.LinearizableRead(ctx); err != nil {
-		return "", toStatus(err)
+	if err := s.n.rt.LinearizableRead(ctx); err != nil {
+		return "", ToStatus(err)
 	}
 	if err := s.n.fsm.AuthorizeErr(actor, policy.ActSetPolicy, ""); err != nil {
-		return "", toStatus(err)
+		return "", ToStatus(err)
 	}
 	return actor, nil
 }
@@ -70,7 +70,7 @@ func (s *policyService) ApplyPolicy(ctx context.Context, req *kqpb.ApplyPolicyRe
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	prev, _ := s.n.fsm.PolicyInForce()
-	res, err := s.n.apply(ctx, &fsm.SetPolicy{Document: string(doc), SHA256: sum, BaseVersion: req.BaseVersion,
+	res, err := s.n.rt.Apply(ctx, &fsm.SetPolicy{Document: string(doc), SHA256: sum, BaseVersion: req.BaseVersion,
 		Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
 		if errors.Is(res.Err, fsm.ErrStale) {
@@ -103,7 +103,7 @@ func (s *policyService) RevokePrincipal(ctx context.Context, req *kqpb.RevokePri
 			return nil, err
 		}
 	}
-	if _, err := s.n.apply(ctx, cmd); err != nil {
+	if _, err := s.n.rt.Apply(ctx, cmd); err != nil {
 		return nil, err
 	}
 	return s.inForce()

@@ -1,9 +1,8 @@
-package node
+package service
 
 import (
 	"context"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -18,7 +17,7 @@ import (
 
 // AddNode, RemoveNode and ReplaceNode start a membership change with one
 // ChangeMembers entry and answer at once; the leader's membership
-// reconciler (membership.go) does the rest, and GetNodeStatus shows where
+// reconciler (node/membership.go) does the rest, and GetNodeStatus shows where
 // it stands. Who may is decided by the entry (cluster-admin).
 
 func (s *membershipService) AddNode(ctx context.Context, req *kqpb.AddNodeRequest) (*kqpb.NodeStatus, error) {
@@ -65,7 +64,7 @@ func newMemberOf(req *kqpb.AddNodeRequest) (*membership.Member, error) {
 
 func (s *membershipService) change(ctx context.Context, c *fsm.ChangeMembers, show string) (*kqpb.NodeStatus, error) {
 	n := s.n
-	if !n.raft.IsLeader() {
+	if !n.rt.IsLeader() {
 		return nil, status.Error(codes.Unavailable, "not the leader; membership changes are served by the leader")
 	}
 	actor, err := n.actor(ctx)
@@ -76,73 +75,38 @@ func (s *membershipService) change(ctx context.Context, c *fsm.ChangeMembers, sh
 	for _, m := range n.cluster.Nodes {
 		c.Bootstrap = append(c.Bootstrap, membership.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
 	}
-	if _, err := n.apply(ctx, c); err != nil {
+	if _, err := n.rt.Apply(ctx, c); err != nil {
 		return nil, err
 	}
-	n.ensurePeerLinks()
-	return n.nodeStatus(show)
+	n.rt.EnsurePeerLinks()
+	return n.rt.NodeStatus(show)
 }
 
 func (s *membershipService) GetNodeStatus(ctx context.Context, req *kqpb.NodeStatusRequest) (*kqpb.NodeStatus, error) {
-	if !s.n.raft.IsLeader() {
+	if !s.n.rt.IsLeader() {
 		return nil, status.Error(codes.Unavailable, "not the leader; membership is read on the leader")
 	}
-	if err := s.n.raft.LinearizableRead(ctx); err != nil {
-		return nil, toStatus(err)
+	if err := s.n.rt.LinearizableRead(ctx); err != nil {
+		return nil, ToStatus(err)
 	}
-	return s.n.nodeStatus(req.Id)
+	return s.n.rt.NodeStatus(req.Id)
 }
 
 func (s *membershipService) ListMembers(ctx context.Context, _ *kqpb.ListMembersRequest) (*kqpb.ListMembersResponse, error) {
-	if !s.n.raft.IsLeader() {
+	if !s.n.rt.IsLeader() {
 		return nil, status.Error(codes.Unavailable, "not the leader; membership is read on the leader")
 	}
-	if err := s.n.raft.LinearizableRead(ctx); err != nil {
-		return nil, toStatus(err)
+	if err := s.n.rt.LinearizableRead(ctx); err != nil {
+		return nil, ToStatus(err)
 	}
 	out := &kqpb.ListMembersResponse{}
-	for _, m := range s.n.memberList() {
-		st, err := s.n.nodeStatus(m.ID)
+	for _, m := range s.n.rt.Members() {
+		st, err := s.n.rt.NodeStatus(m.ID)
 		if err != nil {
 			return nil, err
 		}
 		st.Keys = nil // per key progress is for GetNodeStatus
 		out.Members = append(out.Members, st)
-	}
-	return out, nil
-}
-
-// nodeStatus shows a member and, per key, where its shares stand.
-func (n *Node) nodeStatus(id string) (*kqpb.NodeStatus, error) {
-	i := slices.IndexFunc(n.memberList(), func(m membership.Member) bool { return m.ID == id })
-	if i < 0 {
-		return nil, status.Errorf(codes.NotFound, "%.64q is not a member", id)
-	}
-	m := n.memberList()[i]
-	out := &kqpb.NodeStatus{Id: m.ID, State: string(m.State), RaftAddress: m.Raft, PeerAddress: m.Peer, ClientAddress: m.Client,
-		Replaces: m.Replaces, ReplacedBy: m.ReplacedBy, Raft: n.raft.SuffrageOf(m.ID)}
-	target := n.holders()
-	reachable := n.raft.Reachable()
-	for _, k := range n.fsm.Keys() {
-		if fsm.IsAuditKey(k.Name) && !k.HasMember(id) && !slices.Contains(target, id) {
-			continue
-		}
-		p := &kqpb.KeyProgress{Key: k.Name}
-		switch busy, why := n.keyProgress(k, target, reachable); {
-		case k.HasMember(id) && (target == nil || slices.Contains(target, id) || why == "held"):
-			p.State = "held"
-		case busy:
-			p.State, p.Note = "resharing", why
-		case k.WasHolder(id) && !k.Unshredded(id):
-			p.State = "shredded"
-		case k.WasHolder(id):
-			p.State, p.Note = "left", "its shares are useless: the key was reshared without it; not yet reported shredded"
-		case !keyNeedsHolders(k):
-			continue
-		default:
-			p.State, p.Note = "pending", why
-		}
-		out.Keys = append(out.Keys, p)
 	}
 	return out, nil
 }

@@ -1,7 +1,8 @@
-package node
+package service
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -25,20 +26,22 @@ var (
 		kqpb.CeremonyService_ServiceDesc.ServiceName}
 )
 
-// runHealth keeps the per-service health statuses true until ctx ends.
-func (n *Node) runHealth(ctx context.Context) {
-	for _, s := range localServices {
-		n.health.SetServingStatus(s, healthpb.HealthCheckResponse_SERVING)
+func allServices() []string { return slices.Concat(localServices, replicatedServices) }
+
+// RunHealth keeps the per-service health statuses true until ctx ends.
+func (s *Services) RunHealth(ctx context.Context) {
+	for _, name := range localServices {
+		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	t := time.NewTicker(healthEvery)
 	defer t.Stop()
 	for {
 		st := healthpb.HealthCheckResponse_NOT_SERVING
-		if leader, _ := n.raft.Leader(); leader != "" {
+		if s.n.rt.LeaderKnown() {
 			st = healthpb.HealthCheckResponse_SERVING
 		}
-		for _, s := range replicatedServices {
-			n.health.SetServingStatus(s, st)
+		for _, name := range replicatedServices {
+			s.Health.SetServingStatus(name, st)
 		}
 		select {
 		case <-ctx.Done():

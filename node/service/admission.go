@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"errors"
@@ -88,7 +88,7 @@ func (rb *rateBuckets) take(now time.Time, names []string, rates []int) (int, ti
 // admitSign holds a new sign request by actor with key to the quotas
 // before it costs a log entry: the sessions the FSM would refuse, then a
 // token from the tenant's and the principal's sign rate.
-func (n *Node) admitSign(actor, key, requestID string) error {
+func (n *core) admitSign(actor, key, requestID string) error {
 	if err := n.fsm.AdmitSign(actor, key, requestID); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -24,7 +24,7 @@ func (s *policyService) CreateTenant(ctx context.Context, req *kqpb.CreateTenant
 	if err := checkIdent("tenant", req.Tenant, 32, ""); err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &fsm.CreateTenant{Tenant: req.Tenant, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
+	res, err := s.n.rt.Apply(ctx, &fsm.CreateTenant{Tenant: req.Tenant, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func (s *policyService) DeleteTenant(ctx context.Context, req *kqpb.DeleteTenant
 	if err := checkIdent("tenant", req.Tenant, 32, ""); err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &fsm.DeleteTenant{Tenant: req.Tenant, Force: req.Force, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
+	res, err := s.n.rt.Apply(ctx, &fsm.DeleteTenant{Tenant: req.Tenant, Force: req.Force, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
 	}

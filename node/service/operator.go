@@ -1,10 +1,11 @@
-package node
+package service
 
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"slices"
-	"strings"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
@@ -15,7 +16,7 @@ import (
 // operatorService implements OperatorService.
 type operatorService struct {
 	kqpb.UnimplementedOperatorServiceServer
-	n *Node
+	n *core
 }
 
 // Status reports this node's own view: raft role and indexes, and the
@@ -28,21 +29,14 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 	}
 	all, _, err := n.fsm.AuditScope(actor)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, ToStatus(err)
 	}
-	st := n.raft.Stats()
 	ready := n.fsm.PreParamsReady()
 	ts := n.fsm.TableStats()
 	out := &kqpb.StatusResponse{
-		ClusterId:    n.cluster.ID,
-		NodeId:       n.self.ID,
-		State:        strings.ToLower(st.State),
-		LeaderId:     st.LeaderID,
-		Term:         st.Term,
-		CommitIndex:  st.CommitIndex,
-		AppliedIndex: st.AppliedIndex,
-		Preparams:    n.pre.Status(),
-		Keys:         uint32(clientKeys(n.fsm.Keys())),
+		ClusterId: n.cluster.ID,
+		NodeId:    n.self,
+		Keys:      uint32(clientKeys(n.fsm.Keys())),
 		// The bounds are replicated settings; a retry older than either
 		// is treated as a new request.
 		SignRecords:       uint32(ts.SignRecords),
@@ -60,14 +54,9 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 		out.SignRecords, out.RequestRecords, out.Handles = 0, 0, 0
 	}
 	out.Protocol, out.MaxProtocol = n.fsm.Protocol(), fsm.MaxProtocol
-	out.Estimates = n.took.Estimates()
+	n.rt.LocalStatus(out)
 	support, drift := n.fsm.ProtocolSupport(), n.fsm.SettingsDrift()
-	cv := n.clocks.View()
-	out.ClockOffsetNanos, out.Clock = int64(cv.Offset), "ok"
-	if cv.Err != nil {
-		out.Clock = cv.Err.Error()
-	}
-	for _, m := range n.memberList() {
+	for _, m := range n.rt.Members() {
 		if m.State == membership.Removed {
 			continue
 		}
@@ -77,8 +66,31 @@ func (s *operatorService) Status(ctx context.Context, _ *kqpb.StatusRequest) (*k
 	return out, nil
 }
 
+// ClearBlame forgets the accusations against a member and lifts its
+// exclusion, through an audited ClearBlame entry. Only the leader serves
+// it, so that the caller's identity is the entry's actor without a
+// forwarding hop; other nodes answer UNAVAILABLE and clients move on.
+func (s *operatorService) ClearBlame(ctx context.Context, req *kqpb.ClearBlameRequest) (*kqpb.ClearBlameResponse, error) {
+	n := s.n
+	actor, err := n.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !n.rt.IsMember(req.Member) {
+		return nil, status.Errorf(codes.InvalidArgument, "member: %.64q is not in the cluster", req.Member)
+	}
+	if !n.rt.IsLeader() {
+		return nil, status.Error(codes.Unavailable, "not the leader; ask the leader to clear blame")
+	}
+	res, err := n.rt.Apply(ctx, &fsm.ClearBlame{Member: req.Member, Actor: actor})
+	if err != nil {
+		return nil, err
+	}
+	return &kqpb.ClearBlameResponse{Cleared: !res.Duplicate, Note: res.Note}, nil
+}
+
 // visibleKeys counts the keys actor may read.
-func (n *Node) visibleKeys(actor string) int {
+func (n *core) visibleKeys(actor string) int {
 	c := 0
 	for _, k := range n.fsm.Keys() {
 		if !fsm.IsAuditKey(k.Name) && n.mayRead(actor, k.Name) {

@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -28,9 +28,10 @@ func markForwarded(ctx context.Context) {
 
 type applyMarkKey struct{}
 
-// markApplied is the proposed hook that records that the call in ctx
-// appended an entry: the entry's audit record holds any refusal.
-func markApplied(ctx context.Context, _ proposal) {
+// MarkApplied records that the call in ctx appended an entry: the
+// entry's audit record holds any refusal. The member calls it for every
+// entry it proposes under a call's context.
+func MarkApplied(ctx context.Context) {
 	if m, ok := ctx.Value(applyMarkKey{}).(*applyMark); ok {
 		m.applied.Store(true)
 	}
@@ -39,12 +40,13 @@ func markApplied(ctx context.Context, _ proposal) {
 // requestIDCarrier is every request that names a request id.
 type requestIDCarrier interface{ GetRequestId() string }
 
-// auditInterceptor is the one place that sees every client call's
+// Intercept is the one place that sees every client call's
 // refusal. It refuses request ids in the audit's reserved space, counts
 // every refusal in keyquorum_requests_refused_total, and audits those that
 // never reached the log. A call this node forwarded to the
 // leader is counted there, not here.
-func (n *Node) auditInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (svc *Services) Intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	n := svc.n
 	mark := &applyMark{}
 	ctx = context.WithValue(ctx, applyMarkKey{}, mark)
 	var resp any
@@ -72,27 +74,7 @@ func (n *Node) auditInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 			actor = "unauthenticated"
 		}
 		s, _ := status.FromError(err)
-		n.audit.denials.Add(n.clock.Now(), actor, audittrail.OpName(info.FullMethod), s.Code().String()+": "+s.Message())
+		n.denials.Add(n.clock.Now(), actor, audittrail.OpName(info.FullMethod), s.Code().String()+": "+s.Message())
 	}
 	return resp, err
-}
-
-// flushDenials appends this node's aggregated refusals once their window
-// is over: the leader directly, a follower as a member report.
-func (n *Node) flushDenials(ctx context.Context) {
-	c := n.audit.denials.Take(n.clock.Now(), n.self.ID)
-	if c == nil {
-		return
-	}
-	data, err := n.encode(c)
-	if err != nil {
-		n.log.Error("encode audit denials", "err", err)
-		n.audit.denials.Done()
-		return
-	}
-	if err := n.reportOnce(ctx, data); err != nil {
-		n.log.Debug("audit denials not appended yet", "err", err)
-		return // pending: retried on the next tick
-	}
-	n.audit.denials.Done()
 }

@@ -1,15 +1,11 @@
-package node
+package service
 
 import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
@@ -32,7 +28,7 @@ const backupChunk = 1 << 20
 // replicated state.
 type backupService struct {
 	kqpb.UnimplementedBackupServiceServer
-	n *Node
+	n *core
 	// snapshotting bounds the leader to one backup snapshot at a time:
 	// each one serialises the whole state and compacts the log.
 	snapshotting atomic.Bool
@@ -43,7 +39,7 @@ type backupService struct {
 // decides on its applied state.
 func (s *backupService) admin(ctx context.Context, leader bool) (string, error) {
 	n := s.n
-	if leader && !n.raft.IsLeader() {
+	if leader && !n.rt.IsLeader() {
 		return "", status.Error(codes.Unavailable, "not the leader; backups are taken through the leader")
 	}
 	actor, err := n.actor(ctx)
@@ -51,12 +47,12 @@ func (s *backupService) admin(ctx context.Context, leader bool) (string, error) 
 		return "", err
 	}
 	if leader {
-		if err := n.raft.LinearizableRead(ctx); err != nil {
-			return "", toStatus(err)
+		if err := n.rt.LinearizableRead(ctx); err != nil {
+			return "", ToStatus(err)
 		}
 	}
 	if err := n.fsm.AuthorizeErr(actor, policy.ActSetPolicy, ""); err != nil {
-		return "", toStatus(err)
+		return "", ToStatus(err)
 	}
 	return actor, nil
 }
@@ -72,9 +68,9 @@ func (s *backupService) Snapshot(_ *kqpb.BackupSnapshotRequest, stream kqpb.Back
 		return status.Error(codes.ResourceExhausted, "a backup snapshot is being taken; retry when it is done")
 	}
 	defer s.snapshotting.Store(false)
-	meta, rc, err := s.n.raft.BackupSnapshot(ctx)
+	meta, rc, err := s.n.rt.BackupSnapshot(ctx)
 	if err != nil {
-		return toStatus(err)
+		return ToStatus(err)
 	}
 	defer rc.Close()
 	s.n.log.Info("backup snapshot", "actor", actor, "index", meta.Index, "term", meta.Term, "bytes", meta.Size)
@@ -125,12 +121,12 @@ func (s *backupService) Sealed(_ *kqpb.BackupSealedRequest, stream kqpb.BackupSe
 	if _, err := s.admin(stream.Context(), false); err != nil {
 		return err
 	}
-	files, err := sealedFiles(s.n.dir)
+	files, err := s.n.rt.SealedFiles()
 	if err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
 	for _, rel := range files {
-		f, err := os.Open(filepath.Join(s.n.dir, filepath.FromSlash(rel)))
+		f, err := s.n.rt.OpenSealed(rel)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // destroyed since the listing
 		}
@@ -142,49 +138,6 @@ func (s *backupService) Sealed(_ *kqpb.BackupSealedRequest, stream kqpb.BackupSe
 		if err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// sealedFiles lists, as slash paths relative to the node's data directory,
-// the sealed files a backup carries (backup.CheckSealedPath). Temporary
-// files of an interrupted write start with a dot and are skipped.
-func sealedFiles(dir string) ([]string, error) {
-	var out []string
-	for _, rel := range []string{"preparams.sealed", "tpm/kek.sealed"} {
-		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel))); err == nil {
-			out = append(out, rel)
-		}
-	}
-	// Tenants' keys first: a restore opens them before the shares they seal.
-	for _, root := range []string{filepath.Join(dir, "tenants"), filepath.Join(dir, "shares")} {
-		if err := walkSealed(dir, root, &out); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func walkSealed(dir, root string, out *[]string) error {
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && p == root {
-			return fs.SkipAll
-		}
-		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if backup.CheckSealedPath(rel) == nil {
-			*out = append(*out, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("node: list sealed files: %w", err)
 	}
 	return nil
 }
@@ -208,12 +161,12 @@ func (s *backupService) SignManifest(ctx context.Context, req *kqpb.SignManifest
 	copy(sum[:], req.ManifestSha256)
 	id := fsm.AuditRequestPrefix + "backup-" + hex.EncodeToString(sum[:])
 	s.n.log.Info("signing a backup manifest with the audit key", "actor", actor, "request_id", id)
-	sig, err := s.n.auditSign(ctx, k, id, backup.ManifestMessage(sum))
-	if errors.Is(err, errAuditSignEnded) {
+	sig, err := s.n.rt.AuditSign(ctx, k, id, backup.ManifestMessage(sum))
+	if errors.Is(err, ErrSignEnded) {
 		return nil, status.Error(codes.Aborted, "the audit key's signature failed; create the backup again")
 	}
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, ToStatus(err)
 	}
 	return &kqpb.SignManifestResponse{Key: k.Name, PublicKey: k.PublicKey(), Signature: sig, RequestId: id}, nil
 }

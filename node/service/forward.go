@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/policy"
-	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
 )
 
@@ -43,9 +42,9 @@ const errNotLeaderNow = "not the leader (leadership is changing); retry"
 // up to leaderWait for one it can reach: every KeyService call is a read or
 // carries a request id, and a call that never reached a leader is safe to
 // send again.
-func forward[Resp any](ctx context.Context, n *Node, call func(context.Context, kqpb.KeyServiceClient) (*Resp, error)) (resp *Resp, forwarded bool, err error) {
+func forward[Resp any](ctx context.Context, n *core, call func(context.Context, kqpb.KeyServiceClient) (*Resp, error)) (resp *Resp, forwarded bool, err error) {
 	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(mdForwarded)) > 0 {
-		if n.raft.IsLeader() {
+		if n.rt.IsLeader() {
 			return nil, false, nil
 		}
 		return nil, true, status.Error(codes.Unavailable, errNotLeaderNow)
@@ -54,19 +53,19 @@ func forward[Resp any](ctx context.Context, n *Node, call func(context.Context, 
 	if err != nil {
 		return nil, true, err
 	}
-	fctx := metadata.AppendToOutgoingContext(ctx, mdActor, actor, mdForwarded, n.self.ID)
+	fctx := metadata.AppendToOutgoingContext(ctx, mdActor, actor, mdForwarded, n.self)
 	if serial := n.actorSerial(ctx); serial != "" {
 		fctx = metadata.AppendToOutgoingContext(fctx, mdActorSerial, serial)
 	}
 	giveUp := time.Now().Add(leaderWait)
 	for {
-		if n.raft.IsLeader() {
+		if n.rt.IsLeader() {
 			return nil, false, nil
 		}
-		err = status.Error(codes.Unavailable, errNoLeader.Error())
-		if leader, ok := n.leaderConfig(); ok {
+		err = status.Error(codes.Unavailable, ErrNoLeader.Error())
+		if leader, ok := n.rt.Leader(); ok {
 			var conn *grpc.ClientConn
-			if conn, err = n.peers.Conn(leader.Client); err == nil {
+			if conn, err = n.rt.Conn(leader.Client); err == nil {
 				resp, err = call(fctx, kqpb.NewKeyServiceClient(conn))
 				if !neverReachedLeader(err) {
 					markForwarded(ctx)
@@ -95,15 +94,6 @@ func neverReachedLeader(err error) bool {
 	return strings.HasPrefix(st.Message(), "connection error") || st.Message() == errNotLeaderNow
 }
 
-// leaderConfig returns the addresses of the member this node believes leads.
-func (n *Node) leaderConfig() (config.NodeConfig, bool) {
-	id, _ := n.raft.Leader()
-	if id == "" || id == n.self.ID {
-		return config.NodeConfig{}, false
-	}
-	return n.memberConfig(id)
-}
-
 // actor names who asked for a call: the certificate's identity, or for a
 // call forwarded by a member, the identity that member vouched for.
 //
@@ -118,7 +108,7 @@ func (n *Node) leaderConfig() (config.NodeConfig, bool) {
 // forwarded; the log decides again at the entry's index, from the serial
 // the entry carries, so a call that passed a lagging replica is still
 // refused by every replica alike.
-func (n *Node) actor(ctx context.Context) (string, error) {
+func (n *core) actor(ctx context.Context) (string, error) {
 	actor, err := n.identity(ctx)
 	if err != nil {
 		return "", err
@@ -132,7 +122,7 @@ func (n *Node) actor(ctx context.Context) (string, error) {
 
 // identity is actor without the deny-list: who the call names, for
 // records of refusals too.
-func (n *Node) identity(ctx context.Context) (string, error) {
+func (n *core) identity(ctx context.Context) (string, error) {
 	id, err := pki.PeerIdentity(ctx)
 	if err != nil {
 		return "", status.Error(codes.Unauthenticated, err.Error())
@@ -155,7 +145,7 @@ func (n *Node) identity(ctx context.Context) (string, error) {
 // with: the caller's own, or for a call a member forwarded, the serial it
 // vouched for with the actor (actor checks that the caller is a member).
 // "" when there is none to name; the FSM then judges by principal alone.
-func (n *Node) actorSerial(ctx context.Context) string {
+func (n *core) actorSerial(ctx context.Context) string {
 	id, err := pki.PeerIdentity(ctx)
 	if err != nil {
 		return ""
@@ -170,20 +160,4 @@ func (n *Node) actorSerial(ctx context.Context) string {
 		}
 	}
 	return ""
-}
-
-// peerIdentity returns the member id of a PeerService caller, refusing
-// anything but a node certificate of this cluster.
-func (n *Node) peerIdentity(ctx context.Context) (string, error) {
-	id, err := pki.PeerIdentity(ctx)
-	if err != nil {
-		return "", status.Error(codes.Unauthenticated, err.Error())
-	}
-	if id.Kind != pki.KindNode || id.Cluster != n.cluster.ID {
-		return "", status.Errorf(codes.PermissionDenied, "%s is not a member of this cluster", id)
-	}
-	if !n.isMember(id.Name) || id.Name == n.self.ID {
-		return "", status.Errorf(codes.PermissionDenied, "%s is not a peer of %s", id, n.self.ID)
-	}
-	return id.Name, nil
 }

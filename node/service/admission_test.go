@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"errors"
@@ -62,7 +62,7 @@ func TestRateBucketsRefillAndRefuseAsAWhole(t *testing.T) {
 }
 
 func TestQuotaStatusNamesTheQuotaAndTheWait(t *testing.T) {
-	err := toStatus(errors.Join(errors.New("context"), policy.NewQuotaExceeded("tenant", "acme", policy.QuotaSignPerSecond, 5, 120*time.Millisecond)))
+	err := ToStatus(errors.Join(errors.New("context"), policy.NewQuotaExceeded("tenant", "acme", policy.QuotaSignPerSecond, 5, 120*time.Millisecond)))
 	s, _ := status.FromError(err)
 	if s.Code() != codes.ResourceExhausted {
 		t.Fatalf("code %v, want ResourceExhausted", s.Code())
@@ -87,7 +87,7 @@ func TestQuotaStatusNamesTheQuotaAndTheWait(t *testing.T) {
 		t.Errorf("admissionReason = %q", got)
 	}
 	// A count quota has nothing to wait for: no retry info.
-	s, _ = status.FromError(toStatus(policy.NewQuotaExceeded("tenant", "acme", policy.QuotaKeys, 5, 0)))
+	s, _ = status.FromError(ToStatus(policy.NewQuotaExceeded("tenant", "acme", policy.QuotaKeys, 5, 0)))
 	for _, d := range s.Details() {
 		if _, ok := d.(*errdetails.RetryInfo); ok {
 			t.Error("a keys quota refusal carries a retry hint")

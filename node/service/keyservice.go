@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
-	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,7 +23,7 @@ var keyNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // by one proposer.
 type keyService struct {
 	kqpb.UnimplementedKeyServiceServer
-	n *Node
+	n *core
 }
 
 func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) (*kqpb.Key, error) {
@@ -47,7 +46,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	if err := keyName(&req.Name); err != nil {
 		return nil, err
 	}
-	members := n.holders()
+	members := n.rt.Holders()
 	t := int(req.Threshold)
 	if t == 0 {
 		t = n.cluster.Threshold
@@ -66,8 +65,8 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 	if err != nil {
 		return nil, err
 	}
-	wake := n.waiters.watch(keyWaitKey(req.Name))
-	res, err := n.apply(ctx, &fsm.CreateKey{RequestID: reqID, Name: req.Name, Algorithm: alg.String(),
+	wake := n.rt.WatchKey(req.Name)
+	res, err := n.rt.Apply(ctx, &fsm.CreateKey{RequestID: reqID, Name: req.Name, Algorithm: alg.String(),
 		Threshold: t, Members: members, Purposes: req.Purposes, DeletionAllowed: req.DeletionAllowed,
 		Actor: actor, ActorSerial: n.actorSerial(ctx)})
 	if err != nil {
@@ -78,7 +77,7 @@ func (s *keyService) CreateKey(ctx context.Context, req *kqpb.CreateKeyRequest) 
 
 // waitGenerated waits until version of the key left generating and returns
 // the key. wake must have been taken before the entry was proposed.
-func (n *Node) waitGenerated(ctx context.Context, wake <-chan struct{}, name string, version uint32, createID string) (*kqpb.Key, error) {
+func (n *core) waitGenerated(ctx context.Context, wake <-chan struct{}, name string, version uint32, createID string) (*kqpb.Key, error) {
 	for {
 		k, _ := n.fsm.Key(name)
 		if k == nil || k.CreateRequestID != createID || k.Version(version) == nil {
@@ -93,7 +92,7 @@ func (n *Node) waitGenerated(ctx context.Context, wake <-chan struct{}, name str
 		}
 		select {
 		case <-wake:
-			wake = n.waiters.watch(keyWaitKey(name))
+			wake = n.rt.WatchKey(name)
 		case <-ctx.Done():
 			v := k.Version(version)
 			return nil, status.Errorf(codes.DeadlineExceeded, "key %q v%d still generating (%d of %d shares stored); see `kq key get`", name, version, len(v.Confirmed), len(k.Members))
@@ -102,7 +101,7 @@ func (n *Node) waitGenerated(ctx context.Context, wake <-chan struct{}, name str
 }
 
 func (s *keyService) GetKey(ctx context.Context, req *kqpb.GetKeyRequest) (*kqpb.Key, error) {
-	if s.n.bugs.staleRead() {
+	if s.n.faults.StaleRead {
 		k, ok := s.n.fsm.Key(req.Name)
 		if !ok {
 			return nil, status.Errorf(codes.NotFound, "unknown key %q", req.Name)
@@ -122,14 +121,14 @@ func (s *keyService) GetKey(ctx context.Context, req *kqpb.GetKeyRequest) (*kqpb
 }
 
 func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*kqpb.ListKeysResponse, error) {
-	if !s.n.bugs.staleRead() {
+	if !s.n.faults.StaleRead {
 		if resp, forwarded, err := forward(ctx, s.n, func(ctx context.Context, c kqpb.KeyServiceClient) (*kqpb.ListKeysResponse, error) {
 			return c.ListKeys(ctx, req)
 		}); forwarded {
 			return resp, err
 		}
-		if err := s.n.raft.LinearizableRead(ctx); err != nil {
-			return nil, toStatus(err)
+		if err := s.n.rt.LinearizableRead(ctx); err != nil {
+			return nil, ToStatus(err)
 		}
 	}
 	actor, err := s.n.actor(ctx)
@@ -154,7 +153,7 @@ func (s *keyService) ListKeys(ctx context.Context, req *kqpb.ListKeysRequest) (*
 }
 
 // readKey returns the named key as of a linearizable read on the leader.
-func (n *Node) readKey(ctx context.Context, name string) (*fsm.Key, error) {
+func (n *core) readKey(ctx context.Context, name string) (*fsm.Key, error) {
 	if err := keyName(&name); err != nil {
 		return nil, err
 	}
@@ -162,35 +161,14 @@ func (n *Node) readKey(ctx context.Context, name string) (*fsm.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.raft.LinearizableRead(ctx); err != nil {
-		return nil, toStatus(err)
+	if err := n.rt.LinearizableRead(ctx); err != nil {
+		return nil, ToStatus(err)
 	}
 	k, ok := n.fsm.Key(name)
 	if !ok || !n.mayRead(actor, name) {
 		return nil, status.Errorf(codes.NotFound, "unknown key %q", name)
 	}
 	return k, nil
-}
-
-// apply proposes a leader command and returns its replicated result, with
-// a refused command as a gRPC status.
-func (n *Node) apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
-	r, err := n.applyResult(ctx, cmd)
-	if err != nil {
-		return fsm.Result{}, toStatus(err)
-	}
-	return r, toStatus(r.Err)
-}
-
-// absent returns the elements of want missing from have.
-func absent(want, have []string) []string {
-	var out []string
-	for _, w := range want {
-		if !slices.Contains(have, w) {
-			out = append(out, w)
-		}
-	}
-	return out
 }
 
 func checkName(name string) error {
@@ -245,7 +223,7 @@ func algorithmFromProto(a kqpb.Algorithm) (tss.Algorithm, error) {
 	return 0, status.Errorf(codes.InvalidArgument, "unknown algorithm %v: use ecdsa-secp256k1 or ed25519", a)
 }
 
-func (n *Node) keyToProto(k *fsm.Key) (*kqpb.Key, error) {
+func (n *core) keyToProto(k *fsm.Key) (*kqpb.Key, error) {
 	alg, err := tss.ParseAlgorithm(k.Algorithm)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())

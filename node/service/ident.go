@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"fmt"
@@ -7,6 +7,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
+
+// maxRequestIDLen bounds a client's request id.
+const maxRequestIDLen = 128
 
 // maxPurposeLen bounds a purpose, like a key name: purposes are printed in
 // tables, audit records and metric labels.

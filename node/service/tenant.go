@@ -1,7 +1,6 @@
-package node
+package service
 
 import (
-	"regexp"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -14,16 +13,13 @@ import (
 // default/NAME, which is stored as NAME so that keys created before
 // tenants keep their names (and their shares' paths).
 
-// tenantPattern matches fsm.ValidTenant: safe as a directory name.
-var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-
 // keyName checks a client's key name and rewrites it to its stored form.
 func keyName(name *string) error {
 	tenant, bare, scoped := strings.Cut(*name, "/")
 	if !scoped {
 		return checkName(*name)
 	}
-	if !tenantPattern.MatchString(tenant) {
+	if !policy.ValidTenant(tenant) {
 		return status.Errorf(codes.InvalidArgument, "key name %q: the tenant before '/' is 1-32 lower-case letters, digits, '_' or '-'", truncate(*name, 100))
 	}
 	if err := checkName(bare); err != nil {
@@ -37,6 +33,6 @@ func keyName(name *string) error {
 
 // mayRead reports whether actor may see key: reads are filtered where
 // they are served, by the policy this replica has applied.
-func (n *Node) mayRead(actor, key string) bool {
+func (n *core) mayRead(actor, key string) bool {
 	return n.fsm.Authorize(actor, policy.ActReadKey, key).Verdict == policy.Allow
 }

@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
-	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/config"
 )
@@ -25,7 +24,7 @@ import (
 // decided here on the leader's state after a linearizable read.
 type ceremonyService struct {
 	kqpb.UnimplementedCeremonyServiceServer
-	n *Node
+	n *core
 }
 
 // Bounds checked before anything heavy.
@@ -36,15 +35,15 @@ const (
 )
 
 func (s *ceremonyService) onLeader(ctx context.Context) (string, error) {
-	if !s.n.raft.IsLeader() {
+	if !s.n.rt.IsLeader() {
 		return "", status.Error(codes.Unavailable, "not the leader; ceremony calls are served by the leader")
 	}
 	actor, err := s.n.actor(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := s.n.raft.LinearizableRead(ctx); err != nil {
-		return "", toStatus(err)
+	if err := s.n.rt.LinearizableRead(ctx); err != nil {
+		return "", ToStatus(err)
 	}
 	return actor, nil
 }
@@ -128,9 +127,9 @@ func (s *ceremonyService) ProposeCeremony(ctx context.Context, req *kqpb.Propose
 	// the replicated state, and again, with the context, at execution.
 	var cctx *ceremony.Context
 	if kind == policy.KindMembership {
-		cctx = s.n.ceremonyContext(kind, params)
+		cctx = s.n.rt.CeremonyContext(kind, params)
 	}
-	res, err := s.n.apply(ctx, &fsm.ProposeCeremony{Kind: kind, Params: params, Nonce: hex.EncodeToString(nonce[:]), TTL: ttl,
+	res, err := s.n.rt.Apply(ctx, &fsm.ProposeCeremony{Kind: kind, Params: params, Nonce: hex.EncodeToString(nonce[:]), TTL: ttl,
 		Context: cctx, Actor: actor})
 	if err != nil {
 		return nil, err
@@ -155,7 +154,7 @@ func (s *ceremonyService) ApproveCeremony(ctx context.Context, req *kqpb.Approve
 			return nil, err
 		}
 	}
-	res, err := s.n.apply(ctx, &fsm.ApproveCeremony{ID: req.Id, PublicKey: req.PublicKey, Signature: req.Signature,
+	res, err := s.n.rt.Apply(ctx, &fsm.ApproveCeremony{ID: req.Id, PublicKey: req.PublicKey, Signature: req.Signature,
 		Context: cctx, Actor: actor})
 	if err != nil {
 		return nil, err
@@ -171,7 +170,7 @@ func (s *ceremonyService) CancelCeremony(ctx context.Context, req *kqpb.Ceremony
 	if err := checkIdent("ceremony id", req.Id, 64, ""); err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &fsm.CancelCeremony{ID: req.Id, Actor: actor})
+	res, err := s.n.rt.Apply(ctx, &fsm.CancelCeremony{ID: req.Id, Actor: actor})
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +213,7 @@ func (s *ceremonyService) Freeze(ctx context.Context, req *kqpb.FreezeRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.n.apply(ctx, &fsm.Freeze{Reason: req.Reason, Actor: actor}); err != nil {
+	if _, err := s.n.rt.Apply(ctx, &fsm.Freeze{Reason: req.Reason, Actor: actor}); err != nil {
 		return nil, err
 	}
 	return freezePB(s.n.fsm.FrozenState()), nil
@@ -225,7 +224,7 @@ func (s *ceremonyService) Unfreeze(ctx context.Context, _ *kqpb.UnfreezeRequest)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.n.apply(ctx, &fsm.Unfreeze{Actor: actor}); err != nil {
+	if _, err := s.n.rt.Apply(ctx, &fsm.Unfreeze{Actor: actor}); err != nil {
 		return nil, err
 	}
 	return freezePB(s.n.fsm.FrozenState()), nil
@@ -268,8 +267,8 @@ func freezePB(f *fsm.Frozen) *kqpb.FreezeState {
 // now. A threshold change that could execute with this approval and has
 // too few reachable holders to deal is refused here, before anything is
 // appended: the ceremony stays pending, to be approved when they are back.
-func (n *Node) executionContext(c *ceremony.Ceremony) (*ceremony.Context, error) {
-	cctx := n.ceremonyContext(c.Kind, c.Params)
+func (n *core) executionContext(c *ceremony.Ceremony) (*ceremony.Context, error) {
+	cctx := n.rt.CeremonyContext(c.Kind, c.Params)
 	if c.Kind != policy.KindThreshold || c.Quorum-c.Counted() > 1 {
 		return cctx, nil
 	}
@@ -287,51 +286,10 @@ func (n *Node) executionContext(c *ceremony.Ceremony) (*ceremony.Context, error)
 	switch {
 	case len(cctx.Committee) == 0:
 		return nil, status.Errorf(codes.FailedPrecondition, "approve %s: %v: this approval could execute the reshare and %d holders must deal it; nothing was recorded, approve again when they are reachable",
-			c.ID, errTooFewMembers, k.Threshold+1)
+			c.ID, ErrTooFewMembers, k.Threshold+1)
 	case p.Threshold >= len(cctx.Holders):
 		return nil, status.Errorf(codes.FailedPrecondition, "approve %s: threshold %d needs at least %d reachable holders, %d are (%v); nothing was recorded, approve again when they are",
 			c.ID, p.Threshold, p.Threshold+1, len(cctx.Holders), cctx.Holders)
 	}
 	return cctx, nil
-}
-
-// ceremonyContext is the leader's context for a ceremony of kind: the
-// choices the direct path makes on the leader (bootstrap members, the
-// live holders and dealers of a reshare, the configuration's members).
-// What it cannot choose it leaves out; the entry then says what is
-// missing.
-func (n *Node) ceremonyContext(kind policy.CeremonyKind, params string) *ceremony.Context {
-	cctx := &ceremony.Context{}
-	switch kind {
-	case policy.KindMembership:
-		if n.fsm.Members() == nil {
-			for _, m := range n.cluster.Nodes {
-				cctx.Bootstrap = append(cctx.Bootstrap, membership.Member{ID: m.ID, Raft: m.Raft, Peer: m.Peer, Client: m.Client})
-			}
-		}
-	case policy.KindThreshold:
-		var p ceremony.ThresholdParams
-		if json.Unmarshal([]byte(params), &p) != nil {
-			return cctx
-		}
-		k, ok := n.fsm.Key(p.Key)
-		if !ok {
-			return cctx
-		}
-		reachable := n.raft.Reachable()
-		for _, m := range k.Members {
-			if slices.Contains(reachable, m) {
-				cctx.Holders = append(cctx.Holders, m)
-			}
-		}
-		if committee, err := n.pickCommittee(k, nil, 0); err == nil {
-			cctx.Committee = committee
-		}
-	case policy.KindProtocolUpgrade:
-		cctx.Members = n.memberIDs()
-	}
-	if cctx.Bootstrap == nil && cctx.Holders == nil && cctx.Committee == nil && cctx.Members == nil {
-		return nil
-	}
-	return cctx
 }

@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -41,7 +41,7 @@ func (s *keyService) IssueHandle(ctx context.Context, req *kqpb.IssueHandleReque
 }
 
 // issueHandle appends a new handle on the leader.
-func (n *Node) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*kqpb.Handle, error) {
+func (n *core) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*kqpb.Handle, error) {
 	if err := keyName(&req.Key); err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (n *Node) issueHandle(ctx context.Context, req *kqpb.IssueHandleRequest) (*
 	if purpose == "" {
 		purpose = fsm.DefaultPurpose
 	}
-	res, err := n.apply(ctx, &fsm.IssueHandle{RequestID: req.RequestId, HandleID: id, TokenHash: proof,
+	res, err := n.rt.Apply(ctx, &fsm.IssueHandle{RequestID: req.RequestId, HandleID: id, TokenHash: proof,
 		Key: req.Key, Purpose: purpose, TTL: int64(ttl), MaxUses: req.MaxUses, Actor: actor, ActorSerial: n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func (s *keyService) RevokeHandle(ctx context.Context, req *kqpb.RevokeHandleReq
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.n.apply(ctx, &fsm.RevokeHandle{RequestID: req.RequestId, HandleID: id, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
+	res, err := s.n.rt.Apply(ctx, &fsm.RevokeHandle{RequestID: req.RequestId, HandleID: id, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
 	if err != nil {
 		return nil, err
 	}

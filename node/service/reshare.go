@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // follower says UNAVAILABLE and kq moves on to the next node.
 type membershipService struct {
 	kqpb.UnimplementedMembershipServiceServer
-	n *Node
+	n *core
 }
 
 // ReshareKey reshares a key version to the live holders with the asked
@@ -28,7 +28,7 @@ func (s *membershipService) ReshareKey(ctx context.Context, req *kqpb.ReshareKey
 	if err := ensureRequestID(&req.RequestId); err != nil {
 		return nil, err
 	}
-	if !n.raft.IsLeader() {
+	if !n.rt.IsLeader() {
 		return nil, status.Error(codes.Unavailable, "not the leader; resharing is served by the leader")
 	}
 	if err := keyName(&req.Key); err != nil {
@@ -51,7 +51,7 @@ func (s *membershipService) ReshareKey(ctx context.Context, req *kqpb.ReshareKey
 	}
 	if st, _ := n.fsm.PolicyInForce(); threshold != k.Threshold && st.Policy.HasOperators() {
 		// Refused before any holder is asked; the entry refuses it too.
-		return nil, toStatus(fmt.Errorf("reshare %q to threshold %d: %w: kind %s", k.Name, threshold, fsm.ErrCeremonyRequired, policy.KindThreshold))
+		return nil, ToStatus(fmt.Errorf("reshare %q to threshold %d: %w: kind %s", k.Name, threshold, fsm.ErrCeremonyRequired, policy.KindThreshold))
 	}
 	return n.reshareLive(ctx, k, &fsm.ReshareKey{RequestID: req.RequestId, Key: k.Name, Version: req.Version,
 		Threshold: threshold, Actor: actor, ActorSerial: n.actorSerial(ctx)})
@@ -63,15 +63,10 @@ func (s *membershipService) ReshareKey(ctx context.Context, req *kqpb.ReshareKey
 // membership reconciler gives it a new one once it is back. Too few live
 // holders to deal, or to keep the threshold, is an error that changes
 // nothing.
-func (n *Node) reshareLive(ctx context.Context, k *fsm.Key, cmd *fsm.ReshareKey) (*kqpb.Key, error) {
-	reachable := n.raft.Reachable()
-	var live []string
-	for _, m := range k.Members {
-		if slices.Contains(reachable, m) {
-			live = append(live, m)
-		}
-	}
-	if missing := absent(k.Members, live); len(missing) > 0 {
+func (n *core) reshareLive(ctx context.Context, k *fsm.Key, cmd *fsm.ReshareKey) (*kqpb.Key, error) {
+	missing := n.rt.Unreachable(k.Members)
+	live := slices.DeleteFunc(slices.Clone(k.Members), func(m string) bool { return slices.Contains(missing, m) })
+	if len(missing) > 0 {
 		cmd.Reason = fmt.Sprintf("%v unreachable", missing)
 	}
 	if cmd.Threshold >= len(live) {
@@ -79,13 +74,13 @@ func (n *Node) reshareLive(ctx context.Context, k *fsm.Key, cmd *fsm.ReshareKey)
 			k.Name, cmd.Threshold, len(live), live, cmd.Threshold+1)
 	}
 	cmd.Members = live
-	committee, err := n.pickCommittee(k, nil, 0)
+	committee, err := n.rt.PickCommittee(k)
 	if err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "reshare %q: %v: the old shares stay in use", k.Name, err)
 	}
 	cmd.Committee = committee
-	wake := n.waiters.watch(keyWaitKey(k.Name))
-	res, err := n.apply(ctx, cmd)
+	wake := n.rt.WatchKey(k.Name)
+	res, err := n.rt.Apply(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -111,7 +111,7 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 			return nil, err
 		}
 	case fsm.OpRefresh:
-		if len(absent(k.Members, n.raft.Reachable())) > 0 {
+		if len(n.rt.Unreachable(k.Members)) > 0 {
 			// A dead holder must not block a refresh: reshare to the live
 			// ones (reshare.go).
 			return n.reshareLive(ctx, k, &fsm.ReshareKey{RequestID: cmd.RequestID, Key: name, Version: cmd.Version,
@@ -119,15 +119,15 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 		}
 	}
 	if cmd.Op == fsm.OpRefresh {
-		if cmd.Committee, err = n.pickCommittee(k, nil, 0); err != nil {
-			return nil, toStatus(err)
+		if cmd.Committee, err = n.rt.PickCommittee(k); err != nil {
+			return nil, ToStatus(err)
 		}
 	}
-	if cmd.Op == fsm.OpRevoke && n.bugs.revokedSigns() {
+	if cmd.Op == fsm.OpRevoke && n.faults.RevokeLater != nil {
 		return n.revokeLate(k, cmd)
 	}
-	wake := n.waiters.watch(keyWaitKey(name))
-	res, err := n.apply(ctx, cmd)
+	wake := n.rt.WatchKey(name)
+	res, err := n.rt.Apply(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (s *keyService) change(ctx context.Context, name string, reqID *string, cmd
 
 // waitRefreshed waits until the refresh to epoch ends and reports whether
 // it switched the shares.
-func (n *Node) waitRefreshed(ctx context.Context, wake <-chan struct{}, name string, version, epoch uint32) (*kqpb.Key, error) {
+func (n *core) waitRefreshed(ctx context.Context, wake <-chan struct{}, name string, version, epoch uint32) (*kqpb.Key, error) {
 	for {
 		k, ok := n.fsm.Key(name)
 		if !ok || k.Version(version) == nil {
@@ -159,7 +159,7 @@ func (n *Node) waitRefreshed(ctx context.Context, wake <-chan struct{}, name str
 		}
 		select {
 		case <-wake:
-			wake = n.waiters.watch(keyWaitKey(name))
+			wake = n.rt.WatchKey(name)
 		case <-ctx.Done():
 			return nil, status.Errorf(codes.DeadlineExceeded, "refresh of %q v%d still running (%d of %d new shares stored)", name, version, len(v.Refresh.Confirmed), len(v.Refresh.Parties(k)))
 		}
@@ -168,7 +168,7 @@ func (n *Node) waitRefreshed(ctx context.Context, wake <-chan struct{}, name str
 
 // revokeLate is the revoked-signs bug: it answers as if the version were
 // revoked and appends the revocation only later.
-func (n *Node) revokeLate(k *fsm.Key, cmd *fsm.ChangeKey) (*kqpb.Key, error) {
+func (n *core) revokeLate(k *fsm.Key, cmd *fsm.ChangeKey) (*kqpb.Key, error) {
 	version := cmd.Version
 	if version == 0 {
 		version = k.Primary
@@ -176,11 +176,6 @@ func (n *Node) revokeLate(k *fsm.Key, cmd *fsm.ChangeKey) (*kqpb.Key, error) {
 	if v := k.Version(version); v != nil {
 		v.State = fsm.KeyRevoked
 	}
-	n.spawn(func() {
-		time.Sleep(2 * time.Second)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		n.propose(ctx, cmd)
-	})
+	n.faults.RevokeLater(cmd)
 	return n.keyToProto(k)
 }

@@ -1,4 +1,4 @@
-package node
+package service
 
 import (
 	"context"
@@ -24,24 +24,28 @@ const errNeedsEveryMember = "needs every member; unreachable"
 // requireEveryMember refuses work that needs every member (key generation,
 // resharing) while one is unreachable: started with one down, it would
 // only fail minutes later.
-func (n *Node) requireEveryMember(what string, members []string) error {
-	if missing := absent(members, n.raft.Reachable()); len(missing) > 0 {
+func (n *core) requireEveryMember(what string, members []string) error {
+	if missing := n.rt.Unreachable(members); len(missing) > 0 {
 		return status.Errorf(codes.Unavailable, "%s %s: %v", what, errNeedsEveryMember, missing)
 	}
 	return nil
 }
 
+// Errors the member's work returns that ToStatus maps to codes.
 var (
-	// errNoLeader is returned when no leader is known, e.g. without a quorum.
-	errNoLeader = errors.New("no leader: the cluster has no quorum or is electing")
-	// errTooFewMembers is returned when fewer than threshold+1 members of a
+	// ErrNoLeader is returned when no leader is known, e.g. without a quorum.
+	ErrNoLeader = errors.New("no leader: the cluster has no quorum or is electing")
+	// ErrTooFewMembers is returned when fewer than threshold+1 members of a
 	// key are reachable.
-	errTooFewMembers = errors.New("too few members reachable")
+	ErrTooFewMembers = errors.New("too few members reachable")
+	// ErrSignEnded is what Runtime.AuditSign's error wraps when the
+	// signature failed or its record was evicted.
+	ErrSignEnded = errors.New("signature failed or was evicted")
 )
 
-// toStatus maps an error to the gRPC status a client sees. The message is
+// ToStatus maps an error to the gRPC status a client sees. The message is
 // the error's text: errors in keyquorum never carry secret material.
-func toStatus(err error) error {
+func ToStatus(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -80,7 +84,7 @@ func toStatus(err error) error {
 		code = codes.ResourceExhausted
 	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrLeadershipLost),
 		errors.Is(err, consensus.ErrShutdown), errors.Is(err, consensus.ErrTimeout),
-		errors.Is(err, errNoLeader), errors.Is(err, errTooFewMembers), consensus.OutcomeUnknown(err),
+		errors.Is(err, ErrNoLeader), errors.Is(err, ErrTooFewMembers), consensus.OutcomeUnknown(err),
 		errors.Is(err, clock.ErrUnconfirmed), errors.Is(err, clock.ErrOffset):
 		code = codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
