@@ -1,8 +1,10 @@
 // Package node is keyquorum's composition root: it wires the replicated
 // state machine (consensus), the threshold engine (tss), the sealed share
 // store (node/store), the peer links (node/peer) and the clock bound
-// (node/clocksync) to the gRPC services, and drives every request from the
-// moment raft commits it to the moment its outcome is committed back.
+// (node/clocksync) to the gRPC services (node/service, which reach the
+// member through the Runtime it implements in services.go), and drives
+// every request from the moment raft commits it to the moment its outcome
+// is committed back.
 package node
 
 import (
