@@ -152,25 +152,22 @@ fixtures:
 run: build
 	$(BIN)/kq --config $(CONFIG) up --reflection
 
+# bench_node runs one of node's benchmark tests ($(1)) under a timeout ($(2)),
+# writing its table into docs/BENCHMARKS.md.
+bench_node = KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md $(GO) test -count=1 -run $(1) -v -timeout $(2) ./node/
+
 bench: deps
 	@mkdir -p $(BIN)
 	set -o pipefail; if grep -qs '^func Benchmark' tss/*_test.go; then \
 	  $(GO) test -count=1 -run '^$$' -bench Sign -benchtime 20x -timeout 30m ./tss/ | tee $(BIN)/bench-tss.txt; \
 	else : > $(BIN)/bench-tss.txt; fi
-	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md KQ_BENCH_GOBENCH=$(BIN)/bench-tss.txt \
-	  $(GO) test -count=1 -run TestBenchClusterSign -v -timeout 20m ./node/
-	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
-	  $(GO) test -count=1 -run TestBenchPresignPool -v -timeout 30m ./node/
-	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
-	  $(GO) test -count=1 -run TestBenchClusterFrost -v -timeout 30m ./node/
-	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
-	  $(GO) test -count=1 -run TestBenchKeygenUnderLoad -v -timeout 30m ./node/
-	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
-	  $(GO) test -count=1 -run TestBenchSignUnderFlood -v -timeout 30m ./node/
-	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
-	  $(GO) test -count=1 -run TestBenchReplaceNode -v -timeout 60m ./node/
-	KQ_BENCH=1 KQ_BENCH_OUT=docs/BENCHMARKS.md \
-	  $(GO) test -count=1 -run TestBenchTenantQuotaIsolation -v -timeout 30m ./node/
+	KQ_BENCH_GOBENCH=$(BIN)/bench-tss.txt $(call bench_node,TestBenchClusterSign,20m)
+	$(call bench_node,TestBenchPresignPool,30m)
+	$(call bench_node,TestBenchClusterFrost,30m)
+	$(call bench_node,TestBenchKeygenUnderLoad,30m)
+	$(call bench_node,TestBenchSignUnderFlood,30m)
+	$(call bench_node,TestBenchReplaceNode,60m)
+	$(call bench_node,TestBenchTenantQuotaIsolation,30m)
 
 # The long fault-injection suite (docs/JEPSEN.md): 5 nodes, every nemesis.
 # Reports land in $(BIN)/jepsen/; exit 1 means a violation, 2 inconclusive,

@@ -429,73 +429,54 @@ func (c *Cluster) KQ(ctx context.Context, args ...string) ([]byte, error) {
 // Client returns a KeyService client connected to node id with the
 // cluster's client certificate.
 func (c *Cluster) Client(id string) (kqpb.KeyServiceClient, error) {
-	conn, err := c.conn(id)
-	if err != nil {
-		return nil, err
-	}
-	return kqpb.NewKeyServiceClient(conn), nil
+	return dial(c, "client", id, kqpb.NewKeyServiceClient)
 }
 
 // Operator returns an OperatorService client connected to node id.
 func (c *Cluster) Operator(id string) (kqpb.OperatorServiceClient, error) {
-	conn, err := c.conn(id)
-	if err != nil {
-		return nil, err
-	}
-	return kqpb.NewOperatorServiceClient(conn), nil
+	return dial(c, "client", id, kqpb.NewOperatorServiceClient)
 }
 
 // Audit returns an AuditService client connected to node id. Audit calls
 // are served from that node's own copy of the chain, never forwarded.
 func (c *Cluster) Audit(id string) (kqpb.AuditServiceClient, error) {
-	conn, err := c.conn(id)
-	if err != nil {
-		return nil, err
-	}
-	return kqpb.NewAuditServiceClient(conn), nil
+	return dial(c, "client", id, kqpb.NewAuditServiceClient)
 }
 
 // Ceremony returns a CeremonyService client connected to node id. Only the
 // leader serves ceremonies; other nodes answer UNAVAILABLE.
 func (c *Cluster) Ceremony(id string) (kqpb.CeremonyServiceClient, error) {
-	conn, err := c.conn(id)
-	if err != nil {
-		return nil, err
-	}
-	return kqpb.NewCeremonyServiceClient(conn), nil
+	return dial(c, "client", id, kqpb.NewCeremonyServiceClient)
 }
 
 // Policy returns a PolicyService client connected to node id (served by
 // the leader).
 func (c *Cluster) Policy(id string) (kqpb.PolicyServiceClient, error) {
-	conn, err := c.conn(id)
-	if err != nil {
-		return nil, err
-	}
-	return kqpb.NewPolicyServiceClient(conn), nil
+	return dial(c, "client", id, kqpb.NewPolicyServiceClient)
 }
 
 // Membership returns a MembershipService client connected to node id
 // (served by the leader).
 func (c *Cluster) Membership(id string) (kqpb.MembershipServiceClient, error) {
-	conn, err := c.conn(id)
-	if err != nil {
-		return nil, err
-	}
-	return kqpb.NewMembershipServiceClient(conn), nil
+	return dial(c, "client", id, kqpb.NewMembershipServiceClient)
 }
-
-func (c *Cluster) conn(id string) (*grpc.ClientConn, error) { return c.connAs("client", id) }
 
 // PrincipalClient returns a KeyService client connected to node id with
 // the certificate of principal, as `kq certs issue --principal` wrote it
 // into the cluster's certs directory.
 func (c *Cluster) PrincipalClient(principal, id string) (kqpb.KeyServiceClient, error) {
-	conn, err := c.connAs(principal, id)
+	return dial(c, principal, id, kqpb.NewKeyServiceClient)
+}
+
+// dial makes a service client on the cached connection to node id with the
+// certificate named as.
+func dial[T any](c *Cluster, as, id string, newClient func(grpc.ClientConnInterface) T) (T, error) {
+	conn, err := c.connAs(as, id)
 	if err != nil {
-		return nil, err
+		var none T
+		return none, err
 	}
-	return kqpb.NewKeyServiceClient(conn), nil
+	return newClient(conn), nil
 }
 
 // connAs returns the cached connection to node id with the certificate
