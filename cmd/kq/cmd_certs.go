@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
 )
 
@@ -19,15 +20,9 @@ func newCertsCmd(opts *options) *cobra.Command {
 			"kqd never reads; a ca.key left in DATA_DIR/certs by an older kq moves there.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := opts.loadCluster()
-			if err != nil {
-				return err
-			}
-			created, err := pki.Ensure(c.CertsDir(), c)
-			if err != nil {
-				return err
-			}
-			return opts.printer().print(certsView{Dir: c.CertsDir(), Created: nonNil(created)})
+			return opts.writeCerts(func(dir string, c *config.Cluster) ([]string, error) {
+				return pki.Ensure(dir, c)
+			})
 		},
 	})
 	var principal string
@@ -40,15 +35,9 @@ func newCertsCmd(opts *options) *cobra.Command {
 			"Use it with 'kq --as NAME'. What the principal may do is the policy's to say.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := opts.loadCluster()
-			if err != nil {
-				return err
-			}
-			created, err := pki.IssuePrincipal(c.CertsDir(), c, principal, ttl)
-			if err != nil {
-				return err
-			}
-			return opts.printer().print(certsView{Dir: c.CertsDir(), Created: nonNil(created)})
+			return opts.writeCerts(func(dir string, c *config.Cluster) ([]string, error) {
+				return pki.IssuePrincipal(dir, c, principal, ttl)
+			})
 		},
 	}
 	issue.Flags().StringVar(&principal, "principal", "", "the principal's name")
@@ -56,4 +45,18 @@ func newCertsCmd(opts *options) *cobra.Command {
 	_ = issue.MarkFlagRequired("principal")
 	certs.AddCommand(issue)
 	return certs
+}
+
+// writeCerts runs write on the configuration's certs directory and prints
+// the files it created.
+func (o *options) writeCerts(write func(dir string, c *config.Cluster) ([]string, error)) error {
+	c, err := o.loadCluster()
+	if err != nil {
+		return err
+	}
+	created, err := write(c.CertsDir(), c)
+	if err != nil {
+		return err
+	}
+	return o.printer().print(certsView{Dir: c.CertsDir(), Created: nonNil(created)})
 }
