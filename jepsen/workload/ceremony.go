@@ -265,10 +265,7 @@ func (cs *ceremonies) pending(rnd *rand.Rand) (*cerRef, bool) {
 			open = append(open, c)
 		}
 	}
-	if len(open) == 0 {
-		return nil, false
-	}
-	return recent(rnd, open), true
+	return pickRecent(rnd, open)
 }
 
 // approve approves a pending ceremony as an operator that has not yet

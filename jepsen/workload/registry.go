@@ -107,10 +107,7 @@ func (r *registry) pick(rnd *rand.Rand, match func(keyRef) bool) (keyRef, bool) 
 			c = append(c, k)
 		}
 	}
-	if len(c) == 0 {
-		return keyRef{}, false
-	}
-	return recent(rnd, c), true
+	return pickRecent(rnd, c)
 }
 
 // anyKey picks any key asked for, the most recent ones most often: a read
@@ -118,10 +115,7 @@ func (r *registry) pick(rnd *rand.Rand, match func(keyRef) bool) (keyRef, bool) 
 func (r *registry) anyKey(rnd *rand.Rand) (keyRef, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.keys) == 0 {
-		return keyRef{}, false
-	}
-	return recent(rnd, r.keys), true
+	return pickRecent(rnd, r.keys)
 }
 
 func (r *registry) allKeys() []keyRef {
@@ -150,10 +144,7 @@ func (r *registry) ackRequest(requestID string, digest []byte) {
 func (r *registry) anyRequest(rnd *rand.Rand) (signRef, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.requests) == 0 {
-		return signRef{}, false
-	}
-	return recent(rnd, r.requests), true
+	return pickRecent(rnd, r.requests)
 }
 
 func (r *registry) allRequests() []signRef {
@@ -171,10 +162,7 @@ func (r *registry) addChange(c changeRef) {
 func (r *registry) anyChange(rnd *rand.Rand) (changeRef, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.changes) == 0 {
-		return changeRef{}, false
-	}
-	return recent(rnd, r.changes), true
+	return pickRecent(rnd, r.changes)
 }
 
 // note keeps v as the last view of its key.
@@ -196,6 +184,15 @@ func (r *registry) view(name string) (model.KeyView, bool) {
 	defer r.mu.Unlock()
 	v, ok := r.views[name]
 	return v, ok
+}
+
+// pickRecent is recent for a slice that may be empty; ok is false when it
+// is.
+func pickRecent[T any](rnd *rand.Rand, s []T) (v T, ok bool) {
+	if len(s) == 0 {
+		return v, false
+	}
+	return recent(rnd, s), true
 }
 
 // recent returns one of the last three elements half of the time, else any.
