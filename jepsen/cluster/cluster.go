@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -396,7 +395,8 @@ func (c *Cluster) TPMAddress(id string) string {
 // LogsDir holds every process's log.
 func (c *Cluster) LogsDir() string { return filepath.Join(c.opts.Dir, "logs") }
 
-// Stop terminates every process.
+// Stop terminates every process and gives up the cluster's ports: the
+// cluster does not start again.
 func (c *Cluster) Stop() {
 	c.mu.Lock()
 	for _, conn := range c.conns {
@@ -412,6 +412,7 @@ func (c *Cluster) Stop() {
 		}
 	}
 	c.closeLinks()
+	c.ports.release()
 }
 
 // KQ runs the kq CLI against this cluster and returns its stdout.
@@ -605,76 +606,3 @@ func (c *Cluster) ready(ctx context.Context, preparams bool) error {
 }
 
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
-
-// ports hands out loopback ports that are free now and were not handed
-// out before: a port is only probed, then released until its kqd, swtpm or
-// proxy binds it, so without the record a later probe could return it
-// again (or make it the control port of an swtpm pair).
-type ports struct {
-	given map[int]bool
-}
-
-// free returns n fresh ports.
-func (p *ports) free(n int) ([]int, error) {
-	var out []int
-	for tries := 0; len(out) < n; tries++ {
-		if tries > 100*n {
-			return nil, errors.New("cluster: no free ports")
-		}
-		port, err := probe()
-		if err != nil {
-			return nil, err
-		}
-		if p.take(port) {
-			out = append(out, port)
-		}
-	}
-	return out, nil
-}
-
-// pair returns a fresh port p with p+1 also fresh, as swtpm needs.
-func (p *ports) pair() (int, error) {
-	for range 100 {
-		port, err := probe()
-		if err != nil {
-			return 0, err
-		}
-		if p.given[port] || p.given[port+1] {
-			continue
-		}
-		if l, err := net.Listen("tcp", addr(port+1)); err == nil {
-			l.Close()
-			p.take(port)
-			p.take(port + 1)
-			return port, nil
-		}
-	}
-	return 0, errors.New("cluster: no free port pair")
-}
-
-func (p *ports) take(port int) bool {
-	if p.given == nil {
-		p.given = map[int]bool{}
-	}
-	if p.given[port] {
-		return false
-	}
-	p.given[port] = true
-	return true
-}
-
-// probe returns a port free right now, below Linux's ephemeral range
-// (32768-60999): outgoing connections take their source ports from that
-// range, and one could take the port of a killed node before it restarts.
-func probe() (int, error) {
-	for range 1000 {
-		port := 20000 + rand.IntN(12000)
-		l, err := net.Listen("tcp", addr(port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port, nil
-	}
-	return 0, errors.New("cluster: no free port below the ephemeral range")
-}
