@@ -121,26 +121,35 @@ func startCluster(t *testing.T, backend string, tune ...func(*cluster.Options)) 
 	return c
 }
 
-// createKey creates a key and waits until it is active. Under load a leader
-// change can leave the outcome unknown (UNAVAILABLE); the request id makes
-// the retry safe, as it would for any client.
+// createKey creates a key and waits until it is active.
 func createKey(ctx context.Context, t *testing.T, cl kqpb.KeyServiceClient, name string, alg kqpb.Algorithm) *kqpb.Key {
 	t.Helper()
 	req := &kqpb.CreateKeyRequest{Name: name, Algorithm: alg, RequestId: "create-" + name}
+	return eventually(ctx, t, "create "+name, func(ctx context.Context) (*kqpb.Key, error) { return cl.CreateKey(ctx, req) })
+}
+
+// eventually makes a call until it returns an outcome. Under load a leader
+// change, or a leader that cannot confirm its clock for a moment, leaves
+// the outcome unknown (UNAVAILABLE, DEADLINE_EXCEEDED); the call's request
+// id makes the retry safe, as it would for any client. Any other error
+// fails the test.
+func eventually[R any](ctx context.Context, t *testing.T, what string, call func(context.Context) (R, error)) R {
+	t.Helper()
 	var last error
 	for ctx.Err() == nil {
-		k, err := cl.CreateKey(ctx, req)
+		r, err := call(ctx)
 		if err == nil {
-			return k
+			return r
 		}
 		if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
-			t.Fatalf("create %s: %v", name, err)
+			t.Fatalf("%s: %v", what, err)
 		}
 		last = err
 		time.Sleep(300 * time.Millisecond)
 	}
-	t.Fatalf("create %s: %v", name, last)
-	return nil
+	t.Fatalf("%s: %v", what, last)
+	var zero R
+	return zero
 }
 
 func tail(b []byte, n int) []byte {

@@ -338,31 +338,32 @@ func TestRevokeStopsConcurrentSigning(t *testing.T) {
 		mu.Unlock()
 	}
 	time.Sleep(time.Second)
-	if _, err := cl.RevokeKeyVersion(ctx, &kqpb.KeyVersionRequest{Key: "rv", Version: 1, RequestId: "revoke-rv"}); err != nil {
-		t.Fatal(err)
-	}
+	eventually(ctx, t, "revoke", func(ctx context.Context) (*kqpb.Key, error) {
+		return cl.RevokeKeyVersion(ctx, &kqpb.KeyVersionRequest{Key: "rv", Version: 1, RequestId: "revoke-rv"})
+	})
 	revoked := time.Now()
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
 
-	var before, after, refused int
+	var before, after, unknown, refused int
 	for _, o := range outcomes {
-		switch {
+		switch code := status.Code(o.err); {
 		case o.err == nil && o.start.After(revoked):
 			t.Errorf("a sign sent %s after the revoke returned was signed by v%d", o.start.Sub(revoked), o.version)
 		case o.err == nil:
 			before++
-		case o.start.After(revoked):
+		case o.start.After(revoked) && code == codes.FailedPrecondition:
 			after++
-			if status.Code(o.err) != codes.FailedPrecondition {
-				t.Errorf("sign after revoke: %v, want FAILED_PRECONDITION", o.err)
-			}
+		case o.start.After(revoked) && (code == codes.Unavailable || code == codes.DeadlineExceeded):
+			unknown++ // no answer under load: not signed, and a retry meets the revoke
+		case o.start.After(revoked):
+			t.Errorf("sign after revoke: %v, want FAILED_PRECONDITION", o.err)
 		default:
 			refused++ // in flight across the revoke: failed, never signed
 		}
 	}
-	t.Logf("signed before the revoke: %d; refused after: %d; in flight and failed: %d", before, after, refused)
+	t.Logf("signed before the revoke: %d; refused after: %d; unanswered after: %d; in flight and failed: %d", before, after, unknown, refused)
 	if before == 0 || after == 0 {
 		t.Fatalf("the test did not overlap signing with the revoke (before %d, after %d)", before, after)
 	}

@@ -32,8 +32,8 @@ var (
 	_ scenarioCluster = (*nodetest.Cluster)(nil)
 )
 
-// startInProcess starts a 3-member in-process cluster with the same sign
-// timeout as startCluster; extra is appended to its cluster.yaml.
+// startInProcess starts a 3-member in-process cluster; extra is appended
+// to its cluster.yaml.
 func startInProcess(t *testing.T, extra string) *nodetest.Cluster {
 	t.Helper()
 	return nodetest.Start(t, nodetest.Options{ExtraConfig: extra})
