@@ -9,6 +9,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/dedup"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
 	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
+	"github.com/keyquorum/keyquorum/consensus/fsm/inforce"
 	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
@@ -94,8 +95,8 @@ type state struct {
 	// Blame holds, by member, the accusations against it (package blame).
 	Blame blame.Ledger `json:"blame,omitempty"`
 	// Policy is the cluster policy in force, nil under the bootstrap
-	// policy (apply_policy.go).
-	Policy *PolicyState `json:"policy,omitempty"`
+	// policy (package inforce).
+	Policy *inforce.Record `json:"policy,omitempty"`
 	// Members is the replicated membership, nil while it is the bootstrap
 	// set of cluster.yaml (package membership).
 	Members membership.Table `json:"members,omitempty"`
@@ -180,8 +181,8 @@ func (st *state) UnmarshalJSON(data []byte) error {
 	if err := st.Registry.Check(); err != nil {
 		return err
 	}
-	if ps := st.Policy; ps != nil && (ps.Policy == nil || ps.Policy.Normalize() != nil) {
-		return errors.New("the policy is null or invalid")
+	if err := st.Policy.Check(); err != nil {
+		return err
 	}
 	return nil
 }

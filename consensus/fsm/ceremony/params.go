@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
+	"github.com/keyquorum/keyquorum/consensus/fsm/inforce"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/fsm/strictjson"
 	"github.com/keyquorum/keyquorum/consensus/policy"
@@ -163,28 +164,22 @@ func (p *MembershipParams) Change(bootstrap []membership.Member) membership.Chan
 // tenant disappears), and of its kind: only an operators ceremony changes
 // operators or quorums of cur, the policy in force.
 func PolicyDocument(kind policy.CeremonyKind, cur *policy.Policy, p *PolicyParams, kept func(*policy.Policy) error) (*policy.Policy, error) {
-	var next policy.Policy
-	if err := strictjson.Decode([]byte(p.Document), &next); err != nil {
-		return nil, fmt.Errorf("%w: %w", policy.ErrInvalid, err)
-	}
-	if next.Open {
-		return nil, fmt.Errorf("%w: a document cannot be open", policy.ErrInvalid)
-	}
-	if err := next.Normalize(); err != nil {
+	next, err := inforce.ParseDocument(p.Document)
+	if err != nil {
 		return nil, err
 	}
-	if err := kept(&next); err != nil {
+	if err := kept(next); err != nil {
 		return nil, err
 	}
-	touches := policy.ChangesCeremonies(cur, &next)
+	touches := policy.ChangesCeremonies(cur, next)
 	switch {
 	case kind == policy.KindPolicyChange && touches:
 		return nil, fmt.Errorf("%w: the document changes operators or quorums (%s): propose kind %s", fsmerr.ErrInvalidCommand,
-			strings.Join(policy.CeremonyDiff(cur, &next), "; "), policy.KindOperators)
+			strings.Join(policy.CeremonyDiff(cur, next), "; "), policy.KindOperators)
 	case kind == policy.KindOperators && !touches:
 		return nil, fmt.Errorf("%w: the document changes no operator or quorum: propose kind %s", fsmerr.ErrInvalidCommand, policy.KindPolicyChange)
 	}
-	return &next, nil
+	return next, nil
 }
 
 // PolicyKind names the ceremony kind a policy document needs under cur:
