@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/node/audittrail"
 	"github.com/keyquorum/keyquorum/node/service"
 )
@@ -34,7 +35,7 @@ var _ fsm.AuditObserver = auditObserver{}
 // after the FSM exists and before raft opens.
 func (n *Node) openAudit() error {
 	if auditCompiled {
-		if err := n.fsm.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
+		if err := n.fsm.EnableAudit(auditchain.DefaultConfig()); err != nil {
 			return err
 		}
 	}
@@ -71,7 +72,7 @@ var _ audittrail.Node = auditNode{}
 
 func (a auditNode) ID() string                                { return a.n.self.ID }
 func (a auditNode) Actor(ctx context.Context) (string, error) { return a.n.actor(ctx) }
-func (a auditNode) AuditHead() fsm.AuditHead                  { return a.n.fsm.AuditHead() }
+func (a auditNode) AuditHead() auditchain.Head                { return a.n.fsm.AuditHead() }
 func (a auditNode) AuditKey() (*fsm.Key, int, bool)           { return a.n.fsm.AuditKey() }
 
 func (a auditNode) AuditScope(actor string) (bool, []string, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -51,7 +52,7 @@ func ForceNewCluster(cluster *config.Cluster, id string, members []string, now t
 	newFSM := func() raft.FSM {
 		f, _ := fsm.NewFSM(fsmConfig(cluster), fsmCrypto{}) // valid: checked above
 		if auditCompiled {
-			_ = f.EnableAudit(fsm.DefaultAuditConfig())
+			_ = f.EnableAudit(auditchain.DefaultConfig())
 		}
 		return f
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/backup"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 )
 
 // Backup is what Write made.
@@ -41,7 +42,7 @@ func State(pub ed25519.PublicKey, members []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
+	if err := f.EnableAudit(auditchain.DefaultConfig()); err != nil {
 		return nil, err
 	}
 	cmds := []fsm.Command{&fsm.CreateKey{RequestID: "audit-key", Name: fsm.AuditKeyName, Algorithm: "ed25519",

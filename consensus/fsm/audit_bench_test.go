@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 )
 
 // BenchmarkApplySignAudit measures what the audit chain adds to the
@@ -22,7 +23,7 @@ func BenchmarkApplySignAudit(b *testing.B) {
 				b.Fatal(err)
 			}
 			if on {
-				if err := f.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
+				if err := f.EnableAudit(auditchain.DefaultConfig()); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 )
 
 // auditCommands carry what the audit chain records besides applied
@@ -88,7 +89,7 @@ func (c *AuditCheckpoint) records(_ *FSM, res Result, r audit.Record) []audit.Re
 }
 
 func (c *AuditDenials) apply(f *FSM, _ uint64) Result {
-	max := DefaultAuditConfig().MaxDenials
+	max := auditchain.DefaultConfig().MaxDenials
 	if f.audit != nil {
 		max = f.audit.MaxDenials
 	}
@@ -118,25 +119,16 @@ func (c *AuditCheckpoint) apply(f *FSM, _ uint64) Result {
 		return Result{Err: fmt.Errorf("audit checkpoint: %w", ErrKeyNotActive)}
 	case k.Algorithm != "ed25519":
 		return Result{Err: fmt.Errorf("audit checkpoint: %w: the audit key must be ed25519", ErrInvalidCommand)}
-	case c.Seq == a.CheckpointSeq && c.Head == a.CheckpointHead:
+	}
+	switch dup, err := a.CheckCheckpoint(c.Seq, c.Head); {
+	case err != nil:
+		return Result{Err: err}
+	case dup:
 		return Result{Key: k.Clone(), Duplicate: true}
-	case c.Seq <= a.CheckpointSeq:
-		return Result{Err: fmt.Errorf("audit checkpoint at seq %d (newest %d): %w", c.Seq, a.CheckpointSeq, ErrStale)}
-	case c.Seq > a.Seq:
-		return Result{Err: fmt.Errorf("audit checkpoint at seq %d beyond the head %d: %w", c.Seq, a.Seq, ErrInvalidCommand)}
-	}
-	var head string
-	if n := len(a.Recent); n > 0 && c.Seq >= a.Recent[0].Seq {
-		head = a.Recent[c.Seq-a.Recent[0].Seq].Hash
-	} else {
-		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w: left the recent window", c.Seq, ErrStale)}
-	}
-	if head != c.Head {
-		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w: head does not match the chain", c.Seq, ErrInvalidCommand)}
 	}
 	if !f.crypto.Verify(k.Algorithm, k.PublicKey(), audit.CheckpointMessage(c.Seq, c.Head), c.Signature) {
 		return Result{Err: fmt.Errorf("audit checkpoint at seq %d: %w", c.Seq, ErrBadSignature)}
 	}
-	a.CheckpointSeq, a.CheckpointHead = c.Seq, c.Head
+	a.Checkpointed(c.Seq, c.Head)
 	return Result{Key: k.Clone()}
 }

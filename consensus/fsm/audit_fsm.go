@@ -2,11 +2,11 @@ package fsm
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 )
 
 // AuditKeyName is the cluster's own Ed25519 key that signs audit
@@ -74,31 +74,6 @@ const (
 // NodeActor is the actor of a member's report.
 func NodeActor(id string) string { return nodeActorPrefix + id }
 
-// AuditConfig bounds what the replicated state keeps of the audit chain.
-// Start from DefaultAuditConfig.
-type AuditConfig struct {
-	// Recent is how many of the newest records the state keeps, in memory
-	// and in snapshots, for queries, checkpoints and filling a lagging
-	// node's export; between Recent and 1.25×Recent are kept. The full
-	// chain lives in each node's export files.
-	Recent int
-	// MaxDenials bounds the entries of one AuditDenials command.
-	MaxDenials int
-	_          struct{}
-}
-
-// DefaultAuditConfig returns the bounds kqd uses: 4,096 recent records
-// (about 2 MiB of state) and 256 denial entries per command.
-func DefaultAuditConfig() AuditConfig { return AuditConfig{Recent: 4096, MaxDenials: 256} }
-
-// Validate reports a bound that is out of range.
-func (c AuditConfig) Validate() error {
-	if c.Recent < 64 || c.MaxDenials < 1 {
-		return fmt.Errorf("consensus: audit bounds out of range (recent >= 64, max denials >= 1): %+v", c)
-	}
-	return nil
-}
-
 // AuditObserver is an Observer that also receives the audit records each
 // applied entry appended, in chain order. It is called after Applied, on
 // the same goroutine, with the same constraints: return quickly.
@@ -106,20 +81,11 @@ type AuditObserver interface {
 	AuditAppended(recs []audit.Record)
 }
 
-// auditState is the replicated part of the audit chain.
-type auditState struct {
-	Seq            uint64         `json:"seq"`  // last record's seq, 0 before the first
-	Head           string         `json:"head"` // last record's hash
-	Recent         []audit.Record `json:"recent"`
-	CheckpointSeq  uint64         `json:"checkpoint_seq"`
-	CheckpointHead string         `json:"checkpoint_head"`
-}
-
 // EnableAudit makes every applied entry append audit records to a hash
 // chain held in the replicated state. Call it before raft starts applying,
 // with the same config on every replica: the chain is part of the state,
 // so replicas that disagree on it diverge.
-func (f *FSM) EnableAudit(cfg AuditConfig) error {
+func (f *FSM) EnableAudit(cfg auditchain.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -129,23 +95,11 @@ func (f *FSM) EnableAudit(cfg AuditConfig) error {
 	return nil
 }
 
-// AuditHead is the chain's head as this replica has applied it.
-type AuditHead struct {
-	Seq            uint64
-	Hash           string
-	CheckpointSeq  uint64
-	CheckpointHead string
-}
-
 // AuditHead returns the chain head; zero when audit is off or empty.
-func (f *FSM) AuditHead() AuditHead {
+func (f *FSM) AuditHead() auditchain.Head {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	a := f.st.Audit
-	if a == nil {
-		return AuditHead{}
-	}
-	return AuditHead{Seq: a.Seq, Hash: a.Head, CheckpointSeq: a.CheckpointSeq, CheckpointHead: a.CheckpointHead}
+	return f.st.Audit.Tip()
 }
 
 // AuditRecent returns up to limit records with seq >= from that the state
@@ -153,17 +107,7 @@ func (f *FSM) AuditHead() AuditHead {
 func (f *FSM) AuditRecent(from uint64, limit int) []audit.Record {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	a := f.st.Audit
-	if a == nil || len(a.Recent) == 0 || limit <= 0 {
-		return nil
-	}
-	first := a.Recent[0].Seq
-	i := 0
-	if from > first {
-		i = int(min(from-first, uint64(len(a.Recent))))
-	}
-	end := min(len(a.Recent), i+limit)
-	return append([]audit.Record(nil), a.Recent[i:end]...)
+	return f.st.Audit.Since(from, limit)
 }
 
 // auditApplied derives the records of one applied entry and links them
@@ -175,25 +119,9 @@ func (f *FSM) auditApplied(index uint64, cmd Command, res Result) []audit.Record
 	}
 	recs := f.deriveRecords(cmd, res)
 	if f.st.Audit == nil {
-		f.st.Audit = &auditState{Head: audit.GenesisHash}
+		f.st.Audit = auditchain.New()
 	}
-	a := f.st.Audit
-	for i := range recs {
-		r := &recs[i]
-		r.Index, r.Time = index, f.st.Time
-		r.Actor = audit.Clean(r.Actor, audit.MaxActorLen)
-		r.Op = audit.Clean(r.Op, audit.MaxFieldLen)
-		r.Key = audit.Clean(r.Key, audit.MaxFieldLen)
-		r.RequestID = audit.Clean(r.RequestID, audit.MaxFieldLen)
-		r.Reason = audit.Clean(r.Reason, audit.MaxReasonLen)
-		*r = audit.Link(a.Seq, a.Head, *r)
-		a.Seq, a.Head = r.Seq, r.Hash
-	}
-	a.Recent = append(a.Recent, recs...)
-	if keep := f.audit.Recent; len(a.Recent) > keep+keep/4 {
-		a.Recent = append([]audit.Record(nil), a.Recent[len(a.Recent)-keep:]...)
-	}
-	return recs
+	return f.st.Audit.Link(index, f.st.Time, recs, *f.audit)
 }
 
 // deriveRecords says what an entry did, in unlinked records, through its

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 )
 
 // audCrypto verifies Ed25519 for real, so checkpoints carry signatures a
@@ -49,7 +50,7 @@ type audHarness struct {
 	pub  ed25519.PublicKey
 }
 
-func newAudHarness(t *testing.T, cfg fsm.AuditConfig) *audHarness {
+func newAudHarness(t *testing.T, cfg auditchain.Config) *audHarness {
 	t.Helper()
 	f, err := fsm.NewFSM(fsm.DefaultFSMConfig(), audCrypto{})
 	if err != nil {
@@ -108,7 +109,7 @@ func (h *audHarness) sign(id string, msg []byte) {
 }
 
 func TestAuditRecordsEveryEntryWithoutTheInput(t *testing.T) {
-	h := newAudHarness(t, fsm.DefaultAuditConfig())
+	h := newAudHarness(t, auditchain.DefaultConfig())
 	h.apply(&fsm.PreParamsReady{Node: "n1"})
 	h.activeKey("ed")
 	msg := []byte("kq-audit-marker-3b1d payload")
@@ -177,7 +178,7 @@ func TestAuditRecordsEveryEntryWithoutTheInput(t *testing.T) {
 // A sign record names the version the request asked for, or the primary
 // when it asked for none, refused or not.
 func TestAuditSignRecordNamesTheVersionAsked(t *testing.T) {
-	h := newAudHarness(t, fsm.DefaultAuditConfig())
+	h := newAudHarness(t, auditchain.DefaultConfig())
 	h.activeKey("ed")
 	// v2 becomes the primary; v1 stays active and can still be named.
 	if res := h.apply(&fsm.ChangeKey{RequestID: "rot", Op: fsm.OpRotate, Key: "ed", Time: 2e9}); res.Err != nil {
@@ -218,7 +219,7 @@ func TestAuditSignRecordNamesTheVersionAsked(t *testing.T) {
 }
 
 func TestAuditCheckpointIsVerifiedAndChained(t *testing.T) {
-	h := newAudHarness(t, fsm.DefaultAuditConfig())
+	h := newAudHarness(t, auditchain.DefaultConfig())
 	h.pub, h.priv, _ = ed25519.GenerateKey(nil)
 	h.activeKey(fsm.AuditKeyName)
 	h.activeKey("ed")
@@ -258,7 +259,7 @@ func TestAuditCheckpointIsVerifiedAndChained(t *testing.T) {
 }
 
 func TestAuditDenialsBecomeRecords(t *testing.T) {
-	h := newAudHarness(t, fsm.DefaultAuditConfig())
+	h := newAudHarness(t, auditchain.DefaultConfig())
 	res := h.apply(&fsm.AuditDenials{Node: "n2", WindowStart: 1, WindowEnd: 2, Entries: []fsm.DenialEntry{
 		{Actor: "spiffe://c/client/x", Op: "sign", Reason: "InvalidArgument: bad digest", Count: 7},
 		{Actor: "spiffe://c/client/y", Op: "get_key", Reason: "NotFound: unknown key", Count: 1},
@@ -269,7 +270,7 @@ func TestAuditDenialsBecomeRecords(t *testing.T) {
 	if r := h.obs.recs[0]; r.Outcome != audit.OutcomeDenied || r.Count != 7 || r.Op != "sign" || r.WindowEnd != 2 {
 		t.Fatalf("denial record %+v", r)
 	}
-	many := make([]fsm.DenialEntry, fsm.DefaultAuditConfig().MaxDenials+1)
+	many := make([]fsm.DenialEntry, auditchain.DefaultConfig().MaxDenials+1)
 	for i := range many {
 		many[i] = fsm.DenialEntry{Actor: "a", Op: "o", Reason: "r", Count: 1}
 	}
@@ -282,7 +283,7 @@ func TestAuditDenialsBecomeRecords(t *testing.T) {
 }
 
 func TestAuditRecentIsBoundedAndSnapshotsCarryTheChain(t *testing.T) {
-	cfg := fsm.DefaultAuditConfig()
+	cfg := auditchain.DefaultConfig()
 	cfg.Recent = 64
 	h := newAudHarness(t, cfg)
 	for range 200 {
@@ -329,10 +330,10 @@ func TestAuditOffLeavesTheSnapshotAlone(t *testing.T) {
 	}
 	data, _ := fsm.Encode(&fsm.PreParamsReady{Node: "n1"})
 	f.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: data})
-	if snap := snapshotBytes(t, f); bytes.Contains(snap, []byte(`"audit"`)) || f.AuditHead() != (fsm.AuditHead{}) {
+	if snap := snapshotBytes(t, f); bytes.Contains(snap, []byte(`"audit"`)) || f.AuditHead() != (auditchain.Head{}) {
 		t.Fatalf("audit state without EnableAudit: %s", snap)
 	}
-	if err := f.EnableAudit(fsm.AuditConfig{Recent: 1}); err == nil {
+	if err := f.EnableAudit(auditchain.Config{Recent: 1}); err == nil {
 		t.Fatal("EnableAudit accepted a recent window of 1")
 	}
 }

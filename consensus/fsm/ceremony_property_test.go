@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
@@ -93,7 +94,7 @@ func TestCeremonyMatchesTheModel(t *testing.T) {
 		for step := range steps {
 			if step == steps/2 {
 				f := restoredFSM(t, h.cfg, snapshotBytes(t, h.f))
-				if err := f.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
+				if err := f.EnableAudit(auditchain.DefaultConfig()); err != nil {
 					t.Fatal(err)
 				}
 				h.f = f

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
@@ -61,7 +62,7 @@ func ceremonyFixture(t *testing.T, extra string) *fsmHarness {
 	cfg.ClusterID = "kq-test"
 	h := newFSMHarness(t, cfg)
 	h.raiseToV2("n1", "n2", "n3")
-	if err := h.f.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
+	if err := h.f.EnableAudit(auditchain.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
 	h.mustOK(fsm.CreateKey{RequestID: "create-k", Name: "k", Algorithm: algEd25519, Threshold: 1, Members: []string{"n1", "n2"}, DeletionAllowed: true})

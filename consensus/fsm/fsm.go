@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 )
 
@@ -116,7 +117,7 @@ type FSM struct {
 	st       *state
 	applied  uint64
 	observer Observer
-	audit    *AuditConfig // nil until EnableAudit
+	audit    *auditchain.Config // nil until EnableAudit
 
 	haltMu sync.Mutex
 	halted error

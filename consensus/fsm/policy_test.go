@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -68,7 +69,7 @@ func TestParsePolicyNormalizesAndKeepsAdmin(t *testing.T) {
 // the policy survives a snapshot; a revoke takes effect at its index.
 func TestPolicyIsEnforcedAtTheEntry(t *testing.T) {
 	h := raised(t)
-	h.f.EnableAudit(fsm.DefaultAuditConfig())
+	h.f.EnableAudit(auditchain.DefaultConfig())
 	create := func(name, actor string) *fsm.CreateKey {
 		return &fsm.CreateKey{RequestID: "c-" + name + actor, Name: name, Algorithm: algEd25519, Threshold: 1,
 			Members: []string{"n1", "n2"}, Purposes: []string{"deploy", "sign"}, Actor: spiffe(actor)}

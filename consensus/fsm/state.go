@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/dedup"
@@ -82,7 +83,7 @@ type state struct {
 	Time int64 `json:"time"`
 	// Audit is the audit chain's head and recent records; nil while audit
 	// is off (see FSM.EnableAudit).
-	Audit *auditState `json:"audit,omitempty"`
+	Audit *auditchain.Chain `json:"audit,omitempty"`
 	// Protocol is the cluster's active protocol version (0 before the
 	// first RaiseProtocol: ProtocolV1); Supports holds, by member, the
 	// newest version each reported at its last start.

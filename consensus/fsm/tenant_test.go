@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -20,7 +21,7 @@ import (
 // snapshot; the tenant can be created again, at a new generation.
 func TestTenantDeleteNeedsDestroyedKeysAndOrdersShredding(t *testing.T) {
 	h := raised(t)
-	h.f.EnableAudit(fsm.DefaultAuditConfig())
+	h.f.EnableAudit(auditchain.DefaultConfig())
 	h.activeKey("globex/k", algEd25519, 1, "n1", "n2") // under the open bootstrap policy
 	h.activeKey("globex/j", algEd25519, 1, "n1", "n2")
 	if res := h.setPolicy(`

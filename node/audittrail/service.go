@@ -11,6 +11,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 )
 
 // Bounds on one audit query, so an incident-time query cannot take a node
@@ -32,7 +33,7 @@ type Node interface {
 	// AuditScope is what actor may read: every record, or those of its
 	// tenants' keys; the error is a gRPC status.
 	AuditScope(actor string) (all bool, tenants []string, err error)
-	AuditHead() fsm.AuditHead
+	AuditHead() auditchain.Head
 	AuditKey() (k *fsm.Key, attempts int, ok bool)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -18,7 +19,7 @@ type State interface {
 	Presigs(key string) []*fsm.Presig
 	HasPresig(id string) bool
 	TableStats() fsm.TableStats
-	AuditHead() fsm.AuditHead
+	AuditHead() auditchain.Head
 	Excluded(now int64) []string
 	// Time is the replicated time of the last applied entry.
 	Time() int64

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 )
 
 // Crypto accepts the two algorithms by name, every message and every
@@ -40,7 +41,7 @@ func New(t testing.TB) *Machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.EnableAudit(fsm.DefaultAuditConfig()); err != nil {
+	if err := f.EnableAudit(auditchain.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
 	return &Machine{FSM: f, t: t}
