@@ -13,6 +13,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/inforce"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 	"github.com/keyquorum/keyquorum/consensus/policy"
@@ -37,7 +38,7 @@ type State interface {
 	FrozenState() *fsm.Frozen
 	Tenants() []fsm.TenantInfo
 
-	PolicyInForce() (st fsm.PolicyState, set bool)
+	PolicyInForce() (st inforce.Record, set bool)
 	LimitsInForce() (settings.Limits, bool)
 	Authorize(actor string, a policy.Action, key string) policy.Decision
 	AuthorizeErr(actor string, a policy.Action, key string) error
