@@ -12,7 +12,12 @@
 // under this one (keys: keys and their versions' lifecycle; signs: the
 // signing records; dedup: the memory of requests already acted on; pool:
 // presignatures and FROST commitments; handles: signing handles; tenants:
-// tenant generations and deletions); an entry's
+// tenant generations and deletions; inforce: the policy in force;
+// ceremony: operator quorum ceremonies; membership: the replicated
+// membership; settings: replicated limits and reported settings; blame:
+// accusations and committee exclusion; auditchain: the audit chain's
+// head and recent records). Errors they share with this package are
+// fsmerr's, and strictjson is the one strict JSON reader; an entry's
 // apply looks the record up, calls its rules and coordinates what one
 // family's change means for another.
 //
