@@ -164,16 +164,7 @@ func checkFrostSignature(t *testing.T, shares map[string]*tss.Share, committee [
 // tss-lib EdDSA shares (testdata/share-v1-ed25519-*.json, TEST-ONLY), for
 // every committee of two and for all three members.
 func TestFrostSignsWithTSSLibFixtureShares(t *testing.T) {
-	shares := map[string]*tss.Share{}
-	for _, id := range members {
-		b, err := readTestdata("share-v1-ed25519-" + id + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if shares[id], err = tss.UnmarshalShare(b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shares, _ := storedV1Shares(t)
 	for _, c := range append(slices.Clone(committees), members) {
 		checkFrostSignature(t, shares, c)
 	}

@@ -14,15 +14,9 @@ import (
 // mapping of the encoded share, and a committee signs with them.
 func TestShareFrostMatchesEncodedMapping(t *testing.T) {
 	groups := map[string]*tss.FrostGroup{}
+	shares, _ := storedV1Shares(t)
 	for _, id := range members {
-		b, err := readTestdata("share-v1-ed25519-" + id + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sh, err := tss.UnmarshalShare(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sh := shares[id]
 		g, err := sh.Frost()
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -84,66 +86,56 @@ func sharedKey(t testing.TB, alg tss.Algorithm) *fixture {
 func runKeygen(t testing.TB, engines map[string]*tss.Engine, alg tss.Algorithm, threshold int, req string) (map[string]*tss.Share, error) {
 	t.Helper()
 	sid := tss.NewSessionID("test", "keygen", 1, req, 0)
-	type res struct {
-		id  string
-		sh  *tss.Share
-		err error
-	}
-	ch := make(chan res, len(engines))
-	i := 0
-	for id, e := range engines {
-		i++
+	ids := slices.Sorted(maps.Keys(engines))
+	reqs := map[string]tss.KeygenRequest{}
+	for i, id := range ids {
 		r := tss.KeygenRequest{Session: sid, Algorithm: alg, Threshold: threshold, Parties: members}
 		if alg == tss.ECDSASecp256k1 {
-			r.PreParams = loadPreParams(t, i)
+			r.PreParams = loadPreParams(t, i+1)
 		}
-		go func() {
-			sh, err := e.Keygen(context.Background(), r)
-			ch <- res{id, sh, err}
-		}()
+		reqs[id] = r
 	}
-	shares := map[string]*tss.Share{}
-	var firstErr error
-	for range engines {
-		r := <-ch
-		if r.err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("%s: %w", r.id, r.err)
+	shares, errs := onEach(ids, func(id string) (*tss.Share, error) {
+		return engines[id].Keygen(context.Background(), reqs[id])
+	})
+	for _, id := range ids {
+		if errs[id] != nil {
+			return shares, fmt.Errorf("%s: %w", id, errs[id])
 		}
-		shares[r.id] = r.sh
 	}
-	return shares, firstErr
+	return shares, nil
 }
 
 // signAll runs Sign on every committee member and returns each member's
 // result. All members must return the same signature.
 func signAll(ctx context.Context, engines map[string]*tss.Engine, shares map[string]*tss.Share,
 	sid tss.SessionID, committee []string, msg []byte) (map[string][]byte, map[string]error) {
-	return signEach(committee, func(id string) ([]byte, error) {
+	return onEach(committee, func(id string) ([]byte, error) {
 		return engines[id].Sign(ctx, tss.SignRequest{Session: sid, Share: shares[id], Committee: committee, Message: msg})
 	})
 }
 
-// signEach runs sign for every id at once and returns each one's
-// signature and error.
-func signEach(ids []string, sign func(id string) ([]byte, error)) (map[string][]byte, map[string]error) {
+// onEach runs run for every id at once and returns each one's result and
+// error.
+func onEach[T any](ids []string, run func(id string) (T, error)) (map[string]T, map[string]error) {
 	type res struct {
 		id  string
-		sig []byte
+		v   T
 		err error
 	}
 	ch := make(chan res, len(ids))
 	for _, id := range ids {
 		go func() {
-			sig, err := sign(id)
-			ch <- res{id, sig, err}
+			v, err := run(id)
+			ch <- res{id, v, err}
 		}()
 	}
-	sigs, errs := map[string][]byte{}, map[string]error{}
+	vs, errs := map[string]T{}, map[string]error{}
 	for range ids {
 		r := <-ch
-		sigs[r.id], errs[r.id] = r.sig, r.err
+		vs[r.id], errs[r.id] = r.v, r.err
 	}
-	return sigs, errs
+	return vs, errs
 }
 
 func mustSign(t *testing.T, f *fixture, sid tss.SessionID, committee []string, msg []byte) []byte {

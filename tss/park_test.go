@@ -16,32 +16,20 @@ import (
 func presignAll(t *testing.T, f *fixture, committee []string) map[string]*tss.Presignature {
 	t.Helper()
 	sid := newSID(t)
-	type res struct {
-		id  string
-		p   *tss.Presignature
-		err error
-	}
-	ch := make(chan res, len(committee))
+	ps, errs := onEach(committee, func(id string) (*tss.Presignature, error) {
+		return f.engines[id].Presign(context.Background(), tss.PresignRequest{Session: sid, Share: f.shares[id], Committee: committee, TTL: time.Minute})
+	})
 	for _, id := range committee {
-		go func() {
-			p, err := f.engines[id].Presign(context.Background(), tss.PresignRequest{Session: sid, Share: f.shares[id], Committee: committee, TTL: time.Minute})
-			ch <- res{id, p, err}
-		}()
-	}
-	out := map[string]*tss.Presignature{}
-	for range committee {
-		r := <-ch
-		if r.err != nil {
-			t.Fatal(r.err)
+		if errs[id] != nil {
+			t.Fatal(errs[id])
 		}
-		out[r.id] = r.p
 	}
-	return out
+	return ps
 }
 
 func bindAll(t *testing.T, ps map[string]*tss.Presignature, digest []byte) map[string][]byte {
 	t.Helper()
-	sigs, errs := signEach(slices.Collect(maps.Keys(ps)), func(id string) ([]byte, error) {
+	sigs, errs := onEach(slices.Collect(maps.Keys(ps)), func(id string) ([]byte, error) {
 		return ps[id].Sign(context.Background(), digest)
 	})
 	for id, err := range errs {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,24 +32,9 @@ func reshareCluster(t *testing.T, cfg tss.Config, ids ...string) (*tsstest.Netwo
 
 // runReshare runs Reshare on every node in reqs concurrently.
 func runReshare(engines map[string]*tss.Engine, reqs map[string]tss.ReshareRequest) (map[string]*tss.Share, map[string]error) {
-	type res struct {
-		id  string
-		sh  *tss.Share
-		err error
-	}
-	ch := make(chan res, len(reqs))
-	for id, r := range reqs {
-		go func() {
-			sh, err := engines[id].Reshare(context.Background(), r)
-			ch <- res{id, sh, err}
-		}()
-	}
-	shares, errs := map[string]*tss.Share{}, map[string]error{}
-	for range reqs {
-		r := <-ch
-		shares[r.id], errs[r.id] = r.sh, r.err
-	}
-	return shares, errs
+	return onEach(slices.Collect(maps.Keys(reqs)), func(id string) (*tss.Share, error) {
+		return engines[id].Reshare(context.Background(), reqs[id])
+	})
 }
 
 // reshareReqs builds one request per node of old committee ∪ new parties.
@@ -386,23 +372,14 @@ func TestShareEpochEncoding(t *testing.T) {
 // (testdata/share-v1-*.json, TEST-ONLY) and signs with them: epoch 0 keeps
 // the party keys keygen always derived.
 func TestVersion1ShareLoads(t *testing.T) {
-	shares := map[string]*tss.Share{}
+	shares, encoded := storedV1Shares(t)
 	for _, id := range members {
-		b, err := readTestdata("share-v1-ed25519-" + id + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Contains(b, []byte(`"version":1`)) || bytes.Contains(b, []byte(`"epoch"`)) {
+		if b := encoded[id]; !bytes.Contains(b, []byte(`"version":1`)) || bytes.Contains(b, []byte(`"epoch"`)) {
 			t.Fatal("golden file is not a version 1 share")
 		}
-		sh, err := tss.UnmarshalShare(b)
-		if err != nil {
-			t.Fatalf("version 1 share of %s does not load: %v", id, err)
-		}
-		if sh.Epoch() != 0 || sh.Self() != id || sh.Threshold() != 1 {
+		if sh := shares[id]; sh.Epoch() != 0 || sh.Self() != id || sh.Threshold() != 1 {
 			t.Fatalf("loaded %v", sh)
 		}
-		shares[id] = sh
 	}
 	pub := shares["node-a"].PublicKey()
 	_, engines := reshareCluster(t, testConfig(), members...)
@@ -424,6 +401,21 @@ func TestVersion1ShareLoads(t *testing.T) {
 	signEd25519(t, engines, next, committees[0], pub)
 }
 
-func readTestdata(name string) ([]byte, error) {
-	return os.ReadFile(filepath.Join("testdata", name))
+// storedV1Shares loads the tss-lib EdDSA shares of every member stored
+// before epochs existed (testdata/share-v1-ed25519-*.json, TEST-ONLY) and
+// returns them with their encodings.
+func storedV1Shares(t *testing.T) (map[string]*tss.Share, map[string][]byte) {
+	t.Helper()
+	shares, encoded := map[string]*tss.Share{}, map[string][]byte{}
+	for _, id := range members {
+		b, err := os.ReadFile(filepath.Join("testdata", "share-v1-ed25519-"+id+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shares[id], err = tss.UnmarshalShare(b); err != nil {
+			t.Fatalf("version 1 share of %s does not load: %v", id, err)
+		}
+		encoded[id] = b
+	}
+	return shares, encoded
 }

@@ -175,25 +175,15 @@ func TestSharesOwnTheirPreParams(t *testing.T) {
 		}
 	}
 	sid := tss.NewSessionID("test", "keygen", 1, "own-preparams", 0)
-	type res struct {
-		id  string
-		sh  *tss.Share
-		err error
-	}
-	ch := make(chan res, len(members))
+	shares, errs := onEach(members, func(id string) (*tss.Share, error) {
+		return engines[id].Keygen(context.Background(), tss.KeygenRequest{Session: sid, Algorithm: tss.ECDSASecp256k1,
+			Threshold: 1, Parties: members, PreParams: pre[id]})
+	})
 	for _, id := range members {
-		r := tss.KeygenRequest{Session: sid, Algorithm: tss.ECDSASecp256k1, Threshold: 1, Parties: members, PreParams: pre[id]}
-		go func() {
-			sh, err := engines[id].Keygen(context.Background(), r)
-			ch <- res{id, sh, err}
-		}()
-	}
-	for range members {
-		r := <-ch
-		if r.err != nil {
-			t.Fatalf("%s: %v", r.id, r.err)
+		if errs[id] != nil {
+			t.Fatalf("%s: %v", id, errs[id])
 		}
-		r.sh.Wipe()
+		shares[id].Wipe()
 	}
 	for _, id := range members {
 		after, err := pre[id].MarshalBinary()
