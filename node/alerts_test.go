@@ -1,6 +1,7 @@
 package node
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,17 +21,18 @@ func TestAlertRulesNameExportedMetrics(t *testing.T) {
 	}
 	metric := regexp.MustCompile(`"(keyquorum_[a-z0-9_]+)"`)
 	exported := map[string]bool{}
-	// The node's own collectors (clock, drift, blame, pending drops) and
-	// the metrics package's.
-	sources, err := filepath.Glob("*.go")
+	// The collectors of node and of every package under it (metrics,
+	// clocksync, ...), wherever a move between them puts a metric.
+	var sources []string
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
+			sources = append(sources, path)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	more, err := filepath.Glob(filepath.Join("metrics", "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sources = append(sources, more...)
 	for _, f := range sources {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
