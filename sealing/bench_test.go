@@ -2,7 +2,6 @@ package sealing
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -44,18 +43,7 @@ func BenchmarkSealOpen(b *testing.B) {
 }
 
 func benchUnseal(b *testing.B, s *TPM, cfg Config) {
-	raw, err := ReadFile(filepath.Join(cfg.Dir, kekFileName))
-	if err != nil {
-		b.Fatal(err)
-	}
-	sk, err := unmarshalSealedKEK(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	auth, err := authValue(cfg, true, s.log)
-	if err != nil {
-		b.Fatal(err)
-	}
+	sk, auth := readSealedKEK(b, cfg, s.log)
 	var srkTime time.Duration
 	for b.Loop() {
 		start := time.Now()

@@ -105,24 +105,32 @@ func extendPCR(t *testing.T, s *TPM, pcr int) {
 	}
 }
 
+// readSealedKEK reads dir/kek.sealed and the auth value the start-up
+// unseal opens it with.
+func readSealedKEK(tb testing.TB, cfg Config, log *slog.Logger) (*sealedKEK, []byte) {
+	tb.Helper()
+	b, err := ReadFile(filepath.Join(cfg.Dir, kekFileName))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sk, err := unmarshalSealedKEK(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	auth, err := authValue(cfg, true, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sk, auth
+}
+
 // unsealAgain replays the start-up unseal from dir/kek.sealed on the
 // sealer's open TPM connection, as a restart would.
 func unsealAgain(t *testing.T, s *TPM, cfg Config) error {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := ReadFile(filepath.Join(cfg.Dir, kekFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := unmarshalSealedKEK(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := authValue(cfg, true, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sk, auth := readSealedKEK(t, cfg, testLogger(t))
 	srk, err := createSRK(s.tpm)
 	if err != nil {
 		t.Fatal(err)

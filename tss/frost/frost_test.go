@@ -68,6 +68,13 @@ func session(t testing.TB, d *frosttest.Dealt, signers []int) ([]frost.Nonces, [
 func signAll(t testing.TB, d *frosttest.Dealt, signers []int, msg []byte) ([]byte, error) {
 	t.Helper()
 	nonces, commitments := session(t, d, signers)
+	return d.Group.Aggregate(msg, commitments, signShares(t, d, signers, nonces, msg, commitments))
+}
+
+// signShares runs round two for the signers, with their nonces in the
+// same order.
+func signShares(t testing.TB, d *frosttest.Dealt, signers []int, nonces []frost.Nonces, msg []byte, commitments []frost.Commitment) []frost.SignatureShare {
+	t.Helper()
 	var shares []frost.SignatureShare
 	for k, i := range signers {
 		s, err := frost.Sign(d.Shares[i], nonces[k], msg, commitments)
@@ -76,7 +83,7 @@ func signAll(t testing.TB, d *frosttest.Dealt, signers []int, msg []byte) ([]byt
 		}
 		shares = append(shares, s)
 	}
-	return d.Group.Aggregate(msg, commitments, shares)
+	return shares
 }
 
 // subsets returns every subset of {0..n-1} with at least k members.
@@ -254,14 +261,7 @@ func TestGroupCommitmentIsTheSignaturesR(t *testing.T) {
 	d := deal(t, 2, 3, false)
 	msg := []byte("group commitment")
 	nonces, commitments := session(t, d, []int{0, 2})
-	var shares []frost.SignatureShare
-	for i, s := range []int{0, 2} {
-		sh, err := frost.Sign(d.Shares[s], nonces[i], msg, commitments)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shares = append(shares, sh)
-	}
+	shares := signShares(t, d, []int{0, 2}, nonces, msg, commitments)
 	sig, err := d.Group.Aggregate(msg, commitments, shares)
 	if err != nil {
 		t.Fatal(err)

@@ -204,14 +204,7 @@ func TestCommitmentListRefusals(t *testing.T) {
 
 	// Aggregate.
 	nonces, cs = session(t, d, []int{0, 1})
-	var shares []frost.SignatureShare
-	for k, i := range []int{0, 1} {
-		s, err := frost.Sign(d.Shares[i], nonces[k], msg, cs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shares = append(shares, s)
-	}
+	shares := signShares(t, d, []int{0, 1}, nonces, msg, cs)
 	for name, tc := range map[string]struct {
 		cs     []frost.Commitment
 		shares []frost.SignatureShare
