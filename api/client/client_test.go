@@ -157,14 +157,21 @@ func TestIssueHandleSendsOnlyTheProof(t *testing.T) {
 	}
 }
 
-func TestSignerEd25519(t *testing.T) {
+// fakeSigner issues a Signer of key, with a one-minute handle, on a fake
+// node of its own.
+func fakeSigner(t *testing.T, key string) (*fakeNode, *client.Signer) {
+	t.Helper()
 	p := newPKI(t)
 	f := startFake(t, p)
-	c := dialFake(t, p, f.addr)
-	s, err := c.IssueSigner(context.Background(), client.HandleRequest{Key: "ed", TTL: time.Minute})
+	s, err := dialFake(t, p, f.addr).IssueSigner(context.Background(), client.HandleRequest{Key: key, TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, s
+}
+
+func TestSignerEd25519(t *testing.T) {
+	_, s := fakeSigner(t, "ed")
 	pub, ok := s.Public().(ed25519.PublicKey)
 	if !ok {
 		t.Fatalf("Public is %T", s.Public())
@@ -186,13 +193,7 @@ func TestSignerEd25519(t *testing.T) {
 }
 
 func TestSignerSecp256k1NormalisesAndRecovers(t *testing.T) {
-	p := newPKI(t)
-	f := startFake(t, p)
-	c := dialFake(t, p, f.addr)
-	s, err := c.IssueSigner(context.Background(), client.HandleRequest{Key: "ec", TTL: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, s := fakeSigner(t, "ec")
 	pub, ok := s.Public().(client.Secp256k1PublicKey)
 	if !ok || !pub.IsEqual(f.secp.PubKey()) || !pub.Equal(s.Public()) {
 		t.Fatalf("Public is %T %v", s.Public(), s.Public())
