@@ -130,7 +130,7 @@ func (c *NodeBooted) apply(f *FSM, index uint64) Result {
 	}
 	f.st.Boots[c.Node] = c.Boot
 	f.st.BootIndex[c.Node] = index
-	f.st.Supports[c.Node] = max(c.Protocol, ProtocolV1)
+	f.st.Supports.Report(c.Node, c.Protocol)
 	// Parked sessions and nonces live in memory only: they died with the
 	// node's last process life.
 	f.st.Presigs.DropMember(c.Node)

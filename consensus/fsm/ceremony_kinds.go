@@ -137,10 +137,8 @@ func (f *FSM) ceremonyRaise(c *ceremony.Ceremony, p *ceremony.ProtocolParams, ct
 	case len(ctx.Members) == 0:
 		return ran{}, fmt.Errorf("raise protocol to %d: %w: the approval names no members", p.Version, ErrInvalidCommand)
 	}
-	for _, m := range ctx.Members {
-		if s := max(f.st.Supports[m], ProtocolV1); s < p.Version {
-			return ran{}, fmt.Errorf("raise protocol to %d: %w: %s supports up to %d", p.Version, ErrBadTransition, m, s)
-		}
+	if err := f.st.Supports.CheckRaise(p.Version, ctx.Members); err != nil {
+		return ran{}, err
 	}
 	if p.Version > MaxProtocol {
 		// Every member reported a build that has it; this replica's does

@@ -16,7 +16,8 @@
 // ceremony: operator quorum ceremonies; membership: the replicated
 // membership; settings: replicated limits and reported settings; blame:
 // accusations and committee exclusion; auditchain: the audit chain's
-// head and recent records). Errors they share with this package are
+// head and recent records; protover: protocol versions and the raise
+// rule). Errors they share with this package are
 // fsmerr's, and strictjson is the one strict JSON reader; an entry's
 // apply looks the record up, calls its rules and coordinates what one
 // family's change means for another.

@@ -2,10 +2,10 @@ package fsm
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/fsm/strictjson"
 )
 
@@ -14,33 +14,28 @@ func protocolCommands() []commandSpec {
 	return []commandSpec{spec[RaiseProtocol](ProtocolV2)}
 }
 
-// Protocol versions. Every log entry and snapshot says the version it was
-// written under; a replica that meets one it cannot interpret stops
-// applying (FSM.Apply) instead of skipping it, so no replica's state or
-// audit chain diverges in silence.
-//
-// The cluster's active version is replicated. It rises, never falls, by a
-// RaiseProtocol entry, and only to a version every member has reported it
-// supports (NodeBooted.Protocol), as etcd's cluster version does. A node
-// writes entries under the active version and never proposes a command
-// the active version does not have.
+// Protocol versions, as package protover has them: every entry and
+// snapshot says the version it was written under, and the cluster's
+// active version rises by RaiseProtocol only to one every member supports.
 const (
-	// ProtocolV1 is the log format before versions: entries carry no "v",
-	// and unknown JSON fields were ignored.
-	ProtocolV1 uint32 = 1
+	// ProtocolV1 is the log format before versions.
+	ProtocolV1 = protover.V1
 	// ProtocolV2 versions every entry and snapshot, refuses unknown
 	// fields, and adds RaiseProtocol.
-	ProtocolV2 uint32 = 2
+	ProtocolV2 = protover.V2
+	// MaxProtocol is the newest protocol version this build reads and
+	// writes (a kqd_compat build: ProtocolV1).
+	MaxProtocol = protover.Max
 )
 
 // Errors of decoding and proposing under protocol versions.
 var (
 	// ErrUnsupportedProtocol is returned for an entry or snapshot written
 	// under a newer protocol version than this build supports.
-	ErrUnsupportedProtocol = errors.New("consensus: protocol version not supported by this build")
+	ErrUnsupportedProtocol = protover.ErrUnsupported
 	// ErrProtocolNotActive is returned when a command needs a protocol
 	// version the cluster has not raised to yet.
-	ErrProtocolNotActive = errors.New("consensus: protocol version not active in this cluster")
+	ErrProtocolNotActive = protover.ErrNotActive
 )
 
 // Since returns the protocol version that introduced the command's type.
@@ -159,10 +154,8 @@ func (c *RaiseProtocol) apply(f *FSM, _ uint64) Result {
 	case len(c.Members) == 0:
 		return Result{Err: fmt.Errorf("raise protocol to %d: %w: no members named", c.Version, ErrInvalidCommand)}
 	}
-	for _, m := range c.Members {
-		if s := max(f.st.Supports[m], ProtocolV1); s < c.Version {
-			return Result{Err: fmt.Errorf("raise protocol to %d: %w: %s supports up to %d", c.Version, ErrBadTransition, m, s)}
-		}
+	if err := f.st.Supports.CheckRaise(c.Version, c.Members); err != nil {
+		return Result{Err: err}
 	}
 	f.st.Protocol = c.Version
 	return Result{Version: c.Version}
@@ -180,11 +173,7 @@ func (f *FSM) Protocol() uint32 {
 func (f *FSM) ProtocolSupport() map[string]uint32 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make(map[string]uint32, len(f.st.Supports))
-	for m, v := range f.st.Supports {
-		out[m] = max(v, ProtocolV1)
-	}
-	return out
+	return f.st.Supports.Copy()
 }
 
 // ProtocolToRaise returns the version the active protocol can rise to now:
@@ -193,17 +182,7 @@ func (f *FSM) ProtocolSupport() map[string]uint32 {
 func (f *FSM) ProtocolToRaise(members []string) uint32 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if len(members) == 0 {
-		return 0
-	}
-	lowest := MaxProtocol
-	for _, m := range members {
-		lowest = min(lowest, max(f.st.Supports[m], ProtocolV1))
-	}
-	if lowest > f.st.protocol() {
-		return lowest
-	}
-	return 0
+	return f.st.Supports.ToRaise(members, f.st.protocol(), MaxProtocol)
 }
 
 func (c *RaiseProtocol) records(_ *FSM, res Result, r audit.Record) []audit.Record {

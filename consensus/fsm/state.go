@@ -14,6 +14,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"github.com/keyquorum/keyquorum/consensus/fsm/tenants"
@@ -88,7 +89,7 @@ type state struct {
 	// first RaiseProtocol: ProtocolV1); Supports holds, by member, the
 	// newest version each reported at its last start.
 	Protocol uint32            `json:"protocol,omitempty"`
-	Supports map[string]uint32 `json:"supports,omitempty"`
+	Supports protover.Supports `json:"supports,omitempty"`
 	// Limits are the replicated limits, nil until the first SetLimits;
 	// Settings holds each member's last reported settings.
 	Limits   *settings.Limits `json:"limits,omitempty"`
@@ -111,11 +112,11 @@ type state struct {
 }
 
 // protocol returns the active protocol version.
-func (st *state) protocol() uint32 { return max(st.Protocol, ProtocolV1) }
+func (st *state) protocol() uint32 { return protover.Active(st.Protocol) }
 
 func newState() *state {
 	return &state{Keys: keys.Table{}, Records: signs.NewRecords(), PreParams: map[string]bool{},
-		Presigs: pool.Presigs{}, Boots: map[string]string{}, Frost: pool.Commitments{}, Supports: map[string]uint32{}, BootIndex: map[string]uint64{},
+		Presigs: pool.Presigs{}, Boots: map[string]string{}, Frost: pool.Commitments{}, Supports: protover.Supports{}, BootIndex: map[string]uint64{},
 		Settings: settings.Reports{}, Blame: blame.Ledger{}, Handles: handles.Table{}, Table: dedup.Table{Requests: map[string]*dedup.Request{}}}
 }
 
@@ -134,7 +135,7 @@ func (st *state) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("snapshot of a cluster at protocol %d, this build supports up to %d: %w", st.Protocol, MaxProtocol, ErrUnsupportedProtocol)
 	}
 	if st.Supports == nil {
-		st.Supports = map[string]uint32{}
+		st.Supports = protover.Supports{}
 	}
 	if st.Settings == nil {
 		st.Settings = settings.Reports{}
