@@ -207,8 +207,8 @@ func (cf ceremonyFacts) Protocol() uint32 { return cf.f.st.protocol() }
 func (f *FSM) ceremonyGate(cmd Command) error {
 	switch c := cmd.(type) {
 	case *SignRequested:
-		if f.st.Frozen != nil && !IsAuditKey(c.Key) {
-			return fmt.Errorf("sign with %q: %w since entry %d", c.Key, ErrFrozen, f.st.Frozen.Index)
+		if err := f.st.Frozen.RefuseSign(c.Key, IsAuditKey(c.Key)); err != nil {
+			return err
 		}
 	case *SetPolicy:
 		if f.policy().HasOperators() {

@@ -76,8 +76,8 @@ func (f *FSM) runCeremony(index uint64, c *ceremony.Ceremony, ctx *ceremony.Cont
 		next.Denied = slices.DeleteFunc(next.Denied, func(d string) bool { return d == p.Principal })
 		return f.ceremonyInstall(index, c, next, "", dry)
 	case *ceremony.NoParams: // unfreeze
-		if f.st.Frozen == nil {
-			return ran{}, fmt.Errorf("unfreeze: %w: the cluster is not frozen", ErrBadTransition)
+		if err := f.st.Frozen.CheckLift(); err != nil {
+			return ran{}, err
 		}
 		if !dry {
 			f.st.Frozen = nil

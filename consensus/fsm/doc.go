@@ -17,7 +17,7 @@
 // membership; settings: replicated limits and reported settings; blame:
 // accusations and committee exclusion; auditchain: the audit chain's
 // head and recent records; protover: protocol versions and the raise
-// rule). Errors they share with this package are
+// rule; freeze: the break-glass freeze). Errors they share with this package are
 // fsmerr's, and strictjson is the one strict JSON reader; an entry's
 // apply looks the record up, calls its rules and coordinates what one
 // family's change means for another.

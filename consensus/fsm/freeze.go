@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/freeze"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -23,9 +24,8 @@ const (
 	TypeUnfreeze CommandType = "unfreeze"
 )
 
-// ErrFrozen: the cluster is frozen; nothing signs until an unfreeze
-// ceremony executes (FAILED_PRECONDITION).
-var ErrFrozen = fmt.Errorf("the cluster is frozen: %w", ErrBadTransition)
+// ErrFrozen is package freeze's: nothing signs until an unfreeze.
+var ErrFrozen = freeze.ErrFrozen
 
 // Freeze stops all signing cluster-wide at once: break glass, any
 // cluster-admin, no quorum. Only an unfreeze ceremony (or, in a cluster
@@ -43,14 +43,6 @@ type Unfreeze struct {
 	Time  int64  `json:"time"`
 }
 
-// Frozen records a freeze in force.
-type Frozen struct {
-	Actor  string `json:"actor"`
-	Reason string `json:"reason"`
-	Index  uint64 `json:"index"`
-	Time   int64  `json:"time"`
-}
-
 func (Freeze) Type() CommandType     { return TypeFreeze }
 func (c *Freeze) Stamp(t int64)      { c.Time = t }
 func (c *Freeze) StampTime() int64   { return c.Time }
@@ -64,13 +56,14 @@ func (c *Freeze) apply(f *FSM, index uint64) Result {
 	if err := verdictErr(policy.Decide(f.policy(), f.request(c.Actor, policy.ActSetPolicy, "", nil)), "freeze", ""); err != nil {
 		return Result{Err: err}
 	}
-	if f.st.Frozen != nil {
+	next, dup, err := f.st.Frozen.Start(c.Actor, c.Reason, index, f.st.Time)
+	switch {
+	case err != nil:
+		return Result{Err: err}
+	case dup:
 		return Result{Duplicate: true, Note: "already frozen"}
 	}
-	if len(c.Reason) > 256 {
-		return Result{Err: fmt.Errorf("freeze: %w: reason longer than 256 bytes", ErrInvalidCommand)}
-	}
-	f.st.Frozen = &Frozen{Actor: c.Actor, Reason: c.Reason, Index: index, Time: f.st.Time}
+	f.st.Frozen = next
 	var ended []string
 	for _, id := range f.st.Records.PendingIDs() {
 		s := f.st.Signs[id]
@@ -92,22 +85,18 @@ func (c *Unfreeze) apply(f *FSM, _ uint64) Result {
 	if p.HasOperators() {
 		return Result{Err: fmt.Errorf("unfreeze: %w: kind %s", ErrCeremonyRequired, policy.KindUnfreeze)}
 	}
-	if f.st.Frozen == nil {
-		return Result{Err: fmt.Errorf("unfreeze: %w: the cluster is not frozen", ErrBadTransition)}
+	if err := f.st.Frozen.CheckLift(); err != nil {
+		return Result{Err: err}
 	}
 	f.st.Frozen = nil
 	return Result{Note: "cluster unfrozen"}
 }
 
 // FrozenState returns the freeze in force, or nil.
-func (f *FSM) FrozenState() *Frozen {
+func (f *FSM) FrozenState() *freeze.Frozen {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if f.st.Frozen == nil {
-		return nil
-	}
-	c := *f.st.Frozen
-	return &c
+	return f.st.Frozen.Copy()
 }
 
 func (c *Freeze) records(_ *FSM, res Result, r audit.Record) []audit.Record {

@@ -8,6 +8,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/dedup"
+	"github.com/keyquorum/keyquorum/consensus/fsm/freeze"
 	"github.com/keyquorum/keyquorum/consensus/fsm/fsmerr"
 	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
 	"github.com/keyquorum/keyquorum/consensus/fsm/inforce"
@@ -103,9 +104,9 @@ type state struct {
 	// set of cluster.yaml (package membership).
 	Members membership.Table `json:"members,omitempty"`
 	// Ceremonies holds the kept ceremonies by id; Frozen the freeze in
-	// force (package ceremony, freeze.go).
-	Ceremonies ceremony.Book `json:"ceremonies,omitempty"`
-	Frozen     *Frozen       `json:"frozen,omitempty"`
+	// force (packages ceremony and freeze).
+	Ceremonies ceremony.Book  `json:"ceremonies,omitempty"`
+	Frozen     *freeze.Frozen `json:"frozen,omitempty"`
 	// Registry holds each tenant's generation and last deletion (package
 	// tenants).
 	tenants.Registry

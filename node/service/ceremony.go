@@ -13,6 +13,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/freeze"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/config"
 )
@@ -255,7 +256,7 @@ func ceremonyPB(c *ceremony.Ceremony, now int64) *kqpb.Ceremony {
 	return out
 }
 
-func freezePB(f *fsm.Frozen) *kqpb.FreezeState {
+func freezePB(f *freeze.Frozen) *kqpb.FreezeState {
 	if f == nil {
 		return &kqpb.FreezeState{}
 	}

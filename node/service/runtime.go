@@ -13,6 +13,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/freeze"
 	"github.com/keyquorum/keyquorum/consensus/fsm/inforce"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
@@ -35,7 +36,7 @@ type State interface {
 	AuditKey() (k *fsm.Key, attempts int, ok bool)
 	Ceremony(id string) (*ceremony.Ceremony, bool)
 	Ceremonies() []*ceremony.Ceremony
-	FrozenState() *fsm.Frozen
+	FrozenState() *freeze.Frozen
 	Tenants() []fsm.TenantInfo
 
 	PolicyInForce() (st inforce.Record, set bool)
