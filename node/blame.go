@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
+	"github.com/keyquorum/keyquorum/node/frostsign"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -25,18 +26,13 @@ import (
 const (
 	// checkTSSLib: tss-lib's own verification named the culprit.
 	checkTSSLib = "tss-lib"
-	// checkFrostShare: a FROST signature share failed verification.
-	checkFrostShare = "frost-share"
-	// checkFrostCommitment: a FROST commitment in the attempt was not
-	// the member's or did not decode.
-	checkFrostCommitment = "frost-commitment"
 )
 
 // blameChecks is the closed set of check labels on the blame metric; a
 // check outside it (from a newer build) is counted as "other".
 var blameChecks = []string{tss.CheckSender, tss.CheckRouting, tss.CheckUnknown, tss.CheckShape, tss.CheckVSSLength,
 	tss.CheckIntRange, tss.CheckPoint, tss.CheckModulusSize, tss.CheckRangeProof, tss.CheckModProof,
-	tss.CheckParse, checkTSSLib, checkFrostShare, checkFrostCommitment, blame.Flood}
+	tss.CheckParse, checkTSSLib, frostsign.CheckShare, frostsign.CheckCommitment, blame.Flood}
 
 // blameAbort reports the culprits a failed tss-lib signing attempt named,
 // one AttemptBlamed each. Timeouts name stalled members, not culprits:

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/frostsign"
 	"github.com/keyquorum/keyquorum/node/metrics"
 )
 
@@ -186,7 +187,7 @@ func (n *Node) dispatch(ctx context.Context) {
 					continue // applied here first: already started, or refused
 				}
 				for _, s := range ev.announced {
-					announced[attemptKey(s)] = true
+					announced[frostsign.AttemptKey(s)] = true
 					n.metrics.SignStarted(metrics.StartAnnounced)
 					n.startSign(ctx, s)
 				}
@@ -194,7 +195,7 @@ func (n *Node) dispatch(ctx context.Context) {
 			}
 			applied = max(applied, ev.index)
 			if ev.index > n.startIdx {
-				n.frostApplied(ev) // claims nonces before any work starts
+				n.frost.Applied(ev.index, ev.cmd, ev.res) // claims nonces before any work starts
 			}
 			if ev.index <= n.startIdx || ev.res.Err != nil || ev.res.Duplicate {
 				continue
@@ -206,8 +207,8 @@ func (n *Node) dispatch(ctx context.Context) {
 				}
 			case *fsm.SignRequested, *fsm.SignRetry:
 				for _, s := range n.startedBy(ev.index, ev.res.Sign) {
-					if announced[attemptKey(s)] {
-						delete(announced, attemptKey(s))
+					if announced[frostsign.AttemptKey(s)] {
+						delete(announced, frostsign.AttemptKey(s))
 						continue
 					}
 					n.metrics.SignStarted(metrics.StartApplied)

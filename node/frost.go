@@ -2,306 +2,87 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"sync"
-	"sync/atomic"
-	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
-	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
-	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/frostsign"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/tss/frost"
 )
 
-// FROST nonces on a member.
-//
-// A member keeps a pool of FROST round-one outputs for every Ed25519 key
-// version it holds a share of: the secret nonces in this process's memory
-// only, the commitments published through the log (FrostCommitted). A
-// sign request names one published commitment per committee member and
-// the FSM deletes them as it accepts the request, so a commitment is
-// named once, ever. This member takes the nonce out of its pool when its
-// own replica applies that entry (frostApplied, on the dispatch
-// goroutine, in log order), and frost.Sign consumes it before computing
-// anything. A restart loses every nonce and NodeBooted deletes the
-// commitments that named them.
-
-// frostPoolTick is how often a member tops up its pools when no
-// signature woke it sooner.
-const frostPoolTick = 100 * time.Millisecond
-
-// frostUnpublishedTTL bounds how long a nonce waits for its report to be
-// applied; after it, the report is taken as lost and the nonce discarded
-// (a commitment that lands later only fails the attempt that names it).
-const frostUnpublishedTTL = 2 * time.Minute
-
-type frostSlot struct {
-	key            string
-	version, epoch uint32
+// newFrostWork sets up this process life's FROST work (node/frostsign).
+func (n *Node) newFrostWork() *frostsign.Work {
+	return frostsign.New(frostsign.Config{
+		Cluster:       n.cluster,
+		Self:          n.self.ID,
+		Boot:          n.boot,
+		Log:           n.log,
+		Metrics:       n.metrics,
+		ReportTimeout: reportTimeout,
+		NonceReuse:    n.bugs.frostNonceReuse(),
+	}, frostMember{n}, n.fsm)
 }
 
-type frostNonce struct {
-	slot      frostSlot
-	nonces    frost.Nonces
-	made      time.Time
-	published bool   // its FrostCommitted entry was applied and accepted
-	goneAt    uint64 // applied index at which the FSM was first seen without it
+// frostMember is what the FROST work needs of this node.
+type frostMember struct{ n *Node }
+
+func (m frostMember) Report(ctx context.Context, cmd fsm.Command)  { m.n.report(ctx, cmd) }
+func (m frostMember) Propose(ctx context.Context, cmd fsm.Command) { m.n.propose(ctx, cmd) }
+func (m frostMember) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	return m.n.applyResult(ctx, cmd)
+}
+func (m frostMember) Go(f func()) { m.n.spawn(f) }
+func (m frostMember) Share(ctx context.Context, key string, version, epoch uint32) (*tss.Share, error) {
+	return m.n.shares.Get(ctx, key, version, epoch)
 }
 
-// frostNode is this process life's FROST state.
-type frostNode struct {
-	mu      sync.Mutex
-	nonces  map[string]*frostNonce // commitment id -> nonce, unclaimed
-	claimed map[string]frost.Nonces
-	groups  map[frostSlot]*tss.FrostGroup
-	agg     map[string]*frostAgg // coordinator: attempt -> shares received
-
-	ctx        atomic.Pointer[context.Context] // the node's run context, for work an RPC starts
-	dispatched atomic.Uint64                   // highest entry frostApplied has seen
-	poke       chan struct{}
-	reserved   reservations // leader: commitment ids named by proposals in flight
-}
-
-func newFrostNode() *frostNode {
-	return &frostNode{nonces: map[string]*frostNonce{}, claimed: map[string]frost.Nonces{},
-		groups: map[frostSlot]*tss.FrostGroup{}, agg: map[string]*frostAgg{}, poke: make(chan struct{}, 1)}
-}
-
-// frostOn reports whether Ed25519 keys sign with FROST on this cluster.
-func (n *Node) frostOn() bool { return n.cluster.Sign.Ed25519 == config.SignerFROST }
-
-// frostGroup returns this member's FROST view of a key version's share,
-// derived once per share and kept in memory like the opened share itself.
-func (n *Node) frostGroup(ctx context.Context, slot frostSlot) (*tss.FrostGroup, error) {
-	f := n.frost
-	f.mu.Lock()
-	g, ok := f.groups[slot]
-	f.mu.Unlock()
-	if ok {
-		return g, nil
+func (m frostMember) PeerConn(id string) (*grpc.ClientConn, error) {
+	peer, ok := m.n.memberConfig(id)
+	if !ok {
+		return nil, fmt.Errorf("node: no peer %s", id)
 	}
-	sh, err := n.shares.Get(ctx, slot.key, slot.version, slot.epoch)
+	return m.n.peers.Conn(peer.Peer)
+}
+
+func (m frostMember) Leader() string {
+	leader, _ := m.n.raft.Leader()
+	return leader
+}
+func (m frostMember) IsLeader() bool      { return m.n.raft.IsLeader() }
+func (m frostMember) Reachable() []string { return m.n.raft.Reachable() }
+func (m frostMember) Eligible(members []string, need int) []string {
+	return m.n.eligible(members, need)
+}
+func (m frostMember) Committee(members []string, size int) []string {
+	combos := combinations(members, size)
+	return combos[int(m.n.super.next()%uint64(len(combos)))]
+}
+func (m frostMember) Applied(requestID string) <-chan struct{} {
+	return m.n.waiters.watch(appliedWaitKey(requestID))
+}
+func (m frostMember) Blame(ctx context.Context, s *fsm.Sign, culprit, check string, evidence [32]byte) {
+	m.n.reportBlame(ctx, s, culprit, check, evidence)
+}
+func (m frostMember) RetryAvoiding(ctx context.Context, s *fsm.Sign, culprit, reason string) {
+	m.n.retrySignAvoiding(ctx, s, culprit, reason)
+}
+
+// FrostShare takes a committee member's signature share as coordinator.
+func (s *peerService) FrostShare(ctx context.Context, req *kqpb.FrostShareRequest) (*kqpb.FrostShareAck, error) {
+	from, err := s.n.peerIdentity(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if g, err = sh.Frost(); err != nil {
-		return nil, fmt.Errorf("node: FROST view of %s v%d: %w", slot.key, slot.version, err)
+	if len(req.Share) != frost.SignatureShareSize {
+		return nil, status.Errorf(codes.InvalidArgument, "a FROST share is %d bytes", frost.SignatureShareSize)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if old, ok := f.groups[slot]; ok {
-		g.Key.Wipe()
-		return old, nil
+	if err := s.n.frost.Receive(ctx, from, req); err != nil {
+		return nil, err
 	}
-	f.groups[slot] = g
-	return g, nil
-}
-
-// runCtx returns the node's run context: work started by an RPC (a
-// report, a retry) must outlive the call but not the node.
-func (f *frostNode) runCtx() context.Context {
-	if c := f.ctx.Load(); c != nil {
-		return *c
-	}
-	return context.Background()
-}
-
-// runFrostPool keeps this member's commitment pools full while FROST is on.
-func (n *Node) runFrostPool(ctx context.Context) {
-	n.frost.ctx.Store(&ctx)
-	if !n.frostOn() || n.cluster.Sign.FrostPool == 0 {
-		return
-	}
-	tick := time.NewTicker(frostPoolTick)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-n.frost.poke:
-		}
-		n.reconcileFrost()
-		if n.fsm.Protocol() < fsm.Since(&fsm.FrostCommitted{}) {
-			continue // the cluster does not replicate commitments yet
-		}
-		if n.fsm.Boot(n.self.ID) != n.boot {
-			continue // until NodeBooted is applied the FSM refuses this life's reports
-		}
-		for _, k := range n.fsm.Keys() {
-			if ctx.Err() != nil {
-				return
-			}
-			n.refillFrost(ctx, k)
-		}
-	}
-}
-
-// refillFrost tops up this member's pool for a key's primary version.
-func (n *Node) refillFrost(ctx context.Context, k *fsm.Key) {
-	if k.Algorithm != tss.Ed25519.String() || !k.HasMember(n.self.ID) || k.Primary == 0 || k.SignVersion(k.Primary) != nil {
-		return
-	}
-	v := k.Version(k.Primary)
-	slot := frostSlot{k.Name, v.Number, v.Epoch}
-	target := min(n.cluster.Sign.FrostPool, pool.MaxFrostPerMember)
-	have := n.frost.count(slot)
-	if have > target/2 {
-		// Refill in batches of half the pool: each report is a raft
-		// entry, fsynced on every node, so fewer and larger ones cost
-		// less per signature (the entry's size hardly matters).
-		return
-	}
-	g, err := n.frostGroup(ctx, slot)
-	if err != nil {
-		n.log.Debug("FROST pool: share unavailable", "key", k.Name, "version", v.Number, "err", err)
-		return
-	}
-	cmd := &fsm.FrostCommitted{Key: k.Name, Version: v.Number, Epoch: v.Epoch, Node: n.self.ID, Boot: n.boot}
-	made := map[string]*frostNonce{}
-	for range min(target-have, pool.MaxFrostBatch) {
-		nonces, c, err := frost.Commit(g.Key, n.frostRand())
-		if err != nil {
-			n.log.Warn("FROST commit", "key", k.Name, "err", err)
-			break
-		}
-		b, _ := c.MarshalBinary()
-		id := newFrostID()
-		made[id] = &frostNonce{slot: slot, nonces: nonces, made: time.Now()}
-		cmd.Commitments = append(cmd.Commitments, fsm.FrostCommit{ID: id, Commitment: b})
-	}
-	if len(made) == 0 {
-		return
-	}
-	n.frost.mu.Lock()
-	for id, nc := range made {
-		n.frost.nonces[id] = nc
-	}
-	n.frost.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	n.report(rctx, cmd)
-}
-
-// count returns the nonces held for a slot, published or not yet.
-func (f *frostNode) count(slot frostSlot) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := 0
-	for _, nc := range f.nonces {
-		if nc.slot == slot {
-			c++
-		}
-	}
-	return c
-}
-
-// reconcileFrost discards nonces whose commitments the log no longer
-// holds: consumed ones were claimed by frostApplied first, so what is
-// left was deleted by a restart, a refresh, a retirement or a
-// destruction. A commitment seen missing at applied index i is dropped
-// only once frostApplied has passed i: until then it may be the entry
-// that consumed it, not yet claimed.
-func (n *Node) reconcileFrost() {
-	ids, applied := n.fsm.FrostIDsOf(n.self.ID)
-	dispatched := n.frost.dispatched.Load()
-	f := n.frost
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for id, nc := range f.nonces {
-		switch {
-		case !nc.published:
-			if time.Since(nc.made) > frostUnpublishedTTL {
-				nc.nonces.Discard()
-				delete(f.nonces, id)
-			}
-		case ids[id]:
-			nc.goneAt = 0
-		case nc.goneAt == 0:
-			nc.goneAt = applied
-		case dispatched >= nc.goneAt:
-			nc.nonces.Discard()
-			delete(f.nonces, id)
-		}
-	}
-	for slot, g := range f.groups {
-		if k, ok := n.fsm.Key(slot.key); !ok || k.Version(slot.version) == nil || k.Version(slot.version).Epoch != slot.epoch {
-			g.Key.Wipe()
-			delete(f.groups, slot)
-		}
-	}
-}
-
-// frostApplied runs on the dispatch goroutine for every entry applied in
-// this process life, before the entry starts any work. It marks this
-// member's published commitments, discards refused ones, and claims the
-// nonce an accepted sign request consumed, so the attempt (and nothing
-// else, ever) can sign with it.
-func (n *Node) frostApplied(ev event) {
-	f := n.frost
-	defer f.dispatched.Store(ev.index)
-	switch c := ev.cmd.(type) {
-	case *fsm.FrostCommitted:
-		if c.Node != n.self.ID || c.Boot != n.boot {
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		for _, cm := range c.Commitments {
-			nc, ok := f.nonces[cm.ID]
-			switch {
-			case !ok:
-			case ev.res.Err == nil:
-				nc.published = true
-			default:
-				nc.nonces.Discard()
-				delete(f.nonces, cm.ID)
-			}
-		}
-		if ev.res.Err != nil {
-			n.log.Warn("FROST commitments refused", "key", c.Key, "err", ev.res.Err)
-		}
-	case *fsm.SignRequested:
-		s := ev.res.Sign
-		if ev.res.Err != nil || ev.res.Duplicate || s == nil {
-			return
-		}
-		for _, cm := range s.Frost {
-			if cm.Node != n.self.ID {
-				continue
-			}
-			f.mu.Lock()
-			nc, ok := f.nonces[cm.ID]
-			delete(f.nonces, cm.ID)
-			if ok {
-				f.claimed[attemptKey(s)] = nc.nonces
-			}
-			f.mu.Unlock()
-			if !ok {
-				n.log.Warn("FROST commitment named by a request has no nonce here", "request", s.RequestID, "commitment", cm.ID)
-			}
-			select { // the pool just shrank
-			case f.poke <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
-// claim takes the nonces claimed for an attempt: once.
-func (f *frostNode) claim(s *fsm.Sign) (frost.Nonces, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	nc, ok := f.claimed[attemptKey(s)]
-	delete(f.claimed, attemptKey(s))
-	return nc, ok
-}
-
-func newFrostID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "f-" + hex.EncodeToString(b[:])
+	return &kqpb.FrostShareAck{}, nil
 }

@@ -34,9 +34,11 @@ import (
 	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/estimate"
+	"github.com/keyquorum/keyquorum/node/frostsign"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/peer"
 	"github.com/keyquorum/keyquorum/node/pki"
+	"github.com/keyquorum/keyquorum/node/reserve"
 	"github.com/keyquorum/keyquorum/node/service"
 	"github.com/keyquorum/keyquorum/node/store"
 	"github.com/keyquorum/keyquorum/sealing"
@@ -129,9 +131,9 @@ type Node struct {
 	startIdx   uint64            // last log index found on disk at start: entries up to it are replays
 	boot       string            // this process life, for presignatures that die with it
 	parked     *parked
-	reserved   reservations
-	frost      *frostNode   // this process life's FROST nonces (frost.go)
-	lastSign   atomic.Int64 // unix nanos of the last sign request this leader served
+	reserved   reserve.Set
+	frost      *frostsign.Work // this process life's FROST nonces and signing work
+	lastSign   atomic.Int64    // unix nanos of the last sign request this leader served
 	running    runningSigns
 	proposed   []proposedHook // run after each entry this leader proposes (propose.go)
 	// dirty names the keys the share reconciler must look at.
@@ -194,7 +196,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.tenantKeys = store.NewTenantKeys(n.dir, cluster.ID, id, sealer, n.fsm.TenantGeneration)
 	n.shares = store.NewShares(n.dir, cluster.ID, id, sealer, n.tenantKeys)
-	n.boot, n.parked, n.frost = newBootID(), newParked(), newFrostNode()
+	n.boot, n.parked = newBootID(), newParked()
 	n.dirty = newDirtyKeys()
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
@@ -226,6 +228,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, err
 	}
 	n.metrics = n.newNodeMetrics()
+	n.frost = n.newFrostWork()
 	n.took = estimate.New()
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err
@@ -322,7 +325,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.super.run(ctx) })
 	n.spawn(func() { n.clocks.Run(ctx) })
 	n.spawn(func() { n.runReconciler(ctx) })
-	n.spawn(func() { n.runFrostPool(ctx) })
+	n.spawn(func() { n.frost.Run(ctx) })
 	n.spawn(func() { n.reportSettings(ctx) })
 	n.spawn(func() { n.services.RunHealth(ctx) })
 	n.spawn(func() { n.runFloodWatch(ctx) })

@@ -132,8 +132,8 @@ func (n *Node) choosePresig(k *fsm.Key) (p *fsm.Presig, release func(), ok bool)
 		if !presigUsable(p, k, horizon, reachable, notReady) {
 			continue
 		}
-		if n.reserved.reserve(p.ID) {
-			return p, func() { n.reserved.release(p.ID) }, true
+		if n.reserved.Reserve(p.ID) {
+			return p, func() { n.reserved.Release(p.ID) }, true
 		}
 	}
 	n.log.Debug("no usable presignature; signing with the full protocol", "key", k.Name, "pool", len(n.fsm.Presigs(k.Name)), "not_ready", notReady)
@@ -154,38 +154,6 @@ func presigUsable(p *fsm.Presig, k *fsm.Key, horizon int64, reachable []string, 
 // only (see the ROS note in docs/ARCHITECTURE.md), and only when it is on.
 func (n *Node) presignable(k *fsm.Key) bool {
 	return k.Algorithm == tss.ECDSASecp256k1.String() && n.cluster.Presign.Pool > 0
-}
-
-// reservations keeps concurrent requests on the leader from naming the
-// same presignature; the FSM would refuse the second anyway.
-type reservations struct {
-	mu sync.Mutex
-	m  map[string]bool
-}
-
-func (r *reservations) reserve(id string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m == nil {
-		r.m = map[string]bool{}
-	}
-	if r.m[id] {
-		return false
-	}
-	r.m[id] = true
-	return true
-}
-
-func (r *reservations) release(id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.m, id)
-}
-
-func (r *reservations) held(id string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.m[id]
 }
 
 // refillPresigs runs on the leader's supervisor tick: it keeps each active
@@ -226,7 +194,7 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		// can serve. The tenant's presigs quota, shared by its keys'
 		// pools, counts them all; the entry would refuse a refill past
 		// it, so none is proposed.
-		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || s.refilling.held(k.Name) || !n.fsm.PresigRoom(k.Name) {
+		if len(pool) >= n.cluster.Presign.Pool || pending > 0 || s.refilling.Held(k.Name) || !n.fsm.PresigRoom(k.Name) {
 			continue
 		}
 		committee, err := n.coverRestart(k, pool)
@@ -245,9 +213,9 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		n.log.Debug("presignature requested", "key", k.Name, "presig", cmd.ID, "committee", committee, "pool", len(pool), "why", why)
 		// Until the entry is applied the pool does not show it pending;
 		// the next tick must not request another one meanwhile.
-		s.refilling.reserve(k.Name)
+		s.refilling.Reserve(k.Name)
 		s.n.spawn(func() {
-			defer s.refilling.release(cmd.Key)
+			defer s.refilling.Release(cmd.Key)
 			n.propose(ctx, cmd)
 		})
 	}

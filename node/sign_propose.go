@@ -61,7 +61,7 @@ func (n *Node) proposeSignOnce(ctx context.Context, k *fsm.Key, presign bool, cm
 			n.log.Debug("presignature refused; signing with the full protocol", "presig", p.ID, "err", res.Err)
 		}
 	}
-	if presign && n.frostable(k) && n.fsm.Protocol() >= fsm.Since(&fsm.FrostCommitted{}) {
+	if presign && n.frost.Signs(k) && n.fsm.Protocol() >= fsm.Since(&fsm.FrostCommitted{}) {
 		if ok, dup, used, err := n.proposeFrost(ctx, k, cmd); ok {
 			return dup, used, err
 		}

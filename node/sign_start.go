@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
@@ -53,9 +52,6 @@ func (n *Node) startedBy(index uint64, s *fsm.Sign) []*fsm.Sign {
 	}
 	return out
 }
-
-// attemptKey names one attempt of one request.
-func attemptKey(s *fsm.Sign) string { return fmt.Sprintf("%s/%d", s.RequestID, s.Attempt) }
 
 // companionOf returns the dual-sign companion the entry at index started
 // alongside s, if it did and the companion still runs.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clocksync"
+	"github.com/keyquorum/keyquorum/node/reserve"
 	"github.com/keyquorum/keyquorum/node/service"
 )
 
@@ -26,7 +27,7 @@ type supervisor struct {
 	// the earliest time the supervisor proposes its failure again.
 	keygens, refreshes map[string]time.Time
 	presigs            map[string]time.Time // pending presignature id -> first seen
-	refilling          reservations         // keys whose refill is being proposed
+	refilling          reserve.Set          // keys whose refill is being proposed
 	unreachable        map[string]time.Time // member -> since when the leader cannot reach it
 	rotation           atomic.Uint64        // spreads committees over members; shared with request handlers
 	retryRotation      atomic.Uint64        // the same for blamed retries, apart (see nextRetry)

@@ -85,7 +85,7 @@ func (n *Node) keygen(ctx context.Context, k *fsm.Key, v *fsm.Version) (*tss.Sha
 // stall and retries under another committee.
 func (n *Node) runSign(ctx context.Context, s *fsm.Sign) {
 	if len(s.Frost) > 0 {
-		n.runFrostSign(ctx, s)
+		n.frost.Sign(ctx, s)
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cluster.Sign.Timeout)

@@ -1,4 +1,4 @@
-package node
+package frostsign
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ import (
 //
 // Each committee member, once its own replica has applied and accepted
 // the request, signs with the nonce its commitment stood for (claimed in
-// frostApplied) and sends the signature share to the coordinator. The
+// Applied) and sends the signature share to the coordinator. The
 // coordinator is the leader when it holds a share of the key (it can then
 // retry at once, without the culprit), else the committee's lowest member
 // id. It verifies every share against the commitment list and the
@@ -46,35 +46,35 @@ type frostAgg struct {
 	done        bool
 }
 
-// runFrostSign is a member's part of a FROST attempt.
-func (n *Node) runFrostSign(ctx context.Context, s *fsm.Sign) {
-	log := n.log.With("request", s.RequestID, "attempt", s.Attempt)
+// Sign is a member's part of a FROST attempt.
+func (w *Work) Sign(ctx context.Context, s *fsm.Sign) {
+	log := w.log.With("request", s.RequestID, "attempt", s.Attempt)
 	start := time.Now()
-	nonces, ok := n.frost.claim(s)
+	nonces, ok := w.claim(s)
 	if !ok {
 		log.Warn("FROST attempt names a commitment this member holds no nonce for; the leader will retry")
 		return
 	}
-	coord := n.frostCoordinator(s)
-	share, list, err := n.frostShare(ctx, s, nonces)
-	n.metrics.Session(metrics.KindFrostSign, start, err)
+	coord := w.frostCoordinator(s)
+	share, list, err := w.frostShare(ctx, s, nonces)
+	w.cfg.Metrics.Session(metrics.KindFrostSign, start, err)
 	if err != nil {
 		log.Warn("FROST signature share", "err", err)
 		return
 	}
 	b, _ := share.MarshalBinary()
 	req := &kqpb.FrostShareRequest{RequestId: s.RequestID, Attempt: s.Attempt, SessionIndex: s.SessionIndex, Share: b}
-	if coord == n.self.ID {
+	if coord == w.cfg.Self {
 		// The list this member just decoded and checked is the one the
 		// coordinator checks every share against: decoding a point costs
 		// a scalar multiplication (the subgroup check), so it is done once.
-		n.frost.setCommitments(n.frost.aggFor(attemptKey(s), n.cluster.Sign.Timeout), list)
-		if err := n.frostReceive(ctx, n.self.ID, req); err != nil {
+		w.setCommitments(w.aggFor(AttemptKey(s), w.cfg.Cluster.Sign.Timeout), list)
+		if err := w.Receive(ctx, w.cfg.Self, req); err != nil {
 			log.Warn("FROST own share refused", "err", err)
 		}
 		return
 	}
-	if err := n.sendFrostShare(ctx, coord, req); err != nil {
+	if err := w.sendFrostShare(ctx, coord, req); err != nil {
 		log.Warn("FROST share not delivered", "coordinator", coord, "err", err)
 	}
 }
@@ -83,13 +83,13 @@ func (n *Node) runFrostSign(ctx context.Context, s *fsm.Sign) {
 // attempt's commitment list it checked. The nonces are discarded whatever
 // happens: frost.Sign consumes them first, and every earlier refusal
 // discards them here.
-func (n *Node) frostShare(ctx context.Context, s *fsm.Sign, nonces frost.Nonces) (frost.SignatureShare, []frost.Commitment, error) {
+func (w *Work) frostShare(ctx context.Context, s *fsm.Sign, nonces frost.Nonces) (frost.SignatureShare, []frost.Commitment, error) {
 	defer nonces.Discard()
-	g, err := n.frostGroup(ctx, frostSlot{s.Key, s.Version, s.Epoch})
+	g, err := w.frostGroup(ctx, frostSlot{s.Key, s.Version, s.Epoch})
 	if err != nil {
 		return frost.SignatureShare{}, nil, err
 	}
-	own := map[string]frost.Commitment{n.self.ID: nonces.Commitment()}
+	own := map[string]frost.Commitment{w.cfg.Self: nonces.Commitment()}
 	list, _, err := frostCommitments(g, s, own)
 	if err != nil {
 		return frost.SignatureShare{}, nil, err
@@ -126,20 +126,16 @@ func frostCommitments(g *tss.FrostGroup, s *fsm.Sign, known map[string]frost.Com
 }
 
 // frostCoordinator names the member that aggregates an attempt's shares.
-func (n *Node) frostCoordinator(s *fsm.Sign) string {
-	leader, _ := n.raft.Leader()
-	if k, ok := n.fsm.Key(s.Key); ok && leader != "" && k.HasMember(leader) {
+func (w *Work) frostCoordinator(s *fsm.Sign) string {
+	leader := w.m.Leader()
+	if k, ok := w.state.Key(s.Key); ok && leader != "" && k.HasMember(leader) {
 		return leader
 	}
 	return slices.Min(s.Committee)
 }
 
-func (n *Node) sendFrostShare(ctx context.Context, to string, req *kqpb.FrostShareRequest) error {
-	peer, ok := n.memberConfig(to)
-	if !ok {
-		return fmt.Errorf("node: no peer %s", to)
-	}
-	conn, err := n.peers.Conn(peer.Peer)
+func (w *Work) sendFrostShare(ctx context.Context, to string, req *kqpb.FrostShareRequest) error {
+	conn, err := w.m.PeerConn(to)
 	if err != nil {
 		return err
 	}
@@ -149,23 +145,23 @@ func (n *Node) sendFrostShare(ctx context.Context, to string, req *kqpb.FrostSha
 	return err
 }
 
-// frostReceive takes one member's share as coordinator. It answers the
+// Receive takes one member's share as coordinator. It answers the
 // sender only whether the share was taken; an invalid share ends the
 // attempt (frostBlame).
-func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostShareRequest) error {
-	s, err := n.frostAttempt(ctx, req)
+func (w *Work) Receive(ctx context.Context, from string, req *kqpb.FrostShareRequest) error {
+	s, err := w.frostAttempt(ctx, req)
 	if err != nil {
 		return err
 	}
 	if !slices.Contains(s.Committee, from) {
 		return status.Errorf(codes.PermissionDenied, "%s is not in the committee of %s", from, req.RequestId)
 	}
-	g, err := n.frostGroup(ctx, frostSlot{s.Key, s.Version, s.Epoch})
+	g, err := w.frostGroup(ctx, frostSlot{s.Key, s.Version, s.Epoch})
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "coordinator has no share of %s: %v", s.Key, err)
 	}
-	f := n.frost
-	a := f.aggFor(attemptKey(s), n.cluster.Sign.Timeout)
+	f := w
+	a := f.aggFor(AttemptKey(s), w.cfg.Cluster.Sign.Timeout)
 	// One goroutine per share; the attempt's state is small and its
 	// checks cheap, so they run under the lock.
 	f.mu.Lock()
@@ -177,7 +173,7 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 		var culprit string
 		if a.commitments, culprit, err = frostCommitments(g, s, nil); err != nil {
 			a.done = true
-			n.frostBlame(s, culprit, checkFrostCommitment, frostCommitmentOf(s, culprit), err)
+			w.frostBlame(s, culprit, CheckCommitment, frostCommitmentOf(s, culprit), err)
 			return nil
 		}
 	}
@@ -190,7 +186,7 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 	}
 	if err != nil {
 		a.done = true
-		n.frostBlame(s, from, checkFrostShare, req.Share, err)
+		w.frostBlame(s, from, CheckShare, req.Share, err)
 		return nil
 	}
 	if _, dup := a.shares[from]; dup {
@@ -213,33 +209,33 @@ func (n *Node) frostReceive(ctx context.Context, from string, req *kqpb.FrostSha
 		if errors.As(err, &bad) && len(bad.Culprits) > 0 {
 			culprit, _ = g.Member(bad.Culprits[0])
 		}
-		n.frostBlame(s, culprit, checkFrostShare, a.wire[culprit], err)
+		w.frostBlame(s, culprit, CheckShare, a.wire[culprit], err)
 		return nil
 	}
 	// The coordinator alone holds the signature, so it reports at once
 	// (reportSignature's backup delay is for committees whose members
 	// all hold it).
-	rctx := n.frost.runCtx()
-	n.spawn(func() {
-		ctx, cancel := context.WithTimeout(rctx, reportTimeout)
+	rctx := w.runCtx()
+	w.m.Go(func() {
+		ctx, cancel := context.WithTimeout(rctx, w.cfg.ReportTimeout)
 		defer cancel()
-		n.report(ctx, &fsm.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: n.self.ID, Signature: sig})
+		w.m.Report(ctx, &fsm.SignCompleted{RequestID: s.RequestID, Attempt: s.Attempt, Node: w.cfg.Self, Signature: sig})
 	})
 	return nil
 }
 
 // frostAttempt returns the pending attempt a share is for, once this
 // replica has applied its entry.
-func (n *Node) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*fsm.Sign, error) {
-	if n.fsm.AppliedIndex() < req.SessionIndex {
+func (w *Work) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*fsm.Sign, error) {
+	if w.state.AppliedIndex() < req.SessionIndex {
 		// Woken when the attempt's entry applies here, not by polling: a
 		// share from a quick member often arrives first.
 		timer := time.NewTimer(frostShareWait)
 		defer timer.Stop()
-		for wake := n.waiters.watch(appliedWaitKey(req.RequestId)); n.fsm.AppliedIndex() < req.SessionIndex; {
+		for wake := w.m.Applied(req.RequestId); w.state.AppliedIndex() < req.SessionIndex; {
 			select {
 			case <-wake:
-				wake = n.waiters.watch(appliedWaitKey(req.RequestId))
+				wake = w.m.Applied(req.RequestId)
 			case <-timer.C:
 				return nil, status.Errorf(codes.Unavailable, "entry %d not applied here", req.SessionIndex)
 			case <-ctx.Done():
@@ -247,7 +243,7 @@ func (n *Node) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*
 			}
 		}
 	}
-	s, ok := n.fsm.Sign(req.RequestId)
+	s, ok := w.state.Sign(req.RequestId)
 	if !ok || s.State != fsm.SignStatePending || s.Attempt != req.Attempt || s.SessionIndex != req.SessionIndex || len(s.Frost) == 0 {
 		return nil, status.Errorf(codes.FailedPrecondition, "no pending FROST attempt %d of %s at entry %d", req.Attempt, req.RequestId, req.SessionIndex)
 	}
@@ -256,7 +252,7 @@ func (n *Node) frostAttempt(ctx context.Context, req *kqpb.FrostShareRequest) (*
 
 // aggFor returns the coordinator's state for an attempt, made on first
 // use; attempts older than timeout are forgotten then.
-func (f *frostNode) aggFor(key string, timeout time.Duration) *frostAgg {
+func (f *Work) aggFor(key string, timeout time.Duration) *frostAgg {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a, ok := f.agg[key]
@@ -271,7 +267,7 @@ func (f *frostNode) aggFor(key string, timeout time.Duration) *frostAgg {
 // setCommitments hands the coordinator the attempt's commitment list its
 // own member part checked, unless a share that arrived first had it
 // decoded already.
-func (f *frostNode) setCommitments(a *frostAgg, list []frost.Commitment) {
+func (f *Work) setCommitments(a *frostAgg, list []frost.Commitment) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if a.commitments == nil {
@@ -280,7 +276,7 @@ func (f *frostNode) setCommitments(a *frostAgg, list []frost.Commitment) {
 }
 
 // sweepAgg forgets attempts older than a sign timeout. Call with f.mu held.
-func (f *frostNode) sweepAgg(timeout time.Duration) {
+func (f *Work) sweepAgg(timeout time.Duration) {
 	for k, a := range f.agg {
 		if time.Since(a.started) > timeout {
 			delete(f.agg, k)
@@ -293,15 +289,15 @@ func (f *frostNode) sweepAgg(timeout time.Duration) {
 // leader retries at once under a committee without the culprit; another
 // coordinator's report makes the leader's supervisor retry
 // (retryBlamed). Called with the FROST lock held: the work is spawned.
-func (n *Node) frostBlame(s *fsm.Sign, culprit, check string, evidence []byte, err error) {
-	n.log.Warn("FROST attempt failed: invalid signature share", "request", s.RequestID, "attempt", s.Attempt, "culprit", culprit, "err", err)
-	rctx := n.frost.runCtx()
-	n.spawn(func() { n.reportBlame(rctx, s, culprit, check, sha256.Sum256(evidence)) })
-	if !n.raft.IsLeader() {
+func (w *Work) frostBlame(s *fsm.Sign, culprit, check string, evidence []byte, err error) {
+	w.log.Warn("FROST attempt failed: invalid signature share", "request", s.RequestID, "attempt", s.Attempt, "culprit", culprit, "err", err)
+	rctx := w.runCtx()
+	w.m.Go(func() { w.m.Blame(rctx, s, culprit, check, sha256.Sum256(evidence)) })
+	if !w.m.IsLeader() {
 		return
 	}
 	reason := fmt.Sprintf("FROST signature share from %s is invalid: %v", culprit, err)
-	n.spawn(func() { n.retrySignAvoiding(rctx, s, culprit, reason) })
+	w.m.Go(func() { w.m.RetryAvoiding(rctx, s, culprit, reason) })
 }
 
 // frostCommitmentOf returns the commitment member published for attempt s.
@@ -315,24 +311,9 @@ func frostCommitmentOf(s *fsm.Sign, member string) []byte {
 }
 
 // frostRand is the randomness nonces are drawn from.
-func (n *Node) frostRand() io.Reader {
-	if n.bugs.frostNonceReuse() {
+func (w *Work) frostRand() io.Reader {
+	if w.cfg.NonceReuse {
 		return bugNonceReader{}
 	}
 	return rand.Reader
-}
-
-// FrostShare takes a committee member's signature share as coordinator.
-func (s *peerService) FrostShare(ctx context.Context, req *kqpb.FrostShareRequest) (*kqpb.FrostShareAck, error) {
-	from, err := s.n.peerIdentity(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(req.Share) != frost.SignatureShareSize {
-		return nil, status.Errorf(codes.InvalidArgument, "a FROST share is %d bytes", frost.SignatureShareSize)
-	}
-	if err := s.n.frostReceive(ctx, from, req); err != nil {
-		return nil, err
-	}
-	return &kqpb.FrostShareAck{}, nil
 }

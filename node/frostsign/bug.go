@@ -1,4 +1,4 @@
-package node
+package frostsign
 
 // bugNonceReader feeds FROST's nonce generation the same bytes every time
 // under the frost-nonce-reuse bug, so a member derives the same nonce
