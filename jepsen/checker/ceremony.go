@@ -35,6 +35,19 @@ import (
 //     read called after an acknowledged execution shows it.
 func Ceremonies(ops []CeremonyOp, chains []AuditChain) Check {
 	c := Check{Name: "ceremonies", Verdict: Valid}
+	// The audit chain first: its verdict needs no node's word (the
+	// approvals in it are signed), so its violations lead the details,
+	// which keep only the first few.
+	merged, complete := mergeChains(chains)
+	reports := map[string]audit.CeremonyReport{}
+	for _, id := range ceremonyIDs(merged) {
+		rep, err := audit.VerifyCeremony(merged, id)
+		if err != nil {
+			c.fail(Invalid, "%v", err)
+			continue
+		}
+		reports[id] = rep
+	}
 	for _, op := range ops {
 		if op.Status == model.OK {
 			for _, v := range op.Ceremonies {
@@ -49,16 +62,6 @@ func Ceremonies(ops []CeremonyOp, chains []AuditChain) Check {
 		}
 	}
 	final, haveFinal := finalCeremonies(ops)
-	merged, complete := mergeChains(chains)
-	reports := map[string]audit.CeremonyReport{}
-	for _, id := range ceremonyIDs(merged) {
-		rep, err := audit.VerifyCeremony(merged, id)
-		if err != nil {
-			c.fail(Invalid, "%v", err)
-			continue
-		}
-		reports[id] = rep
-	}
 	if !complete {
 		c.fail(Inconclusive, "some node's audit chain could not be read: the ceremonies were verified on the others")
 	}
