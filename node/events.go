@@ -219,7 +219,7 @@ func (n *Node) dispatch(ctx context.Context) {
 					n.spawn(func() { n.runPresign(ctx, ev.index, p) })
 				}
 			case *fsm.PresignDiscarded, *fsm.NodeBooted:
-				n.parked.sweep(n.fsm.HasPresig)
+				n.parked.Sweep(n.fsm.HasPresig)
 			default:
 				n.lifecycleEvent(ctx, ev)
 			}

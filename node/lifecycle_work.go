@@ -87,9 +87,9 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 			if stopped := n.running.cancel(k.Name, ev.res.Version); stopped > 0 {
 				n.log.Info("stopped signing sessions of a revoked version", "key", k.Name, "version", ev.res.Version, "sessions", stopped)
 			}
-			n.parked.sweep(n.fsm.HasPresig)
+			n.parked.Sweep(n.fsm.HasPresig)
 		case fsm.OpRetire:
-			n.parked.sweep(n.fsm.HasPresig)
+			n.parked.Sweep(n.fsm.HasPresig)
 		}
 	case *fsm.ReshareKey:
 		if k := ev.res.Key; k != nil {
@@ -100,18 +100,18 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 	case *fsm.ChangeMembers:
 		n.ensurePeerLinks()
 	case *fsm.DestroyDue:
-		n.parked.sweep(n.fsm.HasPresig)
+		n.parked.Sweep(n.fsm.HasPresig)
 		n.dirty.mark(c.Key)
 	case *fsm.ShareRefreshed:
-		n.parked.sweep(n.fsm.HasPresig)
+		n.parked.Sweep(n.fsm.HasPresig)
 		n.dirty.mark(c.Key)
 	case *fsm.RefreshFailed:
-		n.parked.sweep(n.fsm.HasPresig)
+		n.parked.Sweep(n.fsm.HasPresig)
 		n.dirty.mark(c.Key)
 	case *fsm.DeleteTenant:
 		// A forced deletion destroyed versions itself, and the tenant's
 		// key is to be shredded: look at everything now.
-		n.parked.sweep(n.fsm.HasPresig)
+		n.parked.Sweep(n.fsm.HasPresig)
 		n.dirty.wakeAll()
 	case *fsm.Freeze:
 		// The entry failed every pending request; their sessions can only
@@ -126,7 +126,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 		// deleted, a destroy scheduled): ceremonies are rare, so look at
 		// everything.
 		if c := ev.res.Ceremony; c != nil && c.State == ceremony.Executed {
-			n.parked.sweep(n.fsm.HasPresig)
+			n.parked.Sweep(n.fsm.HasPresig)
 			n.dirty.wakeAll()
 			switch c.Kind {
 			case policy.KindMembership: // as after a ChangeMembers

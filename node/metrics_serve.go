@@ -26,7 +26,7 @@ func (n *Node) newNodeMetrics() *metrics.Set {
 			return n.raft.Stats(), true
 		},
 		Running:     n.engine.Running,
-		Parked:      n.parked.len,
+		Parked:      n.parked.Len,
 		PreParams:   n.pre.Ready,
 		PoolTarget:  n.cluster.Presign.Pool,
 		Now:         n.clock.Now,

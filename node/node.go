@@ -38,6 +38,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/peer"
 	"github.com/keyquorum/keyquorum/node/pki"
+	"github.com/keyquorum/keyquorum/node/presign"
 	"github.com/keyquorum/keyquorum/node/reserve"
 	"github.com/keyquorum/keyquorum/node/service"
 	"github.com/keyquorum/keyquorum/node/store"
@@ -130,7 +131,7 @@ type Node struct {
 	services   *service.Services // the client port's services but the audit's
 	startIdx   uint64            // last log index found on disk at start: entries up to it are replays
 	boot       string            // this process life, for presignatures that die with it
-	parked     *parked
+	parked     *presign.Parked
 	reserved   reserve.Set
 	frost      *frostsign.Work // this process life's FROST nonces and signing work
 	lastSign   atomic.Int64    // unix nanos of the last sign request this leader served
@@ -196,7 +197,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.tenantKeys = store.NewTenantKeys(n.dir, cluster.ID, id, sealer, n.fsm.TenantGeneration)
 	n.shares = store.NewShares(n.dir, cluster.ID, id, sealer, n.tenantKeys)
-	n.boot, n.parked = newBootID(), newParked()
+	n.boot, n.parked = newBootID(), presign.NewParked()
 	n.dirty = newDirtyKeys()
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)

@@ -5,60 +5,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/metrics"
+	"github.com/keyquorum/keyquorum/node/presign"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
 // presignParkWait bounds rounds 1-4 of a presignature; a committee that has
 // not parked by then is stalled and its presignature is discarded.
 const presignParkWait = 45 * time.Second
-
-// parked holds this node's halves of presignatures, in memory only: a
-// restart loses them, and NodeBooted tells the cluster so.
-type parked struct {
-	mu sync.Mutex
-	m  map[string]*tss.Presignature
-}
-
-func newParked() *parked { return &parked{m: map[string]*tss.Presignature{}} }
-
-func (p *parked) put(id string, ps *tss.Presignature) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.m[id] = ps
-}
-
-// take removes and returns the presignature: it can be bound once.
-func (p *parked) take(id string) *tss.Presignature {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ps := p.m[id]
-	delete(p.m, id)
-	return ps
-}
-
-// sweep discards every parked presignature that keep rejects.
-func (p *parked) sweep(keep func(id string) bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for id, ps := range p.m {
-		if !keep(id) {
-			ps.Discard()
-			delete(p.m, id)
-		}
-	}
-}
-
-func (p *parked) len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.m)
-}
 
 // runPresign parks this member's half of a presignature and reports it
 // ready, or discarded when rounds 1-4 fail.
@@ -73,10 +30,10 @@ func (n *Node) runPresign(ctx context.Context, index uint64, p *fsm.Presig) {
 		return
 	}
 	n.metrics.PresignRefilled(p.Key, time.Since(start))
-	n.parked.put(p.ID, ps)
+	n.parked.Put(p.ID, ps)
 	go func() { // an expired or failed session leaves the store by itself
 		<-ps.Done()
-		n.parked.take(p.ID)
+		n.parked.Take(p.ID)
 	}()
 	n.report(ctx, &fsm.PresignReady{ID: p.ID, Node: n.self.ID, Boot: n.boot})
 }
@@ -129,7 +86,7 @@ func (n *Node) choosePresig(k *fsm.Key) (p *fsm.Presig, release func(), ok bool)
 	// Leave a margin so the entry is applied well before the expiry.
 	horizon := n.fsm.Time() + int64(n.cluster.Sign.Timeout)
 	for _, p := range n.fsm.Presigs(k.Name) {
-		if !presigUsable(p, k, horizon, reachable, notReady) {
+		if !presign.Usable(p, k, horizon, reachable, notReady) {
 			continue
 		}
 		if n.reserved.Reserve(p.ID) {
@@ -138,16 +95,6 @@ func (n *Node) choosePresig(k *fsm.Key) (p *fsm.Presig, release func(), ok bool)
 	}
 	n.log.Debug("no usable presignature; signing with the full protocol", "key", k.Name, "pool", len(n.fsm.Presigs(k.Name)), "not_ready", notReady)
 	return nil, nil, false
-}
-
-// presigUsable reports whether a request may name presignature p of key k
-// now: ready, of the primary version's current epoch, not expiring before
-// horizon, and every committee member reachable and ready.
-func presigUsable(p *fsm.Presig, k *fsm.Key, horizon int64, reachable []string, notReady map[string]string) bool {
-	if p.State != fsm.PresigReady || p.Version != k.Primary || p.Epoch != k.Current().Epoch || p.Expires <= horizon {
-		return false
-	}
-	return len(absent(p.Committee, reachable)) == 0 && !stalledBy(p, notReady)
 }
 
 // presignable reports whether the key's requests may use the pool: ECDSA
@@ -173,8 +120,8 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 		}
 		all := n.fsm.Presigs(k.Name)
 		notReady := n.notReady(k.Members)
-		pool := standing(all, notReady)
-		pending := refilling(pool)
+		pool := presign.Standing(all, notReady)
+		pending := presign.Refilling(pool)
 		for _, p := range all {
 			live[p.ID] = true
 			if p.State != fsm.PresigPending {
@@ -226,34 +173,6 @@ func (s *supervisor) refillPresigs(ctx context.Context, now time.Time) {
 	}
 }
 
-// standing is the part of a key's pool that the refill counts: the
-// presignatures whose committee members are all ready. One with a member
-// that is not ready (down, paused, restarted) parks late or never, or
-// cannot be named; counted, a presignature pending with a killed member
-// held back its key's refill (one at a time) until the member's restart
-// discarded it, and a full pool of presignatures with a paused member
-// left none to sign with.
-func standing(pool []*fsm.Presig, notReady map[string]string) []*fsm.Presig {
-	return slices.DeleteFunc(slices.Clone(pool), func(p *fsm.Presig) bool { return stalledBy(p, notReady) })
-}
-
-// refilling counts the pending presignatures in pool: a key refills one
-// at a time.
-func refilling(pool []*fsm.Presig) int {
-	pending := 0
-	for _, p := range pool {
-		if p.State == fsm.PresigPending {
-			pending++
-		}
-	}
-	return pending
-}
-
-// stalledBy reports whether a member of p's committee is not ready.
-func stalledBy(p *fsm.Presig, notReady map[string]string) bool {
-	return slices.ContainsFunc(p.Committee, func(m string) bool { return notReady[m] != "" })
-}
-
 // coverRestart returns a committee for a refill that the pool needs now,
 // whatever the load: one without a member whose restart would leave the
 // pool empty, because every presignature in it (ready or pending) has that
@@ -264,28 +183,12 @@ func stalledBy(p *fsm.Presig, notReady map[string]string) bool {
 // single restart. nil when no member is exposed, or no committee without
 // an exposed one can be picked now.
 func (n *Node) coverRestart(k *fsm.Key, pool []*fsm.Presig) ([]string, error) {
-	for _, m := range exposedMembers(k.Members, pool) {
+	for _, m := range presign.ExposedMembers(k.Members, pool) {
 		if c, err := n.pickCommitteeWithout(k, nil, 0, m); err == nil {
 			return c, nil
 		}
 	}
 	return nil, nil
-}
-
-// exposedMembers returns the members in whose committee every presignature
-// of a non-empty pool is. An empty pool exposes nobody here: the low-water
-// rule refills it.
-func exposedMembers(members []string, pool []*fsm.Presig) []string {
-	if len(pool) == 0 {
-		return nil
-	}
-	var out []string
-	for _, m := range members {
-		if !slices.ContainsFunc(pool, func(p *fsm.Presig) bool { return !slices.Contains(p.Committee, m) }) {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // refillQuiet is how long the leader must go without sign requests, for
