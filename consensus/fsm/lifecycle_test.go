@@ -82,10 +82,17 @@ func (h *lcHarness) shares(key string, v uint32) fsm.Result {
 func (h *lcHarness) keyOf(name string) *fsm.Key {
 	h.t.Helper()
 	k, ok := h.f.Key(name)
+	return found(h.t, k, ok, "key %s is gone", name)
+}
+
+// found returns v, failing the test with the message if a lookup did not
+// find it.
+func found[T any](t testing.TB, v T, ok bool, format string, args ...any) T {
+	t.Helper()
 	if !ok {
-		h.t.Fatalf("key %s is gone", name)
+		t.Fatalf(format, args...)
 	}
-	return k
+	return v
 }
 
 func (h *lcHarness) versionState(key string, v uint32) fsm.KeyState {
@@ -187,10 +194,7 @@ func (h *lcHarness) duplicate(cmd fsm.Command) fsm.Result {
 func (h *lcHarness) sign(id string) *fsm.Sign {
 	h.t.Helper()
 	s, ok := h.f.Sign(id)
-	if !ok {
-		h.t.Fatalf("no sign record %s", id)
-	}
-	return s
+	return found(h.t, s, ok, "no sign record %s", id)
 }
 
 // presig parks a ready presignature of key's primary on lcCommittee,

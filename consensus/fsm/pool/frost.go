@@ -225,10 +225,7 @@ func (cs Commitments) IDsOf(node string) map[string]bool {
 // Check refuses a restored pool that applying a later entry would panic
 // on: a null commitment, or one that names no key version of ks.
 func (cs Commitments) Check(ks keys.Table) error {
-	for id, cm := range cs {
-		if cm == nil || !ks.HasVersion(cm.Key, cm.Version) {
-			return fmt.Errorf("FROST commitment %q names no key version", id)
-		}
-	}
-	return nil
+	return checkVersions(cs, ks, "FROST commitment")
 }
+
+func (cm *Commitment) keyVersion() (string, uint32) { return cm.Key, cm.Version }

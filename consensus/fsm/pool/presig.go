@@ -188,9 +188,20 @@ func (ps Presigs) Of(key string) []*Presig {
 // Check refuses a restored pool that applying a later entry would panic
 // on: a null presignature, or one that names no key version of ks.
 func (ps Presigs) Check(ks keys.Table) error {
-	for id, p := range ps {
-		if p == nil || !ks.HasVersion(p.Key, p.Version) {
-			return fmt.Errorf("presignature %q names no key version", id)
+	return checkVersions(ps, ks, "presignature")
+}
+
+func (p *Presig) keyVersion() (string, uint32) { return p.Key, p.Version }
+
+// checkVersions refuses a restored pool with a null record or one that
+// names no key version of ks; what names the records in the error.
+func checkVersions[P interface {
+	*E
+	keyVersion() (string, uint32)
+}, E any](pool map[string]P, ks keys.Table, what string) error {
+	for id, r := range pool {
+		if r == nil || !ks.HasVersion(r.keyVersion()) {
+			return fmt.Errorf("%s %q names no key version", what, id)
 		}
 	}
 	return nil
