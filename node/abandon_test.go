@@ -29,11 +29,7 @@ func TestAttemptsAbandonAMemberThatIsGone(t *testing.T) {
 	c := nodetest.Start(t, nodetest.Options{SignTimeout: 2 * time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	leader := leaderOf(ctx, t, c)
-	cl, err := testClient(c, leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, cl := leaderClient(ctx, t, c)
 	createKey(ctx, t, cl, "gone", kqpb.Algorithm_ED25519)
 	sign := func(i int) {
 		d := sha256.Sum256([]byte(fmt.Sprintf("member gone %d", i)))

@@ -28,11 +28,7 @@ func TestSignAnnouncementsStartNothing(t *testing.T) {
 	c := startInProcess(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	leader := leaderOf(ctx, t, c)
-	cl, err := testClient(c, leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, cl := leaderClient(ctx, t, c)
 	createKey(ctx, t, cl, "ed", kqpb.Algorithm_ED25519)
 	msg := digest("announced for real")
 	resp, err := cl.Sign(ctx, &kqpb.SignRequest{Key: "ed", Digest: msg, RequestId: "real-1"})

@@ -24,11 +24,7 @@ func TestBlameExcludesOnlyWithThresholdPlusOneAccusers(t *testing.T) {
 	c := startCluster(t, "simulator", func(o *cluster.Options) { o.Metrics = true })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	leader := leaderOf(ctx, t, c)
-	cl, err := c.Client(leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, cl := rawLeaderClient(ctx, t, c)
 	createKey(ctx, t, cl, "ed", kqpb.Algorithm_ED25519)
 	waitProtocol(ctx, t, c, fsm.ProtocolV2, time.Minute)
 	h := issueHandle(ctx, t, cl, &kqpb.IssueHandleRequest{Key: "ed", TtlMs: 600_000})

@@ -28,11 +28,7 @@ func TestFloodingMemberIsBlamedAndExcluded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	waitProtocol(ctx, t, c, fsm.ProtocolV2, time.Minute)
-	leader := leaderOf(ctx, t, c)
-	cl, err := c.Client(leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, cl := rawLeaderClient(ctx, t, c)
 	createKey(ctx, t, cl, "fk", kqpb.Algorithm_ED25519)
 	h := issueHandle(ctx, t, cl, &kqpb.IssueHandleRequest{Key: "fk", Purpose: "sign", TtlMs: 600_000})
 

@@ -60,11 +60,7 @@ func TestMaliciousMemberOnRealProcesses(t *testing.T) {
 			}
 		}
 	}
-	leader := leaderOf(ctx, t, c)
-	cl, err := c.Client(leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, cl := rawLeaderClient(ctx, t, c)
 	waitProtocol(ctx, t, c, fsm.ProtocolV2, time.Minute)
 
 	type key struct {

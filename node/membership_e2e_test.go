@@ -247,14 +247,7 @@ func TestEarlyVoterIsCaught(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := c.Client(leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cl := waitLeaderClient(ctx, t, c)
 	// Keys to reshare keep the new node in resharing for a while.
 	for _, name := range []string{"e1", "e2"} {
 		createKey(ctx, t, cl, name, kqpb.Algorithm_ED25519)

@@ -28,11 +28,7 @@ func TestPeerPortRefusesClientsAndOutlastsAStreamFlood(t *testing.T) {
 	c := startInProcess(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	leader := leaderOf(ctx, t, c)
-	cl, err := c.Client(leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, cl := rawLeaderClient(ctx, t, c)
 	k := createKey(ctx, t, cl, "ed", kqpb.Algorithm_ED25519)
 
 	if err := peerHandshake(t, c, "client", leader); err == nil || !strings.Contains(err.Error(), "bad certificate") {

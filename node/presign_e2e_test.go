@@ -141,6 +141,45 @@ func leaderOf(ctx context.Context, t *testing.T, c scenarioCluster) string {
 	return ""
 }
 
+// leaderClient returns the leader's id and a client of it that keeps the
+// handles of the keys it creates (testClient).
+func leaderClient(ctx context.Context, t *testing.T, c scenarioCluster) (string, kqpb.KeyServiceClient) {
+	t.Helper()
+	leader := leaderOf(ctx, t, c)
+	cl, err := testClient(c, leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leader, cl
+}
+
+// rawLeaderClient is leaderClient without the handle bookkeeping, for tests
+// that issue and present handles themselves.
+func rawLeaderClient(ctx context.Context, t *testing.T, c scenarioCluster) (string, kqpb.KeyServiceClient) {
+	t.Helper()
+	leader := leaderOf(ctx, t, c)
+	cl, err := c.Client(leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leader, cl
+}
+
+// waitLeaderClient waits for the cluster to elect a leader (cluster.Leader)
+// and returns its id and a client of it.
+func waitLeaderClient(ctx context.Context, t *testing.T, c *cluster.Cluster) (string, kqpb.KeyServiceClient) {
+	t.Helper()
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.Client(leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leader, cl
+}
+
 // signEventually retries a request under its id until the cluster answers.
 func signEventually(ctx context.Context, t *testing.T, cl kqpb.KeyServiceClient, req *kqpb.SignRequest) *kqpb.SignResponse {
 	t.Helper()

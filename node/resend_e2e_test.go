@@ -30,11 +30,7 @@ func TestSessionsSurviveStreamBreaks(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	leader := leaderOf(ctx, t, c)
-	cl, err := testClient(c, leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, cl := leaderClient(ctx, t, c)
 	createKey(ctx, t, cl, "brk", kqpb.Algorithm_ECDSA_SECP256K1)
 
 	breaking, stop := context.WithCancel(ctx)
@@ -98,11 +94,7 @@ func TestSessionsSurviveLostMessages(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	leader := leaderOf(ctx, t, c)
-	cl, err := testClient(c, leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, cl := leaderClient(ctx, t, c)
 	createKey(ctx, t, cl, "lossy", kqpb.Algorithm_ED25519)
 	for i := range 3 {
 		d := sha256.Sum256([]byte(fmt.Sprintf("through losses %d", i)))

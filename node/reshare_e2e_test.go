@@ -24,14 +24,7 @@ func TestReshareOnRealProcesses(t *testing.T) {
 	c := startCluster(t, "simulator")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := c.Client(leader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader, cl := waitLeaderClient(ctx, t, c)
 	k := createKey(ctx, t, cl, "rs", kqpb.Algorithm_ED25519)
 	pub := k.PublicKey
 	h := issueHandle(ctx, t, cl, &kqpb.IssueHandleRequest{Key: "rs", Purpose: "sign", TtlMs: 600_000})
