@@ -100,10 +100,7 @@ func TestAuditChainAcrossCrashes(t *testing.T) {
 	signAll("first", 3)
 
 	// Refusals before the log: aggregated, then chained.
-	cl, err := testClient(c, "n2")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := mustTestClient(t, c, "n2")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := range 3 {

@@ -36,10 +36,7 @@ func TestCrashLeavesNoCoreAndNoSecrets(t *testing.T) {
 	c := startCluster(t, "swtpm")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := testClient(c, "n3")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := mustTestClient(t, c, "n3")
 	createKey(ctx, t, cl, "ed", kqpb.Algorithm_ED25519)
 
 	// n1 restarts under the test's control; with n2 down every committee

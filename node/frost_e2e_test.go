@@ -38,10 +38,7 @@ type frostSigner struct {
 
 func newFrostSigner(ctx context.Context, t *testing.T, c *cluster.Cluster) *frostSigner {
 	t.Helper()
-	cl, err := testClient(c, "n1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := mustTestClient(t, c, "n1")
 	k := createKey(ctx, t, cl, "ed", kqpb.Algorithm_ED25519)
 	if len(k.PublicKey) != ed25519.PublicKeySize {
 		t.Fatalf("public key is %d bytes", len(k.PublicKey))

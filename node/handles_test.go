@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"sync"
+	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -20,6 +21,16 @@ func testClient(c scenarioCluster, id string) (kqpb.KeyServiceClient, error) {
 		return nil, err
 	}
 	return &handleClient{KeyServiceClient: cl, handles: map[string]string{}}, nil
+}
+
+// mustTestClient is testClient for a member the test cannot go on without.
+func mustTestClient(t *testing.T, c scenarioCluster, id string) kqpb.KeyServiceClient {
+	t.Helper()
+	cl, err := testClient(c, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
 
 type handleClient struct {

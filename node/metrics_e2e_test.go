@@ -27,10 +27,7 @@ func TestMetricsEndpointCountsSigningWithoutLeaking(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cl, err := testClient(c, "n1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := mustTestClient(t, c, "n1")
 	createKey(ctx, t, cl, "ec", kqpb.Algorithm_ECDSA_SECP256K1)
 	waitPresigs(ctx, t, cl, 1)
 

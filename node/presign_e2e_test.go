@@ -21,10 +21,7 @@ func TestPresignedSignaturesSurviveLeaderKills(t *testing.T) {
 	c := startCluster(t, "swtpm", func(o *cluster.Options) { o.SignTimeout = 5 * time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cl, err := testClient(c, "n1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := mustTestClient(t, c, "n1")
 	createKey(ctx, t, cl, "ec", kqpb.Algorithm_ECDSA_SECP256K1)
 	var k keyJSON
 	kqJSON(t, c, &k, "key", "get", "ec")

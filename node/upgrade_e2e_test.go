@@ -54,10 +54,7 @@ func TestRollingUpgradeAndRefusedDowngrade(t *testing.T) {
 	c := startCluster(t, "simulator", func(o *cluster.Options) { o.BinDir = compat })
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cl, err := testClient(c, "n1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := mustTestClient(t, c, "n1")
 	key := createKey(ctx, t, cl, "up", kqpb.Algorithm_ED25519)
 	pub := ed25519.PublicKey(versionOf(t, key, 1).PublicKey)
 	waitProtocol(ctx, t, c, 1, 10*time.Second)
@@ -67,9 +64,7 @@ func TestRollingUpgradeAndRefusedDowngrade(t *testing.T) {
 	var bad atomic.Value
 	clients := map[string]kqpb.KeyServiceClient{}
 	for _, id := range c.IDs() {
-		if clients[id], err = testClient(c, id); err != nil {
-			t.Fatal(err)
-		}
+		clients[id] = mustTestClient(t, c, id)
 	}
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
