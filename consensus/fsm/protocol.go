@@ -97,7 +97,7 @@ func Decode(data []byte) (Command, error) {
 // fully interpret must not be half-applied.
 func DecodeVersion(data []byte) (Command, uint32, error) {
 	var env envelope
-	if err := strictJSON(data, &env); err != nil {
+	if err := strictjson.Decode(data, &env); err != nil {
 		return nil, 0, fmt.Errorf("consensus: decode command: %w", err)
 	}
 	v := max(env.V, ProtocolV1)
@@ -115,17 +115,13 @@ func DecodeVersion(data []byte) (Command, uint32, error) {
 	if v == ProtocolV1 {
 		err = json.Unmarshal(env.Body, c)
 	} else {
-		err = strictJSON(env.Body, c)
+		err = strictjson.Decode(env.Body, c)
 	}
 	if err != nil {
 		return nil, v, fmt.Errorf("consensus: decode %s: %w", env.Type, err)
 	}
 	return c, v, nil
 }
-
-// strictJSON decodes one JSON value into v, refusing unknown fields and
-// trailing data.
-func strictJSON(data []byte, v any) error { return strictjson.Decode(data, v) }
 
 // TypeRaiseProtocol raises the cluster's active protocol version.
 const TypeRaiseProtocol CommandType = "raise_protocol"

@@ -18,6 +18,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
+	"github.com/keyquorum/keyquorum/consensus/fsm/strictjson"
 	"github.com/keyquorum/keyquorum/consensus/fsm/tenants"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
@@ -129,7 +130,7 @@ func (st *state) UnmarshalJSON(data []byte) error {
 	type plain state // state's fields without this method
 	// A field this build does not know is refused, not dropped: a snapshot
 	// from a newer protocol must stop this replica, not be half-restored.
-	if err := strictJSON(data, (*plain)(st)); err != nil {
+	if err := strictjson.Decode(data, (*plain)(st)); err != nil {
 		return err
 	}
 	if st.Protocol > MaxProtocol {
