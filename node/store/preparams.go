@@ -33,13 +33,17 @@ type PreParams struct {
 	secmem  *secmem.Mem
 	idle    time.Duration
 
-	mu      sync.Mutex
-	pp      *tss.PreParams // nil before ready and while evicted
-	used    time.Time      // last Wait
-	timer   *time.Timer    // checks for idleness
-	status  string
-	started time.Time
-	ready   chan struct{}
+	mu    sync.Mutex
+	pp    *tss.PreParams // nil before ready and while evicted
+	used  time.Time      // last Wait
+	timer *time.Timer    // checks for idleness
+	ready chan struct{}
+
+	// statusMu guards status and started apart from mu: Wait holds mu
+	// across a TPM unseal, and `kq status` must never wait on one.
+	statusMu sync.Mutex
+	status   string
+	started  time.Time
 }
 
 // NewPreParams returns the pre-parameters of member node of cluster c,
@@ -55,8 +59,8 @@ func (p *PreParams) binding() sealing.Binding {
 
 // Status describes readiness for `kq status`.
 func (p *PreParams) Status() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.statusMu.Lock()
+	defer p.statusMu.Unlock()
 	if p.status == "generating" {
 		return fmt.Sprintf("generating (%s)", time.Since(p.started).Round(time.Second))
 	}
@@ -134,9 +138,9 @@ func (p *PreParams) unseal(ctx context.Context) (*tss.PreParams, error) {
 }
 
 func (p *PreParams) set(status string) {
-	p.mu.Lock()
+	p.statusMu.Lock()
 	p.status = status
-	p.mu.Unlock()
+	p.statusMu.Unlock()
 }
 
 // Run loads, imports or generates the pre-parameters, then calls report
@@ -152,8 +156,8 @@ func (p *PreParams) Run(ctx context.Context, report func(context.Context) error)
 	}
 	p.mu.Lock()
 	p.hold(pp)
-	p.status = "ready"
 	p.mu.Unlock()
+	p.set("ready")
 	close(p.ready)
 	for ctx.Err() == nil {
 		if err := report(ctx); err == nil {
@@ -179,9 +183,9 @@ func (p *PreParams) obtain(ctx context.Context) (*tss.PreParams, error) {
 			return nil, err
 		}
 	} else {
-		p.mu.Lock()
+		p.statusMu.Lock()
 		p.status, p.started = "generating", time.Now()
-		p.mu.Unlock()
+		p.statusMu.Unlock()
 		p.log.Info("generating ECDSA pre-params (safe primes); this takes 10-60 s of CPU once")
 		pp, err = tss.GeneratePreParams(ctx, func(elapsed time.Duration) {
 			p.log.Info("still generating pre-params", "elapsed", elapsed.Round(time.Second))

@@ -8,10 +8,12 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/sealing/sealingtest"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -165,6 +167,62 @@ func TestPreParamsEvictedWhenIdleAndReopened(t *testing.T) {
 	if !p.secmem.Reclaimed(1) {
 		t.Fatal("the dropped pre-params' secret memory was not zeroed and reclaimed")
 	}
+}
+
+// TestPreParamsStatusDoesNotWaitOnUnseal holds a reopening Wait inside
+// the sealer: `kq status` reads the status meanwhile and must not queue
+// behind the TPM.
+func TestPreParamsStatusDoesNotWaitOnUnseal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := config.DefaultCluster()
+	c.ID = "kq-test"
+	abs, err := filepath.Abs("../../tss/testdata/preparams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Preparams.Source, c.Preparams.FixturesDir = config.PreparamsFixtures, abs
+	s := &stallingSealer{Sealer: sealingtest.New(t), release: make(chan struct{})}
+	defer close(s.release)
+	p := NewPreParams(&c, "n1", t.TempDir(), s, quietLog())
+	go p.Run(ctx, func(context.Context) error { return nil })
+	if _, err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.pp = nil // as after an idle eviction: the next Wait unseals
+	p.mu.Unlock()
+	s.stall.Store(true)
+	go p.Wait(ctx)
+	for s.stalled.Load() == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := make(chan string, 1)
+	go func() { got <- p.Status() }()
+	select {
+	case st := <-got:
+		if st != "ready" {
+			t.Fatalf("status %q, want ready", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Status waited on a pre-params unseal")
+	}
+}
+
+// stallingSealer blocks Open, once stall is set, until release closes.
+type stallingSealer struct {
+	Sealer
+	stall   atomic.Bool
+	stalled atomic.Int32
+	release chan struct{}
+}
+
+func (s *stallingSealer) Open(ctx context.Context, b sealing.Binding, blob []byte) ([]byte, error) {
+	if s.stall.Load() {
+		s.stalled.Add(1)
+		<-s.release
+	}
+	return s.Sealer.Open(ctx, b, blob)
 }
 
 func (p *PreParams) held() bool {
