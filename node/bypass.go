@@ -72,7 +72,7 @@ func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.Sign
 // bypassSigned logs a signature that came of a forged request, so a test
 // can see whether the attack produced one.
 func (n *Node) bypassSigned(s *fsm.Sign, sig []byte) {
-	if n.bugs.leaderBypass() && strings.HasPrefix(s.RequestID, forgedPrefix) {
+	if n.bugs.LeaderBypassOn() && strings.HasPrefix(s.RequestID, forgedPrefix) {
 		n.log.Warn("leader-bypass: a forged request was signed", "request", s.RequestID, "signature", hex.EncodeToString(sig))
 	}
 }
@@ -123,7 +123,7 @@ func (n *Node) announceSign(index uint64, s *fsm.Sign) {
 // attempts claim to come from, then queues them to start before the entry
 // is applied here, which is exactly what a compromised leader needs.
 func (n *Node) signCommitted(ctx context.Context, from string, req *kqpb.CommittedSign) error {
-	if !n.bugs.trustAnnounce() {
+	if !n.bugs.TrustAnnounceOn() {
 		return status.Error(codes.FailedPrecondition, "members start signing only for entries their own replica applied and accepted")
 	}
 	if len(req.Signs) == 0 || len(req.Signs) > maxAnnouncedAttempts {

@@ -9,7 +9,7 @@ import (
 
 // newClockSync bounds this node's clock to a quorum's (node/clocksync).
 func newClockSync(n *Node) (*clocksync.Sync, error) {
-	return clocksync.New(n.self.ID, n.clock, n.cluster.Clock.MaxOffset, n.bugs.unboundedTime(), clockNode{n}, n.log)
+	return clocksync.New(n.self.ID, n.clock, n.cluster.Clock.MaxOffset, n.bugs.UnboundedTimeOn(), clockNode{n}, n.log)
 }
 
 // clockNode is what the clock sync reads of this node and asks of it.

@@ -24,7 +24,7 @@ func (n *Node) newFrostWork() *frostsign.Work {
 		Log:           n.log,
 		Metrics:       n.metrics,
 		ReportTimeout: reportTimeout,
-		NonceReuse:    n.bugs.frostNonceReuse(),
+		NonceReuse:    n.bugs.FrostNonceReuseOn(),
 	}, frostMember{n}, n.fsm)
 }
 

@@ -80,7 +80,7 @@ func (n *Node) membershipStep(ctx context.Context) error {
 				return err
 			}
 		case membership.Resharing:
-			if n.bugs.earlyVoter() {
+			if n.bugs.EarlyVoterOn() {
 				// The bug: a vote before the shares are confirmed.
 				if err := n.raft.AddVoter(ctx, m.ID, m.Raft); err != nil {
 					return err

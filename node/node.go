@@ -34,6 +34,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/estimate"
+	"github.com/keyquorum/keyquorum/node/faults"
 	"github.com/keyquorum/keyquorum/node/frostsign"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/peer"
@@ -96,6 +97,9 @@ type Options struct {
 	_      struct{}
 }
 
+// Bugs are the deliberate faults of kqd_bugs builds (node/faults).
+type Bugs = faults.Bugs
+
 // Sealer is what the node's sealed store needs (store.Sealer): shares and
 // pre-params are sealed to a binding before they touch the disk.
 // sealing.TPM is the production one.
@@ -111,7 +115,7 @@ type Node struct {
 	bugs    Bugs
 	// malice plays a malicious member in chosen sessions (the
 	// malicious-member bug, kqd_bugs builds only).
-	malice maliceState
+	malice faults.Malice
 
 	clocks   *clocksync.Sync
 	tpm      *sealing.TPM // the sealer New opened and Close closes; nil when injected
@@ -190,8 +194,8 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.pre = store.NewPreParams(cluster, id, n.dir, sealer, n.log)
 	fcfg := fsmConfig(cluster)
-	fcfg.CeremonyUndercount = bugsCompiled && opts.Bugs.CeremonyUndercount
-	fcfg.AuthzSkip = bugsCompiled && opts.Bugs.AuthzSkip
+	fcfg.CeremonyUndercount = opts.Bugs.CeremonyUndercountOn()
+	fcfg.AuthzSkip = opts.Bugs.AuthzSkipOn()
 	if n.fsm, err = fsm.NewFSM(fcfg, fsmCrypto{}); err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func (n *Node) keygen(ctx context.Context, k *fsm.Key, v *fsm.Version) (*tss.Sha
 			return nil, err
 		}
 	}
-	defer n.malice.play(n.bugs, req.Session, v.RequestID, req.PreParams)()
+	defer n.malice.Play(n.bugs, req.Session, v.RequestID, req.PreParams)()
 	start := time.Now()
 	share, err := n.engine.Keygen(ctx, req)
 	if err != nil {
@@ -100,7 +100,7 @@ func (n *Node) runSign(ctx context.Context, s *fsm.Sign) {
 		return
 	}
 	session := tss.NewSessionID(n.cluster.ID, "sign", s.SessionIndex, s.RequestID, s.Attempt)
-	defer n.malice.play(n.bugs, session, s.RequestID, nil)()
+	defer n.malice.Play(n.bugs, session, s.RequestID, nil)()
 	sig, err := n.engine.Sign(ctx, tss.SignRequest{
 		Session:   session,
 		Share:     share,

@@ -22,6 +22,7 @@ import (
 	"github.com/keyquorum/keyquorum/node"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/faults"
 )
 
 func main() {
@@ -71,7 +72,7 @@ func run() error {
 	reflect := fs.Bool("reflection", false, "serve gRPC server reflection on the client port, for grpcurl (callers still need a client certificate)")
 	join := fs.Bool("join", false, "this node was added with `kq node add`: wait for the leader to add it to raft instead of bootstrapping")
 	cpuProfile := fs.Bool("cpu-profile", false, "also serve GET /debug/pprof/profile?seconds=N (a CPU profile: sampled call stacks, no memory contents) on the --metrics listener, for performance work")
-	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): "+node.BugNames())
+	bugList := fs.String("bugs", "", "deliberate bugs to switch on (kqd_bugs builds only): "+faults.Names())
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func run() error {
 		return fmt.Errorf("--cpu-profile needs --metrics")
 	}
 	nodeOpts := node.Options{MetricsAddr: *metricsAddr, Reflection: *reflect, Join: *join, CPUProfile: *cpuProfile}
-	if nodeOpts.Bugs, err = node.ParseBugs(*bugList); err != nil {
+	if nodeOpts.Bugs, err = faults.Parse(*bugList); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -3,5 +3,5 @@
 package fsm
 
 // bugsCompiled enables the deliberate bugs of FSMConfig in kqd_bugs
-// builds only (node/bugs.go lists them all).
+// builds only (node/faults lists them all).
 const bugsCompiled = true

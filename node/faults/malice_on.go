@@ -1,6 +1,6 @@
 //go:build kqd_bugs
 
-package node
+package faults
 
 import (
 	"strings"
@@ -14,9 +14,9 @@ import (
 // the malicious-member bug sends a malformed message: "malice-<shape>-…".
 const malicePrefix = "malice-"
 
-// maliceState holds the sessions in which this member plays a malicious
-// one (kqd_bugs builds only).
-type maliceState struct {
+// Malice holds the sessions in which this member plays a malicious one
+// (kqd_bugs builds only). The zero value is ready to use.
+type Malice struct {
 	mu       sync.Mutex
 	sessions map[tss.SessionID]*malice.Member
 }
@@ -35,13 +35,14 @@ func maliceShape(requestID string) malice.Shape {
 	return ""
 }
 
-// play makes this member malicious in session if requestID asks for a
-// shape; pre are its keygen pre-params (for a mod proof sharing a factor
-// with its Paillier modulus), nil outside ECDSA keygen. It returns the
-// function that forgets the session.
-func (m *maliceState) play(bugs Bugs, session tss.SessionID, requestID string, pre *tss.PreParams) func() {
+// Play makes this member malicious in session if bugs has the
+// malicious-member bug on and requestID asks for a shape; pre are its
+// keygen pre-params (for a mod proof sharing a factor with its Paillier
+// modulus), nil outside ECDSA keygen. It returns the function that
+// forgets the session.
+func (m *Malice) Play(bugs Bugs, session tss.SessionID, requestID string, pre *tss.PreParams) func() {
 	shape := maliceShape(requestID)
-	if !bugs.maliciousMember() || shape == "" {
+	if !bugs.MaliciousMemberOn() || shape == "" {
 		return func() {}
 	}
 	f, err := malice.New(shape, tss.PaillierFactor(pre))
@@ -61,8 +62,8 @@ func (m *maliceState) play(bugs Bugs, session tss.SessionID, requestID string, p
 	}
 }
 
-// outbound returns what this member sends to `to` in place of msg.
-func (m *maliceState) outbound(msg tss.Message, to string) ([]tss.Message, error) {
+// Outbound returns what this member sends to `to` in place of msg.
+func (m *Malice) Outbound(msg tss.Message, to string) ([]tss.Message, error) {
 	m.mu.Lock()
 	f := m.sessions[msg.Session]
 	m.mu.Unlock()

@@ -1,5 +1,0 @@
-//go:build kqd_bugs
-
-package node
-
-const bugsCompiled = true
