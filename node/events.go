@@ -216,7 +216,7 @@ func (n *Node) dispatch(ctx context.Context) {
 				}
 			case *fsm.PresignRequested:
 				if p := ev.res.Presig; p != nil && slices.Contains(p.Committee, n.self.ID) {
-					n.spawn(func() { n.runPresign(ctx, ev.index, p) })
+					n.spawn(func() { n.presigs.Run(ctx, ev.index, p) })
 				}
 			case *fsm.PresignDiscarded, *fsm.NodeBooted:
 				n.parked.Sweep(n.fsm.HasPresig)

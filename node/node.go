@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -40,7 +39,6 @@ import (
 	"github.com/keyquorum/keyquorum/node/peer"
 	"github.com/keyquorum/keyquorum/node/pki"
 	"github.com/keyquorum/keyquorum/node/presign"
-	"github.com/keyquorum/keyquorum/node/reserve"
 	"github.com/keyquorum/keyquorum/node/service"
 	"github.com/keyquorum/keyquorum/node/store"
 	"github.com/keyquorum/keyquorum/sealing"
@@ -136,9 +134,8 @@ type Node struct {
 	startIdx   uint64            // last log index found on disk at start: entries up to it are replays
 	boot       string            // this process life, for presignatures that die with it
 	parked     *presign.Parked
-	reserved   reserve.Set
+	presigs    *presign.Work   // this process life's presignature work
 	frost      *frostsign.Work // this process life's FROST nonces and signing work
-	lastSign   atomic.Int64    // unix nanos of the last sign request this leader served
 	running    runningSigns
 	proposed   []proposedHook // run after each entry this leader proposes (propose.go)
 	// dirty names the keys the share reconciler must look at.
@@ -201,7 +198,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.tenantKeys = store.NewTenantKeys(n.dir, cluster.ID, id, sealer, n.fsm.TenantGeneration)
 	n.shares = store.NewShares(n.dir, cluster.ID, id, sealer, n.tenantKeys)
-	n.boot, n.parked = newBootID(), presign.NewParked()
+	n.boot, n.parked = presign.NewBoot(), presign.NewParked()
 	n.dirty = newDirtyKeys()
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
@@ -234,6 +231,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.metrics = n.newNodeMetrics()
 	n.frost = n.newFrostWork()
+	n.presigs = n.newPresignWork()
 	n.took = estimate.New()
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err
@@ -324,7 +322,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("node started", "client", n.self.Client, "peer", n.self.Peer, "raft", n.self.Raft)
 	n.services.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	n.spawn(func() { n.pre.Run(ctx, n.reportPreParams) })
-	n.spawn(func() { retryUntil(ctx, n.reportBoot) })
+	n.spawn(func() { retryUntil(ctx, n.presigs.ReportBoot) })
 	n.spawn(func() { retryUntil(ctx, n.reportRecovered) })
 	n.spawn(func() { n.dispatch(ctx) })
 	n.spawn(func() { n.super.run(ctx) })

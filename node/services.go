@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
@@ -59,7 +58,7 @@ func (r serviceRuntime) Unreachable(members []string) []string {
 func (r serviceRuntime) PickCommittee(k *fsm.Key) ([]string, error) {
 	return r.n.pickCommittee(k, nil, 0)
 }
-func (r serviceRuntime) SignAsked()                                     { r.n.lastSign.Store(time.Now().UnixNano()) }
+func (r serviceRuntime) SignAsked()                                     { r.n.presigs.SignAsked() }
 func (r serviceRuntime) Holders() []string                              { return r.n.holders() }
 func (r serviceRuntime) Members() []membership.Member                   { return r.n.memberList() }
 func (r serviceRuntime) IsMember(id string) bool                        { return r.n.isMember(id) }

@@ -43,8 +43,8 @@ const staleCommitteeTries = 3
 
 func (n *Node) proposeSignOnce(ctx context.Context, k *fsm.Key, presign bool, cmd *fsm.SignRequested) (dup bool, frost []fsm.FrostCommitment, err error) {
 	cmd.Committee, cmd.Presig, cmd.Frost = nil, "", nil // a stale try's
-	if presign && (cmd.Version == 0 || cmd.Version == k.Primary) && n.presignable(k) {
-		p, release, ok := n.choosePresig(k)
+	if presign && (cmd.Version == 0 || cmd.Version == k.Primary) && n.presigs.Pooled(k) {
+		p, release, ok := n.presigs.Choose(k)
 		if !ok {
 			n.metrics.PresignMiss(k.Name)
 		} else {

@@ -30,10 +30,8 @@ import (
 func (n *Node) startSign(ctx context.Context, s *fsm.Sign) {
 	if s.Presig == "" {
 		n.spawn(func() { n.runSign(ctx, s) })
-	} else if ps := n.parked.Take(s.Presig); ps != nil {
-		n.spawn(func() { n.signPresigned(ctx, s, ps) })
 	} else {
-		n.log.Warn("presignature named by a request is not parked here; the leader will retry", "presig", s.Presig, "request", s.RequestID)
+		n.presigs.Sign(ctx, s)
 	}
 }
 

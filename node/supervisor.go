@@ -9,7 +9,6 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clocksync"
-	"github.com/keyquorum/keyquorum/node/reserve"
 	"github.com/keyquorum/keyquorum/node/service"
 )
 
@@ -26,8 +25,6 @@ type supervisor struct {
 	// keygens ("key/vN") and refreshes ("key/vN/eE") map overdue work to
 	// the earliest time the supervisor proposes its failure again.
 	keygens, refreshes map[string]time.Time
-	presigs            map[string]time.Time // pending presignature id -> first seen
-	refilling          reserve.Set          // keys whose refill is being proposed
 	unreachable        map[string]time.Time // member -> since when the leader cannot reach it
 	rotation           atomic.Uint64        // spreads committees over members; shared with request handlers
 	retryRotation      atomic.Uint64        // the same for blamed retries, apart (see nextRetry)
@@ -47,7 +44,7 @@ type deadline struct {
 
 func newSupervisor(n *Node) *supervisor {
 	return &supervisor{n: n, signs: map[string]deadline{}, keygens: map[string]time.Time{}, refreshes: map[string]time.Time{},
-		presigs: map[string]time.Time{}, unreachable: map[string]time.Time{}}
+		unreachable: map[string]time.Time{}}
 }
 
 func (s *supervisor) run(ctx context.Context) {
@@ -60,7 +57,7 @@ func (s *supervisor) tick(ctx context.Context) {
 		clear(s.signs)
 		clear(s.keygens)
 		clear(s.refreshes)
-		clear(s.presigs)
+		s.n.presigs.Forget()
 		clear(s.unreachable)
 		return
 	}
@@ -68,7 +65,7 @@ func (s *supervisor) tick(ctx context.Context) {
 	s.checkSigns(ctx, now)
 	s.checkKeygens(ctx, now)
 	s.checkLifecycle(ctx, now)
-	s.refillPresigs(ctx, now)
+	s.n.presigs.Refill(ctx, now)
 	s.maybeRaiseProtocol(ctx)
 	s.maybeSetLimits(ctx)
 	s.checkMembers(ctx)

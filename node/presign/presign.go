@@ -1,7 +1,9 @@
-// Package presign holds the rules of a member's ECDSA presignature pool:
-// the halves this member has parked, in memory only (Parked), and which of
-// a key's pooled presignatures a request may name, the refill counts, or
-// a member's restart would take away.
+// Package presign is a member's work with ECDSA presignatures: the rules
+// of a key's pool (which pooled presignatures a request may name, the
+// refill counts, what a member's restart would take away), the halves this
+// member has parked, in memory only (Parked), its part in making them and
+// in finishing a signature from one (Work), and on the leader, the choice
+// of the presignature a request names and the pool's refill.
 package presign
 
 import (
