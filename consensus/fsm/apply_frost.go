@@ -9,34 +9,12 @@ import (
 
 // frostCommands are the FROST nonce commitments members publish.
 func frostCommands() []commandSpec {
-	return []commandSpec{spec[FrostCommitted](ProtocolV2)}
+	return []commandSpec{spec(frostSince, applyFrostCommitted, recordsFrostCommitted)}
 }
 
-// TypeFrostCommitted publishes a member's FROST nonce commitments.
-const TypeFrostCommitted CommandType = "frost_committed"
-
-// FrostCommitted reports nonce commitments (RFC 9591 round one) that Node
-// made during its process life Boot for signing with a key version at a
-// share epoch. The nonces behind them stay in Node's memory; each
-// commitment may be named by one sign request, ever.
-type FrostCommitted struct {
-	Key         string        `json:"key"`
-	Version     uint32        `json:"version"`
-	Epoch       uint32        `json:"epoch"`
-	Node        string        `json:"node"`
-	Boot        string        `json:"boot"`
-	Commitments []FrostCommit `json:"commitments"`
-}
-
-// FrostCommit is one published commitment: an id the sign request names it
-// by and the encoded commitment, SerializeScalar(i) || D_i || E_i.
-type FrostCommit struct {
-	ID         string `json:"id"`
-	Commitment []byte `json:"commitment"`
-}
-
-func (FrostCommitted) Type() CommandType  { return TypeFrostCommitted }
-func (c FrostCommitted) Reporter() string { return c.Node }
+// frostSince introduced FROST: its commitments, and sign requests naming
+// them.
+const frostSince = ProtocolV2
 
 // FrostCommitment is the replicated record of one unused commitment, and,
 // in a Sign record, of one the request consumed (package pool).
@@ -48,8 +26,9 @@ var (
 	ErrTooManyFrost     = pool.ErrTooManyFrost
 )
 
-// apply records a member's new commitments (pool.Commitments.Publish).
-func (c *FrostCommitted) apply(f *FSM, index uint64) Result {
+// applyFrostCommitted records a member's new commitments
+// (pool.Commitments.Publish).
+func applyFrostCommitted(f *FSM, c *FrostCommitted, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("FROST commitments for %q: %w", c.Key, ErrUnknownKey)}
@@ -71,10 +50,10 @@ func (f *FSM) consumeFrost(k *Key, version uint32, c *SignRequested) ([]FrostCom
 	if len(c.Frost) != len(c.Committee) {
 		return nil, fmt.Errorf("%w: %d commitments for a committee of %d", ErrFrostUnavailable, len(c.Frost), len(c.Committee))
 	}
-	if f.st.protocol() < Since(&FrostCommitted{}) {
+	if f.st.protocol() < frostSince {
 		// Builds before FROST ignore the field: naming commitments before
 		// every replica knows them would let replicas disagree.
-		return nil, fmt.Errorf("%w: FROST needs protocol %d", ErrProtocolNotActive, Since(&FrostCommitted{}))
+		return nil, fmt.Errorf("%w: FROST needs protocol %d", ErrProtocolNotActive, frostSince)
 	}
 	if c.Presig != "" || k.Algorithm != "ed25519" {
 		return nil, fmt.Errorf("%w: FROST signs Ed25519 keys, without a presignature", ErrInvalidCommand)
@@ -109,7 +88,7 @@ func (f *FSM) Boot(node string) string {
 	return f.st.Boots[node]
 }
 
-func (c *FrostCommitted) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+func recordsFrostCommitted(_ *FSM, c *FrostCommitted, _ Result, r audit.Record) []audit.Record {
 	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
 	return []audit.Record{r}
 }

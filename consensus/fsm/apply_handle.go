@@ -11,53 +11,10 @@ import (
 // handleCommands issue and revoke signing handles.
 func handleCommands() []commandSpec {
 	return []commandSpec{
-		spec[IssueHandle](ProtocolV1),
-		spec[RevokeHandle](ProtocolV1),
+		spec(ProtocolV1, applyIssueHandle, recordsIssueHandle),
+		spec(ProtocolV1, applyRevokeHandle, recordsRevokeHandle),
 	}
 }
-
-// The handle commands.
-const (
-	TypeIssueHandle  CommandType = "issue_handle"
-	TypeRevokeHandle CommandType = "revoke_handle"
-)
-
-// IssueHandle grants a capability to sign with Key for Purpose until
-// Time+TTL. The log holds only the token's SHA-256: the token itself is
-// returned once, to the caller, and never stored.
-type IssueHandle struct {
-	RequestID string   `json:"request_id"`
-	HandleID  string   `json:"handle_id"`
-	TokenHash [32]byte `json:"token_hash"`
-	Key       string   `json:"key"`
-	Purpose   string   `json:"purpose"`
-	TTL       int64    `json:"ttl"`      // nanoseconds
-	MaxUses   uint32   `json:"max_uses"` // 0: unlimited until expiry
-	Actor     string   `json:"actor"`
-	// ActorSerial is the serial number (lower-case hex) of the client
-	// certificate the request came with, for the deny-list by serial.
-	ActorSerial string `json:"actor_serial,omitempty"`
-	Time        int64  `json:"time"`
-}
-
-// RevokeHandle ends a handle before its expiry.
-type RevokeHandle struct {
-	RequestID string `json:"request_id"`
-	HandleID  string `json:"handle_id"`
-	Actor     string `json:"actor"`
-	// ActorSerial is the serial number (lower-case hex) of the client
-	// certificate the request came with, for the deny-list by serial.
-	ActorSerial string `json:"actor_serial,omitempty"`
-	Time        int64  `json:"time"`
-}
-
-func (IssueHandle) Type() CommandType  { return TypeIssueHandle }
-func (RevokeHandle) Type() CommandType { return TypeRevokeHandle }
-
-func (c *IssueHandle) Stamp(t int64)     { c.Time = t }
-func (c *RevokeHandle) Stamp(t int64)    { c.Time = t }
-func (c *IssueHandle) StampTime() int64  { return c.Time }
-func (c *RevokeHandle) StampTime() int64 { return c.Time }
 
 // Handle is the replicated record of a capability to sign with one key for
 // one purpose until it expires (package handles).
@@ -66,7 +23,7 @@ type Handle = handles.Handle
 // HandleTokenHash is what the log carries in place of a handle's token.
 func HandleTokenHash(token []byte) [32]byte { return handles.TokenHash(token) }
 
-func (c *IssueHandle) apply(f *FSM, index uint64) Result {
+func applyIssueHandle(f *FSM, c *IssueHandle, index uint64) Result {
 	if r, res, done := f.dedup(c.RequestID, string(TypeIssueHandle), issueInput(c)); done {
 		if res.Err == nil {
 			res.Handle = f.st.Handles[r.Handle].Clone()
@@ -89,7 +46,7 @@ func (c *IssueHandle) apply(f *FSM, index uint64) Result {
 	return Result{Handle: h.Clone()}
 }
 
-func (c *RevokeHandle) apply(f *FSM, index uint64) Result {
+func applyRevokeHandle(f *FSM, c *RevokeHandle, index uint64) Result {
 	input := dedup.HashInput(c.HandleID)
 	if _, res, done := f.dedup(c.RequestID, string(TypeRevokeHandle), input); done {
 		res.Handle = f.st.Handles[c.HandleID].Clone()
@@ -118,7 +75,7 @@ func (f *FSM) Handle(id string) (*Handle, bool) {
 	return h.Clone(), ok
 }
 
-func (c *IssueHandle) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsIssueHandle(_ *FSM, c *IssueHandle, res Result, r audit.Record) []audit.Record {
 	// The handle's id and token stay out: the chain is evidence, not a
 	// place to find capabilities.
 	r.Actor, r.Key, r.RequestID = c.Actor, c.Key, c.RequestID
@@ -129,7 +86,7 @@ func (c *IssueHandle) records(_ *FSM, res Result, r audit.Record) []audit.Record
 	return []audit.Record{r}
 }
 
-func (c *RevokeHandle) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsRevokeHandle(_ *FSM, c *RevokeHandle, res Result, r audit.Record) []audit.Record {
 	r.Actor, r.RequestID = c.Actor, c.RequestID
 	if res.Handle != nil {
 		r.Key = res.Handle.Key

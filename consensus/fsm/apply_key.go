@@ -12,66 +12,13 @@ import (
 // generation.
 func keyCommands() []commandSpec {
 	return []commandSpec{
-		spec[CreateKey](ProtocolV1),
-		spec[ShareStored](ProtocolV1),
-		spec[KeygenFailed](ProtocolV1),
+		spec(ProtocolV1, applyCreateKey, recordsCreateKey),
+		spec(ProtocolV1, applyShareStored, recordsShareStored),
+		spec(ProtocolV1, applyKeygenFailed, recordsKeygenFailed),
 	}
 }
 
-// The key commands: a key's creation and its members' reports of key
-// generation.
-const (
-	TypeCreateKey    CommandType = "create_key"
-	TypeShareStored  CommandType = "share_stored"
-	TypeKeygenFailed CommandType = "keygen_failed"
-)
-
-// CreateKey starts distributed key generation among Members.
-type CreateKey struct {
-	RequestID string   `json:"request_id"`
-	Name      string   `json:"name"`
-	Algorithm string   `json:"algorithm"`
-	Threshold int      `json:"threshold"`
-	Members   []string `json:"members"`
-	// Purposes label the handles the key may be used under; empty means
-	// DefaultPurpose.
-	Purposes        []string `json:"purposes,omitempty"`
-	DeletionAllowed bool     `json:"deletion_allowed,omitempty"`
-	Actor           string   `json:"actor"`
-	// ActorSerial is the serial number (lower-case hex) of the client
-	// certificate the request came with, for the deny-list by serial.
-	ActorSerial string `json:"actor_serial,omitempty"`
-	Time        int64  `json:"time"` // unix nanoseconds, stamped by the leader
-}
-
-// ShareStored reports that Node sealed its share of a key version and
-// derived PublicKey from it.
-type ShareStored struct {
-	Key       string `json:"key"`
-	Version   uint32 `json:"version"`
-	Node      string `json:"node"`
-	PublicKey []byte `json:"public_key"`
-}
-
-// KeygenFailed ends a key generation that cannot finish.
-type KeygenFailed struct {
-	Key     string `json:"key"`
-	Version uint32 `json:"version"`
-	Node    string `json:"node"`
-	Reason  string `json:"reason"`
-}
-
-func (CreateKey) Type() CommandType    { return TypeCreateKey }
-func (ShareStored) Type() CommandType  { return TypeShareStored }
-func (KeygenFailed) Type() CommandType { return TypeKeygenFailed }
-
-func (c *CreateKey) Stamp(t int64)    { c.Time = t }
-func (c *CreateKey) StampTime() int64 { return c.Time }
-
-func (c ShareStored) Reporter() string  { return c.Node }
-func (c KeygenFailed) Reporter() string { return c.Node }
-
-func (c *CreateKey) apply(f *FSM, index uint64) Result {
+func applyCreateKey(f *FSM, c *CreateKey, index uint64) Result {
 	spec := &keys.Spec{Name: c.Name, RequestID: c.RequestID, Algorithm: c.Algorithm, Threshold: c.Threshold,
 		Members: c.Members, Purposes: c.Purposes, DeletionAllowed: c.DeletionAllowed}
 	if k, ok := f.st.Keys[c.Name]; ok {
@@ -101,7 +48,7 @@ func (f *FSM) checkCreate(s *keys.Spec) error {
 // at is where entry index applies, for the key table.
 func (f *FSM) at(index uint64) keys.At { return keys.At{Index: index, Time: f.st.Time} }
 
-func (c *ShareStored) apply(f *FSM, _ uint64) Result {
+func applyShareStored(f *FSM, c *ShareStored, _ uint64) Result {
 	k, v, err := f.generating(c.Key, c.Version)
 	if err != nil {
 		return Result{Key: k, Err: fmt.Errorf("share: %w", err)}
@@ -113,7 +60,7 @@ func (c *ShareStored) apply(f *FSM, _ uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number, Duplicate: dup}
 }
 
-func (c *KeygenFailed) apply(f *FSM, _ uint64) Result {
+func applyKeygenFailed(f *FSM, c *KeygenFailed, _ uint64) Result {
 	k, v, err := f.generating(c.Key, c.Version)
 	if err != nil {
 		return Result{Key: k, Err: fmt.Errorf("keygen failure: %w", err)}
@@ -136,7 +83,7 @@ func (f *FSM) generating(key string, version uint32) (*Key, *Version, error) {
 	return k, v, nil
 }
 
-func (c *CreateKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsCreateKey(_ *FSM, c *CreateKey, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor, r.Key, r.RequestID = "create_key", c.Actor, c.Name, c.RequestID
 	if res.Key != nil {
 		r.Version = 1
@@ -144,7 +91,7 @@ func (c *CreateKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{r}
 }
 
-func (c *ShareStored) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsShareStored(_ *FSM, c *ShareStored, res Result, r audit.Record) []audit.Record {
 	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
 	if k := res.Key; k != nil && res.Err == nil && !res.Duplicate {
 		switch v := k.Version(c.Version); v.State {
@@ -157,7 +104,7 @@ func (c *ShareStored) records(_ *FSM, res Result, r audit.Record) []audit.Record
 	return []audit.Record{r}
 }
 
-func (c *KeygenFailed) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsKeygenFailed(_ *FSM, c *KeygenFailed, res Result, r audit.Record) []audit.Record {
 	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
 	if res.Err == nil {
 		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason

@@ -12,77 +12,13 @@ import (
 // on: pre-parameters and process lives.
 func presignCommands() []commandSpec {
 	return []commandSpec{
-		spec[PreParamsReady](ProtocolV1),
-		spec[PresignRequested](ProtocolV1),
-		spec[PresignReady](ProtocolV1),
-		spec[PresignDiscarded](ProtocolV1),
-		spec[NodeBooted](ProtocolV1),
+		spec(ProtocolV1, applyPreParamsReady, recordsPreParamsReady),
+		spec(ProtocolV1, applyPresignRequested, recordsPresignRequested),
+		spec(ProtocolV1, applyPresignReady, recordsPresignReady),
+		spec(ProtocolV1, applyPresignDiscarded, recordsPresignDiscarded),
+		spec(ProtocolV1, applyNodeBooted, recordsNodeBooted),
 	}
 }
-
-// The presignature commands, and the member reports they depend on.
-const (
-	TypePreParamsReady   CommandType = "preparams_ready"
-	TypePresignRequested CommandType = "presign_requested"
-	TypePresignReady     CommandType = "presign_ready"
-	TypePresignDiscarded CommandType = "presign_discarded"
-	TypeNodeBooted       CommandType = "node_booted"
-)
-
-// PreParamsReady reports that Node holds sealed ECDSA pre-parameters and can
-// join ECDSA key generation.
-type PreParamsReady struct {
-	Node string `json:"node"`
-}
-
-// PresignRequested asks Committee to run the message-independent rounds of
-// an ECDSA signature with the key's current version and park the session.
-type PresignRequested struct {
-	ID        string   `json:"id"`
-	Key       string   `json:"key"`
-	Committee []string `json:"committee"`
-	Time      int64    `json:"time"`
-	TTL       int64    `json:"ttl"` // nanoseconds from Time until the presignature expires
-}
-
-// PresignReady reports that Node parked its half of presignature ID during
-// the process life Boot.
-type PresignReady struct {
-	ID   string `json:"id"`
-	Node string `json:"node"`
-	Boot string `json:"boot"`
-}
-
-// PresignDiscarded ends a presignature that failed, stalled or expired.
-type PresignDiscarded struct {
-	ID     string `json:"id"`
-	Node   string `json:"node"`
-	Reason string `json:"reason"`
-}
-
-// NodeBooted records a new process life of Node. Parked sessions live in
-// memory only, so every presignature that Node took part in dies with it.
-type NodeBooted struct {
-	Node string `json:"node"`
-	Boot string `json:"boot"`
-	// Protocol is the newest protocol version the node's build supports;
-	// absent means ProtocolV1.
-	Protocol uint32 `json:"protocol,omitempty"`
-}
-
-func (PresignRequested) Type() CommandType { return TypePresignRequested }
-func (PresignReady) Type() CommandType     { return TypePresignReady }
-func (PresignDiscarded) Type() CommandType { return TypePresignDiscarded }
-func (NodeBooted) Type() CommandType       { return TypeNodeBooted }
-func (PreParamsReady) Type() CommandType   { return TypePreParamsReady }
-
-func (c *PresignRequested) Stamp(t int64)    { c.Time = t }
-func (c *PresignRequested) StampTime() int64 { return c.Time }
-
-func (c PreParamsReady) Reporter() string   { return c.Node }
-func (c PresignReady) Reporter() string     { return c.Node }
-func (c PresignDiscarded) Reporter() string { return c.Node }
-func (c NodeBooted) Reporter() string       { return c.Node }
 
 // The presignature pool's types are package pool's; these names keep the
 // FSM's read API (Presigs, Result.Presig) in one vocabulary for its callers.
@@ -99,7 +35,7 @@ const (
 	PresigReady   = pool.PresigReady
 )
 
-func (c *PresignRequested) apply(f *FSM, index uint64) Result {
+func applyPresignRequested(f *FSM, c *PresignRequested, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrUnknownKey)}
@@ -112,7 +48,7 @@ func (c *PresignRequested) apply(f *FSM, index uint64) Result {
 	return Result{Presig: p.Clone()}
 }
 
-func (c *PresignReady) apply(f *FSM, _ uint64) Result {
+func applyPresignReady(f *FSM, c *PresignReady, _ uint64) Result {
 	p, err := f.st.Presigs.Parked(c.ID, c.Node, c.Boot, f.st.Boots[c.Node])
 	if err != nil {
 		return Result{Err: err}
@@ -120,11 +56,11 @@ func (c *PresignReady) apply(f *FSM, _ uint64) Result {
 	return Result{Presig: p.Clone()}
 }
 
-func (c *PresignDiscarded) apply(f *FSM, _ uint64) Result {
+func applyPresignDiscarded(f *FSM, c *PresignDiscarded, _ uint64) Result {
 	return Result{Err: f.st.Presigs.Discard(c.ID)}
 }
 
-func (c *NodeBooted) apply(f *FSM, index uint64) Result {
+func applyNodeBooted(f *FSM, c *NodeBooted, index uint64) Result {
 	if c.Node == "" || c.Boot == "" {
 		return Result{Err: fmt.Errorf("node booted: %w: node and boot are required", ErrInvalidCommand)}
 	}
@@ -188,27 +124,27 @@ func (f *FSM) BootedAfter(node string, index uint64) bool {
 	return f.st.BootIndex[node] > index
 }
 
-func (c *PreParamsReady) apply(f *FSM, _ uint64) Result {
+func applyPreParamsReady(f *FSM, c *PreParamsReady, _ uint64) Result {
 	f.st.PreParams[c.Node] = true
 	return Result{}
 }
 
-func (c *PreParamsReady) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+func recordsPreParamsReady(_ *FSM, c *PreParamsReady, _ Result, r audit.Record) []audit.Record {
 	r.Actor = NodeActor(c.Node)
 	return []audit.Record{r}
 }
 
-func (c *PresignRequested) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+func recordsPresignRequested(_ *FSM, c *PresignRequested, _ Result, r audit.Record) []audit.Record {
 	r.Key = c.Key
 	return []audit.Record{r}
 }
 
-func (c *PresignReady) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+func recordsPresignReady(_ *FSM, c *PresignReady, _ Result, r audit.Record) []audit.Record {
 	r.Actor = NodeActor(c.Node)
 	return []audit.Record{r}
 }
 
-func (c *PresignDiscarded) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsPresignDiscarded(_ *FSM, c *PresignDiscarded, res Result, r audit.Record) []audit.Record {
 	r.Actor = NodeActor(c.Node)
 	if res.Err == nil {
 		r.Reason = c.Reason
@@ -216,7 +152,7 @@ func (c *PresignDiscarded) records(_ *FSM, res Result, r audit.Record) []audit.R
 	return []audit.Record{r}
 }
 
-func (c *NodeBooted) records(_ *FSM, _ Result, r audit.Record) []audit.Record {
+func recordsNodeBooted(_ *FSM, c *NodeBooted, _ Result, r audit.Record) []audit.Record {
 	r.Actor = NodeActor(c.Node)
 	return []audit.Record{r}
 }

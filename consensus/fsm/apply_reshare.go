@@ -13,55 +13,13 @@ import (
 // and let the former holders report their old shares shredded.
 func reshareCommands() []commandSpec {
 	return []commandSpec{
-		spec[ReshareKey](ProtocolV2),
-		spec[SharesShredded](ProtocolV2),
+		spec(ProtocolV2, applyReshareKey, recordsReshareKey),
+		spec(ProtocolV2, applySharesShredded, recordsSharesShredded),
 	}
 }
 
 // Resharing is a refresh of a key version whose new holders and threshold
 // are named; package keys holds its rules (keys.Key.Reshare).
-
-// Commands of resharing.
-const (
-	// TypeReshareKey starts a reshare of a key version.
-	TypeReshareKey CommandType = "reshare_key"
-	// TypeSharesShredded reports that a former holder shredded its shares.
-	TypeSharesShredded CommandType = "shares_shredded"
-)
-
-// ReshareKey reshares a version of Key (0: the primary) to Members with
-// Threshold, dealt by Committee: exactly threshold+1 current holders the
-// leader reaches. Members are chosen by the leader (the live holders for a
-// refresh, the cluster's holders for a membership change); Threshold by the
-// client, or the key's.
-type ReshareKey struct {
-	RequestID string   `json:"request_id"`
-	Key       string   `json:"key"`
-	Version   uint32   `json:"version,omitempty"`
-	Members   []string `json:"members"`
-	Threshold int      `json:"threshold"`
-	Committee []string `json:"committee"`
-	// Reason says why the holders change, for the audit trail.
-	Reason string `json:"reason,omitempty"`
-	Actor  string `json:"actor"`
-	// ActorSerial is the serial number (lower-case hex) of the client
-	// certificate the request came with, for the deny-list by serial.
-	ActorSerial string `json:"actor_serial,omitempty"`
-	Time        int64  `json:"time"`
-}
-
-// SharesShredded reports that Node, a former holder of Key, deleted every
-// share file it had of the key.
-type SharesShredded struct {
-	Key  string `json:"key"`
-	Node string `json:"node"`
-}
-
-func (ReshareKey) Type() CommandType      { return TypeReshareKey }
-func (c *ReshareKey) Stamp(t int64)       { c.Time = t }
-func (c *ReshareKey) StampTime() int64    { return c.Time }
-func (SharesShredded) Type() CommandType  { return TypeSharesShredded }
-func (c SharesShredded) Reporter() string { return c.Node }
 
 // reshareInput hashes what the client chose: the leader's pick of holders
 // and dealers is not part of it, so a retry through another leader that
@@ -70,7 +28,7 @@ func reshareInput(c *ReshareKey) [32]byte {
 	return dedup.HashInput("reshare", c.Key, strconv.FormatUint(uint64(c.Version), 10), strconv.Itoa(c.Threshold))
 }
 
-func (c *ReshareKey) apply(f *FSM, index uint64) Result {
+func applyReshareKey(f *FSM, c *ReshareKey, index uint64) Result {
 	input := reshareInput(c)
 	if _, res, done := f.dedup(c.RequestID, string(TypeReshareKey), input); done {
 		return res
@@ -107,7 +65,7 @@ func (f *FSM) mayHold(k *Key, node string) bool {
 	return k.WasHolder(node)
 }
 
-func (c *SharesShredded) apply(f *FSM, _ uint64) Result {
+func applySharesShredded(f *FSM, c *SharesShredded, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("shares shredded %q: %w", c.Key, ErrUnknownKey)}
@@ -130,7 +88,7 @@ func (f *FSM) FormerUnshredded(node string) []string {
 	return f.st.Keys.FormerUnshredded(node)
 }
 
-func (c *ReshareKey) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsReshareKey(_ *FSM, c *ReshareKey, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_reshare", c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
 	if res.Err == nil {
 		r.Reason = res.Note
@@ -138,7 +96,7 @@ func (c *ReshareKey) records(_ *FSM, res Result, r audit.Record) []audit.Record 
 	return []audit.Record{r}
 }
 
-func (c *SharesShredded) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsSharesShredded(_ *FSM, c *SharesShredded, res Result, r audit.Record) []audit.Record {
 	r.Actor, r.Key, r.Reason = NodeActor(c.Node), c.Key, res.Note
 	return []audit.Record{r}
 }

@@ -14,87 +14,14 @@ import (
 // signature or a failure.
 func signCommands() []commandSpec {
 	return []commandSpec{
-		spec[SignRequested](ProtocolV1),
-		spec[SignRetry](ProtocolV1),
-		spec[SignCompleted](ProtocolV1),
-		spec[SignFailed](ProtocolV1),
+		spec(ProtocolV1, applySignRequested, recordsSignRequested),
+		spec(ProtocolV1, applySignRetry, recordsSignRetry),
+		spec(ProtocolV1, applySignCompleted, recordsSignCompleted),
+		spec(ProtocolV1, applySignFailed, recordsSignFailed),
 	}
 }
 
-// The sign commands: a signing request and the entries that carry it to
-// a signature or a failure.
-const (
-	TypeSignRequested CommandType = "sign_requested"
-	TypeSignRetry     CommandType = "sign_retry"
-	TypeSignCompleted CommandType = "sign_completed"
-	TypeSignFailed    CommandType = "sign_failed"
-)
-
-// SignRequested asks Committee to sign Digest with a version of Key. A
-// client's request carries a handle: the FSM checks it at Time, so no
-// node's clock can stretch its expiry.
-type SignRequested struct {
-	RequestID string `json:"request_id"`
-	Key       string `json:"key"`
-	// Handle and HandleProof (the SHA-256 of the handle's token) authorise
-	// the request; only the cluster's own audit key signs without one.
-	Handle      string   `json:"handle,omitempty"`
-	HandleProof [32]byte `json:"handle_proof"`
-	// Purpose, when set, must be the handle's purpose.
-	Purpose string `json:"purpose,omitempty"`
-	// Version picks a signing version; 0 means the primary.
-	Version   uint32   `json:"version,omitempty"`
-	Digest    []byte   `json:"digest"`
-	Committee []string `json:"committee"`
-	Actor     string   `json:"actor"`
-	// ActorSerial is the serial number (lower-case hex) of the client
-	// certificate the request came with, for the deny-list by serial.
-	ActorSerial string `json:"actor_serial,omitempty"`
-	Time        int64  `json:"time"`
-	// Presig names a ready presignature of Committee to consume, or is
-	// empty for the full protocol.
-	Presig string `json:"presig,omitempty"`
-	// Frost names one published FROST commitment per member, in Committee
-	// order, for an Ed25519 request signed with FROST (apply_frost.go).
-	Frost []string `json:"frost,omitempty"`
-}
-
-// SignRetry moves a pending signature to a new committee after the previous
-// attempt stalled.
-type SignRetry struct {
-	RequestID string   `json:"request_id"`
-	Attempt   uint32   `json:"attempt"`
-	Committee []string `json:"committee"`
-	Reason    string   `json:"reason"`
-}
-
-// SignCompleted carries a finished signature; every replica verifies it
-// before recording it.
-type SignCompleted struct {
-	RequestID string `json:"request_id"`
-	Attempt   uint32 `json:"attempt"`
-	Node      string `json:"node"`
-	Signature []byte `json:"signature"`
-}
-
-// SignFailed ends a pending signature after its last attempt.
-type SignFailed struct {
-	RequestID string `json:"request_id"`
-	Attempt   uint32 `json:"attempt"`
-	Reason    string `json:"reason"`
-}
-
-func (SignRequested) Type() CommandType { return TypeSignRequested }
-func (SignRetry) Type() CommandType     { return TypeSignRetry }
-func (SignCompleted) Type() CommandType { return TypeSignCompleted }
-func (SignFailed) Type() CommandType    { return TypeSignFailed }
-
-func (c *SignRequested) Stamp(t int64)    { c.Time = t }
-func (c *SignRequested) StampTime() int64 { return c.Time }
-
-func (c SignCompleted) Reporter() string { return c.Node }
-
-func (c *SignRequested) apply(f *FSM, index uint64) Result {
+func applySignRequested(f *FSM, c *SignRequested, index uint64) Result {
 	r := &signs.Request{ID: c.RequestID, Key: c.Key, DigestHash: sha256.Sum256(c.Digest), Digest: c.Digest,
 		Committee: c.Committee, HandleProof: c.HandleProof, Actor: c.Actor}
 	prior, rerun, err := f.st.Records.Prior(r, f.st.Time, f.signBounds())
@@ -173,7 +100,7 @@ func (c *SignRequested) apply(f *FSM, index uint64) Result {
 	return Result{Sign: s.Clone()}
 }
 
-func (c *SignRetry) apply(f *FSM, index uint64) Result {
+func applySignRetry(f *FSM, c *SignRetry, index uint64) Result {
 	s, err := f.st.Records.Attempt(c.RequestID, c.Attempt-1)
 	if err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
@@ -186,7 +113,7 @@ func (c *SignRetry) apply(f *FSM, index uint64) Result {
 	return Result{Sign: s.Clone()}
 }
 
-func (c *SignCompleted) apply(f *FSM, index uint64) Result {
+func applySignCompleted(f *FSM, c *SignCompleted, index uint64) Result {
 	s, ok := f.st.Signs[c.RequestID]
 	if !ok {
 		return Result{Err: fmt.Errorf("signature for %q: %w", c.RequestID, ErrStale)}
@@ -208,7 +135,7 @@ func (c *SignCompleted) apply(f *FSM, index uint64) Result {
 	return Result{Sign: s.Clone()}
 }
 
-func (c *SignFailed) apply(f *FSM, index uint64) Result {
+func applySignFailed(f *FSM, c *SignFailed, index uint64) Result {
 	s, err := f.st.Records.Attempt(c.RequestID, c.Attempt)
 	if err != nil {
 		return Result{Err: fmt.Errorf("fail %q: %w", c.RequestID, err)}
@@ -236,7 +163,7 @@ func (f *FSM) signRecord(r *audit.Record, res Result, requestID string) {
 	}
 }
 
-func (c *SignRequested) records(f *FSM, res Result, r audit.Record) []audit.Record {
+func recordsSignRequested(f *FSM, c *SignRequested, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor = "sign", c.Actor
 	f.signRecord(&r, res, c.RequestID)
 	r.Key, r.InputSHA256 = c.Key, audit.InputHash(c.Digest)
@@ -249,7 +176,7 @@ func (c *SignRequested) records(f *FSM, res Result, r audit.Record) []audit.Reco
 	return []audit.Record{r}
 }
 
-func (c *SignRetry) records(f *FSM, res Result, r audit.Record) []audit.Record {
+func recordsSignRetry(f *FSM, c *SignRetry, res Result, r audit.Record) []audit.Record {
 	f.signRecord(&r, res, c.RequestID)
 	if res.Err == nil {
 		r.Reason = c.Reason
@@ -257,13 +184,13 @@ func (c *SignRetry) records(f *FSM, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{r}
 }
 
-func (c *SignCompleted) records(f *FSM, res Result, r audit.Record) []audit.Record {
+func recordsSignCompleted(f *FSM, c *SignCompleted, res Result, r audit.Record) []audit.Record {
 	r.Actor = NodeActor(c.Node)
 	f.signRecord(&r, res, c.RequestID)
 	return []audit.Record{r}
 }
 
-func (c *SignFailed) records(f *FSM, res Result, r audit.Record) []audit.Record {
+func recordsSignFailed(f *FSM, c *SignFailed, res Result, r audit.Record) []audit.Record {
 	f.signRecord(&r, res, c.RequestID)
 	if res.Err == nil {
 		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason

@@ -13,77 +13,24 @@ import (
 // deleted tenant's data-encryption key shredded.
 func tenantCommands() []commandSpec {
 	return []commandSpec{
-		spec[CreateTenant](ProtocolV2),
-		spec[DeleteTenant](ProtocolV2),
-		spec[TenantShredded](ProtocolV2),
+		spec(ProtocolV2, applyCreateTenant, recordsCreateTenant),
+		spec(ProtocolV2, applyDeleteTenant, recordsDeleteTenant),
+		spec(ProtocolV2, applyTenantShredded, recordsTenantShredded),
 	}
 }
 
 // Tenants are crypto boundaries: deleting one has every node shred its
 // data-encryption key (package tenants explains generations).
 
-// Tenant entries; all need protocol 2.
-const (
-	// TypeCreateTenant adds a tenant to the policy.
-	TypeCreateTenant CommandType = "create_tenant"
-	// TypeDeleteTenant deletes a tenant and orders its keys shredded.
-	TypeDeleteTenant CommandType = "delete_tenant"
-	// TypeTenantShredded reports that a node holds no key of a deleted
-	// tenant's generation any more.
-	TypeTenantShredded CommandType = "tenant_shredded"
-)
-
-// CreateTenant adds Tenant to the policy in force (cluster-admin).
-type CreateTenant struct {
-	Tenant string `json:"tenant"`
-	Actor  string `json:"actor"`
-	// ActorSerial is the serial number (lower-case hex) of the client
-	// certificate the request came with, for the deny-list by serial.
-	ActorSerial string `json:"actor_serial,omitempty"`
-	Time        int64  `json:"time"`
-}
-
-// DeleteTenant deletes Tenant (cluster-admin): it leaves the policy with
-// its grants and quota, its handles are revoked, and every node shreds its
-// data-encryption key. Every version of the tenant's keys must be
-// destroyed; with Force, versions scheduled for destruction whose pending
-// period is over are destroyed by this entry instead of waiting for theirs.
-type DeleteTenant struct {
-	Tenant string `json:"tenant"`
-	Force  bool   `json:"force,omitempty"`
-	Actor  string `json:"actor"`
-	// ActorSerial is the serial number (lower-case hex) of the client
-	// certificate the request came with, for the deny-list by serial.
-	ActorSerial string `json:"actor_serial,omitempty"`
-	Time        int64  `json:"time"`
-}
-
-// TenantShredded reports that Node holds no data-encryption key of
-// Tenant's Generation or older: its evidence, like ShareDestroyed's.
-type TenantShredded struct {
-	Tenant     string `json:"tenant"`
-	Generation uint32 `json:"generation"`
-	Node       string `json:"node"`
-}
-
-func (CreateTenant) Type() CommandType    { return TypeCreateTenant }
-func (c *CreateTenant) Stamp(t int64)     { c.Time = t }
-func (c *CreateTenant) StampTime() int64  { return c.Time }
-func (DeleteTenant) Type() CommandType    { return TypeDeleteTenant }
-func (c *DeleteTenant) Stamp(t int64)     { c.Time = t }
-func (c *DeleteTenant) StampTime() int64  { return c.Time }
-func (TenantShredded) Type() CommandType  { return TypeTenantShredded }
-func (c TenantShredded) Reporter() string { return c.Node }
-
 // TenantDeletion is the record of a tenant's last deletion (package tenants).
 type TenantDeletion = tenants.Deletion
 
-func (c *CreateTenant) apply(f *FSM, index uint64) Result {
+func applyCreateTenant(f *FSM, c *CreateTenant, index uint64) Result {
 	note, err := f.TenantCreate(index, c.Tenant, c.Actor, false)
 	return Result{Err: err, Note: note}
 }
 
-func (c *DeleteTenant) apply(f *FSM, index uint64) Result {
+func applyDeleteTenant(f *FSM, c *DeleteTenant, index uint64) Result {
 	note, err := f.TenantDelete(index, c.Tenant, c.Force, c.Actor, false)
 	return Result{Err: err, Note: note}
 }
@@ -157,7 +104,7 @@ func (f *FSM) TenantDelete(index uint64, tenant string, force bool, actor string
 	return note, nil
 }
 
-func (c *TenantShredded) apply(f *FSM, _ uint64) Result {
+func applyTenantShredded(f *FSM, c *TenantShredded, _ uint64) Result {
 	dup, err := f.st.Registry.Shredded(c.Tenant, c.Generation, c.Node)
 	switch {
 	case err != nil:
@@ -217,15 +164,15 @@ func (f *FSM) TenantDeletions() []*TenantDeletion {
 	return f.st.Registry.Deletions()
 }
 
-func (c *CreateTenant) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsCreateTenant(_ *FSM, c *CreateTenant, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func (c *DeleteTenant) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsDeleteTenant(_ *FSM, c *DeleteTenant, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func (c *TenantShredded) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsTenantShredded(_ *FSM, c *TenantShredded, res Result, r audit.Record) []audit.Record {
 	r.Actor, r.Version = NodeActor(c.Node), c.Generation
 	r.Reason = "tenant " + c.Tenant + " data-encryption key shredded"
 	if res.Err != nil {

@@ -12,59 +12,14 @@ import (
 // entries: members' refusals before the log, and signed checkpoints.
 func auditCommands() []commandSpec {
 	return []commandSpec{
-		spec[AuditDenials](ProtocolV1),
-		spec[AuditCheckpoint](ProtocolV1),
+		spec(ProtocolV1, applyAuditDenials, recordsAuditDenials),
+		spec(ProtocolV1, applyAuditCheckpoint, recordsAuditCheckpoint),
 	}
 }
 
-// The audit commands.
-const (
-	TypeAuditDenials    CommandType = "audit_denials"
-	TypeAuditCheckpoint CommandType = "audit_checkpoint"
-)
-
-// AuditDenials carries refusals a member saw before anything reached the
-// log (bad input, unknown key, ...), aggregated per (actor, op, reason)
-// over one window. Each entry becomes one chained audit record.
-type AuditDenials struct {
-	Node        string        `json:"node"` // the member that saw the refusals
-	WindowStart int64         `json:"window_start"`
-	WindowEnd   int64         `json:"window_end"`
-	Entries     []DenialEntry `json:"entries"`
-}
-
-// DenialEntry counts the refusals of one (actor, op, reason) in a window.
-type DenialEntry struct {
-	Actor  string `json:"actor"`
-	Op     string `json:"op"`
-	Reason string `json:"reason"`
-	Count  uint64 `json:"count"`
-}
-
-// AuditCheckpoint records the audit key's signature over the chain head at
-// Seq. The leader proposes it once the checkpoint's signing request, under
-// RequestID, completed.
-type AuditCheckpoint struct {
-	RequestID string `json:"request_id"`
-	Key       string `json:"key"` // the audit key (see AuditKeyName)
-	Seq       uint64 `json:"seq"`
-	Head      string `json:"head"`
-	Signature []byte `json:"signature"`
-	Actor     string `json:"actor"`
-	Time      int64  `json:"time"`
-}
-
-func (AuditDenials) Type() CommandType    { return TypeAuditDenials }
-func (AuditCheckpoint) Type() CommandType { return TypeAuditCheckpoint }
-
-func (c *AuditCheckpoint) Stamp(t int64)    { c.Time = t }
-func (c *AuditCheckpoint) StampTime() int64 { return c.Time }
-
-func (c AuditDenials) Reporter() string { return c.Node }
-
-// records makes one denied record per entry; a refused report is one
-// record of its own.
-func (c *AuditDenials) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+// recordsAuditDenials makes one denied record per entry; a refused report
+// is one record of its own.
+func recordsAuditDenials(_ *FSM, c *AuditDenials, res Result, r audit.Record) []audit.Record {
 	if res.Err != nil {
 		r.Actor = NodeActor(c.Node)
 		return []audit.Record{r}
@@ -77,7 +32,7 @@ func (c *AuditDenials) records(_ *FSM, res Result, r audit.Record) []audit.Recor
 	return out
 }
 
-func (c *AuditCheckpoint) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsAuditCheckpoint(_ *FSM, c *AuditCheckpoint, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor, r.Key, r.RequestID = audit.OpCheckpoint, c.Actor, c.Key, c.RequestID
 	if k := res.Key; k != nil {
 		r.Version = k.Primary
@@ -88,7 +43,7 @@ func (c *AuditCheckpoint) records(_ *FSM, res Result, r audit.Record) []audit.Re
 	return []audit.Record{r}
 }
 
-func (c *AuditDenials) apply(f *FSM, _ uint64) Result {
+func applyAuditDenials(f *FSM, c *AuditDenials, _ uint64) Result {
 	max := auditchain.DefaultConfig().MaxDenials
 	if f.audit != nil {
 		max = f.audit.MaxDenials
@@ -104,9 +59,9 @@ func (c *AuditDenials) apply(f *FSM, _ uint64) Result {
 	return Result{}
 }
 
-// apply records the audit key's signature over the head at c.Seq, once
-// it verifies and the head matches the chain.
-func (c *AuditCheckpoint) apply(f *FSM, _ uint64) Result {
+// applyAuditCheckpoint records the audit key's signature over the head at
+// c.Seq, once it verifies and the head matches the chain.
+func applyAuditCheckpoint(f *FSM, c *AuditCheckpoint, _ uint64) Result {
 	a := f.st.Audit
 	if f.audit == nil || a == nil {
 		return Result{Err: fmt.Errorf("audit checkpoint: %w: audit is off", ErrInvalidCommand)}

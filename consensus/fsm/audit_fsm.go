@@ -125,15 +125,15 @@ func (f *FSM) auditApplied(index uint64, cmd Command, res Result) []audit.Record
 }
 
 // deriveRecords says what an entry did, in unlinked records, through its
-// type's entry (registry.go).
+// row of the command table (registry.go).
 func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 	r := audit.Record{Op: string(cmd.Type()), Actor: ActorSupervisor}
 	r.Outcome, r.Reason = outcomeOf(res)
-	e, ok := cmd.(entry)
-	if !ok {
+	row, err := rowOf(cmd)
+	if err != nil {
 		return []audit.Record{r}
 	}
-	return e.records(f, res, r)
+	return row.records(f, cmd, res, r)
 }
 
 // noteRecord is the record of an entry by actor whose reason is the

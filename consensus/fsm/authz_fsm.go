@@ -15,13 +15,9 @@ import (
 // own creation and checkpoint signatures come from a member.
 func (f *FSM) authorize(cmd Command) error {
 	p := f.policy()
-	// The certificate the request came with, for the deny-list by serial:
-	// the same on every replica, since the entry carries it.
-	serial := ""
-	if s, ok := cmd.(interface{ actorSerial() string }); ok {
-		serial = s.actorSerial()
-	}
-	req := func(actor string, a policy.Action, key string, more func(*policy.AuthRequest)) policy.AuthRequest {
+	// req carries the certificate the request came with, for the deny-list
+	// by serial: the same on every replica, since the entry carries it.
+	req := func(actor, serial string, a policy.Action, key string, more func(*policy.AuthRequest)) policy.AuthRequest {
 		r := f.request(actor, a, key, more)
 		r.Serial = serial
 		return r
@@ -35,17 +31,17 @@ func (f *FSM) authorize(cmd Command) error {
 		if _, exists := f.st.Keys[c.Name]; !exists { // a retry adds no key
 			keys, weight = f.tenantKeys(policy.TenantOf(c.Name)), policy.KeyWeight(c.Algorithm)
 		}
-		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActCreateKey, c.Name, func(r *policy.AuthRequest) { r.Keys, r.Weight = keys, weight })), "create key", c.Name)
+		return verdictErr(policy.Decide(p, req(c.Actor, c.ActorSerial, policy.ActCreateKey, c.Name, func(r *policy.AuthRequest) { r.Keys, r.Weight = keys, weight })), "create key", c.Name)
 	case *ChangeKey:
 		if _, ok := f.st.Keys[c.Key]; !ok {
 			return nil // the entry answers unknown key itself
 		}
-		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActChangeKey, c.Key, nil)), string(c.Op), c.Key)
+		return verdictErr(policy.Decide(p, req(c.Actor, c.ActorSerial, policy.ActChangeKey, c.Key, nil)), string(c.Op), c.Key)
 	case *ReshareKey:
 		if _, ok := f.st.Keys[c.Key]; !ok || internalActor(c.Actor) {
 			return nil // the membership reconciler's reshares are the cluster's own
 		}
-		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActChangeKey, c.Key, nil)), "reshare", c.Key)
+		return verdictErr(policy.Decide(p, req(c.Actor, c.ActorSerial, policy.ActChangeKey, c.Key, nil)), "reshare", c.Key)
 	case *IssueHandle:
 		if _, ok := f.st.Keys[c.Key]; !ok {
 			return nil
@@ -54,7 +50,7 @@ func (f *FSM) authorize(cmd Command) error {
 		if _, retry := f.st.Requests[c.RequestID]; !retry {
 			handles = f.tenantHandles(policy.TenantOf(c.Key))
 		}
-		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActIssueHandle, c.Key, func(r *policy.AuthRequest) {
+		return verdictErr(policy.Decide(p, req(c.Actor, c.ActorSerial, policy.ActIssueHandle, c.Key, func(r *policy.AuthRequest) {
 			r.Purpose, r.TTL, r.Handles = c.Purpose, c.TTL, handles
 		})), "issue handle for", c.Key)
 	case *RevokeHandle:
@@ -62,7 +58,7 @@ func (f *FSM) authorize(cmd Command) error {
 		if !ok {
 			return nil
 		}
-		if d := policy.Decide(p, req(c.Actor, policy.ActRevokeHandle, h.Key, nil)); d.Verdict == policy.DenyNotFound {
+		if d := policy.Decide(p, req(c.Actor, c.ActorSerial, policy.ActRevokeHandle, h.Key, nil)); d.Verdict == policy.DenyNotFound {
 			// Reads exactly as an unknown handle does.
 			return fmt.Errorf("revoke handle %s: %w: unknown or expired", c.HandleID, ErrHandleDenied)
 		} else if err := verdictErr(d, "revoke handle for", h.Key); err != nil {
@@ -73,10 +69,10 @@ func (f *FSM) authorize(cmd Command) error {
 			return nil
 		}
 		if _, ok := f.st.Keys[c.Key]; ok {
-			r := req(c.Actor, policy.ActSign, c.Key, nil)
+			r := req(c.Actor, c.ActorSerial, policy.ActSign, c.Key, nil)
 			if _, retry := f.st.Signs[c.RequestID]; !retry { // a retry holds its session already
 				r = f.signRequest(c.Actor, c.Key)
-				r.Serial = serial
+				r.Serial = c.ActorSerial
 			}
 			d := policy.Decide(p, r)
 			if bugsCompiled && f.cfg.AuthzSkip && d.Reason == policy.ReasonMissingRole {
@@ -97,13 +93,13 @@ func (f *FSM) authorize(cmd Command) error {
 			}
 		}
 	case *SetPolicy:
-		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActSetPolicy, "", nil)), "set policy", "")
+		return verdictErr(policy.Decide(p, req(c.Actor, c.ActorSerial, policy.ActSetPolicy, "", nil)), "set policy", "")
 	case *RevokePrincipal:
-		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActSetPolicy, "", nil)), "revoke principal", c.Principal)
+		return verdictErr(policy.Decide(p, req(c.Actor, c.ActorSerial, policy.ActSetPolicy, "", nil)), "revoke principal", c.Principal)
 	case *CreateTenant:
-		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActSetPolicy, "", nil)), "create tenant", c.Tenant)
+		return verdictErr(policy.Decide(p, req(c.Actor, c.ActorSerial, policy.ActSetPolicy, "", nil)), "create tenant", c.Tenant)
 	case *DeleteTenant:
-		return verdictErr(policy.Decide(p, req(c.Actor, policy.ActSetPolicy, "", nil)), "delete tenant", c.Tenant)
+		return verdictErr(policy.Decide(p, req(c.Actor, c.ActorSerial, policy.ActSetPolicy, "", nil)), "delete tenant", c.Tenant)
 	}
 	return nil
 }
@@ -181,18 +177,6 @@ func (f *FSM) Authorize(actor string, a policy.Action, key string) policy.Decisi
 func (f *FSM) AuthorizeErr(actor string, a policy.Action, key string) error {
 	return verdictErr(f.Authorize(actor, a, key), string(a), key)
 }
-
-// actorSerial names the client certificate a client's request came with.
-func (c *CreateKey) actorSerial() string       { return c.ActorSerial }
-func (c *ChangeKey) actorSerial() string       { return c.ActorSerial }
-func (c *ReshareKey) actorSerial() string      { return c.ActorSerial }
-func (c *IssueHandle) actorSerial() string     { return c.ActorSerial }
-func (c *RevokeHandle) actorSerial() string    { return c.ActorSerial }
-func (c *SignRequested) actorSerial() string   { return c.ActorSerial }
-func (c *SetPolicy) actorSerial() string       { return c.ActorSerial }
-func (c *RevokePrincipal) actorSerial() string { return c.ActorSerial }
-func (c *CreateTenant) actorSerial() string    { return c.ActorSerial }
-func (c *DeleteTenant) actorSerial() string    { return c.ActorSerial }
 
 // AuditScope is Policy.AuditScope for actor under the policy in force on
 // this replica; reads are filtered where they are served.

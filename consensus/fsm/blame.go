@@ -14,60 +14,22 @@ import (
 // clear accusations.
 func blameCommands() []commandSpec {
 	return []commandSpec{
-		spec[AttemptBlamed](ProtocolV2),
-		spec[ClearBlame](ProtocolV2),
+		spec(ProtocolV2, applyAttemptBlamed, recordsAttemptBlamed),
+		spec(ProtocolV2, applyClearBlame, recordsClearBlame),
 	}
 }
 
 // The ledger and its exclusion rule are package blame's; the entries
 // below feed it, and the key table is its view of who holds what.
 
-// Commands of the blame record.
-const (
-	// TypeAttemptBlamed reports that a member named a culprit for an
-	// aborted signing attempt.
-	TypeAttemptBlamed CommandType = "attempt_blamed"
-	// TypeClearBlame clears a member's accusations and exclusion.
-	TypeClearBlame CommandType = "clear_blame"
-)
-
-// AttemptBlamed is an accuser's report that Culprit's message or share in
-// attempt Attempt of request RequestID failed Check. EvidenceSHA256 is the
-// hex SHA-256 of what the accuser received (or, when no bytes are at fault,
-// of the check's description); it lets logs and accusations be matched,
-// not proven.
-type AttemptBlamed struct {
-	RequestID      string `json:"request_id"`
-	Attempt        uint32 `json:"attempt"`
-	Culprit        string `json:"culprit"`
-	Accuser        string `json:"accuser"`
-	Check          string `json:"check"`
-	EvidenceSHA256 string `json:"evidence_sha256"`
-}
-
-func (AttemptBlamed) Type() CommandType  { return TypeAttemptBlamed }
-func (c AttemptBlamed) Reporter() string { return c.Accuser }
-
-// ClearBlame forgets Member's accusations and lifts its exclusion; an
-// operator proposes it.
-type ClearBlame struct {
-	Member string `json:"member"`
-	Actor  string `json:"actor"`
-	Time   int64  `json:"time"`
-}
-
-func (ClearBlame) Type() CommandType   { return TypeClearBlame }
-func (c *ClearBlame) Stamp(t int64)    { c.Time = t }
-func (c *ClearBlame) StampTime() int64 { return c.Time }
-
 // flood reports whether c accuses a flood rather than a signing attempt.
-func (c *AttemptBlamed) flood() bool { return blame.IsFlood(c.Check, c.RequestID, c.Attempt) }
+func flood(c *AttemptBlamed) bool { return blame.IsFlood(c.Check, c.RequestID, c.Attempt) }
 
-func (c *AttemptBlamed) apply(f *FSM, index uint64) Result {
+func applyAttemptBlamed(f *FSM, c *AttemptBlamed, index uint64) Result {
 	if err := blame.CheckReport(c.Culprit, c.Accuser, c.Check, c.EvidenceSHA256); err != nil {
 		return Result{Err: err}
 	}
-	if c.flood() {
+	if flood(c) {
 		if !blame.ShareAKey(blameKeys(f.st.Keys), c.Culprit, c.Accuser) {
 			return Result{Err: fmt.Errorf("attempt blamed: %w: %s and %s hold no key together", ErrInvalidCommand, c.Culprit, c.Accuser)}
 		}
@@ -126,7 +88,7 @@ func (ks blameKeys) All() iter.Seq[blame.Key] {
 	}
 }
 
-func (c *ClearBlame) apply(f *FSM, _ uint64) Result {
+func applyClearBlame(f *FSM, c *ClearBlame, _ uint64) Result {
 	if c.Member == "" {
 		return Result{Err: fmt.Errorf("clear blame: %w: no member named", ErrInvalidCommand)}
 	}
@@ -162,16 +124,16 @@ func (f *FSM) BlamedIn(requestID string, attempt uint32) []string {
 	return f.st.Blame.BlamedIn(requestID, attempt)
 }
 
-// records puts the culprit and the check in the reason; the evidence is a
-// hash, never the bytes.
-func (c *AttemptBlamed) records(f *FSM, res Result, r audit.Record) []audit.Record {
+// recordsAttemptBlamed puts the culprit and the check in the reason; the
+// evidence is a hash, never the bytes.
+func recordsAttemptBlamed(f *FSM, c *AttemptBlamed, res Result, r audit.Record) []audit.Record {
 	r.Actor, r.RequestID = NodeActor(c.Accuser), c.RequestID
 	if s := f.st.Signs[c.RequestID]; s != nil {
 		r.Key, r.Version = s.Key, s.Version
 	}
 	switch {
 	case res.Err != nil:
-	case c.flood():
+	case flood(c):
 		r.Reason = fmt.Sprintf("%s flooded round messages (evidence sha256 %s); %s", c.Culprit, c.EvidenceSHA256, res.Note)
 	default:
 		r.Reason = fmt.Sprintf("attempt %d: %s failed check %s (evidence sha256 %s); %s", c.Attempt, c.Culprit, c.Check, c.EvidenceSHA256, res.Note)
@@ -179,7 +141,7 @@ func (c *AttemptBlamed) records(f *FSM, res Result, r audit.Record) []audit.Reco
 	return []audit.Record{r}
 }
 
-func (c *ClearBlame) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsClearBlame(_ *FSM, c *ClearBlame, res Result, r audit.Record) []audit.Record {
 	r.Actor = c.Actor
 	if res.Err == nil {
 		r.Reason = res.Note

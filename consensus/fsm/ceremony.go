@@ -12,9 +12,9 @@ import (
 // ceremonyCommands propose, approve and cancel ceremonies.
 func ceremonyCommands() []commandSpec {
 	return []commandSpec{
-		spec[ProposeCeremony](ProtocolV2),
-		spec[ApproveCeremony](ProtocolV2),
-		spec[CancelCeremony](ProtocolV2),
+		spec(ProtocolV2, applyProposeCeremony, recordsProposeCeremony),
+		spec(ProtocolV2, applyApproveCeremony, recordsApproveCeremony),
+		spec(ProtocolV2, applyCancelCeremony, recordsCancelCeremony),
 	}
 }
 
@@ -24,13 +24,6 @@ func ceremonyCommands() []commandSpec {
 // the quorum runs the change through the same path as the direct entry of
 // its kind (runCeremony, ceremony_kinds.go), and ceremonyGate refuses the
 // direct entries once the policy lists operators.
-
-// Ceremony entries. All need protocol 2.
-const (
-	TypeProposeCeremony CommandType = "propose_ceremony"
-	TypeApproveCeremony CommandType = "approve_ceremony"
-	TypeCancelCeremony  CommandType = "cancel_ceremony"
-)
 
 // Errors of ceremonies, as package ceremony has them. The node maps them
 // to gRPC codes (docs/AUTHORITY.md).
@@ -46,53 +39,7 @@ var (
 	ErrUnimplemented    = ceremony.ErrUnimplemented
 )
 
-// ProposeCeremony opens a ceremony. The proposing node picks Nonce (16
-// random bytes, hex); the ceremony's id is derived from the entry's index.
-type ProposeCeremony struct {
-	Kind   policy.CeremonyKind `json:"kind"`
-	Params string              `json:"params"`
-	Nonce  string              `json:"nonce"`
-	TTL    int64               `json:"ttl"` // nanoseconds
-	// Context is the leader's, for the proposal's checks (not signed).
-	Context *ceremony.Context `json:"context,omitempty"`
-	Actor   string            `json:"actor"`
-	Time    int64             `json:"time"`
-}
-
-// ApproveCeremony carries one operator's signature over a ceremony's
-// digest. Whoever submits it, the approval is the key's: the FSM finds
-// the operator by the public key and verifies the signature at this
-// entry's index.
-type ApproveCeremony struct {
-	ID        string `json:"id"`
-	PublicKey string `json:"public_key"`
-	Signature string `json:"signature"` // hex Ed25519 signature over the digest
-	// Context is the leader's, used if this approval executes the
-	// ceremony (not signed: the choices the direct path's leader makes).
-	Context *ceremony.Context `json:"context,omitempty"`
-	Actor   string            `json:"actor"`
-	Time    int64             `json:"time"`
-}
-
-// CancelCeremony ends a pending ceremony: its proposer, an operator or a
-// cluster-admin may.
-type CancelCeremony struct {
-	ID    string `json:"id"`
-	Actor string `json:"actor"`
-	Time  int64  `json:"time"`
-}
-
-func (ProposeCeremony) Type() CommandType   { return TypeProposeCeremony }
-func (c *ProposeCeremony) Stamp(t int64)    { c.Time = t }
-func (c *ProposeCeremony) StampTime() int64 { return c.Time }
-func (ApproveCeremony) Type() CommandType   { return TypeApproveCeremony }
-func (c *ApproveCeremony) Stamp(t int64)    { c.Time = t }
-func (c *ApproveCeremony) StampTime() int64 { return c.Time }
-func (CancelCeremony) Type() CommandType    { return TypeCancelCeremony }
-func (c *CancelCeremony) Stamp(t int64)     { c.Time = t }
-func (c *CancelCeremony) StampTime() int64  { return c.Time }
-
-func (c *ProposeCeremony) apply(f *FSM, index uint64) Result {
+func applyProposeCeremony(f *FSM, c *ProposeCeremony, index uint64) Result {
 	p := f.policy()
 	who, err := ceremony.Actor(p, c.Actor, "propose a ceremony", true)
 	if err != nil {
@@ -113,7 +60,7 @@ func (c *ProposeCeremony) apply(f *FSM, index uint64) Result {
 	return Result{Ceremony: cer.Clone(), Note: cer.Summary}
 }
 
-func (c *ApproveCeremony) apply(f *FSM, index uint64) Result {
+func applyApproveCeremony(f *FSM, c *ApproveCeremony, index uint64) Result {
 	if _, err := ceremony.Actor(f.policy(), c.Actor, "approve a ceremony", false); err != nil {
 		return Result{Err: err}
 	}
@@ -159,7 +106,7 @@ func (f *FSM) executeAt(cer *ceremony.Ceremony) int {
 	return cer.Quorum
 }
 
-func (c *CancelCeremony) apply(f *FSM, index uint64) Result {
+func applyCancelCeremony(f *FSM, c *CancelCeremony, index uint64) Result {
 	p := f.policy()
 	who, err := ceremony.Actor(p, c.Actor, "cancel a ceremony", false)
 	if err != nil {
@@ -273,7 +220,7 @@ func (f *FSM) ReplicatedTime() int64 {
 	return f.st.Time
 }
 
-func (c *ProposeCeremony) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsProposeCeremony(_ *FSM, c *ProposeCeremony, res Result, r audit.Record) []audit.Record {
 	r = noteRecord(r, c.Actor, res)
 	r.Op = audit.OpCeremonyPropose
 	if cer := res.Ceremony; res.Err == nil && cer != nil {
@@ -282,7 +229,7 @@ func (c *ProposeCeremony) records(_ *FSM, res Result, r audit.Record) []audit.Re
 	return []audit.Record{r}
 }
 
-func (c *ApproveCeremony) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsApproveCeremony(_ *FSM, c *ApproveCeremony, res Result, r audit.Record) []audit.Record {
 	r = noteRecord(r, c.Actor, res)
 	r.Op, r.RequestID = audit.OpCeremonyApprove, c.ID
 	// An approval that reached the quorum is evidence whether the change
@@ -299,7 +246,7 @@ func (c *ApproveCeremony) records(_ *FSM, res Result, r audit.Record) []audit.Re
 	return []audit.Record{r}
 }
 
-func (c *CancelCeremony) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsCancelCeremony(_ *FSM, c *CancelCeremony, res Result, r audit.Record) []audit.Record {
 	r = noteRecord(r, c.Actor, res)
 	r.Op, r.RequestID = audit.OpCeremonyCancel, c.ID
 	if cer := res.Ceremony; res.Err == nil && cer != nil {

@@ -11,48 +11,17 @@ import (
 // freezeCommands freeze and unfreeze signing.
 func freezeCommands() []commandSpec {
 	return []commandSpec{
-		spec[Freeze](ProtocolV2),
-		spec[Unfreeze](ProtocolV2),
+		spec(ProtocolV2, applyFreeze, recordsFreeze),
+		spec(ProtocolV2, applyUnfreeze, recordsUnfreeze),
 	}
 }
-
-// The break-glass freeze: any cluster-admin stops all signing at once,
-// with no quorum; lifting it is a ceremony (KindUnfreeze) once the policy
-// lists operators. Both entries need protocol 2.
-const (
-	TypeFreeze   CommandType = "freeze"
-	TypeUnfreeze CommandType = "unfreeze"
-)
 
 // ErrFrozen is package freeze's: nothing signs until an unfreeze.
 var ErrFrozen = freeze.ErrFrozen
 
-// Freeze stops all signing cluster-wide at once: break glass, any
-// cluster-admin, no quorum. Only an unfreeze ceremony (or, in a cluster
-// without operators, an Unfreeze by a cluster-admin) lifts it.
-type Freeze struct {
-	Reason string `json:"reason"`
-	Actor  string `json:"actor"`
-	Time   int64  `json:"time"`
-}
-
-// Unfreeze lifts a freeze directly; refused once the policy lists
-// operators (then it is a ceremony).
-type Unfreeze struct {
-	Actor string `json:"actor"`
-	Time  int64  `json:"time"`
-}
-
-func (Freeze) Type() CommandType     { return TypeFreeze }
-func (c *Freeze) Stamp(t int64)      { c.Time = t }
-func (c *Freeze) StampTime() int64   { return c.Time }
-func (Unfreeze) Type() CommandType   { return TypeUnfreeze }
-func (c *Unfreeze) Stamp(t int64)    { c.Time = t }
-func (c *Unfreeze) StampTime() int64 { return c.Time }
-
-// apply stops all signing: pending requests end here, in log order, and
+// applyFreeze stops all signing: pending requests end here, in log order, and
 // every later sign request is refused until an unfreeze.
-func (c *Freeze) apply(f *FSM, index uint64) Result {
+func applyFreeze(f *FSM, c *Freeze, index uint64) Result {
 	if err := verdictErr(policy.Decide(f.policy(), f.request(c.Actor, policy.ActSetPolicy, "", nil)), "freeze", ""); err != nil {
 		return Result{Err: err}
 	}
@@ -77,7 +46,7 @@ func (c *Freeze) apply(f *FSM, index uint64) Result {
 	return Result{Ended: ended, Note: "cluster frozen: " + c.Reason}
 }
 
-func (c *Unfreeze) apply(f *FSM, _ uint64) Result {
+func applyUnfreeze(f *FSM, c *Unfreeze, _ uint64) Result {
 	p := f.policy()
 	if err := verdictErr(policy.Decide(p, f.request(c.Actor, policy.ActSetPolicy, "", nil)), "unfreeze", ""); err != nil {
 		return Result{Err: err}
@@ -99,10 +68,10 @@ func (f *FSM) FrozenState() *freeze.Frozen {
 	return f.st.Frozen.Copy()
 }
 
-func (c *Freeze) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsFreeze(_ *FSM, c *Freeze, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func (c *Unfreeze) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsUnfreeze(_ *FSM, c *Unfreeze, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }

@@ -226,16 +226,16 @@ func (f *FSM) applyAuthorized(index uint64, cmd Command) Result {
 	return f.apply(index, cmd)
 }
 
-// apply applies cmd through its type's entry (registry.go).
+// apply applies cmd through its row of the command table (registry.go).
 func (f *FSM) apply(index uint64, cmd Command) Result {
 	if s, ok := cmd.(Stamped); ok {
 		f.advanceTime(s.StampTime())
 	}
-	e, ok := cmd.(entry)
-	if !ok {
-		return Result{Err: fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)}
+	row, err := rowOf(cmd)
+	if err != nil {
+		return Result{Err: err}
 	}
-	return e.apply(f, index)
+	return row.apply(f, cmd, index)
 }
 
 func (f *FSM) advanceTime(t int64) {

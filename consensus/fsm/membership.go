@@ -14,53 +14,14 @@ import (
 // through it.
 func membershipCommands() []commandSpec {
 	return []commandSpec{
-		spec[ChangeMembers](ProtocolV2),
-		spec[MemberStep](ProtocolV2),
+		spec(ProtocolV2, applyChangeMembers, recordsChangeMembers),
+		spec(ProtocolV2, applyMemberStep, recordsMemberStep),
 	}
 }
 
 // The replicated membership, its states and the rules of each step are
 // package membership's; the entries below drive it, and the key table is
 // its view of who holds what.
-
-// Commands of membership.
-const (
-	// TypeChangeMembers starts adding, removing or replacing a node.
-	TypeChangeMembers CommandType = "change_members"
-	// TypeMemberStep moves a member to its next state.
-	TypeMemberStep CommandType = "member_step"
-)
-
-// ChangeMembers starts a membership change: add New, remove Node, or
-// replace Node by New (Op is membership.Add, Remove or Replace).
-// Bootstrap is the leader's cluster.yaml nodes, used only when the table
-// is still empty.
-type ChangeMembers struct {
-	Op        string              `json:"op"`
-	Node      string              `json:"node,omitempty"`
-	New       *membership.Member  `json:"new,omitempty"`
-	Bootstrap []membership.Member `json:"bootstrap,omitempty"`
-	Actor     string              `json:"actor"`
-	Time      int64               `json:"time"`
-}
-
-// MemberStep moves Node from From to To; the leader's reconciler proposes
-// it after doing the Raft side of the step before it (AddNonvoter before
-// joining -> resharing) and before the one after it (AddVoter after
-// resharing -> voter, RemoveServer before removing -> removed).
-type MemberStep struct {
-	Node string           `json:"node"`
-	From membership.State `json:"from"`
-	To   membership.State `json:"to"`
-	Time int64            `json:"time"`
-}
-
-func (ChangeMembers) Type() CommandType   { return TypeChangeMembers }
-func (c *ChangeMembers) Stamp(t int64)    { c.Time = t }
-func (c *ChangeMembers) StampTime() int64 { return c.Time }
-func (MemberStep) Type() CommandType      { return TypeMemberStep }
-func (c *MemberStep) Stamp(t int64)       { c.Time = t }
-func (c *MemberStep) StampTime() int64    { return c.Time }
 
 // authorizeMembers decides who may change the membership directly: a
 // cluster-admin, as for the policy, and only while the policy lists no
@@ -76,7 +37,7 @@ func (f *FSM) authorizeMembers(c *ChangeMembers) error {
 	return nil
 }
 
-func (c *ChangeMembers) apply(f *FSM, _ uint64) Result {
+func applyChangeMembers(f *FSM, c *ChangeMembers, _ uint64) Result {
 	if err := f.authorizeMembers(c); err != nil {
 		return Result{Err: err}
 	}
@@ -99,7 +60,7 @@ func (f *FSM) startMembers(c membership.Change, dry bool) (string, error) {
 	return note, nil
 }
 
-func (c *MemberStep) apply(f *FSM, _ uint64) Result {
+func applyMemberStep(f *FSM, c *MemberStep, _ uint64) Result {
 	note, dup, err := f.st.Members.Step(c.Node, c.From, c.To, f.st.Time, memberKeys(f.st.Keys))
 	return Result{Err: err, Duplicate: dup, Note: note}
 }
@@ -158,11 +119,11 @@ func (f *FSM) HolderTarget() []string {
 	return f.st.Members.Holders()
 }
 
-func (c *ChangeMembers) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsChangeMembers(_ *FSM, c *ChangeMembers, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func (c *MemberStep) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsMemberStep(_ *FSM, c *MemberStep, res Result, r audit.Record) []audit.Record {
 	r.Reason = res.Note
 	return []audit.Record{r}
 }

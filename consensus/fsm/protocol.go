@@ -11,7 +11,7 @@ import (
 
 // protocolCommands raise the cluster's active protocol version.
 func protocolCommands() []commandSpec {
-	return []commandSpec{spec[RaiseProtocol](ProtocolV2)}
+	return []commandSpec{spec(ProtocolV2, applyRaiseProtocol, recordsRaiseProtocol)}
 }
 
 // Protocol versions, as package protover has them: every entry and
@@ -123,24 +123,7 @@ func DecodeVersion(data []byte) (Command, uint32, error) {
 	return c, v, nil
 }
 
-// TypeRaiseProtocol raises the cluster's active protocol version.
-const TypeRaiseProtocol CommandType = "raise_protocol"
-
-// RaiseProtocol raises the active protocol version to Version, which every
-// one of Members (the configuration's members, as the leader sees them)
-// must have reported it supports. The leader's supervisor proposes it
-// when the last member is upgraded.
-type RaiseProtocol struct {
-	Version uint32   `json:"version"`
-	Members []string `json:"members"`
-	Time    int64    `json:"time"`
-}
-
-func (RaiseProtocol) Type() CommandType   { return TypeRaiseProtocol }
-func (c *RaiseProtocol) Stamp(t int64)    { c.Time = t }
-func (c *RaiseProtocol) StampTime() int64 { return c.Time }
-
-func (c *RaiseProtocol) apply(f *FSM, _ uint64) Result {
+func applyRaiseProtocol(f *FSM, c *RaiseProtocol, _ uint64) Result {
 	cur := f.st.protocol()
 	switch {
 	case c.Version <= cur:
@@ -181,7 +164,7 @@ func (f *FSM) ProtocolToRaise(members []string) uint32 {
 	return f.st.Supports.ToRaise(members, f.st.protocol(), MaxProtocol)
 }
 
-func (c *RaiseProtocol) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsRaiseProtocol(_ *FSM, c *RaiseProtocol, res Result, r audit.Record) []audit.Record {
 	r.Version, r.Reason = c.Version, fmt.Sprintf("active protocol raised to %d", c.Version)
 	if res.Err != nil {
 		_, r.Reason = outcomeOf(res)

@@ -1,39 +1,46 @@
 package fsm
 
-import "github.com/keyquorum/keyquorum/consensus/audit"
+import (
+	"fmt"
 
-// entry is what a command type does in the state machine. Each type
-// implements it beside its declaration, in its family's file, and lists
-// itself in that family's table with the protocol version that introduced
-// it: adding an entry type touches that file and its tests.
-type entry interface {
-	Command
+	"github.com/keyquorum/keyquorum/consensus/audit"
+)
+
+// commandSpec is one row of the command table: what the state machine
+// does with one command type. Each family lists its types' rows in its
+// own file, beside the functions the rows name: adding an entry type
+// touches package entry, that file and its tests.
+type commandSpec struct {
+	// new makes an empty command of the type, to decode an entry into.
+	new func() Command
+	// since is the protocol version that introduced the type.
+	since uint32
 	// apply changes the state as the command says, at log index, under
 	// f.mu; the policy in force has allowed the command and its stamp has
 	// advanced replicated time. A refused command changes nothing.
-	apply(f *FSM, index uint64) Result
+	apply func(f *FSM, c Command, index uint64) Result
 	// records derives the command's unlinked audit records from r, the
 	// record every entry starts from: the type as Op, the supervisor as
 	// actor and the outcome of res. It runs after apply, under f.mu, and
 	// sees the state the entry left. No record holds a message, digest,
 	// signature share or secret: signed inputs appear as their SHA-256.
-	records(f *FSM, res Result, r audit.Record) []audit.Record
+	records func(f *FSM, c Command, res Result, r audit.Record) []audit.Record
 }
 
-// commandSpec is one row of the command table: how to make an empty
-// command of the type, to decode an entry into, and the protocol version
-// that introduced the type.
-type commandSpec struct {
-	new   func() entry
-	since uint32
-}
-
-// spec is the row of command type T, introduced at protocol version since.
+// spec is the row of command type P, introduced at protocol version since,
+// applied by apply and recorded by records.
 func spec[T any, P interface {
 	*T
-	entry
-}](since uint32) commandSpec {
-	return commandSpec{new: func() entry { return P(new(T)) }, since: since}
+	Command
+}](since uint32, apply func(*FSM, P, uint64) Result, records func(*FSM, P, Result, audit.Record) []audit.Record) commandSpec {
+	// Every command the table applies or records was made by this row's
+	// new (Decode), so it is a P.
+	return commandSpec{
+		new:     func() Command { return P(new(T)) },
+		since:   since,
+		apply:   func(f *FSM, c Command, index uint64) Result { return apply(f, c.(P), index) },
+		records: func(f *FSM, c Command, res Result, r audit.Record) []audit.Record { return records(f, c.(P), res, r) },
+	}
 }
 
 // commands is the one table of command types, keyed by the type each
@@ -64,4 +71,14 @@ func newCommand(t CommandType) (Command, uint32) {
 		return nil, 0
 	}
 	return s.new(), s.since
+}
+
+// rowOf returns the table row of cmd, or an error for a type this build
+// does not know.
+func rowOf(cmd Command) (commandSpec, error) {
+	s, ok := commands[cmd.Type()]
+	if !ok {
+		return s, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
+	}
+	return s, nil
 }

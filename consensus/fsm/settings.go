@@ -9,45 +9,15 @@ import (
 // local settings.
 func settingsCommands() []commandSpec {
 	return []commandSpec{
-		spec[SetLimits](ProtocolV2),
-		spec[NodeSettings](ProtocolV2),
+		spec(ProtocolV2, applySetLimits, recordsSetLimits),
+		spec(ProtocolV2, applyNodeSettings, recordsNodeSettings),
 	}
 }
 
 // The replicated limits and the reported settings, and the rules of
 // each, are package settings'.
 
-// TypeSetLimits replaces the replicated limits.
-const TypeSetLimits CommandType = "set_limits"
-
-// SetLimits sets the limits every replica applies entries under. Times are
-// nanoseconds.
-type SetLimits struct {
-	MaxHandleTTL     int64  `json:"max_handle_ttl"`
-	RequestRecordAge int64  `json:"request_record_age"`
-	Actor            string `json:"actor"`
-	Time             int64  `json:"time"`
-}
-
-func (SetLimits) Type() CommandType   { return TypeSetLimits }
-func (c *SetLimits) Stamp(t int64)    { c.Time = t }
-func (c *SetLimits) StampTime() int64 { return c.Time }
-
-// TypeNodeSettings reports a member's local settings.
-const TypeNodeSettings CommandType = "node_settings"
-
-// NodeSettings is a member's fingerprint of its security-relevant local
-// settings, reported at start and whenever they differ from what the
-// state holds for it. No secret is among them.
-type NodeSettings struct {
-	Node     string            `json:"node"`
-	Settings map[string]string `json:"settings"`
-}
-
-func (NodeSettings) Type() CommandType  { return TypeNodeSettings }
-func (c NodeSettings) Reporter() string { return c.Node }
-
-func (c *NodeSettings) apply(f *FSM, _ uint64) Result {
+func applyNodeSettings(f *FSM, c *NodeSettings, _ uint64) Result {
 	if err := settings.CheckReport(c.Node, c.Settings); err != nil {
 		return Result{Err: err}
 	}
@@ -57,7 +27,7 @@ func (c *NodeSettings) apply(f *FSM, _ uint64) Result {
 	return Result{Note: f.st.Settings.Record(c.Node, c.Settings)}
 }
 
-func (c *SetLimits) apply(f *FSM, _ uint64) Result {
+func applySetLimits(f *FSM, c *SetLimits, _ uint64) Result {
 	l := settings.Limits{MaxHandleTTL: c.MaxHandleTTL, RequestRecordAge: c.RequestRecordAge}
 	if err := l.Check(); err != nil {
 		return Result{Err: err}
@@ -99,11 +69,11 @@ func (f *FSM) Settings(node string) map[string]string {
 	return f.st.Settings.Of(node)
 }
 
-func (c *SetLimits) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsSetLimits(_ *FSM, c *SetLimits, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func (c *NodeSettings) records(_ *FSM, res Result, r audit.Record) []audit.Record {
+func recordsNodeSettings(_ *FSM, c *NodeSettings, res Result, r audit.Record) []audit.Record {
 	r.Actor, r.Reason = NodeActor(c.Node), res.Note
 	return []audit.Record{r}
 }

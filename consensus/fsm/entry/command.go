@@ -1,10 +1,10 @@
-package fsm
+package entry
 
 // CommandType names one kind of replicated command. Requests (create,
 // sign) are proposed by the leader; reports (share stored, signature done)
 // come from the members that did the work, through the leader. Each family
-// of commands declares its types in its own file, and registry.go joins
-// them into the command table.
+// of commands declares its types in its own file; package fsm's command
+// table says what each does.
 type CommandType string
 
 // Command is one entry of the replicated log.
