@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/node/clocksync"
@@ -20,3 +22,11 @@ func (c clockNode) Conn(addr string) (*grpc.ClientConn, error) { return c.n.peer
 func (c clockNode) IsLeader() bool                             { return c.n.raft.IsLeader() }
 func (c clockNode) StepDown() error                            { return c.n.raft.StepDown() }
 func (c clockNode) Go(f func())                                { c.n.spawn(f) }
+
+// notReady is clocksync.Sync.NotReady over this node's readings and replica.
+func (n *Node) notReady(members []string) map[string]string {
+	if n.clocks == nil {
+		return nil
+	}
+	return n.clocks.NotReady(members, n.self.ID, n.fsm.AppliedIndex(), n.fsm.Boot, time.Now())
+}

@@ -56,7 +56,7 @@ func (m frostMember) Leader() string {
 func (m frostMember) IsLeader() bool      { return m.n.raft.IsLeader() }
 func (m frostMember) Reachable() []string { return m.n.raft.Reachable() }
 func (m frostMember) Eligible(members []string, need int) []string {
-	return m.n.eligible(members, need)
+	return m.n.blame.Eligible(members, need)
 }
 func (m frostMember) Committee(members []string, size int) []string {
 	combos := combinations(members, size)
@@ -66,7 +66,7 @@ func (m frostMember) Applied(requestID string) <-chan struct{} {
 	return m.n.waiters.watch(appliedWaitKey(requestID))
 }
 func (m frostMember) Blame(ctx context.Context, s *fsm.Sign, culprit, check string, evidence [32]byte) {
-	m.n.reportBlame(ctx, s, culprit, check, evidence)
+	m.n.blame.Report(ctx, s, culprit, check, evidence)
 }
 func (m frostMember) RetryAvoiding(ctx context.Context, s *fsm.Sign, culprit, reason string) {
 	m.n.retrySignAvoiding(ctx, s, culprit, reason)

@@ -31,7 +31,7 @@ func (n *Node) retrySignAvoiding(ctx context.Context, p *fsm.Sign, culprit, reas
 		}
 	}
 	slices.Sort(members)
-	members = n.eligible(members, k.Threshold+1)
+	members = n.blame.Eligible(members, k.Threshold+1)
 	var cmd fsm.Command
 	switch {
 	case p.Attempt >= uint32(n.cluster.Sign.MaxAttempts):

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus"
+	"github.com/keyquorum/keyquorum/node/blame"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/peer"
 )
@@ -30,7 +31,7 @@ func (n *Node) newNodeMetrics() *metrics.Set {
 		PreParams:   n.pre.Ready,
 		PoolTarget:  n.cluster.Presign.Pool,
 		Now:         n.clock.Now,
-		BlameChecks: blameChecks,
+		BlameChecks: blame.Checks,
 	})
 	m.Register(peer.NewPendingDrops(n.engine))
 	return m

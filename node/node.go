@@ -29,6 +29,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/audittrail"
+	"github.com/keyquorum/keyquorum/node/blame"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/node/config"
@@ -135,6 +136,7 @@ type Node struct {
 	boot       string            // this process life, for presignatures that die with it
 	parked     *presign.Parked
 	presigs    *presign.Work   // this process life's presignature work
+	blame      *blame.Work     // this member's accusations, and the committees they steer
 	frost      *frostsign.Work // this process life's FROST nonces and signing work
 	running    runningSigns
 	proposed   []proposedHook // run after each entry this leader proposes (propose.go)
@@ -232,6 +234,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.metrics = n.newNodeMetrics()
 	n.frost = n.newFrostWork()
 	n.presigs = n.newPresignWork()
+	n.blame = n.newBlameWork()
 	n.took = estimate.New()
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err
@@ -331,7 +334,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.frost.Run(ctx) })
 	n.spawn(func() { n.reportSettings(ctx) })
 	n.spawn(func() { n.services.RunHealth(ctx) })
-	n.spawn(func() { n.runFloodWatch(ctx) })
+	n.spawn(func() { n.blame.WatchFloods(ctx) })
 	n.runAudit(ctx)
 	var err error
 	select {
@@ -346,7 +349,7 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // every calls f every d until ctx ends, the first time after d: the
-// node's periodic work (supervisor, audit, flood watch).
+// node's periodic work (supervisor, audit).
 func every(ctx context.Context, d time.Duration, f func()) {
 	tick := time.NewTicker(d)
 	defer tick.Stop()

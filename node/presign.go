@@ -46,7 +46,7 @@ func (m presignMember) PickCommittee(k *fsm.Key, without string) ([]string, erro
 	return m.n.pickCommitteeWithout(k, nil, 0, without)
 }
 func (m presignMember) BlameAbort(ctx context.Context, s *fsm.Sign, err error) {
-	m.n.blameAbort(ctx, s, err)
+	m.n.blame.Abort(ctx, s, err)
 }
 func (m presignMember) ReportSignature(ctx context.Context, s *fsm.Sign, sig []byte) {
 	m.n.reportSignature(ctx, s, sig)

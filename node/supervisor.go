@@ -81,7 +81,7 @@ func (s *supervisor) checkSigns(ctx context.Context, now time.Time) {
 			s.signs[p.RequestID] = deadline{attempt: p.Attempt, at: now.Add(s.n.cluster.Sign.Timeout)}
 			continue
 		}
-		if !d.abandoned && s.retryBlamed(ctx, p) {
+		if !d.abandoned && s.n.blame.RetryBlamed(ctx, p) {
 			s.signs[p.RequestID] = deadline{attempt: p.Attempt, at: now.Add(s.n.cluster.Sign.Timeout), abandoned: true}
 			continue
 		}
@@ -247,7 +247,7 @@ func (n *Node) pickCommitteeWithout(k *fsm.Key, avoid []string, salt uint64, wit
 		}
 	}
 	size := k.Threshold + 1
-	reachable = n.eligible(reachable, size)
+	reachable = n.blame.Eligible(reachable, size)
 	if len(reachable) < size {
 		return nil, fmt.Errorf("%w: %d of %d members of %q reachable, %d needed", service.ErrTooFewMembers, len(reachable), len(k.Members), k.Name, size)
 	}

@@ -110,7 +110,7 @@ func (n *Node) runSign(ctx context.Context, s *fsm.Sign) {
 	n.metrics.Session(metrics.KindSign, start, err)
 	if err != nil {
 		log.Warn("sign attempt failed", "err", err)
-		n.blameAbort(ctx, s, err)
+		n.blame.Abort(ctx, s, err)
 		return
 	}
 	n.bypassSigned(s, sig)

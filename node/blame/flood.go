@@ -1,4 +1,4 @@
-package node
+package blame
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
-	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
+	fsmblame "github.com/keyquorum/keyquorum/consensus/fsm/blame"
 )
 
 // Flooding is blamed, not only counted. A member whose round messages for
 // sessions not started yet overflow its share of this node's pending
 // buffer has them dropped (tss.Engine.PendingDropped); once it has lost
 // floodBlameDrops of them within one floodWatchEvery, this node accuses it
-// of flooding (blame.Flood), at most once per floodBlameGap. One
+// of flooding (fsmblame.Flood), at most once per floodBlameGap. One
 // accuser proves nothing (it may be the liar); threshold+1 of a key
 // exclude the flooder from that key's committees, the rule every
 // accusation follows (consensus/fsm/blame.go).
@@ -56,25 +56,36 @@ func (w *floodWatch) flooders(dropped map[string]uint64, now time.Time) map[stri
 	return out
 }
 
-// runFloodWatch accuses flooding members until ctx ends.
-func (n *Node) runFloodWatch(ctx context.Context) {
-	w := newFloodWatch()
-	every(ctx, floodWatchEvery, func() {
-		now := time.Now()
-		for peer, lost := range w.flooders(n.engine.PendingDropped(), now) {
-			if peer == n.self.ID || !n.isMember(peer) {
-				continue
-			}
-			note := fmt.Sprintf("%s dropped %d round messages from %s over its share in %s before %s",
-				n.self.ID, lost, peer, floodWatchEvery, now.UTC().Format(time.RFC3339))
-			ev := sha256.Sum256([]byte(note))
-			cmd := &fsm.AttemptBlamed{Culprit: peer, Accuser: n.self.ID, Check: blame.Flood,
-				EvidenceSHA256: hex.EncodeToString(ev[:])}
-			if n.fsm.Protocol() < fsm.Since(cmd) {
-				continue
-			}
-			n.log.Warn("blaming a member for flooding round messages", "culprit", peer, "dropped", lost, "within", floodWatchEvery)
-			n.spawn(func() { n.reportOutcome(ctx, cmd) })
+// WatchFloods accuses flooding members until ctx ends.
+func (w *Work) WatchFloods(ctx context.Context) {
+	watch := newFloodWatch()
+	tick := time.NewTicker(floodWatchEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
-	})
+		w.accuseFlooders(ctx, watch)
+	}
+}
+
+func (w *Work) accuseFlooders(ctx context.Context, watch *floodWatch) {
+	now := time.Now()
+	for peer, lost := range watch.flooders(w.m.PendingDropped(), now) {
+		if peer == w.self || !w.m.IsMember(peer) {
+			continue
+		}
+		note := fmt.Sprintf("%s dropped %d round messages from %s over its share in %s before %s",
+			w.self, lost, peer, floodWatchEvery, now.UTC().Format(time.RFC3339))
+		ev := sha256.Sum256([]byte(note))
+		cmd := &fsm.AttemptBlamed{Culprit: peer, Accuser: w.self, Check: fsmblame.Flood,
+			EvidenceSHA256: hex.EncodeToString(ev[:])}
+		if w.state.Protocol() < fsm.Since(cmd) {
+			continue
+		}
+		w.log.Warn("blaming a member for flooding round messages", "culprit", peer, "dropped", lost, "within", floodWatchEvery)
+		w.m.Go(func() { w.m.Report(ctx, cmd) })
+	}
 }
