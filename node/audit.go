@@ -2,67 +2,41 @@ package node
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
-	"sync/atomic"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/node/audittrail"
+	"github.com/keyquorum/keyquorum/node/auditwork"
 	"github.com/keyquorum/keyquorum/node/service"
 )
 
-// nodeAudit is the node's part of the audit trail: the export of the
-// replicated chain, the aggregator of refusals that never reach the log,
-// and the leader's checkpoint driver.
-type nodeAudit struct {
-	log        *audittrail.Export
-	denials    *audittrail.Denials
-	checkpoint atomic.Bool // a checkpoint is being signed
-	keyAsked   atomic.Bool // this leader term proposed the audit key
+// auditMember is what the audit work (node/auditwork) asks of this node.
+type auditMember struct{ n *Node }
+
+var _ auditwork.Member = auditMember{}
+
+func (a auditMember) IsLeader() bool                                 { return a.n.raft.IsLeader() }
+func (a auditMember) Reachable() []string                            { return a.n.raft.Reachable() }
+func (a auditMember) Go(f func())                                    { a.n.spawn(f) }
+func (a auditMember) Propose(ctx context.Context, cmd fsm.Command)   { a.n.propose(ctx, cmd) }
+func (a auditMember) WatchSign(id string) <-chan struct{}            { return a.n.waiters.watch(signWaitKey(id)) }
+func (a auditMember) Encode(cmd fsm.Command) ([]byte, error)         { return a.n.encode(cmd) }
+func (a auditMember) ReportOnce(ctx context.Context, b []byte) error { return a.n.reportOnce(ctx, b) }
+
+func (a auditMember) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	return a.n.apply(ctx, cmd)
 }
 
-// auditObserver feeds applied entries to the event queue and the records
-// they appended to the export.
-type auditObserver struct {
-	*eventQueue
-	*audittrail.Export
+func (a auditMember) ProposeSign(ctx context.Context, k *fsm.Key, presign bool, cmd *fsm.SignRequested) (bool, []fsm.FrostCommitment, error) {
+	return a.n.proposeSign(ctx, k, presign, cmd)
 }
-
-var _ fsm.AuditObserver = auditObserver{}
 
 // openAudit turns on the replicated chain and opens the export. Call it
 // after the FSM exists and before raft opens.
-func (n *Node) openAudit() error {
-	if auditCompiled {
-		if err := n.fsm.EnableAudit(auditchain.DefaultConfig()); err != nil {
-			return err
-		}
-	}
-	l, err := audittrail.OpenExport(filepath.Join(n.dir, "audit"), n.log.With("component", "audit"), n.fsm.AuditRecent)
-	if err != nil {
-		return err
-	}
-	n.audit = &nodeAudit{log: l, denials: audittrail.NewDenials(n.cluster.Audit.DenialWindow)}
-	if auditCompiled {
-		n.fsm.SetObserver(auditObserver{n.events, l})
-	}
-	return nil
-}
-
-// runAudit runs the export writer and, while this node leads, the audit
-// key bootstrap, checkpoints and denial flushes, until ctx ends.
-func (n *Node) runAudit(ctx context.Context) {
-	if !auditCompiled {
-		n.log.Warn("AUDIT TRAIL COMPILED OUT: this build is for measuring the audit's cost only")
-		return
-	}
-	n.spawn(func() { n.audit.log.Run(ctx.Done()) })
-	n.spawn(func() { n.auditLoop(ctx) })
-}
-
-func auditCheckpointID(seq uint64) string {
-	return fmt.Sprintf("%scheckpoint-%d", fsm.AuditRequestPrefix, seq)
+func (n *Node) openAudit() (err error) {
+	n.audit, err = auditwork.Open(n.fsm, n.events, auditMember{n}, auditwork.Config{
+		Cluster: n.cluster, ID: n.self.ID, Dir: n.dir, Log: n.log, Now: n.clock.Now})
+	return err
 }
 
 // auditNode is what the audit service reads of this node.
@@ -78,24 +52,4 @@ func (a auditNode) AuditKey() (*fsm.Key, int, bool)           { return a.n.fsm.A
 func (a auditNode) AuditScope(actor string) (bool, []string, error) {
 	all, tenants, err := a.n.fsm.AuditScope(actor)
 	return all, tenants, service.ToStatus(err)
-}
-
-// flushDenials appends this node's aggregated refusals once their window
-// is over: the leader directly, a follower as a member report.
-func (n *Node) flushDenials(ctx context.Context) {
-	c := n.audit.denials.Take(n.clock.Now(), n.self.ID)
-	if c == nil {
-		return
-	}
-	data, err := n.encode(c)
-	if err != nil {
-		n.log.Error("encode audit denials", "err", err)
-		n.audit.denials.Done()
-		return
-	}
-	if err := n.reportOnce(ctx, data); err != nil {
-		n.log.Debug("audit denials not appended yet", "err", err)
-		return // pending: retried on the next tick
-	}
-	n.audit.denials.Done()
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/audittrail"
+	"github.com/keyquorum/keyquorum/node/auditwork"
 	"github.com/keyquorum/keyquorum/node/blame"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/clocksync"
@@ -142,7 +143,7 @@ type Node struct {
 	proposed   []proposedHook // run after each entry this leader proposes (propose.go)
 	// dirty names the keys the share reconciler must look at.
 	dirty   *dirtyKeys
-	audit   *nodeAudit
+	audit   *auditwork.Work
 	metrics *metrics.Set
 	// took is how long recent keygens and refreshes ran.
 	took *estimate.Durations
@@ -241,8 +242,8 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	n.metrics.Register(n.clocks, newDriftCollector(n))
 	n.events.observe = n.metrics.Applied
-	n.audit.log.Records = n.metrics.AuditRecords()
-	n.audit.log.Mismatches = n.metrics.AuditExportMismatches()
+	n.audit.Export.Records = n.metrics.AuditRecords()
+	n.audit.Export.Mismatches = n.metrics.AuditExportMismatches()
 
 	rc := consensus.DefaultConfig()
 	rc.NodeID, rc.RaftAddr, rc.Dir = id, self.Raft, filepath.Join(n.dir, "raft")
@@ -292,7 +293,7 @@ func (n *Node) listen(serverTLS *tls.Config, withReflection bool) error {
 	client := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(maxClientMessageBytes), grpc.MaxConcurrentStreams(256),
 		grpc.ChainUnaryInterceptor(n.services.Intercept))
 	n.services.Register(client) // with grpc.health.v1, NOT_SERVING until Run
-	kqpb.RegisterAuditServiceServer(client, audittrail.NewService(auditNode{n}, n.audit.log))
+	kqpb.RegisterAuditServiceServer(client, audittrail.NewService(auditNode{n}, n.audit.Export))
 	if withReflection {
 		reflection.Register(client)
 	}
@@ -335,7 +336,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.reportSettings(ctx) })
 	n.spawn(func() { n.services.RunHealth(ctx) })
 	n.spawn(func() { n.blame.WatchFloods(ctx) })
-	n.runAudit(ctx)
+	n.audit.Run(ctx)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -349,7 +350,7 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // every calls f every d until ctx ends, the first time after d: the
-// node's periodic work (supervisor, audit).
+// node's periodic work (the supervisor).
 func every(ctx context.Context, d time.Duration, f func()) {
 	tick := time.NewTicker(d)
 	defer tick.Stop()

@@ -14,7 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
-	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
+	"github.com/keyquorum/keyquorum/node/auditwork"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -51,9 +51,7 @@ func ForceNewCluster(cluster *config.Cluster, id string, members []string, now t
 	}
 	newFSM := func() raft.FSM {
 		f, _ := fsm.NewFSM(fsmConfig(cluster), fsmCrypto{}) // valid: checked above
-		if auditCompiled {
-			_ = f.EnableAudit(auditchain.DefaultConfig())
-		}
+		_ = auditwork.Enable(f)
 		return f
 	}
 	dir := cluster.NodeDir(id)

@@ -25,7 +25,7 @@ import (
 // this member.
 func (n *Node) newServices() *service.Services {
 	return service.New(service.Config{Runtime: serviceRuntime{n}, State: n.fsm, Cluster: n.cluster, Self: n.self.ID,
-		Clock: n.clock, Log: n.log, Metrics: n.metrics, Denials: n.audit.denials, Faults: n.serviceFaults()})
+		Clock: n.clock, Log: n.log, Metrics: n.metrics, Denials: n.audit.Denials, Faults: n.serviceFaults()})
 }
 
 // actor names who asked for the call in ctx (service.Actor).
@@ -76,7 +76,7 @@ func (r serviceRuntime) ProposeSign(ctx context.Context, k *fsm.Key, presign boo
 }
 
 func (r serviceRuntime) AuditSign(ctx context.Context, k *fsm.Key, id string, msg []byte) ([]byte, error) {
-	return r.n.auditSign(ctx, k, id, msg)
+	return r.n.audit.Sign(ctx, k, id, msg)
 }
 
 func (r serviceRuntime) CeremonyContext(kind policy.CeremonyKind, params string) *ceremony.Context {

@@ -1,8 +1,8 @@
 //go:build !kqd_noaudit
 
-package node
+package auditwork
 
-// auditCompiled is false only in kqd_noaudit builds, which exist to measure
+// Compiled is false only in kqd_noaudit builds, which exist to measure
 // what the audit trail costs (make bench). Never ship one: such a node keeps
 // no evidence.
-const auditCompiled = true
+const Compiled = true

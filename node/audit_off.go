@@ -1,5 +1,0 @@
-//go:build kqd_noaudit
-
-package node
-
-const auditCompiled = false
