@@ -2,29 +2,10 @@ package fsm
 
 import (
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 )
-
-// AuditKeyName is the cluster's own Ed25519 key that signs audit
-// checkpoints. The leader creates it once the cluster is up; clients cannot
-// name it (key names start with a letter or digit). When its generation
-// fails (a member crashed during it), the leader tries again as
-// "_audit.2", "_audit.3", ...; the first to become active is the audit key.
-const AuditKeyName = "_audit"
-
-// IsAuditKey reports whether name is one of the audit key's names.
-func IsAuditKey(name string) bool {
-	if name == AuditKeyName {
-		return true
-	}
-	n, ok := strings.CutPrefix(name, AuditKeyName+".")
-	_, err := strconv.Atoi(n)
-	return ok && err == nil
-}
 
 // AuditKey returns the audit key: the active audit key created first, or
 // else the newest attempt (generating or failed). ok is false before the
@@ -62,17 +43,6 @@ func (f *FSM) auditKey() (*Key, int, bool) {
 // AuditRequestPrefix starts the request ids of checkpoint signatures;
 // clients may not use it.
 const AuditRequestPrefix = "_audit-"
-
-// Actors of commands that no client asked for.
-const (
-	// ActorSupervisor is the leader's supervisor (retries, failures).
-	ActorSupervisor = "cluster:supervisor"
-	// nodeActorPrefix names a member reporting its own work: "node:n1".
-	nodeActorPrefix = "node:"
-)
-
-// NodeActor is the actor of a member's report.
-func NodeActor(id string) string { return nodeActorPrefix + id }
 
 // AuditObserver is an Observer that also receives the audit records each
 // applied entry appended, in chain order. It is called after Applied, on

@@ -6,6 +6,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -173,7 +174,7 @@ func (f *FSM) ceremonyGate(cmd Command) error {
 		// The membership reconciler's reshares keep the threshold, and a
 		// refresh at the same threshold stays the key-admin's.
 		k, ok := f.st.Keys[c.Key]
-		if ok && !internalActor(c.Actor) && c.Threshold != k.Threshold && f.policy().HasOperators() {
+		if ok && !entry.Internal(c.Actor) && c.Threshold != k.Threshold && f.policy().HasOperators() {
 			return fmt.Errorf("reshare %q to threshold %d: %w: kind %s", c.Key, c.Threshold, ErrCeremonyRequired, policy.KindThreshold)
 		}
 	case *RaiseProtocol:

@@ -112,3 +112,15 @@ const (
 	TypeSetLimits        = entry.TypeSetLimits
 	TypeNodeSettings     = entry.TypeNodeSettings
 )
+
+// The cluster's own actors and audit key name (package entry).
+const (
+	ActorSupervisor = entry.ActorSupervisor
+	AuditKeyName    = entry.AuditKeyName
+)
+
+// NodeActor is the actor of a member's report.
+func NodeActor(id string) string { return entry.NodeActor(id) }
+
+// IsAuditKey reports whether name is one of the audit key's names.
+func IsAuditKey(name string) bool { return entry.IsAuditKey(name) }

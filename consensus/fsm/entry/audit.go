@@ -29,7 +29,7 @@ type DenialEntry struct {
 // RequestID, completed.
 type AuditCheckpoint struct {
 	RequestID string `json:"request_id"`
-	Key       string `json:"key"` // the audit key (fsm.AuditKeyName)
+	Key       string `json:"key"` // the audit key (AuditKeyName)
 	Seq       uint64 `json:"seq"`
 	Head      string `json:"head"`
 	Signature []byte `json:"signature"`
