@@ -22,5 +22,5 @@ func (m blameMember) RetryAvoiding(ctx context.Context, s *fsm.Sign, culprit, re
 	m.n.retrySignAvoiding(ctx, s, culprit, reason)
 }
 func (m blameMember) NotReady(members []string) map[string]string { return m.n.notReady(members) }
-func (m blameMember) IsMember(id string) bool                     { return m.n.isMember(id) }
+func (m blameMember) IsMember(id string) bool                     { return m.n.members.Admits(id) }
 func (m blameMember) PendingDropped() map[string]uint64           { return m.n.engine.PendingDropped() }

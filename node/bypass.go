@@ -98,7 +98,7 @@ func (n *Node) announceSign(index uint64, s *fsm.Sign) {
 	}
 	msg := &kqpb.CommittedSign{Index: index, Term: n.raft.Term(), Signs: signs}
 	for id := range to {
-		member, ok := n.memberConfig(id)
+		member, ok := n.members.Config(id)
 		if !ok {
 			continue
 		}

@@ -17,7 +17,7 @@ func newClockSync(n *Node) (*clocksync.Sync, error) {
 // clockNode is what the clock sync reads of this node and asks of it.
 type clockNode struct{ n *Node }
 
-func (c clockNode) Voters() []config.NodeConfig                { return c.n.voters() }
+func (c clockNode) Voters() []config.NodeConfig                { return c.n.members.Voters() }
 func (c clockNode) Conn(addr string) (*grpc.ClientConn, error) { return c.n.peers.Conn(addr) }
 func (c clockNode) IsLeader() bool                             { return c.n.raft.IsLeader() }
 func (c clockNode) StepDown() error                            { return c.n.raft.StepDown() }

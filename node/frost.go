@@ -42,7 +42,7 @@ func (m frostMember) Share(ctx context.Context, key string, version, epoch uint3
 }
 
 func (m frostMember) PeerConn(id string) (*grpc.ClientConn, error) {
-	peer, ok := m.n.memberConfig(id)
+	peer, ok := m.n.members.Config(id)
 	if !ok {
 		return nil, fmt.Errorf("node: no peer %s", id)
 	}

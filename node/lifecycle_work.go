@@ -11,6 +11,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/policy"
+	"github.com/keyquorum/keyquorum/node/members"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -250,7 +251,7 @@ func (s *supervisor) checkLifecycle(ctx context.Context, now time.Time) {
 				live[id] = true
 				if s.overdue(s.refreshes, id, r.Started, now) {
 					cmd := &fsm.RefreshFailed{Key: k.Name, Version: v.Number, Epoch: r.Epoch, Node: n.self.ID,
-						Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(r.Parties(k), r.Confirmed))}
+						Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, members.Absent(r.Parties(k), r.Confirmed))}
 					n.spawn(func() { n.propose(ctx, cmd) })
 				}
 			}

@@ -37,6 +37,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/estimate"
 	"github.com/keyquorum/keyquorum/node/faults"
 	"github.com/keyquorum/keyquorum/node/frostsign"
+	"github.com/keyquorum/keyquorum/node/members"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/node/peer"
 	"github.com/keyquorum/keyquorum/node/pki"
@@ -138,6 +139,8 @@ type Node struct {
 	parked     *presign.Parked
 	presigs    *presign.Work   // this process life's presignature work
 	blame      *blame.Work     // this member's accusations, and the committees they steer
+	members    *members.Roster // the members this node admits and dials
+	membership *members.Reconciler
 	frost      *frostsign.Work // this process life's FROST nonces and signing work
 	running    runningSigns
 	proposed   []proposedHook // run after each entry this leader proposes (propose.go)
@@ -206,6 +209,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.waiters = newWaiters()
 	n.events = newEventQueue(n.waiters)
 	n.fsm.SetObserver(n.events)
+	n.members = members.NewRoster(cluster, n.fsm)
 	n.fatal = make(chan error, 1)
 	n.fsm.SetHalt(n.halted)
 	// What must follow every entry this leader proposes (propose.go).
@@ -250,7 +254,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	for _, m := range cluster.Nodes {
 		rc.Peers = append(rc.Peers, consensus.Peer{ID: m.ID, RaftAddr: m.Raft})
 	}
-	rc.TLS = raftTLS(n.isMember, serverTLS, clientTLS)
+	rc.TLS = raftTLS(n.members.Admits, serverTLS, clientTLS)
 	rc.Logger = n.log.With("component", "raft")
 	rc.Route = self.Dial
 	rc.Join = opts.Join
@@ -269,6 +273,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.startIdx = n.raft.Stats().LastIndex
 	n.metrics.StartedAt(n.startIdx)
 	n.super = newSupervisor(n)
+	n.membership = n.newMembership()
 
 	n.services = n.newServices()
 	if err := n.listen(serverTLS, opts.Reflection); err != nil {
@@ -297,7 +302,7 @@ func (n *Node) listen(serverTLS *tls.Config, withReflection bool) error {
 	if withReflection {
 		reflection.Register(client)
 	}
-	peerSrv := peer.NewServer(n.isMember, serverTLS)
+	peerSrv := peer.NewServer(n.members.Admits, serverTLS)
 	kqpb.RegisterPeerServiceServer(peerSrv, &peerService{n: n})
 	for _, s := range []struct {
 		srv  *grpc.Server

@@ -143,7 +143,7 @@ func (n *Node) peerIdentity(ctx context.Context) (string, error) {
 	if id.Kind != pki.KindNode || id.Cluster != n.cluster.ID {
 		return "", status.Errorf(codes.PermissionDenied, "%s is not a member of this cluster", id)
 	}
-	if !n.isMember(id.Name) || id.Name == n.self.ID {
+	if !n.members.Admits(id.Name) || id.Name == n.self.ID {
 		return "", status.Errorf(codes.PermissionDenied, "%s is not a peer of %s", id, n.self.ID)
 	}
 	return id.Name, nil

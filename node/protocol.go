@@ -30,7 +30,7 @@ func (n *Node) encode(cmd fsm.Command) ([]byte, error) {
 // this is the point of no return of an upgrade (docs/OPERATIONS.md). Once
 // the policy lists operators it is theirs: a protocol-upgrade ceremony.
 func (s *supervisor) maybeRaiseProtocol(ctx context.Context) {
-	members := s.n.memberIDs()
+	members := s.n.members.IDs()
 	v := s.n.fsm.ProtocolToRaise(members)
 	if v == 0 {
 		return

@@ -18,6 +18,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/members"
 	"github.com/keyquorum/keyquorum/node/service"
 )
 
@@ -52,19 +53,21 @@ func (r serviceRuntime) WatchSign(id string) <-chan struct{} {
 func (r serviceRuntime) IsLeader() bool                             { return r.n.raft.IsLeader() }
 func (r serviceRuntime) Leader() (config.NodeConfig, bool)          { return r.n.leaderConfig() }
 func (r serviceRuntime) Conn(addr string) (*grpc.ClientConn, error) { return r.n.peers.Conn(addr) }
-func (r serviceRuntime) Unreachable(members []string) []string {
-	return absent(members, r.n.raft.Reachable())
+func (r serviceRuntime) Unreachable(ids []string) []string {
+	return members.Absent(ids, r.n.raft.Reachable())
 }
 func (r serviceRuntime) PickCommittee(k *fsm.Key) ([]string, error) {
 	return r.n.pickCommittee(k, nil, 0)
 }
-func (r serviceRuntime) SignAsked()                                     { r.n.presigs.SignAsked() }
-func (r serviceRuntime) Holders() []string                              { return r.n.holders() }
-func (r serviceRuntime) Members() []membership.Member                   { return r.n.memberList() }
-func (r serviceRuntime) IsMember(id string) bool                        { return r.n.isMember(id) }
-func (r serviceRuntime) EnsurePeerLinks()                               { r.n.ensurePeerLinks() }
-func (r serviceRuntime) NodeStatus(id string) (*kqpb.NodeStatus, error) { return r.n.nodeStatus(id) }
-func (r serviceRuntime) SealedFiles() ([]string, error)                 { return sealedFiles(r.n.dir) }
+func (r serviceRuntime) SignAsked()                   { r.n.presigs.SignAsked() }
+func (r serviceRuntime) Holders() []string            { return r.n.members.Holders() }
+func (r serviceRuntime) Members() []membership.Member { return r.n.members.All() }
+func (r serviceRuntime) IsMember(id string) bool      { return r.n.members.Admits(id) }
+func (r serviceRuntime) EnsurePeerLinks()             { r.n.ensurePeerLinks() }
+func (r serviceRuntime) NodeStatus(id string) (*kqpb.NodeStatus, error) {
+	return r.n.membership.NodeStatus(id)
+}
+func (r serviceRuntime) SealedFiles() ([]string, error) { return sealedFiles(r.n.dir) }
 
 func (r serviceRuntime) LeaderKnown() bool {
 	id, _ := r.n.raft.Leader()
@@ -139,7 +142,7 @@ func (n *Node) ceremonyContext(kind policy.CeremonyKind, params string) *ceremon
 			cctx.Committee = committee
 		}
 	case policy.KindProtocolUpgrade:
-		cctx.Members = n.memberIDs()
+		cctx.Members = n.members.IDs()
 	}
 	if cctx.Bootstrap == nil && cctx.Holders == nil && cctx.Committee == nil && cctx.Members == nil {
 		return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clocksync"
+	"github.com/keyquorum/keyquorum/node/members"
 	"github.com/keyquorum/keyquorum/node/service"
 )
 
@@ -31,7 +32,6 @@ type supervisor struct {
 	raising            atomic.Bool          // a RaiseProtocol is being proposed
 	heldProtocol       atomic.Uint32        // the version last held for a protocol-upgrade ceremony, logged once
 	settingLimits      atomic.Bool          // a SetLimits is being proposed
-	membering          atomic.Bool          // a membership step is running (membership.go)
 }
 
 type deadline struct {
@@ -68,7 +68,7 @@ func (s *supervisor) tick(ctx context.Context) {
 	s.n.presigs.Refill(ctx, now)
 	s.maybeRaiseProtocol(ctx)
 	s.maybeSetLimits(ctx)
-	s.checkMembers(ctx)
+	s.n.membership.Check(ctx)
 }
 
 func (s *supervisor) checkSigns(ctx context.Context, now time.Time) {
@@ -110,7 +110,7 @@ const unreachableGrace = time.Second
 // trackReachable records since when each member has been unreachable.
 func (s *supervisor) trackReachable(now time.Time) {
 	reachable := s.n.raft.Reachable()
-	for _, mm := range s.n.memberList() {
+	for _, mm := range s.n.members.All() {
 		m := mm.ID
 		if slices.Contains(reachable, m) {
 			delete(s.unreachable, m)
@@ -167,7 +167,7 @@ func (s *supervisor) checkKeygens(ctx context.Context, now time.Time) {
 		live[id] = true
 		if s.overdue(s.keygens, id, v.Created, now) {
 			cmd := &fsm.KeygenFailed{Key: k.Name, Version: v.Number, Node: s.n.self.ID,
-				Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, absent(k.Members, v.Confirmed))}
+				Reason: fmt.Sprintf("timed out after %s waiting for %v", keygenTimeout, members.Absent(k.Members, v.Confirmed))}
 			s.n.spawn(func() { s.n.propose(ctx, cmd) })
 		}
 	}

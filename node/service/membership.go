@@ -17,7 +17,7 @@ import (
 
 // AddNode, RemoveNode and ReplaceNode start a membership change with one
 // ChangeMembers entry and answer at once; the leader's membership
-// reconciler (node/membership.go) does the rest, and GetNodeStatus shows where
+// reconciler (node/members/reconcile.go) does the rest, and GetNodeStatus shows where
 // it stands. Who may is decided by the entry (cluster-admin).
 
 func (s *membershipService) AddNode(ctx context.Context, req *kqpb.AddNodeRequest) (*kqpb.NodeStatus, error) {

@@ -1,17 +1,20 @@
-package node
+package members
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // The membership reconciler runs on the leader and drives a membership
@@ -39,104 +42,151 @@ import (
 // already made those shares useless.
 const shredWait = 20 * time.Second
 
-// checkMembers starts the next membership step unless one is running.
-func (s *supervisor) checkMembers(ctx context.Context) {
-	n := s.n
-	if !s.membering.CompareAndSwap(false, true) {
+// Leader is what the reconciler needs of the leader it runs on.
+type Leader interface {
+	// Reachable returns the members the leader can reach.
+	Reachable() []string
+	// SuffrageOf returns id's suffrage in raft's latest configuration
+	// (consensus.SuffrageNone, SuffrageNonvoter, SuffrageVoter).
+	SuffrageOf(id string) string
+	AddNonvoter(ctx context.Context, id, addr string) error
+	AddVoter(ctx context.Context, id, addr string) error
+	RemoveServer(ctx context.Context, id string) error
+	// StepDown hands leadership over.
+	StepDown() error
+	// EnsurePeer opens a peer link to member id at addr unless one is open.
+	EnsurePeer(id, addr string)
+	// Apply appends an entry as leader and returns its result.
+	Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
+	// PickCommittee picks threshold+1 reachable holders of k.
+	PickCommittee(k *fsm.Key) ([]string, error)
+	// ClusterNow is the time a quorum's clocks confirm.
+	ClusterNow() (time.Time, error)
+	// Go runs f on a goroutine the member waits for when it stops.
+	Go(f func())
+}
+
+// Config is what the reconciler is set up with.
+type Config struct {
+	Self string // this member's id
+	Log  *slog.Logger
+	// EarlyVoter is the early-voter deliberate bug.
+	EarlyVoter bool
+}
+
+// Reconciler is the leader's membership reconciler.
+type Reconciler struct {
+	cfg     Config
+	roster  *Roster
+	l       Leader
+	state   State
+	log     *slog.Logger
+	running atomic.Bool // a membership step is running
+}
+
+// NewReconciler returns the membership reconciler of a leader.
+func NewReconciler(cfg Config, roster *Roster, l Leader, state State) *Reconciler {
+	return &Reconciler{cfg: cfg, roster: roster, l: l, state: state, log: cfg.Log}
+}
+
+// Check starts the next membership step unless one is running: the
+// leader's supervisor calls it on every tick.
+func (r *Reconciler) Check(ctx context.Context) {
+	if !r.running.CompareAndSwap(false, true) {
 		return
 	}
-	n.spawn(func() {
-		defer s.membering.Store(false)
-		if err := n.membershipStep(ctx); err != nil {
-			n.log.Warn("membership step", "err", err)
+	r.l.Go(func() {
+		defer r.running.Store(false)
+		if err := r.step(ctx); err != nil {
+			r.log.Warn("membership step", "err", err)
 		}
 	})
 }
 
-// membershipStep does the first step the state asks for, if any.
-func (n *Node) membershipStep(ctx context.Context) error {
+// step does the first step the state asks for, if any.
+func (r *Reconciler) step(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	reachable := n.raft.Reachable()
-	if n.fsm.Members() == nil {
+	reachable := r.l.Reachable()
+	if r.state.Members() == nil {
 		// No membership change yet: raft's configuration is the
 		// bootstrap (or a recovery's) and nothing here changes it.
-		return n.reshareToTarget(ctx, reachable)
+		return r.reshareToTarget(ctx, reachable)
 	}
-	for _, m := range n.memberList() {
+	for _, m := range r.roster.All() {
 		switch m.State {
 		case membership.Joining:
-			if n.raft.SuffrageOf(m.ID) == consensus.SuffrageNone {
-				n.peers.Ensure(m.ID, m.Peer)
-				if err := n.raft.AddNonvoter(ctx, m.ID, m.Raft); err != nil {
+			if r.l.SuffrageOf(m.ID) == consensus.SuffrageNone {
+				r.l.EnsurePeer(m.ID, m.Peer)
+				if err := r.l.AddNonvoter(ctx, m.ID, m.Raft); err != nil {
 					return err
 				}
-				n.log.Info("membership: added as non-voter", "member", m.ID)
+				r.log.Info("membership: added as non-voter", "member", m.ID)
 			}
-			if n.fsm.Boot(m.ID) == "" || !slices.Contains(reachable, m.ID) {
+			if r.state.Boot(m.ID) == "" || !slices.Contains(reachable, m.ID) {
 				continue // not started, or not caught up with the leader yet
 			}
-			if err := n.memberStep(ctx, m.ID, membership.Joining, membership.Resharing); err != nil {
+			if err := r.memberStep(ctx, m.ID, membership.Joining, membership.Resharing); err != nil {
 				return err
 			}
 		case membership.Resharing:
-			if n.bugs.EarlyVoterOn() {
+			if r.cfg.EarlyVoter {
 				// The bug: a vote before the shares are confirmed.
-				if err := n.raft.AddVoter(ctx, m.ID, m.Raft); err != nil {
+				if err := r.l.AddVoter(ctx, m.ID, m.Raft); err != nil {
 					return err
 				}
 			}
-			if n.missingShares(m.ID) {
+			if r.missingShares(m.ID) {
 				continue
 			}
-			if err := n.memberStep(ctx, m.ID, membership.Resharing, membership.Voter); err != nil {
+			if err := r.memberStep(ctx, m.ID, membership.Resharing, membership.Voter); err != nil {
 				return err
 			}
 		case membership.Voter:
-			if n.raft.SuffrageOf(m.ID) != consensus.SuffrageVoter {
-				if err := n.raft.AddVoter(ctx, m.ID, m.Raft); err != nil {
+			if r.l.SuffrageOf(m.ID) != consensus.SuffrageVoter {
+				if err := r.l.AddVoter(ctx, m.ID, m.Raft); err != nil {
 					return err
 				}
-				n.log.Info("membership: promoted to voter", "member", m.ID)
+				r.log.Info("membership: promoted to voter", "member", m.ID)
 			}
 		case membership.Removing:
-			if !n.removable(m, reachable) {
+			if !r.removable(m, reachable) {
 				continue
 			}
-			if m.ID == n.self.ID {
+			if m.ID == r.cfg.Self {
 				// The leader leaves last: hand leadership over first.
-				return n.raft.StepDown()
+				return r.l.StepDown()
 			}
-			if n.raft.SuffrageOf(m.ID) != consensus.SuffrageNone {
-				if err := n.raft.RemoveServer(ctx, m.ID); err != nil {
+			if r.l.SuffrageOf(m.ID) != consensus.SuffrageNone {
+				if err := r.l.RemoveServer(ctx, m.ID); err != nil {
 					return err
 				}
-				n.log.Info("membership: removed from raft", "member", m.ID)
+				r.log.Info("membership: removed from raft", "member", m.ID)
 			}
-			if err := n.memberStep(ctx, m.ID, membership.Removing, membership.Removed); err != nil {
+			if err := r.memberStep(ctx, m.ID, membership.Removing, membership.Removed); err != nil {
 				return err
 			}
 		}
 	}
-	return n.reshareToTarget(ctx, reachable)
+	return r.reshareToTarget(ctx, reachable)
 }
 
-func (n *Node) memberStep(ctx context.Context, id string, from, to membership.State) error {
-	res, err := n.applyResult(ctx, &fsm.MemberStep{Node: id, From: from, To: to})
+func (r *Reconciler) memberStep(ctx context.Context, id string, from, to membership.State) error {
+	res, err := r.l.Apply(ctx, &fsm.MemberStep{Node: id, From: from, To: to})
 	if err != nil {
 		return err
 	}
 	if res.Err != nil {
 		return res.Err
 	}
-	n.log.Info("membership step", "member", id, "from", from, "to", to)
+	r.log.Info("membership step", "member", id, "from", from, "to", to)
 	return nil
 }
 
 // missingShares reports whether a key that can sign lacks id among its
 // holders.
-func (n *Node) missingShares(id string) bool {
-	for _, k := range n.fsm.Keys() {
+func (r *Reconciler) missingShares(id string) bool {
+	for _, k := range r.state.Keys() {
 		if keyNeedsHolders(k) && !k.HasMember(id) {
 			return true
 		}
@@ -145,19 +195,19 @@ func (n *Node) missingShares(id string) bool {
 }
 
 // removable reports whether a leaving member may go now.
-func (n *Node) removable(m membership.Member, reachable []string) bool {
-	for _, k := range n.fsm.Keys() {
+func (r *Reconciler) removable(m membership.Member, reachable []string) bool {
+	for _, k := range r.state.Keys() {
 		if keyNeedsHolders(k) && k.HasMember(m.ID) {
 			return false
 		}
 	}
 	if m.ReplacedBy != "" {
-		if r, ok := n.fsm.Members()[m.ReplacedBy]; ok && r.State != membership.Voter {
+		if r, ok := r.state.Members()[m.ReplacedBy]; ok && r.State != membership.Voter {
 			return false
 		}
 	}
-	if len(n.fsm.FormerUnshredded(m.ID)) > 0 && slices.Contains(reachable, m.ID) {
-		clusterNow, err := n.clocks.Now()
+	if len(r.state.FormerUnshredded(m.ID)) > 0 && slices.Contains(reachable, m.ID) {
+		clusterNow, err := r.l.ClusterNow()
 		return err == nil && clusterNow.UnixNano()-m.Since > int64(shredWait)
 	}
 	return true
@@ -176,17 +226,17 @@ func keyNeedsHolders(k *fsm.Key) bool {
 // reshareToTarget starts the reshare of one key whose holders are not the
 // holder target, when every target member and threshold+1 current holders
 // are reachable. One at a time: each is a full resharing session.
-func (n *Node) reshareToTarget(ctx context.Context, reachable []string) error {
+func (r *Reconciler) reshareToTarget(ctx context.Context, reachable []string) error {
 	// Before any membership change the target is cluster.yaml's nodes:
 	// a holder a refresh left out while it was dead gets a share again.
-	target := n.holders()
-	for _, k := range n.fsm.Keys() {
-		if busy, _ := n.keyProgress(k, target, reachable); busy {
+	target := r.roster.Holders()
+	for _, k := range r.state.Keys() {
+		if busy, _ := r.keyProgress(k, target, reachable); busy {
 			return nil // one reshare at a time
 		}
 	}
-	for _, k := range n.fsm.Keys() {
-		if _, why := n.keyProgress(k, target, reachable); why != "ready" {
+	for _, k := range r.state.Keys() {
+		if _, why := r.keyProgress(k, target, reachable); why != "ready" {
 			continue
 		}
 		v := k.Version(k.Primary)
@@ -194,17 +244,17 @@ func (n *Node) reshareToTarget(ctx context.Context, reachable []string) error {
 			Key: k.Name, Version: v.Number, Members: target, Threshold: k.Threshold,
 			Reason: fmt.Sprintf("membership: holders %v -> %v", k.Members, target), Actor: fsm.ActorSupervisor}
 		var err error
-		if cmd.Committee, err = n.pickCommittee(k, nil, 0); err != nil {
+		if cmd.Committee, err = r.l.PickCommittee(k); err != nil {
 			return err
 		}
-		res, err := n.applyResult(ctx, cmd)
+		res, err := r.l.Apply(ctx, cmd)
 		if err != nil {
 			return err
 		}
 		if res.Err != nil {
 			return res.Err
 		}
-		n.log.Info("membership: resharing", "key", k.Name, "holders", target)
+		r.log.Info("membership: resharing", "key", k.Name, "holders", target)
 		return nil
 	}
 	return nil
@@ -213,7 +263,7 @@ func (n *Node) reshareToTarget(ctx context.Context, reachable []string) error {
 // keyProgress says where a key stands against the holder target: busy
 // when a refresh of it runs; why is "ready" when a reshare can start,
 // "held" when its holders are the target, otherwise what it waits for.
-func (n *Node) keyProgress(k *fsm.Key, target, reachable []string) (busy bool, why string) {
+func (r *Reconciler) keyProgress(k *fsm.Key, target, reachable []string) (busy bool, why string) {
 	for _, v := range k.Versions {
 		if v.Refresh != nil {
 			return true, fmt.Sprintf("resharing v%d to epoch %d (%d of %d new shares confirmed)", v.Number, v.Refresh.Epoch, len(v.Refresh.Confirmed), len(v.Refresh.Parties(k)))
@@ -234,7 +284,7 @@ func (n *Node) keyProgress(k *fsm.Key, target, reachable []string) (busy bool, w
 	if signing != 1 || k.Version(k.Primary) == nil {
 		return false, "more than one version holds shares: promote and retire first"
 	}
-	if missing := absent(target, reachable); len(missing) > 0 {
+	if missing := Absent(target, reachable); len(missing) > 0 {
 		return false, fmt.Sprintf("waiting for %v to be reachable", missing)
 	}
 	live := 0
@@ -247,8 +297,8 @@ func (n *Node) keyProgress(k *fsm.Key, target, reachable []string) (busy bool, w
 		return false, fmt.Sprintf("only %d of its holders reachable, %d needed to deal: reported, nothing changed", live, k.Threshold+1)
 	}
 	if k.Algorithm == "ecdsa-secp256k1" {
-		for _, m := range absent(target, k.Members) {
-			if !slices.Contains(n.fsm.PreParamsReady(), m) {
+		for _, m := range Absent(target, k.Members) {
+			if !slices.Contains(r.state.PreParamsReady(), m) {
 				return false, fmt.Sprintf("waiting for %s's ECDSA pre-parameters", m)
 			}
 		}
@@ -256,23 +306,23 @@ func (n *Node) keyProgress(k *fsm.Key, target, reachable []string) (busy bool, w
 	return false, "ready"
 }
 
-// nodeStatus shows a member and, per key, where its shares stand.
-func (n *Node) nodeStatus(id string) (*kqpb.NodeStatus, error) {
-	i := slices.IndexFunc(n.memberList(), func(m membership.Member) bool { return m.ID == id })
+// NodeStatus shows a member and, per key, where its shares stand.
+func (r *Reconciler) NodeStatus(id string) (*kqpb.NodeStatus, error) {
+	i := slices.IndexFunc(r.roster.All(), func(m membership.Member) bool { return m.ID == id })
 	if i < 0 {
 		return nil, status.Errorf(codes.NotFound, "%.64q is not a member", id)
 	}
-	m := n.memberList()[i]
+	m := r.roster.All()[i]
 	out := &kqpb.NodeStatus{Id: m.ID, State: string(m.State), RaftAddress: m.Raft, PeerAddress: m.Peer, ClientAddress: m.Client,
-		Replaces: m.Replaces, ReplacedBy: m.ReplacedBy, Raft: n.raft.SuffrageOf(m.ID)}
-	target := n.holders()
-	reachable := n.raft.Reachable()
-	for _, k := range n.fsm.Keys() {
+		Replaces: m.Replaces, ReplacedBy: m.ReplacedBy, Raft: r.l.SuffrageOf(m.ID)}
+	target := r.roster.Holders()
+	reachable := r.l.Reachable()
+	for _, k := range r.state.Keys() {
 		if fsm.IsAuditKey(k.Name) && !k.HasMember(id) && !slices.Contains(target, id) {
 			continue
 		}
 		p := &kqpb.KeyProgress{Key: k.Name}
-		switch busy, why := n.keyProgress(k, target, reachable); {
+		switch busy, why := r.keyProgress(k, target, reachable); {
 		case k.HasMember(id) && (target == nil || slices.Contains(target, id) || why == "held"):
 			p.State = "held"
 		case busy:
