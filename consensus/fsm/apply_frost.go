@@ -50,7 +50,7 @@ func (f *FSM) consumeFrost(k *Key, version uint32, c *SignRequested) ([]FrostCom
 	if len(c.Frost) != len(c.Committee) {
 		return nil, fmt.Errorf("%w: %d commitments for a committee of %d", ErrFrostUnavailable, len(c.Frost), len(c.Committee))
 	}
-	if f.st.protocol() < frostSince {
+	if f.st.ActiveProtocol() < frostSince {
 		// Builds before FROST ignore the field: naming commitments before
 		// every replica knows them would let replicas disagree.
 		return nil, fmt.Errorf("%w: FROST needs protocol %d", ErrProtocolNotActive, frostSince)

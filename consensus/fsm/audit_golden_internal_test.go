@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/state"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -92,7 +93,7 @@ func TestCommandTable(t *testing.T) {
 // a change here forks the chain between replicas of two builds. Run with
 // -update only for a change meant to alter the audit output.
 func TestAuditRecordsGolden(t *testing.T) {
-	f := &FSM{cfg: DefaultFSMConfig(), st: newState()}
+	f := &FSM{cfg: DefaultFSMConfig(), st: state.New()}
 	f.st.Keys["x"] = goldenKey(KeyActive)
 	f.st.Signs["x"] = &Sign{RequestID: "x", Key: "x", Version: 2, DigestHash: [32]byte{1, 2, 3}, State: SignStatePending, Attempt: 1}
 

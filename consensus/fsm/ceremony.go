@@ -146,7 +146,7 @@ func (cf ceremonyFacts) KeyShape(name string) (int, int, bool) {
 	return k.Threshold, len(k.Members), true
 }
 
-func (cf ceremonyFacts) Protocol() uint32 { return cf.f.st.protocol() }
+func (cf ceremonyFacts) Protocol() uint32 { return cf.f.st.ActiveProtocol() }
 
 // ceremonyGate refuses, once the policy lists operators, the direct forms
 // of the changes the kinds table puts behind a ceremony, and every sign

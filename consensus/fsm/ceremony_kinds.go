@@ -127,7 +127,7 @@ func (f *FSM) ceremonyReshare(index uint64, c *ceremony.Ceremony, p *ceremony.Th
 // supports. The checks read only replicated state, so every replica
 // reaches the same verdict whatever its build.
 func (f *FSM) ceremonyRaise(c *ceremony.Ceremony, p *ceremony.ProtocolParams, ctx *ceremony.Context, dry bool) (ran, error) {
-	cur := f.st.protocol()
+	cur := f.st.ActiveProtocol()
 	if err := p.Check(cur); err != nil {
 		return ran{}, err
 	}

@@ -19,10 +19,12 @@
 // membership; settings: replicated limits and reported settings; blame:
 // accusations and committee exclusion; auditchain: the audit chain's head
 // and recent records; protover: protocol versions and the raise rule;
-// freeze: the break-glass freeze). Errors they share with this package are
-// fsmerr's, and strictjson is the one strict JSON reader; an entry's apply
-// looks the record up, calls its rules and coordinates what one family's
-// change means for another.
+// freeze: the break-glass freeze), and state holds them all as the one
+// value a snapshot is; authz decides a client's entry under the policy
+// before it applies. Errors they share with this package are fsmerr's, and
+// strictjson is the one strict JSON reader; an entry's apply looks the
+// record up, calls its rules and coordinates what one family's change means
+// for another.
 //
 // The package is pure: it imports no os, net, math/rand or crypto/rand and
 // never reads the clock (make vet checks every file of it with

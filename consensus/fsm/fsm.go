@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/state"
 )
 
 // Crypto is what the FSM needs to know about algorithms. Implementations
@@ -114,7 +115,7 @@ type FSM struct {
 	crypto Crypto
 
 	mu       sync.RWMutex
-	st       *state
+	st       *state.State
 	applied  uint64
 	observer Observer
 	audit    *auditchain.Config // nil until EnableAudit
@@ -160,7 +161,7 @@ func NewFSM(cfg FSMConfig, crypto Crypto) (*FSM, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &FSM{cfg: cfg, crypto: crypto, st: newState()}, nil
+	return &FSM{cfg: cfg, crypto: crypto, st: state.New()}, nil
 }
 
 // SetObserver installs the observer of applied entries. Call it before
@@ -193,8 +194,8 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	}
 	f.mu.Lock()
 	var res Result
-	if _, raise := cmd.(*RaiseProtocol); v > f.st.protocol() && !raise {
-		res = Result{Err: fmt.Errorf("%s: %w: written under protocol %d, the cluster runs %d", cmd.Type(), ErrProtocolNotActive, v, f.st.protocol())}
+	if _, raise := cmd.(*RaiseProtocol); v > f.st.ActiveProtocol() && !raise {
+		res = Result{Err: fmt.Errorf("%s: %w: written under protocol %d, the cluster runs %d", cmd.Type(), ErrProtocolNotActive, v, f.st.ActiveProtocol())}
 	} else {
 		res = f.applyAuthorized(l.Index, cmd)
 	}
@@ -259,7 +260,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // Restore implements raft.FSM; it replaces the whole state.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	st := newState()
+	st := state.New()
 	if err := json.NewDecoder(rc).Decode(st); err != nil {
 		return fmt.Errorf("consensus: restore snapshot: %w", err)
 	}

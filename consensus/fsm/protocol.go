@@ -124,7 +124,7 @@ func DecodeVersion(data []byte) (Command, uint32, error) {
 }
 
 func applyRaiseProtocol(f *FSM, c *RaiseProtocol, _ uint64) Result {
-	cur := f.st.protocol()
+	cur := f.st.ActiveProtocol()
 	switch {
 	case c.Version <= cur:
 		return Result{Err: fmt.Errorf("raise protocol to %d: %w: already at %d", c.Version, ErrStale, cur)}
@@ -144,7 +144,7 @@ func applyRaiseProtocol(f *FSM, c *RaiseProtocol, _ uint64) Result {
 func (f *FSM) Protocol() uint32 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.st.protocol()
+	return f.st.ActiveProtocol()
 }
 
 // ProtocolSupport returns, by member, the highest protocol version each
@@ -161,7 +161,7 @@ func (f *FSM) ProtocolSupport() map[string]uint32 {
 func (f *FSM) ProtocolToRaise(members []string) uint32 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.st.Supports.ToRaise(members, f.st.protocol(), MaxProtocol)
+	return f.st.Supports.ToRaise(members, f.st.ActiveProtocol(), MaxProtocol)
 }
 
 func recordsRaiseProtocol(_ *FSM, c *RaiseProtocol, res Result, r audit.Record) []audit.Record {
