@@ -1,12 +1,8 @@
 package node
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/pprof"
-	"time"
 
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/node/blame"
@@ -44,33 +40,12 @@ func (n *Node) MetricsHandler() http.Handler {
 	return n.metrics.Handler()
 }
 
-// listenMetrics serves /metrics on addr over plain HTTP. The endpoint has
-// no authentication: it shows key names, request rates and raft state, but
-// nothing secret; bind it to loopback or a monitoring network.
+// listenMetrics serves /metrics on addr over plain HTTP (metrics.Serve).
 func (n *Node) listenMetrics(addr string, cpuProfile bool) error {
 	ln, err := n.listenFn(addr)
 	if err != nil {
 		return fmt.Errorf("node: metrics listen %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", n.MetricsHandler())
-	if cpuProfile {
-		// The CPU profile alone: the other pprof endpoints (goroutine
-		// dumps with argument words, heap) could show more than stacks.
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	}
-	n.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second}
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			n.log.Warn("metrics endpoint is not on a loopback address; it has no authentication", "addr", ln.Addr().String())
-		}
-	}
-	n.log.Info("metrics endpoint", "addr", ln.Addr().String())
-	srv := n.metricsSrv
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("metrics server stopped", "addr", addr, "err", err)
-		}
-	}()
+	n.metricsSrv = metrics.Serve(ln, addr, n.MetricsHandler(), cpuProfile, n.log)
 	return nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/drift"
 	"github.com/keyquorum/keyquorum/node/estimate"
 	"github.com/keyquorum/keyquorum/node/faults"
 	"github.com/keyquorum/keyquorum/node/frostsign"
@@ -244,7 +245,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err
 	}
-	n.metrics.Register(n.clocks, newDriftCollector(n))
+	n.metrics.Register(n.clocks, drift.NewCollector(n.fsm.SettingsDrift))
 	n.events.observe = n.metrics.Applied
 	n.audit.Export.Records = n.metrics.AuditRecords()
 	n.audit.Export.Mismatches = n.metrics.AuditExportMismatches()
@@ -254,7 +255,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	for _, m := range cluster.Nodes {
 		rc.Peers = append(rc.Peers, consensus.Peer{ID: m.ID, RaftAddr: m.Raft})
 	}
-	rc.TLS = raftTLS(n.members.Admits, serverTLS, clientTLS)
+	rc.TLS = pki.RaftTLS(n.members.Admits, serverTLS, clientTLS)
 	rc.Logger = n.log.With("component", "raft")
 	rc.Route = self.Dial
 	rc.Join = opts.Join
@@ -286,6 +287,17 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	}
 	ok = true
 	return n, nil
+}
+
+// sayMode logs the cluster mode at every start: a development cluster must
+// never pass for a production one.
+func (n *Node) sayMode() {
+	if n.cluster.Mode == config.ModeDev {
+		n.log.Warn("DEVELOPMENT MODE: the TPM simulator, fixture pre-params and resettable PCRs are allowed; set mode: production to refuse them",
+			"tpm", n.cluster.TPM.Backend, "preparams", n.cluster.Preparams.Source)
+		return
+	}
+	n.log.Info("production mode")
 }
 
 // listen starts the client and peer gRPC servers. Both require a
@@ -338,7 +350,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.clocks.Run(ctx) })
 	n.spawn(func() { n.runReconciler(ctx) })
 	n.spawn(func() { n.frost.Run(ctx) })
-	n.spawn(func() { n.reportSettings(ctx) })
+	n.spawn(func() { drift.Report(ctx, n.self.ID, drift.Local(n.cluster), n.fsm, n.report) })
 	n.spawn(func() { n.services.RunHealth(ctx) })
 	n.spawn(func() { n.blame.WatchFloods(ctx) })
 	n.audit.Run(ctx)

@@ -20,6 +20,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/members"
 	"github.com/keyquorum/keyquorum/node/service"
+	"github.com/keyquorum/keyquorum/node/store"
 )
 
 // newServices builds the client port's services (package service) over
@@ -67,7 +68,7 @@ func (r serviceRuntime) EnsurePeerLinks()             { r.n.ensurePeerLinks() }
 func (r serviceRuntime) NodeStatus(id string) (*kqpb.NodeStatus, error) {
 	return r.n.membership.NodeStatus(id)
 }
-func (r serviceRuntime) SealedFiles() ([]string, error) { return sealedFiles(r.n.dir) }
+func (r serviceRuntime) SealedFiles() ([]string, error) { return store.SealedFiles(r.n.dir) }
 
 func (r serviceRuntime) LeaderKnown() bool {
 	id, _ := r.n.raft.Leader()

@@ -289,3 +289,22 @@ func combinations(xs []string, size int) [][]string {
 	rec(0, nil)
 	return out
 }
+
+// maybeSetLimits runs on the leader's supervisor tick: once the cluster
+// runs a protocol that replicates the limits and none are set, the leader
+// proposes its own cluster.yaml's. From then on the replicated values
+// decide, and a member whose file says otherwise shows as drift.
+func (s *supervisor) maybeSetLimits(ctx context.Context) {
+	n := s.n
+	if n.fsm.Protocol() < fsm.ProtocolV2 {
+		return
+	}
+	if _, replicated := n.fsm.LimitsInForce(); replicated || !s.settingLimits.CompareAndSwap(false, true) {
+		return
+	}
+	n.spawn(func() {
+		defer s.settingLimits.Store(false)
+		n.propose(ctx, &fsm.SetLimits{MaxHandleTTL: int64(n.cluster.Handles.MaxTTL),
+			RequestRecordAge: int64(n.cluster.Lifecycle.DedupAge), Actor: fsm.ActorSupervisor})
+	})
+}

@@ -1,8 +1,9 @@
 // Package metrics is one keyquorum node's Prometheus instrumentation, and
 // only that: the counters the node's request path, sessions and apply loop
-// update, and the gauges read from the node's state when scraped. It owns
-// one registry per node (nothing registers globally) and reads the node
-// through Source, so it needs nothing else of the node.
+// update, the gauges read from the node's state when scraped, and the
+// plain-HTTP endpoint that serves them (Serve). It owns one registry per
+// node (nothing registers globally) and reads the node through Source, so
+// it needs nothing else of the node.
 //
 // Secrecy: no metric, label or help text is derived from a digest, a
 // signature, a share, pre-params, a request id or an actor.

@@ -78,3 +78,23 @@ func loadPair(dir, name string) (tls.Certificate, error) {
 	}
 	return cert, nil
 }
+
+// RaftTLS serves and dials raft RPCs with the node's certificate: raft
+// uses one tls.Config for both ends of a connection. Whichever end it is,
+// the other must hold a node certificate of a member: a client
+// certificate from the same CA may call KeyService, never speak raft.
+func RaftTLS(isMember func(string) bool, server, client *tls.Config) *tls.Config {
+	t := server.Clone()
+	t.RootCAs = client.RootCAs
+	t.VerifyConnection = func(cs tls.ConnectionState) error {
+		id, err := ConnIdentity(cs)
+		if err != nil {
+			return err
+		}
+		if id.Kind != KindNode || !isMember(id.Name) {
+			return fmt.Errorf("node: raft peer %s is not a member", id)
+		}
+		return nil
+	}
+	return t
+}

@@ -1,8 +1,9 @@
 // Package store keeps what a member holds on its own disk, sealed: its key
 // shares (Shares), each tenant's data-encryption key (TenantKeys), its
-// ECDSA pre-parameters (PreParams), and the offline rebuild of them from a
-// backup (Restore). Opened secrets live in protected memory (node/secmem),
-// and a secret leaves the disk only by shredding.
+// ECDSA pre-parameters (PreParams), the list of them a backup carries
+// (SealedFiles), and the offline rebuild of them from a backup (Restore).
+// Opened secrets live in protected memory (node/secmem), and a secret
+// leaves the disk only by shredding.
 package store
 
 import (

@@ -1,4 +1,4 @@
-package node
+package store
 
 import (
 	"errors"
@@ -11,10 +11,10 @@ import (
 	"github.com/keyquorum/keyquorum/backup"
 )
 
-// sealedFiles lists, as slash paths relative to the node's data directory,
+// SealedFiles lists, as slash paths relative to the node's data directory,
 // the sealed files a backup carries (backup.CheckSealedPath). Temporary
 // files of an interrupted write start with a dot and are skipped.
-func sealedFiles(dir string) ([]string, error) {
+func SealedFiles(dir string) ([]string, error) {
 	var out []string
 	for _, rel := range []string{"preparams.sealed", "tpm/kek.sealed"} {
 		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel))); err == nil {
