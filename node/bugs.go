@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/bypass"
 	"github.com/keyquorum/keyquorum/node/peer"
 	"github.com/keyquorum/keyquorum/node/service"
 )
@@ -38,10 +39,10 @@ func (n *Node) serviceFaults() service.Faults {
 	}
 	if n.bugs.LeaderBypassOn() {
 		f.ForgeSign = func(ctx context.Context, req *kqpb.SignRequest) (*kqpb.SignResponse, bool, error) {
-			if !strings.HasPrefix(req.RequestId, forgedPrefix) {
+			if !strings.HasPrefix(req.RequestId, bypass.ForgedPrefix) {
 				return nil, false, nil
 			}
-			resp, err := n.forgeSign(ctx, req)
+			resp, err := n.bypass.Forge(ctx, req)
 			return resp, true, err
 		}
 	}

@@ -1,181 +1,43 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"slices"
-	"strings"
-	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc"
 
-	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
-	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
-	"github.com/keyquorum/keyquorum/node/service"
+	"github.com/keyquorum/keyquorum/node/bypass"
+	"github.com/keyquorum/keyquorum/node/config"
 )
 
-// The leader-bypass attack, kept as deliberate bugs so that a test on real
-// processes can show it succeed against the former early start
-// (trust-announce) and fail against every member enforcing the policy
-// itself (sign_start.go). In release builds both bugs are constant false:
-// announceSign is never called and signCommitted refuses every
-// announcement.
-
-// forgedPrefix marks the sign requests the leader-bypass bug forges.
-const forgedPrefix = "forged-"
-
-// maxAnnouncedAttempts bounds the attempts one announcement may carry: a
-// request and its dual-sign companion.
-const maxAnnouncedAttempts = 2
-
-// announceWait bounds how long a member waits for an announced entry to
-// reach its own log.
-const announceWait = 100 * time.Millisecond
-
-// announceTimeout bounds the leader's announcement to one member.
-const announceTimeout = 2 * time.Second
-
-// forgeSign is what a compromised leader does with a sign request under
-// the leader-bypass bug: it appends a sign entry with a forged handle for
-// the named key, and although its own replica refuses the entry, it starts
-// its part of the session and announces the attempt to the committee.
-func (n *Node) forgeSign(ctx context.Context, req *kqpb.SignRequest) (*kqpb.SignResponse, error) {
-	k, ok := n.fsm.Key(req.Key)
-	if !ok || k.Version(k.Primary) == nil {
-		return nil, status.Errorf(codes.NotFound, "leader-bypass: no key %q to forge a request for", req.Key)
-	}
-	committee, err := n.pickCommittee(k, nil, 0)
-	if err != nil {
-		return nil, service.ToStatus(err)
-	}
-	cmd := &fsm.SignRequested{RequestID: req.RequestId, Key: k.Name, Handle: "forged", Digest: req.Digest,
-		Committee: committee, Actor: "leader-bypass"}
-	// Without the proposed hooks: the forged entry starts its session
-	// here, and the refusal below is audited as a denial.
-	r, index, err := n.proposeEntry(ctx, cmd)
-	if err != nil {
-		return nil, service.ToStatus(err)
-	}
-	n.log.Warn("leader-bypass: appended a forged sign entry; starting it although this replica refused it", "index", index, "refusal", r.Err)
-	s := &fsm.Sign{RequestID: cmd.RequestID, Key: k.Name, Version: k.Primary, Epoch: k.Version(k.Primary).Epoch,
-		Digest: cmd.Digest, State: fsm.SignStatePending, Attempt: 1, Committee: committee, SessionIndex: index}
-	n.announceSign(index, s)
-	n.startSign(context.WithoutCancel(ctx), s)
-	return nil, status.Error(codes.PermissionDenied, "leader-bypass: forged request started")
+// newBypass sets up this member's part in the leader-bypass attack
+// (node/bypass), which only kqd_bugs builds play.
+func (n *Node) newBypass() *bypass.Work {
+	return bypass.New(bypass.Config{Self: n.self.ID, Log: n.log,
+		LeaderBypass: n.bugs.LeaderBypassOn(), TrustAnnounce: n.bugs.TrustAnnounceOn()}, bypassMember{n})
 }
 
-// bypassSigned logs a signature that came of a forged request, so a test
-// can see whether the attack produced one.
-func (n *Node) bypassSigned(s *fsm.Sign, sig []byte) {
-	if n.bugs.LeaderBypassOn() && strings.HasPrefix(s.RequestID, forgedPrefix) {
-		n.log.Warn("leader-bypass: a forged request was signed", "request", s.RequestID, "signature", hex.EncodeToString(sig))
-	}
-}
+// bypassMember is what the leader-bypass attack needs of this node.
+type bypassMember struct{ n *Node }
 
-// announceSign tells the other committee members of the attempts the entry
-// at index started, before they apply it. Only the leader-bypass bug calls
-// it. Best effort, in the background.
-func (n *Node) announceSign(index uint64, s *fsm.Sign) {
-	var signs [][]byte
-	to := map[string]bool{} // the other members of the attempts' committees
-	for _, a := range append([]*fsm.Sign{s}, n.companionOf(index, s)...) {
-		b, err := json.Marshal(a)
-		if err != nil {
-			n.log.Error("encode signing attempt", "err", err)
-			return
-		}
-		signs = append(signs, b)
-		for _, m := range a.Committee {
-			if m != n.self.ID {
-				to[m] = true
-			}
-		}
-	}
-	msg := &kqpb.CommittedSign{Index: index, Term: n.raft.Term(), Signs: signs}
-	for id := range to {
-		member, ok := n.members.Config(id)
-		if !ok {
-			continue
-		}
-		n.spawn(func() {
-			conn, err := n.peers.Conn(member.Peer)
-			if err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
-				defer cancel()
-				_, err = kqpb.NewPeerServiceClient(conn).SignCommitted(ctx, msg)
-			}
-			if err != nil {
-				n.log.Debug("sign announcement not taken; the member starts when it applies the entry", "member", id, "index", index, "err", err)
-			}
-		})
-	}
+func (m bypassMember) Key(name string) (*fsm.Key, bool) { return m.n.fsm.Key(name) }
+func (m bypassMember) PickCommittee(k *fsm.Key) ([]string, error) {
+	return m.n.pickCommittee(k, nil, 0)
 }
-
-// signCommitted serves a leader's announcement of a signing attempt. A
-// release build refuses it: a member signs only for entries its own replica
-// accepted. Under the trust-announce bug it does what keyquorum once did:
-// it confirms from this node's own log that the entry is the request the
-// attempts claim to come from, then queues them to start before the entry
-// is applied here, which is exactly what a compromised leader needs.
-func (n *Node) signCommitted(ctx context.Context, from string, req *kqpb.CommittedSign) error {
-	if !n.bugs.TrustAnnounceOn() {
-		return status.Error(codes.FailedPrecondition, "members start signing only for entries their own replica applied and accepted")
-	}
-	if len(req.Signs) == 0 || len(req.Signs) > maxAnnouncedAttempts {
-		return status.Errorf(codes.InvalidArgument, "announcement carries %d signing attempts; want 1 to %d", len(req.Signs), maxAnnouncedAttempts)
-	}
-	// The entry may still be on its way here when the leader and the
-	// other follower have committed it; beyond announceWait, raft's own
-	// commit notice is as quick.
-	wctx, cancel := context.WithTimeout(ctx, announceWait)
-	defer cancel()
-	cmd, err := n.raft.LeaderCommitted(wctx, from, req.Index, req.Term)
-	if err != nil {
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
-	entry, ok := cmd.(*fsm.SignRequested)
-	if !ok {
-		return status.Errorf(codes.InvalidArgument, "entry %d is a %s, not a sign request", req.Index, cmd.Type())
-	}
-	var mine []*fsm.Sign
-	for _, raw := range req.Signs {
-		var s fsm.Sign
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return status.Errorf(codes.InvalidArgument, "signing attempt: %v", err)
-		}
-		if err := attemptOf(entry, req.Index, &s); err != nil {
-			return status.Errorf(codes.InvalidArgument, "entry %d: %v", req.Index, err)
-		}
-		if slices.Contains(s.Committee, n.self.ID) {
-			mine = append(mine, &s)
-		}
-	}
-	if len(mine) > 0 {
-		n.events.addAnnounced(req.Index, mine)
-	}
-	return nil
+func (m bypassMember) ProposeEntry(ctx context.Context, cmd fsm.Command) (fsm.Result, uint64, error) {
+	return m.n.proposeEntry(ctx, cmd)
 }
-
-// attemptOf checks that s is a first attempt the entry at index can have
-// started: the request itself or its dual-sign companion, with the entry's
-// key, digest and committee.
-func attemptOf(entry *fsm.SignRequested, index uint64, s *fsm.Sign) error {
-	own := s.RequestID == entry.RequestID && s.Parent == "" && s.Presig == entry.Presig
-	companion := s.Parent == entry.RequestID && s.RequestID == signs.DualRequestID(entry.RequestID, s.Version) && s.Presig == ""
-	switch {
-	case !own && !companion:
-		return fmt.Errorf("attempt of request %q is not the entry's", s.RequestID)
-	case s.Attempt != 1 || s.SessionIndex != index || s.State != fsm.SignStatePending:
-		return fmt.Errorf("request %q: not a first attempt started by this entry", s.RequestID)
-	case s.Key != entry.Key || !bytes.Equal(s.Digest, entry.Digest) || !slices.Equal(s.Committee, entry.Committee):
-		return fmt.Errorf("request %q: key, digest or committee differ from the entry", s.RequestID)
-	case entry.Version != 0 && own && s.Version != entry.Version:
-		return fmt.Errorf("request %q: version differs from the entry", s.RequestID)
-	}
-	return nil
+func (m bypassMember) StartSign(ctx context.Context, s *fsm.Sign) { m.n.startSign(ctx, s) }
+func (m bypassMember) CompanionOf(index uint64, s *fsm.Sign) []*fsm.Sign {
+	return m.n.companionOf(index, s)
+}
+func (m bypassMember) Term() uint64                               { return m.n.raft.Term() }
+func (m bypassMember) Peer(id string) (config.NodeConfig, bool)   { return m.n.members.Config(id) }
+func (m bypassMember) Conn(addr string) (*grpc.ClientConn, error) { return m.n.peers.Conn(addr) }
+func (m bypassMember) Go(f func())                                { m.n.spawn(f) }
+func (m bypassMember) Announced(index uint64, signs []*fsm.Sign) {
+	m.n.events.addAnnounced(index, signs)
+}
+func (m bypassMember) LeaderCommitted(ctx context.Context, leader string, index, term uint64) (fsm.Command, error) {
+	return m.n.raft.LeaderCommitted(ctx, leader, index, term)
 }

@@ -13,7 +13,7 @@ import (
 
 // event is one applied log entry as the node sees it, or with announced
 // set, signing attempts of an entry the leader has applied and this node
-// has not yet (see signCommitted).
+// has not yet (see bypass.Work.SignCommitted).
 type event struct {
 	index     uint64
 	cmd       fsm.Command
@@ -89,7 +89,7 @@ func (q *eventQueue) Applied(index uint64, cmd fsm.Command, res fsm.Result) {
 }
 
 // addAnnounced queues signing attempts to start before their entry is
-// applied here: only under the trust-announce bug (bypass.go).
+// applied here: only under the trust-announce bug (node/bypass).
 func (q *eventQueue) addAnnounced(index uint64, signs []*fsm.Sign) {
 	q.mu.Lock()
 	if !q.closed {

@@ -24,7 +24,9 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
+	"github.com/keyquorum/keyquorum/node/bypass"
 	"github.com/keyquorum/keyquorum/node/config"
+	"github.com/keyquorum/keyquorum/node/members"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -157,12 +159,12 @@ func FuzzPeerMessage(f *testing.F) {
 			}
 		case fuzzSignCommitted:
 			var req kqpb.CommittedSign
-			if proto.Unmarshal(data, &req) != nil || len(req.Signs) == 0 || len(req.Signs) > maxAnnouncedAttempts {
+			if proto.Unmarshal(data, &req) != nil || len(req.Signs) == 0 || len(req.Signs) > bypass.MaxAnnouncedAttempts {
 				return
 			}
 			for _, raw := range req.Signs {
 				var s fsm.Sign
-				if json.Unmarshal(raw, &s) != nil || attemptOf(fuzzEntry, req.Index, &s) != nil {
+				if json.Unmarshal(raw, &s) != nil || bypass.AttemptOf(fuzzEntry, req.Index, &s) != nil {
 					continue
 				}
 				if s.Key != fuzzEntry.Key || !bytes.Equal(s.Digest, fuzzEntry.Digest) || !slices.Equal(s.Committee, fuzzEntry.Committee) ||
@@ -186,7 +188,7 @@ func fuzzExchangeCall(t *testing.T, c *config.Cluster, data []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{cluster: c, self: c.Nodes[0], log: slog.New(slog.DiscardHandler), engine: e, fsm: fsm}
+	n := &Node{cluster: c, self: c.Nodes[0], log: slog.New(slog.DiscardHandler), engine: e, fsm: fsm, members: members.NewRoster(c, fsm)}
 	frames := fuzzFrames(data)
 	badIDs, decoded := 0, 0
 	seqs := map[uint64]bool{} // the numbers a message may be acknowledged by

@@ -31,6 +31,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/audittrail"
 	"github.com/keyquorum/keyquorum/node/auditwork"
 	"github.com/keyquorum/keyquorum/node/blame"
+	"github.com/keyquorum/keyquorum/node/bypass"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/node/config"
@@ -142,6 +143,7 @@ type Node struct {
 	blame      *blame.Work     // this member's accusations, and the committees they steer
 	members    *members.Roster // the members this node admits and dials
 	membership *members.Reconciler
+	bypass     *bypass.Work    // the leader-bypass attack (kqd_bugs builds only)
 	frost      *frostsign.Work // this process life's FROST nonces and signing work
 	running    runningSigns
 	proposed   []proposedHook // run after each entry this leader proposes (propose.go)
@@ -241,6 +243,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.frost = n.newFrostWork()
 	n.presigs = n.newPresignWork()
 	n.blame = n.newBlameWork()
+	n.bypass = n.newBypass()
 	n.took = estimate.New()
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ import (
 // any entry. With tss-lib every committee member ends up holding the
 // whole signature, so a member that joined on the leader's word alone
 // would hand a compromised leader a signature its own replica refuses:
-// with t = 1 the threshold would fall to one node. bypass.go keeps that
+// with t = 1 the threshold would fall to one node. node/bypass keeps that
 // former early start, and the leader that exploits it, as kqd_bugs bugs.
 //
 // A follower learns that an entry committed from the leader's next append.

@@ -113,7 +113,7 @@ func (n *Node) runSign(ctx context.Context, s *fsm.Sign) {
 		n.blame.Abort(ctx, s, err)
 		return
 	}
-	n.bypassSigned(s, sig)
+	n.bypass.Signed(s, sig)
 	n.reportSignature(ctx, s, sig)
 }
 
