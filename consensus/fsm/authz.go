@@ -5,13 +5,14 @@ import (
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/authz"
+	"github.com/keyquorum/keyquorum/consensus/fsm/freeze"
 	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // authorize decides a client's request at its entry's index, before the
-// entry does anything (package authz): a refusal changes no state and
-// leaves its audit record.
+// entry does anything (package authz): a refusal by the policy or for a
+// missing ceremony changes no state and leaves its audit record.
 func (f *FSM) authorize(cmd Command) error {
 	return authz.Entry(authzState{f}, cmd, bugsCompiled && f.cfg.AuthzSkip)
 }
@@ -20,6 +21,7 @@ func (f *FSM) authorize(cmd Command) error {
 type authzState struct{ f *FSM }
 
 func (s authzState) Policy() *policy.Policy       { return s.f.policy() }
+func (s authzState) Frozen() *freeze.Frozen       { return s.f.st.Frozen }
 func (s authzState) TenantKeys(tenant string) int { return s.f.tenantKeys(tenant) }
 
 func (s authzState) Handle(id string) (*handles.Handle, bool) {
@@ -27,9 +29,9 @@ func (s authzState) Handle(id string) (*handles.Handle, bool) {
 	return h, ok
 }
 
-func (s authzState) HasKey(name string) bool {
-	_, ok := s.f.st.Keys[name]
-	return ok
+func (s authzState) Key(name string) (*Key, bool) {
+	k, ok := s.f.st.Keys[name]
+	return k, ok
 }
 
 func (s authzState) Remembered(requestID string) bool {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
-	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -23,7 +22,7 @@ func ceremonyCommands() []commandSpec {
 // and cancelling, and each kind's params are package ceremony's. The
 // entries below drive it under the policy in force; the entry that brings
 // the quorum runs the change through the same path as the direct entry of
-// its kind (runCeremony, ceremony_kinds.go), and ceremonyGate refuses the
+// its kind (runCeremony, ceremony_kinds.go), and package authz refuses the
 // direct entries once the policy lists operators.
 
 // Errors of ceremonies, as package ceremony has them. The node maps them
@@ -147,58 +146,6 @@ func (cf ceremonyFacts) KeyShape(name string) (int, int, bool) {
 }
 
 func (cf ceremonyFacts) Protocol() uint32 { return cf.f.st.ActiveProtocol() }
-
-// ceremonyGate refuses, once the policy lists operators, the direct forms
-// of the changes the kinds table puts behind a ceremony, and every sign
-// request while the cluster is frozen. (A direct membership change is
-// refused by authorizeMembers, membership.go.)
-func (f *FSM) ceremonyGate(cmd Command) error {
-	switch c := cmd.(type) {
-	case *SignRequested:
-		if err := f.st.Frozen.RefuseSign(c.Key, IsAuditKey(c.Key)); err != nil {
-			return err
-		}
-	case *SetPolicy:
-		if f.policy().HasOperators() {
-			return fmt.Errorf("set policy: %w: kind %s", ErrCeremonyRequired, ceremony.PolicyKind(f.policy(), c.Document))
-		}
-	case *CreateTenant:
-		if f.policy().HasOperators() {
-			return fmt.Errorf("create tenant %q: %w: kind %s", c.Tenant, ErrCeremonyRequired, policy.KindTenantCreate)
-		}
-	case *DeleteTenant:
-		if f.policy().HasOperators() {
-			return fmt.Errorf("delete tenant %q: %w: kind %s", c.Tenant, ErrCeremonyRequired, policy.KindTenantDelete)
-		}
-	case *ReshareKey:
-		// The membership reconciler's reshares keep the threshold, and a
-		// refresh at the same threshold stays the key-admin's.
-		k, ok := f.st.Keys[c.Key]
-		if ok && !entry.Internal(c.Actor) && c.Threshold != k.Threshold && f.policy().HasOperators() {
-			return fmt.Errorf("reshare %q to threshold %d: %w: kind %s", c.Key, c.Threshold, ErrCeremonyRequired, policy.KindThreshold)
-		}
-	case *RaiseProtocol:
-		// The leader's automatic raise; with operators an upgrade's point
-		// of no return is theirs to pass.
-		if f.policy().HasOperators() {
-			return fmt.Errorf("raise protocol to %d: %w: kind %s", c.Version, ErrCeremonyRequired, policy.KindProtocolUpgrade)
-		}
-	case *ChangeKey:
-		k, ok := f.st.Keys[c.Key]
-		if !ok || !f.policy().HasOperators() {
-			return nil
-		}
-		lowers := func(p *uint32, cur uint32) bool { return p != nil && *p < cur }
-		switch {
-		case c.Op == OpDestroy:
-			return fmt.Errorf("destroy %q: %w: kind %s", c.Key, ErrCeremonyRequired, policy.KindKeyDestroy)
-		case c.Op == OpPolicy && (c.DeletionAllowed != nil && *c.DeletionAllowed && !k.DeletionAllowed ||
-			lowers(c.MinSignVersion, k.MinSignVersion) || lowers(c.MinVerifyVersion, k.MinVerifyVersion)):
-			return fmt.Errorf("policy of %q: allowing deletion or lowering a floor %w: kind %s", c.Key, ErrCeremonyRequired, policy.KindKeyPolicy)
-		}
-	}
-	return nil
-}
 
 // Ceremony returns a copy of the ceremony with this id.
 func (f *FSM) Ceremony(id string) (*ceremony.Ceremony, bool) {

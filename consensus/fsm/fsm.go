@@ -214,11 +214,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 
 // applyAuthorized applies cmd once the policy in force allows its actor.
 func (f *FSM) applyAuthorized(index uint64, cmd Command) Result {
-	err := f.authorize(cmd)
-	if err == nil {
-		err = f.ceremonyGate(cmd)
-	}
-	if err != nil {
+	if err := f.authorize(cmd); err != nil {
 		if s, ok := cmd.(Stamped); ok {
 			f.advanceTime(s.StampTime())
 		}
