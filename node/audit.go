@@ -19,7 +19,7 @@ func (a auditMember) IsLeader() bool                                 { return a.
 func (a auditMember) Reachable() []string                            { return a.n.raft.Reachable() }
 func (a auditMember) Go(f func())                                    { a.n.spawn(f) }
 func (a auditMember) Propose(ctx context.Context, cmd fsm.Command)   { a.n.propose(ctx, cmd) }
-func (a auditMember) WatchSign(id string) <-chan struct{}            { return a.n.waiters.watch(signWaitKey(id)) }
+func (a auditMember) WatchSign(id string) <-chan struct{}            { return a.n.waiters.WatchSign(id) }
 func (a auditMember) Encode(cmd fsm.Command) ([]byte, error)         { return a.n.encode(cmd) }
 func (a auditMember) ReportOnce(ctx context.Context, b []byte) error { return a.n.reportOnce(ctx, b) }
 

@@ -36,7 +36,7 @@ func (m bypassMember) Peer(id string) (config.NodeConfig, bool)   { return m.n.m
 func (m bypassMember) Conn(addr string) (*grpc.ClientConn, error) { return m.n.peers.Conn(addr) }
 func (m bypassMember) Go(f func())                                { m.n.spawn(f) }
 func (m bypassMember) Announced(index uint64, signs []*fsm.Sign) {
-	m.n.events.addAnnounced(index, signs)
+	m.n.events.AddAnnounced(index, signs)
 }
 func (m bypassMember) LeaderCommitted(ctx context.Context, leader string, index, term uint64) (fsm.Command, error) {
 	return m.n.raft.LeaderCommitted(ctx, leader, index, term)

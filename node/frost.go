@@ -63,7 +63,7 @@ func (m frostMember) Committee(members []string, size int) []string {
 	return combos[int(m.n.super.next()%uint64(len(combos)))]
 }
 func (m frostMember) Applied(requestID string) <-chan struct{} {
-	return m.n.waiters.watch(appliedWaitKey(requestID))
+	return m.n.waiters.WatchApplied(requestID)
 }
 func (m frostMember) Blame(ctx context.Context, s *fsm.Sign, culprit, check string, evidence [32]byte) {
 	m.n.blame.Report(ctx, s, culprit, check, evidence)

@@ -11,6 +11,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/policy"
+	"github.com/keyquorum/keyquorum/node/applied"
 	"github.com/keyquorum/keyquorum/node/members"
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
@@ -67,34 +68,34 @@ func (r *runningSigns) cancel(key string, version uint32) int {
 }
 
 // lifecycleEvent starts what an applied lifecycle entry asks of this node.
-func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
-	switch c := ev.cmd.(type) {
+func (n *Node) lifecycleEvent(ctx context.Context, ev applied.Event) {
+	switch c := ev.Cmd.(type) {
 	case *fsm.ChangeKey:
-		k := ev.res.Key
+		k := ev.Res.Key
 		if k == nil {
 			return
 		}
 		switch c.Op {
 		case fsm.OpRotate:
 			if k.HasMember(n.self.ID) {
-				n.spawn(func() { n.runKeygen(ctx, k, ev.res.Version) })
+				n.spawn(func() { n.runKeygen(ctx, k, ev.Res.Version) })
 			}
 		case fsm.OpRefresh:
-			n.startRefresh(ctx, k, ev.res.Version)
+			n.startRefresh(ctx, k, ev.Res.Version)
 		case fsm.OpRevoke:
 			// The entry failed the version's pending requests; their
 			// sessions can only waste CPU now. (A retirement lets them
 			// finish, as the FSM does.)
-			if stopped := n.running.cancel(k.Name, ev.res.Version); stopped > 0 {
-				n.log.Info("stopped signing sessions of a revoked version", "key", k.Name, "version", ev.res.Version, "sessions", stopped)
+			if stopped := n.running.cancel(k.Name, ev.Res.Version); stopped > 0 {
+				n.log.Info("stopped signing sessions of a revoked version", "key", k.Name, "version", ev.Res.Version, "sessions", stopped)
 			}
 			n.parked.Sweep(n.fsm.HasPresig)
 		case fsm.OpRetire:
 			n.parked.Sweep(n.fsm.HasPresig)
 		}
 	case *fsm.ReshareKey:
-		if k := ev.res.Key; k != nil {
-			n.startRefresh(ctx, k, ev.res.Version)
+		if k := ev.Res.Key; k != nil {
+			n.startRefresh(ctx, k, ev.Res.Version)
 		}
 	case *fsm.SharesShredded:
 		n.dirty.mark(c.Key)
@@ -117,7 +118,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 	case *fsm.Freeze:
 		// The entry failed every pending request; their sessions can only
 		// waste CPU now.
-		for _, id := range ev.res.Ended {
+		for _, id := range ev.Res.Ended {
 			if s, ok := n.fsm.Sign(id); ok {
 				n.running.cancel(s.Key, s.Version)
 			}
@@ -126,15 +127,15 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev event) {
 		// An executed ceremony made one of the changes above (a tenant
 		// deleted, a destroy scheduled): ceremonies are rare, so look at
 		// everything.
-		if c := ev.res.Ceremony; c != nil && c.State == ceremony.Executed {
+		if c := ev.Res.Ceremony; c != nil && c.State == ceremony.Executed {
 			n.parked.Sweep(n.fsm.HasPresig)
 			n.dirty.wakeAll()
 			switch c.Kind {
 			case policy.KindMembership: // as after a ChangeMembers
 				n.ensurePeerLinks()
 			case policy.KindThreshold: // as after a ReshareKey
-				if k := ev.res.Key; k != nil {
-					n.startRefresh(ctx, k, ev.res.Version)
+				if k := ev.Res.Key; k != nil {
+					n.startRefresh(ctx, k, ev.Res.Version)
 				}
 			}
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/applied"
 	"github.com/keyquorum/keyquorum/node/audittrail"
 	"github.com/keyquorum/keyquorum/node/auditwork"
 	"github.com/keyquorum/keyquorum/node/blame"
@@ -131,8 +132,8 @@ type Node struct {
 	raft       *consensus.Node
 	engine     *tss.Engine
 	peers      *peer.Links
-	waiters    *waiters
-	events     *eventQueue
+	waiters    *applied.Waiters
+	events     *applied.Queue
 	super      *supervisor
 	servers    []*grpc.Server
 	services   *service.Services // the client port's services but the audit's
@@ -209,8 +210,8 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.shares = store.NewShares(n.dir, cluster.ID, id, sealer, n.tenantKeys)
 	n.boot, n.parked = presign.NewBoot(), presign.NewParked()
 	n.dirty = newDirtyKeys()
-	n.waiters = newWaiters()
-	n.events = newEventQueue(n.waiters)
+	n.waiters = applied.NewWaiters()
+	n.events = applied.NewQueue(n.waiters)
 	n.fsm.SetObserver(n.events)
 	n.members = members.NewRoster(cluster, n.fsm)
 	n.fatal = make(chan error, 1)
@@ -249,7 +250,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 		return nil, err
 	}
 	n.metrics.Register(n.clocks, drift.NewCollector(n.fsm.SettingsDrift))
-	n.events.observe = n.metrics.Applied
+	n.events.Observe = n.metrics.Applied
 	n.audit.Export.Records = n.metrics.AuditRecords()
 	n.audit.Export.Mismatches = n.metrics.AuditExportMismatches()
 
@@ -413,7 +414,7 @@ func (n *Node) close() {
 		_ = n.metricsSrv.Close()
 	}
 	if n.events != nil {
-		n.events.close()
+		n.events.Close()
 	}
 	if n.peers != nil {
 		n.peers.Close()

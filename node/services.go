@@ -46,10 +46,10 @@ func (r serviceRuntime) LinearizableRead(ctx context.Context) error {
 	return r.n.raft.LinearizableRead(ctx)
 }
 func (r serviceRuntime) WatchKey(name string) <-chan struct{} {
-	return r.n.waiters.watch(keyWaitKey(name))
+	return r.n.waiters.WatchKey(name)
 }
 func (r serviceRuntime) WatchSign(id string) <-chan struct{} {
-	return r.n.waiters.watch(signWaitKey(id))
+	return r.n.waiters.WatchSign(id)
 }
 func (r serviceRuntime) IsLeader() bool                             { return r.n.raft.IsLeader() }
 func (r serviceRuntime) Leader() (config.NodeConfig, bool)          { return r.n.leaderConfig() }

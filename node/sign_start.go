@@ -12,7 +12,7 @@ import (
 // Every signer enforces the policy itself: a member starts its part of an
 // attempt only when its own replica has applied the entry that names it
 // and accepted it (handle, version state, floors, idempotency), in the
-// state at that entry's index (dispatch in events.go). Raft orders
+// state at that entry's index (dispatch in dispatch.go). Raft orders
 // entries; it does not validate them, and a compromised leader can append
 // any entry. With tss-lib every committee member ends up holding the
 // whole signature, so a member that joined on the leader's word alone
