@@ -1,5 +1,5 @@
 // Package faults holds keyquorum's deliberate faults, and only those: the
-// bugs a kqd_bugs build can switch on (Bugs, ParseBugs), which exist to
+// bugs a kqd_bugs build can switch on (Bugs, Parse), which exist to
 // prove that the fault-injection harness can fail, and the malicious
 // member the malicious-member bug plays (Malice). In any other build
 // Compiled is false, every check of a bug is constant false, and the
@@ -136,6 +136,10 @@ next:
 	}
 	return b, nil
 }
+
+// The On methods tell whether a bug is switched on: always false outside
+// kqd_bugs builds, whatever the fields say, so the compiler drops the
+// faulty path behind each.
 
 func (b Bugs) StaleReadOn() bool          { return Compiled && b.StaleRead }
 func (b Bugs) SkipDedupOn() bool          { return Compiled && b.SkipDedup }
