@@ -89,6 +89,6 @@ func (f *FSM) Boot(node string) string {
 }
 
 func recordsFrostCommitted(_ *FSM, c *FrostCommitted, _ Result, r audit.Record) []audit.Record {
-	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }

@@ -92,7 +92,7 @@ func recordsCreateKey(_ *FSM, c *CreateKey, res Result, r audit.Record) []audit.
 }
 
 func recordsShareStored(_ *FSM, c *ShareStored, res Result, r audit.Record) []audit.Record {
-	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	r.Key, r.Version = c.Key, c.Version
 	if k := res.Key; k != nil && res.Err == nil && !res.Duplicate {
 		switch v := k.Version(c.Version); v.State {
 		case KeyFailed:
@@ -105,7 +105,7 @@ func recordsShareStored(_ *FSM, c *ShareStored, res Result, r audit.Record) []au
 }
 
 func recordsKeygenFailed(_ *FSM, c *KeygenFailed, res Result, r audit.Record) []audit.Record {
-	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	r.Key, r.Version = c.Key, c.Version
 	if res.Err == nil {
 		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
 	}

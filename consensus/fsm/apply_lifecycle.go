@@ -191,17 +191,17 @@ func recordsDestroyDue(_ *FSM, c *DestroyDue, _ Result, r audit.Record) []audit.
 }
 
 func recordsShareDestroyed(_ *FSM, c *ShareDestroyed, _ Result, r audit.Record) []audit.Record {
-	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }
 
 func recordsShareRefreshed(_ *FSM, c *ShareRefreshed, _ Result, r audit.Record) []audit.Record {
-	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }
 
 func recordsRefreshFailed(_ *FSM, c *RefreshFailed, res Result, r audit.Record) []audit.Record {
-	r.Actor, r.Key, r.Version = NodeActor(c.Node), c.Key, c.Version
+	r.Key, r.Version = c.Key, c.Version
 	if res.Err == nil {
 		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason
 	}

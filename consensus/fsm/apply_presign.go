@@ -12,11 +12,11 @@ import (
 // on: pre-parameters and process lives.
 func presignCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV1, applyPreParamsReady, recordsPreParamsReady),
+		spec(ProtocolV1, applyPreParamsReady, baseRecord),
 		spec(ProtocolV1, applyPresignRequested, recordsPresignRequested),
-		spec(ProtocolV1, applyPresignReady, recordsPresignReady),
+		spec(ProtocolV1, applyPresignReady, baseRecord),
 		spec(ProtocolV1, applyPresignDiscarded, recordsPresignDiscarded),
-		spec(ProtocolV1, applyNodeBooted, recordsNodeBooted),
+		spec(ProtocolV1, applyNodeBooted, baseRecord),
 	}
 }
 
@@ -129,30 +129,14 @@ func applyPreParamsReady(f *FSM, c *PreParamsReady, _ uint64) Result {
 	return Result{}
 }
 
-func recordsPreParamsReady(_ *FSM, c *PreParamsReady, _ Result, r audit.Record) []audit.Record {
-	r.Actor = NodeActor(c.Node)
-	return []audit.Record{r}
-}
-
 func recordsPresignRequested(_ *FSM, c *PresignRequested, _ Result, r audit.Record) []audit.Record {
 	r.Key = c.Key
 	return []audit.Record{r}
 }
 
-func recordsPresignReady(_ *FSM, c *PresignReady, _ Result, r audit.Record) []audit.Record {
-	r.Actor = NodeActor(c.Node)
-	return []audit.Record{r}
-}
-
 func recordsPresignDiscarded(_ *FSM, c *PresignDiscarded, res Result, r audit.Record) []audit.Record {
-	r.Actor = NodeActor(c.Node)
 	if res.Err == nil {
 		r.Reason = c.Reason
 	}
-	return []audit.Record{r}
-}
-
-func recordsNodeBooted(_ *FSM, c *NodeBooted, _ Result, r audit.Record) []audit.Record {
-	r.Actor = NodeActor(c.Node)
 	return []audit.Record{r}
 }

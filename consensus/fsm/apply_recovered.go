@@ -29,6 +29,6 @@ func applyClusterRecovered(f *FSM, c *ClusterRecovered, _ uint64) Result {
 }
 
 func recordsClusterRecovered(_ *FSM, c *ClusterRecovered, res Result, r audit.Record) []audit.Record {
-	r.Actor, r.RequestID, r.Reason = NodeActor(c.Node), c.RequestID, res.Note
+	r.RequestID, r.Reason = c.RequestID, res.Note
 	return []audit.Record{r}
 }

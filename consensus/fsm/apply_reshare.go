@@ -97,6 +97,6 @@ func recordsReshareKey(_ *FSM, c *ReshareKey, res Result, r audit.Record) []audi
 }
 
 func recordsSharesShredded(_ *FSM, c *SharesShredded, res Result, r audit.Record) []audit.Record {
-	r.Actor, r.Key, r.Reason = NodeActor(c.Node), c.Key, res.Note
+	r.Key, r.Reason = c.Key, res.Note
 	return []audit.Record{r}
 }

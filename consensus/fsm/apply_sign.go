@@ -185,7 +185,6 @@ func recordsSignRetry(f *FSM, c *SignRetry, res Result, r audit.Record) []audit.
 }
 
 func recordsSignCompleted(f *FSM, c *SignCompleted, res Result, r audit.Record) []audit.Record {
-	r.Actor = NodeActor(c.Node)
 	f.signRecord(&r, res, c.RequestID)
 	return []audit.Record{r}
 }

@@ -173,7 +173,7 @@ func recordsDeleteTenant(_ *FSM, c *DeleteTenant, res Result, r audit.Record) []
 }
 
 func recordsTenantShredded(_ *FSM, c *TenantShredded, res Result, r audit.Record) []audit.Record {
-	r.Actor, r.Version = NodeActor(c.Node), c.Generation
+	r.Version = c.Generation
 	r.Reason = "tenant " + c.Tenant + " data-encryption key shredded"
 	if res.Err != nil {
 		_, r.Reason = outcomeOf(res)

@@ -21,7 +21,6 @@ func auditCommands() []commandSpec {
 // is one record of its own.
 func recordsAuditDenials(_ *FSM, c *AuditDenials, res Result, r audit.Record) []audit.Record {
 	if res.Err != nil {
-		r.Actor = NodeActor(c.Node)
 		return []audit.Record{r}
 	}
 	out := make([]audit.Record, 0, len(c.Entries))

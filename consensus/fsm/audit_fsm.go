@@ -98,12 +98,21 @@ func (f *FSM) auditApplied(index uint64, cmd Command, res Result) []audit.Record
 // row of the command table (registry.go).
 func (f *FSM) deriveRecords(cmd Command, res Result) []audit.Record {
 	r := audit.Record{Op: string(cmd.Type()), Actor: ActorSupervisor}
+	if rep, ok := cmd.(Report); ok {
+		r.Actor = NodeActor(rep.Reporter()) // a report is its member's
+	}
 	r.Outcome, r.Reason = outcomeOf(res)
 	row, err := rowOf(cmd)
 	if err != nil {
 		return []audit.Record{r}
 	}
 	return row.records(f, cmd, res, r)
+}
+
+// baseRecord is the records of a type whose base record says all: its op,
+// its actor and its outcome.
+func baseRecord[P Command](_ *FSM, _ P, _ Result, r audit.Record) []audit.Record {
+	return []audit.Record{r}
 }
 
 // noteRecord is the record of an entry by actor whose reason is the

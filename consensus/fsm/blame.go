@@ -127,7 +127,7 @@ func (f *FSM) BlamedIn(requestID string, attempt uint32) []string {
 // recordsAttemptBlamed puts the culprit and the check in the reason; the
 // evidence is a hash, never the bytes.
 func recordsAttemptBlamed(f *FSM, c *AttemptBlamed, res Result, r audit.Record) []audit.Record {
-	r.Actor, r.RequestID = NodeActor(c.Accuser), c.RequestID
+	r.RequestID = c.RequestID
 	if s := f.st.Signs[c.RequestID]; s != nil {
 		r.Key, r.Version = s.Key, s.Version
 	}

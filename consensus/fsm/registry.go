@@ -20,8 +20,8 @@ type commandSpec struct {
 	// advanced replicated time. A refused command changes nothing.
 	apply func(f *FSM, c Command, index uint64) Result
 	// records derives the command's unlinked audit records from r, the
-	// record every entry starts from: the type as Op, the supervisor as
-	// actor and the outcome of res. It runs after apply, under f.mu, and
+	// record every entry starts from: the type as Op, the supervisor (or,
+	// for a Report, the reporting member) as actor and the outcome of res. It runs after apply, under f.mu, and
 	// sees the state the entry left. No record holds a message, digest,
 	// signature share or secret: signed inputs appear as their SHA-256.
 	records func(f *FSM, c Command, res Result, r audit.Record) []audit.Record

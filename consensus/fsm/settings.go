@@ -74,6 +74,6 @@ func recordsSetLimits(_ *FSM, c *SetLimits, res Result, r audit.Record) []audit.
 }
 
 func recordsNodeSettings(_ *FSM, c *NodeSettings, res Result, r audit.Record) []audit.Record {
-	r.Actor, r.Reason = NodeActor(c.Node), res.Note
+	r.Reason = res.Note
 	return []audit.Record{r}
 }
