@@ -2,8 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"iter"
-	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/authz"
@@ -21,8 +19,8 @@ func membershipCommands() []commandSpec {
 }
 
 // The replicated membership, its states and the rules of each step are
-// package membership's; the entries below drive it, and the key table is
-// its view of who holds what.
+// package membership's; the entries below drive it, and the key table
+// (keys.Table) is its view of who holds what.
 
 // authorizeMembers decides who may change the membership directly: a
 // cluster-admin, as for the policy, and only while the policy lists no
@@ -53,7 +51,7 @@ func applyChangeMembers(f *FSM, c *ChangeMembers, _ uint64) Result {
 // the direct entry and of an executed membership ceremony. With dry set it
 // only checks that it could. It changes nothing when it returns an error.
 func (f *FSM) startMembers(c membership.Change, dry bool) (string, error) {
-	ms, note, err := f.st.Members.Start(c, f.st.Time, memberKeys(f.st.Keys), dry)
+	ms, note, err := f.st.Members.Start(c, f.st.Time, f.st.Keys, dry)
 	if err != nil || dry {
 		return "", err
 	}
@@ -62,43 +60,8 @@ func (f *FSM) startMembers(c membership.Change, dry bool) (string, error) {
 }
 
 func applyMemberStep(f *FSM, c *MemberStep, _ uint64) Result {
-	note, dup, err := f.st.Members.Step(c.Node, c.From, c.To, f.st.Time, memberKeys(f.st.Keys))
+	note, dup, err := f.st.Members.Step(c.Node, c.From, c.To, f.st.Time, f.st.Keys)
 	return Result{Err: err, Duplicate: dup, Note: note}
-}
-
-// memberKeys is the key table as the membership reads it.
-type memberKeys map[string]*Key
-
-func (ks memberKeys) Thresholds() iter.Seq2[string, int] {
-	return func(yield func(string, int) bool) {
-		for _, k := range ks {
-			if !yield(k.Name, k.Threshold) {
-				return
-			}
-		}
-	}
-}
-
-func (ks memberKeys) Holding(node string, holds bool) []string {
-	var out []string
-	for name, k := range ks {
-		if keyHasShares(k) && k.HasMember(node) == holds {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// keyHasShares reports whether a key has a version whose shares matter: one
-// that signs, or is being generated.
-func keyHasShares(k *Key) bool {
-	for _, v := range k.Versions {
-		if v.State.CanSign() || v.State == KeyGenerating {
-			return true
-		}
-	}
-	return false
 }
 
 // Members returns a copy of the replicated membership, or nil while it is

@@ -224,6 +224,12 @@ func (k *Key) Live() bool {
 	return slices.ContainsFunc(k.Versions, func(v *Version) bool { return v.State != Destroyed && v.State != Failed })
 }
 
+// HasShares reports whether a version's shares matter: one that signs, or
+// is being generated.
+func (k *Key) HasShares() bool {
+	return slices.ContainsFunc(k.Versions, func(v *Version) bool { return v.State.CanSign() || v.State == Generating })
+}
+
 // Version returns version n, or nil.
 func (k *Key) Version(n uint32) *Version {
 	if n == 0 || int(n) > len(k.Versions) {

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 )
@@ -66,6 +67,30 @@ func (t Table) FormerUnshredded(node string) []string {
 	var out []string
 	for name, k := range t {
 		if k.Unshredded(node) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Thresholds yields each key's name and threshold, in any order.
+func (t Table) Thresholds() iter.Seq2[string, int] {
+	return func(yield func(string, int) bool) {
+		for _, k := range t {
+			if !yield(k.Name, k.Threshold) {
+				return
+			}
+		}
+	}
+}
+
+// Holding returns, sorted, the keys whose shares matter (Key.HasShares)
+// whose holders include node, or, with holds false, lack it.
+func (t Table) Holding(node string, holds bool) []string {
+	var out []string
+	for name, k := range t {
+		if k.HasShares() && k.HasMember(node) == holds {
 			out = append(out, name)
 		}
 	}
