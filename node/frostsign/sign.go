@@ -287,8 +287,8 @@ func (f *Work) sweepAgg(timeout time.Duration) {
 // frostBlame ends an attempt that a member's share or commitment spoiled,
 // and reports the culprit with the hash of what it sent (evidence). A
 // leader retries at once under a committee without the culprit; another
-// coordinator's report makes the leader's supervisor retry
-// (retryBlamed). Called with the FROST lock held: the work is spawned.
+// coordinator's report makes the leader's supervisor retry (node/blame
+// Work.RetryBlamed). Called with the FROST lock held: the work is spawned.
 func (w *Work) frostBlame(s *fsm.Sign, culprit, check string, evidence []byte, err error) {
 	w.log.Warn("FROST attempt failed: invalid signature share", "request", s.RequestID, "attempt", s.Attempt, "culprit", culprit, "err", err)
 	rctx := w.runCtx()
