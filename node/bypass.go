@@ -22,7 +22,7 @@ type bypassMember struct{ n *Node }
 
 func (m bypassMember) Key(name string) (*fsm.Key, bool) { return m.n.fsm.Key(name) }
 func (m bypassMember) PickCommittee(k *fsm.Key) ([]string, error) {
-	return m.n.pickCommittee(k, nil, 0)
+	return m.n.committees.Pick(k, nil, 0)
 }
 func (m bypassMember) ProposeEntry(ctx context.Context, cmd fsm.Command) (fsm.Result, uint64, error) {
 	return m.n.proposeEntry(ctx, cmd)

@@ -59,8 +59,7 @@ func (m frostMember) Eligible(members []string, need int) []string {
 	return m.n.blame.Eligible(members, need)
 }
 func (m frostMember) Committee(members []string, size int) []string {
-	combos := combinations(members, size)
-	return combos[int(m.n.super.next()%uint64(len(combos)))]
+	return m.n.committees.First(members, size)
 }
 func (m frostMember) Applied(requestID string) <-chan struct{} {
 	return m.n.waiters.WatchApplied(requestID)

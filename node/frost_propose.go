@@ -40,9 +40,8 @@ func (n *Node) retrySignAvoiding(ctx context.Context, p *fsm.Sign, culprit, reas
 		cmd = &fsm.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt,
 			Reason: fmt.Sprintf("%s; too few other members reachable", reason)}
 	default:
-		combos := combinations(members, k.Threshold+1)
 		cmd = &fsm.SignRetry{RequestID: p.RequestID, Attempt: p.Attempt + 1,
-			Committee: combos[int(n.super.nextRetry()%uint64(len(combos)))], Reason: reason}
+			Committee: n.committees.Retry(members, k.Threshold+1), Reason: reason}
 	}
 	n.propose(ctx, cmd)
 }

@@ -36,7 +36,7 @@ func (l membershipLeader) Apply(ctx context.Context, cmd fsm.Command) (fsm.Resul
 	return l.n.applyResult(ctx, cmd)
 }
 func (l membershipLeader) PickCommittee(k *fsm.Key) ([]string, error) {
-	return l.n.pickCommittee(k, nil, 0)
+	return l.n.committees.Pick(k, nil, 0)
 }
 func (l membershipLeader) ClusterNow() (time.Time, error) { return l.n.clocks.Now() }
 func (l membershipLeader) Go(f func())                    { l.n.spawn(f) }

@@ -35,6 +35,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/bypass"
 	"github.com/keyquorum/keyquorum/node/clock"
 	"github.com/keyquorum/keyquorum/node/clocksync"
+	"github.com/keyquorum/keyquorum/node/committee"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/drift"
 	"github.com/keyquorum/keyquorum/node/estimate"
@@ -140,8 +141,9 @@ type Node struct {
 	startIdx   uint64            // last log index found on disk at start: entries up to it are replays
 	boot       string            // this process life, for presignatures that die with it
 	parked     *presign.Parked
-	presigs    *presign.Work   // this process life's presignature work
-	blame      *blame.Work     // this member's accusations, and the committees they steer
+	presigs    *presign.Work // this process life's presignature work
+	blame      *blame.Work   // this member's accusations, and the committees they steer
+	committees *committee.Picker
 	members    *members.Roster // the members this node admits and dials
 	membership *members.Reconciler
 	bypass     *bypass.Work    // the leader-bypass attack (kqd_bugs builds only)
@@ -244,6 +246,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.frost = n.newFrostWork()
 	n.presigs = n.newPresignWork()
 	n.blame = n.newBlameWork()
+	n.committees = committee.New(committeeMember{n})
 	n.bypass = n.newBypass()
 	n.took = estimate.New()
 	if n.clocks, err = newClockSync(n); err != nil {

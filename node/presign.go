@@ -43,7 +43,7 @@ func (m presignMember) Presign(ctx context.Context, req tss.PresignRequest) (*ts
 func (m presignMember) Reachable() []string                         { return m.n.raft.Reachable() }
 func (m presignMember) NotReady(members []string) map[string]string { return m.n.notReady(members) }
 func (m presignMember) PickCommittee(k *fsm.Key, without string) ([]string, error) {
-	return m.n.pickCommitteeWithout(k, nil, 0, without)
+	return m.n.committees.PickWithout(k, without)
 }
 func (m presignMember) BlameAbort(ctx context.Context, s *fsm.Sign, err error) {
 	m.n.blame.Abort(ctx, s, err)

@@ -58,7 +58,7 @@ func (r serviceRuntime) Unreachable(ids []string) []string {
 	return members.Absent(ids, r.n.raft.Reachable())
 }
 func (r serviceRuntime) PickCommittee(k *fsm.Key) ([]string, error) {
-	return r.n.pickCommittee(k, nil, 0)
+	return r.n.committees.Pick(k, nil, 0)
 }
 func (r serviceRuntime) SignAsked()                   { r.n.presigs.SignAsked() }
 func (r serviceRuntime) Holders() []string            { return r.n.members.Holders() }
@@ -139,7 +139,7 @@ func (n *Node) ceremonyContext(kind policy.CeremonyKind, params string) *ceremon
 				cctx.Holders = append(cctx.Holders, m)
 			}
 		}
-		if committee, err := n.pickCommittee(k, nil, 0); err == nil {
+		if committee, err := n.committees.Pick(k, nil, 0); err == nil {
 			cctx.Committee = committee
 		}
 	case policy.KindProtocolUpgrade:

@@ -66,7 +66,7 @@ func (n *Node) proposeSignOnce(ctx context.Context, k *fsm.Key, presign bool, cm
 			return dup, used, err
 		}
 	}
-	committee, err := n.pickCommittee(k, nil, 0)
+	committee, err := n.committees.Pick(k, nil, 0)
 	if err != nil {
 		return false, nil, service.ToStatus(err)
 	}

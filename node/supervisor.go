@@ -10,7 +10,6 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm"
 	"github.com/keyquorum/keyquorum/node/clocksync"
 	"github.com/keyquorum/keyquorum/node/members"
-	"github.com/keyquorum/keyquorum/node/service"
 )
 
 // supervisor runs on the leader and ends work that stalls: a signing
@@ -27,8 +26,6 @@ type supervisor struct {
 	// the earliest time the supervisor proposes its failure again.
 	keygens, refreshes map[string]time.Time
 	unreachable        map[string]time.Time // member -> since when the leader cannot reach it
-	rotation           atomic.Uint64        // spreads committees over members; shared with request handlers
-	retryRotation      atomic.Uint64        // the same for blamed retries, apart (see nextRetry)
 	raising            atomic.Bool          // a RaiseProtocol is being proposed
 	heldProtocol       atomic.Uint32        // the version last held for a protocol-upgrade ceremony, logged once
 	settingLimits      atomic.Bool          // a SetLimits is being proposed
@@ -212,7 +209,7 @@ func (n *Node) retrySign(ctx context.Context, p *fsm.Sign, lost string) {
 	if why == "" {
 		why = "deadline"
 	}
-	committee, err := n.pickCommittee(k, p.Committee, uint64(p.Attempt))
+	committee, err := n.committees.Pick(k, p.Committee, uint64(p.Attempt))
 	switch {
 	case p.Attempt >= uint32(n.cluster.Sign.MaxAttempts):
 		cmd = &fsm.SignFailed{RequestID: p.RequestID, Attempt: p.Attempt,
@@ -228,66 +225,6 @@ func (n *Node) retrySign(ctx context.Context, p *fsm.Sign, lost string) {
 	}
 	n.log.Info("signing stalled", "request", p.RequestID, "attempt", p.Attempt, "committee", p.Committee, "why", why, "next", cmd.Type())
 	n.propose(ctx, cmd)
-}
-
-// pickCommittee chooses threshold+1 members the leader can reach. It
-// rotates through the possible committees so load spreads over members,
-// and avoids the committee given in avoid when another one exists.
-func (n *Node) pickCommittee(k *fsm.Key, avoid []string, salt uint64) ([]string, error) {
-	return n.pickCommitteeWithout(k, avoid, salt, "")
-}
-
-// pickCommitteeWithout is pickCommittee over the members other than
-// without (none when it is empty).
-func (n *Node) pickCommitteeWithout(k *fsm.Key, avoid []string, salt uint64, without string) ([]string, error) {
-	var reachable []string
-	for _, m := range n.raft.Reachable() {
-		if k.HasMember(m) && m != without {
-			reachable = append(reachable, m)
-		}
-	}
-	size := k.Threshold + 1
-	reachable = n.blame.Eligible(reachable, size)
-	if len(reachable) < size {
-		return nil, fmt.Errorf("%w: %d of %d members of %q reachable, %d needed", service.ErrTooFewMembers, len(reachable), len(k.Members), k.Name, size)
-	}
-	combos := combinations(reachable, size)
-	start := int((n.super.next() + salt) % uint64(len(combos)))
-	for i := range combos {
-		c := combos[(start+i)%len(combos)]
-		if !slices.Equal(c, avoid) {
-			return c, nil
-		}
-	}
-	return combos[start], nil
-}
-
-func (s *supervisor) next() uint64 { return s.rotation.Add(1) }
-
-// nextRetry is next for the retry of an attempt a member was blamed in
-// (retrySignAvoiding). Were those retries to advance the rotation of first
-// attempts, a member that spoils every attempt it is in would shift that
-// rotation in step with itself: with three members and threshold 1,
-// first attempts would alternate between two committees only, pairing the
-// culprit with the same honest member each time, its only accuser, and
-// the blame rule's second accuser would never come.
-func (s *supervisor) nextRetry() uint64 { return s.retryRotation.Add(1) }
-
-// combinations returns every size-element subset of sorted xs, in order.
-func combinations(xs []string, size int) [][]string {
-	var out [][]string
-	var rec func(start int, cur []string)
-	rec = func(start int, cur []string) {
-		if len(cur) == size {
-			out = append(out, slices.Clone(cur))
-			return
-		}
-		for i := start; i < len(xs); i++ {
-			rec(i+1, append(cur, xs[i]))
-		}
-	}
-	rec(0, nil)
-	return out
 }
 
 // maybeSetLimits runs on the leader's supervisor tick: once the cluster
@@ -307,4 +244,12 @@ func (s *supervisor) maybeSetLimits(ctx context.Context) {
 		n.propose(ctx, &fsm.SetLimits{MaxHandleTTL: int64(n.cluster.Handles.MaxTTL),
 			RequestRecordAge: int64(n.cluster.Lifecycle.DedupAge), Actor: fsm.ActorSupervisor})
 	})
+}
+
+// committeeMember is what the committee picker needs of this node.
+type committeeMember struct{ n *Node }
+
+func (m committeeMember) Reachable() []string { return m.n.raft.Reachable() }
+func (m committeeMember) Eligible(members []string, need int) []string {
+	return m.n.blame.Eligible(members, need)
 }

@@ -38,7 +38,7 @@ func (w *Work) Propose(ctx context.Context, k *fsm.Key, cmd *fsm.SignRequested) 
 	slices.Sort(ready)
 	size := k.Threshold + 1
 	// A member the blame rule excludes signs in no committee while others
-	// can (as pickCommittee does for the other paths).
+	// can (as the committee picker does for the other paths).
 	ready = w.m.Eligible(ready, size)
 	if len(ready) < size {
 		return false, false, nil, nil
