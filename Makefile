@@ -58,7 +58,7 @@ proto: deps
 # the entry's stamp (cmd/internal/purity). The list is every non-test Go
 # file of PURE_PKGS under any build tag, so a new file is checked without
 # being named here; the raft plumbing stays in consensus, unchecked.
-PURE_PKGS = ./consensus/fsm ./consensus/policy ./consensus/fsm/fsmerr ./consensus/fsm/blame ./consensus/fsm/settings ./consensus/fsm/keys ./consensus/fsm/membership ./consensus/fsm/signs ./consensus/fsm/dedup ./consensus/fsm/pool ./consensus/fsm/handles ./consensus/fsm/strictjson ./consensus/fsm/ceremony ./consensus/fsm/tenants ./consensus/fsm/inforce ./consensus/fsm/auditchain ./consensus/fsm/protover ./consensus/fsm/freeze ./consensus/fsm/entry ./consensus/fsm/authz ./consensus/fsm/state
+PURE_PKGS = ./consensus/fsm ./consensus/policy ./consensus/fsm/fsmerr ./consensus/fsm/blame ./consensus/fsm/settings ./consensus/fsm/keys ./consensus/fsm/membership ./consensus/fsm/signs ./consensus/fsm/dedup ./consensus/fsm/pool ./consensus/fsm/handles ./consensus/fsm/strictjson ./consensus/fsm/ceremony ./consensus/fsm/tenants ./consensus/fsm/inforce ./consensus/fsm/auditchain ./consensus/fsm/protover ./consensus/fsm/freeze ./consensus/fsm/entry ./consensus/fsm/authz ./consensus/fsm/state ./consensus/fsm/commands
 PURE_FSM = $(filter-out %_test.go,$(shell $(GO) list -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .IgnoredGoFiles}}{{$$d}}/{{.}} {{end}}' $(PURE_PKGS)))
 
 vet:

@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -28,7 +28,7 @@ var (
 
 // applyFrostCommitted records a member's new commitments
 // (pool.Commitments.Publish).
-func applyFrostCommitted(f *FSM, c *FrostCommitted, index uint64) Result {
+func applyFrostCommitted(f *Machine, c *FrostCommitted, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("FROST commitments for %q: %w", c.Key, ErrUnknownKey)}
@@ -46,7 +46,7 @@ func applyFrostCommitted(f *FSM, c *FrostCommitted, index uint64) Result {
 // consumeFrost checks that a sign request may use the commitments it
 // names (pool.Commitments.Consume) and deletes them. It changes nothing
 // when it refuses.
-func (f *FSM) consumeFrost(k *Key, version uint32, c *SignRequested) ([]FrostCommitment, error) {
+func (f *Machine) consumeFrost(k *Key, version uint32, c *SignRequested) ([]FrostCommitment, error) {
 	if len(c.Frost) != len(c.Committee) {
 		return nil, fmt.Errorf("%w: %d commitments for a committee of %d", ErrFrostUnavailable, len(c.Frost), len(c.Committee))
 	}
@@ -62,33 +62,9 @@ func (f *FSM) consumeFrost(k *Key, version uint32, c *SignRequested) ([]FrostCom
 }
 
 // sweepFrost deletes the commitments of a key that can no longer be used.
-func (f *FSM) sweepFrost(key string) { f.st.Frost.Sweep(key, f.st.Keys[key]) }
+func (f *Machine) sweepFrost(key string) { f.st.Frost.Sweep(key, f.st.Keys[key]) }
 
-// FrostCommitments returns copies of the unused commitments of a key
-// version at epoch, oldest first.
-func (f *FSM) FrostCommitments(key string, version, epoch uint32) []*FrostCommitment {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Frost.Of(key, version, epoch)
-}
-
-// FrostIDsOf returns the ids of node's unused commitments and the index
-// of the last entry applied, read together: a commitment absent at that
-// index was consumed or discarded by an entry at or below it.
-func (f *FSM) FrostIDsOf(node string) (map[string]bool, uint64) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Frost.IDsOf(node), f.applied
-}
-
-// Boot returns node's current process life as the log has it, or "".
-func (f *FSM) Boot(node string) string {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Boots[node]
-}
-
-func recordsFrostCommitted(_ *FSM, c *FrostCommitted, _ Result, r audit.Record) []audit.Record {
+func recordsFrostCommitted(_ *Machine, c *FrostCommitted, _ Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }

@@ -1,7 +1,7 @@
 //go:build kqd_bugs
 
-package fsm
+package commands
 
-// bugsCompiled enables the deliberate bugs of FSMConfig in kqd_bugs
+// bugsCompiled enables the deliberate bugs of Config in kqd_bugs
 // builds only (node/faults lists them all).
 const bugsCompiled = true

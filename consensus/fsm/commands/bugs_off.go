@@ -1,7 +1,7 @@
 //go:build !kqd_bugs
 
-package fsm
+package commands
 
 // bugsCompiled is false outside kqd_bugs builds: the deliberate bugs of
-// FSMConfig are constant-false and compiled out.
+// Config are constant-false and compiled out.
 const bugsCompiled = false

@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -15,16 +15,16 @@ type commandSpec struct {
 	new func() Command
 	// since is the protocol version that introduced the type.
 	since uint32
-	// apply changes the state as the command says, at log index, under
-	// f.mu; the policy in force has allowed the command and its stamp has
-	// advanced replicated time. A refused command changes nothing.
-	apply func(f *FSM, c Command, index uint64) Result
+	// apply changes the state as the command says, at log index; the
+	// policy in force has allowed the command and its stamp has advanced
+	// replicated time. A refused command changes nothing.
+	apply func(f *Machine, c Command, index uint64) Result
 	// records derives the command's unlinked audit records from r, the
 	// record every entry starts from: the type as Op, the supervisor (or,
-	// for a Report, the reporting member) as actor and the outcome of res. It runs after apply, under f.mu, and
-	// sees the state the entry left. No record holds a message, digest,
+	// for a Report, the reporting member) as actor and the outcome of res.
+	// It runs after apply and sees the state the entry left. No record holds a message, digest,
 	// signature share or secret: signed inputs appear as their SHA-256.
-	records func(f *FSM, c Command, res Result, r audit.Record) []audit.Record
+	records func(f *Machine, c Command, res Result, r audit.Record) []audit.Record
 }
 
 // spec is the row of command type P, introduced at protocol version since,
@@ -32,14 +32,16 @@ type commandSpec struct {
 func spec[T any, P interface {
 	*T
 	Command
-}](since uint32, apply func(*FSM, P, uint64) Result, records func(*FSM, P, Result, audit.Record) []audit.Record) commandSpec {
+}](since uint32, apply func(*Machine, P, uint64) Result, records func(*Machine, P, Result, audit.Record) []audit.Record) commandSpec {
 	// Every command the table applies or records was made by this row's
 	// new (Decode), so it is a P.
 	return commandSpec{
-		new:     func() Command { return P(new(T)) },
-		since:   since,
-		apply:   func(f *FSM, c Command, index uint64) Result { return apply(f, c.(P), index) },
-		records: func(f *FSM, c Command, res Result, r audit.Record) []audit.Record { return records(f, c.(P), res, r) },
+		new:   func() Command { return P(new(T)) },
+		since: since,
+		apply: func(f *Machine, c Command, index uint64) Result { return apply(f, c.(P), index) },
+		records: func(f *Machine, c Command, res Result, r audit.Record) []audit.Record {
+			return records(f, c.(P), res, r)
+		},
 	}
 }
 
@@ -62,10 +64,10 @@ func commandTable(families ...[]commandSpec) map[CommandType]commandSpec {
 	return t
 }
 
-// newCommand returns a new, empty command of type t and the protocol
-// version that introduced it; nil and 0 for a type this build does not
-// know.
-func newCommand(t CommandType) (Command, uint32) {
+// NewCommand returns a new, empty command of type t, to decode an entry
+// into, and the protocol version that introduced it; nil and 0 for a type
+// this build does not know.
+func NewCommand(t CommandType) (Command, uint32) {
 	s, ok := commands[t]
 	if !ok {
 		return nil, 0

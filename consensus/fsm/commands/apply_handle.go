@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -20,10 +20,7 @@ func handleCommands() []commandSpec {
 // one purpose until it expires (package handles).
 type Handle = handles.Handle
 
-// HandleTokenHash is what the log carries in place of a handle's token.
-func HandleTokenHash(token []byte) [32]byte { return handles.TokenHash(token) }
-
-func applyIssueHandle(f *FSM, c *IssueHandle, index uint64) Result {
+func applyIssueHandle(f *Machine, c *IssueHandle, index uint64) Result {
 	if r, res, done := f.dedup(c.RequestID, string(TypeIssueHandle), issueInput(c)); done {
 		if res.Err == nil {
 			res.Handle = f.st.Handles[r.Handle].Clone()
@@ -46,7 +43,7 @@ func applyIssueHandle(f *FSM, c *IssueHandle, index uint64) Result {
 	return Result{Handle: h.Clone()}
 }
 
-func applyRevokeHandle(f *FSM, c *RevokeHandle, index uint64) Result {
+func applyRevokeHandle(f *Machine, c *RevokeHandle, index uint64) Result {
 	input := dedup.HashInput(c.HandleID)
 	if _, res, done := f.dedup(c.RequestID, string(TypeRevokeHandle), input); done {
 		res.Handle = f.st.Handles[c.HandleID].Clone()
@@ -67,15 +64,7 @@ func issueInput(c *IssueHandle) [32]byte {
 	return dedup.HashInput(c.Key, c.Purpose, fmt.Sprint(c.TTL), fmt.Sprint(c.MaxUses))
 }
 
-// Handle returns a copy of the handle with this id.
-func (f *FSM) Handle(id string) (*Handle, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	h, ok := f.st.Handles[id]
-	return h.Clone(), ok
-}
-
-func recordsIssueHandle(_ *FSM, c *IssueHandle, res Result, r audit.Record) []audit.Record {
+func recordsIssueHandle(_ *Machine, c *IssueHandle, res Result, r audit.Record) []audit.Record {
 	// The handle's id and token stay out: the chain is evidence, not a
 	// place to find capabilities.
 	r.Actor, r.Key, r.RequestID = c.Actor, c.Key, c.RequestID
@@ -86,7 +75,7 @@ func recordsIssueHandle(_ *FSM, c *IssueHandle, res Result, r audit.Record) []au
 	return []audit.Record{r}
 }
 
-func recordsRevokeHandle(_ *FSM, c *RevokeHandle, res Result, r audit.Record) []audit.Record {
+func recordsRevokeHandle(_ *Machine, c *RevokeHandle, res Result, r audit.Record) []audit.Record {
 	r.Actor, r.RequestID = c.Actor, c.RequestID
 	if res.Handle != nil {
 		r.Key = res.Handle.Key

@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"bytes"
@@ -75,7 +75,7 @@ func TestCommandTable(t *testing.T) {
 		t.Errorf("the command table has %d types, want %d", len(commands), len(allCommandTypes))
 	}
 	for _, want := range allCommandTypes {
-		cmd, since := newCommand(want.typ)
+		cmd, since := NewCommand(want.typ)
 		switch {
 		case cmd == nil:
 			t.Errorf("%s is not in the command table", want.typ)
@@ -93,7 +93,7 @@ func TestCommandTable(t *testing.T) {
 // a change here forks the chain between replicas of two builds. Run with
 // -update only for a change meant to alter the audit output.
 func TestAuditRecordsGolden(t *testing.T) {
-	f := &FSM{cfg: DefaultFSMConfig(), st: state.New()}
+	f := &Machine{cfg: DefaultConfig(), st: state.New()}
 	f.st.Keys["x"] = goldenKey(KeyActive)
 	f.st.Signs["x"] = &Sign{RequestID: "x", Key: "x", Version: 2, DigestHash: [32]byte{1, 2, 3}, State: SignStatePending, Attempt: 1}
 
@@ -115,7 +115,7 @@ func TestAuditRecordsGolden(t *testing.T) {
 	for _, ct := range allCommandTypes {
 		typ := ct.typ
 		for _, variant := range []string{"empty", "known", "unknown"} {
-			cmd, _ := newCommand(typ)
+			cmd, _ := NewCommand(typ)
 			if cmd == nil {
 				t.Fatalf("%s is not in the command table", typ)
 			}

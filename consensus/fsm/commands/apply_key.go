@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"encoding/hex"
@@ -18,7 +18,7 @@ func keyCommands() []commandSpec {
 	}
 }
 
-func applyCreateKey(f *FSM, c *CreateKey, index uint64) Result {
+func applyCreateKey(f *Machine, c *CreateKey, index uint64) Result {
 	spec := &keys.Spec{Name: c.Name, RequestID: c.RequestID, Algorithm: c.Algorithm, Threshold: c.Threshold,
 		Members: c.Members, Purposes: c.Purposes, DeletionAllowed: c.DeletionAllowed}
 	if k, ok := f.st.Keys[c.Name]; ok {
@@ -35,7 +35,7 @@ func applyCreateKey(f *FSM, c *CreateKey, index uint64) Result {
 	return Result{Key: k.Clone()}
 }
 
-func (f *FSM) checkCreate(s *keys.Spec) error {
+func (f *Machine) checkCreate(s *keys.Spec) error {
 	if len(f.st.Keys) >= f.cfg.MaxKeys {
 		return ErrTooManyKeys
 	}
@@ -46,9 +46,9 @@ func (f *FSM) checkCreate(s *keys.Spec) error {
 }
 
 // at is where entry index applies, for the key table.
-func (f *FSM) at(index uint64) keys.At { return keys.At{Index: index, Time: f.st.Time} }
+func (f *Machine) at(index uint64) keys.At { return keys.At{Index: index, Time: f.st.Time} }
 
-func applyShareStored(f *FSM, c *ShareStored, _ uint64) Result {
+func applyShareStored(f *Machine, c *ShareStored, _ uint64) Result {
 	k, v, err := f.generating(c.Key, c.Version)
 	if err != nil {
 		return Result{Key: k, Err: fmt.Errorf("share: %w", err)}
@@ -60,7 +60,7 @@ func applyShareStored(f *FSM, c *ShareStored, _ uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number, Duplicate: dup}
 }
 
-func applyKeygenFailed(f *FSM, c *KeygenFailed, _ uint64) Result {
+func applyKeygenFailed(f *Machine, c *KeygenFailed, _ uint64) Result {
 	k, v, err := f.generating(c.Key, c.Version)
 	if err != nil {
 		return Result{Key: k, Err: fmt.Errorf("keygen failure: %w", err)}
@@ -71,7 +71,7 @@ func applyKeygenFailed(f *FSM, c *KeygenFailed, _ uint64) Result {
 
 // generating returns a key version whose generation is running. On a
 // stale report it returns a copy of the key as it is.
-func (f *FSM) generating(key string, version uint32) (*Key, *Version, error) {
+func (f *Machine) generating(key string, version uint32) (*Key, *Version, error) {
 	k, ok := f.st.Keys[key]
 	if !ok {
 		return nil, nil, fmt.Errorf("%q: %w", key, ErrUnknownKey)
@@ -83,7 +83,7 @@ func (f *FSM) generating(key string, version uint32) (*Key, *Version, error) {
 	return k, v, nil
 }
 
-func recordsCreateKey(_ *FSM, c *CreateKey, res Result, r audit.Record) []audit.Record {
+func recordsCreateKey(_ *Machine, c *CreateKey, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor, r.Key, r.RequestID = "create_key", c.Actor, c.Name, c.RequestID
 	if res.Key != nil {
 		r.Version = 1
@@ -91,7 +91,7 @@ func recordsCreateKey(_ *FSM, c *CreateKey, res Result, r audit.Record) []audit.
 	return []audit.Record{r}
 }
 
-func recordsShareStored(_ *FSM, c *ShareStored, res Result, r audit.Record) []audit.Record {
+func recordsShareStored(_ *Machine, c *ShareStored, res Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	if k := res.Key; k != nil && res.Err == nil && !res.Duplicate {
 		switch v := k.Version(c.Version); v.State {
@@ -104,7 +104,7 @@ func recordsShareStored(_ *FSM, c *ShareStored, res Result, r audit.Record) []au
 	return []audit.Record{r}
 }
 
-func recordsKeygenFailed(_ *FSM, c *KeygenFailed, res Result, r audit.Record) []audit.Record {
+func recordsKeygenFailed(_ *Machine, c *KeygenFailed, res Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	if res.Err == nil {
 		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason

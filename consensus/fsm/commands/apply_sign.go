@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"crypto/sha256"
@@ -21,7 +21,7 @@ func signCommands() []commandSpec {
 	}
 }
 
-func applySignRequested(f *FSM, c *SignRequested, index uint64) Result {
+func applySignRequested(f *Machine, c *SignRequested, index uint64) Result {
 	r := &signs.Request{ID: c.RequestID, Key: c.Key, DigestHash: sha256.Sum256(c.Digest), Digest: c.Digest,
 		Committee: c.Committee, HandleProof: c.HandleProof, Actor: c.Actor}
 	prior, rerun, err := f.st.Records.Prior(r, f.st.Time, f.signBounds())
@@ -100,7 +100,7 @@ func applySignRequested(f *FSM, c *SignRequested, index uint64) Result {
 	return Result{Sign: s.Clone()}
 }
 
-func applySignRetry(f *FSM, c *SignRetry, index uint64) Result {
+func applySignRetry(f *Machine, c *SignRetry, index uint64) Result {
 	s, err := f.st.Records.Attempt(c.RequestID, c.Attempt-1)
 	if err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
@@ -113,7 +113,7 @@ func applySignRetry(f *FSM, c *SignRetry, index uint64) Result {
 	return Result{Sign: s.Clone()}
 }
 
-func applySignCompleted(f *FSM, c *SignCompleted, index uint64) Result {
+func applySignCompleted(f *Machine, c *SignCompleted, index uint64) Result {
 	s, ok := f.st.Signs[c.RequestID]
 	if !ok {
 		return Result{Err: fmt.Errorf("signature for %q: %w", c.RequestID, ErrStale)}
@@ -135,7 +135,7 @@ func applySignCompleted(f *FSM, c *SignCompleted, index uint64) Result {
 	return Result{Sign: s.Clone()}
 }
 
-func applySignFailed(f *FSM, c *SignFailed, index uint64) Result {
+func applySignFailed(f *Machine, c *SignFailed, index uint64) Result {
 	s, err := f.st.Records.Attempt(c.RequestID, c.Attempt)
 	if err != nil {
 		return Result{Err: fmt.Errorf("fail %q: %w", c.RequestID, err)}
@@ -146,13 +146,13 @@ func applySignFailed(f *FSM, c *SignFailed, index uint64) Result {
 }
 
 // finish ends a pending request (package signs).
-func (f *FSM) finish(index uint64, s *Sign, st SignState) {
+func (f *Machine) finish(index uint64, s *Sign, st SignState) {
 	f.st.Records.Finish(s, st, index, f.st.Time, f.signBounds())
 }
 
 // signRecord fills r from the signing request requestID: the one res
 // carries, else the one in the state.
-func (f *FSM) signRecord(r *audit.Record, res Result, requestID string) {
+func (f *Machine) signRecord(r *audit.Record, res Result, requestID string) {
 	r.RequestID = requestID
 	s := res.Sign
 	if s == nil {
@@ -163,7 +163,7 @@ func (f *FSM) signRecord(r *audit.Record, res Result, requestID string) {
 	}
 }
 
-func recordsSignRequested(f *FSM, c *SignRequested, res Result, r audit.Record) []audit.Record {
+func recordsSignRequested(f *Machine, c *SignRequested, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor = "sign", c.Actor
 	f.signRecord(&r, res, c.RequestID)
 	r.Key, r.InputSHA256 = c.Key, audit.InputHash(c.Digest)
@@ -176,7 +176,7 @@ func recordsSignRequested(f *FSM, c *SignRequested, res Result, r audit.Record) 
 	return []audit.Record{r}
 }
 
-func recordsSignRetry(f *FSM, c *SignRetry, res Result, r audit.Record) []audit.Record {
+func recordsSignRetry(f *Machine, c *SignRetry, res Result, r audit.Record) []audit.Record {
 	f.signRecord(&r, res, c.RequestID)
 	if res.Err == nil {
 		r.Reason = c.Reason
@@ -184,12 +184,12 @@ func recordsSignRetry(f *FSM, c *SignRetry, res Result, r audit.Record) []audit.
 	return []audit.Record{r}
 }
 
-func recordsSignCompleted(f *FSM, c *SignCompleted, res Result, r audit.Record) []audit.Record {
+func recordsSignCompleted(f *Machine, c *SignCompleted, res Result, r audit.Record) []audit.Record {
 	f.signRecord(&r, res, c.RequestID)
 	return []audit.Record{r}
 }
 
-func recordsSignFailed(f *FSM, c *SignFailed, res Result, r audit.Record) []audit.Record {
+func recordsSignFailed(f *Machine, c *SignFailed, res Result, r audit.Record) []audit.Record {
 	f.signRecord(&r, res, c.RequestID)
 	if res.Err == nil {
 		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason

@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ type ran struct {
 // dry set, checks that it could, changing nothing. ctx is the leader's
 // context of the entry (nil when it added none). Its errors are the
 // preconditions of the kind.
-func (f *FSM) runCeremony(index uint64, c *ceremony.Ceremony, ctx *ceremony.Context, dry bool) (ran, error) {
+func (f *Machine) runCeremony(index uint64, c *ceremony.Ceremony, ctx *ceremony.Context, dry bool) (ran, error) {
 	params, _, _, err := ceremony.ParseParams(c.Kind, c.Params)
 	if err != nil {
 		return ran{}, err
@@ -63,9 +63,9 @@ func (f *FSM) runCeremony(index uint64, c *ceremony.Ceremony, ctx *ceremony.Cont
 		actor := "ceremony:" + c.ID
 		var note string
 		if c.Kind == policy.KindTenantCreate {
-			note, err = f.TenantCreate(index, p.Tenant, actor, dry)
+			note, err = f.tenantCreate(index, p.Tenant, actor, dry)
 		} else {
-			note, err = f.TenantDelete(index, p.Tenant, p.Force, actor, dry)
+			note, err = f.tenantDelete(index, p.Tenant, p.Force, actor, dry)
 		}
 		return ran{note: note}, err
 	case *ceremony.PrincipalParams:
@@ -97,7 +97,7 @@ func (f *FSM) runCeremony(index uint64, c *ceremony.Ceremony, ctx *ceremony.Cont
 // ceremonyReshare starts a threshold change: the reshare `kq key reshare
 // --threshold` starts, to the holders and dealers the leader put in ctx.
 // A dry run (the proposal) checks it against the key's holders.
-func (f *FSM) ceremonyReshare(index uint64, c *ceremony.Ceremony, p *ceremony.ThresholdParams, ctx *ceremony.Context, dry bool) (ran, error) {
+func (f *Machine) ceremonyReshare(index uint64, c *ceremony.Ceremony, p *ceremony.ThresholdParams, ctx *ceremony.Context, dry bool) (ran, error) {
 	k, err := f.ceremonyKey(p.Key, dry)
 	if err != nil {
 		return ran{}, err
@@ -126,7 +126,7 @@ func (f *FSM) ceremonyReshare(index uint64, c *ceremony.Ceremony, p *ceremony.Th
 // (ctx.Members, the leader's view, as in RaiseProtocol) reported it
 // supports. The checks read only replicated state, so every replica
 // reaches the same verdict whatever its build.
-func (f *FSM) ceremonyRaise(c *ceremony.Ceremony, p *ceremony.ProtocolParams, ctx *ceremony.Context, dry bool) (ran, error) {
+func (f *Machine) ceremonyRaise(c *ceremony.Ceremony, p *ceremony.ProtocolParams, ctx *ceremony.Context, dry bool) (ran, error) {
 	cur := f.st.ActiveProtocol()
 	if err := p.Check(cur); err != nil {
 		return ran{}, err
@@ -152,7 +152,7 @@ func (f *FSM) ceremonyRaise(c *ceremony.Ceremony, p *ceremony.ProtocolParams, ct
 
 // ceremonyKey returns the named key: on a dry run a copy, so the checks
 // that mutate on success change nothing.
-func (f *FSM) ceremonyKey(name string, dry bool) (*Key, error) {
+func (f *Machine) ceremonyKey(name string, dry bool) (*Key, error) {
 	k, ok := f.st.Keys[name]
 	if !ok || IsAuditKey(name) {
 		return nil, fmt.Errorf("%q: %w", name, ErrUnknownKey)
@@ -166,12 +166,12 @@ func (f *FSM) ceremonyKey(name string, dry bool) (*Key, error) {
 // ceremonyPolicyDoc reads a policy-change or operators document against
 // the policy in force (ceremony.PolicyDocument); like a SetPolicy, it must
 // keep every tenant that exists.
-func (f *FSM) ceremonyPolicyDoc(kind policy.CeremonyKind, p *ceremony.PolicyParams) (*policy.Policy, error) {
+func (f *Machine) ceremonyPolicyDoc(kind policy.CeremonyKind, p *ceremony.PolicyParams) (*policy.Policy, error) {
 	return ceremony.PolicyDocument(kind, f.policy(), p, f.checkTenantsKept)
 }
 
 // ceremonyInstall installs next as the policy, or on a dry run checks it.
-func (f *FSM) ceremonyInstall(index uint64, c *ceremony.Ceremony, next *policy.Policy, want string, dry bool) (ran, error) {
+func (f *Machine) ceremonyInstall(index uint64, c *ceremony.Ceremony, next *policy.Policy, want string, dry bool) (ran, error) {
 	if err := next.Normalize(); err != nil {
 		return ran{}, err
 	}

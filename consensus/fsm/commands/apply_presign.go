@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -35,7 +35,7 @@ const (
 	PresigReady   = pool.PresigReady
 )
 
-func applyPresignRequested(f *FSM, c *PresignRequested, index uint64) Result {
+func applyPresignRequested(f *Machine, c *PresignRequested, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrUnknownKey)}
@@ -48,7 +48,7 @@ func applyPresignRequested(f *FSM, c *PresignRequested, index uint64) Result {
 	return Result{Presig: p.Clone()}
 }
 
-func applyPresignReady(f *FSM, c *PresignReady, _ uint64) Result {
+func applyPresignReady(f *Machine, c *PresignReady, _ uint64) Result {
 	p, err := f.st.Presigs.Parked(c.ID, c.Node, c.Boot, f.st.Boots[c.Node])
 	if err != nil {
 		return Result{Err: err}
@@ -56,11 +56,11 @@ func applyPresignReady(f *FSM, c *PresignReady, _ uint64) Result {
 	return Result{Presig: p.Clone()}
 }
 
-func applyPresignDiscarded(f *FSM, c *PresignDiscarded, _ uint64) Result {
+func applyPresignDiscarded(f *Machine, c *PresignDiscarded, _ uint64) Result {
 	return Result{Err: f.st.Presigs.Discard(c.ID)}
 }
 
-func applyNodeBooted(f *FSM, c *NodeBooted, index uint64) Result {
+func applyNodeBooted(f *Machine, c *NodeBooted, index uint64) Result {
 	if c.Node == "" || c.Boot == "" {
 		return Result{Err: fmt.Errorf("node booted: %w: node and boot are required", ErrInvalidCommand)}
 	}
@@ -75,66 +75,24 @@ func applyNodeBooted(f *FSM, c *NodeBooted, index uint64) Result {
 }
 
 // presigQuota returns the tenant's presigs quota, 0 when unbounded.
-func (f *FSM) presigQuota(tenant string) int {
+func (f *Machine) presigQuota(tenant string) int {
 	if p := f.policy(); !p.Open {
 		return p.Quotas[tenant].Presigs
 	}
 	return 0
 }
 
-// PresigRoom reports whether the tenant of key may start another
-// presignature under its presigs quota, as the entry would decide it now:
-// the leader asks before it proposes a refill, so a full quota costs no
-// entries.
-func (f *FSM) PresigRoom(key string) bool {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	tenant := policy.TenantOf(key)
-	limit := f.presigQuota(tenant)
-	return limit == 0 || f.st.Presigs.OfTenant(tenant, f.st.Time) < limit
-}
-
-// Presigs returns copies of the key's presignatures, oldest first.
-func (f *FSM) Presigs(key string) []*Presig {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Presigs.Of(key)
-}
-
-// HasPresig reports whether presignature id is pending or ready.
-func (f *FSM) HasPresig(id string) bool {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	_, ok := f.st.Presigs[id]
-	return ok
-}
-
-// Time returns the replicated clock: the largest command time applied.
-func (f *FSM) Time() int64 {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Time
-}
-
-// BootedAfter reports whether member node started a new process life at an
-// entry after index: work it began before then died with the old one.
-func (f *FSM) BootedAfter(node string, index uint64) bool {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.BootIndex[node] > index
-}
-
-func applyPreParamsReady(f *FSM, c *PreParamsReady, _ uint64) Result {
+func applyPreParamsReady(f *Machine, c *PreParamsReady, _ uint64) Result {
 	f.st.PreParams[c.Node] = true
 	return Result{}
 }
 
-func recordsPresignRequested(_ *FSM, c *PresignRequested, _ Result, r audit.Record) []audit.Record {
+func recordsPresignRequested(_ *Machine, c *PresignRequested, _ Result, r audit.Record) []audit.Record {
 	r.Key = c.Key
 	return []audit.Record{r}
 }
 
-func recordsPresignDiscarded(_ *FSM, c *PresignDiscarded, res Result, r audit.Record) []audit.Record {
+func recordsPresignDiscarded(_ *Machine, c *PresignDiscarded, res Result, r audit.Record) []audit.Record {
 	if res.Err == nil {
 		r.Reason = c.Reason
 	}

@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -28,7 +28,7 @@ func reshareInput(c *ReshareKey) [32]byte {
 	return dedup.HashInput("reshare", c.Key, strconv.FormatUint(uint64(c.Version), 10), strconv.Itoa(c.Threshold))
 }
 
-func applyReshareKey(f *FSM, c *ReshareKey, index uint64) Result {
+func applyReshareKey(f *Machine, c *ReshareKey, index uint64) Result {
 	input := reshareInput(c)
 	if _, res, done := f.dedup(c.RequestID, string(TypeReshareKey), input); done {
 		return res
@@ -50,7 +50,7 @@ func applyReshareKey(f *FSM, c *ReshareKey, index uint64) Result {
 
 // startReshare starts the reshare c of k: the entry and a threshold
 // ceremony both run it.
-func (f *FSM) startReshare(index uint64, k *Key, c *ReshareKey) (uint32, string, error) {
+func (f *Machine) startReshare(index uint64, k *Key, c *ReshareKey) (uint32, string, error) {
 	r := &keys.Reshare{RequestID: c.RequestID, Version: c.Version, Members: c.Members, Threshold: c.Threshold, Committee: c.Committee, Reason: c.Reason}
 	return k.Reshare(f.at(index), r, func(node string) bool { return f.mayHold(k, node) }, f.st.PreParams)
 }
@@ -58,14 +58,14 @@ func (f *FSM) startReshare(index uint64, k *Key, c *ReshareKey) (uint32, string,
 // mayHold reports whether node, no holder of k, may receive its shares: a
 // member keys are reshared to (membership.go), or, while the membership
 // is the bootstrap set, a holder a refresh left out.
-func (f *FSM) mayHold(k *Key, node string) bool {
+func (f *Machine) mayHold(k *Key, node string) bool {
 	if f.st.Members != nil {
 		return f.st.Members.HoldsShares(node)
 	}
 	return k.WasHolder(node)
 }
 
-func applySharesShredded(f *FSM, c *SharesShredded, _ uint64) Result {
+func applySharesShredded(f *Machine, c *SharesShredded, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("shares shredded %q: %w", c.Key, ErrUnknownKey)}
@@ -80,15 +80,7 @@ func applySharesShredded(f *FSM, c *SharesShredded, _ uint64) Result {
 	return Result{Key: k.Clone(), Note: fmt.Sprintf("%s shredded its shares of %q", c.Node, c.Key)}
 }
 
-// FormerUnshredded returns the keys of which node is a former holder that
-// has not reported shredding its shares, sorted.
-func (f *FSM) FormerUnshredded(node string) []string {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Keys.FormerUnshredded(node)
-}
-
-func recordsReshareKey(_ *FSM, c *ReshareKey, res Result, r audit.Record) []audit.Record {
+func recordsReshareKey(_ *Machine, c *ReshareKey, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_reshare", c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
 	if res.Err == nil {
 		r.Reason = res.Note
@@ -96,7 +88,7 @@ func recordsReshareKey(_ *FSM, c *ReshareKey, res Result, r audit.Record) []audi
 	return []audit.Record{r}
 }
 
-func recordsSharesShredded(_ *FSM, c *SharesShredded, res Result, r audit.Record) []audit.Record {
+func recordsSharesShredded(_ *Machine, c *SharesShredded, res Result, r audit.Record) []audit.Record {
 	r.Key, r.Reason = c.Key, res.Note
 	return []audit.Record{r}
 }

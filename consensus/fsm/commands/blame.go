@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -25,7 +25,7 @@ func blameCommands() []commandSpec {
 // flood reports whether c accuses a flood rather than a signing attempt.
 func flood(c *AttemptBlamed) bool { return blame.IsFlood(c.Check, c.RequestID, c.Attempt) }
 
-func applyAttemptBlamed(f *FSM, c *AttemptBlamed, index uint64) Result {
+func applyAttemptBlamed(f *Machine, c *AttemptBlamed, index uint64) Result {
 	if err := blame.CheckReport(c.Culprit, c.Accuser, c.Check, c.EvidenceSHA256); err != nil {
 		return Result{Err: err}
 	}
@@ -57,7 +57,7 @@ func applyAttemptBlamed(f *FSM, c *AttemptBlamed, index uint64) Result {
 
 // accuse records an accepted accusation (key "" for a flood) in the
 // ledger, which applies the exclusion rule.
-func (f *FSM) accuse(index uint64, c *AttemptBlamed, key string) Result {
+func (f *Machine) accuse(index uint64, c *AttemptBlamed, key string) Result {
 	note, dup := f.st.Blame.Accuse(c.Culprit, blame.Accusation{Accuser: c.Accuser, Key: key, RequestID: c.RequestID, Attempt: c.Attempt,
 		Check: c.Check, Evidence: c.EvidenceSHA256, Time: f.st.Time, Index: index}, f.cfg.BlameExclusion, blameKeys(f.st.Keys))
 	return Result{Duplicate: dup, Note: note}
@@ -88,7 +88,7 @@ func (ks blameKeys) All() iter.Seq[blame.Key] {
 	}
 }
 
-func applyClearBlame(f *FSM, c *ClearBlame, _ uint64) Result {
+func applyClearBlame(f *Machine, c *ClearBlame, _ uint64) Result {
 	if c.Member == "" {
 		return Result{Err: fmt.Errorf("clear blame: %w: no member named", ErrInvalidCommand)}
 	}
@@ -101,32 +101,9 @@ func applyClearBlame(f *FSM, c *ClearBlame, _ uint64) Result {
 	return Result{Duplicate: !ok, Note: note}
 }
 
-// Excluded returns the members excluded from committees at now (unix
-// nanoseconds), sorted. The picker on the leader asks with its own clock:
-// exclusion is a preference among committees, not a safety property.
-func (f *FSM) Excluded(now int64) []string {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Blame.Excluded(now)
-}
-
-// BlameOf returns a copy of member's blame record.
-func (f *FSM) BlameOf(member string) (*blame.Record, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Blame.Of(member)
-}
-
-// BlamedIn returns the members accused in attempt of requestID, sorted.
-func (f *FSM) BlamedIn(requestID string, attempt uint32) []string {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Blame.BlamedIn(requestID, attempt)
-}
-
 // recordsAttemptBlamed puts the culprit and the check in the reason; the
 // evidence is a hash, never the bytes.
-func recordsAttemptBlamed(f *FSM, c *AttemptBlamed, res Result, r audit.Record) []audit.Record {
+func recordsAttemptBlamed(f *Machine, c *AttemptBlamed, res Result, r audit.Record) []audit.Record {
 	r.RequestID = c.RequestID
 	if s := f.st.Signs[c.RequestID]; s != nil {
 		r.Key, r.Version = s.Key, s.Version
@@ -141,7 +118,7 @@ func recordsAttemptBlamed(f *FSM, c *AttemptBlamed, res Result, r audit.Record) 
 	return []audit.Record{r}
 }
 
-func recordsClearBlame(_ *FSM, c *ClearBlame, res Result, r audit.Record) []audit.Record {
+func recordsClearBlame(_ *Machine, c *ClearBlame, res Result, r audit.Record) []audit.Record {
 	r.Actor = c.Actor
 	if res.Err == nil {
 		r.Reason = res.Note

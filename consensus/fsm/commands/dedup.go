@@ -1,11 +1,11 @@
-package fsm
+package commands
 
 import "github.com/keyquorum/keyquorum/consensus/fsm/dedup"
 
 // dedup looks a lifecycle request id up (package dedup). done is true
 // when the id was seen: res is then the outcome to return, a duplicate or
 // ErrRequestConflict.
-func (f *FSM) dedup(id, op string, input [32]byte) (*dedup.Request, Result, bool) {
+func (f *Machine) dedup(id, op string, input [32]byte) (*dedup.Request, Result, bool) {
 	r, err := f.st.Table.Lookup(id, op, input, f.st.Time, f.requestBounds())
 	switch {
 	case err != nil:
@@ -21,16 +21,16 @@ func (f *FSM) dedup(id, op string, input [32]byte) (*dedup.Request, Result, bool
 }
 
 // remember records a successful lifecycle request.
-func (f *FSM) remember(index uint64, r *dedup.Request) {
+func (f *Machine) remember(index uint64, r *dedup.Request) {
 	f.st.Table.Remember(r, index, f.st.Time, f.requestBounds())
 }
 
 // requestBounds and signBounds are the de-duplication bounds of the
 // lifecycle requests and the signing records: their own counts, one age.
-func (f *FSM) requestBounds() dedup.Bounds {
+func (f *Machine) requestBounds() dedup.Bounds {
 	return dedup.Bounds{Max: f.cfg.MaxRequestRecords, Age: f.limits().RequestRecordAge}
 }
 
-func (f *FSM) signBounds() dedup.Bounds {
+func (f *Machine) signBounds() dedup.Bounds {
 	return dedup.Bounds{Max: f.cfg.MaxSignRecords, Age: f.limits().RequestRecordAge}
 }

@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ var ErrFrozen = freeze.ErrFrozen
 
 // applyFreeze stops all signing: pending requests end here, in log order, and
 // every later sign request is refused until an unfreeze.
-func applyFreeze(f *FSM, c *Freeze, index uint64) Result {
+func applyFreeze(f *Machine, c *Freeze, index uint64) Result {
 	if err := authz.Admin(f.policy(), c.Actor, "", "freeze", ""); err != nil {
 		return Result{Err: err}
 	}
@@ -47,7 +47,7 @@ func applyFreeze(f *FSM, c *Freeze, index uint64) Result {
 	return Result{Ended: ended, Note: "cluster frozen: " + c.Reason}
 }
 
-func applyUnfreeze(f *FSM, c *Unfreeze, _ uint64) Result {
+func applyUnfreeze(f *Machine, c *Unfreeze, _ uint64) Result {
 	p := f.policy()
 	if err := authz.Admin(p, c.Actor, "", "unfreeze", ""); err != nil {
 		return Result{Err: err}
@@ -62,17 +62,10 @@ func applyUnfreeze(f *FSM, c *Unfreeze, _ uint64) Result {
 	return Result{Note: "cluster unfrozen"}
 }
 
-// FrozenState returns the freeze in force, or nil.
-func (f *FSM) FrozenState() *freeze.Frozen {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Frozen.Copy()
-}
-
-func recordsFreeze(_ *FSM, c *Freeze, res Result, r audit.Record) []audit.Record {
+func recordsFreeze(_ *Machine, c *Freeze, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsUnfreeze(_ *FSM, c *Unfreeze, res Result, r audit.Record) []audit.Record {
+func recordsUnfreeze(_ *Machine, c *Unfreeze, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }

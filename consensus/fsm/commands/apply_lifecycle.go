@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ func lifecycleCommands() []commandSpec {
 
 // applyChangeKey applies one lifecycle change. Every change is all or
 // nothing: a refused change leaves the key as it was.
-func applyChangeKey(f *FSM, c *ChangeKey, index uint64) Result {
+func applyChangeKey(f *Machine, c *ChangeKey, index uint64) Result {
 	input := changeInput(c)
 	if _, res, done := f.dedup(c.RequestID, string(TypeChangeKey), input); done {
 		return res
@@ -96,7 +96,7 @@ func changeInput(c *ChangeKey) [32]byte {
 // revoked ends the pending signing requests of v, just revoked, in log
 // order: no signature by it is recorded after this entry, whatever its
 // committee still sends. It returns their ids.
-func (f *FSM) revoked(index uint64, k *Key, v *Version) []string {
+func (f *Machine) revoked(index uint64, k *Key, v *Version) []string {
 	f.endVersionWork(k, v)
 	ended := f.st.Records.PendingOf(k.Name, v.Number)
 	for _, id := range ended {
@@ -109,16 +109,16 @@ func (f *FSM) revoked(index uint64, k *Key, v *Version) []string {
 
 // endVersionWork drops what a version that stopped signing leaves in the
 // pools: its presignatures and FROST commitments.
-func (f *FSM) endVersionWork(k *Key, v *Version) {
+func (f *Machine) endVersionWork(k *Key, v *Version) {
 	f.dropPresigs(k.Name, v.Number)
 	f.sweepFrost(k.Name)
 }
 
 // dropPresigs deletes the presignatures of a key version; members discard
 // their parked halves when they see them gone.
-func (f *FSM) dropPresigs(key string, version uint32) { f.st.Presigs.DropVersion(key, version) }
+func (f *Machine) dropPresigs(key string, version uint32) { f.st.Presigs.DropVersion(key, version) }
 
-func applyDestroyDue(f *FSM, c *DestroyDue, _ uint64) Result {
+func applyDestroyDue(f *Machine, c *DestroyDue, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("destroy %q: %w", c.Key, ErrUnknownKey)}
@@ -131,7 +131,7 @@ func applyDestroyDue(f *FSM, c *DestroyDue, _ uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number}
 }
 
-func applyShareDestroyed(f *FSM, c *ShareDestroyed, _ uint64) Result {
+func applyShareDestroyed(f *Machine, c *ShareDestroyed, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("share destroyed %q: %w", c.Key, ErrUnknownKey)}
@@ -143,7 +143,7 @@ func applyShareDestroyed(f *FSM, c *ShareDestroyed, _ uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number, Duplicate: dup}
 }
 
-func applyShareRefreshed(f *FSM, c *ShareRefreshed, index uint64) Result {
+func applyShareRefreshed(f *Machine, c *ShareRefreshed, index uint64) Result {
 	k, v, err := f.refreshing(c.Key, c.Version, c.Epoch)
 	if err != nil {
 		return Result{Err: fmt.Errorf("refreshed share: %w", err)}
@@ -162,7 +162,7 @@ func applyShareRefreshed(f *FSM, c *ShareRefreshed, index uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number, Duplicate: dup}
 }
 
-func applyRefreshFailed(f *FSM, c *RefreshFailed, _ uint64) Result {
+func applyRefreshFailed(f *Machine, c *RefreshFailed, _ uint64) Result {
 	k, v, err := f.refreshing(c.Key, c.Version, c.Epoch)
 	if err != nil {
 		return Result{Err: fmt.Errorf("refresh failure: %w", err)}
@@ -171,7 +171,7 @@ func applyRefreshFailed(f *FSM, c *RefreshFailed, _ uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number}
 }
 
-func (f *FSM) refreshing(key string, version, epoch uint32) (*Key, *Version, error) {
+func (f *Machine) refreshing(key string, version, epoch uint32) (*Key, *Version, error) {
 	k, ok := f.st.Keys[key]
 	if !ok {
 		return nil, nil, fmt.Errorf("%q: %w", key, ErrUnknownKey)
@@ -180,27 +180,27 @@ func (f *FSM) refreshing(key string, version, epoch uint32) (*Key, *Version, err
 	return k, v, err
 }
 
-func recordsChangeKey(_ *FSM, c *ChangeKey, res Result, r audit.Record) []audit.Record {
+func recordsChangeKey(_ *Machine, c *ChangeKey, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_"+string(c.Op), c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
 	return []audit.Record{r}
 }
 
-func recordsDestroyDue(_ *FSM, c *DestroyDue, _ Result, r audit.Record) []audit.Record {
+func recordsDestroyDue(_ *Machine, c *DestroyDue, _ Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }
 
-func recordsShareDestroyed(_ *FSM, c *ShareDestroyed, _ Result, r audit.Record) []audit.Record {
+func recordsShareDestroyed(_ *Machine, c *ShareDestroyed, _ Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }
 
-func recordsShareRefreshed(_ *FSM, c *ShareRefreshed, _ Result, r audit.Record) []audit.Record {
+func recordsShareRefreshed(_ *Machine, c *ShareRefreshed, _ Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }
 
-func recordsRefreshFailed(_ *FSM, c *RefreshFailed, res Result, r audit.Record) []audit.Record {
+func recordsRefreshFailed(_ *Machine, c *RefreshFailed, res Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	if res.Err == nil {
 		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason

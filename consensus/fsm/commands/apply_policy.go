@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -17,11 +17,11 @@ func policyCommands() []commandSpec {
 }
 
 // policy returns the policy in force.
-func (f *FSM) policy() *policy.Policy { return f.st.Policy.Current() }
+func (f *Machine) policy() *policy.Policy { return f.st.Policy.Current() }
 
-func (f *FSM) policyVersion() uint64 { return f.st.Policy.CurrentVersion() }
+func (f *Machine) policyVersion() uint64 { return f.st.Policy.CurrentVersion() }
 
-func applySetPolicy(f *FSM, c *SetPolicy, index uint64) Result {
+func applySetPolicy(f *Machine, c *SetPolicy, index uint64) Result {
 	p, err := inforce.ParseDocument(c.Document)
 	if err != nil {
 		return Result{Err: fmt.Errorf("set policy: %w", err)}
@@ -39,7 +39,7 @@ func applySetPolicy(f *FSM, c *SetPolicy, index uint64) Result {
 // checkTenantsKept refuses a policy document that leaves out a tenant
 // that exists (inforce.Record.KeepsTenants): one the policy in force
 // lists, or one that holds a key not yet destroyed.
-func (f *FSM) checkTenantsKept(next *policy.Policy) error {
+func (f *Machine) checkTenantsKept(next *policy.Policy) error {
 	var live []string
 	for name, k := range f.st.Keys {
 		if !IsAuditKey(name) && k.Live() {
@@ -49,7 +49,7 @@ func (f *FSM) checkTenantsKept(next *policy.Policy) error {
 	return f.st.Policy.KeepsTenants(next, live)
 }
 
-func applyRevokePrincipal(f *FSM, c *RevokePrincipal, index uint64) Result {
+func applyRevokePrincipal(f *Machine, c *RevokePrincipal, index uint64) Result {
 	p, note, err := f.st.Policy.Deny(c.Principal, c.Serial)
 	switch {
 	case err != nil:
@@ -62,7 +62,7 @@ func applyRevokePrincipal(f *FSM, c *RevokePrincipal, index uint64) Result {
 
 // installPolicy makes p the policy in force; want, when set, is the hash
 // the proposer computed, which the canonical form must match.
-func (f *FSM) installPolicy(index uint64, p *policy.Policy, want, actor string) Result {
+func (f *Machine) installPolicy(index uint64, p *policy.Policy, want, actor string) Result {
 	next, note, err := f.st.Policy.Install(p, want, index, actor)
 	switch {
 	case err != nil:
@@ -74,18 +74,10 @@ func (f *FSM) installPolicy(index uint64, p *policy.Policy, want, actor string) 
 	return Result{Note: note}
 }
 
-// PolicyInForce returns a copy of the policy every replica applies
-// entries under; set is false under the bootstrap policy (version 0).
-func (f *FSM) PolicyInForce() (st inforce.Record, set bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Policy.Copy()
-}
-
-func recordsSetPolicy(_ *FSM, c *SetPolicy, res Result, r audit.Record) []audit.Record {
+func recordsSetPolicy(_ *Machine, c *SetPolicy, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsRevokePrincipal(_ *FSM, c *RevokePrincipal, res Result, r audit.Record) []audit.Record {
+func recordsRevokePrincipal(_ *Machine, c *RevokePrincipal, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }

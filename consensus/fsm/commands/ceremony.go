@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"errors"
@@ -39,7 +39,7 @@ var (
 	ErrUnimplemented    = ceremony.ErrUnimplemented
 )
 
-func applyProposeCeremony(f *FSM, c *ProposeCeremony, index uint64) Result {
+func applyProposeCeremony(f *Machine, c *ProposeCeremony, index uint64) Result {
 	p := f.policy()
 	who, err := ceremony.Actor(p, c.Actor, "propose a ceremony", true)
 	if err != nil {
@@ -60,7 +60,7 @@ func applyProposeCeremony(f *FSM, c *ProposeCeremony, index uint64) Result {
 	return Result{Ceremony: cer.Clone(), Note: cer.Summary}
 }
 
-func applyApproveCeremony(f *FSM, c *ApproveCeremony, index uint64) Result {
+func applyApproveCeremony(f *Machine, c *ApproveCeremony, index uint64) Result {
 	if _, err := ceremony.Actor(f.policy(), c.Actor, "approve a ceremony", false); err != nil {
 		return Result{Err: err}
 	}
@@ -99,14 +99,14 @@ func applyApproveCeremony(f *FSM, c *ApproveCeremony, index uint64) Result {
 }
 
 // executeAt is how many counted approvals execute a ceremony: its quorum.
-func (f *FSM) executeAt(cer *ceremony.Ceremony) int {
+func (f *Machine) executeAt(cer *ceremony.Ceremony) int {
 	if bugsCompiled && f.cfg.CeremonyUndercount {
 		return cer.Quorum - 1 // the deliberate bug: one approval short
 	}
 	return cer.Quorum
 }
 
-func applyCancelCeremony(f *FSM, c *CancelCeremony, index uint64) Result {
+func applyCancelCeremony(f *Machine, c *CancelCeremony, index uint64) Result {
 	p := f.policy()
 	who, err := ceremony.Actor(p, c.Actor, "cancel a ceremony", false)
 	if err != nil {
@@ -127,7 +127,7 @@ func applyCancelCeremony(f *FSM, c *CancelCeremony, index uint64) Result {
 
 // ceremonyFacts is the rest of the replicated state as a ceremony's
 // summary reads it.
-type ceremonyFacts struct{ f *FSM }
+type ceremonyFacts struct{ f *Machine }
 
 func (cf ceremonyFacts) PolicyDiff(kind policy.CeremonyKind, p *ceremony.PolicyParams) (string, bool) {
 	next, err := cf.f.ceremonyPolicyDoc(kind, p)
@@ -147,28 +147,7 @@ func (cf ceremonyFacts) KeyShape(name string) (int, int, bool) {
 
 func (cf ceremonyFacts) Protocol() uint32 { return cf.f.st.ActiveProtocol() }
 
-// Ceremony returns a copy of the ceremony with this id.
-func (f *FSM) Ceremony(id string) (*ceremony.Ceremony, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Ceremonies.Get(id)
-}
-
-// Ceremonies returns copies of every kept ceremony, newest first.
-func (f *FSM) Ceremonies() []*ceremony.Ceremony {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Ceremonies.List()
-}
-
-// ReplicatedTime returns the replicated time this replica has applied.
-func (f *FSM) ReplicatedTime() int64 {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Time
-}
-
-func recordsProposeCeremony(_ *FSM, c *ProposeCeremony, res Result, r audit.Record) []audit.Record {
+func recordsProposeCeremony(_ *Machine, c *ProposeCeremony, res Result, r audit.Record) []audit.Record {
 	r = noteRecord(r, c.Actor, res)
 	r.Op = audit.OpCeremonyPropose
 	if cer := res.Ceremony; res.Err == nil && cer != nil {
@@ -177,7 +156,7 @@ func recordsProposeCeremony(_ *FSM, c *ProposeCeremony, res Result, r audit.Reco
 	return []audit.Record{r}
 }
 
-func recordsApproveCeremony(_ *FSM, c *ApproveCeremony, res Result, r audit.Record) []audit.Record {
+func recordsApproveCeremony(_ *Machine, c *ApproveCeremony, res Result, r audit.Record) []audit.Record {
 	r = noteRecord(r, c.Actor, res)
 	r.Op, r.RequestID = audit.OpCeremonyApprove, c.ID
 	// An approval that reached the quorum is evidence whether the change
@@ -194,7 +173,7 @@ func recordsApproveCeremony(_ *FSM, c *ApproveCeremony, res Result, r audit.Reco
 	return []audit.Record{r}
 }
 
-func recordsCancelCeremony(_ *FSM, c *CancelCeremony, res Result, r audit.Record) []audit.Record {
+func recordsCancelCeremony(_ *Machine, c *CancelCeremony, res Result, r audit.Record) []audit.Record {
 	r = noteRecord(r, c.Actor, res)
 	r.Op, r.RequestID = audit.OpCeremonyCancel, c.ID
 	if cer := res.Ceremony; res.Err == nil && cer != nil {

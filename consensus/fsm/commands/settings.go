@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
@@ -17,7 +17,7 @@ func settingsCommands() []commandSpec {
 // The replicated limits and the reported settings, and the rules of
 // each, are package settings'.
 
-func applyNodeSettings(f *FSM, c *NodeSettings, _ uint64) Result {
+func applyNodeSettings(f *Machine, c *NodeSettings, _ uint64) Result {
 	if err := settings.CheckReport(c.Node, c.Settings); err != nil {
 		return Result{Err: err}
 	}
@@ -27,7 +27,7 @@ func applyNodeSettings(f *FSM, c *NodeSettings, _ uint64) Result {
 	return Result{Note: f.st.Settings.Record(c.Node, c.Settings)}
 }
 
-func applySetLimits(f *FSM, c *SetLimits, _ uint64) Result {
+func applySetLimits(f *Machine, c *SetLimits, _ uint64) Result {
 	l := settings.Limits{MaxHandleTTL: c.MaxHandleTTL, RequestRecordAge: c.RequestRecordAge}
 	if err := l.Check(); err != nil {
 		return Result{Err: err}
@@ -38,42 +38,18 @@ func applySetLimits(f *FSM, c *SetLimits, _ uint64) Result {
 }
 
 // limits returns the limits in force: the replicated ones once set.
-func (f *FSM) limits() settings.Limits {
+func (f *Machine) limits() settings.Limits {
 	if l := f.st.Limits; l != nil {
 		return *l
 	}
 	return settings.Limits{MaxHandleTTL: int64(f.cfg.MaxHandleTTL), RequestRecordAge: int64(f.cfg.RequestRecordAge)}
 }
 
-// LimitsInForce returns the limits every replica applies entries under,
-// and whether they are replicated (false: this node's FSMConfig, before the
-// first SetLimits).
-func (f *FSM) LimitsInForce() (settings.Limits, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.limits(), f.st.Limits != nil
-}
-
-// SettingsDrift returns, by member, the reported settings that differ from
-// the baseline (see settings.Drift).
-func (f *FSM) SettingsDrift() map[string][]settings.Drift {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Settings.Drift()
-}
-
-// Settings returns a copy of the settings member node last reported.
-func (f *FSM) Settings(node string) map[string]string {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Settings.Of(node)
-}
-
-func recordsSetLimits(_ *FSM, c *SetLimits, res Result, r audit.Record) []audit.Record {
+func recordsSetLimits(_ *Machine, c *SetLimits, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsNodeSettings(_ *FSM, c *NodeSettings, res Result, r audit.Record) []audit.Record {
+func recordsNodeSettings(_ *Machine, c *NodeSettings, res Result, r audit.Record) []audit.Record {
 	r.Reason = res.Note
 	return []audit.Record{r}
 }

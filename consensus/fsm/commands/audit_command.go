@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"encoding/hex"
@@ -19,7 +19,7 @@ func auditCommands() []commandSpec {
 
 // recordsAuditDenials makes one denied record per entry; a refused report
 // is one record of its own.
-func recordsAuditDenials(_ *FSM, c *AuditDenials, res Result, r audit.Record) []audit.Record {
+func recordsAuditDenials(_ *Machine, c *AuditDenials, res Result, r audit.Record) []audit.Record {
 	if res.Err != nil {
 		return []audit.Record{r}
 	}
@@ -31,7 +31,7 @@ func recordsAuditDenials(_ *FSM, c *AuditDenials, res Result, r audit.Record) []
 	return out
 }
 
-func recordsAuditCheckpoint(_ *FSM, c *AuditCheckpoint, res Result, r audit.Record) []audit.Record {
+func recordsAuditCheckpoint(_ *Machine, c *AuditCheckpoint, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor, r.Key, r.RequestID = audit.OpCheckpoint, c.Actor, c.Key, c.RequestID
 	if k := res.Key; k != nil {
 		r.Version = k.Primary
@@ -42,7 +42,7 @@ func recordsAuditCheckpoint(_ *FSM, c *AuditCheckpoint, res Result, r audit.Reco
 	return []audit.Record{r}
 }
 
-func applyAuditDenials(f *FSM, c *AuditDenials, _ uint64) Result {
+func applyAuditDenials(f *Machine, c *AuditDenials, _ uint64) Result {
 	max := auditchain.DefaultConfig().MaxDenials
 	if f.audit != nil {
 		max = f.audit.MaxDenials
@@ -60,12 +60,12 @@ func applyAuditDenials(f *FSM, c *AuditDenials, _ uint64) Result {
 
 // applyAuditCheckpoint records the audit key's signature over the head at
 // c.Seq, once it verifies and the head matches the chain.
-func applyAuditCheckpoint(f *FSM, c *AuditCheckpoint, _ uint64) Result {
+func applyAuditCheckpoint(f *Machine, c *AuditCheckpoint, _ uint64) Result {
 	a := f.st.Audit
 	if f.audit == nil || a == nil {
 		return Result{Err: fmt.Errorf("audit checkpoint: %w: audit is off", ErrInvalidCommand)}
 	}
-	k, _, ok := f.auditKey()
+	k, _, ok := f.AuditKey()
 	switch {
 	case !ok || k.Name != c.Key:
 		return Result{Err: fmt.Errorf("audit checkpoint by %q: %w: not the audit key", c.Key, ErrUnknownKey)}

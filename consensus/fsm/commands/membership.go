@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func membershipCommands() []commandSpec {
 // cluster-admin, as for the policy, and only while the policy lists no
 // operators. From then on a membership ceremony is the way, and its
 // execution starts the change through startMembers, as this entry does.
-func (f *FSM) authorizeMembers(c *ChangeMembers) error {
+func (f *Machine) authorizeMembers(c *ChangeMembers) error {
 	if err := authz.Admin(f.policy(), c.Actor, "", "change members", ""); err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func (f *FSM) authorizeMembers(c *ChangeMembers) error {
 	return nil
 }
 
-func applyChangeMembers(f *FSM, c *ChangeMembers, _ uint64) Result {
+func applyChangeMembers(f *Machine, c *ChangeMembers, _ uint64) Result {
 	if err := f.authorizeMembers(c); err != nil {
 		return Result{Err: err}
 	}
@@ -50,7 +50,7 @@ func applyChangeMembers(f *FSM, c *ChangeMembers, _ uint64) Result {
 // startMembers starts the membership change c asks for: the one path of
 // the direct entry and of an executed membership ceremony. With dry set it
 // only checks that it could. It changes nothing when it returns an error.
-func (f *FSM) startMembers(c membership.Change, dry bool) (string, error) {
+func (f *Machine) startMembers(c membership.Change, dry bool) (string, error) {
 	ms, note, err := f.st.Members.Start(c, f.st.Time, f.st.Keys, dry)
 	if err != nil || dry {
 		return "", err
@@ -59,35 +59,16 @@ func (f *FSM) startMembers(c membership.Change, dry bool) (string, error) {
 	return note, nil
 }
 
-func applyMemberStep(f *FSM, c *MemberStep, _ uint64) Result {
+func applyMemberStep(f *Machine, c *MemberStep, _ uint64) Result {
 	note, dup, err := f.st.Members.Step(c.Node, c.From, c.To, f.st.Time, f.st.Keys)
 	return Result{Err: err, Duplicate: dup, Note: note}
 }
 
-// Members returns a copy of the replicated membership, or nil while it is
-// still the bootstrap set of cluster.yaml.
-func (f *FSM) Members() map[string]membership.Member {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.st.Members.Copy()
-}
-
-// HolderTarget returns the members every key's shares should be held by,
-// sorted, or nil while the membership is the bootstrap set.
-func (f *FSM) HolderTarget() []string {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.st.Members == nil {
-		return nil
-	}
-	return f.st.Members.Holders()
-}
-
-func recordsChangeMembers(_ *FSM, c *ChangeMembers, res Result, r audit.Record) []audit.Record {
+func recordsChangeMembers(_ *Machine, c *ChangeMembers, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsMemberStep(_ *FSM, c *MemberStep, res Result, r audit.Record) []audit.Record {
+func recordsMemberStep(_ *Machine, c *MemberStep, res Result, r audit.Record) []audit.Record {
 	r.Reason = res.Note
 	return []audit.Record{r}
 }

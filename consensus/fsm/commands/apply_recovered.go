@@ -1,4 +1,4 @@
-package fsm
+package commands
 
 import (
 	"fmt"
@@ -18,7 +18,7 @@ func recoveryCommands() []commandSpec {
 // operator edits (docs/OPERATIONS.md). The note is the audit record's
 // reason. A second survivor's report of the same recovery finds nothing
 // left to remove.
-func applyClusterRecovered(f *FSM, c *ClusterRecovered, _ uint64) Result {
+func applyClusterRecovered(f *Machine, c *ClusterRecovered, _ uint64) Result {
 	removed := f.st.Members.Keep(c.Members, f.st.Time)
 	note := fmt.Sprintf("raft configuration forced to %v (was %v) on %s; entries up to %d (term %d) committed by the recovery",
 		c.Members, c.Previous, c.Node, c.LastIndex, c.LastTerm)
@@ -28,7 +28,7 @@ func applyClusterRecovered(f *FSM, c *ClusterRecovered, _ uint64) Result {
 	return Result{Note: note}
 }
 
-func recordsClusterRecovered(_ *FSM, c *ClusterRecovered, res Result, r audit.Record) []audit.Record {
+func recordsClusterRecovered(_ *Machine, c *ClusterRecovered, res Result, r audit.Record) []audit.Record {
 	r.RequestID, r.Reason = c.RequestID, res.Note
 	return []audit.Record{r}
 }
