@@ -98,23 +98,23 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev applied.Event) {
 			n.startRefresh(ctx, k, ev.Res.Version)
 		}
 	case *fsm.SharesShredded:
-		n.dirty.mark(c.Key)
+		n.shred.Mark(c.Key)
 	case *fsm.ChangeMembers:
 		n.ensurePeerLinks()
 	case *fsm.DestroyDue:
 		n.parked.Sweep(n.fsm.HasPresig)
-		n.dirty.mark(c.Key)
+		n.shred.Mark(c.Key)
 	case *fsm.ShareRefreshed:
 		n.parked.Sweep(n.fsm.HasPresig)
-		n.dirty.mark(c.Key)
+		n.shred.Mark(c.Key)
 	case *fsm.RefreshFailed:
 		n.parked.Sweep(n.fsm.HasPresig)
-		n.dirty.mark(c.Key)
+		n.shred.Mark(c.Key)
 	case *fsm.DeleteTenant:
 		// A forced deletion destroyed versions itself, and the tenant's
 		// key is to be shredded: look at everything now.
 		n.parked.Sweep(n.fsm.HasPresig)
-		n.dirty.wakeAll()
+		n.shred.WakeAll()
 	case *fsm.Freeze:
 		// The entry failed every pending request; their sessions can only
 		// waste CPU now.
@@ -129,7 +129,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev applied.Event) {
 		// everything.
 		if c := ev.Res.Ceremony; c != nil && c.State == ceremony.Executed {
 			n.parked.Sweep(n.fsm.HasPresig)
-			n.dirty.wakeAll()
+			n.shred.WakeAll()
 			switch c.Kind {
 			case policy.KindMembership: // as after a ChangeMembers
 				n.ensurePeerLinks()
@@ -158,7 +158,7 @@ func (n *Node) startRefresh(ctx context.Context, k *fsm.Key, version uint32) {
 // runRefresh takes part in resharing a version: every new holder receives
 // a new share of the same public key; the old committee deals. The new
 // share is sealed under the next epoch beside the old one, which stays in
-// use until every new holder confirmed (see reconcileKey). A dealer that
+// use until every new holder confirmed (see node/shred). A dealer that
 // is no new holder reports nothing: its share becomes useless with the
 // switch.
 func (n *Node) runRefresh(ctx context.Context, k *fsm.Key, version uint32) {

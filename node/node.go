@@ -47,6 +47,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/pki"
 	"github.com/keyquorum/keyquorum/node/presign"
 	"github.com/keyquorum/keyquorum/node/service"
+	"github.com/keyquorum/keyquorum/node/shred"
 	"github.com/keyquorum/keyquorum/node/store"
 	"github.com/keyquorum/keyquorum/sealing"
 	"github.com/keyquorum/keyquorum/tss"
@@ -149,11 +150,10 @@ type Node struct {
 	bypass     *bypass.Work    // the leader-bypass attack (kqd_bugs builds only)
 	frost      *frostsign.Work // this process life's FROST nonces and signing work
 	running    runningSigns
-	proposed   []proposedHook // run after each entry this leader proposes (propose.go)
-	// dirty names the keys the share reconciler must look at.
-	dirty   *dirtyKeys
-	audit   *auditwork.Work
-	metrics *metrics.Set
+	proposed   []proposedHook    // run after each entry this leader proposes (propose.go)
+	shred      *shred.Reconciler // keeps the share files in line with the state
+	audit      *auditwork.Work
+	metrics    *metrics.Set
 	// took is how long recent keygens and refreshes ran.
 	took *estimate.Durations
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.
@@ -211,7 +211,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.tenantKeys = store.NewTenantKeys(n.dir, cluster.ID, id, sealer, n.fsm.TenantGeneration)
 	n.shares = store.NewShares(n.dir, cluster.ID, id, sealer, n.tenantKeys)
 	n.boot, n.parked = presign.NewBoot(), presign.NewParked()
-	n.dirty = newDirtyKeys()
+	n.shred = n.newShred()
 	n.waiters = applied.NewWaiters()
 	n.events = applied.NewQueue(n.waiters)
 	n.fsm.SetObserver(n.events)
@@ -355,7 +355,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.spawn(func() { n.dispatch(ctx) })
 	n.spawn(func() { n.super.run(ctx) })
 	n.spawn(func() { n.clocks.Run(ctx) })
-	n.spawn(func() { n.runReconciler(ctx) })
+	n.spawn(func() { n.shred.Run(ctx) })
 	n.spawn(func() { n.frost.Run(ctx) })
 	n.spawn(func() { drift.Report(ctx, n.self.ID, drift.Local(n.cluster), n.fsm, n.report) })
 	n.spawn(func() { n.services.RunHealth(ctx) })

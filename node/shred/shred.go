@@ -1,15 +1,20 @@
-package node
+// Package shred keeps a member's share files and tenant keys in line
+// with the replicated state (Reconciler): it shreds what the state no
+// longer needs and reports each shredding until the state records it.
+package shred
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
+	"github.com/keyquorum/keyquorum/node/store"
 )
 
-// The share reconciler keeps this node's share files in line with the
+// The reconciler keeps this member's share files in line with the
 // replicated state: a destroyed version's shares are shredded and the
 // shredding reported; share files of epochs that are no longer current
 // (after a refresh finished or failed) are shredded. It acts on state, not
@@ -21,6 +26,59 @@ import (
 // every reconcileFullEvery: a follower that installed a snapshot sees no
 // entries for what the snapshot holds. Listing every key's share
 // directory on every pass would cost a directory read per key.
+
+// State is the replicated state the reconciler reads: this member's
+// replica. *fsm.FSM is one.
+type State interface {
+	Keys() []*fsm.Key
+	Key(name string) (*fsm.Key, bool)
+	TenantGeneration(tenant string) uint32
+	TenantDeletions() []*fsm.TenantDeletion
+}
+
+// Shares is this member's share files. *store.Shares is one.
+type Shares interface {
+	Epochs(key string) map[uint32][]uint32
+	Destroy(key string, version, epoch uint32) error
+}
+
+// TenantKeys is this member's tenant keys. *store.TenantKeys is one.
+type TenantKeys interface {
+	Held() ([]store.TenantGen, error)
+	Shred(g store.TenantGen) error
+}
+
+// Member is what the reconciler needs of the member it runs in.
+type Member interface {
+	// Report appends this member's report, retrying while there is no
+	// leader until ctx ends.
+	Report(ctx context.Context, cmd fsm.Command)
+	// EachPass is the member's own work at the start of every pass.
+	EachPass()
+}
+
+// Reconciler is a member's share reconciler.
+type Reconciler struct {
+	self       string // this member's id
+	log        *slog.Logger
+	m          Member
+	state      State
+	shares     Shares
+	tenantKeys TenantKeys
+	dirty      *dirtyKeys
+}
+
+// New returns a member's share reconciler, with every key to look at.
+func New(self string, log *slog.Logger, m Member, state State, shares Shares, tenantKeys TenantKeys) *Reconciler {
+	return &Reconciler{self: self, log: log, m: m, state: state, shares: shares, tenantKeys: tenantKeys, dirty: newDirtyKeys()}
+}
+
+// Mark asks for key to be reconciled soon: an applied entry may have put
+// its share files out of line.
+func (r *Reconciler) Mark(key string) { r.dirty.mark(key) }
+
+// WakeAll asks for every key (and every tenant) to be reconciled soon.
+func (r *Reconciler) WakeAll() { r.dirty.wakeAll() }
 
 const (
 	// reconcileRetry is how soon unfinished work on a key is tried again.
@@ -83,40 +141,42 @@ func (d *dirtyKeys) take() (keys []string, all bool) {
 	return keys, all
 }
 
-func (n *Node) runReconciler(ctx context.Context) {
+// Run reconciles until ctx ends: every key at start, the keys marked
+// since the last pass, every key every reconcileFullEvery.
+func (r *Reconciler) Run(ctx context.Context) {
 	retry := time.NewTicker(reconcileRetry)
 	defer retry.Stop()
 	full := time.NewTicker(reconcileFullEvery)
 	defer full.Stop()
 	for {
-		n.ensurePeerLinks()
-		for _, k := range n.keysToReconcile() {
-			if !n.reconcileKey(ctx, k) {
-				n.dirty.requeue(k.Name)
+		r.m.EachPass()
+		for _, k := range r.keysToReconcile() {
+			if !r.reconcileKey(ctx, k) {
+				r.dirty.requeue(k.Name)
 			}
 		}
-		n.reconcileTenants(ctx)
+		r.reconcileTenants(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-retry.C:
 		case <-full.C:
-			n.dirty.markAll()
-		case <-n.dirty.wake:
+			r.dirty.markAll()
+		case <-r.dirty.wake:
 		}
 	}
 }
 
 // keysToReconcile takes the dirty keys from the state: every key when a
 // full pass is due.
-func (n *Node) keysToReconcile() []*fsm.Key {
-	names, all := n.dirty.take()
+func (r *Reconciler) keysToReconcile() []*fsm.Key {
+	names, all := r.dirty.take()
 	if all {
-		return n.fsm.Keys()
+		return r.state.Keys()
 	}
 	var keys []*fsm.Key
 	for _, name := range names {
-		if k, ok := n.fsm.Key(name); ok {
+		if k, ok := r.state.Key(name); ok {
 			keys = append(keys, k)
 		}
 	}
@@ -126,13 +186,13 @@ func (n *Node) keysToReconcile() []*fsm.Key {
 // reconcileKey brings the key's share files in line with its state. It
 // reports whether nothing is left to do: every stale file is gone and
 // every shredding of a destroyed version is confirmed in the state.
-func (n *Node) reconcileKey(ctx context.Context, k *fsm.Key) bool {
-	self := n.self.ID
+func (r *Reconciler) reconcileKey(ctx context.Context, k *fsm.Key) bool {
+	self := r.self
 	if !k.HasMember(self) {
-		return n.reconcileNonHolder(ctx, k)
+		return r.reconcileNonHolder(ctx, k)
 	}
 	done := true
-	held := n.shares.Epochs(k.Name)
+	held := r.shares.Epochs(k.Name)
 	for _, v := range k.Versions {
 		keep := map[uint32]bool{}
 		switch {
@@ -149,20 +209,20 @@ func (n *Node) reconcileKey(ctx context.Context, k *fsm.Key) bool {
 			if keep[e] {
 				continue
 			}
-			if err := n.shares.Destroy(k.Name, v.Number, e); err != nil {
-				n.log.Warn("shred share", "key", k.Name, "version", v.Number, "epoch", e, "err", err)
+			if err := r.shares.Destroy(k.Name, v.Number, e); err != nil {
+				r.log.Warn("shred share", "key", k.Name, "version", v.Number, "epoch", e, "err", err)
 				done = false
 				continue
 			}
-			n.log.Info("share shredded", "key", k.Name, "version", v.Number, "epoch", e)
+			r.log.Info("share shredded", "key", k.Name, "version", v.Number, "epoch", e)
 		}
-		if v.State == fsm.KeyDestroyed && v.Destroy != nil && !slices.Contains(v.Destroy.Shredded, n.self.ID) {
+		if v.State == fsm.KeyDestroyed && v.Destroy != nil && !slices.Contains(v.Destroy.Shredded, r.self) {
 			// Reported until the state shows it: the report may be lost
 			// with a leader.
 			done = false
-			cmd := &fsm.ShareDestroyed{Key: k.Name, Version: v.Number, Node: n.self.ID}
+			cmd := &fsm.ShareDestroyed{Key: k.Name, Version: v.Number, Node: r.self}
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			n.report(rctx, cmd)
+			r.m.Report(rctx, cmd)
 			cancel()
 		}
 	}
@@ -172,21 +232,21 @@ func (n *Node) reconcileKey(ctx context.Context, k *fsm.Key) bool {
 // reconcileNonHolder handles a key this node holds no current share of: a
 // new share being received is kept; every other file is shredded, and a
 // former holder reports it (SharesShredded) until the state shows it.
-func (n *Node) reconcileNonHolder(ctx context.Context, k *fsm.Key) bool {
-	self := n.self.ID
+func (r *Reconciler) reconcileNonHolder(ctx context.Context, k *fsm.Key) bool {
+	self := r.self
 	done := true
-	for version, epochs := range n.shares.Epochs(k.Name) {
+	for version, epochs := range r.shares.Epochs(k.Name) {
 		v := k.Version(version)
 		for _, e := range epochs {
 			if v != nil && v.Refresh != nil && v.Refresh.Epoch == e && slices.Contains(v.Refresh.Parties(k), self) {
 				continue // being received: a reshare to this node is running
 			}
-			if err := n.shares.Destroy(k.Name, version, e); err != nil {
-				n.log.Warn("shred share", "key", k.Name, "version", version, "epoch", e, "err", err)
+			if err := r.shares.Destroy(k.Name, version, e); err != nil {
+				r.log.Warn("shred share", "key", k.Name, "version", version, "epoch", e, "err", err)
 				done = false
 				continue
 			}
-			n.log.Info("share of a key this node no longer holds shredded", "key", k.Name, "version", version, "epoch", e)
+			r.log.Info("share of a key this node no longer holds shredded", "key", k.Name, "version", version, "epoch", e)
 		}
 	}
 	if !done {
@@ -198,7 +258,7 @@ func (n *Node) reconcileNonHolder(ctx context.Context, k *fsm.Key) bool {
 	// Reported until the state shows it: the report may be lost with a
 	// leader.
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	n.report(rctx, &fsm.SharesShredded{Key: k.Name, Node: self})
+	r.m.Report(rctx, &fsm.SharesShredded{Key: k.Name, Node: self})
 	cancel()
 	return false
 }
@@ -206,34 +266,34 @@ func (n *Node) reconcileNonHolder(ctx context.Context, k *fsm.Key) bool {
 // reconcileTenants shreds the keys of tenant generations the replicated
 // state has deleted, and reports each deletion this node has carried out
 // until the state records it: the per-node evidence of the shredding.
-func (n *Node) reconcileTenants(ctx context.Context) bool {
-	held, err := n.tenantKeys.Held()
+func (r *Reconciler) reconcileTenants(ctx context.Context) bool {
+	held, err := r.tenantKeys.Held()
 	if err != nil {
-		n.log.Warn("list tenant keys", "err", err)
+		r.log.Warn("list tenant keys", "err", err)
 		return false
 	}
 	done := true
 	for _, g := range held {
-		if g.Gen >= n.fsm.TenantGeneration(g.Tenant) {
+		if g.Gen >= r.state.TenantGeneration(g.Tenant) {
 			continue
 		}
-		if err := n.tenantKeys.Shred(g); err != nil {
-			n.log.Warn("shred tenant key", "tenant", g.Tenant, "generation", g.Gen, "err", err)
+		if err := r.tenantKeys.Shred(g); err != nil {
+			r.log.Warn("shred tenant key", "tenant", g.Tenant, "generation", g.Gen, "err", err)
 			done = false
 			continue
 		}
-		n.log.Info("tenant key shredded", "tenant", g.Tenant, "generation", g.Gen)
+		r.log.Info("tenant key shredded", "tenant", g.Tenant, "generation", g.Gen)
 	}
 	if !done {
 		return false
 	}
-	for _, d := range n.fsm.TenantDeletions() {
-		if slices.Contains(d.Shredded, n.self.ID) {
+	for _, d := range r.state.TenantDeletions() {
+		if slices.Contains(d.Shredded, r.self) {
 			continue
 		}
 		done = false // reported until the state shows it
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		n.report(rctx, &fsm.TenantShredded{Tenant: d.Tenant, Generation: d.Generation, Node: n.self.ID})
+		r.m.Report(rctx, &fsm.TenantShredded{Tenant: d.Tenant, Generation: d.Generation, Node: r.self})
 		cancel()
 	}
 	return done
