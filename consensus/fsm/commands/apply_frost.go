@@ -4,7 +4,10 @@ import (
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 )
 
 // frostCommands are the FROST nonce commitments members publish.
@@ -14,21 +17,11 @@ func frostCommands() []commandSpec {
 
 // frostSince introduced FROST: its commitments, and sign requests naming
 // them.
-const frostSince = ProtocolV2
-
-// FrostCommitment is the replicated record of one unused commitment, and,
-// in a Sign record, of one the request consumed (package pool).
-type FrostCommitment = pool.Commitment
-
-// FROST commitment errors (package pool).
-var (
-	ErrFrostUnavailable = pool.ErrFrostUnavailable
-	ErrTooManyFrost     = pool.ErrTooManyFrost
-)
+const frostSince = protover.V2
 
 // applyFrostCommitted records a member's new commitments
 // (pool.Commitments.Publish).
-func applyFrostCommitted(f *Machine, c *FrostCommitted, index uint64) Result {
+func applyFrostCommitted(f *Machine, c *entry.FrostCommitted, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("FROST commitments for %q: %w", c.Key, ErrUnknownKey)}
@@ -46,14 +39,14 @@ func applyFrostCommitted(f *Machine, c *FrostCommitted, index uint64) Result {
 // consumeFrost checks that a sign request may use the commitments it
 // names (pool.Commitments.Consume) and deletes them. It changes nothing
 // when it refuses.
-func (f *Machine) consumeFrost(k *Key, version uint32, c *SignRequested) ([]FrostCommitment, error) {
+func (f *Machine) consumeFrost(k *keys.Key, version uint32, c *entry.SignRequested) ([]pool.Commitment, error) {
 	if len(c.Frost) != len(c.Committee) {
-		return nil, fmt.Errorf("%w: %d commitments for a committee of %d", ErrFrostUnavailable, len(c.Frost), len(c.Committee))
+		return nil, fmt.Errorf("%w: %d commitments for a committee of %d", pool.ErrFrostUnavailable, len(c.Frost), len(c.Committee))
 	}
 	if f.st.ActiveProtocol() < frostSince {
 		// Builds before FROST ignore the field: naming commitments before
 		// every replica knows them would let replicas disagree.
-		return nil, fmt.Errorf("%w: FROST needs protocol %d", ErrProtocolNotActive, frostSince)
+		return nil, fmt.Errorf("%w: FROST needs protocol %d", protover.ErrNotActive, frostSince)
 	}
 	if c.Presig != "" || k.Algorithm != "ed25519" {
 		return nil, fmt.Errorf("%w: FROST signs Ed25519 keys, without a presignature", ErrInvalidCommand)
@@ -64,7 +57,7 @@ func (f *Machine) consumeFrost(k *Key, version uint32, c *SignRequested) ([]Fros
 // sweepFrost deletes the commitments of a key that can no longer be used.
 func (f *Machine) sweepFrost(key string) { f.st.Frost.Sweep(key, f.st.Keys[key]) }
 
-func recordsFrostCommitted(_ *Machine, c *FrostCommitted, _ Result, r audit.Record) []audit.Record {
+func recordsFrostCommitted(_ *Machine, c *entry.FrostCommitted, _ Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }

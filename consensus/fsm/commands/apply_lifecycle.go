@@ -7,25 +7,29 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/dedup"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 )
 
 // lifecycleCommands change a key's versions: operators' changes, due
 // destructions, and members' reports of destroyed and refreshed shares.
 func lifecycleCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV1, applyChangeKey, recordsChangeKey),
-		spec(ProtocolV1, applyDestroyDue, recordsDestroyDue),
-		spec(ProtocolV1, applyShareDestroyed, recordsShareDestroyed),
-		spec(ProtocolV1, applyShareRefreshed, recordsShareRefreshed),
-		spec(ProtocolV1, applyRefreshFailed, recordsRefreshFailed),
+		spec(protover.V1, applyChangeKey, recordsChangeKey),
+		spec(protover.V1, applyDestroyDue, recordsDestroyDue),
+		spec(protover.V1, applyShareDestroyed, recordsShareDestroyed),
+		spec(protover.V1, applyShareRefreshed, recordsShareRefreshed),
+		spec(protover.V1, applyRefreshFailed, recordsRefreshFailed),
 	}
 }
 
 // applyChangeKey applies one lifecycle change. Every change is all or
 // nothing: a refused change leaves the key as it was.
-func applyChangeKey(f *Machine, c *ChangeKey, index uint64) Result {
+func applyChangeKey(f *Machine, c *entry.ChangeKey, index uint64) Result {
 	input := changeInput(c)
-	if _, res, done := f.dedup(c.RequestID, string(TypeChangeKey), input); done {
+	if _, res, done := f.dedup(c.RequestID, string(entry.TypeChangeKey), input); done {
 		return res
 	}
 	if c.RequestID == "" {
@@ -41,30 +45,30 @@ func applyChangeKey(f *Machine, c *ChangeKey, index uint64) Result {
 		err     error
 	)
 	switch c.Op {
-	case OpRotate:
+	case entry.OpRotate:
 		version, err = k.Rotate(f.at(index), c.RequestID, c.Version, f.st.PreParams)
-	case OpPromote:
+	case entry.OpPromote:
 		version, err = k.Promote(c.Version, c.DualSign, f.st.Time)
-	case OpRollback:
+	case entry.OpRollback:
 		version, err = k.Rollback(c.Version)
-	case OpRetire:
-		var v *Version
+	case entry.OpRetire:
+		var v *keys.Version
 		if v, err = k.Retire(c.Version); err == nil {
 			version = v.Number
 			f.endVersionWork(k, v)
 		}
-	case OpRevoke:
-		var v *Version
+	case entry.OpRevoke:
+		var v *keys.Version
 		if v, err = k.Revoke(c.Version); err == nil {
 			version, ended = v.Number, f.revoked(index, k, v)
 		}
-	case OpPolicy:
+	case entry.OpPolicy:
 		err = k.SetFloors(c.Version, c.MinSignVersion, c.MinVerifyVersion, c.DeletionAllowed)
-	case OpDestroy:
+	case entry.OpDestroy:
 		version, err = k.ScheduleDestroy(c.Version, c.Delay, int64(f.cfg.MinDestroyDelay), f.st.Time)
-	case OpCancelDestroy:
+	case entry.OpCancelDestroy:
 		version, err = k.CancelDestroy(c.Version)
-	case OpRefresh:
+	case entry.OpRefresh:
 		version, err = k.Refresh(f.at(index), c.RequestID, c.Version, c.Committee, f.st.PreParams)
 	default:
 		err = fmt.Errorf("%w: unknown op %q", ErrInvalidCommand, c.Op)
@@ -72,13 +76,13 @@ func applyChangeKey(f *Machine, c *ChangeKey, index uint64) Result {
 	if err != nil {
 		return Result{Err: fmt.Errorf("%s %q: %w", c.Op, c.Key, err)}
 	}
-	f.remember(index, &dedup.Request{ID: c.RequestID, Op: string(TypeChangeKey), Input: input, Key: k.Name, Version: version})
+	f.remember(index, &dedup.Request{ID: c.RequestID, Op: string(entry.TypeChangeKey), Input: input, Key: k.Name, Version: version})
 	return Result{Key: k.Clone(), Version: version, Ended: ended}
 }
 
 // changeInput hashes what the client chose; the leader's committee pick
 // and stamps are not part of it.
-func changeInput(c *ChangeKey) [32]byte {
+func changeInput(c *entry.ChangeKey) [32]byte {
 	opt := func(p *uint32) string {
 		if p == nil {
 			return "-"
@@ -96,20 +100,20 @@ func changeInput(c *ChangeKey) [32]byte {
 // revoked ends the pending signing requests of v, just revoked, in log
 // order: no signature by it is recorded after this entry, whatever its
 // committee still sends. It returns their ids.
-func (f *Machine) revoked(index uint64, k *Key, v *Version) []string {
+func (f *Machine) revoked(index uint64, k *keys.Key, v *keys.Version) []string {
 	f.endVersionWork(k, v)
 	ended := f.st.Records.PendingOf(k.Name, v.Number)
 	for _, id := range ended {
 		s := f.st.Signs[id]
 		s.Reason = fmt.Sprintf("%q v%d was revoked", k.Name, v.Number)
-		f.finish(index, s, SignStateFailed)
+		f.finish(index, s, signs.Failed)
 	}
 	return ended
 }
 
 // endVersionWork drops what a version that stopped signing leaves in the
 // pools: its presignatures and FROST commitments.
-func (f *Machine) endVersionWork(k *Key, v *Version) {
+func (f *Machine) endVersionWork(k *keys.Key, v *keys.Version) {
 	f.dropPresigs(k.Name, v.Number)
 	f.sweepFrost(k.Name)
 }
@@ -118,7 +122,7 @@ func (f *Machine) endVersionWork(k *Key, v *Version) {
 // their parked halves when they see them gone.
 func (f *Machine) dropPresigs(key string, version uint32) { f.st.Presigs.DropVersion(key, version) }
 
-func applyDestroyDue(f *Machine, c *DestroyDue, _ uint64) Result {
+func applyDestroyDue(f *Machine, c *entry.DestroyDue, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("destroy %q: %w", c.Key, ErrUnknownKey)}
@@ -131,7 +135,7 @@ func applyDestroyDue(f *Machine, c *DestroyDue, _ uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number}
 }
 
-func applyShareDestroyed(f *Machine, c *ShareDestroyed, _ uint64) Result {
+func applyShareDestroyed(f *Machine, c *entry.ShareDestroyed, _ uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("share destroyed %q: %w", c.Key, ErrUnknownKey)}
@@ -143,7 +147,7 @@ func applyShareDestroyed(f *Machine, c *ShareDestroyed, _ uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number, Duplicate: dup}
 }
 
-func applyShareRefreshed(f *Machine, c *ShareRefreshed, index uint64) Result {
+func applyShareRefreshed(f *Machine, c *entry.ShareRefreshed, index uint64) Result {
 	k, v, err := f.refreshing(c.Key, c.Version, c.Epoch)
 	if err != nil {
 		return Result{Err: fmt.Errorf("refreshed share: %w", err)}
@@ -162,7 +166,7 @@ func applyShareRefreshed(f *Machine, c *ShareRefreshed, index uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number, Duplicate: dup}
 }
 
-func applyRefreshFailed(f *Machine, c *RefreshFailed, _ uint64) Result {
+func applyRefreshFailed(f *Machine, c *entry.RefreshFailed, _ uint64) Result {
 	k, v, err := f.refreshing(c.Key, c.Version, c.Epoch)
 	if err != nil {
 		return Result{Err: fmt.Errorf("refresh failure: %w", err)}
@@ -171,7 +175,7 @@ func applyRefreshFailed(f *Machine, c *RefreshFailed, _ uint64) Result {
 	return Result{Key: k.Clone(), Version: v.Number}
 }
 
-func (f *Machine) refreshing(key string, version, epoch uint32) (*Key, *Version, error) {
+func (f *Machine) refreshing(key string, version, epoch uint32) (*keys.Key, *keys.Version, error) {
 	k, ok := f.st.Keys[key]
 	if !ok {
 		return nil, nil, fmt.Errorf("%q: %w", key, ErrUnknownKey)
@@ -180,27 +184,27 @@ func (f *Machine) refreshing(key string, version, epoch uint32) (*Key, *Version,
 	return k, v, err
 }
 
-func recordsChangeKey(_ *Machine, c *ChangeKey, res Result, r audit.Record) []audit.Record {
+func recordsChangeKey(_ *Machine, c *entry.ChangeKey, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor, r.Key, r.RequestID, r.Version = "key_"+string(c.Op), c.Actor, c.Key, c.RequestID, max(res.Version, c.Version)
 	return []audit.Record{r}
 }
 
-func recordsDestroyDue(_ *Machine, c *DestroyDue, _ Result, r audit.Record) []audit.Record {
+func recordsDestroyDue(_ *Machine, c *entry.DestroyDue, _ Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }
 
-func recordsShareDestroyed(_ *Machine, c *ShareDestroyed, _ Result, r audit.Record) []audit.Record {
+func recordsShareDestroyed(_ *Machine, c *entry.ShareDestroyed, _ Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }
 
-func recordsShareRefreshed(_ *Machine, c *ShareRefreshed, _ Result, r audit.Record) []audit.Record {
+func recordsShareRefreshed(_ *Machine, c *entry.ShareRefreshed, _ Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	return []audit.Record{r}
 }
 
-func recordsRefreshFailed(_ *Machine, c *RefreshFailed, res Result, r audit.Record) []audit.Record {
+func recordsRefreshFailed(_ *Machine, c *entry.RefreshFailed, res Result, r audit.Record) []audit.Record {
 	r.Key, r.Version = c.Key, c.Version
 	if res.Err == nil {
 		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason

@@ -4,15 +4,17 @@ import (
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
 	"github.com/keyquorum/keyquorum/consensus/fsm/inforce"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // policyCommands replace the cluster's policy and revoke principals.
 func policyCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV2, applySetPolicy, recordsSetPolicy),
-		spec(ProtocolV2, applyRevokePrincipal, recordsRevokePrincipal),
+		spec(protover.V2, applySetPolicy, recordsSetPolicy),
+		spec(protover.V2, applyRevokePrincipal, recordsRevokePrincipal),
 	}
 }
 
@@ -21,7 +23,7 @@ func (f *Machine) policy() *policy.Policy { return f.st.Policy.Current() }
 
 func (f *Machine) policyVersion() uint64 { return f.st.Policy.CurrentVersion() }
 
-func applySetPolicy(f *Machine, c *SetPolicy, index uint64) Result {
+func applySetPolicy(f *Machine, c *entry.SetPolicy, index uint64) Result {
 	p, err := inforce.ParseDocument(c.Document)
 	if err != nil {
 		return Result{Err: fmt.Errorf("set policy: %w", err)}
@@ -42,14 +44,14 @@ func applySetPolicy(f *Machine, c *SetPolicy, index uint64) Result {
 func (f *Machine) checkTenantsKept(next *policy.Policy) error {
 	var live []string
 	for name, k := range f.st.Keys {
-		if !IsAuditKey(name) && k.Live() {
+		if !entry.IsAuditKey(name) && k.Live() {
 			live = append(live, policy.TenantOf(name))
 		}
 	}
 	return f.st.Policy.KeepsTenants(next, live)
 }
 
-func applyRevokePrincipal(f *Machine, c *RevokePrincipal, index uint64) Result {
+func applyRevokePrincipal(f *Machine, c *entry.RevokePrincipal, index uint64) Result {
 	p, note, err := f.st.Policy.Deny(c.Principal, c.Serial)
 	switch {
 	case err != nil:
@@ -74,10 +76,10 @@ func (f *Machine) installPolicy(index uint64, p *policy.Policy, want, actor stri
 	return Result{Note: note}
 }
 
-func recordsSetPolicy(_ *Machine, c *SetPolicy, res Result, r audit.Record) []audit.Record {
+func recordsSetPolicy(_ *Machine, c *entry.SetPolicy, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsRevokePrincipal(_ *Machine, c *RevokePrincipal, res Result, r audit.Record) []audit.Record {
+func recordsRevokePrincipal(_ *Machine, c *entry.RevokePrincipal, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }

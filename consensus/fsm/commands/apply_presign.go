@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
 	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -12,30 +14,15 @@ import (
 // on: pre-parameters and process lives.
 func presignCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV1, applyPreParamsReady, baseRecord),
-		spec(ProtocolV1, applyPresignRequested, recordsPresignRequested),
-		spec(ProtocolV1, applyPresignReady, baseRecord),
-		spec(ProtocolV1, applyPresignDiscarded, recordsPresignDiscarded),
-		spec(ProtocolV1, applyNodeBooted, baseRecord),
+		spec(protover.V1, applyPreParamsReady, baseRecord),
+		spec(protover.V1, applyPresignRequested, recordsPresignRequested),
+		spec(protover.V1, applyPresignReady, baseRecord),
+		spec(protover.V1, applyPresignDiscarded, recordsPresignDiscarded),
+		spec(protover.V1, applyNodeBooted, baseRecord),
 	}
 }
 
-// The presignature pool's types are package pool's; these names keep the
-// FSM's read API (Presigs, Result.Presig) in one vocabulary for its callers.
-type (
-	// Presig is the replicated record of one ECDSA presignature.
-	Presig = pool.Presig
-	// PresigState is the lifecycle state of a presignature.
-	PresigState = pool.PresigState
-)
-
-// Presignature states.
-const (
-	PresigPending = pool.PresigPending
-	PresigReady   = pool.PresigReady
-)
-
-func applyPresignRequested(f *Machine, c *PresignRequested, index uint64) Result {
+func applyPresignRequested(f *Machine, c *entry.PresignRequested, index uint64) Result {
 	k, ok := f.st.Keys[c.Key]
 	if !ok {
 		return Result{Err: fmt.Errorf("presign %q: %w", c.Key, ErrUnknownKey)}
@@ -48,7 +35,7 @@ func applyPresignRequested(f *Machine, c *PresignRequested, index uint64) Result
 	return Result{Presig: p.Clone()}
 }
 
-func applyPresignReady(f *Machine, c *PresignReady, _ uint64) Result {
+func applyPresignReady(f *Machine, c *entry.PresignReady, _ uint64) Result {
 	p, err := f.st.Presigs.Parked(c.ID, c.Node, c.Boot, f.st.Boots[c.Node])
 	if err != nil {
 		return Result{Err: err}
@@ -56,11 +43,11 @@ func applyPresignReady(f *Machine, c *PresignReady, _ uint64) Result {
 	return Result{Presig: p.Clone()}
 }
 
-func applyPresignDiscarded(f *Machine, c *PresignDiscarded, _ uint64) Result {
+func applyPresignDiscarded(f *Machine, c *entry.PresignDiscarded, _ uint64) Result {
 	return Result{Err: f.st.Presigs.Discard(c.ID)}
 }
 
-func applyNodeBooted(f *Machine, c *NodeBooted, index uint64) Result {
+func applyNodeBooted(f *Machine, c *entry.NodeBooted, index uint64) Result {
 	if c.Node == "" || c.Boot == "" {
 		return Result{Err: fmt.Errorf("node booted: %w: node and boot are required", ErrInvalidCommand)}
 	}
@@ -82,17 +69,17 @@ func (f *Machine) presigQuota(tenant string) int {
 	return 0
 }
 
-func applyPreParamsReady(f *Machine, c *PreParamsReady, _ uint64) Result {
+func applyPreParamsReady(f *Machine, c *entry.PreParamsReady, _ uint64) Result {
 	f.st.PreParams[c.Node] = true
 	return Result{}
 }
 
-func recordsPresignRequested(_ *Machine, c *PresignRequested, _ Result, r audit.Record) []audit.Record {
+func recordsPresignRequested(_ *Machine, c *entry.PresignRequested, _ Result, r audit.Record) []audit.Record {
 	r.Key = c.Key
 	return []audit.Record{r}
 }
 
-func recordsPresignDiscarded(_ *Machine, c *PresignDiscarded, res Result, r audit.Record) []audit.Record {
+func recordsPresignDiscarded(_ *Machine, c *entry.PresignDiscarded, res Result, r audit.Record) []audit.Record {
 	if res.Err == nil {
 		r.Reason = c.Reason
 	}

@@ -4,11 +4,13 @@ import (
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 )
 
 // recoveryCommands report a forced recovery of the raft configuration.
 func recoveryCommands() []commandSpec {
-	return []commandSpec{spec(ProtocolV2, applyClusterRecovered, recordsClusterRecovered)}
+	return []commandSpec{spec(protover.V2, applyClusterRecovered, recordsClusterRecovered)}
 }
 
 // applyClusterRecovered brings the replicated membership, once there is one,
@@ -18,7 +20,7 @@ func recoveryCommands() []commandSpec {
 // operator edits (docs/OPERATIONS.md). The note is the audit record's
 // reason. A second survivor's report of the same recovery finds nothing
 // left to remove.
-func applyClusterRecovered(f *Machine, c *ClusterRecovered, _ uint64) Result {
+func applyClusterRecovered(f *Machine, c *entry.ClusterRecovered, _ uint64) Result {
 	removed := f.st.Members.Keep(c.Members, f.st.Time)
 	note := fmt.Sprintf("raft configuration forced to %v (was %v) on %s; entries up to %d (term %d) committed by the recovery",
 		c.Members, c.Previous, c.Node, c.LastIndex, c.LastTerm)
@@ -28,7 +30,7 @@ func applyClusterRecovered(f *Machine, c *ClusterRecovered, _ uint64) Result {
 	return Result{Note: note}
 }
 
-func recordsClusterRecovered(_ *Machine, c *ClusterRecovered, res Result, r audit.Record) []audit.Record {
+func recordsClusterRecovered(_ *Machine, c *entry.ClusterRecovered, res Result, r audit.Record) []audit.Record {
 	r.RequestID, r.Reason = c.RequestID, res.Note
 	return []audit.Record{r}
 }

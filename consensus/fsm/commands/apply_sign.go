@@ -7,6 +7,10 @@ import (
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
+	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 )
 
@@ -14,14 +18,14 @@ import (
 // signature or a failure.
 func signCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV1, applySignRequested, recordsSignRequested),
-		spec(ProtocolV1, applySignRetry, recordsSignRetry),
-		spec(ProtocolV1, applySignCompleted, recordsSignCompleted),
-		spec(ProtocolV1, applySignFailed, recordsSignFailed),
+		spec(protover.V1, applySignRequested, recordsSignRequested),
+		spec(protover.V1, applySignRetry, recordsSignRetry),
+		spec(protover.V1, applySignCompleted, recordsSignCompleted),
+		spec(protover.V1, applySignFailed, recordsSignFailed),
 	}
 }
 
-func applySignRequested(f *Machine, c *SignRequested, index uint64) Result {
+func applySignRequested(f *Machine, c *entry.SignRequested, index uint64) Result {
 	r := &signs.Request{ID: c.RequestID, Key: c.Key, DigestHash: sha256.Sum256(c.Digest), Digest: c.Digest,
 		Committee: c.Committee, HandleProof: c.HandleProof, Actor: c.Actor}
 	prior, rerun, err := f.st.Records.Prior(r, f.st.Time, f.signBounds())
@@ -33,8 +37,8 @@ func applySignRequested(f *Machine, c *SignRequested, index uint64) Result {
 	}
 	// The handle comes first: a caller learns nothing about a key its
 	// handle does not grant, not even whether it exists.
-	var h *Handle
-	if c.Handle != "" || !IsAuditKey(c.Key) {
+	var h *handles.Handle
+	if c.Handle != "" || !entry.IsAuditKey(c.Key) {
 		var err error
 		if h, err = f.st.Handles.Authorize(c.Handle, c.HandleProof, c.Key, c.Purpose, f.st.Time); err != nil {
 			return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
@@ -78,7 +82,7 @@ func applySignRequested(f *Machine, c *SignRequested, index uint64) Result {
 			return Result{Err: fmt.Errorf("sign with %q: %w", c.Key, err)}
 		}
 	}
-	var frostUsed []FrostCommitment
+	var frostUsed []pool.Commitment
 	if len(c.Frost) > 0 {
 		var err error
 		if frostUsed, err = f.consumeFrost(k, version, c); err != nil {
@@ -91,7 +95,7 @@ func applySignRequested(f *Machine, c *SignRequested, index uint64) Result {
 	s := signs.New(r, k.Version(version), index, f.st.Time)
 	s.Presig = c.Presig
 	s.Frost = frostUsed
-	var d *Sign
+	var d *signs.Sign
 	if dual != 0 {
 		d = signs.New(r, k.Version(dual), index, f.st.Time)
 		d.RequestID = signs.DualRequestID(c.RequestID, dual)
@@ -100,7 +104,7 @@ func applySignRequested(f *Machine, c *SignRequested, index uint64) Result {
 	return Result{Sign: s.Clone()}
 }
 
-func applySignRetry(f *Machine, c *SignRetry, index uint64) Result {
+func applySignRetry(f *Machine, c *entry.SignRetry, index uint64) Result {
 	s, err := f.st.Records.Attempt(c.RequestID, c.Attempt-1)
 	if err != nil {
 		return Result{Err: fmt.Errorf("retry %q: %w", c.RequestID, err)}
@@ -113,12 +117,12 @@ func applySignRetry(f *Machine, c *SignRetry, index uint64) Result {
 	return Result{Sign: s.Clone()}
 }
 
-func applySignCompleted(f *Machine, c *SignCompleted, index uint64) Result {
+func applySignCompleted(f *Machine, c *entry.SignCompleted, index uint64) Result {
 	s, ok := f.st.Signs[c.RequestID]
 	if !ok {
 		return Result{Err: fmt.Errorf("signature for %q: %w", c.RequestID, ErrStale)}
 	}
-	if s.State != SignStatePending {
+	if s.State != signs.Pending {
 		return Result{Sign: s.Clone(), Duplicate: true}
 	}
 	k := f.st.Keys[s.Key]
@@ -131,22 +135,22 @@ func applySignCompleted(f *Machine, c *SignCompleted, index uint64) Result {
 	}
 	s.Signature = slices.Clone(c.Signature)
 	s.Signer = c.Node
-	f.finish(index, s, SignStateCompleted)
+	f.finish(index, s, signs.Completed)
 	return Result{Sign: s.Clone()}
 }
 
-func applySignFailed(f *Machine, c *SignFailed, index uint64) Result {
+func applySignFailed(f *Machine, c *entry.SignFailed, index uint64) Result {
 	s, err := f.st.Records.Attempt(c.RequestID, c.Attempt)
 	if err != nil {
 		return Result{Err: fmt.Errorf("fail %q: %w", c.RequestID, err)}
 	}
 	s.Reason = c.Reason
-	f.finish(index, s, SignStateFailed)
+	f.finish(index, s, signs.Failed)
 	return Result{Sign: s.Clone()}
 }
 
 // finish ends a pending request (package signs).
-func (f *Machine) finish(index uint64, s *Sign, st SignState) {
+func (f *Machine) finish(index uint64, s *signs.Sign, st signs.State) {
 	f.st.Records.Finish(s, st, index, f.st.Time, f.signBounds())
 }
 
@@ -163,7 +167,7 @@ func (f *Machine) signRecord(r *audit.Record, res Result, requestID string) {
 	}
 }
 
-func recordsSignRequested(f *Machine, c *SignRequested, res Result, r audit.Record) []audit.Record {
+func recordsSignRequested(f *Machine, c *entry.SignRequested, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor = "sign", c.Actor
 	f.signRecord(&r, res, c.RequestID)
 	r.Key, r.InputSHA256 = c.Key, audit.InputHash(c.Digest)
@@ -176,7 +180,7 @@ func recordsSignRequested(f *Machine, c *SignRequested, res Result, r audit.Reco
 	return []audit.Record{r}
 }
 
-func recordsSignRetry(f *Machine, c *SignRetry, res Result, r audit.Record) []audit.Record {
+func recordsSignRetry(f *Machine, c *entry.SignRetry, res Result, r audit.Record) []audit.Record {
 	f.signRecord(&r, res, c.RequestID)
 	if res.Err == nil {
 		r.Reason = c.Reason
@@ -184,12 +188,12 @@ func recordsSignRetry(f *Machine, c *SignRetry, res Result, r audit.Record) []au
 	return []audit.Record{r}
 }
 
-func recordsSignCompleted(f *Machine, c *SignCompleted, res Result, r audit.Record) []audit.Record {
+func recordsSignCompleted(f *Machine, c *entry.SignCompleted, res Result, r audit.Record) []audit.Record {
 	f.signRecord(&r, res, c.RequestID)
 	return []audit.Record{r}
 }
 
-func recordsSignFailed(f *Machine, c *SignFailed, res Result, r audit.Record) []audit.Record {
+func recordsSignFailed(f *Machine, c *entry.SignFailed, res Result, r audit.Record) []audit.Record {
 	f.signRecord(&r, res, c.RequestID)
 	if res.Err == nil {
 		r.Outcome, r.Reason = audit.OutcomeFailed, c.Reason

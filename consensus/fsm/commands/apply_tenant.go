@@ -5,6 +5,9 @@ import (
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/fsm/tenants"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
@@ -13,29 +16,26 @@ import (
 // deleted tenant's data-encryption key shredded.
 func tenantCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV2, applyCreateTenant, recordsCreateTenant),
-		spec(ProtocolV2, applyDeleteTenant, recordsDeleteTenant),
-		spec(ProtocolV2, applyTenantShredded, recordsTenantShredded),
+		spec(protover.V2, applyCreateTenant, recordsCreateTenant),
+		spec(protover.V2, applyDeleteTenant, recordsDeleteTenant),
+		spec(protover.V2, applyTenantShredded, recordsTenantShredded),
 	}
 }
 
 // Tenants are crypto boundaries: deleting one has every node shred its
 // data-encryption key (package tenants explains generations).
 
-// TenantDeletion is the record of a tenant's last deletion (package tenants).
-type TenantDeletion = tenants.Deletion
-
-func applyCreateTenant(f *Machine, c *CreateTenant, index uint64) Result {
+func applyCreateTenant(f *Machine, c *entry.CreateTenant, index uint64) Result {
 	note, err := f.tenantCreate(index, c.Tenant, c.Actor, false)
 	return Result{Err: err, Note: note}
 }
 
-func applyDeleteTenant(f *Machine, c *DeleteTenant, index uint64) Result {
+func applyDeleteTenant(f *Machine, c *entry.DeleteTenant, index uint64) Result {
 	note, err := f.tenantDelete(index, c.Tenant, c.Force, c.Actor, false)
 	return Result{Err: err, Note: note}
 }
 
-func applyTenantShredded(f *Machine, c *TenantShredded, _ uint64) Result {
+func applyTenantShredded(f *Machine, c *entry.TenantShredded, _ uint64) Result {
 	dup, err := f.st.Registry.Shredded(c.Tenant, c.Generation, c.Node)
 	switch {
 	case err != nil:
@@ -47,22 +47,19 @@ func applyTenantShredded(f *Machine, c *TenantShredded, _ uint64) Result {
 }
 
 // keysOfTenant returns the tenant's keys (never the audit key), by name.
-func (f *Machine) keysOfTenant(tenant string) []*Key {
-	return f.st.Keys.Where(func(name string) bool { return !IsAuditKey(name) && policy.TenantOf(name) == tenant })
+func (f *Machine) keysOfTenant(tenant string) []*keys.Key {
+	return f.st.Keys.Where(func(name string) bool { return !entry.IsAuditKey(name) && policy.TenantOf(name) == tenant })
 }
 
-// TenantInfo is one tenant as `kq tenant list` shows it (package tenants).
-type TenantInfo = tenants.Info
-
-func recordsCreateTenant(_ *Machine, c *CreateTenant, res Result, r audit.Record) []audit.Record {
+func recordsCreateTenant(_ *Machine, c *entry.CreateTenant, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsDeleteTenant(_ *Machine, c *DeleteTenant, res Result, r audit.Record) []audit.Record {
+func recordsDeleteTenant(_ *Machine, c *entry.DeleteTenant, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsTenantShredded(_ *Machine, c *TenantShredded, res Result, r audit.Record) []audit.Record {
+func recordsTenantShredded(_ *Machine, c *entry.TenantShredded, res Result, r audit.Record) []audit.Record {
 	r.Version = c.Generation
 	r.Reason = "tenant " + c.Tenant + " data-encryption key shredded"
 	if res.Err != nil {
@@ -95,8 +92,8 @@ func (f *Machine) tenantCreate(index uint64, tenant, actor string, dry bool) (st
 // entry and a tenant-delete ceremony both run it. It runs inside Apply.
 func (f *Machine) tenantDelete(index uint64, tenant string, force bool, actor string, dry bool) (string, error) {
 	p := f.policy()
-	keys := f.keysOfTenant(tenant)
-	if err := tenants.CheckDelete(p, tenant, len(keys) > 0); err != nil {
+	owned := f.keysOfTenant(tenant)
+	if err := tenants.CheckDelete(p, tenant, len(owned) > 0); err != nil {
 		return "", err
 	}
 	for _, id := range f.st.Records.PendingIDs() {
@@ -104,8 +101,8 @@ func (f *Machine) tenantDelete(index uint64, tenant string, force bool, actor st
 			return "", fmt.Errorf("delete tenant %q: %w: signing request %s of %q is pending", tenant, ErrBadTransition, id, f.st.Signs[id].Key)
 		}
 	}
-	var due []*Version
-	for _, k := range keys {
+	var due []*keys.Version
+	for _, k := range owned {
 		d, err := k.Emptied(force, f.st.Time)
 		if err != nil {
 			return "", fmt.Errorf("delete tenant %q: %w", tenant, err)
@@ -122,13 +119,13 @@ func (f *Machine) tenantDelete(index uint64, tenant string, force bool, actor st
 	for _, v := range due {
 		v.ExecuteDestroy()
 	}
-	for _, k := range keys {
+	for _, k := range owned {
 		f.sweepFrost(k.Name)
 	}
 	revoked := f.st.Handles.RevokeTenant(tenant)
 	gen := f.st.Registry.Deleted(tenant, actor, force, index, f.st.Time)
 	note := fmt.Sprintf("tenant %s deleted (generation %d): %d keys, %d handles revoked, %d versions destroyed now; every node shreds its data-encryption key",
-		tenant, gen, len(keys), revoked, len(due))
+		tenant, gen, len(owned), revoked, len(due))
 	if slices.Contains(p.Tenants, tenant) {
 		res := f.installPolicy(index, next, "", actor)
 		if res.Err != nil {

@@ -6,20 +6,23 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 )
 
 // auditCommands carry what the audit chain records besides applied
 // entries: members' refusals before the log, and signed checkpoints.
 func auditCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV1, applyAuditDenials, recordsAuditDenials),
-		spec(ProtocolV1, applyAuditCheckpoint, recordsAuditCheckpoint),
+		spec(protover.V1, applyAuditDenials, recordsAuditDenials),
+		spec(protover.V1, applyAuditCheckpoint, recordsAuditCheckpoint),
 	}
 }
 
 // recordsAuditDenials makes one denied record per entry; a refused report
 // is one record of its own.
-func recordsAuditDenials(_ *Machine, c *AuditDenials, res Result, r audit.Record) []audit.Record {
+func recordsAuditDenials(_ *Machine, c *entry.AuditDenials, res Result, r audit.Record) []audit.Record {
 	if res.Err != nil {
 		return []audit.Record{r}
 	}
@@ -31,7 +34,7 @@ func recordsAuditDenials(_ *Machine, c *AuditDenials, res Result, r audit.Record
 	return out
 }
 
-func recordsAuditCheckpoint(_ *Machine, c *AuditCheckpoint, res Result, r audit.Record) []audit.Record {
+func recordsAuditCheckpoint(_ *Machine, c *entry.AuditCheckpoint, res Result, r audit.Record) []audit.Record {
 	r.Op, r.Actor, r.Key, r.RequestID = audit.OpCheckpoint, c.Actor, c.Key, c.RequestID
 	if k := res.Key; k != nil {
 		r.Version = k.Primary
@@ -42,7 +45,7 @@ func recordsAuditCheckpoint(_ *Machine, c *AuditCheckpoint, res Result, r audit.
 	return []audit.Record{r}
 }
 
-func applyAuditDenials(f *Machine, c *AuditDenials, _ uint64) Result {
+func applyAuditDenials(f *Machine, c *entry.AuditDenials, _ uint64) Result {
 	max := auditchain.DefaultConfig().MaxDenials
 	if f.audit != nil {
 		max = f.audit.MaxDenials
@@ -60,7 +63,7 @@ func applyAuditDenials(f *Machine, c *AuditDenials, _ uint64) Result {
 
 // applyAuditCheckpoint records the audit key's signature over the head at
 // c.Seq, once it verifies and the head matches the chain.
-func applyAuditCheckpoint(f *Machine, c *AuditCheckpoint, _ uint64) Result {
+func applyAuditCheckpoint(f *Machine, c *entry.AuditCheckpoint, _ uint64) Result {
 	a := f.st.Audit
 	if f.audit == nil || a == nil {
 		return Result{Err: fmt.Errorf("audit checkpoint: %w: audit is off", ErrInvalidCommand)}
@@ -69,7 +72,7 @@ func applyAuditCheckpoint(f *Machine, c *AuditCheckpoint, _ uint64) Result {
 	switch {
 	case !ok || k.Name != c.Key:
 		return Result{Err: fmt.Errorf("audit checkpoint by %q: %w: not the audit key", c.Key, ErrUnknownKey)}
-	case k.State() != KeyActive:
+	case k.State() != keys.Active:
 		return Result{Err: fmt.Errorf("audit checkpoint: %w", ErrKeyNotActive)}
 	case k.Algorithm != "ed25519":
 		return Result{Err: fmt.Errorf("audit checkpoint: %w: the audit key must be ed25519", ErrInvalidCommand)}

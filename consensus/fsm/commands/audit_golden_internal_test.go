@@ -11,6 +11,11 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"github.com/keyquorum/keyquorum/consensus/fsm/state"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
@@ -21,51 +26,51 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/audit_records.go
 // protocol version that introduced it: a type dropped from the command
 // table, or moved to another version, is noticed here.
 var allCommandTypes = []struct {
-	typ   CommandType
+	typ   entry.CommandType
 	since uint32
 }{
-	{TypeCreateKey, ProtocolV1},
-	{TypeShareStored, ProtocolV1},
-	{TypeKeygenFailed, ProtocolV1},
-	{TypeSignRequested, ProtocolV1},
-	{TypeSignRetry, ProtocolV1},
-	{TypeSignCompleted, ProtocolV1},
-	{TypeSignFailed, ProtocolV1},
-	{TypePreParamsReady, ProtocolV1},
-	{TypeAuditDenials, ProtocolV1},
-	{TypeAuditCheckpoint, ProtocolV1},
-	{TypePresignRequested, ProtocolV1},
-	{TypePresignReady, ProtocolV1},
-	{TypePresignDiscarded, ProtocolV1},
-	{TypeNodeBooted, ProtocolV1},
-	{TypeIssueHandle, ProtocolV1},
-	{TypeRevokeHandle, ProtocolV1},
-	{TypeChangeKey, ProtocolV1},
-	{TypeDestroyDue, ProtocolV1},
-	{TypeShareDestroyed, ProtocolV1},
-	{TypeShareRefreshed, ProtocolV1},
-	{TypeRefreshFailed, ProtocolV1},
-	{TypeRaiseProtocol, ProtocolV2},
-	{TypeSetLimits, ProtocolV2},
-	{TypeNodeSettings, ProtocolV2},
-	{TypeFrostCommitted, ProtocolV2},
-	{TypeAttemptBlamed, ProtocolV2},
-	{TypeClearBlame, ProtocolV2},
-	{TypeSetPolicy, ProtocolV2},
-	{TypeRevokePrincipal, ProtocolV2},
-	{TypeCreateTenant, ProtocolV2},
-	{TypeDeleteTenant, ProtocolV2},
-	{TypeTenantShredded, ProtocolV2},
-	{TypeProposeCeremony, ProtocolV2},
-	{TypeApproveCeremony, ProtocolV2},
-	{TypeCancelCeremony, ProtocolV2},
-	{TypeFreeze, ProtocolV2},
-	{TypeUnfreeze, ProtocolV2},
-	{TypeReshareKey, ProtocolV2},
-	{TypeSharesShredded, ProtocolV2},
-	{TypeClusterRecovered, ProtocolV2},
-	{TypeChangeMembers, ProtocolV2},
-	{TypeMemberStep, ProtocolV2},
+	{entry.TypeCreateKey, protover.V1},
+	{entry.TypeShareStored, protover.V1},
+	{entry.TypeKeygenFailed, protover.V1},
+	{entry.TypeSignRequested, protover.V1},
+	{entry.TypeSignRetry, protover.V1},
+	{entry.TypeSignCompleted, protover.V1},
+	{entry.TypeSignFailed, protover.V1},
+	{entry.TypePreParamsReady, protover.V1},
+	{entry.TypeAuditDenials, protover.V1},
+	{entry.TypeAuditCheckpoint, protover.V1},
+	{entry.TypePresignRequested, protover.V1},
+	{entry.TypePresignReady, protover.V1},
+	{entry.TypePresignDiscarded, protover.V1},
+	{entry.TypeNodeBooted, protover.V1},
+	{entry.TypeIssueHandle, protover.V1},
+	{entry.TypeRevokeHandle, protover.V1},
+	{entry.TypeChangeKey, protover.V1},
+	{entry.TypeDestroyDue, protover.V1},
+	{entry.TypeShareDestroyed, protover.V1},
+	{entry.TypeShareRefreshed, protover.V1},
+	{entry.TypeRefreshFailed, protover.V1},
+	{entry.TypeRaiseProtocol, protover.V2},
+	{entry.TypeSetLimits, protover.V2},
+	{entry.TypeNodeSettings, protover.V2},
+	{entry.TypeFrostCommitted, protover.V2},
+	{entry.TypeAttemptBlamed, protover.V2},
+	{entry.TypeClearBlame, protover.V2},
+	{entry.TypeSetPolicy, protover.V2},
+	{entry.TypeRevokePrincipal, protover.V2},
+	{entry.TypeCreateTenant, protover.V2},
+	{entry.TypeDeleteTenant, protover.V2},
+	{entry.TypeTenantShredded, protover.V2},
+	{entry.TypeProposeCeremony, protover.V2},
+	{entry.TypeApproveCeremony, protover.V2},
+	{entry.TypeCancelCeremony, protover.V2},
+	{entry.TypeFreeze, protover.V2},
+	{entry.TypeUnfreeze, protover.V2},
+	{entry.TypeReshareKey, protover.V2},
+	{entry.TypeSharesShredded, protover.V2},
+	{entry.TypeClusterRecovered, protover.V2},
+	{entry.TypeChangeMembers, protover.V2},
+	{entry.TypeMemberStep, protover.V2},
 }
 
 // TestCommandTable: the table holds every entry type, each under the
@@ -94,8 +99,8 @@ func TestCommandTable(t *testing.T) {
 // -update only for a change meant to alter the audit output.
 func TestAuditRecordsGolden(t *testing.T) {
 	f := &Machine{cfg: DefaultConfig(), st: state.New()}
-	f.st.Keys["x"] = goldenKey(KeyActive)
-	f.st.Signs["x"] = &Sign{RequestID: "x", Key: "x", Version: 2, DigestHash: [32]byte{1, 2, 3}, State: SignStatePending, Attempt: 1}
+	f.st.Keys["x"] = goldenKey(keys.Active)
+	f.st.Signs["x"] = &signs.Sign{RequestID: "x", Key: "x", Version: 2, DigestHash: [32]byte{1, 2, 3}, State: signs.Pending, Attempt: 1}
 
 	results := []struct {
 		name string
@@ -105,11 +110,11 @@ func TestAuditRecordsGolden(t *testing.T) {
 		{"duplicate", Result{Duplicate: true}},
 		{"stale", Result{Err: fmt.Errorf("golden: %w", ErrStale)}},
 		{"invalid", Result{Err: fmt.Errorf("golden: %w", ErrInvalidCommand)}},
-		{"ceremony-failed", Result{Err: fmt.Errorf("golden: %w", ErrCeremonyFailed), Ceremony: goldenCeremony(ceremony.Failed)}},
-		{"full", Result{Key: goldenKey(KeyActive), Sign: &Sign{RequestID: "r", Key: "rk", Version: 4, DigestHash: [32]byte{9}},
-			Handle: &Handle{ID: "h", Key: "hk"}, Version: 3, Note: "note", Ceremony: goldenCeremony(ceremony.Pending), Ended: []string{"e"}}},
-		{"key-failed", Result{Key: goldenKey(KeyFailed)}},
-		{"key-staged", Result{Key: goldenKey(KeyStaged), Note: "staged"}},
+		{"ceremony-failed", Result{Err: fmt.Errorf("golden: %w", ceremony.ErrFailed), Ceremony: goldenCeremony(ceremony.Failed)}},
+		{"full", Result{Key: goldenKey(keys.Active), Sign: &signs.Sign{RequestID: "r", Key: "rk", Version: 4, DigestHash: [32]byte{9}},
+			Handle: &handles.Handle{ID: "h", Key: "hk"}, Version: 3, Note: "note", Ceremony: goldenCeremony(ceremony.Pending), Ended: []string{"e"}}},
+		{"key-failed", Result{Key: goldenKey(keys.Failed)}},
+		{"key-staged", Result{Key: goldenKey(keys.Staged), Note: "staged"}},
 	}
 	var out bytes.Buffer
 	for _, ct := range allCommandTypes {
@@ -126,7 +131,7 @@ func TestAuditRecordsGolden(t *testing.T) {
 				fill(reflect.ValueOf(cmd).Elem(), "y", 7, 0)
 			}
 			for _, r := range results {
-				if typ == TypeShareStored && variant == "empty" && r.res.Key != nil {
+				if typ == entry.TypeShareStored && variant == "empty" && r.res.Key != nil {
 					continue // an applied report names a version of the key
 				}
 				recs := f.deriveRecords(cmd, r.res)
@@ -165,10 +170,10 @@ func TestAuditRecordsGolden(t *testing.T) {
 
 // goldenKey is a key of seven versions in state s, so that every version
 // a filled command names exists.
-func goldenKey(s KeyState) *Key {
-	k := &Key{Name: "x", Algorithm: "ed25519", Threshold: 1, Members: []string{"n1", "n2"}, Primary: 2}
+func goldenKey(s keys.State) *keys.Key {
+	k := &keys.Key{Name: "x", Algorithm: "ed25519", Threshold: 1, Members: []string{"n1", "n2"}, Primary: 2}
 	for n := range uint32(7) {
-		k.Versions = append(k.Versions, &Version{Number: n + 1, State: s, PublicKey: []byte{byte(n + 1)}, Failure: fmt.Sprint("failure ", n+1)})
+		k.Versions = append(k.Versions, &keys.Version{Number: n + 1, State: s, PublicKey: []byte{byte(n + 1)}, Failure: fmt.Sprint("failure ", n+1)})
 	}
 	return k
 }

@@ -5,16 +5,18 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 )
 
 // AuditKey returns the audit key: the active audit key created first, or
 // else the newest attempt (generating or failed). ok is false before the
 // leader asked for one; attempts counts the names used.
-func (f *Machine) AuditKey() (k *Key, attempts int, ok bool) {
-	var active, newest *Key
+func (f *Machine) AuditKey() (k *keys.Key, attempts int, ok bool) {
+	var active, newest *keys.Key
 	n := 0
 	for name, k := range f.st.Keys {
-		if !IsAuditKey(name) {
+		if !entry.IsAuditKey(name) {
 			continue
 		}
 		n++
@@ -37,7 +39,7 @@ func (f *Machine) AuditKey() (k *Key, attempts int, ok bool) {
 // auditApplied derives the records of one applied entry and links them
 // onto the chain. It runs after apply, so it sees the state the entry
 // left.
-func (f *Machine) auditApplied(index uint64, cmd Command, res Result) []audit.Record {
+func (f *Machine) auditApplied(index uint64, cmd entry.Command, res Result) []audit.Record {
 	if f.audit == nil {
 		return nil
 	}
@@ -50,10 +52,10 @@ func (f *Machine) auditApplied(index uint64, cmd Command, res Result) []audit.Re
 
 // deriveRecords says what an entry did, in unlinked records, through its
 // row of the command table (registry.go).
-func (f *Machine) deriveRecords(cmd Command, res Result) []audit.Record {
-	r := audit.Record{Op: string(cmd.Type()), Actor: ActorSupervisor}
-	if rep, ok := cmd.(Report); ok {
-		r.Actor = NodeActor(rep.Reporter()) // a report is its member's
+func (f *Machine) deriveRecords(cmd entry.Command, res Result) []audit.Record {
+	r := audit.Record{Op: string(cmd.Type()), Actor: entry.ActorSupervisor}
+	if rep, ok := cmd.(entry.Report); ok {
+		r.Actor = entry.NodeActor(rep.Reporter()) // a report is its member's
 	}
 	r.Outcome, r.Reason = outcomeOf(res)
 	row, err := rowOf(cmd)
@@ -65,7 +67,7 @@ func (f *Machine) deriveRecords(cmd Command, res Result) []audit.Record {
 
 // baseRecord is the records of a type whose base record says all: its op,
 // its actor and its outcome.
-func baseRecord[P Command](_ *Machine, _ P, _ Result, r audit.Record) []audit.Record {
+func baseRecord[P entry.Command](_ *Machine, _ P, _ Result, r audit.Record) []audit.Record {
 	return []audit.Record{r}
 }
 

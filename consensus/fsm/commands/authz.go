@@ -2,15 +2,17 @@ package commands
 
 import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/authz"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
 	"github.com/keyquorum/keyquorum/consensus/fsm/freeze"
 	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // authorize decides a client's request at its entry's index, before the
 // entry does anything (package authz): a refusal by the policy or for a
 // missing ceremony changes no state and leaves its audit record.
-func (f *Machine) authorize(cmd Command) error {
+func (f *Machine) authorize(cmd entry.Command) error {
 	return authz.Entry(authzState{f}, cmd, bugsCompiled && f.cfg.AuthzSkip)
 }
 
@@ -26,7 +28,7 @@ func (s authzState) Handle(id string) (*handles.Handle, bool) {
 	return h, ok
 }
 
-func (s authzState) Key(name string) (*Key, bool) {
+func (s authzState) Key(name string) (*keys.Key, bool) {
 	k, ok := s.f.st.Keys[name]
 	return k, ok
 }
@@ -54,7 +56,7 @@ func (s authzState) TenantHandles(tenant string) int {
 func (s authzState) Sessions(tenant, actor string) (ofTenant, ofActor int) {
 	for _, id := range s.f.st.Records.PendingIDs() {
 		sg := s.f.st.Signs[id]
-		if IsAuditKey(sg.Key) {
+		if entry.IsAuditKey(sg.Key) {
 			continue // the cluster's own checkpoint signatures
 		}
 		if policy.TenantOf(sg.Key) == tenant {
@@ -72,7 +74,7 @@ func (s authzState) Sessions(tenant, actor string) (ofTenant, ofActor int) {
 func (f *Machine) tenantKeys(tenant string) int {
 	n := 0
 	for name, k := range f.st.Keys {
-		if !IsAuditKey(name) && policy.TenantOf(name) == tenant {
+		if !entry.IsAuditKey(name) && policy.TenantOf(name) == tenant {
 			n += policy.KeyWeight(k.Algorithm)
 		}
 	}

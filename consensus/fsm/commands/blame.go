@@ -8,14 +8,17 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/authz"
 	"github.com/keyquorum/keyquorum/consensus/fsm/blame"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 )
 
 // blameCommands accuse members of misbehaving in a signing attempt, and
 // clear accusations.
 func blameCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV2, applyAttemptBlamed, recordsAttemptBlamed),
-		spec(ProtocolV2, applyClearBlame, recordsClearBlame),
+		spec(protover.V2, applyAttemptBlamed, recordsAttemptBlamed),
+		spec(protover.V2, applyClearBlame, recordsClearBlame),
 	}
 }
 
@@ -23,9 +26,9 @@ func blameCommands() []commandSpec {
 // below feed it, and the key table is its view of who holds what.
 
 // flood reports whether c accuses a flood rather than a signing attempt.
-func flood(c *AttemptBlamed) bool { return blame.IsFlood(c.Check, c.RequestID, c.Attempt) }
+func flood(c *entry.AttemptBlamed) bool { return blame.IsFlood(c.Check, c.RequestID, c.Attempt) }
 
-func applyAttemptBlamed(f *Machine, c *AttemptBlamed, index uint64) Result {
+func applyAttemptBlamed(f *Machine, c *entry.AttemptBlamed, index uint64) Result {
 	if err := blame.CheckReport(c.Culprit, c.Accuser, c.Check, c.EvidenceSHA256); err != nil {
 		return Result{Err: err}
 	}
@@ -57,16 +60,16 @@ func applyAttemptBlamed(f *Machine, c *AttemptBlamed, index uint64) Result {
 
 // accuse records an accepted accusation (key "" for a flood) in the
 // ledger, which applies the exclusion rule.
-func (f *Machine) accuse(index uint64, c *AttemptBlamed, key string) Result {
+func (f *Machine) accuse(index uint64, c *entry.AttemptBlamed, key string) Result {
 	note, dup := f.st.Blame.Accuse(c.Culprit, blame.Accusation{Accuser: c.Accuser, Key: key, RequestID: c.RequestID, Attempt: c.Attempt,
 		Check: c.Check, Evidence: c.EvidenceSHA256, Time: f.st.Time, Index: index}, f.cfg.BlameExclusion, blameKeys(f.st.Keys))
 	return Result{Duplicate: dup, Note: note}
 }
 
 // blameKeys is the key table as the blame ledger reads it.
-type blameKeys map[string]*Key
+type blameKeys map[string]*keys.Key
 
-func blameKey(k *Key) blame.Key {
+func blameKey(k *keys.Key) blame.Key {
 	return blame.Key{Name: k.Name, Threshold: k.Threshold, Holders: k.Members}
 }
 
@@ -88,7 +91,7 @@ func (ks blameKeys) All() iter.Seq[blame.Key] {
 	}
 }
 
-func applyClearBlame(f *Machine, c *ClearBlame, _ uint64) Result {
+func applyClearBlame(f *Machine, c *entry.ClearBlame, _ uint64) Result {
 	if c.Member == "" {
 		return Result{Err: fmt.Errorf("clear blame: %w: no member named", ErrInvalidCommand)}
 	}
@@ -103,7 +106,7 @@ func applyClearBlame(f *Machine, c *ClearBlame, _ uint64) Result {
 
 // recordsAttemptBlamed puts the culprit and the check in the reason; the
 // evidence is a hash, never the bytes.
-func recordsAttemptBlamed(f *Machine, c *AttemptBlamed, res Result, r audit.Record) []audit.Record {
+func recordsAttemptBlamed(f *Machine, c *entry.AttemptBlamed, res Result, r audit.Record) []audit.Record {
 	r.RequestID = c.RequestID
 	if s := f.st.Signs[c.RequestID]; s != nil {
 		r.Key, r.Version = s.Key, s.Version
@@ -118,7 +121,7 @@ func recordsAttemptBlamed(f *Machine, c *AttemptBlamed, res Result, r audit.Reco
 	return []audit.Record{r}
 }
 
-func recordsClearBlame(_ *Machine, c *ClearBlame, res Result, r audit.Record) []audit.Record {
+func recordsClearBlame(_ *Machine, c *entry.ClearBlame, res Result, r audit.Record) []audit.Record {
 	r.Actor = c.Actor
 	if res.Err == nil {
 		r.Reason = res.Note

@@ -6,15 +6,17 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // ceremonyCommands propose, approve and cancel ceremonies.
 func ceremonyCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV2, applyProposeCeremony, recordsProposeCeremony),
-		spec(ProtocolV2, applyApproveCeremony, recordsApproveCeremony),
-		spec(ProtocolV2, applyCancelCeremony, recordsCancelCeremony),
+		spec(protover.V2, applyProposeCeremony, recordsProposeCeremony),
+		spec(protover.V2, applyApproveCeremony, recordsApproveCeremony),
+		spec(protover.V2, applyCancelCeremony, recordsCancelCeremony),
 	}
 }
 
@@ -25,21 +27,7 @@ func ceremonyCommands() []commandSpec {
 // its kind (runCeremony, ceremony_kinds.go), and package authz refuses the
 // direct entries once the policy lists operators.
 
-// Errors of ceremonies, as package ceremony has them. The node maps them
-// to gRPC codes (docs/AUTHORITY.md).
-var (
-	ErrUnknownCeremony  = ceremony.ErrUnknown
-	ErrCeremonyEnded    = ceremony.ErrEnded
-	ErrCeremonyExpired  = ceremony.ErrExpired
-	ErrCeremonyFailed   = ceremony.ErrFailed
-	ErrAlreadyApproved  = ceremony.ErrAlreadyApproved
-	ErrNotApprover      = ceremony.ErrNotApprover
-	ErrBadApproval      = ceremony.ErrBadApproval
-	ErrCeremonyRequired = ceremony.ErrRequired
-	ErrUnimplemented    = ceremony.ErrUnimplemented
-)
-
-func applyProposeCeremony(f *Machine, c *ProposeCeremony, index uint64) Result {
+func applyProposeCeremony(f *Machine, c *entry.ProposeCeremony, index uint64) Result {
 	p := f.policy()
 	who, err := ceremony.Actor(p, c.Actor, "propose a ceremony", true)
 	if err != nil {
@@ -60,13 +48,13 @@ func applyProposeCeremony(f *Machine, c *ProposeCeremony, index uint64) Result {
 	return Result{Ceremony: cer.Clone(), Note: cer.Summary}
 }
 
-func applyApproveCeremony(f *Machine, c *ApproveCeremony, index uint64) Result {
+func applyApproveCeremony(f *Machine, c *entry.ApproveCeremony, index uint64) Result {
 	if _, err := ceremony.Actor(f.policy(), c.Actor, "approve a ceremony", false); err != nil {
 		return Result{Err: err}
 	}
 	cer, ok := f.st.Ceremonies[c.ID]
 	if !ok {
-		return Result{Err: fmt.Errorf("approve %.40q: %w", c.ID, ErrUnknownCeremony)}
+		return Result{Err: fmt.Errorf("approve %.40q: %w", c.ID, ceremony.ErrUnknown)}
 	}
 	if err := cer.Approve(c.PublicKey, c.Signature, index, f.st.Time); err != nil {
 		return Result{Ceremony: cer.Clone(), Err: err}
@@ -106,7 +94,7 @@ func (f *Machine) executeAt(cer *ceremony.Ceremony) int {
 	return cer.Quorum
 }
 
-func applyCancelCeremony(f *Machine, c *CancelCeremony, index uint64) Result {
+func applyCancelCeremony(f *Machine, c *entry.CancelCeremony, index uint64) Result {
 	p := f.policy()
 	who, err := ceremony.Actor(p, c.Actor, "cancel a ceremony", false)
 	if err != nil {
@@ -114,7 +102,7 @@ func applyCancelCeremony(f *Machine, c *CancelCeremony, index uint64) Result {
 	}
 	cer, ok := f.st.Ceremonies[c.ID]
 	if !ok {
-		return Result{Err: fmt.Errorf("cancel %.40q: %w", c.ID, ErrUnknownCeremony)}
+		return Result{Err: fmt.Errorf("cancel %.40q: %w", c.ID, ceremony.ErrUnknown)}
 	}
 	if err := cer.MayCancel(p, who); err != nil {
 		return Result{Err: err}
@@ -147,7 +135,7 @@ func (cf ceremonyFacts) KeyShape(name string) (int, int, bool) {
 
 func (cf ceremonyFacts) Protocol() uint32 { return cf.f.st.ActiveProtocol() }
 
-func recordsProposeCeremony(_ *Machine, c *ProposeCeremony, res Result, r audit.Record) []audit.Record {
+func recordsProposeCeremony(_ *Machine, c *entry.ProposeCeremony, res Result, r audit.Record) []audit.Record {
 	r = noteRecord(r, c.Actor, res)
 	r.Op = audit.OpCeremonyPropose
 	if cer := res.Ceremony; res.Err == nil && cer != nil {
@@ -156,12 +144,12 @@ func recordsProposeCeremony(_ *Machine, c *ProposeCeremony, res Result, r audit.
 	return []audit.Record{r}
 }
 
-func recordsApproveCeremony(_ *Machine, c *ApproveCeremony, res Result, r audit.Record) []audit.Record {
+func recordsApproveCeremony(_ *Machine, c *entry.ApproveCeremony, res Result, r audit.Record) []audit.Record {
 	r = noteRecord(r, c.Actor, res)
 	r.Op, r.RequestID = audit.OpCeremonyApprove, c.ID
 	// An approval that reached the quorum is evidence whether the change
 	// then executed or failed its precondition.
-	if cer := res.Ceremony; cer != nil && (res.Err == nil || errors.Is(res.Err, ErrCeremonyFailed)) {
+	if cer := res.Ceremony; cer != nil && (res.Err == nil || errors.Is(res.Err, ceremony.ErrFailed)) {
 		r.Ceremony = cer.ApprovalEvidence()
 		if cer.State == ceremony.Failed {
 			r.Outcome, r.Reason = audit.OutcomeFailed, cer.Note
@@ -173,7 +161,7 @@ func recordsApproveCeremony(_ *Machine, c *ApproveCeremony, res Result, r audit.
 	return []audit.Record{r}
 }
 
-func recordsCancelCeremony(_ *Machine, c *CancelCeremony, res Result, r audit.Record) []audit.Record {
+func recordsCancelCeremony(_ *Machine, c *entry.CancelCeremony, res Result, r audit.Record) []audit.Record {
 	r = noteRecord(r, c.Actor, res)
 	r.Op, r.RequestID = audit.OpCeremonyCancel, c.ID
 	if cer := res.Ceremony; res.Err == nil && cer != nil {

@@ -5,6 +5,9 @@ import (
 	"slices"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -12,7 +15,7 @@ import (
 // (names only), and the key and version it changed, if any.
 type ran struct {
 	note    string
-	key     *Key
+	key     *keys.Key
 	version uint32
 }
 
@@ -91,7 +94,7 @@ func (f *Machine) runCeremony(index uint64, c *ceremony.Ceremony, ctx *ceremony.
 	case *ceremony.ProtocolParams:
 		return f.ceremonyRaise(c, p, ctx, dry)
 	}
-	return ran{}, fmt.Errorf("%w: kind %q", ErrUnimplemented, c.Kind)
+	return ran{}, fmt.Errorf("%w: kind %q", ceremony.ErrUnimplemented, c.Kind)
 }
 
 // ceremonyReshare starts a threshold change: the reshare `kq key reshare
@@ -105,7 +108,7 @@ func (f *Machine) ceremonyReshare(index uint64, c *ceremony.Ceremony, p *ceremon
 	if p.Threshold == k.Threshold {
 		return ran{}, fmt.Errorf("threshold of %q: %w: it is %d already (a refresh at the same threshold needs no ceremony: kq key reshare)", p.Key, ErrBadTransition, k.Threshold)
 	}
-	rk := &ReshareKey{RequestID: c.ID, Key: k.Name, Version: p.Version, Threshold: p.Threshold,
+	rk := &entry.ReshareKey{RequestID: c.ID, Key: k.Name, Version: p.Version, Threshold: p.Threshold,
 		Members: ctx.Holders, Committee: ctx.Committee, Reason: "ceremony " + c.ID, Actor: "ceremony:" + c.ID}
 	if dry && len(rk.Members) == 0 {
 		rk.Members = k.Members
@@ -140,11 +143,11 @@ func (f *Machine) ceremonyRaise(c *ceremony.Ceremony, p *ceremony.ProtocolParams
 	if err := f.st.Supports.CheckRaise(p.Version, ctx.Members); err != nil {
 		return ran{}, err
 	}
-	if p.Version > MaxProtocol {
+	if p.Version > protover.Max {
 		// Every member reported a build that has it; this replica's does
 		// not. It stops here, as it stops at the entry of an automatic
 		// raise, rather than apply on under a protocol it cannot read.
-		return ran{}, f.halt(fmt.Errorf("consensus: ceremony %s raises the protocol to %d, this build supports up to %d: %w", c.ID, p.Version, MaxProtocol, ErrUnsupportedProtocol))
+		return ran{}, f.halt(fmt.Errorf("consensus: ceremony %s raises the protocol to %d, this build supports up to %d: %w", c.ID, p.Version, protover.Max, protover.ErrUnsupported))
 	}
 	f.st.Protocol = p.Version
 	return ran{note: fmt.Sprintf("protocol %d -> %d", cur, p.Version), version: p.Version}, nil
@@ -152,9 +155,9 @@ func (f *Machine) ceremonyRaise(c *ceremony.Ceremony, p *ceremony.ProtocolParams
 
 // ceremonyKey returns the named key: on a dry run a copy, so the checks
 // that mutate on success change nothing.
-func (f *Machine) ceremonyKey(name string, dry bool) (*Key, error) {
+func (f *Machine) ceremonyKey(name string, dry bool) (*keys.Key, error) {
 	k, ok := f.st.Keys[name]
-	if !ok || IsAuditKey(name) {
+	if !ok || entry.IsAuditKey(name) {
 		return nil, fmt.Errorf("%q: %w", name, ErrUnknownKey)
 	}
 	if dry {

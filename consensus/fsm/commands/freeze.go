@@ -5,24 +5,24 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/authz"
-	"github.com/keyquorum/keyquorum/consensus/fsm/freeze"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
 // freezeCommands freeze and unfreeze signing.
 func freezeCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV2, applyFreeze, recordsFreeze),
-		spec(ProtocolV2, applyUnfreeze, recordsUnfreeze),
+		spec(protover.V2, applyFreeze, recordsFreeze),
+		spec(protover.V2, applyUnfreeze, recordsUnfreeze),
 	}
 }
 
-// ErrFrozen is package freeze's: nothing signs until an unfreeze.
-var ErrFrozen = freeze.ErrFrozen
-
 // applyFreeze stops all signing: pending requests end here, in log order, and
 // every later sign request is refused until an unfreeze.
-func applyFreeze(f *Machine, c *Freeze, index uint64) Result {
+func applyFreeze(f *Machine, c *entry.Freeze, index uint64) Result {
 	if err := authz.Admin(f.policy(), c.Actor, "", "freeze", ""); err != nil {
 		return Result{Err: err}
 	}
@@ -37,23 +37,23 @@ func applyFreeze(f *Machine, c *Freeze, index uint64) Result {
 	var ended []string
 	for _, id := range f.st.Records.PendingIDs() {
 		s := f.st.Signs[id]
-		if IsAuditKey(s.Key) {
+		if entry.IsAuditKey(s.Key) {
 			continue // the audit chain keeps its checkpoints during an incident
 		}
 		s.Reason = "the cluster was frozen"
-		f.finish(index, s, SignStateFailed)
+		f.finish(index, s, signs.Failed)
 		ended = append(ended, id)
 	}
 	return Result{Ended: ended, Note: "cluster frozen: " + c.Reason}
 }
 
-func applyUnfreeze(f *Machine, c *Unfreeze, _ uint64) Result {
+func applyUnfreeze(f *Machine, c *entry.Unfreeze, _ uint64) Result {
 	p := f.policy()
 	if err := authz.Admin(p, c.Actor, "", "unfreeze", ""); err != nil {
 		return Result{Err: err}
 	}
 	if p.HasOperators() {
-		return Result{Err: fmt.Errorf("unfreeze: %w: kind %s", ErrCeremonyRequired, policy.KindUnfreeze)}
+		return Result{Err: fmt.Errorf("unfreeze: %w: kind %s", ceremony.ErrRequired, policy.KindUnfreeze)}
 	}
 	if err := f.st.Frozen.CheckLift(); err != nil {
 		return Result{Err: err}
@@ -62,10 +62,10 @@ func applyUnfreeze(f *Machine, c *Unfreeze, _ uint64) Result {
 	return Result{Note: "cluster unfrozen"}
 }
 
-func recordsFreeze(_ *Machine, c *Freeze, res Result, r audit.Record) []audit.Record {
+func recordsFreeze(_ *Machine, c *entry.Freeze, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsUnfreeze(_ *Machine, c *Unfreeze, res Result, r audit.Record) []audit.Record {
+func recordsUnfreeze(_ *Machine, c *entry.Unfreeze, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }

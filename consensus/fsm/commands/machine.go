@@ -7,6 +7,12 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/auditchain"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
+	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
+	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
+	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"github.com/keyquorum/keyquorum/consensus/fsm/state"
 )
 
@@ -80,10 +86,10 @@ func (c Config) Validate() error {
 // proposer. Err is nil on success.
 type Result struct {
 	Err     error
-	Key     *Key
-	Sign    *Sign
-	Presig  *Presig
-	Handle  *Handle
+	Key     *keys.Key
+	Sign    *signs.Sign
+	Presig  *pool.Presig
+	Handle  *handles.Handle
 	Version uint32 // the key version a key change or report concerned
 	// Ended lists signing requests this entry ended besides its own (a
 	// revocation fails the version's pending requests).
@@ -147,10 +153,10 @@ func (f *Machine) EnableAudit(cfg auditchain.Config) { f.audit = &cfg }
 // Apply applies cmd, read from the entry at index written under protocol
 // version v, and returns its result and the audit records it linked onto
 // the chain.
-func (f *Machine) Apply(index uint64, v uint32, cmd Command) (Result, []audit.Record) {
+func (f *Machine) Apply(index uint64, v uint32, cmd entry.Command) (Result, []audit.Record) {
 	var res Result
-	if _, raise := cmd.(*RaiseProtocol); v > f.st.ActiveProtocol() && !raise {
-		res = Result{Err: fmt.Errorf("%s: %w: written under protocol %d, the cluster runs %d", cmd.Type(), ErrProtocolNotActive, v, f.st.ActiveProtocol())}
+	if _, raise := cmd.(*entry.RaiseProtocol); v > f.st.ActiveProtocol() && !raise {
+		res = Result{Err: fmt.Errorf("%s: %w: written under protocol %d, the cluster runs %d", cmd.Type(), protover.ErrNotActive, v, f.st.ActiveProtocol())}
 	} else {
 		res = f.applyAuthorized(index, cmd)
 	}
@@ -158,9 +164,9 @@ func (f *Machine) Apply(index uint64, v uint32, cmd Command) (Result, []audit.Re
 }
 
 // applyAuthorized applies cmd once the policy in force allows its actor.
-func (f *Machine) applyAuthorized(index uint64, cmd Command) Result {
+func (f *Machine) applyAuthorized(index uint64, cmd entry.Command) Result {
 	if err := f.authorize(cmd); err != nil {
-		if s, ok := cmd.(Stamped); ok {
+		if s, ok := cmd.(entry.Stamped); ok {
 			f.advanceTime(s.StampTime())
 		}
 		return Result{Err: err}
@@ -169,8 +175,8 @@ func (f *Machine) applyAuthorized(index uint64, cmd Command) Result {
 }
 
 // apply applies cmd through its row of the command table (registry.go).
-func (f *Machine) apply(index uint64, cmd Command) Result {
-	if s, ok := cmd.(Stamped); ok {
+func (f *Machine) apply(index uint64, cmd entry.Command) Result {
+	if s, ok := cmd.(entry.Stamped); ok {
 		f.advanceTime(s.StampTime())
 	}
 	row, err := rowOf(cmd)

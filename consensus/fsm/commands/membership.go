@@ -5,7 +5,10 @@ import (
 
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/authz"
+	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -13,8 +16,8 @@ import (
 // through it.
 func membershipCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV2, applyChangeMembers, recordsChangeMembers),
-		spec(ProtocolV2, applyMemberStep, recordsMemberStep),
+		spec(protover.V2, applyChangeMembers, recordsChangeMembers),
+		spec(protover.V2, applyMemberStep, recordsMemberStep),
 	}
 }
 
@@ -26,17 +29,17 @@ func membershipCommands() []commandSpec {
 // cluster-admin, as for the policy, and only while the policy lists no
 // operators. From then on a membership ceremony is the way, and its
 // execution starts the change through startMembers, as this entry does.
-func (f *Machine) authorizeMembers(c *ChangeMembers) error {
+func (f *Machine) authorizeMembers(c *entry.ChangeMembers) error {
 	if err := authz.Admin(f.policy(), c.Actor, "", "change members", ""); err != nil {
 		return err
 	}
 	if f.policy().HasOperators() {
-		return fmt.Errorf("%s members: %w: kind %s", c.Op, ErrCeremonyRequired, policy.KindMembership)
+		return fmt.Errorf("%s members: %w: kind %s", c.Op, ceremony.ErrRequired, policy.KindMembership)
 	}
 	return nil
 }
 
-func applyChangeMembers(f *Machine, c *ChangeMembers, _ uint64) Result {
+func applyChangeMembers(f *Machine, c *entry.ChangeMembers, _ uint64) Result {
 	if err := f.authorizeMembers(c); err != nil {
 		return Result{Err: err}
 	}
@@ -59,16 +62,16 @@ func (f *Machine) startMembers(c membership.Change, dry bool) (string, error) {
 	return note, nil
 }
 
-func applyMemberStep(f *Machine, c *MemberStep, _ uint64) Result {
+func applyMemberStep(f *Machine, c *entry.MemberStep, _ uint64) Result {
 	note, dup, err := f.st.Members.Step(c.Node, c.From, c.To, f.st.Time, f.st.Keys)
 	return Result{Err: err, Duplicate: dup, Note: note}
 }
 
-func recordsChangeMembers(_ *Machine, c *ChangeMembers, res Result, r audit.Record) []audit.Record {
+func recordsChangeMembers(_ *Machine, c *entry.ChangeMembers, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsMemberStep(_ *Machine, c *MemberStep, res Result, r audit.Record) []audit.Record {
+func recordsMemberStep(_ *Machine, c *entry.MemberStep, res Result, r audit.Record) []audit.Record {
 	r.Reason = res.Note
 	return []audit.Record{r}
 }

@@ -2,7 +2,9 @@ package commands
 
 import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/authz"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
+	"github.com/keyquorum/keyquorum/consensus/fsm/tenants"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -30,15 +32,15 @@ func (f *Machine) PresigRoom(key string) bool {
 
 // Tenants lists the policy's tenants, the tenants that hold keys and the
 // deleted ones, by name.
-func (f *Machine) Tenants() []TenantInfo {
+func (f *Machine) Tenants() []tenants.Info {
 	p := f.policy()
 	var owners []string
 	for name := range f.st.Keys {
-		if !IsAuditKey(name) {
+		if !entry.IsAuditKey(name) {
 			owners = append(owners, policy.TenantOf(name))
 		}
 	}
-	var out []TenantInfo
+	var out []tenants.Info
 	for _, t := range f.st.Registry.Names(p, owners) {
 		ti := f.st.Registry.Info(p, t)
 		ti.Weight = f.tenantKeys(t)

@@ -2,6 +2,8 @@ package commands
 
 import (
 	"github.com/keyquorum/keyquorum/consensus/audit"
+	"github.com/keyquorum/keyquorum/consensus/fsm/entry"
+	"github.com/keyquorum/keyquorum/consensus/fsm/protover"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
 )
 
@@ -9,15 +11,15 @@ import (
 // local settings.
 func settingsCommands() []commandSpec {
 	return []commandSpec{
-		spec(ProtocolV2, applySetLimits, recordsSetLimits),
-		spec(ProtocolV2, applyNodeSettings, recordsNodeSettings),
+		spec(protover.V2, applySetLimits, recordsSetLimits),
+		spec(protover.V2, applyNodeSettings, recordsNodeSettings),
 	}
 }
 
 // The replicated limits and the reported settings, and the rules of
 // each, are package settings'.
 
-func applyNodeSettings(f *Machine, c *NodeSettings, _ uint64) Result {
+func applyNodeSettings(f *Machine, c *entry.NodeSettings, _ uint64) Result {
 	if err := settings.CheckReport(c.Node, c.Settings); err != nil {
 		return Result{Err: err}
 	}
@@ -27,7 +29,7 @@ func applyNodeSettings(f *Machine, c *NodeSettings, _ uint64) Result {
 	return Result{Note: f.st.Settings.Record(c.Node, c.Settings)}
 }
 
-func applySetLimits(f *Machine, c *SetLimits, _ uint64) Result {
+func applySetLimits(f *Machine, c *entry.SetLimits, _ uint64) Result {
 	l := settings.Limits{MaxHandleTTL: c.MaxHandleTTL, RequestRecordAge: c.RequestRecordAge}
 	if err := l.Check(); err != nil {
 		return Result{Err: err}
@@ -45,11 +47,11 @@ func (f *Machine) limits() settings.Limits {
 	return settings.Limits{MaxHandleTTL: int64(f.cfg.MaxHandleTTL), RequestRecordAge: int64(f.cfg.RequestRecordAge)}
 }
 
-func recordsSetLimits(_ *Machine, c *SetLimits, res Result, r audit.Record) []audit.Record {
+func recordsSetLimits(_ *Machine, c *entry.SetLimits, res Result, r audit.Record) []audit.Record {
 	return []audit.Record{noteRecord(r, c.Actor, res)}
 }
 
-func recordsNodeSettings(_ *Machine, c *NodeSettings, res Result, r audit.Record) []audit.Record {
+func recordsNodeSettings(_ *Machine, c *entry.NodeSettings, res Result, r audit.Record) []audit.Record {
 	r.Reason = res.Note
 	return []audit.Record{r}
 }

@@ -7,50 +7,7 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/fsm/handles"
 	"github.com/keyquorum/keyquorum/consensus/fsm/keys"
 	"github.com/keyquorum/keyquorum/consensus/fsm/pool"
-	"github.com/keyquorum/keyquorum/consensus/fsm/signs"
 	"github.com/keyquorum/keyquorum/consensus/policy"
-)
-
-// The key table's types are package keys'; these names keep the FSM's
-// read API (Key, Keys, Result.Key) in one vocabulary for its many callers.
-type (
-	// Key is the replicated record of one key and all its versions.
-	Key = keys.Key
-	// Version is one generation of a key.
-	Version = keys.Version
-	// KeyState is the lifecycle state of a key version.
-	KeyState = keys.State
-)
-
-// Key version states (package keys explains them).
-const (
-	KeyGenerating = keys.Generating
-	KeyStaged     = keys.Staged
-	KeyActive     = keys.Active
-	KeyRetired    = keys.Retired
-	KeyRevoked    = keys.Revoked
-	KeyDestroyed  = keys.Destroyed
-	KeyFailed     = keys.Failed
-)
-
-// DefaultPurpose is the purpose of a key created without any.
-const DefaultPurpose = keys.DefaultPurpose
-
-// The signing table's types are package signs'; as with Key, these names
-// keep the FSM's read API (Sign, PendingSigns, Result.Sign) in one
-// vocabulary for its callers.
-type (
-	// Sign is the replicated record of one signing request.
-	Sign = signs.Sign
-	// SignState is the state of one signing request.
-	SignState = signs.State
-)
-
-// Signing request states.
-const (
-	SignStatePending   = signs.Pending
-	SignStateCompleted = signs.Completed
-	SignStateFailed    = signs.Failed
 )
 
 // Errors returned as the result of applying a command. They are part of the
