@@ -76,8 +76,8 @@ var allCommandTypes = []struct {
 // TestCommandTable: the table holds every entry type, each under the
 // version that introduced it and making a command that names its type.
 func TestCommandTable(t *testing.T) {
-	if len(commands) != len(allCommandTypes) {
-		t.Errorf("the command table has %d types, want %d", len(commands), len(allCommandTypes))
+	if len(table) != len(allCommandTypes) {
+		t.Errorf("the command table has %d types, want %d", len(table), len(allCommandTypes))
 	}
 	for _, want := range allCommandTypes {
 		cmd, since := NewCommand(want.typ)

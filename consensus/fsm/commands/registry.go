@@ -46,10 +46,10 @@ func spec[T any, P interface {
 	}
 }
 
-// commands is the one table of command types, keyed by the type each
+// table is the one table of command types, keyed by the type each
 // command names itself. It is built once from the families' tables and
 // never changed.
-var commands = commandTable(
+var table = commandTable(
 	keyCommands(), signCommands(), presignCommands(), frostCommands(), handleCommands(), lifecycleCommands(),
 	reshareCommands(), auditCommands(), protocolCommands(), settingsCommands(), blameCommands(),
 	policyCommands(), tenantCommands(), ceremonyCommands(), freezeCommands(), recoveryCommands(), membershipCommands(),
@@ -69,7 +69,7 @@ func commandTable(families ...[]commandSpec) map[entry.CommandType]commandSpec {
 // into, and the protocol version that introduced it; nil and 0 for a type
 // this build does not know.
 func NewCommand(t entry.CommandType) (entry.Command, uint32) {
-	s, ok := commands[t]
+	s, ok := table[t]
 	if !ok {
 		return nil, 0
 	}
@@ -79,7 +79,7 @@ func NewCommand(t entry.CommandType) (entry.Command, uint32) {
 // rowOf returns the table row of cmd, or an error for a type this build
 // does not know.
 func rowOf(cmd entry.Command) (commandSpec, error) {
-	s, ok := commands[cmd.Type()]
+	s, ok := table[cmd.Type()]
 	if !ok {
 		return s, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
 	}
