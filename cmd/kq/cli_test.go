@@ -24,6 +24,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/handle"
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
 )
@@ -408,7 +409,7 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		v := decode[statusView](t, out)
+		v := decode[render.StatusView](t, out)
 		if v.ClusterID != "kq-test" || v.Leader != "n2" || len(v.Nodes) != 3 {
 			t.Fatalf("status = %+v", v)
 		}
@@ -429,7 +430,7 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		k := decode[keyView](t, out)
+		k := decode[render.KeyView](t, out)
 		if k.Name != "payments" || k.Algorithm != "ed25519" || k.State != "active" || k.PublicKeyHex != "0203" || k.Failure != "request req-1" {
 			t.Errorf("key = %+v", k)
 		}
@@ -441,7 +442,7 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("list: exit %d: %s", code, errOut)
 		}
-		if l := decode[keyListView](t, out); len(l.Keys) != 1 {
+		if l := decode[render.KeyListView](t, out); len(l.Keys) != 1 {
 			t.Errorf("list: %s", out)
 		}
 	})
@@ -456,7 +457,7 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if strings.Join(req.Purposes, ",") != "payments,refunds" || !req.DeletionAllowed {
 			t.Errorf("request = %v", req)
 		}
-		k := decode[keyView](t, out)
+		k := decode[render.KeyView](t, out)
 		if strings.Join(k.Purposes, ",") != "payments,refunds" || !k.DeletionAllowed || k.PrimaryVersion != 1 || len(k.Versions) != 1 {
 			t.Errorf("key = %+v", k)
 		}
@@ -467,11 +468,11 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		s := decode[signView](t, out)
+		s := decode[render.SignView](t, out)
 		if s.SignatureHex != "010a0b" || s.RequestID != "s-1" || s.Index != 7 || strings.Join(s.Committee, ",") != "n2,n3" {
 			t.Errorf("sign = %+v", s)
 		}
-		if len(s.Signatures) != 1 || s.Signatures[0] != (versionSignatureView{Version: 1, SignatureHex: "010a0b"}) {
+		if len(s.Signatures) != 1 || s.Signatures[0] != (render.VersionSignatureView{Version: 1, SignatureHex: "010a0b"}) {
 			t.Errorf("signatures = %+v", s.Signatures)
 		}
 		// Signing by name issues a one-use handle first and signs with it.
@@ -484,11 +485,11 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 			t.Errorf("sign request = %v", signed)
 		}
 		out, _, code = tc.kq(t, "-o", "json", "verify", "payments", "--digest", "0a0b", "--signature", s.SignatureHex)
-		if v := decode[verifyView](t, out); code != 0 || !v.Valid || v.Key != "payments" || v.Version != 1 {
+		if v := decode[render.VerifyView](t, out); code != 0 || !v.Valid || v.Key != "payments" || v.Version != 1 {
 			t.Errorf("verify good: exit %d: %s", code, out)
 		}
 		out, _, code = tc.kq(t, "-o", "json", "verify", "payments", "--digest", "0a0b", "--signature", "00")
-		if v := decode[verifyView](t, out); code != 1 || v.Valid {
+		if v := decode[render.VerifyView](t, out); code != 1 || v.Valid {
 			t.Errorf("verify bad: exit %d: %s", code, out)
 		}
 		out, _, code = tc.kq(t, "verify", "payments", "--digest", "0a0b", "--signature", "020a0b", "--version", "2")
@@ -534,7 +535,7 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("sign: exit %d: %s", code, errOut)
 		}
-		if s := decode[signView](t, out); s.Key != "payments" || s.SignatureHex != "010c" || len(s.Signatures) != 1 {
+		if s := decode[render.SignView](t, out); s.Key != "payments" || s.SignatureHex != "010c" || len(s.Signatures) != 1 {
 			t.Errorf("sign = %+v", s)
 		}
 		signed := lastRequest[*kqpb.SignRequest](t, tc.leader, "Sign")
@@ -554,7 +555,7 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("revoke: exit %d: %s", code, errOut)
 		}
-		if r := decode[revokedHandleView](t, out); r != (revokedHandleView{ID: id, Key: "payments", Revoked: true}) {
+		if r := decode[render.RevokedHandleView](t, out); r != (render.RevokedHandleView{ID: id, Key: "payments", Revoked: true}) {
 			t.Errorf("revoke = %s", out)
 		}
 		if req := lastRequest[*kqpb.RevokeHandleRequest](t, tc.leader, "RevokeHandle"); req.Handle != id || req.RequestId != "rv-1" {
@@ -571,7 +572,7 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("rotate: exit %d: %s", code, errOut)
 		}
-		if k := decode[keyView](t, out); len(k.Versions) != 2 || k.Versions[1].State != "staged" || k.PrimaryVersion != 1 {
+		if k := decode[render.KeyView](t, out); len(k.Versions) != 2 || k.Versions[1].State != "staged" || k.PrimaryVersion != 1 {
 			t.Errorf("rotate = %+v", k)
 		}
 		if req := lastRequest[*kqpb.KeyVersionRequest](t, tc.leader, "RotateKey"); req.Key != "payments" || req.RequestId != "rot-1" || req.Version != 0 {
@@ -586,7 +587,7 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if req.DualSignMs != nil || req.Version != 2 || req.RequestId == "" {
 			t.Errorf("promote without --dual-sign = %v", req)
 		}
-		k := decode[keyView](t, out)
+		k := decode[render.KeyView](t, out)
 		if k.PrimaryVersion != 2 || k.DualSignVersion != 1 || k.DualSignUntil != "2030-01-01T00:00:00Z" {
 			t.Errorf("promote = %+v", k)
 		}
@@ -596,8 +597,8 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("dual sign: exit %d: %s", code, errOut)
 		}
-		want := []versionSignatureView{{Version: 2, SignatureHex: "020d"}, {Version: 1, SignatureHex: "010d"}}
-		if s := decode[signView](t, out); s.Version != 2 || !slices.Equal(s.Signatures, want) {
+		want := []render.VersionSignatureView{{Version: 2, SignatureHex: "020d"}, {Version: 1, SignatureHex: "010d"}}
+		if s := decode[render.SignView](t, out); s.Version != 2 || !slices.Equal(s.Signatures, want) {
 			t.Errorf("dual sign = %+v", s)
 		}
 		for _, c := range []struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
 
@@ -57,7 +58,7 @@ func newAuditQueryCmd(opts *options) *cobra.Command {
 			for _, p := range r.GetRecords() {
 				v.Records = append(v.Records, recordFromProto(p))
 			}
-			return opts.printer().print(v)
+			return opts.printer().Print(v)
 		},
 	}
 	f := cmd.Flags()
@@ -184,7 +185,7 @@ func newAuditVerifyCmd(opts *options) *cobra.Command {
 					return err
 				}
 			}
-			return opts.printer().print(verifyReportView(rep))
+			return opts.printer().Print(verifyReportView(rep))
 		},
 	}
 	cmd.Flags().StringVar(&file, "from-file", "", "a JSON-lines export to verify")
@@ -204,7 +205,7 @@ func newAuditHeadCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(auditHeadView{Node: r.GetNodeId(), Seq: r.GetSeq(), Hash: r.GetHash(),
+			return opts.printer().Print(auditHeadView{Node: r.GetNodeId(), Seq: r.GetSeq(), Hash: r.GetHash(),
 				CheckpointSeq: r.GetCheckpointSeq(), CheckpointHead: r.GetCheckpointHead(), FirstSeq: r.GetFirstSeq(),
 				AuditKeyState: r.GetAuditKeyState(), AuditPublicKey: hex.EncodeToString(r.GetAuditPublicKey())})
 		},
@@ -303,8 +304,8 @@ type auditQueryView struct {
 	NextPageToken string         `json:"next_page_token"`
 }
 
-func (v auditQueryView) table(w io.Writer) error {
-	tw := newTabWriter(w)
+func (v auditQueryView) Table(w io.Writer) error {
+	tw := render.NewTabWriter(w)
 	fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tOP\tKEY\tREQUEST\tOUTCOME\tCOUNT\tREASON")
 	for _, r := range v.Records {
 		when := "-"
@@ -356,7 +357,7 @@ func truncateCell(s string, n int) string {
 // verifyReportView is `kq audit verify` when the chain verifies.
 type verifyReportView audit.Report
 
-func (v verifyReportView) table(w io.Writer) error {
+func (v verifyReportView) Table(w io.Writer) error {
 	fmt.Fprintf(w, "OK: %d records, seq %d to %d, head %s\n", v.Records, v.FirstSeq, v.LastSeq, v.Head)
 	if !v.SignaturesChecked {
 		_, err := fmt.Fprintln(w, "checkpoint signatures NOT checked (no audit key)")
@@ -380,8 +381,8 @@ type auditHeadView struct {
 	AuditPublicKey string `json:"audit_public_key"`
 }
 
-func (v auditHeadView) table(w io.Writer) error {
-	tw := newTabWriter(w)
+func (v auditHeadView) Table(w io.Writer) error {
+	tw := render.NewTabWriter(w)
 	fmt.Fprintf(tw, "node\t%s\n", v.Node)
 	fmt.Fprintf(tw, "head\tseq %d  %s\n", v.Seq, v.Hash)
 	fmt.Fprintf(tw, "checkpoint\tseq %d  %s\n", v.CheckpointSeq, v.CheckpointHead)

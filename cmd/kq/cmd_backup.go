@@ -16,6 +16,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/backup"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -53,7 +54,7 @@ func newBackupCreateCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(backupView{Dir: out, Manifest: m})
+			return opts.printer().Print(backupView{Dir: out, Manifest: m})
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "directory to write the backup to (created; must be empty)")
@@ -154,7 +155,7 @@ func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backu
 			}
 			// A node that does not answer is left out, and the manifest
 			// says so: its shares are missing from this backup.
-			info.Error = errorText(err)
+			info.Error = render.ErrorText(err)
 			pr.done("%s: LEFT OUT: %s", n.ID, info.Error)
 		} else {
 			pr.done("%s: %d sealed files, %d bytes", n.ID, info.Files, info.Bytes)
@@ -260,11 +261,11 @@ type backupView struct {
 	Manifest *backup.Manifest `json:"manifest"`
 }
 
-func (v backupView) table(w io.Writer) error {
+func (v backupView) Table(w io.Writer) error {
 	m := v.Manifest
 	fmt.Fprintf(w, "backup of %s in %s\n", m.ClusterID, v.Dir)
 	fmt.Fprintf(w, "snapshot: index %d, term %d, %d keys, audit head %d\n", m.Snapshot.Index, m.Snapshot.Term, m.Keys, m.Audit.Seq)
-	tw := newTabWriter(w)
+	tw := render.NewTabWriter(w)
 	fmt.Fprintln(tw, "NODE\tFILES\tBYTES\tNOTE")
 	for _, n := range m.Nodes {
 		note := "ok"
@@ -311,7 +312,7 @@ func newBackupVerifyCmd(opts *options) *cobra.Command {
 			if v.Problems == nil {
 				v.Problems = []string{}
 			}
-			if perr := opts.printer().print(v); perr != nil {
+			if perr := opts.printer().Print(v); perr != nil {
 				return perr
 			}
 			return err
@@ -329,7 +330,7 @@ type verifyBackupView struct {
 	Manifest *backup.Manifest `json:"manifest"`
 }
 
-func (v verifyBackupView) table(w io.Writer) error {
+func (v verifyBackupView) Table(w io.Writer) error {
 	m := v.Manifest
 	if v.OK {
 		_, err := fmt.Fprintf(w, "OK: backup of %s taken %s, snapshot index %d, %d keys, %d files; signed by audit key %s\n",

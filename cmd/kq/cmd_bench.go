@@ -16,6 +16,8 @@ import (
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/measure"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -93,8 +95,8 @@ type benchView struct {
 	FirstError     string             `json:"first_error,omitempty"`
 }
 
-func (v benchView) table(w io.Writer) error {
-	tw := newTabWriter(w)
+func (v benchView) Table(w io.Writer) error {
+	tw := render.NewTabWriter(w)
 	fmt.Fprintf(tw, "key\t%s (%s), presign %v, concurrency %d\n", v.Key, v.Algorithm, v.Presign, v.Concurrency)
 	fmt.Fprintf(tw, "requests\t%d ok, %d errors, %d presigned, in %.1fs\n", v.OK, v.Errors, v.Presigned, v.Seconds)
 	fmt.Fprintf(tw, "throughput\t%.1f signatures/s\n", v.Throughput)
@@ -145,16 +147,16 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 		return m
 	}
 
-	cpu0, _ := nodeCPU(opts.configPath)
+	cpu0, _ := measure.NodeCPU(opts.configPath)
 	start := time.Now()
 	runCtx, cancel := context.WithTimeout(ctx, b.duration)
 	defer cancel()
 	var issued, ok, failed, presigned atomic.Uint64
 	var firstErr atomic.Value
-	hists := make([]*histogram, b.concurrency)
+	hists := make([]*measure.Histogram, b.concurrency)
 	var wg sync.WaitGroup
 	for w := range b.concurrency {
-		hists[w] = newHistogram()
+		hists[w] = measure.NewHistogram()
 		wg.Go(func() {
 			for runCtx.Err() == nil {
 				if b.requests > 0 && issued.Add(1) > uint64(b.requests) {
@@ -167,10 +169,10 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 				}
 				if err != nil {
 					failed.Add(1)
-					firstErr.CompareAndSwap(nil, errorText(err))
+					firstErr.CompareAndSwap(nil, render.ErrorText(err))
 					continue
 				}
-				hists[w].record(time.Since(t0))
+				hists[w].Record(time.Since(t0))
 				ok.Add(1)
 				if r.GetPresigned() {
 					presigned.Add(1)
@@ -183,18 +185,18 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 	wg.Wait()
 	close(stop)
 	elapsed := time.Since(start)
-	cpu1, procs := nodeCPU(opts.configPath)
+	cpu1, procs := measure.NodeCPU(opts.configPath)
 
-	h := newHistogram()
+	h := measure.NewHistogram()
 	for _, x := range hists {
-		h.merge(x)
+		h.Merge(x)
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	v := benchView{Key: b.key, Algorithm: k.GetAlgorithm().Name(), Presign: !b.noPresign, Concurrency: b.concurrency,
 		Seconds: elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(), Presigned: presigned.Load(),
 		Throughput: float64(ok.Load()) / elapsed.Seconds(),
-		LatencyMS: map[string]float64{"p50": ms(h.quantile(0.5)), "p90": ms(h.quantile(0.9)), "p99": ms(h.quantile(0.99)),
-			"p99.9": ms(h.quantile(0.999)), "max": ms(h.max), "mean": ms(h.mean())},
+		LatencyMS: map[string]float64{"p50": ms(h.Quantile(0.5)), "p90": ms(h.Quantile(0.9)), "p99": ms(h.Quantile(0.99)),
+			"p99.9": ms(h.Quantile(0.999)), "max": ms(h.Max()), "mean": ms(h.Mean())},
 		NodeCPUSeconds: (cpu1 - cpu0).Seconds(), NodeProcesses: procs}
 	if v.OK > 0 {
 		v.CPUPerSig = v.NodeCPUSeconds / float64(v.OK)
@@ -202,7 +204,7 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 	if e, _ := firstErr.Load().(string); e != "" {
 		v.FirstError = e
 	}
-	return opts.printer().print(v)
+	return opts.printer().Print(v)
 }
 
 func signOnce(ctx context.Context, ks kqpb.KeyServiceClient, key, handle string, msg []byte, full bool) (*kqpb.SignResponse, error) {
@@ -216,7 +218,7 @@ func revokeBenchHandle(ks kqpb.KeyServiceClient, opts *options, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), statusWait)
 	defer cancel()
 	if _, err := ks.RevokeHandle(ctx, &kqpb.RevokeHandleRequest{Handle: id, RequestId: newRequestID()}); err != nil {
-		fmt.Fprintf(opts.stderr, "kq: revoke the bench handle %s: %s (it expires by itself)\n", id, errorText(err))
+		fmt.Fprintf(opts.stderr, "kq: revoke the bench handle %s: %s (it expires by itself)\n", id, render.ErrorText(err))
 	}
 }
 
@@ -266,5 +268,5 @@ func (c *clusterClient) leaderTarget(ctx context.Context) (config.NodeConfig, er
 			return n, nil
 		}
 	}
-	return config.NodeConfig{}, fmt.Errorf("no leader: %s", v.notReady())
+	return config.NodeConfig{}, fmt.Errorf("no leader: %s", notReady(v))
 }

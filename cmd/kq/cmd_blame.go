@@ -38,7 +38,7 @@ func newBlameCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(blameClearView{Member: args[0], Cleared: resp.Cleared, Note: resp.Note})
+			return opts.printer().Print(blameClearView{Member: args[0], Cleared: resp.Cleared, Note: resp.Note})
 		},
 	})
 	return cmd
@@ -51,7 +51,7 @@ type blameClearView struct {
 	Note    string `json:"note"`
 }
 
-func (v blameClearView) table(w io.Writer) error {
+func (v blameClearView) Table(w io.Writer) error {
 	if !v.Cleared {
 		_, err := fmt.Fprintf(w, "%s had no accusations on record\n", v.Member)
 		return err

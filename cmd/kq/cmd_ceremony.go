@@ -21,6 +21,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
@@ -65,7 +66,7 @@ func newOperatorCmd(opts *options) *cobra.Command {
 			if err := f.Close(); err != nil {
 				return err
 			}
-			return opts.printer().print(operatorKeyView{PublicKey: audit.FormatApprovalKey(pub), File: out})
+			return opts.printer().Print(operatorKeyView{PublicKey: audit.FormatApprovalKey(pub), File: out})
 		},
 	}
 	keygen.Flags().StringVar(&out, "out", "", "file to write the private key to (mode 0600)")
@@ -78,7 +79,7 @@ type operatorKeyView struct {
 	File      string `json:"-"`
 }
 
-func (v operatorKeyView) table(w io.Writer) error {
+func (v operatorKeyView) Table(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "wrote %s (0600); public key for the policy's operators list:\n%s\n", v.File, v.PublicKey)
 	return err
 }
@@ -118,7 +119,7 @@ func newCeremonyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(ceremonyViewOf(c))
+			return opts.printer().Print(ceremonyViewOf(c))
 		},
 	})
 	ceremony.AddCommand(&cobra.Command{
@@ -136,7 +137,7 @@ func newCeremonyCmd(opts *options) *cobra.Command {
 			for _, c := range resp.Ceremonies {
 				v.Ceremonies = append(v.Ceremonies, ceremonyViewOf(c))
 			}
-			return opts.printer().print(v)
+			return opts.printer().Print(v)
 		},
 	})
 	ceremony.AddCommand(&cobra.Command{
@@ -387,7 +388,7 @@ func newCeremonyVerifyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(ceremonyReportView(rep))
+			return opts.printer().Print(ceremonyReportView(rep))
 		},
 	}
 	cmd.Flags().StringVar(&file, "from-file", "", "a JSON-lines audit export")
@@ -396,9 +397,9 @@ func newCeremonyVerifyCmd(opts *options) *cobra.Command {
 
 type ceremonyReportView audit.CeremonyReport
 
-func (v ceremonyReportView) table(w io.Writer) error {
+func (v ceremonyReportView) Table(w io.Writer) error {
 	fmt.Fprintf(w, "ceremony %s (%s): %s; %d of %d approvals counted; digest %s\n", v.ID, v.Kind, v.State, v.Counted, v.Quorum, v.Digest)
-	tw := newTabWriter(w)
+	tw := render.NewTabWriter(w)
 	fmt.Fprintln(tw, "OPERATOR\tSEQ\tSIGNATURE\tCOUNTED")
 	for _, a := range v.Approvals {
 		fmt.Fprintf(tw, "%s\t%d\tvalid\t%t\n", a.Operator, a.Seq, a.Counted)
@@ -461,7 +462,7 @@ func freezeViewOf(st *kqpb.FreezeState) freezeView {
 	return v
 }
 
-func (v freezeView) table(w io.Writer) error {
+func (v freezeView) Table(w io.Writer) error {
 	if !v.Frozen {
 		_, err := fmt.Fprintln(w, "not frozen: the cluster signs")
 		return err
@@ -483,7 +484,7 @@ func (o *options) printCeremony(ctx context.Context, call func(context.Context, 
 	if err != nil {
 		return err
 	}
-	return o.printer().print(ceremonyViewOf(c))
+	return o.printer().Print(ceremonyViewOf(c))
 }
 
 // printFreeze runs one CeremonyService call that answers the freeze state
@@ -493,7 +494,7 @@ func (o *options) printFreeze(ctx context.Context, call func(context.Context, kq
 	if err != nil {
 		return err
 	}
-	return o.printer().print(freezeViewOf(st))
+	return o.printer().Print(freezeViewOf(st))
 }
 
 // ceremonyView is how propose, approve and show print a ceremony; its JSON
@@ -540,7 +541,7 @@ func ceremonyViewOf(c *kqpb.Ceremony) ceremonyView {
 	return v
 }
 
-func (v ceremonyView) table(w io.Writer) error {
+func (v ceremonyView) Table(w io.Writer) error {
 	fmt.Fprintf(w, "ceremony %s  %s  %s  %d of %d approvals  expires %s\n", v.ID, v.Kind, v.State, v.Approvals, v.Quorum, v.ExpiresAt)
 	fmt.Fprintf(w, "does:     %s\n", v.Summary)
 	fmt.Fprintf(w, "digest:   %s\n", v.Digest)
@@ -562,8 +563,8 @@ type ceremonyListView struct {
 	Ceremonies []ceremonyView `json:"ceremonies"`
 }
 
-func (v ceremonyListView) table(w io.Writer) error {
-	tw := newTabWriter(w)
+func (v ceremonyListView) Table(w io.Writer) error {
+	tw := render.NewTabWriter(w)
 	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tAPPROVALS\tEXPIRES\tDOES")
 	for _, c := range v.Ceremonies {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%.80s\n", c.ID, c.Kind, c.State, c.Approvals, c.Quorum, c.ExpiresAt, c.Summary)

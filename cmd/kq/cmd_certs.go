@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/pki"
 )
@@ -58,5 +59,5 @@ func (o *options) writeCerts(write func(dir string, c *config.Cluster) ([]string
 	if err != nil {
 		return err
 	}
-	return o.printer().print(certsView{Dir: c.CertsDir(), Created: nonNil(created)})
+	return o.printer().Print(render.CertsView{Dir: c.CertsDir(), Created: render.NonNil(created)})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 func newHandleCmd(opts *options) *cobra.Command {
@@ -49,7 +50,7 @@ func newHandleIssueCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return withIssueHint(err, requestID)
 			}
-			return opts.printer().print(newHandleView(h))
+			return opts.printer().Print(render.NewHandleView(h))
 		},
 	}
 	cmd.Flags().StringVar(&purpose, "purpose", "sign", "one of the key's purposes")
@@ -103,7 +104,7 @@ func newHandleRevokeCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return withRetryHint(err, requestID)
 			}
-			return opts.printer().print(revokedHandleView{ID: r.GetId(), Key: r.GetKey(), Revoked: true})
+			return opts.printer().Print(render.RevokedHandleView{ID: r.GetId(), Key: r.GetKey(), Revoked: true})
 		},
 	}
 	cmd.Flags().StringVar(&requestID, "request-id", "", "makes retries safe (default: random)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 func newKeyCmd(opts *options) *cobra.Command {
@@ -94,7 +96,7 @@ func runKeyCall(cmd *cobra.Command, opts *options, op *longOp, requestID string,
 	if err != nil {
 		return withRetryHint(c.explain(ctx, err), requestID)
 	}
-	return opts.printer().print(newKeyView(k))
+	return opts.printer().Print(render.NewKeyView(k))
 }
 
 func newKeyGetCmd(opts *options) *cobra.Command {
@@ -109,7 +111,7 @@ func newKeyGetCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(newKeyView(k))
+			return opts.printer().Print(render.NewKeyView(k))
 		},
 	}
 }
@@ -146,7 +148,7 @@ func keyStateNames() []string {
 }
 
 // keep reports whether k passes every filter given.
-func (f keyFilter) keep(k keyView) bool {
+func (f keyFilter) keep(k render.KeyView) bool {
 	return (f.algorithm == "" || k.Algorithm == f.algorithm) &&
 		(f.state == "" || k.State == f.state) &&
 		(f.purpose == "" || slices.Contains(k.Purposes, f.purpose)) &&
@@ -173,9 +175,9 @@ func newKeyListCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := newKeyListView(r)
-			v.Keys = slices.DeleteFunc(v.Keys, func(k keyView) bool { return !f.keep(k) })
-			return opts.printer().print(v)
+			v := render.NewKeyListView(r)
+			v.Keys = slices.DeleteFunc(v.Keys, func(k render.KeyView) bool { return !f.keep(k) })
+			return opts.printer().Print(v)
 		},
 	}
 	cmd.Flags().StringVar(&f.algorithm, "algorithm", "", "only keys of this algorithm: ecdsa-secp256k1 or ed25519")
@@ -192,4 +194,17 @@ func newRequestID() string {
 	b := make([]byte, 16)
 	rand.Read(b) // never fails
 	return hex.EncodeToString(b)
+}
+
+// Algorithm names on the command line and in JSON.
+const (
+	algECDSA   = kqpb.AlgorithmNameECDSA
+	algEd25519 = kqpb.AlgorithmNameEd25519
+)
+
+func parseAlgorithm(s string) (kqpb.Algorithm, error) {
+	if a, ok := kqpb.AlgorithmNamed(strings.ToLower(s)); ok {
+		return a, nil
+	}
+	return kqpb.Algorithm_ALGORITHM_UNSPECIFIED, fmt.Errorf("unknown algorithm %q: want %s or %s", s, algECDSA, algEd25519)
 }

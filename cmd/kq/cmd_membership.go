@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 func newKeyReshareCmd(opts *options) *cobra.Command {
@@ -133,7 +134,7 @@ func (o *options) nodeCall(cmd *cobra.Command, call func(context.Context, kqpb.M
 	if err != nil {
 		return err
 	}
-	return o.printer().print(newNodeView(st))
+	return o.printer().Print(newNodeView(st))
 }
 
 // nodeView is `kq node status -o json` (and add, remove, replace): id and
@@ -163,7 +164,7 @@ func newNodeView(s *kqpb.NodeStatus) nodeView {
 	return v
 }
 
-func (v nodeView) table(w io.Writer) error {
+func (v nodeView) Table(w io.Writer) error {
 	fmt.Fprintf(w, "node %s  %s  (raft: %s)\n", v.ID, v.State, v.Raft)
 	if v.Replaces != "" {
 		fmt.Fprintf(w, "replaces %s\n", v.Replaces)
@@ -175,7 +176,7 @@ func (v nodeView) table(w io.Writer) error {
 		return nil
 	}
 	fmt.Fprintln(w)
-	tw := newTabWriter(w)
+	tw := render.NewTabWriter(w)
 	fmt.Fprintln(tw, "KEY\tSHARES\tNOTE")
 	for _, k := range v.Keys {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Key, k.State, k.Note)

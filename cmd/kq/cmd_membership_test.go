@@ -26,7 +26,7 @@ func TestNodeStatusJSONContract(t *testing.T) {
 		t.Fatalf("no replace: keys %v", keys)
 	}
 	var buf bytes.Buffer
-	if err := v.table(&buf); err != nil {
+	if err := v.Table(&buf); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"node n4  resharing  (raft: nonvoter)", "replaces n3", "k    resharing  1 of 3 confirmed"} {

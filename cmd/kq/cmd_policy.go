@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/consensus/policy"
 )
 
@@ -27,7 +28,7 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(cur)
+			return opts.printer().Print(cur)
 		},
 	})
 	policyCmd.AddCommand(&cobra.Command{
@@ -47,7 +48,7 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(policyDiffView{From: cur.SHA256, To: sum, Diff: policy.Diff(cur.Policy, next)})
+			return opts.printer().Print(policyDiffView{From: cur.SHA256, To: sum, Diff: policy.Diff(cur.Policy, next)})
 		},
 	})
 	policyCmd.AddCommand(&cobra.Command{
@@ -71,7 +72,7 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(policyDiffView{From: resp.PreviousSha256, To: resp.Policy.Sha256, Version: resp.Policy.Version, Diff: resp.Diff})
+			return opts.printer().Print(policyDiffView{From: resp.PreviousSha256, To: resp.Policy.Sha256, Version: resp.Policy.Version, Diff: resp.Diff})
 		},
 	})
 	return policyCmd
@@ -107,7 +108,7 @@ func newPrincipalCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(v)
+			return opts.printer().Print(v)
 		},
 	}
 	revoke.Flags().StringVar(&serial, "serial", "", "revoke one client certificate by its serial number (hex) instead of a principal")
@@ -156,14 +157,14 @@ func policyViewOf(r *kqpb.PolicyResponse) (policyView, error) {
 	return policyView{Version: r.Version, SHA256: r.Sha256, Policy: &p}, nil
 }
 
-func (v policyView) table(w io.Writer) error {
+func (v policyView) Table(w io.Writer) error {
 	mode := "set"
 	if v.Version == 0 {
 		mode = "bootstrap: every client may do everything until a policy is applied"
 	}
 	fmt.Fprintf(w, "policy v%d  sha256 %s  (%s)\n", v.Version, v.SHA256, mode)
 	fmt.Fprintf(w, "tenants: %v\n", v.Policy.Tenants)
-	tw := newTabWriter(w)
+	tw := render.NewTabWriter(w)
 	fmt.Fprintln(tw, "PRINCIPAL\tROLE\tTENANT\tLIMITS")
 	for _, name := range slices.Sorted(maps.Keys(v.Policy.Principals)) {
 		for _, g := range v.Policy.Principals[name].Roles {
@@ -205,7 +206,7 @@ type policyDiffView struct {
 	Diff    string `json:"diff"`
 }
 
-func (v policyDiffView) table(w io.Writer) error {
+func (v policyDiffView) Table(w io.Writer) error {
 	if v.Version > 0 {
 		fmt.Fprintf(w, "policy v%d in force\n", v.Version)
 	}

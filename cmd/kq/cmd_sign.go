@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 // The handle `kq sign NAME` issues for its one signature.
@@ -102,7 +103,7 @@ func newSignCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return withRetryHint(err, f.requestID)
 			}
-			v := newSignView(r)
+			v := render.NewSignView(r)
 			if format != "" {
 				// A key read before signing may predate a promotion: the
 				// versions that signed must be in the one checked against.
@@ -114,11 +115,11 @@ func newSignCmd(opts *options) *cobra.Command {
 				if err := checkFormatFits(key, format); err != nil {
 					return err
 				}
-				if err := encodeSignView(&v, key, digest, format); err != nil {
+				if err := v.Encode(key, digest, format); err != nil {
 					return err
 				}
 			}
-			return opts.printer().print(v)
+			return opts.printer().Print(v)
 		},
 	}
 	cmd.Flags().StringVar(&f.handle, "handle", "", "handle to sign with (from kq handle issue)")
@@ -143,7 +144,7 @@ func (c *clusterClient) getKey(ctx context.Context, name string) (*kqpb.Key, err
 }
 
 // hasVersions reports whether k lists every version that signed in v.
-func hasVersions(k *kqpb.Key, v signView) bool {
+func hasVersions(k *kqpb.Key, v render.SignView) bool {
 	for _, s := range v.Signatures {
 		if !slices.ContainsFunc(k.GetVersions(), func(kv *kqpb.KeyVersion) bool { return kv.GetVersion() == s.Version }) {
 			return false
@@ -181,11 +182,11 @@ func newVerifyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := verifyView{Valid: r.GetValid(), Key: args[0], Version: r.GetVersion()}
+			v := render.VerifyView{Valid: r.GetValid(), Key: args[0], Version: r.GetVersion()}
 			if v.Version == 0 {
 				v.Version = version // a node that does not say which version it checked
 			}
-			if err := opts.printer().print(v); err != nil {
+			if err := opts.printer().Print(v); err != nil {
 				return err
 			}
 			if !v.Valid {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/node/config"
 )
 
@@ -54,7 +55,7 @@ func newStatusCmd(opts *options) *cobra.Command {
 					return err
 				}
 			}
-			if err := opts.printer().print(v); err != nil {
+			if err := opts.printer().Print(v); err != nil {
 				return err
 			}
 			for _, n := range v.Nodes {
@@ -75,7 +76,7 @@ func newStatusCmd(opts *options) *cobra.Command {
 // work (waitingFor says nothing) or ctx ends. On stderr it shows what it
 // waits for: redrawn in place in a terminal, else a line when that changes
 // and every 10 s.
-func waitStatus(ctx context.Context, opts *options, c *clusterClient, v statusView, each time.Duration) (statusView, error) {
+func waitStatus(ctx context.Context, opts *options, c *clusterClient, v render.StatusView, each time.Duration) (render.StatusView, error) {
 	start := time.Now()
 	var last string
 	var lastAt time.Time
@@ -85,7 +86,7 @@ func waitStatus(ctx context.Context, opts *options, c *clusterClient, v statusVi
 		}
 	}()
 	for {
-		why := v.waitingFor()
+		why := waitingFor(v)
 		if why == "" {
 			return v, nil
 		}
@@ -128,13 +129,13 @@ func watchStatus(ctx context.Context, opts *options, c *clusterClient, each, int
 		if ctx.Err() != nil {
 			return nil
 		}
-		if opts.output == formatTable {
+		if opts.output == render.FormatTable {
 			if opts.stdoutTTY {
 				fmt.Fprint(opts.stdout, "\033[H\033[2J")
 			}
 			fmt.Fprintf(opts.stdout, "every %s, %s (Ctrl-C stops)\n", interval, time.Now().UTC().Format(time.TimeOnly))
 		}
-		if err := opts.printer().print(v); err != nil {
+		if err := opts.printer().Print(v); err != nil {
 			return err
 		}
 		select {
@@ -146,10 +147,10 @@ func watchStatus(ctx context.Context, opts *options, c *clusterClient, each, int
 }
 
 // ready reports whether every node answered and names the same leader.
-func (v statusView) ready() bool { return v.notReady() == "" }
+func ready(v render.StatusView) bool { return notReady(v) == "" }
 
 // notReady says why the cluster is not ready, or "" when it is.
-func (v statusView) notReady() string {
+func notReady(v render.StatusView) string {
 	if v.Leader == "" {
 		return "no leader"
 	}
@@ -163,8 +164,8 @@ func (v statusView) notReady() string {
 
 // waitingFor is notReady, then any node whose pre-params are not ready
 // (ECDSA keys need every member's): what `kq status --wait` waits for.
-func (v statusView) waitingFor() string {
-	if why := v.notReady(); why != "" {
+func waitingFor(v render.StatusView) string {
+	if why := notReady(v); why != "" {
 		return why
 	}
 	for _, n := range v.Nodes {
@@ -198,7 +199,7 @@ func newNodesCmd(opts *options) *cobra.Command {
 }
 
 // status asks every target node in parallel, each within wait.
-func (c *clusterClient) status(ctx context.Context, wait time.Duration) statusView {
+func (c *clusterClient) status(ctx context.Context, wait time.Duration) render.StatusView {
 	resps := make([]*kqpb.StatusResponse, len(c.targets))
 	errs := make([]error, len(c.targets))
 	var wg sync.WaitGroup
@@ -206,9 +207,9 @@ func (c *clusterClient) status(ctx context.Context, wait time.Duration) statusVi
 		wg.Go(func() { resps[i], errs[i] = c.nodeStatus(ctx, n, wait) })
 	}
 	wg.Wait()
-	v := statusView{ClusterID: c.cluster.ID, Nodes: make([]nodeStatusView, len(c.targets))}
+	v := render.StatusView{ClusterID: c.cluster.ID, Nodes: make([]render.NodeStatusView, len(c.targets))}
 	for i, n := range c.targets {
-		v.Nodes[i] = newNodeStatusView(n.ID, resps[i], errs[i])
+		v.Nodes[i] = render.NewNodeStatusView(n.ID, resps[i], errs[i])
 	}
 	v.Leader = pickLeader(resps)
 	v.Members = pickMembers(resps, v.Leader)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 func newTenantCmd(opts *options) *cobra.Command {
@@ -25,7 +26,7 @@ func newTenantCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().print(tenantChangeView{Note: resp.Note, Tenant: tenantViewOf(resp.Tenant)})
+			return opts.printer().Print(tenantChangeView{Note: resp.Note, Tenant: tenantViewOf(resp.Tenant)})
 		},
 	})
 	var force bool
@@ -63,7 +64,7 @@ func newTenantCmd(opts *options) *cobra.Command {
 					}
 				}
 			}
-			return opts.printer().print(v)
+			return opts.printer().Print(v)
 		},
 	}
 	del.Flags().BoolVar(&force, "force", false, "also delete when key versions are only due for destruction (destroys them)")
@@ -83,7 +84,7 @@ func newTenantCmd(opts *options) *cobra.Command {
 			for _, t := range resp.Tenants {
 				v.Tenants = append(v.Tenants, *tenantViewOf(t))
 			}
-			return opts.printer().print(v)
+			return opts.printer().Print(v)
 		},
 	})
 	return tenant
@@ -119,7 +120,7 @@ type tenantChangeView struct {
 	Pending []string `json:"pending_shred,omitempty"`
 }
 
-func (v tenantChangeView) table(w io.Writer) error {
+func (v tenantChangeView) Table(w io.Writer) error {
 	fmt.Fprintln(w, v.Note)
 	if t := v.Tenant; t != nil && t.Deleted {
 		fmt.Fprintf(w, "key shredded on: %s\n", orNone(t.Shredded))
@@ -135,8 +136,8 @@ type tenantListView struct {
 	Nodes   []string     `json:"nodes"`
 }
 
-func (v tenantListView) table(w io.Writer) error {
-	tw := newTabWriter(w)
+func (v tenantListView) Table(w io.Writer) error {
+	tw := render.NewTabWriter(w)
 	fmt.Fprintln(tw, "TENANT\tSTATE\tGENERATION\tKEYS\tWEIGHT\tQUOTA\tSHREDDED")
 	for _, t := range v.Tenants {
 		state := "active"

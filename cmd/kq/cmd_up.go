@@ -125,9 +125,9 @@ func upReady(ctx context.Context, opts *options, wait time.Duration, procs []*no
 		return err
 	}
 	deadline := time.Now().Add(wait)
-	for v := cc.status(ctx, time.Second); !v.ready(); v = cc.status(ctx, time.Second) {
+	for v := cc.status(ctx, time.Second); !ready(v); v = cc.status(ctx, time.Second) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("cluster not ready after %s: %s", wait, v.notReady())
+			return fmt.Errorf("cluster not ready after %s: %s", wait, notReady(v))
 		}
 		select {
 		case <-ctx.Done():

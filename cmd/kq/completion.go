@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 // kq completion bash|zsh|fish|powershell is cobra's: the scripts call
@@ -18,7 +20,7 @@ func completeWords(words ...string) cobra.CompletionFunc {
 // registerCompletions adds the value completions of the global flags:
 // --output's formats and --node's ids, read from the --config given.
 func registerCompletions(root *cobra.Command, opts *options) {
-	_ = root.RegisterFlagCompletionFunc("output", completeWords(formatTable, formatJSON))
+	_ = root.RegisterFlagCompletionFunc("output", completeWords(render.FormatTable, render.FormatJSON))
 	_ = root.RegisterFlagCompletionFunc("node", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		c, err := opts.loadCluster()
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 func TestKeyListFilters(t *testing.T) {
@@ -29,7 +31,7 @@ func TestKeyListFilters(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
 		var got []string
-		for _, k := range decode[keyListView](t, out).Keys {
+		for _, k := range decode[render.KeyListView](t, out).Keys {
 			got = append(got, k.Name)
 		}
 		slices.Sort(got)
@@ -100,7 +102,7 @@ func TestStatusWatch(t *testing.T) {
 		dec := json.NewDecoder(&out.buf)
 		rounds := 0
 		for {
-			var v statusView
+			var v render.StatusView
 			if err := dec.Decode(&v); err == io.EOF {
 				break
 			} else if err != nil || v.Leader != "n2" {

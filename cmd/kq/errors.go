@@ -32,15 +32,6 @@ func usagef(format string, args ...any) error {
 // `kq verify` does for an invalid signature.
 var errSilentFailure = errors.New("kq: failure already reported")
 
-// errorText renders err as "<grpc code>: <message>" when it carries a gRPC
-// status, else as its message.
-func errorText(err error) string {
-	if s, ok := status.FromError(err); ok && s != nil {
-		return fmt.Sprintf("%s: %s", s.Code(), s.Message())
-	}
-	return err.Error()
-}
-
 // withRetryHint adds the request id to errors after which the request may
 // still complete, so the operator can retry it without creating a duplicate.
 func withRetryHint(err error, requestID string) error {

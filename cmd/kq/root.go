@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 // options are the global flags and the process's streams.
@@ -34,7 +35,7 @@ type options struct {
 	atExit []func()
 }
 
-func (o *options) printer() printer { return printer{w: o.stdout, format: o.output} }
+func (o *options) printer() render.Printer { return render.Printer{W: o.stdout, Format: o.output} }
 
 // run executes kq with args and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kq: %v\nRun 'kq --help' for usage.\n", err)
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "kq: %s\n", errorText(err))
+		fmt.Fprintf(stderr, "kq: %s\n", render.ErrorText(err))
 		return exitFailure
 	}
 }
@@ -74,7 +75,7 @@ func newRootCmd(opts *options) *cobra.Command {
 				return usageError{err}
 			}
 			opts.started = true
-			if opts.output != formatTable && opts.output != formatJSON {
+			if opts.output != render.FormatTable && opts.output != render.FormatJSON {
 				return usagef("--output %q: want table or json", opts.output)
 			}
 			if opts.timeout <= 0 {
@@ -92,7 +93,7 @@ func newRootCmd(opts *options) *cobra.Command {
 	f := root.PersistentFlags()
 	f.StringVar(&opts.configPath, "config", "cluster.yaml", "cluster configuration file")
 	f.StringVar(&opts.node, "node", "", "node id to talk to (default: the first node that answers)")
-	f.StringVarP(&opts.output, "output", "o", formatTable, "output format: table or json")
+	f.StringVarP(&opts.output, "output", "o", render.FormatTable, "output format: table or json")
 	f.DurationVar(&opts.timeout, "timeout", 60*time.Second, "time limit for the whole command")
 	f.StringVar(&opts.as, "as", "", "act as this principal, with DATA_DIR/certs/NAME.pem and NAME.key (default: admin)")
 	f.StringVar(&opts.cert, "cert", "", "client certificate file (with --key), instead of --as")

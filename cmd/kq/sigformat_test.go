@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 // secpKey gives k a real secp256k1 key. Called with f locked.
@@ -53,7 +54,7 @@ func TestSignFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := bytes.Repeat([]byte{0xab}, 32)
-	sign := func(format string) (signView, map[string]any) {
+	sign := func(format string) (render.SignView, map[string]any) {
 		t.Helper()
 		args := []string{"-o", "json", "sign", "btc", "--digest", hex.EncodeToString(digest)}
 		if format != "" {
@@ -63,7 +64,7 @@ func TestSignFormats(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("--format %q: exit %d: %s", format, code, errOut)
 		}
-		return decode[signView](t, out), decode[map[string]any](t, out)
+		return decode[render.SignView](t, out), decode[map[string]any](t, out)
 	}
 	// No --format: the node's DER as it is (high s), and no format field,
 	// as before the flag existed.
@@ -108,7 +109,7 @@ func TestSignFormats(t *testing.T) {
 	if lastRequest[*kqpb.SignRequest](t, tc.leader, "Sign") != before {
 		t.Error("a refused --format still signed")
 	}
-	if out, errOut, code := tc.kq(t, "-o", "json", "sign", "ed", "--digest", "00", "--format", "raw"); code != 0 || decode[signView](t, out).Format != "raw" {
+	if out, errOut, code := tc.kq(t, "-o", "json", "sign", "ed", "--digest", "00", "--format", "raw"); code != 0 || decode[render.SignView](t, out).Format != "raw" {
 		t.Errorf("ed25519 raw: exit %d: %s%s", code, out, errOut)
 	}
 	if _, _, code := tc.kq(t, "sign", "btc", "--digest", "00", "--format", "base58"); code != 2 {

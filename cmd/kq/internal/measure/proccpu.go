@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"bytes"
@@ -13,9 +13,9 @@ import (
 // is 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-// nodeCPU returns the CPU time (user + system) used so far by every kqd
+// NodeCPU returns the CPU time (user + system) used so far by every kqd
 // process on this machine that runs the configuration at configPath.
-func nodeCPU(configPath string) (time.Duration, int) {
+func NodeCPU(configPath string) (time.Duration, int) {
 	want, err := filepath.Abs(configPath)
 	if err != nil {
 		return 0, 0

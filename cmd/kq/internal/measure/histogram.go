@@ -1,14 +1,16 @@
-package main
+// Package measure takes the measurements kq bench reports: the latency of
+// each request, kept in a Histogram, and the CPU time the local nodes spent.
+package measure
 
 import (
 	"math"
 	"time"
 )
 
-// histogram records latencies in log-spaced buckets 1% wide, HDR style:
+// Histogram records latencies in log-spaced buckets 1% wide, HDR style:
 // constant memory however long a benchmark runs, and every percentile
 // within 1% of the true value.
-type histogram struct {
+type Histogram struct {
 	counts []uint64
 	n      uint64
 	sum    time.Duration
@@ -23,7 +25,8 @@ const (
 
 var histBuckets = int(math.Ceil(math.Log(float64(histMax/histMin))/math.Log(histGrowth))) + 1
 
-func newHistogram() *histogram { return &histogram{counts: make([]uint64, histBuckets)} }
+// NewHistogram returns an empty histogram.
+func NewHistogram() *Histogram { return &Histogram{counts: make([]uint64, histBuckets)} }
 
 func bucketOf(d time.Duration) int {
 	if d <= histMin {
@@ -38,14 +41,16 @@ func upper(i int) time.Duration {
 	return time.Duration(float64(histMin) * math.Pow(histGrowth, float64(i+1)))
 }
 
-func (h *histogram) record(d time.Duration) {
+// Record adds one sample.
+func (h *Histogram) Record(d time.Duration) {
 	h.counts[bucketOf(d)]++
 	h.n++
 	h.sum += d
 	h.max = max(h.max, d)
 }
 
-func (h *histogram) merge(o *histogram) {
+// Merge adds o's samples.
+func (h *Histogram) Merge(o *Histogram) {
 	for i, c := range o.counts {
 		h.counts[i] += c
 	}
@@ -54,8 +59,8 @@ func (h *histogram) merge(o *histogram) {
 	h.max = max(h.max, o.max)
 }
 
-// quantile returns the latency below which a fraction q of samples fall.
-func (h *histogram) quantile(q float64) time.Duration {
+// Quantile returns the latency below which a fraction q of samples fall.
+func (h *Histogram) Quantile(q float64) time.Duration {
 	if h.n == 0 {
 		return 0
 	}
@@ -70,9 +75,13 @@ func (h *histogram) quantile(q float64) time.Duration {
 	return h.max
 }
 
-func (h *histogram) mean() time.Duration {
+// Mean is the average sample.
+func (h *Histogram) Mean() time.Duration {
 	if h.n == 0 {
 		return 0
 	}
 	return h.sum / time.Duration(h.n)
 }
+
+// Max is the largest sample.
+func (h *Histogram) Max() time.Duration { return h.max }

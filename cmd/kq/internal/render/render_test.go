@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"bytes"
@@ -12,15 +12,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
 // jsonKeys prints v as JSON and returns its top-level keys, sorted.
-func jsonKeys(t *testing.T, v view) (map[string]any, []string) {
+func jsonKeys(t *testing.T, v View) (map[string]any, []string) {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := (printer{w: &buf, format: formatJSON}).print(v); err != nil {
+	if err := (Printer{W: &buf, Format: FormatJSON}).Print(v); err != nil {
 		t.Fatal(err)
 	}
 	var m map[string]any
@@ -47,7 +46,7 @@ func testKey() *kqpb.Key {
 }
 
 func TestKeyJSONContract(t *testing.T) {
-	m, keys := jsonKeys(t, newKeyView(testKey()))
+	m, keys := jsonKeys(t, NewKeyView(testKey()))
 	want := sorted("name", "algorithm", "version", "threshold", "state", "members", "confirmed", "public_key_pem", "public_key_hex", "failure", "presigs_ready", "presigs_pending",
 		"primary_version", "versions", "min_sign_version", "min_verify_version", "deletion_allowed", "purposes", "dual_sign_version", "dual_sign_until")
 	if !slices.Equal(keys, want) {
@@ -57,7 +56,7 @@ func TestKeyJSONContract(t *testing.T) {
 		t.Errorf("values: %v", m)
 	}
 	// A key still generating has no public key; arrays stay arrays.
-	m, _ = jsonKeys(t, newKeyView(&kqpb.Key{Name: "k", Algorithm: kqpb.Algorithm_ECDSA_SECP256K1, State: kqpb.KeyState_KEY_STATE_GENERATING}))
+	m, _ = jsonKeys(t, NewKeyView(&kqpb.Key{Name: "k", Algorithm: kqpb.Algorithm_ECDSA_SECP256K1, State: kqpb.KeyState_KEY_STATE_GENERATING}))
 	if m["algorithm"] != "ecdsa-secp256k1" || m["state"] != "generating" {
 		t.Errorf("values: %v", m)
 	}
@@ -72,7 +71,7 @@ func TestKeyJSONContract(t *testing.T) {
 	if m["dual_sign_until"] != "" || m["dual_sign_version"] != 0.0 {
 		t.Errorf("no dual-sign window: %v", m)
 	}
-	m, _ = jsonKeys(t, newKeyView(&kqpb.Key{State: kqpb.KeyState_KEY_STATE_FAILED, Failure: "boom"}))
+	m, _ = jsonKeys(t, NewKeyView(&kqpb.Key{State: kqpb.KeyState_KEY_STATE_FAILED, Failure: "boom"}))
 	if m["state"] != "failed" || m["failure"] != "boom" {
 		t.Errorf("values: %v", m)
 	}
@@ -97,7 +96,7 @@ func testVersionedKey() *kqpb.Key {
 }
 
 func TestKeyVersionsJSONContract(t *testing.T) {
-	m, _ := jsonKeys(t, newKeyView(testVersionedKey()))
+	m, _ := jsonKeys(t, NewKeyView(testVersionedKey()))
 	if m["primary_version"] != 2.0 || m["min_sign_version"] != 2.0 || m["min_verify_version"] != 1.0 || m["deletion_allowed"] != true {
 		t.Errorf("values: %v", m)
 	}
@@ -146,7 +145,7 @@ func TestKeyVersionsJSONContract(t *testing.T) {
 
 func TestKeyVersionsTable(t *testing.T) {
 	var buf bytes.Buffer
-	if err := (printer{w: &buf, format: formatTable}).print(newKeyView(testVersionedKey())); err != nil {
+	if err := (Printer{W: &buf, Format: FormatTable}).Print(NewKeyView(testVersionedKey())); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -166,7 +165,7 @@ func TestKeyVersionsTable(t *testing.T) {
 	}
 	// A key from a node without versions prints as before.
 	buf.Reset()
-	if err := (printer{w: &buf, format: formatTable}).print(newKeyView(testKey())); err != nil {
+	if err := (Printer{W: &buf, Format: FormatTable}).Print(NewKeyView(testKey())); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(buf.String(), "NOTES") || strings.Contains(buf.String(), "policy:") {
@@ -176,7 +175,7 @@ func TestKeyVersionsTable(t *testing.T) {
 
 func TestHandleJSONContract(t *testing.T) {
 	expires := time.Date(2030, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600))
-	m, keys := jsonKeys(t, newHandleView(&kqpb.Handle{Handle: "kqh_0123456789abcdef_s", Id: "0123456789abcdef", Key: "k", Purpose: "sign",
+	m, keys := jsonKeys(t, NewHandleView(&kqpb.Handle{Handle: "kqh_0123456789abcdef_s", Id: "0123456789abcdef", Key: "k", Purpose: "sign",
 		ExpiresAtUnixNano: expires.UnixNano(), MaxUses: 1}))
 	if want := sorted("handle", "id", "key", "purpose", "expires_at", "max_uses"); !slices.Equal(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
@@ -184,14 +183,14 @@ func TestHandleJSONContract(t *testing.T) {
 	if m["handle"] != "kqh_0123456789abcdef_s" || m["expires_at"] != "2030-01-02T02:04:05.000000006Z" || m["max_uses"] != 1.0 {
 		t.Errorf("values: %v", m)
 	}
-	_, keys = jsonKeys(t, revokedHandleView{ID: "i", Key: "k", Revoked: true})
+	_, keys = jsonKeys(t, RevokedHandleView{ID: "i", Key: "k", Revoked: true})
 	if want := sorted("id", "key", "revoked"); !slices.Equal(keys, want) {
 		t.Fatalf("revoke keys %v, want %v", keys, want)
 	}
 }
 
 func TestKeyListJSONContract(t *testing.T) {
-	m, keys := jsonKeys(t, newKeyListView(&kqpb.ListKeysResponse{Keys: []*kqpb.Key{testKey()}}))
+	m, keys := jsonKeys(t, NewKeyListView(&kqpb.ListKeysResponse{Keys: []*kqpb.Key{testKey()}}))
 	if !slices.Equal(keys, []string{"keys"}) {
 		t.Fatalf("keys %v", keys)
 	}
@@ -199,14 +198,14 @@ func TestKeyListJSONContract(t *testing.T) {
 	if len(list) != 1 || list[0].(map[string]any)["name"] != "payments" {
 		t.Errorf("keys = %v", list)
 	}
-	m, _ = jsonKeys(t, newKeyListView(&kqpb.ListKeysResponse{}))
+	m, _ = jsonKeys(t, NewKeyListView(&kqpb.ListKeysResponse{}))
 	if _, ok := m["keys"].([]any); !ok {
 		t.Errorf("empty list = %#v, want []", m["keys"])
 	}
 }
 
 func TestSignVerifyJSONContract(t *testing.T) {
-	m, keys := jsonKeys(t, newSignView(&kqpb.SignResponse{Key: "k", Version: 1, Signature: []byte{1, 2}, Committee: []string{"n1", "n3"}, RequestId: "r1", Index: 42}))
+	m, keys := jsonKeys(t, NewSignView(&kqpb.SignResponse{Key: "k", Version: 1, Signature: []byte{1, 2}, Committee: []string{"n1", "n3"}, RequestId: "r1", Index: 42}))
 	if want := sorted("key", "version", "signature_hex", "signatures", "request_id", "committee", "index", "presigned"); !slices.Equal(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
 	}
@@ -217,33 +216,33 @@ func TestSignVerifyJSONContract(t *testing.T) {
 	if sigs := m["signatures"].([]any); len(sigs) != 1 || sigs[0].(map[string]any)["signature_hex"] != "0102" || sigs[0].(map[string]any)["version"] != 1.0 {
 		t.Errorf("signatures = %v", sigs)
 	}
-	dual := newSignView(&kqpb.SignResponse{Key: "k", Version: 3, Signature: []byte{3},
+	dual := NewSignView(&kqpb.SignResponse{Key: "k", Version: 3, Signature: []byte{3},
 		Signatures: []*kqpb.VersionSignature{{Version: 3, Signature: []byte{3}}, {Version: 2, Signature: []byte{2}}}})
-	if want := []versionSignatureView{{3, "03"}, {2, "02"}}; !slices.Equal(dual.Signatures, want) {
+	if want := []VersionSignatureView{{3, "03"}, {2, "02"}}; !slices.Equal(dual.Signatures, want) {
 		t.Errorf("dual = %+v", dual.Signatures)
 	}
 	var buf bytes.Buffer
-	if err := dual.table(&buf); err != nil {
+	if err := dual.Table(&buf); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "dual-sign signature  02 (version 2)") {
 		t.Errorf("dual table:\n%s", buf.String())
 	}
-	m, _ = jsonKeys(t, newSignView(&kqpb.SignResponse{}))
+	m, _ = jsonKeys(t, NewSignView(&kqpb.SignResponse{}))
 	if sigs, ok := m["signatures"].([]any); !ok || len(sigs) != 0 {
 		t.Errorf("no signature: signatures = %#v, want []", m["signatures"])
 	}
-	_, keys = jsonKeys(t, verifyView{Valid: true, Key: "k", Version: 1})
+	_, keys = jsonKeys(t, VerifyView{Valid: true, Key: "k", Version: 1})
 	if want := sorted("valid", "key", "version"); !slices.Equal(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
 	}
 }
 
 func TestStatusJSONContract(t *testing.T) {
-	v := statusView{ClusterID: "c", Leader: "n1", Nodes: []nodeStatusView{
-		newNodeStatusView("n1", &kqpb.StatusResponse{State: "leader", Term: 3, CommitIndex: 10, AppliedIndex: 9, Preparams: "ready", Keys: 2,
+	v := StatusView{ClusterID: "c", Leader: "n1", Nodes: []NodeStatusView{
+		NewNodeStatusView("n1", &kqpb.StatusResponse{State: "leader", Term: 3, CommitIndex: 10, AppliedIndex: 9, Preparams: "ready", Keys: 2,
 			SignRecords: 12, MaxSignRecords: 100000, RequestRecords: 3, MaxRequestRecords: 50000, DedupAgeSeconds: 86400, Handles: 5, MaxHandles: 1000}, nil),
-		newNodeStatusView("n2", nil, status.Error(codes.Unavailable, "connection refused")),
+		NewNodeStatusView("n2", nil, status.Error(codes.Unavailable, "connection refused")),
 	}}
 	m, keys := jsonKeys(t, v)
 	if want := sorted("cluster_id", "leader", "members", "nodes"); !slices.Equal(keys, want) {
@@ -275,8 +274,8 @@ func TestStatusJSONContract(t *testing.T) {
 
 func TestTables(t *testing.T) {
 	var buf bytes.Buffer
-	p := printer{w: &buf, format: formatTable}
-	if err := p.print(newKeyView(testKey())); err != nil {
+	p := Printer{W: &buf, Format: FormatTable}
+	if err := p.Print(NewKeyView(testKey())); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -291,11 +290,11 @@ func TestTables(t *testing.T) {
 	}
 
 	buf.Reset()
-	v := statusView{ClusterID: "c", Leader: "", Nodes: []nodeStatusView{
-		newNodeStatusView("n1", &kqpb.StatusResponse{State: "follower", Term: 3, Preparams: "generating (5s)"}, nil),
-		newNodeStatusView("n2", nil, errors.New("dial failed")),
+	v := StatusView{ClusterID: "c", Leader: "", Nodes: []NodeStatusView{
+		NewNodeStatusView("n1", &kqpb.StatusResponse{State: "follower", Term: 3, Preparams: "generating (5s)"}, nil),
+		NewNodeStatusView("n2", nil, errors.New("dial failed")),
 	}}
-	if err := p.print(v); err != nil {
+	if err := p.Print(v); err != nil {
 		t.Fatal(err)
 	}
 	out = buf.String()
@@ -313,11 +312,11 @@ func TestStatusDedupLine(t *testing.T) {
 	follower := &kqpb.StatusResponse{State: "follower", SignRecords: 11, MaxSignRecords: 100000, MaxRequestRecords: 100000, MaxHandles: 100000, DedupAgeSeconds: 60}
 	leader := &kqpb.StatusResponse{State: "leader", SignRecords: 12, MaxSignRecords: 100000, RequestRecords: 3, MaxRequestRecords: 100000,
 		DedupAgeSeconds: 86400, Handles: 5, MaxHandles: 100000}
-	v := statusView{ClusterID: "c", Leader: "n2", Nodes: []nodeStatusView{
-		newNodeStatusView("n1", follower, nil), newNodeStatusView("n2", leader, nil),
+	v := StatusView{ClusterID: "c", Leader: "n2", Nodes: []NodeStatusView{
+		NewNodeStatusView("n1", follower, nil), NewNodeStatusView("n2", leader, nil),
 	}}
 	var buf bytes.Buffer
-	if err := v.table(&buf); err != nil {
+	if err := v.Table(&buf); err != nil {
 		t.Fatal(err)
 	}
 	if want := "dedup: 12/100000 sign records, 3/100000 requests, kept 24h; handles 5/100000\n"; !strings.Contains(buf.String(), want) {
@@ -326,7 +325,7 @@ func TestStatusDedupLine(t *testing.T) {
 	// Without a leader, the first node that answered.
 	v.Leader = ""
 	buf.Reset()
-	if err := v.table(&buf); err != nil {
+	if err := v.Table(&buf); err != nil {
 		t.Fatal(err)
 	}
 	if want := "dedup: 11/100000 sign records, 0/100000 requests, kept 1m; handles 0/100000\n"; !strings.Contains(buf.String(), want) {
@@ -345,97 +344,11 @@ func TestShortDuration(t *testing.T) {
 	}
 }
 
-func TestPickLeader(t *testing.T) {
-	got := pickLeader([]*kqpb.StatusResponse{
-		{NodeId: "n1", State: "leader", Term: 2},
-		{NodeId: "n2", State: "leader", Term: 3},
-		nil,
-	})
-	if got != "n2" {
-		t.Errorf("two claimants: got %q, want the higher term n2", got)
-	}
-	got = pickLeader([]*kqpb.StatusResponse{
-		{NodeId: "n1", State: "follower", LeaderId: "n3"},
-		{NodeId: "n2", State: "follower", LeaderId: "n3"},
-		nil,
-	})
-	if got != "n3" {
-		t.Errorf("followers agree: got %q", got)
-	}
-	if got := pickLeader([]*kqpb.StatusResponse{nil, {State: "candidate"}}); got != "" {
-		t.Errorf("no leader: got %q", got)
-	}
-}
-
 func TestErrorText(t *testing.T) {
-	if got := errorText(status.Error(codes.NotFound, `key "x" not found`)); got != `NotFound: key "x" not found` {
+	if got := ErrorText(status.Error(codes.NotFound, `key "x" not found`)); got != `NotFound: key "x" not found` {
 		t.Errorf("got %q", got)
 	}
-	if got := errorText(errors.New("plain")); got != "plain" {
+	if got := ErrorText(errors.New("plain")); got != "plain" {
 		t.Errorf("got %q", got)
-	}
-}
-
-func TestParseHexAndAlgorithm(t *testing.T) {
-	b, err := parseHex("--digest", "0xABcd")
-	if err != nil || !bytes.Equal(b, []byte{0xab, 0xcd}) {
-		t.Errorf("got %x, %v", b, err)
-	}
-	var u usageError
-	if _, err := parseHex("--digest", "xyz"); !errors.As(err, &u) {
-		t.Errorf("bad hex: %v", err)
-	}
-	if _, err := parseHex("--digest", ""); !errors.As(err, &u) {
-		t.Errorf("empty: %v", err)
-	}
-	if a, err := parseAlgorithm("ECDSA-secp256k1"); err != nil || a != kqpb.Algorithm_ECDSA_SECP256K1 {
-		t.Errorf("got %v, %v", a, err)
-	}
-	if _, err := parseAlgorithm("rsa"); err == nil {
-		t.Error("rsa accepted")
-	}
-}
-
-func TestRetryHintOnlyWhenOutcomeUnknown(t *testing.T) {
-	err := withRetryHint(status.Error(codes.DeadlineExceeded, "context deadline exceeded"), "r-9")
-	if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "--request-id r-9") {
-		t.Errorf("deadline: %v", err)
-	}
-	err = withRetryHint(status.Error(codes.AlreadyExists, "key exists"), "r-9")
-	if strings.Contains(err.Error(), "r-9") {
-		t.Errorf("definite failure got a hint: %v", err)
-	}
-}
-
-func TestLifecycleFlagValues(t *testing.T) {
-	var u usageError
-	if ms, err := dualSignMillis(90 * time.Second); err != nil || ms != 90000 {
-		t.Errorf("90s: %d, %v", ms, err)
-	}
-	if ms, err := dualSignMillis(0); err != nil || ms != 0 {
-		t.Errorf("0: %d, %v", ms, err)
-	}
-	for _, d := range []time.Duration{-time.Second, maxDualSign + time.Hour, 1500 * time.Microsecond} {
-		if _, err := dualSignMillis(d); !errors.As(err, &u) {
-			t.Errorf("%v accepted: %v", d, err)
-		}
-	}
-	r, err := issueRequest("k", "sign", 10*time.Minute, 2, "r")
-	if want := (client.HandleRequest{Key: "k", Purpose: "sign", TTL: 10 * time.Minute, MaxUses: 2, RequestID: "r"}); err != nil || r != want {
-		t.Errorf("issue: %+v, %v", r, err)
-	}
-	if _, err := issueRequest("k", "sign", 0, 0, "r"); !errors.As(err, &u) {
-		t.Errorf("zero ttl: %v", err)
-	}
-	// One use within a minute, under a fresh request id (the client's).
-	if r := oneShotHandleRequest("k", ""); r != (client.HandleRequest{Key: "k", Purpose: "sign", TTL: time.Minute, MaxUses: 1}) {
-		t.Errorf("one-shot: %+v", r)
-	}
-	for run, want := range map[time.Duration]time.Duration{
-		10 * time.Second: 70 * time.Second, 24 * time.Hour: 24 * time.Hour, 30 * time.Hour: 24 * time.Hour,
-	} {
-		if got := benchHandleTTL(run); got != want {
-			t.Errorf("benchHandleTTL(%v) = %v, want %v", run, got, want)
-		}
 	}
 }

@@ -1,4 +1,7 @@
-package main
+// Package render is how kq shows an answer: each command's view printed as
+// a human table or, with -o json, as the JSON document scripts parse. The
+// JSON keys and table columns here are the CLI's output contract.
+package render
 
 import (
 	"encoding/hex"
@@ -10,71 +13,72 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/grpc/status"
+
 	"github.com/keyquorum/keyquorum/api/kqpb"
 )
 
 // This file is the CLI's output contract: scripts parse the JSON keys below,
-// so rename none of them. Every command prints through a printer.
+// so rename none of them. Every command prints through a Printer.
 
-// view is something a command prints: as JSON, or as a human table.
-type view interface {
-	table(w io.Writer) error
+// View is something a command prints: as JSON, or as a human table.
+type View interface {
+	Table(w io.Writer) error
 }
 
-// printer writes views in the format chosen with -o.
-type printer struct {
-	w      io.Writer
-	format string // formatTable or formatJSON
+// Printer writes views in the format chosen with -o.
+type Printer struct {
+	W      io.Writer
+	Format string // FormatTable or FormatJSON
 }
 
+// The values of -o.
 const (
-	formatTable = "table"
-	formatJSON  = "json"
+	FormatTable = "table"
+	FormatJSON  = "json"
 )
 
-func (p printer) print(v view) error {
-	if p.format == formatJSON {
-		enc := json.NewEncoder(p.w)
+// Print writes v as an indented JSON document or as its table.
+func (p Printer) Print(v View) error {
+	if p.Format == FormatJSON {
+		enc := json.NewEncoder(p.W)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	return v.table(p.w)
+	return v.Table(p.W)
 }
 
-func newTabWriter(w io.Writer) *tabwriter.Writer {
+// NewTabWriter aligns the columns of every kq table alike.
+func NewTabWriter(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
 
-// Algorithm names on the command line and in JSON.
-const (
-	algECDSA   = kqpb.AlgorithmNameECDSA
-	algEd25519 = kqpb.AlgorithmNameEd25519
-)
-
-func parseAlgorithm(s string) (kqpb.Algorithm, error) {
-	if a, ok := kqpb.AlgorithmNamed(strings.ToLower(s)); ok {
-		return a, nil
+// ErrorText renders err as "<grpc code>: <message>" when it carries a gRPC
+// status, else as its message.
+func ErrorText(err error) string {
+	if s, ok := status.FromError(err); ok && s != nil {
+		return fmt.Sprintf("%s: %s", s.Code(), s.Message())
 	}
-	return kqpb.Algorithm_ALGORITHM_UNSPECIFIED, fmt.Errorf("unknown algorithm %q: want %s or %s", s, algECDSA, algEd25519)
+	return err.Error()
 }
 
-// unixTimeJSON renders a replicated time for JSON: RFC 3339 with
+// UnixTimeJSON renders a replicated time for JSON: RFC 3339 with
 // nanoseconds in UTC, or "" for 0 (no such time).
-func unixTimeJSON(nanos int64) string {
+func UnixTimeJSON(nanos int64) string {
 	if nanos == 0 {
 		return ""
 	}
 	return time.Unix(0, nanos).UTC().Format(time.RFC3339Nano)
 }
 
-// unixTimeTable renders a replicated time for a table, to the second.
-func unixTimeTable(nanos int64) string {
+// UnixTimeTable renders a replicated time for a table, to the second.
+func UnixTimeTable(nanos int64) string {
 	return time.Unix(0, nanos).UTC().Format(time.RFC3339)
 }
 
-// keyView is a key as `kq key get` prints it. The top-level version, state
+// KeyView is a key as `kq key get` prints it. The top-level version, state
 // and public key are the current version's, as before versions existed.
-type keyView struct {
+type KeyView struct {
 	Name         string   `json:"name"`
 	Algorithm    string   `json:"algorithm"`
 	Version      uint32   `json:"version"`
@@ -90,7 +94,7 @@ type keyView struct {
 	PresigsPending uint32 `json:"presigs_pending"`
 
 	PrimaryVersion   uint32           `json:"primary_version"`
-	Versions         []keyVersionView `json:"versions"`
+	Versions         []KeyVersionView `json:"versions"`
 	MinSignVersion   uint32           `json:"min_sign_version"`
 	MinVerifyVersion uint32           `json:"min_verify_version"`
 	DeletionAllowed  bool             `json:"deletion_allowed"`
@@ -102,10 +106,10 @@ type keyView struct {
 	dualSignUntil int64
 }
 
-// keyVersionView is one version of a key. Refresh fields are zero and
+// KeyVersionView is one version of a key. Refresh fields are zero and
 // empty unless a refresh runs; destroy_at is "" unless a destruction is
 // scheduled; shares_destroyed names the members that shredded their share.
-type keyVersionView struct {
+type KeyVersionView struct {
 	Version          uint32   `json:"version"`
 	State            string   `json:"state"`
 	PublicKeyPEM     string   `json:"public_key_pem"`
@@ -122,15 +126,16 @@ type keyVersionView struct {
 	destroyAt int64
 }
 
-func newKeyView(k *kqpb.Key) keyView {
-	v := keyView{
+// NewKeyView is the view of k.
+func NewKeyView(k *kqpb.Key) KeyView {
+	v := KeyView{
 		Name:         k.GetName(),
 		Algorithm:    k.GetAlgorithm().Name(),
 		Version:      k.GetVersion(),
 		Threshold:    k.GetThreshold(),
 		State:        k.GetState().Name(),
-		Members:      nonNil(k.GetMembers()),
-		Confirmed:    nonNil(k.GetConfirmed()),
+		Members:      NonNil(k.GetMembers()),
+		Confirmed:    NonNil(k.GetConfirmed()),
 		PublicKeyPEM: k.GetPublicKeyPem(),
 		PublicKeyHex: hex.EncodeToString(k.GetPublicKey()),
 		Failure:      k.GetFailure(),
@@ -139,14 +144,14 @@ func newKeyView(k *kqpb.Key) keyView {
 		PresigsPending: k.GetPresigsPending(),
 
 		PrimaryVersion:   k.GetPrimaryVersion(),
-		Versions:         make([]keyVersionView, 0, len(k.GetVersions())),
+		Versions:         make([]KeyVersionView, 0, len(k.GetVersions())),
 		MinSignVersion:   k.GetMinSignVersion(),
 		MinVerifyVersion: k.GetMinVerifyVersion(),
 		DeletionAllowed:  k.GetDeletionAllowed(),
-		Purposes:         nonNil(k.GetPurposes()),
+		Purposes:         NonNil(k.GetPurposes()),
 	}
 	if until := k.GetDualSignUntilUnixNano(); k.GetDualSignVersion() != 0 && until != 0 {
-		v.DualSignVersion, v.DualSignUntil, v.dualSignUntil = k.GetDualSignVersion(), unixTimeJSON(until), until
+		v.DualSignVersion, v.DualSignUntil, v.dualSignUntil = k.GetDualSignVersion(), UnixTimeJSON(until), until
 	}
 	for _, kv := range k.GetVersions() {
 		v.Versions = append(v.Versions, newKeyVersionView(kv))
@@ -154,26 +159,26 @@ func newKeyView(k *kqpb.Key) keyView {
 	return v
 }
 
-func newKeyVersionView(v *kqpb.KeyVersion) keyVersionView {
-	return keyVersionView{
+func newKeyVersionView(v *kqpb.KeyVersion) KeyVersionView {
+	return KeyVersionView{
 		Version:          v.GetVersion(),
 		State:            v.GetState().Name(),
 		PublicKeyPEM:     v.GetPublicKeyPem(),
 		PublicKeyHex:     hex.EncodeToString(v.GetPublicKey()),
 		Epoch:            v.GetEpoch(),
-		Confirmed:        nonNil(v.GetConfirmed()),
+		Confirmed:        NonNil(v.GetConfirmed()),
 		Failure:          v.GetFailure(),
 		RefreshEpoch:     v.GetRefreshEpoch(),
-		RefreshConfirmed: nonNil(v.GetRefreshConfirmed()),
-		DestroyAt:        unixTimeJSON(v.GetDestroyAtUnixNano()),
+		RefreshConfirmed: NonNil(v.GetRefreshConfirmed()),
+		DestroyAt:        UnixTimeJSON(v.GetDestroyAtUnixNano()),
 		Destroyed:        v.GetDestroyed(),
-		SharesDestroyed:  nonNil(v.GetSharesDestroyed()),
+		SharesDestroyed:  NonNil(v.GetSharesDestroyed()),
 		destroyAt:        v.GetDestroyAtUnixNano(),
 	}
 }
 
-// nonNil keeps JSON arrays as [] rather than null.
-func nonNil(s []string) []string {
+// NonNil keeps JSON arrays as [] rather than null.
+func NonNil(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
@@ -182,12 +187,12 @@ func nonNil(s []string) []string {
 
 const keyHeader = "NAME\tALGORITHM\tVERSION\tSTATE\tTHRESHOLD\tMEMBERS"
 
-func (k keyView) row() string {
+func (k KeyView) row() string {
 	return fmt.Sprintf("%s\t%s\t%d\t%s\t%d\t%s", k.Name, k.Algorithm, k.Version, k.State, k.Threshold, strings.Join(k.Members, ","))
 }
 
-func (k keyView) table(w io.Writer) error {
-	tw := newTabWriter(w)
+func (k KeyView) Table(w io.Writer) error {
+	tw := NewTabWriter(w)
 	fmt.Fprintln(tw, keyHeader)
 	fmt.Fprintln(tw, k.row())
 	if err := tw.Flush(); err != nil {
@@ -212,11 +217,11 @@ func (k keyView) table(w io.Writer) error {
 }
 
 // lifecycleTable prints the purposes, the policy and one line per version.
-func (k keyView) lifecycleTable(w io.Writer) error {
+func (k KeyView) lifecycleTable(w io.Writer) error {
 	fmt.Fprintf(w, "\npurposes: %s\n", strings.Join(k.Purposes, ", "))
 	fmt.Fprintf(w, "policy: %s\n", k.policyText())
 	fmt.Fprintln(w)
-	tw := newTabWriter(w)
+	tw := NewTabWriter(w)
 	fmt.Fprintln(tw, "VERSION\tSTATE\tEPOCH\tNOTES")
 	for _, v := range k.Versions {
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", v.Version, v.State, v.Epoch, strings.Join(k.versionNotes(v), "; "))
@@ -224,7 +229,7 @@ func (k keyView) lifecycleTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-func (k keyView) policyText() string {
+func (k KeyView) policyText() string {
 	var floors []string
 	if k.MinSignVersion > 0 {
 		floors = append(floors, fmt.Sprintf("signs from v%d", k.MinSignVersion))
@@ -244,13 +249,13 @@ func (k keyView) policyText() string {
 
 // versionNotes says what a version's state alone does not: its role and
 // any work in progress on it.
-func (k keyView) versionNotes(v keyVersionView) []string {
+func (k KeyView) versionNotes(v KeyVersionView) []string {
 	var notes []string
 	if v.Version == k.PrimaryVersion {
 		notes = append(notes, "primary")
 	}
 	if v.Version == k.DualSignVersion && k.DualSignUntil != "" {
-		notes = append(notes, "dual-sign until "+unixTimeTable(k.dualSignUntil))
+		notes = append(notes, "dual-sign until "+UnixTimeTable(k.dualSignUntil))
 	}
 	if v.State == "generating" && len(v.Confirmed) > 0 {
 		notes = append(notes, "shares stored on "+strings.Join(v.Confirmed, ","))
@@ -266,7 +271,7 @@ func (k keyView) versionNotes(v keyVersionView) []string {
 		notes = append(notes, fmt.Sprintf("refreshing to epoch %d (%s)", v.RefreshEpoch, stored))
 	}
 	if v.destroyAt != 0 && !v.Destroyed {
-		notes = append(notes, "destroys at "+unixTimeTable(v.destroyAt))
+		notes = append(notes, "destroys at "+UnixTimeTable(v.destroyAt))
 	}
 	if len(v.SharesDestroyed) > 0 {
 		notes = append(notes, "shredded on "+strings.Join(v.SharesDestroyed, ","))
@@ -297,21 +302,22 @@ func ensureNewline(s string) string {
 	return s + "\n"
 }
 
-// keyListView is `kq key list`.
-type keyListView struct {
-	Keys []keyView `json:"keys"`
+// KeyListView is `kq key list`.
+type KeyListView struct {
+	Keys []KeyView `json:"keys"`
 }
 
-func newKeyListView(r *kqpb.ListKeysResponse) keyListView {
-	v := keyListView{Keys: make([]keyView, 0, len(r.GetKeys()))}
+// NewKeyListView is the view of r.
+func NewKeyListView(r *kqpb.ListKeysResponse) KeyListView {
+	v := KeyListView{Keys: make([]KeyView, 0, len(r.GetKeys()))}
 	for _, k := range r.GetKeys() {
-		v.Keys = append(v.Keys, newKeyView(k))
+		v.Keys = append(v.Keys, NewKeyView(k))
 	}
 	return v
 }
 
-func (l keyListView) table(w io.Writer) error {
-	tw := newTabWriter(w)
+func (l KeyListView) Table(w io.Writer) error {
+	tw := NewTabWriter(w)
 	fmt.Fprintln(tw, keyHeader)
 	for _, k := range l.Keys {
 		fmt.Fprintln(tw, k.row())
@@ -319,13 +325,13 @@ func (l keyListView) table(w io.Writer) error {
 	return tw.Flush()
 }
 
-// signView is `kq sign`. Signatures lists every signature made: the one
+// SignView is `kq sign`. Signatures lists every signature made: the one
 // above first, then, inside a dual-sign window, the previous primary's.
-type signView struct {
+type SignView struct {
 	Key          string                 `json:"key"`
 	Version      uint32                 `json:"version"`
 	SignatureHex string                 `json:"signature_hex"`
-	Signatures   []versionSignatureView `json:"signatures"`
+	Signatures   []VersionSignatureView `json:"signatures"`
 	RequestID    string                 `json:"request_id"`
 	Committee    []string               `json:"committee"`
 	Index        uint64                 `json:"index"`
@@ -334,35 +340,36 @@ type signView struct {
 	Format string `json:"format,omitempty"`
 }
 
-type versionSignatureView struct {
+type VersionSignatureView struct {
 	Version      uint32 `json:"version"`
 	SignatureHex string `json:"signature_hex"`
 }
 
-func newSignView(r *kqpb.SignResponse) signView {
-	v := signView{
+// NewSignView is the view of r.
+func NewSignView(r *kqpb.SignResponse) SignView {
+	v := SignView{
 		Key:          r.GetKey(),
 		Version:      r.GetVersion(),
 		SignatureHex: hex.EncodeToString(r.GetSignature()),
-		Signatures:   make([]versionSignatureView, 0, max(len(r.GetSignatures()), 1)),
+		Signatures:   make([]VersionSignatureView, 0, max(len(r.GetSignatures()), 1)),
 		RequestID:    r.GetRequestId(),
 		Presigned:    r.GetPresigned(),
-		Committee:    nonNil(r.GetCommittee()),
+		Committee:    NonNil(r.GetCommittee()),
 		Index:        r.GetIndex(),
 	}
 	for _, s := range r.GetSignatures() {
-		v.Signatures = append(v.Signatures, versionSignatureView{Version: s.GetVersion(), SignatureHex: hex.EncodeToString(s.GetSignature())})
+		v.Signatures = append(v.Signatures, VersionSignatureView{Version: s.GetVersion(), SignatureHex: hex.EncodeToString(s.GetSignature())})
 	}
 	if len(v.Signatures) == 0 && len(r.GetSignature()) > 0 {
 		// A node that predates dual signing sends only the one signature;
 		// scripts still find it in the list.
-		v.Signatures = append(v.Signatures, versionSignatureView{Version: v.Version, SignatureHex: v.SignatureHex})
+		v.Signatures = append(v.Signatures, VersionSignatureView{Version: v.Version, SignatureHex: v.SignatureHex})
 	}
 	return v
 }
 
-func (s signView) table(w io.Writer) error {
-	tw := newTabWriter(w)
+func (s SignView) Table(w io.Writer) error {
+	tw := NewTabWriter(w)
 	fmt.Fprintf(tw, "signature\t%s\n", s.SignatureHex)
 	fmt.Fprintf(tw, "key\t%s (version %d)\n", s.Key, s.Version)
 	for _, d := range s.Signatures {
@@ -376,9 +383,9 @@ func (s signView) table(w io.Writer) error {
 	return tw.Flush()
 }
 
-// handleView is `kq handle issue`. The handle itself is the bearer token,
+// HandleView is `kq handle issue`. The handle itself is the bearer token,
 // shown only this once.
-type handleView struct {
+type HandleView struct {
 	Handle    string `json:"handle"`
 	ID        string `json:"id"`
 	Key       string `json:"key"`
@@ -389,22 +396,23 @@ type handleView struct {
 	expiresAt int64
 }
 
-func newHandleView(h *kqpb.Handle) handleView {
-	return handleView{Handle: h.GetHandle(), ID: h.GetId(), Key: h.GetKey(), Purpose: h.GetPurpose(),
-		ExpiresAt: unixTimeJSON(h.GetExpiresAtUnixNano()), MaxUses: h.GetMaxUses(), expiresAt: h.GetExpiresAtUnixNano()}
+// NewHandleView is the view of h.
+func NewHandleView(h *kqpb.Handle) HandleView {
+	return HandleView{Handle: h.GetHandle(), ID: h.GetId(), Key: h.GetKey(), Purpose: h.GetPurpose(),
+		ExpiresAt: UnixTimeJSON(h.GetExpiresAtUnixNano()), MaxUses: h.GetMaxUses(), expiresAt: h.GetExpiresAtUnixNano()}
 }
 
-func (h handleView) table(w io.Writer) error {
+func (h HandleView) Table(w io.Writer) error {
 	uses := "unlimited"
 	if h.MaxUses > 0 {
 		uses = fmt.Sprint(h.MaxUses)
 	}
-	tw := newTabWriter(w)
+	tw := NewTabWriter(w)
 	fmt.Fprintf(tw, "handle\t%s\n", h.Handle)
 	fmt.Fprintf(tw, "id\t%s\n", h.ID)
 	fmt.Fprintf(tw, "key\t%s\n", h.Key)
 	fmt.Fprintf(tw, "purpose\t%s\n", h.Purpose)
-	fmt.Fprintf(tw, "expires at\t%s\n", unixTimeTable(h.expiresAt))
+	fmt.Fprintf(tw, "expires at\t%s\n", UnixTimeTable(h.expiresAt))
 	fmt.Fprintf(tw, "max uses\t%s\n", uses)
 	if err := tw.Flush(); err != nil {
 		return err
@@ -413,26 +421,26 @@ func (h handleView) table(w io.Writer) error {
 	return err
 }
 
-// revokedHandleView is `kq handle revoke`.
-type revokedHandleView struct {
+// RevokedHandleView is `kq handle revoke`.
+type RevokedHandleView struct {
 	ID      string `json:"id"`
 	Key     string `json:"key"`
 	Revoked bool   `json:"revoked"`
 }
 
-func (r revokedHandleView) table(w io.Writer) error {
+func (r RevokedHandleView) Table(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "revoked handle %s of key %s\n", r.ID, r.Key)
 	return err
 }
 
-// verifyView is `kq verify`.
-type verifyView struct {
+// VerifyView is `kq verify`.
+type VerifyView struct {
 	Valid   bool   `json:"valid"`
 	Key     string `json:"key"`
 	Version uint32 `json:"version"`
 }
 
-func (v verifyView) table(w io.Writer) error {
+func (v VerifyView) Table(w io.Writer) error {
 	verdict := "valid"
 	if !v.Valid {
 		verdict = "INVALID"
@@ -441,21 +449,21 @@ func (v verifyView) table(w io.Writer) error {
 	return err
 }
 
-// statusView is `kq status`.
-type statusView struct {
+// StatusView is `kq status`.
+type StatusView struct {
 	ClusterID string           `json:"cluster_id"`
 	Leader    string           `json:"leader"`
-	Nodes     []nodeStatusView `json:"nodes"`
+	Nodes     []NodeStatusView `json:"nodes"`
 	// Members are the cluster's current members as the leader (else the
 	// first node that answered) reports them: after a membership change,
 	// not necessarily the nodes of kq's cluster.yaml.
 	Members []string `json:"members"`
 }
 
-// nodeStatusView is one node's line in `kq status`. State is "unreachable"
+// NodeStatusView is one node's line in `kq status`. State is "unreachable"
 // and Error says why when the node did not answer. The record counts are
 // the node's de-duplication tables and live handles, with their bounds.
-type nodeStatusView struct {
+type NodeStatusView struct {
 	ID                string `json:"id"`
 	State             string `json:"state"`
 	Term              uint64 `json:"term"`
@@ -485,18 +493,19 @@ type nodeStatusView struct {
 	// Estimates are how long the node's recent key generations and
 	// refreshes took (the median per operation and algorithm); kq's
 	// progress bar uses them for the time left.
-	Estimates []estimateView `json:"estimates"`
+	Estimates []EstimateView `json:"estimates"`
 	Reachable bool           `json:"reachable"`
 	Error     string         `json:"error"`
 }
 
 const stateUnreachable = "unreachable"
 
-func newNodeStatusView(id string, r *kqpb.StatusResponse, err error) nodeStatusView {
+// NewNodeStatusView is node id's line: its answer r, or why it gave none.
+func NewNodeStatusView(id string, r *kqpb.StatusResponse, err error) NodeStatusView {
 	if err != nil {
-		return nodeStatusView{ID: id, State: stateUnreachable, Error: errorText(err)}
+		return NodeStatusView{ID: id, State: stateUnreachable, Error: ErrorText(err)}
 	}
-	return nodeStatusView{
+	return NodeStatusView{
 		ID:                id,
 		State:             r.GetState(),
 		Term:              r.GetTerm(),
@@ -521,29 +530,29 @@ func newNodeStatusView(id string, r *kqpb.StatusResponse, err error) nodeStatusV
 	}
 }
 
-// estimateView is one operation's estimate in `kq status -o json`.
-type estimateView struct {
+// EstimateView is one operation's estimate in `kq status -o json`.
+type EstimateView struct {
 	Operation string  `json:"operation"`
 	Algorithm string  `json:"algorithm"`
 	Seconds   float64 `json:"seconds"`
 	Samples   uint32  `json:"samples"`
 }
 
-func estimateViews(es []*kqpb.OperationEstimate) []estimateView {
-	out := []estimateView{}
+func estimateViews(es []*kqpb.OperationEstimate) []EstimateView {
+	out := []EstimateView{}
 	for _, e := range es {
-		out = append(out, estimateView{Operation: e.Operation, Algorithm: e.Algorithm.Name(), Seconds: e.Seconds, Samples: e.Samples})
+		out = append(out, EstimateView{Operation: e.Operation, Algorithm: e.Algorithm.Name(), Seconds: e.Seconds, Samples: e.Samples})
 	}
 	return out
 }
 
-func (s statusView) table(w io.Writer) error {
+func (s StatusView) Table(w io.Writer) error {
 	leader := s.Leader
 	if leader == "" {
 		leader = "none"
 	}
 	fmt.Fprintf(w, "cluster %s  leader %s  members %s\n", s.ClusterID, leader, strings.Join(s.Members, ","))
-	tw := newTabWriter(w)
+	tw := NewTabWriter(w)
 	fmt.Fprintln(tw, "NODE\tSTATE\tTERM\tCOMMIT\tAPPLIED\tPREPARAMS\tKEYS\tPROTOCOL\tCLOCK")
 	for _, n := range s.Nodes {
 		if !n.Reachable {
@@ -585,7 +594,7 @@ func ownDrift(id string, r *kqpb.StatusResponse) []string {
 // protocolCell shows the active protocol version, and the newest the
 // node's build supports when that is higher ("1 (build 2)": an upgrade in
 // progress).
-func protocolCell(n nodeStatusView) string {
+func protocolCell(n NodeStatusView) string {
 	if n.MaxProtocol > n.Protocol {
 		return fmt.Sprintf("%d (build %d)", n.Protocol, n.MaxProtocol)
 	}
@@ -594,7 +603,7 @@ func protocolCell(n nodeStatusView) string {
 
 // clockCell shows the node's offset from the members' median, flagged when
 // the node may not stamp time.
-func clockCell(n nodeStatusView) string {
+func clockCell(n NodeStatusView) string {
 	off := time.Duration(n.ClockOffsetNanos).Round(time.Millisecond)
 	cell := off.String()
 	if off >= 0 {
@@ -609,8 +618,8 @@ func clockCell(n nodeStatusView) string {
 // dedupSource picks the node whose table sizes the summary line shows:
 // the leader, which applied the most, else the first node that answered.
 // Nodes that report no bounds predate the tables and are skipped.
-func (s statusView) dedupSource() (nodeStatusView, bool) {
-	var first *nodeStatusView
+func (s StatusView) dedupSource() (NodeStatusView, bool) {
+	var first *NodeStatusView
 	for i, n := range s.Nodes {
 		if !n.Reachable || n.MaxSignRecords == 0 && n.MaxRequestRecords == 0 && n.MaxHandles == 0 {
 			continue
@@ -623,7 +632,7 @@ func (s statusView) dedupSource() (nodeStatusView, bool) {
 		}
 	}
 	if first == nil {
-		return nodeStatusView{}, false
+		return NodeStatusView{}, false
 	}
 	return *first, true
 }
@@ -640,13 +649,13 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-// certsView is `kq certs init`.
-type certsView struct {
+// CertsView is `kq certs init`.
+type CertsView struct {
 	Dir     string   `json:"dir"`
 	Created []string `json:"created"`
 }
 
-func (c certsView) table(w io.Writer) error {
+func (c CertsView) Table(w io.Writer) error {
 	if len(c.Created) == 0 {
 		_, err := fmt.Fprintf(w, "all certificates present in %s\n", c.Dir)
 		return err
