@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
@@ -16,56 +14,6 @@ import (
 	"github.com/keyquorum/keyquorum/node/metrics"
 	"github.com/keyquorum/keyquorum/tss"
 )
-
-// runningSigns lets a revocation stop this member's signing sessions of
-// the revoked version at once. The FSM already refuses their results; this
-// frees the CPU and tells the peers to stop too (their round messages stop).
-type runningSigns struct {
-	mu   sync.Mutex
-	next int
-	m    map[string]map[int]context.CancelFunc // "key/version" -> sessions
-}
-
-func versionKey(key string, version uint32) string {
-	return key + "/" + strconv.FormatUint(uint64(version), 10)
-}
-
-// add registers a session's cancel and returns its removal.
-func (r *runningSigns) add(key string, version uint32, cancel context.CancelFunc) func() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m == nil {
-		r.m = map[string]map[int]context.CancelFunc{}
-	}
-	vk := versionKey(key, version)
-	if r.m[vk] == nil {
-		r.m[vk] = map[int]context.CancelFunc{}
-	}
-	r.next++
-	id := r.next
-	r.m[vk][id] = cancel
-	return func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		delete(r.m[vk], id)
-		if len(r.m[vk]) == 0 {
-			delete(r.m, vk)
-		}
-	}
-}
-
-// cancel aborts every session of the key version.
-func (r *runningSigns) cancel(key string, version uint32) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	vk := versionKey(key, version)
-	for _, c := range r.m[vk] {
-		c()
-	}
-	n := len(r.m[vk])
-	delete(r.m, vk)
-	return n
-}
 
 // lifecycleEvent starts what an applied lifecycle entry asks of this node.
 func (n *Node) lifecycleEvent(ctx context.Context, ev applied.Event) {
@@ -86,7 +34,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev applied.Event) {
 			// The entry failed the version's pending requests; their
 			// sessions can only waste CPU now. (A retirement lets them
 			// finish, as the FSM does.)
-			if stopped := n.running.cancel(k.Name, ev.Res.Version); stopped > 0 {
+			if stopped := n.running.Cancel(k.Name, ev.Res.Version); stopped > 0 {
 				n.log.Info("stopped signing sessions of a revoked version", "key", k.Name, "version", ev.Res.Version, "sessions", stopped)
 			}
 			n.parked.Sweep(n.fsm.HasPresig)
@@ -120,7 +68,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev applied.Event) {
 		// waste CPU now.
 		for _, id := range ev.Res.Ended {
 			if s, ok := n.fsm.Sign(id); ok {
-				n.running.cancel(s.Key, s.Version)
+				n.running.Cancel(s.Key, s.Version)
 			}
 		}
 	case *fsm.ApproveCeremony:

@@ -47,6 +47,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/pki"
 	"github.com/keyquorum/keyquorum/node/presign"
 	"github.com/keyquorum/keyquorum/node/service"
+	"github.com/keyquorum/keyquorum/node/sessions"
 	"github.com/keyquorum/keyquorum/node/shred"
 	"github.com/keyquorum/keyquorum/node/store"
 	"github.com/keyquorum/keyquorum/sealing"
@@ -149,11 +150,12 @@ type Node struct {
 	membership *members.Reconciler
 	bypass     *bypass.Work    // the leader-bypass attack (kqd_bugs builds only)
 	frost      *frostsign.Work // this process life's FROST nonces and signing work
-	running    runningSigns
-	proposed   []proposedHook    // run after each entry this leader proposes (propose.go)
-	shred      *shred.Reconciler // keeps the share files in line with the state
-	audit      *auditwork.Work
-	metrics    *metrics.Set
+	// running are this member's signing sessions, for a revocation to stop.
+	running  sessions.Running
+	proposed []proposedHook    // run after each entry this leader proposes (propose.go)
+	shred    *shred.Reconciler // keeps the share files in line with the state
+	audit    *auditwork.Work
+	metrics  *metrics.Set
 	// took is how long recent keygens and refreshes ran.
 	took *estimate.Durations
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.

@@ -90,7 +90,7 @@ func (n *Node) runSign(ctx context.Context, s *fsm.Sign) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cluster.Sign.Timeout)
 	defer cancel()
-	defer n.running.add(s.Key, s.Version, cancel)()
+	defer n.running.Add(s.Key, s.Version, cancel)()
 	log := n.log.With("request", s.RequestID, "attempt", s.Attempt)
 	start := time.Now()
 	share, err := n.shares.Get(ctx, s.Key, s.Version, s.Epoch)
