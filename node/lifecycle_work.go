@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/keyquorum/keyquorum/consensus/fsm"
@@ -11,8 +10,6 @@ import (
 	"github.com/keyquorum/keyquorum/consensus/policy"
 	"github.com/keyquorum/keyquorum/node/applied"
 	"github.com/keyquorum/keyquorum/node/members"
-	"github.com/keyquorum/keyquorum/node/metrics"
-	"github.com/keyquorum/keyquorum/tss"
 )
 
 // lifecycleEvent starts what an applied lifecycle entry asks of this node.
@@ -29,7 +26,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev applied.Event) {
 				n.spawn(func() { n.runKeygen(ctx, k, ev.Res.Version) })
 			}
 		case fsm.OpRefresh:
-			n.startRefresh(ctx, k, ev.Res.Version)
+			n.refreshes.Start(ctx, k, ev.Res.Version)
 		case fsm.OpRevoke:
 			// The entry failed the version's pending requests; their
 			// sessions can only waste CPU now. (A retirement lets them
@@ -43,7 +40,7 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev applied.Event) {
 		}
 	case *fsm.ReshareKey:
 		if k := ev.Res.Key; k != nil {
-			n.startRefresh(ctx, k, ev.Res.Version)
+			n.refreshes.Start(ctx, k, ev.Res.Version)
 		}
 	case *fsm.SharesShredded:
 		n.shred.Mark(c.Key)
@@ -83,100 +80,11 @@ func (n *Node) lifecycleEvent(ctx context.Context, ev applied.Event) {
 				n.ensurePeerLinks()
 			case policy.KindThreshold: // as after a ReshareKey
 				if k := ev.Res.Key; k != nil {
-					n.startRefresh(ctx, k, ev.Res.Version)
+					n.refreshes.Start(ctx, k, ev.Res.Version)
 				}
 			}
 		}
 	}
-}
-
-// startRefresh starts this node's part in a refresh or reshare that an
-// applied entry started: dealing when it is in the old committee,
-// receiving when it is a new holder.
-func (n *Node) startRefresh(ctx context.Context, k *fsm.Key, version uint32) {
-	v := k.Version(version)
-	if v == nil || v.Refresh == nil {
-		return
-	}
-	if slices.Contains(v.Refresh.Committee, n.self.ID) || slices.Contains(v.Refresh.Parties(k), n.self.ID) {
-		n.spawn(func() { n.runRefresh(ctx, k, version) })
-	}
-}
-
-// runRefresh takes part in resharing a version: every new holder receives
-// a new share of the same public key; the old committee deals. The new
-// share is sealed under the next epoch beside the old one, which stays in
-// use until every new holder confirmed (see node/shred). A dealer that
-// is no new holder reports nothing: its share becomes useless with the
-// switch.
-func (n *Node) runRefresh(ctx context.Context, k *fsm.Key, version uint32) {
-	v := k.Version(version)
-	r := v.Refresh
-	rctx, cancel := context.WithTimeout(ctx, keygenTimeout)
-	defer cancel()
-	log := n.log.With("key", k.Name, "version", version, "epoch", r.Epoch)
-	start := time.Now()
-	share, err := n.refresh(rctx, k, v)
-	n.metrics.Session(metrics.KindRefresh, start, err)
-	if err == nil {
-		n.took.Add(metrics.KindRefresh, k.Algorithm, time.Since(start))
-	}
-	if err != nil {
-		log.Warn("refresh failed", "err", err)
-		n.reportOutcome(ctx, &fsm.RefreshFailed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, Reason: err.Error()})
-		return
-	}
-	if share == nil {
-		log.Info("dealt new shares; this node holds none of them")
-		return
-	}
-	log.Info("refreshed share sealed")
-	n.reportOutcome(ctx, &fsm.ShareRefreshed{Key: k.Name, Version: version, Epoch: r.Epoch, Node: n.self.ID, PublicKey: share.PublicKey()})
-}
-
-func (n *Node) refresh(ctx context.Context, k *fsm.Key, v *fsm.Version) (*tss.Share, error) {
-	alg, err := tss.ParseAlgorithm(k.Algorithm)
-	if err != nil {
-		return nil, err
-	}
-	r := v.Refresh
-	parties := r.Parties(k)
-	req := tss.ReshareRequest{
-		Session:      tss.NewSessionID(n.cluster.ID, "refresh", r.Index, r.RequestID, 0),
-		OldCommittee: r.Committee,
-		OldParties:   k.Members,
-		NewParties:   parties,
-		NewThreshold: r.NewThreshold(k),
-		Epoch:        r.Epoch,
-		Algorithm:    alg,
-		PublicKey:    v.PublicKey,
-	}
-	// Only a dealer needs its old share: a holder that only receives (or
-	// a node that joins) takes the public facts from the state.
-	if slices.Contains(r.Committee, n.self.ID) {
-		if req.Share, err = n.shares.Get(ctx, k.Name, v.Number, v.Epoch); err != nil {
-			return nil, err
-		}
-	}
-	if alg == tss.ECDSASecp256k1 && slices.Contains(parties, n.self.ID) {
-		if req.PreParams, err = n.pre.Wait(ctx); err != nil {
-			return nil, err
-		}
-	}
-	share, err := n.engine.Reshare(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if share == nil {
-		if slices.Contains(parties, n.self.ID) {
-			return nil, fmt.Errorf("node: refresh of %s v%d gave this new holder no share", k.Name, v.Number)
-		}
-		return nil, nil
-	}
-	if err := n.shares.Put(ctx, k.Name, v.Number, r.Epoch, share); err != nil {
-		return nil, err
-	}
-	return share, nil
 }
 
 // checkLifecycle runs on the leader's supervisor tick: it executes

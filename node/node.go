@@ -46,6 +46,7 @@ import (
 	"github.com/keyquorum/keyquorum/node/peer"
 	"github.com/keyquorum/keyquorum/node/pki"
 	"github.com/keyquorum/keyquorum/node/presign"
+	"github.com/keyquorum/keyquorum/node/refresh"
 	"github.com/keyquorum/keyquorum/node/service"
 	"github.com/keyquorum/keyquorum/node/sessions"
 	"github.com/keyquorum/keyquorum/node/shred"
@@ -151,11 +152,12 @@ type Node struct {
 	bypass     *bypass.Work    // the leader-bypass attack (kqd_bugs builds only)
 	frost      *frostsign.Work // this process life's FROST nonces and signing work
 	// running are this member's signing sessions, for a revocation to stop.
-	running  sessions.Running
-	proposed []proposedHook    // run after each entry this leader proposes (propose.go)
-	shred    *shred.Reconciler // keeps the share files in line with the state
-	audit    *auditwork.Work
-	metrics  *metrics.Set
+	running   sessions.Running
+	proposed  []proposedHook    // run after each entry this leader proposes (propose.go)
+	shred     *shred.Reconciler // keeps the share files in line with the state
+	refreshes *refresh.Work     // this member's part in refreshes and reshares
+	audit     *auditwork.Work
+	metrics   *metrics.Set
 	// took is how long recent keygens and refreshes ran.
 	took *estimate.Durations
 	// metricsSrv serves Options.MetricsAddr; nil when that is empty.
@@ -251,6 +253,7 @@ func New(ctx context.Context, cluster *config.Cluster, id string, log *slog.Logg
 	n.committees = committee.New(committeeMember{n})
 	n.bypass = n.newBypass()
 	n.took = estimate.New()
+	n.refreshes = n.newRefreshWork()
 	if n.clocks, err = newClockSync(n); err != nil {
 		return nil, err
 	}
