@@ -16,6 +16,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/backup"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/node/config"
 )
@@ -79,12 +80,12 @@ func (b backupProgress) done(format string, a ...any) {
 
 // createBackup takes the snapshot through the leader, collects each
 // node's sealed files, writes the manifest and has the audit key sign it.
-func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backup.Writer) (*backup.Manifest, error) {
+func createBackup(ctx context.Context, opts *options, c *remote.Client, w *backup.Writer) (*backup.Manifest, error) {
 	pr := backupProgress{opts: opts, p: progress.Start(opts.stderr, opts.stderrTTY, "kq: backup", 0, heartbeat)}
 	defer pr.p.Stop()
-	m := &backup.Manifest{Format: backup.Format, ClusterID: c.cluster.ID, Created: time.Now().UTC().Truncate(time.Second)}
+	m := &backup.Manifest{Format: backup.Format, ClusterID: c.Cluster().ID, Created: time.Now().UTC().Truncate(time.Second)}
 	pr.phase("raft snapshot through the leader")
-	err := c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+	err := c.Call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 		stream, err := kqpb.NewBackupServiceClient(conn).Snapshot(ctx, &kqpb.BackupSnapshotRequest{})
 		if err != nil {
 			return err
@@ -124,11 +125,11 @@ func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backu
 	m.Keys = facts.Keys
 	m.Audit = backup.Audit{Seq: facts.AuditSeq, Head: facts.AuditHead, Key: facts.AuditKey, PublicKey: hex.EncodeToString(facts.AuditPublicKey)}
 
-	for _, n := range c.cluster.Nodes {
+	for _, n := range c.Cluster().Nodes {
 		info := backup.Node{ID: n.ID}
 		pr.phase(n.ID + ": sealed files")
 		// One node, one attempt: a retry would write its files twice.
-		nc, err := c.newClient([]config.NodeConfig{n}, opts.timeout)
+		nc, err := c.NewClient([]config.NodeConfig{n}, opts.timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +149,7 @@ func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backu
 			})
 		})
 		nc.Close()
-		err = c.plain(err)
+		err = c.Plain(err)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
@@ -169,7 +170,7 @@ func createBackup(ctx context.Context, opts *options, c *clusterClient, w *backu
 	}
 	pr.phase("the audit key signs the manifest")
 	var sig *kqpb.SignManifestResponse
-	err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+	err = c.Call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 		sig, err = kqpb.NewBackupServiceClient(conn).SignManifest(ctx, &kqpb.SignManifestRequest{ManifestSha256: sum[:]})
 		return err
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/measure"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/node/config"
 )
@@ -114,25 +115,25 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 	if err != nil {
 		return err
 	}
-	target, err := c.leaderTarget(ctx)
+	target, err := leaderTarget(ctx, c)
 	if err != nil {
 		return err
 	}
 	// The run's own client, pinned to the target and without a call
 	// timeout of its own: the run's context bounds each request.
-	nc, err := c.newClient([]config.NodeConfig{target}, benchHandleMaxTTL)
+	nc, err := c.NewClient([]config.NodeConfig{target}, benchHandleMaxTTL)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	ks := kqpb.NewKeyServiceClient(stubConn{c, nc})
+	ks := kqpb.NewKeyServiceClient(c.Stubs(nc))
 	k, err := ks.GetKey(ctx, &kqpb.GetKeyRequest{Name: b.key})
 	if err != nil {
 		return err
 	}
 	benchHandle, err := nc.IssueHandle(ctx, client.HandleRequest{Key: b.key, Purpose: b.purpose, TTL: benchHandleTTL(b.duration)})
 	if err != nil {
-		s := status.Convert(c.plain(err))
+		s := status.Convert(c.Plain(err))
 		return status.Errorf(s.Code(), "issue the bench handle: %s", s.Message())
 	}
 	tok := benchHandle.Token
@@ -258,12 +259,12 @@ func benchProgress(opts *options, stop <-chan struct{}, start time.Time, total t
 
 // leaderTarget returns the node to benchmark against: --node when given,
 // else the leader, so no request pays a forwarding hop.
-func (c *clusterClient) leaderTarget(ctx context.Context) (config.NodeConfig, error) {
-	if c.pinned {
-		return c.targets[0], nil
+func leaderTarget(ctx context.Context, c *remote.Client) (config.NodeConfig, error) {
+	if c.Pinned() {
+		return c.Targets()[0], nil
 	}
-	v := c.status(ctx, statusWait)
-	for _, n := range c.cluster.Nodes {
+	v := clusterStatus(ctx, c, statusWait)
+	for _, n := range c.Cluster().Nodes {
 		if n.ID == v.Leader {
 			return n, nil
 		}

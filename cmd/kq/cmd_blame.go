@@ -31,7 +31,7 @@ func newBlameCmd(opts *options) *cobra.Command {
 			var resp *kqpb.ClearBlameResponse
 			// Only the leader serves it; the others answer UNAVAILABLE
 			// and call moves on to the next node.
-			err = c.call(cmd.Context(), func(ctx context.Context, conn *grpc.ClientConn) error {
+			err = c.Call(cmd.Context(), func(ctx context.Context, conn *grpc.ClientConn) error {
 				resp, err = kqpb.NewOperatorServiceClient(conn).ClearBlame(ctx, &kqpb.ClearBlameRequest{Member: args[0]})
 				return err
 			})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
@@ -46,9 +47,9 @@ func newHandleIssueCmd(opts *options) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
 			defer cancel()
-			h, err := c.issueHandle(ctx, req)
+			h, err := issueHandle(ctx, c, req)
 			if err != nil {
-				return withIssueHint(err, requestID)
+				return remote.WithIssueHint(err, requestID)
 			}
 			return opts.printer().Print(render.NewHandleView(h))
 		},
@@ -74,10 +75,10 @@ func issueRequest(key, purpose string, ttl time.Duration, maxUses uint32, reques
 // issueHandle issues a handle through api/client, which makes the token
 // here and sends the cluster only its id and proof, failing over between
 // nodes under one request id. The handle returned carries the token.
-func (c *clusterClient) issueHandle(ctx context.Context, r client.HandleRequest) (*kqpb.Handle, error) {
-	h, err := c.kc.IssueHandle(ctx, r)
+func issueHandle(ctx context.Context, c *remote.Client, r client.HandleRequest) (*kqpb.Handle, error) {
+	h, err := c.API().IssueHandle(ctx, r)
 	if err != nil {
-		return nil, c.plain(err)
+		return nil, c.Plain(err)
 	}
 	var expires int64
 	if !h.ExpiresAt.IsZero() {
@@ -102,7 +103,7 @@ func newHandleRevokeCmd(opts *options) *cobra.Command {
 				return c.RevokeHandle(ctx, &kqpb.RevokeHandleRequest{Handle: args[0], RequestId: requestID})
 			})
 			if err != nil {
-				return withRetryHint(err, requestID)
+				return remote.WithRetryHint(err, requestID)
 			}
 			return opts.printer().Print(render.RevokedHandleView{ID: r.GetId(), Key: r.GetKey(), Revoked: true})
 		},

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
@@ -82,19 +83,19 @@ func runKeyCall(cmd *cobra.Command, opts *options, op *longOp, requestID string,
 	defer cancel()
 	var k *kqpb.Key
 	call := func() error {
-		return c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return c.Call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 			var err error
 			k, err = send(ctx, conn)
 			return err
 		})
 	}
 	if op != nil {
-		err = opts.withProgress(op.label, c.estimate(ctx, op), call)
+		err = opts.withProgress(op.label, estimate(ctx, c, op), call)
 	} else {
 		err = call()
 	}
 	if err != nil {
-		return withRetryHint(c.explain(ctx, err), requestID)
+		return remote.WithRetryHint(c.Explain(ctx, err), requestID)
 	}
 	return opts.printer().Print(render.NewKeyView(k))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
@@ -81,7 +82,7 @@ func newSignCmd(opts *options) *cobra.Command {
 			// anything is signed; given a handle, the answer names it.
 			var key *kqpb.Key
 			if format != "" && len(args) == 1 {
-				if key, err = c.getKey(ctx, args[0]); err != nil {
+				if key, err = getKey(ctx, c, args[0]); err != nil {
 					return err
 				}
 				if err := checkFormatFits(key, format); err != nil {
@@ -89,26 +90,26 @@ func newSignCmd(opts *options) *cobra.Command {
 				}
 			}
 			if len(args) == 1 {
-				h, err := c.issueHandle(ctx, oneShotHandleRequest(args[0], f.purpose))
+				h, err := issueHandle(ctx, c, oneShotHandleRequest(args[0], f.purpose))
 				if err != nil {
-					return withRetryHint(err, f.requestID)
+					return remote.WithRetryHint(err, f.requestID)
 				}
 				req.Key, req.Handle, req.Purpose = args[0], h.GetHandle(), h.GetPurpose()
 			}
 			var r *kqpb.SignResponse
-			err = c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			err = c.Call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 				r, err = kqpb.NewKeyServiceClient(conn).Sign(ctx, req)
 				return err
 			})
 			if err != nil {
-				return withRetryHint(err, f.requestID)
+				return remote.WithRetryHint(err, f.requestID)
 			}
 			v := render.NewSignView(r)
 			if format != "" {
 				// A key read before signing may predate a promotion: the
 				// versions that signed must be in the one checked against.
 				if key == nil || !hasVersions(key, v) {
-					if key, err = c.getKey(ctx, r.GetKey()); err != nil {
+					if key, err = getKey(ctx, c, r.GetKey()); err != nil {
 						return fmt.Errorf("signed (request id %s), but reading %s for --format failed: %w", f.requestID, r.GetKey(), err)
 					}
 				}
@@ -134,9 +135,9 @@ func newSignCmd(opts *options) *cobra.Command {
 }
 
 // getKey reads a key, failing over between nodes.
-func (c *clusterClient) getKey(ctx context.Context, name string) (*kqpb.Key, error) {
+func getKey(ctx context.Context, c *remote.Client, name string) (*kqpb.Key, error) {
 	var k *kqpb.Key
-	err := c.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+	err := c.Call(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 		k, err = kqpb.NewKeyServiceClient(conn).GetKey(ctx, &kqpb.GetKeyRequest{Name: name})
 		return err
 	})

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
-	"github.com/keyquorum/keyquorum/node/config"
 )
 
 // statusWait bounds each node's answer to `kq status`.
@@ -47,7 +47,7 @@ func newStatusCmd(opts *options) *cobra.Command {
 			if watch {
 				return watchStatus(cmd.Context(), opts, c, each, interval)
 			}
-			v := c.status(cmd.Context(), each)
+			v := clusterStatus(cmd.Context(), c, each)
 			if wait {
 				ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
 				defer cancel()
@@ -76,7 +76,7 @@ func newStatusCmd(opts *options) *cobra.Command {
 // work (waitingFor says nothing) or ctx ends. On stderr it shows what it
 // waits for: redrawn in place in a terminal, else a line when that changes
 // and every 10 s.
-func waitStatus(ctx context.Context, opts *options, c *clusterClient, v render.StatusView, each time.Duration) (render.StatusView, error) {
+func waitStatus(ctx context.Context, opts *options, c *remote.Client, v render.StatusView, each time.Duration) (render.StatusView, error) {
 	start := time.Now()
 	var last string
 	var lastAt time.Time
@@ -104,7 +104,7 @@ func waitStatus(ctx context.Context, opts *options, c *clusterClient, v render.S
 			return v, status.Errorf(codes.DeadlineExceeded, "cluster not ready within --timeout: %s", why)
 		case <-time.After(500 * time.Millisecond):
 		}
-		v = c.status(ctx, each)
+		v = clusterStatus(ctx, c, each)
 	}
 }
 
@@ -123,9 +123,9 @@ func kindOf(why string) string {
 // which is a success. In a terminal the table is redrawn from the top of
 // the screen; otherwise each round follows the last, tables under a line
 // with the time, JSON as one document per round.
-func watchStatus(ctx context.Context, opts *options, c *clusterClient, each, interval time.Duration) error {
+func watchStatus(ctx context.Context, opts *options, c *remote.Client, each, interval time.Duration) error {
 	for {
-		v := c.status(ctx, each)
+		v := clusterStatus(ctx, c, each)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -199,36 +199,21 @@ func newNodesCmd(opts *options) *cobra.Command {
 }
 
 // status asks every target node in parallel, each within wait.
-func (c *clusterClient) status(ctx context.Context, wait time.Duration) render.StatusView {
-	resps := make([]*kqpb.StatusResponse, len(c.targets))
-	errs := make([]error, len(c.targets))
+func clusterStatus(ctx context.Context, c *remote.Client, wait time.Duration) render.StatusView {
+	resps := make([]*kqpb.StatusResponse, len(c.Targets()))
+	errs := make([]error, len(c.Targets()))
 	var wg sync.WaitGroup
-	for i, n := range c.targets {
-		wg.Go(func() { resps[i], errs[i] = c.nodeStatus(ctx, n, wait) })
+	for i, n := range c.Targets() {
+		wg.Go(func() { resps[i], errs[i] = c.NodeStatus(ctx, n, wait) })
 	}
 	wg.Wait()
-	v := render.StatusView{ClusterID: c.cluster.ID, Nodes: make([]render.NodeStatusView, len(c.targets))}
-	for i, n := range c.targets {
+	v := render.StatusView{ClusterID: c.Cluster().ID, Nodes: make([]render.NodeStatusView, len(c.Targets()))}
+	for i, n := range c.Targets() {
 		v.Nodes[i] = render.NewNodeStatusView(n.ID, resps[i], errs[i])
 	}
 	v.Leader = pickLeader(resps)
 	v.Members = pickMembers(resps, v.Leader)
 	return v
-}
-
-// nodeStatus asks node n alone, within wait, on a client of its own that
-// is closed after it: a node that is starting is tried afresh each round,
-// not after a reconnect backoff.
-func (c *clusterClient) nodeStatus(ctx context.Context, n config.NodeConfig, wait time.Duration) (*kqpb.StatusResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	nc, err := c.newClient([]config.NodeConfig{n}, wait)
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	r, err := nc.Status(ctx)
-	return r, c.plain(err)
 }
 
 // pickLeader names the leader: a node that says it leads (the highest term

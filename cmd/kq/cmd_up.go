@@ -125,7 +125,7 @@ func upReady(ctx context.Context, opts *options, wait time.Duration, procs []*no
 		return err
 	}
 	deadline := time.Now().Add(wait)
-	for v := cc.status(ctx, time.Second); !ready(v); v = cc.status(ctx, time.Second) {
+	for v := clusterStatus(ctx, cc, time.Second); !ready(v); v = clusterStatus(ctx, cc, time.Second) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("cluster not ready after %s: %s", wait, notReady(v))
 		}

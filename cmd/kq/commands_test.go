@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
@@ -81,11 +82,11 @@ func TestParseHexAndAlgorithm(t *testing.T) {
 }
 
 func TestRetryHintOnlyWhenOutcomeUnknown(t *testing.T) {
-	err := withRetryHint(status.Error(codes.DeadlineExceeded, "context deadline exceeded"), "r-9")
+	err := remote.WithRetryHint(status.Error(codes.DeadlineExceeded, "context deadline exceeded"), "r-9")
 	if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "--request-id r-9") {
 		t.Errorf("deadline: %v", err)
 	}
-	err = withRetryHint(status.Error(codes.AlreadyExists, "key exists"), "r-9")
+	err = remote.WithRetryHint(status.Error(codes.AlreadyExists, "key exists"), "r-9")
 	if strings.Contains(err.Error(), "r-9") {
 		t.Errorf("definite failure got a hint: %v", err)
 	}

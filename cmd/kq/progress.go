@@ -6,6 +6,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 )
 
 // heartbeat is how often a long operation says it is still running when
@@ -29,18 +30,18 @@ const estimateWait = 2 * time.Second
 // estimate returns how long op usually takes on the node that answers
 // Status (the median of its recent runs), or 0 when it does not know: the
 // progress line then shows a spinner and the time spent.
-func (c *clusterClient) estimate(ctx context.Context, op *longOp) time.Duration {
+func estimate(ctx context.Context, c *remote.Client, op *longOp) time.Duration {
 	ctx, cancel := context.WithTimeout(ctx, estimateWait)
 	defer cancel()
 	alg := op.algorithm
 	if alg == kqpb.Algorithm_ALGORITHM_UNSPECIFIED {
-		k, err := kqpb.NewKeyServiceClient(stubConn{c, c.kc}).GetKey(ctx, &kqpb.GetKeyRequest{Name: op.key})
+		k, err := kqpb.NewKeyServiceClient(c.Stubs(c.API())).GetKey(ctx, &kqpb.GetKeyRequest{Name: op.key})
 		if err != nil {
 			return 0
 		}
 		alg = k.Algorithm
 	}
-	st, err := kqpb.NewOperatorServiceClient(stubConn{c, c.kc}).Status(ctx, &kqpb.StatusRequest{})
+	st, err := kqpb.NewOperatorServiceClient(c.Stubs(c.API())).Status(ctx, &kqpb.StatusRequest{})
 	if err != nil {
 		return 0
 	}

@@ -46,7 +46,7 @@ func TestLongOperationsEstimateFromStatus(t *testing.T) {
 		{longOp{operation: "refresh", key: "missing"}, 0},
 		{longOp{operation: "refresh", algorithm: kqpb.Algorithm_ED25519}, 0},
 	} {
-		if got := c.estimate(ctx, &tt.op); got != tt.want {
+		if got := estimate(ctx, c, &tt.op); got != tt.want {
 			t.Errorf("estimate(%+v) = %v, want %v", tt.op, got, tt.want)
 		}
 	}
