@@ -20,14 +20,20 @@ import (
 	"github.com/keyquorum/keyquorum/node/config"
 	"github.com/keyquorum/keyquorum/node/members"
 	"github.com/keyquorum/keyquorum/node/service"
+	"github.com/keyquorum/keyquorum/node/service/backups"
+	"github.com/keyquorum/keyquorum/node/service/ceremonies"
 	"github.com/keyquorum/keyquorum/node/store"
 )
 
-// newServices builds the client port's services (package service) over
-// this member.
+// newServices builds the client port's services (package service, with
+// packages backups and ceremonies) over this member.
 func (n *Node) newServices() *service.Services {
-	return service.New(service.Config{Runtime: serviceRuntime{n}, State: n.fsm, Cluster: n.cluster, Self: n.self.ID,
-		Clock: n.clock, Log: n.log, Metrics: n.metrics, Denials: n.audit.Denials, Faults: n.serviceFaults()})
+	rt := serviceRuntime{n}
+	backupSvc := backups.New(backups.Config{Member: rt, State: n.fsm, Actor: n.actor, Log: n.log})
+	ceremonySvc := ceremonies.New(ceremonies.Config{Member: rt, State: n.fsm, Cluster: n.cluster, Actor: n.actor})
+	return service.New(service.Config{Runtime: rt, State: n.fsm, Cluster: n.cluster, Self: n.self.ID,
+		Clock: n.clock, Log: n.log, Metrics: n.metrics, Denials: n.audit.Denials, Faults: n.serviceFaults(),
+		Also: []func(*grpc.Server){backupSvc.Register, ceremonySvc.Register}})
 }
 
 // actor names who asked for the call in ctx (service.Actor).
@@ -37,7 +43,11 @@ func (n *Node) actor(ctx context.Context) (string, error) { return service.Actor
 // that the Node's API does not grow with what the services need.
 type serviceRuntime struct{ n *Node }
 
-var _ service.Runtime = serviceRuntime{}
+var (
+	_ service.Runtime   = serviceRuntime{}
+	_ backups.Member    = serviceRuntime{}
+	_ ceremonies.Member = serviceRuntime{}
+)
 
 func (r serviceRuntime) Apply(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	return r.n.apply(ctx, cmd)

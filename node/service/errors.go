@@ -38,8 +38,9 @@ var (
 	// ErrTooFewMembers is returned when fewer than threshold+1 members of a
 	// key are reachable.
 	ErrTooFewMembers = errors.New("too few members reachable")
-	// ErrSignEnded is what Runtime.AuditSign's error wraps when the
-	// signature failed or its record was evicted.
+	// ErrSignEnded is what the audit key's signature (the backup
+	// service's Member.AuditSign) wraps when it failed or its record was
+	// evicted.
 	ErrSignEnded = errors.New("signature failed or was evicted")
 )
 

@@ -18,7 +18,7 @@ const maxPurposeLen = 64
 // identCharset says in words which bytes an identifier may hold.
 const identCharset = "visible ASCII ('!' to '~': no spaces, control characters, DEL or non-ASCII)"
 
-// checkIdent is the one check for identifiers a client chooses: request
+// CheckIdent is the one check for identifiers a client chooses: request
 // ids, purposes, and (through their stricter patterns) key names and handle
 // ids. They reach logs, audit records, metric labels, error messages and
 // terminals, so they are refused here, once, unless they are 1 to max
@@ -26,7 +26,7 @@ const identCharset = "visible ASCII ('!' to '~': no spaces, control characters, 
 // to escape them. The error is INVALID_ARGUMENT and names the field and
 // the offending byte's position and value, never the value itself, which
 // could carry terminal escapes.
-func checkIdent(field, v string, max int, forbid string) error {
+func CheckIdent(field, v string, max int, forbid string) error {
 	if v == "" {
 		return status.Errorf(codes.InvalidArgument, "%s is empty", field)
 	}
@@ -65,13 +65,13 @@ func checkPurpose(field, p string) error {
 	if p == "" {
 		return nil
 	}
-	return checkIdent(field, p, maxPurposeLen, "")
+	return CheckIdent(field, p, maxPurposeLen, "")
 }
 
 // checkPurposes checks a key's list of purposes; each must be non-empty.
 func checkPurposes(ps []string) error {
 	for i, p := range ps {
-		if err := checkIdent(fmt.Sprintf("purposes[%d]", i), p, maxPurposeLen, ""); err != nil {
+		if err := CheckIdent(fmt.Sprintf("purposes[%d]", i), p, maxPurposeLen, ""); err != nil {
 			return err
 		}
 	}

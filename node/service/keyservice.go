@@ -172,7 +172,7 @@ func (n *core) readKey(ctx context.Context, name string) (*fsm.Key, error) {
 }
 
 func checkName(name string) error {
-	if err := checkIdent("key name", name, 64, ""); err != nil {
+	if err := CheckIdent("key name", name, 64, ""); err != nil {
 		return err
 	}
 	if !keyNamePattern.MatchString(name) {
@@ -194,7 +194,7 @@ func ensureRequestID(id *string) error {
 func requestID(id string) (string, error) {
 	if id != "" {
 		// '#' separates a dual-signed request's companion id.
-		if err := checkIdent("request_id", id, maxRequestIDLen, "#"); err != nil {
+		if err := CheckIdent("request_id", id, maxRequestIDLen, "#"); err != nil {
 			return "", err
 		}
 		return id, nil

@@ -21,7 +21,7 @@ import (
 // it stands. Who may is decided by the entry (cluster-admin).
 
 func (s *membershipService) AddNode(ctx context.Context, req *kqpb.AddNodeRequest) (*kqpb.NodeStatus, error) {
-	m, err := newMemberOf(req)
+	m, err := NewMemberOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -42,15 +42,16 @@ func (s *membershipService) ReplaceNode(ctx context.Context, req *kqpb.ReplaceNo
 	if req.With == nil {
 		return nil, status.Error(codes.InvalidArgument, "replace needs the new node")
 	}
-	m, err := newMemberOf(req.With)
+	m, err := NewMemberOf(req.With)
 	if err != nil {
 		return nil, err
 	}
 	return s.change(ctx, &fsm.ChangeMembers{Op: membership.Replace, Node: req.Id, New: m}, m.ID)
 }
 
-// newMemberOf checks a new node's id and addresses.
-func newMemberOf(req *kqpb.AddNodeRequest) (*membership.Member, error) {
+// NewMemberOf checks a new node's id and addresses: for AddNode and
+// ReplaceNode here, and for a membership ceremony's proposal.
+func NewMemberOf(req *kqpb.AddNodeRequest) (*membership.Member, error) {
 	if !config.ValidNodeID(req.Id) {
 		return nil, status.Errorf(codes.InvalidArgument, "node id %.64q is not valid", req.Id)
 	}

@@ -99,7 +99,7 @@ func (s *policyService) RevokePrincipal(ctx context.Context, req *kqpb.RevokePri
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 	default:
-		if err := checkIdent("principal", req.Principal, 63, ""); err != nil {
+		if err := CheckIdent("principal", req.Principal, 63, ""); err != nil {
 			return nil, err
 		}
 	}

@@ -2,18 +2,14 @@ package service
 
 import (
 	"context"
-	"io"
 	"log/slog"
 
-	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/consensus/fsm"
-	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
-	"github.com/keyquorum/keyquorum/consensus/fsm/freeze"
 	"github.com/keyquorum/keyquorum/consensus/fsm/inforce"
 	"github.com/keyquorum/keyquorum/consensus/fsm/membership"
 	"github.com/keyquorum/keyquorum/consensus/fsm/settings"
@@ -34,9 +30,6 @@ type State interface {
 	Handle(id string) (*fsm.Handle, bool)
 	Sign(requestID string) (*fsm.Sign, bool)
 	AuditKey() (k *fsm.Key, attempts int, ok bool)
-	Ceremony(id string) (*ceremony.Ceremony, bool)
-	Ceremonies() []*ceremony.Ceremony
-	FrozenState() *freeze.Frozen
 	Tenants() []fsm.TenantInfo
 
 	PolicyInForce() (st inforce.Record, set bool)
@@ -49,7 +42,6 @@ type State interface {
 	SignRates(actor, key string) (tenant, principal int)
 
 	Time() int64
-	ReplicatedTime() int64
 	Protocol() uint32
 	ProtocolSupport() map[string]uint32
 	SettingsDrift() map[string][]settings.Drift
@@ -101,9 +93,6 @@ type Runtime interface {
 	// SignAsked tells the member that a client asked this leader for a
 	// signature now: background work on the sign path waits for a lull.
 	SignAsked()
-	// AuditSign has the audit key k sign msg under requestID. Its error
-	// wraps ErrSignEnded when the signature failed or was evicted.
-	AuditSign(ctx context.Context, k *fsm.Key, requestID string, msg []byte) ([]byte, error)
 
 	// Holders lists the members a new key is generated among.
 	Holders() []string
@@ -115,20 +104,10 @@ type Runtime interface {
 	EnsurePeerLinks()
 	// NodeStatus shows a member and where its shares of each key stand.
 	NodeStatus(id string) (*kqpb.NodeStatus, error)
-	// CeremonyContext is the leader's choices for a ceremony of kind, as
-	// the direct path makes them; nil when there are none.
-	CeremonyContext(kind policy.CeremonyKind, params string) *ceremony.Context
 
 	// LocalStatus fills in this member's own view: its raft role and
 	// indexes, pre-params, estimates and clock.
 	LocalStatus(out *kqpb.StatusResponse)
-	// BackupSnapshot takes a raft snapshot of everything committed.
-	BackupSnapshot(ctx context.Context) (*raft.SnapshotMeta, io.ReadCloser, error)
-	// SealedFiles lists this member's sealed files as slash paths, in the
-	// order a restore wants them; OpenSealed opens one (fs.ErrNotExist
-	// when it was destroyed since the listing).
-	SealedFiles() ([]string, error)
-	OpenSealed(rel string) (io.ReadCloser, error)
 }
 
 // Faults are the deliberate bugs (kqd_bugs builds) the services take part
@@ -159,6 +138,11 @@ type Config struct {
 	// Denials aggregates the refusals that never reach the log.
 	Denials *audittrail.Denials
 	Faults  Faults
+	// Also are the client port's services that live in packages of their
+	// own (package backups, package ceremonies): they build on this
+	// package's helpers, so it cannot build them; Register registers them
+	// with its own.
+	Also []func(*grpc.Server)
 }
 
 // core is what every service shares: the member behind them and the
@@ -179,7 +163,8 @@ type core struct {
 // Services are the client port's gRPC services but the audit trail's,
 // with their unary interceptor and health statuses.
 type Services struct {
-	n *core
+	n    *core
+	also []func(*grpc.Server)
 	// Health serves grpc.health.v1; every service is NOT_SERVING until
 	// RunHealth.
 	Health *health.Server
@@ -189,7 +174,7 @@ type Services struct {
 func New(cfg Config) *Services {
 	s := &Services{n: &core{rt: cfg.Runtime, fsm: cfg.State, cluster: cfg.Cluster, self: cfg.Self, clock: cfg.Clock,
 		log: cfg.Log, metrics: cfg.Metrics, denials: cfg.Denials, faults: cfg.Faults, rates: newRateBuckets()},
-		Health: health.NewServer()}
+		also: cfg.Also, Health: health.NewServer()}
 	for _, name := range allServices() {
 		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
@@ -202,8 +187,9 @@ func (s *Services) Register(srv *grpc.Server) {
 	kqpb.RegisterOperatorServiceServer(srv, &operatorService{n: s.n})
 	kqpb.RegisterPolicyServiceServer(srv, &policyService{n: s.n})
 	kqpb.RegisterMembershipServiceServer(srv, &membershipService{n: s.n})
-	kqpb.RegisterBackupServiceServer(srv, &backupService{n: s.n})
-	kqpb.RegisterCeremonyServiceServer(srv, &ceremonyService{n: s.n})
+	for _, register := range s.also {
+		register(srv)
+	}
 	healthpb.RegisterHealthServer(srv, s.Health)
 }
 

@@ -21,7 +21,7 @@ func (s *policyService) CreateTenant(ctx context.Context, req *kqpb.CreateTenant
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIdent("tenant", req.Tenant, 32, ""); err != nil {
+	if err := CheckIdent("tenant", req.Tenant, 32, ""); err != nil {
 		return nil, err
 	}
 	res, err := s.n.rt.Apply(ctx, &fsm.CreateTenant{Tenant: req.Tenant, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
@@ -38,7 +38,7 @@ func (s *policyService) DeleteTenant(ctx context.Context, req *kqpb.DeleteTenant
 	if err != nil {
 		return nil, err
 	}
-	if err := checkIdent("tenant", req.Tenant, 32, ""); err != nil {
+	if err := CheckIdent("tenant", req.Tenant, 32, ""); err != nil {
 		return nil, err
 	}
 	res, err := s.n.rt.Apply(ctx, &fsm.DeleteTenant{Tenant: req.Tenant, Force: req.Force, Actor: actor, ActorSerial: s.n.actorSerial(ctx)})
