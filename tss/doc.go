@@ -2,14 +2,14 @@
 // keygen, signing and resharing (share refresh) sessions (ECDSA secp256k1
 // and Ed25519) between cluster members over a caller-provided Transport.
 //
-// The package is the only importer of tss-lib (imported as tsslib). It never
-// changes tss-lib's process-global curve, never turns proofs off, sends every
-// call into tss-lib through one recovering boundary (boundary.go), and bounds
-// every buffer: message size, inbound slots per (type, sender), pending
+// The package and its subpackages are the only importers of tss-lib
+// (imported as tsslib). It never changes tss-lib's process-global curve,
+// never turns proofs off, sends every call into tss-lib through one
+// recovering boundary (boundary.go), and bounds every buffer: message size, inbound slots per (type, sender), pending
 // messages for sessions not started yet, concurrent sessions and session time.
 //
 // Every inbound round message is re-checked after it is parsed and before
-// tss-lib sees it (msgcheck.go, one validator per message type), because
+// tss-lib sees it (package msgcheck, one validator per message type), because
 // tss-lib v2.0.2 lacks checks that later versions added: a VSS
 // decommitment must hold exactly t+1 points (a shorter one panics in a
 // goroutine keygen starts, which no recover can catch, killing every honest

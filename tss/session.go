@@ -15,6 +15,8 @@ import (
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/keyquorum/keyquorum/tss/msgcheck"
 )
 
 // session is one protocol run on this node: its tss-lib parties (one, or
@@ -57,7 +59,7 @@ type session struct {
 	drain   func(ctx context.Context) // started by run; reads out and end
 
 	inbox    *inbox
-	check    *checker // worker goroutine only; set by the protocol's constructor
+	check    *msgcheck.Checker[inbound] // worker goroutine only; set by the protocol's constructor
 	out      chan tsslib.Message
 	results  chan any   // capacity 1: the session's end value
 	failed   chan error // capacity 1: first asynchronous failure
@@ -221,7 +223,7 @@ func (s *session) vet(in inbound) ([]inbound, error) {
 	if s.check == nil {
 		return nil, fmt.Errorf("tss: %s session has no message checker", s.kind)
 	}
-	return s.check.admit(in)
+	return s.check.Admit(in)
 }
 
 // deliver parks a checked message if the session holds its type, or hands

@@ -149,7 +149,7 @@ func (e *Engine) newSignSession(req SignRequest) (*session, error) {
 		return nil, err
 	}
 	s.check = newChecker(sh.alg, 0)
-	s.check.paillierN, s.check.selfN = signingModuli(sh, req.Committee)
+	s.check.SetModuli(signingModuli(sh, req.Committee))
 	s.parties = []tsslib.Party{party}
 	s.drain = func(ctx context.Context) { drainParty(ctx, s, end) }
 	return s, nil

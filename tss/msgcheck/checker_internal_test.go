@@ -1,4 +1,4 @@
-package tss
+package msgcheck
 
 import (
 	"errors"
@@ -11,11 +11,23 @@ import (
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
 )
 
-func parsedFrom(node string, bcast bool, content tsslib.MessageContent) inbound {
+// testIn is an inbound message as a session hands it to its Checker.
+type testIn struct {
+	from string
+	msg  tsslib.ParsedMessage
+}
+
+func (in testIn) Sender() string               { return in.from }
+func (in testIn) Parsed() tsslib.ParsedMessage { return in.msg }
+
+func parsedFrom(node string, bcast bool, content tsslib.MessageContent) testIn {
 	pid := tsslib.NewPartyID(node, node, big.NewInt(7))
 	meta := tsslib.MessageRouting{From: pid, IsBroadcast: bcast}
-	return inbound{from: node, msg: tsslib.NewMessage(meta, content, tsslib.NewMessageWrapper(meta, content))}
+	return testIn{from: node, msg: tsslib.NewMessage(meta, content, tsslib.NewMessageWrapper(meta, content))}
 }
+
+// newSecp256k1 returns an ECDSA keygen session's Checker for threshold 1.
+func newSecp256k1() *Checker[testIn] { return New[testIn](tsslib.S256(), tsslib.Secp256k1, 1) }
 
 func repeated(n int, b []byte) [][]byte {
 	out := make([][]byte, n)
@@ -38,22 +50,22 @@ func TestCheckerWaitsForSendersModulus(t *testing.T) {
 		Dlnproof_2: repeated(2+2*dlnproof.Iterations, []byte{5}),
 	})
 	r3 := parsedFrom("node-b", true, &ecdsakeygen.KGRound3Message{PaillierProof: repeated(paillier.ProofIters, []byte{9})})
-	c := newChecker(ECDSASecp256k1, 1)
-	if got, err := c.admit(r3); err != nil || len(got) != 0 {
+	c := newSecp256k1()
+	if got, err := c.Admit(r3); err != nil || len(got) != 0 {
 		t.Fatalf("round 3 first: %d ready, err %v; want it held", len(got), err)
 	}
-	got, err := c.admit(r1)
+	got, err := c.Admit(r1)
 	if err != nil || len(got) != 2 || got[0].msg != r1.msg || got[1].msg != r3.msg {
 		t.Fatalf("round 1: %d ready, err %v; want round 1 then round 3", len(got), err)
 	}
 	// A Paillier proof value at or above the sender's modulus fails.
-	c = newChecker(ECDSASecp256k1, 1)
+	c = newSecp256k1()
 	bad := parsedFrom("node-b", true, &ecdsakeygen.KGRound3Message{PaillierProof: repeated(paillier.ProofIters, n.Bytes())})
-	if _, err := c.admit(r1); err != nil {
+	if _, err := c.Admit(r1); err != nil {
 		t.Fatal(err)
 	}
 	var ce *CheckError
-	if _, err := c.admit(bad); !errors.As(err, &ce) || ce.Check != CheckIntRange || ce.Member != "node-b" {
+	if _, err := c.Admit(bad); !errors.As(err, &ce) || ce.Check != CheckIntRange || ce.Member != "node-b" {
 		t.Fatalf("proof value = N: err = %v", err)
 	}
 }
@@ -63,7 +75,7 @@ func TestCheckerRejectsOtherSender(t *testing.T) {
 	in := parsedFrom("node-b", false, &ecdsakeygen.KGRound2Message1{Share: []byte{1}})
 	in.from = "node-c"
 	var ce *CheckError
-	if _, err := newChecker(ECDSASecp256k1, 1).admit(in); !errors.As(err, &ce) || ce.Check != CheckSender || ce.Member != "node-c" {
+	if _, err := newSecp256k1().Admit(in); !errors.As(err, &ce) || ce.Check != CheckSender || ce.Member != "node-c" {
 		t.Fatalf("err = %v, want a sender check failure naming node-c", err)
 	}
 }

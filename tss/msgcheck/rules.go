@@ -1,8 +1,6 @@
-package tss
+package msgcheck
 
 import (
-	"math/big"
-
 	ecdsakeygen "github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	ecdsaresharing "github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
 	ecdsasigning "github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
@@ -14,7 +12,7 @@ import (
 // ready reports whether in's check has what it needs. Keygen's round-2
 // broadcast (mod proof) and round-3 message (Paillier proof) are checked
 // against the sender's modulus from its round-1 message.
-func (c *checker) ready(in inbound) bool {
+func (c *Checker[M]) ready(in inbound) bool {
 	switch in.msg.Content().(type) {
 	case *ecdsakeygen.KGRound2Message2, *ecdsakeygen.KGRound3Message:
 		return c.paillierN[in.from] != nil
@@ -24,7 +22,7 @@ func (c *checker) ready(in inbound) bool {
 
 // content dispatches to the validator of in's message type; one case per
 // tss-lib message type keyquorum runs.
-func (c *checker) content(in inbound) *fault {
+func (c *Checker[M]) content(in inbound) *fault {
 	n := c.paillierN[in.from]
 	switch m := in.msg.Content().(type) {
 	// ECDSA keygen.
@@ -121,7 +119,7 @@ func (c *checker) content(in inbound) *fault {
 // ecdsaKeygen1 checks the round-1 broadcast (the sizes keygen's round 2
 // checks too, so they fail here with the culprit's name) and records the
 // sender's Paillier modulus for its later proofs.
-func (c *checker) ecdsaKeygen1(in inbound, m *ecdsakeygen.KGRound1Message) *fault {
+func (c *Checker[M]) ecdsaKeygen1(in inbound, m *ecdsakeygen.KGRound1Message) *fault {
 	n, f := modulus(m.GetPaillierN(), "Paillier modulus")
 	if f = first(routed(in, true), f, commitment(m.GetCommitment(), "commitment"),
 		ntildeParams(m.GetNTilde(), m.GetH1(), m.GetH2()),
@@ -134,7 +132,7 @@ func (c *checker) ecdsaKeygen1(in inbound, m *ecdsakeygen.KGRound1Message) *faul
 
 // ecdsaReshare2 checks a new-committee member's keys: v2.0.2's resharing
 // takes the Paillier modulus and N-tilde without keygen's 2048-bit check.
-func (c *checker) ecdsaReshare2(in inbound, m *ecdsaresharing.DGRound2Message1) *fault {
+func (c *Checker[M]) ecdsaReshare2(in inbound, m *ecdsaresharing.DGRound2Message1) *fault {
 	n, f := modulus(m.GetPaillierN(), "Paillier modulus")
 	if f != nil {
 		return first(routed(in, true), f)
@@ -154,27 +152,4 @@ func first(fs ...*fault) *fault {
 		}
 	}
 	return nil
-}
-
-// signingModuli maps each committee member of an ECDSA share to its Paillier
-// modulus, and returns this node's, for checking MtA messages.
-func signingModuli(sh *Share, committee []string) (map[string]*big.Int, *big.Int) {
-	out := make(map[string]*big.Int, len(committee))
-	d := sh.ecdsa
-	if d == nil {
-		return out, nil
-	}
-	for _, node := range committee {
-		k := sh.keys[node]
-		for j, kj := range d.Ks {
-			if k != nil && kj != nil && kj.Cmp(k) == 0 && j < len(d.PaillierPKs) && d.PaillierPKs[j] != nil {
-				out[node] = d.PaillierPKs[j].N
-			}
-		}
-	}
-	var self *big.Int
-	if d.PaillierSK != nil {
-		self = d.PaillierSK.N
-	}
-	return out, self
 }

@@ -1,4 +1,4 @@
-package tss
+package msgcheck
 
 import (
 	"fmt"
@@ -80,7 +80,7 @@ func modProof(bzs [][]byte, n *big.Int) *fault {
 // 2048-bit N-hat: P, Q, A, B, T < N-hat; sigma < q*N0*N-hat; z1, z2 <
 // q^3*sqrt(N0) (plus e*p); w1, w2 < q^3*N-hat (plus e*mu); v < q^3*N0*N-hat
 // (plus e*sigma).
-func (c *checker) facProof(bzs [][]byte) *fault {
+func (c *Checker[M]) facProof(bzs [][]byte) *fault {
 	if len(bzs) != facproof.ProofFacBytesParts {
 		return faultf(CheckShape, "fac proof has %d parts, want %d", len(bzs), facproof.ProofFacBytesParts)
 	}
@@ -118,7 +118,7 @@ func paillierProof(bzs [][]byte, n *big.Int) *fault {
 // n^2; S < n (n Alice's modulus, nil if unknown); s1 < q^3 (plus e*m);
 // s2 < q^3*N-tilde (plus e*rho); and tss-lib PR #289: S != 1, Z != 1,
 // S1 != S2, values that let a forged proof pass.
-func (c *checker) rangeProofAlice(bzs [][]byte, n *big.Int) *fault {
+func (c *Checker[M]) rangeProofAlice(bzs [][]byte, n *big.Int) *fault {
 	if len(bzs) != mta.RangeProofAliceBytesParts {
 		return faultf(CheckShape, "range proof has %d parts, want %d", len(bzs), mta.RangeProofAliceBytesParts)
 	}
@@ -166,7 +166,7 @@ func distinctResponses(s, z, s1, s2 *big.Int, what string) *fault {
 // (12 parts, U a point): Z, Z', T, W < N-tilde; V < n^2; S < n (n Alice's,
 // here this node's modulus); s1 < q^3 (plus e*x); s2, t2 < q^3*N-tilde
 // (plus e*rho, e*sigma); t1 < q^7 (plus e*y, y < q^5).
-func (c *checker) proofBob(bzs [][]byte, withCheck bool, n *big.Int) *fault {
+func (c *Checker[M]) proofBob(bzs [][]byte, withCheck bool, n *big.Int) *fault {
 	parts, what := mta.ProofBobBytesParts, "Bob's proof"
 	if withCheck {
 		parts, what = mta.ProofBobWCBytesParts, "Bob's proof with check"
@@ -205,7 +205,7 @@ func (c *checker) proofBob(bzs [][]byte, withCheck bool, n *big.Int) *fault {
 }
 
 // schnorr checks a Schnorr proof: the commitment point and scalar responses.
-func (c *checker) schnorr(ax, ay []byte, what string, responses ...[]byte) *fault {
+func (c *Checker[M]) schnorr(ax, ay []byte, what string, responses ...[]byte) *fault {
 	if f := c.point(ax, ay, what+" alpha"); f != nil {
 		return f
 	}
