@@ -650,7 +650,7 @@ func TestCLIAgainstFakeNodes(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		if v := decode[benchView](t, out); v.OK != 3 || v.Errors != 0 {
+		if v := decode[render.BenchView](t, out); v.OK != 3 || v.Errors != 0 {
 			t.Errorf("bench = %+v", v)
 		}
 		issued := lastRequest[*kqpb.IssueHandleRequest](t, tc.leader, "IssueHandle")

@@ -55,7 +55,7 @@ func newBackupCreateCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().Print(backupView{Dir: out, Manifest: m})
+			return opts.printer().Print(render.BackupView{Dir: out, Manifest: m})
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "directory to write the backup to (created; must be empty)")
@@ -256,32 +256,6 @@ func collectSealed(recv func() (*kqpb.BackupChunk, error), store func(rel string
 	}
 }
 
-// backupView is the `kq backup create -o json` contract.
-type backupView struct {
-	Dir      string           `json:"dir"`
-	Manifest *backup.Manifest `json:"manifest"`
-}
-
-func (v backupView) Table(w io.Writer) error {
-	m := v.Manifest
-	fmt.Fprintf(w, "backup of %s in %s\n", m.ClusterID, v.Dir)
-	fmt.Fprintf(w, "snapshot: index %d, term %d, %d keys, audit head %d\n", m.Snapshot.Index, m.Snapshot.Term, m.Keys, m.Audit.Seq)
-	tw := render.NewTabWriter(w)
-	fmt.Fprintln(tw, "NODE\tFILES\tBYTES\tNOTE")
-	for _, n := range m.Nodes {
-		note := "ok"
-		if n.Error != "" {
-			note = "LEFT OUT: " + n.Error
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", n.ID, n.Files, n.Bytes, note)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintf(w, "signed by audit key %s (%s)\n", m.Audit.Key, m.Audit.PublicKey)
-	return err
-}
-
 func newBackupVerifyCmd(opts *options) *cobra.Command {
 	var pinHex string
 	cmd := &cobra.Command{
@@ -309,7 +283,7 @@ func newBackupVerifyCmd(opts *options) *cobra.Command {
 			if rep == nil {
 				return err
 			}
-			v := verifyBackupView{Dir: args[0], OK: err == nil, Problems: rep.Problems, Manifest: rep.Manifest}
+			v := render.VerifyBackupView{Dir: args[0], OK: err == nil, Problems: rep.Problems, Manifest: rep.Manifest}
 			if v.Problems == nil {
 				v.Problems = []string{}
 			}
@@ -321,27 +295,4 @@ func newBackupVerifyCmd(opts *options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&pinHex, "audit-public-key", "", "expected audit public key, hex Ed25519")
 	return cmd
-}
-
-// verifyBackupView is the `kq backup verify -o json` contract.
-type verifyBackupView struct {
-	Dir      string           `json:"dir"`
-	OK       bool             `json:"ok"`
-	Problems []string         `json:"problems"`
-	Manifest *backup.Manifest `json:"manifest"`
-}
-
-func (v verifyBackupView) Table(w io.Writer) error {
-	m := v.Manifest
-	if v.OK {
-		_, err := fmt.Fprintf(w, "OK: backup of %s taken %s, snapshot index %d, %d keys, %d files; signed by audit key %s\n",
-			m.ClusterID, m.Created.Format(time.RFC3339), m.Snapshot.Index, m.Keys, len(m.Files), m.Audit.PublicKey)
-		return err
-	}
-	fmt.Fprintf(w, "BACKUP DOES NOT VERIFY: %s\n", v.Dir)
-	for _, p := range v.Problems {
-		fmt.Fprintf(w, "  - %s\n", p)
-	}
-	_, err := fmt.Fprintln(w, "do not restore from this backup")
-	return err
 }

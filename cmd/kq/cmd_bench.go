@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,38 +75,6 @@ func newBenchCmd(opts *options) *cobra.Command {
 	f.StringVar(&b.purpose, "purpose", defaultPurpose, "purpose of the handle the run signs with")
 	cmd.MarkFlagRequired("key")
 	return cmd
-}
-
-// benchView is `kq bench`.
-type benchView struct {
-	Key            string             `json:"key"`
-	Algorithm      string             `json:"algorithm"`
-	Presign        bool               `json:"presign"`
-	Concurrency    int                `json:"concurrency"`
-	Seconds        float64            `json:"seconds"`
-	OK             uint64             `json:"ok"`
-	Errors         uint64             `json:"errors"`
-	Presigned      uint64             `json:"presigned"`
-	Throughput     float64            `json:"throughput_per_s"`
-	LatencyMS      map[string]float64 `json:"latency_ms"`
-	NodeCPUSeconds float64            `json:"node_cpu_seconds"`
-	CPUPerSig      float64            `json:"node_cpu_seconds_per_signature"`
-	NodeProcesses  int                `json:"node_processes"`
-	FirstError     string             `json:"first_error,omitempty"`
-}
-
-func (v benchView) Table(w io.Writer) error {
-	tw := render.NewTabWriter(w)
-	fmt.Fprintf(tw, "key\t%s (%s), presign %v, concurrency %d\n", v.Key, v.Algorithm, v.Presign, v.Concurrency)
-	fmt.Fprintf(tw, "requests\t%d ok, %d errors, %d presigned, in %.1fs\n", v.OK, v.Errors, v.Presigned, v.Seconds)
-	fmt.Fprintf(tw, "throughput\t%.1f signatures/s\n", v.Throughput)
-	fmt.Fprintf(tw, "latency\tp50 %.1fms  p90 %.1fms  p99 %.1fms  p99.9 %.1fms  max %.1fms\n",
-		v.LatencyMS["p50"], v.LatencyMS["p90"], v.LatencyMS["p99"], v.LatencyMS["p99.9"], v.LatencyMS["max"])
-	fmt.Fprintf(tw, "node CPU\t%.2fs over %d kqd processes, %.1fms per signature\n", v.NodeCPUSeconds, v.NodeProcesses, v.CPUPerSig*1000)
-	if v.FirstError != "" {
-		fmt.Fprintf(tw, "first error\t%s\n", v.FirstError)
-	}
-	return tw.Flush()
 }
 
 func runBench(ctx context.Context, opts *options, b benchOptions) error {
@@ -193,7 +160,7 @@ func runBench(ctx context.Context, opts *options, b benchOptions) error {
 		h.Merge(x)
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	v := benchView{Key: b.key, Algorithm: k.GetAlgorithm().Name(), Presign: !b.noPresign, Concurrency: b.concurrency,
+	v := render.BenchView{Key: b.key, Algorithm: k.GetAlgorithm().Name(), Presign: !b.noPresign, Concurrency: b.concurrency,
 		Seconds: elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(), Presigned: presigned.Load(),
 		Throughput: float64(ok.Load()) / elapsed.Seconds(),
 		LatencyMS: map[string]float64{"p50": ms(h.Quantile(0.5)), "p90": ms(h.Quantile(0.9)), "p99": ms(h.Quantile(0.99)),

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
 
 func newBlameCmd(opts *options) *cobra.Command {
@@ -38,24 +37,8 @@ func newBlameCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().Print(blameClearView{Member: args[0], Cleared: resp.Cleared, Note: resp.Note})
+			return opts.printer().Print(render.BlameClearView{Member: args[0], Cleared: resp.Cleared, Note: resp.Note})
 		},
 	})
 	return cmd
-}
-
-// blameClearView is the `kq blame clear -o json` contract.
-type blameClearView struct {
-	Member  string `json:"member"`
-	Cleared bool   `json:"cleared"`
-	Note    string `json:"note"`
-}
-
-func (v blameClearView) Table(w io.Writer) error {
-	if !v.Cleared {
-		_, err := fmt.Fprintf(w, "%s had no accusations on record\n", v.Member)
-		return err
-	}
-	_, err := fmt.Fprintf(w, "cleared %s: %s\n", v.Member, v.Note)
-	return err
 }

@@ -66,22 +66,12 @@ func newOperatorCmd(opts *options) *cobra.Command {
 			if err := f.Close(); err != nil {
 				return err
 			}
-			return opts.printer().Print(operatorKeyView{PublicKey: audit.FormatApprovalKey(pub), File: out})
+			return opts.printer().Print(render.OperatorKeyView{PublicKey: audit.FormatApprovalKey(pub), File: out})
 		},
 	}
 	keygen.Flags().StringVar(&out, "out", "", "file to write the private key to (mode 0600)")
 	operator.AddCommand(keygen)
 	return operator
-}
-
-type operatorKeyView struct {
-	PublicKey string `json:"public_key"`
-	File      string `json:"-"`
-}
-
-func (v operatorKeyView) Table(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "wrote %s (0600); public key for the policy's operators list:\n%s\n", v.File, v.PublicKey)
-	return err
 }
 
 // readApprovalKey reads a key file written by `kq operator keygen`.
@@ -119,7 +109,7 @@ func newCeremonyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().Print(ceremonyViewOf(c))
+			return opts.printer().Print(render.NewCeremonyView(c))
 		},
 	})
 	ceremony.AddCommand(&cobra.Command{
@@ -133,9 +123,9 @@ func newCeremonyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := ceremonyListView{Ceremonies: []ceremonyView{}}
+			v := render.CeremonyListView{Ceremonies: []render.CeremonyView{}}
 			for _, c := range resp.Ceremonies {
-				v.Ceremonies = append(v.Ceremonies, ceremonyViewOf(c))
+				v.Ceremonies = append(v.Ceremonies, render.NewCeremonyView(c))
 			}
 			return opts.printer().Print(v)
 		},
@@ -388,23 +378,11 @@ func newCeremonyVerifyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().Print(ceremonyReportView(rep))
+			return opts.printer().Print(render.CeremonyReportView(rep))
 		},
 	}
 	cmd.Flags().StringVar(&file, "from-file", "", "a JSON-lines audit export")
 	return cmd
-}
-
-type ceremonyReportView audit.CeremonyReport
-
-func (v ceremonyReportView) Table(w io.Writer) error {
-	fmt.Fprintf(w, "ceremony %s (%s): %s; %d of %d approvals counted; digest %s\n", v.ID, v.Kind, v.State, v.Counted, v.Quorum, v.Digest)
-	tw := render.NewTabWriter(w)
-	fmt.Fprintln(tw, "OPERATOR\tSEQ\tSIGNATURE\tCOUNTED")
-	for _, a := range v.Approvals {
-		fmt.Fprintf(tw, "%s\t%d\tvalid\t%t\n", a.Operator, a.Seq, a.Counted)
-	}
-	return tw.Flush()
 }
 
 func newFreezeCmd(opts *options) *cobra.Command {
@@ -446,31 +424,6 @@ func newUnfreezeCmd(opts *options) *cobra.Command {
 	}
 }
 
-type freezeView struct {
-	Frozen bool   `json:"frozen"`
-	Actor  string `json:"actor,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	Index  uint64 `json:"index,omitempty"`
-	Since  string `json:"since,omitempty"`
-}
-
-func freezeViewOf(st *kqpb.FreezeState) freezeView {
-	v := freezeView{Frozen: st.Frozen, Actor: st.Actor, Reason: st.Reason, Index: st.Index}
-	if st.Frozen {
-		v.Since = time.Unix(0, st.TimeUnixNano).UTC().Format(time.RFC3339Nano)
-	}
-	return v
-}
-
-func (v freezeView) Table(w io.Writer) error {
-	if !v.Frozen {
-		_, err := fmt.Fprintln(w, "not frozen: the cluster signs")
-		return err
-	}
-	_, err := fmt.Fprintf(w, "FROZEN since %s (entry %d) by %s: %s\nno key signs until an unfreeze ceremony executes\n", v.Since, v.Index, v.Actor, v.Reason)
-	return err
-}
-
 func (o *options) getCeremony(ctx context.Context, id string) (*kqpb.Ceremony, error) {
 	return answer(ctx, o, kqpb.NewCeremonyServiceClient, func(ctx context.Context, cs kqpb.CeremonyServiceClient) (*kqpb.Ceremony, error) {
 		return cs.GetCeremony(ctx, &kqpb.CeremonyRequest{Id: id})
@@ -484,7 +437,7 @@ func (o *options) printCeremony(ctx context.Context, call func(context.Context, 
 	if err != nil {
 		return err
 	}
-	return o.printer().Print(ceremonyViewOf(c))
+	return o.printer().Print(render.NewCeremonyView(c))
 }
 
 // printFreeze runs one CeremonyService call that answers the freeze state
@@ -494,85 +447,9 @@ func (o *options) printFreeze(ctx context.Context, call func(context.Context, kq
 	if err != nil {
 		return err
 	}
-	return o.printer().Print(freezeViewOf(st))
+	return o.printer().Print(render.NewFreezeView(st))
 }
 
-// ceremonyView is how propose, approve and show print a ceremony; its JSON
-// keys are the CLI contract: id, kind, digest, state, approvals (counted),
-// quorum, expires_at, and the rest.
-type ceremonyView struct {
-	ID           string           `json:"id"`
-	Kind         string           `json:"kind"`
-	Digest       string           `json:"digest"`
-	State        string           `json:"state"`
-	Approvals    uint32           `json:"approvals"`
-	Quorum       uint32           `json:"quorum"`
-	ExpiresAt    string           `json:"expires_at"`
-	Summary      string           `json:"summary"`
-	Proposer     string           `json:"proposer"`
-	Approvers    []string         `json:"approvers"`
-	ApprovedBy   []ceremonyApprov `json:"approved_by"`
-	Params       json.RawMessage  `json:"params,omitempty"`
-	ParamsSHA256 string           `json:"params_sha256"`
-	Cluster      string           `json:"cluster"`
-	Nonce        string           `json:"nonce"`
-	Note         string           `json:"note,omitempty"`
-}
-
-type ceremonyApprov struct {
-	Operator string `json:"operator"`
-	Counted  bool   `json:"counted"`
-	Index    uint64 `json:"index"`
-}
-
-func ceremonyViewOf(c *kqpb.Ceremony) ceremonyView {
-	v := ceremonyView{ID: c.Id, Kind: c.Kind, Digest: c.Digest, State: c.State, Approvals: c.Counted, Quorum: c.Quorum,
-		ExpiresAt: time.Unix(0, c.ExpiresAtUnixNano).UTC().Format(time.RFC3339Nano), Summary: c.Summary, Proposer: c.Proposer,
-		Approvers: []string{}, ApprovedBy: []ceremonyApprov{}, ParamsSHA256: c.ParamsSha256, Cluster: c.Cluster, Nonce: c.Nonce, Note: c.Note}
-	if c.ParamsJson != "" && json.Valid([]byte(c.ParamsJson)) && c.Kind != string(policy.KindPolicyChange) && c.Kind != string(policy.KindOperators) {
-		v.Params = json.RawMessage(c.ParamsJson)
-	}
-	for _, a := range c.Approvers {
-		v.Approvers = append(v.Approvers, a.Name)
-	}
-	for _, a := range c.Approvals {
-		v.ApprovedBy = append(v.ApprovedBy, ceremonyApprov{Operator: a.Operator, Counted: a.Counted, Index: a.Index})
-	}
-	return v
-}
-
-func (v ceremonyView) Table(w io.Writer) error {
-	fmt.Fprintf(w, "ceremony %s  %s  %s  %d of %d approvals  expires %s\n", v.ID, v.Kind, v.State, v.Approvals, v.Quorum, v.ExpiresAt)
-	fmt.Fprintf(w, "does:     %s\n", v.Summary)
-	fmt.Fprintf(w, "digest:   %s\n", v.Digest)
-	fmt.Fprintf(w, "proposer: %s  approvers: %s\n", v.Proposer, strings.Join(v.Approvers, ", "))
-	for _, a := range v.ApprovedBy {
-		counted := "counted"
-		if !a.Counted {
-			counted = "not counted (the proposer)"
-		}
-		fmt.Fprintf(w, "approved: %s at entry %d, %s\n", a.Operator, a.Index, counted)
-	}
-	if v.Note != "" {
-		fmt.Fprintf(w, "note:     %s\n", v.Note)
-	}
-	return nil
-}
-
-type ceremonyListView struct {
-	Ceremonies []ceremonyView `json:"ceremonies"`
-}
-
-func (v ceremonyListView) Table(w io.Writer) error {
-	tw := render.NewTabWriter(w)
-	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tAPPROVALS\tEXPIRES\tDOES")
-	for _, c := range v.Ceremonies {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%.80s\n", c.ID, c.Kind, c.State, c.Approvals, c.Quorum, c.ExpiresAt, c.Summary)
-	}
-	return tw.Flush()
-}
-
-// membershipParams builds a membership ceremony's params; a new node's
 // addresses come from cluster.yaml, as for kq node add.
 func (o *options) membershipParams(op, node, with string) (ceremony.MembershipParams, error) {
 	p := ceremony.MembershipParams{Op: op}

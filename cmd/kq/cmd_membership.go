@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -134,52 +133,5 @@ func (o *options) nodeCall(cmd *cobra.Command, call func(context.Context, kqpb.M
 	if err != nil {
 		return err
 	}
-	return o.printer().Print(newNodeView(st))
-}
-
-// nodeView is `kq node status -o json` (and add, remove, replace): id and
-// state are the contract; the rest extends it.
-type nodeView struct {
-	ID         string            `json:"id"`
-	State      string            `json:"state"`
-	Raft       string            `json:"raft"`
-	Replaces   string            `json:"replaces,omitempty"`
-	ReplacedBy string            `json:"replaced_by,omitempty"`
-	Keys       []nodeKeyView     `json:"keys"`
-	Addresses  map[string]string `json:"addresses"`
-}
-
-type nodeKeyView struct {
-	Key   string `json:"key"`
-	State string `json:"state"`
-	Note  string `json:"note,omitempty"`
-}
-
-func newNodeView(s *kqpb.NodeStatus) nodeView {
-	v := nodeView{ID: s.GetId(), State: s.GetState(), Raft: s.GetRaft(), Replaces: s.GetReplaces(), ReplacedBy: s.GetReplacedBy(),
-		Keys: []nodeKeyView{}, Addresses: map[string]string{"raft": s.GetRaftAddress(), "peer": s.GetPeerAddress(), "client": s.GetClientAddress()}}
-	for _, k := range s.GetKeys() {
-		v.Keys = append(v.Keys, nodeKeyView{Key: k.GetKey(), State: k.GetState(), Note: k.GetNote()})
-	}
-	return v
-}
-
-func (v nodeView) Table(w io.Writer) error {
-	fmt.Fprintf(w, "node %s  %s  (raft: %s)\n", v.ID, v.State, v.Raft)
-	if v.Replaces != "" {
-		fmt.Fprintf(w, "replaces %s\n", v.Replaces)
-	}
-	if v.ReplacedBy != "" {
-		fmt.Fprintf(w, "replaced by %s\n", v.ReplacedBy)
-	}
-	if len(v.Keys) == 0 {
-		return nil
-	}
-	fmt.Fprintln(w)
-	tw := render.NewTabWriter(w)
-	fmt.Fprintln(tw, "KEY\tSHARES\tNOTE")
-	for _, k := range v.Keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Key, k.State, k.Note)
-	}
-	return tw.Flush()
+	return o.printer().Print(render.NewNodeView(st))
 }

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
 	"os"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -48,7 +44,7 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().Print(policyDiffView{From: cur.SHA256, To: sum, Diff: policy.Diff(cur.Policy, next)})
+			return opts.printer().Print(render.PolicyDiffView{From: cur.SHA256, To: sum, Diff: policy.Diff(cur.Policy, next)})
 		},
 	})
 	policyCmd.AddCommand(&cobra.Command{
@@ -72,7 +68,7 @@ func newPolicyCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().Print(policyDiffView{From: resp.PreviousSha256, To: resp.Policy.Sha256, Version: resp.Policy.Version, Diff: resp.Diff})
+			return opts.printer().Print(render.PolicyDiffView{From: resp.PreviousSha256, To: resp.Policy.Sha256, Version: resp.Policy.Version, Diff: resp.Diff})
 		},
 	})
 	return policyCmd
@@ -104,7 +100,7 @@ func newPrincipalCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := policyViewOf(resp)
+			v, err := render.NewPolicyView(resp)
 			if err != nil {
 				return err
 			}
@@ -120,14 +116,14 @@ func (o *options) policyCall(ctx context.Context, fn func(context.Context, kqpb.
 	return serviceCall(ctx, o, kqpb.NewPolicyServiceClient, fn)
 }
 
-func (o *options) currentPolicy(ctx context.Context) (policyView, error) {
+func (o *options) currentPolicy(ctx context.Context) (render.PolicyView, error) {
 	resp, err := answer(ctx, o, kqpb.NewPolicyServiceClient, func(ctx context.Context, ps kqpb.PolicyServiceClient) (*kqpb.PolicyResponse, error) {
 		return ps.GetPolicy(ctx, &kqpb.GetPolicyRequest{})
 	})
 	if err != nil {
-		return policyView{}, err
+		return render.PolicyView{}, err
 	}
-	return policyViewOf(resp)
+	return render.NewPolicyView(resp)
 }
 
 func readPolicyFile(path string) (*policy.Policy, error) {
@@ -140,76 +136,4 @@ func readPolicyFile(path string) (*policy.Policy, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, nil
-}
-
-// policyView is `kq policy show`: {"version","sha256","policy"}.
-type policyView struct {
-	Version uint64         `json:"version"`
-	SHA256  string         `json:"sha256"`
-	Policy  *policy.Policy `json:"policy"`
-}
-
-func policyViewOf(r *kqpb.PolicyResponse) (policyView, error) {
-	var p policy.Policy
-	if err := json.Unmarshal([]byte(r.PolicyJson), &p); err != nil {
-		return policyView{}, fmt.Errorf("policy from the cluster: %w", err)
-	}
-	return policyView{Version: r.Version, SHA256: r.Sha256, Policy: &p}, nil
-}
-
-func (v policyView) Table(w io.Writer) error {
-	mode := "set"
-	if v.Version == 0 {
-		mode = "bootstrap: every client may do everything until a policy is applied"
-	}
-	fmt.Fprintf(w, "policy v%d  sha256 %s  (%s)\n", v.Version, v.SHA256, mode)
-	fmt.Fprintf(w, "tenants: %v\n", v.Policy.Tenants)
-	tw := render.NewTabWriter(w)
-	fmt.Fprintln(tw, "PRINCIPAL\tROLE\tTENANT\tLIMITS")
-	for _, name := range slices.Sorted(maps.Keys(v.Policy.Principals)) {
-		for _, g := range v.Policy.Principals[name].Roles {
-			limits := ""
-			if len(g.Purposes) > 0 || g.MaxTTL != "" {
-				limits = fmt.Sprintf("purposes %v max_ttl %s", g.Purposes, g.MaxTTL)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, g.Role, g.Tenant, limits)
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "separation of duties: %v\n", v.Policy.SeparationOfDuties)
-	if len(v.Policy.DeniedSerials) > 0 {
-		fmt.Fprintf(w, "denied certificate serials: %v\n", v.Policy.DeniedSerials)
-	}
-	if len(v.Policy.Denied) > 0 {
-		fmt.Fprintf(w, "denied: %v\n", v.Policy.Denied)
-	}
-	for _, name := range slices.Sorted(maps.Keys(v.Policy.Operators)) {
-		fmt.Fprintf(w, "operator %s: %s\n", name, v.Policy.Operators[name].PublicKey)
-	}
-	if r := v.Policy.Ceremonies; r != nil {
-		fmt.Fprintf(w, "ceremonies: default quorum %d, proposer counts %t", r.DefaultQuorum, r.ProposerCounts)
-		for _, kind := range slices.Sorted(maps.Keys(r.Kinds)) {
-			fmt.Fprintf(w, "; %s: quorum %d approvers %v", kind, r.Kinds[kind].Quorum, r.Kinds[kind].Approvers)
-		}
-		fmt.Fprintln(w)
-	}
-	return nil
-}
-
-// policyDiffView is `kq policy diff` and `kq policy apply`.
-type policyDiffView struct {
-	From    string `json:"from_sha256"`
-	To      string `json:"to_sha256"`
-	Version uint64 `json:"version,omitempty"` // apply: the version now in force
-	Diff    string `json:"diff"`
-}
-
-func (v policyDiffView) Table(w io.Writer) error {
-	if v.Version > 0 {
-		fmt.Fprintf(w, "policy v%d in force\n", v.Version)
-	}
-	_, err := fmt.Fprintf(w, "%s -> %s\n%s\n", v.From, v.To, v.Diff)
-	return err
 }

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +23,7 @@ func newTenantCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return opts.printer().Print(tenantChangeView{Note: resp.Note, Tenant: tenantViewOf(resp.Tenant)})
+			return opts.printer().Print(render.TenantChangeView{Note: resp.Note, Tenant: render.NewTenantView(resp.Tenant)})
 		},
 	})
 	var force bool
@@ -56,7 +53,7 @@ func newTenantCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := tenantChangeView{Note: resp.Note, Tenant: tenantViewOf(resp.Tenant)}
+			v := render.TenantChangeView{Note: resp.Note, Tenant: render.NewTenantView(resp.Tenant)}
 			if v.Tenant != nil {
 				for _, n := range nodes {
 					if !slices.Contains(v.Tenant.Shredded, n) {
@@ -80,89 +77,12 @@ func newTenantCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := tenantListView{Nodes: resp.Nodes, Tenants: []tenantView{}}
+			v := render.TenantListView{Nodes: resp.Nodes, Tenants: []render.TenantView{}}
 			for _, t := range resp.Tenants {
-				v.Tenants = append(v.Tenants, *tenantViewOf(t))
+				v.Tenants = append(v.Tenants, *render.NewTenantView(t))
 			}
 			return opts.printer().Print(v)
 		},
 	})
 	return tenant
-}
-
-// tenantView is one tenant in `kq tenant` output.
-type tenantView struct {
-	Name       string `json:"name"`
-	Listed     bool   `json:"listed"`
-	Generation uint32 `json:"generation"`
-	Keys       uint32 `json:"keys"`
-	KeyWeight  uint32 `json:"key_weight"`
-	Quota      string `json:"quota,omitempty"`
-	Deleted    bool   `json:"deleted"`
-	// DeletedGeneration is the generation the last deletion shredded.
-	DeletedGeneration uint32   `json:"deleted_generation,omitempty"`
-	Shredded          []string `json:"shredded,omitempty"` // nodes that reported the last deletion's key shredded
-}
-
-func tenantViewOf(t *kqpb.Tenant) *tenantView {
-	if t == nil {
-		return nil
-	}
-	return &tenantView{Name: t.Name, Listed: t.Listed, Generation: t.Generation, Keys: t.Keys, KeyWeight: t.KeyWeight,
-		Quota: t.QuotaJson, Deleted: t.Deleted, DeletedGeneration: t.DeletedGeneration, Shredded: t.Shredded}
-}
-
-type tenantChangeView struct {
-	Note   string      `json:"note"`
-	Tenant *tenantView `json:"tenant,omitempty"`
-	// Pending lists the nodes that have not reported their key shredded
-	// yet (delete); they do when they next run.
-	Pending []string `json:"pending_shred,omitempty"`
-}
-
-func (v tenantChangeView) Table(w io.Writer) error {
-	fmt.Fprintln(w, v.Note)
-	if t := v.Tenant; t != nil && t.Deleted {
-		fmt.Fprintf(w, "key shredded on: %s\n", orNone(t.Shredded))
-		if len(v.Pending) > 0 {
-			fmt.Fprintf(w, "not yet reported: %s\n", strings.Join(v.Pending, ", "))
-		}
-	}
-	return nil
-}
-
-type tenantListView struct {
-	Tenants []tenantView `json:"tenants"`
-	Nodes   []string     `json:"nodes"`
-}
-
-func (v tenantListView) Table(w io.Writer) error {
-	tw := render.NewTabWriter(w)
-	fmt.Fprintln(tw, "TENANT\tSTATE\tGENERATION\tKEYS\tWEIGHT\tQUOTA\tSHREDDED")
-	for _, t := range v.Tenants {
-		state := "active"
-		switch {
-		case !t.Listed && t.Deleted:
-			state = "deleted"
-		case !t.Listed:
-			state = "unlisted"
-		}
-		shred := "-"
-		if t.Deleted {
-			shred = fmt.Sprintf("g%d on %d/%d", t.DeletedGeneration, len(t.Shredded), len(v.Nodes))
-		}
-		quota := t.Quota
-		if quota == "" {
-			quota = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", t.Name, state, t.Generation, t.Keys, t.KeyWeight, quota, shred)
-	}
-	return tw.Flush()
-}
-
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "none yet"
-	}
-	return strings.Join(s, ", ")
 }

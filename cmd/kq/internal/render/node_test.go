@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 // TestNodeStatusJSONContract pins `kq node status -o json`: id and state
 // are the contract scripts rely on; keys, raft and addresses extend it.
 func TestNodeStatusJSONContract(t *testing.T) {
-	v := newNodeView(&kqpb.NodeStatus{Id: "n4", State: "resharing", Raft: "nonvoter", Replaces: "n3",
+	v := NewNodeView(&kqpb.NodeStatus{Id: "n4", State: "resharing", Raft: "nonvoter", Replaces: "n3",
 		RaftAddress: "h:1", PeerAddress: "h:2", ClientAddress: "h:3",
 		Keys: []*kqpb.KeyProgress{{Key: "k", State: "resharing", Note: "1 of 3 confirmed"}}})
 	m, keys := jsonKeys(t, v)
@@ -22,7 +22,7 @@ func TestNodeStatusJSONContract(t *testing.T) {
 	if m["id"] != "n4" || m["state"] != "resharing" {
 		t.Fatalf("id/state: %v", m)
 	}
-	if _, keys := jsonKeys(t, newNodeView(&kqpb.NodeStatus{Id: "n1", State: "voter"})); !slices.Equal(keys, sorted("id", "state", "raft", "keys", "addresses")) {
+	if _, keys := jsonKeys(t, NewNodeView(&kqpb.NodeStatus{Id: "n1", State: "voter"})); !slices.Equal(keys, sorted("id", "state", "raft", "keys", "addresses")) {
 		t.Fatalf("no replace: keys %v", keys)
 	}
 	var buf bytes.Buffer
