@@ -450,6 +450,7 @@ func (o *options) printFreeze(ctx context.Context, call func(context.Context, kq
 	return o.printer().Print(render.NewFreezeView(st))
 }
 
+// membershipParams builds a membership ceremony's params; a new node's
 // addresses come from cluster.yaml, as for kq node add.
 func (o *options) membershipParams(op, node, with string) (ceremony.MembershipParams, error) {
 	p := ceremony.MembershipParams{Op: op}

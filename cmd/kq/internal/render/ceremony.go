@@ -143,5 +143,3 @@ func (v CeremonyListView) Table(w io.Writer) error {
 	}
 	return tw.Flush()
 }
-
-// membershipParams builds a membership ceremony's params; a new node's
