@@ -4,43 +4,37 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
 	"math/big"
+
+	"github.com/keyquorum/keyquorum/tss/scheme"
 )
 
-// Algorithm names a signature scheme.
-type Algorithm uint8
+// Algorithm names a signature scheme; it and its encodings live in package
+// scheme, and tss keeps the names its callers use.
+type Algorithm = scheme.Algorithm
 
 const (
 	// ECDSASecp256k1 is ECDSA over secp256k1 (GG18/GG20 in tss-lib).
-	ECDSASecp256k1 Algorithm = 1
+	ECDSASecp256k1 = scheme.ECDSASecp256k1
 	// Ed25519 is threshold EdDSA producing RFC 8032 Ed25519 signatures.
-	Ed25519 Algorithm = 2
+	Ed25519 = scheme.Ed25519
 )
 
-func (a Algorithm) String() string {
-	switch a {
-	case ECDSASecp256k1:
-		return "ecdsa-secp256k1"
-	case Ed25519:
-		return "ed25519"
-	}
-	return fmt.Sprintf("algorithm(%d)", uint8(a))
-}
-
-// Valid reports whether a is a known algorithm.
-func (a Algorithm) Valid() bool { return a == ECDSASecp256k1 || a == Ed25519 }
-
 // ParseAlgorithm parses the String form of an Algorithm.
-func ParseAlgorithm(s string) (Algorithm, error) {
-	switch s {
-	case "ecdsa-secp256k1":
-		return ECDSASecp256k1, nil
-	case "ed25519":
-		return Ed25519, nil
-	}
-	return 0, fmt.Errorf("tss: unknown algorithm %q", s)
+func ParseAlgorithm(s string) (Algorithm, error) { return scheme.ParseAlgorithm(s) }
+
+// Verify reports whether sig is a valid signature of message under pub
+// (scheme.Verify has the encodings it accepts).
+func Verify(alg Algorithm, pub, message, sig []byte) bool {
+	return scheme.Verify(alg, pub, message, sig)
 }
+
+// PublicKeyPEM encodes pub as a SubjectPublicKeyInfo PEM block ("PUBLIC KEY").
+func PublicKeyPEM(alg Algorithm, pub []byte) (string, error) { return scheme.PublicKeyPEM(alg, pub) }
+
+// ParsePublicKeyPEM parses a PEM from PublicKeyPEM and returns the algorithm
+// and the key in PublicKey's encoding (32 bytes, or 33-byte compressed).
+func ParsePublicKeyPEM(s string) (Algorithm, []byte, error) { return scheme.ParsePublicKeyPEM(s) }
 
 // MaxEd25519Message bounds an Ed25519 message: it is signed as is, and
 // travels in the raft log and through every round of the protocol.

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/keyquorum/keyquorum/tss/frost"
+	"github.com/keyquorum/keyquorum/tss/scheme"
 )
 
 // FrostGroup is what a FROST signer and coordinator need from an Ed25519
@@ -76,7 +77,7 @@ func (s *Share) Frost() (*FrostGroup, error) {
 			ks.Wipe()
 			return nil, fmt.Errorf("tss: %w: no verifying share for party %d", ErrNotEdDSA, j)
 		}
-		if verifying[id], err = encodePoint(Ed25519, p.X(), p.Y()); err != nil {
+		if verifying[id], err = scheme.EncodePoint(Ed25519, p.X(), p.Y()); err != nil {
 			ks.Wipe()
 			return nil, fmt.Errorf("tss: verifying share of party %d: %w", j, err)
 		}

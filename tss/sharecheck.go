@@ -6,6 +6,8 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/crypto"
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
+
+	"github.com/keyquorum/keyquorum/tss/scheme"
 )
 
 // curveFor returns the tss-lib curve and its registry name for alg. The
@@ -101,7 +103,7 @@ func (s *Share) validate() error {
 	if gx.Cmp(bigXj[selfIdx].X()) != 0 || gy.Cmp(bigXj[selfIdx].Y()) != 0 {
 		return invalidf("share secret does not match its public share")
 	}
-	enc, err := encodePoint(s.alg, pub.X(), pub.Y())
+	enc, err := scheme.EncodePoint(s.alg, pub.X(), pub.Y())
 	if err != nil {
 		return invalidf("share public key: %v", err)
 	}

@@ -12,10 +12,12 @@ import (
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	decredecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/keyquorum/keyquorum/tss/scheme"
 )
 
 // ecdsaDigestLen is the only accepted ECDSA message length: a 32-byte digest.
-const ecdsaDigestLen = 32
+const ecdsaDigestLen = scheme.ECDSADigestLen
 
 // SignRequest describes one threshold signature. Every committee member runs
 // Sign with the same request (from a committed Raft entry).

@@ -1,4 +1,4 @@
-package tss
+package scheme
 
 import (
 	"crypto/ed25519"
@@ -16,7 +16,7 @@ import (
 func Verify(alg Algorithm, pub, message, sig []byte) bool {
 	switch alg {
 	case ECDSASecp256k1:
-		if len(message) != ecdsaDigestLen {
+		if len(message) != ECDSADigestLen {
 			return false
 		}
 		pk, err := secp256k1.ParsePubKey(pub)

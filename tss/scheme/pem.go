@@ -1,4 +1,4 @@
-package tss
+package scheme
 
 import (
 	"crypto/ed25519"

@@ -1,4 +1,4 @@
-package tss
+package scheme
 
 import (
 	"errors"
@@ -7,10 +7,10 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 )
 
-// encodePoint returns the canonical public key encoding for alg: compressed
+// EncodePoint returns the canonical public key encoding for alg: compressed
 // SEC1 (33 bytes) for secp256k1, RFC 8032 (32 bytes, little-endian y with the
 // sign of x in the top bit) for Ed25519.
-func encodePoint(alg Algorithm, x, y *big.Int) ([]byte, error) {
+func EncodePoint(alg Algorithm, x, y *big.Int) ([]byte, error) {
 	switch alg {
 	case ECDSASecp256k1:
 		var fx, fy secp256k1.FieldVal
