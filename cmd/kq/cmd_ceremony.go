@@ -1,18 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -20,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
-	"github.com/keyquorum/keyquorum/cmd/internal/progress"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/approval"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/consensus/audit"
 	"github.com/keyquorum/keyquorum/consensus/fsm/ceremony"
@@ -47,23 +41,8 @@ func newOperatorCmd(opts *options) *cobra.Command {
 				return usageError{errors.New("--out FILE is required")}
 			}
 			opts.started = true
-			pub, priv, err := ed25519.GenerateKey(rand.Reader)
+			pub, err := approval.WriteNewKey(out)
 			if err != nil {
-				return err
-			}
-			der, err := x509.MarshalPKCS8PrivateKey(priv)
-			if err != nil {
-				return err
-			}
-			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return err
-			}
-			if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
 				return err
 			}
 			return opts.printer().Print(render.OperatorKeyView{PublicKey: audit.FormatApprovalKey(pub), File: out})
@@ -72,27 +51,6 @@ func newOperatorCmd(opts *options) *cobra.Command {
 	keygen.Flags().StringVar(&out, "out", "", "file to write the private key to (mode 0600)")
 	operator.AddCommand(keygen)
 	return operator
-}
-
-// readApprovalKey reads a key file written by `kq operator keygen`.
-func readApprovalKey(path string) (ed25519.PrivateKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: not a PEM private key (make one with kq operator keygen)", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
-	}
-	return priv, nil
 }
 
 func newCeremonyCmd(opts *options) *cobra.Command {
@@ -279,7 +237,7 @@ func newCeremonyApproveCmd(opts *options) *cobra.Command {
 			if keyFile == "" {
 				return usageError{errors.New("--key FILE (your approval key) is required")}
 			}
-			priv, err := readApprovalKey(keyFile)
+			priv, err := approval.ReadKey(keyFile)
 			if err != nil {
 				return err
 			}
@@ -287,13 +245,13 @@ func newCeremonyApproveCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			digest, err := checkCeremonyDigest(c)
+			digest, err := approval.CheckDigest(c)
 			if err != nil {
 				return err
 			}
 			pub := audit.FormatApprovalKey(priv.Public().(ed25519.PublicKey))
 			if !yes {
-				if err := confirmCeremony(opts.stderr, os.Stdin, c, pub); err != nil {
+				if err := approval.Confirm(opts.stderr, os.Stdin, c, pub); err != nil {
 					return err
 				}
 			}
@@ -306,43 +264,6 @@ func newCeremonyApproveCmd(opts *options) *cobra.Command {
 	cmd.Flags().StringVar(&keyFile, "key", "", "your approval key file (from kq operator keygen)")
 	cmd.Flags().BoolVar(&yes, "yes", false, "approve without asking")
 	return cmd
-}
-
-// checkCeremonyDigest re-derives the digest from the ceremony's own fields
-// and its params, so an operator signs only what was shown: a node that
-// lied about the params or the digest is caught here, before signing.
-func checkCeremonyDigest(c *kqpb.Ceremony) ([]byte, error) {
-	if c.State != string(ceremony.Pending) {
-		return nil, fmt.Errorf("ceremony %s is %s: nothing to approve", c.Id, c.State)
-	}
-	sum := sha256.Sum256([]byte(c.ParamsJson))
-	if hex.EncodeToString(sum[:]) != c.ParamsSha256 {
-		return nil, fmt.Errorf("ceremony %s: params do not hash to params_sha256 %s: refusing to sign", c.Id, c.ParamsSha256)
-	}
-	d := audit.CeremonyDigest(c.Cluster, c.Id, c.Nonce, c.Kind, c.ParamsSha256, c.ExpiresAtUnixNano)
-	if hex.EncodeToString(d[:]) != c.Digest {
-		return nil, fmt.Errorf("ceremony %s: digest %s is not the digest of its fields (%x): refusing to sign", c.Id, c.Digest, d)
-	}
-	return d[:], nil
-}
-
-func confirmCeremony(w io.Writer, in *os.File, c *kqpb.Ceremony, pub string) error {
-	fmt.Fprintf(w, "ceremony %s (%s), proposed by %s, %d of %d approvals counted, expires %s\n",
-		c.Id, c.Kind, c.Proposer, c.Counted, c.Quorum, time.Unix(0, c.ExpiresAtUnixNano).UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "it will: %s\n", c.Summary)
-	if c.Kind != string(policy.KindPolicyChange) && c.Kind != string(policy.KindOperators) {
-		fmt.Fprintf(w, "params: %s\n", c.ParamsJson)
-	}
-	fmt.Fprintf(w, "digest: %s (re-derived here)\nyour key: %s\n", c.Digest, pub)
-	if !progress.IsTerminal(in) {
-		return errors.New("not asking on a non-terminal stdin: pass --yes to approve")
-	}
-	fmt.Fprint(w, "approve? [y/N] ")
-	line, _ := bufio.NewReader(in).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-		return errors.New("not approved")
-	}
-	return nil
 }
 
 func newCeremonyVerifyCmd(opts *options) *cobra.Command {
