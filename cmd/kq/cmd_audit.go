@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/auditexport"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 	"github.com/keyquorum/keyquorum/consensus/audit"
 )
@@ -55,7 +55,7 @@ func newAuditQueryCmd(opts *options) *cobra.Command {
 			}
 			v := render.AuditQueryView{Records: make([]audit.Record, 0, len(r.GetRecords())), NextPageToken: r.GetNextPageToken()}
 			for _, p := range r.GetRecords() {
-				v.Records = append(v.Records, recordFromProto(p))
+				v.Records = append(v.Records, auditexport.FromProto(p))
 			}
 			return opts.printer().Print(v)
 		},
@@ -92,7 +92,7 @@ func newAuditExportCmd(opts *options) *cobra.Command {
 			bw := bufio.NewWriter(w)
 			n := 0
 			err := opts.auditCall(cmd.Context(), func(ctx context.Context, c kqpb.AuditServiceClient) error {
-				return exportRecords(ctx, c, from, func(r *audit.Record) error {
+				return auditexport.Records(ctx, c, from, func(r *audit.Record) error {
 					b, err := audit.AppendJSONL(nil, r)
 					if err == nil {
 						_, err = bw.Write(b)
@@ -155,7 +155,7 @@ func newAuditVerifyCmd(opts *options) *cobra.Command {
 					return err
 				}
 				defer f.Close()
-				partial, err := startsLate(f)
+				partial, err := auditexport.StartsLate(f)
 				if err != nil {
 					return err
 				}
@@ -167,7 +167,7 @@ func newAuditVerifyCmd(opts *options) *cobra.Command {
 				var v *audit.Verifier
 				err = opts.auditCall(cmd.Context(), func(ctx context.Context, c kqpb.AuditServiceClient) error {
 					v = nil
-					return exportRecords(ctx, c, 0, func(r *audit.Record) error {
+					return auditexport.Records(ctx, c, 0, func(r *audit.Record) error {
 						if v == nil {
 							v = audit.NewVerifier(pub, r.Seq != 1)
 						}
@@ -230,54 +230,6 @@ func (o *options) auditPublicKey(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("the cluster's audit key is %s; pass --public-key", r.GetAuditKeyState())
 	}
 	return r.GetAuditPublicKey(), nil
-}
-
-func exportRecords(ctx context.Context, c kqpb.AuditServiceClient, from uint64, fn func(*audit.Record) error) error {
-	stream, err := c.Export(ctx, &kqpb.AuditExportRequest{FromSeq: from})
-	if err != nil {
-		return err
-	}
-	for {
-		p, err := stream.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		r := recordFromProto(p)
-		if err := fn(&r); err != nil {
-			return err
-		}
-	}
-}
-
-// startsLate reports whether an export's first record is past seq 1 (a
-// --from-seq export or a node that joined from a snapshot), and rewinds.
-func startsLate(f *os.File) (bool, error) {
-	var first *audit.Record
-	stop := errors.New("stop")
-	err := audit.ReadJSONL(f, func(_ int, r *audit.Record) error { first = r; return stop },
-		func(int, error) error { return stop })
-	if err != nil && !errors.Is(err, stop) {
-		return false, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return false, err
-	}
-	return first != nil && first.Seq > 1, nil
-}
-
-func recordFromProto(p *kqpb.AuditRecord) audit.Record {
-	r := audit.Record{Seq: p.GetSeq(), Index: p.GetIndex(), Time: p.GetTimeUnixNano(), Actor: p.GetActor(), Op: p.GetOp(),
-		Key: p.GetKey(), Version: p.GetVersion(), RequestID: p.GetRequestId(), InputSHA256: p.GetInputSha256(),
-		Outcome: audit.Outcome(p.GetOutcome()), Reason: p.GetReason(), Count: p.GetCount(),
-		WindowStart: p.GetWindowStartUnixNano(), WindowEnd: p.GetWindowEndUnixNano(), PublicKey: p.GetPublicKey(),
-		PrevHash: p.GetPrevHash(), Hash: p.GetHash(), Ceremony: p.GetCeremony().Evidence()}
-	if c := p.GetCheckpoint(); c != nil {
-		r.Checkpoint = &audit.Checkpoint{Seq: c.GetSeq(), Head: c.GetHead(), Signature: c.GetSignature()}
-	}
-	return r
 }
 
 // parseWhen reads an RFC 3339 time, or a duration back from now.
