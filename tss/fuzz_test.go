@@ -85,7 +85,7 @@ func FuzzInboundMessage(f *testing.F) {
 			if !errors.Is(err, ErrBadMessage) {
 				t.Fatalf("accept refused with %v, want ErrBadMessage", err)
 			}
-			if q := s.inbox.take(); len(q) != 0 {
+			if q := s.inbox.Take(); len(q) != 0 {
 				t.Fatalf("a refused message was queued: %d", len(q))
 			}
 			return
@@ -93,17 +93,17 @@ func FuzzInboundMessage(f *testing.F) {
 		if parsed == nil {
 			t.Fatal("accept took a payload ParseWireMessage refuses")
 		}
-		q := s.inbox.take()
-		if len(q) != 1 || q[0].from != "n2" || len(q[0].to) != 1 || q[0].to[0] != 0 {
+		q := s.inbox.Take()
+		if len(q) != 1 || q[0].From != "n2" || len(q[0].To) != 1 || q[0].To[0] != 0 {
 			t.Fatalf("accepted message queued as %+v", q)
 		}
 		in := q[0]
 		typ, _ := wireType(payload)
 		switch {
-		case in.msg.Type() != typ || !strings.HasPrefix(typ, s.prefix):
-			t.Fatalf("accepted a %q as %q in a %q session", typ, in.msg.Type(), s.prefix)
-		case in.msg.GetFrom() == nil || in.msg.GetFrom().Id != "n2" || in.msg.IsBroadcast() != broadcast:
-			t.Fatalf("accepted message routed as from %v, broadcast %v", in.msg.GetFrom(), in.msg.IsBroadcast())
+		case in.Msg.Type() != typ || !strings.HasPrefix(typ, s.prefix):
+			t.Fatalf("accepted a %q as %q in a %q session", typ, in.Msg.Type(), s.prefix)
+		case in.Msg.GetFrom() == nil || in.Msg.GetFrom().Id != "n2" || in.Msg.IsBroadcast() != broadcast:
+			t.Fatalf("accepted message routed as from %v, broadcast %v", in.Msg.GetFrom(), in.Msg.IsBroadcast())
 		}
 		if err := s.accept(Message{Session: s.id, From: "n2", Broadcast: broadcast, Payload: payload}); !errors.Is(err, ErrDuplicate) {
 			t.Fatalf("replay: %v, want ErrDuplicate", err)

@@ -3,8 +3,7 @@ package tss
 import (
 	"math/big"
 
-	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
-
+	"github.com/keyquorum/keyquorum/tss/inbox"
 	"github.com/keyquorum/keyquorum/tss/msgcheck"
 )
 
@@ -36,9 +35,11 @@ const (
 	CheckParse       = msgcheck.CheckParse
 )
 
-// Sender and Parsed let the session's checker read an inbound message.
-func (in inbound) Sender() string               { return in.from }
-func (in inbound) Parsed() tsslib.ParsedMessage { return in.msg }
+// inbound is a parsed message from an authenticated member (or, in a
+// resharing session, from this node's other local party) and the indexes of
+// the local parties it is for; the checker reads it through its Sender and
+// Parsed methods.
+type inbound = inbox.Message
 
 // newChecker returns the checker of a session of alg whose VSS
 // decommitments carry vssThreshold+1 points (0: none).

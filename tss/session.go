@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/keyquorum/keyquorum/tss/inbox"
 	"github.com/keyquorum/keyquorum/tss/msgcheck"
 )
 
@@ -58,7 +59,7 @@ type session struct {
 	parties []tsslib.Party            // local parties, indexed as wiring reports
 	drain   func(ctx context.Context) // started by run; reads out and end
 
-	inbox    *inbox
+	inbox    *inbox.Inbox
 	check    *msgcheck.Checker[inbound] // worker goroutine only; set by the protocol's constructor
 	out      chan tsslib.Message
 	results  chan any   // capacity 1: the session's end value
@@ -93,7 +94,7 @@ func newSession(id SessionID, kind, self string, w wiring, tr Transport, log *sl
 	return &session{
 		id: id, kind: kind, self: self, w: w, member: member, tr: tr, prefix: prefix,
 		log:     log.With("session", id.String(), "kind", kind),
-		inbox:   newInbox(msgTypes * w.senders()),
+		inbox:   inbox.New(msgTypes * w.senders()),
 		out:     make(chan tsslib.Message, 4*msgTypes*n+16),
 		results: make(chan any, 1),
 		failed:  make(chan error, 1),
@@ -126,7 +127,19 @@ func (s *session) accept(m Message) error {
 	if err != nil {
 		return s.unparsable(m, msgType, "payload does not parse as its type or fails tss-lib's ValidateBasic")
 	}
-	return s.inbox.put(inbound{from: m.From, msg: parsed, to: to})
+	return s.put(inbound{From: m.From, Msg: parsed, To: to})
+}
+
+// put claims in's slot and queues it. It returns ErrDuplicate for a
+// filled slot and ErrBadMessage when the senders have used up the slots.
+func (s *session) put(in inbound) error {
+	switch s.inbox.Put(in) {
+	case inbox.Duplicate:
+		return ErrDuplicate
+	case inbox.Full:
+		return ErrBadMessage
+	}
+	return nil
 }
 
 // unparsable ends the session naming m's sender, which is a committee
@@ -182,8 +195,8 @@ func (s *session) run(ctx context.Context) (any, error) {
 			return r, nil
 		case err := <-s.failed:
 			return nil, s.abort(err)
-		case <-s.inbox.notify:
-			for _, in := range s.inbox.take() {
+		case <-s.inbox.Notify():
+			for _, in := range s.inbox.Take() {
 				ready, err := s.vet(in)
 				if err != nil {
 					return nil, s.abort(err)
@@ -217,7 +230,7 @@ func (s *session) run(ctx context.Context) (any, error) {
 // messages that may now go to tss-lib. Messages between this node's own
 // local parties were made by tss-lib here and are not re-checked.
 func (s *session) vet(in inbound) ([]inbound, error) {
-	if in.from == s.self {
+	if in.From == s.self {
 		return []inbound{in}, nil
 	}
 	if s.check == nil {
@@ -229,7 +242,7 @@ func (s *session) vet(in inbound) ([]inbound, error) {
 // deliver parks a checked message if the session holds its type, or hands
 // it to tss-lib.
 func (s *session) deliver(ctx context.Context, in inbound) error {
-	if s.hold != nil && s.hold(in.msg.Type(), in.from) {
+	if s.hold != nil && s.hold(in.Msg.Type(), in.From) {
 		s.held = append(s.held, in)
 		s.heldCount.Store(int32(len(s.held)))
 		if s.onHold != nil {
@@ -254,14 +267,14 @@ func (s *session) releaseHeld(bind func()) error {
 // update hands an inbound message to each local party it is for. A message
 // for two local parties is the same parsed value; tss-lib only reads it.
 func (s *session) update(ctx context.Context, in inbound) error {
-	for _, i := range in.to {
+	for _, i := range in.To {
 		if i < 0 || i >= len(s.parties) {
 			return fmt.Errorf("tss: no local party %d", i)
 		}
 		p := s.parties[i]
 		err := s.step(ctx, func() error {
 			return intoLib("update", s.w, s.poison, func() *tsslib.Error {
-				_, e := p.Update(in.msg)
+				_, e := p.Update(in.Msg)
 				return e
 			})
 		})
@@ -313,7 +326,7 @@ func (s *session) send(ctx context.Context, m tsslib.Message) error {
 		if err != nil {
 			return fmt.Errorf("tss: local delivery: %w", err)
 		}
-		if err := s.inbox.put(inbound{from: s.self, msg: parsed, to: d.local}); err != nil {
+		if err := s.put(inbound{From: s.self, Msg: parsed, To: d.local}); err != nil {
 			return fmt.Errorf("tss: local delivery: %w", err)
 		}
 	}
@@ -410,7 +423,7 @@ func (s *session) stalled() []string {
 		slices.Sort(names)
 		return names
 	}
-	got := s.inbox.received()
+	got := s.inbox.Received()
 	most := 0
 	for _, c := range got {
 		most = max(most, c)
