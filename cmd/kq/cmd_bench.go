@@ -15,6 +15,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/internal/progress"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/clusterstatus"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/measure"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
@@ -230,11 +231,11 @@ func leaderTarget(ctx context.Context, c *remote.Client) (config.NodeConfig, err
 	if c.Pinned() {
 		return c.Targets()[0], nil
 	}
-	v := clusterStatus(ctx, c, statusWait)
+	v := clusterstatus.Gather(ctx, c, statusWait)
 	for _, n := range c.Cluster().Nodes {
 		if n.ID == v.Leader {
 			return n, nil
 		}
 	}
-	return config.NodeConfig{}, fmt.Errorf("no leader: %s", notReady(v))
+	return config.NodeConfig{}, fmt.Errorf("no leader: %s", clusterstatus.NotReady(v))
 }

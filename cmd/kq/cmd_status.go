@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/keyquorum/keyquorum/api/kqpb"
+	"github.com/keyquorum/keyquorum/cmd/kq/internal/clusterstatus"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
@@ -47,7 +46,7 @@ func newStatusCmd(opts *options) *cobra.Command {
 			if watch {
 				return watchStatus(cmd.Context(), opts, c, each, interval)
 			}
-			v := clusterStatus(cmd.Context(), c, each)
+			v := clusterstatus.Gather(cmd.Context(), c, each)
 			if wait {
 				ctx, cancel := context.WithTimeout(cmd.Context(), opts.timeout)
 				defer cancel()
@@ -86,7 +85,7 @@ func waitStatus(ctx context.Context, opts *options, c *remote.Client, v render.S
 		}
 	}()
 	for {
-		why := waitingFor(v)
+		why := clusterstatus.WaitingFor(v)
 		if why == "" {
 			return v, nil
 		}
@@ -104,7 +103,7 @@ func waitStatus(ctx context.Context, opts *options, c *remote.Client, v render.S
 			return v, status.Errorf(codes.DeadlineExceeded, "cluster not ready within --timeout: %s", why)
 		case <-time.After(500 * time.Millisecond):
 		}
-		v = clusterStatus(ctx, c, each)
+		v = clusterstatus.Gather(ctx, c, each)
 	}
 }
 
@@ -125,7 +124,7 @@ func kindOf(why string) string {
 // with the time, JSON as one document per round.
 func watchStatus(ctx context.Context, opts *options, c *remote.Client, each, interval time.Duration) error {
 	for {
-		v := clusterStatus(ctx, c, each)
+		v := clusterstatus.Gather(ctx, c, each)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -146,39 +145,6 @@ func watchStatus(ctx context.Context, opts *options, c *remote.Client, each, int
 	}
 }
 
-// ready reports whether every node answered and names the same leader.
-func ready(v render.StatusView) bool { return notReady(v) == "" }
-
-// notReady says why the cluster is not ready, or "" when it is.
-func notReady(v render.StatusView) string {
-	if v.Leader == "" {
-		return "no leader"
-	}
-	for _, n := range v.Nodes {
-		if !n.Reachable {
-			return n.ID + " unreachable"
-		}
-	}
-	return ""
-}
-
-// waitingFor is notReady, then any node whose pre-params are not ready
-// (ECDSA keys need every member's): what `kq status --wait` waits for.
-func waitingFor(v render.StatusView) string {
-	if why := notReady(v); why != "" {
-		return why
-	}
-	for _, n := range v.Nodes {
-		if n.Preparams != preParamsReady {
-			return fmt.Sprintf("pre-params %s on %s", n.Preparams, n.ID)
-		}
-	}
-	return ""
-}
-
-// preParamsReady is a node's pre-params status once they are loaded.
-const preParamsReady = "ready"
-
 // newNodesCmd lists the configured node ids, one a line, for scripts.
 func newNodesCmd(opts *options) *cobra.Command {
 	return &cobra.Command{
@@ -196,68 +162,4 @@ func newNodesCmd(opts *options) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// status asks every target node in parallel, each within wait.
-func clusterStatus(ctx context.Context, c *remote.Client, wait time.Duration) render.StatusView {
-	resps := make([]*kqpb.StatusResponse, len(c.Targets()))
-	errs := make([]error, len(c.Targets()))
-	var wg sync.WaitGroup
-	for i, n := range c.Targets() {
-		wg.Go(func() { resps[i], errs[i] = c.NodeStatus(ctx, n, wait) })
-	}
-	wg.Wait()
-	v := render.StatusView{ClusterID: c.Cluster().ID, Nodes: make([]render.NodeStatusView, len(c.Targets()))}
-	for i, n := range c.Targets() {
-		v.Nodes[i] = render.NewNodeStatusView(n.ID, resps[i], errs[i])
-	}
-	v.Leader = pickLeader(resps)
-	v.Members = pickMembers(resps, v.Leader)
-	return v
-}
-
-// pickLeader names the leader: a node that says it leads (the highest term
-// wins, since a deposed leader may not know yet), else the leader most
-// followers report.
-func pickLeader(resps []*kqpb.StatusResponse) string {
-	var leader string
-	var term uint64
-	votes := map[string]int{}
-	for _, r := range resps {
-		if r == nil {
-			continue
-		}
-		if r.GetState() == "leader" && (leader == "" || r.GetTerm() > term) {
-			leader, term = r.GetNodeId(), r.GetTerm()
-		}
-		if id := r.GetLeaderId(); id != "" {
-			votes[id]++
-		}
-	}
-	if leader != "" {
-		return leader
-	}
-	best := 0
-	for id, n := range votes {
-		if n > best || n == best && id < leader {
-			leader, best = id, n
-		}
-	}
-	return leader
-}
-
-// pickMembers returns the member ids the leader reports, else those of the
-// first node that answered.
-func pickMembers(resps []*kqpb.StatusResponse, leader string) []string {
-	var from *kqpb.StatusResponse
-	for _, r := range resps {
-		if r != nil && (from == nil || r.GetNodeId() == leader) {
-			from = r
-		}
-	}
-	out := []string{}
-	for _, m := range from.GetMembers() {
-		out = append(out, m.GetId())
-	}
-	return out
 }
