@@ -129,7 +129,12 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 
 	phase("heal", 0)
 	say("healing and waiting for the cluster")
-	healCtx, cancelHeal := context.WithTimeout(context.WithoutCancel(ctx), 90*time.Second)
+	// Each step after the traffic has its own time bound: a heal that
+	// outlasts its 90 s is reported as such, and must not leave the final
+	// reads, the convergence check and the audit read an expired context
+	// that they would report as the nodes' DeadlineExceeded.
+	afterCtx := context.WithoutCancel(ctx)
+	healCtx, cancelHeal := context.WithTimeout(afterCtx, 90*time.Second)
 	defer cancelHeal()
 	if err := nemesis.HealAll(healCtx, c); err != nil {
 		res.Errors = append(res.Errors, "heal: "+err.Error())
@@ -137,19 +142,21 @@ func Run(ctx context.Context, cfg Config) (report.Results, error) {
 	if err := c.WaitReady(healCtx, false); err != nil {
 		res.Errors = append(res.Errors, "after heal: "+err.Error())
 	}
-	leader, err := c.Leader(healCtx)
+	leaderCtx, cancelLeader := context.WithTimeout(afterCtx, 30*time.Second)
+	defer cancelLeader()
+	leader, err := c.Leader(leaderCtx)
 	if err != nil {
 		leader = c.IDs()[0]
 	}
 	finalStart := rec.Now()
 	say("final reads through every node")
-	wl.Final(healCtx, leader, time.Minute)
+	wl.Final(afterCtx, leader, time.Minute)
 
-	converged := checker.Converged(healCtx, c, 30*time.Second)
+	converged := checker.Converged(afterCtx, c, 30*time.Second)
 	// Every node's audit chain, read while the nodes still run: after the
 	// indexes met, so the chains should be one.
 	say("reading every node's audit chain")
-	chains := checker.ReadAudit(healCtx, c, 30*time.Second)
+	chains := checker.ReadAudit(afterCtx, c, 30*time.Second)
 	audited, auditNodes := checker.AuditAgreement(chains)
 	res.Audit = auditNodes
 	c.Stop() // the offline checks need the CPU, and the logs must be flushed
