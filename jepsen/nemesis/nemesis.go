@@ -210,7 +210,8 @@ func (s Schedule) next(rnd *rand.Rand) (quiet time.Duration, fp Failpoint, hold 
 }
 
 // HealAll undoes every fault a failpoint could have left behind: links to
-// pass, paused nodes resumed, killed nodes restarted, clocks reset.
+// pass, paused nodes resumed, killed nodes restarted, clocks reset, and
+// any membership change finished.
 func HealAll(ctx context.Context, c *cluster.Cluster) error {
 	c.HealLinks()
 	var errs []error
@@ -223,6 +224,10 @@ func HealAll(ctx context.Context, c *cluster.Cluster) error {
 			errs = append(errs, clockCall(ctx, c.AdminAddr(id), "/clock/reset"))
 		}
 	}
+	// A membership change can outlast its nemesis's watch: see it through,
+	// and retire the members it removed, so readiness is judged on the
+	// members the cluster has.
+	errs = append(errs, settle(ctx, c, nil))
 	return errors.Join(errs...)
 }
 
