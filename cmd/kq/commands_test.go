@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,29 +13,7 @@ import (
 	"github.com/keyquorum/keyquorum/api/client"
 	"github.com/keyquorum/keyquorum/api/kqpb"
 	"github.com/keyquorum/keyquorum/cmd/kq/internal/remote"
-	"github.com/keyquorum/keyquorum/cmd/kq/internal/render"
 )
-
-// jsonKeys prints v as JSON and returns its top-level keys, sorted.
-func jsonKeys(t *testing.T, v render.View) (map[string]any, []string) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := (render.Printer{W: &buf, Format: render.FormatJSON}).Print(v); err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
-		t.Fatalf("%v in %s", err, buf.String())
-	}
-	var keys []string
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return m, keys
-}
-
-func sorted(s ...string) []string { slices.Sort(s); return s }
 
 func TestParseHexAndAlgorithm(t *testing.T) {
 	b, err := parseHex("--digest", "0xABcd")
