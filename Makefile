@@ -67,19 +67,21 @@ vet:
 	@test -n "$(strip $(PURE_FSM))" || { echo "no files in $(PURE_PKGS)"; exit 1; }
 	$(GO) run ./cmd/internal/purity $(PURE_FSM)
 
-# The default suite: unit tests, then real kqd processes over real sockets
-# with swtpm or the simulator (node and jepsen/scenarios side by side: each
-# starts clusters of kqd processes, which wait on raft, fsyncs and the
-# harness's traffic more than they compute, and jepsen/cluster claims each
-# port for the whole machine, so two packages' clusters never share one). Pre-params come from test fixtures. It
-# includes jepsen/scenarios: short kqjepsen runs (partition, kill, clock)
-# that must be valid, and runs on a kqd_bugs build that must be invalid.
+# The default suite: every package's tests in one go test, two packages at
+# a time. node, the longest, starts first; jepsen/scenarios and then the
+# unit-test packages take the other slot while it runs. Both process
+# packages start clusters of kqd processes over real sockets with swtpm or
+# the simulator, which wait on raft, fsyncs and the harness's traffic more
+# than they compute, and jepsen/cluster claims each port for the whole
+# machine, so two packages' clusters never share one. Pre-params come from
+# test fixtures. jepsen/scenarios holds short kqjepsen runs (partition,
+# kill, clock) that must be valid, and runs on a kqd_bugs build that must
+# be invalid.
 # Process tests (node, jepsen/scenarios, api/client) start the kqd and kq
 # that build and test-bins built, once for all (KQ_TEST_BIN); go test's own
 # vet is off where `make vet` already ran the full go vet over the same
 # files, tests included.
 test: deps vet build test-bins
-	KQ_TEST_BIN=$(abspath $(BIN)) GOTRACEBACK=all $(GO) test -count=1 -vet=off -timeout 15m $$($(GO) list ./... | grep -v -e '/node$$' -e '/jepsen/scenarios$$')
 	# fuzz-smoke needs CPU, not time (it counts executions, and nothing in it
 	# is timed): it runs at the lowest CPU priority beside node and
 	# jepsen/scenarios, on the CPU their processes leave idle, and its output
@@ -87,7 +89,8 @@ test: deps vet build test-bins
 	# make, not $$(MAKE): make -n would run a line naming $$(MAKE), node and
 	# jepsen/scenarios included.)
 	nice -n 19 make --no-print-directory fuzz-smoke GO=$(GO) > $(BIN)/fuzz-smoke.log 2>&1 & fuzz=$$!; \
-	KQ_TEST_BIN=$(abspath $(BIN)) GOTRACEBACK=all $(GO) test -count=1 -vet=off -timeout 20m -p 2 ./node/ ./jepsen/scenarios/; rc=$$?; \
+	KQ_TEST_BIN=$(abspath $(BIN)) GOTRACEBACK=all $(GO) test -count=1 -vet=off -timeout 20m -p 2 ./node/ ./jepsen/scenarios/ \
+	  $$($(GO) list ./... | grep -v -e '/node$$' -e '/jepsen/scenarios$$'); rc=$$?; \
 	wait $$fuzz; frc=$$?; echo "== make fuzz-smoke"; cat $(BIN)/fuzz-smoke.log; \
 	[ $$rc = 0 ] && [ $$frc = 0 ]
 	GOTRACEBACK=all $(GO) test -count=1 -vet=off -race -timeout 10m ./consensus/... ./sealing/... ./node/config/... ./node/pki/...
