@@ -183,6 +183,9 @@ func describeChange(old, added string) string {
 func settle(ctx context.Context, c *cluster.Cluster, w *watch) error {
 	ctx, cancel := context.WithTimeout(ctx, changeTimeout)
 	defer cancel()
+	// The wait ends at changeTimeout or at the caller's deadline (the
+	// final heal's is shorter), so the error says how long it was.
+	start := time.Now()
 	var last error
 	for {
 		members, err := listMembers(ctx, c)
@@ -206,7 +209,7 @@ func settle(ctx context.Context, c *cluster.Cluster, w *watch) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("nemesis: membership change not finished after %s: %w", changeTimeout, last)
+			return fmt.Errorf("nemesis: membership change not finished after %s: %w", time.Since(start).Round(time.Second), last)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
